@@ -1,0 +1,313 @@
+// The bundle: the one artefact the compiler emits and the runtime loads.
+//
+// This module is shared by both sides (the runtime never imports the compiler, YAML or ajv):
+// it holds the bundle's type, the deterministic serialiser the compiler uses, and the
+// verifier (`loadBundle`) the runtime runs before it trusts a byte of it.
+//
+// File layout (one JSON document, always written by `serializeBundle`):
+//   {"format":"mtlsgate.bundle/v1","digest":"sha256:<hex>","content":{...}}\n
+// The digest is the SHA-256 of the exact bytes of the `content` value as they stand in the
+// file, so a loader verifies it by hashing a slice, without re-serialising anything.
+// Everything in `content` is plain data: fingerprints, hashes, ids, regex sources. No private
+// key material and no plaintext token can be represented here.
+import { createHash } from 'node:crypto';
+
+export const BUNDLE_FORMAT = 'mtlsgate.bundle/v1';
+
+/** Lowercase hex SHA-256 of a certificate's DER bytes (64 chars). */
+export type Fingerprint = string;
+
+export interface AllowedUrl {
+  /** Regex source, matched against the path after the listen path (which starts with "/"). */
+  url: string;
+  /** Upper-case HTTP methods; empty = every method. */
+  methods: string[];
+}
+
+/** One API's rights within a session. `allowed_urls: null` = the whole API. */
+export interface AccessRight {
+  allowed_urls: AllowedUrl[] | null;
+}
+
+export interface RateLimit {
+  rate: number;
+  /** seconds */
+  per: number;
+}
+
+export interface Quota {
+  max: number;
+  /** seconds */
+  renewal: number;
+}
+
+export interface BundleApi {
+  id: string;
+  name: string;
+  /** Lower-case host the API answers on; null = any host. */
+  domain: string | null;
+  /** Normalised: starts and ends with "/". */
+  listen_path: string;
+  /** Absolute http(s) URL of the upstream, as declared. */
+  target_url: string;
+  strip_listen_path: boolean;
+  use_keyless: boolean;
+  use_mutual_tls_auth: boolean;
+  /** Dynamic mTLS: the client certificate identifies the key. */
+  use_certificate: boolean;
+  /** Lower-case header name carrying the token. */
+  auth_header_name: string;
+  /** Pinned leaf fingerprints, sorted. */
+  client_certificates: Fingerprint[];
+  /** Fingerprints of CA certificates (see `content.cas`) whose issued leaves are admitted, sorted. */
+  client_cas: Fingerprint[];
+  strip_auth_data: boolean;
+  forward_client_cert: boolean;
+}
+
+export interface BundleKey {
+  id: string;
+  /** Fingerprint of the key's certificate, or null for a token-only key. */
+  certificate: Fingerprint | null;
+  /** SHA-256 (lowercase hex) of the bearer token, or null for a certificate-only key. */
+  token_sha256: string | null;
+  /** Policies applied, sorted (for logs and diff; already merged below). */
+  policies: string[];
+  /** Effective access rights, merged from the key and its policies. Keys: api ids. */
+  access_rights: Record<string, AccessRight>;
+  /** Effective rate limit; null = unlimited. */
+  rate: RateLimit | null;
+  /** Effective quota; null = unlimited. */
+  quota: Quota | null;
+  /** ISO-8601 expiry of the key, or null. */
+  expires: string | null;
+  is_inactive: boolean;
+}
+
+export interface BundleCa {
+  /** Public PEM of the CA certificate (trust anchor for the APIs listing it). */
+  pem: string;
+  subject: string;
+  apis: string[];
+}
+
+export interface CertIndexEntry {
+  /** APIs that pin this leaf fingerprint directly, sorted. */
+  apis: string[];
+  /** The key this certificate identifies, or null. */
+  key: string | null;
+}
+
+export interface BundleContent {
+  apis: Record<string, BundleApi>;
+  keys: Record<string, BundleKey>;
+  cas: Record<Fingerprint, BundleCa>;
+  index: {
+    /** certificate fingerprint -> (APIs pinning it, key). */
+    certs: Record<Fingerprint, CertIndexEntry>;
+    /** token SHA-256 -> key id. */
+    tokens: Record<string, string>;
+    /** host ("*" = any host) -> listen_path -> api id. */
+    routes: Record<string, Record<string, string>>;
+  };
+}
+
+export interface Bundle {
+  format: typeof BUNDLE_FORMAT;
+  /** "sha256:<hex>" of the content bytes. */
+  digest: string;
+  content: BundleContent;
+}
+
+export class BundleError extends Error {
+  override name = 'BundleError';
+}
+
+/** Returns a copy of `value` whose object keys are inserted in sorted order, recursively. */
+function sortKeysDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeysDeep);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v !== undefined) out[k] = sortKeysDeep(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+const HEADER_PREFIX = `{"format":"${BUNDLE_FORMAT}","digest":"sha256:`;
+const CONTENT_MARK = '","content":';
+
+/**
+ * Serialises content deterministically: same content, same bytes. Object keys are sorted
+ * (JSON.stringify then keeps insertion order, except that integer-like keys come first in
+ * numeric order, which is just as deterministic); arrays keep the order the compiler gave.
+ */
+export function serializeBundle(content: BundleContent): Buffer {
+  const body = Buffer.from(JSON.stringify(sortKeysDeep(content)), 'utf8');
+  const digest = createHash('sha256').update(body).digest('hex');
+  return Buffer.concat([
+    Buffer.from(HEADER_PREFIX + digest + CONTENT_MARK, 'utf8'),
+    body,
+    Buffer.from('}\n', 'utf8'),
+  ]);
+}
+
+/**
+ * Verifies and parses a bundle: format, digest (before parsing the content), then shape.
+ * Throws BundleError with a message that says what is wrong and how to fix it.
+ */
+export function loadBundle(bytes: Uint8Array | string): Bundle {
+  const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length === 0) throw new BundleError('bundle is empty');
+  const head = buf.subarray(0, Math.min(buf.length, 256)).toString('utf8');
+  if (!head.startsWith('{"format":')) {
+    throw new BundleError('not an mtlsgate bundle (expected {"format":"' + BUNDLE_FORMAT + '",...}); produce one with `mtlsgate compile`');
+  }
+  if (!head.startsWith(`{"format":"${BUNDLE_FORMAT}"`)) {
+    const m = /^\{"format":"([^"]*)"/.exec(head);
+    throw new BundleError(`unsupported bundle format ${JSON.stringify(m ? m[1] : '?')}; this runtime reads ${BUNDLE_FORMAT}: recompile with the matching mtlsgate`);
+  }
+  if (!head.startsWith(HEADER_PREFIX)) throw new BundleError('bundle header is malformed (digest missing); recompile it');
+  const digestStart = HEADER_PREFIX.length;
+  const digest = head.slice(digestStart, digestStart + 64);
+  if (!/^[0-9a-f]{64}$/.test(digest) || head.slice(digestStart + 64, digestStart + 64 + CONTENT_MARK.length) !== CONTENT_MARK) {
+    throw new BundleError('bundle header is malformed (digest is not 64 hex characters); recompile it');
+  }
+  const contentStart = Buffer.byteLength(HEADER_PREFIX + digest + CONTENT_MARK, 'utf8');
+  let end = buf.length;
+  while (end > contentStart && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d || buf[end - 1] === 0x20)) end--;
+  if (end <= contentStart || buf[end - 1] !== 0x7d /* } */) {
+    throw new BundleError('bundle is truncated (no closing brace); was it copied while being written?');
+  }
+  const body = buf.subarray(contentStart, end - 1);
+  const actual = createHash('sha256').update(body).digest('hex');
+  if (actual !== digest) {
+    throw new BundleError(`bundle digest mismatch: header says sha256:${digest.slice(0, 12)}…, content hashes to sha256:${actual.slice(0, 12)}…; the file was truncated or edited after compile`);
+  }
+  let content: unknown;
+  try {
+    content = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new BundleError(`bundle content is not valid JSON: ${(err as Error).message}`);
+  }
+  verifyShape(content);
+  return { format: BUNDLE_FORMAT, digest: 'sha256:' + digest, content };
+}
+
+// ---- shape verification (hand-written: the runtime does not carry ajv) ----
+
+function fail(path: string, what: string): never {
+  throw new BundleError(`bundle shape: ${path} ${what}`);
+}
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+function obj(v: unknown, path: string): Record<string, unknown> {
+  if (!isObj(v)) fail(path, 'must be an object');
+  return v;
+}
+function str(v: unknown, path: string): string {
+  if (typeof v !== 'string') fail(path, 'must be a string');
+  return v;
+}
+function strOrNull(v: unknown, path: string): void {
+  if (v !== null && typeof v !== 'string') fail(path, 'must be a string or null');
+}
+function bool(v: unknown, path: string): void {
+  if (typeof v !== 'boolean') fail(path, 'must be a boolean');
+}
+function strArray(v: unknown, path: string): string[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) fail(path, 'must be an array of strings');
+  return v as string[];
+}
+const HEX64 = /^[0-9a-f]{64}$/;
+function posNum(v: unknown, path: string): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(path, 'must be a positive number');
+}
+
+function verifyShape(c: unknown): asserts c is BundleContent {
+  const content = obj(c, 'content');
+  const apis = obj(content.apis, 'content.apis');
+  const keys = obj(content.keys, 'content.keys');
+  const cas = obj(content.cas, 'content.cas');
+  const index = obj(content.index, 'content.index');
+  for (const [id, raw] of Object.entries(apis)) {
+    const p = `content.apis.${id}`;
+    const a = obj(raw, p);
+    if (a.id !== id) fail(`${p}.id`, 'must equal its map key');
+    str(a.name, `${p}.name`);
+    strOrNull(a.domain, `${p}.domain`);
+    const lp = str(a.listen_path, `${p}.listen_path`);
+    if (!lp.startsWith('/') || !lp.endsWith('/')) fail(`${p}.listen_path`, 'must start and end with "/"');
+    str(a.target_url, `${p}.target_url`);
+    for (const f of ['strip_listen_path', 'use_keyless', 'use_mutual_tls_auth', 'use_certificate', 'strip_auth_data', 'forward_client_cert']) {
+      bool(a[f], `${p}.${f}`);
+    }
+    str(a.auth_header_name, `${p}.auth_header_name`);
+    for (const fp of strArray(a.client_certificates, `${p}.client_certificates`)) if (!HEX64.test(fp)) fail(`${p}.client_certificates`, `holds a non-fingerprint ${JSON.stringify(fp)}`);
+    for (const fp of strArray(a.client_cas, `${p}.client_cas`)) if (!isObj(cas[fp])) fail(`${p}.client_cas`, `names CA ${fp} missing from content.cas`);
+  }
+  for (const [id, raw] of Object.entries(keys)) {
+    const p = `content.keys.${id}`;
+    const k = obj(raw, p);
+    if (k.id !== id) fail(`${p}.id`, 'must equal its map key');
+    strOrNull(k.certificate, `${p}.certificate`);
+    strOrNull(k.token_sha256, `${p}.token_sha256`);
+    strArray(k.policies, `${p}.policies`);
+    const ar = obj(k.access_rights, `${p}.access_rights`);
+    for (const [api, r] of Object.entries(ar)) {
+      const rp = `${p}.access_rights.${api}`;
+      const right = obj(r, rp);
+      if (right.allowed_urls !== null) {
+        if (!Array.isArray(right.allowed_urls)) fail(`${rp}.allowed_urls`, 'must be an array or null');
+        for (const u of right.allowed_urls) {
+          const uo = obj(u, `${rp}.allowed_urls[]`);
+          str(uo.url, `${rp}.allowed_urls[].url`);
+          strArray(uo.methods, `${rp}.allowed_urls[].methods`);
+        }
+      }
+    }
+    if (k.rate !== null) {
+      const r = obj(k.rate, `${p}.rate`);
+      posNum(r.rate, `${p}.rate.rate`);
+      posNum(r.per, `${p}.rate.per`);
+    }
+    if (k.quota !== null) {
+      const q = obj(k.quota, `${p}.quota`);
+      posNum(q.max, `${p}.quota.max`);
+      posNum(q.renewal, `${p}.quota.renewal`);
+    }
+    strOrNull(k.expires, `${p}.expires`);
+    bool(k.is_inactive, `${p}.is_inactive`);
+  }
+  for (const [fp, raw] of Object.entries(cas)) {
+    const p = `content.cas.${fp}`;
+    const ca = obj(raw, p);
+    if (!str(ca.pem, `${p}.pem`).includes('BEGIN CERTIFICATE')) fail(`${p}.pem`, 'must be a PEM certificate');
+    if (/PRIVATE KEY/.test(ca.pem as string)) fail(`${p}.pem`, 'holds private key material');
+    str(ca.subject, `${p}.subject`);
+    strArray(ca.apis, `${p}.apis`);
+  }
+  const certs = obj(index.certs, 'content.index.certs');
+  for (const [fp, raw] of Object.entries(certs)) {
+    const p = `content.index.certs.${fp}`;
+    if (!HEX64.test(fp)) fail(p, 'key must be a fingerprint');
+    const e = obj(raw, p);
+    strArray(e.apis, `${p}.apis`);
+    if (e.key !== null && !isObj(keys[e.key as string])) fail(`${p}.key`, 'names a key missing from content.keys');
+  }
+  const tokens = obj(index.tokens, 'content.index.tokens');
+  for (const [h, id] of Object.entries(tokens)) {
+    if (!HEX64.test(h)) fail(`content.index.tokens`, 'keys must be SHA-256 hex');
+    if (!isObj(keys[id as string])) fail(`content.index.tokens.${h}`, 'names a key missing from content.keys');
+  }
+  const routes = obj(index.routes, 'content.index.routes');
+  for (const [host, paths] of Object.entries(routes)) {
+    for (const [lp, id] of Object.entries(obj(paths, `content.index.routes.${host}`))) {
+      if (!isObj(apis[id as string])) fail(`content.index.routes.${host}.${lp}`, 'names an API missing from content.apis');
+    }
+  }
+}
