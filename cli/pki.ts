@@ -153,7 +153,10 @@ export async function writeDemoPki(dir: string, opts: { alg?: KeyAlg } = {}): Pr
   return { dir, ca, server, clients, otherCa, stranger };
 }
 
+/** Every name writeDemoPki writes, as DIR/<name>.pem and DIR/<name>-key.pem. */
+export const DEMO_CERT_NAMES = ['ca', 'server', ...DEMO_CLIENTS, 'other-ca', 'stranger'] as const;
+
 /** True when DIR already holds a complete demo set. */
 export function hasDemoPki(dir: string): boolean {
-  return ['ca', 'server', ...DEMO_CLIENTS, 'other-ca', 'stranger'].every((n) => existsSync(join(dir, `${n}.pem`)) && existsSync(join(dir, `${n}-key.pem`)));
+  return DEMO_CERT_NAMES.every((n) => existsSync(join(dir, `${n}.pem`)) && existsSync(join(dir, `${n}-key.pem`)));
 }

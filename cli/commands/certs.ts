@@ -1,11 +1,78 @@
-import type { Command } from '../command.ts';
+// `mtlsgate certs DIR`: the demo PKI (a CA, a localhost server certificate, client
+// certificates, and an untrusted CA with its client) that the examples and `npm start` use.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { UsageError, type Command } from '../command.ts';
+import { DEMO_CERT_NAMES, writeDemoPki, type Issued, type KeyAlg } from '../pki.ts';
+
+const usage = `usage: mtlsgate certs DIR [--alg ec|rsa] [--force]
+
+Writes a demo PKI into DIR, each as <name>.pem (certificate) and <name>-key.pem (private key,
+mode 0600):
+  ca          the demo CA that issued everything below except stranger
+  server      server certificate for localhost, 127.0.0.1 and ::1 (for --tls-cert/--tls-key)
+  partner-a, alice, bob, mallory   client certificates (the examples pin or bind some of them)
+  other-ca    a CA nobody trusts
+  stranger    a client certificate issued by other-ca
+No openssl needed. These are for demos and tests: keep the -key.pem files out of version control.
+
+Options:
+  --alg ec|rsa   key algorithm: ec (P-256, default) or rsa (2048 bits)
+  --force        overwrite files that already exist (refused otherwise)`;
+
+const ROLES: Record<(typeof DEMO_CERT_NAMES)[number], string> = {
+  ca: 'demo CA',
+  server: 'server: localhost, 127.0.0.1, ::1',
+  'partner-a': 'client',
+  alice: 'client',
+  bob: 'client',
+  mallory: 'client',
+  'other-ca': 'untrusted CA',
+  stranger: 'client of the untrusted CA',
+};
 
 export const command: Command = {
   name: 'certs',
-  summary: '(not built yet)',
-  usage: 'mtlsgate certs',
-  async run() {
-    console.error('mtlsgate certs: not built yet');
-    return 2;
+  summary: 'demo CA, server and client certificates (no openssl needed)',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { alg: { type: 'string', default: 'ec' }, force: { type: 'boolean', default: false } },
+    });
+    if (positionals.length !== 1) throw new UsageError(`expected one directory (got ${positionals.length} arguments)`);
+    if (values.alg !== 'ec' && values.alg !== 'rsa') throw new UsageError(`--alg must be ec or rsa, not ${JSON.stringify(values.alg)}`);
+    const dir = positionals[0];
+    const files = DEMO_CERT_NAMES.flatMap((n) => [join(dir, `${n}.pem`), join(dir, `${n}-key.pem`)]);
+    const existing = files.filter((f) => existsSync(f));
+    if (existing.length > 0 && !values.force) {
+      console.error(`mtlsgate certs: refusing to overwrite ${existing.length} existing file(s) in ${dir}:`);
+      for (const f of existing) console.error(`  ${f}`);
+      console.error('Pass --force to replace them (every certificate pinned by fingerprint changes).');
+      return 2;
+    }
+    let pki;
+    try {
+      pki = await writeDemoPki(dir, { alg: values.alg as KeyAlg });
+    } catch (err) {
+      console.error(`mtlsgate certs: cannot write ${dir}: ${(err as Error).message}`);
+      return 2;
+    }
+    const byName: Record<(typeof DEMO_CERT_NAMES)[number], Issued> = {
+      ca: pki.ca,
+      server: pki.server,
+      ...pki.clients,
+      'other-ca': pki.otherCa,
+      stranger: pki.stranger,
+    };
+    console.log(`wrote ${files.length} files to ${dir} (${values.alg === 'rsa' ? 'RSA 2048' : 'EC P-256'}), each <name>.pem with its <name>-key.pem:`);
+    const width = Math.max(...DEMO_CERT_NAMES.map((n) => n.length));
+    for (const name of DEMO_CERT_NAMES) {
+      console.log(`  ${`${name}.pem`.padEnd(width + 4)}  sha256:${byName[name].fingerprint}  ${ROLES[name]}`);
+    }
+    console.log('The *-key.pem files are private keys: keep them out of version control.');
+    return 0;
   },
 };

@@ -1,11 +1,176 @@
-import type { Command } from '../command.ts';
+// `mtlsgate diff OLD.json NEW.json`: who gains or loses access between two bundles.
+// The comparison is compiler/diff.ts (pure); this module loads, verifies and prints.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { UsageError, type Command } from '../command.ts';
+import { loadBundle, type AccessRight, type Bundle, type BundleApi, type BundleKey } from '../../runtime/bundle.ts';
+import { diffBundles, type AccessGrant, type BundleDiff, type FieldChange } from '../../compiler/diff.ts';
+
+const usage = `usage: mtlsgate diff OLD.json NEW.json [--format text|json]
+
+Compares two compiled bundles and reports who gains or loses access:
+  - per API, the certificates (sha256 fingerprints, with the key each identifies) and keys
+    that gained or lost access: pinned leaves, trusted CAs, certificates bound to keys on
+    dynamic-mTLS APIs, keys whose access rights (or active state) now include/exclude the API;
+  - APIs added, removed or changed (which fields);
+  - keys added, removed or changed (policies, access rights, limits, state, credentials).
+Both bundles are verified (format and digest) first.
+
+Options:
+  --format text|json   output format (default text)
+
+Exit status: 0 when both bundles load (whether or not they differ), 2 when a bundle is
+unreadable or invalid, or on bad usage.`;
+
+function readBundle(path: string): Bundle {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return loadBundle(bytes);
+  } catch (err) {
+    throw new Error(`${path}: ${(err as Error).message}`);
+  }
+}
+
+// ---- text rendering ----
+
+function authMode(api: BundleApi): string {
+  const token = api.use_keyless ? '' : api.use_certificate ? 'dynamic mTLS' : 'token';
+  if (api.use_mutual_tls_auth) return token ? `static mTLS + ${token}` : 'static mTLS';
+  return token || 'open';
+}
+
+function describeApi(api: BundleApi): string {
+  return `${api.listen_path} on ${api.domain ?? 'any host'}, ${authMode(api)}`;
+}
+
+function describeKey(key: BundleKey): string {
+  const credentials = [key.certificate ? `certificate sha256:${key.certificate}` : '', key.token_sha256 ? 'token' : ''].filter(Boolean).join(' + ');
+  const apis = Object.keys(key.access_rights).sort().join(', ') || 'none';
+  return `${credentials}; APIs: ${apis}${key.is_inactive ? '; inactive' : ''}`;
+}
+
+function keyLabel(key: string | null): string {
+  return key ? `key ${key}` : 'no key';
+}
+
+function describeGrant(g: AccessGrant): string {
+  switch (g.kind) {
+    case 'pinned_certificate':
+      return `certificate sha256:${g.fingerprint} (${keyLabel(g.key)}): pinned on the API`;
+    case 'ca_certificate':
+      return `CA sha256:${g.fingerprint} (${g.subject || 'unknown subject'}): every certificate it issued is admitted`;
+    case 'key_certificate':
+      return `certificate sha256:${g.fingerprint} (key ${g.key}): identifies key ${g.key} (dynamic mTLS)`;
+    case 'key':
+      return `key ${g.key} (${g.credentials.join(' + ') || 'no credential'}): access rights`;
+  }
+}
+
+function describeRight(r: AccessRight): string {
+  if (r.allowed_urls === null) return 'whole API';
+  return r.allowed_urls.map((u) => `${u.url} ${u.methods.length ? u.methods.join(',') : 'any method'}`).join('; ') || 'no URL';
+}
+
+function limit(v: unknown, unit: [string, string]): string {
+  if (v === null || v === undefined) return 'unlimited';
+  const o = v as Record<string, number>;
+  return `${o[unit[0]]} per ${o[unit[1]]}s`;
+}
+
+function json(v: unknown): string {
+  return v === undefined ? 'absent' : JSON.stringify(v);
+}
+
+function describeField(c: FieldChange): string {
+  if (c.field.startsWith('access_rights.')) {
+    if (c.old === undefined) return `${c.field} granted (${describeRight(c.new as AccessRight)})`;
+    if (c.new === undefined) return `${c.field} revoked`;
+    return `${c.field} ${describeRight(c.old as AccessRight)} -> ${describeRight(c.new as AccessRight)}`;
+  }
+  switch (c.field) {
+    case 'token_sha256':
+      return c.old === null ? 'token added' : c.new === null ? 'token removed' : 'token rotated';
+    case 'certificate':
+      return `certificate ${c.old ? 'sha256:' + c.old : 'none'} -> ${c.new ? 'sha256:' + c.new : 'none'}`;
+    case 'rate':
+      return `rate ${limit(c.old, ['rate', 'per'])} -> ${limit(c.new, ['rate', 'per'])}`;
+    case 'quota':
+      return `quota ${limit(c.old, ['max', 'renewal'])} -> ${limit(c.new, ['max', 'renewal'])}`;
+    case 'client_certificates':
+    case 'client_cas': {
+      const before = new Set(c.old as string[]);
+      const after = new Set(c.new as string[]);
+      const plus = [...after].filter((x) => !before.has(x)).length;
+      const minus = [...before].filter((x) => !after.has(x)).length;
+      return `${c.field} +${plus} -${minus}`;
+    }
+    default:
+      return `${c.field} ${json(c.old)} -> ${json(c.new)}`;
+  }
+}
+
+export function formatDiffText(d: BundleDiff, oldB: Bundle, newB: Bundle, names: [string, string]): string {
+  const lines = [`${names[0]} (${oldB.digest}) -> ${names[1]} (${newB.digest})`];
+  if (d.identical) {
+    lines.push('no changes');
+    return lines.join('\n');
+  }
+  if (d.access.length > 0) {
+    lines.push('', 'Access');
+    for (const a of d.access) {
+      lines.push(`  ${a.api}`);
+      for (const g of a.lost) lines.push(`    - lost    ${describeGrant(g)}`);
+      for (const g of a.gained) lines.push(`    + gained  ${describeGrant(g)}`);
+    }
+  }
+  const sections: Array<[string, BundleDiff['apis'], (id: string) => string]> = [
+    ['APIs', d.apis, (id) => describeApi(newB.content.apis[id])],
+    ['Keys', d.keys, (id) => describeKey(newB.content.keys[id])],
+  ];
+  for (const [title, items, describeAdded] of sections) {
+    if (items.added.length + items.removed.length + items.changed.length === 0) continue;
+    lines.push('', title);
+    for (const id of items.added) lines.push(`  + ${id}: added (${describeAdded(id)})`);
+    for (const id of items.removed) lines.push(`  - ${id}: removed`);
+    for (const c of items.changed) lines.push(`  ~ ${c.id}: ${c.fields.map(describeField).join('; ')}`);
+  }
+  return lines.join('\n');
+}
 
 export const command: Command = {
   name: 'diff',
-  summary: '(not built yet)',
-  usage: 'mtlsgate diff',
-  async run() {
-    console.error('mtlsgate diff: not built yet');
-    return 2;
+  summary: 'who gains or loses access between two bundles',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { format: { type: 'string', default: 'text' } },
+    });
+    if (values.format !== 'text' && values.format !== 'json') throw new UsageError(`--format must be text or json, not ${JSON.stringify(values.format)}`);
+    if (positionals.length !== 2) throw new UsageError(`expected two bundle files, OLD and NEW (got ${positionals.length})`);
+    const [oldPath, newPath] = positionals;
+    let oldB: Bundle;
+    let newB: Bundle;
+    try {
+      oldB = readBundle(oldPath);
+      newB = readBundle(newPath);
+    } catch (err) {
+      console.error(`mtlsgate diff: ${(err as Error).message}`);
+      return 2;
+    }
+    const d = diffBundles(oldB.content, newB.content);
+    if (values.format === 'json') {
+      const out = { old: { file: oldPath, digest: oldB.digest }, new: { file: newPath, digest: newB.digest }, ...d };
+      console.log(JSON.stringify(out, null, 2));
+    } else {
+      console.log(formatDiffText(d, oldB, newB, [oldPath, newPath]));
+    }
+    return 0;
   },
 };
