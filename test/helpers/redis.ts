@@ -1,0 +1,127 @@
+// Starts a real redis-server for a test: loopback only, a free port, no persistence, its own tmp
+// dir. `stop()` and `start()` again on the SAME port simulate an outage and a recovery.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+
+/** A port the kernel just gave us and released (the usual "free port" race is acceptable here:
+ *  loopback, and a collision fails loudly at start). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends one inline command and returns the raw reply text (enough for PING/INFO in tests). */
+export async function redisCommand(port: number, command: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`redis ${command}: no reply within ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    sock.on('data', (chunk) => {
+      buf += chunk;
+      if (isCompleteReply(buf)) {
+        clearTimeout(timer);
+        sock.end();
+        resolve(buf);
+      }
+    });
+    sock.write(`${command}\r\n`);
+  });
+}
+
+function isCompleteReply(buf: string): boolean {
+  if (buf.startsWith('$')) {
+    const eol = buf.indexOf('\r\n');
+    if (eol < 0) return false;
+    const len = Number(buf.slice(1, eol));
+    return len < 0 || Buffer.byteLength(buf) >= eol + 2 + len + 2;
+  }
+  return buf.endsWith('\r\n');
+}
+
+/** INFO field value, e.g. infoField(port, 'stats', 'total_commands_processed'). */
+export async function infoField(port: number, section: string, field: string): Promise<string | undefined> {
+  const text = await redisCommand(port, `INFO ${section}`);
+  const m = new RegExp(`^${field}:(.*)$`, 'm').exec(text);
+  return m?.[1].trim();
+}
+
+export class RedisServer {
+  private child: ChildProcess | null = null;
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  static async start(): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'mtlsgate-redis-')));
+    await server.start();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** (Re)starts the server on its port and waits until it answers PING. */
+  async start(): Promise<void> {
+    if (this.child !== null) return;
+    const child = spawn(
+      REDIS_SERVER,
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    this.child = child;
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) on port ${this.port}: ${stderr}`))),
+    );
+    exited.catch(() => {});
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        const reply = await Promise.race([redisCommand(this.port, 'PING', 1000), exited]);
+        if (reply.startsWith('+PONG')) return;
+      } catch (err) {
+        if (child.exitCode !== null || Date.now() > deadline) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Kills the server (SIGKILL: an abrupt outage) and waits for it to be gone. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child === null) return;
+    this.child = null;
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await gone;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
