@@ -23,9 +23,12 @@
 // over its quota is told so (403 'limit.quota') before its rate is considered: the quota is the
 // harder limit and its reset is the one worth waiting for.
 //
-// Changed limits apply on the next request without a reset: the stored state (TAT, count,
-// period end) does not depend on the limits, and it is clamped to what the new limits allow
-// (TAT at most now + per; period end at most now + renewal).
+// Changed limits apply on the next request without a reset: what a key has used carries over
+// and is measured against the new limits. The quota count is kept as it is (a period end beyond
+// now + the new renewal is pulled in). The GCRA debt (TAT - now) is time, which means nothing
+// under another rate, so it is converted back into requests with the interval it was built with
+// and out again with the new one: 5 requests used of 5/s, raised to 10/s, leave 5 more; lowered
+// to 2/s, leave none.
 import type { Quota, RateLimit } from '../bundle.ts';
 
 /** Per-key state. Times in ms since the epoch. A state whose TAT and period end are both past is
@@ -33,6 +36,8 @@ import type { Quota, RateLimit } from '../bundle.ts';
 export interface LimitState {
   /** GCRA theoretical arrival time; <= now means the full burst is available. */
   tat: number;
+  /** GCRA emission interval (ms per request) the TAT was built with. */
+  intervalMs: number;
   /** Requests counted in the current quota period. */
   quotaUsed: number;
   /** End of the current quota period; <= now means no period is running. */
@@ -80,8 +85,11 @@ export function decide(state: LimitState, rate: RateLimit | null, quota: Quota |
   if (quota !== null) {
     const renewalMs = quota.renewal * 1000;
     if (state.quotaEnd > now) {
+      // Renewal shortened by a reload: the running period ends within the new renewal. Stored at
+      // once (even if this request is denied), or the end would move with every request.
+      if (state.quotaEnd > now + renewalMs) state.quotaEnd = now + renewalMs;
       quotaUsed = state.quotaUsed;
-      quotaEnd = Math.min(state.quotaEnd, now + renewalMs);
+      quotaEnd = state.quotaEnd;
     } else {
       quotaEnd = now + renewalMs;
     }
@@ -99,7 +107,13 @@ export function decide(state: LimitState, rate: RateLimit | null, quota: Quota |
     const periodMs = rate.per * 1000;
     const intervalMs = periodMs / rate.rate;
     const toleranceMs = periodMs - intervalMs;
-    tat = Math.min(Math.max(state.tat, now), now + periodMs);
+    if (state.tat > now && state.intervalMs !== intervalMs) {
+      // Rate changed by a reload: re-express the debt under the new interval, at most a full
+      // period of it. Stored at once, like the quota clamp above.
+      state.tat = Math.min(now + ((state.tat - now) / state.intervalMs) * intervalMs, now + periodMs);
+      state.intervalMs = intervalMs;
+    }
+    tat = Math.max(state.tat, now);
     if (tat - now > toleranceMs + TAT_EPSILON_MS) {
       return {
         verdict: 'limit.rate',
@@ -114,6 +128,7 @@ export function decide(state: LimitState, rate: RateLimit | null, quota: Quota |
     rateResetMs = tat - now;
     rateRemaining = Math.floor((periodMs - rateResetMs) / intervalMs + TAT_EPSILON_MS / intervalMs);
     state.tat = tat;
+    state.intervalMs = intervalMs;
   }
   if (quota !== null) {
     state.quotaUsed = quotaUsed + 1;

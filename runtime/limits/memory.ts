@@ -41,7 +41,7 @@ export class MemoryLimiter implements Limiter {
     let state = this.states.get(key.id);
     if (state === undefined) {
       if (this.states.size >= this.maxEntries) this.makeRoom(now);
-      state = { tat: 0, quotaUsed: 0, quotaEnd: 0 };
+      state = { tat: 0, intervalMs: 0, quotaUsed: 0, quotaEnd: 0 };
       this.states.set(key.id, state);
     }
     return decisionFromOutcome(decide(state, rate, quota, now), rate, quota);

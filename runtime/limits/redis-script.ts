@@ -2,7 +2,8 @@
 // committed together) as ONE Lua script, so a decision is one atomic round trip (EVALSHA).
 // Keep the two in step: same clamping, same epsilon, same order (quota first, then rate).
 //
-// State: one hash per key id, fields tat / qn / qend (ms since the epoch), with a PEXPIRE set
+// State: one hash per key id, fields tat / iv / qn / qend (times in ms since the epoch, iv the
+// GCRA interval in ms the TAT was built with), with a PEXPIRE set
 // to the moment the state becomes equivalent to no state, so idle keys vanish on their own.
 // One key per script also makes it Redis Cluster-safe (no cross-slot access).
 //
@@ -24,13 +25,18 @@ local renewal = tonumber(ARGV[4])   -- ms
 local eps = ${TAT_EPSILON_MS}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local st = redis.call('HMGET', key, 'tat', 'qn', 'qend')
+local st = redis.call('HMGET', key, 'tat', 'iv', 'qn', 'qend')
 local qn, qend, qleft, qreset = 0, 0, -1, 0
 if qmax >= 0 then
-  local stored_end = tonumber(st[3]) or 0
+  local stored_end = tonumber(st[4]) or 0
   if stored_end > now then
-    qn = tonumber(st[2]) or 0
-    qend = math.min(stored_end, now + renewal)
+    qn = tonumber(st[3]) or 0
+    qend = stored_end
+    if qend > now + renewal then
+      -- renewal shortened: stored even if denied, or the end would move with every request
+      qend = now + renewal
+      redis.call('HSET', key, 'qend', string.format('%.3f', qend))
+    end
   else
     qend = now + renewal
   end
@@ -44,14 +50,20 @@ local tat, rremaining, rreset = 0, -1, 0
 if rate > 0 then
   local interval = period / rate
   local tolerance = period - interval
-  tat = math.min(math.max(tonumber(st[1]) or 0, now), now + period)
+  tat = math.max(tonumber(st[1]) or 0, now)
+  local stored_iv = tonumber(st[2]) or 0
+  if tat > now and stored_iv > 0 and math.abs(stored_iv - interval) > 1e-9 then
+    -- rate changed: re-express the debt under the new interval (stored even if denied)
+    tat = math.min(now + (tat - now) / stored_iv * interval, now + period)
+    redis.call('HSET', key, 'tat', string.format('%.3f', tat), 'iv', string.format('%.17g', interval))
+  end
   if tat - now > tolerance + eps then
     return {1, 0, math.ceil(tat - now), math.ceil(tat - tolerance - now), qleft, math.ceil(qreset)}
   end
   tat = tat + interval
   rreset = tat - now
   rremaining = math.floor((period - rreset) / interval + eps / interval)
-  redis.call('HSET', key, 'tat', string.format('%.3f', tat))
+  redis.call('HSET', key, 'tat', string.format('%.3f', tat), 'iv', string.format('%.17g', interval))
 end
 if qmax >= 0 then
   redis.call('HSET', key, 'qn', qn + 1, 'qend', string.format('%.3f', qend))

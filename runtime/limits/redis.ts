@@ -28,7 +28,8 @@ export class RedisLimiter implements Limiter {
   private closed = false;
 
   constructor(
-    private readonly client: RedisClient,
+    /** The ioredis connection (public for diagnostics: tests count its listeners). */
+    readonly client: RedisClient,
     private readonly outage: OutageTracker,
     onError: 'allow' | 'deny',
   ) {
