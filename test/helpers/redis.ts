@@ -64,6 +64,31 @@ export async function infoField(port: number, section: string, field: string): P
   return m?.[1].trim();
 }
 
+/** `INFO commandstats` as command -> calls (commands run inside scripts included). */
+export async function commandCalls(port: number): Promise<Map<string, number>> {
+  const text = await redisCommand(port, 'INFO commandstats');
+  const calls = new Map<string, number>();
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1], Number(m[2]));
+  return calls;
+}
+
+/** Commands the limiter's script runs inside Redis (not round trips). */
+export const LIMIT_SCRIPT_INNER_COMMANDS = ['time', 'hmget', 'hset', 'pexpire'];
+
+/**
+ * Round trips (client -> server commands) between two commandstats snapshots: every command
+ * counted, minus those the limiter script ran inside the server. `info` calls of the snapshots
+ * themselves are excluded too.
+ */
+export function roundTripsBetween(before: Map<string, number>, after: Map<string, number>): number {
+  let trips = 0;
+  for (const [cmd, calls] of after) {
+    if (LIMIT_SCRIPT_INNER_COMMANDS.includes(cmd) || cmd === 'info') continue;
+    trips += calls - (before.get(cmd) ?? 0);
+  }
+  return trips;
+}
+
 export class RedisServer {
   private child: ChildProcess | null = null;
   private constructor(
