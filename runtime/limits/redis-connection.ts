@@ -49,7 +49,7 @@ interface ParsedRedisUrl {
 }
 
 export function parseRedisUrl(raw: string): ParsedRedisUrl {
-  const m = /^(redis|rediss|redis\+cluster|rediss\+cluster):\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/i.exec(raw.trim());
+  const m = /^(redis|rediss|redis\+cluster|rediss\+cluster):\/\/(?:([^@/]*)@)?([^/?#@]+)(\/[^?#]*)?(\?[^#]*)?$/i.exec(raw.trim());
   if (m === null) {
     throw new RedisUrlError(
       `invalid Redis URL "${redactRedisUrl(raw)}": expected redis://[user:password@]host:port[/db], rediss://... (TLS) or redis+cluster://host:port[,host:port...]`,

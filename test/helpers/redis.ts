@@ -96,8 +96,12 @@ export class RedisServer {
     readonly dir: string,
   ) {}
 
-  static async start(): Promise<RedisServer> {
+  private extraArgs: string[] = [];
+
+  /** `extraArgs` are appended to the command line (e.g. cluster mode). */
+  static async start(extraArgs: string[] = []): Promise<RedisServer> {
     const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'mtlsgate-redis-')));
+    server.extraArgs = extraArgs;
     await server.start();
     return server;
   }
@@ -111,7 +115,7 @@ export class RedisServer {
     if (this.child !== null) return;
     const child = spawn(
       REDIS_SERVER,
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning', ...this.extraArgs],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
@@ -149,4 +153,51 @@ export class RedisServer {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A 3-master Redis Cluster on loopback (no replicas), slots split evenly, built with plain
+ * CLUSTER ADDSLOTSRANGE / MEET so it needs nothing beyond redis-server.
+ */
+export class RedisClusterServers {
+  private constructor(readonly nodes: RedisServer[]) {}
+
+  static async start(): Promise<RedisClusterServers> {
+    const nodes: RedisServer[] = [];
+    try {
+      for (let i = 0; i < 3; i++) nodes.push(await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
+      const ranges = [[0, 5460], [5461, 10922], [10923, 16383]];
+      for (let i = 0; i < 3; i++) await expectOk(nodes[i].port, `CLUSTER ADDSLOTSRANGE ${ranges[i][0]} ${ranges[i][1]}`);
+      for (let i = 1; i < 3; i++) await expectOk(nodes[0].port, `CLUSTER MEET 127.0.0.1 ${nodes[i].port}`);
+      const deadline = Date.now() + 20_000;
+      for (const node of nodes) {
+        while ((await infoLine(node.port, 'CLUSTER INFO', 'cluster_state')) !== 'ok' || (await infoLine(node.port, 'CLUSTER INFO', 'cluster_known_nodes')) !== '3') {
+          if (Date.now() > deadline) throw new Error(`cluster on ${node.port} did not become ok`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      return new RedisClusterServers(nodes);
+    } catch (err) {
+      for (const n of nodes) await n.close();
+      throw err;
+    }
+  }
+
+  get url(): string {
+    return `redis+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+  }
+
+  async close(): Promise<void> {
+    for (const n of this.nodes) await n.close();
+  }
+}
+
+async function expectOk(port: number, command: string): Promise<void> {
+  const reply = await redisCommand(port, command);
+  if (!reply.startsWith('+OK')) throw new Error(`${command}: ${reply.trim()}`);
+}
+
+async function infoLine(port: number, command: string, field: string): Promise<string | undefined> {
+  const text = await redisCommand(port, command);
+  return new RegExp(`^${field}:(.*)$`, 'm').exec(text)?.[1].trim();
 }
