@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import type { BundleKey } from '../runtime/bundle.ts';
 import { createLimiter } from '../runtime/limits/index.ts';
 import type { Limiter } from '../runtime/limits/limiter.ts';
-import type { RedisLimiter } from '../runtime/limits/redis.ts';
 import { commandCalls, RedisServer, roundTripsBetween } from '../test/helpers/redis.ts';
 
 export interface LimitsBenchOptions {
@@ -140,12 +139,7 @@ export async function runLimitsBench(opts: LimitsBenchOptions = {}): Promise<Lim
   const redis = await startBenchRedis();
   const limiter = createLimiter({ redisUrl: redis.url, redisTimeoutMs: 1000, onError: 'deny' });
   try {
-    const client = (limiter as RedisLimiter).client;
-    const deadline = Date.now() + 10_000;
-    while (client.status !== 'ready') {
-      if (Date.now() > deadline) throw new Error('bench Redis not ready');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    if (!(await limiter.ready!(10_000))) throw new Error('bench Redis not ready');
     for (const c of [1, concurrency]) {
       scenarios.push(await benchRedis(limiter, redis.port, durationMs, c));
       log(`limits: redis with ${c} in flight done`);

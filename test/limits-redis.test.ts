@@ -39,8 +39,7 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
 
 /** Waits until the limiter's connection is ready (a fresh client connects asynchronously). */
 async function ready(l: Limiter): Promise<void> {
-  const client = (l as RedisLimiter).client;
-  await waitFor('the Redis connection', () => client.status === 'ready');
+  assert.equal(await l.ready!(20_000), true, 'Redis connection ready');
 }
 
 describe('Redis limiter', () => {
@@ -240,10 +239,45 @@ describe('Redis faults', () => {
       assert.equal(d.code, 'limit.rate');
       assert.ok(Date.now() - started < 1400, 'decided by the timeout, not by the end of the pause');
       assert.equal(l.health().status, 'degraded');
-      assert.match(lines[0]?.obj ? JSON.stringify(lines[0].obj) : '', /timeout/);
+      assert.match(JSON.stringify(lines[0]?.obj ?? {}), /timeout/);
       await waitFor('Redis to answer again', async () => (await l.check(k, Date.now())).allowed);
       assert.equal(l.health().status, 'ok');
       assert.equal(lines.filter((x) => x.level === 'warn').length, 1);
+    } finally {
+      await l.close();
+      await redis.close();
+    }
+  });
+
+  test('a hung server (SIGSTOP): decisions wait at most the timeout, nothing piles up, counting resumes after SIGCONT', async () => {
+    const redis = await RedisServer.start();
+    const lines: LogLine[] = [];
+    const l = createLimiter({ redisUrl: redis.url, redisTimeoutMs: 50, onError: 'deny', logger: recordingLogger(lines) });
+    try {
+      await ready(l);
+      const client = (l as RedisLimiter).client;
+      const k = key({ rate: 100_000, per: 1 });
+      assert.equal((await l.check(k, Date.now())).allowed, true);
+      const listeners = () => [client, process].map((e) => e.eventNames().map((n) => `${String(n)}=${e.listenerCount(n)}`).join(',')).join(' | ');
+      const baseline = listeners();
+      redis.freeze();
+      let slowest = 0;
+      // ~3 s of traffic: long enough for the dead socket to be dropped (socketTimeout, 1 s here)
+      // and reconnection attempts to time out against the frozen server.
+      const until = Date.now() + 3000;
+      while (Date.now() < until) {
+        const started = Date.now();
+        const ds = await Promise.all(Array.from({ length: 20 }, () => l.check(k, Date.now())));
+        slowest = Math.max(slowest, Date.now() - started);
+        for (const d of ds) assert.equal(d.code, 'limit.rate');
+      }
+      assert.ok(slowest < 1000, `a round of decisions took ${slowest} ms; each must end at the 50 ms timeout`);
+      assert.equal(l.health().status, 'degraded');
+      assert.equal(listeners(), baseline, 'no listener piles up on the client or process');
+      assert.equal(lines.filter((x) => x.level === 'warn').length, 1);
+      redis.thaw();
+      await waitFor('Redis to answer again', async () => (await l.check(k, Date.now())).allowed);
+      assert.equal(l.health().status, 'ok');
     } finally {
       await l.close();
       await redis.close();

@@ -39,6 +39,11 @@ export interface Limiter {
    */
   check(key: BundleKey, now: number): LimitDecision | Promise<LimitDecision>;
   health(): LimiterHealth;
+  /**
+   * Shared stores only (absent in-process): resolves true once the store is reachable, false
+   * after `timeoutMs`. Await it at startup, before listening; requests are served either way.
+   */
+  ready?(timeoutMs: number): Promise<boolean>;
   /** Stops timers and closes the Redis connection. Idempotent. */
   close(): Promise<void>;
 }

@@ -43,6 +43,26 @@ export class RedisLimiter implements Limiter {
     client.on('ready', () => this.outage.up());
   }
 
+  /**
+   * Resolves true once connected, false after `timeoutMs` (the limiter then keeps trying and
+   * decides by onError meanwhile). `serve` awaits it before listening, so the first requests are
+   * counted instead of being decided by onError while the connection is still being set up.
+   */
+  ready(timeoutMs: number): Promise<boolean> {
+    if (this.client.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.client.off('ready', onReady);
+        resolve(false);
+      }, timeoutMs);
+      this.client.once('ready', onReady);
+    });
+  }
+
   /** `now` is ignored: the script uses the Redis server's clock, shared by all instances. */
   check(key: BundleKey, _now: number): Promise<LimitDecision> | LimitDecision {
     const rate = effectiveRate(key.rate);

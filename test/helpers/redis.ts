@@ -149,7 +149,17 @@ export class RedisServer {
     }
   }
 
+  /** SIGSTOP: the server keeps its sockets open but answers nothing (a hung host). */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async close(): Promise<void> {
+    this.thaw();
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
