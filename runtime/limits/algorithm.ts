@@ -74,7 +74,8 @@ export function effectiveQuota(quota: Quota | null): Quota | null {
 }
 
 /**
- * Decides one request and, when it is admitted, updates `state` in place.
+ * Decides one request and, when it is admitted, updates `state` in place (a denied request
+ * changes nothing, except re-expressing state built under limits a reload has changed).
  * `rate` and `quota` must have passed effectiveRate/effectiveQuota.
  */
 export function decide(state: LimitState, rate: RateLimit | null, quota: Quota | null, now: number): Outcome {
