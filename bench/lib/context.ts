@@ -1,0 +1,49 @@
+// What every part of a bench run shares: where generated files go, the log, the options.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface BenchOptions {
+  /** Sections to run (empty = all). */
+  only: string[];
+  /** Seconds of measured load per keep-alive run. */
+  durationS: number;
+  /** Seconds of measured load per new-connection run. */
+  handshakeDurationS: number;
+  /** Keep-alive connections the load generator opens. */
+  connections: number;
+  /** Concurrent connections in the new-connection runs. */
+  handshakeConnections: number;
+  /** Contender ids to run (empty = all). */
+  contenders: string[];
+  algs: ('ec' | 'rsa')[];
+  /** Keys in the dynamic-mTLS bundle. */
+  dynamicKeys: number;
+  /** APIs and keys of the compile benchmark. */
+  compileApis: number;
+  compileKeys: number;
+}
+
+export interface BenchContext {
+  /** The repository root. */
+  root: string;
+  opts: BenchOptions;
+  log(line: string): void;
+  /** bench/.work/<parts> (git-ignored), created on demand. */
+  dir(...parts: string[]): string;
+  /** Argv prefix that runs a TypeScript file with plain node (through tsx). */
+  tsNode: string[];
+}
+
+export function createContext(root: string, opts: BenchOptions, log: (line: string) => void): BenchContext {
+  return {
+    root,
+    opts,
+    log,
+    dir(...parts) {
+      const dir = join(root, 'bench', '.work', ...parts);
+      mkdirSync(dir, { recursive: true });
+      return dir;
+    },
+    tsNode: ['--import', 'tsx'],
+  };
+}

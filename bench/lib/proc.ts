@@ -1,0 +1,196 @@
+// Child processes for the bench: started pinned to a core with taskset, stopped by PID (never by
+// name), with their CPU time and memory read from /proc.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Core the contender runs on, and core the load generator (and the upstream) run on. */
+export const SERVER_CORE = 0;
+export const CLIENT_CORE = 1;
+
+const HAS_TASKSET = existsSync('/usr/bin/taskset') && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+export const CORES = Number(spawnSync('nproc').stdout?.toString().trim()) || 1;
+/** Pinning only makes sense with two cores or more. */
+export const PINNING = HAS_TASKSET && CORES >= 2;
+
+export function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
+  return PINNING ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+}
+
+export function which(bin: string): string | null {
+  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+  const path = r.stdout.trim();
+  return r.status === 0 && path ? path : null;
+}
+
+export interface Proc {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  /** Resolves with the exit code (or signal) when the process ends. */
+  exited: Promise<number | string>;
+  stop(): Promise<void>;
+}
+
+/** Starts `cmd args` pinned on `core`; stdout/stderr go to `logFile`. */
+export function startProc(name: string, core: number, cmd: string, args: string[], opts: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): Proc {
+  const [c, a] = pinned(core, cmd, args);
+  // The child writes its output straight to the file: piping it through this process would
+  // put the bench's own CPU on the measured path.
+  const logFd = openSync(opts.logFile, 'w');
+  const child = spawn(c, a, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  if (child.pid === undefined) throw new Error(`${name}: could not start ${cmd}`);
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? 'unknown')));
+  const pid = child.pid;
+  return {
+    name,
+    child,
+    pid,
+    exited,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      process.kill(pid, 'SIGTERM');
+      const t = setTimeout(() => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }, 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Waits until a TCP port accepts connections, or the process exits, or the deadline passes. */
+export async function waitForPort(port: number, proc: Proc, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let gone = false;
+  void proc.exited.then(() => (gone = true));
+  while (Date.now() < deadline) {
+    if (gone) throw new Error(`${proc.name} exited before listening on ${port}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`${proc.name} did not listen on ${port} within ${timeoutMs} ms`);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+
+/** Parent pid and utime+stime (clock ticks) of one process, from /proc/<pid>/stat. */
+function statOf(pid: number): { ppid: number; ticks: number } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the ")" that closes the command name: state ppid ... utime(14) stime(15).
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return null;
+  }
+}
+
+/** The process and all its descendants (NGINX and HAProxy fork workers; taskset execs). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const st = statOf(Number(d));
+    if (st) children.set(st.ppid, [...(children.get(st.ppid) ?? []), Number(d)]);
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    const p = queue.shift()!;
+    out.push(p);
+    queue.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/** CPU seconds used so far by a process tree. */
+export function cpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const p of processTree(root)) ticks += statOf(p)?.ticks ?? 0;
+  return ticks / CLK_TCK;
+}
+
+/** A field of /proc/<pid>/status in KiB (VmRSS, VmHWM), summed over the process tree. */
+export function memKiB(root: number, field: 'VmRSS' | 'VmHWM'): number {
+  let kib = 0;
+  for (const p of processTree(root)) {
+    try {
+      const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kib += Number(m[1]);
+    } catch {
+      /* exited */
+    }
+  }
+  return kib;
+}
+
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+const TIME_MARK = 'BENCH_RUSAGE';
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** user+system CPU seconds of the command (from GNU time; null without it). */
+  cpuSeconds: number | null;
+  /** Peak RSS of the command in KiB (GNU time's maximum resident set size; null without it). */
+  maxRssKiB: number | null;
+  wallMs: number;
+}
+
+/** Runs a command to completion pinned on `core`, capturing output and rusage; killed after `timeoutMs`. */
+export function runPinned(core: number, cmd: string, args: string[], timeoutMs: number, opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
+  const inner: [string, string[]] = GNU_TIME ? [GNU_TIME, ['-f', `${TIME_MARK} %U %S %M`, cmd, ...args]] : [cmd, args];
+  const [c, a] = pinned(core, inner[0], inner[1]);
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(killer);
+      const m = new RegExp(`^${TIME_MARK} ([\\d.]+) ([\\d.]+) (\\d+)$`, 'm').exec(stderr);
+      if (m) stderr = stderr.replace(m[0], '').trimEnd();
+      resolve({
+        code,
+        stdout,
+        stderr,
+        cpuSeconds: m ? Number(m[1]) + Number(m[2]) : null,
+        maxRssKiB: m ? Number(m[3]) : null,
+        wallMs: Date.now() - started,
+      });
+    });
+  });
+}
+
+export { sleep };

@@ -1,0 +1,89 @@
+// The side-by-side run: every contender in turn, per certificate algorithm, with the same
+// certificates, upstream and client: the pin check, then keep-alive load, then one new TLS
+// connection per request.
+import type { KeyAlg } from '../../cli/pki.ts';
+import type { Contender } from '../contenders/contender.ts';
+import type { BenchContext } from '../lib/context.ts';
+import { benchPki, type BenchPki } from '../lib/pki.ts';
+import { describeProbe, isAdmitted, isRefused, probe } from '../lib/probe.ts';
+import { freePort, memKiB, which } from '../lib/proc.ts';
+import type { Upstream } from '../upstream.ts';
+import { measure, type LoadResult } from './load.ts';
+
+export interface PinCheck {
+  listed: string;
+  unlisted: string;
+  otherCa: string;
+  ok: boolean;
+}
+
+export interface ContenderRun {
+  contender: string;
+  label: string;
+  alg: KeyAlg;
+  status: 'ok' | 'not installed' | 'failed';
+  error?: string;
+  notes: string[];
+  check?: PinCheck;
+  /** Server RSS after the keep-alive run, MiB. */
+  rssMiB?: number;
+  keepAlive?: LoadResult;
+  newConnection?: LoadResult;
+}
+
+export const API_PATH = '/api/bench';
+
+async function pinCheck(c: Contender, url: string, pki: BenchPki): Promise<PinCheck> {
+  const listed = await probe(url, pki.files['listed-1']);
+  const listed2 = await probe(url, pki.files['listed-2']);
+  const unlisted = await probe(url, pki.files.unlisted);
+  const otherCa = await probe(url, pki.files.stranger);
+  const ok = isAdmitted(listed) && isAdmitted(listed2) && (!c.enforcesPin || (isRefused(unlisted) && isRefused(otherCa)));
+  return { listed: describeProbe(listed), unlisted: describeProbe(unlisted), otherCa: describeProbe(otherCa), ok };
+}
+
+export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg, upstream: Upstream, workloads: { keepAlive: boolean; newConnection: boolean }): Promise<ContenderRun> {
+  const result: ContenderRun = { contender: c.id, label: c.label, alg, status: 'ok', notes: [] };
+  if (c.binary && !which(c.binary)) return { ...result, status: 'not installed' };
+  const pki = await benchPki(ctx.dir(), alg);
+  const port = await freePort();
+  const dir = ctx.dir('contenders', `${c.id}-${alg}`);
+  const scratchDir = ctx.dir('scratch');
+  const url = `https://127.0.0.1:${port}${API_PATH}`;
+  let running;
+  try {
+    running = await c.start(ctx, { pki, upstream, port, dir });
+  } catch (err) {
+    return { ...result, status: 'failed', error: `start: ${(err as Error).message} (logs in ${dir})` };
+  }
+  try {
+    result.notes = running.notes;
+    result.check = await pinCheck(c, url, pki);
+    ctx.log(`  ${c.id}/${alg}: listed ${result.check.listed}, unlisted ${result.check.unlisted}, other CA ${result.check.otherCa}`);
+    if (!result.check.ok) throw new Error(`pin check failed: listed ${result.check.listed}, unlisted ${result.check.unlisted}, other CA ${result.check.otherCa}`);
+    const base = { url, combinedPem: pki.files['listed-1'].combined, scratchDir };
+    const { opts } = ctx;
+    if (workloads.keepAlive) {
+      // Warm-up: JIT, connection pools, session caches.
+      await measure(running.proc.pid, { ...base, keepAlive: true, concurrency: opts.connections, durationS: 1 });
+      result.keepAlive = await measure(running.proc.pid, { ...base, keepAlive: true, concurrency: opts.connections, durationS: opts.durationS });
+      result.rssMiB = Math.round(memKiB(running.proc.pid, 'VmRSS') / 1024);
+      ctx.log(`  ${c.id}/${alg} keep-alive: ${fmt(result.keepAlive)}`);
+    }
+    if (workloads.newConnection) {
+      result.newConnection = await measure(running.proc.pid, { ...base, keepAlive: false, concurrency: opts.handshakeConnections, durationS: opts.handshakeDurationS });
+      ctx.log(`  ${c.id}/${alg} new connection: ${fmt(result.newConnection)}`);
+    }
+  } catch (err) {
+    result.status = 'failed';
+    result.error = (err as Error).message;
+    ctx.log(`  ${c.id}/${alg} FAILED: ${result.error}`);
+  } finally {
+    await running.proc.stop();
+  }
+  return result;
+}
+
+export function fmt(r: LoadResult): string {
+  return `${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, server CPU ${Math.round(r.serverCpu * 100)}% (${r.serverUsPerRequest} µs/req), client CPU ${r.clientCpu === null ? '?' : Math.round(r.clientCpu * 100) + '%'}, ${r.complete} done, ${r.keepAliveRequests} keep-alive, ${r.errors} errors`;
+}
