@@ -1,0 +1,101 @@
+// Polls a bundle URL (`serve --bundle https://...`) with conditional requests: the ETag of the
+// last bundle taken goes out as If-None-Match, and 304 Not Modified costs no download and no
+// verification. Any failure (network, status, timeout) leaves the serving bundle alone; the
+// next poll tries again. HTTPS verifies the server against Node's CA store, which
+// NODE_EXTRA_CA_CERTS extends for a private CA.
+import { request } from 'undici';
+
+export type FetchResult =
+  | { status: 'modified'; bytes: Buffer; etag: string | null }
+  | { status: 'not-modified' };
+
+export class BundleFetchError extends Error {
+  override name = 'BundleFetchError';
+}
+
+/** One conditional GET. Throws BundleFetchError with the URL and the reason. */
+export async function fetchBundle(url: string, etag: string | null, timeoutMs: number): Promise<FetchResult> {
+  let res;
+  try {
+    res = await request(url, {
+      method: 'GET',
+      headers: etag ? { 'if-none-match': etag, accept: 'application/json' } : { accept: 'application/json' },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+  } catch (err) {
+    throw new BundleFetchError(`cannot fetch bundle from ${url}: ${(err as Error).message}`);
+  }
+  if (res.statusCode === 304) {
+    await res.body.dump();
+    return { status: 'not-modified' };
+  }
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    throw new BundleFetchError(`cannot fetch bundle from ${url}: HTTP ${res.statusCode}`);
+  }
+  let bytes: Buffer;
+  try {
+    bytes = Buffer.from(await res.body.arrayBuffer());
+  } catch (err) {
+    throw new BundleFetchError(`bundle download from ${url} broke off: ${(err as Error).message}`);
+  }
+  const header = res.headers.etag;
+  return { status: 'modified', bytes, etag: typeof header === 'string' ? header : null };
+}
+
+export interface UrlPollOptions {
+  intervalMs: number;
+  /** ETag of the bundle already serving (from the start-up fetch). */
+  etag: string | null;
+  /** Per-request timeout. Default: the interval, at most 30 s. */
+  timeoutMs?: number;
+  /** New bytes arrived; return true if they were taken (their ETag is then remembered). */
+  onBundle: (bytes: Buffer) => boolean;
+  onNotModified?: () => void;
+  onError: (err: Error) => void;
+}
+
+export interface UrlPoll {
+  /** Polls right away (SIGHUP), unless a poll is running; resolves when it is done. */
+  pollNow(): Promise<void>;
+  close(): void;
+}
+
+export function pollUrl(url: string, opts: UrlPollOptions): UrlPoll {
+  const timeoutMs = opts.timeoutMs ?? Math.min(opts.intervalMs, 30_000);
+  let etag = opts.etag;
+  let running: Promise<void> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let closed = false;
+
+  const once = async () => {
+    try {
+      const r = await fetchBundle(url, etag, timeoutMs);
+      if (closed) return;
+      if (r.status === 'not-modified') opts.onNotModified?.();
+      // A refused bundle's ETag is not remembered, so it is fetched and judged again next
+      // time rather than silently skipped.
+      else if (opts.onBundle(r.bytes)) etag = r.etag;
+    } catch (err) {
+      if (!closed) opts.onError(err as Error);
+    }
+  };
+  const pollNow = (): Promise<void> => {
+    if (!running) running = once().finally(() => (running = null));
+    return running;
+  };
+  const schedule = () => {
+    if (closed) return;
+    timer = setTimeout(() => void pollNow().finally(schedule), opts.intervalMs);
+    timer.unref();
+  };
+  schedule();
+  return {
+    pollNow,
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
