@@ -73,18 +73,24 @@ export function watchFile(path: string, onChange: () => void, opts: FileWatchOpt
     onChange();
   };
 
-  const relevant = (p: string): boolean => {
-    const b = basename(p);
-    const d = dirname(p);
-    if (d === dir) return b === name || b.startsWith('..');
-    // Inside the resolved directory: only the file the link points at.
-    return p === real;
+  // chokidar's own events are throttled (a second "change" within 50 ms, a second directory
+  // scan within 1 s are dropped), and two quick writes must never leave the older one
+  // serving. So the unthrottled raw fs.watch events drive the reload; the debounce above
+  // merges their bursts. A raw event names an entry of the directory being watched.
+  const relevant = (entry: string): boolean => {
+    const b = basename(entry);
+    return b === name || b.startsWith('..') || (real !== null && b === basename(real));
   };
-
-  watcher.on('all', (_event, p) => {
-    if (closed || !relevant(resolve(p))) return;
+  const poke = () => {
+    if (closed) return;
     if (timer) clearTimeout(timer);
     timer = setTimeout(fire, debounceMs);
+  };
+  watcher.on('raw', (_event, entry: string | null, details) => {
+    if (relevant(entry || (details as { watchedPath?: string }).watchedPath || '')) poke();
+  });
+  watcher.on('all', (_event, p) => {
+    if (relevant(p)) poke();
   });
   watcher.on('error', (err) => opts.onError?.(err as Error));
 

@@ -1,0 +1,52 @@
+// Small helpers for the ops tests: hand-made bundles (no compiler needed), temp dirs, waiting.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serializeBundle, type BundleApi, type BundleContent } from '../../runtime/bundle.ts';
+
+/** An open (keyless) API proxying `listenPath` to `target`. */
+export function openApi(id: string, listenPath: string, target: string): BundleApi {
+  return {
+    id,
+    name: id,
+    domain: null,
+    listen_path: listenPath,
+    target_url: target,
+    strip_listen_path: true,
+    use_keyless: true,
+    use_mutual_tls_auth: false,
+    use_certificate: false,
+    auth_header_name: 'authorization',
+    client_certificates: [],
+    client_cas: [],
+    strip_auth_data: false,
+    forward_client_cert: false,
+  };
+}
+
+/** A valid bundle holding the given APIs (routes on any host). */
+export function bundleOf(apis: BundleApi[]): Buffer {
+  const content: BundleContent = { apis: {}, keys: {}, cas: {}, index: { certs: {}, tokens: {}, routes: {} } };
+  for (const api of apis) {
+    content.apis[api.id] = api;
+    const host = api.domain ?? '*';
+    (content.index.routes[host] ??= {})[api.listen_path] = api.id;
+  }
+  return serializeBundle(content);
+}
+
+export function tempDir(prefix: string): { dir: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), `mtlsgate-${prefix}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

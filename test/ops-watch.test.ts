@@ -1,0 +1,95 @@
+// The file watcher on real files: in-place write, atomic rename, ConfigMap symlink swap, and a
+// symlink to a file in another directory. Each case waits for the event it causes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { watchFile } from '../runtime/watch-file.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+
+/** Starts a watch on `file` that records what the file held at each notification. */
+async function recordingWatch(file: string) {
+  const seen: string[] = [];
+  const watch = watchFile(file, () => seen.push(readFileSync(file, 'utf8')), { debounceMs: 30 });
+  await watch.ready;
+  return { seen, watch };
+}
+
+test('in-place writes and atomic renames are both seen', async () => {
+  const t = tempDir('watch');
+  const file = join(t.dir, 'bundle.json');
+  writeFileSync(file, 'v1');
+  const { seen, watch } = await recordingWatch(file);
+  try {
+    writeFileSync(file, 'v2');
+    await waitFor('in-place write', () => seen.includes('v2'));
+    writeFileSync(join(t.dir, 'bundle.json.tmp'), 'v3');
+    renameSync(join(t.dir, 'bundle.json.tmp'), file);
+    await waitFor('rename over the file', () => seen.includes('v3'));
+    // After the rename the watch is on a new inode; it must keep working.
+    writeFileSync(file, 'v4');
+    await waitFor('in-place write after a rename', () => seen.includes('v4'));
+    const before = seen.length;
+    writeFileSync(join(t.dir, 'unrelated.txt'), 'x');
+    writeFileSync(file, 'v5');
+    await waitFor('v5', () => seen.includes('v5'));
+    assert.ok(seen.length - before <= 2, `an unrelated file should not cause reloads (saw ${JSON.stringify(seen.slice(before))})`);
+    // chokidar drops a second change within 50 ms and a second directory scan within 1 s: the
+    // watcher must not, or the older of two quick writes would keep serving.
+    writeFileSync(file, 'v6');
+    await waitFor('v6', () => seen.includes('v6'));
+    writeFileSync(join(t.dir, 'bundle.json.tmp'), 'v7');
+    renameSync(join(t.dir, 'bundle.json.tmp'), file);
+    await waitFor('a rename right after a write', () => seen.includes('v7'));
+    writeFileSync(join(t.dir, 'bundle.json.tmp'), 'v8');
+    renameSync(join(t.dir, 'bundle.json.tmp'), file);
+    await waitFor('a second rename within a second', () => seen.includes('v8'));
+  } finally {
+    await watch.close();
+    t.cleanup();
+  }
+});
+
+test('a Kubernetes ConfigMap symlink swap is seen, twice in a row', async () => {
+  const t = tempDir('configmap');
+  const version = (v: string) => {
+    mkdirSync(join(t.dir, `..2026_${v}`));
+    writeFileSync(join(t.dir, `..2026_${v}`, 'bundle.json'), v);
+  };
+  version('a');
+  symlinkSync('..2026_a', join(t.dir, '..data'));
+  symlinkSync('..data/bundle.json', join(t.dir, 'bundle.json'));
+  const file = join(t.dir, 'bundle.json');
+  const { seen, watch } = await recordingWatch(file);
+  try {
+    for (const v of ['b', 'c']) {
+      version(v);
+      symlinkSync(`..2026_${v}`, join(t.dir, '..data_tmp'));
+      renameSync(join(t.dir, '..data_tmp'), join(t.dir, '..data'));
+      await waitFor(`swap to ${v}`, () => seen.includes(v));
+    }
+  } finally {
+    await watch.close();
+    t.cleanup();
+  }
+});
+
+test('a symlink into another directory: writes and renames at the target are seen', async () => {
+  const links = tempDir('links');
+  const targets = tempDir('targets');
+  const target = join(targets.dir, 'current.json');
+  writeFileSync(target, 't1');
+  symlinkSync(target, join(links.dir, 'bundle.json'));
+  const { seen, watch } = await recordingWatch(join(links.dir, 'bundle.json'));
+  try {
+    writeFileSync(target, 't2');
+    await waitFor('write at the target', () => seen.includes('t2'));
+    writeFileSync(join(targets.dir, 'current.json.tmp'), 't3');
+    renameSync(join(targets.dir, 'current.json.tmp'), target);
+    await waitFor('rename at the target', () => seen.includes('t3'));
+  } finally {
+    await watch.close();
+    links.cleanup();
+    targets.cleanup();
+  }
+});
