@@ -1,0 +1,47 @@
+// Approving a portal key that waits for approval: `is_inactive: true` becomes false in its
+// file (comments kept), the directory is recompiled, and the bundle rewritten when asked. A
+// recompile that fails puts the file back as it was.
+import { existsSync, readFileSync } from 'node:fs';
+import { compileConfig, writeFileAtomic, type CompileFn } from './compile.ts';
+import { approvedKeyFile, keyFilePath, PORTAL_KEY_ID, PORTAL_KEYS_DIR } from './key-file.ts';
+
+export interface ApproveResult {
+  /** 0 approved (or already active), 1 not approvable / config errors, 2 bad id or I/O. */
+  code: 0 | 1 | 2;
+  message: string;
+  /** Compiler diagnostics when the recompile failed. */
+  report?: string;
+}
+
+export async function approveKey(configDir: string, keyId: string, bundlePath: string | undefined, compile: CompileFn = compileConfig, now = new Date()): Promise<ApproveResult> {
+  if (!PORTAL_KEY_ID.test(keyId)) {
+    return { code: 2, message: `${JSON.stringify(keyId)} is not a portal key id: the portal issues ids like portal-1a2b3c4d (see the request's status page or keys/portal/)` };
+  }
+  const file = keyFilePath(configDir, keyId);
+  if (!existsSync(file)) return { code: 1, message: `no portal key ${keyId}: ${PORTAL_KEYS_DIR}/${keyId}.yaml does not exist in ${configDir}` };
+  let original: string;
+  try {
+    original = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { code: 2, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  const approved = approvedKeyFile(original, now);
+  if (approved === null) return { code: 1, message: `${file} is not a readable key declaration (fix or remove it by hand)` };
+  if (approved.wasPending) await writeFileAtomic(file, Buffer.from(approved.text));
+  const compiled = await compile(configDir);
+  if (compiled.bundle === null) {
+    if (approved.wasPending) await writeFileAtomic(file, Buffer.from(original));
+    return { code: 1, message: `${keyId} was not approved: the configuration does not compile (the key file is unchanged)`, report: compiled.report };
+  }
+  if (bundlePath !== undefined) {
+    try {
+      await writeFileAtomic(bundlePath, compiled.bundle);
+    } catch (err) {
+      if (approved.wasPending) await writeFileAtomic(file, Buffer.from(original));
+      return { code: 2, message: `${keyId} was not approved: cannot write the bundle ${bundlePath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+    }
+  }
+  const what = approved.wasPending ? `approved ${keyId}: it is active` : `${keyId} was already active`;
+  const where = bundlePath !== undefined ? `; bundle written to ${bundlePath} (a gateway watching it reloads)` : '; the gateway serves it once the bundle is recompiled (pass --bundle OUT, or run mtlsgate compile)';
+  return { code: 0, message: what + where };
+}

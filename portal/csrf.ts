@@ -1,0 +1,62 @@
+// CSRF protection for the portal's form: a signed double-submit token. The browser holds a
+// random value in a SameSite=Strict, HttpOnly cookie; the form carries HMAC(secret, value)
+// under a per-process secret. A POST is accepted only when both are present and match
+// (compared in constant time), so another site can neither read nor forge the pair.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+export const CSRF_COOKIE = 'mtlsgate_portal_csrf';
+const COOKIE_VALUE = /^[A-Za-z0-9_-]{22,64}$/;
+
+export class CsrfGuard {
+  /** Never leaves the process: a restart invalidates open forms (the page says to reload). */
+  private readonly secret = randomBytes(32);
+
+  /** The cookie value of this request if it has a well-formed one. */
+  cookieOf(req: IncomingMessage): string | null {
+    for (const part of (req.headers.cookie ?? '').split(';')) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && part.slice(0, eq).trim() === CSRF_COOKIE) {
+        const value = part.slice(eq + 1).trim();
+        return COOKIE_VALUE.test(value) ? value : null;
+      }
+    }
+    return null;
+  }
+
+  newCookieValue(): string {
+    return randomBytes(18).toString('base64url');
+  }
+
+  setCookieHeader(value: string): string {
+    return `${CSRF_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict`;
+  }
+
+  /** The hidden form field value that goes with a cookie value. */
+  tokenFor(cookieValue: string): string {
+    return createHmac('sha256', this.secret).update(cookieValue).digest('base64url');
+  }
+
+  verify(cookieValue: string | null, token: unknown): boolean {
+    if (cookieValue === null || typeof token !== 'string') return false;
+    const expected = Buffer.from(this.tokenFor(cookieValue));
+    const got = Buffer.from(token);
+    return got.length === expected.length && timingSafeEqual(got, expected);
+  }
+}
+
+/**
+ * Browsers say where a POST comes from; when they do, it must be this origin. (Requests from
+ * scripts and curl send neither header and are judged by the token alone.)
+ */
+export function isCrossSite(req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host;
+  } catch {
+    return true; // "null" (sandboxed frame, file:) or garbage
+  }
+}

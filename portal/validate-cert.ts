@@ -1,0 +1,108 @@
+// Checks what a developer submitted as "my public certificate" before anything is written:
+// exactly one parseable leaf certificate, valid now, bound to no key yet, and no private key
+// anywhere in the input. Every refusal carries a message written for the developer.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import type { BundleContent } from '../runtime/bundle.ts';
+
+/** The largest certificate input the portal reads (a PEM leaf is 1-3 KiB). */
+export const MAX_CERT_BYTES = 16 * 1024;
+
+export const PRIVATE_KEY_REFUSAL = 'Paste only the public certificate; a private key never leaves your machine. Nothing you sent was stored.';
+
+export type CertProblem = 'missing' | 'too_large' | 'private_key' | 'no_certificate' | 'several' | 'unparseable' | 'ca' | 'expired' | 'not_yet_valid' | 'bound';
+
+export interface ValidCertificate {
+  ok: true;
+  /** Normalised PEM of the one certificate (re-encoded from its DER, so no stray text). */
+  pem: string;
+  /** Lowercase hex SHA-256 of the DER. */
+  fingerprint: string;
+  subject: string;
+  notAfter: Date;
+}
+
+export interface RefusedCertificate {
+  ok: false;
+  problem: CertProblem;
+  message: string;
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+// Any PEM private key flavour (PKCS#8, encrypted, RSA, EC, OpenSSH, PuTTY's header too).
+const PRIVATE_KEY_MARK = /PRIVATE KEY|PRIVATE-KEY|PuTTY-User-Key-File/i;
+
+/** True when text holds anything that looks like private key material. */
+export function containsPrivateKey(text: string): boolean {
+  return PRIVATE_KEY_MARK.test(text);
+}
+
+function refuse(problem: CertProblem, message: string): RefusedCertificate {
+  return { ok: false, problem, message };
+}
+
+/** True when binary (DER) input parses as a private key. */
+function isDerPrivateKey(bytes: Buffer): boolean {
+  for (const type of ['pkcs8', 'pkcs1', 'sec1'] as const) {
+    try {
+      createPrivateKey({ key: bytes, format: 'der', type });
+      return true;
+    } catch {
+      // not this encoding
+    }
+  }
+  return false;
+}
+
+function oneLine(dn: string): string {
+  return dn.split('\n').filter(Boolean).join(', ');
+}
+
+/**
+ * Validates the submitted bytes (pasted text or an uploaded PEM/DER file) against the current
+ * compiled config. Never returns or echoes any part of the input on a private-key refusal.
+ */
+export function validateCertificate(input: Buffer, content: BundleContent, now: Date = new Date()): ValidCertificate | RefusedCertificate {
+  if (input.length > MAX_CERT_BYTES) {
+    return refuse('too_large', `The certificate input is larger than ${MAX_CERT_BYTES / 1024} KiB. A client certificate is 1-3 KiB: paste only your own certificate.`);
+  }
+  const text = input.toString('latin1');
+  if (text.trim() === '') return refuse('missing', 'Paste your public certificate (PEM, starting with -----BEGIN CERTIFICATE-----) or choose its file.');
+  if (PRIVATE_KEY_MARK.test(text) || (!text.includes('-----BEGIN') && isDerPrivateKey(input))) {
+    return refuse('private_key', PRIVATE_KEY_REFUSAL);
+  }
+  const blocks = text.match(PEM_CERT) ?? [];
+  let cert: X509Certificate;
+  if (blocks.length === 0) {
+    // No PEM block: an uploaded DER certificate is fine, anything else is not a certificate.
+    try {
+      cert = new X509Certificate(input);
+    } catch {
+      return refuse('no_certificate', 'No certificate found. Expected a PEM block from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (or a DER certificate file).');
+    }
+  } else if (blocks.length > 1) {
+    return refuse('several', `Found ${blocks.length} certificates; submit exactly one. If you pasted a chain, keep only your own certificate (the first block), not its CA.`);
+  } else {
+    try {
+      cert = new X509Certificate(blocks[0]!);
+    } catch {
+      return refuse('unparseable', 'The certificate block could not be parsed: it may be truncated or altered. Copy it again from your .pem file, BEGIN and END lines included.');
+    }
+  }
+  if (cert.ca) {
+    return refuse('ca', 'This is a CA certificate (basicConstraints CA:TRUE). Submit the client certificate your CA issued to you, not the CA itself.');
+  }
+  const notAfter = new Date(cert.validTo);
+  const notBefore = new Date(cert.validFrom);
+  if (notAfter.getTime() <= now.getTime()) {
+    return refuse('expired', `This certificate expired on ${notAfter.toISOString().slice(0, 10)}. Issue a new one and submit that.`);
+  }
+  if (notBefore.getTime() > now.getTime()) {
+    return refuse('not_yet_valid', `This certificate is not valid before ${notBefore.toISOString()}. Check the clock of the machine that issued it.`);
+  }
+  const fingerprint = cert.fingerprint256.replaceAll(':', '').toLowerCase();
+  const bound = content.index.certs[fingerprint]?.key;
+  if (bound) {
+    return refuse('bound', `This certificate is already bound to key "${bound}". A certificate identifies one key: generate a new key pair and certificate for a new request.`);
+  }
+  return { ok: true, pem: cert.toString().trim() + '\n', fingerprint, subject: oneLine(cert.subject), notAfter };
+}
