@@ -18,6 +18,10 @@ export interface Running {
   proc: Proc;
   /** Free-form facts about this instance for the report (e.g. keys loaded). */
   notes: string[];
+  /** mtlsgate only: its admin listener (/health, /metrics). */
+  adminUrl?: string;
+  /** mtlsgate only: the bundle file it serves and watches. */
+  bundleFile?: string;
 }
 
 export interface Contender {

@@ -41,6 +41,10 @@ ${pins}
     ssl_certificate_key ${pki.files.server.key};
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_verify_client optional_no_ca;
+    # The load generator's ceiling: the cheapest mTLS answer there is (no proxy, no pin).
+    location = /ceiling {
+      return 200 'ok\n';
+    }
     location /api/ {
       if ($pinned_client = 0) {
         return 403 '{"error":"client certificate not allowed"}\\n';

@@ -3,6 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface BenchOptions {
+  /** Short runs to check the harness; results go to bench/.work/, never bench/RESULTS.md. */
+  quick: boolean;
   /** Sections to run (empty = all). */
   only: string[];
   /** Seconds of measured load per keep-alive run. */

@@ -180,7 +180,7 @@ export function runPinned(core: number, cmd: string, args: string[], timeoutMs: 
     child.once('close', (code) => {
       clearTimeout(killer);
       const m = new RegExp(`^${TIME_MARK} ([\\d.]+) ([\\d.]+) (\\d+)$`, 'm').exec(stderr);
-      if (m) stderr = stderr.replace(m[0], '').trimEnd();
+      if (m) stderr = stderr.replace(m[0], '').replace(/^Command (exited with non-zero status|terminated by signal) \d+$/m, '').trimEnd();
       resolve({
         code,
         stdout,

@@ -3,7 +3,8 @@
 // (no pin, no routing, no logging). Whatever mtlsgate does costs on top of this.
 // Usage: node --import tsx bench/peers/bare-node-proxy.ts PORT UPSTREAM_URL CERT KEY
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import { createServer } from 'node:https';
 import { Pool } from 'undici';
 
 const [portArg, upstream, certFile, keyFile] = process.argv.slice(2);

@@ -54,7 +54,9 @@ export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg,
   try {
     running = await c.start(ctx, { pki, upstream, port, dir });
   } catch (err) {
-    return { ...result, status: 'failed', error: `start: ${(err as Error).message} (logs in ${dir})` };
+    const error = `start: ${(err as Error).message} (logs in ${dir})`;
+    ctx.log(`  ${c.id}/${alg} FAILED: ${error}`);
+    return { ...result, status: 'failed', error };
   }
   try {
     result.notes = running.notes;

@@ -1,0 +1,52 @@
+// mtlsgate itself, as users run it: `node dist/mtlsgate.mjs serve` on a bundle the compiler
+// built from YAML. Static: the API pins the listed certificates. Dynamic: the certificates
+// identify keys, in a bundle holding `dynamicKeys` keys; optionally rate-limited (in-process,
+// or through Redis).
+import { join } from 'node:path';
+import { buildGatewayBundle, type GatewayMode } from '../bundles.ts';
+import { freePort, memKiB, SERVER_CORE, startProc, waitForPort } from '../lib/proc.ts';
+import type { Contender } from './contender.ts';
+
+export interface MtlsgateVariant {
+  mode: GatewayMode;
+  /** Synthetic keys added to a dynamic bundle (0 = the two real keys only). */
+  keys?: number;
+  /** Give the keys a (never reached) rate limit and quota, so the limiter runs on every request. */
+  limited?: boolean;
+  redisUrl?: string;
+  id?: string;
+  label?: string;
+}
+
+export function mtlsgateContender(v: MtlsgateVariant): Contender {
+  return {
+    id: v.id ?? `mtlsgate-${v.mode}`,
+    label: v.label ?? (v.mode === 'static' ? 'mtlsgate static mTLS' : 'mtlsgate dynamic mTLS'),
+    binary: null,
+    enforcesPin: true,
+    refusal: v.mode === 'static' ? '403 mtls.cert_not_allowed' : '401 auth.cert_not_found',
+    version() {
+      return 'this checkout';
+    },
+    async start(ctx, { pki, upstream, port, dir }) {
+      const bundle = join(dir, 'bundle.json');
+      const synthetic = v.mode === 'dynamic' ? (v.keys ?? ctx.opts.dynamicKeys) : 0;
+      const built = await buildGatewayBundle(ctx, pki, upstream.url, v.mode, synthetic, bundle, v.limited ?? false);
+      const admin = await freePort();
+      const args = [join(ctx.root, 'dist/mtlsgate.mjs'), 'serve', '--bundle', bundle, '--tls-cert', pki.files.server.cert, '--tls-key', pki.files.server.key, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`];
+      if (v.redisUrl) args.push('--redis', v.redisUrl);
+      const proc = startProc(`mtlsgate-${v.mode}`, SERVER_CORE, process.execPath, args, { logFile: join(dir, 'gateway.log'), cwd: dir });
+      await waitForPort(port, proc, 60_000);
+      const rss = Math.round(memKiB(proc.pid, 'VmRSS') / 1024);
+      return {
+        proc,
+        adminUrl: `http://127.0.0.1:${admin}`,
+        bundleFile: bundle,
+        notes: [`${built.keys} keys, bundle ${(built.bytes / 2 ** 20).toFixed(1)} MiB, RSS at start ${rss} MiB`, 'one JSON log line per request, to a file'],
+      };
+    },
+  };
+}
+
+export const mtlsgateStatic = mtlsgateContender({ mode: 'static' });
+export const mtlsgateDynamic = mtlsgateContender({ mode: 'dynamic', id: 'mtlsgate-dynamic' });

@@ -1,0 +1,205 @@
+// bench/RESULTS.md from the results object: the machine, the targets, then one table per
+// workload. Ratios divide by the bare Node proxy measured in the same run.
+import type { BenchOptions } from './lib/context.ts';
+import type { Machine } from './lib/machine.ts';
+import type { LimitsSection } from './workloads/limits-e2e.ts';
+import type { CompileResult } from './workloads/compile.ts';
+import type { GeneratorRow } from './workloads/generator.ts';
+import type { LoadResult } from './workloads/load.ts';
+import type { ContenderRun } from './workloads/proxy.ts';
+import type { ReloadRun } from './workloads/reload.ts';
+import type { SwapRow } from './workloads/swap.ts';
+
+export interface BenchResults {
+  machine: Machine;
+  options: BenchOptions;
+  sections: {
+    generator?: GeneratorRow[];
+    proxy?: ContenderRun[];
+    compile?: CompileResult;
+    swap?: SwapRow[];
+    reload?: ReloadRun[];
+    limits?: LimitsSection;
+  };
+  /** Sections that failed as a whole. */
+  errors: { section: string; message: string }[];
+  durationS?: number;
+}
+
+export interface Target {
+  target: string;
+  measured: string;
+  /** null: nothing to judge (the section did not run or failed). */
+  reached: boolean | null;
+}
+
+const BASELINE = 'node-bare';
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? '?' : `${Math.round(x * 100)}%`);
+const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+const r2 = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(2));
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function find(runs: ContenderRun[], id: string, alg: string): ContenderRun | undefined {
+  return runs.find((r) => r.contender === id && r.alg === alg && r.status === 'ok');
+}
+
+export function computeTargets(res: BenchResults): Target[] {
+  const t: Target[] = [];
+  const runs = res.sections.proxy ?? [];
+  for (const alg of res.options.algs) {
+    const base = find(runs, BASELINE, alg);
+    for (const id of ['mtlsgate-static', 'mtlsgate-dynamic']) {
+      const m = find(runs, id, alg);
+      if (base?.keepAlive && m?.keepAlive) {
+        const tr = m.keepAlive.rps / base.keepAlive.rps;
+        const lr = m.keepAlive.p99Ms / base.keepAlive.p99Ms;
+        t.push({ target: `${id} keep-alive ≥ 0.9× bare Node (${alg})`, measured: `${r2(tr)}×`, reached: tr >= 0.9 });
+        t.push({ target: `${id} keep-alive p99 ≤ 1.2× bare Node (${alg})`, measured: `${r2(lr)}×`, reached: lr <= 1.2 });
+      }
+      const caddy = find(runs, 'caddy', alg);
+      if (caddy?.keepAlive && m?.keepAlive) t.push({ target: `${id} keep-alive ≥ Caddy (${alg})`, measured: `${r2(m.keepAlive.rps / caddy.keepAlive.rps)}×`, reached: m.keepAlive.rps >= caddy.keepAlive.rps });
+      for (const peer of ['nginx', 'haproxy']) {
+        const p = find(runs, peer, alg);
+        if (p?.keepAlive && m?.keepAlive) t.push({ target: `${id} keep-alive vs ${peer} (${alg}), reported`, measured: `${r2(m.keepAlive.rps / p.keepAlive.rps)}×`, reached: null });
+      }
+      if (base?.newConnection && m?.newConnection) {
+        const hr = m.newConnection.rps / base.newConnection.rps;
+        t.push({ target: `${id} new connections ≥ 0.9× bare Node (${alg})`, measured: `${r2(hr)}×`, reached: hr >= 0.9 });
+      }
+    }
+  }
+  for (const r of res.sections.reload ?? []) {
+    t.push({ target: `reload every second ≥ 0.95× no reload, 0 failed (${r.bundle})`, measured: `${r2(r.ratio)}×, ${r.failedRequests} failed, ${r.reloadsWritten} reloads`, reached: r.ratio >= 0.95 && r.failedRequests === 0 && r.lastVersionServed });
+  }
+  const swap = res.sections.swap?.find((s) => s.keys >= 100_000);
+  if (swap) t.push({ target: '100k-key bundle swap: event-loop stall < 100 ms', measured: `${swap.maxEventLoopDelayMs} ms`, reached: swap.maxEventLoopDelayMs < 100 });
+  const c = res.sections.compile;
+  if (c && c.exitCode === 0) {
+    t.push({ target: `compile ${c.apis} APIs / ${c.keys} keys < 10 s`, measured: `${c.wallS} s`, reached: c.wallS < 10 });
+    t.push({ target: `compile ${c.apis} APIs / ${c.keys} keys < 1 GiB peak RSS`, measured: `${c.peakRssMiB ?? '?'} MiB`, reached: c.peakRssMiB === null ? null : c.peakRssMiB < 1024 });
+  }
+  const lim = res.sections.limits?.endToEnd;
+  const mem = lim?.find((r) => r.limiter === 'in-process');
+  if (mem) t.push({ target: 'in-process rate limiting costs < 5% throughput', measured: `${pct(1 - mem.ratio)} cost`, reached: mem.ratio >= 0.95 });
+  const red = lim?.find((r) => r.limiter === 'redis');
+  if (red?.redisRoundTripsPerRequest !== null && red?.redisRoundTripsPerRequest !== undefined) t.push({ target: 'Redis rate limiting: 1 round trip per request', measured: `${red.redisRoundTripsPerRequest}`, reached: red.redisRoundTripsPerRequest <= 1.01 });
+  return t;
+}
+
+function loadRow(label: string, l: LoadResult, base: LoadResult | undefined, extra: string[]): (string | number)[] {
+  return [label, l.rps, r2(ratio(l.rps, base?.rps)), l.p50Ms, l.p99Ms, r2(ratio(l.p99Ms, base?.p99Ms)), pct(l.serverCpu), l.serverUsPerRequest, pct(l.clientCpu), l.errors, ...extra];
+}
+
+function proxySection(res: BenchResults): string {
+  const runs = res.sections.proxy;
+  if (!runs) return '';
+  const out: string[] = [];
+  for (const alg of res.options.algs) {
+    const algName = alg === 'ec' ? 'ECDSA P-256' : 'RSA-2048';
+    const mine = runs.filter((r) => r.alg === alg);
+    const base = find(runs, BASELINE, alg);
+    const ka = mine.filter((r) => r.keepAlive);
+    if (ka.length) {
+      out.push(`### Keep-alive, ${res.options.connections} connections, ${algName}\n`);
+      out.push(table(['contender', 'req/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/req', 'client CPU', 'errors', 'keep-alive reqs'], ka.map((r) => loadRow(r.label, r.keepAlive!, base?.keepAlive, [`${pct(r.keepAlive!.keepAliveRequests / Math.max(1, r.keepAlive!.complete))}`]))));
+      out.push('');
+    }
+    const nc = mine.filter((r) => r.newConnection);
+    if (nc.length) {
+      out.push(`### New TLS connection per request (full handshake, client certificate), ${res.options.handshakeConnections} concurrent, ${algName}\n`);
+      out.push(table(['contender', 'handshakes/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/handshake', 'client CPU', 'errors'], nc.map((r) => loadRow(r.label, r.newConnection!, base?.newConnection, []))));
+      out.push('');
+    }
+    const other = mine.filter((r) => r.status !== 'ok');
+    if (other.length) out.push(other.map((r) => `- ${r.label} (${algName}): **${r.status}**${r.error ? `: ${r.error}` : ''}`).join('\n') + '\n');
+  }
+  out.push('### Pin check before load (curl, ECDSA and RSA alike)\n');
+  const checks = runs.filter((r) => r.check && r.alg === res.options.algs[0]);
+  out.push(table(['contender', 'listed certificate', 'unlisted, same CA', 'other CA', 'notes'], checks.map((r) => [r.label, r.check!.listed, r.check!.unlisted, r.check!.otherCa, r.notes.join('; ')])));
+  return out.join('\n');
+}
+
+export function renderReport(res: BenchResults): string {
+  const m = res.machine;
+  const o = res.options;
+  const s: string[] = [];
+  s.push('# mtlsgate benchmark results\n');
+  s.push(`Generated by \`npm run bench\` on ${m.date} (${res.durationS ?? '?'} s). Compare ratios within this run; absolute figures on shared 2-core VMs drift ±15% between runs.\n`);
+  s.push('## Machine\n');
+  s.push(table(['', ''], [
+    ['CPU', `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB`],
+    ['kernel', m.kernel],
+    ['Node', `${m.node} (OpenSSL ${m.nodeOpenssl})`],
+    ['system OpenSSL (NGINX, HAProxy, ab)', m.systemOpenssl],
+    ...Object.entries(m.peers).map(([k, v]) => [k, v]),
+    ['pinning', m.pinning],
+    ['load average at start', m.loadAverageAtStart.join(', ')],
+    ['commit', m.gitCommit],
+    ['options', `keep-alive ${o.durationS} s × ${o.connections} connections; new connections ${o.handshakeDurationS} s × ${o.handshakeConnections}; dynamic bundle ${o.dynamicKeys} keys`],
+  ]));
+  s.push('');
+  const targets = computeTargets(res);
+  if (targets.length) {
+    s.push('## Targets\n');
+    s.push(table(['target', 'measured', 'reached'], targets.map((t) => [t.target, t.measured, t.reached === null ? 'reported' : t.reached ? 'yes' : '**no**'])));
+    s.push('');
+  }
+  if (res.sections.generator) {
+    s.push('## Load generator ceiling (ECDSA, keep-alive)\n');
+    s.push(table(['generator', 'target', 'req/s', 'p99 ms', 'server CPU', 'client CPU', 'keep-alive share'], res.sections.generator.map((g) => [g.generator, g.target, g.rps, g.p99Ms, pct(g.serverCpu), pct(g.clientCpu), g.keepAliveShare === null ? '–' : pct(g.keepAliveShare)])));
+    s.push('');
+  }
+  if (res.sections.proxy) {
+    s.push('## Side by side: "only these pinned client certificates may call /api/"\n');
+    s.push(proxySection(res));
+    s.push('');
+  }
+  const c = res.sections.compile;
+  if (c) {
+    s.push(`## Compile: ${c.apis} APIs, ${c.keys} keys, each key with its own certificate file\n`);
+    s.push(table(['wall s', 'CPU s', 'keys/s', 'peak RSS MiB', 'bundle MiB', 'exit', 'config generated this run (s)'], [[c.wallS, c.cpuS ?? '?', c.keysPerS, c.peakRssMiB ?? '?', c.bundleMiB, c.exitCode ?? '?', c.generatedInS || 'cached']]));
+    if (c.error) s.push('\n```\n' + c.error + '\n```');
+    s.push('');
+  }
+  if (res.sections.swap) {
+    s.push('## Bundle load and swap (runtime BundleStore: read, verify digest and shape, build snapshot, swap)\n');
+    s.push(table(['keys', 'bundle MiB', 'read ms', 'verify+build+swap ms', 'longest event-loop stall ms', 'worst 1 ms timer drift ms', 'RSS after MiB'], res.sections.swap.map((w) => [w.keys, w.bundleMiB, w.readMs, w.verifyBuildSwapMs, w.maxEventLoopDelayMs, w.maxTimerDriftMs, w.rssMiB])));
+    s.push('');
+  }
+  if (res.sections.reload) {
+    s.push('## Throughput during a reload every second (keep-alive, ECDSA)\n');
+    s.push(table(['bundle', 'req/s no reload', 'req/s reload every 1 s', 'ratio', 'p99 ms (no / with)', 'max ms (no / with)', 'reloads', 'failed requests', 'last version served'], res.sections.reload.map((r) => [r.bundle, r.noReload.rps, r.reloadEverySecond.rps, r2(r.ratio), `${r.noReload.p99Ms} / ${r.reloadEverySecond.p99Ms}`, `${r.noReload.maxMs} / ${r.reloadEverySecond.maxMs}`, r.reloadsWritten, r.failedRequests, r.lastVersionServed ? 'yes' : '**no**'])));
+    s.push('');
+  }
+  const lim = res.sections.limits;
+  if (lim) {
+    s.push('## Rate limiting (dynamic mTLS, key limited but never refused, keep-alive, ECDSA)\n');
+    s.push(table(['limiter', 'req/s', '× unlimited', 'p50 ms', 'p99 ms', 'server µs/req', 'errors', 'Redis round trips/request'], lim.endToEnd.map((r) => [r.limiter, r.load.rps, r2(r.ratio), r.load.p50Ms, r.load.p99Ms, r.load.serverUsPerRequest, r.load.errors, r.redisRoundTripsPerRequest ?? '–'])));
+    s.push('');
+    if ('scenarios' in lim.micro) {
+      s.push('Limiter alone (bench/limits.ts: decisions without TLS or proxy):\n');
+      s.push(table(['scenario', 'decisions/s', 'p50 µs', 'p99 µs', 'Redis round trips/decision'], lim.micro.scenarios.map((x) => [x.name, x.decisionsPerSec, x.p50Us, x.p99Us, x.redisRoundTripsPerDecision ?? '–'])));
+    } else s.push(`Limiter micro-benchmark failed: ${lim.micro.error}`);
+    s.push('');
+  }
+  if (res.errors.length) {
+    s.push('## Sections that failed\n');
+    s.push(res.errors.map((e) => `- ${e.section}: ${e.message}`).join('\n'));
+    s.push('');
+  }
+  s.push('## How to read this\n');
+  s.push([
+    '- Every contender gets one core (`taskset -c 0`); ab, the upstream (NGINX `return 200` on plain HTTP) and the bench driver share the other. One client, one upstream, one certificate set for all.',
+    '- **server CPU** is the contender\'s busy share of its core from `/proc/<pid>/stat` (all its processes). Below ~90% the server was waiting on the client: read that row as a client limit, not a server one. **client CPU** near 100% says the same from the other side.',
+    '- Latencies are closed-loop (ab waits for each answer before the next request on a connection), so p50 ≈ connections ÷ throughput; compare p99 ratios, not absolute values.',
+    '- "keep-alive reqs" must be 100%: ab speaks HTTP/1.0, and a response without Content-Length would silently close the connection and turn the row into a handshake benchmark.',
+    '- New-connection rows are full handshakes with a client certificate (ab does not resume sessions): public-key cryptography dominates and is OpenSSL\'s (Go\'s for Caddy) work in every contender.',
+    '- The bare Node proxy checks nothing: it is the ceiling for any Node gateway, not a contender for the rule.',
+  ].join('\n'));
+  s.push('');
+  return s.join('\n');
+}

@@ -1,0 +1,149 @@
+// `npm run bench`: every contender in turn on loopback, then the compiler, bundle swap, reload
+// and limiter benches; writes bench/RESULTS.md and bench/results.json (a subset run writes
+// bench/.work/RESULTS-subset.md and results-subset.json instead, so committed results always
+// come from one full run). Options: see bench/README.md or `--help`.
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CONTENDERS } from './contenders/index.ts';
+import { createContext, type BenchOptions } from './lib/context.ts';
+import { describeMachine } from './lib/machine.ts';
+import { CLIENT_CORE, PINNING } from './lib/proc.ts';
+import { renderReport, type BenchResults } from './report.ts';
+import { startUpstream } from './upstream.ts';
+import { runCompileBench } from './workloads/compile.ts';
+import { runGeneratorCeiling } from './workloads/generator.ts';
+import { runLimitsSection } from './workloads/limits-e2e.ts';
+import { runContender } from './workloads/proxy.ts';
+import { runReloadBench } from './workloads/reload.ts';
+import { runSwapBench } from './workloads/swap.ts';
+
+export const SECTIONS = ['generator', 'keepalive', 'handshake', 'compile', 'swap', 'reload', 'limits'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const HELP = `usage: npm run bench -- [options]
+  --only LIST          sections, comma-separated: ${SECTIONS.join(', ')} (default: all)
+  --contenders LIST    ${CONTENDERS.map((c) => c.id).join(', ')} (default: all)
+  --alg LIST           ec, rsa (default: ec,rsa)
+  --duration S         seconds of keep-alive load per run (default 8)
+  --handshake-duration S  seconds per new-connection run (default 5)
+  --connections N      keep-alive connections (default 64)
+  --handshake-connections N  concurrent new connections (default 16)
+  --keys N             keys in the dynamic-mTLS bundle (default 100000)
+  --compile-apis N --compile-keys N   compile bench size (default 1000 / 100000)
+  --quick              2 s runs, 10k keys, compile 100 APIs / 10k keys (checks the harness)`;
+
+function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      only: { type: 'string' },
+      contenders: { type: 'string' },
+      alg: { type: 'string' },
+      duration: { type: 'string' },
+      'handshake-duration': { type: 'string' },
+      connections: { type: 'string' },
+      'handshake-connections': { type: 'string' },
+      keys: { type: 'string' },
+      'compile-apis': { type: 'string' },
+      'compile-keys': { type: 'string' },
+      quick: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+  const int = (v: string | undefined, name: string, dflt: number) => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  const quick = values.quick ?? false;
+  const only = list(values.only);
+  for (const s of only) if (!SECTIONS.includes(s as Section)) throw new Error(`--only: unknown section ${JSON.stringify(s)}; sections: ${SECTIONS.join(', ')}`);
+  const contenders = list(values.contenders);
+  for (const c of contenders) if (!CONTENDERS.some((x) => x.id === c)) throw new Error(`--contenders: unknown ${JSON.stringify(c)}; contenders: ${CONTENDERS.map((x) => x.id).join(', ')}`);
+  const algs = list(values.alg);
+  for (const a of algs) if (a !== 'ec' && a !== 'rsa') throw new Error(`--alg: ${JSON.stringify(a)} is not ec or rsa`);
+  return {
+    quick,
+    only,
+    contenders,
+    algs: (algs.length ? algs : ['ec', 'rsa']) as ('ec' | 'rsa')[],
+    durationS: int(values.duration, 'duration', quick ? 2 : 8),
+    handshakeDurationS: int(values['handshake-duration'], 'handshake-duration', quick ? 2 : 5),
+    connections: int(values.connections, 'connections', 64),
+    handshakeConnections: int(values['handshake-connections'], 'handshake-connections', 16),
+    dynamicKeys: int(values.keys, 'keys', quick ? 10_000 : 100_000),
+    compileApis: int(values['compile-apis'], 'compile-apis', quick ? 100 : 1000),
+    compileKeys: int(values['compile-keys'], 'compile-keys', quick ? 10_000 : 100_000),
+  };
+}
+
+/** Keep this driver (and everything it spawns unpinned: redis-server) off the server core. */
+function pinSelf(): void {
+  if (PINNING) spawnSync('taskset', ['-a', '-p', '-c', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });
+}
+
+async function main(): Promise<void> {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const opts = parseOptions(process.argv.slice(2));
+  const started = Date.now();
+  const log = (line: string) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+  const ctx = createContext(root, opts, log);
+  pinSelf();
+  const wants = (s: Section) => opts.only.length === 0 || opts.only.includes(s);
+  const results: BenchResults = { machine: describeMachine(root), options: opts, sections: {}, errors: [] };
+  log(`machine: ${results.machine.cpuModel}, ${results.machine.cores} cores, Node ${results.machine.node}; ${results.machine.pinning}`);
+  const upstream = await startUpstream(ctx);
+  log(`upstream: ${upstream.kind} on ${upstream.url}`);
+  const attempt = async <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    log(`== ${name}`);
+    try {
+      return await fn();
+    } catch (err) {
+      const message = (err as Error).message;
+      results.errors.push({ section: name, message });
+      log(`${name} FAILED: ${message}`);
+      return undefined;
+    }
+  };
+  try {
+    if (wants('generator')) results.sections.generator = await attempt('generator', () => runGeneratorCeiling(ctx, upstream));
+    if (wants('keepalive') || wants('handshake')) {
+      results.sections.proxy = await attempt('contenders', async () => {
+        const runs = [];
+        for (const alg of opts.algs) {
+          for (const c of CONTENDERS.filter((x) => opts.contenders.length === 0 || opts.contenders.includes(x.id))) {
+            log(`${c.id} (${alg})`);
+            runs.push(await runContender(ctx, c, alg, upstream, { keepAlive: wants('keepalive'), newConnection: wants('handshake') }));
+          }
+        }
+        return runs;
+      });
+    }
+    if (wants('compile')) results.sections.compile = await attempt('compile', () => runCompileBench(ctx));
+    if (wants('swap')) results.sections.swap = await attempt('swap', () => runSwapBench(ctx, upstream.url));
+    if (wants('reload')) results.sections.reload = await attempt('reload', () => runReloadBench(ctx, upstream));
+    if (wants('limits')) results.sections.limits = await attempt('limits', () => runLimitsSection(ctx, upstream));
+  } finally {
+    await upstream.proc.stop();
+  }
+  results.durationS = Math.round((Date.now() - started) / 1000);
+  const full = !opts.quick && opts.only.length === 0 && opts.contenders.length === 0 && opts.algs.length === 2;
+  const [md, json] = full ? [join(root, 'bench/RESULTS.md'), join(root, 'bench/results.json')] : [join(ctx.dir(), 'RESULTS-subset.md'), join(ctx.dir(), 'results-subset.json')];
+  writeFileSync(json, JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(md, renderReport(results));
+  log(`done in ${results.durationS} s: ${md}, ${json}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
