@@ -4,9 +4,9 @@
 //
 // The compiled bundle holds no policies, so the portal blocks are read from the YAML here; the
 // APIs' auth settings come from the compiled content (the compiler's resolution, not ours).
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { DiagnosticLog } from '../compiler/diagnostics.ts';
+import { loadConfigFiles } from '../compiler/load.ts';
 import type { BundleApi, BundleContent } from '../runtime/bundle.ts';
 
 export interface CatalogApi {
@@ -38,22 +38,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** Every *.yaml / *.yml file under dir, recursively, in a stable order. */
-export function yamlFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...yamlFiles(path));
-    else if (entry.isFile() && /\.ya?ml$/i.test(entry.name)) out.push(path);
-  }
-  return out;
-}
-
 /** Policies carrying a well-formed `portal:` block. Malformed documents are the compiler's to report. */
 function portalPolicies(dir: string): PortalPolicy[] {
   const found: PortalPolicy[] = [];
-  for (const file of yamlFiles(dir)) {
-    for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
+  // The compiler's own file walk: the catalog sees exactly the files the bundle is built from.
+  for (const file of loadConfigFiles(dir, new DiagnosticLog(false))) {
+    for (const doc of parseAllDocuments(file.text)) {
       if (!('toJS' in doc) || doc.errors.length > 0) continue;
       const value: unknown = doc.toJS();
       if (!isRecord(value) || value.kind !== 'policy' || typeof value.id !== 'string' || !isRecord(value.portal)) continue;

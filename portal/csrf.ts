@@ -46,12 +46,13 @@ export class CsrfGuard {
 }
 
 /**
- * Browsers say where a POST comes from; when they do, it must be this origin. (Requests from
- * scripts and curl send neither header and are judged by the token alone.)
+ * Browsers say where a POST comes from; when they do, it must be this origin. Sec-Fetch-Site
+ * is the browser's own verdict; Origin is the fallback for older browsers. (Scripts and curl
+ * send neither header and are judged by the token alone.)
  */
 export function isCrossSite(req: IncomingMessage): boolean {
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
   const origin = req.headers.origin;
   if (origin === undefined) return false;
   try {

@@ -6,6 +6,12 @@ import type { PortalKey } from './key-file.ts';
 
 type Nav = 'request' | 'requests' | null;
 
+/** "2026-01-02 03:04 UTC" from an ISO timestamp (the raw text when it is not one). */
+function when(iso: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(iso);
+  return m ? `${m[1]} ${m[2]} UTC` : iso;
+}
+
 export function layout(title: string, nav: Nav, body: Html): string {
   const current = (which: Nav) => (nav === which ? html` aria-current="page"` : '');
   return html`<!doctype html>
@@ -145,7 +151,12 @@ ${broken}${errorSummary(errors)}
 <aside class="card aside" aria-labelledby="how-title">
 <h2 id="how-title">No certificate yet?</h2>
 <ol>
-<li>Create a key pair and a certificate on your machine:<br><code>openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout my-key.pem -out my-cert.pem -days 365 -subj "/CN=you" -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=clientAuth</code></li>
+<li>Create a key pair and a certificate on your machine:<pre>openssl req -x509 -nodes \\
+  -newkey ec -pkeyopt ec_paramgen_curve:P-256 \\
+  -keyout my-key.pem -out my-cert.pem \\
+  -days 365 -subj "/CN=you" \\
+  -addext basicConstraints=critical,CA:FALSE \\
+  -addext extendedKeyUsage=clientAuth</pre></li>
 <li>Or use the client certificate your organisation's CA issued you.</li>
 <li>Paste <code>my-cert.pem</code> here. Keep <code>my-key.pem</code> to yourself.</li>
 </ol>
@@ -183,7 +194,7 @@ export function statusPage(model: StatusPageModel): string {
 <dt>Plan</dt><dd>${entries.length > 0 ? entries.map((e) => e.name).join(', ') : key.entryName || key.policies.join(', ')}</dd>
 <dt>Certificate SHA-256</dt><dd class="mono" id="fingerprint">${model.fingerprint ? `sha256:${model.fingerprint}` : 'unreadable'}</dd>
 <dt>Requested by</dt><dd>${key.developer}</dd>
-<dt>Requested</dt><dd>${key.requestedAt}</dd>
+<dt>Requested</dt><dd>${when(key.requestedAt)}</dd>
 </dl>
 </section>
 <section class="card" aria-labelledby="call-title">
@@ -203,7 +214,7 @@ export function myRequestsPage(developer: string, keys: PortalKey[]): string {
       : html`<table><caption class="hint">Requests from ${developer}</caption>
 <thead><tr><th scope="col">Key</th><th scope="col">Plan</th><th scope="col">Requested</th><th scope="col">Status</th></tr></thead>
 <tbody>${keys.map(
-  (k) => html`<tr><td class="mono"><a href="/requests/${k.keyId}">${k.keyId}</a></td><td>${k.entryName || k.policies.join(', ')}</td><td>${k.requestedAt}</td><td>${k.pending ? html`<span class="badge badge-wait">Pending approval</span>` : html`<span class="badge badge-ok">Active</span>`}</td></tr>`,
+  (k) => html`<tr><td class="mono"><a href="/requests/${k.keyId}">${k.keyId}</a></td><td>${k.entryName || k.policies.join(', ')}</td><td>${when(k.requestedAt)}</td><td>${k.pending ? html`<span class="badge badge-wait">Pending approval</span>` : html`<span class="badge badge-ok">Active</span>`}</td></tr>`,
 )}</tbody></table>`;
   return layout(
     'My requests',

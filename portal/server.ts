@@ -26,7 +26,8 @@ export interface PortalOptions {
 export const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer, browsers send `Origin: null` on form posts.
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
@@ -177,6 +178,11 @@ export function createPortal(opts: PortalOptions): Portal {
     if (url.pathname === '/style.css') {
       if (!readOnly) return notAllowed('GET');
       return send(res, 200, 'text/css; charset=utf-8', STYLE_CSS, { 'cache-control': 'no-cache' });
+    }
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204, SECURITY_HEADERS);
+      res.end();
+      return;
     }
     if (url.pathname === '/') {
       if (!readOnly) return notAllowed('GET');

@@ -48,12 +48,13 @@ h3 { font-size: 1.05rem; margin: 0; }
 .lede { color: var(--muted); font-size: 1.08rem; max-width: 46rem; margin: 0 0 2rem; }
 
 .card { background: var(--card); border: 1px solid var(--line); border-radius: .75rem; padding: 1.5rem; margin-bottom: 1.5rem; box-shadow: 0 1px 2px rgba(15, 36, 64, .04); }
-.layout { display: grid; grid-template-columns: minmax(0, 1fr) 18rem; gap: 1.5rem; align-items: start; }
+.layout { display: grid; grid-template-columns: minmax(0, 1fr) 21rem; gap: 1.5rem; align-items: start; }
 @media (max-width: 860px) { .layout { grid-template-columns: 1fr; } }
 .aside h2 { font-size: 1.05rem; }
 .aside ol { padding-left: 1.2rem; margin: 0; }
 .aside li { margin-bottom: .6rem; color: var(--muted); }
-.aside code, .hint code { font-family: var(--mono); font-size: .85em; background: #eef1f5; padding: .05rem .3rem; border-radius: .25rem; }
+.aside code, .hint code { font-family: var(--mono); font-size: .85em; background: #eef1f5; padding: .05rem .3rem; border-radius: .25rem; overflow-wrap: anywhere; }
+.aside pre { font-family: var(--mono); font-size: .78rem; background: #eef1f5; padding: .5rem .6rem; border-radius: .35rem; white-space: pre-wrap; overflow-wrap: anywhere; margin: .35rem 0 0; color: var(--ink); }
 
 .step { display: flex; align-items: baseline; gap: .6rem; }
 .step-no { display: inline-grid; place-items: center; width: 1.6rem; height: 1.6rem; border-radius: 50%; background: var(--accent); color: #fff; font-size: .85rem; font-weight: 700; flex: none; }
