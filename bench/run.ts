@@ -11,7 +11,7 @@ import { CONTENDERS } from './contenders/index.ts';
 import { createContext, type BenchOptions } from './lib/context.ts';
 import { describeMachine } from './lib/machine.ts';
 import { CLIENT_CORE, PINNING } from './lib/proc.ts';
-import { renderReport, type BenchResults } from './report.ts';
+import { renderPerfSnippet, renderReport, type BenchResults } from './report.ts';
 import { startUpstream } from './upstream.ts';
 import { runCompileBench } from './workloads/compile.ts';
 import { runGeneratorCeiling } from './workloads/generator.ts';
@@ -20,7 +20,7 @@ import { runContender } from './workloads/proxy.ts';
 import { runReloadBench } from './workloads/reload.ts';
 import { runSwapBench } from './workloads/swap.ts';
 
-export const SECTIONS = ['generator', 'keepalive', 'handshake', 'compile', 'swap', 'reload', 'limits'] as const;
+export const SECTIONS = ['generator', 'keepalive', 'latency', 'handshake', 'compile', 'swap', 'reload', 'limits'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const HELP = `usage: npm run bench -- [options]
@@ -116,13 +116,13 @@ async function main(): Promise<void> {
   };
   try {
     if (wants('generator')) results.sections.generator = await attempt('generator', () => runGeneratorCeiling(ctx, upstream));
-    if (wants('keepalive') || wants('handshake')) {
+    if (wants('keepalive') || wants('latency') || wants('handshake')) {
       results.sections.proxy = await attempt('contenders', async () => {
         const runs = [];
         for (const alg of opts.algs) {
           for (const c of CONTENDERS.filter((x) => opts.contenders.length === 0 || opts.contenders.includes(x.id))) {
             log(`${c.id} (${alg})`);
-            runs.push(await runContender(ctx, c, alg, upstream, { keepAlive: wants('keepalive'), newConnection: wants('handshake') }));
+            runs.push(await runContender(ctx, c, alg, upstream, { keepAlive: wants('keepalive'), newConnection: wants('handshake'), fixedRate: wants('latency') && alg === opts.algs[0] }));
           }
         }
         return runs;
@@ -140,6 +140,7 @@ async function main(): Promise<void> {
   const [md, json] = full ? [join(root, 'bench/RESULTS.md'), join(root, 'bench/results.json')] : [join(ctx.dir(), 'RESULTS-subset.md'), join(ctx.dir(), 'results-subset.json')];
   writeFileSync(json, JSON.stringify(results, null, 2) + '\n');
   writeFileSync(md, renderReport(results));
+  if (full) writeFileSync(join(root, 'bench/README-PERF-SNIPPET.md'), renderPerfSnippet(results));
   log(`done in ${results.durationS} s: ${md}, ${json}`);
 }
 

@@ -6,6 +6,7 @@ import type { Contender } from '../contenders/contender.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { benchPki, type BenchPki } from '../lib/pki.ts';
 import { describeProbe, isAdmitted, isRefused, probe } from '../lib/probe.ts';
+import { runOpenLoop, type OpenLoopResult } from '../lib/open-loop.ts';
 import { freePort, memKiB, which } from '../lib/proc.ts';
 import type { Upstream } from '../upstream.ts';
 import { measure, type LoadResult } from './load.ts';
@@ -29,7 +30,14 @@ export interface ContenderRun {
   rssMiB?: number;
   keepAlive?: LoadResult;
   newConnection?: LoadResult;
+  /** Latency at a fixed offered rate, open loop (no coordinated omission). */
+  fixedRate?: OpenLoopResult;
 }
+
+/** Offered rate of the fixed-rate latency run: well under every contender's ceiling. */
+export const FIXED_RATE_RPS = 2000;
+/** Upper bound on its connections (undici opens them as concurrency needs). */
+export const FIXED_RATE_CONNECTIONS = 16;
 
 export const API_PATH = '/api/bench';
 
@@ -42,7 +50,7 @@ async function pinCheck(c: Contender, url: string, pki: BenchPki): Promise<PinCh
   return { listed: describeProbe(listed), unlisted: describeProbe(unlisted), otherCa: describeProbe(otherCa), ok };
 }
 
-export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg, upstream: Upstream, workloads: { keepAlive: boolean; newConnection: boolean }): Promise<ContenderRun> {
+export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg, upstream: Upstream, workloads: { keepAlive: boolean; newConnection: boolean; fixedRate: boolean }): Promise<ContenderRun> {
   const result: ContenderRun = { contender: c.id, label: c.label, alg, status: 'ok', notes: [] };
   if (c.binary && !which(c.binary)) return { ...result, status: 'not installed' };
   const pki = await benchPki(ctx.dir(), alg);
@@ -71,6 +79,11 @@ export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg,
       result.keepAlive = await measure(running.proc.pid, { ...base, keepAlive: true, concurrency: opts.connections, durationS: opts.durationS });
       result.rssMiB = Math.round(memKiB(running.proc.pid, 'VmRSS') / 1024);
       ctx.log(`  ${c.id}/${alg} keep-alive: ${fmt(result.keepAlive)}`);
+    }
+    if (workloads.fixedRate) {
+      const ol = await runOpenLoop({ root: ctx.root, tsNode: ctx.tsNode, url, cert: pki.files['listed-1'].cert, key: pki.files['listed-1'].key, rate: FIXED_RATE_RPS, durationS: Math.min(opts.durationS, 5), connections: FIXED_RATE_CONNECTIONS });
+      result.fixedRate = ol;
+      ctx.log(`  ${c.id}/${alg} at ${FIXED_RATE_RPS} req/s offered: ${ol.achievedRps} req/s, p50 ${ol.p50Ms} ms, p99 ${ol.p99Ms} ms, max ${ol.maxMs} ms, ${ol.errors} errors, client CPU ${ol.clientCpu}`);
     }
     if (workloads.newConnection) {
       result.newConnection = await measure(running.proc.pid, { ...base, keepAlive: false, concurrency: opts.handshakeConnections, durationS: opts.handshakeDurationS });
