@@ -94,7 +94,7 @@ export function computeTargets(res: BenchResults): Target[] {
   return t;
 }
 
-function loadRow(label: string, l: LoadResult, base: LoadResult | undefined, extra: string[]): (string | number)[] {
+function loadRow(label: string, l: LoadResult, base: LoadResult | undefined, extra: (string | number)[]): (string | number)[] {
   return [label, l.rps, r2(ratio(l.rps, base?.rps)), l.p50Ms, l.p99Ms, r2(ratio(l.p99Ms, base?.p99Ms)), pct(l.serverCpu), l.serverUsPerRequest, pct(l.clientCpu), l.errors, ...extra];
 }
 
@@ -109,7 +109,7 @@ function proxySection(res: BenchResults): string {
     const ka = mine.filter((r) => r.keepAlive);
     if (ka.length) {
       out.push(`### Keep-alive, ${res.options.connections} connections, ${algName}\n`);
-      out.push(table(['contender', 'req/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/req', 'client CPU', 'errors', 'keep-alive reqs'], ka.map((r) => loadRow(r.label, r.keepAlive!, base?.keepAlive, [`${pct(r.keepAlive!.keepAliveRequests / Math.max(1, r.keepAlive!.complete))}`]))));
+      out.push(table(['contender', 'req/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/req', 'client CPU', 'errors', 'keep-alive reqs', 'server RSS MiB'], ka.map((r) => loadRow(r.label, r.keepAlive!, base?.keepAlive, [`${pct(r.keepAlive!.keepAliveRequests / Math.max(1, r.keepAlive!.complete))}`, r.rssMiB ?? '?']))));
       out.push('');
     }
     const fr = mine.filter((r) => r.fixedRate);
