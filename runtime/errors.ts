@@ -1,0 +1,78 @@
+// The gateway's HTTP error table: one row per refusal, with its status, message and code
+// (CONTRACT section 5) and how a user fixes it. docs/errors.md renders the same table; a test
+// keeps the two in step. Bodies are serialised once, at module load: refusing a request
+// builds no JSON (except the one message that names the client's certificate).
+import type { ServerResponse } from 'node:http';
+
+export interface ErrorRow {
+  code: string;
+  status: number;
+  message: string;
+  /** What the client or the operator does about it (docs/errors.md). */
+  fix: string;
+}
+
+export const ERROR_TABLE = [
+  { code: 'route.not_found', status: 404, message: 'Not found', fix: 'No API answers on this host and path. Check the URL against the APIs\' `domain` and `proxy.listen_path` (`mtlsgate check` lists them).' },
+  { code: 'request.bad_path', status: 400, message: 'Bad request', fix: 'The path climbs out of the API it names (`..`, an encoded `/` or `\\`). Send the normalised path.' },
+  { code: 'mtls.cert_required', status: 403, message: 'Client TLS certificate is required', fix: 'The API uses static mTLS: present a client certificate (curl `--cert FILE --key FILE`).' },
+  { code: 'mtls.cert_not_allowed', status: 403, message: 'Certificate with SHA256 <hex> not allowed', fix: 'The certificate is not on the API\'s `client_certificates` and no listed CA issued it. Add it (file, PEM or the `sha256:<hex>` from the message) and recompile, or present a listed one.' },
+  { code: 'mtls.cert_expired', status: 403, message: 'Certificate has expired', fix: 'The client certificate is past its notAfter date. Issue a new one and update the config that names it.' },
+  { code: 'auth.auth_field_missing', status: 401, message: 'Authorization field missing', fix: 'Send the token in the API\'s `auth.auth_header_name` header (default `Authorization`, `Bearer ` optional), or, on an API with `auth.use_certificate`, a certificate mapped to a key.' },
+  { code: 'auth.key_not_found', status: 403, message: 'Access to this API has been disallowed', fix: 'No key has this token. Check for a typo or a revoked key; `mtlsgate token` makes a token and its `token_sha256`.' },
+  { code: 'auth.cert_not_found', status: 401, message: 'Access to this API has been disallowed', fix: 'The API identifies keys by certificate and no key has this one. Set the key\'s `certificate` to it and recompile.' },
+  { code: 'auth.cert_required', status: 401, message: 'Client certificate required', fix: 'The token belongs to a key bound to a certificate: present that certificate along with the token.' },
+  { code: 'auth.cert_mismatch', status: 401, message: 'Access to this API has been disallowed', fix: 'The token and the certificate belong to different keys. Send the token of the key the certificate maps to, or only one of them.' },
+  { code: 'key.expired', status: 401, message: 'Key has expired, please renew', fix: 'The key\'s `expires` has passed. Move it forward (or remove it) and recompile.' },
+  { code: 'key.inactive', status: 403, message: 'Key is inactive, please renew', fix: 'The key has `is_inactive: true` (a portal key awaiting `mtlsgate approve`, or switched off).' },
+  { code: 'access.api_denied', status: 403, message: 'Access to this API has been disallowed', fix: 'The key has no access right to this API. Add the API to the key\'s `access_rights` or to one of its policies.' },
+  { code: 'access.url_denied', status: 403, message: 'Access to this resource has been disallowed', fix: 'The key\'s `allowed_urls` for this API match neither this path nor this method.' },
+  { code: 'limit.rate', status: 429, message: 'Rate limit exceeded', fix: 'The key sent more than `rate` requests per `per` seconds. Wait for `Retry-After` seconds.' },
+  { code: 'limit.quota', status: 403, message: 'Quota exceeded', fix: 'The key used its `quota_max` requests for this `quota_renewal_rate` period. Wait for the renewal or raise the quota.' },
+  { code: 'proxy.upstream_error', status: 502, message: 'There was a problem proxying the request', fix: 'The upstream refused or reset the connection. Check that `proxy.target_url` is up and reachable from the gateway.' },
+  { code: 'proxy.upstream_timeout', status: 504, message: 'Upstream timed out', fix: 'The upstream did not answer within the gateway\'s upstream timeout (`--upstream-timeout`).' },
+] as const satisfies readonly ErrorRow[];
+
+export type ErrorCode = (typeof ERROR_TABLE)[number]['code'];
+
+interface PreparedError {
+  status: number;
+  body: Buffer;
+  length: string;
+}
+
+const PREPARED = new Map<string, PreparedError>();
+for (const row of ERROR_TABLE) {
+  const body = Buffer.from(JSON.stringify({ error: row.message, code: row.code }));
+  PREPARED.set(row.code, { status: row.status, body, length: String(body.length) });
+}
+
+export function errorStatus(code: ErrorCode): number {
+  return PREPARED.get(code)!.status;
+}
+
+/**
+ * Ends `res` with the row for `code`. `message` replaces the table's message where the row
+ * names a value (mtls.cert_not_allowed names the certificate). `headers` (limit headers) are
+ * set first. A response that already started (or a client that left) is not written to.
+ */
+export function sendError(res: ServerResponse, code: ErrorCode, message?: string, headers?: Record<string, string>): void {
+  if (res.headersSent || res.destroyed) return;
+  const row = PREPARED.get(code)!;
+  let body = row.body;
+  let length = row.length;
+  if (message !== undefined) {
+    body = Buffer.from(JSON.stringify({ error: message, code }));
+    length = String(body.length);
+  }
+  if (headers !== undefined) for (const name in headers) res.setHeader(name, headers[name]);
+  res.statusCode = row.status;
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('content-length', length);
+  res.end(body);
+}
+
+/** The mtls.cert_not_allowed message for a certificate. */
+export function certNotAllowedMessage(fingerprint: string): string {
+  return `Certificate with SHA256 ${fingerprint} not allowed`;
+}

@@ -1,0 +1,159 @@
+// Forwarding an admitted request to its upstream through the origin's undici Pool, both bodies
+// streamed (with backpressure both ways). One handler object per request, no promise: the
+// upstream's answer is written straight into the client's response.
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { sendError, type ErrorCode } from './errors.ts';
+import type { ClientIdentity } from './identity.ts';
+import type { PreparedApi } from './snapshot.ts';
+
+// RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/** Never taken from the client: the gateway sets these itself. */
+const SET_BY_GATEWAY = new Set(['host', 'x-forwarded-client-cert', 'x-forwarded-proto', 'x-forwarded-host']);
+
+const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Names listed in a Connection header (lower-cased), or null. */
+function connectionNamed(value: string | string[] | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  const names = new Set<string>();
+  for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') names.add(name);
+  }
+  return names.size === 0 ? null : names;
+}
+
+export interface ForwardRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  api: PreparedApi;
+  /** Normalised request path (no query). */
+  path: string;
+  /** "?..." or "". */
+  query: string;
+  identity: ClientIdentity | null;
+  timeoutMs: number;
+  /** Extra response headers (rate-limit headers), or null. */
+  responseHeaders: Record<string, string> | null;
+  /** Told the outcome once: the upstream status, or the error code sent instead. */
+  done: (status: number, code: ErrorCode | null) => void;
+}
+
+function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
+  const incoming = f.req.headers;
+  const named = connectionNamed(incoming.connection);
+  const stripAuth = f.api.def.strip_auth_data && !f.api.def.use_keyless ? f.api.def.auth_header_name : null;
+  const out: Record<string, string | string[]> = {};
+  for (const name in incoming) {
+    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || (named !== null && named.has(name))) continue;
+    out[name] = incoming[name]!;
+  }
+  const remote = f.req.socket.remoteAddress ?? '';
+  const forwardedFor = incoming['x-forwarded-for'];
+  out['x-forwarded-for'] = forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`;
+  out['x-forwarded-proto'] = 'https';
+  if (incoming.host !== undefined) out['x-forwarded-host'] = incoming.host;
+  if (f.api.def.forward_client_cert && f.identity !== null) out['x-forwarded-client-cert'] = f.identity.forwardedClientCert();
+  return out;
+}
+
+function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
+  const named = connectionNamed(upstream.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const name in upstream) {
+    if (HOP_BY_HOP.has(name) || (named !== null && named.has(name))) continue;
+    const value = upstream[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+class ProxyExchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  private status = 0;
+  private finished = false;
+
+  constructor(private readonly f: ForwardRequest) {
+    f.res.once('close', this.onClientClose);
+    f.res.on('drain', this.onClientDrain);
+  }
+
+  // Arrow properties: bound once, usable as listeners.
+  private readonly onClientClose = (): void => {
+    // The client left before the upstream finished: stop the upstream request too.
+    if (!this.finished) {
+      this.controller?.abort(new Error('client closed the connection'));
+      this.finish(this.status === 0 ? 499 : this.status, null);
+    }
+  };
+
+  private readonly onClientDrain = (): void => {
+    this.controller?.resume();
+  };
+
+  private finish(status: number, code: ErrorCode | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.f.done(status, code);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    if (statusCode < 200) return; // 1xx: the final answer follows
+    const res = this.f.res;
+    if (res.destroyed) {
+      controller.abort(new Error('client closed the connection'));
+      return;
+    }
+    this.status = statusCode;
+    const extra = this.f.responseHeaders;
+    if (extra !== null) for (const name in extra) res.setHeader(name, extra[name]);
+    const out = clientHeaders(headers);
+    if (statusMessage) res.writeHead(statusCode, statusMessage, out);
+    else res.writeHead(statusCode, out);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.f.res.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.f.res.end();
+    this.finish(this.status, null);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const res = this.f.res;
+    if (this.finished) return;
+    if (res.headersSent) {
+      // Mid-body: the status is out; all that is left is to cut the response short.
+      res.destroy();
+      this.finish(502, 'proxy.upstream_error');
+      return;
+    }
+    const code: ErrorCode = TIMEOUT_ERRORS.has((error as { code?: string }).code ?? '') ? 'proxy.upstream_timeout' : 'proxy.upstream_error';
+    sendError(res, code, undefined, this.f.responseHeaders ?? undefined);
+    this.finish(code === 'proxy.upstream_timeout' ? 504 : 502, code);
+  }
+}
+
+export function forward(f: ForwardRequest): void {
+  const { req, api } = f;
+  const rest = f.path.length > api.stripLength ? f.path.slice(api.stripLength) : '/';
+  const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+  const options: Dispatcher.DispatchOptions = {
+    path: api.targetBase + rest + f.query,
+    method: req.method as Dispatcher.HttpMethod,
+    headers: upstreamHeaders(f),
+    body: hasBody ? req : null,
+    headersTimeout: f.timeoutMs,
+    bodyTimeout: f.timeoutMs,
+  };
+  api.upstream.lastUsed = Date.now();
+  api.upstream.dispatcher().dispatch(options, new ProxyExchange(f));
+}

@@ -1,0 +1,88 @@
+// One keep-alive undici Pool per upstream origin, shared by every snapshot that proxies to it:
+// a reload does not drop warm upstream connections. A snapshot build reports the origins it
+// uses; an origin no built snapshot has used for RETIRE_AFTER_MS, and that carried no request
+// for as long, has its pool closed (gracefully: requests still on it finish). A request that
+// still reaches a retired upstream (from a snapshot that was current when it arrived) reopens it.
+import { Pool } from 'undici';
+
+const RETIRE_AFTER_MS = 60_000;
+const SWEEP_EVERY_MS = 15_000;
+
+const POOL_OPTIONS: Pool.Options = {
+  connections: 256,
+  pipelining: 1,
+  keepAliveTimeout: 60_000,
+  connectTimeout: 10_000,
+};
+
+export class Upstream {
+  /** Milliseconds (Date.now()) of the last request, or of the last snapshot that named it. */
+  lastUsed = Date.now();
+  /** Set when the latest snapshot build did not name this origin. */
+  retiredAt = 0;
+  private pool: Pool | null = null;
+
+  constructor(readonly origin: string) {}
+
+  dispatcher(): Pool {
+    if (this.pool === null) {
+      this.pool = new Pool(this.origin, POOL_OPTIONS);
+      if (!registry.has(this.origin)) registry.set(this.origin, this);
+    }
+    return this.pool;
+  }
+
+  /** Closes the pool once the requests on it are done. */
+  retire(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    return pool === null ? Promise.resolve() : pool.close().catch(() => undefined);
+  }
+}
+
+const registry = new Map<string, Upstream>();
+let sweeper: NodeJS.Timeout | null = null;
+
+/** The shared upstream for an origin ("http://host:port"). */
+export function upstreamFor(origin: string): Upstream {
+  let upstream = registry.get(origin);
+  if (upstream === undefined) {
+    upstream = new Upstream(origin);
+    registry.set(origin, upstream);
+  }
+  return upstream;
+}
+
+/** Called with the origins of each newly built snapshot: the others start to retire. */
+export function markOriginsInUse(origins: ReadonlySet<string>): void {
+  const now = Date.now();
+  for (const [origin, upstream] of registry) {
+    if (origins.has(origin)) {
+      upstream.retiredAt = 0;
+      upstream.lastUsed = now;
+    } else if (upstream.retiredAt === 0) {
+      upstream.retiredAt = now;
+    }
+  }
+  if (sweeper === null) {
+    sweeper = setInterval(sweep, SWEEP_EVERY_MS);
+    sweeper.unref();
+  }
+}
+
+function sweep(): void {
+  const now = Date.now();
+  for (const [origin, upstream] of registry) {
+    if (upstream.retiredAt !== 0 && now - upstream.retiredAt > RETIRE_AFTER_MS && now - upstream.lastUsed > RETIRE_AFTER_MS) {
+      registry.delete(origin);
+      void upstream.retire();
+    }
+  }
+}
+
+/** Closes every pool (process shutdown, tests). Upstreams reopen if used again. */
+export async function closeAllUpstreams(): Promise<void> {
+  const all = [...registry.values()];
+  registry.clear();
+  await Promise.all(all.map((upstream) => upstream.retire()));
+}

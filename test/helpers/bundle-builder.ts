@@ -1,0 +1,71 @@
+// Builds bundles for the gateway tests from short API and key descriptions: fills the defaults
+// the compiler would, and derives the indexes (certificates, tokens, routes) the same way.
+// Goes through serializeBundle + loadBundle so every test bundle is a verified one.
+import { createHash, X509Certificate } from 'node:crypto';
+import { loadBundle, serializeBundle, type Bundle, type BundleApi, type BundleContent, type BundleKey } from '../../runtime/bundle.ts';
+
+export type ApiSpec = Partial<BundleApi> & { id: string; listen_path: string; target_url: string; client_ca_pems?: string[] };
+export type KeySpec = Partial<BundleKey> & { id: string };
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+function fingerprintOfPem(pem: string): string {
+  return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+}
+
+export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleContent {
+  const content: BundleContent = { apis: {}, keys: {}, cas: {}, index: { certs: {}, tokens: {}, routes: {} } };
+  for (const spec of apis) {
+    const { client_ca_pems, ...fields } = spec;
+    const api: BundleApi = {
+      name: spec.id,
+      domain: null,
+      strip_listen_path: true,
+      use_keyless: false,
+      use_mutual_tls_auth: false,
+      use_certificate: false,
+      auth_header_name: 'authorization',
+      client_certificates: [],
+      client_cas: [],
+      strip_auth_data: false,
+      forward_client_cert: false,
+      ...fields,
+    };
+    for (const pem of client_ca_pems ?? []) {
+      const fp = fingerprintOfPem(pem);
+      const ca = (content.cas[fp] ??= { pem, subject: new X509Certificate(pem).subject.replaceAll('\n', ', '), apis: [] });
+      ca.apis.push(api.id);
+      api.client_cas.push(fp);
+    }
+    api.client_cas.sort();
+    api.client_certificates = [...api.client_certificates].sort();
+    content.apis[api.id] = api;
+    const host = api.domain ?? '*';
+    (content.index.routes[host] ??= {})[api.listen_path] = api.id;
+    for (const fp of api.client_certificates) (content.index.certs[fp] ??= { apis: [], key: null }).apis.push(api.id);
+  }
+  for (const spec of keys) {
+    const key: BundleKey = {
+      certificate: null,
+      token_sha256: null,
+      policies: [],
+      access_rights: {},
+      rate: null,
+      quota: null,
+      expires: null,
+      is_inactive: false,
+      ...spec,
+    };
+    content.keys[key.id] = key;
+    if (key.certificate !== null) (content.index.certs[key.certificate] ??= { apis: [], key: null }).key = key.id;
+    if (key.token_sha256 !== null) content.index.tokens[key.token_sha256] = key.id;
+  }
+  return content;
+}
+
+/** A verified bundle, as the runtime would load it from disk. */
+export function buildBundle(apis: ApiSpec[], keys: KeySpec[] = []): Bundle {
+  return loadBundle(serializeBundle(bundleContent(apis, keys)));
+}

@@ -1,0 +1,172 @@
+// Fixtures for the gateway tests: demo PKI with a server certificate for the test hosts, an
+// echo upstream, a gateway whose snapshot a test can swap, and curl as the client.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServerCert, writeDemoPki, type DemoPki, type Issued } from '../../cli/pki.ts';
+import type { Bundle } from '../../runtime/bundle.ts';
+import { createGateway, type Gateway, type GatewayOptions, type RequestRecord } from '../../runtime/gateway.ts';
+import { buildSnapshot, type Snapshot } from '../../runtime/snapshot.ts';
+
+/** Hosts the test server certificate is valid for (curl --resolve points them at 127.0.0.1). */
+export const TEST_HOSTS = ['localhost', 'pay.example.test', 'open.example.test'];
+
+export interface TestPki extends DemoPki {
+  /** Server certificate for TEST_HOSTS. */
+  testServer: Issued;
+  /** Writes a PEM file in the PKI directory and returns its path. */
+  file(name: string, text: string): string;
+  certFile(name: string): string;
+  keyFile(name: string): string;
+}
+
+export async function makePki(): Promise<{ pki: TestPki; cleanup: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-gw-'));
+  const demo = await writeDemoPki(dir);
+  const testServer = await createServerCert(demo.ca, { dns: TEST_HOSTS });
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const pki: TestPki = {
+    ...demo,
+    testServer,
+    file,
+    certFile: (name) => join(dir, `${name}.pem`),
+    keyFile: (name) => join(dir, `${name}-key.pem`),
+  };
+  return { pki, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface EchoUpstream {
+  url: string;
+  server: Server;
+  /** Requests whose path starts with /slow/ wait this long (ms) before answering. */
+  slowMs: number;
+  close(): Promise<void>;
+}
+
+/** Answers every request with JSON {method, path, headers, body}. */
+export async function startEcho(): Promise<EchoUpstream> {
+  const echo = { slowMs: 0 } as EchoUpstream;
+  const timers = new Set<NodeJS.Timeout>();
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const answer = () => {
+        const body = JSON.stringify({ method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': 'echo' });
+        res.end(body);
+      };
+      if (req.url?.includes('/slow/')) {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          answer();
+        }, echo.slowMs);
+        timers.add(t);
+      } else answer();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  echo.server = server;
+  echo.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  echo.close = async () => {
+    for (const t of timers) clearTimeout(t);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return echo;
+}
+
+export interface TestGateway {
+  gateway: Gateway;
+  port: number;
+  records: RequestRecord[];
+  /** Serve this bundle from the next request on. */
+  use(bundle: Bundle): void;
+  snapshot(): Snapshot;
+  close(): Promise<void>;
+}
+
+export async function startGateway(pki: TestPki, bundle: Bundle, extra: Partial<GatewayOptions> = {}): Promise<TestGateway> {
+  let current = buildSnapshot(bundle);
+  const records: RequestRecord[] = [];
+  const gateway = createGateway({
+    cert: pki.testServer.certPem,
+    key: pki.testServer.keyPem,
+    snapshot: () => current,
+    onRequest: (r) => records.push(r),
+    ...extra,
+  });
+  const address = await gateway.listen(0, '127.0.0.1');
+  return {
+    gateway,
+    port: address.port,
+    records,
+    use(next) {
+      current = buildSnapshot(next);
+    },
+    snapshot: () => current,
+    close: () => gateway.close(0),
+  };
+}
+
+export interface CurlResult {
+  status: number;
+  body: string;
+  json: { error?: string; code?: string; method?: string; path?: string; headers?: Record<string, string>; body?: string };
+  headers: Record<string, string>;
+  stderr: string;
+}
+
+export interface CurlOptions {
+  /** Client certificate name in the PKI (cert and key files), or a path pair. */
+  client?: string | { cert: string; key: string };
+  host?: string;
+  headers?: Record<string, string>;
+  method?: string;
+  data?: string;
+  extra?: string[];
+  /** Do not normalise the path (curl's --path-as-is). Default true. */
+  pathAsIs?: boolean;
+}
+
+/** curl against the gateway; the status, body, parsed JSON body and response headers. */
+export function curl(pki: TestPki, port: number, path: string, opts: CurlOptions = {}): Promise<CurlResult> {
+  const host = opts.host ?? 'localhost';
+  const args = ['-sS', '--max-time', '30', '--cacert', pki.certFile('ca'), '-D', '-', '--resolve', `${host}:${port}:127.0.0.1`];
+  if (opts.pathAsIs !== false) args.push('--path-as-is');
+  if (typeof opts.client === 'string') args.push('--cert', pki.certFile(opts.client), '--key', pki.keyFile(opts.client));
+  else if (opts.client) args.push('--cert', opts.client.cert, '--key', opts.client.key);
+  for (const [name, value] of Object.entries(opts.headers ?? {})) args.push('-H', `${name}: ${value}`);
+  if (opts.method) args.push('-X', opts.method);
+  if (opts.data !== undefined) args.push('--data-binary', opts.data);
+  args.push(...(opts.extra ?? []), `https://${host}:${port}${path}`);
+  return new Promise((resolve, reject) => {
+    execFile('curl', args, { timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`curl ${args.join(' ')} failed: ${stderr || err.message}`));
+      const split = stdout.indexOf('\r\n\r\n');
+      const head = stdout.slice(0, split);
+      const body = stdout.slice(split + 4);
+      const lines = head.split('\r\n');
+      const status = Number(lines[0].split(' ')[1]);
+      const headers: Record<string, string> = {};
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      let json: CurlResult['json'] = {};
+      try {
+        json = JSON.parse(body);
+      } catch {
+        // not JSON: json stays empty
+      }
+      resolve({ status, body, json, headers, stderr });
+    });
+  });
+}
