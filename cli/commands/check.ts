@@ -1,11 +1,19 @@
+// `mtlsgate check DIR`: the compile without the bundle, for CI (`--format github` annotates
+// the pull request). Same diagnostics and exit codes as compile.
 import type { Command } from '../command.ts';
+import { runCompiler, sharedFlags } from './compile.ts';
+
+const usage = `usage: mtlsgate check DIR [--format text|json|github] [--strict] [--expiry-warning-days N]
+
+Validates the config directory DIR (every *.yaml / *.yml, recursively) without writing a bundle.
+Exit status: 0 ok (warnings allowed), 1 config errors, 2 usage or I/O errors.
+
+Options:
+${sharedFlags}`;
 
 export const command: Command = {
   name: 'check',
-  summary: '(not built yet)',
-  usage: 'mtlsgate check',
-  async run() {
-    console.error('mtlsgate check: not built yet');
-    return 2;
-  },
+  summary: 'validate a config directory (CI); no bundle written',
+  usage,
+  run: (argv) => runCompiler(argv, false),
 };

@@ -1,0 +1,141 @@
+// Certificates named by the config: a PEM file path (relative to the YAML file naming it), inline
+// PEM, or (for client_certificates) "sha256:<64 hex>". Each file is read and parsed once however
+// often it is named; every problem is reported on the YAML node that names the certificate.
+// Private key blocks found next to a certificate are dropped here: only the DER of CERTIFICATE
+// blocks leaves this module.
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { DiagnosticLog, Site } from './diagnostics.ts';
+import { readCertFacts } from './der.ts';
+
+export interface CertInfo {
+  /** Lowercase hex SHA-256 of the DER. */
+  fingerprint: string;
+  der: Buffer;
+  isCa: boolean;
+  notAfter: Date;
+}
+
+/** What one file or inline PEM holds, or why it cannot be used. */
+type PemContents = { certs: CertInfo[]; privateKey: boolean } | { code: 'E_CERT_READ' | 'E_CERT_NOT_PEM' | 'E_CERT_PARSE'; message: string };
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+const DAY_MS = 86_400_000;
+
+export const SHA256_ENTRY = /^sha256:([0-9a-fA-F]{64})$/;
+
+export function isInlinePem(entry: string): boolean {
+  return entry.includes('-----BEGIN ');
+}
+
+function certFromDer(der: Buffer, label: string): CertInfo | { code: 'E_CERT_PARSE'; message: string } {
+  let facts = readCertFacts(der);
+  if (!facts) {
+    // Not the common DER layout: let OpenSSL decide whether it is a certificate at all.
+    try {
+      const x = new X509Certificate(der);
+      facts = { notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo), isCa: x.ca };
+    } catch (err) {
+      return { code: 'E_CERT_PARSE', message: `${label} holds a CERTIFICATE block that is not a valid X.509 certificate (${(err as Error).message})` };
+    }
+  }
+  return { fingerprint: createHash('sha256').update(der).digest('hex'), der, isCa: facts.isCa, notAfter: facts.notAfter };
+}
+
+function parsePem(text: string, label: string, raw?: Buffer): PemContents {
+  const certs: CertInfo[] = [];
+  let privateKey = false;
+  let anyBlock = false;
+  for (const m of text.matchAll(PEM_BLOCK)) {
+    anyBlock = true;
+    if (m[1] === 'CERTIFICATE') {
+      const c = certFromDer(Buffer.from(m[2], 'base64'), label);
+      if ('code' in c) return c;
+      certs.push(c);
+    } else if (m[1].includes('PRIVATE KEY')) {
+      privateKey = true;
+    }
+  }
+  if (certs.length === 0) {
+    if (privateKey) return { code: 'E_CERT_NOT_PEM', message: `${label} holds a private key but no certificate; give the public certificate (-----BEGIN CERTIFICATE-----)` };
+    const hint = raw && raw[0] === 0x30 ? ' (it looks like binary DER: convert it with `openssl x509 -inform der -in FILE -out FILE.pem`)' : anyBlock ? ' (it has PEM blocks, none of them a CERTIFICATE)' : '';
+    return { code: 'E_CERT_NOT_PEM', message: `${label} is not a PEM certificate${hint}` };
+  }
+  return { certs, privateKey };
+}
+
+/** One-line subject ("CN=alice, O=acme") for messages and the bundle; parses on demand (slow path). */
+export function subjectOf(cert: CertInfo): string {
+  try {
+    return new X509Certificate(cert.der).subject.split('\n').join(', ');
+  } catch {
+    return `sha256:${cert.fingerprint}`;
+  }
+}
+
+export function caPem(cert: CertInfo): string {
+  const b64 = cert.der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+}
+
+export class CertLoader {
+  private readonly files = new Map<string, PemContents>();
+  private readonly warnBefore: number;
+
+  constructor(
+    private readonly log: DiagnosticLog,
+    private readonly now: Date,
+    expiryWarningDays: number,
+  ) {
+    this.warnBefore = now.getTime() + expiryWarningDays * DAY_MS;
+  }
+
+  /**
+   * The certificates of a file path or inline PEM, named at `site` by the YAML file `yamlPath`.
+   * Reports read/format/expiry/private-key problems at `site`; returns null when unusable.
+   */
+  load(entry: string, site: Site, yamlAbsPath: string): CertInfo[] | null {
+    let contents: PemContents;
+    let label: string;
+    if (isInlinePem(entry)) {
+      label = 'the inline PEM';
+      contents = parsePem(entry, label);
+    } else {
+      const abs = resolve(dirname(yamlAbsPath), entry);
+      label = entry;
+      let cached = this.files.get(abs);
+      if (!cached) {
+        try {
+          const raw = readFileSync(abs);
+          cached = parsePem(raw.toString('latin1'), entry, raw);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+          cached = { code: 'E_CERT_READ', message: `cannot read certificate ${entry} (resolved to ${abs}): ${why}` };
+        }
+        this.files.set(abs, cached);
+      }
+      contents = cached;
+    }
+    if ('code' in contents) {
+      this.log.report(contents.code, site, contents.message);
+      return null;
+    }
+    if (contents.privateKey) {
+      this.log.report('W_CERT_PRIVATE_KEY', site, `${label} also holds a PRIVATE KEY: it was dropped and is not in the bundle; remove it from the file and from version control (treat it as leaked)`);
+    }
+    for (const cert of contents.certs) this.checkExpiry(cert, site, label);
+    return contents.certs;
+  }
+
+  private checkExpiry(cert: CertInfo, site: Site, label: string): void {
+    const t = cert.notAfter.getTime();
+    if (t <= this.now.getTime()) {
+      this.log.report('E_CERT_EXPIRED', site, `certificate ${label} (${subjectOf(cert)}) expired on ${cert.notAfter.toISOString()}`);
+    } else if (t <= this.warnBefore) {
+      const days = Math.floor((t - this.now.getTime()) / DAY_MS);
+      this.log.report('W_CERT_EXPIRING', site, `certificate ${label} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${days} day${days === 1 ? '' : 's'}`);
+    }
+  }
+}

@@ -1,0 +1,119 @@
+// Semantic checks on APIs and their resolution to bundle form: the auth-combination table,
+// static-mTLS lists (pinned leaves and CA trust anchors), and unique domain + listen_path.
+import type { BundleApi, BundleCa, Fingerprint } from '../runtime/bundle.ts';
+import { caPem, CertLoader, SHA256_ENTRY, subjectOf } from './certs.ts';
+import type { DiagnosticLog } from './diagnostics.ts';
+import { uniqueById } from './ids.ts';
+import type { ApiDoc } from './model.ts';
+import { locate } from './source.ts';
+
+export interface ResolvedApis {
+  apis: Map<string, BundleApi>;
+  cas: Map<Fingerprint, BundleCa>;
+  /** leaf fingerprint -> APIs pinning it */
+  pins: Map<Fingerprint, string[]>;
+  /** host ("*" = any) -> listen_path -> api id */
+  routes: Map<string, Map<string, string>>;
+}
+
+export function normaliseListenPath(p: string): string {
+  return p.endsWith('/') ? p : p + '/';
+}
+
+export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLog): ResolvedApis {
+  const out: ResolvedApis = { apis: new Map(), cas: new Map(), pins: new Map(), routes: new Map() };
+  const routeOwner = new Map<string, ApiDoc>();
+  for (const item of uniqueById(docs, 'api', log).values()) {
+    const { doc, spec } = item;
+    const at = (path: (string | number)[], atKey = false) => ({ file: doc.file, offset: locate(doc.root, path, atKey) });
+    const keyless = spec.use_keyless === true;
+    const useCertificate = spec.auth?.use_certificate === true;
+    const mtls = spec.use_mutual_tls_auth === true;
+    const entries = spec.client_certificates ?? [];
+
+    if (keyless && useCertificate) {
+      log.report('E_AUTH_COMBO', at(['auth', 'use_certificate']), 'use_certificate needs token auth, but use_keyless is true (dynamic mTLS maps the certificate to a key; a keyless API has no keys)');
+    }
+    if (keyless && spec.use_standard_auth === true) {
+      log.report('E_AUTH_COMBO', at(['use_standard_auth']), 'use_standard_auth and use_keyless are both true: an API either takes tokens or is keyless');
+    }
+    if (!keyless && spec.use_standard_auth === false) {
+      log.report('E_AUTH_COMBO', at(['use_standard_auth']), 'use_standard_auth is false but use_keyless is not true: the API would have no way to authenticate a key (set use_keyless: true for an open or static-mTLS-only API)');
+    }
+    if (mtls && entries.length === 0) {
+      log.report('E_MTLS_NO_CERTS', at(['use_mutual_tls_auth']), 'use_mutual_tls_auth is true but client_certificates is empty: every client would be refused');
+    }
+    if (!mtls && entries.length > 0) {
+      log.report('W_CERTS_UNUSED', at(['client_certificates'], true), 'client_certificates is set but use_mutual_tls_auth is false: the list is not enforced');
+    }
+
+    const pinned = new Set<Fingerprint>();
+    const cas = new Set<Fingerprint>();
+    entries.forEach((entry, i) => {
+      const site = at(['client_certificates', i]);
+      if (entry.startsWith('sha256:')) {
+        const m = SHA256_ENTRY.exec(entry);
+        if (!m) log.report('E_FIELD_VALUE', site, `client_certificates[${i}] ${JSON.stringify(entry)}: a fingerprint entry is sha256: followed by 64 hex digits (\`mtlsgate fingerprint FILE\` prints it)`);
+        else pinned.add(m[1].toLowerCase());
+        return;
+      }
+      for (const cert of certs.load(entry, site, doc.file.absPath) ?? []) {
+        if (!cert.isCa) {
+          pinned.add(cert.fingerprint);
+          continue;
+        }
+        cas.add(cert.fingerprint);
+        if (mtls) {
+          const ca = out.cas.get(cert.fingerprint) ?? { pem: caPem(cert), subject: subjectOf(cert), apis: [] };
+          if (!ca.apis.includes(spec.id)) ca.apis.push(spec.id);
+          out.cas.set(cert.fingerprint, ca);
+        }
+      }
+    });
+
+    const domain = spec.domain === undefined ? null : spec.domain.toLowerCase();
+    const listenPath = normaliseListenPath(spec.proxy.listen_path);
+    const routeKey = `${domain ?? '*'} ${listenPath}`;
+    const other = routeOwner.get(routeKey);
+    if (other) {
+      const where = domain === null ? 'any host' : `domain ${domain}`;
+      log.report('E_DUPLICATE_ROUTE', at(['proxy', 'listen_path']), `API "${spec.id}" and API "${other.spec.id}" both listen on ${listenPath} on ${where}`, [
+        { site: { file: other.doc.file, offset: locate(other.doc.root, ['proxy', 'listen_path']) }, message: `API "${other.spec.id}" listens here` },
+      ]);
+    } else {
+      routeOwner.set(routeKey, item);
+      const host = domain ?? '*';
+      const paths = out.routes.get(host) ?? new Map<string, string>();
+      paths.set(listenPath, spec.id);
+      out.routes.set(host, paths);
+    }
+
+    const api: BundleApi = {
+      id: spec.id,
+      name: spec.name ?? spec.id,
+      domain,
+      listen_path: listenPath,
+      target_url: spec.proxy.target_url,
+      strip_listen_path: spec.proxy.strip_listen_path ?? true,
+      use_keyless: keyless,
+      use_mutual_tls_auth: mtls,
+      use_certificate: useCertificate,
+      auth_header_name: (spec.auth?.auth_header_name ?? 'Authorization').toLowerCase(),
+      client_certificates: mtls ? [...pinned].sort() : [],
+      client_cas: mtls ? [...cas].sort() : [],
+      strip_auth_data: spec.strip_auth_data ?? false,
+      forward_client_cert: spec.forward_client_cert ?? false,
+    };
+    out.apis.set(spec.id, api);
+    if (mtls) {
+      for (const fp of api.client_certificates) {
+        const list = out.pins.get(fp);
+        if (list) list.push(spec.id);
+        else out.pins.set(fp, [spec.id]);
+      }
+    }
+  }
+  for (const ca of out.cas.values()) ca.apis.sort();
+  for (const list of out.pins.values()) list.sort();
+  return out;
+}

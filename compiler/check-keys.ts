@@ -1,0 +1,133 @@
+// Keys: credentials (certificate and/or token hash, each identifying exactly one key), policy and
+// API references, and the effective session: the key's own rights and limits merged with its
+// policies' at compile time, so the runtime never merges.
+import type { BundleApi, BundleKey, Fingerprint } from '../runtime/bundle.ts';
+import { CertLoader, SHA256_ENTRY, type CertInfo } from './certs.ts';
+import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
+import type { DiagnosticLog, Site } from './diagnostics.ts';
+import { uniqueById } from './ids.ts';
+import { checkLimits, mostGenerousQuota, mostGenerousRate } from './limits.ts';
+import type { AccessRightsSpec, KeyDoc, LimitsSpec, PolicyDoc } from './model.ts';
+import { locate } from './source.ts';
+import { didYouMean } from './suggest.ts';
+
+export interface ResolvedKeys {
+  keys: Map<string, BundleKey>;
+  /** token SHA-256 -> key id */
+  tokens: Map<string, string>;
+  /** certificate fingerprint -> key id */
+  certs: Map<Fingerprint, string>;
+}
+
+/** A policy's checked rights, computed once however many keys apply it. */
+type PolicyRights = Map<string, AccessRightsSpec>;
+
+function keyCertificate(key: KeyDoc, certs: CertLoader, log: DiagnosticLog): CertInfo | null {
+  const entry = key.spec.certificate!;
+  const site = { file: key.doc.file, offset: locate(key.doc.root, ['certificate']) };
+  if (SHA256_ENTRY.test(entry) || entry.startsWith('sha256:')) {
+    log.report('E_CERT_NOT_PEM', site, `a key's certificate must be the certificate itself (PEM file or inline PEM), not a fingerprint: the compiler checks its expiry and that it is not a CA`);
+    return null;
+  }
+  const loaded = certs.load(entry, site, key.doc.file.absPath);
+  if (!loaded) return null;
+  if (loaded.length > 1) {
+    log.report('E_KEY_CERT_CHAIN', site, `${entry} holds ${loaded.length} certificates; a key is identified by exactly one (its leaf certificate)`);
+    return null;
+  }
+  if (loaded[0].isCa) {
+    log.report('E_KEY_CERT_CA', site, `${entry} is a CA certificate (basicConstraints cA); a key is identified by a client certificate. To trust every certificate this CA issued, list it in an API's client_certificates`);
+    return null;
+  }
+  return loaded[0];
+}
+
+export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, apis: Map<string, BundleApi>, certs: CertLoader, now: Date, log: DiagnosticLog): ResolvedKeys {
+  const out: ResolvedKeys = { keys: new Map(), tokens: new Map(), certs: new Map() };
+  const certSite = new Map<Fingerprint, { id: string; site: Site }>();
+  const tokenSite = new Map<string, { id: string; site: Site }>();
+  const policyRights: PolicyRights = new Map();
+  const rightsOf = (p: PolicyDoc) => {
+    let r = policyRights.get(p.spec.id);
+    if (!r) {
+      // Already reported by checkPolicies; filter silently here.
+      r = Object.fromEntries(Object.entries(p.spec.access_rights ?? {}).filter(([id]) => apis.has(id)));
+      policyRights.set(p.spec.id, r);
+    }
+    return r;
+  };
+
+  for (const key of uniqueById(docs, 'key', log).values()) {
+    const { doc, spec } = key;
+    const at = (path: (string | number)[], atKey = false): Site => ({ file: doc.file, offset: locate(doc.root, path, atKey) });
+    if (spec.certificate === undefined && spec.token_sha256 === undefined) {
+      log.report('E_KEY_NO_CREDENTIAL', at(['id']), `key "${spec.id}" has neither a certificate nor a token_sha256, so no request can ever use it`);
+    }
+
+    let fingerprint: Fingerprint | null = null;
+    if (spec.certificate !== undefined) {
+      const cert = keyCertificate(key, certs, log);
+      if (cert) {
+        fingerprint = cert.fingerprint;
+        const first = certSite.get(fingerprint);
+        const site = at(['certificate']);
+        if (first) {
+          log.report('E_DUPLICATE_CERT', site, `keys "${first.id}" and "${spec.id}" use the same certificate (sha256:${fingerprint}); a certificate identifies one key`, [
+            { site: first.site, message: `key "${first.id}" uses it here` },
+          ]);
+        } else certSite.set(fingerprint, { id: spec.id, site });
+      }
+    }
+
+    const token = spec.token_sha256?.toLowerCase() ?? null;
+    if (token) {
+      const first = tokenSite.get(token);
+      const site = at(['token_sha256']);
+      if (first) {
+        log.report('E_DUPLICATE_TOKEN', site, `keys "${first.id}" and "${spec.id}" have the same token_sha256; a token identifies one key`, [{ site: first.site, message: `key "${first.id}" has it here` }]);
+      } else tokenSite.set(token, { id: spec.id, site });
+    }
+
+    const applied: PolicyDoc[] = [];
+    (spec.apply_policies ?? []).forEach((name, i) => {
+      const p = policies.get(name);
+      if (p) applied.push(p);
+      else log.report('E_UNKNOWN_POLICY', at(['apply_policies', i]), `key "${spec.id}" applies policy "${name}", which does not exist${didYouMean(name, policies.keys())}`);
+    });
+    const ownRights = checkAccessRights(spec.access_rights, doc, `key "${spec.id}"`, apis, log);
+    checkLimits(spec, doc, log);
+
+    const limits: LimitsSpec[] = [spec, ...applied.map((p) => p.spec)];
+    const bundleKey: BundleKey = {
+      id: spec.id,
+      certificate: fingerprint,
+      token_sha256: token,
+      policies: [...new Set(applied.map((p) => p.spec.id))].sort(),
+      access_rights: mergeAccessRights([ownRights, ...applied.map(rightsOf)]),
+      rate: mostGenerousRate(limits),
+      quota: mostGenerousQuota(limits),
+      expires: spec.expires === undefined ? null : new Date(spec.expires).toISOString(),
+      is_inactive: spec.is_inactive ?? false,
+    };
+
+    const granted = Object.keys(bundleKey.access_rights);
+    if (granted.length === 0) {
+      log.report('W_KEY_UNREACHABLE', at(['id']), `key "${spec.id}" grants no API (no access_rights and no policy granting one): every request with it gets 403`);
+    }
+    if (spec.certificate !== undefined && token === null) {
+      for (const apiId of granted) {
+        const api = apis.get(apiId)!;
+        if (api.use_certificate || api.use_keyless) continue;
+        log.report('W_CERT_NEEDS_TOKEN', at(['certificate']), `key "${spec.id}" has a certificate but no token, and is granted API "${apiId}", which does not set auth.use_certificate: there the certificate alone gets 401 "Authorization field missing"`);
+      }
+    }
+    if (bundleKey.expires !== null && Date.parse(bundleKey.expires) <= now.getTime()) {
+      log.report('W_KEY_EXPIRED', at(['expires']), `key "${spec.id}" expired on ${bundleKey.expires}: requests with it get 401 "Key has expired, please renew"`);
+    }
+
+    out.keys.set(spec.id, bundleKey);
+    if (token && !out.tokens.has(token)) out.tokens.set(token, spec.id);
+    if (fingerprint && !out.certs.has(fingerprint)) out.certs.set(fingerprint, spec.id);
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+// access_rights blocks (on policies and keys): every API must exist and every allowed_urls
+// regex must compile (with the same `new RegExp(url)` the runtime uses).
+import type { AccessRight, BundleApi } from '../runtime/bundle.ts';
+import type { DiagnosticLog } from './diagnostics.ts';
+import type { AccessRightsSpec } from './model.ts';
+import { locate, type SourceDoc } from './source.ts';
+import { didYouMean } from './suggest.ts';
+
+/** Reports problems; returns the access rights limited to APIs that exist. */
+export function checkAccessRights(rights: AccessRightsSpec | undefined, doc: SourceDoc, owner: string, apis: Map<string, BundleApi>, log: DiagnosticLog): AccessRightsSpec {
+  const valid: AccessRightsSpec = {};
+  for (const [apiId, right] of Object.entries(rights ?? {})) {
+    if (!apis.has(apiId)) {
+      log.report('E_UNKNOWN_API', { file: doc.file, offset: locate(doc.root, ['access_rights', apiId], true) }, `${owner} grants access to API "${apiId}", which does not exist${didYouMean(apiId, apis.keys())}`);
+      continue;
+    }
+    (right.allowed_urls ?? []).forEach((allowed, i) => {
+      try {
+        new RegExp(allowed.url);
+      } catch (err) {
+        const why = (err as Error).message.replace(/^Invalid regular expression: /, '');
+        log.report('E_URL_REGEX', { file: doc.file, offset: locate(doc.root, ['access_rights', apiId, 'allowed_urls', i, 'url']) }, `allowed_urls regex ${JSON.stringify(allowed.url)} does not compile: ${why}`);
+      }
+    });
+    valid[apiId] = right;
+  }
+  return valid;
+}
+
+/**
+ * The union of several access_rights blocks (a key's own and its policies'). An API granted
+ * whole anywhere (no allowed_urls) stays whole; otherwise allowed_urls are united per url
+ * regex, with methods united too (an entry with no methods allows every method).
+ */
+export function mergeAccessRights(blocks: AccessRightsSpec[]): Record<string, AccessRight> {
+  const merged = new Map<string, Map<string, Set<string> | 'all'> | 'whole'>();
+  for (const block of blocks) {
+    for (const [apiId, right] of Object.entries(block)) {
+      const current = merged.get(apiId);
+      if (current === 'whole') continue;
+      if (right.allowed_urls === undefined) {
+        merged.set(apiId, 'whole');
+        continue;
+      }
+      const urls = current ?? new Map<string, Set<string> | 'all'>();
+      for (const { url, methods } of right.allowed_urls) {
+        const had = urls.get(url);
+        if (had === 'all') continue;
+        if (!methods || methods.length === 0) urls.set(url, 'all');
+        else {
+          const set = had ?? new Set<string>();
+          for (const m of methods) set.add(m.toUpperCase());
+          urls.set(url, set);
+        }
+      }
+      merged.set(apiId, urls);
+    }
+  }
+  const out: Record<string, AccessRight> = {};
+  for (const apiId of [...merged.keys()].sort()) {
+    const m = merged.get(apiId)!;
+    out[apiId] = {
+      allowed_urls:
+        m === 'whole'
+          ? null
+          : [...m.keys()].sort().map((url) => {
+              const methods = m.get(url)!;
+              return { url, methods: methods === 'all' ? [] : [...methods].sort() };
+            }),
+    };
+  }
+  return out;
+}

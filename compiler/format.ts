@@ -1,0 +1,95 @@
+// Diagnostics for people (text with code frames), for programs (json) and for GitHub Actions
+// annotations (github). Paths are shown relative to the current directory when the config
+// directory is inside it, so they can be clicked in a terminal and match a CI checkout.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { CODES, type Code } from './codes.ts';
+import type { Diagnostic } from './diagnostics.ts';
+
+export type OutputFormat = 'text' | 'json' | 'github';
+
+interface Counts {
+  diagnostics: Diagnostic[];
+  errorCount: number;
+  warningCount: number;
+}
+
+/** The path to print for a file of the config directory `dir`. */
+export function displayPath(dir: string, file: string): string {
+  const full = join(dir, file);
+  if (!isAbsolute(dir)) return full.split(sep).join('/');
+  const rel = relative(process.cwd(), full);
+  return (rel.startsWith('..') || isAbsolute(rel) ? full : rel).split(sep).join('/');
+}
+
+function codeFrame(lines: string[] | undefined, line: number, col: number): string {
+  if (!lines || line < 1 || line > lines.length) return '';
+  const text = lines[line - 1].replace(/\r$/, '').replace(/\t/g, ' ');
+  const gutter = String(line).length;
+  return [
+    `${' '.repeat(gutter + 1)}|`,
+    ` ${line} | ${text}`,
+    `${' '.repeat(gutter + 1)}| ${' '.repeat(Math.max(0, col - 1))}^`,
+  ].join('\n');
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function formatText(result: Counts, dir: string): string {
+  const sources = new Map<string, string[] | undefined>();
+  const linesOf = (file: string) => {
+    if (!sources.has(file)) {
+      try {
+        sources.set(file, readFileSync(resolve(dir, file), 'utf8').split('\n'));
+      } catch {
+        sources.set(file, undefined);
+      }
+    }
+    return sources.get(file);
+  };
+  const out: string[] = [];
+  for (const d of result.diagnostics) {
+    const block = [`${displayPath(dir, d.file)}:${d.line}:${d.col}: ${d.severity} ${d.code}: ${d.message}`];
+    const frame = codeFrame(linesOf(d.file), d.line, d.col);
+    if (frame) block.push(frame);
+    for (const r of d.related ?? []) block.push(`  note: ${displayPath(dir, r.file)}:${r.line}:${r.col}: ${r.message}`);
+    const info = CODES[d.code as Code];
+    if (info) block.push(`  help: ${info.fix}`);
+    out.push(block.join('\n'));
+  }
+  if (result.errorCount + result.warningCount > 0) out.push(`${plural(result.errorCount, 'error')}, ${plural(result.warningCount, 'warning')}`);
+  return out.length ? out.join('\n\n') + '\n' : '';
+}
+
+function escapeData(s: string): string {
+  return s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+function escapeProperty(s: string): string {
+  return escapeData(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
+}
+
+function formatGithub(result: Counts, dir: string): string {
+  return result.diagnostics
+    .map((d) => {
+      const related = (d.related ?? []).map((r) => ` (${r.message} at ${displayPath(dir, r.file)}:${r.line}:${r.col})`).join('');
+      return `::${d.severity} file=${escapeProperty(displayPath(dir, d.file))},line=${d.line},col=${d.col},title=${escapeProperty(d.code)}::${escapeData(d.message + related)}\n`;
+    })
+    .join('');
+}
+
+function formatJson(result: Counts, dir: string): string {
+  const diagnostics = result.diagnostics.map((d) => ({
+    ...d,
+    file: displayPath(dir, d.file),
+    ...(d.related ? { related: d.related.map((r) => ({ ...r, file: displayPath(dir, r.file) })) } : {}),
+  }));
+  return JSON.stringify({ errorCount: result.errorCount, warningCount: result.warningCount, diagnostics }, null, 2) + '\n';
+}
+
+export function formatDiagnostics(result: Counts, format: OutputFormat, dir: string): string {
+  if (format === 'json') return formatJson(result, dir);
+  if (format === 'github') return formatGithub(result, dir);
+  return formatText(result, dir);
+}

@@ -1,0 +1,39 @@
+// Rate limits and quotas (policies and keys): the checks the schema cannot express, and the
+// "most generous declared value wins" merge. Absent = not declared; the runtime reads null as
+// unlimited, so a key with no declared rate anywhere is unlimited.
+import type { Quota, RateLimit } from '../runtime/bundle.ts';
+import type { DiagnosticLog } from './diagnostics.ts';
+import type { LimitsSpec } from './model.ts';
+import { locate, type SourceDoc } from './source.ts';
+
+export function checkLimits(spec: LimitsSpec, doc: SourceDoc, log: DiagnosticLog): void {
+  if (spec.quota_max === 0) {
+    log.report('E_FIELD_VALUE', { file: doc.file, offset: locate(doc.root, ['quota_max']) }, 'quota_max 0 would refuse every request: use -1 (or leave it out) for unlimited, or is_inactive: true to turn a key off');
+  } else if (spec.quota_max !== undefined && spec.quota_max > 0 && spec.quota_renewal_rate === undefined) {
+    log.report('E_MISSING_FIELD', { file: doc.file, offset: locate(doc.root, ['quota_max'], true) }, 'quota_max needs quota_renewal_rate (the quota period in seconds)');
+  }
+}
+
+/** The most generous declared rate (highest rate/per), or null when none is declared. */
+export function mostGenerousRate(sources: LimitsSpec[]): RateLimit | null {
+  let best: RateLimit | null = null;
+  for (const s of sources) {
+    if (s.rate === undefined || s.per === undefined) continue;
+    const r = { rate: s.rate, per: s.per };
+    if (!best || r.rate / r.per > best.rate / best.per || (r.rate / r.per === best.rate / best.per && r.per > best.per)) best = r;
+  }
+  return best;
+}
+
+/** The most generous declared quota; -1 anywhere means unlimited (null), as does none declared. */
+export function mostGenerousQuota(sources: LimitsSpec[]): Quota | null {
+  let best: Quota | null = null;
+  for (const s of sources) {
+    if (s.quota_max === undefined) continue;
+    if (s.quota_max === -1) return null;
+    if (s.quota_renewal_rate === undefined || s.quota_max <= 0) continue;
+    const q = { max: s.quota_max, renewal: s.quota_renewal_rate };
+    if (!best || q.max / q.renewal > best.max / best.renewal || (q.max / q.renewal === best.max / best.renewal && q.renewal > best.renewal)) best = q;
+  }
+  return best;
+}

@@ -1,0 +1,103 @@
+// Stage 1: find the config files (every *.yaml / *.yml under the directory, recursively, in a
+// stable order) and read them as UTF-8 text. Unreadable or non-UTF-8 files become diagnostics.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+import type { DiagnosticLog } from './diagnostics.ts';
+import type { SourceFile } from './source.ts';
+
+/** The config directory itself is missing or not a directory: an I/O error, not a config one. */
+export class ConfigDirError extends Error {
+  override name = 'ConfigDirError';
+}
+
+const YAML_FILE = /\.ya?ml$/i;
+
+function walk(dir: string, out: string[]): void {
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    // Dot-directories (.git, editor state) are never config.
+    if (e.name.startsWith('.')) continue;
+    const p = join(dir, e.name);
+    let isDir = e.isDirectory();
+    let isFile = e.isFile();
+    if (e.isSymbolicLink()) {
+      try {
+        const st = statSync(p);
+        isDir = st.isDirectory();
+        isFile = st.isFile();
+      } catch {
+        isFile = YAML_FILE.test(e.name); // a dangling link named *.yaml: reported when read
+      }
+    }
+    if (isDir) walk(p, out);
+    else if (isFile && YAML_FILE.test(e.name)) out.push(p);
+  }
+}
+
+/** Offset (in bytes) of the first byte that is not valid UTF-8, or -1. */
+function firstInvalidUtf8(buf: Buffer): number {
+  let i = 0;
+  while (i < buf.length) {
+    const b = buf[i];
+    let n = 0;
+    let min = 0;
+    if (b < 0x80) { i++; continue; }
+    else if (b >= 0xc2 && b <= 0xdf) { n = 1; min = 0x80; }
+    else if (b >= 0xe0 && b <= 0xef) { n = 2; min = 0x800; }
+    else if (b >= 0xf0 && b <= 0xf4) { n = 3; min = 0x10000; }
+    else return i;
+    let cp = b & (0x3f >> n);
+    for (let k = 1; k <= n; k++) {
+      const c = buf[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += n + 1;
+  }
+  return -1;
+}
+
+/** Reads every config file under `dir`. Throws ConfigDirError only when `dir` itself is unusable. */
+export function loadConfigFiles(dir: string, log: DiagnosticLog): SourceFile[] {
+  const root = resolve(dir);
+  let st;
+  try {
+    st = statSync(root);
+  } catch (err) {
+    throw new ConfigDirError(`config directory ${dir} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new ConfigDirError(`${dir} is not a directory (give the config directory holding the *.yaml files)`);
+  const paths: string[] = [];
+  try {
+    walk(root, paths);
+  } catch (err) {
+    throw new ConfigDirError(`config directory ${dir} cannot be listed: ${(err as Error).message}`);
+  }
+  const files: SourceFile[] = [];
+  for (const absPath of paths) {
+    const path = relative(root, absPath).split(sep).join('/');
+    let buf: Buffer;
+    try {
+      buf = readFileSync(absPath);
+    } catch (err) {
+      log.reportAt('E_FILE_READ', path, 1, 1, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      continue;
+    }
+    let text = buf.toString('utf8');
+    // U+FFFD marks a decoding error, or a real U+FFFD in the file: only then scan the bytes.
+    if (text.includes('\uFFFD')) {
+      const bad = firstInvalidUtf8(buf);
+      if (bad !== -1) {
+        const before = buf.subarray(0, bad).toString('utf8');
+        const lineStart = before.lastIndexOf('\n') + 1;
+        const line = before.split('\n').length;
+        log.reportAt('E_ENCODING', path, line, before.length - lineStart + 1, `${path} is not UTF-8: byte 0x${buf[bad].toString(16).padStart(2, '0')} at offset ${bad} is not valid UTF-8`);
+        continue;
+      }
+    }
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    files.push({ path, absPath, text });
+  }
+  return files;
+}

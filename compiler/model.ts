@@ -1,0 +1,62 @@
+// The shapes of valid documents (what schema/*.schema.json admits), each with the source it
+// came from so any later diagnostic can point into the YAML.
+import type { SourceDoc } from './source.ts';
+
+export interface AllowedUrlSpec {
+  url: string;
+  methods?: string[];
+}
+export type AccessRightsSpec = Record<string, { allowed_urls?: AllowedUrlSpec[] }>;
+
+export interface LimitsSpec {
+  rate?: number;
+  per?: number;
+  quota_max?: number;
+  quota_renewal_rate?: number;
+}
+
+export interface ApiSpec {
+  kind: 'api';
+  id: string;
+  name?: string;
+  domain?: string;
+  proxy: { listen_path: string; target_url: string; strip_listen_path?: boolean };
+  use_keyless?: boolean;
+  use_standard_auth?: boolean;
+  auth?: { auth_header_name?: string; use_certificate?: boolean };
+  use_mutual_tls_auth?: boolean;
+  client_certificates?: string[];
+  strip_auth_data?: boolean;
+  forward_client_cert?: boolean;
+}
+
+export interface PolicySpec extends LimitsSpec {
+  kind: 'policy';
+  id: string;
+  access_rights?: AccessRightsSpec;
+  portal?: { name: string; description?: string; require_approval?: boolean };
+}
+
+export interface KeySpec extends LimitsSpec {
+  kind: 'key';
+  id: string;
+  certificate?: string;
+  token_sha256?: string;
+  apply_policies?: string[];
+  access_rights?: AccessRightsSpec;
+  expires?: string;
+  is_inactive?: boolean;
+}
+
+export interface ApiDoc {
+  doc: SourceDoc;
+  spec: ApiSpec;
+}
+export interface PolicyDoc {
+  doc: SourceDoc;
+  spec: PolicySpec;
+}
+export interface KeyDoc {
+  doc: SourceDoc;
+  spec: KeySpec;
+}

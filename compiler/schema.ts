@@ -1,0 +1,138 @@
+// Stage 3: every document against schema/<kind>.schema.json (ajv, JSON Schema 2020-12). ajv's
+// instancePath is mapped back to the YAML node; an unknown field points at the key itself and
+// gets a "did you mean". Documents that fail are dropped from later stages (their errors are
+// already reported), so semantic checks only ever see well-typed values.
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import apiSchema from '../schema/api.schema.json' with { type: 'json' };
+import policySchema from '../schema/policy.schema.json' with { type: 'json' };
+import keySchema from '../schema/key.schema.json' with { type: 'json' };
+import type { DiagnosticLog } from './diagnostics.ts';
+import { locate, pointerToPath, type SourceDoc } from './source.ts';
+import { didYouMean } from './suggest.ts';
+import type { ApiDoc, KeyDoc, PolicyDoc } from './model.ts';
+
+export const KINDS = ['api', 'policy', 'key'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export interface TypedDocs {
+  apis: ApiDoc[];
+  policies: PolicyDoc[];
+  keys: KeyDoc[];
+}
+
+// ajv-formats is CommonJS with a default export; under ESM interop it may arrive wrapped.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void;
+
+let validators: Record<Kind, ValidateFunction> | undefined;
+function getValidators(): Record<Kind, ValidateFunction> {
+  if (!validators) {
+    const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true });
+    addFormats(ajv);
+    ajv.addSchema(apiSchema, 'api.schema.json');
+    ajv.addSchema(policySchema, 'policy.schema.json');
+    ajv.addSchema(keySchema, 'key.schema.json');
+    validators = {
+      api: ajv.getSchema('api.schema.json')!,
+      policy: ajv.getSchema('policy.schema.json')!,
+      key: ajv.getSchema('key.schema.json')!,
+    };
+  }
+  return validators;
+}
+
+/** "proxy.listen_path", "client_certificates[2]", or "document". */
+export function fieldName(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  return out === '' ? 'document' : out;
+}
+
+function typeOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+const TYPE_WORDS: Record<string, string> = { object: 'a mapping', array: 'a list', string: 'a string', boolean: 'true or false', number: 'a number', integer: 'an integer' };
+
+/** Field names one level below each object property of `schema` (for "belongs under" hints). */
+function nestedFields(schema: Record<string, unknown>): Map<string, string> {
+  const out = new Map<string, string>();
+  const props = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [parent, sub] of Object.entries(props)) {
+    for (const child of Object.keys((sub.properties ?? {}) as object)) out.set(child, parent);
+  }
+  return out;
+}
+
+function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog): void {
+  const path = pointerToPath(err.instancePath);
+  const field = fieldName(path);
+  const parentSchema = (err.parentSchema ?? {}) as Record<string, unknown>;
+  const site = (p: (string | number)[], atKey = false) => ({ file: doc.file, offset: locate(doc.root, p, atKey) });
+  switch (err.keyword) {
+    case 'additionalProperties': {
+      const name = String((err.params as { additionalProperty: string }).additionalProperty);
+      const known = Object.keys((parentSchema.properties ?? {}) as object);
+      let hint = didYouMean(name, known);
+      const under = path.length === 0 ? nestedFields(parentSchema).get(name) : undefined;
+      if (under) hint = ` (it belongs under ${under}:)`;
+      const where = path.length === 0 ? `a ${kind}` : field;
+      log.report('E_UNKNOWN_FIELD', site([...path, name], true), `unknown field "${name}" in ${where}${hint}`);
+      return;
+    }
+    case 'required':
+    case 'dependentRequired': {
+      const missing = String((err.params as { missingProperty: string }).missingProperty);
+      const why = err.keyword === 'dependentRequired' ? ` (required with ${(err.params as { property: string }).property})` : '';
+      log.report('E_MISSING_FIELD', site(path), `${path.length === 0 ? kind : field} is missing required field "${missing}"${why}`);
+      return;
+    }
+    case 'type': {
+      const want = String((err.params as { type: string }).type);
+      log.report('E_FIELD_TYPE', site(path), `${field} must be ${TYPE_WORDS[want] ?? want}, got ${typeOf(err.data)}`);
+      return;
+    }
+    case 'const':
+      log.report('E_FIELD_VALUE', site(path), `${field} must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`);
+      return;
+    default: {
+      const described = typeof parentSchema.description === 'string' ? `: ${parentSchema.description}` : '';
+      log.report('E_FIELD_VALUE', site(path), `${field} ${JSON.stringify(err.data)} is not valid (${err.message})${described}`);
+    }
+  }
+}
+
+/** Validates every document; returns the valid ones, typed and grouped by kind. */
+export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
+  const v = getValidators();
+  const out: TypedDocs = { apis: [], policies: [], keys: [] };
+  for (const doc of docs) {
+    const value = doc.value;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      log.report('E_FIELD_TYPE', { file: doc.file, offset: doc.root.offset }, `a document must be a mapping starting with kind: api, policy or key; got ${typeOf(value)}`);
+      continue;
+    }
+    const kind = (value as { kind?: unknown }).kind;
+    if (kind === undefined) {
+      log.report('E_KIND', { file: doc.file, offset: doc.root.offset }, 'document has no kind (add kind: api, kind: policy or kind: key)');
+      continue;
+    }
+    if (typeof kind !== 'string' || !(KINDS as readonly string[]).includes(kind)) {
+      const hint = typeof kind === 'string' ? didYouMean(kind, KINDS) : '';
+      log.report('E_KIND', { file: doc.file, offset: locate(doc.root, ['kind']) }, `unknown kind ${JSON.stringify(kind)}: must be api, policy or key${hint}`);
+      continue;
+    }
+    const validate = v[kind as Kind];
+    if (!validate(value)) {
+      for (const err of validate.errors ?? []) report(doc, kind as Kind, err, log);
+      continue;
+    }
+    if (kind === 'api') out.apis.push({ doc, spec: value as ApiDoc['spec'] });
+    else if (kind === 'policy') out.policies.push({ doc, spec: value as PolicyDoc['spec'] });
+    else out.keys.push({ doc, spec: value as KeyDoc['spec'] });
+  }
+  return out;
+}

@@ -1,0 +1,99 @@
+// Source files and the compiler's own light YAML node tree. Both YAML front ends (the fast
+// subset parser and the full `yaml` library) produce this tree, so every later stage maps a
+// value back to a line:col the same way, and a node costs a few fields, not a CST.
+
+export interface SourceFile {
+  /** Display path: relative to the config directory, "/" separators. */
+  path: string;
+  /** Absolute path on disk (relative certificate paths resolve from its directory). */
+  absPath: string;
+  text: string;
+  /** Offsets where each line starts; computed on first use (most files never need it). */
+  lineStarts?: number[];
+}
+
+export interface YamlScalar {
+  type: 'scalar';
+  offset: number;
+  value: unknown;
+}
+export interface YamlEntry {
+  key: string;
+  keyOffset: number;
+  value: YamlNode;
+}
+export interface YamlMap {
+  type: 'map';
+  offset: number;
+  entries: YamlEntry[];
+}
+export interface YamlSeq {
+  type: 'seq';
+  offset: number;
+  items: YamlNode[];
+}
+export type YamlNode = YamlScalar | YamlMap | YamlSeq;
+
+/** One YAML document of a file: its node tree and plain value. */
+export interface SourceDoc {
+  file: SourceFile;
+  root: YamlNode;
+  value: unknown;
+}
+
+export function positionOf(file: SourceFile, offset: number): { line: number; col: number } {
+  if (!file.lineStarts) {
+    const starts = [0];
+    const text = file.text;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+    file.lineStarts = starts;
+  }
+  const starts = file.lineStarts;
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return { line: lo + 1, col: offset - starts[lo] + 1 };
+}
+
+export function entryOf(map: YamlMap, key: string): YamlEntry | undefined {
+  for (const e of map.entries) if (e.key === key) return e;
+  return undefined;
+}
+
+/**
+ * The node at `path` (map keys and sequence indexes) or, when it does not exist, the deepest
+ * existing ancestor. With `atKey`, the last segment's map key itself (for unknown fields).
+ */
+export function locate(root: YamlNode, path: readonly (string | number)[], atKey = false): number {
+  let node: YamlNode = root;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i];
+    if (node.type === 'map') {
+      const e = entryOf(node, String(seg));
+      if (!e) return node.offset;
+      if (atKey && i === path.length - 1) return e.keyOffset;
+      node = e.value;
+    } else if (node.type === 'seq' && typeof seg === 'number' && seg < node.items.length) {
+      node = node.items[seg];
+    } else {
+      return node.offset;
+    }
+  }
+  return node.offset;
+}
+
+/** Converts a JSON pointer (ajv's instancePath) to path segments. */
+export function pointerToPath(pointer: string): (string | number)[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => {
+      const seg = s.replace(/~1/g, '/').replace(/~0/g, '~');
+      return /^(0|[1-9][0-9]*)$/.test(seg) ? Number(seg) : seg;
+    });
+}
