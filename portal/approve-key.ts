@@ -3,6 +3,7 @@
 // recompile that fails puts the file back as it was.
 import { existsSync, readFileSync } from 'node:fs';
 import { compileConfig, writeFileAtomic, type CompileFn } from './compile.ts';
+import { withDirLock } from './dir-lock.ts';
 import { approvedKeyFile, keyFilePath, PORTAL_KEY_ID, PORTAL_KEYS_DIR } from './key-file.ts';
 
 export interface ApproveResult {
@@ -19,6 +20,11 @@ export async function approveKey(configDir: string, keyId: string, bundlePath: s
   }
   const file = keyFilePath(configDir, keyId);
   if (!existsSync(file)) return { code: 1, message: `no portal key ${keyId}: ${PORTAL_KEYS_DIR}/${keyId}.yaml does not exist in ${configDir}` };
+  // The portal may be adding a key right now: edit, compile and write the bundle under its lock.
+  return withDirLock(configDir, () => approveLocked(configDir, keyId, file, bundlePath, compile, now));
+}
+
+async function approveLocked(configDir: string, keyId: string, file: string, bundlePath: string | undefined, compile: CompileFn, now: Date): Promise<ApproveResult> {
   let original: string;
   try {
     original = readFileSync(file, 'utf8');

@@ -2,10 +2,10 @@
 // DIR/keys/portal/<id>.yaml, recompile DIR into the bundle. One submission at a time (a
 // promise chain), and a failed recompile removes the new file: the directory is never left
 // with a key that breaks it.
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { loadCatalog, type CatalogEntry } from './catalog.ts';
 import { compileConfig, writeFileAtomic, type CompileFn } from './compile.ts';
+import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, newKeyId, renderKeyFile } from './key-file.ts';
 import type { FormError } from './page.ts';
 import { SerialQueue } from './queue.ts';
@@ -52,54 +52,52 @@ export class Issuer {
     return this.queue.run(() => this.issueNow(input));
   }
 
-  /** Runs `task` in the same queue as submissions (approval, bundle sync). */
-  exclusive<T>(task: () => Promise<T>): Promise<T> {
-    return this.queue.run(task);
-  }
-
   private async issueNow(input: IssueInput): Promise<IssueOutcome> {
     const { configDir, bundlePath } = this.opts;
     const before = await this.compile(configDir);
     if (before.content === null) {
       return { ok: false, status: 503, errors: [{ field: null, message: 'The gateway configuration does not compile, so no key can be added until the platform team fixes it.', details: before.report }] };
     }
-    const entry = loadCatalog(configDir, before.content).find((e) => e.policy === input.policy);
-    const cert = validateCertificate(input.certificate, before.content, this.now());
+    const content = before.content;
+    const entry = loadCatalog(configDir, content).find((e) => e.policy === input.policy);
+    const cert = validateCertificate(input.certificate, content, this.now());
     const errors: FormError[] = [...(input.fieldErrors ?? [])];
     if (!entry) errors.push({ field: 'policy', message: input.policy === '' ? 'Choose a plan from the catalog.' : 'That plan is no longer offered; choose one from the catalog.' });
     if (!cert.ok) errors.push({ field: 'certificate', message: cert.message });
     if (!entry || !cert.ok || errors.length > 0) return { ok: false, status: 422, errors, certProblem: cert.ok ? undefined : cert.problem };
 
-    let keyId = newKeyId();
-    while (before.content.keys[keyId] || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();
-    const file = keyFilePath(configDir, keyId);
-    mkdirSync(dirname(file), { recursive: true });
-    await writeFileAtomic(
-      file,
-      Buffer.from(
-        renderKeyFile({
-          keyId,
-          policy: entry.policy,
-          entryName: entry.name,
-          developer: input.developer,
-          certificatePem: cert.pem,
-          requireApproval: entry.requireApproval,
-          requestedAt: this.now(),
-        }),
-      ),
-    );
-    const after = await this.compile(configDir).catch((err: Error) => ({ bundle: null, report: err.message }));
-    if (after.bundle === null) {
-      rmSync(file, { force: true });
-      return { ok: false, status: 409, errors: [{ field: null, message: 'The configuration did not compile with your key added, so it was not added. Nothing was changed.', details: after.report }] };
-    }
-    try {
-      await writeFileAtomic(bundlePath, after.bundle);
-    } catch (err) {
-      rmSync(file, { force: true });
-      return { ok: false, status: 503, errors: [{ field: null, message: `The bundle could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}), so your key was not added. Try again later.` }] };
-    }
-    return { ok: true, keyId, fingerprint: cert.fingerprint, pending: entry.requireApproval, entry };
+    // From here on the directory changes: hold its lock against `mtlsgate approve` in another process.
+    return withDirLock(configDir, async (): Promise<IssueOutcome> => {
+      let keyId = newKeyId();
+      while (content.keys[keyId] || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();
+      const file = keyFilePath(configDir, keyId);
+      await writeFileAtomic(
+        file,
+        Buffer.from(
+          renderKeyFile({
+            keyId,
+            policy: entry.policy,
+            entryName: entry.name,
+            developer: input.developer,
+            certificatePem: cert.pem,
+            requireApproval: entry.requireApproval,
+            requestedAt: this.now(),
+          }),
+        ),
+      );
+      const after = await this.compile(configDir).catch((err: Error) => ({ bundle: null, report: err.message }));
+      if (after.bundle === null) {
+        rmSync(file, { force: true });
+        return { ok: false, status: 409, errors: [{ field: null, message: 'The configuration did not compile with your key added, so it was not added. Nothing was changed.', details: after.report }] };
+      }
+      try {
+        await writeFileAtomic(bundlePath, after.bundle);
+      } catch (err) {
+        rmSync(file, { force: true });
+        return { ok: false, status: 503, errors: [{ field: null, message: `The bundle could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}), so your key was not added. Try again later.` }] };
+      }
+      return { ok: true, keyId, fingerprint: cert.fingerprint, pending: entry.requireApproval, entry };
+    });
   }
 }
 

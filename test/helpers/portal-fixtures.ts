@@ -1,0 +1,139 @@
+// Fixtures for the portal tests: a config with catalog plans, an upstream, fresh client
+// certificates on disk, the portal (in-process or `dist/mtlsgate.mjs portal`), its form
+// (CSRF cookie and token) and curl through the gateway with a given certificate.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, relative } from 'node:path';
+import { issueCert, type DemoPki, type Issued } from '../../cli/pki.ts';
+import { CLI, run } from './serve-fixtures.ts';
+import { waitFor } from './ops-fixtures.ts';
+
+/** An upstream answering 200 with the path it got. */
+export async function startUpstream(): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ path: req.url }) + '\n'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    server,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => (server.close(() => r()), server.closeAllConnections())),
+  };
+}
+
+/**
+ * DIR/config: dynamic-mTLS APIs "profile" (/profile/) and "reports" (/reports/); plans
+ * "profile-self-serve" (instant) and "profile-reviewed" (require_approval), both granting
+ * profile only; policy "internal" (no portal block) granting reports; key alice on profile.
+ */
+export function writePortalConfig(dir: string, upstream: string, pki: DemoPki): string {
+  const config = join(dir, 'config');
+  mkdirSync(join(config, 'apis'), { recursive: true });
+  mkdirSync(join(config, 'policies'), { recursive: true });
+  mkdirSync(join(config, 'keys'), { recursive: true });
+  writeFileSync(
+    join(config, 'apis', 'apis.yaml'),
+    [
+      `kind: api\nid: profile\nname: Profile\nproxy:\n  listen_path: /profile/\n  target_url: ${upstream}\nauth:\n  use_certificate: true\n`,
+      `kind: api\nid: reports\nname: Reports\nproxy:\n  listen_path: /reports/\n  target_url: ${upstream}\nauth:\n  use_certificate: true\n`,
+    ].join('---\n'),
+  );
+  writeFileSync(
+    join(config, 'policies', 'plans.yaml'),
+    [
+      'kind: policy\nid: profile-self-serve\naccess_rights:\n  profile: {}\nportal:\n  name: Profile API\n  description: Your own profile, identified by your client certificate\n  require_approval: false\n',
+      'kind: policy\nid: profile-reviewed\naccess_rights:\n  profile: {}\nportal:\n  name: Profile API (reviewed)\n  description: The same, turned on by the platform team\n  require_approval: true\n',
+      'kind: policy\nid: internal\naccess_rights:\n  reports: {}\n',
+    ].join('---\n'),
+  );
+  writeFileSync(join(config, 'keys', 'alice.yaml'), `kind: key\nid: alice\ncertificate: ${relative(join(config, 'keys'), join(pki.dir, 'alice.pem'))}\napply_policies: [profile-self-serve]\n`);
+  return config;
+}
+
+/** A fresh client certificate from the demo CA, written as DIR/<name>.pem and DIR/<name>-key.pem. */
+export async function freshClient(pki: DemoPki, dir: string, name: string): Promise<Issued & { certFile: string; keyFile: string }> {
+  const issued = await issueCert(pki.ca, name);
+  const certFile = join(dir, `${name}.pem`);
+  const keyFile = join(dir, `${name}-key.pem`);
+  writeFileSync(certFile, issued.certPem);
+  writeFileSync(keyFile, issued.keyPem, { mode: 0o600 });
+  return { ...issued, certFile, keyFile };
+}
+
+/** curl through the gateway with the given certificate files; status, body and the error code. */
+export async function curlWith(url: string, pki: DemoPki, certFile: string, keyFile: string): Promise<{ status: number; body: string; code: string | null }> {
+  const r = await run('curl', ['-sS', '--max-time', '20', '--cacert', join(pki.dir, 'ca.pem'), '--cert', certFile, '--key', keyFile, '-w', '\n%{http_code}', url]);
+  if (r.code !== 0) throw new Error(`curl ${url} failed (${r.code}): ${r.stderr}`);
+  const nl = r.stdout.lastIndexOf('\n');
+  const body = r.stdout.slice(0, nl);
+  let code: string | null = null;
+  try {
+    code = (JSON.parse(body) as { code?: string }).code ?? null;
+  } catch {
+    // not a gateway error body
+  }
+  return { status: Number(r.stdout.slice(nl + 1)), body, code };
+}
+
+/** GET / and return the CSRF cookie and the form's token. */
+export async function openForm(base: string): Promise<{ cookie: string; token: string; page: string }> {
+  const res = await fetch(`${base}/`);
+  const page = await res.text();
+  const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
+  const token = /name="csrf" value="([^"]+)"/.exec(page)?.[1];
+  if (!cookie || !token) throw new Error(`no CSRF cookie or token on the form page (status ${res.status})`);
+  return { cookie, token, page };
+}
+
+/** POSTs a request as the HTTP API does (urlencoded, JSON answer). */
+export async function submitJson(base: string, form: { cookie: string; token: string }, fields: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${base}/requests`, {
+    method: 'POST',
+    headers: { cookie: form.cookie, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ csrf: form.token, ...fields }).toString(),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Every file under dir with its bytes (relative path -> content), for "nothing changed" checks. */
+export function snapshotDir(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out[relative(dir, p)] = readFileSync(p).toString('base64');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** `node dist/mtlsgate.mjs portal ...` as a child; resolves once it listens, with its URL. */
+export async function spawnPortal(args: string[]): Promise<{ child: ChildProcess; url: string; output(): string; kill(): void }> {
+  const child = spawn(process.execPath, [CLI, 'portal', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const line = await waitFor(
+    'mtlsgate portal listening',
+    () => {
+      if (child.exitCode !== null) throw new Error(`portal exited ${child.exitCode}:\n${out}`);
+      return out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; url?: string })
+        .find((l) => l.msg === 'mtlsgate portal listening');
+    },
+    30_000,
+    50,
+  );
+  return {
+    child,
+    url: String(line.url).replace(/\/$/, ''),
+    output: () => out,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}

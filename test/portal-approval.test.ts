@@ -1,0 +1,118 @@
+// Approval flow end to end: a key requested for a require_approval plan is refused by the
+// gateway (403 "Key is inactive, please renew") until `mtlsgate approve`, then accepted.
+// Portal in-process, gateway and approve as the built CLI (the gateway reloads by file watch).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { DemoPki } from '../cli/pki.ts';
+import { createPortal, type Portal } from '../portal/server.ts';
+import { syncBundle } from '../portal/issue-key.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { CLI, demoPki, run, spawnServe } from './helpers/serve-fixtures.ts';
+import { curlWith, freshClient, openForm, startUpstream, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
+
+const t = tempDir('portal-approval');
+let pki: DemoPki;
+let config: string;
+let bundle: string;
+let upstream: Awaited<ReturnType<typeof startUpstream>>;
+let portal: Portal;
+let base: string;
+let gateway: ReturnType<typeof spawnServe>;
+let gatewayBase: string;
+
+before(async () => {
+  pki = await demoPki(t.dir);
+  upstream = await startUpstream();
+  config = writePortalConfig(t.dir, upstream.url, pki);
+  bundle = join(t.dir, 'bundle.json');
+  assert.equal((await syncBundle(config, bundle)).errorCount, 0);
+  portal = createPortal({ configDir: config, bundlePath: bundle, gatewayUrl: 'https://localhost:8443' });
+  await new Promise<void>((r) => portal.server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
+  gateway = spawnServe(['--bundle', bundle, '--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'server-key.pem'), '--listen', '127.0.0.1:0', '--admin', 'off']);
+  gatewayBase = `https://${String((await gateway.serving()).listen)}`;
+});
+
+after(async () => {
+  gateway?.kill();
+  await new Promise<void>((r) => (portal.server.close(() => r()), portal.server.closeAllConnections()));
+  await upstream?.close();
+  t.cleanup();
+});
+
+const approve = (...args: string[]) => run(process.execPath, [CLI, 'approve', ...args]);
+
+test('a require_approval key is refused with 403 key.inactive until `mtlsgate approve`, then accepted', async () => {
+  const dev = await freshClient(pki, t.dir, 'frank');
+  const r = await submitJson(base, await openForm(base), { policy: 'profile-reviewed', developer: 'frank@example.com', certificate: dev.certPem });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  assert.equal(r.body.status, 'pending_approval');
+  const keyId = r.body.key_id as string;
+  const keyFile = join(config, 'keys', 'portal', `${keyId}.yaml`);
+  assert.match(readFileSync(keyFile, 'utf8'), /^is_inactive: true$/m);
+
+  const inactive = await waitFor('403 key.inactive from the gateway', async () => {
+    const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
+    return res.code === 'key.inactive' ? res : null;
+  }, 15_000, 50);
+  assert.equal(inactive.status, 403);
+  assert.equal(JSON.parse(inactive.body).error, 'Key is inactive, please renew');
+
+  // The portal shows it as pending, on its status page and in the developer's list.
+  assert.match(await (await fetch(`${base}/requests/${keyId}`)).text(), /Waiting for approval[\s\S]*Pending approval/);
+  assert.match(await (await fetch(`${base}/requests?developer=frank%40example.com`)).text(), /Pending approval/);
+
+  const approved = await approve(keyId, '--config', config, '--bundle', bundle);
+  assert.equal(approved.code, 0, approved.stderr);
+  assert.match(approved.stdout, new RegExp(`approved ${keyId}: it is active; bundle written to`));
+  const text = readFileSync(keyFile, 'utf8');
+  assert.match(text, /^is_inactive: false$/m);
+  assert.match(text, /# portal-developer: "frank@example.com"/, 'comments are kept');
+  assert.match(text, /# portal-approved: \d{4}-/);
+
+  const ok = await waitFor('200 after approval', async () => {
+    const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
+    return res.status === 200 ? res : null;
+  }, 15_000, 50);
+  assert.equal(JSON.parse(ok.body).path, '/me');
+  assert.match(await (await fetch(`${base}/requests/${keyId}`)).text(), /Your key is active/);
+
+  // Approving again is harmless.
+  const again = await approve(keyId, '--config', config);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /was already active/);
+});
+
+test('approve: exit 2 for a bad id or missing flags, 1 for an unknown key or a config that does not compile', async () => {
+  const bad = await approve('../../etc/passwd', '--config', config);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /not a portal key id/);
+  const noConfig = await approve('portal-00000000');
+  assert.equal(noConfig.code, 2);
+  assert.match(noConfig.stderr, /--config DIR is required/);
+  const unknown = await approve('portal-00000000', '--config', config);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /no portal key portal-00000000/);
+
+  // A pending key in a directory that no longer compiles: refused, the file left as it was.
+  const dev = await freshClient(pki, t.dir, 'gina');
+  const r = await submitJson(base, await openForm(base), { policy: 'profile-reviewed', developer: 'gina', certificate: dev.certPem });
+  const keyFile = join(config, 'keys', 'portal', `${r.body.key_id as string}.yaml`);
+  const before = readFileSync(keyFile);
+  const bundleBefore = readFileSync(bundle);
+  const broken = join(config, 'apis', 'broken.yaml');
+  writeFileSync(broken, 'kind: api\nid: broken\n');
+  try {
+    const refused = await approve(r.body.key_id as string, '--config', config, '--bundle', bundle);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /was not approved: the configuration does not compile/);
+    assert.match(refused.stderr, /broken\.yaml/);
+    assert.ok(readFileSync(keyFile).equals(before));
+    assert.ok(readFileSync(bundle).equals(bundleBefore));
+  } finally {
+    rmSync(broken);
+  }
+});

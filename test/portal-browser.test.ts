@@ -1,0 +1,127 @@
+// The portal in a real browser (Debian's chromium through playwright-core), with the CLI
+// portal and the CLI gateway as child processes: a developer picks a plan, pastes a fresh
+// certificate and calls the API with curl through the gateway that reloaded the new bundle.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import type { DemoPki } from '../cli/pki.ts';
+import { loadBundle } from '../runtime/bundle.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { demoPki, spawnServe } from './helpers/serve-fixtures.ts';
+import { curlWith, freshClient, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
+
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
+const t = tempDir('portal-browser');
+let pki: DemoPki;
+let config: string;
+let bundle: string;
+let upstream: Awaited<ReturnType<typeof startUpstream>>;
+let portal: Awaited<ReturnType<typeof spawnPortal>>;
+let gateway: ReturnType<typeof spawnServe>;
+let gatewayBase: string;
+let gatewayAdmin: string;
+let browser: Browser;
+
+before(async () => {
+  pki = await demoPki(t.dir);
+  upstream = await startUpstream();
+  config = writePortalConfig(t.dir, upstream.url, pki);
+  bundle = join(t.dir, 'bundle.json');
+  // The portal compiles the directory into the bundle at start; the gateway then serves it.
+  portal = await spawnPortal(['--config', config, '--bundle', bundle, '--listen', '127.0.0.1:0']);
+  gateway = spawnServe(['--bundle', bundle, '--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'server-key.pem'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
+  const serving = await gateway.serving();
+  gatewayBase = `https://${String(serving.listen)}`;
+  gatewayAdmin = `http://${String(serving.admin)}`;
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  portal?.kill();
+  gateway?.kill();
+  await upstream?.close();
+  t.cleanup();
+});
+
+test('a developer gets a key in the browser; curl with that certificate gets 200 on the plan API, 403 elsewhere', async () => {
+  const dev = await freshClient(pki, t.dir, 'dana');
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const cspViolations: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  await page.goto(`${portal.url}/`);
+  assert.equal(await page.title(), 'Request access · mtlsgate developer portal');
+  // The stylesheet loads under the CSP (the page would be unstyled otherwise).
+  assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(244, 246, 249)');
+  // Only plans with a portal block and a dynamic-mTLS API are offered.
+  assert.deepEqual(await page.locator('input[name="policy"]').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value)), ['profile-self-serve', 'profile-reviewed']);
+  await page.getByRole('radio', { name: /^Profile API Instant/ }).check();
+  await page.getByLabel('Your name or email').fill('dana@example.com');
+  await page.getByLabel('Your public certificate').fill(dev.certPem);
+  await page.getByRole('button', { name: 'Request key' }).click();
+  await page.waitForURL(/\/requests\/portal-[0-9a-f]{8}\?issued=1$/);
+  const shownAt = Date.now();
+  assert.equal((await page.locator('#fingerprint').textContent())?.trim(), `sha256:${dev.fingerprint}`);
+  const keyId = (await page.locator('#key-id').textContent())!.trim();
+  assert.match(await page.locator('h1').first().innerText(), /Your key is ready/);
+  assert.match(await page.locator('pre.command').first().innerText(), /^curl --cert your-cert\.pem --key your-key\.pem https:\/\/localhost:8443\/profile\/$/);
+  await page.screenshot({ path: join(ARTIFACTS, 'portal-success.png'), fullPage: true });
+
+  // The key is a declaration in the config directory, and in the bundle the portal wrote.
+  const keyFile = readFileSync(join(config, 'keys', 'portal', `${keyId}.yaml`), 'utf8');
+  assert.match(keyFile, /# portal-developer: "dana@example.com"/);
+  assert.match(keyFile, /apply_policies: \[ profile-self-serve \]/);
+  assert.doesNotMatch(keyFile, /is_inactive/);
+  assert.equal(loadBundle(readFileSync(bundle)).content.index.certs[dev.fingerprint]?.key, keyId);
+
+  // The gateway picks the new bundle up through its file watch within 2 s of the page...
+  const digest = loadBundle(readFileSync(bundle)).digest;
+  await waitFor('the gateway serving the new bundle', async () => {
+    const health = (await (await fetch(`${gatewayAdmin}/health`)).json()) as { bundle: { digest: string } };
+    return health.bundle.digest === digest;
+  }, 2_000, 20);
+  console.log(`# gateway reloaded ${Date.now() - shownAt} ms after the success page`);
+  // ...and the certificate alone now opens the plan's API.
+  const ok = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
+  assert.equal(ok.status, 200, ok.body);
+  assert.equal(JSON.parse(ok.body).path, '/me');
+  const denied = await curlWith(`${gatewayBase}/reports/q`, pki, dev.certFile, dev.keyFile);
+  assert.equal(denied.status, 403, denied.body);
+  assert.equal(denied.code, 'access.api_denied');
+  assert.deepEqual(cspViolations, []);
+  await page.close();
+});
+
+test('pasting a certificate followed by its private key is refused in the browser and nothing is written', async () => {
+  const dev = await freshClient(pki, t.dir, 'erin');
+  const configBefore = snapshotDir(config);
+  const bundleBefore = readFileSync(bundle);
+  const page = await browser.newPage();
+  await page.goto(`${portal.url}/`);
+  await page.getByRole('radio', { name: /^Profile API Instant/ }).check();
+  await page.getByLabel('Your name or email').fill('erin@example.com');
+  await page.getByLabel('Your public certificate').fill(dev.certPem + dev.keyPem);
+  await page.getByRole('button', { name: 'Request key' }).click();
+  await page.locator('.error-summary').waitFor();
+  assert.match(await page.locator('.error-summary').innerText(), /Paste only the public certificate; a private key never leaves your machine/);
+  assert.match(await page.title(), /^Error: /);
+  // The form comes back without the pasted text, and no byte of the key is on the page.
+  assert.equal(await page.getByLabel('Your public certificate').inputValue(), '');
+  assert.equal(await page.getByLabel('Your name or email').inputValue(), 'erin@example.com');
+  const html = await page.content();
+  const keyBody = dev.keyPem.split('\n').filter((l) => l && !l.startsWith('-----'));
+  for (const line of keyBody) assert.ok(!html.includes(line), 'a line of the private key is on the page');
+  assert.deepEqual(snapshotDir(config), configBefore);
+  assert.ok(readFileSync(bundle).equals(bundleBefore), 'the bundle changed');
+  for (const line of keyBody) assert.ok(!portal.output().includes(line), 'a line of the private key is in the portal log');
+  await page.close();
+});

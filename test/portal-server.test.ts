@@ -1,0 +1,193 @@
+// The portal over HTTP, in-process, with the real compiler: headers on every answer, CSRF,
+// the size cap, each certificate refusal, the rollback of a failed recompile, the developer's
+// list of requests, and twenty concurrent submissions.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { createCa, issueCert, type DemoPki } from '../cli/pki.ts';
+import { loadBundle } from '../runtime/bundle.ts';
+import { createPortal, SECURITY_HEADERS, type Portal } from '../portal/server.ts';
+import { compileConfig, type CompileFn } from '../portal/compile.ts';
+import { syncBundle } from '../portal/issue-key.ts';
+import { tempDir } from './helpers/ops-fixtures.ts';
+import { demoPki } from './helpers/serve-fixtures.ts';
+import { openForm, snapshotDir, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
+
+const t = tempDir('portal-server');
+let pki: DemoPki;
+let config: string;
+let bundle: string;
+let portal: Portal;
+let base: string;
+/** When set, the next recompile of the directory first writes this broken file (a concurrent bad edit). */
+let breakNextRecompile = false;
+
+const compile: CompileFn = async (dir) => {
+  if (breakNextRecompile && existsSync(join(dir, 'keys', 'portal')) && readdirSync(join(dir, 'keys', 'portal')).length > 0) {
+    breakNextRecompile = false;
+    writeFileSync(join(dir, 'apis', 'broken.yaml'), 'kind: api\nid: broken\n');
+  }
+  return compileConfig(dir);
+};
+
+before(async () => {
+  pki = await demoPki(t.dir);
+  config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
+  bundle = join(t.dir, 'bundle.json');
+  const compiled = await syncBundle(config, bundle);
+  assert.equal(compiled.errorCount, 0, compiled.report);
+  portal = createPortal({ configDir: config, bundlePath: bundle, gatewayUrl: 'https://gw.example.test:8443', compile });
+  await new Promise<void>((r) => portal.server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  await new Promise<void>((r) => (portal.server.close(() => r()), portal.server.closeAllConnections()));
+  t.cleanup();
+});
+
+function assertSecurityHeaders(res: Response, what: string): void {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+    // The stylesheet may be cached (revalidated); pages never are.
+    if (name === 'cache-control' && what === '/style.css') assert.equal(res.headers.get(name), 'no-cache');
+    else assert.equal(res.headers.get(name), value, `${what}: ${name}`);
+  }
+}
+
+test('every answer carries the CSP and the other protective headers', async () => {
+  assert.match(SECURITY_HEADERS['content-security-policy'], /^default-src 'none'; style-src 'self';.*form-action 'self'; frame-ancestors 'none'/);
+  for (const [path, status] of [['/', 200], ['/style.css', 200], ['/requests', 200], ['/requests/portal-00000000', 404], ['/requests/..%2f..%2fetc', 404], ['/nope', 404]] as const) {
+    const res = await fetch(base + path);
+    assert.equal(res.status, status, path);
+    assertSecurityHeaders(res, path);
+  }
+  const post = await fetch(`${base}/requests`, { method: 'POST', body: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  assert.equal(post.status, 403);
+  assertSecurityHeaders(post, 'POST without a token');
+  const form = await openForm(base);
+  assert.doesNotMatch(form.page, /<script/i);
+  const first = await fetch(`${base}/`);
+  assert.match(first.headers.get('set-cookie') ?? '', /^mtlsgate_portal_csrf=[\w-]+; Path=\/; HttpOnly; SameSite=Strict$/);
+});
+
+test('a submission without the matching CSRF token, or from another site, is refused and writes nothing', async () => {
+  const before = snapshotDir(config);
+  const leaf = await issueCert(pki.ca, 'csrf');
+  const form = await openForm(base);
+  const other = await openForm(base);
+  const fields = { policy: 'profile-self-serve', developer: 'mallory', certificate: leaf.certPem };
+  assert.equal((await submitJson(base, { cookie: form.cookie, token: other.token }, fields)).status, 403);
+  assert.equal((await submitJson(base, { cookie: '', token: form.token }, fields)).status, 403);
+  const cross = await fetch(`${base}/requests`, {
+    method: 'POST',
+    headers: { cookie: form.cookie, origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ csrf: form.token, ...fields }).toString(),
+  });
+  assert.equal(cross.status, 403);
+  assert.match(await cross.text(), /sent from another site/);
+  assert.deepEqual(snapshotDir(config), before);
+});
+
+test('each certificate problem gets its message on the page, and nothing is written', async () => {
+  const before = snapshotDir(config);
+  const bundleBefore = readFileSync(bundle);
+  const form = await openForm(base);
+  const expired = await issueCert(pki.ca, 'old', { notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+  const otherCa = await createCa('someone else');
+  const fresh = await issueCert(pki.ca, 'fresh');
+  const alice = readFileSync(join(pki.dir, 'alice.pem'), 'utf8');
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ certificate: fresh.certPem + fresh.keyPem }, /a private key never leaves your machine/],
+    [{ certificate: fresh.certPem + otherCa.certPem }, /Found 2 certificates; submit exactly one/],
+    [{ certificate: 'not a certificate' }, /No certificate found/],
+    [{ certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }, /could not be parsed/],
+    [{ certificate: expired.certPem }, /expired on/],
+    [{ certificate: otherCa.certPem }, /This is a CA certificate/],
+    [{ certificate: alice }, /already bound to key &quot;alice&quot;/],
+    [{ certificate: fresh.certPem, policy: 'internal' }, /no longer offered/],
+    [{ certificate: fresh.certPem, developer: '' }, /Enter your name or email/],
+  ];
+  for (const [override, message] of cases) {
+    const body = new URLSearchParams({ csrf: form.token, policy: 'profile-self-serve', developer: 'dev@example.com', ...override });
+    const res = await fetch(`${base}/requests`, { method: 'POST', headers: { cookie: form.cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
+    const page = await res.text();
+    assert.equal(res.status, 422, String(message));
+    assert.match(page, /class="error-summary" role="alert"/);
+    assert.match(page, message);
+  }
+  assert.deepEqual(snapshotDir(config), before);
+  assert.ok(readFileSync(bundle).equals(bundleBefore));
+});
+
+test('input beyond the cap is refused with 413 without reading the rest', async () => {
+  const form = await openForm(base);
+  // Declared too large: answered from the headers alone.
+  const big = await fetch(`${base}/requests`, {
+    method: 'POST',
+    headers: { cookie: form.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ csrf: form.token, policy: 'profile-self-serve', developer: 'x', certificate: 'A'.repeat(40_000) }).toString(),
+  });
+  assert.equal(big.status, 413);
+  assert.match(await big.text(), /larger than 24 KiB/);
+  // Chunked, no length announced: cut off at the cap, the connection closed.
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request(`${base}/requests`, { method: 'POST', headers: { cookie: form.cookie, 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.write('certificate=' + 'A'.repeat(30_000));
+    // The rest is never sent: the portal must answer without it.
+  });
+  assert.equal(status, 413);
+});
+
+test('a recompile that fails removes the new key file and says why', async () => {
+  const before = snapshotDir(config);
+  const bundleBefore = readFileSync(bundle);
+  const form = await openForm(base);
+  const leaf = await issueCert(pki.ca, 'rollback');
+  breakNextRecompile = true;
+  const r = await submitJson(base, form, { policy: 'profile-self-serve', developer: 'dev', certificate: leaf.certPem });
+  rmSync(join(config, 'apis', 'broken.yaml'), { force: true });
+  assert.equal(r.status, 409);
+  const errors = r.body.errors as Array<{ message: string; details: string }>;
+  assert.match(errors[0].message, /did not compile with your key added/);
+  assert.match(errors[0].details, /broken\.yaml/);
+  assert.deepEqual(readdirSync(join(config, 'keys', 'portal')), []);
+  assert.deepEqual(snapshotDir(config), before);
+  assert.ok(readFileSync(bundle).equals(bundleBefore));
+});
+
+test('twenty concurrent submissions: twenty distinct key files, one valid bundle holding all twenty', async () => {
+  const form = await openForm(base);
+  const leaves = await Promise.all(Array.from({ length: 20 }, (_, i) => issueCert(pki.ca, `burst-${i}`)));
+  const results = await Promise.all(
+    leaves.map((leaf, i) => submitJson(base, form, { policy: i % 2 ? 'profile-reviewed' : 'profile-self-serve', developer: `burst-${i}@example.com`, certificate: leaf.certPem })),
+  );
+  for (const r of results) assert.equal(r.status, 201, JSON.stringify(r.body));
+  const ids = results.map((r) => r.body.key_id as string);
+  assert.equal(new Set(ids).size, 20);
+  const files = readdirSync(join(config, 'keys', 'portal')).filter((f) => ids.includes(f.replace(/\.yaml$/, '')));
+  assert.equal(files.length, 20);
+  const content = loadBundle(readFileSync(bundle)).content;
+  leaves.forEach((leaf, i) => {
+    assert.equal(content.index.certs[leaf.fingerprint]?.key, ids[i]);
+    assert.equal(results[i].body.fingerprint, `sha256:${leaf.fingerprint}`);
+    assert.equal(content.keys[ids[i]].is_inactive, i % 2 === 1);
+    assert.equal(results[i].body.status, i % 2 ? 'pending_approval' : 'active');
+  });
+  assert.deepEqual(results[0].body.curl, ['curl --cert your-cert.pem --key your-key.pem https://gw.example.test:8443/profile/']);
+
+  // "My requests" lists a developer's requests with their status.
+  const mine = await (await fetch(`${base}/requests?developer=${encodeURIComponent('burst-1@example.com')}`)).text();
+  assert.match(mine, new RegExp(`href="/requests/${ids[1]}"`));
+  assert.match(mine, /Pending approval/);
+  assert.doesNotMatch(mine, new RegExp(ids[0]));
+  const status = await (await fetch(`${base}/requests/${ids[0]}`)).text();
+  assert.match(status, /Your key is active/);
+  assert.match(status, new RegExp(`sha256:${leaves[0].fingerprint}`));
+});
