@@ -1,0 +1,137 @@
+// Every row of the CONTRACT error table (limit.* is engineer E's; here only that the gateway
+// wires the limiter), through real TLS with curl as the client.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { issueCert } from '../cli/pki.ts';
+import { ERROR_TABLE } from '../runtime/errors.ts';
+import { createLimiter } from '../runtime/limits/index.ts';
+import { closeAllUpstreams } from '../runtime/upstreams.ts';
+import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
+import { curl, makePki, startEcho, startGateway, type CurlOptions, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('gateway error table', () => {
+  let pki: TestPki;
+  let cleanup: () => void;
+  let echo: EchoUpstream;
+  let gw: TestGateway;
+  const limiter = createLimiter();
+
+  before(async () => {
+    ({ pki, cleanup } = await makePki());
+    echo = await startEcho();
+    echo.slowMs = 5_000;
+    const day = 86_400_000;
+    const expired = await issueCert(pki.ca, 'expired', { notBefore: new Date(Date.now() - 10 * day), notAfter: new Date(Date.now() - day) });
+    pki.file('expired.pem', expired.certPem);
+    pki.file('expired-key.pem', expired.keyPem);
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const all = { allowed_urls: null };
+    const bundle = buildBundle(
+      [
+        { id: 'static', listen_path: '/static/', target_url: echo.url, use_keyless: true, use_mutual_tls_auth: true, client_certificates: [pki.clients['partner-a'].fingerprint, expired.fingerprint] },
+        { id: 'tokens', listen_path: '/tokens/', target_url: echo.url },
+        { id: 'dynamic', listen_path: '/dynamic/', target_url: echo.url, use_certificate: true },
+        { id: 'dead', listen_path: '/dead/', target_url: dead, use_keyless: true },
+        { id: 'slow', listen_path: '/slow/', target_url: echo.url, use_keyless: true, strip_listen_path: false },
+        { id: 'limited', listen_path: '/limited/', target_url: echo.url },
+      ],
+      [
+        { id: 'tok', token_sha256: sha256Hex('tok-token'), access_rights: { tokens: all, dynamic: all } },
+        { id: 'alice', certificate: pki.clients.alice.fingerprint, token_sha256: sha256Hex('alice-token'), access_rights: { dynamic: all } },
+        { id: 'carol', certificate: expired.fingerprint, access_rights: { dynamic: all } },
+        { id: 'old', token_sha256: sha256Hex('old-token'), expires: '2020-01-01T00:00:00Z', access_rights: { tokens: all } },
+        { id: 'sleepy', token_sha256: sha256Hex('sleepy-token'), is_inactive: true, access_rights: { tokens: all } },
+        { id: 'elsewhere', token_sha256: sha256Hex('elsewhere-token'), access_rights: { dynamic: all } },
+        { id: 'narrow', token_sha256: sha256Hex('narrow-token'), access_rights: { tokens: { allowed_urls: [{ url: '^/charges', methods: ['GET'] }] } } },
+        { id: 'metered', token_sha256: sha256Hex('metered-token'), rate: { rate: 1, per: 3600 }, access_rights: { limited: all } },
+      ],
+    );
+    gw = await startGateway(pki, bundle, { upstreamTimeoutMs: 400, limiter });
+  });
+
+  after(async () => {
+    await gw?.close();
+    await echo?.close();
+    await limiter.close();
+    await closeAllUpstreams();
+    cleanup?.();
+  });
+
+  const bearer = (token: string): CurlOptions => ({ headers: { authorization: `Bearer ${token}` } });
+  const cases: Array<{ code: string; path: string; opts?: CurlOptions; why: string }> = [
+    { code: 'route.not_found', path: '/nowhere/x', why: 'no API on this path' },
+    { code: 'request.bad_path', path: '/tokens/../static/x', why: '.. leaves the API' },
+    { code: 'mtls.cert_required', path: '/static/x', why: 'static mTLS without a certificate' },
+    { code: 'mtls.cert_not_allowed', path: '/static/x', opts: { client: 'bob' }, why: 'certificate not pinned' },
+    { code: 'mtls.cert_expired', path: '/static/x', opts: { client: 'expired' }, why: 'pinned but expired' },
+    { code: 'auth.auth_field_missing', path: '/tokens/x', why: 'token API, no token' },
+    { code: 'auth.key_not_found', path: '/tokens/x', opts: bearer('nobody-has-this'), why: 'unknown token' },
+    { code: 'auth.cert_not_found', path: '/dynamic/x', opts: { client: 'bob' }, why: 'certificate maps to no key' },
+    { code: 'auth.cert_required', path: '/dynamic/x', opts: bearer('alice-token'), why: 'certificate-bound key token without its certificate' },
+    { code: 'auth.cert_mismatch', path: '/dynamic/x', opts: { client: 'alice', ...bearer('tok-token') }, why: 'token and certificate name different keys' },
+    { code: 'key.expired', path: '/tokens/x', opts: bearer('old-token'), why: 'key past its expiry' },
+    { code: 'key.inactive', path: '/tokens/x', opts: bearer('sleepy-token'), why: 'inactive key' },
+    { code: 'access.api_denied', path: '/tokens/x', opts: bearer('elsewhere-token'), why: 'key without rights on this API' },
+    { code: 'access.url_denied', path: '/tokens/refunds', opts: bearer('narrow-token'), why: 'path outside allowed_urls' },
+    { code: 'proxy.upstream_error', path: '/dead/x', why: 'upstream refuses connections' },
+    { code: 'proxy.upstream_timeout', path: '/slow/x', why: 'upstream slower than the timeout' },
+  ];
+
+  for (const c of cases) {
+    it(`${c.code}: ${c.why}`, async () => {
+      const row = ERROR_TABLE.find((r) => r.code === c.code)!;
+      const r = await curl(pki, gw.port, c.path, c.opts);
+      assert.equal(r.status, row.status, r.body);
+      assert.equal(r.headers['content-type'], 'application/json');
+      const expectedMessage = c.code === 'mtls.cert_not_allowed' ? `Certificate with SHA256 ${pki.clients.bob.fingerprint} not allowed` : row.message;
+      assert.deepEqual(JSON.parse(r.body), { error: expectedMessage, code: c.code });
+      const record = gw.records.findLast((x) => x.path === c.path);
+      assert.equal(record?.code, c.code);
+      assert.equal(record?.status, row.status);
+    });
+  }
+
+  it('an expired certificate on a dynamic mTLS API: mtls.cert_expired', async () => {
+    const r = await curl(pki, gw.port, '/dynamic/x', { client: 'expired' });
+    assert.equal(r.status, 403);
+    assert.equal(r.json.code, 'mtls.cert_expired');
+  });
+
+  it('allowed_urls: the method must be listed too', async () => {
+    assert.equal((await curl(pki, gw.port, '/tokens/charges/1', bearer('narrow-token'))).status, 200);
+    const post = await curl(pki, gw.port, '/tokens/charges/1', { ...bearer('narrow-token'), method: 'POST', data: '{}' });
+    assert.equal(post.json.code, 'access.url_denied');
+  });
+
+  it('the limiter is consulted for a limited key and its headers reach the client', async () => {
+    const first = await curl(pki, gw.port, '/limited/x', bearer('metered-token'));
+    assert.equal(first.status, 200, first.body);
+    assert.equal(first.headers['x-ratelimit-limit'], '1');
+    const second = await curl(pki, gw.port, '/limited/x', bearer('metered-token'));
+    assert.equal(second.status, 429);
+    assert.deepEqual(second.json, { error: 'Rate limit exceeded', code: 'limit.rate' });
+    assert.ok(Number(second.headers['retry-after']) > 0, 'Retry-After is set');
+  });
+
+  it('the gateway keeps serving other APIs after a dead and a slow upstream', async () => {
+    const [dead, slow, ok] = await Promise.all([
+      curl(pki, gw.port, '/dead/y'),
+      curl(pki, gw.port, '/slow/y'),
+      curl(pki, gw.port, '/static/y', { client: 'partner-a' }),
+    ]);
+    assert.equal(dead.status, 502);
+    assert.equal(slow.status, 504);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.json.path, '/y');
+  });
+});
