@@ -3,7 +3,7 @@
 // list of requests, and twenty concurrent submissions.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -22,14 +22,15 @@ let config: string;
 let bundle: string;
 let portal: Portal;
 let base: string;
-/** When set, the next recompile of the directory first writes this broken file (a concurrent bad edit). */
-let breakNextRecompile = false;
+/**
+ * When set to n, the n-th compile from now first writes a broken API file into the directory:
+ * a bad edit landing while a submission is in flight. A submission compiles twice (validate,
+ * then recompile with the new key), so 2 breaks its recompile.
+ */
+let breakOnCompile = 0;
 
 const compile: CompileFn = async (dir) => {
-  if (breakNextRecompile && existsSync(join(dir, 'keys', 'portal')) && readdirSync(join(dir, 'keys', 'portal')).length > 0) {
-    breakNextRecompile = false;
-    writeFileSync(join(dir, 'apis', 'broken.yaml'), 'kind: api\nid: broken\n');
-  }
+  if (breakOnCompile > 0 && --breakOnCompile === 0) writeFileSync(join(dir, 'apis', 'broken.yaml'), 'kind: api\nid: broken\n');
   return compileConfig(dir);
 };
 
@@ -145,19 +146,36 @@ test('input beyond the cap is refused with 413 without reading the rest', async 
   assert.equal(status, 413);
 });
 
+test('a certificate file upload (DER, multipart) is accepted like a paste', async () => {
+  const form = await openForm(base);
+  const leaf = await issueCert(pki.ca, 'uploader');
+  const body = new FormData();
+  body.set('csrf', form.token);
+  body.set('policy', 'profile-self-serve');
+  body.set('developer', 'uploader@example.com');
+  body.set('certificate', '');
+  body.set('certificate_file', new Blob([Buffer.from(leaf.cert.rawData)]), 'cert.der');
+  const res = await fetch(`${base}/requests`, { method: 'POST', headers: { cookie: form.cookie }, body, redirect: 'manual' });
+  assert.equal(res.status, 303);
+  const location = res.headers.get('location') ?? '';
+  assert.match(location, /^\/requests\/portal-[0-9a-f]{8}\?issued=1$/);
+  const page = await (await fetch(base + location)).text();
+  assert.match(page, new RegExp(`sha256:${leaf.fingerprint}`));
+  assert.match(page, /Your key is ready/);
+});
+
 test('a recompile that fails removes the new key file and says why', async () => {
   const before = snapshotDir(config);
   const bundleBefore = readFileSync(bundle);
   const form = await openForm(base);
   const leaf = await issueCert(pki.ca, 'rollback');
-  breakNextRecompile = true;
+  breakOnCompile = 2;
   const r = await submitJson(base, form, { policy: 'profile-self-serve', developer: 'dev', certificate: leaf.certPem });
   rmSync(join(config, 'apis', 'broken.yaml'), { force: true });
   assert.equal(r.status, 409);
   const errors = r.body.errors as Array<{ message: string; details: string }>;
   assert.match(errors[0].message, /did not compile with your key added/);
   assert.match(errors[0].details, /broken\.yaml/);
-  assert.deepEqual(readdirSync(join(config, 'keys', 'portal')), []);
   assert.deepEqual(snapshotDir(config), before);
   assert.ok(readFileSync(bundle).equals(bundleBefore));
 });

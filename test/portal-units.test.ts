@@ -2,7 +2,7 @@
 // tokens, the catalog filter, the key file (render, read back, approve), the form parser.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { createCa, issueCert, type Issued } from '../cli/pki.ts';
@@ -15,7 +15,8 @@ import { approvedKeyFile, keyFilePath, listPortalKeys, readPortalKey, renderKeyF
 import { parseRequestForm, developerProblem } from '../portal/form.ts';
 import { requestPage } from '../portal/page.ts';
 import { SerialQueue } from '../portal/queue.ts';
-import { tempDir } from './helpers/ops-fixtures.ts';
+import { withDirLock } from '../portal/dir-lock.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 
 let ca: Issued;
 let leaf: Issued;
@@ -224,4 +225,34 @@ test('SerialQueue runs tasks one at a time, in order, past failures', async () =
   const results = await Promise.allSettled([q.run(task('a')), q.run(task('b', true)), q.run(task('c'))]);
   assert.deepEqual(log, ['a', 'b', 'c']);
   assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+});
+
+test('the directory lock excludes a second holder and recovers a lock left by a dead process', async () => {
+  const t = tempDir('portal-lock');
+  try {
+    const lockDir = join(t.dir, 'keys', 'portal', '.lock');
+    const order: string[] = [];
+    let releaseFirst!: () => void;
+    const first = withDirLock(t.dir, async () => {
+      order.push('first in');
+      await new Promise<void>((r) => (releaseFirst = r));
+      order.push('first out');
+    });
+    await waitFor('the first holder', () => order.length === 1);
+    const second = withDirLock(t.dir, async () => void order.push('second'));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(order, ['first in'], 'the second waits');
+    releaseFirst();
+    await Promise.all([first, second]);
+    assert.deepEqual(order, ['first in', 'first out', 'second']);
+    assert.ok(!existsSync(lockDir));
+    // A crashed holder: its pid is gone; the lock is taken over once it is a second old.
+    mkdirSync(lockDir);
+    writeFileSync(join(lockDir, 'owner'), '999999999');
+    const old = new Date(Date.now() - 5_000);
+    utimesSync(lockDir, old, old);
+    assert.equal(await withDirLock(t.dir, async () => 'taken over', 10_000), 'taken over');
+  } finally {
+    t.cleanup();
+  }
 });
