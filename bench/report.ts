@@ -77,7 +77,7 @@ export function computeTargets(res: BenchResults): Target[] {
     }
   }
   for (const r of res.sections.reload ?? []) {
-    t.push({ target: `reload every second ≥ 0.95× no reload, 0 failed (${r.bundle})`, measured: `${r2(r.ratio)}×, ${r.failedRequests} failed, ${r.reloadsWritten} reloads`, reached: r.ratio >= 0.95 && r.failedRequests === 0 && r.lastVersionServed });
+    t.push({ target: `reload every second ≥ 0.95× no reload, 0 failed (${r.bundle})`, measured: `${r2(r.ratio)}×, ${r.failedRequests} failed, ${r.reloadsTaken} reloads taken`, reached: r.ratio >= 0.95 && r.failedRequests === 0 && r.lastVersionServed });
   }
   const swap = res.sections.swap?.find((s) => s.keys >= 100_000);
   if (swap) t.push({ target: '100k-key bundle swap: event-loop stall < 100 ms', measured: `${swap.maxEventLoopDelayMs} ms`, reached: swap.maxEventLoopDelayMs < 100 });
@@ -182,7 +182,7 @@ export function renderReport(res: BenchResults): string {
   }
   if (res.sections.reload) {
     s.push('## Throughput during a reload every second (keep-alive, ECDSA)\n');
-    s.push(table(['bundle', 'req/s no reload', 'req/s reload every 1 s', 'ratio', 'p99 ms (no / with)', 'max ms (no / with)', 'reloads', 'failed requests', 'last version served'], res.sections.reload.map((r) => [r.bundle, r.noReload.rps, r.reloadEverySecond.rps, r2(r.ratio), `${r.noReload.p99Ms} / ${r.reloadEverySecond.p99Ms}`, `${r.noReload.maxMs} / ${r.reloadEverySecond.maxMs}`, r.reloadsWritten, r.failedRequests, r.lastVersionServed ? 'yes' : '**no**'])));
+    s.push(table(['bundle', 'req/s no reload', 'req/s reload every 1 s', 'ratio', 'p99 ms (no / with)', 'max ms (no / with)', 'reloads written / taken / refused', 'failed requests', 'last version served'], res.sections.reload.map((r) => [r.bundle, r.noReload.rps, r.reloadEverySecond.rps, r2(r.ratio), `${r.noReload.p99Ms} / ${r.reloadEverySecond.p99Ms}`, `${r.noReload.maxMs} / ${r.reloadEverySecond.maxMs}`, `${r.reloadsWritten} / ${r.reloadsTaken} / ${r.reloadsRefused}`, r.failedRequests, r.lastVersionServed ? 'yes' : '**no**'])));
     s.push('');
   }
   const lim = res.sections.limits;

@@ -5,6 +5,7 @@
 import type { KeyAlg } from '../../cli/pki.ts';
 import { commandCalls, redisRoundTrips, runLimitsBench, startBenchRedis, type LimitsBenchResult } from '../limits.ts';
 import { mtlsgateContender, type MtlsgateVariant } from '../contenders/mtlsgate.ts';
+import { metricSum } from '../lib/admin.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { benchPki } from '../lib/pki.ts';
 import { isAdmitted, probe } from '../lib/probe.ts';
@@ -46,10 +47,14 @@ export async function runLimitsSection(ctx: BenchContext, upstream: Upstream, al
         if (!isAdmitted(await probe(url, pki.files['listed-1']))) throw new Error(`limits ${limiter}: the listed certificate is not admitted`);
         const spec = { url, combinedPem: pki.files['listed-1'].combined, keepAlive: true, concurrency: ctx.opts.connections, scratchDir: ctx.dir('scratch') };
         await measure(running.proc.pid, { ...spec, durationS: 1 });
+        // Requests the gateway answered (ab's count misses those in flight when it stops).
+        const answeredBefore = await metricSum(running.adminUrl!, 'mtlsgate_requests_total');
         const before = limiter === 'redis' ? await commandCalls(redis.port) : null;
         const load = await measure(running.proc.pid, { ...spec, durationS: ctx.opts.durationS });
+        await new Promise((r) => setTimeout(r, 200));
         const trips = before ? redisRoundTrips(before, await commandCalls(redis.port)) : null;
-        rows.push({ limiter, load, ratio: 1, redisRoundTripsPerRequest: trips === null ? null : round(trips / Math.max(1, load.complete), 3) });
+        const answered = (await metricSum(running.adminUrl!, 'mtlsgate_requests_total')) - answeredBefore;
+        rows.push({ limiter, load, ratio: 1, redisRoundTripsPerRequest: trips === null ? null : round(trips / Math.max(1, answered), 3) });
         ctx.log(`  limits ${limiter}: ${load.rps} req/s, p99 ${load.p99Ms} ms, ${load.errors} errors${trips === null ? '' : `, ${rows.at(-1)!.redisRoundTripsPerRequest} Redis round trips/request`}`);
       } finally {
         await running.proc.stop();

@@ -4,11 +4,11 @@
 // differ in one API name. Every failed or non-2xx request counts; there must be none. /health
 // must report the digest of the last version written (proof the reloads were taken).
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import type { KeyAlg } from '../../cli/pki.ts';
 import { loadBundle, serializeBundle } from '../../runtime/bundle.ts';
 import { BENCH_API_ID } from '../bundles.ts';
 import { mtlsgateContender } from '../contenders/mtlsgate.ts';
+import { health, metricSum } from '../lib/admin.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { benchPki } from '../lib/pki.ts';
 import { isAdmitted, probe } from '../lib/probe.ts';
@@ -25,27 +25,12 @@ export interface ReloadRun {
   /** rps with reloads / rps without. */
   ratio: number;
   reloadsWritten: number;
+  /** Reloads the gateway counted as taken (mtlsgate_bundle_reloads_total{result="ok"}). */
+  reloadsTaken: number;
+  reloadsRefused: number;
   /** /health's digest equals the last version written. */
   lastVersionServed: boolean;
   failedRequests: number;
-}
-
-function getJson(url: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    request(url, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(body));
-        } catch (err) {
-          reject(err);
-        }
-      });
-    })
-      .on('error', reject)
-      .end();
-  });
 }
 
 export async function runReloadBench(ctx: BenchContext, upstream: Upstream, alg: KeyAlg = 'ec'): Promise<ReloadRun[]> {
@@ -68,6 +53,8 @@ export async function runReloadBench(ctx: BenchContext, upstream: Upstream, alg:
       const spec = { url, combinedPem: pki.files['listed-1'].combined, keepAlive: true, concurrency: ctx.opts.connections, scratchDir: ctx.dir('scratch') };
       await measure(running.proc.pid, { ...spec, durationS: 1 });
       const noReload = await measure(running.proc.pid, { ...spec, durationS: ctx.opts.durationS });
+      const okBefore = await metricSum(running.adminUrl!, 'mtlsgate_bundle_reloads_total', { result: 'ok' });
+      const failedBefore = await metricSum(running.adminUrl!, 'mtlsgate_bundle_reloads_total', { result: 'failed' });
       let written = 0;
       const writer = setInterval(() => {
         writeFileSync(`${bundleFile}.tmp`, versions[written % 2]);
@@ -82,8 +69,9 @@ export async function runReloadBench(ctx: BenchContext, upstream: Upstream, alg:
       }
       // Give the watcher time to take the last write before asking which version serves.
       await new Promise((r) => setTimeout(r, 1500));
-      const health = await getJson(`${running.adminUrl}/health`);
-      const lastVersionServed = JSON.stringify(health).includes(digests[(written - 1) % 2].replace('sha256:', ''));
+      const lastVersionServed = JSON.stringify(await health(running.adminUrl!)).includes(digests[(written - 1) % 2].replace('sha256:', ''));
+      const reloadsTaken = (await metricSum(running.adminUrl!, 'mtlsgate_bundle_reloads_total', { result: 'ok' })) - okBefore;
+      const reloadsRefused = (await metricSum(running.adminUrl!, 'mtlsgate_bundle_reloads_total', { result: 'failed' })) - failedBefore;
       const run: ReloadRun = {
         bundle: name,
         keys: Object.keys(content.keys).length,
@@ -91,10 +79,12 @@ export async function runReloadBench(ctx: BenchContext, upstream: Upstream, alg:
         reloadEverySecond,
         ratio: round(reloadEverySecond.rps / noReload.rps, 3),
         reloadsWritten: written,
+        reloadsTaken,
+        reloadsRefused,
         lastVersionServed,
         failedRequests: noReload.errors + reloadEverySecond.errors,
       };
-      ctx.log(`  reload (${name}): ${noReload.rps} -> ${reloadEverySecond.rps} req/s (x${run.ratio}), ${written} reloads, failed ${run.failedRequests}, p99 ${noReload.p99Ms} -> ${reloadEverySecond.p99Ms} ms, max ${noReload.maxMs} -> ${reloadEverySecond.maxMs} ms, last version served: ${lastVersionServed}`);
+      ctx.log(`  reload (${name}): ${noReload.rps} -> ${reloadEverySecond.rps} req/s (x${run.ratio}), ${written} written / ${reloadsTaken} taken / ${reloadsRefused} refused, failed requests ${run.failedRequests}, p99 ${noReload.p99Ms} -> ${reloadEverySecond.p99Ms} ms, max ${noReload.maxMs} -> ${reloadEverySecond.maxMs} ms, last version served: ${lastVersionServed}`);
       runs.push(run);
     } finally {
       await running.proc.stop();
