@@ -64,7 +64,7 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
         }
         cas.add(cert.fingerprint);
         if (mtls) {
-          const ca = out.cas.get(cert.fingerprint) ?? { pem: caPem(cert), subject: subjectOf(cert), apis: [] };
+          const ca = out.cas.get(cert.fingerprint) ?? { apis: [], pem: caPem(cert), subject: subjectOf(cert) };
           if (!ca.apis.includes(spec.id)) ca.apis.push(spec.id);
           out.cas.set(cert.fingerprint, ca);
         }
@@ -88,21 +88,22 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       out.routes.set(host, paths);
     }
 
+    // Fields in sorted order: serializeBundle then writes this object as it is, without a copy.
     const api: BundleApi = {
-      id: spec.id,
-      name: spec.name ?? spec.id,
+      auth_header_name: (spec.auth?.auth_header_name ?? 'Authorization').toLowerCase(),
+      client_cas: mtls ? [...cas].sort() : [],
+      client_certificates: mtls ? [...pinned].sort() : [],
       domain,
+      forward_client_cert: spec.forward_client_cert ?? false,
+      id: spec.id,
       listen_path: listenPath,
-      target_url: spec.proxy.target_url,
+      name: spec.name ?? spec.id,
+      strip_auth_data: spec.strip_auth_data ?? false,
       strip_listen_path: spec.proxy.strip_listen_path ?? true,
+      target_url: spec.proxy.target_url,
+      use_certificate: useCertificate,
       use_keyless: keyless,
       use_mutual_tls_auth: mtls,
-      use_certificate: useCertificate,
-      auth_header_name: (spec.auth?.auth_header_name ?? 'Authorization').toLowerCase(),
-      client_certificates: mtls ? [...pinned].sort() : [],
-      client_cas: mtls ? [...cas].sort() : [],
-      strip_auth_data: spec.strip_auth_data ?? false,
-      forward_client_cert: spec.forward_client_cert ?? false,
     };
     out.apis.set(spec.id, api);
     if (mtls) {

@@ -7,7 +7,7 @@ import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
 import { checkLimits, mostGenerousQuota, mostGenerousRate } from './limits.ts';
-import type { AccessRightsSpec, KeyDoc, LimitsSpec, PolicyDoc } from './model.ts';
+import type { AccessRightsSpec, KeyDoc, KeySpec, LimitsSpec, PolicyDoc } from './model.ts';
 import { locate } from './source.ts';
 import { didYouMean } from './suggest.ts';
 
@@ -18,6 +18,9 @@ export interface ResolvedKeys {
   /** certificate fingerprint -> key id */
   certs: Map<Fingerprint, string>;
 }
+
+/** The part of a key that comes from merging it with its policies. */
+type Session = Pick<BundleKey, 'policies' | 'access_rights' | 'rate' | 'quota'>;
 
 /** A policy's checked rights, computed once however many keys apply it. */
 type PolicyRights = Map<string, AccessRightsSpec>;
@@ -55,6 +58,25 @@ export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, ap
       policyRights.set(p.spec.id, r);
     }
     return r;
+  };
+
+  // Most keys only apply policies: their merged session depends on the policy list alone, so
+  // it is computed once per distinct list and shared (the bundle is read-only data).
+  const sessions = new Map<string, Session>();
+  const sessionOf = (applied: PolicyDoc[], spec: KeySpec, ownRights: AccessRightsSpec): Session => {
+    const own = Object.keys(ownRights).length > 0 || spec.rate !== undefined || spec.quota_max !== undefined;
+    const cacheKey = own ? null : applied.map((p) => p.spec.id).join('\n');
+    const cached = cacheKey === null ? undefined : sessions.get(cacheKey);
+    if (cached) return cached;
+    const limits: LimitsSpec[] = [spec, ...applied.map((p) => p.spec)];
+    const session: Session = {
+      access_rights: mergeAccessRights([ownRights, ...applied.map(rightsOf)]),
+      policies: [...new Set(applied.map((p) => p.spec.id))].sort(),
+      quota: mostGenerousQuota(limits),
+      rate: mostGenerousRate(limits),
+    };
+    if (cacheKey !== null) sessions.set(cacheKey, session);
+    return session;
   };
 
   for (const key of uniqueById(docs, 'key', log).values()) {
@@ -97,17 +119,18 @@ export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, ap
     const ownRights = checkAccessRights(spec.access_rights, doc, `key "${spec.id}"`, apis, log);
     checkLimits(spec, doc, log);
 
-    const limits: LimitsSpec[] = [spec, ...applied.map((p) => p.spec)];
+    const session = sessionOf(applied, spec, ownRights);
+    // Fields in sorted order: serializeBundle then writes this object as it is, without a copy.
     const bundleKey: BundleKey = {
-      id: spec.id,
+      access_rights: session.access_rights,
       certificate: fingerprint,
-      token_sha256: token,
-      policies: [...new Set(applied.map((p) => p.spec.id))].sort(),
-      access_rights: mergeAccessRights([ownRights, ...applied.map(rightsOf)]),
-      rate: mostGenerousRate(limits),
-      quota: mostGenerousQuota(limits),
       expires: spec.expires === undefined ? null : new Date(spec.expires).toISOString(),
+      id: spec.id,
       is_inactive: spec.is_inactive ?? false,
+      policies: session.policies,
+      quota: session.quota,
+      rate: session.rate,
+      token_sha256: token,
     };
 
     const granted = Object.keys(bundleKey.access_rights);

@@ -65,7 +65,7 @@ export function mergeAccessRights(blocks: AccessRightsSpec[]): Record<string, Ac
           ? null
           : [...m.keys()].sort().map((url) => {
               const methods = m.get(url)!;
-              return { url, methods: methods === 'all' ? [] : [...methods].sort() };
+              return { methods: methods === 'all' ? [] : [...methods].sort(), url };
             }),
     };
   }

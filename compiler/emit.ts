@@ -1,23 +1,31 @@
-// Stage 6: the bundle content with its lookup indexes, in a stable order (serializeBundle sorts
-// object keys; arrays are sorted here), so the same config always gives the same bytes.
+// Stage 6: the bundle content with its lookup indexes. Every map is built with its keys in
+// sorted order and every object with its fields in sorted order, so serializeBundle (which
+// sorts keys, and reuses whatever is already sorted) writes it without copying, and the same
+// config always gives the same bytes.
 import type { BundleContent, CertIndexEntry } from '../runtime/bundle.ts';
 import type { ResolvedApis } from './check-apis.ts';
 import type { ResolvedKeys } from './check-keys.ts';
 
+const byKey = <V>(a: [string, V], b: [string, V]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+/** A plain object of `entries` with its keys inserted in sorted order. */
+function sortedRecord<V>(entries: Iterable<[string, V]>): Record<string, V> {
+  return Object.fromEntries([...entries].sort(byKey));
+}
+
 export function buildContent(apis: ResolvedApis, keys: ResolvedKeys): BundleContent {
-  const certs: Record<string, CertIndexEntry> = {};
-  for (const [fp, pinnedBy] of apis.pins) certs[fp] = { apis: pinnedBy, key: null };
+  const certs = new Map<string, CertIndexEntry>();
+  for (const [fp, pinnedBy] of apis.pins) certs.set(fp, { apis: pinnedBy, key: null });
   for (const [fp, keyId] of keys.certs) {
-    const entry = certs[fp];
+    const entry = certs.get(fp);
     if (entry) entry.key = keyId;
-    else certs[fp] = { apis: [], key: keyId };
+    else certs.set(fp, { apis: [], key: keyId });
   }
-  const routes: Record<string, Record<string, string>> = {};
-  for (const [host, paths] of apis.routes) routes[host] = Object.fromEntries(paths);
+  const routes = sortedRecord([...apis.routes].map(([host, paths]): [string, Record<string, string>] => [host, sortedRecord(paths)]));
   return {
-    apis: Object.fromEntries(apis.apis),
-    keys: Object.fromEntries(keys.keys),
-    cas: Object.fromEntries(apis.cas),
-    index: { certs, tokens: Object.fromEntries(keys.tokens), routes },
+    apis: sortedRecord(apis.apis),
+    cas: sortedRecord(apis.cas),
+    index: { certs: sortedRecord(certs), routes, tokens: sortedRecord(keys.tokens) },
+    keys: sortedRecord(keys.keys),
   };
 }

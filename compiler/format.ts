@@ -27,9 +27,9 @@ function codeFrame(lines: string[] | undefined, line: number, col: number): stri
   const text = lines[line - 1].replace(/\r$/, '').replace(/\t/g, ' ');
   const gutter = String(line).length;
   return [
-    `${' '.repeat(gutter + 1)}|`,
+    `${' '.repeat(gutter + 2)}|`,
     ` ${line} | ${text}`,
-    `${' '.repeat(gutter + 1)}| ${' '.repeat(Math.max(0, col - 1))}^`,
+    `${' '.repeat(gutter + 2)}| ${' '.repeat(Math.max(0, col - 1))}^`,
   ].join('\n');
 }
 

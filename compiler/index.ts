@@ -37,6 +37,8 @@ export interface CompileResult {
   content: BundleContent | null;
   /** serializeBundle(content); null when there are errors. */
   bundle: Buffer | null;
+  /** Milliseconds per stage (load, parse, schema, apis, policies, keys, emit), for benchmarks. */
+  timings: Record<string, number>;
 }
 
 /**
@@ -46,21 +48,31 @@ export interface CompileResult {
 export async function compileDir(dir: string, opts: CompileOptions = {}): Promise<CompileResult> {
   const now = opts.now ?? new Date();
   const log = new DiagnosticLog(opts.strict === true);
-  const files = loadConfigFiles(dir, log);
-  const docs = parseSources(files, log);
+  const timings: Record<string, number> = {};
+  let mark = performance.now();
+  const stage = <T>(name: string, run: () => T): T => {
+    const value = run();
+    const t = performance.now();
+    timings[name] = Math.round(t - mark);
+    mark = t;
+    return value;
+  };
+  const files = stage('load', () => loadConfigFiles(dir, log));
+  const docs = stage('parse', () => parseSources(files, log));
   if (docs.length === 0 && log.diagnostics.length === 0) {
     log.reportAt('W_EMPTY_CONFIG', '.', 1, 1, `no kind: api, policy or key documents found in ${dir} (looked for *.yaml and *.yml, recursively)`);
   }
-  const typed = validateDocs(docs, log);
+  const typed = stage('schema', () => validateDocs(docs, log));
   const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30);
-  const apis = resolveApis(typed.apis, certs, log);
-  const policies = checkPolicies(typed.policies, apis.apis, log);
-  const keys = resolveKeys(typed.keys, policies, apis.apis, certs, now, log);
+  const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
+  const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, log));
+  const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, certs, now, log));
 
   const diagnostics = log.sorted();
   const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
   const warningCount = diagnostics.length - errorCount;
-  if (errorCount > 0) return { diagnostics, errorCount, warningCount, content: null, bundle: null };
-  const content = buildContent(apis, keys);
-  return { diagnostics, errorCount, warningCount, content, bundle: serializeBundle(content) };
+  if (errorCount > 0) return { diagnostics, errorCount, warningCount, content: null, bundle: null, timings };
+  const content = stage('index', () => buildContent(apis, keys));
+  const bundle = stage('emit', () => serializeBundle(content));
+  return { diagnostics, errorCount, warningCount, content, bundle, timings };
 }

@@ -19,7 +19,7 @@ export function mostGenerousRate(sources: LimitsSpec[]): RateLimit | null {
   let best: RateLimit | null = null;
   for (const s of sources) {
     if (s.rate === undefined || s.per === undefined) continue;
-    const r = { rate: s.rate, per: s.per };
+    const r = { per: s.per, rate: s.rate };
     if (!best || r.rate / r.per > best.rate / best.per || (r.rate / r.per === best.rate / best.per && r.per > best.per)) best = r;
   }
   return best;
