@@ -76,3 +76,42 @@ export async function startEchoUpstream(opts: { name: string; host?: string; por
       }),
   };
 }
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/** The loopback http upstreams a bundle's APIs proxy to: "host:port" -> API ids. */
+export function loopbackTargets(apis: Iterable<{ id: string; target_url: string }>): Map<string, { host: string; port: number; apis: string[] }> {
+  const out = new Map<string, { host: string; port: number; apis: string[] }>();
+  for (const api of apis) {
+    let url: URL;
+    try {
+      url = new URL(api.target_url);
+    } catch {
+      continue;
+    }
+    if (url.protocol !== 'http:' || !LOOPBACK.has(url.hostname)) continue;
+    const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(url.port || 80);
+    const key = `${host}:${port}`;
+    const entry = out.get(key) ?? { host, port, apis: [] };
+    entry.apis.push(api.id);
+    out.set(key, entry);
+  }
+  return out;
+}
+
+/** Starts one echo upstream per loopback target; on a failure closes those started and throws. */
+export async function startEchoUpstreams(apis: Iterable<{ id: string; target_url: string }>): Promise<EchoUpstream[]> {
+  const started: EchoUpstream[] = [];
+  for (const t of loopbackTargets(apis).values()) {
+    try {
+      started.push(await startEchoUpstream({ name: t.apis.join(','), host: t.host, port: t.port }));
+    } catch (err) {
+      await Promise.all(started.map((u) => u.close()));
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'EADDRINUSE' ? 'the port is in use (another demo running?)' : e.message;
+      throw new Error(`cannot start the echo upstream for ${t.apis.join(', ')} on ${t.host}:${t.port}: ${why}`);
+    }
+  }
+  return started;
+}
