@@ -40,12 +40,22 @@ export function tempDir(prefix: string): { dir: string; cleanup(): void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 20): Promise<Exclude<T, null | undefined | false | 0 | ''>> {
+type Truthy<T> = Exclude<T, null | undefined | false | 0 | ''>;
+
+/**
+ * Polls `check` until it returns a truthy value (resolved with it) or `timeoutMs` passes (then
+ * throws, naming `what`). Also callable without the description: waitFor(check, timeoutMs).
+ */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs?: number, everyMs?: number): Promise<Truthy<T>>;
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs?: number, everyMs?: number): Promise<Truthy<T>>;
+export async function waitFor<T>(...args: unknown[]): Promise<Truthy<T>> {
+  const described = typeof args[0] === 'string';
+  const what = described ? (args[0] as string) : 'a condition';
+  const [check, timeoutMs = 10_000, everyMs = 20] = (described ? args.slice(1) : args) as [() => T | Promise<T>, number?, number?];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value as Exclude<T, null | undefined | false | 0 | ''>;
+    if (value) return value as Truthy<T>;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
