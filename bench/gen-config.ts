@@ -23,6 +23,8 @@ export interface GenParams {
   keys: number;
 }
 
+/** Bump when the generated layout changes: a cached config of another version is regenerated. */
+const GENERATOR_VERSION = 2;
 const KEYS_PER_FILE = 1000;
 const APIS_PER_FILE = 100;
 const POLICIES = 100;
@@ -109,7 +111,8 @@ function policiesYaml(apis: number): string {
   const dynamic = Array.from({ length: apis }, (_, a) => a).filter((a) => !isStatic(a));
   const docs: string[] = [];
   for (let p = 0; p < POLICIES; p++) {
-    const granted = dynamic.filter((_, i) => i % POLICIES === p);
+    // Round-robin over the dynamic APIs; with fewer APIs than policies, policies share them.
+    const granted = dynamic.length >= POLICIES ? dynamic.filter((_, i) => i % POLICIES === p) : [dynamic[p % dynamic.length]];
     const rights = granted.length ? granted.map((a) => `  ${apiId(a)}: {}`).join('\n') : '  {}';
     docs.push(`kind: policy\nid: policy-${pad(p, 3)}\naccess_rights:${granted.length ? '\n' + rights : ' {}'}\nrate: ${100 + p}\nper: 1\nquota_max: 100000\nquota_renewal_rate: 3600`);
   }
@@ -125,7 +128,8 @@ export interface GeneratedConfig {
 
 export async function generateCompileConfig(dir: string, params: GenParams, log: (line: string) => void = () => {}): Promise<GeneratedConfig> {
   const marker = join(dir, '.generated.json');
-  if (existsSync(marker) && readFileSync(marker, 'utf8') === JSON.stringify(params)) return { dir, params, generatedInS: 0 };
+  const stamp = JSON.stringify({ version: GENERATOR_VERSION, ...params });
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === stamp) return { dir, params, generatedInS: 0 };
   const started = Date.now();
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'apis'), { recursive: true });
@@ -165,7 +169,7 @@ export async function generateCompileConfig(dir: string, params: GenParams, log:
     writeFileSync(join(dir, 'apis', `apis-${pad(file, 2)}.yaml`), docs.join('\n---\n') + '\n');
   }
   writeFileSync(join(dir, 'policies.yaml'), policiesYaml(params.apis));
-  writeFileSync(marker, JSON.stringify(params));
+  writeFileSync(marker, stamp);
   return { dir, params, generatedInS: (Date.now() - started) / 1000 };
 }
 
