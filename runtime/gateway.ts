@@ -61,6 +61,8 @@ class Exchange {
   key: PreparedKey | null = null;
   status = 0;
   code: ErrorCode | null = null;
+  /** Read at arrival: a socket is detached from its request once the client leaves. */
+  readonly remote: string;
   /** Host the request named, normalised path, and "?query" or "". */
   host = '';
   path = '';
@@ -73,7 +75,9 @@ class Exchange {
     readonly snapshot: Snapshot,
     readonly identity: ClientIdentity | null,
     readonly started: number,
-  ) {}
+  ) {
+    this.remote = req.socket.remoteAddress ?? '';
+  }
 
   readonly onClose = (): void => {
     this.gateway.finished(this);
@@ -136,7 +140,7 @@ class GatewayCore {
         method: ex.req.method ?? '',
         path: ex.req.url ?? '',
         durationMs: performance.now() - ex.started,
-        remote: ex.req.socket.remoteAddress ?? '',
+        remote: ex.remote,
       });
     }
     if (this.draining) {
@@ -203,6 +207,7 @@ class GatewayCore {
       path: ex.path,
       query: ex.query,
       identity: ex.identity,
+      remote: ex.remote,
       timeoutMs: this.timeoutMs,
       responseHeaders: headers,
       done: ex.onProxied,

@@ -34,6 +34,8 @@ export interface ForwardRequest {
   /** "?..." or "". */
   query: string;
   identity: ClientIdentity | null;
+  /** Client address (X-Forwarded-For). */
+  remote: string;
   timeoutMs: number;
   /** Extra response headers (rate-limit headers), or null. */
   responseHeaders: Record<string, string> | null;
@@ -50,7 +52,7 @@ function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
     if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || (named !== null && named.has(name))) continue;
     out[name] = incoming[name]!;
   }
-  const remote = f.req.socket.remoteAddress ?? '';
+  const remote = f.remote;
   const forwardedFor = incoming['x-forwarded-for'];
   out['x-forwarded-for'] = forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`;
   out['x-forwarded-proto'] = 'https';
