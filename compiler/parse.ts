@@ -67,7 +67,7 @@ function reportDuplicateKeys(file: SourceFile, node: YamlNode, log: DiagnosticLo
   }
 }
 
-function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): YamlNode[] {
+export function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): YamlNode[] {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(file.text, { lineCounter, uniqueKeys: false, prettyErrors: false, strict: true });
   const roots: YamlNode[] = [];
@@ -79,7 +79,8 @@ function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): YamlNode[] 
       }
       continue;
     }
-    if (doc.contents === null) continue; // an empty document (e.g. a trailing ---)
+    // An empty document (e.g. after a trailing ---) holds nothing to check.
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
     try {
       roots.push(convert(doc.contents, doc, doc.range[0]));
     } catch (err) {

@@ -158,7 +158,7 @@ class FastParser {
       if (rest === '' || rest[0] === '#') {
         this.i++;
         const next = this.peek();
-        seq.items.push(next && next.indent > indent ? this.parseNode(indent + 1) : { type: 'scalar', offset: l.start, value: null });
+        seq.items.push(next && next.indent > indent ? this.parseNode(indent + 1) : { type: 'scalar', offset: l.start + 1, value: null });
       } else if (rest === '-' || rest.startsWith('- ') || KEY.test(rest)) {
         // Compact nested node ("- url: x" / "- - a"): re-read this line as if it started at the item.
         this.lines[this.i] = { start: l.start + pad, indent: indent + pad, content: rest };

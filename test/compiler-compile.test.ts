@@ -1,0 +1,167 @@
+// A full, valid config: compiles clean, deterministically, to the expected bundle shape, with
+// policies merged per key and no secret material in the bytes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { compileDir } from '../compiler/index.ts';
+import { loadBundle } from '../runtime/bundle.ts';
+import { api, certFiles, removeConfigs, testPki, writeConfig, type TestPki } from './fixtures/compiler/helpers.ts';
+
+const TOKEN_CAROL = randomBytes(32).toString('base64url');
+const TOKEN_BOB = randomBytes(32).toString('base64url');
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+let pki: TestPki;
+let dir: string;
+before(async () => {
+  pki = await testPki();
+  const indent = (pem: string) => pem.trim().split('\n').map((l) => `      ${l}`).join('\n');
+  dir = writeConfig({
+    ...(await certFiles()),
+    // Static mTLS alone: a CA (trust anchor), a pinned fingerprint and an inline PEM.
+    'apis/reports.yaml': api(
+      'reports',
+      `name: Reports\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n  - ../certs/ca.pem\n  - sha256:${pki.bob.fingerprint.toUpperCase()}\n  - |\n${indent(pki.carol.certPem)}\n`,
+    ),
+    // Static mTLS + token, on a domain, with a custom header.
+    'apis/logistics.yml': api('logistics', 'domain: Logistics.Example.TEST\nauth:\n  auth_header_name: X-Api-Key\nuse_mutual_tls_auth: true\nclient_certificates: [../certs/alice.pem, ../certs/bob.pem]\nstrip_auth_data: true\nforward_client_cert: true\n', '/logistics'),
+    // Dynamic mTLS.
+    'apis/nested/profile.yaml': api('profile', 'auth:\n  use_certificate: true\n'),
+    'policies.yaml': [
+      'kind: policy\nid: partner\naccess_rights:\n  logistics:\n    allowed_urls:\n      - url: ^/shipments\n        methods: [get]\nrate: 10\nper: 1\nquota_max: 1000\nquota_renewal_rate: 3600',
+      'kind: policy\nid: self-serve\naccess_rights:\n  profile: {}\n  logistics:\n    allowed_urls:\n      - url: ^/tracking\nrate: 100\nper: 60\nquota_max: -1',
+      'kind: policy\nid: profile-only\naccess_rights:\n  profile: {}\nrate: 5\nper: 1\nportal:\n  name: Profile\n  description: your profile\n  require_approval: true',
+    ].join('\n---\n') + '\n',
+    'keys/alice.yaml': 'kind: key\nid: alice\ncertificate: ../certs/alice.pem\napply_policies: [profile-only]\n',
+    'keys/carol.yaml': `kind: key\nid: carol\ntoken_sha256: ${sha(TOKEN_CAROL)}\napply_policies: [partner]\naccess_rights:\n  logistics:\n    allowed_urls:\n      - url: ^/shipments\n        methods: [POST]\nexpires: 2099-01-01T00:00:00+01:00\n`,
+    'keys/bob.yaml': `kind: key\nid: bob\ncertificate: ../certs/bob.pem\ntoken_sha256: ${sha(TOKEN_BOB)}\napply_policies: [partner, self-serve]\nrate: 5\nper: 1\nis_inactive: true\n`,
+  });
+});
+after(removeConfigs);
+
+test('the full config compiles with no diagnostics', async () => {
+  const r = await compileDir(dir);
+  assert.deepEqual(r.diagnostics, []);
+  assert.ok(r.bundle && r.content);
+  assert.equal(loadBundle(r.bundle).content.keys.alice.id, 'alice');
+});
+
+test('compiling twice gives identical bytes', async () => {
+  const a = await compileDir(dir);
+  const b = await compileDir(dir);
+  assert.ok(a.bundle && b.bundle);
+  assert.equal(Buffer.compare(a.bundle, b.bundle), 0);
+});
+
+test('the bundle holds no private key and no plaintext token', async () => {
+  const withKey = writeConfig({ ...(await certFiles()), 'k.yaml': 'kind: key\nid: k\ncertificate: certs/alice-with-key.pem\n' });
+  const r = await compileDir(withKey);
+  assert.ok(r.bundle, 'a private key next to a certificate is a warning only');
+  assert.ok(!r.bundle.includes('PRIVATE KEY'));
+  const full = (await compileDir(dir)).bundle!;
+  assert.ok(!full.includes('PRIVATE KEY'));
+  assert.ok(!full.includes(TOKEN_CAROL) && !full.includes(TOKEN_BOB));
+});
+
+test('golden shape: APIs, CAs and indexes', async () => {
+  const c = (await compileDir(dir)).content!;
+  assert.deepEqual(Object.keys(c), ['apis', 'cas', 'index', 'keys']);
+  assert.deepEqual(c.apis.reports, {
+    auth_header_name: 'authorization',
+    client_cas: [pki.ca.fingerprint],
+    client_certificates: [pki.bob.fingerprint, pki.carol.fingerprint].sort(),
+    domain: null,
+    forward_client_cert: false,
+    id: 'reports',
+    listen_path: '/reports/',
+    name: 'Reports',
+    strip_auth_data: false,
+    strip_listen_path: true,
+    target_url: 'http://127.0.0.1:9000',
+    use_certificate: false,
+    use_keyless: true,
+    use_mutual_tls_auth: true,
+  });
+  assert.equal(c.apis.logistics.domain, 'logistics.example.test');
+  assert.equal(c.apis.logistics.listen_path, '/logistics/');
+  assert.equal(c.apis.logistics.auth_header_name, 'x-api-key');
+  assert.equal(c.apis.profile.use_certificate, true);
+  assert.deepEqual(c.apis.profile.client_certificates, []);
+
+  const ca = c.cas[pki.ca.fingerprint];
+  assert.deepEqual(ca.apis, ['reports']);
+  assert.match(ca.subject, /CN=compiler test CA/);
+  assert.match(ca.pem, /^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+\n-----END CERTIFICATE-----\n$/);
+  assert.ok(!(pki.ca.fingerprint in c.index.certs), 'a CA is a trust anchor, not a pinned leaf');
+
+  assert.deepEqual(c.index.routes, { '*': { '/profile/': 'profile', '/reports/': 'reports' }, 'logistics.example.test': { '/logistics/': 'logistics' } });
+  assert.deepEqual(c.index.tokens, { [sha(TOKEN_BOB)]: 'bob', [sha(TOKEN_CAROL)]: 'carol' });
+  assert.deepEqual(c.index.certs[pki.alice.fingerprint], { apis: ['logistics'], key: 'alice' });
+  assert.deepEqual(c.index.certs[pki.bob.fingerprint], { apis: ['logistics', 'reports'], key: 'bob' });
+  assert.deepEqual(c.index.certs[pki.carol.fingerprint], { apis: ['reports'], key: null });
+});
+
+test('policies are merged into one session per key', async () => {
+  const k = (await compileDir(dir)).content!.keys;
+  assert.deepEqual(k.alice, {
+    access_rights: { profile: { allowed_urls: null } },
+    certificate: pki.alice.fingerprint,
+    expires: null,
+    id: 'alice',
+    is_inactive: false,
+    policies: ['profile-only'],
+    quota: null,
+    rate: { per: 1, rate: 5 },
+    token_sha256: null,
+  });
+  // Own rights united with the policy's: same url, methods united and upper-cased.
+  assert.deepEqual(k.carol.access_rights, { logistics: { allowed_urls: [{ methods: ['GET', 'POST'], url: '^/shipments' }] } });
+  assert.deepEqual(k.carol.rate, { per: 1, rate: 10 });
+  assert.deepEqual(k.carol.quota, { max: 1000, renewal: 3600 });
+  assert.equal(k.carol.expires, '2098-12-31T23:00:00.000Z');
+  // Two policies: rights united per API; the most generous rate wins (10/s beats 5/s and
+  // 100/min); quota -1 (unlimited) wins over 1000/h.
+  assert.deepEqual(k.bob.access_rights.logistics.allowed_urls, [
+    { methods: ['GET'], url: '^/shipments' },
+    { methods: [], url: '^/tracking' },
+  ]);
+  assert.deepEqual(k.bob.access_rights.profile, { allowed_urls: null });
+  assert.deepEqual(k.bob.policies, ['partner', 'self-serve']);
+  assert.deepEqual(k.bob.rate, { per: 1, rate: 10 });
+  assert.equal(k.bob.quota, null);
+  assert.equal(k.bob.is_inactive, true);
+  assert.equal(k.bob.token_sha256, sha(TOKEN_BOB));
+});
+
+test('an API granted whole by one source stays whole', async () => {
+  const d = writeConfig({
+    'a.yaml': api('x'),
+    'p.yaml': 'kind: policy\nid: narrow\naccess_rights:\n  x:\n    allowed_urls:\n      - url: ^/a\n',
+    'k.yaml': `kind: key\nid: k\ntoken_sha256: ${'c'.repeat(64)}\napply_policies: [narrow]\naccess_rights:\n  x: {}\n`,
+  });
+  const r = await compileDir(d);
+  assert.deepEqual(r.content!.keys.k.access_rights, { x: { allowed_urls: null } });
+});
+
+test('problems in several files are all reported in one run', async () => {
+  const d = writeConfig({
+    'a.yaml': api('a', 'use_keyless: true\nauth:\n  use_certificate: true\n'),
+    'b.yaml': api('b', 'use_mutual_tls_auth: true\n'),
+    'c.yaml': 'kind: key\nid: k\napply_policies: [missing]\n',
+    'd.yaml': 'kind: api\nid: [broken\n',
+    'e.yaml': api('e', 'bogus: 1\n'),
+  });
+  const r = await compileDir(d);
+  const seen = r.diagnostics.map((x) => `${x.file} ${x.code}`);
+  for (const want of ['a.yaml E_AUTH_COMBO', 'b.yaml E_MTLS_NO_CERTS', 'c.yaml E_KEY_NO_CREDENTIAL', 'c.yaml E_UNKNOWN_POLICY', 'd.yaml E_YAML_SYNTAX', 'e.yaml E_UNKNOWN_FIELD']) {
+    assert.ok(seen.includes(want), `${want} missing from ${seen.join(', ')}`);
+  }
+  assert.equal(r.errorCount, r.diagnostics.filter((x) => x.severity === 'error').length);
+  const sorted = [...r.diagnostics].sort((x, y) => x.file.localeCompare(y.file) || x.line - y.line || x.col - y.col);
+  assert.deepEqual(r.diagnostics.map((x) => x.file), sorted.map((x) => x.file));
+  assert.equal(r.bundle, null);
+});
+
+test('a missing config directory throws ConfigDirError (an I/O error, not a diagnostic)', async () => {
+  await assert.rejects(compileDir('/nonexistent/mtlsgate-config'), { name: 'ConfigDirError' });
+});

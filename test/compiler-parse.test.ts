@@ -1,0 +1,58 @@
+// The fast YAML front end must read exactly what the `yaml` library reads (values and
+// positions), and hand anything outside its subset to the library.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFast } from '../compiler/yaml-fast.ts';
+import { parseWithYamlLibrary } from '../compiler/parse.ts';
+import { DiagnosticLog } from '../compiler/diagnostics.ts';
+import type { SourceFile } from '../compiler/source.ts';
+
+const SUBSET = [
+  'kind: api\nid: x\nproxy:\n  listen_path: /x/\n  target_url: http://127.0.0.1:9000\n',
+  '# comment\nkind: key   # trailing\nid: "quoted"\nname: \'it\'\'s\'\nexpires: 2027-01-01T00:00:00Z\n',
+  'a: 1\nb: -2\nc: 1.5\nd: 0x1f\ne: 0o17\nf: .inf\ng: ~\nh: null\ni: true\nj: False\nk: 1e3\nl: 1.2.3\nm: +7\nn: 007\n',
+  'list:\n- a\n- b\nnested:\n  - x\n  -   y\n',
+  'access_rights:\n  payments:\n    allowed_urls:\n      - url: ^/charges(/|$)\n        methods: [GET, post]\n      - url: ^/a#b\n  other: {}\n',
+  'flow: [a, b,]\nempty: []\nobj: {  }\nnums: [1, 2.5, true, null]\n',
+  'pem: |\n  -----BEGIN CERTIFICATE-----\n  AAAA\n  -----END CERTIFICATE-----\nnext: 1\n',
+  'strip: |-\n  line1\n\n  line2\n\nkeep: |+\n  a\n\nafter: x\n',
+  'kind: key\nid: a\n---\nkind: key\nid: b\n---\n',
+  '---\n# only comments\n---\nk: v\r\nw: x\r\n',
+  'x:\n  - - a\n    - b\n  - c: 1\n    d: 2\n',
+  'empty_value:\nnext: 1\nseq_of_null:\n  -\n  - a\n',
+  '123: numeric key\nurl: http://x:80/y\n',
+];
+
+const UNSUPPORTED = [
+  'a: &anchor 1\nb: *anchor\n',
+  'a: !!str 1\n',
+  'folded: >\n  text\n',
+  'multi: line one\n  line two\n',
+  'quoted: "esc\\n"\n',
+  'a: b: c\n',
+  '\tkey: tab\n',
+  '%YAML 1.2\n---\na: 1\n',
+  'a: [x, [y]]\n',
+  '? complex\n: key\n',
+];
+
+function file(text: string): SourceFile {
+  return { path: 't.yaml', absPath: '/t.yaml', text };
+}
+
+for (const text of SUBSET) {
+  test(`fast parser matches yaml: ${JSON.stringify(text.slice(0, 40))}`, () => {
+    const fast = parseFast(text);
+    assert.ok(fast, 'inside the subset, the fast parser answers');
+    const log = new DiagnosticLog(false);
+    const full = parseWithYamlLibrary(file(text), log);
+    assert.deepEqual(log.diagnostics, []);
+    assert.deepEqual(fast, full);
+  });
+}
+
+for (const text of UNSUPPORTED) {
+  test(`fast parser hands over: ${JSON.stringify(text.slice(0, 30))}`, () => {
+    assert.equal(parseFast(text), null);
+  });
+}
