@@ -231,7 +231,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     // node:http track their connections (header/request timeouts, closeIdleConnections).
     server.emit('listening');
   }
-  withCertificate.on('secureConnection', attachIdentity);
+  withCertificate.on('secureConnection', (socket: TLSSocket) => attachIdentity(socket, opts.snapshot().trustsCas));
 
   const front = createTlsFront({
     withCertificate,

@@ -1,7 +1,7 @@
 // Who is on the other end of a TLS connection: the leaf certificate the client presented,
 // computed once at 'secureConnection' and cached on the socket. Only the leaf identifies a
-// client; the rest of the chain it sent is read (once, lazily) only to decide whether the leaf
-// was issued by a CA an API trusts. Reading the peer certificate per request would halve
+// client; the rest of the chain it sent is only used to decide whether the leaf was issued by
+// a CA an API trusts. Reading the peer certificate per request would halve
 // throughput (BENCH-NOTES: getPeerCertificate() per request 4-5k req/s vs 12k cached).
 import { createHash, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
@@ -27,7 +27,8 @@ export class ClientIdentity {
 
   constructor(
     readonly leaf: X509Certificate,
-    private readonly socket: TLSSocket,
+    /** Certificates sent behind the leaf (DER), when captured. */
+    private readonly chainDer: Buffer[] | null,
   ) {
     this.fingerprint = createHash('sha256').update(leaf.raw).digest('hex');
     this.notAfter = Date.parse(leaf.validTo);
@@ -57,17 +58,9 @@ export class ClientIdentity {
   private intermediates(): X509Certificate[] {
     if (this.chain !== null) return this.chain;
     const chain: X509Certificate[] = [];
-    const seen = new Set<string>();
-    let cert = this.socket.getPeerCertificate(true);
-    // The first entry is the leaf; issuerCertificate points at itself at a self-signed end.
-    while (cert?.issuerCertificate && cert.issuerCertificate !== cert && chain.length < MAX_CHAIN_DEPTH) {
-      cert = cert.issuerCertificate;
-      if (!cert.raw) break;
-      const key = cert.raw.toString('base64');
-      if (seen.has(key)) break;
-      seen.add(key);
+    for (const der of this.chainDer ?? []) {
       try {
-        chain.push(new X509Certificate(cert.raw));
+        chain.push(new X509Certificate(der));
       } catch {
         break;
       }
@@ -75,6 +68,27 @@ export class ClientIdentity {
     this.chain = chain;
     return chain;
   }
+}
+
+/**
+ * DER of the leaf and of the certificates the client sent behind it, or null without a
+ * certificate. Must run before anything else reads the peer certificate: on Node 20, once
+ * getPeerX509Certificate() has run, getPeerCertificate(true) no longer returns the chain.
+ */
+function peerChainDer(socket: TLSSocket): { leaf: Buffer; rest: Buffer[] } | null {
+  let cert = socket.getPeerCertificate(true);
+  if (!cert?.raw) return null;
+  const leaf = cert.raw;
+  const rest: Buffer[] = [];
+  const seen = new Set<object>();
+  // issuerCertificate points at itself at a self-signed end.
+  while (cert.issuerCertificate && !seen.has(cert.issuerCertificate) && rest.length < MAX_CHAIN_DEPTH) {
+    seen.add(cert);
+    cert = cert.issuerCertificate;
+    if (!cert.raw) break;
+    rest.push(cert.raw);
+  }
+  return { leaf, rest };
 }
 
 function withinValidity(cert: X509Certificate, now: number): boolean {
@@ -119,10 +133,22 @@ function rfc2253(subject: string): string {
     .join(',');
 }
 
-/** Records the client's leaf on the socket; call on 'secureConnection'. */
-export function attachIdentity(socket: TLSSocket): void {
-  const leaf = socket.getPeerX509Certificate();
-  (socket as unknown as Record<symbol, ClientIdentity | null>)[IDENTITY] = leaf === undefined ? null : new ClientIdentity(leaf, socket);
+/**
+ * Records the client's leaf on the socket; call on 'secureConnection'. `withChain`: also keep
+ * the certificates sent behind the leaf (only needed while some API trusts a CA, and costly
+ * enough per connection to skip otherwise). A leaf that a trusted CA signed directly needs no
+ * chain, so a CA entry added by a later reload still admits those on older connections.
+ */
+export function attachIdentity(socket: TLSSocket, withChain: boolean): void {
+  let identity: ClientIdentity | null = null;
+  if (withChain) {
+    const chain = peerChainDer(socket);
+    if (chain !== null) identity = new ClientIdentity(new X509Certificate(chain.leaf), chain.rest);
+  } else {
+    const leaf = socket.getPeerX509Certificate();
+    if (leaf !== undefined) identity = new ClientIdentity(leaf, null);
+  }
+  (socket as unknown as Record<symbol, ClientIdentity | null>)[IDENTITY] = identity;
 }
 
 /** The identity attachIdentity recorded, or null (no certificate, or a server that asks for none). */

@@ -54,6 +54,8 @@ export interface Snapshot {
   readonly certHosts: ReadonlyMap<string, boolean>;
   /** For any other host (and connections without SNI): do domain-less APIs need one. */
   readonly certOnOtherHosts: boolean;
+  /** Some API trusts a CA: connections keep the certificate chain their client sent. */
+  readonly trustsCas: boolean;
 }
 
 /** Does a connection for this SNI host ("" = none) get a CertificateRequest. */
@@ -175,5 +177,5 @@ export function buildSnapshot(bundle: Bundle): Snapshot {
   for (const [hash, keyId] of Object.entries(content.index.tokens)) keyByToken.set(hash, keys.get(keyId)!);
 
   markOriginsInUse(new Set([...apis.values()].map((api) => api.upstream.origin)));
-  return { bundle, digest: bundle.digest, routes: { byHost, anyHost }, keyByCert, keyByToken, keys, certHosts, certOnOtherHosts };
+  return { bundle, digest: bundle.digest, routes: { byHost, anyHost }, keyByCert, keyByToken, keys, certHosts, certOnOtherHosts, trustsCas: cas.size > 0 };
 }

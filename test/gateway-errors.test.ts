@@ -95,7 +95,7 @@ describe('gateway error table', () => {
       assert.equal(r.headers['content-type'], 'application/json');
       const expectedMessage = c.code === 'mtls.cert_not_allowed' ? `Certificate with SHA256 ${pki.clients.bob.fingerprint} not allowed` : row.message;
       assert.deepEqual(JSON.parse(r.body), { error: expectedMessage, code: c.code });
-      const record = gw.records.findLast((x) => x.path === c.path);
+      const record = [...gw.records].reverse().find((x) => x.path === c.path);
       assert.equal(record?.code, c.code);
       assert.equal(record?.status, row.status);
     });

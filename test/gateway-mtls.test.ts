@@ -6,9 +6,10 @@ import { execFile } from 'node:child_process';
 import { Agent, request } from 'node:https';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { issueCert } from '../cli/pki.ts';
 import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle, sha256Hex, type ApiSpec, type KeySpec } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { createIntermediateCa, curl, makePki, startEcho, startGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 describe('gateway mTLS flows', () => {
   let pki: TestPki;
@@ -81,6 +82,18 @@ describe('gateway mTLS flows', () => {
     const stranger = await curl(pki, gw.port, '/partners/x', { client: 'stranger' });
     assert.equal(stranger.status, 403);
     assert.equal(stranger.json.error, `Certificate with SHA256 ${pki.stranger.fingerprint} not allowed`);
+  });
+
+  it('a CA entry admits a leaf issued through an intermediate the client sends', async () => {
+    const intermediate = await createIntermediateCa(pki.ca, 'partner intermediate');
+    const leaf = await issueCert(intermediate, 'deep');
+    const chain = pki.file('deep-chain.pem', leaf.certPem + intermediate.certPem);
+    const key = pki.file('deep-key.pem', leaf.keyPem);
+    const withChain = await curl(pki, gw.port, '/partners/x', { client: { cert: chain, key } });
+    assert.equal(withChain.status, 200, withChain.body);
+    const leafOnly = await curl(pki, gw.port, '/partners/x', { client: { cert: pki.file('deep.pem', leaf.certPem), key } });
+    assert.equal(leafOnly.status, 403, 'without the intermediate the leaf does not chain to the CA');
+    assert.equal(leafOnly.json.code, 'mtls.cert_not_allowed');
   });
 
   it('chain smuggling: an allowed certificate behind an unlisted leaf is refused', async () => {

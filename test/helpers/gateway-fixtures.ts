@@ -170,3 +170,35 @@ export function curl(pki: TestPki, port: number, path: string, opts: CurlOptions
     });
   });
 }
+
+/** An intermediate CA issued by `root` (cli/pki.ts issues leaves only). */
+export async function createIntermediateCa(root: Issued, commonName: string): Promise<Issued> {
+  const x509 = await import('@peculiar/x509');
+  const { webcrypto, createHash } = await import('node:crypto');
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: '0' + Date.now().toString(16),
+    subject: `CN=${commonName}, O=mtlsgate test`,
+    issuer: root.cert.subject,
+    notBefore: new Date(Date.now() - 86_400_000),
+    notAfter: new Date(Date.now() + 365 * 86_400_000),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    publicKey: keys.publicKey,
+    signingKey: root.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(root.cert, false),
+    ],
+  });
+  const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as unknown as import('node:crypto').webcrypto.CryptoKey);
+  return {
+    certPem: cert.toString('pem') + '\n',
+    keyPem: x509.PemConverter.encode(der, 'PRIVATE KEY') + '\n',
+    fingerprint: createHash('sha256').update(Buffer.from(cert.rawData)).digest('hex'),
+    cert,
+    keys,
+  };
+}
