@@ -59,7 +59,13 @@ export const command: Command = {
       return 2;
     }
     const logger = createLogger();
-    const compiled = await syncBundle(values.config, values.bundle);
+    let compiled;
+    try {
+      compiled = await syncBundle(values.config, values.bundle);
+    } catch (err) {
+      console.error(`mtlsgate portal: cannot compile ${values.config} into ${values.bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return 2;
+    }
     if (compiled.bundle === null) {
       console.error(`mtlsgate portal: the config has errors; the portal shows them and issues no key until they are fixed:\n${compiled.report}`);
     }
