@@ -180,13 +180,11 @@ const CONTENT_MARK = '","content":';
  * numeric order, which is just as deterministic); arrays keep the order the compiler gave.
  */
 export function serializeBundle(content: BundleContent): Buffer {
-  const body = Buffer.from(JSON.stringify(sortKeysDeep(content)), 'utf8');
-  const digest = createHash('sha256').update(body).digest('hex');
-  return Buffer.concat([
-    Buffer.from(HEADER_PREFIX + digest + CONTENT_MARK, 'utf8'),
-    body,
-    Buffer.from('}\n', 'utf8'),
-  ]);
+  // Hash the string (hashing encodes it as UTF-8) and encode the file once: a 100,000-key
+  // bundle is ~70 MB, and every extra copy of it shows in compile time.
+  const body = JSON.stringify(sortKeysDeep(content));
+  const digest = createHash('sha256').update(body, 'utf8').digest('hex');
+  return Buffer.from(HEADER_PREFIX + digest + CONTENT_MARK + body + '}\n', 'utf8');
 }
 
 /**

@@ -66,7 +66,8 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   if (result.errorCount > 0 || !result.content || !result.bundle) return 1;
 
   const c = result.content;
-  const certs = new Set([...Object.keys(c.index.certs), ...Object.keys(c.cas)]).size;
+  // Leaves (pinned or identifying a key) and CA trust anchors; a fingerprint is never both.
+  const certs = Object.keys(c.index.certs).length + Object.keys(c.cas).length;
   const digest = result.bundle.subarray(0, 200).toString('utf8').match(/"digest":"(sha256:[0-9a-f]{64})"/)?.[1] ?? '';
   const summary = `${Object.keys(c.apis).length} APIs, ${Object.keys(c.keys).length} keys, ${certs} certificates, digest ${digest}`;
   if (write) {
