@@ -48,7 +48,7 @@ export interface UrlPollOptions {
   intervalMs: number;
   /** ETag of the bundle already serving (from the start-up fetch). */
   etag: string | null;
-  /** Per-request timeout. Default: the interval, at most 30 s. */
+  /** Per-request timeout. Default: the interval, at least 10 s and at most 30 s (polls never overlap). */
   timeoutMs?: number;
   /** New bytes arrived; return true if they were taken (their ETag is then remembered). */
   onBundle: (bytes: Buffer) => boolean;
@@ -63,7 +63,7 @@ export interface UrlPoll {
 }
 
 export function pollUrl(url: string, opts: UrlPollOptions): UrlPoll {
-  const timeoutMs = opts.timeoutMs ?? Math.min(opts.intervalMs, 30_000);
+  const timeoutMs = opts.timeoutMs ?? Math.min(Math.max(opts.intervalMs, 10_000), 30_000);
   let etag = opts.etag;
   let running: Promise<void> | null = null;
   let timer: NodeJS.Timeout | null = null;

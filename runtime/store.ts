@@ -82,6 +82,11 @@ export class BundleStore<S> {
     return this.lastError;
   }
 
+  /** The source was checked and still holds what is serving (HTTP 304): an earlier failure is history. */
+  confirmCurrent(): void {
+    this.lastError = null;
+  }
+
   /** A reload that failed before there were bytes to judge (unreadable file, failed download). */
   recordFailure(message: string, source: string): ReloadResult {
     this.lastError = { message, at: new Date().toISOString(), source };

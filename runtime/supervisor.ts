@@ -85,7 +85,7 @@ function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): St
 async function readInitialBundle(cfg: RuntimeConfig): Promise<{ bytes: Buffer; etag: string | null }> {
   if (isUrl(cfg.bundle)) {
     try {
-      const r = await fetchBundle(cfg.bundle, null, Math.min(cfg.pollIntervalMs, 30_000));
+      const r = await fetchBundle(cfg.bundle, null, 30_000);
       if (r.status !== 'modified') throw new Error('server answered 304 to an unconditional request');
       return { bytes: r.bytes, etag: r.etag };
     } catch (err) {
@@ -211,7 +211,10 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       intervalMs: cfg.pollIntervalMs,
       etag: initial.etag,
       onBundle: (bytes) => report(store.reload(bytes, cfg.bundle), cfg.bundle),
-      onNotModified: () => log.debug({ source: cfg.bundle }, 'bundle not modified (304)'),
+      onNotModified: () => {
+        store.confirmCurrent();
+        log.debug({ source: cfg.bundle }, 'bundle not modified (304)');
+      },
       onError: (err) => report(store.recordFailure(err.message, cfg.bundle), cfg.bundle),
     });
   } else {

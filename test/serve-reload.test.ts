@@ -80,7 +80,7 @@ test('corrupt and truncated bundles are refused, the old one serves, /health say
   try {
     const cases: Array<[string, Buffer, RegExp]> = [
       ['corrupt', Buffer.from(both.toString().replace('"static"', '"statix"')), /digest mismatch/],
-      ['truncated', bobOnly.subarray(0, Math.floor(bobOnly.length / 2)), /truncated|digest mismatch/],
+      ['truncated', bobOnly.subarray(0, Math.floor(bobOnly.length / 2)), /^bundle is truncated/],
       ['not a bundle', Buffer.from('{"hello": "world"}\n'), /not an mtlsgate bundle/],
     ];
     for (const [what, bytes, message] of cases) {
@@ -104,8 +104,10 @@ test('corrupt and truncated bundles are refused, the old one serves, /health say
     assert.equal(health.status, 'ok');
     assert.equal((await curl(`${gw.base}/static/x`, pki, 'partner-a')).status, 403);
     const metrics = await (await fetch(`${gw.admin}/metrics`)).text();
-    assert.match(metrics, /^mtlsgate_bundle_reloads_total\{result="failed"\} [3-9]/m);
-    assert.match(metrics, /^mtlsgate_bundle_reloads_total\{result="ok"\} 1$/m);
+    const count = (result: string) => Number(new RegExp(`^mtlsgate_bundle_reloads_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    // A read can also catch an in-place write half done: that is one more refusal, never a swap.
+    assert.ok(count('failed') >= 3, `at least the three refusals are counted (${count('failed')})`);
+    assert.equal(count('ok'), 1);
   } finally {
     await gw.running.stop('test');
   }
