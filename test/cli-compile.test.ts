@@ -81,8 +81,8 @@ test('--format json prints parseable diagnostics and counts on stdout', () => {
 test('--format github prints one workflow command per diagnostic', () => {
   const r = run(['check', bad, '--format', 'github']);
   assert.equal(r.code, 1);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 3, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 3, r.stdout);
   for (const l of lines) assert.match(l, /^::(error|warning) file=[^,]+,line=\d+,col=\d+,title=[EW]_[A-Z_]+::\S/);
   assert.ok(lines.some((l) => /^::error file=.*apis\/payments\.yaml,line=8,col=20,title=E_AUTH_COMBO::use_certificate needs token auth/.test(l)));
 });

@@ -61,8 +61,10 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     throw err;
   }
   const report = formatDiagnostics(result, format, dir);
-  if (format === 'json') process.stdout.write(report);
-  else process.stderr.write(report);
+  // Machine formats go to stdout (GitHub reads workflow commands there; json is for piping);
+  // text diagnostics go to stderr like a compiler's.
+  if (format === 'text') process.stderr.write(report);
+  else process.stdout.write(report);
   if (result.errorCount > 0 || !result.content || !result.bundle) return 1;
 
   const c = result.content;
