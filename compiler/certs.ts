@@ -36,8 +36,8 @@ function certFromDer(der: Buffer): CertInfo | { code: 'E_CERT_PARSE'; problem: s
     try {
       const x = new X509Certificate(der);
       facts = { notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo), isCa: x.ca };
-    } catch (err) {
-      return { code: 'E_CERT_PARSE', problem: `holds a CERTIFICATE block that is not a valid X.509 certificate (${(err as Error).message})` };
+    } catch {
+      return { code: 'E_CERT_PARSE', problem: 'holds a CERTIFICATE block whose content is not a valid X.509 certificate (truncated or corrupted base64?)' };
     }
   }
   return { fingerprint: createHash('sha256').update(der).digest('hex'), der, isCa: facts.isCa, notAfter: facts.notAfter };

@@ -111,12 +111,18 @@ export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, ap
     }
 
     const applied: PolicyDoc[] = [];
+    let brokenReference = false;
     (spec.apply_policies ?? []).forEach((name, i) => {
       const p = policies.get(name);
-      if (p) applied.push(p);
-      else log.report('E_UNKNOWN_POLICY', at(['apply_policies', i]), `key "${spec.id}" applies policy "${name}", which does not exist${didYouMean(name, policies.keys())}`);
+      if (p) {
+        applied.push(p);
+        return;
+      }
+      brokenReference = true;
+      log.report('E_UNKNOWN_POLICY', at(['apply_policies', i]), `key "${spec.id}" applies policy "${name}", which does not exist${didYouMean(name, policies.keys())}`);
     });
     const ownRights = checkAccessRights(spec.access_rights, doc, `key "${spec.id}"`, apis, log);
+    if (Object.keys(ownRights).length < Object.keys(spec.access_rights ?? {}).length) brokenReference = true;
     checkLimits(spec, doc, log);
 
     const session = sessionOf(applied, spec, ownRights);
@@ -134,7 +140,8 @@ export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, ap
     };
 
     const granted = Object.keys(bundleKey.access_rights);
-    if (granted.length === 0) {
+    // With a broken reference the key's rights are unknown, and that error says enough.
+    if (granted.length === 0 && !brokenReference) {
       log.report('W_KEY_UNREACHABLE', at(['id']), `key "${spec.id}" grants no API (no access_rights and no policy granting one): every request with it gets 403`);
     }
     if (spec.certificate !== undefined && token === null) {

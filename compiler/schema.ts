@@ -86,8 +86,13 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
     case 'required':
     case 'dependentRequired': {
       const missing = String((err.params as { missingProperty: string }).missingProperty);
-      const why = err.keyword === 'dependentRequired' ? ` (required with ${(err.params as { property: string }).property})` : '';
-      log.report('E_MISSING_FIELD', site(path), `${path.length === 0 ? kind : field} is missing required field "${missing}"${why}`);
+      if (err.keyword === 'dependentRequired') {
+        // Point at the field that needs the missing one ("rate" without "per").
+        const property = String((err.params as { property: string }).property);
+        log.report('E_MISSING_FIELD', site([...path, property], true), `${fieldName([...path, property])} needs "${missing}" too`);
+        return;
+      }
+      log.report('E_MISSING_FIELD', site(path), `${path.length === 0 ? kind : field} is missing required field "${missing}"`);
       return;
     }
     case 'type': {
