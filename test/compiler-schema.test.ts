@@ -1,0 +1,90 @@
+// schema/*.schema.json: closed objects everywhere (unknown fields are errors), and every field
+// of the contract's example documents accepted.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compileDir } from '../compiler/index.ts';
+import { removeConfigs, writeConfig, certFiles } from './fixtures/compiler/helpers.ts';
+
+after(removeConfigs);
+
+const SCHEMAS = ['api', 'policy', 'key'].map((k) => ({ kind: k, schema: JSON.parse(readFileSync(join(import.meta.dirname, '..', 'schema', `${k}.schema.json`), 'utf8')) }));
+
+function objectSchemas(node: unknown, path: string, out: { path: string; schema: Record<string, unknown> }[]): void {
+  if (Array.isArray(node)) node.forEach((n, i) => objectSchemas(n, `${path}/${i}`, out));
+  else if (node && typeof node === 'object') {
+    const s = node as Record<string, unknown>;
+    if (s.type === 'object' && s.properties) out.push({ path, schema: s });
+    for (const [k, v] of Object.entries(s)) objectSchemas(v, `${path}/${k}`, out);
+  }
+}
+
+test('every object with declared properties is closed (additionalProperties: false)', () => {
+  for (const { kind, schema } of SCHEMAS) {
+    const objects: { path: string; schema: Record<string, unknown> }[] = [];
+    objectSchemas(schema, kind, objects);
+    assert.ok(objects.length > 0);
+    for (const o of objects) assert.equal(o.schema.additionalProperties, false, `${o.path} must set additionalProperties: false`);
+    assert.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
+  }
+});
+
+// The example documents of CONTRACT.md section 2, field for field.
+const CONTRACT_EXAMPLES = {
+  'apis/payments.yaml': `kind: api
+id: payments
+name: Payments
+domain: pay.example.test
+proxy:
+  listen_path: /payments/
+  target_url: http://127.0.0.1:9001
+  strip_listen_path: true
+use_keyless: false
+use_standard_auth: true
+auth:
+  auth_header_name: Authorization
+  use_certificate: false
+use_mutual_tls_auth: true
+client_certificates:
+  - ../certs/alice.pem
+strip_auth_data: false
+forward_client_cert: false
+`,
+  'policies/gold.yaml': `kind: policy
+id: gold
+access_rights:
+  payments:
+    allowed_urls:
+      - url: ^/charges
+        methods: [GET, POST]
+rate: 100
+per: 1
+quota_max: 10000
+quota_renewal_rate: 3600
+portal:
+  name: Gold plan
+  description: 100 requests/s to Payments
+  require_approval: false
+`,
+  'keys/alice.yaml': `kind: key
+id: alice
+certificate: ../certs/bob.pem
+token_sha256: ${'e'.repeat(64)}
+apply_policies: [gold]
+access_rights: {}
+rate: 10
+per: 1
+expires: 2099-01-01T00:00:00Z
+is_inactive: false
+`,
+};
+
+test('every field of the contract examples is accepted', async () => {
+  const dir = writeConfig({ ...(await certFiles()), ...CONTRACT_EXAMPLES });
+  const r = await compileDir(dir);
+  const schemaCodes = new Set(['E_UNKNOWN_FIELD', 'E_MISSING_FIELD', 'E_FIELD_TYPE', 'E_FIELD_VALUE', 'E_KIND']);
+  assert.deepEqual(r.diagnostics.filter((d) => schemaCodes.has(d.code)), []);
+  assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics));
+  assert.equal(r.content!.apis.payments.domain, 'pay.example.test');
+});
