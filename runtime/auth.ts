@@ -48,7 +48,7 @@ function tokenOf(api: PreparedApi, headers: IncomingHttpHeaders): string | null 
 /** Looks the token up by its SHA-256, then compares the hashes in constant time. */
 function keyOfToken(snapshot: Snapshot, token: string): PreparedKey | undefined {
   const digest = createHash('sha256').update(token, 'utf8').digest();
-  const key = snapshot.keyByToken.get(digest.toString('hex'));
+  const key = snapshot.keyByToken(digest.toString('hex'));
   if (key === undefined || key.def.token_sha256 === null) return undefined;
   return timingSafeEqual(Buffer.from(key.def.token_sha256, 'hex'), digest) ? key : undefined;
 }
@@ -63,7 +63,7 @@ export function authenticate(snapshot: Snapshot, api: PreparedApi, identity: Cli
   const dynamic = api.def.use_certificate;
   const token = tokenOf(api, headers);
   if (dynamic && identity !== null && identity.expired(now)) return refusal('mtls.cert_expired');
-  const certKey = dynamic && identity !== null ? snapshot.keyByCert.get(identity.fingerprint) : undefined;
+  const certKey = dynamic && identity !== null ? snapshot.keyByCert(identity.fingerprint) : undefined;
   if (token === null) {
     if (!dynamic || identity === null) return refusal('auth.auth_field_missing');
     return certKey ?? refusal('auth.cert_not_found');

@@ -45,17 +45,17 @@ export interface Snapshot {
   readonly bundle: Bundle;
   readonly digest: string;
   readonly routes: RouteTables<PreparedApi>;
-  /** Leaf fingerprint -> the key it identifies. */
-  readonly keyByCert: ReadonlyMap<string, PreparedKey>;
-  /** Token SHA-256 hex -> key. */
-  readonly keyByToken: ReadonlyMap<string, PreparedKey>;
-  readonly keys: ReadonlyMap<string, PreparedKey>;
   /** Hosts with a domain-bound API -> does TLS ask for a client certificate there. */
   readonly certHosts: ReadonlyMap<string, boolean>;
   /** For any other host (and connections without SNI): do domain-less APIs need one. */
   readonly certOnOtherHosts: boolean;
   /** Some API trusts a CA: connections keep the certificate chain their client sent. */
   readonly trustsCas: boolean;
+  /** The key a leaf fingerprint identifies. */
+  keyByCert(fingerprint: string): PreparedKey | undefined;
+  /** The key whose token hashes to this SHA-256 hex. */
+  keyByToken(sha256Hex: string): PreparedKey | undefined;
+  key(id: string): PreparedKey | undefined;
 }
 
 /** Does a connection for this SNI host ("" = none) get a CertificateRequest. */
@@ -115,32 +115,97 @@ function prepareApi(bundle: Bundle, api: BundleApi, cas: Map<string, TrustedCa>)
   };
 }
 
-function prepareKey(key: BundleKey): PreparedKey {
-  let expiresAt = Infinity;
-  if (key.expires !== null) {
-    expiresAt = Date.parse(key.expires);
-    if (Number.isNaN(expiresAt)) throw new Error(`key ${key.id}: expires ${JSON.stringify(key.expires)} is not an ISO-8601 time`);
+/** Compiled allowed_urls patterns by source: keys sharing a policy share its RegExp objects. */
+type PatternCache = Map<string, RegExp>;
+
+function expiryOf(key: BundleKey): number {
+  if (key.expires === null) return Infinity;
+  const at = Date.parse(key.expires);
+  if (Number.isNaN(at)) throw new Error(`key ${key.id}: expires ${JSON.stringify(key.expires)} is not an ISO-8601 time`);
+  return at;
+}
+
+function pattern(cache: PatternCache, key: BundleKey, apiId: string, index: number, source: string): RegExp {
+  let compiled = cache.get(source);
+  if (compiled === undefined) {
+    try {
+      compiled = new RegExp(source);
+    } catch (err) {
+      throw new Error(`key ${key.id}: access_rights.${apiId}.allowed_urls[${index}].url ${JSON.stringify(source)} is not a valid regular expression: ${(err as Error).message}`);
+    }
+    cache.set(source, compiled);
   }
+  return compiled;
+}
+
+/**
+ * Checks every key's expiry and patterns once, at build time (so a bundle the request path
+ * cannot use is refused before the swap), without building per-key objects: those are made on
+ * a key's first request. A 100,000-key bundle then swaps without a long event-loop stall.
+ */
+function validateKeys(keys: Record<string, BundleKey>, cache: PatternCache): void {
+  for (const key of Object.values(keys)) {
+    if (key.expires !== null) expiryOf(key);
+    const rights = key.access_rights;
+    for (const apiId in rights) {
+      const urls = rights[apiId].allowed_urls;
+      if (urls !== null) for (let i = 0; i < urls.length; i++) pattern(cache, key, apiId, i, urls[i].url);
+    }
+  }
+}
+
+function prepareKey(key: BundleKey, cache: PatternCache): PreparedKey {
   const rights = new Map<string, PreparedUrl[] | null>();
   for (const [apiId, right] of Object.entries(key.access_rights)) {
-    if (right.allowed_urls === null) {
-      rights.set(apiId, null);
-      continue;
-    }
     rights.set(
       apiId,
-      right.allowed_urls.map((allowed, i) => {
-        let pattern: RegExp;
-        try {
-          pattern = new RegExp(allowed.url);
-        } catch (err) {
-          throw new Error(`key ${key.id}: access_rights.${apiId}.allowed_urls[${i}].url ${JSON.stringify(allowed.url)} is not a valid regular expression: ${(err as Error).message}`);
-        }
-        return { pattern, methods: allowed.methods.length === 0 ? null : new Set(allowed.methods.map((m) => m.toUpperCase())) };
-      }),
+      right.allowed_urls === null
+        ? null
+        : right.allowed_urls.map((allowed, i) => ({
+            pattern: pattern(cache, key, apiId, i, allowed.url),
+            methods: allowed.methods.length === 0 ? null : new Set(allowed.methods.map((m) => m.toUpperCase())),
+          })),
     );
   }
-  return { def: key, id: key.id, expiresAt, rights, limited: key.rate !== null || key.quota !== null };
+  return { def: key, id: key.id, expiresAt: expiryOf(key), rights, limited: key.rate !== null || key.quota !== null };
+}
+
+class PreparedBundle implements Snapshot {
+  readonly digest: string;
+  private readonly prepared = new Map<string, PreparedKey>();
+
+  constructor(
+    readonly bundle: Bundle,
+    readonly routes: RouteTables<PreparedApi>,
+    readonly certHosts: ReadonlyMap<string, boolean>,
+    readonly certOnOtherHosts: boolean,
+    readonly trustsCas: boolean,
+    private readonly patterns: PatternCache,
+  ) {
+    this.digest = bundle.digest;
+  }
+
+  key(id: string): PreparedKey | undefined {
+    let key = this.prepared.get(id);
+    if (key === undefined) {
+      const def = Object.hasOwn(this.bundle.content.keys, id) ? this.bundle.content.keys[id] : undefined;
+      if (def === undefined) return undefined;
+      key = prepareKey(def, this.patterns);
+      this.prepared.set(id, key);
+    }
+    return key;
+  }
+
+  keyByCert(fingerprint: string): PreparedKey | undefined {
+    const certs = this.bundle.content.index.certs;
+    const entry = Object.hasOwn(certs, fingerprint) ? certs[fingerprint] : undefined;
+    return entry === undefined || entry.key === null ? undefined : this.key(entry.key);
+  }
+
+  keyByToken(sha256Hex: string): PreparedKey | undefined {
+    const tokens = this.bundle.content.index.tokens;
+    return Object.hasOwn(tokens, sha256Hex) ? this.key(tokens[sha256Hex]) : undefined;
+  }
 }
 
 /** Throws Error with a message naming the record it cannot use. */
@@ -167,15 +232,9 @@ export function buildSnapshot(bundle: Bundle): Snapshot {
     certHosts.set(host, needs);
   }
 
-  const keys = new Map<string, PreparedKey>();
-  for (const key of Object.values(content.keys)) keys.set(key.id, prepareKey(key));
-  const keyByCert = new Map<string, PreparedKey>();
-  for (const [fingerprint, entry] of Object.entries(content.index.certs)) {
-    if (entry.key !== null) keyByCert.set(fingerprint, keys.get(entry.key)!);
-  }
-  const keyByToken = new Map<string, PreparedKey>();
-  for (const [hash, keyId] of Object.entries(content.index.tokens)) keyByToken.set(hash, keys.get(keyId)!);
+  const patterns: PatternCache = new Map();
+  validateKeys(content.keys, patterns);
 
   markOriginsInUse(new Set([...apis.values()].map((api) => api.upstream.origin)));
-  return { bundle, digest: bundle.digest, routes: { byHost, anyHost }, keyByCert, keyByToken, keys, certHosts, certOnOtherHosts, trustsCas: cas.size > 0 };
+  return new PreparedBundle(bundle, { byHost, anyHost }, certHosts, certOnOtherHosts, cas.size > 0, patterns);
 }
