@@ -124,8 +124,9 @@ test('reload under load: 40 rewrites (20 renames, 20 in place) while keep-alive 
   let sent = 0;
   const failures: string[] = [];
   let writing = true;
+  const MAX_REQUESTS = 20_000; // bounded in count as well as in time
   const loops = clients.map(async (c, i) => {
-    while (writing) {
+    while (writing && sent < MAX_REQUESTS) {
       sent++;
       try {
         const r = await c.get(gw.base + paths[i]);

@@ -130,7 +130,7 @@ export const command: Command = {
         certsDir,
         bundleFile: out,
         content: bundle.content,
-        upstreams: upstreams.map((u) => ({ name: u.name, port: u.address.port })),
+        upstreams: upstreams.map((u) => ({ name: u.name, port: u.address.port })).sort((a, b) => a.port - b.port),
       }),
     );
 
