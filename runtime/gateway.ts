@@ -10,7 +10,7 @@ import { authenticate, checkKeyState, checkStaticMtls, Refusal } from './auth.ts
 import { errorStatus, sendError, type ErrorCode } from './errors.ts';
 import { attachIdentity, identityOf, type ClientIdentity } from './identity.ts';
 import type { LimitDecision, Limiter } from './limits/limiter.ts';
-import { forward } from './proxy.ts';
+import { forward, type Forwarding } from './proxy.ts';
 import { BAD_PATH, hostOf, routeRequest } from './route.ts';
 import { hostNeedsCertificate, type PreparedApi, type PreparedKey, type Snapshot } from './snapshot.ts';
 import { createTlsFront } from './tls-front.ts';
@@ -67,6 +67,7 @@ class Exchange {
   host = '';
   path = '';
   query = '';
+  forwarding: Forwarding | null = null;
 
   constructor(
     readonly gateway: GatewayCore,
@@ -80,6 +81,7 @@ class Exchange {
   }
 
   readonly onClose = (): void => {
+    this.forwarding?.clientClosed();
     this.gateway.finished(this);
   };
 
@@ -200,7 +202,7 @@ class GatewayCore {
 
   private proxy(ex: Exchange, headers: Record<string, string> | null): void {
     if (ex.res.destroyed) return; // the client left while the limiter decided
-    forward({
+    ex.forwarding = forward({
       req: ex.req,
       res: ex.res,
       api: ex.api!,

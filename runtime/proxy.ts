@@ -72,28 +72,27 @@ function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | s
   return out;
 }
 
-class ProxyExchange implements Dispatcher.DispatchHandler {
+/** A request on its way through the upstream. */
+export interface Forwarding {
+  /** The client's response closed (answered or abandoned): stop the upstream if still running. */
+  clientClosed(): void;
+}
+
+class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   private controller: Dispatcher.DispatchController | null = null;
   private status = 0;
   private finished = false;
+  /** Bound on the first backpressure pause only: most responses fit the socket buffer. */
+  private onClientDrain: (() => void) | null = null;
 
-  constructor(private readonly f: ForwardRequest) {
-    f.res.once('close', this.onClientClose);
-    f.res.on('drain', this.onClientDrain);
+  constructor(private readonly f: ForwardRequest) {}
+
+  clientClosed(): void {
+    if (this.finished) return;
+    // Finished first: abort() reports back through onResponseError synchronously.
+    this.finish(this.status === 0 ? 499 : this.status, null);
+    this.controller?.abort(new Error('client closed the connection'));
   }
-
-  // Arrow properties: bound once, usable as listeners.
-  private readonly onClientClose = (): void => {
-    // The client left before the upstream finished: stop the upstream request too.
-    if (!this.finished) {
-      this.controller?.abort(new Error('client closed the connection'));
-      this.finish(this.status === 0 ? 499 : this.status, null);
-    }
-  };
-
-  private readonly onClientDrain = (): void => {
-    this.controller?.resume();
-  };
 
   private finish(status: number, code: ErrorCode | null): void {
     if (this.finished) return;
@@ -121,7 +120,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.f.res.write(chunk)) controller.pause();
+    if (this.f.res.write(chunk)) return;
+    controller.pause();
+    this.onClientDrain ??= () => controller.resume();
+    this.f.res.once('drain', this.onClientDrain);
   }
 
   onResponseEnd(): void {
@@ -144,7 +146,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 }
 
-export function forward(f: ForwardRequest): void {
+/** Sends the request upstream; the caller reports its client's 'close' to the result. */
+export function forward(f: ForwardRequest): Forwarding {
   const { req, api } = f;
   const rest = f.path.length > api.stripLength ? f.path.slice(api.stripLength) : '/';
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
@@ -157,5 +160,7 @@ export function forward(f: ForwardRequest): void {
     bodyTimeout: f.timeoutMs,
   };
   api.upstream.lastUsed = Date.now();
-  api.upstream.dispatcher().dispatch(options, new ProxyExchange(f));
+  const exchange = new ProxyExchange(f);
+  api.upstream.dispatcher().dispatch(options, exchange);
+  return exchange;
 }

@@ -102,6 +102,7 @@ describe('gateway proxying', () => {
     req.destroy();
     await waitFor('the request record', () => gw.records.some((r) => r.path === '/keep/slow/abort'), 10_000);
     assert.equal(gw.records.find((r) => r.path === '/keep/slow/abort')?.status, 499);
+    await waitFor('the upstream request to be abandoned too', () => echo.abandoned === 1, 10_000);
     assert.equal(gw.gateway.inFlight(), 0);
     assert.equal((await curl(pki, gw.port, '/keep/after')).status, 200);
   });

@@ -45,14 +45,16 @@ export async function makePki(): Promise<{ pki: TestPki; cleanup: () => void }> 
 export interface EchoUpstream {
   url: string;
   server: Server;
-  /** Requests whose path starts with /slow/ wait this long (ms) before answering. */
+  /** Requests whose path contains /slow/ wait this long (ms) before answering. */
   slowMs: number;
+  /** Slow requests whose connection closed before the answer (the gateway gave up on them). */
+  abandoned: number;
   close(): Promise<void>;
 }
 
 /** Answers every request with JSON {method, path, headers, body}. */
 export async function startEcho(): Promise<EchoUpstream> {
-  const echo = { slowMs: 0 } as EchoUpstream;
+  const echo = { slowMs: 0, abandoned: 0 } as EchoUpstream;
   const timers = new Set<NodeJS.Timeout>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -64,6 +66,9 @@ export async function startEcho(): Promise<EchoUpstream> {
         res.end(body);
       };
       if (req.url?.includes('/slow/')) {
+        res.on('close', () => {
+          if (!res.writableFinished) echo.abandoned++;
+        });
         const t = setTimeout(() => {
           timers.delete(t);
           answer();
