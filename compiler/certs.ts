@@ -3,7 +3,7 @@
 // often it is named; every problem is reported on the YAML node that names the certificate.
 // Private key blocks found next to a certificate are dropped here: only the DER of CERTIFICATE
 // blocks leaves this module.
-import { createHash, X509Certificate } from 'node:crypto';
+import { hash, X509Certificate } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
@@ -35,12 +35,12 @@ function certFromDer(der: Buffer): CertInfo | { code: 'E_CERT_PARSE'; problem: s
     // Not the common DER layout: let OpenSSL decide whether it is a certificate at all.
     try {
       const x = new X509Certificate(der);
-      facts = { notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo), isCa: x.ca };
+      facts = { notAfter: new Date(x.validTo), isCa: x.ca };
     } catch {
       return { code: 'E_CERT_PARSE', problem: 'holds a CERTIFICATE block whose content is not a valid X.509 certificate (truncated or corrupted base64?)' };
     }
   }
-  return { fingerprint: createHash('sha256').update(der).digest('hex'), der, isCa: facts.isCa, notAfter: facts.notAfter };
+  return { fingerprint: hash('sha256', der, 'hex'), der, isCa: facts.isCa, notAfter: facts.notAfter };
 }
 
 /** Parses PEM text (read as latin1: PEM is ASCII, and binary DER keeps its first byte). */

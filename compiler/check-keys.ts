@@ -19,8 +19,17 @@ export interface ResolvedKeys {
   certs: Map<Fingerprint, string>;
 }
 
-/** The part of a key that comes from merging it with its policies. */
-type Session = Pick<BundleKey, 'policies' | 'access_rights' | 'rate' | 'quota'>;
+/** The part of a key that comes from merging it with its policies, and what follows from it. */
+interface Session extends Pick<BundleKey, 'policies' | 'access_rights' | 'rate' | 'quota'> {
+  /** API ids granted. */
+  granted: string[];
+  /** Granted APIs where a certificate alone is not enough (token auth without use_certificate). */
+  tokenOnlyApis: string[];
+}
+
+function siteOf(key: KeyDoc, field: string): Site {
+  return { file: key.doc.file, offset: locate(key.doc.root, [field]) };
+}
 
 /** A policy's checked rights, computed once however many keys apply it. */
 type PolicyRights = Map<string, AccessRightsSpec>;
@@ -47,8 +56,6 @@ function keyCertificate(key: KeyDoc, certs: CertLoader, log: DiagnosticLog): Cer
 
 export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, apis: Map<string, BundleApi>, certs: CertLoader, now: Date, log: DiagnosticLog): ResolvedKeys {
   const out: ResolvedKeys = { keys: new Map(), tokens: new Map(), certs: new Map() };
-  const certSite = new Map<Fingerprint, { id: string; site: Site }>();
-  const tokenSite = new Map<string, { id: string; site: Site }>();
   const policyRights: PolicyRights = new Map();
   const rightsOf = (p: PolicyDoc) => {
     let r = policyRights.get(p.spec.id);
@@ -69,17 +76,22 @@ export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, ap
     const cached = cacheKey === null ? undefined : sessions.get(cacheKey);
     if (cached) return cached;
     const limits: LimitsSpec[] = [spec, ...applied.map((p) => p.spec)];
+    const accessRights = mergeAccessRights([ownRights, ...applied.map(rightsOf)]);
+    const granted = Object.keys(accessRights);
     const session: Session = {
-      access_rights: mergeAccessRights([ownRights, ...applied.map(rightsOf)]),
+      access_rights: accessRights,
       policies: [...new Set(applied.map((p) => p.spec.id))].sort(),
       quota: mostGenerousQuota(limits),
       rate: mostGenerousRate(limits),
+      granted,
+      tokenOnlyApis: granted.filter((id) => !apis.get(id)!.use_certificate && !apis.get(id)!.use_keyless),
     };
     if (cacheKey !== null) sessions.set(cacheKey, session);
     return session;
   };
+  const keyDocs = uniqueById(docs, 'key', log);
 
-  for (const key of uniqueById(docs, 'key', log).values()) {
+  for (const key of keyDocs.values()) {
     const { doc, spec } = key;
     const at = (path: (string | number)[], atKey = false): Site => ({ file: doc.file, offset: locate(doc.root, path, atKey) });
     if (spec.certificate === undefined && spec.token_sha256 === undefined) {
@@ -91,23 +103,25 @@ export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, ap
       const cert = keyCertificate(key, certs, log);
       if (cert) {
         fingerprint = cert.fingerprint;
-        const first = certSite.get(fingerprint);
-        const site = at(['certificate']);
-        if (first) {
-          log.report('E_DUPLICATE_CERT', site, `keys "${first.id}" and "${spec.id}" use the same certificate (sha256:${fingerprint}); a certificate identifies one key`, [
-            { site: first.site, message: `key "${first.id}" uses it here` },
+        const first = out.certs.get(fingerprint);
+        if (first === undefined) out.certs.set(fingerprint, spec.id);
+        else {
+          log.report('E_DUPLICATE_CERT', at(['certificate']), `keys "${first}" and "${spec.id}" use the same certificate (sha256:${fingerprint}); a certificate identifies one key`, [
+            { site: siteOf(keyDocs.get(first)!, 'certificate'), message: `key "${first}" uses it here` },
           ]);
-        } else certSite.set(fingerprint, { id: spec.id, site });
+        }
       }
     }
 
     const token = spec.token_sha256?.toLowerCase() ?? null;
     if (token) {
-      const first = tokenSite.get(token);
-      const site = at(['token_sha256']);
-      if (first) {
-        log.report('E_DUPLICATE_TOKEN', site, `keys "${first.id}" and "${spec.id}" have the same token_sha256; a token identifies one key`, [{ site: first.site, message: `key "${first.id}" has it here` }]);
-      } else tokenSite.set(token, { id: spec.id, site });
+      const first = out.tokens.get(token);
+      if (first === undefined) out.tokens.set(token, spec.id);
+      else {
+        log.report('E_DUPLICATE_TOKEN', at(['token_sha256']), `keys "${first}" and "${spec.id}" have the same token_sha256; a token identifies one key`, [
+          { site: siteOf(keyDocs.get(first)!, 'token_sha256'), message: `key "${first}" has it here` },
+        ]);
+      }
     }
 
     const applied: PolicyDoc[] = [];
@@ -139,15 +153,12 @@ export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, ap
       token_sha256: token,
     };
 
-    const granted = Object.keys(bundleKey.access_rights);
     // With a broken reference the key's rights are unknown, and that error says enough.
-    if (granted.length === 0 && !brokenReference) {
+    if (session.granted.length === 0 && !brokenReference) {
       log.report('W_KEY_UNREACHABLE', at(['id']), `key "${spec.id}" grants no API (no access_rights and no policy granting one): every request with it gets 403`);
     }
     if (spec.certificate !== undefined && token === null) {
-      for (const apiId of granted) {
-        const api = apis.get(apiId)!;
-        if (api.use_certificate || api.use_keyless) continue;
+      for (const apiId of session.tokenOnlyApis) {
         log.report('W_CERT_NEEDS_TOKEN', at(['certificate']), `key "${spec.id}" has a certificate but no token, and is granted API "${apiId}", which does not set auth.use_certificate: there the certificate alone gets 401 "Authorization field missing"`);
       }
     }
@@ -156,8 +167,6 @@ export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, ap
     }
 
     out.keys.set(spec.id, bundleKey);
-    if (token && !out.tokens.has(token)) out.tokens.set(token, spec.id);
-    if (fingerprint && !out.certs.has(fingerprint)) out.certs.set(fingerprint, spec.id);
   }
   return out;
 }
