@@ -199,6 +199,25 @@ describe('gateway asks for a client certificate only where an API needs one', ()
     assert.equal(gw.records.at(-1)?.api, 'anyhost');
   });
 
+  it('setTlsCredentials: new handshakes present the new server certificate', async () => {
+    const { connect } = await import('node:tls');
+    const { createServerCert } = await import('../cli/pki.ts');
+    const serverFingerprint = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port: gw.port, servername: 'open.example.test', ca: pki.ca.certPem }, () => {
+          const fp = s.getPeerX509Certificate()!.fingerprint256.replaceAll(':', '').toLowerCase();
+          s.end();
+          resolve(fp);
+        });
+        s.on('error', reject);
+      });
+    assert.equal(await serverFingerprint(), pki.testServer.fingerprint);
+    const renewed = await createServerCert(pki.ca, { dns: ['open.example.test', 'pay.example.test', 'localhost'] });
+    gw.gateway.setTlsCredentials(renewed.certPem, renewed.keyPem);
+    assert.equal(await serverFingerprint(), renewed.fingerprint);
+    assert.equal((await curl(pki, gw.port, '/x', { host: 'pay.example.test', client: 'partner-a' })).status, 200);
+  });
+
   it('garbage, plain HTTP and silent clients do not disturb the gateway', async () => {
     const { connect } = await import('node:net');
     const plain = await new Promise<string>((resolve) => {
