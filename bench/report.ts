@@ -5,7 +5,7 @@ import type { Machine } from './lib/machine.ts';
 import type { LimitsSection } from './workloads/limits-e2e.ts';
 import type { CompileResult } from './workloads/compile.ts';
 import type { GeneratorRow } from './workloads/generator.ts';
-import type { LoadResult } from './workloads/load.ts';
+import { CONTAMINATED, type LoadResult } from './workloads/load.ts';
 import type { ContenderRun } from './workloads/proxy.ts';
 import type { ReloadRun } from './workloads/reload.ts';
 import type { SwapRow } from './workloads/swap.ts';
@@ -24,6 +24,7 @@ export interface BenchResults {
   /** Sections that failed as a whole. */
   errors: { section: string; message: string }[];
   durationS?: number;
+  loadAverageAtEnd?: number[];
 }
 
 export interface Target {
@@ -95,7 +96,7 @@ export function computeTargets(res: BenchResults): Target[] {
 }
 
 function loadRow(label: string, l: LoadResult, base: LoadResult | undefined, extra: (string | number)[]): (string | number)[] {
-  return [label, l.rps, r2(ratio(l.rps, base?.rps)), l.p50Ms, l.p99Ms, r2(ratio(l.p99Ms, base?.p99Ms)), pct(l.serverCpu), l.serverUsPerRequest, pct(l.clientCpu), l.errors, ...extra];
+  return [label, l.rps, r2(ratio(l.rps, base?.rps)), l.p50Ms, l.p99Ms, r2(ratio(l.p99Ms, base?.p99Ms)), pct(l.serverCpu), l.serverUsPerRequest, pct(l.clientCpu), `${pct(l.serverCoreOtherLoad)}${l.retried ? ' (retried)' : ''}`, l.errors, ...extra];
 }
 
 function proxySection(res: BenchResults): string {
@@ -109,7 +110,7 @@ function proxySection(res: BenchResults): string {
     const ka = mine.filter((r) => r.keepAlive);
     if (ka.length) {
       out.push(`### Keep-alive, ${res.options.connections} connections, ${algName}\n`);
-      out.push(table(['contender', 'req/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/req', 'client CPU', 'errors', 'keep-alive reqs', 'server RSS MiB'], ka.map((r) => loadRow(r.label, r.keepAlive!, base?.keepAlive, [`${pct(r.keepAlive!.keepAliveRequests / Math.max(1, r.keepAlive!.complete))}`, r.rssMiB ?? '?']))));
+      out.push(table(['contender', 'req/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/req', 'client CPU', 'other load on server core', 'errors', 'keep-alive reqs', 'server RSS MiB'], ka.map((r) => loadRow(r.label, r.keepAlive!, base?.keepAlive, [`${pct(r.keepAlive!.keepAliveRequests / Math.max(1, r.keepAlive!.complete))}`, r.rssMiB ?? '?']))));
       out.push('');
     }
     const fr = mine.filter((r) => r.fixedRate);
@@ -121,7 +122,7 @@ function proxySection(res: BenchResults): string {
     const nc = mine.filter((r) => r.newConnection);
     if (nc.length) {
       out.push(`### New TLS connection per request (full handshake, client certificate), ${res.options.handshakeConnections} concurrent, ${algName}\n`);
-      out.push(table(['contender', 'handshakes/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/handshake', 'client CPU', 'errors'], nc.map((r) => loadRow(r.label, r.newConnection!, base?.newConnection, []))));
+      out.push(table(['contender', 'handshakes/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/handshake', 'client CPU', 'other load on server core', 'errors'], nc.map((r) => loadRow(r.label, r.newConnection!, base?.newConnection, []))));
       out.push('');
     }
     const other = mine.filter((r) => r.status !== 'ok');
@@ -147,7 +148,7 @@ export function renderReport(res: BenchResults): string {
     ['system OpenSSL (NGINX, HAProxy, ab)', m.systemOpenssl],
     ...Object.entries(m.peers).map(([k, v]) => [k, v]),
     ['pinning', m.pinning],
-    ['load average at start', m.loadAverageAtStart.join(', ')],
+    ['load average at start / end', `${m.loadAverageAtStart.join(', ')} / ${res.loadAverageAtEnd?.join(', ') ?? '?'}`],
     ['commit', m.gitCommit],
     ['options', `keep-alive ${o.durationS} s × ${o.connections} connections; new connections ${o.handshakeDurationS} s × ${o.handshakeConnections}; dynamic bundle ${o.dynamicKeys} keys`],
   ]));
@@ -205,6 +206,7 @@ export function renderReport(res: BenchResults): string {
   s.push([
     '- Every contender gets one core (`taskset -c 0`); ab, the upstream (NGINX `return 200` on plain HTTP) and the bench driver share the other. One client, one upstream, one certificate set for all.',
     '- **server CPU** is the contender\'s busy share of its core from `/proc/<pid>/stat` (all its processes). Below ~90% the server was waiting on the client: read that row as a client limit, not a server one. **client CPU** near 100% says the same from the other side.',
+    `- **other load on server core** is the core's busy share (\`/proc/stat\`) not used by the contender: another tenant of a shared machine (or kernel network work not charged to the server). A run above ${Math.round(CONTAMINATED * 100)}% is measured once more and the cleaner attempt kept ("retried"); a row still high there is contaminated: compare µs/req, not req/s.`,
     '- Latencies are closed-loop (ab waits for each answer before the next request on a connection), so p50 ≈ connections ÷ throughput; compare p99 ratios, not absolute values.',
     '- "keep-alive reqs" must be 100%: ab speaks HTTP/1.0, and a response without Content-Length would silently close the connection and turn the row into a handshake benchmark.',
     '- New-connection rows are full handshakes with a client certificate (ab does not resume sessions): public-key cryptography dominates and is OpenSSL\'s (Go\'s for Caddy) work in every contender.',

@@ -4,6 +4,7 @@
 // come from one full run). Options: see bench/README.md or `--help`.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -136,6 +137,7 @@ async function main(): Promise<void> {
     await upstream.proc.stop();
   }
   results.durationS = Math.round((Date.now() - started) / 1000);
+  results.loadAverageAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
   const full = !opts.quick && opts.only.length === 0 && opts.contenders.length === 0 && opts.algs.length === 2;
   const [md, json] = full ? [join(root, 'bench/RESULTS.md'), join(root, 'bench/results.json')] : [join(ctx.dir(), 'RESULTS-subset.md'), join(ctx.dir(), 'results-subset.json')];
   writeFileSync(json, JSON.stringify(results, null, 2) + '\n');

@@ -136,6 +136,15 @@ export function cpuSeconds(root: number): number {
   return ticks / CLK_TCK;
 }
 
+/** Busy and total jiffies of one core since boot, from /proc/stat. */
+export function coreTicks(core: number): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `));
+  if (!line) return { busy: 0, total: 0 };
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
 /** A field of /proc/<pid>/status in KiB (VmRSS, VmHWM), summed over the process tree. */
 export function memKiB(root: number, field: 'VmRSS' | 'VmHWM'): number {
   let kib = 0;

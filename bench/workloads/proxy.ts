@@ -100,5 +100,5 @@ export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg,
 }
 
 export function fmt(r: LoadResult): string {
-  return `${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, server CPU ${Math.round(r.serverCpu * 100)}% (${r.serverUsPerRequest} µs/req), client CPU ${r.clientCpu === null ? '?' : Math.round(r.clientCpu * 100) + '%'}, ${r.complete} done, ${r.keepAliveRequests} keep-alive, ${r.errors} errors`;
+  return `${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, server CPU ${Math.round(r.serverCpu * 100)}% (${r.serverUsPerRequest} µs/req), client CPU ${r.clientCpu === null ? '?' : Math.round(r.clientCpu * 100) + '%'}, ${r.complete} done, ${r.keepAliveRequests} keep-alive, ${r.errors} errors, other load on the server core ${Math.round(r.serverCoreOtherLoad * 100)}%${r.retried ? ' (retried)' : ''}`;
 }
