@@ -235,13 +235,13 @@ export function renderPerfSnippet(res: BenchResults): string {
   }
   const facts: string[] = [];
   const c = res.sections.compile;
-  if (c && c.exitCode === 0) facts.push(`compiling ${c.apis} APIs and ${c.keys.toLocaleString('en')} keys (each with its own certificate file) takes ${c.wallS} s and ${c.peakRssMiB ?? '?'} MiB peak RSS`);
+  if (c && c.exitCode === 0) facts.push(`compiling ${c.apis.toLocaleString('en')} APIs and ${c.keys.toLocaleString('en')} keys (each with its own certificate file) takes ${c.wallS} s and ${c.peakRssMiB ?? '?'} MiB peak RSS`);
   const sw = res.sections.swap?.find((x) => x.keys >= 100_000);
-  if (sw) facts.push(`swapping in a ${sw.keys.toLocaleString('en')}-key bundle (${sw.bundleMiB} MiB) takes ${sw.verifyBuildSwapMs} ms, the longest event-loop stall ${sw.maxEventLoopDelayMs} ms`);
+  if (sw) facts.push(`swapping in a ${sw.keys.toLocaleString('en')}-key bundle (${sw.bundleMiB} MiB) takes ${Math.round(sw.verifyBuildSwapMs)} ms of verification and snapshot building, with an event-loop stall of ${Math.round(sw.maxEventLoopDelayMs)} ms`);
   for (const r of res.sections.reload ?? []) facts.push(`with the bundle replaced every second (${r.bundle}), throughput is ${r2(r.ratio)}× that without reloads, ${r.failedRequests} failed requests`);
   const mem = res.sections.limits?.endToEnd.find((x) => x.limiter === 'in-process');
   const red = res.sections.limits?.endToEnd.find((x) => x.limiter === 'redis');
-  if (mem && red) facts.push(`rate limiting costs ${pct(1 - mem.ratio)} of throughput in-process and ${pct(1 - red.ratio)} through Redis (${red.redisRoundTripsPerRequest} round trips per request)`);
+  if (mem && red) facts.push(`with every request rate-limited, throughput is ${r2(mem.ratio)}× the unlimited gateway's in-process and ${r2(red.ratio)}× through Redis (${red.redisRoundTripsPerRequest} Redis round trip per request)`);
   if (facts.length) lines.push(facts.map((f) => `- ${f[0].toUpperCase()}${f.slice(1)}.`).join('\n'), '');
   lines.push('Full tables, RSA-2048, the machine and how to read them: [bench/RESULTS.md](bench/RESULTS.md). Reproduce (Debian: `apt-get install nginx caddy haproxy apache2-utils redis-server`):', '', '```sh', 'npm run bench', '```', '');
   return lines.join('\n');
