@@ -10,7 +10,11 @@ const byKey = <V>(a: [string, V], b: [string, V]) => (a[0] < b[0] ? -1 : a[0] > 
 
 /** A plain object of `entries` with its keys inserted in sorted order. */
 function sortedRecord<V>(entries: Iterable<[string, V]>): Record<string, V> {
-  return Object.fromEntries([...entries].sort(byKey));
+  const list = [...entries];
+  // Ids usually arrive in order (files and documents are read sorted): skip the sort then.
+  let sorted = true;
+  for (let i = 1; sorted && i < list.length; i++) if (list[i - 1][0] > list[i][0]) sorted = false;
+  return Object.fromEntries(sorted ? list : list.sort(byKey));
 }
 
 export function buildContent(apis: ResolvedApis, keys: ResolvedKeys): BundleContent {

@@ -1,6 +1,6 @@
 // Stage 1: find the config files (every *.yaml / *.yml under the directory, recursively, in a
 // stable order) and read them as UTF-8 text. Unreadable or non-UTF-8 files become diagnostics.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import type { DiagnosticLog } from './diagnostics.ts';
 import type { SourceFile } from './source.ts';
@@ -12,8 +12,25 @@ export class ConfigDirError extends Error {
 
 const YAML_FILE = /\.ya?ml$/i;
 
-function walk(dir: string, out: string[]): void {
-  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+/**
+ * Collects *.yaml / *.yml under `dir`, sorted by name at each level. Symlinks are followed,
+ * each real directory once (a link loop ends there). A subdirectory that cannot be listed is a
+ * diagnostic; only the top directory failing is fatal (the caller's ConfigDirError).
+ */
+function walk(root: string, dir: string, out: string[], seen: Set<string>, log: DiagnosticLog): void {
+  const real = realpathSync(dir);
+  if (seen.has(real)) return;
+  seen.add(real);
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    if (dir === root) throw err;
+    const path = relative(root, dir).split(sep).join('/');
+    log.reportAt('E_FILE_READ', path, 1, 1, `cannot list directory ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return;
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     // Dot-directories (.git, editor state) are never config.
     if (e.name.startsWith('.')) continue;
@@ -29,7 +46,7 @@ function walk(dir: string, out: string[]): void {
         isFile = YAML_FILE.test(e.name); // a dangling link named *.yaml: reported when read
       }
     }
-    if (isDir) walk(p, out);
+    if (isDir) walk(root, p, out, seen, log);
     else if (isFile && YAML_FILE.test(e.name)) out.push(p);
   }
 }
@@ -70,7 +87,7 @@ export function loadConfigFiles(dir: string, log: DiagnosticLog): SourceFile[] {
   if (!st.isDirectory()) throw new ConfigDirError(`${dir} is not a directory (give the config directory holding the *.yaml files)`);
   const paths: string[] = [];
   try {
-    walk(root, paths);
+    walk(root, root, paths, new Set(), log);
   } catch (err) {
     throw new ConfigDirError(`config directory ${dir} cannot be listed: ${(err as Error).message}`);
   }

@@ -3,6 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { compileDir } from '../compiler/index.ts';
 import { loadBundle } from '../runtime/bundle.ts';
 import { api, certFiles, removeConfigs, testPki, writeConfig, type TestPki } from './fixtures/compiler/helpers.ts';
@@ -164,4 +166,12 @@ test('problems in several files are all reported in one run', async () => {
 
 test('a missing config directory throws ConfigDirError (an I/O error, not a diagnostic)', async () => {
   await assert.rejects(compileDir('/nonexistent/mtlsgate-config'), { name: 'ConfigDirError' });
+});
+
+test('a symlink loop in the config directory is followed once, not forever', async () => {
+  const d = writeConfig({ 'apis/a.yaml': api('a') });
+  symlinkSync('..', join(d, 'apis', 'loop'));
+  const r = await compileDir(d);
+  assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics));
+  assert.deepEqual(Object.keys(r.content!.apis), ['a']);
 });
