@@ -54,7 +54,16 @@ function keyCertificate(key: KeyDoc, certs: CertLoader, log: DiagnosticLog): Cer
   return loaded[0];
 }
 
-export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, apis: Map<string, BundleApi>, certs: CertLoader, now: Date, log: DiagnosticLog): ResolvedKeys {
+/** `broken`: ids of APIs and policies that failed the schema (they exist; references to them are not errors). */
+export function resolveKeys(
+  docs: KeyDoc[],
+  policies: Map<string, PolicyDoc>,
+  apis: Map<string, BundleApi>,
+  broken: { api: ReadonlySet<string>; policy: ReadonlySet<string> },
+  certs: CertLoader,
+  now: Date,
+  log: DiagnosticLog,
+): ResolvedKeys {
   const out: ResolvedKeys = { keys: new Map(), tokens: new Map(), certs: new Map() };
   const policyRights: PolicyRights = new Map();
   const rightsOf = (p: PolicyDoc) => {
@@ -133,9 +142,9 @@ export function resolveKeys(docs: KeyDoc[], policies: Map<string, PolicyDoc>, ap
         return;
       }
       brokenReference = true;
-      log.report('E_UNKNOWN_POLICY', at(['apply_policies', i]), `key "${spec.id}" applies policy "${name}", which does not exist${didYouMean(name, policies.keys())}`);
+      if (!broken.policy.has(name)) log.report('E_UNKNOWN_POLICY', at(['apply_policies', i]), `key "${spec.id}" applies policy "${name}", which does not exist${didYouMean(name, policies.keys())}`);
     });
-    const ownRights = checkAccessRights(spec.access_rights, doc, `key "${spec.id}"`, apis, log);
+    const ownRights = checkAccessRights(spec.access_rights, doc, `key "${spec.id}"`, apis, broken.api, log);
     if (Object.keys(ownRights).length < Object.keys(spec.access_rights ?? {}).length) brokenReference = true;
     checkLimits(spec, doc, log);
 

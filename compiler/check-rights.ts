@@ -6,10 +6,11 @@ import type { AccessRightsSpec } from './model.ts';
 import { locate, type SourceDoc } from './source.ts';
 import { didYouMean } from './suggest.ts';
 
-/** Reports problems; returns the access rights limited to APIs that exist. */
-export function checkAccessRights(rights: AccessRightsSpec | undefined, doc: SourceDoc, owner: string, apis: Map<string, BundleApi>, log: DiagnosticLog): AccessRightsSpec {
+/** Reports problems; returns the access rights limited to APIs that exist and compiled. */
+export function checkAccessRights(rights: AccessRightsSpec | undefined, doc: SourceDoc, owner: string, apis: Map<string, BundleApi>, brokenApis: ReadonlySet<string>, log: DiagnosticLog): AccessRightsSpec {
   const valid: AccessRightsSpec = {};
   for (const [apiId, right] of Object.entries(rights ?? {})) {
+    if (brokenApis.has(apiId)) continue; // exists, but failed the schema: already reported
     if (!apis.has(apiId)) {
       log.report('E_UNKNOWN_API', { file: doc.file, offset: locate(doc.root, ['access_rights', apiId], true) }, `${owner} grants access to API "${apiId}", which does not exist${didYouMean(apiId, apis.keys())}`);
       continue;

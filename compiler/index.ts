@@ -65,8 +65,8 @@ export async function compileDir(dir: string, opts: CompileOptions = {}): Promis
   const typed = stage('schema', () => validateDocs(docs, log));
   const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30);
   const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
-  const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, log));
-  const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, certs, now, log));
+  const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
+  const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, now, log));
 
   const diagnostics = log.sorted();
   const errorCount = diagnostics.filter((d) => d.severity === 'error').length;

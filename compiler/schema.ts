@@ -19,6 +19,11 @@ export interface TypedDocs {
   apis: ApiDoc[];
   policies: PolicyDoc[];
   keys: KeyDoc[];
+  /**
+   * Ids of documents that failed the schema. They exist, so a reference to one is not "unknown"
+   * (that would be a second, misleading error); their own errors are already reported.
+   */
+  broken: Record<Kind, Set<string>>;
 }
 
 // ajv-formats is CommonJS with a default export; under ESM interop it may arrive wrapped.
@@ -113,7 +118,7 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
 /** Validates every document; returns the valid ones, typed and grouped by kind. */
 export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
   const v = getValidators();
-  const out: TypedDocs = { apis: [], policies: [], keys: [] };
+  const out: TypedDocs = { apis: [], policies: [], keys: [], broken: { api: new Set(), policy: new Set(), key: new Set() } };
   for (const doc of docs) {
     const value = doc.value;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -133,6 +138,8 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
     const validate = v[kind as Kind];
     if (!validate(value)) {
       for (const err of validate.errors ?? []) report(doc, kind as Kind, err, log);
+      const id = (value as { id?: unknown }).id;
+      if (typeof id === 'string') out.broken[kind as Kind].add(id);
       continue;
     }
     if (kind === 'api') out.apis.push({ doc, spec: value as ApiDoc['spec'] });

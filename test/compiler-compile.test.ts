@@ -175,3 +175,13 @@ test('a symlink loop in the config directory is followed once, not forever', asy
   assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics));
   assert.deepEqual(Object.keys(r.content!.apis), ['a']);
 });
+
+test('a reference to a document that failed the schema is not also reported as unknown', async () => {
+  const d = writeConfig({
+    'a.yaml': api('x', 'bogus: 1\n'),
+    'p.yaml': 'kind: policy\nid: p\nrate: 1\n',
+    'k.yaml': `kind: key\nid: k\ntoken_sha256: ${'f'.repeat(64)}\napply_policies: [p]\naccess_rights:\n  x: {}\n`,
+  });
+  const codes = (await compileDir(d)).diagnostics.map((x) => x.code).sort();
+  assert.deepEqual(codes, ['E_MISSING_FIELD', 'E_UNKNOWN_FIELD']);
+});
