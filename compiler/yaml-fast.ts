@@ -275,7 +275,6 @@ function resolveKey(s: string): string {
 
 /** The documents of `text` as node trees, or null when the file needs the full YAML parser. */
 export function parseFast(text: string): YamlNode[] | null {
-  if (text.includes('\t') && /^\t|\n[ ]*\t/.test(text)) return null;
   try {
     return new FastParser(text).parseAll();
   } catch (err) {

@@ -2,6 +2,8 @@
 // positions), and hand anything outside its subset to the library.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseFast } from '../compiler/yaml-fast.ts';
 import { parseWithYamlLibrary } from '../compiler/parse.ts';
 import { DiagnosticLog } from '../compiler/diagnostics.ts';
@@ -21,6 +23,10 @@ const SUBSET = [
   'x:\n  - - a\n    - b\n  - c: 1\n    d: 2\n',
   'empty_value:\nnext: 1\nseq_of_null:\n  -\n  - a\n',
   '123: numeric key\nurl: http://x:80/y\n',
+  'a: |\nb: 1\n',
+  'a:   spaced   \nk  : v\nc: x # comment\nd: "q" # c\ne: \'s\'  \nf: -1\n',
+  'list:\n  - |\n    line\n  - b\n',
+  'k: v\n\n\n# trailing comment\n',
 ];
 
 const UNSUPPORTED = [
@@ -56,3 +62,15 @@ for (const text of UNSUPPORTED) {
     assert.equal(parseFast(text), null);
   });
 }
+
+test('the example config is read by the fast parser, exactly as yaml reads it', () => {
+  const root = join(import.meta.dirname, '..', 'examples');
+  const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => /\.ya?ml$/.test(f) && !f.startsWith('.') && !f.includes('portal'));
+  assert.ok(files.length > 0);
+  for (const f of files) {
+    const text = readFileSync(join(root, f), 'utf8');
+    const fast = parseFast(text);
+    assert.ok(fast, `${f} falls back to the slow parser`);
+    assert.deepEqual(fast, parseWithYamlLibrary(file(text), new DiagnosticLog(false)), f);
+  }
+});
