@@ -55,6 +55,13 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
 /** Client status for a request whose client left before the answer (nginx's convention). */
 const CLIENT_CLOSED = 499;
 
+const EXCHANGE = Symbol('mtlsgate.exchange');
+
+/** The response's 'close' listener, shared by every request (no closure per request). */
+function onResponseClose(this: ServerResponse): void {
+  (this as unknown as Record<symbol, Exchange>)[EXCHANGE].closed();
+}
+
 /** One request's state, from arrival to the record. */
 class Exchange {
   api: PreparedApi | null = null;
@@ -80,15 +87,16 @@ class Exchange {
     this.remote = req.socket.remoteAddress ?? '';
   }
 
-  readonly onClose = (): void => {
+  closed(): void {
     this.forwarding?.clientClosed();
     this.gateway.finished(this);
-  };
+  }
 
-  readonly onProxied = (status: number, code: ErrorCode | null): void => {
+  /** ProxyOutcome: what the upstream answered (or the error sent instead). */
+  proxied(status: number, code: ErrorCode | null): void {
     this.status = status;
     this.code = code;
-  };
+  }
 
   refuse(code: ErrorCode, message?: string, headers?: Record<string, string>): void {
     this.status = errorStatus(code);
@@ -123,7 +131,8 @@ class GatewayCore {
     const started = performance.now();
     const ex = new Exchange(this, req, res, this.opts.snapshot(), identityOf(req.socket), started);
     this.active++;
-    res.once('close', ex.onClose);
+    (res as unknown as Record<symbol, Exchange>)[EXCHANGE] = ex;
+    res.once('close', onResponseClose);
     if (this.draining) res.setHeader('connection', 'close');
     this.decide(ex);
   };
@@ -212,7 +221,7 @@ class GatewayCore {
       remote: ex.remote,
       timeoutMs: this.timeoutMs,
       responseHeaders: headers,
-      done: ex.onProxied,
+      outcome: ex,
     });
   }
 }

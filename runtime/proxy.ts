@@ -39,8 +39,13 @@ export interface ForwardRequest {
   timeoutMs: number;
   /** Extra response headers (rate-limit headers), or null. */
   responseHeaders: Record<string, string> | null;
-  /** Told the outcome once: the upstream status, or the error code sent instead. */
-  done: (status: number, code: ErrorCode | null) => void;
+  /** Told the outcome once. */
+  outcome: ProxyOutcome;
+}
+
+export interface ProxyOutcome {
+  /** The upstream's status, or the error row sent instead (499: the client left first). */
+  proxied(status: number, code: ErrorCode | null): void;
 }
 
 function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
@@ -97,7 +102,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   private finish(status: number, code: ErrorCode | null): void {
     if (this.finished) return;
     this.finished = true;
-    this.f.done(status, code);
+    this.f.outcome.proxied(status, code);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
