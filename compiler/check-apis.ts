@@ -57,11 +57,16 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
         else pinned.add(m[1].toLowerCase());
         return;
       }
-      for (const cert of certs.load(entry, site, doc.file.absPath) ?? []) {
+      const loaded = certs.load(entry, site, doc.file.absPath) ?? [];
+      // A file holding a leaf is that leaf's chain: pin the leaf, and do not let the CAs that
+      // came along admit everything they issued. Only a file of CAs alone is a trust anchor.
+      const isChain = loaded.some((c) => !c.isCa);
+      for (const cert of loaded) {
         if (!cert.isCa) {
           pinned.add(cert.fingerprint);
           continue;
         }
+        if (isChain) continue;
         cas.add(cert.fingerprint);
         if (mtls) {
           const ca = out.cas.get(cert.fingerprint) ?? { apis: [], pem: caPem(cert), subject: subjectOf(cert) };

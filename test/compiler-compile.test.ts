@@ -185,3 +185,17 @@ test('a reference to a document that failed the schema is not also reported as u
   const codes = (await compileDir(d)).diagnostics.map((x) => x.code).sort();
   assert.deepEqual(codes, ['E_MISSING_FIELD', 'E_UNKNOWN_FIELD']);
 });
+
+test('a leaf with its chain in one file pins the leaf only; a CA file alone is a trust anchor', async () => {
+  const p = await testPki();
+  const d = writeConfig({
+    'leaf-and-ca.pem': p.alice.certPem + p.ca.certPem,
+    'ca.pem': p.ca.certPem,
+    'a.yaml': api('a', 'use_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [leaf-and-ca.pem]\n'),
+    'b.yaml': api('b', 'use_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n'),
+  });
+  const c = (await compileDir(d)).content!;
+  assert.deepEqual([c.apis.a.client_certificates, c.apis.a.client_cas], [[p.alice.fingerprint], []]);
+  assert.deepEqual([c.apis.b.client_certificates, c.apis.b.client_cas], [[], [p.ca.fingerprint]]);
+  assert.deepEqual(Object.keys(c.cas), [p.ca.fingerprint]);
+});
