@@ -116,7 +116,7 @@ function proxySection(res: BenchResults): string {
     const fr = mine.filter((r) => r.fixedRate);
     if (fr.length) {
       out.push(`### Latency at a fixed ${fr[0].fixedRate!.offeredRps} req/s offered, open loop (latency from each request's due time), up to 16 connections, ${algName}\n`);
-      out.push(table(['contender', 'req/s achieved', 'p50 ms', 'p90 ms', 'p99 ms', 'p99 × bare', 'max ms', 'errors'], fr.map((r) => [r.label, r.fixedRate!.achievedRps, r.fixedRate!.p50Ms, r.fixedRate!.p90Ms, r.fixedRate!.p99Ms, r2(ratio(r.fixedRate!.p99Ms, base?.fixedRate?.p99Ms)), r.fixedRate!.maxMs, r.fixedRate!.errors])));
+      out.push(table(['contender', 'req/s achieved', 'p50 ms', 'p90 ms', 'p99 ms', 'p99 × bare', 'max ms', 'server CPU', 'other load on server core', 'errors'], fr.map((r) => { const f = r.fixedRate!; return [r.label, f.achievedRps, f.p50Ms, f.p90Ms, f.p99Ms, r2(ratio(f.p99Ms, base?.fixedRate?.p99Ms)), f.maxMs, pct(f.serverCpu), `${pct(f.serverCoreOtherLoad)}${f.retried ? ' (retried)' : ''}`, f.errors]; })));
       out.push('');
     }
     const nc = mine.filter((r) => r.newConnection);

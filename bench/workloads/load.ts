@@ -1,7 +1,8 @@
 // One measured load run against a started server: ab pinned on the client core, the server's
 // CPU read from /proc before and after, so every req/s figure comes with the server's
 // utilisation (below ~90% the client, not the server, was the limit).
-import { runAb, type AbResult } from '../lib/ab.ts';
+import { performance } from 'node:perf_hooks';
+import { runAb } from '../lib/ab.ts';
 import { coreTicks, cpuSeconds, SERVER_CORE } from '../lib/proc.ts';
 
 export interface LoadResult {
@@ -41,22 +42,35 @@ export interface LoadSpec {
   scratchDir: string;
 }
 
-/** One run; measured a second time if another tenant took the server core (the cleaner run is kept). */
-export async function measure(serverPid: number, spec: LoadSpec): Promise<LoadResult> {
-  const first = await measureOnce(serverPid, spec);
-  if (first.serverCoreOtherLoad <= CONTAMINATED || spec.durationS < 2) return first;
-  const second = await measureOnce(serverPid, spec);
+/** Runs `run` while watching the server core: the server's CPU and the core's foreign load. */
+export async function onServerCore<T>(serverPid: number, run: () => Promise<T>): Promise<{ value: T; serverCpuS: number; wallS: number; otherLoad: number }> {
+  const t0 = performance.now();
+  const core0 = coreTicks(SERVER_CORE);
+  const cpu0 = cpuSeconds(serverPid);
+  const value = await run();
+  const serverCpuS = cpuSeconds(serverPid) - cpu0;
+  const core1 = coreTicks(SERVER_CORE);
+  const wallS = (performance.now() - t0) / 1000;
+  const busyShare = core1.total > core0.total ? (core1.busy - core0.busy) / (core1.total - core0.total) : 0;
+  return { value, serverCpuS, wallS, otherLoad: round(Math.max(0, busyShare - serverCpuS / wallS), 3) };
+}
+
+/** Measures again if another tenant took the server core the first time; keeps the cleaner attempt. */
+export async function cleanest<T extends { serverCoreOtherLoad: number; retried?: boolean }>(attempt: () => Promise<T>): Promise<T> {
+  const first = await attempt();
+  if (first.serverCoreOtherLoad <= CONTAMINATED) return first;
+  const second = await attempt();
   return { ...(second.serverCoreOtherLoad < first.serverCoreOtherLoad ? second : first), retried: true };
 }
 
+/** One keep-alive or new-connection run with ab (retried once when contaminated, see `cleanest`). */
+export function measure(serverPid: number, spec: LoadSpec): Promise<LoadResult> {
+  return spec.durationS < 2 ? measureOnce(serverPid, spec) : cleanest(() => measureOnce(serverPid, spec));
+}
+
 async function measureOnce(serverPid: number, spec: LoadSpec): Promise<LoadResult> {
-  const core0 = coreTicks(SERVER_CORE);
-  const before = cpuSeconds(serverPid);
-  const ab: AbResult = await runAb({ ...spec, maxRequests: Math.max(1000, spec.durationS * 200_000) });
-  const serverCpuS = cpuSeconds(serverPid) - before;
-  const core1 = coreTicks(SERVER_CORE);
+  const { value: ab, serverCpuS, otherLoad } = await onServerCore(serverPid, () => runAb({ ...spec, maxRequests: Math.max(1000, spec.durationS * 200_000) }));
   const wall = ab.elapsedS || spec.durationS;
-  const coreBusyShare = core1.total > core0.total ? (core1.busy - core0.busy) / (core1.total - core0.total) : 0;
   return {
     rps: Math.round(ab.rps),
     p50Ms: ab.p50Ms,
@@ -69,7 +83,7 @@ async function measureOnce(serverPid: number, spec: LoadSpec): Promise<LoadResul
     serverCpu: round(serverCpuS / wall, 3),
     serverUsPerRequest: ab.complete > 0 ? Math.round((serverCpuS * 1e6) / ab.complete) : 0,
     clientCpu: ab.clientCpuS === null ? null : round(ab.clientCpuS / wall, 3),
-    serverCoreOtherLoad: round(Math.max(0, coreBusyShare - serverCpuS / wall), 3),
+    serverCoreOtherLoad: otherLoad,
   };
 }
 

@@ -9,7 +9,7 @@ import { describeProbe, isAdmitted, isRefused, probe } from '../lib/probe.ts';
 import { runOpenLoop, type OpenLoopResult } from '../lib/open-loop.ts';
 import { freePort, memKiB, which } from '../lib/proc.ts';
 import type { Upstream } from '../upstream.ts';
-import { measure, type LoadResult } from './load.ts';
+import { cleanest, measure, onServerCore, round, type LoadResult } from './load.ts';
 
 export interface PinCheck {
   listed: string;
@@ -31,7 +31,7 @@ export interface ContenderRun {
   keepAlive?: LoadResult;
   newConnection?: LoadResult;
   /** Latency at a fixed offered rate, open loop (no coordinated omission). */
-  fixedRate?: OpenLoopResult;
+  fixedRate?: OpenLoopResult & { serverCpu: number; serverCoreOtherLoad: number; retried?: boolean };
 }
 
 /** Offered rate of the fixed-rate latency run: well under every contender's ceiling. */
@@ -81,9 +81,13 @@ export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg,
       ctx.log(`  ${c.id}/${alg} keep-alive: ${fmt(result.keepAlive)}`);
     }
     if (workloads.fixedRate) {
-      const ol = await runOpenLoop({ root: ctx.root, tsNode: ctx.tsNode, url, cert: pki.files['listed-1'].cert, key: pki.files['listed-1'].key, rate: FIXED_RATE_RPS, durationS: Math.min(opts.durationS, 5), connections: FIXED_RATE_CONNECTIONS });
+      const spec = { root: ctx.root, tsNode: ctx.tsNode, url, cert: pki.files['listed-1'].cert, key: pki.files['listed-1'].key, rate: FIXED_RATE_RPS, durationS: Math.min(opts.durationS, 5), connections: FIXED_RATE_CONNECTIONS };
+      const ol = await cleanest<NonNullable<ContenderRun['fixedRate']>>(async () => {
+        const w = await onServerCore(running.proc.pid, () => runOpenLoop(spec));
+        return { ...w.value, serverCpu: round(w.serverCpuS / w.wallS, 3), serverCoreOtherLoad: w.otherLoad };
+      });
       result.fixedRate = ol;
-      ctx.log(`  ${c.id}/${alg} at ${FIXED_RATE_RPS} req/s offered: ${ol.achievedRps} req/s, p50 ${ol.p50Ms} ms, p99 ${ol.p99Ms} ms, max ${ol.maxMs} ms, ${ol.errors} errors, client CPU ${ol.clientCpu}`);
+      ctx.log(`  ${c.id}/${alg} at ${FIXED_RATE_RPS} req/s offered: ${ol.achievedRps} req/s, p50 ${ol.p50Ms} ms, p99 ${ol.p99Ms} ms, max ${ol.maxMs} ms, ${ol.errors} errors, other load on the server core ${Math.round(ol.serverCoreOtherLoad * 100)}%${ol.retried ? ' (retried)' : ''}`);
     }
     if (workloads.newConnection) {
       result.newConnection = await measure(running.proc.pid, { ...base, keepAlive: false, concurrency: opts.handshakeConnections, durationS: opts.handshakeDurationS });
