@@ -102,14 +102,16 @@ function catalogChoices(model: RequestPageModel): Html {
 <p class="hint" id="policy-hint">Each plan grants the APIs listed on it. You call them with your client certificate: no token to store.</p>
 ${fieldError(errors, 'policy')}
 <div class="plans">
-${catalog.map(
-  (entry, i) => html`<label class="plan">
-<input type="radio" name="policy" value="${entry.policy}"${i === 0 ? html` id="policy"` : ''}${values.policy === entry.policy || (catalog.length === 1 && values.policy === '') ? html` checked` : ''} required>
-<h3>${entry.name} ${approvalBadge(entry.requireApproval)}</h3>
-<p>${entry.description}</p>
-${apiList(entry.apis)}
-</label>`,
-)}
+${catalog.map((entry, i) => {
+  // The first radio is #policy, the error summary's link target; each card's label is
+  // stretched over the card (CSS), so the whole card selects it.
+  const id = i === 0 ? 'policy' : `policy-${i}`;
+  return html`<div class="plan">
+<input type="radio" name="policy" id="${id}" value="${entry.policy}" aria-describedby="${id}-about"${values.policy === entry.policy || (catalog.length === 1 && values.policy === '') ? html` checked` : ''} required>
+<label for="${id}"><span class="plan-name">${entry.name}</span> ${approvalBadge(entry.requireApproval)}</label>
+<div id="${id}-about"><p>${entry.description}</p>${apiList(entry.apis)}</div>
+</div>`;
+})}
 </div>
 </fieldset>`;
 }

@@ -53,7 +53,9 @@ h3 { font-size: 1.05rem; margin: 0; }
 .aside h2 { font-size: 1.05rem; }
 .aside ol { padding-left: 1.2rem; margin: 0; }
 .aside li { margin-bottom: .6rem; color: var(--muted); }
-.aside code, .hint code { font-family: var(--mono); font-size: .85em; background: #eef1f5; padding: .05rem .3rem; border-radius: .25rem; overflow-wrap: anywhere; }
+.aside code, .hint code { font-family: var(--mono); font-size: .85em; background: #eef1f5; padding: .05rem .3rem; border-radius: .25rem; }
+.aside code { overflow-wrap: anywhere; }
+.hint code { white-space: nowrap; }
 .aside pre { font-family: var(--mono); font-size: .78rem; background: #eef1f5; padding: .5rem .6rem; border-radius: .35rem; white-space: pre-wrap; overflow-wrap: anywhere; margin: .35rem 0 0; color: var(--ink); }
 
 .step { display: flex; align-items: baseline; gap: .6rem; }
@@ -74,9 +76,12 @@ input[aria-invalid="true"], textarea[aria-invalid="true"] { border-color: var(--
 .field.has-error { border-left: 4px solid var(--err); padding-left: 1rem; }
 
 .plans { display: grid; grid-template-columns: repeat(auto-fill, minmax(15rem, 1fr)); gap: 1rem; }
-.plan { position: relative; display: block; border: 2px solid var(--line); border-radius: .6rem; padding: 1rem 1rem 1rem 2.75rem; cursor: pointer; background: #fff; }
+.plan { position: relative; border: 2px solid var(--line); border-radius: .6rem; padding: 1rem 1rem 1rem 2.75rem; background: #fff; }
+.plan label { cursor: pointer; }
+.plan label::after { content: ""; position: absolute; inset: 0; }
+.plan-name { font-weight: 700; font-size: 1.05rem; }
 .plan:hover { border-color: #9bb4d8; }
-.plan input { position: absolute; left: 1rem; top: 1.2rem; width: 1.1rem; height: 1.1rem; accent-color: var(--accent); }
+.plan input { position: absolute; z-index: 1; left: 1rem; top: 1.2rem; width: 1.1rem; height: 1.1rem; accent-color: var(--accent); }
 .plan:has(input:checked) { border-color: var(--accent); background: #f3f7fd; }
 .plan:has(input:focus-visible) { outline: 3px solid var(--focus); outline-offset: 2px; }
 .plan p { margin: .35rem 0 .5rem; color: var(--muted); font-size: .95rem; }

@@ -66,6 +66,7 @@ test('a developer gets a key in the browser; curl with that certificate gets 200
   // Only plans with a portal block and a dynamic-mTLS API are offered.
   assert.deepEqual(await page.locator('input[name="policy"]').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value)), ['profile-self-serve', 'profile-reviewed']);
   await page.getByRole('radio', { name: /^Profile API Instant/ }).check();
+  await page.screenshot({ path: join(ARTIFACTS, 'portal-form.png'), fullPage: true });
   await page.getByLabel('Your name or email').fill('dana@example.com');
   await page.getByLabel('Your public certificate').fill(dev.certPem);
   await page.getByRole('button', { name: 'Request key' }).click();
@@ -116,6 +117,7 @@ test('pasting a certificate followed by its private key is refused in the browse
   await page.locator('.error-summary').waitFor();
   assert.match(await page.locator('.error-summary').innerText(), /Paste only the public certificate; a private key never leaves your machine/);
   assert.match(await page.title(), /^Error: /);
+  await page.screenshot({ path: join(ARTIFACTS, 'portal-refused.png'), fullPage: true });
   // The form comes back without the pasted text, and no byte of the key is on the page.
   assert.equal(await page.getByLabel('Your public certificate').inputValue(), '');
   assert.equal(await page.getByLabel('Your name or email').inputValue(), 'erin@example.com');
