@@ -103,3 +103,9 @@ test('--strict makes a private key next to a certificate an error', async () => 
   assert.equal(r.code, 1);
   assert.match(r.stderr, /error W_CERT_PRIVATE_KEY/);
 });
+
+test('--timings prints the time of each stage', () => {
+  const r = run(['check', good, '--timings']);
+  assert.equal(r.code, 0);
+  assert.match(r.stderr, /^timings: load \d+ ms, parse \d+ ms, schema \d+ ms, .*; total \d+ ms$/m);
+});

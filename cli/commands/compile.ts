@@ -9,7 +9,8 @@ import { compileDir, ConfigDirError, formatDiagnostics, writeFileAtomic, type Ou
 
 export const sharedFlags = `  --format text|json|github   diagnostics format (default text; github = Actions annotations)
   --strict                    a certificate PEM that also holds a private key is an error, not a warning
-  --expiry-warning-days N     warn about certificates expiring within N days (default 30)`;
+  --expiry-warning-days N     warn about certificates expiring within N days (default 30)
+  --timings                   print the time each compiler stage took (stderr)`;
 
 const usage = `usage: mtlsgate compile DIR -o FILE [--format text|json|github] [--strict] [--expiry-warning-days N]
 
@@ -31,6 +32,7 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
       format: { type: 'string', default: 'text' },
       strict: { type: 'boolean', default: false },
       'expiry-warning-days': { type: 'string', default: '30' },
+      timings: { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'give the config directory' : `one config directory, got ${positionals.length}: ${positionals.join(' ')}`);
@@ -59,6 +61,10 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
       return 2;
     }
     throw err;
+  }
+  if (values.timings) {
+    const total = Object.values(result.timings).reduce((a, b) => a + b, 0);
+    console.error(`timings: ${Object.entries(result.timings).map(([stage, ms]) => `${stage} ${ms} ms`).join(', ')}; total ${total} ms`);
   }
   const report = formatDiagnostics(result, format, dir);
   // Machine formats go to stdout (GitHub reads workflow commands there; json is for piping);
