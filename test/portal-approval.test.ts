@@ -116,3 +116,17 @@ test('approve: exit 2 for a bad id or missing flags, 1 for an unknown key or a c
     rmSync(broken);
   }
 });
+
+test('portal: exit 2 with the usage for missing or bad flags', async () => {
+  const portal = (...args: string[]) => run(process.execPath, [CLI, 'portal', ...args]);
+  const none = await portal();
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /--config DIR and --bundle OUT are both required/);
+  assert.match(none.stderr, /usage: mtlsgate portal/);
+  const http = await portal('--config', config, '--bundle', bundle, '--gateway-url', 'http://gw.example');
+  assert.equal(http.code, 2);
+  assert.match(http.stderr, /--gateway-url must be an https:\/\/ URL/);
+  const missing = await portal('--config', join(t.dir, 'nope'), '--bundle', bundle);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /is not a directory/);
+});
