@@ -50,10 +50,6 @@ export class DiagnosticLog {
     this.diagnostics.push({ code, severity: CODES[code].severity, file, line, col, message });
   }
 
-  get errorCount(): number {
-    return this.diagnostics.filter((d) => d.severity === 'error').length;
-  }
-
   /** Sorted by file, line, col, then code (stable, so output is deterministic). */
   sorted(): Diagnostic[] {
     return [...this.diagnostics].sort(

@@ -7,7 +7,7 @@ import { CertLoader } from './certs.ts';
 import { resolveApis } from './check-apis.ts';
 import { resolveKeys } from './check-keys.ts';
 import { checkPolicies } from './check-policies.ts';
-import { DiagnosticLog, type Diagnostic, type Severity } from './diagnostics.ts';
+import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
 import { buildContent } from './emit.ts';
 import { loadConfigFiles } from './load.ts';
 import { parseSources } from './parse.ts';
