@@ -9,8 +9,11 @@ import type { PreparedApi } from './snapshot.ts';
 
 // RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-/** Never taken from the client: the gateway sets these itself. */
-const SET_BY_GATEWAY = new Set(['host', 'x-forwarded-client-cert', 'x-forwarded-proto', 'x-forwarded-host']);
+/**
+ * Never taken from the client: the gateway sets these itself. "expect": node:http already
+ * answered the client's 100-continue, and undici refuses requests that carry it.
+ */
+const SET_BY_GATEWAY = new Set(['host', 'expect', 'x-forwarded-client-cert', 'x-forwarded-proto', 'x-forwarded-host']);
 
 const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 

@@ -155,9 +155,12 @@ export function curl(pki: TestPki, port: number, path: string, opts: CurlOptions
   return new Promise((resolve, reject) => {
     execFile('curl', args, { timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`curl ${args.join(' ')} failed: ${stderr || err.message}`));
-      const split = stdout.indexOf('\r\n\r\n');
-      const head = stdout.slice(0, split);
-      const body = stdout.slice(split + 4);
+      // -D - prints every header block: skip the interim ones (100 Continue).
+      let rest = stdout;
+      while (/^HTTP\/[\d.]+ 1\d\d/.test(rest)) rest = rest.slice(rest.indexOf('\r\n\r\n') + 4);
+      const split = rest.indexOf('\r\n\r\n');
+      const head = rest.slice(0, split);
+      const body = rest.slice(split + 4);
       const lines = head.split('\r\n');
       const status = Number(lines[0].split(' ')[1]);
       const headers: Record<string, string> = {};
