@@ -69,8 +69,8 @@ export function createPortal(opts: PortalOptions): Portal {
     return { catalog: loadCatalog(opts.configDir, compiled.content) };
   }
 
-  async function renderForm(req: IncomingMessage, res: ServerResponse, status: number, values: FormValues, errors: FormError[]): Promise<void> {
-    const headers: Record<string, string> = {};
+  async function renderForm(req: IncomingMessage, res: ServerResponse, status: number, values: FormValues, errors: FormError[], extra: Record<string, string> = {}): Promise<void> {
+    const headers: Record<string, string> = { ...extra };
     const token = csrfToken(req, headers);
     const { catalog, broken } = await catalogNow();
     sendHtml(res, status, requestPage({ catalog, csrfToken: token, values, errors, configBroken: broken }), headers);
@@ -85,10 +85,7 @@ export function createPortal(opts: PortalOptions): Portal {
       send(res, status, 'application/json', JSON.stringify({ errors: errors.map(({ field, message, details }) => ({ field, message, details })) }) + '\n', extra);
       return;
     }
-    const headers: Record<string, string> = { ...extra };
-    const token = csrfToken(req, headers);
-    const { catalog, broken } = await catalogNow();
-    sendHtml(res, status, requestPage({ catalog, csrfToken: token, values, errors, configBroken: broken }), headers);
+    await renderForm(req, res, status, values, errors, extra);
   }
 
   async function submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
