@@ -6,7 +6,7 @@ import type { LimitsSection } from './workloads/limits-e2e.ts';
 import type { CompileResult } from './workloads/compile.ts';
 import type { GeneratorRow } from './workloads/generator.ts';
 import { CONTAMINATED, type LoadResult } from './workloads/load.ts';
-import type { ContenderRun } from './workloads/proxy.ts';
+import { RESUME_PROCESSES, type ContenderRun } from './workloads/proxy.ts';
 import type { ReloadRun } from './workloads/reload.ts';
 import type { SwapRow } from './workloads/swap.ts';
 
@@ -73,7 +73,11 @@ export function computeTargets(res: BenchResults): Target[] {
       }
       if (base?.newConnection && m?.newConnection) {
         const hr = m.newConnection.rps / base.newConnection.rps;
-        t.push({ target: `${id} new connections ≥ 0.9× bare Node (${alg})`, measured: `${r2(hr)}×`, reached: hr >= 0.9 });
+        t.push({ target: `${id} new connections (full handshake) ≥ 0.9× bare Node (${alg})`, measured: `${r2(hr)}×`, reached: hr >= 0.9 });
+      }
+      if (base?.resumed && m?.resumed) {
+        const hr = m.resumed.perSecond / base.resumed.perSecond;
+        t.push({ target: `${id} new connections (resumed session) ≥ 0.9× bare Node (${alg})`, measured: `${r2(hr)}×`, reached: hr >= 0.9 });
       }
     }
   }
@@ -123,6 +127,12 @@ function proxySection(res: BenchResults): string {
     if (nc.length) {
       out.push(`### New TLS connection per request (full handshake, client certificate), ${res.options.handshakeConnections} concurrent, ${algName}\n`);
       out.push(table(['contender', 'handshakes/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/handshake', 'client CPU', 'other load on server core', 'errors'], nc.map((r) => loadRow(r.label, r.newConnection!, base?.newConnection, []))));
+      out.push('');
+    }
+    const rs = mine.filter((r) => r.resumed);
+    if (rs.length) {
+      out.push(`### Resumed TLS session per request (openssl s_time -reuse, one request each, ${RESUME_PROCESSES} processes in parallel), ${algName}\n`);
+      out.push(table(['contender', 'connections/s', '× bare Node', 'server CPU', 'server µs/connection', 'client CPU', 'other load on server core', 'same answer as a full handshake'], rs.map((r) => { const x = r.resumed!; return [r.label, x.perSecond, r2(ratio(x.perSecond, base?.resumed?.perSecond)), pct(x.serverCpu), x.serverUsPerConnection, pct(x.clientCpu), `${pct(x.serverCoreOtherLoad)}${x.retried ? ' (retried)' : ''}`, x.sameAnswer ? 'yes' : '**no**']; })));
       out.push('');
     }
     const other = mine.filter((r) => r.status !== 'ok');

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { CONTENDERS } from './contenders/index.ts';
 import { createContext, type BenchOptions } from './lib/context.ts';
 import { describeMachine } from './lib/machine.ts';
-import { CLIENT_CORE, PINNING } from './lib/proc.ts';
+import { CLIENT_CORE, PINNING, which } from './lib/proc.ts';
 import { renderPerfSnippet, renderReport, type BenchResults } from './report.ts';
 import { startUpstream } from './upstream.ts';
 import { runCompileBench } from './workloads/compile.ts';
@@ -21,7 +21,7 @@ import { runContender } from './workloads/proxy.ts';
 import { runReloadBench } from './workloads/reload.ts';
 import { runSwapBench } from './workloads/swap.ts';
 
-export const SECTIONS = ['generator', 'keepalive', 'latency', 'handshake', 'compile', 'swap', 'reload', 'limits'] as const;
+export const SECTIONS = ['generator', 'keepalive', 'latency', 'handshake', 'resumed', 'compile', 'swap', 'reload', 'limits'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const HELP = `usage: npm run bench -- [options]
@@ -117,13 +117,13 @@ async function main(): Promise<void> {
   };
   try {
     if (wants('generator')) results.sections.generator = await attempt('generator', () => runGeneratorCeiling(ctx, upstream));
-    if (wants('keepalive') || wants('latency') || wants('handshake')) {
+    if (wants('keepalive') || wants('latency') || wants('handshake') || wants('resumed')) {
       results.sections.proxy = await attempt('contenders', async () => {
         const runs = [];
         for (const alg of opts.algs) {
           for (const c of CONTENDERS.filter((x) => opts.contenders.length === 0 || opts.contenders.includes(x.id))) {
             log(`${c.id} (${alg})`);
-            runs.push(await runContender(ctx, c, alg, upstream, { keepAlive: wants('keepalive'), newConnection: wants('handshake'), fixedRate: wants('latency') && alg === opts.algs[0] }));
+            runs.push(await runContender(ctx, c, alg, upstream, { keepAlive: wants('keepalive'), newConnection: wants('handshake'), resumed: wants('resumed') && which('openssl') !== null, fixedRate: wants('latency') && alg === opts.algs[0] }));
           }
         }
         return runs;

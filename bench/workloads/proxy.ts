@@ -7,6 +7,7 @@ import type { BenchContext } from '../lib/context.ts';
 import { benchPki, type BenchPki } from '../lib/pki.ts';
 import { describeProbe, isAdmitted, isRefused, probe } from '../lib/probe.ts';
 import { runOpenLoop, type OpenLoopResult } from '../lib/open-loop.ts';
+import { runResumed, type STimeResult } from '../lib/s-time.ts';
 import { freePort, memKiB, which } from '../lib/proc.ts';
 import type { Upstream } from '../upstream.ts';
 import { cleanest, measure, onServerCore, round, type LoadResult } from './load.ts';
@@ -30,6 +31,8 @@ export interface ContenderRun {
   rssMiB?: number;
   keepAlive?: LoadResult;
   newConnection?: LoadResult;
+  /** Connections resuming a TLS session (openssl s_time -reuse), one request each. */
+  resumed?: STimeResult & { serverCpu: number; serverUsPerConnection: number; serverCoreOtherLoad: number; retried?: boolean; sameAnswer: boolean };
   /** Latency at a fixed offered rate, open loop (no coordinated omission). */
   fixedRate?: OpenLoopResult & { serverCpu: number; serverCoreOtherLoad: number; retried?: boolean };
 }
@@ -50,7 +53,10 @@ async function pinCheck(c: Contender, url: string, pki: BenchPki): Promise<PinCh
   return { listed: describeProbe(listed), unlisted: describeProbe(unlisted), otherCa: describeProbe(otherCa), ok };
 }
 
-export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg, upstream: Upstream, workloads: { keepAlive: boolean; newConnection: boolean; fixedRate: boolean }): Promise<ContenderRun> {
+/** Parallel `openssl s_time -reuse` processes in the resumed-connection run. */
+export const RESUME_PROCESSES = 8;
+
+export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg, upstream: Upstream, workloads: { keepAlive: boolean; newConnection: boolean; fixedRate: boolean; resumed: boolean }): Promise<ContenderRun> {
   const result: ContenderRun = { contender: c.id, label: c.label, alg, status: 'ok', notes: [] };
   if (c.binary && !which(c.binary)) return { ...result, status: 'not installed' };
   const pki = await benchPki(ctx.dir(), alg);
@@ -92,6 +98,17 @@ export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg,
     if (workloads.newConnection) {
       result.newConnection = await measure(running.proc.pid, { ...base, keepAlive: false, concurrency: opts.handshakeConnections, durationS: opts.handshakeDurationS });
       ctx.log(`  ${c.id}/${alg} new connection: ${fmt(result.newConnection)}`);
+    }
+    if (workloads.resumed) {
+      const spec = { host: '127.0.0.1', port, path: API_PATH, cert: pki.files['listed-1'].cert, key: pki.files['listed-1'].key, durationS: opts.handshakeDurationS, processes: RESUME_PROCESSES };
+      result.resumed = await cleanest<NonNullable<ContenderRun['resumed']>>(async () => {
+        const w = await onServerCore(running.proc.pid, () => runResumed(spec));
+        const r = w.value;
+        return { ...r, serverCpu: round(w.serverCpuS / w.wallS, 3), serverUsPerConnection: r.connections ? Math.round((w.serverCpuS * 1e6) / r.connections) : 0, serverCoreOtherLoad: w.otherLoad, sameAnswer: r.bytesPerConnection === r.fullHandshakeBytesPerConnection };
+      });
+      const r = result.resumed;
+      ctx.log(`  ${c.id}/${alg} resumed connections: ${r.perSecond}/s, server CPU ${Math.round(r.serverCpu * 100)}% (${r.serverUsPerConnection} µs/connection), client CPU ${r.clientCpu === null ? '?' : Math.round(r.clientCpu * 100) + '%'}, ${r.bytesPerConnection} bytes/connection (full handshake: ${r.fullHandshakeBytesPerConnection}), other load on the server core ${Math.round(r.serverCoreOtherLoad * 100)}%`);
+      if (!r.sameAnswer) throw new Error(`resumed connections get a different answer (${r.bytesPerConnection} bytes) than full handshakes (${r.fullHandshakeBytesPerConnection} bytes): the server loses the client certificate on resumption?`);
     }
   } catch (err) {
     result.status = 'failed';
