@@ -167,8 +167,22 @@ ${broken}${errorSummary(errors)}
   );
 }
 
+/**
+ * pending: waits for approval. active: on in the config and in the bundle the gateway reads.
+ * approved: on in the config, but the bundle has not been recompiled since (approve without --bundle).
+ */
+export type KeyStatus = 'pending' | 'active' | 'approved';
+
+export type KeyView = PortalKey & { status: KeyStatus };
+
+function statusBadge(status: KeyStatus): Html {
+  if (status === 'pending') return html`<span class="badge badge-wait">Pending approval</span>`;
+  if (status === 'approved') return html`<span class="badge badge-wait">Approved, not live yet</span>`;
+  return html`<span class="badge badge-ok">Active</span>`;
+}
+
 export interface StatusPageModel {
-  key: PortalKey;
+  key: KeyView;
   fingerprint: string | null;
   entries: CatalogEntry[];
   gatewayUrl: string;
@@ -178,9 +192,11 @@ export interface StatusPageModel {
 export function statusPage(model: StatusPageModel): string {
   const { key, entries } = model;
   const apis = entries.flatMap((e) => e.apis);
-  const banner = key.pending
+  const banner = key.status === 'pending'
     ? html`<div class="banner banner-wait" role="status"><h1>${model.justIssued ? 'Request received: waiting for approval' : 'Waiting for approval'}</h1><p>The platform team approves this plan by hand. Until then the gateway answers your calls with 403 "Key is inactive, please renew".</p></div>`
-    : html`<div class="banner banner-ok" role="status"><h1>${model.justIssued ? 'Your key is ready' : 'Your key is active'}</h1><p>The gateway recognises your certificate${model.justIssued ? ' within a couple of seconds' : ''}. Call the API with it.</p></div>`;
+    : key.status === 'approved'
+      ? html`<div class="banner banner-wait" role="status"><h1>Approved: going live soon</h1><p>Your key is approved in the configuration; the gateway serves it once the platform team recompiles its bundle.</p></div>`
+      : html`<div class="banner banner-ok" role="status"><h1>${model.justIssued ? 'Your key is ready' : 'Your key is active'}</h1><p>The gateway recognises your certificate${model.justIssued ? ' within a couple of seconds' : ''}. Call the API with it.</p></div>`;
   const commands = apis.length === 0
     ? html`<p class="empty">This key's plan offers no dynamic-mTLS API any more.</p>`
     : apis.map((a) => html`<h3>${a.name}</h3><pre class="command" aria-label="curl command for ${a.name}">curl --cert your-cert.pem --key your-key.pem ${apiUrl(model.gatewayUrl, a)}</pre>`);
@@ -192,7 +208,7 @@ export function statusPage(model: StatusPageModel): string {
 <h2 id="details-title">Key details</h2>
 <dl class="facts">
 <dt>Key id</dt><dd class="mono" id="key-id">${key.keyId}</dd>
-<dt>Status</dt><dd id="key-status">${key.pending ? html`<span class="badge badge-wait">Pending approval</span>` : html`<span class="badge badge-ok">Active</span>`}</dd>
+<dt>Status</dt><dd id="key-status">${statusBadge(key.status)}</dd>
 <dt>Plan</dt><dd>${entries.length > 0 ? entries.map((e) => e.name).join(', ') : key.entryName || key.policies.join(', ')}</dd>
 <dt>Certificate SHA-256</dt><dd class="mono" id="fingerprint">${model.fingerprint ? `sha256:${model.fingerprint}` : 'unreadable'}</dd>
 <dt>Requested by</dt><dd>${key.developer}</dd>
@@ -208,7 +224,7 @@ ${commands}
   );
 }
 
-export function myRequestsPage(developer: string, keys: PortalKey[]): string {
+export function myRequestsPage(developer: string, keys: KeyView[]): string {
   const results = developer === ''
     ? ''
     : keys.length === 0
@@ -216,7 +232,7 @@ export function myRequestsPage(developer: string, keys: PortalKey[]): string {
       : html`<table><caption class="hint">Requests from ${developer}</caption>
 <thead><tr><th scope="col">Key</th><th scope="col">Plan</th><th scope="col">Requested</th><th scope="col">Status</th></tr></thead>
 <tbody>${keys.map(
-  (k) => html`<tr><td class="mono"><a href="/requests/${k.keyId}">${k.keyId}</a></td><td>${k.entryName || k.policies.join(', ')}</td><td>${when(k.requestedAt)}</td><td>${k.pending ? html`<span class="badge badge-wait">Pending approval</span>` : html`<span class="badge badge-ok">Active</span>`}</td></tr>`,
+  (k) => html`<tr><td class="mono"><a href="/requests/${k.keyId}">${k.keyId}</a></td><td>${k.entryName || k.policies.join(', ')}</td><td>${when(k.requestedAt)}</td><td>${statusBadge(k.status)}</td></tr>`,
 )}</tbody></table>`;
   return layout(
     'My requests',

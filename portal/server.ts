@@ -2,15 +2,17 @@
 // form, submissions, a status page per key and a developer's list of requests. Every answer
 // carries a strict CSP and the other protective headers; the form is CSRF-protected.
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { loadBundle, type BundleContent } from '../runtime/bundle.ts';
 import { apiUrl, loadCatalog, type CatalogEntry } from './catalog.ts';
 import { compileConfig, type CompileFn } from './compile.ts';
 import { CsrfGuard, isCrossSite } from './csrf.ts';
 import { BodyTooLarge, developerProblem, MAX_BODY_BYTES, parseRequestForm, readCappedBody, UnsupportedForm, type RequestForm } from './form.ts';
 import { Issuer, type IssueOutcome } from './issue-key.ts';
-import { listPortalKeys, PORTAL_KEY_ID, readPortalKey } from './key-file.ts';
-import { messagePage, myRequestsPage, requestPage, statusPage, type FormError, type FormValues } from './page.ts';
+import { listPortalKeys, PORTAL_KEY_ID, readPortalKey, type PortalKey } from './key-file.ts';
+import { messagePage, myRequestsPage, requestPage, statusPage, type FormError, type FormValues, type KeyView } from './page.ts';
 import { STYLE_CSS } from './style.ts';
 import { containsPrivateKey, MAX_CERT_BYTES } from './validate-cert.ts';
 
@@ -150,12 +152,24 @@ export function createPortal(opts: PortalOptions): Portal {
     res.end();
   }
 
+  /** Status of portal keys: the file says pending or on; the bundle says whether "on" is live yet. */
+  function viewer(): (key: PortalKey) => KeyView {
+    let live: BundleContent['keys'] | null = null;
+    try {
+      live = loadBundle(readFileSync(opts.bundlePath)).content.keys;
+    } catch {
+      // No readable bundle: the file is all we know.
+    }
+    return (key) => ({ ...key, status: key.pending ? 'pending' : live === null || live[key.keyId]?.is_inactive === false ? 'active' : 'approved' });
+  }
+
   async function keyStatus(res: ServerResponse, keyId: string, justIssued: boolean): Promise<void> {
-    const key = PORTAL_KEY_ID.test(keyId) ? readPortalKey(opts.configDir, keyId) : null;
-    if (key === null) {
+    const found = PORTAL_KEY_ID.test(keyId) ? readPortalKey(opts.configDir, keyId) : null;
+    if (found === null) {
       sendHtml(res, 404, messagePage('Request not found', 'No portal key has this id. It may have been removed by the platform team.'));
       return;
     }
+    const key = viewer()(found);
     const { catalog } = await catalogNow();
     let fingerprint: string | null = null;
     try {
@@ -189,7 +203,7 @@ export function createPortal(opts: PortalOptions): Portal {
       if (method === 'POST') return submit(req, res);
       if (!readOnly) return notAllowed('GET, POST');
       const developer = (url.searchParams.get('developer') ?? '').trim().slice(0, 200);
-      const keys = developer === '' ? [] : listPortalKeys(opts.configDir).filter((k) => k.developer.toLowerCase() === developer.toLowerCase());
+      const keys = developer === '' ? [] : listPortalKeys(opts.configDir).filter((k) => k.developer.toLowerCase() === developer.toLowerCase()).map(viewer());
       return sendHtml(res, 200, myRequestsPage(developer, keys));
     }
     const status = /^\/requests\/([^/]+)$/.exec(url.pathname);

@@ -115,6 +115,17 @@ test('approve: exit 2 for a bad id or missing flags, 1 for an unknown key or a c
   } finally {
     rmSync(broken);
   }
+
+  // Approved without --bundle: on in the config, not in the gateway's bundle yet; the portal says so.
+  const keyId = r.body.key_id as string;
+  const noBundle = await approve(keyId, '--config', config);
+  assert.equal(noBundle.code, 0, noBundle.stderr);
+  assert.match(noBundle.stdout, /pass --bundle OUT/);
+  assert.match(await (await fetch(`${base}/requests/${keyId}`)).text(), /Approved, not live yet/);
+  assert.equal((await approve(keyId, '--config', config, '--bundle', bundle)).code, 0);
+  const page = await (await fetch(`${base}/requests/${keyId}`)).text();
+  assert.match(page, /Your key is active/);
+  assert.doesNotMatch(page, /not live yet/);
 });
 
 test('portal: exit 2 with the usage for missing or bad flags', async () => {
