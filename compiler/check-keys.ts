@@ -2,7 +2,7 @@
 // API references, and the effective session: the key's own rights and limits merged with its
 // policies' at compile time, so the runtime never merges.
 import type { BundleApi, BundleKey, Fingerprint } from '../runtime/bundle.ts';
-import { CertLoader, SHA256_ENTRY, type CertInfo } from './certs.ts';
+import { CertLoader, isInlinePem, type CertInfo } from './certs.ts';
 import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
@@ -36,19 +36,20 @@ type PolicyRights = Map<string, AccessRightsSpec>;
 
 function keyCertificate(key: KeyDoc, certs: CertLoader, log: DiagnosticLog): CertInfo | null {
   const entry = key.spec.certificate!;
-  const site = { file: key.doc.file, offset: locate(key.doc.root, ['certificate']) };
-  if (SHA256_ENTRY.test(entry) || entry.startsWith('sha256:')) {
+  const site = siteOf(key, 'certificate');
+  const label = isInlinePem(entry) ? 'the inline certificate' : entry;
+  if (entry.startsWith('sha256:')) {
     log.report('E_CERT_NOT_PEM', site, `a key's certificate must be the certificate itself (PEM file or inline PEM), not a fingerprint: the compiler checks its expiry and that it is not a CA`);
     return null;
   }
   const loaded = certs.load(entry, site, key.doc.file.absPath);
   if (!loaded) return null;
   if (loaded.length > 1) {
-    log.report('E_KEY_CERT_CHAIN', site, `${entry} holds ${loaded.length} certificates; a key is identified by exactly one (its leaf certificate)`);
+    log.report('E_KEY_CERT_CHAIN', site, `${label} holds ${loaded.length} certificates; a key is identified by exactly one (its leaf certificate)`);
     return null;
   }
   if (loaded[0].isCa) {
-    log.report('E_KEY_CERT_CA', site, `${entry} is a CA certificate (basicConstraints cA); a key is identified by a client certificate. To trust every certificate this CA issued, list it in an API's client_certificates`);
+    log.report('E_KEY_CERT_CA', site, `${label} is a CA certificate (basicConstraints cA); a key is identified by a client certificate. To trust every certificate this CA issued, list it in an API's client_certificates`);
     return null;
   }
   return loaded[0];
