@@ -20,6 +20,8 @@ export interface SwapRow {
   maxEventLoopDelayMs: number;
   maxTimerDriftMs: number;
   rssMiB: number;
+  /** Measured again phase by phase on the same bytes: digest, JSON.parse, shape check (loadBundle's rest), buildSnapshot. */
+  phases: { digestMs: number; parseMs: number; shapeMs: number; buildSnapshotMs: number };
 }
 
 export async function runSwapBench(ctx: BenchContext, upstreamUrl: string): Promise<SwapRow[]> {
@@ -47,5 +49,6 @@ export async function runSwapBench(ctx: BenchContext, upstreamUrl: string): Prom
       maxEventLoopDelayMs: round(x.maxEventLoopDelayMs, 1),
       maxTimerDriftMs: round(x.maxTimerDriftMs, 1),
       rssMiB: x.rssMiB,
+      phases: { digestMs: round(x.phases.digestMs, 1), parseMs: round(x.phases.parseMs, 1), shapeMs: round(x.phases.shapeMs, 1), buildSnapshotMs: round(x.phases.buildSnapshotMs, 1) },
     }));
 }
