@@ -1,6 +1,7 @@
 // Smoke tests of the bench harness pieces that must be right for the numbers to mean anything:
 // the generated compile config (real, CA-signed, distinct certificates), synthetic bundle keys
-// (still a valid bundle) and the /proc readers. No load is generated here.
+// (still a valid bundle), the /proc readers and the report's target judgement. No load is
+// generated here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -10,6 +11,9 @@ import { join } from 'node:path';
 import { generateCompileConfig } from '../bench/gen-config.ts';
 import { withSyntheticKeys } from '../bench/bundles.ts';
 import { cpuSeconds, memKiB, processTree } from '../bench/lib/proc.ts';
+import { computeTargets, renderPerfSnippet, renderReport, type BenchResults } from '../bench/report.ts';
+import type { LoadResult } from '../bench/workloads/load.ts';
+import type { ContenderRun } from '../bench/workloads/proxy.ts';
 import { loadBundle, serializeBundle, type BundleContent } from '../runtime/bundle.ts';
 
 test('gen-config writes APIs, policies and keys whose certificates are distinct and signed by its CA', async () => {
@@ -64,4 +68,30 @@ test('/proc readers see this process', () => {
   assert.ok(processTree(process.pid).includes(process.pid));
   assert.ok(cpuSeconds(process.pid) > 0);
   assert.ok(memKiB(process.pid, 'VmRSS') > 1000);
+});
+
+test('the report judges targets from ratios within one run and renders every section', () => {
+  const load = (rps: number, p99Ms: number): LoadResult => ({ rps, p50Ms: 1, p99Ms, maxMs: p99Ms, complete: rps * 8, errors: 0, keepAliveRequests: rps * 8, tlsProtocol: 'TLSv1.3', serverCpu: 0.99, serverUsPerRequest: Math.round(1e6 / rps), clientCpu: 0.2, serverCoreOtherLoad: 0.01 });
+  const run = (contender: string, rps: number, p99: number, hs: number): ContenderRun => ({ contender, label: contender, alg: 'ec', status: 'ok', notes: [], keepAlive: load(rps, p99), newConnection: load(hs, 50) });
+  const results: BenchResults = {
+    machine: { date: '2026-11-29T05:00:00Z', cpuModel: 'test CPU', cores: 2, memoryGiB: 1, kernel: 'Linux', node: 'v20', nodeOpenssl: '3', systemOpenssl: 'OpenSSL 3', peers: { nginx: '1.22' }, pinning: 'taskset', loadAverageAtStart: [0], gitCommit: 'abc' },
+    options: { quick: false, only: [], contenders: [], algs: ['ec'], durationS: 8, handshakeDurationS: 5, connections: 64, handshakeConnections: 16, dynamicKeys: 100_000, compileApis: 1000, compileKeys: 100_000 },
+    sections: {
+      proxy: [run('node-bare', 5000, 40, 400), run('mtlsgate-static', 4600, 44, 380), run('mtlsgate-dynamic', 4000, 60, 300), run('caddy', 4800, 30, 500), { contender: 'haproxy', label: 'HAProxy', alg: 'ec', status: 'not installed', notes: [] }],
+      compile: { apis: 1000, keys: 100_000, generatedInS: 0, wallS: 8.5, cpuS: 8, keysPerS: 11_765, peakRssMiB: 700, bundleMiB: 60, exitCode: 0 },
+    },
+    errors: [],
+  };
+  const targets = computeTargets(results);
+  const judged = (prefix: string) => targets.find((t) => t.target.startsWith(prefix))?.reached;
+  assert.equal(judged('mtlsgate-static keep-alive ≥ 0.9× bare Node'), true); // 0.92
+  assert.equal(judged('mtlsgate-dynamic keep-alive ≥ 0.9× bare Node'), false); // 0.80
+  assert.equal(judged('mtlsgate-dynamic keep-alive p99 ≤ 1.2×'), false); // 1.5
+  assert.equal(judged('mtlsgate-static keep-alive ≥ Caddy'), false);
+  assert.equal(judged('mtlsgate-dynamic new connections (full handshake)'), false); // 0.75
+  assert.equal(judged('compile 1000 APIs / 100000 keys < 10 s'), true);
+  const md = renderReport(results);
+  assert.match(md, /\| mtlsgate-static \| 4600 \| 0\.92 \|/);
+  assert.match(md, /HAProxy \(ECDSA P-256\): \*\*not installed\*\*/);
+  assert.match(renderPerfSnippet(results), /npm run bench/);
 });
