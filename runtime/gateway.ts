@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { checkAccess } from './access.ts';
 import { authenticate, checkKeyState, checkStaticMtls, Refusal } from './auth.ts';
 import { errorStatus, sendError, type ErrorCode } from './errors.ts';
+import { reportFault } from './faults.ts';
 import { attachIdentity, identityOf, type ClientIdentity } from './identity.ts';
 import type { LimitDecision, Limiter } from './limits/limiter.ts';
 import { forward, type Forwarding } from './proxy.ts';
@@ -134,25 +135,44 @@ class GatewayCore {
     (res as unknown as Record<symbol, Exchange>)[EXCHANGE] = ex;
     res.once('close', onResponseClose);
     if (this.draining) res.setHeader('connection', 'close');
-    this.decide(ex);
+    try {
+      this.decide(ex);
+    } catch (err) {
+      this.fault(ex, err);
+    }
   };
+
+  /**
+   * A fault in the request path (a bug, a header node:http refuses) answers its request with
+   * a 502 instead of taking the process, and every other request, down.
+   */
+  private fault(ex: Exchange, err: unknown): void {
+    reportFault('request path', err);
+    if (ex.res.headersSent) ex.res.destroy();
+    else ex.refuse('proxy.upstream_error');
+  }
 
   finished(ex: Exchange): void {
     this.active--;
     if (!ex.res.writableFinished && ex.code === null) ex.status = CLIENT_CLOSED;
     const onRequest = this.opts.onRequest;
     if (onRequest !== undefined) {
-      onRequest({
-        api: ex.api?.id ?? null,
-        key: ex.key?.id ?? null,
-        cert: ex.identity?.fingerprint ?? null,
-        status: ex.status,
-        code: ex.code,
-        method: ex.req.method ?? '',
-        path: ex.req.url ?? '',
-        durationMs: performance.now() - ex.started,
-        remote: ex.remote,
-      });
+      try {
+        onRequest({
+          api: ex.api?.id ?? null,
+          key: ex.key?.id ?? null,
+          cert: ex.identity?.fingerprint ?? null,
+          status: ex.status,
+          code: ex.code,
+          method: ex.req.method ?? '',
+          path: ex.req.url ?? '',
+          durationMs: performance.now() - ex.started,
+          remote: ex.remote,
+        });
+      } catch (err) {
+        // Logging or metrics failed: the request is done either way; do not crash the gateway.
+        reportFault('onRequest', err);
+      }
     }
     if (this.draining) {
       // A keep-alive connection that just went idle must not wait for its timeout.
@@ -191,10 +211,16 @@ class GatewayCore {
         // A synchronous decision (in-process store) must not cost a microtask.
         if (decision instanceof Promise) {
           decision.then(
-            (d) => this.afterLimit(ex, d),
+            (d) => {
+              try {
+                this.afterLimit(ex, d);
+              } catch (err) {
+                this.fault(ex, err);
+              }
+            },
             // The limiter contract says its promise never rejects (faults follow its onError);
-            // should one reject anyway, the request is not the place to fail.
-            () => this.proxy(ex, null),
+            // should one reject anyway, a request path fault it is.
+            (err) => this.fault(ex, err),
           );
           return;
         }

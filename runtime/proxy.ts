@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { sendError, type ErrorCode } from './errors.ts';
+import { reportFault } from './faults.ts';
 import type { ClientIdentity } from './identity.ts';
 import type { PreparedApi } from './snapshot.ts';
 
@@ -93,7 +94,12 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   /** Bound on the first backpressure pause only: most responses fit the socket buffer. */
   private onClientDrain: (() => void) | null = null;
 
-  constructor(private readonly f: ForwardRequest) {}
+  /** Extra headers for the client (rate-limit headers), dropped if node:http refuses them. */
+  private responseHeaders: Record<string, string> | null;
+
+  constructor(private readonly f: ForwardRequest) {
+    this.responseHeaders = f.responseHeaders;
+  }
 
   clientClosed(): void {
     if (this.finished) return;
@@ -119,12 +125,21 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       controller.abort(new Error('client closed the connection'));
       return;
     }
-    this.status = statusCode;
-    const extra = this.f.responseHeaders;
-    if (extra !== null) for (const name in extra) res.setHeader(name, extra[name]);
-    const out = clientHeaders(headers);
-    if (statusMessage) res.writeHead(statusCode, statusMessage, out);
-    else res.writeHead(statusCode, out);
+    try {
+      const extra = this.responseHeaders;
+      if (extra !== null) for (const name in extra) res.setHeader(name, extra[name]);
+      const out = clientHeaders(headers);
+      if (statusMessage) res.writeHead(statusCode, statusMessage, out);
+      else res.writeHead(statusCode, out);
+      this.status = statusCode;
+    } catch (err) {
+      // A header node:http refuses to send (invalid characters): this request gets a 502
+      // (without the offending headers), the gateway carries on.
+      reportFault('response headers', err);
+      this.responseHeaders = null;
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      controller.abort(err as Error);
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -149,7 +164,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       return;
     }
     const code: ErrorCode = TIMEOUT_ERRORS.has((error as { code?: string }).code ?? '') ? 'proxy.upstream_timeout' : 'proxy.upstream_error';
-    sendError(res, code, undefined, this.f.responseHeaders ?? undefined);
+    sendError(res, code, undefined, this.responseHeaders ?? undefined);
     this.finish(code === 'proxy.upstream_timeout' ? 504 : 502, code);
   }
 }

@@ -135,3 +135,53 @@ describe('gateway error table', () => {
     assert.equal(ok.json.path, '/y');
   });
 });
+
+describe('gateway faults stay in their request', () => {
+  it('a header node:http refuses answers 502; a throwing onRequest is survived; others are served', async () => {
+    const { pki, cleanup } = await makePki();
+    const echo = await startEcho();
+    // A limiter that hands back a header value node:http refuses (a newline in it).
+    const faultyLimiter = {
+      check: () => ({ allowed: true, headers: { 'x-ratelimit-limit': 'one\ntwo' } }),
+      health: () => ({ status: 'ok' as const }),
+      close: async () => undefined,
+    };
+    let throwOnce = true;
+    const gw = await startGateway(
+      pki,
+      buildBundle(
+        [
+          { id: 'limited', listen_path: '/limited/', target_url: echo.url },
+          { id: 'open', listen_path: '/open/', target_url: echo.url, use_keyless: true },
+        ],
+        [{ id: 'metered', token_sha256: sha256Hex('metered-token'), rate: { rate: 5, per: 1 }, access_rights: { limited: { allowed_urls: null } } }],
+      ),
+      {
+        limiter: faultyLimiter,
+        onRequest: () => {
+          if (throwOnce) {
+            throwOnce = false;
+            throw new Error('log sink is broken');
+          }
+        },
+      },
+    );
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const faulty = await curl(pki, gw.port, '/limited/x', { headers: { authorization: 'metered-token' } });
+      assert.equal(faulty.status, 502);
+      assert.equal(faulty.json.code, 'proxy.upstream_error');
+      assert.equal((await curl(pki, gw.port, '/open/x')).status, 200);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.ok(warnings.some((w) => w.includes('log sink is broken')), warnings.join('; '));
+      assert.ok(warnings.some((w) => w.includes('x-ratelimit-limit')), warnings.join('; '));
+    } finally {
+      process.off('warning', onWarning);
+      await gw.close();
+      await echo.close();
+      cleanup();
+    }
+  });
+});
