@@ -12,7 +12,11 @@ import { readCertFacts } from './der.ts';
 export interface CertInfo {
   /** Lowercase hex SHA-256 of the DER. */
   fingerprint: string;
-  der: Buffer;
+  /**
+   * The DER, kept only while something may still need it: a CA's PEM for the bundle, or the
+   * subject for an expiry message. Dropped otherwise (100,000 key certificates are ~50 MB).
+   */
+  der: Buffer | null;
   isCa: boolean;
   notAfter: Date;
 }
@@ -82,6 +86,7 @@ function readSmallFile(path: string): string {
 
 /** One-line subject ("CN=alice, O=acme") for messages and the bundle; parses on demand (slow path). */
 export function subjectOf(cert: CertInfo): string {
+  if (!cert.der) return `sha256:${cert.fingerprint}`;
   try {
     return new X509Certificate(cert.der).subject.split('\n').join(', ');
   } catch {
@@ -90,7 +95,7 @@ export function subjectOf(cert: CertInfo): string {
 }
 
 export function caPem(cert: CertInfo): string {
-  const b64 = cert.der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  const b64 = cert.der!.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }
 
@@ -128,6 +133,7 @@ export class CertLoader {
           const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
           cached = { code: 'E_CERT_READ', problem: `cannot be read (resolved to ${abs}): ${why}` };
         }
+        this.dropUnneededDer(cached);
         this.files.set(abs, cached);
       }
       contents = cached;
@@ -141,6 +147,11 @@ export class CertLoader {
     }
     for (const cert of contents.certs) this.checkExpiry(cert, site, label);
     return contents.certs;
+  }
+
+  private dropUnneededDer(contents: PemContents): void {
+    if ('code' in contents) return;
+    for (const cert of contents.certs) if (!cert.isCa && cert.notAfter.getTime() > this.warnBefore) cert.der = null;
   }
 
   private checkExpiry(cert: CertInfo, site: Site, label: string): void {
