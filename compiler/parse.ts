@@ -53,16 +53,25 @@ function reportDuplicateKeys(file: SourceFile, node: YamlNode, log: DiagnosticLo
   if (node.type === 'seq') {
     for (const item of node.items) reportDuplicateKeys(file, item, log);
   } else if (node.type === 'map') {
-    const seen = new Map<string, number>();
-    for (const e of node.entries) {
-      const first = seen.get(e.key);
-      if (first === undefined) seen.set(e.key, e.keyOffset);
-      else {
+    const entries = node.entries;
+    // Config mappings are small: comparing pairs is cheaper than a Map per mapping, except for
+    // big ones (access_rights over many APIs).
+    const seen = entries.length > 16 ? new Map<string, number>() : undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      let first: number | undefined;
+      if (seen) {
+        first = seen.get(e.key);
+        if (first === undefined) seen.set(e.key, e.keyOffset);
+      } else {
+        for (let j = 0; j < i && first === undefined; j++) if (entries[j].key === e.key) first = entries[j].keyOffset;
+      }
+      if (first !== undefined) {
         log.report('E_YAML_DUPLICATE_KEY', { file, offset: e.keyOffset }, `duplicate key "${e.key}" in this mapping`, [
           { site: { file, offset: first }, message: `"${e.key}" first set here` },
         ]);
       }
-      reportDuplicateKeys(file, e.value, log);
+      if (e.value.type !== 'scalar') reportDuplicateKeys(file, e.value, log);
     }
   }
 }
