@@ -106,6 +106,18 @@ describe('gateway proxying', () => {
     assert.equal(gw.gateway.inFlight(), 0);
     assert.equal((await curl(pki, gw.port, '/keep/after')).status, 200);
   });
+
+  it('a client that leaves halfway through its upload breaks nothing', async () => {
+    const req = request({ host: '127.0.0.1', servername: 'localhost', port: gw.port, method: 'POST', path: '/keep/upload-abort', ca: pki.ca.certPem, agent: false, headers: { 'content-length': String(1 << 20) } });
+    req.on('error', () => undefined);
+    req.write(Buffer.alloc(64 * 1024, 120));
+    await waitFor('the upload to be in flight', () => gw.gateway.inFlight() === 1, 10_000);
+    req.destroy();
+    await waitFor('the upload record', () => gw.records.some((r) => r.path === '/keep/upload-abort'), 10_000);
+    assert.equal(gw.records.find((r) => r.path === '/keep/upload-abort')?.status, 499);
+    assert.equal(gw.gateway.inFlight(), 0);
+    assert.equal((await curl(pki, gw.port, '/keep/after-upload')).status, 200);
+  });
 });
 
 describe('gateway close drains in-flight requests', () => {
