@@ -12,7 +12,7 @@ import { reportFault } from './faults.ts';
 import { attachIdentity, identityOf, type ClientIdentity } from './identity.ts';
 import type { LimitDecision, Limiter } from './limits/limiter.ts';
 import { forward, type Forwarding } from './proxy.ts';
-import { BAD_PATH, hostOf, routeRequest } from './route.ts';
+import { BAD_PATH, hostOf, routeRequest, withoutRootDot } from './route.ts';
 import { hostNeedsCertificate, type PreparedApi, type PreparedKey, type Snapshot } from './snapshot.ts';
 import { createTlsFront } from './tls-front.ts';
 
@@ -273,7 +273,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const front = createTlsFront({
     withCertificate,
     withoutCertificate,
-    needsCertificate: (host) => hostNeedsCertificate(opts.snapshot(), host),
+    needsCertificate: (host) => hostNeedsCertificate(opts.snapshot(), withoutRootDot(host)),
   });
 
   return {

@@ -28,9 +28,12 @@ export interface Routed<A> {
 
 export const BAD_PATH = 'bad' as const;
 
-/** "Host: Example.COM:8443" -> "example.com"; "[::1]:8443" -> "[::1]". */
+/**
+ * "Host: Example.COM:8443" -> "example.com"; "[::1]:8443" -> "[::1]"; the fully qualified
+ * "example.com." is "example.com" (the same host, and the same APIs).
+ */
 export function hostOf(hostHeader: string | undefined, sni: string): string {
-  if (hostHeader === undefined || hostHeader === '') return sni;
+  if (hostHeader === undefined || hostHeader === '') return withoutRootDot(sni);
   let end = hostHeader.length;
   if (hostHeader.charCodeAt(0) === 91 /* [ */) {
     const close = hostHeader.indexOf(']');
@@ -39,7 +42,12 @@ export function hostOf(hostHeader: string | undefined, sni: string): string {
     const colon = hostHeader.indexOf(':');
     if (colon !== -1) end = colon;
   }
+  if (end > 1 && hostHeader.charCodeAt(end - 1) === 46 /* . */) end--;
   return (end === hostHeader.length ? hostHeader : hostHeader.slice(0, end)).toLowerCase();
+}
+
+export function withoutRootDot(host: string): string {
+  return host.length > 1 && host.charCodeAt(host.length - 1) === 46 /* . */ ? host.slice(0, -1) : host;
 }
 
 function longestPrefix<A>(table: ReadonlyMap<string, A>, path: string): A | undefined {

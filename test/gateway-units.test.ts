@@ -70,6 +70,8 @@ describe('routing', () => {
     assert.equal(hostOf('Pay.Example.TEST:8443', ''), 'pay.example.test');
     assert.equal(hostOf('[::1]:8443', ''), '[::1]');
     assert.equal(hostOf(undefined, 'sni.test'), 'sni.test');
+    assert.equal(hostOf('pay.example.test.:443', ''), 'pay.example.test', 'the root dot names the same host');
+    assert.equal(hostOf(undefined, 'sni.test.'), 'sni.test');
   });
 });
 
