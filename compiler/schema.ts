@@ -1,7 +1,7 @@
 // Stage 3: every document against schema/<kind>.schema.json (ajv, JSON Schema 2020-12). ajv's
 // instancePath is mapped back to the YAML node; an unknown field points at the key itself and
-// gets a "did you mean". Documents that fail are dropped from later stages (their errors are
-// already reported), so semantic checks only ever see well-typed values.
+// gets a "did you mean". Documents with other schema errors are dropped from later stages
+// (their errors are already reported), so semantic checks only ever see well-typed values.
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import apiSchema from '../schema/api.schema.json' with { type: 'json' };
@@ -137,10 +137,15 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
     }
     const validate = v[kind as Kind];
     if (!validate(value)) {
-      for (const err of validate.errors ?? []) report(doc, kind as Kind, err, log);
-      const id = (value as { id?: unknown }).id;
-      if (typeof id === 'string') out.broken[kind as Kind].add(id);
-      continue;
+      const errors = validate.errors ?? [];
+      for (const err of errors) report(doc, kind as Kind, err, log);
+      // Unknown fields alone (typos, mostly) leave every known field well-typed: keep checking
+      // the document, so its other problems show in this run too. The errors stop the bundle.
+      if (!errors.every((e) => e.keyword === 'additionalProperties')) {
+        const id = (value as { id?: unknown }).id;
+        if (typeof id === 'string') out.broken[kind as Kind].add(id);
+        continue;
+      }
     }
     if (kind === 'api') out.apis.push({ doc, spec: value as ApiDoc['spec'] });
     else if (kind === 'policy') out.policies.push({ doc, spec: value as PolicyDoc['spec'] });

@@ -199,3 +199,11 @@ test('a leaf with its chain in one file pins the leaf only; a CA file alone is a
   assert.deepEqual([c.apis.b.client_certificates, c.apis.b.client_cas], [[], [p.ca.fingerprint]]);
   assert.deepEqual(Object.keys(c.cas), [p.ca.fingerprint]);
 });
+
+test('a document with a misspelt field is still checked, so its other problems show in the same run', async () => {
+  const d = writeConfig({ 'a.yaml': api('a', 'use_keyless: true\nauth:\n  use_certificate: true\nstrip_auth_dat: true\n') });
+  const r = await compileDir(d);
+  assert.deepEqual(r.diagnostics.map((x) => x.code), ['E_AUTH_COMBO', 'E_UNKNOWN_FIELD']);
+  assert.match(r.diagnostics[1].message, /did you mean "strip_auth_data"/);
+  assert.equal(r.bundle, null);
+});
