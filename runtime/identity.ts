@@ -7,6 +7,16 @@ import { createHash, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 
 const IDENTITY = Symbol('mtlsgate.clientIdentity');
+
+/**
+ * "leaf fingerprint > CA fingerprint" pairs proven on some connection. A resumed TLS session
+ * carries the leaf but not the chain the client sent on its full handshake, so a leaf that
+ * needed an intermediate would be refused on every resumption without this. Only successes
+ * are remembered (a failure may just be a connection without its chain); fingerprints fix the
+ * certificates, so an entry never goes stale (expiry of the leaf is checked per request).
+ */
+const provenChains = new Set<string>();
+const MAX_PROVEN_CHAINS = 50_000;
 /** Intermediates a client may send between its leaf and a trusted CA. */
 const MAX_CHAIN_DEPTH = 8;
 
@@ -43,7 +53,12 @@ export class ClientIdentity {
     this.verdicts ??= new Map();
     let verdict = this.verdicts.get(ca.fingerprint);
     if (verdict === undefined) {
-      verdict = chainsTo(this.leaf, this.intermediates(), ca.cert, now);
+      const pair = `${this.fingerprint}>${ca.fingerprint}`;
+      verdict = provenChains.has(pair) || chainsTo(this.leaf, this.intermediates(), ca.cert, now);
+      if (verdict && !provenChains.has(pair)) {
+        if (provenChains.size >= MAX_PROVEN_CHAINS) provenChains.clear();
+        provenChains.add(pair);
+      }
       this.verdicts.set(ca.fingerprint, verdict);
     }
     return verdict;
