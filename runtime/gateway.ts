@@ -276,6 +276,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     needsCertificate: (host) => hostNeedsCertificate(opts.snapshot(), withoutRootDot(host)),
   });
 
+  let closing: Promise<void> | null = null;
   return {
     listen(port, host) {
       return new Promise((resolve, reject) => {
@@ -290,23 +291,29 @@ export function createGateway(opts: GatewayOptions): Gateway {
     setTlsCredentials(cert, key) {
       for (const server of servers) server.setSecureContext(tlsOptions(cert, key));
     },
-    async close(drainTimeoutMs) {
-      core.draining = true;
-      const stopped = new Promise<void>((resolve) => {
-        if (!front.server.listening) return resolve();
-        front.server.close(() => resolve());
-      });
-      for (const server of servers) server.closeIdleConnections();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([core.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeoutMs)))]);
-      clearTimeout(timer);
-      for (const server of servers) {
-        server.closeAllConnections();
-        server.close();
-      }
-      for (const socket of front.sockets) socket.destroy();
-      await stopped;
+    close(drainTimeoutMs) {
+      // SIGTERM twice, or SIGTERM during a start-up failure: one drain, one result.
+      closing ??= drain(drainTimeoutMs);
+      return closing;
     },
     inFlight: () => core.inFlight(),
   };
+
+  async function drain(drainTimeoutMs: number): Promise<void> {
+    core.draining = true;
+    const stopped = new Promise<void>((resolve) => {
+      if (!front.server.listening) return resolve();
+      front.server.close(() => resolve());
+    });
+    for (const server of servers) server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([core.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeoutMs)))]);
+    clearTimeout(timer);
+    for (const server of servers) {
+      server.closeAllConnections();
+      server.close();
+    }
+    for (const socket of front.sockets) socket.destroy();
+    await stopped;
+  }
 }
