@@ -29,7 +29,7 @@ describe('gateway error table', () => {
   before(async () => {
     ({ pki, cleanup } = await makePki());
     echo = await startEcho();
-    echo.slowMs = 5_000;
+    echo.slowMs = 30_000;
     const day = 86_400_000;
     const expired = await issueCert(pki.ca, 'expired', { notBefore: new Date(Date.now() - 10 * day), notAfter: new Date(Date.now() - day) });
     pki.file('expired.pem', expired.certPem);
@@ -56,7 +56,7 @@ describe('gateway error table', () => {
         { id: 'metered', token_sha256: sha256Hex('metered-token'), rate: { rate: 1, per: 3600 }, access_rights: { limited: all } },
       ],
     );
-    gw = await startGateway(pki, bundle, { upstreamTimeoutMs: 400, limiter });
+    gw = await startGateway(pki, bundle, { upstreamTimeoutMs: 2_000, limiter });
   });
 
   after(async () => {
