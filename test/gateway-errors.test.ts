@@ -11,6 +11,16 @@ import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
 import { curl, makePki, startEcho, startGateway, type CurlOptions, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
+/** An upstream that accepts connections and resets each as soon as the request arrives. */
+async function resettingUpstream(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 async function deadPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -24,6 +34,7 @@ describe('gateway error table', () => {
   let cleanup: () => void;
   let echo: EchoUpstream;
   let gw: TestGateway;
+  let resetting: Awaited<ReturnType<typeof resettingUpstream>>;
   const limiter = createLimiter();
 
   before(async () => {
@@ -35,6 +46,7 @@ describe('gateway error table', () => {
     pki.file('expired.pem', expired.certPem);
     pki.file('expired-key.pem', expired.keyPem);
     const dead = `http://127.0.0.1:${await deadPort()}`;
+    resetting = await resettingUpstream();
     const all = { allowed_urls: null };
     const bundle = buildBundle(
       [
@@ -42,6 +54,7 @@ describe('gateway error table', () => {
         { id: 'tokens', listen_path: '/tokens/', target_url: echo.url },
         { id: 'dynamic', listen_path: '/dynamic/', target_url: echo.url, use_certificate: true },
         { id: 'dead', listen_path: '/dead/', target_url: dead, use_keyless: true },
+        { id: 'reset', listen_path: '/reset/', target_url: resetting.url, use_keyless: true },
         { id: 'slow', listen_path: '/slow/', target_url: echo.url, use_keyless: true, strip_listen_path: false },
         { id: 'limited', listen_path: '/limited/', target_url: echo.url },
       ],
@@ -62,6 +75,7 @@ describe('gateway error table', () => {
   after(async () => {
     await gw?.close();
     await echo?.close();
+    await resetting?.close();
     await limiter.close();
     await closeAllUpstreams();
     cleanup?.();
@@ -84,6 +98,7 @@ describe('gateway error table', () => {
     { code: 'access.api_denied', path: '/tokens/x', opts: bearer('elsewhere-token'), why: 'key without rights on this API' },
     { code: 'access.url_denied', path: '/tokens/refunds', opts: bearer('narrow-token'), why: 'path outside allowed_urls' },
     { code: 'proxy.upstream_error', path: '/dead/x', why: 'upstream refuses connections' },
+    { code: 'proxy.upstream_error', path: '/reset/x', why: 'upstream resets the connection' },
     { code: 'proxy.upstream_timeout', path: '/slow/x', why: 'upstream slower than the timeout' },
   ];
 
