@@ -130,7 +130,7 @@ class FastParser {
       const key = m![1];
       const restAt = m![0].length;
       const afterColon = l.content.slice(restAt);
-      const rest = afterColon.replace(/^[ ]+/, '');
+      const rest = afterColon.replace(/^[ \t]+/, '');
       const valueStart = l.start + restAt + (afterColon.length - rest.length);
       this.i++;
       let value: YamlNode;
@@ -138,7 +138,7 @@ class FastParser {
         const next = this.peek();
         if (next && next.indent > indent) value = this.parseNode(indent + 1);
         else if (next && next.indent === indent && (next.content === '-' || next.content.startsWith('- '))) value = this.parseSeq(indent);
-        else value = { type: 'scalar', offset: l.start + restAt, value: null };
+        else value = { type: 'scalar', offset: valueStart, value: null };
       } else {
         value = this.inlineValue(rest, valueStart, indent);
       }
@@ -275,6 +275,8 @@ function resolveKey(s: string): string {
 
 /** The documents of `text` as node trees, or null when the file needs the full YAML parser. */
 export function parseFast(text: string): YamlNode[] | null {
+  // A lone CR is a line break to YAML; this parser splits on LF only.
+  if (/\r(?!\n)/.test(text)) return null;
   try {
     return new FastParser(text).parseAll();
   } catch (err) {

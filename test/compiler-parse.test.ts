@@ -27,6 +27,7 @@ const SUBSET = [
   'a:   spaced   \nk  : v\nc: x # comment\nd: "q" # c\ne: \'s\'  \nf: -1\n',
   'list:\n  - |\n    line\n  - b\n',
   'k: v\n\n\n# trailing comment\n',
+  'kind: #only a comment\nid: \t\nname:   \nv: \tx\n',
 ];
 
 const UNSUPPORTED = [
@@ -40,6 +41,7 @@ const UNSUPPORTED = [
   '%YAML 1.2\n---\na: 1\n',
   'a: [x, [y]]\n',
   '? complex\n: key\n',
+  'a: x\rb: y\n',
 ];
 
 function file(text: string): SourceFile {
@@ -73,4 +75,39 @@ test('the example config is read by the fast parser, exactly as yaml reads it', 
     assert.ok(fast, `${f} falls back to the slow parser`);
     assert.deepEqual(fast, parseWithYamlLibrary(file(text), new DiagnosticLog(false)), f);
   }
+});
+
+// Mutations of config-like text: wherever the fast parser answers, yaml must read the same
+// (and find no error). A fixed seed keeps the run reproducible.
+test('fuzz: the fast parser never disagrees with yaml', () => {
+  const seeds = [
+    'kind: api\nid: x\nproxy:\n  listen_path: /x/\n  target_url: http://127.0.0.1:9000\nclient_certificates:\n  - a.pem\n  - sha256:ab\n',
+    'access_rights:\n  payments:\n    allowed_urls:\n      - url: ^/charges(/|$)\n        methods: [GET, post]\n  other: {}\nrate: 1\n',
+    'pem: |\n  -----BEGIN CERTIFICATE-----\n  AAAA\n  -----END CERTIFICATE-----\nnext: 1\n---\nk: v # c\n',
+    "a: 'x'\nb: \"y\"\nc: [1, 2]\nd:\n- e\n- f: g\n  h: i\n",
+  ];
+  const pieces = [' ', ':', '-', '#', '\n', '"', "'", '|', 'a', '[', ']', ',', '{', '}', '  ', '- ', ': ', '---\n', '\t', '1', '~', '!', '&', '*', '>', '\r'];
+  let state = 20261129;
+  const rnd = (n: number) => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state % n;
+  };
+  let answered = 0;
+  for (let i = 0; i < 10_000; i++) {
+    let t = seeds[rnd(seeds.length)];
+    for (let m = 1 + rnd(3); m > 0; m--) {
+      const at = rnd(t.length + 1);
+      const op = rnd(3);
+      const piece = pieces[rnd(pieces.length)];
+      t = op === 0 ? t.slice(0, at) + piece + t.slice(at) : op === 1 ? t.slice(0, at) + t.slice(at + 1 + rnd(3)) : t.slice(0, at) + piece + t.slice(at + 1);
+    }
+    const fast = parseFast(t);
+    if (!fast) continue;
+    answered++;
+    const log = new DiagnosticLog(false);
+    const full = parseWithYamlLibrary(file(t), log);
+    assert.deepEqual(log.diagnostics, [], `fast parser accepted what yaml rejects: ${JSON.stringify(t)}`);
+    assert.deepEqual(fast, full, JSON.stringify(t));
+  }
+  assert.ok(answered > 1000, `the fast parser answered only ${answered} times`);
 });
