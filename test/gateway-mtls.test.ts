@@ -214,6 +214,19 @@ describe('gateway asks for a client certificate only where an API needs one', ()
     assert.doesNotMatch(await handshakeTranscript(gw.port, null), /CertificateRequest/);
   });
 
+  it('a reload that puts an mTLS API on a host makes its next handshakes ask', async () => {
+    const before = gw.snapshot().bundle;
+    const apis = Object.values(before.content.apis).map((a) => (a.id === 'open' ? { ...a, use_mutual_tls_auth: true, client_certificates: [pki.clients.bob.fingerprint] } : a));
+    gw.use(buildBundle(apis));
+    try {
+      assert.match(await handshakeTranscript(gw.port, 'open.example.test'), /CertificateRequest/);
+      assert.equal((await curl(pki, gw.port, '/x', { host: 'open.example.test', client: 'bob' })).status, 200);
+    } finally {
+      gw.use(before);
+    }
+    assert.doesNotMatch(await handshakeTranscript(gw.port, 'open.example.test'), /CertificateRequest/);
+  });
+
   it('routes by Host: the mTLS host answers a missing certificate at the HTTP layer', async () => {
     const none = await curl(pki, gw.port, '/x', { host: 'pay.example.test' });
     assert.equal(none.status, 403);
