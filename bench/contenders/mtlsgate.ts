@@ -14,6 +14,8 @@ export interface MtlsgateVariant {
   /** Give the keys a (never reached) rate limit and quota, so the limiter runs on every request. */
   limited?: boolean;
   redisUrl?: string;
+  /** More `serve` flags (e.g. --log-level warn). */
+  extraArgs?: string[];
   id?: string;
   label?: string;
 }
@@ -35,6 +37,7 @@ export function mtlsgateContender(v: MtlsgateVariant): Contender {
       const admin = await freePort();
       const args = [join(ctx.root, 'dist/mtlsgate.mjs'), 'serve', '--bundle', bundle, '--tls-cert', pki.files.server.cert, '--tls-key', pki.files.server.key, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`];
       if (v.redisUrl) args.push('--redis', v.redisUrl);
+      if (v.extraArgs) args.push(...v.extraArgs);
       const proc = startProc(`mtlsgate-${v.mode}`, SERVER_CORE, process.execPath, args, { logFile: join(dir, 'gateway.log'), cwd: dir });
       await waitForPort(port, proc, 60_000);
       const rss = Math.round(memKiB(proc.pid, 'VmRSS') / 1024);
@@ -42,7 +45,7 @@ export function mtlsgateContender(v: MtlsgateVariant): Contender {
         proc,
         adminUrl: `http://127.0.0.1:${admin}`,
         bundleFile: bundle,
-        notes: [`${built.keys} keys, bundle ${(built.bytes / 2 ** 20).toFixed(1)} MiB, RSS at start ${rss} MiB`, 'one JSON log line per request, to a file'],
+        notes: [`${built.keys} keys, bundle ${(built.bytes / 2 ** 20).toFixed(1)} MiB, RSS at start ${rss} MiB`, v.extraArgs?.includes('--log-level') ? `serve ${v.extraArgs.join(' ')}` : 'one JSON log line per request, to a file'],
       };
     },
   };
@@ -50,3 +53,5 @@ export function mtlsgateContender(v: MtlsgateVariant): Contender {
 
 export const mtlsgateStatic = mtlsgateContender({ mode: 'static' });
 export const mtlsgateDynamic = mtlsgateContender({ mode: 'dynamic', id: 'mtlsgate-dynamic' });
+/** Not in the default run: the request log's share of the cost (`--contenders mtlsgate-static-nolog`). */
+export const mtlsgateStaticNoLog = mtlsgateContender({ mode: 'static', id: 'mtlsgate-static-nolog', label: 'mtlsgate static mTLS, no request log', extraArgs: ['--log-level', 'warn'] });
