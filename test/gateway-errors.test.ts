@@ -9,7 +9,7 @@ import { ERROR_TABLE } from '../runtime/errors.ts';
 import { createLimiter } from '../runtime/limits/index.ts';
 import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startGateway, type CurlOptions, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { curl, makePki, startEcho, startTestGateway, type CurlOptions, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 /** An upstream that accepts connections and resets each as soon as the request arrives. */
 async function resettingUpstream(): Promise<{ url: string; close(): Promise<void> }> {
@@ -69,7 +69,7 @@ describe('gateway error table', () => {
         { id: 'metered', token_sha256: sha256Hex('metered-token'), rate: { rate: 1, per: 3600 }, access_rights: { limited: all } },
       ],
     );
-    gw = await startGateway(pki, bundle, { upstreamTimeoutMs: 2_000, limiter });
+    gw = await startTestGateway(pki, bundle, { upstreamTimeoutMs: 2_000, limiter });
   });
 
   after(async () => {
@@ -162,7 +162,7 @@ describe('gateway faults stay in their request', () => {
       close: async () => undefined,
     };
     let throwOnce = true;
-    const gw = await startGateway(
+    const gw = await startTestGateway(
       pki,
       buildBundle(
         [

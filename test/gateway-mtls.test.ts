@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { issueCert } from '../cli/pki.ts';
 import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle, sha256Hex, type ApiSpec, type KeySpec } from './helpers/bundle-builder.ts';
-import { createIntermediateCa, curl, makePki, startEcho, startGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { createIntermediateCa, curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 describe('gateway mTLS flows', () => {
   let pki: TestPki;
@@ -34,7 +34,7 @@ describe('gateway mTLS flows', () => {
       { id: 'alice', certificate: pki.clients.alice.fingerprint, token_sha256: sha256Hex('alice-token'), access_rights: { dynamic: { allowed_urls: [{ url: '^/charges', methods: [] }] }, both: all } },
       { id: 'tok', token_sha256: sha256Hex('tok-token'), access_rights: { dynamic: all } },
     ];
-    gw = await startGateway(pki, buildBundle(apis, keys));
+    gw = await startTestGateway(pki, buildBundle(apis, keys));
   });
 
   after(async () => {
@@ -189,7 +189,7 @@ describe('gateway asks for a client certificate only where an API needs one', ()
   before(async () => {
     ({ pki, cleanup } = await makePki());
     echo = await startEcho();
-    gw = await startGateway(
+    gw = await startTestGateway(
       pki,
       buildBundle([
         { id: 'pay', domain: 'pay.example.test', listen_path: '/', target_url: echo.url, use_keyless: true, use_mutual_tls_auth: true, client_certificates: [pki.clients['partner-a'].fingerprint] },

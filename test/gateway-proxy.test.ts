@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 
 describe('gateway proxying', () => {
@@ -20,7 +20,7 @@ describe('gateway proxying', () => {
     echo = await startEcho();
     echo.slowMs = 600;
     const all = { allowed_urls: null };
-    gw = await startGateway(
+    gw = await startTestGateway(
       pki,
       buildBundle(
         [
@@ -140,7 +140,7 @@ describe('gateway close drains in-flight requests', () => {
 
   it('an in-flight slow request completes; new connections are refused', async () => {
     echo.slowMs = 800;
-    const gw = await startGateway(pki, bundle());
+    const gw = await startTestGateway(pki, bundle());
     const pending = curl(pki, gw.port, '/slow/drain');
     await waitFor('the request to be in flight', () => gw.gateway.inFlight() === 1, 10_000);
     const closing = gw.gateway.close(20_000);
@@ -153,7 +153,7 @@ describe('gateway close drains in-flight requests', () => {
 
   it('a request slower than the drain timeout is cut off when it expires', async () => {
     echo.slowMs = 10_000;
-    const gw = await startGateway(pki, bundle());
+    const gw = await startTestGateway(pki, bundle());
     const pending = curl(pki, gw.port, '/slow/cut').then(
       (r) => r.status,
       () => 'cut' as const,

@@ -98,7 +98,7 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(pki: TestPki, bundle: Bundle, extra: Partial<GatewayOptions> = {}): Promise<TestGateway> {
+export async function startTestGateway(pki: TestPki, bundle: Bundle, extra: Partial<GatewayOptions> = {}): Promise<TestGateway> {
   let current = buildSnapshot(bundle);
   const records: RequestRecord[] = [];
   const gateway = createGateway({
