@@ -1,7 +1,8 @@
-// The request path's view of a bundle: everything a request needs, prepared once at load time
-// (Maps, compiled regexes, CA certificate objects, upstream URL parts, per-host "asks for a
-// client certificate"). A request reads one snapshot on arrival and uses it to the end; the
-// request path parses nothing.
+// The request path's view of a bundle: everything a request needs, prepared at load time
+// (route Maps, CA certificate objects, upstream URL parts, per-host "asks for a client
+// certificate", every allowed_urls regex compiled). Per-key objects are made on a key's first
+// request from those prepared parts, so a 100,000-key bundle swaps in without building 100,000
+// objects. A request reads one snapshot on arrival and uses it to the end.
 import { X509Certificate } from 'node:crypto';
 import type { Bundle, BundleApi, BundleKey } from './bundle.ts';
 import type { TrustedCa } from './identity.ts';
