@@ -99,6 +99,10 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const started = Date.now();
   const log = (line: string) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+  if (!which('ab')) {
+    console.error('bench: ab (ApacheBench) is the load generator and is not installed: apt-get install apache2-utils');
+    process.exit(2);
+  }
   const ctx = createContext(root, opts, log);
   pinSelf();
   const wants = (s: Section) => opts.only.length === 0 || opts.only.includes(s);
