@@ -4,10 +4,9 @@
 //
 // Issuing each certificate with cli/pki.ts takes ~7 ms (12 minutes for 100,000), so they are
 // made from one template instead (~15 s for 100,000, file writes included): a leaf issued by
-// cli/pki.ts is cut into its DER
-// parts; for each key the serial, the subject CN (same length) and the public key (P-256 SPKI,
-// always 91 bytes) are patched into the to-be-signed bytes, which the CA then signs with
-// node:crypto (~30 µs). Public keys come from a pool of 1,000 real key pairs (key generation is
+// cli/pki.ts is cut into its DER parts; for each key the serial, the subject CN (same length)
+// and the public key (P-256 SPKI, always 91 bytes) are patched into the to-be-signed bytes,
+// which the CA then signs with node:crypto (~30 µs). Public keys come from a pool of 1,000 real key pairs (key generation is
 // ~200 µs each, and a public key's uniqueness does not matter to the compiler or the runtime);
 // every certificate is distinct (serial, subject, signature), so every fingerprint is.
 //
