@@ -68,6 +68,8 @@ class FastParser {
   parseAll(): YamlNode[] {
     const docs: YamlNode[] = [];
     const raw = this.text.split('\n');
+    // The text after a final newline is not a line (it would be a blank line to block scalars).
+    if (raw.length > 1 && raw[raw.length - 1] === '') raw.pop();
     let offset = 0;
     let current: Line[] = [];
     const flush = () => {
@@ -91,7 +93,7 @@ class FastParser {
       } else {
         let indent = 0;
         while (r.charCodeAt(indent) === 32) indent++;
-        if (r.charCodeAt(indent) === 9 && r.slice(indent).trim() !== '') bail(); // tabs as indentation
+        if (r.charCodeAt(indent) === 9) bail(); // tabs in indentation (even on a blank line): yaml's call
         current.push({ start: offset + indent, indent, content: r.slice(indent) });
       }
       offset += orig.length + 1;
@@ -154,11 +156,12 @@ class FastParser {
     for (let l = this.peek(); l && l.indent === indent && (l.content === '-' || l.content.startsWith('- ')); l = this.peek()) {
       let pad = 1;
       while (l.content[pad] === ' ') pad++;
+      if (l.content[pad] === '\t') bail(); // a tab after the dash: yaml's call
       const rest = l.content.slice(pad);
       if (rest === '' || rest[0] === '#') {
         this.i++;
         const next = this.peek();
-        seq.items.push(next && next.indent > indent ? this.parseNode(indent + 1) : { type: 'scalar', offset: l.start + 1, value: null });
+        seq.items.push(next && next.indent > indent ? this.parseNode(indent + 1) : { type: 'scalar', offset: l.start + pad, value: null });
       } else if (rest === '-' || rest.startsWith('- ') || KEY.test(rest)) {
         // Compact nested node ("- url: x" / "- - a"): re-read this line as if it started at the item.
         this.lines[this.i] = { start: l.start + pad, indent: indent + pad, content: rest };
@@ -221,7 +224,7 @@ class FastParser {
         // "[]" and a trailing comma are fine; an empty item in the middle is not.
         if (!(parts.length === 1 || idx === parts.length - 1)) bail();
       } else {
-        if (/:(?:[ \t]|$)/.test(s) || s.startsWith('- ') || s.startsWith('? ')) bail();
+        if (/:(?:[ \t]|$)/.test(s) || /^[-?:](?:[ \t]|$)/.test(s)) bail();
         items.push({ type: 'scalar', offset: offset + at + lead, value: resolvePlain(s) });
       }
       at += part.length + 1;
@@ -230,7 +233,7 @@ class FastParser {
   }
 
   private literalBlock(header: string, offset: number, parentIndent: number): YamlScalar {
-    const m = /^\|([-+]?)[ \t]*(?:#.*)?$/.exec(header);
+    const m = /^\|([-+]?)(?:[ \t]+(?:#.*)?)?$/.exec(header);
     if (!m) bail();
     const chomp = m![1];
     const body: string[] = [];
@@ -240,6 +243,7 @@ class FastParser {
       const blank = /^[ \t]*$/.test(l.content);
       if (blank) {
         if (blockIndent === -1 && l.indent > 0) bail(); // a leading blank line with spaces: let yaml judge the indentation
+        if (l.content !== '') bail(); // tabs on a blank line of a block scalar: yaml's call
         body.push('');
         this.i++;
         continue;
