@@ -3,10 +3,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { serializeBundle, type BundleContent } from '../runtime/bundle.ts';
+import { join, relative } from 'node:path';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'mtlsgate.mjs');
 const NAMES = ['ca', 'server', 'partner-a', 'alice', 'bob', 'mallory', 'other-ca', 'stranger'];
@@ -111,53 +110,49 @@ test('token: 32 random bytes base64url, token_sha256 = hex SHA-256 of its UTF-8 
   assert.match(run('token', '--help').stdout, /SHA-256 of the token string's UTF-8 bytes/);
 });
 
-/** Content with one static-mTLS API pinning the given certificates. */
-function pinning(fingerprints: string[]): BundleContent {
-  return {
-    apis: {
-      reports: {
-        id: 'reports', name: 'Reports', domain: null, listen_path: '/reports/', target_url: 'http://127.0.0.1:9101',
-        strip_listen_path: true, use_keyless: true, use_mutual_tls_auth: true, use_certificate: false,
-        auth_header_name: 'authorization', client_certificates: [...fingerprints].sort(), client_cas: [],
-        strip_auth_data: false, forward_client_cert: false,
-      },
-    },
-    keys: {},
-    cas: {},
-    index: { certs: Object.fromEntries(fingerprints.map((f) => [f, { apis: ['reports'], key: null }])), tokens: {}, routes: { '*': { '/reports/': 'reports' } } },
-  };
+/** Compiles a copy of examples/ (with the certificates made above) through the CLI, optionally edited. */
+function compileExamples(name: string, edit?: (logistics: string) => string): string {
+  const examples = join(import.meta.dirname, '..', 'examples');
+  const cfg = join(tmp, name);
+  cpSync(examples, cfg, { recursive: true, filter: (src) => !/^(certs|keys[/\\]portal)([/\\]|$)/.test(relative(examples, src)) });
+  cpSync(certs, join(cfg, 'certs'), { recursive: true });
+  if (edit) {
+    const file = join(cfg, 'apis', 'logistics.yaml');
+    writeFileSync(file, edit(readFileSync(file, 'utf8')));
+  }
+  const out = join(tmp, `${name}.json`);
+  const r = run('compile', cfg, '-o', out);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  return out;
 }
 
 test('diff: names the revoked certificate and its API; json parses; identical says "no changes"', () => {
   const partner = fingerprintOf(join(certs, 'partner-a.pem'));
-  const mallory = fingerprintOf(join(certs, 'mallory.pem'));
-  const oldPath = join(tmp, 'old.json');
-  const newPath = join(tmp, 'new.json');
-  writeFileSync(oldPath, serializeBundle(pinning([partner, mallory])));
-  writeFileSync(newPath, serializeBundle(pinning([partner])));
+  const oldPath = compileExamples('old');
+  const newPath = compileExamples('new', (yaml) => yaml.replace('  - ../certs/partner-a.pem\n', ''));
 
   const text = run('diff', oldPath, newPath);
   assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stdout, new RegExp(`reports\\n\\s+- lost +certificate sha256:${mallory}`));
-  assert.ok(!text.stdout.includes(partner), 'the certificate that kept access is not listed');
+  assert.match(text.stdout, new RegExp(`\\n  logistics\\n    - lost +certificate sha256:${partner} \\(no key\\): pinned on the API\\n`));
+  assert.ok(!text.stdout.includes('partner-reports'), 'partner-a keeps its pin on partner-reports: not listed');
+  assert.match(text.stdout, /~ logistics: client_certificates \+0 -1/);
 
   const json = run('diff', oldPath, newPath, '--format', 'json');
   assert.equal(json.code, 0, json.stderr);
   const d = JSON.parse(json.stdout);
   assert.equal(d.identical, false);
-  assert.deepEqual(d.access, [{ api: 'reports', gained: [], lost: [{ kind: 'pinned_certificate', fingerprint: mallory, key: null }] }]);
+  assert.deepEqual(d.access, [{ api: 'logistics', gained: [], lost: [{ kind: 'pinned_certificate', fingerprint: partner, key: null }] }]);
 
   const same = run('diff', oldPath, oldPath);
   assert.equal(same.code, 0);
   assert.match(same.stdout, /no changes/);
+  assert.equal(JSON.parse(run('diff', oldPath, oldPath, '--format', 'json').stdout).identical, true);
 });
 
 test('diff: unreadable or invalid bundles exit 2 with the loader message', () => {
-  const good = join(tmp, 'good.json');
-  writeFileSync(good, serializeBundle(pinning([])));
-  const bytes = readFileSync(good, 'utf8');
+  const good = compileExamples('good');
   const edited = join(tmp, 'edited.json');
-  writeFileSync(edited, bytes.replace('"Reports"', '"Rep0rts"'));
+  writeFileSync(edited, readFileSync(good, 'utf8').replace('"Logistics"', '"L0gistics"'));
   const r = run('diff', good, edited);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /edited\.json: bundle digest mismatch/);

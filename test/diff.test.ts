@@ -1,8 +1,13 @@
 // compiler/diff.ts: who gains or loses access between two bundles.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { diffBundles, type AccessGrant } from '../compiler/diff.ts';
-import type { BundleApi, BundleContent, BundleKey } from '../runtime/bundle.ts';
+import { compileDir } from '../compiler/index.ts';
+import { writeDemoPki } from '../cli/pki.ts';
+import { loadBundle, type BundleApi, type BundleContent, type BundleKey } from '../runtime/bundle.ts';
 
 const FP = {
   partner: 'a'.repeat(64),
@@ -169,4 +174,28 @@ test('keyless APIs grant nothing through keys', () => {
   const d = diffBundles(before, after);
   assert.deepEqual(d.access, []);
   assert.equal(d.keys.changed[0].fields[0].field, 'access_rights.reports');
+});
+
+test('compiled examples that differ by one revoked certificate: the diff names it and its API only', async () => {
+  const examples = join(import.meta.dirname, '..', 'examples');
+  const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-diff-'));
+  try {
+    cpSync(examples, dir, { recursive: true, filter: (src) => !/^(certs|keys[/\\]portal)([/\\]|$)/.test(relative(examples, src)) });
+    const pki = await writeDemoPki(join(dir, 'certs'));
+    const before = await compileDir(dir);
+    assert.equal(before.errorCount, 0, JSON.stringify(before.diagnostics));
+    const file = join(dir, 'apis', 'logistics.yaml');
+    const yaml = readFileSync(file, 'utf8');
+    assert.ok(yaml.includes('  - ../certs/bob.pem\n'));
+    writeFileSync(file, yaml.replace('  - ../certs/bob.pem\n', ''));
+    const after = await compileDir(dir);
+    assert.equal(after.errorCount, 0, JSON.stringify(after.diagnostics));
+
+    const d = diffBundles(loadBundle(before.bundle!).content, loadBundle(after.bundle!).content);
+    assert.deepEqual(d.access, [{ api: 'logistics', gained: [], lost: [{ kind: 'pinned_certificate', fingerprint: pki.clients.bob.fingerprint, key: 'bob' }] }]);
+    assert.deepEqual(d.apis.changed.map((c) => [c.id, c.fields.map((f) => f.field)]), [['logistics', ['client_certificates']]]);
+    assert.deepEqual(d.keys, { added: [], removed: [], changed: [] }, 'bob keeps his rights; only his certificate lost the pin');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
