@@ -107,6 +107,16 @@ function grantsFor(content: BundleContent, apiId: string): Map<string, AccessGra
   return grants;
 }
 
+/**
+ * A pinned certificate that maps to no key on its own side may map to one on the other (a
+ * revoked certificate whose key was deleted in the same change, or a new pin for a key that
+ * existed before): name that key, since the reader wants to know whose certificate it is.
+ */
+function nameKey(g: AccessGrant, other: BundleContent): AccessGrant {
+  if (g.kind !== 'pinned_certificate' || g.key !== null) return g;
+  return { ...g, key: other.index.certs[g.fingerprint]?.key ?? null };
+}
+
 const KIND_ORDER: Record<AccessGrant['kind'], number> = { pinned_certificate: 0, ca_certificate: 1, key_certificate: 2, key: 3 };
 
 function sortGrants(grants: AccessGrant[]): AccessGrant[] {
@@ -118,8 +128,8 @@ function accessChanges(oldC: BundleContent, newC: BundleContent, apiIds: string[
   for (const api of apiIds) {
     const before = grantsFor(oldC, api);
     const after = grantsFor(newC, api);
-    const gained = [...after].filter(([id]) => !before.has(id)).map(([, g]) => g);
-    const lost = [...before].filter(([id]) => !after.has(id)).map(([, g]) => g);
+    const gained = [...after].filter(([id]) => !before.has(id)).map(([, g]) => nameKey(g, oldC));
+    const lost = [...before].filter(([id]) => !after.has(id)).map(([, g]) => nameKey(g, newC));
     if (gained.length > 0 || lost.length > 0) out.push({ api, gained: sortGrants(gained), lost: sortGrants(lost) });
   }
   return out;

@@ -199,3 +199,17 @@ test('compiled examples that differ by one revoked certificate: the diff names i
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a certificate is named by its key from whichever bundle knows it', () => {
+  // OLD pins partner-a's certificate (no key); NEW unpins it and binds it to a new key dave.
+  const before = baseContent();
+  const after = clone(before);
+  after.apis.logistics.client_certificates = [FP.bob];
+  after.keys.dave = key('dave', { certificate: FP.partner });
+  after.index.certs[FP.partner] = { apis: ['reports'], key: 'dave' };
+  const d = diffBundles(before, after);
+  assert.deepEqual(d.access.find((a) => a.api === 'logistics')?.lost, [{ kind: 'pinned_certificate', fingerprint: FP.partner, key: 'dave' }]);
+  // And the other way round: a new pin on a certificate whose key existed only before.
+  const back = diffBundles(after, before);
+  assert.deepEqual(back.access.find((a) => a.api === 'logistics')?.gained, [{ kind: 'pinned_certificate', fingerprint: FP.partner, key: 'dave' }]);
+});
