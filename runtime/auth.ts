@@ -55,22 +55,25 @@ function keyOfToken(snapshot: Snapshot, token: string): PreparedKey | undefined 
 
 /**
  * Token and dynamic-mTLS authentication for a non-keyless API: the key, or the refusal.
- * On an API with auth.use_certificate the certificate alone identifies its key; a token with a
- * certificate must name the same key; a certificate-bound key's token needs that certificate;
- * a token-only key's token works alone.
+ * On an API with auth.use_certificate the certificate alone identifies its key. Wherever the API
+ * asks for a client certificate (dynamic or static mTLS), a token with a certificate must name
+ * the same key, and a certificate-bound key's token needs that certificate: otherwise a stolen
+ * token would work behind any pinned certificate. A token-only key's token works alone. On a
+ * plain token API no certificate is asked for, so a bound key's token is accepted there.
  */
 export function authenticate(snapshot: Snapshot, api: PreparedApi, identity: ClientIdentity | null, headers: IncomingHttpHeaders, now: number): PreparedKey | Refusal {
   const dynamic = api.def.use_certificate;
+  const certBound = dynamic || api.def.use_mutual_tls_auth;
   const token = tokenOf(api, headers);
   if (dynamic && identity !== null && identity.expired(now)) return refusal('mtls.cert_expired');
-  const certKey = dynamic && identity !== null ? snapshot.keyByCert(identity.fingerprint) : undefined;
+  const certKey = certBound && identity !== null ? snapshot.keyByCert(identity.fingerprint) : undefined;
   if (token === null) {
     if (!dynamic || identity === null) return refusal('auth.auth_field_missing');
     return certKey ?? refusal('auth.cert_not_found');
   }
   const key = keyOfToken(snapshot, token);
   if (key === undefined) return refusal('auth.key_not_found');
-  if (!dynamic) return key;
+  if (!certBound) return key;
   if (certKey !== undefined && certKey !== key) return refusal('auth.cert_mismatch');
   if (key.def.certificate !== null && identity?.fingerprint !== key.def.certificate) return refusal('auth.cert_required');
   return key;

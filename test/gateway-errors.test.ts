@@ -57,10 +57,11 @@ describe('gateway error table', () => {
         { id: 'reset', listen_path: '/reset/', target_url: resetting.url, use_keyless: true },
         { id: 'slow', listen_path: '/slow/', target_url: echo.url, use_keyless: true, strip_listen_path: false },
         { id: 'limited', listen_path: '/limited/', target_url: echo.url },
+        { id: 'pinned-token', listen_path: '/pinned-token/', target_url: echo.url, use_mutual_tls_auth: true, client_certificates: [pki.clients['partner-a'].fingerprint, pki.clients.alice.fingerprint] },
       ],
       [
-        { id: 'tok', token_sha256: sha256Hex('tok-token'), access_rights: { tokens: all, dynamic: all } },
-        { id: 'alice', certificate: pki.clients.alice.fingerprint, token_sha256: sha256Hex('alice-token'), access_rights: { dynamic: all } },
+        { id: 'tok', token_sha256: sha256Hex('tok-token'), access_rights: { tokens: all, dynamic: all, 'pinned-token': all } },
+        { id: 'alice', certificate: pki.clients.alice.fingerprint, token_sha256: sha256Hex('alice-token'), access_rights: { dynamic: all, 'pinned-token': all } },
         { id: 'carol', certificate: expired.fingerprint, access_rights: { dynamic: all } },
         { id: 'old', token_sha256: sha256Hex('old-token'), expires: '2020-01-01T00:00:00Z', access_rights: { tokens: all } },
         { id: 'sleepy', token_sha256: sha256Hex('sleepy-token'), is_inactive: true, access_rights: { tokens: all } },
@@ -120,6 +121,19 @@ describe('gateway error table', () => {
     const r = await curl(pki, gw.port, '/dynamic/x', { client: 'expired' });
     assert.equal(r.status, 403);
     assert.equal(r.json.code, 'mtls.cert_expired');
+  });
+
+  it('static mTLS + token: a certificate-bound key\'s token needs its own certificate, not just any pinned one', async () => {
+    // partner-a is pinned but is not alice's certificate: a stolen token must not ride on it.
+    const stolen = await curl(pki, gw.port, '/pinned-token/x', { client: 'partner-a', ...bearer('alice-token') });
+    assert.equal(stolen.status, 401, stolen.body);
+    assert.equal(stolen.json.code, 'auth.cert_required');
+    const own = await curl(pki, gw.port, '/pinned-token/x', { client: 'alice', ...bearer('alice-token') });
+    assert.equal(own.status, 200, own.body);
+    // A token-only key works behind any pinned certificate; a certificate naming another key does not.
+    assert.equal((await curl(pki, gw.port, '/pinned-token/x', { client: 'partner-a', ...bearer('tok-token') })).status, 200);
+    const mismatch = await curl(pki, gw.port, '/pinned-token/x', { client: 'alice', ...bearer('tok-token') });
+    assert.equal(mismatch.json.code, 'auth.cert_mismatch');
   });
 
   it('allowed_urls: the method must be listed too', async () => {
