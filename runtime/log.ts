@@ -4,6 +4,7 @@
 // string (tokens travel there too: `?api_key=...`), private key material. A request line
 // carries only the fields of RequestLogFields, and its path is cut at the first "?".
 import pino, { type Logger } from 'pino';
+import type { RequestRecord } from './gateway.ts';
 
 export type { Logger } from 'pino';
 
@@ -39,19 +40,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   );
 }
 
-/** What a request log line holds (the gateway's RequestRecord, minus nothing secret). */
-export interface RequestLogFields {
-  api: string | null;
-  key: string | null;
-  /** SHA-256 hex fingerprint of the client's leaf certificate, or null. */
-  cert: string | null;
-  status: number;
-  code: string | null;
-  method: string;
-  path: string;
-  durationMs: number;
-  remote: string;
-}
+/** What a request log line holds: the gateway's RequestRecord, which carries nothing secret. */
+export type RequestLogFields = RequestRecord;
 
 /** The path as logged: without its query string, which may carry a token. */
 export function loggablePath(path: string): string {

@@ -7,7 +7,8 @@ import { join, relative } from 'node:path';
 import { diffBundles, type AccessGrant } from '../compiler/diff.ts';
 import { compileDir } from '../compiler/index.ts';
 import { writeDemoPki } from '../cli/pki.ts';
-import { loadBundle, type BundleApi, type BundleContent, type BundleKey } from '../runtime/bundle.ts';
+import { loadBundle, type BundleContent } from '../runtime/bundle.ts';
+import { apiWithDefaults, keyWithDefaults } from './helpers/bundle-builder.ts';
 
 const FP = {
   partner: 'a'.repeat(64),
@@ -17,29 +18,8 @@ const FP = {
   alice2: 'e'.repeat(64),
 };
 
-function api(id: string, over: Partial<BundleApi>): BundleApi {
-  return {
-    id,
-    name: id,
-    domain: null,
-    listen_path: `/${id}/`,
-    target_url: 'http://127.0.0.1:9101',
-    strip_listen_path: true,
-    use_keyless: false,
-    use_mutual_tls_auth: false,
-    use_certificate: false,
-    auth_header_name: 'authorization',
-    client_certificates: [],
-    client_cas: [],
-    strip_auth_data: false,
-    forward_client_cert: false,
-    ...over,
-  };
-}
-
-function key(id: string, over: Partial<BundleKey>): BundleKey {
-  return { id, certificate: null, token_sha256: null, policies: [], access_rights: {}, rate: null, quota: null, expires: null, is_inactive: false, ...over };
-}
+const api = apiWithDefaults;
+const key = keyWithDefaults;
 
 /** Hand-built content shaped like the examples: static mTLS, static + token, dynamic mTLS. */
 function baseContent(): BundleContent {

@@ -15,24 +15,37 @@ function fingerprintOfPem(pem: string): string {
   return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
 }
 
+/** An API with the defaults the compiler fills in (token auth, no certificates), then `over`. */
+export function apiWithDefaults(id: string, over: Partial<BundleApi> = {}): BundleApi {
+  return {
+    id,
+    name: id,
+    domain: null,
+    listen_path: `/${id}/`,
+    target_url: 'http://127.0.0.1:9101',
+    strip_listen_path: true,
+    use_keyless: false,
+    use_mutual_tls_auth: false,
+    use_certificate: false,
+    auth_header_name: 'authorization',
+    client_certificates: [],
+    client_cas: [],
+    strip_auth_data: false,
+    forward_client_cert: false,
+    ...over,
+  };
+}
+
+/** A key with the compiler's defaults (no certificate, token, rights or limits), then `over`. */
+export function keyWithDefaults(id: string, over: Partial<BundleKey> = {}): BundleKey {
+  return { id, certificate: null, token_sha256: null, policies: [], access_rights: {}, rate: null, quota: null, expires: null, is_inactive: false, ...over };
+}
+
 export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleContent {
   const content: BundleContent = { apis: {}, keys: {}, cas: {}, index: { certs: {}, tokens: {}, routes: {} } };
   for (const spec of apis) {
     const { client_ca_pems, ...fields } = spec;
-    const api: BundleApi = {
-      name: spec.id,
-      domain: null,
-      strip_listen_path: true,
-      use_keyless: false,
-      use_mutual_tls_auth: false,
-      use_certificate: false,
-      auth_header_name: 'authorization',
-      client_certificates: [],
-      client_cas: [],
-      strip_auth_data: false,
-      forward_client_cert: false,
-      ...fields,
-    };
+    const api = apiWithDefaults(spec.id, { client_cas: [], ...fields });
     for (const pem of client_ca_pems ?? []) {
       const fp = fingerprintOfPem(pem);
       const ca = (content.cas[fp] ??= { pem, subject: new X509Certificate(pem).subject.replaceAll('\n', ', '), apis: [] });
@@ -47,17 +60,7 @@ export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleCont
     for (const fp of api.client_certificates) (content.index.certs[fp] ??= { apis: [], key: null }).apis.push(api.id);
   }
   for (const spec of keys) {
-    const key: BundleKey = {
-      certificate: null,
-      token_sha256: null,
-      policies: [],
-      access_rights: {},
-      rate: null,
-      quota: null,
-      expires: null,
-      is_inactive: false,
-      ...spec,
-    };
+    const key = keyWithDefaults(spec.id, spec);
     content.keys[key.id] = key;
     if (key.certificate !== null) (content.index.certs[key.certificate] ??= { apis: [], key: null }).key = key.id;
     if (key.token_sha256 !== null) content.index.tokens[key.token_sha256] = key.id;

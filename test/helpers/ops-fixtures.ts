@@ -3,25 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeBundle, type BundleApi, type BundleContent } from '../../runtime/bundle.ts';
+import { apiWithDefaults } from './bundle-builder.ts';
 
 /** An open (keyless) API proxying `listenPath` to `target`. */
 export function openApi(id: string, listenPath: string, target: string): BundleApi {
-  return {
-    id,
-    name: id,
-    domain: null,
-    listen_path: listenPath,
-    target_url: target,
-    strip_listen_path: true,
-    use_keyless: true,
-    use_mutual_tls_auth: false,
-    use_certificate: false,
-    auth_header_name: 'authorization',
-    client_certificates: [],
-    client_cas: [],
-    strip_auth_data: false,
-    forward_client_cert: false,
-  };
+  return apiWithDefaults(id, { listen_path: listenPath, target_url: target, use_keyless: true });
 }
 
 /** A valid bundle holding the given APIs (routes on any host). */
