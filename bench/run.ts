@@ -8,7 +8,7 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CONTENDERS, EXTRA_CONTENDERS } from './contenders/index.ts';
+import { CONTENDERS } from './contenders/index.ts';
 import { createContext, type BenchOptions } from './lib/context.ts';
 import { describeMachine } from './lib/machine.ts';
 import { CLIENT_CORE, PINNING, which } from './lib/proc.ts';
@@ -26,8 +26,7 @@ type Section = (typeof SECTIONS)[number];
 
 const HELP = `usage: npm run bench -- [options]
   --only LIST          sections, comma-separated: ${SECTIONS.join(', ')} (default: all)
-  --contenders LIST    ${CONTENDERS.map((c) => c.id).join(', ')} (default: these);
-                       also ${EXTRA_CONTENDERS.map((c) => c.id).join(', ')}
+  --contenders LIST    ${CONTENDERS.map((c) => c.id).join(', ')} (default: all)
   --alg LIST           ec, rsa (default: ec,rsa)
   --duration S         seconds of keep-alive load per run (default 8)
   --handshake-duration S  seconds per new-connection run (default 5)
@@ -70,8 +69,7 @@ function parseOptions(argv: string[]): BenchOptions {
   const only = list(values.only);
   for (const s of only) if (!SECTIONS.includes(s as Section)) throw new Error(`--only: unknown section ${JSON.stringify(s)}; sections: ${SECTIONS.join(', ')}`);
   const contenders = list(values.contenders);
-  const known = [...CONTENDERS, ...EXTRA_CONTENDERS].map((x) => x.id);
-  for (const c of contenders) if (!known.includes(c)) throw new Error(`--contenders: unknown ${JSON.stringify(c)}; contenders: ${known.join(', ')}`);
+  for (const c of contenders) if (!CONTENDERS.some((x) => x.id === c)) throw new Error(`--contenders: unknown ${JSON.stringify(c)}; contenders: ${CONTENDERS.map((x) => x.id).join(', ')}`);
   const algs = list(values.alg);
   for (const a of algs) if (a !== 'ec' && a !== 'rsa') throw new Error(`--alg: ${JSON.stringify(a)} is not ec or rsa`);
   return {
@@ -127,8 +125,7 @@ async function main(): Promise<void> {
       results.sections.proxy = await attempt('contenders', async () => {
         const runs = [];
         for (const alg of opts.algs) {
-          const chosen = opts.contenders.length === 0 ? CONTENDERS : [...CONTENDERS, ...EXTRA_CONTENDERS].filter((x) => opts.contenders.includes(x.id));
-          for (const c of chosen) {
+          for (const c of CONTENDERS.filter((x) => opts.contenders.length === 0 || opts.contenders.includes(x.id))) {
             log(`${c.id} (${alg})`);
             runs.push(await runContender(ctx, c, alg, upstream, { keepAlive: wants('keepalive'), newConnection: wants('handshake'), resumed: wants('resumed') && which('openssl') !== null, fixedRate: wants('latency') && alg === opts.algs[0] }));
           }

@@ -53,5 +53,5 @@ export function mtlsgateContender(v: MtlsgateVariant): Contender {
 
 export const mtlsgateStatic = mtlsgateContender({ mode: 'static' });
 export const mtlsgateDynamic = mtlsgateContender({ mode: 'dynamic', id: 'mtlsgate-dynamic' });
-/** Not in the default run: the request log's share of the cost (`--contenders mtlsgate-static-nolog`). */
+/** A diagnostic row, not a contender: what the per-request log line costs (`serve --log-level warn`). */
 export const mtlsgateStaticNoLog = mtlsgateContender({ mode: 'static', id: 'mtlsgate-static-nolog', label: 'mtlsgate static mTLS, no request log', extraArgs: ['--log-level', 'warn'] });
