@@ -245,6 +245,9 @@ export function renderPerfSnippet(res: BenchResults): string {
     lines.push(table(['', 'keep-alive req/s', '× bare Node', 'new connections × bare Node', 'p99 at fixed rate × bare Node'], rows), '');
   }
   const facts: string[] = [];
+  const noLog = find(runs, 'mtlsgate-static-nolog', 'ec');
+  const stat = find(runs, 'mtlsgate-static', 'ec');
+  if (noLog?.keepAlive && stat?.keepAlive && base?.keepAlive) facts.push(`the per-request JSON log line is most of mtlsgate's overhead: ${stat.keepAlive.serverUsPerRequest} µs of server CPU per request with it, ${noLog.keepAlive.serverUsPerRequest} µs without (\`--log-level warn\`), against ${base.keepAlive.serverUsPerRequest} µs for the bare Node proxy`);
   const c = res.sections.compile;
   if (c && c.exitCode === 0) facts.push(`compiling ${c.apis.toLocaleString('en')} APIs and ${c.keys.toLocaleString('en')} keys (each with its own certificate file) takes ${c.wallS} s and ${c.peakRssMiB ?? '?'} MiB peak RSS`);
   const sw = res.sections.swap?.find((x) => x.keys >= 100_000);
