@@ -51,7 +51,7 @@ export interface UrlPollOptions {
   /** Per-request timeout. Default: the interval, at least 10 s and at most 30 s (polls never overlap). */
   timeoutMs?: number;
   /** New bytes arrived; return true if they were taken (their ETag is then remembered). */
-  onBundle: (bytes: Buffer) => boolean;
+  onBundle: (bytes: Buffer) => boolean | Promise<boolean>;
   onNotModified?: () => void;
   onError: (err: Error) => void;
 }
@@ -76,7 +76,7 @@ export function pollUrl(url: string, opts: UrlPollOptions): UrlPoll {
       if (r.status === 'not-modified') opts.onNotModified?.();
       // A refused bundle's ETag is not remembered, so it is fetched and judged again next
       // time rather than silently skipped.
-      else if (opts.onBundle(r.bytes)) etag = r.etag;
+      else if (await opts.onBundle(r.bytes)) etag = r.etag;
     } catch (err) {
       if (!closed) opts.onError(err as Error);
     }

@@ -3,8 +3,11 @@
 // certificate", every allowed_urls regex compiled). Per-key objects are made on a key's first
 // request from those prepared parts, so a 100,000-key bundle swaps in without building 100,000
 // objects. A request reads one snapshot on arrival and uses it to the end.
+// A snapshot is built either from a parsed bundle (`buildSnapshot`) or from the compact form a
+// worker thread verified (`buildCompactSnapshot`, runtime/bundle-worker-compact.ts).
 import { X509Certificate } from 'node:crypto';
-import type { Bundle, BundleApi, BundleKey } from './bundle.ts';
+import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from './bundle.ts';
+import { CompactKeys, type CompactBundle } from './bundle-worker-compact.ts';
 import type { TrustedCa } from './identity.ts';
 import type { RouteTables } from './route.ts';
 import { markOriginsInUse, upstreamFor, type Upstream } from './upstreams.ts';
@@ -81,11 +84,11 @@ function prepareUpstream(api: BundleApi): { upstream: Upstream; targetBase: stri
   return { upstream: upstreamFor(url.origin), targetBase: base };
 }
 
-function prepareCas(bundle: Bundle, api: BundleApi, cache: Map<string, TrustedCa>): TrustedCa[] {
+function prepareCas(bundleCas: Record<string, BundleCa>, api: BundleApi, cache: Map<string, TrustedCa>): TrustedCa[] {
   return api.client_cas.map((fingerprint) => {
     let ca = cache.get(fingerprint);
     if (ca === undefined) {
-      const entry = bundle.content.cas[fingerprint];
+      const entry = bundleCas[fingerprint];
       let cert: X509Certificate;
       try {
         cert = new X509Certificate(entry.pem);
@@ -100,7 +103,7 @@ function prepareCas(bundle: Bundle, api: BundleApi, cache: Map<string, TrustedCa
   });
 }
 
-function prepareApi(bundle: Bundle, api: BundleApi, cas: Map<string, TrustedCa>): PreparedApi {
+function prepareApi(bundleCas: Record<string, BundleCa>, api: BundleApi, cas: Map<string, TrustedCa>): PreparedApi {
   const { upstream, targetBase } = prepareUpstream(api);
   const dirLength = api.listen_path.length - 1;
   return {
@@ -108,7 +111,7 @@ function prepareApi(bundle: Bundle, api: BundleApi, cas: Map<string, TrustedCa>)
     id: api.id,
     usesCertificate: api.use_mutual_tls_auth || api.use_certificate,
     pinned: new Set(api.client_certificates),
-    cas: prepareCas(bundle, api, cas),
+    cas: prepareCas(bundleCas, api, cas),
     upstream,
     targetBase,
     stripLength: api.strip_listen_path ? dirLength : 0,
@@ -144,7 +147,7 @@ function pattern(cache: PatternCache, key: BundleKey, apiId: string, index: numb
  * cannot use is refused before the swap), without building per-key objects: those are made on
  * a key's first request. A 100,000-key bundle then swaps without a long event-loop stall.
  */
-function validateKeys(keys: Record<string, BundleKey>, cache: PatternCache): void {
+export function validateKeys(keys: Record<string, BundleKey>, cache: PatternCache): void {
   // for-in, not Object.values: on a 100,000-entry object it is about twice as fast.
   for (const id in keys) {
     const key = keys[id];
@@ -173,25 +176,55 @@ function prepareKey(key: BundleKey, cache: PatternCache): PreparedKey {
   return { def: key, id: key.id, expiresAt: expiryOf(key), rights, limited: key.rate !== null || key.quota !== null };
 }
 
+/** Where a snapshot finds key definitions: a parsed bundle, or a compact one from the worker. */
+interface KeySource {
+  key(id: string): BundleKey | undefined;
+  keyIdByCert(fingerprint: string): string | undefined;
+  keyIdByToken(sha256Hex: string): string | undefined;
+}
+
+class ParsedKeys implements KeySource {
+  constructor(private readonly content: BundleContent) {}
+
+  key(id: string): BundleKey | undefined {
+    return Object.hasOwn(this.content.keys, id) ? this.content.keys[id] : undefined;
+  }
+
+  keyIdByCert(fingerprint: string): string | undefined {
+    const certs = this.content.index.certs;
+    return Object.hasOwn(certs, fingerprint) ? (certs[fingerprint].key ?? undefined) : undefined;
+  }
+
+  keyIdByToken(sha256Hex: string): string | undefined {
+    const tokens = this.content.index.tokens;
+    return Object.hasOwn(tokens, sha256Hex) ? tokens[sha256Hex] : undefined;
+  }
+}
+
 class PreparedBundle implements Snapshot {
-  readonly digest: string;
   private readonly prepared = new Map<string, PreparedKey>();
+  private parsed: Bundle | undefined;
 
   constructor(
-    readonly bundle: Bundle,
+    readonly digest: string,
+    /** The whole parsed bundle, made when first asked for (a compact one parses every key). */
+    private readonly bundleOf: () => Bundle,
+    private readonly keys: KeySource,
     readonly routes: RouteTables<PreparedApi>,
     readonly certHosts: ReadonlyMap<string, boolean>,
     readonly certOnOtherHosts: boolean,
     readonly trustsCas: boolean,
     private readonly patterns: PatternCache,
-  ) {
-    this.digest = bundle.digest;
+  ) {}
+
+  get bundle(): Bundle {
+    return (this.parsed ??= this.bundleOf());
   }
 
   key(id: string): PreparedKey | undefined {
     let key = this.prepared.get(id);
     if (key === undefined) {
-      const def = Object.hasOwn(this.bundle.content.keys, id) ? this.bundle.content.keys[id] : undefined;
+      const def = this.keys.key(id);
       if (def === undefined) return undefined;
       key = prepareKey(def, this.patterns);
       this.prepared.set(id, key);
@@ -200,27 +233,32 @@ class PreparedBundle implements Snapshot {
   }
 
   keyByCert(fingerprint: string): PreparedKey | undefined {
-    const certs = this.bundle.content.index.certs;
-    const entry = Object.hasOwn(certs, fingerprint) ? certs[fingerprint] : undefined;
-    return entry === undefined || entry.key === null ? undefined : this.key(entry.key);
+    const id = this.keys.keyIdByCert(fingerprint);
+    return id === undefined ? undefined : this.key(id);
   }
 
   keyByToken(sha256Hex: string): PreparedKey | undefined {
-    const tokens = this.bundle.content.index.tokens;
-    return Object.hasOwn(tokens, sha256Hex) ? this.key(tokens[sha256Hex]) : undefined;
+    const id = this.keys.keyIdByToken(sha256Hex);
+    return id === undefined ? undefined : this.key(id);
   }
 }
 
-/** Throws Error with a message naming the record it cannot use. */
-export function buildSnapshot(bundle: Bundle): Snapshot {
-  const content = bundle.content;
+interface SnapshotParts {
+  digest: string;
+  apis: Record<string, BundleApi>;
+  cas: Record<string, BundleCa>;
+  routes: BundleContent['index']['routes'];
+}
+
+/** Throws Error with a message naming the record it cannot use (APIs first, then `checkKeys`). */
+function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle, patterns: PatternCache, checkKeys: () => void): Snapshot {
   const cas = new Map<string, TrustedCa>();
   const apis = new Map<string, PreparedApi>();
-  for (const api of Object.values(content.apis)) apis.set(api.id, prepareApi(bundle, api, cas));
+  for (const api of Object.values(parts.apis)) apis.set(api.id, prepareApi(parts.cas, api, cas));
 
   const byHost = new Map<string, Map<string, PreparedApi>>();
   const anyHost = new Map<string, PreparedApi>();
-  for (const [host, paths] of Object.entries(content.index.routes)) {
+  for (const [host, paths] of Object.entries(parts.routes)) {
     const table = host === '*' ? anyHost : new Map<string, PreparedApi>();
     for (const [listenPath, apiId] of Object.entries(paths)) table.set(listenPath, apis.get(apiId)!);
     if (host !== '*') byHost.set(host.toLowerCase(), table);
@@ -235,9 +273,27 @@ export function buildSnapshot(bundle: Bundle): Snapshot {
     certHosts.set(host, needs);
   }
 
-  const patterns: PatternCache = new Map();
-  validateKeys(content.keys, patterns);
-
+  checkKeys();
   markOriginsInUse(new Set([...apis.values()].map((api) => api.upstream.origin)));
-  return new PreparedBundle(bundle, { byHost, anyHost }, certHosts, certOnOtherHosts, cas.size > 0, patterns);
+  return new PreparedBundle(parts.digest, bundleOf, keys, { byHost, anyHost }, certHosts, certOnOtherHosts, cas.size > 0, patterns);
+}
+
+/** Throws Error with a message naming the record it cannot use. */
+export function buildSnapshot(bundle: Bundle): Snapshot {
+  const content = bundle.content;
+  const patterns: PatternCache = new Map();
+  const parts = { digest: bundle.digest, apis: content.apis, cas: content.cas, routes: content.index.routes };
+  return assemble(parts, new ParsedKeys(content), () => bundle, patterns, () => validateKeys(content.keys, patterns));
+}
+
+/**
+ * The snapshot of a bundle the worker verified and compacted: cheap on the main thread (keys
+ * are parsed from their JSON on first use). The worker already checked every key's expiry and
+ * patterns; its finding is reported here, after the APIs', as `buildSnapshot` would.
+ */
+export function buildCompactSnapshot(compact: CompactBundle): Snapshot {
+  const keys = new CompactKeys(compact);
+  return assemble(compact, keys, () => keys.toBundle(), new Map(), () => {
+    if (compact.keyError !== null) throw new Error(compact.keyError);
+  });
 }

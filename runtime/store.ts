@@ -7,8 +7,14 @@
 // snapshot it started with until it finishes, and the next request (on any connection, keep-
 // alive included) reads the new one. Anything that throws before the assignment leaves the
 // old bundle serving and is recorded as the last reload error (for /health and the log).
+//
+// `reloadAsync` does the same for big bundles without stalling requests: a worker thread
+// verifies and parses the bytes (runtime/bundle-worker.ts) and hands back a compact form the
+// snapshot is built from in a few milliseconds; the swap is the same single assignment.
 import { createHash } from 'node:crypto';
 import { loadBundle, type Bundle } from './bundle.ts';
+import { verifyInWorker } from './bundle-worker-client.ts';
+import type { CompactBundle } from './bundle-worker-compact.ts';
 
 export interface ReloadError {
   message: string;
@@ -34,6 +40,16 @@ export type ReloadResult =
   | { status: 'unchanged'; digest: string }
   | { status: 'failed'; error: ReloadError };
 
+export interface StoreOptions<S> {
+  /** Builds a snapshot from a worker-verified compact bundle; without it reloadAsync verifies on this thread. */
+  buildCompact?: (compact: CompactBundle) => S;
+  /** Bundles at least this many bytes are verified in a worker (smaller ones are quicker here). Default 1 MiB. */
+  workerMinBytes?: number;
+}
+
+/** Below this a bundle verifies on the main thread in a few ms, quicker than starting a worker. */
+const WORKER_MIN_BYTES = 1 << 20;
+
 /** Hash of the exact file bytes: equal bytes = nothing to do. */
 function bytesHash(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -55,17 +71,20 @@ function prepare<S>(bytes: Buffer, bytesSha256: string, source: string, build: (
 export class BundleStore<S> {
   private served: ServedBundle<S>;
   private lastError: ReloadError | null = null;
+  /** reloadAsync calls run one after another, so they swap in the order they were asked. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly build: (bundle: Bundle) => S,
     initial: ServedBundle<S>,
+    private readonly options: StoreOptions<S>,
   ) {
     this.served = initial;
   }
 
   /** The first load: there is no old bundle to fall back to, so errors throw (start-up fails). */
-  static create<S>(bytes: Buffer, source: string, build: (bundle: Bundle) => S): BundleStore<S> {
-    return new BundleStore(build, prepare(bytes, bytesHash(bytes), source, build));
+  static create<S>(bytes: Buffer, source: string, build: (bundle: Bundle) => S, options: StoreOptions<S> = {}): BundleStore<S> {
+    return new BundleStore(build, prepare(bytes, bytesHash(bytes), source, build), options);
   }
 
   /** The snapshot a request arriving now must use. */
@@ -100,19 +119,64 @@ export class BundleStore<S> {
    */
   reload(bytes: Buffer, source: string): ReloadResult {
     const hash = bytesHash(bytes);
-    if (hash === this.served.bytesSha256) {
-      // The source holds what is serving again: an earlier refused version is history.
-      this.lastError = null;
-      return { status: 'unchanged', digest: this.served.digest };
-    }
+    if (hash === this.served.bytesSha256) return this.unchanged();
     const started = performance.now();
     let next: ServedBundle<S>;
     try {
       next = prepare(bytes, hash, source, this.build);
     } catch (err) {
-      this.lastError = { message: (err as Error).message, at: new Date().toISOString(), source };
-      return { status: 'failed', error: this.lastError };
+      return this.refuse((err as Error).message, source);
     }
+    return this.swap(next, started);
+  }
+
+  /**
+   * `reload` for callers that can wait: the same checks, messages and swap, but a bundle of
+   * `workerMinBytes` or more is verified in a worker thread, so requests keep being served
+   * (by the current snapshot) meanwhile. Never rejects.
+   */
+  reloadAsync(bytes: Buffer, source: string): Promise<ReloadResult> {
+    const run = this.queue.then(() => this.reloadOffThread(bytes, source));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reloadOffThread(bytes: Buffer, source: string): Promise<ReloadResult> {
+    const buildCompact = this.options.buildCompact;
+    if (buildCompact === undefined || bytes.length < (this.options.workerMinBytes ?? WORKER_MIN_BYTES)) return this.reload(bytes, source);
+    const started = performance.now();
+    let verdict: Awaited<ReturnType<typeof verifyInWorker>>;
+    try {
+      verdict = await verifyInWorker(bytes, this.served.bytesSha256);
+    } catch {
+      // The worker could not run (resources, a missing build file): verify here, slower but correct.
+      return this.reload(bytes, source);
+    }
+    if (verdict.status === 'unchanged') return this.unchanged();
+    if (verdict.status === 'refused') return this.refuse(verdict.message, source);
+    const compact = verdict.bundle;
+    let snapshot: S;
+    try {
+      snapshot = buildCompact(compact);
+    } catch (err) {
+      return this.refuse((err as Error).message, source);
+    }
+    const keys = compact.keyIdEnds.length;
+    return this.swap({ snapshot, digest: compact.digest, loadedAt: new Date(), source, apis: Object.keys(compact.apis).length, keys, bytesSha256: compact.bytesSha256 }, started);
+  }
+
+  private unchanged(): ReloadResult {
+    // The source holds what is serving again: an earlier refused version is history.
+    this.lastError = null;
+    return { status: 'unchanged', digest: this.served.digest };
+  }
+
+  private refuse(message: string, source: string): ReloadResult {
+    this.lastError = { message, at: new Date().toISOString(), source };
+    return { status: 'failed', error: this.lastError };
+  }
+
+  private swap(next: ServedBundle<S>, started: number): ReloadResult {
     const previousDigest = this.served.digest;
     this.served = next;
     this.lastError = null;

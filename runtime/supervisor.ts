@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
-import { buildSnapshot } from './snapshot.ts';
+import { buildCompactSnapshot, buildSnapshot } from './snapshot.ts';
 import { createLimiter, type Limiter } from './limits/index.ts';
 import { BundleStore, type ReloadResult } from './store.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -105,7 +105,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   const initial = await readInitialBundle(cfg);
   let store: BundleStore<ReturnType<typeof buildSnapshot>>;
   try {
-    store = BundleStore.create(initial.bytes, cfg.bundle, buildSnapshot);
+    store = BundleStore.create(initial.bytes, cfg.bundle, buildSnapshot, { buildCompact: buildCompactSnapshot });
   } catch (err) {
     throw new StartupError(`bundle ${cfg.bundle} refused: ${(err as Error).message}`);
   }
@@ -188,7 +188,8 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       report(store.recordFailure(`cannot read bundle file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, cfg.bundle), cfg.bundle);
       return;
     }
-    report(store.reload(bytes, cfg.bundle), cfg.bundle);
+    // Big bundles are verified in a worker thread: requests keep flowing meanwhile.
+    report(await store.reloadAsync(bytes, cfg.bundle), cfg.bundle);
   };
   const reloadFile = (): Promise<void> => {
     if (reloading) {
@@ -210,7 +211,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     poll = pollUrl(cfg.bundle, {
       intervalMs: cfg.pollIntervalMs,
       etag: initial.etag,
-      onBundle: (bytes) => report(store.reload(bytes, cfg.bundle), cfg.bundle),
+      onBundle: async (bytes) => report(await store.reloadAsync(bytes, cfg.bundle), cfg.bundle),
       onNotModified: () => {
         store.confirmCurrent();
         log.debug({ source: cfg.bundle }, 'bundle not modified (304)');

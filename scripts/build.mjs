@@ -2,9 +2,15 @@
 // no node_modules needed. The JSON schemas are inlined by the bundler (import ... with json).
 import { build } from 'esbuild';
 
-await build({
-  entryPoints: ['cli/main.ts'],
-  outfile: 'dist/mtlsgate.mjs',
+// The reload path verifies big bundles in a worker thread (runtime/bundle-worker-client.ts):
+// its entry point is built beside the CLI, as dist/bundle-worker.mjs.
+const entries = [
+  ['cli/main.ts', 'dist/mtlsgate.mjs'],
+  ['runtime/bundle-worker.ts', 'dist/bundle-worker.mjs'],
+];
+for (const [entry, outfile] of entries) await build({
+  entryPoints: [entry],
+  outfile,
   bundle: true,
   platform: 'node',
   target: 'node20',
