@@ -1,5 +1,5 @@
-// Child process for the swap bench: loads bundle files into the runtime's BundleStore (verify,
-// build the request-path snapshot, swap) while a 1 ms timer and monitorEventLoopDelay watch the
+// Child process for the swap bench: loads bundle files into the runtime's BundleStore the way
+// `mtlsgate serve` does (reloadAsync: verify, build the request-path snapshot, swap) while a 1 ms timer and monitorEventLoopDelay watch the
 // event loop, and prints one JSON line per file.
 // Usage: node --import tsx bench/peers/swap-probe.ts INITIAL.json FILE...
 import { readFileSync } from 'node:fs';
@@ -8,11 +8,12 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { loadBundle } from '../../runtime/bundle.ts';
-import { buildSnapshot } from '../../runtime/snapshot.ts';
+import { buildCompactSnapshot, buildSnapshot } from '../../runtime/snapshot.ts';
 import { BundleStore } from '../../runtime/store.ts';
 
 const [initial, ...files] = process.argv.slice(2);
-const store = BundleStore.create(readFileSync(initial), initial, buildSnapshot);
+// Built as `mtlsgate serve` builds it: big bundles are verified and parsed in a worker thread.
+const store = BundleStore.create(readFileSync(initial), initial, buildSnapshot, { buildCompact: buildCompactSnapshot });
 
 /** Longest gap between two ticks of a 1 ms interval, minus the 1 ms it asked for. */
 function driftProbe() {
@@ -36,7 +37,7 @@ for (const file of files) {
   const started = performance.now();
   const bytes = await readFile(file);
   const readMs = performance.now() - started;
-  const r = store.reload(bytes, file);
+  const r = await store.reloadAsync(bytes, file);
   const totalMs = performance.now() - started;
   await sleep(100);
   histogram.disable();

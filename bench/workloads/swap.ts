@@ -1,7 +1,10 @@
 // Bundle load-and-swap: the time to verify, build and swap in a bundle of 1k, 10k and 100k keys
 // and the longest event-loop stall it causes, measured in a child process pinned on the server
-// core (bench/peers/swap-probe.ts, through the runtime's own BundleStore).
-import { readFileSync, writeFileSync } from 'node:fs';
+// core (bench/peers/swap-probe.ts, through the runtime's own BundleStore). The probe is bundled
+// with esbuild beside dist/bundle-worker.mjs, as `mtlsgate serve` runs: from source its worker
+// thread would spend seconds loading tsx, which production never does.
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { build } from 'esbuild';
 import { join } from 'node:path';
 import { loadBundle, serializeBundle } from '../../runtime/bundle.ts';
 import { buildGatewayBundle, withSyntheticKeys } from '../bundles.ts';
@@ -35,7 +38,18 @@ export async function runSwapBench(ctx: BenchContext, upstreamUrl: string): Prom
     writeFileSync(file, serializeBundle(withSyntheticKeys(compiled, LISTED_CLIENTS[0], n)));
     return file;
   });
-  const r = await runPinned(SERVER_CORE, process.execPath, ['--expose-gc', ...ctx.tsNode, join(ctx.root, 'bench/peers/swap-probe.ts'), small, ...files], 300_000, { cwd: ctx.root });
+  const probe = join(dir, 'swap-probe.mjs');
+  await build({
+    entryPoints: [join(ctx.root, 'bench/peers/swap-probe.ts')],
+    outfile: probe,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    logLevel: 'warning',
+    banner: { js: "import { createRequire as __probeRequire } from 'node:module'; const require = __probeRequire(import.meta.url);" },
+  });
+  copyFileSync(join(ctx.root, 'dist/bundle-worker.mjs'), join(dir, 'bundle-worker.mjs'));
+  const r = await runPinned(SERVER_CORE, process.execPath, ['--expose-gc', probe, small, ...files], 300_000, { cwd: ctx.root });
   if (r.code !== 0) throw new Error(`swap probe exited ${r.code}: ${r.stderr.trim().slice(-600)}`);
   return r.stdout
     .trim()
