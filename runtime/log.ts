@@ -15,6 +15,11 @@ export function isLogLevel(value: string): value is LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(value);
 }
 
+/** Log lines are written in batches of this many bytes... */
+const LOG_BATCH_BYTES = 4096;
+/** ...or at least this often (ms), so a quiet gateway's lines still show up promptly. */
+const LOG_FLUSH_MS = 100;
+
 export interface LoggerOptions {
   level?: LogLevel;
   /** Where lines go; default stdout (fd 1). Tests pass a stream to read lines back. */
@@ -22,8 +27,11 @@ export interface LoggerOptions {
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  // Asynchronous stdout writes: a request never waits for the terminal or a log pipe.
-  const destination = opts.destination ?? pino.destination({ dest: 1, sync: false });
+  // Asynchronous stdout writes: a request never waits for the terminal or a log pipe. Lines
+  // are batched (one write per ~4 KiB, or every 100 ms when quieter): a write per line or two
+  // went through the libuv thread pool on every request and cost more CPU than the rest of
+  // the request path (bench: ~60 µs/request). pino flushes what is left on exit.
+  const destination = opts.destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
   return pino(
     {
       level: opts.level ?? 'info',
