@@ -28,9 +28,9 @@ export interface LoggerOptions {
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   // Asynchronous stdout writes: a request never waits for the terminal or a log pipe. Lines
-  // are batched (one write per ~4 KiB, or every 100 ms when quieter): a write per line or two
-  // went through the libuv thread pool on every request and cost more CPU than the rest of
-  // the request path (bench: ~60 µs/request). pino flushes what is left on exit.
+  // are batched (one write per ~4 KiB, or every 100 ms when quieter): unbatched, a gateway
+  // doing a request or two per event-loop turn paid a thread-pool fs.write per line or two
+  // (~6-10 µs of CPU per line more). pino flushes what is left on exit.
   const destination = opts.destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
   return pino(
     {
