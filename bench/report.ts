@@ -239,11 +239,13 @@ export function renderPerfSnippet(res: BenchResults): string {
   for (const id of ['mtlsgate-static', 'mtlsgate-dynamic', 'caddy', 'nginx', 'haproxy']) {
     const r = find(runs, id, 'ec');
     if (!r?.keepAlive || !base?.keepAlive) continue;
-    rows.push([r.label, r.keepAlive.rps, r2(r.keepAlive.rps / base.keepAlive.rps), r.newConnection && base.newConnection ? r2(r.newConnection.rps / base.newConnection.rps) : '–', r.fixedRate && base.fixedRate ? r2(r.fixedRate.p99Ms / base.fixedRate.p99Ms) : '–']);
+    rows.push([r.label, r.keepAlive.rps, r2(r.keepAlive.rps / base.keepAlive.rps), r.keepAlive.serverUsPerRequest, r.newConnection && base.newConnection ? r2(r.newConnection.rps / base.newConnection.rps) : '–', r.fixedRate && base.fixedRate ? r2(r.fixedRate.p99Ms / base.fixedRate.p99Ms) : '–']);
   }
-  if (base?.keepAlive) rows.unshift([base.label, base.keepAlive.rps, '1.00', '1.00', '1.00']);
+  if (base?.keepAlive) rows.unshift([base.label, base.keepAlive.rps, '1.00', base.keepAlive.serverUsPerRequest, '1.00', '1.00']);
   if (rows.length) {
-    lines.push(table(['', 'keep-alive req/s', '× bare Node', 'new connections × bare Node', 'p99 at fixed rate × bare Node'], rows), '');
+    lines.push(table(['', 'keep-alive req/s', '× bare Node', 'server CPU µs/req', 'new connections × bare Node', 'p99 at fixed rate × bare Node'], rows), '');
+    const dirty = [base, ...['mtlsgate-static', 'mtlsgate-dynamic', 'caddy', 'nginx', 'haproxy'].map((id) => find(runs, id, 'ec'))].filter((r) => r?.keepAlive && r.keepAlive.serverCoreOtherLoad > CONTAMINATED);
+    if (dirty.length) lines.push(`Another tenant took part of the server core during ${dirty.map((r) => r!.label).join(', ')} (see RESULTS.md): there, compare server CPU µs/req rather than req/s.`, '');
   }
   const facts: string[] = [];
   const noLog = find(runs, 'mtlsgate-static-nolog', 'ec');
@@ -252,7 +254,7 @@ export function renderPerfSnippet(res: BenchResults): string {
   const c = res.sections.compile;
   if (c && c.exitCode === 0) facts.push(`compiling ${c.apis.toLocaleString('en')} APIs and ${c.keys.toLocaleString('en')} keys (each with its own certificate file) takes ${c.wallS} s and ${c.peakRssMiB ?? '?'} MiB peak RSS`);
   const sw = res.sections.swap?.find((x) => x.keys >= 100_000);
-  if (sw) facts.push(`swapping in a ${sw.keys.toLocaleString('en')}-key bundle (${sw.bundleMiB} MiB) takes ${Math.round(sw.verifyBuildSwapMs)} ms of verification and snapshot building, with an event-loop stall of ${Math.round(sw.maxEventLoopDelayMs)} ms`);
+  if (sw) facts.push(`swapping in a ${sw.keys.toLocaleString('en')}-key bundle (${sw.bundleMiB} MiB) takes ${Math.round(sw.verifyBuildSwapMs)} ms end to end (verified and parsed off the event loop), with a longest event-loop stall of ${Math.round(sw.maxEventLoopDelayMs)} ms`);
   for (const r of res.sections.reload ?? []) facts.push(`with the bundle replaced every second (${r.bundle}), throughput is ${r2(r.ratio)}× that without reloads, ${r.failedRequests} failed requests`);
   const mem = res.sections.limits?.endToEnd.find((x) => x.limiter === 'in-process');
   const red = res.sections.limits?.endToEnd.find((x) => x.limiter === 'redis');
