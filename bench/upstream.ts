@@ -15,7 +15,8 @@ export interface Upstream {
   proc: Proc;
 }
 
-function nginxConf(dir: string, port: number): string {
+/** The start of every NGINX config the bench writes (process, temp paths, keep-alive); the `http {` block stays open. */
+export function nginxPreamble(dir: string): string {
   return `daemon off;
 master_process on;
 worker_processes 1;
@@ -31,7 +32,11 @@ http {
   scgi_temp_path ${dir}/scgi;
   keepalive_requests 100000000;
   keepalive_timeout 300s;
-  server {
+`;
+}
+
+function nginxConf(dir: string, port: number): string {
+  return `${nginxPreamble(dir)}  server {
     listen 127.0.0.1:${port} backlog=4096;
     location / {
       default_type application/json;

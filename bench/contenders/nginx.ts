@@ -6,26 +6,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LISTED_CLIENTS } from '../lib/pki.ts';
 import { SERVER_CORE, startProc, waitForPort, which } from '../lib/proc.ts';
+import { nginxPreamble } from '../upstream.ts';
 import type { Contender, StartArgs } from './contender.ts';
 
 function conf({ pki, upstream, port, dir }: StartArgs): string {
   const pins = LISTED_CLIENTS.map((n) => `    ${pki.files[n].sha1} 1;`).join('\n');
-  return `daemon off;
-master_process on;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  ssl_session_cache shared:bench:10m;
+  return `${nginxPreamble(dir)}  ssl_session_cache shared:bench:10m;
   map $ssl_client_fingerprint $pinned_client {
     default 0;
 ${pins}
