@@ -6,7 +6,9 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { loadBundle, serializeBundle, type BundleContent } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
+import { serializeBundle } from '../bundle/write.ts';
+import type { BundleContent } from '../bundle/types.ts';
 import type { BenchContext } from './lib/context.ts';
 import { LISTED_CLIENTS, type BenchPki } from './lib/pki.ts';
 import { SERVER_CORE, runPinned } from './lib/proc.ts';
@@ -21,14 +23,7 @@ export const BENCH_API_ID = 'bench';
 export function writeGatewayConfig(dir: string, pki: BenchPki, upstreamUrl: string, mode: GatewayMode, limited = false): void {
   mkdirSync(dir, { recursive: true });
   const certPath = (n: (typeof LISTED_CLIENTS)[number]) => relative(dir, pki.files[n].cert);
-  const api = [
-    'kind: api',
-    `id: ${BENCH_API_ID}`,
-    'proxy:',
-    '  listen_path: /api/',
-    `  target_url: ${upstreamUrl}`,
-    '  strip_listen_path: false',
-  ];
+  const api = ['kind: api', `id: ${BENCH_API_ID}`, 'proxy:', '  listen_path: /api/', `  target_url: ${upstreamUrl}`, '  strip_listen_path: false'];
   const docs: string[] = [];
   if (mode === 'static') {
     api.push('use_keyless: true', 'use_mutual_tls_auth: true', 'client_certificates:', ...LISTED_CLIENTS.map((n) => `  - ${certPath(n)}`));
@@ -65,7 +60,15 @@ export function withSyntheticKeys(content: BundleContent, templateKeyId: string,
 }
 
 /** Compiles the bench gateway config and writes the bundle (plus `syntheticKeys` keys in dynamic mode). */
-export async function buildGatewayBundle(ctx: BenchContext, pki: BenchPki, upstreamUrl: string, mode: GatewayMode, syntheticKeys: number, out: string, limited = false): Promise<{ keys: number; bytes: number }> {
+export async function buildGatewayBundle(
+  ctx: BenchContext,
+  pki: BenchPki,
+  upstreamUrl: string,
+  mode: GatewayMode,
+  syntheticKeys: number,
+  out: string,
+  limited = false,
+): Promise<{ keys: number; bytes: number }> {
   const configDir = join(ctx.dir('gateway-config', `${mode}-${pki.alg}${limited ? '-limited' : ''}`));
   writeGatewayConfig(configDir, pki, upstreamUrl, mode, limited);
   await compileWithCli(ctx, configDir, out);

@@ -115,7 +115,9 @@ function policiesYaml(apis: number): string {
     // Round-robin over the dynamic APIs; with fewer APIs than policies, policies share them.
     const granted = dynamic.length >= POLICIES ? dynamic.filter((_, i) => i % POLICIES === p) : [dynamic[p % dynamic.length]];
     const rights = granted.length ? granted.map((a) => `  ${apiId(a)}: {}`).join('\n') : '  {}';
-    docs.push(`kind: policy\nid: policy-${pad(p, 3)}\naccess_rights:${granted.length ? '\n' + rights : ' {}'}\nrate: ${100 + p}\nper: 1\nquota_max: 100000\nquota_renewal_rate: 3600`);
+    docs.push(
+      `kind: policy\nid: policy-${pad(p, 3)}\naccess_rights:${granted.length ? '\n' + rights : ' {}'}\nrate: ${100 + p}\nper: 1\nquota_max: 100000\nquota_renewal_rate: 3600`,
+    );
   }
   return docs.join('\n---\n') + '\n';
 }
@@ -144,7 +146,9 @@ export async function generateCompileConfig(dir: string, params: GenParams, log:
   const templateDer = Buffer.from(template.cert.rawData);
   const templateSpki = new X509Certificate(templateDer).publicKey.export({ type: 'spki', format: 'der' });
   const t = cutTemplate(templateDer, template.cert.serialNumber, cnOf(0), templateSpki);
-  const pool = Array.from({ length: Math.min(KEY_POOL, params.keys) }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }));
+  const pool = Array.from({ length: Math.min(KEY_POOL, params.keys) }, () =>
+    generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }),
+  );
   if (pool.some((p) => p.length !== t.spkiLen)) throw new Error('gen-config: P-256 public keys of unexpected length');
 
   const fingerprints: string[] = [];
@@ -155,7 +159,8 @@ export async function generateCompileConfig(dir: string, params: GenParams, log:
     for (let i = file * KEYS_PER_FILE; i < Math.min(params.keys, (file + 1) * KEYS_PER_FILE); i++) {
       const pem = makeCert(t, i, pool[i % pool.length], caKey);
       writeFileSync(join(dir, 'certs', shard, `${cnOf(i)}.pem`), pem);
-      if (fingerprints.length < (params.apis / STATIC_EVERY) * PINS_PER_STATIC_API) fingerprints.push(new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase());
+      if (fingerprints.length < (params.apis / STATIC_EVERY) * PINS_PER_STATIC_API)
+        fingerprints.push(new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase());
       docs.push(`kind: key\nid: ${cnOf(i)}\ncertificate: ../certs/${shard}/${cnOf(i)}.pem\napply_policies: [policy-${pad(i % POLICIES, 3)}]`);
     }
     writeFileSync(join(dir, 'keys', `keys-${shard}.yaml`), docs.join('\n---\n') + '\n');

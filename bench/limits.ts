@@ -8,7 +8,7 @@
 // 4 scenarios). Standalone: `node --import tsx bench/limits.ts [durationMs]`.
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { BundleKey } from '../runtime/bundle.ts';
+import type { BundleKey } from '../bundle/types.ts';
 import { createLimiter } from '../runtime/limits/index.ts';
 import type { Limiter } from '../runtime/limits/limiter.ts';
 import { commandCalls, RedisServer, roundTripsBetween } from '../test/helpers/redis.ts';
@@ -81,7 +81,14 @@ function benchInProcess(limiter: Limiter, durationMs: number): ScenarioResult {
   }
   const elapsed = performance.now() - start;
   const sorted = Float64Array.from(samples).sort();
-  return { name: 'in-process', decisions: n, decisionsPerSec: Math.round((n / elapsed) * 1000), p50Us: round(percentile(sorted, 50)), p99Us: round(percentile(sorted, 99)), redisRoundTripsPerDecision: null };
+  return {
+    name: 'in-process',
+    decisions: n,
+    decisionsPerSec: Math.round((n / elapsed) * 1000),
+    p50Us: round(percentile(sorted, 50)),
+    p99Us: round(percentile(sorted, 99)),
+    redisRoundTripsPerDecision: null,
+  };
 }
 
 /** `concurrency` request loops sharing one Redis limiter, as a gateway's concurrent requests would. */
@@ -153,7 +160,13 @@ export async function runLimitsBench(opts: LimitsBenchOptions = {}): Promise<Lim
 }
 
 function printTable(result: LimitsBenchResult): void {
-  const rows = result.scenarios.map((s) => [s.name, String(s.decisionsPerSec), String(s.p50Us), String(s.p99Us), s.redisRoundTripsPerDecision === null ? '-' : String(s.redisRoundTripsPerDecision)]);
+  const rows = result.scenarios.map((s) => [
+    s.name,
+    String(s.decisionsPerSec),
+    String(s.p50Us),
+    String(s.p99Us),
+    s.redisRoundTripsPerDecision === null ? '-' : String(s.redisRoundTripsPerDecision),
+  ]);
   const head = ['scenario', 'decisions/s', 'p50 µs', 'p99 µs', 'redis round trips/decision'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');

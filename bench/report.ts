@@ -58,49 +58,99 @@ export function computeTargets(res: BenchResults): Target[] {
       if (base?.keepAlive && m?.keepAlive) {
         const tr = m.keepAlive.rps / base.keepAlive.rps;
         const lr = m.keepAlive.p99Ms / base.keepAlive.p99Ms;
-        t.push({ target: `${id} keep-alive ≥ 0.9× bare Node (${alg})`, measured: `${r2(tr)}× (per CPU µs: ${r2(base.keepAlive.serverUsPerRequest / m.keepAlive.serverUsPerRequest)}×)`, reached: tr >= 0.9 });
+        t.push({
+          target: `${id} keep-alive ≥ 0.9× bare Node (${alg})`,
+          measured: `${r2(tr)}× (per CPU µs: ${r2(base.keepAlive.serverUsPerRequest / m.keepAlive.serverUsPerRequest)}×)`,
+          reached: tr >= 0.9,
+        });
         t.push({ target: `${id} keep-alive p99 ≤ 1.2× bare Node (${alg}, closed loop)`, measured: `${r2(lr)}×`, reached: lr <= 1.2 });
       }
       if (base?.fixedRate && m?.fixedRate) {
         const lr = m.fixedRate.p99Ms / base.fixedRate.p99Ms;
-        t.push({ target: `${id} p99 ≤ 1.2× bare Node at ${m.fixedRate.offeredRps} req/s offered (${alg})`, measured: `${r2(lr)}× (${m.fixedRate.p99Ms} vs ${base.fixedRate.p99Ms} ms)`, reached: lr <= 1.2 });
+        t.push({
+          target: `${id} p99 ≤ 1.2× bare Node at ${m.fixedRate.offeredRps} req/s offered (${alg})`,
+          measured: `${r2(lr)}× (${m.fixedRate.p99Ms} vs ${base.fixedRate.p99Ms} ms)`,
+          reached: lr <= 1.2,
+        });
       }
       const caddy = find(runs, 'caddy', alg);
-      if (caddy?.keepAlive && m?.keepAlive) t.push({ target: `${id} keep-alive ≥ Caddy (${alg})`, measured: `${r2(m.keepAlive.rps / caddy.keepAlive.rps)}×`, reached: m.keepAlive.rps >= caddy.keepAlive.rps });
+      if (caddy?.keepAlive && m?.keepAlive)
+        t.push({
+          target: `${id} keep-alive ≥ Caddy (${alg})`,
+          measured: `${r2(m.keepAlive.rps / caddy.keepAlive.rps)}×`,
+          reached: m.keepAlive.rps >= caddy.keepAlive.rps,
+        });
       for (const peer of ['nginx', 'haproxy']) {
         const p = find(runs, peer, alg);
-        if (p?.keepAlive && m?.keepAlive) t.push({ target: `${id} keep-alive vs ${peer} (${alg}), reported`, measured: `${r2(m.keepAlive.rps / p.keepAlive.rps)}×`, reached: null });
+        if (p?.keepAlive && m?.keepAlive)
+          t.push({ target: `${id} keep-alive vs ${peer} (${alg}), reported`, measured: `${r2(m.keepAlive.rps / p.keepAlive.rps)}×`, reached: null });
       }
       if (base?.newConnection && m?.newConnection) {
         const hr = m.newConnection.rps / base.newConnection.rps;
-        t.push({ target: `${id} new connections (full handshake) ≥ 0.9× bare Node (${alg})`, measured: `${r2(hr)}× (per CPU µs: ${r2(base.newConnection.serverUsPerRequest / m.newConnection.serverUsPerRequest)}×)`, reached: hr >= 0.9 });
+        t.push({
+          target: `${id} new connections (full handshake) ≥ 0.9× bare Node (${alg})`,
+          measured: `${r2(hr)}× (per CPU µs: ${r2(base.newConnection.serverUsPerRequest / m.newConnection.serverUsPerRequest)}×)`,
+          reached: hr >= 0.9,
+        });
       }
       if (base?.resumed && m?.resumed) {
         const hr = m.resumed.perSecond / base.resumed.perSecond;
-        t.push({ target: `${id} new connections (resumed session) ≥ 0.9× bare Node (${alg})`, measured: `${r2(hr)}× (per CPU µs: ${r2(base.resumed.serverUsPerConnection / m.resumed.serverUsPerConnection)}×)`, reached: hr >= 0.9 });
+        t.push({
+          target: `${id} new connections (resumed session) ≥ 0.9× bare Node (${alg})`,
+          measured: `${r2(hr)}× (per CPU µs: ${r2(base.resumed.serverUsPerConnection / m.resumed.serverUsPerConnection)}×)`,
+          reached: hr >= 0.9,
+        });
       }
     }
   }
   for (const r of res.sections.reload ?? []) {
-    t.push({ target: `reload every second ≥ 0.95× no reload, 0 failed (${r.bundle})`, measured: `${r2(r.ratio)}×, ${r.failedRequests} failed, ${r.reloadsTaken} reloads taken`, reached: r.ratio >= 0.95 && r.failedRequests === 0 && r.lastVersionServed });
+    t.push({
+      target: `reload every second ≥ 0.95× no reload, 0 failed (${r.bundle})`,
+      measured: `${r2(r.ratio)}×, ${r.failedRequests} failed, ${r.reloadsTaken} reloads taken`,
+      reached: r.ratio >= 0.95 && r.failedRequests === 0 && r.lastVersionServed,
+    });
   }
   const swap = res.sections.swap?.find((s) => s.keys >= 100_000);
-  if (swap) t.push({ target: '100k-key bundle swap: event-loop stall < 100 ms', measured: `${swap.maxEventLoopDelayMs} ms`, reached: swap.maxEventLoopDelayMs < 100 });
+  if (swap)
+    t.push({ target: '100k-key bundle swap: event-loop stall < 100 ms', measured: `${swap.maxEventLoopDelayMs} ms`, reached: swap.maxEventLoopDelayMs < 100 });
   const c = res.sections.compile;
   if (c && c.exitCode === 0) {
     t.push({ target: `compile ${c.apis} APIs / ${c.keys} keys < 10 s`, measured: `${c.wallS} s`, reached: c.wallS < 10 });
-    t.push({ target: `compile ${c.apis} APIs / ${c.keys} keys < 1 GiB peak RSS`, measured: `${c.peakRssMiB ?? '?'} MiB`, reached: c.peakRssMiB === null ? null : c.peakRssMiB < 1024 });
+    t.push({
+      target: `compile ${c.apis} APIs / ${c.keys} keys < 1 GiB peak RSS`,
+      measured: `${c.peakRssMiB ?? '?'} MiB`,
+      reached: c.peakRssMiB === null ? null : c.peakRssMiB < 1024,
+    });
   }
   const lim = res.sections.limits?.endToEnd;
   const mem = lim?.find((r) => r.limiter === 'in-process');
-  if (mem) t.push({ target: 'in-process rate limiting costs < 5% throughput', measured: `${r2(mem.ratio)}× the unlimited gateway`, reached: mem.ratio >= 0.95 });
+  if (mem)
+    t.push({ target: 'in-process rate limiting costs < 5% throughput', measured: `${r2(mem.ratio)}× the unlimited gateway`, reached: mem.ratio >= 0.95 });
   const red = lim?.find((r) => r.limiter === 'redis');
-  if (red?.redisRoundTripsPerRequest !== null && red?.redisRoundTripsPerRequest !== undefined) t.push({ target: 'Redis rate limiting: 1 round trip per request', measured: `${red.redisRoundTripsPerRequest}`, reached: red.redisRoundTripsPerRequest <= 1.01 });
+  if (red?.redisRoundTripsPerRequest !== null && red?.redisRoundTripsPerRequest !== undefined)
+    t.push({
+      target: 'Redis rate limiting: 1 round trip per request',
+      measured: `${red.redisRoundTripsPerRequest}`,
+      reached: red.redisRoundTripsPerRequest <= 1.01,
+    });
   return t;
 }
 
 function loadRow(label: string, l: LoadResult, base: LoadResult | undefined, extra: (string | number)[]): (string | number)[] {
-  return [label, l.rps, r2(ratio(l.rps, base?.rps)), l.p50Ms, l.p99Ms, r2(ratio(l.p99Ms, base?.p99Ms)), pct(l.serverCpu), l.serverUsPerRequest, pct(l.clientCpu), `${pct(l.serverCoreOtherLoad)}${l.retried ? ' (retried)' : ''}`, l.errors, ...extra];
+  return [
+    label,
+    l.rps,
+    r2(ratio(l.rps, base?.rps)),
+    l.p50Ms,
+    l.p99Ms,
+    r2(ratio(l.p99Ms, base?.p99Ms)),
+    pct(l.serverCpu),
+    l.serverUsPerRequest,
+    pct(l.clientCpu),
+    `${pct(l.serverCoreOtherLoad)}${l.retried ? ' (retried)' : ''}`,
+    l.errors,
+    ...extra,
+  ];
 }
 
 function proxySection(res: BenchResults): string {
@@ -114,25 +164,110 @@ function proxySection(res: BenchResults): string {
     const ka = mine.filter((r) => r.keepAlive);
     if (ka.length) {
       out.push(`### Keep-alive, ${res.options.connections} connections, ${algName}\n`);
-      out.push(table(['contender', 'req/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/req', 'client CPU', 'other load on server core', 'errors', 'keep-alive reqs', 'server RSS MiB'], ka.map((r) => loadRow(r.label, r.keepAlive!, base?.keepAlive, [`${pct(r.keepAlive!.keepAliveRequests / Math.max(1, r.keepAlive!.complete))}`, r.rssMiB ?? '?']))));
+      out.push(
+        table(
+          [
+            'contender',
+            'req/s',
+            '× bare Node',
+            'p50 ms',
+            'p99 ms',
+            'p99 × bare',
+            'server CPU',
+            'server µs/req',
+            'client CPU',
+            'other load on server core',
+            'errors',
+            'keep-alive reqs',
+            'server RSS MiB',
+          ],
+          ka.map((r) =>
+            loadRow(r.label, r.keepAlive!, base?.keepAlive, [`${pct(r.keepAlive!.keepAliveRequests / Math.max(1, r.keepAlive!.complete))}`, r.rssMiB ?? '?']),
+          ),
+        ),
+      );
       out.push('');
     }
     const fr = mine.filter((r) => r.fixedRate);
     if (fr.length) {
-      out.push(`### Latency at a fixed ${fr[0].fixedRate!.offeredRps} req/s offered, open loop (latency from each request's due time), up to 16 connections, ${algName}\n`);
-      out.push(table(['contender', 'req/s achieved', 'p50 ms', 'p90 ms', 'p99 ms', 'p99 × bare', 'max ms', 'server CPU', 'other load on server core', 'errors'], fr.map((r) => { const f = r.fixedRate!; return [r.label, f.achievedRps, f.p50Ms, f.p90Ms, f.p99Ms, r2(ratio(f.p99Ms, base?.fixedRate?.p99Ms)), f.maxMs, pct(f.serverCpu), `${pct(f.serverCoreOtherLoad)}${f.retried ? ' (retried)' : ''}`, f.errors]; })));
+      out.push(
+        `### Latency at a fixed ${fr[0].fixedRate!.offeredRps} req/s offered, open loop (latency from each request's due time), up to 16 connections, ${algName}\n`,
+      );
+      out.push(
+        table(
+          ['contender', 'req/s achieved', 'p50 ms', 'p90 ms', 'p99 ms', 'p99 × bare', 'max ms', 'server CPU', 'other load on server core', 'errors'],
+          fr.map((r) => {
+            const f = r.fixedRate!;
+            return [
+              r.label,
+              f.achievedRps,
+              f.p50Ms,
+              f.p90Ms,
+              f.p99Ms,
+              r2(ratio(f.p99Ms, base?.fixedRate?.p99Ms)),
+              f.maxMs,
+              pct(f.serverCpu),
+              `${pct(f.serverCoreOtherLoad)}${f.retried ? ' (retried)' : ''}`,
+              f.errors,
+            ];
+          }),
+        ),
+      );
       out.push('');
     }
     const nc = mine.filter((r) => r.newConnection);
     if (nc.length) {
       out.push(`### New TLS connection per request (full handshake, client certificate), ${res.options.handshakeConnections} concurrent, ${algName}\n`);
-      out.push(table(['contender', 'handshakes/s', '× bare Node', 'p50 ms', 'p99 ms', 'p99 × bare', 'server CPU', 'server µs/handshake', 'client CPU', 'other load on server core', 'errors'], nc.map((r) => loadRow(r.label, r.newConnection!, base?.newConnection, []))));
+      out.push(
+        table(
+          [
+            'contender',
+            'handshakes/s',
+            '× bare Node',
+            'p50 ms',
+            'p99 ms',
+            'p99 × bare',
+            'server CPU',
+            'server µs/handshake',
+            'client CPU',
+            'other load on server core',
+            'errors',
+          ],
+          nc.map((r) => loadRow(r.label, r.newConnection!, base?.newConnection, [])),
+        ),
+      );
       out.push('');
     }
     const rs = mine.filter((r) => r.resumed);
     if (rs.length) {
       out.push(`### Resumed TLS session per request (openssl s_time -reuse, one request each, ${RESUME_PROCESSES} processes in parallel), ${algName}\n`);
-      out.push(table(['contender', 'connections/s', '× bare Node', 'server CPU', 'server µs/connection', 'client CPU', 'other load on server core', 'same answer as a full handshake'], rs.map((r) => { const x = r.resumed!; return [r.label, x.perSecond, r2(ratio(x.perSecond, base?.resumed?.perSecond)), pct(x.serverCpu), x.serverUsPerConnection, pct(x.clientCpu), `${pct(x.serverCoreOtherLoad)}${x.retried ? ' (retried)' : ''}`, x.sameAnswer ? 'yes' : '**no**']; })));
+      out.push(
+        table(
+          [
+            'contender',
+            'connections/s',
+            '× bare Node',
+            'server CPU',
+            'server µs/connection',
+            'client CPU',
+            'other load on server core',
+            'same answer as a full handshake',
+          ],
+          rs.map((r) => {
+            const x = r.resumed!;
+            return [
+              r.label,
+              x.perSecond,
+              r2(ratio(x.perSecond, base?.resumed?.perSecond)),
+              pct(x.serverCpu),
+              x.serverUsPerConnection,
+              pct(x.clientCpu),
+              `${pct(x.serverCoreOtherLoad)}${x.retried ? ' (retried)' : ''}`,
+              x.sameAnswer ? 'yes' : '**no**',
+            ];
+          }),
+        ),
+      );
       out.push('');
     }
     const other = mine.filter((r) => r.status !== 'ok');
@@ -140,7 +275,12 @@ function proxySection(res: BenchResults): string {
   }
   out.push('### Pin check before load (curl, ECDSA and RSA alike)\n');
   const checks = runs.filter((r) => r.check && r.alg === res.options.algs[0]);
-  out.push(table(['contender', 'listed certificate', 'unlisted, same CA', 'other CA', 'notes'], checks.map((r) => [r.label, r.check!.listed, r.check!.unlisted, r.check!.otherCa, r.notes.join('; ')])));
+  out.push(
+    table(
+      ['contender', 'listed certificate', 'unlisted, same CA', 'other CA', 'notes'],
+      checks.map((r) => [r.label, r.check!.listed, r.check!.unlisted, r.check!.otherCa, r.notes.join('; ')]),
+    ),
+  );
   return out.join('\n');
 }
 
@@ -149,30 +289,60 @@ export function renderReport(res: BenchResults): string {
   const o = res.options;
   const s: string[] = [];
   s.push('# mtlsgate benchmark results\n');
-  s.push(`Generated by \`npm run bench\` on ${m.date} (${res.durationS ?? '?'} s). Compare ratios within this run; absolute figures on shared 2-core VMs drift ±15% between runs.\n`);
+  s.push(
+    `Generated by \`npm run bench\` on ${m.date} (${res.durationS ?? '?'} s). Compare ratios within this run; absolute figures on shared 2-core VMs drift ±15% between runs.\n`,
+  );
   s.push('## Machine\n');
-  s.push(table(['', ''], [
-    ['CPU', `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB`],
-    ['kernel', m.kernel],
-    ['Node', `${m.node} (OpenSSL ${m.nodeOpenssl})`],
-    ['system OpenSSL (NGINX, HAProxy, ab)', m.systemOpenssl],
-    ...Object.entries(m.peers).map(([k, v]) => [k, v]),
-    ['pinning', m.pinning],
-    ['load average at start / end', `${m.loadAverageAtStart.join(', ')} / ${res.loadAverageAtEnd?.join(', ') ?? '?'}`],
-    ['commit', m.gitCommit],
-    ['options', `keep-alive ${o.durationS} s × ${o.connections} connections; new connections ${o.handshakeDurationS} s × ${o.handshakeConnections}; dynamic bundle ${o.dynamicKeys} keys`],
-  ]));
+  s.push(
+    table(
+      ['', ''],
+      [
+        ['CPU', `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB`],
+        ['kernel', m.kernel],
+        ['Node', `${m.node} (OpenSSL ${m.nodeOpenssl})`],
+        ['system OpenSSL (NGINX, HAProxy, ab)', m.systemOpenssl],
+        ...Object.entries(m.peers).map(([k, v]) => [k, v]),
+        ['pinning', m.pinning],
+        ['load average at start / end', `${m.loadAverageAtStart.join(', ')} / ${res.loadAverageAtEnd?.join(', ') ?? '?'}`],
+        ['commit', m.gitCommit],
+        [
+          'options',
+          `keep-alive ${o.durationS} s × ${o.connections} connections; new connections ${o.handshakeDurationS} s × ${o.handshakeConnections}; dynamic bundle ${o.dynamicKeys} keys`,
+        ],
+      ],
+    ),
+  );
   s.push('');
   const targets = computeTargets(res);
   if (targets.length) {
     s.push('## Targets\n');
-    s.push('Throughput ratios are req/s in this run; "per CPU µs" divides the server CPU each request cost, the ratio that holds when another tenant took part of the server core (see "other load on server core" below).\n');
-    s.push(table(['target', 'measured', 'reached'], targets.map((t) => [t.target, t.measured, t.reached === null ? 'reported' : t.reached ? 'yes' : '**no**'])));
+    s.push(
+      'Throughput ratios are req/s in this run; "per CPU µs" divides the server CPU each request cost, the ratio that holds when another tenant took part of the server core (see "other load on server core" below).\n',
+    );
+    s.push(
+      table(
+        ['target', 'measured', 'reached'],
+        targets.map((t) => [t.target, t.measured, t.reached === null ? 'reported' : t.reached ? 'yes' : '**no**']),
+      ),
+    );
     s.push('');
   }
   if (res.sections.generator) {
     s.push('## Load generator ceiling (ECDSA, keep-alive)\n');
-    s.push(table(['generator', 'target', 'req/s', 'p99 ms', 'server CPU', 'client CPU', 'keep-alive share'], res.sections.generator.map((g) => [g.generator, g.target, g.rps, g.p99Ms, pct(g.serverCpu), pct(g.clientCpu), g.keepAliveShare === null ? '–' : pct(g.keepAliveShare)])));
+    s.push(
+      table(
+        ['generator', 'target', 'req/s', 'p99 ms', 'server CPU', 'client CPU', 'keep-alive share'],
+        res.sections.generator.map((g) => [
+          g.generator,
+          g.target,
+          g.rps,
+          g.p99Ms,
+          pct(g.serverCpu),
+          pct(g.clientCpu),
+          g.keepAliveShare === null ? '–' : pct(g.keepAliveShare),
+        ]),
+      ),
+    );
     s.push('');
   }
   if (res.sections.proxy) {
@@ -183,29 +353,103 @@ export function renderReport(res: BenchResults): string {
   const c = res.sections.compile;
   if (c) {
     s.push(`## Compile: ${c.apis} APIs, ${c.keys} keys, each key with its own certificate file\n`);
-    s.push(table(['wall s', 'CPU s', 'keys/s', 'peak RSS MiB', 'bundle MiB', 'exit', 'config generated this run (s)'], [[c.wallS, c.cpuS ?? '?', c.keysPerS, c.peakRssMiB ?? '?', c.bundleMiB, c.exitCode ?? '?', c.generatedInS || 'cached']]));
+    s.push(
+      table(
+        ['wall s', 'CPU s', 'keys/s', 'peak RSS MiB', 'bundle MiB', 'exit', 'config generated this run (s)'],
+        [[c.wallS, c.cpuS ?? '?', c.keysPerS, c.peakRssMiB ?? '?', c.bundleMiB, c.exitCode ?? '?', c.generatedInS || 'cached']],
+      ),
+    );
     if (c.error) s.push('\n```\n' + c.error + '\n```');
     s.push('');
   }
   if (res.sections.swap) {
     s.push('## Bundle load and swap (runtime BundleStore.reloadAsync, as `mtlsgate serve` reloads: read, verify digest and shape, build snapshot, swap)\n');
-    s.push('The phases column re-runs the same work synchronously on the main thread (loadBundle, then buildSnapshot) to show where the time goes; the stall columns measure the real reload path (big bundles verified and parsed in a worker thread).\n');
-    s.push(table(['keys', 'bundle MiB', 'read ms (async)', 'verify+build+swap ms', 'longest event-loop stall ms', 'worst 1 ms timer drift ms', 'RSS after MiB', 'sync phases: digest / JSON.parse / shape check / buildSnapshot ms'], res.sections.swap.map((w) => [w.keys, w.bundleMiB, w.readMs, w.verifyBuildSwapMs, w.maxEventLoopDelayMs, w.maxTimerDriftMs, w.rssMiB, `${w.phases.digestMs} / ${w.phases.parseMs} / ${w.phases.shapeMs} / ${w.phases.buildSnapshotMs}`])));
+    s.push(
+      'The phases column re-runs the same work synchronously on the main thread (loadBundle, then buildSnapshot) to show where the time goes; the stall columns measure the real reload path (big bundles verified and parsed in a worker thread).\n',
+    );
+    s.push(
+      table(
+        [
+          'keys',
+          'bundle MiB',
+          'read ms (async)',
+          'verify+build+swap ms',
+          'longest event-loop stall ms',
+          'worst 1 ms timer drift ms',
+          'RSS after MiB',
+          'sync phases: digest / JSON.parse / shape check / buildSnapshot ms',
+        ],
+        res.sections.swap.map((w) => [
+          w.keys,
+          w.bundleMiB,
+          w.readMs,
+          w.verifyBuildSwapMs,
+          w.maxEventLoopDelayMs,
+          w.maxTimerDriftMs,
+          w.rssMiB,
+          `${w.phases.digestMs} / ${w.phases.parseMs} / ${w.phases.shapeMs} / ${w.phases.buildSnapshotMs}`,
+        ]),
+      ),
+    );
     s.push('');
   }
   if (res.sections.reload) {
     s.push('## Throughput during a reload every second (keep-alive, ECDSA)\n');
-    s.push(table(['bundle', 'req/s no reload', 'req/s reload every 1 s', 'ratio', 'p99 ms (no / with)', 'max ms (no / with)', 'reloads written / taken / refused', 'failed requests', 'last version served'], res.sections.reload.map((r) => [r.bundle, r.noReload.rps, r.reloadEverySecond.rps, r2(r.ratio), `${r.noReload.p99Ms} / ${r.reloadEverySecond.p99Ms}`, `${r.noReload.maxMs} / ${r.reloadEverySecond.maxMs}`, `${r.reloadsWritten} / ${r.reloadsTaken} / ${r.reloadsRefused}`, r.failedRequests, r.lastVersionServed ? 'yes' : '**no**'])));
+    s.push(
+      table(
+        [
+          'bundle',
+          'req/s no reload',
+          'req/s reload every 1 s',
+          'ratio',
+          'p99 ms (no / with)',
+          'max ms (no / with)',
+          'reloads written / taken / refused',
+          'failed requests',
+          'last version served',
+        ],
+        res.sections.reload.map((r) => [
+          r.bundle,
+          r.noReload.rps,
+          r.reloadEverySecond.rps,
+          r2(r.ratio),
+          `${r.noReload.p99Ms} / ${r.reloadEverySecond.p99Ms}`,
+          `${r.noReload.maxMs} / ${r.reloadEverySecond.maxMs}`,
+          `${r.reloadsWritten} / ${r.reloadsTaken} / ${r.reloadsRefused}`,
+          r.failedRequests,
+          r.lastVersionServed ? 'yes' : '**no**',
+        ]),
+      ),
+    );
     s.push('');
   }
   const lim = res.sections.limits;
   if (lim) {
     s.push('## Rate limiting (dynamic mTLS, key limited but never refused, keep-alive, ECDSA)\n');
-    s.push(table(['limiter', 'req/s', '× unlimited', 'p50 ms', 'p99 ms', 'server µs/req', 'errors', 'Redis round trips/request'], lim.endToEnd.map((r) => [r.limiter, r.load.rps, r2(r.ratio), r.load.p50Ms, r.load.p99Ms, r.load.serverUsPerRequest, r.load.errors, r.redisRoundTripsPerRequest ?? '–'])));
+    s.push(
+      table(
+        ['limiter', 'req/s', '× unlimited', 'p50 ms', 'p99 ms', 'server µs/req', 'errors', 'Redis round trips/request'],
+        lim.endToEnd.map((r) => [
+          r.limiter,
+          r.load.rps,
+          r2(r.ratio),
+          r.load.p50Ms,
+          r.load.p99Ms,
+          r.load.serverUsPerRequest,
+          r.load.errors,
+          r.redisRoundTripsPerRequest ?? '–',
+        ]),
+      ),
+    );
     s.push('');
     if ('scenarios' in lim.micro) {
       s.push('Limiter alone (bench/limits.ts: decisions without TLS or proxy):\n');
-      s.push(table(['scenario', 'decisions/s', 'p50 µs', 'p99 µs', 'Redis round trips/decision'], lim.micro.scenarios.map((x) => [x.name, x.decisionsPerSec, x.p50Us, x.p99Us, x.redisRoundTripsPerDecision ?? '–'])));
+      s.push(
+        table(
+          ['scenario', 'decisions/s', 'p50 µs', 'p99 µs', 'Redis round trips/decision'],
+          lim.micro.scenarios.map((x) => [x.name, x.decisionsPerSec, x.p50Us, x.p99Us, x.redisRoundTripsPerDecision ?? '–']),
+        ),
+      );
     } else s.push(`Limiter micro-benchmark failed: ${lim.micro.error}`);
     s.push('');
   }
@@ -215,15 +459,17 @@ export function renderReport(res: BenchResults): string {
     s.push('');
   }
   s.push('## How to read this\n');
-  s.push([
-    '- Every contender gets one core (`taskset -c 0`); ab, the upstream (NGINX `return 200` on plain HTTP) and the bench driver share the other. One client, one upstream, one certificate set for all.',
-    '- **server CPU** is the contender\'s busy share of its core from `/proc/<pid>/stat` (all its processes). Below ~90% the server was waiting on the client: read that row as a client limit, not a server one. **client CPU** near 100% says the same from the other side.',
-    `- **other load on server core** is the core's busy share (\`/proc/stat\`) not used by the contender: another tenant of a shared machine (or kernel network work not charged to the server). A run above ${Math.round(CONTAMINATED * 100)}% is measured once more and the cleaner attempt kept ("retried"); a row still high there is contaminated: compare µs/req, not req/s.`,
-    '- Latencies are closed-loop (ab waits for each answer before the next request on a connection), so p50 ≈ connections ÷ throughput; compare p99 ratios, not absolute values.',
-    '- "keep-alive reqs" must be 100%: ab speaks HTTP/1.0, and a response without Content-Length would silently close the connection and turn the row into a handshake benchmark.',
-    '- New-connection rows are full handshakes with a client certificate (ab does not resume sessions): public-key cryptography dominates and is OpenSSL\'s (Go\'s for Caddy) work in every contender.',
-    '- The bare Node proxy checks nothing: it is the ceiling for any Node gateway, not a contender for the rule.',
-  ].join('\n'));
+  s.push(
+    [
+      '- Every contender gets one core (`taskset -c 0`); ab, the upstream (NGINX `return 200` on plain HTTP) and the bench driver share the other. One client, one upstream, one certificate set for all.',
+      "- **server CPU** is the contender's busy share of its core from `/proc/<pid>/stat` (all its processes). Below ~90% the server was waiting on the client: read that row as a client limit, not a server one. **client CPU** near 100% says the same from the other side.",
+      `- **other load on server core** is the core's busy share (\`/proc/stat\`) not used by the contender: another tenant of a shared machine (or kernel network work not charged to the server). A run above ${Math.round(CONTAMINATED * 100)}% is measured once more and the cleaner attempt kept ("retried"); a row still high there is contaminated: compare µs/req, not req/s.`,
+      '- Latencies are closed-loop (ab waits for each answer before the next request on a connection), so p50 ≈ connections ÷ throughput; compare p99 ratios, not absolute values.',
+      '- "keep-alive reqs" must be 100%: ab speaks HTTP/1.0, and a response without Content-Length would silently close the connection and turn the row into a handshake benchmark.',
+      "- New-connection rows are full handshakes with a client certificate (ab does not resume sessions): public-key cryptography dominates and is OpenSSL's (Go's for Caddy) work in every contender.",
+      '- The bare Node proxy checks nothing: it is the ceiling for any Node gateway, not a contender for the rule.',
+    ].join('\n'),
+  );
   s.push('');
   return s.join('\n');
 }
@@ -233,33 +479,69 @@ export function renderPerfSnippet(res: BenchResults): string {
   const runs = res.sections.proxy ?? [];
   const m = res.machine;
   const lines: string[] = ['## Performance', ''];
-  lines.push(`Measured side by side in one run (\`npm run bench\`, ${m.date.slice(0, 10)}; ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, OpenSSL ${m.nodeOpenssl}): every contender on one core, enforcing "only these pinned client certificates may call /api/" in front of the same upstream, the same client (ab, TLS 1.3, ECDSA P-256 certificates) on the other core. Ratios, because absolute numbers on a shared VM drift ±15%.`, '');
+  lines.push(
+    `Measured side by side in one run (\`npm run bench\`, ${m.date.slice(0, 10)}; ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, OpenSSL ${m.nodeOpenssl}): every contender on one core, enforcing "only these pinned client certificates may call /api/" in front of the same upstream, the same client (ab, TLS 1.3, ECDSA P-256 certificates) on the other core. Ratios, because absolute numbers on a shared VM drift ±15%.`,
+    '',
+  );
   const base = find(runs, BASELINE, 'ec');
   const rows: (string | number)[][] = [];
   for (const id of ['mtlsgate-static', 'mtlsgate-dynamic', 'caddy', 'nginx', 'haproxy']) {
     const r = find(runs, id, 'ec');
     if (!r?.keepAlive || !base?.keepAlive) continue;
-    rows.push([r.label, r.keepAlive.rps, r2(r.keepAlive.rps / base.keepAlive.rps), r.keepAlive.serverUsPerRequest, r.newConnection && base.newConnection ? r2(r.newConnection.rps / base.newConnection.rps) : '–', r.fixedRate && base.fixedRate ? r2(r.fixedRate.p99Ms / base.fixedRate.p99Ms) : '–']);
+    rows.push([
+      r.label,
+      r.keepAlive.rps,
+      r2(r.keepAlive.rps / base.keepAlive.rps),
+      r.keepAlive.serverUsPerRequest,
+      r.newConnection && base.newConnection ? r2(r.newConnection.rps / base.newConnection.rps) : '–',
+      r.fixedRate && base.fixedRate ? r2(r.fixedRate.p99Ms / base.fixedRate.p99Ms) : '–',
+    ]);
   }
   if (base?.keepAlive) rows.unshift([base.label, base.keepAlive.rps, '1.00', base.keepAlive.serverUsPerRequest, '1.00', '1.00']);
   if (rows.length) {
     lines.push(table(['', 'keep-alive req/s', '× bare Node', 'server CPU µs/req', 'new connections × bare Node', 'p99 at fixed rate × bare Node'], rows), '');
-    const dirty = [base, ...['mtlsgate-static', 'mtlsgate-dynamic', 'caddy', 'nginx', 'haproxy'].map((id) => find(runs, id, 'ec'))].filter((r) => r?.keepAlive && r.keepAlive.serverCoreOtherLoad > CONTAMINATED);
-    if (dirty.length) lines.push(`Another tenant took part of the server core during ${dirty.map((r) => r!.label).join(', ')} (see RESULTS.md): there, compare server CPU µs/req rather than req/s.`, '');
+    const dirty = [base, ...['mtlsgate-static', 'mtlsgate-dynamic', 'caddy', 'nginx', 'haproxy'].map((id) => find(runs, id, 'ec'))].filter(
+      (r) => r?.keepAlive && r.keepAlive.serverCoreOtherLoad > CONTAMINATED,
+    );
+    if (dirty.length)
+      lines.push(
+        `Another tenant took part of the server core during ${dirty.map((r) => r!.label).join(', ')} (see RESULTS.md): there, compare server CPU µs/req rather than req/s.`,
+        '',
+      );
   }
   const facts: string[] = [];
   const noLog = find(runs, 'mtlsgate-static-nolog', 'ec');
   const stat = find(runs, 'mtlsgate-static', 'ec');
-  if (noLog?.keepAlive && stat?.keepAlive && base?.keepAlive) facts.push(`the per-request JSON log line is most of mtlsgate's overhead: ${stat.keepAlive.serverUsPerRequest} µs of server CPU per request with it, ${noLog.keepAlive.serverUsPerRequest} µs without (\`--log-level warn\`), against ${base.keepAlive.serverUsPerRequest} µs for the bare Node proxy`);
+  if (noLog?.keepAlive && stat?.keepAlive && base?.keepAlive)
+    facts.push(
+      `the per-request JSON log line is most of mtlsgate's overhead: ${stat.keepAlive.serverUsPerRequest} µs of server CPU per request with it, ${noLog.keepAlive.serverUsPerRequest} µs without (\`--log-level warn\`), against ${base.keepAlive.serverUsPerRequest} µs for the bare Node proxy`,
+    );
   const c = res.sections.compile;
-  if (c && c.exitCode === 0) facts.push(`compiling ${c.apis.toLocaleString('en')} APIs and ${c.keys.toLocaleString('en')} keys (each with its own certificate file) takes ${c.wallS} s and ${c.peakRssMiB ?? '?'} MiB peak RSS`);
+  if (c && c.exitCode === 0)
+    facts.push(
+      `compiling ${c.apis.toLocaleString('en')} APIs and ${c.keys.toLocaleString('en')} keys (each with its own certificate file) takes ${c.wallS} s and ${c.peakRssMiB ?? '?'} MiB peak RSS`,
+    );
   const sw = res.sections.swap?.find((x) => x.keys >= 100_000);
-  if (sw) facts.push(`swapping in a ${sw.keys.toLocaleString('en')}-key bundle (${sw.bundleMiB} MiB) takes ${Math.round(sw.verifyBuildSwapMs)} ms end to end (verified and parsed off the event loop), with a longest event-loop stall of ${Math.round(sw.maxEventLoopDelayMs)} ms`);
-  for (const r of res.sections.reload ?? []) facts.push(`with the bundle replaced every second (${r.bundle}), throughput is ${r2(r.ratio)}× that without reloads, ${r.failedRequests} failed requests`);
+  if (sw)
+    facts.push(
+      `swapping in a ${sw.keys.toLocaleString('en')}-key bundle (${sw.bundleMiB} MiB) takes ${Math.round(sw.verifyBuildSwapMs)} ms end to end (verified and parsed off the event loop), with a longest event-loop stall of ${Math.round(sw.maxEventLoopDelayMs)} ms`,
+    );
+  for (const r of res.sections.reload ?? [])
+    facts.push(`with the bundle replaced every second (${r.bundle}), throughput is ${r2(r.ratio)}× that without reloads, ${r.failedRequests} failed requests`);
   const mem = res.sections.limits?.endToEnd.find((x) => x.limiter === 'in-process');
   const red = res.sections.limits?.endToEnd.find((x) => x.limiter === 'redis');
-  if (mem && red) facts.push(`with every request rate-limited, throughput is ${r2(mem.ratio)}× the unlimited gateway's in-process and ${r2(red.ratio)}× through Redis (${red.redisRoundTripsPerRequest} Redis round trip per request)`);
+  if (mem && red)
+    facts.push(
+      `with every request rate-limited, throughput is ${r2(mem.ratio)}× the unlimited gateway's in-process and ${r2(red.ratio)}× through Redis (${red.redisRoundTripsPerRequest} Redis round trip per request)`,
+    );
   if (facts.length) lines.push(facts.map((f) => `- ${f[0].toUpperCase()}${f.slice(1)}.`).join('\n'), '');
-  lines.push('Full tables, RSA-2048, the machine and how to read them: [bench/RESULTS.md](bench/RESULTS.md). Reproduce (Debian: `apt-get install nginx caddy haproxy apache2-utils redis-server`):', '', '```sh', 'npm run bench', '```', '');
+  lines.push(
+    'Full tables, RSA-2048, the machine and how to read them: [bench/RESULTS.md](bench/RESULTS.md). Reproduce (Debian: `apt-get install nginx caddy haproxy apache2-utils redis-server`):',
+    '',
+    '```sh',
+    'npm run bench',
+    '```',
+    '',
+  );
   return lines.join('\n');
 }

@@ -58,7 +58,13 @@ function parseOptions(argv: string[]): BenchOptions {
     console.log(HELP);
     process.exit(0);
   }
-  const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+  const list = (v: string | undefined) =>
+    v
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
   const int = (v: string | undefined, name: string, dflt: number) => {
     if (v === undefined) return dflt;
     const n = Number(v);
@@ -69,7 +75,9 @@ function parseOptions(argv: string[]): BenchOptions {
   const only = list(values.only);
   for (const s of only) if (!SECTIONS.includes(s as Section)) throw new Error(`--only: unknown section ${JSON.stringify(s)}; sections: ${SECTIONS.join(', ')}`);
   const contenders = list(values.contenders);
-  for (const c of contenders) if (!CONTENDERS.some((x) => x.id === c)) throw new Error(`--contenders: unknown ${JSON.stringify(c)}; contenders: ${CONTENDERS.map((x) => x.id).join(', ')}`);
+  for (const c of contenders)
+    if (!CONTENDERS.some((x) => x.id === c))
+      throw new Error(`--contenders: unknown ${JSON.stringify(c)}; contenders: ${CONTENDERS.map((x) => x.id).join(', ')}`);
   const algs = list(values.alg);
   for (const a of algs) if (a !== 'ec' && a !== 'rsa') throw new Error(`--alg: ${JSON.stringify(a)} is not ec or rsa`);
   return {
@@ -127,7 +135,14 @@ async function main(): Promise<void> {
         for (const alg of opts.algs) {
           for (const c of CONTENDERS.filter((x) => opts.contenders.length === 0 || opts.contenders.includes(x.id))) {
             log(`${c.id} (${alg})`);
-            runs.push(await runContender(ctx, c, alg, upstream, { keepAlive: wants('keepalive'), newConnection: wants('handshake'), resumed: wants('resumed') && which('openssl') !== null, fixedRate: wants('latency') && alg === opts.algs[0] }));
+            runs.push(
+              await runContender(ctx, c, alg, upstream, {
+                keepAlive: wants('keepalive'),
+                newConnection: wants('handshake'),
+                resumed: wants('resumed') && which('openssl') !== null,
+                fixedRate: wants('latency') && alg === opts.algs[0],
+              }),
+            );
           }
         }
         return runs;
@@ -143,7 +158,9 @@ async function main(): Promise<void> {
   results.durationS = Math.round((Date.now() - started) / 1000);
   results.loadAverageAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
   const full = !opts.quick && opts.only.length === 0 && opts.contenders.length === 0 && opts.algs.length === 2;
-  const [md, json] = full ? [join(root, 'bench/RESULTS.md'), join(root, 'bench/results.json')] : [join(ctx.dir(), 'RESULTS-subset.md'), join(ctx.dir(), 'results-subset.json')];
+  const [md, json] = full
+    ? [join(root, 'bench/RESULTS.md'), join(root, 'bench/results.json')]
+    : [join(ctx.dir(), 'RESULTS-subset.md'), join(ctx.dir(), 'results-subset.json')];
   writeFileSync(json, JSON.stringify(results, null, 2) + '\n');
   writeFileSync(md, renderReport(results));
   if (full) writeFileSync(join(root, 'bench/README-PERF-SNIPPET.md'), renderPerfSnippet(results));

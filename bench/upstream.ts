@@ -57,7 +57,13 @@ export async function startUpstream(ctx: BenchContext): Promise<Upstream> {
     writeFileSync(conf, nginxConf(dir, port));
     proc = startProc('upstream (nginx)', CLIENT_CORE, nginx, ['-e', join(dir, 'startup.log'), '-p', dir, '-c', conf], { logFile: join(dir, 'stdout.log') });
   } else {
-    proc = startProc('upstream (node)', CLIENT_CORE, process.execPath, [...ctx.tsNode, join(ctx.root, 'bench/peers/node-upstream.ts'), String(port), UPSTREAM_BODY], { logFile: join(dir, 'stdout.log'), cwd: ctx.root });
+    proc = startProc(
+      'upstream (node)',
+      CLIENT_CORE,
+      process.execPath,
+      [...ctx.tsNode, join(ctx.root, 'bench/peers/node-upstream.ts'), String(port), UPSTREAM_BODY],
+      { logFile: join(dir, 'stdout.log'), cwd: ctx.root },
+    );
   }
   await waitForPort(port, proc);
   return { kind: nginx ? 'nginx' : 'node', port, url: `http://127.0.0.1:${port}`, proc };

@@ -9,7 +9,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import type { BundleApi, BundleContent, BundleKey } from '../runtime/bundle.ts';
+import type { BundleApi, BundleContent, BundleKey } from '../bundle/types.ts';
 import { DEMO_CLIENTS } from './pki.ts';
 
 export interface DemoGuideInput {
@@ -107,11 +107,25 @@ export function demoSteps(input: DemoGuideInput): DemoStep[] {
     const pinned = CLIENTS.find((c) => fps.has(c) && pinsOnly.client_certificates.includes(fps.get(c)!));
     const path = pinsOnly.listen_path + 'daily';
     if (pinned) {
-      steps.push({ title: `static mTLS: ${pinned}'s pinned certificate alone opens API ${pinsOnly.id}`, command: curl(path, pinned, null), status: 200, code: null, expect: 'HTTP 200, and the echo upstream\'s JSON' });
+      steps.push({
+        title: `static mTLS: ${pinned}'s pinned certificate alone opens API ${pinsOnly.id}`,
+        command: curl(path, pinned, null),
+        status: 200,
+        code: null,
+        expect: "HTTP 200, and the echo upstream's JSON",
+      });
     }
-    const unlisted = (['mallory', 'stranger'] as const).find((c) => fps.has(c) && !pinsOnly.client_certificates.includes(fps.get(c)!) && pinsOnly.client_cas.length === 0);
+    const unlisted = (['mallory', 'stranger'] as const).find(
+      (c) => fps.has(c) && !pinsOnly.client_certificates.includes(fps.get(c)!) && pinsOnly.client_cas.length === 0,
+    );
     if (unlisted) {
-      steps.push({ title: `static mTLS: ${unlisted}'s certificate is not on ${pinsOnly.id}'s list`, command: curl(path, unlisted, null), status: 403, code: 'mtls.cert_not_allowed', expect: `HTTP 403 {"error":"Certificate with SHA256 ${fps.get(unlisted)} not allowed","code":"mtls.cert_not_allowed"}` });
+      steps.push({
+        title: `static mTLS: ${unlisted}'s certificate is not on ${pinsOnly.id}'s list`,
+        command: curl(path, unlisted, null),
+        status: 403,
+        code: 'mtls.cert_not_allowed',
+        expect: `HTTP 403 {"error":"Certificate with SHA256 ${fps.get(unlisted)} not allowed","code":"mtls.cert_not_allowed"}`,
+      });
     }
   }
 
@@ -123,8 +137,20 @@ export function demoSteps(input: DemoGuideInput): DemoStep[] {
     });
     if (client) {
       const keyId = keyOfCert(fps.get(client))!;
-      steps.push({ title: `dynamic mTLS: ${client}'s certificate alone identifies key "${keyId}" on API ${dynamic.id}`, command: curl(allowedPath(dynamic, content.keys[keyId]), client, null), status: 200, code: null, expect: `HTTP 200 as key ${keyId} (the gateway's request log line says "key":"${keyId}")` });
-      steps.push({ title: `dynamic mTLS: the same API without a certificate`, command: curl(allowedPath(dynamic, content.keys[keyId]), null, null), status: 401, code: 'auth.auth_field_missing', expect: 'HTTP 401 {"error":"Authorization field missing","code":"auth.auth_field_missing"}' });
+      steps.push({
+        title: `dynamic mTLS: ${client}'s certificate alone identifies key "${keyId}" on API ${dynamic.id}`,
+        command: curl(allowedPath(dynamic, content.keys[keyId]), client, null),
+        status: 200,
+        code: null,
+        expect: `HTTP 200 as key ${keyId} (the gateway's request log line says "key":"${keyId}")`,
+      });
+      steps.push({
+        title: `dynamic mTLS: the same API without a certificate`,
+        command: curl(allowedPath(dynamic, content.keys[keyId]), null, null),
+        status: 401,
+        code: 'auth.auth_field_missing',
+        expect: 'HTTP 401 {"error":"Authorization field missing","code":"auth.auth_field_missing"}',
+      });
     }
   }
 
@@ -135,13 +161,32 @@ export function demoSteps(input: DemoGuideInput): DemoStep[] {
     const key = content.keys[keyId];
     // A pinned certificate the key may present: one bound to no key, or to this key.
     const client = tokenApi.use_mutual_tls_auth
-      ? CLIENTS.find((c) => fps.has(c) && tokenApi.client_certificates.includes(fps.get(c)!) && (key.certificate === null ? keyOfCert(fps.get(c)) === null : key.certificate === fps.get(c)))
+      ? CLIENTS.find(
+          (c) =>
+            fps.has(c) &&
+            tokenApi.client_certificates.includes(fps.get(c)!) &&
+            (key.certificate === null ? keyOfCert(fps.get(c)) === null : key.certificate === fps.get(c)),
+        )
       : null;
     if (tokenApi.use_mutual_tls_auth && !client) continue;
-    const title = client ? `static mTLS + token: ${client}'s pinned certificate and ${keyId}'s token (demo secret from ${shellPath(join(input.configDir, 'README.md'))}) on API ${tokenApi.id}` : `token auth: ${keyId}'s token on API ${tokenApi.id}`;
-    steps.push({ title, command: curl(allowedPath(tokenApi, key), client ?? null, tokens.get(keyId)!), status: 200, code: null, expect: `HTTP 200 as key ${keyId}; the upstream gets no Authorization header if the API strips it` });
+    const title = client
+      ? `static mTLS + token: ${client}'s pinned certificate and ${keyId}'s token (demo secret from ${shellPath(join(input.configDir, 'README.md'))}) on API ${tokenApi.id}`
+      : `token auth: ${keyId}'s token on API ${tokenApi.id}`;
+    steps.push({
+      title,
+      command: curl(allowedPath(tokenApi, key), client ?? null, tokens.get(keyId)!),
+      status: 200,
+      code: null,
+      expect: `HTTP 200 as key ${keyId}; the upstream gets no Authorization header if the API strips it`,
+    });
     if (key.access_rights[tokenApi.id]?.allowed_urls) {
-      steps.push({ title: `the same key on a path its allowed_urls do not list`, command: curl(tokenApi.listen_path + 'not-allowed', client ?? null, tokens.get(keyId)!), status: 403, code: 'access.url_denied', expect: 'HTTP 403 {"error":"Access to this resource has been disallowed","code":"access.url_denied"}' });
+      steps.push({
+        title: `the same key on a path its allowed_urls do not list`,
+        command: curl(tokenApi.listen_path + 'not-allowed', client ?? null, tokens.get(keyId)!),
+        status: 403,
+        code: 'access.url_denied',
+        expect: 'HTTP 403 {"error":"Access to this resource has been disallowed","code":"access.url_denied"}',
+      });
     }
     break;
   }

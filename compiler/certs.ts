@@ -63,8 +63,14 @@ function parsePem(text: string): PemContents {
     }
   }
   if (certs.length === 0) {
-    if (privateKey) return { code: 'E_CERT_NOT_PEM', problem: 'holds a private key but no certificate; give the public certificate (-----BEGIN CERTIFICATE-----)' };
-    const hint = text.charCodeAt(0) === 0x30 ? ' (it looks like binary DER: convert it with `openssl x509 -inform der -in FILE -out FILE.pem`)' : anyBlock ? ' (it has PEM blocks, none of them a CERTIFICATE)' : '';
+    if (privateKey)
+      return { code: 'E_CERT_NOT_PEM', problem: 'holds a private key but no certificate; give the public certificate (-----BEGIN CERTIFICATE-----)' };
+    const hint =
+      text.charCodeAt(0) === 0x30
+        ? ' (it looks like binary DER: convert it with `openssl x509 -inform der -in FILE -out FILE.pem`)'
+        : anyBlock
+          ? ' (it has PEM blocks, none of them a CERTIFICATE)'
+          : '';
     return { code: 'E_CERT_NOT_PEM', problem: `is not a PEM certificate${hint}` };
   }
   return { certs, privateKey };
@@ -130,7 +136,8 @@ export class CertLoader {
           cached = parsePem(readSmallFile(abs));
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
-          const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+          const why =
+            code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
           cached = { code: 'E_CERT_READ', problem: `cannot be read (resolved to ${abs}): ${why}` };
         }
         this.dropUnneededDer(cached);
@@ -143,7 +150,11 @@ export class CertLoader {
       return null;
     }
     if (contents.privateKey) {
-      this.log.report('W_CERT_PRIVATE_KEY', site, `${label} also holds a PRIVATE KEY: it was dropped and is not in the bundle; remove it from the file and from version control (treat it as leaked)`);
+      this.log.report(
+        'W_CERT_PRIVATE_KEY',
+        site,
+        `${label} also holds a PRIVATE KEY: it was dropped and is not in the bundle; remove it from the file and from version control (treat it as leaked)`,
+      );
     }
     for (const cert of contents.certs) this.checkExpiry(cert, site, label);
     return contents.certs;
@@ -160,7 +171,11 @@ export class CertLoader {
       this.log.report('E_CERT_EXPIRED', site, `certificate ${label} (${subjectOf(cert)}) expired on ${cert.notAfter.toISOString()}`);
     } else if (t <= this.warnBefore) {
       const days = Math.floor((t - this.now.getTime()) / DAY_MS);
-      this.log.report('W_CERT_EXPIRING', site, `certificate ${label} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${days} day${days === 1 ? '' : 's'}`);
+      this.log.report(
+        'W_CERT_EXPIRING',
+        site,
+        `certificate ${label} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${days} day${days === 1 ? '' : 's'}`,
+      );
     }
   }
 }

@@ -1,7 +1,7 @@
 // Semantic checks on APIs and their resolution to bundle form: the auth-combination table,
 // static-mTLS lists (pinned leaves and CA trust anchors), and unique domain + listen_path.
-import type { BundleApi, BundleCa, Fingerprint } from '../runtime/bundle.ts';
-import { caPem, CertLoader, SHA256_ENTRY, subjectOf } from './certs.ts';
+import type { BundleApi, BundleCa, Fingerprint } from '../bundle/types.ts';
+import { caPem, type CertLoader, SHA256_ENTRY, subjectOf } from './certs.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
 import type { ApiDoc } from './model.ts';
@@ -32,13 +32,21 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
     const entries = spec.client_certificates ?? [];
 
     if (keyless && useCertificate) {
-      log.report('E_AUTH_COMBO', at(['auth', 'use_certificate']), 'use_certificate needs token auth, but use_keyless is true (dynamic mTLS maps the certificate to a key; a keyless API has no keys)');
+      log.report(
+        'E_AUTH_COMBO',
+        at(['auth', 'use_certificate']),
+        'use_certificate needs token auth, but use_keyless is true (dynamic mTLS maps the certificate to a key; a keyless API has no keys)',
+      );
     }
     if (keyless && spec.use_standard_auth === true) {
       log.report('E_AUTH_COMBO', at(['use_standard_auth']), 'use_standard_auth and use_keyless are both true: an API either takes tokens or is keyless');
     }
     if (!keyless && spec.use_standard_auth === false) {
-      log.report('E_AUTH_COMBO', at(['use_standard_auth']), 'use_standard_auth is false but use_keyless is not true: the API would have no way to authenticate a key (set use_keyless: true for an open or static-mTLS-only API)');
+      log.report(
+        'E_AUTH_COMBO',
+        at(['use_standard_auth']),
+        'use_standard_auth is false but use_keyless is not true: the API would have no way to authenticate a key (set use_keyless: true for an open or static-mTLS-only API)',
+      );
     }
     if (mtls && entries.length === 0) {
       log.report('E_MTLS_NO_CERTS', at(['use_mutual_tls_auth']), 'use_mutual_tls_auth is true but client_certificates is empty: every client would be refused');
@@ -53,7 +61,12 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       const site = at(['client_certificates', i]);
       if (entry.startsWith('sha256:')) {
         const m = SHA256_ENTRY.exec(entry);
-        if (!m) log.report('E_FIELD_VALUE', site, `client_certificates[${i}] ${JSON.stringify(entry)}: a fingerprint entry is sha256: followed by 64 hex digits (\`mtlsgate fingerprint FILE\` prints it)`);
+        if (!m)
+          log.report(
+            'E_FIELD_VALUE',
+            site,
+            `client_certificates[${i}] ${JSON.stringify(entry)}: a fingerprint entry is sha256: followed by 64 hex digits (\`mtlsgate fingerprint FILE\` prints it)`,
+          );
         else pinned.add(m[1].toLowerCase());
         return;
       }

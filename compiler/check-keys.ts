@@ -1,8 +1,8 @@
 // Keys: credentials (certificate and/or token hash, each identifying exactly one key), policy and
 // API references, and the effective session: the key's own rights and limits merged with its
 // policies' at compile time, so the runtime never merges.
-import type { BundleApi, BundleKey, Fingerprint } from '../runtime/bundle.ts';
-import { CertLoader, isInlinePem, type CertInfo } from './certs.ts';
+import type { BundleApi, BundleKey, Fingerprint } from '../bundle/types.ts';
+import { type CertLoader, isInlinePem, type CertInfo } from './certs.ts';
 import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
@@ -39,7 +39,11 @@ function keyCertificate(key: KeyDoc, certs: CertLoader, log: DiagnosticLog): Cer
   const site = siteOf(key, 'certificate');
   const label = isInlinePem(entry) ? 'the inline certificate' : entry;
   if (entry.startsWith('sha256:')) {
-    log.report('E_CERT_NOT_PEM', site, `a key's certificate must be the certificate itself (PEM file or inline PEM), not a fingerprint: the compiler checks its expiry and that it is not a CA`);
+    log.report(
+      'E_CERT_NOT_PEM',
+      site,
+      `a key's certificate must be the certificate itself (PEM file or inline PEM), not a fingerprint: the compiler checks its expiry and that it is not a CA`,
+    );
     return null;
   }
   const loaded = certs.load(entry, site, key.doc.file.absPath);
@@ -49,7 +53,11 @@ function keyCertificate(key: KeyDoc, certs: CertLoader, log: DiagnosticLog): Cer
     return null;
   }
   if (loaded[0].isCa) {
-    log.report('E_KEY_CERT_CA', site, `${label} is a CA certificate (basicConstraints cA); a key is identified by a client certificate. To trust every certificate this CA issued, list it in an API's client_certificates`);
+    log.report(
+      'E_KEY_CERT_CA',
+      site,
+      `${label} is a CA certificate (basicConstraints cA); a key is identified by a client certificate. To trust every certificate this CA issued, list it in an API's client_certificates`,
+    );
     return null;
   }
   return loaded[0];
@@ -116,9 +124,12 @@ export function resolveKeys(
         const first = out.certs.get(fingerprint);
         if (first === undefined) out.certs.set(fingerprint, spec.id);
         else {
-          log.report('E_DUPLICATE_CERT', at(['certificate']), `keys "${first}" and "${spec.id}" use the same certificate (sha256:${fingerprint}); a certificate identifies one key`, [
-            { site: siteOf(keyDocs.get(first)!, 'certificate'), message: `key "${first}" uses it here` },
-          ]);
+          log.report(
+            'E_DUPLICATE_CERT',
+            at(['certificate']),
+            `keys "${first}" and "${spec.id}" use the same certificate (sha256:${fingerprint}); a certificate identifies one key`,
+            [{ site: siteOf(keyDocs.get(first)!, 'certificate'), message: `key "${first}" uses it here` }],
+          );
         }
       }
     }
@@ -143,7 +154,12 @@ export function resolveKeys(
         return;
       }
       brokenReference = true;
-      if (!broken.policy.has(name)) log.report('E_UNKNOWN_POLICY', at(['apply_policies', i]), `key "${spec.id}" applies policy "${name}", which does not exist${didYouMean(name, policies.keys())}`);
+      if (!broken.policy.has(name))
+        log.report(
+          'E_UNKNOWN_POLICY',
+          at(['apply_policies', i]),
+          `key "${spec.id}" applies policy "${name}", which does not exist${didYouMean(name, policies.keys())}`,
+        );
     });
     const ownRights = checkAccessRights(spec.access_rights, doc, `key "${spec.id}"`, apis, broken.api, log);
     if (Object.keys(ownRights).length < Object.keys(spec.access_rights ?? {}).length) brokenReference = true;
@@ -165,15 +181,27 @@ export function resolveKeys(
 
     // With a broken reference the key's rights are unknown, and that error says enough.
     if (session.granted.length === 0 && !brokenReference) {
-      log.report('W_KEY_UNREACHABLE', at(['id']), `key "${spec.id}" grants no API (no access_rights and no policy granting one): every request with it gets 403`);
+      log.report(
+        'W_KEY_UNREACHABLE',
+        at(['id']),
+        `key "${spec.id}" grants no API (no access_rights and no policy granting one): every request with it gets 403`,
+      );
     }
     if (spec.certificate !== undefined && token === null) {
       for (const apiId of session.tokenOnlyApis) {
-        log.report('W_CERT_NEEDS_TOKEN', at(['certificate']), `key "${spec.id}" has a certificate but no token, and is granted API "${apiId}", which does not set auth.use_certificate: there the certificate alone gets 401 "Authorization field missing"`);
+        log.report(
+          'W_CERT_NEEDS_TOKEN',
+          at(['certificate']),
+          `key "${spec.id}" has a certificate but no token, and is granted API "${apiId}", which does not set auth.use_certificate: there the certificate alone gets 401 "Authorization field missing"`,
+        );
       }
     }
     if (bundleKey.expires !== null && Date.parse(bundleKey.expires) <= now.getTime()) {
-      log.report('W_KEY_EXPIRED', at(['expires']), `key "${spec.id}" expired on ${bundleKey.expires}: requests with it get 401 "Key has expired, please renew"`);
+      log.report(
+        'W_KEY_EXPIRED',
+        at(['expires']),
+        `key "${spec.id}" expired on ${bundleKey.expires}: requests with it get 401 "Key has expired, please renew"`,
+      );
     }
 
     out.keys.set(spec.id, bundleKey);

@@ -1,6 +1,6 @@
 // Policies: unique ids, access rights that name real APIs, and portal catalog entries that the
 // portal can actually offer (it issues certificate-bound keys, so only dynamic-mTLS APIs).
-import type { BundleApi } from '../runtime/bundle.ts';
+import type { BundleApi } from '../bundle/types.ts';
 import { checkAccessRights } from './check-rights.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
@@ -14,7 +14,11 @@ export function checkPolicies(docs: PolicyDoc[], apis: Map<string, BundleApi>, b
     const rights = checkAccessRights(p.spec.access_rights, p.doc, `policy "${p.spec.id}"`, apis, brokenApis, log);
     checkLimits(p.spec, p.doc, log);
     if (p.spec.portal && !Object.keys(rights).some((id) => apis.get(id)?.use_certificate)) {
-      log.report('W_PORTAL_NO_DYNAMIC', { file: p.doc.file, offset: locate(p.doc.root, ['portal'], true) }, `policy "${p.spec.id}" is offered in the portal but grants no API with auth.use_certificate: portal keys are identified by their certificate, so they could reach nothing`);
+      log.report(
+        'W_PORTAL_NO_DYNAMIC',
+        { file: p.doc.file, offset: locate(p.doc.root, ['portal'], true) },
+        `policy "${p.spec.id}" is offered in the portal but grants no API with auth.use_certificate: portal keys are identified by their certificate, so they could reach nothing`,
+      );
     }
   }
   return policies;

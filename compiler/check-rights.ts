@@ -1,18 +1,29 @@
 // access_rights blocks (on policies and keys): every API must exist and every allowed_urls
 // regex must compile (with the same `new RegExp(url)` the runtime uses).
-import type { AccessRight, BundleApi } from '../runtime/bundle.ts';
+import type { AccessRight, BundleApi } from '../bundle/types.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import type { AccessRightsSpec } from './model.ts';
 import { locate, type SourceDoc } from './source.ts';
 import { didYouMean } from './suggest.ts';
 
 /** Reports problems; returns the access rights limited to APIs that exist and compiled. */
-export function checkAccessRights(rights: AccessRightsSpec | undefined, doc: SourceDoc, owner: string, apis: Map<string, BundleApi>, brokenApis: ReadonlySet<string>, log: DiagnosticLog): AccessRightsSpec {
+export function checkAccessRights(
+  rights: AccessRightsSpec | undefined,
+  doc: SourceDoc,
+  owner: string,
+  apis: Map<string, BundleApi>,
+  brokenApis: ReadonlySet<string>,
+  log: DiagnosticLog,
+): AccessRightsSpec {
   const valid: AccessRightsSpec = {};
   for (const [apiId, right] of Object.entries(rights ?? {})) {
     if (brokenApis.has(apiId)) continue; // exists, but failed the schema: already reported
     if (!apis.has(apiId)) {
-      log.report('E_UNKNOWN_API', { file: doc.file, offset: locate(doc.root, ['access_rights', apiId], true) }, `${owner} grants access to API "${apiId}", which does not exist${didYouMean(apiId, apis.keys())}`);
+      log.report(
+        'E_UNKNOWN_API',
+        { file: doc.file, offset: locate(doc.root, ['access_rights', apiId], true) },
+        `${owner} grants access to API "${apiId}", which does not exist${didYouMean(apiId, apis.keys())}`,
+      );
       continue;
     }
     (right.allowed_urls ?? []).forEach((allowed, i) => {
@@ -20,7 +31,11 @@ export function checkAccessRights(rights: AccessRightsSpec | undefined, doc: Sou
         new RegExp(allowed.url);
       } catch (err) {
         const why = (err as Error).message.replace(/^Invalid regular expression: /, '');
-        log.report('E_URL_REGEX', { file: doc.file, offset: locate(doc.root, ['access_rights', apiId, 'allowed_urls', i, 'url']) }, `allowed_urls regex ${JSON.stringify(allowed.url)} does not compile: ${why}`);
+        log.report(
+          'E_URL_REGEX',
+          { file: doc.file, offset: locate(doc.root, ['access_rights', apiId, 'allowed_urls', i, 'url']) },
+          `allowed_urls regex ${JSON.stringify(allowed.url)} does not compile: ${why}`,
+        );
       }
     });
     valid[apiId] = right;

@@ -12,43 +12,123 @@ export interface CodeInfo {
 
 export const CODES = {
   // ---- files and YAML ----
-  E_FILE_READ: { severity: 'error', title: 'config file cannot be read', fix: 'Check the file permissions; every *.yaml/*.yml under the config directory is read.' },
+  E_FILE_READ: {
+    severity: 'error',
+    title: 'config file cannot be read',
+    fix: 'Check the file permissions; every *.yaml/*.yml under the config directory is read.',
+  },
   E_ENCODING: { severity: 'error', title: 'file is not UTF-8', fix: 'Re-save the file as UTF-8 (the position is the first invalid byte).' },
   E_YAML_SYNTAX: { severity: 'error', title: 'YAML syntax error', fix: 'Fix the YAML at the position shown (indentation, quotes, a missing ":").' },
-  E_YAML_DUPLICATE_KEY: { severity: 'error', title: 'duplicate key in a YAML mapping', fix: 'Remove one of the two entries: YAML would silently keep only one.' },
-  W_EMPTY_CONFIG: { severity: 'warning', title: 'no YAML documents in the config directory', fix: 'Add *.yaml files with kind: api, policy or key documents; the bundle is empty.' },
+  E_YAML_DUPLICATE_KEY: {
+    severity: 'error',
+    title: 'duplicate key in a YAML mapping',
+    fix: 'Remove one of the two entries: YAML would silently keep only one.',
+  },
+  W_EMPTY_CONFIG: {
+    severity: 'warning',
+    title: 'no YAML documents in the config directory',
+    fix: 'Add *.yaml files with kind: api, policy or key documents; the bundle is empty.',
+  },
   // ---- schema ----
   E_KIND: { severity: 'error', title: 'missing or unknown kind', fix: 'Start every document with kind: api, kind: policy or kind: key.' },
-  E_UNKNOWN_FIELD: { severity: 'error', title: 'unknown field', fix: 'Remove the field or fix its spelling (see the suggestion and schema/<kind>.schema.json).' },
+  E_UNKNOWN_FIELD: {
+    severity: 'error',
+    title: 'unknown field',
+    fix: 'Remove the field or fix its spelling (see the suggestion and schema/<kind>.schema.json).',
+  },
   E_MISSING_FIELD: { severity: 'error', title: 'required field missing', fix: 'Add the field named in the message.' },
-  E_FIELD_TYPE: { severity: 'error', title: 'field has the wrong type', fix: 'Give the field a value of the type named in the message (quote strings that look like numbers or booleans).' },
+  E_FIELD_TYPE: {
+    severity: 'error',
+    title: 'field has the wrong type',
+    fix: 'Give the field a value of the type named in the message (quote strings that look like numbers or booleans).',
+  },
   E_FIELD_VALUE: { severity: 'error', title: 'field value not allowed', fix: 'Change the value to one the message describes.' },
   // ---- apis ----
-  E_DUPLICATE_ID: { severity: 'error', title: 'two documents of one kind share an id', fix: 'Rename one of them: ids are unique per kind (the other one is shown as related).' },
+  E_DUPLICATE_ID: {
+    severity: 'error',
+    title: 'two documents of one kind share an id',
+    fix: 'Rename one of them: ids are unique per kind (the other one is shown as related).',
+  },
   E_DUPLICATE_ROUTE: { severity: 'error', title: 'two APIs on the same domain and listen_path', fix: 'Change the listen_path or the domain of one of them.' },
-  E_AUTH_COMBO: { severity: 'error', title: 'contradictory authentication settings', fix: 'Pick one row of the auth table: keyless APIs have no token auth, so use_certificate and use_standard_auth need use_keyless: false.' },
-  E_MTLS_NO_CERTS: { severity: 'error', title: 'static mTLS with no client_certificates', fix: 'List the certificates (PEM path, inline PEM or sha256:<hex>) or a CA under client_certificates, or set use_mutual_tls_auth: false.' },
-  W_CERTS_UNUSED: { severity: 'warning', title: 'client_certificates set while use_mutual_tls_auth is false', fix: 'Set use_mutual_tls_auth: true to enforce the list, or remove the list.' },
+  E_AUTH_COMBO: {
+    severity: 'error',
+    title: 'contradictory authentication settings',
+    fix: 'Pick one row of the auth table: keyless APIs have no token auth, so use_certificate and use_standard_auth need use_keyless: false.',
+  },
+  E_MTLS_NO_CERTS: {
+    severity: 'error',
+    title: 'static mTLS with no client_certificates',
+    fix: 'List the certificates (PEM path, inline PEM or sha256:<hex>) or a CA under client_certificates, or set use_mutual_tls_auth: false.',
+  },
+  W_CERTS_UNUSED: {
+    severity: 'warning',
+    title: 'client_certificates set while use_mutual_tls_auth is false',
+    fix: 'Set use_mutual_tls_auth: true to enforce the list, or remove the list.',
+  },
   // ---- policies and keys ----
   E_UNKNOWN_API: { severity: 'error', title: 'access right for an API that does not exist', fix: 'Use the id of a kind: api document, or add that API.' },
-  E_UNKNOWN_POLICY: { severity: 'error', title: 'apply_policies names a policy that does not exist', fix: 'Use the id of a kind: policy document, or add that policy.' },
-  E_URL_REGEX: { severity: 'error', title: 'allowed_urls regex does not compile', fix: 'Fix the regular expression (JavaScript syntax, matched against the path after the listen path).' },
-  E_KEY_NO_CREDENTIAL: { severity: 'error', title: 'key with neither certificate nor token_sha256', fix: 'Give the key a certificate, a token_sha256 (`mtlsgate token` makes one), or both.' },
+  E_UNKNOWN_POLICY: {
+    severity: 'error',
+    title: 'apply_policies names a policy that does not exist',
+    fix: 'Use the id of a kind: policy document, or add that policy.',
+  },
+  E_URL_REGEX: {
+    severity: 'error',
+    title: 'allowed_urls regex does not compile',
+    fix: 'Fix the regular expression (JavaScript syntax, matched against the path after the listen path).',
+  },
+  E_KEY_NO_CREDENTIAL: {
+    severity: 'error',
+    title: 'key with neither certificate nor token_sha256',
+    fix: 'Give the key a certificate, a token_sha256 (`mtlsgate token` makes one), or both.',
+  },
   E_DUPLICATE_CERT: { severity: 'error', title: 'two keys on one certificate', fix: 'A certificate identifies one key: give each key its own certificate.' },
   E_DUPLICATE_TOKEN: { severity: 'error', title: 'two keys on one token', fix: 'A token identifies one key: give each key its own token (`mtlsgate token`).' },
   W_KEY_UNREACHABLE: { severity: 'warning', title: 'key grants no API', fix: 'Apply a policy or add access_rights, or remove the key.' },
-  W_CERT_NEEDS_TOKEN: { severity: 'warning', title: 'certificate-only key granted an API without auth.use_certificate', fix: 'Set auth.use_certificate: true on the API, or give the key a token_sha256.' },
-  W_PORTAL_NO_DYNAMIC: { severity: 'warning', title: 'portal policy grants no dynamic-mTLS API', fix: 'Grant an API with auth.use_certificate: true, or remove the portal block: portal keys are certificate-bound.' },
-  W_KEY_EXPIRED: { severity: 'warning', title: 'key has expired', fix: 'Renew the key (move expires forward) or remove it; requests with it get 401 "Key has expired, please renew".' },
+  W_CERT_NEEDS_TOKEN: {
+    severity: 'warning',
+    title: 'certificate-only key granted an API without auth.use_certificate',
+    fix: 'Set auth.use_certificate: true on the API, or give the key a token_sha256.',
+  },
+  W_PORTAL_NO_DYNAMIC: {
+    severity: 'warning',
+    title: 'portal policy grants no dynamic-mTLS API',
+    fix: 'Grant an API with auth.use_certificate: true, or remove the portal block: portal keys are certificate-bound.',
+  },
+  W_KEY_EXPIRED: {
+    severity: 'warning',
+    title: 'key has expired',
+    fix: 'Renew the key (move expires forward) or remove it; requests with it get 401 "Key has expired, please renew".',
+  },
   // ---- certificates ----
-  E_CERT_READ: { severity: 'error', title: 'certificate file cannot be read', fix: 'Fix the path (relative to the YAML file naming it) or the file permissions.' },
-  E_CERT_NOT_PEM: { severity: 'error', title: 'not a PEM certificate', fix: 'Give a PEM file holding -----BEGIN CERTIFICATE-----, inline PEM, or (client_certificates only) sha256:<64 hex>.' },
+  E_CERT_READ: {
+    severity: 'error',
+    title: 'certificate file cannot be read',
+    fix: 'Fix the path (relative to the YAML file naming it) or the file permissions.',
+  },
+  E_CERT_NOT_PEM: {
+    severity: 'error',
+    title: 'not a PEM certificate',
+    fix: 'Give a PEM file holding -----BEGIN CERTIFICATE-----, inline PEM, or (client_certificates only) sha256:<64 hex>.',
+  },
   E_CERT_PARSE: { severity: 'error', title: 'certificate cannot be parsed', fix: 'The PEM block is not a valid X.509 certificate; re-export it.' },
   E_CERT_EXPIRED: { severity: 'error', title: 'certificate has expired', fix: 'Replace the certificate with a renewed one.' },
-  W_CERT_EXPIRING: { severity: 'warning', title: 'certificate expires soon', fix: 'Renew the certificate before it expires (threshold: --expiry-warning-days).' },
-  E_KEY_CERT_CA: { severity: 'error', title: "a CA certificate as a key's certificate", fix: "A key is identified by a client (leaf) certificate; CA certificates belong in an API's client_certificates." },
+  W_CERT_EXPIRING: {
+    severity: 'warning',
+    title: 'certificate expires soon',
+    fix: 'Renew the certificate before it expires (threshold: --expiry-warning-days).',
+  },
+  E_KEY_CERT_CA: {
+    severity: 'error',
+    title: "a CA certificate as a key's certificate",
+    fix: "A key is identified by a client (leaf) certificate; CA certificates belong in an API's client_certificates.",
+  },
   E_KEY_CERT_CHAIN: { severity: 'error', title: "a key's certificate PEM holds several certificates", fix: 'Give the key only its own (leaf) certificate.' },
-  W_CERT_PRIVATE_KEY: { severity: 'warning', title: 'certificate PEM also holds a private key', fix: 'The private key was dropped (it never reaches the bundle); remove it from the file and from version control, and consider it leaked. An error under --strict.' },
+  W_CERT_PRIVATE_KEY: {
+    severity: 'warning',
+    title: 'certificate PEM also holds a private key',
+    fix: 'The private key was dropped (it never reaches the bundle); remove it from the file and from version control, and consider it leaked. An error under --strict.',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

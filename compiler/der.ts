@@ -94,7 +94,13 @@ export function readCertFacts(der: Uint8Array): CertFacts | null {
         e = ext.end;
         const oid = readTlv(der, ext.start, ext.end);
         if (oid.tag !== 0x06) return null;
-        if (oid.end - oid.start !== 3 || der[oid.start] !== BASIC_CONSTRAINTS[0] || der[oid.start + 1] !== BASIC_CONSTRAINTS[1] || der[oid.start + 2] !== BASIC_CONSTRAINTS[2]) continue;
+        if (
+          oid.end - oid.start !== 3 ||
+          der[oid.start] !== BASIC_CONSTRAINTS[0] ||
+          der[oid.start + 1] !== BASIC_CONSTRAINTS[1] ||
+          der[oid.start + 2] !== BASIC_CONSTRAINTS[2]
+        )
+          continue;
         let v = readTlv(der, oid.end, ext.end);
         if (v.tag === 0x01) v = readTlv(der, v.end, ext.end); // critical
         if (v.tag !== 0x04) return null;

@@ -2,7 +2,7 @@
 // sorted order and every object with its fields in sorted order, so serializeBundle (which
 // sorts keys, and reuses whatever is already sorted) writes it without copying, and the same
 // config always gives the same bytes.
-import type { BundleContent, CertIndexEntry } from '../runtime/bundle.ts';
+import type { BundleContent, CertIndexEntry } from '../bundle/types.ts';
 import type { ResolvedApis } from './check-apis.ts';
 import type { ResolvedKeys } from './check-keys.ts';
 

@@ -26,11 +26,7 @@ function codeFrame(lines: string[] | undefined, line: number, col: number): stri
   if (!lines || line < 1 || line > lines.length) return '';
   const text = lines[line - 1].replace(/\r$/, '').replace(/\t/g, ' ');
   const gutter = String(line).length;
-  return [
-    `${' '.repeat(gutter + 2)}|`,
-    ` ${line} | ${text}`,
-    `${' '.repeat(gutter + 2)}| ${' '.repeat(Math.max(0, col - 1))}^`,
-  ].join('\n');
+  return [`${' '.repeat(gutter + 2)}|`, ` ${line} | ${text}`, `${' '.repeat(gutter + 2)}| ${' '.repeat(Math.max(0, col - 1))}^`].join('\n');
 }
 
 function plural(n: number, word: string): string {

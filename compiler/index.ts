@@ -2,7 +2,8 @@
 // Stages (one module each, all writing into one DiagnosticLog, none throwing on bad config):
 //   load (files, UTF-8) -> parse (YAML) -> schema (ajv) -> checks + resolve (APIs, policies,
 //   keys, certificates; policies merged per key) -> emit (indexes, serializeBundle).
-import { serializeBundle, type BundleContent } from '../runtime/bundle.ts';
+import { serializeBundle } from '../bundle/write.ts';
+import type { BundleContent } from '../bundle/types.ts';
 import { CertLoader } from './certs.ts';
 import { resolveApis } from './check-apis.ts';
 import { resolveKeys } from './check-keys.ts';

@@ -1,16 +1,24 @@
 // Rate limits and quotas (policies and keys): the checks the schema cannot express, and the
 // "most generous declared value wins" merge. Absent = not declared; the runtime reads null as
 // unlimited, so a key with no declared rate anywhere is unlimited.
-import type { Quota, RateLimit } from '../runtime/bundle.ts';
+import type { Quota, RateLimit } from '../bundle/types.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import type { LimitsSpec } from './model.ts';
 import { locate, type SourceDoc } from './source.ts';
 
 export function checkLimits(spec: LimitsSpec, doc: SourceDoc, log: DiagnosticLog): void {
   if (spec.quota_max === 0) {
-    log.report('E_FIELD_VALUE', { file: doc.file, offset: locate(doc.root, ['quota_max']) }, 'quota_max 0 would refuse every request: use -1 (or leave it out) for unlimited, or is_inactive: true to turn a key off');
+    log.report(
+      'E_FIELD_VALUE',
+      { file: doc.file, offset: locate(doc.root, ['quota_max']) },
+      'quota_max 0 would refuse every request: use -1 (or leave it out) for unlimited, or is_inactive: true to turn a key off',
+    );
   } else if (spec.quota_max !== undefined && spec.quota_max > 0 && spec.quota_renewal_rate === undefined) {
-    log.report('E_MISSING_FIELD', { file: doc.file, offset: locate(doc.root, ['quota_max'], true) }, 'quota_max needs quota_renewal_rate (the quota period in seconds)');
+    log.report(
+      'E_MISSING_FIELD',
+      { file: doc.file, offset: locate(doc.root, ['quota_max'], true) },
+      'quota_max needs quota_renewal_rate (the quota period in seconds)',
+    );
   }
 }
 

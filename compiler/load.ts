@@ -58,11 +58,19 @@ function firstInvalidUtf8(buf: Buffer): number {
     const b = buf[i];
     let n = 0;
     let min = 0;
-    if (b < 0x80) { i++; continue; }
-    else if (b >= 0xc2 && b <= 0xdf) { n = 1; min = 0x80; }
-    else if (b >= 0xe0 && b <= 0xef) { n = 2; min = 0x800; }
-    else if (b >= 0xf0 && b <= 0xf4) { n = 3; min = 0x10000; }
-    else return i;
+    if (b < 0x80) {
+      i++;
+      continue;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      n = 1;
+      min = 0x80;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      n = 2;
+      min = 0x800;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      n = 3;
+      min = 0x10000;
+    } else return i;
     let cp = b & (0x3f >> n);
     for (let k = 1; k <= n; k++) {
       const c = buf[i + k];
@@ -109,7 +117,13 @@ export function loadConfigFiles(dir: string, log: DiagnosticLog): SourceFile[] {
         const before = buf.subarray(0, bad).toString('utf8');
         const lineStart = before.lastIndexOf('\n') + 1;
         const line = before.split('\n').length;
-        log.reportAt('E_ENCODING', path, line, before.length - lineStart + 1, `${path} is not UTF-8: byte 0x${buf[bad].toString(16).padStart(2, '0')} at offset ${bad} is not valid UTF-8`);
+        log.reportAt(
+          'E_ENCODING',
+          path,
+          line,
+          before.length - lineStart + 1,
+          `${path} is not UTF-8: byte 0x${buf[bad].toString(16).padStart(2, '0')} at offset ${bad} is not valid UTF-8`,
+        );
         continue;
       }
     }

@@ -60,7 +60,14 @@ function typeOf(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-const TYPE_WORDS: Record<string, string> = { object: 'a mapping', array: 'a list', string: 'a string', boolean: 'true or false', number: 'a number', integer: 'an integer' };
+const TYPE_WORDS: Record<string, string> = {
+  object: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  boolean: 'true or false',
+  number: 'a number',
+  integer: 'an integer',
+};
 
 /** Field names one level below each object property of `schema` (for "belongs under" hints). */
 function nestedFields(schema: Record<string, unknown>): Map<string, string> {
@@ -122,7 +129,11 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
   for (const doc of docs) {
     const value = doc.value;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      log.report('E_FIELD_TYPE', { file: doc.file, offset: doc.root.offset }, `a document must be a mapping starting with kind: api, policy or key; got ${typeOf(value)}`);
+      log.report(
+        'E_FIELD_TYPE',
+        { file: doc.file, offset: doc.root.offset },
+        `a document must be a mapping starting with kind: api, policy or key; got ${typeOf(value)}`,
+      );
       continue;
     }
     const kind = (value as { kind?: unknown }).kind;

@@ -14,9 +14,18 @@ export interface ApproveResult {
   report?: string;
 }
 
-export async function approveKey(configDir: string, keyId: string, bundlePath: string | undefined, compile: CompileFn = compileConfig, now = new Date()): Promise<ApproveResult> {
+export async function approveKey(
+  configDir: string,
+  keyId: string,
+  bundlePath: string | undefined,
+  compile: CompileFn = compileConfig,
+  now = new Date(),
+): Promise<ApproveResult> {
   if (!PORTAL_KEY_ID.test(keyId)) {
-    return { code: 2, message: `${JSON.stringify(keyId)} is not a portal key id: the portal issues ids like portal-1a2b3c4d (see the request's status page or keys/portal/)` };
+    return {
+      code: 2,
+      message: `${JSON.stringify(keyId)} is not a portal key id: the portal issues ids like portal-1a2b3c4d (see the request's status page or keys/portal/)`,
+    };
   }
   const file = keyFilePath(configDir, keyId);
   if (!existsSync(file)) return { code: 1, message: `no portal key ${keyId}: ${PORTAL_KEYS_DIR}/${keyId}.yaml does not exist in ${configDir}` };
@@ -24,7 +33,14 @@ export async function approveKey(configDir: string, keyId: string, bundlePath: s
   return withDirLock(configDir, () => approveLocked(configDir, keyId, file, bundlePath, compile, now));
 }
 
-async function approveLocked(configDir: string, keyId: string, file: string, bundlePath: string | undefined, compile: CompileFn, now: Date): Promise<ApproveResult> {
+async function approveLocked(
+  configDir: string,
+  keyId: string,
+  file: string,
+  bundlePath: string | undefined,
+  compile: CompileFn,
+  now: Date,
+): Promise<ApproveResult> {
   let original: string;
   try {
     original = readFileSync(file, 'utf8');
@@ -44,10 +60,16 @@ async function approveLocked(configDir: string, keyId: string, file: string, bun
       await writeFileAtomic(bundlePath, compiled.bundle);
     } catch (err) {
       if (approved.wasPending) await writeFileAtomic(file, Buffer.from(original));
-      return { code: 2, message: `${keyId} was not approved: cannot write the bundle ${bundlePath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+      return {
+        code: 2,
+        message: `${keyId} was not approved: cannot write the bundle ${bundlePath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      };
     }
   }
   const what = approved.wasPending ? `approved ${keyId}: it is active` : `${keyId} was already active`;
-  const where = bundlePath !== undefined ? `; bundle written to ${bundlePath} (a gateway watching it reloads)` : '; the gateway serves it once the bundle is recompiled (pass --bundle OUT, or run mtlsgate compile)';
+  const where =
+    bundlePath !== undefined
+      ? `; bundle written to ${bundlePath} (a gateway watching it reloads)`
+      : '; the gateway serves it once the bundle is recompiled (pass --bundle OUT, or run mtlsgate compile)';
   return { code: 0, message: what + where };
 }

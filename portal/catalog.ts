@@ -7,7 +7,7 @@
 import { parseAllDocuments } from 'yaml';
 import { DiagnosticLog } from '../compiler/diagnostics.ts';
 import { loadConfigFiles } from '../compiler/load.ts';
-import type { BundleApi, BundleContent } from '../runtime/bundle.ts';
+import type { BundleApi, BundleContent } from '../bundle/types.ts';
 
 export interface CatalogApi {
   id: string;
@@ -73,7 +73,7 @@ export function loadCatalog(dir: string, content: BundleContent): CatalogEntry[]
   for (const p of portalPolicies(dir)) {
     const apis = p.apiIds
       .map((id) => content.apis[id])
-      .filter((api): api is BundleApi => api !== undefined && api.use_certificate)
+      .filter((api): api is BundleApi => api?.use_certificate)
       .map(catalogApi)
       .sort((a, b) => a.id.localeCompare(b.id));
     if (apis.length === 0) continue;

@@ -1,7 +1,7 @@
 // The portal's view of the compiler: compile a config directory with the same compiler as
 // `mtlsgate compile`, and hand back the content, the bundle bytes and a readable report.
 import { compileDir, formatDiagnostics, writeFileAtomic } from '../compiler/index.ts';
-import type { BundleContent } from '../runtime/bundle.ts';
+import type { BundleContent } from '../bundle/types.ts';
 
 export { writeFileAtomic };
 

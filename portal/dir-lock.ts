@@ -45,7 +45,8 @@ export async function withDirLock<T>(configDir: string, task: () => Promise<T>, 
         rmSync(lockDir, { recursive: true, force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`the config directory is locked by another mtlsgate process (${lockDir}); remove it if no portal or approve is running`);
+      if (Date.now() > deadline)
+        throw new Error(`the config directory is locked by another mtlsgate process (${lockDir}); remove it if no portal or approve is running`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }

@@ -75,6 +75,7 @@ export async function parseRequestForm(body: Buffer, contentType: string | undef
   };
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern finds
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 /** A message for the developer field, or null when it is fine. */

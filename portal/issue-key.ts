@@ -56,13 +56,27 @@ export class Issuer {
     const { configDir, bundlePath } = this.opts;
     const before = await this.compile(configDir);
     if (before.content === null) {
-      return { ok: false, status: 503, errors: [{ field: null, message: 'The gateway configuration does not compile, so no key can be added until the platform team fixes it.', details: before.report }] };
+      return {
+        ok: false,
+        status: 503,
+        errors: [
+          {
+            field: null,
+            message: 'The gateway configuration does not compile, so no key can be added until the platform team fixes it.',
+            details: before.report,
+          },
+        ],
+      };
     }
     const content = before.content;
     const entry = loadCatalog(configDir, content).find((e) => e.policy === input.policy);
     const cert = validateCertificate(input.certificate, content, this.now());
     const errors: FormError[] = [...(input.fieldErrors ?? [])];
-    if (!entry) errors.push({ field: 'policy', message: input.policy === '' ? 'Choose a plan from the catalog.' : 'That plan is no longer offered; choose one from the catalog.' });
+    if (!entry)
+      errors.push({
+        field: 'policy',
+        message: input.policy === '' ? 'Choose a plan from the catalog.' : 'That plan is no longer offered; choose one from the catalog.',
+      });
     if (!cert.ok) errors.push({ field: 'certificate', message: cert.message });
     if (!entry || !cert.ok || errors.length > 0) return { ok: false, status: 422, errors, certProblem: cert.ok ? undefined : cert.problem };
 
@@ -88,13 +102,28 @@ export class Issuer {
       const after = await this.compile(configDir).catch((err: Error) => ({ bundle: null, report: err.message }));
       if (after.bundle === null) {
         rmSync(file, { force: true });
-        return { ok: false, status: 409, errors: [{ field: null, message: 'The configuration did not compile with your key added, so it was not added. Nothing was changed.', details: after.report }] };
+        return {
+          ok: false,
+          status: 409,
+          errors: [
+            { field: null, message: 'The configuration did not compile with your key added, so it was not added. Nothing was changed.', details: after.report },
+          ],
+        };
       }
       try {
         await writeFileAtomic(bundlePath, after.bundle);
       } catch (err) {
         rmSync(file, { force: true });
-        return { ok: false, status: 503, errors: [{ field: null, message: `The bundle could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}), so your key was not added. Try again later.` }] };
+        return {
+          ok: false,
+          status: 503,
+          errors: [
+            {
+              field: null,
+              message: `The bundle could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}), so your key was not added. Try again later.`,
+            },
+          ],
+        };
       }
       return { ok: true, keyId, fingerprint: cert.fingerprint, pending: entry.requireApproval, entry };
     });

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Document, parseDocument, Scalar, YAMLSeq } from 'yaml';
+import { Document, parseDocument, Scalar, type YAMLSeq } from 'yaml';
 
 /** Where portal keys live, relative to the config directory. */
 export const PORTAL_KEYS_DIR = join('keys', 'portal');

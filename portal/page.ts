@@ -85,7 +85,9 @@ function fieldError(errors: FormError[], field: FieldName): Html {
 }
 
 function invalid(errors: FormError[], field: FieldName): Html {
-  return errors.some((e) => e.field === field) ? html` aria-invalid="true" aria-describedby="${field}-hint ${field}-error"` : html` aria-describedby="${field}-hint"`;
+  return errors.some((e) => e.field === field)
+    ? html` aria-invalid="true" aria-describedby="${field}-hint ${field}-error"`
+    : html` aria-describedby="${field}-hint"`;
 }
 
 function fieldClass(errors: FormError[], field: FieldName): string {
@@ -118,9 +120,10 @@ ${catalog.map((entry, i) => {
 
 export function requestPage(model: RequestPageModel): string {
   const { values, errors } = model;
-  const form = model.catalog.length === 0
-    ? catalogChoices(model)
-    : html`<form method="post" action="/requests" enctype="multipart/form-data" novalidate>
+  const form =
+    model.catalog.length === 0
+      ? catalogChoices(model)
+      : html`<form method="post" action="/requests" enctype="multipart/form-data" novalidate>
 <input type="hidden" name="csrf" value="${model.csrfToken}">
 ${catalogChoices(model)}
 <div class="${fieldClass(errors, 'developer')}">
@@ -192,14 +195,19 @@ export interface StatusPageModel {
 export function statusPage(model: StatusPageModel): string {
   const { key, entries } = model;
   const apis = entries.flatMap((e) => e.apis);
-  const banner = key.status === 'pending'
-    ? html`<div class="banner banner-wait" role="status"><h1>${model.justIssued ? 'Request received: waiting for approval' : 'Waiting for approval'}</h1><p>The platform team approves this plan by hand. Until then the gateway answers your calls with 403 "Key is inactive, please renew".</p></div>`
-    : key.status === 'approved'
-      ? html`<div class="banner banner-wait" role="status"><h1>Approved: going live soon</h1><p>Your key is approved in the configuration; the gateway serves it once the platform team recompiles its bundle.</p></div>`
-      : html`<div class="banner banner-ok" role="status"><h1>${model.justIssued ? 'Your key is ready' : 'Your key is active'}</h1><p>The gateway recognises your certificate${model.justIssued ? ' within a couple of seconds' : ''}. Call the API with it.</p></div>`;
-  const commands = apis.length === 0
-    ? html`<p class="empty">This key's plan offers no dynamic-mTLS API any more.</p>`
-    : apis.map((a) => html`<h3>${a.name}</h3><pre class="command" aria-label="curl command for ${a.name}">curl --cert your-cert.pem --key your-key.pem ${apiUrl(model.gatewayUrl, a)}</pre>`);
+  const banner =
+    key.status === 'pending'
+      ? html`<div class="banner banner-wait" role="status"><h1>${model.justIssued ? 'Request received: waiting for approval' : 'Waiting for approval'}</h1><p>The platform team approves this plan by hand. Until then the gateway answers your calls with 403 "Key is inactive, please renew".</p></div>`
+      : key.status === 'approved'
+        ? html`<div class="banner banner-wait" role="status"><h1>Approved: going live soon</h1><p>Your key is approved in the configuration; the gateway serves it once the platform team recompiles its bundle.</p></div>`
+        : html`<div class="banner banner-ok" role="status"><h1>${model.justIssued ? 'Your key is ready' : 'Your key is active'}</h1><p>The gateway recognises your certificate${model.justIssued ? ' within a couple of seconds' : ''}. Call the API with it.</p></div>`;
+  const commands =
+    apis.length === 0
+      ? html`<p class="empty">This key's plan offers no dynamic-mTLS API any more.</p>`
+      : apis.map(
+          (a) =>
+            html`<h3>${a.name}</h3><pre class="command" aria-label="curl command for ${a.name}">curl --cert your-cert.pem --key your-key.pem ${apiUrl(model.gatewayUrl, a)}</pre>`,
+        );
   return layout(
     `Key ${key.keyId}`,
     null,
@@ -225,15 +233,17 @@ ${commands}
 }
 
 export function myRequestsPage(developer: string, keys: KeyView[]): string {
-  const results = developer === ''
-    ? ''
-    : keys.length === 0
-      ? html`<p class="empty">No request from ${developer}.</p>`
-      : html`<table><caption class="hint">Requests from ${developer}</caption>
+  const results =
+    developer === ''
+      ? ''
+      : keys.length === 0
+        ? html`<p class="empty">No request from ${developer}.</p>`
+        : html`<table><caption class="hint">Requests from ${developer}</caption>
 <thead><tr><th scope="col">Key</th><th scope="col">Plan</th><th scope="col">Requested</th><th scope="col">Status</th></tr></thead>
 <tbody>${keys.map(
-  (k) => html`<tr><td class="mono"><a href="/requests/${k.keyId}">${k.keyId}</a></td><td>${k.entryName || k.policies.join(', ')}</td><td>${when(k.requestedAt)}</td><td>${statusBadge(k.status)}</td></tr>`,
-)}</tbody></table>`;
+            (k) =>
+              html`<tr><td class="mono"><a href="/requests/${k.keyId}">${k.keyId}</a></td><td>${k.entryName || k.policies.join(', ')}</td><td>${when(k.requestedAt)}</td><td>${statusBadge(k.status)}</td></tr>`,
+          )}</tbody></table>`;
   return layout(
     'My requests',
     'requests',
@@ -250,5 +260,9 @@ ${results ? html`<section class="card" aria-live="polite">${results}</section>` 
 }
 
 export function messagePage(title: string, message: string): string {
-  return layout(title, null, html`<h1>${title}</h1><section class="card"><p>${message}</p><p><a class="button button-secondary" href="/">Back to the portal</a></p></section>`);
+  return layout(
+    title,
+    null,
+    html`<h1>${title}</h1><section class="card"><p>${message}</p><p><a class="button button-secondary" href="/">Back to the portal</a></p></section>`,
+  );
 }

@@ -5,7 +5,8 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { loadBundle, type BundleContent } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
+import type { BundleContent } from '../bundle/types.ts';
 import { apiUrl, loadCatalog, type CatalogEntry } from './catalog.ts';
 import { compileConfig, type CompileFn } from './compile.ts';
 import { CsrfGuard, isCrossSite } from './csrf.ts';
@@ -52,7 +53,8 @@ export function createPortal(opts: PortalOptions): Portal {
     res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': String(Buffer.byteLength(body)), ...extra });
     res.end(body);
   }
-  const sendHtml = (res: ServerResponse, status: number, body: string, extra: Record<string, string> = {}) => send(res, status, 'text/html; charset=utf-8', body, extra);
+  const sendHtml = (res: ServerResponse, status: number, body: string, extra: Record<string, string> = {}) =>
+    send(res, status, 'text/html; charset=utf-8', body, extra);
   const sendJson = (res: ServerResponse, status: number, value: unknown) => send(res, status, 'application/json', JSON.stringify(value) + '\n');
 
   /** The CSRF cookie of this browser, set on the response when it has none yet. */
@@ -71,7 +73,14 @@ export function createPortal(opts: PortalOptions): Portal {
     return { catalog: loadCatalog(opts.configDir, compiled.content) };
   }
 
-  async function renderForm(req: IncomingMessage, res: ServerResponse, status: number, values: FormValues, errors: FormError[], extra: Record<string, string> = {}): Promise<void> {
+  async function renderForm(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    values: FormValues,
+    errors: FormError[],
+    extra: Record<string, string> = {},
+  ): Promise<void> {
     const headers: Record<string, string> = { ...extra };
     const token = csrfToken(req, headers);
     const { catalog, broken } = await catalogNow();
@@ -82,9 +91,22 @@ export function createPortal(opts: PortalOptions): Portal {
     return /\bapplication\/json\b/.test(req.headers.accept ?? '');
   }
 
-  async function refuseSubmission(req: IncomingMessage, res: ServerResponse, status: number, values: FormValues, errors: FormError[], extra: Record<string, string> = {}): Promise<void> {
+  async function refuseSubmission(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    values: FormValues,
+    errors: FormError[],
+    extra: Record<string, string> = {},
+  ): Promise<void> {
     if (wantsJson(req)) {
-      send(res, status, 'application/json', JSON.stringify({ errors: errors.map(({ field, message, details }) => ({ field, message, details })) }) + '\n', extra);
+      send(
+        res,
+        status,
+        'application/json',
+        JSON.stringify({ errors: errors.map(({ field, message, details }) => ({ field, message, details })) }) + '\n',
+        extra,
+      );
       return;
     }
     await renderForm(req, res, status, values, errors, extra);
@@ -92,7 +114,9 @@ export function createPortal(opts: PortalOptions): Portal {
 
   async function submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (isCrossSite(req)) {
-      await refuseSubmission(req, res, 403, EMPTY_VALUES, [{ field: null, message: 'This form was sent from another site and was refused. Open the portal and submit it from there.' }]);
+      await refuseSubmission(req, res, 403, EMPTY_VALUES, [
+        { field: null, message: 'This form was sent from another site and was refused. Open the portal and submit it from there.' },
+      ]);
       return;
     }
     let form: RequestForm;
@@ -102,7 +126,19 @@ export function createPortal(opts: PortalOptions): Portal {
       if (err instanceof BodyTooLarge) {
         // The rest of the body is never read: answer, then drop the connection.
         res.on('finish', () => req.socket.destroy());
-        await refuseSubmission(req, res, 413, EMPTY_VALUES, [{ field: 'certificate', message: `The request is larger than ${MAX_BODY_BYTES / 1024} KiB. A client certificate is 1-3 KiB: submit only your own certificate (at most ${MAX_CERT_BYTES / 1024} KiB).` }], { connection: 'close' });
+        await refuseSubmission(
+          req,
+          res,
+          413,
+          EMPTY_VALUES,
+          [
+            {
+              field: 'certificate',
+              message: `The request is larger than ${MAX_BODY_BYTES / 1024} KiB. A client certificate is 1-3 KiB: submit only your own certificate (at most ${MAX_CERT_BYTES / 1024} KiB).`,
+            },
+          ],
+          { connection: 'close' },
+        );
         return;
       }
       if (err instanceof UnsupportedForm) {
@@ -118,7 +154,9 @@ export function createPortal(opts: PortalOptions): Portal {
       certificate: containsPrivateKey(form.pasted) || form.pasted.length > MAX_CERT_BYTES ? '' : form.pasted,
     };
     if (!csrf.verify(csrf.cookieOf(req), form.csrf)) {
-      await refuseSubmission(req, res, 403, values, [{ field: null, message: 'Your session expired or this form did not come from the portal. Check your entries and submit again.' }]);
+      await refuseSubmission(req, res, 403, values, [
+        { field: null, message: 'Your session expired or this form did not come from the portal. Check your entries and submit again.' },
+      ]);
       return;
     }
     const fieldErrors: FormError[] = [];
@@ -132,7 +170,10 @@ export function createPortal(opts: PortalOptions): Portal {
     const certificate = pastedKey || form.uploaded === null ? Buffer.from(form.pasted, 'utf8') : form.uploaded;
     const outcome: IssueOutcome = await issuer.issue({ policy: form.policy, developer: form.developer, certificate, fieldErrors });
     if (!outcome.ok) {
-      opts.logger?.info({ problems: outcome.errors.map((e) => e.field ?? 'request'), cert_problem: outcome.certProblem ?? null, status: outcome.status }, 'portal request refused');
+      opts.logger?.info(
+        { problems: outcome.errors.map((e) => e.field ?? 'request'), cert_problem: outcome.certProblem ?? null, status: outcome.status },
+        'portal request refused',
+      );
       await refuseSubmission(req, res, outcome.status, values, outcome.errors);
       return;
     }
@@ -203,7 +244,12 @@ export function createPortal(opts: PortalOptions): Portal {
       if (method === 'POST') return submit(req, res);
       if (!readOnly) return notAllowed('GET, POST');
       const developer = (url.searchParams.get('developer') ?? '').trim().slice(0, 200);
-      const keys = developer === '' ? [] : listPortalKeys(opts.configDir).filter((k) => k.developer.toLowerCase() === developer.toLowerCase()).map(viewer());
+      const keys =
+        developer === ''
+          ? []
+          : listPortalKeys(opts.configDir)
+              .filter((k) => k.developer.toLowerCase() === developer.toLowerCase())
+              .map(viewer());
       return sendHtml(res, 200, myRequestsPage(developer, keys));
     }
     const status = /^\/requests\/([^/]+)$/.exec(url.pathname);
@@ -217,7 +263,8 @@ export function createPortal(opts: PortalOptions): Portal {
   const server = createServer((req, res) => {
     route(req, res).catch((err: Error) => {
       opts.logger?.error({ error: err.message }, 'portal request failed');
-      if (!res.headersSent) sendHtml(res, 500, messagePage('Something went wrong', 'The portal could not answer this request. Nothing was changed; try again.'));
+      if (!res.headersSent)
+        sendHtml(res, 500, messagePage('Something went wrong', 'The portal could not answer this request. Nothing was changed; try again.'));
       else res.destroy();
     });
   });

@@ -2,7 +2,7 @@
 // exactly one parseable leaf certificate, valid now, bound to no key yet, and no private key
 // anywhere in the input. Every refusal carries a message written for the developer.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import type { BundleContent } from '../runtime/bundle.ts';
+import type { BundleContent } from '../bundle/types.ts';
 
 /** The largest certificate input the portal reads (a PEM leaf is 1-3 KiB). */
 export const MAX_CERT_BYTES = 16 * 1024;
@@ -63,7 +63,10 @@ function oneLine(dn: string): string {
  */
 export function validateCertificate(input: Buffer, content: BundleContent, now: Date = new Date()): ValidCertificate | RefusedCertificate {
   if (input.length > MAX_CERT_BYTES) {
-    return refuse('too_large', `The certificate input is larger than ${MAX_CERT_BYTES / 1024} KiB. A client certificate is 1-3 KiB: paste only your own certificate.`);
+    return refuse(
+      'too_large',
+      `The certificate input is larger than ${MAX_CERT_BYTES / 1024} KiB. A client certificate is 1-3 KiB: paste only your own certificate.`,
+    );
   }
   const text = input.toString('latin1');
   if (text.trim() === '') return refuse('missing', 'Paste your public certificate (PEM, starting with -----BEGIN CERTIFICATE-----) or choose its file.');
@@ -77,15 +80,24 @@ export function validateCertificate(input: Buffer, content: BundleContent, now: 
     try {
       cert = new X509Certificate(input);
     } catch {
-      return refuse('no_certificate', 'No certificate found. Expected a PEM block from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (or a DER certificate file).');
+      return refuse(
+        'no_certificate',
+        'No certificate found. Expected a PEM block from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (or a DER certificate file).',
+      );
     }
   } else if (blocks.length > 1) {
-    return refuse('several', `Found ${blocks.length} certificates; submit exactly one. If you pasted a chain, keep only your own certificate (the first block), not its CA.`);
+    return refuse(
+      'several',
+      `Found ${blocks.length} certificates; submit exactly one. If you pasted a chain, keep only your own certificate (the first block), not its CA.`,
+    );
   } else {
     try {
       cert = new X509Certificate(blocks[0]!);
     } catch {
-      return refuse('unparseable', 'The certificate block could not be parsed: it may be truncated or altered. Copy it again from your .pem file, BEGIN and END lines included.');
+      return refuse(
+        'unparseable',
+        'The certificate block could not be parsed: it may be truncated or altered. Copy it again from your .pem file, BEGIN and END lines included.',
+      );
     }
   }
   if (cert.ca) {
@@ -102,7 +114,10 @@ export function validateCertificate(input: Buffer, content: BundleContent, now: 
   const fingerprint = cert.fingerprint256.replaceAll(':', '').toLowerCase();
   const bound = content.index.certs[fingerprint]?.key;
   if (bound) {
-    return refuse('bound', `This certificate is already bound to key "${bound}". A certificate identifies one key: generate a new key pair and certificate for a new request.`);
+    return refuse(
+      'bound',
+      `This certificate is already bound to key "${bound}". A certificate identifies one key: generate a new key pair and certificate for a new request.`,
+    );
   }
   return { ok: true, pem: cert.toString().trim() + '\n', fingerprint, subject: oneLine(cert.subject), notAfter };
 }

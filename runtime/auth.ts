@@ -61,11 +61,17 @@ function keyOfToken(snapshot: Snapshot, token: string): PreparedKey | undefined 
  * token would work behind any pinned certificate. A token-only key's token works alone. On a
  * plain token API no certificate is asked for, so a bound key's token is accepted there.
  */
-export function authenticate(snapshot: Snapshot, api: PreparedApi, identity: ClientIdentity | null, headers: IncomingHttpHeaders, now: number): PreparedKey | Refusal {
+export function authenticate(
+  snapshot: Snapshot,
+  api: PreparedApi,
+  identity: ClientIdentity | null,
+  headers: IncomingHttpHeaders,
+  now: number,
+): PreparedKey | Refusal {
   const dynamic = api.def.use_certificate;
   const certBound = dynamic || api.def.use_mutual_tls_auth;
   const token = tokenOf(api, headers);
-  if (dynamic && identity !== null && identity.expired(now)) return refusal('mtls.cert_expired');
+  if (dynamic && identity?.expired(now)) return refusal('mtls.cert_expired');
   const certKey = certBound && identity !== null ? snapshot.keyByCert(identity.fingerprint) : undefined;
   if (token === null) {
     if (!dynamic || identity === null) return refusal('auth.auth_field_missing');

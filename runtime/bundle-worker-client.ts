@@ -10,10 +10,7 @@ export interface WorkerRequest {
   servingSha256: string;
 }
 
-export type WorkerReply =
-  | { status: 'unchanged' }
-  | { status: 'verified'; bundle: CompactBundle }
-  | { status: 'refused'; message: string };
+export type WorkerReply = { status: 'unchanged' } | { status: 'verified'; bundle: CompactBundle } | { status: 'refused'; message: string };
 
 const fromSource = import.meta.url.endsWith('.ts');
 const workerFile = new URL(fromSource ? './bundle-worker.ts' : './bundle-worker.mjs', import.meta.url);

@@ -5,7 +5,7 @@
 // (UTF-8 text with Int32Array end offsets) that are transferred, not copied; the snapshot looks
 // entries up by binary search and parses one key's JSON on its first request. The small parts
 // (apis, cas, routes) travel as plain objects.
-import { BUNDLE_FORMAT, type Bundle, type BundleApi, type BundleCa, type BundleContent, type BundleKey } from './bundle.ts';
+import { BUNDLE_FORMAT, type Bundle, type BundleApi, type BundleCa, type BundleContent, type BundleKey } from '../bundle/types.ts';
 
 export interface CompactBundle {
   digest: string;

@@ -4,7 +4,7 @@
 // Built as dist/bundle-worker.mjs beside dist/mtlsgate.mjs; run from source through tsx.
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { loadBundle } from './bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
 import { compactBundle, transferables } from './bundle-worker-compact.ts';
 import { validateKeys } from './snapshot.ts';
 import type { WorkerReply, WorkerRequest } from './bundle-worker-client.ts';

@@ -6,15 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-const ECHOED_HEADERS = [
-  'host',
-  'user-agent',
-  'content-type',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-client-cert',
-] as const;
+const ECHOED_HEADERS = ['host', 'user-agent', 'content-type', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-client-cert'] as const;
 
 const MAX_DELAY_MS = 60_000;
 

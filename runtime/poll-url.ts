@@ -5,9 +5,7 @@
 // NODE_EXTRA_CA_CERTS extends for a private CA.
 import { request } from 'undici';
 
-export type FetchResult =
-  | { status: 'modified'; bytes: Buffer; etag: string | null }
-  | { status: 'not-modified' };
+export type FetchResult = { status: 'modified'; bytes: Buffer; etag: string | null } | { status: 'not-modified' };
 
 export class BundleFetchError extends Error {
   override name = 'BundleFetchError';

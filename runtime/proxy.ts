@@ -9,7 +9,17 @@ import type { ClientIdentity } from './identity.ts';
 import type { PreparedApi } from './snapshot.ts';
 
 // RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 /**
  * Never taken from the client: the gateway sets these itself. "expect": node:http already
  * answered the client's 100-continue, and undici refuses requests that carry it.
@@ -63,7 +73,7 @@ function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
   const stripAuth = f.api.def.strip_auth_data && !f.api.def.use_keyless ? f.api.def.auth_header_name : null;
   const out: Record<string, string | string[]> = {};
   for (const name in incoming) {
-    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || (named !== null && named.has(name))) continue;
+    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || named?.has(name)) continue;
     out[name] = incoming[name]!;
   }
   const remote = f.remote;
@@ -79,7 +89,7 @@ function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | s
   const named = connectionNamed(upstream.connection);
   const out: Record<string, string | string[]> = {};
   for (const name in upstream) {
-    if (HOP_BY_HOP.has(name) || (named !== null && named.has(name))) continue;
+    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
     const value = upstream[name];
     if (value !== undefined) out[name] = value;
   }

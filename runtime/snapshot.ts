@@ -6,7 +6,7 @@
 // A snapshot is built either from a parsed bundle (`buildSnapshot`) or from the compact form a
 // worker thread verified (`buildCompactSnapshot`, runtime/bundle-worker-compact.ts).
 import { X509Certificate } from 'node:crypto';
-import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from './bundle.ts';
+import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from '../bundle/types.ts';
 import { CompactKeys, type CompactBundle } from './bundle-worker-compact.ts';
 import type { TrustedCa } from './identity.ts';
 import type { RouteTables } from './route.ts';
@@ -135,7 +135,9 @@ function pattern(cache: PatternCache, key: BundleKey, apiId: string, index: numb
     try {
       compiled = new RegExp(source);
     } catch (err) {
-      throw new Error(`key ${key.id}: access_rights.${apiId}.allowed_urls[${index}].url ${JSON.stringify(source)} is not a valid regular expression: ${(err as Error).message}`);
+      throw new Error(
+        `key ${key.id}: access_rights.${apiId}.allowed_urls[${index}].url ${JSON.stringify(source)} is not a valid regular expression: ${(err as Error).message}`,
+      );
     }
     cache.set(source, compiled);
   }
@@ -283,7 +285,13 @@ export function buildSnapshot(bundle: Bundle): Snapshot {
   const content = bundle.content;
   const patterns: PatternCache = new Map();
   const parts = { digest: bundle.digest, apis: content.apis, cas: content.cas, routes: content.index.routes };
-  return assemble(parts, new ParsedKeys(content), () => bundle, patterns, () => validateKeys(content.keys, patterns));
+  return assemble(
+    parts,
+    new ParsedKeys(content),
+    () => bundle,
+    patterns,
+    () => validateKeys(content.keys, patterns),
+  );
 }
 
 /**
@@ -293,7 +301,13 @@ export function buildSnapshot(bundle: Bundle): Snapshot {
  */
 export function buildCompactSnapshot(compact: CompactBundle): Snapshot {
   const keys = new CompactKeys(compact);
-  return assemble(compact, keys, () => keys.toBundle(), new Map(), () => {
-    if (compact.keyError !== null) throw new Error(compact.keyError);
-  });
+  return assemble(
+    compact,
+    keys,
+    () => keys.toBundle(),
+    new Map(),
+    () => {
+      if (compact.keyError !== null) throw new Error(compact.keyError);
+    },
+  );
 }

@@ -12,7 +12,8 @@
 // verifies and parses the bytes (runtime/bundle-worker.ts) and hands back a compact form the
 // snapshot is built from in a few milliseconds; the swap is the same single assignment.
 import { createHash } from 'node:crypto';
-import { loadBundle, type Bundle } from './bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
+import type { Bundle } from '../bundle/types.ts';
 import { verifyInWorker } from './bundle-worker-client.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 
@@ -162,7 +163,10 @@ export class BundleStore<S> {
       return this.refuse((err as Error).message, source);
     }
     const keys = compact.keyIdEnds.length;
-    return this.swap({ snapshot, digest: compact.digest, loadedAt: new Date(), source, apis: Object.keys(compact.apis).length, keys, bytesSha256: compact.bytesSha256 }, started);
+    return this.swap(
+      { snapshot, digest: compact.digest, loadedAt: new Date(), source, apis: Object.keys(compact.apis).length, keys, bytesSha256: compact.bytesSha256 },
+      started,
+    );
   }
 
   private unchanged(): ReloadResult {

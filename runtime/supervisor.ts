@@ -76,7 +76,8 @@ async function readTlsCredentials(certFile: string, keyFile: string): Promise<{ 
 
 function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): StartupError {
   const where = `${at.host}:${at.port}`;
-  if (err.code === 'EADDRINUSE') return new StartupError(`cannot listen on ${where} (${what}): the address is already in use; pick another with the flag or stop the other process`);
+  if (err.code === 'EADDRINUSE')
+    return new StartupError(`cannot listen on ${where} (${what}): the address is already in use; pick another with the flag or stop the other process`);
   if (err.code === 'EACCES') return new StartupError(`cannot listen on ${where} (${what}): permission denied (ports below 1024 need privileges)`);
   if (err.code === 'EADDRNOTAVAIL') return new StartupError(`cannot listen on ${where} (${what}): no such local address`);
   return new StartupError(`cannot listen on ${where} (${what}): ${err.message}`);
@@ -95,7 +96,9 @@ async function readInitialBundle(cfg: RuntimeConfig): Promise<{ bytes: Buffer; e
   try {
     return { bytes: await readFile(cfg.bundle), etag: null };
   } catch (err) {
-    throw new StartupError(`cannot read --bundle ${cfg.bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; compile one with \`mtlsgate compile DIR -o ${cfg.bundle}\``);
+    throw new StartupError(
+      `cannot read --bundle ${cfg.bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; compile one with \`mtlsgate compile DIR -o ${cfg.bundle}\``,
+    );
   }
 }
 
@@ -165,7 +168,10 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   const report = (result: ReloadResult, source: string): boolean => {
     if (result.status === 'loaded') {
       metrics.bundleLoaded(store.info(), false);
-      log.info({ source, digest: result.digest, previous_digest: result.previousDigest, apis: result.apis, keys: result.keys, load_ms: Math.round(result.ms) }, 'bundle reloaded');
+      log.info(
+        { source, digest: result.digest, previous_digest: result.previousDigest, apis: result.apis, keys: result.keys, load_ms: Math.round(result.ms) },
+        'bundle reloaded',
+      );
       return true;
     }
     if (result.status === 'unchanged') {

@@ -8,18 +8,19 @@ const entries = [
   ['cli/main.ts', 'dist/mtlsgate.mjs'],
   ['runtime/bundle-worker.ts', 'dist/bundle-worker.mjs'],
 ];
-for (const [entry, outfile] of entries) await build({
-  entryPoints: [entry],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  sourcemap: 'linked',
-  legalComments: 'none',
-  logLevel: 'warning',
-  // Some CommonJS dependencies (pino, ioredis) call require(); give the ESM bundle one.
-  banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __mtlsgateCreateRequire } from 'node:module';\nconst require = __mtlsgateCreateRequire(import.meta.url);",
-  },
-});
+for (const [entry, outfile] of entries)
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    sourcemap: 'linked',
+    legalComments: 'none',
+    logLevel: 'warning',
+    // Some CommonJS dependencies (pino, ioredis) call require(); give the ESM bundle one.
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __mtlsgateCreateRequire } from 'node:module';\nconst require = __mtlsgateCreateRequire(import.meta.url);",
+    },
+  });

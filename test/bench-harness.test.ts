@@ -14,7 +14,9 @@ import { cpuSeconds, memKiB, processTree } from '../bench/lib/proc.ts';
 import { computeTargets, renderPerfSnippet, renderReport, type BenchResults } from '../bench/report.ts';
 import type { LoadResult } from '../bench/workloads/load.ts';
 import type { ContenderRun } from '../bench/workloads/proxy.ts';
-import { loadBundle, serializeBundle, type BundleContent } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
+import { serializeBundle } from '../bundle/write.ts';
+import type { BundleContent } from '../bundle/types.ts';
 
 test('gen-config writes APIs, policies and keys whose certificates are distinct and signed by its CA', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-bench-gen-'));
@@ -22,14 +24,22 @@ test('gen-config writes APIs, policies and keys whose certificates are distinct 
     const r = await generateCompileConfig(dir, { apis: 20, keys: 1500 });
     assert.ok(r.generatedInS > 0);
     const ca = new X509Certificate(readFileSync(join(dir, 'certs/ca.pem')));
-    const shards = readdirSync(join(dir, 'certs')).filter((d) => d !== 'ca.pem').sort();
+    const shards = readdirSync(join(dir, 'certs'))
+      .filter((d) => d !== 'ca.pem')
+      .sort();
     assert.deepEqual(shards, ['000', '001']);
     const fingerprints = new Set<string>();
     for (const shard of shards) {
       for (const f of readdirSync(join(dir, 'certs', shard))) {
         const cert = new X509Certificate(readFileSync(join(dir, 'certs', shard, f)));
         assert.ok(cert.verify(ca.publicKey), `${f} is signed by the bench CA`);
-        assert.equal(cert.subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3), f.replace('.pem', ''));
+        assert.equal(
+          cert.subject
+            .split('\n')
+            .find((l) => l.startsWith('CN='))
+            ?.slice(3),
+          f.replace('.pem', ''),
+        );
         assert.equal(cert.ca, false);
         fingerprints.add(cert.fingerprint256);
       }
@@ -51,7 +61,19 @@ test('synthetic keys copy a compiled key and keep the bundle valid', () => {
   const fp = 'a'.repeat(64);
   const content: BundleContent = {
     apis: {},
-    keys: { alice: { id: 'alice', certificate: fp, token_sha256: null, policies: ['p'], access_rights: {}, rate: null, quota: null, expires: null, is_inactive: false } },
+    keys: {
+      alice: {
+        id: 'alice',
+        certificate: fp,
+        token_sha256: null,
+        policies: ['p'],
+        access_rights: {},
+        rate: null,
+        quota: null,
+        expires: null,
+        is_inactive: false,
+      },
+    },
     cas: {},
     index: { certs: { [fp]: { apis: [], key: 'alice' } }, tokens: {}, routes: {} },
   };
@@ -71,13 +93,65 @@ test('/proc readers see this process', () => {
 });
 
 test('the report judges targets from ratios within one run and renders every section', () => {
-  const load = (rps: number, p99Ms: number): LoadResult => ({ rps, p50Ms: 1, p99Ms, maxMs: p99Ms, complete: rps * 8, errors: 0, keepAliveRequests: rps * 8, tlsProtocol: 'TLSv1.3', serverCpu: 0.99, serverUsPerRequest: Math.round(1e6 / rps), clientCpu: 0.2, serverCoreOtherLoad: 0.01 });
-  const run = (contender: string, rps: number, p99: number, hs: number): ContenderRun => ({ contender, label: contender, alg: 'ec', status: 'ok', notes: [], keepAlive: load(rps, p99), newConnection: load(hs, 50) });
+  const load = (rps: number, p99Ms: number): LoadResult => ({
+    rps,
+    p50Ms: 1,
+    p99Ms,
+    maxMs: p99Ms,
+    complete: rps * 8,
+    errors: 0,
+    keepAliveRequests: rps * 8,
+    tlsProtocol: 'TLSv1.3',
+    serverCpu: 0.99,
+    serverUsPerRequest: Math.round(1e6 / rps),
+    clientCpu: 0.2,
+    serverCoreOtherLoad: 0.01,
+  });
+  const run = (contender: string, rps: number, p99: number, hs: number): ContenderRun => ({
+    contender,
+    label: contender,
+    alg: 'ec',
+    status: 'ok',
+    notes: [],
+    keepAlive: load(rps, p99),
+    newConnection: load(hs, 50),
+  });
   const results: BenchResults = {
-    machine: { date: '2026-11-29T05:00:00Z', cpuModel: 'test CPU', cores: 2, memoryGiB: 1, kernel: 'Linux', node: 'v20', nodeOpenssl: '3', systemOpenssl: 'OpenSSL 3', peers: { nginx: '1.22' }, pinning: 'taskset', loadAverageAtStart: [0], gitCommit: 'abc' },
-    options: { quick: false, only: [], contenders: [], algs: ['ec'], durationS: 8, handshakeDurationS: 5, connections: 64, handshakeConnections: 16, dynamicKeys: 100_000, compileApis: 1000, compileKeys: 100_000 },
+    machine: {
+      date: '2026-11-29T05:00:00Z',
+      cpuModel: 'test CPU',
+      cores: 2,
+      memoryGiB: 1,
+      kernel: 'Linux',
+      node: 'v20',
+      nodeOpenssl: '3',
+      systemOpenssl: 'OpenSSL 3',
+      peers: { nginx: '1.22' },
+      pinning: 'taskset',
+      loadAverageAtStart: [0],
+      gitCommit: 'abc',
+    },
+    options: {
+      quick: false,
+      only: [],
+      contenders: [],
+      algs: ['ec'],
+      durationS: 8,
+      handshakeDurationS: 5,
+      connections: 64,
+      handshakeConnections: 16,
+      dynamicKeys: 100_000,
+      compileApis: 1000,
+      compileKeys: 100_000,
+    },
     sections: {
-      proxy: [run('node-bare', 5000, 40, 400), run('mtlsgate-static', 4600, 44, 380), run('mtlsgate-dynamic', 4000, 60, 300), run('caddy', 4800, 30, 500), { contender: 'haproxy', label: 'HAProxy', alg: 'ec', status: 'not installed', notes: [] }],
+      proxy: [
+        run('node-bare', 5000, 40, 400),
+        run('mtlsgate-static', 4600, 44, 380),
+        run('mtlsgate-dynamic', 4000, 60, 300),
+        run('caddy', 4800, 30, 500),
+        { contender: 'haproxy', label: 'HAProxy', alg: 'ec', status: 'not installed', notes: [] },
+      ],
       compile: { apis: 1000, keys: 100_000, generatedInS: 0, wallS: 8.5, cpuS: 8, keysPerS: 11_765, peakRssMiB: 700, bundleMiB: 60, exitCode: 0 },
     },
     errors: [],

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serializeBundle, loadBundle, BundleError, type BundleContent } from '../runtime/bundle.ts';
+import { serializeBundle } from '../bundle/write.ts';
+import { loadBundle, BundleError } from '../bundle/read.ts';
+import type { BundleContent } from '../bundle/types.ts';
 
 const empty: BundleContent = { apis: {}, keys: {}, cas: {}, index: { certs: {}, tokens: {}, routes: {} } };
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { loadBundle } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
 import { api, certFiles, removeConfigs, writeConfig } from './fixtures/compiler/helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -49,9 +49,12 @@ test('compile with errors: exit 1, the existing bundle untouched, no temporary f
   const r = run(['compile', bad, '-o', out]);
   assert.equal(r.code, 1);
   assert.equal(readFileSync(out, 'utf8'), 'previous bundle');
-  assert.deepEqual(readdirSync(bad).filter((f) => f.includes('.tmp')), []);
+  assert.deepEqual(
+    readdirSync(bad).filter((f) => f.includes('.tmp')),
+    [],
+  );
   assert.match(r.stderr, /apis\/payments\.yaml:8:20: error E_AUTH_COMBO: use_certificate needs token auth, but use_keyless is true/);
-  assert.match(r.stderr, / 8 \|   use_certificate: true\n\s+\|\s{20}\^/);
+  assert.match(r.stderr, / 8 \| {3}use_certificate: true\n\s+\|\s{20}\^/);
   assert.match(r.stderr, /keys\/k\.yaml:2:5: error E_KEY_NO_CREDENTIAL/);
   assert.match(r.stderr, /2 errors, 1 warning/);
 });

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileDir } from '../compiler/index.ts';
-import { loadBundle } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
 import { api, certFiles, removeConfigs, testPki, writeConfig, type TestPki } from './fixtures/compiler/helpers.ts';
 
 const TOKEN_CAROL = randomBytes(32).toString('base64url');
@@ -17,7 +17,12 @@ let pki: TestPki;
 let dir: string;
 before(async () => {
   pki = await testPki();
-  const indent = (pem: string) => pem.trim().split('\n').map((l) => `      ${l}`).join('\n');
+  const indent = (pem: string) =>
+    pem
+      .trim()
+      .split('\n')
+      .map((l) => `      ${l}`)
+      .join('\n');
   dir = writeConfig({
     ...(await certFiles()),
     // Static mTLS alone: a CA (trust anchor), a pinned fingerprint and an inline PEM.
@@ -26,14 +31,19 @@ before(async () => {
       `name: Reports\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n  - ../certs/ca.pem\n  - sha256:${pki.bob.fingerprint.toUpperCase()}\n  - |\n${indent(pki.carol.certPem)}\n`,
     ),
     // Static mTLS + token, on a domain, with a custom header.
-    'apis/logistics.yml': api('logistics', 'domain: Logistics.Example.TEST\nauth:\n  auth_header_name: X-Api-Key\nuse_mutual_tls_auth: true\nclient_certificates: [../certs/alice.pem, ../certs/bob.pem]\nstrip_auth_data: true\nforward_client_cert: true\n', '/logistics'),
+    'apis/logistics.yml': api(
+      'logistics',
+      'domain: Logistics.Example.TEST\nauth:\n  auth_header_name: X-Api-Key\nuse_mutual_tls_auth: true\nclient_certificates: [../certs/alice.pem, ../certs/bob.pem]\nstrip_auth_data: true\nforward_client_cert: true\n',
+      '/logistics',
+    ),
     // Dynamic mTLS.
     'apis/nested/profile.yaml': api('profile', 'auth:\n  use_certificate: true\n'),
-    'policies.yaml': [
-      'kind: policy\nid: partner\naccess_rights:\n  logistics:\n    allowed_urls:\n      - url: ^/shipments\n        methods: [get]\nrate: 10\nper: 1\nquota_max: 1000\nquota_renewal_rate: 3600',
-      'kind: policy\nid: self-serve\naccess_rights:\n  profile: {}\n  logistics:\n    allowed_urls:\n      - url: ^/tracking\nrate: 100\nper: 60\nquota_max: -1',
-      'kind: policy\nid: profile-only\naccess_rights:\n  profile: {}\nrate: 5\nper: 1\nportal:\n  name: Profile\n  description: your profile\n  require_approval: true',
-    ].join('\n---\n') + '\n',
+    'policies.yaml':
+      [
+        'kind: policy\nid: partner\naccess_rights:\n  logistics:\n    allowed_urls:\n      - url: ^/shipments\n        methods: [get]\nrate: 10\nper: 1\nquota_max: 1000\nquota_renewal_rate: 3600',
+        'kind: policy\nid: self-serve\naccess_rights:\n  profile: {}\n  logistics:\n    allowed_urls:\n      - url: ^/tracking\nrate: 100\nper: 60\nquota_max: -1',
+        'kind: policy\nid: profile-only\naccess_rights:\n  profile: {}\nrate: 5\nper: 1\nportal:\n  name: Profile\n  description: your profile\n  require_approval: true',
+      ].join('\n---\n') + '\n',
     'keys/alice.yaml': 'kind: key\nid: alice\ncertificate: ../certs/alice.pem\napply_policies: [profile-only]\n',
     'keys/carol.yaml': `kind: key\nid: carol\ntoken_sha256: ${sha(TOKEN_CAROL)}\napply_policies: [partner]\naccess_rights:\n  logistics:\n    allowed_urls:\n      - url: ^/shipments\n        methods: [POST]\nexpires: 2099-01-01T00:00:00+01:00\n`,
     'keys/bob.yaml': `kind: key\nid: bob\ncertificate: ../certs/bob.pem\ntoken_sha256: ${sha(TOKEN_BOB)}\napply_policies: [partner, self-serve]\nrate: 5\nper: 1\nis_inactive: true\n`,
@@ -155,12 +165,22 @@ test('problems in several files are all reported in one run', async () => {
   });
   const r = await compileDir(d);
   const seen = r.diagnostics.map((x) => `${x.file} ${x.code}`);
-  for (const want of ['a.yaml E_AUTH_COMBO', 'b.yaml E_MTLS_NO_CERTS', 'c.yaml E_KEY_NO_CREDENTIAL', 'c.yaml E_UNKNOWN_POLICY', 'd.yaml E_YAML_SYNTAX', 'e.yaml E_UNKNOWN_FIELD']) {
+  for (const want of [
+    'a.yaml E_AUTH_COMBO',
+    'b.yaml E_MTLS_NO_CERTS',
+    'c.yaml E_KEY_NO_CREDENTIAL',
+    'c.yaml E_UNKNOWN_POLICY',
+    'd.yaml E_YAML_SYNTAX',
+    'e.yaml E_UNKNOWN_FIELD',
+  ]) {
     assert.ok(seen.includes(want), `${want} missing from ${seen.join(', ')}`);
   }
   assert.equal(r.errorCount, r.diagnostics.filter((x) => x.severity === 'error').length);
   const sorted = [...r.diagnostics].sort((x, y) => x.file.localeCompare(y.file) || x.line - y.line || x.col - y.col);
-  assert.deepEqual(r.diagnostics.map((x) => x.file), sorted.map((x) => x.file));
+  assert.deepEqual(
+    r.diagnostics.map((x) => x.file),
+    sorted.map((x) => x.file),
+  );
   assert.equal(r.bundle, null);
 });
 
@@ -203,7 +223,10 @@ test('a leaf with its chain in one file pins the leaf only; a CA file alone is a
 test('a document with a misspelt field is still checked, so its other problems show in the same run', async () => {
   const d = writeConfig({ 'a.yaml': api('a', 'use_keyless: true\nauth:\n  use_certificate: true\nstrip_auth_dat: true\n') });
   const r = await compileDir(d);
-  assert.deepEqual(r.diagnostics.map((x) => x.code), ['E_AUTH_COMBO', 'E_UNKNOWN_FIELD']);
+  assert.deepEqual(
+    r.diagnostics.map((x) => x.code),
+    ['E_AUTH_COMBO', 'E_UNKNOWN_FIELD'],
+  );
   assert.match(r.diagnostics[1].message, /did you mean "strip_auth_data"/);
   assert.equal(r.bundle, null);
 });

@@ -23,39 +23,139 @@ interface Case {
 const key = (cert: string) => `kind: key\nid: k\ncertificate: ${cert}\n`;
 
 export const CASES: Case[] = [
-  { code: 'E_FILE_READ', files: { 'ok.yaml': api('x') }, setup: (dir) => symlinkSync(join(dir, 'nowhere.yaml'), join(dir, 'broken.yaml')), at: { file: 'broken.yaml', line: 1, col: 1 }, message: /cannot read broken\.yaml: ENOENT/ },
-  { code: 'E_ENCODING', files: { 'a.yaml': Buffer.concat([Buffer.from('kind: api\nid: '), Buffer.from([0xff]), Buffer.from('\n')]) }, at: { file: 'a.yaml', line: 2, col: 5 }, message: /not UTF-8: byte 0xff/ },
+  {
+    code: 'E_FILE_READ',
+    files: { 'ok.yaml': api('x') },
+    setup: (dir) => symlinkSync(join(dir, 'nowhere.yaml'), join(dir, 'broken.yaml')),
+    at: { file: 'broken.yaml', line: 1, col: 1 },
+    message: /cannot read broken\.yaml: ENOENT/,
+  },
+  {
+    code: 'E_ENCODING',
+    files: { 'a.yaml': Buffer.concat([Buffer.from('kind: api\nid: '), Buffer.from([0xff]), Buffer.from('\n')]) },
+    at: { file: 'a.yaml', line: 2, col: 5 },
+    message: /not UTF-8: byte 0xff/,
+  },
   { code: 'E_YAML_SYNTAX', files: { 'a.yaml': 'kind: api\nid: [unclosed\nproxy: x\n' }, at: { file: 'a.yaml', line: 3, col: 1 } },
-  { code: 'E_YAML_DUPLICATE_KEY', files: { 'a.yaml': `kind: key\nid: a\nid: b\ntoken_sha256: ${TOKEN_A}\n` }, at: { file: 'a.yaml', line: 3, col: 1 }, related: { file: 'a.yaml', line: 2, col: 1 } },
+  {
+    code: 'E_YAML_DUPLICATE_KEY',
+    files: { 'a.yaml': `kind: key\nid: a\nid: b\ntoken_sha256: ${TOKEN_A}\n` },
+    at: { file: 'a.yaml', line: 3, col: 1 },
+    related: { file: 'a.yaml', line: 2, col: 1 },
+  },
   { code: 'W_EMPTY_CONFIG', files: { 'README.md': 'no yaml here' }, at: { file: '.', line: 1, col: 1 } },
   { code: 'E_KIND', files: { 'a.yaml': 'kind: apii\nid: x\n' }, at: { file: 'a.yaml', line: 1, col: 7 }, message: /did you mean "api"/ },
-  { code: 'E_UNKNOWN_FIELD', files: { 'a.yaml': api('x', 'auth:\n  use_certifcate: true\n') }, at: { file: 'a.yaml', line: 7, col: 3 }, message: /unknown field "use_certifcate" in auth \(did you mean "use_certificate"\?\)/ },
+  {
+    code: 'E_UNKNOWN_FIELD',
+    files: { 'a.yaml': api('x', 'auth:\n  use_certifcate: true\n') },
+    at: { file: 'a.yaml', line: 7, col: 3 },
+    message: /unknown field "use_certifcate" in auth \(did you mean "use_certificate"\?\)/,
+  },
   { code: 'E_MISSING_FIELD', files: { 'a.yaml': 'kind: api\nid: x\n' }, at: { file: 'a.yaml', line: 1, col: 1 }, message: /"proxy"/ },
-  { code: 'E_FIELD_TYPE', files: { 'a.yaml': api('x', 'use_keyless: yes\n') }, at: { file: 'a.yaml', line: 6, col: 14 }, message: /use_keyless must be true or false, got string "yes"/ },
+  {
+    code: 'E_FIELD_TYPE',
+    files: { 'a.yaml': api('x', 'use_keyless: yes\n') },
+    at: { file: 'a.yaml', line: 6, col: 14 },
+    message: /use_keyless must be true or false, got string "yes"/,
+  },
   { code: 'E_FIELD_VALUE', files: { 'a.yaml': 'kind: policy\nid: Gold\n' }, at: { file: 'a.yaml', line: 2, col: 5 } },
-  { code: 'E_DUPLICATE_ID', files: { 'a.yaml': api('x'), 'b.yaml': api('x', '', '/other/') }, at: { file: 'b.yaml', line: 2, col: 5 }, related: { file: 'a.yaml', line: 2, col: 5 } },
-  { code: 'E_DUPLICATE_ROUTE', files: { 'a.yaml': api('x'), 'b.yaml': api('y', '', '/x') }, at: { file: 'b.yaml', line: 4, col: 16 }, related: { file: 'a.yaml', line: 4, col: 16 } },
-  { code: 'E_AUTH_COMBO', files: { 'apis/payments.yaml': api('payments', 'use_keyless: true\nauth:\n  use_certificate: true\n') }, at: { file: 'apis/payments.yaml', line: 8, col: 20 }, message: /use_certificate needs token auth, but use_keyless is true/ },
+  {
+    code: 'E_DUPLICATE_ID',
+    files: { 'a.yaml': api('x'), 'b.yaml': api('x', '', '/other/') },
+    at: { file: 'b.yaml', line: 2, col: 5 },
+    related: { file: 'a.yaml', line: 2, col: 5 },
+  },
+  {
+    code: 'E_DUPLICATE_ROUTE',
+    files: { 'a.yaml': api('x'), 'b.yaml': api('y', '', '/x') },
+    at: { file: 'b.yaml', line: 4, col: 16 },
+    related: { file: 'a.yaml', line: 4, col: 16 },
+  },
+  {
+    code: 'E_AUTH_COMBO',
+    files: { 'apis/payments.yaml': api('payments', 'use_keyless: true\nauth:\n  use_certificate: true\n') },
+    at: { file: 'apis/payments.yaml', line: 8, col: 20 },
+    message: /use_certificate needs token auth, but use_keyless is true/,
+  },
   { code: 'E_MTLS_NO_CERTS', files: { 'a.yaml': api('x', 'use_mutual_tls_auth: true\n') }, at: { file: 'a.yaml', line: 6, col: 22 } },
-  { code: 'W_CERTS_UNUSED', certs: true, files: { 'a.yaml': api('x', 'client_certificates:\n  - certs/alice.pem\n') }, at: { file: 'a.yaml', line: 6, col: 1 } },
-  { code: 'E_UNKNOWN_API', files: { 'a.yaml': api('payments'), 'p.yaml': 'kind: policy\nid: p\naccess_rights:\n  paymnts: {}\n' }, at: { file: 'p.yaml', line: 4, col: 3 }, message: /did you mean "payments"/ },
-  { code: 'E_UNKNOWN_POLICY', files: { 'p.yaml': 'kind: policy\nid: gold\n', 'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\napply_policies: [gld]\n` }, at: { file: 'k.yaml', line: 4, col: 18 }, message: /did you mean "gold"/ },
-  { code: 'E_URL_REGEX', files: { 'a.yaml': api('x'), 'p.yaml': 'kind: policy\nid: p\naccess_rights:\n  x:\n    allowed_urls:\n      - url: ^/a(\n' }, at: { file: 'p.yaml', line: 6, col: 14 } },
+  {
+    code: 'W_CERTS_UNUSED',
+    certs: true,
+    files: { 'a.yaml': api('x', 'client_certificates:\n  - certs/alice.pem\n') },
+    at: { file: 'a.yaml', line: 6, col: 1 },
+  },
+  {
+    code: 'E_UNKNOWN_API',
+    files: { 'a.yaml': api('payments'), 'p.yaml': 'kind: policy\nid: p\naccess_rights:\n  paymnts: {}\n' },
+    at: { file: 'p.yaml', line: 4, col: 3 },
+    message: /did you mean "payments"/,
+  },
+  {
+    code: 'E_UNKNOWN_POLICY',
+    files: { 'p.yaml': 'kind: policy\nid: gold\n', 'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\napply_policies: [gld]\n` },
+    at: { file: 'k.yaml', line: 4, col: 18 },
+    message: /did you mean "gold"/,
+  },
+  {
+    code: 'E_URL_REGEX',
+    files: { 'a.yaml': api('x'), 'p.yaml': 'kind: policy\nid: p\naccess_rights:\n  x:\n    allowed_urls:\n      - url: ^/a(\n' },
+    at: { file: 'p.yaml', line: 6, col: 14 },
+  },
   { code: 'E_KEY_NO_CREDENTIAL', files: { 'k.yaml': 'kind: key\nid: k\n' }, at: { file: 'k.yaml', line: 2, col: 5 } },
-  { code: 'E_DUPLICATE_CERT', certs: true, files: { 'keys/a.yaml': 'kind: key\nid: a\ncertificate: ../certs/alice.pem\n', 'keys/b.yaml': 'kind: key\nid: b\ncertificate: ../certs/alice.pem\n' }, at: { file: 'keys/b.yaml', line: 3, col: 14 }, related: { file: 'keys/a.yaml', line: 3, col: 14 } },
-  { code: 'E_DUPLICATE_TOKEN', files: { 'k.yaml': `kind: key\nid: a\ntoken_sha256: ${TOKEN_A}\n---\nkind: key\nid: b\ntoken_sha256: ${TOKEN_A.toUpperCase()}\n` }, at: { file: 'k.yaml', line: 7, col: 15 }, related: { file: 'k.yaml', line: 3, col: 15 } },
+  {
+    code: 'E_DUPLICATE_CERT',
+    certs: true,
+    files: { 'keys/a.yaml': 'kind: key\nid: a\ncertificate: ../certs/alice.pem\n', 'keys/b.yaml': 'kind: key\nid: b\ncertificate: ../certs/alice.pem\n' },
+    at: { file: 'keys/b.yaml', line: 3, col: 14 },
+    related: { file: 'keys/a.yaml', line: 3, col: 14 },
+  },
+  {
+    code: 'E_DUPLICATE_TOKEN',
+    files: { 'k.yaml': `kind: key\nid: a\ntoken_sha256: ${TOKEN_A}\n---\nkind: key\nid: b\ntoken_sha256: ${TOKEN_A.toUpperCase()}\n` },
+    at: { file: 'k.yaml', line: 7, col: 15 },
+    related: { file: 'k.yaml', line: 3, col: 15 },
+  },
   { code: 'W_KEY_UNREACHABLE', files: { 'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\n` }, at: { file: 'k.yaml', line: 2, col: 5 } },
-  { code: 'W_CERT_NEEDS_TOKEN', certs: true, files: { 'a.yaml': api('x'), 'k.yaml': key('certs/alice.pem') + 'access_rights:\n  x: {}\n' }, at: { file: 'k.yaml', line: 3, col: 14 }, message: /401 "Authorization field missing"/ },
-  { code: 'W_PORTAL_NO_DYNAMIC', files: { 'a.yaml': api('x'), 'p.yaml': 'kind: policy\nid: p\naccess_rights:\n  x: {}\nportal:\n  name: P\n' }, at: { file: 'p.yaml', line: 5, col: 1 } },
-  { code: 'W_KEY_EXPIRED', files: { 'k.yaml': `kind: key\nid: k\nexpires: 2020-01-01T00:00:00Z\ntoken_sha256: ${TOKEN_A}\n` }, at: { file: 'k.yaml', line: 3, col: 10 } },
-  { code: 'E_CERT_READ', files: { 'k.yaml': key('certs/missing.pem') }, at: { file: 'k.yaml', line: 3, col: 14 }, message: /certs\/missing\.pem cannot be read .*no such file/ },
+  {
+    code: 'W_CERT_NEEDS_TOKEN',
+    certs: true,
+    files: { 'a.yaml': api('x'), 'k.yaml': key('certs/alice.pem') + 'access_rights:\n  x: {}\n' },
+    at: { file: 'k.yaml', line: 3, col: 14 },
+    message: /401 "Authorization field missing"/,
+  },
+  {
+    code: 'W_PORTAL_NO_DYNAMIC',
+    files: { 'a.yaml': api('x'), 'p.yaml': 'kind: policy\nid: p\naccess_rights:\n  x: {}\nportal:\n  name: P\n' },
+    at: { file: 'p.yaml', line: 5, col: 1 },
+  },
+  {
+    code: 'W_KEY_EXPIRED',
+    files: { 'k.yaml': `kind: key\nid: k\nexpires: 2020-01-01T00:00:00Z\ntoken_sha256: ${TOKEN_A}\n` },
+    at: { file: 'k.yaml', line: 3, col: 10 },
+  },
+  {
+    code: 'E_CERT_READ',
+    files: { 'k.yaml': key('certs/missing.pem') },
+    at: { file: 'k.yaml', line: 3, col: 14 },
+    message: /certs\/missing\.pem cannot be read .*no such file/,
+  },
   { code: 'E_CERT_NOT_PEM', files: { 'k.yaml': key('certs/junk.pem'), 'certs/junk.pem': 'hello' }, at: { file: 'k.yaml', line: 3, col: 14 } },
-  { code: 'E_CERT_PARSE', files: { 'k.yaml': key('certs/bad.pem'), 'certs/bad.pem': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }, at: { file: 'k.yaml', line: 3, col: 14 } },
+  {
+    code: 'E_CERT_PARSE',
+    files: { 'k.yaml': key('certs/bad.pem'), 'certs/bad.pem': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' },
+    at: { file: 'k.yaml', line: 3, col: 14 },
+  },
   { code: 'E_CERT_EXPIRED', certs: true, files: { 'k.yaml': key('certs/expired.pem') }, at: { file: 'k.yaml', line: 3, col: 14 }, message: /CN=expired/ },
   { code: 'W_CERT_EXPIRING', certs: true, files: { 'k.yaml': key('certs/expiring.pem') }, at: { file: 'k.yaml', line: 3, col: 14 }, message: /in [45] days/ },
   { code: 'E_KEY_CERT_CA', certs: true, files: { 'k.yaml': key('certs/ca.pem') }, at: { file: 'k.yaml', line: 3, col: 14 } },
   { code: 'E_KEY_CERT_CHAIN', certs: true, files: { 'k.yaml': key('certs/chain.pem') }, at: { file: 'k.yaml', line: 3, col: 14 } },
-  { code: 'W_CERT_PRIVATE_KEY', certs: true, files: { 'k.yaml': key('certs/alice-with-key.pem') }, at: { file: 'k.yaml', line: 3, col: 14 }, message: /remove it from the file and from version control/ },
+  {
+    code: 'W_CERT_PRIVATE_KEY',
+    certs: true,
+    files: { 'k.yaml': key('certs/alice-with-key.pem') },
+    at: { file: 'k.yaml', line: 3, col: 14 },
+    message: /remove it from the file and from version control/,
+  },
 ];
 
 function show(ds: Diagnostic[]): string {
@@ -89,7 +189,10 @@ for (const c of CASES) {
 
 test('every code in the table has a case above that triggers it', () => {
   const covered = new Set(CASES.map((c) => c.code));
-  assert.deepEqual(Object.keys(CODES).filter((code) => !covered.has(code as keyof typeof CODES)), []);
+  assert.deepEqual(
+    Object.keys(CODES).filter((code) => !covered.has(code as keyof typeof CODES)),
+    [],
+  );
 });
 
 test('--strict turns a private key next to a certificate into an error', async () => {
@@ -116,5 +219,8 @@ test('an unknown top-level field that belongs in a nested block says where it be
 test('--expiry-warning-days moves the warning threshold', async () => {
   const dir = writeConfig({ ...(await certFiles()), 'k.yaml': key('certs/expiring.pem') });
   const quiet = await compileDir(dir, { expiryWarningDays: 2 });
-  assert.equal(quiet.diagnostics.some((d) => d.code === 'W_CERT_EXPIRING'), false);
+  assert.equal(
+    quiet.diagnostics.some((d) => d.code === 'W_CERT_EXPIRING'),
+    false,
+  );
 });

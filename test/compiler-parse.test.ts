@@ -11,7 +11,7 @@ import type { SourceFile } from '../compiler/source.ts';
 
 const SUBSET = [
   'kind: api\nid: x\nproxy:\n  listen_path: /x/\n  target_url: http://127.0.0.1:9000\n',
-  '# comment\nkind: key   # trailing\nid: "quoted"\nname: \'it\'\'s\'\nexpires: 2027-01-01T00:00:00Z\n',
+  "# comment\nkind: key   # trailing\nid: \"quoted\"\nname: 'it''s'\nexpires: 2027-01-01T00:00:00Z\n",
   'a: 1\nb: -2\nc: 1.5\nd: 0x1f\ne: 0o17\nf: .inf\ng: ~\nh: null\ni: true\nj: False\nk: 1e3\nl: 1.2.3\nm: +7\nn: 007\n',
   'list:\n- a\n- b\nnested:\n  - x\n  -   y\n',
   'access_rights:\n  payments:\n    allowed_urls:\n      - url: ^/charges(/|$)\n        methods: [GET, post]\n      - url: ^/a#b\n  other: {}\n',
@@ -87,7 +87,7 @@ test('fuzz: the fast parser never disagrees with yaml', () => {
     'kind: api\nid: x\nproxy:\n  listen_path: /x/\n  target_url: http://127.0.0.1:9000\nclient_certificates:\n  - a.pem\n  - sha256:ab\n',
     'access_rights:\n  payments:\n    allowed_urls:\n      - url: ^/charges(/|$)\n        methods: [GET, post]\n  other: {}\nrate: 1\n',
     'pem: |\n  -----BEGIN CERTIFICATE-----\n  AAAA\n  -----END CERTIFICATE-----\nnext: 1\n---\nk: v # c\n',
-    "a: 'x'\nb: \"y\"\nc: [1, 2]\nd:\n- e\n- f: g\n  h: i\n",
+    'a: \'x\'\nb: "y"\nc: [1, 2]\nd:\n- e\n- f: g\n  h: i\n',
     'strip: |-\n  line1\n\n  line2\n\nkeep: |+\n  a\n\nafter: x\n',
     'x:\n  - - a\n    - b\n  - c: 1\n    d: 2\n',
     'list:\n  - |\n    line\n  - b\nempty:\nseq:\n  -\n  - a\n',

@@ -9,7 +9,10 @@ import { removeConfigs, writeConfig, certFiles } from './fixtures/compiler/helpe
 
 after(removeConfigs);
 
-const SCHEMAS = ['api', 'policy', 'key'].map((k) => ({ kind: k, schema: JSON.parse(readFileSync(join(import.meta.dirname, '..', 'schema', `${k}.schema.json`), 'utf8')) }));
+const SCHEMAS = ['api', 'policy', 'key'].map((k) => ({
+  kind: k,
+  schema: JSON.parse(readFileSync(join(import.meta.dirname, '..', 'schema', `${k}.schema.json`), 'utf8')),
+}));
 
 function objectSchemas(node: unknown, path: string, out: { path: string; schema: Record<string, unknown> }[]): void {
   if (Array.isArray(node)) node.forEach((n, i) => objectSchemas(n, `${path}/${i}`, out));
@@ -84,7 +87,10 @@ test('every field of the contract examples is accepted', async () => {
   const dir = writeConfig({ ...(await certFiles()), ...CONTRACT_EXAMPLES });
   const r = await compileDir(dir);
   const schemaCodes = new Set(['E_UNKNOWN_FIELD', 'E_MISSING_FIELD', 'E_FIELD_TYPE', 'E_FIELD_VALUE', 'E_KIND']);
-  assert.deepEqual(r.diagnostics.filter((d) => schemaCodes.has(d.code)), []);
+  assert.deepEqual(
+    r.diagnostics.filter((d) => schemaCodes.has(d.code)),
+    [],
+  );
   assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics));
   assert.equal(r.content!.apis.payments.domain, 'pay.example.test');
 });

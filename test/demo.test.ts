@@ -80,20 +80,29 @@ async function runStep(step: Step, cwd: string): Promise<{ status: number; body:
 
 test('demo: starts, its printed curl commands answer as printed, a YAML edit revokes, Ctrl-C stops', async () => {
   const examples = await examplesCopy();
-  const child = spawn(process.execPath, [CLI, 'demo', '--config', examples, '--out', join(t.dir, '.demo', 'bundle.json'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], {
-    cwd: t.dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'demo', '--config', examples, '--out', join(t.dir, '.demo', 'bundle.json'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'],
+    {
+      cwd: t.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   try {
-    await waitFor('the demo guide', () => {
-      if (child.exitCode !== null) throw new Error(`demo exited ${child.exitCode}:\n${stdout}\n${stderr}`);
-      return stdout.includes('Ctrl-C stops everything.');
-    }, 60_000, 50);
+    await waitFor(
+      'the demo guide',
+      () => {
+        if (child.exitCode !== null) throw new Error(`demo exited ${child.exitCode}:\n${stdout}\n${stderr}`);
+        return stdout.includes('Ctrl-C stops everything.');
+      },
+      60_000,
+      50,
+    );
     assert.match(stdout, /generated demo certificates in examples\/certs/);
     const steps = parseSteps(stdout);
     const statuses = steps.map((s) => s.status);
@@ -101,7 +110,10 @@ test('demo: starts, its printed curl commands answer as printed, a YAML edit rev
     assert.ok(statuses.filter((s) => s === 200).length >= 3, 'static, dynamic and token successes');
     assert.ok(steps.some((s) => s.status === 401 && s.code === 'auth.auth_field_missing'));
     assert.ok(steps.some((s) => s.status === 403 && s.code === 'mtls.cert_not_allowed'));
-    assert.ok(steps.some((s) => s.command.includes('Authorization: Bearer')), 'a token example');
+    assert.ok(
+      steps.some((s) => s.command.includes('Authorization: Bearer')),
+      'a token example',
+    );
     for (const step of steps) {
       const got = await runStep(step, t.dir);
       assert.equal(got.status, step.status, `${step.title}\n${step.command}\n${got.body}`);

@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { diffBundles, type AccessGrant } from '../compiler/diff.ts';
+import { diffBundles, type AccessGrant } from '../bundle/diff.ts';
 import { compileDir } from '../compiler/index.ts';
 import { writeDemoPki } from '../cli/pki.ts';
-import { loadBundle, type BundleContent } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
+import type { BundleContent } from '../bundle/types.ts';
 import { apiWithDefaults, keyWithDefaults } from './helpers/bundle-builder.ts';
 
 const FP = {
@@ -30,7 +31,11 @@ function baseContent(): BundleContent {
   };
   const keys = {
     alice: key('alice', { certificate: FP.alice, access_rights: { profile: { allowed_urls: null } } }),
-    bob: key('bob', { certificate: FP.bob, token_sha256: '1'.repeat(64), access_rights: { logistics: { allowed_urls: null }, profile: { allowed_urls: null } } }),
+    bob: key('bob', {
+      certificate: FP.bob,
+      token_sha256: '1'.repeat(64),
+      access_rights: { logistics: { allowed_urls: null }, profile: { allowed_urls: null } },
+    }),
     carol: key('carol', { token_sha256: '2'.repeat(64), access_rights: { logistics: { allowed_urls: [{ url: '^/shipments', methods: ['GET'] }] } } }),
   };
   return {
@@ -172,8 +177,13 @@ test('compiled examples that differ by one revoked certificate: the diff names i
     assert.equal(after.errorCount, 0, JSON.stringify(after.diagnostics));
 
     const d = diffBundles(loadBundle(before.bundle!).content, loadBundle(after.bundle!).content);
-    assert.deepEqual(d.access, [{ api: 'logistics', gained: [], lost: [{ kind: 'pinned_certificate', fingerprint: pki.clients.bob.fingerprint, key: 'bob' }] }]);
-    assert.deepEqual(d.apis.changed.map((c) => [c.id, c.fields.map((f) => f.field)]), [['logistics', ['client_certificates']]]);
+    assert.deepEqual(d.access, [
+      { api: 'logistics', gained: [], lost: [{ kind: 'pinned_certificate', fingerprint: pki.clients.bob.fingerprint, key: 'bob' }] },
+    ]);
+    assert.deepEqual(
+      d.apis.changed.map((c) => [c.id, c.fields.map((f) => f.field)]),
+      [['logistics', ['client_certificates']]],
+    );
     assert.deepEqual(d.keys, { added: [], removed: [], changed: [] }, 'bob keeps his rights; only his certificate lost the pin');
   } finally {
     rmSync(dir, { recursive: true, force: true });

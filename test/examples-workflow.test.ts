@@ -24,14 +24,25 @@ function mtlsgateSteps(): Step[] {
   const wf = parse(readFileSync(WORKFLOW, 'utf8')) as { env?: Record<string, string>; jobs: Record<string, { steps: Step[] }> };
   assert.equal(wf.env?.CONFIG_DIR, 'examples');
   const steps = Object.values(wf.jobs).flatMap((j) => j.steps);
-  assert.ok(steps.some((s) => s.uses?.startsWith('actions/setup-node@')), 'installs node');
-  assert.ok(steps.some((s) => s.run?.includes('npm ci')), 'installs the dependencies');
+  assert.ok(
+    steps.some((s) => s.uses?.startsWith('actions/setup-node@')),
+    'installs node',
+  );
+  assert.ok(
+    steps.some((s) => s.run?.includes('npm ci')),
+    'installs the dependencies',
+  );
   return steps.filter((s) => s.run?.includes('dist/mtlsgate.mjs'));
 }
 
 function runSteps(steps: Step[], configDir: string) {
   return steps.map((s) => {
-    const r = spawnSync('bash', ['-eo', 'pipefail', '-c', s.run!], { cwd: ROOT, env: { ...process.env, CONFIG_DIR: configDir }, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('bash', ['-eo', 'pipefail', '-c', s.run!], {
+      cwd: ROOT,
+      env: { ...process.env, CONFIG_DIR: configDir },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     return { step: s.name ?? s.run!, code: r.status, stdout: r.stdout, stderr: r.stderr };
   });
 }

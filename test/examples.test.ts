@@ -8,7 +8,8 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { compileDir, type CompileResult } from '../compiler/index.ts';
-import { loadBundle, type BundleContent } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
+import type { BundleContent } from '../bundle/types.ts';
 import { writeDemoPki, type DemoPki } from '../cli/pki.ts';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
@@ -38,7 +39,11 @@ before(async () => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('every example YAML file carries the schema modeline of its kind', () => {
-  const files = ['apis', 'policies', 'keys'].flatMap((d) => readdirSync(join(EXAMPLES, d)).filter((f) => statSync(join(EXAMPLES, d, f)).isFile()).map((f) => join(d, f)));
+  const files = ['apis', 'policies', 'keys'].flatMap((d) =>
+    readdirSync(join(EXAMPLES, d))
+      .filter((f) => statSync(join(EXAMPLES, d, f)).isFile())
+      .map((f) => join(d, f)),
+  );
   assert.ok(files.length >= 8);
   for (const file of files) {
     const text = readFileSync(join(EXAMPLES, file), 'utf8');

@@ -50,18 +50,36 @@ describe('gateway error table', () => {
     const all = { allowed_urls: null };
     const bundle = buildBundle(
       [
-        { id: 'static', listen_path: '/static/', target_url: echo.url, use_keyless: true, use_mutual_tls_auth: true, client_certificates: [pki.clients['partner-a'].fingerprint, expired.fingerprint] },
+        {
+          id: 'static',
+          listen_path: '/static/',
+          target_url: echo.url,
+          use_keyless: true,
+          use_mutual_tls_auth: true,
+          client_certificates: [pki.clients['partner-a'].fingerprint, expired.fingerprint],
+        },
         { id: 'tokens', listen_path: '/tokens/', target_url: echo.url },
         { id: 'dynamic', listen_path: '/dynamic/', target_url: echo.url, use_certificate: true },
         { id: 'dead', listen_path: '/dead/', target_url: dead, use_keyless: true },
         { id: 'reset', listen_path: '/reset/', target_url: resetting.url, use_keyless: true },
         { id: 'slow', listen_path: '/slow/', target_url: echo.url, use_keyless: true, strip_listen_path: false },
         { id: 'limited', listen_path: '/limited/', target_url: echo.url },
-        { id: 'pinned-token', listen_path: '/pinned-token/', target_url: echo.url, use_mutual_tls_auth: true, client_certificates: [pki.clients['partner-a'].fingerprint, pki.clients.alice.fingerprint] },
+        {
+          id: 'pinned-token',
+          listen_path: '/pinned-token/',
+          target_url: echo.url,
+          use_mutual_tls_auth: true,
+          client_certificates: [pki.clients['partner-a'].fingerprint, pki.clients.alice.fingerprint],
+        },
       ],
       [
         { id: 'tok', token_sha256: sha256Hex('tok-token'), access_rights: { tokens: all, dynamic: all, 'pinned-token': all } },
-        { id: 'alice', certificate: pki.clients.alice.fingerprint, token_sha256: sha256Hex('alice-token'), access_rights: { dynamic: all, 'pinned-token': all } },
+        {
+          id: 'alice',
+          certificate: pki.clients.alice.fingerprint,
+          token_sha256: sha256Hex('alice-token'),
+          access_rights: { dynamic: all, 'pinned-token': all },
+        },
         { id: 'carol', certificate: expired.fingerprint, access_rights: { dynamic: all } },
         { id: 'old', token_sha256: sha256Hex('old-token'), expires: '2020-01-01T00:00:00Z', access_rights: { tokens: all } },
         { id: 'sleepy', token_sha256: sha256Hex('sleepy-token'), is_inactive: true, access_rights: { tokens: all } },
@@ -123,7 +141,7 @@ describe('gateway error table', () => {
     assert.equal(r.json.code, 'mtls.cert_expired');
   });
 
-  it('static mTLS + token: a certificate-bound key\'s token needs its own certificate, not just any pinned one', async () => {
+  it("static mTLS + token: a certificate-bound key's token needs its own certificate, not just any pinned one", async () => {
     // partner-a is pinned but is not alice's certificate: a stolen token must not ride on it.
     const stolen = await curl(pki, gw.port, '/pinned-token/x', { client: 'partner-a', ...bearer('alice-token') });
     assert.equal(stolen.status, 401, stolen.body);
@@ -204,8 +222,14 @@ describe('gateway faults stay in their request', () => {
       assert.equal(faulty.json.code, 'proxy.upstream_error');
       assert.equal((await curl(pki, gw.port, '/open/x')).status, 200);
       await new Promise((resolve) => setImmediate(resolve));
-      assert.ok(warnings.some((w) => w.includes('log sink is broken')), warnings.join('; '));
-      assert.ok(warnings.some((w) => w.includes('x-ratelimit-limit')), warnings.join('; '));
+      assert.ok(
+        warnings.some((w) => w.includes('log sink is broken')),
+        warnings.join('; '),
+      );
+      assert.ok(
+        warnings.some((w) => w.includes('x-ratelimit-limit')),
+        warnings.join('; '),
+      );
     } finally {
       process.off('warning', onWarning);
       await gw.close();

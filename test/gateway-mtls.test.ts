@@ -9,7 +9,16 @@ import { after, before, describe, it } from 'node:test';
 import { issueCert } from '../cli/pki.ts';
 import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle, sha256Hex, type ApiSpec, type KeySpec } from './helpers/bundle-builder.ts';
-import { createIntermediateCa, curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import {
+  createIntermediateCa,
+  curl,
+  makePki,
+  startEcho,
+  startTestGateway,
+  type EchoUpstream,
+  type TestGateway,
+  type TestPki,
+} from './helpers/gateway-fixtures.ts';
 
 describe('gateway mTLS flows', () => {
   let pki: TestPki;
@@ -24,14 +33,33 @@ describe('gateway mTLS flows', () => {
     echo = await startEcho();
     const all = { allowed_urls: null };
     apis = [
-      { id: 'static', listen_path: '/static/', target_url: echo.url, use_keyless: true, use_mutual_tls_auth: true, client_certificates: [pki.clients['partner-a'].fingerprint] },
+      {
+        id: 'static',
+        listen_path: '/static/',
+        target_url: echo.url,
+        use_keyless: true,
+        use_mutual_tls_auth: true,
+        client_certificates: [pki.clients['partner-a'].fingerprint],
+      },
       { id: 'partners', listen_path: '/partners/', target_url: echo.url, use_keyless: true, use_mutual_tls_auth: true, client_ca_pems: [pki.ca.certPem] },
       { id: 'dynamic', listen_path: '/dynamic/', target_url: echo.url, use_certificate: true },
       { id: 'reports', listen_path: '/reports/', target_url: echo.url, use_certificate: true },
-      { id: 'both', listen_path: '/both/', target_url: echo.url, use_mutual_tls_auth: true, use_certificate: true, client_certificates: [pki.clients.alice.fingerprint, pki.clients.bob.fingerprint] },
+      {
+        id: 'both',
+        listen_path: '/both/',
+        target_url: echo.url,
+        use_mutual_tls_auth: true,
+        use_certificate: true,
+        client_certificates: [pki.clients.alice.fingerprint, pki.clients.bob.fingerprint],
+      },
     ];
     keys = [
-      { id: 'alice', certificate: pki.clients.alice.fingerprint, token_sha256: sha256Hex('alice-token'), access_rights: { dynamic: { allowed_urls: [{ url: '^/charges', methods: [] }] }, both: all } },
+      {
+        id: 'alice',
+        certificate: pki.clients.alice.fingerprint,
+        token_sha256: sha256Hex('alice-token'),
+        access_rights: { dynamic: { allowed_urls: [{ url: '^/charges', methods: [] }] }, both: all },
+      },
       { id: 'tok', token_sha256: sha256Hex('tok-token'), access_rights: { dynamic: all } },
     ];
     gw = await startTestGateway(pki, buildBundle(apis, keys));
@@ -142,7 +170,13 @@ describe('gateway mTLS flows', () => {
   });
 
   it('revocation: the next request on the same keep-alive connection is refused', async () => {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: pki.ca.certPem, cert: pki.clients['partner-a'].certPem, key: pki.clients['partner-a'].keyPem });
+    const agent = new Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      ca: pki.ca.certPem,
+      cert: pki.clients['partner-a'].certPem,
+      key: pki.clients['partner-a'].keyPem,
+    });
     const sockets = new Set<Socket>();
     const get = () =>
       new Promise<number>((resolve, reject) => {
@@ -192,7 +226,15 @@ describe('gateway asks for a client certificate only where an API needs one', ()
     gw = await startTestGateway(
       pki,
       buildBundle([
-        { id: 'pay', domain: 'pay.example.test', listen_path: '/', target_url: echo.url, use_keyless: true, use_mutual_tls_auth: true, client_certificates: [pki.clients['partner-a'].fingerprint] },
+        {
+          id: 'pay',
+          domain: 'pay.example.test',
+          listen_path: '/',
+          target_url: echo.url,
+          use_keyless: true,
+          use_mutual_tls_auth: true,
+          client_certificates: [pki.clients['partner-a'].fingerprint],
+        },
         { id: 'open', domain: 'open.example.test', listen_path: '/', target_url: echo.url, use_keyless: true },
         { id: 'anyhost', listen_path: '/public/', target_url: echo.url, use_keyless: true },
       ]),
@@ -216,7 +258,9 @@ describe('gateway asks for a client certificate only where an API needs one', ()
 
   it('a reload that puts an mTLS API on a host makes its next handshakes ask', async () => {
     const before = gw.snapshot().bundle;
-    const apis = Object.values(before.content.apis).map((a) => (a.id === 'open' ? { ...a, use_mutual_tls_auth: true, client_certificates: [pki.clients.bob.fingerprint] } : a));
+    const apis = Object.values(before.content.apis).map((a) =>
+      a.id === 'open' ? { ...a, use_mutual_tls_auth: true, client_certificates: [pki.clients.bob.fingerprint] } : a,
+    );
     gw.use(buildBundle(apis));
     try {
       assert.match(await handshakeTranscript(gw.port, 'open.example.test'), /CertificateRequest/);
@@ -279,4 +323,3 @@ describe('gateway asks for a client certificate only where an API needs one', ()
     assert.equal((await curl(pki, gw.port, '/x', { host: 'open.example.test' })).status, 200);
   });
 });
-

@@ -24,8 +24,23 @@ describe('gateway proxying', () => {
       pki,
       buildBundle(
         [
-          { id: 'plain', listen_path: '/plain/', target_url: echo.url, use_keyless: true, use_mutual_tls_auth: true, client_certificates: [pki.clients.alice.fingerprint] },
-          { id: 'xfcc', listen_path: '/xfcc/', target_url: `${echo.url}/base/`, use_keyless: true, use_mutual_tls_auth: true, forward_client_cert: true, client_certificates: [pki.clients.alice.fingerprint] },
+          {
+            id: 'plain',
+            listen_path: '/plain/',
+            target_url: echo.url,
+            use_keyless: true,
+            use_mutual_tls_auth: true,
+            client_certificates: [pki.clients.alice.fingerprint],
+          },
+          {
+            id: 'xfcc',
+            listen_path: '/xfcc/',
+            target_url: `${echo.url}/base/`,
+            use_keyless: true,
+            use_mutual_tls_auth: true,
+            forward_client_cert: true,
+            client_certificates: [pki.clients.alice.fingerprint],
+          },
           { id: 'keep', listen_path: '/keep/', target_url: `${echo.url}/base`, strip_listen_path: false, use_keyless: true },
           { id: 'tokens', listen_path: '/tokens/', target_url: echo.url, auth_header_name: 'x-api-key' },
           { id: 'stripped', listen_path: '/stripped/', target_url: echo.url, strip_auth_data: true },
@@ -108,7 +123,16 @@ describe('gateway proxying', () => {
   });
 
   it('a client that leaves halfway through its upload breaks nothing', async () => {
-    const req = request({ host: '127.0.0.1', servername: 'localhost', port: gw.port, method: 'POST', path: '/keep/upload-abort', ca: pki.ca.certPem, agent: false, headers: { 'content-length': String(1 << 20) } });
+    const req = request({
+      host: '127.0.0.1',
+      servername: 'localhost',
+      port: gw.port,
+      method: 'POST',
+      path: '/keep/upload-abort',
+      ca: pki.ca.certPem,
+      agent: false,
+      headers: { 'content-length': String(1 << 20) },
+    });
     req.on('error', () => undefined);
     req.write(Buffer.alloc(64 * 1024, 120));
     await waitFor('the upload to be in flight', () => gw.gateway.inFlight() === 1, 10_000);

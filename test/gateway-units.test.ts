@@ -56,7 +56,20 @@ describe('routing', () => {
   });
 
   it('paths that leave their API or the root are refused', () => {
-    for (const path of ['/..', '/../payments/x', '/payments/../admin/x', '/payments/%2e%2e/admin/', '/payments/v2/../x', '/files/..%2f..%2fadmin', '/payments/..%2fadmin', '/payments\\..\\admin', '/payments%2fv2/x', '/payments%5Cv2/x', 'http://evil/', '*']) {
+    for (const path of [
+      '/..',
+      '/../payments/x',
+      '/payments/../admin/x',
+      '/payments/%2e%2e/admin/',
+      '/payments/v2/../x',
+      '/files/..%2f..%2fadmin',
+      '/payments/..%2fadmin',
+      '/payments\\..\\admin',
+      '/payments%2fv2/x',
+      '/payments%5Cv2/x',
+      'http://evil/',
+      '*',
+    ]) {
       assert.equal(route(path), BAD_PATH, path);
     }
   });
@@ -142,13 +155,21 @@ describe('snapshot', () => {
     assert.equal(hostNeedsCertificate(s, 'pay.test'), true);
     assert.equal(hostNeedsCertificate(s, 'open.test'), false);
     assert.equal(hostNeedsCertificate(s, ''), false);
-    const withAnyHost = buildSnapshot(buildBundle([{ id: 'open', domain: 'open.test', listen_path: '/', target_url: target, use_keyless: true }, { id: 'any', listen_path: '/m/', target_url: target, use_keyless: true, use_mutual_tls_auth: true, client_certificates: ['a'.repeat(64)] }]));
+    const withAnyHost = buildSnapshot(
+      buildBundle([
+        { id: 'open', domain: 'open.test', listen_path: '/', target_url: target, use_keyless: true },
+        { id: 'any', listen_path: '/m/', target_url: target, use_keyless: true, use_mutual_tls_auth: true, client_certificates: ['a'.repeat(64)] },
+      ]),
+    );
     assert.equal(hostNeedsCertificate(withAnyHost, 'open.test'), true, 'domain-less APIs answer on every host');
     assert.equal(hostNeedsCertificate(withAnyHost, 'other.test'), true);
   });
 
   it('refuses content it cannot use, naming the record', () => {
-    const badRegex = buildBundle([{ id: 'a', listen_path: '/a/', target_url: target }], [{ id: 'k', token_sha256: 'b'.repeat(64), access_rights: { a: { allowed_urls: [{ url: '^/(unclosed', methods: [] }] } } }]);
+    const badRegex = buildBundle(
+      [{ id: 'a', listen_path: '/a/', target_url: target }],
+      [{ id: 'k', token_sha256: 'b'.repeat(64), access_rights: { a: { allowed_urls: [{ url: '^/(unclosed', methods: [] }] } } }],
+    );
     assert.throws(() => buildSnapshot(badRegex), /key k: access_rights\.a\.allowed_urls\[0\]\.url "\^\/\(unclosed" is not a valid regular expression/);
     const badTarget = buildBundle([{ id: 'a', listen_path: '/a/', target_url: 'ftp://x/' }]);
     assert.throws(() => buildSnapshot(badTarget), /api a: target_url "ftp:\/\/x\/" must be http:\/\/ or https:\/\//);

@@ -46,16 +46,17 @@ async function writeBundle(name: string, keys: KeyYaml[], extraApi = false): Pro
   const docs = [
     `kind: api\nid: dynamic\nproxy:\n  listen_path: /dynamic/\n  target_url: ${target}\nauth:\n  use_certificate: true\n`,
     `kind: api\nid: tokens\nproxy:\n  listen_path: /tokens/\n  target_url: ${target}\n`,
-    ...keys.map((k) =>
-      [
-        `kind: key\nid: ${k.id}`,
-        k.cert ? `certificate: ${join(pki.dir, `${k.cert}.pem`)}` : '',
-        k.token ? `token_sha256: ${createHash('sha256').update(k.token).digest('hex')}` : '',
-        `access_rights:\n  ${k.api}: {}`,
-        ...k.limits,
-      ]
-        .filter(Boolean)
-        .join('\n') + '\n',
+    ...keys.map(
+      (k) =>
+        [
+          `kind: key\nid: ${k.id}`,
+          k.cert ? `certificate: ${join(pki.dir, `${k.cert}.pem`)}` : '',
+          k.token ? `token_sha256: ${createHash('sha256').update(k.token).digest('hex')}` : '',
+          `access_rights:\n  ${k.api}: {}`,
+          ...k.limits,
+        ]
+          .filter(Boolean)
+          .join('\n') + '\n',
     ),
   ];
   if (extraApi) docs.push(`kind: api\nid: extra\nproxy:\n  listen_path: /extra/\n  target_url: ${target}\nuse_keyless: true\n`);
@@ -124,7 +125,10 @@ async function sixInARow(gw: { logs: Array<Record<string, unknown>> }, url: stri
 }
 
 function assertFiveThen429(replies: Reply[]): void {
-  assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200, 200, 429]);
+  assert.deepEqual(
+    replies.map((r) => r.status),
+    [200, 200, 200, 200, 200, 429],
+  );
   replies.slice(0, 5).forEach((r, i) => {
     assert.equal(r.headers['x-ratelimit-limit'], '5');
     assert.equal(r.headers['x-ratelimit-remaining'], String(4 - i));
@@ -170,25 +174,40 @@ describe('gateway with the in-process limiter', () => {
 
   test('quota 10: the 11th request gets 403 Quota exceeded', async () => {
     const replies = await curlSeries(`${gw.base}/dynamic/q`, 11, 'partner-a');
-    assert.deepEqual(replies.map((r) => r.status), [...Array(10).fill(200), 403]);
-    assert.deepEqual(replies.map((r) => r.headers['x-ratelimit-remaining']), ['9', '8', '7', '6', '5', '4', '3', '2', '1', '0', '0']);
+    assert.deepEqual(
+      replies.map((r) => r.status),
+      [...Array(10).fill(200), 403],
+    );
+    assert.deepEqual(
+      replies.map((r) => r.headers['x-ratelimit-remaining']),
+      ['9', '8', '7', '6', '5', '4', '3', '2', '1', '0', '0'],
+    );
     assert.deepEqual(JSON.parse(replies[10].body), { error: 'Quota exceeded', code: 'limit.quota' });
     assert.equal(replies[10].headers['retry-after'], undefined);
   });
 
   test('a bundle reload in the middle of a window does not reset the counter; changed limits apply at once', async () => {
     const url = `${gw.base}/dynamic/reload`;
-    assert.deepEqual((await curlSeries(url, 3, 'mallory')).map((r) => r.status), [200, 200, 200]);
+    assert.deepEqual(
+      (await curlSeries(url, 3, 'mallory')).map((r) => r.status),
+      [200, 200, 200],
+    );
     const digestBefore = (await gw.health()).bundle.digest;
     await keys(['rate: 5', 'per: 60'], true); // another bundle (an extra API), same limits
     await waitFor('the reload', async () => (await gw.health()).bundle.digest !== digestBefore, 15_000);
-    assert.deepEqual((await curlSeries(url, 3, 'mallory')).map((r) => r.status), [200, 200, 429]);
+    assert.deepEqual(
+      (await curlSeries(url, 3, 'mallory')).map((r) => r.status),
+      [200, 200, 429],
+    );
 
     const digestSame = (await gw.health()).bundle.digest;
     await keys(['rate: 10', 'per: 60'], true); // limit raised: the 5 used still count, 5 more pass
     await waitFor('the second reload', async () => (await gw.health()).bundle.digest !== digestSame, 15_000);
     const raised = await curlSeries(url, 6, 'mallory');
-    assert.deepEqual(raised.map((r) => r.status), [200, 200, 200, 200, 200, 429]);
+    assert.deepEqual(
+      raised.map((r) => r.status),
+      [200, 200, 200, 200, 200, 429],
+    );
     assert.equal(raised[0].headers['x-ratelimit-limit'], '10');
     assert.equal(raised[0].headers['x-ratelimit-remaining'], '4');
   });
@@ -209,13 +228,20 @@ describe('gateway processes sharing Redis', () => {
     ]);
     for (let i = 0; i < 2; i++) {
       const gw = spawnServe([
-        '--bundle', bundle,
-        '--tls-cert', join(pki.dir, 'server.pem'),
-        '--tls-key', join(pki.dir, 'server-key.pem'),
-        '--listen', '127.0.0.1:0',
-        '--admin', '127.0.0.1:0',
-        '--redis', redis.url,
-        '--redis-timeout', '200',
+        '--bundle',
+        bundle,
+        '--tls-cert',
+        join(pki.dir, 'server.pem'),
+        '--tls-key',
+        join(pki.dir, 'server-key.pem'),
+        '--listen',
+        '127.0.0.1:0',
+        '--admin',
+        '127.0.0.1:0',
+        '--redis',
+        redis.url,
+        '--redis-timeout',
+        '200',
       ]);
       gateways.push(gw);
       const serving = (await gw.serving()) as { listen: string; admin: string; limiter: string };
@@ -244,7 +270,11 @@ describe('gateway processes sharing Redis', () => {
       assert.equal((await curlSeries(`${denying.base}/dynamic/deny`, 1, 'alice'))[0].status, 200);
       await redis.stop();
       const refused = await curlSeries(`${denying.base}/dynamic/deny`, 3, 'alice');
-      assert.deepEqual(refused.map((r) => r.status), [429, 429, 429], '--on-limiter-error deny');
+      assert.deepEqual(
+        refused.map((r) => r.status),
+        [429, 429, 429],
+        '--on-limiter-error deny',
+      );
       assert.equal(refused[0].headers['retry-after'], '1');
       assert.equal((await denying.health()).status, 'degraded');
     } finally {
@@ -252,7 +282,11 @@ describe('gateway processes sharing Redis', () => {
     }
     for (const base of bases) {
       const replies = await curlSeries(`${base}/dynamic/outage`, 20, 'bob');
-      assert.deepEqual(replies.map((r) => r.status), Array(20).fill(200), 'allowed without limits during the outage');
+      assert.deepEqual(
+        replies.map((r) => r.status),
+        Array(20).fill(200),
+        'allowed without limits during the outage',
+      );
       assert.equal(replies[0].headers['x-ratelimit-limit'], undefined, 'no made-up rate headers');
     }
     for (const admin of admins) {
@@ -272,7 +306,12 @@ describe('gateway processes sharing Redis', () => {
 
     await redis.start(); // same port, empty: shared counting starts over
     for (const base of bases) {
-      await waitFor('shared counting to resume', async () => (await curlSeries(`${base}/dynamic/back`, 1, 'bob'))[0].headers['x-ratelimit-limit'] === '100', 20_000, 100);
+      await waitFor(
+        'shared counting to resume',
+        async () => (await curlSeries(`${base}/dynamic/back`, 1, 'bob'))[0].headers['x-ratelimit-limit'] === '100',
+        20_000,
+        100,
+      );
     }
     // Shared again: each request on either gateway takes one from the same count.
     const first = (await curlSeries(`${bases[0]}/dynamic/back`, 1, 'bob'))[0];

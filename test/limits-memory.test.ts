@@ -2,7 +2,7 @@
 // synthetic clock (the `now` argument), so every boundary is exact and no test sleeps.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import type { BundleKey, Quota, RateLimit } from '../runtime/bundle.ts';
+import type { BundleKey, Quota, RateLimit } from '../bundle/types.ts';
 import { createLimiter } from '../runtime/limits/index.ts';
 import type { LimitDecision } from '../runtime/limits/limiter.ts';
 import { MemoryLimiter } from '../runtime/limits/memory.ts';

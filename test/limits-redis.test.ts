@@ -6,9 +6,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
-import type { BundleKey, Quota, RateLimit } from '../runtime/bundle.ts';
-import { createLimiter, type Limiter, type LimitDecision } from '../runtime/limits/index.ts';
-import { RedisLimiter } from '../runtime/limits/redis.ts';
+import type { BundleKey, Quota, RateLimit } from '../bundle/types.ts';
+import { createLimiter, type Limiter } from '../runtime/limits/index.ts';
+import type { RedisLimiter } from '../runtime/limits/redis.ts';
 import { waitFor as waitUntil } from './helpers/ops-fixtures.ts';
 import { commandCalls, redisCommand, RedisServer, roundTripsBetween } from './helpers/redis.ts';
 
@@ -31,7 +31,6 @@ function recordingLogger(lines: LogLine[]) {
     info: (obj: object, msg: string) => lines.push({ level: 'info', obj, msg }),
   };
 }
-
 
 /** Waits until the limiter's connection is ready (a fresh client connects asynchronously). */
 async function ready(l: Limiter): Promise<void> {
@@ -87,10 +86,14 @@ describe('Redis limiter', () => {
     // (a reload would do the same): the running period now ends within 1 s, then renews.
     const everySecond = key(null, { max: 10, renewal: 1 }, id);
     assert.equal((await l.check(everySecond, Date.now())).code, 'limit.quota', 'still the same period');
-    const renewed = await waitFor('the quota to renew', async () => {
-      const d = await l.check(everySecond, Date.now());
-      return d.allowed ? d : null;
-    }, 15_000);
+    const renewed = await waitFor(
+      'the quota to renew',
+      async () => {
+        const d = await l.check(everySecond, Date.now());
+        return d.allowed ? d : null;
+      },
+      15_000,
+    );
     assert.equal(renewed.headers['X-RateLimit-Remaining'], '9');
   });
 
@@ -175,8 +178,16 @@ describe('Redis faults', () => {
       await redis.stop();
       await waitFor('the client to notice the outage', () => (allow as RedisLimiter).client.status !== 'ready');
       const client = (allow as RedisLimiter).client;
-      const listenerCounts = () => client.eventNames().map((e) => `${String(e)}=${client.listenerCount(e)}`).join(',');
-      const processListeners = () => process.eventNames().map((e) => `${String(e)}=${process.listenerCount(e)}`).join(',');
+      const listenerCounts = () =>
+        client
+          .eventNames()
+          .map((e) => `${String(e)}=${client.listenerCount(e)}`)
+          .join(',');
+      const processListeners = () =>
+        process
+          .eventNames()
+          .map((e) => `${String(e)}=${process.listenerCount(e)}`)
+          .join(',');
       const baseline = { client: listenerCounts(), process: processListeners() };
 
       for (let round = 0; round < 5; round++) {
@@ -256,7 +267,15 @@ describe('Redis faults', () => {
       const client = (l as RedisLimiter).client;
       const k = key({ rate: 100_000, per: 1 });
       assert.equal((await l.check(k, Date.now())).allowed, true);
-      const listeners = () => [client, process].map((e) => e.eventNames().map((n) => `${String(n)}=${e.listenerCount(n)}`).join(',')).join(' | ');
+      const listeners = () =>
+        [client, process]
+          .map((e) =>
+            e
+              .eventNames()
+              .map((n) => `${String(n)}=${e.listenerCount(n)}`)
+              .join(','),
+          )
+          .join(' | ');
       const baseline = listeners();
       redis.freeze();
       let slowest = 0;

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BundleStore } from '../runtime/store.ts';
-import { loadBundle, type Bundle } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
+import type { Bundle } from '../bundle/types.ts';
 import { bundleOf, openApi } from './helpers/ops-fixtures.ts';
 
 const first = bundleOf([openApi('one', '/one/', 'http://127.0.0.1:1')]);

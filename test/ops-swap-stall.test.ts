@@ -8,7 +8,9 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { WorkerReply, WorkerRequest } from '../runtime/bundle-worker-client.ts';
-import { loadBundle, serializeBundle, type BundleContent, type BundleKey } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
+import { serializeBundle } from '../bundle/write.ts';
+import type { BundleContent, BundleKey } from '../bundle/types.ts';
 import { buildCompactSnapshot, buildSnapshot, type Snapshot } from '../runtime/snapshot.ts';
 import { BundleStore, type StoreOptions } from '../runtime/store.ts';
 import { bundleContent, sha256Hex, type KeySpec } from './helpers/bundle-builder.ts';
@@ -40,7 +42,10 @@ function bigContent(inactive: string | null = null): BundleContent {
     });
   }
   for (const id of oddIds) keys.push({ id, token_sha256: sha256Hex(`token-${id}`), access_rights: { api: { allowed_urls: null } } });
-  const content = bundleContent([{ id: 'api', listen_path: '/api/', target_url: 'http://127.0.0.1:1/', use_certificate: true, client_certificates: [certOf(0), pinnedOnly] }], keys);
+  const content = bundleContent(
+    [{ id: 'api', listen_path: '/api/', target_url: 'http://127.0.0.1:1/', use_certificate: true, client_certificates: [certOf(0), pinnedOnly] }],
+    keys,
+  );
   if (inactive !== null) content.keys[inactive] = { ...content.keys[inactive], is_inactive: true };
   return content;
 }
@@ -71,9 +76,21 @@ test('a bundle over 1 MiB reloads through the worker; its snapshot answers as a 
   const parsed = buildSnapshot(loadBundle(big));
   for (const i of [0, 1, 2, 3, 4, 1234, KEYS - 1]) {
     const id = `key-${String(i).padStart(5, '0')}`;
-    assert.deepEqual(defOf(compact, (x) => x.key(id)), defOf(parsed, (x) => x.key(id)), id);
-    assert.deepEqual(defOf(compact, (x) => x.keyByCert(certOf(i))), defOf(parsed, (x) => x.keyByCert(certOf(i))), `certificate of ${id}`);
-    assert.deepEqual(defOf(compact, (x) => x.keyByToken(tokenOf(i))), defOf(parsed, (x) => x.keyByToken(tokenOf(i))), `token of ${id}`);
+    assert.deepEqual(
+      defOf(compact, (x) => x.key(id)),
+      defOf(parsed, (x) => x.key(id)),
+      id,
+    );
+    assert.deepEqual(
+      defOf(compact, (x) => x.keyByCert(certOf(i))),
+      defOf(parsed, (x) => x.keyByCert(certOf(i))),
+      `certificate of ${id}`,
+    );
+    assert.deepEqual(
+      defOf(compact, (x) => x.keyByToken(tokenOf(i))),
+      defOf(parsed, (x) => x.keyByToken(tokenOf(i))),
+      `token of ${id}`,
+    );
   }
   for (const id of oddIds) {
     assert.equal(compact.key(id)?.id, id);
@@ -101,7 +118,10 @@ test('a bundle over 1 MiB reloads through the worker; its snapshot answers as a 
 
 test('through the worker, a refused bundle leaves the old one serving, with the message of an in-thread reload', async () => {
   const content = bigContent();
-  const badKey = { ...content, keys: { ...content.keys, 'key-00004': { ...content.keys['key-00004'], access_rights: { api: { allowed_urls: [{ url: '^/(unclosed', methods: [] }] } } } } };
+  const badKey = {
+    ...content,
+    keys: { ...content.keys, 'key-00004': { ...content.keys['key-00004'], access_rights: { api: { allowed_urls: [{ url: '^/(unclosed', methods: [] }] } } } },
+  };
   const badKeyAndApi = { ...badKey, apis: { api: { ...badKey.apis.api, target_url: 'ftp://x/' } } };
   const badExpiry = { ...content, keys: { ...content.keys, 'key-00006': { ...content.keys['key-00006'], expires: 'soon' } } };
   const cases: Array<[string, Buffer]> = [
@@ -133,7 +153,10 @@ test('reloads asked for together swap in order', async () => {
   const { store: s } = store({ workerMinBytes: 0 });
   const second = serializeBundle(bigContent('key-00001'));
   const results = await Promise.all([s.reloadAsync(big, 'b.json'), s.reloadAsync(second, 'b.json'), s.reloadAsync(second, 'b.json')]);
-  assert.deepEqual(results.map((r) => r.status), ['loaded', 'loaded', 'unchanged']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['loaded', 'loaded', 'unchanged'],
+  );
   assert.equal(s.info().digest, loadBundle(second).digest);
   assert.equal(s.current().key('key-00001')?.def.is_inactive, true);
 });
@@ -154,7 +177,20 @@ test('dist build: dist/bundle-worker.mjs verifies a bundle, and serve reloads a 
   const pki = await demoPki(t.dir);
   const file = join(t.dir, 'big.json');
   writeFileSync(file, big);
-  const s = spawnServe(['--bundle', file, '--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'server-key.pem'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'info']);
+  const s = spawnServe([
+    '--bundle',
+    file,
+    '--tls-cert',
+    join(pki.dir, 'server.pem'),
+    '--tls-key',
+    join(pki.dir, 'server-key.pem'),
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    '127.0.0.1:0',
+    '--log-level',
+    'info',
+  ]);
   try {
     await s.serving();
     const next = serializeBundle(bigContent('key-00003'));
@@ -164,7 +200,10 @@ test('dist build: dist/bundle-worker.mjs verifies a bundle, and serve reloads a 
     const digest = loadBundle(next).digest;
     const reloaded = await waitFor('bundle reloaded', () => s.lines().find((l) => l.msg === 'bundle reloaded' && l.digest === digest), 60_000, 50);
     assert.equal(reloaded.keys, KEYS + oddIds.length);
-    assert.deepEqual(s.lines().filter((l) => l.msg === 'bundle refused'), []);
+    assert.deepEqual(
+      s.lines().filter((l) => l.msg === 'bundle refused'),
+      [],
+    );
   } finally {
     s.kill();
     await s.exited;

@@ -32,7 +32,18 @@ before(async () => {
   portal = createPortal({ configDir: config, bundlePath: bundle, gatewayUrl: 'https://localhost:8443' });
   await new Promise<void>((r) => portal.server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
-  gateway = spawnServe(['--bundle', bundle, '--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'server-key.pem'), '--listen', '127.0.0.1:0', '--admin', 'off']);
+  gateway = spawnServe([
+    '--bundle',
+    bundle,
+    '--tls-cert',
+    join(pki.dir, 'server.pem'),
+    '--tls-key',
+    join(pki.dir, 'server-key.pem'),
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    'off',
+  ]);
   gatewayBase = `https://${String((await gateway.serving()).listen)}`;
 });
 
@@ -54,10 +65,15 @@ test('a require_approval key is refused with 403 key.inactive until `mtlsgate ap
   const keyFile = join(config, 'keys', 'portal', `${keyId}.yaml`);
   assert.match(readFileSync(keyFile, 'utf8'), /^is_inactive: true$/m);
 
-  const inactive = await waitFor('403 key.inactive from the gateway', async () => {
-    const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-    return res.code === 'key.inactive' ? res : null;
-  }, 15_000, 50);
+  const inactive = await waitFor(
+    '403 key.inactive from the gateway',
+    async () => {
+      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
+      return res.code === 'key.inactive' ? res : null;
+    },
+    15_000,
+    50,
+  );
   assert.equal(inactive.status, 403);
   assert.equal(JSON.parse(inactive.body).error, 'Key is inactive, please renew');
 
@@ -73,10 +89,15 @@ test('a require_approval key is refused with 403 key.inactive until `mtlsgate ap
   assert.match(text, /# portal-developer: "frank@example.com"/, 'comments are kept');
   assert.match(text, /# portal-approved: \d{4}-/);
 
-  const ok = await waitFor('200 after approval', async () => {
-    const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-    return res.status === 200 ? res : null;
-  }, 15_000, 50);
+  const ok = await waitFor(
+    '200 after approval',
+    async () => {
+      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
+      return res.status === 200 ? res : null;
+    },
+    15_000,
+    50,
+  );
   assert.equal(JSON.parse(ok.body).path, '/me');
   assert.match(await (await fetch(`${base}/requests/${keyId}`)).text(), /Your key is active/);
 

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
-import { loadBundle } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { demoPki, spawnServe } from './helpers/serve-fixtures.ts';
 import { curlWith, freshClient, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
@@ -31,7 +31,18 @@ before(async () => {
   bundle = join(t.dir, 'bundle.json');
   // The portal compiles the directory into the bundle at start; the gateway then serves it.
   portal = await spawnPortal(['--config', config, '--bundle', bundle, '--listen', '127.0.0.1:0']);
-  gateway = spawnServe(['--bundle', bundle, '--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'server-key.pem'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
+  gateway = spawnServe([
+    '--bundle',
+    bundle,
+    '--tls-cert',
+    join(pki.dir, 'server.pem'),
+    '--tls-key',
+    join(pki.dir, 'server-key.pem'),
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    '127.0.0.1:0',
+  ]);
   const serving = await gateway.serving();
   gatewayBase = `https://${String(serving.listen)}`;
   gatewayAdmin = `http://${String(serving.admin)}`;
@@ -39,7 +50,15 @@ before(async () => {
     executablePath: '/usr/bin/chromium',
     headless: true,
     timeout: 60_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   mkdirSync(ARTIFACTS, { recursive: true });
 });
@@ -64,16 +83,19 @@ test('a developer gets a key in the browser; curl with that certificate gets 200
   // The stylesheet loads under the CSP (the page would be unstyled otherwise).
   assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(244, 246, 249)');
   // Only plans with a portal block and a dynamic-mTLS API are offered.
-  assert.deepEqual(await page.locator('input[name="policy"]').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value)), ['profile-self-serve', 'profile-reviewed']);
+  assert.deepEqual(await page.locator('input[name="policy"]').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value)), [
+    'profile-self-serve',
+    'profile-reviewed',
+  ]);
   await page.getByRole('radio', { name: /^Profile API Instant/ }).check();
   await page.screenshot({ path: join(ARTIFACTS, 'portal-form.png'), fullPage: true });
   await page.getByLabel('Your name or email').fill('dana@example.com');
   await page.getByLabel('Your public certificate').fill(dev.certPem);
   await page.getByRole('button', { name: 'Request key' }).click();
   await page.waitForURL(/\/requests\/portal-[0-9a-f]{8}\?issued=1$/);
-  const shownAt = Date.now();
-  assert.equal((await page.locator('#fingerprint').textContent())?.trim(), `sha256:${dev.fingerprint}`);
-  const keyId = (await page.locator('#key-id').textContent())!.trim();
+  const _shownAt = Date.now();
+  assert.equal((await page.locator('#fingerprint').innerText())?.trim(), `sha256:${dev.fingerprint}`);
+  const keyId = (await page.locator('#key-id').innerText())!.trim();
   assert.match(await page.locator('h1').first().innerText(), /Your key is ready/);
   assert.match(await page.locator('pre.command').first().innerText(), /^curl --cert your-cert\.pem --key your-key\.pem https:\/\/localhost:8443\/profile\/$/);
   await page.screenshot({ path: join(ARTIFACTS, 'portal-success.png'), fullPage: true });
@@ -87,12 +109,22 @@ test('a developer gets a key in the browser; curl with that certificate gets 200
 
   // The gateway picks the new bundle up through its file watch within 2 s of the page...
   const digest = loadBundle(readFileSync(bundle)).digest;
-  await waitFor('the gateway serving the new bundle', async () => {
-    const health = (await (await fetch(`${gatewayAdmin}/health`)).json()) as { bundle: { digest: string } };
-    return health.bundle.digest === digest;
-  }, 2_000, 20);
-  const reloaded = gateway.lines().filter((l) => l.msg === 'bundle reloaded' && l.digest === digest).at(-1);
-  console.log(`# the gateway logged the reload ${Math.round(Date.parse(String(reloaded?.time)) - statSync(bundle).mtimeMs)} ms after the portal wrote the bundle`);
+  await waitFor(
+    'the gateway serving the new bundle',
+    async () => {
+      const health = (await (await fetch(`${gatewayAdmin}/health`)).json()) as { bundle: { digest: string } };
+      return health.bundle.digest === digest;
+    },
+    2_000,
+    20,
+  );
+  const reloaded = gateway
+    .lines()
+    .filter((l) => l.msg === 'bundle reloaded' && l.digest === digest)
+    .at(-1);
+  console.log(
+    `# the gateway logged the reload ${Math.round(Date.parse(String(reloaded?.time)) - statSync(bundle).mtimeMs)} ms after the portal wrote the bundle`,
+  );
   // ...and the certificate alone now opens the plan's API.
   const ok = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
   assert.equal(ok.status, 200, ok.body);

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { createCa, issueCert, type DemoPki } from '../cli/pki.ts';
-import { loadBundle } from '../runtime/bundle.ts';
+import { loadBundle } from '../bundle/read.ts';
 import { createPortal, SECURITY_HEADERS, type Portal } from '../portal/server.ts';
 import { compileConfig, type CompileFn } from '../portal/compile.ts';
 import { syncBundle } from '../portal/issue-key.ts';
@@ -60,7 +60,14 @@ function assertSecurityHeaders(res: Response, what: string): void {
 
 test('every answer carries the CSP and the other protective headers', async () => {
   assert.match(SECURITY_HEADERS['content-security-policy'], /^default-src 'none'; style-src 'self';.*form-action 'self'; frame-ancestors 'none'/);
-  for (const [path, status] of [['/', 200], ['/style.css', 200], ['/requests', 200], ['/requests/portal-00000000', 404], ['/requests/..%2f..%2fetc', 404], ['/nope', 404]] as const) {
+  for (const [path, status] of [
+    ['/', 200],
+    ['/style.css', 200],
+    ['/requests', 200],
+    ['/requests/portal-00000000', 404],
+    ['/requests/..%2f..%2fetc', 404],
+    ['/nope', 404],
+  ] as const) {
     const res = await fetch(base + path);
     assert.equal(res.status, status, path);
     assertSecurityHeaders(res, path);
@@ -113,7 +120,11 @@ test('each certificate problem gets its message on the page, and nothing is writ
   ];
   for (const [override, message] of cases) {
     const body = new URLSearchParams({ csrf: form.token, policy: 'profile-self-serve', developer: 'dev@example.com', ...override });
-    const res = await fetch(`${base}/requests`, { method: 'POST', headers: { cookie: form.cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
+    const res = await fetch(`${base}/requests`, {
+      method: 'POST',
+      headers: { cookie: form.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: body.toString(),
+    });
     const page = await res.text();
     assert.equal(res.status, 422, String(message));
     assert.match(page, /class="error-summary" role="alert"/);
@@ -135,10 +146,14 @@ test('input beyond the cap is refused with 413 without reading the rest', async 
   assert.match(await big.text(), /larger than 24 KiB/);
   // Chunked, no length announced: cut off at the cap, the connection closed.
   const status = await new Promise<number>((resolve, reject) => {
-    const req = request(`${base}/requests`, { method: 'POST', headers: { cookie: form.cookie, 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = request(
+      `${base}/requests`,
+      { method: 'POST', headers: { cookie: form.cookie, 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('error', reject);
     req.write('certificate=' + 'A'.repeat(30_000));
     // The rest is never sent: the portal must answer without it.
@@ -184,7 +199,9 @@ test('twenty concurrent submissions: twenty distinct key files, one valid bundle
   const form = await openForm(base);
   const leaves = await Promise.all(Array.from({ length: 20 }, (_, i) => issueCert(pki.ca, `burst-${i}`)));
   const results = await Promise.all(
-    leaves.map((leaf, i) => submitJson(base, form, { policy: i % 2 ? 'profile-reviewed' : 'profile-self-serve', developer: `burst-${i}@example.com`, certificate: leaf.certPem })),
+    leaves.map((leaf, i) =>
+      submitJson(base, form, { policy: i % 2 ? 'profile-reviewed' : 'profile-self-serve', developer: `burst-${i}@example.com`, certificate: leaf.certPem }),
+    ),
   );
   for (const r of results) assert.equal(r.status, 201, JSON.stringify(r.body));
   const ids = results.map((r) => r.body.key_id as string);

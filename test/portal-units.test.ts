@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { createCa, issueCert, type Issued } from '../cli/pki.ts';
-import type { BundleApi, BundleContent } from '../runtime/bundle.ts';
+import type { BundleApi, BundleContent } from '../bundle/types.ts';
 import { validateCertificate, MAX_CERT_BYTES, PRIVATE_KEY_REFUSAL } from '../portal/validate-cert.ts';
 import { html, escapeHtml } from '../portal/html.ts';
 import { CsrfGuard, CSRF_COOKIE, isCrossSite } from '../portal/csrf.ts';
@@ -86,7 +86,9 @@ test('html escapes every interpolated string, nested templates are inserted once
 
 test('the request page escapes developer input and the config text', () => {
   const page = requestPage({
-    catalog: [{ policy: 'p', name: '<i>Gold</i>', description: '"desc"', requireApproval: true, apis: [{ id: 'a', name: 'A<', domain: null, listenPath: '/a/' }] }],
+    catalog: [
+      { policy: 'p', name: '<i>Gold</i>', description: '"desc"', requireApproval: true, apis: [{ id: 'a', name: 'A<', domain: null, listenPath: '/a/' }] },
+    ],
     csrfToken: 'tok"en',
     values: { policy: 'p', developer: '"><script>x</script>', certificate: '</textarea><script>y</script>' },
     errors: [{ field: 'developer', message: '<b>bad</b>' }],
@@ -120,9 +122,20 @@ test('CSRF: the token matches only its cookie, under this process secret', () =>
 
 function api(id: string, useCertificate: boolean, domain: string | null = null): BundleApi {
   return {
-    id, name: id.toUpperCase(), domain, listen_path: `/${id}/`, target_url: 'http://127.0.0.1:1', strip_listen_path: true,
-    use_keyless: false, use_mutual_tls_auth: !useCertificate, use_certificate: useCertificate, auth_header_name: 'authorization',
-    client_certificates: [], client_cas: [], strip_auth_data: false, forward_client_cert: false,
+    id,
+    name: id.toUpperCase(),
+    domain,
+    listen_path: `/${id}/`,
+    target_url: 'http://127.0.0.1:1',
+    strip_listen_path: true,
+    use_keyless: false,
+    use_mutual_tls_auth: !useCertificate,
+    use_certificate: useCertificate,
+    auth_header_name: 'authorization',
+    client_certificates: [],
+    client_cas: [],
+    strip_auth_data: false,
+    forward_client_cert: false,
   };
 }
 
@@ -142,10 +155,13 @@ test('catalog: only portal policies, only their dynamic-mTLS APIs, none without 
     const content = empty();
     content.apis = { dyn: api('dyn', true), stat: api('stat', false), dom: api('dom', true, 'api.example.test') };
     const catalog = loadCatalog(t.dir, content);
-    assert.deepEqual(catalog.map((e) => [e.policy, e.name, e.requireApproval, e.apis.map((a) => a.id)]), [
-      ['bronze', 'Bronze plan', false, ['dom']],
-      ['gold', 'Gold plan', true, ['dyn']],
-    ]);
+    assert.deepEqual(
+      catalog.map((e) => [e.policy, e.name, e.requireApproval, e.apis.map((a) => a.id)]),
+      [
+        ['bronze', 'Bronze plan', false, ['dom']],
+        ['gold', 'Gold plan', true, ['dyn']],
+      ],
+    );
     assert.equal(apiUrl('https://localhost:8443', catalog[1].apis[0]), 'https://localhost:8443/dyn/');
     assert.equal(apiUrl('https://localhost:8443', catalog[0].apis[0]), 'https://api.example.test:8443/dom/');
   } finally {
@@ -156,19 +172,39 @@ test('catalog: only portal policies, only their dynamic-mTLS APIs, none without 
 test('key file: rendered with its comment, read back, approved with comments kept', () => {
   const t = tempDir('portal-keyfile');
   try {
-    const text = renderKeyFile({ keyId: 'portal-0a1b2c3d', policy: 'gold', entryName: 'Gold', developer: 'dev@example.com', certificatePem: leaf.certPem, requireApproval: true, requestedAt: new Date('2026-01-02T03:04:05Z') });
+    const text = renderKeyFile({
+      keyId: 'portal-0a1b2c3d',
+      policy: 'gold',
+      entryName: 'Gold',
+      developer: 'dev@example.com',
+      certificatePem: leaf.certPem,
+      requireApproval: true,
+      requestedAt: new Date('2026-01-02T03:04:05Z'),
+    });
     assert.match(text, /^# Issued by the mtlsgate self-serve portal/);
     assert.match(text, /# portal-developer: "dev@example.com"/);
-    assert.match(text, /certificate: \|\n  -----BEGIN CERTIFICATE-----/);
+    assert.match(text, /certificate: \|\n {2}-----BEGIN CERTIFICATE-----/);
     assert.match(text, /is_inactive: true/);
     mkdirSync(join(t.dir, 'keys', 'portal'), { recursive: true });
     writeFileSync(keyFilePath(t.dir, 'portal-0a1b2c3d'), text);
     writeFileSync(join(t.dir, 'keys', 'portal', 'notes.yaml'), 'kind: key\nid: other\n');
     const key = readPortalKey(t.dir, 'portal-0a1b2c3d');
-    assert.deepEqual({ ...key, certificate: key?.certificate.trim() }, {
-      keyId: 'portal-0a1b2c3d', policies: ['gold'], developer: 'dev@example.com', entryName: 'Gold', requestedAt: '2026-01-02T03:04:05.000Z', pending: true, certificate: leaf.certPem.trim(),
-    });
-    assert.deepEqual(listPortalKeys(t.dir).map((k) => k.keyId), ['portal-0a1b2c3d']);
+    assert.deepEqual(
+      { ...key, certificate: key?.certificate.trim() },
+      {
+        keyId: 'portal-0a1b2c3d',
+        policies: ['gold'],
+        developer: 'dev@example.com',
+        entryName: 'Gold',
+        requestedAt: '2026-01-02T03:04:05.000Z',
+        pending: true,
+        certificate: leaf.certPem.trim(),
+      },
+    );
+    assert.deepEqual(
+      listPortalKeys(t.dir).map((k) => k.keyId),
+      ['portal-0a1b2c3d'],
+    );
     const approved = approvedKeyFile(text, new Date('2026-02-01T00:00:00Z'));
     assert.ok(approved?.wasPending);
     assert.match(approved.text, /is_inactive: false/);
@@ -186,7 +222,15 @@ test('a developer value cannot break out of its comment line', () => {
   assert.match(developerProblem('') ?? '', /Enter your name/);
   assert.equal(developerProblem('Dana Developer <dana@example.com>'), null);
   // Even if it got through, the comment holds it as one JSON string.
-  const text = renderKeyFile({ keyId: 'portal-00000000', policy: 'p', entryName: 'e', developer: 'x\nis_inactive: false', certificatePem: leaf.certPem, requireApproval: true, requestedAt: new Date() });
+  const text = renderKeyFile({
+    keyId: 'portal-00000000',
+    policy: 'p',
+    entryName: 'e',
+    developer: 'x\nis_inactive: false',
+    certificatePem: leaf.certPem,
+    requireApproval: true,
+    requestedAt: new Date(),
+  });
   assert.match(text, /# portal-developer: "x\\nis_inactive: false"/);
   assert.match(text, /^is_inactive: true$/m);
 });
@@ -203,7 +247,10 @@ test('form: multipart with a file, and urlencoded', async () => {
   const form = await parseRequestForm(body, req.headers.get('content-type') ?? undefined);
   assert.equal(form.developer, 'dev');
   assert.equal(form.uploaded?.toString(), leaf.certPem);
-  const url = await parseRequestForm(Buffer.from(new URLSearchParams({ policy: 'gold', certificate: leaf.certPem }).toString()), 'application/x-www-form-urlencoded');
+  const url = await parseRequestForm(
+    Buffer.from(new URLSearchParams({ policy: 'gold', certificate: leaf.certPem }).toString()),
+    'application/x-www-form-urlencoded',
+  );
   assert.equal(url.pasted, leaf.certPem);
   assert.equal(url.uploaded, null);
   await assert.rejects(parseRequestForm(Buffer.from('{}'), 'application/json'), /multipart\/form-data/);
@@ -213,18 +260,23 @@ test('SerialQueue runs tasks one at a time, in order, past failures', async () =
   const q = new SerialQueue();
   const log: string[] = [];
   let running = 0;
-  const task = (name: string, fail = false) => async () => {
-    running++;
-    assert.equal(running, 1);
-    await new Promise((r) => setTimeout(r, 5));
-    log.push(name);
-    running--;
-    if (fail) throw new Error(name);
-    return name;
-  };
+  const task =
+    (name: string, fail = false) =>
+    async () => {
+      running++;
+      assert.equal(running, 1);
+      await new Promise((r) => setTimeout(r, 5));
+      log.push(name);
+      running--;
+      if (fail) throw new Error(name);
+      return name;
+    };
   const results = await Promise.allSettled([q.run(task('a')), q.run(task('b', true)), q.run(task('c'))]);
   assert.deepEqual(log, ['a', 'b', 'c']);
-  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
 });
 
 test('the directory lock excludes a second holder and recovers a lock left by a dead process', async () => {

@@ -44,7 +44,18 @@ function serve(args: string[], env: NodeJS.ProcessEnv = process.env) {
   children.push(s);
   return s;
 }
-const baseArgs = () => ['--bundle', bundle, '--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'server-key.pem'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'];
+const baseArgs = () => [
+  '--bundle',
+  bundle,
+  '--tls-cert',
+  join(pki.dir, 'server.pem'),
+  '--tls-key',
+  join(pki.dir, 'server-key.pem'),
+  '--listen',
+  '127.0.0.1:0',
+  '--admin',
+  '127.0.0.1:0',
+];
 const addressOf = (line: Record<string, unknown>, field: 'listen' | 'admin') => String(line[field]);
 
 test('dist build smoke: compile, serve, static and dynamic mTLS with curl, request log lines', async () => {

@@ -54,10 +54,15 @@ test('revocation: a certificate removed from the YAML is refused on its open con
     writeConfig(dir, pki.dir, target, ['bob']);
     await compile(config, bundle); // the CLI writes over the watched file
     const written = Date.now();
-    const refused = await waitFor('403 on the open connection', async () => {
-      const r = await client.get(`${gw.base}/static/hello`);
-      return r.status === 403 ? r : null;
-    }, 5_000, 10);
+    const refused = await waitFor(
+      '403 on the open connection',
+      async () => {
+        const r = await client.get(`${gw.base}/static/hello`);
+        return r.status === 403 ? r : null;
+      },
+      5_000,
+      10,
+    );
     const elapsed = Date.now() - written;
     assert.equal(JSON.parse(refused.body).code, 'mtls.cert_not_allowed');
     assert.equal(client.sockets.size, 1, 'every request went over the one keep-alive connection');
@@ -151,11 +156,16 @@ test('reload under load: 40 rewrites (20 renames, 20 in place) while keep-alive 
     await waitFor('the last bundle written to serve', async () => (await gw.health()).bundle.digest === digestOf(both));
     writing = false;
     await Promise.all(loops);
-    tc.diagnostic(`requests sent during 40 rewrites: ${sent}; failed: ${failures.length}; reloads logged: ${gw.logs.filter((l) => l.msg === 'bundle reloaded').length}`);
+    tc.diagnostic(
+      `requests sent during 40 rewrites: ${sent}; failed: ${failures.length}; reloads logged: ${gw.logs.filter((l) => l.msg === 'bundle reloaded').length}`,
+    );
     console.log(`reload under load: ${sent} requests sent over ${clients.length} keep-alive connections during 40 bundle rewrites, ${failures.length} failed`);
     assert.deepEqual(failures, []);
     assert.ok(sent >= clients.length, 'the clients ran');
-    assert.ok(clients.every((c) => c.sockets.size === 1), 'each client kept its one connection');
+    assert.ok(
+      clients.every((c) => c.sockets.size === 1),
+      'each client kept its one connection',
+    );
   } finally {
     writing = false;
     await Promise.all(loops);

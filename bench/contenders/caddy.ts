@@ -51,7 +51,7 @@ export const caddy: Contender = {
     const bin = which('caddy');
     return bin ? spawnSync(bin, ['version'], { encoding: 'utf8' }).stdout.trim().split(' ')[0] : 'not installed';
   },
-  async start(ctx, args) {
+  async start(_ctx, args) {
     const file = join(args.dir, 'caddy.json');
     writeFileSync(file, JSON.stringify(conf(args), null, 2));
     const proc = startProc('caddy', SERVER_CORE, which('caddy')!, ['run', '--config', file], {

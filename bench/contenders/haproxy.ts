@@ -7,7 +7,7 @@ import { LISTED_CLIENTS } from '../lib/pki.ts';
 import { SERVER_CORE, startProc, waitForPort, which } from '../lib/proc.ts';
 import type { Contender, StartArgs } from './contender.ts';
 
-function conf({ pki, upstream, port, dir }: StartArgs, serverPem: string, pinsFile: string): string {
+function conf({ pki, upstream, port }: StartArgs, serverPem: string, pinsFile: string): string {
   return `global
   nbthread 1
   maxconn 4000
@@ -40,7 +40,7 @@ export const haproxy: Contender = {
     const bin = which('haproxy');
     return bin ? (/version (\S+)/.exec(spawnSync(bin, ['-v'], { encoding: 'utf8' }).stdout)?.[1] ?? '?') : 'not installed';
   },
-  async start(ctx, args) {
+  async start(_ctx, args) {
     const serverPem = join(args.dir, 'server-with-key.pem');
     writeFileSync(serverPem, readFileSync(args.pki.files.server.cert, 'utf8') + readFileSync(args.pki.files.server.key, 'utf8'), { mode: 0o600 });
     const pinsFile = join(args.dir, 'pinned-sha256.txt');

@@ -35,7 +35,20 @@ export function mtlsgateContender(v: MtlsgateVariant): Contender {
       const synthetic = v.mode === 'dynamic' ? (v.keys ?? ctx.opts.dynamicKeys) : 0;
       const built = await buildGatewayBundle(ctx, pki, upstream.url, v.mode, synthetic, bundle, v.limited ?? false);
       const admin = await freePort();
-      const args = [join(ctx.root, 'dist/mtlsgate.mjs'), 'serve', '--bundle', bundle, '--tls-cert', pki.files.server.cert, '--tls-key', pki.files.server.key, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`];
+      const args = [
+        join(ctx.root, 'dist/mtlsgate.mjs'),
+        'serve',
+        '--bundle',
+        bundle,
+        '--tls-cert',
+        pki.files.server.cert,
+        '--tls-key',
+        pki.files.server.key,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--admin',
+        `127.0.0.1:${admin}`,
+      ];
       if (v.redisUrl) args.push('--redis', v.redisUrl);
       if (v.extraArgs) args.push(...v.extraArgs);
       const proc = startProc(`mtlsgate-${v.mode}`, SERVER_CORE, process.execPath, args, { logFile: join(dir, 'gateway.log'), cwd: dir });
@@ -45,7 +58,10 @@ export function mtlsgateContender(v: MtlsgateVariant): Contender {
         proc,
         adminUrl: `http://127.0.0.1:${admin}`,
         bundleFile: bundle,
-        notes: [`${built.keys} keys, bundle ${(built.bytes / 2 ** 20).toFixed(1)} MiB, RSS at start ${rss} MiB`, v.extraArgs?.includes('--log-level') ? `serve ${v.extraArgs.join(' ')}` : 'one JSON log line per request, to a file'],
+        notes: [
+          `${built.keys} keys, bundle ${(built.bytes / 2 ** 20).toFixed(1)} MiB, RSS at start ${rss} MiB`,
+          v.extraArgs?.includes('--log-level') ? `serve ${v.extraArgs.join(' ')}` : 'one JSON log line per request, to a file',
+        ],
       };
     },
   };
@@ -54,4 +70,9 @@ export function mtlsgateContender(v: MtlsgateVariant): Contender {
 export const mtlsgateStatic = mtlsgateContender({ mode: 'static' });
 export const mtlsgateDynamic = mtlsgateContender({ mode: 'dynamic', id: 'mtlsgate-dynamic' });
 /** A diagnostic row, not a contender: what the per-request log line costs (`serve --log-level warn`). */
-export const mtlsgateStaticNoLog = mtlsgateContender({ mode: 'static', id: 'mtlsgate-static-nolog', label: 'mtlsgate static mTLS, no request log', extraArgs: ['--log-level', 'warn'] });
+export const mtlsgateStaticNoLog = mtlsgateContender({
+  mode: 'static',
+  id: 'mtlsgate-static-nolog',
+  label: 'mtlsgate static mTLS, no request log',
+  extraArgs: ['--log-level', 'warn'],
+});

@@ -54,10 +54,12 @@ export const nginx: Contender = {
     const bin = which('nginx');
     return bin ? spawnSync(bin, ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '') : 'not installed';
   },
-  async start(ctx, args) {
+  async start(_ctx, args) {
     const file = join(args.dir, 'nginx.conf');
     writeFileSync(file, conf(args));
-    const proc = startProc('nginx', SERVER_CORE, which('nginx')!, ['-e', join(args.dir, 'startup.log'), '-p', args.dir, '-c', file], { logFile: join(args.dir, 'stdout.log') });
+    const proc = startProc('nginx', SERVER_CORE, which('nginx')!, ['-e', join(args.dir, 'startup.log'), '-p', args.dir, '-c', file], {
+      logFile: join(args.dir, 'stdout.log'),
+    });
     await waitForPort(args.port, proc);
     return { proc, notes: ['1 worker process', 'pins by SHA-1 ($ssl_client_fingerprint)'] };
   },

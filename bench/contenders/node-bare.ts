@@ -13,10 +13,16 @@ export const nodeBare: Contender = {
     return process.version;
   },
   async start(ctx, { pki, upstream, port, dir }) {
-    const proc = startProc('node-bare', SERVER_CORE, process.execPath, [...ctx.tsNode, join(ctx.root, 'bench/peers/bare-node-proxy.ts'), String(port), upstream.url, pki.files.server.cert, pki.files.server.key], {
-      logFile: join(dir, 'stdout.log'),
-      cwd: ctx.root,
-    });
+    const proc = startProc(
+      'node-bare',
+      SERVER_CORE,
+      process.execPath,
+      [...ctx.tsNode, join(ctx.root, 'bench/peers/bare-node-proxy.ts'), String(port), upstream.url, pki.files.server.cert, pki.files.server.key],
+      {
+        logFile: join(dir, 'stdout.log'),
+        cwd: ctx.root,
+      },
+    );
     await waitForPort(port, proc);
     return { proc, notes: ['undici Pool, streaming, no pin, no log'] };
   },

@@ -44,7 +44,24 @@ function num(out: string, re: RegExp, fallback = 0): number {
 export async function runAb(run: AbRun): Promise<AbResult> {
   const csv = join(run.scratchDir, `ab-${process.pid}-${Date.now()}.csv`);
   // -t before -n: ab's -t resets the request cap to 50000, a later -n sets ours.
-  const args = ['-q', '-r', '-s', '30', '-f', 'TLS1.3', '-E', run.combinedPem, '-c', String(run.concurrency), '-t', String(run.durationS), '-n', String(run.maxRequests), '-e', csv];
+  const args = [
+    '-q',
+    '-r',
+    '-s',
+    '30',
+    '-f',
+    'TLS1.3',
+    '-E',
+    run.combinedPem,
+    '-c',
+    String(run.concurrency),
+    '-t',
+    String(run.durationS),
+    '-n',
+    String(run.maxRequests),
+    '-e',
+    csv,
+  ];
   if (run.keepAlive) args.push('-k');
   args.push(run.url);
   const r = await runPinned(CLIENT_CORE, 'ab', args, (run.durationS + 60) * 1000);

@@ -24,13 +24,33 @@ export interface AutocannonResult {
 }
 
 export async function runAutocannon(run: AutocannonRun): Promise<AutocannonResult> {
-  const args = [join(run.root, 'node_modules/autocannon/autocannon.js'), '-j', '-c', String(run.connections), '-d', String(run.durationS), '--cert', run.cert, '--key', run.key];
+  const args = [
+    join(run.root, 'node_modules/autocannon/autocannon.js'),
+    '-j',
+    '-c',
+    String(run.connections),
+    '-d',
+    String(run.durationS),
+    '--cert',
+    run.cert,
+    '--key',
+    run.key,
+  ];
   if (run.rate) args.push('-R', String(run.rate));
   args.push(run.url);
   // autocannon does not verify the server certificate unless told to; the bench CA is not in the system store.
-  const r = await runPinned(CLIENT_CORE, process.execPath, args, (run.durationS + 60) * 1000, { env: { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_NO_WARNINGS: '1' } });
+  const r = await runPinned(CLIENT_CORE, process.execPath, args, (run.durationS + 60) * 1000, {
+    env: { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_NO_WARNINGS: '1' },
+  });
   const line = r.stdout.trim().split('\n').pop() ?? '';
-  let out: { requests: { average: number; total: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number; timeouts: number; duration: number };
+  let out: {
+    requests: { average: number; total: number };
+    latency: { p50: number; p99: number };
+    non2xx: number;
+    errors: number;
+    timeouts: number;
+    duration: number;
+  };
   try {
     out = JSON.parse(line);
   } catch {

@@ -46,7 +46,9 @@ export function describeMachine(root: string): Machine {
       ab: peerVersion('ab', ['-V'], /Version (\S+)/),
       'redis-server': peerVersion('redis-server', ['--version'], /v=(\S+)/),
     },
-    pinning: PINNING ? `taskset: server on core ${SERVER_CORE}; load generator, upstream and bench driver on core ${CLIENT_CORE}` : 'no pinning (taskset missing or one core): server and client share the CPU',
+    pinning: PINNING
+      ? `taskset: server on core ${SERVER_CORE}; load generator, upstream and bench driver on core ${CLIENT_CORE}`
+      : 'no pinning (taskset missing or one core): server and client share the CPU',
     loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
     gitCommit: out('git', ['-C', root, 'rev-parse', '--short', 'HEAD']),
   };

@@ -27,7 +27,16 @@ export interface OpenLoopResult {
 }
 
 export async function runOpenLoop(run: OpenLoopRun): Promise<OpenLoopResult> {
-  const args = [...run.tsNode, join(run.root, 'bench/peers/open-loop-client.ts'), run.url, run.cert, run.key, String(run.rate), String(run.durationS), String(run.connections)];
+  const args = [
+    ...run.tsNode,
+    join(run.root, 'bench/peers/open-loop-client.ts'),
+    run.url,
+    run.cert,
+    run.key,
+    String(run.rate),
+    String(run.durationS),
+    String(run.connections),
+  ];
   const r = await runPinned(CLIENT_CORE, process.execPath, args, (run.durationS + 60) * 1000, { cwd: run.root });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.code !== 0 || !line.startsWith('{')) throw new Error(`open-loop client failed (exit ${r.code}): ${r.stderr.trim().slice(-300)}`);

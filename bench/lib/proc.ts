@@ -138,7 +138,9 @@ export function cpuSeconds(root: number): number {
 
 /** Busy and total jiffies of one core since boot, from /proc/stat. */
 export function coreTicks(core: number): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `));
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${core} `));
   if (!line) return { busy: 0, total: 0 };
   const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
   const busy = user + nice + system + irq + softirq + steal;
@@ -174,7 +176,13 @@ export interface RunResult {
 }
 
 /** Runs a command to completion pinned on `core`, capturing output and rusage; killed after `timeoutMs`. */
-export function runPinned(core: number, cmd: string, args: string[], timeoutMs: number, opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
+export function runPinned(
+  core: number,
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<RunResult> {
   const inner: [string, string[]] = GNU_TIME ? [GNU_TIME, ['-f', `${TIME_MARK} %U %S %M`, cmd, ...args]] : [cmd, args];
   const [c, a] = pinned(core, inner[0], inner[1]);
   const started = Date.now();
@@ -189,7 +197,11 @@ export function runPinned(core: number, cmd: string, args: string[], timeoutMs: 
     child.once('close', (code) => {
       clearTimeout(killer);
       const m = new RegExp(`^${TIME_MARK} ([\\d.]+) ([\\d.]+) (\\d+)$`, 'm').exec(stderr);
-      if (m) stderr = stderr.replace(m[0], '').replace(/^Command (exited with non-zero status|terminated by signal) \d+$/m, '').trimEnd();
+      if (m)
+        stderr = stderr
+          .replace(m[0], '')
+          .replace(/^Command (exited with non-zero status|terminated by signal) \d+$/m, '')
+          .trimEnd();
       resolve({
         code,
         stdout,

@@ -28,13 +28,10 @@ const server = createServer(
   (req, res) => {
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     pool
-      .stream(
-        { path: req.url!, method: req.method as 'GET', headers: forwardable(req.headers), body: hasBody ? req : null },
-        ({ statusCode, headers }) => {
-          res.writeHead(statusCode, forwardable(headers));
-          return res;
-        },
-      )
+      .stream({ path: req.url!, method: req.method as 'GET', headers: forwardable(req.headers), body: hasBody ? req : null }, ({ statusCode, headers }) => {
+        res.writeHead(statusCode, forwardable(headers));
+        return res;
+      })
       .catch(() => {
         if (!res.headersSent) res.writeHead(502, { 'content-length': '0' });
         res.end();

@@ -72,4 +72,15 @@ while (inFlight > 0 && performance.now() < drainUntil) await new Promise((r) => 
 await pool.close();
 latencies.sort((a, b) => a - b);
 const at = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN) * 100) / 100;
-console.log(JSON.stringify({ sent, ok: latencies.length, errors: errors + Math.max(0, sent - latencies.length - errors), p50Ms: at(50), p90Ms: at(90), p99Ms: at(99), maxMs: at(100), achievedRps: Math.round(latencies.length / (durationMs / 1000)) }));
+console.log(
+  JSON.stringify({
+    sent,
+    ok: latencies.length,
+    errors: errors + Math.max(0, sent - latencies.length - errors),
+    p50Ms: at(50),
+    p90Ms: at(90),
+    p99Ms: at(99),
+    maxMs: at(100),
+    achievedRps: Math.round(latencies.length / (durationMs / 1000)),
+  }),
+);

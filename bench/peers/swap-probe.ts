@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
-import { loadBundle } from '../../runtime/bundle.ts';
+import { loadBundle } from '../../bundle/read.ts';
 import { buildCompactSnapshot, buildSnapshot } from '../../runtime/snapshot.ts';
 import { BundleStore } from '../../runtime/store.ts';
 
@@ -58,17 +58,19 @@ for (const file of files) {
   t = performance.now();
   buildSnapshot(bundle);
   const buildSnapshotMs = performance.now() - t;
-  console.log(JSON.stringify({
-    file,
-    keys: r.keys,
-    bytes: bytes.length,
-    readMs,
-    verifyBuildSwapMs: r.ms,
-    totalMs,
-    maxEventLoopDelayMs: histogram.max / 1e6,
-    maxTimerDriftMs: worstDrift,
-    phases: { digestMs, parseMs, shapeMs: Math.max(0, loadBundleMs - digestMs - parseMs), buildSnapshotMs },
-    rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
-    heapUsedMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
-  }));
+  console.log(
+    JSON.stringify({
+      file,
+      keys: r.keys,
+      bytes: bytes.length,
+      readMs,
+      verifyBuildSwapMs: r.ms,
+      totalMs,
+      maxEventLoopDelayMs: histogram.max / 1e6,
+      maxTimerDriftMs: worstDrift,
+      phases: { digestMs, parseMs, shapeMs: Math.max(0, loadBundleMs - digestMs - parseMs), buildSnapshotMs },
+      rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
+      heapUsedMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+    }),
+  );
 }

@@ -39,11 +39,37 @@ export async function runGeneratorCeiling(ctx: BenchContext, upstream: Upstream)
       await runAb({ ...warm, durationS: 1, maxRequests: 1e6 });
       let before = cpuSeconds(running.proc.pid);
       const ab = await runAb({ ...warm, durationS, maxRequests: durationS * 200_000 });
-      rows.push({ generator: 'ab -k (C, HTTP/1.0 keep-alive)', target, rps: Math.round(ab.rps), p99Ms: ab.p99Ms, serverCpu: round((cpuSeconds(running.proc.pid) - before) / ab.elapsedS, 3), clientCpu: ab.clientCpuS === null ? null : round(ab.clientCpuS / ab.elapsedS, 3), keepAliveShare: round(ab.keepAliveRequests / Math.max(1, ab.complete), 3) });
+      rows.push({
+        generator: 'ab -k (C, HTTP/1.0 keep-alive)',
+        target,
+        rps: Math.round(ab.rps),
+        p99Ms: ab.p99Ms,
+        serverCpu: round((cpuSeconds(running.proc.pid) - before) / ab.elapsedS, 3),
+        clientCpu: ab.clientCpuS === null ? null : round(ab.clientCpuS / ab.elapsedS, 3),
+        keepAliveShare: round(ab.keepAliveRequests / Math.max(1, ab.complete), 3),
+      });
       before = cpuSeconds(running.proc.pid);
-      const ac = await runAutocannon({ root: ctx.root, url, cert: pki.files['listed-1'].cert, key: pki.files['listed-1'].key, connections: ctx.opts.connections, durationS });
-      rows.push({ generator: 'autocannon (Node, HTTP/1.1)', target, rps: ac.rps, p99Ms: ac.p99Ms, serverCpu: round((cpuSeconds(running.proc.pid) - before) / durationS, 3), clientCpu: ac.clientCpu, keepAliveShare: null });
-      for (const r of rows.slice(-2)) ctx.log(`  ${r.generator} -> ${r.target}: ${r.rps} req/s, server CPU ${Math.round(r.serverCpu * 100)}%, client CPU ${r.clientCpu === null ? '?' : Math.round(r.clientCpu * 100) + '%'}`);
+      const ac = await runAutocannon({
+        root: ctx.root,
+        url,
+        cert: pki.files['listed-1'].cert,
+        key: pki.files['listed-1'].key,
+        connections: ctx.opts.connections,
+        durationS,
+      });
+      rows.push({
+        generator: 'autocannon (Node, HTTP/1.1)',
+        target,
+        rps: ac.rps,
+        p99Ms: ac.p99Ms,
+        serverCpu: round((cpuSeconds(running.proc.pid) - before) / durationS, 3),
+        clientCpu: ac.clientCpu,
+        keepAliveShare: null,
+      });
+      for (const r of rows.slice(-2))
+        ctx.log(
+          `  ${r.generator} -> ${r.target}: ${r.rps} req/s, server CPU ${Math.round(r.serverCpu * 100)}%, client CPU ${r.clientCpu === null ? '?' : Math.round(r.clientCpu * 100) + '%'}`,
+        );
     } finally {
       await running.proc.stop();
     }

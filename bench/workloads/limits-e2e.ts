@@ -55,7 +55,9 @@ export async function runLimitsSection(ctx: BenchContext, upstream: Upstream, al
         const trips = before ? redisRoundTrips(before, await commandCalls(redis.port)) : null;
         const answered = (await metricSum(running.adminUrl!, 'mtlsgate_requests_total')) - answeredBefore;
         rows.push({ limiter, load, ratio: 1, redisRoundTripsPerRequest: trips === null ? null : round(trips / Math.max(1, answered), 3) });
-        ctx.log(`  limits ${limiter}: ${load.rps} req/s, p99 ${load.p99Ms} ms, ${load.errors} errors${trips === null ? '' : `, ${rows.at(-1)!.redisRoundTripsPerRequest} Redis round trips/request`}`);
+        ctx.log(
+          `  limits ${limiter}: ${load.rps} req/s, p99 ${load.p99Ms} ms, ${load.errors} errors${trips === null ? '' : `, ${rows.at(-1)!.redisRoundTripsPerRequest} Redis round trips/request`}`,
+        );
       } finally {
         await running.proc.stop();
       }

@@ -56,7 +56,13 @@ async function pinCheck(c: Contender, url: string, pki: BenchPki): Promise<PinCh
 /** Parallel `openssl s_time -reuse` processes in the resumed-connection run. */
 export const RESUME_PROCESSES = 8;
 
-export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg, upstream: Upstream, workloads: { keepAlive: boolean; newConnection: boolean; fixedRate: boolean; resumed: boolean }): Promise<ContenderRun> {
+export async function runContender(
+  ctx: BenchContext,
+  c: Contender,
+  alg: KeyAlg,
+  upstream: Upstream,
+  workloads: { keepAlive: boolean; newConnection: boolean; fixedRate: boolean; resumed: boolean },
+): Promise<ContenderRun> {
   const result: ContenderRun = { contender: c.id, label: c.label, alg, status: 'ok', notes: [] };
   if (c.binary && !which(c.binary)) return { ...result, status: 'not installed' };
   const pki = await benchPki(ctx.dir(), alg);
@@ -76,7 +82,8 @@ export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg,
     result.notes = running.notes;
     result.check = await pinCheck(c, url, pki);
     ctx.log(`  ${c.id}/${alg}: listed ${result.check.listed}, unlisted ${result.check.unlisted}, other CA ${result.check.otherCa}`);
-    if (!result.check.ok) throw new Error(`pin check failed: listed ${result.check.listed}, unlisted ${result.check.unlisted}, other CA ${result.check.otherCa}`);
+    if (!result.check.ok)
+      throw new Error(`pin check failed: listed ${result.check.listed}, unlisted ${result.check.unlisted}, other CA ${result.check.otherCa}`);
     const base = { url, combinedPem: pki.files['listed-1'].combined, scratchDir };
     const { opts } = ctx;
     if (workloads.keepAlive) {
@@ -87,28 +94,63 @@ export async function runContender(ctx: BenchContext, c: Contender, alg: KeyAlg,
       ctx.log(`  ${c.id}/${alg} keep-alive: ${fmt(result.keepAlive)}`);
     }
     if (workloads.fixedRate) {
-      const spec = { root: ctx.root, tsNode: ctx.tsNode, url, cert: pki.files['listed-1'].cert, key: pki.files['listed-1'].key, rate: FIXED_RATE_RPS, durationS: Math.min(opts.durationS, 5), connections: FIXED_RATE_CONNECTIONS };
+      const spec = {
+        root: ctx.root,
+        tsNode: ctx.tsNode,
+        url,
+        cert: pki.files['listed-1'].cert,
+        key: pki.files['listed-1'].key,
+        rate: FIXED_RATE_RPS,
+        durationS: Math.min(opts.durationS, 5),
+        connections: FIXED_RATE_CONNECTIONS,
+      };
       const ol = await cleanest<NonNullable<ContenderRun['fixedRate']>>(async () => {
         const w = await onServerCore(running.proc.pid, () => runOpenLoop(spec));
         return { ...w.value, serverCpu: round(w.serverCpuS / w.wallS, 3), serverCoreOtherLoad: w.otherLoad };
       });
       result.fixedRate = ol;
-      ctx.log(`  ${c.id}/${alg} at ${FIXED_RATE_RPS} req/s offered: ${ol.achievedRps} req/s, p50 ${ol.p50Ms} ms, p99 ${ol.p99Ms} ms, max ${ol.maxMs} ms, ${ol.errors} errors, other load on the server core ${Math.round(ol.serverCoreOtherLoad * 100)}%${ol.retried ? ' (retried)' : ''}`);
+      ctx.log(
+        `  ${c.id}/${alg} at ${FIXED_RATE_RPS} req/s offered: ${ol.achievedRps} req/s, p50 ${ol.p50Ms} ms, p99 ${ol.p99Ms} ms, max ${ol.maxMs} ms, ${ol.errors} errors, other load on the server core ${Math.round(ol.serverCoreOtherLoad * 100)}%${ol.retried ? ' (retried)' : ''}`,
+      );
     }
     if (workloads.newConnection) {
-      result.newConnection = await measure(running.proc.pid, { ...base, keepAlive: false, concurrency: opts.handshakeConnections, durationS: opts.handshakeDurationS });
+      result.newConnection = await measure(running.proc.pid, {
+        ...base,
+        keepAlive: false,
+        concurrency: opts.handshakeConnections,
+        durationS: opts.handshakeDurationS,
+      });
       ctx.log(`  ${c.id}/${alg} new connection: ${fmt(result.newConnection)}`);
     }
     if (workloads.resumed) {
-      const spec = { host: '127.0.0.1', port, path: API_PATH, cert: pki.files['listed-1'].cert, key: pki.files['listed-1'].key, durationS: opts.handshakeDurationS, processes: RESUME_PROCESSES };
+      const spec = {
+        host: '127.0.0.1',
+        port,
+        path: API_PATH,
+        cert: pki.files['listed-1'].cert,
+        key: pki.files['listed-1'].key,
+        durationS: opts.handshakeDurationS,
+        processes: RESUME_PROCESSES,
+      };
       result.resumed = await cleanest<NonNullable<ContenderRun['resumed']>>(async () => {
         const w = await onServerCore(running.proc.pid, () => runResumed(spec));
         const r = w.value;
-        return { ...r, serverCpu: round(w.serverCpuS / w.wallS, 3), serverUsPerConnection: r.connections ? Math.round((w.serverCpuS * 1e6) / r.connections) : 0, serverCoreOtherLoad: w.otherLoad, sameAnswer: r.bytesPerConnection === r.fullHandshakeBytesPerConnection };
+        return {
+          ...r,
+          serverCpu: round(w.serverCpuS / w.wallS, 3),
+          serverUsPerConnection: r.connections ? Math.round((w.serverCpuS * 1e6) / r.connections) : 0,
+          serverCoreOtherLoad: w.otherLoad,
+          sameAnswer: r.bytesPerConnection === r.fullHandshakeBytesPerConnection,
+        };
       });
       const r = result.resumed;
-      ctx.log(`  ${c.id}/${alg} resumed connections: ${r.perSecond}/s, server CPU ${Math.round(r.serverCpu * 100)}% (${r.serverUsPerConnection} µs/connection), client CPU ${r.clientCpu === null ? '?' : Math.round(r.clientCpu * 100) + '%'}, ${r.bytesPerConnection} bytes/connection (full handshake: ${r.fullHandshakeBytesPerConnection}), other load on the server core ${Math.round(r.serverCoreOtherLoad * 100)}%`);
-      if (!r.sameAnswer) throw new Error(`resumed connections get a different answer (${r.bytesPerConnection} bytes) than full handshakes (${r.fullHandshakeBytesPerConnection} bytes): the server loses the client certificate on resumption?`);
+      ctx.log(
+        `  ${c.id}/${alg} resumed connections: ${r.perSecond}/s, server CPU ${Math.round(r.serverCpu * 100)}% (${r.serverUsPerConnection} µs/connection), client CPU ${r.clientCpu === null ? '?' : Math.round(r.clientCpu * 100) + '%'}, ${r.bytesPerConnection} bytes/connection (full handshake: ${r.fullHandshakeBytesPerConnection}), other load on the server core ${Math.round(r.serverCoreOtherLoad * 100)}%`,
+      );
+      if (!r.sameAnswer)
+        throw new Error(
+          `resumed connections get a different answer (${r.bytesPerConnection} bytes) than full handshakes (${r.fullHandshakeBytesPerConnection} bytes): the server loses the client certificate on resumption?`,
+        );
     }
   } catch (err) {
     result.status = 'failed';

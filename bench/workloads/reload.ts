@@ -5,7 +5,8 @@
 // must report the digest of the last version written (proof the reloads were taken).
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { KeyAlg } from '../../cli/pki.ts';
-import { loadBundle, serializeBundle } from '../../runtime/bundle.ts';
+import { loadBundle } from '../../bundle/read.ts';
+import { serializeBundle } from '../../bundle/write.ts';
 import { BENCH_API_ID } from '../bundles.ts';
 import { mtlsgateContender } from '../contenders/mtlsgate.ts';
 import { health, metricSum } from '../lib/admin.ts';
@@ -48,7 +49,9 @@ export async function runReloadBench(ctx: BenchContext, upstream: Upstream, alg:
       if (!isAdmitted(await probe(url, pki.files['listed-1']))) throw new Error(`${name}: the listed certificate is not admitted`);
       const bundleFile = running.bundleFile!;
       const content = loadBundle(readFileSync(bundleFile)).content;
-      const versions = [0, 1].map((i) => serializeBundle({ ...content, apis: { ...content.apis, [BENCH_API_ID]: { ...content.apis[BENCH_API_ID], name: `bench reload version ${i}` } } }));
+      const versions = [0, 1].map((i) =>
+        serializeBundle({ ...content, apis: { ...content.apis, [BENCH_API_ID]: { ...content.apis[BENCH_API_ID], name: `bench reload version ${i}` } } }),
+      );
       const digests = versions.map((v) => loadBundle(v).digest);
       const spec = { url, combinedPem: pki.files['listed-1'].combined, keepAlive: true, concurrency: ctx.opts.connections, scratchDir: ctx.dir('scratch') };
       await measure(running.proc.pid, { ...spec, durationS: 1 });
@@ -84,7 +87,9 @@ export async function runReloadBench(ctx: BenchContext, upstream: Upstream, alg:
         lastVersionServed,
         failedRequests: noReload.errors + reloadEverySecond.errors,
       };
-      ctx.log(`  reload (${name}): ${noReload.rps} -> ${reloadEverySecond.rps} req/s (x${run.ratio}), ${written} written / ${reloadsTaken} taken / ${reloadsRefused} refused, failed requests ${run.failedRequests}, p99 ${noReload.p99Ms} -> ${reloadEverySecond.p99Ms} ms, max ${noReload.maxMs} -> ${reloadEverySecond.maxMs} ms, last version served: ${lastVersionServed}`);
+      ctx.log(
+        `  reload (${name}): ${noReload.rps} -> ${reloadEverySecond.rps} req/s (x${run.ratio}), ${written} written / ${reloadsTaken} taken / ${reloadsRefused} refused, failed requests ${run.failedRequests}, p99 ${noReload.p99Ms} -> ${reloadEverySecond.p99Ms} ms, max ${noReload.maxMs} -> ${reloadEverySecond.maxMs} ms, last version served: ${lastVersionServed}`,
+      );
       runs.push(run);
     } finally {
       await running.proc.stop();

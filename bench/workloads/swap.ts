@@ -6,7 +6,8 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 import { join } from 'node:path';
-import { loadBundle, serializeBundle } from '../../runtime/bundle.ts';
+import { loadBundle } from '../../bundle/read.ts';
+import { serializeBundle } from '../../bundle/write.ts';
 import { buildGatewayBundle, withSyntheticKeys } from '../bundles.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { LISTED_CLIENTS, benchPki } from '../lib/pki.ts';
@@ -63,6 +64,11 @@ export async function runSwapBench(ctx: BenchContext, upstreamUrl: string): Prom
       maxEventLoopDelayMs: round(x.maxEventLoopDelayMs, 1),
       maxTimerDriftMs: round(x.maxTimerDriftMs, 1),
       rssMiB: x.rssMiB,
-      phases: { digestMs: round(x.phases.digestMs, 1), parseMs: round(x.phases.parseMs, 1), shapeMs: round(x.phases.shapeMs, 1), buildSnapshotMs: round(x.phases.buildSnapshotMs, 1) },
+      phases: {
+        digestMs: round(x.phases.digestMs, 1),
+        parseMs: round(x.phases.parseMs, 1),
+        shapeMs: round(x.phases.shapeMs, 1),
+        buildSnapshotMs: round(x.phases.buildSnapshotMs, 1),
+      },
     }));
 }

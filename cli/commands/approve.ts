@@ -20,7 +20,8 @@ export const command: Command = {
   usage,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string' }, bundle: { type: 'string' } } });
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'expected the KEY_ID to approve' : `expected one KEY_ID, got ${positionals.length}`);
+    if (positionals.length !== 1)
+      throw new UsageError(positionals.length === 0 ? 'expected the KEY_ID to approve' : `expected one KEY_ID, got ${positionals.length}`);
     if (!values.config) throw new UsageError('--config DIR is required');
     if (!statSync(values.config, { throwIfNoEntry: false })?.isDirectory()) {
       console.error(`mtlsgate approve: ${values.config} is not a directory`);

@@ -35,12 +35,14 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
       timings: { type: 'boolean', default: false },
     },
   });
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'give the config directory' : `one config directory, got ${positionals.length}: ${positionals.join(' ')}`);
+  if (positionals.length !== 1)
+    throw new UsageError(positionals.length === 0 ? 'give the config directory' : `one config directory, got ${positionals.length}: ${positionals.join(' ')}`);
   const dir = positionals[0];
   const format = values.format as OutputFormat;
   if (!['text', 'json', 'github'].includes(format)) throw new UsageError(`--format must be text, json or github, got ${JSON.stringify(values.format)}`);
   const days = Number(values['expiry-warning-days']);
-  if (!/^\d+$/.test(values['expiry-warning-days']!) || !Number.isSafeInteger(days)) throw new UsageError(`--expiry-warning-days must be a whole number of days, got ${JSON.stringify(values['expiry-warning-days'])}`);
+  if (!/^\d+$/.test(values['expiry-warning-days']!) || !Number.isSafeInteger(days))
+    throw new UsageError(`--expiry-warning-days must be a whole number of days, got ${JSON.stringify(values['expiry-warning-days'])}`);
   const out = values.out;
   if (write && !out) throw new UsageError('give the bundle path with -o FILE');
   if (!write && out) throw new UsageError('check does not write a bundle; use compile -o FILE');
@@ -64,7 +66,11 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   }
   if (values.timings) {
     const total = Object.values(result.timings).reduce((a, b) => a + b, 0);
-    console.error(`timings: ${Object.entries(result.timings).map(([stage, ms]) => `${stage} ${ms} ms`).join(', ')}; total ${total} ms`);
+    console.error(
+      `timings: ${Object.entries(result.timings)
+        .map(([stage, ms]) => `${stage} ${ms} ms`)
+        .join(', ')}; total ${total} ms`,
+    );
   }
   const report = formatDiagnostics(result, format, dir);
   // Machine formats go to stdout (GitHub reads workflow commands there; json is for piping);
@@ -76,7 +82,11 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   const c = result.content;
   // Leaves (pinned or identifying a key) and CA trust anchors; a fingerprint is never both.
   const certs = Object.keys(c.index.certs).length + Object.keys(c.cas).length;
-  const digest = result.bundle.subarray(0, 200).toString('utf8').match(/"digest":"(sha256:[0-9a-f]{64})"/)?.[1] ?? '';
+  const digest =
+    result.bundle
+      .subarray(0, 200)
+      .toString('utf8')
+      .match(/"digest":"(sha256:[0-9a-f]{64})"/)?.[1] ?? '';
   const summary = `${Object.keys(c.apis).length} APIs, ${Object.keys(c.keys).length} keys, ${certs} certificates, digest ${digest}`;
   if (write) {
     try {

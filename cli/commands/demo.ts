@@ -6,9 +6,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Command } from '../command.ts';
+import type { Command } from '../command.ts';
 import { hasDemoPki, writeDemoPki } from '../pki.ts';
-import { loadBundle } from '../../runtime/bundle.ts';
+import { loadBundle } from '../../bundle/read.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { startEchoUpstreams } from '../../runtime/echo-upstream.ts';
 import { runUntilSignalled, startGateway, StartupError } from '../../runtime/supervisor.ts';

@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
-import { loadBundle, type AccessRight, type Bundle, type BundleApi, type BundleKey } from '../../runtime/bundle.ts';
-import { diffBundles, type AccessGrant, type BundleDiff, type FieldChange } from '../../compiler/diff.ts';
+import { loadBundle } from '../../bundle/read.ts';
+import type { AccessRight, Bundle, BundleApi, BundleKey } from '../../bundle/types.ts';
+import { diffBundles, type AccessGrant, type BundleDiff, type FieldChange } from '../../bundle/diff.ts';
 
 const usage = `usage: mtlsgate diff OLD.json NEW.json [--format text|json]
 

@@ -83,7 +83,10 @@ export const command: Command = {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     logger.info({ url: `http://${host}:${address.port}/`, config: values.config, bundle: values.bundle }, 'mtlsgate portal listening');
     if (!isLoopback(listen.host)) {
-      logger.warn({ listen: `${listen.host}:${listen.port}` }, 'the portal listens beyond loopback: anyone who reaches it can request keys; put it behind your SSO proxy');
+      logger.warn(
+        { listen: `${listen.host}:${listen.port}` },
+        'the portal listens beyond loopback: anyone who reaches it can request keys; put it behind your SSO proxy',
+      );
     }
     await new Promise<void>((resolve) => {
       const stop = () => {

@@ -29,7 +29,7 @@
 // under another rate, so it is converted back into requests with the interval it was built with
 // and out again with the new one: 5 requests used of 5/s, raised to 10/s, leave 5 more; lowered
 // to 2/s, leave none.
-import type { Quota, RateLimit } from '../bundle.ts';
+import type { Quota, RateLimit } from '../../bundle/types.ts';
 
 /** Per-key state. Times in ms since the epoch. A state whose TAT and period end are both past is
  *  equivalent to no state at all, which is what lets stores evict it without losing anything. */

@@ -1,7 +1,7 @@
 // Turns an Outcome (from the in-process algorithm or the Redis script) into the decision and
 // headers the gateway sends. Both stores go through here, so the header semantics live in one
 // place (documented on LimitDecision.headers in limiter.ts).
-import type { Quota, RateLimit } from '../bundle.ts';
+import type { Quota, RateLimit } from '../../bundle/types.ts';
 import type { Outcome } from './algorithm.ts';
 import type { LimitDecision } from './limiter.ts';
 

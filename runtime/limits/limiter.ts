@@ -5,7 +5,7 @@
 // its token. Counters are keyed by `key.id`, never by the bundle: a reload does not reset them,
 // and the limits read from `key` on each call, so a key whose limits change gets them on its
 // next request.
-import type { BundleKey } from '../bundle.ts';
+import type { BundleKey } from '../../bundle/types.ts';
 
 export interface LimitDecision {
   allowed: boolean;

@@ -9,7 +9,7 @@
 //   are swept, and if that is not enough the oldest-created entries are dropped (those keys then
 //   start from a full burst and a fresh quota: a bounded fail-open, logged by nobody because it
 //   needs more concurrently active limited keys than the cap, 100,000 by default).
-import type { BundleKey } from '../bundle.ts';
+import type { BundleKey } from '../../bundle/types.ts';
 import { decide, effectiveQuota, effectiveRate, stateExpiry, type LimitState } from './algorithm.ts';
 import { decisionFromOutcome } from './headers.ts';
 import type { LimitDecision, Limiter, LimiterHealth } from './limiter.ts';

@@ -66,7 +66,12 @@ export function parseRedisUrl(raw: string): ParsedRedisUrl {
     }
     params.delete('cluster');
     const query = params.toString();
-    return { cluster: false, url: `${tls ? 'rediss' : 'redis'}://${m[2] !== undefined ? `${m[2]}@` : ''}${m[3]}${m[4] ?? ''}${query ? `?${query}` : ''}`, nodes: [], nodeOptions: {} };
+    return {
+      cluster: false,
+      url: `${tls ? 'rediss' : 'redis'}://${m[2] !== undefined ? `${m[2]}@` : ''}${m[3]}${m[4] ?? ''}${query ? `?${query}` : ''}`,
+      nodes: [],
+      nodeOptions: {},
+    };
   }
   if (m[4] !== undefined && m[4] !== '/' && m[4] !== '/0') {
     throw new RedisUrlError(`Redis URL "${redactRedisUrl(raw)}": a Redis Cluster has only database 0, remove "${m[4]}"`);

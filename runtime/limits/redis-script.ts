@@ -12,7 +12,7 @@
 // see phantom denials. (TIME before writes is allowed because scripts replicate their effects:
 // the default from Redis 5 on and the only mode in 7; redis.replicate_commands() turns it on for
 // 3.2 and 4.)
-import type { Quota, RateLimit } from '../bundle.ts';
+import type { Quota, RateLimit } from '../../bundle/types.ts';
 import { TAT_EPSILON_MS, type Outcome, type Verdict } from './algorithm.ts';
 
 export const LIMIT_SCRIPT = `

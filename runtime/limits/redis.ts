@@ -6,7 +6,7 @@
 // redisTimeoutMs (unreachable, slow, restarting) is decided by onError, logged once per outage,
 // counted in mtlsgate_limiter_errors_total, and reported by health() as 'degraded'. ioredis
 // reconnects by itself; the first decision it answers ends the outage.
-import type { BundleKey } from '../bundle.ts';
+import type { BundleKey } from '../../bundle/types.ts';
 import { effectiveQuota, effectiveRate } from './algorithm.ts';
 import { decisionFromOutcome, faultDecision } from './headers.ts';
 import type { LimitDecision, Limiter, LimiterHealth } from './limiter.ts';

@@ -2,7 +2,9 @@
 // the compiler would, and derives the indexes (certificates, tokens, routes) the same way.
 // Goes through serializeBundle + loadBundle so every test bundle is a verified one.
 import { createHash, X509Certificate } from 'node:crypto';
-import { loadBundle, serializeBundle, type Bundle, type BundleApi, type BundleContent, type BundleKey } from '../../runtime/bundle.ts';
+import { loadBundle } from '../../bundle/read.ts';
+import { serializeBundle } from '../../bundle/write.ts';
+import type { Bundle, BundleApi, BundleContent, BundleKey } from '../../bundle/types.ts';
 
 export type ApiSpec = Partial<BundleApi> & { id: string; listen_path: string; target_url: string; client_ca_pems?: string[] };
 export type KeySpec = Partial<BundleKey> & { id: string };

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServerCert, writeDemoPki, type DemoPki, type Issued } from '../../cli/pki.ts';
-import type { Bundle } from '../../runtime/bundle.ts';
+import type { Bundle } from '../../bundle/types.ts';
 import { createGateway, type Gateway, type GatewayOptions, type RequestRecord } from '../../runtime/gateway.ts';
 import { buildSnapshot, type Snapshot } from '../../runtime/snapshot.ts';
 

@@ -1,6 +1,6 @@
 // A separate process with its own Redis limiter, for the "two gateway processes share one
 // quota" test: argv = redisUrl keyId quotaMax requests. Prints {"allowed": n}.
-import type { BundleKey } from '../../runtime/bundle.ts';
+import type { BundleKey } from '../../bundle/types.ts';
 import { createLimiter } from '../../runtime/limits/index.ts';
 
 const [redisUrl, keyId, quotaMax, requests] = process.argv.slice(2);

@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serializeBundle, type BundleApi, type BundleContent } from '../../runtime/bundle.ts';
+import { serializeBundle } from '../../bundle/write.ts';
+import type { BundleApi, BundleContent } from '../../bundle/types.ts';
 import { apiWithDefaults } from './bundle-builder.ts';
 
 /** An open (keyless) API proxying `listenPath` to `target`. */

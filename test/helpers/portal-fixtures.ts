@@ -46,7 +46,10 @@ export function writePortalConfig(dir: string, upstream: string, pki: DemoPki): 
       'kind: policy\nid: internal\naccess_rights:\n  reports: {}\n',
     ].join('---\n'),
   );
-  writeFileSync(join(config, 'keys', 'alice.yaml'), `kind: key\nid: alice\ncertificate: ${relative(join(config, 'keys'), join(pki.dir, 'alice.pem'))}\napply_policies: [profile-self-serve]\n`);
+  writeFileSync(
+    join(config, 'keys', 'alice.yaml'),
+    `kind: key\nid: alice\ncertificate: ${relative(join(config, 'keys'), join(pki.dir, 'alice.pem'))}\napply_policies: [profile-self-serve]\n`,
+  );
   return config;
 }
 
@@ -62,7 +65,20 @@ export async function freshClient(pki: DemoPki, dir: string, name: string): Prom
 
 /** curl through the gateway with the given certificate files; status, body and the error code. */
 export async function curlWith(url: string, pki: DemoPki, certFile: string, keyFile: string): Promise<{ status: number; body: string; code: string | null }> {
-  const r = await run('curl', ['-sS', '--max-time', '20', '--cacert', join(pki.dir, 'ca.pem'), '--cert', certFile, '--key', keyFile, '-w', '\n%{http_code}', url]);
+  const r = await run('curl', [
+    '-sS',
+    '--max-time',
+    '20',
+    '--cacert',
+    join(pki.dir, 'ca.pem'),
+    '--cert',
+    certFile,
+    '--key',
+    keyFile,
+    '-w',
+    '\n%{http_code}',
+    url,
+  ]);
   if (r.code !== 0) throw new Error(`curl ${url} failed (${r.code}): ${r.stderr}`);
   const nl = r.stdout.lastIndexOf('\n');
   const body = r.stdout.slice(0, nl);
@@ -86,7 +102,11 @@ export async function openForm(base: string): Promise<{ cookie: string; token: s
 }
 
 /** POSTs a request as the HTTP API does (urlencoded, JSON answer). */
-export async function submitJson(base: string, form: { cookie: string; token: string }, fields: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function submitJson(
+  base: string,
+  form: { cookie: string; token: string },
+  fields: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${base}/requests`, {
     method: 'POST',
     headers: { cookie: form.cookie, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },

@@ -175,13 +175,21 @@ export class RedisClusterServers {
   static async start(): Promise<RedisClusterServers> {
     const nodes: RedisServer[] = [];
     try {
-      for (let i = 0; i < 3; i++) nodes.push(await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
-      const ranges = [[0, 5460], [5461, 10922], [10923, 16383]];
+      for (let i = 0; i < 3; i++)
+        nodes.push(await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
+      const ranges = [
+        [0, 5460],
+        [5461, 10922],
+        [10923, 16383],
+      ];
       for (let i = 0; i < 3; i++) await expectOk(nodes[i].port, `CLUSTER ADDSLOTSRANGE ${ranges[i][0]} ${ranges[i][1]}`);
       for (let i = 1; i < 3; i++) await expectOk(nodes[0].port, `CLUSTER MEET 127.0.0.1 ${nodes[i].port}`);
       const deadline = Date.now() + 20_000;
       for (const node of nodes) {
-        while ((await infoLine(node.port, 'CLUSTER INFO', 'cluster_state')) !== 'ok' || (await infoLine(node.port, 'CLUSTER INFO', 'cluster_known_nodes')) !== '3') {
+        while (
+          (await infoLine(node.port, 'CLUSTER INFO', 'cluster_state')) !== 'ok' ||
+          (await infoLine(node.port, 'CLUSTER INFO', 'cluster_known_nodes')) !== '3'
+        ) {
           if (Date.now() > deadline) throw new Error(`cluster on ${node.port} did not become ok`);
           await new Promise((r) => setTimeout(r, 100));
         }

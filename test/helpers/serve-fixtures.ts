@@ -124,11 +124,12 @@ export async function startInProcess(cfg: Partial<RuntimeConfig> & Pick<RuntimeC
   });
   const base = `https://127.0.0.1:${running.gatewayAddress.port}`;
   const admin = `http://127.0.0.1:${running.adminAddress!.port}`;
-  const health = async () => (await (await fetch(`${admin}/health`)).json()) as {
-    status: string;
-    bundle: { digest: string };
-    last_reload_error: { message: string } | null;
-  };
+  const health = async () =>
+    (await (await fetch(`${admin}/health`)).json()) as {
+      status: string;
+      bundle: { digest: string };
+      last_reload_error: { message: string } | null;
+    };
   return { running, base, admin, health, logs };
 }
 

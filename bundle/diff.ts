@@ -11,7 +11,7 @@
 //   - key: an active key granted the API (by its token, its certificate, or both).
 // Grants present only in NEW were gained, only in OLD were lost. Expiry dates are reported as
 // key changes, not evaluated: the diff does not read the clock.
-import type { BundleApi, BundleContent, BundleKey, Fingerprint } from '../runtime/bundle.ts';
+import type { BundleApi, BundleContent, BundleKey, Fingerprint } from './types.ts';
 
 export type AccessGrant =
   | { kind: 'pinned_certificate'; fingerprint: Fingerprint; key: string | null }
@@ -155,10 +155,16 @@ function compareItems<T>(
   after: Record<string, T>,
   fieldsOf: (a: T, b: T) => FieldChange[],
 ): { added: string[]; removed: string[]; changed: ItemChange[] } {
-  const added = Object.keys(after).filter((id) => !Object.hasOwn(before, id)).sort();
-  const removed = Object.keys(before).filter((id) => !Object.hasOwn(after, id)).sort();
+  const added = Object.keys(after)
+    .filter((id) => !Object.hasOwn(before, id))
+    .sort();
+  const removed = Object.keys(before)
+    .filter((id) => !Object.hasOwn(after, id))
+    .sort();
   const changed: ItemChange[] = [];
-  for (const id of Object.keys(before).filter((k) => Object.hasOwn(after, k)).sort()) {
+  for (const id of Object.keys(before)
+    .filter((k) => Object.hasOwn(after, k))
+    .sort()) {
     const fields = fieldsOf(before[id], after[id]);
     if (fields.length > 0) changed.push({ id, fields });
   }

@@ -1,191 +1,14 @@
-// The bundle: the one artefact the compiler emits and the runtime loads.
-//
-// This module is shared by both sides (the runtime never imports the compiler, YAML or ajv):
-// it holds the bundle's type, the deterministic serialiser the compiler uses, and the
-// verifier (`loadBundle`) the runtime runs before it trusts a byte of it.
-//
-// File layout (one JSON document, always written by `serializeBundle`):
-//   {"format":"mtlsgate.bundle/v1","digest":"sha256:<hex>","content":{...}}\n
-// The digest is the SHA-256 of the exact bytes of the `content` value as they stand in the
-// file, so a loader verifies it by hashing a slice, without re-serialising anything.
-// Everything in `content` is plain data: fingerprints, hashes, ids, regex sources. No private
-// key material and no plaintext token can be represented here.
+// The bundle reader: verifies format and digest before it parses a byte, then the shape.
+// The runtime does not carry ajv: the shape check is hand-written.
 import { createHash } from 'node:crypto';
-
-export const BUNDLE_FORMAT = 'mtlsgate.bundle/v1';
-
-/** Lowercase hex SHA-256 of a certificate's DER bytes (64 chars). */
-export type Fingerprint = string;
-
-export interface AllowedUrl {
-  /** Regex source, matched against the path after the listen path (which starts with "/"). */
-  url: string;
-  /** Upper-case HTTP methods; empty = every method. */
-  methods: string[];
-}
-
-/** One API's rights within a session. `allowed_urls: null` = the whole API. */
-export interface AccessRight {
-  allowed_urls: AllowedUrl[] | null;
-}
-
-export interface RateLimit {
-  rate: number;
-  /** seconds */
-  per: number;
-}
-
-export interface Quota {
-  max: number;
-  /** seconds */
-  renewal: number;
-}
-
-export interface BundleApi {
-  id: string;
-  name: string;
-  /** Lower-case host the API answers on; null = any host. */
-  domain: string | null;
-  /** Normalised: starts and ends with "/". */
-  listen_path: string;
-  /** Absolute http(s) URL of the upstream, as declared. */
-  target_url: string;
-  strip_listen_path: boolean;
-  use_keyless: boolean;
-  use_mutual_tls_auth: boolean;
-  /** Dynamic mTLS: the client certificate identifies the key. */
-  use_certificate: boolean;
-  /** Lower-case header name carrying the token. */
-  auth_header_name: string;
-  /** Pinned leaf fingerprints, sorted. */
-  client_certificates: Fingerprint[];
-  /** Fingerprints of CA certificates (see `content.cas`) whose issued leaves are admitted, sorted. */
-  client_cas: Fingerprint[];
-  strip_auth_data: boolean;
-  forward_client_cert: boolean;
-}
-
-export interface BundleKey {
-  id: string;
-  /** Fingerprint of the key's certificate, or null for a token-only key. */
-  certificate: Fingerprint | null;
-  /** SHA-256 (lowercase hex) of the bearer token, or null for a certificate-only key. */
-  token_sha256: string | null;
-  /** Policies applied, sorted (for logs and diff; already merged below). */
-  policies: string[];
-  /** Effective access rights, merged from the key and its policies. Keys: api ids. */
-  access_rights: Record<string, AccessRight>;
-  /** Effective rate limit; null = unlimited. */
-  rate: RateLimit | null;
-  /** Effective quota; null = unlimited. */
-  quota: Quota | null;
-  /** ISO-8601 expiry of the key, or null. */
-  expires: string | null;
-  is_inactive: boolean;
-}
-
-export interface BundleCa {
-  /** Public PEM of the CA certificate (trust anchor for the APIs listing it). */
-  pem: string;
-  subject: string;
-  apis: string[];
-}
-
-export interface CertIndexEntry {
-  /** APIs that pin this leaf fingerprint directly, sorted. */
-  apis: string[];
-  /** The key this certificate identifies, or null. */
-  key: string | null;
-}
-
-export interface BundleContent {
-  apis: Record<string, BundleApi>;
-  keys: Record<string, BundleKey>;
-  cas: Record<Fingerprint, BundleCa>;
-  index: {
-    /** certificate fingerprint -> (APIs pinning it, key). */
-    certs: Record<Fingerprint, CertIndexEntry>;
-    /** token SHA-256 -> key id. */
-    tokens: Record<string, string>;
-    /** host ("*" = any host) -> listen_path -> api id. */
-    routes: Record<string, Record<string, string>>;
-  };
-}
-
-export interface Bundle {
-  format: typeof BUNDLE_FORMAT;
-  /** "sha256:<hex>" of the content bytes. */
-  digest: string;
-  content: BundleContent;
-}
+import { BUNDLE_FORMAT, type Bundle, type BundleContent } from './types.ts';
 
 export class BundleError extends Error {
   override name = 'BundleError';
 }
 
-/**
- * Returns `value` with object keys in sorted order, recursively. Parts that are already in
- * order (plain objects whose keys were inserted sorted, with no undefined values) are returned
- * as they are rather than copied: the compiler builds its content that way, which spares
- * copying a 100,000-key bundle. Either way JSON.stringify produces the same bytes.
- */
-function sortKeysDeep(value: unknown): unknown {
-  if (Array.isArray(value)) {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const v = sortKeysDeep(value[i]);
-      if (out) out.push(v);
-      else if (v !== value[i]) {
-        out = value.slice(0, i);
-        out.push(v);
-      }
-    }
-    return out ?? value;
-  }
-  if (value !== null && typeof value === 'object') {
-    const src = value as Record<string, unknown>;
-    const keys = Object.keys(src);
-    const proto = Object.getPrototypeOf(src);
-    let reuse = proto === Object.prototype || proto === null;
-    for (let i = 1; reuse && i < keys.length; i++) if (keys[i - 1] > keys[i]) reuse = false;
-    // Children already sorted while checking are not sorted twice when the object is copied.
-    const sortedValues: unknown[] = [];
-    for (let i = 0; reuse && i < keys.length; i++) {
-      const v = src[keys[i]];
-      if (v === undefined) reuse = false;
-      else {
-        const sorted = sortKeysDeep(v);
-        sortedValues.push(sorted);
-        if (sorted !== v) reuse = false;
-      }
-    }
-    if (reuse) return value;
-    const order = keys.map((_, i) => i).sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : 0));
-    const out: Record<string, unknown> = {};
-    for (const i of order) {
-      const v = src[keys[i]];
-      if (v !== undefined) out[keys[i]] = i < sortedValues.length ? sortedValues[i] : sortKeysDeep(v);
-    }
-    return out;
-  }
-  return value;
-}
-
 const HEADER_PREFIX = `{"format":"${BUNDLE_FORMAT}","digest":"sha256:`;
 const CONTENT_MARK = '","content":';
-
-/**
- * Serialises content deterministically: same content, same bytes. Object keys are sorted
- * (JSON.stringify then keeps insertion order, except that integer-like keys come first in
- * numeric order, which is just as deterministic); arrays keep the order the compiler gave.
- */
-export function serializeBundle(content: BundleContent): Buffer {
-  // Hash the string (hashing encodes it as UTF-8) and encode the file once: a 100,000-key
-  // bundle is ~70 MB, and every extra copy of it shows in compile time.
-  const body = JSON.stringify(sortKeysDeep(content));
-  const digest = createHash('sha256').update(body, 'utf8').digest('hex');
-  return Buffer.from(HEADER_PREFIX + digest + CONTENT_MARK + body + '}\n', 'utf8');
-}
 
 /**
  * Verifies and parses a bundle: format, digest (before parsing the content), then shape.
@@ -200,7 +23,9 @@ export function loadBundle(bytes: Uint8Array | string): Bundle {
   }
   if (!head.startsWith(`{"format":"${BUNDLE_FORMAT}"`)) {
     const m = /^\{"format":"([^"]*)"/.exec(head);
-    throw new BundleError(`unsupported bundle format ${JSON.stringify(m ? m[1] : '?')}; this runtime reads ${BUNDLE_FORMAT}: recompile with the matching mtlsgate`);
+    throw new BundleError(
+      `unsupported bundle format ${JSON.stringify(m ? m[1] : '?')}; this runtime reads ${BUNDLE_FORMAT}: recompile with the matching mtlsgate`,
+    );
   }
   if (!head.startsWith(HEADER_PREFIX)) throw new BundleError('bundle header is malformed (digest missing); recompile it');
   const digestStart = HEADER_PREFIX.length;
@@ -217,7 +42,9 @@ export function loadBundle(bytes: Uint8Array | string): Bundle {
   const body = buf.subarray(contentStart, end - 1);
   const actual = createHash('sha256').update(body).digest('hex');
   if (actual !== digest) {
-    throw new BundleError(`bundle digest mismatch: header says sha256:${digest.slice(0, 12)}…, content hashes to sha256:${actual.slice(0, 12)}…; the file was truncated or edited after compile`);
+    throw new BundleError(
+      `bundle digest mismatch: header says sha256:${digest.slice(0, 12)}…, content hashes to sha256:${actual.slice(0, 12)}…; the file was truncated or edited after compile`,
+    );
   }
   let content: unknown;
   try {
@@ -279,7 +106,8 @@ function verifyShape(c: unknown): asserts c is BundleContent {
       bool(a[f], `${p}.${f}`);
     }
     str(a.auth_header_name, `${p}.auth_header_name`);
-    for (const fp of strArray(a.client_certificates, `${p}.client_certificates`)) if (!HEX64.test(fp)) fail(`${p}.client_certificates`, `holds a non-fingerprint ${JSON.stringify(fp)}`);
+    for (const fp of strArray(a.client_certificates, `${p}.client_certificates`))
+      if (!HEX64.test(fp)) fail(`${p}.client_certificates`, `holds a non-fingerprint ${JSON.stringify(fp)}`);
     for (const fp of strArray(a.client_cas, `${p}.client_cas`)) if (!isObj(cas[fp])) fail(`${p}.client_cas`, `names CA ${fp} missing from content.cas`);
   }
   for (const [id, raw] of Object.entries(keys)) {

@@ -1,0 +1,118 @@
+// The bundle's types: the one artefact the compiler emits and the runtime loads.
+//
+// bundle/ is shared by both halves (it imports neither): types here, the writer in write.ts
+// (compiler only), the reader and verifier in read.ts (the runtime), diff.ts for `mtlsgate diff`.
+//
+// File layout (one JSON document, always written by `serializeBundle`):
+//   {"format":"mtlsgate.bundle/v1","digest":"sha256:<hex>","content":{...}}\n
+// The digest is the SHA-256 of the exact bytes of the `content` value as they stand in the
+// file, so a loader verifies it by hashing a slice, without re-serialising anything.
+// Everything in `content` is plain data: fingerprints, hashes, ids, regex sources. No private
+// key material and no plaintext token can be represented here.
+
+export const BUNDLE_FORMAT = 'mtlsgate.bundle/v1';
+
+/** Lowercase hex SHA-256 of a certificate's DER bytes (64 chars). */
+export type Fingerprint = string;
+
+export interface AllowedUrl {
+  /** Regex source, matched against the path after the listen path (which starts with "/"). */
+  url: string;
+  /** Upper-case HTTP methods; empty = every method. */
+  methods: string[];
+}
+
+/** One API's rights within a session. `allowed_urls: null` = the whole API. */
+export interface AccessRight {
+  allowed_urls: AllowedUrl[] | null;
+}
+
+export interface RateLimit {
+  rate: number;
+  /** seconds */
+  per: number;
+}
+
+export interface Quota {
+  max: number;
+  /** seconds */
+  renewal: number;
+}
+
+export interface BundleApi {
+  id: string;
+  name: string;
+  /** Lower-case host the API answers on; null = any host. */
+  domain: string | null;
+  /** Normalised: starts and ends with "/". */
+  listen_path: string;
+  /** Absolute http(s) URL of the upstream, as declared. */
+  target_url: string;
+  strip_listen_path: boolean;
+  use_keyless: boolean;
+  use_mutual_tls_auth: boolean;
+  /** Dynamic mTLS: the client certificate identifies the key. */
+  use_certificate: boolean;
+  /** Lower-case header name carrying the token. */
+  auth_header_name: string;
+  /** Pinned leaf fingerprints, sorted. */
+  client_certificates: Fingerprint[];
+  /** Fingerprints of CA certificates (see `content.cas`) whose issued leaves are admitted, sorted. */
+  client_cas: Fingerprint[];
+  strip_auth_data: boolean;
+  forward_client_cert: boolean;
+}
+
+export interface BundleKey {
+  id: string;
+  /** Fingerprint of the key's certificate, or null for a token-only key. */
+  certificate: Fingerprint | null;
+  /** SHA-256 (lowercase hex) of the bearer token, or null for a certificate-only key. */
+  token_sha256: string | null;
+  /** Policies applied, sorted (for logs and diff; already merged below). */
+  policies: string[];
+  /** Effective access rights, merged from the key and its policies. Keys: api ids. */
+  access_rights: Record<string, AccessRight>;
+  /** Effective rate limit; null = unlimited. */
+  rate: RateLimit | null;
+  /** Effective quota; null = unlimited. */
+  quota: Quota | null;
+  /** ISO-8601 expiry of the key, or null. */
+  expires: string | null;
+  is_inactive: boolean;
+}
+
+export interface BundleCa {
+  /** Public PEM of the CA certificate (trust anchor for the APIs listing it). */
+  pem: string;
+  subject: string;
+  apis: string[];
+}
+
+export interface CertIndexEntry {
+  /** APIs that pin this leaf fingerprint directly, sorted. */
+  apis: string[];
+  /** The key this certificate identifies, or null. */
+  key: string | null;
+}
+
+export interface BundleContent {
+  apis: Record<string, BundleApi>;
+  keys: Record<string, BundleKey>;
+  cas: Record<Fingerprint, BundleCa>;
+  index: {
+    /** certificate fingerprint -> (APIs pinning it, key). */
+    certs: Record<Fingerprint, CertIndexEntry>;
+    /** token SHA-256 -> key id. */
+    tokens: Record<string, string>;
+    /** host ("*" = any host) -> listen_path -> api id. */
+    routes: Record<string, Record<string, string>>;
+  };
+}
+
+export interface Bundle {
+  format: typeof BUNDLE_FORMAT;
+  /** "sha256:<hex>" of the content bytes. */
+  digest: string;
+  content: BundleContent;
+}
