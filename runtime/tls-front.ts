@@ -33,11 +33,16 @@ export function createTlsFront(opts: TlsFrontOptions): TlsFront {
 
   const server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
     // A reset after hand-off surfaces on the TLS socket; this keeps a raw-socket error from
     // ever being an uncaught exception.
     socket.on('error', noop);
-    socket.setTimeout(helloTimeoutMs, () => socket.destroy());
+    // A deadline from accept, not an idle timeout: a client dribbling its ClientHello a byte at
+    // a time must not hold the socket for ever.
+    const deadline = setTimeout(() => socket.destroy(), helloTimeoutMs);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      clearTimeout(deadline);
+    });
 
     let buffered: Buffer | null = null;
     const onData = (chunk: Buffer): void => {
@@ -45,13 +50,13 @@ export function createTlsFront(opts: TlsFrontOptions): TlsFront {
       const host = readClientHello(buffered);
       if (host === NEED_MORE) return;
       socket.removeListener('data', onData);
+      clearTimeout(deadline);
       if (host === NOT_TLS) {
         // A plain-HTTP request gets a one-line hint; anything else is just closed.
         if (/^[A-Z]{3,7} /.test(buffered.toString('latin1', 0, 8))) socket.end(PLAIN_HTTP_ANSWER);
         else socket.destroy();
         return;
       }
-      socket.setTimeout(0);
       socket.pause();
       socket.unshift(buffered);
       const target = opts.needsCertificate(host) ? opts.withCertificate : opts.withoutCertificate;

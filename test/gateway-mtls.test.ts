@@ -305,7 +305,8 @@ describe('gateway asks for a client certificate only where an API needs one', ()
     assert.equal((await curl(pki, gw.port, '/x', { host: 'pay.example.test', client: 'partner-a' })).status, 200);
   });
 
-  it('garbage, plain HTTP and silent clients do not disturb the gateway', async () => {
+  // Silent and dribbling clients (the 10 s ClientHello deadline): test/gateway-tls-front.test.ts.
+  it('plain HTTP gets a one-line 400 hint; a non-TLS record is dropped at once, unanswered', async () => {
     const { connect } = await import('node:net');
     const plain = await new Promise<string>((resolve) => {
       const s = connect(gw.port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
@@ -314,12 +315,22 @@ describe('gateway asks for a client certificate only where an API needs one', ()
       s.on('close', () => resolve(out));
     });
     assert.match(plain, /^HTTP\/1.1 400/);
-    const garbage = await new Promise<boolean>((resolve) => {
-      const s = connect(gw.port, '127.0.0.1', () => s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0, 0, 1, 0])));
+    assert.match(plain, /This port speaks HTTPS only: use an https:\/\/ URL\n$/);
+    // A handshake record holding a ServerHello (type 2) instead of a ClientHello.
+    const garbage = await new Promise<{ ms: number; received: number }>((resolve) => {
+      let received = 0;
+      let sentAt = 0;
+      const s = connect(gw.port, '127.0.0.1', () => {
+        sentAt = Date.now();
+        s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0, 0, 1, 0]));
+      });
+      s.on('data', (d) => (received += d.length));
       s.on('error', () => undefined);
-      s.on('close', () => resolve(true));
+      s.on('close', () => resolve({ ms: Date.now() - sentAt, received }));
     });
-    assert.ok(garbage);
+    assert.equal(garbage.received, 0, 'no answer to a non-TLS record');
+    // Closed because the bytes are not a ClientHello, not by the 10 s hello deadline.
+    assert.ok(garbage.ms < 9_000, `closed ${garbage.ms} ms after the bytes: by the deadline, not on reading them`);
     assert.equal((await curl(pki, gw.port, '/x', { host: 'open.example.test' })).status, 200);
   });
 });

