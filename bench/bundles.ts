@@ -53,7 +53,7 @@ export function withSyntheticKeys(content: BundleContent, templateKeyId: string,
   for (let i = 0; i < count; i++) {
     const id = `synthetic-${String(i).padStart(6, '0')}`;
     const fingerprint = createHash('sha256').update(`${salt}:${id}`).digest('hex');
-    keys[id] = { ...template, id, certificate: fingerprint };
+    keys[id] = { ...template, id, certificates: [fingerprint] };
     certs[fingerprint] = { apis: [], key: id };
   }
   return { ...content, keys, index: { ...content.index, certs } };

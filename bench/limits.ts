@@ -41,7 +41,7 @@ export interface LimitsBenchResult {
 function benchKey(id: string): BundleKey {
   return {
     id,
-    certificate: null,
+    certificates: [],
     token_sha256: null,
     policies: [],
     access_rights: {},

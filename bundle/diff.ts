@@ -63,7 +63,7 @@ const API_FIELDS: Array<keyof BundleApi> = [
 ];
 
 /** Key fields compared as a whole (access_rights is compared per API below). */
-const KEY_FIELDS: Array<keyof BundleKey> = ['certificate', 'token_sha256', 'policies', 'rate', 'quota', 'expires', 'is_inactive'];
+const KEY_FIELDS: Array<keyof BundleKey> = ['certificates', 'token_sha256', 'policies', 'rate', 'quota', 'expires', 'is_inactive'];
 
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -99,10 +99,10 @@ function grantsFor(content: BundleContent, apiId: string): Map<string, AccessGra
   for (const key of Object.values(content.keys)) {
     if (key.is_inactive || !Object.hasOwn(key.access_rights, apiId)) continue;
     const credentials: Array<'certificate' | 'token'> = [];
-    if (key.certificate) credentials.push('certificate');
+    if (key.certificates.length > 0) credentials.push('certificate');
     if (key.token_sha256) credentials.push('token');
     add({ kind: 'key', key: key.id, credentials });
-    if (api.use_certificate && key.certificate) add({ kind: 'key_certificate', fingerprint: key.certificate, key: key.id });
+    if (api.use_certificate) for (const fp of key.certificates) add({ kind: 'key_certificate', fingerprint: fp, key: key.id });
   }
   return grants;
 }

@@ -93,6 +93,7 @@ function verifyShape(c: unknown): asserts c is BundleContent {
   const keys = obj(content.keys, 'content.keys');
   const cas = obj(content.cas, 'content.cas');
   const index = obj(content.index, 'content.index');
+  const certs = obj(index.certs, 'content.index.certs');
   for (const [id, raw] of Object.entries(apis)) {
     const p = `content.apis.${id}`;
     const a = obj(raw, p);
@@ -114,7 +115,11 @@ function verifyShape(c: unknown): asserts c is BundleContent {
     const p = `content.keys.${id}`;
     const k = obj(raw, p);
     if (k.id !== id) fail(`${p}.id`, 'must equal its map key');
-    strOrNull(k.certificate, `${p}.certificate`);
+    for (const fp of strArray(k.certificates, `${p}.certificates`)) {
+      if (!HEX64.test(fp)) fail(`${p}.certificates`, `holds a non-fingerprint ${JSON.stringify(fp)}`);
+      const entry = certs[fp];
+      if (!isObj(entry) || entry.key !== id) fail(`${p}.certificates`, `names ${fp}, which content.index.certs does not map to this key`);
+    }
     strOrNull(k.token_sha256, `${p}.token_sha256`);
     strArray(k.policies, `${p}.policies`);
     const ar = obj(k.access_rights, `${p}.access_rights`);
@@ -151,7 +156,6 @@ function verifyShape(c: unknown): asserts c is BundleContent {
     str(ca.subject, `${p}.subject`);
     strArray(ca.apis, `${p}.apis`);
   }
-  const certs = obj(index.certs, 'content.index.certs');
   for (const [fp, raw] of Object.entries(certs)) {
     const p = `content.index.certs.${fp}`;
     if (!HEX64.test(fp)) fail(p, 'key must be a fingerprint');

@@ -65,8 +65,11 @@ export interface BundleApi {
 
 export interface BundleKey {
   id: string;
-  /** Fingerprint of the key's certificate, or null for a token-only key. */
-  certificate: Fingerprint | null;
+  /**
+   * Fingerprints of the certificates that identify this key, sorted; empty for a token-only key.
+   * Several while a certificate is renewed (the old and the new one both identify the key).
+   */
+  certificates: Fingerprint[];
   /** SHA-256 (lowercase hex) of the bearer token, or null for a certificate-only key. */
   token_sha256: string | null;
   /** Policies applied, sorted (for logs and diff; already merged below). */

@@ -165,7 +165,7 @@ export function demoSteps(input: DemoGuideInput): DemoStep[] {
           (c) =>
             fps.has(c) &&
             tokenApi.client_certificates.includes(fps.get(c)!) &&
-            (key.certificate === null ? keyOfCert(fps.get(c)) === null : key.certificate === fps.get(c)),
+            (key.certificates.length === 0 ? keyOfCert(fps.get(c)) === null : key.certificates.includes(fps.get(c)!)),
         )
       : null;
     if (tokenApi.use_mutual_tls_auth && !client) continue;

@@ -2,7 +2,7 @@
 // API references, and the effective session: the key's own rights and limits merged with its
 // policies' at compile time, so the runtime never merges.
 import type { BundleApi, BundleKey, Fingerprint } from '../bundle/types.ts';
-import { type CertLoader, isInlinePem, type CertInfo } from './certs.ts';
+import { type CertInfo, type CertLoader, isInlinePem, SHA256_ENTRY } from './certs.ts';
 import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
@@ -17,6 +17,8 @@ export interface ResolvedKeys {
   tokens: Map<string, string>;
   /** certificate fingerprint -> key id */
   certs: Map<Fingerprint, string>;
+  /** certificate fingerprint -> where its key names it (for the duplicate's related site) */
+  certSites: Map<Fingerprint, (string | number)[]>;
 }
 
 /** The part of a key that comes from merging it with its policies, and what follows from it. */
@@ -27,26 +29,32 @@ interface Session extends Pick<BundleKey, 'policies' | 'access_rights' | 'rate' 
   tokenOnlyApis: string[];
 }
 
-function siteOf(key: KeyDoc, field: string): Site {
-  return { file: key.doc.file, offset: locate(key.doc.root, [field]) };
+function siteOf(key: KeyDoc, path: (string | number)[]): Site {
+  return { file: key.doc.file, offset: locate(key.doc.root, path) };
 }
 
 /** A policy's checked rights, computed once however many keys apply it. */
 type PolicyRights = Map<string, AccessRightsSpec>;
 
-function keyCertificate(key: KeyDoc, certs: CertLoader, log: DiagnosticLog): CertInfo | null {
-  const entry = key.spec.certificate!;
-  const site = siteOf(key, 'certificate');
+/**
+ * One entry of a key's `certificate` / `certificates[i]` (at `path`): its fingerprint, or null
+ * when unusable (reported). A `sha256:` pin is taken as it is (a migration from another gateway
+ * often has only the hash); a PEM must hold exactly one leaf, which is checked for expiry.
+ */
+function keyCertificate(key: KeyDoc, entry: string, path: (string | number)[], certs: CertLoader, log: DiagnosticLog): Fingerprint | null {
+  const site: Site = { file: key.doc.file, offset: locate(key.doc.root, path) };
   const label = isInlinePem(entry) ? 'the inline certificate' : entry;
   if (entry.startsWith('sha256:')) {
+    const m = SHA256_ENTRY.exec(entry);
+    if (m) return m[1].toLowerCase();
     log.report(
-      'E_CERT_NOT_PEM',
+      'E_FIELD_VALUE',
       site,
-      `a key's certificate must be the certificate itself (PEM file or inline PEM), not a fingerprint: the compiler checks its expiry and that it is not a CA`,
+      `${path.join('.').replace(/\.(\d+)/g, '[$1]')} ${JSON.stringify(entry)}: a fingerprint entry is sha256: followed by 64 hex digits (\`mtlsgate fingerprint FILE\` prints it)`,
     );
     return null;
   }
-  const loaded = certs.load(entry, site, key.doc.file.absPath);
+  const loaded: CertInfo[] | null = certs.load(entry, site, key.doc.file.absPath);
   if (!loaded) return null;
   if (loaded.length > 1) {
     log.report('E_KEY_CERT_CHAIN', site, `${label} holds ${loaded.length} certificates; a key is identified by exactly one (its leaf certificate)`);
@@ -60,7 +68,13 @@ function keyCertificate(key: KeyDoc, certs: CertLoader, log: DiagnosticLog): Cer
     );
     return null;
   }
-  return loaded[0];
+  return loaded[0].fingerprint;
+}
+
+/** The entries of `certificate` (one) or `certificates` (several), each with its YAML path. */
+function certificateEntries(spec: KeySpec): [string, (string | number)[]][] {
+  if (spec.certificates !== undefined) return spec.certificates.map((entry, i) => [entry, ['certificates', i]]);
+  return spec.certificate === undefined ? [] : [[spec.certificate, ['certificate']]];
 }
 
 /** `broken`: ids of APIs and policies that failed the schema (they exist; references to them are not errors). */
@@ -73,7 +87,7 @@ export function resolveKeys(
   now: Date,
   log: DiagnosticLog,
 ): ResolvedKeys {
-  const out: ResolvedKeys = { keys: new Map(), tokens: new Map(), certs: new Map() };
+  const out: ResolvedKeys = { keys: new Map(), tokens: new Map(), certs: new Map(), certSites: new Map() };
   const policyRights: PolicyRights = new Map();
   const rightsOf = (p: PolicyDoc) => {
     let r = policyRights.get(p.spec.id);
@@ -112,25 +126,35 @@ export function resolveKeys(
   for (const key of keyDocs.values()) {
     const { doc, spec } = key;
     const at = (path: (string | number)[], atKey = false): Site => ({ file: doc.file, offset: locate(doc.root, path, atKey) });
-    if (spec.certificate === undefined && spec.token_sha256 === undefined) {
+    const entries = certificateEntries(spec);
+    if (spec.certificate !== undefined && spec.certificates !== undefined) {
+      log.report(
+        'E_KEY_CERTIFICATES_BOTH',
+        at(['certificates'], true),
+        `key "${spec.id}" has both certificate and certificates: list every certificate under certificates (certificate is its one-item form)`,
+        [{ site: at(['certificate'], true), message: 'certificate is set here' }],
+      );
+    }
+    if (entries.length === 0 && spec.token_sha256 === undefined) {
       log.report('E_KEY_NO_CREDENTIAL', at(['id']), `key "${spec.id}" has neither a certificate nor a token_sha256, so no request can ever use it`);
     }
 
-    let fingerprint: Fingerprint | null = null;
-    if (spec.certificate !== undefined) {
-      const cert = keyCertificate(key, certs, log);
-      if (cert) {
-        fingerprint = cert.fingerprint;
-        const first = out.certs.get(fingerprint);
-        if (first === undefined) out.certs.set(fingerprint, spec.id);
-        else {
-          log.report(
-            'E_DUPLICATE_CERT',
-            at(['certificate']),
-            `keys "${first}" and "${spec.id}" use the same certificate (sha256:${fingerprint}); a certificate identifies one key`,
-            [{ site: siteOf(keyDocs.get(first)!, 'certificate'), message: `key "${first}" uses it here` }],
-          );
-        }
+    const fingerprints: Fingerprint[] = [];
+    for (const [entry, path] of entries) {
+      const fingerprint = keyCertificate(key, entry, path, certs, log);
+      if (fingerprint === null || fingerprints.includes(fingerprint)) continue;
+      fingerprints.push(fingerprint);
+      const first = out.certs.get(fingerprint);
+      if (first === undefined) {
+        out.certs.set(fingerprint, spec.id);
+        out.certSites.set(fingerprint, path);
+      } else {
+        log.report(
+          'E_DUPLICATE_CERT',
+          at(path),
+          `keys "${first}" and "${spec.id}" use the same certificate (sha256:${fingerprint}); a certificate identifies one key`,
+          [{ site: siteOf(keyDocs.get(first)!, out.certSites.get(fingerprint)!), message: `key "${first}" uses it here` }],
+        );
       }
     }
 
@@ -140,7 +164,7 @@ export function resolveKeys(
       if (first === undefined) out.tokens.set(token, spec.id);
       else {
         log.report('E_DUPLICATE_TOKEN', at(['token_sha256']), `keys "${first}" and "${spec.id}" have the same token_sha256; a token identifies one key`, [
-          { site: siteOf(keyDocs.get(first)!, 'token_sha256'), message: `key "${first}" has it here` },
+          { site: siteOf(keyDocs.get(first)!, ['token_sha256']), message: `key "${first}" has it here` },
         ]);
       }
     }
@@ -169,7 +193,7 @@ export function resolveKeys(
     // Fields in sorted order: serializeBundle then writes this object as it is, without a copy.
     const bundleKey: BundleKey = {
       access_rights: session.access_rights,
-      certificate: fingerprint,
+      certificates: fingerprints.sort(),
       expires: spec.expires === undefined ? null : new Date(spec.expires).toISOString(),
       id: spec.id,
       is_inactive: spec.is_inactive ?? false,
@@ -187,11 +211,11 @@ export function resolveKeys(
         `key "${spec.id}" grants no API (no access_rights and no policy granting one): every request with it gets 403`,
       );
     }
-    if (spec.certificate !== undefined && token === null) {
+    if (entries.length > 0 && token === null) {
       for (const apiId of session.tokenOnlyApis) {
         log.report(
           'W_CERT_NEEDS_TOKEN',
-          at(['certificate']),
+          at([entries[0][1][0]]),
           `key "${spec.id}" has a certificate but no token, and is granted API "${apiId}", which does not set auth.use_certificate: there the certificate alone gets 401 "Authorization field missing"`,
         );
       }

@@ -109,7 +109,7 @@ export const CODES = {
   E_CERT_NOT_PEM: {
     severity: 'error',
     title: 'not a PEM certificate',
-    fix: 'Give a PEM file holding -----BEGIN CERTIFICATE-----, inline PEM, or (client_certificates only) sha256:<64 hex>.',
+    fix: 'Give a PEM file holding -----BEGIN CERTIFICATE-----, inline PEM, or sha256:<64 hex>.',
   },
   E_CERT_PARSE: { severity: 'error', title: 'certificate cannot be parsed', fix: 'The PEM block is not a valid X.509 certificate; re-export it.' },
   E_CERT_EXPIRED: { severity: 'error', title: 'certificate has expired', fix: 'Replace the certificate with a renewed one.' },
@@ -124,6 +124,11 @@ export const CODES = {
     fix: "A key is identified by a client (leaf) certificate; CA certificates belong in an API's client_certificates.",
   },
   E_KEY_CERT_CHAIN: { severity: 'error', title: "a key's certificate PEM holds several certificates", fix: 'Give the key only its own (leaf) certificate.' },
+  E_KEY_CERTIFICATES_BOTH: {
+    severity: 'error',
+    title: 'a key with both certificate and certificates',
+    fix: 'Keep one field: move the certificate into the certificates list (certificate is its one-item form).',
+  },
   W_CERT_PRIVATE_KEY: {
     severity: 'warning',
     title: 'certificate PEM also holds a private key',

@@ -41,6 +41,7 @@ export interface KeySpec extends LimitsSpec {
   kind: 'key';
   id: string;
   certificate?: string;
+  certificates?: string[];
   token_sha256?: string;
   apply_policies?: string[];
   access_rights?: AccessRightsSpec;

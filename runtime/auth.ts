@@ -81,7 +81,9 @@ export function authenticate(
   if (key === undefined) return refusal('auth.key_not_found');
   if (!certBound) return key;
   if (certKey !== undefined && certKey !== key) return refusal('auth.cert_mismatch');
-  if (key.def.certificate !== null && identity?.fingerprint !== key.def.certificate) return refusal('auth.cert_required');
+  // A certificate-bound key: the certificate presented must be one of its own (any of them,
+  // while a renewal overlaps). certKey is the index's answer for the presented certificate.
+  if (key.def.certificates.length > 0 && certKey !== key) return refusal('auth.cert_required');
   return key;
 }
 

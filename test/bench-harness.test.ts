@@ -64,7 +64,7 @@ test('synthetic keys copy a compiled key and keep the bundle valid', () => {
     keys: {
       alice: {
         id: 'alice',
-        certificate: fp,
+        certificates: [fp],
         token_sha256: null,
         policies: ['p'],
         access_rights: {},
@@ -81,7 +81,7 @@ test('synthetic keys copy a compiled key and keep the bundle valid', () => {
   assert.equal(Object.keys(grown.keys).length, 1001);
   assert.equal(Object.keys(grown.index.certs).length, 1001);
   const k = grown.keys['synthetic-000999'];
-  assert.equal(grown.index.certs[k.certificate!].key, 'synthetic-000999');
+  assert.equal(grown.index.certs[k.certificates[0]].key, 'synthetic-000999');
   assert.deepEqual(k.policies, ['p']);
   assert.equal(Object.keys(content.keys).length, 1, 'the input is not modified');
 });

@@ -15,14 +15,16 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 let pki: TestPki;
 let dir: string;
+const indent = (pem: string) =>
+  pem
+    .trim()
+    .split('\n')
+    .map((l) => `      ${l}`)
+    .join('\n');
+
 before(async () => {
   pki = await testPki();
-  const indent = (pem: string) =>
-    pem
-      .trim()
-      .split('\n')
-      .map((l) => `      ${l}`)
-      .join('\n');
+
   dir = writeConfig({
     ...(await certFiles()),
     // Static mTLS alone: a CA (trust anchor), a pinned fingerprint and an inline PEM.
@@ -117,7 +119,7 @@ test('policies are merged into one session per key', async () => {
   const k = (await compileDir(dir)).content!.keys;
   assert.deepEqual(k.alice, {
     access_rights: { profile: { allowed_urls: null } },
-    certificate: pki.alice.fingerprint,
+    certificates: [pki.alice.fingerprint],
     expires: null,
     id: 'alice',
     is_inactive: false,
@@ -229,4 +231,27 @@ test('a document with a misspelt field is still checked, so its other problems s
   );
   assert.match(r.diagnostics[1].message, /did you mean "strip_auth_data"/);
   assert.equal(r.bundle, null);
+});
+
+test('certificates: several per key (files, inline PEM, sha256 pins), each identifying the key', async () => {
+  const p = await testPki();
+  const d = writeConfig({
+    ...(await certFiles()),
+    'a.yaml': api('x', 'auth:\n  use_certificate: true\n'),
+    'k.yaml': `kind: key\nid: k\ncertificates:\n  - certs/alice.pem\n  - sha256:${p.carol.fingerprint.toUpperCase()}\n  - |\n${indent(p.bob.certPem)}\naccess_rights:\n  x: {}\n---\nkind: key\nid: pin\ncertificate: sha256:${'e'.repeat(64)}\naccess_rights:\n  x: {}\n`,
+  });
+  const r = await compileDir(d);
+  assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics));
+  const c = r.content!;
+  assert.deepEqual(c.keys.k.certificates, [p.alice.fingerprint, p.bob.fingerprint, p.carol.fingerprint].sort());
+  for (const fp of c.keys.k.certificates) assert.deepEqual(c.index.certs[fp], { apis: [], key: 'k' });
+  assert.deepEqual(c.keys.pin.certificates, ['e'.repeat(64)]);
+  assert.equal(c.index.certs['e'.repeat(64)].key, 'pin');
+});
+
+test('a malformed sha256 pin on a key is E_FIELD_VALUE at the entry', async () => {
+  const d = writeConfig({ 'k.yaml': 'kind: key\nid: k\ncertificates:\n  - sha256:abc\n' });
+  const diag = (await compileDir(d)).diagnostics.find((x) => x.code === 'E_FIELD_VALUE');
+  assert.deepEqual(diag && [diag.line, diag.col], [4, 5]);
+  assert.match(diag!.message, /certificates\[0\] "sha256:abc"/);
 });

@@ -105,9 +105,12 @@ export const CASES: Case[] = [
   {
     code: 'E_DUPLICATE_CERT',
     certs: true,
-    files: { 'keys/a.yaml': 'kind: key\nid: a\ncertificate: ../certs/alice.pem\n', 'keys/b.yaml': 'kind: key\nid: b\ncertificate: ../certs/alice.pem\n' },
+    files: {
+      'keys/a.yaml': 'kind: key\nid: a\ncertificates:\n  - ../certs/bob.pem\n  - ../certs/alice.pem\n',
+      'keys/b.yaml': 'kind: key\nid: b\ncertificate: ../certs/alice.pem\n',
+    },
     at: { file: 'keys/b.yaml', line: 3, col: 14 },
-    related: { file: 'keys/a.yaml', line: 3, col: 14 },
+    related: { file: 'keys/a.yaml', line: 5, col: 5 },
   },
   {
     code: 'E_DUPLICATE_TOKEN',
@@ -149,6 +152,13 @@ export const CASES: Case[] = [
   { code: 'W_CERT_EXPIRING', certs: true, files: { 'k.yaml': key('certs/expiring.pem') }, at: { file: 'k.yaml', line: 3, col: 14 }, message: /in [45] days/ },
   { code: 'E_KEY_CERT_CA', certs: true, files: { 'k.yaml': key('certs/ca.pem') }, at: { file: 'k.yaml', line: 3, col: 14 } },
   { code: 'E_KEY_CERT_CHAIN', certs: true, files: { 'k.yaml': key('certs/chain.pem') }, at: { file: 'k.yaml', line: 3, col: 14 } },
+  {
+    code: 'E_KEY_CERTIFICATES_BOTH',
+    certs: true,
+    files: { 'k.yaml': `${key('certs/alice.pem')}certificates: [certs/bob.pem]\n` },
+    at: { file: 'k.yaml', line: 4, col: 1 },
+    related: { file: 'k.yaml', line: 3, col: 1 },
+  },
   {
     code: 'W_CERT_PRIVATE_KEY',
     certs: true,

@@ -30,9 +30,9 @@ function baseContent(): BundleContent {
     profile: api('profile', { use_certificate: true }),
   };
   const keys = {
-    alice: key('alice', { certificate: FP.alice, access_rights: { profile: { allowed_urls: null } } }),
+    alice: key('alice', { certificates: [FP.alice], access_rights: { profile: { allowed_urls: null } } }),
     bob: key('bob', {
-      certificate: FP.bob,
+      certificates: [FP.bob],
       token_sha256: '1'.repeat(64),
       access_rights: { logistics: { allowed_urls: null }, profile: { allowed_urls: null } },
     }),
@@ -86,7 +86,7 @@ test('a CA anchor added to an API is gained, with its subject', () => {
 test('rotating a certificate-bound key: old certificate loses, new one gains dynamic-mTLS access', () => {
   const before = baseContent();
   const after = clone(before);
-  after.keys.alice.certificate = FP.alice2;
+  after.keys.alice.certificates = [FP.alice2];
   const d = diffBundles(before, after);
   assert.deepEqual(d.access, [
     {
@@ -95,7 +95,7 @@ test('rotating a certificate-bound key: old certificate loses, new one gains dyn
       lost: [{ kind: 'key_certificate', fingerprint: FP.alice, key: 'alice' }],
     },
   ]);
-  assert.deepEqual(d.keys.changed, [{ id: 'alice', fields: [{ field: 'certificate', old: FP.alice, new: FP.alice2 }] }]);
+  assert.deepEqual(d.keys.changed, [{ id: 'alice', fields: [{ field: 'certificates', old: [FP.alice], new: [FP.alice2] }] }]);
 });
 
 test('a deactivated key loses every API it had, through its certificate too', () => {
@@ -195,7 +195,7 @@ test('a certificate is named by its key from whichever bundle knows it', () => {
   const before = baseContent();
   const after = clone(before);
   after.apis.logistics.client_certificates = [FP.bob];
-  after.keys.dave = key('dave', { certificate: FP.partner });
+  after.keys.dave = key('dave', { certificates: [FP.partner] });
   after.index.certs[FP.partner] = { apis: ['reports'], key: 'dave' };
   const d = diffBundles(before, after);
   assert.deepEqual(d.access.find((a) => a.api === 'logistics')?.lost, [{ kind: 'pinned_certificate', fingerprint: FP.partner, key: 'dave' }]);

@@ -79,11 +79,11 @@ test('three keys: certificate only, token only, both; policies merged', () => {
   const tokens = demoTokens();
   const sha = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
   assert.deepEqual(Object.keys(keys).sort(), ['alice', 'bob', 'carol']);
-  assert.equal(keys.alice.certificate, pki.clients.alice.fingerprint);
+  assert.deepEqual(keys.alice.certificates, [pki.clients.alice.fingerprint]);
   assert.equal(keys.alice.token_sha256, null);
-  assert.equal(keys.carol.certificate, null);
+  assert.deepEqual(keys.carol.certificates, []);
   assert.equal(keys.carol.token_sha256, sha(tokens.carol));
-  assert.equal(keys.bob.certificate, pki.clients.bob.fingerprint);
+  assert.deepEqual(keys.bob.certificates, [pki.clients.bob.fingerprint]);
   assert.equal(keys.bob.token_sha256, sha(tokens.bob));
 
   assert.deepEqual(Object.keys(keys.alice.access_rights), ['profile']);

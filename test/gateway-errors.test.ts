@@ -75,11 +75,11 @@ describe('gateway error table', () => {
         { id: 'tok', token_sha256: sha256Hex('tok-token'), access_rights: { tokens: all, dynamic: all, 'pinned-token': all } },
         {
           id: 'alice',
-          certificate: pki.clients.alice.fingerprint,
+          certificates: [pki.clients.alice.fingerprint],
           token_sha256: sha256Hex('alice-token'),
           access_rights: { dynamic: all, 'pinned-token': all },
         },
-        { id: 'carol', certificate: expired.fingerprint, access_rights: { dynamic: all } },
+        { id: 'carol', certificates: [expired.fingerprint], access_rights: { dynamic: all } },
         { id: 'old', token_sha256: sha256Hex('old-token'), expires: '2020-01-01T00:00:00Z', access_rights: { tokens: all } },
         { id: 'sleepy', token_sha256: sha256Hex('sleepy-token'), is_inactive: true, access_rights: { tokens: all } },
         { id: 'elsewhere', token_sha256: sha256Hex('elsewhere-token'), access_rights: { dynamic: all } },

@@ -56,7 +56,7 @@ describe('gateway mTLS flows', () => {
     keys = [
       {
         id: 'alice',
-        certificate: pki.clients.alice.fingerprint,
+        certificates: [pki.clients.alice.fingerprint],
         token_sha256: sha256Hex('alice-token'),
         access_rights: { dynamic: { allowed_urls: [{ url: '^/charges', methods: [] }] }, both: all },
       },

@@ -10,7 +10,7 @@ import { RedisClusterServers } from './helpers/redis.ts';
 function key(id: string): BundleKey {
   return {
     id,
-    certificate: null,
+    certificates: [],
     token_sha256: null,
     policies: [],
     access_rights: {},

@@ -33,7 +33,7 @@ function bigContent(inactive: string | null = null): BundleContent {
   for (let i = 0; i < KEYS; i++) {
     keys.push({
       id: `key-${String(i).padStart(5, '0')}`,
-      certificate: i % 3 === 2 ? null : certOf(i),
+      certificates: i % 3 === 2 ? [] : [certOf(i)],
       token_sha256: i % 2 === 0 ? tokenOf(i) : null,
       access_rights: { api: { allowed_urls: i % 4 === 0 ? [{ url: `^/k${i % 7}/`, methods: ['GET'] }] : null } },
       rate: i % 5 === 0 ? { rate: 10, per: 1 } : null,

@@ -50,7 +50,8 @@ function describeApi(api: BundleApi): string {
 }
 
 function describeKey(key: BundleKey): string {
-  const credentials = [key.certificate ? `certificate sha256:${key.certificate}` : '', key.token_sha256 ? 'token' : ''].filter(Boolean).join(' + ');
+  const certs = key.certificates.map((fp) => `certificate sha256:${fp}`);
+  const credentials = [...certs, key.token_sha256 ? 'token' : ''].filter(Boolean).join(' + ');
   const apis = Object.keys(key.access_rights).sort().join(', ') || 'none';
   return `${credentials}; APIs: ${apis}${key.is_inactive ? '; inactive' : ''}`;
 }
@@ -96,8 +97,10 @@ function describeField(c: FieldChange): string {
   switch (c.field) {
     case 'token_sha256':
       return c.old === null ? 'token added' : c.new === null ? 'token removed' : 'token rotated';
-    case 'certificate':
-      return `certificate ${c.old ? 'sha256:' + c.old : 'none'} -> ${c.new ? 'sha256:' + c.new : 'none'}`;
+    case 'certificates': {
+      const list = (v: unknown) => ((v as string[] | undefined) ?? []).map((fp) => `sha256:${fp}`).join(', ') || 'none';
+      return `certificates ${list(c.old)} -> ${list(c.new)}`;
+    }
     case 'rate':
       return `rate ${limit(c.old, ['rate', 'per'])} -> ${limit(c.new, ['rate', 'per'])}`;
     case 'quota':

@@ -40,7 +40,7 @@ export function apiWithDefaults(id: string, over: Partial<BundleApi> = {}): Bund
 
 /** A key with the compiler's defaults (no certificate, token, rights or limits), then `over`. */
 export function keyWithDefaults(id: string, over: Partial<BundleKey> = {}): BundleKey {
-  return { id, certificate: null, token_sha256: null, policies: [], access_rights: {}, rate: null, quota: null, expires: null, is_inactive: false, ...over };
+  return { id, certificates: [], token_sha256: null, policies: [], access_rights: {}, rate: null, quota: null, expires: null, is_inactive: false, ...over };
 }
 
 export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleContent {
@@ -64,7 +64,7 @@ export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleCont
   for (const spec of keys) {
     const key = keyWithDefaults(spec.id, spec);
     content.keys[key.id] = key;
-    if (key.certificate !== null) (content.index.certs[key.certificate] ??= { apis: [], key: null }).key = key.id;
+    for (const fp of key.certificates) (content.index.certs[fp] ??= { apis: [], key: null }).key = key.id;
     if (key.token_sha256 !== null) content.index.tokens[key.token_sha256] = key.id;
   }
   return content;

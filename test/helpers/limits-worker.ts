@@ -7,7 +7,7 @@ const [redisUrl, keyId, quotaMax, requests] = process.argv.slice(2);
 const limiter = createLimiter({ redisUrl, redisTimeoutMs: 2000, onError: 'deny' });
 const key: BundleKey = {
   id: keyId,
-  certificate: null,
+  certificates: [],
   token_sha256: null,
   policies: [],
   access_rights: {},
