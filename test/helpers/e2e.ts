@@ -136,8 +136,9 @@ export interface RecordingUpstream {
 
 /**
  * An HTTP upstream that records every request and answers JSON {method, url, headers, body}.
- * Paths containing /stall-body/ answer 200 with the headers and half of a declared body, then
- * stall (the gateway's body timeout is what ends them).
+ * `delay=MS` in the query delays the answer; paths containing /stall-headers/ never answer;
+ * paths containing /stall-body/ answer 200 with the headers and half of a declared body, then
+ * stall (the gateway's upstream timeout is what ends both).
  */
 export async function recordingUpstream(): Promise<RecordingUpstream> {
   const requests: SeenRequest[] = [];
@@ -147,13 +148,19 @@ export async function recordingUpstream(): Promise<RecordingUpstream> {
     req.on('end', () => {
       const seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
       requests.push(seen);
+      if (seen.url.includes('/stall-headers/')) return; // never answers
       if (seen.url.includes('/stall-body/')) {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '200' });
         res.write('x'.repeat(100));
         return; // never ends: the rest of the declared body does not come
       }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(seen));
+      const answer = () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(seen));
+      };
+      const delay = Number(/[?&]delay=(\d+)/.exec(seen.url)?.[1] ?? 0);
+      if (delay > 0) setTimeout(answer, delay);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
