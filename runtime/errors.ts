@@ -137,6 +137,28 @@ for (const row of ERROR_TABLE) {
   PREPARED.set(row.code, { status: row.status, body, length: String(body.length) });
 }
 
+/**
+ * A decision to answer a request with a row of the table: the verdict a request-path stage
+ * gives when it stops the request (runtime/stages/stage.ts).
+ */
+export class Refusal {
+  constructor(
+    readonly code: ErrorCode,
+    /** Replaces the table's message (only mtls.cert_not_allowed names a value). */
+    readonly message?: string,
+    /** Sent with the error (rate-limit headers). */
+    readonly headers?: Record<string, string>,
+  ) {}
+}
+
+const SHARED_REFUSALS = new Map<ErrorCode, Refusal>();
+/** The shared Refusal for a row without a variable part: refusing allocates nothing. */
+export function refusal(code: ErrorCode): Refusal {
+  let r = SHARED_REFUSALS.get(code);
+  if (r === undefined) SHARED_REFUSALS.set(code, (r = new Refusal(code)));
+  return r;
+}
+
 export function errorStatus(code: ErrorCode): number {
   return PREPARED.get(code)!.status;
 }

@@ -1,42 +1,15 @@
-// Static mTLS (is the certificate allowed on this API) and authentication (which key is this),
-// in the order CONTRACT section 5 gives. Each check returns a Refusal (the error row to send)
-// or what it established. Refusals without a variable part are allocated once.
+// Stage 3, authenticate: which key this is, by token or (dynamic mTLS) by certificate, in the
+// order CONTRACT section 5 gives. Keyless APIs have no key: the stage lets them through.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
-import { certNotAllowedMessage, type ErrorCode } from './errors.ts';
-import type { ClientIdentity } from './identity.ts';
-import type { PreparedApi, PreparedKey, Snapshot } from './snapshot.ts';
-
-export class Refusal {
-  constructor(
-    readonly code: ErrorCode,
-    /** Replaces the table's message (only mtls.cert_not_allowed names a value). */
-    readonly message?: string,
-  ) {}
-}
-
-const refusals = new Map<ErrorCode, Refusal>();
-/** The shared Refusal for a row without a variable part. */
-export function refusal(code: ErrorCode): Refusal {
-  let r = refusals.get(code);
-  if (r === undefined) refusals.set(code, (r = new Refusal(code)));
-  return r;
-}
-
-/** Static mTLS: a certificate, on the API's list (pinned leaf or issued by a listed CA), not expired. */
-export function checkStaticMtls(api: PreparedApi, identity: ClientIdentity | null, now: number): Refusal | null {
-  if (identity === null) return refusal('mtls.cert_required');
-  if (!api.pinned.has(identity.fingerprint) && !api.cas.some((ca) => identity.issuedBy(ca, now))) {
-    return new Refusal('mtls.cert_not_allowed', certNotAllowedMessage(identity.fingerprint));
-  }
-  if (identity.expired(now)) return refusal('mtls.cert_expired');
-  return null;
-}
+import { Refusal, refusal } from '../errors.ts';
+import type { PreparedApi, PreparedKey, Snapshot } from '../snapshot.ts';
+import type { RequestContext, RequestHeaders, StageIdentity } from './context.ts';
+import { GO, type Stage, type Verdict } from './stage.ts';
 
 const BEARER = /^bearer\s+/i;
 
 /** The token in the API's auth header, "Bearer " prefix or not; null when absent or empty. */
-function tokenOf(api: PreparedApi, headers: IncomingHttpHeaders): string | null {
+function tokenOf(api: PreparedApi, headers: RequestHeaders): string | null {
   const raw = headers[api.def.auth_header_name];
   let value = typeof raw === 'string' ? raw : Array.isArray(raw) ? raw[0] : undefined;
   if (value === undefined) return null;
@@ -61,13 +34,7 @@ function keyOfToken(snapshot: Snapshot, token: string): PreparedKey | undefined 
  * token would work behind any pinned certificate. A token-only key's token works alone. On a
  * plain token API no certificate is asked for, so a bound key's token is accepted there.
  */
-export function authenticate(
-  snapshot: Snapshot,
-  api: PreparedApi,
-  identity: ClientIdentity | null,
-  headers: IncomingHttpHeaders,
-  now: number,
-): PreparedKey | Refusal {
+function keyOf(snapshot: Snapshot, api: PreparedApi, identity: StageIdentity | null, headers: RequestHeaders, now: number): PreparedKey | Refusal {
   const dynamic = api.def.use_certificate;
   const certBound = dynamic || api.def.use_mutual_tls_auth;
   const token = tokenOf(api, headers);
@@ -87,9 +54,13 @@ export function authenticate(
   return key;
 }
 
-/** Key state: expiry, then the inactive flag. */
-export function checkKeyState(key: PreparedKey, now: number): Refusal | null {
-  if (now > key.expiresAt) return refusal('key.expired');
-  if (key.def.is_inactive) return refusal('key.inactive');
-  return null;
+function authenticate(ctx: RequestContext): Verdict {
+  const api = ctx.api!;
+  if (api.def.use_keyless) return GO;
+  const key = keyOf(ctx.snapshot, api, ctx.identity, ctx.headers, ctx.now);
+  if (key instanceof Refusal) return key;
+  ctx.key = key;
+  return GO;
 }
+
+export const authenticateStage: Stage = { name: 'authenticate', run: authenticate };

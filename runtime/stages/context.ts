@@ -1,0 +1,45 @@
+// The request as the stages see it: no socket, no server, no HTTP version. A transport
+// adapter (runtime/http1.ts for node:https) fills the request part once per request; the
+// stages fill in what they establish. `decide` (runtime/stages/decide.ts) builds one from a
+// synthetic request, so the same stages answer "would this request pass?" without a network.
+import type { ClientIdentity } from '../identity.ts';
+import type { Limiter } from '../limits/limiter.ts';
+import type { PreparedApi, PreparedKey, Snapshot } from '../snapshot.ts';
+
+/** Request headers, lower-case names (node:http's IncomingHttpHeaders has this shape). */
+export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+/** What the stages ask of a client identity (runtime/identity.ts's ClientIdentity has it). */
+export type StageIdentity = Pick<ClientIdentity, 'fingerprint' | 'expired' | 'issuedBy'>;
+
+export class RequestContext {
+  /** Set by the route stage. */
+  api: PreparedApi | null = null;
+  /** The normalised request path (no query string), set by the route stage. */
+  path = '';
+  /** Set by the authenticate stage (null on a keyless API). */
+  key: PreparedKey | null = null;
+  /** Headers for the client's response whatever the outcome (rate-limit headers), or null. */
+  responseHeaders: Record<string, string> | null = null;
+  /** The name of the stage that refused the request, or null. */
+  refusedBy: string | null = null;
+
+  constructor(
+    /** The bundle current when the request arrived; used to the end. */
+    readonly snapshot: Snapshot,
+    /** The client's leaf certificate (computed once per TLS connection), or null. */
+    readonly identity: StageIdentity | null,
+    /** ms since the epoch: every time check of this request uses this instant. */
+    readonly now: number,
+    readonly method: string,
+    /** Normalised host: lower case, no port, no root dot (runtime/route.ts hostOf). */
+    readonly host: string,
+    /** The request path as sent, without the query string. */
+    readonly rawPath: string,
+    readonly headers: RequestHeaders,
+    /** The client's address ("" when unknown). */
+    readonly remote: string,
+    /** Consulted by the limits stage; null: limits are not applied. */
+    readonly limiter: Limiter | null,
+  ) {}
+}
