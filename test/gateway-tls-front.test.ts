@@ -1,4 +1,4 @@
-// Promises docs/gateway.md makes about the connection, before any request: a client that sends
+// Promises docs/request-path.md makes about the connection, before any request: a client that sends
 // no complete ClientHello within 10 s is dropped (silent, or dribbling bytes to stay "active"),
 // and TLS 1.2 is the minimum (a TLS 1.1 ClientHello is refused by the server). Against
 // `mtlsgate serve` built and spawned as users run it.
@@ -12,7 +12,7 @@ import { compileYaml, curlE2E, recordingUpstream, serveBundle, type RecordingUps
 import { tempDir } from './helpers/ops-fixtures.ts';
 import { demoPki, run } from './helpers/serve-fixtures.ts';
 
-/** The documented deadline (docs/gateway.md, "Connection"). */
+/** The documented deadline (docs/request-path.md, "Connection"). */
 const HELLO_DEADLINE_MS = 10_000;
 /** Far beyond the deadline: a socket still open then was never going to be dropped. */
 const GIVE_UP_MS = 60_000;
