@@ -43,7 +43,7 @@ describe('request-path stages', async () => {
       [
         {
           id: 'alice',
-          certificate: alice.fingerprint,
+          certificates: [alice.fingerprint],
           access_rights: { dynamic: { allowed_urls: [{ url: '^/reports(/|$)', methods: ['GET'] }] } },
           rate: { rate: 1, per: 60 },
         },
