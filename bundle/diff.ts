@@ -45,25 +45,45 @@ export interface BundleDiff {
   keys: { added: string[]; removed: string[]; changed: ItemChange[] };
 }
 
-/** The API fields compared one by one; the certificate lists are reported as access grants too. */
-const API_FIELDS: Array<keyof BundleApi> = [
-  'name',
-  'domain',
-  'listen_path',
-  'target_url',
-  'strip_listen_path',
-  'use_keyless',
-  'use_mutual_tls_auth',
-  'use_certificate',
-  'auth_header_name',
-  'client_certificates',
-  'client_cas',
-  'strip_auth_data',
-  'forward_client_cert',
-];
+/**
+ * Which API fields are compared one by one (the certificate lists are reported as access grants
+ * too). Every field of BundleApi is listed, so a new one cannot be left out unnoticed.
+ */
+const API_FIELDS = {
+  id: false, // the map key: a different id is a different API
+  name: true,
+  domain: true,
+  listen_path: true,
+  target_url: true,
+  strip_listen_path: true,
+  use_keyless: true,
+  use_mutual_tls_auth: true,
+  use_certificate: true,
+  auth_header_name: true,
+  client_certificates: true,
+  client_cas: true,
+  strip_auth_data: true,
+  forward_client_cert: true,
+} satisfies Record<keyof BundleApi, boolean>;
 
-/** Key fields compared as a whole (access_rights is compared per API below). */
-const KEY_FIELDS: Array<keyof BundleKey> = ['certificates', 'token_sha256', 'policies', 'rate', 'quota', 'expires', 'is_inactive'];
+/** Which key fields are compared as a whole; every field of BundleKey is listed. */
+const KEY_FIELDS = {
+  id: false, // the map key
+  certificates: true,
+  token_sha256: true,
+  policies: true,
+  access_rights: false, // compared per API in keyChange
+  rate: true,
+  quota: true,
+  expires: true,
+  is_inactive: true,
+} satisfies Record<keyof BundleKey, boolean>;
+
+function compared<T>(fields: Record<keyof T, boolean>): Array<keyof T> {
+  return (Object.keys(fields) as Array<keyof T>).filter((f) => fields[f]);
+}
+const COMPARED_API_FIELDS = compared<BundleApi>(API_FIELDS);
+const COMPARED_KEY_FIELDS = compared<BundleKey>(KEY_FIELDS);
 
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -136,11 +156,11 @@ function accessChanges(oldC: BundleContent, newC: BundleContent, apiIds: string[
 }
 
 function apiChange(a: BundleApi, b: BundleApi): FieldChange[] {
-  return API_FIELDS.filter((f) => !sameJson(a[f], b[f])).map((f) => ({ field: f, old: a[f], new: b[f] }));
+  return COMPARED_API_FIELDS.filter((f) => !sameJson(a[f], b[f])).map((f) => ({ field: f, old: a[f], new: b[f] }));
 }
 
 function keyChange(a: BundleKey, b: BundleKey): FieldChange[] {
-  const fields: FieldChange[] = KEY_FIELDS.filter((f) => !sameJson(a[f], b[f])).map((f) => ({ field: f, old: a[f], new: b[f] }));
+  const fields: FieldChange[] = COMPARED_KEY_FIELDS.filter((f) => !sameJson(a[f], b[f])).map((f) => ({ field: f, old: a[f], new: b[f] }));
   const apis = [...new Set([...Object.keys(a.access_rights), ...Object.keys(b.access_rights)])].sort();
   for (const api of apis) {
     const before = a.access_rights[api];

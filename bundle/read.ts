@@ -1,7 +1,19 @@
 // The bundle reader: verifies format and digest before it parses a byte, then the shape.
 // The runtime does not carry ajv: the shape check is hand-written.
 import { createHash } from 'node:crypto';
-import { BUNDLE_FORMAT, type Bundle, type BundleContent } from './types.ts';
+import {
+  type AccessRight,
+  type AllowedUrl,
+  BUNDLE_FORMAT,
+  type Bundle,
+  type BundleApi,
+  type BundleCa,
+  type BundleContent,
+  type BundleKey,
+  type CertIndexEntry,
+  type Quota,
+  type RateLimit,
+} from './types.ts';
 
 export class BundleError extends Error {
   override name = 'BundleError';
@@ -57,6 +69,10 @@ export function loadBundle(bytes: Uint8Array | string): Bundle {
 }
 
 // ---- shape verification (hand-written: the runtime does not carry ajv) ----
+// One table of field checks per bundle type, each `satisfies Record<keyof Type, Check>`: a field
+// added to a type in types.ts does not compile until it is checked here.
+
+type Check = (v: unknown, path: string) => void;
 
 function fail(path: string, what: string): never {
   throw new BundleError(`bundle shape: ${path} ${what}`);
@@ -68,9 +84,8 @@ function obj(v: unknown, path: string): Record<string, unknown> {
   if (!isObj(v)) fail(path, 'must be an object');
   return v;
 }
-function str(v: unknown, path: string): string {
+function str(v: unknown, path: string): void {
   if (typeof v !== 'string') fail(path, 'must be a string');
-  return v;
 }
 function strOrNull(v: unknown, path: string): void {
   if (v !== null && typeof v !== 'string') fail(path, 'must be a string or null');
@@ -78,100 +93,131 @@ function strOrNull(v: unknown, path: string): void {
 function bool(v: unknown, path: string): void {
   if (typeof v !== 'boolean') fail(path, 'must be a boolean');
 }
-function strArray(v: unknown, path: string): string[] {
+function strArray(v: unknown, path: string): asserts v is string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) fail(path, 'must be an array of strings');
-  return v as string[];
 }
 const HEX64 = /^[0-9a-f]{64}$/;
 function posNum(v: unknown, path: string): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(path, 'must be a positive number');
 }
+function listenPath(v: unknown, path: string): void {
+  str(v, path);
+  if (!(v as string).startsWith('/') || !(v as string).endsWith('/')) fail(path, 'must start and end with "/"');
+}
+function fingerprints(v: unknown, path: string): void {
+  strArray(v, path);
+  for (const fp of v) if (!HEX64.test(fp)) fail(path, `holds a non-fingerprint ${JSON.stringify(fp)}`);
+}
+function certificatePem(v: unknown, path: string): void {
+  str(v, path);
+  if (!(v as string).includes('BEGIN CERTIFICATE')) fail(path, 'must be a PEM certificate');
+  if (/PRIVATE KEY/.test(v as string)) fail(path, 'holds private key material');
+}
+/** An object whose fields pass `shape` (fields not in the type are ignored, as JSON readers do). */
+function record(shape: Record<string, Check>): Check {
+  const fields = Object.entries(shape);
+  return (v, path) => {
+    const o = obj(v, path);
+    for (let i = 0; i < fields.length; i++) fields[i][1](o[fields[i][0]], `${path}.${fields[i][0]}`);
+  };
+}
+function nullable(check: Check): Check {
+  return (v, path) => {
+    if (v !== null) check(v, path);
+  };
+}
+function arrayOf(check: Check): Check {
+  return (v, path) => {
+    if (!Array.isArray(v)) fail(path, 'must be an array');
+    for (const item of v) check(item, `${path}[]`);
+  };
+}
+function mapOf(check: Check): Check {
+  return (v, path) => {
+    const o = obj(v, path);
+    for (const k in o) check(o[k], `${path}.${k}`);
+  };
+}
+
+const API_SHAPE = {
+  id: str,
+  name: str,
+  domain: strOrNull,
+  listen_path: listenPath,
+  target_url: str,
+  strip_listen_path: bool,
+  use_keyless: bool,
+  use_mutual_tls_auth: bool,
+  use_certificate: bool,
+  auth_header_name: str,
+  client_certificates: fingerprints,
+  /** Each must name an entry of content.cas (checked below). */
+  client_cas: strArray,
+  strip_auth_data: bool,
+  forward_client_cert: bool,
+} satisfies Record<keyof BundleApi, Check>;
+
+const ALLOWED_URL_SHAPE = { url: str, methods: strArray } satisfies Record<keyof AllowedUrl, Check>;
+const ACCESS_RIGHT_SHAPE = { allowed_urls: nullable(arrayOf(record(ALLOWED_URL_SHAPE))) } satisfies Record<keyof AccessRight, Check>;
+const RATE_SHAPE = { rate: posNum, per: posNum } satisfies Record<keyof RateLimit, Check>;
+const QUOTA_SHAPE = { max: posNum, renewal: posNum } satisfies Record<keyof Quota, Check>;
+
+const KEY_SHAPE = {
+  id: str,
+  /** Each must be mapped to this key by content.index.certs (checked below). */
+  certificates: fingerprints,
+  token_sha256: strOrNull,
+  policies: strArray,
+  access_rights: mapOf(record(ACCESS_RIGHT_SHAPE)),
+  rate: nullable(record(RATE_SHAPE)),
+  quota: nullable(record(QUOTA_SHAPE)),
+  expires: strOrNull,
+  is_inactive: bool,
+} satisfies Record<keyof BundleKey, Check>;
+
+const CA_SHAPE = { pem: certificatePem, subject: str, apis: strArray } satisfies Record<keyof BundleCa, Check>;
+/** `key` must name an entry of content.keys (checked below). */
+const CERT_ENTRY_SHAPE = { apis: strArray, key: strOrNull } satisfies Record<keyof CertIndexEntry, Check>;
+
+/** Each map's entries; the cross-references between maps are checked in verifyShape. */
+const CONTENT_SHAPE = {
+  apis: mapOf(record(API_SHAPE)),
+  keys: mapOf(record(KEY_SHAPE)),
+  cas: mapOf(record(CA_SHAPE)),
+  index: record({
+    certs: mapOf(record(CERT_ENTRY_SHAPE)),
+    tokens: mapOf(str),
+    routes: mapOf(mapOf(str)),
+  } satisfies Record<keyof BundleContent['index'], Check>),
+} satisfies Record<keyof BundleContent, Check>;
 
 function verifyShape(c: unknown): asserts c is BundleContent {
-  const content = obj(c, 'content');
-  const apis = obj(content.apis, 'content.apis');
-  const keys = obj(content.keys, 'content.keys');
-  const cas = obj(content.cas, 'content.cas');
-  const index = obj(content.index, 'content.index');
-  const certs = obj(index.certs, 'content.index.certs');
-  for (const [id, raw] of Object.entries(apis)) {
+  record(CONTENT_SHAPE)(c, 'content');
+  const { apis, keys, cas, index } = c as BundleContent;
+  for (const id in apis) {
     const p = `content.apis.${id}`;
-    const a = obj(raw, p);
-    if (a.id !== id) fail(`${p}.id`, 'must equal its map key');
-    str(a.name, `${p}.name`);
-    strOrNull(a.domain, `${p}.domain`);
-    const lp = str(a.listen_path, `${p}.listen_path`);
-    if (!lp.startsWith('/') || !lp.endsWith('/')) fail(`${p}.listen_path`, 'must start and end with "/"');
-    str(a.target_url, `${p}.target_url`);
-    for (const f of ['strip_listen_path', 'use_keyless', 'use_mutual_tls_auth', 'use_certificate', 'strip_auth_data', 'forward_client_cert']) {
-      bool(a[f], `${p}.${f}`);
-    }
-    str(a.auth_header_name, `${p}.auth_header_name`);
-    for (const fp of strArray(a.client_certificates, `${p}.client_certificates`))
-      if (!HEX64.test(fp)) fail(`${p}.client_certificates`, `holds a non-fingerprint ${JSON.stringify(fp)}`);
-    for (const fp of strArray(a.client_cas, `${p}.client_cas`)) if (!isObj(cas[fp])) fail(`${p}.client_cas`, `names CA ${fp} missing from content.cas`);
+    if (apis[id].id !== id) fail(`${p}.id`, 'must equal its map key');
+    for (const fp of apis[id].client_cas) if (!isObj(cas[fp])) fail(`${p}.client_cas`, `names CA ${fp} missing from content.cas`);
   }
-  for (const [id, raw] of Object.entries(keys)) {
+  for (const id in keys) {
     const p = `content.keys.${id}`;
-    const k = obj(raw, p);
-    if (k.id !== id) fail(`${p}.id`, 'must equal its map key');
-    for (const fp of strArray(k.certificates, `${p}.certificates`)) {
-      if (!HEX64.test(fp)) fail(`${p}.certificates`, `holds a non-fingerprint ${JSON.stringify(fp)}`);
-      const entry = certs[fp];
-      if (!isObj(entry) || entry.key !== id) fail(`${p}.certificates`, `names ${fp}, which content.index.certs does not map to this key`);
+    if (keys[id].id !== id) fail(`${p}.id`, 'must equal its map key');
+    for (const fp of keys[id].certificates) {
+      if (index.certs[fp]?.key !== id) fail(`${p}.certificates`, `names ${fp}, which content.index.certs does not map to this key`);
     }
-    strOrNull(k.token_sha256, `${p}.token_sha256`);
-    strArray(k.policies, `${p}.policies`);
-    const ar = obj(k.access_rights, `${p}.access_rights`);
-    for (const [api, r] of Object.entries(ar)) {
-      const rp = `${p}.access_rights.${api}`;
-      const right = obj(r, rp);
-      if (right.allowed_urls !== null) {
-        if (!Array.isArray(right.allowed_urls)) fail(`${rp}.allowed_urls`, 'must be an array or null');
-        for (const u of right.allowed_urls) {
-          const uo = obj(u, `${rp}.allowed_urls[]`);
-          str(uo.url, `${rp}.allowed_urls[].url`);
-          strArray(uo.methods, `${rp}.allowed_urls[].methods`);
-        }
-      }
-    }
-    if (k.rate !== null) {
-      const r = obj(k.rate, `${p}.rate`);
-      posNum(r.rate, `${p}.rate.rate`);
-      posNum(r.per, `${p}.rate.per`);
-    }
-    if (k.quota !== null) {
-      const q = obj(k.quota, `${p}.quota`);
-      posNum(q.max, `${p}.quota.max`);
-      posNum(q.renewal, `${p}.quota.renewal`);
-    }
-    strOrNull(k.expires, `${p}.expires`);
-    bool(k.is_inactive, `${p}.is_inactive`);
   }
-  for (const [fp, raw] of Object.entries(cas)) {
-    const p = `content.cas.${fp}`;
-    const ca = obj(raw, p);
-    if (!str(ca.pem, `${p}.pem`).includes('BEGIN CERTIFICATE')) fail(`${p}.pem`, 'must be a PEM certificate');
-    if (/PRIVATE KEY/.test(ca.pem as string)) fail(`${p}.pem`, 'holds private key material');
-    str(ca.subject, `${p}.subject`);
-    strArray(ca.apis, `${p}.apis`);
-  }
-  for (const [fp, raw] of Object.entries(certs)) {
+  for (const fp in index.certs) {
     const p = `content.index.certs.${fp}`;
     if (!HEX64.test(fp)) fail(p, 'key must be a fingerprint');
-    const e = obj(raw, p);
-    strArray(e.apis, `${p}.apis`);
-    if (e.key !== null && !isObj(keys[e.key as string])) fail(`${p}.key`, 'names a key missing from content.keys');
+    const key = index.certs[fp].key;
+    if (key !== null && !isObj(keys[key])) fail(`${p}.key`, 'names a key missing from content.keys');
   }
-  const tokens = obj(index.tokens, 'content.index.tokens');
-  for (const [h, id] of Object.entries(tokens)) {
+  for (const h in index.tokens) {
     if (!HEX64.test(h)) fail(`content.index.tokens`, 'keys must be SHA-256 hex');
-    if (!isObj(keys[id as string])) fail(`content.index.tokens.${h}`, 'names a key missing from content.keys');
+    if (!isObj(keys[index.tokens[h]])) fail(`content.index.tokens.${h}`, 'names a key missing from content.keys');
   }
-  const routes = obj(index.routes, 'content.index.routes');
-  for (const [host, paths] of Object.entries(routes)) {
-    for (const [lp, id] of Object.entries(obj(paths, `content.index.routes.${host}`))) {
-      if (!isObj(apis[id as string])) fail(`content.index.routes.${host}.${lp}`, 'names an API missing from content.apis');
-    }
+  for (const host in index.routes) {
+    const paths = index.routes[host];
+    for (const lp in paths) if (!isObj(apis[paths[lp]])) fail(`content.index.routes.${host}.${lp}`, 'names an API missing from content.apis');
   }
 }

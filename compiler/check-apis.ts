@@ -1,8 +1,10 @@
 // Semantic checks on APIs and their resolution to bundle form: the auth-combination table,
 // static-mTLS lists (pinned leaves and CA trust anchors), and unique domain + listen_path.
+import { checkCaPem, checkTargetUrl } from '../bundle/checks.ts';
+import { API_DEFAULTS } from '../bundle/defaults.ts';
 import type { BundleApi, BundleCa, Fingerprint } from '../bundle/types.ts';
-import { caPem, type CertLoader, SHA256_ENTRY, subjectOf } from './certs.ts';
-import type { DiagnosticLog } from './diagnostics.ts';
+import { caPem, type CertInfo, type CertLoader, SHA256_ENTRY, subjectOf } from './certs.ts';
+import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
 import type { ApiDoc } from './model.ts';
 import { locate } from './source.ts';
@@ -16,6 +18,15 @@ export interface ResolvedApis {
   routes: Map<string, Map<string, string>>;
 }
 
+/** A CA as the bundle holds it, or null after reporting why the gateway could not use it. */
+function trustAnchor(cert: CertInfo, site: Site, log: DiagnosticLog): BundleCa | null {
+  const pem = caPem(cert);
+  const checked = checkCaPem(pem);
+  if (checked.ok) return { apis: [], pem, subject: subjectOf(cert) };
+  log.report('E_CERT_PARSE', site, `CA certificate ${subjectOf(cert)} ${checked.problem}: the gateway would refuse the bundle`);
+  return null;
+}
+
 export function normaliseListenPath(p: string): string {
   return p.endsWith('/') ? p : p + '/';
 }
@@ -26,9 +37,9 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
   for (const item of uniqueById(docs, 'api', log).values()) {
     const { doc, spec } = item;
     const at = (path: (string | number)[], atKey = false) => ({ file: doc.file, offset: locate(doc.root, path, atKey) });
-    const keyless = spec.use_keyless === true;
-    const useCertificate = spec.auth?.use_certificate === true;
-    const mtls = spec.use_mutual_tls_auth === true;
+    const keyless = spec.use_keyless ?? API_DEFAULTS.use_keyless;
+    const useCertificate = spec.auth?.use_certificate ?? API_DEFAULTS.use_certificate;
+    const mtls = spec.use_mutual_tls_auth ?? API_DEFAULTS.use_mutual_tls_auth;
     const entries = spec.client_certificates ?? [];
 
     if (keyless && useCertificate) {
@@ -82,14 +93,24 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
         if (isChain) continue;
         cas.add(cert.fingerprint);
         if (mtls) {
-          const ca = out.cas.get(cert.fingerprint) ?? { apis: [], pem: caPem(cert), subject: subjectOf(cert) };
+          const ca = out.cas.get(cert.fingerprint) ?? trustAnchor(cert, site, log);
+          if (ca === null) continue;
           if (!ca.apis.includes(spec.id)) ca.apis.push(spec.id);
           out.cas.set(cert.fingerprint, ca);
         }
       }
     });
 
-    const domain = spec.domain === undefined ? null : spec.domain.toLowerCase();
+    const target = checkTargetUrl(spec.proxy.target_url);
+    if (!target.ok) {
+      log.report(
+        'E_TARGET_URL',
+        at(['proxy', 'target_url']),
+        `target_url ${JSON.stringify(spec.proxy.target_url)} ${target.problem}: the gateway would refuse the bundle`,
+      );
+    }
+
+    const domain = spec.domain === undefined ? API_DEFAULTS.domain : spec.domain.toLowerCase();
     const listenPath = normaliseListenPath(spec.proxy.listen_path);
     const routeKey = `${domain ?? '*'} ${listenPath}`;
     const other = routeOwner.get(routeKey);
@@ -108,16 +129,16 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
 
     // Fields in sorted order: serializeBundle then writes this object as it is, without a copy.
     const api: BundleApi = {
-      auth_header_name: (spec.auth?.auth_header_name ?? 'Authorization').toLowerCase(),
+      auth_header_name: spec.auth?.auth_header_name?.toLowerCase() ?? API_DEFAULTS.auth_header_name,
       client_cas: mtls ? [...cas].sort() : [],
       client_certificates: mtls ? [...pinned].sort() : [],
       domain,
-      forward_client_cert: spec.forward_client_cert ?? false,
+      forward_client_cert: spec.forward_client_cert ?? API_DEFAULTS.forward_client_cert,
       id: spec.id,
       listen_path: listenPath,
       name: spec.name ?? spec.id,
-      strip_auth_data: spec.strip_auth_data ?? false,
-      strip_listen_path: spec.proxy.strip_listen_path ?? true,
+      strip_auth_data: spec.strip_auth_data ?? API_DEFAULTS.strip_auth_data,
+      strip_listen_path: spec.proxy.strip_listen_path ?? API_DEFAULTS.strip_listen_path,
       target_url: spec.proxy.target_url,
       use_certificate: useCertificate,
       use_keyless: keyless,

@@ -1,6 +1,8 @@
 // Keys: credentials (certificate and/or token hash, each identifying exactly one key), policy and
 // API references, and the effective session: the key's own rights and limits merged with its
 // policies' at compile time, so the runtime never merges.
+import { checkExpires } from '../bundle/checks.ts';
+import { KEY_DEFAULTS } from '../bundle/defaults.ts';
 import type { BundleApi, BundleKey, Fingerprint } from '../bundle/types.ts';
 import { type CertInfo, type CertLoader, isInlinePem, SHA256_ENTRY } from './certs.ts';
 import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
@@ -75,6 +77,14 @@ function keyCertificate(key: KeyDoc, entry: string, path: (string | number)[], c
 function certificateEntries(spec: KeySpec): [string, (string | number)[]][] {
   if (spec.certificates !== undefined) return spec.certificates.map((entry, i) => [entry, ['certificates', i]]);
   return spec.certificate === undefined ? [] : [[spec.certificate, ['certificate']]];
+}
+
+/** The key's expiry as the bundle holds it (normalised ISO-8601), or null after reporting why the runtime could not read it. */
+function expiryOf(expires: string, site: Site, log: DiagnosticLog): { value: string | null } {
+  const checked = checkExpires(expires);
+  if (checked.ok) return { value: new Date(checked.value).toISOString() };
+  log.report('E_FIELD_VALUE', site, `expires ${JSON.stringify(expires)} ${checked.problem} the gateway can read; write it as 2027-01-01T00:00:00Z`);
+  return { value: null };
 }
 
 /** `broken`: ids of APIs and policies that failed the schema (they exist; references to them are not errors). */
@@ -190,13 +200,16 @@ export function resolveKeys(
     checkLimits(spec, doc, log);
 
     const session = sessionOf(applied, spec, ownRights);
+    // The schema's date-time format admits what Date cannot read (a leap second, 23:59:60Z): the
+    // runtime would refuse the key, so it is an error here, at the value.
+    const expires = spec.expires === undefined ? { value: KEY_DEFAULTS.expires } : expiryOf(spec.expires, at(['expires']), log);
     // Fields in sorted order: serializeBundle then writes this object as it is, without a copy.
     const bundleKey: BundleKey = {
       access_rights: session.access_rights,
       certificates: fingerprints.sort(),
-      expires: spec.expires === undefined ? null : new Date(spec.expires).toISOString(),
+      expires: expires.value,
       id: spec.id,
-      is_inactive: spec.is_inactive ?? false,
+      is_inactive: spec.is_inactive ?? KEY_DEFAULTS.is_inactive,
       policies: session.policies,
       quota: session.quota,
       rate: session.rate,

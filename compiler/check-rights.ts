@@ -1,5 +1,6 @@
 // access_rights blocks (on policies and keys): every API must exist and every allowed_urls
-// regex must compile (with the same `new RegExp(url)` the runtime uses).
+// regex must compile (bundle/checks.ts `checkAllowedUrl`, the rule the runtime applies).
+import { checkAllowedUrl } from '../bundle/checks.ts';
 import type { AccessRight, BundleApi } from '../bundle/types.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import type { AccessRightsSpec } from './model.ts';
@@ -27,16 +28,13 @@ export function checkAccessRights(
       continue;
     }
     (right.allowed_urls ?? []).forEach((allowed, i) => {
-      try {
-        new RegExp(allowed.url);
-      } catch (err) {
-        const why = (err as Error).message.replace(/^Invalid regular expression: /, '');
+      const checked = checkAllowedUrl(allowed.url);
+      if (!checked.ok)
         log.report(
           'E_URL_REGEX',
           { file: doc.file, offset: locate(doc.root, ['access_rights', apiId, 'allowed_urls', i, 'url']) },
-          `allowed_urls regex ${JSON.stringify(allowed.url)} does not compile: ${why}`,
+          `allowed_urls regex ${JSON.stringify(allowed.url)} ${checked.problem}`,
         );
-      }
     });
     valid[apiId] = right;
   }

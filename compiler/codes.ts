@@ -65,6 +65,11 @@ export const CODES = {
     title: 'client_certificates set while use_mutual_tls_auth is false',
     fix: 'Set use_mutual_tls_auth: true to enforce the list, or remove the list.',
   },
+  E_TARGET_URL: {
+    severity: 'error',
+    title: 'target_url the gateway cannot proxy to',
+    fix: 'Give the upstream base URL alone (http:// or https://, host, port, path): no user:password@, no ?query, no #fragment. Upstream credentials belong in the upstream, not in the URL.',
+  },
   // ---- policies and keys ----
   E_UNKNOWN_API: { severity: 'error', title: 'access right for an API that does not exist', fix: 'Use the id of a kind: api document, or add that API.' },
   E_UNKNOWN_POLICY: {

@@ -2,6 +2,7 @@
 // Stages (one module each, all writing into one DiagnosticLog, none throwing on bad config):
 //   load (files, UTF-8) -> parse (YAML) -> schema (ajv) -> checks + resolve (APIs, policies,
 //   keys, certificates; policies merged per key) -> emit (indexes, serializeBundle).
+import { bundleProblems } from '../bundle/checks.ts';
 import { serializeBundle } from '../bundle/write.ts';
 import type { BundleContent } from '../bundle/types.ts';
 import { CertLoader } from './certs.ts';
@@ -38,7 +39,7 @@ export interface CompileResult {
   content: BundleContent | null;
   /** serializeBundle(content); null when there are errors. */
   bundle: Buffer | null;
-  /** Milliseconds per stage (load, parse, schema, apis, policies, keys, emit), for benchmarks. */
+  /** Milliseconds per stage (load, parse, schema, apis, policies, keys, index, runtime-checks, emit), for benchmarks. */
   timings: Record<string, number>;
 }
 
@@ -74,6 +75,12 @@ export async function compileDir(dir: string, opts: CompileOptions = {}): Promis
   const warningCount = diagnostics.length - errorCount;
   if (errorCount > 0) return { diagnostics, errorCount, warningCount, content: null, bundle: null, timings };
   const content = stage('index', () => buildContent(apis, keys));
+  // The checks above report each of these rules at its YAML node; this is the promise itself
+  // (what compile accepts, serve loads), kept if a rule is ever added to one side only.
+  const refused = stage('runtime-checks', () => bundleProblems(content));
+  if (refused.length > 0) {
+    throw new Error(`internal error: this bundle would be refused by \`mtlsgate serve\` (${refused.map((p) => p.message).join('; ')}); please report it`);
+  }
   const bundle = stage('emit', () => serializeBundle(content));
   return { diagnostics, errorCount, warningCount, content, bundle, timings };
 }

@@ -11,7 +11,7 @@ export interface CompactBundle {
   digest: string;
   /** SHA-256 of the file bytes (the digest covers the content only). */
   bytesSha256: string;
-  /** What the worker found wrong with a key's expiry or allowed_urls pattern (snapshot.ts `validateKeys`), or null. */
+  /** What the worker found wrong with a key's expiry or allowed_urls pattern (bundle/checks.ts `checkKeys`), or null. */
   keyError: string | null;
   apis: Record<string, BundleApi>;
   cas: Record<string, BundleCa>;

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { loadBundle } from '../bundle/read.ts';
 import { compactBundle, transferables } from './bundle-worker-compact.ts';
-import { validateKeys } from './snapshot.ts';
+import { checkKeys } from '../bundle/checks.ts';
 import type { WorkerReply, WorkerRequest } from './bundle-worker-client.ts';
 
 function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBuffer[] } {
@@ -18,7 +18,7 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
     // A bad key is reported by the main thread after the APIs are checked, as a reload there would.
     let keyError: string | null = null;
     try {
-      validateKeys(bundle.content.keys, new Map());
+      checkKeys(bundle.content.keys);
     } catch (err) {
       keyError = (err as Error).message;
     }

@@ -5,7 +5,7 @@
 // objects. A request reads one snapshot on arrival and uses it to the end.
 // A snapshot is built either from a parsed bundle (`buildSnapshot`) or from the compact form a
 // worker thread verified (`buildCompactSnapshot`, runtime/bundle-worker-compact.ts).
-import { X509Certificate } from 'node:crypto';
+import { BundleCheckError, caProblem, checkCaPem, checkKeys, checkTargetUrl, keyExpiry, keyPattern, type PatternCache } from '../bundle/checks.ts';
 import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from '../bundle/types.ts';
 import { CompactKeys, type CompactBundle } from './bundle-worker-compact.ts';
 import type { TrustedCa } from './identity.ts';
@@ -68,20 +68,9 @@ export function hostNeedsCertificate(snapshot: Snapshot, host: string): boolean 
 }
 
 function prepareUpstream(api: BundleApi): { upstream: Upstream; targetBase: string } {
-  let url: URL;
-  try {
-    url = new URL(api.target_url);
-  } catch {
-    throw new Error(`api ${api.id}: target_url ${JSON.stringify(api.target_url)} is not an absolute URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`api ${api.id}: target_url ${JSON.stringify(api.target_url)} must be http:// or https://`);
-  }
-  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw new Error(`api ${api.id}: target_url ${JSON.stringify(api.target_url)} must not carry a query, fragment or credentials`);
-  }
-  const base = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
-  return { upstream: upstreamFor(url.origin), targetBase: base };
+  const target = checkTargetUrl(api.target_url);
+  if (!target.ok) throw new BundleCheckError(`api ${api.id}: target_url ${JSON.stringify(api.target_url)} ${target.problem}`);
+  return { upstream: upstreamFor(target.value.origin), targetBase: target.value.basePath };
 }
 
 function prepareCas(bundleCas: Record<string, BundleCa>, api: BundleApi, cache: Map<string, TrustedCa>): TrustedCa[] {
@@ -89,14 +78,9 @@ function prepareCas(bundleCas: Record<string, BundleCa>, api: BundleApi, cache: 
     let ca = cache.get(fingerprint);
     if (ca === undefined) {
       const entry = bundleCas[fingerprint];
-      let cert: X509Certificate;
-      try {
-        cert = new X509Certificate(entry.pem);
-      } catch (err) {
-        throw new Error(`ca ${fingerprint} (${entry.subject}) used by api ${api.id}: its PEM is not a readable certificate: ${(err as Error).message}`);
-      }
-      if (!cert.ca) throw new Error(`ca ${fingerprint} (${entry.subject}) used by api ${api.id} is not a CA certificate (basicConstraints CA:FALSE)`);
-      ca = { fingerprint, cert };
+      const cert = checkCaPem(entry.pem);
+      if (!cert.ok) throw new BundleCheckError(caProblem(fingerprint, entry.subject, api.id, cert.problem));
+      ca = { fingerprint, cert: cert.value };
       cache.set(fingerprint, ca);
     }
     return ca;
@@ -119,49 +103,6 @@ function prepareApi(bundleCas: Record<string, BundleCa>, api: BundleApi, cas: Ma
   };
 }
 
-/** Compiled allowed_urls patterns by source: keys sharing a policy share its RegExp objects. */
-type PatternCache = Map<string, RegExp>;
-
-function expiryOf(key: BundleKey): number {
-  if (key.expires === null) return Infinity;
-  const at = Date.parse(key.expires);
-  if (Number.isNaN(at)) throw new Error(`key ${key.id}: expires ${JSON.stringify(key.expires)} is not an ISO-8601 time`);
-  return at;
-}
-
-function pattern(cache: PatternCache, key: BundleKey, apiId: string, index: number, source: string): RegExp {
-  let compiled = cache.get(source);
-  if (compiled === undefined) {
-    try {
-      compiled = new RegExp(source);
-    } catch (err) {
-      throw new Error(
-        `key ${key.id}: access_rights.${apiId}.allowed_urls[${index}].url ${JSON.stringify(source)} is not a valid regular expression: ${(err as Error).message}`,
-      );
-    }
-    cache.set(source, compiled);
-  }
-  return compiled;
-}
-
-/**
- * Checks every key's expiry and patterns once, at build time (so a bundle the request path
- * cannot use is refused before the swap), without building per-key objects: those are made on
- * a key's first request. A 100,000-key bundle then swaps without a long event-loop stall.
- */
-export function validateKeys(keys: Record<string, BundleKey>, cache: PatternCache): void {
-  // for-in, not Object.values: on a 100,000-entry object it is about twice as fast.
-  for (const id in keys) {
-    const key = keys[id];
-    if (key.expires !== null) expiryOf(key);
-    const rights = key.access_rights;
-    for (const apiId in rights) {
-      const urls = rights[apiId].allowed_urls;
-      if (urls !== null) for (let i = 0; i < urls.length; i++) pattern(cache, key, apiId, i, urls[i].url);
-    }
-  }
-}
-
 function prepareKey(key: BundleKey, cache: PatternCache): PreparedKey {
   const rights = new Map<string, PreparedUrl[] | null>();
   for (const [apiId, right] of Object.entries(key.access_rights)) {
@@ -170,12 +111,12 @@ function prepareKey(key: BundleKey, cache: PatternCache): PreparedKey {
       right.allowed_urls === null
         ? null
         : right.allowed_urls.map((allowed, i) => ({
-            pattern: pattern(cache, key, apiId, i, allowed.url),
+            pattern: keyPattern(cache, key, apiId, i, allowed.url),
             methods: allowed.methods.length === 0 ? null : new Set(allowed.methods.map((m) => m.toUpperCase())),
           })),
     );
   }
-  return { def: key, id: key.id, expiresAt: expiryOf(key), rights, limited: key.rate !== null || key.quota !== null };
+  return { def: key, id: key.id, expiresAt: keyExpiry(key), rights, limited: key.rate !== null || key.quota !== null };
 }
 
 /** Where a snapshot finds key definitions: a parsed bundle, or a compact one from the worker. */
@@ -290,7 +231,7 @@ export function buildSnapshot(bundle: Bundle): Snapshot {
     new ParsedKeys(content),
     () => bundle,
     patterns,
-    () => validateKeys(content.keys, patterns),
+    () => checkKeys(content.keys, patterns),
   );
 }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { api, certFiles, removeConfigs, testPki, writeConfig, type TestPki } from './fixtures/compiler/helpers.ts';
 

@@ -4,7 +4,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileDir, CODES, type Diagnostic } from '../compiler/index.ts';
+import { CODES, type Diagnostic } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { api, certFiles, removeConfigs, TOKEN_A, writeConfig } from './fixtures/compiler/helpers.ts';
 
 after(removeConfigs);
@@ -150,6 +151,12 @@ export const CASES: Case[] = [
   },
   { code: 'E_CERT_EXPIRED', certs: true, files: { 'k.yaml': key('certs/expired.pem') }, at: { file: 'k.yaml', line: 3, col: 14 }, message: /CN=expired/ },
   { code: 'W_CERT_EXPIRING', certs: true, files: { 'k.yaml': key('certs/expiring.pem') }, at: { file: 'k.yaml', line: 3, col: 14 }, message: /in [45] days/ },
+  {
+    code: 'E_TARGET_URL',
+    files: { 'a.yaml': 'kind: api\nid: a\nproxy:\n  listen_path: /a/\n  target_url: http://user:pw@127.0.0.1:9101/base?x=1\n' },
+    at: { file: 'a.yaml', line: 5, col: 15 },
+    message: /must not carry a query, fragment or credentials \(it has credentials and a query\)/,
+  },
   { code: 'E_KEY_CERT_CA', certs: true, files: { 'k.yaml': key('certs/ca.pem') }, at: { file: 'k.yaml', line: 3, col: 14 } },
   { code: 'E_KEY_CERT_CHAIN', certs: true, files: { 'k.yaml': key('certs/chain.pem') }, at: { file: 'k.yaml', line: 3, col: 14 } },
   {

@@ -5,7 +5,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { diffBundles, type AccessGrant } from '../bundle/diff.ts';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { writeDemoPki } from '../cli/pki.ts';
 import { loadBundle } from '../bundle/read.ts';
 import type { BundleContent } from '../bundle/types.ts';

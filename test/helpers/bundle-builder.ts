@@ -2,6 +2,7 @@
 // the compiler would, and derives the indexes (certificates, tokens, routes) the same way.
 // Goes through serializeBundle + loadBundle so every test bundle is a verified one.
 import { createHash, X509Certificate } from 'node:crypto';
+import { API_DEFAULTS, KEY_DEFAULTS } from '../../bundle/defaults.ts';
 import { loadBundle } from '../../bundle/read.ts';
 import { serializeBundle } from '../../bundle/write.ts';
 import type { Bundle, BundleApi, BundleContent, BundleKey } from '../../bundle/types.ts';
@@ -17,30 +18,14 @@ function fingerprintOfPem(pem: string): string {
   return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
 }
 
-/** An API with the defaults the compiler fills in (token auth, no certificates), then `over`. */
+/** An API with the defaults the compiler fills in (bundle/defaults.ts: token auth, no certificates), then `over`. */
 export function apiWithDefaults(id: string, over: Partial<BundleApi> = {}): BundleApi {
-  return {
-    id,
-    name: id,
-    domain: null,
-    listen_path: `/${id}/`,
-    target_url: 'http://127.0.0.1:9101',
-    strip_listen_path: true,
-    use_keyless: false,
-    use_mutual_tls_auth: false,
-    use_certificate: false,
-    auth_header_name: 'authorization',
-    client_certificates: [],
-    client_cas: [],
-    strip_auth_data: false,
-    forward_client_cert: false,
-    ...over,
-  };
+  return { ...API_DEFAULTS, id, name: id, listen_path: `/${id}/`, target_url: 'http://127.0.0.1:9101', client_certificates: [], client_cas: [], ...over };
 }
 
 /** A key with the compiler's defaults (no certificate, token, rights or limits), then `over`. */
 export function keyWithDefaults(id: string, over: Partial<BundleKey> = {}): BundleKey {
-  return { id, certificates: [], token_sha256: null, policies: [], access_rights: {}, rate: null, quota: null, expires: null, is_inactive: false, ...over };
+  return { ...KEY_DEFAULTS, id, certificates: [], policies: [], access_rights: {}, ...over };
 }
 
 export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleContent {

@@ -1,0 +1,175 @@
+// bundle/checks.ts: the rules the runtime applies when it builds a snapshot are the rules the
+// compiler reports with positions, so nothing `compile` accepts is refused by `serve`.
+// bundle/defaults.ts: the defaults the compiler fills in are the ones the schemas document.
+// bundle/read.ts: every field of every bundle type is verified.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { bundleProblems } from '../bundle/checks.ts';
+import { API_DEFAULTS, KEY_DEFAULTS } from '../bundle/defaults.ts';
+import { BundleError, loadBundle } from '../bundle/read.ts';
+import { serializeBundle } from '../bundle/write.ts';
+import type { BundleContent } from '../bundle/types.ts';
+import { buildSnapshot } from '../runtime/snapshot.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
+import { apiWithDefaults, bundleContent, keyWithDefaults } from './helpers/bundle-builder.ts';
+import { removeConfigs, TOKEN_A, writeConfig } from './fixtures/compiler/helpers.ts';
+
+after(removeConfigs);
+
+const apiYaml = (target: string) => `kind: api\nid: a\nproxy:\n  listen_path: /a/\n  target_url: ${JSON.stringify(target)}\n`;
+
+test('the issue example: a target_url with credentials and a query fails check at its position, as serve refuses it', async () => {
+  const target = 'http://user:pw@127.0.0.1:9101/base?x=1';
+  const r = await compileDir(writeConfig({ 'a.yaml': apiYaml(target) }));
+  assert.equal(r.bundle, null);
+  const d = r.diagnostics.find((x) => x.code === 'E_TARGET_URL');
+  assert.ok(d, JSON.stringify(r.diagnostics));
+  assert.deepEqual([d.file, d.line, d.col], ['a.yaml', 5, 15]);
+  const content = bundleContent([{ id: 'a', listen_path: '/a/', target_url: target }]);
+  assert.throws(() => buildSnapshot(loadBundle(serializeBundle(content))), /api a: target_url "http:\/\/user:pw@127\.0\.0\.1:9101\/base\?x=1" must not carry/);
+});
+
+test('each part the proxy would drop is named: credentials, query, fragment', async () => {
+  for (const [target, has] of [
+    ['http://u@h.example/', 'credentials'],
+    ['https://h.example/x?a=1', 'a query'],
+    ['http://h.example/#top', 'a fragment'],
+  ]) {
+    const r = await compileDir(writeConfig({ 'a.yaml': apiYaml(target) }));
+    const d = r.diagnostics.find((x) => x.code === 'E_TARGET_URL');
+    assert.ok(d, `${target}: ${JSON.stringify(r.diagnostics)}`);
+    assert.match(d.message, new RegExp(`\\(it has ${has}\\)`), target);
+  }
+});
+
+test('an expiry the schema admits but Date cannot read (a leap second) is a diagnostic at the value, not a crash', async () => {
+  const r = await compileDir(writeConfig({ 'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\nexpires: "2026-12-31T23:59:60Z"\n` }));
+  const d = r.diagnostics.find((x) => x.code === 'E_FIELD_VALUE');
+  assert.ok(d, JSON.stringify(r.diagnostics));
+  assert.deepEqual([d.line, d.col], [4, 10]);
+  assert.match(d.message, /expires "2026-12-31T23:59:60Z" is not an ISO-8601 time the gateway can read/);
+  assert.equal(r.bundle, null);
+});
+
+test('property: whatever target_url and expires compile, the runtime builds a snapshot from (compileDir here asserts it)', async () => {
+  const target = fc.oneof(
+    fc.webUrl({ withQueryParameters: true, withFragments: true, authoritySettings: { withUserInfo: true, withPort: true, withIPv4: true, withIPv6: true } }),
+    fc.constantFrom('http://127.0.0.1:9101', 'https://[::1]:8443/a/b/', 'http://h/%zz', 'http://h:99999/', 'http://h/?', 'http://h/#', 'http:///x', 'https://'),
+  );
+  const expires = fc.oneof(
+    fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true }).map((d) => d.toISOString()),
+    fc.constantFrom('2026-12-31T23:59:60Z', '2027-01-01T00:00:00+14:00', '2027-02-29T00:00:00Z', '2027-01-01t00:00:00z', '2027-01-01T00:00:00.123456789Z'),
+  );
+  await fc.assert(
+    fc.asyncProperty(target, expires, async (url, exp) => {
+      const dir = writeConfig({
+        'a.yaml': apiYaml(url),
+        'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\nexpires: ${JSON.stringify(exp)}\naccess_rights:\n  a: {}\n`,
+      });
+      const r = await compileDir(dir); // throws if the bundle compiles but the snapshot builder refuses it
+      if (r.bundle === null) assert.ok(r.errorCount > 0);
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('bundleProblems lists every record the runtime would refuse, with the runtime message', () => {
+  const content = bundleContent(
+    [
+      { id: 'a', listen_path: '/a/', target_url: 'ftp://x/' },
+      { id: 'b', listen_path: '/b/', target_url: 'http://127.0.0.1/' },
+    ],
+    [
+      { id: 'k', expires: 'not a time' },
+      { id: 'm', access_rights: { b: { allowed_urls: [{ url: '^/(', methods: [] }] } } },
+    ],
+  );
+  content.apis.b.client_cas = ['c'.repeat(64)];
+  content.cas['c'.repeat(64)] = { pem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', subject: 'CN=broken', apis: ['b'] };
+  assert.deepEqual(
+    bundleProblems(content).map((p) => [p.record.kind, p.record.id, p.message.replace(/: .*$/s, ':')]),
+    [
+      ['api', 'a', 'api a:'],
+      ['api', 'b', `ca ${'c'.repeat(64)} (CN=broken) used by api b:`],
+      ['key', 'k', 'key k:'],
+      ['key', 'm', 'key m:'],
+    ],
+  );
+  const messages = bundleProblems(content).map((p) => p.message);
+  assert.match(messages[0], /target_url "ftp:\/\/x\/" must be http:\/\/ or https:\/\//);
+  assert.match(messages[1], /its PEM is not a readable certificate/);
+  assert.match(messages[2], /expires "not a time" is not an ISO-8601 time/);
+  assert.match(messages[3], /access_rights\.b\.allowed_urls\[0\]\.url "\^\/\(" is not a valid regular expression/);
+  // The runtime stops at the first of them, with the same message.
+  assert.throws(
+    () => buildSnapshot(loadBundle(serializeBundle(content))),
+    (err: Error) => err.message === messages[0],
+  );
+});
+
+test('the defaults the compiler fills in are the defaults schema/*.json documents', async () => {
+  const schema = (kind: string) => JSON.parse(readFileSync(join(import.meta.dirname, '..', 'schema', `${kind}.schema.json`), 'utf8'));
+  const api = schema('api').properties;
+  const documented = {
+    strip_listen_path: api.proxy.properties.strip_listen_path.default,
+    use_keyless: api.use_keyless.default,
+    use_mutual_tls_auth: api.use_mutual_tls_auth.default,
+    use_certificate: api.auth.properties.use_certificate.default,
+    auth_header_name: api.auth.properties.auth_header_name.default.toLowerCase(),
+    strip_auth_data: api.strip_auth_data.default,
+    forward_client_cert: api.forward_client_cert.default,
+  };
+  for (const [field, value] of Object.entries(documented)) assert.equal(API_DEFAULTS[field as keyof typeof API_DEFAULTS], value, field);
+  assert.equal(KEY_DEFAULTS.is_inactive, schema('key').properties.is_inactive.default);
+  // And a compiled minimal API and key hold exactly these values.
+  const r = await compileDir(
+    writeConfig({ 'a.yaml': apiYaml('http://127.0.0.1:9000'), 'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\naccess_rights:\n  a: {}\n` }),
+  );
+  const c = r.content!;
+  for (const [field, value] of Object.entries(API_DEFAULTS)) assert.equal(c.apis.a[field as keyof typeof API_DEFAULTS], value, field);
+  for (const [field, value] of Object.entries(KEY_DEFAULTS))
+    if (field !== 'token_sha256') assert.equal(c.keys.k[field as keyof typeof KEY_DEFAULTS], value, field);
+});
+
+test('the verifier checks every field of an API, a key, a CA and a certificate index entry', () => {
+  const full = (): BundleContent => {
+    const c = bundleContent([{ id: 'a', listen_path: '/a/', target_url: 'http://127.0.0.1/', client_certificates: ['f'.repeat(64)] }], []);
+    c.keys.k = keyWithDefaults('k', {
+      rate: { rate: 1, per: 1 },
+      quota: { max: 1, renewal: 1 },
+      access_rights: { a: { allowed_urls: [{ url: '^/', methods: [] }] } },
+    });
+    c.cas['c'.repeat(64)] = { pem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', subject: 'CN=x', apis: [] };
+    return c;
+  };
+  const records: Array<[string, (c: BundleContent) => Record<string, unknown>]> = [
+    ['content.apis.a', (c) => c.apis.a as unknown as Record<string, unknown>],
+    ['content.keys.k', (c) => c.keys.k as unknown as Record<string, unknown>],
+    ['content.keys.k.rate', (c) => c.keys.k.rate as unknown as Record<string, unknown>],
+    ['content.keys.k.quota', (c) => c.keys.k.quota as unknown as Record<string, unknown>],
+    ['content.keys.k.access_rights.a', (c) => c.keys.k.access_rights.a as unknown as Record<string, unknown>],
+    ['content.keys.k.access_rights.a.allowed_urls[]', (c) => c.keys.k.access_rights.a.allowed_urls![0] as unknown as Record<string, unknown>],
+    [`content.cas.${'c'.repeat(64)}`, (c) => c.cas['c'.repeat(64)] as unknown as Record<string, unknown>],
+    [`content.index.certs.${'f'.repeat(64)}`, (c) => c.index.certs['f'.repeat(64)] as unknown as Record<string, unknown>],
+  ];
+  loadBundle(serializeBundle(full()));
+  for (const [path, pick] of records) {
+    for (const field of Object.keys(pick(full()))) {
+      const c = full();
+      pick(c)[field] = -1;
+      assert.throws(
+        () => loadBundle(serializeBundle(c)),
+        (err: Error) => err instanceof BundleError && err.message.includes(`${path}.${field} `),
+        `${path}.${field}`,
+      );
+    }
+  }
+  // A field of the type that the record leaves out is refused too (apiWithDefaults fills all).
+  const c = full();
+  c.apis.a = apiWithDefaults('a');
+  delete (c.apis.a as Partial<typeof c.apis.a>).forward_client_cert;
+  assert.throws(() => loadBundle(serializeBundle(c)), /content\.apis\.a\.forward_client_cert must be a boolean/);
+});
