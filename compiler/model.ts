@@ -47,6 +47,8 @@ export interface KeySpec extends LimitsSpec {
   access_rights?: AccessRightsSpec;
   expires?: string;
   is_inactive?: boolean;
+  /** The portal's record of who requested the key (OIDC subject); never reaches the bundle. */
+  owner?: string;
 }
 
 export interface ApiDoc {

@@ -42,6 +42,11 @@ export interface RequestForm {
   pasted: string;
   /** The uploaded file's bytes, or null when no file was chosen. */
   uploaded: Buffer | null;
+  /** The proof-of-possession challenge the form carried, and the pasted signature of it. */
+  challenge: string;
+  signature: string;
+  /** A certificate fingerprint (the remove-certificate form). */
+  fingerprint: string;
 }
 
 export class UnsupportedForm extends Error {
@@ -72,6 +77,9 @@ export async function parseRequestForm(body: Buffer, contentType: string | undef
     developer: text(data.get('developer')).trim(),
     pasted,
     uploaded,
+    challenge: text(data.get('challenge')),
+    signature: text(data.get('signature')),
+    fingerprint: text(data.get('fingerprint')),
   };
 }
 

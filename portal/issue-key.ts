@@ -1,13 +1,15 @@
-// Issuing a key: validate the certificate against the current config, write
-// DIR/keys/portal/<id>.yaml, recompile DIR into the bundle. One submission at a time (a
-// promise chain), and a failed recompile removes the new file: the directory is never left
-// with a key that breaks it.
+// Issuing a key: validate the certificate against the current config, check the proof that
+// the submitter holds its private key, write DIR/keys/portal/<id>.yaml, recompile DIR into
+// the bundle. One change at a time (a promise chain shared with every other portal change),
+// and a failed recompile removes the new file: the directory is never left with a key that
+// breaks it.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { loadCatalog, type CatalogEntry } from './catalog.ts';
 import { compileConfig, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
-import { keyFilePath, newKeyId, renderKeyFile } from './key-file.ts';
+import { keyFilePath, newKeyId, newReceipt, renderKeyFile } from './key-file.ts';
 import type { FormError } from './page.ts';
+import { checkProof, proofMessage } from './proof.ts';
 import { SerialQueue } from './queue.ts';
 import { validateCertificate, type CertProblem } from './validate-cert.ts';
 
@@ -16,12 +18,29 @@ export interface IssueInput {
   developer: string;
   /** The certificate as submitted (text or file bytes). */
   certificate: Buffer;
+  /** The one-time challenge shown with the form and the developer's base64 signature of it. */
+  proof: { challenge: string; signature: string };
+  /**
+   * Uses the challenge up; false when it is not (or no longer) valid for this browser. Called
+   * only once everything else passed, inside the queue, so one challenge admits one key.
+   */
+  consumeChallenge: (challenge: string) => boolean;
+  /** The signed-in subject that will own the key (`owner:`); undefined on a loopback-only portal. */
+  owner?: string;
   /** Problems the caller already found in the other fields: reported together with ours, and nothing is written. */
   fieldErrors?: FormError[];
 }
 
 export type IssueOutcome =
-  | { ok: true; keyId: string; fingerprint: string; pending: boolean; entry: CatalogEntry }
+  | {
+      ok: true;
+      keyId: string;
+      fingerprint: string;
+      pending: boolean;
+      entry: CatalogEntry;
+      /** The secret that shows this key again on a loopback-only portal (only its hash is kept). */
+      receipt: string;
+    }
   | {
       ok: false;
       /** HTTP status for the answer: 422 invalid input, 409 recompile refused, 503 config broken. */
@@ -36,16 +55,19 @@ export interface IssuerOptions {
   bundlePath: string;
   compile?: CompileFn;
   now?: () => Date;
+  /** The queue every change of this portal goes through (shared with key edits). */
+  queue?: SerialQueue;
 }
 
 export class Issuer {
-  private readonly queue = new SerialQueue();
+  private readonly queue: SerialQueue;
   private readonly compile: CompileFn;
   private readonly now: () => Date;
 
   constructor(private readonly opts: IssuerOptions) {
     this.compile = opts.compile ?? compileConfig;
     this.now = opts.now ?? (() => new Date());
+    this.queue = opts.queue ?? new SerialQueue();
   }
 
   issue(input: IssueInput): Promise<IssueOutcome> {
@@ -78,18 +100,32 @@ export class Issuer {
         message: input.policy === '' ? 'Choose a plan from the catalog.' : 'That plan is no longer offered; choose one from the catalog.',
       });
     if (!cert.ok) errors.push({ field: 'certificate', message: cert.message });
+    else {
+      const problem = checkProof(cert.pem, input.proof.challenge, input.proof.signature);
+      if (problem !== null) errors.push({ field: 'signature', message: proofMessage(problem) });
+    }
     if (!entry || !cert.ok || errors.length > 0) return { ok: false, status: 422, errors, certProblem: cert.ok ? undefined : cert.problem };
+    if (!input.consumeChallenge(input.proof.challenge)) {
+      return {
+        ok: false,
+        status: 422,
+        errors: [{ field: 'signature', message: 'This challenge expired or was already used. Sign the new challenge shown on this page and submit again.' }],
+      };
+    }
 
     // From here on the directory changes: hold its lock against `mtlsgate approve` in another process.
     return withDirLock(configDir, async (): Promise<IssueOutcome> => {
       let keyId = newKeyId();
       while (content.keys[keyId] || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();
       const file = keyFilePath(configDir, keyId);
+      const receipt = newReceipt(keyId);
       await writeFileAtomic(
         file,
         Buffer.from(
           renderKeyFile({
             keyId,
+            owner: input.owner,
+            receiptSha256: input.owner === undefined ? receipt.sha256 : undefined,
             policy: entry.policy,
             entryName: entry.name,
             developer: input.developer,
@@ -125,7 +161,7 @@ export class Issuer {
           ],
         };
       }
-      return { ok: true, keyId, fingerprint: cert.fingerprint, pending: entry.requireApproval, entry };
+      return { ok: true, keyId, fingerprint: cert.fingerprint, pending: entry.requireApproval, entry, receipt: receipt.receipt };
     });
   }
 }

@@ -1,7 +1,9 @@
 // The key declarations the portal writes to DIR/keys/portal/<id>.yaml, and reading them back
-// (status of a developer's requests, approval). The developer and the date live in the file's
-// leading comment: the key schema has no field for them and they are not the gateway's concern.
-import { randomBytes } from 'node:crypto';
+// (status of a developer's requests, approval). The owner (the signed-in subject) is the key's
+// `owner:` field, which the compiler checks and leaves out of the bundle; the developer's
+// email, the dates, who approved or switched it off and the receipt's hash live in the
+// file's leading comment: they are the portal's records, not the gateway's concern.
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Document, parseDocument, Scalar, type YAMLSeq } from 'yaml';
@@ -24,6 +26,10 @@ export function keyFilePath(configDir: string, keyId: string): string {
 
 export interface KeyRequest {
   keyId: string;
+  /** The signed-in subject (OIDC `sub`) that owns the key; undefined on a loopback-only portal. */
+  owner?: string;
+  /** SHA-256 (hex) of the receipt that lets a loopback-only portal show the key again. */
+  receiptSha256?: string;
   policy: string;
   entryName: string;
   developer: string;
@@ -37,6 +43,7 @@ export function renderKeyFile(req: KeyRequest): string {
   const doc = new Document({
     kind: 'key',
     id: req.keyId,
+    ...(req.owner !== undefined ? { owner: req.owner } : {}),
     certificate: req.certificatePem,
     apply_policies: [req.policy],
     ...(req.requireApproval ? { is_inactive: true } : {}),
@@ -48,6 +55,7 @@ export function renderKeyFile(req: KeyRequest): string {
     ` portal-developer: ${JSON.stringify(req.developer)}`,
     ` portal-entry: ${JSON.stringify(req.entryName)}`,
     ` portal-requested: ${req.requestedAt.toISOString()}`,
+    ...(req.receiptSha256 !== undefined ? [` portal-receipt-sha256: ${req.receiptSha256}`] : []),
     ...(req.requireApproval ? [' Waits for approval: mtlsgate approve ' + req.keyId + ' --config DIR --bundle OUT'] : []),
   ].join('\n');
   return doc.toString({ lineWidth: 0 });
@@ -55,13 +63,38 @@ export function renderKeyFile(req: KeyRequest): string {
 
 export interface PortalKey {
   keyId: string;
+  /** `owner:` of the key ('' when it has none: requested on a loopback-only portal, or written by hand). */
+  owner: string;
   policies: string[];
   developer: string;
   entryName: string;
   requestedAt: string;
+  /** is_inactive: true and not switched off: waits for approval. */
   pending: boolean;
+  /** Switched off by its owner (is_inactive: true and a portal-switched-off line). */
+  switchedOff: boolean;
+  /** The key's `expires`, ISO, or ''. */
+  expires: string;
   /** The inline certificate PEM as declared ('' when it is not inline). */
   certificate: string;
+  /** Every inline certificate PEM of the key (`certificate`, or each of `certificates`). */
+  certificates: string[];
+  /** Hex SHA-256 of the receipt, '' when none was issued. */
+  receiptSha256: string;
+}
+
+/** A receipt: the secret a loopback-only portal hands out with a key, and the hash it keeps. */
+export function newReceipt(keyId: string): { receipt: string; sha256: string } {
+  const receipt = `${keyId}.${randomBytes(18).toString('base64url')}`;
+  return { receipt, sha256: receiptHash(receipt) };
+}
+
+export function receiptHash(receipt: string): string {
+  return createHash('sha256').update(receipt).digest('hex');
+}
+
+function inlinePem(v: unknown): string {
+  return typeof v === 'string' && v.includes('BEGIN CERTIFICATE') ? v : '';
 }
 
 function commentField(comment: string, name: string): string {
@@ -85,14 +118,22 @@ export function readPortalKey(configDir: string, keyId: string): PortalKey | nul
   const key = value as Record<string, unknown>;
   if (key.kind !== 'key' || key.id !== keyId) return null;
   const comment = doc.commentBefore ?? '';
+  const inactive = key.is_inactive === true;
+  const switchedOff = inactive && /^ ?portal-switched-off: /m.test(comment);
+  const certificates = (Array.isArray(key.certificates) ? key.certificates : [key.certificate]).map(inlinePem).filter((p) => p !== '');
   return {
     keyId,
+    owner: typeof key.owner === 'string' ? key.owner : '',
     policies: Array.isArray(key.apply_policies) ? key.apply_policies.filter((p): p is string => typeof p === 'string') : [],
     developer: commentField(comment, 'portal-developer'),
     entryName: commentField(comment, 'portal-entry'),
     requestedAt: /^ ?portal-requested: (\S+)$/m.exec(comment)?.[1] ?? '',
-    pending: key.is_inactive === true,
-    certificate: typeof key.certificate === 'string' && key.certificate.includes('BEGIN CERTIFICATE') ? key.certificate : '',
+    pending: inactive && !switchedOff,
+    switchedOff,
+    expires: typeof key.expires === 'string' ? key.expires : key.expires instanceof Date ? key.expires.toISOString() : '',
+    certificate: certificates[0] ?? '',
+    certificates,
+    receiptSha256: /^ ?portal-receipt-sha256: ([0-9a-f]{64})$/m.exec(comment)?.[1] ?? '',
   };
 }
 
@@ -112,7 +153,7 @@ export function listPortalKeys(configDir: string): PortalKey[] {
  * The text of a key file with `is_inactive: false`, comments and layout kept, plus an
  * approval line in the leading comment. Returns null when the file is not a key declaration.
  */
-export function approvedKeyFile(text: string, approvedAt: Date): { text: string; wasPending: boolean } | null {
+export function approvedKeyFile(text: string, approvedAt: Date, by?: string): { text: string; wasPending: boolean } | null {
   const doc = parseDocument(text);
   const value: unknown = doc.toJS();
   if (doc.errors.length > 0 || value === null || typeof value !== 'object' || (value as Record<string, unknown>).kind !== 'key') return null;
@@ -120,7 +161,18 @@ export function approvedKeyFile(text: string, approvedAt: Date): { text: string;
   doc.set('is_inactive', false);
   if (wasPending) {
     const lines = (doc.commentBefore ?? '').split('\n').filter((l) => !/^ ?Waits for approval:/.test(l));
-    doc.commentBefore = [...lines, ` portal-approved: ${approvedAt.toISOString()}`].join('\n');
+    doc.commentBefore = [...lines, ` portal-approved: ${approvedAt.toISOString()}${by === undefined ? '' : ` by ${JSON.stringify(by)}`}`].join('\n');
   }
   return { text: doc.toString({ lineWidth: 0 }), wasPending };
+}
+
+/** The text of a key file switched off by its owner: `is_inactive: true` and who did it when. */
+export function switchedOffKeyFile(text: string, at: Date, by: string): string | null {
+  const doc = parseDocument(text);
+  const value: unknown = doc.toJS();
+  if (doc.errors.length > 0 || value === null || typeof value !== 'object' || (value as Record<string, unknown>).kind !== 'key') return null;
+  doc.set('is_inactive', true);
+  const lines = (doc.commentBefore ?? '').split('\n').filter((l) => !/^ ?Waits for approval:/.test(l));
+  doc.commentBefore = [...lines, ` portal-switched-off: ${at.toISOString()} by ${JSON.stringify(by)}`].join('\n');
+  return doc.toString({ lineWidth: 0 });
 }

@@ -1,10 +1,32 @@
 // Server-rendered pages of the portal. Every value from a user or from the config goes through
 // the `html` template, which escapes it; no script is served at all.
 import { html, type Html } from './html.ts';
-import { apiUrl, type CatalogApi, type CatalogEntry } from './catalog.ts';
-import type { PortalKey } from './key-file.ts';
+import type { CatalogApi, CatalogEntry } from './catalog.ts';
+import { signCommand } from './proof.ts';
+import type { User } from './session.ts';
 
-type Nav = 'request' | 'requests' | null;
+export type Nav = 'request' | 'requests' | 'keys' | 'admin' | null;
+
+/** What every page shows around its content: the mode, who is signed in, the sign-out form. */
+export interface Chrome {
+  /** true when the portal signs users in with OpenID Connect; false: loopback-only. */
+  oidc: boolean;
+  user: User | null;
+  /** CSRF token for the sign-out form. */
+  csrfToken: string;
+}
+
+export const LOOPBACK_NOTICE =
+  'Loopback-only portal: there is no sign-in, so it answers only on this machine and anyone who can reach it here can request keys. Start it with --oidc-issuer to let developers sign in.';
+
+function navLinks(nav: Nav, chrome: Chrome): Html {
+  const current = (which: Nav) => (nav === which ? html` aria-current="page"` : '');
+  if (!chrome.oidc) return html`<a href="/"${current('request')}>Request access</a><a href="/requests"${current('requests')}>My requests</a>`;
+  if (chrome.user === null) return html``;
+  return html`<a href="/"${current('request')}>Request access</a><a href="/keys"${current('keys')}>My keys</a>${
+    chrome.user.admin ? html`<a href="/admin"${current('admin')}>Admin</a>` : ''
+  }<form method="post" action="/auth/logout" class="signout"><input type="hidden" name="csrf" value="${chrome.csrfToken}"><span class="who" id="signed-in-as">${chrome.user.email || chrome.user.name}</span> <button type="submit" class="link-button">Sign out</button></form>`;
+}
 
 /** "2026-01-02 03:04 UTC" from an ISO timestamp (the raw text when it is not one). */
 function when(iso: string): string {
@@ -12,8 +34,7 @@ function when(iso: string): string {
   return m ? `${m[1]} ${m[2]} UTC` : iso;
 }
 
-export function layout(title: string, nav: Nav, body: Html): string {
-  const current = (which: Nav) => (nav === which ? html` aria-current="page"` : '');
+export function layout(title: string, nav: Nav, body: Html, chrome: Chrome): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -26,8 +47,9 @@ export function layout(title: string, nav: Nav, body: Html): string {
 <a class="skip-link" href="#main">Skip to content</a>
 <header class="topbar"><div class="topbar-inner">
 <a class="brand" href="/"><span class="brand-mark" aria-hidden="true">mT</span>mtlsgate <span class="brand-sub">Developer portal</span></a>
-<nav class="nav" aria-label="Portal"><a href="/"${current('request')}>Request access</a><a href="/requests"${current('requests')}>My requests</a></nav>
+<nav class="nav" aria-label="Portal">${navLinks(nav, chrome)}</nav>
 </div></header>
+${chrome.oidc ? '' : html`<p class="mode-banner" role="note" id="mode-notice">${LOOPBACK_NOTICE}</p>`}
 <main id="main" tabindex="-1">
 ${body}
 </main>
@@ -37,7 +59,7 @@ ${body}
 `.text;
 }
 
-export type FieldName = 'policy' | 'developer' | 'certificate';
+export type FieldName = 'policy' | 'developer' | 'certificate' | 'signature';
 
 export interface FormError {
   /** The field the message belongs to; null for a problem with the whole request. */
@@ -54,8 +76,11 @@ export interface FormValues {
 }
 
 export interface RequestPageModel {
+  chrome: Chrome;
   catalog: CatalogEntry[];
   csrfToken: string;
+  /** The one-time challenge to sign (proof of possession of the private key). */
+  challenge: string;
   values: FormValues;
   errors: FormError[];
   /** The config does not compile: the portal cannot issue keys until it is fixed. */
@@ -70,7 +95,7 @@ function apiList(apis: CatalogApi[]): Html {
   return html`<ul>${apis.map((a) => html`<li>${a.name} <code>${a.domain ? a.domain : ''}${a.listenPath}</code></li>`)}</ul>`;
 }
 
-function errorSummary(errors: FormError[]): Html {
+export function errorSummary(errors: FormError[]): Html {
   if (errors.length === 0) return html``;
   return html`<div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1">
 <h2 id="error-summary-title">There is a problem</h2>
@@ -79,19 +104,31 @@ ${errors.filter((e) => e.details).map((e) => html`<pre>${e.details}</pre>`)}
 </div>`;
 }
 
-function fieldError(errors: FormError[], field: FieldName): Html {
+export function fieldError(errors: FormError[], field: FieldName): Html {
   const own = errors.filter((e) => e.field === field);
   return html`${own.map((e) => html`<p class="field-error" id="${field}-error"><span class="visually-hidden">Error: </span>${e.message}</p>`)}`;
 }
 
-function invalid(errors: FormError[], field: FieldName): Html {
+export function invalid(errors: FormError[], field: FieldName): Html {
   return errors.some((e) => e.field === field)
     ? html` aria-invalid="true" aria-describedby="${field}-hint ${field}-error"`
     : html` aria-describedby="${field}-hint"`;
 }
 
-function fieldClass(errors: FormError[], field: FieldName): string {
+export function fieldClass(errors: FormError[], field: FieldName): string {
   return errors.some((e) => e.field === field) ? 'field has-error' : 'field';
+}
+
+/** The proof-of-possession step: the challenge, the exact command that signs it, the signature field. */
+export function proofField(errors: FormError[], challenge: string, step: number): Html {
+  return html`<div class="${fieldClass(errors, 'signature')}">
+<input type="hidden" name="challenge" value="${challenge}">
+<label class="label" for="signature"><span class="step"><span class="step-no" aria-hidden="true">${step}</span>Prove the certificate is yours</span></label>
+<p class="hint" id="signature-hint">Sign this one-time challenge with the certificate's private key, on your machine, and paste the output. The key never leaves your machine; only whoever holds it can register the certificate.</p>
+<pre class="command" id="sign-command" aria-label="command that signs the challenge">${signCommand(challenge)}</pre>
+${fieldError(errors, 'signature')}
+<textarea id="signature" name="signature" rows="3" spellcheck="false" autocomplete="off"${invalid(errors, 'signature')}></textarea>
+</div>`;
 }
 
 function catalogChoices(model: RequestPageModel): Html {
@@ -126,12 +163,16 @@ export function requestPage(model: RequestPageModel): string {
       : html`<form method="post" action="/requests" enctype="multipart/form-data" novalidate>
 <input type="hidden" name="csrf" value="${model.csrfToken}">
 ${catalogChoices(model)}
-<div class="${fieldClass(errors, 'developer')}">
+${
+  model.chrome.oidc
+    ? html`<p class="hint">The key will belong to you (<strong>${model.chrome.user?.email || model.chrome.user?.name}</strong>): only you and the portal's admins see it.</p>`
+    : html`<div class="${fieldClass(errors, 'developer')}">
 <label class="label" for="developer"><span class="step"><span class="step-no" aria-hidden="true">2</span>Your name or email</span></label>
-<p class="hint" id="developer-hint">The platform team sees it next to your request. Use the same value to look up your requests later.</p>
+<p class="hint" id="developer-hint">The platform team sees it next to your request.</p>
 ${fieldError(errors, 'developer')}
 <input type="text" id="developer" name="developer" autocomplete="email" maxlength="200" value="${values.developer}"${invalid(errors, 'developer')}>
-</div>
+</div>`
+}
 <div class="${fieldClass(errors, 'certificate')}">
 <label class="label" for="certificate"><span class="step"><span class="step-no" aria-hidden="true">3</span>Your public certificate</span></label>
 <p class="hint" id="certificate-hint">Paste the PEM text from <code>-----BEGIN CERTIFICATE-----</code> to <code>-----END CERTIFICATE-----</code>, or choose the file below. Only the public certificate: your private key stays on your machine.</p>
@@ -140,6 +181,7 @@ ${fieldError(errors, 'certificate')}
 <label class="hint" for="certificate_file">Or upload the certificate file (.pem, .crt, .der, at most 16 KiB)</label>
 <input type="file" id="certificate_file" name="certificate_file" accept=".pem,.crt,.cer,.der,application/x-pem-file,application/pkix-cert">
 </div>
+${proofField(errors, model.challenge, 4)}
 <button type="submit" class="button">Request key</button>
 </form>`;
   const broken = model.configBroken
@@ -167,102 +209,18 @@ ${broken}${errorSummary(errors)}
 </ol>
 </aside>
 </div>`,
+    model.chrome,
   );
 }
 
-/**
- * pending: waits for approval. active: on in the config and in the bundle the gateway reads.
- * approved: on in the config, but the bundle has not been recompiled since (approve without --bundle).
- */
-export type KeyStatus = 'pending' | 'active' | 'approved';
-
-export type KeyView = PortalKey & { status: KeyStatus };
-
-function statusBadge(status: KeyStatus): Html {
-  if (status === 'pending') return html`<span class="badge badge-wait">Pending approval</span>`;
-  if (status === 'approved') return html`<span class="badge badge-wait">Approved, not live yet</span>`;
-  return html`<span class="badge badge-ok">Active</span>`;
-}
-
-export interface StatusPageModel {
-  key: KeyView;
-  fingerprint: string | null;
-  entries: CatalogEntry[];
-  gatewayUrl: string;
-  justIssued: boolean;
-}
-
-export function statusPage(model: StatusPageModel): string {
-  const { key, entries } = model;
-  const apis = entries.flatMap((e) => e.apis);
-  const banner =
-    key.status === 'pending'
-      ? html`<div class="banner banner-wait" role="status"><h1>${model.justIssued ? 'Request received: waiting for approval' : 'Waiting for approval'}</h1><p>The platform team approves this plan by hand. Until then the gateway answers your calls with 403 "Key is inactive, please renew".</p></div>`
-      : key.status === 'approved'
-        ? html`<div class="banner banner-wait" role="status"><h1>Approved: going live soon</h1><p>Your key is approved in the configuration; the gateway serves it once the platform team recompiles its bundle.</p></div>`
-        : html`<div class="banner banner-ok" role="status"><h1>${model.justIssued ? 'Your key is ready' : 'Your key is active'}</h1><p>The gateway recognises your certificate${model.justIssued ? ' within a couple of seconds' : ''}. Call the API with it.</p></div>`;
-  const commands =
-    apis.length === 0
-      ? html`<p class="empty">This key's plan offers no dynamic-mTLS API any more.</p>`
-      : apis.map(
-          (a) =>
-            html`<h3>${a.name}</h3><pre class="command" aria-label="curl command for ${a.name}">curl --cert your-cert.pem --key your-key.pem ${apiUrl(model.gatewayUrl, a)}</pre>`,
-        );
-  return layout(
-    `Key ${key.keyId}`,
-    null,
-    html`${banner}
-<section class="card" aria-labelledby="details-title">
-<h2 id="details-title">Key details</h2>
-<dl class="facts">
-<dt>Key id</dt><dd class="mono" id="key-id">${key.keyId}</dd>
-<dt>Status</dt><dd id="key-status">${statusBadge(key.status)}</dd>
-<dt>Plan</dt><dd>${entries.length > 0 ? entries.map((e) => e.name).join(', ') : key.entryName || key.policies.join(', ')}</dd>
-<dt>Certificate SHA-256</dt><dd class="mono" id="fingerprint">${model.fingerprint ? `sha256:${model.fingerprint}` : 'unreadable'}</dd>
-<dt>Requested by</dt><dd>${key.developer}</dd>
-<dt>Requested</dt><dd>${when(key.requestedAt)}</dd>
-</dl>
-</section>
-<section class="card" aria-labelledby="call-title">
-<h2 id="call-title">Call the API</h2>
-<p class="hint">Use the certificate you submitted and its private key (the files on your machine):</p>
-${commands}
-</section>
-<p><a class="button button-secondary" href="/requests?developer=${encodeURIComponent(key.developer)}">See all my requests</a></p>`,
-  );
-}
-
-export function myRequestsPage(developer: string, keys: KeyView[]): string {
-  const results =
-    developer === ''
-      ? ''
-      : keys.length === 0
-        ? html`<p class="empty">No request from ${developer}.</p>`
-        : html`<table><caption class="hint">Requests from ${developer}</caption>
-<thead><tr><th scope="col">Key</th><th scope="col">Plan</th><th scope="col">Requested</th><th scope="col">Status</th></tr></thead>
-<tbody>${keys.map(
-            (k) =>
-              html`<tr><td class="mono"><a href="/requests/${k.keyId}">${k.keyId}</a></td><td>${k.entryName || k.policies.join(', ')}</td><td>${when(k.requestedAt)}</td><td>${statusBadge(k.status)}</td></tr>`,
-          )}</tbody></table>`;
-  return layout(
-    'My requests',
-    'requests',
-    html`<h1>My requests</h1>
-<p class="lede">Keys requested in this portal, and whether they wait for approval.</p>
-<section class="card">
-<form method="get" action="/requests" class="search">
-<div class="field"><label class="label" for="developer">Your name or email</label><input type="text" id="developer" name="developer" value="${developer}" maxlength="200"></div>
-<button type="submit" class="button">Show requests</button>
-</form>
-</section>
-${results ? html`<section class="card" aria-live="polite">${results}</section>` : ''}`,
-  );
-}
-
-export function messagePage(title: string, message: string): string {
+export function messagePage(title: string, message: string, chrome: Chrome, details?: string): string {
   return layout(
     title,
     null,
-    html`<h1>${title}</h1><section class="card"><p>${message}</p><p><a class="button button-secondary" href="/">Back to the portal</a></p></section>`,
+    html`<h1>${title}</h1><section class="card"><p id="message">${message}</p>${details ? html`<pre>${details}</pre>` : ''}<p><a class="button button-secondary" href="/">Back to the portal</a></p></section>`,
+    chrome,
   );
 }
+
+/** "2026-01-02 03:04 UTC" from an ISO timestamp (the raw text when it is not one). */
+export { when };

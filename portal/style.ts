@@ -124,4 +124,15 @@ th { font-size: .85rem; text-transform: uppercase; letter-spacing: .04em; color:
 .empty { color: var(--muted); }
 footer { max-width: 68rem; margin: 0 auto; padding: 0 1.5rem 2rem; color: var(--muted); font-size: .85rem; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+.nav { align-items: center; }
+.signout { display: flex; align-items: center; gap: .5rem; margin: 0; color: #dce6f3; font-size: .9rem; }
+.link-button { font: inherit; color: #fff; background: none; border: 1px solid #7fb0ff; border-radius: .3rem; padding: .15rem .6rem; cursor: pointer; }
+.mode-banner { max-width: 68rem; margin: 1rem auto 0; padding: .6rem 1rem; background: var(--warn-bg); color: var(--warn); border: 1px solid #edd08f; border-radius: .5rem; font-size: .9rem; }
+.badge-off { color: var(--muted); background: #e7ecf3; }
+.button-danger { background: var(--err); box-shadow: 0 2px 0 #7f1b15; }
+.button-danger:hover { background: #8f1e18; }
+form.inline { display: inline; }
+td form { margin: 0; }
+td .button { padding: .35rem .8rem; font-size: .85rem; }
+.fingerprint { word-break: break-all; font-size: .8rem; }
 `;

@@ -1,6 +1,7 @@
 // Checks what a developer submitted as "my public certificate" before anything is written:
-// exactly one parseable leaf certificate, valid now, bound to no key yet, and no private key
-// anywhere in the input. Every refusal carries a message written for the developer.
+// exactly one parseable leaf certificate, valid now, bound to no key and pinned by no API
+// anywhere in the config, and no private key anywhere in the input. (That the submitter holds
+// its private key is proof.ts's part.) Every refusal carries a message written for the developer.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { BundleContent } from '../bundle/types.ts';
 
@@ -9,7 +10,18 @@ export const MAX_CERT_BYTES = 16 * 1024;
 
 export const PRIVATE_KEY_REFUSAL = 'Paste only the public certificate; a private key never leaves your machine. Nothing you sent was stored.';
 
-export type CertProblem = 'missing' | 'too_large' | 'private_key' | 'no_certificate' | 'several' | 'unparseable' | 'ca' | 'expired' | 'not_yet_valid' | 'bound';
+export type CertProblem =
+  | 'missing'
+  | 'too_large'
+  | 'private_key'
+  | 'no_certificate'
+  | 'several'
+  | 'unparseable'
+  | 'ca'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'bound'
+  | 'pinned';
 
 export interface ValidCertificate {
   ok: true;
@@ -112,11 +124,18 @@ export function validateCertificate(input: Buffer, content: BundleContent, now: 
     return refuse('not_yet_valid', `This certificate is not valid before ${notBefore.toISOString()}. Check the clock of the machine that issued it.`);
   }
   const fingerprint = cert.fingerprint256.replaceAll(':', '').toLowerCase();
-  const bound = content.index.certs[fingerprint]?.key;
+  const indexed = content.index.certs[fingerprint];
+  const bound = indexed?.key;
   if (bound) {
     return refuse(
       'bound',
-      `This certificate is already bound to key "${bound}". A certificate identifies one key: generate a new key pair and certificate for a new request.`,
+      'This certificate is already bound to a key. A certificate identifies one key: generate a new key pair and certificate for a new request.',
+    );
+  }
+  if (indexed && indexed.apis.length > 0) {
+    return refuse(
+      'pinned',
+      "This certificate is already pinned by an API in the gateway's configuration. A certificate in use cannot be registered again: generate a new key pair and certificate.",
     );
   }
   return { ok: true, pem: cert.toString().trim() + '\n', fingerprint, subject: oneLine(cert.subject), notAfter };

@@ -58,7 +58,7 @@ const approve = (...args: string[]) => run(process.execPath, [CLI, 'approve', ..
 
 test('a require_approval key is refused with 403 key.inactive until `mtlsgate approve`, then accepted', async () => {
   const dev = await freshClient(pki, t.dir, 'frank');
-  const r = await submitJson(base, await openForm(base), { policy: 'profile-reviewed', developer: 'frank@example.com', certificate: dev.certPem });
+  const r = await submitJson(base, await openForm(base), { policy: 'profile-reviewed', developer: 'frank@example.com', certificate: dev.certPem }, dev.keyFile);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   assert.equal(r.body.status, 'pending_approval');
   const keyId = r.body.key_id as string;
@@ -77,9 +77,9 @@ test('a require_approval key is refused with 403 key.inactive until `mtlsgate ap
   assert.equal(inactive.status, 403);
   assert.equal(JSON.parse(inactive.body).error, 'Key is inactive, please renew');
 
-  // The portal shows it as pending, on its status page and in the developer's list.
-  assert.match(await (await fetch(`${base}/requests/${keyId}`)).text(), /Waiting for approval[\s\S]*Pending approval/);
-  assert.match(await (await fetch(`${base}/requests?developer=frank%40example.com`)).text(), /Pending approval/);
+  // The portal shows it as pending on its status page (reached with the receipt).
+  const statusUrl = `${base}/requests?receipt=${encodeURIComponent(r.body.receipt as string)}`;
+  assert.match(await (await fetch(statusUrl)).text(), /Waiting for approval[\s\S]*Awaiting approval/);
 
   const approved = await approve(keyId, '--config', config, '--bundle', bundle);
   assert.equal(approved.code, 0, approved.stderr);
@@ -99,7 +99,7 @@ test('a require_approval key is refused with 403 key.inactive until `mtlsgate ap
     50,
   );
   assert.equal(JSON.parse(ok.body).path, '/me');
-  assert.match(await (await fetch(`${base}/requests/${keyId}`)).text(), /Your key is active/);
+  assert.match(await (await fetch(statusUrl)).text(), /Your key is active/);
 
   // Approving again is harmless.
   const again = await approve(keyId, '--config', config);
@@ -120,7 +120,8 @@ test('approve: exit 2 for a bad id or missing flags, 1 for an unknown key or a c
 
   // A pending key in a directory that no longer compiles: refused, the file left as it was.
   const dev = await freshClient(pki, t.dir, 'gina');
-  const r = await submitJson(base, await openForm(base), { policy: 'profile-reviewed', developer: 'gina', certificate: dev.certPem });
+  const r = await submitJson(base, await openForm(base), { policy: 'profile-reviewed', developer: 'gina', certificate: dev.certPem }, dev.keyFile);
+  const statusUrl = `${base}/requests?receipt=${encodeURIComponent(r.body.receipt as string)}`;
   const keyFile = join(config, 'keys', 'portal', `${r.body.key_id as string}.yaml`);
   const before = readFileSync(keyFile);
   const bundleBefore = readFileSync(bundle);
@@ -142,9 +143,9 @@ test('approve: exit 2 for a bad id or missing flags, 1 for an unknown key or a c
   const noBundle = await approve(keyId, '--config', config);
   assert.equal(noBundle.code, 0, noBundle.stderr);
   assert.match(noBundle.stdout, /pass --bundle OUT/);
-  assert.match(await (await fetch(`${base}/requests/${keyId}`)).text(), /Approved, not live yet/);
+  assert.match(await (await fetch(statusUrl)).text(), /Approved, not live yet/);
   assert.equal((await approve(keyId, '--config', config, '--bundle', bundle)).code, 0);
-  const page = await (await fetch(`${base}/requests/${keyId}`)).text();
+  const page = await (await fetch(statusUrl)).text();
   assert.match(page, /Your key is active/);
   assert.doesNotMatch(page, /not live yet/);
 });
@@ -161,4 +162,30 @@ test('portal: exit 2 with the usage for missing or bad flags', async () => {
   const missing = await portal('--config', join(t.dir, 'nope'), '--bundle', bundle);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /is not a directory/);
+  // Without sign-in the portal stays on loopback.
+  const open = await portal('--config', config, '--bundle', bundle, '--listen', '0.0.0.0:0');
+  assert.equal(open.code, 2);
+  assert.match(open.stderr, /not a loopback address: without sign-in/);
+  const noSecret = await portal('--config', config, '--bundle', bundle, '--oidc-issuer', 'https://login.example.com');
+  assert.equal(noSecret.code, 2);
+  assert.match(noSecret.stderr, /--oidc-issuer needs --oidc-client-id ID and --oidc-client-secret-file FILE/);
+  const secret = join(t.dir, 'secret');
+  writeFileSync(secret, 's3cret\n');
+  const plainHttp = await portal(
+    '--config',
+    config,
+    '--bundle',
+    bundle,
+    '--oidc-issuer',
+    'http://login.example.com',
+    '--oidc-client-id',
+    'x',
+    '--oidc-client-secret-file',
+    secret,
+  );
+  assert.equal(plainHttp.code, 2);
+  assert.match(plainHttp.stderr, /--oidc-issuer must be an https:\/\/ URL/);
+  const orphan = await portal('--config', config, '--bundle', bundle, '--admins', 'a@example.com');
+  assert.equal(orphan.code, 2);
+  assert.match(orphan.stderr, /need --oidc-issuer/);
 });

@@ -10,7 +10,7 @@ import type { DemoPki } from '../cli/pki.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { demoPki, spawnServe } from './helpers/serve-fixtures.ts';
-import { curlWith, freshClient, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { curlWith, freshClient, runSignCommand, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
 
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const t = tempDir('portal-browser');
@@ -87,17 +87,22 @@ test('a developer gets a key in the browser; curl with that certificate gets 200
     'profile-self-serve',
     'profile-reviewed',
   ]);
+  // A loopback-only portal says so on every page.
+  assert.match(await page.locator('#mode-notice').innerText(), /^Loopback-only portal: there is no sign-in/);
   await page.getByRole('radio', { name: /^Profile API Instant/ }).check();
   await page.screenshot({ path: join(ARTIFACTS, 'portal-form.png'), fullPage: true });
   await page.getByLabel('Your name or email').fill('dana@example.com');
   await page.getByLabel('Your public certificate').fill(dev.certPem);
+  // Proof of possession: the exact command the page shows, run with real openssl.
+  await page.getByLabel('Prove the certificate is yours').fill(await runSignCommand(await page.locator('#sign-command').innerText(), dev.keyFile));
   await page.getByRole('button', { name: 'Request key' }).click();
-  await page.waitForURL(/\/requests\/portal-[0-9a-f]{8}\?issued=1$/);
+  await page.waitForURL(/\/requests\/portal-[0-9a-f]{8}\?receipt=portal-[0-9a-f]{8}\.[\w-]+&issued=1$/);
+  assert.match(await page.locator('#mode-notice').innerText(), /^Loopback-only portal/);
   const _shownAt = Date.now();
   assert.equal((await page.locator('#fingerprint').innerText())?.trim(), `sha256:${dev.fingerprint}`);
   const keyId = (await page.locator('#key-id').innerText())!.trim();
   assert.match(await page.locator('h1').first().innerText(), /Your key is ready/);
-  assert.match(await page.locator('pre.command').first().innerText(), /^curl --cert your-cert\.pem --key your-key\.pem https:\/\/localhost:8443\/profile\/$/);
+  assert.match(await page.locator('pre[aria-label^="curl command"]').first().innerText(), /^curl --cert your-cert\.pem --key your-key\.pem https:\/\/localhost:8443\/profile\/$/);
   await page.screenshot({ path: join(ARTIFACTS, 'portal-success.png'), fullPage: true });
 
   // The key is a declaration in the config directory, and in the bundle the portal wrote.

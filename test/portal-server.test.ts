@@ -1,6 +1,7 @@
 // The portal over HTTP, in-process, with the real compiler: headers on every answer, CSRF,
-// the size cap, each certificate refusal, the rollback of a failed recompile, the developer's
-// list of requests, and twenty concurrent submissions.
+// the size cap, each certificate refusal, proof of possession, the rollback of a failed
+// recompile, receipts instead of lookups by name, twenty concurrent submissions, and the
+// per-client submission limit.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { compileConfig, type CompileFn } from '../portal/compile.ts';
 import { syncBundle } from '../portal/issue-key.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
-import { openForm, snapshotDir, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { freshClient, openForm, runSignCommand, snapshotDir, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
 
 const t = tempDir('portal-server');
 let pki: DemoPki;
@@ -40,7 +41,15 @@ before(async () => {
   bundle = join(t.dir, 'bundle.json');
   const compiled = await syncBundle(config, bundle);
   assert.equal(compiled.errorCount, 0, compiled.report);
-  portal = createPortal({ configDir: config, bundlePath: bundle, gatewayUrl: 'https://gw.example.test:8443', compile });
+  // This file sends far more submissions from one address than the default limit allows;
+  // the limit itself is tested below with its own portal.
+  portal = createPortal({
+    configDir: config,
+    bundlePath: bundle,
+    gatewayUrl: 'https://gw.example.test:8443',
+    compile,
+    submissionLimit: { burst: 1000, perHour: 1000 },
+  });
   await new Promise<void>((r) => portal.server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
 });
@@ -87,8 +96,8 @@ test('a submission without the matching CSRF token, or from another site, is ref
   const form = await openForm(base);
   const other = await openForm(base);
   const fields = { policy: 'profile-self-serve', developer: 'mallory', certificate: leaf.certPem };
-  assert.equal((await submitJson(base, { cookie: form.cookie, token: other.token }, fields)).status, 403);
-  assert.equal((await submitJson(base, { cookie: '', token: form.token }, fields)).status, 403);
+  assert.equal((await submitJson(base, { ...form, token: other.token }, fields)).status, 403);
+  assert.equal((await submitJson(base, { ...form, cookie: '' }, fields)).status, 403);
   const cross = await fetch(`${base}/requests`, {
     method: 'POST',
     headers: { cookie: form.cookie, origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
@@ -114,7 +123,7 @@ test('each certificate problem gets its message on the page, and nothing is writ
     [{ certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }, /could not be parsed/],
     [{ certificate: expired.certPem }, /expired on/],
     [{ certificate: otherCa.certPem }, /This is a CA certificate/],
-    [{ certificate: alice }, /already bound to key &quot;alice&quot;/],
+    [{ certificate: alice }, /already bound to a key\./],
     [{ certificate: fresh.certPem, policy: 'internal' }, /no longer offered/],
     [{ certificate: fresh.certPem, developer: '' }, /Enter your name or email/],
   ];
@@ -163,9 +172,11 @@ test('input beyond the cap is refused with 413 without reading the rest', async 
 
 test('a certificate file upload (DER, multipart) is accepted like a paste', async () => {
   const form = await openForm(base);
-  const leaf = await issueCert(pki.ca, 'uploader');
+  const leaf = await freshClient(pki, t.dir, 'uploader', 'rsa');
   const body = new FormData();
   body.set('csrf', form.token);
+  body.set('challenge', form.challenge);
+  body.set('signature', await runSignCommand(form.command, leaf.keyFile));
   body.set('policy', 'profile-self-serve');
   body.set('developer', 'uploader@example.com');
   body.set('certificate', '');
@@ -173,7 +184,7 @@ test('a certificate file upload (DER, multipart) is accepted like a paste', asyn
   const res = await fetch(`${base}/requests`, { method: 'POST', headers: { cookie: form.cookie }, body, redirect: 'manual' });
   assert.equal(res.status, 303);
   const location = res.headers.get('location') ?? '';
-  assert.match(location, /^\/requests\/portal-[0-9a-f]{8}\?issued=1$/);
+  assert.match(location, /^\/requests\/portal-[0-9a-f]{8}\?receipt=portal-[0-9a-f]{8}\.[\w-]+&issued=1$/);
   const page = await (await fetch(base + location)).text();
   assert.match(page, new RegExp(`sha256:${leaf.fingerprint}`));
   assert.match(page, /Your key is ready/);
@@ -183,9 +194,9 @@ test('a recompile that fails removes the new key file and says why', async () =>
   const before = snapshotDir(config);
   const bundleBefore = readFileSync(bundle);
   const form = await openForm(base);
-  const leaf = await issueCert(pki.ca, 'rollback');
+  const leaf = await freshClient(pki, t.dir, 'rollback');
   breakOnCompile = 2;
-  const r = await submitJson(base, form, { policy: 'profile-self-serve', developer: 'dev', certificate: leaf.certPem });
+  const r = await submitJson(base, form, { policy: 'profile-self-serve', developer: 'dev', certificate: leaf.certPem }, leaf.keyFile);
   rmSync(join(config, 'apis', 'broken.yaml'), { force: true });
   assert.equal(r.status, 409);
   const errors = r.body.errors as Array<{ message: string; details: string }>;
@@ -196,11 +207,19 @@ test('a recompile that fails removes the new key file and says why', async () =>
 });
 
 test('twenty concurrent submissions: twenty distinct key files, one valid bundle holding all twenty', async () => {
-  const form = await openForm(base);
-  const leaves = await Promise.all(Array.from({ length: 20 }, (_, i) => issueCert(pki.ca, `burst-${i}`)));
+  const leaves = await Promise.all(Array.from({ length: 20 }, (_, i) => freshClient(pki, t.dir, `burst-${i}`)));
+  // Each browser gets its own challenge; the signatures are made first, the posts then race.
+  const forms = await Promise.all(leaves.map(() => openForm(base)));
+  const signatures = await Promise.all(leaves.map((leaf, i) => runSignCommand(forms[i].command, leaf.keyFile)));
   const results = await Promise.all(
     leaves.map((leaf, i) =>
-      submitJson(base, form, { policy: i % 2 ? 'profile-reviewed' : 'profile-self-serve', developer: `burst-${i}@example.com`, certificate: leaf.certPem }),
+      submitJson(base, forms[i], {
+        policy: i % 2 ? 'profile-reviewed' : 'profile-self-serve',
+        developer: `burst-${i}@example.com`,
+        certificate: leaf.certPem,
+        challenge: forms[i].challenge,
+        signature: signatures[i],
+      }),
     ),
   );
   for (const r of results) assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -217,12 +236,115 @@ test('twenty concurrent submissions: twenty distinct key files, one valid bundle
   });
   assert.deepEqual(results[0].body.curl, ['curl --cert your-cert.pem --key your-key.pem https://gw.example.test:8443/profile/']);
 
-  // "My requests" lists a developer's requests with their status.
-  const mine = await (await fetch(`${base}/requests?developer=${encodeURIComponent('burst-1@example.com')}`)).text();
-  assert.match(mine, new RegExp(`href="/requests/${ids[1]}"`));
-  assert.match(mine, /Pending approval/);
-  assert.doesNotMatch(mine, new RegExp(ids[0]));
-  const status = await (await fetch(`${base}/requests/${ids[0]}`)).text();
+  // A key's status needs its receipt: a name, the key id or another key's receipt show nothing.
+  const receipts = results.map((r) => r.body.receipt as string);
+  const mine = await fetch(`${base}/requests?receipt=${encodeURIComponent(receipts[1])}`);
+  assert.equal(mine.status, 200);
+  const minePage = await mine.text();
+  assert.match(minePage, new RegExp(`id="key-id">${ids[1]}<`));
+  assert.match(minePage, /Awaiting approval/);
+  const status = await (await fetch(`${base}/requests/${ids[0]}?receipt=${encodeURIComponent(receipts[0])}`)).text();
   assert.match(status, /Your key is active/);
   assert.match(status, new RegExp(`sha256:${leaves[0].fingerprint}`));
+  for (const path of [
+    `/requests?developer=${encodeURIComponent('burst-1@example.com')}`,
+    `/requests/${ids[0]}`,
+    `/requests/${ids[0]}?receipt=${encodeURIComponent(receipts[1])}`,
+    `/requests?receipt=${encodeURIComponent(`${ids[0]}.${receipts[0].split('.')[1].slice(0, -1)}A`)}`,
+  ]) {
+    const page = await (await fetch(base + path)).text();
+    for (const leaf of leaves) assert.doesNotMatch(page, new RegExp(leaf.fingerprint), path);
+    for (const id of ids) assert.doesNotMatch(page, new RegExp(id), path);
+  }
+});
+
+test('proof of possession: a certificate is refused without a signature by its own private key, and a challenge admits one key', async () => {
+  const before = snapshotDir(config);
+  const victim = await freshClient(pki, t.dir, 'victim');
+  const attacker = await freshClient(pki, t.dir, 'attacker', 'rsa');
+  const form = await openForm(base);
+  const fields = { policy: 'profile-self-serve', developer: 'attacker@example.com', certificate: victim.certPem };
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{}, /Sign the challenge with your private key/],
+    [{ challenge: form.challenge, signature: 'not base64!' }, /not base64 text/],
+    // Signed, but by the attacker's own key: the victim's public certificate alone is not enough.
+    [{ challenge: form.challenge, signature: await runSignCommand(form.command, attacker.keyFile) }, /does not match this certificate/],
+  ];
+  for (const [proof, message] of cases) {
+    const r = await submitJson(base, form, { ...fields, ...proof });
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.match(JSON.stringify(r.body.errors), message);
+  }
+  // A valid signature of a challenge shown to another browser, or one made up, is refused.
+  const other = await openForm(base);
+  const stolen = { challenge: other.challenge, signature: await runSignCommand(other.command, victim.keyFile) };
+  assert.match(JSON.stringify((await submitJson(base, form, { ...fields, ...stolen })).body.errors), /expired or was already used/);
+  const madeUp = 'mtlsgate-portal-proof:' + 'A'.repeat(32);
+  const forged = await runSignCommand(form.command.replace(form.challenge, madeUp), victim.keyFile);
+  assert.match(JSON.stringify((await submitJson(base, form, { ...fields, challenge: madeUp, signature: forged })).body.errors), /expired or was already used/);
+  assert.deepEqual(snapshotDir(config), before, 'nothing was written');
+
+  // The holder of the private key gets the key; the same challenge cannot be used twice.
+  const signature = await runSignCommand(form.command, victim.keyFile);
+  const ok = await submitJson(base, form, { ...fields, developer: 'victim@example.com', challenge: form.challenge, signature });
+  assert.equal(ok.status, 201, JSON.stringify(ok.body));
+  const second = await freshClient(pki, t.dir, 'victim-2');
+  const again = await submitJson(base, form, {
+    ...fields,
+    certificate: second.certPem,
+    challenge: form.challenge,
+    signature: await runSignCommand(form.command, second.keyFile),
+  });
+  assert.equal(again.status, 422);
+  assert.match(JSON.stringify(again.body.errors), /expired or was already used/);
+});
+
+test('a certificate pinned by an API (static mTLS) is refused, even with a valid proof', async () => {
+  const pinnedClient = await freshClient(pki, t.dir, 'pinned-partner');
+  const apiFile = join(config, 'apis', 'static.yaml');
+  writeFileSync(
+    apiFile,
+    `kind: api\nid: partner\nproxy:\n  listen_path: /partner/\n  target_url: http://127.0.0.1:9\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n  - ${pinnedClient.certFile}\n`,
+  );
+  try {
+    const form = await openForm(base);
+    const r = await submitJson(
+      base,
+      form,
+      { policy: 'profile-self-serve', developer: 'x@example.com', certificate: pinnedClient.certPem },
+      pinnedClient.keyFile,
+    );
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.match(JSON.stringify(r.body.errors), /already pinned by an API/);
+  } finally {
+    rmSync(apiFile);
+  }
+});
+
+test('submissions are rate-limited per client: 429 with Retry-After once the budget is spent, nothing written', async () => {
+  const limited = createPortal({
+    configDir: config,
+    bundlePath: bundle,
+    gatewayUrl: 'https://gw.example.test:8443',
+    submissionLimit: { burst: 3, perHour: 3 },
+  });
+  await new Promise<void>((r) => limited.server.listen(0, '127.0.0.1', r));
+  const limitedBase = `http://127.0.0.1:${(limited.server.address() as AddressInfo).port}`;
+  try {
+    const form = await openForm(limitedBase);
+    const fields = { policy: 'profile-self-serve', developer: 'spam@example.com', certificate: 'not a certificate' };
+    for (let i = 0; i < 3; i++) assert.equal((await submitJson(limitedBase, form, fields)).status, 422);
+    const before = snapshotDir(config);
+    const res = await fetch(`${limitedBase}/requests`, {
+      method: 'POST',
+      headers: { cookie: form.cookie, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf: form.token, ...fields }).toString(),
+    });
+    assert.equal(res.status, 429);
+    assert.ok(Number(res.headers.get('retry-after')) >= 1);
+    assert.match(await res.text(), /Too many submissions/);
+    assert.deepEqual(snapshotDir(config), before);
+  } finally {
+    await new Promise<void>((r) => (limited.server.close(() => r()), limited.server.closeAllConnections()));
+  }
 });

@@ -47,6 +47,9 @@ test('validateCertificate refuses each problem with its own message', async () =
   const future = await issueCert(ca, 'future', { notBefore: new Date(Date.now() + 86_400_000) });
   const bound = empty();
   bound.index.certs[leaf.fingerprint] = { apis: [], key: 'alice' };
+  // Pinned by an API's client_certificates (static mTLS), bound to no key: refused as well.
+  const pinned = empty();
+  pinned.index.certs[leaf.fingerprint] = { apis: ['reports'], key: null };
   const cases: Array<[Buffer, BundleContent, string, RegExp]> = [
     [Buffer.from('   \n'), empty(), 'missing', /Paste your public certificate/],
     [Buffer.alloc(MAX_CERT_BYTES + 1, 0x41), empty(), 'too_large', /larger than 16 KiB/],
@@ -59,7 +62,8 @@ test('validateCertificate refuses each problem with its own message', async () =
     [Buffer.from(ca.certPem), empty(), 'ca', /CA certificate/],
     [Buffer.from(expired.certPem), empty(), 'expired', /expired on/],
     [Buffer.from(future.certPem), empty(), 'not_yet_valid', /not valid before/],
-    [Buffer.from(leaf.certPem), bound, 'bound', /already bound to key "alice"/],
+    [Buffer.from(leaf.certPem), bound, 'bound', /already bound to a key\./],
+    [Buffer.from(leaf.certPem), pinned, 'pinned', /already pinned by an API/],
   ];
   for (const [input, content, problem, message] of cases) {
     const r = validateCertificate(input, content);
@@ -89,7 +93,9 @@ test('the request page escapes developer input and the config text', () => {
     catalog: [
       { policy: 'p', name: '<i>Gold</i>', description: '"desc"', requireApproval: true, apis: [{ id: 'a', name: 'A<', domain: null, listenPath: '/a/' }] },
     ],
+    chrome: { oidc: false, user: null, csrfToken: '' },
     csrfToken: 'tok"en',
+    challenge: 'mtlsgate-portal-proof:x',
     values: { policy: 'p', developer: '"><script>x</script>', certificate: '</textarea><script>y</script>' },
     errors: [{ field: 'developer', message: '<b>bad</b>' }],
   });
@@ -177,10 +183,13 @@ test('key file: rendered with its comment, read back, approved with comments kep
       policy: 'gold',
       entryName: 'Gold',
       developer: 'dev@example.com',
+      owner: 'sub|dev',
+      receiptSha256: 'ab'.repeat(32),
       certificatePem: leaf.certPem,
       requireApproval: true,
       requestedAt: new Date('2026-01-02T03:04:05Z'),
     });
+    assert.match(text, /^owner: sub\|dev$/m);
     assert.match(text, /^# Issued by the mtlsgate self-serve portal/);
     assert.match(text, /# portal-developer: "dev@example.com"/);
     assert.match(text, /certificate: \|\n {2}-----BEGIN CERTIFICATE-----/);
@@ -190,15 +199,20 @@ test('key file: rendered with its comment, read back, approved with comments kep
     writeFileSync(join(t.dir, 'keys', 'portal', 'notes.yaml'), 'kind: key\nid: other\n');
     const key = readPortalKey(t.dir, 'portal-0a1b2c3d');
     assert.deepEqual(
-      { ...key, certificate: key?.certificate.trim() },
+      { ...key, certificate: key?.certificate.trim(), certificates: key?.certificates.map((c) => c.trim()) },
       {
         keyId: 'portal-0a1b2c3d',
+        owner: 'sub|dev',
         policies: ['gold'],
         developer: 'dev@example.com',
         entryName: 'Gold',
         requestedAt: '2026-01-02T03:04:05.000Z',
         pending: true,
+        switchedOff: false,
+        expires: '',
         certificate: leaf.certPem.trim(),
+        certificates: [leaf.certPem.trim()],
+        receiptSha256: 'ab'.repeat(32),
       },
     );
     assert.deepEqual(

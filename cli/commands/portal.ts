@@ -1,7 +1,7 @@
 // `mtlsgate portal`: the self-serve page where a developer picks a catalog plan, pastes a
 // public certificate and gets a key (written into the config directory, recompiled into the
 // bundle the gateway watches).
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
@@ -9,15 +9,26 @@ import { createLogger } from '../../runtime/log.ts';
 import { parseHostPort } from './serve.ts';
 import { createPortal } from '../../portal/server.ts';
 import { syncBundle } from '../../portal/issue-key.ts';
+import type { OidcOptions } from '../../portal/oidc.ts';
 
 const usage = `usage: mtlsgate portal --config DIR --bundle OUT [--listen HOST:PORT] [--gateway-url URL]
+         [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE
+          [--admins EMAIL,...] [--admin-group GROUP] [--public-url URL]] [--submission-limit N]
 
 Serves the self-serve developer portal. Policies with a \`portal:\` block are offered as plans,
 for the APIs they grant that use dynamic mTLS (auth.use_certificate). A developer pastes a
 public certificate; the portal writes DIR/keys/portal/<id>.yaml, recompiles DIR into OUT
 (atomically) and shows the key id, the certificate's SHA-256 and a curl command. A gateway
 watching OUT picks the key up on its own. Plans with require_approval: true give keys that
-stay inactive until \`mtlsgate approve KEY_ID --config DIR --bundle OUT\`.
+stay inactive until \`mtlsgate approve KEY_ID --config DIR --bundle OUT\` (or an admin approves
+them on the portal's admin page). Every certificate needs proof of possession: the developer
+signs a one-time challenge with its private key (\`openssl dgst -sha256 -sign\`).
+
+Without --oidc-* the portal has no sign-in: it listens on loopback only (another --listen
+address is refused) and says so on every page; a key's status is shown to whoever holds the
+receipt handed out with it. With --oidc-* developers sign in (authorization code + PKCE),
+own the keys they request (\`owner:\` in the key's YAML), see and manage only those, and
+admins approve or deny pending keys in the browser.
 
 Options:
   --config DIR          the config directory (the source of truth; keys are added to it)
@@ -25,6 +36,15 @@ Options:
   --listen HOST:PORT    where the portal listens (default 127.0.0.1:3000: loopback only)
   --gateway-url URL     the gateway's base URL for the curl commands shown
                         (default https://localhost:8443)
+  --oidc-issuer URL     OpenID Connect issuer (https; http only on loopback, for development)
+  --oidc-client-id ID   the portal's client id at the issuer
+  --oidc-client-secret-file FILE
+                        file holding the client secret (first line; never on the command line)
+  --admins EMAIL,...    users (by verified email) who get the admin page
+  --admin-group GROUP   members of GROUP (the \`groups\` claim) get the admin page
+  --public-url URL      the portal's URL as browsers reach it (default http://LISTEN); the
+                        sign-in callback is URL/auth/callback; https makes cookies Secure
+  --submission-limit N  certificate submissions per client and hour (default 30, burst 10)
 
 At start the bundle is recompiled from DIR (and rewritten only if its bytes differ).
 Exit status: 0 after SIGINT/SIGTERM, 2 for bad flags or when the port cannot be opened.`;
@@ -41,7 +61,19 @@ export const command: Command = {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: 'string' }, bundle: { type: 'string' }, listen: { type: 'string' }, 'gateway-url': { type: 'string' } },
+      options: {
+        config: { type: 'string' },
+        bundle: { type: 'string' },
+        listen: { type: 'string' },
+        'gateway-url': { type: 'string' },
+        'oidc-issuer': { type: 'string' },
+        'oidc-client-id': { type: 'string' },
+        'oidc-client-secret-file': { type: 'string' },
+        admins: { type: 'string' },
+        'admin-group': { type: 'string' },
+        'public-url': { type: 'string' },
+        'submission-limit': { type: 'string' },
+      },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the directory goes after --config)`);
     if (!values.config || !values.bundle) throw new UsageError('--config DIR and --bundle OUT are both required');
@@ -54,6 +86,26 @@ export const command: Command = {
       throw new UsageError(`--gateway-url must be a URL like https://gateway.example.com:8443, not ${JSON.stringify(gatewayUrl)}`);
     }
     if (parsedGateway.protocol !== 'https:') throw new UsageError('--gateway-url must be an https:// URL (mTLS needs TLS)');
+    const oidc = oidcOptions(values);
+    if (oidc === undefined && !isLoopback(listen.host)) {
+      throw new UsageError(`--listen ${listen.host} is not a loopback address: without sign-in (--oidc-issuer ...) the portal answers only on this machine`);
+    }
+    let publicUrl: string | undefined;
+    if (values['public-url'] !== undefined) {
+      try {
+        const u = new URL(values['public-url']);
+        if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error();
+        publicUrl = u.origin;
+      } catch {
+        throw new UsageError(`--public-url must be an http(s) URL like https://portal.example.com, not ${JSON.stringify(values['public-url'])}`);
+      }
+    }
+    let submissionLimit: { burst: number; perHour: number } | undefined;
+    if (values['submission-limit'] !== undefined) {
+      const n = Number(values['submission-limit']);
+      if (!Number.isSafeInteger(n) || n < 1) throw new UsageError('--submission-limit must be a positive integer');
+      submissionLimit = { burst: Math.min(n, 10), perHour: n };
+    }
     if (!statSync(values.config, { throwIfNoEntry: false })?.isDirectory()) {
       console.error(`mtlsgate portal: ${values.config} is not a directory`);
       return 2;
@@ -69,7 +121,15 @@ export const command: Command = {
     if (compiled.bundle === null) {
       console.error(`mtlsgate portal: the config has errors; the portal shows them and issues no key until they are fixed:\n${compiled.report}`);
     }
-    const { server } = createPortal({ configDir: values.config, bundlePath: values.bundle, gatewayUrl: parsedGateway.origin, logger });
+    const { server } = createPortal({
+      configDir: values.config,
+      bundlePath: values.bundle,
+      gatewayUrl: parsedGateway.origin,
+      logger,
+      oidc,
+      publicUrl,
+      submissionLimit,
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -81,13 +141,16 @@ export const command: Command = {
     }
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    logger.info({ url: `http://${host}:${address.port}/`, config: values.config, bundle: values.bundle }, 'mtlsgate portal listening');
-    if (!isLoopback(listen.host)) {
-      logger.warn(
-        { listen: `${listen.host}:${listen.port}` },
-        'the portal listens beyond loopback: anyone who reaches it can request keys; put it behind your SSO proxy',
-      );
-    }
+    logger.info(
+      {
+        url: `http://${host}:${address.port}/`,
+        config: values.config,
+        bundle: values.bundle,
+        sign_in: oidc ? oidc.issuer : 'none (loopback only)',
+        callback: oidc ? `${publicUrl ?? `http://${host}:${address.port}`}/auth/callback` : undefined,
+      },
+      'mtlsgate portal listening',
+    );
     await new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop);
@@ -103,3 +166,52 @@ export const command: Command = {
     return 0;
   },
 };
+
+type Flags = Record<string, string | boolean | undefined>;
+
+/** The OIDC settings from the flags; undefined without --oidc-issuer. */
+function oidcOptions(values: Flags): OidcOptions | undefined {
+  const issuer = values['oidc-issuer'];
+  const clientId = values['oidc-client-id'];
+  const secretFile = values['oidc-client-secret-file'];
+  const admins = values.admins;
+  const adminGroup = values['admin-group'];
+  if (typeof issuer !== 'string') {
+    if (clientId !== undefined || secretFile !== undefined || admins !== undefined || adminGroup !== undefined) {
+      throw new UsageError('--oidc-client-id, --oidc-client-secret-file, --admins and --admin-group need --oidc-issuer URL');
+    }
+    return undefined;
+  }
+  if (typeof clientId !== 'string' || typeof secretFile !== 'string') {
+    throw new UsageError('--oidc-issuer needs --oidc-client-id ID and --oidc-client-secret-file FILE');
+  }
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw new UsageError(`--oidc-issuer must be a URL like https://login.example.com, not ${JSON.stringify(issuer)}`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname.replace(/^\[|\]$/g, '')))) {
+    throw new UsageError('--oidc-issuer must be an https:// URL (plain http only for a provider on loopback, in development)');
+  }
+  let clientSecret: string;
+  try {
+    clientSecret = readFileSync(secretFile, 'utf8').split(/\r?\n/)[0]!.trim();
+  } catch (err) {
+    throw new UsageError(`cannot read --oidc-client-secret-file ${secretFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (clientSecret === '') throw new UsageError(`--oidc-client-secret-file ${secretFile} is empty`);
+  return {
+    issuer: url.href,
+    clientId,
+    clientSecret,
+    admins:
+      typeof admins === 'string'
+        ? admins
+            .split(',')
+            .map((a) => a.trim())
+            .filter(Boolean)
+        : [],
+    adminGroup: typeof adminGroup === 'string' && adminGroup !== '' ? adminGroup : undefined,
+  };
+}

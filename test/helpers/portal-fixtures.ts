@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
-import { issueCert, type DemoPki, type Issued } from '../../cli/pki.ts';
+import { issueCert, type DemoPki, type Issued, type KeyAlg } from '../../cli/pki.ts';
 import { CLI, run } from './serve-fixtures.ts';
 import { waitFor } from './ops-fixtures.ts';
 
@@ -54,8 +54,8 @@ export function writePortalConfig(dir: string, upstream: string, pki: DemoPki): 
 }
 
 /** A fresh client certificate from the demo CA, written as DIR/<name>.pem and DIR/<name>-key.pem. */
-export async function freshClient(pki: DemoPki, dir: string, name: string): Promise<Issued & { certFile: string; keyFile: string }> {
-  const issued = await issueCert(pki.ca, name);
+export async function freshClient(pki: DemoPki, dir: string, name: string, alg: KeyAlg = 'ec'): Promise<Issued & { certFile: string; keyFile: string }> {
+  const issued = await issueCert(pki.ca, name, { alg });
   const certFile = join(dir, `${name}.pem`);
   const keyFile = join(dir, `${name}-key.pem`);
   writeFileSync(certFile, issued.certPem);
@@ -91,26 +91,60 @@ export async function curlWith(url: string, pki: DemoPki, certFile: string, keyF
   return { status: Number(r.stdout.slice(nl + 1)), body, code };
 }
 
-/** GET / and return the CSRF cookie and the form's token. */
-export async function openForm(base: string): Promise<{ cookie: string; token: string; page: string }> {
+export interface OpenForm {
+  cookie: string;
+  token: string;
+  page: string;
+  /** The one-time challenge on the form, and the command the page shows to sign it. */
+  challenge: string;
+  command: string;
+}
+
+function unescapeHtml(s: string): string {
+  return s
+    .replace(/&#39;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}
+
+/** GET / and return the CSRF cookie, the form's token and its proof-of-possession challenge. */
+export async function openForm(base: string): Promise<OpenForm> {
   const res = await fetch(`${base}/`);
   const page = await res.text();
   const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
   const token = /name="csrf" value="([^"]+)"/.exec(page)?.[1];
-  if (!cookie || !token) throw new Error(`no CSRF cookie or token on the form page (status ${res.status})`);
-  return { cookie, token, page };
+  const challenge = /name="challenge" value="([^"]+)"/.exec(page)?.[1];
+  const command = /<pre class="command" id="sign-command"[^>]*>([^<]+)<\/pre>/.exec(page)?.[1];
+  if (!cookie || !token || !challenge || !command) throw new Error(`no CSRF cookie, token or challenge on the form page (status ${res.status})`);
+  return { cookie, token, page, challenge, command: unescapeHtml(command) };
 }
 
-/** POSTs a request as the HTTP API does (urlencoded, JSON answer). */
+/**
+ * Runs the signing command a portal page shows (`printf ... | openssl dgst -sha256 -sign
+ * my-key.pem | openssl base64 -A`) with real openssl, the developer's key file in place of
+ * my-key.pem; returns what it prints (the signature to paste).
+ */
+export async function runSignCommand(command: string, keyFile: string): Promise<string> {
+  if (!command.includes(' -sign my-key.pem ')) throw new Error(`unexpected signing command: ${command}`);
+  const r = await run('bash', ['-c', command.replace(' -sign my-key.pem ', ` -sign '${keyFile}' `)]);
+  if (r.code !== 0 || r.stdout.trim() === '') throw new Error(`the signing command failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** POSTs a request as the HTTP API does (urlencoded, JSON answer); `keyFile` signs the form's challenge. */
 export async function submitJson(
   base: string,
-  form: { cookie: string; token: string },
+  form: OpenForm,
   fields: Record<string, string>,
+  keyFile?: string,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
+  const proof: Record<string, string> = keyFile === undefined ? {} : { challenge: form.challenge, signature: await runSignCommand(form.command, keyFile) };
   const res = await fetch(`${base}/requests`, {
     method: 'POST',
     headers: { cookie: form.cookie, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ csrf: form.token, ...fields }).toString(),
+    body: new URLSearchParams({ csrf: form.token, ...proof, ...fields }).toString(),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }

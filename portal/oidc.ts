@@ -1,0 +1,140 @@
+// Sign-in with OpenID Connect: authorization code flow with PKCE (S256), state and nonce,
+// through `openid-client`. The login transaction (PKCE verifier, state, nonce, where to go
+// back) stays in the portal's memory, named by a short-lived HttpOnly cookie; the identity
+// provider's answer is checked by openid-client (ID token signature, issuer, audience, nonce),
+// then the user's claims come from the ID token and the UserInfo endpoint.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import * as client from 'openid-client';
+import { cookieValue, type User } from './session.ts';
+
+export interface OidcOptions {
+  /** The issuer URL (its /.well-known/openid-configuration is read on first use). */
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** Emails (verified by the provider) that get the admin page. */
+  admins: string[];
+  /** A value of the `groups` claim that makes its members admins. */
+  adminGroup?: string;
+}
+
+interface LoginTx {
+  verifier: string;
+  state: string;
+  nonce: string;
+  returnTo: string;
+  expiresAt: number;
+}
+
+const LOGIN_TTL_MS = 10 * 60_000;
+const MAX_PENDING = 10_000;
+
+export class SignInError extends Error {
+  override name = 'SignInError';
+}
+
+/** A local path to go back to after sign-in; anything else (another origin, //host) is "/". */
+export function safeReturnTo(value: string | null): string {
+  return value !== null && /^\/(?![/\\])[\x21-\x7e]*$/.test(value) ? value : '/';
+}
+
+export class OidcSignIn {
+  private config: Promise<client.Configuration> | null = null;
+  private readonly pending = new Map<string, LoginTx>();
+  private readonly admins: Set<string>;
+  readonly cookieName: string;
+
+  constructor(
+    private readonly opts: OidcOptions,
+    private readonly secure: boolean,
+  ) {
+    this.admins = new Set(opts.admins.map((a) => a.trim().toLowerCase()).filter(Boolean));
+    this.cookieName = secure ? '__Host-mtlsgate_login' : 'mtlsgate_login';
+  }
+
+  /** Discovery on first use (and again after a failure): the portal starts while the provider is down. */
+  private configuration(): Promise<client.Configuration> {
+    if (this.config === null) {
+      const issuer = new URL(this.opts.issuer);
+      // Plain http only for a provider on loopback (the CLI refuses anything else): tests, local development.
+      const options = issuer.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : undefined;
+      const config = client.discovery(issuer, this.opts.clientId, undefined, client.ClientSecretBasic(this.opts.clientSecret), options);
+      this.config = config;
+      config.catch(() => {
+        if (this.config === config) this.config = null;
+      });
+    }
+    return this.config;
+  }
+
+  private cookie(value: string, maxAge: number): string {
+    return `${this.cookieName}=${value}; Path=/; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${this.secure ? '; Secure' : ''}`;
+  }
+
+  /**
+   * Starts a sign-in: where to send the browser, and the cookie naming this attempt.
+   * `redirectUri` is the portal's /auth/callback as the browser reaches it (registered at the provider).
+   */
+  async begin(returnTo: string, redirectUri: string): Promise<{ location: string; setCookie: string }> {
+    const config = await this.configuration();
+    const now = Date.now();
+    for (const [id, tx] of this.pending) if (tx.expiresAt <= now) this.pending.delete(id);
+    while (this.pending.size >= MAX_PENDING) this.pending.delete(this.pending.keys().next().value!);
+    const tx: LoginTx = {
+      verifier: client.randomPKCECodeVerifier(),
+      state: client.randomState(),
+      nonce: client.randomNonce(),
+      returnTo: safeReturnTo(returnTo),
+      expiresAt: now + LOGIN_TTL_MS,
+    };
+    const id = randomBytes(24).toString('base64url');
+    this.pending.set(id, tx);
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope: this.opts.adminGroup ? 'openid email profile groups' : 'openid email profile',
+      code_challenge: await client.calculatePKCECodeChallenge(tx.verifier),
+      code_challenge_method: 'S256',
+      state: tx.state,
+      nonce: tx.nonce,
+    });
+    return { location: url.href, setCookie: this.cookie(id, LOGIN_TTL_MS / 1000) };
+  }
+
+  /**
+   * Completes a sign-in at the callback URL (as the browser reached it: its origin and path are
+   * the redirect_uri sent at the start); throws SignInError with a message for the page.
+   */
+  async finish(req: IncomingMessage, callbackUrl: URL): Promise<{ user: User; returnTo: string; clearCookie: string }> {
+    const clearCookie = this.cookie('', 0);
+    const id = cookieValue(req, this.cookieName);
+    const tx = id === null ? undefined : this.pending.get(id);
+    if (id !== null) this.pending.delete(id);
+    if (tx === undefined || tx.expiresAt <= Date.now()) {
+      throw new SignInError('This sign-in attempt expired or was started in another browser. Sign in again.');
+    }
+    const error = callbackUrl.searchParams.get('error');
+    if (error !== null) throw new SignInError(`The identity provider refused the sign-in (${error.slice(0, 100)}).`);
+    const config = await this.configuration();
+    let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+    try {
+      tokens = await client.authorizationCodeGrant(config, callbackUrl, {
+        pkceCodeVerifier: tx.verifier,
+        expectedState: tx.state,
+        expectedNonce: tx.nonce,
+        idTokenExpected: true,
+      });
+    } catch (err) {
+      throw new SignInError(`The sign-in could not be completed: ${(err as Error).message}`);
+    }
+    const claims = tokens.claims()!;
+    const info: Record<string, unknown> = { ...claims, ...(await client.fetchUserInfo(config, tokens.access_token, claims.sub)) };
+    const email = typeof info.email === 'string' ? info.email : '';
+    const verified = info.email_verified === true;
+    const groups = Array.isArray(info.groups) ? info.groups.filter((g): g is string => typeof g === 'string') : [];
+    const admin =
+      (verified && email !== '' && this.admins.has(email.toLowerCase())) || (this.opts.adminGroup !== undefined && groups.includes(this.opts.adminGroup));
+    const name = typeof info.name === 'string' && info.name !== '' ? info.name : email || claims.sub;
+    return { user: { sub: claims.sub, email, name, admin }, returnTo: tx.returnTo, clearCookie };
+  }
+}

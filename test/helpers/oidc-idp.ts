@@ -1,0 +1,71 @@
+// A real OpenID provider in the test process (`oidc-provider`, its development login form:
+// any login name, any password), for the portal's sign-in. The listener is bound first, so
+// its issuer URL is known before the portal starts; the client (with the portal's callback
+// URL as its redirect URI) is registered once the portal listens.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Provider from 'oidc-provider';
+
+export interface TestUser {
+  email: string;
+  name?: string;
+  groups?: string[];
+}
+
+export interface TestIdp {
+  issuer: string;
+  /** Starts answering, with one confidential client allowed to redirect to `redirectUri`. */
+  start(client: { clientId: string; clientSecret: string; redirectUri: string }): void;
+  close(): Promise<void>;
+}
+
+/** Users by login name; an unknown login signs in as `<login>@example.com`. */
+export async function bindIdp(users: Record<string, TestUser> = {}): Promise<TestIdp> {
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
+  const server: Server = createServer((req, res) => {
+    if (handler === null) res.writeHead(503).end('not started');
+    else handler(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    issuer,
+    start({ clientId, clientSecret, redirectUri }) {
+      const provider = new Provider(issuer, {
+        clients: [
+          {
+            client_id: clientId,
+            client_secret: clientSecret,
+            redirect_uris: [redirectUri],
+            grant_types: ['authorization_code'],
+            response_types: ['code'],
+            token_endpoint_auth_method: 'client_secret_basic',
+          },
+        ],
+        claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+        scopes: ['openid', 'email', 'profile', 'groups'],
+        pkce: { required: () => true },
+        cookies: { keys: ['mtlsgate-test-idp-cookie-key'] },
+        features: { devInteractions: { enabled: true } },
+        async findAccount(_ctx: unknown, id: string) {
+          const user = users[id] ?? { email: `${id}@example.com` };
+          return {
+            accountId: id,
+            async claims() {
+              return { sub: id, email: user.email, email_verified: true, name: user.name ?? id, groups: user.groups ?? [] };
+            },
+          };
+        },
+        // The consent step of the development interactions is skipped: the test client is first-party.
+        async loadExistingGrant(ctx: { oidc: { client: { clientId: string }; session: { accountId: string } } }) {
+          const grant = new provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+          grant.addOIDCScope('openid email profile groups');
+          await grant.save();
+          return grant;
+        },
+      });
+      handler = provider.callback();
+    },
+    close: () => new Promise<void>((r) => (server.close(() => r()), server.closeAllConnections())),
+  };
+}

@@ -1,0 +1,314 @@
+// The signed-in portal in real Chromium: a real OpenID provider in this process
+// (oidc-provider, its login form), `mtlsgate portal --oidc-issuer ...` and `mtlsgate serve`
+// as child processes, and real curl as the API client through the gateway. Developers sign
+// in, prove possession of their certificates with the openssl command the page shows, see
+// and change only their own keys; an admin approves; a renewal keeps both certificates until
+// the old one is removed; signing out ends the session.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { DemoPki } from '../cli/pki.ts';
+import { bindIdp, type TestIdp } from './helpers/oidc-idp.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { curlWith, freshClient, runSignCommand, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { demoPki, spawnServe } from './helpers/serve-fixtures.ts';
+
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
+const t = tempDir('portal-oidc');
+let pki: DemoPki;
+let config: string;
+let upstream: Awaited<ReturnType<typeof startUpstream>>;
+let idp: TestIdp;
+let portal: Awaited<ReturnType<typeof spawnPortal>>;
+let gateway: ReturnType<typeof spawnServe>;
+let gatewayBase: string;
+let browser: Browser;
+type Client = Awaited<ReturnType<typeof freshClient>>;
+
+before(async () => {
+  pki = await demoPki(t.dir);
+  upstream = await startUpstream();
+  config = writePortalConfig(t.dir, upstream.url, pki);
+  const bundle = join(t.dir, 'bundle.json');
+  idp = await bindIdp({ ada: { email: 'ada@example.com', name: 'Ada Admin' } });
+  const secretFile = join(t.dir, 'client-secret');
+  writeFileSync(secretFile, 'portal-test-secret-0123456789\n', { mode: 0o600 });
+  portal = await spawnPortal([
+    '--config',
+    config,
+    '--bundle',
+    bundle,
+    '--listen',
+    '127.0.0.1:0',
+    '--oidc-issuer',
+    idp.issuer,
+    '--oidc-client-id',
+    'mtlsgate-portal',
+    '--oidc-client-secret-file',
+    secretFile,
+    '--admins',
+    'ada@example.com',
+  ]);
+  idp.start({ clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789', redirectUri: `${portal.url}/auth/callback` });
+  gateway = spawnServe([
+    '--bundle',
+    bundle,
+    '--tls-cert',
+    join(pki.dir, 'server.pem'),
+    '--tls-key',
+    join(pki.dir, 'server-key.pem'),
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    'off',
+  ]);
+  gatewayBase = `https://${String((await gateway.serving()).listen)}`;
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    timeout: 60_000,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  portal?.kill();
+  gateway?.kill();
+  await idp?.close();
+  await upstream?.close();
+  t.cleanup();
+});
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `portal-oidc-${name}.png`), fullPage: true });
+
+/** A browser of its own (cookies and all) signed in at the provider as `login`. */
+async function signIn(login: string, screenshots = false): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${portal.url}/keys`);
+  assert.equal(await page.title(), 'Sign in · mtlsgate developer portal');
+  if (screenshots) await shot(page, 'sign-in');
+  await page.locator('#sign-in').click();
+  await page.locator('input[name="login"]').waitFor();
+  assert.ok(page.url().startsWith(idp.issuer), page.url());
+  if (screenshots) await shot(page, 'provider-login');
+  await page.locator('input[name="login"]').fill(login);
+  await page.locator('input[name="password"]').fill('any password');
+  await page.locator('button[type="submit"]').click();
+  // Back on the page that asked for sign-in.
+  await page.waitForURL(`${portal.url}/keys`);
+  return { context, page };
+}
+
+/** Requests a key for `plan` in the browser, signing the page's challenge with real openssl; returns its id. */
+async function requestKey(page: Page, plan: RegExp, client: Client, screenshot?: string): Promise<string> {
+  await page.goto(`${portal.url}/`);
+  await page.getByRole('radio', { name: plan }).check();
+  await page.getByLabel('Your public certificate').fill(client.certPem);
+  const signature = await runSignCommand(await page.locator('#sign-command').innerText(), client.keyFile);
+  await page.getByLabel('Prove the certificate is yours').fill(signature);
+  if (screenshot) await shot(page, screenshot);
+  await page.getByRole('button', { name: 'Request key' }).click();
+  await page.waitForURL(/\/keys\/portal-[0-9a-f]{8}\?done=issued$/);
+  return (await page.locator('#key-id').innerText()).trim();
+}
+
+/** curl through the gateway with this client's certificate until it gets `status` (the gateway reloads by file watch). */
+async function gatewaySays(client: Client, status: number, path = '/profile/me'): Promise<{ status: number; code: string | null }> {
+  return waitFor(
+    `curl with ${client.certFile} -> ${status}`,
+    async () => {
+      const r = await curlWith(`${gatewayBase}${path}`, pki, client.certFile, client.keyFile);
+      return r.status === status ? r : null;
+    },
+    20_000,
+    100,
+  );
+}
+
+const keyFile = (keyId: string) => join(config, 'keys', 'portal', `${keyId}.yaml`);
+let danaKey = '';
+let dana: Client;
+let danaPage: Page;
+
+test('a developer signs in, requests a key with proof of possession and sees only their own; curl gets 200', async () => {
+  dana = await freshClient(pki, t.dir, 'dana');
+  const signedIn = await signIn('dana', true);
+  danaPage = signedIn.page;
+  // No loopback notice on a signed-in portal; the header names the user.
+  assert.equal(await danaPage.locator('#mode-notice').count(), 0);
+  assert.equal(await danaPage.locator('#signed-in-as').innerText(), 'dana@example.com');
+  danaKey = await requestKey(danaPage, /^Profile API Instant/, dana, 'request-form');
+  assert.match(await danaPage.locator('#notice').innerText(), /Your key is issued/);
+  assert.equal(await danaPage.locator('#key-status .badge').getAttribute('data-status'), 'active');
+  assert.equal((await danaPage.locator('#certificates .fingerprint').innerText()).trim(), `sha256:${dana.fingerprint}`);
+  await shot(danaPage, 'key');
+  const yaml = readFileSync(keyFile(danaKey), 'utf8');
+  assert.match(yaml, /^owner: dana$/m);
+  assert.match(yaml, /# portal-developer: "dana@example\.com"/);
+
+  assert.equal((await gatewaySays(dana, 200)).status, 200);
+
+  // My keys: this key only (alice's hand-written key and nobody else's).
+  await danaPage.goto(`${portal.url}/keys`);
+  assert.deepEqual(await danaPage.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key'))), [danaKey]);
+  await shot(danaPage, 'my-keys');
+});
+
+test("a second developer can neither see nor change the first one's keys, with crafted URLs and form posts", async () => {
+  const erin = await freshClient(pki, t.dir, 'erin', 'rsa');
+  const { context, page } = await signIn('erin');
+  const erinKey = await requestKey(page, /^Profile API Instant/, erin);
+  await page.goto(`${portal.url}/keys`);
+  assert.deepEqual(await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key'))), [erinKey]);
+  const before = snapshotDir(config);
+
+  // Crafted URLs: dana's key page answers as a key that does not exist.
+  for (const path of [`/keys/${danaKey}`, `/requests/${danaKey}`, `/keys/${danaKey}%2F..`, '/keys/..%2F..%2Fapis%2Fapis', '/admin']) {
+    const res = await page.goto(`${portal.url}${path}`);
+    assert.ok(res!.status() === 404 || (path === '/admin' && res!.status() === 403), `${path}: ${res!.status()}`);
+    assert.doesNotMatch(await page.content(), new RegExp(dana.fingerprint), path);
+  }
+  await shot(page, 'not-yours');
+
+  // Crafted form posts from erin's own page, with erin's valid CSRF token, aimed at dana's key.
+  await page.goto(`${portal.url}/keys/${erinKey}`);
+  const csrf = await page.locator('form[action="/auth/logout"] input[name="csrf"]').inputValue();
+  const challenge = await page.locator('input[name="challenge"]').inputValue();
+  const signature = await runSignCommand(await page.locator('#sign-command').innerText(), erin.keyFile);
+  const crafted: Array<[string, Record<string, string>]> = [
+    [`/keys/${danaKey}/switch-off`, { csrf }],
+    [`/keys/${danaKey}/remove-certificate`, { csrf, fingerprint: dana.fingerprint }],
+    [`/keys/${danaKey}/renew`, { csrf, certificate: erin.certPem, challenge, signature }],
+    [`/admin/keys/${danaKey}/approve`, { csrf }],
+    [`/admin/keys/${danaKey}/deny`, { csrf }],
+  ];
+  for (const [action, fields] of crafted) {
+    // A real form submission by the browser (same origin, so Sec-Fetch-Site and CSRF pass).
+    const answer = page.waitForResponse((r) => r.url() === `${portal.url}${action}`);
+    await page.evaluate(
+      ({ action, fields }) => {
+        const form = document.createElement('form');
+        form.method = 'post';
+        form.action = action;
+        for (const [name, value] of Object.entries(fields)) {
+          const input = document.createElement('input');
+          input.type = 'hidden';
+          input.name = name;
+          input.value = value;
+          form.append(input);
+        }
+        document.body.append(form);
+        // After evaluate returns: the submission navigates away from this document.
+        setTimeout(() => form.submit(), 0);
+      },
+      { action, fields },
+    );
+    const status = (await answer).status();
+    assert.ok(status === 404 || (action.startsWith('/admin') && status === 403), `${action}: ${status}`);
+    // And the same through the context's request API (cookies of erin's session).
+    const direct = await context.request.post(`${portal.url}${action}`, { form: fields, headers: { accept: 'application/json' }, maxRedirects: 0 });
+    assert.ok(direct.status() === 404 || (action.startsWith('/admin') && direct.status() === 403), `${action} (request API): ${direct.status()}`);
+  }
+  assert.deepEqual(snapshotDir(config), before, 'nothing in the config directory changed');
+  assert.equal((await gatewaySays(dana, 200)).status, 200);
+  await context.close();
+});
+
+test('an admin approves a pending key in the browser: curl with its certificate turns from 403 to 200', async () => {
+  const frank = await freshClient(pki, t.dir, 'frank');
+  const { context, page } = await signIn('frank');
+  const pending = await requestKey(page, /^Profile API \(reviewed\)/, frank);
+  assert.equal(await page.locator('#key-status .badge').getAttribute('data-status'), 'pending');
+  const refused = await gatewaySays(frank, 403);
+  assert.equal(refused.code, 'key.inactive');
+
+  const admin = await signIn('ada');
+  await admin.page.goto(`${portal.url}/admin`);
+  const row = admin.page.locator(`#pending tr[data-key="${pending}"]`);
+  await row.waitFor();
+  assert.equal(await admin.page.locator('#plans tbody tr').count(), 2);
+  await shot(admin.page, 'admin');
+  await row.getByRole('button', { name: `Approve ${pending}` }).click();
+  await admin.page.waitForURL(`${portal.url}/admin?done=approved`);
+  assert.match(await admin.page.locator('#notice').innerText(), /Approved/);
+  assert.equal(await admin.page.locator(`#pending tr[data-key="${pending}"]`).count(), 0);
+
+  assert.equal((await gatewaySays(frank, 200)).status, 200);
+  const yaml = readFileSync(keyFile(pending), 'utf8');
+  assert.match(yaml, /^is_inactive: false$/m);
+  assert.match(yaml, /# portal-approved: \S+ by "ada@example\.com"/);
+  const logged = portal
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => l.msg === 'portal key approved' && l.key === pending);
+  assert.equal(logged?.admin, 'ada');
+  await page.reload();
+  assert.equal(await page.locator('#key-status .badge').getAttribute('data-status'), 'active');
+  await context.close();
+  await admin.context.close();
+});
+
+test('a renewal lets the new certificate in, the old one until it is removed, then the old one is refused', async () => {
+  const renewed = await freshClient(pki, t.dir, 'dana-2027');
+  await danaPage.goto(`${portal.url}/keys/${danaKey}`);
+  await danaPage.getByLabel('New public certificate').fill(renewed.certPem);
+  const signature = await runSignCommand(await danaPage.locator('#sign-command').innerText(), renewed.keyFile);
+  await danaPage.getByLabel('Prove the certificate is yours').fill(signature);
+  await danaPage.getByRole('button', { name: 'Add certificate' }).click();
+  await danaPage.waitForURL(`${portal.url}/keys/${danaKey}?done=renewed`);
+  assert.deepEqual(await danaPage.locator('#certificates .fingerprint').allInnerTexts(), [`sha256:${dana.fingerprint}`, `sha256:${renewed.fingerprint}`]);
+  await shot(danaPage, 'renewed');
+  assert.equal((await gatewaySays(renewed, 200)).status, 200);
+  assert.equal((await gatewaySays(dana, 200)).status, 200, 'the old certificate still works until it is removed');
+
+  await danaPage.getByRole('button', { name: `Remove certificate sha256:${dana.fingerprint}` }).click();
+  await danaPage.waitForURL(`${portal.url}/keys/${danaKey}?done=removed`);
+  assert.deepEqual(await danaPage.locator('#certificates .fingerprint').allInnerTexts(), [`sha256:${renewed.fingerprint}`]);
+  // The old certificate no longer identifies any key: the gateway's answer for that (docs/errors.md).
+  const old = await gatewaySays(dana, 401);
+  assert.equal(old.code, 'auth.cert_not_found');
+  assert.equal((await gatewaySays(renewed, 200)).status, 200);
+});
+
+test('a developer switches their own key off: the gateway refuses it with 403', async () => {
+  await danaPage.goto(`${portal.url}/keys/${danaKey}`);
+  await danaPage.getByRole('button', { name: 'Switch off this key' }).click();
+  await danaPage.waitForURL(`${portal.url}/keys/${danaKey}?done=switched-off`);
+  assert.equal(await danaPage.locator('#key-status .badge').getAttribute('data-status'), 'switched_off');
+  const renewed = { certFile: join(t.dir, 'dana-2027.pem'), keyFile: join(t.dir, 'dana-2027-key.pem') } as Client;
+  const off = await gatewaySays(renewed, 403);
+  assert.equal(off.code, 'key.inactive');
+  assert.match(readFileSync(keyFile(danaKey), 'utf8'), /# portal-switched-off: \S+ by "dana@example\.com"/);
+  await danaPage.goto(`${portal.url}/keys`);
+  assert.equal(await danaPage.locator(`tr[data-key="${danaKey}"] .badge`).getAttribute('data-status'), 'switched_off');
+});
+
+test('sign-out ends the session: the next page asks to sign in, and the old cookie is worthless', async () => {
+  const cookies = await danaPage.context().cookies(portal.url);
+  const session = cookies.find((c) => c.name === 'mtlsgate_session');
+  assert.ok(session, 'a session cookie');
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, 'Lax');
+  assert.ok(session.expires > Date.now() / 1000, 'the session cookie has an expiry');
+  await danaPage.getByRole('button', { name: 'Sign out' }).click();
+  await danaPage.waitForURL(`${portal.url}/signed-out`);
+  assert.match(await danaPage.locator('#message').innerText(), /You are signed out/);
+  await shot(danaPage, 'signed-out');
+  const res = await danaPage.goto(`${portal.url}/keys`);
+  assert.equal(res!.status(), 401);
+  assert.equal(await danaPage.title(), 'Sign in · mtlsgate developer portal');
+
+  // Replaying the old cookie in a fresh browser gets nothing either.
+  const replay = await browser.newContext();
+  await replay.addCookies([{ ...session }]);
+  const again = await replay.newPage();
+  assert.equal((await again.goto(`${portal.url}/keys/${danaKey}`))!.status(), 401);
+  await replay.close();
+});
