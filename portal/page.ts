@@ -174,14 +174,14 @@ ${fieldError(errors, 'developer')}
 </div>`
 }
 <div class="${fieldClass(errors, 'certificate')}">
-<label class="label" for="certificate"><span class="step"><span class="step-no" aria-hidden="true">3</span>Your public certificate</span></label>
+<label class="label" for="certificate"><span class="step"><span class="step-no" aria-hidden="true">${model.chrome.oidc ? 2 : 3}</span>Your public certificate</span></label>
 <p class="hint" id="certificate-hint">Paste the PEM text from <code>-----BEGIN CERTIFICATE-----</code> to <code>-----END CERTIFICATE-----</code>, or choose the file below. Only the public certificate: your private key stays on your machine.</p>
 ${fieldError(errors, 'certificate')}
 <textarea id="certificate" name="certificate" rows="10" spellcheck="false" autocomplete="off" placeholder="-----BEGIN CERTIFICATE-----&#10;MIIB...&#10;-----END CERTIFICATE-----"${invalid(errors, 'certificate')}>${values.certificate}</textarea>
 <label class="hint" for="certificate_file">Or upload the certificate file (.pem, .crt, .der, at most 16 KiB)</label>
 <input type="file" id="certificate_file" name="certificate_file" accept=".pem,.crt,.cer,.der,application/x-pem-file,application/pkix-cert">
 </div>
-${proofField(errors, model.challenge, 4)}
+${proofField(errors, model.challenge, model.chrome.oidc ? 3 : 4)}
 <button type="submit" class="button">Request key</button>
 </form>`;
   const broken = model.configBroken

@@ -102,7 +102,10 @@ test('a developer gets a key in the browser; curl with that certificate gets 200
   assert.equal((await page.locator('#fingerprint').innerText())?.trim(), `sha256:${dev.fingerprint}`);
   const keyId = (await page.locator('#key-id').innerText())!.trim();
   assert.match(await page.locator('h1').first().innerText(), /Your key is ready/);
-  assert.match(await page.locator('pre[aria-label^="curl command"]').first().innerText(), /^curl --cert your-cert\.pem --key your-key\.pem https:\/\/localhost:8443\/profile\/$/);
+  assert.match(
+    await page.locator('pre[aria-label^="curl command"]').first().innerText(),
+    /^curl --cert your-cert\.pem --key your-key\.pem https:\/\/localhost:8443\/profile\/$/,
+  );
   await page.screenshot({ path: join(ARTIFACTS, 'portal-success.png'), fullPage: true });
 
   // The key is a declaration in the config directory, and in the bundle the portal wrote.
