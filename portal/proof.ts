@@ -4,7 +4,7 @@
 // signature; the portal verifies it against the public key of the certificate submitted with
 // it. Holding only someone else's public certificate (it is public: it is sent in every TLS
 // handshake) is then not enough to register it.
-import { createPublicKey, randomBytes, verify, type KeyObject, X509Certificate } from 'node:crypto';
+import { randomBytes, verify, type KeyObject, X509Certificate } from 'node:crypto';
 
 /** What is signed: a fixed prefix (so the signature means nothing elsewhere) and the nonce. */
 export const CHALLENGE_PREFIX = 'mtlsgate-portal-proof:';
@@ -86,7 +86,7 @@ export function checkProof(certPem: string, challenge: string, signatureB64: str
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length > 2048) return 'malformed';
   let key: KeyObject;
   try {
-    key = createPublicKey(new X509Certificate(certPem).publicKey.export({ format: 'pem', type: 'spki' }));
+    key = new X509Certificate(certPem).publicKey;
   } catch {
     return 'unsupported_key';
   }

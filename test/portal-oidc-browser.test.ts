@@ -6,7 +6,7 @@
 // the old one is removed; signing out ends the session.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
@@ -32,7 +32,7 @@ before(async () => {
   upstream = await startUpstream();
   config = writePortalConfig(t.dir, upstream.url, pki);
   const bundle = join(t.dir, 'bundle.json');
-  idp = await bindIdp({ ada: { email: 'ada@example.com', name: 'Ada Admin' } });
+  idp = await bindIdp({ ada: { email: 'ada@example.com', name: 'Ada Admin' }, gus: { email: 'gus@example.com', groups: ['platform-admins'] } });
   const secretFile = join(t.dir, 'client-secret');
   writeFileSync(secretFile, 'portal-test-secret-0123456789\n', { mode: 0o600 });
   portal = await spawnPortal([
@@ -50,6 +50,8 @@ before(async () => {
     secretFile,
     '--admins',
     'ada@example.com',
+    '--admin-group',
+    'platform-admins',
   ]);
   idp.start({ clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789', redirectUri: `${portal.url}/auth/callback` });
   gateway = spawnServe([
@@ -219,9 +221,11 @@ test("a second developer can neither see nor change the first one's keys, with c
   await context.close();
 });
 
-test('an admin approves a pending key in the browser: curl with its certificate turns from 403 to 200', async () => {
+test('an admin approves a pending key in the browser: curl with its certificate turns from 403 to 200; another is denied', async () => {
   const frank = await freshClient(pki, t.dir, 'frank');
+  const frank2 = await freshClient(pki, t.dir, 'frank-2');
   const { context, page } = await signIn('frank');
+  const denied = await requestKey(page, /^Profile API \(reviewed\)/, frank2);
   const pending = await requestKey(page, /^Profile API \(reviewed\)/, frank);
   assert.equal(await page.locator('#key-status .badge').getAttribute('data-status'), 'pending');
   const refused = await gatewaySays(frank, 403);
@@ -251,8 +255,19 @@ test('an admin approves a pending key in the browser: curl with its certificate 
   assert.equal(logged?.admin, 'ada');
   await page.reload();
   assert.equal(await page.locator('#key-status .badge').getAttribute('data-status'), 'active');
+
+  // A member of the admin group (the `groups` claim) denies the other one: its file is removed.
+  const groupAdmin = await signIn('gus');
+  await groupAdmin.page.goto(`${portal.url}/admin`);
+  await groupAdmin.page.getByRole('button', { name: `Deny ${denied}` }).click();
+  await groupAdmin.page.waitForURL(`${portal.url}/admin?done=denied`);
+  assert.equal(existsSync(keyFile(denied)), false);
+  assert.equal((await gatewaySays(frank2, 401)).code, 'auth.cert_not_found');
+  await page.goto(`${portal.url}/keys`);
+  assert.deepEqual(await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key'))), [pending]);
   await context.close();
   await admin.context.close();
+  await groupAdmin.context.close();
 });
 
 test('a renewal lets the new certificate in, the old one until it is removed, then the old one is refused', async () => {
