@@ -42,6 +42,7 @@ function benchKey(id: string): BundleKey {
   return {
     id,
     certificates: [],
+    certificate_match: null,
     token_sha256: null,
     policies: [],
     access_rights: {},

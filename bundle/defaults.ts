@@ -14,11 +14,14 @@ export const API_DEFAULTS = Object.freeze({
   /** Lower case: the bundle holds header names as Node reads them. */
   auth_header_name: 'authorization',
   strip_auth_data: false,
-  forward_client_cert: false,
-} as const satisfies Omit<BundleApi, 'id' | 'name' | 'listen_path' | 'target_url' | 'client_certificates' | 'client_cas'>);
+  /** Nothing about the caller is forwarded. */
+  forward_client_cert: Object.freeze({ key_id_header: null, rfc9440: false, xfcc: Object.freeze([]) as unknown as [] }),
+} as const satisfies Omit<BundleApi, 'id' | 'name' | 'listen_path' | 'target_url' | 'client_certificates' | 'client_cas' | 'client_matches'>);
 
 /** The key fields with a fixed default (lists default to empty; a key with no credential is a config error). */
 export const KEY_DEFAULTS = Object.freeze({
+  /** Identified by fingerprint or token only. */
+  certificate_match: null,
   token_sha256: null,
   /** Unlimited. */
   rate: null,

@@ -62,6 +62,7 @@ const API_FIELDS = {
   auth_header_name: true,
   client_certificates: true,
   client_cas: true,
+  client_matches: true,
   strip_auth_data: true,
   forward_client_cert: true,
 } satisfies Record<keyof BundleApi, boolean>;
@@ -70,6 +71,7 @@ const API_FIELDS = {
 const KEY_FIELDS = {
   id: false, // the map key
   certificates: true,
+  certificate_match: true,
   token_sha256: true,
   policies: true,
   access_rights: false, // compared per API in keyChange
@@ -119,7 +121,7 @@ function grantsFor(content: BundleContent, apiId: string): Map<string, AccessGra
   for (const key of Object.values(content.keys)) {
     if (key.is_inactive || !Object.hasOwn(key.access_rights, apiId)) continue;
     const credentials: Array<'certificate' | 'token'> = [];
-    if (key.certificates.length > 0) credentials.push('certificate');
+    if (key.certificates.length > 0 || key.certificate_match !== null) credentials.push('certificate');
     if (key.token_sha256) credentials.push('token');
     add({ kind: 'key', key: key.id, credentials });
     if (api.use_certificate) for (const fp of key.certificates) add({ kind: 'key_certificate', fingerprint: fp, key: key.id });

@@ -9,10 +9,15 @@ import {
   type BundleApi,
   type BundleCa,
   type BundleContent,
+  type BundleCrl,
   type BundleKey,
+  type BundleRevocation,
   type CertIndexEntry,
+  type CertMatch,
+  type ForwardClientCert,
   type Quota,
   type RateLimit,
+  XFCC_FIELDS,
 } from './types.ts';
 
 export class BundleError extends Error {
@@ -97,6 +102,8 @@ function strArray(v: unknown, path: string): asserts v is string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) fail(path, 'must be an array of strings');
 }
 const HEX64 = /^[0-9a-f]{64}$/;
+/** A serial number as the bundle writes it: lowercase hex, no leading zeros. */
+const SERIAL = /^(0|[1-9a-f][0-9a-f]*)$/;
 function posNum(v: unknown, path: string): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(path, 'must be a positive number');
 }
@@ -139,6 +146,34 @@ function mapOf(check: Check): Check {
   };
 }
 
+function serials(v: unknown, path: string): void {
+  strArray(v, path);
+  for (const s of v) if (!SERIAL.test(s)) fail(path, `holds a malformed serial ${JSON.stringify(s)}`);
+}
+function httpUrls(v: unknown, path: string): void {
+  strArray(v, path);
+  for (const u of v) if (!/^https?:\/\//.test(u)) fail(path, `holds a non-http(s) URL ${JSON.stringify(u)}`);
+}
+function finiteNumber(v: unknown, path: string): void {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(path, 'must be a number');
+}
+function xfccFields(v: unknown, path: string): void {
+  strArray(v, path);
+  for (const f of v) if (!(XFCC_FIELDS as readonly string[]).includes(f)) fail(path, `holds an unknown element ${JSON.stringify(f)}`);
+}
+
+/** `issuer` must name an entry of content.cas (checked below). */
+const MATCH_SHAPE = {
+  issuer: str,
+  san_dns: strOrNull,
+  san_email: strOrNull,
+  san_uri: strOrNull,
+  subject_cn: strOrNull,
+} satisfies Record<keyof CertMatch, Check>;
+const FORWARD_SHAPE = { xfcc: xfccFields, rfc9440: bool, key_id_header: strOrNull } satisfies Record<keyof ForwardClientCert, Check>;
+const CRL_SHAPE = { serials, next_update: strOrNull, sources: strArray } satisfies Record<keyof BundleCrl, Check>;
+const REVOCATION_SHAPE = { crls: mapOf(record(CRL_SHAPE)), crl_urls: httpUrls, denied: fingerprints } satisfies Record<keyof BundleRevocation, Check>;
+
 const API_SHAPE = {
   id: str,
   name: str,
@@ -153,8 +188,9 @@ const API_SHAPE = {
   client_certificates: fingerprints,
   /** Each must name an entry of content.cas (checked below). */
   client_cas: strArray,
+  client_matches: arrayOf(record(MATCH_SHAPE)),
   strip_auth_data: bool,
-  forward_client_cert: bool,
+  forward_client_cert: record(FORWARD_SHAPE),
 } satisfies Record<keyof BundleApi, Check>;
 
 const ALLOWED_URL_SHAPE = { url: str, methods: strArray } satisfies Record<keyof AllowedUrl, Check>;
@@ -166,6 +202,7 @@ const KEY_SHAPE = {
   id: str,
   /** Each must be mapped to this key by content.index.certs (checked below). */
   certificates: fingerprints,
+  certificate_match: nullable(record(MATCH_SHAPE)),
   token_sha256: strOrNull,
   policies: strArray,
   access_rights: mapOf(record(ACCESS_RIGHT_SHAPE)),
@@ -184,21 +221,34 @@ const CONTENT_SHAPE = {
   apis: mapOf(record(API_SHAPE)),
   keys: mapOf(record(KEY_SHAPE)),
   cas: mapOf(record(CA_SHAPE)),
+  not_after: mapOf(finiteNumber),
+  revocation: record(REVOCATION_SHAPE),
   index: record({
     certs: mapOf(record(CERT_ENTRY_SHAPE)),
     tokens: mapOf(str),
+    matches: mapOf(record(MATCH_SHAPE)),
     routes: mapOf(mapOf(str)),
   } satisfies Record<keyof BundleContent['index'], Check>),
 } satisfies Record<keyof BundleContent, Check>;
 
 function verifyShape(c: unknown): asserts c is BundleContent {
   record(CONTENT_SHAPE)(c, 'content');
-  const { apis, keys, cas, index } = c as BundleContent;
+  const { apis, keys, cas, index, revocation } = c as BundleContent;
+  const knownCa = (fp: string, path: string) => {
+    if (!isObj(cas[fp])) fail(path, `names CA ${fp} missing from content.cas`);
+  };
   for (const id in apis) {
     const p = `content.apis.${id}`;
     if (apis[id].id !== id) fail(`${p}.id`, 'must equal its map key');
-    for (const fp of apis[id].client_cas) if (!isObj(cas[fp])) fail(`${p}.client_cas`, `names CA ${fp} missing from content.cas`);
+    for (const fp of apis[id].client_cas) knownCa(fp, `${p}.client_cas`);
+    for (const m of apis[id].client_matches) knownCa(m.issuer, `${p}.client_matches`);
   }
+  for (const id in index.matches) {
+    if (!isObj(keys[id])) fail(`content.index.matches.${id}`, 'names a key missing from content.keys');
+    knownCa(index.matches[id].issuer, `content.index.matches.${id}.issuer`);
+  }
+  for (const fp in (c as BundleContent).not_after) if (!HEX64.test(fp)) fail('content.not_after', 'keys must be fingerprints');
+  for (const fp in revocation.crls) knownCa(fp, `content.revocation.crls.${fp}`);
   for (const id in keys) {
     const p = `content.keys.${id}`;
     if (keys[id].id !== id) fail(`${p}.id`, 'must equal its map key');

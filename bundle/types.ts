@@ -39,6 +39,34 @@ export interface Quota {
   renewal: number;
 }
 
+/**
+ * A certificate identified by what it says, under a CA (`certificate_match`, or an object entry
+ * of an API's client_certificates). null fields are not constrained. Values may hold `*`: one
+ * or more characters within one URI path segment, DNS label or email label (subject_cn: any).
+ */
+export interface CertMatch {
+  /** Fingerprint of the CA (its PEM is in `content.cas`) the leaf must chain to. */
+  issuer: Fingerprint;
+  san_dns: string | null;
+  san_email: string | null;
+  san_uri: string | null;
+  subject_cn: string | null;
+}
+
+/** Envoy XFCC elements, in the order Envoy writes them. */
+export const XFCC_FIELDS = ['Hash', 'Cert', 'Subject', 'URI', 'DNS'] as const;
+export type XfccField = (typeof XFCC_FIELDS)[number];
+
+/** What the gateway tells the upstream about the caller (client-sent copies are always removed). */
+export interface ForwardClientCert {
+  /** X-Forwarded-Client-Cert elements; empty = no XFCC header. */
+  xfcc: XfccField[];
+  /** RFC 9440 Client-Cert and Client-Cert-Chain. */
+  rfc9440: boolean;
+  /** Lower-case header carrying the caller's key id, or null. */
+  key_id_header: string | null;
+}
+
 export interface BundleApi {
   id: string;
   name: string;
@@ -59,8 +87,10 @@ export interface BundleApi {
   client_certificates: Fingerprint[];
   /** Fingerprints of CA certificates (see `content.cas`) whose issued leaves are admitted, sorted. */
   client_cas: Fingerprint[];
+  /** Object entries of client_certificates: a CA trusted for some subjects only. */
+  client_matches: CertMatch[];
   strip_auth_data: boolean;
-  forward_client_cert: boolean;
+  forward_client_cert: ForwardClientCert;
 }
 
 export interface BundleKey {
@@ -70,6 +100,8 @@ export interface BundleKey {
    * Several while a certificate is renewed (the old and the new one both identify the key).
    */
   certificates: Fingerprint[];
+  /** Identifies the key by subject under a CA (also in `index.matches`), or null. */
+  certificate_match: CertMatch | null;
   /** SHA-256 (lowercase hex) of the bearer token, or null for a certificate-only key. */
   token_sha256: string | null;
   /** Policies applied, sorted (for logs and diff; already merged below). */
@@ -99,15 +131,41 @@ export interface CertIndexEntry {
   key: string | null;
 }
 
+/** One CA's revoked serials, from the CRL files of the config's revocation documents. */
+export interface BundleCrl {
+  /** Revoked serial numbers: lowercase hex without leading zeros, sorted. */
+  serials: string[];
+  /** ISO-8601; the earliest nextUpdate of the CRLs merged here, or null when none has one. */
+  next_update: string | null;
+  /** Revocation document ids that contributed. */
+  sources: string[];
+}
+
+/** Every revocation document merged: refused on every API. */
+export interface BundleRevocation {
+  /** CA fingerprint (in `content.cas`) -> its CRL. */
+  crls: Record<Fingerprint, BundleCrl>;
+  /** CRLs the running gateway fetches and refreshes, sorted. */
+  crl_urls: string[];
+  /** Denied leaf fingerprints, sorted. */
+  denied: Fingerprint[];
+}
+
 export interface BundleContent {
   apis: Record<string, BundleApi>;
   keys: Record<string, BundleKey>;
+  /** Every CA the config trusts (API entries, certificate_match issuers), by fingerprint. */
   cas: Record<Fingerprint, BundleCa>;
+  /** notAfter (seconds since the epoch) of every certificate given as a PEM: pinned, bound to a key, or a CA. */
+  not_after: Record<Fingerprint, number>;
+  revocation: BundleRevocation;
   index: {
     /** certificate fingerprint -> (APIs pinning it, key). */
     certs: Record<Fingerprint, CertIndexEntry>;
     /** token SHA-256 -> key id. */
     tokens: Record<string, string>;
+    /** key id -> its certificate_match (the runtime indexes these by issuer, then field). */
+    matches: Record<string, CertMatch>;
     /** host ("*" = any host) -> listen_path -> api id. */
     routes: Record<string, Record<string, string>>;
   };

@@ -111,6 +111,19 @@ export async function issueCert(ca: Issued, commonName: string, opts: CertOption
   return finish(cert, keys);
 }
 
+/** A CRL signed by `ca` revoking `revoked` (certificates or hex serials), PEM. */
+export async function createCrl(ca: Issued, revoked: (Issued | string)[], opts: { thisUpdate?: Date; nextUpdate?: Date; alg?: KeyAlg } = {}): Promise<string> {
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: ca.cert.subject,
+    thisUpdate: opts.thisUpdate ?? new Date(Date.now() - 60_000),
+    nextUpdate: opts.nextUpdate ?? new Date(Date.now() + 7 * DAY),
+    signingAlgorithm: signingAlgorithm(opts.alg ?? 'ec'),
+    signingKey: ca.keys.privateKey,
+    entries: revoked.map((r) => ({ serialNumber: typeof r === 'string' ? r : r.cert.serialNumber, revocationDate: new Date(Date.now() - 60_000) })),
+  });
+  return crl.toString('pem') + '\n';
+}
+
 export function createServerCert(ca: Issued, opts: CertOptions = {}): Promise<Issued> {
   return issueCert(ca, 'localhost', { dns: ['localhost'], ips: ['127.0.0.1', '::1'], ...opts, usage: 'server' });
 }

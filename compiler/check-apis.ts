@@ -2,11 +2,12 @@
 // static-mTLS lists (pinned leaves and CA trust anchors), and unique domain + listen_path.
 import { checkCaPem, checkTargetUrl } from '../bundle/checks.ts';
 import { API_DEFAULTS } from '../bundle/defaults.ts';
-import type { BundleApi, BundleCa, Fingerprint } from '../bundle/types.ts';
+import type { BundleApi, BundleCa, CertMatch, Fingerprint, ForwardClientCert, XfccField } from '../bundle/types.ts';
 import { caPem, type CertInfo, type CertLoader, SHA256_ENTRY, subjectOf } from './certs.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
-import type { ApiDoc } from './model.ts';
+import { registerCa, resolveMatch } from './match.ts';
+import type { ApiDoc, ForwardClientCertSpec } from './model.ts';
 import { locate } from './source.ts';
 
 export interface ResolvedApis {
@@ -14,6 +15,8 @@ export interface ResolvedApis {
   cas: Map<Fingerprint, BundleCa>;
   /** leaf fingerprint -> APIs pinning it */
   pins: Map<Fingerprint, string[]>;
+  /** notAfter (ms) of every certificate named by PEM (pinned leaves and CAs). */
+  notAfter: Map<Fingerprint, number>;
   /** host ("*" = any) -> listen_path -> api id */
   routes: Map<string, Map<string, string>>;
 }
@@ -27,12 +30,27 @@ function trustAnchor(cert: CertInfo, site: Site, log: DiagnosticLog): BundleCa |
   return null;
 }
 
+const NO_FORWARD: ForwardClientCert = API_DEFAULTS.forward_client_cert;
+/** `true` is what forward_client_cert meant before the modes: XFCC with Hash and Subject. */
+const XFCC_DEFAULT: XfccField[] = ['Hash', 'Subject'];
+const XFCC_ORDER: XfccField[] = ['Hash', 'Cert', 'Subject', 'URI', 'DNS'];
+
+function forwardClientCert(spec: ForwardClientCertSpec | undefined): ForwardClientCert {
+  if (spec === undefined || spec === false) return NO_FORWARD;
+  if (spec === true) return { key_id_header: null, rfc9440: false, xfcc: XFCC_DEFAULT };
+  return {
+    key_id_header: spec.key_id_header?.toLowerCase() ?? null,
+    rfc9440: spec.rfc9440 ?? false,
+    xfcc: XFCC_ORDER.filter((f) => spec.xfcc?.includes(f)),
+  };
+}
+
 export function normaliseListenPath(p: string): string {
   return p.endsWith('/') ? p : p + '/';
 }
 
 export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLog): ResolvedApis {
-  const out: ResolvedApis = { apis: new Map(), cas: new Map(), pins: new Map(), routes: new Map() };
+  const out: ResolvedApis = { apis: new Map(), cas: new Map(), pins: new Map(), routes: new Map(), notAfter: new Map() };
   const routeOwner = new Map<string, ApiDoc>();
   for (const item of uniqueById(docs, 'api', log).values()) {
     const { doc, spec } = item;
@@ -68,8 +86,14 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
 
     const pinned = new Set<Fingerprint>();
     const cas = new Set<Fingerprint>();
+    const matches: CertMatch[] = [];
     entries.forEach((entry, i) => {
       const site = at(['client_certificates', i]);
+      if (typeof entry !== 'string') {
+        const m = resolveMatch(entry, (f) => at(['client_certificates', i, f]), doc.file.absPath, certs, out.cas, mtls ? spec.id : null, log);
+        if (m !== null) matches.push(m);
+        return;
+      }
       if (entry.startsWith('sha256:')) {
         const m = SHA256_ENTRY.exec(entry);
         if (!m)
@@ -86,6 +110,7 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       // came along admit everything they issued. Only a file of CAs alone is a trust anchor.
       const isChain = loaded.some((c) => !c.isCa);
       for (const cert of loaded) {
+        out.notAfter.set(cert.fingerprint, cert.notAfter.getTime());
         if (!cert.isCa) {
           pinned.add(cert.fingerprint);
           continue;
@@ -132,8 +157,9 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       auth_header_name: spec.auth?.auth_header_name?.toLowerCase() ?? API_DEFAULTS.auth_header_name,
       client_cas: mtls ? [...cas].sort() : [],
       client_certificates: mtls ? [...pinned].sort() : [],
+      client_matches: mtls ? matches : [],
       domain,
-      forward_client_cert: spec.forward_client_cert ?? API_DEFAULTS.forward_client_cert,
+      forward_client_cert: forwardClientCert(spec.forward_client_cert),
       id: spec.id,
       listen_path: listenPath,
       name: spec.name ?? spec.id,

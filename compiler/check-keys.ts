@@ -3,12 +3,14 @@
 // policies' at compile time, so the runtime never merges.
 import { checkExpires } from '../bundle/checks.ts';
 import { KEY_DEFAULTS } from '../bundle/defaults.ts';
-import type { BundleApi, BundleKey, Fingerprint } from '../bundle/types.ts';
+import type { BundleApi, BundleKey, CertMatch, Fingerprint } from '../bundle/types.ts';
 import { type CertInfo, type CertLoader, isInlinePem, SHA256_ENTRY } from './certs.ts';
 import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
 import { checkLimits, mostGenerousQuota, mostGenerousRate } from './limits.ts';
+import { type CaRegistry, resolveMatch } from './match.ts';
+import { type KeyMatcher, reportOverlaps } from './match-overlap.ts';
 import type { AccessRightsSpec, KeyDoc, KeySpec, LimitsSpec, PolicyDoc } from './model.ts';
 import { locate } from './source.ts';
 import { didYouMean } from './suggest.ts';
@@ -21,6 +23,10 @@ export interface ResolvedKeys {
   certs: Map<Fingerprint, string>;
   /** certificate fingerprint -> where its key names it (for the duplicate's related site) */
   certSites: Map<Fingerprint, (string | number)[]>;
+  /** key id -> its certificate_match */
+  matches: Map<string, CertMatch>;
+  /** notAfter (ms) of every key certificate given as a PEM */
+  notAfter: Map<Fingerprint, number>;
 }
 
 /** The part of a key that comes from merging it with its policies, and what follows from it. */
@@ -43,12 +49,18 @@ type PolicyRights = Map<string, AccessRightsSpec>;
  * when unusable (reported). A `sha256:` pin is taken as it is (a migration from another gateway
  * often has only the hash); a PEM must hold exactly one leaf, which is checked for expiry.
  */
-function keyCertificate(key: KeyDoc, entry: string, path: (string | number)[], certs: CertLoader, log: DiagnosticLog): Fingerprint | null {
+function keyCertificate(
+  key: KeyDoc,
+  entry: string,
+  path: (string | number)[],
+  certs: CertLoader,
+  log: DiagnosticLog,
+): { fingerprint: Fingerprint; notAfter: number | null } | null {
   const site: Site = { file: key.doc.file, offset: locate(key.doc.root, path) };
   const label = isInlinePem(entry) ? 'the inline certificate' : entry;
   if (entry.startsWith('sha256:')) {
     const m = SHA256_ENTRY.exec(entry);
-    if (m) return m[1].toLowerCase();
+    if (m) return { fingerprint: m[1].toLowerCase(), notAfter: null };
     log.report(
       'E_FIELD_VALUE',
       site,
@@ -70,7 +82,7 @@ function keyCertificate(key: KeyDoc, entry: string, path: (string | number)[], c
     );
     return null;
   }
-  return loaded[0].fingerprint;
+  return { fingerprint: loaded[0].fingerprint, notAfter: loaded[0].notAfter.getTime() };
 }
 
 /** The entries of `certificate` (one) or `certificates` (several), each with its YAML path. */
@@ -94,10 +106,12 @@ export function resolveKeys(
   apis: Map<string, BundleApi>,
   broken: { api: ReadonlySet<string>; policy: ReadonlySet<string> },
   certs: CertLoader,
+  cas: CaRegistry,
   now: Date,
   log: DiagnosticLog,
 ): ResolvedKeys {
-  const out: ResolvedKeys = { keys: new Map(), tokens: new Map(), certs: new Map(), certSites: new Map() };
+  const out: ResolvedKeys = { keys: new Map(), tokens: new Map(), certs: new Map(), certSites: new Map(), matches: new Map(), notAfter: new Map() };
+  const matchers: KeyMatcher[] = [];
   const policyRights: PolicyRights = new Map();
   const rightsOf = (p: PolicyDoc) => {
     let r = policyRights.get(p.spec.id);
@@ -145,14 +159,28 @@ export function resolveKeys(
         [{ site: at(['certificate'], true), message: 'certificate is set here' }],
       );
     }
-    if (entries.length === 0 && spec.token_sha256 === undefined) {
-      log.report('E_KEY_NO_CREDENTIAL', at(['id']), `key "${spec.id}" has neither a certificate nor a token_sha256, so no request can ever use it`);
+    if (entries.length === 0 && spec.certificate_match === undefined && spec.token_sha256 === undefined) {
+      log.report(
+        'E_KEY_NO_CREDENTIAL',
+        at(['id']),
+        `key "${spec.id}" has neither a certificate, a certificate_match nor a token_sha256, so no request can ever use it`,
+      );
+    }
+    let match: CertMatch | null = null;
+    if (spec.certificate_match !== undefined) {
+      match = resolveMatch(spec.certificate_match, (f) => at(['certificate_match', f]), doc.file.absPath, certs, cas, null, log);
+      if (match !== null) {
+        out.matches.set(spec.id, match);
+        matchers.push({ key: spec.id, match, site: at(['certificate_match'], true) });
+      }
     }
 
     const fingerprints: Fingerprint[] = [];
     for (const [entry, path] of entries) {
-      const fingerprint = keyCertificate(key, entry, path, certs, log);
-      if (fingerprint === null || fingerprints.includes(fingerprint)) continue;
+      const cert = keyCertificate(key, entry, path, certs, log);
+      if (cert === null || fingerprints.includes(cert.fingerprint)) continue;
+      const fingerprint = cert.fingerprint;
+      if (cert.notAfter !== null) out.notAfter.set(fingerprint, cert.notAfter);
       fingerprints.push(fingerprint);
       const first = out.certs.get(fingerprint);
       if (first === undefined) {
@@ -206,6 +234,7 @@ export function resolveKeys(
     // Fields in sorted order: serializeBundle then writes this object as it is, without a copy.
     const bundleKey: BundleKey = {
       access_rights: session.access_rights,
+      certificate_match: match,
       certificates: fingerprints.sort(),
       expires: expires.value,
       id: spec.id,
@@ -224,11 +253,11 @@ export function resolveKeys(
         `key "${spec.id}" grants no API (no access_rights and no policy granting one): every request with it gets 403`,
       );
     }
-    if (entries.length > 0 && token === null) {
+    if ((entries.length > 0 || match !== null) && token === null) {
       for (const apiId of session.tokenOnlyApis) {
         log.report(
           'W_CERT_NEEDS_TOKEN',
-          at([entries[0][1][0]]),
+          at([entries.length > 0 ? entries[0][1][0] : 'certificate_match']),
           `key "${spec.id}" has a certificate but no token, and is granted API "${apiId}", which does not set auth.use_certificate: there the certificate alone gets 401 "Authorization field missing"`,
         );
       }
@@ -243,5 +272,6 @@ export function resolveKeys(
 
     out.keys.set(spec.id, bundleKey);
   }
+  reportOverlaps(matchers, log);
   return out;
 }

@@ -30,7 +30,7 @@ export const CODES = {
     fix: 'Add *.yaml files with kind: api, policy or key documents; the bundle is empty.',
   },
   // ---- schema ----
-  E_KIND: { severity: 'error', title: 'missing or unknown kind', fix: 'Start every document with kind: api, kind: policy or kind: key.' },
+  E_KIND: { severity: 'error', title: 'missing or unknown kind', fix: 'Start every document with kind: api, kind: policy, kind: key or kind: revocation.' },
   E_UNKNOWN_FIELD: {
     severity: 'error',
     title: 'unknown field',
@@ -138,6 +138,33 @@ export const CODES = {
     severity: 'warning',
     title: 'certificate PEM also holds a private key',
     fix: 'The private key was dropped (it never reaches the bundle); remove it from the file and from version control, and consider it leaked. An error under --strict.',
+  },
+  // ---- subject matching and revocation ----
+  E_MATCH_NEVER: {
+    severity: 'error',
+    title: 'a certificate matcher that can never match',
+    fix: 'Give a CA certificate as issuer (basicConstraints CA:TRUE), a well-formed SPIFFE ID / DNS name / email, and `*` only inside one segment or label.',
+  },
+  E_MATCH_OVERLAP: {
+    severity: 'error',
+    title: 'two keys whose certificate_match can match the same certificate',
+    fix: 'Make the rules disjoint (a different issuer or a value only one of them matches): a certificate must identify exactly one key.',
+  },
+  E_CRL_READ: {
+    severity: 'error',
+    title: 'CRL file cannot be read or parsed',
+    fix: 'Fix the path (relative to the YAML file) or give a PEM (-----BEGIN X509 CRL-----) or DER CRL.',
+  },
+  E_CRL_UNVERIFIED: {
+    severity: 'error',
+    title: 'CRL not signed by a CA the config trusts',
+    fix: "Name the CRL's CA in an API's client_certificates or as a certificate_match issuer, or use the CRL that CA issued.",
+  },
+  E_CRL_STALE: { severity: 'error', title: 'CRL past its nextUpdate', fix: 'Fetch or issue a current CRL (openssl ca -gencrl) and compile again.' },
+  W_CRL_EXPIRING: {
+    severity: 'warning',
+    title: 'CRL close to its nextUpdate',
+    fix: 'Compile again with a newer CRL before its nextUpdate, or list its URL under crl_urls so the running gateway refreshes it.',
   },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -2,7 +2,8 @@
 // sorted order and every object with its fields in sorted order, so serializeBundle (which
 // sorts keys, and reuses whatever is already sorted) writes it without copying, and the same
 // config always gives the same bytes.
-import type { BundleContent, CertIndexEntry } from '../bundle/types.ts';
+import { X509Certificate } from 'node:crypto';
+import type { BundleContent, BundleRevocation, CertIndexEntry } from '../bundle/types.ts';
 import type { ResolvedApis } from './check-apis.ts';
 import type { ResolvedKeys } from './check-keys.ts';
 
@@ -17,7 +18,7 @@ function sortedRecord<V>(entries: Iterable<[string, V]>): Record<string, V> {
   return Object.fromEntries(sorted ? list : list.sort(byKey));
 }
 
-export function buildContent(apis: ResolvedApis, keys: ResolvedKeys): BundleContent {
+export function buildContent(apis: ResolvedApis, keys: ResolvedKeys, revocation: BundleRevocation): BundleContent {
   const certs = new Map<string, CertIndexEntry>();
   for (const [fp, pinnedBy] of apis.pins) certs.set(fp, { apis: pinnedBy, key: null });
   for (const [fp, keyId] of keys.certs) {
@@ -26,10 +27,16 @@ export function buildContent(apis: ResolvedApis, keys: ResolvedKeys): BundleCont
     else certs.set(fp, { apis: [], key: keyId });
   }
   const routes = sortedRecord([...apis.routes].map(([host, paths]): [string, Record<string, string>] => [host, sortedRecord(paths)]));
+  const notAfter = new Map<string, number>();
+  for (const source of [apis.notAfter, keys.notAfter]) for (const [fp, ms] of source) notAfter.set(fp, Math.floor(ms / 1000));
+  // CAs named only as a certificate_match issuer: few, so parsing their PEM here is cheap.
+  for (const [fp, ca] of apis.cas) if (!notAfter.has(fp)) notAfter.set(fp, Math.floor(Date.parse(new X509Certificate(ca.pem).validTo) / 1000));
   return {
     apis: sortedRecord(apis.apis),
     cas: sortedRecord(apis.cas),
-    index: { certs: sortedRecord(certs), routes, tokens: sortedRecord(keys.tokens) },
+    index: { certs: sortedRecord(certs), matches: sortedRecord(keys.matches), routes, tokens: sortedRecord(keys.tokens) },
     keys: sortedRecord(keys.keys),
+    not_after: sortedRecord(notAfter),
+    revocation,
   };
 }

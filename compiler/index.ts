@@ -8,6 +8,7 @@ import type { BundleContent } from '../bundle/types.ts';
 import { CertLoader } from './certs.ts';
 import { resolveApis } from './check-apis.ts';
 import { resolveKeys } from './check-keys.ts';
+import { resolveRevocations } from './check-revocation.ts';
 import { checkPolicies } from './check-policies.ts';
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
 import { buildContent } from './emit.ts';
@@ -68,13 +69,14 @@ export async function compileDir(dir: string, opts: CompileOptions = {}): Promis
   const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30);
   const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
   const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
-  const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, now, log));
+  const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log));
+  const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
 
   const diagnostics = log.sorted();
   const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
   const warningCount = diagnostics.length - errorCount;
   if (errorCount > 0) return { diagnostics, errorCount, warningCount, content: null, bundle: null, timings };
-  const content = stage('index', () => buildContent(apis, keys));
+  const content = stage('index', () => buildContent(apis, keys, revocation));
   // The checks above report each of these rules at its YAML node; this is the promise itself
   // (what compile accepts, serve loads), kept if a rule is ever added to one side only.
   const refused = stage('runtime-checks', () => bundleProblems(content));

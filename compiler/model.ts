@@ -15,6 +15,18 @@ export interface LimitsSpec {
   quota_renewal_rate?: number;
 }
 
+/** certificate_match, or an object entry of client_certificates. */
+export interface CertMatchSpec {
+  issuer: string;
+  san_uri?: string;
+  san_dns?: string;
+  san_email?: string;
+  subject_cn?: string;
+}
+
+export type XfccFieldSpec = 'Hash' | 'Cert' | 'Subject' | 'URI' | 'DNS';
+export type ForwardClientCertSpec = boolean | { xfcc?: XfccFieldSpec[]; rfc9440?: boolean; key_id_header?: string };
+
 export interface ApiSpec {
   kind: 'api';
   id: string;
@@ -25,9 +37,9 @@ export interface ApiSpec {
   use_standard_auth?: boolean;
   auth?: { auth_header_name?: string; use_certificate?: boolean };
   use_mutual_tls_auth?: boolean;
-  client_certificates?: string[];
+  client_certificates?: (string | CertMatchSpec)[];
   strip_auth_data?: boolean;
-  forward_client_cert?: boolean;
+  forward_client_cert?: ForwardClientCertSpec;
 }
 
 export interface PolicySpec extends LimitsSpec {
@@ -42,6 +54,7 @@ export interface KeySpec extends LimitsSpec {
   id: string;
   certificate?: string;
   certificates?: string[];
+  certificate_match?: CertMatchSpec;
   token_sha256?: string;
   apply_policies?: string[];
   access_rights?: AccessRightsSpec;
@@ -49,6 +62,19 @@ export interface KeySpec extends LimitsSpec {
   is_inactive?: boolean;
   /** The portal's record of who requested the key (OIDC subject); never reaches the bundle. */
   owner?: string;
+}
+
+export interface RevocationSpec {
+  kind: 'revocation';
+  id: string;
+  crl?: string[];
+  crl_urls?: string[];
+  certificates?: string[];
+}
+
+export interface RevocationDoc {
+  doc: SourceDoc;
+  spec: RevocationSpec;
 }
 
 export interface ApiDoc {

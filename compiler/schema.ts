@@ -7,18 +7,20 @@ import addFormatsModule from 'ajv-formats';
 import apiSchema from '../schema/api.schema.json' with { type: 'json' };
 import policySchema from '../schema/policy.schema.json' with { type: 'json' };
 import keySchema from '../schema/key.schema.json' with { type: 'json' };
+import revocationSchema from '../schema/revocation.schema.json' with { type: 'json' };
 import type { DiagnosticLog } from './diagnostics.ts';
 import { locate, pointerToPath, type SourceDoc } from './source.ts';
 import { didYouMean } from './suggest.ts';
-import type { ApiDoc, KeyDoc, PolicyDoc } from './model.ts';
+import type { ApiDoc, KeyDoc, PolicyDoc, RevocationDoc } from './model.ts';
 
-export const KINDS = ['api', 'policy', 'key'] as const;
+export const KINDS = ['api', 'policy', 'key', 'revocation'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface TypedDocs {
   apis: ApiDoc[];
   policies: PolicyDoc[];
   keys: KeyDoc[];
+  revocations: RevocationDoc[];
   /**
    * Ids of documents that failed the schema. They exist, so a reference to one is not "unknown"
    * (that would be a second, misleading error); their own errors are already reported.
@@ -37,10 +39,12 @@ function getValidators(): Record<Kind, ValidateFunction> {
     ajv.addSchema(apiSchema, 'api.schema.json');
     ajv.addSchema(policySchema, 'policy.schema.json');
     ajv.addSchema(keySchema, 'key.schema.json');
+    ajv.addSchema(revocationSchema, 'revocation.schema.json');
     validators = {
       api: ajv.getSchema('api.schema.json')!,
       policy: ajv.getSchema('policy.schema.json')!,
       key: ajv.getSchema('key.schema.json')!,
+      revocation: ajv.getSchema('revocation.schema.json')!,
     };
   }
   return validators;
@@ -125,25 +129,35 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
 /** Validates every document; returns the valid ones, typed and grouped by kind. */
 export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
   const v = getValidators();
-  const out: TypedDocs = { apis: [], policies: [], keys: [], broken: { api: new Set(), policy: new Set(), key: new Set() } };
+  const out: TypedDocs = {
+    apis: [],
+    policies: [],
+    keys: [],
+    revocations: [],
+    broken: { api: new Set(), policy: new Set(), key: new Set(), revocation: new Set() },
+  };
   for (const doc of docs) {
     const value = doc.value;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       log.report(
         'E_FIELD_TYPE',
         { file: doc.file, offset: doc.root.offset },
-        `a document must be a mapping starting with kind: api, policy or key; got ${typeOf(value)}`,
+        `a document must be a mapping starting with kind: api, policy, key or revocation; got ${typeOf(value)}`,
       );
       continue;
     }
     const kind = (value as { kind?: unknown }).kind;
     if (kind === undefined) {
-      log.report('E_KIND', { file: doc.file, offset: doc.root.offset }, 'document has no kind (add kind: api, kind: policy or kind: key)');
+      log.report('E_KIND', { file: doc.file, offset: doc.root.offset }, 'document has no kind (add kind: api, kind: policy, kind: key or kind: revocation)');
       continue;
     }
     if (typeof kind !== 'string' || !(KINDS as readonly string[]).includes(kind)) {
       const hint = typeof kind === 'string' ? didYouMean(kind, KINDS) : '';
-      log.report('E_KIND', { file: doc.file, offset: locate(doc.root, ['kind']) }, `unknown kind ${JSON.stringify(kind)}: must be api, policy or key${hint}`);
+      log.report(
+        'E_KIND',
+        { file: doc.file, offset: locate(doc.root, ['kind']) },
+        `unknown kind ${JSON.stringify(kind)}: must be api, policy, key or revocation${hint}`,
+      );
       continue;
     }
     const validate = v[kind as Kind];
@@ -160,7 +174,8 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
     }
     if (kind === 'api') out.apis.push({ doc, spec: value as ApiDoc['spec'] });
     else if (kind === 'policy') out.policies.push({ doc, spec: value as PolicyDoc['spec'] });
-    else out.keys.push({ doc, spec: value as KeyDoc['spec'] });
+    else if (kind === 'key') out.keys.push({ doc, spec: value as KeyDoc['spec'] });
+    else out.revocations.push({ doc, spec: value as RevocationDoc['spec'] });
   }
   return out;
 }

@@ -16,6 +16,12 @@ export interface CompactBundle {
   apis: Record<string, BundleApi>;
   cas: Record<string, BundleCa>;
   routes: BundleContent['index']['routes'];
+  /** certificate_match rules by key id (kept whole: the snapshot indexes them at load). */
+  matches: BundleContent['index']['matches'];
+  revocation: BundleContent['revocation'];
+  /** content.not_after, sorted by time: fingerprints (64 hex each) concatenated, and their times (s). */
+  expiryFingerprints: Uint8Array;
+  expiryTimes: Float64Array;
   /** Key ids in ascending (JavaScript string) order, UTF-8, concatenated; keyIdEnds[i] = byte end of id i. */
   keyIds: Uint8Array;
   keyIdEnds: Int32Array;
@@ -69,6 +75,7 @@ export function compactBundle(bundle: Bundle, bytesSha256: string, keyError: str
   hashes.forEach((h, i) => (tokenKeys[i] = indexOf.get(content.index.tokens[h])!));
   const ids8 = pack(ids);
   const json8 = pack(jsons);
+  const expiring = Object.entries(content.not_after).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
   return {
     digest: bundle.digest,
     bytesSha256,
@@ -76,6 +83,10 @@ export function compactBundle(bundle: Bundle, bytesSha256: string, keyError: str
     apis: content.apis,
     cas: content.cas,
     routes: content.index.routes,
+    matches: content.index.matches,
+    revocation: content.revocation,
+    expiryFingerprints: pack(expiring.map((e) => e[0])).bytes,
+    expiryTimes: Float64Array.from(expiring, (e) => e[1]),
     keyIds: ids8.bytes,
     keyIdEnds: ids8.ends,
     keyJson: json8.bytes,
@@ -90,7 +101,18 @@ export function compactBundle(bundle: Bundle, bytesSha256: string, keyError: str
 
 /** The buffers a postMessage of `c` can transfer rather than copy. */
 export function transferables(c: CompactBundle): ArrayBuffer[] {
-  const arrays = [c.keyIds, c.keyIdEnds, c.keyJson, c.keyJsonEnds, c.certFingerprints, c.certKeys, c.tokenHashes, c.tokenKeys];
+  const arrays = [
+    c.keyIds,
+    c.keyIdEnds,
+    c.keyJson,
+    c.keyJsonEnds,
+    c.certFingerprints,
+    c.certKeys,
+    c.tokenHashes,
+    c.tokenKeys,
+    c.expiryFingerprints,
+    c.expiryTimes,
+  ];
   return arrays.map((a) => a.buffer as ArrayBuffer);
 }
 
@@ -187,6 +209,21 @@ export class CompactKeys {
     }
     const tokens: Record<string, string> = {};
     for (let i = 0; i < c.tokenKeys.length; i++) tokens[hexAt(this.tokens, i)] = ids[c.tokenKeys[i]];
-    return { format: BUNDLE_FORMAT, digest: c.digest, content: { apis: c.apis, keys, cas: c.cas, index: { certs, tokens, routes: c.routes } } };
+    const notAfter: Record<string, number> = {};
+    const expiry = asBuffer(c.expiryFingerprints);
+    const order = [...c.expiryTimes.keys()].sort((a, b) => (hexAt(expiry, a) < hexAt(expiry, b) ? -1 : 1));
+    for (const i of order) notAfter[hexAt(expiry, i)] = c.expiryTimes[i];
+    return {
+      format: BUNDLE_FORMAT,
+      digest: c.digest,
+      content: {
+        apis: c.apis,
+        keys,
+        cas: c.cas,
+        not_after: notAfter,
+        revocation: c.revocation,
+        index: { certs, tokens, matches: c.matches, routes: c.routes },
+      },
+    };
   }
 }

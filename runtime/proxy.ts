@@ -81,7 +81,7 @@ function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
   out['x-forwarded-for'] = forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`;
   out['x-forwarded-proto'] = 'https';
   if (incoming.host !== undefined) out['x-forwarded-host'] = incoming.host;
-  if (f.api.def.forward_client_cert && f.identity !== null) out['x-forwarded-client-cert'] = f.identity.forwardedClientCert();
+  if (f.api.def.forward_client_cert.xfcc.length > 0 && f.identity !== null) out['x-forwarded-client-cert'] = f.identity.forwardedClientCert();
   return out;
 }
 

@@ -65,6 +65,7 @@ test('synthetic keys copy a compiled key and keep the bundle valid', () => {
       alice: {
         id: 'alice',
         certificates: [fp],
+        certificate_match: null,
         token_sha256: null,
         policies: ['p'],
         access_rights: {},
@@ -75,7 +76,9 @@ test('synthetic keys copy a compiled key and keep the bundle valid', () => {
       },
     },
     cas: {},
-    index: { certs: { [fp]: { apis: [], key: 'alice' } }, tokens: {}, routes: {} },
+    not_after: {},
+    revocation: { crl_urls: [], crls: {}, denied: [] },
+    index: { certs: { [fp]: { apis: [], key: 'alice' } }, tokens: {}, matches: {}, routes: {} },
   };
   const grown = loadBundle(serializeBundle(withSyntheticKeys(content, 'alice', 1000))).content;
   assert.equal(Object.keys(grown.keys).length, 1001);

@@ -4,7 +4,14 @@ import { serializeBundle } from '../bundle/write.ts';
 import { loadBundle, BundleError } from '../bundle/read.ts';
 import type { BundleContent } from '../bundle/types.ts';
 
-const empty: BundleContent = { apis: {}, keys: {}, cas: {}, index: { certs: {}, tokens: {}, routes: {} } };
+const empty: BundleContent = {
+  apis: {},
+  keys: {},
+  cas: {},
+  not_after: {},
+  revocation: { crl_urls: [], crls: {}, denied: [] },
+  index: { certs: {}, tokens: {}, matches: {}, routes: {} },
+};
 
 test('serializeBundle is deterministic and loadBundle verifies it', () => {
   const a = serializeBundle(empty);

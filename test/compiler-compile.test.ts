@@ -79,13 +79,14 @@ test('the bundle holds no private key and no plaintext token', async () => {
 
 test('golden shape: APIs, CAs and indexes', async () => {
   const c = (await compileDir(dir)).content!;
-  assert.deepEqual(Object.keys(c), ['apis', 'cas', 'index', 'keys']);
+  assert.deepEqual(Object.keys(c), ['apis', 'cas', 'index', 'keys', 'not_after', 'revocation']);
   assert.deepEqual(c.apis.reports, {
     auth_header_name: 'authorization',
     client_cas: [pki.ca.fingerprint],
     client_certificates: [pki.bob.fingerprint, pki.carol.fingerprint].sort(),
+    client_matches: [],
     domain: null,
-    forward_client_cert: false,
+    forward_client_cert: { key_id_header: null, rfc9440: false, xfcc: [] },
     id: 'reports',
     listen_path: '/reports/',
     name: 'Reports',
@@ -119,6 +120,7 @@ test('policies are merged into one session per key', async () => {
   const k = (await compileDir(dir)).content!.keys;
   assert.deepEqual(k.alice, {
     access_rights: { profile: { allowed_urls: null } },
+    certificate_match: null,
     certificates: [pki.alice.fingerprint],
     expires: null,
     id: 'alice',

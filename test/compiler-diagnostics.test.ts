@@ -167,6 +167,56 @@ export const CASES: Case[] = [
     related: { file: 'k.yaml', line: 3, col: 1 },
   },
   {
+    code: 'E_MATCH_NEVER',
+    certs: true,
+    files: { 'k.yaml': `kind: key\nid: k\ncertificate_match:\n  issuer: certs/alice.pem\n  san_uri: spiffe://corp.example/ns/a\n` },
+    at: { file: 'k.yaml', line: 4, col: 11 },
+    message: /not a CA certificate/,
+  },
+  {
+    code: 'E_MATCH_OVERLAP',
+    certs: true,
+    files: {
+      'k.yaml': `kind: key\nid: a\ncertificate_match:\n  issuer: certs/ca.pem\n  san_uri: spiffe://corp.example/ns/pay/sa/api\n---\nkind: key\nid: b\ncertificate_match:\n  issuer: certs/ca.pem\n  san_uri: spiffe://corp.example/ns/*/sa/api\n`,
+    },
+    at: { file: 'k.yaml', line: 9, col: 1 },
+    related: { file: 'k.yaml', line: 3, col: 1 },
+  },
+  {
+    code: 'E_CRL_READ',
+    files: { 'r.yaml': 'kind: revocation\nid: r\ncrl: [missing.crl]\n' },
+    at: { file: 'r.yaml', line: 3, col: 7 },
+    message: /no such file/,
+  },
+  {
+    code: 'E_CRL_UNVERIFIED',
+    certs: true,
+    files: {
+      'a.yaml': api('x', 'use_mutual_tls_auth: true\nclient_certificates: [certs/ca.pem]\n'),
+      'r.yaml': 'kind: revocation\nid: r\ncrl:\n  - crl/other.crl\n',
+    },
+    at: { file: 'r.yaml', line: 4, col: 5 },
+  },
+  {
+    code: 'E_CRL_STALE',
+    certs: true,
+    files: {
+      'a.yaml': api('x', 'use_mutual_tls_auth: true\nclient_certificates: [certs/ca.pem]\n'),
+      'r.yaml': 'kind: revocation\nid: r\ncrl:\n  - crl/stale.crl\n',
+    },
+    at: { file: 'r.yaml', line: 4, col: 5 },
+  },
+  {
+    code: 'W_CRL_EXPIRING',
+    certs: true,
+    files: {
+      'a.yaml': api('x', 'use_mutual_tls_auth: true\nclient_certificates: [certs/ca.pem]\n'),
+      'r.yaml': 'kind: revocation\nid: r\ncrl:\n  - crl/soon.crl\n',
+    },
+    at: { file: 'r.yaml', line: 4, col: 5 },
+    message: /in [12] hours?/,
+  },
+  {
     code: 'W_CERT_PRIVATE_KEY',
     certs: true,
     files: { 'k.yaml': key('certs/alice-with-key.pem') },

@@ -42,7 +42,10 @@ function baseContent(): BundleContent {
     apis,
     keys,
     cas: {},
+    not_after: {},
+    revocation: { crl_urls: [], crls: {}, denied: [] },
     index: {
+      matches: {},
       certs: {
         [FP.partner]: { apis: ['logistics', 'reports'], key: null },
         [FP.bob]: { apis: ['logistics'], key: 'bob' },

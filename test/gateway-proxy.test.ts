@@ -38,7 +38,7 @@ describe('gateway proxying', () => {
             target_url: `${echo.url}/base/`,
             use_keyless: true,
             use_mutual_tls_auth: true,
-            forward_client_cert: true,
+            forward_client_cert: { key_id_header: null, rfc9440: false, xfcc: ['Hash', 'Subject'] },
             client_certificates: [pki.clients.alice.fingerprint],
           },
           { id: 'keep', listen_path: '/keep/', target_url: `${echo.url}/base`, strip_listen_path: false, use_keyless: true },

@@ -8,7 +8,18 @@ import type { LimitDecision } from '../runtime/limits/limiter.ts';
 import { MemoryLimiter } from '../runtime/limits/memory.ts';
 
 function key(id: string, rate: RateLimit | null, quota: Quota | null = null): BundleKey {
-  return { id, certificates: [], token_sha256: 'ab'.repeat(32), policies: [], access_rights: {}, rate, quota, expires: null, is_inactive: false };
+  return {
+    id,
+    certificates: [],
+    certificate_match: null,
+    token_sha256: 'ab'.repeat(32),
+    policies: [],
+    access_rights: {},
+    rate,
+    quota,
+    expires: null,
+    is_inactive: false,
+  };
 }
 
 const T0 = Date.parse('2026-11-29T03:00:00.000Z');

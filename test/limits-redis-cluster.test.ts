@@ -11,6 +11,7 @@ function key(id: string): BundleKey {
   return {
     id,
     certificates: [],
+    certificate_match: null,
     token_sha256: null,
     policies: [],
     access_rights: {},

@@ -17,7 +17,7 @@ const waitFor = <T>(what: string, check: () => T | Promise<T>, timeoutMs = 20_00
 let keySeq = 0;
 /** A fresh key id per test: every test counts from zero on the shared server. */
 function key(rate: RateLimit | null, quota: Quota | null = null, id = `k${++keySeq}-${process.pid}`): BundleKey {
-  return { id, certificates: [], token_sha256: null, policies: [], access_rights: {}, rate, quota, expires: null, is_inactive: false };
+  return { id, certificates: [], certificate_match: null, token_sha256: null, policies: [], access_rights: {}, rate, quota, expires: null, is_inactive: false };
 }
 
 interface LogLine {

@@ -20,7 +20,14 @@ import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 
 let ca: Issued;
 let leaf: Issued;
-const empty = (): BundleContent => ({ apis: {}, keys: {}, cas: {}, index: { certs: {}, tokens: {}, routes: {} } });
+const empty = (): BundleContent => ({
+  apis: {},
+  keys: {},
+  cas: {},
+  not_after: {},
+  revocation: { crl_urls: [], crls: {}, denied: [] },
+  index: { certs: {}, tokens: {}, matches: {}, routes: {} },
+});
 
 before(async () => {
   ca = await createCa('portal unit CA');
@@ -140,8 +147,9 @@ function api(id: string, useCertificate: boolean, domain: string | null = null):
     auth_header_name: 'authorization',
     client_certificates: [],
     client_cas: [],
+    client_matches: [],
     strip_auth_data: false,
-    forward_client_cert: false,
+    forward_client_cert: { key_id_header: null, rfc9440: false, xfcc: [] },
   };
 }
 

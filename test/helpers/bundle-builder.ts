@@ -20,7 +20,17 @@ function fingerprintOfPem(pem: string): string {
 
 /** An API with the defaults the compiler fills in (bundle/defaults.ts: token auth, no certificates), then `over`. */
 export function apiWithDefaults(id: string, over: Partial<BundleApi> = {}): BundleApi {
-  return { ...API_DEFAULTS, id, name: id, listen_path: `/${id}/`, target_url: 'http://127.0.0.1:9101', client_certificates: [], client_cas: [], ...over };
+  return {
+    ...API_DEFAULTS,
+    id,
+    name: id,
+    listen_path: `/${id}/`,
+    target_url: 'http://127.0.0.1:9101',
+    client_certificates: [],
+    client_cas: [],
+    client_matches: [],
+    ...over,
+  };
 }
 
 /** A key with the compiler's defaults (no certificate, token, rights or limits), then `over`. */
@@ -29,7 +39,14 @@ export function keyWithDefaults(id: string, over: Partial<BundleKey> = {}): Bund
 }
 
 export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleContent {
-  const content: BundleContent = { apis: {}, keys: {}, cas: {}, index: { certs: {}, tokens: {}, routes: {} } };
+  const content: BundleContent = {
+    apis: {},
+    keys: {},
+    cas: {},
+    not_after: {},
+    revocation: { crl_urls: [], crls: {}, denied: [] },
+    index: { certs: {}, tokens: {}, matches: {}, routes: {} },
+  };
   for (const spec of apis) {
     const { client_ca_pems, ...fields } = spec;
     const api = apiWithDefaults(spec.id, { client_cas: [], ...fields });

@@ -8,6 +8,7 @@ const limiter = createLimiter({ redisUrl, redisTimeoutMs: 2000, onError: 'deny' 
 const key: BundleKey = {
   id: keyId,
   certificates: [],
+  certificate_match: null,
   token_sha256: null,
   policies: [],
   access_rights: {},

@@ -13,7 +13,14 @@ export function openApi(id: string, listenPath: string, target: string): BundleA
 
 /** A valid bundle holding the given APIs (routes on any host). */
 export function bundleOf(apis: BundleApi[]): Buffer {
-  const content: BundleContent = { apis: {}, keys: {}, cas: {}, index: { certs: {}, tokens: {}, routes: {} } };
+  const content: BundleContent = {
+    apis: {},
+    keys: {},
+    cas: {},
+    not_after: {},
+    revocation: { crl_urls: [], crls: {}, denied: [] },
+    index: { certs: {}, tokens: {}, matches: {}, routes: {} },
+  };
   for (const api of apis) {
     content.apis[api.id] = api;
     const host = api.domain ?? '*';
