@@ -120,16 +120,17 @@ test('the defaults the compiler fills in are the defaults schema/*.json document
     use_certificate: api.auth.properties.use_certificate.default,
     auth_header_name: api.auth.properties.auth_header_name.default.toLowerCase(),
     strip_auth_data: api.strip_auth_data.default,
-    forward_client_cert: api.forward_client_cert.default,
+    // The schema's `false` is the bundle's "forward nothing".
+    forward_client_cert: api.forward_client_cert.default === false ? { key_id_header: null, rfc9440: false, xfcc: [] } : null,
   };
-  for (const [field, value] of Object.entries(documented)) assert.equal(API_DEFAULTS[field as keyof typeof API_DEFAULTS], value, field);
+  for (const [field, value] of Object.entries(documented)) assert.deepEqual(API_DEFAULTS[field as keyof typeof API_DEFAULTS], value, field);
   assert.equal(KEY_DEFAULTS.is_inactive, schema('key').properties.is_inactive.default);
   // And a compiled minimal API and key hold exactly these values.
   const r = await compileDir(
     writeConfig({ 'a.yaml': apiYaml('http://127.0.0.1:9000'), 'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\naccess_rights:\n  a: {}\n` }),
   );
   const c = r.content!;
-  for (const [field, value] of Object.entries(API_DEFAULTS)) assert.equal(c.apis.a[field as keyof typeof API_DEFAULTS], value, field);
+  for (const [field, value] of Object.entries(API_DEFAULTS)) assert.deepEqual(c.apis.a[field as keyof typeof API_DEFAULTS], value, field);
   for (const [field, value] of Object.entries(KEY_DEFAULTS))
     if (field !== 'token_sha256') assert.equal(c.keys.k[field as keyof typeof KEY_DEFAULTS], value, field);
 });
@@ -154,6 +155,8 @@ test('the verifier checks every field of an API, a key, a CA and a certificate i
     ['content.keys.k.access_rights.a.allowed_urls[]', (c) => c.keys.k.access_rights.a.allowed_urls![0] as unknown as Record<string, unknown>],
     [`content.cas.${'c'.repeat(64)}`, (c) => c.cas['c'.repeat(64)] as unknown as Record<string, unknown>],
     [`content.index.certs.${'f'.repeat(64)}`, (c) => c.index.certs['f'.repeat(64)] as unknown as Record<string, unknown>],
+    ['content.apis.a.forward_client_cert', (c) => c.apis.a.forward_client_cert as unknown as Record<string, unknown>],
+    ['content.revocation', (c) => c.revocation as unknown as Record<string, unknown>],
   ];
   loadBundle(serializeBundle(full()));
   for (const [path, pick] of records) {
@@ -171,5 +174,5 @@ test('the verifier checks every field of an API, a key, a CA and a certificate i
   const c = full();
   c.apis.a = apiWithDefaults('a');
   delete (c.apis.a as Partial<typeof c.apis.a>).forward_client_cert;
-  assert.throws(() => loadBundle(serializeBundle(c)), /content\.apis\.a\.forward_client_cert must be a boolean/);
+  assert.throws(() => loadBundle(serializeBundle(c)), /content\.apis\.a\.forward_client_cert must be an object/);
 });

@@ -29,6 +29,8 @@ export function apiWithDefaults(id: string, over: Partial<BundleApi> = {}): Bund
     client_certificates: [],
     client_cas: [],
     client_matches: [],
+    // A copy: tests edit bundles in place, and the default is shared and frozen.
+    forward_client_cert: { ...API_DEFAULTS.forward_client_cert, xfcc: [] },
     ...over,
   };
 }
