@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import type { DiagnosticLog } from './diagnostics.ts';
 import type { SourceFile } from './source.ts';
+import { errnoMessage } from '../common/errno.ts';
 
 /** The config directory itself is missing or not a directory: an I/O error, not a config one. */
 export class ConfigDirError extends Error {
@@ -27,7 +28,7 @@ function walk(root: string, dir: string, out: string[], seen: Set<string>, log: 
   } catch (err) {
     if (dir === root) throw err;
     const path = relative(root, dir).split(sep).join('/');
-    log.reportAt('E_FILE_READ', path, 1, 1, `cannot list directory ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    log.reportAt('E_FILE_READ', path, 1, 1, `cannot list directory ${path}: ${errnoMessage(err)}`);
     return;
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -90,7 +91,7 @@ export function loadConfigFiles(dir: string, log: DiagnosticLog): SourceFile[] {
   try {
     st = statSync(root);
   } catch (err) {
-    throw new ConfigDirError(`config directory ${dir} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigDirError(`config directory ${dir} cannot be read: ${errnoMessage(err)}`);
   }
   if (!st.isDirectory()) throw new ConfigDirError(`${dir} is not a directory (give the config directory holding the *.yaml files)`);
   const paths: string[] = [];
@@ -106,7 +107,7 @@ export function loadConfigFiles(dir: string, log: DiagnosticLog): SourceFile[] {
     try {
       buf = readFileSync(absPath);
     } catch (err) {
-      log.reportAt('E_FILE_READ', path, 1, 1, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      log.reportAt('E_FILE_READ', path, 1, 1, `cannot read ${path}: ${errnoMessage(err)}`);
       continue;
     }
     let text = buf.toString('utf8');

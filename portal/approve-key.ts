@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { compileConfig, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { approvedKeyFile, keyFilePath, PORTAL_KEY_ID, PORTAL_KEYS_DIR } from './key-file.ts';
+import { errnoMessage } from '../common/errno.ts';
 
 export interface ApproveResult {
   /** 0 approved (or already active), 1 not approvable / config errors, 2 bad id or I/O. */
@@ -45,7 +46,7 @@ async function approveLocked(
   try {
     original = readFileSync(file, 'utf8');
   } catch (err) {
-    return { code: 2, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+    return { code: 2, message: `cannot read ${file}: ${errnoMessage(err)}` };
   }
   const approved = approvedKeyFile(original, now);
   if (approved === null) return { code: 1, message: `${file} is not a readable key declaration (fix or remove it by hand)` };
@@ -62,7 +63,7 @@ async function approveLocked(
       if (approved.wasPending) await writeFileAtomic(file, Buffer.from(original));
       return {
         code: 2,
-        message: `${keyId} was not approved: cannot write the bundle ${bundlePath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        message: `${keyId} was not approved: cannot write the bundle ${bundlePath}: ${errnoMessage(err)}`,
       };
     }
   }

@@ -12,6 +12,7 @@ import type { FormError } from './page.ts';
 import { checkProof, proofMessage } from './proof.ts';
 import { SerialQueue } from './queue.ts';
 import { validateCertificate, type CertProblem } from './validate-cert.ts';
+import { errnoMessage } from '../common/errno.ts';
 
 export interface IssueInput {
   policy: string;
@@ -156,7 +157,7 @@ export class Issuer {
           errors: [
             {
               field: null,
-              message: `The bundle could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}), so your key was not added. Try again later.`,
+              message: `The bundle could not be written (${errnoMessage(err)}), so your key was not added. Try again later.`,
             },
           ],
         };

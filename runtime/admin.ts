@@ -6,25 +6,26 @@
 // the process is draining, so traffic moves away before the listener closes.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer, listen } from '../common/listen.ts';
 import type { LimiterHealth } from './limits/index.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { ReloadError } from './store.ts';
 
-export interface HealthSources {
+interface HealthSources {
   bundle(): { digest: string; loadedAt: Date; source: string; apis: number; keys: number };
   lastReloadError(): ReloadError | null;
   limiter?: () => LimiterHealth;
   draining(): boolean;
 }
 
-export interface HealthReport {
+interface HealthReport {
   status: 'ok' | 'degraded' | 'draining';
   bundle: { digest: string; loaded_at: string; source: string; apis: number; keys: number };
   last_reload_error: { message: string; at: string; source: string } | null;
   limiter: LimiterHealth | null;
 }
 
-export function healthReport(src: HealthSources): HealthReport {
+function healthReport(src: HealthSources): HealthReport {
   const b = src.bundle();
   const lastError = src.lastReloadError();
   const limiter = src.limiter ? src.limiter() : null;
@@ -67,19 +68,6 @@ export async function startAdmin(host: string, port: number, health: HealthSourc
   });
   // Scrapers keep connections open; never let one hold a shutdown.
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
-  return {
-    address: server.address() as AddressInfo,
-    close: () =>
-      new Promise<void>((resolveClose) => {
-        server.close(() => resolveClose());
-        server.closeAllConnections();
-      }),
-  };
+  const address = await listen(server, port, host);
+  return { address, close: () => closeServer(server) };
 }

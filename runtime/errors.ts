@@ -4,7 +4,7 @@
 // builds no JSON (except the one message that names the client's certificate).
 import type { ServerResponse } from 'node:http';
 
-export interface ErrorRow {
+interface ErrorRow {
   code: string;
   status: number;
   message: string;
@@ -187,14 +187,4 @@ export function sendError(res: ServerResponse, code: ErrorCode, message?: string
 /** The mtls.cert_not_allowed message for a certificate. */
 export function certNotAllowedMessage(fingerprint: string): string {
   return `Certificate with SHA256 ${fingerprint} not allowed`;
-}
-
-/** The error table as Markdown rows (docs/errors.md holds exactly these; a test checks it). */
-export function errorTableMarkdown(): string {
-  const cell = (text: string) => text.replaceAll('|', '\\|');
-  // Outside backticks "<hex>" would read as an HTML tag.
-  const message = (text: string) => cell(text).replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-  const lines = ['| code | status | message | how to fix |', '| --- | --- | --- | --- |'];
-  for (const row of ERROR_TABLE) lines.push(`| \`${row.code}\` | ${row.status} | ${message(row.message)} | ${cell(row.fix)} |`);
-  return lines.join('\n') + '\n';
 }

@@ -4,6 +4,7 @@
 // the in-flight count, the per-request record, listen, server-certificate reload, and the
 // drain on close.
 import type { AddressInfo } from 'node:net';
+import { listen } from '../common/listen.ts';
 import { reportFault } from './faults.ts';
 import { createHttp1Servers } from './http1.ts';
 import type { Limiter } from './limits/limiter.ts';
@@ -126,16 +127,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
 
   let closing: Promise<void> | null = null;
   return {
-    listen(port, host) {
-      return new Promise((resolve, reject) => {
-        const onError = (err: Error) => reject(err);
-        front.server.once('error', onError);
-        front.server.listen(port, host, () => {
-          front.server.removeListener('error', onError);
-          resolve(front.server.address() as AddressInfo);
-        });
-      });
-    },
+    listen: (port, host) => listen(front.server, port, host),
     setTlsCredentials: (cert, key) => http1.setTlsCredentials(cert, key),
     close(drainTimeoutMs) {
       // SIGTERM twice, or SIGTERM during a start-up failure: one drain, one result.

@@ -136,7 +136,7 @@ class Http1Exchange extends RequestContext {
   }
 }
 
-export interface Http1Servers {
+interface Http1Servers {
   /** Asks for a client certificate (hosts with an API that uses one). */
   withCertificate: HttpsServer;
   withoutCertificate: HttpsServer;

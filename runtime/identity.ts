@@ -120,7 +120,7 @@ function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
  * certificate above the leaf must be a CA within its validity period. The leaf's own validity
  * is judged by the caller (an expired leaf gets its own error).
  */
-export function chainsTo(leaf: X509Certificate, intermediates: readonly X509Certificate[], ca: X509Certificate, now: number): boolean {
+function chainsTo(leaf: X509Certificate, intermediates: readonly X509Certificate[], ca: X509Certificate, now: number): boolean {
   if (!ca.ca || !withinValidity(ca, now)) return false;
   let current = leaf;
   const used = new Set<X509Certificate>();

@@ -20,7 +20,7 @@ const LOG_BATCH_CHARS = 8192;
 /** ...or at least this often (ms), so a quiet gateway's lines still show up promptly. */
 const LOG_FLUSH_MS = 100;
 
-export interface LoggerOptions {
+interface LoggerOptions {
   level?: LogLevel;
   /** Where lines go; default stdout (fd 1). Tests pass a stream to read lines back. */
   destination?: NodeJS.WritableStream;
@@ -103,10 +103,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 }
 
 /** What a request log line holds: the gateway's RequestRecord, which carries nothing secret. */
-export type RequestLogFields = RequestRecord;
+type RequestLogFields = RequestRecord;
 
 /** The path as logged: without its query string, which may carry a token. */
-export function loggablePath(path: string): string {
+function loggablePath(path: string): string {
   const q = path.indexOf('?');
   return q === -1 ? path : path.slice(0, q);
 }

@@ -6,21 +6,21 @@
 // counter increment and one histogram observation.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export interface RequestOutcome {
+interface RequestOutcome {
   api: string | null;
   status: number;
   code: string | null;
   durationMs: number;
 }
 
-export interface LoadedBundleInfo {
+interface LoadedBundleInfo {
   digest: string;
   loadedAt: Date;
   apis: number;
   keys: number;
 }
 
-export interface MetricsOptions {
+interface MetricsOptions {
   /** Node process metrics (CPU, memory, event loop lag, GC): on by default. */
   processMetrics?: boolean;
   /** Requests in flight right now, read at scrape time. */

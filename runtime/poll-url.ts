@@ -4,10 +4,11 @@
 // next poll tries again. HTTPS verifies the server against Node's CA store, which
 // NODE_EXTRA_CA_CERTS extends for a private CA.
 import { request } from 'undici';
+import { oneAtATime } from './one-at-a-time.ts';
 
-export type FetchResult = { status: 'modified'; bytes: Buffer; etag: string | null } | { status: 'not-modified' };
+type FetchResult = { status: 'modified'; bytes: Buffer; etag: string | null } | { status: 'not-modified' };
 
-export class BundleFetchError extends Error {
+class BundleFetchError extends Error {
   override name = 'BundleFetchError';
 }
 
@@ -42,7 +43,7 @@ export async function fetchBundle(url: string, etag: string | null, timeoutMs: n
   return { status: 'modified', bytes, etag: typeof header === 'string' ? header : null };
 }
 
-export interface UrlPollOptions {
+interface UrlPollOptions {
   intervalMs: number;
   /** ETag of the bundle already serving (from the start-up fetch). */
   etag: string | null;
@@ -54,8 +55,8 @@ export interface UrlPollOptions {
   onError: (err: Error) => void;
 }
 
-export interface UrlPoll {
-  /** Polls right away (SIGHUP), unless a poll is running; resolves when it is done. */
+interface UrlPoll {
+  /** Polls right away (SIGHUP), or once more after the running poll; resolves when it is done. */
   pollNow(): Promise<void>;
   close(): void;
 }
@@ -63,7 +64,6 @@ export interface UrlPoll {
 export function pollUrl(url: string, opts: UrlPollOptions): UrlPoll {
   const timeoutMs = opts.timeoutMs ?? Math.min(Math.max(opts.intervalMs, 10_000), 30_000);
   let etag = opts.etag;
-  let running: Promise<void> | null = null;
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
 
@@ -79,10 +79,7 @@ export function pollUrl(url: string, opts: UrlPollOptions): UrlPoll {
       if (!closed) opts.onError(err as Error);
     }
   };
-  const pollNow = (): Promise<void> => {
-    if (!running) running = once().finally(() => (running = null));
-    return running;
-  };
+  const pollNow = oneAtATime(once).run;
   const schedule = () => {
     if (closed) return;
     timer = setTimeout(() => void pollNow().finally(schedule), opts.intervalMs);

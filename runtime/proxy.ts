@@ -44,7 +44,7 @@ function connectionNamed(value: string | string[] | undefined): Set<string> | nu
   return names.size === 0 ? null : names;
 }
 
-export interface ForwardRequest {
+interface ForwardRequest {
   req: IncomingMessage;
   res: ServerResponse;
   api: PreparedApi;

@@ -20,7 +20,7 @@ export interface RouteTables<A> {
   anyHost: ReadonlyMap<string, A>;
 }
 
-export interface Routed<A> {
+interface Routed<A> {
   api: A;
   /** The normalised path (no query string). */
   path: string;
@@ -64,7 +64,7 @@ function longestPrefix<A>(table: ReadonlyMap<string, A>, path: string): A | unde
   return undefined;
 }
 
-export function lookupRoute<A>(tables: RouteTables<A>, host: string, path: string): A | undefined {
+function lookupRoute<A>(tables: RouteTables<A>, host: string, path: string): A | undefined {
   const own = tables.byHost.get(host);
   if (own !== undefined) {
     const api = longestPrefix(own, path);

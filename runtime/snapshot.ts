@@ -28,7 +28,7 @@ export interface PreparedApi {
   readonly restStart: number;
 }
 
-export interface PreparedUrl {
+interface PreparedUrl {
   readonly pattern: RegExp;
   /** null = every method. */
   readonly methods: ReadonlySet<string> | null;

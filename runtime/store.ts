@@ -25,7 +25,7 @@ export interface ReloadError {
   source: string;
 }
 
-export interface ServedBundle<S> {
+interface ServedBundle<S> {
   snapshot: S;
   digest: string;
   loadedAt: Date;

@@ -1,18 +1,20 @@
-// Runs one gateway process: loads the bundle, starts the TLS gateway and the admin listener,
-// keeps the bundle current (file watch or URL poll), and handles SIGHUP (reload) and
-// SIGTERM/SIGINT (drain, then stop). `serve` and `demo` both run through here.
+// Starts one gateway process: reads the server's TLS credentials and the bundle, starts the
+// TLS gateway and the admin listener, follows the bundle source (runtime/bundle-source.ts),
+// and stops in order. `serve` and `demo` both run through here; runtime/signals.ts wires the
+// process's signals to `reload` and `stop`.
 import { readFile } from 'node:fs/promises';
-import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
-import { buildCompactSnapshot, buildSnapshot } from './snapshot.ts';
-import { createLimiter, type Limiter } from './limits/index.ts';
-import { BundleStore, type ReloadResult } from './store.ts';
-import { GatewayMetrics } from './metrics.ts';
-import { logRequest, type Logger } from './log.ts';
+import { createSecureContext } from 'node:tls';
+import { errnoMessage } from '../common/errno.ts';
 import { startAdmin, type AdminServer } from './admin.ts';
-import { watchFile, type FileWatch } from './watch-file.ts';
-import { fetchBundle, pollUrl, type UrlPoll } from './poll-url.ts';
+import { followBundle, readInitialBundle, type BundleSource } from './bundle-source.ts';
+import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
+import { createLimiter, type Limiter } from './limits/index.ts';
+import { logRequest, type Logger } from './log.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { buildCompactSnapshot, buildSnapshot, type Snapshot } from './snapshot.ts';
+import { BundleStore } from './store.ts';
+import { closeAllUpstreams } from './upstreams.ts';
 
 export interface HostPort {
   host: string;
@@ -52,16 +54,13 @@ export interface RunningGateway {
   stop(reason: string): Promise<void>;
 }
 
-export function isUrl(bundle: string): boolean {
-  return /^https?:\/\//i.test(bundle);
-}
-
+/** The server certificate and key, checked to be a usable pair. */
 async function readTlsCredentials(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
   const read = async (file: string, flag: string) => {
     try {
       return await readFile(file);
     } catch (err) {
-      throw new StartupError(`cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new StartupError(`cannot read ${flag} ${file}: ${errnoMessage(err)}`);
     }
   };
   const cert = await read(certFile, '--tls-cert');
@@ -83,30 +82,16 @@ function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): St
   return new StartupError(`cannot listen on ${where} (${what}): ${err.message}`);
 }
 
-async function readInitialBundle(cfg: RuntimeConfig): Promise<{ bytes: Buffer; etag: string | null }> {
-  if (isUrl(cfg.bundle)) {
-    try {
-      const r = await fetchBundle(cfg.bundle, null, 30_000);
-      if (r.status !== 'modified') throw new Error('server answered 304 to an unconditional request');
-      return { bytes: r.bytes, etag: r.etag };
-    } catch (err) {
-      throw new StartupError((err as Error).message);
-    }
-  }
-  try {
-    return { bytes: await readFile(cfg.bundle), etag: null };
-  } catch (err) {
-    throw new StartupError(
-      `cannot read --bundle ${cfg.bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; compile one with \`mtlsgate compile DIR -o ${cfg.bundle}\``,
-    );
-  }
-}
-
 export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> {
   const log = cfg.logger;
   const tls = await readTlsCredentials(cfg.tlsCertFile, cfg.tlsKeyFile);
-  const initial = await readInitialBundle(cfg);
-  let store: BundleStore<ReturnType<typeof buildSnapshot>>;
+  let initial: { bytes: Buffer; etag: string | null };
+  try {
+    initial = await readInitialBundle(cfg.bundle);
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+  let store: BundleStore<Snapshot>;
   try {
     store = BundleStore.create(initial.bytes, cfg.bundle, buildSnapshot, { buildCompact: buildCompactSnapshot });
   } catch (err) {
@@ -165,72 +150,15 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     }
   }
 
-  const report = (result: ReloadResult, source: string): boolean => {
-    if (result.status === 'loaded') {
-      metrics.bundleLoaded(store.info(), false);
-      log.info(
-        { source, digest: result.digest, previous_digest: result.previousDigest, apis: result.apis, keys: result.keys, load_ms: Math.round(result.ms) },
-        'bundle reloaded',
-      );
-      return true;
-    }
-    if (result.status === 'unchanged') {
-      log.debug({ source, digest: result.digest }, 'bundle unchanged');
-      return true;
-    }
-    metrics.reloadFailed();
-    log.error({ source, error: result.error.message, serving: store.info().digest }, 'bundle refused; the previous bundle keeps serving');
-    return false;
-  };
-
-  // File reloads run one at a time; events during a reload coalesce into one more pass.
-  let reloading: Promise<void> | null = null;
-  let reloadAgain = false;
-  const reloadFileOnce = async () => {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(cfg.bundle);
-    } catch (err) {
-      report(store.recordFailure(`cannot read bundle file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, cfg.bundle), cfg.bundle);
-      return;
-    }
-    // Big bundles are verified in a worker thread: requests keep flowing meanwhile.
-    report(await store.reloadAsync(bytes, cfg.bundle), cfg.bundle);
-  };
-  const reloadFile = (): Promise<void> => {
-    if (reloading) {
-      reloadAgain = true;
-      return reloading;
-    }
-    reloading = (async () => {
-      do {
-        reloadAgain = false;
-        await reloadFileOnce();
-      } while (reloadAgain);
-    })().finally(() => (reloading = null));
-    return reloading;
-  };
-
-  let fileWatch: FileWatch | null = null;
-  let poll: UrlPoll | null = null;
-  if (isUrl(cfg.bundle)) {
-    poll = pollUrl(cfg.bundle, {
-      intervalMs: cfg.pollIntervalMs,
-      etag: initial.etag,
-      onBundle: async (bytes) => report(await store.reloadAsync(bytes, cfg.bundle), cfg.bundle),
-      onNotModified: () => {
-        store.confirmCurrent();
-        log.debug({ source: cfg.bundle }, 'bundle not modified (304)');
-      },
-      onError: (err) => report(store.recordFailure(err.message, cfg.bundle), cfg.bundle),
-    });
-  } else {
-    fileWatch = watchFile(cfg.bundle, () => void reloadFile(), {
-      debounceMs: cfg.watchDebounceMs,
-      onError: (err) => log.error({ error: err.message }, 'bundle file watch error'),
-    });
-    await fileWatch.ready;
-  }
+  const source: BundleSource = await followBundle({
+    source: cfg.bundle,
+    etag: initial.etag,
+    store,
+    pollIntervalMs: cfg.pollIntervalMs,
+    watchDebounceMs: cfg.watchDebounceMs,
+    log,
+    metrics,
+  });
 
   log.info(
     {
@@ -246,7 +174,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   );
 
   let stopping: Promise<void> | null = null;
-  const running: RunningGateway = {
+  return {
     gatewayAddress,
     adminAddress: admin?.address ?? null,
     async reload() {
@@ -258,8 +186,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       } catch (err) {
         log.error({ error: (err as Error).message }, 'server certificate refused; the previous one keeps serving');
       }
-      if (poll) await poll.pollNow();
-      else await reloadFile();
+      await source.reloadNow();
     },
     stop(reason) {
       stopping ??= (async () => {
@@ -268,9 +195,10 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
         log.info({ reason, in_flight: inFlight, drain_timeout_ms: cfg.drainTimeoutMs }, 'draining: no new connections, finishing requests in flight');
         // Stop accepting first (synchronously, inside close), then wind the rest down.
         const drained = gateway!.close(cfg.drainTimeoutMs);
-        poll?.close();
-        await fileWatch?.close();
+        await source.close();
         await drained;
+        // The upstream pools' keep-alive connections: nothing will use them any more.
+        await closeAllUpstreams();
         await limiter.close();
         await admin?.close();
         log.info({ reason }, 'mtlsgate stopped');
@@ -278,36 +206,4 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       return stopping;
     },
   };
-  return running;
-}
-
-/**
- * Wires SIGHUP to reload and SIGTERM/SIGINT to a graceful stop; resolves once stopped. A
- * second SIGTERM/SIGINT during the drain gives up waiting and exits at once (status 1).
- */
-export function runUntilSignalled(running: RunningGateway, logger: Logger, onStopped?: () => Promise<void>): Promise<void> {
-  return new Promise<void>((resolveStopped) => {
-    let stopRequested = false;
-    const onHup = () => void running.reload();
-    const onStop = (signal: NodeJS.Signals) => {
-      if (stopRequested) {
-        logger.warn({ signal }, 'second stop signal: exiting without waiting for the drain');
-        logger.flush();
-        process.exit(1);
-      }
-      stopRequested = true;
-      void running
-        .stop(signal)
-        .then(() => onStopped?.())
-        .finally(() => {
-          process.off('SIGHUP', onHup);
-          process.off('SIGTERM', onStop);
-          process.off('SIGINT', onStop);
-          resolveStopped();
-        });
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGTERM', onStop);
-    process.on('SIGINT', onStop);
-  });
 }

@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
 import { NEED_MORE, NOT_TLS, readClientHello } from './client-hello.ts';
 
-export interface TlsFrontOptions {
+interface TlsFrontOptions {
   withCertificate: HttpsServer;
   withoutCertificate: HttpsServer;
   /** Does a connection for this SNI host ("" = none) get a CertificateRequest. */
@@ -21,7 +21,7 @@ const PLAIN_HTTP_ANSWER = `HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncont
 
 function noop(): void {}
 
-export interface TlsFront {
+interface TlsFront {
   server: Server;
   /** Every accepted socket still open (handed off or not). */
   sockets: ReadonlySet<Socket>;

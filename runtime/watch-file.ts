@@ -17,13 +17,13 @@ import { watch, type FSWatcher } from 'chokidar';
 import { realpathSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
-export interface FileWatchOptions {
+interface FileWatchOptions {
   /** Quiet time after the last event before `onChange` fires. Default 50 ms. */
   debounceMs?: number;
   onError?: (err: Error) => void;
 }
 
-export interface FileWatch {
+interface FileWatch {
   /** Resolves once the watcher is ready to report changes. */
   ready: Promise<void>;
   close(): Promise<void>;
@@ -101,52 +101,6 @@ export function watchFile(path: string, onChange: () => void, opts: FileWatchOpt
       closed = true;
       if (timer) clearTimeout(timer);
       await watcher.close();
-    },
-  };
-}
-
-/**
- * Watches a config directory (recursively) for YAML changes: `onChange` runs after a quiet
- * period, never twice at once; changes during a run bring one more run. The demo recompiles
- * with it. Certificates and dot-directories are not config.
- */
-export function watchConfigDir(dir: string, onChange: () => Promise<void>, debounceMs = 200): FileWatch {
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> | null = null;
-  let again = false;
-  let closed = false;
-  const run = () => {
-    timer = null;
-    if (closed) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = onChange().finally(() => {
-      running = null;
-      if (again && !closed) {
-        again = false;
-        run();
-      }
-    });
-  };
-  const watcher = watch(dir, {
-    ignoreInitial: true,
-    ignored: (p, stats) => /(^|[/\\])(certs|\.[^/\\]+)([/\\]|$)/.test(p.slice(dir.length)) || (stats?.isFile() === true && !/\.ya?ml$/i.test(p)),
-  });
-  watcher.on('all', () => {
-    if (closed) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(run, debounceMs);
-  });
-  const ready = new Promise<void>((res) => watcher.once('ready', () => res()));
-  return {
-    ready,
-    async close() {
-      closed = true;
-      if (timer) clearTimeout(timer);
-      await watcher.close();
-      await running;
     },
   };
 }

@@ -7,10 +7,20 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { connect } from 'node:tls';
 import { NEED_MORE, NOT_TLS, readClientHello } from '../runtime/client-hello.ts';
-import { errorTableMarkdown, ERROR_TABLE } from '../runtime/errors.ts';
+import { ERROR_TABLE } from '../runtime/errors.ts';
 import { BAD_PATH, hostOf, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { buildSnapshot, hostNeedsCertificate } from '../runtime/snapshot.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
+
+/** The error table as Markdown rows (docs/errors.md holds exactly these; a test checks it). */
+function errorTableMarkdown(): string {
+  const cell = (text: string) => text.replaceAll('|', '\\|');
+  // Outside backticks "<hex>" would read as an HTML tag.
+  const message = (text: string) => cell(text).replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+  const lines = ['| code | status | message | how to fix |', '| --- | --- | --- | --- |'];
+  for (const row of ERROR_TABLE) lines.push(`| \`${row.code}\` | ${row.status} | ${message(row.message)} | ${cell(row.fix)} |`);
+  return lines.join('\n') + '\n';
+}
 
 describe('routing', () => {
   const tables: RouteTables<string> = {

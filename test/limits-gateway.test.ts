@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
 import { writeFileAtomic } from '../compiler/index.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
-import { startEchoUpstream, type EchoUpstream } from '../runtime/echo-upstream.ts';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { RedisServer } from './helpers/redis.ts';
 import { demoPki, run, spawnServe, startInProcess } from './helpers/serve-fixtures.ts';

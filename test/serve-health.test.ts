@@ -4,7 +4,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { startEchoUpstream } from '../runtime/echo-upstream.ts';
+import { startEchoUpstream } from '../support/echo-upstream.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { compile, curl, demoPki, startInProcess, writeConfig } from './helpers/serve-fixtures.ts';
 

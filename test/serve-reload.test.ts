@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { DemoPki } from '../cli/pki.ts';
-import { startEchoUpstream, type EchoUpstream } from '../runtime/echo-upstream.ts';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { compile, curl, demoPki, keepAliveClient, startInProcess, writeConfig } from './helpers/serve-fixtures.ts';
 

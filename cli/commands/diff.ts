@@ -6,6 +6,7 @@ import { UsageError, type Command } from '../command.ts';
 import { loadBundle } from '../../bundle/read.ts';
 import type { AccessRight, Bundle, BundleApi, BundleKey } from '../../bundle/types.ts';
 import { diffBundles, type AccessGrant, type BundleDiff, type FieldChange } from '../../bundle/diff.ts';
+import { errnoMessage } from '../../common/errno.ts';
 
 const usage = `usage: mtlsgate diff OLD.json NEW.json [--format text|json]
 
@@ -28,7 +29,7 @@ function readBundle(path: string): Bundle {
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(`cannot read ${path}: ${errnoMessage(err)}`);
   }
   try {
     return loadBundle(bytes);

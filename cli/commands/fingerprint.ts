@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
+import { errnoMessage } from '../../common/errno.ts';
 
 const usage = `usage: mtlsgate fingerprint FILE... [--json]
 
@@ -50,7 +51,7 @@ export function certificatesIn(file: string): CertificateInfo[] {
   try {
     bytes = readFileSync(file);
   } catch (err) {
-    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(`cannot read ${file}: ${errnoMessage(err)}`);
   }
   const text = bytes.toString('latin1');
   const blocks = text.match(PEM_CERT) ?? [];

@@ -10,6 +10,8 @@ import { parseHostPort } from './serve.ts';
 import { createPortal } from '../../portal/server.ts';
 import { syncBundle } from '../../portal/issue-key.ts';
 import type { OidcOptions } from '../../portal/oidc.ts';
+import { errnoMessage } from '../../common/errno.ts';
+import { listen as listenOn } from '../../common/listen.ts';
 
 const usage = `usage: mtlsgate portal --config DIR --bundle OUT [--listen HOST:PORT] [--gateway-url URL]
          [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE
@@ -115,12 +117,13 @@ export const command: Command = {
     try {
       compiled = await syncBundle(values.config, values.bundle);
     } catch (err) {
-      console.error(`mtlsgate portal: cannot compile ${values.config} into ${values.bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      console.error(`mtlsgate portal: cannot compile ${values.config} into ${values.bundle}: ${errnoMessage(err)}`);
       return 2;
     }
     if (compiled.bundle === null) {
       console.error(`mtlsgate portal: the config has errors; the portal shows them and issues no key until they are fixed:\n${compiled.report}`);
     }
+<<<<<<< HEAD
     const { server } = createPortal({
       configDir: values.config,
       bundlePath: values.bundle,
@@ -130,16 +133,13 @@ export const command: Command = {
       publicUrl,
       submissionLimit,
     });
+    let address: AddressInfo;
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(listen.port, listen.host, () => resolve());
-      });
+      address = await listenOn(server, listen.port, listen.host);
     } catch (err) {
-      console.error(`mtlsgate portal: cannot listen on ${listen.host}:${listen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      console.error(`mtlsgate portal: cannot listen on ${listen.host}:${listen.port}: ${errnoMessage(err)}`);
       return 2;
     }
-    const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     logger.info(
       {

@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../../runtime/log.ts';
-import { runUntilSignalled, startGateway, StartupError, type HostPort, type RuntimeConfig } from '../../runtime/supervisor.ts';
+import { runUntilSignalled } from '../../runtime/signals.ts';
+import { startGateway, StartupError, type HostPort, type RuntimeConfig } from '../../runtime/supervisor.ts';
 
 const usage = `usage: mtlsgate serve --bundle FILE|URL --tls-cert FILE --tls-key FILE [options]
 

@@ -10,7 +10,7 @@ import { RedisLimiter } from './redis.ts';
 export type { LimitDecision, Limiter, LimiterHealth, LimiterLogger } from './limiter.ts';
 export { RedisUrlError } from './redis-connection.ts';
 
-export interface CreateLimiterOptions {
+interface CreateLimiterOptions {
   /** redis://, rediss:// or redis+cluster:// URL; absent = in-process counters. */
   redisUrl?: string;
   /** A Redis decision slower than this is decided by onError. Default 50 ms. */
@@ -24,7 +24,7 @@ export interface CreateLimiterOptions {
   maxEntries?: number;
 }
 
-export const DEFAULT_REDIS_TIMEOUT_MS = 50;
+const DEFAULT_REDIS_TIMEOUT_MS = 50;
 
 /** Throws RedisUrlError (a usage error: exit 2) for a malformed or unsupported URL. */
 export function createLimiter(opts: CreateLimiterOptions = {}): Limiter {

@@ -14,7 +14,7 @@ import { decide, effectiveQuota, effectiveRate, stateExpiry, type LimitState } f
 import { decisionFromOutcome } from './headers.ts';
 import type { LimitDecision, Limiter, LimiterHealth } from './limiter.ts';
 
-export interface MemoryLimiterOptions {
+interface MemoryLimiterOptions {
   /** Hard cap on tracked keys. Default 100,000. */
   maxEntries?: number;
   /** How often idle entries are swept (ms). Default 10,000. */

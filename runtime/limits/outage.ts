@@ -4,7 +4,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LimiterHealth, LimiterLogger } from './limiter.ts';
 
-export type FaultReason = 'timeout' | 'unavailable' | 'error';
+type FaultReason = 'timeout' | 'unavailable' | 'error';
 
 const ERRORS_METRIC = 'mtlsgate_limiter_errors_total';
 const DEGRADED_METRIC = 'mtlsgate_limiter_degraded';
@@ -28,7 +28,7 @@ function gaugeOn(registry: Registry): Gauge {
   return new Gauge({ name: DEGRADED_METRIC, help: '1 while the shared rate-limit store (Redis) is unavailable, else 0', registers: [registry] });
 }
 
-export function classifyFault(err: Error): FaultReason {
+function classifyFault(err: Error): FaultReason {
   const msg = err.message;
   if (/timed out|timeout/i.test(msg)) return 'timeout';
   if (/writeable|connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|closed|ended/i.test(msg)) return 'unavailable';

@@ -16,7 +16,7 @@ import { LIMIT_SCRIPT, outcomeFromReply, scriptArgs } from './redis-script.ts';
 
 const COMMAND = 'mtlsgateLimit';
 /** Hash key per key id. Not derived from the bundle, so reloads keep the counts. */
-export const REDIS_KEY_PREFIX = 'mtlsgate:limit:';
+const REDIS_KEY_PREFIX = 'mtlsgate:limit:';
 
 type ScriptCall = (key: string, ...args: Array<string | number>) => Promise<unknown>;
 

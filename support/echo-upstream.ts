@@ -1,10 +1,11 @@
-// A tiny HTTP upstream for the demo (and tests): answers every request with JSON describing
+// A tiny HTTP upstream for the demo, the tests and anyone trying the gateway by hand: answers every request with JSON describing
 // what the gateway forwarded, so a newcomer sees the effect of strip_listen_path,
 // strip_auth_data and forward_client_cert. It reports whether an Authorization header arrived,
 // never its value (the demo prints tokens once, in the README; they must not echo around).
 // `?delay_ms=N` (at most 60000) answers late: handy to see a 504 or a graceful drain.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer, listen } from '../common/listen.ts';
 
 const ECHOED_HEADERS = ['host', 'user-agent', 'content-type', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-client-cert'] as const;
 
@@ -51,28 +52,14 @@ export async function startEchoUpstream(opts: { name: string; host?: string; por
       else answer();
     });
   });
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
-  return {
-    name: opts.name,
-    address: server.address() as AddressInfo,
-    close: () =>
-      new Promise<void>((resolveClose) => {
-        server.close(() => resolveClose());
-        server.closeAllConnections();
-      }),
-  };
+  const address = await listen(server, opts.port, opts.host ?? '127.0.0.1');
+  return { name: opts.name, address, close: () => closeServer(server) };
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
 /** The loopback http upstreams a bundle's APIs proxy to: "host:port" -> API ids. */
-export function loopbackTargets(apis: Iterable<{ id: string; target_url: string }>): Map<string, { host: string; port: number; apis: string[] }> {
+function loopbackTargets(apis: Iterable<{ id: string; target_url: string }>): Map<string, { host: string; port: number; apis: string[] }> {
   const out = new Map<string, { host: string; port: number; apis: string[] }>();
   for (const api of apis) {
     let url: URL;

@@ -1,0 +1,104 @@
+// Where the serving bundle comes from and how it is kept current: a file (watched: in-place
+// writes, atomic renames, ConfigMap swaps; runtime/watch-file.ts) or an http(s) URL (polled
+// with ETags; runtime/poll-url.ts). Every reload goes through the store (verify, build, swap)
+// and is reported (log line, metrics); a refused bundle leaves the old one serving.
+import { readFile } from 'node:fs/promises';
+import { errnoMessage } from '../common/errno.ts';
+import type { Logger } from './log.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import { oneAtATime } from './one-at-a-time.ts';
+import { fetchBundle, pollUrl } from './poll-url.ts';
+import type { BundleStore, ReloadResult } from './store.ts';
+import { watchFile } from './watch-file.ts';
+
+function isUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
+/** The bundle at start-up. Throws Error with a message for the user (the caller exits 2). */
+export async function readInitialBundle(source: string): Promise<{ bytes: Buffer; etag: string | null }> {
+  if (isUrl(source)) {
+    const r = await fetchBundle(source, null, 30_000);
+    if (r.status !== 'modified') throw new Error('server answered 304 to an unconditional request');
+    return { bytes: r.bytes, etag: r.etag };
+  }
+  try {
+    return { bytes: await readFile(source), etag: null };
+  } catch (err) {
+    throw new Error(`cannot read --bundle ${source}: ${errnoMessage(err)}; compile one with \`mtlsgate compile DIR -o ${source}\``);
+  }
+}
+
+interface BundleSourceOptions<S> {
+  /** A file path, or an http(s):// URL. */
+  source: string;
+  /** ETag of the bundle already serving (URL sources). */
+  etag: string | null;
+  store: BundleStore<S>;
+  pollIntervalMs: number;
+  /** File watch debounce; default 50 ms. */
+  watchDebounceMs?: number;
+  log: Logger;
+  metrics: GatewayMetrics;
+}
+
+export interface BundleSource {
+  /** SIGHUP: read the source now (a file again, the URL polled); resolves when judged. */
+  reloadNow(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts following `source`; resolves once a file watch is ready to report changes. */
+export async function followBundle<S>(opts: BundleSourceOptions<S>): Promise<BundleSource> {
+  const { source, store, log, metrics } = opts;
+  const report = (result: ReloadResult): boolean => {
+    if (result.status === 'loaded') {
+      metrics.bundleLoaded(store.info(), false);
+      log.info(
+        { source, digest: result.digest, previous_digest: result.previousDigest, apis: result.apis, keys: result.keys, load_ms: Math.round(result.ms) },
+        'bundle reloaded',
+      );
+      return true;
+    }
+    if (result.status === 'unchanged') {
+      log.debug({ source, digest: result.digest }, 'bundle unchanged');
+      return true;
+    }
+    metrics.reloadFailed();
+    log.error({ source, error: result.error.message, serving: store.info().digest }, 'bundle refused; the previous bundle keeps serving');
+    return false;
+  };
+
+  if (isUrl(source)) {
+    const poll = pollUrl(source, {
+      intervalMs: opts.pollIntervalMs,
+      etag: opts.etag,
+      // Big bundles are verified in a worker thread: requests keep flowing meanwhile.
+      onBundle: async (bytes) => report(await store.reloadAsync(bytes, source)),
+      onNotModified: () => {
+        store.confirmCurrent();
+        log.debug({ source }, 'bundle not modified (304)');
+      },
+      onError: (err) => report(store.recordFailure(err.message, source)),
+    });
+    return { reloadNow: () => poll.pollNow(), close: async () => poll.close() };
+  }
+
+  // Watch events during a reload coalesce into one more pass after it.
+  const reload = oneAtATime(async () => {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(source);
+    } catch (err) {
+      report(store.recordFailure(`cannot read bundle file: ${errnoMessage(err)}`, source));
+      return;
+    }
+    report(await store.reloadAsync(bytes, source));
+  });
+  const watch = watchFile(source, () => void reload.run(), {
+    debounceMs: opts.watchDebounceMs,
+    onError: (err) => log.error({ error: err.message }, 'bundle file watch error'),
+  });
+  await watch.ready;
+  return { reloadNow: () => reload.run(), close: () => watch.close() };
+}
