@@ -8,6 +8,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, readPortalKey, type PortalKey } from './key-file.ts';
+import { errnoMessage } from '../common/errno.ts';
 
 export interface EditTarget {
   configDir: string;
@@ -55,7 +56,7 @@ export async function editPortalKey(
       return {
         ok: false,
         status: 503,
-        message: `The bundle could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}), so nothing was changed. Try again later.`,
+        message: `The bundle could not be written (${errnoMessage(err)}), so nothing was changed. Try again later.`,
       };
     }
     return { ok: true };

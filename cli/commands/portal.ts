@@ -123,7 +123,6 @@ export const command: Command = {
     if (compiled.bundle === null) {
       console.error(`mtlsgate portal: the config has errors; the portal shows them and issues no key until they are fixed:\n${compiled.report}`);
     }
-<<<<<<< HEAD
     const { server } = createPortal({
       configDir: values.config,
       bundlePath: values.bundle,
@@ -198,7 +197,7 @@ function oidcOptions(values: Flags): OidcOptions | undefined {
   try {
     clientSecret = readFileSync(secretFile, 'utf8').split(/\r?\n/)[0]!.trim();
   } catch (err) {
-    throw new UsageError(`cannot read --oidc-client-secret-file ${secretFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(`cannot read --oidc-client-secret-file ${secretFile}: ${errnoMessage(err)}`);
   }
   if (clientSecret === '') throw new UsageError(`--oidc-client-secret-file ${secretFile} is empty`);
   return {
