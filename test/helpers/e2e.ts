@@ -33,20 +33,29 @@ export interface Served {
 }
 
 /** `mtlsgate serve` on free loopback ports with the demo server certificate (or `tls`). */
-export async function serveBundle(bundle: string, pki: DemoPki, extra: string[] = [], tls?: { cert: string; key: string }): Promise<Served> {
-  const proc = spawnServe([
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    tls?.cert ?? join(pki.dir, 'server.pem'),
-    '--tls-key',
-    tls?.key ?? join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-    ...extra,
-  ]);
+export async function serveBundle(
+  bundle: string,
+  pki: DemoPki,
+  extra: string[] = [],
+  tls?: { cert: string; key: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Served> {
+  const proc = spawnServe(
+    [
+      '--bundle',
+      bundle,
+      '--tls-cert',
+      tls?.cert ?? join(pki.dir, 'server.pem'),
+      '--tls-key',
+      tls?.key ?? join(pki.dir, 'server-key.pem'),
+      '--listen',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      ...extra,
+    ],
+    env,
+  );
   const serving = await proc.serving();
   const port = Number(String(serving.listen).split(':').pop());
   return {

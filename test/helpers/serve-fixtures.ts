@@ -133,9 +133,9 @@ export async function startInProcess(cfg: Partial<RuntimeConfig> & Pick<RuntimeC
   return { running, base, admin, health, logs };
 }
 
-/** `node dist/mtlsgate.mjs serve ...` as a child process; collects its output. */
-export function spawnServe(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `node dist/mtlsgate.mjs serve ...` (or another copy of the CLI) as a child process; collects its output. */
+export function spawnServe(args: string[], env: NodeJS.ProcessEnv = process.env, cli = CLI) {
+  const child: ChildProcess = spawn(process.execPath, [cli, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));

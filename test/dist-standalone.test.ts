@@ -1,0 +1,112 @@
+// The README promises that `dist/mtlsgate.mjs` runs with plain `node` and no node_modules.
+// Here the two built files are copied into an empty directory outside the repository (no
+// node_modules anywhere above it) and used as a new user would: certs, check, compile, serve,
+// curl, and a reload of a bundle big enough (>= 1 MiB) to be verified by the worker thread
+// that dist/bundle-worker.mjs holds.
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname, join, parse } from 'node:path';
+import { after, before, test } from 'node:test';
+import { curlE2E, recordingUpstream, type RecordingUpstream } from './helpers/e2e.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { CLI, run, spawnServe } from './helpers/serve-fixtures.ts';
+import type { DemoPki } from '../cli/pki.ts';
+
+const t = tempDir('standalone');
+let upstream: RecordingUpstream;
+let cli: string;
+/** Only what a shell gives: no NODE_PATH, no NODE_OPTIONS (tsx is not loaded into the children). */
+const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: t.dir };
+
+before(async () => {
+  upstream = await recordingUpstream();
+  const bin = join(t.dir, 'bin');
+  mkdirSync(bin);
+  for (const name of ['mtlsgate.mjs', 'bundle-worker.mjs']) copyFileSync(join(dirname(CLI), name), join(bin, name));
+  cli = join(bin, 'mtlsgate.mjs');
+});
+after(async () => {
+  await upstream?.close();
+  t.cleanup();
+});
+
+test('no node_modules in the copy directory or any directory above it', () => {
+  for (let dir = join(t.dir, 'bin'); ; dir = dirname(dir)) {
+    assert.equal(existsSync(join(dir, 'node_modules')), false, `${dir}/node_modules exists: the test would prove nothing`);
+    if (dir === parse(dir).root) break;
+  }
+});
+
+test('certs, check, compile, serve and curl from the copied single file; a 1 MiB bundle reloads through the worker', async () => {
+  const node = (args: string[]) => run(process.execPath, [cli, ...args], { env, cwd: t.dir, timeoutMs: 120_000 });
+  const certs = join(t.dir, 'certs');
+  const made = await node(['certs', certs]);
+  assert.equal(made.code, 0, made.stderr);
+  const config = join(t.dir, 'config');
+  mkdirSync(config);
+  writeFileSync(
+    join(config, 'api.yaml'),
+    `kind: api\nid: reports\nproxy:\n  listen_path: /reports/\n  target_url: ${upstream.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n  - ${join(certs, 'partner-a.pem')}\n`,
+  );
+  const checked = await node(['check', config]);
+  assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+  const bundle = join(t.dir, 'bundle.json');
+  const compiled = await node(['compile', config, '-o', bundle]);
+  assert.equal(compiled.code, 0, compiled.stdout + compiled.stderr);
+
+  const s = spawnServeFrom(cli, [
+    '--bundle',
+    bundle,
+    '--tls-cert',
+    join(certs, 'server.pem'),
+    '--tls-key',
+    join(certs, 'server-key.pem'),
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    '127.0.0.1:0',
+  ]);
+  try {
+    const serving = await s.serving();
+    const base = `https://${String(serving.listen)}`;
+    const pki = { dir: certs } as DemoPki;
+    const ok = await curlE2E(`${base}/reports/daily`, pki, { client: 'partner-a' });
+    assert.equal(ok.status, 200, ok.body);
+    assert.equal((await curlE2E(`${base}/reports/daily`, pki, { client: 'mallory' })).status, 403);
+
+    // 6,000 token keys make a bundle over 1 MiB: the reload goes through dist/bundle-worker.mjs.
+    const keys = Array.from({ length: 6_000 }, (_, i) => {
+      const hash = createHash('sha256').update(`token-${i}`).digest('hex');
+      return `kind: key\nid: key-${i}\ntoken_sha256: ${hash}\naccess_rights:\n  reports: {}\n`;
+    });
+    writeFileSync(join(config, 'keys.yaml'), keys.join('---\n'));
+    writeFileSync(join(config, 'big.yaml'), `kind: api\nid: big\nproxy:\n  listen_path: /big/\n  target_url: ${upstream.url}\nuse_keyless: true\n`);
+    assert.equal((await curlE2E(`${base}/big/x`, pki)).status, 404);
+    const big = join(t.dir, 'big.json');
+    const compiledBig = await node(['compile', config, '-o', big]);
+    assert.equal(compiledBig.code, 0, compiledBig.stdout + compiledBig.stderr);
+    const bytes = readFileSync(big);
+    assert.ok(bytes.length >= 1 << 20, `${bytes.length} bytes: not big enough for the worker path`);
+    writeFileSync(bundle, bytes);
+    const digest = JSON.parse(bytes.toString()).digest as string;
+    const admin = `http://${String(serving.admin)}`;
+    await waitFor(
+      'the big bundle to be served',
+      async () => ((await (await fetch(`${admin}/health`)).json()) as { bundle: { digest: string } }).bundle.digest === digest,
+      60_000,
+      100,
+    );
+    assert.equal((await curlE2E(`${base}/big/x`, pki)).status, 200, 'the API the big bundle adds');
+    assert.ok(s.lines().some((l) => l.msg === 'bundle reloaded' && l.digest === digest && l.keys === 6_000));
+    assert.doesNotMatch(s.output().stderr, /Cannot find (module|package)|ERR_MODULE_NOT_FOUND/);
+  } finally {
+    s.child.kill('SIGTERM');
+    await s.exited;
+  }
+});
+
+/** spawnServe runs the repository's dist; this one runs the copy, with the bare environment. */
+function spawnServeFrom(file: string, args: string[]) {
+  return spawnServe(args, env, file);
+}
