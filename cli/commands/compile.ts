@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
+import { missingCertsHint } from '../missing-certs.ts';
 import { compileDir, ConfigDirError, formatDiagnostics, writeFileAtomic, type OutputFormat } from '../../compiler/index.ts';
 
 export const sharedFlags = `  --format text|json|github   diagnostics format (default text; github = Actions annotations)
@@ -72,6 +73,9 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
         .join(', ')}; total ${total} ms`,
     );
   }
+  // A missing certificate directory (examples/certs on a fresh clone): say what to run, first.
+  const hint = format === 'text' ? missingCertsHint(result.diagnostics) : null;
+  if (hint !== null) console.error(hint);
   const report = formatDiagnostics(result, format, dir);
   // Machine formats go to stdout (GitHub reads workflow commands there; json is for piping);
   // text diagnostics go to stderr like a compiler's.
