@@ -80,6 +80,8 @@ class Http1Exchange extends RequestContext {
     if (this.responseHeaders !== null && !this.res.headersSent) {
       for (const name in this.responseHeaders) this.res.setHeader(name, this.responseHeaders[name]);
     }
+    // Requests that arrived before a drain and were refused after it began (an async stage).
+    if (this.gateway.draining && !this.res.headersSent) this.res.setHeader('connection', 'close');
     sendError(this.res, refusal.code, refusal.message, refusal.headers);
   }
 
@@ -111,6 +113,11 @@ class Http1Exchange extends RequestContext {
       this.code = 'proxy.upstream_error';
       sendError(this.res, 'proxy.upstream_error');
     }
+  }
+
+  /** ProxyOutcome: a drain started; the answer must close the connection. */
+  get draining(): boolean {
+    return this.gateway.draining;
   }
 
   /** ProxyOutcome: what the upstream answered (or the error sent instead). */

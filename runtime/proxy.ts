@@ -65,6 +65,8 @@ interface ForwardRequest {
 export interface ProxyOutcome {
   /** The upstream's status, or the error row sent instead (499: the client left first). */
   proxied(status: number, code: ErrorCode | null): void;
+  /** The gateway is draining: the answer, once it starts, ends its connection. */
+  readonly draining: boolean;
 }
 
 function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
@@ -143,6 +145,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     try {
       const extra = this.responseHeaders;
       if (extra !== null) for (const name in extra) res.setHeader(name, extra[name]);
+      // A drain that began while this request was upstream: the answer closes its connection.
+      if (this.f.outcome.draining) res.setHeader('connection', 'close');
       const out = clientHeaders(headers);
       if (statusMessage) res.writeHead(statusCode, statusMessage, out);
       else res.writeHead(statusCode, out);
@@ -179,6 +183,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       return;
     }
     const code: ErrorCode = TIMEOUT_ERRORS.has((error as { code?: string }).code ?? '') ? 'proxy.upstream_timeout' : 'proxy.upstream_error';
+    if (this.f.outcome.draining && !res.headersSent) res.setHeader('connection', 'close');
     sendError(res, code, undefined, this.responseHeaders ?? undefined);
     this.finish(code === 'proxy.upstream_timeout' ? 504 : 502, code);
   }

@@ -1,0 +1,89 @@
+// The drain `mtlsgate serve` does on SIGTERM (docs/request-path.md, "Shutdown"), end to end:
+// YAML -> CLI compile -> serve (child process) -> keep-alive mTLS clients. An idle keep-alive
+// connection is closed at once; a request in flight finishes, its answer carries
+// `Connection: close` and its connection closes after it; the process exits 0.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { DemoPki } from '../cli/pki.ts';
+import { compileYaml, recordingUpstream, serveBundle, type RecordingUpstream } from './helpers/e2e.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { demoPki } from './helpers/serve-fixtures.ts';
+
+const t = tempDir('e2e-drain');
+let pki: DemoPki;
+let upstream: RecordingUpstream;
+let bundle: string;
+
+before(async () => {
+  pki = await demoPki(t.dir);
+  upstream = await recordingUpstream();
+  bundle = await compileYaml(t.dir, {
+    'api.yaml': `kind: api\nid: pinned\nproxy:\n  listen_path: /pinned/\n  target_url: ${upstream.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n  - ${join(pki.dir, 'alice.pem')}\n`,
+  });
+});
+after(async () => {
+  await upstream?.close();
+  t.cleanup();
+});
+
+/** A keep-alive client over one TLS connection, presenting alice's certificate. */
+function keepAlive() {
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: 1,
+    ca: pki.ca.certPem,
+    cert: readFileSync(join(pki.dir, 'alice.pem')),
+    key: readFileSync(join(pki.dir, 'alice-key.pem')),
+  });
+  let socket: Socket | null = null;
+  let closedAt: number | null = null;
+  const get = (url: string) =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+      const req = request(url, { agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on('socket', (s: Socket) => {
+        if (socket !== s) s.once('close', () => (closedAt = Date.now()));
+        socket = s;
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  return { get, closed: () => closedAt !== null, destroy: () => agent.destroy() };
+}
+
+describe('drain on SIGTERM', () => {
+  test('the answer in flight carries Connection: close; an idle keep-alive connection is closed at once; exit 0', async () => {
+    const gw = await serveBundle(bundle, pki, ['--drain-timeout', '30000']);
+    const idle = keepAlive();
+    const busy = keepAlive();
+    try {
+      const first = await idle.get(`${gw.base}/pinned/warm`);
+      assert.equal(first.status, 200);
+      assert.notEqual(first.headers.connection, 'close', 'keep-alive before the drain');
+      const before = upstream.requests.length;
+      const slow = busy.get(`${gw.base}/pinned/slow?delay=4000`);
+      await waitFor('the slow request at the upstream', () => upstream.requests.length > before);
+      gw.proc.child.kill('SIGTERM');
+      // Closed while the slow request is still in flight: the drain did not wait for it.
+      await waitFor('the idle connection to be closed by the gateway', () => idle.closed(), 20_000);
+      assert.equal(busy.closed(), false, 'the busy connection stays open for its request');
+      const answer = await slow;
+      assert.equal(answer.status, 200, answer.body);
+      assert.equal(answer.headers.connection, 'close', 'the answer finished during the drain says the connection ends');
+      await waitFor('the busy connection closed after its answer', () => busy.closed(), 20_000);
+      assert.deepEqual(await gw.proc.exited, { code: 0, signal: null });
+    } finally {
+      idle.destroy();
+      busy.destroy();
+      gw.proc.kill();
+    }
+  });
+});
