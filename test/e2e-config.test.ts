@@ -171,7 +171,6 @@ describe('domain and SNI routing (a serve of its own: a domain-less mTLS API wou
         'use_mutual_tls_auth: true',
         'client_certificates:',
         `  - ${cert('partner-a')}`,
-        `  - ${cert('short-lived')}`,
       ]),
       'apis/open.yaml': api([
         'kind: api',

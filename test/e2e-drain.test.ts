@@ -69,18 +69,22 @@ describe('drain on SIGTERM', () => {
       assert.equal(first.status, 200);
       assert.notEqual(first.headers.connection, 'close', 'keep-alive before the drain');
       const before = upstream.requests.length;
-      const slow = busy.get(`${gw.base}/pinned/slow?delay=4000`);
+      // Held at the upstream until released: in flight for as long as the test needs.
+      const slow = busy.get(`${gw.base}/pinned/hold/slow`);
       await waitFor('the slow request at the upstream', () => upstream.requests.length > before);
       gw.proc.child.kill('SIGTERM');
+      await waitFor('the drain to begin', () => gw.proc.lines().some((l) => String(l.msg).startsWith('draining')), 20_000);
       // Closed while the slow request is still in flight: the drain did not wait for it.
       await waitFor('the idle connection to be closed by the gateway', () => idle.closed(), 20_000);
       assert.equal(busy.closed(), false, 'the busy connection stays open for its request');
+      upstream.release();
       const answer = await slow;
       assert.equal(answer.status, 200, answer.body);
       assert.equal(answer.headers.connection, 'close', 'the answer finished during the drain says the connection ends');
       await waitFor('the busy connection closed after its answer', () => busy.closed(), 20_000);
       assert.deepEqual(await gw.proc.exited, { code: 0, signal: null });
     } finally {
+      upstream.release();
       idle.destroy();
       busy.destroy();
       gw.proc.kill();

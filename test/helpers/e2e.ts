@@ -140,17 +140,21 @@ export interface RecordingUpstream {
   url: string;
   server: Server;
   requests: SeenRequest[];
+  /** Answers every request held at a /hold/ path. */
+  release(): void;
   close(): Promise<void>;
 }
 
 /**
  * An HTTP upstream that records every request and answers JSON {method, url, headers, body}.
- * `delay=MS` in the query delays the answer; paths containing /stall-headers/ never answer;
+ * `delay=MS` in the query delays the answer; paths containing /hold/ wait for `release()`;
+ * paths containing /stall-headers/ never answer;
  * paths containing /stall-body/ answer 200 with the headers and half of a declared body, then
  * stall (the gateway's upstream timeout is what ends both).
  */
 export async function recordingUpstream(): Promise<RecordingUpstream> {
   const requests: SeenRequest[] = [];
+  const held: Array<() => void> = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -168,7 +172,8 @@ export async function recordingUpstream(): Promise<RecordingUpstream> {
         res.end(JSON.stringify(seen));
       };
       const delay = Number(/[?&]delay=(\d+)/.exec(seen.url)?.[1] ?? 0);
-      if (delay > 0) setTimeout(answer, delay);
+      if (seen.url.includes('/hold/')) held.push(answer);
+      else if (delay > 0) setTimeout(answer, delay);
       else answer();
     });
   });
@@ -177,6 +182,7 @@ export async function recordingUpstream(): Promise<RecordingUpstream> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     server,
     requests,
+    release: () => held.splice(0).forEach((answer) => answer()),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
