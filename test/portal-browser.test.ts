@@ -108,6 +108,18 @@ test('a developer gets a key in the browser; curl with that certificate gets 200
   );
   await page.screenshot({ path: join(ARTIFACTS, 'portal-success.png'), fullPage: true });
 
+  // "My requests" takes the receipt shown on the page (and nothing else: no list by name).
+  const receipt = (await page.locator('#receipt').innerText()).trim();
+  assert.match(receipt, new RegExp(`^${keyId}\\.[\\w-]{24}$`));
+  await page.getByRole('link', { name: 'My requests' }).click();
+  assert.match(await page.locator('#mode-notice').innerText(), /^Loopback-only portal/);
+  await page.screenshot({ path: join(ARTIFACTS, 'portal-lookup.png'), fullPage: true });
+  await page.getByLabel('Receipt').fill(receipt);
+  await page.getByRole('button', { name: 'Show my request' }).click();
+  assert.equal((await page.locator('#key-id').innerText()).trim(), keyId);
+  await page.goto(`${portal.url}/requests?developer=dana%40example.com`);
+  assert.doesNotMatch(await page.content(), new RegExp(keyId));
+
   // The key is a declaration in the config directory, and in the bundle the portal wrote.
   const keyFile = readFileSync(join(config, 'keys', 'portal', `${keyId}.yaml`), 'utf8');
   assert.match(keyFile, /# portal-developer: "dana@example.com"/);
