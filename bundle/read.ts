@@ -181,6 +181,7 @@ const API_SHAPE = {
   listen_path: listenPath,
   target_url: str,
   strip_listen_path: bool,
+  upstream_http2: bool,
   use_keyless: bool,
   use_mutual_tls_auth: bool,
   use_certificate: bool,

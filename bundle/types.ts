@@ -77,6 +77,8 @@ export interface BundleApi {
   /** Absolute http(s) URL of the upstream, as declared. */
   target_url: string;
   strip_listen_path: boolean;
+  /** Speak HTTP/2 to the upstream (h2c for http://, ALPN h2 for https://): gRPC needs it. */
+  upstream_http2: boolean;
   use_keyless: boolean;
   use_mutual_tls_auth: boolean;
   /** Dynamic mTLS: the client certificate identifies the key. */

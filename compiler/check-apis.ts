@@ -166,6 +166,7 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       strip_auth_data: spec.strip_auth_data ?? API_DEFAULTS.strip_auth_data,
       strip_listen_path: spec.proxy.strip_listen_path ?? API_DEFAULTS.strip_listen_path,
       target_url: spec.proxy.target_url,
+      upstream_http2: spec.proxy.http2 ?? API_DEFAULTS.upstream_http2,
       use_certificate: useCertificate,
       use_keyless: keyless,
       use_mutual_tls_auth: mtls,

@@ -70,7 +70,7 @@ export function hostNeedsCertificate(snapshot: Snapshot, host: string): boolean 
 function prepareUpstream(api: BundleApi): { upstream: Upstream; targetBase: string } {
   const target = checkTargetUrl(api.target_url);
   if (!target.ok) throw new BundleCheckError(`api ${api.id}: target_url ${JSON.stringify(api.target_url)} ${target.problem}`);
-  return { upstream: upstreamFor(target.value.origin), targetBase: target.value.basePath };
+  return { upstream: upstreamFor(target.value.origin, api.upstream_http2), targetBase: target.value.basePath };
 }
 
 function prepareCas(bundleCas: Record<string, BundleCa>, api: BundleApi, cache: Map<string, TrustedCa>): TrustedCa[] {
@@ -217,7 +217,7 @@ function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle,
   }
 
   checkKeys();
-  markOriginsInUse(new Set([...apis.values()].map((api) => api.upstream.origin)));
+  markOriginsInUse(new Set([...apis.values()].map((api) => api.upstream.key)));
   return new PreparedBundle(parts.digest, bundleOf, keys, { byHost, anyHost }, certHosts, certOnOtherHosts, cas.size > 0, patterns);
 }
 

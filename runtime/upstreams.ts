@@ -3,7 +3,7 @@
 // uses; an origin no built snapshot has used for RETIRE_AFTER_MS, and that carried no request
 // for as long, has its pool closed (gracefully: requests still on it finish). A request that
 // still reaches a retired upstream (from a snapshot that was current when it arrived) reopens it.
-import { Pool } from 'undici';
+import { H2CClient, Pool } from 'undici';
 
 const RETIRE_AFTER_MS = 60_000;
 const SWEEP_EVERY_MS = 15_000;
@@ -20,14 +20,27 @@ export class Upstream {
   lastUsed = Date.now();
   /** Set when the latest snapshot build did not name this origin. */
   retiredAt = 0;
-  private pool: Pool | null = null;
+  private pool: Pool | H2CClient | null = null;
 
-  constructor(readonly origin: string) {}
+  constructor(
+    readonly origin: string,
+    /** HTTP/2 to the upstream: one multiplexed connection (h2c for http://, ALPN for https://). */
+    readonly http2 = false,
+  ) {}
 
-  dispatcher(): Pool {
+  /** The registry key: the same origin spoken in HTTP/1.1 and HTTP/2 are two upstreams. */
+  get key(): string {
+    return this.http2 ? `h2+${this.origin}` : this.origin;
+  }
+
+  dispatcher(): Pool | H2CClient {
     if (this.pool === null) {
-      this.pool = new Pool(this.origin, POOL_OPTIONS);
-      if (!registry.has(this.origin)) registry.set(this.origin, this);
+      this.pool = this.http2
+        ? this.origin.startsWith('http:')
+          ? new H2CClient(this.origin, { connectTimeout: 10_000, keepAliveTimeout: 60_000, maxConcurrentStreams: 100 })
+          : new Pool(this.origin, { ...POOL_OPTIONS, connections: 4, allowH2: true, pipelining: 100 })
+        : new Pool(this.origin, POOL_OPTIONS);
+      if (!registry.has(this.key)) registry.set(this.key, this);
     }
     return this.pool;
   }
@@ -43,17 +56,18 @@ export class Upstream {
 const registry = new Map<string, Upstream>();
 let sweeper: NodeJS.Timeout | null = null;
 
-/** The shared upstream for an origin ("http://host:port"). */
-export function upstreamFor(origin: string): Upstream {
-  let upstream = registry.get(origin);
+/** The shared upstream for an origin ("http://host:port"), in HTTP/1.1 or HTTP/2. */
+export function upstreamFor(origin: string, http2 = false): Upstream {
+  const key = http2 ? `h2+${origin}` : origin;
+  let upstream = registry.get(key);
   if (upstream === undefined) {
-    upstream = new Upstream(origin);
-    registry.set(origin, upstream);
+    upstream = new Upstream(origin, http2);
+    registry.set(key, upstream);
   }
   return upstream;
 }
 
-/** Called with the origins of each newly built snapshot: the others start to retire. */
+/** Called with the upstream keys (Upstream.key) of each newly built snapshot: the others start to retire. */
 export function markOriginsInUse(origins: ReadonlySet<string>): void {
   const now = Date.now();
   for (const [origin, upstream] of registry) {
