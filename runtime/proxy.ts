@@ -8,6 +8,7 @@ import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
 import type { ClientIdentity } from './identity.ts';
+import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
 
 // RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
@@ -28,7 +29,7 @@ const HOP_BY_HOP = new Set([
  */
 const SET_BY_GATEWAY = new Set(['host', 'expect', 'x-forwarded-client-cert', 'x-forwarded-proto', 'x-forwarded-host']);
 
-const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+export const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Names listed in a Connection header (lower-cased), or null. */
 function connectionNamed(value: string | string[] | undefined): Set<string> | null {
@@ -77,7 +78,7 @@ export interface ProxyOutcome {
   readonly draining: boolean;
 }
 
-function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
+export function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
   const incoming = f.req.headers;
   const named = connectionNamed(incoming.connection);
   const stripAuth = f.api.def.strip_auth_data && !f.api.def.use_keyless ? f.api.def.auth_header_name : null;
@@ -98,7 +99,7 @@ function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
   return out;
 }
 
-function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
+export function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
   const named = connectionNamed(upstream.connection);
   const out: Record<string, string | string[]> = {};
   for (const name in upstream) {
@@ -109,7 +110,7 @@ function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | s
   return out;
 }
 
-function checkHeaders(...groups: Array<Record<string, string | string[]> | null>): void {
+export function checkHeaders(...groups: Array<Record<string, string | string[]> | null>): void {
   for (const group of groups) {
     if (group === null) continue;
     for (const name in group) {
@@ -235,6 +236,7 @@ export function forward(f: ForwardRequest): Forwarding {
     bodyTimeout: f.timeoutMs,
   };
   api.upstream.lastUsed = Date.now();
+  if (api.upstream.http2) return forwardHttp2(f, options.path, hasBody);
   const exchange = new ProxyExchange(f);
   api.upstream.dispatcher().dispatch(options, exchange);
   return exchange;

@@ -3,7 +3,8 @@
 // uses; an origin no built snapshot has used for RETIRE_AFTER_MS, and that carried no request
 // for as long, has its pool closed (gracefully: requests still on it finish). A request that
 // still reaches a retired upstream (from a snapshot that was current when it arrived) reopens it.
-import { H2CClient, Pool } from 'undici';
+import { type ClientHttp2Session, connect as http2Connect } from 'node:http2';
+import { Pool } from 'undici';
 
 const RETIRE_AFTER_MS = 60_000;
 const SWEEP_EVERY_MS = 15_000;
@@ -20,7 +21,8 @@ export class Upstream {
   lastUsed = Date.now();
   /** Set when the latest snapshot build did not name this origin. */
   retiredAt = 0;
-  private pool: Pool | H2CClient | null = null;
+  private pool: Pool | null = null;
+  private session: ClientHttp2Session | null = null;
 
   constructor(
     readonly origin: string,
@@ -33,22 +35,43 @@ export class Upstream {
     return this.http2 ? `h2+${this.origin}` : this.origin;
   }
 
-  dispatcher(): Pool | H2CClient {
+  dispatcher(): Pool {
     if (this.pool === null) {
-      this.pool = this.http2
-        ? this.origin.startsWith('http:')
-          ? new H2CClient(this.origin, { connectTimeout: 10_000, keepAliveTimeout: 60_000, maxConcurrentStreams: 100 })
-          : new Pool(this.origin, { ...POOL_OPTIONS, connections: 4, allowH2: true, pipelining: 100 })
-        : new Pool(this.origin, POOL_OPTIONS);
+      this.pool = new Pool(this.origin, POOL_OPTIONS);
       if (!registry.has(this.key)) registry.set(this.key, this);
     }
     return this.pool;
+  }
+
+  /**
+   * The HTTP/2 connection to an `upstream_http2` origin (h2c with prior knowledge for http://,
+   * ALPN h2 for https://), one multiplexed session, reopened when it closes or fails.
+   * node:http2 rather than undici here: undici's HTTP/2 client can finish a response before its
+   * trailers arrive, and gRPC's status travels in the trailers.
+   */
+  http2Session(): ClientHttp2Session {
+    const current = this.session;
+    if (current !== null && !current.closed && !current.destroyed) return current;
+    const session = http2Connect(this.origin);
+    session.on('error', () => {}); // each stream reports its own failure
+    const forget = () => {
+      if (this.session === session) this.session = null;
+    };
+    session.once('close', forget);
+    session.once('goaway', forget);
+    session.unref();
+    this.session = session;
+    if (!registry.has(this.key)) registry.set(this.key, this);
+    return session;
   }
 
   /** Closes the pool once the requests on it are done. */
   retire(): Promise<void> {
     const pool = this.pool;
     this.pool = null;
+    const session = this.session;
+    this.session = null;
+    session?.close();
     return pool === null ? Promise.resolve() : pool.close().catch(() => undefined);
   }
 }
