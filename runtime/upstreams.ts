@@ -5,6 +5,7 @@
 // still reaches a retired upstream (from a snapshot that was current when it arrived) reopens it.
 import { type ClientHttp2Session, connect as http2Connect } from 'node:http2';
 import { Pool } from 'undici';
+import { checkPins, upstreamConnector, type UpstreamTlsSettings } from './upstream-tls.ts';
 
 const RETIRE_AFTER_MS = 60_000;
 const SWEEP_EVERY_MS = 15_000;
@@ -28,16 +29,18 @@ export class Upstream {
     readonly origin: string,
     /** HTTP/2 to the upstream: one multiplexed connection (h2c for http://, ALPN for https://). */
     readonly http2 = false,
+    /** proxy.upstream_tls, read and fixed; null = defaults. */
+    readonly tls: UpstreamTlsSettings | null = null,
   ) {}
 
   /** The registry key: the same origin spoken in HTTP/1.1 and HTTP/2 are two upstreams. */
   get key(): string {
-    return this.http2 ? `h2+${this.origin}` : this.origin;
+    return upstreamKey(this.origin, this.http2, this.tls);
   }
 
   dispatcher(): Pool {
     if (this.pool === null) {
-      this.pool = new Pool(this.origin, POOL_OPTIONS);
+      this.pool = new Pool(this.origin, this.tls === null ? POOL_OPTIONS : { ...POOL_OPTIONS, connect: upstreamConnector(this.tls) });
       if (!registry.has(this.key)) registry.set(this.key, this);
     }
     return this.pool;
@@ -52,8 +55,23 @@ export class Upstream {
   http2Session(): ClientHttp2Session {
     const current = this.session;
     if (current !== null && !current.closed && !current.destroyed) return current;
-    const session = http2Connect(this.origin);
+    const tls = this.tls;
+    const session =
+      tls === null
+        ? http2Connect(this.origin)
+        : http2Connect(this.origin, {
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+            servername: tls.servername,
+            rejectUnauthorized: !(tls.pins.size > 0 && tls.ca === undefined),
+          });
     session.on('error', () => {}); // each stream reports its own failure
+    if (tls !== null && tls.pins.size > 0) {
+      session.once('connect', () => {
+        if (checkPins(session.socket as import('node:tls').TLSSocket, tls.pins) !== null) session.destroy(new Error('upstream certificate not pinned'));
+      });
+    }
     const forget = () => {
       if (this.session === session) this.session = null;
     };
@@ -80,11 +98,15 @@ const registry = new Map<string, Upstream>();
 let sweeper: NodeJS.Timeout | null = null;
 
 /** The shared upstream for an origin ("http://host:port"), in HTTP/1.1 or HTTP/2. */
-export function upstreamFor(origin: string, http2 = false): Upstream {
-  const key = http2 ? `h2+${origin}` : origin;
+function upstreamKey(origin: string, http2: boolean, tls: UpstreamTlsSettings | null): string {
+  return `${http2 ? 'h2+' : ''}${origin}${tls === null ? '' : `#tls=${tls.id}`}`;
+}
+
+export function upstreamFor(origin: string, http2 = false, tls: UpstreamTlsSettings | null = null): Upstream {
+  const key = upstreamKey(origin, http2, tls);
   let upstream = registry.get(key);
   if (upstream === undefined) {
-    upstream = new Upstream(origin, http2);
+    upstream = new Upstream(origin, http2, tls);
     registry.set(key, upstream);
   }
   return upstream;
