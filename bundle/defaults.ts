@@ -8,6 +8,10 @@ export const API_DEFAULTS = Object.freeze({
   /** Any host. */
   domain: null,
   strip_listen_path: true,
+  /** HTTP/1.1 to the upstream. */
+  upstream_http2: false,
+  /** System roots, the target's host name, no client certificate. */
+  upstream_tls: null,
   use_keyless: false,
   use_mutual_tls_auth: false,
   use_certificate: false,

@@ -56,6 +56,8 @@ const API_FIELDS = {
   listen_path: true,
   target_url: true,
   strip_listen_path: true,
+  upstream_http2: true,
+  upstream_tls: true,
   use_keyless: true,
   use_mutual_tls_auth: true,
   use_certificate: true,

@@ -15,6 +15,7 @@ import {
   type CertIndexEntry,
   type CertMatch,
   type ForwardClientCert,
+  type UpstreamTls,
   type Quota,
   type RateLimit,
   XFCC_FIELDS,
@@ -174,6 +175,14 @@ const FORWARD_SHAPE = { xfcc: xfccFields, rfc9440: bool, key_id_header: strOrNul
 const CRL_SHAPE = { serials, next_update: strOrNull, sources: strArray } satisfies Record<keyof BundleCrl, Check>;
 const REVOCATION_SHAPE = { crls: mapOf(record(CRL_SHAPE)), crl_urls: httpUrls, denied: fingerprints } satisfies Record<keyof BundleRevocation, Check>;
 
+const UPSTREAM_TLS_SHAPE = {
+  ca_pem: strOrNull,
+  pinned_sha256: fingerprints,
+  server_name: strOrNull,
+  client_certificate_file: strOrNull,
+  client_key_file: strOrNull,
+} satisfies Record<keyof UpstreamTls, Check>;
+
 const API_SHAPE = {
   id: str,
   name: str,
@@ -181,6 +190,8 @@ const API_SHAPE = {
   listen_path: listenPath,
   target_url: str,
   strip_listen_path: bool,
+  upstream_http2: bool,
+  upstream_tls: nullable(record(UPSTREAM_TLS_SHAPE)),
   use_keyless: bool,
   use_mutual_tls_auth: bool,
   use_certificate: bool,

@@ -67,6 +67,23 @@ export interface ForwardClientCert {
   key_id_header: string | null;
 }
 
+/** How the gateway connects to an https:// upstream (`proxy.upstream_tls`). */
+export interface UpstreamTls {
+  /** PEM of the CA(s) the upstream's certificate must chain to; null = the system's roots. */
+  ca_pem: string | null;
+  /** Lower-case hex SHA-256 of acceptable upstream leaf certificates; empty = any that verifies. */
+  pinned_sha256: Fingerprint[];
+  /** Name checked against the upstream's certificate and sent as SNI; null = the target host. */
+  server_name: string | null;
+  /**
+   * Paths, on the gateway's machine, of the client certificate and its private key presented to
+   * the upstream. Read by the runtime at start and on every reload, never by the compiler: the
+   * bundle never holds a private key.
+   */
+  client_certificate_file: string | null;
+  client_key_file: string | null;
+}
+
 export interface BundleApi {
   id: string;
   name: string;
@@ -77,6 +94,10 @@ export interface BundleApi {
   /** Absolute http(s) URL of the upstream, as declared. */
   target_url: string;
   strip_listen_path: boolean;
+  /** Speak HTTP/2 to the upstream (h2c for http://, ALPN h2 for https://): gRPC needs it. */
+  upstream_http2: boolean;
+  /** null: plain defaults (system roots, target host) for https://; unused for http://. */
+  upstream_tls: UpstreamTls | null;
   use_keyless: boolean;
   use_mutual_tls_auth: boolean;
   /** Dynamic mTLS: the client certificate identifies the key. */

@@ -2,7 +2,7 @@
 // static-mTLS lists (pinned leaves and CA trust anchors), and unique domain + listen_path.
 import { checkCaPem, checkTargetUrl } from '../bundle/checks.ts';
 import { API_DEFAULTS } from '../bundle/defaults.ts';
-import type { BundleApi, BundleCa, CertMatch, Fingerprint, ForwardClientCert, XfccField } from '../bundle/types.ts';
+import type { BundleApi, BundleCa, CertMatch, Fingerprint, ForwardClientCert, UpstreamTls, XfccField } from '../bundle/types.ts';
 import { caPem, type CertInfo, type CertLoader, SHA256_ENTRY, subjectOf } from './certs.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
@@ -42,6 +42,41 @@ function forwardClientCert(spec: ForwardClientCertSpec | undefined): ForwardClie
     key_id_header: spec.key_id_header?.toLowerCase() ?? null,
     rfc9440: spec.rfc9440 ?? false,
     xfcc: XFCC_ORDER.filter((f) => spec.xfcc?.includes(f)),
+  };
+}
+
+/** `proxy.upstream_tls` in bundle form: the CA as PEM, pins normalised; the client pair stays two runtime paths. */
+function resolveUpstreamTls(
+  proxy: ApiDoc['spec']['proxy'],
+  at: (path: (string | number)[]) => Site,
+  yamlAbsPath: string,
+  certs: CertLoader,
+  log: DiagnosticLog,
+): UpstreamTls | null {
+  const spec = proxy.upstream_tls;
+  if (spec === undefined) return API_DEFAULTS.upstream_tls;
+  if (!proxy.target_url.startsWith('https://')) {
+    log.report('E_FIELD_VALUE', at([]), `upstream_tls applies to an https:// target_url; ${JSON.stringify(proxy.target_url)} is plain http`);
+  }
+  let caPemText: string | null = null;
+  if (spec.ca !== undefined) {
+    const loaded = certs.load(spec.ca, at(['ca']), yamlAbsPath) ?? [];
+    const anchors = loaded.filter((c) => c.der !== null);
+    if (loaded.length > 0 && anchors.length === 0) {
+      log.report(
+        'E_FIELD_VALUE',
+        at(['ca']),
+        "upstream_tls.ca holds no CA certificate: name the CA that issued the upstream's certificate (or pin the leaf with pinned_sha256)",
+      );
+    }
+    if (anchors.length > 0) caPemText = anchors.map(caPem).join('');
+  }
+  return {
+    ca_pem: caPemText,
+    client_certificate_file: spec.client_certificate ?? null,
+    client_key_file: spec.client_key_file ?? null,
+    pinned_sha256: [...new Set((spec.pinned_sha256 ?? []).map((p) => p.slice('sha256:'.length).toLowerCase()))].sort(),
+    server_name: spec.server_name?.toLowerCase() ?? null,
   };
 }
 
@@ -135,6 +170,8 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       );
     }
 
+    const upstreamTls = resolveUpstreamTls(spec.proxy, (path) => at(['proxy', 'upstream_tls', ...path]), doc.file.absPath, certs, log);
+
     const domain = spec.domain === undefined ? API_DEFAULTS.domain : spec.domain.toLowerCase();
     const listenPath = normaliseListenPath(spec.proxy.listen_path);
     const routeKey = `${domain ?? '*'} ${listenPath}`;
@@ -166,6 +203,8 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       strip_auth_data: spec.strip_auth_data ?? API_DEFAULTS.strip_auth_data,
       strip_listen_path: spec.proxy.strip_listen_path ?? API_DEFAULTS.strip_listen_path,
       target_url: spec.proxy.target_url,
+      upstream_http2: spec.proxy.http2 ?? API_DEFAULTS.upstream_http2,
+      upstream_tls: upstreamTls,
       use_certificate: useCertificate,
       use_keyless: keyless,
       use_mutual_tls_auth: mtls,

@@ -32,7 +32,13 @@ export interface ApiSpec {
   id: string;
   name?: string;
   domain?: string;
-  proxy: { listen_path: string; target_url: string; strip_listen_path?: boolean };
+  proxy: {
+    listen_path: string;
+    target_url: string;
+    strip_listen_path?: boolean;
+    http2?: boolean;
+    upstream_tls?: { ca?: string; pinned_sha256?: string[]; server_name?: string; client_certificate?: string; client_key_file?: string };
+  };
   use_keyless?: boolean;
   use_standard_auth?: boolean;
   auth?: { auth_header_name?: string; use_certificate?: boolean };

@@ -2,7 +2,14 @@
 // (CONTRACT section 5) and how a user fixes it. docs/errors.md renders the same table; a test
 // keeps the two in step. Bodies are serialised once, at module load: refusing a request
 // builds no JSON (except the one message that names the client's certificate).
-import type { ServerResponse } from 'node:http';
+/** What sendError writes to: node:http's ServerResponse and node:http2's compat response both fit. */
+export interface ErrorResponse {
+  readonly headersSent: boolean;
+  statusCode: number;
+  setHeader(name: string, value: string | number | readonly string[]): unknown;
+  end(): unknown;
+  end(body: Uint8Array | string): unknown;
+}
 
 interface ErrorRow {
   code: string;
@@ -168,8 +175,8 @@ export function errorStatus(code: ErrorCode): number {
  * names a value (mtls.cert_not_allowed names the certificate). `headers` (limit headers) are
  * set first. A response that already started (or a client that left) is not written to.
  */
-export function sendError(res: ServerResponse, code: ErrorCode, message?: string, headers?: Record<string, string>): void {
-  if (res.headersSent || res.destroyed) return;
+export function sendError(res: ErrorResponse, code: ErrorCode, message?: string, headers?: Record<string, string>): void {
+  if (res.headersSent || (res as { destroyed?: boolean }).destroyed === true) return;
   const row = PREPARED.get(code)!;
   let body = row.body;
   let length = row.length;
@@ -183,6 +190,12 @@ export function sendError(res: ServerResponse, code: ErrorCode, message?: string
   res.setHeader('content-length', length);
   res.end(body);
 }
+
+/** The status and message of a row (gRPC refusals carry them in grpc-status/grpc-message). */
+export function errorMessage(code: ErrorCode): string {
+  return MESSAGES.get(code)!;
+}
+const MESSAGES = new Map<string, string>(ERROR_TABLE.map((row) => [row.code, row.message]));
 
 /** The mtls.cert_not_allowed message for a certificate. */
 export function certNotAllowedMessage(fingerprint: string): string {

@@ -1,16 +1,21 @@
 // The gateway: a TLS front (runtime/tls-front.ts) handing each connection to a transport
-// (runtime/http1.ts), whose requests go through the stages (runtime/stages/) against the
+// (runtime/http1.ts or runtime/http2.ts, by ALPN), whose requests go through the stages (runtime/stages/) against the
 // snapshot current when they arrive. This file holds what is the same for every transport:
 // the in-flight count, the per-request record, listen, server-certificate reload, and the
 // drain on close.
 import type { AddressInfo } from 'node:net';
 import { listen } from '../common/listen.ts';
 import { reportFault } from './faults.ts';
-import { createHttp1Servers } from './http1.ts';
+import { createHttp1Transport, http1Exchange } from './http1.ts';
+import { createHttp2Transport } from './http2.ts';
+import { attachIdentity } from './identity.ts';
 import type { Limiter } from './limits/limiter.ts';
 import { withoutRootDot } from './route.ts';
 import { hostNeedsCertificate, type Snapshot } from './snapshot.ts';
 import { createTlsFront } from './tls-front.ts';
+import { createTlsServers, type TlsPair } from './tls-servers.ts';
+import { isWebSocketUpgrade, WebSockets } from './websocket.ts';
+import { startExchange } from './exchange.ts';
 
 export interface RequestRecord {
   api: string | null;
@@ -30,6 +35,8 @@ export interface GatewayOptions {
   /** Server TLS credentials (PEM). */
   cert: string | Buffer;
   key: string | Buffer;
+  /** More server certificates, chosen by SNI (runtime/tls-servers.ts); `cert`/`key` is the default. */
+  moreCertificates?: TlsPair[];
   /** Called once per request, at arrival. */
   snapshot: () => Snapshot;
   /** Default 30000 -> 504 proxy.upstream_timeout. */
@@ -41,8 +48,10 @@ export interface GatewayOptions {
 
 export interface Gateway {
   listen(port: number, host?: string): Promise<AddressInfo>;
-  /** SIGHUP reload: new handshakes use these. */
-  setTlsCredentials(cert: string | Buffer, key: string | Buffer): void;
+  /** SIGHUP reload: new handshakes use these (`more`: the other SNI-chosen pairs). */
+  setTlsCredentials(cert: string | Buffer, key: string | Buffer, more?: TlsPair[]): void;
+  /** Open WebSocket tunnels. */
+  openWebSockets(): number;
   /** Stop accepting; let in-flight requests finish (idle keep-alive connections closed); after the timeout destroy the rest. */
   close(drainTimeoutMs: number): Promise<void>;
   inFlight(): number;
@@ -116,19 +125,37 @@ class Core implements GatewayCore {
 
 export function createGateway(opts: GatewayOptions): Gateway {
   const core = new Core(opts);
-  const http1 = createHttp1Servers(core, opts.cert, opts.key);
-  core.closeIdleConnections = () => http1.closeIdleConnections();
+  const websockets = new WebSockets(core);
+  const http1 = createHttp1Transport(core, (req, socket, head) => {
+    // node:http hands an Upgrade over without a response; give it one so that a refusal is
+    // answered like any other. Upgrades other than WebSocket are served as plain requests.
+    const res = WebSockets.responseFor(req, socket);
+    const ex = http1Exchange(core, req, res);
+    if (isWebSocketUpgrade(req)) ex.upgrade = { tunnels: websockets, socket, head };
+    startExchange(ex);
+  });
+  const http2 = createHttp2Transport(core);
+  core.closeIdleConnections = () => {
+    http1.closeIdleConnections();
+    http2.closeIdleConnections();
+  };
+  const tls = createTlsServers([{ cert: opts.cert, key: opts.key }, ...(opts.moreCertificates ?? [])], (socket, askedForCertificate) => {
+    if (askedForCertificate) attachIdentity(socket, opts.snapshot().trustsCas);
+    if (socket.alpnProtocol === 'h2') http2.accept(socket);
+    else http1.accept(socket);
+  });
 
   const front = createTlsFront({
-    withCertificate: http1.withCertificate,
-    withoutCertificate: http1.withoutCertificate,
+    withCertificate: tls.withCertificate,
+    withoutCertificate: tls.withoutCertificate,
     needsCertificate: (host) => hostNeedsCertificate(opts.snapshot(), withoutRootDot(host)),
   });
 
   let closing: Promise<void> | null = null;
   return {
     listen: (port, host) => listen(front.server, port, host),
-    setTlsCredentials: (cert, key) => http1.setTlsCredentials(cert, key),
+    setTlsCredentials: (cert, key, more) => tls.setCredentials([{ cert, key }, ...(more ?? [])]),
+    openWebSockets: () => websockets.count(),
     close(drainTimeoutMs) {
       // SIGTERM twice, or SIGTERM during a start-up failure: one drain, one result.
       closing ??= drain(drainTimeoutMs);
@@ -143,11 +170,13 @@ export function createGateway(opts: GatewayOptions): Gateway {
       if (!front.server.listening) return resolve();
       front.server.close(() => resolve());
     });
-    http1.closeIdleConnections();
+    core.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([core.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeoutMs)))]);
     clearTimeout(timer);
     http1.closeAll();
+    http2.closeAll();
+    websockets.closeAll();
     for (const socket of front.sockets) socket.destroy();
     await stopped;
   }

@@ -1,11 +1,14 @@
 // Forwarding an admitted request to its upstream through the origin's undici Pool, both bodies
 // streamed (with backpressure both ways). One handler object per request, no promise: the
 // upstream's answer is written straight into the client's response.
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingHttpHeaders, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
+import type { ClientRequest, ClientResponse } from './exchange.ts';
 import type { ClientIdentity } from './identity.ts';
+import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
 
 // RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
@@ -26,7 +29,7 @@ const HOP_BY_HOP = new Set([
  */
 const SET_BY_GATEWAY = new Set(['host', 'expect', 'x-forwarded-client-cert', 'x-forwarded-proto', 'x-forwarded-host']);
 
-const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+export const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Names listed in a Connection header (lower-cased), or null. */
 function connectionNamed(value: string | string[] | undefined): Set<string> | null {
@@ -44,9 +47,15 @@ function connectionNamed(value: string | string[] | undefined): Set<string> | nu
   return names.size === 0 ? null : names;
 }
 
-interface ForwardRequest {
-  req: IncomingMessage;
-  res: ServerResponse;
+export interface ForwardRequest {
+  req: ClientRequest;
+  res: ClientResponse;
+  /** The client speaks HTTP/2: pseudo-headers are not forwarded, no status message is sent. */
+  http2: boolean;
+  /** A gRPC call: `TE: trailers` goes upstream (an HTTP/2 upstream needs it). */
+  grpc: boolean;
+  /** The normalised host the request named. */
+  host: string;
   api: PreparedApi;
   /** Normalised request path (no query). */
   path: string;
@@ -69,25 +78,28 @@ export interface ProxyOutcome {
   readonly draining: boolean;
 }
 
-function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
+export function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
   const incoming = f.req.headers;
   const named = connectionNamed(incoming.connection);
   const stripAuth = f.api.def.strip_auth_data && !f.api.def.use_keyless ? f.api.def.auth_header_name : null;
   const out: Record<string, string | string[]> = {};
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || named?.has(name)) continue;
+    if (name.charCodeAt(0) === 58 /* ":" HTTP/2 pseudo-header */) continue;
     out[name] = incoming[name]!;
   }
+  if (f.grpc && incoming.te === 'trailers') out.te = 'trailers';
   const remote = f.remote;
   const forwardedFor = incoming['x-forwarded-for'];
   out['x-forwarded-for'] = forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`;
   out['x-forwarded-proto'] = 'https';
-  if (incoming.host !== undefined) out['x-forwarded-host'] = incoming.host;
+  const host = f.http2 ? (incoming[':authority'] ?? incoming.host) : incoming.host;
+  if (host !== undefined) out['x-forwarded-host'] = host as string;
   if (f.api.def.forward_client_cert.xfcc.length > 0 && f.identity !== null) out['x-forwarded-client-cert'] = f.identity.forwardedClientCert();
   return out;
 }
 
-function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
+export function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
   const named = connectionNamed(upstream.connection);
   const out: Record<string, string | string[]> = {};
   for (const name in upstream) {
@@ -96,6 +108,17 @@ function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | s
     if (value !== undefined) out[name] = value;
   }
   return out;
+}
+
+export function checkHeaders(...groups: Array<Record<string, string | string[]> | null>): void {
+  for (const group of groups) {
+    if (group === null) continue;
+    for (const name in group) {
+      validateHeaderName(name);
+      const value = group[name];
+      for (const v of Array.isArray(value) ? value : [value]) validateHeaderValue(name, v);
+    }
+  }
 }
 
 /** A request on its way through the upstream. */
@@ -148,7 +171,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       // A drain that began while this request was upstream: the answer closes its connection.
       if (this.f.outcome.draining) res.setHeader('connection', 'close');
       const out = clientHeaders(headers);
-      if (statusMessage) res.writeHead(statusCode, statusMessage, out);
+      // node:http refuses a bad header when it is set; HTTP/2 would only reset the stream
+      // once sent, so an HTTP/2 answer is checked by node:http's own rules first.
+      if (this.f.http2) checkHeaders(extra, out);
+      if (statusMessage && !this.f.http2) (res as ServerResponse).writeHead(statusCode, statusMessage, out);
       else res.writeHead(statusCode, out);
       this.status = statusCode;
     } catch (err) {
@@ -162,13 +188,18 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.f.res.write(chunk)) return;
+    if ((this.f.res as ServerResponse).write(chunk)) return;
     controller.pause();
     this.onClientDrain ??= () => controller.resume();
     this.f.res.once('drain', this.onClientDrain);
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    // Trailers (gRPC's grpc-status) reach an HTTP/2 client, and an HTTP/1.1 one on a chunked response.
+    for (const _name in trailers) {
+      this.f.res.addTrailers(trailers as Record<string, string>);
+      break;
+    }
     this.f.res.end();
     this.finish(this.status, null);
   }
@@ -193,7 +224,9 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
 export function forward(f: ForwardRequest): Forwarding {
   const { req, api } = f;
   const rest = f.path.length > api.stripLength ? f.path.slice(api.stripLength) : '/';
-  const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+  const hasBody = f.http2
+    ? !(req as Http2ServerRequest).stream.endAfterHeaders
+    : req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
   const options: Dispatcher.DispatchOptions = {
     path: api.targetBase + rest + f.query,
     method: req.method as Dispatcher.HttpMethod,
@@ -203,6 +236,7 @@ export function forward(f: ForwardRequest): Forwarding {
     bodyTimeout: f.timeoutMs,
   };
   api.upstream.lastUsed = Date.now();
+  if (api.upstream.http2) return forwardHttp2(f, options.path, hasBody);
   const exchange = new ProxyExchange(f);
   api.upstream.dispatcher().dispatch(options, exchange);
   return exchange;

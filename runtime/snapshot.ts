@@ -10,6 +10,7 @@ import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from '../b
 import { CompactKeys, type CompactBundle } from './bundle-worker-compact.ts';
 import type { TrustedCa } from './identity.ts';
 import type { RouteTables } from './route.ts';
+import { loadUpstreamTls } from './upstream-tls.ts';
 import { markOriginsInUse, upstreamFor, type Upstream } from './upstreams.ts';
 
 export interface PreparedApi {
@@ -70,7 +71,9 @@ export function hostNeedsCertificate(snapshot: Snapshot, host: string): boolean 
 function prepareUpstream(api: BundleApi): { upstream: Upstream; targetBase: string } {
   const target = checkTargetUrl(api.target_url);
   if (!target.ok) throw new BundleCheckError(`api ${api.id}: target_url ${JSON.stringify(api.target_url)} ${target.problem}`);
-  return { upstream: upstreamFor(target.value.origin), targetBase: target.value.basePath };
+  // Reads the client pair from disk: an unreadable key refuses this snapshot (start-up or reload).
+  const tls = api.upstream_tls === null ? null : loadUpstreamTls(api.id, api.upstream_tls);
+  return { upstream: upstreamFor(target.value.origin, api.upstream_http2, tls), targetBase: target.value.basePath };
 }
 
 function prepareCas(bundleCas: Record<string, BundleCa>, api: BundleApi, cache: Map<string, TrustedCa>): TrustedCa[] {
@@ -217,7 +220,7 @@ function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle,
   }
 
   checkKeys();
-  markOriginsInUse(new Set([...apis.values()].map((api) => api.upstream.origin)));
+  markOriginsInUse(new Set([...apis.values()].map((api) => api.upstream.key)));
   return new PreparedBundle(parts.digest, bundleOf, keys, { byHost, anyHost }, certHosts, certOnOtherHosts, cas.size > 0, patterns);
 }
 

@@ -120,7 +120,7 @@ export class BundleStore<S> {
    */
   reload(bytes: Buffer, source: string): ReloadResult {
     const hash = bytesHash(bytes);
-    if (hash === this.served.bytesSha256) return this.unchanged();
+    if (hash === this.served.bytesSha256 && !this.takeForce()) return this.unchanged();
     const started = performance.now();
     let next: ServedBundle<S>;
     try {
@@ -148,7 +148,7 @@ export class BundleStore<S> {
     const started = performance.now();
     let verdict: Awaited<ReturnType<typeof verifyInWorker>>;
     try {
-      verdict = await verifyInWorker(bytes, this.served.bytesSha256);
+      verdict = await verifyInWorker(bytes, this.takeForce() ? '' : this.served.bytesSha256);
     } catch {
       // The worker could not run (resources, a missing build file): verify here, slower but correct.
       return this.reload(bytes, source);
@@ -178,6 +178,22 @@ export class BundleStore<S> {
   private refuse(message: string, source: string): ReloadResult {
     this.lastError = { message, at: new Date().toISOString(), source };
     return { status: 'failed', error: this.lastError };
+  }
+
+  private forceOnce = false;
+
+  /**
+   * The next reload builds the snapshot even from the very bytes already serving (SIGHUP: files
+   * the snapshot reads from disk, such as proxy.upstream_tls's client key, may have changed).
+   */
+  forceNextReload(): void {
+    this.forceOnce = true;
+  }
+
+  private takeForce(): boolean {
+    const force = this.forceOnce;
+    this.forceOnce = false;
+    return force;
   }
 
   private swap(next: ServedBundle<S>, started: number): ReloadResult {

@@ -186,6 +186,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       } catch (err) {
         log.error({ error: (err as Error).message }, 'server certificate refused; the previous one keeps serving');
       }
+      store.forceNextReload();
       await source.reloadNow();
     },
     stop(reason) {

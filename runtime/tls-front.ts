@@ -4,12 +4,12 @@
 // the socket to the server that asks for a certificate (hosts with an API that uses one) or to
 // the one that does not (a browser on a plain API never sees a certificate prompt).
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Server as HttpsServer } from 'node:https';
+import type { Server as TlsServer } from 'node:tls';
 import { NEED_MORE, NOT_TLS, readClientHello } from './client-hello.ts';
 
 interface TlsFrontOptions {
-  withCertificate: HttpsServer;
-  withoutCertificate: HttpsServer;
+  withCertificate: TlsServer;
+  withoutCertificate: TlsServer;
   /** Does a connection for this SNI host ("" = none) get a CertificateRequest. */
   needsCertificate: (host: string) => boolean;
   /** A client that sends no complete ClientHello within this is dropped. Default 10 s. */

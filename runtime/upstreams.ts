@@ -3,7 +3,9 @@
 // uses; an origin no built snapshot has used for RETIRE_AFTER_MS, and that carried no request
 // for as long, has its pool closed (gracefully: requests still on it finish). A request that
 // still reaches a retired upstream (from a snapshot that was current when it arrived) reopens it.
+import { type ClientHttp2Session, connect as http2Connect } from 'node:http2';
 import { Pool } from 'undici';
+import { checkPins, upstreamConnector, type UpstreamTlsSettings } from './upstream-tls.ts';
 
 const RETIRE_AFTER_MS = 60_000;
 const SWEEP_EVERY_MS = 15_000;
@@ -21,21 +23,73 @@ export class Upstream {
   /** Set when the latest snapshot build did not name this origin. */
   retiredAt = 0;
   private pool: Pool | null = null;
+  private session: ClientHttp2Session | null = null;
 
-  constructor(readonly origin: string) {}
+  constructor(
+    readonly origin: string,
+    /** HTTP/2 to the upstream: one multiplexed connection (h2c for http://, ALPN for https://). */
+    readonly http2 = false,
+    /** proxy.upstream_tls, read and fixed; null = defaults. */
+    readonly tls: UpstreamTlsSettings | null = null,
+  ) {}
+
+  /** The registry key: the same origin spoken in HTTP/1.1 and HTTP/2 are two upstreams. */
+  get key(): string {
+    return upstreamKey(this.origin, this.http2, this.tls);
+  }
 
   dispatcher(): Pool {
     if (this.pool === null) {
-      this.pool = new Pool(this.origin, POOL_OPTIONS);
-      if (!registry.has(this.origin)) registry.set(this.origin, this);
+      this.pool = new Pool(this.origin, this.tls === null ? POOL_OPTIONS : { ...POOL_OPTIONS, connect: upstreamConnector(this.tls) });
+      if (!registry.has(this.key)) registry.set(this.key, this);
     }
     return this.pool;
+  }
+
+  /**
+   * The HTTP/2 connection to an `upstream_http2` origin (h2c with prior knowledge for http://,
+   * ALPN h2 for https://), one multiplexed session, reopened when it closes or fails.
+   * node:http2 rather than undici here: undici's HTTP/2 client can finish a response before its
+   * trailers arrive, and gRPC's status travels in the trailers.
+   */
+  http2Session(): ClientHttp2Session {
+    const current = this.session;
+    if (current !== null && !current.closed && !current.destroyed) return current;
+    const tls = this.tls;
+    const session =
+      tls === null
+        ? http2Connect(this.origin)
+        : http2Connect(this.origin, {
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+            servername: tls.servername,
+            rejectUnauthorized: !(tls.pins.size > 0 && tls.ca === undefined),
+          });
+    session.on('error', () => {}); // each stream reports its own failure
+    if (tls !== null && tls.pins.size > 0) {
+      session.once('connect', () => {
+        if (checkPins(session.socket as import('node:tls').TLSSocket, tls.pins) !== null) session.destroy(new Error('upstream certificate not pinned'));
+      });
+    }
+    const forget = () => {
+      if (this.session === session) this.session = null;
+    };
+    session.once('close', forget);
+    session.once('goaway', forget);
+    session.unref();
+    this.session = session;
+    if (!registry.has(this.key)) registry.set(this.key, this);
+    return session;
   }
 
   /** Closes the pool once the requests on it are done. */
   retire(): Promise<void> {
     const pool = this.pool;
     this.pool = null;
+    const session = this.session;
+    this.session = null;
+    session?.close();
     return pool === null ? Promise.resolve() : pool.close().catch(() => undefined);
   }
 }
@@ -43,17 +97,22 @@ export class Upstream {
 const registry = new Map<string, Upstream>();
 let sweeper: NodeJS.Timeout | null = null;
 
-/** The shared upstream for an origin ("http://host:port"). */
-export function upstreamFor(origin: string): Upstream {
-  let upstream = registry.get(origin);
+/** The shared upstream for an origin ("http://host:port"), in HTTP/1.1 or HTTP/2. */
+function upstreamKey(origin: string, http2: boolean, tls: UpstreamTlsSettings | null): string {
+  return `${http2 ? 'h2+' : ''}${origin}${tls === null ? '' : `#tls=${tls.id}`}`;
+}
+
+export function upstreamFor(origin: string, http2 = false, tls: UpstreamTlsSettings | null = null): Upstream {
+  const key = upstreamKey(origin, http2, tls);
+  let upstream = registry.get(key);
   if (upstream === undefined) {
-    upstream = new Upstream(origin);
-    registry.set(origin, upstream);
+    upstream = new Upstream(origin, http2, tls);
+    registry.set(key, upstream);
   }
   return upstream;
 }
 
-/** Called with the origins of each newly built snapshot: the others start to retire. */
+/** Called with the upstream keys (Upstream.key) of each newly built snapshot: the others start to retire. */
 export function markOriginsInUse(origins: ReadonlySet<string>): void {
   const now = Date.now();
   for (const [origin, upstream] of registry) {

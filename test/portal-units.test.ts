@@ -141,6 +141,8 @@ function api(id: string, useCertificate: boolean, domain: string | null = null):
     listen_path: `/${id}/`,
     target_url: 'http://127.0.0.1:1',
     strip_listen_path: true,
+    upstream_http2: false,
+    upstream_tls: null,
     use_keyless: false,
     use_mutual_tls_auth: !useCertificate,
     use_certificate: useCertificate,

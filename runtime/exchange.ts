@@ -1,0 +1,183 @@
+// One request from arrival to its record, whatever the HTTP version: the stages' context plus
+// the transport's request and response. node:http (HTTP/1.1) and node:http2's compatibility
+// API (HTTP/2) give the same shape of req/res, so both transports build this one class; what
+// differs (where the host comes from, how a connection is closed) stays in runtime/http1.ts
+// and runtime/http2.ts.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { errorStatus, sendError, type ErrorCode, type Refusal } from './errors.ts';
+import { reportFault } from './faults.ts';
+import type { GatewayCore } from './gateway.ts';
+import { isGrpc, sendGrpcError } from './grpc.ts';
+import type { ClientIdentity } from './identity.ts';
+import { forward, type Forwarding } from './proxy.ts';
+import { RequestContext } from './stages/context.ts';
+import { STAGES } from './stages/index.ts';
+import { runStages } from './stages/run.ts';
+import { GO, type Verdict } from './stages/stage.ts';
+import type { WebSockets } from './websocket.ts';
+
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
+
+/** Client status for a request whose client left before the answer (nginx's convention). */
+const CLIENT_CLOSED = 499;
+
+export class HttpExchange extends RequestContext {
+  declare readonly identity: ClientIdentity | null;
+  status = 0;
+  code: ErrorCode | null = null;
+  forwarding: Forwarding | null = null;
+  /** An admitted WebSocket upgrade goes to this tunnel instead of the proxy. */
+  upgrade: { tunnels: WebSockets; socket: Duplex; head: Buffer } | null = null;
+
+  constructor(
+    readonly gateway: GatewayCore,
+    readonly req: ClientRequest,
+    readonly res: ClientResponse,
+    /** HTTP/2 (no connection headers, no status message, body known from the stream). */
+    readonly http2: boolean,
+    identity: ClientIdentity | null,
+    host: string,
+    rawPath: string,
+    /** "?query" or "". */
+    readonly query: string,
+    /** Read at arrival: a socket is detached from its request once the client leaves. */
+    remote: string,
+    readonly started: number,
+  ) {
+    super(gateway.snapshot(), identity, Date.now(), req.method ?? 'GET', host, rawPath, req.headers, remote, gateway.limiter);
+  }
+
+  decide(): void {
+    const verdict = runStages(STAGES, this);
+    if (verdict instanceof Promise) {
+      verdict.then(
+        (v) => {
+          try {
+            this.settle(v);
+          } catch (err) {
+            this.fault(err);
+          }
+        },
+        // Stages do not reject (the limiter's promise never does, by contract); should one
+        // reject anyway, a request path fault it is.
+        (err) => this.fault(err),
+      );
+      return;
+    }
+    this.settle(verdict);
+  }
+
+  private settle(verdict: Verdict): void {
+    if (verdict === GO) this.proxy();
+    else this.refuse(verdict);
+  }
+
+  private refuse(refusal: Refusal): void {
+    this.status = errorStatus(refusal.code);
+    this.code = refusal.code;
+    this.sendRefusal(refusal.code, refusal.message, refusal.headers);
+  }
+
+  private sendRefusal(code: ErrorCode, message?: string, headers?: Record<string, string>): void {
+    const res = this.res;
+    if (this.responseHeaders !== null && !res.headersSent) {
+      for (const name in this.responseHeaders) res.setHeader(name, this.responseHeaders[name]);
+    }
+    // Requests that arrived before a drain and were refused after it began (an async stage).
+    // HTTP/2 has no Connection header: its drain sends GOAWAY instead (runtime/http2.ts).
+    if (!this.http2 && this.gateway.draining && !res.headersSent) res.setHeader('connection', 'close');
+    if (isGrpc(this.headers['content-type'])) sendGrpcError(res, code, message, headers);
+    else sendError(res, code, message, headers);
+  }
+
+  private proxy(): void {
+    if (this.clientGone()) return; // the client left while a stage decided
+    if (this.upgrade !== null) {
+      this.upgrade.tunnels.tunnel(this, this.upgrade.socket, this.upgrade.head);
+      return;
+    }
+    this.forwarding = forward({
+      req: this.req,
+      res: this.res,
+      http2: this.http2,
+      host: this.host,
+      api: this.api!,
+      path: this.path,
+      query: this.query,
+      identity: this.identity,
+      remote: this.remote,
+      timeoutMs: this.gateway.upstreamTimeoutMs,
+      responseHeaders: this.responseHeaders,
+      grpc: isGrpc(this.headers['content-type']),
+      outcome: this,
+    });
+  }
+
+  private clientGone(): boolean {
+    return this.http2 ? (this.res as Http2ServerResponse).stream.destroyed : (this.res as ServerResponse).destroyed;
+  }
+
+  /**
+   * A fault in the request path (a bug, a header node:http refuses) answers its request with
+   * a 502 instead of taking the process, and every other request, down.
+   */
+  fault(err: unknown): void {
+    reportFault('request path', err);
+    if (this.res.headersSent) this.res.destroy();
+    else {
+      this.status = errorStatus('proxy.upstream_error');
+      this.code = 'proxy.upstream_error';
+      this.sendRefusal('proxy.upstream_error');
+    }
+  }
+
+  /** ProxyOutcome: a drain started and this answer can say so (HTTP/1.1): it ends its connection. */
+  get draining(): boolean {
+    return !this.http2 && this.gateway.draining;
+  }
+
+  /** ProxyOutcome: what the upstream answered (or the error sent instead). */
+  proxied(status: number, code: ErrorCode | null): void {
+    this.status = status;
+    this.code = code;
+  }
+
+  closed(): void {
+    this.forwarding?.clientClosed();
+    // A tunnel's record has the upstream's status (101): its end is not the client leaving early.
+    if (!this.res.writableFinished && this.code === null && (this.upgrade === null || this.status === 0)) this.status = CLIENT_CLOSED;
+    this.gateway.finished({
+      api: this.api?.id ?? null,
+      key: this.key?.id ?? null,
+      cert: this.identity?.fingerprint ?? null,
+      status: this.status,
+      code: this.code,
+      method: this.req.method ?? '',
+      path: this.req.url ?? '',
+      durationMs: performance.now() - this.started,
+      remote: this.remote,
+    });
+  }
+}
+
+const EXCHANGE = Symbol('mtlsgate.exchange');
+
+/** The response's 'close' listener, shared by every request (no closure per request). */
+function onResponseClose(this: ClientResponse): void {
+  (this as unknown as Record<symbol, HttpExchange>)[EXCHANGE].closed();
+}
+
+/** Starts a request: counted in flight, recorded when its response closes, then decided. */
+export function startExchange(ex: HttpExchange): void {
+  ex.gateway.started();
+  (ex.res as unknown as Record<symbol, HttpExchange>)[EXCHANGE] = ex;
+  (ex.res as ServerResponse).once('close', onResponseClose);
+  try {
+    ex.decide();
+  } catch (err) {
+    ex.fault(err);
+  }
+}
