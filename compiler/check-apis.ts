@@ -3,7 +3,8 @@
 import { checkCaPem, checkTargetUrl } from '../bundle/checks.ts';
 import { API_DEFAULTS } from '../bundle/defaults.ts';
 import type { BundleApi, BundleCa, CertMatch, Fingerprint, ForwardClientCert, XfccField } from '../bundle/types.ts';
-import { caPem, type CertInfo, type CertLoader, SHA256_ENTRY, subjectOf } from './certs.ts';
+import { parsePin } from '../cert/fingerprint.ts';
+import { caPem, type CertInfo, type CertLoader, subjectOf } from './certs.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
 import { registerCa, resolveMatch } from './match.ts';
@@ -94,15 +95,10 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
         if (m !== null) matches.push(m);
         return;
       }
-      if (entry.startsWith('sha256:')) {
-        const m = SHA256_ENTRY.exec(entry);
-        if (!m)
-          log.report(
-            'E_FIELD_VALUE',
-            site,
-            `client_certificates[${i}] ${JSON.stringify(entry)}: a fingerprint entry is sha256: followed by 64 hex digits (\`mtlsgate fingerprint FILE\` prints it)`,
-          );
-        else pinned.add(m[1].toLowerCase());
+      const pin = parsePin(entry);
+      if (pin !== null) {
+        if (pin.ok) pinned.add(pin.fingerprint);
+        else log.report('E_FIELD_VALUE', site, `client_certificates[${i}] ${JSON.stringify(entry)} ${pin.problem}`);
         return;
       }
       const loaded = certs.load(entry, site, doc.file.absPath) ?? [];

@@ -4,7 +4,8 @@
 import { checkExpires } from '../bundle/checks.ts';
 import { KEY_DEFAULTS } from '../bundle/defaults.ts';
 import type { BundleApi, BundleKey, CertMatch, Fingerprint } from '../bundle/types.ts';
-import { type CertInfo, type CertLoader, isInlinePem, SHA256_ENTRY } from './certs.ts';
+import { parsePin } from '../cert/fingerprint.ts';
+import { type CertInfo, type CertLoader, isInlinePem } from './certs.ts';
 import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
@@ -46,7 +47,7 @@ type PolicyRights = Map<string, AccessRightsSpec>;
 
 /**
  * One entry of a key's `certificate` / `certificates[i]` (at `path`): its fingerprint, or null
- * when unusable (reported). A `sha256:` pin is taken as it is (a migration from another gateway
+ * when unusable (reported). A SHA-256 pin (cert/fingerprint.ts `parsePin`) is taken as it is (a migration from another gateway
  * often has only the hash); a PEM must hold exactly one leaf, which is checked for expiry.
  */
 function keyCertificate(
@@ -58,14 +59,10 @@ function keyCertificate(
 ): { fingerprint: Fingerprint; notAfter: number | null } | null {
   const site: Site = { file: key.doc.file, offset: locate(key.doc.root, path) };
   const label = isInlinePem(entry) ? 'the inline certificate' : entry;
-  if (entry.startsWith('sha256:')) {
-    const m = SHA256_ENTRY.exec(entry);
-    if (m) return { fingerprint: m[1].toLowerCase(), notAfter: null };
-    log.report(
-      'E_FIELD_VALUE',
-      site,
-      `${path.join('.').replace(/\.(\d+)/g, '[$1]')} ${JSON.stringify(entry)}: a fingerprint entry is sha256: followed by 64 hex digits (\`mtlsgate fingerprint FILE\` prints it)`,
-    );
+  const pin = parsePin(entry);
+  if (pin !== null) {
+    if (pin.ok) return { fingerprint: pin.fingerprint, notAfter: null };
+    log.report('E_FIELD_VALUE', site, `${path.join('.').replace(/\.(\d+)/g, '[$1]')} ${JSON.stringify(entry)} ${pin.problem}`);
     return null;
   }
   const loaded: CertInfo[] | null = certs.load(entry, site, key.doc.file.absPath);

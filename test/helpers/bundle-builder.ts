@@ -4,6 +4,8 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { API_DEFAULTS, KEY_DEFAULTS } from '../../bundle/defaults.ts';
 import { loadBundle } from '../../bundle/read.ts';
+import { fingerprintOf } from '../../cert/fingerprint.ts';
+import { subjectLine } from '../../cert/subject.ts';
 import { serializeBundle } from '../../bundle/write.ts';
 import type { Bundle, BundleApi, BundleContent, BundleKey } from '../../bundle/types.ts';
 
@@ -15,7 +17,7 @@ export function sha256Hex(text: string): string {
 }
 
 function fingerprintOfPem(pem: string): string {
-  return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+  return fingerprintOf(new X509Certificate(pem).raw);
 }
 
 /** An API with the defaults the compiler fills in (bundle/defaults.ts: token auth, no certificates), then `over`. */
@@ -54,7 +56,7 @@ export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleCont
     const api = apiWithDefaults(spec.id, { client_cas: [], ...fields });
     for (const pem of client_ca_pems ?? []) {
       const fp = fingerprintOfPem(pem);
-      const ca = (content.cas[fp] ??= { pem, subject: new X509Certificate(pem).subject.replaceAll('\n', ', '), apis: [] });
+      const ca = (content.cas[fp] ??= { pem, subject: subjectLine(new X509Certificate(pem)), apis: [] });
       ca.apis.push(api.id);
       api.client_cas.push(fp);
     }
