@@ -1,8 +1,6 @@
 // Reading certificates from what users give: PEM text (any number of CERTIFICATE blocks, other
 // blocks ignored) or one DER certificate; and writing a DER back as PEM. Parsing into fields is
 // left to node:crypto's X509Certificate (or cert/der.ts for the two facts the compiler needs fast).
-import { X509Certificate } from 'node:crypto';
-
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 
 export interface PemBlock {
@@ -27,18 +25,6 @@ export function certificateDers(text: string): Buffer[] {
 /** True when the text holds PEM armour (so it is not binary DER). */
 export function isPem(text: string): boolean {
   return text.includes('-----BEGIN ');
-}
-
-/** The certificates of a PEM or DER input, parsed; throws when a certificate cannot be parsed, [] when there is none. */
-export function readCertificates(input: Uint8Array): X509Certificate[] {
-  const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  const text = bytes.toString('latin1');
-  if (isPem(text)) return certificateDers(text).map((der) => new X509Certificate(der));
-  try {
-    return [new X509Certificate(bytes)];
-  } catch {
-    return [];
-  }
 }
 
 /** PEM of a DER certificate, 64 base64 characters a line (as OpenSSL writes it). */

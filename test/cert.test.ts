@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintOf, formatPin, parsePin } from '../cert/fingerprint.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
-import { certificateDers, derToPem, readCertificates } from '../cert/read.ts';
+import { certificateDers, derToPem } from '../cert/read.ts';
 import { oneLineName, subjectLine } from '../cert/subject.ts';
 import { createCa, issueCert, type Issued } from '../cli/pki.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
@@ -110,15 +110,6 @@ test('PEM/DER reading and writing round-trips, and subjects print on one line', 
   const der = new X509Certificate(leaf.certPem).raw;
   assert.deepEqual(certificateDers(leaf.certPem + leaf.keyPem + ca.certPem), [der, new X509Certificate(ca.certPem).raw]);
   assert.equal(derToPem(der), leaf.certPem);
-  assert.deepEqual(
-    readCertificates(der).map((c) => fingerprintOf(c.raw)),
-    [leaf.fingerprint],
-  );
-  assert.deepEqual(
-    readCertificates(Buffer.from(leaf.certPem + ca.certPem)).map((c) => fingerprintOf(c.raw)),
-    [leaf.fingerprint, ca.fingerprint],
-  );
-  assert.deepEqual(readCertificates(Buffer.from('hello')), []);
   assert.equal(subjectLine(new X509Certificate(leaf.certPem)), 'CN=leaf, O=mtlsgate demo');
   assert.equal(oneLineName('CN=a\nO=b\n'), 'CN=a, O=b');
 });

@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fingerprintOf, formatPin } from '../../cert/fingerprint.ts';
 import { containsPrivateKey } from '../../cert/private-key.ts';
+import { certificateDers } from '../../cert/read.ts';
 import { oneLineName } from '../../cert/subject.ts';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
@@ -31,8 +32,6 @@ export interface CertificateInfo {
   not_after: string;
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
 function describe(file: string, cert: X509Certificate): CertificateInfo {
   return {
     file,
@@ -53,7 +52,7 @@ export function certificatesIn(file: string): CertificateInfo[] {
     throw new Error(`cannot read ${file}: ${errnoMessage(err)}`);
   }
   const text = bytes.toString('latin1');
-  const blocks = text.match(PEM_CERT) ?? [];
+  const blocks = certificateDers(text);
   if (blocks.length === 0) {
     // Not PEM: perhaps one DER certificate.
     try {
@@ -63,9 +62,9 @@ export function certificatesIn(file: string): CertificateInfo[] {
       throw new Error(`${file} holds no certificate${holds}: expected a PEM "-----BEGIN CERTIFICATE-----" block or a DER certificate`);
     }
   }
-  return blocks.map((pem, i) => {
+  return blocks.map((der, i) => {
     try {
-      return describe(file, new X509Certificate(pem));
+      return describe(file, new X509Certificate(der));
     } catch (err) {
       throw new Error(`${file}: certificate #${i + 1} cannot be parsed: ${(err as Error).message}`);
     }
