@@ -14,12 +14,8 @@ import { locate } from './source.ts';
 export interface ResolvedApis {
   apis: Map<string, BundleApi>;
   cas: Map<Fingerprint, BundleCa>;
-  /** leaf fingerprint -> APIs pinning it */
-  pins: Map<Fingerprint, string[]>;
   /** notAfter (ms) of every certificate named by PEM (pinned leaves and CAs). */
   notAfter: Map<Fingerprint, number>;
-  /** host ("*" = any) -> listen_path -> api id */
-  routes: Map<string, Map<string, string>>;
 }
 
 /** A CA as the bundle holds it, or null after reporting why the gateway could not use it. */
@@ -51,7 +47,7 @@ export function normaliseListenPath(p: string): string {
 }
 
 export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLog): ResolvedApis {
-  const out: ResolvedApis = { apis: new Map(), cas: new Map(), pins: new Map(), routes: new Map(), notAfter: new Map() };
+  const out: ResolvedApis = { apis: new Map(), cas: new Map(), notAfter: new Map() };
   const routeOwner = new Map<string, ApiDoc>();
   for (const item of uniqueById(docs, 'api', log).values()) {
     const { doc, spec } = item;
@@ -142,10 +138,6 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       ]);
     } else {
       routeOwner.set(routeKey, item);
-      const host = domain ?? '*';
-      const paths = out.routes.get(host) ?? new Map<string, string>();
-      paths.set(listenPath, spec.id);
-      out.routes.set(host, paths);
     }
 
     // Fields in sorted order: serializeBundle then writes this object as it is, without a copy.
@@ -167,15 +159,7 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       use_mutual_tls_auth: mtls,
     };
     out.apis.set(spec.id, api);
-    if (mtls) {
-      for (const fp of api.client_certificates) {
-        const list = out.pins.get(fp);
-        if (list) list.push(spec.id);
-        else out.pins.set(fp, [spec.id]);
-      }
-    }
   }
   for (const ca of out.cas.values()) ca.apis.sort();
-  for (const list of out.pins.values()) list.sort();
   return out;
 }
