@@ -17,6 +17,7 @@ import { createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certifica
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 import { createCa, issueCert } from '../cli/pki.ts';
 
 export interface GenParams {
@@ -159,8 +160,7 @@ export async function generateCompileConfig(dir: string, params: GenParams, log:
     for (let i = file * KEYS_PER_FILE; i < Math.min(params.keys, (file + 1) * KEYS_PER_FILE); i++) {
       const pem = makeCert(t, i, pool[i % pool.length], caKey);
       writeFileSync(join(dir, 'certs', shard, `${cnOf(i)}.pem`), pem);
-      if (fingerprints.length < (params.apis / STATIC_EVERY) * PINS_PER_STATIC_API)
-        fingerprints.push(new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase());
+      if (fingerprints.length < (params.apis / STATIC_EVERY) * PINS_PER_STATIC_API) fingerprints.push(fingerprintOf(new X509Certificate(pem).raw));
       docs.push(`kind: key\nid: ${cnOf(i)}\ncertificate: ../certs/${shard}/${cnOf(i)}.pem\napply_policies: [policy-${pad(i % POLICIES, 3)}]`);
     }
     writeFileSync(join(dir, 'keys', `keys-${shard}.yaml`), docs.join('\n---\n') + '\n');

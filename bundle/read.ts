@@ -1,6 +1,7 @@
 // The bundle reader: verifies format and digest before it parses a byte, then the shape.
 // The runtime does not carry ajv: the shape check is hand-written.
 import { createHash } from 'node:crypto';
+import { containsPrivateKey } from '../cert/private-key.ts';
 import {
   type AccessRight,
   type AllowedUrl,
@@ -119,7 +120,7 @@ function fingerprints(v: unknown, path: string): void {
 function certificatePem(v: unknown, path: string): void {
   str(v, path);
   if (!(v as string).includes('BEGIN CERTIFICATE')) fail(path, 'must be a PEM certificate');
-  if (/PRIVATE KEY/.test(v as string)) fail(path, 'holds private key material');
+  if (containsPrivateKey(v as string)) fail(path, 'holds private key material');
 }
 /** An object whose fields pass `shape` (fields not in the type are ignored, as JSON readers do). */
 function record(shape: Record<string, Check>): Check {

@@ -7,6 +7,7 @@
 // nowhere but the config directory's README ("Demo tokens" table, demo secrets); one is used
 // only if its SHA-256 matches a key in the bundle.
 import { createHash, X509Certificate } from 'node:crypto';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import type { BundleApi, BundleContent, BundleKey } from '../bundle/types.ts';
@@ -51,7 +52,7 @@ function fingerprints(certsDir: string): Map<Client, string> {
   for (const name of CLIENTS) {
     const file = join(certsDir, `${name}.pem`);
     if (!existsSync(file)) continue;
-    out.set(name, new X509Certificate(readFileSync(file)).fingerprint256.replace(/:/g, '').toLowerCase());
+    out.set(name, fingerprintOf(new X509Certificate(readFileSync(file)).raw));
   }
   return out;
 }

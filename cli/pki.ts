@@ -2,7 +2,8 @@
 // for localhost, client certificates. Pure JS (@peculiar/x509 over WebCrypto): no openssl needed.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { createHash, webcrypto } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -56,7 +57,7 @@ async function finish(cert: x509.X509Certificate, keys: CryptoKeyPair): Promise<
   return {
     certPem: cert.toString('pem') + '\n',
     keyPem: await keyPem(keys),
-    fingerprint: createHash('sha256').update(Buffer.from(cert.rawData)).digest('hex'),
+    fingerprint: fingerprintOf(new Uint8Array(cert.rawData)),
     cert,
     keys,
   };

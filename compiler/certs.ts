@@ -3,11 +3,15 @@
 // often it is named; every problem is reported on the YAML node that names the certificate.
 // Private key blocks found next to a certificate are dropped here: only the DER of CERTIFICATE
 // blocks leaves this module.
-import { hash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { readCertFacts } from '../cert/der.ts';
+import { fingerprintOf, formatPin } from '../cert/fingerprint.ts';
+import { containsPrivateKey } from '../cert/private-key.ts';
+import { derToPem, isPem, pemBlocks } from '../cert/read.ts';
+import { oneLineName } from '../cert/subject.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
-import { readCertFacts } from './der.ts';
 
 export interface CertInfo {
   /** Lowercase hex SHA-256 of the DER. */
@@ -24,13 +28,10 @@ export interface CertInfo {
 /** What one file or inline PEM holds, or why it cannot be used (`problem` follows the name it was given as). */
 type PemContents = { certs: CertInfo[]; privateKey: boolean } | { code: 'E_CERT_READ' | 'E_CERT_NOT_PEM' | 'E_CERT_PARSE'; problem: string };
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 const DAY_MS = 86_400_000;
 
-export const SHA256_ENTRY = /^sha256:([0-9a-fA-F]{64})$/;
-
 export function isInlinePem(entry: string): boolean {
-  return entry.includes('-----BEGIN ');
+  return isPem(entry);
 }
 
 function certFromDer(der: Buffer): CertInfo | { code: 'E_CERT_PARSE'; problem: string } {
@@ -44,24 +45,21 @@ function certFromDer(der: Buffer): CertInfo | { code: 'E_CERT_PARSE'; problem: s
       return { code: 'E_CERT_PARSE', problem: 'holds a CERTIFICATE block whose content is not a valid X.509 certificate (truncated or corrupted base64?)' };
     }
   }
-  return { fingerprint: hash('sha256', der, 'hex'), der, isCa: facts.isCa, notAfter: facts.notAfter };
+  return { fingerprint: fingerprintOf(der), der, isCa: facts.isCa, notAfter: facts.notAfter };
 }
 
 /** Parses PEM text (read as latin1: PEM is ASCII, and binary DER keeps its first byte). */
 function parsePem(text: string): PemContents {
   const certs: CertInfo[] = [];
-  let privateKey = false;
-  let anyBlock = false;
-  for (const m of text.matchAll(PEM_BLOCK)) {
-    anyBlock = true;
-    if (m[1] === 'CERTIFICATE') {
-      const c = certFromDer(Buffer.from(m[2], 'base64'));
-      if ('code' in c) return c;
-      certs.push(c);
-    } else if (m[1].includes('PRIVATE KEY')) {
-      privateKey = true;
-    }
+  const blocks = pemBlocks(text);
+  for (const block of blocks) {
+    if (block.label !== 'CERTIFICATE') continue;
+    const c = certFromDer(block.der);
+    if ('code' in c) return c;
+    certs.push(c);
   }
+  const privateKey = containsPrivateKey(text);
+  const anyBlock = blocks.length > 0;
   if (certs.length === 0) {
     if (privateKey)
       return { code: 'E_CERT_NOT_PEM', problem: 'holds a private key but no certificate; give the public certificate (-----BEGIN CERTIFICATE-----)' };
@@ -92,17 +90,16 @@ function readSmallFile(path: string): string {
 
 /** One-line subject ("CN=alice, O=acme") for messages and the bundle; parses on demand (slow path). */
 export function subjectOf(cert: CertInfo): string {
-  if (!cert.der) return `sha256:${cert.fingerprint}`;
+  if (!cert.der) return formatPin(cert.fingerprint);
   try {
-    return new X509Certificate(cert.der).subject.split('\n').join(', ');
+    return oneLineName(new X509Certificate(cert.der).subject);
   } catch {
-    return `sha256:${cert.fingerprint}`;
+    return formatPin(cert.fingerprint);
   }
 }
 
 export function caPem(cert: CertInfo): string {
-  const b64 = cert.der!.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
-  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+  return derToPem(cert.der!);
 }
 
 export class CertLoader {

@@ -3,7 +3,8 @@
 import { checkCaPem, checkTargetUrl } from '../bundle/checks.ts';
 import { API_DEFAULTS } from '../bundle/defaults.ts';
 import type { BundleApi, BundleCa, CertMatch, Fingerprint, ForwardClientCert, UpstreamTls, XfccField } from '../bundle/types.ts';
-import { caPem, type CertInfo, type CertLoader, SHA256_ENTRY, subjectOf } from './certs.ts';
+import { parsePin } from '../cert/fingerprint.ts';
+import { caPem, type CertInfo, type CertLoader, subjectOf } from './certs.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
 import { registerCa, resolveMatch } from './match.ts';
@@ -13,12 +14,8 @@ import { locate } from './source.ts';
 export interface ResolvedApis {
   apis: Map<string, BundleApi>;
   cas: Map<Fingerprint, BundleCa>;
-  /** leaf fingerprint -> APIs pinning it */
-  pins: Map<Fingerprint, string[]>;
   /** notAfter (ms) of every certificate named by PEM (pinned leaves and CAs). */
   notAfter: Map<Fingerprint, number>;
-  /** host ("*" = any) -> listen_path -> api id */
-  routes: Map<string, Map<string, string>>;
 }
 
 /** A CA as the bundle holds it, or null after reporting why the gateway could not use it. */
@@ -85,7 +82,7 @@ export function normaliseListenPath(p: string): string {
 }
 
 export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLog): ResolvedApis {
-  const out: ResolvedApis = { apis: new Map(), cas: new Map(), pins: new Map(), routes: new Map(), notAfter: new Map() };
+  const out: ResolvedApis = { apis: new Map(), cas: new Map(), notAfter: new Map() };
   const routeOwner = new Map<string, ApiDoc>();
   for (const item of uniqueById(docs, 'api', log).values()) {
     const { doc, spec } = item;
@@ -129,15 +126,10 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
         if (m !== null) matches.push(m);
         return;
       }
-      if (entry.startsWith('sha256:')) {
-        const m = SHA256_ENTRY.exec(entry);
-        if (!m)
-          log.report(
-            'E_FIELD_VALUE',
-            site,
-            `client_certificates[${i}] ${JSON.stringify(entry)}: a fingerprint entry is sha256: followed by 64 hex digits (\`mtlsgate fingerprint FILE\` prints it)`,
-          );
-        else pinned.add(m[1].toLowerCase());
+      const pin = parsePin(entry);
+      if (pin !== null) {
+        if (pin.ok) pinned.add(pin.fingerprint);
+        else log.report('E_FIELD_VALUE', site, `client_certificates[${i}] ${JSON.stringify(entry)} ${pin.problem}`);
         return;
       }
       const loaded = certs.load(entry, site, doc.file.absPath) ?? [];
@@ -183,10 +175,6 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       ]);
     } else {
       routeOwner.set(routeKey, item);
-      const host = domain ?? '*';
-      const paths = out.routes.get(host) ?? new Map<string, string>();
-      paths.set(listenPath, spec.id);
-      out.routes.set(host, paths);
     }
 
     // Fields in sorted order: serializeBundle then writes this object as it is, without a copy.
@@ -210,15 +198,7 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       use_mutual_tls_auth: mtls,
     };
     out.apis.set(spec.id, api);
-    if (mtls) {
-      for (const fp of api.client_certificates) {
-        const list = out.pins.get(fp);
-        if (list) list.push(spec.id);
-        else out.pins.set(fp, [spec.id]);
-      }
-    }
   }
   for (const ca of out.cas.values()) ca.apis.sort();
-  for (const list of out.pins.values()) list.sort();
   return out;
 }

@@ -4,7 +4,8 @@
 import { checkExpires } from '../bundle/checks.ts';
 import { KEY_DEFAULTS } from '../bundle/defaults.ts';
 import type { BundleApi, BundleKey, CertMatch, Fingerprint } from '../bundle/types.ts';
-import { type CertInfo, type CertLoader, isInlinePem, SHA256_ENTRY } from './certs.ts';
+import { parsePin } from '../cert/fingerprint.ts';
+import { type CertInfo, type CertLoader, isInlinePem } from './certs.ts';
 import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
@@ -15,14 +16,19 @@ import type { AccessRightsSpec, KeyDoc, KeySpec, LimitsSpec, PolicyDoc } from '.
 import { locate } from './source.ts';
 import { didYouMean } from './suggest.ts';
 
-export interface ResolvedKeys {
-  keys: Map<string, BundleKey>;
+/** Who owns each credential so far, to report the second key naming one. */
+interface Owners {
   /** token SHA-256 -> key id */
   tokens: Map<string, string>;
   /** certificate fingerprint -> key id */
   certs: Map<Fingerprint, string>;
   /** certificate fingerprint -> where its key names it (for the duplicate's related site) */
   certSites: Map<Fingerprint, (string | number)[]>;
+}
+
+/** Keys in bundle form (compiler/emit.ts derives the certificate and token indexes from them). */
+export interface ResolvedKeys {
+  keys: Map<string, BundleKey>;
   /** key id -> its certificate_match */
   matches: Map<string, CertMatch>;
   /** notAfter (ms) of every key certificate given as a PEM */
@@ -46,7 +52,7 @@ type PolicyRights = Map<string, AccessRightsSpec>;
 
 /**
  * One entry of a key's `certificate` / `certificates[i]` (at `path`): its fingerprint, or null
- * when unusable (reported). A `sha256:` pin is taken as it is (a migration from another gateway
+ * when unusable (reported). A SHA-256 pin (cert/fingerprint.ts `parsePin`) is taken as it is (a migration from another gateway
  * often has only the hash); a PEM must hold exactly one leaf, which is checked for expiry.
  */
 function keyCertificate(
@@ -58,14 +64,10 @@ function keyCertificate(
 ): { fingerprint: Fingerprint; notAfter: number | null } | null {
   const site: Site = { file: key.doc.file, offset: locate(key.doc.root, path) };
   const label = isInlinePem(entry) ? 'the inline certificate' : entry;
-  if (entry.startsWith('sha256:')) {
-    const m = SHA256_ENTRY.exec(entry);
-    if (m) return { fingerprint: m[1].toLowerCase(), notAfter: null };
-    log.report(
-      'E_FIELD_VALUE',
-      site,
-      `${path.join('.').replace(/\.(\d+)/g, '[$1]')} ${JSON.stringify(entry)}: a fingerprint entry is sha256: followed by 64 hex digits (\`mtlsgate fingerprint FILE\` prints it)`,
-    );
+  const pin = parsePin(entry);
+  if (pin !== null) {
+    if (pin.ok) return { fingerprint: pin.fingerprint, notAfter: null };
+    log.report('E_FIELD_VALUE', site, `${path.join('.').replace(/\.(\d+)/g, '[$1]')} ${JSON.stringify(entry)} ${pin.problem}`);
     return null;
   }
   const loaded: CertInfo[] | null = certs.load(entry, site, key.doc.file.absPath);
@@ -110,7 +112,8 @@ export function resolveKeys(
   now: Date,
   log: DiagnosticLog,
 ): ResolvedKeys {
-  const out: ResolvedKeys = { keys: new Map(), tokens: new Map(), certs: new Map(), certSites: new Map(), matches: new Map(), notAfter: new Map() };
+  const out: ResolvedKeys = { keys: new Map(), matches: new Map(), notAfter: new Map() };
+  const owners: Owners = { tokens: new Map(), certs: new Map(), certSites: new Map() };
   const matchers: KeyMatcher[] = [];
   const policyRights: PolicyRights = new Map();
   const rightsOf = (p: PolicyDoc) => {
@@ -182,24 +185,24 @@ export function resolveKeys(
       const fingerprint = cert.fingerprint;
       if (cert.notAfter !== null) out.notAfter.set(fingerprint, cert.notAfter);
       fingerprints.push(fingerprint);
-      const first = out.certs.get(fingerprint);
+      const first = owners.certs.get(fingerprint);
       if (first === undefined) {
-        out.certs.set(fingerprint, spec.id);
-        out.certSites.set(fingerprint, path);
+        owners.certs.set(fingerprint, spec.id);
+        owners.certSites.set(fingerprint, path);
       } else {
         log.report(
           'E_DUPLICATE_CERT',
           at(path),
           `keys "${first}" and "${spec.id}" use the same certificate (sha256:${fingerprint}); a certificate identifies one key`,
-          [{ site: siteOf(keyDocs.get(first)!, out.certSites.get(fingerprint)!), message: `key "${first}" uses it here` }],
+          [{ site: siteOf(keyDocs.get(first)!, owners.certSites.get(fingerprint)!), message: `key "${first}" uses it here` }],
         );
       }
     }
 
     const token = spec.token_sha256?.toLowerCase() ?? null;
     if (token) {
-      const first = out.tokens.get(token);
-      if (first === undefined) out.tokens.set(token, spec.id);
+      const first = owners.tokens.get(token);
+      if (first === undefined) owners.tokens.set(token, spec.id);
       else {
         log.report('E_DUPLICATE_TOKEN', at(['token_sha256']), `keys "${first}" and "${spec.id}" have the same token_sha256; a token identifies one key`, [
           { site: siteOf(keyDocs.get(first)!, ['token_sha256']), message: `key "${first}" has it here` },

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Crl, crlSignedBy, parseCrl } from '../bundle/crl.ts';
 import type { BundleCrl, BundleRevocation, Fingerprint } from '../bundle/types.ts';
-import { type CertLoader, SHA256_ENTRY } from './certs.ts';
+import { parsePin } from '../cert/fingerprint.ts';
+import type { CertLoader } from './certs.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
 import type { CaRegistry } from './match.ts';
@@ -79,11 +80,9 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
     for (const url of spec.crl_urls ?? []) urls.add(url);
     (spec.certificates ?? []).forEach((entry, i) => {
       const site = at(['certificates', i]);
-      const pin = SHA256_ENTRY.exec(entry);
-      if (pin) return void denied.add(pin[1].toLowerCase());
-      if (entry.startsWith('sha256:')) {
-        return log.report('E_FIELD_VALUE', site, `certificates[${i}] ${JSON.stringify(entry)}: a fingerprint entry is sha256: followed by 64 hex digits`);
-      }
+      const pin = parsePin(entry);
+      if (pin?.ok) return void denied.add(pin.fingerprint);
+      if (pin !== null) return log.report('E_FIELD_VALUE', site, `certificates[${i}] ${JSON.stringify(entry)} ${pin.problem}`);
       // A denied certificate may well be expired: its expiry is not this list's concern.
       for (const cert of certs.load(entry, site, doc.file.absPath, { checkExpiry: false }) ?? []) denied.add(cert.fingerprint);
     });

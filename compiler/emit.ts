@@ -3,7 +3,7 @@
 // sorts keys, and reuses whatever is already sorted) writes it without copying, and the same
 // config always gives the same bytes.
 import { X509Certificate } from 'node:crypto';
-import type { BundleContent, BundleRevocation, CertIndexEntry } from '../bundle/types.ts';
+import type { BundleApi, BundleContent, BundleKey, BundleRevocation, CertIndexEntry, CertMatch } from '../bundle/types.ts';
 import type { ResolvedApis } from './check-apis.ts';
 import type { ResolvedKeys } from './check-keys.ts';
 
@@ -18,15 +18,48 @@ function sortedRecord<V>(entries: Iterable<[string, V]>): Record<string, V> {
   return Object.fromEntries(sorted ? list : list.sort(byKey));
 }
 
-export function buildContent(apis: ResolvedApis, keys: ResolvedKeys, revocation: BundleRevocation): BundleContent {
+/**
+ * The lookup indexes of a bundle, derived from its records alone: certificate fingerprint ->
+ * (static-mTLS APIs pinning it, the key it identifies), token SHA-256 -> key, host -> listen
+ * path -> API, key -> certificate_match. The records are taken as checked (one API per host
+ * and listen path, one key per certificate and token). The gateway tests build their bundles'
+ * indexes with this same function (test/helpers/bundle-builder.ts), so an indexing bug here
+ * shows there too.
+ */
+export function buildIndex(apis: Iterable<BundleApi>, keys: Iterable<BundleKey>, matches: ReadonlyMap<string, CertMatch> = new Map()): BundleContent['index'] {
   const certs = new Map<string, CertIndexEntry>();
-  for (const [fp, pinnedBy] of apis.pins) certs.set(fp, { apis: pinnedBy, key: null });
-  for (const [fp, keyId] of keys.certs) {
-    const entry = certs.get(fp);
-    if (entry) entry.key = keyId;
-    else certs.set(fp, { apis: [], key: keyId });
+  const routes = new Map<string, Map<string, string>>();
+  for (const api of apis) {
+    const host = api.domain ?? '*';
+    const paths = routes.get(host) ?? new Map<string, string>();
+    paths.set(api.listen_path, api.id);
+    routes.set(host, paths);
+    if (!api.use_mutual_tls_auth) continue;
+    for (const fp of api.client_certificates) {
+      const entry = certs.get(fp);
+      if (entry) entry.apis.push(api.id);
+      else certs.set(fp, { apis: [api.id], key: null });
+    }
   }
-  const routes = sortedRecord([...apis.routes].map(([host, paths]): [string, Record<string, string>] => [host, sortedRecord(paths)]));
+  for (const entry of certs.values()) entry.apis.sort();
+  const tokens: Array<[string, string]> = [];
+  for (const key of keys) {
+    for (const fp of key.certificates) {
+      const entry = certs.get(fp);
+      if (entry) entry.key = key.id;
+      else certs.set(fp, { apis: [], key: key.id });
+    }
+    if (key.token_sha256 !== null) tokens.push([key.token_sha256, key.id]);
+  }
+  return {
+    certs: sortedRecord(certs),
+    matches: sortedRecord(matches),
+    routes: sortedRecord([...routes].map(([host, paths]): [string, Record<string, string>] => [host, sortedRecord(paths)])),
+    tokens: sortedRecord(tokens),
+  };
+}
+
+export function buildContent(apis: ResolvedApis, keys: ResolvedKeys, revocation: BundleRevocation): BundleContent {
   const notAfter = new Map<string, number>();
   for (const source of [apis.notAfter, keys.notAfter]) for (const [fp, ms] of source) notAfter.set(fp, Math.floor(ms / 1000));
   // CAs named only as a certificate_match issuer: few, so parsing their PEM here is cheap.
@@ -34,7 +67,7 @@ export function buildContent(apis: ResolvedApis, keys: ResolvedKeys, revocation:
   return {
     apis: sortedRecord(apis.apis),
     cas: sortedRecord(apis.cas),
-    index: { certs: sortedRecord(certs), matches: sortedRecord(keys.matches), routes, tokens: sortedRecord(keys.tokens) },
+    index: buildIndex(apis.apis.values(), keys.keys.values(), keys.matches),
     keys: sortedRecord(keys.keys),
     not_after: sortedRecord(notAfter),
     revocation,

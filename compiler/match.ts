@@ -3,7 +3,8 @@
 // the trusted CAs), with the problems that make a matcher never match reported at the field:
 // an issuer that is not a CA, a malformed SPIFFE ID or DNS name, a `*` where it cannot match.
 import type { BundleCa, CertMatch, Fingerprint } from '../bundle/types.ts';
-import { caPem, type CertLoader, isInlinePem, SHA256_ENTRY, subjectOf } from './certs.ts';
+import { parsePin } from '../cert/fingerprint.ts';
+import { caPem, type CertLoader, isInlinePem, subjectOf } from './certs.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import type { CertMatchSpec } from './model.ts';
 
@@ -83,9 +84,9 @@ export function resolveMatch(
   let ok = true;
   let issuer: Fingerprint | null = null;
   const issuerSite = siteOf('issuer');
-  const pin = SHA256_ENTRY.exec(spec.issuer);
-  if (pin) {
-    issuer = pin[1].toLowerCase();
+  const pin = parsePin(spec.issuer);
+  if (pin?.ok) {
+    issuer = pin.fingerprint;
     // A pin cannot carry the CA itself: it must name one whose PEM the config gives elsewhere.
     if (!cas.has(issuer)) {
       log.report(
@@ -95,8 +96,8 @@ export function resolveMatch(
       );
       ok = false;
     } else if (apiId !== null && !cas.get(issuer)!.apis.includes(apiId)) cas.get(issuer)!.apis.push(apiId);
-  } else if (spec.issuer.startsWith('sha256:')) {
-    log.report('E_FIELD_VALUE', issuerSite, `issuer ${JSON.stringify(spec.issuer)}: a fingerprint is sha256: followed by 64 hex digits`);
+  } else if (pin !== null) {
+    log.report('E_FIELD_VALUE', issuerSite, `issuer ${JSON.stringify(spec.issuer)} ${pin.problem}`);
     ok = false;
   } else {
     const loaded = certs.load(spec.issuer, issuerSite, yamlAbsPath);

@@ -3,11 +3,12 @@
 // least one). Comments and layout of the rest of the file are kept.
 import { X509Certificate } from 'node:crypto';
 import { parseDocument, Scalar, YAMLSeq } from 'yaml';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 
-function fingerprintOf(pem: unknown): string | null {
+function pemFingerprint(pem: unknown): string | null {
   if (typeof pem !== 'string' || !pem.includes('BEGIN CERTIFICATE')) return null;
   try {
-    return new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase();
+    return fingerprintOf(new X509Certificate(pem).raw);
   } catch {
     return null;
   }
@@ -22,7 +23,7 @@ function literal(pem: string): Scalar {
 /** The inline PEMs a key declares now (`certificate`, or each of `certificates`), or null when one is not inline. */
 function inlineCertificates(value: Record<string, unknown>): string[] | null {
   const list = Array.isArray(value.certificates) ? value.certificates : value.certificate === undefined ? [] : [value.certificate];
-  return list.every((p) => fingerprintOf(p) !== null) ? (list as string[]) : null;
+  return list.every((p) => pemFingerprint(p) !== null) ? (list as string[]) : null;
 }
 
 function withList(text: string, change: (pems: string[]) => string[] | string): string | { problem: string } {
@@ -52,7 +53,7 @@ export function withCertificateAdded(text: string, pem: string): string | { prob
 /** The key file without the certificate of this fingerprint (refused when it is the last one). */
 export function withCertificateRemoved(text: string, fingerprint: string): string | { problem: string } {
   return withList(text, (pems) => {
-    const kept = pems.filter((p) => fingerprintOf(p) !== fingerprint);
+    const kept = pems.filter((p) => pemFingerprint(p) !== fingerprint);
     if (kept.length === pems.length) return 'This key has no such certificate.';
     if (kept.length === 0) return 'A key keeps at least one certificate: add the new one first, or switch the key off.';
     return kept;

@@ -4,6 +4,8 @@
 // gateway reads and the clock.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fingerprintOf } from '../cert/fingerprint.ts';
+import { subjectLine } from '../cert/subject.ts';
 import { loadBundle } from '../bundle/read.ts';
 import type { BundleContent } from '../bundle/types.ts';
 import type { PortalKey } from './key-file.ts';
@@ -32,8 +34,8 @@ function certView(pem: string, now: number): CertView {
     const notAfter = new Date(cert.validTo);
     return {
       pem,
-      fingerprint: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
-      subject: cert.subject.split('\n').filter(Boolean).join(', '),
+      fingerprint: fingerprintOf(cert.raw),
+      subject: subjectLine(cert),
       notAfter: notAfter.toISOString(),
       expired: notAfter.getTime() <= now,
     };

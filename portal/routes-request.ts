@@ -9,7 +9,8 @@ import { BodyTooLarge, developerProblem, MAX_BODY_BYTES, parseRequestForm, readC
 import type { Exchange } from './http.ts';
 import type { IssueOutcome } from './issue-key.ts';
 import { type FormError, type FormValues, requestPage } from './page.ts';
-import { containsPrivateKey, MAX_CERT_BYTES } from './validate-cert.ts';
+import { containsPrivateKey } from '../cert/private-key.ts';
+import { MAX_CERT_BYTES } from './validate-cert.ts';
 
 export const EMPTY_VALUES: FormValues = { policy: '', developer: '', certificate: '' };
 

@@ -2,7 +2,11 @@
 // exactly one parseable leaf certificate, valid now, bound to no key and pinned by no API
 // anywhere in the config, and no private key anywhere in the input. (That the submitter holds
 // its private key is proof.ts's part.) Every refusal carries a message written for the developer.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { fingerprintOf } from '../cert/fingerprint.ts';
+import { containsPrivateKey } from '../cert/private-key.ts';
+import { certificateDers } from '../cert/read.ts';
+import { subjectLine } from '../cert/subject.ts';
 import type { BundleContent } from '../bundle/types.ts';
 
 /** The largest certificate input the portal reads (a PEM leaf is 1-3 KiB). */
@@ -39,34 +43,8 @@ export interface RefusedCertificate {
   message: string;
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-// Any PEM private key flavour (PKCS#8, encrypted, RSA, EC, OpenSSH, PuTTY's header too).
-const PRIVATE_KEY_MARK = /PRIVATE KEY|PRIVATE-KEY|PuTTY-User-Key-File/i;
-
-/** True when text holds anything that looks like private key material. */
-export function containsPrivateKey(text: string): boolean {
-  return PRIVATE_KEY_MARK.test(text);
-}
-
 function refuse(problem: CertProblem, message: string): RefusedCertificate {
   return { ok: false, problem, message };
-}
-
-/** True when binary (DER) input parses as a private key. */
-function isDerPrivateKey(bytes: Buffer): boolean {
-  for (const type of ['pkcs8', 'pkcs1', 'sec1'] as const) {
-    try {
-      createPrivateKey({ key: bytes, format: 'der', type });
-      return true;
-    } catch {
-      // not this encoding
-    }
-  }
-  return false;
-}
-
-function oneLine(dn: string): string {
-  return dn.split('\n').filter(Boolean).join(', ');
 }
 
 /**
@@ -82,10 +60,10 @@ export function validateCertificate(input: Buffer, content: BundleContent, now: 
   }
   const text = input.toString('latin1');
   if (text.trim() === '') return refuse('missing', 'Paste your public certificate (PEM, starting with -----BEGIN CERTIFICATE-----) or choose its file.');
-  if (PRIVATE_KEY_MARK.test(text) || (!text.includes('-----BEGIN') && isDerPrivateKey(input))) {
+  if (containsPrivateKey(input)) {
     return refuse('private_key', PRIVATE_KEY_REFUSAL);
   }
-  const blocks = text.match(PEM_CERT) ?? [];
+  const blocks = certificateDers(text);
   let cert: X509Certificate;
   if (blocks.length === 0) {
     // No PEM block: an uploaded DER certificate is fine, anything else is not a certificate.
@@ -123,7 +101,7 @@ export function validateCertificate(input: Buffer, content: BundleContent, now: 
   if (notBefore.getTime() > now.getTime()) {
     return refuse('not_yet_valid', `This certificate is not valid before ${notBefore.toISOString()}. Check the clock of the machine that issued it.`);
   }
-  const fingerprint = cert.fingerprint256.replaceAll(':', '').toLowerCase();
+  const fingerprint = fingerprintOf(cert.raw);
   const indexed = content.index.certs[fingerprint];
   const bound = indexed?.key;
   if (bound) {
@@ -138,5 +116,5 @@ export function validateCertificate(input: Buffer, content: BundleContent, now: 
       "This certificate is already pinned by an API in the gateway's configuration. A certificate in use cannot be registered again: generate a new key pair and certificate.",
     );
   }
-  return { ok: true, pem: cert.toString().trim() + '\n', fingerprint, subject: oneLine(cert.subject), notAfter };
+  return { ok: true, pem: cert.toString().trim() + '\n', fingerprint, subject: subjectLine(cert), notAfter };
 }

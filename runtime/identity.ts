@@ -3,7 +3,8 @@
 // client; the rest of the chain it sent is only used to decide whether the leaf was issued by
 // a CA an API trusts. Reading the peer certificate per request would halve
 // throughput (BENCH-NOTES: getPeerCertificate() per request 4-5k req/s vs 12k cached).
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 import type { TLSSocket } from 'node:tls';
 
 const IDENTITY = Symbol('mtlsgate.clientIdentity');
@@ -40,7 +41,7 @@ export class ClientIdentity {
     /** Certificates sent behind the leaf (DER), when captured. */
     private readonly chainDer: Buffer[] | null,
   ) {
-    this.fingerprint = createHash('sha256').update(leaf.raw).digest('hex');
+    this.fingerprint = fingerprintOf(leaf.raw);
     this.notAfter = Date.parse(leaf.validTo);
   }
 

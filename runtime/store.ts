@@ -1,6 +1,6 @@
 // The bundle being served, and the one place it changes.
 //
-// A reload verifies the bytes (runtime/bundle.ts `loadBundle`: format, digest, shape), builds
+// A reload verifies the bytes (bundle/read.ts `loadBundle`: format, digest, shape), builds
 // the request-path snapshot from them (runtime/snapshot.ts `buildSnapshot`), and only then
 // replaces the current snapshot with one reference assignment. JavaScript runs one thing at a
 // time, so no request ever sees half a swap; a request that already read `current()` keeps the

@@ -137,7 +137,10 @@ test('the defaults the compiler fills in are the defaults schema/*.json document
 
 test('the verifier checks every field of an API, a key, a CA and a certificate index entry', () => {
   const full = (): BundleContent => {
-    const c = bundleContent([{ id: 'a', listen_path: '/a/', target_url: 'http://127.0.0.1/', client_certificates: ['f'.repeat(64)] }], []);
+    const c = bundleContent(
+      [{ id: 'a', listen_path: '/a/', target_url: 'http://127.0.0.1/', use_mutual_tls_auth: true, client_certificates: ['f'.repeat(64)] }],
+      [],
+    );
     c.keys.k = keyWithDefaults('k', {
       rate: { rate: 1, per: 1 },
       quota: { max: 1, renewal: 1 },

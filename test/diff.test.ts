@@ -1,4 +1,4 @@
-// compiler/diff.ts: who gains or loses access between two bundles.
+// bundle/diff.ts: who gains or loses access between two bundles.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

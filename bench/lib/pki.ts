@@ -2,6 +2,7 @@
 // certificate for 127.0.0.1/localhost, two pinned ("listed") clients, one client of the same CA
 // that is NOT listed, and a client of another CA. Cached in bench/.work/pki-<alg>/ between runs.
 import { createHash, X509Certificate } from 'node:crypto';
+import { fingerprintOf } from '../../cert/fingerprint.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCa, createServerCert, issueCert, type Issued, type KeyAlg } from '../../cli/pki.ts';
@@ -36,7 +37,7 @@ function describe(dir: string, name: Name): PkiFile {
     cert,
     key,
     combined: join(dir, `${name}-combined.pem`),
-    sha256: createHash('sha256').update(der).digest('hex'),
+    sha256: fingerprintOf(der),
     sha1: createHash('sha1').update(der).digest('hex'),
   };
 }

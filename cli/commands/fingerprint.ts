@@ -2,6 +2,10 @@
 // the form `client_certificates` accepts and the gateway's errors and logs print.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fingerprintOf, formatPin } from '../../cert/fingerprint.ts';
+import { containsPrivateKey } from '../../cert/private-key.ts';
+import { certificateDers } from '../../cert/read.ts';
+import { oneLineName } from '../../cert/subject.ts';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { errnoMessage } from '../../common/errno.ts';
@@ -11,7 +15,8 @@ const usage = `usage: mtlsgate fingerprint FILE... [--json]
 Prints "sha256:<hex>  <subject>" for every certificate in each PEM file (a DER file holding
 one certificate works too). The fingerprint is the SHA-256 of the certificate's DER bytes,
 lowercase hex: the value an API's client_certificates accepts as "sha256:<hex>" and the one
-the gateway logs and names in "Certificate with SHA256 <hex> not allowed".
+the gateway logs and names in "Certificate with SHA256 <hex> not allowed". (The config also
+accepts the line \`openssl x509 -noout -fingerprint -sha256 -in FILE\` prints, AB:CD:...)
 
 Options:
   --json   one JSON array of {file, fingerprint, subject, issuer, ca, not_after}
@@ -27,19 +32,12 @@ export interface CertificateInfo {
   not_after: string;
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
-/** Node prints distinguished names one RDN per line; a single line reads better here. */
-function oneLine(dn: string): string {
-  return dn.split('\n').filter(Boolean).join(', ');
-}
-
 function describe(file: string, cert: X509Certificate): CertificateInfo {
   return {
     file,
-    fingerprint: 'sha256:' + cert.fingerprint256.replaceAll(':', '').toLowerCase(),
-    subject: oneLine(cert.subject),
-    issuer: oneLine(cert.issuer),
+    fingerprint: formatPin(fingerprintOf(cert.raw)),
+    subject: oneLineName(cert.subject),
+    issuer: oneLineName(cert.issuer),
     ca: cert.ca,
     not_after: new Date(cert.validTo).toISOString(),
   };
@@ -54,19 +52,19 @@ export function certificatesIn(file: string): CertificateInfo[] {
     throw new Error(`cannot read ${file}: ${errnoMessage(err)}`);
   }
   const text = bytes.toString('latin1');
-  const blocks = text.match(PEM_CERT) ?? [];
+  const blocks = certificateDers(text);
   if (blocks.length === 0) {
     // Not PEM: perhaps one DER certificate.
     try {
       return [describe(file, new X509Certificate(bytes))];
     } catch {
-      const holds = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text) ? ' (it holds a private key, which has no fingerprint here)' : '';
+      const holds = containsPrivateKey(bytes) ? ' (it holds a private key, which has no fingerprint here)' : '';
       throw new Error(`${file} holds no certificate${holds}: expected a PEM "-----BEGIN CERTIFICATE-----" block or a DER certificate`);
     }
   }
-  return blocks.map((pem, i) => {
+  return blocks.map((der, i) => {
     try {
-      return describe(file, new X509Certificate(pem));
+      return describe(file, new X509Certificate(der));
     } catch (err) {
       throw new Error(`${file}: certificate #${i + 1} cannot be parsed: ${(err as Error).message}`);
     }

@@ -1,9 +1,14 @@
 // Builds bundles for the gateway tests from short API and key descriptions: fills the defaults
-// the compiler would, and derives the indexes (certificates, tokens, routes) the same way.
-// Goes through serializeBundle + loadBundle so every test bundle is a verified one.
+// the compiler fills (bundle/defaults.ts) and lets the compiler's index stage (compiler/emit.ts
+// buildIndex) derive the indexes (certificates, tokens, routes), so an indexing bug in the
+// compiler shows in the gateway tests too. Goes through serializeBundle + loadBundle so every
+// test bundle is a verified one.
 import { createHash, X509Certificate } from 'node:crypto';
 import { API_DEFAULTS, KEY_DEFAULTS } from '../../bundle/defaults.ts';
 import { loadBundle } from '../../bundle/read.ts';
+import { buildIndex } from '../../compiler/emit.ts';
+import { fingerprintOf } from '../../cert/fingerprint.ts';
+import { subjectLine } from '../../cert/subject.ts';
 import { serializeBundle } from '../../bundle/write.ts';
 import type { Bundle, BundleApi, BundleContent, BundleKey } from '../../bundle/types.ts';
 
@@ -15,7 +20,7 @@ export function sha256Hex(text: string): string {
 }
 
 function fingerprintOfPem(pem: string): string {
-  return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+  return fingerprintOf(new X509Certificate(pem).raw);
 }
 
 /** An API with the defaults the compiler fills in (bundle/defaults.ts: token auth, no certificates), then `over`. */
@@ -47,30 +52,27 @@ export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleCont
     cas: {},
     not_after: {},
     revocation: { crl_urls: [], crls: {}, denied: [] },
-    index: { certs: {}, tokens: {}, matches: {}, routes: {} },
+    index: { certs: {}, tokens: {}, matches: {}, routes: {} }, // filled below
   };
   for (const spec of apis) {
     const { client_ca_pems, ...fields } = spec;
     const api = apiWithDefaults(spec.id, { client_cas: [], ...fields });
     for (const pem of client_ca_pems ?? []) {
       const fp = fingerprintOfPem(pem);
-      const ca = (content.cas[fp] ??= { pem, subject: new X509Certificate(pem).subject.replaceAll('\n', ', '), apis: [] });
+      const ca = (content.cas[fp] ??= { pem, subject: subjectLine(new X509Certificate(pem)), apis: [] });
       ca.apis.push(api.id);
       api.client_cas.push(fp);
     }
     api.client_cas.sort();
     api.client_certificates = [...api.client_certificates].sort();
     content.apis[api.id] = api;
-    const host = api.domain ?? '*';
-    (content.index.routes[host] ??= {})[api.listen_path] = api.id;
-    for (const fp of api.client_certificates) (content.index.certs[fp] ??= { apis: [], key: null }).apis.push(api.id);
   }
   for (const spec of keys) {
     const key = keyWithDefaults(spec.id, spec);
     content.keys[key.id] = key;
-    for (const fp of key.certificates) (content.index.certs[fp] ??= { apis: [], key: null }).key = key.id;
-    if (key.token_sha256 !== null) content.index.tokens[key.token_sha256] = key.id;
   }
+  // The indexes come from the compiler's own index stage, not from a copy of it.
+  content.index = buildIndex(Object.values(content.apis), Object.values(content.keys));
   return content;
 }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServerCert, writeDemoPki, type DemoPki, type Issued } from '../../cli/pki.ts';
 import type { Bundle } from '../../bundle/types.ts';
+import { fingerprintOf } from '../../cert/fingerprint.ts';
 import { createGateway, type Gateway, type GatewayOptions, type RequestRecord } from '../../runtime/gateway.ts';
 import { buildSnapshot, type Snapshot } from '../../runtime/snapshot.ts';
 
@@ -182,7 +183,7 @@ export function curl(pki: TestPki, port: number, path: string, opts: CurlOptions
 /** An intermediate CA issued by `root` (cli/pki.ts issues leaves only). */
 export async function createIntermediateCa(root: Issued, commonName: string): Promise<Issued> {
   const x509 = await import('@peculiar/x509');
-  const { webcrypto, createHash } = await import('node:crypto');
+  const { webcrypto } = await import('node:crypto');
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.create({
@@ -205,7 +206,7 @@ export async function createIntermediateCa(root: Issued, commonName: string): Pr
   return {
     certPem: cert.toString('pem') + '\n',
     keyPem: x509.PemConverter.encode(der, 'PRIVATE KEY') + '\n',
-    fingerprint: createHash('sha256').update(Buffer.from(cert.rawData)).digest('hex'),
+    fingerprint: fingerprintOf(new Uint8Array(cert.rawData)),
     cert,
     keys,
   };

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeBundle } from '../../bundle/write.ts';
 import type { BundleApi, BundleContent } from '../../bundle/types.ts';
+import { buildIndex } from '../../compiler/emit.ts';
 import { apiWithDefaults } from './bundle-builder.ts';
 
 /** An open (keyless) API proxying `listenPath` to `target`. */
@@ -19,13 +20,9 @@ export function bundleOf(apis: BundleApi[]): Buffer {
     cas: {},
     not_after: {},
     revocation: { crl_urls: [], crls: {}, denied: [] },
-    index: { certs: {}, tokens: {}, matches: {}, routes: {} },
+    index: buildIndex(apis, []),
   };
-  for (const api of apis) {
-    content.apis[api.id] = api;
-    const host = api.domain ?? '*';
-    (content.index.routes[host] ??= {})[api.listen_path] = api.id;
-  }
+  for (const api of apis) content.apis[api.id] = api;
   return serializeBundle(content);
 }
 

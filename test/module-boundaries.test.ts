@@ -1,0 +1,48 @@
+// The folders' import rules (docs/architecture.md): cert/ is a leaf every half uses; bundle/ is
+// shared by compiler and runtime and imports neither; the runtime carries no compiler, portal,
+// YAML or ajv; the compiler never imports the runtime.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir)).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(join(ROOT, path)).isDirectory() ? sources(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** Every module a file imports (static and dynamic), resolved to a repository path or left as a package name. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)].map((m) => m[1]);
+  return specifiers.map((s) => (s.startsWith('.') ? relative(ROOT, join(ROOT, file, '..', s)) : s));
+}
+
+const RULES: Array<[string, RegExp, string]> = [
+  ['cert', /^(compiler|runtime|portal|cli|bundle)\//, 'cert/ imports nothing of the project'],
+  ['bundle', /^(compiler|runtime|portal|cli)\//, 'bundle/ imports neither half'],
+  ['runtime', /^(compiler|portal)\/|^(yaml|ajv|ajv-formats)$/, 'the runtime carries no compiler, portal, YAML or ajv'],
+  ['compiler', /^runtime\//, 'the compiler never imports the runtime'],
+];
+
+for (const [folder, forbidden, rule] of RULES) {
+  test(rule, () => {
+    const found = sources(folder).flatMap((file) =>
+      importsOf(file)
+        .filter((m) => forbidden.test(m))
+        .map((m) => `${file} imports ${m}`),
+    );
+    assert.deepEqual(found, []);
+  });
+}
+
+test('fingerprints are computed in cert/ only (one definition of a certificate identity)', () => {
+  const found = ['compiler', 'runtime', 'portal', 'cli', 'bundle']
+    .flatMap(sources)
+    .filter((file) => /fingerprint256|createHash\('sha256'\)\.update\([^)]*raw/.test(readFileSync(join(ROOT, file), 'utf8')));
+  assert.deepEqual(found, []);
+});
