@@ -94,6 +94,7 @@ class Http1Exchange extends RequestContext {
       path: this.path,
       query: this.query,
       identity: this.identity,
+      keyId: this.key?.id ?? null,
       remote: this.remote,
       timeoutMs: this.gateway.upstreamTimeoutMs,
       responseHeaders: this.responseHeaders,

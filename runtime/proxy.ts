@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Dispatcher } from 'undici';
 import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
+import { clientCertChainField, clientCertField } from './forward-identity.ts';
 import type { ClientIdentity } from './identity.ts';
 import type { PreparedApi } from './snapshot.ts';
 
@@ -24,7 +25,7 @@ const HOP_BY_HOP = new Set([
  * Never taken from the client: the gateway sets these itself. "expect": node:http already
  * answered the client's 100-continue, and undici refuses requests that carry it.
  */
-const SET_BY_GATEWAY = new Set(['host', 'expect', 'x-forwarded-client-cert', 'x-forwarded-proto', 'x-forwarded-host']);
+const SET_BY_GATEWAY = new Set(['host', 'expect', 'x-forwarded-client-cert', 'client-cert', 'client-cert-chain', 'x-forwarded-proto', 'x-forwarded-host']);
 
 const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -53,6 +54,8 @@ interface ForwardRequest {
   /** "?..." or "". */
   query: string;
   identity: ClientIdentity | null;
+  /** The key the request was authenticated as, or null. */
+  keyId: string | null;
   /** Client address (X-Forwarded-For). */
   remote: string;
   timeoutMs: number;
@@ -73,9 +76,10 @@ function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
   const incoming = f.req.headers;
   const named = connectionNamed(incoming.connection);
   const stripAuth = f.api.def.strip_auth_data && !f.api.def.use_keyless ? f.api.def.auth_header_name : null;
+  const forward = f.api.def.forward_client_cert;
   const out: Record<string, string | string[]> = {};
   for (const name in incoming) {
-    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || named?.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || name === forward.key_id_header || named?.has(name)) continue;
     out[name] = incoming[name]!;
   }
   const remote = f.remote;
@@ -83,7 +87,16 @@ function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
   out['x-forwarded-for'] = forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`;
   out['x-forwarded-proto'] = 'https';
   if (incoming.host !== undefined) out['x-forwarded-host'] = incoming.host;
-  if (f.api.def.forward_client_cert.xfcc.length > 0 && f.identity !== null) out['x-forwarded-client-cert'] = f.identity.forwardedClientCert();
+  const identity = f.identity;
+  if (identity !== null) {
+    if (forward.xfcc.length > 0) out['x-forwarded-client-cert'] = identity.forwardedClientCert(forward.xfcc);
+    if (forward.rfc9440) {
+      out['client-cert'] = clientCertField(identity.leaf.raw);
+      const chain = identity.chainDers();
+      if (chain.length > 0) out['client-cert-chain'] = clientCertChainField(chain);
+    }
+  }
+  if (forward.key_id_header !== null && f.keyId !== null) out[forward.key_id_header] = f.keyId;
   return out;
 }
 
