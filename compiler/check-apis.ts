@@ -6,7 +6,7 @@ import type { BundleApi, BundleCa, CertMatch, Fingerprint, ForwardClientCert, Xf
 import { caPem, type CertInfo, type CertLoader, SHA256_ENTRY, subjectOf } from './certs.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
-import { registerCa, resolveMatch } from './match.ts';
+import { resolveMatch } from './match.ts';
 import type { ApiDoc, ForwardClientCertSpec } from './model.ts';
 import { locate } from './source.ts';
 
