@@ -34,6 +34,7 @@ const HELP = `usage: npm run bench -- [options]
   --handshake-connections N  concurrent new connections (default 16)
   --keys N             keys in the dynamic-mTLS bundle (default 100000)
   --compile-apis N --compile-keys N   compile bench size (default 1000 / 100000)
+  --compile-crl N      entries of the CRL the compile bench's revocation document holds (default 10000)
   --quick              2 s runs, 10k keys, compile 100 APIs / 10k keys (checks the harness)`;
 
 function parseOptions(argv: string[]): BenchOptions {
@@ -50,6 +51,7 @@ function parseOptions(argv: string[]): BenchOptions {
       keys: { type: 'string' },
       'compile-apis': { type: 'string' },
       'compile-keys': { type: 'string' },
+      'compile-crl': { type: 'string' },
       quick: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -92,6 +94,7 @@ function parseOptions(argv: string[]): BenchOptions {
     dynamicKeys: int(values.keys, 'keys', quick ? 10_000 : 100_000),
     compileApis: int(values['compile-apis'], 'compile-apis', quick ? 100 : 1000),
     compileKeys: int(values['compile-keys'], 'compile-keys', quick ? 10_000 : 100_000),
+    compileCrl: int(values['compile-crl'], 'compile-crl', quick ? 1_000 : 10_000),
   };
 }
 

@@ -7,7 +7,7 @@ import { parsePin } from '../cert/fingerprint.ts';
 import { caPem, type CertInfo, type CertLoader, subjectOf } from './certs.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { uniqueById } from './ids.ts';
-import { registerCa, resolveMatch } from './match.ts';
+import { resolveMatch } from './match.ts';
 import type { ApiDoc, ForwardClientCertSpec } from './model.ts';
 import { locate } from './source.ts';
 

@@ -9,12 +9,16 @@ import type { AddressInfo } from 'node:net';
 import { closeServer, listen } from '../common/listen.ts';
 import type { LimiterHealth } from './limits/index.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { ExpiringCertificate, RevocationHealth } from './pki-status.ts';
 import type { ReloadError } from './store.ts';
 
 interface HealthSources {
   bundle(): { digest: string; loadedAt: Date; source: string; apis: number; keys: number };
   lastReloadError(): ReloadError | null;
   limiter?: () => LimiterHealth;
+  revocation?: () => RevocationHealth;
+  /** The N soonest-expiring certificates (GET /certificates/expiring?limit=N). */
+  expiring?: (limit: number) => ExpiringCertificate[];
   draining(): boolean;
 }
 
@@ -23,18 +27,21 @@ interface HealthReport {
   bundle: { digest: string; loaded_at: string; source: string; apis: number; keys: number };
   last_reload_error: { message: string; at: string; source: string } | null;
   limiter: LimiterHealth | null;
+  revocation: RevocationHealth | null;
 }
 
 function healthReport(src: HealthSources): HealthReport {
   const b = src.bundle();
   const lastError = src.lastReloadError();
   const limiter = src.limiter ? src.limiter() : null;
-  const degraded = lastError !== null || limiter?.status === 'degraded';
+  const revocation = src.revocation ? src.revocation() : null;
+  const degraded = lastError !== null || limiter?.status === 'degraded' || revocation?.status === 'stale';
   return {
     status: src.draining() ? 'draining' : degraded ? 'degraded' : 'ok',
     bundle: { digest: b.digest, loaded_at: b.loadedAt.toISOString(), source: b.source, apis: b.apis, keys: b.keys },
     last_reload_error: lastError,
     limiter,
+    revocation,
   };
 }
 
@@ -64,7 +71,13 @@ export async function startAdmin(host: string, port: number, health: HealthSourc
       );
       return;
     }
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found: try /health or /metrics"}\n');
+    if (path === '/certificates/expiring' && health.expiring) {
+      const limit = Number(new URL(req.url ?? '/', 'http://admin').searchParams.get('limit') ?? '20');
+      const n = Number.isInteger(limit) && limit > 0 ? Math.min(limit, 10_000) : 20;
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ certificates: health.expiring(n) }) + '\n');
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found: try /health, /metrics or /certificates/expiring"}\n');
   });
   // Scrapers keep connections open; never let one hold a shutdown.
   server.keepAliveTimeout = 5_000;

@@ -51,6 +51,30 @@ export const ERROR_TABLE = [
     fix: 'The client certificate is past its notAfter date. Issue a new one and update the config that names it.',
   },
   {
+    code: 'mtls.cert_not_yet_valid',
+    status: 403,
+    message: 'Certificate is not yet valid',
+    fix: "The client certificate's notBefore is in the future (a clock off on the issuing machine, or a certificate issued ahead of time). Wait, or issue one valid now.",
+  },
+  {
+    code: 'mtls.cert_not_client',
+    status: 403,
+    message: 'Certificate is not for client authentication',
+    fix: 'The certificate has an extendedKeyUsage without clientAuth (a server certificate, say). Issue a client certificate (extendedKeyUsage clientAuth, or none).',
+  },
+  {
+    code: 'mtls.cert_revoked',
+    status: 403,
+    message: 'Certificate has been revoked',
+    fix: 'A revocation document lists this certificate (deny list) or a CRL of its CA revokes its serial. Use a new certificate.',
+  },
+  {
+    code: 'mtls.revocation_unknown',
+    status: 403,
+    message: 'Certificate revocation status is unknown',
+    fix: "The CRL of the certificate's CA (a `crl_urls` entry) is past its nextUpdate and cannot be refreshed, and the gateway runs with `--crl-stale closed`. Fix the CRL server; /health names the URL.",
+  },
+  {
     code: 'auth.auth_field_missing',
     status: 401,
     message: 'Authorization field missing',
@@ -73,6 +97,12 @@ export const ERROR_TABLE = [
     status: 401,
     message: 'Client certificate required',
     fix: 'The token belongs to a key bound to a certificate: present that certificate along with the token.',
+  },
+  {
+    code: 'auth.cert_ambiguous',
+    status: 401,
+    message: 'Certificate matches more than one key',
+    fix: "Two keys' `certificate_match` rules match this certificate (rules on different fields, e.g. one by san_uri and one by san_dns, both hold). Make the rules disjoint, or pin the certificate on one key.",
   },
   {
     code: 'auth.cert_mismatch',

@@ -108,6 +108,7 @@ export class HttpExchange extends RequestContext {
       path: this.path,
       query: this.query,
       identity: this.identity,
+      keyId: this.key?.id ?? null,
       remote: this.remote,
       timeoutMs: this.gateway.upstreamTimeoutMs,
       responseHeaders: this.responseHeaders,

@@ -4,7 +4,10 @@
 // a CA an API trusts. Reading the peer certificate per request would halve
 // throughput (BENCH-NOTES: getPeerCertificate() per request 4-5k req/s vs 12k cached).
 import { X509Certificate } from 'node:crypto';
+import type { XfccField } from '../bundle/types.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
+import { allowsClientAuth, type CertFacts, certFacts, KEY_CERT_SIGN } from './cert-facts.ts';
+import { xfccValue } from './forward-identity.ts';
 import type { TLSSocket } from 'node:tls';
 
 const IDENTITY = Symbol('mtlsgate.clientIdentity');
@@ -26,15 +29,31 @@ export interface TrustedCa {
   cert: X509Certificate;
 }
 
+/** What the match index (runtime/match-index.ts) left on an identity, for one snapshot. */
+export interface MatchMemo {
+  readonly index: object;
+  /** Key id, null (no rule matched), or AMBIGUOUS. */
+  readonly key: string | null;
+}
+export const AMBIGUOUS = '\0ambiguous';
+
 export class ClientIdentity {
   /** Lowercase hex SHA-256 of the leaf's DER. */
   readonly fingerprint: string;
-  /** notAfter, ms since the epoch. */
+  /** notAfter and notBefore, ms since the epoch. */
   readonly notAfter: number;
+  readonly notBefore: number;
   private chain: X509Certificate[] | null = null;
   /** CA fingerprint -> does the leaf chain to it (a CA fingerprint fixes the CA, so this never goes stale). */
   private verdicts: Map<string, boolean> | null = null;
-  private xfcc: string | null = null;
+  private parsed: CertFacts | null | undefined;
+  private xfcc: Map<string, string> | null = null;
+  /** The certificate-match verdict for the snapshot it was computed on (runtime/match-index.ts). */
+  matchMemo: MatchMemo | null = null;
+  /** Revocation verdict, with the view and the fetched-CRL generation it was computed for (runtime/revocation.ts). */
+  revokedView: object | null = null;
+  revokedMemo = -1;
+  revocation: 'revoked' | 'unknown' | null = null;
 
   constructor(
     readonly leaf: X509Certificate,
@@ -43,13 +62,39 @@ export class ClientIdentity {
   ) {
     this.fingerprint = fingerprintOf(leaf.raw);
     this.notAfter = Date.parse(leaf.validTo);
+    this.notBefore = Date.parse(leaf.validFrom);
   }
 
   expired(now: number): boolean {
     return now > this.notAfter;
   }
 
-  /** True when the leaf chains to `ca` through certificates the client sent (or directly). */
+  notYetValid(now: number): boolean {
+    return now < this.notBefore;
+  }
+
+  /** The leaf's extensions and subject, read once; null when the DER is beyond this reader. */
+  facts(): CertFacts | null {
+    if (this.parsed === undefined) {
+      try {
+        this.parsed = certFacts(this.leaf.raw);
+      } catch {
+        this.parsed = null;
+      }
+    }
+    return this.parsed;
+  }
+
+  /**
+   * Usable as a TLS client certificate (RFC 5280 4.2.1.12): no extendedKeyUsage, or one with
+   * clientAuth. A server certificate (serverAuth only) is refused, the gateway's own included.
+   */
+  clientAuth(): boolean {
+    const f = this.facts();
+    return f !== null && allowsClientAuth(f);
+  }
+
+  /** True when the leaf chains to `ca` through certificates the client sent (or directly), by RFC 5280 path validation. */
   issuedBy(ca: TrustedCa, now: number): boolean {
     this.verdicts ??= new Map();
     let verdict = this.verdicts.get(ca.fingerprint);
@@ -65,10 +110,39 @@ export class ClientIdentity {
     return verdict;
   }
 
-  /** X-Forwarded-Client-Cert value, Envoy format: Hash=<sha256 hex>;Subject="<RFC 2253 DN>". */
-  forwardedClientCert(): string {
-    this.xfcc ??= `Hash=${this.fingerprint};Subject="${rfc2253(this.leaf.subject).replace(/["\\]/g, '\\$&')}"`;
-    return this.xfcc;
+  /** Was the leaf signed directly by `ca` (for CRL lookups: a CRL lists the serials its issuer signed)? */
+  signedBy(ca: TrustedCa): boolean {
+    const key = `signed>${ca.fingerprint}`;
+    this.verdicts ??= new Map();
+    let verdict = this.verdicts.get(key);
+    if (verdict === undefined) {
+      verdict = signedBy(this.leaf, ca.cert);
+      this.verdicts.set(key, verdict);
+    }
+    return verdict;
+  }
+
+  /** Serial number: lowercase hex, no leading zeros (as CRLs in the bundle write it). */
+  serial(): string {
+    const s = this.leaf.serialNumber.toLowerCase().replace(/^0+/, '');
+    return s === '' ? '0' : s;
+  }
+
+  /** DER of the certificates the client sent behind the leaf ([] when not captured). */
+  chainDers(): readonly Buffer[] {
+    return this.chainDer ?? [];
+  }
+
+  /** X-Forwarded-Client-Cert value, Envoy format, with the elements `fields` names (cached per set). */
+  forwardedClientCert(fields: readonly XfccField[] = XFCC_DEFAULT): string {
+    const name = fields.join(',');
+    this.xfcc ??= new Map();
+    let value = this.xfcc.get(name);
+    if (value === undefined) {
+      value = xfccValue(this, this.facts(), fields);
+      this.xfcc.set(name, value);
+    }
+    return value;
   }
 
   private intermediates(): X509Certificate[] {
@@ -85,6 +159,8 @@ export class ClientIdentity {
     return chain;
   }
 }
+
+const XFCC_DEFAULT: readonly XfccField[] = ['Hash', 'Subject'];
 
 /**
  * DER of the leaf and of the certificates the client sent behind it, or null without a
@@ -116,37 +192,51 @@ function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
   return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
 }
 
+const factsCache = new WeakMap<X509Certificate, CertFacts | null>();
+function factsOf(cert: X509Certificate): CertFacts | null {
+  let f = factsCache.get(cert);
+  if (f === undefined) {
+    try {
+      f = certFacts(cert.raw);
+    } catch {
+      f = null;
+    }
+    factsCache.set(cert, f);
+  }
+  return f;
+}
+
 /**
- * Walks from the leaf to `ca`: each step must be signed by the next certificate, and every
- * certificate above the leaf must be a CA within its validity period. The leaf's own validity
- * is judged by the caller (an expired leaf gets its own error).
+ * May `cert` issue a certificate `below` steps under it (0 = the certificate right below)?
+ * RFC 5280 6.1.4: basicConstraints cA, keyUsage keyCertSign when keyUsage is present, and a
+ * pathLenConstraint of at least the number of intermediates between it and the leaf.
+ */
+function mayIssue(cert: X509Certificate, intermediatesBelow: number, now: number): boolean {
+  if (!cert.ca || !withinValidity(cert, now)) return false;
+  const f = factsOf(cert);
+  if (f === null) return false;
+  if (f.keyUsage !== null && (f.keyUsage & KEY_CERT_SIGN) === 0) return false;
+  return f.pathLen === null || f.pathLen >= intermediatesBelow;
+}
+
+/**
+ * Walks from the leaf to `ca` as RFC 5280 path validation does: each step signed by the next
+ * certificate; every certificate above the leaf a CA (basicConstraints cA, keyCertSign) within
+ * its validity whose pathLenConstraint admits the intermediates below it. The leaf's own
+ * validity and extendedKeyUsage are judged by the caller (each has its own error).
  */
 function chainsTo(leaf: X509Certificate, intermediates: readonly X509Certificate[], ca: X509Certificate, now: number): boolean {
-  if (!ca.ca || !withinValidity(ca, now)) return false;
   let current = leaf;
   const used = new Set<X509Certificate>();
   for (let depth = 0; depth <= MAX_CHAIN_DEPTH; depth++) {
-    if (signedBy(current, ca)) return true;
-    const next = intermediates.find((c) => !used.has(c) && c.ca && withinValidity(c, now) && signedBy(current, c));
+    // depth = intermediates already between the leaf and the certificate that signs `current`.
+    if (signedBy(current, ca)) return mayIssue(ca, depth, now);
+    const next = intermediates.find((c) => !used.has(c) && mayIssue(c, depth, now) && signedBy(current, c));
     if (next === undefined) return false;
     used.add(next);
     current = next;
   }
   return false;
-}
-
-/** "C=US\nO=Acme\nCN=alice" (Node's order, top-down) -> "CN=alice,O=Acme,C=US" (RFC 2253). */
-function rfc2253(subject: string): string {
-  return subject
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .reverse()
-    .map((line) => {
-      const eq = line.indexOf('=');
-      const value = line.slice(eq + 1).replace(/[,+"\\<>;]/g, '\\$&');
-      return line.slice(0, eq + 1) + value;
-    })
-    .join(',');
 }
 
 /**

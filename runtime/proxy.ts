@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
+import { clientCertChainField, clientCertField } from './forward-identity.ts';
 import type { ClientIdentity } from './identity.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
@@ -27,7 +28,7 @@ const HOP_BY_HOP = new Set([
  * Never taken from the client: the gateway sets these itself. "expect": node:http already
  * answered the client's 100-continue, and undici refuses requests that carry it.
  */
-const SET_BY_GATEWAY = new Set(['host', 'expect', 'x-forwarded-client-cert', 'x-forwarded-proto', 'x-forwarded-host']);
+const SET_BY_GATEWAY = new Set(['host', 'expect', 'x-forwarded-client-cert', 'client-cert', 'client-cert-chain', 'x-forwarded-proto', 'x-forwarded-host']);
 
 export const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -62,6 +63,8 @@ export interface ForwardRequest {
   /** "?..." or "". */
   query: string;
   identity: ClientIdentity | null;
+  /** The key the request was authenticated as, or null. */
+  keyId: string | null;
   /** Client address (X-Forwarded-For). */
   remote: string;
   timeoutMs: number;
@@ -82,9 +85,10 @@ export function upstreamHeaders(f: ForwardRequest): Record<string, string | stri
   const incoming = f.req.headers;
   const named = connectionNamed(incoming.connection);
   const stripAuth = f.api.def.strip_auth_data && !f.api.def.use_keyless ? f.api.def.auth_header_name : null;
+  const forward = f.api.def.forward_client_cert;
   const out: Record<string, string | string[]> = {};
   for (const name in incoming) {
-    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || named?.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || name === forward.key_id_header || named?.has(name)) continue;
     if (name.charCodeAt(0) === 58 /* ":" HTTP/2 pseudo-header */) continue;
     out[name] = incoming[name]!;
   }
@@ -95,7 +99,16 @@ export function upstreamHeaders(f: ForwardRequest): Record<string, string | stri
   out['x-forwarded-proto'] = 'https';
   const host = f.http2 ? (incoming[':authority'] ?? incoming.host) : incoming.host;
   if (host !== undefined) out['x-forwarded-host'] = host as string;
-  if (f.api.def.forward_client_cert.xfcc.length > 0 && f.identity !== null) out['x-forwarded-client-cert'] = f.identity.forwardedClientCert();
+  const identity = f.identity;
+  if (identity !== null) {
+    if (forward.xfcc.length > 0) out['x-forwarded-client-cert'] = identity.forwardedClientCert(forward.xfcc);
+    if (forward.rfc9440) {
+      out['client-cert'] = clientCertField(identity.leaf.raw);
+      const chain = identity.chainDers();
+      if (chain.length > 0) out['client-cert-chain'] = clientCertChainField(chain);
+    }
+  }
+  if (forward.key_id_header !== null && f.keyId !== null) out[forward.key_id_header] = f.keyId;
   return out;
 }
 

@@ -8,7 +8,9 @@
 import { BundleCheckError, caProblem, checkCaPem, checkKeys, checkTargetUrl, keyExpiry, keyPattern, type PatternCache } from '../bundle/checks.ts';
 import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from '../bundle/types.ts';
 import { CompactKeys, type CompactBundle } from './bundle-worker-compact.ts';
-import type { TrustedCa } from './identity.ts';
+import { AMBIGUOUS, type ClientIdentity, type TrustedCa } from './identity.ts';
+import { MatchIndex, type PreparedMatch, prepareMatch } from './match-index.ts';
+import { crlStore, RevocationView } from './revocation.ts';
 import type { RouteTables } from './route.ts';
 import { loadUpstreamTls } from './upstream-tls.ts';
 import { markOriginsInUse, upstreamFor, type Upstream } from './upstreams.ts';
@@ -20,6 +22,8 @@ export interface PreparedApi {
   readonly usesCertificate: boolean;
   readonly pinned: ReadonlySet<string>;
   readonly cas: readonly TrustedCa[];
+  /** client_certificates object entries: a CA trusted for some subjects only. */
+  readonly matches: readonly PreparedMatch[];
   readonly upstream: Upstream;
   /** Target URL's path without its trailing "/" ("" for "http://host:port/"). */
   readonly targetBase: string;
@@ -54,13 +58,47 @@ export interface Snapshot {
   readonly certHosts: ReadonlyMap<string, boolean>;
   /** For any other host (and connections without SNI): do domain-less APIs need one. */
   readonly certOnOtherHosts: boolean;
-  /** Some API trusts a CA: connections keep the certificate chain their client sent. */
+  /**
+   * Connections keep the certificate chain their client sent: some API trusts a CA (whole, or
+   * for some subjects), a key is matched by subject, or an API forwards Client-Cert-Chain.
+   */
   readonly trustsCas: boolean;
+  /** Revocation as this bundle (and the CRLs fetched meanwhile) says. */
+  readonly revocation: RevocationView;
+  /** Certificates with a known notAfter, soonest first (the expiry metrics and admin list). */
+  readonly expiry: ExpiryList;
   /** The key a leaf fingerprint identifies. */
   keyByCert(fingerprint: string): PreparedKey | undefined;
+  /**
+   * The key a client certificate identifies: by fingerprint first, else by certificate_match
+   * (one hash lookup per connection, cached on the identity); AMBIGUOUS_KEY when two rules match.
+   */
+  keyOfIdentity(identity: ClientIdentity, now: number): PreparedKey | typeof AMBIGUOUS_KEY | undefined;
+  /** Every CA the bundle trusts: fetched CRLs must be signed by one of these. */
+  revocationCas(): TrustedCa[];
+  /** Who names a certificate: the key it identifies and the APIs that pin or trust it. */
+  namesOf(fingerprint: string): { key: string | null; apis: string[] };
   /** The key whose token hashes to this SHA-256 hex. */
   keyByToken(sha256Hex: string): PreparedKey | undefined;
   key(id: string): PreparedKey | undefined;
+}
+
+export const AMBIGUOUS_KEY = Symbol('ambiguous key');
+
+/** notAfter of the config's certificates, sorted ascending (seconds since the epoch). */
+export interface ExpiryList {
+  readonly times: Float64Array;
+  fingerprint(i: number): string;
+}
+
+function expiryFromRecord(notAfter: Record<string, number>): ExpiryList {
+  const entries = Object.entries(notAfter).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
+  return { times: Float64Array.from(entries, (e) => e[1]), fingerprint: (i) => entries[i][0] };
+}
+
+function expiryFromCompact(c: CompactBundle): ExpiryList {
+  const fps = Buffer.from(c.expiryFingerprints.buffer, c.expiryFingerprints.byteOffset, c.expiryFingerprints.byteLength);
+  return { times: c.expiryTimes, fingerprint: (i) => fps.toString('latin1', i * 64, (i + 1) * 64) };
 }
 
 /** Does a connection for this SNI host ("" = none) get a CertificateRequest. */
@@ -90,6 +128,19 @@ function prepareCas(bundleCas: Record<string, BundleCa>, api: BundleApi, cache: 
   });
 }
 
+/** A CA of content.cas as the request path uses it (parsed once per snapshot). */
+function trustedCa(bundleCas: Record<string, BundleCa>, fingerprint: string, cache: Map<string, TrustedCa>, usedBy: string): TrustedCa {
+  let ca = cache.get(fingerprint);
+  if (ca === undefined) {
+    const entry = bundleCas[fingerprint];
+    const cert = checkCaPem(entry.pem);
+    if (!cert.ok) throw new BundleCheckError(caProblem(fingerprint, entry.subject, usedBy, cert.problem));
+    ca = { fingerprint, cert: cert.value };
+    cache.set(fingerprint, ca);
+  }
+  return ca;
+}
+
 function prepareApi(bundleCas: Record<string, BundleCa>, api: BundleApi, cas: Map<string, TrustedCa>): PreparedApi {
   const { upstream, targetBase } = prepareUpstream(api);
   const dirLength = api.listen_path.length - 1;
@@ -99,6 +150,7 @@ function prepareApi(bundleCas: Record<string, BundleCa>, api: BundleApi, cas: Ma
     usesCertificate: api.use_mutual_tls_auth || api.use_certificate,
     pinned: new Set(api.client_certificates),
     cas: prepareCas(bundleCas, api, cas),
+    matches: api.client_matches.map((m) => prepareMatch(m, trustedCa(bundleCas, m.issuer, cas, api.id), null)),
     upstream,
     targetBase,
     stripLength: api.strip_listen_path ? dirLength : 0,
@@ -161,7 +213,28 @@ class PreparedBundle implements Snapshot {
     readonly certOnOtherHosts: boolean,
     readonly trustsCas: boolean,
     private readonly patterns: PatternCache,
+    private readonly matchIndex: MatchIndex | null,
+    readonly revocation: RevocationView,
+    readonly expiry: ExpiryList,
+    private readonly apiNames: (fingerprint: string) => string[],
+    private readonly cas: ReadonlyMap<string, TrustedCa>,
   ) {}
+
+  revocationCas(): TrustedCa[] {
+    return [...this.cas.values()];
+  }
+
+  keyOfIdentity(identity: ClientIdentity, now: number): PreparedKey | typeof AMBIGUOUS_KEY | undefined {
+    const byFingerprint = this.keyByCert(identity.fingerprint);
+    if (byFingerprint !== undefined || this.matchIndex === null) return byFingerprint;
+    const id = this.matchIndex.keyOf(identity, now);
+    if (id === null) return undefined;
+    return id === AMBIGUOUS ? AMBIGUOUS_KEY : this.key(id);
+  }
+
+  namesOf(fingerprint: string): { key: string | null; apis: string[] } {
+    return { key: this.keys.keyIdByCert(fingerprint) ?? null, apis: this.apiNames(fingerprint) };
+  }
 
   get bundle(): Bundle {
     return (this.parsed ??= this.bundleOf());
@@ -194,13 +267,25 @@ interface SnapshotParts {
   apis: Record<string, BundleApi>;
   cas: Record<string, BundleCa>;
   routes: BundleContent['index']['routes'];
+  matches: BundleContent['index']['matches'];
+  revocation: BundleContent['revocation'];
 }
 
 /** Throws Error with a message naming the record it cannot use (APIs first, then `checkKeys`). */
-function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle, patterns: PatternCache, checkKeys: () => void): Snapshot {
+function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle, patterns: PatternCache, checkKeys: () => void, expiry: ExpiryList): Snapshot {
   const cas = new Map<string, TrustedCa>();
   const apis = new Map<string, PreparedApi>();
   for (const api of Object.values(parts.apis)) apis.set(api.id, prepareApi(parts.cas, api, cas));
+  const keyRules: PreparedMatch[] = [];
+  for (const id in parts.matches) keyRules.push(prepareMatch(parts.matches[id], trustedCa(parts.cas, parts.matches[id].issuer, cas, `key ${id}`), id));
+  // Every CA of the bundle: CRLs (compiled or fetched) are matched against these.
+  for (const fp in parts.cas) trustedCa(parts.cas, fp, cas, 'the revocation list');
+  let chains = Object.keys(parts.cas).length > 0;
+  for (const api of apis.values()) chains ||= api.def.forward_client_cert.rfc9440;
+  const pinnedBy = new Map<string, string[]>();
+  for (const api of apis.values()) for (const fp of api.pinned) pinnedBy.set(fp, [...(pinnedBy.get(fp) ?? []), api.id]);
+  const apiNames = (fp: string) => pinnedBy.get(fp) ?? (Object.hasOwn(parts.cas, fp) ? parts.cas[fp].apis : []);
+  crlStore.setUrls(parts.revocation.crl_urls);
 
   const byHost = new Map<string, Map<string, PreparedApi>>();
   const anyHost = new Map<string, PreparedApi>();
@@ -221,20 +306,42 @@ function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle,
 
   checkKeys();
   markOriginsInUse(new Set([...apis.values()].map((api) => api.upstream.key)));
-  return new PreparedBundle(parts.digest, bundleOf, keys, { byHost, anyHost }, certHosts, certOnOtherHosts, cas.size > 0, patterns);
+  return new PreparedBundle(
+    parts.digest,
+    bundleOf,
+    keys,
+    { byHost, anyHost },
+    certHosts,
+    certOnOtherHosts,
+    chains,
+    patterns,
+    keyRules.length === 0 ? null : new MatchIndex(keyRules),
+    new RevocationView(parts.revocation, cas, crlStore),
+    expiry,
+    apiNames,
+    cas,
+  );
 }
 
 /** Throws Error with a message naming the record it cannot use. */
 export function buildSnapshot(bundle: Bundle): Snapshot {
   const content = bundle.content;
   const patterns: PatternCache = new Map();
-  const parts = { digest: bundle.digest, apis: content.apis, cas: content.cas, routes: content.index.routes };
+  const parts = {
+    digest: bundle.digest,
+    apis: content.apis,
+    cas: content.cas,
+    routes: content.index.routes,
+    matches: content.index.matches,
+    revocation: content.revocation,
+  };
   return assemble(
     parts,
     new ParsedKeys(content),
     () => bundle,
     patterns,
     () => checkKeys(content.keys, patterns),
+    expiryFromRecord(content.not_after),
   );
 }
 
@@ -253,5 +360,6 @@ export function buildCompactSnapshot(compact: CompactBundle): Snapshot {
     () => {
       if (compact.keyError !== null) throw new Error(compact.keyError);
     },
+    expiryFromCompact(compact),
   );
 }

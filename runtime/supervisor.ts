@@ -15,6 +15,9 @@ import { GatewayMetrics } from './metrics.ts';
 import { buildCompactSnapshot, buildSnapshot, type Snapshot } from './snapshot.ts';
 import { BundleStore } from './store.ts';
 import { closeAllUpstreams } from './upstreams.ts';
+import { startCrlFetcher } from './crl-fetcher.ts';
+import { registerPkiMetrics, revocationHealth, soonestExpiring } from './pki-status.ts';
+import { crlStore, type StalePolicy } from './revocation.ts';
 
 export interface HostPort {
   host: string;
@@ -35,6 +38,10 @@ export interface RuntimeConfig {
   redisUrl?: string;
   redisTimeoutMs?: number;
   onLimiterError: 'allow' | 'deny';
+  /** crl_urls: longest wait between two fetches of one URL (default 300000). */
+  crlRefreshMs?: number;
+  /** A crl_url CRL stale and not refreshable: refuse its CA's certificates (closed) or not (open, default). */
+  crlStale?: StalePolicy;
   logger: Logger;
   /** File watch debounce; default 50 ms. */
   watchDebounceMs?: number;
@@ -102,6 +109,16 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   let draining = false;
   const metrics = new GatewayMetrics({ inFlight: () => gateway?.inFlight() ?? 0 });
   metrics.bundleLoaded(store.info(), true);
+  crlStore.policy = cfg.crlStale ?? 'open';
+  registerPkiMetrics(metrics.registry, () => store.current(), crlStore);
+  const crls = startCrlFetcher({
+    snapshot: () => store.current(),
+    intervalMs: cfg.crlRefreshMs,
+    onEvent: (e) => {
+      if (e.result === 'updated') log.info({ crl_url: e.url, entries: e.entries }, 'CRL updated');
+      else if (e.result === 'error') log.warn({ crl_url: e.url, error: e.detail }, 'CRL refresh failed; the previous list stays in use until its nextUpdate');
+    },
+  });
 
   let limiter: Limiter;
   try {
@@ -139,6 +156,8 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       bundle: () => store.info(),
       lastReloadError: () => store.lastReloadError(),
       limiter: () => limiter.health(),
+      revocation: () => revocationHealth(crlStore),
+      expiring: (limit: number) => soonestExpiring(store.current(), limit, Date.now() / 1000),
       draining: () => draining,
     };
     try {
@@ -196,6 +215,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
         log.info({ reason, in_flight: inFlight, drain_timeout_ms: cfg.drainTimeoutMs }, 'draining: no new connections, finishing requests in flight');
         // Stop accepting first (synchronously, inside close), then wind the rest down.
         const drained = gateway!.close(cfg.drainTimeoutMs);
+        crls.stop();
         await source.close();
         await drained;
         // The upstream pools' keep-alive connections: nothing will use them any more.

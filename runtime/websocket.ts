@@ -93,6 +93,7 @@ export class WebSockets {
       path: ex.path,
       query: ex.query,
       identity: ex.identity,
+      keyId: ex.key?.id ?? null,
       remote: ex.remote,
       timeoutMs: 0,
       responseHeaders: null,

@@ -146,6 +146,7 @@ test('the report judges targets from ratios within one run and renders every sec
       dynamicKeys: 100_000,
       compileApis: 1000,
       compileKeys: 100_000,
+      compileCrl: 10_000,
     },
     sections: {
       proxy: [
@@ -155,7 +156,18 @@ test('the report judges targets from ratios within one run and renders every sec
         run('caddy', 4800, 30, 500),
         { contender: 'haproxy', label: 'HAProxy', alg: 'ec', status: 'not installed', notes: [] },
       ],
-      compile: { apis: 1000, keys: 100_000, generatedInS: 0, wallS: 8.5, cpuS: 8, keysPerS: 11_765, peakRssMiB: 700, bundleMiB: 60, exitCode: 0 },
+      compile: {
+        apis: 1000,
+        keys: 100_000,
+        crlEntries: 10_000,
+        generatedInS: 0,
+        wallS: 8.5,
+        cpuS: 8,
+        keysPerS: 11_765,
+        peakRssMiB: 700,
+        bundleMiB: 60,
+        exitCode: 0,
+      },
     },
     errors: [],
   };

@@ -79,7 +79,7 @@ test('three keys: certificate only, token only, both; policies merged', () => {
   const { keys } = content;
   const tokens = demoTokens();
   const sha = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
-  assert.deepEqual(Object.keys(keys).sort(), ['alice', 'bob', 'carol']);
+  assert.deepEqual(Object.keys(keys).sort(), ['alice', 'bob', 'carol', 'other-team']);
   assert.deepEqual(keys.alice.certificates, [pki.clients.alice.fingerprint]);
   assert.equal(keys.alice.token_sha256, null);
   assert.deepEqual(keys.carol.certificates, []);

@@ -34,6 +34,7 @@ test('/health and /metrics report the bundle, reloads, requests and the limiter'
       bundle: { digest: 'sha256:aaa', loaded_at: loadedAt.toISOString(), source: '/etc/b.json', apis: 2, keys: 7 },
       last_reload_error: null,
       limiter: { status: 'ok' },
+      revocation: null,
     });
 
     lastError = { message: 'bundle is truncated', at: new Date().toISOString(), source: '/etc/b.json' };

@@ -148,10 +148,10 @@ describe('request-path stages', async () => {
     assert.deepEqual(order, ['a', 'later', 'b', 'refuse']);
   });
 
-  it('the gateway list: route, static mTLS, authenticate, key state, access, limits', () => {
+  it('the gateway list: route, revocation, static mTLS, authenticate, key state, access, limits', () => {
     assert.deepEqual(
       STAGES.map((s) => s.name),
-      ['route', 'static-mtls', 'authenticate', 'key-state', 'access', 'limits'],
+      ['route', 'revocation', 'static-mtls', 'authenticate', 'key-state', 'access', 'limits'],
     );
   });
 });

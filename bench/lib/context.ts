@@ -23,6 +23,8 @@ export interface BenchOptions {
   /** APIs and keys of the compile benchmark. */
   compileApis: number;
   compileKeys: number;
+  /** Entries of the CRL the compile bench adds (revocation document). */
+  compileCrl: number;
 }
 
 export interface BenchContext {

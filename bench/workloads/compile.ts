@@ -1,8 +1,9 @@
 // Compile benchmark: 1,000 APIs / 100,000 keys, each key with its own certificate, compiled by
 // the real CLI in a child process: wall time, keys/s, peak RSS (GNU time's maximum resident set).
-import { rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateCompileConfig } from '../gen-config.ts';
+import { makeBigCrl } from '../lib/big-crl.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { runPinned, SERVER_CORE } from '../lib/proc.ts';
 import { round } from './load.ts';
@@ -10,6 +11,8 @@ import { round } from './load.ts';
 export interface CompileResult {
   apis: number;
   keys: number;
+  /** Entries of the CRL a revocation document adds (0 = none). */
+  crlEntries: number;
   /** Seconds spent generating the config in this run (0 = reused from bench/.work). */
   generatedInS: number;
   wallS: number;
@@ -24,12 +27,27 @@ export interface CompileResult {
 export async function runCompileBench(ctx: BenchContext): Promise<CompileResult> {
   const { compileApis: apis, compileKeys: keys } = ctx.opts;
   const gen = await generateCompileConfig(ctx.dir('compile', `config-${apis}-${keys}`), { apis, keys }, ctx.log);
+  // Issue 11: a CA trusted by one more API, and a revocation document with a big CRL it signed.
+  const crlEntries = ctx.opts.compileCrl;
+  const extra = join(gen.dir, 'pki-bench');
+  rmSync(extra, { recursive: true, force: true });
+  if (crlEntries > 0) {
+    const crl = makeBigCrl(ctx.dir('compile', 'crl'), crlEntries);
+    mkdirSync(extra, { recursive: true });
+    writeFileSync(join(extra, 'ca.pem'), crl.caPem);
+    writeFileSync(join(extra, 'bench.crl'), crl.crlPem);
+    writeFileSync(
+      join(extra, 'pki.yaml'),
+      'kind: api\nid: crl-bench\nproxy:\n  listen_path: /crl-bench/\n  target_url: http://127.0.0.1:9\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n---\nkind: revocation\nid: bench\ncrl: [bench.crl]\n',
+    );
+  }
   const out = join(ctx.dir('compile'), 'bundle.json');
   rmSync(out, { force: true });
   const r = await runPinned(SERVER_CORE, process.execPath, [join(ctx.root, 'dist/mtlsgate.mjs'), 'compile', gen.dir, '-o', out], 600_000);
   const result: CompileResult = {
     apis,
     keys,
+    crlEntries,
     generatedInS: round(gen.generatedInS, 1),
     wallS: round(r.wallMs / 1000, 2),
     cpuS: r.cpuSeconds === null ? null : round(r.cpuSeconds, 2),

@@ -30,6 +30,11 @@ Options (each also from the environment variable shown; a flag wins over its var
   --redis-timeout MS         a slower Redis decision is decided by --on-limiter-error
                              (default 50)                             MTLSGATE_REDIS_TIMEOUT
   --on-limiter-error allow|deny  (default allow)                      MTLSGATE_ON_LIMITER_ERROR
+  --crl-refresh MS           crl_urls: refetch at least this often, sooner at a CRL's nextUpdate
+                             (default 300000)                         MTLSGATE_CRL_REFRESH
+  --crl-stale open|closed    a crl_url CRL past nextUpdate that cannot be refreshed: keep
+                             admitting its CA's certificates (open, default) or refuse them
+                             with 403 mtls.revocation_unknown (closed)  MTLSGATE_CRL_STALE
   --log-level LEVEL          ${LOG_LEVELS.join('|')} (default info)
                                                                       MTLSGATE_LOG_LEVEL
 
@@ -48,6 +53,8 @@ const OPTIONS = {
   redis: { type: 'string' },
   'redis-timeout': { type: 'string' },
   'on-limiter-error': { type: 'string' },
+  'crl-refresh': { type: 'string' },
+  'crl-stale': { type: 'string' },
   'log-level': { type: 'string' },
 } as const;
 type FlagName = keyof typeof OPTIONS;
@@ -112,6 +119,8 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
   }
   const onError = v['on-limiter-error'] ?? 'allow';
   if (onError !== 'allow' && onError !== 'deny') throw new UsageError(`--on-limiter-error must be allow or deny, not ${JSON.stringify(onError)}`);
+  const crlStale = v['crl-stale'] ?? 'open';
+  if (crlStale !== 'open' && crlStale !== 'closed') throw new UsageError(`--crl-stale must be open or closed, not ${JSON.stringify(crlStale)}`);
   const admin = v.admin ?? '127.0.0.1:9901';
   return {
     config: {
@@ -126,6 +135,8 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       redisUrl: v.redis,
       redisTimeoutMs: v['redis-timeout'] === undefined ? undefined : parseMs(v['redis-timeout'], '--redis-timeout', 50),
       onLimiterError: onError,
+      crlRefreshMs: parseMs(v['crl-refresh'], '--crl-refresh', 300_000),
+      crlStale,
     },
     logLevel: parseLogLevel(v['log-level']),
   };

@@ -2,9 +2,10 @@
 // order CONTRACT section 5 gives. Keyless APIs have no key: the stage lets them through.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Refusal, refusal } from '../errors.ts';
-import type { PreparedApi, PreparedKey, Snapshot } from '../snapshot.ts';
+import { AMBIGUOUS_KEY, type PreparedApi, type PreparedKey, type Snapshot } from '../snapshot.ts';
 import type { RequestContext, RequestHeaders, StageIdentity } from './context.ts';
 import { GO, type Stage, type Verdict } from './stage.ts';
+import { certificateUsable } from './static-mtls.ts';
 
 const BEARER = /^bearer\s+/i;
 
@@ -38,8 +39,13 @@ function keyOf(snapshot: Snapshot, api: PreparedApi, identity: StageIdentity | n
   const dynamic = api.def.use_certificate;
   const certBound = dynamic || api.def.use_mutual_tls_auth;
   const token = tokenOf(api, headers);
-  if (dynamic && identity?.expired(now)) return refusal('mtls.cert_expired');
-  const certKey = certBound && identity !== null ? snapshot.keyByCert(identity.fingerprint) : undefined;
+  if (dynamic && identity !== null) {
+    const unusable = certificateUsable(identity, now);
+    if (unusable !== GO) return unusable;
+  }
+  const found = certBound && identity !== null ? snapshot.keyOfIdentity(identity, now) : undefined;
+  if (found === AMBIGUOUS_KEY) return refusal('auth.cert_ambiguous');
+  const certKey = found;
   if (token === null) {
     if (!dynamic || identity === null) return refusal('auth.auth_field_missing');
     return certKey ?? refusal('auth.cert_not_found');
@@ -50,7 +56,7 @@ function keyOf(snapshot: Snapshot, api: PreparedApi, identity: StageIdentity | n
   if (certKey !== undefined && certKey !== key) return refusal('auth.cert_mismatch');
   // A certificate-bound key: the certificate presented must be one of its own (any of them,
   // while a renewal overlaps). certKey is the index's answer for the presented certificate.
-  if (key.def.certificates.length > 0 && certKey !== key) return refusal('auth.cert_required');
+  if ((key.def.certificates.length > 0 || key.def.certificate_match !== null) && certKey !== key) return refusal('auth.cert_required');
   return key;
 }
 

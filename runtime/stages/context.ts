@@ -10,7 +10,7 @@ import type { PreparedApi, PreparedKey, Snapshot } from '../snapshot.ts';
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
 /** What the stages ask of a client identity (runtime/identity.ts's ClientIdentity has it). */
-export type StageIdentity = Pick<ClientIdentity, 'fingerprint' | 'expired' | 'issuedBy'>;
+export type StageIdentity = ClientIdentity;
 
 export class RequestContext {
   /** Set by the route stage. */

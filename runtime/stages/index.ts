@@ -5,8 +5,9 @@ import { accessStage } from './access.ts';
 import { authenticateStage } from './authenticate.ts';
 import { keyStateStage } from './key-state.ts';
 import { limitsStage } from './limits.ts';
+import { revocationStage } from './revocation.ts';
 import { routeStage } from './route.ts';
 import type { Stage } from './stage.ts';
 import { staticMtlsStage } from './static-mtls.ts';
 
-export const STAGES: readonly Stage[] = [routeStage, staticMtlsStage, authenticateStage, keyStateStage, accessStage, limitsStage];
+export const STAGES: readonly Stage[] = [routeStage, revocationStage, staticMtlsStage, authenticateStage, keyStateStage, accessStage, limitsStage];

@@ -1,0 +1,182 @@
+// What path validation, subject matching and X-Forwarded-Client-Cert need from a certificate
+// and node:crypto's X509Certificate does not give exactly: basicConstraints pathLen, the
+// keyUsage bits, extendedKeyUsage OIDs, subject alternative names one by one (Node joins them
+// into one string whose commas are ambiguous) and the subject's attributes with their raw
+// values (for CN matching and RFC 2253 escaping). Read from the DER once per certificate.
+
+export interface CertFacts {
+  /** basicConstraints cA. */
+  ca: boolean;
+  /** basicConstraints pathLenConstraint, or null (absent: unlimited). */
+  pathLen: number | null;
+  /** keyUsage bits (bit 0 = digitalSignature ... bit 5 = keyCertSign), or null when the extension is absent. */
+  keyUsage: number | null;
+  /** extendedKeyUsage OIDs, or null when the extension is absent. */
+  eku: string[] | null;
+  sanUris: string[];
+  sanDns: string[];
+  sanEmails: string[];
+  /** Subject attributes in DER order (most significant first): [type OID, value]. */
+  subject: [string, string][];
+}
+
+export const KEY_CERT_SIGN = 1 << 5;
+export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+export const EKU_ANY = '2.5.29.37.0';
+export const OID_CN = '2.5.4.3';
+
+interface Tlv {
+  tag: number;
+  start: number;
+  end: number;
+}
+
+function tlv(b: Uint8Array, at: number, limit: number): Tlv {
+  if (at + 2 > limit) throw new RangeError('truncated');
+  let len = b[at + 1];
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || start + n > limit) throw new RangeError('bad length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + b[start + i];
+    start += n;
+  }
+  if (start + len > limit) throw new RangeError('truncated');
+  return { tag: b[at], start, end: start + len };
+}
+
+function children(b: Uint8Array, t: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  for (let at = t.start; at < t.end; ) {
+    const c = tlv(b, at, t.end);
+    out.push(c);
+    at = c.end;
+  }
+  return out;
+}
+
+function oid(b: Uint8Array, t: Tlv): string {
+  const parts: number[] = [];
+  let v = 0;
+  for (let i = t.start; i < t.end; i++) {
+    v = v * 128 + (b[i] & 0x7f);
+    if ((b[i] & 0x80) === 0) {
+      if (parts.length === 0) parts.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
+      else parts.push(v);
+      v = 0;
+    }
+  }
+  return parts.join('.');
+}
+
+function text(b: Uint8Array, t: Tlv): string {
+  const bytes = Buffer.from(b.buffer, b.byteOffset + t.start, t.end - t.start);
+  if (t.tag === 0x1e) return Buffer.from(bytes).swap16().toString('utf16le'); // BMPString (big-endian UTF-16)
+  if (t.tag === 0x0c) return bytes.toString('utf8'); // UTF8String
+  return bytes.toString('latin1'); // PrintableString, IA5String, T61String (as Latin-1)
+}
+
+/** The facts of a certificate's DER; throws RangeError on a structure it cannot read. */
+export function certFacts(der: Uint8Array): CertFacts {
+  const facts: CertFacts = { ca: false, pathLen: null, keyUsage: null, eku: null, sanUris: [], sanDns: [], sanEmails: [], subject: [] };
+  const cert = tlv(der, 0, der.length);
+  const tbs = tlv(der, cert.start, cert.end);
+  const fields = children(der, tbs);
+  let i = fields[0].tag === 0xa0 ? 1 : 0; // version
+  i += 4; // serialNumber, signature, issuer, validity
+  const subject = fields[i];
+  for (const rdn of children(der, subject)) {
+    for (const atv of children(der, rdn)) {
+      const [type, value] = children(der, atv);
+      facts.subject.push([oid(der, type), text(der, value)]);
+    }
+  }
+  const exts = fields.find((f) => f.tag === 0xa3);
+  if (exts === undefined) return facts;
+  for (const ext of children(der, tlv(der, exts.start, exts.end))) {
+    const parts = children(der, ext);
+    const id = oid(der, parts[0]);
+    const octets = parts[parts.length - 1];
+    const value = tlv(der, octets.start, octets.end);
+    if (id === '2.5.29.19') {
+      for (const c of children(der, value)) {
+        if (c.tag === 0x01) facts.ca = der[c.start] !== 0;
+        else if (c.tag === 0x02) {
+          let n = 0;
+          for (let k = c.start; k < c.end; k++) n = n * 256 + der[k];
+          facts.pathLen = n;
+        }
+      }
+    } else if (id === '2.5.29.15') {
+      // BIT STRING: first byte = unused bits; bit 0 is the most significant bit of the next byte.
+      let bits = 0;
+      for (let k = value.start + 1, shift = 0; k < value.end && shift < 16; k++, shift += 8) {
+        for (let bit = 0; bit < 8; bit++) if (der[k] & (0x80 >> bit)) bits |= 1 << (shift + bit);
+      }
+      facts.keyUsage = bits;
+    } else if (id === '2.5.29.37') {
+      facts.eku = children(der, value).map((c) => oid(der, c));
+    } else if (id === '2.5.29.17') {
+      for (const name of children(der, value)) {
+        const s = Buffer.from(der.buffer, der.byteOffset + name.start, name.end - name.start).toString('latin1');
+        if (name.tag === 0x86) facts.sanUris.push(s);
+        else if (name.tag === 0x82) facts.sanDns.push(s.toLowerCase());
+        else if (name.tag === 0x81) facts.sanEmails.push(s);
+      }
+    }
+  }
+  return facts;
+}
+
+/** Allowed as a TLS client certificate: no extendedKeyUsage, or one naming clientAuth (or any). */
+export function allowsClientAuth(f: CertFacts): boolean {
+  return f.eku === null || f.eku.includes(EKU_CLIENT_AUTH) || f.eku.includes(EKU_ANY);
+}
+
+/** The subject's common names. */
+export function commonNames(f: CertFacts): string[] {
+  return f.subject.filter(([type]) => type === OID_CN).map(([, v]) => v);
+}
+
+const SHORT_NAMES: Record<string, string> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '2.5.4.9': 'STREET',
+  '0.9.2342.19200300.100.1.25': 'DC',
+  '0.9.2342.19200300.100.1.1': 'UID',
+  '1.2.840.113549.1.9.1': 'emailAddress',
+  '2.5.4.5': 'serialNumber',
+};
+
+/**
+ * The subject as RFC 2253 writes it (last RDN first, "," between), each value escaped as
+ * OpenSSL's XN_FLAG_RFC2253 does, which is what Envoy puts in XFCC: `, + " \ < > ;` get a
+ * backslash, so do a leading `#` or space and a trailing space, and every byte outside
+ * printable ASCII is written \XX (its UTF-8 bytes in hex). The result is plain ASCII, so it
+ * is always a valid header value.
+ */
+export function rfc2253(f: CertFacts): string {
+  return f.subject
+    .slice()
+    .reverse()
+    .map(([type, value]) => `${SHORT_NAMES[type] ?? type}=${escapeRfc2253(value)}`)
+    .join(',');
+}
+
+export function escapeRfc2253(value: string): string {
+  let out = '';
+  const bytes = Buffer.from(value, 'utf8');
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    const ch = String.fromCharCode(c);
+    if (c < 0x20 || c > 0x7e) out += `\\${c.toString(16).toUpperCase().padStart(2, '0')}`;
+    else if (',+"\\<>;'.includes(ch) || (i === 0 && (ch === '#' || ch === ' ')) || (i === bytes.length - 1 && ch === ' ')) out += `\\${ch}`;
+    else out += ch;
+  }
+  return out;
+}

@@ -1,0 +1,120 @@
+// Keeps the CRLs of crl_urls current while the gateway runs, without a bundle reload: each URL
+// is fetched (If-None-Match with the last ETag), verified against the CAs of the current
+// bundle, and swapped into the process's CRL store (runtime/revocation.ts), which moves its
+// generation so every connection re-checks on its next request. A URL is fetched every
+// `intervalMs`, or sooner when its CRL's nextUpdate comes first; past nextUpdate without a
+// fresh copy, the CRL is stale and `--crl-stale open|closed` decides (runtime/revocation.ts).
+import { crlSignedBy, parseCrl } from '../bundle/crl.ts';
+import { type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
+import type { Snapshot } from './snapshot.ts';
+
+export interface CrlFetcherOptions {
+  snapshot: () => Snapshot;
+  /** Longest wait between two fetches of one URL (default 300 s). */
+  intervalMs?: number;
+  /** Wait after a failed fetch (default min(interval, 30 s)). */
+  retryMs?: number;
+  timeoutMs?: number;
+  store?: CrlStore;
+  onEvent?: (event: { url: string; result: 'updated' | 'not_modified' | 'error'; detail?: string; entries?: number }) => void;
+}
+
+export interface CrlFetcher {
+  /** Fetches every URL now (tests and start-up). */
+  refreshAll(): Promise<void>;
+  stop(): void;
+}
+
+const CLOCK_TICK_MS = 1_000;
+
+export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
+  const store = opts.store ?? crlStore;
+  const interval = opts.intervalMs ?? 300_000;
+  const retry = opts.retryMs ?? Math.min(interval, 30_000);
+  const timeout = opts.timeoutMs ?? 10_000;
+  const due = new Map<string, number>();
+  const inFlight = new Map<string, Promise<void>>();
+  let stopped = false;
+
+  async function fetchOne(crl: FetchedCrl): Promise<void> {
+    const now = Date.now();
+    try {
+      const headers: Record<string, string> = {};
+      if (crl.etag !== null) headers['if-none-match'] = crl.etag;
+      const res = await fetch(crl.url, { headers, signal: AbortSignal.timeout(timeout) });
+      if (res.status === 304 && crl.fetchedAt !== null) {
+        crl.fetchedAt = Date.now();
+        crl.lastError = null;
+        opts.onEvent?.({ url: crl.url, result: 'not_modified' });
+        due.set(crl.url, nextFetch(crl, interval));
+        return;
+      }
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      const parsed = parseCrl(Buffer.from(await res.arrayBuffer()));
+      // Verified against the CAs the bundle being served trusts; an unverifiable list is never used.
+      const cas = opts.snapshot().revocationCas();
+      const signer = cas.find((ca) => crlSignedBy(parsed, ca.cert));
+      if (signer === undefined) throw new Error('its signature does not verify against any CA the bundle trusts');
+      if (parsed.nextUpdate !== null && parsed.nextUpdate.getTime() <= Date.now())
+        throw new Error(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
+      crl.caFingerprint = signer.fingerprint;
+      crl.serials = new Set(parsed.serials);
+      crl.nextUpdate = parsed.nextUpdate?.getTime() ?? null;
+      crl.etag = res.headers.get('etag');
+      crl.fetchedAt = Date.now();
+      crl.lastError = null;
+      crl.stale = false;
+      store.changed();
+      opts.onEvent?.({ url: crl.url, result: 'updated', entries: parsed.serials.length });
+      due.set(crl.url, nextFetch(crl, interval));
+    } catch (err) {
+      crl.lastError = `${(err as Error).message} (at ${new Date(now).toISOString()})`;
+      opts.onEvent?.({ url: crl.url, result: 'error', detail: crl.lastError });
+      due.set(crl.url, Date.now() + retry);
+    }
+  }
+
+  function fetchIfIdle(crl: FetchedCrl): Promise<void> {
+    let running = inFlight.get(crl.url);
+    if (running === undefined) {
+      running = fetchOne(crl).finally(() => inFlight.delete(crl.url));
+      inFlight.set(crl.url, running);
+    }
+    return running;
+  }
+
+  /** Once a second: fetch what is due, and mark lists that just went past nextUpdate stale. */
+  function tick(): void {
+    if (stopped) return;
+    const now = Date.now();
+    for (const crl of store.byUrl.values()) {
+      const stale = crl.fetchedAt === null || (crl.nextUpdate !== null && now > crl.nextUpdate);
+      if (stale !== crl.stale) {
+        crl.stale = stale;
+        store.changed();
+      }
+      if ((due.get(crl.url) ?? 0) <= now) void fetchIfIdle(crl);
+    }
+  }
+  const timer = setInterval(tick, CLOCK_TICK_MS);
+  timer.unref();
+  tick();
+
+  return {
+    async refreshAll() {
+      await Promise.all([...store.byUrl.values()].map((crl) => fetchIfIdle(crl)));
+    },
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}
+
+/** The next fetch: after the interval, or at nextUpdate when that comes first (never in the past). */
+function nextFetch(crl: FetchedCrl, interval: number): number {
+  const now = Date.now();
+  const byInterval = now + interval;
+  if (crl.nextUpdate === null) return byInterval;
+  return Math.max(now + CLOCK_TICK_MS, Math.min(byInterval, crl.nextUpdate));
+}

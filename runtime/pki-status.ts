@@ -1,0 +1,139 @@
+// What the admin listener says about certificates: expiry (how many of the config's pinned,
+// key-bound and CA certificates expire within 7 and 30 days, the soonest; a list of the N
+// soonest with who names each) and revocation (each crl_url's state, the stale policy). Series
+// are bounded: a fixed set for expiry whatever the number of keys, one per crl_url.
+import { Gauge, type Registry } from 'prom-client';
+import type { CrlStore } from './revocation.ts';
+import type { ExpiryList, Snapshot } from './snapshot.ts';
+
+const DAY_S = 86_400;
+
+/** Entries of a sorted list with time <= `limit` (binary search). */
+function countUpTo(times: Float64Array, limit: number): number {
+  let lo = 0;
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (times[mid] <= limit) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export function expiryCounts(expiry: ExpiryList, nowS: number): { expired: number; within7d: number; within30d: number; soonest: number | null } {
+  const expired = countUpTo(expiry.times, nowS);
+  return {
+    expired,
+    within7d: countUpTo(expiry.times, nowS + 7 * DAY_S) - expired,
+    within30d: countUpTo(expiry.times, nowS + 30 * DAY_S) - expired,
+    soonest: expiry.times.length > expired ? expiry.times[expired] : null,
+  };
+}
+
+export interface ExpiringCertificate {
+  sha256: string;
+  not_after: string;
+  /** The key the certificate identifies, or null. */
+  key: string | null;
+  /** APIs that pin it, or (a CA) trust it. */
+  apis: string[];
+}
+
+/** The `limit` soonest-expiring certificates not yet expired (expired ones too when `includeExpired`). */
+export function soonestExpiring(snapshot: Snapshot, limit: number, nowS: number, includeExpired = false): ExpiringCertificate[] {
+  const { times } = snapshot.expiry;
+  const start = includeExpired ? 0 : countUpTo(times, nowS);
+  const out: ExpiringCertificate[] = [];
+  for (let i = start; i < times.length && out.length < limit; i++) {
+    const sha256 = snapshot.expiry.fingerprint(i);
+    const names = snapshot.namesOf(sha256);
+    out.push({ sha256, not_after: new Date(times[i] * 1000).toISOString(), key: names.key, apis: names.apis });
+  }
+  return out;
+}
+
+export interface RevocationHealth {
+  stale_policy: 'open' | 'closed';
+  status: 'ok' | 'stale';
+  crl_urls: { url: string; state: 'fresh' | 'stale'; entries: number; next_update: string | null; fetched_at: string | null; last_error: string | null }[];
+}
+
+/** Query strings and userinfo stay out of /health and /metrics (a presigned URL is a secret). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    if (u.search !== '') u.search = '?…';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+export function revocationHealth(store: CrlStore): RevocationHealth {
+  const urls = [...store.byUrl.values()].map((c) => ({
+    url: redactUrl(c.url),
+    state: c.stale ? ('stale' as const) : ('fresh' as const),
+    entries: c.serials.size,
+    next_update: c.nextUpdate === null ? null : new Date(c.nextUpdate).toISOString(),
+    fetched_at: c.fetchedAt === null ? null : new Date(c.fetchedAt).toISOString(),
+    last_error: c.lastError,
+  }));
+  return { stale_policy: store.policy, status: store.anyStale() ? 'stale' : 'ok', crl_urls: urls };
+}
+
+/** Registers the certificate gauges on `registry`; they read the current snapshot at scrape time. */
+export function registerPkiMetrics(registry: Registry, snapshot: () => Snapshot, store: CrlStore): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'mtlsgate_certificates_expiring',
+    help: 'Certificates the config names by PEM (pinned, bound to a key, or a CA) expiring within the window (7d, 30d), or already expired',
+    labelNames: ['within'],
+    registers,
+    collect() {
+      const c = expiryCounts(snapshot().expiry, Date.now() / 1000);
+      this.labels('7d').set(c.within7d);
+      this.labels('30d').set(c.within30d);
+      this.labels('expired').set(c.expired);
+    },
+  });
+  new Gauge({
+    name: 'mtlsgate_certificate_soonest_expiry_timestamp_seconds',
+    help: 'notAfter of the certificate that expires first among those not yet expired (absent when none)',
+    registers,
+    collect() {
+      this.reset();
+      const soonest = expiryCounts(snapshot().expiry, Date.now() / 1000).soonest;
+      if (soonest !== null) this.set(soonest);
+    },
+  });
+  new Gauge({
+    name: 'mtlsgate_crl_stale',
+    help: 'A crl_url whose CRL is past its nextUpdate or was never fetched (1), or fresh (0); what happens then is mtlsgate_crl_fail_closed',
+    labelNames: ['url'],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of store.byUrl.values()) this.labels(redactUrl(c.url)).set(c.stale ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'mtlsgate_crl_entries',
+    help: 'Revoked serials in the CRL last fetched from each crl_url',
+    labelNames: ['url'],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of store.byUrl.values()) this.labels(redactUrl(c.url)).set(c.serials.size);
+    },
+  });
+  new Gauge({
+    name: 'mtlsgate_crl_fail_closed',
+    help: '--crl-stale: 1 = closed (a stale CRL refuses its CA certificates: mtls.revocation_unknown), 0 = open',
+    registers,
+    collect() {
+      this.set(store.policy === 'closed' ? 1 : 0);
+    },
+  });
+}

@@ -1,0 +1,123 @@
+// A PKI made with the openssl CLI, as an operator would make one: a CA run by `openssl ca`
+// (index.txt, serials), leaves with subject alternative names (SPIFFE URI, DNS, email),
+// revocation with `openssl ca -revoke` and CRLs with `openssl ca -gencrl`.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface OpensslLeaf {
+  name: string;
+  cert: string;
+  key: string;
+  certPem: string;
+  /** DER bytes of the certificate. */
+  der: Buffer;
+}
+
+export interface OpensslCa {
+  dir: string;
+  caCert: string;
+  caPem: string;
+  /** Issues a client leaf; `san` like "URI:spiffe://corp.example/x,DNS:a.example". */
+  issue(name: string, subject: string, san?: string): OpensslLeaf;
+  revoke(leaf: OpensslLeaf): void;
+  /** A CRL (PEM) of everything revoked so far, valid for `hours` (openssl's -crlhours). */
+  gencrl(hours?: number): string;
+  cleanup(): void;
+}
+
+function run(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+export function createOpensslCa(name = 'Test Internal CA'): OpensslCa {
+  const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-openssl-'));
+  writeFileSync(join(dir, 'index.txt'), '');
+  writeFileSync(join(dir, 'serial'), '1000\n');
+  writeFileSync(join(dir, 'crlnumber'), '01\n');
+  writeFileSync(
+    join(dir, 'ca.cnf'),
+    [
+      '[ ca ]',
+      'default_ca = CA_default',
+      '[ CA_default ]',
+      `dir = ${dir}`,
+      'database = $dir/index.txt',
+      'new_certs_dir = $dir',
+      'certificate = $dir/ca.pem',
+      'private_key = $dir/ca-key.pem',
+      'serial = $dir/serial',
+      'crlnumber = $dir/crlnumber',
+      'default_md = sha256',
+      'default_days = 30',
+      'default_crl_days = 7',
+      'policy = policy_any',
+      'unique_subject = no',
+      'copy_extensions = copy',
+      'utf8 = yes',
+      'string_mask = utf8only',
+      '[ policy_any ]',
+      'commonName = supplied',
+      'organizationName = optional',
+      '[ leaf ]',
+      'basicConstraints = critical, CA:FALSE',
+      'keyUsage = critical, digitalSignature',
+      'extendedKeyUsage = clientAuth',
+      '',
+    ].join('\n'),
+  );
+  run(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca-key.pem',
+      '-out',
+      'ca.pem',
+      '-days',
+      '365',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:true',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
+  const caCert = join(dir, 'ca.pem');
+  return {
+    dir,
+    caCert,
+    caPem: readFileSync(caCert, 'utf8'),
+    issue(leafName, subject, san) {
+      const key = join(dir, `${leafName}-key.pem`);
+      const csr = join(dir, `${leafName}.csr`);
+      const cert = join(dir, `${leafName}.pem`);
+      const req = ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-utf8', '-keyout', key, '-out', csr, '-subj', subject];
+      if (san) req.push('-addext', `subjectAltName=${san}`);
+      run(req, dir);
+      run(['ca', '-batch', '-config', 'ca.cnf', '-extensions', 'leaf', '-notext', '-in', csr, '-out', cert], dir);
+      const certPem = readFileSync(cert, 'utf8');
+      const der = Buffer.from(certPem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+      return { name: leafName, cert, key, certPem, der };
+    },
+    revoke(leaf) {
+      run(['ca', '-config', 'ca.cnf', '-revoke', leaf.cert], dir);
+    },
+    gencrl(hours) {
+      const out = join(dir, `crl-${Date.now()}.pem`);
+      const args = ['ca', '-config', 'ca.cnf', '-gencrl', '-out', out];
+      if (hours !== undefined) args.push('-crlhours', String(hours));
+      run(args, dir);
+      return readFileSync(out, 'utf8');
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
