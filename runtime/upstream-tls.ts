@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { UpstreamTls } from '../bundle/types.ts';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 
 export interface UpstreamTlsSettings {
   readonly ca: string | undefined;
@@ -57,7 +58,8 @@ export function loadUpstreamTls(apiId: string, tls: UpstreamTls): UpstreamTlsSet
 /** The pinned-leaf check, once the TLS handshake with the upstream is done. */
 export function checkPins(socket: TLSSocket, pins: ReadonlySet<string>): Error | null {
   if (pins.size === 0) return null;
-  const fingerprint = socket.getPeerX509Certificate()?.fingerprint256.replaceAll(':', '').toLowerCase() ?? '';
+  const peer = socket.getPeerX509Certificate();
+  const fingerprint = peer === undefined ? '' : fingerprintOf(peer.raw);
   return pins.has(fingerprint) ? null : new Error(`upstream certificate sha256:${fingerprint} is not in proxy.upstream_tls.pinned_sha256`);
 }
 

@@ -92,6 +92,8 @@ test('golden shape: APIs, CAs and indexes', async () => {
     name: 'Reports',
     strip_auth_data: false,
     strip_listen_path: true,
+    upstream_http2: false,
+    upstream_tls: null,
     target_url: 'http://127.0.0.1:9000',
     use_certificate: false,
     use_keyless: true,
