@@ -15,6 +15,8 @@ import { GatewayMetrics } from './metrics.ts';
 import { buildCompactSnapshot, buildSnapshot, type Snapshot } from './snapshot.ts';
 import { BundleStore } from './store.ts';
 import { closeAllUpstreams } from './upstreams.ts';
+import { serverCertWarnings } from './server-cert.ts';
+import { VERSION } from './version.ts';
 
 export interface HostPort {
   host: string;
@@ -38,6 +40,8 @@ export interface RuntimeConfig {
   logger: Logger;
   /** File watch debounce; default 50 ms. */
   watchDebounceMs?: number;
+  /** Serve a bundle with no API (refused by default, at start and on reload). */
+  allowEmpty?: boolean;
 }
 
 /** A start-up failure the user can fix (bad bundle, unreadable TLS file, busy port): exit 2. */
@@ -93,7 +97,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   }
   let store: BundleStore<Snapshot>;
   try {
-    store = BundleStore.create(initial.bytes, cfg.bundle, buildSnapshot, { buildCompact: buildCompactSnapshot });
+    store = BundleStore.create(initial.bytes, cfg.bundle, buildSnapshot, { buildCompact: buildCompactSnapshot, allowEmpty: cfg.allowEmpty });
   } catch (err) {
     throw new StartupError(`bundle ${cfg.bundle} refused: ${(err as Error).message}`);
   }
@@ -139,6 +143,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       bundle: () => store.info(),
       lastReloadError: () => store.lastReloadError(),
       limiter: () => limiter.health(),
+      onLimiterError: cfg.onLimiterError,
       draining: () => draining,
     };
     try {
@@ -160,8 +165,10 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     metrics,
   });
 
+  for (const warning of serverCertWarnings(tls.cert, cfg.listen.host)) log.warn({ tls_cert: cfg.tlsCertFile }, warning);
   log.info(
     {
+      version: VERSION,
       listen: `${gatewayAddress.address}:${gatewayAddress.port}`,
       admin: admin ? `${admin.address.address}:${admin.address.port}` : null,
       bundle: cfg.bundle,
