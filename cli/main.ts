@@ -1,58 +1,75 @@
-// mtlsgate: one CLI, one subcommand per module in cli/commands/.
+// mtlsgate: one CLI, one subcommand per module in cli/commands/, listed in cli/registry.ts.
+// main handles what every command shares: -h/--help, -q/-v, --version, did-you-mean for a
+// mistyped command or flag, short usage errors (as a JSON envelope under --format json), and a
+// warning for an MTLSGATE_* variable no command reads.
 import { UsageError, type Command } from './command.ts';
-import { command as compile } from './commands/compile.ts';
-import { command as check } from './commands/check.ts';
-import { command as diff } from './commands/diff.ts';
-import { command as serve } from './commands/serve.ts';
-import { command as fingerprint } from './commands/fingerprint.ts';
-import { command as token } from './commands/token.ts';
-import { command as certs } from './commands/certs.ts';
-import { command as portal } from './commands/portal.ts';
-import { command as approve } from './commands/approve.ts';
-import { command as demo } from './commands/demo.ts';
+import { explainParseError, unknownEnv } from './flags.ts';
+import { setVerbosity, warn } from './output.ts';
+import { commands, findCommand } from './registry.ts';
+import { envelope, wantsJson } from './report.ts';
+import { overview, unknownCommand } from './commands/help.ts';
+import { VERSION } from '../runtime/version.ts';
 
-const commands: Command[] = [compile, check, diff, serve, fingerprint, token, certs, portal, approve, demo];
+const QUIET = new Set(['-q', '--quiet']);
+const VERBOSE = new Set(['-v', '--verbose']);
 
-function help(): string {
-  const width = Math.max(...commands.map((c) => c.name.length));
-  return [
-    'mtlsgate: declarative client-mTLS gateway (compile YAML to a bundle, serve it)',
-    '',
-    'usage: mtlsgate <command> [options]',
-    '',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    '',
-    'mtlsgate <command> --help for its options.',
-  ].join('\n');
+/** Takes -q/-v out of argv (anywhere before "--"); the command never sees them. */
+function globalFlags(argv: string[]): string[] {
+  const rest: string[] = [];
+  let level: -1 | 0 | 1 = 0;
+  let i = 0;
+  for (; i < argv.length && argv[i] !== '--'; i++) {
+    if (QUIET.has(argv[i])) level = -1;
+    else if (VERBOSE.has(argv[i])) level = 1;
+    else rest.push(argv[i]);
+  }
+  setVerbosity(level);
+  return [...rest, ...argv.slice(i)];
+}
+
+function usageError(cmd: Command | null, message: string, argv: string[]): number {
+  const name = cmd ? `mtlsgate ${cmd.name}` : 'mtlsgate';
+  if (wantsJson(argv)) process.stdout.write(envelope(cmd?.name ?? '', false, {}, [{ code: 'usage', message }]));
+  const firstLine = cmd?.usage.split('\n')[0];
+  const more = cmd ? `run "mtlsgate help ${cmd.name}" for every flag` : 'run "mtlsgate help" for the commands';
+  process.stderr.write(`${name}: ${message}\n${firstLine ? `${firstLine}\n` : ''}${more}\n`);
+  return 2;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    console.log(help());
-    return name ? 0 : 2;
-  }
-  if (name === '--version' || name === '-v') {
-    console.log('0.1.0');
-    return 0;
-  }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
-    console.error(`mtlsgate: unknown command ${JSON.stringify(name)}\n\n${help()}`);
+  const args = globalFlags(argv);
+  const [name, ...rest] = args;
+  if (!name) {
+    process.stderr.write(`${overview()}\n`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (name === '--help' || name === '-h') {
+    console.log(overview());
+    return 0;
+  }
+  if (name === '--version') {
+    console.log(VERSION);
+    return 0;
+  }
+  const cmd = findCommand(name);
+  if (!cmd) return usageError(null, name.startsWith('-') ? `unknown flag ${name} before the command` : unknownCommand(name), args);
+  const beforeDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
+  if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
     console.log(cmd.usage);
     return 0;
+  }
+  if (cmd.env) {
+    const known = commands.flatMap((c) => c.env ?? []);
+    for (const v of unknownEnv(process.env, known)) warn(`mtlsgate ${cmd.name}: warning: ignoring unknown environment variable ${v}`);
   }
   try {
     return await cmd.run(rest);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`mtlsgate ${cmd.name}: ${(err as Error).message}\n\n${cmd.usage}`);
-      return 2;
-    }
-    console.error(`mtlsgate ${cmd.name}: ${(err as Error).message}`);
+    const parse = explainParseError(err, cmd);
+    if (parse !== null) return usageError(cmd, parse, rest);
+    if (err instanceof UsageError) return usageError(cmd, err.message, rest);
+    if (wantsJson(rest)) process.stdout.write(envelope(cmd.name, false, {}, [{ code: 'io', message: (err as Error).message }]));
+    process.stderr.write(`mtlsgate ${cmd.name}: ${(err as Error).message}\n`);
     return 2;
   }
 }

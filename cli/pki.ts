@@ -1,5 +1,6 @@
 // Certificate generation for demos and tests (`mtlsgate certs DIR`): a CA, a server certificate
 // for localhost, client certificates. Pure JS (@peculiar/x509 over WebCrypto): no openssl needed.
+import { isIP } from 'node:net';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { webcrypto } from 'node:crypto';
@@ -151,10 +152,15 @@ function writePair(dir: string, name: string, c: Issued): void {
  * Writes DIR/{ca,server,partner-a,alice,bob,mallory,other-ca,stranger}.pem and *-key.pem.
  * ca.pem is the demo CA; server.pem is valid for localhost, 127.0.0.1 and ::1.
  */
-export async function writeDemoPki(dir: string, opts: { alg?: KeyAlg } = {}): Promise<DemoPki> {
+export async function writeDemoPki(dir: string, opts: { alg?: KeyAlg; hosts?: string[] } = {}): Promise<DemoPki> {
   mkdirSync(dir, { recursive: true });
   const ca = await createCa('mtlsgate demo CA', opts);
-  const server = await createServerCert(ca, opts);
+  // --host NAME: the server certificate names those hosts (its CN is the first) instead of localhost.
+  const hosts = opts.hosts ?? [];
+  const server =
+    hosts.length === 0
+      ? await createServerCert(ca, opts)
+      : await issueCert(ca, hosts[0], { alg: opts.alg, usage: 'server', dns: hosts.filter((h) => isIP(h) === 0), ips: hosts.filter((h) => isIP(h) !== 0) });
   const clients = {} as DemoPki['clients'];
   for (const name of DEMO_CLIENTS) clients[name] = await issueCert(ca, name, opts);
   const otherCa = await createCa('untrusted CA', opts);

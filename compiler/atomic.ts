@@ -1,28 +1,61 @@
 // Writes a file so that readers see the old bytes or the new bytes, never a mix: a temporary
 // file in the same directory (same filesystem, so rename is atomic), fsync, rename, then fsync
 // the directory so the rename itself survives a crash.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+// The rename replaces whatever the path names, so the target is checked first: an existing
+// device, directory, socket or FIFO (or a symlink to one) is refused, never replaced by a
+// regular file (`-o /dev/stdout` as root used to turn /dev/stdout into a file). A symlink to a
+// regular file is written through: the file it points at is replaced, the link stays.
+import { closeSync, fsyncSync, lstatSync, openSync, realpathSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
+/** The target exists and is not a regular file: nothing was written. */
+export class UnsafeTargetError extends Error {
+  override name = 'UnsafeTargetError';
+}
+
+function what(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a named pipe';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** The path to rename onto: `path` itself, or the regular file a symlink at `path` points to. */
+export function safeTarget(path: string): string {
+  const l = lstatSync(path, { throwIfNoEntry: false });
+  if (!l) return path;
+  if (l.isFile()) return path;
+  const hint = ' (use "-o -" for standard output)';
+  if (!l.isSymbolicLink()) throw new UnsafeTargetError(`refusing to write ${path}: it is ${what(l)}, not a regular file${l.isDirectory() ? '' : hint}`);
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) throw new UnsafeTargetError(`refusing to write ${path}: it is a symlink to a path that does not exist`);
+  const real = realpathSync(path);
+  if (!st.isFile()) throw new UnsafeTargetError(`refusing to write ${path}: it is a symlink to ${real}, which is ${what(st)}${st.isDirectory() ? '' : hint}`);
+  return real;
+}
+
 export function writeFileAtomic(path: string, bytes: Buffer | string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const target = safeTarget(path);
+  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-  let fd = openSync(tmp, 'w', 0o644);
+  let fd = openSync(tmp, 'wx', 0o644);
   try {
     let off = 0;
     while (off < data.length) off += writeSync(fd, data, off, data.length - off);
     fsyncSync(fd);
     closeSync(fd);
     fd = -1;
-    renameSync(tmp, path);
+    renameSync(tmp, target);
   } catch (err) {
     if (fd !== -1) closeSync(fd);
     rmSync(tmp, { force: true });
     throw err;
   }
   try {
-    const dirFd = openSync(dirname(path), 'r');
+    const dirFd = openSync(dirname(target), 'r');
     try {
       fsyncSync(dirFd);
     } finally {

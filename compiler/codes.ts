@@ -1,7 +1,7 @@
 // Every diagnostic the compiler can report, in one table: code -> severity, title, how to fix.
 // docs/diagnostics.md lists the same codes (test/compiler-codes.test.ts keeps them in step).
 // Codes are stable API: CI scripts match on them. E_ codes are errors (no bundle), W_ codes are
-// warnings (bundle still emitted), except W_CERT_PRIVATE_KEY, which `--strict` turns into an error.
+// warnings (bundle still emitted); `--strict` turns every warning into an error (same code).
 import type { Severity } from './diagnostics.ts';
 
 export interface CodeInfo {
@@ -24,10 +24,15 @@ export const CODES = {
     title: 'duplicate key in a YAML mapping',
     fix: 'Remove one of the two entries: YAML would silently keep only one.',
   },
-  W_EMPTY_CONFIG: {
-    severity: 'warning',
+  E_EMPTY_CONFIG: {
+    severity: 'error',
     title: 'no YAML documents in the config directory',
-    fix: 'Add *.yaml files with kind: api, policy or key documents; the bundle is empty.',
+    fix: 'Add *.yaml files with kind: api, policy or key documents (check the path and .mtlsgateignore), or pass --allow-empty if an empty bundle is what you mean.',
+  },
+  W_NO_APIS: {
+    severity: 'warning',
+    title: 'no kind: api document: the bundle routes nothing',
+    fix: 'Add an API, or pass --allow-empty if a bundle that routes nothing is what you mean (serve refuses it otherwise).',
   },
   // ---- schema ----
   E_KIND: { severity: 'error', title: 'missing or unknown kind', fix: 'Start every document with kind: api, kind: policy, kind: key or kind: revocation.' },
@@ -40,7 +45,7 @@ export const CODES = {
   E_FIELD_TYPE: {
     severity: 'error',
     title: 'field has the wrong type',
-    fix: 'Give the field a value of the type named in the message (quote strings that look like numbers or booleans).',
+    fix: 'Give the field a value of the type named in the message: true/false and numbers unquoted where those are wanted, quotes around a string that looks like a number or a boolean.',
   },
   E_FIELD_VALUE: { severity: 'error', title: 'field value not allowed', fix: 'Change the value to one the message describes.' },
   // ---- apis ----
@@ -137,7 +142,7 @@ export const CODES = {
   W_CERT_PRIVATE_KEY: {
     severity: 'warning',
     title: 'certificate PEM also holds a private key',
-    fix: 'The private key was dropped (it never reaches the bundle); remove it from the file and from version control, and consider it leaked. An error under --strict.',
+    fix: 'The private key was dropped (it never reaches the bundle); remove it from the file and from version control, and consider it leaked.',
   },
   // ---- subject matching and revocation ----
   E_MATCH_NEVER: {

@@ -35,8 +35,7 @@ export class DiagnosticLog {
   constructor(private readonly strict: boolean) {}
 
   report(code: Code, site: Site, message: string, related?: { site: Site; message: string }[]): void {
-    let severity: Severity = CODES[code].severity;
-    if (this.strict && code === 'W_CERT_PRIVATE_KEY') severity = 'error';
+    const severity = this.severityOf(code);
     const { line, col } = positionOf(site.file, site.offset);
     const d: Diagnostic = { code, severity, file: site.file.path, line, col, message };
     if (related?.length) {
@@ -47,7 +46,12 @@ export class DiagnosticLog {
 
   /** For a position already known as line/col (the YAML parser's errors, encoding errors). */
   reportAt(code: Code, file: string, line: number, col: number, message: string): void {
-    this.diagnostics.push({ code, severity: CODES[code].severity, file, line, col, message });
+    this.diagnostics.push({ code, severity: this.severityOf(code), file, line, col, message });
+  }
+
+  /** --strict: every warning is an error (CI can fail on an expiring certificate). */
+  private severityOf(code: Code): Severity {
+    return this.strict ? 'error' : CODES[code].severity;
   }
 
   /** Sorted by file, line, col, then code (stable, so output is deterministic). */

@@ -2,6 +2,7 @@
 // Stages (one module each, all writing into one DiagnosticLog, none throwing on bad config):
 //   load (files, UTF-8) -> parse (YAML) -> schema (ajv) -> checks + resolve (APIs, policies,
 //   keys, certificates; policies merged per key) -> emit (indexes, serializeBundle).
+import { resolve } from 'node:path';
 import { bundleProblems } from '../bundle/checks.ts';
 import { serializeBundle } from '../bundle/write.ts';
 import type { BundleContent } from '../bundle/types.ts';
@@ -13,6 +14,8 @@ import { checkPolicies } from './check-policies.ts';
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
 import { buildContent } from './emit.ts';
 import { loadConfigFiles } from './load.ts';
+import { checkLimitsOfBroken } from './limits.ts';
+import type { SourceFile } from './source.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
 
@@ -21,12 +24,17 @@ export { CODES, type Code } from './codes.ts';
 export { formatDiagnostics, displayPath, type OutputFormat } from './format.ts';
 export { writeFileAtomic } from './atomic.ts';
 export { ConfigDirError } from './load.ts';
+export { UnsafeTargetError } from './atomic.ts';
 
 export interface CompileOptions {
   /** Warn about certificates expiring within this many days (default 30). */
   expiryWarningDays?: number;
-  /** Private keys next to certificates are errors instead of warnings. */
+  /** Every warning is an error (the code stays W_...). */
   strict?: boolean;
+  /** An empty config (no documents; no APIs) is meant: no E_EMPTY_CONFIG / W_NO_APIS. */
+  allowEmpty?: boolean;
+  /** Extra ignore patterns (gitignore syntax), after the config directory's .mtlsgateignore. */
+  exclude?: readonly string[];
   /** The clock for expiry checks (default: now). */
   now?: Date;
 }
@@ -49,9 +57,24 @@ export interface CompileResult {
  * it throws ConfigDirError only when `dir` itself cannot be read (an I/O error, exit 2).
  */
 export async function compileDir(dir: string, opts: CompileOptions = {}): Promise<CompileResult> {
-  const now = opts.now ?? new Date();
   const log = new DiagnosticLog(opts.strict === true);
-  const timings: Record<string, number> = {};
+  const started = performance.now();
+  const files = loadConfigFiles(dir, log, opts.exclude);
+  return compileFiles(files, dir, log, opts, Math.round(performance.now() - started));
+}
+
+/**
+ * Compiles one YAML stream (`mtlsgate check -`): its documents are shown as file `name`, and
+ * relative certificate paths resolve from `baseDir`.
+ */
+export async function compileText(text: string, name: string, baseDir: string, opts: CompileOptions = {}): Promise<CompileResult> {
+  const log = new DiagnosticLog(opts.strict === true);
+  return compileFiles([{ path: name, absPath: resolve(baseDir, name), text }], baseDir, log, opts, 0);
+}
+
+async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog, opts: CompileOptions, loadMs: number): Promise<CompileResult> {
+  const now = opts.now ?? new Date();
+  const timings: Record<string, number> = { load: loadMs };
   let mark = performance.now();
   const stage = <T>(name: string, run: () => T): T => {
     const value = run();
@@ -60,12 +83,22 @@ export async function compileDir(dir: string, opts: CompileOptions = {}): Promis
     mark = t;
     return value;
   };
-  const files = stage('load', () => loadConfigFiles(dir, log));
   const docs = stage('parse', () => parseSources(files, log));
-  if (docs.length === 0 && log.diagnostics.length === 0) {
-    log.reportAt('W_EMPTY_CONFIG', '.', 1, 1, `no kind: api, policy or key documents found in ${dir} (looked for *.yaml and *.yml, recursively)`);
+  if (docs.length === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
+    log.reportAt(
+      'E_EMPTY_CONFIG',
+      '.',
+      1,
+      1,
+      `no kind: api, policy or key documents found in ${dir} (looked for *.yaml and *.yml, recursively); pass --allow-empty if an empty bundle is meant`,
+    );
   }
   const typed = stage('schema', () => validateDocs(docs, log));
+  if (docs.length > 0 && typed.apis.length === 0 && typed.broken.api.size === 0 && !opts.allowEmpty && !log.diagnostics.some((d) => d.severity === 'error')) {
+    log.reportAt('W_NO_APIS', '.', 1, 1, `no kind: api document in ${dir}: the bundle routes nothing (pass --allow-empty if that is meant)`);
+  }
+  // Documents the schema refused still get the checks that need only their well-typed fields.
+  checkLimitsOfBroken(typed.refused, log);
   const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30);
   const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
   const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));

@@ -4,6 +4,7 @@
 import type { Quota, RateLimit } from '../bundle/types.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import type { LimitsSpec } from './model.ts';
+import type { RefusedDoc } from './schema.ts';
 import { locate, type SourceDoc } from './source.ts';
 
 export function checkLimits(spec: LimitsSpec, doc: SourceDoc, log: DiagnosticLog): void {
@@ -19,6 +20,22 @@ export function checkLimits(spec: LimitsSpec, doc: SourceDoc, log: DiagnosticLog
       { file: doc.file, offset: locate(doc.root, ['quota_max'], true) },
       'quota_max needs quota_renewal_rate (the quota period in seconds)',
     );
+  }
+}
+
+/**
+ * checkLimits for policies and keys the schema refused (a rate without per, say): the quota
+ * checks need only quota_max and quota_renewal_rate, so when those two are well-typed their
+ * problems show in the same run instead of the next one.
+ */
+export function checkLimitsOfBroken(refused: readonly RefusedDoc[], log: DiagnosticLog): void {
+  for (const r of refused) {
+    if (r.kind !== 'policy' && r.kind !== 'key') continue;
+    const max = r.value.quota_max;
+    const renewal = r.value.quota_renewal_rate;
+    if (!Number.isInteger(max) || (max as number) < -1) continue;
+    if (renewal !== undefined && !(typeof renewal === 'number' && renewal > 0)) continue;
+    checkLimits({ quota_max: max as number, quota_renewal_rate: renewal as number | undefined }, r.doc, log);
   }
 }
 

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import type { DiagnosticLog } from './diagnostics.ts';
+import { IgnoreRules } from './ignore.ts';
 import type { SourceFile } from './source.ts';
 import { errnoMessage } from '../common/errno.ts';
 
@@ -18,7 +19,7 @@ const YAML_FILE = /\.ya?ml$/i;
  * each real directory once (a link loop ends there). A subdirectory that cannot be listed is a
  * diagnostic; only the top directory failing is fatal (the caller's ConfigDirError).
  */
-function walk(root: string, dir: string, out: string[], seen: Set<string>, log: DiagnosticLog): void {
+function walk(root: string, dir: string, out: string[], seen: Set<string>, log: DiagnosticLog, ignore: IgnoreRules): void {
   const real = realpathSync(dir);
   if (seen.has(real)) return;
   seen.add(real);
@@ -47,7 +48,8 @@ function walk(root: string, dir: string, out: string[], seen: Set<string>, log: 
         isFile = YAML_FILE.test(e.name); // a dangling link named *.yaml: reported when read
       }
     }
-    if (isDir) walk(root, p, out, seen, log);
+    if ((isDir || isFile) && !ignore.empty && ignore.ignores(relative(root, p).split(sep).join('/'), isDir)) continue;
+    if (isDir) walk(root, p, out, seen, log, ignore);
     else if (isFile && YAML_FILE.test(e.name)) out.push(p);
   }
 }
@@ -84,8 +86,11 @@ function firstInvalidUtf8(buf: Buffer): number {
   return -1;
 }
 
-/** Reads every config file under `dir`. Throws ConfigDirError only when `dir` itself is unusable. */
-export function loadConfigFiles(dir: string, log: DiagnosticLog): SourceFile[] {
+/**
+ * Reads every config file under `dir` but those .mtlsgateignore or `exclude` (gitignore syntax)
+ * name. Throws ConfigDirError only when `dir` itself is unusable.
+ */
+export function loadConfigFiles(dir: string, log: DiagnosticLog, exclude: readonly string[] = []): SourceFile[] {
   const root = resolve(dir);
   let st;
   try {
@@ -96,7 +101,7 @@ export function loadConfigFiles(dir: string, log: DiagnosticLog): SourceFile[] {
   if (!st.isDirectory()) throw new ConfigDirError(`${dir} is not a directory (give the config directory holding the *.yaml files)`);
   const paths: string[] = [];
   try {
-    walk(root, root, paths, new Set(), log);
+    walk(root, root, paths, new Set(), log, IgnoreRules.forDir(root, exclude));
   } catch (err) {
     throw new ConfigDirError(`config directory ${dir} cannot be listed: ${(err as Error).message}`);
   }

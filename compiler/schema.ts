@@ -26,6 +26,14 @@ export interface TypedDocs {
    * (that would be a second, misleading error); their own errors are already reported.
    */
   broken: Record<Kind, Set<string>>;
+  /** The policy and key documents the schema refused, for checks that can still run on them. */
+  refused: RefusedDoc[];
+}
+
+export interface RefusedDoc {
+  kind: Kind;
+  doc: SourceDoc;
+  value: Record<string, unknown>;
 }
 
 // ajv-formats is CommonJS with a default export; under ESM interop it may arrive wrapped.
@@ -73,6 +81,18 @@ const TYPE_WORDS: Record<string, string> = {
   integer: 'an integer',
 };
 
+/** The fix for the common YAML slips: a quoted true/false or number, an unquoted one. */
+function typeHint(want: string, data: unknown): string {
+  if (typeof data === 'string') {
+    const t = data.trim();
+    if (want === 'boolean' && /^(true|false)$/i.test(t)) return ` (remove the quotes: ${t.toLowerCase()})`;
+    if ((want === 'number' || want === 'integer') && t !== '' && Number.isFinite(Number(t))) return ` (remove the quotes: ${t})`;
+    return '';
+  }
+  if (want === 'string' && (typeof data === 'number' || typeof data === 'boolean')) return ` (quote it: "${String(data)}")`;
+  return '';
+}
+
 /** Field names one level below each object property of `schema` (for "belongs under" hints). */
 function nestedFields(schema: Record<string, unknown>): Map<string, string> {
   const out = new Map<string, string>();
@@ -95,7 +115,7 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
       let hint = didYouMean(name, known);
       const under = path.length === 0 ? nestedFields(parentSchema).get(name) : undefined;
       if (under) hint = ` (it belongs under ${under}:)`;
-      const where = path.length === 0 ? `a ${kind}` : field;
+      const where = path.length === 0 ? (kind === 'api' ? 'an api' : `a ${kind}`) : field;
       log.report('E_UNKNOWN_FIELD', site([...path, name], true), `unknown field "${name}" in ${where}${hint}`);
       return;
     }
@@ -113,7 +133,7 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
     }
     case 'type': {
       const want = String((err.params as { type: string }).type);
-      log.report('E_FIELD_TYPE', site(path), `${field} must be ${TYPE_WORDS[want] ?? want}, got ${typeOf(err.data)}`);
+      log.report('E_FIELD_TYPE', site(path), `${field} must be ${TYPE_WORDS[want] ?? want}, got ${typeOf(err.data)}${typeHint(want, err.data)}`);
       return;
     }
     case 'const':
@@ -135,6 +155,7 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
     keys: [],
     revocations: [],
     broken: { api: new Set(), policy: new Set(), key: new Set(), revocation: new Set() },
+    refused: [],
   };
   for (const doc of docs) {
     const value = doc.value;
@@ -169,6 +190,7 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
       if (!errors.every((e) => e.keyword === 'additionalProperties')) {
         const id = (value as { id?: unknown }).id;
         if (typeof id === 'string') out.broken[kind as Kind].add(id);
+        out.refused.push({ kind: kind as Kind, doc, value: value as Record<string, unknown> });
         continue;
       }
     }

@@ -1,9 +1,14 @@
 // The admin listener: plain HTTP, loopback by default (`--admin 127.0.0.1:9901`).
-//   GET /health   JSON: what is serving, the last refused reload, the limiter's state
+//   GET /health   JSON: the version, what is serving, the last refused reload, the limiter's state
+//   GET /ready    JSON: whether a bundle is loaded and requests are taken (readiness probes)
+//   GET /live     200 whenever the process answers at all (liveness probes: never restart an
+//                 instance for a dependency's outage, only for a wedged process)
 //   GET /metrics  Prometheus text
 // /health answers 200 while the gateway serves (its "status" says ok or degraded; a load
 // balancer should not pull an instance that still serves its last good bundle), and 503 once
-// the process is draining, so traffic moves away before the listener closes.
+// the process is draining, so traffic moves away before the listener closes, and while the
+// rate-limit store is degraded under --on-limiter-error deny (limited keys are refused then:
+// the operator chose to fail closed, so the instance reports itself unfit).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { closeServer, listen } from '../common/listen.ts';
@@ -11,6 +16,7 @@ import type { LimiterHealth } from './limits/index.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { ExpiringCertificate, RevocationHealth } from './pki-status.ts';
 import type { ReloadError } from './store.ts';
+import { VERSION } from './version.ts';
 
 interface HealthSources {
   bundle(): { digest: string; loadedAt: Date; source: string; apis: number; keys: number };
@@ -19,11 +25,14 @@ interface HealthSources {
   revocation?: () => RevocationHealth;
   /** The N soonest-expiring certificates (GET /certificates/expiring?limit=N). */
   expiring?: (limit: number) => ExpiringCertificate[];
+  /** --on-limiter-error: under deny a degraded limiter makes /health 503. Default allow. */
+  onLimiterError?: 'allow' | 'deny';
   draining(): boolean;
 }
 
 interface HealthReport {
   status: 'ok' | 'degraded' | 'draining';
+  version: string;
   bundle: { digest: string; loaded_at: string; source: string; apis: number; keys: number };
   last_reload_error: { message: string; at: string; source: string } | null;
   limiter: LimiterHealth | null;
@@ -38,11 +47,19 @@ function healthReport(src: HealthSources): HealthReport {
   const degraded = lastError !== null || limiter?.status === 'degraded' || revocation?.status === 'stale';
   return {
     status: src.draining() ? 'draining' : degraded ? 'degraded' : 'ok',
+    version: VERSION,
     bundle: { digest: b.digest, loaded_at: b.loadedAt.toISOString(), source: b.source, apis: b.apis, keys: b.keys },
     last_reload_error: lastError,
     limiter,
     revocation,
   };
+}
+
+/** 503 draining, 503 degraded limiter under deny, else 200. */
+export function healthStatusCode(report: HealthReport, onLimiterError: 'allow' | 'deny' = 'allow'): number {
+  if (report.status === 'draining') return 503;
+  if (report.limiter?.status === 'degraded' && onLimiterError === 'deny') return 503;
+  return 200;
 }
 
 export interface AdminServer {
@@ -60,8 +77,20 @@ export async function startAdmin(host: string, port: number, health: HealthSourc
     if (path === '/health') {
       const report = healthReport(health);
       res
-        .writeHead(report.status === 'draining' ? 503 : 200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .writeHead(healthStatusCode(report, health.onLimiterError), { 'content-type': 'application/json', 'cache-control': 'no-store' })
         .end(JSON.stringify(report) + '\n');
+      return;
+    }
+    if (path === '/live') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{"live":true}\n');
+      return;
+    }
+    if (path === '/ready') {
+      // The admin listener starts after the first bundle loaded, so "loaded" holds here; a
+      // draining instance is not ready for new traffic.
+      const ready = !health.draining();
+      const body = { ready, version: VERSION, bundle: ready ? health.bundle().digest : null };
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(body)}\n`);
       return;
     }
     if (path === '/metrics') {
@@ -77,7 +106,7 @@ export async function startAdmin(host: string, port: number, health: HealthSourc
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ certificates: health.expiring(n) }) + '\n');
       return;
     }
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found: try /health, /metrics or /certificates/expiring"}\n');
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found: try /health, /ready, /live, /metrics or /certificates/expiring"}\n');
   });
   // Scrapers keep connections open; never let one hold a shutdown.
   server.keepAliveTimeout = 5_000;

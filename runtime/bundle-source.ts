@@ -25,7 +25,12 @@ export async function readInitialBundle(source: string): Promise<{ bytes: Buffer
   try {
     return { bytes: await readFile(source), etag: null };
   } catch (err) {
-    throw new Error(`cannot read --bundle ${source}: ${errnoMessage(err)}; compile one with \`mtlsgate compile DIR -o ${source}\``);
+    // A config directory given as the bundle: never suggest compiling into it.
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR')
+      throw new Error(
+        `--bundle ${source} is a directory: serve takes a compiled bundle; if it is the config directory, compile it with \`mtlsgate compile ${source} -o bundle.json\` and serve --bundle bundle.json`,
+      );
+    throw new Error(`cannot read --bundle ${source}: ${errnoMessage(err)}; compile one with \`mtlsgate compile CONFIG_DIR -o ${source}\``);
   }
 }
 

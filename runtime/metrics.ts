@@ -5,6 +5,7 @@
 // (api, status, code) combination and cached in a Map, so a request costs one Map lookup, one
 // counter increment and one histogram observation.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from './version.ts';
 
 interface RequestOutcome {
   api: string | null;
@@ -76,6 +77,9 @@ export class GatewayMetrics {
       labelNames: ['digest'],
       registers,
     });
+    new Gauge({ name: 'mtlsgate_build_info', help: 'The mtlsgate version running (value 1)', labelNames: ['version', 'node'], registers })
+      .labels(VERSION, process.versions.node)
+      .set(1);
     this.bundleApis = new Gauge({ name: 'mtlsgate_bundle_apis', help: 'APIs in the bundle being served', registers });
     this.bundleKeys = new Gauge({ name: 'mtlsgate_bundle_keys', help: 'Keys in the bundle being served', registers });
     const self = this;

@@ -46,7 +46,12 @@ export interface StoreOptions<S> {
   buildCompact?: (compact: CompactBundle) => S;
   /** Bundles at least this many bytes are verified in a worker (smaller ones are quicker here). Default 1 MiB. */
   workerMinBytes?: number;
+  /** Serve a bundle with no API (it routes nothing). Refused by default, at start and on reload. */
+  allowEmpty?: boolean;
 }
+
+/** Why a bundle that routes nothing is refused (an empty config compiled by mistake, a truncated build). */
+export const EMPTY_BUNDLE = 'the bundle has no API, so it would route nothing (serve --allow-empty serves it anyway)';
 
 /** Below this a bundle verifies on the main thread in a few ms, quicker than starting a worker. */
 const WORKER_MIN_BYTES = 1 << 20;
@@ -85,7 +90,9 @@ export class BundleStore<S> {
 
   /** The first load: there is no old bundle to fall back to, so errors throw (start-up fails). */
   static create<S>(bytes: Buffer, source: string, build: (bundle: Bundle) => S, options: StoreOptions<S> = {}): BundleStore<S> {
-    return new BundleStore(build, prepare(bytes, bytesHash(bytes), source, build), options);
+    const initial = prepare(bytes, bytesHash(bytes), source, build);
+    if (initial.apis === 0 && !options.allowEmpty) throw new Error(EMPTY_BUNDLE);
+    return new BundleStore(build, initial, options);
   }
 
   /** The snapshot a request arriving now must use. */
@@ -197,6 +204,7 @@ export class BundleStore<S> {
   }
 
   private swap(next: ServedBundle<S>, started: number): ReloadResult {
+    if (next.apis === 0 && !this.options.allowEmpty) return this.refuse(EMPTY_BUNDLE, next.source);
     const previousDigest = this.served.digest;
     this.served = next;
     this.lastError = null;

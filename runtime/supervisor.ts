@@ -18,6 +18,8 @@ import { closeAllUpstreams } from './upstreams.ts';
 import { startCrlFetcher } from './crl-fetcher.ts';
 import { registerPkiMetrics, revocationHealth, soonestExpiring } from './pki-status.ts';
 import { crlStore, type StalePolicy } from './revocation.ts';
+import { serverCertWarnings } from './server-cert.ts';
+import { VERSION } from './version.ts';
 
 export interface HostPort {
   host: string;
@@ -45,6 +47,8 @@ export interface RuntimeConfig {
   logger: Logger;
   /** File watch debounce; default 50 ms. */
   watchDebounceMs?: number;
+  /** Serve a bundle with no API (refused by default, at start and on reload). */
+  allowEmpty?: boolean;
 }
 
 /** A start-up failure the user can fix (bad bundle, unreadable TLS file, busy port): exit 2. */
@@ -100,7 +104,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   }
   let store: BundleStore<Snapshot>;
   try {
-    store = BundleStore.create(initial.bytes, cfg.bundle, buildSnapshot, { buildCompact: buildCompactSnapshot });
+    store = BundleStore.create(initial.bytes, cfg.bundle, buildSnapshot, { buildCompact: buildCompactSnapshot, allowEmpty: cfg.allowEmpty });
   } catch (err) {
     throw new StartupError(`bundle ${cfg.bundle} refused: ${(err as Error).message}`);
   }
@@ -158,6 +162,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       limiter: () => limiter.health(),
       revocation: () => revocationHealth(crlStore),
       expiring: (limit: number) => soonestExpiring(store.current(), limit, Date.now() / 1000),
+      onLimiterError: cfg.onLimiterError,
       draining: () => draining,
     };
     try {
@@ -179,8 +184,10 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     metrics,
   });
 
+  for (const warning of serverCertWarnings(tls.cert, cfg.listen.host)) log.warn({ tls_cert: cfg.tlsCertFile }, warning);
   log.info(
     {
+      version: VERSION,
       listen: `${gatewayAddress.address}:${gatewayAddress.port}`,
       admin: admin ? `${admin.address.address}:${admin.address.port}` : null,
       bundle: cfg.bundle,

@@ -1,5 +1,6 @@
 // Builds the CLI into one self-contained ESM file: dist/mtlsgate.mjs runs with plain `node`,
 // no node_modules needed. The JSON schemas are inlined by the bundler (import ... with json).
+import { chmodSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // The reload path verifies big bundles in a worker thread (runtime/bundle-worker-client.ts):
@@ -24,3 +25,5 @@ for (const [entry, outfile] of entries)
       js: "#!/usr/bin/env node\nimport { createRequire as __mtlsgateCreateRequire } from 'node:module';\nconst require = __mtlsgateCreateRequire(import.meta.url);",
     },
   });
+// The CLI runs as ./dist/mtlsgate.mjs (and as the package's bin) thanks to its #! line.
+chmodSync('dist/mtlsgate.mjs', 0o755);

@@ -39,7 +39,7 @@ test('compile: exit 0, bundle written, one-line summary on stderr', () => {
   const out = join(good, 'bundle.json');
   const r = run(['compile', good, '-o', out]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /1 APIs, 1 keys, 1 certificates, digest sha256:[0-9a-f]{64}/);
+  assert.match(r.stderr, /1 API, 1 key, 1 certificate, digest sha256:[0-9a-f]{64}/);
   assert.equal(loadBundle(readFileSync(out)).content.keys.alice.id, 'alice');
 });
 
@@ -74,8 +74,10 @@ test('--format json prints parseable diagnostics and counts on stdout', () => {
   const r = run(['check', bad, '--format', 'json']);
   assert.equal(r.code, 1);
   const j = JSON.parse(r.stdout);
-  assert.equal(j.errorCount, 2);
-  assert.equal(j.warningCount, 1);
+  assert.equal(j.ok, false);
+  assert.equal(j.counts.errors, 2);
+  assert.equal(j.counts.warnings, 1);
+  assert.equal(j.errors.length, 2);
   const combo = j.diagnostics.find((d: { code: string }) => d.code === 'E_AUTH_COMBO');
   assert.deepEqual({ severity: combo.severity, line: combo.line, col: combo.col }, { severity: 'error', line: 8, col: 20 });
   assert.ok(combo.file.endsWith('apis/payments.yaml'));

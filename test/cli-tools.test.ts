@@ -79,13 +79,13 @@ test('fingerprint matches node:crypto fingerprint256, one line per certificate w
   assert.ok(lines[1].startsWith(`sha256:${fingerprintOf(join(certs, 'ca.pem'))}  CN=mtlsgate demo CA`));
   assert.match(lines[1], /\[CA\]/);
 
-  const json = JSON.parse(run('fingerprint', '--json', join(certs, 'alice.pem')).stdout);
-  assert.equal(json[0].fingerprint, `sha256:${fingerprintOf(join(certs, 'alice.pem'))}`);
+  const json = JSON.parse(run('fingerprint', '--format', 'json', join(certs, 'alice.pem')).stdout);
+  assert.equal(json.certificates[0].fingerprint, `sha256:${fingerprintOf(join(certs, 'alice.pem'))}`);
 });
 
-test('fingerprint: a file without a certificate, or no file, exits 2 with a clear message', () => {
+test('fingerprint: a file without a certificate exits 1, an unreadable one or no file 2, with a clear message', () => {
   const key = run('fingerprint', join(certs, 'alice-key.pem'));
-  assert.equal(key.code, 2);
+  assert.equal(key.code, 1);
   assert.match(key.stderr, /holds no certificate \(it holds a private key/);
   assert.equal(key.stdout, '');
   const missing = run('fingerprint', join(tmp, 'nope.pem'));
@@ -104,7 +104,7 @@ test('token: 32 random bytes base64url, token_sha256 = hex SHA-256 of its UTF-8 
   assert.equal(Buffer.from(token, 'base64url').length, 32);
   assert.equal(hash, createHash('sha256').update(token, 'utf8').digest('hex'));
 
-  const j = JSON.parse(run('token', '--json').stdout);
+  const j = JSON.parse(run('token', '--format', 'json').stdout);
   assert.equal(j.token_sha256, createHash('sha256').update(j.token, 'utf8').digest('hex'));
   assert.notEqual(j.token, token, 'a new token each time');
   assert.match(run('token', '--help').stdout, /SHA-256 of the token string's UTF-8 bytes/);

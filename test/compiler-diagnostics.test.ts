@@ -44,7 +44,8 @@ export const CASES: Case[] = [
     at: { file: 'a.yaml', line: 3, col: 1 },
     related: { file: 'a.yaml', line: 2, col: 1 },
   },
-  { code: 'W_EMPTY_CONFIG', files: { 'README.md': 'no yaml here' }, at: { file: '.', line: 1, col: 1 } },
+  { code: 'E_EMPTY_CONFIG', files: { 'README.md': 'no yaml here' }, at: { file: '.', line: 1, col: 1 }, message: /--allow-empty/ },
+  { code: 'W_NO_APIS', files: { 'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\n` }, at: { file: '.', line: 1, col: 1 }, message: /routes nothing/ },
   { code: 'E_KIND', files: { 'a.yaml': 'kind: apii\nid: x\n' }, at: { file: 'a.yaml', line: 1, col: 7 }, message: /did you mean "api"/ },
   {
     code: 'E_UNKNOWN_FIELD',

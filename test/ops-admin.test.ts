@@ -6,6 +6,7 @@ import { startAdmin } from '../runtime/admin.ts';
 import { GatewayMetrics } from '../runtime/metrics.ts';
 import { createLogger, logRequest } from '../runtime/log.ts';
 import type { ReloadError } from '../runtime/store.ts';
+import { VERSION } from '../runtime/version.ts';
 
 test('/health and /metrics report the bundle, reloads, requests and the limiter', async () => {
   const loadedAt = new Date(Date.now() - 5_000);
@@ -31,6 +32,7 @@ test('/health and /metrics report the bundle, reloads, requests and the limiter'
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), {
       status: 'ok',
+      version: VERSION,
       bundle: { digest: 'sha256:aaa', loaded_at: loadedAt.toISOString(), source: '/etc/b.json', apis: 2, keys: 7 },
       last_reload_error: null,
       limiter: { status: 'ok' },

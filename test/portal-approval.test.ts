@@ -154,7 +154,7 @@ test('portal: exit 2 with the usage for missing or bad flags', async () => {
   const portal = (...args: string[]) => run(process.execPath, [CLI, 'portal', ...args]);
   const none = await portal();
   assert.equal(none.code, 2);
-  assert.match(none.stderr, /--config DIR and --bundle OUT are both required/);
+  assert.match(none.stderr, /--config DIR and -o OUT \(the bundle\) are both required/);
   assert.match(none.stderr, /usage: mtlsgate portal/);
   const http = await portal('--config', config, '--bundle', bundle, '--gateway-url', 'http://gw.example');
   assert.equal(http.code, 2);

@@ -4,12 +4,16 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { approveKey } from '../../portal/approve-key.ts';
 
-const usage = `usage: mtlsgate approve KEY_ID --config DIR [--bundle OUT]
+const usage = `usage: mtlsgate approve KEY_ID --config DIR [-o OUT]
 
 Approves a key requested in the portal for a plan with require_approval: true: sets
 is_inactive: false in DIR/keys/portal/KEY_ID.yaml (comments kept), recompiles DIR and, with
---bundle, writes the bundle the gateway watches. If the config does not compile, the key
-file is left as it was.
+-o OUT, writes the bundle the gateway watches. If the config does not compile, the key file
+is left as it was.
+
+Options:
+  --config DIR     the config directory holding keys/portal/KEY_ID.yaml
+  -o, --out OUT    the bundle to rewrite (--bundle OUT, the old spelling, still works)
 
 Exit status: 0 approved (or already active), 1 no such key or config errors, 2 bad
 arguments or I/O errors.`;
@@ -19,7 +23,12 @@ export const command: Command = {
   summary: 'turn on a portal key that waits for approval',
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string' }, bundle: { type: 'string' } } });
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { config: { type: 'string' }, out: { type: 'string', short: 'o' }, bundle: { type: 'string' } },
+    });
+    values.bundle = values.out ?? values.bundle;
     if (positionals.length !== 1)
       throw new UsageError(positionals.length === 0 ? 'expected the KEY_ID to approve' : `expected one KEY_ID, got ${positionals.length}`);
     if (!values.config) throw new UsageError('--config DIR is required');

@@ -6,18 +6,21 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { DEMO_CERT_NAMES, writeDemoPki, type Issued, type KeyAlg } from '../pki.ts';
 
-const usage = `usage: mtlsgate certs DIR [--alg ec|rsa] [--force]
+const usage = `usage: mtlsgate certs DIR [--host NAME]... [--alg ec|rsa] [--force]
 
 Writes a demo PKI into DIR, each as <name>.pem (certificate) and <name>-key.pem (private key,
 mode 0600):
   ca          the demo CA that issued everything below except stranger
-  server      server certificate for localhost, 127.0.0.1 and ::1 (for --tls-cert/--tls-key)
+  server      server certificate for localhost, 127.0.0.1 and ::1, or for the --host names
+              (for serve --tls-cert/--tls-key)
   partner-a, alice, bob, mallory   client certificates (the examples pin or bind some of them)
   other-ca    a CA nobody trusts
   stranger    a client certificate issued by other-ca
 No openssl needed. These are for demos and tests: keep the -key.pem files out of version control.
 
 Options:
+  --host NAME    a DNS name or IP address the server certificate names (repeatable; its SANs,
+                 and the subject CN is the first); default localhost, 127.0.0.1, ::1
   --alg ec|rsa   key algorithm: ec (P-256, default) or rsa (2048 bits)
   --force        overwrite files that already exist (refused otherwise)`;
 
@@ -40,7 +43,7 @@ export const command: Command = {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { alg: { type: 'string', default: 'ec' }, force: { type: 'boolean', default: false } },
+      options: { alg: { type: 'string', default: 'ec' }, force: { type: 'boolean', default: false }, host: { type: 'string', multiple: true } },
     });
     if (positionals.length !== 1) throw new UsageError(`expected one directory (got ${positionals.length} arguments)`);
     if (values.alg !== 'ec' && values.alg !== 'rsa') throw new UsageError(`--alg must be ec or rsa, not ${JSON.stringify(values.alg)}`);
@@ -55,7 +58,7 @@ export const command: Command = {
     }
     let pki;
     try {
-      pki = await writeDemoPki(dir, { alg: values.alg as KeyAlg });
+      pki = await writeDemoPki(dir, { alg: values.alg as KeyAlg, hosts: values.host });
     } catch (err) {
       console.error(`mtlsgate certs: cannot write ${dir}: ${(err as Error).message}`);
       return 2;
@@ -70,7 +73,9 @@ export const command: Command = {
     console.log(`wrote ${files.length} files to ${dir} (${values.alg === 'rsa' ? 'RSA 2048' : 'EC P-256'}), each <name>.pem with its <name>-key.pem:`);
     const width = Math.max(...DEMO_CERT_NAMES.map((n) => n.length));
     for (const name of DEMO_CERT_NAMES) {
-      console.log(`  ${`${name}.pem`.padEnd(width + 4)}  sha256:${byName[name].fingerprint}  ${ROLES[name]}`);
+      console.log(
+        `  ${`${name}.pem`.padEnd(width + 4)}  sha256:${byName[name].fingerprint}  ${name === 'server' && values.host ? `server: ${values.host.join(', ')}` : ROLES[name]}`,
+      );
     }
     console.log('The *-key.pem files are private keys: keep them out of version control.');
     return 0;

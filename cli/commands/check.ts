@@ -3,10 +3,12 @@
 import type { Command } from '../command.ts';
 import { runCompiler, sharedFlags } from './compile.ts';
 
-const usage = `usage: mtlsgate check DIR [--format text|json|github] [--strict] [--expiry-warning-days N]
+const usage = `usage: mtlsgate check DIR|- [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN]
 
-Validates the config directory DIR (every *.yaml / *.yml, recursively) without writing a bundle.
-Exit status: 0 ok (warnings allowed), 1 config errors, 2 usage or I/O errors.
+Validates the config directory DIR (every *.yaml / *.yml, recursively, except what
+DIR/.mtlsgateignore or --exclude names; "-" reads one YAML stream from standard input)
+without writing a bundle.
+Exit status: 0 ok (warnings allowed; none under --strict), 1 config errors, 2 usage or I/O errors.
 
 Options:
 ${sharedFlags}`;

@@ -6,103 +6,159 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
-import { compileDir, ConfigDirError, formatDiagnostics, writeFileAtomic, type OutputFormat } from '../../compiler/index.ts';
+import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult, type Diagnostic } from '../../compiler/index.ts';
+import { displayPath } from '../../compiler/format.ts';
+import { describePath, readInput, STDIO, writeOutput } from '../io.ts';
+import { count, detail, info } from '../output.ts';
+import { envelope, parseFormat, type Problem } from '../report.ts';
 
-export const sharedFlags = `  --format text|json|github   diagnostics format (default text; github = Actions annotations)
-  --strict                    a certificate PEM that also holds a private key is an error, not a warning
+export const sharedFlags = `  --format text|json|github   output format (default text; github = Actions annotations,
+                              json = the envelope in docs/cli-conventions.md, on stdout)
+  --strict                    every warning is an error (exit 1): an expiring certificate,
+                              a private key beside a certificate, a key that reaches no API
+  --allow-empty               an empty config (no documents, or no API) is meant: no error
+  --exclude PATTERN           skip matching paths (gitignore syntax, repeatable; added to
+                              the config directory's .mtlsgateignore)
   --expiry-warning-days N     warn about certificates expiring within N days (default 30)
-  --timings                   print the time each compiler stage took (stderr)`;
+  --timings                   print the time each compiler stage took (stderr; also -v)`;
 
-const usage = `usage: mtlsgate compile DIR -o FILE [--format text|json|github] [--strict] [--expiry-warning-days N]
+const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN]
 
-Validates the config directory DIR (every *.yaml / *.yml, recursively) and writes the bundle
-the runtime serves to FILE (atomically; only when there are no errors).
+Validates the config directory DIR (every *.yaml / *.yml, recursively, except what
+DIR/.mtlsgateignore or --exclude names; "-" reads one YAML stream from standard input) and
+writes the bundle the runtime serves to FILE: atomically, only when there are no errors, never
+over a device, a directory or a symlink to one. "-o -" writes the bundle to standard output.
 Exit status: 0 ok (warnings allowed), 1 config errors, 2 usage or I/O errors.
 
 Options:
-  -o, --out FILE              where to write the bundle
+  -o, --out FILE|-            where to write the bundle ("-": standard output)
 ${sharedFlags}`;
+
+export const compileOptions = {
+  out: { type: 'string', short: 'o' },
+  format: { type: 'string' },
+  json: { type: 'boolean' },
+  strict: { type: 'boolean', default: false },
+  'allow-empty': { type: 'boolean', default: false },
+  exclude: { type: 'string', multiple: true },
+  'expiry-warning-days': { type: 'string', default: '30' },
+  timings: { type: 'boolean', default: false },
+} as const;
+
+/** Counts for the summary line and the JSON envelope. */
+function countsOf(result: CompileResult) {
+  const c = result.content;
+  return {
+    apis: c ? Object.keys(c.apis).length : 0,
+    keys: c ? Object.keys(c.keys).length : 0,
+    // Leaves (pinned or identifying a key) and CA trust anchors; a fingerprint is never both.
+    certificates: c ? Object.keys(c.index.certs).length + Object.keys(c.cas).length : 0,
+    errors: result.errorCount,
+    warnings: result.warningCount,
+  };
+}
+
+function digestOf(bundle: Buffer | null): string | null {
+  return (
+    bundle
+      ?.subarray(0, 200)
+      .toString('utf8')
+      .match(/"digest":"(sha256:[0-9a-f]{64})"/)?.[1] ?? null
+  );
+}
+
+function problems(ds: Diagnostic[], severity: 'error' | 'warning', dir: string): Problem[] {
+  return ds.filter((d) => d.severity === severity).map((d) => ({ code: d.code, message: d.message, file: displayPath(dir, d.file), line: d.line, col: d.col }));
+}
 
 /** Compiles per argv; writes the bundle when `write` (compile), not for check. Returns the exit code. */
 export async function runCompiler(argv: string[], write: boolean): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      out: { type: 'string', short: 'o' },
-      format: { type: 'string', default: 'text' },
-      strict: { type: 'boolean', default: false },
-      'expiry-warning-days': { type: 'string', default: '30' },
-      timings: { type: 'boolean', default: false },
-    },
-  });
+  const name = write ? 'compile' : 'check';
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: compileOptions });
+  const format = parseFormat(values);
   if (positionals.length !== 1)
-    throw new UsageError(positionals.length === 0 ? 'give the config directory' : `one config directory, got ${positionals.length}: ${positionals.join(' ')}`);
+    throw new UsageError(
+      positionals.length === 0
+        ? 'give the config directory (or - for standard input)'
+        : `one config directory, got ${positionals.length}: ${positionals.join(' ')}`,
+    );
   const dir = positionals[0];
-  const format = values.format as OutputFormat;
-  if (!['text', 'json', 'github'].includes(format)) throw new UsageError(`--format must be text, json or github, got ${JSON.stringify(values.format)}`);
-  const days = Number(values['expiry-warning-days']);
-  if (!/^\d+$/.test(values['expiry-warning-days']!) || !Number.isSafeInteger(days))
-    throw new UsageError(`--expiry-warning-days must be a whole number of days, got ${JSON.stringify(values['expiry-warning-days'])}`);
+  const daysText = values['expiry-warning-days'];
+  const days = Number(daysText);
+  if (!/^\d+$/.test(daysText) || !Number.isSafeInteger(days))
+    throw new UsageError(`--expiry-warning-days must be a whole number of days, got ${JSON.stringify(daysText)}`);
   const out = values.out;
-  if (write && !out) throw new UsageError('give the bundle path with -o FILE');
+  if (write && !out) throw new UsageError('give the bundle path with -o FILE (or -o - for standard output)');
   if (!write && out) throw new UsageError('check does not write a bundle; use compile -o FILE');
-  if (out) {
+  if (out === STDIO && format !== 'text') throw new UsageError(`-o - writes the bundle to standard output, where --format ${format} writes too; use -o FILE`);
+
+  const fail = (code: string, message: string): number => {
+    if (format === 'json') process.stdout.write(envelope(name, false, { config: dir, digest: null, counts: null, diagnostics: [] }, [{ code, message }]));
+    process.stderr.write(`mtlsgate ${name}: ${message}\n`);
+    return 2;
+  };
+  if (out && out !== STDIO) {
     const outDir = dirname(out);
-    if (!existsSync(outDir) || !statSync(outDir).isDirectory()) {
-      console.error(`mtlsgate compile: cannot write ${out}: directory ${outDir} does not exist`);
-      return 2;
-    }
+    if (!existsSync(outDir) || !statSync(outDir).isDirectory()) return fail('io', `cannot write ${out}: directory ${outDir} does not exist`);
   }
 
-  let result;
+  const opts = { strict: values.strict, allowEmpty: values['allow-empty'], exclude: values.exclude ?? [], expiryWarningDays: days };
+  let result: CompileResult;
   try {
-    result = await compileDir(dir, { strict: values.strict, expiryWarningDays: days });
+    result = dir === STDIO ? await compileText(readInput(STDIO).toString('utf8'), '<stdin>', process.cwd(), opts) : await compileDir(dir, opts);
   } catch (err) {
-    if (err instanceof ConfigDirError) {
-      console.error(`mtlsgate ${write ? 'compile' : 'check'}: ${err.message}`);
-      return 2;
-    }
+    if (err instanceof ConfigDirError) return fail('io', err.message);
     throw err;
   }
-  if (values.timings) {
-    const total = Object.values(result.timings).reduce((a, b) => a + b, 0);
-    console.error(
-      `timings: ${Object.entries(result.timings)
-        .map(([stage, ms]) => `${stage} ${ms} ms`)
-        .join(', ')}; total ${total} ms`,
-    );
-  }
-  // A missing certificate directory (examples/certs on a fresh clone): say what to run, first.
-  const hint = format === 'text' ? missingCertsHint(result.diagnostics) : null;
-  if (hint !== null) console.error(hint);
-  const report = formatDiagnostics(result, format, dir);
-  // Machine formats go to stdout (GitHub reads workflow commands there; json is for piping);
-  // text diagnostics go to stderr like a compiler's.
-  if (format === 'text') process.stderr.write(report);
-  else process.stdout.write(report);
-  if (result.errorCount > 0 || !result.content || !result.bundle) return 1;
-
-  const c = result.content;
-  // Leaves (pinned or identifying a key) and CA trust anchors; a fingerprint is never both.
-  const certs = Object.keys(c.index.certs).length + Object.keys(c.cas).length;
-  const digest =
-    result.bundle
-      .subarray(0, 200)
-      .toString('utf8')
-      .match(/"digest":"(sha256:[0-9a-f]{64})"/)?.[1] ?? '';
-  const summary = `${Object.keys(c.apis).length} APIs, ${Object.keys(c.keys).length} keys, ${certs} certificates, digest ${digest}`;
-  if (write) {
-    try {
-      writeFileAtomic(out!, result.bundle);
-    } catch (err) {
-      console.error(`mtlsgate compile: cannot write ${out}: ${(err as Error).message}`);
-      return 2;
-    }
-    console.error(`mtlsgate compile: wrote ${out}: ${summary}`);
+  const shownDir = dir === STDIO ? '.' : dir;
+  const total = Object.values(result.timings).reduce((a, b) => a + b, 0);
+  const timings = `timings: ${Object.entries(result.timings)
+    .map(([stage, ms]) => `${stage} ${ms} ms`)
+    .join(', ')}; total ${total} ms`;
+  if (values.timings) process.stderr.write(`${timings}\n`);
+  else detail(timings);
+  const counts = countsOf(result);
+  const digest = digestOf(result.bundle);
+  const ok = result.errorCount === 0 && result.bundle !== null;
+  if (format === 'json') {
+    const diagnostics = JSON.parse(formatDiagnostics(result, 'json', shownDir)).diagnostics;
+    const body = { config: dir, ...(write ? { out } : {}), digest, counts, diagnostics };
+    // Written after the bundle (below) so that "ok" is true only once the file is in place.
+    if (!ok)
+      process.stdout.write(envelope(name, false, body, problems(result.diagnostics, 'error', shownDir), problems(result.diagnostics, 'warning', shownDir)));
+    else if (!write) process.stdout.write(envelope(name, true, body, [], problems(result.diagnostics, 'warning', shownDir)));
+    else
+      return writeBundle(out!, result.bundle!, () => process.stdout.write(envelope(name, true, body, [], problems(result.diagnostics, 'warning', shownDir))));
   } else {
-    console.error(`mtlsgate check: ${dir} ok: ${summary}`);
+    // A missing certificate directory (examples/certs on a fresh clone): say what to run, first.
+    const hint = format === 'text' ? missingCertsHint(result.diagnostics) : null;
+    if (hint !== null) process.stderr.write(`${hint}\n`);
+    const report = formatDiagnostics(result, format, shownDir);
+    // GitHub reads workflow commands on stdout; text diagnostics go to stderr like a compiler's.
+    if (format === 'text') process.stderr.write(report);
+    else process.stdout.write(report);
   }
+  if (!ok) return 1;
+  if (format === 'json' && !write) return 0;
+
+  const summary = `${count(counts.apis, 'API')}, ${count(counts.keys, 'key')}, ${count(counts.certificates, 'certificate')}, digest ${digest}`;
+  if (!write) {
+    info(`mtlsgate check: ${dir === STDIO ? 'standard input' : dir} ok: ${summary}`);
+    return 0;
+  }
+  return writeBundle(out!, result.bundle!, () => info(`mtlsgate compile: wrote ${describePath(out!, 'out')}: ${summary}`));
+}
+
+function writeBundle(out: string, bundle: Buffer, done: () => void): number {
+  try {
+    writeOutput(out, bundle);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const message = e.name === 'UnsafeTargetError' ? e.message : `cannot write ${out}: ${e.code ?? e.message}`;
+    process.stderr.write(`mtlsgate compile: ${message}\n`);
+    return 2;
+  }
+  done();
   return 0;
 }
 

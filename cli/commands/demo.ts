@@ -18,7 +18,7 @@ import { compileDir, formatDiagnostics, writeFileAtomic } from '../../compiler/i
 import { demoGuide, shellPath } from '../demo-guide.ts';
 import { parseHostPort, parseLogLevel } from './serve.ts';
 
-const usage = `usage: mtlsgate demo [--config DIR] [--out FILE] [--listen HOST:PORT] [--admin HOST:PORT|off]
+const usage = `usage: mtlsgate demo [--config DIR] [-o FILE] [--listen HOST:PORT] [--admin HOST:PORT|off]
 
 The whole thing on your machine, in one command (npm start):
   1. demo certificates in DIR/certs/ (if absent; git-ignored), like \`mtlsgate certs\`
@@ -30,7 +30,7 @@ Edit a YAML file in DIR and save: it is recompiled and the gateway reloads it.
 
 Options:
   --config DIR        config directory (default examples)
-  --out FILE          where the bundle is written (default .demo/bundle.json)
+  -o, --out FILE      where the bundle is written (default .demo/bundle.json)
   --listen HOST:PORT  gateway (default 127.0.0.1:8443; port 0 = any free port)
   --admin HOST:PORT   admin listener, or off (default 127.0.0.1:9901)
   --log-level LEVEL   request and reload log lines on stdout (default info)`;
@@ -55,10 +55,10 @@ export const command: Command = {
       allowPositionals: false,
       options: {
         config: { type: 'string', default: 'examples' },
-        out: { type: 'string', default: join('.demo', 'bundle.json') },
+        out: { type: 'string', short: 'o', default: join('.demo', 'bundle.json') },
         listen: { type: 'string', default: '127.0.0.1:8443' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
-        'log-level': { type: 'string', default: 'info' },
+        'log-level': { type: 'string' },
       },
     });
     void positionals;
@@ -66,7 +66,7 @@ export const command: Command = {
     const out = resolve(values.out);
     const certsDir = join(configDir, 'certs');
     const listen = parseHostPort(values.listen, '--listen');
-    const admin = values.admin === 'off' ? null : parseHostPort(values.admin, '--admin');
+    const admin = values.admin === 'off' ? null : parseHostPort(values.admin, '--admin', true);
     const logger = createLogger({ level: parseLogLevel(values['log-level']) });
 
     if (!hasDemoPki(certsDir)) {

@@ -1,40 +1,68 @@
-// `mtlsgate diff OLD.json NEW.json`: who gains or loses access between two bundles.
-// The comparison is compiler/diff.ts (pure); this module loads, verifies and prints.
-import { readFileSync } from 'node:fs';
+// `mtlsgate diff OLD NEW`: who gains or loses access between two bundles, or between a bundle
+// and a config directory (the plan before deploying). The comparison is bundle/diff.ts (pure);
+// this module loads, verifies (or compiles) and prints.
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { loadBundle } from '../../bundle/read.ts';
+import { compileDir, ConfigDirError } from '../../compiler/index.ts';
+import { describePath, readInput, STDIO } from '../io.ts';
+import { envelope, githubLine, parseFormat } from '../report.ts';
 import type { AccessRight, Bundle, BundleApi, BundleKey } from '../../bundle/types.ts';
 import { diffBundles, type AccessGrant, type BundleDiff, type FieldChange } from '../../bundle/diff.ts';
 import { errnoMessage } from '../../common/errno.ts';
 
-const usage = `usage: mtlsgate diff OLD.json NEW.json [--format text|json]
+const usage = `usage: mtlsgate diff OLD NEW [--format text|json|github] [--exit-code]
 
-Compares two compiled bundles and reports who gains or loses access:
+OLD and NEW are each a compiled bundle, "-" (a bundle on standard input) or a config directory
+(compiled in memory: "mtlsgate diff deployed.json config/" is the plan before deploying).
+Reports who gains or loses access:
   - per API, the certificates (sha256 fingerprints, with the key each identifies) and keys
     that gained or lost access: pinned leaves, trusted CAs, certificates bound to keys on
     dynamic-mTLS APIs, keys whose access rights (or active state) now include/exclude the API;
   - APIs added, removed or changed (which fields);
   - keys added, removed or changed (policies, access rights, limits, state, credentials).
-Both bundles are verified (format and digest) first.
+Bundles are verified (format and digest) first.
 
 Options:
-  --format text|json   output format (default text)
+  --format text|json|github   output format (default text; json: the envelope of
+                              docs/cli-conventions.md with identical, access, apis, keys;
+                              github: the text, then a notice per access gained and a
+                              warning per access lost)
+  --exit-code                 exit 1 when the two differ (like git diff --exit-code)
 
-Exit status: 0 when both bundles load (whether or not they differ), 2 when a bundle is
-unreadable or invalid, or on bad usage.`;
+Exit status: 0 when both load (with --exit-code: and they are the same), 1 with --exit-code
+when they differ, 2 when a bundle is unreadable or invalid, a config directory has errors,
+or on bad usage.`;
 
-function readBundle(path: string): Bundle {
+async function compiled(dir: string): Promise<Bundle> {
+  let result;
+  try {
+    result = await compileDir(dir);
+  } catch (err) {
+    if (err instanceof ConfigDirError) throw new Error(err.message);
+    throw err;
+  }
+  if (!result.bundle) {
+    const first = result.diagnostics.find((d) => d.severity === 'error');
+    const where = first ? `; first: ${first.file}:${first.line}:${first.col}: ${first.code}: ${first.message}` : '';
+    throw new Error(`config directory ${dir} has ${result.errorCount} error${result.errorCount === 1 ? '' : 's'} (mtlsgate check ${dir} lists them)${where}`);
+  }
+  return loadBundle(result.bundle);
+}
+
+async function readBundle(path: string): Promise<Bundle> {
+  if (path !== STDIO && statSync(path, { throwIfNoEntry: false })?.isDirectory()) return compiled(path);
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = readInput(path);
   } catch (err) {
-    throw new Error(`cannot read ${path}: ${errnoMessage(err)}`);
+    throw new Error(`cannot read ${describePath(path, 'in')}: ${errnoMessage(err)}`);
   }
   try {
     return loadBundle(bytes);
   } catch (err) {
-    throw new Error(`${path}: ${(err as Error).message}`);
+    throw new Error(`${describePath(path, 'in')}: ${(err as Error).message}`);
   }
 }
 
@@ -155,27 +183,35 @@ export const command: Command = {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { format: { type: 'string', default: 'text' } },
+      options: { format: { type: 'string' }, json: { type: 'boolean' }, 'exit-code': { type: 'boolean', default: false } },
     });
-    if (values.format !== 'text' && values.format !== 'json') throw new UsageError(`--format must be text or json, not ${JSON.stringify(values.format)}`);
-    if (positionals.length !== 2) throw new UsageError(`expected two bundle files, OLD and NEW (got ${positionals.length})`);
+    const format = parseFormat(values);
+    if (positionals.length !== 2) throw new UsageError(`expected OLD and NEW (bundles or config directories), got ${positionals.length}`);
+    if (positionals[0] === STDIO && positionals[1] === STDIO) throw new UsageError('only one of OLD and NEW can be - (standard input)');
     const [oldPath, newPath] = positionals;
     let oldB: Bundle;
     let newB: Bundle;
     try {
-      oldB = readBundle(oldPath);
-      newB = readBundle(newPath);
+      oldB = await readBundle(oldPath);
+      newB = await readBundle(newPath);
     } catch (err) {
+      if (format === 'json') process.stdout.write(envelope('diff', false, {}, [{ code: 'io', message: (err as Error).message }]));
       console.error(`mtlsgate diff: ${(err as Error).message}`);
       return 2;
     }
     const d = diffBundles(oldB.content, newB.content);
-    if (values.format === 'json') {
-      const out = { old: { file: oldPath, digest: oldB.digest }, new: { file: newPath, digest: newB.digest }, ...d };
-      console.log(JSON.stringify(out, null, 2));
-    } else {
-      console.log(formatDiffText(d, oldB, newB, [oldPath, newPath]));
+    const code = values['exit-code'] && !d.identical ? 1 : 0;
+    if (format === 'json') {
+      process.stdout.write(envelope('diff', true, { old: { file: oldPath, digest: oldB.digest }, new: { file: newPath, digest: newB.digest }, ...d }));
+      return code;
     }
-    return 0;
+    console.log(formatDiffText(d, oldB, newB, [describePath(oldPath, 'in'), describePath(newPath, 'in')]));
+    if (format === 'github') {
+      for (const a of d.access) {
+        for (const g of a.lost) process.stdout.write(githubLine('warning', { code: 'access lost', message: `${a.api}: lost ${describeGrant(g)}` }));
+        for (const g of a.gained) process.stdout.write(githubLine('notice', { code: 'access gained', message: `${a.api}: gained ${describeGrant(g)}` }));
+      }
+    }
+    return code;
   },
 };

@@ -1,7 +1,8 @@
 // `mtlsgate fingerprint FILE...`: the sha256:<hex> of every certificate in PEM (or DER) files,
-// the form `client_certificates` accepts and the gateway's errors and logs print.
+// the form `client_certificates` accepts and the gateway's errors and logs print. Partial
+// results: a file without a certificate (a private key, say) is warned about and skipped, the
+// others are still printed, and the exit status says something was skipped.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { fingerprintOf, formatPin } from '../../cert/fingerprint.ts';
 import { containsPrivateKey } from '../../cert/private-key.ts';
 import { certificateDers } from '../../cert/read.ts';
@@ -9,19 +10,25 @@ import { oneLineName } from '../../cert/subject.ts';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { errnoMessage } from '../../common/errno.ts';
+import { describePath, readInput, STDIO } from '../io.ts';
+import { parseFormat, Reporter } from '../report.ts';
 
-const usage = `usage: mtlsgate fingerprint FILE... [--json]
+const usage = `usage: mtlsgate fingerprint FILE|-... [--format text|json|github]
 
 Prints "sha256:<hex>  <subject>" for every certificate in each PEM file (a DER file holding
-one certificate works too). The fingerprint is the SHA-256 of the certificate's DER bytes,
-lowercase hex: the value an API's client_certificates accepts as "sha256:<hex>" and the one
-the gateway logs and names in "Certificate with SHA256 <hex> not allowed". (The config also
-accepts the line \`openssl x509 -noout -fingerprint -sha256 -in FILE\` prints, AB:CD:...)
+one certificate works too; "-" reads standard input). The fingerprint is the SHA-256 of the
+certificate's DER bytes, lowercase hex: the value an API's client_certificates accepts as
+"sha256:<hex>" and the one the gateway logs and names in "Certificate with SHA256 <hex> not
+allowed". A file without a certificate (a private key) is warned about and skipped; the other
+files are still printed.
 
 Options:
-  --json   one JSON array of {file, fingerprint, subject, issuer, ca, not_after}
+  --format text|json|github   json: the envelope of docs/cli-conventions.md with
+                              "certificates", a list of {file, fingerprint, subject,
+                              issuer, ca, not_after}
 
-Exit status: 0, or 2 when a file cannot be read or holds no certificate.`;
+Exit status: 0 every file held certificates, 1 some file held none (skipped), 2 a file
+cannot be read, or bad usage.`;
 
 export interface CertificateInfo {
   file: string;
@@ -30,6 +37,11 @@ export interface CertificateInfo {
   issuer: string;
   ca: boolean;
   not_after: string;
+}
+
+/** A file that was read but holds no certificate (a private key, a CSR, text). */
+export class NoCertificateError extends Error {
+  override name = 'NoCertificateError';
 }
 
 function describe(file: string, cert: X509Certificate): CertificateInfo {
@@ -43,14 +55,8 @@ function describe(file: string, cert: X509Certificate): CertificateInfo {
   };
 }
 
-/** Every certificate in one file; throws with a message that says what the file holds instead. */
-export function certificatesIn(file: string): CertificateInfo[] {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (err) {
-    throw new Error(`cannot read ${file}: ${errnoMessage(err)}`);
-  }
+/** Every certificate in one file's bytes; throws NoCertificateError saying what it holds instead. */
+export function certificatesInBytes(file: string, bytes: Buffer): CertificateInfo[] {
   const text = bytes.toString('latin1');
   const blocks = certificateDers(text);
   if (blocks.length === 0) {
@@ -59,38 +65,58 @@ export function certificatesIn(file: string): CertificateInfo[] {
       return [describe(file, new X509Certificate(bytes))];
     } catch {
       const holds = containsPrivateKey(bytes) ? ' (it holds a private key, which has no fingerprint here)' : '';
-      throw new Error(`${file} holds no certificate${holds}: expected a PEM "-----BEGIN CERTIFICATE-----" block or a DER certificate`);
+      throw new NoCertificateError(`${file} holds no certificate${holds}: expected a PEM "-----BEGIN CERTIFICATE-----" block or a DER certificate`);
     }
   }
   return blocks.map((der, i) => {
     try {
       return describe(file, new X509Certificate(der));
     } catch (err) {
-      throw new Error(`${file}: certificate #${i + 1} cannot be parsed: ${(err as Error).message}`);
+      throw new NoCertificateError(`${file}: certificate #${i + 1} cannot be parsed: ${(err as Error).message}`);
     }
   });
 }
 
+/** Every certificate in one file ("-": standard input). */
+export function certificatesIn(file: string): CertificateInfo[] {
+  let bytes: Buffer;
+  try {
+    bytes = readInput(file);
+  } catch (err) {
+    throw new Error(`cannot read ${describePath(file, 'in')}: ${errnoMessage(err)}`);
+  }
+  return certificatesInBytes(file === STDIO ? 'standard input' : file, bytes);
+}
+
 export const command: Command = {
   name: 'fingerprint',
-  summary: 'sha256:<hex> of each certificate in a PEM file',
+  summary: 'sha256:<hex> of each certificate in PEM files (- = stdin)',
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
-    if (positionals.length === 0) throw new UsageError('expected a PEM file');
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { format: { type: 'string' }, json: { type: 'boolean' } } });
+    const format = parseFormat(values);
+    if (positionals.length === 0) throw new UsageError('expected a PEM file (or - for standard input)');
+    const report = new Reporter('fingerprint', format);
     const found: CertificateInfo[] = [];
-    try {
-      for (const file of positionals) found.push(...certificatesIn(file));
-    } catch (err) {
-      console.error(`mtlsgate fingerprint: ${(err as Error).message}`);
-      return 2;
+    let unreadable = false;
+    const showFile = positionals.length > 1;
+    for (const file of positionals) {
+      let certs: CertificateInfo[];
+      try {
+        certs = certificatesIn(file);
+      } catch (err) {
+        if (err instanceof NoCertificateError) report.warning('not_a_certificate', `skipped ${err.message}`, { file });
+        else {
+          unreadable = true;
+          report.error('io', (err as Error).message, { file });
+        }
+        continue;
+      }
+      found.push(...certs);
+      if (format !== 'json') for (const c of certs) console.log(`${c.fingerprint}  ${c.subject}${c.ca ? '  [CA]' : ''}${showFile ? `  (${c.file})` : ''}`);
     }
-    if (values.json) {
-      console.log(JSON.stringify(found, null, 2));
-    } else {
-      const showFile = positionals.length > 1;
-      for (const c of found) console.log(`${c.fingerprint}  ${c.subject}${c.ca ? '  [CA]' : ''}${showFile ? `  (${c.file})` : ''}`);
-    }
-    return 0;
+    const code = unreadable ? 2 : report.warnings.length > 0 ? 1 : 0;
+    report.finish({ certificates: found }, code === 0);
+    return code;
   },
 };

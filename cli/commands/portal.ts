@@ -13,7 +13,7 @@ import type { OidcOptions } from '../../portal/oidc.ts';
 import { errnoMessage } from '../../common/errno.ts';
 import { listen as listenOn } from '../../common/listen.ts';
 
-const usage = `usage: mtlsgate portal --config DIR --bundle OUT [--listen HOST:PORT] [--gateway-url URL]
+const usage = `usage: mtlsgate portal --config DIR -o OUT [--listen HOST:PORT] [--gateway-url URL]
          [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE
           [--admins EMAIL,...] [--admin-group GROUP] [--public-url URL]] [--submission-limit N]
 
@@ -22,7 +22,7 @@ for the APIs they grant that use dynamic mTLS (auth.use_certificate). A develope
 public certificate; the portal writes DIR/keys/portal/<id>.yaml, recompiles DIR into OUT
 (atomically) and shows the key id, the certificate's SHA-256 and a curl command. A gateway
 watching OUT picks the key up on its own. Plans with require_approval: true give keys that
-stay inactive until \`mtlsgate approve KEY_ID --config DIR --bundle OUT\` (or an admin approves
+stay inactive until \`mtlsgate approve KEY_ID --config DIR -o OUT\` (or an admin approves
 them on the portal's admin page). Every certificate needs proof of possession: the developer
 signs a one-time challenge with its private key (\`openssl dgst -sha256 -sign\`).
 
@@ -34,7 +34,8 @@ admins approve or deny pending keys in the browser.
 
 Options:
   --config DIR          the config directory (the source of truth; keys are added to it)
-  --bundle OUT          the bundle to rewrite after each new key (what \`serve --bundle\` reads)
+  -o, --out OUT         the bundle to rewrite after each new key (what \`serve --bundle\` reads;
+                        --bundle OUT, the old spelling, still works)
   --listen HOST:PORT    where the portal listens (default 127.0.0.1:3000: loopback only)
   --gateway-url URL     the gateway's base URL for the curl commands shown
                         (default https://localhost:8443)
@@ -65,6 +66,7 @@ export const command: Command = {
       allowPositionals: true,
       options: {
         config: { type: 'string' },
+        out: { type: 'string', short: 'o' },
         bundle: { type: 'string' },
         listen: { type: 'string' },
         'gateway-url': { type: 'string' },
@@ -77,8 +79,9 @@ export const command: Command = {
         'submission-limit': { type: 'string' },
       },
     });
+    values.bundle = values.out ?? values.bundle;
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the directory goes after --config)`);
-    if (!values.config || !values.bundle) throw new UsageError('--config DIR and --bundle OUT are both required');
+    if (!values.config || !values.bundle) throw new UsageError('--config DIR and -o OUT (the bundle) are both required');
     const listen = parseHostPort(values.listen ?? '127.0.0.1:3000', '--listen');
     const gatewayUrl = values['gateway-url'] ?? 'https://localhost:8443';
     let parsedGateway: URL;

@@ -2,6 +2,8 @@
 // turned into a RuntimeConfig; runtime/supervisor.ts does the rest.
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
+import { envName, flagsWithEnv, parseDuration, type Sourced } from '../flags.ts';
+import { verbosity } from '../output.ts';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../../runtime/log.ts';
 import { runUntilSignalled } from '../../runtime/signals.ts';
 import { startGateway, StartupError, type HostPort, type RuntimeConfig } from '../../runtime/supervisor.ts';
@@ -18,25 +20,30 @@ Options (each also from the environment variable shown; a flag wins over its var
   --tls-cert FILE            server certificate chain (PEM)           MTLSGATE_TLS_CERT
   --tls-key FILE             server private key (PEM)                 MTLSGATE_TLS_KEY
   --listen HOST:PORT         HTTPS listener (default 127.0.0.1:8443)  MTLSGATE_LISTEN
-  --admin HOST:PORT|off      /health and /metrics, plain HTTP         MTLSGATE_ADMIN
-                             (default 127.0.0.1:9901)
-  --upstream-timeout MS      upstream slower than this: 504 (default 30000)
+  --admin HOST:PORT|off      /health, /ready, /live, /metrics (HTTP)  MTLSGATE_ADMIN
+                             (default 127.0.0.1:9901; off = none)
+  --upstream-timeout DURATION  upstream slower than this: 504 (default 30s)
                                                                       MTLSGATE_UPSTREAM_TIMEOUT
-  --drain-timeout MS         SIGTERM waits this long for requests in flight (default 10000)
+  --drain-timeout DURATION   SIGTERM waits this long for requests in flight (default 10s)
                                                                       MTLSGATE_DRAIN_TIMEOUT
-  --poll-interval MS         URL bundle poll interval (default 5000)  MTLSGATE_POLL_INTERVAL
+  --poll-interval DURATION   URL bundle poll interval (default 5s)    MTLSGATE_POLL_INTERVAL
   --redis URL                shared rate limits (redis://, rediss://, redis+cluster://)
                                                                       MTLSGATE_REDIS
-  --redis-timeout MS         a slower Redis decision is decided by --on-limiter-error
-                             (default 50)                             MTLSGATE_REDIS_TIMEOUT
+  --redis-timeout DURATION   a slower Redis decision is decided by --on-limiter-error
+                             (default 50ms)                           MTLSGATE_REDIS_TIMEOUT
   --on-limiter-error allow|deny  (default allow)                      MTLSGATE_ON_LIMITER_ERROR
-  --crl-refresh MS           crl_urls: refetch at least this often, sooner at a CRL's nextUpdate
-                             (default 300000)                         MTLSGATE_CRL_REFRESH
+  --crl-refresh DURATION     crl_urls: refetch at least this often, sooner at a CRL's nextUpdate
+                             (default 5m)                             MTLSGATE_CRL_REFRESH
   --crl-stale open|closed    a crl_url CRL past nextUpdate that cannot be refreshed: keep
                              admitting its CA's certificates (open, default) or refuse them
                              with 403 mtls.revocation_unknown (closed)  MTLSGATE_CRL_STALE
-  --log-level LEVEL          ${LOG_LEVELS.join('|')} (default info)
+  --allow-empty              serve a bundle with no API (refused otherwise, at start and on
+                             every reload)                            MTLSGATE_ALLOW_EMPTY=1
+  --log-level LEVEL          ${LOG_LEVELS.join('|')} (default info; -q: warn, -v: debug)
                                                                       MTLSGATE_LOG_LEVEL
+A DURATION is 500ms, 30s, 2m, 1h or a bare number of milliseconds.
+An error about a value names where it came from (the flag or the variable); an MTLSGATE_*
+variable serve does not know is warned about.
 
 Exit status: 0 after a graceful stop, 2 for bad flags or a start-up failure (bundle missing
 or refused, TLS files unreadable, port in use).`;
@@ -56,96 +63,94 @@ const OPTIONS = {
   'crl-refresh': { type: 'string' },
   'crl-stale': { type: 'string' },
   'log-level': { type: 'string' },
+  'allow-empty': { type: 'boolean' },
 } as const;
 type FlagName = keyof typeof OPTIONS;
+const VALUE_FLAGS = (Object.keys(OPTIONS) as FlagName[]).filter((f) => OPTIONS[f].type === 'string');
 
-/** MTLSGATE_TLS_CERT for --tls-cert, and so on. */
-export function envName(flag: string): string {
-  return 'MTLSGATE_' + flag.toUpperCase().replace(/-/g, '_');
-}
+/** Every variable serve reads (main warns about other MTLSGATE_* ones). */
+export const SERVE_ENV = (Object.keys(OPTIONS) as FlagName[]).map(envName);
 
-/** Flag values with the environment filled in under them. */
-export function flagsWithEnv<K extends string>(
-  values: Partial<Record<K, string | boolean | undefined>>,
-  names: readonly K[],
-  env: NodeJS.ProcessEnv,
-): Partial<Record<K, string>> {
-  const out: Partial<Record<K, string>> = {};
-  for (const name of names) {
-    const flag = values[name];
-    const fromEnv = env[envName(name)];
-    if (typeof flag === 'string') out[name] = flag;
-    else if (fromEnv !== undefined && fromEnv !== '') out[name] = fromEnv;
-  }
-  return out;
-}
+export { envName };
 
 /** "127.0.0.1:8443", "[::1]:8443", "localhost:0", ":8443" (all interfaces), "8443" (loopback). */
-export function parseHostPort(value: string, flag: string): HostPort {
+export function parseHostPort(value: string, flag: string, orOff = false): HostPort {
   const text = value.trim();
   const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new UsageError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:8443 or [::1]:8443), not ${JSON.stringify(value)}`);
+    throw new UsageError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:8443 or [::1]:8443)${orOff ? ' or off' : ''}, not ${JSON.stringify(value)}`);
   }
   if (m[1] !== undefined) return { host: m[1], port };
   if (m[2] === undefined) return { host: '127.0.0.1', port }; // a bare port: loopback, the safe default
   return { host: m[2] === '' ? '0.0.0.0' : m[2], port };
 }
 
-export function parseMs(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n <= 0) {
-    throw new UsageError(`${flag} must be a positive whole number of milliseconds, not ${JSON.stringify(value)}`);
-  }
-  return n;
+/** A duration flag (or its variable) in milliseconds; `fallback` when neither is set. */
+export function parseMs(value: Sourced | undefined, fallback: number): number {
+  return value === undefined ? fallback : parseDuration(value.value, value.source);
 }
 
-export function parseLogLevel(value: string | undefined): LogLevel {
-  const level = value ?? 'info';
-  if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(level)}`);
+/** --log-level, else -q (warn) / -v (debug), else info. */
+export function parseLogLevel(value: string | undefined, source = '--log-level'): LogLevel {
+  const level = value ?? (verbosity() < 0 ? 'warn' : verbosity() > 0 ? 'debug' : 'info');
+  if (!isLogLevel(level)) throw new UsageError(`${source} must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(level)}`);
   return level;
+}
+
+/** MTLSGATE_ALLOW_EMPTY: 1/true/yes or 0/false/no. */
+function envBoolean(env: NodeJS.ProcessEnv, flag: string): boolean {
+  const name = envName(flag);
+  const v = env[name];
+  if (v === undefined || v === '') return false;
+  if (/^(1|true|yes)$/i.test(v)) return true;
+  if (/^(0|false|no)$/i.test(v)) return false;
+  throw new UsageError(`${name} must be 1 or 0 (true or false), not ${JSON.stringify(v)}`);
 }
 
 /** Parses serve's flags and environment into a RuntimeConfig (minus the logger). */
 export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<RuntimeConfig, 'logger'>; logLevel: LogLevel } {
   const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the bundle goes after --bundle)`);
-  const v = flagsWithEnv(values, Object.keys(OPTIONS) as FlagName[], env);
+  const v = flagsWithEnv(values, VALUE_FLAGS, env);
   const missing = (['bundle', 'tls-cert', 'tls-key'] as const).filter((f) => v[f] === undefined);
   if (missing.length > 0) {
     throw new UsageError(`missing ${missing.map((f) => `--${f} (or ${envName(f)})`).join(', ')}`);
   }
-  const onError = v['on-limiter-error'] ?? 'allow';
-  if (onError !== 'allow' && onError !== 'deny') throw new UsageError(`--on-limiter-error must be allow or deny, not ${JSON.stringify(onError)}`);
-  const crlStale = v['crl-stale'] ?? 'open';
-  if (crlStale !== 'open' && crlStale !== 'closed') throw new UsageError(`--crl-stale must be open or closed, not ${JSON.stringify(crlStale)}`);
-  const admin = v.admin ?? '127.0.0.1:9901';
+  const onError = v['on-limiter-error'];
+  if (onError && onError.value !== 'allow' && onError.value !== 'deny')
+    throw new UsageError(`${onError.source} must be allow or deny, not ${JSON.stringify(onError.value)}`);
+  const crlStale = v['crl-stale'];
+  if (crlStale && crlStale.value !== 'open' && crlStale.value !== 'closed')
+    throw new UsageError(`${crlStale.source} must be open or closed, not ${JSON.stringify(crlStale.value)}`);
+  const admin = v.admin;
+  const hostPort = (x: Sourced | undefined, fallback: string, orOff = false) => parseHostPort(x?.value ?? fallback, x?.source ?? '', orOff);
   return {
     config: {
-      bundle: v.bundle!,
-      tlsCertFile: v['tls-cert']!,
-      tlsKeyFile: v['tls-key']!,
-      listen: parseHostPort(v.listen ?? '127.0.0.1:8443', '--listen'),
-      admin: admin === 'off' ? null : parseHostPort(admin, '--admin'),
-      upstreamTimeoutMs: parseMs(v['upstream-timeout'], '--upstream-timeout', 30_000),
-      drainTimeoutMs: parseMs(v['drain-timeout'], '--drain-timeout', 10_000),
-      pollIntervalMs: parseMs(v['poll-interval'], '--poll-interval', 5_000),
-      redisUrl: v.redis,
-      redisTimeoutMs: v['redis-timeout'] === undefined ? undefined : parseMs(v['redis-timeout'], '--redis-timeout', 50),
-      onLimiterError: onError,
-      crlRefreshMs: parseMs(v['crl-refresh'], '--crl-refresh', 300_000),
-      crlStale,
+      bundle: v.bundle!.value,
+      tlsCertFile: v['tls-cert']!.value,
+      tlsKeyFile: v['tls-key']!.value,
+      listen: hostPort(v.listen, '127.0.0.1:8443'),
+      admin: admin?.value.trim() === 'off' ? null : hostPort(admin, '127.0.0.1:9901', true),
+      upstreamTimeoutMs: parseMs(v['upstream-timeout'], 30_000),
+      drainTimeoutMs: parseMs(v['drain-timeout'], 10_000),
+      pollIntervalMs: parseMs(v['poll-interval'], 5_000),
+      redisUrl: v.redis?.value,
+      redisTimeoutMs: v['redis-timeout'] === undefined ? undefined : parseMs(v['redis-timeout'], 50),
+      onLimiterError: (onError?.value ?? 'allow') as 'allow' | 'deny',
+      crlRefreshMs: parseMs(v['crl-refresh'], 300_000),
+      crlStale: (crlStale?.value ?? 'open') as 'open' | 'closed',
+      allowEmpty: values['allow-empty'] === true || envBoolean(env, 'allow-empty'),
     },
-    logLevel: parseLogLevel(v['log-level']),
+    logLevel: parseLogLevel(v['log-level']?.value, v['log-level']?.source),
   };
 }
 
 export const command: Command = {
   name: 'serve',
-  summary: 'run the HTTPS gateway for a compiled bundle (hot reload, /health, /metrics)',
+  summary: 'run the HTTPS gateway for a compiled bundle (hot reload, /health, /ready, /metrics)',
   usage,
+  env: SERVE_ENV,
   async run(argv) {
     const { config, logLevel } = serveConfig(argv, process.env);
     const logger = createLogger({ level: logLevel });

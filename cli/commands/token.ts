@@ -2,8 +2,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
+import { parseFormat, Reporter } from '../report.ts';
 
-const usage = `usage: mtlsgate token [--json]
+const usage = `usage: mtlsgate token [--format text|json]
 
 Prints a new random bearer token (32 random bytes, base64url, 43 characters) and its
 token_sha256: the lowercase hex SHA-256 of the token string's UTF-8 bytes, exactly what the
@@ -14,7 +15,8 @@ Put ONLY the token_sha256 line into the key's YAML; give the token to the client
 channel. mtlsgate never stores the token: lose it and you make a new one.
 
 Options:
-  --json   print {"token": "...", "token_sha256": "..."} for scripts`;
+  --format text|json   json: the envelope of docs/cli-conventions.md with "token" and
+                       "token_sha256"`;
 
 /** The hash the config and the bundle hold for a bearer token: hex SHA-256 of its UTF-8 bytes. */
 export function tokenSha256(token: string): string {
@@ -31,11 +33,12 @@ export const command: Command = {
   summary: 'a new random bearer token and its token_sha256 for the YAML',
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { format: { type: 'string' }, json: { type: 'boolean' } } });
+    const format = parseFormat(values);
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     const t = newToken();
-    if (values.json) {
-      console.log(JSON.stringify(t));
+    if (format === 'json') {
+      new Reporter('token', format).finish(t);
       return 0;
     }
     console.log(

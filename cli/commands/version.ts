@@ -1,0 +1,23 @@
+// `mtlsgate version` (and `mtlsgate --version`): the version, and with --format json the
+// Node.js version it runs on, for bug reports.
+import { parseArgs } from 'node:util';
+import type { Command } from '../command.ts';
+import { parseFormat, Reporter } from '../report.ts';
+import { VERSION } from '../../runtime/version.ts';
+
+const usage = `usage: mtlsgate version [--format text|json]
+
+Prints the mtlsgate version (also: mtlsgate --version).`;
+
+export const command: Command = {
+  name: 'version',
+  summary: 'print the mtlsgate version (also --version)',
+  usage,
+  async run(argv) {
+    const { values } = parseArgs({ args: argv, options: { format: { type: 'string' } } });
+    const format = parseFormat(values);
+    if (format === 'json') new Reporter('version', format).finish({ version: VERSION, node: process.versions.node });
+    else console.log(VERSION);
+    return 0;
+  },
+};

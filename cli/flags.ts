@@ -1,0 +1,110 @@
+// Flag conventions shared by every command: the flags a command takes (read from its usage
+// text, so help, did-you-mean and completion need no second list), short parse errors in
+// place of node:util's, durations with units, and values that name the environment variable
+// they came from.
+import { closest } from '../compiler/suggest.ts';
+import { UsageError, type Command } from './command.ts';
+
+/** Flags every command accepts (main handles them before the command runs). */
+export const GLOBAL_FLAGS = ['--help', '--quiet', '--verbose'] as const;
+
+/** The long flags a command documents: every "--name" in its usage text, in order, once. */
+export function flagsOf(cmd: Pick<Command, 'usage'>): string[] {
+  const seen = new Set<string>();
+  for (const m of cmd.usage.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*)/g)) seen.add(`--${m[1]}`);
+  return [...seen];
+}
+
+/** " (did you mean --format?)" or "". */
+export function suggestFlag(flag: string, cmd: Pick<Command, 'usage'>): string {
+  const name = flag.replace(/=.*$/, '');
+  const best = closest(name, [...flagsOf(cmd), ...GLOBAL_FLAGS]);
+  return best && best !== name ? ` (did you mean ${best}?)` : '';
+}
+
+/**
+ * node:util parseArgs errors are long and name no alternative ("Unknown option '--fromat'. To
+ * specify a positional argument starting with a '-', ..."). This turns them into one short line.
+ * Returns null for an error that is not a parse error.
+ */
+export function explainParseError(err: unknown, cmd: Pick<Command, 'usage'>): string | null {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS')) return null;
+  const quoted = /'([^']*)'/.exec(e.message)?.[1] ?? '';
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown flag ${quoted}${suggestFlag(quoted, cmd)}`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${JSON.stringify(quoted)}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const flag = /--[a-z0-9-]+/.exec(quoted)?.[0] ?? quoted.split(' ')[0];
+      if (/does not take an argument/.test(e.message)) return `${flag} takes no value`;
+      if (/ambiguous/.test(e.message)) return `${flag} needs a value (to give one that starts with "-", write ${flag}=VALUE)`;
+      return `${flag} needs a value`;
+    }
+    default:
+      return e.message.split('\n')[0];
+  }
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration in milliseconds: "500ms", "30s", "2m", "1h", "1m30s", or a bare number (milliseconds,
+ * as before units were accepted). `source` names where the value came from, for the error.
+ */
+export function parseDuration(value: string, source: string): number {
+  const text = value.trim();
+  let ms = 0;
+  if (/^\d+$/.test(text)) ms = Number(text);
+  else {
+    const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+    if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) {
+      throw new UsageError(`${source} must be a duration like 500ms, 30s or 2m (a bare number is milliseconds), not ${JSON.stringify(value)}`);
+    }
+    for (const p of parts) ms += Number(p[1]) * UNITS[p[2]];
+  }
+  if (!Number.isSafeInteger(Math.round(ms)) || Math.round(ms) <= 0) {
+    throw new UsageError(`${source} must be a positive duration (e.g. 500ms, 30s), not ${JSON.stringify(value)}`);
+  }
+  return Math.round(ms);
+}
+
+/** MTLSGATE_TLS_CERT for --tls-cert, and so on. */
+export function envName(flag: string): string {
+  return `MTLSGATE_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** A value and where it came from: "--listen" or "MTLSGATE_LISTEN", for errors that name it. */
+export interface Sourced {
+  value: string;
+  source: string;
+}
+
+/** Flag values with the environment filled in under them (a flag wins over its variable). */
+export function flagsWithEnv<K extends string>(
+  values: Partial<Record<K, string | boolean | undefined>>,
+  names: readonly K[],
+  env: NodeJS.ProcessEnv,
+): Partial<Record<K, Sourced>> {
+  const out: Partial<Record<K, Sourced>> = {};
+  for (const name of names) {
+    const flag = values[name];
+    const variable = envName(name);
+    const fromEnv = env[variable];
+    if (typeof flag === 'string') out[name] = { value: flag, source: `--${name}` };
+    else if (fromEnv !== undefined && fromEnv !== '') out[name] = { value: fromEnv, source: variable };
+  }
+  return out;
+}
+
+/** MTLSGATE_* variables in `env` that no command reads, each with its likely intended name. */
+export function unknownEnv(env: NodeJS.ProcessEnv, known: readonly string[]): string[] {
+  return Object.keys(env)
+    .filter((k) => k.startsWith('MTLSGATE_') && !known.includes(k))
+    .sort()
+    .map((k) => {
+      const best = closest(k, known);
+      return `${k}${best ? ` (did you mean ${best}?)` : ''}`;
+    });
+}

@@ -1,0 +1,92 @@
+// One way for every command to say how it went, in the --format the user chose:
+//   text    results on stdout, problems on stderr ("mtlsgate CMD: ...")
+//   json    one envelope on stdout: {schema_version, mtlsgate, command, ok, ...result, errors, warnings}
+//   github  like text, plus a workflow command per problem on stdout (annotations in Actions)
+// The envelope's fields are a contract (docs/cli-conventions.md): new fields may be added, none renamed.
+import { UsageError } from './command.ts';
+import { warn as sayWarning } from './output.ts';
+import { VERSION } from '../runtime/version.ts';
+
+export type Format = 'text' | 'json' | 'github';
+export const FORMATS: readonly Format[] = ['text', 'json', 'github'];
+/** Bumped only when a field of the envelope changes meaning or goes away. */
+export const CLI_SCHEMA_VERSION = 1;
+
+export interface Problem {
+  /** A stable word for scripts: "usage", "io", "not_a_certificate", a compiler code, ... */
+  code: string;
+  message: string;
+  file?: string;
+  line?: number;
+  col?: number;
+}
+
+/** Reads --format (and the old --json, kept as an alias) into one of FORMATS. */
+export function parseFormat(values: { format?: string | boolean; json?: string | boolean }): Format {
+  if (values.json === true) return 'json';
+  const f = values.format ?? 'text';
+  if (typeof f !== 'string' || !(FORMATS as readonly string[]).includes(f)) {
+    throw new UsageError(`--format must be text, json or github, not ${JSON.stringify(f)}`);
+  }
+  return f as Format;
+}
+
+/** True when argv asks for JSON (main uses it to answer even a usage error with an envelope). */
+export function wantsJson(argv: readonly string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--') break;
+    if (argv[i] === '--json' || argv[i] === '--format=json' || (argv[i] === '--format' && argv[i + 1] === 'json')) return true;
+  }
+  return false;
+}
+
+export function envelope(command: string, ok: boolean, body: Record<string, unknown>, errors: Problem[] = [], warnings: Problem[] = []): string {
+  return `${JSON.stringify({ schema_version: CLI_SCHEMA_VERSION, mtlsgate: VERSION, command, ok, ...body, errors, warnings }, null, 2)}\n`;
+}
+
+function escapeData(s: string): string {
+  return s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+
+function escapeProperty(s: string): string {
+  return escapeData(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
+}
+
+/** A GitHub Actions workflow command (::error / ::warning / ::notice) for one problem. */
+export function githubLine(severity: 'error' | 'warning' | 'notice', p: Problem): string {
+  const props = [p.file ? `file=${escapeProperty(p.file)}` : '', p.line ? `line=${p.line}` : '', p.col ? `col=${p.col}` : '', `title=${escapeProperty(p.code)}`]
+    .filter(Boolean)
+    .join(',');
+  return `::${severity} ${props}::${escapeData(p.message)}\n`;
+}
+
+/** Collects a command's problems and prints them (text/github) as they come; json prints at the end. */
+export class Reporter {
+  readonly errors: Problem[] = [];
+  readonly warnings: Problem[] = [];
+  constructor(
+    readonly command: string,
+    readonly format: Format,
+  ) {}
+
+  error(code: string, message: string, where: Omit<Problem, 'code' | 'message'> = {}): void {
+    const p = { code, message, ...where };
+    this.errors.push(p);
+    if (this.format === 'json') return;
+    process.stderr.write(`mtlsgate ${this.command}: ${message}\n`);
+    if (this.format === 'github') process.stdout.write(githubLine('error', p));
+  }
+
+  warning(code: string, message: string, where: Omit<Problem, 'code' | 'message'> = {}): void {
+    const p = { code, message, ...where };
+    this.warnings.push(p);
+    if (this.format === 'json') return;
+    sayWarning(`mtlsgate ${this.command}: warning: ${message}`);
+    if (this.format === 'github') process.stdout.write(githubLine('warning', p));
+  }
+
+  /** In json, the envelope (ok: no error reported, unless `ok` says otherwise); in text/github, nothing. */
+  finish(body: Record<string, unknown> = {}, ok = this.errors.length === 0): void {
+    if (this.format === 'json') process.stdout.write(envelope(this.command, ok, body, this.errors, this.warnings));
+  }
+}

@@ -1,0 +1,137 @@
+// Issue 16 item 5 through the built CLI: one flag scheme. --format and -o/--out everywhere,
+// -q/-v, --version and `version`, did-you-mean for commands and flags, `help COMMAND`, short
+// parse errors, bash/zsh completion generated from the command registry, durations with
+// units, errors that name the environment variable a value came from, unknown MTLSGATE_*.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { api, certFiles, removeConfigs, writeConfig } from './fixtures/compiler/helpers.ts';
+import { CLI, ensureBuilt, mtlsgate, ROOT } from './helpers/cli.ts';
+
+const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+let good: string;
+before(async () => {
+  ensureBuilt();
+  good = writeConfig({ ...(await certFiles()), 'apis/a.yaml': api('a', 'use_keyless: true\n') });
+});
+after(removeConfigs);
+
+test('--version and `version` print the package version; help lists both', () => {
+  assert.equal(mtlsgate(['--version']).stdout.trim(), VERSION);
+  assert.equal(mtlsgate(['version']).stdout.trim(), VERSION);
+  const help = mtlsgate(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^ {2}version +print the mtlsgate version/m);
+  assert.match(help.stdout, /--version +print the version/);
+  assert.match(help.stdout, /-q, --quiet/);
+  assert.match(help.stdout, /-v, --verbose/);
+  assert.match(help.stdout, /--format text\|json\|github/);
+});
+
+test('help COMMAND prints its usage; a mistyped command or flag gets a suggestion and a short error', () => {
+  const h = mtlsgate(['help', 'diff']);
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /^usage: mtlsgate diff OLD NEW/);
+  assert.equal(mtlsgate(['diff', '--help']).stdout, h.stdout);
+
+  const cmd = mtlsgate(['chek', good]);
+  assert.equal(cmd.code, 2);
+  assert.match(cmd.stderr, /^mtlsgate: unknown command "chek" \(did you mean "check"\?\)/);
+  assert.match(mtlsgate(['help', 'compil']).stderr, /did you mean "compile"/);
+
+  const flag = mtlsgate(['check', good, '--fromat', 'json']);
+  assert.equal(flag.code, 2);
+  assert.match(flag.stderr, /^mtlsgate check: unknown flag --fromat \(did you mean --format\?\)\nusage: mtlsgate check /);
+  assert.ok(flag.stderr.split('\n').length <= 4, `short: ${flag.stderr}`);
+  assert.doesNotMatch(flag.stderr, /To specify a positional argument/, 'not the raw node:util text');
+  assert.match(mtlsgate(['serve', '--tls-crt', 'x']).stderr, /unknown flag --tls-crt \(did you mean --tls-cert\?\)/);
+  assert.match(mtlsgate(['check', good, '--format']).stderr, /--format needs a value/);
+  assert.match(mtlsgate(['check', good, '--strict=yes']).stderr, /--strict takes no value/);
+});
+
+test('--format text|json|github is accepted by every command with output; -o/--out writes every output file', () => {
+  for (const args of [['check', good], ['diff', good, good], ['token'], ['version']]) {
+    for (const f of ['text', 'json', 'github']) {
+      const r = mtlsgate([...args, '--format', f]);
+      assert.equal(r.code, 0, `${args[0]} --format ${f}: ${r.stderr}`);
+      if (f === 'json') assert.equal(JSON.parse(r.stdout).command, args[0]);
+    }
+    assert.match(mtlsgate([...args, '--format', 'xml']).stderr, /--format must be text, json or github/);
+  }
+  const out = join(good, 'long.json');
+  assert.equal(mtlsgate(['compile', good, '--out', out]).code, 0);
+  assert.equal(mtlsgate(['compile', good, '-o', join(good, 'short.json')]).code, 0);
+  assert.deepEqual(readFileSync(out), readFileSync(join(good, 'short.json')));
+  for (const cmd of ['compile', 'portal', 'approve', 'demo']) assert.match(mtlsgate(['help', cmd]).stdout, /-o, --out/, cmd);
+});
+
+test('-q keeps only errors, -v adds detail (anywhere on the line)', () => {
+  const normal = mtlsgate(['check', good]);
+  assert.match(normal.stderr, /ok: 1 API/);
+  assert.equal(mtlsgate(['-q', 'check', good]).stderr, '');
+  assert.equal(mtlsgate(['check', good, '--quiet']).stderr, '');
+  assert.match(mtlsgate(['check', good, '-v']).stderr, /^timings: load \d+ ms/m);
+  assert.match(mtlsgate(['check', join(good, 'nope'), '-q']).stderr, /cannot be read/, 'errors still show');
+});
+
+test('completion bash completes commands, flags and flag values from the registry', () => {
+  const script = mtlsgate(['completion', 'bash']);
+  assert.equal(script.code, 0);
+  const complete = (...words: string[]) => {
+    const line = ['mtlsgate', ...words];
+    const r = spawnSync(
+      'bash',
+      ['-c', `eval "$(cat)"; COMP_WORDS=(${line.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${line.length - 1}; _mtlsgate; printf '%s\\n' "\${COMPREPLY[@]}"`],
+      { input: script.stdout, encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim().split('\n').filter(Boolean);
+  };
+  assert.deepEqual(complete('ch'), ['check']);
+  assert.ok(complete('').includes('completion'));
+  assert.deepEqual(complete('check', '--for'), ['--format']);
+  assert.deepEqual(complete('check', '--format', 'g'), ['github']);
+  assert.ok(complete('serve', '--tls-').includes('--tls-cert'));
+  assert.deepEqual(complete('serve', '--on-limiter-error', ''), ['allow', 'deny']);
+  assert.deepEqual(complete('help', 'fin'), ['fingerprint']);
+
+  const zsh = mtlsgate(['completion', 'zsh']);
+  assert.equal(zsh.code, 0);
+  assert.match(zsh.stdout, /^#compdef mtlsgate/);
+  assert.match(zsh.stdout, /serve\) flags=\(.*--tls-cert.*\)/);
+  assert.match(zsh.stdout, /check:--format\) compadd -- text json github/);
+  if (spawnSync('zsh', ['--version']).status === 0) assert.equal(spawnSync('zsh', ['-n'], { input: zsh.stdout }).status, 0, 'zsh parses it');
+  assert.equal(mtlsgate(['completion', 'fish']).code, 2);
+});
+
+test('serve: durations take units, a bad value names its flag or variable, unknown MTLSGATE_* is warned about', () => {
+  // Usage errors stop serve before it reads any file, so no certificate is needed here.
+  const base = ['serve', '--bundle', 'b.json', '--tls-cert', 'c.pem', '--tls-key', 'k.pem'];
+  const flag = mtlsgate([...base, '--drain-timeout', 'soon']);
+  assert.equal(flag.code, 2);
+  assert.match(flag.stderr, /--drain-timeout must be a duration like 500ms, 30s or 2m/);
+  const env = mtlsgate(base, { env: { MTLSGATE_POLL_INTERVAL: 'often' } });
+  assert.equal(env.code, 2);
+  assert.match(env.stderr, /MTLSGATE_POLL_INTERVAL must be a duration like 500ms/);
+  assert.match(mtlsgate(base, { env: { MTLSGATE_LISTEN: 'nowhere' } }).stderr, /MTLSGATE_LISTEN must be HOST:PORT/);
+  assert.match(mtlsgate(base, { env: { MTLSGATE_ON_LIMITER_ERROR: 'maybe' } }).stderr, /MTLSGATE_ON_LIMITER_ERROR must be allow or deny/);
+  const admin = mtlsgate([...base, '--admin', 'loopback']);
+  assert.match(admin.stderr, /--admin must be HOST:PORT \(e\.g\. 127\.0\.0\.1:8443 or \[::1\]:8443\) or off/);
+
+  const typo = mtlsgate(base, { env: { MTLSGATE_BUNLDE: 'x.json' } });
+  assert.match(typo.stderr, /warning: ignoring unknown environment variable MTLSGATE_BUNLDE \(did you mean MTLSGATE_BUNDLE\?\)/);
+});
+
+test('serve accepts 30s, 500ms, 2m and bare milliseconds (it gets past flag parsing to the bundle)', () => {
+  const dir = writeConfig({});
+  writeFileSync(join(dir, 'c.pem'), '');
+  for (const d of ['30s', '500ms', '2m', '1m30s', '2500']) {
+    const r = mtlsgate(['serve', '--bundle', join(dir, 'none.json'), '--tls-cert', join(dir, 'c.pem'), '--tls-key', join(dir, 'c.pem'), '--drain-timeout', d]);
+    assert.equal(r.code, 2);
+    assert.doesNotMatch(r.stderr, /duration/, d);
+    assert.match(r.stderr, /not a usable certificate|cannot read/, d);
+  }
+  void CLI;
+});
