@@ -2,16 +2,22 @@
 // longest listen_path that is a "/"-segment prefix of the normalised path. A lookup costs one
 // Map probe per path segment, whatever the number of APIs.
 //
-// Normalisation. Most paths hold no dot segment, no "%" and no "\": they are used as they are.
-// Otherwise the literal dot segments are resolved (RFC 3986 5.2.4, "%2e" counts as "."), and the
-// request is refused (400 request.bad_path) when the path is ambiguous about its API:
-//   - ".." climbing above the root;
-//   - ".." taking the request out of the API that the path before it names
-//     ("/payments/../admin/" is not a way into "admin");
-//   - a dot segment hidden behind an encoded separator ("%2f", "%5c" or "\"), which an upstream
-//     that decodes them would resolve where the gateway did not;
-//   - an encoded separator that would name another API if it were decoded.
-// The resolved path is what is checked (allowed_urls) and what is forwarded.
+// Normalisation (before routing; the normalised path is what allowed_urls see and what is
+// forwarded, so the gateway and the upstream agree on the API). Envoy's normalize_path,
+// merge_slashes and path_with_escaped_slashes_action=REJECT are the reference:
+//   - percent-encoded unreserved characters (ALPHA DIGIT - . _ ~) are decoded, other escapes
+//     kept with upper-case hex (RFC 3986 6.2.2); a malformed escape is refused;
+//   - runs of "/" are merged into one;
+//   - "." and ".." segments are resolved (RFC 3986 5.2.4).
+// Refused with 400 request.bad_path, because an upstream could read them otherwise:
+//   - an encoded "/" or "\" (%2F, %5C) and a literal "\";
+//   - ";" (path parameters: "/admin;x/y" is "/admin/y" to some servers);
+//   - ".." climbing above the root, or out of the API that the path before it names;
+//   - a segment with trailing dots ("/admin./x") when the path without them names another API;
+//   - a path whose case-folded form names a more specific API than the path itself
+//     ("/ADMIN/x" when "/admin/" exists): listen paths match case-sensitively (RFC 3986 paths
+//     are), and a backend that ignores case must not be reachable through a more open API.
+// Most paths need none of this: one scan finds them plain and they are used as they are.
 
 /** listen_path (starts and ends with "/") -> value, per host. */
 export interface RouteTables<A> {
@@ -73,48 +79,106 @@ function lookupRoute<A>(tables: RouteTables<A>, host: string, path: string): A |
   return longestPrefix(tables.anyHost, path);
 }
 
-/** 0: not a dot segment, 1: ".", 2: "..", with "%2e" read as ".". */
-function dotSegment(segment: string): 0 | 1 | 2 {
-  if (segment.length === 0 || segment.length > 6) return 0;
-  const s = segment.length === 1 || segment.length === 2 ? segment : segment.toLowerCase().replaceAll('%2e', '.');
-  return s === '.' ? 1 : s === '..' ? 2 : 0;
+/** Hex digit value, or -1. */
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
 }
 
-interface Resolution {
-  /** null: ".." climbed above the root. */
-  path: string | null;
-  /** Index in `segments` of the first dot segment, or -1. */
-  firstDot: number;
-  segments: string[];
+/** RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~". */
+function isUnreserved(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126;
 }
 
-function resolveDots(path: string): Resolution {
-  const segments = path.split('/');
-  const out: string[] = [];
-  let firstDot = -1;
-  for (let i = 1; i < segments.length; i++) {
-    const kind = dotSegment(segments[i]);
-    if (kind === 0) {
-      out.push(segments[i]);
+/**
+ * True when the path needs no normalisation: no "%", "\", ";", no "//", no dot segment and no
+ * segment ending in "." and no upper-case letter. One pass over the characters, no allocation.
+ */
+export function isPlainPath(path: string): boolean {
+  const n = path.length;
+  for (let i = 0; i < n; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 47 /* / */) {
+      const next = path.charCodeAt(i + 1);
+      if (next === 47 || next === 46) return false;
+    } else if (c === 46 /* . */) {
+      const next = path.charCodeAt(i + 1);
+      if (next === 47 || i + 1 === n) return false;
+    } else if (c === 37 || c === 92 || c === 59 || (c >= 65 && c <= 90)) return false;
+  }
+  return true;
+}
+
+/**
+ * Decodes unreserved escapes, upper-cases the others, merges slashes, resolves dot segments.
+ * Returns BAD_PATH for an encoded or literal separator, a ";" or a malformed escape, and
+ * `firstDot`: the number of segments before the first dot segment (-1: none).
+ */
+export function normalisePath(raw: string): { path: string; firstDot: number; before: string } | typeof BAD_PATH {
+  let decoded = '';
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 92 /* \ */ || c === 59 /* ; */) return BAD_PATH;
+    if (c !== 37 /* % */) {
+      decoded += raw[i];
       continue;
     }
-    if (firstDot === -1) firstDot = i;
-    if (kind === 2) {
-      if (out.length === 0) return { path: null, firstDot, segments };
-      out.pop();
-    }
-    // "/a/b/.." is the directory "/a/": keep the trailing slash.
-    if (i === segments.length - 1) out.push('');
+    const hi = hexValue(raw.charCodeAt(i + 1));
+    const lo = hexValue(raw.charCodeAt(i + 2));
+    if (hi < 0 || lo < 0) return BAD_PATH;
+    const byte = hi * 16 + lo;
+    if (byte === 0x2f || byte === 0x5c) return BAD_PATH;
+    decoded += isUnreserved(byte) ? String.fromCharCode(byte) : `%${raw.slice(i + 1, i + 3).toUpperCase()}`;
+    i += 2;
   }
-  return { path: '/' + out.join('/'), firstDot, segments };
+  const segments = decoded.split('/');
+  const out: string[] = [];
+  let firstDot = -1;
+  let before = '/';
+  for (let i = 1; i < segments.length; i++) {
+    const seg = segments[i];
+    const last = i === segments.length - 1;
+    if (seg === '' && !last) continue; // merged slashes
+    if (seg === '.' || seg === '..') {
+      if (firstDot === -1) {
+        firstDot = out.length;
+        before = '/' + out.join('/') + (out.length > 0 ? '/' : '');
+      }
+      if (seg === '..') {
+        if (out.length === 0) return BAD_PATH;
+        out.pop();
+      }
+      // "/a/b/.." is the directory "/a/": keep the trailing slash.
+      if (last) out.push('');
+      continue;
+    }
+    out.push(seg);
+  }
+  return { path: '/' + out.join('/'), firstDot, before };
 }
 
-const ENCODED_SEPARATOR = /%2f|%5c|\\/i;
-const ENCODED_SEPARATORS = /%2f|%5c|\\/gi;
+/** The path with trailing dots removed from every segment ("/admin./x" -> "/admin/x"). */
+function withoutTrailingDots(path: string): string {
+  return path.replace(/\.+(?=\/|$)/g, '');
+}
 
-/** Fast test: a path without these characters needs no normalisation. */
-function isPlain(path: string): boolean {
-  return path.indexOf('/.') === -1 && path.indexOf('%') === -1 && path.indexOf('\\') === -1;
+/** Length of the listen path an API was found under, for the "more specific" comparison. */
+function matchedPrefixLength<A>(tables: RouteTables<A>, host: string, path: string): number {
+  const own = tables.byHost.get(host);
+  let best = -1;
+  for (const table of own ? [own, tables.anyHost] : [tables.anyHost]) {
+    if (path.charCodeAt(path.length - 1) !== 47 && table.has(path + '/')) return path.length + 1;
+    for (let slash = path.lastIndexOf('/'); slash >= 0; slash = slash === 0 ? -1 : path.lastIndexOf('/', slash - 1)) {
+      if (table.has(slash === path.length - 1 ? path : path.slice(0, slash + 1))) {
+        best = Math.max(best, slash + 1);
+        break;
+      }
+    }
+    if (best !== -1) return best;
+  }
+  return best;
 }
 
 /**
@@ -123,22 +187,26 @@ function isPlain(path: string): boolean {
  */
 export function routeRequest<A>(tables: RouteTables<A>, host: string, rawPath: string): Routed<A> | typeof BAD_PATH | undefined {
   if (rawPath.charCodeAt(0) !== 47 /* / */) return BAD_PATH; // absolute-form or "*": not for this gateway
-  if (isPlain(rawPath)) {
+  if (isPlainPath(rawPath)) {
     const api = lookupRoute(tables, host, rawPath);
     return api === undefined ? undefined : { api, path: rawPath };
   }
-  const resolved = resolveDots(rawPath);
-  if (resolved.path === null) return BAD_PATH;
-  const path = resolved.path;
+  const n = normalisePath(rawPath);
+  if (n === BAD_PATH) return BAD_PATH;
+  const path = n.path;
   const api = lookupRoute(tables, host, path);
-  if (resolved.firstDot !== -1) {
-    const before = resolved.segments.slice(0, resolved.firstDot).join('/') + '/';
-    if (lookupRoute(tables, host, before) !== api) return BAD_PATH;
+  // ".." must not leave the API that the path before it names.
+  if (n.firstDot !== -1 && lookupRoute(tables, host, n.before) !== api) return BAD_PATH;
+  // "/admin./x": an upstream that drops trailing dots would see "/admin/x".
+  if (path.indexOf('.') !== -1) {
+    const stripped = withoutTrailingDots(path);
+    if (stripped !== path && lookupRoute(tables, host, stripped) !== api) return BAD_PATH;
   }
-  if (ENCODED_SEPARATOR.test(path)) {
-    const decoded = path.replace(ENCODED_SEPARATORS, '/');
-    const again = resolveDots(decoded);
-    if (again.firstDot !== -1 || lookupRoute(tables, host, decoded) !== api) return BAD_PATH;
+  // "/ADMIN/x": an upstream that ignores case would see "/admin/x".
+  const folded = path.toLowerCase();
+  if (folded !== path) {
+    const other = lookupRoute(tables, host, folded);
+    if (other !== undefined && other !== api && matchedPrefixLength(tables, host, folded) > matchedPrefixLength(tables, host, path)) return BAD_PATH;
   }
   return api === undefined ? undefined : { api, path };
 }
