@@ -109,6 +109,7 @@ export class HttpExchange extends RequestContext {
       query: this.query,
       identity: this.identity,
       keyId: this.key?.id ?? null,
+      stripMethodOverride: this.stripMethodOverride,
       remote: this.remote,
       timeoutMs: this.gateway.upstreamTimeoutMs,
       responseHeaders: this.responseHeaders,

@@ -48,6 +48,9 @@ function connectionNamed(value: string | string[] | undefined): Set<string> | nu
   return names.size === 0 ? null : names;
 }
 
+/** Headers some frameworks read as "the real method": never forwarded when methods are restricted. */
+const METHOD_OVERRIDE = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
+
 export interface ForwardRequest {
   req: ClientRequest;
   res: ClientResponse;
@@ -70,6 +73,8 @@ export interface ForwardRequest {
   timeoutMs: number;
   /** Extra response headers (rate-limit headers), or null. */
   responseHeaders: Record<string, string> | null;
+  /** Drop X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override (methods were restricted). */
+  stripMethodOverride?: boolean;
   /** Told the outcome once. */
   outcome: ProxyOutcome;
 }
@@ -90,6 +95,7 @@ export function upstreamHeaders(f: ForwardRequest): Record<string, string | stri
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || name === forward.key_id_header || named?.has(name)) continue;
     if (name.charCodeAt(0) === 58 /* ":" HTTP/2 pseudo-header */) continue;
+    if (f.stripMethodOverride === true && METHOD_OVERRIDE.has(name)) continue;
     out[name] = incoming[name]!;
   }
   if (f.grpc && incoming.te === 'trailers') out.te = 'trailers';

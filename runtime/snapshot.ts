@@ -5,7 +5,17 @@
 // objects. A request reads one snapshot on arrival and uses it to the end.
 // A snapshot is built either from a parsed bundle (`buildSnapshot`) or from the compact form a
 // worker thread verified (`buildCompactSnapshot`, runtime/bundle-worker-compact.ts).
-import { BundleCheckError, caProblem, checkCaPem, checkKeys, checkTargetUrl, keyExpiry, keyPattern, type PatternCache } from '../bundle/checks.ts';
+import {
+  BundleCheckError,
+  caProblem,
+  checkCaPem,
+  checkKeys,
+  checkTargetUrl,
+  keyExpiry,
+  keyPattern,
+  type PatternCache,
+  type UrlPattern,
+} from '../bundle/checks.ts';
 import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from '../bundle/types.ts';
 import { CompactKeys, type CompactBundle } from './bundle-worker-compact.ts';
 import { AMBIGUOUS, type ClientIdentity, type TrustedCa } from './identity.ts';
@@ -34,7 +44,7 @@ export interface PreparedApi {
 }
 
 interface PreparedUrl {
-  readonly pattern: RegExp;
+  readonly pattern: UrlPattern;
   /** null = every method. */
   readonly methods: ReadonlySet<string> | null;
 }

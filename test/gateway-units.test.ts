@@ -84,9 +84,11 @@ describe('routing', () => {
     }
   });
 
-  it('encoded separators that do not change the API are forwarded untouched', () => {
-    assert.equal(route('/files/a%2Fb'), 'files /files/a%2Fb');
+  it('encoded separators are refused wherever they are (issue 10: Envoy REJECT); other escapes are kept, hex upper-cased', () => {
+    assert.equal(route('/files/a%2Fb'), BAD_PATH);
+    assert.equal(route('/files/a%5cb'), BAD_PATH);
     assert.equal(route('/files/100%25'), 'files /files/100%25');
+    assert.equal(route('/files/%e2%82%ac'), 'files /files/%E2%82%AC');
   });
 
   it('hostOf: lower case, no port, IPv6 literal kept, SNI when Host is absent', () => {
@@ -180,7 +182,10 @@ describe('snapshot', () => {
       [{ id: 'a', listen_path: '/a/', target_url: target }],
       [{ id: 'k', token_sha256: 'b'.repeat(64), access_rights: { a: { allowed_urls: [{ url: '^/(unclosed', methods: [] }] } } }],
     );
-    assert.throws(() => buildSnapshot(badRegex), /key k: access_rights\.a\.allowed_urls\[0\]\.url "\^\/\(unclosed" is not a valid regular expression/);
+    assert.throws(
+      () => buildSnapshot(badRegex),
+      /key k: access_rights\.a\.allowed_urls\[0\]\.url "\^\/\(unclosed" cannot run in RE2 \(linear time\): missing closing \)/,
+    );
     const badTarget = buildBundle([{ id: 'a', listen_path: '/a/', target_url: 'ftp://x/' }]);
     assert.throws(() => buildSnapshot(badTarget), /api a: target_url "ftp:\/\/x\/" must be http:\/\/ or https:\/\//);
     const content = buildBundle([{ id: 'a', listen_path: '/a/', target_url: target }]);

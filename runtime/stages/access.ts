@@ -14,7 +14,12 @@ function access(ctx: RequestContext): Verdict {
   // The normalised path after the listen path, starting with "/".
   const rest = ctx.path.length > api.restStart ? ctx.path.slice(api.restStart) : '/';
   for (const allowed of urls) {
-    if ((allowed.methods === null || allowed.methods.has(ctx.method)) && allowed.pattern.test(rest)) return GO;
+    if ((allowed.methods === null || allowed.methods.has(ctx.method)) && allowed.pattern.test(rest)) {
+      // Methods are restricted for this key here: an upstream must not be told another method
+      // in a header (X-HTTP-Method-Override and kin) than the one that was checked.
+      if (urls.some((u) => u.methods !== null)) ctx.stripMethodOverride = true;
+      return GO;
+    }
   }
   return refusal('access.url_denied');
 }

@@ -21,6 +21,8 @@ export class RequestContext {
   key: PreparedKey | null = null;
   /** Headers for the client's response whatever the outcome (rate-limit headers), or null. */
   responseHeaders: Record<string, string> | null = null;
+  /** Set by the access stage when the key's allowed_urls restrict methods: drop method-override headers. */
+  stripMethodOverride = false;
   /** The name of the stage that refused the request, or null. */
   refusedBy: string | null = null;
 

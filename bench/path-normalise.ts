@@ -1,0 +1,41 @@
+// Cost of path normalisation and routing per request path (issue 10 item 1):
+//   node --import tsx bench/path-normalise.ts
+// Prints ns per call (best of 5 rounds of 1,000,000) for the fast-path scan alone and for the
+// whole routeRequest on an already-normal path and on one that needs normalising.
+import { BAD_PATH, isPlainPath, routeRequest, type RouteTables } from '../runtime/route.ts';
+
+const tables: RouteTables<string> = {
+  byHost: new Map(),
+  anyHost: new Map([
+    ['/', 'open'],
+    ['/admin/', 'admin'],
+    ['/payments/v2/', 'payments'],
+  ]),
+};
+const plain = '/payments/v2/charges/ch_123/refunds';
+const odd = '/payments/v2/./charges//%63h_123/refunds';
+
+function best(run: () => void, n = 1_000_000): number {
+  let min = Infinity;
+  for (let round = 0; round < 5; round++) {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) run();
+    min = Math.min(min, Number(process.hrtime.bigint() - t) / n);
+  }
+  return min;
+}
+
+let sink = 0;
+const scan = best(() => {
+  if (isPlainPath(plain)) sink++;
+});
+const routePlain = best(() => {
+  if (routeRequest(tables, 'h', plain) !== BAD_PATH) sink++;
+});
+const routeOdd = best(() => {
+  if (routeRequest(tables, 'h', odd) !== BAD_PATH) sink++;
+});
+console.log(`fast-path scan (${plain.length} chars): ${scan.toFixed(0)} ns`);
+console.log(`routeRequest, already normal: ${routePlain.toFixed(0)} ns`);
+console.log(`routeRequest, needs normalising (${odd}): ${routeOdd.toFixed(0)} ns`);
+if (sink === 0) console.log('');
