@@ -35,7 +35,6 @@ export function checkAccessRights(
           { file: doc.file, offset: locate(doc.root, ['access_rights', apiId, 'allowed_urls', i, 'url']) },
           `allowed_urls regex ${JSON.stringify(allowed.url)} ${checked.problem}`,
         );
-      }
     });
     valid[apiId] = right;
   }

@@ -30,7 +30,7 @@ export const ERROR_TABLE = [
     code: 'request.bad_path',
     status: 400,
     message: 'Bad request',
-    fix: 'The path climbs out of the API it names (`..`, an encoded `/` or `\\`). Send the normalised path.',
+    fix: 'The path is ambiguous about its API: `..` out of the API it names, an encoded `/` or `\\` (`%2F`, `%5C`), a `;` parameter, a malformed `%` escape, or a trailing dot or letter case that would name another API. Send the normalised path.',
   },
   {
     code: 'mtls.cert_required',
