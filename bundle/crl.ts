@@ -3,6 +3,7 @@
 // compiler reads CRL files, the runtime the CRLs it fetches from crl_urls. A DER walk costs a
 // few ms for a 10,000-entry CRL, where building an object per entry costs far more.
 import { verify, type X509Certificate } from 'node:crypto';
+import { oidText, readTlv, type Tlv } from '../cert/der.ts';
 
 export interface Crl {
   /** The signed part (tbsCertList), exactly as it stands in the DER. */
@@ -14,44 +15,6 @@ export interface Crl {
   nextUpdate: Date | null;
   /** Revoked serial numbers: lowercase hex without leading zeros. */
   serials: string[];
-}
-
-interface Tlv {
-  tag: number;
-  start: number;
-  end: number;
-  /** Offset of the tag byte. */
-  head: number;
-}
-
-function readTlv(buf: Uint8Array, at: number, limit: number): Tlv {
-  if (at + 2 > limit) throw new RangeError('truncated');
-  const tag = buf[at];
-  let len = buf[at + 1];
-  let start = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || start + n > limit) throw new RangeError('bad length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + buf[start + i];
-    start += n;
-  }
-  if (start + len > limit) throw new RangeError('truncated');
-  return { tag, start, end: start + len, head: at };
-}
-
-function oidText(buf: Uint8Array, t: Tlv): string {
-  const parts: number[] = [];
-  let value = 0;
-  for (let i = t.start; i < t.end; i++) {
-    value = value * 128 + (buf[i] & 0x7f);
-    if ((buf[i] & 0x80) === 0) {
-      if (parts.length === 0) parts.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
-      else parts.push(value);
-      value = 0;
-    }
-  }
-  return parts.join('.');
 }
 
 function digits(buf: Uint8Array, at: number, n: number): number {

@@ -10,15 +10,18 @@ export interface CertFacts {
   isCa: boolean;
 }
 
-interface Tlv {
+/** One DER tag-length-value: the one reader bundle/crl.ts and runtime/cert-facts.ts use too. */
+export interface Tlv {
   tag: number;
   /** Offset of the value. */
   start: number;
   /** Offset just past the value. */
   end: number;
+  /** Offset of the tag byte. */
+  head: number;
 }
 
-function readTlv(buf: Uint8Array, at: number, limit: number): Tlv {
+export function readTlv(buf: Uint8Array, at: number, limit: number): Tlv {
   if (at + 2 > limit) throw new RangeError('truncated');
   const tag = buf[at];
   let len = buf[at + 1];
@@ -31,7 +34,33 @@ function readTlv(buf: Uint8Array, at: number, limit: number): Tlv {
     start += n;
   }
   if (start + len > limit) throw new RangeError('truncated');
-  return { tag, start, end: start + len };
+  return { tag, start, end: start + len, head: at };
+}
+
+/** The TLVs inside a constructed one. */
+export function childrenOf(buf: Uint8Array, t: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  for (let at = t.start; at < t.end; ) {
+    const c = readTlv(buf, at, t.end);
+    out.push(c);
+    at = c.end;
+  }
+  return out;
+}
+
+/** An OBJECT IDENTIFIER's value in dotted form. */
+export function oidText(buf: Uint8Array, t: Tlv): string {
+  const parts: number[] = [];
+  let value = 0;
+  for (let i = t.start; i < t.end; i++) {
+    value = value * 128 + (buf[i] & 0x7f);
+    if ((buf[i] & 0x80) === 0) {
+      if (parts.length === 0) parts.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
+      else parts.push(value);
+      value = 0;
+    }
+  }
+  return parts.join('.');
 }
 
 /** Two ASCII digits at `at` as a number (NaN when they are not digits). */

@@ -4,6 +4,8 @@
 // into one string whose commas are ambiguous) and the subject's attributes with their raw
 // values (for CN matching and RFC 2253 escaping). Read from the DER once per certificate.
 
+import { childrenOf, oidText, readTlv, type Tlv } from '../cert/der.ts';
+
 export interface CertFacts {
   /** basicConstraints cA. */
   ca: boolean;
@@ -25,51 +27,6 @@ export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 export const EKU_ANY = '2.5.29.37.0';
 export const OID_CN = '2.5.4.3';
 
-interface Tlv {
-  tag: number;
-  start: number;
-  end: number;
-}
-
-function tlv(b: Uint8Array, at: number, limit: number): Tlv {
-  if (at + 2 > limit) throw new RangeError('truncated');
-  let len = b[at + 1];
-  let start = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || start + n > limit) throw new RangeError('bad length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + b[start + i];
-    start += n;
-  }
-  if (start + len > limit) throw new RangeError('truncated');
-  return { tag: b[at], start, end: start + len };
-}
-
-function children(b: Uint8Array, t: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let at = t.start; at < t.end; ) {
-    const c = tlv(b, at, t.end);
-    out.push(c);
-    at = c.end;
-  }
-  return out;
-}
-
-function oid(b: Uint8Array, t: Tlv): string {
-  const parts: number[] = [];
-  let v = 0;
-  for (let i = t.start; i < t.end; i++) {
-    v = v * 128 + (b[i] & 0x7f);
-    if ((b[i] & 0x80) === 0) {
-      if (parts.length === 0) parts.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
-      else parts.push(v);
-      v = 0;
-    }
-  }
-  return parts.join('.');
-}
-
 function text(b: Uint8Array, t: Tlv): string {
   const bytes = Buffer.from(b.buffer, b.byteOffset + t.start, t.end - t.start);
   if (t.tag === 0x1e) return Buffer.from(bytes).swap16().toString('utf16le'); // BMPString (big-endian UTF-16)
@@ -80,27 +37,27 @@ function text(b: Uint8Array, t: Tlv): string {
 /** The facts of a certificate's DER; throws RangeError on a structure it cannot read. */
 export function certFacts(der: Uint8Array): CertFacts {
   const facts: CertFacts = { ca: false, pathLen: null, keyUsage: null, eku: null, sanUris: [], sanDns: [], sanEmails: [], subject: [] };
-  const cert = tlv(der, 0, der.length);
-  const tbs = tlv(der, cert.start, cert.end);
-  const fields = children(der, tbs);
+  const cert = readTlv(der, 0, der.length);
+  const tbs = readTlv(der, cert.start, cert.end);
+  const fields = childrenOf(der, tbs);
   let i = fields[0].tag === 0xa0 ? 1 : 0; // version
   i += 4; // serialNumber, signature, issuer, validity
   const subject = fields[i];
-  for (const rdn of children(der, subject)) {
-    for (const atv of children(der, rdn)) {
-      const [type, value] = children(der, atv);
-      facts.subject.push([oid(der, type), text(der, value)]);
+  for (const rdn of childrenOf(der, subject)) {
+    for (const atv of childrenOf(der, rdn)) {
+      const [type, value] = childrenOf(der, atv);
+      facts.subject.push([oidText(der, type), text(der, value)]);
     }
   }
   const exts = fields.find((f) => f.tag === 0xa3);
   if (exts === undefined) return facts;
-  for (const ext of children(der, tlv(der, exts.start, exts.end))) {
-    const parts = children(der, ext);
-    const id = oid(der, parts[0]);
+  for (const ext of childrenOf(der, readTlv(der, exts.start, exts.end))) {
+    const parts = childrenOf(der, ext);
+    const id = oidText(der, parts[0]);
     const octets = parts[parts.length - 1];
-    const value = tlv(der, octets.start, octets.end);
+    const value = readTlv(der, octets.start, octets.end);
     if (id === '2.5.29.19') {
-      for (const c of children(der, value)) {
+      for (const c of childrenOf(der, value)) {
         if (c.tag === 0x01) facts.ca = der[c.start] !== 0;
         else if (c.tag === 0x02) {
           let n = 0;
@@ -116,9 +73,9 @@ export function certFacts(der: Uint8Array): CertFacts {
       }
       facts.keyUsage = bits;
     } else if (id === '2.5.29.37') {
-      facts.eku = children(der, value).map((c) => oid(der, c));
+      facts.eku = childrenOf(der, value).map((c) => oidText(der, c));
     } else if (id === '2.5.29.17') {
-      for (const name of children(der, value)) {
+      for (const name of childrenOf(der, value)) {
         const s = Buffer.from(der.buffer, der.byteOffset + name.start, name.end - name.start).toString('latin1');
         if (name.tag === 0x86) facts.sanUris.push(s);
         else if (name.tag === 0x82) facts.sanDns.push(s.toLowerCase());

@@ -91,10 +91,7 @@ export function forwardHttp2(f: ForwardRequest, path: string, hasBody: boolean):
   let stream: ClientHttp2Stream;
   try {
     const session = upstream.http2Session();
-    stream = session.request(
-      { ...headers, ':method': f.req.method ?? 'GET', ':path': path, ':authority': new URL(upstream.origin).host },
-      { endStream: !hasBody },
-    );
+    stream = session.request({ ...headers, ':method': f.req.method ?? 'GET', ':path': path, ':authority': upstream.authority }, { endStream: !hasBody });
   } catch (err) {
     reportFault('upstream http2', err);
     sendError(f.res, 'proxy.upstream_error');

@@ -31,7 +31,19 @@ export class Upstream {
     readonly http2 = false,
     /** proxy.upstream_tls, read and fixed; null = defaults. */
     readonly tls: UpstreamTlsSettings | null = null,
-  ) {}
+  ) {
+    const url = new URL(origin);
+    this.authority = url.host;
+    this.hostname = url.hostname;
+    this.secure = url.protocol === 'https:';
+    this.port = Number(url.port) || (this.secure ? 443 : 80);
+  }
+
+  /** Parsed once: "host:port" as an HTTP/2 :authority, and its parts for a raw connection. */
+  readonly authority: string;
+  readonly hostname: string;
+  readonly port: number;
+  readonly secure: boolean;
 
   /** The registry key: the same origin spoken in HTTP/1.1 and HTTP/2 are two upstreams. */
   get key(): string {

@@ -73,10 +73,8 @@ export class WebSockets {
   /** Called for an admitted upgrade: connects upstream and starts copying. */
   tunnel(ex: HttpExchange, client: Duplex, head: Buffer): void {
     const api = ex.api!;
-    const url = new URL(api.upstream.origin);
-    const secure = url.protocol === 'https:';
-    const port = Number(url.port) || (secure ? 443 : 80);
-    const upstream = secure ? tlsConnect({ host: url.hostname, port, servername: url.hostname }) : netConnect({ host: url.hostname, port });
+    const { hostname, port, secure, authority } = api.upstream;
+    const upstream = secure ? tlsConnect({ host: hostname, port, servername: hostname }) : netConnect({ host: hostname, port });
     const t: Tunnel = { ex, client, upstream, admittedUnder: ex.snapshot };
     this.open.add(t);
     this.watch();
@@ -99,7 +97,7 @@ export class WebSockets {
       responseHeaders: null,
       outcome: ex,
     });
-    const lines = [`${ex.method} ${api.targetBase}${rest}${ex.query} HTTP/1.1`, `host: ${url.host}`, 'connection: Upgrade', 'upgrade: websocket'];
+    const lines = [`${ex.method} ${api.targetBase}${rest}${ex.query} HTTP/1.1`, `host: ${authority}`, 'connection: Upgrade', 'upgrade: websocket'];
     for (const name in headers) {
       const value = headers[name];
       for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
