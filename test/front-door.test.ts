@@ -3,7 +3,7 @@
 // the pretest hook; as root on Debian it installs them itself). `mtlsgate check examples` on a
 // fresh clone (no examples/certs yet) says on its first line what to run.
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from './helpers/ops-fixtures.ts';
@@ -18,9 +18,17 @@ test('pretest without curl, redis-server, chromium and not root: one line naming
     const bin = join(t.dir, 'bin');
     mkdirSync(bin);
     symlinkSync(process.execPath, join(bin, 'node'));
+    // nobody must be able to read the script: the checkout may sit in a directory only root
+    // can enter (a clone in \`mktemp -d\`), so run a copy beside its installed-dependency markers.
+    chmodSync(t.dir, 0o755);
+    cpSync(join(ROOT, 'scripts', 'ensure-deps.mjs'), join(t.dir, 'scripts', 'ensure-deps.mjs'));
+    for (const marker of ['node_modules/.package-lock.json', 'node_modules/esbuild/package.json', 'node_modules/undici/package.json']) {
+      mkdirSync(join(t.dir, marker, '..'), { recursive: true });
+      writeFileSync(join(t.dir, marker), '{}');
+    }
     const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
     assert.ok(setpriv, 'setpriv (util-linux) to run the script as nobody');
-    const r = await run(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', join(bin, 'node'), join(ROOT, 'scripts', 'ensure-deps.mjs'), '--test'], {
+    const r = await run(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', join(bin, 'node'), join(t.dir, 'scripts', 'ensure-deps.mjs'), '--test'], {
       env: { PATH: bin, npm_lifecycle_event: 'pretest' },
       cwd: t.dir,
     });
