@@ -24,6 +24,11 @@ export const CODES = {
     title: 'duplicate key in a YAML mapping',
     fix: 'Remove one of the two entries: YAML would silently keep only one.',
   },
+  E_YAML_ALIAS_BOUND: {
+    severity: 'error',
+    title: 'YAML aliases expand too far',
+    fix: 'Use fewer or less nested aliases (*name): a document may expand at most 1,000 aliases and 100,000 nodes; write the values out instead.',
+  },
   E_EMPTY_CONFIG: {
     severity: 'error',
     title: 'no YAML documents in the config directory',

@@ -44,6 +44,15 @@ export const CASES: Case[] = [
     at: { file: 'a.yaml', line: 3, col: 1 },
     related: { file: 'a.yaml', line: 2, col: 1 },
   },
+  {
+    code: 'E_YAML_ALIAS_BOUND',
+    files: {
+      'a.yaml': `kind: policy\nid: p\nv: &v [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nw: &w [${Array(100).fill('*v').join(',')}]\nx: [${Array(100).fill('*w').join(',')}]\n`,
+    },
+    // *w is 101 aliases: the 9th one on line 5 takes the running count past 1,000.
+    at: { file: 'a.yaml', line: 5, col: 29 },
+    message: /alias \*w expands to 1101 nodes/,
+  },
   { code: 'E_EMPTY_CONFIG', files: { 'README.md': 'no yaml here' }, at: { file: '.', line: 1, col: 1 }, message: /--allow-empty/ },
   { code: 'W_NO_APIS', files: { 'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\n` }, at: { file: '.', line: 1, col: 1 }, message: /routes nothing/ },
   { code: 'E_KIND', files: { 'a.yaml': 'kind: apii\nid: x\n' }, at: { file: 'a.yaml', line: 1, col: 7 }, message: /did you mean "api"/ },
