@@ -3,6 +3,7 @@
 import { checkAllowedUrl } from '../bundle/checks.ts';
 import type { AccessRight, BundleApi } from '../bundle/types.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
+import { excerpt } from './excerpt.ts';
 import type { AccessRightsSpec } from './model.ts';
 import { locate, type SourceDoc } from './source.ts';
 import { didYouMean } from './suggest.ts';
@@ -23,7 +24,7 @@ export function checkAccessRights(
       log.report(
         'E_UNKNOWN_API',
         { file: doc.file, offset: locate(doc.root, ['access_rights', apiId], true) },
-        `${owner} grants access to API "${apiId}", which does not exist${didYouMean(apiId, apis.keys())}`,
+        `${owner} grants access to API ${excerpt(apiId)}, which does not exist${didYouMean(apiId, apis.keys())}`,
       );
       continue;
     }
@@ -33,7 +34,7 @@ export function checkAccessRights(
         log.report(
           'E_URL_REGEX',
           { file: doc.file, offset: locate(doc.root, ['access_rights', apiId, 'allowed_urls', i, 'url']) },
-          `allowed_urls regex ${JSON.stringify(allowed.url)} ${checked.problem}`,
+          `allowed_urls regex ${excerpt(allowed.url)} ${checked.problem}`,
         );
     });
     valid[apiId] = right;

@@ -17,6 +17,11 @@ export const CODES = {
     title: 'config file cannot be read',
     fix: 'Check the file permissions; every *.yaml/*.yml under the config directory is read.',
   },
+  E_PATH_OUTSIDE: {
+    severity: 'error',
+    title: 'path resolves outside the config directory',
+    fix: 'Move the file into the config directory (symlinks are followed first), or allow that one path with --allow-outside PATH.',
+  },
   E_ENCODING: { severity: 'error', title: 'file is not UTF-8', fix: 'Re-save the file as UTF-8 (the position is the first invalid byte).' },
   E_YAML_SYNTAX: { severity: 'error', title: 'YAML syntax error', fix: 'Fix the YAML at the position shown (indentation, quotes, a missing ":").' },
   E_YAML_DUPLICATE_KEY: {

@@ -4,6 +4,7 @@
 // node tree, for both front ends alike (the second key gets the error, the first is related).
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YNode } from 'yaml';
 import type { DiagnosticLog } from './diagnostics.ts';
+import { excerpt } from './excerpt.ts';
 import { parseFast } from './yaml-fast.ts';
 import type { SourceDoc, SourceFile, YamlNode } from './source.ts';
 
@@ -152,8 +153,8 @@ function reportDuplicateKeys(file: SourceFile, node: YamlNode, log: DiagnosticLo
         for (let j = 0; j < i && first === undefined; j++) if (entries[j].key === e.key) first = entries[j].keyOffset;
       }
       if (first !== undefined) {
-        log.report('E_YAML_DUPLICATE_KEY', { file, offset: e.keyOffset }, `duplicate key "${e.key}" in this mapping`, [
-          { site: { file, offset: first }, message: `"${e.key}" first set here` },
+        log.report('E_YAML_DUPLICATE_KEY', { file, offset: e.keyOffset }, `duplicate key ${excerpt(e.key)} in this mapping`, [
+          { site: { file, offset: first }, message: `${excerpt(e.key)} first set here` },
         ]);
       }
       if (e.value.type !== 'scalar') reportDuplicateKeys(file, e.value, log);
@@ -169,7 +170,9 @@ export function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): Yaml
     if (doc.errors.length > 0) {
       for (const err of doc.errors) {
         const { line, col } = lineCounter.linePos(err.pos[0]);
-        log.reportAt('E_YAML_SYNTAX', file.path, line, col, err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''));
+        // The first line only, and capped: the library's messages may quote the source.
+        const first = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+        log.reportAt('E_YAML_SYNTAX', file.path, line, col, first.length > 120 ? `${first.slice(0, 120)}…` : first);
       }
       continue;
     }

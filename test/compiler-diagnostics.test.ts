@@ -32,6 +32,12 @@ export const CASES: Case[] = [
     message: /cannot read broken\.yaml: ENOENT/,
   },
   {
+    code: 'E_PATH_OUTSIDE',
+    files: { 'a.yaml': api('x', 'use_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [/etc/hostname]\n') },
+    at: { file: 'a.yaml', line: 8, col: 23 },
+    message: /certificate "\/etc\/hostname" resolves to .*, outside the config directory/,
+  },
+  {
     code: 'E_ENCODING',
     files: { 'a.yaml': Buffer.concat([Buffer.from('kind: api\nid: '), Buffer.from([0xff]), Buffer.from('\n')]) },
     at: { file: 'a.yaml', line: 2, col: 5 },
@@ -151,7 +157,7 @@ export const CASES: Case[] = [
     code: 'E_CERT_READ',
     files: { 'k.yaml': key('certs/missing.pem') },
     at: { file: 'k.yaml', line: 3, col: 14 },
-    message: /certs\/missing\.pem cannot be read .*no such file/,
+    message: /certs\/missing\.pem" cannot be read .*no such file/,
   },
   { code: 'E_CERT_NOT_PEM', files: { 'k.yaml': key('certs/junk.pem'), 'certs/junk.pem': 'hello' }, at: { file: 'k.yaml', line: 3, col: 14 } },
   {

@@ -29,10 +29,14 @@ before(async () => {
   upstream = await recordingUpstream();
   v1 = readFileSync(await compileYaml(join(t.dir, 'v1'), { 'a.yaml': openApi('v1', '/v1/') }));
   v2 = readFileSync(await compileYaml(join(t.dir, 'v2'), { 'a.yaml': openApi('v1', '/v1/'), 'b.yaml': openApi('v2', '/v2/') }));
-  limitedBundle = await compileYaml(join(t.dir, 'limited'), {
-    'api.yaml': `kind: api\nid: dyn\nproxy:\n  listen_path: /dyn/\n  target_url: ${upstream.url}\nauth:\n  use_certificate: true\n`,
-    'key.yaml': `kind: key\nid: alice\ncertificate: ${join(pki.dir, 'alice.pem')}\naccess_rights:\n  dyn: {}\nrate: 100\nper: 1\n`,
-  });
+  limitedBundle = await compileYaml(
+    join(t.dir, 'limited'),
+    {
+      'api.yaml': `kind: api\nid: dyn\nproxy:\n  listen_path: /dyn/\n  target_url: ${upstream.url}\nauth:\n  use_certificate: true\n`,
+      'key.yaml': `kind: key\nid: alice\ncertificate: ${join(pki.dir, 'alice.pem')}\naccess_rights:\n  dyn: {}\nrate: 100\nper: 1\n`,
+    },
+    t.dir,
+  );
 });
 after(async () => {
   await upstream?.close();

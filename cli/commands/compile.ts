@@ -20,7 +20,10 @@ export const sharedFlags = `  --format text|json|github   output format (default
   --exclude PATTERN           skip matching paths (gitignore syntax, repeatable; added to
                               the config directory's .mtlsgateignore)
   --expiry-warning-days N     warn about certificates expiring within N days (default 30)
-  --timings                   print the time each compiler stage took (stderr; also -v)`;
+  --timings                   print the time each compiler stage took (stderr; also -v)
+  --allow-outside PATH        a file or directory outside DIR that may be read (repeatable);
+                              by default every config file, certificate and CRL path must
+                              resolve, symlinks followed, inside DIR`;
 
 const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN]
 
@@ -43,6 +46,7 @@ export const compileOptions = {
   exclude: { type: 'string', multiple: true },
   'expiry-warning-days': { type: 'string', default: '30' },
   timings: { type: 'boolean', default: false },
+  'allow-outside': { type: 'string', multiple: true },
 } as const;
 
 /** Counts for the summary line and the JSON envelope. */
@@ -102,7 +106,13 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     if (!existsSync(outDir) || !statSync(outDir).isDirectory()) return fail('io', `cannot write ${out}: directory ${outDir} does not exist`);
   }
 
-  const opts = { strict: values.strict, allowEmpty: values['allow-empty'], exclude: values.exclude ?? [], expiryWarningDays: days };
+  const opts = {
+    strict: values.strict,
+    allowEmpty: values['allow-empty'],
+    exclude: values.exclude ?? [],
+    expiryWarningDays: days,
+    allowOutside: values['allow-outside'] ?? [],
+  };
   let result: CompileResult;
   try {
     result = dir === STDIO ? await compileText(readInput(STDIO).toString('utf8'), '<stdin>', process.cwd(), opts) : await compileDir(dir, opts);
