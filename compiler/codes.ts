@@ -94,8 +94,13 @@ export const CODES = {
   },
   E_URL_REGEX: {
     severity: 'error',
-    title: 'allowed_urls regex does not compile',
-    fix: 'Fix the regular expression (JavaScript syntax, matched against the path after the listen path).',
+    title: 'allowed_urls regex does not compile in RE2',
+    fix: 'Fix the regular expression at the position shown (RE2 syntax: no lookaround, no backreferences; matched against the path after the listen path).',
+  },
+  W_URL_UNANCHORED: {
+    severity: 'warning',
+    title: 'allowed_urls regex not anchored at the start',
+    fix: 'Start the pattern with ^ (the message shows the anchored form): an unanchored pattern matches anywhere in the path.',
   },
   E_KEY_NO_CREDENTIAL: {
     severity: 'error',

@@ -116,7 +116,14 @@ export const CASES: Case[] = [
   {
     code: 'E_URL_REGEX',
     files: { 'a.yaml': api('x'), 'p.yaml': 'kind: policy\nid: p\naccess_rights:\n  x:\n    allowed_urls:\n      - url: ^/a(\n' },
+    // The unclosed "(" itself.
+    at: { file: 'p.yaml', line: 6, col: 17 },
+  },
+  {
+    code: 'W_URL_UNANCHORED',
+    files: { 'a.yaml': api('x'), 'p.yaml': 'kind: policy\nid: p\naccess_rights:\n  x:\n    allowed_urls:\n      - url: /public/\n' },
     at: { file: 'p.yaml', line: 6, col: 14 },
+    message: /"\/public\/" is not anchored.*write "\^\/public\/"/,
   },
   { code: 'E_KEY_NO_CREDENTIAL', files: { 'k.yaml': 'kind: key\nid: k\n' }, at: { file: 'k.yaml', line: 2, col: 5 } },
   {
