@@ -7,6 +7,7 @@ import { command as diff } from './commands/diff.ts';
 import { command as serve } from './commands/serve.ts';
 import { command as fingerprint } from './commands/fingerprint.ts';
 import { command as token } from './commands/token.ts';
+import { command as keygen } from './commands/keygen.ts';
 import { command as certs } from './commands/certs.ts';
 import { command as portal } from './commands/portal.ts';
 import { command as approve } from './commands/approve.ts';
@@ -15,7 +16,7 @@ import { command as help } from './commands/help.ts';
 import { command as version } from './commands/version.ts';
 import { command as completion } from './commands/completion.ts';
 
-export const commands: Command[] = [compile, check, diff, serve, fingerprint, token, certs, portal, approve, demo, completion, help, version];
+export const commands: Command[] = [compile, check, diff, serve, fingerprint, token, keygen, certs, portal, approve, demo, completion, help, version];
 
 export function findCommand(name: string): Command | undefined {
   return commands.find((c) => c.name === name);

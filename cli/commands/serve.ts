@@ -1,6 +1,10 @@
 // `mtlsgate serve`: the runtime. Flags, each also read from MTLSGATE_<FLAG> (flags win), are
 // turned into a RuntimeConfig; runtime/supervisor.ts does the rest.
+import type { KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { readPublicKey } from '../../bundle/sign.ts';
+import { redactUrl } from '../../runtime/redact.ts';
 import { UsageError, type Command } from '../command.ts';
 import { envName, flagsWithEnv, parseDuration, type Sourced } from '../flags.ts';
 import { verbosity } from '../output.ts';
@@ -19,6 +23,12 @@ Options (each also from the environment variable shown; a flag wins over its var
   --bundle FILE|URL          the compiled bundle                      MTLSGATE_BUNDLE
   --tls-cert FILE            server certificate chain (PEM)           MTLSGATE_TLS_CERT
   --tls-key FILE             server private key (PEM)                 MTLSGATE_TLS_KEY
+  --bundle-public-key FILE   serve only bundles signed by this Ed25519 key (\`mtlsgate keygen\`,
+                             \`compile --sign\`); others are refused, the old one serves on
+                                                                      MTLSGATE_BUNDLE_PUBLIC_KEY
+  --allow-insecure-http-bundle  accept an http:// bundle URL without --bundle-public-key
+                             (INSECURE: anyone on the path can serve their own bundle)
+                                                                      MTLSGATE_ALLOW_INSECURE_HTTP_BUNDLE=1
   --listen HOST:PORT         HTTPS listener (default 127.0.0.1:8443)  MTLSGATE_LISTEN
   --admin HOST:PORT|off      /health, /ready, /live, /metrics (HTTP)  MTLSGATE_ADMIN
                              (default 127.0.0.1:9901; off = none)
@@ -52,6 +62,8 @@ const OPTIONS = {
   bundle: { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
+  'bundle-public-key': { type: 'string' },
+  'allow-insecure-http-bundle': { type: 'boolean' },
   listen: { type: 'string' },
   admin: { type: 'string' },
   'upstream-timeout': { type: 'string' },
@@ -98,7 +110,7 @@ export function parseLogLevel(value: string | undefined, source = '--log-level')
   return level;
 }
 
-/** MTLSGATE_ALLOW_EMPTY: 1/true/yes or 0/false/no. */
+/** MTLSGATE_ALLOW_EMPTY, MTLSGATE_ALLOW_INSECURE_HTTP_BUNDLE: 1/true/yes or 0/false/no. */
 function envBoolean(env: NodeJS.ProcessEnv, flag: string): boolean {
   const name = envName(flag);
   const v = env[name];
@@ -123,11 +135,29 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
   const crlStale = v['crl-stale'];
   if (crlStale && crlStale.value !== 'open' && crlStale.value !== 'closed')
     throw new UsageError(`${crlStale.source} must be open or closed, not ${JSON.stringify(crlStale.value)}`);
+  let bundlePublicKey: KeyObject | undefined;
+  const keyFile = v['bundle-public-key'];
+  if (keyFile !== undefined) {
+    try {
+      bundlePublicKey = readPublicKey(readFileSync(keyFile.value));
+    } catch (err) {
+      throw new UsageError(`${keyFile.source} ${keyFile.value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  // A plain-http bundle URL is writable by anyone on the network path: it needs a signature to
+  // check, or an explicit, loudly named opt-out.
+  const insecureHttp = values['allow-insecure-http-bundle'] === true || envBoolean(env, 'allow-insecure-http-bundle');
+  if (/^http:\/\//i.test(v.bundle!.value) && !bundlePublicKey && !insecureHttp) {
+    throw new UsageError(
+      `${v.bundle!.source} ${redactUrl(v.bundle!.value)} is plain http: anyone on the network path could serve their own bundle. Use https, or sign bundles (compile --sign) and pass --bundle-public-key, or accept the risk with --allow-insecure-http-bundle`,
+    );
+  }
   const admin = v.admin;
   const hostPort = (x: Sourced | undefined, fallback: string, orOff = false) => parseHostPort(x?.value ?? fallback, x?.source ?? '', orOff);
   return {
     config: {
       bundle: v.bundle!.value,
+      bundlePublicKey,
       tlsCertFile: v['tls-cert']!.value,
       tlsKeyFile: v['tls-key']!.value,
       listen: hostPort(v.listen, '127.0.0.1:8443'),
