@@ -36,6 +36,9 @@ export interface RuntimeConfig {
   listen: HostPort;
   /** null = no admin listener. */
   admin: HostPort | null;
+  /** `--max-connections` (default 10,000) and `--max-connections-per-address` (default 256). */
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
   /** `--bundle-public-key`: only bundles signed by this Ed25519 key are served (bundle/sign.ts). */
   bundlePublicKey?: KeyObject;
   upstreamTimeoutMs?: number;
@@ -155,7 +158,17 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     metrics.observeRequest(r);
     logRequest(log, r);
   };
-  gateway = createGateway({ cert: tls.cert, key: tls.key, snapshot: () => store.current(), upstreamTimeoutMs: cfg.upstreamTimeoutMs, limiter, onRequest });
+  gateway = createGateway({
+    cert: tls.cert,
+    key: tls.key,
+    snapshot: () => store.current(),
+    upstreamTimeoutMs: cfg.upstreamTimeoutMs,
+    limiter,
+    onRequest,
+    maxConnections: cfg.maxConnections,
+    maxConnectionsPerAddress: cfg.maxConnectionsPerAddress,
+    onConnectionRefused: (reason) => metrics.connectionRefused(reason),
+  });
 
   let gatewayAddress: AddressInfo;
   try {

@@ -34,6 +34,9 @@ Options (each also from the environment variable shown; a flag wins over its var
                              (default 127.0.0.1:9901; off = none)
   --upstream-timeout DURATION  upstream slower than this: 504 (default 30s)
                                                                       MTLSGATE_UPSTREAM_TIMEOUT
+  --max-connections N        open connections at most; more are closed at accept (default 10000)
+                                                                      MTLSGATE_MAX_CONNECTIONS
+  --max-connections-per-address N  per client address (default 256)   MTLSGATE_MAX_CONNECTIONS_PER_ADDRESS
   --drain-timeout DURATION   SIGTERM waits this long for requests in flight (default 10s)
                                                                       MTLSGATE_DRAIN_TIMEOUT
   --poll-interval DURATION   URL bundle poll interval (default 5s)    MTLSGATE_POLL_INTERVAL
@@ -68,6 +71,8 @@ const OPTIONS = {
   admin: { type: 'string' },
   'upstream-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-address': { type: 'string' },
   'poll-interval': { type: 'string' },
   redis: { type: 'string' },
   'redis-timeout': { type: 'string' },
@@ -101,6 +106,15 @@ export function parseHostPort(value: string, flag: string, orOff = false): HostP
 /** A duration flag (or its variable) in milliseconds; `fallback` when neither is set. */
 export function parseMs(value: Sourced | undefined, fallback: number): number {
   return value === undefined ? fallback : parseDuration(value.value, value.source);
+}
+
+/** A count flag (or its variable): a positive whole number; `fallback` when neither is set. */
+export function parseCount(value: Sourced | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value.value.trim());
+  if (!/^\d+$/.test(value.value.trim()) || !Number.isSafeInteger(n) || n <= 0)
+    throw new UsageError(`${value.source} must be a positive whole number, not ${JSON.stringify(value.value)}`);
+  return n;
 }
 
 /** --log-level, else -q (warn) / -v (debug), else info. */
@@ -164,6 +178,8 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       admin: admin?.value.trim() === 'off' ? null : hostPort(admin, '127.0.0.1:9901', true),
       upstreamTimeoutMs: parseMs(v['upstream-timeout'], 30_000),
       drainTimeoutMs: parseMs(v['drain-timeout'], 10_000),
+      maxConnections: parseCount(v['max-connections'], 10_000),
+      maxConnectionsPerAddress: parseCount(v['max-connections-per-address'], 256),
       pollIntervalMs: parseMs(v['poll-interval'], 5_000),
       redisUrl: v.redis?.value,
       redisTimeoutMs: v['redis-timeout'] === undefined ? undefined : parseMs(v['redis-timeout'], 50),
