@@ -127,6 +127,10 @@ function certificatePem(v: unknown, path: string): void {
   if (containsPrivateKey(v as string)) fail(path, 'holds private key material');
 }
 /** An object whose fields pass `shape` (fields not in the type are ignored, as JSON readers do). */
+/** Optional field: absent, or the string "deny". */
+function denyIfPresent(v: unknown, path: string): void {
+  if (v !== undefined && v !== 'deny') fail(path, 'must be "deny" when present');
+}
 function record(shape: Record<string, Check>): Check {
   const fields = Object.entries(shape);
   return (v, path) => {
@@ -226,6 +230,7 @@ const KEY_SHAPE = {
   quota: nullable(record(QUOTA_SHAPE)),
   expires: strOrNull,
   is_inactive: bool,
+  on_limiter_error: denyIfPresent,
 } satisfies Record<keyof BundleKey, Check>;
 
 const CA_SHAPE = { pem: certificatePem, subject: str, apis: strArray } satisfies Record<keyof BundleCa, Check>;

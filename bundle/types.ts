@@ -137,6 +137,8 @@ export interface BundleKey {
   /** ISO-8601 expiry of the key, or null. */
   expires: string | null;
   is_inactive: boolean;
+  /** Present ('deny') when a policy of the key asks to deny it while the shared limiter cannot decide; absent: serve's --on-limiter-error. */
+  on_limiter_error?: 'deny';
 }
 
 export interface BundleCa {

@@ -37,7 +37,7 @@ export interface ResolvedKeys {
 }
 
 /** The part of a key that comes from merging it with its policies, and what follows from it. */
-interface Session extends Pick<BundleKey, 'policies' | 'access_rights' | 'rate' | 'quota'> {
+interface Session extends Pick<BundleKey, 'policies' | 'access_rights' | 'rate' | 'quota' | 'on_limiter_error'> {
   /** API ids granted. */
   granted: string[];
   /** Granted APIs where a certificate alone is not enough (token auth without use_certificate). */
@@ -143,6 +143,8 @@ export function resolveKeys(
       policies: [...new Set(applied.map((p) => p.spec.id))].sort(),
       quota: mostGenerousQuota(limits),
       rate: mostGenerousRate(limits),
+      // The strictest wins: one policy asking for deny on a limiter outage denies the key.
+      on_limiter_error: applied.some((p) => p.spec.on_limiter_error === 'deny') ? 'deny' : undefined,
       granted,
       tokenOnlyApis: granted.filter((id) => !apis.get(id)!.use_certificate && !apis.get(id)!.use_keyless),
     };
@@ -243,6 +245,8 @@ export function resolveKeys(
       expires: expires.value,
       id: spec.id,
       is_inactive: spec.is_inactive ?? KEY_DEFAULTS.is_inactive,
+      // Only when set: bundles without it keep their bytes and digest.
+      ...(session.on_limiter_error === 'deny' ? { on_limiter_error: 'deny' as const } : {}),
       policies: session.policies,
       quota: session.quota,
       rate: session.rate,

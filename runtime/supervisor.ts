@@ -183,7 +183,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     const healthSources = {
       bundle: () => store.info(),
       lastReloadError: () => store.lastReloadError(),
-      limiter: () => limiter.health(),
+      limiter: () => ({ ...limiter.health(), on_limiter_error: cfg.onLimiterError }),
       revocation: () => revocationHealth(crlStore),
       expiring: (limit: number) => soonestExpiring(store.current(), limit, Date.now() / 1000),
       onLimiterError: cfg.onLimiterError,
@@ -228,6 +228,8 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       apis: store.info().apis,
       keys: store.info().keys,
       limiter: cfg.redisUrl ? 'redis' : 'in-process',
+      // What limited keys get while Redis cannot decide (policies with on_limiter_error: deny are denied regardless).
+      on_limiter_error: cfg.onLimiterError,
     },
     'mtlsgate serving',
   );
