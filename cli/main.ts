@@ -10,8 +10,9 @@ import { command as certs } from './commands/certs.ts';
 import { command as portal } from './commands/portal.ts';
 import { command as approve } from './commands/approve.ts';
 import { command as demo } from './commands/demo.ts';
+import { command as importCmd } from './commands/import.ts';
 
-const commands: Command[] = [compile, check, diff, serve, fingerprint, token, certs, portal, approve, demo];
+const commands: Command[] = [compile, check, diff, serve, fingerprint, token, certs, portal, approve, demo, importCmd];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
