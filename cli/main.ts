@@ -11,8 +11,9 @@ import { command as portal } from './commands/portal.ts';
 import { command as approve } from './commands/approve.ts';
 import { command as demo } from './commands/demo.ts';
 import { command as importCmd } from './commands/import.ts';
+import { command as testCmd } from './commands/test.ts';
 
-const commands: Command[] = [compile, check, diff, serve, fingerprint, token, certs, portal, approve, demo, importCmd];
+const commands: Command[] = [compile, check, diff, serve, fingerprint, token, certs, portal, approve, demo, importCmd, testCmd];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

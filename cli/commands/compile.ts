@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
 import { compileDir, ConfigDirError, formatDiagnostics, writeFileAtomic, type OutputFormat } from '../../compiler/index.ts';
+import { runAccessTests } from '../../access/run.ts';
 
 export const sharedFlags = `  --format text|json|github   diagnostics format (default text; github = Actions annotations)
   --strict                    a certificate PEM that also holds a private key is an error, not a warning
@@ -57,7 +58,8 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
 
   let result;
   try {
-    result = await compileDir(dir, { strict: values.strict, expiryWarningDays: days });
+    // kind: test cases run on the bundle with the gateway's own stages (access/).
+    result = await compileDir(dir, { strict: values.strict, expiryWarningDays: days, accessTests: runAccessTests });
   } catch (err) {
     if (err instanceof ConfigDirError) {
       console.error(`mtlsgate ${write ? 'compile' : 'check'}: ${err.message}`);
@@ -91,7 +93,7 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
       .subarray(0, 200)
       .toString('utf8')
       .match(/"digest":"(sha256:[0-9a-f]{64})"/)?.[1] ?? '';
-  const summary = `${Object.keys(c.apis).length} APIs, ${Object.keys(c.keys).length} keys, ${certs} certificates, digest ${digest}`;
+  const summary = `${Object.keys(c.apis).length} APIs, ${Object.keys(c.keys).length} keys, ${certs} certificates, digest ${digest}${result.tests.cases.length > 0 ? `, ${result.tests.cases.length} access tests passed` : ''}`;
   if (write) {
     try {
       writeFileAtomic(out!, result.bundle);

@@ -14,6 +14,7 @@ import { startEchoUpstreams } from '../../support/echo-upstream.ts';
 import { runUntilSignalled } from '../../runtime/signals.ts';
 import { startGateway, StartupError } from '../../runtime/supervisor.ts';
 import { watchConfigDir } from '../watch-config.ts';
+import { runAccessTests } from '../../access/run.ts';
 import { compileDir, formatDiagnostics, writeFileAtomic } from '../../compiler/index.ts';
 import { demoGuide, shellPath } from '../demo-guide.ts';
 import { parseHostPort, parseLogLevel } from './serve.ts';
@@ -36,13 +37,14 @@ Options:
   --log-level LEVEL   request and reload log lines on stdout (default info)`;
 
 /** Compiles `configDir`; writes the bundle atomically (the gateway never reads half of it). */
-async function compileTo(configDir: string, out: string): Promise<{ ok: boolean; report: string }> {
-  const result = await compileDir(configDir);
+async function compileTo(configDir: string, out: string): Promise<{ ok: boolean; report: string; tests: number }> {
+  // The access tests (examples/tests/) run on every compile: a change that breaks one is not served.
+  const result = await compileDir(configDir, { accessTests: runAccessTests });
   const report = result.diagnostics.length > 0 ? formatDiagnostics(result, 'text', configDir) : '';
-  if (!result.bundle) return { ok: false, report };
+  if (!result.bundle) return { ok: false, report, tests: result.tests.cases.length };
   mkdirSync(dirname(out), { recursive: true });
   writeFileAtomic(out, result.bundle);
-  return { ok: true, report };
+  return { ok: true, report, tests: result.tests.cases.length };
 }
 
 export const command: Command = {
@@ -79,6 +81,7 @@ export const command: Command = {
       return 1;
     }
     if (compiled.report) console.log(compiled.report);
+    if (compiled.tests > 0) console.log(`access tests: ${compiled.tests} passed (kind: test documents in ${shellPath(configDir)})`);
     const bundle = loadBundle(readFileSync(out));
 
     let upstreams;
