@@ -12,8 +12,10 @@ import { command as approve } from './commands/approve.ts';
 import { command as demo } from './commands/demo.ts';
 import { command as importCmd } from './commands/import.ts';
 import { command as testCmd } from './commands/test.ts';
+import { command as explain } from './commands/explain.ts';
+import { command as who } from './commands/who.ts';
 
-const commands: Command[] = [compile, check, diff, serve, fingerprint, token, certs, portal, approve, demo, importCmd, testCmd];
+const commands: Command[] = [compile, check, diff, serve, fingerprint, token, certs, portal, approve, demo, importCmd, testCmd, explain, who];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
