@@ -80,7 +80,7 @@ async function run(argv: string[]): Promise<number> {
     console.error(`mtlsgate check: ${out}: ${checked.errorCount} errors`);
     return 1;
   }
-  console.error(`mtlsgate check: ${out} ok (${checked.warningCount} warnings)`);
+  console.error(`mtlsgate check: ${out} ok (${checked.warningCount} warning${checked.warningCount === 1 ? '' : 's'})`);
   return 0;
 }
 
