@@ -119,8 +119,11 @@ export function whoCanReach(
     }
   }
   if (!api.use_keyless) {
+    // A token-only key rides on a pinned certificate that identifies no other key (one that
+    // does would name that key instead: auth.cert_mismatch).
+    const unboundPins = api.client_certificates.filter((f) => (bundle.content.index.certs[f]?.key ?? null) === null);
     for (const key of Object.values(bundle.content.keys).sort((a, b) => (a.id < b.id ? -1 : 1))) {
-      const how = keyGetsThrough(key, api.client_certificates[0], api.client_cas.length > 0, passes);
+      const how = keyGetsThrough(key, unboundPins, api.client_cas.length > 0, passes);
       if (how === null) continue;
       const f = key.certificates;
       const urls = key.access_rights[apiId]?.allowed_urls;
@@ -141,7 +144,7 @@ export function whoCanReach(
 /** The first way the key's own credentials get through, or null. */
 function keyGetsThrough(
   key: BundleKey,
-  pinned: string | undefined,
+  unboundPins: readonly string[],
   trustsCa: boolean,
   passes: (identity: StageIdentity | null, tokenSha256?: string) => boolean,
 ): string | null {
@@ -150,7 +153,7 @@ function keyGetsThrough(
   if (cert !== undefined && passes(presenting(cert))) return 'its certificate';
   if (cert !== undefined && token && passes(presenting(cert), token)) return 'token + its certificate';
   if (token && passes(null, token)) return 'token';
-  if (token && cert === undefined && pinned !== undefined && passes(presenting(pinned), token)) return 'token + a pinned certificate';
+  if (token && cert === undefined && unboundPins.some((p) => passes(presenting(p), token))) return 'token + a pinned certificate';
   if (token && cert === undefined && trustsCa && passes(presenting('0'.repeat(64), true), token)) return "token + a certificate the API's CA issued";
   return null;
 }

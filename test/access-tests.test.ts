@@ -44,7 +44,7 @@ test('a failing case is an error at the case with expected and actual (check, te
   cpSync(config, dir, { recursive: true });
   const file = join(dir, 'tests', 'access.yaml');
   const text = readFileSync(file, 'utf8');
-  writeFileSync(file, text.replace('expect: { status: 403, code: mtls.cert_not_allowed }', 'expect: { status: 200, key: mallory }'));
+  writeFileSync(file, text.replace('      status: 403\n      code: mtls.cert_not_allowed', '      status: 200\n      key: mallory'));
   const line = text.split('\n').findIndex((l) => l.includes("mallory's certificate is not on the list")) + 1;
   const check = await cli('check', dir);
   assert.equal(check.code, 1);
@@ -67,10 +67,11 @@ test('a failing case is an error at the case with expected and actual (check, te
   assert.equal(json.failed, 1);
   const failed = json.cases.find((c: { pass: boolean }) => !c.pass);
   assert.deepEqual(failed.actual, { status: 403, code: 'mtls.cert_not_allowed', key: null, api: 'partner-reports' });
-  // compile refuses too: a bundle that fails its tests is not written.
+  // compile builds the artefact; the tests are check's (CI's) job, so a revocation is never held up.
   const out = join(tmp, 'failing.json');
   const c = await cli('compile', dir, '-o', out);
-  assert.equal(c.code, 1);
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(c.stderr.includes('access tests'), false);
 });
 
 test('at: decides key and certificate expiry at that moment; as_key without a token and as_key with token are reported', async () => {
