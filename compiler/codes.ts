@@ -30,7 +30,11 @@ export const CODES = {
     fix: 'Add *.yaml files with kind: api, policy or key documents; the bundle is empty.',
   },
   // ---- schema ----
-  E_KIND: { severity: 'error', title: 'missing or unknown kind', fix: 'Start every document with kind: api, kind: policy, kind: key, kind: revocation or kind: test.' },
+  E_KIND: {
+    severity: 'error',
+    title: 'missing or unknown kind',
+    fix: 'Start every document with kind: api, kind: policy, kind: key, kind: revocation or kind: test.',
+  },
   E_UNKNOWN_FIELD: {
     severity: 'error',
     title: 'unknown field',
