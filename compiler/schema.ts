@@ -154,7 +154,11 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
     }
     const kind = (value as { kind?: unknown }).kind;
     if (kind === undefined) {
-      log.report('E_KIND', { file: doc.file, offset: doc.root.offset }, 'document has no kind (add kind: api, kind: policy, kind: key, kind: revocation or kind: test)');
+      log.report(
+        'E_KIND',
+        { file: doc.file, offset: doc.root.offset },
+        'document has no kind (add kind: api, kind: policy, kind: key, kind: revocation or kind: test)',
+      );
       continue;
     }
     if (typeof kind !== 'string' || !(KINDS as readonly string[]).includes(kind)) {
