@@ -8,7 +8,7 @@ import { errorStatus } from '../runtime/errors.ts';
 import type { ClientIdentity } from '../runtime/identity.ts';
 import { buildSnapshot, type Snapshot } from '../runtime/snapshot.ts';
 import { decide, type Decision } from '../runtime/stages/decide.ts';
-import { identityFromPem } from './identity.ts';
+import { IdentityCache } from './identity.ts';
 import { describe, type RequestSpec } from './request.ts';
 
 export interface Decided {
@@ -56,16 +56,20 @@ function outcome(c: AccessCase, d: Decided | { problem: string }): AccessOutcome
 export const runAccessTests: AccessTestRunner = (bytes, cases) => {
   const bundle = loadBundle(bytes);
   const snapshot = buildSnapshot(bundle);
+  // One instant for every case without `at:` (the run is one moment, and identities are cached
+  // per PEM and instant); a case with `at:` is decided at that instant.
+  const runNow = Date.now();
+  const identities = new IdentityCache();
   return cases.map((c) => {
+    const now = c.request.at === null ? runNow : Date.parse(c.request.at);
     let identity: ClientIdentity | null = null;
     if (c.request.certificatePem !== null) {
       try {
-        identity = identityFromPem(c.request.certificatePem);
+        identity = identities.get(c.request.certificatePem, now);
       } catch (err) {
         return { pass: false, actual: NO_ANSWER, problem: `certificate: ${(err as Error).message}` };
       }
     }
-    const now = c.request.at === null ? Date.now() : Date.parse(c.request.at);
     return outcome(c, decideRequest(bundle, snapshot, c.request, identity, now));
   });
 };
