@@ -7,10 +7,13 @@ import { ERROR_TABLE, errorStatus, type Refusal } from '../runtime/errors.ts';
 import type { ClientIdentity } from '../runtime/identity.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
 import type { RequestContext } from '../runtime/stages/context.ts';
-import { contextFor } from '../runtime/stages/decide.ts';
+import { contextFor, decide, type Decision } from '../runtime/stages/decide.ts';
 import { STAGES } from '../runtime/stages/index.ts';
 import { describe, type RequestSpec } from './request.ts';
 import { tokenHeader } from './run.ts';
+import { describeMatch, revocationOf } from './cert-rules.ts';
+import { admittedBy } from './static-rules.ts';
+import { oneLineName } from '../cert/subject.ts';
 
 export type StageOutcome = 'pass' | 'refuse' | 'skip' | 'not reached';
 
@@ -42,33 +45,77 @@ function routeDetail(ctx: RequestContext, passed: boolean, bundle: Bundle): stri
   return `API "${api.id}" (listen_path ${api.listen_path}, domain ${api.domain ?? 'any'}); path ${ctx.path}`;
 }
 
-function staticDetail(ctx: RequestContext, bundle: Bundle, identity: ClientIdentity | null, passed: boolean): string {
+const CERT_PROBLEMS: Record<string, string> = {
+  'mtls.cert_expired': 'but it has expired',
+  'mtls.cert_not_yet_valid': 'but it is not valid yet (notBefore)',
+  'mtls.cert_not_client': 'but its extendedKeyUsage does not allow client authentication',
+};
+
+function certificateLine(identity: ClientIdentity): string {
+  return `certificate ${fp(identity.fingerprint)} (${oneLineName(identity.leaf.subject)}, expires ${new Date(identity.notAfter).toISOString()})`;
+}
+
+function revocationDetail(ctx: RequestContext, bundle: Bundle, identity: ClientIdentity | null, verdict: Refusal | null): string {
+  if (identity === null) return 'no client certificate';
+  if (ctx.snapshot.revocation.empty) return 'the bundle revokes nothing';
+  const r = bundle.content.revocation;
+  if (verdict?.code === 'mtls.cert_revoked') {
+    if (r.denied.includes(identity.fingerprint)) return `${certificateLine(identity)} is on the deny list`;
+    const ca = ctx.snapshot.revocationCas().find((c) => r.crls[c.fingerprint]?.serials.includes(identity.serial()) && identity.signedBy(c));
+    if (ca !== undefined)
+      return `serial ${identity.serial()} is on the CRL of CA "${bundle.content.cas[ca.fingerprint]?.subject}" (revocation ${r.crls[ca.fingerprint].sources.join(', ')})`;
+    return `serial ${identity.serial()} is on a CRL the gateway fetched`;
+  }
+  if (verdict?.code === 'mtls.revocation_unknown') return 'a CRL for its CA is stale and --crl-stale is closed';
+  const signer = ctx.snapshot.revocationCas().find((c) => identity.signedBy(c));
+  return `not revoked (${revocationOf(bundle, signer?.fingerprint ?? null)})`;
+}
+
+function staticDetail(ctx: RequestContext, bundle: Bundle, identity: ClientIdentity | null, verdict: Refusal | null): string {
   const api = ctx.api!;
   if (!api.def.use_mutual_tls_auth) return 'the API does not use static mTLS';
   const pins = api.def.client_certificates.length;
   const cas = api.def.client_cas.map((f) => `"${bundle.content.cas[f]?.subject ?? fp(f)}"`);
-  if (identity === null) return `no client certificate (the API pins ${pins} and trusts ${cas.length} CA${cas.length === 1 ? '' : 's'})`;
-  const who = `certificate ${fp(identity.fingerprint)} (${identity.leaf.subject.split('\n').join(', ')}, expires ${new Date(identity.notAfter).toISOString()})`;
-  if (api.pinned.has(identity.fingerprint)) return `${who}: pinned on the API${passed ? '' : ', but expired'}`;
-  const ca = api.cas.find((c) => identity.issuedBy(c, ctx.now));
-  if (ca !== undefined)
-    return `${who}: issued by the API's CA "${bundle.content.cas[ca.fingerprint]?.subject ?? fp(ca.fingerprint)}"${passed ? '' : ', but expired'}`;
-  return `${who}: not among the API's ${pins} pinned certificates, and none of its CAs (${cas.join(', ') || 'none'}) issued it`;
+  const entries = api.def.client_matches.length;
+  const lists = `the API pins ${pins}, trusts ${cas.length} CA${cas.length === 1 ? '' : 's'} and has ${entries} subject entr${entries === 1 ? 'y' : 'ies'}`;
+  if (identity === null) return `no client certificate (${lists})`;
+  const who = certificateLine(identity);
+  const rule = admittedBy(bundle, api, identity, ctx.now);
+  if (rule === null) {
+    const subjects =
+      entries > 0 ? `, nor do its ${entries} subject entries (${api.def.client_matches.map((m) => describeMatch(bundle, m)).join('; ')}) admit it` : '';
+    return `${who}: not among the API's ${pins} pinned certificates, and none of its CAs (${cas.join(', ') || 'none'}) issued it${subjects}`;
+  }
+  const problem = verdict === null ? '' : `, ${CERT_PROBLEMS[verdict.code] ?? verdict.code}`;
+  return `${who}: ${rule}${problem}`;
 }
 
 function authDetail(ctx: RequestContext, spec: RequestSpec, identity: ClientIdentity | null, header: string | null): string {
   const api = ctx.api!;
   if (api.def.use_keyless) return 'keyless API: no key';
+  const byCert = (): string => {
+    const key = ctx.key;
+    const base = `certificate ${fp(identity!.fingerprint)}`;
+    if (key === null || key.def.certificates.includes(identity!.fingerprint)) return `${base} (dynamic mTLS)`;
+    if (key.def.certificate_match !== null)
+      return `${base} (dynamic mTLS; its certificate_match: ${describeMatch(ctx.snapshot.bundle, key.def.certificate_match)})`;
+    return `${base} (dynamic mTLS)`;
+  };
   const by =
     spec.asKey !== null
       ? `the token of key "${spec.asKey}" (as_key: its token_sha256)`
       : spec.token !== null
         ? `the token in ${header}`
         : identity !== null && api.def.use_certificate
-          ? `certificate ${fp(identity.fingerprint)} (dynamic mTLS)`
+          ? byCert()
           : 'no token';
   if (ctx.key === null) return `credential: ${by}`;
-  return `key "${ctx.key.id}", identified by ${by}${ctx.key.def.certificates.length > 0 ? `; bound to ${ctx.key.def.certificates.map(fp).join(', ')}` : ''}`;
+  const bound = ctx.key.def.certificates.length > 0 ? `; bound to ${ctx.key.def.certificates.map(fp).join(', ')}` : '';
+  const matched =
+    ctx.key.def.certificate_match !== null && !by.includes('certificate_match')
+      ? `; identified by subject: ${describeMatch(ctx.snapshot.bundle, ctx.key.def.certificate_match)}`
+      : '';
+  return `key "${ctx.key.id}", identified by ${by}${bound}${matched}`;
 }
 
 function keyStateDetail(ctx: RequestContext): string {
@@ -133,8 +180,12 @@ export function explainRequest(
       case 'route':
         detail = routeDetail(ctx, passed, bundle);
         break;
+      case 'revocation':
+        detail = revocationDetail(ctx, bundle, identity, passed ? null : verdict);
+        skipped = identity === null || ctx.snapshot.revocation.empty;
+        break;
       case 'static-mtls':
-        detail = staticDetail(ctx, bundle, identity, passed);
+        detail = staticDetail(ctx, bundle, identity, passed ? null : verdict);
         skipped = !ctx.api!.def.use_mutual_tls_auth;
         break;
       case 'authenticate':
@@ -159,6 +210,11 @@ export function explainRequest(
     if (!passed) detail = `${JSON.stringify(messageOf(verdict))}${detail ? `; ${detail}` : ''}`;
     stages.push({ stage: stage.name, outcome: passed ? (skipped ? 'skip' : 'pass') : 'refuse', code: verdict?.code ?? null, detail });
   }
+  // The loop above runs the stages one by one to show each verdict; the gateway's own runner
+  // (decide) must come to the same answer, or explain would be explaining something else.
+  const runtime = decide(snapshot, req, identity, now) as Decision;
+  if ((runtime.refusal?.code ?? null) !== (refused?.code ?? null) || runtime.key !== (ctx.key?.id ?? null))
+    throw new Error(`internal error: explain's stage-by-stage answer differs from the gateway's (${runtime.refusal?.code ?? 'let through'}); please report it`);
   return {
     method: ctx.method,
     url: spec.url,

@@ -1,24 +1,30 @@
 // `mtlsgate who`: every identity that gets through to an API (and path) in a bundle. Each
 // candidate is put to the gateway's own stages (decide) with the credentials it holds: a key's
-// certificate, its token (stated by token_sha256), both, or its token behind one of the API's
-// pinned certificates. Certificates are known to the bundle by fingerprint only; `--certs DIR`
-// adds subject and expiry from the PEM files there.
-import { createHash, X509Certificate } from 'node:crypto';
+// token (stated by token_sha256), real client certificates, or both. The bundle knows
+// certificates by fingerprint only, and the stages judge a certificate by more than that
+// (validity, extendedKeyUsage, path validation to a CA, subject for certificate_match,
+// revocation), so certificates are read from `--certs DIR` and built into the runtime's own
+// ClientIdentity; a grant whose certificate was not given is listed as not checked, never
+// guessed.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Bundle, BundleKey } from '../bundle/types.ts';
-import type { StageIdentity } from '../runtime/stages/context.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
-import { decide } from '../runtime/stages/decide.ts';
+import { oneLineName } from '../cert/subject.ts';
+import type { ClientIdentity } from '../runtime/identity.ts';
+import { AMBIGUOUS_KEY, type PreparedApi, type Snapshot } from '../runtime/snapshot.ts';
+import { decide, type Decision } from '../runtime/stages/decide.ts';
+import { describeMatch, revocationOf } from './cert-rules.ts';
+import { identityFromPem } from './identity.ts';
+import { admittedBy } from './static-rules.ts';
 
 export interface WhoRow {
-  kind: 'anyone' | 'certificate' | 'ca' | 'key';
+  kind: 'anyone' | 'certificate' | 'ca' | 'match' | 'key';
   /** Key id, CA subject, or "" */
   id: string;
   fingerprints: string[];
   subject: string | null;
   expires: string | null;
-  /** How it gets through: "certificate", "token", "token + its certificate", ... */
+  /** How it gets through: "its certificate", "token", "token + its certificate", ... */
   how: string;
   policies: string[];
 }
@@ -28,32 +34,36 @@ export interface WhoAnswer {
   method: string;
   path: string;
   rows: WhoRow[];
+  /** Grants not put to the stages (certificate not given) and certificates the stages refused. */
+  notes: string[];
 }
 
-export interface CertFacts {
+/** A client certificate from --certs, as the gateway would see it on a connection. */
+export interface GivenCert {
+  file: string;
+  identity: ClientIdentity;
   subject: string;
-  notAfter: string;
+  expires: string;
 }
 
-/** fingerprint -> subject and expiry, from every *.pem under `dir` (leaf = first block). */
-export function certFactsFrom(dir: string): Map<string, CertFacts> {
-  const out = new Map<string, CertFacts>();
+/** Every certificate PEM under `dir` (*.pem, *.crt; leaf first, chain after it in the same file). */
+export function certsFrom(dir: string): GivenCert[] {
+  const out: GivenCert[] = [];
+  const seen = new Set<string>();
   const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
+    for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       if (statSync(p).isDirectory()) walk(p);
       else if (name.endsWith('.pem') || name.endsWith('.crt')) {
-        for (const m of readFileSync(p, 'latin1').matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)) {
-          try {
-            const x = new X509Certificate(m[0]);
-            out.set(createHash('sha256').update(x.raw).digest('hex'), {
-              subject: x.subject.split('\n').join(', '),
-              notAfter: new Date(x.validTo).toISOString(),
-            });
-          } catch {
-            // not a certificate we can read: it simply adds no facts
-          }
+        let identity: ClientIdentity;
+        try {
+          identity = identityFromPem(readFileSync(p, 'latin1'));
+        } catch {
+          continue; // a private key or something else: no certificate to present
         }
+        if (seen.has(identity.fingerprint)) continue;
+        seen.add(identity.fingerprint);
+        out.push({ file: relative(dir, p), identity, subject: oneLineName(identity.leaf.subject), expires: new Date(identity.notAfter).toISOString() });
       }
     }
   };
@@ -61,16 +71,14 @@ export function certFactsFrom(dir: string): Map<string, CertFacts> {
   return out;
 }
 
-/** A client that presents the certificate with this fingerprint (valid at any `now`). */
-function presenting(fingerprint: string, issuedByAny = false): StageIdentity {
-  return { fingerprint, expired: () => false, issuedBy: () => issuedByAny };
-}
+const CERT_STAGES = new Set(['route', 'revocation', 'static-mtls']);
+const short = (fp: string) => `sha256:${fp.slice(0, 16)}…`;
 
 export function whoCanReach(
   bundle: Bundle,
   snapshot: Snapshot,
   apiId: string,
-  opts: { method: string; path: string | null; now: number; facts: Map<string, CertFacts> },
+  opts: { method: string; path: string | null; now: number; certs: readonly GivenCert[] },
 ): WhoAnswer {
   const api = bundle.content.apis[apiId];
   if (api === undefined) throw new Error(`no API "${apiId}" in the bundle (it has ${Object.keys(bundle.content.apis).sort().join(', ')})`);
@@ -79,29 +87,52 @@ export function whoCanReach(
     path = opts.path.startsWith(api.listen_path) || `${opts.path}/` === api.listen_path ? opts.path : api.listen_path + opts.path.replace(/^\//, '');
   const method = opts.method.toUpperCase();
   const host = api.domain ?? '';
+  const { now, certs } = opts;
+  const ask = (identity: ClientIdentity | null, tokenSha256?: string): Decision =>
+    decide(snapshot, { method, host, path, ...(tokenSha256 ? { tokenSha256 } : {}) }, identity, now) as Decision;
   // Without --path the question is the whole API: a key refused only by its allowed_urls on
   // the listen path itself still reaches the API (on the paths those entries name).
-  const passes = (identity: StageIdentity | null, tokenSha256?: string) => {
-    const d = decide(snapshot, { method, host, path, ...(tokenSha256 ? { tokenSha256 } : {}) }, identity, opts.now);
-    return d.api === apiId && (d.refusal === null || (opts.path === null && d.refusal.code === 'access.url_denied'));
-  };
-  const fact = (f: string) => opts.facts.get(f) ?? null;
+  const through = (d: Decision) => d.api === apiId && (d.refusal === null || (opts.path === null && d.refusal.code === 'access.url_denied'));
+  const passes = (identity: ClientIdentity | null, tokenSha256?: string) => through(ask(identity, tokenSha256));
+  const byFingerprint = new Map(certs.map((c) => [c.identity.fingerprint, c]));
+  const prepared = routedApi(snapshot, apiId);
   const rows: WhoRow[] = [];
+  const notes: string[] = [];
+  const revoked = (caFp: string | null) => {
+    const r = revocationOf(bundle, caFp);
+    return r ? `; revocation: ${r}` : '';
+  };
 
   if (api.use_keyless && !api.use_mutual_tls_auth && passes(null))
     rows.push({ kind: 'anyone', id: '', fingerprints: [], subject: null, expires: null, how: 'keyless, no client certificate needed', policies: [] });
   if (api.use_mutual_tls_auth) {
-    const how = api.use_keyless ? 'pinned certificate (alone)' : 'pinned certificate, with a key that gets through (below)';
+    const alone = api.use_keyless ? ' (alone)' : ', with a key that gets through (below)';
+    // A certificate the certificate stages (revocation, static mTLS) let through: on a keyless
+    // API that is the whole answer; otherwise a key must get through too.
+    const admitted = (c: GivenCert): Decision | true => {
+      const d = ask(c.identity);
+      if (api.use_keyless) return through(d) ? true : d;
+      return d.api === apiId && (d.refusal === null || !CERT_STAGES.has(d.stage ?? '')) ? true : d;
+    };
     for (const f of api.client_certificates) {
-      if (api.use_keyless && !passes(presenting(f))) continue;
+      const c = byFingerprint.get(f);
       const key = bundle.content.index.certs[f]?.key ?? null;
+      if (c === undefined) {
+        notes.push(`pinned certificate ${short(f)}${key ? ` (key ${key})` : ''} not checked: not among the certificates given (--certs DIR)`);
+        continue;
+      }
+      const verdict = admitted(c);
+      if (verdict !== true) {
+        notes.push(`pinned certificate ${short(f)} (${c.subject}, ${c.file}) is refused: ${verdict.refusal?.code}`);
+        continue;
+      }
       rows.push({
         kind: 'certificate',
         id: key ?? '',
         fingerprints: [f],
-        subject: fact(f)?.subject ?? null,
-        expires: fact(f)?.notAfter ?? null,
-        how,
+        subject: c.subject,
+        expires: c.expires,
+        how: `pinned certificate${alone}`,
         policies: [],
       });
     }
@@ -113,55 +144,139 @@ export function whoCanReach(
         fingerprints: [f],
         subject: ca?.subject ?? null,
         expires: null,
-        how: api.use_keyless ? 'any certificate this CA issued (alone)' : 'any certificate this CA issued, with a key that gets through (below)',
+        how: `any certificate this CA issued (path validation)${alone}${revoked(f)}`,
+        policies: [],
+      });
+    }
+    for (const m of api.client_matches)
+      rows.push({
+        kind: 'match',
+        id: '',
+        fingerprints: [m.issuer],
+        subject: null,
+        expires: null,
+        how: `a certificate ${describeMatch(bundle, m)}${alone}${revoked(m.issuer)}`,
+        policies: [],
+      });
+    // Given certificates the API admits through a CA or a subject entry (pins are above).
+    for (const c of certs) {
+      if (api.client_certificates.includes(c.identity.fingerprint) || prepared === undefined) continue;
+      const rule = admittedBy(bundle, prepared, c.identity, now);
+      if (rule === null) continue;
+      const verdict = admitted(c);
+      if (verdict !== true) {
+        notes.push(`certificate ${short(c.identity.fingerprint)} (${c.subject}, ${c.file}) is ${rule}, but refused: ${verdict.refusal?.code}`);
+        continue;
+      }
+      const key = snapshot.keyOfIdentity(c.identity, now);
+      rows.push({
+        kind: 'certificate',
+        id: key === undefined || key === AMBIGUOUS_KEY ? '' : key.id,
+        fingerprints: [c.identity.fingerprint],
+        subject: c.subject,
+        expires: c.expires,
+        how: `${rule}${alone}`,
         policies: [],
       });
     }
   }
   if (!api.use_keyless) {
-    // A token-only key rides on a pinned certificate that identifies no other key (one that
-    // does would name that key instead: auth.cert_mismatch).
-    const unboundPins = api.client_certificates.filter((f) => (bundle.content.index.certs[f]?.key ?? null) === null);
     for (const key of Object.values(bundle.content.keys).sort((a, b) => (a.id < b.id ? -1 : 1))) {
-      const how = keyGetsThrough(key, unboundPins, api.client_cas.length > 0, passes);
-      if (how === null) continue;
-      const f = key.certificates;
+      const got = keyGetsThrough(key, snapshot, certs, now, passes);
+      if (got === null) {
+        if (key.access_rights[apiId] === undefined) continue;
+        const missing = uncheckedCredentials(key, byFingerprint, certs, snapshot, now);
+        if (missing !== null) notes.push(`key ${key.id} not checked: ${missing}`);
+        // Its own certificates that were given and refused (revoked, expired, ...): say why.
+        for (const c of certs) {
+          const k = snapshot.keyOfIdentity(c.identity, now);
+          if (k === undefined || k === AMBIGUOUS_KEY || k.id !== key.id) continue;
+          const d = ask(c.identity, key.token_sha256 ?? undefined);
+          if (d.refusal !== null)
+            notes.push(
+              `key ${key.id} with its certificate ${short(c.identity.fingerprint)} (${c.subject}, ${c.file})${key.token_sha256 ? ' and its token' : ''} is refused: ${d.refusal.code}`,
+            );
+        }
+        continue;
+      }
       const urls = key.access_rights[apiId]?.allowed_urls;
       rows.push({
         kind: 'key',
         id: key.id,
-        fingerprints: f,
-        subject: f.length > 0 ? (fact(f[0])?.subject ?? null) : null,
+        fingerprints: got.cert ? [got.cert.identity.fingerprint] : key.certificates,
+        subject: got.cert?.subject ?? null,
         expires: key.expires,
-        how: urls && opts.path === null ? `${how}; only ${urls.map((u) => `${u.url} [${u.methods.join(',') || 'any method'}]`).join(', ')}` : how,
+        how: urls && opts.path === null ? `${got.how}; only ${urls.map((u) => `${u.url} [${u.methods.join(',') || 'any method'}]`).join(', ')}` : got.how,
         policies: key.policies,
       });
     }
   }
-  return { api: apiId, method, path, rows };
+  if (api.use_mutual_tls_auth || api.use_certificate) {
+    const all = revocationOf(bundle, null);
+    if (all) notes.push(`revocation (every API): ${all}`);
+  }
+  return { api: apiId, method, path, rows, notes };
 }
 
-/** The first way the key's own credentials get through, or null. */
+function routedApi(snapshot: Snapshot, apiId: string): PreparedApi | undefined {
+  for (const table of [snapshot.routes.anyHost, ...snapshot.routes.byHost.values()]) for (const a of table.values()) if (a.id === apiId) return a;
+  return undefined;
+}
+
+/** The first way the key's own credentials get through, with the certificate it used, or null. */
 function keyGetsThrough(
   key: BundleKey,
-  unboundPins: readonly string[],
-  trustsCa: boolean,
-  passes: (identity: StageIdentity | null, tokenSha256?: string) => boolean,
-): string | null {
-  const cert = key.certificates[0];
+  snapshot: Snapshot,
+  certs: readonly GivenCert[],
+  now: number,
+  passes: (identity: ClientIdentity | null, tokenSha256?: string) => boolean,
+): { how: string; cert: GivenCert | null } | null {
   const token = key.token_sha256 ?? undefined;
-  if (cert !== undefined && passes(presenting(cert))) return 'its certificate';
-  if (cert !== undefined && token && passes(presenting(cert), token)) return 'token + its certificate';
-  if (token && passes(null, token)) return 'token';
-  if (token && cert === undefined && unboundPins.some((p) => passes(presenting(p), token))) return 'token + a pinned certificate';
-  if (token && cert === undefined && trustsCa && passes(presenting('0'.repeat(64), true), token)) return "token + a certificate the API's CA issued";
+  const identifies = (c: GivenCert) => {
+    const k = snapshot.keyOfIdentity(c.identity, now);
+    return k !== undefined && k !== AMBIGUOUS_KEY && k.id === key.id;
+  };
+  // Its own certificates: bound by fingerprint, or matched by its certificate_match.
+  for (const c of certs) {
+    if (!identifies(c)) continue;
+    const what = key.certificates.includes(c.identity.fingerprint)
+      ? 'its certificate'
+      : `a certificate its certificate_match admits (${key.certificate_match ? describeMatch(snapshot.bundle, key.certificate_match) : 'subject'}: ${c.file})`;
+    if (passes(c.identity)) return { how: what, cert: c };
+    if (token && passes(c.identity, token)) return { how: `token + ${what}`, cert: c };
+  }
+  if (token && passes(null, token)) return { how: 'token', cert: null };
+  // A token-only key rides on a certificate the API admits that identifies no key (one that
+  // does would name that key instead: auth.cert_mismatch).
+  if (token && key.certificates.length === 0 && key.certificate_match === null) {
+    for (const c of certs) {
+      if (snapshot.keyOfIdentity(c.identity, now) !== undefined) continue;
+      if (passes(c.identity, token)) return { how: 'token + a pinned certificate', cert: c };
+    }
+  }
+  return null;
+}
+
+/** Why a key with a right on the API could not be fully checked, or null when every credential was. */
+function uncheckedCredentials(
+  key: BundleKey,
+  given: ReadonlyMap<string, GivenCert>,
+  certs: readonly GivenCert[],
+  snapshot: Snapshot,
+  now: number,
+): string | null {
+  const missing = key.certificates.filter((f) => !given.has(f));
+  if (missing.length > 0) return `its certificate ${missing.map(short).join(', ')} is not among the certificates given (--certs DIR)`;
+  if (key.certificate_match !== null && !certs.some((c) => snapshot.keyOfIdentity(c.identity, now) !== undefined))
+    return `no certificate given matches its certificate_match (${describeMatch(snapshot.bundle, key.certificate_match)}; --certs DIR)`;
+  if (key.token_sha256 !== null && key.certificates.length === 0 && key.certificate_match === null && certs.length === 0)
+    return 'its token alone is refused, and no certificate was given to carry it (--certs DIR)';
   return null;
 }
 
 const CSV_FIELDS = ['kind', 'id', 'fingerprints', 'subject', 'expires', 'how', 'policies'] as const;
 
-export function formatWho(a: WhoAnswer, format: 'text' | 'json' | 'csv'): string {
-  if (format === 'json') return `${JSON.stringify(a, null, 2)}\n`;
+export function formatWho(a: WhoAnswer, format: 'text' | 'csv'): string {
   if (format === 'csv') {
     const cell = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
     const lines = [CSV_FIELDS.join(',')];
@@ -172,9 +287,9 @@ export function formatWho(a: WhoAnswer, format: 'text' | 'json' | 'csv'): string
     return `${lines.join('\n')}\n`;
   }
   const lines = [`who can reach API "${a.api}" (${a.method} ${a.path}):`];
-  if (a.rows.length === 0) lines.push('  nobody');
+  if (a.rows.length === 0) lines.push('  nobody among the credentials checked');
   for (const r of a.rows) {
-    const fps = r.fingerprints.map((f) => `sha256:${f.slice(0, 16)}…`).join(' ');
+    const fps = r.fingerprints.map(short).join(' ');
     const bits = [
       r.kind.padEnd(11),
       (r.kind === 'ca' ? '' : r.id || '-').padEnd(14),
@@ -186,5 +301,6 @@ export function formatWho(a: WhoAnswer, format: 'text' | 'json' | 'csv'): string
     ];
     lines.push(`  ${bits.filter(Boolean).join('  ')}`.trimEnd());
   }
+  if (a.notes.length > 0) lines.push('notes:', ...a.notes.map((n) => `  ${n}`));
   return `${lines.join('\n')}\n`;
 }

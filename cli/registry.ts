@@ -19,7 +19,25 @@ import { command as help } from './commands/help.ts';
 import { command as version } from './commands/version.ts';
 import { command as completion } from './commands/completion.ts';
 
-export const commands: Command[] = [compile, check, diff, serve, fingerprint, token, certs, portal, approve, demo, importCmd, testCmd, explain, who, completion, help, version];
+export const commands: Command[] = [
+  compile,
+  check,
+  diff,
+  serve,
+  fingerprint,
+  token,
+  certs,
+  portal,
+  approve,
+  demo,
+  importCmd,
+  testCmd,
+  explain,
+  who,
+  completion,
+  help,
+  version,
+];
 
 export function findCommand(name: string): Command | undefined {
   return commands.find((c) => c.name === name);

@@ -33,6 +33,7 @@ test('explain: a request let through, with the pin, the key, the allowed_urls en
     lines.slice(1).map((l) => l.trim().split(/\s+/).slice(0, 2)),
     [
       ['route', 'pass'],
+      ['revocation', 'pass'],
       ['static-mtls', 'pass'],
       ['authenticate', 'pass'],
       ['key-state', 'pass'],
@@ -68,6 +69,7 @@ test('explain: the refusing stage with its code and why; later stages not reache
     e.stages.map((s: { stage: string; outcome: string }) => [s.stage, s.outcome]),
     [
       ['route', 'pass'],
+      ['revocation', 'pass'],
       ['static-mtls', 'pass'],
       ['authenticate', 'pass'],
       ['key-state', 'pass'],
@@ -76,7 +78,7 @@ test('explain: the refusing stage with its code and why; later stages not reache
     ],
   );
   assert.match(
-    e.stages[4].detail,
+    e.stages[5].detail,
     /DELETE \/shipments matches none of the 2 allowed_urls entries: \^\/shipments\(\/\|\$\) \[GET,POST\]; \^\/tracking\/ \[GET\]/,
   );
   // Dynamic mTLS: the certificate alone; a literal token; a keyless skip.
@@ -105,9 +107,10 @@ test('who: pinned certificates with subject and expiry, keys with how they get t
   );
   assert.match(r.stdout, /key +carol +token \+ a pinned certificate; only /);
   assert.equal(r.stdout.includes('alice'), false, 'alice has no right on logistics');
-  const admin = await cli('who', '--bundle', bundle, 'logistics', '--path', '/admin');
-  assert.equal(/^ {2}key/m.test(admin.stdout), false, 'nobody reaches /logistics/admin with a key');
-  const tracking = await cli('who', '--bundle', bundle, 'logistics', '--path', '/tracking/42', '--format', 'json');
+  const admin = await cli('who', '--bundle', bundle, 'logistics', '--path', '/admin', '--certs', pki.dir);
+  assert.equal(/^ {2}key {8}/m.test(admin.stdout), false, 'nobody reaches /logistics/admin with a key');
+  assert.match(admin.stdout, /key bob with its certificate .* and its token is refused: access\.url_denied/);
+  const tracking = await cli('who', '--bundle', bundle, 'logistics', '--path', '/tracking/42', '--format', 'json', '--certs', pki.dir);
   const j = JSON.parse(tracking.stdout);
   assert.equal(j.path, '/logistics/tracking/42');
   assert.deepEqual(
@@ -122,8 +125,17 @@ test('who: pinned certificates with subject and expiry, keys with how they get t
   assert.equal(rows[0], 'kind,id,fingerprints,subject,expires,how,policies');
   assert.match(rows[1], /^key,alice,sha256:[0-9a-f]{64},"CN=alice, O=mtlsgate demo",,its certificate,profile-self-serve$/);
   assert.match(rows[2], /^key,bob,/);
-  const keyless = await cli('who', '--bundle', bundle, 'partner-reports');
+  assert.match(
+    rows[3],
+    /^key,other-team,sha256:[0-9a-f]{64},"CN=stranger, O=mtlsgate demo",,"a certificate its certificate_match admits \(CA ""CN=untrusted CA, O=mtlsgate demo"" issued it \(path validation\), with subject_cn stranger: stranger\.pem\)",profile-self-serve$/,
+  );
+  const keyless = await cli('who', '--bundle', bundle, 'partner-reports', '--certs', pki.dir);
   assert.match(keyless.stdout, /certificate +- +pinned certificate \(alone\)/);
+  // The bundle holds fingerprints; without the certificates nothing about them is guessed.
+  const bare = await cli('who', '--bundle', bundle, 'logistics');
+  assert.match(bare.stdout, /nobody among the credentials checked\nnotes:\n/);
+  assert.match(bare.stdout, /key bob not checked: its certificate sha256:[0-9a-f]{16}… is not among the certificates given \(--certs DIR\)/);
+  assert.match(bare.stdout, /revocation \(every API\): the deny list names 1 certificate/);
   const unknown = await cli('who', '--bundle', bundle, 'nope');
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /no API "nope" in the bundle/);

@@ -7,6 +7,7 @@ import { identityFromPem } from '../../access/identity.ts';
 import { loadBundle } from '../../bundle/read.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
+import { envelope } from '../report.ts';
 
 const usage = `usage: mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [--at ISO] [--format text|json] [METHOD] URL
 
@@ -23,7 +24,13 @@ Options:
   --as-key ID     the request bears that key's token (known by its token_sha256: no secret)
   --token T       the request bears this literal token
   --at ISO        decide at this moment (expiry), e.g. 2027-01-01T00:00:00Z; default now
-  --format F      text (default) or json`;
+  --format F      text (default) or json (the envelope of docs/cli-conventions.md)`;
+
+function fail(format: string | undefined, code: string, message: string): number {
+  if (format === 'json') process.stdout.write(envelope('explain', false, {}, [{ code, message }]));
+  console.error(`mtlsgate explain: ${message}`);
+  return 2;
+}
 
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -53,16 +60,12 @@ async function run(argv: string[]): Promise<number> {
     bundle = loadBundle(readFileSync(values.bundle));
     if (values.cert !== undefined) identity = identityFromPem(readFileSync(values.cert, 'latin1'));
   } catch (err) {
-    console.error(`mtlsgate explain: ${(err as Error).message}`);
-    return 2;
+    return fail(values.format, 'io', (err as Error).message);
   }
   const spec = { method: method.toUpperCase(), url, asKey: values['as-key'] ?? null, token: values.token ?? null, headers: {} };
   const e = explainRequest(bundle, buildSnapshot(bundle), spec, identity, now);
-  if ('problem' in e) {
-    console.error(`mtlsgate explain: ${e.problem}`);
-    return 2;
-  }
-  process.stdout.write(values.format === 'json' ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e, bundle));
+  if ('problem' in e) return fail(values.format, 'request', e.problem);
+  process.stdout.write(values.format === 'json' ? envelope('explain', e.code === null, { ...e }) : formatExplanation(e, bundle));
   return e.code === null ? 0 : 1;
 }
 

@@ -3,27 +3,29 @@
 // gateway's own stages on the compiled bundle (access/run.ts); `check` runs the same cases.
 import { parseArgs } from 'node:util';
 import { runAccessTests } from '../../access/run.ts';
-import { compileDir, ConfigDirError, describeFailure, displayPath, formatDiagnostics, type OutputFormat } from '../../compiler/index.ts';
+import { compileDir, ConfigDirError, describeFailure, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { UsageError, type Command } from '../command.ts';
+import { envelope, parseFormat } from '../report.ts';
 
 const usage = `usage: mtlsgate test DIR [--format text|json|github]
 
 Runs the access tests (kind: test documents) of the config directory DIR against the bundle
 it compiles to, with the gateway's own request stages, and prints one line per case and
-"N passed, N failed". --format github annotates failing cases on a pull request.
+"N passed, N failed". --format github annotates failing cases on a pull request; --format
+json writes the envelope of docs/cli-conventions.md with passed, failed and every case.
 Exit status: 0 every case passed, 1 a case failed (or the config has errors), 2 usage or I/O.`;
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { format: { type: 'string', default: 'text' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { format: { type: 'string' }, json: { type: 'boolean' } } });
+  const format = parseFormat(values);
   if (positionals.length !== 1) throw new UsageError('give the config directory');
-  const format = values.format as OutputFormat;
-  if (!['text', 'json', 'github'].includes(format)) throw new UsageError(`--format must be text, json or github, got ${JSON.stringify(values.format)}`);
   const dir = positionals[0];
   let result;
   try {
     result = await compileDir(dir, { accessTests: runAccessTests });
   } catch (err) {
     if (err instanceof ConfigDirError) {
+      if (format === 'json') process.stdout.write(envelope('test', false, {}, [{ code: 'io', message: err.message }]));
       console.error(`mtlsgate test: ${err.message}`);
       return 2;
     }
@@ -31,6 +33,15 @@ async function run(argv: string[]): Promise<number> {
   }
   const configErrors = result.diagnostics.filter((d) => d.severity === 'error' && d.code !== 'E_ACCESS_TEST');
   if (configErrors.length > 0) {
+    if (format === 'json')
+      process.stdout.write(
+        envelope(
+          'test',
+          false,
+          { passed: 0, failed: 0, cases: [] },
+          configErrors.map((d) => ({ code: d.code, message: d.message, file: displayPath(dir, d.file), line: d.line, col: d.col })),
+        ),
+      );
     process.stderr.write(
       formatDiagnostics({ diagnostics: configErrors, errorCount: configErrors.length, warningCount: 0 }, format === 'json' ? 'text' : format, dir),
     );
@@ -54,7 +65,7 @@ async function run(argv: string[]): Promise<number> {
       actual: o.actual,
       ...(o.problem ? { problem: o.problem } : {}),
     }));
-    process.stdout.write(`${JSON.stringify({ passed, failed, cases: json }, null, 2)}\n`);
+    process.stdout.write(envelope('test', failed === 0, { passed, failed, cases: json }));
   } else {
     const lines: string[] = [];
     for (const { c, o } of results) {
