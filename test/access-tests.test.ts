@@ -32,11 +32,11 @@ const cli = (...args: string[]) => run(process.execPath, [CLI, ...args]);
 test('check runs the examples access tests and says how many passed', async () => {
   const r = await cli('check', config);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /, 12 access tests passed/);
+  assert.match(r.stderr, /, 13 access tests passed/);
   const t = await cli('test', config);
   assert.equal(t.code, 0, t.stdout + t.stderr);
   assert.match(t.stdout, /^ok {4}partner-access: partner-a reads the daily report \(static mTLS alone\)$/m);
-  assert.match(t.stdout, /\n12 passed, 0 failed\n$/);
+  assert.match(t.stdout, /\n13 passed, 0 failed\n$/);
 });
 
 test('a failing case is an error at the case with expected and actual (check, test, --format github and json); exit 1', async () => {
@@ -57,13 +57,13 @@ test('a failing case is an error at the case with expected and actual (check, te
   const t = await cli('test', dir);
   assert.equal(t.code, 1);
   assert.match(t.stdout, new RegExp(`FAIL {2}partner-access: mallory's certificate is not on the list \\(.*tests/access\\.yaml:${line}:5\\)`));
-  assert.match(t.stdout, /\n11 passed, 1 failed\n$/);
+  assert.match(t.stdout, /\n12 passed, 1 failed\n$/);
   const gh = await cli('test', dir, '--format', 'github');
   assert.equal(gh.code, 1);
   assert.match(gh.stdout, new RegExp(`^::error file=.*tests/access\\.yaml,line=${line},col=5,title=E_ACCESS_TEST::test "partner-access" case "mallory's`, 'm'));
   assert.equal(gh.stdout.split('\n').filter((l) => l.startsWith('::error')).length, 1);
   const json = JSON.parse((await cli('test', dir, '--format', 'json')).stdout);
-  assert.equal(json.passed, 11);
+  assert.equal(json.passed, 12);
   assert.equal(json.failed, 1);
   const failed = json.cases.find((c: { pass: boolean }) => !c.pass);
   assert.deepEqual(failed.actual, { status: 403, code: 'mtls.cert_not_allowed', key: null, api: 'partner-reports' });
@@ -105,7 +105,7 @@ test('at: decides key and certificate expiry at that moment; as_key without a to
   const t = await cli('test', dir);
   assert.match(t.stdout, /ok {4}time: GET \/logistics\/shipments\n/);
   assert.match(t.stdout, /FAIL {2}time: alice has no token .*\n {6}as_key "alice": that key has no token \(give its certificate instead\)/);
-  assert.match(t.stdout, /\n15 passed, 1 failed\n$/);
+  assert.match(t.stdout, /\n16 passed, 1 failed\n$/);
   writeFileSync(
     join(dir, 'tests', 'time.yaml'),
     'kind: test\nid: time\ncases:\n  - request: { url: /x, as_key: carol, token: t }\n    expect: { status: 200 }\n',
@@ -149,7 +149,7 @@ test('parity: a running gateway answers every examples case as the stages did (r
   const result = await compileDir(dir, { accessTests: runAccessTests });
   assert.equal(result.errorCount, 0);
   const { cases, outcomes } = result.tests;
-  assert.ok(cases.length >= 12);
+  assert.ok(cases.length >= 13);
   const bundle = join(tmp, 'parity.json');
   writeFileSync(bundle, result.bundle!);
   const keys = result.content!.keys;
@@ -169,7 +169,7 @@ test('parity: a running gateway answers every examples case as the stages did (r
     const port = ((await serve.serving()) as { listen: string }).listen.split(':').pop();
     const clientOf = (pem: string | null) => {
       if (pem === null) return null;
-      for (const name of ['partner-a', 'alice', 'bob', 'mallory']) if (readFileSync(join(pki.dir, `${name}.pem`), 'latin1') === pem) return name;
+      for (const name of ['partner-a', 'alice', 'bob', 'mallory', 'stranger']) if (readFileSync(join(pki.dir, `${name}.pem`), 'latin1') === pem) return name;
       throw new Error('unknown certificate');
     };
     for (const [i, c] of cases.entries()) {
