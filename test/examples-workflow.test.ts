@@ -86,7 +86,7 @@ test('an access test the config no longer passes fails the job with an E_ACCESS_
     /::error file=[^,]*tests\/access\.yaml,line=\d+,col=5,title=E_ACCESS_TEST::test "partner-access" case "mallory's certificate is not on the list": expected status 403, code mtls\.cert_not_allowed; got status 200/,
   );
   assert.equal(tests.code, 1);
-  assert.match(tests.stdout, /\n11 passed, 1 failed\n$/);
+  assert.match(tests.stdout, /\n12 passed, 1 failed\n$/);
 });
 
 test('a broken config fails the check step with an ::error annotation on the file and line', () => {
