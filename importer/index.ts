@@ -8,6 +8,7 @@ import { convertOas } from './oas.ts';
 import { convertPolicy, type PolicyIndex } from './policies.ts';
 import { ptr, type Finding } from './report.ts';
 import { readInputs } from './sources.ts';
+import { pairOasCompanions } from './companions.ts';
 import { bool, obj } from './values.ts';
 import { renderAll, type OutFile } from './yaml-out.ts';
 
@@ -23,8 +24,8 @@ export interface ImportResult {
 
 /** Throws FatalImportError (nothing to write) for inputs that cannot be imported. */
 export function importTyk(paths: string[]): ImportResult {
-  const items = readInputs(paths);
   const ctx = new ImportContext();
+  const items = pairOasCompanions(readInputs(paths), ctx.report);
   for (const item of items) {
     if (item.kind !== 'tykconf') continue;
     const conf = item.value;

@@ -389,3 +389,37 @@ test('copy of the fixtures with a relative certificate path: the path is kept an
     /partner-reports\.json#\/client_certificates\/0: certificate path "certs\/partner-b\.pem" kept: mtlsgate resolves it relative to the API's YAML file/,
   );
 });
+
+test("Tyk's on-disk OAS pair (NAME.json with is_oas: true beside NAME-oas.json, as a file-based gateway stores it) is one API, imported from the OAS document", () => {
+  const dir = join(tmp, 'oas-pair');
+  mkdirSync(dir);
+  // The OAS document Tyk loads, and the classic form Tyk derives from it (same id, listen path).
+  cpSync(join(FIXTURES, 'oas', 'status.json'), join(dir, 'status-oas.json'));
+  const classic = {
+    name: 'Status',
+    api_id: 'status',
+    is_oas: true,
+    use_keyless: true,
+    proxy: { listen_path: '/status/', target_url: 'http://status.internal', strip_listen_path: true },
+  };
+  writeFileSync(join(dir, 'status.json'), JSON.stringify(classic, null, 2));
+  const pairOut = join(tmp, 'oas-pair-out');
+  const r = importTyk(pairOut, dir);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /wrote 1 APIs/);
+  assert.deepEqual(readdirSync(join(pairOut, 'apis')), ['status.yaml']);
+  assert.match(readFileSync(join(pairOut, 'apis', 'status.yaml'), 'utf8'), /# Source: .*status-oas\.json#/);
+  assert.match(
+    r.stdout,
+    /status\.json#\/is_oas: the classic form Tyk derives from its companion .*status-oas\.json: the API is imported from that OAS document/,
+  );
+  // The classic form alone (its companion not given) is imported, with a note saying so.
+  const alone = join(tmp, 'oas-alone');
+  mkdirSync(alone);
+  writeFileSync(join(alone, 'status.json'), JSON.stringify(classic, null, 2));
+  const aloneOut = join(tmp, 'oas-alone-out');
+  const a = importTyk(aloneOut, alone);
+  assert.equal(a.code, 0, a.stdout + a.stderr);
+  assert.match(a.stdout, /status\.json#\/is_oas: is_oas: true, but its companion OAS document \(NAME-oas\.json\) was not given/);
+  assert.equal(yamlOf(aloneOut, 'apis/status.yaml').proxy.listen_path, '/status/');
+});
