@@ -22,10 +22,14 @@ export const REASONS: Record<string, string> = {
   oidc: 'OpenID Connect is not supported',
   custom: 'custom plugin authentication is not supported',
   // upstream side
-  upstream_certificates: 'upstream mTLS (certificates the gateway presents to the upstream) is not supported',
-  mutualTLS: 'upstream mTLS (certificates the gateway presents to the upstream) is not supported',
-  pinned_public_keys: 'upstream certificate pinning is not supported',
-  certificatePinning: 'upstream certificate pinning is not supported',
+  upstream_certificates:
+    'upstream mTLS: Tyk names the client certificate by certificate-store id, mtlsgate reads it from files on the gateway (proxy.upstream_tls.client_certificate and client_key_file): set those by hand',
+  mutualTLS:
+    'upstream mTLS: Tyk names the client certificate by certificate-store id, mtlsgate reads it from files on the gateway (proxy.upstream_tls.client_certificate and client_key_file): set those by hand',
+  pinned_public_keys:
+    'upstream pinning: Tyk pins the upstream public key (SPKI hash), mtlsgate pins the upstream certificate (proxy.upstream_tls.pinned_sha256, the SHA-256 of its DER): set those by hand',
+  certificatePinning:
+    'upstream pinning: Tyk pins the upstream public key (SPKI hash), mtlsgate pins the upstream certificate (proxy.upstream_tls.pinned_sha256, the SHA-256 of its DER): set those by hand',
   upstream_auth: 'upstream authentication is not supported',
   authentication: 'upstream authentication is not supported',
   enable_load_balancing: 'load balancing is not supported: only target_url is imported',
@@ -33,8 +37,10 @@ export const REASONS: Record<string, string> = {
   loadBalancing: 'load balancing is not supported: only upstream.url is imported',
   service_discovery: 'service discovery is not supported',
   serviceDiscovery: 'service discovery is not supported',
-  transport: 'upstream TLS transport settings are not supported',
-  tlsTransport: 'upstream TLS transport settings are not supported',
+  transport:
+    'Tyk upstream TLS transport settings (skip verify, ciphers, TLS versions, proxy URL) have no mtlsgate equivalent: mtlsgate always verifies an https upstream (proxy.upstream_tls sets its CA, pins and server name)',
+  tlsTransport:
+    'Tyk upstream TLS transport settings (skip verify, ciphers, TLS versions, proxy URL) have no mtlsgate equivalent: mtlsgate always verifies an https upstream (proxy.upstream_tls sets its CA, pins and server name)',
   preserve_host_header: 'mtlsgate always sends the upstream host',
   preserveHostHeader: 'mtlsgate always sends the upstream host',
   disable_strip_slash: GENERIC,
