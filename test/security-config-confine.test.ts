@@ -118,3 +118,19 @@ test('values quoted in diagnostics are escaped and cut', async () => {
   assert.ok(!d.message.includes('\n') && !d.message.includes('forged'), d.message);
   assert.match(d.message, /\(66 characters\)/);
 });
+
+test('a kind: test case names its client certificate inside the directory too', async () => {
+  const certs = await certFiles();
+  writeFileSync(join(outside, 'client.pem'), certs['certs/alice.pem']);
+  const dir = writeConfig({
+    'apis/x.yaml': api('x', 'use_keyless: true\n'),
+    't.yaml': `kind: test\nid: t\ncases:\n  - request: { url: /x/a, certificate: ${join(outside, 'client.pem')} }\n    expect: { status: 200 }\n`,
+  });
+  const r = await compileDir(dir);
+  assert.deepEqual(
+    r.diagnostics.map((d) => [d.code, d.file, d.line]),
+    [['E_PATH_OUTSIDE', 't.yaml', 4]],
+  );
+  const allowed = await compileDir(dir, { allowOutside: [outside] });
+  assert.equal(allowed.errorCount, 0, JSON.stringify(allowed.diagnostics));
+});
