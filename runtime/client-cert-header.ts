@@ -147,6 +147,14 @@ function identityOfValue(spec: CertHeaderSpec, value: string, chainValue: string
   }
 }
 
+/** The last header value a connection sent and its identity (runtime/trusted-proxies.ts keeps the trust verdict alike). */
+const LAST = Symbol('mtlsgate.lastCertHeader');
+interface LastSeen {
+  value: string;
+  chainValue: string | undefined;
+  id: ClientIdentity | typeof INVALID;
+}
+
 /** Distinct header values whose identity is kept (a few MB at most: a value is a few KB). */
 export const CACHE_SIZE = 4096;
 
@@ -181,7 +189,13 @@ export class CertHeaderReader {
     if (value === undefined) return null;
     // A repeated header (an array, or values node:http joined) is no single certificate.
     if (typeof value !== 'string' || Array.isArray(chainValue)) return INVALID;
-    return this.lookup(value, chainValue);
+    // The last value on this connection first: a string comparison, no hashing of the value.
+    const memo = socket as { [LAST]?: LastSeen };
+    const last = memo[LAST];
+    if (last !== undefined && last.value === value && last.chainValue === chainValue) return last.id;
+    const id = this.lookup(value, chainValue);
+    memo[LAST] = { value, chainValue, id };
+    return id;
   }
 
   private lookup(value: string, chainValue: string | undefined): ClientIdentity | typeof INVALID {
