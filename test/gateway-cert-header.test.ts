@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { request, Agent } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
 import { issueCert, type Issued } from '../cli/pki.ts';
 import { CertHeaderReader, certHeaderSpec, parseCertHeader, INVALID } from '../runtime/client-cert-header.ts';
 import { TrustedProxies } from '../runtime/trusted-proxies.ts';
@@ -248,6 +250,50 @@ describe('--client-cert-header xfcc and x-amzn-mtls-clientcert', () => {
       assert.equal(chain.status, 200, JSON.stringify(chain.json));
     } finally {
       await gw.close();
+    }
+  });
+});
+
+describe('WebSocket on --listen-plain', () => {
+  it('an upgrade with the header passes the stages and is tunnelled; without it, refused', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    wss.on('connection', (socket, req) => {
+      socket.send(`hello ${req.headers['client-cert'] === undefined ? 'no header' : 'header leaked'}`);
+      socket.on('message', (m) => socket.send(`echo ${m}`));
+    });
+    const wsBundle = buildBundle([
+      {
+        id: 'ws',
+        listen_path: '/ws/',
+        target_url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+        use_keyless: true,
+        use_mutual_tls_auth: true,
+        client_certificates: [pki.clients['partner-a'].fingerprint],
+      },
+    ]);
+    const reader = new CertHeaderReader(certHeaderSpec('client-cert'), new TrustedProxies(['127.0.0.1']));
+    const gw = await startTestGateway(pki, wsBundle, { certHeader: reader });
+    const { port } = await gw.gateway.listenPlain(0, '127.0.0.1');
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/chat`, { headers: { 'client-cert': rfc9440(pki.clients['partner-a'].certPem) } });
+      const got: string[] = [];
+      ws.on('message', (m) => {
+        got.push(String(m));
+        if (got.length === 1) ws.send('ping');
+      });
+      await new Promise((resolve, reject) => {
+        ws.once('error', reject);
+        ws.on('message', () => got.length === 2 && resolve(null));
+      });
+      assert.deepEqual(got, ['hello no header', 'echo ping']);
+      ws.close();
+      const refused = new WebSocket(`ws://127.0.0.1:${port}/ws/chat`, { headers: { 'client-cert': rfc9440(pki.clients.bob.certPem) } });
+      const status = await new Promise<number>((resolve) => refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+      assert.equal(status, 403);
+    } finally {
+      await gw.close();
+      await new Promise((r) => wss.close(r));
     }
   });
 });
