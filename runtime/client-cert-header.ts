@@ -15,7 +15,8 @@
 //
 // A header value is parsed once: the identity (runtime/identity.ts's ClientIdentity, the one a
 // handshake builds, with its per-snapshot verdict memos) is cached by the exact header text in
-// a bounded LRU, so a stream of requests from the same clients parses nothing.
+// an LRU bounded in entries and in characters, so a stream of requests from the same clients
+// parses nothing and a flood of distinct certificates holds a few MB at most.
 import { X509Certificate } from 'node:crypto';
 import { certificateDers } from '../cert/read.ts';
 import { refusal, type Refusal } from './errors.ts';
@@ -155,12 +156,16 @@ interface LastSeen {
   id: ClientIdentity | typeof INVALID;
 }
 
-/** Distinct header values whose identity is kept (a few MB at most: a value is a few KB). */
+/** Distinct header values whose identity is kept. */
 export const CACHE_SIZE = 4096;
+/** And at most this many characters of header values (node:http caps a request's headers at 16 KiB). */
+const CACHE_CHARS = 8 << 20;
 
 export class CertHeaderReader {
   /** Header value (with the chain header's, if any) -> identity; Map order is recency (oldest first). */
   private readonly cache = new Map<string, ClientIdentity | typeof INVALID>();
+  /** Characters of the keys in `cache`. */
+  private chars = 0;
   parses = 0;
 
   constructor(
@@ -209,8 +214,13 @@ export class CertHeaderReader {
     }
     this.parses++;
     id = identityOfValue(this.spec, value, chainValue);
-    if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
+    while (this.cache.size > 0 && (this.cache.size >= this.cacheSize || this.chars + key.length > CACHE_CHARS)) {
+      const oldest = this.cache.keys().next().value as string;
+      this.cache.delete(oldest);
+      this.chars -= oldest.length;
+    }
     this.cache.set(key, id);
+    this.chars += key.length;
     return id;
   }
 }
