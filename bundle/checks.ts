@@ -10,7 +10,7 @@
 // node the value came from.
 import { X509Certificate } from 'node:crypto';
 import { RE2JS } from 're2js';
-import type { BundleContent, BundleKey } from './types.ts';
+import type { BundleContent, BundleKey, WireContent } from './types.ts';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
 
@@ -131,6 +131,24 @@ export function checkKey(key: BundleKey, cache: PatternCache): void {
 export function checkKeys(keys: Record<string, BundleKey>, cache: PatternCache = new Map()): void {
   // for-in, not Object.values: on a 100,000-entry object it is about twice as fast.
   for (const id in keys) checkKey(keys[id], cache);
+}
+
+/**
+ * `checkKeys` on a bundle's file form, without a record per key: each interned session's
+ * patterns are compiled once, reported (as `checkKeys` would) under the first key, by id, that
+ * uses it; every expiry is checked.
+ */
+export function checkWireKeys(w: WireContent, cache: PatternCache = new Map()): void {
+  const seen = new Uint8Array(w.sessions.length);
+  const ids = w.keys.ids;
+  const none = {};
+  for (let i = 0; i < ids.length; i++) {
+    const s = w.keys.session[i];
+    const expires = Object.hasOwn(w.keys.expires, ids[i]) ? w.keys.expires[ids[i]] : null;
+    if (seen[s] === 1 && expires === null) continue;
+    checkKey({ id: ids[i], expires, access_rights: seen[s] === 1 ? none : w.sessions[s].access_rights } as BundleKey, cache);
+    seen[s] = 1;
+  }
 }
 
 /** One problem of a bundle, and the record it belongs to (for the compiler to point at its YAML). */

@@ -9,7 +9,6 @@ import {
   type Bundle,
   type BundleApi,
   type BundleCa,
-  type BundleContent,
   type BundleCrl,
   type BundleRevocation,
   type BundleSession,
