@@ -14,20 +14,29 @@ function memoJson(cache: Map<unknown, string>, value: unknown): string {
   return s;
 }
 
+/** Ascending in JavaScript string order (UTF-16 code units: the default sort's order, and `<`'s). */
 function ascending(values: string[]): string[] {
-  return values.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return values.sort();
+}
+
+/** What the file form is made from: the content's small parts as they are, its keys and certificates as sources. */
+export interface ContentParts extends Pick<WireContent, 'apis' | 'cas' | 'revocation' | 'routes' | 'matches'> {
+  /** Every key id (any order) and its record. */
+  keyIds: string[];
+  keyOf(id: string): BundleKey;
+  /** Fingerprint -> the APIs pinning it (static mTLS), sorted. */
+  pins: Iterable<[string, string[]]>;
+  /** Fingerprint -> notAfter (seconds since the epoch), for every certificate given as a PEM. */
+  notAfter: ReadonlyMap<string, number>;
 }
 
 /**
- * The file form of `content`. Throws Error when the records and indexes disagree (a key's
- * certificate or token the index does not map to it): the compiler builds them together, so
- * that is an internal error, never a config one.
+ * The file form of a bundle's content. Certificates and tokens are indexed from the keys that
+ * name them (and the APIs that pin them); a certificate or token named by two keys throws:
+ * the compiler refuses that config, so it is an internal error here, never a config one.
  */
-export function encodeContent(content: BundleContent): WireContent {
-  const ids = ascending(Object.keys(content.keys));
-  const row = new Map<string, number>();
-  for (let i = 0; i < ids.length; i++) row.set(ids[i], i);
-
+export function encodeParts(parts: ContentParts): WireContent {
+  const ids = ascending([...parts.keyIds]);
   // Interning by value (not by object identity), so equal sessions share one entry whoever built them.
   const json = new Map<unknown, string>();
   const sessionIndex = new Map<string, number>();
@@ -35,10 +44,10 @@ export function encodeContent(content: BundleContent): WireContent {
   const session: number[] = new Array(ids.length);
   const expires: Record<string, string> = {};
   const inactive: string[] = [];
-  const certs = content.index.certs;
-  const tokens = content.index.tokens;
+  const certRow = new Map<string, number>();
+  const tokenRow = new Map<string, number>();
   for (let i = 0; i < ids.length; i++) {
-    const key = content.keys[ids[i]];
+    const key = parts.keyOf(ids[i]);
     const id = `${memoJson(json, key.access_rights)}\n${memoJson(json, key.policies)}\n${memoJson(json, key.quota)}\n${memoJson(json, key.rate)}`;
     let s = sessionIndex.get(id);
     if (s === undefined) {
@@ -49,43 +58,61 @@ export function encodeContent(content: BundleContent): WireContent {
     if (key.expires !== null) expires[key.id] = key.expires;
     if (key.is_inactive) inactive.push(key.id);
     for (const fp of key.certificates) {
-      if (!Object.hasOwn(certs, fp) || certs[fp].key !== key.id)
-        throw new Error(`internal error: key ${key.id} names certificate ${fp}, which the index does not map to it`);
+      if (certRow.has(fp)) throw new Error(`internal error: certificate ${fp} identifies two keys (${ids[certRow.get(fp)!]}, ${key.id})`);
+      certRow.set(fp, i);
     }
-    if (key.token_sha256 !== null && tokens[key.token_sha256] !== key.id) throw new Error(`internal error: key ${key.id}'s token is not in the index`);
+    if (key.token_sha256 !== null) {
+      if (tokenRow.has(key.token_sha256)) throw new Error(`internal error: keys ${ids[tokenRow.get(key.token_sha256)!]} and ${key.id} have the same token`);
+      tokenRow.set(key.token_sha256, i);
+    }
   }
+  const pins = new Map(parts.pins);
+  for (const fp of pins.keys()) if (!certRow.has(fp)) certRow.set(fp, -1);
+  const pinnedBy: Record<string, string[]> = {};
+  for (const fp of ascending([...pins.keys()])) pinnedBy[fp] = pins.get(fp)!;
 
-  const fingerprints = ascending(Object.keys(certs));
+  const fingerprints = ascending([...certRow.keys()]);
   const certKey: number[] = new Array(fingerprints.length);
   const notAfter: (number | null)[] = new Array(fingerprints.length);
-  const pinnedBy: Record<string, string[]> = {};
   for (let i = 0; i < fingerprints.length; i++) {
-    const fp = fingerprints[i];
-    const entry = certs[fp];
-    certKey[i] = entry.key === null ? -1 : (row.get(entry.key) ?? -1);
-    if (entry.key !== null && certKey[i] < 0) throw new Error(`internal error: the index maps certificate ${fp} to key ${entry.key}, which does not exist`);
-    notAfter[i] = Object.hasOwn(content.not_after, fp) ? content.not_after[fp] : null;
-    if (entry.apis.length > 0) pinnedBy[fp] = entry.apis;
+    certKey[i] = certRow.get(fingerprints[i])!;
+    notAfter[i] = parts.notAfter.get(fingerprints[i]) ?? null;
   }
+  const others: string[] = [];
+  for (const fp of parts.notAfter.keys()) if (!certRow.has(fp)) others.push(fp);
   const otherNotAfter: Record<string, number> = {};
-  for (const fp of ascending(Object.keys(content.not_after))) if (!Object.hasOwn(certs, fp)) otherNotAfter[fp] = content.not_after[fp];
+  for (const fp of ascending(others)) otherNotAfter[fp] = parts.notAfter.get(fp)!;
 
-  const hashes = ascending(Object.keys(tokens));
-  const tokenKey = hashes.map((h) => row.get(tokens[h]) ?? -1);
-  if (tokenKey.includes(-1)) throw new Error('internal error: the token index names a key that does not exist');
-
+  const hashes = ascending([...tokenRow.keys()]);
   return {
-    apis: content.apis,
-    cas: content.cas,
+    apis: parts.apis,
+    cas: parts.cas,
     certs: { apis: pinnedBy, hex: fingerprints.join(''), key: certKey, not_after: notAfter },
     keys: { expires, ids, inactive, session },
-    matches: content.index.matches,
+    matches: parts.matches,
     not_after: otherNotAfter,
+    revocation: parts.revocation,
+    routes: parts.routes,
+    sessions,
+    tokens: { hex: hashes.join(''), key: hashes.map((h) => tokenRow.get(h)!) },
+  };
+}
+
+/** The file form of `content` (its certificate and token indexes are derived from its keys and pins again). */
+export function encodeContent(content: BundleContent): WireContent {
+  const pins: [string, string[]][] = [];
+  for (const fp in content.index.certs) if (content.index.certs[fp].apis.length > 0) pins.push([fp, content.index.certs[fp].apis]);
+  return encodeParts({
+    apis: content.apis,
+    cas: content.cas,
     revocation: content.revocation,
     routes: content.index.routes,
-    sessions,
-    tokens: { hex: hashes.join(''), key: tokenKey },
-  };
+    matches: content.index.matches,
+    keyIds: Object.keys(content.keys),
+    keyOf: (id) => content.keys[id],
+    pins,
+    notAfter: new Map(Object.entries(content.not_after)),
+  });
 }
 
 /** The i-th 64-character value of a hex table. */

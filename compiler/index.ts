@@ -4,15 +4,16 @@
 //   keys, certificates; policies merged per key) -> emit (indexes, serializeBundle).
 import { resolve } from 'node:path';
 import { bundleProblems } from '../bundle/checks.ts';
-import { serializeBundle } from '../bundle/write.ts';
-import type { BundleContent } from '../bundle/types.ts';
+import { serializeWire } from '../bundle/write.ts';
+import { expandContent } from '../bundle/wire.ts';
+import type { BundleContent, WireContent } from '../bundle/types.ts';
 import { CertLoader } from './certs.ts';
 import { resolveApis } from './check-apis.ts';
 import { resolveKeys } from './check-keys.ts';
 import { resolveRevocations } from './check-revocation.ts';
 import { checkPolicies } from './check-policies.ts';
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
-import { buildContent } from './emit.ts';
+import { buildWire } from './emit.ts';
 import { loadConfigFiles } from './load.ts';
 import { checkLimitsOfBroken } from './limits.ts';
 import type { SourceFile } from './source.ts';
@@ -44,9 +45,11 @@ export interface CompileResult {
   diagnostics: Diagnostic[];
   errorCount: number;
   warningCount: number;
-  /** null when there are errors. */
-  content: BundleContent | null;
-  /** serializeBundle(content); null when there are errors. */
+  /** null when there are errors. Made from `wire` when first read (a record per key). */
+  readonly content: BundleContent | null;
+  /** The content in its file form (what `bundle` holds); null when there are errors. */
+  wire: WireContent | null;
+  /** serializeWire(wire); null when there are errors. */
   bundle: Buffer | null;
   /** Milliseconds per stage (load, parse, schema, apis, policies, keys, index, runtime-checks, emit), for benchmarks. */
   timings: Record<string, number>;
@@ -108,14 +111,25 @@ async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog
   const diagnostics = log.sorted();
   const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
   const warningCount = diagnostics.length - errorCount;
-  if (errorCount > 0) return { diagnostics, errorCount, warningCount, content: null, bundle: null, timings };
-  const content = stage('index', () => buildContent(apis, keys, revocation));
+  if (errorCount > 0) return { diagnostics, errorCount, warningCount, content: null, wire: null, bundle: null, timings };
+  const wire = stage('index', () => buildWire(apis, keys, revocation));
   // The checks above report each of these rules at its YAML node; this is the promise itself
   // (what compile accepts, serve loads), kept if a rule is ever added to one side only.
-  const refused = stage('runtime-checks', () => bundleProblems(content));
+  const refused = stage('runtime-checks', () => bundleProblems(wire));
   if (refused.length > 0) {
     throw new Error(`internal error: this bundle would be refused by \`mtlsgate serve\` (${refused.map((p) => p.message).join('; ')}); please report it`);
   }
-  const bundle = stage('emit', () => serializeBundle(content));
-  return { diagnostics, errorCount, warningCount, content, bundle, timings };
+  const bundle = stage('emit', () => serializeWire(wire));
+  let content: BundleContent | undefined;
+  return {
+    diagnostics,
+    errorCount,
+    warningCount,
+    get content() {
+      return (content ??= expandContent(wire));
+    },
+    wire,
+    bundle,
+    timings,
+  };
 }

@@ -91,7 +91,7 @@ test('bundleProblems lists every record the runtime would refuse, with the runti
   content.apis.b.client_cas = ['c'.repeat(64)];
   content.cas['c'.repeat(64)] = { pem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', subject: 'CN=broken', apis: ['b'] };
   assert.deepEqual(
-    bundleProblems(content).map((p) => [p.record.kind, p.record.id, p.message.replace(/: .*$/s, ':')]),
+    bundleProblems(encodeContent(content)).map((p) => [p.record.kind, p.record.id, p.message.replace(/: .*$/s, ':')]),
     [
       ['api', 'a', 'api a:'],
       ['api', 'b', `ca ${'c'.repeat(64)} (CN=broken) used by api b:`],
@@ -99,7 +99,7 @@ test('bundleProblems lists every record the runtime would refuse, with the runti
       ['key', 'm', 'key m:'],
     ],
   );
-  const messages = bundleProblems(content).map((p) => p.message);
+  const messages = bundleProblems(encodeContent(content)).map((p) => p.message);
   assert.match(messages[0], /target_url "ftp:\/\/x\/" must be http:\/\/ or https:\/\//);
   assert.match(messages[1], /its PEM is not a readable certificate/);
   assert.match(messages[2], /expires "not a time" is not an ISO-8601 time/);
