@@ -86,28 +86,9 @@ async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog
     mark = t;
     return value;
   };
-  const docs = stage('parse', () => parseSources(files, log));
-  if (docs.length === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
-    log.reportAt(
-      'E_EMPTY_CONFIG',
-      '.',
-      1,
-      1,
-      `no kind: api, policy or key documents found in ${dir} (looked for *.yaml and *.yml, recursively); pass --allow-empty if an empty bundle is meant`,
-    );
-  }
-  const typed = stage('schema', () => validateDocs(docs, log));
-  if (docs.length > 0 && typed.apis.length === 0 && typed.broken.api.size === 0 && !opts.allowEmpty && !log.diagnostics.some((d) => d.severity === 'error')) {
-    log.reportAt('W_NO_APIS', '.', 1, 1, `no kind: api document in ${dir}: the bundle routes nothing (pass --allow-empty if that is meant)`);
-  }
-  // Documents the schema refused still get the checks that need only their well-typed fields.
-  checkLimitsOfBroken(typed.refused, log);
-  const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30);
-  const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
-  const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
-  const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log));
-  const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
-
+  // The parsed documents live only inside resolveConfig: at 1,000,000 keys they are ~1 GB that
+  // the index and emit stages need not share the heap with.
+  const { apis, keys, revocation } = resolveConfig(files, dir, log, opts, now, stage);
   const diagnostics = log.sorted();
   const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
   const warningCount = diagnostics.length - errorCount;
@@ -132,4 +113,33 @@ async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog
     bundle,
     timings,
   };
+}
+
+type Stage = <T>(name: string, run: () => T) => T;
+
+/** The parse, schema and check stages: the resolved APIs, keys and revocation, and every diagnostic logged. */
+function resolveConfig(files: SourceFile[], dir: string, log: DiagnosticLog, opts: CompileOptions, now: Date, stage: Stage) {
+  const docs = stage('parse', () => parseSources(files, log));
+  if (docs.length === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
+    log.reportAt(
+      'E_EMPTY_CONFIG',
+      '.',
+      1,
+      1,
+      `no kind: api, policy or key documents found in ${dir} (looked for *.yaml and *.yml, recursively); pass --allow-empty if an empty bundle is meant`,
+    );
+  }
+  const typed = stage('schema', () => validateDocs(docs, log));
+  if (docs.length > 0 && typed.apis.length === 0 && typed.broken.api.size === 0 && !opts.allowEmpty && !log.diagnostics.some((d) => d.severity === 'error')) {
+    log.reportAt('W_NO_APIS', '.', 1, 1, `no kind: api document in ${dir}: the bundle routes nothing (pass --allow-empty if that is meant)`);
+  }
+  // Documents the schema refused still get the checks that need only their well-typed fields.
+  checkLimitsOfBroken(typed.refused, log);
+  const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30);
+  const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
+  const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
+  const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log));
+  const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
+
+  return { apis, keys, revocation };
 }

@@ -10,7 +10,7 @@
 // the interned sessions) travel as plain objects. runtime/compact-keys.ts reads it.
 import { hexAt, hexCount } from '../bundle/wire.ts';
 import type { BundleApi, BundleCa, BundleContent, BundleSession, WireContent } from '../bundle/types.ts';
-import { buildSlots, hashHex, hashString } from './hash-slots.ts';
+import { buildSlots, findInSlots, hashHex, hashString } from './hash-slots.ts';
 
 export interface CompactBundle {
   digest: string;
@@ -65,17 +65,44 @@ function ownBytes(text: string, encoding: 'utf8' | 'latin1'): Uint8Array {
   return bytes;
 }
 
-/** The time-sorted expiry list: by notAfter, then fingerprint (certificate indexes are in fingerprint order). */
+const RANK_BITS = 2 ** 21;
+
+/**
+ * The time-sorted expiry list: by notAfter, then fingerprint. Certificate indexes are already in
+ * fingerprint order, so they sort as one numeric array (time * 2^21 + index: a plain Float64Array
+ * sort, ~20 times quicker than a comparator at 1,000,000 entries) and are merged with the few
+ * others (CAs).
+ */
 function expiryList(w: WireContent): { order: Int32Array; times: Float64Array; others: string[] } {
   const others = Object.keys(w.not_after).sort();
   const n = w.certs.not_after.length;
-  const entries: number[] = [];
-  for (let i = 0; i < n; i++) if (w.certs.not_after[i] !== null) entries.push(i);
-  for (let j = 0; j < others.length; j++) entries.push(-(j + 1));
-  const timeOf = (e: number) => (e >= 0 ? (w.certs.not_after[e] as number) : w.not_after[others[-e - 1]]);
+  const certTimes = w.certs.not_after;
+  let certs: Int32Array;
+  const fits = n < RANK_BITS && certTimes.every((t) => t === null || (Number.isInteger(t) && t >= 0 && t < 2 ** 32));
+  if (fits) {
+    const composite = new Float64Array(n);
+    let m = 0;
+    for (let i = 0; i < n; i++) if (certTimes[i] !== null) composite[m++] = (certTimes[i] as number) * RANK_BITS + i;
+    const sorted = composite.subarray(0, m).sort();
+    certs = new Int32Array(m);
+    for (let e = 0; e < m; e++) certs[e] = sorted[e] % RANK_BITS;
+  } else {
+    const entries: number[] = [];
+    for (let i = 0; i < n; i++) if (certTimes[i] !== null) entries.push(i);
+    certs = Int32Array.from(entries).sort((a, b) => (certTimes[a] as number) - (certTimes[b] as number) || a - b);
+  }
+  const rest = others
+    .map((_, j) => -(j + 1))
+    .sort((a, b) => w.not_after[others[-a - 1]] - w.not_after[others[-b - 1]] || (others[-a - 1] < others[-b - 1] ? -1 : 1));
+  const timeOf = (e: number) => (e >= 0 ? (certTimes[e] as number) : w.not_after[others[-e - 1]]);
   const fpOf = (e: number) => (e >= 0 ? hexAt(w.certs.hex, e) : others[-e - 1]);
-  const order = Int32Array.from(entries);
-  order.sort((a, b) => timeOf(a) - timeOf(b) || (a >= 0 && b >= 0 ? a - b : fpOf(a) < fpOf(b) ? -1 : 1));
+  const order = new Int32Array(certs.length + rest.length);
+  let a = 0;
+  let b = 0;
+  for (let o = 0; o < order.length; o++) {
+    const takeCert = b >= rest.length || (a < certs.length && (timeOf(certs[a]) - timeOf(rest[b]) || (fpOf(certs[a]) < fpOf(rest[b]) ? -1 : 1)) < 0);
+    order[o] = takeCert ? certs[a++] : rest[b++];
+  }
   return { order, times: Float64Array.from(order, timeOf), others };
 }
 
@@ -96,9 +123,9 @@ export function compactWire(w: WireContent, digest: string, bytesSha256: string,
   const filled = keyCertStart.slice(0, rows);
   for (let i = 0; i < certs; i++) if (w.certs.key[i] >= 0) keyCertList[filled[w.certs.key[i]]++] = i;
   const certSlots = buildSlots(certs, (i) => hashHex(hexAt(w.certs.hex, i)));
-  const certIndex = new Map<string, number>();
-  for (const fp in w.certs.apis) certIndex.set(fp, -1);
-  if (certIndex.size > 0) for (let i = 0; i < certs; i++) if (certIndex.has(hexAt(w.certs.hex, i))) certIndex.set(hexAt(w.certs.hex, i), i);
+  // The verifier checked that every pinned fingerprint is in the table.
+  const certApis: [number, string[]][] = [];
+  for (const fp in w.certs.apis) certApis.push([findInSlots(certSlots, hashHex(fp), (i) => hexAt(w.certs.hex, i) === fp), w.certs.apis[fp]]);
 
   const keyToken = new Int32Array(rows).fill(-1);
   for (let i = 0; i < w.tokens.key.length; i++) keyToken[w.tokens.key[i]] = i;
@@ -125,7 +152,7 @@ export function compactWire(w: WireContent, digest: string, bytesSha256: string,
     certFingerprints: ownBytes(w.certs.hex, 'latin1'),
     certSlots,
     certKeys: Int32Array.from(w.certs.key),
-    certApis: [...certIndex].map(([fp, i]): [number, string[]] => [i, w.certs.apis[fp]]),
+    certApis,
     tokenHashes: ownBytes(w.tokens.hex, 'latin1'),
     tokenSlots: buildSlots(w.tokens.key.length, (i) => hashHex(hexAt(w.tokens.hex, i))),
     tokenKeys: Int32Array.from(w.tokens.key),
