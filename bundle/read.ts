@@ -1,5 +1,6 @@
 // The bundle reader: verifies format and digest before it parses a byte, then the shape.
 // The runtime does not carry ajv: the shape check is hand-written.
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import {
@@ -84,7 +85,8 @@ export function loadWireBundle(bytes: Uint8Array | string): WireBundle {
   }
   let content: unknown;
   try {
-    content = JSON.parse(body.toString('utf8'));
+    // ASCII (the usual case) decodes as latin1: a copy instead of a UTF-8 decode, and a one-byte string JSON.parse reads faster.
+    content = JSON.parse(isAscii(body) ? body.toString('latin1') : body.toString('utf8'));
   } catch (err) {
     throw new BundleError(`bundle content is not valid JSON: ${(err as Error).message}`);
   }
