@@ -6,11 +6,13 @@ import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchPki } from './pki.ts';
-import { freePort, memKiB, type Proc, SERVER_CORE, sleep, startProc } from './proc.ts';
+import { cpuSeconds, freePort, memKiB, type Proc, SERVER_CORE, sleep, startProc } from './proc.ts';
 
 export interface ServeStartup {
   /** ms from spawn to the first HTTP answer on the HTTPS listener. */
   firstAnswerMs: number;
+  /** CPU seconds (user+system) the process had used by then: on a shared machine, the part of the wait that was its own work. */
+  cpuS: number;
   /** HTTP status of that answer. */
   status: number;
   rssMiB: number;
@@ -62,9 +64,11 @@ export async function measureServeStartup(root: string, workDir: string, bundle:
       const status = await answer(port, path);
       if (status !== 0) {
         const firstAnswerMs = performance.now() - started;
+        const cpuS = Math.round(cpuSeconds(proc.pid) * 10) / 10;
         await sleep(500); // let start-up garbage settle before reading the resident size
         return {
           firstAnswerMs: Math.round(firstAnswerMs),
+          cpuS,
           status,
           rssMiB: Math.round(memKiB(proc.pid, 'VmRSS') / 1024),
           peakRssMiB: Math.round(memKiB(proc.pid, 'VmHWM') / 1024),

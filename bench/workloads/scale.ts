@@ -21,6 +21,8 @@ export interface ScaleRow {
   bytesPerKey: number;
   /** ms from spawning `serve` to its first HTTPS answer. */
   serveFirstAnswerMs: number | null;
+  /** CPU seconds serve had used when it first answered (its own share of that wait on a loaded machine). */
+  serveCpuS: number | null;
   serveRssMiB: number | null;
   servePeakRssMiB: number | null;
   error?: string;
@@ -45,6 +47,7 @@ export async function runScaleBench(ctx: BenchContext): Promise<ScaleRow[]> {
       bundleMiB: 0,
       bytesPerKey: 0,
       serveFirstAnswerMs: null,
+      serveCpuS: null,
       serveRssMiB: null,
       servePeakRssMiB: null,
     };
@@ -60,6 +63,7 @@ export async function runScaleBench(ctx: BenchContext): Promise<ScaleRow[]> {
     try {
       const s = await measureServeStartup(ctx.root, ctx.dir('scale'), out, '/api-0000/');
       row.serveFirstAnswerMs = s.firstAnswerMs;
+      row.serveCpuS = s.cpuS;
       row.serveRssMiB = s.rssMiB;
       row.servePeakRssMiB = s.peakRssMiB;
     } catch (err) {
