@@ -6,6 +6,7 @@ import type { LimitsSection } from './workloads/limits-e2e.ts';
 import type { CompileResult } from './workloads/compile.ts';
 import type { GeneratorRow } from './workloads/generator.ts';
 import { CONTAMINATED, type LoadResult } from './workloads/load.ts';
+import type { PairedSection } from './workloads/paired.ts';
 import { RESUME_PROCESSES, type ContenderRun } from './workloads/proxy.ts';
 import type { ReloadRun } from './workloads/reload.ts';
 import type { ScaleRow } from './workloads/scale.ts';
@@ -16,6 +17,7 @@ export interface BenchResults {
   options: BenchOptions;
   sections: {
     generator?: GeneratorRow[];
+    paired?: PairedSection[];
     proxy?: ContenderRun[];
     compile?: CompileResult;
     scale?: ScaleRow[];
@@ -362,6 +364,31 @@ export function renderReport(res: BenchResults): string {
           pct(g.clientCpu),
           g.keepAliveShare === null ? '–' : pct(g.keepAliveShare),
         ]),
+      ),
+    );
+    s.push('');
+  }
+  if (res.sections.paired?.length) {
+    const p = res.sections.paired[0];
+    s.push(`## Keep-alive, interleaved: ratio to the bare Node proxy (${p.rounds} rounds × ${p.turnS} s per contender)\n`);
+    s.push(
+      'All contenders run at once on the server core; the load visits them in turn, in a rotating order, every round. Each round gives a ratio from runs seconds apart; the median round is the figure, min–max the spread. The most robust ratio on a noisy machine.\n',
+    );
+    s.push(
+      table(
+        ['contender', 'alg', 'req/s ratio (median)', 'min–max', 'CPU-per-request ratio (median)', 'server µs/req (median)', 'req/s (median)', 'errors'],
+        res.sections.paired.flatMap((sec) =>
+          sec.rows.map((r) => [
+            r.label,
+            r.alg,
+            r2(r.medianRatio),
+            `${r2(r.minRatio)}–${r2(r.maxRatio)}`,
+            r2(r.medianCpuRatio),
+            r.medianUsPerRequest,
+            r.medianRps,
+            r.errors,
+          ]),
+        ),
       ),
     );
     s.push('');

@@ -17,12 +17,13 @@ import { startUpstream } from './upstream.ts';
 import { runCompileBench } from './workloads/compile.ts';
 import { runGeneratorCeiling } from './workloads/generator.ts';
 import { runLimitsSection } from './workloads/limits-e2e.ts';
+import { runPaired } from './workloads/paired.ts';
 import { runContender } from './workloads/proxy.ts';
 import { runReloadBench } from './workloads/reload.ts';
 import { runScaleBench } from './workloads/scale.ts';
 import { runSwapBench } from './workloads/swap.ts';
 
-export const SECTIONS = ['generator', 'keepalive', 'latency', 'handshake', 'resumed', 'compile', 'scale', 'swap', 'reload', 'limits'] as const;
+export const SECTIONS = ['generator', 'paired', 'keepalive', 'latency', 'handshake', 'resumed', 'compile', 'scale', 'swap', 'reload', 'limits'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const HELP = `usage: npm run bench -- [options]
@@ -30,6 +31,7 @@ const HELP = `usage: npm run bench -- [options]
   --contenders LIST    ${CONTENDERS.map((c) => c.id).join(', ')} (default: all)
   --alg LIST           ec, rsa (default: ec,rsa)
   --duration S         seconds of keep-alive load per run (default 8)
+  --rounds N --turn S  paired section: rounds, and seconds per contender per round (default 5 × 3 s)
   --handshake-duration S  seconds per new-connection run (default 5)
   --connections N      keep-alive connections (default 64)
   --handshake-connections N  concurrent new connections (default 16)
@@ -57,6 +59,8 @@ function parseOptions(argv: string[]): BenchOptions {
       'compile-keys': { type: 'string' },
       'compile-crl': { type: 'string' },
       'scale-keys': { type: 'string' },
+      rounds: { type: 'string' },
+      turn: { type: 'string' },
       quick: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -93,6 +97,8 @@ function parseOptions(argv: string[]): BenchOptions {
     contenders,
     algs: (algs.length ? algs : ['ec', 'rsa']) as ('ec' | 'rsa')[],
     durationS: int(values.duration, 'duration', quick ? 2 : 8),
+    rounds: int(values.rounds, 'rounds', quick ? 2 : 5),
+    turnS: int(values.turn, 'turn', quick ? 1 : 3),
     handshakeDurationS: int(values['handshake-duration'], 'handshake-duration', quick ? 2 : 5),
     connections: int(values.connections, 'connections', 64),
     handshakeConnections: int(values['handshake-connections'], 'handshake-connections', 16),
@@ -138,6 +144,16 @@ async function main(): Promise<void> {
   };
   try {
     if (wants('generator')) results.sections.generator = await attempt('generator', () => runGeneratorCeiling(ctx, upstream));
+    if (wants('paired')) {
+      results.sections.paired = await attempt('paired', async () => {
+        // Default trio: the ceiling, the gateway, the gateway without its request log line.
+        const ids = opts.contenders.length ? opts.contenders : ['node-bare', 'mtlsgate-static', 'mtlsgate-static-nolog'];
+        const chosen = ids.map((id) => CONTENDERS.find((c) => c.id === id)!).filter((c) => !c.binary || which(c.binary));
+        const out = [];
+        for (const alg of opts.algs) out.push(await runPaired(ctx, chosen, alg, upstream, { rounds: opts.rounds, turnS: opts.turnS }));
+        return out;
+      });
+    }
     if (wants('keepalive') || wants('latency') || wants('handshake') || wants('resumed')) {
       results.sections.proxy = await attempt('contenders', async () => {
         const runs = [];

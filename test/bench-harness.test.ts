@@ -140,6 +140,8 @@ test('the report judges targets from ratios within one run and renders every sec
       contenders: [],
       algs: ['ec'],
       durationS: 8,
+      rounds: 5,
+      turnS: 3,
       handshakeDurationS: 5,
       connections: 64,
       handshakeConnections: 16,

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
+import { BUNDLE_FORMAT } from '../bundle/types.ts';
 import { createServerCert, type DemoPki } from '../cli/pki.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { compileWithCli, curl, demoPki, run, spawnServe, writeConfig, CLI } from './helpers/serve-fixtures.ts';
@@ -44,13 +45,11 @@ function serve(args: string[], env: NodeJS.ProcessEnv = process.env) {
   children.push(s);
   return s;
 }
-const baseArgs = () => [
+/** `tls`: the demo server pair (a test giving its own pair leaves it out: a repeated --tls-cert is another pair). */
+const baseArgs = (tls = true) => [
   '--bundle',
   bundle,
-  '--tls-cert',
-  join(pki.dir, 'server.pem'),
-  '--tls-key',
-  join(pki.dir, 'server-key.pem'),
+  ...(tls ? ['--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'server-key.pem')] : []),
   '--listen',
   '127.0.0.1:0',
   '--admin',
@@ -107,13 +106,21 @@ test('start-up failures exit 2 with a message that says what to fix', async () =
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   const busy = (blocker.address() as AddressInfo).port;
   const truncated = join(t.dir, 'truncated.json');
-  writeFileSync(truncated, '{"format":"mtlsgate.bundle/v1","digest":"sha256:' + '0'.repeat(64) + '","content":{');
+  writeFileSync(truncated, `{"format":"${BUNDLE_FORMAT}","digest":"sha256:${'0'.repeat(64)}","content":{`);
   const cases: Array<[string, string[], RegExp]> = [
     ['missing flags', ['--bundle', bundle], /missing --tls-cert \(or MTLSGATE_TLS_CERT\), --tls-key/],
     ['missing bundle', [...baseArgs(), '--bundle', join(t.dir, 'nope.json')], /cannot read --bundle .*nope\.json: ENOENT/],
     ['refused bundle', [...baseArgs(), '--bundle', truncated], /bundle .*truncated\.json refused: bundle is truncated/],
-    ['unreadable certificate', [...baseArgs(), '--tls-cert', join(t.dir, 'missing.pem')], /cannot read --tls-cert .*missing\.pem: ENOENT/],
-    ['key of another certificate', [...baseArgs(), '--tls-key', join(pki.dir, 'alice-key.pem')], /not a usable certificate and matching private key/],
+    [
+      'unreadable certificate',
+      [...baseArgs(false), '--tls-cert', join(t.dir, 'missing.pem'), '--tls-key', join(pki.dir, 'server-key.pem')],
+      /cannot read --tls-cert .*missing\.pem: ENOENT/,
+    ],
+    [
+      'key of another certificate',
+      [...baseArgs(false), '--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'alice-key.pem')],
+      /not a usable certificate and matching private key/,
+    ],
     ['busy port', [...baseArgs(), '--listen', `127.0.0.1:${busy}`], /cannot listen on 127\.0\.0\.1:\d+ \(--listen\): the address is already in use/],
     ['bad duration', [...baseArgs(), '--drain-timeout', '10 parsecs'], /--drain-timeout must be a duration like 500ms, 30s or 2m/],
   ];
@@ -134,7 +141,7 @@ test('SIGHUP reloads the server certificate; SIGTERM lets a slow request finish,
   const keyFile = join(certDir.dir, 'server-key.pem');
   writeFileSync(certFile, pki.server.certPem);
   writeFileSync(keyFile, pki.server.keyPem);
-  const s = serve([...baseArgs(), '--tls-cert', certFile, '--tls-key', keyFile, '--drain-timeout', '15000']);
+  const s = serve([...baseArgs(false), '--tls-cert', certFile, '--tls-key', keyFile, '--drain-timeout', '15000']);
   const serving = await s.serving();
   const [host, port] = addressOf(serving, 'listen').split(':');
   const peerFingerprint = () =>

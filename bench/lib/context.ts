@@ -9,6 +9,9 @@ export interface BenchOptions {
   only: string[];
   /** Seconds of measured load per keep-alive run. */
   durationS: number;
+  /** paired section: rounds, and seconds per contender per round. */
+  rounds: number;
+  turnS: number;
   /** Seconds of measured load per new-connection run. */
   handshakeDurationS: number;
   /** Keep-alive connections the load generator opens. */
