@@ -604,6 +604,10 @@ export function renderPerfSnippet(res: BenchResults): string {
     facts.push(
       `compiling ${c.apis.toLocaleString('en')} APIs and ${c.keys.toLocaleString('en')} keys (each with its own certificate file) takes ${c.wallS} s and ${c.peakRssMiB ?? '?'} MiB peak RSS`,
     );
+  for (const r of (res.sections.scale ?? []).filter((x) => !x.error))
+    facts.push(
+      `at ${r.keys.toLocaleString('en')} keys (1,000 APIs) the bundle is ${r.bundleMiB} MiB (${r.bytesPerKey} bytes a key), compiled in ${r.compileWallS} s (${r.compileCpuS ?? '?'} s CPU, ${r.compilePeakRssMiB ?? '?'} MiB peak RSS); \`serve\` answers ${r.serveFirstAnswerMs ?? '?'} ms after it starts, at ${r.serveRssMiB ?? '?'} MiB RSS`,
+    );
   const sw = res.sections.swap?.find((x) => x.keys >= 100_000);
   if (sw)
     facts.push(
