@@ -10,7 +10,7 @@
 // the interned sessions) travel as plain objects. runtime/compact-keys.ts reads it.
 import { hexAt, hexCount } from '../bundle/wire.ts';
 import type { BundleApi, BundleCa, BundleContent, BundleSession, WireContent } from '../bundle/types.ts';
-import { buildSlots, findInSlots, hashHex, hashString } from './hash-slots.ts';
+import { buildSlots, findInSlots, hashHex, hashHexBytes, hashString } from './hash-slots.ts';
 
 export interface CompactBundle {
   digest: string;
@@ -122,11 +122,13 @@ export function compactWire(w: WireContent, digest: string, bytesSha256: string,
   const keyCertList = new Int32Array(keyCertStart[rows]);
   const filled = keyCertStart.slice(0, rows);
   for (let i = 0; i < certs; i++) if (w.certs.key[i] >= 0) keyCertList[filled[w.certs.key[i]]++] = i;
-  const certSlots = buildSlots(certs, (i) => hashHex(hexAt(w.certs.hex, i)));
+  const certFingerprints = ownBytes(w.certs.hex, 'latin1');
+  const certSlots = buildSlots(certs, (i) => hashHexBytes(certFingerprints, i * 64));
   // The verifier checked that every pinned fingerprint is in the table.
   const certApis: [number, string[]][] = [];
   for (const fp in w.certs.apis) certApis.push([findInSlots(certSlots, hashHex(fp), (i) => hexAt(w.certs.hex, i) === fp), w.certs.apis[fp]]);
 
+  const tokenHashes = ownBytes(w.tokens.hex, 'latin1');
   const keyToken = new Int32Array(rows).fill(-1);
   for (let i = 0; i < w.tokens.key.length; i++) keyToken[w.tokens.key[i]] = i;
   const expiry = expiryList(w);
@@ -149,12 +151,12 @@ export function compactWire(w: WireContent, digest: string, bytesSha256: string,
     keyToken,
     keyCertStart,
     keyCertList,
-    certFingerprints: ownBytes(w.certs.hex, 'latin1'),
+    certFingerprints,
     certSlots,
     certKeys: Int32Array.from(w.certs.key),
     certApis,
-    tokenHashes: ownBytes(w.tokens.hex, 'latin1'),
-    tokenSlots: buildSlots(w.tokens.key.length, (i) => hashHex(hexAt(w.tokens.hex, i))),
+    tokenHashes,
+    tokenSlots: buildSlots(w.tokens.key.length, (i) => hashHexBytes(tokenHashes, i * 64)),
     tokenKeys: Int32Array.from(w.tokens.key),
     expiryOrder: expiry.order,
     expiryTimes: expiry.times,
