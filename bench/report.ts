@@ -413,7 +413,7 @@ export function renderReport(res: BenchResults): string {
   if (res.sections.scale) {
     s.push(`## The bundle at scale: ${SCALE_APIS_LABEL}, each key with its own certificate file (compile, bundle size, serve start-up)\n`);
     s.push(
-      'Compiled by `mtlsgate compile` (wall, user+system CPU and peak RSS from GNU time), then served by `mtlsgate serve`: time from spawn to the first HTTPS answer (the bundle loaded and routing), the CPU it had used by then, and its RSS. Both run pinned to the server core: when another tenant uses that core, wall times stretch and the CPU columns are the process's own work.\n',
+      'Compiled by `mtlsgate compile` (wall, user+system CPU and peak RSS from GNU time), then served by `mtlsgate serve`: time from spawn to the first HTTPS answer (the bundle loaded and routing), the CPU it had used by then, and its RSS. Both run pinned to the server core: when another tenant uses that core, wall times stretch and the CPU columns are the work of the process itself.\n',
     );
     s.push(
       table(
