@@ -32,6 +32,8 @@ export class BundleError extends Error {
 
 const HEADER_PREFIX = `{"format":"${BUNDLE_FORMAT}","digest":"sha256:`;
 const CONTENT_MARK = '","content":';
+/** An optional signature between digest and content (bundle/sign.ts); verified by the caller that holds a key. */
+const SIGNATURE_FIELD = /^","signature":"(ed25519:[0-9a-f]{16}:[A-Za-z0-9+/=]{1,200})/;
 
 /**
  * Verifies and parses a bundle: format, digest (before parsing the content), then shape, and
@@ -39,14 +41,16 @@ const CONTENT_MARK = '","content":';
  * Throws BundleError with a message that says what is wrong and how to fix it.
  */
 export function loadBundle(bytes: Uint8Array | string): Bundle {
-  const { digest, wire } = loadWireBundle(bytes);
-  return { format: BUNDLE_FORMAT, digest, content: expandContent(wire) };
+  const { digest, signature, wire } = loadWireBundle(bytes);
+  return { format: BUNDLE_FORMAT, digest, signature, content: expandContent(wire) };
 }
 
 /** A verified bundle in its file form: what the runtime reads at scale, without expanding a record per key. */
 export interface WireBundle {
   /** "sha256:<hex>" of the content bytes. */
   digest: string;
+  /** The header's signature (bundle/sign.ts), not verified here; or null. */
+  signature: string | null;
   wire: WireContent;
 }
 
@@ -67,10 +71,12 @@ export function loadWireBundle(bytes: Uint8Array | string): WireBundle {
   if (!head.startsWith(HEADER_PREFIX)) throw new BundleError('bundle header is malformed (digest missing); recompile it');
   const digestStart = HEADER_PREFIX.length;
   const digest = head.slice(digestStart, digestStart + 64);
-  if (!/^[0-9a-f]{64}$/.test(digest) || head.slice(digestStart + 64, digestStart + 64 + CONTENT_MARK.length) !== CONTENT_MARK) {
+  const signature = SIGNATURE_FIELD.exec(head.slice(digestStart + 64));
+  const afterSignature = digestStart + 64 + (signature ? signature[0].length : 0);
+  if (!/^[0-9a-f]{64}$/.test(digest) || head.slice(afterSignature, afterSignature + CONTENT_MARK.length) !== CONTENT_MARK) {
     throw new BundleError('bundle header is malformed (digest is not 64 hex characters); recompile it');
   }
-  const contentStart = Buffer.byteLength(HEADER_PREFIX + digest + CONTENT_MARK, 'utf8');
+  const contentStart = Buffer.byteLength(head.slice(0, afterSignature) + CONTENT_MARK, 'utf8');
   let end = buf.length;
   while (end > contentStart && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d || buf[end - 1] === 0x20)) end--;
   if (end <= contentStart || buf[end - 1] !== 0x7d /* } */) {
@@ -91,7 +97,7 @@ export function loadWireBundle(bytes: Uint8Array | string): WireBundle {
     throw new BundleError(`bundle content is not valid JSON: ${(err as Error).message}`);
   }
   verifyShape(content);
-  return { digest: 'sha256:' + digest, wire: content };
+  return { digest: 'sha256:' + digest, signature: signature ? signature[1] : null, wire: content };
 }
 
 // ---- shape verification (hand-written: the runtime does not carry ajv) ----
@@ -142,6 +148,10 @@ function certificatePem(v: unknown, path: string): void {
   if (containsPrivateKey(v as string)) fail(path, 'holds private key material');
 }
 /** An object whose fields pass `shape` (fields not in the type are ignored, as JSON readers do). */
+/** Optional field: absent, or the string "deny". */
+function denyIfPresent(v: unknown, path: string): void {
+  if (v !== undefined && v !== 'deny') fail(path, 'must be "deny" when present');
+}
 function record(shape: Record<string, Check>): Check {
   const fields = Object.entries(shape);
   return (v, path) => {
@@ -235,6 +245,7 @@ const SESSION_SHAPE = {
   policies: strArray,
   quota: nullable(record(QUOTA_SHAPE)),
   rate: nullable(record(RATE_SHAPE)),
+  on_limiter_error: denyIfPresent,
 } satisfies Record<keyof BundleSession, Check>;
 
 function intArray(v: unknown, path: string): asserts v is number[] {

@@ -5,6 +5,7 @@
 //
 // File layout (one JSON document, always written by `serializeBundle`):
 //   {"format":"mtlsgate.bundle/v2","digest":"sha256:<hex>","content":{...}}\n
+// or, signed (bundle/sign.ts), with "signature":"ed25519:<key id>:<base64>" between digest and content.
 // `content` is a `WireContent` (below): keys as columns, what keys share (their merged
 // sessions) interned once, certificate fingerprints and token hashes as sorted tables. Readers
 // get it back as a `BundleContent` (bundle/wire.ts `expandContent`), or, at scale, look keys up
@@ -140,6 +141,8 @@ export interface BundleKey {
   /** ISO-8601 expiry of the key, or null. */
   expires: string | null;
   is_inactive: boolean;
+  /** Present ('deny') when a policy of the key asks to deny it while the shared limiter cannot decide; absent: serve's --on-limiter-error. */
+  on_limiter_error?: 'deny';
 }
 
 export interface BundleCa {
@@ -200,6 +203,8 @@ export interface Bundle {
   format: typeof BUNDLE_FORMAT;
   /** "sha256:<hex>" of the content bytes. */
   digest: string;
+  /** "ed25519:<key id>:<base64>" over the digest (bundle/sign.ts), or null when unsigned. Not verified by loadBundle. */
+  signature?: string | null;
   content: BundleContent;
 }
 
@@ -208,7 +213,7 @@ export interface Bundle {
 // limits it shares with every key of the same policy list are written once, in `sessions`.
 
 /** What keys applying the same policies share: their merged (effective) session. */
-export type BundleSession = Pick<BundleKey, 'access_rights' | 'policies' | 'quota' | 'rate'>;
+export type BundleSession = Pick<BundleKey, 'access_rights' | 'policies' | 'quota' | 'rate' | 'on_limiter_error'>;
 
 /** Keys as columns: row i of each array is key `ids[i]`. */
 export interface WireKeys {

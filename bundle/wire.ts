@@ -48,11 +48,15 @@ export function encodeParts(parts: ContentParts): WireContent {
   const tokenRow = new Map<string, number>();
   for (let i = 0; i < ids.length; i++) {
     const key = parts.keyOf(ids[i]);
-    const id = `${memoJson(json, key.access_rights)}\n${memoJson(json, key.policies)}\n${memoJson(json, key.quota)}\n${memoJson(json, key.rate)}`;
+    const deny = key.on_limiter_error === 'deny';
+    const id = `${memoJson(json, key.access_rights)}\n${memoJson(json, key.policies)}\n${memoJson(json, key.quota)}\n${memoJson(json, key.rate)}\n${deny}`;
     let s = sessionIndex.get(id);
     if (s === undefined) {
       sessionIndex.set(id, (s = sessions.length));
-      sessions.push({ access_rights: key.access_rights, policies: key.policies, quota: key.quota, rate: key.rate });
+      // on_limiter_error is absent unless a policy asks for 'deny' (as in the key records).
+      const entry: BundleSession = { access_rights: key.access_rights, policies: key.policies, quota: key.quota, rate: key.rate };
+      if (deny) entry.on_limiter_error = 'deny';
+      sessions.push(entry);
     }
     session[i] = s;
     if (key.expires !== null) expires[key.id] = key.expires;
@@ -128,19 +132,21 @@ export function hexCount(hex: string): number {
 /** One key of verified wire content, as a record (the session's objects are shared, not copied). */
 export function wireKey(w: WireContent, i: number, certificates: string[], token: string | null, inactive: ReadonlySet<string>): BundleKey {
   const id = w.keys.ids[i];
-  const s = w.sessions[w.keys.session[i]];
-  return {
-    access_rights: s.access_rights,
+  return sessionKey(w.sessions[w.keys.session[i]], {
     certificate_match: Object.hasOwn(w.matches, id) ? w.matches[id] : null,
     certificates,
     expires: Object.hasOwn(w.keys.expires, id) ? w.keys.expires[id] : null,
     id,
     is_inactive: inactive.has(id),
-    policies: s.policies,
-    quota: s.quota,
-    rate: s.rate,
     token_sha256: token,
-  };
+  });
+}
+
+/** A key's record from its own fields and its session (whose objects are shared, not copied). */
+export function sessionKey(s: BundleSession, own: Omit<BundleKey, keyof BundleSession>): BundleKey {
+  const key: BundleKey = { access_rights: s.access_rights, ...own, policies: s.policies, quota: s.quota, rate: s.rate };
+  if (s.on_limiter_error === 'deny') key.on_limiter_error = 'deny';
+  return key;
 }
 
 /** The content as records and indexes again (verified wire content: every row reference is in range). */

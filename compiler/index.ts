@@ -8,6 +8,7 @@ import { serializeWire } from '../bundle/write.ts';
 import { expandContent } from '../bundle/wire.ts';
 import type { BundleContent, WireContent } from '../bundle/types.ts';
 import { CertLoader } from './certs.ts';
+import { Confinement } from './confine.ts';
 import { resolveApis } from './check-apis.ts';
 import { resolveKeys } from './check-keys.ts';
 import { resolveRevocations } from './check-revocation.ts';
@@ -40,6 +41,8 @@ export interface CompileOptions {
   exclude?: readonly string[];
   /** The clock for expiry checks (default: now). */
   now?: Date;
+  /** Files or directories outside the config directory that may be read (`--allow-outside`). */
+  allowOutside?: readonly string[];
   /**
    * Decides the kind: test cases against the bundle (the CLI passes access/'s runner, which
    * runs the gateway's stages); failing cases are E_ACCESS_TEST errors. Without it, tests are
@@ -72,8 +75,9 @@ export interface CompileResult {
 export async function compileDir(dir: string, opts: CompileOptions = {}): Promise<CompileResult> {
   const log = new DiagnosticLog(opts.strict === true);
   const started = performance.now();
-  const files = loadConfigFiles(dir, log, opts.exclude);
-  return compileFiles(files, dir, log, opts, Math.round(performance.now() - started));
+  const confine = new Confinement(dir, opts.allowOutside);
+  const files = loadConfigFiles(dir, log, opts.exclude, confine);
+  return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started));
 }
 
 /**
@@ -82,10 +86,19 @@ export async function compileDir(dir: string, opts: CompileOptions = {}): Promis
  */
 export async function compileText(text: string, name: string, baseDir: string, opts: CompileOptions = {}): Promise<CompileResult> {
   const log = new DiagnosticLog(opts.strict === true);
-  return compileFiles([{ path: name, absPath: resolve(baseDir, name), text }], baseDir, log, opts, 0);
+  // Certificate paths named on standard input stay inside baseDir (the working directory).
+  const confine = new Confinement(baseDir, opts.allowOutside);
+  return compileFiles([{ path: name, absPath: resolve(baseDir, name), text }], confine, baseDir, log, opts, 0);
 }
 
-async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog, opts: CompileOptions, loadMs: number): Promise<CompileResult> {
+async function compileFiles(
+  files: SourceFile[],
+  confine: Confinement,
+  dir: string,
+  log: DiagnosticLog,
+  opts: CompileOptions,
+  loadMs: number,
+): Promise<CompileResult> {
   const now = opts.now ?? new Date();
   const timings: Record<string, number> = { load: loadMs };
   let mark = performance.now();
@@ -98,7 +111,7 @@ async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog
   };
   // The parsed documents live only inside resolveConfig: at 1,000,000 keys they are ~1 GB that
   // the index and emit stages need not share the heap with.
-  const { apis, keys, revocation, cases } = resolveConfig(files, dir, log, opts, now, stage);
+  const { apis, keys, revocation, cases } = resolveConfig(files, confine, dir, log, opts, now, stage);
   const tests: CompileResult['tests'] = { cases, outcomes: null };
   const counted = () => {
     const diagnostics = log.sorted();
@@ -138,7 +151,7 @@ async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog
 type Stage = <T>(name: string, run: () => T) => T;
 
 /** The parse, schema and check stages: the resolved APIs, keys and revocation, and every diagnostic logged. */
-function resolveConfig(files: SourceFile[], dir: string, log: DiagnosticLog, opts: CompileOptions, now: Date, stage: Stage) {
+function resolveConfig(files: SourceFile[], confine: Confinement, dir: string, log: DiagnosticLog, opts: CompileOptions, now: Date, stage: Stage) {
   const docs = stage('parse', () => parseSources(files, log));
   if (docs.length === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
     log.reportAt(
@@ -155,11 +168,11 @@ function resolveConfig(files: SourceFile[], dir: string, log: DiagnosticLog, opt
   }
   // Documents the schema refused still get the checks that need only their well-typed fields.
   checkLimitsOfBroken(typed.refused, log);
-  const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30);
+  const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30, confine);
   const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
   const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
   const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log));
   const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
-  const cases = stage('tests', () => resolveTests(typed.tests, log));
+  const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
   return { apis, keys, revocation, cases };
 }

@@ -14,6 +14,8 @@ import { buildSlots, findInSlots, hashHex, hashHexBytes, hashString } from './ha
 
 export interface CompactBundle {
   digest: string;
+  /** The header's signature (bundle/sign.ts), verified by the store before the worker ran; or null. */
+  signature: string | null;
   /** SHA-256 of the file bytes (the digest covers the content only). */
   bytesSha256: string;
   /** What the key checks found wrong (bundle/checks.ts `checkWireKeys`), or null. */
@@ -107,7 +109,7 @@ function expiryList(w: WireContent): { order: Int32Array; times: Float64Array; o
 }
 
 /** The compact form of verified wire content (runs in the worker on reload). */
-export function compactWire(w: WireContent, digest: string, bytesSha256: string, keyError: string | null): CompactBundle {
+export function compactWire(w: WireContent, digest: string, signature: string | null, bytesSha256: string, keyError: string | null): CompactBundle {
   const ids = w.keys.ids;
   const rows = ids.length;
   const keyIdEnds = new Int32Array(rows);
@@ -134,6 +136,7 @@ export function compactWire(w: WireContent, digest: string, bytesSha256: string,
   const expiry = expiryList(w);
   return {
     digest,
+    signature,
     bytesSha256,
     keyError,
     apis: w.apis,

@@ -2,7 +2,7 @@
 // certificate fingerprint or by token hash, each one hash-slot lookup; a key's record is made
 // on demand from its columns and its interned session (shared objects, nothing copied).
 import { BUNDLE_FORMAT, type Bundle, type BundleKey, type WireContent } from '../bundle/types.ts';
-import { expandContent } from '../bundle/wire.ts';
+import { expandContent, sessionKey } from '../bundle/wire.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import { findInSlots, hashHex, hashString } from './hash-slots.ts';
 
@@ -49,18 +49,14 @@ export class CompactKeys {
     const s = c.sessions[c.keySession[k]];
     const certificates: string[] = [];
     for (let j = c.keyCertStart[k]; j < c.keyCertStart[k + 1]; j++) certificates.push(this.fingerprintAt(c.keyCertList[j]));
-    return {
-      access_rights: s.access_rights,
+    return sessionKey(s, {
       certificate_match: Object.hasOwn(c.matches, id) ? c.matches[id] : null,
       certificates,
       expires: Object.hasOwn(c.expires, id) ? c.expires[id] : null,
       id,
       is_inactive: this.inactive.has(id),
-      policies: s.policies,
-      quota: s.quota,
-      rate: s.rate,
       token_sha256: c.keyToken[k] < 0 ? null : this.tokenAt(c.keyToken[k]),
-    };
+    });
   }
 
   /** Row of the key `id`, or -1. */
@@ -121,6 +117,6 @@ export class CompactKeys {
       tokens: { hex: this.tokens.toString('latin1'), key: [...c.tokenKeys] },
       not_after: notAfter,
     };
-    return { format: BUNDLE_FORMAT, digest: c.digest, content: expandContent(wire) };
+    return { format: BUNDLE_FORMAT, digest: c.digest, signature: c.signature, content: expandContent(wire) };
   }
 }

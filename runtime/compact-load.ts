@@ -6,7 +6,7 @@ import { type CompactBundle, compactWire } from './bundle-worker-compact.ts';
 
 /** Throws BundleError for bytes that do not verify; a key the runtime cannot use is reported as `keyError`. */
 export function verifyCompact(bytes: Buffer, bytesSha256: string): CompactBundle {
-  const { digest, wire } = loadWireBundle(bytes);
+  const { digest, signature, wire } = loadWireBundle(bytes);
   // A bad key is reported by the snapshot after the APIs are checked, as buildSnapshot does.
   let keyError: string | null = null;
   try {
@@ -14,5 +14,5 @@ export function verifyCompact(bytes: Buffer, bytesSha256: string): CompactBundle
   } catch (err) {
     keyError = (err as Error).message;
   }
-  return compactWire(wire, digest, bytesSha256, keyError);
+  return compactWire(wire, digest, signature, bytesSha256, keyError);
 }

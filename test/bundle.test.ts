@@ -43,6 +43,8 @@ function manyKeys(n: number, order: 'up' | 'down'): BundleContent {
     access_rights: Object.fromEntries([p, p + 10].map((a) => [`api-${a}`, { allowed_urls: p % 2 ? null : [{ url: '^/v1/', methods: ['GET'] }] }])),
     rate: { rate: 100 + p, per: 1 },
     quota: { max: 10_000, renewal: 3600 },
+    // A policy asking to deny on a limiter outage: present on its keys only.
+    ...(p === 3 ? { on_limiter_error: 'deny' as const } : {}),
   }));
   const ids = Array.from({ length: n }, (_, i) => i);
   if (order === 'down') ids.reverse();
