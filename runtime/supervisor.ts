@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { errnoMessage } from '../common/errno.ts';
-import { startAdmin, type AdminServer } from './admin.ts';
+import { healthReport, startAdmin, type AdminServer, type HealthReport } from './admin.ts';
 import { followBundle, readInitialBundle, type BundleSource } from './bundle-source.ts';
 import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
 import { createLimiter, type Limiter } from './limits/index.ts';
@@ -16,7 +16,7 @@ import { buildCompactSnapshot, buildSnapshot, type Snapshot } from './snapshot.t
 import { BundleStore } from './store.ts';
 import { closeAllUpstreams } from './upstreams.ts';
 import { startCrlFetcher } from './crl-fetcher.ts';
-import { registerPkiMetrics, revocationHealth, soonestExpiring } from './pki-status.ts';
+import { registerPkiMetrics, revocationHealth, soonestExpiring, type ExpiringCertificate } from './pki-status.ts';
 import { crlStore, type StalePolicy } from './revocation.ts';
 import { serverCertWarnings } from './server-cert.ts';
 import { VERSION } from './version.ts';
@@ -49,6 +49,10 @@ export interface RuntimeConfig {
   watchDebounceMs?: number;
   /** Serve a bundle with no API (refused by default, at start and on reload). */
   allowEmpty?: boolean;
+  /** `serve --workers N`: this process is cluster worker N (runtime/cluster/worker.ts). */
+  worker?: number;
+  /** A limiter made elsewhere (a cluster worker's lease limiter); else one from redisUrl. */
+  limiter?: Limiter;
 }
 
 /** A start-up failure the user can fix (bad bundle, unreadable TLS file, busy port): exit 2. */
@@ -63,6 +67,11 @@ export interface RunningGateway {
   reload(): Promise<void>;
   /** SIGTERM: stop accepting, let in-flight requests finish (bounded), close everything. */
   stop(reason: string): Promise<void>;
+  /** What /health reports for this process. */
+  health(): HealthReport;
+  /** The N soonest-expiring certificates of the bundle being served. */
+  expiring(limit: number): ExpiringCertificate[];
+  metrics: GatewayMetrics;
 }
 
 /** The server certificate and key, checked to be a usable pair. */
@@ -111,7 +120,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
 
   let gateway: Gateway | null = null;
   let draining = false;
-  const metrics = new GatewayMetrics({ inFlight: () => gateway?.inFlight() ?? 0 });
+  const metrics = new GatewayMetrics({ inFlight: () => gateway?.inFlight() ?? 0, worker: cfg.worker });
   metrics.bundleLoaded(store.info(), true);
   crlStore.policy = cfg.crlStale ?? 'open';
   registerPkiMetrics(metrics.registry, () => store.current(), crlStore);
@@ -126,13 +135,15 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
 
   let limiter: Limiter;
   try {
-    limiter = createLimiter({
-      redisUrl: cfg.redisUrl,
-      redisTimeoutMs: cfg.redisTimeoutMs,
-      onError: cfg.onLimiterError,
-      registry: metrics.registry,
-      logger: log,
-    });
+    limiter =
+      cfg.limiter ??
+      createLimiter({
+        redisUrl: cfg.redisUrl,
+        redisTimeoutMs: cfg.redisTimeoutMs,
+        onError: cfg.onLimiterError,
+        registry: metrics.registry,
+        logger: log,
+      });
   } catch (err) {
     throw new StartupError(`--redis: ${(err as Error).message}`);
   }
@@ -154,17 +165,17 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     throw listenError('--listen', cfg.listen, err as NodeJS.ErrnoException);
   }
 
+  const healthSources = {
+    bundle: () => store.info(),
+    lastReloadError: () => store.lastReloadError(),
+    limiter: () => limiter.health(),
+    revocation: () => revocationHealth(crlStore),
+    expiring: (limit: number) => soonestExpiring(store.current(), limit, Date.now() / 1000),
+    onLimiterError: cfg.onLimiterError,
+    draining: () => draining,
+  };
   let admin: AdminServer | null = null;
   if (cfg.admin) {
-    const healthSources = {
-      bundle: () => store.info(),
-      lastReloadError: () => store.lastReloadError(),
-      limiter: () => limiter.health(),
-      revocation: () => revocationHealth(crlStore),
-      expiring: (limit: number) => soonestExpiring(store.current(), limit, Date.now() / 1000),
-      onLimiterError: cfg.onLimiterError,
-      draining: () => draining,
-    };
     try {
       admin = await startAdmin(cfg.admin.host, cfg.admin.port, healthSources, metrics);
     } catch (err) {
@@ -194,15 +205,20 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       digest: store.info().digest,
       apis: store.info().apis,
       keys: store.info().keys,
-      limiter: cfg.redisUrl ? 'redis' : 'in-process',
+      limiter: cfg.redisUrl ? 'redis' : cfg.worker !== undefined ? 'primary-leases' : 'in-process',
+      ...(cfg.worker !== undefined ? { worker: cfg.worker } : {}),
     },
-    'mtlsgate serving',
+    // A cluster worker is one of several: the primary says "mtlsgate serving" once all are up.
+    cfg.worker !== undefined ? 'worker serving' : 'mtlsgate serving',
   );
 
   let stopping: Promise<void> | null = null;
   return {
     gatewayAddress,
     adminAddress: admin?.address ?? null,
+    metrics,
+    health: () => healthReport(healthSources),
+    expiring: healthSources.expiring,
     async reload() {
       log.info({}, 'reload requested (SIGHUP): server certificate and bundle');
       try {
