@@ -195,3 +195,15 @@ test('a worker that cannot start stops the others: exit 2 with the reason', asyn
   assert.equal(exit.code, 2);
   assert.match(bad.output().stderr, /cannot read --tls-key/);
 });
+
+test('--workers: 1 is the single-process gateway; auto is one per core; MTLSGATE_WORKERS reads the same', async () => {
+  const { serveConfig } = await import('../cli/commands/serve.ts');
+  const { availableParallelism } = await import('node:os');
+  const base = ['--bundle', bundle, '--tls-cert', 'c.pem', '--tls-key', 'k.pem'];
+  assert.equal(serveConfig(base, {}).workers, 1);
+  assert.equal(serveConfig([...base, '--workers', '1'], {}).workers, 1);
+  assert.equal(serveConfig([...base, '--workers', 'auto'], {}).workers, availableParallelism());
+  assert.equal(serveConfig(base, { MTLSGATE_WORKERS: '3' }).workers, 3);
+  assert.equal(serveConfig([...base, '--workers', '2'], { MTLSGATE_WORKERS: '3' }).workers, 2);
+  assert.throws(() => serveConfig(base, { MTLSGATE_WORKERS: 'x' }), /MTLSGATE_WORKERS.*"x"/);
+});
