@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
 import { compile, curl, demoPki, spawnServe } from './helpers/serve-fixtures.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { RedisServer } from './helpers/redis.ts';
 
 const t = tempDir('workers');
 let pki: DemoPki;
@@ -187,6 +188,26 @@ test('SIGTERM drains every worker: slow requests on both finish, then exit 0', a
     drained.some((l) => Number(l.in_flight) > 0),
     'a worker drained requests in flight',
   );
+});
+
+test('--workers 2 --redis: the workers count in Redis directly (no leases); the quota of 100 stays exact', async () => {
+  const redis = await RedisServer.start();
+  // A generous Redis timeout: on this loaded machine a 50 ms one would let --on-limiter-error decide some.
+  const r = serveWorkers(['--redis', redis.url, '--redis-timeout', '5s', '--on-limiter-error', 'deny']);
+  try {
+    const serving = await r.serving();
+    assert.equal(serving.limiter, 'redis');
+    const replies = await curlMany(`https://${serving.listen}/dynamic/redis`, 'alice', 120);
+    assert.equal(replies.filter((x) => x.status === 200).length, 100);
+    assert.equal(replies.filter((x) => x.status === 403).length, 20);
+    const metrics = await (await fetch(`http://${serving.admin}/metrics`)).text();
+    assert.ok(sample(metrics, 'mtlsgate_worker_requests_total', 'worker="1"') > 0 && sample(metrics, 'mtlsgate_worker_requests_total', 'worker="2"') > 0);
+    r.child.kill('SIGTERM');
+    assert.equal((await r.exited).code, 0);
+  } finally {
+    r.kill();
+    await redis.stop();
+  }
 });
 
 test('a worker that cannot start stops the others: exit 2 with the reason', async () => {
