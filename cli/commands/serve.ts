@@ -41,10 +41,9 @@ Options (each also from the environment variable shown; a flag wins over its var
   --crl-stale open|closed    a crl_url CRL past nextUpdate that cannot be refreshed: keep
                              admitting its CA's certificates (open, default) or refuse them
                              with 403 mtls.revocation_unknown (closed)  MTLSGATE_CRL_STALE
-  --workers N|auto           N gateway processes, one per core with auto (node:cluster; default 1).
-                             The primary holds the admin listener (metrics aggregated) and the
-                             rate-limit and quota counters: workers take small leases of
-                             tokens, so limits stay exact without --redis     MTLSGATE_WORKERS
+  --workers N|auto           gateway processes (node:cluster); auto: one per core (default 1).
+                             Limits stay exact without --redis: the primary leases tokens to
+                             the workers. One admin listener for all  MTLSGATE_WORKERS
   --allow-empty              serve a bundle with no API (refused otherwise, at start and on
                              every reload)                            MTLSGATE_ALLOW_EMPTY=1
   --log-level LEVEL          ${LOG_LEVELS.join('|')} (default info; -q: warn, -v: debug)
