@@ -83,7 +83,7 @@ export interface Sourced {
 
 /** Flag values with the environment filled in under them (a flag wins over its variable). */
 export function flagsWithEnv<K extends string>(
-  values: Partial<Record<K, string | boolean | undefined>>,
+  values: Partial<Record<K, string | string[] | boolean | undefined>>,
   names: readonly K[],
   env: NodeJS.ProcessEnv,
 ): Partial<Record<K, Sourced>> {

@@ -11,11 +11,33 @@ import { command as certs } from './commands/certs.ts';
 import { command as portal } from './commands/portal.ts';
 import { command as approve } from './commands/approve.ts';
 import { command as demo } from './commands/demo.ts';
+import { command as importCmd } from './commands/import.ts';
+import { command as testCmd } from './commands/test.ts';
+import { command as explain } from './commands/explain.ts';
+import { command as who } from './commands/who.ts';
 import { command as help } from './commands/help.ts';
 import { command as version } from './commands/version.ts';
 import { command as completion } from './commands/completion.ts';
 
-export const commands: Command[] = [compile, check, diff, serve, fingerprint, token, certs, portal, approve, demo, completion, help, version];
+export const commands: Command[] = [
+  compile,
+  check,
+  diff,
+  serve,
+  fingerprint,
+  token,
+  certs,
+  portal,
+  approve,
+  demo,
+  importCmd,
+  testCmd,
+  explain,
+  who,
+  completion,
+  help,
+  version,
+];
 
 export function findCommand(name: string): Command | undefined {
   return commands.find((c) => c.name === name);

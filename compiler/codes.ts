@@ -35,7 +35,11 @@ export const CODES = {
     fix: 'Add an API, or pass --allow-empty if a bundle that routes nothing is what you mean (serve refuses it otherwise).',
   },
   // ---- schema ----
-  E_KIND: { severity: 'error', title: 'missing or unknown kind', fix: 'Start every document with kind: api, kind: policy, kind: key or kind: revocation.' },
+  E_KIND: {
+    severity: 'error',
+    title: 'missing or unknown kind',
+    fix: 'Start every document with kind: api, kind: policy, kind: key, kind: revocation or kind: test.',
+  },
   E_UNKNOWN_FIELD: {
     severity: 'error',
     title: 'unknown field',
@@ -109,6 +113,12 @@ export const CODES = {
     severity: 'warning',
     title: 'key has expired',
     fix: 'Renew the key (move expires forward) or remove it; requests with it get 401 "Key has expired, please renew".',
+  },
+  // ---- access tests ----
+  E_ACCESS_TEST: {
+    severity: 'error',
+    title: 'access test case failed',
+    fix: "The gateway answers this request differently from what the case expects: fix the config (or the expectation). `mtlsgate explain` shows each stage's verdict for the request.",
   },
   // ---- certificates ----
   E_CERT_READ: {

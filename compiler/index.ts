@@ -11,6 +11,7 @@ import { resolveApis } from './check-apis.ts';
 import { resolveKeys } from './check-keys.ts';
 import { resolveRevocations } from './check-revocation.ts';
 import { checkPolicies } from './check-policies.ts';
+import { reportOutcomes, resolveTests, type AccessCase, type AccessOutcome, type AccessTestRunner } from './check-tests.ts';
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
 import { buildContent } from './emit.ts';
 import { loadConfigFiles } from './load.ts';
@@ -25,6 +26,7 @@ export { formatDiagnostics, displayPath, type OutputFormat } from './format.ts';
 export { writeFileAtomic } from './atomic.ts';
 export { ConfigDirError } from './load.ts';
 export { UnsafeTargetError } from './atomic.ts';
+export { describeFailure, type AccessCase, type AccessOutcome, type AccessTestRunner } from './check-tests.ts';
 
 export interface CompileOptions {
   /** Warn about certificates expiring within this many days (default 30). */
@@ -37,6 +39,12 @@ export interface CompileOptions {
   exclude?: readonly string[];
   /** The clock for expiry checks (default: now). */
   now?: Date;
+  /**
+   * Decides the kind: test cases against the bundle (the CLI passes access/'s runner, which
+   * runs the gateway's stages); failing cases are E_ACCESS_TEST errors. Without it, tests are
+   * validated but not run.
+   */
+  accessTests?: AccessTestRunner;
 }
 
 export interface CompileResult {
@@ -50,6 +58,8 @@ export interface CompileResult {
   bundle: Buffer | null;
   /** Milliseconds per stage (load, parse, schema, apis, policies, keys, index, runtime-checks, emit), for benchmarks. */
   timings: Record<string, number>;
+  /** The access test cases, and their outcomes when they ran (null: not run). Never in the bundle. */
+  tests: { cases: AccessCase[]; outcomes: AccessOutcome[] | null };
 }
 
 /**
@@ -104,11 +114,16 @@ async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog
   const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
   const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log));
   const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
+  const cases = stage('tests', () => resolveTests(typed.tests, log));
+  const tests: CompileResult['tests'] = { cases, outcomes: null };
 
-  const diagnostics = log.sorted();
-  const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
-  const warningCount = diagnostics.length - errorCount;
-  if (errorCount > 0) return { diagnostics, errorCount, warningCount, content: null, bundle: null, timings };
+  const counted = () => {
+    const diagnostics = log.sorted();
+    const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
+    return { diagnostics, errorCount, warningCount: diagnostics.length - errorCount };
+  };
+  const before = counted();
+  if (before.errorCount > 0) return { ...before, content: null, bundle: null, timings, tests };
   const content = stage('index', () => buildContent(apis, keys, revocation));
   // The checks above report each of these rules at its YAML node; this is the promise itself
   // (what compile accepts, serve loads), kept if a rule is ever added to one side only.
@@ -117,5 +132,12 @@ async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog
     throw new Error(`internal error: this bundle would be refused by \`mtlsgate serve\` (${refused.map((p) => p.message).join('; ')}); please report it`);
   }
   const bundle = stage('emit', () => serializeBundle(content));
-  return { diagnostics, errorCount, warningCount, content, bundle, timings };
+  if (cases.length > 0 && opts.accessTests) {
+    const outcomes = stage('run tests', () => opts.accessTests!(bundle, cases));
+    tests.outcomes = outcomes;
+    reportOutcomes(cases, outcomes, log);
+  }
+  const after = counted();
+  if (after.errorCount > 0) return { ...after, content: null, bundle: null, timings, tests };
+  return { ...after, content, bundle, timings, tests };
 }

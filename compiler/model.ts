@@ -95,3 +95,28 @@ export interface KeyDoc {
   doc: SourceDoc;
   spec: KeySpec;
 }
+
+export interface TestRequestSpec {
+  method?: string;
+  url: string;
+  certificate?: string;
+  as_key?: string;
+  token?: string;
+  headers?: Record<string, string>;
+  at?: string;
+}
+export interface TestExpectSpec {
+  status?: number;
+  code?: string | null;
+  key?: string | null;
+  api?: string | null;
+}
+export interface TestSpec {
+  kind: 'test';
+  id: string;
+  cases: { name?: string; request: TestRequestSpec; expect: TestExpectSpec }[];
+}
+export interface TestDoc {
+  doc: SourceDoc;
+  spec: TestSpec;
+}

@@ -8,12 +8,13 @@ import apiSchema from '../schema/api.schema.json' with { type: 'json' };
 import policySchema from '../schema/policy.schema.json' with { type: 'json' };
 import keySchema from '../schema/key.schema.json' with { type: 'json' };
 import revocationSchema from '../schema/revocation.schema.json' with { type: 'json' };
+import testSchema from '../schema/test.schema.json' with { type: 'json' };
 import type { DiagnosticLog } from './diagnostics.ts';
 import { locate, pointerToPath, type SourceDoc } from './source.ts';
 import { didYouMean } from './suggest.ts';
-import type { ApiDoc, KeyDoc, PolicyDoc, RevocationDoc } from './model.ts';
+import type { ApiDoc, KeyDoc, PolicyDoc, RevocationDoc, TestDoc } from './model.ts';
 
-export const KINDS = ['api', 'policy', 'key', 'revocation'] as const;
+export const KINDS = ['api', 'policy', 'key', 'revocation', 'test'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface TypedDocs {
@@ -21,6 +22,8 @@ export interface TypedDocs {
   policies: PolicyDoc[];
   keys: KeyDoc[];
   revocations: RevocationDoc[];
+  /** Access tests: checked against the bundle, never part of it. */
+  tests: TestDoc[];
   /**
    * Ids of documents that failed the schema. They exist, so a reference to one is not "unknown"
    * (that would be a second, misleading error); their own errors are already reported.
@@ -48,11 +51,13 @@ function getValidators(): Record<Kind, ValidateFunction> {
     ajv.addSchema(policySchema, 'policy.schema.json');
     ajv.addSchema(keySchema, 'key.schema.json');
     ajv.addSchema(revocationSchema, 'revocation.schema.json');
+    ajv.addSchema(testSchema, 'test.schema.json');
     validators = {
       api: ajv.getSchema('api.schema.json')!,
       policy: ajv.getSchema('policy.schema.json')!,
       key: ajv.getSchema('key.schema.json')!,
       revocation: ajv.getSchema('revocation.schema.json')!,
+      test: ajv.getSchema('test.schema.json')!,
     };
   }
   return validators;
@@ -154,7 +159,8 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
     policies: [],
     keys: [],
     revocations: [],
-    broken: { api: new Set(), policy: new Set(), key: new Set(), revocation: new Set() },
+    tests: [],
+    broken: { api: new Set(), policy: new Set(), key: new Set(), revocation: new Set(), test: new Set() },
     refused: [],
   };
   for (const doc of docs) {
@@ -163,13 +169,17 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
       log.report(
         'E_FIELD_TYPE',
         { file: doc.file, offset: doc.root.offset },
-        `a document must be a mapping starting with kind: api, policy, key or revocation; got ${typeOf(value)}`,
+        `a document must be a mapping starting with kind: api, policy, key, revocation or test; got ${typeOf(value)}`,
       );
       continue;
     }
     const kind = (value as { kind?: unknown }).kind;
     if (kind === undefined) {
-      log.report('E_KIND', { file: doc.file, offset: doc.root.offset }, 'document has no kind (add kind: api, kind: policy, kind: key or kind: revocation)');
+      log.report(
+        'E_KIND',
+        { file: doc.file, offset: doc.root.offset },
+        'document has no kind (add kind: api, kind: policy, kind: key, kind: revocation or kind: test)',
+      );
       continue;
     }
     if (typeof kind !== 'string' || !(KINDS as readonly string[]).includes(kind)) {
@@ -177,7 +187,7 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
       log.report(
         'E_KIND',
         { file: doc.file, offset: locate(doc.root, ['kind']) },
-        `unknown kind ${JSON.stringify(kind)}: must be api, policy, key or revocation${hint}`,
+        `unknown kind ${JSON.stringify(kind)}: must be api, policy, key, revocation or test${hint}`,
       );
       continue;
     }
@@ -197,7 +207,8 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
     if (kind === 'api') out.apis.push({ doc, spec: value as ApiDoc['spec'] });
     else if (kind === 'policy') out.policies.push({ doc, spec: value as PolicyDoc['spec'] });
     else if (kind === 'key') out.keys.push({ doc, spec: value as KeyDoc['spec'] });
-    else out.revocations.push({ doc, spec: value as RevocationDoc['spec'] });
+    else if (kind === 'revocation') out.revocations.push({ doc, spec: value as RevocationDoc['spec'] });
+    else out.tests.push({ doc, spec: value as TestDoc['spec'] });
   }
   return out;
 }

@@ -33,6 +33,18 @@ export const ERROR_TABLE = [
     fix: 'The path is ambiguous about its API: `..` out of the API it names, an encoded `/` or `\\` (`%2F`, `%5C`), a `;` parameter, a malformed `%` escape, or a trailing dot or letter case that would name another API. Send the normalised path.',
   },
   {
+    code: 'request.untrusted_proxy',
+    status: 403,
+    message: 'Plain HTTP is accepted from a trusted proxy only',
+    fix: "The `--listen-plain` listener serves only the TLS-terminating load balancers named by `--trusted-proxies`, and this connection came from another address. Clients connect over HTTPS to `--listen`; a load balancer's address (or range) goes in `--trusted-proxies`.",
+  },
+  {
+    code: 'mtls.cert_header_invalid',
+    status: 400,
+    message: 'Client certificate header is not a certificate',
+    fix: 'A trusted proxy sent the `--client-cert-header` header with a value that is no certificate in that format (`client-cert`: RFC 9440 `:<base64 DER>:`; `xfcc`: a `Cert="<URL-encoded PEM>"` in the last element; another name: URL-encoded PEM). Check what the load balancer puts in the header.',
+  },
+  {
     code: 'mtls.cert_required',
     status: 403,
     message: 'Client TLS certificate is required',

@@ -29,6 +29,8 @@ export class HttpExchange extends RequestContext {
   status = 0;
   code: ErrorCode | null = null;
   forwarding: Forwarding | null = null;
+  /** Refused before the stages run (runtime/client-cert-header.ts: an untrusted plain-HTTP peer, a bad certificate header). */
+  refusedAtArrival: Refusal | null = null;
   /** An admitted WebSocket upgrade goes to this tunnel instead of the proxy. */
   upgrade: { tunnels: WebSockets; socket: Duplex; head: Buffer } | null = null;
 
@@ -51,6 +53,7 @@ export class HttpExchange extends RequestContext {
   }
 
   decide(): void {
+    if (this.refusedAtArrival !== null) return this.refuse(this.refusedAtArrival);
     const verdict = runStages(STAGES, this);
     if (verdict instanceof Promise) {
       verdict.then(

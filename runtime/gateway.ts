@@ -3,8 +3,9 @@
 // snapshot current when they arrive. This file holds what is the same for every transport:
 // the in-flight count, the per-request record, listen, server-certificate reload, and the
 // drain on close.
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { listen } from '../common/listen.ts';
+import type { CertHeaderReader } from './client-cert-header.ts';
 import { reportFault } from './faults.ts';
 import { createHttp1Transport, http1Exchange } from './http1.ts';
 import { createHttp2Transport } from './http2.ts';
@@ -16,6 +17,8 @@ import { createTlsFront } from './tls-front.ts';
 import { createTlsServers, type TlsPair } from './tls-servers.ts';
 import { isWebSocketUpgrade, WebSockets } from './websocket.ts';
 import { startExchange } from './exchange.ts';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 export interface RequestRecord {
   api: string | null;
@@ -44,10 +47,14 @@ export interface GatewayOptions {
   limiter?: Limiter;
   /** Called once per finished request (logging + metrics). */
   onRequest?: (r: RequestRecord) => void;
+  /** --client-cert-header with --trusted-proxies: client certificates from a TLS-terminating load balancer's header. */
+  certHeader?: CertHeaderReader;
 }
 
 export interface Gateway {
   listen(port: number, host?: string): Promise<AddressInfo>;
+  /** --listen-plain: plain HTTP for the trusted proxies of `certHeader` (refuses everyone else). */
+  listenPlain(port: number, host?: string): Promise<AddressInfo>;
   /** SIGHUP reload: new handshakes use these (`more`: the other SNI-chosen pairs). */
   setTlsCredentials(cert: string | Buffer, key: string | Buffer, more?: TlsPair[]): void;
   /** Open WebSocket tunnels. */
@@ -65,6 +72,8 @@ export interface GatewayCore {
   readonly snapshot: () => Snapshot;
   readonly limiter: Limiter | null;
   readonly upstreamTimeoutMs: number;
+  /** Reads client certificates from a trusted proxy's header; null (the default): handshake certificates only. */
+  readonly certHeader: CertHeaderReader | null;
   /** Closing: answers carry `Connection: close`. */
   readonly draining: boolean;
   /** A request arrived. */
@@ -80,6 +89,7 @@ class Core implements GatewayCore {
   readonly snapshot: () => Snapshot;
   readonly limiter: Limiter | null;
   readonly upstreamTimeoutMs: number;
+  readonly certHeader: CertHeaderReader | null;
   /** Set once the transport exists: lets a connection that just went idle close during a drain. */
   closeIdleConnections: () => void = () => {};
 
@@ -90,6 +100,7 @@ class Core implements GatewayCore {
     this.snapshot = opts.snapshot;
     this.limiter = opts.limiter ?? null;
     this.upstreamTimeoutMs = opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+    this.certHeader = opts.certHeader ?? null;
   }
 
   inFlight(): number {
@@ -126,18 +137,31 @@ class Core implements GatewayCore {
 export function createGateway(opts: GatewayOptions): Gateway {
   const core = new Core(opts);
   const websockets = new WebSockets(core);
-  const http1 = createHttp1Transport(core, (req, socket, head) => {
-    // node:http hands an Upgrade over without a response; give it one so that a refusal is
-    // answered like any other. Upgrades other than WebSocket are served as plain requests.
-    const res = WebSockets.responseFor(req, socket);
-    const ex = http1Exchange(core, req, res);
-    if (isWebSocketUpgrade(req)) ex.upgrade = { tunnels: websockets, socket, head };
-    startExchange(ex);
-  });
+  const onUpgrade =
+    (plain: boolean) =>
+    (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      // node:http hands an Upgrade over without a response; give it one so that a refusal is
+      // answered like any other. Upgrades other than WebSocket are served as plain requests.
+      const res = WebSockets.responseFor(req, socket);
+      const ex = http1Exchange(core, req, res, plain);
+      if (isWebSocketUpgrade(req)) ex.upgrade = { tunnels: websockets, socket, head };
+      startExchange(ex);
+    };
+  const http1 = createHttp1Transport(core, onUpgrade(false));
   const http2 = createHttp2Transport(core);
+  // --listen-plain: its own HTTP/1.1 transport, fed by a plain TCP listener (made on first use).
+  const plainHttp = opts.certHeader === undefined ? null : createHttp1Transport(core, onUpgrade(true), true);
+  const plainSockets = new Set<Socket>();
+  const plainFront = createNetServer({ noDelay: true }, (socket) => {
+    plainSockets.add(socket);
+    socket.on('error', () => {}); // a reset concerns that connection only
+    socket.once('close', () => plainSockets.delete(socket));
+    plainHttp!.accept(socket);
+  });
   core.closeIdleConnections = () => {
     http1.closeIdleConnections();
     http2.closeIdleConnections();
+    plainHttp?.closeIdleConnections();
   };
   const tls = createTlsServers([{ cert: opts.cert, key: opts.key }, ...(opts.moreCertificates ?? [])], (socket, askedForCertificate) => {
     if (askedForCertificate) attachIdentity(socket, opts.snapshot().trustsCas);
@@ -154,6 +178,10 @@ export function createGateway(opts: GatewayOptions): Gateway {
   let closing: Promise<void> | null = null;
   return {
     listen: (port, host) => listen(front.server, port, host),
+    listenPlain(port, host) {
+      if (plainHttp === null) return Promise.reject(new Error('a plain-HTTP listener needs a client certificate header (--client-cert-header)'));
+      return listen(plainFront, port, host);
+    },
     setTlsCredentials: (cert, key, more) => tls.setCredentials([{ cert, key }, ...(more ?? [])]),
     openWebSockets: () => websockets.count(),
     close(drainTimeoutMs) {
@@ -166,18 +194,25 @@ export function createGateway(opts: GatewayOptions): Gateway {
 
   async function drain(drainTimeoutMs: number): Promise<void> {
     core.draining = true;
-    const stopped = new Promise<void>((resolve) => {
-      if (!front.server.listening) return resolve();
-      front.server.close(() => resolve());
-    });
+    const stopped = Promise.all(
+      [front.server, plainFront].map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            if (!server.listening) return resolve();
+            server.close(() => resolve());
+          }),
+      ),
+    );
     core.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([core.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeoutMs)))]);
     clearTimeout(timer);
     http1.closeAll();
     http2.closeAll();
+    plainHttp?.closeAll();
     websockets.closeAll();
     for (const socket of front.sockets) socket.destroy();
+    for (const socket of plainSockets) socket.destroy();
     await stopped;
   }
 }

@@ -5,42 +5,60 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import { arrivalIdentity } from './client-cert-header.ts';
+import { Refusal } from './errors.ts';
 import { HttpExchange, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
 import { identityOf } from './identity.ts';
 import { hostOf } from './route.ts';
 
 export interface Http1Transport {
-  /** Takes a TLS socket whose handshake completed. */
-  accept(socket: TLSSocket): void;
+  /** Takes a TLS socket whose handshake completed (or, for --listen-plain, a plain one). */
+  accept(socket: TLSSocket | Socket): void;
   closeIdleConnections(): void;
   closeAll(): void;
 }
 
-/** Builds the exchange for a request; shared with the Upgrade path. */
-export function http1Exchange(gateway: GatewayCore, req: IncomingMessage, res: ServerResponse): HttpExchange {
+/** Builds the exchange for a request; shared with the Upgrade path. `plain`: it came in on --listen-plain. */
+export function http1Exchange(gateway: GatewayCore, req: IncomingMessage, res: ServerResponse, plain = false): HttpExchange {
   const socket = req.socket as TLSSocket;
   const url = req.url ?? '/';
   const q = url.indexOf('?');
-  return new HttpExchange(
+  let identity = identityOf(socket);
+  let early: Refusal | null = null;
+  if (gateway.certHeader !== null) {
+    // Only with --client-cert-header: without it the request path does none of this.
+    const id = arrivalIdentity(gateway.certHeader, req.headers, socket, identity, plain);
+    if (id instanceof Refusal) early = id;
+    else identity = id;
+  }
+  const ex = new HttpExchange(
     gateway,
     req,
     res,
     false,
-    identityOf(socket),
+    identity,
     hostOf(req.headers.host, socket.servername || ''),
     q === -1 ? url : url.slice(0, q),
     q === -1 ? '' : url.slice(q),
     socket.remoteAddress ?? '',
     performance.now(),
   );
+  ex.refusedAtArrival = early;
+  return ex;
 }
 
-export function createHttp1Transport(gateway: GatewayCore, onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): Http1Transport {
+/** `plain`: the transport of --listen-plain (requests from trusted proxies only, runtime/client-cert-header.ts). */
+export function createHttp1Transport(
+  gateway: GatewayCore,
+  onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void,
+  plain = false,
+): Http1Transport {
   const server: Server = createServer({ keepAliveTimeout: 65_000 });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (gateway.draining) res.setHeader('connection', 'close');
-    startExchange(http1Exchange(gateway, req, res));
+    startExchange(http1Exchange(gateway, req, res, plain));
   });
   server.on('upgrade', onUpgrade);
   // This server never listens (the TLS servers hand it sockets); 'listening' is what makes

@@ -5,6 +5,8 @@
 // (session.close) instead of `Connection: close`, which HTTP/2 forbids.
 import { createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
+import { arrivalIdentity } from './client-cert-header.ts';
+import { Refusal } from './errors.ts';
 import { HttpExchange, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
 import { identityOf } from './identity.ts';
@@ -48,20 +50,28 @@ export function createHttp2Transport(gateway: GatewayCore): Http2Transport {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const authority = req.headers[':authority'] ?? req.headers.host;
-    startExchange(
-      new HttpExchange(
-        gateway,
-        req,
-        res,
-        true,
-        socket === undefined ? null : identityOf(socket),
-        hostOf(authority, socket?.servername || ''),
-        q === -1 ? url : url.slice(0, q),
-        q === -1 ? '' : url.slice(q),
-        socket?.remoteAddress ?? '',
-        performance.now(),
-      ),
+    let identity = socket === undefined ? null : identityOf(socket);
+    let early: Refusal | null = null;
+    if (gateway.certHeader !== null) {
+      // Only with --client-cert-header: without it the request path does none of this.
+      const id = arrivalIdentity(gateway.certHeader, req.headers, socket ?? {}, identity, false);
+      if (id instanceof Refusal) early = id;
+      else identity = id;
+    }
+    const ex = new HttpExchange(
+      gateway,
+      req,
+      res,
+      true,
+      identity,
+      hostOf(authority, socket?.servername || ''),
+      q === -1 ? url : url.slice(0, q),
+      q === -1 ? '' : url.slice(q),
+      socket?.remoteAddress ?? '',
+      performance.now(),
     );
+    ex.refusedAtArrival = early;
+    startExchange(ex);
   });
 
   return {

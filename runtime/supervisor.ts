@@ -2,10 +2,7 @@
 // TLS gateway and the admin listener, follows the bundle source (runtime/bundle-source.ts),
 // and stops in order. `serve` and `demo` both run through here; runtime/signals.ts wires the
 // process's signals to `reload` and `stop`.
-import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { createSecureContext } from 'node:tls';
-import { errnoMessage } from '../common/errno.ts';
 import { healthReport, startAdmin, type AdminServer, type HealthReport } from './admin.ts';
 import { followBundle, readInitialBundle, type BundleSource } from './bundle-source.ts';
 import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
@@ -19,6 +16,9 @@ import { startCrlFetcher } from './crl-fetcher.ts';
 import { registerPkiMetrics, revocationHealth, soonestExpiring, type ExpiringCertificate } from './pki-status.ts';
 import { crlStore, type StalePolicy } from './revocation.ts';
 import { serverCertWarnings } from './server-cert.ts';
+import { readTlsPairs, type TlsFiles } from './tls-credentials.ts';
+import { CertHeaderReader, certHeaderSpec } from './client-cert-header.ts';
+import { TrustedProxies } from './trusted-proxies.ts';
 import { VERSION } from './version.ts';
 
 export interface HostPort {
@@ -31,6 +31,8 @@ export interface RuntimeConfig {
   bundle: string;
   tlsCertFile: string;
   tlsKeyFile: string;
+  /** Further --tls-cert/--tls-key pairs, in order, chosen by SNI (the pair above is the default). */
+  moreTlsFiles?: TlsFiles[];
   listen: HostPort;
   /** null = no admin listener. */
   admin: HostPort | null;
@@ -53,6 +55,12 @@ export interface RuntimeConfig {
   worker?: number;
   /** A limiter made elsewhere (a cluster worker's lease limiter); else one from redisUrl. */
   limiter?: Limiter;
+  /** --client-cert-header: client-cert, xfcc or a header name (runtime/client-cert-header.ts); needs trustedProxies. */
+  clientCertHeader?: string;
+  /** --trusted-proxies: CIDR ranges whose requests carry the client certificate in clientCertHeader. */
+  trustedProxies?: string[];
+  /** --listen-plain: a plain-HTTP listener for those proxies only. */
+  listenPlain?: HostPort | null;
 }
 
 /** A start-up failure the user can fix (bad bundle, unreadable TLS file, busy port): exit 2. */
@@ -63,6 +71,8 @@ export class StartupError extends Error {
 export interface RunningGateway {
   gatewayAddress: AddressInfo;
   adminAddress: AddressInfo | null;
+  /** --listen-plain's address, or null. */
+  plainAddress: AddressInfo | null;
   /** SIGHUP: the server certificate/key and the bundle, from their sources. */
   reload(): Promise<void>;
   /** SIGTERM: stop accepting, let in-flight requests finish (bounded), close everything. */
@@ -74,23 +84,9 @@ export interface RunningGateway {
   metrics: GatewayMetrics;
 }
 
-/** The server certificate and key, checked to be a usable pair. */
-async function readTlsCredentials(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
-  const read = async (file: string, flag: string) => {
-    try {
-      return await readFile(file);
-    } catch (err) {
-      throw new StartupError(`cannot read ${flag} ${file}: ${errnoMessage(err)}`);
-    }
-  };
-  const cert = await read(certFile, '--tls-cert');
-  const key = await read(keyFile, '--tls-key');
-  try {
-    createSecureContext({ cert, key });
-  } catch (err) {
-    throw new StartupError(`--tls-cert ${certFile} and --tls-key ${keyFile} are not a usable certificate and matching private key: ${(err as Error).message}`);
-  }
-  return { cert, key };
+/** Every --tls-cert/--tls-key pair, the default first. */
+function tlsFilesOf(cfg: RuntimeConfig): TlsFiles[] {
+  return [{ certFile: cfg.tlsCertFile, keyFile: cfg.tlsKeyFile }, ...(cfg.moreTlsFiles ?? [])];
 }
 
 function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): StartupError {
@@ -102,9 +98,38 @@ function listenError(what: string, at: HostPort, err: NodeJS.ErrnoException): St
   return new StartupError(`cannot listen on ${where} (${what}): ${err.message}`);
 }
 
+/** The certificate-header reader the flags ask for, or undefined; StartupError on a flag it cannot use. */
+function certHeaderOf(cfg: RuntimeConfig): CertHeaderReader | undefined {
+  const wanted = cfg.clientCertHeader !== undefined || cfg.trustedProxies !== undefined || (cfg.listenPlain ?? null) !== null;
+  if (!wanted) return undefined;
+  if (cfg.clientCertHeader === undefined || cfg.trustedProxies === undefined)
+    throw new StartupError(
+      '--client-cert-header and --trusted-proxies go together (and --listen-plain needs both): the header is only believed from those addresses',
+    );
+  let spec;
+  try {
+    spec = certHeaderSpec(cfg.clientCertHeader);
+  } catch (err) {
+    throw new StartupError(`--client-cert-header: ${(err as Error).message}`);
+  }
+  try {
+    return new CertHeaderReader(spec, new TrustedProxies(cfg.trustedProxies));
+  } catch (err) {
+    throw new StartupError(`--trusted-proxies: ${(err as Error).message}`);
+  }
+}
+
 export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> {
   const log = cfg.logger;
-  const tls = await readTlsCredentials(cfg.tlsCertFile, cfg.tlsKeyFile);
+  const certHeader = certHeaderOf(cfg);
+  const tlsFiles = tlsFilesOf(cfg);
+  let tlsPairs;
+  try {
+    tlsPairs = await readTlsPairs(tlsFiles);
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+  const [tls, ...moreTls] = tlsPairs;
   let initial: { bytes: Buffer; etag: string | null };
   try {
     initial = await readInitialBundle(cfg.bundle);
@@ -155,7 +180,16 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     metrics.observeRequest(r);
     logRequest(log, r);
   };
-  gateway = createGateway({ cert: tls.cert, key: tls.key, snapshot: () => store.current(), upstreamTimeoutMs: cfg.upstreamTimeoutMs, limiter, onRequest });
+  gateway = createGateway({
+    cert: tls.cert,
+    key: tls.key,
+    moreCertificates: moreTls,
+    snapshot: () => store.current(),
+    upstreamTimeoutMs: cfg.upstreamTimeoutMs,
+    limiter,
+    onRequest,
+    certHeader,
+  });
 
   let gatewayAddress: AddressInfo;
   try {
@@ -163,6 +197,16 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   } catch (err) {
     await limiter.close();
     throw listenError('--listen', cfg.listen, err as NodeJS.ErrnoException);
+  }
+  let plainAddress: AddressInfo | null = null;
+  if (cfg.listenPlain) {
+    try {
+      plainAddress = await gateway.listenPlain(cfg.listenPlain.port, cfg.listenPlain.host);
+    } catch (err) {
+      await gateway.close(0);
+      await limiter.close();
+      throw listenError('--listen-plain', cfg.listenPlain, err as NodeJS.ErrnoException);
+    }
   }
 
   const healthSources = {
@@ -195,12 +239,17 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     metrics,
   });
 
-  for (const warning of serverCertWarnings(tls.cert, cfg.listen.host)) log.warn({ tls_cert: cfg.tlsCertFile }, warning);
+  // The default pair should name the listening host; the others are for the names SNI picks them by.
+  for (const [i, pair] of tlsPairs.entries()) {
+    for (const warning of serverCertWarnings(pair.cert, i === 0 ? cfg.listen.host : '')) log.warn({ tls_cert: tlsFiles[i].certFile }, warning);
+  }
   log.info(
     {
       version: VERSION,
       listen: `${gatewayAddress.address}:${gatewayAddress.port}`,
       admin: admin ? `${admin.address.address}:${admin.address.port}` : null,
+      ...(plainAddress === null ? {} : { listen_plain: `${plainAddress.address}:${plainAddress.port}` }),
+      ...(certHeader === undefined ? {} : { client_cert_header: certHeader.spec.header, trusted_proxies: certHeader.trusted.cidrs }),
       bundle: cfg.bundle,
       digest: store.info().digest,
       apis: store.info().apis,
@@ -216,17 +265,22 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   return {
     gatewayAddress,
     adminAddress: admin?.address ?? null,
+    plainAddress,
     metrics,
     health: () => healthReport(healthSources),
     expiring: healthSources.expiring,
     async reload() {
       log.info({}, 'reload requested (SIGHUP): server certificate and bundle');
       try {
-        const next = await readTlsCredentials(cfg.tlsCertFile, cfg.tlsKeyFile);
-        gateway!.setTlsCredentials(next.cert, next.key);
-        log.info({ tls_cert: cfg.tlsCertFile }, 'server certificate reloaded');
+        const [first, ...more] = await readTlsPairs(tlsFiles);
+        gateway!.setTlsCredentials(first.cert, first.key, more);
+        log.info({ tls_cert: tlsFiles.length === 1 ? cfg.tlsCertFile : tlsFiles.map((f) => f.certFile) }, 'server certificate reloaded');
       } catch (err) {
-        log.error({ error: (err as Error).message }, 'server certificate refused; the previous one keeps serving');
+        // All pairs or none: one bad file must not leave a host with no certificate.
+        log.error(
+          { error: (err as Error).message },
+          tlsFiles.length === 1 ? 'server certificate refused; the previous one keeps serving' : 'server certificates refused; the previous ones keep serving',
+        );
       }
       store.forceNextReload();
       await source.reloadNow();

@@ -4,7 +4,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { CODES, type Diagnostic } from '../compiler/index.ts';
+import { runAccessTests } from '../access/run.ts';
+import { CODES, type CompileOptions, type Diagnostic } from '../compiler/index.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
 import { api, certFiles, removeConfigs, TOKEN_A, writeConfig } from './fixtures/compiler/helpers.ts';
 
@@ -19,6 +20,7 @@ interface Case {
   at: { file: string; line: number; col: number };
   message?: RegExp;
   related?: { file: string; line: number; col: number };
+  options?: CompileOptions;
 }
 
 const key = (cert: string) => `kind: key\nid: k\ncertificate: ${cert}\n`;
@@ -139,6 +141,17 @@ export const CASES: Case[] = [
     at: { file: 'k.yaml', line: 3, col: 10 },
   },
   {
+    code: 'E_ACCESS_TEST',
+    files: {
+      'a.yaml': api('x'),
+      't.yaml':
+        'kind: test\nid: t\ncases:\n  - name: open\n    request: { url: /x/a }\n    expect: { status: 401, code: auth.auth_field_missing }\n  - name: wrong\n    request: { url: /nowhere }\n    expect: { status: 200 }\n',
+    },
+    options: { accessTests: runAccessTests },
+    at: { file: 't.yaml', line: 7, col: 5 },
+    message: /test "t" case "wrong": expected status 200; got status 404, code route.not_found, key none, api none/,
+  },
+  {
     code: 'E_CERT_READ',
     files: { 'k.yaml': key('certs/missing.pem') },
     at: { file: 'k.yaml', line: 3, col: 14 },
@@ -234,7 +247,7 @@ for (const c of CASES) {
   test(`${c.code} at ${c.at.file}:${c.at.line}:${c.at.col}`, async () => {
     const dir = writeConfig({ ...(c.certs ? await certFiles() : {}), ...c.files });
     c.setup?.(dir);
-    const result = await compileDir(dir);
+    const result = await compileDir(dir, c.options);
     const d = result.diagnostics.find((x) => x.code === c.code);
     assert.ok(d, `expected ${c.code}, got:\n${show(result.diagnostics)}`);
     assert.equal(d.severity, CODES[c.code].severity);

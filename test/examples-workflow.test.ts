@@ -59,16 +59,34 @@ function examplesCopy(name: string): string {
   return dest;
 }
 
-test('the workflow generates the demo certificates, then checks the examples with --format github', () => {
+test('the workflow generates the demo certificates, then checks the examples with --format github and runs their access tests', () => {
   const steps = mtlsgateSteps();
   assert.deepEqual(
     steps.map((s) => /dist\/mtlsgate\.mjs (\w+)/.exec(s.run!)?.[1]),
-    ['certs', 'check'],
+    ['certs', 'check', 'test'],
   );
   assert.match(steps[1].run!, /--format github/);
   const results = runSteps(steps, examplesCopy('ok'));
   for (const r of results) assert.equal(r.code, 0, `${r.step}\n${r.stdout}${r.stderr}`);
   assert.equal(results[1].stdout.includes('::error'), false);
+  assert.match(results[1].stderr, /access tests passed/);
+  assert.match(results[2].stdout, /\n\d+ passed, 0 failed\n$/);
+});
+
+test('an access test the config no longer passes fails the job with an E_ACCESS_TEST annotation on the case', () => {
+  const dir = examplesCopy('access');
+  // Pin mallory on the reports API: the case saying she is refused now fails.
+  const file = join(dir, 'apis', 'partner-reports.yaml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('  - ../certs/partner-a.pem', '  - ../certs/partner-a.pem\n  - ../certs/mallory.pem'));
+  const [certs, check, tests] = runSteps(mtlsgateSteps(), dir);
+  assert.equal(certs.code, 0, certs.stderr);
+  assert.equal(check.code, 1, check.stdout + check.stderr);
+  assert.match(
+    check.stdout,
+    /::error file=[^,]*tests\/access\.yaml,line=\d+,col=5,title=E_ACCESS_TEST::test "partner-access" case "mallory's certificate is not on the list": expected status 403, code mtls\.cert_not_allowed; got status 200/,
+  );
+  assert.equal(tests.code, 1);
+  assert.match(tests.stdout, /\n12 passed, 1 failed\n$/);
 });
 
 test('a broken config fails the check step with an ::error annotation on the file and line', () => {

@@ -25,8 +25,10 @@ function importsOf(file: string): string[] {
 const RULES: Array<[string, RegExp, string]> = [
   ['cert', /^(compiler|runtime|portal|cli|bundle)\//, 'cert/ imports nothing of the project'],
   ['bundle', /^(compiler|runtime|portal|cli)\//, 'bundle/ imports neither half'],
-  ['runtime', /^(compiler|portal)\/|^(yaml|ajv|ajv-formats)$/, 'the runtime carries no compiler, portal, YAML or ajv'],
-  ['compiler', /^runtime\//, 'the compiler never imports the runtime'],
+  ['runtime', /^(compiler|portal|access|importer)\/|^(yaml|ajv|ajv-formats)$/, 'the runtime carries no compiler, portal, access tests, importer, YAML or ajv'],
+  ['compiler', /^(runtime|access)\//, 'the compiler never imports the runtime (access tests reach it through an injected runner)'],
+  ['importer', /^(runtime|access|portal)\//, 'the importer writes YAML: it never imports the runtime'],
+  ['access', /^(portal|importer)\/|^(yaml|ajv|ajv-formats)$/, 'access/ decides with the runtime, from a bundle: no YAML, ajv, portal or importer'],
 ];
 
 for (const [folder, forbidden, rule] of RULES) {
@@ -40,8 +42,13 @@ for (const [folder, forbidden, rule] of RULES) {
   });
 }
 
+test('access/ takes only types from the compiler: its verdicts come from the runtime stages', () => {
+  const found = sources('access').filter((file) => /^import (?!type )[^;]*from '\.\.\/compiler\//m.test(readFileSync(join(ROOT, file), 'utf8')));
+  assert.deepEqual(found, []);
+});
+
 test('fingerprints are computed in cert/ only (one definition of a certificate identity)', () => {
-  const found = ['compiler', 'runtime', 'portal', 'cli', 'bundle']
+  const found = ['compiler', 'runtime', 'portal', 'cli', 'bundle', 'access', 'importer']
     .flatMap(sources)
     .filter((file) => /fingerprint256|createHash\('sha256'\)\.update\([^)]*raw/.test(readFileSync(join(ROOT, file), 'utf8')));
   assert.deepEqual(found, []);

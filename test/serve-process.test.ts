@@ -44,13 +44,11 @@ function serve(args: string[], env: NodeJS.ProcessEnv = process.env) {
   children.push(s);
   return s;
 }
-const baseArgs = () => [
+/** `tls`: the demo server pair (a test giving its own pair leaves it out: a repeated --tls-cert is another pair). */
+const baseArgs = (tls = true) => [
   '--bundle',
   bundle,
-  '--tls-cert',
-  join(pki.dir, 'server.pem'),
-  '--tls-key',
-  join(pki.dir, 'server-key.pem'),
+  ...(tls ? ['--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'server-key.pem')] : []),
   '--listen',
   '127.0.0.1:0',
   '--admin',
@@ -112,8 +110,16 @@ test('start-up failures exit 2 with a message that says what to fix', async () =
     ['missing flags', ['--bundle', bundle], /missing --tls-cert \(or MTLSGATE_TLS_CERT\), --tls-key/],
     ['missing bundle', [...baseArgs(), '--bundle', join(t.dir, 'nope.json')], /cannot read --bundle .*nope\.json: ENOENT/],
     ['refused bundle', [...baseArgs(), '--bundle', truncated], /bundle .*truncated\.json refused: bundle is truncated/],
-    ['unreadable certificate', [...baseArgs(), '--tls-cert', join(t.dir, 'missing.pem')], /cannot read --tls-cert .*missing\.pem: ENOENT/],
-    ['key of another certificate', [...baseArgs(), '--tls-key', join(pki.dir, 'alice-key.pem')], /not a usable certificate and matching private key/],
+    [
+      'unreadable certificate',
+      [...baseArgs(false), '--tls-cert', join(t.dir, 'missing.pem'), '--tls-key', join(pki.dir, 'server-key.pem')],
+      /cannot read --tls-cert .*missing\.pem: ENOENT/,
+    ],
+    [
+      'key of another certificate',
+      [...baseArgs(false), '--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'alice-key.pem')],
+      /not a usable certificate and matching private key/,
+    ],
     ['busy port', [...baseArgs(), '--listen', `127.0.0.1:${busy}`], /cannot listen on 127\.0\.0\.1:\d+ \(--listen\): the address is already in use/],
     ['bad duration', [...baseArgs(), '--drain-timeout', '10 parsecs'], /--drain-timeout must be a duration like 500ms, 30s or 2m/],
   ];
@@ -134,7 +140,7 @@ test('SIGHUP reloads the server certificate; SIGTERM lets a slow request finish,
   const keyFile = join(certDir.dir, 'server-key.pem');
   writeFileSync(certFile, pki.server.certPem);
   writeFileSync(keyFile, pki.server.keyPem);
-  const s = serve([...baseArgs(), '--tls-cert', certFile, '--tls-key', keyFile, '--drain-timeout', '15000']);
+  const s = serve([...baseArgs(false), '--tls-cert', certFile, '--tls-key', keyFile, '--drain-timeout', '15000']);
   const serving = await s.serving();
   const [host, port] = addressOf(serving, 'listen').split(':');
   const peerFingerprint = () =>

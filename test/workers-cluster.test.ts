@@ -211,7 +211,20 @@ test('--workers 2 --redis: the workers count in Redis directly (no leases); the 
 });
 
 test('a worker that cannot start stops the others: exit 2 with the reason', async () => {
-  const bad = serveWorkers(['--tls-key', join(pki.dir, 'nope.pem')]);
+  const args = [
+    '--bundle',
+    bundle,
+    '--tls-cert',
+    join(pki.dir, 'server.pem'),
+    '--tls-key',
+    join(pki.dir, 'nope.pem'),
+    '--listen',
+    '127.0.0.1:0',
+    '--workers',
+    '2',
+  ];
+  const bad = spawnServe([...args, '--admin', 'off']);
+  children.push(bad);
   const exit = await bad.exited;
   assert.equal(exit.code, 2);
   assert.match(bad.output().stderr, /cannot read --tls-key/);

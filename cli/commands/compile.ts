@@ -11,6 +11,7 @@ import { displayPath } from '../../compiler/format.ts';
 import { describePath, readInput, STDIO, writeOutput } from '../io.ts';
 import { count, detail, info } from '../output.ts';
 import { envelope, parseFormat, type Problem } from '../report.ts';
+import { runAccessTests } from '../../access/run.ts';
 
 export const sharedFlags = `  --format text|json|github   output format (default text; github = Actions annotations,
                               json = the envelope in docs/cli-conventions.md, on stdout)
@@ -102,7 +103,16 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     if (!existsSync(outDir) || !statSync(outDir).isDirectory()) return fail('io', `cannot write ${out}: directory ${outDir} does not exist`);
   }
 
-  const opts = { strict: values.strict, allowEmpty: values['allow-empty'], exclude: values.exclude ?? [], expiryWarningDays: days };
+  // check runs the kind: test cases on the bundle with the gateway's own stages (access/);
+  // compile builds the artefact and leaves the tests to check (CI), so an urgent revocation
+  // is never held up by a test that still expects the old access.
+  const opts = {
+    strict: values.strict,
+    allowEmpty: values['allow-empty'],
+    exclude: values.exclude ?? [],
+    expiryWarningDays: days,
+    ...(write ? {} : { accessTests: runAccessTests }),
+  };
   let result: CompileResult;
   try {
     result = dir === STDIO ? await compileText(readInput(STDIO).toString('utf8'), '<stdin>', process.cwd(), opts) : await compileDir(dir, opts);
@@ -141,7 +151,8 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   if (!ok) return 1;
   if (format === 'json' && !write) return 0;
 
-  const summary = `${count(counts.apis, 'API')}, ${count(counts.keys, 'key')}, ${count(counts.certificates, 'certificate')}, digest ${digest}`;
+  const ran = result.tests.outcomes !== null && result.tests.cases.length > 0 ? `, ${count(result.tests.cases.length, 'access test')} passed` : '';
+  const summary = `${count(counts.apis, 'API')}, ${count(counts.keys, 'key')}, ${count(counts.certificates, 'certificate')}, digest ${digest}${ran}`;
   if (!write) {
     info(`mtlsgate check: ${dir === STDIO ? 'standard input' : dir} ok: ${summary}`);
     return 0;

@@ -14,7 +14,8 @@ import { startEchoUpstreams } from '../../support/echo-upstream.ts';
 import { runUntilSignalled } from '../../runtime/signals.ts';
 import { startGateway, StartupError } from '../../runtime/supervisor.ts';
 import { watchConfigDir } from '../watch-config.ts';
-import { compileDir, formatDiagnostics, writeFileAtomic } from '../../compiler/index.ts';
+import { runAccessTests } from '../../access/run.ts';
+import { type AccessCase, compileDir, describeFailure, formatDiagnostics, writeFileAtomic } from '../../compiler/index.ts';
 import { demoGuide, shellPath } from '../demo-guide.ts';
 import { parseHostPort, parseLogLevel } from './serve.ts';
 
@@ -36,13 +37,25 @@ Options:
   --log-level LEVEL   request and reload log lines on stdout (default info)`;
 
 /** Compiles `configDir`; writes the bundle atomically (the gateway never reads half of it). */
-async function compileTo(configDir: string, out: string): Promise<{ ok: boolean; report: string }> {
+async function compileTo(configDir: string, out: string): Promise<{ ok: boolean; report: string; tests: string }> {
   const result = await compileDir(configDir);
   const report = result.diagnostics.length > 0 ? formatDiagnostics(result, 'text', configDir) : '';
-  if (!result.bundle) return { ok: false, report };
+  if (!result.bundle) return { ok: false, report, tests: '' };
   mkdirSync(dirname(out), { recursive: true });
   writeFileAtomic(out, result.bundle);
-  return { ok: true, report };
+  return { ok: true, report, tests: accessTestReport(result.bundle, result.tests.cases) };
+}
+
+/**
+ * The access tests (examples/tests/) on every compile. The demo serves the edit either way (so
+ * revoking a certificate shows at once) and says which cases it broke, as check would.
+ */
+function accessTestReport(bundle: Buffer, cases: AccessCase[]): string {
+  if (cases.length === 0) return '';
+  const outcomes = runAccessTests(bundle, cases);
+  const failed = cases.flatMap((c, i) => (outcomes[i].pass ? [] : [`  ${c.file}:${c.line}:${c.col}: ${describeFailure(c, outcomes[i])}`]));
+  const head = `access tests: ${cases.length - failed.length} passed, ${failed.length} failed`;
+  return failed.length === 0 ? head : `${head} (served anyway; \`mtlsgate check\` fails on them):\n${failed.join('\n')}`;
 }
 
 export const command: Command = {
@@ -79,6 +92,7 @@ export const command: Command = {
       return 1;
     }
     if (compiled.report) console.log(compiled.report);
+    if (compiled.tests) console.log(compiled.tests);
     const bundle = loadBundle(readFileSync(out));
 
     let upstreams;
@@ -114,7 +128,7 @@ export const command: Command = {
     const configWatch = watchConfigDir(configDir, async () => {
       try {
         const r = await compileTo(configDir, out);
-        if (r.ok) console.log(`recompiled ${shellPath(configDir)} -> ${shellPath(out)}`);
+        if (r.ok) console.log(`recompiled ${shellPath(configDir)} -> ${shellPath(out)}${r.tests ? `; ${r.tests}` : ''}`);
         else console.log(`${shellPath(configDir)} has errors; the gateway keeps the last good bundle:\n${r.report}`);
       } catch (err) {
         console.log(`recompile failed: ${(err as Error).message}`);

@@ -11,21 +11,36 @@ import { runUntilSignalled } from '../../runtime/signals.ts';
 import { runPrimary } from '../../runtime/cluster/primary.ts';
 import { runWorker } from '../../runtime/cluster/worker.ts';
 import { startGateway, StartupError, type HostPort, type RuntimeConfig } from '../../runtime/supervisor.ts';
+import type { TlsFiles } from '../../runtime/tls-credentials.ts';
+import { certHeaderSpec } from '../../runtime/client-cert-header.ts';
+import { splitCidrs, TrustedProxies } from '../../runtime/trusted-proxies.ts';
 
 const usage = `usage: mtlsgate serve --bundle FILE|URL --tls-cert FILE --tls-key FILE [options]
 
 Serves the APIs of a compiled bundle over HTTPS, enforcing client mTLS and auth per API.
 The bundle file is watched (in-place write, rename, symlink swap) and reloaded when it changes;
 a URL is polled with ETag. A bundle that fails to verify is refused and the old one serves on.
-SIGHUP reloads the bundle and the server certificate; SIGTERM/SIGINT drain and exit 0.
+SIGHUP reloads the bundle and the server certificates; SIGTERM/SIGINT drain and exit 0.
 
 Options (each also from the environment variable shown; a flag wins over its variable):
   --bundle FILE|URL          the compiled bundle                      MTLSGATE_BUNDLE
   --tls-cert FILE            server certificate chain (PEM)           MTLSGATE_TLS_CERT
   --tls-key FILE             server private key (PEM)                 MTLSGATE_TLS_KEY
+                             Give both several times for one certificate per host (pairs,
+                             in order): the handshake serves the pair whose SAN matches the
+                             SNI (*.example.com covers one label), the first when none does
   --listen HOST:PORT         HTTPS listener (default 127.0.0.1:8443)  MTLSGATE_LISTEN
   --admin HOST:PORT|off      /health, /ready, /live, /metrics (HTTP)  MTLSGATE_ADMIN
                              (default 127.0.0.1:9901; off = none)
+  --client-cert-header client-cert|xfcc|NAME  behind a TLS-terminating load balancer: take
+                             the client certificate from this header (RFC 9440 Client-Cert,
+                             Envoy X-Forwarded-Client-Cert, or URL-encoded PEM in NAME, e.g.
+                             x-amzn-mtls-clientcert) on requests from --trusted-proxies; from
+                             other addresses the header is removed    MTLSGATE_CLIENT_CERT_HEADER
+  --trusted-proxies CIDR,... the load balancers' addresses (IPv4/IPv6 CIDR or address)
+                                                                      MTLSGATE_TRUSTED_PROXIES
+  --listen-plain HOST:PORT   plain-HTTP listener for those load balancers only (others: 403
+                             request.untrusted_proxy)                 MTLSGATE_LISTEN_PLAIN
   --upstream-timeout DURATION  upstream slower than this: 504 (default 30s)
                                                                       MTLSGATE_UPSTREAM_TIMEOUT
   --drain-timeout DURATION   SIGTERM waits this long for requests in flight (default 10s)
@@ -57,10 +72,13 @@ or refused, TLS files unreadable, port in use).`;
 
 const OPTIONS = {
   bundle: { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
+  'tls-cert': { type: 'string', multiple: true },
+  'tls-key': { type: 'string', multiple: true },
   listen: { type: 'string' },
   admin: { type: 'string' },
+  'client-cert-header': { type: 'string' },
+  'trusted-proxies': { type: 'string' },
+  'listen-plain': { type: 'string' },
   'upstream-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'poll-interval': { type: 'string' },
@@ -74,7 +92,8 @@ const OPTIONS = {
   'allow-empty': { type: 'boolean' },
 } as const;
 type FlagName = keyof typeof OPTIONS;
-const VALUE_FLAGS = (Object.keys(OPTIONS) as FlagName[]).filter((f) => OPTIONS[f].type === 'string');
+/** Flags given at most once (the repeatable --tls-cert/--tls-key are read by tlsFiles). */
+const VALUE_FLAGS = (Object.keys(OPTIONS) as FlagName[]).filter((f) => OPTIONS[f].type === 'string' && !('multiple' in OPTIONS[f]));
 
 /** Every variable serve reads (main warns about other MTLSGATE_* ones). */
 export const SERVE_ENV = (Object.keys(OPTIONS) as FlagName[]).map(envName);
@@ -127,12 +146,66 @@ function envBoolean(env: NodeJS.ProcessEnv, flag: string): boolean {
   throw new UsageError(`${name} must be 1 or 0 (true or false), not ${JSON.stringify(v)}`);
 }
 
+/**
+ * --tls-cert/--tls-key: each flag may be repeated, the Nth cert going with the Nth key; without
+ * the flags, MTLSGATE_TLS_CERT/MTLSGATE_TLS_KEY give one pair. [] when neither names a cert.
+ */
+function tlsFiles(values: { 'tls-cert'?: string[]; 'tls-key'?: string[] }, env: NodeJS.ProcessEnv): TlsFiles[] {
+  const fromEnv = (flag: 'tls-cert' | 'tls-key'): string[] => {
+    const v = env[envName(flag)];
+    return v === undefined || v === '' ? [] : [v];
+  };
+  const certs = values['tls-cert'] ?? fromEnv('tls-cert');
+  const keys = values['tls-key'] ?? fromEnv('tls-key');
+  if (certs.length === 0 || keys.length === 0) return [];
+  if (certs.length !== keys.length) {
+    const times = (n: number) => (n === 1 ? 'once' : `${n} times`);
+    throw new UsageError(
+      `--tls-cert is given ${times(certs.length)} and --tls-key ${times(keys.length)}: give them in pairs, each certificate with its key, in order`,
+    );
+  }
+  return certs.map((certFile, i) => ({ certFile, keyFile: keys[i] }));
+}
+
+/**
+ * --client-cert-header, --trusted-proxies, --listen-plain: all or none of the first two, and
+ * the third only with them; each value checked here so a mistake is a usage error naming its source.
+ */
+function certHeaderFlags(v: Partial<Record<FlagName, Sourced>>): Pick<RuntimeConfig, 'clientCertHeader' | 'trustedProxies' | 'listenPlain'> {
+  const header = v['client-cert-header'];
+  const proxies = v['trusted-proxies'];
+  const plain = v['listen-plain'];
+  if (header === undefined && proxies === undefined && plain === undefined) return {};
+  if (header === undefined || proxies === undefined) {
+    const given = [header, proxies, plain].filter((x) => x !== undefined).map((x) => x!.source);
+    throw new UsageError(`${given.join(' and ')} needs --client-cert-header and --trusted-proxies together: the header is believed only from those addresses`);
+  }
+  try {
+    certHeaderSpec(header.value);
+  } catch (err) {
+    throw new UsageError(`${header.source}: ${(err as Error).message}`);
+  }
+  const cidrs = splitCidrs(proxies.value);
+  try {
+    new TrustedProxies(cidrs);
+  } catch (err) {
+    throw new UsageError(`${proxies.source}: ${(err as Error).message}`);
+  }
+  return {
+    clientCertHeader: header.value,
+    trustedProxies: cidrs,
+    listenPlain: plain === undefined ? null : parseHostPort(plain.value, plain.source),
+  };
+}
+
 /** Parses serve's flags and environment into a RuntimeConfig (minus the logger). */
 export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<RuntimeConfig, 'logger'>; logLevel: LogLevel; workers: number } {
   const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the bundle goes after --bundle)`);
   const v = flagsWithEnv(values, VALUE_FLAGS, env);
-  const missing = (['bundle', 'tls-cert', 'tls-key'] as const).filter((f) => v[f] === undefined);
+  const tls = tlsFiles(values, env);
+  const given = (f: 'bundle' | 'tls-cert' | 'tls-key') => (f === 'bundle' ? v.bundle !== undefined : (values[f] ?? []).length > 0 || !!env[envName(f)]);
+  const missing = (['bundle', 'tls-cert', 'tls-key'] as const).filter((f) => !given(f));
   if (missing.length > 0) {
     throw new UsageError(`missing ${missing.map((f) => `--${f} (or ${envName(f)})`).join(', ')}`);
   }
@@ -142,13 +215,15 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
   const crlStale = v['crl-stale'];
   if (crlStale && crlStale.value !== 'open' && crlStale.value !== 'closed')
     throw new UsageError(`${crlStale.source} must be open or closed, not ${JSON.stringify(crlStale.value)}`);
+  const behindProxy = certHeaderFlags(v);
   const admin = v.admin;
   const hostPort = (x: Sourced | undefined, fallback: string, orOff = false) => parseHostPort(x?.value ?? fallback, x?.source ?? '', orOff);
   return {
     config: {
       bundle: v.bundle!.value,
-      tlsCertFile: v['tls-cert']!.value,
-      tlsKeyFile: v['tls-key']!.value,
+      tlsCertFile: tls[0].certFile,
+      tlsKeyFile: tls[0].keyFile,
+      moreTlsFiles: tls.slice(1),
       listen: hostPort(v.listen, '127.0.0.1:8443'),
       admin: admin?.value.trim() === 'off' ? null : hostPort(admin, '127.0.0.1:9901', true),
       upstreamTimeoutMs: parseMs(v['upstream-timeout'], 30_000),
@@ -160,6 +235,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       crlRefreshMs: parseMs(v['crl-refresh'], 300_000),
       crlStale: (crlStale?.value ?? 'open') as 'open' | 'closed',
       allowEmpty: values['allow-empty'] === true || envBoolean(env, 'allow-empty'),
+      ...behindProxy,
     },
     logLevel: parseLogLevel(v['log-level']?.value, v['log-level']?.source),
     workers: parseWorkers(v.workers),

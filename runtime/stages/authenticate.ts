@@ -3,7 +3,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Refusal, refusal } from '../errors.ts';
 import { AMBIGUOUS_KEY, type PreparedApi, type PreparedKey, type Snapshot } from '../snapshot.ts';
-import type { RequestContext, RequestHeaders, StageIdentity } from './context.ts';
+import type { RequestContext, RequestHeaders } from './context.ts';
 import { GO, type Stage, type Verdict } from './stage.ts';
 import { certificateUsable } from './static-mtls.ts';
 
@@ -19,9 +19,15 @@ function tokenOf(api: PreparedApi, headers: RequestHeaders): string | null {
   return value === '' ? null : value;
 }
 
+/** The SHA-256 of the request's token (stated, or of the auth header's), or null without one. */
+function tokenDigest(ctx: RequestContext, api: PreparedApi): Buffer | null {
+  if (ctx.tokenSha256 !== null) return Buffer.from(ctx.tokenSha256, 'hex');
+  const token = tokenOf(api, ctx.headers);
+  return token === null ? null : createHash('sha256').update(token, 'utf8').digest();
+}
+
 /** Looks the token up by its SHA-256, then compares the hashes in constant time. */
-function keyOfToken(snapshot: Snapshot, token: string): PreparedKey | undefined {
-  const digest = createHash('sha256').update(token, 'utf8').digest();
+function keyOfToken(snapshot: Snapshot, digest: Buffer): PreparedKey | undefined {
   const key = snapshot.keyByToken(digest.toString('hex'));
   if (key === undefined || key.def.token_sha256 === null) return undefined;
   return timingSafeEqual(Buffer.from(key.def.token_sha256, 'hex'), digest) ? key : undefined;
@@ -35,10 +41,11 @@ function keyOfToken(snapshot: Snapshot, token: string): PreparedKey | undefined 
  * token would work behind any pinned certificate. A token-only key's token works alone. On a
  * plain token API no certificate is asked for, so a bound key's token is accepted there.
  */
-function keyOf(snapshot: Snapshot, api: PreparedApi, identity: StageIdentity | null, headers: RequestHeaders, now: number): PreparedKey | Refusal {
+function keyOf(ctx: RequestContext, api: PreparedApi): PreparedKey | Refusal {
+  const { snapshot, identity, now } = ctx;
   const dynamic = api.def.use_certificate;
   const certBound = dynamic || api.def.use_mutual_tls_auth;
-  const token = tokenOf(api, headers);
+  const token = tokenDigest(ctx, api);
   if (dynamic && identity !== null) {
     const unusable = certificateUsable(identity, now);
     if (unusable !== GO) return unusable;
@@ -63,7 +70,7 @@ function keyOf(snapshot: Snapshot, api: PreparedApi, identity: StageIdentity | n
 function authenticate(ctx: RequestContext): Verdict {
   const api = ctx.api!;
   if (api.def.use_keyless) return GO;
-  const key = keyOf(ctx.snapshot, api, ctx.identity, ctx.headers, ctx.now);
+  const key = keyOf(ctx, api);
   if (key instanceof Refusal) return key;
   ctx.key = key;
   return GO;

@@ -25,6 +25,12 @@ export class RequestContext {
   stripMethodOverride = false;
   /** The name of the stage that refused the request, or null. */
   refusedBy: string | null = null;
+  /**
+   * A described request (decide) may state its token by SHA-256 (hex) instead of carrying it
+   * in the auth header: access tests name a key's token without holding the secret. The
+   * authenticate stage then treats the request as bearing that token. Transports never set it.
+   */
+  tokenSha256: string | null = null;
 
   constructor(
     /** The bundle current when the request arrived; used to the end. */

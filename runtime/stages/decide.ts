@@ -21,6 +21,11 @@ export interface DescribedRequest {
   headers?: RequestHeaders;
   /** The client's address; default "". */
   remote?: string;
+  /**
+   * The SHA-256 (hex) of the token the request bears in the API's auth header, for callers
+   * that know a key's token only by its hash (access tests: `as_key`). Wins over the header.
+   */
+  tokenSha256?: string;
 }
 
 export interface Decision {
@@ -36,6 +41,25 @@ export interface Decision {
 
 function decision(ctx: RequestContext, verdict: Verdict): Decision {
   return { refusal: verdict, stage: ctx.refusedBy, api: ctx.api?.id ?? null, key: ctx.key?.id ?? null, responseHeaders: ctx.responseHeaders };
+}
+
+/** The stages' context for a described request (decide runs STAGES on it; `explain` one by one). */
+export function contextFor(snapshot: Snapshot, request: DescribedRequest, identity: StageIdentity | null, now: number, limiter?: Limiter): RequestContext {
+  const q = request.path.indexOf('?');
+  const rawPath = q === -1 ? request.path : request.path.slice(0, q);
+  const ctx = new RequestContext(
+    snapshot,
+    identity,
+    now,
+    request.method.toUpperCase(),
+    hostOf(request.host, ''),
+    rawPath,
+    request.headers ?? {},
+    request.remote ?? '',
+    limiter ?? null,
+  );
+  if (request.tokenSha256 !== undefined) ctx.tokenSha256 = request.tokenSha256.toLowerCase();
+  return ctx;
 }
 
 /**
@@ -59,20 +83,7 @@ export function decide(
   now: number,
   limiter?: Limiter,
 ): Decision | Promise<Decision> {
-  const q = request.path.indexOf('?');
-  const rawPath = q === -1 ? request.path : request.path.slice(0, q);
-  const headers = request.headers ?? {};
-  const ctx = new RequestContext(
-    snapshot,
-    identity,
-    now,
-    request.method.toUpperCase(),
-    hostOf(request.host, ''),
-    rawPath,
-    headers,
-    request.remote ?? '',
-    limiter ?? null,
-  );
+  const ctx = contextFor(snapshot, request, identity, now, limiter);
   const verdict = runStages(STAGES, ctx);
   if (verdict instanceof Promise) return verdict.then((v) => decision(ctx, v));
   return decision(ctx, verdict);

@@ -1,0 +1,306 @@
+// `mtlsgate who`: every identity that gets through to an API (and path) in a bundle. Each
+// candidate is put to the gateway's own stages (decide) with the credentials it holds: a key's
+// token (stated by token_sha256), real client certificates, or both. The bundle knows
+// certificates by fingerprint only, and the stages judge a certificate by more than that
+// (validity, extendedKeyUsage, path validation to a CA, subject for certificate_match,
+// revocation), so certificates are read from `--certs DIR` and built into the runtime's own
+// ClientIdentity; a grant whose certificate was not given is listed as not checked, never
+// guessed.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Bundle, BundleKey } from '../bundle/types.ts';
+import { oneLineName } from '../cert/subject.ts';
+import type { ClientIdentity } from '../runtime/identity.ts';
+import { AMBIGUOUS_KEY, type PreparedApi, type Snapshot } from '../runtime/snapshot.ts';
+import { decide, type Decision } from '../runtime/stages/decide.ts';
+import { describeMatch, revocationOf } from './cert-rules.ts';
+import { identityFromPem } from './identity.ts';
+import { admittedBy } from './static-rules.ts';
+
+export interface WhoRow {
+  kind: 'anyone' | 'certificate' | 'ca' | 'match' | 'key';
+  /** Key id, CA subject, or "" */
+  id: string;
+  fingerprints: string[];
+  subject: string | null;
+  expires: string | null;
+  /** How it gets through: "its certificate", "token", "token + its certificate", ... */
+  how: string;
+  policies: string[];
+}
+
+export interface WhoAnswer {
+  api: string;
+  method: string;
+  path: string;
+  rows: WhoRow[];
+  /** Grants not put to the stages (certificate not given) and certificates the stages refused. */
+  notes: string[];
+}
+
+/** A client certificate from --certs, as the gateway would see it on a connection. */
+export interface GivenCert {
+  file: string;
+  identity: ClientIdentity;
+  subject: string;
+  expires: string;
+}
+
+/** Every certificate PEM under `dir` (*.pem, *.crt; leaf first, chain after it in the same file). */
+export function certsFrom(dir: string): GivenCert[] {
+  const out: GivenCert[] = [];
+  const seen = new Set<string>();
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith('.pem') || name.endsWith('.crt')) {
+        let identity: ClientIdentity;
+        try {
+          identity = identityFromPem(readFileSync(p, 'latin1'));
+        } catch {
+          continue; // a private key or something else: no certificate to present
+        }
+        if (seen.has(identity.fingerprint)) continue;
+        seen.add(identity.fingerprint);
+        out.push({ file: relative(dir, p), identity, subject: oneLineName(identity.leaf.subject), expires: new Date(identity.notAfter).toISOString() });
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+const CERT_STAGES = new Set(['route', 'revocation', 'static-mtls']);
+const short = (fp: string) => `sha256:${fp.slice(0, 16)}…`;
+
+export function whoCanReach(
+  bundle: Bundle,
+  snapshot: Snapshot,
+  apiId: string,
+  opts: { method: string; path: string | null; now: number; certs: readonly GivenCert[] },
+): WhoAnswer {
+  const api = bundle.content.apis[apiId];
+  if (api === undefined) throw new Error(`no API "${apiId}" in the bundle (it has ${Object.keys(bundle.content.apis).sort().join(', ')})`);
+  let path = api.listen_path;
+  if (opts.path !== null)
+    path = opts.path.startsWith(api.listen_path) || `${opts.path}/` === api.listen_path ? opts.path : api.listen_path + opts.path.replace(/^\//, '');
+  const method = opts.method.toUpperCase();
+  const host = api.domain ?? '';
+  const { now, certs } = opts;
+  const ask = (identity: ClientIdentity | null, tokenSha256?: string): Decision =>
+    decide(snapshot, { method, host, path, ...(tokenSha256 ? { tokenSha256 } : {}) }, identity, now) as Decision;
+  // Without --path the question is the whole API: a key refused only by its allowed_urls on
+  // the listen path itself still reaches the API (on the paths those entries name).
+  const through = (d: Decision) => d.api === apiId && (d.refusal === null || (opts.path === null && d.refusal.code === 'access.url_denied'));
+  const passes = (identity: ClientIdentity | null, tokenSha256?: string) => through(ask(identity, tokenSha256));
+  const byFingerprint = new Map(certs.map((c) => [c.identity.fingerprint, c]));
+  const prepared = routedApi(snapshot, apiId);
+  const rows: WhoRow[] = [];
+  const notes: string[] = [];
+  const revoked = (caFp: string | null) => {
+    const r = revocationOf(bundle, caFp);
+    return r ? `; revocation: ${r}` : '';
+  };
+
+  if (api.use_keyless && !api.use_mutual_tls_auth && passes(null))
+    rows.push({ kind: 'anyone', id: '', fingerprints: [], subject: null, expires: null, how: 'keyless, no client certificate needed', policies: [] });
+  if (api.use_mutual_tls_auth) {
+    const alone = api.use_keyless ? ' (alone)' : ', with a key that gets through (below)';
+    // A certificate the certificate stages (revocation, static mTLS) let through: on a keyless
+    // API that is the whole answer; otherwise a key must get through too.
+    const admitted = (c: GivenCert): Decision | true => {
+      const d = ask(c.identity);
+      if (api.use_keyless) return through(d) ? true : d;
+      return d.api === apiId && (d.refusal === null || !CERT_STAGES.has(d.stage ?? '')) ? true : d;
+    };
+    for (const f of api.client_certificates) {
+      const c = byFingerprint.get(f);
+      const key = bundle.content.index.certs[f]?.key ?? null;
+      if (c === undefined) {
+        notes.push(`pinned certificate ${short(f)}${key ? ` (key ${key})` : ''} not checked: not among the certificates given (--certs DIR)`);
+        continue;
+      }
+      const verdict = admitted(c);
+      if (verdict !== true) {
+        notes.push(`pinned certificate ${short(f)} (${c.subject}, ${c.file}) is refused: ${verdict.refusal?.code}`);
+        continue;
+      }
+      rows.push({
+        kind: 'certificate',
+        id: key ?? '',
+        fingerprints: [f],
+        subject: c.subject,
+        expires: c.expires,
+        how: `pinned certificate${alone}`,
+        policies: [],
+      });
+    }
+    for (const f of api.client_cas) {
+      const ca = bundle.content.cas[f];
+      rows.push({
+        kind: 'ca',
+        id: ca?.subject ?? '',
+        fingerprints: [f],
+        subject: ca?.subject ?? null,
+        expires: null,
+        how: `any certificate this CA issued (path validation)${alone}${revoked(f)}`,
+        policies: [],
+      });
+    }
+    for (const m of api.client_matches)
+      rows.push({
+        kind: 'match',
+        id: '',
+        fingerprints: [m.issuer],
+        subject: null,
+        expires: null,
+        how: `a certificate ${describeMatch(bundle, m)}${alone}${revoked(m.issuer)}`,
+        policies: [],
+      });
+    // Given certificates the API admits through a CA or a subject entry (pins are above).
+    for (const c of certs) {
+      if (api.client_certificates.includes(c.identity.fingerprint) || prepared === undefined) continue;
+      const rule = admittedBy(bundle, prepared, c.identity, now);
+      if (rule === null) continue;
+      const verdict = admitted(c);
+      if (verdict !== true) {
+        notes.push(`certificate ${short(c.identity.fingerprint)} (${c.subject}, ${c.file}) is ${rule}, but refused: ${verdict.refusal?.code}`);
+        continue;
+      }
+      const key = snapshot.keyOfIdentity(c.identity, now);
+      rows.push({
+        kind: 'certificate',
+        id: key === undefined || key === AMBIGUOUS_KEY ? '' : key.id,
+        fingerprints: [c.identity.fingerprint],
+        subject: c.subject,
+        expires: c.expires,
+        how: `${rule}${alone}`,
+        policies: [],
+      });
+    }
+  }
+  if (!api.use_keyless) {
+    for (const key of Object.values(bundle.content.keys).sort((a, b) => (a.id < b.id ? -1 : 1))) {
+      const got = keyGetsThrough(key, snapshot, certs, now, passes);
+      if (got === null) {
+        if (key.access_rights[apiId] === undefined) continue;
+        const missing = uncheckedCredentials(key, byFingerprint, certs, snapshot, now);
+        if (missing !== null) notes.push(`key ${key.id} not checked: ${missing}`);
+        // Its own certificates that were given and refused (revoked, expired, ...): say why.
+        for (const c of certs) {
+          const k = snapshot.keyOfIdentity(c.identity, now);
+          if (k === undefined || k === AMBIGUOUS_KEY || k.id !== key.id) continue;
+          const d = ask(c.identity, key.token_sha256 ?? undefined);
+          if (d.refusal !== null)
+            notes.push(
+              `key ${key.id} with its certificate ${short(c.identity.fingerprint)} (${c.subject}, ${c.file})${key.token_sha256 ? ' and its token' : ''} is refused: ${d.refusal.code}`,
+            );
+        }
+        continue;
+      }
+      const urls = key.access_rights[apiId]?.allowed_urls;
+      rows.push({
+        kind: 'key',
+        id: key.id,
+        fingerprints: got.cert ? [got.cert.identity.fingerprint] : key.certificates,
+        subject: got.cert?.subject ?? null,
+        expires: key.expires,
+        how: urls && opts.path === null ? `${got.how}; only ${urls.map((u) => `${u.url} [${u.methods.join(',') || 'any method'}]`).join(', ')}` : got.how,
+        policies: key.policies,
+      });
+    }
+  }
+  if (api.use_mutual_tls_auth || api.use_certificate) {
+    const all = revocationOf(bundle, null);
+    if (all) notes.push(`revocation (every API): ${all}`);
+  }
+  return { api: apiId, method, path, rows, notes };
+}
+
+function routedApi(snapshot: Snapshot, apiId: string): PreparedApi | undefined {
+  for (const table of [snapshot.routes.anyHost, ...snapshot.routes.byHost.values()]) for (const a of table.values()) if (a.id === apiId) return a;
+  return undefined;
+}
+
+/** The first way the key's own credentials get through, with the certificate it used, or null. */
+function keyGetsThrough(
+  key: BundleKey,
+  snapshot: Snapshot,
+  certs: readonly GivenCert[],
+  now: number,
+  passes: (identity: ClientIdentity | null, tokenSha256?: string) => boolean,
+): { how: string; cert: GivenCert | null } | null {
+  const token = key.token_sha256 ?? undefined;
+  const identifies = (c: GivenCert) => {
+    const k = snapshot.keyOfIdentity(c.identity, now);
+    return k !== undefined && k !== AMBIGUOUS_KEY && k.id === key.id;
+  };
+  // Its own certificates: bound by fingerprint, or matched by its certificate_match.
+  for (const c of certs) {
+    if (!identifies(c)) continue;
+    const what = key.certificates.includes(c.identity.fingerprint)
+      ? 'its certificate'
+      : `a certificate its certificate_match admits (${key.certificate_match ? describeMatch(snapshot.bundle, key.certificate_match) : 'subject'}: ${c.file})`;
+    if (passes(c.identity)) return { how: what, cert: c };
+    if (token && passes(c.identity, token)) return { how: `token + ${what}`, cert: c };
+  }
+  if (token && passes(null, token)) return { how: 'token', cert: null };
+  // A token-only key rides on a certificate the API admits that identifies no key (one that
+  // does would name that key instead: auth.cert_mismatch).
+  if (token && key.certificates.length === 0 && key.certificate_match === null) {
+    for (const c of certs) {
+      if (snapshot.keyOfIdentity(c.identity, now) !== undefined) continue;
+      if (passes(c.identity, token)) return { how: 'token + a pinned certificate', cert: c };
+    }
+  }
+  return null;
+}
+
+/** Why a key with a right on the API could not be fully checked, or null when every credential was. */
+function uncheckedCredentials(
+  key: BundleKey,
+  given: ReadonlyMap<string, GivenCert>,
+  certs: readonly GivenCert[],
+  snapshot: Snapshot,
+  now: number,
+): string | null {
+  const missing = key.certificates.filter((f) => !given.has(f));
+  if (missing.length > 0) return `its certificate ${missing.map(short).join(', ')} is not among the certificates given (--certs DIR)`;
+  if (key.certificate_match !== null && !certs.some((c) => snapshot.keyOfIdentity(c.identity, now) !== undefined))
+    return `no certificate given matches its certificate_match (${describeMatch(snapshot.bundle, key.certificate_match)}; --certs DIR)`;
+  if (key.token_sha256 !== null && key.certificates.length === 0 && key.certificate_match === null && certs.length === 0)
+    return 'its token alone is refused, and no certificate was given to carry it (--certs DIR)';
+  return null;
+}
+
+const CSV_FIELDS = ['kind', 'id', 'fingerprints', 'subject', 'expires', 'how', 'policies'] as const;
+
+export function formatWho(a: WhoAnswer, format: 'text' | 'csv'): string {
+  if (format === 'csv') {
+    const cell = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+    const lines = [CSV_FIELDS.join(',')];
+    for (const r of a.rows)
+      lines.push(
+        [r.kind, r.id, r.fingerprints.map((f) => `sha256:${f}`).join(' '), r.subject ?? '', r.expires ?? '', r.how, r.policies.join(' ')].map(cell).join(','),
+      );
+    return `${lines.join('\n')}\n`;
+  }
+  const lines = [`who can reach API "${a.api}" (${a.method} ${a.path}):`];
+  if (a.rows.length === 0) lines.push('  nobody among the credentials checked');
+  for (const r of a.rows) {
+    const fps = r.fingerprints.map(short).join(' ');
+    const bits = [
+      r.kind.padEnd(11),
+      (r.kind === 'ca' ? '' : r.id || '-').padEnd(14),
+      r.how,
+      fps,
+      r.subject ? `subject "${r.subject}"` : '',
+      r.expires ? `expires ${r.expires}` : '',
+      r.policies.length ? `policies ${r.policies.join(', ')}` : '',
+    ];
+    lines.push(`  ${bits.filter(Boolean).join('  ')}`.trimEnd());
+  }
+  if (a.notes.length > 0) lines.push('notes:', ...a.notes.map((n) => `  ${n}`));
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,72 @@
+// `mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [METHOD] URL`: the
+// decision the gateway's stages make for one request, and each stage's verdict in order.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { explainRequest, formatExplanation } from '../../access/explain.ts';
+import { identityFromPem } from '../../access/identity.ts';
+import { loadBundle } from '../../bundle/read.ts';
+import { buildSnapshot } from '../../runtime/snapshot.ts';
+import { UsageError, type Command } from '../command.ts';
+import { envelope } from '../report.ts';
+
+const usage = `usage: mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [--at ISO] [--format text|json] [METHOD] URL
+
+Decides one request against the bundle with the gateway's own request stages and shows the
+answer and each stage's verdict in order: route (which API), static mTLS (which pin or CA
+admitted the certificate, or why none did), authenticate (which key), key state, access
+(which access right and allowed_urls entry), limits (the key's limits; nothing is counted).
+URL is a path (/logistics/shipments) or https://HOST/PATH (the host chooses the domain).
+Exit status: 0 the request would be let through, 1 it would be refused, 2 usage or I/O.
+
+Options:
+  --bundle FILE   the bundle to ask (what \`mtlsgate compile\` wrote, or what is deployed)
+  --cert PEM      the client certificate presented (public PEM; chain certificates after it)
+  --as-key ID     the request bears that key's token (known by its token_sha256: no secret)
+  --token T       the request bears this literal token
+  --at ISO        decide at this moment (expiry), e.g. 2027-01-01T00:00:00Z; default now
+  --format F      text (default) or json (the envelope of docs/cli-conventions.md)`;
+
+function fail(format: string | undefined, code: string, message: string): number {
+  if (format === 'json') process.stdout.write(envelope('explain', false, {}, [{ code, message }]));
+  console.error(`mtlsgate explain: ${message}`);
+  return 2;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      bundle: { type: 'string' },
+      cert: { type: 'string' },
+      'as-key': { type: 'string' },
+      token: { type: 'string' },
+      at: { type: 'string' },
+      format: { type: 'string', default: 'text' },
+    },
+  });
+  if (!values.bundle) throw new UsageError('give the bundle with --bundle FILE');
+  if (values['as-key'] !== undefined && values.token !== undefined) throw new UsageError('give --as-key or --token, not both');
+  if (values.format !== 'text' && values.format !== 'json') throw new UsageError(`--format must be text or json, got ${JSON.stringify(values.format)}`);
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('give [METHOD] URL');
+  const [method, url] = positionals.length === 2 ? positionals : ['GET', positionals[0]];
+  if (!/^[A-Za-z]+$/.test(method)) throw new UsageError(`method ${JSON.stringify(method)} is not an HTTP method`);
+  if (!url.startsWith('/') && !/^https?:\/\//i.test(url)) throw new UsageError(`URL must be a path (/...) or an http(s) URL, got ${JSON.stringify(url)}`);
+  const now = values.at === undefined ? Date.now() : Date.parse(values.at);
+  if (Number.isNaN(now)) throw new UsageError(`--at must be an ISO time, got ${JSON.stringify(values.at)}`);
+  let bundle;
+  let identity = null;
+  try {
+    bundle = loadBundle(readFileSync(values.bundle));
+    if (values.cert !== undefined) identity = identityFromPem(readFileSync(values.cert, 'latin1'));
+  } catch (err) {
+    return fail(values.format, 'io', (err as Error).message);
+  }
+  const spec = { method: method.toUpperCase(), url, asKey: values['as-key'] ?? null, token: values.token ?? null, headers: {} };
+  const e = explainRequest(bundle, buildSnapshot(bundle), spec, identity, now);
+  if ('problem' in e) return fail(values.format, 'request', e.problem);
+  process.stdout.write(values.format === 'json' ? envelope('explain', e.code === null, { ...e }) : formatExplanation(e, bundle));
+  return e.code === null ? 0 : 1;
+}
+
+export const command: Command = { name: 'explain', summary: "why a request gets its answer: each stage's verdict", usage, run };

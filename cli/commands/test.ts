@@ -1,0 +1,90 @@
+// `mtlsgate test DIR`: only the access tests (kind: test) of a config directory, one line per
+// case and `N passed, N failed` at the end; exit 1 when any failed. The cases are decided by the
+// gateway's own stages on the compiled bundle (access/run.ts); `check` runs the same cases.
+import { parseArgs } from 'node:util';
+import { runAccessTests } from '../../access/run.ts';
+import { compileDir, ConfigDirError, describeFailure, displayPath, formatDiagnostics } from '../../compiler/index.ts';
+import { UsageError, type Command } from '../command.ts';
+import { envelope, parseFormat } from '../report.ts';
+
+const usage = `usage: mtlsgate test DIR [--format text|json|github]
+
+Runs the access tests (kind: test documents) of the config directory DIR against the bundle
+it compiles to, with the gateway's own request stages, and prints one line per case and
+"N passed, N failed". --format github annotates failing cases on a pull request; --format
+json writes the envelope of docs/cli-conventions.md with passed, failed and every case.
+Exit status: 0 every case passed, 1 a case failed (or the config has errors), 2 usage or I/O.`;
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { format: { type: 'string' }, json: { type: 'boolean' } } });
+  const format = parseFormat(values);
+  if (positionals.length !== 1) throw new UsageError('give the config directory');
+  const dir = positionals[0];
+  let result;
+  try {
+    result = await compileDir(dir, { accessTests: runAccessTests });
+  } catch (err) {
+    if (err instanceof ConfigDirError) {
+      if (format === 'json') process.stdout.write(envelope('test', false, {}, [{ code: 'io', message: err.message }]));
+      console.error(`mtlsgate test: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  const configErrors = result.diagnostics.filter((d) => d.severity === 'error' && d.code !== 'E_ACCESS_TEST');
+  if (configErrors.length > 0) {
+    if (format === 'json')
+      process.stdout.write(
+        envelope(
+          'test',
+          false,
+          { passed: 0, failed: 0, cases: [] },
+          configErrors.map((d) => ({ code: d.code, message: d.message, file: displayPath(dir, d.file), line: d.line, col: d.col })),
+        ),
+      );
+    process.stderr.write(
+      formatDiagnostics({ diagnostics: configErrors, errorCount: configErrors.length, warningCount: 0 }, format === 'json' ? 'text' : format, dir),
+    );
+    console.error('mtlsgate test: the config has errors; no test ran');
+    return 1;
+  }
+  const { cases, outcomes } = result.tests;
+  const results = cases.map((c, i) => ({ c, o: outcomes![i] }));
+  const passed = results.filter((r) => r.o.pass).length;
+  const failed = results.length - passed;
+  const at = (c: (typeof cases)[number]) => `${displayPath(dir, c.file)}:${c.line}:${c.col}`;
+  if (format === 'json') {
+    const json = results.map(({ c, o }) => ({
+      test: c.suite,
+      name: c.name,
+      file: displayPath(dir, c.file),
+      line: c.line,
+      col: c.col,
+      pass: o.pass,
+      expect: c.expect,
+      actual: o.actual,
+      ...(o.problem ? { problem: o.problem } : {}),
+    }));
+    process.stdout.write(envelope('test', failed === 0, { passed, failed, cases: json }));
+  } else {
+    const lines: string[] = [];
+    for (const { c, o } of results) {
+      if (format === 'github') {
+        if (!o.pass) {
+          const msg = describeFailure(c, o).replace(/%/g, '%25').replace(/\n/g, '%0A');
+          lines.push(`::error file=${displayPath(dir, c.file)},line=${c.line},col=${c.col},title=E_ACCESS_TEST::${msg}`);
+        }
+      } else
+        lines.push(
+          o.pass
+            ? `ok    ${c.suite}: ${c.name}`
+            : `FAIL  ${c.suite}: ${c.name} (${at(c)})\n      ${describeFailure(c, o).replace(/^test "[^"]*" case "[^"]*": /, '')}`,
+        );
+    }
+    lines.push(`${passed} passed, ${failed} failed`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+export const command: Command = { name: 'test', summary: 'run the access tests (kind: test) of a config directory', usage, run };

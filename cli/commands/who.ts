@@ -1,0 +1,62 @@
+// `mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR]`: every identity that
+// can reach an API, answered by the gateway's own stages from the bundle that is deployed, with
+// real client certificates from DIR (the bundle holds fingerprints, the stages need certificates).
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
+import { loadBundle } from '../../bundle/read.ts';
+import { buildSnapshot } from '../../runtime/snapshot.ts';
+import { UsageError, type Command } from '../command.ts';
+import { envelope } from '../report.ts';
+
+const usage = `usage: mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR] [--at ISO] [--format text|json|csv]
+
+Lists every identity that gets through to the API (and path): anyone (a keyless API), its
+pinned certificates, CAs and subject entries (certificate_match), and each key whose own
+credentials (its certificate, its token, or both) pass the gateway's request stages, with its
+policies. The stages judge real certificates (validity, extendedKeyUsage, path validation,
+subject, revocation) and the bundle holds only fingerprints, so give the client certificates
+with --certs DIR (the config directory will do: every *.pem / *.crt under it, leaf first);
+a grant whose certificate is not there is listed under "notes" as not checked.
+
+Options:
+  --bundle FILE   the bundle to ask
+  --method M      the request method (default GET)
+  --path P        a path on the API (default its listen_path); relative to the listen path unless it starts with it
+  --certs DIR     client certificates (PEM) to put through the stages
+  --at ISO        decide at this moment (certificate and key expiry); default now
+  --format F      text (default), json (the envelope of docs/cli-conventions.md) or csv`;
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      bundle: { type: 'string' },
+      method: { type: 'string', default: 'GET' },
+      path: { type: 'string' },
+      certs: { type: 'string' },
+      at: { type: 'string' },
+      format: { type: 'string', default: 'text' },
+    },
+  });
+  const format = values.format as 'text' | 'json' | 'csv';
+  if (!['text', 'json', 'csv'].includes(format)) throw new UsageError(`--format must be text, json or csv, got ${JSON.stringify(values.format)}`);
+  if (!values.bundle) throw new UsageError('give the bundle with --bundle FILE');
+  if (positionals.length !== 1) throw new UsageError('give one API id');
+  const now = values.at === undefined ? Date.now() : Date.parse(values.at);
+  if (Number.isNaN(now)) throw new UsageError(`--at must be an ISO time, got ${JSON.stringify(values.at)}`);
+  try {
+    const bundle = loadBundle(readFileSync(values.bundle));
+    const certs = values.certs ? certsFrom(values.certs) : [];
+    const answer = whoCanReach(bundle, buildSnapshot(bundle), positionals[0], { method: values.method!, path: values.path ?? null, now, certs });
+    process.stdout.write(format === 'json' ? envelope('who', true, { ...answer }) : formatWho(answer, format as 'text' | 'csv'));
+    return 0;
+  } catch (err) {
+    if (format === 'json') process.stdout.write(envelope('who', false, {}, [{ code: 'io', message: (err as Error).message }]));
+    console.error(`mtlsgate who: ${(err as Error).message}`);
+    return 2;
+  }
+}
+
+export const command: Command = { name: 'who', summary: 'who can reach an API: certificates, CAs and keys, from the bundle', usage, run };

@@ -1,0 +1,39 @@
+// State shared by the converters of one import: the report, the id maps (Tyk id -> mtlsgate id)
+// and what policies and keys need to know about the imported APIs.
+import type { ApiSpec, KeySpec, PolicySpec } from '../compiler/model.ts';
+import { IdMap } from './ids.ts';
+import { ImportReport } from './report.ts';
+
+export interface Imported<S> {
+  spec: S;
+  /** Input file and JSON pointer of the Tyk object it came from (for the YAML header). */
+  file: string;
+  pointer: string;
+  /** One line for the YAML header, e.g. `Tyk classic API "Payments" (api_id 3f2a...)`. */
+  origin: string;
+  /** Written commented out (a key whose token cannot be carried over): see keys.ts. */
+  disabledBecause?: string;
+}
+
+/** How the Tyk gateway matched allowed_urls (tyk.conf http_server_options). */
+export interface PathMatching {
+  prefix: boolean;
+  suffix: boolean;
+}
+
+export class ImportContext {
+  readonly report = new ImportReport();
+  readonly apiIds = new IdMap('API');
+  readonly policyIds = new IdMap('policy');
+  readonly keyIds = new IdMap('key');
+  /** Tyk API id -> the imported API (policies and keys read its listen path). */
+  readonly apis = new Map<string, Imported<ApiSpec>>();
+  readonly policies: Imported<PolicySpec>[] = [];
+  readonly keys: Imported<KeySpec>[] = [];
+  pathMatching: PathMatching = { prefix: false, suffix: false };
+  /**
+   * tyk.conf hash_keys: whether key ids in the inputs are hashes (true) or the tokens
+   * themselves (false). undefined = no tyk.conf given: ids are taken as hashes (Tyk's default).
+   */
+  hashKeys: boolean | undefined;
+}

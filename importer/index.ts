@@ -1,0 +1,55 @@
+// `mtlsgate import tyk`: Tyk API definitions (classic and OAS), policies and key sessions ->
+// mtlsgate YAML. Pure: reads the inputs, returns the files to write and the report; the CLI
+// writes them (only when nothing was fatal) and runs check on the result.
+import { convertClassic } from './classic.ts';
+import { ImportContext } from './context.ts';
+import { convertKey } from './keys.ts';
+import { convertOas } from './oas.ts';
+import { convertPolicy, type PolicyIndex } from './policies.ts';
+import { ptr, type Finding } from './report.ts';
+import { readInputs } from './sources.ts';
+import { pairOasCompanions } from './companions.ts';
+import { bool, obj } from './values.ts';
+import { renderAll, type OutFile } from './yaml-out.ts';
+
+export { FatalImportError, formatFindings, type Finding } from './report.ts';
+export type { OutFile } from './yaml-out.ts';
+
+export interface ImportResult {
+  files: OutFile[];
+  drops: Finding[];
+  notes: Finding[];
+  counts: { apis: number; policies: number; keys: number; inactiveKeys: number };
+}
+
+/** Throws FatalImportError (nothing to write) for inputs that cannot be imported. */
+export function importTyk(paths: string[]): ImportResult {
+  const ctx = new ImportContext();
+  const items = pairOasCompanions(readInputs(paths), ctx.report);
+  for (const item of items) {
+    if (item.kind !== 'tykconf') continue;
+    const conf = item.value;
+    if ('hash_keys' in conf) ctx.hashKeys = bool(conf.hash_keys);
+    const http = obj(conf.http_server_options);
+    ctx.pathMatching = { prefix: bool(http.enable_path_prefix_matching), suffix: bool(http.enable_path_suffix_matching) };
+    if (typeof conf.hash_key_function === 'string' && conf.hash_key_function !== 'sha256' && ctx.hashKeys !== false)
+      ctx.report.note(
+        item.file,
+        ptr(item.pointer, 'hash_key_function'),
+        `keys created with ${conf.hash_key_function} hashes cannot keep their tokens (only sha256 hashes can)`,
+      );
+  }
+  // APIs first: policies and keys need their ids and listen paths.
+  for (const item of items) if (item.kind === 'classic') convertClassic(ctx, item.value, item.file, item.pointer);
+  for (const item of items) if (item.kind === 'oas') convertOas(ctx, item.value, item.file);
+  const policies: PolicyIndex = { ids: new Map(), inactive: new Set() };
+  for (const item of items) if (item.kind === 'policy') convertPolicy(ctx, policies, item.value, item.file, item.pointer, item.mapKey);
+  for (const item of items) if (item.kind === 'key') convertKey(ctx, policies, item.value, item.file, item.pointer, item.keyRef);
+  const apis = [...ctx.apis.values()];
+  return {
+    files: renderAll(apis, ctx.policies, ctx.keys),
+    drops: ctx.report.drops,
+    notes: ctx.report.notes,
+    counts: { apis: apis.length, policies: ctx.policies.length, keys: ctx.keys.length, inactiveKeys: ctx.keys.filter((k) => k.disabledBecause).length },
+  };
+}

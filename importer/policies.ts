@@ -1,0 +1,47 @@
+// Tyk policies (one policy, a /tyk/policies array, a policies.json map of id -> policy, or a
+// Dashboard {"Data": [...]} listing) as kind: policy. Mapped: id (or _id), access_rights
+// (allowed_urls with methods), rate, per, quota_max, quota_renewal_rate; is_inactive turns the
+// keys that apply the policy inactive. The name goes into the YAML header.
+import type { PolicySpec } from '../compiler/model.ts';
+import type { ImportContext } from './context.ts';
+import { reportLeftovers } from './leftovers.ts';
+import { FatalImportError, ptr } from './report.ts';
+import { convertLimits, convertRights } from './rights.ts';
+import { bool, isObject, num, str, type JsonObject } from './values.ts';
+
+const HANDLED = new Set(['id', '_id', 'name', 'access_rights', 'rate', 'per', 'quota_max', 'quota_renewal_rate', 'active', 'is_inactive']);
+const SILENT = new Set(['org_id', 'last_updated']);
+/** Tyk writes -1 for "off" in these. */
+const OFF_WHEN_NEGATIVE = ['throttle_interval', 'throttle_retry_limit', 'max_query_depth', 'key_expires_in'];
+
+export function isPolicy(o: JsonObject): boolean {
+  return isObject(o.access_rights) && ('partitions' in o || 'key_expires_in' in o || '_id' in o || ('id' in o && !('apply_policies' in o)));
+}
+
+/** Tyk policy ids (id and _id) -> mtlsgate policy id; inactive policies. */
+export interface PolicyIndex {
+  ids: Map<string, string>;
+  inactive: Set<string>;
+}
+
+export function convertPolicy(ctx: ImportContext, index: PolicyIndex, p: JsonObject, file: string, base: string, mapKey?: string): void {
+  const tykId = str(p.id) || str(p._id) || mapKey;
+  if (!tykId) throw new FatalImportError(file, base, 'policy has neither id nor _id');
+  const id = ctx.policyIds.add(tykId, file, ptr(base, str(p.id) ? 'id' : '_id'));
+  for (const alias of [tykId, str(p.id), str(p._id), mapKey]) if (alias) index.ids.set(alias, id);
+  if (id !== tykId) ctx.report.note(file, base, `policy ${JSON.stringify(tykId)} is "${id}" in mtlsgate`);
+  const spec: PolicySpec = { kind: 'policy', id };
+  const rights = convertRights(ctx, file, ptr(base, 'access_rights'), p.access_rights);
+  if (rights) spec.access_rights = rights;
+  Object.assign(spec, convertLimits(ctx, file, base, p));
+  if (bool(p.is_inactive)) {
+    index.inactive.add(id);
+    ctx.report.note(file, ptr(base, 'is_inactive'), 'the policy is inactive: keys that apply it are written with is_inactive: true');
+  }
+  if (p.active === false) ctx.report.note(file, ptr(base, 'active'), 'the policy is not active in Tyk (active: false); imported anyway');
+  const silent = new Set(SILENT);
+  for (const f of OFF_WHEN_NEGATIVE) if ((num(p[f]) ?? 0) <= 0) silent.add(f);
+  reportLeftovers(ctx.report, file, base, p, HANDLED, silent);
+  const name = str(p.name);
+  ctx.policies.push({ spec, file, pointer: base, origin: `Tyk policy ${JSON.stringify(name ?? tykId)} (id ${tykId})` });
+}

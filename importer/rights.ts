@@ -1,0 +1,101 @@
+// Access rights and limits, shared by policies and key sessions. Tyk matches an allowed_urls
+// regex against the whole request path (or, with enable_path_prefix_matching, also the path
+// after the listen path); mtlsgate matches the path after the listen path. So a pattern that
+// starts with the API's listen path loses it, mux templates become regexes as Tyk makes them,
+// and the gateway's prefix/suffix matching becomes ^ and $.
+import type { AccessRightsSpec, AllowedUrlSpec, LimitsSpec } from '../compiler/model.ts';
+import type { ImportContext, PathMatching } from './context.ts';
+import { reportLeftovers } from './leftovers.ts';
+import { ptr } from './report.ts';
+import { isObject, num, obj, str, type JsonObject } from './values.ts';
+
+const MUX_PARAM = /{([^}]+)}/g;
+
+function isMuxTemplate(p: string): boolean {
+  const open = p.split('{').length - 1;
+  return open > 0 && open === p.split('}').length - 1;
+}
+
+/** A Tyk allowed_urls pattern as a regex on the path after `listenPath`. */
+export function convertUrlPattern(pattern: string, listenPath: string, matching: PathMatching): string {
+  let p = pattern;
+  if (isMuxTemplate(p)) p = p.replace(MUX_PARAM, '([^/]+)');
+  if (p.includes('/*')) p = p.replaceAll('/*/', '/[^/]+/').replaceAll('/*', '/.*');
+  if (matching.prefix && p.startsWith('/')) p = `^${p}`;
+  if (matching.suffix && !p.endsWith('$')) p = `${p}$`;
+  const anchored = p.startsWith('^');
+  let body = anchored ? p.slice(1) : p;
+  const lp = listenPath.replace(/\/+$/, '');
+  if (lp !== '' && body.startsWith(lp) && (body.length === lp.length || body[lp.length] === '/' || body[lp.length] === '$')) {
+    body = body.slice(lp.length);
+    if (!body.startsWith('/')) body = `/${body}`;
+  }
+  return (anchored ? '^' : '') + body;
+}
+
+const RIGHT_FIELDS = new Set(['api_id', 'api_name', 'versions', 'allowed_urls']);
+
+/** Tyk access_rights (API id -> definition) as mtlsgate access_rights; undefined when none survive. */
+export function convertRights(ctx: ImportContext, file: string, base: string, rights: unknown): AccessRightsSpec | undefined {
+  if (!isObject(rights)) return undefined;
+  const out: AccessRightsSpec = {};
+  for (const [tykApiId, rawRight] of Object.entries(rights)) {
+    const at = ptr(base, tykApiId);
+    const right = obj(rawRight);
+    const api = ctx.apis.get(tykApiId) ?? ctx.apis.get(str(right.api_id) ?? '');
+    if (api === undefined) {
+      ctx.report.drop(file, at, `access right for API ${JSON.stringify(tykApiId)} not converted: that API is not among the imported API definitions`);
+      continue;
+    }
+    reportLeftovers(ctx.report, file, at, right, RIGHT_FIELDS);
+    const urls = right.allowed_urls;
+    if (!Array.isArray(urls) || urls.length === 0) {
+      out[api.spec.id] = {};
+      continue;
+    }
+    const allowed: AllowedUrlSpec[] = [];
+    urls.forEach((raw, i) => {
+      const u = obj(raw);
+      const url = str(u.url);
+      const methods = Array.isArray(u.methods) ? u.methods.filter((m): m is string => typeof m === 'string') : [];
+      if (url === undefined || url === '') {
+        ctx.report.drop(file, ptr(at, 'allowed_urls', i), 'allowed_urls entry without url not converted');
+        return;
+      }
+      if (methods.length === 0) {
+        // Tyk requires the request method to be listed: an entry without methods allows nothing.
+        ctx.report.drop(file, ptr(at, 'allowed_urls', i), 'allowed_urls entry with no methods not converted: in Tyk it allows nothing');
+        return;
+      }
+      allowed.push({ url: convertUrlPattern(url, api.spec.proxy.listen_path, ctx.pathMatching), methods: [...new Set(methods.map((m) => m.toUpperCase()))] });
+    });
+    // Every entry dropped: Tyk allowed nothing on this API, so grant nothing.
+    if (allowed.length === 0) ctx.report.drop(file, ptr(at, 'allowed_urls'), `no allowed_urls entry survives: API ${JSON.stringify(tykApiId)} is not granted`);
+    else out[api.spec.id] = { allowed_urls: allowed };
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * Tyk rate/per and quota_max/quota_renewal_rate. Tyk enforces a rate only when rate > 0 and a
+ * quota only when quota_max > 0 (and a renewal rate is set); -1 is unlimited.
+ */
+export function convertLimits(ctx: ImportContext, file: string, base: string, o: JsonObject): LimitsSpec {
+  const out: LimitsSpec = {};
+  const rate = num(o.rate);
+  const per = num(o.per);
+  if (rate !== undefined && per !== undefined && rate > 0 && per > 0) {
+    out.rate = rate;
+    out.per = per;
+  }
+  const max = num(o.quota_max);
+  const renewal = num(o.quota_renewal_rate);
+  if (max === -1) out.quota_max = -1;
+  else if (max !== undefined && max > 0) {
+    if (renewal !== undefined && renewal > 0) {
+      out.quota_max = Math.trunc(max);
+      out.quota_renewal_rate = renewal;
+    } else ctx.report.drop(file, ptr(base, 'quota_max'), 'quota_max not converted: without a quota_renewal_rate Tyk does not enforce it');
+  }
+  return out;
+}

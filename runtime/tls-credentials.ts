@@ -1,0 +1,43 @@
+// The server's TLS credentials from their files: `--tls-cert`/`--tls-key`, given once or as
+// several pairs in order (the first is the default, the others are chosen by SNI:
+// runtime/tls-servers.ts). Read at start and on SIGHUP; a reload takes every pair or none, so a
+// bad file leaves all the old certificates serving.
+import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
+import { errnoMessage } from '../common/errno.ts';
+import type { TlsPair } from './tls-servers.ts';
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+/** Where a file came from, for messages: "--tls-cert" for one pair, "--tls-cert #2" for the second of several. */
+function flagName(flag: string, index: number, count: number): string {
+  return count === 1 ? flag : `${flag} #${index + 1}`;
+}
+
+/** Every pair, each checked to be a usable certificate and matching key; throws (message naming the pair) on the first that is not. */
+export async function readTlsPairs(files: readonly TlsFiles[]): Promise<TlsPair[]> {
+  const pairs: TlsPair[] = [];
+  for (const [i, f] of files.entries()) {
+    const certFlag = flagName('--tls-cert', i, files.length);
+    const keyFlag = flagName('--tls-key', i, files.length);
+    const read = async (file: string, flag: string) => {
+      try {
+        return await readFile(file);
+      } catch (err) {
+        throw new Error(`cannot read ${flag} ${file}: ${errnoMessage(err)}`);
+      }
+    };
+    const cert = await read(f.certFile, certFlag);
+    const key = await read(f.keyFile, keyFlag);
+    try {
+      createSecureContext({ cert, key });
+    } catch (err) {
+      throw new Error(`${certFlag} ${f.certFile} and ${keyFlag} ${f.keyFile} are not a usable certificate and matching private key: ${(err as Error).message}`);
+    }
+    pairs.push({ cert, key });
+  }
+  return pairs;
+}

@@ -1,0 +1,142 @@
+// `mtlsgate explain` (each stage's verdict for one request) and `mtlsgate who` (who gets
+// through to an API), on the examples compiled with the CLI and the demo certificates.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DemoPki } from '../cli/pki.ts';
+import { CLI, compileWithCli, demoPki, run } from './helpers/serve-fixtures.ts';
+
+let tmp: string;
+let pki: DemoPki;
+let bundle: string;
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'mtlsgate-explain-'));
+  const config = join(tmp, 'examples');
+  cpSync(join(import.meta.dirname, '..', 'examples'), config, { recursive: true, filter: (src) => !src.includes(join('examples', 'certs')) });
+  pki = await demoPki(config);
+  bundle = join(tmp, 'bundle.json');
+  await compileWithCli(config, bundle);
+});
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+const cli = (...args: string[]) => run(process.execPath, [CLI, ...args]);
+const cert = (name: string) => join(pki.dir, `${name}.pem`);
+
+test('explain: a request let through, with the pin, the key, the allowed_urls entry and the limits', async () => {
+  const r = await cli('explain', '--bundle', bundle, '--cert', cert('partner-a'), '--as-key', 'carol', 'POST', '/logistics/shipments');
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.match(lines[0], /^POST \/logistics\/shipments -> 200: every stage let it through; the gateway proxies it to http:\/\/127\.0\.0\.1:9102$/);
+  assert.deepEqual(
+    lines.slice(1).map((l) => l.trim().split(/\s+/).slice(0, 2)),
+    [
+      ['route', 'pass'],
+      ['revocation', 'pass'],
+      ['static-mtls', 'pass'],
+      ['authenticate', 'pass'],
+      ['key-state', 'pass'],
+      ['access', 'pass'],
+      ['limits', 'pass'],
+    ],
+  );
+  assert.match(r.stdout, /static-mtls +pass +certificate sha256:[0-9a-f]{64} \(CN=partner-a, O=mtlsgate demo, expires .*\): pinned on the API/);
+  assert.match(r.stdout, /authenticate +pass +key "carol", identified by the token of key "carol"/);
+  assert.match(
+    r.stdout,
+    /access +pass +allowed_urls entry \^\/shipments\(\/\|\$\) \[GET,POST\] matches POST \/shipments \(rights merged from policies partner-standard/,
+  );
+  assert.match(r.stdout, /limits +pass +rate 10 per 1 s, quota 10000 per 3600 s/);
+});
+
+test('explain: the refusing stage with its code and why; later stages not reached; exit 1; --format json', async () => {
+  const r = await cli('explain', '--bundle', bundle, '--cert', cert('mallory'), '/reports/daily');
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /^GET \/reports\/daily -> 403 mtls\.cert_not_allowed: "Certificate with SHA256 [0-9a-f]{64} not allowed"/);
+  assert.match(
+    r.stdout,
+    /static-mtls +refuse +mtls\.cert_not_allowed: .*CN=mallory.*not among the API's 1 pinned certificates, and none of its CAs \(none\) issued it/,
+  );
+  assert.match(r.stdout, /authenticate +not reached/);
+  const j = await cli('explain', '--bundle', bundle, '--cert', cert('partner-a'), '--as-key', 'carol', '--format', 'json', 'DELETE', '/logistics/shipments');
+  assert.equal(j.code, 1);
+  const e = JSON.parse(j.stdout);
+  assert.equal(e.status, 403);
+  assert.equal(e.code, 'access.url_denied');
+  assert.equal(e.key, 'carol');
+  assert.deepEqual(
+    e.stages.map((s: { stage: string; outcome: string }) => [s.stage, s.outcome]),
+    [
+      ['route', 'pass'],
+      ['revocation', 'pass'],
+      ['static-mtls', 'pass'],
+      ['authenticate', 'pass'],
+      ['key-state', 'pass'],
+      ['access', 'refuse'],
+      ['limits', 'not reached'],
+    ],
+  );
+  assert.match(
+    e.stages[5].detail,
+    /DELETE \/shipments matches none of the 2 allowed_urls entries: \^\/shipments\(\/\|\$\) \[GET,POST\]; \^\/tracking\/ \[GET\]/,
+  );
+  // Dynamic mTLS: the certificate alone; a literal token; a keyless skip.
+  const dyn = await cli('explain', '--bundle', bundle, '--cert', cert('alice'), '/profile/me');
+  assert.match(dyn.stdout, /static-mtls +skip +the API does not use static mTLS/);
+  assert.match(dyn.stdout, /authenticate +pass +key "alice", identified by certificate sha256:[0-9a-f]{64} \(dynamic mTLS\)/);
+  const tok = await cli('explain', '--bundle', bundle, '--cert', cert('partner-a'), '--token', 'wrong', '/logistics/shipments');
+  assert.match(tok.stdout, /authenticate +refuse +auth\.key_not_found: "Access to this API has been disallowed"; credential: the token in authorization/);
+  const at = await cli('explain', '--bundle', bundle, '--cert', cert('partner-a'), '--at', '2099-01-01T00:00:00Z', '/reports/daily');
+  assert.match(at.stdout, /-> 403 mtls\.cert_expired/);
+  const usage = await cli('explain', '--bundle', bundle, '--as-key', 'carol', '--token', 'x', '/x');
+  assert.equal(usage.code, 2);
+});
+
+test('who: pinned certificates with subject and expiry, keys with how they get through and their policies; --path narrows; csv and json', async () => {
+  const r = await cli('who', '--bundle', bundle, 'logistics', '--certs', pki.dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^who can reach API "logistics" \(GET \/logistics\/\):/);
+  assert.match(
+    r.stdout,
+    /certificate +- +pinned certificate, with a key that gets through \(below\) +sha256:[0-9a-f]{16}… +subject "CN=partner-a, O=mtlsgate demo" +expires /,
+  );
+  assert.match(
+    r.stdout,
+    /key +bob +token \+ its certificate; only \^\/shipments\(\/\|\$\) \[GET,POST\], \^\/tracking\/ \[GET\] .*policies partner-standard, profile-self-serve/,
+  );
+  assert.match(r.stdout, /key +carol +token \+ a pinned certificate; only /);
+  assert.equal(r.stdout.includes('alice'), false, 'alice has no right on logistics');
+  const admin = await cli('who', '--bundle', bundle, 'logistics', '--path', '/admin', '--certs', pki.dir);
+  assert.equal(/^ {2}key {8}/m.test(admin.stdout), false, 'nobody reaches /logistics/admin with a key');
+  assert.match(admin.stdout, /key bob with its certificate .* and its token is refused: access\.url_denied/);
+  const tracking = await cli('who', '--bundle', bundle, 'logistics', '--path', '/tracking/42', '--format', 'json', '--certs', pki.dir);
+  const j = JSON.parse(tracking.stdout);
+  assert.equal(j.path, '/logistics/tracking/42');
+  assert.deepEqual(
+    j.rows.filter((x: { kind: string }) => x.kind === 'key').map((x: { id: string; how: string }) => [x.id, x.how]),
+    [
+      ['bob', 'token + its certificate'],
+      ['carol', 'token + a pinned certificate'],
+    ],
+  );
+  const csv = await cli('who', '--bundle', bundle, 'profile', '--format', 'csv', '--certs', pki.dir);
+  const rows = csv.stdout.trimEnd().split('\n');
+  assert.equal(rows[0], 'kind,id,fingerprints,subject,expires,how,policies');
+  assert.match(rows[1], /^key,alice,sha256:[0-9a-f]{64},"CN=alice, O=mtlsgate demo",,its certificate,profile-self-serve$/);
+  assert.match(rows[2], /^key,bob,/);
+  assert.match(
+    rows[3],
+    /^key,other-team,sha256:[0-9a-f]{64},"CN=stranger, O=mtlsgate demo",,"a certificate its certificate_match admits \(CA ""CN=untrusted CA, O=mtlsgate demo"" issued it \(path validation\), with subject_cn stranger: stranger\.pem\)",profile-self-serve$/,
+  );
+  const keyless = await cli('who', '--bundle', bundle, 'partner-reports', '--certs', pki.dir);
+  assert.match(keyless.stdout, /certificate +- +pinned certificate \(alone\)/);
+  // The bundle holds fingerprints; without the certificates nothing about them is guessed.
+  const bare = await cli('who', '--bundle', bundle, 'logistics');
+  assert.match(bare.stdout, /nobody among the credentials checked\nnotes:\n/);
+  assert.match(bare.stdout, /key bob not checked: its certificate sha256:[0-9a-f]{16}… is not among the certificates given \(--certs DIR\)/);
+  assert.match(bare.stdout, /revocation \(every API\): the deny list names 1 certificate/);
+  const unknown = await cli('who', '--bundle', bundle, 'nope');
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /no API "nope" in the bundle/);
+});
