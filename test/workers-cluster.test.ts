@@ -117,6 +117,8 @@ test('--workers 2 starts two workers behind one listener and one admin listener'
   assert.equal(health.status, 'ok');
   assert.equal(health.workers.length, 2);
   assert.ok(health.workers.every((w) => w.status === 'ok' && w.bundle === health.workers[0].bundle));
+  const ready = (await (await fetch(`${admin}/ready`)).json()) as { ready: boolean; bundle: string };
+  assert.deepEqual([ready.ready, ready.bundle], [true, health.workers[0].bundle]);
 });
 
 test('a quota of 100 shared by two workers: of 150 requests on 150 connections exactly 100 pass and 50 get limit.quota', async () => {

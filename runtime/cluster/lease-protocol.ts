@@ -79,7 +79,7 @@ export interface AnswerMessage {
 export type ControlMessage = { type: 'mtlsgate:reload' } | { type: 'mtlsgate:stop'; reason: string };
 
 /** Worker -> primary: listening (or not: the start-up error). */
-export type StartedMessage = { type: 'mtlsgate:ready'; listen: string } | { type: 'mtlsgate:failed'; error: string };
+export type StartedMessage = { type: 'mtlsgate:ready'; listen: string; digest: string } | { type: 'mtlsgate:failed'; error: string };
 
 export type ToWorker = GrantMessage | RecallMessage | QueryMessage | ControlMessage;
 export type ToPrimary = AcquireMessage | ReturnMessage | AnswerMessage | StartedMessage;

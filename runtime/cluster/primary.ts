@@ -58,6 +58,8 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   const ready = new Set<number>();
   let stopping = false;
   let listenAddress = '';
+  /** The digest the workers serve, as last reported (start-up, then every /health). */
+  let digest: string | null = null;
   const answers = new Map<number, (m: AnswerMessage) => void>();
   let nextQuery = 1;
   let startup: { resolve: () => void; reject: (err: Error) => void } | null = null;
@@ -78,6 +80,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       else if (msg.type === 'mtlsgate:ready') {
         ready.add(w.id);
         listenAddress = msg.listen;
+        digest = msg.digest;
         if (startup !== null && ready.size >= cfg.workers) startup.resolve();
       } else if (msg.type === 'mtlsgate:failed') startup?.reject(new Error(msg.error));
     });
@@ -131,6 +134,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     const reports = replies.map((r) => r.answer?.health).filter((h): h is HealthReport => h !== undefined);
     const base = reports[0];
     if (base === undefined) throw new Error('no worker answered');
+    digest = base.bundle.digest;
     const missing = workers.length < cfg.workers || workers.some((w) => w.status === 'down');
     const degraded = missing || reports.some((r) => r.status === 'degraded') || new Set(workers.map((w) => w.bundle)).size > 1;
     return {
@@ -183,7 +187,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         health,
         onLimiterError: cfg.onLimiterError,
         draining: () => stopping,
-        bundleDigest: () => null,
+        bundleDigest: () => digest,
         metrics: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }),
         expiring,
       });

@@ -56,7 +56,7 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([running.metrics.registry]);
   const done = new Promise<void>((resolve) => (stopped = resolve));
-  toPrimary({ type: 'mtlsgate:ready', listen: `${running.gatewayAddress.address}:${running.gatewayAddress.port}` });
+  toPrimary({ type: 'mtlsgate:ready', listen: `${running.gatewayAddress.address}:${running.gatewayAddress.port}`, digest: running.health().bundle.digest });
   if (stopRequested !== null) stop(stopRequested);
   await done;
   logger.flush();
