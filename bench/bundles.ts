@@ -39,8 +39,9 @@ export function writeGatewayConfig(dir: string, pki: BenchPki, upstreamUrl: stri
 }
 
 /** Runs the real compiler on `configDir`; throws with its diagnostics when it fails. */
-export async function compileWithCli(ctx: BenchContext, configDir: string, out: string): Promise<void> {
-  const r = await runPinned(SERVER_CORE, process.execPath, [join(ctx.root, 'dist/mtlsgate.mjs'), 'compile', configDir, '-o', out], 120_000);
+export async function compileWithCli(ctx: BenchContext, configDir: string, out: string, allowOutside: string[] = []): Promise<void> {
+  const extra = allowOutside.flatMap((p) => ['--allow-outside', p]);
+  const r = await runPinned(SERVER_CORE, process.execPath, [join(ctx.root, 'dist/mtlsgate.mjs'), 'compile', configDir, '-o', out, ...extra], 120_000);
   if (r.code !== 0) throw new Error(`mtlsgate compile ${configDir} exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 600)}`);
 }
 
@@ -71,7 +72,8 @@ export async function buildGatewayBundle(
 ): Promise<{ keys: number; bytes: number }> {
   const configDir = join(ctx.dir('gateway-config', `${mode}-${pki.alg}${limited ? '-limited' : ''}`));
   writeGatewayConfig(configDir, pki, upstreamUrl, mode, limited);
-  await compileWithCli(ctx, configDir, out);
+  // The certificates live in the bench's PKI directory beside the config: allowed explicitly.
+  await compileWithCli(ctx, configDir, out, [pki.dir]);
   if (mode === 'static' || syntheticKeys === 0) {
     const b = loadBundle(readFileSync(out));
     return { keys: Object.keys(b.content.keys).length, bytes: readFileSync(out).length };

@@ -81,6 +81,7 @@ const KEY_FIELDS = {
   quota: true,
   expires: true,
   is_inactive: true,
+  on_limiter_error: true,
 } satisfies Record<keyof BundleKey, boolean>;
 
 function compared<T>(fields: Record<keyof T, boolean>): Array<keyof T> {

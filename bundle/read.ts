@@ -28,6 +28,8 @@ export class BundleError extends Error {
 
 const HEADER_PREFIX = `{"format":"${BUNDLE_FORMAT}","digest":"sha256:`;
 const CONTENT_MARK = '","content":';
+/** An optional signature between digest and content (bundle/sign.ts); verified by the caller that holds a key. */
+const SIGNATURE_FIELD = /^","signature":"(ed25519:[0-9a-f]{16}:[A-Za-z0-9+/=]{1,200})/;
 
 /**
  * Verifies and parses a bundle: format, digest (before parsing the content), then shape.
@@ -49,10 +51,12 @@ export function loadBundle(bytes: Uint8Array | string): Bundle {
   if (!head.startsWith(HEADER_PREFIX)) throw new BundleError('bundle header is malformed (digest missing); recompile it');
   const digestStart = HEADER_PREFIX.length;
   const digest = head.slice(digestStart, digestStart + 64);
-  if (!/^[0-9a-f]{64}$/.test(digest) || head.slice(digestStart + 64, digestStart + 64 + CONTENT_MARK.length) !== CONTENT_MARK) {
+  const signature = SIGNATURE_FIELD.exec(head.slice(digestStart + 64));
+  const afterSignature = digestStart + 64 + (signature ? signature[0].length : 0);
+  if (!/^[0-9a-f]{64}$/.test(digest) || head.slice(afterSignature, afterSignature + CONTENT_MARK.length) !== CONTENT_MARK) {
     throw new BundleError('bundle header is malformed (digest is not 64 hex characters); recompile it');
   }
-  const contentStart = Buffer.byteLength(HEADER_PREFIX + digest + CONTENT_MARK, 'utf8');
+  const contentStart = Buffer.byteLength(head.slice(0, afterSignature) + CONTENT_MARK, 'utf8');
   let end = buf.length;
   while (end > contentStart && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d || buf[end - 1] === 0x20)) end--;
   if (end <= contentStart || buf[end - 1] !== 0x7d /* } */) {
@@ -72,7 +76,7 @@ export function loadBundle(bytes: Uint8Array | string): Bundle {
     throw new BundleError(`bundle content is not valid JSON: ${(err as Error).message}`);
   }
   verifyShape(content);
-  return { format: BUNDLE_FORMAT, digest: 'sha256:' + digest, content };
+  return { format: BUNDLE_FORMAT, digest: 'sha256:' + digest, signature: signature ? signature[1] : null, content };
 }
 
 // ---- shape verification (hand-written: the runtime does not carry ajv) ----
@@ -123,6 +127,10 @@ function certificatePem(v: unknown, path: string): void {
   if (containsPrivateKey(v as string)) fail(path, 'holds private key material');
 }
 /** An object whose fields pass `shape` (fields not in the type are ignored, as JSON readers do). */
+/** Optional field: absent, or the string "deny". */
+function denyIfPresent(v: unknown, path: string): void {
+  if (v !== undefined && v !== 'deny') fail(path, 'must be "deny" when present');
+}
 function record(shape: Record<string, Check>): Check {
   const fields = Object.entries(shape);
   return (v, path) => {
@@ -222,6 +230,7 @@ const KEY_SHAPE = {
   quota: nullable(record(QUOTA_SHAPE)),
   expires: strOrNull,
   is_inactive: bool,
+  on_limiter_error: denyIfPresent,
 } satisfies Record<keyof BundleKey, Check>;
 
 const CA_SHAPE = { pem: certificatePem, subject: str, apis: strArray } satisfies Record<keyof BundleCa, Check>;

@@ -5,6 +5,7 @@
 //
 // File layout (one JSON document, always written by `serializeBundle`):
 //   {"format":"mtlsgate.bundle/v1","digest":"sha256:<hex>","content":{...}}\n
+// or, signed (bundle/sign.ts), with "signature":"ed25519:<key id>:<base64>" between digest and content.
 // The digest is the SHA-256 of the exact bytes of the `content` value as they stand in the
 // file, so a loader verifies it by hashing a slice, without re-serialising anything.
 // Everything in `content` is plain data: fingerprints, hashes, ids, regex sources. No private
@@ -136,6 +137,8 @@ export interface BundleKey {
   /** ISO-8601 expiry of the key, or null. */
   expires: string | null;
   is_inactive: boolean;
+  /** Present ('deny') when a policy of the key asks to deny it while the shared limiter cannot decide; absent: serve's --on-limiter-error. */
+  on_limiter_error?: 'deny';
 }
 
 export interface BundleCa {
@@ -196,5 +199,7 @@ export interface Bundle {
   format: typeof BUNDLE_FORMAT;
   /** "sha256:<hex>" of the content bytes. */
   digest: string;
+  /** "ed25519:<key id>:<base64>" over the digest (bundle/sign.ts), or null when unsigned. Not verified by loadBundle. */
+  signature?: string | null;
   content: BundleContent;
 }

@@ -16,8 +16,9 @@ function missingFiles(diagnostics: readonly DiagnosticLike[]): string[] {
   const files = new Set<string>();
   for (const d of diagnostics) {
     if (d.code !== 'E_CERT_READ') continue;
-    const m = /\(resolved to (.+)\): no such file/.exec(d.message);
-    if (m) files.add(m[1]);
+    // The path is quoted and escaped as JSON (compiler/excerpt.ts quotedPath).
+    const m = /\(resolved to ("(?:[^"\\]|\\.)*")\): no such file/.exec(d.message);
+    if (m) files.add(JSON.parse(m[1]) as string);
   }
   return [...files];
 }

@@ -7,6 +7,7 @@ import { command as diff } from './commands/diff.ts';
 import { command as serve } from './commands/serve.ts';
 import { command as fingerprint } from './commands/fingerprint.ts';
 import { command as token } from './commands/token.ts';
+import { command as keygen } from './commands/keygen.ts';
 import { command as certs } from './commands/certs.ts';
 import { command as portal } from './commands/portal.ts';
 import { command as approve } from './commands/approve.ts';
@@ -26,6 +27,7 @@ export const commands: Command[] = [
   serve,
   fingerprint,
   token,
+  keygen,
   certs,
   portal,
   approve,

@@ -11,7 +11,9 @@ import { fingerprintOf, formatPin } from '../cert/fingerprint.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { derToPem, isPem, pemBlocks } from '../cert/read.ts';
 import { oneLineName } from '../cert/subject.ts';
+import type { Confinement } from './confine.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
+import { quotedPath } from './excerpt.ts';
 
 export interface CertInfo {
   /** Lowercase hex SHA-256 of the DER. */
@@ -26,7 +28,7 @@ export interface CertInfo {
 }
 
 /** What one file or inline PEM holds, or why it cannot be used (`problem` follows the name it was given as). */
-type PemContents = { certs: CertInfo[]; privateKey: boolean } | { code: 'E_CERT_READ' | 'E_CERT_NOT_PEM' | 'E_CERT_PARSE'; problem: string };
+type PemContents = { certs: CertInfo[]; privateKey: boolean } | { code: 'E_CERT_READ' | 'E_CERT_NOT_PEM' | 'E_CERT_PARSE' | 'E_PATH_OUTSIDE'; problem: string };
 
 const DAY_MS = 86_400_000;
 
@@ -110,8 +112,20 @@ export class CertLoader {
     private readonly log: DiagnosticLog,
     private readonly now: Date,
     expiryWarningDays: number,
+    private readonly confine?: Confinement,
   ) {
     this.warnBefore = now.getTime() + expiryWarningDays * DAY_MS;
+  }
+
+  /**
+   * Why the file at `abs` may not be read (it resolves, symlinks followed, outside the config
+   * directory and no --allow-outside names it), or null when it may. Every file the compiler
+   * reads for a config value asks this first: nothing outside can reach a diagnostic.
+   */
+  outside(abs: string): string | null {
+    const where = this.confine?.check(abs);
+    if (!where || where.inside) return null;
+    return `resolves to ${quotedPath(where.real)}, outside the config directory: not read (allow it with --allow-outside PATH)`;
   }
 
   /**
@@ -126,16 +140,20 @@ export class CertLoader {
       contents = parsePem(entry);
     } else {
       const abs = resolve(dirname(yamlAbsPath), entry);
-      label = entry;
+      label = quotedPath(entry);
       let cached = this.files.get(abs);
-      if (!cached) {
+      const outside = cached ? null : this.outside(abs);
+      if (outside !== null) {
+        cached = { code: 'E_PATH_OUTSIDE', problem: outside };
+        this.files.set(abs, cached);
+      } else if (!cached) {
         try {
           cached = parsePem(readSmallFile(abs));
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           const why =
             code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-          cached = { code: 'E_CERT_READ', problem: `cannot be read (resolved to ${abs}): ${why}` };
+          cached = { code: 'E_CERT_READ', problem: `cannot be read (resolved to ${quotedPath(abs)}): ${why}` };
         }
         this.dropUnneededDer(cached);
         this.files.set(abs, cached);

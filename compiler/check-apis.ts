@@ -6,6 +6,7 @@ import type { BundleApi, BundleCa, CertMatch, Fingerprint, ForwardClientCert, Up
 import { parsePin } from '../cert/fingerprint.ts';
 import { caPem, type CertInfo, type CertLoader, subjectOf } from './certs.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
+import { excerpt } from './excerpt.ts';
 import { uniqueById } from './ids.ts';
 import { resolveMatch } from './match.ts';
 import type { ApiDoc, ForwardClientCertSpec } from './model.ts';
@@ -53,7 +54,7 @@ function resolveUpstreamTls(
   const spec = proxy.upstream_tls;
   if (spec === undefined) return API_DEFAULTS.upstream_tls;
   if (!proxy.target_url.startsWith('https://')) {
-    log.report('E_FIELD_VALUE', at([]), `upstream_tls applies to an https:// target_url; ${JSON.stringify(proxy.target_url)} is plain http`);
+    log.report('E_FIELD_VALUE', at([]), `upstream_tls applies to an https:// target_url; ${excerpt(proxy.target_url)} is plain http`);
   }
   let caPemText: string | null = null;
   if (spec.ca !== undefined) {
@@ -129,7 +130,7 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       const pin = parsePin(entry);
       if (pin !== null) {
         if (pin.ok) pinned.add(pin.fingerprint);
-        else log.report('E_FIELD_VALUE', site, `client_certificates[${i}] ${JSON.stringify(entry)} ${pin.problem}`);
+        else log.report('E_FIELD_VALUE', site, `client_certificates[${i}] ${excerpt(entry)} ${pin.problem}`);
         return;
       }
       const loaded = certs.load(entry, site, doc.file.absPath) ?? [];
@@ -158,7 +159,7 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       log.report(
         'E_TARGET_URL',
         at(['proxy', 'target_url']),
-        `target_url ${JSON.stringify(spec.proxy.target_url)} ${target.problem}: the gateway would refuse the bundle`,
+        `target_url ${excerpt(spec.proxy.target_url)} ${target.problem}: the gateway would refuse the bundle`,
       );
     }
 

@@ -8,6 +8,7 @@ import { parsePin } from '../cert/fingerprint.ts';
 import { type CertInfo, type CertLoader, isInlinePem } from './certs.ts';
 import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
+import { excerpt } from './excerpt.ts';
 import { uniqueById } from './ids.ts';
 import { checkLimits, mostGenerousQuota, mostGenerousRate } from './limits.ts';
 import { type CaRegistry, resolveMatch } from './match.ts';
@@ -36,7 +37,7 @@ export interface ResolvedKeys {
 }
 
 /** The part of a key that comes from merging it with its policies, and what follows from it. */
-interface Session extends Pick<BundleKey, 'policies' | 'access_rights' | 'rate' | 'quota'> {
+interface Session extends Pick<BundleKey, 'policies' | 'access_rights' | 'rate' | 'quota' | 'on_limiter_error'> {
   /** API ids granted. */
   granted: string[];
   /** Granted APIs where a certificate alone is not enough (token auth without use_certificate). */
@@ -67,7 +68,7 @@ function keyCertificate(
   const pin = parsePin(entry);
   if (pin !== null) {
     if (pin.ok) return { fingerprint: pin.fingerprint, notAfter: null };
-    log.report('E_FIELD_VALUE', site, `${path.join('.').replace(/\.(\d+)/g, '[$1]')} ${JSON.stringify(entry)} ${pin.problem}`);
+    log.report('E_FIELD_VALUE', site, `${path.join('.').replace(/\.(\d+)/g, '[$1]')} ${excerpt(entry)} ${pin.problem}`);
     return null;
   }
   const loaded: CertInfo[] | null = certs.load(entry, site, key.doc.file.absPath);
@@ -97,7 +98,7 @@ function certificateEntries(spec: KeySpec): [string, (string | number)[]][] {
 function expiryOf(expires: string, site: Site, log: DiagnosticLog): { value: string | null } {
   const checked = checkExpires(expires);
   if (checked.ok) return { value: new Date(checked.value).toISOString() };
-  log.report('E_FIELD_VALUE', site, `expires ${JSON.stringify(expires)} ${checked.problem} the gateway can read; write it as 2027-01-01T00:00:00Z`);
+  log.report('E_FIELD_VALUE', site, `expires ${excerpt(expires)} ${checked.problem} the gateway can read; write it as 2027-01-01T00:00:00Z`);
   return { value: null };
 }
 
@@ -142,6 +143,8 @@ export function resolveKeys(
       policies: [...new Set(applied.map((p) => p.spec.id))].sort(),
       quota: mostGenerousQuota(limits),
       rate: mostGenerousRate(limits),
+      // The strictest wins: one policy asking for deny on a limiter outage denies the key.
+      on_limiter_error: applied.some((p) => p.spec.on_limiter_error === 'deny') ? 'deny' : undefined,
       granted,
       tokenOnlyApis: granted.filter((id) => !apis.get(id)!.use_certificate && !apis.get(id)!.use_keyless),
     };
@@ -223,7 +226,7 @@ export function resolveKeys(
         log.report(
           'E_UNKNOWN_POLICY',
           at(['apply_policies', i]),
-          `key "${spec.id}" applies policy "${name}", which does not exist${didYouMean(name, policies.keys())}`,
+          `key "${spec.id}" applies policy ${excerpt(name)}, which does not exist${didYouMean(name, policies.keys())}`,
         );
     });
     const ownRights = checkAccessRights(spec.access_rights, doc, `key "${spec.id}"`, apis, broken.api, log);
@@ -242,6 +245,8 @@ export function resolveKeys(
       expires: expires.value,
       id: spec.id,
       is_inactive: spec.is_inactive ?? KEY_DEFAULTS.is_inactive,
+      // Only when set: bundles without it keep their bytes and digest.
+      ...(session.on_limiter_error === 'deny' ? { on_limiter_error: 'deny' as const } : {}),
       policies: session.policies,
       quota: session.quota,
       rate: session.rate,

@@ -9,6 +9,7 @@ import type { BundleCrl, BundleRevocation, Fingerprint } from '../bundle/types.t
 import { parsePin } from '../cert/fingerprint.ts';
 import type { CertLoader } from './certs.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
+import { excerpt, quotedPath } from './excerpt.ts';
 import { uniqueById } from './ids.ts';
 import type { CaRegistry } from './match.ts';
 import type { RevocationDoc } from './model.ts';
@@ -44,7 +45,10 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
     const at = (path: (string | number)[]): Site => ({ file: doc.file, offset: locate(doc.root, path) });
     (spec.crl ?? []).forEach((entry, i) => {
       const site = at(['crl', i]);
-      const crl = readCrl(resolve(dirname(doc.file.absPath), entry));
+      const path = resolve(dirname(doc.file.absPath), entry);
+      const outside = certs.outside(path);
+      if (outside !== null) return log.report('E_PATH_OUTSIDE', site, `CRL ${quotedPath(entry)} ${outside}`);
+      const crl = readCrl(path);
       if (typeof crl === 'string') return log.report('E_CRL_READ', site, `CRL ${entry} ${crl}`);
       const signer = trusted.find((ca) => crlSignedBy(crl, ca.cert));
       if (signer === undefined) {
@@ -82,7 +86,7 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
       const site = at(['certificates', i]);
       const pin = parsePin(entry);
       if (pin?.ok) return void denied.add(pin.fingerprint);
-      if (pin !== null) return log.report('E_FIELD_VALUE', site, `certificates[${i}] ${JSON.stringify(entry)} ${pin.problem}`);
+      if (pin !== null) return log.report('E_FIELD_VALUE', site, `certificates[${i}] ${excerpt(entry)} ${pin.problem}`);
       // A denied certificate may well be expired: its expiry is not this list's concern.
       for (const cert of certs.load(entry, site, doc.file.absPath, { checkExpiry: false }) ?? []) denied.add(cert.fingerprint);
     });

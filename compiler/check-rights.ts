@@ -1,11 +1,13 @@
 // access_rights blocks (on policies and keys): every API must exist and every allowed_urls
-// regex must compile (bundle/checks.ts `checkAllowedUrl`, the rule the runtime applies).
-import { checkAllowedUrl } from '../bundle/checks.ts';
+// regex must compile with RE2 (re2js, the linear-time engine the runtime matches with), and
+// should be anchored at the start.
 import type { AccessRight, BundleApi } from '../bundle/types.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
+import { excerpt } from './excerpt.ts';
 import type { AccessRightsSpec } from './model.ts';
 import { locate, type SourceDoc } from './source.ts';
 import { didYouMean } from './suggest.ts';
+import { anchoredForm, re2Problem } from './url-pattern.ts';
 
 /** Reports problems; returns the access rights limited to APIs that exist and compiled. */
 export function checkAccessRights(
@@ -23,18 +25,32 @@ export function checkAccessRights(
       log.report(
         'E_UNKNOWN_API',
         { file: doc.file, offset: locate(doc.root, ['access_rights', apiId], true) },
-        `${owner} grants access to API "${apiId}", which does not exist${didYouMean(apiId, apis.keys())}`,
+        `${owner} grants access to API ${excerpt(apiId)}, which does not exist${didYouMean(apiId, apis.keys())}`,
       );
       continue;
     }
     (right.allowed_urls ?? []).forEach((allowed, i) => {
-      const checked = checkAllowedUrl(allowed.url);
-      if (!checked.ok)
+      const at = locate(doc.root, ['access_rights', apiId, 'allowed_urls', i, 'url']);
+      const problem = re2Problem(allowed.url);
+      if (problem) {
+        // Point into the pattern: past the opening quote of a quoted scalar (exact unless
+        // escapes come before the culprit).
+        const quoted = doc.file.text[at] === '"' || doc.file.text[at] === "'";
         log.report(
           'E_URL_REGEX',
-          { file: doc.file, offset: locate(doc.root, ['access_rights', apiId, 'allowed_urls', i, 'url']) },
-          `allowed_urls regex ${JSON.stringify(allowed.url)} ${checked.problem}`,
+          { file: doc.file, offset: at + (quoted ? 1 : 0) + problem.index },
+          `allowed_urls regex ${excerpt(allowed.url)} cannot run in RE2 (linear time): ${problem.message}`,
         );
+        return;
+      }
+      const anchored = anchoredForm(allowed.url);
+      if (anchored !== null) {
+        log.report(
+          'W_URL_UNANCHORED',
+          { file: doc.file, offset: at },
+          `allowed_urls regex ${excerpt(allowed.url)} is not anchored: it matches anywhere in the path, not only at its start; write ${excerpt(anchored)}`,
+        );
+      }
     });
     valid[apiId] = right;
   }

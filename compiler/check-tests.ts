@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { DiagnosticLog } from './diagnostics.ts';
+import { quotedPath } from './excerpt.ts';
 import type { TestDoc, TestExpectSpec } from './model.ts';
 import { locate, positionOf } from './source.ts';
 
@@ -45,7 +46,11 @@ export type AccessTestRunner = (bundle: Buffer, cases: readonly AccessCase[]) =>
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/;
 
-export function resolveTests(docs: TestDoc[], log: DiagnosticLog): AccessCase[] {
+/**
+ * `outside(abs)`: why a certificate file may not be read (it resolves outside the config
+ * directory, compiler/confine.ts), or null.
+ */
+export function resolveTests(docs: TestDoc[], log: DiagnosticLog, outside: (abs: string) => string | null = () => null): AccessCase[] {
   const out: AccessCase[] = [];
   const seen = new Set<string>();
   for (const { doc, spec } of docs) {
@@ -71,6 +76,11 @@ export function resolveTests(docs: TestDoc[], log: DiagnosticLog): AccessCase[] 
         if (cert.includes('-----BEGIN ')) pem = cert;
         else {
           const abs = resolve(dirname(doc.file.absPath), cert);
+          const refused = outside(abs);
+          if (refused !== null) {
+            log.report('E_PATH_OUTSIDE', site, `certificate ${quotedPath(cert)} ${refused}`);
+            return;
+          }
           try {
             pem = readFileSync(abs, 'latin1');
           } catch (err) {
@@ -78,7 +88,7 @@ export function resolveTests(docs: TestDoc[], log: DiagnosticLog): AccessCase[] 
             log.report(
               'E_CERT_READ',
               site,
-              `certificate ${cert} cannot be read (resolved to ${abs}): ${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)}`,
+              `certificate ${quotedPath(cert)} cannot be read (resolved to ${quotedPath(abs)}): ${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)}`,
             );
             return;
           }

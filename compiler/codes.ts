@@ -17,12 +17,22 @@ export const CODES = {
     title: 'config file cannot be read',
     fix: 'Check the file permissions; every *.yaml/*.yml under the config directory is read.',
   },
+  E_PATH_OUTSIDE: {
+    severity: 'error',
+    title: 'path resolves outside the config directory',
+    fix: 'Move the file into the config directory (symlinks are followed first), or allow that one path with --allow-outside PATH.',
+  },
   E_ENCODING: { severity: 'error', title: 'file is not UTF-8', fix: 'Re-save the file as UTF-8 (the position is the first invalid byte).' },
   E_YAML_SYNTAX: { severity: 'error', title: 'YAML syntax error', fix: 'Fix the YAML at the position shown (indentation, quotes, a missing ":").' },
   E_YAML_DUPLICATE_KEY: {
     severity: 'error',
     title: 'duplicate key in a YAML mapping',
     fix: 'Remove one of the two entries: YAML would silently keep only one.',
+  },
+  E_YAML_ALIAS_BOUND: {
+    severity: 'error',
+    title: 'YAML aliases expand too far',
+    fix: 'Use fewer or less nested aliases (*name): a document may expand at most 1,000 aliases and 100,000 nodes; write the values out instead.',
   },
   E_EMPTY_CONFIG: {
     severity: 'error',
@@ -88,8 +98,13 @@ export const CODES = {
   },
   E_URL_REGEX: {
     severity: 'error',
-    title: 'allowed_urls regex does not compile',
-    fix: 'Fix the regular expression (JavaScript syntax, matched against the path after the listen path).',
+    title: 'allowed_urls regex does not compile in RE2',
+    fix: 'Fix the regular expression at the position shown (RE2 syntax: no lookaround, no backreferences; matched against the path after the listen path).',
+  },
+  W_URL_UNANCHORED: {
+    severity: 'warning',
+    title: 'allowed_urls regex not anchored at the start',
+    fix: 'Start the pattern with ^ (the message shows the anchored form): an unanchored pattern matches anywhere in the path.',
   },
   E_KEY_NO_CREDENTIAL: {
     severity: 'error',

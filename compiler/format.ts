@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CODES, type Code } from './codes.ts';
+import { Confinement } from './confine.ts';
 import type { Diagnostic } from './diagnostics.ts';
 
 export type OutputFormat = 'text' | 'json' | 'github';
@@ -35,10 +36,15 @@ function plural(n: number, word: string): string {
 
 function formatText(result: Counts, dir: string): string {
   const sources = new Map<string, string[] | undefined>();
+  // A code frame quotes a line of the file: never of one that resolves outside the directory
+  // (an E_PATH_OUTSIDE symlink to a .env would otherwise print its first line).
+  const inside = new Confinement(dir);
   const linesOf = (file: string) => {
     if (!sources.has(file)) {
       try {
-        sources.set(file, readFileSync(resolve(dir, file), 'utf8').split('\n'));
+        const abs = resolve(dir, file);
+        if (!inside.check(abs).inside) throw new Error('outside the config directory');
+        sources.set(file, readFileSync(abs, 'utf8').split('\n'));
       } catch {
         sources.set(file, undefined);
       }

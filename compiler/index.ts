@@ -7,6 +7,7 @@ import { bundleProblems } from '../bundle/checks.ts';
 import { serializeBundle } from '../bundle/write.ts';
 import type { BundleContent } from '../bundle/types.ts';
 import { CertLoader } from './certs.ts';
+import { Confinement } from './confine.ts';
 import { resolveApis } from './check-apis.ts';
 import { resolveKeys } from './check-keys.ts';
 import { resolveRevocations } from './check-revocation.ts';
@@ -39,6 +40,8 @@ export interface CompileOptions {
   exclude?: readonly string[];
   /** The clock for expiry checks (default: now). */
   now?: Date;
+  /** Files or directories outside the config directory that may be read (`--allow-outside`). */
+  allowOutside?: readonly string[];
   /**
    * Decides the kind: test cases against the bundle (the CLI passes access/'s runner, which
    * runs the gateway's stages); failing cases are E_ACCESS_TEST errors. Without it, tests are
@@ -69,8 +72,9 @@ export interface CompileResult {
 export async function compileDir(dir: string, opts: CompileOptions = {}): Promise<CompileResult> {
   const log = new DiagnosticLog(opts.strict === true);
   const started = performance.now();
-  const files = loadConfigFiles(dir, log, opts.exclude);
-  return compileFiles(files, dir, log, opts, Math.round(performance.now() - started));
+  const confine = new Confinement(dir, opts.allowOutside);
+  const files = loadConfigFiles(dir, log, opts.exclude, confine);
+  return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started));
 }
 
 /**
@@ -79,10 +83,19 @@ export async function compileDir(dir: string, opts: CompileOptions = {}): Promis
  */
 export async function compileText(text: string, name: string, baseDir: string, opts: CompileOptions = {}): Promise<CompileResult> {
   const log = new DiagnosticLog(opts.strict === true);
-  return compileFiles([{ path: name, absPath: resolve(baseDir, name), text }], baseDir, log, opts, 0);
+  // Certificate paths named on standard input stay inside baseDir (the working directory).
+  const confine = new Confinement(baseDir, opts.allowOutside);
+  return compileFiles([{ path: name, absPath: resolve(baseDir, name), text }], confine, baseDir, log, opts, 0);
 }
 
-async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog, opts: CompileOptions, loadMs: number): Promise<CompileResult> {
+async function compileFiles(
+  files: SourceFile[],
+  confine: Confinement,
+  dir: string,
+  log: DiagnosticLog,
+  opts: CompileOptions,
+  loadMs: number,
+): Promise<CompileResult> {
   const now = opts.now ?? new Date();
   const timings: Record<string, number> = { load: loadMs };
   let mark = performance.now();
@@ -109,12 +122,12 @@ async function compileFiles(files: SourceFile[], dir: string, log: DiagnosticLog
   }
   // Documents the schema refused still get the checks that need only their well-typed fields.
   checkLimitsOfBroken(typed.refused, log);
-  const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30);
+  const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30, confine);
   const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
   const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
   const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log));
   const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
-  const cases = stage('tests', () => resolveTests(typed.tests, log));
+  const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
   const tests: CompileResult['tests'] = { cases, outcomes: null };
 
   const counted = () => {

@@ -2,7 +2,9 @@
 // stable order) and read them as UTF-8 text. Unreadable or non-UTF-8 files become diagnostics.
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
+import { Confinement } from './confine.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
+import { quotedPath } from './excerpt.ts';
 import { IgnoreRules } from './ignore.ts';
 import type { SourceFile } from './source.ts';
 import { errnoMessage } from '../common/errno.ts';
@@ -19,8 +21,13 @@ const YAML_FILE = /\.ya?ml$/i;
  * each real directory once (a link loop ends there). A subdirectory that cannot be listed is a
  * diagnostic; only the top directory failing is fatal (the caller's ConfigDirError).
  */
-function walk(root: string, dir: string, out: string[], seen: Set<string>, log: DiagnosticLog, ignore: IgnoreRules): void {
+function walk(root: string, dir: string, out: string[], seen: Set<string>, log: DiagnosticLog, ignore: IgnoreRules, confine: Confinement): void {
   const real = realpathSync(dir);
+  const where = confine.check(dir);
+  if (!where.inside) {
+    outsideReported(root, dir, where.real, log);
+    return;
+  }
   if (seen.has(real)) return;
   seen.add(real);
   let entries;
@@ -49,9 +56,21 @@ function walk(root: string, dir: string, out: string[], seen: Set<string>, log: 
       }
     }
     if ((isDir || isFile) && !ignore.empty && ignore.ignores(relative(root, p).split(sep).join('/'), isDir)) continue;
-    if (isDir) walk(root, p, out, seen, log, ignore);
+    if (isDir) walk(root, p, out, seen, log, ignore, confine);
     else if (isFile && YAML_FILE.test(e.name)) out.push(p);
   }
+}
+
+/** A config file or directory that resolves (symlinks followed) outside the config directory: not read. */
+function outsideReported(root: string, absPath: string, real: string, log: DiagnosticLog): void {
+  const path = relative(root, absPath).split(sep).join('/');
+  log.reportAt(
+    'E_PATH_OUTSIDE',
+    path,
+    1,
+    1,
+    `${path} resolves to ${quotedPath(real)}, outside the config directory: not read (move it inside, or allow it with --allow-outside PATH)`,
+  );
 }
 
 /** Offset (in bytes) of the first byte that is not valid UTF-8, or -1. */
@@ -90,7 +109,7 @@ function firstInvalidUtf8(buf: Buffer): number {
  * Reads every config file under `dir` but those .mtlsgateignore or `exclude` (gitignore syntax)
  * name. Throws ConfigDirError only when `dir` itself is unusable.
  */
-export function loadConfigFiles(dir: string, log: DiagnosticLog, exclude: readonly string[] = []): SourceFile[] {
+export function loadConfigFiles(dir: string, log: DiagnosticLog, exclude: readonly string[] = [], confine: Confinement = new Confinement(dir)): SourceFile[] {
   const root = resolve(dir);
   let st;
   try {
@@ -101,13 +120,18 @@ export function loadConfigFiles(dir: string, log: DiagnosticLog, exclude: readon
   if (!st.isDirectory()) throw new ConfigDirError(`${dir} is not a directory (give the config directory holding the *.yaml files)`);
   const paths: string[] = [];
   try {
-    walk(root, root, paths, new Set(), log, IgnoreRules.forDir(root, exclude));
+    walk(root, root, paths, new Set(), log, IgnoreRules.forDir(root, exclude), confine);
   } catch (err) {
     throw new ConfigDirError(`config directory ${dir} cannot be listed: ${(err as Error).message}`);
   }
   const files: SourceFile[] = [];
   for (const absPath of paths) {
     const path = relative(root, absPath).split(sep).join('/');
+    const where = confine.check(absPath);
+    if (!where.inside) {
+      outsideReported(root, absPath, where.real, log);
+      continue;
+    }
     let buf: Buffer;
     try {
       buf = readFileSync(absPath);

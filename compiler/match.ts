@@ -5,6 +5,7 @@
 import type { BundleCa, CertMatch, Fingerprint } from '../bundle/types.ts';
 import { parsePin } from '../cert/fingerprint.ts';
 import { caPem, type CertLoader, isInlinePem, subjectOf } from './certs.ts';
+import { excerpt } from './excerpt.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import type { CertMatchSpec } from './model.ts';
 
@@ -97,7 +98,7 @@ export function resolveMatch(
       ok = false;
     } else if (apiId !== null && !cas.get(issuer)!.apis.includes(apiId)) cas.get(issuer)!.apis.push(apiId);
   } else if (pin !== null) {
-    log.report('E_FIELD_VALUE', issuerSite, `issuer ${JSON.stringify(spec.issuer)} ${pin.problem}`);
+    log.report('E_FIELD_VALUE', issuerSite, `issuer ${excerpt(spec.issuer)} ${pin.problem}`);
     ok = false;
   } else {
     const loaded = certs.load(spec.issuer, issuerSite, yamlAbsPath);
@@ -125,7 +126,7 @@ export function resolveMatch(
     const problem = field === 'san_uri' ? spiffeProblem(v) : field === 'san_dns' ? dnsProblem(v.toLowerCase()) : field === 'san_email' ? emailProblem(v) : null;
     const doubled = v.includes('**') ? 'two `*` in a row match nothing more than one' : null;
     if (problem !== null || doubled !== null) {
-      log.report('E_MATCH_NEVER', siteOf(field), `${field} ${JSON.stringify(v)} can never match: ${problem ?? doubled}`);
+      log.report('E_MATCH_NEVER', siteOf(field), `${field} ${excerpt(v)} can never match: ${problem ?? doubled}`);
       ok = false;
     }
     // DNS names and email domains compare case-insensitively (RFC 4343, RFC 5321 for the domain).

@@ -52,6 +52,8 @@ export interface PolicySpec extends LimitsSpec {
   kind: 'policy';
   id: string;
   access_rights?: AccessRightsSpec;
+  /** Deny this policy's keys while the shared limiter cannot decide. */
+  on_limiter_error?: 'deny';
   portal?: { name: string; description?: string; require_approval?: boolean };
 }
 

@@ -4,6 +4,7 @@
 // node tree, for both front ends alike (the second key gets the error, the first is related).
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YNode } from 'yaml';
 import type { DiagnosticLog } from './diagnostics.ts';
+import { excerpt } from './excerpt.ts';
 import { parseFast } from './yaml-fast.ts';
 import type { SourceDoc, SourceFile, YamlNode } from './source.ts';
 
@@ -13,31 +14,116 @@ class NonStringKey extends Error {
   }
 }
 
-/** Converts a `yaml` library node to the compiler's node tree. */
-function convert(node: unknown, doc: Document, fallbackOffset: number, depth = 0): YamlNode {
-  if (depth > 100) throw new NonStringKey(fallbackOffset); // alias loops: reported as a syntax problem
-  if (isAlias(node)) return convert(node.resolve(doc), doc, node.range?.[0] ?? fallbackOffset, depth + 1);
-  if (isMap(node)) {
-    const offset = node.range?.[0] ?? fallbackOffset;
-    return {
-      type: 'map',
-      offset,
-      entries: node.items.map((pair) => {
-        const k = pair.key as YNode | null;
-        const keyOffset = k?.range?.[0] ?? offset;
-        if (k !== null && !isScalar(k)) throw new NonStringKey(keyOffset);
-        const key = k === null || k.value === null ? '' : String(k.value);
-        const valueOffset = (pair.value as YNode | null)?.range?.[0] ?? k?.range?.[1] ?? keyOffset;
-        return { key, keyOffset, value: convert(pair.value, doc, valueOffset, depth + 1) };
-      }),
-    };
+/**
+ * Alias expansion bounds, per document. A YAML alias copies the node it names, so nested
+ * aliases grow exponentially ("billion laughs": 405 bytes kept `check` busy for a minute).
+ * Config files use an anchor a handful of times; these limits are far above that and far
+ * below anything that costs time: at most MAX_ALIASES aliases expanded (nested ones
+ * included) and at most MAX_EXPANDED_NODES nodes added by expansion.
+ */
+export const MAX_ALIASES = 1_000;
+export const MAX_EXPANDED_NODES = 100_000;
+
+class AliasBound extends Error {
+  constructor(
+    readonly offset: number,
+    readonly why: string,
+  ) {
+    super(why);
   }
-  if (isSeq(node)) {
-    const offset = node.range?.[0] ?? fallbackOffset;
-    return { type: 'seq', offset, items: node.items.map((item) => convert(item, doc, offset, depth + 1)) };
+}
+
+/** Converts one document's `yaml` library nodes to the compiler's node tree, bounding alias expansion. */
+class Converter {
+  private aliases = 0;
+  private expanded = 0;
+  /** > 0 while expanding an alias: nested aliases were charged with the outer one. */
+  private inside = 0;
+  /** Expanded size (nodes, aliases counted as what they expand to) of each node seen, computed once. */
+  private readonly sizes = new Map<unknown, { nodes: number; aliases: number }>();
+
+  constructor(private readonly doc: Document) {}
+
+  /** Size of `node` once every alias inside it is expanded, without expanding anything (memoised: linear). */
+  private sizeOf(node: unknown, depth: number): { nodes: number; aliases: number } {
+    if (depth > 100) return { nodes: Infinity, aliases: Infinity };
+    const known = this.sizes.get(node);
+    if (known) return known;
+    // A node met again while its own size is being computed is an alias loop: infinite.
+    const isObject = node !== null && typeof node === 'object';
+    if (isObject) this.sizes.set(node, { nodes: Infinity, aliases: Infinity });
+    let size = { nodes: 1, aliases: 0 };
+    if (isAlias(node)) {
+      const inner = this.sizeOf(node.resolve(this.doc), depth + 1);
+      size = { nodes: inner.nodes, aliases: inner.aliases + 1 };
+    } else if (isMap(node)) {
+      for (const pair of node.items) {
+        const v = this.sizeOf(pair.value, depth + 1);
+        size = { nodes: size.nodes + 1 + v.nodes, aliases: size.aliases + v.aliases };
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) {
+        const v = this.sizeOf(item, depth + 1);
+        size = { nodes: size.nodes + v.nodes, aliases: size.aliases + v.aliases };
+      }
+    }
+    if (isObject) this.sizes.set(node, size);
+    return size;
   }
-  if (isScalar(node)) return { type: 'scalar', offset: node.range?.[0] ?? fallbackOffset, value: node.value };
-  return { type: 'scalar', offset: fallbackOffset, value: null };
+
+  convert(node: unknown, fallbackOffset: number, depth = 0): YamlNode {
+    if (depth > 100) throw new NonStringKey(fallbackOffset); // alias loops: reported as a syntax problem
+    if (isAlias(node)) {
+      const at = node.range?.[0] ?? fallbackOffset;
+      // Charge the whole expansion (nested aliases included) before doing any of it, so the
+      // bound holds at the first alias that crosses it and the diagnostic points there.
+      if (this.inside === 0) {
+        const size = this.sizeOf(node, 0);
+        this.aliases += size.aliases;
+        this.expanded += size.nodes;
+        if (this.aliases > MAX_ALIASES || this.expanded > MAX_EXPANDED_NODES) {
+          const what = Number.isFinite(size.nodes) ? `${size.nodes} nodes through ${size.aliases} nested aliases` : 'an alias loop';
+          throw new AliasBound(
+            at,
+            `alias *${node.source} expands to ${what}; a document may expand at most ${MAX_ALIASES} aliases and ${MAX_EXPANDED_NODES} nodes (nested aliases grow exponentially)`,
+          );
+        }
+      }
+      this.inside++;
+      try {
+        return this.expand(node.resolve(this.doc), at, depth + 1);
+      } finally {
+        this.inside--;
+      }
+    }
+    return this.expand(node, fallbackOffset, depth);
+  }
+
+  private expand(node: unknown, fallbackOffset: number, depth: number): YamlNode {
+    if (depth > 100) throw new NonStringKey(fallbackOffset);
+    if (isAlias(node)) return this.convert(node, fallbackOffset, depth);
+    if (isMap(node)) {
+      const offset = node.range?.[0] ?? fallbackOffset;
+      return {
+        type: 'map',
+        offset,
+        entries: node.items.map((pair) => {
+          const k = pair.key as YNode | null;
+          const keyOffset = k?.range?.[0] ?? offset;
+          if (k !== null && !isScalar(k)) throw new NonStringKey(keyOffset);
+          const key = k === null || k.value === null ? '' : String(k.value);
+          const valueOffset = (pair.value as YNode | null)?.range?.[0] ?? k?.range?.[1] ?? keyOffset;
+          return { key, keyOffset, value: this.convert(pair.value, valueOffset, depth + 1) };
+        }),
+      };
+    }
+    if (isSeq(node)) {
+      const offset = node.range?.[0] ?? fallbackOffset;
+      return { type: 'seq', offset, items: node.items.map((item) => this.convert(item, offset, depth + 1)) };
+    }
+    if (isScalar(node)) return { type: 'scalar', offset: node.range?.[0] ?? fallbackOffset, value: node.value };
+    return { type: 'scalar', offset: fallbackOffset, value: null };
+  }
 }
 
 /** The plain JavaScript value of a node (what the schema validates). */
@@ -67,8 +153,8 @@ function reportDuplicateKeys(file: SourceFile, node: YamlNode, log: DiagnosticLo
         for (let j = 0; j < i && first === undefined; j++) if (entries[j].key === e.key) first = entries[j].keyOffset;
       }
       if (first !== undefined) {
-        log.report('E_YAML_DUPLICATE_KEY', { file, offset: e.keyOffset }, `duplicate key "${e.key}" in this mapping`, [
-          { site: { file, offset: first }, message: `"${e.key}" first set here` },
+        log.report('E_YAML_DUPLICATE_KEY', { file, offset: e.keyOffset }, `duplicate key ${excerpt(e.key)} in this mapping`, [
+          { site: { file, offset: first }, message: `${excerpt(e.key)} first set here` },
         ]);
       }
       if (e.value.type !== 'scalar') reportDuplicateKeys(file, e.value, log);
@@ -84,17 +170,21 @@ export function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): Yaml
     if (doc.errors.length > 0) {
       for (const err of doc.errors) {
         const { line, col } = lineCounter.linePos(err.pos[0]);
-        log.reportAt('E_YAML_SYNTAX', file.path, line, col, err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''));
+        // The first line only, and capped: the library's messages may quote the source.
+        const first = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+        log.reportAt('E_YAML_SYNTAX', file.path, line, col, first.length > 120 ? `${first.slice(0, 120)}…` : first);
       }
       continue;
     }
     // An empty document (e.g. after a trailing ---) holds nothing to check.
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
     try {
-      roots.push(convert(doc.contents, doc, doc.range[0]));
+      roots.push(new Converter(doc).convert(doc.contents, doc.range[0]));
     } catch (err) {
-      if (!(err instanceof NonStringKey)) throw err;
-      log.report('E_YAML_SYNTAX', { file, offset: err.offset }, 'mapping keys must be plain strings (no lists, maps or alias loops as keys)');
+      if (err instanceof AliasBound) log.report('E_YAML_ALIAS_BOUND', { file, offset: err.offset }, err.why);
+      else if (err instanceof NonStringKey)
+        log.report('E_YAML_SYNTAX', { file, offset: err.offset }, 'mapping keys must be plain strings (no lists, maps or alias loops as keys)');
+      else throw err;
     }
   }
   return roots;

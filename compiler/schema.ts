@@ -10,6 +10,7 @@ import keySchema from '../schema/key.schema.json' with { type: 'json' };
 import revocationSchema from '../schema/revocation.schema.json' with { type: 'json' };
 import testSchema from '../schema/test.schema.json' with { type: 'json' };
 import type { DiagnosticLog } from './diagnostics.ts';
+import { excerpt } from './excerpt.ts';
 import { locate, pointerToPath, type SourceDoc } from './source.ts';
 import { didYouMean } from './suggest.ts';
 import type { ApiDoc, KeyDoc, PolicyDoc, RevocationDoc, TestDoc } from './model.ts';
@@ -74,7 +75,7 @@ function typeOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  return `${typeof v} ${excerpt(v)}`;
 }
 
 const TYPE_WORDS: Record<string, string> = {
@@ -121,7 +122,7 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
       const under = path.length === 0 ? nestedFields(parentSchema).get(name) : undefined;
       if (under) hint = ` (it belongs under ${under}:)`;
       const where = path.length === 0 ? (kind === 'api' ? 'an api' : `a ${kind}`) : field;
-      log.report('E_UNKNOWN_FIELD', site([...path, name], true), `unknown field "${name}" in ${where}${hint}`);
+      log.report('E_UNKNOWN_FIELD', site([...path, name], true), `unknown field ${excerpt(name)} in ${where}${hint}`);
       return;
     }
     case 'required':
@@ -146,7 +147,7 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
       return;
     default: {
       const described = typeof parentSchema.description === 'string' ? `: ${parentSchema.description}` : '';
-      log.report('E_FIELD_VALUE', site(path), `${field} ${JSON.stringify(err.data)} is not valid (${err.message})${described}`);
+      log.report('E_FIELD_VALUE', site(path), `${field} ${excerpt(err.data)} is not valid (${err.message})${described}`);
     }
   }
 }
@@ -187,7 +188,7 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
       log.report(
         'E_KIND',
         { file: doc.file, offset: locate(doc.root, ['kind']) },
-        `unknown kind ${JSON.stringify(kind)}: must be api, policy, key, revocation or test${hint}`,
+        `unknown kind ${excerpt(kind)}: must be api, policy, key, revocation or test${hint}`,
       );
       continue;
     }

@@ -4,9 +4,9 @@
 //
 // The compiled bundle holds no policies, so the portal blocks are read from the YAML here; the
 // APIs' auth settings come from the compiled content (the compiler's resolution, not ours).
-import { parseAllDocuments } from 'yaml';
 import { DiagnosticLog } from '../compiler/diagnostics.ts';
 import { loadConfigFiles } from '../compiler/load.ts';
+import { parseSources } from '../compiler/parse.ts';
 import type { BundleApi, BundleContent } from '../bundle/types.ts';
 
 export interface CatalogApi {
@@ -41,21 +41,20 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** Policies carrying a well-formed `portal:` block. Malformed documents are the compiler's to report. */
 function portalPolicies(dir: string): PortalPolicy[] {
   const found: PortalPolicy[] = [];
-  // The compiler's own file walk: the catalog sees exactly the files the bundle is built from.
-  for (const file of loadConfigFiles(dir, new DiagnosticLog(false))) {
-    for (const doc of parseAllDocuments(file.text)) {
-      if (!('toJS' in doc) || doc.errors.length > 0) continue;
-      const value: unknown = doc.toJS();
-      if (!isRecord(value) || value.kind !== 'policy' || typeof value.id !== 'string' || !isRecord(value.portal)) continue;
-      const portal = value.portal;
-      found.push({
-        id: value.id,
-        name: typeof portal.name === 'string' && portal.name.trim() !== '' ? portal.name : value.id,
-        description: typeof portal.description === 'string' ? portal.description : '',
-        requireApproval: portal.require_approval === true,
-        apiIds: isRecord(value.access_rights) ? Object.keys(value.access_rights) : [],
-      });
-    }
+  // The compiler's own file walk and parser: the catalog sees exactly the files the bundle is
+  // built from, with the same bounds (confinement to the directory, alias expansion).
+  const log = new DiagnosticLog(false);
+  for (const doc of parseSources(loadConfigFiles(dir, log), log)) {
+    const value: unknown = doc.value;
+    if (!isRecord(value) || value.kind !== 'policy' || typeof value.id !== 'string' || !isRecord(value.portal)) continue;
+    const portal = value.portal;
+    found.push({
+      id: value.id,
+      name: typeof portal.name === 'string' && portal.name.trim() !== '' ? portal.name : value.id,
+      description: typeof portal.description === 'string' ? portal.description : '',
+      requireApproval: portal.require_approval === true,
+      apiIds: isRecord(value.access_rights) ? Object.keys(value.access_rights) : [],
+    });
   }
   return found;
 }

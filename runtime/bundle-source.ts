@@ -37,6 +37,8 @@ export async function readInitialBundle(source: string): Promise<{ bytes: Buffer
 interface BundleSourceOptions<S> {
   /** A file path, or an http(s):// URL. */
   source: string;
+  /** The source as logs and /health show it (a URL redacted: runtime/redact.ts). */
+  shown: string;
   /** ETag of the bundle already serving (URL sources). */
   etag: string | null;
   store: BundleStore<S>;
@@ -55,22 +57,22 @@ export interface BundleSource {
 
 /** Starts following `source`; resolves once a file watch is ready to report changes. */
 export async function followBundle<S>(opts: BundleSourceOptions<S>): Promise<BundleSource> {
-  const { source, store, log, metrics } = opts;
+  const { source, shown, store, log, metrics } = opts;
   const report = (result: ReloadResult): boolean => {
     if (result.status === 'loaded') {
       metrics.bundleLoaded(store.info(), false);
       log.info(
-        { source, digest: result.digest, previous_digest: result.previousDigest, apis: result.apis, keys: result.keys, load_ms: Math.round(result.ms) },
+        { source: shown, digest: result.digest, previous_digest: result.previousDigest, apis: result.apis, keys: result.keys, load_ms: Math.round(result.ms) },
         'bundle reloaded',
       );
       return true;
     }
     if (result.status === 'unchanged') {
-      log.debug({ source, digest: result.digest }, 'bundle unchanged');
+      log.debug({ source: shown, digest: result.digest }, 'bundle unchanged');
       return true;
     }
     metrics.reloadFailed();
-    log.error({ source, error: result.error.message, serving: store.info().digest }, 'bundle refused; the previous bundle keeps serving');
+    log.error({ source: shown, error: result.error.message, serving: store.info().digest }, 'bundle refused; the previous bundle keeps serving');
     return false;
   };
 
@@ -79,12 +81,12 @@ export async function followBundle<S>(opts: BundleSourceOptions<S>): Promise<Bun
       intervalMs: opts.pollIntervalMs,
       etag: opts.etag,
       // Big bundles are verified in a worker thread: requests keep flowing meanwhile.
-      onBundle: async (bytes) => report(await store.reloadAsync(bytes, source)),
+      onBundle: async (bytes) => report(await store.reloadAsync(bytes, shown)),
       onNotModified: () => {
         store.confirmCurrent();
-        log.debug({ source }, 'bundle not modified (304)');
+        log.debug({ source: shown }, 'bundle not modified (304)');
       },
-      onError: (err) => report(store.recordFailure(err.message, source)),
+      onError: (err) => report(store.recordFailure(err.message, shown)),
     });
     return { reloadNow: () => poll.pollNow(), close: async () => poll.close() };
   }
@@ -95,10 +97,10 @@ export async function followBundle<S>(opts: BundleSourceOptions<S>): Promise<Bun
     try {
       bytes = await readFile(source);
     } catch (err) {
-      report(store.recordFailure(`cannot read bundle file: ${errnoMessage(err)}`, source));
+      report(store.recordFailure(`cannot read bundle file: ${errnoMessage(err)}`, shown));
       return;
     }
-    report(await store.reloadAsync(bytes, source));
+    report(await store.reloadAsync(bytes, shown));
   });
   const watch = watchFile(source, () => void reload.run(), {
     debounceMs: opts.watchDebounceMs,

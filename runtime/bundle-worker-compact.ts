@@ -9,6 +9,8 @@ import { BUNDLE_FORMAT, type Bundle, type BundleApi, type BundleCa, type BundleC
 
 export interface CompactBundle {
   digest: string;
+  /** The header's signature (bundle/sign.ts), verified by the store before the worker ran; or null. */
+  signature: string | null;
   /** SHA-256 of the file bytes (the digest covers the content only). */
   bytesSha256: string;
   /** What the worker found wrong with a key's expiry or allowed_urls pattern (bundle/checks.ts `checkKeys`), or null. */
@@ -78,6 +80,7 @@ export function compactBundle(bundle: Bundle, bytesSha256: string, keyError: str
   const expiring = Object.entries(content.not_after).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
   return {
     digest: bundle.digest,
+    signature: bundle.signature ?? null,
     bytesSha256,
     keyError,
     apis: content.apis,
@@ -216,6 +219,7 @@ export class CompactKeys {
     return {
       format: BUNDLE_FORMAT,
       digest: c.digest,
+      signature: c.signature,
       content: {
         apis: c.apis,
         keys,

@@ -13,7 +13,7 @@ import { attachIdentity } from './identity.ts';
 import type { Limiter } from './limits/limiter.ts';
 import { withoutRootDot } from './route.ts';
 import { hostNeedsCertificate, type Snapshot } from './snapshot.ts';
-import { createTlsFront } from './tls-front.ts';
+import { createTlsFront, type RefusedReason } from './tls-front.ts';
 import { createTlsServers, type TlsPair } from './tls-servers.ts';
 import { isWebSocketUpgrade, WebSockets } from './websocket.ts';
 import { startExchange } from './exchange.ts';
@@ -47,6 +47,14 @@ export interface GatewayOptions {
   limiter?: Limiter;
   /** Called once per finished request (logging + metrics). */
   onRequest?: (r: RequestRecord) => void;
+  /** Open connections at most (`--max-connections`, default 10,000). */
+  maxConnections?: number;
+  /** Open connections per client address at most (`--max-connections-per-address`, default 256). */
+  maxConnectionsPerAddress?: number;
+  /** From accept to the end of the TLS handshake at most (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** A connection closed by a limit (for /metrics). */
+  onConnectionRefused?: (reason: RefusedReason) => void;
   /** --client-cert-header with --trusted-proxies: client certificates from a TLS-terminating load balancer's header. */
   certHeader?: CertHeaderReader;
 }
@@ -173,6 +181,10 @@ export function createGateway(opts: GatewayOptions): Gateway {
     withCertificate: tls.withCertificate,
     withoutCertificate: tls.withoutCertificate,
     needsCertificate: (host) => hostNeedsCertificate(opts.snapshot(), withoutRootDot(host)),
+    maxConnections: opts.maxConnections,
+    maxConnectionsPerAddress: opts.maxConnectionsPerAddress,
+    helloTimeoutMs: opts.handshakeTimeoutMs,
+    onRefused: opts.onConnectionRefused,
   });
 
   let closing: Promise<void> | null = null;

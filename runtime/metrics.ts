@@ -43,12 +43,18 @@ export class GatewayMetrics {
   private readonly requests: Counter<'api' | 'status' | 'code'>;
   private readonly duration: Histogram<'api'>;
   private readonly reloads: Counter<'result'>;
+  private readonly refusedConnections: Counter<'reason'>;
   private readonly bundleInfo: Gauge<'digest'>;
   private readonly bundleKeys: Gauge;
   private readonly bundleApis: Gauge;
   private readonly counterChildren = new Map<string, CounterChild>();
   private readonly durationChildren = new Map<string, HistogramChild>();
   private bundle: LoadedBundleInfo | null = null;
+
+  /** A connection closed by a limit (runtime/tls-front.ts). */
+  connectionRefused(reason: string): void {
+    this.refusedConnections.labels(reason).inc();
+  }
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -73,6 +79,13 @@ export class GatewayMetrics {
     });
     this.reloads.labels('ok').inc(0);
     this.reloads.labels('failed').inc(0);
+    this.refusedConnections = new Counter({
+      name: 'mtlsgate_connections_refused_total',
+      help: 'Connections closed by a limit: max_connections, max_connections_per_address, handshake_deadline (no complete TLS handshake in time)',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of ['max_connections', 'max_connections_per_address', 'handshake_deadline']) this.refusedConnections.labels(reason).inc(0);
     this.bundleInfo = new Gauge({
       name: 'mtlsgate_bundle_info',
       help: 'The bundle being served (value 1), labelled with its digest',

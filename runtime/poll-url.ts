@@ -5,6 +5,7 @@
 // NODE_EXTRA_CA_CERTS extends for a private CA.
 import { request } from 'undici';
 import { oneAtATime } from './one-at-a-time.ts';
+import { redactUrl, redactUrlsIn } from './redact.ts';
 
 type FetchResult = { status: 'modified'; bytes: Buffer; etag: string | null } | { status: 'not-modified' };
 
@@ -23,7 +24,7 @@ export async function fetchBundle(url: string, etag: string | null, timeoutMs: n
       bodyTimeout: timeoutMs,
     });
   } catch (err) {
-    throw new BundleFetchError(`cannot fetch bundle from ${url}: ${(err as Error).message}`);
+    throw new BundleFetchError(`cannot fetch bundle from ${redactUrl(url)}: ${redactUrlsIn((err as Error).message)}`);
   }
   if (res.statusCode === 304) {
     await res.body.dump();
@@ -31,13 +32,13 @@ export async function fetchBundle(url: string, etag: string | null, timeoutMs: n
   }
   if (res.statusCode !== 200) {
     await res.body.dump();
-    throw new BundleFetchError(`cannot fetch bundle from ${url}: HTTP ${res.statusCode}`);
+    throw new BundleFetchError(`cannot fetch bundle from ${redactUrl(url)}: HTTP ${res.statusCode}`);
   }
   let bytes: Buffer;
   try {
     bytes = Buffer.from(await res.body.arrayBuffer());
   } catch (err) {
-    throw new BundleFetchError(`bundle download from ${url} broke off: ${(err as Error).message}`);
+    throw new BundleFetchError(`bundle download from ${redactUrl(url)} broke off: ${redactUrlsIn((err as Error).message)}`);
   }
   const header = res.headers.etag;
   return { status: 'modified', bytes, etag: typeof header === 'string' ? header : null };

@@ -11,8 +11,9 @@
 // `reloadAsync` does the same for big bundles without stalling requests: a worker thread
 // verifies and parses the bytes (runtime/bundle-worker.ts) and hands back a compact form the
 // snapshot is built from in a few milliseconds; the swap is the same single assignment.
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { loadBundle } from '../bundle/read.ts';
+import { verifyBundleSignature } from '../bundle/sign.ts';
 import type { Bundle } from '../bundle/types.ts';
 import { verifyInWorker } from './bundle-worker-client.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
@@ -48,6 +49,11 @@ export interface StoreOptions<S> {
   workerMinBytes?: number;
   /** Serve a bundle with no API (it routes nothing). Refused by default, at start and on reload. */
   allowEmpty?: boolean;
+  /**
+   * `serve --bundle-public-key`: only bundles whose digest this Ed25519 key signed are taken
+   * (bundle/sign.ts); unsigned or wrongly signed ones are refused like any bad bundle.
+   */
+  publicKey?: KeyObject;
 }
 
 /** Why a bundle that routes nothing is refused (an empty config compiled by mistake, a truncated build). */
@@ -61,7 +67,9 @@ function bytesHash(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-function prepare<S>(bytes: Buffer, bytesSha256: string, source: string, build: (bundle: Bundle) => S): ServedBundle<S> {
+function prepare<S>(bytes: Buffer, bytesSha256: string, source: string, build: (bundle: Bundle) => S, publicKey?: KeyObject): ServedBundle<S> {
+  // The signature first: it needs only the header, and an unsigned bundle is not parsed at all.
+  if (publicKey) verifyBundleSignature(bytes, publicKey);
   const bundle = loadBundle(bytes);
   return {
     snapshot: build(bundle),
@@ -90,7 +98,7 @@ export class BundleStore<S> {
 
   /** The first load: there is no old bundle to fall back to, so errors throw (start-up fails). */
   static create<S>(bytes: Buffer, source: string, build: (bundle: Bundle) => S, options: StoreOptions<S> = {}): BundleStore<S> {
-    const initial = prepare(bytes, bytesHash(bytes), source, build);
+    const initial = prepare(bytes, bytesHash(bytes), source, build, options.publicKey);
     if (initial.apis === 0 && !options.allowEmpty) throw new Error(EMPTY_BUNDLE);
     return new BundleStore(build, initial, options);
   }
@@ -131,7 +139,7 @@ export class BundleStore<S> {
     const started = performance.now();
     let next: ServedBundle<S>;
     try {
-      next = prepare(bytes, hash, source, this.build);
+      next = prepare(bytes, hash, source, this.build, this.options.publicKey);
     } catch (err) {
       return this.refuse((err as Error).message, source);
     }
@@ -153,6 +161,14 @@ export class BundleStore<S> {
     const buildCompact = this.options.buildCompact;
     if (buildCompact === undefined || bytes.length < (this.options.workerMinBytes ?? WORKER_MIN_BYTES)) return this.reload(bytes, source);
     const started = performance.now();
+    // Header only (~0.1 ms): done here, before the worker hashes and parses the content.
+    if (this.options.publicKey) {
+      try {
+        verifyBundleSignature(bytes, this.options.publicKey);
+      } catch (err) {
+        return this.refuse((err as Error).message, source);
+      }
+    }
     let verdict: Awaited<ReturnType<typeof verifyInWorker>>;
     try {
       verdict = await verifyInWorker(bytes, this.takeForce() ? '' : this.served.bytesSha256);

@@ -2,6 +2,7 @@
 // TLS gateway and the admin listener, follows the bundle source (runtime/bundle-source.ts),
 // and stops in order. `serve` and `demo` both run through here; runtime/signals.ts wires the
 // process's signals to `reload` and `stop`.
+import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { healthReport, startAdmin, type AdminServer, type HealthReport } from './admin.ts';
 import { followBundle, readInitialBundle, type BundleSource } from './bundle-source.ts';
@@ -9,6 +10,7 @@ import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
 import { createLimiter, type Limiter } from './limits/index.ts';
 import { logRequest, type Logger } from './log.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { isLoopback, redactUrl } from './redact.ts';
 import { buildCompactSnapshot, buildSnapshot, type Snapshot } from './snapshot.ts';
 import { BundleStore } from './store.ts';
 import { closeAllUpstreams } from './upstreams.ts';
@@ -36,6 +38,11 @@ export interface RuntimeConfig {
   listen: HostPort;
   /** null = no admin listener. */
   admin: HostPort | null;
+  /** `--max-connections` (default 10,000) and `--max-connections-per-address` (default 256). */
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
+  /** `--bundle-public-key`: only bundles signed by this Ed25519 key are served (bundle/sign.ts). */
+  bundlePublicKey?: KeyObject;
   upstreamTimeoutMs?: number;
   drainTimeoutMs: number;
   pollIntervalMs: number;
@@ -136,11 +143,18 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
+  // How the bundle's source is shown (/health, every log line, errors): a URL without its
+  // query string or userinfo, which may hold a secret (a presigned link, user:password@).
+  const shown = redactUrl(cfg.bundle);
   let store: BundleStore<Snapshot>;
   try {
-    store = BundleStore.create(initial.bytes, cfg.bundle, buildSnapshot, { buildCompact: buildCompactSnapshot, allowEmpty: cfg.allowEmpty });
+    store = BundleStore.create(initial.bytes, shown, buildSnapshot, {
+      buildCompact: buildCompactSnapshot,
+      allowEmpty: cfg.allowEmpty,
+      publicKey: cfg.bundlePublicKey,
+    });
   } catch (err) {
-    throw new StartupError(`bundle ${cfg.bundle} refused: ${(err as Error).message}`);
+    throw new StartupError(`bundle ${shown} refused: ${(err as Error).message}`);
   }
 
   let gateway: Gateway | null = null;
@@ -188,6 +202,9 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     upstreamTimeoutMs: cfg.upstreamTimeoutMs,
     limiter,
     onRequest,
+    maxConnections: cfg.maxConnections,
+    maxConnectionsPerAddress: cfg.maxConnectionsPerAddress,
+    onConnectionRefused: (reason) => metrics.connectionRefused(reason),
     certHeader,
   });
 
@@ -212,7 +229,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   const healthSources = {
     bundle: () => store.info(),
     lastReloadError: () => store.lastReloadError(),
-    limiter: () => limiter.health(),
+    limiter: () => ({ ...limiter.health(), on_limiter_error: cfg.onLimiterError }),
     revocation: () => revocationHealth(crlStore),
     expiring: (limit: number) => soonestExpiring(store.current(), limit, Date.now() / 1000),
     onLimiterError: cfg.onLimiterError,
@@ -227,10 +244,18 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       await limiter.close();
       throw listenError('--admin', cfg.admin, err as NodeJS.ErrnoException);
     }
+    // /health and /metrics are unauthenticated plain HTTP: say so when they face a network.
+    if (!isLoopback(cfg.admin.host)) {
+      log.warn(
+        { admin: `${cfg.admin.host}:${cfg.admin.port}` },
+        'the admin listener (/health, /metrics: unauthenticated, plain HTTP) is not on a loopback address; keep it off untrusted networks',
+      );
+    }
   }
 
   const source: BundleSource = await followBundle({
     source: cfg.bundle,
+    shown,
     etag: initial.etag,
     store,
     pollIntervalMs: cfg.pollIntervalMs,
@@ -250,11 +275,14 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       admin: admin ? `${admin.address.address}:${admin.address.port}` : null,
       ...(plainAddress === null ? {} : { listen_plain: `${plainAddress.address}:${plainAddress.port}` }),
       ...(certHeader === undefined ? {} : { client_cert_header: certHeader.spec.header, trusted_proxies: certHeader.trusted.cidrs }),
-      bundle: cfg.bundle,
+      bundle: shown,
+      bundle_signature: cfg.bundlePublicKey ? 'required' : 'not checked',
       digest: store.info().digest,
       apis: store.info().apis,
       keys: store.info().keys,
       limiter: cfg.redisUrl ? 'redis' : cfg.worker !== undefined ? 'primary-leases' : 'in-process',
+      // What limited keys get while Redis cannot decide (policies with on_limiter_error: deny are denied regardless).
+      on_limiter_error: cfg.onLimiterError,
       ...(cfg.worker !== undefined ? { worker: cfg.worker } : {}),
     },
     // A cluster worker is one of several: the primary says "mtlsgate serving" once all are up.

@@ -12,8 +12,31 @@ interface TlsFrontOptions {
   withoutCertificate: TlsServer;
   /** Does a connection for this SNI host ("" = none) get a CertificateRequest. */
   needsCertificate: (host: string) => boolean;
-  /** A client that sends no complete ClientHello within this is dropped. Default 10 s. */
+  /** A client whose TLS handshake is not complete this long after connecting is dropped. Default 10 s. */
   helloTimeoutMs?: number;
+  /** Open connections at most (more are closed at accept). Default 10,000. */
+  maxConnections?: number;
+  /** Open connections per client address at most. Default 256. */
+  maxConnectionsPerAddress?: number;
+  /** A connection closed by a limit. */
+  onRefused?: (reason: RefusedReason) => void;
+}
+
+export type RefusedReason = 'max_connections' | 'max_connections_per_address' | 'handshake_deadline';
+
+/** Set on an accepted socket: ends its handshake deadline. */
+const HANDSHAKE_DONE = Symbol('handshakeDone');
+
+/**
+ * Tells the front that the TLS handshake of `tlsSocket` completed (runtime/tls-servers.ts calls
+ * it on 'secureConnection'): its deadline, which runs from accept through the whole handshake,
+ * ends. The TLS socket wraps the accepted socket, which Node keeps as `_parent` (internal, but
+ * stable since the TLS socket wrapped net sockets); if it is ever missing, the deadline simply
+ * stays and drops the connection, loudly, rather than letting a half-done handshake live.
+ */
+export function handshakeCompleted(tlsSocket: object): void {
+  const raw = (tlsSocket as { _parent?: { [HANDSHAKE_DONE]?: () => void } })._parent;
+  raw?.[HANDSHAKE_DONE]?.();
 }
 
 const PLAIN_HTTP_HINT = 'This port speaks HTTPS only: use an https:// URL\n';
@@ -29,18 +52,38 @@ interface TlsFront {
 
 export function createTlsFront(opts: TlsFrontOptions): TlsFront {
   const helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
+  const maxConnections = opts.maxConnections ?? 10_000;
+  const maxPerAddress = opts.maxConnectionsPerAddress ?? 256;
+  const onRefused = opts.onRefused ?? noop;
   const sockets = new Set<Socket>();
+  const perAddress = new Map<string, number>();
 
   const server = createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
     // A reset after hand-off surfaces on the TLS socket; this keeps a raw-socket error from
     // ever being an uncaught exception.
     socket.on('error', noop);
-    // A deadline from accept, not an idle timeout: a client dribbling its ClientHello a byte at
-    // a time must not hold the socket for ever.
-    const deadline = setTimeout(() => socket.destroy(), helloTimeoutMs);
+    // Caps first, before any byte is read: an attacker's extra sockets cost one accept and a close.
+    const address = socket.remoteAddress ?? '';
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (sockets.size >= maxConnections || fromAddress >= maxPerAddress) {
+      onRefused(sockets.size >= maxConnections ? 'max_connections' : 'max_connections_per_address');
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    perAddress.set(address, fromAddress + 1);
+    // A deadline from accept to the end of the TLS handshake, not an idle timeout: a client
+    // dribbling its handshake a byte at a time must not hold the socket for ever.
+    const deadline = setTimeout(() => {
+      onRefused('handshake_deadline');
+      socket.destroy();
+    }, helloTimeoutMs);
+    (socket as Socket & { [HANDSHAKE_DONE]?: () => void })[HANDSHAKE_DONE] = () => clearTimeout(deadline);
     socket.once('close', () => {
       sockets.delete(socket);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(address);
+      else perAddress.set(address, left);
       clearTimeout(deadline);
     });
 
@@ -50,8 +93,8 @@ export function createTlsFront(opts: TlsFrontOptions): TlsFront {
       const host = readClientHello(buffered);
       if (host === NEED_MORE) return;
       socket.removeListener('data', onData);
-      clearTimeout(deadline);
       if (host === NOT_TLS) {
+        clearTimeout(deadline);
         // A plain-HTTP request gets a one-line hint; anything else is just closed.
         if (/^[A-Z]{3,7} /.test(buffered.toString('latin1', 0, 8))) socket.end(PLAIN_HTTP_ANSWER);
         else socket.destroy();

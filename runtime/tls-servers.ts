@@ -7,16 +7,45 @@
 // serves the pair whose subjectAltName DNS names match the SNI (exact first, then a wildcard
 // `*.example.com`, which covers one label as TLS clients match it), the first pair when none
 // does or the client sends no SNI.
-import { X509Certificate } from 'node:crypto';
+import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
 import { createSecureContext, Server as TlsServer, type SecureContext, type TLSSocket, type TlsOptions } from 'node:tls';
+import { handshakeCompleted } from './tls-front.ts';
 
 export interface TlsPair {
   cert: string | Buffer;
   key: string | Buffer;
 }
 
-/** TLS 1.2 is the floor; h2 is offered first, HTTP/1.1 for every client that does not speak it. */
-const BASE_OPTIONS: TlsOptions = { minVersion: 'TLSv1.2', ALPNProtocols: ['h2', 'http/1.1'] };
+/**
+ * TLS 1.2 cipher suites: Mozilla's "intermediate" configuration (forward secrecy, AEAD only), in
+ * its order. TLS 1.3 keeps its three suites (all modern). The DHE suites are listed as Mozilla
+ * lists them; without a dhparam they are simply never chosen.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'DHE-RSA-AES128-GCM-SHA256',
+  'DHE-RSA-AES256-GCM-SHA384',
+  'DHE-RSA-CHACHA20-POLY1305',
+];
+const TLS13_SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
+
+/**
+ * TLS 1.2 is the floor; h2 is offered first, HTTP/1.1 for every client that does not speak it.
+ * Client-initiated renegotiation (TLS 1.2) is refused outright: it costs the server a full
+ * handshake whenever the client likes, and nothing here needs it.
+ */
+const BASE_OPTIONS: TlsOptions = {
+  minVersion: 'TLSv1.2',
+  ALPNProtocols: ['h2', 'http/1.1'],
+  ciphers: [...TLS13_SUITES, ...TLS12_CIPHERS].join(':'),
+  honorCipherOrder: true,
+  secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
+};
 
 interface NamedContext {
   context: SecureContext;
@@ -81,6 +110,8 @@ export function createTlsServers(pairs: readonly TlsPair[], onSecure: (socket: T
   });
   const withCertificate = new TlsServer(options(true));
   const withoutCertificate = new TlsServer(options(false));
+  // The handshake is done: the front's deadline (accept to the end of the handshake) ends.
+  for (const server of [withCertificate, withoutCertificate]) server.on('secureConnection', handshakeCompleted);
   withCertificate.on('secureConnection', (socket: TLSSocket) => onSecure(socket, true));
   withoutCertificate.on('secureConnection', (socket: TLSSocket) => onSecure(socket, false));
   // A handshake that fails (a client that gives up, a protocol it cannot speak) concerns that

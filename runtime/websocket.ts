@@ -29,20 +29,6 @@ interface Tunnel {
   admittedUnder: Snapshot;
 }
 
-/** Request headers the tunnel does not pass on (the gateway sets its own). */
-const NOT_FORWARDED = new Set([
-  'host',
-  'x-forwarded-client-cert',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-for',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-]);
-
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   const upgrade = req.headers.upgrade;
   return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';

@@ -34,6 +34,12 @@ export const CASES: Case[] = [
     message: /cannot read broken\.yaml: ENOENT/,
   },
   {
+    code: 'E_PATH_OUTSIDE',
+    files: { 'a.yaml': api('x', 'use_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [/etc/hostname]\n') },
+    at: { file: 'a.yaml', line: 8, col: 23 },
+    message: /certificate "\/etc\/hostname" resolves to .*, outside the config directory/,
+  },
+  {
     code: 'E_ENCODING',
     files: { 'a.yaml': Buffer.concat([Buffer.from('kind: api\nid: '), Buffer.from([0xff]), Buffer.from('\n')]) },
     at: { file: 'a.yaml', line: 2, col: 5 },
@@ -45,6 +51,15 @@ export const CASES: Case[] = [
     files: { 'a.yaml': `kind: key\nid: a\nid: b\ntoken_sha256: ${TOKEN_A}\n` },
     at: { file: 'a.yaml', line: 3, col: 1 },
     related: { file: 'a.yaml', line: 2, col: 1 },
+  },
+  {
+    code: 'E_YAML_ALIAS_BOUND',
+    files: {
+      'a.yaml': `kind: policy\nid: p\nv: &v [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nw: &w [${Array(100).fill('*v').join(',')}]\nx: [${Array(100).fill('*w').join(',')}]\n`,
+    },
+    // *w is 101 aliases: the 9th one on line 5 takes the running count past 1,000.
+    at: { file: 'a.yaml', line: 5, col: 29 },
+    message: /alias \*w expands to 1101 nodes/,
   },
   { code: 'E_EMPTY_CONFIG', files: { 'README.md': 'no yaml here' }, at: { file: '.', line: 1, col: 1 }, message: /--allow-empty/ },
   { code: 'W_NO_APIS', files: { 'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\n` }, at: { file: '.', line: 1, col: 1 }, message: /routes nothing/ },
@@ -103,7 +118,14 @@ export const CASES: Case[] = [
   {
     code: 'E_URL_REGEX',
     files: { 'a.yaml': api('x'), 'p.yaml': 'kind: policy\nid: p\naccess_rights:\n  x:\n    allowed_urls:\n      - url: ^/a(\n' },
+    // The unclosed "(" itself.
+    at: { file: 'p.yaml', line: 6, col: 17 },
+  },
+  {
+    code: 'W_URL_UNANCHORED',
+    files: { 'a.yaml': api('x'), 'p.yaml': 'kind: policy\nid: p\naccess_rights:\n  x:\n    allowed_urls:\n      - url: /public/\n' },
     at: { file: 'p.yaml', line: 6, col: 14 },
+    message: /"\/public\/" is not anchored.*write "\^\/public\/"/,
   },
   { code: 'E_KEY_NO_CREDENTIAL', files: { 'k.yaml': 'kind: key\nid: k\n' }, at: { file: 'k.yaml', line: 2, col: 5 } },
   {
@@ -155,7 +177,7 @@ export const CASES: Case[] = [
     code: 'E_CERT_READ',
     files: { 'k.yaml': key('certs/missing.pem') },
     at: { file: 'k.yaml', line: 3, col: 14 },
-    message: /certs\/missing\.pem cannot be read .*no such file/,
+    message: /certs\/missing\.pem" cannot be read .*no such file/,
   },
   { code: 'E_CERT_NOT_PEM', files: { 'k.yaml': key('certs/junk.pem'), 'certs/junk.pem': 'hello' }, at: { file: 'k.yaml', line: 3, col: 14 } },
   {

@@ -158,33 +158,37 @@ describe('domain and SNI routing (a serve of its own: a domain-less mTLS API wou
   before(async () => {
     const up = upstream.url;
     const cert = (name: string) => join(pki.dir, `${name}.pem`);
-    const bundle = await compileYaml(join(t.dir, 'hosts'), {
-      // Two hosts with their own "/" API, and a domain-less API for every host.
-      'apis/pay.yaml': api([
-        'kind: api',
-        'id: pay',
-        'domain: pay.example.test',
-        'proxy:',
-        '  listen_path: /',
-        `  target_url: ${up}/pay`,
-        'use_keyless: true',
-        'use_mutual_tls_auth: true',
-        'client_certificates:',
-        `  - ${cert('partner-a')}`,
-      ]),
-      'apis/open.yaml': api([
-        'kind: api',
-        'id: open',
-        'domain: open.example.test',
-        'proxy:',
-        '  listen_path: /',
-        `  target_url: ${up}/open`,
-        'use_keyless: true',
-        // Set, but this host never asks for a certificate: nothing to forward.
-        'forward_client_cert: true',
-      ]),
-      'apis/anyhost.yaml': api(['kind: api', 'id: anyhost', 'proxy:', '  listen_path: /anyhost/', `  target_url: ${up}/anyhost`, 'use_keyless: true']),
-    });
+    const bundle = await compileYaml(
+      join(t.dir, 'hosts'),
+      {
+        // Two hosts with their own "/" API, and a domain-less API for every host.
+        'apis/pay.yaml': api([
+          'kind: api',
+          'id: pay',
+          'domain: pay.example.test',
+          'proxy:',
+          '  listen_path: /',
+          `  target_url: ${up}/pay`,
+          'use_keyless: true',
+          'use_mutual_tls_auth: true',
+          'client_certificates:',
+          `  - ${cert('partner-a')}`,
+        ]),
+        'apis/open.yaml': api([
+          'kind: api',
+          'id: open',
+          'domain: open.example.test',
+          'proxy:',
+          '  listen_path: /',
+          `  target_url: ${up}/open`,
+          'use_keyless: true',
+          // Set, but this host never asks for a certificate: nothing to forward.
+          'forward_client_cert: true',
+        ]),
+        'apis/anyhost.yaml': api(['kind: api', 'id: anyhost', 'proxy:', '  listen_path: /anyhost/', `  target_url: ${up}/anyhost`, 'use_keyless: true']),
+      },
+      t.dir,
+    );
     hosts = await serveBundle(bundle, pki, [], hostsTls());
   });
   after(async () => {
@@ -293,7 +297,8 @@ describe('certificates that expire while served', () => {
     const dir = tempDir('e2e-expired');
     try {
       writeFileSync(join(dir.dir, 'key.yaml'), `kind: key\nid: late\ncertificate: ${join(pki.dir, 'expired-partner.pem')}\n`);
-      const r = await run(process.execPath, [CLI, 'compile', dir.dir, '-o', join(dir.dir, 'bundle.json')]);
+      // The certificate is named by absolute path outside the config directory: allowed explicitly.
+      const r = await run(process.execPath, [CLI, 'compile', dir.dir, '-o', join(dir.dir, 'bundle.json'), '--allow-outside', pki.dir]);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stdout + r.stderr, /E_CERT_EXPIRED/);
     } finally {

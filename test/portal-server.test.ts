@@ -4,7 +4,7 @@
 // per-client submission limit.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -302,9 +302,11 @@ test('proof of possession: a certificate is refused without a signature by its o
 test('a certificate pinned by an API (static mTLS) is refused, even with a valid proof', async () => {
   const pinnedClient = await freshClient(pki, t.dir, 'pinned-partner');
   const apiFile = join(config, 'apis', 'static.yaml');
+  // Inside the config directory (config reads are confined): pinned by file, as a repository would.
+  copyFileSync(pinnedClient.certFile, join(config, 'certs', 'pinned-partner.pem'));
   writeFileSync(
     apiFile,
-    `kind: api\nid: partner\nproxy:\n  listen_path: /partner/\n  target_url: http://127.0.0.1:9\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n  - ${pinnedClient.certFile}\n`,
+    `kind: api\nid: partner\nproxy:\n  listen_path: /partner/\n  target_url: http://127.0.0.1:9\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n  - ../certs/pinned-partner.pem\n`,
   );
   try {
     const form = await openForm(base);

@@ -29,10 +29,14 @@ before(async () => {
   upstream = await recordingUpstream();
   v1 = readFileSync(await compileYaml(join(t.dir, 'v1'), { 'a.yaml': openApi('v1', '/v1/') }));
   v2 = readFileSync(await compileYaml(join(t.dir, 'v2'), { 'a.yaml': openApi('v1', '/v1/'), 'b.yaml': openApi('v2', '/v2/') }));
-  limitedBundle = await compileYaml(join(t.dir, 'limited'), {
-    'api.yaml': `kind: api\nid: dyn\nproxy:\n  listen_path: /dyn/\n  target_url: ${upstream.url}\nauth:\n  use_certificate: true\n`,
-    'key.yaml': `kind: key\nid: alice\ncertificate: ${join(pki.dir, 'alice.pem')}\naccess_rights:\n  dyn: {}\nrate: 100\nper: 1\n`,
-  });
+  limitedBundle = await compileYaml(
+    join(t.dir, 'limited'),
+    {
+      'api.yaml': `kind: api\nid: dyn\nproxy:\n  listen_path: /dyn/\n  target_url: ${upstream.url}\nauth:\n  use_certificate: true\n`,
+      'key.yaml': `kind: key\nid: alice\ncertificate: ${join(pki.dir, 'alice.pem')}\naccess_rights:\n  dyn: {}\nrate: 100\nper: 1\n`,
+    },
+    t.dir,
+  );
 });
 after(async () => {
   await upstream?.close();
@@ -63,7 +67,7 @@ async function digestAt(admin: string): Promise<string> {
 describe('bundle sources', () => {
   test('--poll-interval: a URL bundle that changes is taken on the next poll, no signal needed', async () => {
     const src = await bundleServer(v1);
-    const gw = await serveBundle(src.url, pki, ['--poll-interval', '200']);
+    const gw = await serveBundle(src.url, pki, ['--poll-interval', '200', '--allow-insecure-http-bundle']);
     try {
       assert.equal((await curlE2E(`${gw.base}/v2/x`, pki)).status, 404);
       src.state.current = v2;
@@ -78,7 +82,7 @@ describe('bundle sources', () => {
 
   test('SIGHUP alone reloads the bundle: a URL polled once an hour is fetched at once on SIGHUP', async () => {
     const src = await bundleServer(v1);
-    const gw = await serveBundle(src.url, pki, ['--poll-interval', '3600000']);
+    const gw = await serveBundle(src.url, pki, ['--poll-interval', '3600000', '--allow-insecure-http-bundle']);
     try {
       src.state.current = v2;
       // Nothing else would fetch it: the first poll is an hour away.

@@ -10,7 +10,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
-import { compile, curl, demoPki, spawnServe } from './helpers/serve-fixtures.ts';
+import { writeFileAtomic } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
+import { curl, demoPki, spawnServe } from './helpers/serve-fixtures.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { RedisServer } from './helpers/redis.ts';
 
@@ -37,7 +39,10 @@ async function writeBundle(extra = false): Promise<void> {
   ];
   if (extra) docs.push(`kind: api\nid: extra\nproxy:\n  listen_path: /extra/\n  target_url: ${target}\nuse_keyless: true\n`);
   writeFileSync(join(dir, 'apis.yaml'), docs.join('---\n'));
-  await compile(dir, bundle);
+  // The certificates live beside the config, in the demo PKI's directory.
+  const result = await compileDir(dir, { allowOutside: [t.dir] });
+  if (!result.bundle) throw new Error(`${dir} does not compile: ${JSON.stringify(result.diagnostics)}`);
+  writeFileAtomic(bundle, result.bundle);
 }
 
 before(async () => {

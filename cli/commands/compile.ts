@@ -1,11 +1,13 @@
 // `mtlsgate compile DIR -o bundle.json` and (through runCompiler) `mtlsgate check DIR`.
 // Exit 0: ok (warnings allowed); 1: config errors; 2: usage or I/O. The bundle is written
 // atomically and only on success, so a failed compile leaves an existing bundle untouched.
-import { existsSync, statSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
+import { keyId, readPrivateKey, signBundle } from '../../bundle/sign.ts';
 import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult, type Diagnostic } from '../../compiler/index.ts';
 import { displayPath } from '../../compiler/format.ts';
 import { describePath, readInput, STDIO, writeOutput } from '../io.ts';
@@ -21,9 +23,12 @@ export const sharedFlags = `  --format text|json|github   output format (default
   --exclude PATTERN           skip matching paths (gitignore syntax, repeatable; added to
                               the config directory's .mtlsgateignore)
   --expiry-warning-days N     warn about certificates expiring within N days (default 30)
-  --timings                   print the time each compiler stage took (stderr; also -v)`;
+  --timings                   print the time each compiler stage took (stderr; also -v)
+  --allow-outside PATH        a file or directory outside DIR that may be read (repeatable);
+                              by default every config file, certificate and CRL path must
+                              resolve, symlinks followed, inside DIR`;
 
-const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN]
+const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--sign KEYFILE] [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN]
 
 Validates the config directory DIR (every *.yaml / *.yml, recursively, except what
 DIR/.mtlsgateignore or --exclude names; "-" reads one YAML stream from standard input) and
@@ -33,6 +38,9 @@ Exit status: 0 ok (warnings allowed), 1 config errors, 2 usage or I/O errors.
 
 Options:
   -o, --out FILE|-            where to write the bundle ("-": standard output)
+  --sign KEYFILE              sign the bundle's digest with this Ed25519 private key
+                              (\`mtlsgate keygen NAME\` makes one); gateways started with
+                              --bundle-public-key refuse unsigned or wrongly signed bundles
 ${sharedFlags}`;
 
 export const compileOptions = {
@@ -44,6 +52,8 @@ export const compileOptions = {
   exclude: { type: 'string', multiple: true },
   'expiry-warning-days': { type: 'string', default: '30' },
   timings: { type: 'boolean', default: false },
+  'allow-outside': { type: 'string', multiple: true },
+  sign: { type: 'string' },
 } as const;
 
 /** Counts for the summary line and the JSON envelope. */
@@ -98,6 +108,16 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     process.stderr.write(`mtlsgate ${name}: ${message}\n`);
     return 2;
   };
+  if (!write && values.sign !== undefined) throw new UsageError('check does not write a bundle to sign; use compile -o FILE --sign KEYFILE');
+  // The signing key is read before compiling: a bad key is found before any work.
+  let signingKey: KeyObject | undefined;
+  if (values.sign !== undefined) {
+    try {
+      signingKey = readPrivateKey(readFileSync(values.sign));
+    } catch (err) {
+      return fail('io', `--sign ${values.sign}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
   if (out && out !== STDIO) {
     const outDir = dirname(out);
     if (!existsSync(outDir) || !statSync(outDir).isDirectory()) return fail('io', `cannot write ${out}: directory ${outDir} does not exist`);
@@ -111,6 +131,7 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     allowEmpty: values['allow-empty'],
     exclude: values.exclude ?? [],
     expiryWarningDays: days,
+    allowOutside: values['allow-outside'] ?? [],
     ...(write ? {} : { accessTests: runAccessTests }),
   };
   let result: CompileResult;
@@ -130,6 +151,8 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   const counts = countsOf(result);
   const digest = digestOf(result.bundle);
   const ok = result.errorCount === 0 && result.bundle !== null;
+  // Signed over the digest (bundle/sign.ts): the digest and content bytes stay the same.
+  if (ok && signingKey) result.bundle = signBundle(result.bundle!, signingKey);
   if (format === 'json') {
     const diagnostics = JSON.parse(formatDiagnostics(result, 'json', shownDir)).diagnostics;
     const body = { config: dir, ...(write ? { out } : {}), digest, counts, diagnostics };
@@ -151,8 +174,9 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   if (!ok) return 1;
   if (format === 'json' && !write) return 0;
 
+  const signed = signingKey ? `, signed by key ${keyId(signingKey)}` : '';
   const ran = result.tests.outcomes !== null && result.tests.cases.length > 0 ? `, ${count(result.tests.cases.length, 'access test')} passed` : '';
-  const summary = `${count(counts.apis, 'API')}, ${count(counts.keys, 'key')}, ${count(counts.certificates, 'certificate')}, digest ${digest}${ran}`;
+  const summary = `${count(counts.apis, 'API')}, ${count(counts.keys, 'key')}, ${count(counts.certificates, 'certificate')}, digest ${digest}${ran}${signed}`;
   if (!write) {
     info(`mtlsgate check: ${dir === STDIO ? 'standard input' : dir} ok: ${summary}`);
     return 0;

@@ -12,7 +12,7 @@ import type { AccessRight, Bundle, BundleApi, BundleKey } from '../../bundle/typ
 import { diffBundles, type AccessGrant, type BundleDiff, type FieldChange } from '../../bundle/diff.ts';
 import { errnoMessage } from '../../common/errno.ts';
 
-const usage = `usage: mtlsgate diff OLD NEW [--format text|json|github] [--exit-code]
+const usage = `usage: mtlsgate diff OLD NEW [--format text|json|github] [--exit-code] [--allow-outside PATH]
 
 OLD and NEW are each a compiled bundle, "-" (a bundle on standard input) or a config directory
 (compiled in memory: "mtlsgate diff deployed.json config/" is the plan before deploying).
@@ -30,15 +30,17 @@ Options:
                               github: the text, then a notice per access gained and a
                               warning per access lost)
   --exit-code                 exit 1 when the two differ (like git diff --exit-code)
+  --allow-outside PATH        a config directory may read this file or directory outside it
+                              (repeatable; as for mtlsgate check)
 
 Exit status: 0 when both load (with --exit-code: and they are the same), 1 with --exit-code
 when they differ, 2 when a bundle is unreadable or invalid, a config directory has errors,
 or on bad usage.`;
 
-async function compiled(dir: string): Promise<Bundle> {
+async function compiled(dir: string, allowOutside: readonly string[]): Promise<Bundle> {
   let result;
   try {
-    result = await compileDir(dir);
+    result = await compileDir(dir, { allowOutside });
   } catch (err) {
     if (err instanceof ConfigDirError) throw new Error(err.message);
     throw err;
@@ -51,8 +53,8 @@ async function compiled(dir: string): Promise<Bundle> {
   return loadBundle(result.bundle);
 }
 
-async function readBundle(path: string): Promise<Bundle> {
-  if (path !== STDIO && statSync(path, { throwIfNoEntry: false })?.isDirectory()) return compiled(path);
+async function readBundle(path: string, allowOutside: readonly string[]): Promise<Bundle> {
+  if (path !== STDIO && statSync(path, { throwIfNoEntry: false })?.isDirectory()) return compiled(path, allowOutside);
   let bytes: Buffer;
   try {
     bytes = readInput(path);
@@ -183,7 +185,12 @@ export const command: Command = {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { format: { type: 'string' }, json: { type: 'boolean' }, 'exit-code': { type: 'boolean', default: false } },
+      options: {
+        format: { type: 'string' },
+        json: { type: 'boolean' },
+        'exit-code': { type: 'boolean', default: false },
+        'allow-outside': { type: 'string', multiple: true },
+      },
     });
     const format = parseFormat(values);
     if (positionals.length !== 2) throw new UsageError(`expected OLD and NEW (bundles or config directories), got ${positionals.length}`);
@@ -192,8 +199,8 @@ export const command: Command = {
     let oldB: Bundle;
     let newB: Bundle;
     try {
-      oldB = await readBundle(oldPath);
-      newB = await readBundle(newPath);
+      oldB = await readBundle(oldPath, values['allow-outside'] ?? []);
+      newB = await readBundle(newPath, values['allow-outside'] ?? []);
     } catch (err) {
       if (format === 'json') process.stdout.write(envelope('diff', false, {}, [{ code: 'io', message: (err as Error).message }]));
       console.error(`mtlsgate diff: ${(err as Error).message}`);

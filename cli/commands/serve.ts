@@ -1,8 +1,12 @@
 // `mtlsgate serve`: the runtime. Flags, each also read from MTLSGATE_<FLAG> (flags win), are
 // turned into a RuntimeConfig; runtime/supervisor.ts does the rest.
 import cluster from 'node:cluster';
+import type { KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { readPublicKey } from '../../bundle/sign.ts';
+import { redactUrl } from '../../runtime/redact.ts';
 import { UsageError, type Command } from '../command.ts';
 import { envName, flagsWithEnv, parseDuration, type Sourced } from '../flags.ts';
 import { verbosity } from '../output.ts';
@@ -29,6 +33,12 @@ Options (each also from the environment variable shown; a flag wins over its var
                              Give both several times for one certificate per host (pairs,
                              in order): the handshake serves the pair whose SAN matches the
                              SNI (*.example.com covers one label), the first when none does
+  --bundle-public-key FILE   serve only bundles signed by this Ed25519 key (\`mtlsgate keygen\`,
+                             \`compile --sign\`); others are refused, the old one serves on
+                                                                      MTLSGATE_BUNDLE_PUBLIC_KEY
+  --allow-insecure-http-bundle  accept an http:// bundle URL without --bundle-public-key
+                             (INSECURE: anyone on the path can serve their own bundle)
+                                                                      MTLSGATE_ALLOW_INSECURE_HTTP_BUNDLE=1
   --listen HOST:PORT         HTTPS listener (default 127.0.0.1:8443)  MTLSGATE_LISTEN
   --admin HOST:PORT|off      /health, /ready, /live, /metrics (HTTP)  MTLSGATE_ADMIN
                              (default 127.0.0.1:9901; off = none)
@@ -43,6 +53,9 @@ Options (each also from the environment variable shown; a flag wins over its var
                              request.untrusted_proxy)                 MTLSGATE_LISTEN_PLAIN
   --upstream-timeout DURATION  upstream slower than this: 504 (default 30s)
                                                                       MTLSGATE_UPSTREAM_TIMEOUT
+  --max-connections N        open connections at most; more are closed at accept (default 10000)
+                                                                      MTLSGATE_MAX_CONNECTIONS
+  --max-connections-per-address N  per client address (default 256)   MTLSGATE_MAX_CONNECTIONS_PER_ADDRESS
   --drain-timeout DURATION   SIGTERM waits this long for requests in flight (default 10s)
                                                                       MTLSGATE_DRAIN_TIMEOUT
   --poll-interval DURATION   URL bundle poll interval (default 5s)    MTLSGATE_POLL_INTERVAL
@@ -74,6 +87,8 @@ const OPTIONS = {
   bundle: { type: 'string' },
   'tls-cert': { type: 'string', multiple: true },
   'tls-key': { type: 'string', multiple: true },
+  'bundle-public-key': { type: 'string' },
+  'allow-insecure-http-bundle': { type: 'boolean' },
   listen: { type: 'string' },
   admin: { type: 'string' },
   'client-cert-header': { type: 'string' },
@@ -81,6 +96,8 @@ const OPTIONS = {
   'listen-plain': { type: 'string' },
   'upstream-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-address': { type: 'string' },
   'poll-interval': { type: 'string' },
   redis: { type: 'string' },
   'redis-timeout': { type: 'string' },
@@ -118,6 +135,15 @@ export function parseMs(value: Sourced | undefined, fallback: number): number {
   return value === undefined ? fallback : parseDuration(value.value, value.source);
 }
 
+/** A count flag (or its variable): a positive whole number; `fallback` when neither is set. */
+export function parseCount(value: Sourced | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value.value.trim());
+  if (!/^\d+$/.test(value.value.trim()) || !Number.isSafeInteger(n) || n <= 0)
+    throw new UsageError(`${value.source} must be a positive whole number, not ${JSON.stringify(value.value)}`);
+  return n;
+}
+
 /** --log-level, else -q (warn) / -v (debug), else info. */
 export function parseLogLevel(value: string | undefined, source = '--log-level'): LogLevel {
   const level = value ?? (verbosity() < 0 ? 'warn' : verbosity() > 0 ? 'debug' : 'info');
@@ -136,7 +162,7 @@ export function parseWorkers(value: Sourced | undefined): number {
   return n;
 }
 
-/** MTLSGATE_ALLOW_EMPTY: 1/true/yes or 0/false/no. */
+/** MTLSGATE_ALLOW_EMPTY, MTLSGATE_ALLOW_INSECURE_HTTP_BUNDLE: 1/true/yes or 0/false/no. */
 function envBoolean(env: NodeJS.ProcessEnv, flag: string): boolean {
   const name = envName(flag);
   const v = env[name];
@@ -216,11 +242,29 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
   if (crlStale && crlStale.value !== 'open' && crlStale.value !== 'closed')
     throw new UsageError(`${crlStale.source} must be open or closed, not ${JSON.stringify(crlStale.value)}`);
   const behindProxy = certHeaderFlags(v);
+  let bundlePublicKey: KeyObject | undefined;
+  const keyFile = v['bundle-public-key'];
+  if (keyFile !== undefined) {
+    try {
+      bundlePublicKey = readPublicKey(readFileSync(keyFile.value));
+    } catch (err) {
+      throw new UsageError(`${keyFile.source} ${keyFile.value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  // A plain-http bundle URL is writable by anyone on the network path: it needs a signature to
+  // check, or an explicit, loudly named opt-out.
+  const insecureHttp = values['allow-insecure-http-bundle'] === true || envBoolean(env, 'allow-insecure-http-bundle');
+  if (/^http:\/\//i.test(v.bundle!.value) && !bundlePublicKey && !insecureHttp) {
+    throw new UsageError(
+      `${v.bundle!.source} ${redactUrl(v.bundle!.value)} is plain http: anyone on the network path could serve their own bundle. Use https, or sign bundles (compile --sign) and pass --bundle-public-key, or accept the risk with --allow-insecure-http-bundle`,
+    );
+  }
   const admin = v.admin;
   const hostPort = (x: Sourced | undefined, fallback: string, orOff = false) => parseHostPort(x?.value ?? fallback, x?.source ?? '', orOff);
   return {
     config: {
       bundle: v.bundle!.value,
+      bundlePublicKey,
       tlsCertFile: tls[0].certFile,
       tlsKeyFile: tls[0].keyFile,
       moreTlsFiles: tls.slice(1),
@@ -228,6 +272,8 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       admin: admin?.value.trim() === 'off' ? null : hostPort(admin, '127.0.0.1:9901', true),
       upstreamTimeoutMs: parseMs(v['upstream-timeout'], 30_000),
       drainTimeoutMs: parseMs(v['drain-timeout'], 10_000),
+      maxConnections: parseCount(v['max-connections'], 10_000),
+      maxConnectionsPerAddress: parseCount(v['max-connections-per-address'], 256),
       pollIntervalMs: parseMs(v['poll-interval'], 5_000),
       redisUrl: v.redis?.value,
       redisTimeoutMs: v['redis-timeout'] === undefined ? undefined : parseMs(v['redis-timeout'], 50),

@@ -7,22 +7,30 @@ import { compileDir, ConfigDirError, describeFailure, displayPath, formatDiagnos
 import { UsageError, type Command } from '../command.ts';
 import { envelope, parseFormat } from '../report.ts';
 
-const usage = `usage: mtlsgate test DIR [--format text|json|github]
+const usage = `usage: mtlsgate test DIR [--format text|json|github] [--allow-outside PATH]
 
 Runs the access tests (kind: test documents) of the config directory DIR against the bundle
 it compiles to, with the gateway's own request stages, and prints one line per case and
 "N passed, N failed". --format github annotates failing cases on a pull request; --format
 json writes the envelope of docs/cli-conventions.md with passed, failed and every case.
-Exit status: 0 every case passed, 1 a case failed (or the config has errors), 2 usage or I/O.`;
+Exit status: 0 every case passed, 1 a case failed (or the config has errors), 2 usage or I/O.
+
+Options:
+  --allow-outside PATH   a file or directory outside DIR that may be read (repeatable; as for
+                         mtlsgate check)`;
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { format: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { format: { type: 'string' }, json: { type: 'boolean' }, 'allow-outside': { type: 'string', multiple: true } },
+  });
   const format = parseFormat(values);
   if (positionals.length !== 1) throw new UsageError('give the config directory');
   const dir = positionals[0];
   let result;
   try {
-    result = await compileDir(dir, { accessTests: runAccessTests });
+    result = await compileDir(dir, { accessTests: runAccessTests, allowOutside: values['allow-outside'] ?? [] });
   } catch (err) {
     if (err instanceof ConfigDirError) {
       if (format === 'json') process.stdout.write(envelope('test', false, {}, [{ code: 'io', message: err.message }]));

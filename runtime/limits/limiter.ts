@@ -29,6 +29,8 @@ export interface LimitDecision {
 export interface LimiterHealth {
   status: 'ok' | 'degraded';
   detail?: string;
+  /** The server-wide mode while the shared limiter cannot decide (policies may say deny for their keys). */
+  on_limiter_error?: 'allow' | 'deny';
 }
 
 export interface Limiter {

@@ -22,6 +22,8 @@ type ScriptCall = (key: string, ...args: Array<string | number>) => Promise<unkn
 
 const UNLIMITED: LimitDecision = Object.freeze({ allowed: true, headers: Object.freeze({}) }) as LimitDecision;
 
+const DENY_ON_FAULT = faultDecision('deny');
+
 export class RedisLimiter implements Limiter {
   private readonly runScript: ScriptCall;
   private readonly allowOrDeny: LimitDecision;
@@ -76,7 +78,8 @@ export class RedisLimiter implements Limiter {
       },
       (err: Error) => {
         this.outage.decisionFailed(err);
-        return this.allowOrDeny;
+        // A policy may ask for deny for its keys whatever the server-wide mode.
+        return key.on_limiter_error === 'deny' ? DENY_ON_FAULT : this.allowOrDeny;
       },
     );
   }

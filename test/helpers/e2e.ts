@@ -9,15 +9,20 @@ import { dirname, join } from 'node:path';
 import type { DemoPki } from '../../cli/pki.ts';
 import { compileWithCli, run, spawnServe } from './serve-fixtures.ts';
 
-/** Writes each `relative path -> text` under DIR/config and compiles it with the CLI into DIR/bundle.json. */
-export async function compileYaml(dir: string, files: Record<string, string>): Promise<string> {
+/**
+ * Writes each `relative path -> text` under DIR/config and compiles it with the CLI into
+ * DIR/bundle.json. `outside` (default DIR): where certificates beside the config may be read.
+ */
+export async function compileYaml(dir: string, files: Record<string, string>, outside = dir): Promise<string> {
   const config = join(dir, 'config');
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(dirname(join(config, name)), { recursive: true });
     writeFileSync(join(config, name), text);
   }
   const bundle = join(dir, 'bundle.json');
-  await compileWithCli(config, bundle);
+  // A repository layout: config/ and certs/ side by side, so certificate paths leave the config
+  // directory; `--allow-outside` admits the directory holding both (issue 10 item 4).
+  await compileWithCli(config, bundle, ['--allow-outside', outside]);
   return bundle;
 }
 

@@ -2,7 +2,7 @@
 // certificates on disk, the portal (in-process or `dist/mtlsgate.mjs portal`), its form
 // (CSRF cookie and token) and curl through the gateway with a given certificate.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
@@ -46,10 +46,11 @@ export function writePortalConfig(dir: string, upstream: string, pki: DemoPki): 
       'kind: policy\nid: internal\naccess_rights:\n  reports: {}\n',
     ].join('---\n'),
   );
-  writeFileSync(
-    join(config, 'keys', 'alice.yaml'),
-    `kind: key\nid: alice\ncertificate: ${relative(join(config, 'keys'), join(pki.dir, 'alice.pem'))}\napply_policies: [profile-self-serve]\n`,
-  );
+  // Config reads stay inside the config directory (docs/security.md item 4): alice's
+  // certificate is copied in beside the config, as a repository would hold it.
+  mkdirSync(join(config, 'certs'), { recursive: true });
+  copyFileSync(join(pki.dir, 'alice.pem'), join(config, 'certs', 'alice.pem'));
+  writeFileSync(join(config, 'keys', 'alice.yaml'), 'kind: key\nid: alice\ncertificate: ../certs/alice.pem\napply_policies: [profile-self-serve]\n');
   return config;
 }
 

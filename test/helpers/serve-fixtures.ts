@@ -2,7 +2,7 @@
 // certificates, dynamic mTLS with alice's key), compiling through the built CLI, curl, a
 // keep-alive mTLS client, and the gateway run in-process or as `dist/mtlsgate.mjs serve`.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:https';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -25,7 +25,11 @@ export async function demoPki(dir: string): Promise<DemoPki> {
  */
 export function writeConfig(dir: string, certsDir: string, upstream: string, pinned: string[], extraApi = false): string {
   const config = join(dir, 'config');
-  mkdirSync(config, { recursive: true });
+  mkdirSync(join(config, 'certs'), { recursive: true });
+  // Config reads stay inside the config directory (docs/security.md item 4): the certificates
+  // the config names are copied in beside it, as a repository would hold them.
+  for (const n of new Set([...pinned, 'alice'])) copyFileSync(join(certsDir, `${n}.pem`), join(config, 'certs', `${n}.pem`));
+  certsDir = join(config, 'certs');
   const list = pinned.map((n) => `  - ${join(certsDir, `${n}.pem`)}`).join('\n');
   const docs = [
     `kind: api\nid: static\nproxy:\n  listen_path: /static/\n  target_url: ${upstream}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n${list}\n`,
@@ -61,8 +65,8 @@ export async function compile(config: string, out: string): Promise<Buffer> {
 }
 
 /** `mtlsgate compile CONFIG -o OUT` through the built CLI; throws with its output on failure. */
-export async function compileWithCli(config: string, out: string): Promise<Buffer> {
-  const r = await run(process.execPath, [CLI, 'compile', config, '-o', out]);
+export async function compileWithCli(config: string, out: string, extra: string[] = []): Promise<Buffer> {
+  const r = await run(process.execPath, [CLI, 'compile', config, '-o', out, ...extra]);
   if (r.code !== 0) throw new Error(`mtlsgate compile exited ${r.code}:\n${r.stdout}${r.stderr}`);
   return readFileSync(out);
 }

@@ -1,0 +1,124 @@
+// Bundle signatures (Ed25519). The digest alone is unkeyed: whoever can write the bundle file,
+// or sits on a plain-http bundle URL, recomputes it. A signature binds the digest to a key the
+// operator holds: `mtlsgate compile --sign KEYFILE` signs, `serve --bundle-public-key FILE`
+// refuses anything else.
+//
+// What is signed is the digest, not the bytes: the message is
+//   "mtlsgate.signature/v1\n" + "sha256:<hex>"
+// so the signature verifies from the header alone (the digest is then checked against the
+// content as always), and a later sharded bundle can sign its manifest's digest the same way.
+// The prefix separates this use of the key from any other.
+//
+// In the file the signature sits in the header, between digest and content:
+//   {"format":"mtlsgate.bundle/v1","digest":"sha256:<hex>","signature":"ed25519:<key id>:<base64>","content":{...}}
+// The key id (first 16 hex of the SHA-256 of the public key's DER) lets an error say which key
+// signed. Readers that ignore signatures still read the bundle; the digest covers the same bytes.
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import { BUNDLE_FORMAT } from './types.ts';
+
+export class SignatureError extends Error {
+  override name = 'SignatureError';
+}
+
+const MESSAGE_PREFIX = 'mtlsgate.signature/v1\n';
+const DIGEST_HEAD = `{"format":"${BUNDLE_FORMAT}","digest":"sha256:`;
+const SIGNATURE_MARK = '","signature":"';
+const CONTENT_MARK = '","content":';
+const SIGNATURE = /^ed25519:([0-9a-f]{16}):([A-Za-z0-9+/]{86}==)$/;
+
+/** What a signature covers: a digest ("sha256:<hex>"), domain-separated. */
+export function signatureMessage(digest: string): Buffer {
+  return Buffer.from(MESSAGE_PREFIX + digest, 'utf8');
+}
+
+/** First 16 hex characters of the SHA-256 of the public key (SPKI DER). */
+export function keyId(key: KeyObject): string {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  return createHash('sha256')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+export function generateSigningKeys(): { privatePem: string; publicPem: string; keyId: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    keyId: keyId(publicKey),
+  };
+}
+
+function ed25519(key: KeyObject, what: string): KeyObject {
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new SignatureError(`${what} is a ${key.asymmetricKeyType} key; bundle signatures use Ed25519 (make a pair with \`mtlsgate keygen\`)`);
+  return key;
+}
+
+export function readPrivateKey(pem: string | Buffer): KeyObject {
+  try {
+    return ed25519(createPrivateKey(pem), 'the signing key');
+  } catch (err) {
+    if (err instanceof SignatureError) throw err;
+    throw new SignatureError('the signing key is not a PEM private key (make one with `mtlsgate keygen`)');
+  }
+}
+
+export function readPublicKey(pem: string | Buffer): KeyObject {
+  // The private key would work (a public key derives from it), but it must not be spread over gateways.
+  if (pem.toString().includes('PRIVATE KEY'))
+    throw new SignatureError('this is a private key; give the gateway the public key (NAME.pub from `mtlsgate keygen`)');
+  try {
+    return ed25519(createPublicKey(pem), 'the bundle public key');
+  } catch (err) {
+    if (err instanceof SignatureError) throw err;
+    throw new SignatureError('the bundle public key is not a PEM public key (`mtlsgate keygen` writes NAME.pub)');
+  }
+}
+
+/** "ed25519:<key id>:<base64>" over `digest`. */
+export function signDigest(digest: string, privateKey: KeyObject): string {
+  return `ed25519:${keyId(privateKey)}:${sign(null, signatureMessage(digest), privateKey).toString('base64')}`;
+}
+
+/** Where the header's parts are: digest, signature (or null) and the content's first byte. */
+function readHeader(bytes: Buffer): { digest: string; signature: string | null; headerEnd: number } {
+  const head = bytes.subarray(0, Math.min(bytes.length, 512)).toString('latin1');
+  if (!head.startsWith(DIGEST_HEAD)) throw new SignatureError(`not an ${BUNDLE_FORMAT} bundle`);
+  const digestEnd = DIGEST_HEAD.length + 64;
+  const digest = 'sha256:' + head.slice(DIGEST_HEAD.length, digestEnd);
+  if (head.startsWith(CONTENT_MARK, digestEnd)) return { digest, signature: null, headerEnd: digestEnd };
+  if (!head.startsWith(SIGNATURE_MARK, digestEnd)) throw new SignatureError('bundle header is malformed');
+  const start = digestEnd + SIGNATURE_MARK.length;
+  const end = head.indexOf('"', start);
+  if (end === -1) throw new SignatureError('bundle header is malformed (unterminated signature)');
+  return { digest, signature: head.slice(start, end), headerEnd: end };
+}
+
+/** The bundle with `signature` in its header (replacing any earlier one). */
+export function signBundle(bytes: Buffer, privateKey: KeyObject): Buffer {
+  const { digest, headerEnd } = readHeader(bytes);
+  const digestEnd = DIGEST_HEAD.length + 64;
+  const header = Buffer.from(`${SIGNATURE_MARK}${signDigest(digest, privateKey)}`, 'latin1');
+  // Keep `digest` and the rest (from the closing quote before "content") byte for byte.
+  return Buffer.concat([bytes.subarray(0, digestEnd), header, bytes.subarray(headerEnd)]);
+}
+
+/**
+ * Checks that the header's signature is by `publicKey` over the header's digest. The digest
+ * itself is checked against the content by loadBundle, as for any bundle; both must pass.
+ * Throws SignatureError saying what is wrong.
+ */
+export function verifyBundleSignature(bytes: Buffer, publicKey: KeyObject): { digest: string; keyId: string } {
+  const { digest, signature } = readHeader(bytes);
+  const expected = keyId(publicKey);
+  if (signature === null)
+    throw new SignatureError(`bundle is not signed; --bundle-public-key expects a signature by key ${expected} (\`mtlsgate compile --sign KEYFILE\`)`);
+  const m = SIGNATURE.exec(signature);
+  if (!m) throw new SignatureError('bundle signature is malformed (expected ed25519:<key id>:<base64>)');
+  if (m[1] !== expected) throw new SignatureError(`bundle is signed by key ${m[1]}, not by the --bundle-public-key key ${expected}`);
+  if (!verify(null, signatureMessage(digest), publicKey, Buffer.from(m[2], 'base64'))) {
+    throw new SignatureError(`bundle signature does not verify with key ${expected}: the digest was changed after signing`);
+  }
+  return { digest, keyId: expected };
+}
