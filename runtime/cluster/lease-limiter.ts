@@ -66,7 +66,7 @@ export class LeaseLimiter implements Limiter {
     }
     const inFlight = this.acquiring.get(key.id);
     if (inFlight !== undefined) return inFlight.then(() => this.check(key, Date.now()));
-    const p = this.acquire(key.id, rate, quota, h);
+    const p = this.acquire(key.id, rate, quota, h, key.on_limiter_error === 'deny' ? 'deny' : this.opts.onError);
     this.acquiring.set(key.id, p);
     void p.finally(() => this.acquiring.delete(key.id));
     return p;
@@ -127,7 +127,8 @@ export class LeaseLimiter implements Limiter {
     };
   }
 
-  private async acquire(keyId: string, rate: RateLimit | null, quota: Quota | null, old: Held | undefined): Promise<LimitDecision> {
+  /** `onFault`: what the request gets if the primary does not answer (a policy may say deny). */
+  private async acquire(keyId: string, rate: RateLimit | null, quota: Quota | null, old: Held | undefined, onFault: 'allow' | 'deny'): Promise<LimitDecision> {
     this.held.delete(keyId);
     const req = this.nextReq++;
     const answer = new Promise<GrantMessage | null>((resolve) => {
@@ -142,7 +143,7 @@ export class LeaseLimiter implements Limiter {
     });
     this.send({ type: 'mtlsgate:acquire', req, key: keyId, rate, quota, ret: old?.tokens ?? 0 });
     const m = await answer;
-    if (m === null) return faultDecision(this.opts.onError);
+    if (m === null) return faultDecision(onFault);
     if (m.granted === 0) return decisionFromOutcome(m.outcome, rate, quota);
     const now = Date.now();
     const o = m.outcome;
