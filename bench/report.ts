@@ -9,6 +9,7 @@ import { CONTAMINATED, type LoadResult } from './workloads/load.ts';
 import type { PairedSection } from './workloads/paired.ts';
 import { RESUME_PROCESSES, type ContenderRun } from './workloads/proxy.ts';
 import type { ReloadRun } from './workloads/reload.ts';
+import type { ScaleRow } from './workloads/scale.ts';
 import type { SwapRow } from './workloads/swap.ts';
 
 export interface BenchResults {
@@ -19,6 +20,7 @@ export interface BenchResults {
     paired?: PairedSection[];
     proxy?: ContenderRun[];
     compile?: CompileResult;
+    scale?: ScaleRow[];
     swap?: SwapRow[];
     reload?: ReloadRun[];
     limits?: LimitsSection;
@@ -37,6 +39,7 @@ export interface Target {
 }
 
 const BASELINE = 'node-bare';
+const SCALE_APIS_LABEL = '1,000 APIs';
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '?' : `${Math.round(x * 100)}%`);
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
 const r2 = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(2));
@@ -123,6 +126,24 @@ export function computeTargets(res: BenchResults): Target[] {
       measured: `${c.peakRssMiB ?? '?'} MiB`,
       reached: c.peakRssMiB === null ? null : c.peakRssMiB < 1024,
     });
+  }
+  for (const row of (res.sections.scale ?? []).filter((x) => x.keys >= 1_000_000 && !x.error)) {
+    const at = `${row.keys.toLocaleString('en')} keys`;
+    t.push({ target: `bundle at ${at} ≤ 150 MB`, measured: `${row.bundleMiB} MiB`, reached: row.bundleMiB * 2 ** 20 <= 150e6 });
+    t.push({ target: `compile ${at} < 60 s`, measured: `${row.compileWallS} s (CPU ${row.compileCpuS ?? '?'} s)`, reached: row.compileWallS < 60 });
+    t.push({
+      target: `compile ${at} < 3 GiB peak RSS`,
+      measured: `${row.compilePeakRssMiB ?? '?'} MiB`,
+      reached: row.compilePeakRssMiB === null ? null : row.compilePeakRssMiB < 3072,
+    });
+    if (row.serveFirstAnswerMs !== null) {
+      t.push({
+        target: `serve ${at}: first answer < 5 s`,
+        measured: `${(row.serveFirstAnswerMs / 1000).toFixed(1)} s (CPU ${row.serveCpuS ?? '?'} s)`,
+        reached: row.serveFirstAnswerMs < 5000,
+      });
+      t.push({ target: `serve ${at}: RSS < 1 GiB`, measured: `${row.serveRssMiB} MiB`, reached: (row.serveRssMiB ?? Infinity) < 1024 });
+    }
   }
   const lim = res.sections.limits?.endToEnd;
   const mem = lim?.find((r) => r.limiter === 'in-process');
@@ -389,6 +410,42 @@ export function renderReport(res: BenchResults): string {
     if (c.error) s.push('\n```\n' + c.error + '\n```');
     s.push('');
   }
+  if (res.sections.scale) {
+    s.push(`## The bundle at scale: ${SCALE_APIS_LABEL}, each key with its own certificate file (compile, bundle size, serve start-up)\n`);
+    s.push(
+      'Compiled by `mtlsgate compile` (wall, user+system CPU and peak RSS from GNU time), then served by `mtlsgate serve`: time from spawn to the first HTTPS answer (the bundle loaded and routing), the CPU it had used by then, and its RSS. Both run pinned to the server core: when another tenant uses that core, wall times stretch and the CPU columns are the work of the process itself.\n',
+    );
+    s.push(
+      table(
+        [
+          'keys',
+          'compile wall s',
+          'compile CPU s',
+          'compile peak RSS MiB',
+          'bundle MiB',
+          'bytes/key',
+          'serve first answer ms',
+          'serve CPU s by then',
+          'serve RSS MiB',
+          'serve peak RSS MiB',
+        ],
+        res.sections.scale.map((r) => [
+          r.keys,
+          r.compileWallS,
+          r.compileCpuS ?? '?',
+          r.compilePeakRssMiB ?? '?',
+          r.bundleMiB,
+          r.bytesPerKey,
+          r.serveFirstAnswerMs ?? '–',
+          r.serveCpuS ?? '–',
+          r.serveRssMiB ?? '–',
+          r.servePeakRssMiB ?? '–',
+        ]),
+      ),
+    );
+    for (const r of res.sections.scale) if (r.error) s.push(`\n${r.keys} keys: ${r.error}`);
+    s.push('');
+  }
   if (res.sections.swap) {
     s.push('## Bundle load and swap (runtime BundleStore.reloadAsync, as `mtlsgate serve` reloads: read, verify digest and shape, build snapshot, swap)\n');
     s.push(
@@ -547,6 +604,10 @@ export function renderPerfSnippet(res: BenchResults): string {
   if (c && c.exitCode === 0)
     facts.push(
       `compiling ${c.apis.toLocaleString('en')} APIs and ${c.keys.toLocaleString('en')} keys (each with its own certificate file) takes ${c.wallS} s and ${c.peakRssMiB ?? '?'} MiB peak RSS`,
+    );
+  for (const r of (res.sections.scale ?? []).filter((x) => !x.error))
+    facts.push(
+      `at ${r.keys.toLocaleString('en')} keys (1,000 APIs) the bundle is ${r.bundleMiB} MiB (${r.bytesPerKey} bytes a key), compiled in ${r.compileWallS} s (${r.compileCpuS ?? '?'} s CPU, ${r.compilePeakRssMiB ?? '?'} MiB peak RSS); \`serve\` answers ${r.serveFirstAnswerMs ?? '?'} ms after it starts, at ${r.serveRssMiB ?? '?'} MiB RSS`,
     );
   const sw = res.sections.swap?.find((x) => x.keys >= 100_000);
   if (sw)

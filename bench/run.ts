@@ -20,9 +20,10 @@ import { runLimitsSection } from './workloads/limits-e2e.ts';
 import { runPaired } from './workloads/paired.ts';
 import { runContender } from './workloads/proxy.ts';
 import { runReloadBench } from './workloads/reload.ts';
+import { runScaleBench } from './workloads/scale.ts';
 import { runSwapBench } from './workloads/swap.ts';
 
-export const SECTIONS = ['generator', 'paired', 'keepalive', 'latency', 'handshake', 'resumed', 'compile', 'swap', 'reload', 'limits'] as const;
+export const SECTIONS = ['generator', 'paired', 'keepalive', 'latency', 'handshake', 'resumed', 'compile', 'scale', 'swap', 'reload', 'limits'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const HELP = `usage: npm run bench -- [options]
@@ -37,6 +38,9 @@ const HELP = `usage: npm run bench -- [options]
   --keys N             keys in the dynamic-mTLS bundle (default 100000)
   --compile-apis N --compile-keys N   compile bench size (default 1000 / 100000)
   --compile-crl N      entries of the CRL the compile bench's revocation document holds (default 10000)
+  --scale-keys LIST    key counts of the scale section (1,000 APIs each; default 100000). The
+                       1,000,000-key row is opt-in: --scale-keys 100000,1000000 (its config takes
+                       ~4 min to generate the first time, cached in bench/.work; compile ~1-2 min)
   --quick              2 s runs, 10k keys, compile 100 APIs / 10k keys (checks the harness)`;
 
 function parseOptions(argv: string[]): BenchOptions {
@@ -54,6 +58,7 @@ function parseOptions(argv: string[]): BenchOptions {
       'compile-apis': { type: 'string' },
       'compile-keys': { type: 'string' },
       'compile-crl': { type: 'string' },
+      'scale-keys': { type: 'string' },
       rounds: { type: 'string' },
       turn: { type: 'string' },
       quick: { type: 'boolean' },
@@ -101,6 +106,7 @@ function parseOptions(argv: string[]): BenchOptions {
     compileApis: int(values['compile-apis'], 'compile-apis', quick ? 100 : 1000),
     compileKeys: int(values['compile-keys'], 'compile-keys', quick ? 10_000 : 100_000),
     compileCrl: int(values['compile-crl'], 'compile-crl', quick ? 1_000 : 10_000),
+    scaleKeys: values['scale-keys'] ? list(values['scale-keys']).map((k) => int(k, 'scale-keys', 0)) : [quick ? 10_000 : 100_000],
   };
 }
 
@@ -168,6 +174,7 @@ async function main(): Promise<void> {
       });
     }
     if (wants('compile')) results.sections.compile = await attempt('compile', () => runCompileBench(ctx));
+    if (wants('scale')) results.sections.scale = await attempt('scale', () => runScaleBench(ctx));
     if (wants('swap')) results.sections.swap = await attempt('swap', () => runSwapBench(ctx, upstream.url));
     if (wants('reload')) results.sections.reload = await attempt('reload', () => runReloadBench(ctx, upstream));
     if (wants('limits')) results.sections.limits = await attempt('limits', () => runLimitsSection(ctx, upstream));

@@ -10,7 +10,7 @@
 // node the value came from.
 import { X509Certificate } from 'node:crypto';
 import { RE2JS } from 're2js';
-import type { BundleContent, BundleKey } from './types.ts';
+import type { BundleKey, WireContent } from './types.ts';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
 
@@ -133,6 +133,24 @@ export function checkKeys(keys: Record<string, BundleKey>, cache: PatternCache =
   for (const id in keys) checkKey(keys[id], cache);
 }
 
+/**
+ * `checkKeys` on a bundle's file form, without a record per key: each interned session's
+ * patterns are compiled once, reported (as `checkKeys` would) under the first key, by id, that
+ * uses it; every expiry is checked.
+ */
+export function checkWireKeys(w: WireContent, cache: PatternCache = new Map()): void {
+  const seen = new Uint8Array(w.sessions.length);
+  const ids = w.keys.ids;
+  const none = {};
+  for (let i = 0; i < ids.length; i++) {
+    const s = w.keys.session[i];
+    const expires = Object.hasOwn(w.keys.expires, ids[i]) ? w.keys.expires[ids[i]] : null;
+    if (seen[s] === 1 && expires === null) continue;
+    checkKey({ id: ids[i], expires, access_rights: seen[s] === 1 ? none : w.sessions[s].access_rights } as BundleKey, cache);
+    seen[s] = 1;
+  }
+}
+
 /** One problem of a bundle, and the record it belongs to (for the compiler to point at its YAML). */
 export interface BundleProblem {
   record: { kind: 'api'; id: string } | { kind: 'key'; id: string };
@@ -149,7 +167,7 @@ export function caProblem(fingerprint: string, subject: string, apiId: string, p
  * Every problem the runtime would refuse the bundle for (it stops at the first; this lists them
  * all). The compiler runs it on what it is about to emit, as the last line of that promise.
  */
-export function bundleProblems(content: BundleContent): BundleProblem[] {
+export function bundleProblems(content: WireContent): BundleProblem[] {
   const problems: BundleProblem[] = [];
   const cas = new Map<string, string | null>();
   for (const api of Object.values(content.apis)) {
@@ -165,10 +183,19 @@ export function bundleProblems(content: BundleContent): BundleProblem[] {
       if (problem !== null) problems.push({ record, message: caProblem(fp, content.cas[fp].subject, api.id, problem) });
     }
   }
+  // Every key as checkKey sees it, but a session that passed once is not checked again.
   const patterns: PatternCache = new Map();
-  for (const id in content.keys) {
+  const passed = new Uint8Array(content.sessions.length);
+  const { ids, session, expires } = content.keys;
+  const none = {};
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    const s = session[i];
+    const expiry = Object.hasOwn(expires, id) ? expires[id] : null;
+    if (passed[s] === 1 && expiry === null) continue;
     try {
-      checkKey(content.keys[id], patterns);
+      checkKey({ id, expires: expiry, access_rights: passed[s] === 1 ? none : content.sessions[s].access_rights } as BundleKey, patterns);
+      passed[s] = 1;
     } catch (err) {
       if (!(err instanceof BundleCheckError)) throw err;
       problems.push({ record: { kind: 'key', id }, message: err.message });

@@ -10,7 +10,7 @@
 // The prefix separates this use of the key from any other.
 //
 // In the file the signature sits in the header, between digest and content:
-//   {"format":"mtlsgate.bundle/v1","digest":"sha256:<hex>","signature":"ed25519:<key id>:<base64>","content":{...}}
+//   {"format":"mtlsgate.bundle/v2","digest":"sha256:<hex>","signature":"ed25519:<key id>:<base64>","content":{...}}
 // The key id (first 16 hex of the SHA-256 of the public key's DER) lets an error say which key
 // signed. Readers that ignore signatures still read the bundle; the digest covers the same bytes.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';

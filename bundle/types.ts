@@ -4,14 +4,18 @@
 // (compiler only), the reader and verifier in read.ts (the runtime), diff.ts for `mtlsgate diff`.
 //
 // File layout (one JSON document, always written by `serializeBundle`):
-//   {"format":"mtlsgate.bundle/v1","digest":"sha256:<hex>","content":{...}}\n
+//   {"format":"mtlsgate.bundle/v2","digest":"sha256:<hex>","content":{...}}\n
 // or, signed (bundle/sign.ts), with "signature":"ed25519:<key id>:<base64>" between digest and content.
+// `content` is a `WireContent` (below): keys as columns, what keys share (their merged
+// sessions) interned once, certificate fingerprints and token hashes as sorted tables. Readers
+// get it back as a `BundleContent` (bundle/wire.ts `expandContent`), or, at scale, look keys up
+// in the columns without expanding them (runtime/bundle-worker-compact.ts).
 // The digest is the SHA-256 of the exact bytes of the `content` value as they stand in the
 // file, so a loader verifies it by hashing a slice, without re-serialising anything.
 // Everything in `content` is plain data: fingerprints, hashes, ids, regex sources. No private
 // key material and no plaintext token can be represented here.
 
-export const BUNDLE_FORMAT = 'mtlsgate.bundle/v1';
+export const BUNDLE_FORMAT = 'mtlsgate.bundle/v2';
 
 /** Lowercase hex SHA-256 of a certificate's DER bytes (64 chars). */
 export type Fingerprint = string;
@@ -202,4 +206,57 @@ export interface Bundle {
   /** "ed25519:<key id>:<base64>" over the digest (bundle/sign.ts), or null when unsigned. Not verified by loadBundle. */
   signature?: string | null;
   content: BundleContent;
+}
+
+// ---- the file form of `content` (format v2) ----
+// A key costs its id, a session number and its credentials: the access rights, policies and
+// limits it shares with every key of the same policy list are written once, in `sessions`.
+
+/** What keys applying the same policies share: their merged (effective) session. */
+export type BundleSession = Pick<BundleKey, 'access_rights' | 'policies' | 'quota' | 'rate' | 'on_limiter_error'>;
+
+/** Keys as columns: row i of each array is key `ids[i]`. */
+export interface WireKeys {
+  /** Key ids, strictly ascending (JavaScript string order). */
+  ids: string[];
+  /** Per row: index of its session in `content.sessions`. */
+  session: number[];
+  /** Key id -> ISO-8601 expiry, for the keys that have one. */
+  expires: Record<string, string>;
+  /** Ids of the inactive keys, ascending. */
+  inactive: string[];
+}
+
+/** A table of 64-hex-character values (fingerprints or token hashes), sorted for lookup. */
+export interface WireHexTable {
+  /** The values concatenated, strictly ascending, lowercase hex: 64 characters each. */
+  hex: string;
+  /** Per value: the row (in `keys.ids`) of the key it identifies; -1 = none (certificates pinned by APIs only). */
+  key: number[];
+}
+
+/** Every certificate fingerprint the index knows: pinned by APIs and/or identifying a key. */
+export interface WireCerts extends WireHexTable {
+  /** Per fingerprint: notAfter (seconds since the epoch), or null when given as a pin. */
+  not_after: (number | null)[];
+  /** Fingerprint -> APIs pinning it (static mTLS), sorted; only fingerprints some API pins. */
+  apis: Record<Fingerprint, string[]>;
+}
+
+export interface WireContent {
+  apis: Record<string, BundleApi>;
+  cas: Record<Fingerprint, BundleCa>;
+  revocation: BundleRevocation;
+  /** host ("*" = any host) -> listen_path -> api id. */
+  routes: BundleContent['index']['routes'];
+  /** key id -> its certificate_match. */
+  matches: Record<string, CertMatch>;
+  /** Interned sessions, in the order of the first key (by id) using each. */
+  sessions: BundleSession[];
+  keys: WireKeys;
+  certs: WireCerts;
+  /** Token SHA-256s -> key rows (every entry names a key). */
+  tokens: WireHexTable;
+  /** notAfter of certificates outside `certs` (CAs, pins of APIs without static mTLS). */
+  not_after: Record<Fingerprint, number>;
 }

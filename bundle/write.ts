@@ -1,6 +1,7 @@
 // The deterministic bundle writer (compiler side): same content, same bytes.
 import { createHash } from 'node:crypto';
-import { BUNDLE_FORMAT, type BundleContent } from './types.ts';
+import { BUNDLE_FORMAT, type BundleContent, type WireContent } from './types.ts';
+import { encodeContent } from './wire.ts';
 
 /**
  * Returns `value` with object keys in sorted order, recursively. Parts that are already in
@@ -54,14 +55,20 @@ const HEADER_PREFIX = `{"format":"${BUNDLE_FORMAT}","digest":"sha256:`;
 const CONTENT_MARK = '","content":';
 
 /**
- * Serialises content deterministically: same content, same bytes. Object keys are sorted
- * (JSON.stringify then keeps insertion order, except that integer-like keys come first in
- * numeric order, which is just as deterministic); arrays keep the order the compiler gave.
+ * Serialises content deterministically: same content, same bytes. The content is written in
+ * its file form (bundle/wire.ts `encodeContent`: keys as columns, shared sessions once).
+ * Object keys are sorted (JSON.stringify then keeps insertion order, except that integer-like
+ * keys come first in numeric order, which is just as deterministic); arrays keep their order.
  */
 export function serializeBundle(content: BundleContent): Buffer {
-  // Hash the string (hashing encodes it as UTF-8) and encode the file once: a 100,000-key
-  // bundle is ~70 MB, and every extra copy of it shows in compile time.
-  const body = JSON.stringify(sortKeysDeep(content));
+  return serializeWire(encodeContent(content));
+}
+
+/** The bundle file of content already in its file form (tests use it to write a bundle the writer never would). */
+export function serializeWire(wire: WireContent): Buffer {
+  // Hash the string (hashing encodes it as UTF-8) and encode the file once: every extra copy
+  // of a big bundle shows in compile time.
+  const body = JSON.stringify(sortKeysDeep(wire));
   const digest = createHash('sha256').update(body, 'utf8').digest('hex');
   return Buffer.from(HEADER_PREFIX + digest + CONTENT_MARK + body + '}\n', 'utf8');
 }

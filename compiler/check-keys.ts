@@ -237,7 +237,7 @@ export function resolveKeys(
     // The schema's date-time format admits what Date cannot read (a leap second, 23:59:60Z): the
     // runtime would refuse the key, so it is an error here, at the value.
     const expires = spec.expires === undefined ? { value: KEY_DEFAULTS.expires } : expiryOf(spec.expires, at(['expires']), log);
-    // Fields in sorted order: serializeBundle then writes this object as it is, without a copy.
+    // Fields in sorted order, as in every record the compiler builds.
     const bundleKey: BundleKey = {
       access_rights: session.access_rights,
       certificate_match: match,

@@ -1,9 +1,10 @@
-// Stage 6: the bundle content with its lookup indexes. Every map is built with its keys in
-// sorted order and every object with its fields in sorted order, so serializeBundle (which
-// sorts keys, and reuses whatever is already sorted) writes it without copying, and the same
-// config always gives the same bytes.
+// Stage 6: the bundle content with its lookup indexes. The small maps are built with their keys
+// in sorted order; the per-key maps (keys, certificates, tokens, not_after) are not sorted here:
+// the writer (bundle/wire.ts `encodeContent`) orders them itself, so the same config always
+// gives the same bytes, and sorting 1,000,000 entries twice would show in compile time.
 import { X509Certificate } from 'node:crypto';
-import type { BundleApi, BundleContent, BundleKey, BundleRevocation, CertIndexEntry, CertMatch } from '../bundle/types.ts';
+import type { BundleApi, BundleContent, BundleKey, BundleRevocation, CertIndexEntry, CertMatch, WireContent } from '../bundle/types.ts';
+import { encodeParts } from '../bundle/wire.ts';
 import type { ResolvedApis } from './check-apis.ts';
 import type { ResolvedKeys } from './check-keys.ts';
 
@@ -52,24 +53,38 @@ export function buildIndex(apis: Iterable<BundleApi>, keys: Iterable<BundleKey>,
     if (key.token_sha256 !== null) tokens.push([key.token_sha256, key.id]);
   }
   return {
-    certs: sortedRecord(certs),
+    certs: Object.fromEntries(certs),
     matches: sortedRecord(matches),
     routes: sortedRecord([...routes].map(([host, paths]): [string, Record<string, string>] => [host, sortedRecord(paths)])),
-    tokens: sortedRecord(tokens),
+    tokens: Object.fromEntries(tokens),
   };
 }
 
-export function buildContent(apis: ResolvedApis, keys: ResolvedKeys, revocation: BundleRevocation): BundleContent {
+/**
+ * The bundle's file form straight from the resolved config (bundle/wire.ts `encodeParts`):
+ * no record-per-key maps or certificate index objects are built on the way, which at 1,000,000
+ * keys is most of this stage's time and memory (`expandContent` gives the records back).
+ */
+export function buildWire(apis: ResolvedApis, keys: ResolvedKeys, revocation: BundleRevocation): WireContent {
   const notAfter = new Map<string, number>();
   for (const source of [apis.notAfter, keys.notAfter]) for (const [fp, ms] of source) notAfter.set(fp, Math.floor(ms / 1000));
-  // CAs named only as a certificate_match issuer: few, so parsing their PEM here is cheap.
   for (const [fp, ca] of apis.cas) if (!notAfter.has(fp)) notAfter.set(fp, Math.floor(Date.parse(new X509Certificate(ca.pem).validTo) / 1000));
-  return {
+  const pins = new Map<string, string[]>();
+  for (const api of apis.apis.values()) {
+    if (!api.use_mutual_tls_auth) continue;
+    for (const fp of api.client_certificates) pins.set(fp, [...(pins.get(fp) ?? []), api.id]);
+  }
+  for (const list of pins.values()) list.sort();
+  const index = buildIndex(apis.apis.values(), [], keys.matches);
+  return encodeParts({
     apis: sortedRecord(apis.apis),
     cas: sortedRecord(apis.cas),
-    index: buildIndex(apis.apis.values(), keys.keys.values(), keys.matches),
-    keys: sortedRecord(keys.keys),
-    not_after: sortedRecord(notAfter),
     revocation,
-  };
+    routes: index.routes,
+    matches: index.matches,
+    keyIds: [...keys.keys.keys()],
+    keyOf: (id) => keys.keys.get(id)!,
+    pins,
+    notAfter,
+  });
 }

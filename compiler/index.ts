@@ -4,8 +4,9 @@
 //   keys, certificates; policies merged per key) -> emit (indexes, serializeBundle).
 import { resolve } from 'node:path';
 import { bundleProblems } from '../bundle/checks.ts';
-import { serializeBundle } from '../bundle/write.ts';
-import type { BundleContent } from '../bundle/types.ts';
+import { serializeWire } from '../bundle/write.ts';
+import { expandContent } from '../bundle/wire.ts';
+import type { BundleContent, WireContent } from '../bundle/types.ts';
 import { CertLoader } from './certs.ts';
 import { Confinement } from './confine.ts';
 import { resolveApis } from './check-apis.ts';
@@ -14,7 +15,7 @@ import { resolveRevocations } from './check-revocation.ts';
 import { checkPolicies } from './check-policies.ts';
 import { reportOutcomes, resolveTests, type AccessCase, type AccessOutcome, type AccessTestRunner } from './check-tests.ts';
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
-import { buildContent } from './emit.ts';
+import { buildWire } from './emit.ts';
 import { loadConfigFiles } from './load.ts';
 import { checkLimitsOfBroken } from './limits.ts';
 import type { SourceFile } from './source.ts';
@@ -55,9 +56,11 @@ export interface CompileResult {
   diagnostics: Diagnostic[];
   errorCount: number;
   warningCount: number;
-  /** null when there are errors. */
-  content: BundleContent | null;
-  /** serializeBundle(content); null when there are errors. */
+  /** null when there are errors. Made from `wire` when first read (a record per key). */
+  readonly content: BundleContent | null;
+  /** The content in its file form (what `bundle` holds); null when there are errors. */
+  wire: WireContent | null;
+  /** serializeWire(wire); null when there are errors. */
   bundle: Buffer | null;
   /** Milliseconds per stage (load, parse, schema, apis, policies, keys, index, runtime-checks, emit), for benchmarks. */
   timings: Record<string, number>;
@@ -106,6 +109,49 @@ async function compileFiles(
     mark = t;
     return value;
   };
+  // The parsed documents live only inside resolveConfig: at 1,000,000 keys they are ~1 GB that
+  // the index and emit stages need not share the heap with.
+  const { apis, keys, revocation, cases } = resolveConfig(files, confine, dir, log, opts, now, stage);
+  const tests: CompileResult['tests'] = { cases, outcomes: null };
+  const counted = () => {
+    const diagnostics = log.sorted();
+    const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
+    return { diagnostics, errorCount, warningCount: diagnostics.length - errorCount };
+  };
+  const before = counted();
+  if (before.errorCount > 0) return { ...before, content: null, wire: null, bundle: null, timings, tests };
+  const wire = stage('index', () => buildWire(apis, keys, revocation));
+  // The checks above report each of these rules at its YAML node; this is the promise itself
+  // (what compile accepts, serve loads), kept if a rule is ever added to one side only.
+  const refused = stage('runtime-checks', () => bundleProblems(wire));
+  if (refused.length > 0) {
+    throw new Error(`internal error: this bundle would be refused by \`mtlsgate serve\` (${refused.map((p) => p.message).join('; ')}); please report it`);
+  }
+  const bundle = stage('emit', () => serializeWire(wire));
+  if (cases.length > 0 && opts.accessTests) {
+    const outcomes = stage('run tests', () => opts.accessTests!(bundle, cases));
+    tests.outcomes = outcomes;
+    reportOutcomes(cases, outcomes, log);
+  }
+  const after = counted();
+  if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests };
+  let content: BundleContent | undefined;
+  return {
+    ...after,
+    get content() {
+      return (content ??= expandContent(wire));
+    },
+    wire,
+    bundle,
+    timings,
+    tests,
+  };
+}
+
+type Stage = <T>(name: string, run: () => T) => T;
+
+/** The parse, schema and check stages: the resolved APIs, keys and revocation, and every diagnostic logged. */
+function resolveConfig(files: SourceFile[], confine: Confinement, dir: string, log: DiagnosticLog, opts: CompileOptions, now: Date, stage: Stage) {
   const docs = stage('parse', () => parseSources(files, log));
   if (docs.length === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
     log.reportAt(
@@ -128,29 +174,5 @@ async function compileFiles(
   const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log));
   const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
   const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
-  const tests: CompileResult['tests'] = { cases, outcomes: null };
-
-  const counted = () => {
-    const diagnostics = log.sorted();
-    const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
-    return { diagnostics, errorCount, warningCount: diagnostics.length - errorCount };
-  };
-  const before = counted();
-  if (before.errorCount > 0) return { ...before, content: null, bundle: null, timings, tests };
-  const content = stage('index', () => buildContent(apis, keys, revocation));
-  // The checks above report each of these rules at its YAML node; this is the promise itself
-  // (what compile accepts, serve loads), kept if a rule is ever added to one side only.
-  const refused = stage('runtime-checks', () => bundleProblems(content));
-  if (refused.length > 0) {
-    throw new Error(`internal error: this bundle would be refused by \`mtlsgate serve\` (${refused.map((p) => p.message).join('; ')}); please report it`);
-  }
-  const bundle = stage('emit', () => serializeBundle(content));
-  if (cases.length > 0 && opts.accessTests) {
-    const outcomes = stage('run tests', () => opts.accessTests!(bundle, cases));
-    tests.outcomes = outcomes;
-    reportOutcomes(cases, outcomes, log);
-  }
-  const after = counted();
-  if (after.errorCount > 0) return { ...after, content: null, bundle: null, timings, tests };
-  return { ...after, content, bundle, timings, tests };
+  return { apis, keys, revocation, cases };
 }

@@ -1,11 +1,16 @@
-// A verified bundle in the form a worker thread hands to the main thread.
+// A verified bundle in the form the runtime serves it from at scale (built in a worker thread
+// on reload, on the main thread at start-up).
 //
-// Receiving a parsed 100,000-key bundle from a worker costs the main thread as much as parsing
-// it (structured clone rebuilds every object), so the big maps travel as a few byte arrays
-// (UTF-8 text with Int32Array end offsets) that are transferred, not copied; the snapshot looks
-// entries up by binary search and parses one key's JSON on its first request. The small parts
-// (apis, cas, routes) travel as plain objects.
-import { BUNDLE_FORMAT, type Bundle, type BundleApi, type BundleCa, type BundleContent, type BundleKey } from '../bundle/types.ts';
+// Receiving parsed keys from a worker costs the main thread as much as parsing them (structured
+// clone rebuilds every object), and a record per key costs memory at 1,000,000 keys. So the key
+// columns of the bundle's file form (bundle/types.ts `WireContent`) become typed arrays that are
+// transferred, not copied: key ids as UTF-8 with end offsets, each key's session number,
+// fingerprints and token hashes as hex text with their key rows, and hash slots over each
+// (runtime/hash-slots.ts) so that every lookup is O(1). The small parts (APIs, CAs, routes,
+// the interned sessions) travel as plain objects. runtime/compact-keys.ts reads it.
+import { hexAt, hexCount } from '../bundle/wire.ts';
+import type { BundleApi, BundleCa, BundleContent, BundleSession, WireContent } from '../bundle/types.ts';
+import { buildSlots, findInSlots, hashHex, hashHexBytes, hashString } from './hash-slots.ts';
 
 export interface CompactBundle {
   digest: string;
@@ -13,7 +18,7 @@ export interface CompactBundle {
   signature: string | null;
   /** SHA-256 of the file bytes (the digest covers the content only). */
   bytesSha256: string;
-  /** What the worker found wrong with a key's expiry or allowed_urls pattern (bundle/checks.ts `checkKeys`), or null. */
+  /** What the key checks found wrong (bundle/checks.ts `checkWireKeys`), or null. */
   keyError: string | null;
   apis: Record<string, BundleApi>;
   cas: Record<string, BundleCa>;
@@ -21,84 +26,144 @@ export interface CompactBundle {
   /** certificate_match rules by key id (kept whole: the snapshot indexes them at load). */
   matches: BundleContent['index']['matches'];
   revocation: BundleContent['revocation'];
-  /** content.not_after, sorted by time: fingerprints (64 hex each) concatenated, and their times (s). */
-  expiryFingerprints: Uint8Array;
-  expiryTimes: Float64Array;
-  /** Key ids in ascending (JavaScript string) order, UTF-8, concatenated; keyIdEnds[i] = byte end of id i. */
+  sessions: BundleSession[];
+  /** Key id -> expiry, and the inactive key ids (both sparse). */
+  expires: Record<string, string>;
+  inactive: string[];
+  /** Key ids in ascending order, UTF-8, concatenated; keyIdEnds[i] = byte end of id i; keyIdSlots over them. */
   keyIds: Uint8Array;
   keyIdEnds: Int32Array;
-  /** JSON of each key, in keyIds order, UTF-8, concatenated; keyJsonEnds[i] = byte end of key i. */
-  keyJson: Uint8Array;
-  keyJsonEnds: Int32Array;
-  /** Certificate fingerprints (64 hex characters each) in ascending order, concatenated. */
+  keyIdSlots: Int32Array;
+  /** Per key: its session (index into `sessions`). */
+  keySession: Int32Array;
+  /** Per key: its token hash (index into tokenHashes), or -1. */
+  keyToken: Int32Array;
+  /** Key -> its certificates: keyCertList[keyCertStart[k] .. keyCertStart[k+1]) are fingerprint indexes. */
+  keyCertStart: Int32Array;
+  keyCertList: Int32Array;
+  /** Certificate fingerprints (64 hex characters each) in ascending order, concatenated; certSlots over them. */
   certFingerprints: Uint8Array;
-  /** Per fingerprint: index of its key in keyIds, or -1 (no key). */
+  certSlots: Int32Array;
+  /** Per fingerprint: index of its key, or -1 (no key). */
   certKeys: Int32Array;
   /** [fingerprint index, apis] for the fingerprints APIs pin (most have none). */
   certApis: [number, string[]][];
-  /** Token SHA-256s (64 hex characters each) in ascending order, concatenated. */
+  /** Token SHA-256s (64 hex characters each) in ascending order, concatenated; tokenSlots over them. */
   tokenHashes: Uint8Array;
-  /** Per token hash: index of its key in keyIds. */
+  tokenSlots: Int32Array;
+  /** Per token hash: index of its key. */
   tokenKeys: Int32Array;
+  /** Certificates with a notAfter, soonest first: a fingerprint index, or -(j+1) for otherExpiring[j]; and the time (s). */
+  expiryOrder: Int32Array;
+  expiryTimes: Float64Array;
+  /** Fingerprints with a notAfter outside the certificate table (CAs), ascending. */
+  otherExpiring: string[];
 }
 
-const HEX64_LENGTH = 64;
-
-/** Strings as one UTF-8 byte array (its own ArrayBuffer, so it can be transferred) and their byte ends. */
-function pack(strings: string[]): { bytes: Uint8Array; ends: Int32Array } {
-  const ends = new Int32Array(strings.length);
-  let at = 0;
-  for (let i = 0; i < strings.length; i++) ends[i] = at += Buffer.byteLength(strings[i], 'utf8');
-  const bytes = new Uint8Array(at);
-  Buffer.from(bytes.buffer).write(strings.join(''), 'utf8');
-  return { bytes, ends };
+/** Text as bytes in an ArrayBuffer of their own (so it can be transferred). */
+function ownBytes(text: string, encoding: 'utf8' | 'latin1'): Uint8Array {
+  const bytes = new Uint8Array(Buffer.byteLength(text, encoding));
+  Buffer.from(bytes.buffer).write(text, encoding);
+  return bytes;
 }
 
-/** Flattens a verified bundle (runs in the worker; the big part of the cost is JSON.stringify per key). */
-export function compactBundle(bundle: Bundle, bytesSha256: string, keyError: string | null): CompactBundle {
-  const content = bundle.content;
-  const ids = Object.keys(content.keys).sort();
-  const indexOf = new Map<string, number>();
-  const jsons: string[] = new Array(ids.length);
-  for (let i = 0; i < ids.length; i++) {
-    indexOf.set(ids[i], i);
-    jsons[i] = JSON.stringify(content.keys[ids[i]]);
+const RANK_BITS = 2 ** 21;
+
+/**
+ * The time-sorted expiry list: by notAfter, then fingerprint. Certificate indexes are already in
+ * fingerprint order, so they sort as one numeric array (time * 2^21 + index: a plain Float64Array
+ * sort, ~20 times quicker than a comparator at 1,000,000 entries) and are merged with the few
+ * others (CAs).
+ */
+function expiryList(w: WireContent): { order: Int32Array; times: Float64Array; others: string[] } {
+  const others = Object.keys(w.not_after).sort();
+  const n = w.certs.not_after.length;
+  const certTimes = w.certs.not_after;
+  let certs: Int32Array;
+  const fits = n < RANK_BITS && certTimes.every((t) => t === null || (Number.isInteger(t) && t >= 0 && t < 2 ** 32));
+  if (fits) {
+    const composite = new Float64Array(n);
+    let m = 0;
+    for (let i = 0; i < n; i++) if (certTimes[i] !== null) composite[m++] = (certTimes[i] as number) * RANK_BITS + i;
+    const sorted = composite.subarray(0, m).sort();
+    certs = new Int32Array(m);
+    for (let e = 0; e < m; e++) certs[e] = sorted[e] % RANK_BITS;
+  } else {
+    const entries: number[] = [];
+    for (let i = 0; i < n; i++) if (certTimes[i] !== null) entries.push(i);
+    certs = Int32Array.from(entries).sort((a, b) => (certTimes[a] as number) - (certTimes[b] as number) || a - b);
   }
-  const fingerprints = Object.keys(content.index.certs).sort();
-  const certKeys = new Int32Array(fingerprints.length);
+  const rest = others
+    .map((_, j) => -(j + 1))
+    .sort((a, b) => w.not_after[others[-a - 1]] - w.not_after[others[-b - 1]] || (others[-a - 1] < others[-b - 1] ? -1 : 1));
+  const timeOf = (e: number) => (e >= 0 ? (certTimes[e] as number) : w.not_after[others[-e - 1]]);
+  const fpOf = (e: number) => (e >= 0 ? hexAt(w.certs.hex, e) : others[-e - 1]);
+  const order = new Int32Array(certs.length + rest.length);
+  let a = 0;
+  let b = 0;
+  for (let o = 0; o < order.length; o++) {
+    const takeCert = b >= rest.length || (a < certs.length && (timeOf(certs[a]) - timeOf(rest[b]) || (fpOf(certs[a]) < fpOf(rest[b]) ? -1 : 1)) < 0);
+    order[o] = takeCert ? certs[a++] : rest[b++];
+  }
+  return { order, times: Float64Array.from(order, timeOf), others };
+}
+
+/** The compact form of verified wire content (runs in the worker on reload). */
+export function compactWire(w: WireContent, digest: string, signature: string | null, bytesSha256: string, keyError: string | null): CompactBundle {
+  const ids = w.keys.ids;
+  const rows = ids.length;
+  const keyIdEnds = new Int32Array(rows);
+  let at = 0;
+  for (let i = 0; i < rows; i++) keyIdEnds[i] = at += Buffer.byteLength(ids[i], 'utf8');
+  const keyIds = ownBytes(ids.join(''), 'utf8');
+
+  const certs = hexCount(w.certs.hex);
+  const keyCertStart = new Int32Array(rows + 1);
+  for (let i = 0; i < certs; i++) if (w.certs.key[i] >= 0) keyCertStart[w.certs.key[i] + 1]++;
+  for (let k = 0; k < rows; k++) keyCertStart[k + 1] += keyCertStart[k];
+  const keyCertList = new Int32Array(keyCertStart[rows]);
+  const filled = keyCertStart.slice(0, rows);
+  for (let i = 0; i < certs; i++) if (w.certs.key[i] >= 0) keyCertList[filled[w.certs.key[i]]++] = i;
+  const certFingerprints = ownBytes(w.certs.hex, 'latin1');
+  const certSlots = buildSlots(certs, (i) => hashHexBytes(certFingerprints, i * 64));
+  // The verifier checked that every pinned fingerprint is in the table.
   const certApis: [number, string[]][] = [];
-  fingerprints.forEach((fp, i) => {
-    const entry = content.index.certs[fp];
-    certKeys[i] = entry.key === null ? -1 : indexOf.get(entry.key)!;
-    if (entry.apis.length > 0) certApis.push([i, entry.apis]);
-  });
-  const hashes = Object.keys(content.index.tokens).sort();
-  const tokenKeys = new Int32Array(hashes.length);
-  hashes.forEach((h, i) => (tokenKeys[i] = indexOf.get(content.index.tokens[h])!));
-  const ids8 = pack(ids);
-  const json8 = pack(jsons);
-  const expiring = Object.entries(content.not_after).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
+  for (const fp in w.certs.apis) certApis.push([findInSlots(certSlots, hashHex(fp), (i) => hexAt(w.certs.hex, i) === fp), w.certs.apis[fp]]);
+
+  const tokenHashes = ownBytes(w.tokens.hex, 'latin1');
+  const keyToken = new Int32Array(rows).fill(-1);
+  for (let i = 0; i < w.tokens.key.length; i++) keyToken[w.tokens.key[i]] = i;
+  const expiry = expiryList(w);
   return {
-    digest: bundle.digest,
-    signature: bundle.signature ?? null,
+    digest,
+    signature,
     bytesSha256,
     keyError,
-    apis: content.apis,
-    cas: content.cas,
-    routes: content.index.routes,
-    matches: content.index.matches,
-    revocation: content.revocation,
-    expiryFingerprints: pack(expiring.map((e) => e[0])).bytes,
-    expiryTimes: Float64Array.from(expiring, (e) => e[1]),
-    keyIds: ids8.bytes,
-    keyIdEnds: ids8.ends,
-    keyJson: json8.bytes,
-    keyJsonEnds: json8.ends,
-    certFingerprints: pack(fingerprints).bytes,
-    certKeys,
+    apis: w.apis,
+    cas: w.cas,
+    routes: w.routes,
+    matches: w.matches,
+    revocation: w.revocation,
+    sessions: w.sessions,
+    expires: w.keys.expires,
+    inactive: w.keys.inactive,
+    keyIds,
+    keyIdEnds,
+    keyIdSlots: buildSlots(rows, (i) => hashString(ids[i])),
+    keySession: Int32Array.from(w.keys.session),
+    keyToken,
+    keyCertStart,
+    keyCertList,
+    certFingerprints,
+    certSlots,
+    certKeys: Int32Array.from(w.certs.key),
     certApis,
-    tokenHashes: pack(hashes).bytes,
-    tokenKeys,
+    tokenHashes,
+    tokenSlots: buildSlots(w.tokens.key.length, (i) => hashHexBytes(tokenHashes, i * 64)),
+    tokenKeys: Int32Array.from(w.tokens.key),
+    expiryOrder: expiry.order,
+    expiryTimes: expiry.times,
+    otherExpiring: expiry.others,
   };
 }
 
@@ -107,127 +172,19 @@ export function transferables(c: CompactBundle): ArrayBuffer[] {
   const arrays = [
     c.keyIds,
     c.keyIdEnds,
-    c.keyJson,
-    c.keyJsonEnds,
+    c.keyIdSlots,
+    c.keySession,
+    c.keyToken,
+    c.keyCertStart,
+    c.keyCertList,
     c.certFingerprints,
+    c.certSlots,
     c.certKeys,
     c.tokenHashes,
+    c.tokenSlots,
     c.tokenKeys,
-    c.expiryFingerprints,
+    c.expiryOrder,
     c.expiryTimes,
   ];
   return arrays.map((a) => a.buffer as ArrayBuffer);
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function entry(text: Buffer, entryEnds: Int32Array, i: number): string {
-  return text.toString('utf8', i === 0 ? 0 : entryEnds[i - 1], entryEnds[i]);
-}
-
-function hexAt(text: Buffer, i: number): string {
-  return text.toString('latin1', i * HEX64_LENGTH, (i + 1) * HEX64_LENGTH);
-}
-
-/** Index of `id` in a sorted concatenation with end offsets, or -1. */
-function findVariable(text: Buffer, entryEnds: Int32Array, id: string): number {
-  let lo = 0;
-  let hi = entryEnds.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const at = entry(text, entryEnds, mid);
-    if (at === id) return mid;
-    if (at < id) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
-}
-
-/** Index of a 64-character hex string in a sorted concatenation of them, or -1. */
-function findHex64(text: Buffer, hex: string): number {
-  if (hex.length !== HEX64_LENGTH) return -1;
-  let lo = 0;
-  let hi = text.length / HEX64_LENGTH - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const at = hexAt(text, mid);
-    if (at === hex) return mid;
-    if (at < hex) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
-}
-
-/** Read access to a compact bundle's keys and indexes, and the whole content back on demand. */
-export class CompactKeys {
-  private readonly ids: Buffer;
-  private readonly json: Buffer;
-  private readonly fingerprints: Buffer;
-  private readonly tokens: Buffer;
-
-  constructor(private readonly c: CompactBundle) {
-    this.ids = asBuffer(c.keyIds);
-    this.json = asBuffer(c.keyJson);
-    this.fingerprints = asBuffer(c.certFingerprints);
-    this.tokens = asBuffer(c.tokenHashes);
-  }
-
-  private keyAt(i: number): BundleKey {
-    return JSON.parse(entry(this.json, this.c.keyJsonEnds, i)) as BundleKey;
-  }
-
-  key(id: string): BundleKey | undefined {
-    const i = findVariable(this.ids, this.c.keyIdEnds, id);
-    return i < 0 ? undefined : this.keyAt(i);
-  }
-
-  /** Id of the key a certificate identifies (undefined: unknown fingerprint or no key). */
-  keyIdByCert(fingerprint: string): string | undefined {
-    const i = findHex64(this.fingerprints, fingerprint);
-    const k = i < 0 ? -1 : this.c.certKeys[i];
-    return k < 0 ? undefined : entry(this.ids, this.c.keyIdEnds, k);
-  }
-
-  keyIdByToken(sha256Hex: string): string | undefined {
-    const i = findHex64(this.tokens, sha256Hex);
-    return i < 0 ? undefined : entry(this.ids, this.c.keyIdEnds, this.c.tokenKeys[i]);
-  }
-
-  /** The full parsed bundle (slow for big bundles: only for callers that really need it). */
-  toBundle(): Bundle {
-    const c = this.c;
-    const keys: Record<string, BundleKey> = {};
-    const ids: string[] = [];
-    for (let i = 0; i < c.keyIdEnds.length; i++) {
-      ids.push(entry(this.ids, c.keyIdEnds, i));
-      keys[ids[i]] = this.keyAt(i);
-    }
-    const apisOf = new Map(c.certApis);
-    const certs: BundleContent['index']['certs'] = {};
-    for (let i = 0; i < c.certKeys.length; i++) {
-      const key = c.certKeys[i];
-      certs[hexAt(this.fingerprints, i)] = { apis: apisOf.get(i) ?? [], key: key < 0 ? null : ids[key] };
-    }
-    const tokens: Record<string, string> = {};
-    for (let i = 0; i < c.tokenKeys.length; i++) tokens[hexAt(this.tokens, i)] = ids[c.tokenKeys[i]];
-    const notAfter: Record<string, number> = {};
-    const expiry = asBuffer(c.expiryFingerprints);
-    const order = [...c.expiryTimes.keys()].sort((a, b) => (hexAt(expiry, a) < hexAt(expiry, b) ? -1 : 1));
-    for (const i of order) notAfter[hexAt(expiry, i)] = c.expiryTimes[i];
-    return {
-      format: BUNDLE_FORMAT,
-      digest: c.digest,
-      signature: c.signature,
-      content: {
-        apis: c.apis,
-        keys,
-        cas: c.cas,
-        not_after: notAfter,
-        revocation: c.revocation,
-        index: { certs, tokens, matches: c.matches, routes: c.routes },
-      },
-    };
-  }
 }

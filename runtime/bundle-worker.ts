@@ -4,25 +4,16 @@
 // Built as dist/bundle-worker.mjs beside dist/mtlsgate.mjs; run from source through tsx.
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { loadBundle } from '../bundle/read.ts';
-import { compactBundle, transferables } from './bundle-worker-compact.ts';
-import { checkKeys } from '../bundle/checks.ts';
 import type { WorkerReply, WorkerRequest } from './bundle-worker-client.ts';
+import { transferables } from './bundle-worker-compact.ts';
+import { verifyCompact } from './compact-load.ts';
 
 function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBuffer[] } {
   const bytes = Buffer.from(request.bytes);
   const bytesSha256 = createHash('sha256').update(bytes).digest('hex');
   if (bytesSha256 === request.servingSha256) return { reply: { status: 'unchanged' }, transfer: [] };
   try {
-    const bundle = loadBundle(bytes);
-    // A bad key is reported by the main thread after the APIs are checked, as a reload there would.
-    let keyError: string | null = null;
-    try {
-      checkKeys(bundle.content.keys);
-    } catch (err) {
-      keyError = (err as Error).message;
-    }
-    const compact = compactBundle(bundle, bytesSha256, keyError);
+    const compact = verifyCompact(bytes, bytesSha256);
     return { reply: { status: 'verified', bundle: compact }, transfer: transferables(compact) };
   } catch (err) {
     return { reply: { status: 'refused', message: (err as Error).message }, transfer: [] };

@@ -17,7 +17,8 @@ import {
   type UrlPattern,
 } from '../bundle/checks.ts';
 import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from '../bundle/types.ts';
-import { CompactKeys, type CompactBundle } from './bundle-worker-compact.ts';
+import type { CompactBundle } from './bundle-worker-compact.ts';
+import { CompactKeys } from './compact-keys.ts';
 import { AMBIGUOUS, type ClientIdentity, type TrustedCa } from './identity.ts';
 import { MatchIndex, type PreparedMatch, prepareMatch } from './match-index.ts';
 import { crlStore, RevocationView } from './revocation.ts';
@@ -106,9 +107,8 @@ function expiryFromRecord(notAfter: Record<string, number>): ExpiryList {
   return { times: Float64Array.from(entries, (e) => e[1]), fingerprint: (i) => entries[i][0] };
 }
 
-function expiryFromCompact(c: CompactBundle): ExpiryList {
-  const fps = Buffer.from(c.expiryFingerprints.buffer, c.expiryFingerprints.byteOffset, c.expiryFingerprints.byteLength);
-  return { times: c.expiryTimes, fingerprint: (i) => fps.toString('latin1', i * 64, (i + 1) * 64) };
+function expiryFromCompact(c: CompactBundle, keys: CompactKeys): ExpiryList {
+  return { times: c.expiryTimes, fingerprint: (i) => (c.expiryOrder[i] >= 0 ? keys.fingerprintAt(c.expiryOrder[i]) : c.otherExpiring[-c.expiryOrder[i] - 1]) };
 }
 
 /** Does a connection for this SNI host ("" = none) get a CertificateRequest. */
@@ -357,7 +357,7 @@ export function buildSnapshot(bundle: Bundle): Snapshot {
 
 /**
  * The snapshot of a bundle the worker verified and compacted: cheap on the main thread (keys
- * are parsed from their JSON on first use). The worker already checked every key's expiry and
+ * are made from their columns on first use). The worker already checked every key's expiry and
  * patterns; its finding is reported here, after the APIs', as `buildSnapshot` would.
  */
 export function buildCompactSnapshot(compact: CompactBundle): Snapshot {
@@ -370,6 +370,6 @@ export function buildCompactSnapshot(compact: CompactBundle): Snapshot {
     () => {
       if (compact.keyError !== null) throw new Error(compact.keyError);
     },
-    expiryFromCompact(compact),
+    expiryFromCompact(compact, keys),
   );
 }

@@ -17,6 +17,7 @@ import { verifyBundleSignature } from '../bundle/sign.ts';
 import type { Bundle } from '../bundle/types.ts';
 import { verifyInWorker } from './bundle-worker-client.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
+import { verifyCompact } from './compact-load.ts';
 
 export interface ReloadError {
   message: string;
@@ -67,9 +68,31 @@ function bytesHash(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-function prepare<S>(bytes: Buffer, bytesSha256: string, source: string, build: (bundle: Bundle) => S, publicKey?: KeyObject): ServedBundle<S> {
+function prepare<S>(
+  bytes: Buffer,
+  bytesSha256: string,
+  source: string,
+  build: (bundle: Bundle) => S,
+  publicKey?: KeyObject,
+  buildCompact?: (c: CompactBundle) => S,
+): ServedBundle<S> {
   // The signature first: it needs only the header, and an unsigned bundle is not parsed at all.
   if (publicKey) verifyBundleSignature(bytes, publicKey);
+  if (buildCompact !== undefined) {
+    // A big bundle (start-up, or a reload the worker could not take): keys stay in their
+    // columns, as after a worker reload (no record per key, O(1) lookups).
+    const compact = verifyCompact(bytes, bytesSha256);
+    const snapshot = buildCompact(compact);
+    return {
+      snapshot,
+      digest: compact.digest,
+      loadedAt: new Date(),
+      source,
+      apis: Object.keys(compact.apis).length,
+      keys: compact.keyIdEnds.length,
+      bytesSha256,
+    };
+  }
   const bundle = loadBundle(bytes);
   return {
     snapshot: build(bundle),
@@ -80,6 +103,11 @@ function prepare<S>(bytes: Buffer, bytesSha256: string, source: string, build: (
     keys: Object.keys(bundle.content.keys).length,
     bytesSha256,
   };
+}
+
+/** The compact builder, for a bundle big enough to be served from its columns. */
+function bigEnough<S>(bytes: Buffer, options: StoreOptions<S>): ((c: CompactBundle) => S) | undefined {
+  return bytes.length >= (options.workerMinBytes ?? WORKER_MIN_BYTES) ? options.buildCompact : undefined;
 }
 
 export class BundleStore<S> {
@@ -98,7 +126,7 @@ export class BundleStore<S> {
 
   /** The first load: there is no old bundle to fall back to, so errors throw (start-up fails). */
   static create<S>(bytes: Buffer, source: string, build: (bundle: Bundle) => S, options: StoreOptions<S> = {}): BundleStore<S> {
-    const initial = prepare(bytes, bytesHash(bytes), source, build, options.publicKey);
+    const initial = prepare(bytes, bytesHash(bytes), source, build, options.publicKey, bigEnough(bytes, options));
     if (initial.apis === 0 && !options.allowEmpty) throw new Error(EMPTY_BUNDLE);
     return new BundleStore(build, initial, options);
   }
@@ -139,7 +167,7 @@ export class BundleStore<S> {
     const started = performance.now();
     let next: ServedBundle<S>;
     try {
-      next = prepare(bytes, hash, source, this.build, this.options.publicKey);
+      next = prepare(bytes, hash, source, this.build, this.options.publicKey, bigEnough(bytes, this.options));
     } catch (err) {
       return this.refuse((err as Error).message, source);
     }

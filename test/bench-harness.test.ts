@@ -149,6 +149,7 @@ test('the report judges targets from ratios within one run and renders every sec
       compileApis: 1000,
       compileKeys: 100_000,
       compileCrl: 10_000,
+      scaleKeys: [100_000],
     },
     sections: {
       proxy: [

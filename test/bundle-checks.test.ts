@@ -10,11 +10,12 @@ import fc from 'fast-check';
 import { bundleProblems } from '../bundle/checks.ts';
 import { API_DEFAULTS, KEY_DEFAULTS } from '../bundle/defaults.ts';
 import { BundleError, loadBundle } from '../bundle/read.ts';
-import { serializeBundle } from '../bundle/write.ts';
-import type { BundleContent } from '../bundle/types.ts';
+import { serializeBundle, serializeWire } from '../bundle/write.ts';
+import type { WireContent } from '../bundle/types.ts';
+import { encodeContent } from '../bundle/wire.ts';
 import { buildSnapshot } from '../runtime/snapshot.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
-import { apiWithDefaults, bundleContent, keyWithDefaults } from './helpers/bundle-builder.ts';
+import { apiWithDefaults, bundleContent } from './helpers/bundle-builder.ts';
 import { removeConfigs, TOKEN_A, writeConfig } from './fixtures/compiler/helpers.ts';
 
 after(removeConfigs);
@@ -90,7 +91,7 @@ test('bundleProblems lists every record the runtime would refuse, with the runti
   content.apis.b.client_cas = ['c'.repeat(64)];
   content.cas['c'.repeat(64)] = { pem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', subject: 'CN=broken', apis: ['b'] };
   assert.deepEqual(
-    bundleProblems(content).map((p) => [p.record.kind, p.record.id, p.message.replace(/: .*$/s, ':')]),
+    bundleProblems(encodeContent(content)).map((p) => [p.record.kind, p.record.id, p.message.replace(/: .*$/s, ':')]),
     [
       ['api', 'a', 'api a:'],
       ['api', 'b', `ca ${'c'.repeat(64)} (CN=broken) used by api b:`],
@@ -98,7 +99,7 @@ test('bundleProblems lists every record the runtime would refuse, with the runti
       ['key', 'm', 'key m:'],
     ],
   );
-  const messages = bundleProblems(content).map((p) => p.message);
+  const messages = bundleProblems(encodeContent(content)).map((p) => p.message);
   assert.match(messages[0], /target_url "ftp:\/\/x\/" must be http:\/\/ or https:\/\//);
   assert.match(messages[1], /its PEM is not a readable certificate/);
   assert.match(messages[2], /expires "not a time" is not an ISO-8601 time/);
@@ -135,39 +136,44 @@ test('the defaults the compiler fills in are the defaults schema/*.json document
     if (field !== 'token_sha256') assert.equal(c.keys.k[field as keyof typeof KEY_DEFAULTS], value, field);
 });
 
-test('the verifier checks every field of an API, a key, a CA and a certificate index entry', () => {
-  const full = (): BundleContent => {
+test('the verifier checks every field of an API, a session, the key columns, a CA and the certificate and token tables', () => {
+  const full = (): WireContent => {
     const c = bundleContent(
       [{ id: 'a', listen_path: '/a/', target_url: 'http://127.0.0.1/', use_mutual_tls_auth: true, client_certificates: ['f'.repeat(64)] }],
-      [],
+      [{ id: 'k', token_sha256: 'a'.repeat(64), expires: '2030-01-01T00:00:00.000Z', is_inactive: true }],
     );
-    c.keys.k = keyWithDefaults('k', {
+    c.keys.k = {
+      ...c.keys.k,
       rate: { rate: 1, per: 1 },
       quota: { max: 1, renewal: 1 },
       access_rights: { a: { allowed_urls: [{ url: '^/', methods: [] }] } },
-    });
+    };
     c.cas['c'.repeat(64)] = { pem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', subject: 'CN=x', apis: [] };
-    return c;
+    return encodeContent(c);
   };
-  const records: Array<[string, (c: BundleContent) => Record<string, unknown>]> = [
-    ['content.apis.a', (c) => c.apis.a as unknown as Record<string, unknown>],
-    ['content.keys.k', (c) => c.keys.k as unknown as Record<string, unknown>],
-    ['content.keys.k.rate', (c) => c.keys.k.rate as unknown as Record<string, unknown>],
-    ['content.keys.k.quota', (c) => c.keys.k.quota as unknown as Record<string, unknown>],
-    ['content.keys.k.access_rights.a', (c) => c.keys.k.access_rights.a as unknown as Record<string, unknown>],
-    ['content.keys.k.access_rights.a.allowed_urls[]', (c) => c.keys.k.access_rights.a.allowed_urls![0] as unknown as Record<string, unknown>],
-    [`content.cas.${'c'.repeat(64)}`, (c) => c.cas['c'.repeat(64)] as unknown as Record<string, unknown>],
-    [`content.index.certs.${'f'.repeat(64)}`, (c) => c.index.certs['f'.repeat(64)] as unknown as Record<string, unknown>],
-    ['content.apis.a.forward_client_cert', (c) => c.apis.a.forward_client_cert as unknown as Record<string, unknown>],
-    ['content.revocation', (c) => c.revocation as unknown as Record<string, unknown>],
+  type Rec = Record<string, unknown>;
+  const records: Array<[string, (c: WireContent) => Rec]> = [
+    ['content.apis.a', (c) => c.apis.a as unknown as Rec],
+    ['content.sessions[0]', (c) => c.sessions[0] as unknown as Rec],
+    ['content.sessions[0].rate', (c) => c.sessions[0].rate as unknown as Rec],
+    ['content.sessions[0].quota', (c) => c.sessions[0].quota as unknown as Rec],
+    ['content.sessions[0].access_rights.a', (c) => c.sessions[0].access_rights.a as unknown as Rec],
+    ['content.sessions[0].access_rights.a.allowed_urls[]', (c) => c.sessions[0].access_rights.a.allowed_urls![0] as unknown as Rec],
+    ['content.keys', (c) => c.keys as unknown as Rec],
+    ['content.certs', (c) => c.certs as unknown as Rec],
+    ['content.tokens', (c) => c.tokens as unknown as Rec],
+    [`content.cas.${'c'.repeat(64)}`, (c) => c.cas['c'.repeat(64)] as unknown as Rec],
+    ['content.apis.a.forward_client_cert', (c) => c.apis.a.forward_client_cert as unknown as Rec],
+    ['content.revocation', (c) => c.revocation as unknown as Rec],
+    ['content', (c) => c as unknown as Rec],
   ];
-  loadBundle(serializeBundle(full()));
+  loadBundle(serializeWire(full()));
   for (const [path, pick] of records) {
     for (const field of Object.keys(pick(full()))) {
       const c = full();
       pick(c)[field] = -1;
       assert.throws(
-        () => loadBundle(serializeBundle(c)),
+        () => loadBundle(serializeWire(c)),
         (err: Error) => err instanceof BundleError && err.message.includes(`${path}.${field} `),
         `${path}.${field}`,
       );
@@ -177,5 +183,47 @@ test('the verifier checks every field of an API, a key, a CA and a certificate i
   const c = full();
   c.apis.a = apiWithDefaults('a');
   delete (c.apis.a as Partial<typeof c.apis.a>).forward_client_cert;
-  assert.throws(() => loadBundle(serializeBundle(c)), /content\.apis\.a\.forward_client_cert must be an object/);
+  assert.throws(() => loadBundle(serializeWire(c)), /content\.apis\.a\.forward_client_cert must be an object/);
+});
+
+test('the verifier refuses columns and tables that do not fit together', () => {
+  const base = (): WireContent =>
+    encodeContent(
+      bundleContent(
+        [{ id: 'a', listen_path: '/a/', target_url: 'http://127.0.0.1/', use_mutual_tls_auth: true, client_certificates: ['f'.repeat(64)] }],
+        [
+          { id: 'k', token_sha256: 'a'.repeat(64), certificates: ['b'.repeat(64)] },
+          { id: 'm', token_sha256: 'c'.repeat(64), certificates: ['d'.repeat(64)] },
+        ],
+      ),
+    );
+  const cases: Array<[string, (c: WireContent) => void, RegExp]> = [
+    ['session out of range', (c) => (c.keys.session[1] = 7), /content\.keys\.session\[1\] names no entry of content\.sessions/],
+    ['one session column entry missing', (c) => c.keys.session.pop(), /content\.keys\.session must have one entry per key/],
+    ['ids out of order', (c) => c.keys.ids.reverse(), /content\.keys\.ids must be strictly ascending/],
+    ['certificate key out of range', (c) => (c.certs.key[0] = 2), /content\.certs\.key\[0\] names no row/],
+    [
+      'certificate table out of order',
+      (c) => (c.certs.hex = c.certs.hex.slice(64) + c.certs.hex.slice(0, 64)),
+      /content\.certs\.hex must be strictly ascending/,
+    ],
+    ['certificate table cut', (c) => (c.certs.hex = c.certs.hex.slice(1)), /content\.certs\.hex must be 64-character/],
+    ['a not_after missing', (c) => c.certs.not_after.pop(), /content\.certs\.not_after must have one entry per fingerprint/],
+    ['a pin of an unknown fingerprint', (c) => (c.certs.apis['e'.repeat(64)] = ['a']), /content\.certs\.apis\.e+ must name a fingerprint/],
+    ['a pin by an unknown API', (c) => (c.certs.apis['f'.repeat(64)] = ['zz']), /names API "zz" missing/],
+    ['token to no key', (c) => (c.tokens.key[0] = -1), /content\.tokens\.key\[0\] names no row/],
+    ['two tokens for one key', (c) => (c.tokens.key[1] = c.tokens.key[0]), /a second token/],
+    ['expiry of an unknown key', (c) => (c.keys.expires.zz = '2030-01-01T00:00:00.000Z'), /content\.keys\.expires\.zz names key "zz" missing/],
+    ['an unknown key inactive', (c) => c.keys.inactive.push('zz'), /content\.keys\.inactive names key "zz" missing/],
+  ];
+  loadBundle(serializeWire(base()));
+  for (const [name, corrupt, error] of cases) {
+    const c = base();
+    corrupt(c);
+    assert.throws(
+      () => loadBundle(serializeWire(c)),
+      (err: Error) => err instanceof BundleError && error.test(err.message),
+      name,
+    );
+  }
 });

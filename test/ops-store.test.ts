@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BundleStore } from '../runtime/store.ts';
 import { loadBundle } from '../bundle/read.ts';
-import type { Bundle } from '../bundle/types.ts';
+import { BUNDLE_FORMAT, type Bundle } from '../bundle/types.ts';
 import { bundleOf, openApi } from './helpers/ops-fixtures.ts';
 
 const first = bundleOf([openApi('one', '/one/', 'http://127.0.0.1:1')]);
@@ -38,7 +38,7 @@ test('corrupt, truncated and unbuildable bundles are refused and the old one kee
   const serving = store.current();
   const cases: Array<[Buffer, RegExp]> = [
     [second.subarray(0, second.length - 40), /truncated|digest mismatch/],
-    [Buffer.from('{"format":"mtlsgate.bundle/v1",garbage'), /malformed/],
+    [Buffer.from(`{"format":"${BUNDLE_FORMAT}",garbage`), /malformed/],
     [Buffer.from(second.toString().replace('"two"', '"twx"')), /digest mismatch/],
     [bundleOf([openApi('bad', '/bad/', 'http://127.0.0.1:3')]), /invalid regex/],
   ];

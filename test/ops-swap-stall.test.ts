@@ -20,7 +20,7 @@ import { demoPki, spawnServe } from './helpers/serve-fixtures.ts';
 const t = tempDir('swap-stall');
 after(() => t.cleanup());
 
-const KEYS = 5000;
+const KEYS = 12000;
 const certOf = (i: number) => sha256Hex(`cert-${i}`);
 const tokenOf = (i: number) => sha256Hex(`token-${i}`);
 /** Pinned by the API, identifies no key. */
@@ -138,6 +138,8 @@ test('through the worker, a refused bundle leaves the old one serving, with the 
   const { store: viaWorker, compactBuilds } = store({ workerMinBytes: 0 });
   const inThread = BundleStore.create(small, 'b.json', buildSnapshot);
   const serving = viaWorker.current();
+  // With workerMinBytes 0 the small initial bundle is served from its columns too.
+  const initialBuilds = compactBuilds();
   for (const [what, bytes] of cases) {
     const r = await viaWorker.reloadAsync(bytes, 'b.json');
     const expected = inThread.reload(bytes, 'b.json');
@@ -147,7 +149,7 @@ test('through the worker, a refused bundle leaves the old one serving, with the 
     assert.equal(viaWorker.lastReloadError()?.source, 'b.json');
     assert.equal(viaWorker.current(), serving, what);
   }
-  assert.equal(compactBuilds(), 3, 'the bad keys are reported after the APIs are built, as in-thread');
+  assert.equal(compactBuilds() - initialBuilds, 3, 'the bad keys are reported after the APIs are built, as in-thread');
   assert.equal((await viaWorker.reloadAsync(big, 'b.json')).status, 'loaded');
   assert.equal(viaWorker.lastReloadError(), null);
 });

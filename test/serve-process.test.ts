@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
+import { BUNDLE_FORMAT } from '../bundle/types.ts';
 import { createServerCert, type DemoPki } from '../cli/pki.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { compileWithCli, curl, demoPki, run, spawnServe, writeConfig, CLI } from './helpers/serve-fixtures.ts';
@@ -105,7 +106,7 @@ test('start-up failures exit 2 with a message that says what to fix', async () =
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   const busy = (blocker.address() as AddressInfo).port;
   const truncated = join(t.dir, 'truncated.json');
-  writeFileSync(truncated, '{"format":"mtlsgate.bundle/v1","digest":"sha256:' + '0'.repeat(64) + '","content":{');
+  writeFileSync(truncated, `{"format":"${BUNDLE_FORMAT}","digest":"sha256:${'0'.repeat(64)}","content":{`);
   const cases: Array<[string, string[], RegExp]> = [
     ['missing flags', ['--bundle', bundle], /missing --tls-cert \(or MTLSGATE_TLS_CERT\), --tls-key/],
     ['missing bundle', [...baseArgs(), '--bundle', join(t.dir, 'nope.json')], /cannot read --bundle .*nope\.json: ENOENT/],

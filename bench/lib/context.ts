@@ -28,6 +28,8 @@ export interface BenchOptions {
   compileKeys: number;
   /** Entries of the CRL the compile bench adds (revocation document). */
   compileCrl: number;
+  /** Key counts of the scale section (1,000 APIs each). */
+  scaleKeys: number[];
 }
 
 export interface BenchContext {

@@ -58,12 +58,13 @@ export const compileOptions = {
 
 /** Counts for the summary line and the JSON envelope. */
 function countsOf(result: CompileResult) {
-  const c = result.content;
+  // The file form: counting it does not make a record per key.
+  const c = result.wire;
   return {
     apis: c ? Object.keys(c.apis).length : 0,
-    keys: c ? Object.keys(c.keys).length : 0,
+    keys: c ? c.keys.ids.length : 0,
     // Leaves (pinned or identifying a key) and CA trust anchors; a fingerprint is never both.
-    certificates: c ? Object.keys(c.index.certs).length + Object.keys(c.cas).length : 0,
+    certificates: c ? c.certs.key.length + Object.keys(c.cas).length : 0,
     errors: result.errorCount,
     warnings: result.warningCount,
   };
