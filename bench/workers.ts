@@ -40,6 +40,7 @@ const ctx = createContext(
     compileApis: 0,
     compileKeys: 0,
     compileCrl: 0,
+    scaleKeys: [],
   },
   (line) => console.log(line),
 );
