@@ -6,6 +6,7 @@ import type { LimitsSection } from './workloads/limits-e2e.ts';
 import type { CompileResult } from './workloads/compile.ts';
 import type { GeneratorRow } from './workloads/generator.ts';
 import { CONTAMINATED, type LoadResult } from './workloads/load.ts';
+import type { Http2Section } from './workloads/http2.ts';
 import type { PairedSection } from './workloads/paired.ts';
 import { RESUME_PROCESSES, type ContenderRun } from './workloads/proxy.ts';
 import type { ReloadRun } from './workloads/reload.ts';
@@ -18,6 +19,7 @@ export interface BenchResults {
   sections: {
     generator?: GeneratorRow[];
     paired?: PairedSection[];
+    http2?: Http2Section[];
     proxy?: ContenderRun[];
     compile?: CompileResult;
     scale?: ScaleRow[];
@@ -388,6 +390,22 @@ export function renderReport(res: BenchResults): string {
             r.medianRps,
             r.errors,
           ]),
+        ),
+      ),
+    );
+    s.push('');
+  }
+  if (res.sections.http2?.length) {
+    const h = res.sections.http2[0];
+    s.push(`## HTTP/2 against HTTP/1.1 through mtlsgate (static mTLS, keep-alive, ${h.rounds} alternating rounds × ${h.turnS} s)\n`);
+    s.push(
+      "Same gateway, same client certificate, 64 requests in flight: 64 HTTP/1.1 connections (ab) against 4 HTTP/2 connections × 16 streams (a Node client: ab and wrk speak HTTP/1.x only). The client CPU column is the load generator's share of its core: near 100% means the client was the ceiling, and the server µs/req is the figure to compare.\n",
+    );
+    s.push(
+      table(
+        ['protocol', 'alg', 'connections', 'req/s (median)', 'server µs/req (median)', 'client CPU', 'p99 ms', 'errors'],
+        res.sections.http2.flatMap((sec) =>
+          sec.rows.map((r) => [r.protocol, sec.alg, r.connections, r.medianRps, r.medianUsPerRequest, pct(r.medianClientCpu), r.p99Ms, r.errors]),
         ),
       ),
     );

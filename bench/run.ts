@@ -17,13 +17,27 @@ import { startUpstream } from './upstream.ts';
 import { runCompileBench } from './workloads/compile.ts';
 import { runGeneratorCeiling } from './workloads/generator.ts';
 import { runLimitsSection } from './workloads/limits-e2e.ts';
+import { runHttp2Bench } from './workloads/http2.ts';
 import { runPaired } from './workloads/paired.ts';
 import { runContender } from './workloads/proxy.ts';
 import { runReloadBench } from './workloads/reload.ts';
 import { runScaleBench } from './workloads/scale.ts';
 import { runSwapBench } from './workloads/swap.ts';
 
-export const SECTIONS = ['generator', 'paired', 'keepalive', 'latency', 'handshake', 'resumed', 'compile', 'scale', 'swap', 'reload', 'limits'] as const;
+export const SECTIONS = [
+  'generator',
+  'paired',
+  'http2',
+  'keepalive',
+  'latency',
+  'handshake',
+  'resumed',
+  'compile',
+  'scale',
+  'swap',
+  'reload',
+  'limits',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 const HELP = `usage: npm run bench -- [options]
@@ -31,7 +45,7 @@ const HELP = `usage: npm run bench -- [options]
   --contenders LIST    ${CONTENDERS.map((c) => c.id).join(', ')} (default: all)
   --alg LIST           ec, rsa (default: ec,rsa)
   --duration S         seconds of keep-alive load per run (default 8)
-  --rounds N --turn S  paired section: rounds, and seconds per contender per round (default 5 × 3 s)
+  --rounds N --turn S  paired and http2 sections: rounds, and seconds per contender per round (default 5 × 3 s)
   --handshake-duration S  seconds per new-connection run (default 5)
   --connections N      keep-alive connections (default 64)
   --handshake-connections N  concurrent new connections (default 16)
@@ -151,6 +165,13 @@ async function main(): Promise<void> {
         const chosen = ids.map((id) => CONTENDERS.find((c) => c.id === id)!).filter((c) => !c.binary || which(c.binary));
         const out = [];
         for (const alg of opts.algs) out.push(await runPaired(ctx, chosen, alg, upstream, { rounds: opts.rounds, turnS: opts.turnS }));
+        return out;
+      });
+    }
+    if (wants('http2')) {
+      results.sections.http2 = await attempt('http2', async () => {
+        const out = [];
+        for (const alg of opts.algs) out.push(await runHttp2Bench(ctx, upstream, alg, { rounds: opts.rounds, turnS: opts.turnS }));
         return out;
       });
     }
