@@ -7,7 +7,7 @@ import type { BundleApi, BundleKey } from '../bundle/types.ts';
 import type { CertLoader } from './certs.ts';
 import { type ResolvedKeys, resolveKeys } from './check-keys.ts';
 import { DiagnosticLog } from './diagnostics.ts';
-import { type CacheEntry, contextDigest, type FileKeys, type KeyCache, validUntil } from './key-cache.ts';
+import { type CacheEntry, contextDigest, type FileKeys, type KeyCache, packKeys, type PackedKeys, unpackKeys, validUntil } from './key-cache.ts';
 import type { CaRegistry } from './match.ts';
 import { type KeyMatcher, reportOverlaps } from './match-overlap.ts';
 import type { KeyDoc, PolicyDoc } from './model.ts';
@@ -71,10 +71,11 @@ export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys;
 
   const results: FileKeys[] = [];
   const matchers: KeyMatcher[] = [];
+  const sessions = new Map<string, PackedKeys['sessions'][number]>();
   for (const file of files) {
     const entry = hits.get(file);
     if (entry) {
-      results.push(entry);
+      results.push({ keys: unpackKeys(entry.keys, sessions), notAfter: entry.notAfter, diagnostics: entry.diagnostics });
       continue;
     }
     const docs = keyDocsOf.get(file);
@@ -94,7 +95,9 @@ export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys;
         docs: docs.length,
         validFrom: nowMs,
         validUntil: validUntil(nowMs, touched.notAfters, expires, options.expiryWarningDays),
-        ...fileKeys,
+        keys: packKeys(fileKeys.keys),
+        notAfter: fileKeys.notAfter,
+        diagnostics: fileKeys.diagnostics,
         files: [...touched.files].map((abs) => [abs, certs.witnessOf(abs) ?? null]),
       });
     }

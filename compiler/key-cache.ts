@@ -45,11 +45,65 @@ export interface CacheEntry {
   /** Valid for now in [validFrom, validUntil). */
   validFrom: number;
   validUntil: number;
-  keys: BundleKey[];
+  keys: PackedKeys;
   notAfter: [string, number][];
   diagnostics: Diagnostic[];
   /** Certificate files read: abs path and witness (null: could not be stat'ed then). */
   files: [string, FileWitness][];
+}
+
+/**
+ * A file's key records with each distinct session written once (as the bundle does): smaller
+ * entries, and records that share their session objects again when read, so the emit's
+ * interning (memoised per object) costs what it costs uncached.
+ */
+export interface PackedKeys {
+  /** [access_rights, policies, quota, rate, on_limiter_error is 'deny'] */
+  sessions: [BundleKey['access_rights'], BundleKey['policies'], BundleKey['quota'], BundleKey['rate'], boolean][];
+  /** [id, session, certificate_match, certificates, expires, is_inactive, token_sha256] */
+  keys: [string, number, BundleKey['certificate_match'], string[], string | null, boolean, string | null][];
+}
+
+export function packKeys(keys: readonly BundleKey[]): PackedKeys {
+  const out: PackedKeys = { sessions: [], keys: [] };
+  const index = new Map<string, number>();
+  for (const k of keys) {
+    const session: PackedKeys['sessions'][number] = [k.access_rights, k.policies, k.quota, k.rate, k.on_limiter_error === 'deny'];
+    const id = JSON.stringify(session);
+    let s = index.get(id);
+    if (s === undefined) {
+      index.set(id, (s = out.sessions.length));
+      out.sessions.push(session);
+    }
+    out.keys.push([k.id, s, k.certificate_match, k.certificates, k.expires, k.is_inactive, k.token_sha256]);
+  }
+  return out;
+}
+
+/** The records again, in the field order the keys stage builds them; equal sessions (across entries: `shared`) are one object. */
+export function unpackKeys(packed: PackedKeys, shared: Map<string, PackedKeys['sessions'][number]>): BundleKey[] {
+  const sessions = packed.sessions.map((s) => {
+    const id = JSON.stringify(s);
+    let one = shared.get(id);
+    if (one === undefined) shared.set(id, (one = s));
+    return one;
+  });
+  return packed.keys.map(([id, s, certificate_match, certificates, expires, is_inactive, token_sha256]) => {
+    const [access_rights, policies, quota, rate, deny] = sessions[s];
+    return {
+      access_rights,
+      certificate_match,
+      certificates,
+      expires,
+      id,
+      is_inactive,
+      ...(deny ? { on_limiter_error: 'deny' as const } : {}),
+      policies,
+      quota,
+      rate,
+      token_sha256,
+    };
+  });
 }
 
 /** What the keys stage made of one file, in the form an entry stores. */
@@ -95,8 +149,14 @@ function isEntry(v: unknown): v is CacheEntry {
     Number.isInteger(e.docs) &&
     typeof e.validFrom === 'number' &&
     (typeof e.validUntil === 'number' || e.validUntil === null) &&
-    Array.isArray(e.keys) &&
-    e.keys.every((k) => typeof k === 'object' && k !== null && typeof k.id === 'string') &&
+    typeof e.keys === 'object' &&
+    e.keys !== null &&
+    Array.isArray(e.keys.sessions) &&
+    e.keys.sessions.every((s) => Array.isArray(s) && s.length === 5) &&
+    Array.isArray(e.keys.keys) &&
+    e.keys.keys.every(
+      (k) => Array.isArray(k) && k.length === 7 && typeof k[0] === 'string' && Number.isInteger(k[1]) && k[1] >= 0 && k[1] < e.keys.sessions.length,
+    ) &&
     Array.isArray(e.notAfter) &&
     Array.isArray(e.diagnostics) &&
     Array.isArray(e.files) &&
