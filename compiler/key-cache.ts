@@ -26,6 +26,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BundleKey, CertMatch } from '../bundle/types.ts';
 import { type FileWitness, RACY_MS, sha256Hex, statWitness } from './certs.ts';
 import type { Diagnostic } from './diagnostics.ts';
@@ -34,8 +35,27 @@ import type { SourceFile } from './source.ts';
 const FORMAT = 'mtlsgate.compile-cache/v1';
 const DAY_MS = 86_400_000;
 
+/**
+ * The SHA-256 of the running compiler's code (the built dist/mtlsgate.mjs holds all of it): an
+ * entry made by another build is not used, since a changed parser or schema could judge the
+ * same text differently and a usable entry's file is not parsed at all.
+ */
+let codeDigest: string | undefined;
+function compilerCode(): string {
+  if (codeDigest === undefined) {
+    try {
+      codeDigest = sha256Hex(readFileSync(fileURLToPath(import.meta.url)));
+    } catch {
+      codeDigest = 'unknown';
+    }
+  }
+  return codeDigest;
+}
+
 export interface CacheEntry {
   format: string;
+  /** compilerCode() of the build that made it. */
+  code: string;
   /** The key file's absolute path and the SHA-256 of its text. */
   path: string;
   text: string;
@@ -143,6 +163,7 @@ function isEntry(v: unknown): v is CacheEntry {
     typeof e === 'object' &&
     e !== null &&
     e.format === FORMAT &&
+    e.code === compilerCode() &&
     typeof e.path === 'string' &&
     typeof e.text === 'string' &&
     typeof e.context === 'string' &&
@@ -233,8 +254,8 @@ export class KeyCache {
     return true;
   }
 
-  write(file: SourceFile, entry: Omit<CacheEntry, 'format' | 'path' | 'text'>): void {
-    const full: CacheEntry = { format: FORMAT, path: file.absPath, text: this.textHash(file), ...entry };
+  write(file: SourceFile, entry: Omit<CacheEntry, 'format' | 'code' | 'path' | 'text'>): void {
+    const full: CacheEntry = { format: FORMAT, code: compilerCode(), path: file.absPath, text: this.textHash(file), ...entry };
     // JSON has no Infinity: null stands for "no time-dependent result".
     const body = JSON.stringify({ ...full, validUntil: Number.isFinite(full.validUntil) ? full.validUntil : null });
     const target = this.entryPath(file);
