@@ -13,6 +13,7 @@
 //   {"format":"mtlsgate.bundle/v2","digest":"sha256:<hex>","signature":"ed25519:<key id>:<base64>","content":{...}}
 // The key id (first 16 hex of the SHA-256 of the public key's DER) lets an error say which key
 // signed. Readers that ignore signatures still read the bundle; the digest covers the same bytes.
+import { readFileSync } from 'node:fs';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { BUNDLE_FORMAT } from './types.ts';
 
@@ -61,6 +62,21 @@ export function readPrivateKey(pem: string | Buffer): KeyObject {
   } catch (err) {
     if (err instanceof SignatureError) throw err;
     throw new SignatureError('the signing key is not a PEM private key (make one with `mtlsgate keygen`)');
+  }
+}
+
+/** `--sign KEYFILE` of compile, portal and approve: the key, or an error naming the file. */
+export function readSigningKeyFile(path: string): KeyObject {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (err) {
+    throw new SignatureError(`--sign ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return readPrivateKey(pem);
+  } catch (err) {
+    throw new SignatureError(`--sign ${path}: ${(err as Error).message}`);
   }
 }
 

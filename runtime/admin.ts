@@ -9,7 +9,7 @@
 // the process is draining, so traffic moves away before the listener closes, and while the
 // rate-limit store is degraded under --on-limiter-error deny (limited keys are refused then:
 // the operator chose to fail closed, so the instance reports itself unfit).
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { closeServer, listen } from '../common/listen.ts';
 import type { LimiterHealth } from './limits/index.ts';
@@ -30,16 +30,26 @@ interface HealthSources {
   draining(): boolean;
 }
 
-interface HealthReport {
+export interface HealthReport {
   status: 'ok' | 'degraded' | 'draining';
   version: string;
   bundle: { digest: string; loaded_at: string; source: string; apis: number; keys: number };
   last_reload_error: { message: string; at: string; source: string } | null;
   limiter: LimiterHealth | null;
   revocation: RevocationHealth | null;
+  /** `serve --workers N`: each worker's own report (the top level is the worst of them). */
+  workers?: WorkerHealth[];
 }
 
-function healthReport(src: HealthSources): HealthReport {
+export interface WorkerHealth {
+  worker: number;
+  pid: number;
+  status: HealthReport['status'] | 'down';
+  bundle: string | null;
+  limiter: LimiterHealth | null;
+}
+
+export function healthReport(src: HealthSources): HealthReport {
   const b = src.bundle();
   const lastError = src.lastReloadError();
   const limiter = src.limiter ? src.limiter() : null;
@@ -67,7 +77,33 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function startAdmin(host: string, port: number, health: HealthSources, metrics: GatewayMetrics): Promise<AdminServer> {
+/** What the admin listener answers with: one process's state (startAdmin) or, under
+ *  `serve --workers N`, the primary's view of every worker (runtime/cluster/primary.ts). */
+export interface AdminEndpoints {
+  health(): HealthReport | Promise<HealthReport>;
+  onLimiterError?: 'allow' | 'deny';
+  draining(): boolean;
+  /** The digest being served, for /ready. */
+  bundleDigest(): string | null;
+  metrics(): Promise<{ contentType: string; body: string }>;
+  expiring?: (limit: number) => ExpiringCertificate[] | Promise<ExpiringCertificate[]>;
+}
+
+export function startAdmin(host: string, port: number, health: HealthSources, metrics: GatewayMetrics): Promise<AdminServer> {
+  return startAdminServer(host, port, {
+    health: () => healthReport(health),
+    onLimiterError: health.onLimiterError,
+    draining: health.draining,
+    bundleDigest: () => health.bundle().digest,
+    metrics: () => metrics.scrape(),
+    expiring: health.expiring,
+  });
+}
+
+const JSON_NO_STORE = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+
+export async function startAdminServer(host: string, port: number, ends: AdminEndpoints): Promise<AdminServer> {
+  const failed = (res: ServerResponse) => (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -75,35 +111,35 @@ export async function startAdmin(host: string, port: number, health: HealthSourc
       return;
     }
     if (path === '/health') {
-      const report = healthReport(health);
-      res
-        .writeHead(healthStatusCode(report, health.onLimiterError), { 'content-type': 'application/json', 'cache-control': 'no-store' })
-        .end(JSON.stringify(report) + '\n');
+      Promise.resolve(ends.health()).then(
+        (report) => res.writeHead(healthStatusCode(report, ends.onLimiterError), JSON_NO_STORE).end(JSON.stringify(report) + '\n'),
+        failed(res),
+      );
       return;
     }
     if (path === '/live') {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{"live":true}\n');
+      res.writeHead(200, JSON_NO_STORE).end('{"live":true}\n');
       return;
     }
     if (path === '/ready') {
       // The admin listener starts after the first bundle loaded, so "loaded" holds here; a
       // draining instance is not ready for new traffic.
-      const ready = !health.draining();
-      const body = { ready, version: VERSION, bundle: ready ? health.bundle().digest : null };
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(body)}\n`);
+      const ready = !ends.draining();
+      const body = { ready, version: VERSION, bundle: ready ? ends.bundleDigest() : null };
+      res.writeHead(ready ? 200 : 503, JSON_NO_STORE).end(`${JSON.stringify(body)}\n`);
       return;
     }
     if (path === '/metrics') {
-      metrics.scrape().then(
+      ends.metrics().then(
         ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
         (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
       );
       return;
     }
-    if (path === '/certificates/expiring' && health.expiring) {
+    if (path === '/certificates/expiring' && ends.expiring) {
       const limit = Number(new URL(req.url ?? '/', 'http://admin').searchParams.get('limit') ?? '20');
       const n = Number.isInteger(limit) && limit > 0 ? Math.min(limit, 10_000) : 20;
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ certificates: health.expiring(n) }) + '\n');
+      Promise.resolve(ends.expiring(n)).then((certificates) => res.writeHead(200, JSON_NO_STORE).end(JSON.stringify({ certificates }) + '\n'), failed(res));
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found: try /health, /ready, /live, /metrics or /certificates/expiring"}\n');

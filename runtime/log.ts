@@ -24,6 +24,8 @@ interface LoggerOptions {
   level?: LogLevel;
   /** Where lines go; default stdout (fd 1). Tests pass a stream to read lines back. */
   destination?: NodeJS.WritableStream;
+  /** Fields on every line pino writes (a cluster worker's number); request lines keep theirs. */
+  fields?: Record<string, unknown>;
 }
 
 interface SonicBoomLike {
@@ -99,7 +101,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return pino(
     {
       level: opts.level ?? 'info',
-      base: { service: 'mtlsgate' },
+      base: { service: 'mtlsgate', ...opts.fields },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       // Defence in depth: if a caller ever logs a headers object, the secrets in it are gone.

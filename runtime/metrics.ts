@@ -26,6 +26,8 @@ interface MetricsOptions {
   processMetrics?: boolean;
   /** Requests in flight right now, read at scrape time. */
   inFlight?: () => number;
+  /** `serve --workers N`: this process's worker number, the label of mtlsgate_worker_requests_total. */
+  worker?: number;
 }
 
 /** Label value for a request that matched no API (404s, bad paths). */
@@ -89,17 +91,19 @@ export class GatewayMetrics {
       help: 'The bundle being served (value 1), labelled with its digest',
       labelNames: ['digest'],
       registers,
+      aggregator: 'max', // --workers: 1 per digest served, not the number of workers serving it
     });
-    new Gauge({ name: 'mtlsgate_build_info', help: 'The mtlsgate version running (value 1)', labelNames: ['version', 'node'], registers })
+    new Gauge({ name: 'mtlsgate_build_info', help: 'The mtlsgate version running (value 1)', labelNames: ['version', 'node'], registers, aggregator: 'max' })
       .labels(VERSION, process.versions.node)
       .set(1);
-    this.bundleApis = new Gauge({ name: 'mtlsgate_bundle_apis', help: 'APIs in the bundle being served', registers });
-    this.bundleKeys = new Gauge({ name: 'mtlsgate_bundle_keys', help: 'Keys in the bundle being served', registers });
+    this.bundleApis = new Gauge({ name: 'mtlsgate_bundle_apis', help: 'APIs in the bundle being served', registers, aggregator: 'max' });
+    this.bundleKeys = new Gauge({ name: 'mtlsgate_bundle_keys', help: 'Keys in the bundle being served', registers, aggregator: 'max' });
     const self = this;
     new Gauge({
       name: 'mtlsgate_bundle_age_seconds',
       help: 'Seconds since the bundle being served was loaded',
       registers,
+      aggregator: 'max',
       collect() {
         if (self.bundle) this.set((Date.now() - self.bundle.loadedAt.getTime()) / 1000);
       },
@@ -112,6 +116,23 @@ export class GatewayMetrics {
         registers,
         collect() {
           this.set(inFlight());
+        },
+      });
+    }
+    if (opts.worker !== undefined) {
+      // Read from the requests counter at scrape time: the request path pays nothing for it.
+      const worker = String(opts.worker);
+      const requests = this.requests;
+      new Counter({
+        name: 'mtlsgate_worker_requests_total',
+        help: 'Requests answered by each worker of `serve --workers N`',
+        labelNames: ['worker'],
+        registers,
+        async collect() {
+          let total = 0;
+          for (const v of (await requests.get()).values) total += v.value;
+          this.reset();
+          this.labels(worker).inc(total);
         },
       });
     }

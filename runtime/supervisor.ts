@@ -4,7 +4,7 @@
 // process's signals to `reload` and `stop`.
 import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { startAdmin, type AdminServer } from './admin.ts';
+import { healthReport, startAdmin, type AdminServer, type HealthReport } from './admin.ts';
 import { followBundle, readInitialBundle, type BundleSource } from './bundle-source.ts';
 import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
 import { createLimiter, type Limiter } from './limits/index.ts';
@@ -15,7 +15,7 @@ import { buildCompactSnapshot, buildSnapshot, type Snapshot } from './snapshot.t
 import { BundleStore } from './store.ts';
 import { closeAllUpstreams } from './upstreams.ts';
 import { startCrlFetcher } from './crl-fetcher.ts';
-import { registerPkiMetrics, revocationHealth, soonestExpiring } from './pki-status.ts';
+import { registerPkiMetrics, revocationHealth, soonestExpiring, type ExpiringCertificate } from './pki-status.ts';
 import { crlStore, type StalePolicy } from './revocation.ts';
 import { serverCertWarnings } from './server-cert.ts';
 import { readTlsPairs, type TlsFiles } from './tls-credentials.ts';
@@ -58,6 +58,10 @@ export interface RuntimeConfig {
   watchDebounceMs?: number;
   /** Serve a bundle with no API (refused by default, at start and on reload). */
   allowEmpty?: boolean;
+  /** `serve --workers N`: this process is cluster worker N (runtime/cluster/worker.ts). */
+  worker?: number;
+  /** A limiter made elsewhere (a cluster worker's lease limiter); else one from redisUrl. */
+  limiter?: Limiter;
   /** --client-cert-header: client-cert, xfcc or a header name (runtime/client-cert-header.ts); needs trustedProxies. */
   clientCertHeader?: string;
   /** --trusted-proxies: CIDR ranges whose requests carry the client certificate in clientCertHeader. */
@@ -80,6 +84,11 @@ export interface RunningGateway {
   reload(): Promise<void>;
   /** SIGTERM: stop accepting, let in-flight requests finish (bounded), close everything. */
   stop(reason: string): Promise<void>;
+  /** What /health reports for this process. */
+  health(): HealthReport;
+  /** The N soonest-expiring certificates of the bundle being served. */
+  expiring(limit: number): ExpiringCertificate[];
+  metrics: GatewayMetrics;
 }
 
 /** Every --tls-cert/--tls-key pair, the default first. */
@@ -150,7 +159,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
 
   let gateway: Gateway | null = null;
   let draining = false;
-  const metrics = new GatewayMetrics({ inFlight: () => gateway?.inFlight() ?? 0 });
+  const metrics = new GatewayMetrics({ inFlight: () => gateway?.inFlight() ?? 0, worker: cfg.worker });
   metrics.bundleLoaded(store.info(), true);
   crlStore.policy = cfg.crlStale ?? 'open';
   registerPkiMetrics(metrics.registry, () => store.current(), crlStore);
@@ -165,13 +174,15 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
 
   let limiter: Limiter;
   try {
-    limiter = createLimiter({
-      redisUrl: cfg.redisUrl,
-      redisTimeoutMs: cfg.redisTimeoutMs,
-      onError: cfg.onLimiterError,
-      registry: metrics.registry,
-      logger: log,
-    });
+    limiter =
+      cfg.limiter ??
+      createLimiter({
+        redisUrl: cfg.redisUrl,
+        redisTimeoutMs: cfg.redisTimeoutMs,
+        onError: cfg.onLimiterError,
+        registry: metrics.registry,
+        logger: log,
+      });
   } catch (err) {
     throw new StartupError(`--redis: ${(err as Error).message}`);
   }
@@ -215,17 +226,17 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     }
   }
 
+  const healthSources = {
+    bundle: () => store.info(),
+    lastReloadError: () => store.lastReloadError(),
+    limiter: () => ({ ...limiter.health(), on_limiter_error: cfg.onLimiterError }),
+    revocation: () => revocationHealth(crlStore),
+    expiring: (limit: number) => soonestExpiring(store.current(), limit, Date.now() / 1000),
+    onLimiterError: cfg.onLimiterError,
+    draining: () => draining,
+  };
   let admin: AdminServer | null = null;
   if (cfg.admin) {
-    const healthSources = {
-      bundle: () => store.info(),
-      lastReloadError: () => store.lastReloadError(),
-      limiter: () => ({ ...limiter.health(), on_limiter_error: cfg.onLimiterError }),
-      revocation: () => revocationHealth(crlStore),
-      expiring: (limit: number) => soonestExpiring(store.current(), limit, Date.now() / 1000),
-      onLimiterError: cfg.onLimiterError,
-      draining: () => draining,
-    };
     try {
       admin = await startAdmin(cfg.admin.host, cfg.admin.port, healthSources, metrics);
     } catch (err) {
@@ -269,11 +280,13 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       digest: store.info().digest,
       apis: store.info().apis,
       keys: store.info().keys,
-      limiter: cfg.redisUrl ? 'redis' : 'in-process',
+      limiter: cfg.redisUrl ? 'redis' : cfg.worker !== undefined ? 'primary-leases' : 'in-process',
       // What limited keys get while Redis cannot decide (policies with on_limiter_error: deny are denied regardless).
       on_limiter_error: cfg.onLimiterError,
+      ...(cfg.worker !== undefined ? { worker: cfg.worker } : {}),
     },
-    'mtlsgate serving',
+    // A cluster worker is one of several: the primary says "mtlsgate serving" once all are up.
+    cfg.worker !== undefined ? 'worker serving' : 'mtlsgate serving',
   );
 
   let stopping: Promise<void> | null = null;
@@ -281,6 +294,9 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     gatewayAddress,
     adminAddress: admin?.address ?? null,
     plainAddress,
+    metrics,
+    health: () => healthReport(healthSources),
+    expiring: healthSources.expiring,
     async reload() {
       log.info({}, 'reload requested (SIGHUP): server certificate and bundle');
       try {

@@ -190,6 +190,9 @@ test("a second developer can neither see nor change the first one's keys, with c
     [`/admin/keys/${danaKey}/deny`, { csrf }],
   ];
   for (const [action, fields] of crafted) {
+    // From erin's page each time: the previous submission's navigation has then settled, so
+    // the evaluate below never runs in a document that is being replaced.
+    await page.goto(`${portal.url}/keys/${erinKey}`);
     // A real form submission by the browser (same origin, so Sec-Fetch-Site and CSRF pass).
     const answer = page.waitForResponse((r) => r.url() === `${portal.url}${action}`);
     await page.evaluate(
@@ -211,6 +214,8 @@ test("a second developer can neither see nor change the first one's keys, with c
       { action, fields },
     );
     const status = (await answer).status();
+    // The response came; wait until the browser has committed the document it navigated to.
+    await page.waitForURL(`${portal.url}${action}`);
     assert.ok(status === 404 || (action.startsWith('/admin') && status === 403), `${action}: ${status}`);
     // And the same through the context's request API (cookies of erin's session).
     const direct = await context.request.post(`${portal.url}${action}`, { form: fields, headers: { accept: 'application/json' }, maxRedirects: 0 });

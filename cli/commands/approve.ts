@@ -3,8 +3,10 @@ import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { approveKey } from '../../portal/approve-key.ts';
+import { compilerFor, type CompileFn } from '../../portal/compile.ts';
+import { readSigningKeyFile } from '../../bundle/sign.ts';
 
-const usage = `usage: mtlsgate approve KEY_ID --config DIR [-o OUT]
+const usage = `usage: mtlsgate approve KEY_ID --config DIR [-o OUT] [--sign KEYFILE]
 
 Approves a key requested in the portal for a plan with require_approval: true: sets
 is_inactive: false in DIR/keys/portal/KEY_ID.yaml (comments kept), recompiles DIR and, with
@@ -14,6 +16,7 @@ is left as it was.
 Options:
   --config DIR     the config directory holding keys/portal/KEY_ID.yaml
   -o, --out OUT    the bundle to rewrite (--bundle OUT, the old spelling, still works)
+  --sign KEYFILE   sign the bundle with this Ed25519 private key (as compile --sign)
 
 Exit status: 0 approved (or already active), 1 no such key or config errors, 2 bad
 arguments or I/O errors.`;
@@ -26,7 +29,7 @@ export const command: Command = {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: 'string' }, out: { type: 'string', short: 'o' }, bundle: { type: 'string' } },
+      options: { config: { type: 'string' }, out: { type: 'string', short: 'o' }, bundle: { type: 'string' }, sign: { type: 'string' } },
     });
     values.bundle = values.out ?? values.bundle;
     if (positionals.length !== 1)
@@ -36,7 +39,14 @@ export const command: Command = {
       console.error(`mtlsgate approve: ${values.config} is not a directory`);
       return 2;
     }
-    const result = await approveKey(values.config, positionals[0], values.bundle);
+    let compile: CompileFn;
+    try {
+      compile = compilerFor({ signingKey: values.sign === undefined ? undefined : readSigningKeyFile(values.sign) });
+    } catch (err) {
+      console.error(`mtlsgate approve: ${(err as Error).message}`);
+      return 2;
+    }
+    const result = await approveKey(values.config, positionals[0], values.bundle, compile);
     if (result.code === 0) console.log(`mtlsgate approve: ${result.message}`);
     else console.error(`mtlsgate approve: ${result.message}${result.report ? `\n${result.report}` : ''}`);
     return result.code;

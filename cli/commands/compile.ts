@@ -2,12 +2,12 @@
 // Exit 0: ok (warnings allowed); 1: config errors; 2: usage or I/O. The bundle is written
 // atomically and only on success, so a failed compile leaves an existing bundle untouched.
 import type { KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
-import { keyId, readPrivateKey, signBundle } from '../../bundle/sign.ts';
+import { keyId, readSigningKeyFile, signBundle } from '../../bundle/sign.ts';
 import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult, type Diagnostic } from '../../compiler/index.ts';
 import { displayPath } from '../../compiler/format.ts';
 import { describePath, readInput, STDIO, writeOutput } from '../io.ts';
@@ -121,9 +121,9 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   let signingKey: KeyObject | undefined;
   if (values.sign !== undefined) {
     try {
-      signingKey = readPrivateKey(readFileSync(values.sign));
+      signingKey = readSigningKeyFile(values.sign);
     } catch (err) {
-      return fail('io', `--sign ${values.sign}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return fail('io', (err as Error).message);
     }
   }
   if (out && out !== STDIO) {

@@ -9,6 +9,8 @@ import { createLogger } from '../../runtime/log.ts';
 import { parseHostPort } from './serve.ts';
 import { createPortal } from '../../portal/server.ts';
 import { syncBundle } from '../../portal/issue-key.ts';
+import { compilerFor, type CompileFn } from '../../portal/compile.ts';
+import { readSigningKeyFile } from '../../bundle/sign.ts';
 import type { OidcOptions } from '../../portal/oidc.ts';
 import { errnoMessage } from '../../common/errno.ts';
 import { listen as listenOn } from '../../common/listen.ts';
@@ -16,6 +18,7 @@ import { listen as listenOn } from '../../common/listen.ts';
 const usage = `usage: mtlsgate portal --config DIR -o OUT [--listen HOST:PORT] [--gateway-url URL]
          [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE
           [--admins EMAIL,...] [--admin-group GROUP] [--public-url URL]] [--submission-limit N]
+         [--sign KEYFILE]
 
 Serves the self-serve developer portal. Policies with a \`portal:\` block are offered as plans,
 for the APIs they grant that use dynamic mTLS (auth.use_certificate). A developer pastes a
@@ -48,6 +51,8 @@ Options:
   --public-url URL      the portal's URL as browsers reach it (default http://LISTEN); the
                         sign-in callback is URL/auth/callback; https makes cookies Secure
   --submission-limit N  certificate submissions per client and hour (default 30, burst 10)
+  --sign KEYFILE        sign every bundle the portal writes with this Ed25519 private key
+                        (\`mtlsgate keygen\`), for gateways started with --bundle-public-key
 
 At start the bundle is recompiled from DIR (and rewritten only if its bytes differ).
 Exit status: 0 after SIGINT/SIGTERM, 2 for bad flags or when the port cannot be opened.`;
@@ -77,6 +82,7 @@ export const command: Command = {
         'admin-group': { type: 'string' },
         'public-url': { type: 'string' },
         'submission-limit': { type: 'string' },
+        sign: { type: 'string' },
       },
     });
     values.bundle = values.out ?? values.bundle;
@@ -115,10 +121,17 @@ export const command: Command = {
       console.error(`mtlsgate portal: ${values.config} is not a directory`);
       return 2;
     }
+    let compile: CompileFn;
+    try {
+      compile = compilerFor({ signingKey: values.sign === undefined ? undefined : readSigningKeyFile(values.sign) });
+    } catch (err) {
+      console.error(`mtlsgate portal: ${(err as Error).message}`);
+      return 2;
+    }
     const logger = createLogger();
     let compiled;
     try {
-      compiled = await syncBundle(values.config, values.bundle);
+      compiled = await syncBundle(values.config, values.bundle, compile);
     } catch (err) {
       console.error(`mtlsgate portal: cannot compile ${values.config} into ${values.bundle}: ${errnoMessage(err)}`);
       return 2;
@@ -134,6 +147,7 @@ export const command: Command = {
       oidc,
       publicUrl,
       submissionLimit,
+      compile,
     });
     let address: AddressInfo;
     try {

@@ -1,7 +1,9 @@
 // `mtlsgate serve`: the runtime. Flags, each also read from MTLSGATE_<FLAG> (flags win), are
 // turned into a RuntimeConfig; runtime/supervisor.ts does the rest.
+import cluster from 'node:cluster';
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readPublicKey } from '../../bundle/sign.ts';
 import { redactUrl } from '../../runtime/redact.ts';
@@ -10,6 +12,8 @@ import { envName, flagsWithEnv, parseDuration, type Sourced } from '../flags.ts'
 import { verbosity } from '../output.ts';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../../runtime/log.ts';
 import { runUntilSignalled } from '../../runtime/signals.ts';
+import { runPrimary } from '../../runtime/cluster/primary.ts';
+import { runWorker } from '../../runtime/cluster/worker.ts';
 import { startGateway, StartupError, type HostPort, type RuntimeConfig } from '../../runtime/supervisor.ts';
 import type { TlsFiles } from '../../runtime/tls-credentials.ts';
 import { certHeaderSpec } from '../../runtime/client-cert-header.ts';
@@ -65,6 +69,9 @@ Options (each also from the environment variable shown; a flag wins over its var
   --crl-stale open|closed    a crl_url CRL past nextUpdate that cannot be refreshed: keep
                              admitting its CA's certificates (open, default) or refuse them
                              with 403 mtls.revocation_unknown (closed)  MTLSGATE_CRL_STALE
+  --workers N|auto           gateway processes (node:cluster); auto: one per core (default 1).
+                             Limits stay exact without --redis: the primary leases tokens to
+                             the workers. One admin listener for all  MTLSGATE_WORKERS
   --allow-empty              serve a bundle with no API (refused otherwise, at start and on
                              every reload)                            MTLSGATE_ALLOW_EMPTY=1
   --log-level LEVEL          ${LOG_LEVELS.join('|')} (default info; -q: warn, -v: debug)
@@ -98,6 +105,7 @@ const OPTIONS = {
   'crl-refresh': { type: 'string' },
   'crl-stale': { type: 'string' },
   'log-level': { type: 'string' },
+  workers: { type: 'string' },
   'allow-empty': { type: 'boolean' },
 } as const;
 type FlagName = keyof typeof OPTIONS;
@@ -141,6 +149,17 @@ export function parseLogLevel(value: string | undefined, source = '--log-level')
   const level = value ?? (verbosity() < 0 ? 'warn' : verbosity() > 0 ? 'debug' : 'info');
   if (!isLogLevel(level)) throw new UsageError(`${source} must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(level)}`);
   return level;
+}
+
+/** --workers: a count from 1 to 256, or auto (one per core this process may use). */
+export function parseWorkers(value: Sourced | undefined): number {
+  if (value === undefined) return 1;
+  const text = value.value.trim();
+  if (text === 'auto') return availableParallelism();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 256)
+    throw new UsageError(`${value.source} must be a number of workers from 1 to 256 or auto, not ${JSON.stringify(value.value)}`);
+  return n;
 }
 
 /** MTLSGATE_ALLOW_EMPTY, MTLSGATE_ALLOW_INSECURE_HTTP_BUNDLE: 1/true/yes or 0/false/no. */
@@ -206,7 +225,7 @@ function certHeaderFlags(v: Partial<Record<FlagName, Sourced>>): Pick<RuntimeCon
 }
 
 /** Parses serve's flags and environment into a RuntimeConfig (minus the logger). */
-export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<RuntimeConfig, 'logger'>; logLevel: LogLevel } {
+export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<RuntimeConfig, 'logger'>; logLevel: LogLevel; workers: number } {
   const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the bundle goes after --bundle)`);
   const v = flagsWithEnv(values, VALUE_FLAGS, env);
@@ -265,6 +284,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       ...behindProxy,
     },
     logLevel: parseLogLevel(v['log-level']?.value, v['log-level']?.source),
+    workers: parseWorkers(v.workers),
   };
 }
 
@@ -274,7 +294,8 @@ export const command: Command = {
   usage,
   env: SERVE_ENV,
   async run(argv) {
-    const { config, logLevel } = serveConfig(argv, process.env);
+    const { config, logLevel, workers } = serveConfig(argv, process.env);
+    if (workers > 1) return runCluster(config, logLevel, workers);
     const logger = createLogger({ level: logLevel });
     let running;
     try {
@@ -295,3 +316,29 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** --workers N > 1: this process is the primary (forks the workers) or one of the workers
+ *  (cluster.fork runs this same command line again). */
+async function runCluster(config: Omit<RuntimeConfig, 'logger'>, logLevel: LogLevel, workers: number): Promise<number> {
+  let code: number;
+  if (cluster.isPrimary) {
+    // The workers' lines are relayed through process.stdout: the primary's must go there too.
+    const logger = createLogger({ level: logLevel, destination: process.stdout });
+    code = await runPrimary({
+      workers,
+      admin: config.admin,
+      drainTimeoutMs: config.drainTimeoutMs,
+      onLimiterError: config.onLimiterError,
+      redisUrl: config.redisUrl,
+      logger,
+      out: process.stdout,
+    });
+    logger.flush();
+  } else {
+    const logger = createLogger({ level: logLevel, fields: { worker: cluster.worker!.id } });
+    code = await runWorker(config, logger);
+    logger.flush();
+  }
+  setTimeout(() => process.exit(code), 1_000).unref();
+  return code;
+}

@@ -1,0 +1,252 @@
+// The primary of `serve --workers N` (node:cluster). It serves no request itself: it forks the
+// workers (each a full gateway, runtime/cluster/worker.ts; connections are handed out by
+// node:cluster, round-robin on Linux), owns the rate-limit and quota counters (lease-authority.ts),
+// runs the one admin listener (/health and /ready over every worker, /metrics aggregated by
+// prom-client's AggregatorRegistry), relays the workers' log lines whole, and turns the process's
+// signals into orders: SIGHUP reload to every worker, SIGTERM/SIGINT drain of every worker.
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import { startAdminServer, type AdminServer, type HealthReport, type WorkerHealth } from '../admin.ts';
+import type { Logger } from '../log.ts';
+import type { ExpiringCertificate } from '../pki-status.ts';
+import type { HostPort } from '../supervisor.ts';
+import { VERSION } from '../version.ts';
+import { LeaseAuthority } from './lease-authority.ts';
+import { isOurs, type AnswerMessage, type QueryMessage, type ToPrimary, type ToWorker } from './lease-protocol.ts';
+
+export interface PrimaryConfig {
+  workers: number;
+  admin: HostPort | null;
+  drainTimeoutMs: number;
+  onLimiterError: 'allow' | 'deny';
+  /** Workers use Redis directly; no leases. */
+  redisUrl?: string;
+  logger: Logger;
+  /** Where the workers' log lines go (the primary's own logger must write there too, so lines
+   *  from several processes never interleave mid-line). */
+  out: NodeJS.WritableStream;
+}
+
+/** A worker that stops unexpectedly is replaced after this long (ms). */
+const RESTART_DELAY_MS = 1_000;
+/** A worker answers a health query within this or counts as down (ms). */
+const QUERY_TIMEOUT_MS = 2_000;
+
+/** Copies a worker's stdout to `out` in whole lines only. */
+function relayLines(from: NodeJS.ReadableStream, out: NodeJS.WritableStream): void {
+  let rest: Buffer = Buffer.alloc(0);
+  from.on('data', (chunk: Buffer) => {
+    const buf = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+    const end = buf.lastIndexOf(0x0a);
+    if (end === -1) {
+      rest = buf;
+      return;
+    }
+    out.write(buf.subarray(0, end + 1));
+    rest = buf.subarray(end + 1);
+  });
+  from.on('end', () => {
+    if (rest.length > 0) out.write(Buffer.concat([rest, Buffer.from('\n')]));
+  });
+}
+
+export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
+  const log = cfg.logger;
+  cluster.setupPrimary({ stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true);
+  const authority = cfg.redisUrl ? null : new LeaseAuthority({ send: (id, m) => send(cluster.workers?.[id], m), workers: () => Math.max(1, live().length) });
+  const ready = new Set<number>();
+  let stopping = false;
+  let listenAddress = '';
+  /** The digest the workers serve, as last reported (start-up, then every /health). */
+  let digest: string | null = null;
+  const answers = new Map<number, (m: AnswerMessage) => void>();
+  let nextQuery = 1;
+  let startup: { resolve: () => void; reject: (err: Error) => void } | null = null;
+
+  function send(w: Worker | undefined, m: ToWorker): void {
+    if (w?.isConnected()) w.send(m);
+  }
+
+  function fork(): Worker {
+    const w = cluster.fork();
+    relayLines(w.process.stdout!, cfg.out);
+    w.on('message', (m: unknown) => {
+      if (!isOurs(m)) return;
+      const msg = m as ToPrimary;
+      if (msg.type === 'mtlsgate:acquire') void authority?.acquire(w.id, msg);
+      else if (msg.type === 'mtlsgate:return') authority?.giveBack(w.id, msg.key, msg.lease, msg.unused);
+      else if (msg.type === 'mtlsgate:answer') answers.get(msg.id)?.(msg);
+      else if (msg.type === 'mtlsgate:ready') {
+        ready.add(w.id);
+        listenAddress = msg.listen;
+        digest = msg.digest;
+        if (startup !== null && ready.size >= cfg.workers) startup.resolve();
+      } else if (msg.type === 'mtlsgate:failed') startup?.reject(new Error(msg.error));
+    });
+    w.on('exit', (code, signal) => {
+      const wasReady = ready.delete(w.id);
+      authority?.workerGone(w.id);
+      if (stopping) return;
+      if (!wasReady) {
+        startup?.reject(new Error(`worker ${w.id} exited (${signal ?? code}) before it was ready`));
+        return;
+      }
+      log.error({ worker: w.id, pid: w.process.pid, code, signal }, `worker stopped unexpectedly; starting another in ${RESTART_DELAY_MS} ms`);
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, RESTART_DELAY_MS).unref();
+    });
+    return w;
+  }
+
+  /** Asks every live worker; a worker that does not answer in time is left out (undefined). */
+  function ask(build: (id: number) => QueryMessage): Promise<Array<{ worker: Worker; answer: AnswerMessage | undefined }>> {
+    return Promise.all(
+      live().map(
+        (worker) =>
+          new Promise<{ worker: Worker; answer: AnswerMessage | undefined }>((resolve) => {
+            const id = nextQuery++;
+            const timer = setTimeout(() => {
+              answers.delete(id);
+              resolve({ worker, answer: undefined });
+            }, QUERY_TIMEOUT_MS);
+            answers.set(id, (answer) => {
+              clearTimeout(timer);
+              answers.delete(id);
+              resolve({ worker, answer });
+            });
+            send(worker, build(id));
+          }),
+      ),
+    );
+  }
+
+  async function health(): Promise<HealthReport> {
+    const replies = await ask((id) => ({ type: 'mtlsgate:health', id }));
+    const workers: WorkerHealth[] = replies.map(({ worker, answer }) => ({
+      worker: worker.id,
+      pid: worker.process.pid ?? 0,
+      status: answer?.health?.status ?? 'down',
+      bundle: answer?.health?.bundle.digest ?? null,
+      limiter: answer?.health?.limiter ?? null,
+    }));
+    const reports = replies.map((r) => r.answer?.health).filter((h): h is HealthReport => h !== undefined);
+    const base = reports[0];
+    if (base === undefined) throw new Error('no worker answered');
+    digest = base.bundle.digest;
+    const missing = workers.length < cfg.workers || workers.some((w) => w.status === 'down');
+    const degraded = missing || reports.some((r) => r.status === 'degraded') || new Set(workers.map((w) => w.bundle)).size > 1;
+    return {
+      ...base,
+      status: stopping || reports.some((r) => r.status === 'draining') ? 'draining' : degraded ? 'degraded' : 'ok',
+      last_reload_error: reports.find((r) => r.last_reload_error !== null)?.last_reload_error ?? null,
+      limiter: reports.find((r) => r.limiter?.status === 'degraded')?.limiter ?? base.limiter,
+      workers: workers.sort((a, b) => a.worker - b.worker),
+    };
+  }
+
+  async function expiring(limit: number): Promise<ExpiringCertificate[]> {
+    // Every worker serves the same bundle: the first answer is the answer.
+    for (const { answer } of await ask((id) => ({ type: 'mtlsgate:expiring', id, limit }))) if (answer?.certificates) return answer.certificates;
+    return [];
+  }
+
+  const stopAll = (reason: string) => {
+    for (const w of live()) send(w, { type: 'mtlsgate:stop', reason });
+  };
+  const allExited = () =>
+    new Promise<void>((resolve) => {
+      const check = () => (Object.keys(cluster.workers ?? {}).length === 0 ? resolve() : setTimeout(check, 50));
+      check();
+    });
+
+  // Start-up: every worker listening, or the first failure stops them all (exit 2).
+  const started = new Promise<void>((resolve, reject) => (startup = { resolve, reject }));
+  for (let i = 0; i < cfg.workers; i++) fork();
+  try {
+    await started;
+  } catch (err) {
+    stopping = true;
+    startup = null;
+    for (const w of live()) w.process.kill('SIGKILL');
+    await allExited();
+    authority?.stop();
+    log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
+    log.flush();
+    console.error(`mtlsgate serve: ${(err as Error).message}`);
+    return 2;
+  }
+  startup = null;
+
+  let admin: AdminServer | null = null;
+  if (cfg.admin) {
+    const aggregator = new AggregatorRegistry();
+    try {
+      admin = await startAdminServer(cfg.admin.host, cfg.admin.port, {
+        health,
+        onLimiterError: cfg.onLimiterError,
+        draining: () => stopping,
+        bundleDigest: () => digest,
+        metrics: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }),
+        expiring,
+      });
+    } catch (err) {
+      stopping = true;
+      stopAll('start-up failed');
+      await allExited();
+      authority?.stop();
+      const e = err as NodeJS.ErrnoException;
+      const message = `cannot listen on ${cfg.admin.host}:${cfg.admin.port} (--admin): ${e.code === 'EADDRINUSE' ? 'the address is already in use' : e.message}`;
+      log.fatal({ error: message }, 'mtlsgate cannot start');
+      console.error(`mtlsgate serve: ${message}`);
+      return 2;
+    }
+  }
+  log.info(
+    {
+      version: VERSION,
+      listen: listenAddress,
+      admin: admin ? `${admin.address.address}:${admin.address.port}` : null,
+      workers: cfg.workers,
+      pids: live().map((w) => w.process.pid),
+      limiter: cfg.redisUrl ? 'redis' : 'primary-leases',
+    },
+    'mtlsgate serving',
+  );
+
+  return new Promise<number>((resolveExit) => {
+    const onHup = () => {
+      log.info({ workers: live().length }, 'reload requested (SIGHUP): every worker reloads its server certificate and bundle');
+      for (const w of live()) send(w, { type: 'mtlsgate:reload' });
+    };
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second stop signal: stopping the workers without waiting for the drain');
+        for (const w of live()) w.process.kill('SIGKILL');
+        log.flush();
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ reason: signal, workers: live().length, drain_timeout_ms: cfg.drainTimeoutMs }, 'draining: every worker finishes its requests in flight');
+      stopAll(signal);
+      // A worker that does not finish within its drain timeout (plus slack) is killed.
+      const killer = setTimeout(() => {
+        for (const w of live()) w.process.kill('SIGKILL');
+      }, cfg.drainTimeoutMs + 5_000).unref();
+      void allExited().then(async () => {
+        clearTimeout(killer);
+        process.off('SIGHUP', onHup);
+        process.off('SIGTERM', onStop);
+        process.off('SIGINT', onStop);
+        authority?.stop();
+        await admin?.close();
+        log.info({ reason: signal }, 'mtlsgate stopped');
+        resolveExit(0);
+      });
+    };
+    process.on('SIGHUP', onHup);
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+  });
+}

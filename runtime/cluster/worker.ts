@@ -1,0 +1,65 @@
+// One worker of `serve --workers N`: the ordinary gateway (runtime/supervisor.ts) without an admin
+// listener, whose limiter is a LeaseLimiter on the primary's counters (or Redis with --redis),
+// and which takes its orders from the primary over the cluster IPC channel: reload (SIGHUP),
+// stop (SIGTERM drain), health and expiring-certificate queries, lease grants and recalls.
+import cluster from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import type { Logger } from '../log.ts';
+import { startGateway, StartupError, type RunningGateway, type RuntimeConfig } from '../supervisor.ts';
+import { LeaseLimiter } from './lease-limiter.ts';
+import { isOurs, type ToPrimary, type ToWorker } from './lease-protocol.ts';
+
+function toPrimary(m: ToPrimary): void {
+  if (process.connected) process.send!(m);
+}
+
+/** Runs this worker until the primary (or a signal) stops it; the exit status. */
+export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'limiter' | 'logger'>, logger: Logger): Promise<number> {
+  const id = cluster.worker!.id;
+  const leases = cfg.redisUrl ? null : new LeaseLimiter({ send: toPrimary, onError: cfg.onLimiterError });
+  let running: RunningGateway | null = null;
+  let stopRequested: string | null = null;
+  let stopped: () => void = () => {};
+  const stop = (reason: string) => {
+    stopRequested ??= reason;
+    if (running !== null) void running.stop(reason).then(() => stopped());
+  };
+  process.on('message', (m: unknown) => {
+    if (!isOurs(m)) return;
+    const msg = m as ToWorker;
+    if (msg.type === 'mtlsgate:grant') leases?.onGrant(msg);
+    else if (msg.type === 'mtlsgate:recall') leases?.onRecall(msg.key);
+    else if (msg.type === 'mtlsgate:reload') void running?.reload();
+    else if (msg.type === 'mtlsgate:stop') stop(msg.reason);
+    else if (msg.type === 'mtlsgate:health' && running !== null) toPrimary({ type: 'mtlsgate:answer', id: msg.id, health: running.health() });
+    else if (msg.type === 'mtlsgate:expiring' && running !== null)
+      toPrimary({ type: 'mtlsgate:answer', id: msg.id, certificates: running.expiring(msg.limit) });
+  });
+  // The primary forwards SIGTERM/SIGINT/SIGHUP; a signal sent to the whole process group (Ctrl-C,
+  // systemd) reaches this worker as well: the same stop, never a second one that cuts the drain.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void running?.reload());
+  // The primary is gone: nobody routes connections here any more.
+  process.on('disconnect', () => stop('primary exited'));
+
+  try {
+    running = await startGateway({ ...cfg, admin: null, worker: id, limiter: leases ?? undefined, logger });
+  } catch (err) {
+    const message = err instanceof StartupError ? err.message : ((err as Error).stack ?? String(err));
+    logger.fatal({ error: message }, 'mtlsgate worker cannot start');
+    logger.flush();
+    toPrimary({ type: 'mtlsgate:failed', error: message });
+    return 2;
+  }
+  // prom-client answers the primary's /metrics requests from this registry.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([running.metrics.registry]);
+  const done = new Promise<void>((resolve) => (stopped = resolve));
+  toPrimary({ type: 'mtlsgate:ready', listen: `${running.gatewayAddress.address}:${running.gatewayAddress.port}`, digest: running.health().bundle.digest });
+  if (stopRequested !== null) stop(stopRequested);
+  await done;
+  logger.flush();
+  if (process.connected) process.disconnect();
+  return 0;
+}

@@ -1,0 +1,141 @@
+// The portal and `approve` under signed bundles (issue 10 item 8): a gateway started with
+// --bundle-public-key takes the keys they add only when they sign what they write
+// (`portal --sign` / `approve --sign`); an unsigned rewrite is refused and the old bundle
+// serves on. Portal in-process, gateway and approve as the built CLI, real curl.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { generateSigningKeys, readPrivateKey } from '../bundle/sign.ts';
+import type { DemoPki } from '../cli/pki.ts';
+import { compilerFor } from '../portal/compile.ts';
+import { syncBundle } from '../portal/issue-key.ts';
+import { createPortal, type Portal } from '../portal/server.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { curlWith, freshClient, openForm, startUpstream, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { CLI, demoPki, run, spawnServe } from './helpers/serve-fixtures.ts';
+
+const t = tempDir('portal-signed');
+let pki: DemoPki;
+let config: string;
+let bundle: string;
+let signingKeyFile: string;
+let upstream: Awaited<ReturnType<typeof startUpstream>>;
+let portal: Portal;
+let base: string;
+let gateway: ReturnType<typeof spawnServe>;
+let gatewayBase: string;
+
+before(async () => {
+  pki = await demoPki(t.dir);
+  upstream = await startUpstream();
+  config = writePortalConfig(t.dir, upstream.url, pki);
+  bundle = join(t.dir, 'bundle.json');
+  const keys = generateSigningKeys();
+  signingKeyFile = join(t.dir, 'bundle-signing.key');
+  writeFileSync(signingKeyFile, keys.privatePem, { mode: 0o600 });
+  writeFileSync(join(t.dir, 'bundle-signing.pub'), keys.publicPem);
+  const compile = compilerFor({ signingKey: readPrivateKey(keys.privatePem) });
+  assert.equal((await syncBundle(config, bundle, compile)).errorCount, 0);
+  portal = createPortal({ configDir: config, bundlePath: bundle, gatewayUrl: 'https://localhost:8443', compile });
+  await new Promise<void>((r) => portal.server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
+  gateway = spawnServe([
+    '--bundle',
+    bundle,
+    '--bundle-public-key',
+    join(t.dir, 'bundle-signing.pub'),
+    '--tls-cert',
+    join(pki.dir, 'server.pem'),
+    '--tls-key',
+    join(pki.dir, 'server-key.pem'),
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    'off',
+  ]);
+  gatewayBase = `https://${String((await gateway.serving()).listen)}`;
+});
+
+after(async () => {
+  gateway?.kill();
+  await new Promise<void>((r) => (portal.server.close(() => r()), portal.server.closeAllConnections()));
+  await upstream?.close();
+  t.cleanup();
+});
+
+const approve = (...args: string[]) => run(process.execPath, [CLI, 'approve', ...args]);
+
+test('portal --sign: a self-serve key reaches a gateway that requires signed bundles', async () => {
+  const dev = await freshClient(pki, t.dir, 'grace');
+  const r = await submitJson(
+    base,
+    await openForm(base),
+    { policy: 'profile-self-serve', developer: 'grace@example.com', certificate: dev.certPem },
+    dev.keyFile,
+  );
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const ok = await waitFor(
+    '200 for the new key through the gateway',
+    async () => {
+      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
+      return res.status === 200 ? res : null;
+    },
+    20_000,
+    50,
+  );
+  assert.equal(ok.status, 200);
+});
+
+test('approve without --sign writes an unsigned bundle: refused, the old one serves on; approve --sign turns the key on', async () => {
+  const dev = await freshClient(pki, t.dir, 'heidi');
+  const r = await submitJson(base, await openForm(base), { policy: 'profile-reviewed', developer: 'heidi@example.com', certificate: dev.certPem }, dev.keyFile);
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const keyId = r.body.key_id as string;
+  const inactive = await waitFor(
+    '403 key.inactive (the pending key is in the signed bundle)',
+    async () => {
+      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
+      return res.code === 'key.inactive' ? res : null;
+    },
+    20_000,
+    50,
+  );
+  assert.equal(inactive.status, 403);
+
+  const unsigned = await approve(keyId, '--config', config, '-o', bundle);
+  assert.equal(unsigned.code, 0, unsigned.stderr);
+  await waitFor(
+    'the gateway refusing the unsigned bundle',
+    () => gateway.lines().some((l) => typeof l.msg === 'string' && /not signed/.test(`${l.msg} ${l.error ?? ''} ${l.reason ?? ''}`)) || null,
+    20_000,
+    50,
+  );
+  const still = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
+  assert.equal(still.code, 'key.inactive', 'the old (signed) bundle serves on');
+
+  const signed = await approve(keyId, '--config', config, '-o', bundle, '--sign', signingKeyFile);
+  assert.equal(signed.code, 0, signed.stderr);
+  const ok = await waitFor(
+    '200 once the signed bundle is served',
+    async () => {
+      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
+      return res.status === 200 ? res : null;
+    },
+    20_000,
+    50,
+  );
+  assert.equal(ok.status, 200);
+});
+
+test('portal/approve --sign with a file that is not a private key: exit 2 naming the file', async () => {
+  const bad = join(t.dir, 'not-a-key.pem');
+  writeFileSync(bad, 'hello\n');
+  const a = await approve('portal-00000000', '--config', config, '--sign', bad);
+  assert.equal(a.code, 2);
+  assert.match(a.stderr, /--sign .*not-a-key\.pem: the signing key is not a PEM private key/);
+  const p = await run(process.execPath, [CLI, 'portal', '--config', config, '-o', bundle, '--sign', join(t.dir, 'missing.key')]);
+  assert.equal(p.code, 2);
+  assert.match(p.stderr, /--sign .*missing\.key: ENOENT/);
+});
