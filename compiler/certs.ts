@@ -4,7 +4,8 @@
 // Private key blocks found next to a certificate are dropped here: only the DER of CERTIFICATE
 // blocks leaves this module.
 import { X509Certificate } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { readCertFacts } from '../cert/der.ts';
 import { fingerprintOf, formatPin } from '../cert/fingerprint.ts';
@@ -90,6 +91,16 @@ function readSmallFile(path: string): string {
   return readFileSync(path, 'latin1');
 }
 
+/** (size, mtimeMs, ino) of the file at `abs`, symlinks followed; null when it cannot be stat'ed. */
+export function statWitness(abs: string): FileWitness {
+  try {
+    const st = statSync(abs);
+    return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+  } catch {
+    return null;
+  }
+}
+
 /** One-line subject ("CN=alice, O=acme") for messages and the bundle; parses on demand (slow path). */
 export function subjectOf(cert: CertInfo): string {
   if (!cert.der) return formatPin(cert.fingerprint);
@@ -104,9 +115,29 @@ export function caPem(cert: CertInfo): string {
   return derToPem(cert.der!);
 }
 
+/**
+ * What a certificate file was when it was read, for the compile cache (compiler/key-cache.ts):
+ * stat taken BEFORE the read, so a write after it changes mtime; `sha256` of the bytes read only
+ * when the mtime was within RACY_MS of the read ("racily clean", as git's index), or null when
+ * the file could not be stat'ed (missing: it must still be missing).
+ */
+export type FileWitness = { size: number; mtimeMs: number; ino: number; sha256?: string } | null;
+/** A file modified this close to the moment it was read may change again with the same mtime. */
+export const RACY_MS = 2000;
+
+export function sha256Hex(bytes: string | Buffer, encoding: BufferEncoding = 'latin1'): string {
+  return createHash('sha256')
+    .update(typeof bytes === 'string' ? Buffer.from(bytes, encoding) : bytes)
+    .digest('hex');
+}
+
 export class CertLoader {
-  private readonly files = new Map<string, PemContents>();
+  private files = new Map<string, PemContents>();
   private readonly warnBefore: number;
+  /** abs path -> witness, when the compile cache asked for them (`recordWitnesses`). */
+  private witnesses: Map<string, FileWitness> | null = null;
+  /** What a scoped loader's loads touched: files by abs path, and every notAfter returned. */
+  touched: { files: Set<string>; notAfters: number[] } | null = null;
 
   constructor(
     private readonly log: DiagnosticLog,
@@ -115,6 +146,28 @@ export class CertLoader {
     private readonly confine?: Confinement,
   ) {
     this.warnBefore = now.getTime() + expiryWarningDays * DAY_MS;
+  }
+
+  /** Keeps a witness of every certificate file read from now on (the compile cache needs them). */
+  recordWitnesses(): void {
+    this.witnesses ??= new Map();
+  }
+
+  witnessOf(abs: string): FileWitness | undefined {
+    return this.witnesses?.get(abs);
+  }
+
+  /**
+   * A loader reporting into `log` that shares this one's file cache and witnesses, and records
+   * what its loads touch (one key file's run in the compile cache).
+   */
+  scoped(log: DiagnosticLog): CertLoader {
+    const scoped = new CertLoader(log, this.now, 0, this.confine);
+    (scoped as unknown as { warnBefore: number }).warnBefore = this.warnBefore;
+    scoped.files = this.files;
+    scoped.witnesses = this.witnesses;
+    scoped.touched = { files: new Set(), notAfters: [] };
+    return scoped;
   }
 
   /**
@@ -141,14 +194,22 @@ export class CertLoader {
     } else {
       const abs = resolve(dirname(yamlAbsPath), entry);
       label = quotedPath(entry);
+      this.touched?.files.add(abs);
       let cached = this.files.get(abs);
       const outside = cached ? null : this.outside(abs);
       if (outside !== null) {
         cached = { code: 'E_PATH_OUTSIDE', problem: outside };
+        this.witnesses?.set(abs, statWitness(abs));
         this.files.set(abs, cached);
       } else if (!cached) {
         try {
-          cached = parsePem(readSmallFile(abs));
+          if (this.witnesses) {
+            const witness = statWitness(abs);
+            this.witnesses.set(abs, witness);
+            const text = readSmallFile(abs);
+            if (witness && witness.mtimeMs >= Date.now() - RACY_MS) witness.sha256 = sha256Hex(text);
+            cached = parsePem(text);
+          } else cached = parsePem(readSmallFile(abs));
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           const why =
@@ -171,6 +232,7 @@ export class CertLoader {
         `${label} also holds a PRIVATE KEY: it was dropped and is not in the bundle; remove it from the file and from version control (treat it as leaked)`,
       );
     }
+    if (this.touched) for (const cert of contents.certs) this.touched.notAfters.push(cert.notAfter.getTime());
     if (opts.checkExpiry !== false) for (const cert of contents.certs) this.checkExpiry(cert, site, label);
     return contents.certs;
   }

@@ -34,6 +34,8 @@ export interface ResolvedKeys {
   matches: Map<string, CertMatch>;
   /** notAfter (ms) of every key certificate given as a PEM */
   notAfter: Map<Fingerprint, number>;
+  /** Every certificate_match, for the overlap check (compiler/key-cache.ts re-runs it across files). */
+  matchers: KeyMatcher[];
 }
 
 /** The part of a key that comes from merging it with its policies, and what follows from it. */
@@ -112,10 +114,11 @@ export function resolveKeys(
   cas: CaRegistry,
   now: Date,
   log: DiagnosticLog,
+  checkOverlaps = true,
 ): ResolvedKeys {
-  const out: ResolvedKeys = { keys: new Map(), matches: new Map(), notAfter: new Map() };
+  const out: ResolvedKeys = { keys: new Map(), matches: new Map(), notAfter: new Map(), matchers: [] };
   const owners: Owners = { tokens: new Map(), certs: new Map(), certSites: new Map() };
-  const matchers: KeyMatcher[] = [];
+  const matchers = out.matchers;
   const policyRights: PolicyRights = new Map();
   const rightsOf = (p: PolicyDoc) => {
     let r = policyRights.get(p.spec.id);
@@ -280,6 +283,7 @@ export function resolveKeys(
 
     out.keys.set(spec.id, bundleKey);
   }
-  reportOverlaps(matchers, log);
+  // A compile cache resolves one file at a time and checks overlaps across all of them itself.
+  if (checkOverlaps) reportOverlaps(matchers, log);
   return out;
 }

@@ -17,6 +17,8 @@ import { reportOutcomes, resolveTests, type AccessCase, type AccessOutcome, type
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
 import { buildWire } from './emit.ts';
 import { loadConfigFiles } from './load.ts';
+import { keyDocsInFileOrder, resolveKeysCached } from './cached-keys.ts';
+import { KeyCache } from './key-cache.ts';
 import { checkLimitsOfBroken } from './limits.ts';
 import type { SourceFile } from './source.ts';
 import { parseSources } from './parse.ts';
@@ -49,6 +51,11 @@ export interface CompileOptions {
    * validated but not run.
    */
   accessTests?: AccessTestRunner;
+  /**
+   * A directory for the compile cache (`--cache DIR`, compiler/key-cache.ts): one entry per key
+   * file, so a recompile parses and resolves only the key files that changed. Same output.
+   */
+  cacheDir?: string;
 }
 
 export interface CompileResult {
@@ -66,6 +73,8 @@ export interface CompileResult {
   timings: Record<string, number>;
   /** The access test cases, and their outcomes when they ran (null: not run). Never in the bundle. */
   tests: { cases: AccessCase[]; outcomes: AccessOutcome[] | null };
+  /** With `cacheDir`: key files taken from the cache, and entries found but unusable (recomputed). */
+  cache?: { hits: number; stale: number };
 }
 
 /**
@@ -111,15 +120,16 @@ async function compileFiles(
   };
   // The parsed documents live only inside resolveConfig: at 1,000,000 keys they are ~1 GB that
   // the index and emit stages need not share the heap with.
-  const { apis, keys, revocation, cases } = resolveConfig(files, confine, dir, log, opts, now, stage);
+  const { apis, keys, revocation, cases, cacheStats } = resolveConfig(files, confine, dir, log, opts, now, stage);
   const tests: CompileResult['tests'] = { cases, outcomes: null };
+  const cache = cacheStats ? { cache: cacheStats } : {};
   const counted = () => {
     const diagnostics = log.sorted();
     const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
     return { diagnostics, errorCount, warningCount: diagnostics.length - errorCount };
   };
   const before = counted();
-  if (before.errorCount > 0) return { ...before, content: null, wire: null, bundle: null, timings, tests };
+  if (before.errorCount > 0) return { ...before, content: null, wire: null, bundle: null, timings, tests, ...cache };
   const wire = stage('index', () => buildWire(apis, keys, revocation));
   // The checks above report each of these rules at its YAML node; this is the promise itself
   // (what compile accepts, serve loads), kept if a rule is ever added to one side only.
@@ -134,7 +144,7 @@ async function compileFiles(
     reportOutcomes(cases, outcomes, log);
   }
   const after = counted();
-  if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests };
+  if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests, ...cache };
   let content: BundleContent | undefined;
   return {
     ...after,
@@ -145,6 +155,7 @@ async function compileFiles(
     bundle,
     timings,
     tests,
+    ...cache,
   };
 }
 
@@ -152,8 +163,12 @@ type Stage = <T>(name: string, run: () => T) => T;
 
 /** The parse, schema and check stages: the resolved APIs, keys and revocation, and every diagnostic logged. */
 function resolveConfig(files: SourceFile[], confine: Confinement, dir: string, log: DiagnosticLog, opts: CompileOptions, now: Date, stage: Stage) {
-  const docs = stage('parse', () => parseSources(files, log));
-  if (docs.length === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
+  const cache = opts.cacheDir === undefined ? null : new KeyCache(opts.cacheDir);
+  // Key files with an entry for their exact text are not parsed unless the entry proves unusable.
+  const candidates = cache ? stage('cache', () => cache.candidates(files)) : new Map();
+  const cachedDocs = [...candidates.values()].reduce((n, e) => n + e.docs, 0);
+  const docs = stage('parse', () => parseSources(candidates.size === 0 ? files : files.filter((f) => !candidates.has(f)), log));
+  if (docs.length + cachedDocs === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
     log.reportAt(
       'E_EMPTY_CONFIG',
       '.',
@@ -163,16 +178,56 @@ function resolveConfig(files: SourceFile[], confine: Confinement, dir: string, l
     );
   }
   const typed = stage('schema', () => validateDocs(docs, log));
-  if (docs.length > 0 && typed.apis.length === 0 && typed.broken.api.size === 0 && !opts.allowEmpty && !log.diagnostics.some((d) => d.severity === 'error')) {
+  if (
+    docs.length + cachedDocs > 0 &&
+    typed.apis.length === 0 &&
+    typed.broken.api.size === 0 &&
+    !opts.allowEmpty &&
+    !log.diagnostics.some((d) => d.severity === 'error')
+  ) {
     log.reportAt('W_NO_APIS', '.', 1, 1, `no kind: api document in ${dir}: the bundle routes nothing (pass --allow-empty if that is meant)`);
   }
   // Documents the schema refused still get the checks that need only their well-typed fields.
   checkLimitsOfBroken(typed.refused, log);
   const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30, confine);
+  if (cache) certs.recordWitnesses();
   const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
   const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
-  const keys = stage('keys', () => resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log));
+  let cacheStats: CompileResult['cache'];
+  const keys = stage('keys', () => {
+    if (!cache) return resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log);
+    const parsed = { docs: [...docs], keys: [...typed.keys] };
+    const parseMore = (more: SourceFile[]) => {
+      const moreDocs = parseSources(more, log);
+      const moreKeys = validateDocs(moreDocs, log).keys;
+      parsed.docs.push(...moreDocs);
+      parsed.keys.push(...moreKeys);
+      return { docs: moreDocs, keys: moreKeys };
+    };
+    const cached = resolveKeysCached({
+      cache,
+      candidates,
+      files,
+      docs,
+      keyDocs: typed.keys,
+      parseMore,
+      policies,
+      apis: apis.apis,
+      cas: apis.cas,
+      broken: typed.broken,
+      certs,
+      now,
+      log,
+      options: { strict: opts.strict === true, expiryWarningDays: opts.expiryWarningDays ?? 30, dir: resolve(dir), allowOutside: opts.allowOutside ?? [] },
+    });
+    cacheStats = { hits: cached?.hits ?? 0, stale: candidates.size - (cached?.hits ?? 0) };
+    if (cached) return cached.keys;
+    // Files interact (a duplicate across files): the ordinary stage over every file, in file order.
+    const seen = new Set(parsed.docs.map((d) => d.file));
+    parseMore(files.filter((f) => candidates.has(f) && !seen.has(f)));
+    return resolveKeys(keyDocsInFileOrder(files, parsed.keys), policies, apis.apis, typed.broken, certs, apis.cas, now, log);
+  });
   const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
   const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
-  return { apis, keys, revocation, cases };
+  return { apis, keys, revocation, cases, cacheStats };
 }
