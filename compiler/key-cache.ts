@@ -27,7 +27,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BundleKey, CertMatch } from '../bundle/types.ts';
+import type { BundleKey } from '../bundle/types.ts';
 import { type FileWitness, RACY_MS, sha256Hex, statWitness } from './certs.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import type { SourceFile } from './source.ts';
