@@ -15,6 +15,8 @@ export interface Compiled {
   bundle: Buffer | null;
   /** Diagnostics as `mtlsgate check` prints them (paths relative to the config dir). */
   report: string;
+  /** With a cache directory: key files taken from the cache, and entries recomputed. */
+  cache?: { hits: number; stale: number };
 }
 
 export type CompileFn = (configDir: string) => Promise<Compiled>;
@@ -24,9 +26,12 @@ export type CompileFn = (configDir: string) => Promise<Compiled>;
  * signed as `compile --sign` signs it, so a gateway started with --bundle-public-key takes the
  * keys the portal adds (an unsigned bundle would be refused and the old one would serve on).
  */
-export function compilerFor(opts: { signingKey?: KeyObject } = {}): CompileFn {
+export function compilerFor(opts: { signingKey?: KeyObject; cacheDir?: string } = {}): CompileFn {
+  // With a cache directory (`portal --cache DIR`, compiler/key-cache.ts) a new key recompiles
+  // only its own file; the bytes are those of a full compile.
+  const compileOptions = opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir };
   return async (configDir) => {
-    const result = await compileDir(configDir, {});
+    const result = await compileDir(configDir, compileOptions);
     const ok = result.errorCount === 0 && result.bundle !== null;
     let bundle = ok ? result.bundle : null;
     if (bundle !== null && opts.signingKey !== undefined) bundle = signBundle(bundle, opts.signingKey);
@@ -35,6 +40,7 @@ export function compilerFor(opts: { signingKey?: KeyObject } = {}): CompileFn {
       content: ok ? (result.content as BundleContent) : null,
       bundle,
       report: formatDiagnostics(result, 'text', configDir),
+      ...(result.cache === undefined ? {} : { cache: result.cache }),
     };
   };
 }

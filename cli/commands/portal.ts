@@ -18,7 +18,7 @@ import { listen as listenOn } from '../../common/listen.ts';
 const usage = `usage: mtlsgate portal --config DIR -o OUT [--listen HOST:PORT] [--gateway-url URL]
          [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE
           [--admins EMAIL,...] [--admin-group GROUP] [--public-url URL]] [--submission-limit N]
-         [--sign KEYFILE]
+         [--sign KEYFILE] [--cache DIR]
 
 Serves the self-serve developer portal. Policies with a \`portal:\` block are offered as plans,
 for the APIs they grant that use dynamic mTLS (auth.use_certificate). A developer pastes a
@@ -53,6 +53,9 @@ Options:
   --submission-limit N  certificate submissions per client and hour (default 30, burst 10)
   --sign KEYFILE        sign every bundle the portal writes with this Ed25519 private key
                         (\`mtlsgate keygen\`), for gateways started with --bundle-public-key
+  --cache DIR           compile cache (as \`compile --cache\`): a new key recompiles only its own
+                        file, the bundle bytes stay those of a full compile; keep DIR outside
+                        the config directory
 
 At start the bundle is recompiled from DIR (and rewritten only if its bytes differ).
 Exit status: 0 after SIGINT/SIGTERM, 2 for bad flags or when the port cannot be opened.`;
@@ -83,6 +86,7 @@ export const command: Command = {
         'public-url': { type: 'string' },
         'submission-limit': { type: 'string' },
         sign: { type: 'string' },
+        cache: { type: 'string' },
       },
     });
     values.bundle = values.out ?? values.bundle;
@@ -123,7 +127,10 @@ export const command: Command = {
     }
     let compile: CompileFn;
     try {
-      compile = compilerFor({ signingKey: values.sign === undefined ? undefined : readSigningKeyFile(values.sign) });
+      compile = compilerFor({
+        signingKey: values.sign === undefined ? undefined : readSigningKeyFile(values.sign),
+        cacheDir: values.cache,
+      });
     } catch (err) {
       console.error(`mtlsgate portal: ${(err as Error).message}`);
       return 2;
