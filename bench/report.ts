@@ -529,12 +529,16 @@ export function renderReport(res: BenchResults): string {
   if (lim) {
     s.push('## Rate limiting (dynamic mTLS, key limited but never refused, keep-alive, ECDSA)\n');
     s.push(
+      'The three gateways run at once; the load visits them in turns, in a rotating order, each round. "× unlimited" is the median round (min–max the spread); the other columns are that round\'s.\n',
+    );
+    s.push(
       table(
-        ['limiter', 'req/s', '× unlimited', 'p50 ms', 'p99 ms', 'server µs/req', 'errors', 'Redis round trips/request'],
+        ['limiter', 'req/s', '× unlimited', 'min–max', 'p50 ms', 'p99 ms', 'server µs/req', 'errors', 'Redis round trips/request'],
         lim.endToEnd.map((r) => [
           r.limiter,
           r.load.rps,
           r2(r.ratio),
+          r.minRatio === undefined ? '–' : `${r2(r.minRatio)}–${r2(r.maxRatio)}`,
           r.load.p50Ms,
           r.load.p99Ms,
           r.load.serverUsPerRequest,
