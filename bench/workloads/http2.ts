@@ -10,7 +10,7 @@ import type { BenchContext } from '../lib/context.ts';
 import { benchPki } from '../lib/pki.ts';
 import { CLIENT_CORE, freePort, runPinned } from '../lib/proc.ts';
 import type { Upstream } from '../upstream.ts';
-import { measure, onServerCore, round } from './load.ts';
+import { measure, median, onServerCore, round } from './load.ts';
 import { API_PATH } from './proxy.ts';
 
 export interface Http2Row {
@@ -33,12 +33,6 @@ export interface Http2Section {
 
 const SESSIONS = 4;
 const STREAMS = 16;
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 export async function runHttp2Bench(
   ctx: BenchContext,

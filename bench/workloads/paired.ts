@@ -12,7 +12,7 @@ import type { BenchContext } from '../lib/context.ts';
 import { benchPki } from '../lib/pki.ts';
 import { freePort } from '../lib/proc.ts';
 import type { Upstream } from '../upstream.ts';
-import { measure, round, type LoadResult } from './load.ts';
+import { measure, median, round, type LoadResult } from './load.ts';
 import { API_PATH } from './proxy.ts';
 
 export interface PairedRow {
@@ -36,12 +36,6 @@ export interface PairedSection {
   rounds: number;
   rows: PairedRow[];
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** `contenders[0]` is the baseline every ratio divides by. */
 export async function runPaired(
