@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DemoPki } from '../cli/pki.ts';
-import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { tempDir } from './helpers/ops-fixtures.ts';
 import { CLI, run } from './helpers/serve-fixtures.ts';
-import { curlWith, freshClient, openForm, submitJson } from './helpers/portal-fixtures.ts';
+import { curlUntil, freshClient, openForm, submitJson } from './helpers/portal-fixtures.ts';
 import { approveCli as approve, startPortalStack, type PortalStack } from './helpers/portal-stack.ts';
 
 const t = tempDir('portal-approval');
@@ -38,15 +38,7 @@ test('a require_approval key is refused with 403 key.inactive until `mtlsgate ap
   const keyFile = join(config, 'keys', 'portal', `${keyId}.yaml`);
   assert.match(readFileSync(keyFile, 'utf8'), /^is_inactive: true$/m);
 
-  const inactive = await waitFor(
-    '403 key.inactive from the gateway',
-    async () => {
-      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-      return res.code === 'key.inactive' ? res : null;
-    },
-    15_000,
-    50,
-  );
+  const inactive = await curlUntil('403 key.inactive from the gateway', `${gatewayBase}/profile/me`, pki, dev, (res) => res.code === 'key.inactive', 15_000);
   assert.equal(inactive.status, 403);
   assert.equal(JSON.parse(inactive.body).error, 'Key is inactive, please renew');
 
@@ -62,15 +54,7 @@ test('a require_approval key is refused with 403 key.inactive until `mtlsgate ap
   assert.match(text, /# portal-developer: "frank@example.com"/, 'comments are kept');
   assert.match(text, /# portal-approved: \d{4}-/);
 
-  const ok = await waitFor(
-    '200 after approval',
-    async () => {
-      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-      return res.status === 200 ? res : null;
-    },
-    15_000,
-    50,
-  );
+  const ok = await curlUntil('200 after approval', `${gatewayBase}/profile/me`, pki, dev, (res) => res.status === 200, 15_000);
   assert.equal(JSON.parse(ok.body).path, '/me');
   assert.match(await (await fetch(statusUrl)).text(), /Your key is active/);
 

@@ -10,7 +10,7 @@ import { generateSigningKeys, readPrivateKey } from '../bundle/sign.ts';
 import type { DemoPki } from '../cli/pki.ts';
 import { compilerFor } from '../portal/compile.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { curlWith, freshClient, openForm, submitJson } from './helpers/portal-fixtures.ts';
+import { curlUntil, curlWith, freshClient, openForm, submitJson } from './helpers/portal-fixtures.ts';
 import { approveCli as approve, startPortalStack, type PortalStack } from './helpers/portal-stack.ts';
 import { CLI, run } from './helpers/serve-fixtures.ts';
 
@@ -50,15 +50,7 @@ test('portal --sign: a self-serve key reaches a gateway that requires signed bun
     dev.keyFile,
   );
   assert.equal(r.status, 201, JSON.stringify(r.body));
-  const ok = await waitFor(
-    '200 for the new key through the gateway',
-    async () => {
-      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-      return res.status === 200 ? res : null;
-    },
-    20_000,
-    50,
-  );
+  const ok = await curlUntil('200 for the new key through the gateway', `${gatewayBase}/profile/me`, pki, dev, (res) => res.status === 200, 20_000);
   assert.equal(ok.status, 200);
 });
 
@@ -67,14 +59,13 @@ test('approve without --sign writes an unsigned bundle: refused, the old one ser
   const r = await submitJson(base, await openForm(base), { policy: 'profile-reviewed', developer: 'heidi@example.com', certificate: dev.certPem }, dev.keyFile);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const keyId = r.body.key_id as string;
-  const inactive = await waitFor(
+  const inactive = await curlUntil(
     '403 key.inactive (the pending key is in the signed bundle)',
-    async () => {
-      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-      return res.code === 'key.inactive' ? res : null;
-    },
+    `${gatewayBase}/profile/me`,
+    pki,
+    dev,
+    (res) => res.code === 'key.inactive',
     20_000,
-    50,
   );
   assert.equal(inactive.status, 403);
 
@@ -91,15 +82,7 @@ test('approve without --sign writes an unsigned bundle: refused, the old one ser
 
   const signed = await approve(keyId, '--config', config, '-o', bundle, '--sign', signingKeyFile);
   assert.equal(signed.code, 0, signed.stderr);
-  const ok = await waitFor(
-    '200 once the signed bundle is served',
-    async () => {
-      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-      return res.status === 200 ? res : null;
-    },
-    20_000,
-    50,
-  );
+  const ok = await curlUntil('200 once the signed bundle is served', `${gatewayBase}/profile/me`, pki, dev, (res) => res.status === 200, 20_000);
   assert.equal(ok.status, 200);
 });
 
