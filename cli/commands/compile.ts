@@ -14,6 +14,7 @@ import { describePath, readInput, STDIO, writeOutput } from '../io.ts';
 import { count, detail, info } from '../output.ts';
 import { envelope, parseFormat, type Problem } from '../report.ts';
 import { runAccessTests } from '../../access/run.ts';
+import { errnoMessage } from '../../common/errno.ts';
 
 export const sharedFlags = `  --format text|json|github   output format (default text; github = Actions annotations,
                               json = the envelope in docs/cli-conventions.md, on stdout)
@@ -197,8 +198,7 @@ function writeBundle(out: string, bundle: Buffer, done: () => void): number {
   try {
     writeOutput(out, bundle);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const message = e.name === 'UnsafeTargetError' ? e.message : `cannot write ${out}: ${e.code ?? e.message}`;
+    const message = (err as Error).name === 'UnsafeTargetError' ? (err as Error).message : `cannot write ${out}: ${errnoMessage(err)}`;
     process.stderr.write(`mtlsgate compile: ${message}\n`);
     return 2;
   }
