@@ -226,6 +226,12 @@ test('an admin approves a pending key in the browser: curl with its certificate 
   const row = admin.page.locator(`#pending tr[data-key="${pending}"]`);
   await row.waitFor();
   assert.equal(await admin.page.locator('#plans tbody tr').count(), 2);
+  // Recent keys: every developer's portal keys, newest first, each with its status.
+  const recent = admin.page.locator('section[aria-labelledby="recent-title"]');
+  const recentKeys = await recent.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key')));
+  assert.deepEqual(recentKeys.slice(0, 2), [pending, denied], 'newest first');
+  assert.ok(recentKeys.includes(danaKey), "another developer's key is listed too");
+  assert.equal(await recent.locator(`tr[data-key="${pending}"] .badge`).getAttribute('data-status'), 'pending');
   await shot(admin.page, 'admin');
   await row.getByRole('button', { name: `Approve ${pending}` }).click();
   await admin.page.waitForURL(`${portal.url}/admin?done=approved`);
