@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import type { RoutingSource, ShardRouting } from './shard-routing.ts';
-import type { ShardLocation } from './shard-set.ts';
+import type { ServingRouting, ShardLocation } from './shard-set.ts';
 
 export type WorkerRequest =
   | {
@@ -20,6 +20,8 @@ export type WorkerRequest =
       location: ShardLocation;
       /** The shards serving now, by digest: not read again (their tables are shared, not copied). */
       held: [string, RoutingSource][];
+      /** The serving set's routing, updated rather than rebuilt when few shards changed. */
+      serving: ServingRouting;
     };
 
 export type WorkerReply =
@@ -54,9 +56,15 @@ export function verifyInWorker(bytes: Buffer, servingSha256: string): Promise<Wo
  * the process alive): starting one and loading its code takes 100-500 ms, more than reading the
  * shard a one-key change touches. Calls must not overlap (the store runs reloads one at a time).
  */
-export function loadShardsInWorker(manifest: Buffer, bytesSha256: string, location: ShardLocation, held: [string, RoutingSource][]): Promise<WorkerReply> {
+export function loadShardsInWorker(
+  manifest: Buffer,
+  bytesSha256: string,
+  location: ShardLocation,
+  held: [string, RoutingSource][],
+  serving: ServingRouting,
+): Promise<WorkerReply> {
   const copy = new Uint8Array(manifest);
-  const request: WorkerRequest = { kind: 'shards', manifest: copy, bytesSha256, location, held };
+  const request: WorkerRequest = { kind: 'shards', manifest: copy, bytesSha256, location, held, serving };
   return new Promise((resolve, reject) => {
     const worker = (shardWorker ??= startWorker());
     worker.ref();

@@ -9,16 +9,16 @@ import { parentPort } from 'node:worker_threads';
 import type { WorkerReply, WorkerRequest } from './bundle-worker-client.ts';
 import { transferables } from './bundle-worker-compact.ts';
 import { verifyCompact } from './compact-load.ts';
-import { routingTransferables } from './shard-routing.ts';
 import { loadShardSet } from './shard-set.ts';
 
 async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
   if (request.kind === 'shards') {
     try {
       const held = new Map(request.held);
-      const loaded = await loadShardSet(Buffer.from(request.manifest), request.bytesSha256, request.location, held);
+      const loaded = await loadShardSet(Buffer.from(request.manifest), request.bytesSha256, request.location, held, request.serving);
       const fresh = [...loaded.fresh];
-      const transfer = [...transferables(loaded.base), ...routingTransferables(loaded.routing)];
+      // The routing's arrays are SharedArrayBuffers: posted, they are shared, not copied.
+      const transfer = transferables(loaded.base);
       // One compact may stand at two indexes (equal shards, e.g. empty ones): transfer its buffers once.
       for (const c of new Set(loaded.fresh.values())) transfer.push(...transferables(c));
       return { reply: { status: 'shards', base: loaded.base, digests: loaded.digests, fresh, routing: loaded.routing }, transfer };

@@ -5,7 +5,7 @@ import { loadShardsInWorker } from './bundle-worker-client.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import type { ShardSet } from './sharded-keys.ts';
 import type { RoutingSource } from './shard-routing.ts';
-import { type LoadedShards, loadShardSet, routingSource, type ShardLocation } from './shard-set.ts';
+import { type LoadedShards, loadShardSet, routingSource, type ServingRouting, type ShardLocation } from './shard-set.ts';
 
 function assembleSet(
   loaded: Pick<LoadedShards, 'base' | 'digests' | 'routing'>,
@@ -23,11 +23,15 @@ function heldShards(serving: ShardSet | null): Map<string, CompactBundle> {
   return held;
 }
 
+function servingRouting(serving: ShardSet | null): ServingRouting | null {
+  return serving ? { digests: serving.digests, shards: serving.shards.map(routingSource), routing: serving.routing } : null;
+}
+
 /** Start-up (and the fallback when a worker cannot run): everything on this thread. Throws for a bad set. */
 export async function loadShardsHere(manifest: Buffer, bytesSha256: string, location: ShardLocation, serving: ShardSet | null): Promise<ShardSet> {
   const held = heldShards(serving);
   const sources = new Map<string, RoutingSource>([...held].map(([d, c]) => [d, routingSource(c)]));
-  const loaded = await loadShardSet(manifest, bytesSha256, location, sources);
+  const loaded = await loadShardSet(manifest, bytesSha256, location, sources, servingRouting(serving));
   return assembleSet(loaded, loaded.fresh, held);
 }
 
@@ -46,6 +50,7 @@ export async function loadShardsOffThread(
       bytesSha256,
       location,
       [...held].map(([d, c]) => [d, routingSource(c)]),
+      servingRouting(serving)!,
     );
   } catch {
     // The worker could not run (resources, a missing build file): here, slower but correct.

@@ -13,7 +13,7 @@ import { BundleError, loadManifest, loadShard } from '../bundle/read.ts';
 import type { ShardContent, WireContent } from '../bundle/types.ts';
 import { type CompactBundle, compactWire } from './bundle-worker-compact.ts';
 import { fetchBundle } from './poll-url.ts';
-import { buildRouting, type RoutingSource, type ShardRouting } from './shard-routing.ts';
+import { buildRouting, type RoutingSource, type ShardRouting, updateRouting } from './shard-routing.ts';
 
 /** Where a manifest's shards are: `shards/<hex>.json` beside the manifest file, or under the manifest's URL. */
 export type ShardLocation = { kind: 'file'; dir: string } | { kind: 'url'; manifestUrl: string };
@@ -85,11 +85,19 @@ const PARALLEL = 8;
  * Verifies `manifestBytes` and loads the shards it names that `held` does not hold (by digest).
  * Throws BundleError (or a fetch error) for anything missing, tampered or inconsistent.
  */
+/** What a reload knows of the set serving: its digests, its shards' routing sources (by index) and its routing. */
+export interface ServingRouting {
+  digests: string[];
+  shards: RoutingSource[];
+  routing: ShardRouting;
+}
+
 export async function loadShardSet(
   manifestBytes: Buffer,
   bytesSha256: string,
   location: ShardLocation,
   held: ReadonlyMap<string, RoutingSource>,
+  serving: ServingRouting | null = null,
 ): Promise<LoadedShards> {
   const { digest, signature, manifest } = loadManifest(manifestBytes);
   const base = compactWire(manifest, digest, signature, bytesSha256, null);
@@ -110,5 +118,10 @@ export async function loadShardSet(
     });
   }
   const sources = digests.map((d, i) => held.get(d) ?? routingSource(fresh.get(i)!));
-  return { base, digests, fresh, routing: buildRouting(sources, [routingSource(base)]) };
+  const changed = serving ? digests.flatMap((d, i) => (serving.digests[i] === d ? [] : [i])) : [];
+  const routing =
+    serving && serving.digests.length === digests.length
+      ? updateRouting(serving.routing, serving.shards, sources, changed, routingSource(base))
+      : buildRouting(sources, routingSource(base));
+  return { base, digests, fresh, routing };
 }

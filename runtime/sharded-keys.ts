@@ -7,8 +7,8 @@ import { BUNDLE_FORMAT, type Bundle, type BundleKey } from '../bundle/types.ts';
 import { expandContent } from '../bundle/wire.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import { CompactKeys } from './compact-keys.ts';
-import { findInSlots, hashHex } from './hash-slots.ts';
-import type { ShardRouting } from './shard-routing.ts';
+import { hashHex } from './hash-slots.ts';
+import { entryIndex, entryShard, findEntry, type ShardRouting } from './shard-routing.ts';
 
 /** A sharded bundle being served: the manifest's compact form, its shards (in order), the routing. */
 export interface ShardSet {
@@ -18,13 +18,22 @@ export interface ShardSet {
   routing: ShardRouting;
 }
 
+const readers = new WeakMap<CompactBundle, CompactKeys>();
+
+function readerOf(c: CompactBundle): CompactKeys {
+  let r = readers.get(c);
+  if (r === undefined) readers.set(c, (r = new CompactKeys(c)));
+  return r;
+}
+
 export class ShardedKeys {
   readonly shards: CompactKeys[];
   readonly base: CompactKeys;
   readonly count: number;
 
   constructor(private readonly set: ShardSet) {
-    this.shards = set.shards.map((c) => new CompactKeys(c));
+    // A reload shares every unchanged shard: its reader (and the Set of inactive ids it holds) too.
+    this.shards = set.shards.map(readerOf);
     this.base = new CompactKeys(set.base);
     this.count = this.shards.reduce((n, s) => n + s.count, 0);
   }
@@ -35,16 +44,14 @@ export class ShardedKeys {
 
   keyIdByCert(fingerprint: string): string | undefined {
     if (fingerprint.length !== 64) return undefined;
-    const r = this.set.routing;
-    const g = findInSlots(r.certSlots, hashHex(fingerprint), (e) => this.shards[r.certShard[e]].fingerprintAt(e - r.certStart[r.certShard[e]]) === fingerprint);
-    return g < 0 ? undefined : this.shards[r.certShard[g]].keyIdOfCert(g - r.certStart[r.certShard[g]]);
+    const e = findEntry(this.set.routing.certSlots, hashHex(fingerprint), (x) => this.shards[entryShard(x)].fingerprintAt(entryIndex(x)) === fingerprint);
+    return e < 0 ? undefined : this.shards[entryShard(e)].keyIdOfCert(entryIndex(e));
   }
 
   keyIdByToken(sha256Hex: string): string | undefined {
     if (sha256Hex.length !== 64) return undefined;
-    const r = this.set.routing;
-    const g = findInSlots(r.tokenSlots, hashHex(sha256Hex), (e) => this.shards[r.tokenShard[e]].tokenHashAt(e - r.tokenStart[r.tokenShard[e]]) === sha256Hex);
-    return g < 0 ? undefined : this.shards[r.tokenShard[g]].keyIdOfToken(g - r.tokenStart[r.tokenShard[g]]);
+    const e = findEntry(this.set.routing.tokenSlots, hashHex(sha256Hex), (x) => this.shards[entryShard(x)].tokenHashAt(entryIndex(x)) === sha256Hex);
+    return e < 0 ? undefined : this.shards[entryShard(e)].keyIdOfToken(entryIndex(e));
   }
 
   /** Fingerprint of entry `i` of the merged expiry list (a shard's certificate, or the manifest's pin or CA). */
