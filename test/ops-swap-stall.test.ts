@@ -172,7 +172,7 @@ test('dist build: dist/bundle-worker.mjs verifies a bundle, and serve reloads a 
   const worker = new Worker(join(import.meta.dirname, '..', 'dist', 'bundle-worker.mjs'));
   try {
     const reply = new Promise<WorkerReply>((resolve, reject) => (worker.once('message', resolve), worker.once('error', reject)));
-    worker.postMessage({ bytes: new Uint8Array(big), servingSha256: '' } satisfies WorkerRequest);
+    worker.postMessage({ kind: 'bundle', bytes: new Uint8Array(big), servingSha256: '' } satisfies WorkerRequest);
     const verdict = await reply;
     assert.equal(verdict.status, 'verified');
     assert.equal(verdict.status === 'verified' && buildCompactSnapshot(verdict.bundle).key('clé-ü')?.id, 'clé-ü');
