@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
@@ -101,12 +101,17 @@ test('serve --bundle URL of a manifest: shards are fetched beside it; a shard th
   const gw = await serveBundle(files.url, pki, ['--poll-interval', '200ms', '--allow-insecure-http-bundle']);
   try {
     assert.equal((await alice(gw.base)).status, 200);
-    // The new set, with the shard that changed hidden from the server.
+    // The new set, compiled beside it, then published with the shard that changed left out
+    // (the manifest last, renamed into place, as compile does): the poller sees the new manifest
+    // and a missing shard, never the complete set first.
     const before = new Set(readManifestShards(out));
-    await compileSharded(writeConfig(dir, true), out);
-    const changed = readManifestShards(out).find((d) => !before.has(d))!;
+    const staged = join(dir, 'staged');
+    await compileSharded(writeConfig(dir, true), staged);
+    const changed = readManifestShards(staged).find((d) => !before.has(d))!;
+    for (const d of readManifestShards(staged)) if (d !== changed) copyFileSync(join(staged, 'shards', `${d}.json`), join(out, 'shards', `${d}.json`));
+    copyFileSync(join(staged, 'manifest.json'), join(out, 'manifest.json.tmp'));
+    renameSync(join(out, 'manifest.json.tmp'), join(out, 'manifest.json'));
     const shardFile = join(out, 'shards', `${changed}.json`);
-    renameSync(shardFile, `${shardFile}.hidden`);
     const error = await waitFor(
       'the reload refused',
       async () => ((await (await fetch(`${gw.admin}/health`)).json()) as { last_reload_error: { message: string } | null }).last_reload_error,
@@ -115,7 +120,7 @@ test('serve --bundle URL of a manifest: shards are fetched beside it; a shard th
     );
     assert.match(error.message, /HTTP 404/);
     assert.equal((await alice(gw.base)).status, 200, 'the previous set serves on');
-    renameSync(`${shardFile}.hidden`, shardFile);
+    copyFileSync(join(staged, 'shards', `${changed}.json`), shardFile);
     await waitFor('alice refused', async () => (await alice(gw.base)).json<{ code: string }>().code === 'key.inactive', 30_000, 50);
   } finally {
     await gw.stop();
