@@ -78,7 +78,7 @@ export class Issuer {
   private async issueNow(input: IssueInput): Promise<IssueOutcome> {
     const { configDir, bundlePath } = this.opts;
     const before = await this.compile(configDir);
-    if (before.content === null) {
+    if (before.apis === null) {
       return {
         ok: false,
         status: 503,
@@ -91,9 +91,8 @@ export class Issuer {
         ],
       };
     }
-    const content = before.content;
-    const entry = loadCatalog(configDir, content).find((e) => e.policy === input.policy);
-    const cert = validateCertificate(input.certificate, content, this.now());
+    const entry = loadCatalog({ plans: before.plans, apis: before.apis }).find((e) => e.policy === input.policy);
+    const cert = validateCertificate(input.certificate, before.certificate, this.now());
     const errors: FormError[] = [...(input.fieldErrors ?? [])];
     if (!entry)
       errors.push({
@@ -117,7 +116,7 @@ export class Issuer {
     // From here on the directory changes: hold its lock against `mtlsgate approve` in another process.
     return withDirLock(configDir, async (): Promise<IssueOutcome> => {
       let keyId = newKeyId();
-      while (content.keys[keyId] || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();
+      while (before.hasKey(keyId) || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();
       const file = keyFilePath(configDir, keyId);
       const receipt = newReceipt(keyId);
       await writeFileAtomic(
