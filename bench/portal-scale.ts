@@ -12,6 +12,9 @@
 //
 //   npm run build --silent && node --import tsx bench/portal-scale.ts [--config DIR] [--rounds N]
 //     [--cpu-prof DIR] [--no-cache] [-- EXTRA PORTAL FLAGS]
+// Columns: GET / (the form page, untimed by the target), the answer to the POST (201, JSON), the
+// bundle file renamed into place (fs.watch on its directory), the portal's CPU during the POST,
+// and the status page a browser is redirected to (GET /requests/<id>?receipt=...).
 import { spawn, spawnSync } from 'node:child_process';
 import { sign } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
@@ -84,7 +87,7 @@ try {
   console.log(`portal listening after ${Math.round(performance.now() - started)} ms (${Math.round(cpuMs(proc.pid!))} ms CPU): ${base}`);
 
   const ca = await createCa('portal-scale bench CA');
-  const rows: { round: number; form: number; answer: number; bundle: number; cpu: number; status: number }[] = [];
+  const rows: { round: number; form: number; answer: number; bundle: number; cpu: number; status: number; page: number }[] = [];
   for (let round = 1; round <= rounds; round++) {
     const client = await issueCert(ca, `bench-client-${round}`, { alg: 'ec' });
     const f0 = performance.now();
@@ -124,13 +127,18 @@ try {
     watcher.close();
     if (res.status !== 201) throw new Error(`round ${round}: ${res.status} ${JSON.stringify(answer)}`);
     if (!readFileSync(bundle, 'latin1').includes(String(answer.key_id))) throw new Error(`round ${round}: ${answer.key_id} is not in the bundle`);
-    rows.push({ round, form: formMs, answer: answered - sent, bundle: bundleAt - sent, cpu, status: res.status });
+    // What a browser gets next (post/redirect/get): the key's status page, which reads the bundle.
+    const p0 = performance.now();
+    const statusPage = await fetch(`${base}/requests/${answer.key_id}?receipt=${encodeURIComponent(String(answer.receipt))}`);
+    await statusPage.text();
+    if (statusPage.status !== 200) throw new Error(`round ${round}: status page ${statusPage.status}`);
+    rows.push({ round, form: formMs, answer: answered - sent, bundle: bundleAt - sent, cpu, status: res.status, page: performance.now() - p0 });
   }
   const r = (n: number) => (Number.isNaN(n) ? '-' : String(Math.round(n)));
-  console.log('\nround  GET / ms  answer ms  bundle written ms  portal CPU ms (answer)');
+  console.log('\nround  GET / ms  answer ms  bundle written ms  portal CPU ms (answer)  status page ms');
   for (const row of rows)
     console.log(
-      `${String(row.round).padStart(5)}  ${r(row.form).padStart(8)}  ${r(row.answer).padStart(9)}  ${r(row.bundle).padStart(17)}  ${r(row.cpu).padStart(8)}`,
+      `${String(row.round).padStart(5)}  ${r(row.form).padStart(8)}  ${r(row.answer).padStart(9)}  ${r(row.bundle).padStart(17)}  ${r(row.cpu).padStart(22)}  ${r(row.page).padStart(14)}`,
     );
   const warm = rows
     .slice(1)

@@ -119,3 +119,12 @@ export function compilerFor(opts: { signingKey?: KeyObject; cacheDir?: string; l
 }
 
 export const compileConfig: CompileFn = compilerFor();
+
+/**
+ * Writes a compiled bundle where the gateway reads it, atomically. The one place the portal and
+ * `approve` write a bundle: another bundle form (a sharded directory) changes only this.
+ */
+export async function writeBundle(bundlePath: string, compiled: { bundle: Buffer | null }): Promise<void> {
+  if (compiled.bundle === null) throw new Error('internal error: writeBundle without a bundle (the config has errors)');
+  await writeFileAtomic(bundlePath, compiled.bundle);
+}

@@ -5,7 +5,7 @@
 // breaks it.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { loadCatalog, type CatalogEntry } from './catalog.ts';
-import { compileConfig, writeFileAtomic, type CompileFn } from './compile.ts';
+import { compileConfig, writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, newKeyId, newReceipt, renderKeyFile } from './key-file.ts';
 import type { FormError } from './page.ts';
@@ -147,7 +147,7 @@ export class Issuer {
         };
       }
       try {
-        await writeFileAtomic(bundlePath, after.bundle);
+        await writeBundle(bundlePath, after);
       } catch (err) {
         rmSync(file, { force: true });
         return {
@@ -175,7 +175,7 @@ export async function syncBundle(configDir: string, bundlePath: string, compile:
   const compiled = await compile(configDir);
   if (compiled.bundle !== null) {
     const current = existsSync(bundlePath) ? readFileSync(bundlePath) : null;
-    if (current === null || !current.equals(compiled.bundle)) await writeFileAtomic(bundlePath, compiled.bundle);
+    if (current === null || !current.equals(compiled.bundle)) await writeBundle(bundlePath, compiled);
   }
   return compiled;
 }
