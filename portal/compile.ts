@@ -7,6 +7,7 @@ import { LiveCompiler, type LiveMode } from '../compiler/live-compile.ts';
 import { signBundle } from '../bundle/sign.ts';
 import type { BundleApi, BundleContent, WireContent } from '../bundle/types.ts';
 import { hexAt, hexCount } from '../bundle/wire.ts';
+import { rememberWritten } from './written-bundle.ts';
 
 export { writeFileAtomic };
 
@@ -29,6 +30,8 @@ export interface Compiled {
   hasKey(id: string): boolean;
   /** The bundle bytes to write; null when the config has errors. */
   bundle: Buffer | null;
+  /** The content in its file form (what `bundle` holds); null when the config has errors. */
+  wire: WireContent | null;
   /** Diagnostics as `mtlsgate check` prints them (paths relative to the config dir). */
   readonly report: string;
   /** With a cache directory: key files taken from the cache, and entries recomputed. */
@@ -87,6 +90,7 @@ export function compiledView(result: CompileResult, configDir: string, signingKe
     },
     hasKey: (id) => wire !== null && sortedHas(wire.keys.ids, id),
     bundle,
+    wire,
     get report() {
       return (report ??= formatDiagnostics(result, 'text', configDir));
     },
@@ -124,7 +128,9 @@ export const compileConfig: CompileFn = compilerFor();
  * Writes a compiled bundle where the gateway reads it, atomically. The one place the portal and
  * `approve` write a bundle: another bundle form (a sharded directory) changes only this.
  */
-export async function writeBundle(bundlePath: string, compiled: { bundle: Buffer | null }): Promise<void> {
+export async function writeBundle(bundlePath: string, compiled: { bundle: Buffer | null; wire?: WireContent | null }): Promise<void> {
   if (compiled.bundle === null) throw new Error('internal error: writeBundle without a bundle (the config has errors)');
   await writeFileAtomic(bundlePath, compiled.bundle);
+  // Status pages read which keys the written bundle holds from memory (portal/written-bundle.ts).
+  if (compiled.wire) rememberWritten(bundlePath, compiled.wire);
 }
