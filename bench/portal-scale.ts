@@ -2,7 +2,7 @@
 // answer and (b) the bundle file written, on a big config. Not part of `npm test`.
 //
 // The config (default: the bench's 1,000-API / 100,000-key config, each key its own certificate
-// file) is copied to a temp dir (never changed in place), a catalog plan is added to the copy
+// file, generated into bench/.work/compile/ as the compile bench does) is copied to a temp dir (never changed in place), a catalog plan is added to the copy
 // (the generated policies have no `portal:` block), and `dist/mtlsgate.mjs portal` is started on
 // it as an operator would start it. Then, per round: GET / (CSRF cookie, token, challenge), sign
 // the challenge with the new certificate's private key (node:crypto, as `openssl dgst -sha256
@@ -22,10 +22,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createCa, issueCert } from '../cli/pki.ts';
+import { generateCompileConfig } from './gen-config.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'mtlsgate.mjs');
-const DEFAULT_CONFIG = '/work/wt/scale/bench/.work/compile/config-1000-100000';
+/** Generated (and kept) by bench/gen-config.ts when --config is not given: ~15 s for 100,000 keys. */
+const DEFAULT_CONFIG = join(ROOT, 'bench', '.work', 'compile', 'config-1000-100000');
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -38,6 +40,7 @@ const { values, positionals } = parseArgs({
 });
 const rounds = Number(values.rounds);
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build first`);
+if (values.config === DEFAULT_CONFIG) await generateCompileConfig(DEFAULT_CONFIG, { apis: 1000, keys: 100_000 }, (l) => console.log(l));
 if (!existsSync(values.config)) throw new Error(`no config at ${values.config} (node --import tsx bench/gen-config.ts DIR 1000 100000 makes one)`);
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
