@@ -16,6 +16,8 @@
 // signed. Readers that ignore signatures still read the bundle; the digest covers the same bytes.
 import { readFileSync } from 'node:fs';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import { containsPrivateKey } from '../cert/private-key.ts';
+import { errnoMessage } from '../common/errno.ts';
 import { BUNDLE_FORMAT, MANIFEST_FORMAT } from './types.ts';
 
 export class SignatureError extends Error {
@@ -74,7 +76,7 @@ export function readSigningKeyFile(path: string): KeyObject {
   try {
     pem = readFileSync(path);
   } catch (err) {
-    throw new SignatureError(`--sign ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new SignatureError(`--sign ${path}: ${errnoMessage(err)}`);
   }
   try {
     return readPrivateKey(pem);
@@ -85,8 +87,7 @@ export function readSigningKeyFile(path: string): KeyObject {
 
 export function readPublicKey(pem: string | Buffer): KeyObject {
   // The private key would work (a public key derives from it), but it must not be spread over gateways.
-  if (pem.toString().includes('PRIVATE KEY'))
-    throw new SignatureError('this is a private key; give the gateway the public key (NAME.pub from `mtlsgate keygen`)');
+  if (containsPrivateKey(pem)) throw new SignatureError('this is a private key; give the gateway the public key (NAME.pub from `mtlsgate keygen`)');
   try {
     return ed25519(createPublicKey(pem), 'the bundle public key');
   } catch (err) {

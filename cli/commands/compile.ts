@@ -231,7 +231,7 @@ function writeSharded(out: string, result: CompileResult, shards: number, signin
     return writeShardedBundle(out, result.wire!, shards, signingKey);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`mtlsgate compile: cannot write ${out}: ${e.name === 'UnsafeTargetError' ? e.message : (e.code ?? e.message)}\n`);
+    process.stderr.write(`mtlsgate compile: cannot write ${out}: ${e.name === 'UnsafeTargetError' ? e.message : errnoMessage(e)}\n`);
     return null;
   }
 }
