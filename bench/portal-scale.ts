@@ -148,6 +148,8 @@ try {
     .map((x) => x.answer)
     .sort((a, b) => a - b);
   if (warm.length > 0) console.log(`warm answer median ${r(warm[Math.floor(warm.length / 2)]!)} ms (${warm.length} rounds); cold ${r(rows[0]!.answer)} ms`);
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1];
+  console.log(`portal RSS after the rounds: ${Math.round(Number(rss) / 1024)} MiB`);
   console.log(`load average: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 } finally {
   if (child && child.exitCode === null) {

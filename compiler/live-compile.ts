@@ -323,7 +323,13 @@ export class LiveCompiler {
     this.counts.full++;
     const ignore = IgnoreRules.forDir(this.root, this.opts.exclude);
     // Watches first, then the compile: whatever changes after a file is read is reported.
-    const walked = walkDirs(this.root, ignore);
+    let walked: ReturnType<typeof walkDirs>;
+    try {
+      walked = walkDirs(this.root, ignore);
+    } catch {
+      // An unreadable directory: the compile reports it (or throws ConfigDirError); nothing is kept.
+      walked = { dirs: new Set(), symlink: true };
+    }
     this.configDirs = walked.dirs;
     const watching = this.journal.watch([...walked.dirs, ...this.extraDirs]);
     const capture = {} as LiveCapture;
