@@ -98,7 +98,16 @@ export class LiveCompiler {
     this.root = resolve(dir);
   }
 
-  async compile(): Promise<LiveResult> {
+  /** Compiles run one after another (a page's compile may overlap a submission's). */
+  private running: Promise<unknown> = Promise.resolve();
+
+  compile(): Promise<LiveResult> {
+    const run = this.running.then(() => this.compileNow());
+    this.running = run.catch(() => {});
+    return run;
+  }
+
+  private async compileNow(): Promise<LiveResult> {
     const state = this.state;
     if (state === null) return this.full(null);
     const { paths, lost } = await this.journal.take();
