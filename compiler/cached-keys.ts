@@ -13,8 +13,24 @@ import { type KeyMatcher, reportOverlaps } from './match-overlap.ts';
 import type { KeyDoc, PolicyDoc } from './model.ts';
 import type { SourceDoc, SourceFile } from './source.ts';
 
+/**
+ * What the keys stage made of one key file, kept by the portal's live compile
+ * (compiler/live-compile.ts) so that the next compile resolves only the files that changed.
+ */
+export interface FileKeysState extends FileKeys {
+  /** Certificate files its keys read (absolute paths). */
+  certFiles: string[];
+  /** Its results hold for now < validUntil (key-cache.ts `validUntil`). */
+  validUntil: number;
+  /** Documents in the file. */
+  docs: number;
+  /** Only schema-valid key documents without certificate_match, and no parse or schema diagnostic. */
+  plain: boolean;
+}
+
 export interface CachedKeysInput {
-  cache: KeyCache;
+  /** null: no disk cache (every file is resolved), but still one file at a time. */
+  cache: KeyCache | null;
   /** Entries whose file text is unchanged; their files were not parsed. */
   candidates: Map<SourceFile, CacheEntry>;
   /** Every config file, in compile order. */
@@ -33,6 +49,8 @@ export interface CachedKeysInput {
   log: DiagnosticLog;
   /** What else changes the keys stage's results: options, config directory. */
   options: { strict: boolean; expiryWarningDays: number; dir: string; allowOutside: readonly string[] };
+  /** When given, receives each key file's results (by SourceFile), for the live compile. */
+  perFile?: Map<SourceFile, FileKeysState>;
 }
 
 /** The key documents of every file, in compile order (as the ordinary keys stage sees them). */
@@ -53,7 +71,7 @@ export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys;
   const hits = new Map<SourceFile, CacheEntry>();
   const stale: SourceFile[] = [];
   for (const [file, entry] of candidates) {
-    if (cache.usable(entry, context, nowMs)) hits.set(file, entry);
+    if (cache?.usable(entry, context, nowMs)) hits.set(file, entry);
     else stale.push(file);
   }
   const more = stale.length > 0 ? input.parseMore(stale) : { docs: [], keys: [] };
@@ -75,7 +93,15 @@ export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys;
   for (const file of files) {
     const entry = hits.get(file);
     if (entry) {
-      results.push({ keys: unpackKeys(entry.keys, sessions), notAfter: entry.notAfter, diagnostics: entry.diagnostics });
+      const fileKeys: FileKeys = { keys: unpackKeys(entry.keys, sessions), notAfter: entry.notAfter, diagnostics: entry.diagnostics };
+      results.push(fileKeys);
+      input.perFile?.set(file, {
+        ...fileKeys,
+        certFiles: entry.files.map(([abs]) => abs),
+        validUntil: entry.validUntil ?? Number.POSITIVE_INFINITY,
+        docs: entry.docs,
+        plain: true,
+      });
       continue;
     }
     const docs = keyDocsOf.get(file);
@@ -87,14 +113,16 @@ export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys;
     const fileKeys: FileKeys = { keys: [...resolved.keys.values()], notAfter: [...resolved.notAfter], diagnostics: fileLog.diagnostics };
     results.push(fileKeys);
     const cacheable = docsOf.get(file) === docs.length && !dirty.has(file.path) && docs.every((d) => d.spec.certificate_match === undefined);
-    if (cacheable) {
-      const touched = scoped.touched!;
-      const expires = fileKeys.keys.flatMap((k) => (k.expires === null ? [] : [Date.parse(k.expires)]));
+    const touched = scoped.touched!;
+    const expires = fileKeys.keys.flatMap((k) => (k.expires === null ? [] : [Date.parse(k.expires)]));
+    const until = validUntil(nowMs, touched.notAfters, expires, options.expiryWarningDays);
+    input.perFile?.set(file, { ...fileKeys, certFiles: [...touched.files], validUntil: until, docs: docsOf.get(file) ?? 0, plain: cacheable });
+    if (cacheable && cache) {
       cache.write(file, {
         context,
         docs: docs.length,
         validFrom: nowMs,
-        validUntil: validUntil(nowMs, touched.notAfters, expires, options.expiryWarningDays),
+        validUntil: until,
         keys: packKeys(fileKeys.keys),
         notAfter: fileKeys.notAfter,
         diagnostics: fileKeys.diagnostics,

@@ -17,7 +17,8 @@ import { reportOutcomes, resolveTests, type AccessCase, type AccessOutcome, type
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
 import { buildWire } from './emit.ts';
 import { loadConfigFiles } from './load.ts';
-import { keyDocsInFileOrder, resolveKeysCached } from './cached-keys.ts';
+import { type FileKeysState, keyDocsInFileOrder, resolveKeysCached } from './cached-keys.ts';
+import type { LiveCapture } from './live-state.ts';
 import { KeyCache } from './key-cache.ts';
 import { checkLimitsOfBroken } from './limits.ts';
 import type { SourceFile } from './source.ts';
@@ -75,6 +76,15 @@ export interface CompileResult {
   tests: { cases: AccessCase[]; outcomes: AccessOutcome[] | null };
   /** With `cacheDir`: key files taken from the cache, and entries found but unusable (recomputed). */
   cache?: { hits: number; stale: number };
+  /** Policies with a `portal:` block (the portal's catalog), in file order; empty when there are errors. */
+  portalPlans: PortalPlan[];
+}
+
+export interface PortalPlan {
+  id: string;
+  portal: { name: string; description?: string; require_approval?: boolean };
+  /** The API ids its access_rights name. */
+  apiIds: string[];
 }
 
 /**
@@ -82,11 +92,19 @@ export interface CompileResult {
  * it throws ConfigDirError only when `dir` itself cannot be read (an I/O error, exit 2).
  */
 export async function compileDir(dir: string, opts: CompileOptions = {}): Promise<CompileResult> {
+  return compileDirCapturing(dir, opts);
+}
+
+/**
+ * compileDir, and with `live` what the live compile (compiler/live-compile.ts) keeps of it:
+ * the files, the resolved APIs and policies, each key file's results. Not part of the CLI.
+ */
+export async function compileDirCapturing(dir: string, opts: CompileOptions, live?: LiveCapture): Promise<CompileResult> {
   const log = new DiagnosticLog(opts.strict === true);
   const started = performance.now();
   const confine = new Confinement(dir, opts.allowOutside);
   const files = loadConfigFiles(dir, log, opts.exclude, confine);
-  return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started));
+  return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started), live);
 }
 
 /**
@@ -107,6 +125,7 @@ async function compileFiles(
   log: DiagnosticLog,
   opts: CompileOptions,
   loadMs: number,
+  live?: LiveCapture,
 ): Promise<CompileResult> {
   const now = opts.now ?? new Date();
   const timings: Record<string, number> = { load: loadMs };
@@ -120,7 +139,7 @@ async function compileFiles(
   };
   // The parsed documents live only inside resolveConfig: at 1,000,000 keys they are ~1 GB that
   // the index and emit stages need not share the heap with.
-  const { apis, keys, revocation, cases, cacheStats } = resolveConfig(files, confine, dir, log, opts, now, stage);
+  const { apis, keys, revocation, cases, cacheStats, plans } = resolveConfig(files, confine, dir, log, opts, now, stage, live);
   const tests: CompileResult['tests'] = { cases, outcomes: null };
   const cache = cacheStats ? { cache: cacheStats } : {};
   const counted = () => {
@@ -129,7 +148,7 @@ async function compileFiles(
     return { diagnostics, errorCount, warningCount: diagnostics.length - errorCount };
   };
   const before = counted();
-  if (before.errorCount > 0) return { ...before, content: null, wire: null, bundle: null, timings, tests, ...cache };
+  if (before.errorCount > 0) return { ...before, content: null, wire: null, bundle: null, timings, tests, ...cache, portalPlans: [] };
   const wire = stage('index', () => buildWire(apis, keys, revocation));
   // The checks above report each of these rules at its YAML node; this is the promise itself
   // (what compile accepts, serve loads), kept if a rule is ever added to one side only.
@@ -144,7 +163,8 @@ async function compileFiles(
     reportOutcomes(cases, outcomes, log);
   }
   const after = counted();
-  if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests, ...cache };
+  if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests, ...cache, portalPlans: [] };
+  if (live) Object.assign(live, { files, keys, revocation, diagnostics: after.diagnostics, wire, bundle, now: now.getTime() });
   let content: BundleContent | undefined;
   return {
     ...after,
@@ -156,13 +176,23 @@ async function compileFiles(
     timings,
     tests,
     ...cache,
+    portalPlans: plans,
   };
 }
 
 type Stage = <T>(name: string, run: () => T) => T;
 
 /** The parse, schema and check stages: the resolved APIs, keys and revocation, and every diagnostic logged. */
-function resolveConfig(files: SourceFile[], confine: Confinement, dir: string, log: DiagnosticLog, opts: CompileOptions, now: Date, stage: Stage) {
+function resolveConfig(
+  files: SourceFile[],
+  confine: Confinement,
+  dir: string,
+  log: DiagnosticLog,
+  opts: CompileOptions,
+  now: Date,
+  stage: Stage,
+  live?: LiveCapture,
+) {
   const cache = opts.cacheDir === undefined ? null : new KeyCache(opts.cacheDir);
   // Key files with an entry for their exact text are not parsed unless the entry proves unusable.
   const candidates = cache ? stage('cache', () => cache.candidates(files)) : new Map();
@@ -191,11 +221,14 @@ function resolveConfig(files: SourceFile[], confine: Confinement, dir: string, l
   checkLimitsOfBroken(typed.refused, log);
   const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30, confine);
   if (cache) certs.recordWitnesses();
+  // The live compile needs what the APIs (and revocations) read: their files and certificate times.
+  if (live) certs.touched = { files: new Set(), notAfters: [] };
   const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
   const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
   let cacheStats: CompileResult['cache'];
+  const perFile = live ? new Map<SourceFile, FileKeysState>() : undefined;
   const keys = stage('keys', () => {
-    if (!cache) return resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log);
+    if (!cache && !live) return resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log);
     const parsed = { docs: [...docs], keys: [...typed.keys] };
     const parseMore = (more: SourceFile[]) => {
       const moreDocs = parseSources(more, log);
@@ -219,8 +252,9 @@ function resolveConfig(files: SourceFile[], confine: Confinement, dir: string, l
       now,
       log,
       options: { strict: opts.strict === true, expiryWarningDays: opts.expiryWarningDays ?? 30, dir: resolve(dir), allowOutside: opts.allowOutside ?? [] },
+      perFile,
     });
-    cacheStats = { hits: cached?.hits ?? 0, stale: candidates.size - (cached?.hits ?? 0) };
+    if (cache) cacheStats = { hits: cached?.hits ?? 0, stale: candidates.size - (cached?.hits ?? 0) };
     if (cached) return cached.keys;
     // Files interact (a duplicate across files): the ordinary stage over every file, in file order.
     const seen = new Set(parsed.docs.map((d) => d.file));
@@ -229,5 +263,22 @@ function resolveConfig(files: SourceFile[], confine: Confinement, dir: string, l
   });
   const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
   const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
-  return { apis, keys, revocation, cases, cacheStats };
+  const plans: PortalPlan[] = [];
+  for (const p of typed.policies) {
+    if (p.spec.portal && policies.get(p.spec.id) === p) plans.push({ id: p.spec.id, portal: p.spec.portal, apiIds: Object.keys(p.spec.access_rights ?? {}) });
+  }
+  if (live) {
+    Object.assign(live, {
+      apis,
+      policies,
+      broken: typed.broken,
+      perFile: new Map([...(perFile ?? [])].map(([f, r]) => [f.absPath, r])),
+      revocations: typed.revocations.length,
+      tests: typed.tests.length,
+      nonKeyTouched: certs.touched!,
+      docs: docs.length + cachedDocs,
+      plans,
+    });
+  }
+  return { apis, keys, revocation, cases, cacheStats, plans };
 }

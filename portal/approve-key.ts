@@ -2,7 +2,7 @@
 // file (comments kept), the directory is recompiled, and the bundle rewritten when asked. A
 // recompile that fails puts the file back as it was.
 import { existsSync, readFileSync } from 'node:fs';
-import { compileConfig, writeFileAtomic, type CompileFn } from './compile.ts';
+import { compileConfig, writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { approvedKeyFile, keyFilePath, PORTAL_KEY_ID, PORTAL_KEYS_DIR } from './key-file.ts';
 import { errnoMessage } from '../common/errno.ts';
@@ -58,7 +58,7 @@ async function approveLocked(
   }
   if (bundlePath !== undefined) {
     try {
-      await writeFileAtomic(bundlePath, compiled.bundle);
+      await writeBundle(bundlePath, compiled);
     } catch (err) {
       if (approved.wasPending) await writeFileAtomic(file, Buffer.from(original));
       return {

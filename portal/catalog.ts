@@ -2,12 +2,12 @@
 // grants that use dynamic mTLS (auth.use_certificate), the only kind where a certificate alone
 // identifies a key. Static mTLS lists certificates on the API itself: no self-serve path.
 //
-// The compiled bundle holds no policies, so the portal blocks are read from the YAML here; the
-// APIs' auth settings come from the compiled content (the compiler's resolution, not ours).
-import { DiagnosticLog } from '../compiler/diagnostics.ts';
-import { loadConfigFiles } from '../compiler/load.ts';
-import { parseSources } from '../compiler/parse.ts';
-import type { BundleApi, BundleContent } from '../bundle/types.ts';
+// The compiled bundle holds no policies: the compiler hands the portal blocks over with its
+// result (`portalPlans`), and the APIs' auth settings come from the compiled APIs (the
+// compiler's resolution, not ours). Nothing is parsed here: at 100,000 keys re-reading the
+// directory for the catalog cost seconds.
+import type { PortalPlan } from '../compiler/index.ts';
+import type { BundleApi } from '../bundle/types.ts';
 
 export interface CatalogApi {
   id: string;
@@ -26,39 +26,6 @@ export interface CatalogEntry {
   apis: CatalogApi[];
 }
 
-interface PortalPolicy {
-  id: string;
-  name: string;
-  description: string;
-  requireApproval: boolean;
-  apiIds: string[];
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** Policies carrying a well-formed `portal:` block. Malformed documents are the compiler's to report. */
-function portalPolicies(dir: string): PortalPolicy[] {
-  const found: PortalPolicy[] = [];
-  // The compiler's own file walk and parser: the catalog sees exactly the files the bundle is
-  // built from, with the same bounds (confinement to the directory, alias expansion).
-  const log = new DiagnosticLog(false);
-  for (const doc of parseSources(loadConfigFiles(dir, log), log)) {
-    const value: unknown = doc.value;
-    if (!isRecord(value) || value.kind !== 'policy' || typeof value.id !== 'string' || !isRecord(value.portal)) continue;
-    const portal = value.portal;
-    found.push({
-      id: value.id,
-      name: typeof portal.name === 'string' && portal.name.trim() !== '' ? portal.name : value.id,
-      description: typeof portal.description === 'string' ? portal.description : '',
-      requireApproval: portal.require_approval === true,
-      apiIds: isRecord(value.access_rights) ? Object.keys(value.access_rights) : [],
-    });
-  }
-  return found;
-}
-
 function catalogApi(api: BundleApi): CatalogApi {
   return { id: api.id, name: api.name || api.id, domain: api.domain, listenPath: api.listen_path };
 }
@@ -67,11 +34,18 @@ function catalogApi(api: BundleApi): CatalogApi {
  * The catalog for a config directory and its compiled content: only portal policies that grant
  * at least one dynamic-mTLS API, with only those APIs, sorted by display name.
  */
-export function loadCatalog(dir: string, content: BundleContent): CatalogEntry[] {
+export function loadCatalog(compiled: { plans: readonly PortalPlan[]; apis: Record<string, BundleApi> }): CatalogEntry[] {
   const entries: CatalogEntry[] = [];
-  for (const p of portalPolicies(dir)) {
+  for (const plan of compiled.plans) {
+    const p = {
+      id: plan.id,
+      name: typeof plan.portal.name === 'string' && plan.portal.name.trim() !== '' ? plan.portal.name : plan.id,
+      description: typeof plan.portal.description === 'string' ? plan.portal.description : '',
+      requireApproval: plan.portal.require_approval === true,
+      apiIds: plan.apiIds,
+    };
     const apis = p.apiIds
-      .map((id) => content.apis[id])
+      .map((id) => compiled.apis[id])
       .filter((api): api is BundleApi => api?.use_certificate)
       .map(catalogApi)
       .sort((a, b) => a.id.localeCompare(b.id));

@@ -1,48 +1,136 @@
 // The portal's view of the compiler: compile a config directory with the same compiler as
-// `mtlsgate compile`, and hand back the content, the bundle bytes and a readable report.
+// `mtlsgate compile`, and hand back what the portal reads of it (the catalog's plans and APIs,
+// which certificates and key ids are taken), the bundle bytes and a readable report.
 import type { KeyObject } from 'node:crypto';
-import { compileDir, formatDiagnostics, writeFileAtomic } from '../compiler/index.ts';
+import { compileDir, type CompileResult, formatDiagnostics, type PortalPlan, writeFileAtomic } from '../compiler/index.ts';
+import { LiveCompiler, type LiveMode } from '../compiler/live-compile.ts';
 import { signBundle } from '../bundle/sign.ts';
-import type { BundleContent } from '../bundle/types.ts';
+import type { BundleApi, BundleContent, WireContent } from '../bundle/types.ts';
+import { hexAt, hexCount } from '../bundle/wire.ts';
+import { rememberWritten } from './written-bundle.ts';
 
 export { writeFileAtomic };
 
+/** Who uses a certificate in the compiled config: the key it identifies, the APIs pinning it. */
+export interface CertificateUse {
+  key: string | null;
+  apis: string[];
+}
+
 export interface Compiled {
   errorCount: number;
-  /** The compiled content; null when the config has errors. */
-  content: BundleContent | null;
+  /** The compiled content, a record per key (made when first read: at 100,000 keys that costs); null when the config has errors. */
+  readonly content: BundleContent | null;
+  /** The APIs by id; null when the config has errors. */
+  apis: Record<string, BundleApi> | null;
+  /** Policies with a `portal:` block. */
+  plans: PortalPlan[];
+  /** The key and APIs using a certificate (by fingerprint), undefined when none does. */
+  certificate(fingerprint: string): CertificateUse | undefined;
+  hasKey(id: string): boolean;
   /** The bundle bytes to write; null when the config has errors. */
   bundle: Buffer | null;
+  /** The content in its file form (what `bundle` holds); null when the config has errors. */
+  wire: WireContent | null;
   /** Diagnostics as `mtlsgate check` prints them (paths relative to the config dir). */
-  report: string;
+  readonly report: string;
   /** With a cache directory: key files taken from the cache, and entries recomputed. */
   cache?: { hits: number; stale: number };
+  /** With the live compile: how this one was made (everything, only the changed key files, nothing changed). */
+  live?: LiveMode;
 }
 
 export type CompileFn = (configDir: string) => Promise<Compiled>;
+
+/** Index of `value` in the ascending 64-hex table, or -1 (binary search: the table is sorted). */
+function hexIndex(hex: string, value: string): number {
+  let lo = 0;
+  let hi = hexCount(hex) - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = hexAt(hex, mid);
+    if (v < value) lo = mid + 1;
+    else if (v > value) hi = mid - 1;
+    else return mid;
+  }
+  return -1;
+}
+
+function sortedHas(list: readonly string[], value: string): boolean {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]! < value) lo = mid + 1;
+    else if (list[mid]! > value) hi = mid - 1;
+    else return true;
+  }
+  return false;
+}
+
+/** The portal's view of a compile result: lookups straight on the file form, nothing expanded. */
+export function compiledView(result: CompileResult, configDir: string, signingKey?: KeyObject): Compiled {
+  const wire: WireContent | null = result.errorCount === 0 ? result.wire : null;
+  let bundle = wire !== null ? result.bundle : null;
+  if (bundle !== null && signingKey !== undefined) bundle = signBundle(bundle, signingKey);
+  let report: string | undefined;
+  return {
+    errorCount: result.errorCount,
+    get content() {
+      return wire === null ? null : result.content;
+    },
+    apis: wire?.apis ?? null,
+    plans: result.portalPlans,
+    certificate(fp) {
+      if (wire === null) return undefined;
+      const row = hexIndex(wire.certs.hex, fp);
+      if (row < 0) return undefined;
+      const key = wire.certs.key[row]!;
+      return { key: key < 0 ? null : wire.keys.ids[key]!, apis: wire.certs.apis[fp] ?? [] };
+    },
+    hasKey: (id) => wire !== null && sortedHas(wire.keys.ids, id),
+    bundle,
+    wire,
+    get report() {
+      return (report ??= formatDiagnostics(result, 'text', configDir));
+    },
+    ...(result.cache === undefined ? {} : { cache: result.cache }),
+    ...('live' in result ? { live: result.live as LiveMode } : {}),
+  };
+}
 
 /**
  * The compile step of the portal and `approve`. With a signing key every bundle they write is
  * signed as `compile --sign` signs it, so a gateway started with --bundle-public-key takes the
  * keys the portal adds (an unsigned bundle would be refused and the old one would serve on).
+ * With `live` (the portal) one LiveCompiler per directory keeps the last compile in memory
+ * (compiler/live-compile.ts): a new key recompiles its own file; the bytes are a full compile's.
+ * With a cache directory (`--cache DIR`, compiler/key-cache.ts) every full compile goes
+ * through the disk cache.
  */
-export function compilerFor(opts: { signingKey?: KeyObject; cacheDir?: string } = {}): CompileFn {
-  // With a cache directory (`portal --cache DIR`, compiler/key-cache.ts) a new key recompiles
-  // only its own file; the bytes are those of a full compile.
+export function compilerFor(opts: { signingKey?: KeyObject; cacheDir?: string; live?: boolean } = {}): CompileFn {
   const compileOptions = opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir };
+  const live = new Map<string, LiveCompiler>();
   return async (configDir) => {
-    const result = await compileDir(configDir, compileOptions);
-    const ok = result.errorCount === 0 && result.bundle !== null;
-    let bundle = ok ? result.bundle : null;
-    if (bundle !== null && opts.signingKey !== undefined) bundle = signBundle(bundle, opts.signingKey);
-    return {
-      errorCount: result.errorCount,
-      content: ok ? (result.content as BundleContent) : null,
-      bundle,
-      report: formatDiagnostics(result, 'text', configDir),
-      ...(result.cache === undefined ? {} : { cache: result.cache }),
-    };
+    let result: CompileResult;
+    if (opts.live) {
+      let compiler = live.get(configDir);
+      if (!compiler) live.set(configDir, (compiler = new LiveCompiler(configDir, compileOptions)));
+      result = await compiler.compile();
+    } else result = await compileDir(configDir, compileOptions);
+    return compiledView(result, configDir, opts.signingKey);
   };
 }
 
 export const compileConfig: CompileFn = compilerFor();
+
+/**
+ * Writes a compiled bundle where the gateway reads it, atomically. The one place the portal and
+ * `approve` write a bundle: another bundle form (a sharded directory) changes only this.
+ */
+export async function writeBundle(bundlePath: string, compiled: { bundle: Buffer | null; wire?: WireContent | null }): Promise<void> {
+  if (compiled.bundle === null) throw new Error('internal error: writeBundle without a bundle (the config has errors)');
+  await writeFileAtomic(bundlePath, compiled.bundle);
+  // Status pages read which keys the written bundle holds from memory (portal/written-bundle.ts).
+  if (compiled.wire) rememberWritten(bundlePath, compiled.wire);
+}

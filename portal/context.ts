@@ -35,6 +35,6 @@ export interface PortalContext {
 
 export async function catalogNow(ctx: PortalContext): Promise<{ catalog: CatalogEntry[]; broken?: string }> {
   const compiled = await ctx.compile(ctx.configDir);
-  if (compiled.content === null) return { catalog: [], broken: compiled.report };
-  return { catalog: loadCatalog(ctx.configDir, compiled.content) };
+  if (compiled.apis === null) return { catalog: [], broken: compiled.report };
+  return { catalog: loadCatalog({ plans: compiled.plans, apis: compiled.apis }) };
 }

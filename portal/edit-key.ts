@@ -5,7 +5,7 @@
 // key (approve, deny, switch off, renew, remove a certificate) goes through here, so each one
 // is a YAML file change in the directory, visible in git like any other.
 import { readFileSync, rmSync } from 'node:fs';
-import { writeFileAtomic, type CompileFn } from './compile.ts';
+import { writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, readPortalKey, type PortalKey } from './key-file.ts';
 import { errnoMessage } from '../common/errno.ts';
@@ -50,7 +50,7 @@ export async function editPortalKey(
       };
     }
     try {
-      await writeFileAtomic(bundlePath, compiled.bundle);
+      await writeBundle(bundlePath, compiled);
     } catch (err) {
       await restore();
       return {

@@ -5,7 +5,7 @@
 // breaks it.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { loadCatalog, type CatalogEntry } from './catalog.ts';
-import { compileConfig, writeFileAtomic, type CompileFn } from './compile.ts';
+import { compileConfig, writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, newKeyId, newReceipt, renderKeyFile } from './key-file.ts';
 import type { FormError } from './page.ts';
@@ -78,7 +78,7 @@ export class Issuer {
   private async issueNow(input: IssueInput): Promise<IssueOutcome> {
     const { configDir, bundlePath } = this.opts;
     const before = await this.compile(configDir);
-    if (before.content === null) {
+    if (before.apis === null) {
       return {
         ok: false,
         status: 503,
@@ -91,9 +91,8 @@ export class Issuer {
         ],
       };
     }
-    const content = before.content;
-    const entry = loadCatalog(configDir, content).find((e) => e.policy === input.policy);
-    const cert = validateCertificate(input.certificate, content, this.now());
+    const entry = loadCatalog({ plans: before.plans, apis: before.apis }).find((e) => e.policy === input.policy);
+    const cert = validateCertificate(input.certificate, before.certificate, this.now());
     const errors: FormError[] = [...(input.fieldErrors ?? [])];
     if (!entry)
       errors.push({
@@ -117,7 +116,7 @@ export class Issuer {
     // From here on the directory changes: hold its lock against `mtlsgate approve` in another process.
     return withDirLock(configDir, async (): Promise<IssueOutcome> => {
       let keyId = newKeyId();
-      while (content.keys[keyId] || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();
+      while (before.hasKey(keyId) || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();
       const file = keyFilePath(configDir, keyId);
       const receipt = newReceipt(keyId);
       await writeFileAtomic(
@@ -148,7 +147,7 @@ export class Issuer {
         };
       }
       try {
-        await writeFileAtomic(bundlePath, after.bundle);
+        await writeBundle(bundlePath, after);
       } catch (err) {
         rmSync(file, { force: true });
         return {
@@ -176,7 +175,7 @@ export async function syncBundle(configDir: string, bundlePath: string, compile:
   const compiled = await compile(configDir);
   if (compiled.bundle !== null) {
     const current = existsSync(bundlePath) ? readFileSync(bundlePath) : null;
-    if (current === null || !current.equals(compiled.bundle)) await writeFileAtomic(bundlePath, compiled.bundle);
+    if (current === null || !current.equals(compiled.bundle)) await writeBundle(bundlePath, compiled);
   }
   return compiled;
 }

@@ -3,12 +3,10 @@
 // each of its certificates (fingerprint, subject, expiry), from the key file, the bundle the
 // gateway reads and the clock.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { fingerprintOf } from '../cert/fingerprint.ts';
 import { subjectLine } from '../cert/subject.ts';
-import { loadBundle } from '../bundle/read.ts';
-import type { BundleContent } from '../bundle/types.ts';
 import type { PortalKey } from './key-file.ts';
+import { bundleKeyState } from './written-bundle.ts';
 
 /**
  * pending: waits for approval. active: on in the config and in the bundle the gateway reads.
@@ -46,12 +44,8 @@ function certView(pem: string, now: number): CertView {
 
 /** A function that views keys against the bundle at `bundlePath` as it is now (read once). */
 export function keyViewer(bundlePath: string, now = Date.now()): (key: PortalKey) => KeyView {
-  let live: BundleContent['keys'] | null = null;
-  try {
-    live = loadBundle(readFileSync(bundlePath)).content.keys;
-  } catch {
-    // No readable bundle: the file is all we know.
-  }
+  // No readable bundle (null): the file is all we know.
+  const live = bundleKeyState(bundlePath);
   return (key) => {
     const certs = key.certificates.map((pem) => certView(pem, now));
     // Compared as instants, shown as UTC ISO: `expires` may carry any offset (+05:00), so its
@@ -67,7 +61,7 @@ export function keyViewer(bundlePath: string, now = Date.now()): (key: PortalKey
         ? 'pending'
         : expired
           ? 'expired'
-          : live === null || live[key.keyId]?.is_inactive === false
+          : live === null || live(key.keyId) === true
             ? 'active'
             : 'approved';
     return { ...key, status, certs, expiresAt };

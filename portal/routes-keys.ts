@@ -121,9 +121,9 @@ export async function keyAction(ctx: PortalContext, ex: Exchange, keyId: string,
     const values = safePasted(form.pasted);
     const { certificate, errors } = submittedCertificate(form);
     const compiled = await ctx.compile(ctx.configDir);
-    if (compiled.content === null)
+    if (compiled.apis === null)
       return refuseWith(503, [{ field: null, message: 'The gateway configuration does not compile; try again once the platform team fixed it.' }]);
-    const cert = validateCertificate(certificate, compiled.content, at);
+    const cert = validateCertificate(certificate, compiled.certificate, at);
     if (!cert.ok) errors.push({ field: 'certificate', message: cert.message });
     else {
       const problem = checkProof(cert.pem, form.challenge, form.signature);

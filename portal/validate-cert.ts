@@ -7,7 +7,9 @@ import { fingerprintOf } from '../cert/fingerprint.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { certificateDers } from '../cert/read.ts';
 import { subjectLine } from '../cert/subject.ts';
-import type { BundleContent } from '../bundle/types.ts';
+
+/** The key and APIs using a certificate in the compiled config (portal/compile.ts `Compiled.certificate`). */
+export type CertificateLookup = (fingerprint: string) => { key: string | null; apis: readonly string[] } | undefined;
 
 /** The largest certificate input the portal reads (a PEM leaf is 1-3 KiB). */
 export const MAX_CERT_BYTES = 16 * 1024;
@@ -51,7 +53,7 @@ function refuse(problem: CertProblem, message: string): RefusedCertificate {
  * Validates the submitted bytes (pasted text or an uploaded PEM/DER file) against the current
  * compiled config. Never returns or echoes any part of the input on a private-key refusal.
  */
-export function validateCertificate(input: Buffer, content: BundleContent, now: Date = new Date()): ValidCertificate | RefusedCertificate {
+export function validateCertificate(input: Buffer, used: CertificateLookup, now: Date = new Date()): ValidCertificate | RefusedCertificate {
   if (input.length > MAX_CERT_BYTES) {
     return refuse(
       'too_large',
@@ -102,7 +104,7 @@ export function validateCertificate(input: Buffer, content: BundleContent, now: 
     return refuse('not_yet_valid', `This certificate is not valid before ${notBefore.toISOString()}. Check the clock of the machine that issued it.`);
   }
   const fingerprint = fingerprintOf(cert.raw);
-  const indexed = content.index.certs[fingerprint];
+  const indexed = used(fingerprint);
   const bound = indexed?.key;
   if (bound) {
     return refuse(

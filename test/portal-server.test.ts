@@ -1,4 +1,5 @@
-// The portal over HTTP, in-process, with the real compiler: headers on every answer, CSRF,
+// The portal over HTTP, in-process, with the real compiler (the live compile the portal command
+// uses, compiler/live-compile.ts; its bundles are compared with full compiles): headers on every answer, CSRF,
 // the size cap, each certificate refusal, proof of possession, the rollback of a failed
 // recompile, receipts instead of lookups by name, twenty concurrent submissions, and the
 // per-client submission limit.
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { createCa, issueCert, type DemoPki } from '../cli/pki.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { createPortal, SECURITY_HEADERS, type Portal } from '../portal/server.ts';
-import { compileConfig, type CompileFn } from '../portal/compile.ts';
+import { compileConfig, compilerFor, type CompileFn } from '../portal/compile.ts';
 import { syncBundle } from '../portal/issue-key.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
@@ -30,16 +31,17 @@ let base: string;
  */
 let breakOnCompile = 0;
 
+const liveCompile = compilerFor({ live: true });
 const compile: CompileFn = async (dir) => {
   if (breakOnCompile > 0 && --breakOnCompile === 0) writeFileSync(join(dir, 'apis', 'broken.yaml'), 'kind: api\nid: broken\n');
-  return compileConfig(dir);
+  return liveCompile(dir);
 };
 
 before(async () => {
   pki = await demoPki(t.dir);
   config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
   bundle = join(t.dir, 'bundle.json');
-  const compiled = await syncBundle(config, bundle);
+  const compiled = await syncBundle(config, bundle, compile);
   assert.equal(compiled.errorCount, 0, compiled.report);
   // This file sends far more submissions from one address than the default limit allows;
   // the limit itself is tested below with its own portal.
@@ -141,6 +143,8 @@ test('each certificate problem gets its message on the page, and nothing is writ
   }
   assert.deepEqual(snapshotDir(config), before);
   assert.ok(readFileSync(bundle).equals(bundleBefore));
+  // The live compile's next answer is the directory as it is again: a full compile's bytes.
+  assert.ok((await compile(config)).bundle?.equals((await compileConfig(config)).bundle!));
 });
 
 test('input beyond the cap is refused with 413 without reading the rest', async () => {
@@ -204,6 +208,8 @@ test('a recompile that fails removes the new key file and says why', async () =>
   assert.match(errors[0].details, /broken\.yaml/);
   assert.deepEqual(snapshotDir(config), before);
   assert.ok(readFileSync(bundle).equals(bundleBefore));
+  // The live compile's next answer is the directory as it is again: a full compile's bytes.
+  assert.ok((await compile(config)).bundle?.equals((await compileConfig(config)).bundle!));
 });
 
 test('twenty concurrent submissions: twenty distinct key files, one valid bundle holding all twenty', async () => {
@@ -223,6 +229,8 @@ test('twenty concurrent submissions: twenty distinct key files, one valid bundle
     ),
   );
   for (const r of results) assert.equal(r.status, 201, JSON.stringify(r.body));
+  // Twenty recompiles by the live compile, one file each: the bundle is a full compile's.
+  assert.ok(readFileSync(bundle).equals((await compileConfig(config)).bundle!), 'the bytes of a full compile');
   const ids = results.map((r) => r.body.key_id as string);
   assert.equal(new Set(ids).size, 20);
   const files = readdirSync(join(config, 'keys', 'portal')).filter((f) => ids.includes(f.replace(/\.yaml$/, '')));

@@ -29,13 +29,19 @@ const empty = (): BundleContent => ({
   index: { certs: {}, tokens: {}, matches: {}, routes: {} },
 });
 
+/** The certificate lookup the portal gets from its compile, over a content's index. */
+const usedIn =
+  (content: BundleContent) =>
+  (fp: string): { key: string | null; apis: string[] } | undefined =>
+    content.index.certs[fp];
+
 before(async () => {
   ca = await createCa('portal unit CA');
   leaf = await issueCert(ca, 'dev');
 });
 
 test('validateCertificate accepts one leaf and normalises it', () => {
-  const r = validateCertificate(Buffer.from(`some text before\n${leaf.certPem}\ntrailing`), empty());
+  const r = validateCertificate(Buffer.from(`some text before\n${leaf.certPem}\ntrailing`), usedIn(empty()));
   assert.ok(r.ok);
   assert.equal(r.fingerprint, leaf.fingerprint);
   assert.match(r.pem, /^-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/);
@@ -44,7 +50,7 @@ test('validateCertificate accepts one leaf and normalises it', () => {
 
 test('validateCertificate accepts a DER upload', () => {
   const der = Buffer.from(leaf.cert.rawData);
-  const r = validateCertificate(der, empty());
+  const r = validateCertificate(der, usedIn(empty()));
   assert.ok(r.ok);
   assert.equal(r.fingerprint, leaf.fingerprint);
 });
@@ -73,7 +79,7 @@ test('validateCertificate refuses each problem with its own message', async () =
     [Buffer.from(leaf.certPem), pinned, 'pinned', /already pinned by an API/],
   ];
   for (const [input, content, problem, message] of cases) {
-    const r = validateCertificate(input, content);
+    const r = validateCertificate(input, usedIn(content));
     assert.equal(r.ok, false, problem);
     if (!r.ok) {
       assert.equal(r.problem, problem);
@@ -83,7 +89,7 @@ test('validateCertificate refuses each problem with its own message', async () =
   // A DER private key (binary upload) is refused too.
   const { createPrivateKey } = await import('node:crypto');
   const der = createPrivateKey(leaf.keyPem).export({ format: 'der', type: 'pkcs8' });
-  const r = validateCertificate(der, empty());
+  const r = validateCertificate(der, usedIn(empty()));
   assert.equal(r.ok ? 'ok' : r.message, PRIVATE_KEY_REFUSAL);
 });
 
@@ -156,33 +162,23 @@ function api(id: string, useCertificate: boolean, domain: string | null = null):
 }
 
 test('catalog: only portal policies, only their dynamic-mTLS APIs, none without one', () => {
-  const t = tempDir('portal-catalog');
-  try {
-    mkdirSync(join(t.dir, 'policies'));
-    writeFileSync(
-      join(t.dir, 'policies', 'all.yaml'),
-      [
-        'kind: policy\nid: gold\naccess_rights:\n  dyn: {}\n  stat: {}\nportal:\n  name: Gold plan\n  description: Fast\n  require_approval: true\n',
-        'kind: policy\nid: internal\naccess_rights:\n  dyn: {}\n',
-        'kind: policy\nid: static-only\naccess_rights:\n  stat: {}\nportal:\n  name: Static\n',
-        'kind: policy\nid: bronze\naccess_rights:\n  dom: {}\nportal:\n  name: Bronze plan\n',
-      ].join('---\n'),
-    );
-    const content = empty();
-    content.apis = { dyn: api('dyn', true), stat: api('stat', false), dom: api('dom', true, 'api.example.test') };
-    const catalog = loadCatalog(t.dir, content);
-    assert.deepEqual(
-      catalog.map((e) => [e.policy, e.name, e.requireApproval, e.apis.map((a) => a.id)]),
-      [
-        ['bronze', 'Bronze plan', false, ['dom']],
-        ['gold', 'Gold plan', true, ['dyn']],
-      ],
-    );
-    assert.equal(apiUrl('https://localhost:8443', catalog[1].apis[0]), 'https://localhost:8443/dyn/');
-    assert.equal(apiUrl('https://localhost:8443', catalog[0].apis[0]), 'https://api.example.test:8443/dom/');
-  } finally {
-    t.cleanup();
-  }
+  // The plans as the compiler hands them over (CompileResult.portalPlans: policies with a portal block).
+  const plans = [
+    { id: 'gold', portal: { name: 'Gold plan', description: 'Fast', require_approval: true }, apiIds: ['dyn', 'stat'] },
+    { id: 'static-only', portal: { name: 'Static' }, apiIds: ['stat'] },
+    { id: 'bronze', portal: { name: 'Bronze plan' }, apiIds: ['dom'] },
+  ];
+  const apis = { dyn: api('dyn', true), stat: api('stat', false), dom: api('dom', true, 'api.example.test') };
+  const catalog = loadCatalog({ plans, apis });
+  assert.deepEqual(
+    catalog.map((e) => [e.policy, e.name, e.requireApproval, e.apis.map((a) => a.id)]),
+    [
+      ['bronze', 'Bronze plan', false, ['dom']],
+      ['gold', 'Gold plan', true, ['dyn']],
+    ],
+  );
+  assert.equal(apiUrl('https://localhost:8443', catalog[1].apis[0]), 'https://localhost:8443/dyn/');
+  assert.equal(apiUrl('https://localhost:8443', catalog[0].apis[0]), 'https://api.example.test:8443/dom/');
 });
 
 test('key file: rendered with its comment, read back, approved with comments kept', () => {

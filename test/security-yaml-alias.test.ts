@@ -64,10 +64,11 @@ test('alias loops are reported, not expanded forever', () => {
   assert.match(log.diagnostics[0].code, /^E_YAML_(ALIAS_BOUND|SYNTAX)$/);
 });
 
-test("the portal's catalog reads the config through the same bounded parser", () => {
+test("the portal's catalog comes from the compiler, through the same bounded parser", async () => {
   const dir = writeConfig({ 'policies/lol.yaml': LAUGHS });
   const started = performance.now();
-  const entries = loadCatalog(dir, { apis: {}, keys: {}, cas: {}, index: { certs: {}, tokens: {}, routes: {} } } as never);
-  assert.deepEqual(entries, []);
+  const r = await compileDir(dir);
+  assert.deepEqual(r.portalPlans, []);
+  assert.deepEqual(loadCatalog({ plans: r.portalPlans, apis: {} }), []);
   assert.ok(performance.now() - started < 10_000);
 });

@@ -53,9 +53,11 @@ Options:
   --submission-limit N  certificate submissions per client and hour (default 30, burst 10)
   --sign KEYFILE        sign every bundle the portal writes with this Ed25519 private key
                         (\`mtlsgate keygen\`), for gateways started with --bundle-public-key
-  --cache DIR           compile cache (as \`compile --cache\`): a new key recompiles only its own
-                        file, the bundle bytes stay those of a full compile; keep DIR outside
-                        the config directory
+  --cache DIR           compile cache (as \`compile --cache\`) for the full compiles (at start, and
+                        after a change to anything but key files); keep DIR outside the config
+                        directory. Either way the portal keeps its last compile in memory, so a
+                        new key recompiles only its own file; the bundle bytes stay those of a
+                        full compile
 
 At start the bundle is recompiled from DIR (and rewritten only if its bytes differ).
 Exit status: 0 after SIGINT/SIGTERM, 2 for bad flags or when the port cannot be opened.`;
@@ -130,6 +132,8 @@ export const command: Command = {
       compile = compilerFor({
         signingKey: values.sign === undefined ? undefined : readSigningKeyFile(values.sign),
         cacheDir: values.cache,
+        // The portal keeps its last compile in memory: a new key recompiles its own file (compiler/live-compile.ts).
+        live: true,
       });
     } catch (err) {
       console.error(`mtlsgate portal: ${(err as Error).message}`);
