@@ -104,10 +104,24 @@ function expiryOf(expires: string, site: Site, log: DiagnosticLog): { value: str
   return { value: null };
 }
 
+/**
+ * The merged sessions and policy rights resolveKeys computed, for another call against the same
+ * policies and APIs (a worker of compiler/parallel-keys.ts resolves many files): keys of every
+ * file then share their session's objects, which the worker sends as JSON once per object.
+ */
+export interface SessionCache {
+  sessions: Map<string, Session>;
+  policyRights: PolicyRights;
+}
+
+export function sessionCache(): SessionCache {
+  return { sessions: new Map(), policyRights: new Map() };
+}
+
 /** `broken`: ids of APIs and policies that failed the schema (they exist; references to them are not errors). */
 export function resolveKeys(
   docs: KeyDoc[],
-  policies: Map<string, PolicyDoc>,
+  policies: ReadonlyMap<string, Pick<PolicyDoc, 'spec'>>,
   apis: Map<string, BundleApi>,
   broken: { api: ReadonlySet<string>; policy: ReadonlySet<string> },
   certs: CertLoader,
@@ -115,12 +129,13 @@ export function resolveKeys(
   now: Date,
   log: DiagnosticLog,
   checkOverlaps = true,
+  cache: SessionCache = sessionCache(),
 ): ResolvedKeys {
   const out: ResolvedKeys = { keys: new Map(), matches: new Map(), notAfter: new Map(), matchers: [] };
   const owners: Owners = { tokens: new Map(), certs: new Map(), certSites: new Map() };
   const matchers = out.matchers;
-  const policyRights: PolicyRights = new Map();
-  const rightsOf = (p: PolicyDoc) => {
+  const policyRights = cache.policyRights;
+  const rightsOf = (p: Pick<PolicyDoc, 'spec'>) => {
     let r = policyRights.get(p.spec.id);
     if (!r) {
       // Already reported by checkPolicies; filter silently here.
@@ -132,8 +147,8 @@ export function resolveKeys(
 
   // Most keys only apply policies: their merged session depends on the policy list alone, so
   // it is computed once per distinct list and shared (the bundle is read-only data).
-  const sessions = new Map<string, Session>();
-  const sessionOf = (applied: PolicyDoc[], spec: KeySpec, ownRights: AccessRightsSpec): Session => {
+  const sessions = cache.sessions;
+  const sessionOf = (applied: Pick<PolicyDoc, 'spec'>[], spec: KeySpec, ownRights: AccessRightsSpec): Session => {
     const own = Object.keys(ownRights).length > 0 || spec.rate !== undefined || spec.quota_max !== undefined;
     const cacheKey = own ? null : applied.map((p) => p.spec.id).join('\n');
     const cached = cacheKey === null ? undefined : sessions.get(cacheKey);
@@ -216,7 +231,7 @@ export function resolveKeys(
       }
     }
 
-    const applied: PolicyDoc[] = [];
+    const applied: Pick<PolicyDoc, 'spec'>[] = [];
     let brokenReference = false;
     (spec.apply_policies ?? []).forEach((name, i) => {
       const p = policies.get(name);
