@@ -9,6 +9,7 @@ import { type CertInfo, type CertLoader, isInlinePem } from './certs.ts';
 import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { excerpt } from './excerpt.ts';
+import type { KeyTable } from './key-table.ts';
 import { uniqueById } from './ids.ts';
 import { checkLimits, mostGenerousQuota, mostGenerousRate } from './limits.ts';
 import { type CaRegistry, resolveMatch } from './match.ts';
@@ -29,7 +30,8 @@ interface Owners {
 
 /** Keys in bundle form (compiler/emit.ts derives the certificate and token indexes from them). */
 export interface ResolvedKeys {
-  keys: Map<string, BundleKey>;
+  /** Records by id; or, from worker threads (compiler/parallel-keys.ts), the same keys as columns. */
+  keys: Map<string, BundleKey> | KeyTable;
   /** key id -> its certificate_match */
   matches: Map<string, CertMatch>;
   /** notAfter (ms) of every key certificate given as a PEM */
@@ -130,8 +132,13 @@ export function resolveKeys(
   log: DiagnosticLog,
   checkOverlaps = true,
   cache: SessionCache = sessionCache(),
-): ResolvedKeys {
-  const out: ResolvedKeys = { keys: new Map(), matches: new Map(), notAfter: new Map(), matchers: [] };
+): ResolvedKeys & { keys: Map<string, BundleKey> } {
+  const out = {
+    keys: new Map<string, BundleKey>(),
+    matches: new Map<string, CertMatch>(),
+    notAfter: new Map<Fingerprint, number>(),
+    matchers: [] as KeyMatcher[],
+  };
   const owners: Owners = { tokens: new Map(), certs: new Map(), certSites: new Map() };
   const matchers = out.matchers;
   const policyRights = cache.policyRights;

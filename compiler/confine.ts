@@ -13,6 +13,20 @@ function within(real: string, base: string): boolean {
   return real === base || real.startsWith(base.endsWith(sep) ? base : base + sep);
 }
 
+/** Absolute and already normalised (what path.resolve returns), so dirname and basename split it as realpath would. */
+function isPlainAbsolute(path: string): boolean {
+  return (
+    sep === '/' &&
+    path[0] === '/' &&
+    !path.endsWith('/') &&
+    !path.endsWith('/.') &&
+    !path.endsWith('/..') &&
+    !path.includes('//') &&
+    !path.includes('/./') &&
+    !path.includes('/../')
+  );
+}
+
 /** realpath, or the path itself when it does not exist (reading it then fails on its own). */
 function realOrSelf(path: string): string {
   try {
@@ -45,6 +59,26 @@ export class Confinement {
   }
 
   /**
+   * Whether the file at `path` is inside, provided it is not itself a symlink: the realpath of
+   * its directory plus its name. compiler/certs.ts then opens it with O_NOFOLLOW, which proves
+   * the proviso (and falls back to `check` when the open fails): no lstat per certificate file.
+   */
+  insideUnlessLink(path: string): boolean {
+    if (!isPlainAbsolute(path)) return this.check(path).inside;
+    const dir = dirname(path);
+    if (dir === path) return this.check(path).inside;
+    const real = this.realDir(dir);
+    const full = real.endsWith(sep) ? real + basename(path) : real + sep + basename(path);
+    return within(full, this.root) || this.allowed.some((a) => within(full, a));
+  }
+
+  private realDir(dir: string): string {
+    let real = this.dirs.get(dir);
+    if (real === undefined) this.dirs.set(dir, (real = realOrSelf(dir)));
+    return real;
+  }
+
+  /**
    * realOrSelf(path), for less:
    * realpathSync lstats every component of the path, ~10 system calls for a certificate file of
    * a 1,000,000-key config. A file that is not itself a symlink has the realpath of its
@@ -53,7 +87,7 @@ export class Confinement {
    */
   private realpath(path: string): string {
     // realpathSync resolves the path lexically first; most paths here already are (path.resolve).
-    const absPath = sep === '/' && path[0] === '/' && !path.includes('/.') && !path.includes('//') && !path.endsWith('/') ? path : resolve(path);
+    const absPath = isPlainAbsolute(path) ? path : resolve(path);
     const dir = dirname(absPath);
     if (dir === absPath) return realOrSelf(path);
     let isLink: boolean;
@@ -63,8 +97,7 @@ export class Confinement {
       return realOrSelf(path);
     }
     if (isLink) return realOrSelf(path);
-    let real = this.dirs.get(dir);
-    if (real === undefined) this.dirs.set(dir, (real = realOrSelf(dir)));
+    const real = this.realDir(dir);
     return real.endsWith(sep) ? real + basename(absPath) : real + sep + basename(absPath);
   }
 }

@@ -19,7 +19,9 @@ import { buildWire } from './emit.ts';
 import { loadConfigFiles } from './load.ts';
 import { keyDocsInFileOrder, resolveKeysCached } from './cached-keys.ts';
 import { KeyCache } from './key-cache.ts';
-import { KeyWorkerPool, mergeKeyGroups, planWorkers } from './parallel-keys.ts';
+import { toColumns } from './key-file.ts';
+import { buildKeyTable } from './key-table.ts';
+import { KeyWorkerPool, planWorkers } from './parallel-keys.ts';
 import { checkLimitsOfBroken } from './limits.ts';
 import type { SourceFile } from './source.ts';
 import { parseSources } from './parse.ts';
@@ -335,10 +337,10 @@ async function resolveWithPool(
   const here = resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log);
   const done = await outcome;
   if (done.restart !== undefined) return { restart: done.restart };
-  const merged = mergeKeyGroups([{ keys: [...here.keys.values()], notAfter: [...here.notAfter], diagnostics: [] }, ...done.files]);
-  if (merged === null) return { restart: 'a key id, certificate or token is in two files' };
+  const table = buildKeyTable([toColumns(here.keys.values(), here.notAfter), ...done.files.map((f) => f.keys)]);
+  if ('restart' in table) return { restart: table.restart };
   for (const f of done.files) for (const d of f.diagnostics) log.diagnostics.push(d);
-  const keys: ResolvedKeys = { keys: merged.keys, matches: here.matches, notAfter: merged.notAfter, matchers: here.matchers };
+  const keys: ResolvedKeys = { keys: table, matches: here.matches, notAfter: here.notAfter, matchers: here.matchers };
   // Timed from the end of the policies stage: the workers' parse and schema are in it too.
   stage('keys', () => keys);
   const allDocs = docs.length + done.docs;

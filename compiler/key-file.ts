@@ -19,8 +19,6 @@ import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
 import type { SourceFile } from './source.ts';
 
-const HEX64 = 64;
-
 /** What every key file is resolved against: the rest of the config, already resolved on the main thread. */
 export interface KeyFileContext {
   apis: Map<string, BundleApi>;
@@ -51,9 +49,8 @@ export interface KeyColumns {
   inactiveRows: Int32Array;
   tokenRows: Int32Array;
   tokens: string;
-  /** notAfter (ms) of every certificate given as a PEM: fingerprints concatenated, times in the same order. */
-  notAfterHex: string;
-  notAfterMs: Float64Array;
+  /** Per certificate (as `certs`): its notAfter in ms when it was given as a PEM, else NaN. */
+  certNotAfter: Float64Array;
 }
 
 export type KeyFileResult =
@@ -114,13 +111,14 @@ export type SessionJson = Map<object, { policies: unknown; quota: unknown; rate:
  * session's objects (check-keys.ts `sessionOf`, whose cache a worker keeps across its files),
  * and JSON per key would cost seconds at 1,000,000 keys.
  */
-function toColumns(keys: Iterable<BundleKey>, notAfter: ReadonlyMap<string, number>, memo: SessionJson): KeyColumns {
+export function toColumns(keys: Iterable<BundleKey>, notAfter: ReadonlyMap<string, number>, memo: SessionJson = new Map()): KeyColumns {
   const sessions: string[] = [];
   const sessionRow = new Map<string, number>();
   const ids: string[] = [];
   const session: number[] = [];
   const certCount: number[] = [];
   const certs: string[] = [];
+  const certNotAfter: number[] = [];
   const expiresRows: number[] = [];
   const expires: string[] = [];
   const inactiveRows: number[] = [];
@@ -144,7 +142,10 @@ function toColumns(keys: Iterable<BundleKey>, notAfter: ReadonlyMap<string, numb
     ids.push(k.id);
     session.push(s);
     certCount.push(k.certificates.length);
-    for (const fp of k.certificates) certs.push(fp);
+    for (const fp of k.certificates) {
+      certs.push(fp);
+      certNotAfter.push(notAfter.get(fp) ?? Number.NaN);
+    }
     if (k.expires !== null) {
       expiresRows.push(i);
       expires.push(k.expires);
@@ -166,50 +167,6 @@ function toColumns(keys: Iterable<BundleKey>, notAfter: ReadonlyMap<string, numb
     inactiveRows: Int32Array.from(inactiveRows),
     tokenRows: Int32Array.from(tokenRows),
     tokens: tokens.join(''),
-    notAfterHex: [...notAfter.keys()].join(''),
-    notAfterMs: Float64Array.from(notAfter.values()),
+    certNotAfter: Float64Array.from(certNotAfter),
   };
-}
-
-/** The records of a file's columns again, in the field order the keys stage builds them (sessions shared by value across files through `shared`). */
-export function fromColumns(c: KeyColumns, shared: Map<string, PackedKeys['sessions'][number]>): BundleKey[] {
-  const sessions = c.sessions.map((json) => {
-    let one = shared.get(json);
-    if (one === undefined) shared.set(json, (one = JSON.parse(json) as PackedKeys['sessions'][number]));
-    return one;
-  });
-  const ids = c.ids === '' ? [] : c.ids.split('\n');
-  const expires = new Map<number, string>();
-  c.expiresRows.forEach((row, i) => expires.set(row, c.expires[i]));
-  const inactive = new Set(c.inactiveRows);
-  const tokens = new Map<number, string>();
-  c.tokenRows.forEach((row, i) => tokens.set(row, c.tokens.slice(i * HEX64, (i + 1) * HEX64)));
-  const out: BundleKey[] = new Array(ids.length);
-  let at = 0;
-  for (let i = 0; i < ids.length; i++) {
-    const certificates: string[] = [];
-    for (let n = c.certCount[i]; n > 0; n--, at += HEX64) certificates.push(c.certs.slice(at, at + HEX64));
-    const [access_rights, policies, quota, rate, deny] = sessions[c.session[i]];
-    out[i] = {
-      access_rights,
-      certificate_match: null,
-      certificates,
-      expires: expires.get(i) ?? null,
-      id: ids[i],
-      is_inactive: inactive.has(i),
-      ...(deny ? { on_limiter_error: 'deny' as const } : {}),
-      policies,
-      quota,
-      rate,
-      token_sha256: tokens.get(i) ?? null,
-    };
-  }
-  return out;
-}
-
-/** notAfter (ms) per fingerprint of a file's columns. */
-export function notAfterOf(c: KeyColumns): [string, number][] {
-  const out: [string, number][] = new Array(c.notAfterMs.length);
-  for (let i = 0; i < out.length; i++) out[i] = [c.notAfterHex.slice(i * HEX64, (i + 1) * HEX64), c.notAfterMs[i]];
-  return out;
 }

@@ -2,17 +2,16 @@
 // each naming 1,000 certificate files) are parsed, validated and resolved one file at a time in
 // a pool of workers (compiler/keys-worker.ts), each file on its own (compiler/key-file.ts), so
 // the main thread never holds their parsed documents and the CPU work spreads over the cores.
-// The files are then merged as the compile cache merges its entries (compiler/cached-keys.ts),
-// and whatever makes files interact (a key id, certificate or token in two files, a file that
-// turns out to hold other documents or a certificate_match, a worker that fails) sends the
-// compile back to one thread from the start: the same bytes and diagnostics by construction.
+// Each file comes back as columns (compiler/key-file.ts), merged into one table
+// (compiler/key-table.ts); whatever makes files interact (a key id, certificate or token in two
+// files, a file that turns out to hold other documents or a certificate_match, a worker that
+// fails) sends the compile back to one thread from the start: the same bytes and diagnostics
+// by construction.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { BundleKey } from '../bundle/types.ts';
-import type { Diagnostic } from './diagnostics.ts';
-import { fromColumns, type KeyFileContext, type KeyFileResult, notAfterOf } from './key-file.ts';
+import type { KeyFileContext, KeyFileResult } from './key-file.ts';
+import type { KeyGroup } from './key-table.ts';
 import type { FromWorker, ToWorker } from './keys-worker.ts';
-import type { PackedKeys } from './key-cache.ts';
 import type { SourceFile } from './source.ts';
 
 /** Below this much key-file text (~10,000 keys) starting workers costs more than it saves. */
@@ -47,14 +46,7 @@ export function planWorkers(files: readonly SourceFile[], workers: number | unde
   return { keyFiles, workers: Math.max(1, Math.min(workers ?? availableParallelism(), keyFiles.size, 8)) };
 }
 
-/** What the merge needs of one file (or of the keys resolved on the main thread, as one group). */
-export interface FileKeys {
-  keys: BundleKey[];
-  notAfter: [string, number][];
-  diagnostics: Diagnostic[];
-}
-
-export type PoolOutcome = { restart: string } | { restart?: undefined; files: FileKeys[]; docs: number; parseDiagnostics: number; earlyError: boolean };
+export type PoolOutcome = { restart: string } | { restart?: undefined; files: KeyGroup[]; docs: number; parseDiagnostics: number; earlyError: boolean };
 
 const fromSource = import.meta.url.endsWith('.ts');
 const workerFile = new URL(fromSource ? './keys-worker.ts' : './keys-worker.mjs', import.meta.url);
@@ -83,8 +75,7 @@ export class KeyWorkerPool {
 
   /** Every file's result, in file order; a restart as soon as one file (or a worker) asks for it. */
   run(ctx: KeyFileContext): Promise<PoolOutcome> {
-    const results: (FileKeys | undefined)[] = new Array(this.files.length);
-    const sessions = new Map<string, PackedKeys['sessions'][number]>();
+    const results: (KeyGroup | undefined)[] = new Array(this.files.length);
     let next = 0;
     let done = 0;
     let docs = 0;
@@ -115,9 +106,9 @@ export class KeyWorkerPool {
           docs += r.docs;
           parseDiagnostics += r.parseDiagnostics;
           earlyError ||= r.earlyError;
-          results[m.index] = { keys: fromColumns(r.keys, sessions), notAfter: notAfterOf(r.keys), diagnostics: r.diagnostics };
+          results[m.index] = { keys: r.keys, diagnostics: r.diagnostics };
           feed(w);
-          if (++done === this.files.length) finish({ files: results as FileKeys[], docs, parseDiagnostics, earlyError });
+          if (++done === this.files.length) finish({ files: results as KeyGroup[], docs, parseDiagnostics, earlyError });
         });
         w.on('error', (err) => finish({ restart: `a key worker failed: ${err.message}` }));
         w.on('exit', (code) => finish({ restart: `a key worker exited (code ${code})` }));
@@ -135,36 +126,4 @@ export class KeyWorkerPool {
       void w.terminate();
     }
   }
-}
-
-/**
- * The groups' keys as one set of records, or null when two groups share a key id, certificate
- * or token (the one-thread stage reports those, with the first one where it is in file order).
- * Duplicates inside a group were reported by its own run.
- */
-export function mergeKeyGroups(groups: readonly FileKeys[]): { keys: Map<string, BundleKey>; notAfter: Map<string, number> } | null {
-  const keys = new Map<string, BundleKey>();
-  const notAfter = new Map<string, number>();
-  const certs = new Set<string>();
-  const tokens = new Set<string>();
-  for (const g of groups) {
-    const groupCerts: string[] = [];
-    const groupTokens: string[] = [];
-    for (const key of g.keys) {
-      if (keys.has(key.id)) return null;
-      keys.set(key.id, key);
-      for (const fp of key.certificates) {
-        if (certs.has(fp)) return null;
-        groupCerts.push(fp);
-      }
-      if (key.token_sha256 !== null) {
-        if (tokens.has(key.token_sha256)) return null;
-        groupTokens.push(key.token_sha256);
-      }
-    }
-    for (const fp of groupCerts) certs.add(fp);
-    for (const t of groupTokens) tokens.add(t);
-    for (const [fp, t] of g.notAfter) notAfter.set(fp, t);
-  }
-  return { keys, notAfter };
 }
