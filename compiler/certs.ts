@@ -189,13 +189,14 @@ export class CertLoader {
    */
   load(entry: string, site: Site, yamlAbsPath: string, opts: { checkExpiry?: boolean } = {}): CertInfo[] | null {
     let contents: PemContents;
-    let label: string;
+    // How messages name the certificate; built only for a message (1,000,000 loads name none).
+    let label: () => string;
     if (isInlinePem(entry)) {
-      label = '(inline PEM)';
+      label = () => '(inline PEM)';
       contents = parsePem(entry);
     } else {
       const abs = this.resolvePath(dirname(yamlAbsPath), entry);
-      label = quotedPath(entry);
+      label = () => quotedPath(entry);
       this.touched?.files.add(abs);
       let cached = this.files.get(abs) ?? (this.witnesses ? undefined : this.readInside(abs));
       const outside = cached ? null : this.outside(abs);
@@ -224,14 +225,14 @@ export class CertLoader {
       contents = cached;
     }
     if ('code' in contents) {
-      this.log.report(contents.code, site, `certificate ${label} ${contents.problem}`);
+      this.log.report(contents.code, site, `certificate ${label()} ${contents.problem}`);
       return null;
     }
     if (contents.privateKey) {
       this.log.report(
         'W_CERT_PRIVATE_KEY',
         site,
-        `${label} also holds a PRIVATE KEY: it was dropped and is not in the bundle; remove it from the file and from version control (treat it as leaked)`,
+        `${label()} also holds a PRIVATE KEY: it was dropped and is not in the bundle; remove it from the file and from version control (treat it as leaked)`,
       );
     }
     if (this.touched) for (const cert of contents.certs) this.touched.notAfters.push(cert.notAfter.getTime());
@@ -279,16 +280,16 @@ export class CertLoader {
     for (const cert of contents.certs) if (!cert.isCa && cert.notAfter.getTime() > this.warnBefore) cert.der = null;
   }
 
-  private checkExpiry(cert: CertInfo, site: Site, label: string): void {
+  private checkExpiry(cert: CertInfo, site: Site, label: () => string): void {
     const t = cert.notAfter.getTime();
     if (t <= this.now.getTime()) {
-      this.log.report('E_CERT_EXPIRED', site, `certificate ${label} (${subjectOf(cert)}) expired on ${cert.notAfter.toISOString()}`);
+      this.log.report('E_CERT_EXPIRED', site, `certificate ${label()} (${subjectOf(cert)}) expired on ${cert.notAfter.toISOString()}`);
     } else if (t <= this.warnBefore) {
       const days = Math.floor((t - this.now.getTime()) / DAY_MS);
       this.log.report(
         'W_CERT_EXPIRING',
         site,
-        `certificate ${label} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${days} day${days === 1 ? '' : 's'}`,
+        `certificate ${label()} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${days} day${days === 1 ? '' : 's'}`,
       );
     }
   }

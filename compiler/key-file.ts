@@ -12,7 +12,6 @@ import { CertLoader } from './certs.ts';
 import { resolveKeys, sessionCache } from './check-keys.ts';
 import { Confinement } from './confine.ts';
 import { type Diagnostic, DiagnosticLog } from './diagnostics.ts';
-import type { PackedKeys } from './key-cache.ts';
 import { checkLimitsOfBroken } from './limits.ts';
 import type { PolicySpec } from './model.ts';
 import { parseSources } from './parse.ts';
@@ -33,7 +32,7 @@ export interface KeyFileContext {
   allowOutside: readonly string[];
 }
 
-/** The keys of one file as columns (PackedKeys without an array per key). */
+/** The keys of one file as columns (key-cache.ts PackedKeys without an array per key). */
 export interface KeyColumns {
   /** Each distinct session as JSON: [access_rights, policies, quota, rate, on_limiter_error is 'deny']. */
   sessions: string[];

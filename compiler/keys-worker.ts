@@ -2,17 +2,16 @@
 // a time, with compiler/key-file.ts, and answers each with its compact result. Built beside the
 // CLI as dist/keys-worker.mjs (scripts/build.mjs).
 import { parentPort } from 'node:worker_threads';
-import { DiagnosticLog } from './diagnostics.ts';
 import { type KeyFileContext, KeyFileResolver, type KeyFileResult } from './key-file.ts';
-import { validateDocs } from './schema.ts';
+import { validatorOf } from './schema.ts';
 import type { SourceFile } from './source.ts';
 
 export type ToWorker = { type: 'context'; ctx: KeyFileContext } | { type: 'file'; index: number; file: SourceFile };
 export type FromWorker = { index: number; result: KeyFileResult } | { index: number; error: string };
 
 const port = parentPort!;
-// Compiling the schemas takes a while: done now, while the main thread resolves APIs and policies.
-validateDocs([], new DiagnosticLog(false));
+// Compiling the key schema takes a while: done now, while the main thread resolves APIs and policies.
+validatorOf('key');
 
 let resolver: KeyFileResolver | undefined;
 const waiting: Extract<ToWorker, { type: 'file' }>[] = [];
