@@ -35,14 +35,15 @@ export function looksLikeKeysOnly(text: string): boolean {
 
 /**
  * The files to resolve in workers and how many workers, or null for one thread: `workers` 0,
- * or (when undefined) less than MIN_WORKER_TEXT of key files.
+ * or (when undefined) less than MIN_WORKER_TEXT of key files, or one key file (a file is one
+ * worker's: starting it would cost more than the thread it frees).
  */
 export function planWorkers(files: readonly SourceFile[], workers: number | undefined): { keyFiles: Set<SourceFile>; workers: number } | null {
   if (workers === 0) return null;
   const keyFiles = new Set(files.filter((f) => looksLikeKeysOnly(f.text)));
   let text = 0;
   for (const f of keyFiles) text += f.text.length;
-  if (keyFiles.size === 0 || (workers === undefined && text < MIN_WORKER_TEXT)) return null;
+  if (keyFiles.size === 0 || (workers === undefined && (text < MIN_WORKER_TEXT || keyFiles.size < 2))) return null;
   return { keyFiles, workers: Math.max(1, Math.min(workers ?? availableParallelism(), keyFiles.size, 8)) };
 }
 

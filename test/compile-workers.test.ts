@@ -15,7 +15,7 @@ import { fingerprintOf } from '../cert/fingerprint.ts';
 import { certificateDers } from '../cert/read.ts';
 import { compileDir, type CompileOptions, type CompileResult } from '../compiler/index.ts';
 import { hashOrder } from '../compiler/hash-order.ts';
-import { looksLikeKeysOnly } from '../compiler/parallel-keys.ts';
+import { looksLikeKeysOnly, MIN_WORKER_TEXT, planWorkers } from '../compiler/parallel-keys.ts';
 import { testPki } from './fixtures/compiler/helpers.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 
@@ -170,6 +170,16 @@ test('the routing guess: key files only, nothing with another kind or a certific
   assert.equal(looksLikeKeysOnly('kind: key\ncertificate_match:\n  issuer: x\n'), false);
   assert.equal(looksLikeKeysOnly('- {kind: key}\n'), false);
   assert.equal(looksLikeKeysOnly('# nothing\n'), false);
+});
+
+test('workers by default only for two key files or more holding MIN_WORKER_TEXT together', () => {
+  const file = (path: string, size: number) => ({ path, absPath: `/c/${path}`, text: 'kind: key\n' + '#'.repeat(size) });
+  const half = MIN_WORKER_TEXT / 2;
+  assert.equal(planWorkers([file('a.yaml', 2 * MIN_WORKER_TEXT)], undefined), null, 'one file: one thread');
+  assert.equal(planWorkers([file('a.yaml', half / 2), file('b.yaml', half / 2)], undefined), null, 'too little text');
+  assert.equal(planWorkers([file('a.yaml', half), file('b.yaml', half)], undefined)?.keyFiles.size, 2);
+  assert.equal(planWorkers([file('a.yaml', half), file('b.yaml', half)], 0), null, 'keyWorkers: 0');
+  assert.equal(planWorkers([file('a.yaml', 10)], 3)?.workers, 1, 'forced: at most one worker a file');
 });
 
 test('hashOrder sorts 32-byte values as their lowercase hex strings sort, shared prefixes included', () => {
