@@ -3,7 +3,7 @@
 // on the merged results. Returns null when a cross-file duplicate (key id, certificate, token)
 // makes the files interact: the caller then runs the ordinary keys stage over every file, so the
 // diagnostics are exactly an uncached compile's.
-import type { BundleApi, BundleKey } from '../bundle/types.ts';
+import type { BundleApi, BundleKey, CertMatch } from '../bundle/types.ts';
 import type { CertLoader } from './certs.ts';
 import { type ResolvedKeys, resolveKeys } from './check-keys.ts';
 import { DiagnosticLog } from './diagnostics.ts';
@@ -140,7 +140,7 @@ export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys;
 
 /** The files' keys as one ResolvedKeys, or null when two files share a key id, certificate or token. */
 function merge(results: readonly FileKeys[]): ResolvedKeys | null {
-  const out: ResolvedKeys = { keys: new Map(), matches: new Map(), notAfter: new Map(), matchers: [] };
+  const out = { keys: new Map<string, BundleKey>(), matches: new Map<string, CertMatch>(), notAfter: new Map<string, number>(), matchers: [] as KeyMatcher[] };
   const certs = new Set<string>();
   const tokens = new Set<string>();
   for (const r of results) {

@@ -5,8 +5,8 @@
 // blocks leaves this module.
 import { X509Certificate } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, constants, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { dirname, resolve, sep } from 'node:path';
 import { readCertFacts } from '../cert/der.ts';
 import { fingerprintOf, formatPin } from '../cert/fingerprint.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
@@ -80,8 +80,8 @@ function parsePem(text: string): PemContents {
 // One read into a reused buffer: certificate files are small, and readFileSync's fstat and
 // per-file allocation are a measurable share of reading 100,000 of them.
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
-function readSmallFile(path: string): string {
-  const fd = openSync(path, 'r');
+function readSmallFile(path: string, flags: number = constants.O_RDONLY): string {
+  const fd = openSync(path, flags);
   try {
     const n = readSync(fd, readBuffer, 0, readBuffer.length, 0);
     if (n < readBuffer.length) return readBuffer.toString('latin1', 0, n);
@@ -133,6 +133,8 @@ export function sha256Hex(bytes: string | Buffer, encoding: BufferEncoding = 'la
 
 export class CertLoader {
   private files = new Map<string, PemContents>();
+  /** resolvePath's directories: "<yaml dir>\0<directory part of the entry>" -> resolved. */
+  private readonly dirs = new Map<string, string>();
   private readonly warnBefore: number;
   /** abs path -> witness, when the compile cache asked for them (`recordWitnesses`). */
   private witnesses: Map<string, FileWitness> | null = null;
@@ -187,15 +189,16 @@ export class CertLoader {
    */
   load(entry: string, site: Site, yamlAbsPath: string, opts: { checkExpiry?: boolean } = {}): CertInfo[] | null {
     let contents: PemContents;
-    let label: string;
+    // How messages name the certificate; built only for a message (1,000,000 loads name none).
+    let label: () => string;
     if (isInlinePem(entry)) {
-      label = '(inline PEM)';
+      label = () => '(inline PEM)';
       contents = parsePem(entry);
     } else {
-      const abs = resolve(dirname(yamlAbsPath), entry);
-      label = quotedPath(entry);
+      const abs = this.resolvePath(dirname(yamlAbsPath), entry);
+      label = () => quotedPath(entry);
       this.touched?.files.add(abs);
-      let cached = this.files.get(abs);
+      let cached = this.files.get(abs) ?? (this.witnesses ? undefined : this.readInside(abs));
       const outside = cached ? null : this.outside(abs);
       if (outside !== null) {
         cached = { code: 'E_PATH_OUTSIDE', problem: outside };
@@ -222,14 +225,14 @@ export class CertLoader {
       contents = cached;
     }
     if ('code' in contents) {
-      this.log.report(contents.code, site, `certificate ${label} ${contents.problem}`);
+      this.log.report(contents.code, site, `certificate ${label()} ${contents.problem}`);
       return null;
     }
     if (contents.privateKey) {
       this.log.report(
         'W_CERT_PRIVATE_KEY',
         site,
-        `${label} also holds a PRIVATE KEY: it was dropped and is not in the bundle; remove it from the file and from version control (treat it as leaked)`,
+        `${label()} also holds a PRIVATE KEY: it was dropped and is not in the bundle; remove it from the file and from version control (treat it as leaked)`,
       );
     }
     if (this.touched) for (const cert of contents.certs) this.touched.notAfters.push(cert.notAfter.getTime());
@@ -237,21 +240,56 @@ export class CertLoader {
     return contents.certs;
   }
 
+  /**
+   * resolve(dir, entry), for less: a key file names 1,000 certificates in one directory
+   * ("../certs/000/key-000123.pem"), so the directory part is resolved once and the name
+   * appended. Names that path.resolve would change ("", ".", "..") take path.resolve.
+   */
+  private resolvePath(dir: string, entry: string): string {
+    const slash = entry.lastIndexOf('/');
+    const name = entry.slice(slash + 1);
+    if (sep !== '/' || name === '' || name === '.' || name === '..') return resolve(dir, entry);
+    const part = slash === -1 ? '' : slash === 0 ? '/' : entry.slice(0, slash);
+    const key = `${dir}\0${part}`;
+    let base = this.dirs.get(key);
+    if (base === undefined) this.dirs.set(key, (base = resolve(dir, part)));
+    return base.endsWith('/') ? base + name : `${base}/${name}`;
+  }
+
+  /**
+   * The contents of a file that is inside the config directory and not a symlink, read without
+   * the lstat `outside` costs (confine.ts `insideUnlessLink`; O_NOFOLLOW refuses a symlink); or
+   * undefined, and `load` takes its usual way (check, read, report) for this file.
+   */
+  private readInside(abs: string): PemContents | undefined {
+    if (!this.confine?.insideUnlessLink(abs)) return undefined;
+    let text: string;
+    try {
+      text = readSmallFile(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return undefined;
+    }
+    const contents = parsePem(text);
+    this.dropUnneededDer(contents);
+    this.files.set(abs, contents);
+    return contents;
+  }
+
   private dropUnneededDer(contents: PemContents): void {
     if ('code' in contents) return;
     for (const cert of contents.certs) if (!cert.isCa && cert.notAfter.getTime() > this.warnBefore) cert.der = null;
   }
 
-  private checkExpiry(cert: CertInfo, site: Site, label: string): void {
+  private checkExpiry(cert: CertInfo, site: Site, label: () => string): void {
     const t = cert.notAfter.getTime();
     if (t <= this.now.getTime()) {
-      this.log.report('E_CERT_EXPIRED', site, `certificate ${label} (${subjectOf(cert)}) expired on ${cert.notAfter.toISOString()}`);
+      this.log.report('E_CERT_EXPIRED', site, `certificate ${label()} (${subjectOf(cert)}) expired on ${cert.notAfter.toISOString()}`);
     } else if (t <= this.warnBefore) {
       const days = Math.floor((t - this.now.getTime()) / DAY_MS);
       this.log.report(
         'W_CERT_EXPIRING',
         site,
-        `certificate ${label} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${days} day${days === 1 ? '' : 's'}`,
+        `certificate ${label()} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${days} day${days === 1 ? '' : 's'}`,
       );
     }
   }

@@ -9,6 +9,7 @@ import { type CertInfo, type CertLoader, isInlinePem } from './certs.ts';
 import { checkAccessRights, mergeAccessRights } from './check-rights.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { excerpt } from './excerpt.ts';
+import type { KeyTable } from './key-table.ts';
 import { uniqueById } from './ids.ts';
 import { checkLimits, mostGenerousQuota, mostGenerousRate } from './limits.ts';
 import { type CaRegistry, resolveMatch } from './match.ts';
@@ -29,7 +30,8 @@ interface Owners {
 
 /** Keys in bundle form (compiler/emit.ts derives the certificate and token indexes from them). */
 export interface ResolvedKeys {
-  keys: Map<string, BundleKey>;
+  /** Records by id; or, from worker threads (compiler/parallel-keys.ts), the same keys as columns. */
+  keys: Map<string, BundleKey> | KeyTable;
   /** key id -> its certificate_match */
   matches: Map<string, CertMatch>;
   /** notAfter (ms) of every key certificate given as a PEM */
@@ -104,10 +106,24 @@ function expiryOf(expires: string, site: Site, log: DiagnosticLog): { value: str
   return { value: null };
 }
 
+/**
+ * The merged sessions and policy rights resolveKeys computed, for another call against the same
+ * policies and APIs (a worker of compiler/parallel-keys.ts resolves many files): keys of every
+ * file then share their session's objects, which the worker sends as JSON once per object.
+ */
+export interface SessionCache {
+  sessions: Map<string, Session>;
+  policyRights: PolicyRights;
+}
+
+export function sessionCache(): SessionCache {
+  return { sessions: new Map(), policyRights: new Map() };
+}
+
 /** `broken`: ids of APIs and policies that failed the schema (they exist; references to them are not errors). */
 export function resolveKeys(
   docs: KeyDoc[],
-  policies: Map<string, PolicyDoc>,
+  policies: ReadonlyMap<string, Pick<PolicyDoc, 'spec'>>,
   apis: Map<string, BundleApi>,
   broken: { api: ReadonlySet<string>; policy: ReadonlySet<string> },
   certs: CertLoader,
@@ -115,12 +131,18 @@ export function resolveKeys(
   now: Date,
   log: DiagnosticLog,
   checkOverlaps = true,
-): ResolvedKeys {
-  const out: ResolvedKeys = { keys: new Map(), matches: new Map(), notAfter: new Map(), matchers: [] };
+  cache: SessionCache = sessionCache(),
+): ResolvedKeys & { keys: Map<string, BundleKey> } {
+  const out = {
+    keys: new Map<string, BundleKey>(),
+    matches: new Map<string, CertMatch>(),
+    notAfter: new Map<Fingerprint, number>(),
+    matchers: [] as KeyMatcher[],
+  };
   const owners: Owners = { tokens: new Map(), certs: new Map(), certSites: new Map() };
   const matchers = out.matchers;
-  const policyRights: PolicyRights = new Map();
-  const rightsOf = (p: PolicyDoc) => {
+  const policyRights = cache.policyRights;
+  const rightsOf = (p: Pick<PolicyDoc, 'spec'>) => {
     let r = policyRights.get(p.spec.id);
     if (!r) {
       // Already reported by checkPolicies; filter silently here.
@@ -132,8 +154,8 @@ export function resolveKeys(
 
   // Most keys only apply policies: their merged session depends on the policy list alone, so
   // it is computed once per distinct list and shared (the bundle is read-only data).
-  const sessions = new Map<string, Session>();
-  const sessionOf = (applied: PolicyDoc[], spec: KeySpec, ownRights: AccessRightsSpec): Session => {
+  const sessions = cache.sessions;
+  const sessionOf = (applied: Pick<PolicyDoc, 'spec'>[], spec: KeySpec, ownRights: AccessRightsSpec): Session => {
     const own = Object.keys(ownRights).length > 0 || spec.rate !== undefined || spec.quota_max !== undefined;
     const cacheKey = own ? null : applied.map((p) => p.spec.id).join('\n');
     const cached = cacheKey === null ? undefined : sessions.get(cacheKey);
@@ -216,7 +238,7 @@ export function resolveKeys(
       }
     }
 
-    const applied: PolicyDoc[] = [];
+    const applied: Pick<PolicyDoc, 'spec'>[] = [];
     let brokenReference = false;
     (spec.apply_policies ?? []).forEach((name, i) => {
       const p = policies.get(name);

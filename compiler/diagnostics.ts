@@ -49,6 +49,11 @@ export class DiagnosticLog {
     this.diagnostics.push({ code, severity: this.severityOf(code), file, line, col, message });
   }
 
+  /** Forgets every diagnostic after the first `count` (a compile that starts its stages again). */
+  truncate(count: number): void {
+    this.diagnostics.length = count;
+  }
+
   /** --strict: every warning is an error (CI can fail on an expiring certificate). */
   private severityOf(code: Code): Severity {
     return this.strict ? 'error' : CODES[code].severity;

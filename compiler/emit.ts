@@ -7,11 +7,12 @@ import type { BundleApi, BundleContent, BundleKey, BundleRevocation, CertIndexEn
 import { encodeParts } from '../bundle/wire.ts';
 import type { ResolvedApis } from './check-apis.ts';
 import type { ResolvedKeys } from './check-keys.ts';
+import { buildWireFromTable } from './emit-table.ts';
 
 const byKey = <V>(a: [string, V], b: [string, V]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 /** A plain object of `entries` with its keys inserted in sorted order. */
-function sortedRecord<V>(entries: Iterable<[string, V]>): Record<string, V> {
+export function sortedRecord<V>(entries: Iterable<[string, V]>): Record<string, V> {
   const list = [...entries];
   // Ids usually arrive in order (files and documents are read sorted): skip the sort then.
   let sorted = true;
@@ -66,6 +67,9 @@ export function buildIndex(apis: Iterable<BundleApi>, keys: Iterable<BundleKey>,
  * keys is most of this stage's time and memory (`expandContent` gives the records back).
  */
 export function buildWire(apis: ResolvedApis, keys: ResolvedKeys, revocation: BundleRevocation): WireContent {
+  // Keys resolved in worker threads come as columns (compiler/key-table.ts).
+  if (!(keys.keys instanceof Map)) return buildWireFromTable(apis, keys.keys, keys.matches, revocation);
+  const records = keys.keys;
   const notAfter = new Map<string, number>();
   for (const source of [apis.notAfter, keys.notAfter]) for (const [fp, ms] of source) notAfter.set(fp, Math.floor(ms / 1000));
   for (const [fp, ca] of apis.cas) if (!notAfter.has(fp)) notAfter.set(fp, Math.floor(Date.parse(new X509Certificate(ca.pem).validTo) / 1000));
@@ -82,8 +86,8 @@ export function buildWire(apis: ResolvedApis, keys: ResolvedKeys, revocation: Bu
     revocation,
     routes: index.routes,
     matches: index.matches,
-    keyIds: [...keys.keys.keys()],
-    keyOf: (id) => keys.keys.get(id)!,
+    keyIds: [...records.keys()],
+    keyOf: (id) => records.get(id)!,
     pins,
     notAfter,
   });

@@ -10,7 +10,7 @@ import type { BundleContent, WireContent } from '../bundle/types.ts';
 import { CertLoader } from './certs.ts';
 import { Confinement } from './confine.ts';
 import { resolveApis } from './check-apis.ts';
-import { resolveKeys } from './check-keys.ts';
+import { type ResolvedKeys, resolveKeys } from './check-keys.ts';
 import { resolveRevocations } from './check-revocation.ts';
 import { checkPolicies } from './check-policies.ts';
 import { reportOutcomes, resolveTests, type AccessCase, type AccessOutcome, type AccessTestRunner } from './check-tests.ts';
@@ -20,6 +20,9 @@ import { loadConfigFiles } from './load.ts';
 import { type FileKeysState, keyDocsInFileOrder, resolveKeysCached } from './cached-keys.ts';
 import type { LiveCapture } from './live-state.ts';
 import { KeyCache } from './key-cache.ts';
+import { toColumns } from './key-file.ts';
+import { buildKeyTable } from './key-table.ts';
+import { KeyWorkerPool, planWorkers } from './parallel-keys.ts';
 import { checkLimitsOfBroken } from './limits.ts';
 import type { SourceFile } from './source.ts';
 import { parseSources } from './parse.ts';
@@ -57,6 +60,12 @@ export interface CompileOptions {
    * file, so a recompile parses and resolves only the key files that changed. Same output.
    */
   cacheDir?: string;
+  /**
+   * Worker threads for the keys stage (compiler/parallel-keys.ts): 0 never; undefined (the
+   * default) when the key files hold at least MIN_WORKER_TEXT of text, one per core up to 8.
+   * The same bytes and diagnostics either way.
+   */
+  keyWorkers?: number;
 }
 
 export interface CompileResult {
@@ -78,6 +87,8 @@ export interface CompileResult {
   cache?: { hits: number; stale: number };
   /** Policies with a `portal:` block (the portal's catalog), in file order; empty when there are errors. */
   portalPlans: PortalPlan[];
+  /** Worker threads the keys stage ran in (0: the main thread), and why it went back to one thread, if it did. */
+  keyWorkers: { count: number; restarted?: string };
 }
 
 export interface PortalPlan {
@@ -139,9 +150,9 @@ async function compileFiles(
   };
   // The parsed documents live only inside resolveConfig: at 1,000,000 keys they are ~1 GB that
   // the index and emit stages need not share the heap with.
-  const { apis, keys, revocation, cases, cacheStats, plans } = resolveConfig(files, confine, dir, log, opts, now, stage, live);
+  const { apis, keys, revocation, cases, cacheStats, plans, keyWorkers } = await resolveConfig(files, confine, dir, log, opts, now, stage, live);
   const tests: CompileResult['tests'] = { cases, outcomes: null };
-  const cache = cacheStats ? { cache: cacheStats } : {};
+  const cache = { keyWorkers, ...(cacheStats ? { cache: cacheStats } : {}) };
   const counted = () => {
     const diagnostics = log.sorted();
     const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
@@ -181,9 +192,45 @@ async function compileFiles(
 }
 
 type Stage = <T>(name: string, run: () => T) => T;
+type Resolved = ReturnType<typeof resolveOnOneThread> & { keyWorkers: CompileResult['keyWorkers'] };
 
-/** The parse, schema and check stages: the resolved APIs, keys and revocation, and every diagnostic logged. */
-function resolveConfig(
+/** The parse, schema and check stages: in worker threads for a big config, else (or when the workers hand it back) on this one. */
+async function resolveConfig(
+  files: SourceFile[],
+  confine: Confinement,
+  dir: string,
+  log: DiagnosticLog,
+  opts: CompileOptions,
+  now: Date,
+  stage: Stage,
+  live?: LiveCapture,
+): Promise<Resolved> {
+  // The live compile (the portal) keeps per-file state the one-thread stage makes.
+  const plan = opts.cacheDir === undefined && live === undefined ? planWorkers(files, opts.keyWorkers) : null;
+  if (plan === null) return { ...resolveOnOneThread(files, confine, dir, log, opts, now, stage, live), keyWorkers: { count: 0 } };
+  const afterLoad = log.diagnostics.length;
+  const parallel = await resolveInWorkers(files, plan, confine, dir, log, opts, now, stage);
+  if (parallel.restart === undefined) return { ...parallel, keyWorkers: { count: plan.workers } };
+  log.truncate(afterLoad);
+  return { ...resolveOnOneThread(files, confine, dir, log, opts, now, stage), keyWorkers: { count: 0, restarted: parallel.restart } };
+}
+
+function reportEmptyConfig(dir: string, log: DiagnosticLog): void {
+  log.reportAt(
+    'E_EMPTY_CONFIG',
+    '.',
+    1,
+    1,
+    `no kind: api, policy or key documents found in ${dir} (looked for *.yaml and *.yml, recursively); pass --allow-empty if an empty bundle is meant`,
+  );
+}
+
+function reportNoApis(dir: string, log: DiagnosticLog): void {
+  log.reportAt('W_NO_APIS', '.', 1, 1, `no kind: api document in ${dir}: the bundle routes nothing (pass --allow-empty if that is meant)`);
+}
+
+/** The parse, schema and check stages on this thread: the resolved APIs, keys and revocation, and every diagnostic logged. */
+function resolveOnOneThread(
   files: SourceFile[],
   confine: Confinement,
   dir: string,
@@ -199,13 +246,7 @@ function resolveConfig(
   const cachedDocs = [...candidates.values()].reduce((n, e) => n + e.docs, 0);
   const docs = stage('parse', () => parseSources(candidates.size === 0 ? files : files.filter((f) => !candidates.has(f)), log));
   if (docs.length + cachedDocs === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
-    log.reportAt(
-      'E_EMPTY_CONFIG',
-      '.',
-      1,
-      1,
-      `no kind: api, policy or key documents found in ${dir} (looked for *.yaml and *.yml, recursively); pass --allow-empty if an empty bundle is meant`,
-    );
+    reportEmptyConfig(dir, log);
   }
   const typed = stage('schema', () => validateDocs(docs, log));
   if (
@@ -215,7 +256,7 @@ function resolveConfig(
     !opts.allowEmpty &&
     !log.diagnostics.some((d) => d.severity === 'error')
   ) {
-    log.reportAt('W_NO_APIS', '.', 1, 1, `no kind: api document in ${dir}: the bundle routes nothing (pass --allow-empty if that is meant)`);
+    reportNoApis(dir, log);
   }
   // Documents the schema refused still get the checks that need only their well-typed fields.
   checkLimitsOfBroken(typed.refused, log);
@@ -263,10 +304,7 @@ function resolveConfig(
   });
   const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
   const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
-  const plans: PortalPlan[] = [];
-  for (const p of typed.policies) {
-    if (p.spec.portal && policies.get(p.spec.id) === p) plans.push({ id: p.spec.id, portal: p.spec.portal, apiIds: Object.keys(p.spec.access_rights ?? {}) });
-  }
+  const plans = portalPlans(typed.policies, policies);
   if (live) {
     Object.assign(live, {
       apis,
@@ -281,4 +319,93 @@ function resolveConfig(
     });
   }
   return { apis, keys, revocation, cases, cacheStats, plans };
+}
+
+/**
+ * resolveOnOneThread with the key files (plan.keyFiles) parsed and resolved in worker threads
+ * (compiler/parallel-keys.ts) and the rest here. E_EMPTY_CONFIG and W_NO_APIS are decided once
+ * the workers' counts are in, on the same facts as on one thread (documents, parse diagnostics,
+ * errors before the checks). `restart` when the files interact: the caller compiles on one thread.
+ */
+async function resolveInWorkers(
+  files: SourceFile[],
+  plan: { keyFiles: Set<SourceFile>; workers: number },
+  confine: Confinement,
+  dir: string,
+  log: DiagnosticLog,
+  opts: CompileOptions,
+  now: Date,
+  stage: Stage,
+): Promise<(ReturnType<typeof resolveOnOneThread> & { restart?: undefined }) | { restart: string }> {
+  const pool = new KeyWorkerPool(
+    files.filter((f) => plan.keyFiles.has(f)),
+    plan.workers,
+  );
+  try {
+    return await resolveWithPool(files, plan.keyFiles, pool, confine, dir, log, opts, now, stage);
+  } finally {
+    pool.close();
+  }
+}
+
+async function resolveWithPool(
+  files: SourceFile[],
+  keyFiles: Set<SourceFile>,
+  pool: KeyWorkerPool,
+  confine: Confinement,
+  dir: string,
+  log: DiagnosticLog,
+  opts: CompileOptions,
+  now: Date,
+  stage: Stage,
+): Promise<(ReturnType<typeof resolveOnOneThread> & { restart?: undefined }) | { restart: string }> {
+  const docs = stage('parse', () =>
+    parseSources(
+      files.filter((f) => !keyFiles.has(f)),
+      log,
+    ),
+  );
+  const parseDiagnostics = log.diagnostics.length;
+  const typed = stage('schema', () => validateDocs(docs, log));
+  const earlyError = log.diagnostics.some((d) => d.severity === 'error');
+  checkLimitsOfBroken(typed.refused, log);
+  const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30, confine);
+  const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
+  const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
+  const outcome = pool.run({
+    apis: apis.apis,
+    policies: new Map([...policies].map(([id, p]) => [id, p.spec])),
+    broken: { api: typed.broken.api, policy: typed.broken.policy },
+    strict: opts.strict === true,
+    expiryWarningDays: opts.expiryWarningDays ?? 30,
+    nowMs: now.getTime(),
+    root: confine.rootArgument,
+    allowOutside: confine.allowedArguments,
+  });
+  // Keys in the other files (beside APIs or policies, or with a certificate_match) resolve here
+  // meanwhile, as one group: their CAs and certificate_match overlaps are this thread's.
+  const here = resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log);
+  const done = await outcome;
+  if (done.restart !== undefined) return { restart: done.restart };
+  const table = buildKeyTable([toColumns(here.keys.values(), here.notAfter), ...done.files.map((f) => f.keys)]);
+  if ('restart' in table) return { restart: table.restart };
+  for (const f of done.files) for (const d of f.diagnostics) log.diagnostics.push(d);
+  const keys: ResolvedKeys = { keys: table, matches: here.matches, notAfter: here.notAfter, matchers: here.matchers };
+  // Timed from the end of the policies stage: the workers' parse and schema are in it too.
+  stage('keys', () => keys);
+  const allDocs = docs.length + done.docs;
+  if (allDocs === 0 && parseDiagnostics + done.parseDiagnostics === 0 && !opts.allowEmpty) reportEmptyConfig(dir, log);
+  if (allDocs > 0 && typed.apis.length === 0 && typed.broken.api.size === 0 && !opts.allowEmpty && !earlyError && !done.earlyError) reportNoApis(dir, log);
+  const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
+  const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
+  return { apis, keys, revocation, cases, cacheStats: undefined, plans: portalPlans(typed.policies, policies) };
+}
+
+/** Policies with a `portal:` block (the portal's catalog), in file order: the ones the policies stage kept. */
+function portalPlans(typed: ReturnType<typeof validateDocs>['policies'], policies: ReturnType<typeof checkPolicies>): PortalPlan[] {
+  const plans: PortalPlan[] = [];
+  for (const p of typed) {
+    if (p.spec.portal && policies.get(p.spec.id) === p) plans.push({ id: p.spec.id, portal: p.spec.portal, apiIds: Object.keys(p.spec.access_rights ?? {}) });
+  }
+  return plans;
 }

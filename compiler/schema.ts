@@ -43,25 +43,28 @@ export interface RefusedDoc {
 // ajv-formats is CommonJS with a default export; under ESM interop it may arrive wrapped.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void;
 
-let validators: Record<Kind, ValidateFunction> | undefined;
-function getValidators(): Record<Kind, ValidateFunction> {
-  if (!validators) {
-    const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true });
-    addFormats(ajv);
-    ajv.addSchema(apiSchema, 'api.schema.json');
-    ajv.addSchema(policySchema, 'policy.schema.json');
-    ajv.addSchema(keySchema, 'key.schema.json');
-    ajv.addSchema(revocationSchema, 'revocation.schema.json');
-    ajv.addSchema(testSchema, 'test.schema.json');
-    validators = {
-      api: ajv.getSchema('api.schema.json')!,
-      policy: ajv.getSchema('policy.schema.json')!,
-      key: ajv.getSchema('key.schema.json')!,
-      revocation: ajv.getSchema('revocation.schema.json')!,
-      test: ajv.getSchema('test.schema.json')!,
-    };
+let ajv: Ajv2020 | undefined;
+const validators = new Map<Kind, ValidateFunction>();
+/**
+ * The validator of one kind, compiled on first use: a worker thread resolving key files
+ * (compiler/key-file.ts) compiles the key schema (and what it refers to) only.
+ */
+export function validatorOf(kind: Kind): ValidateFunction {
+  let v = validators.get(kind);
+  if (v === undefined) {
+    if (!ajv) {
+      ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true });
+      addFormats(ajv);
+      ajv.addSchema(apiSchema, 'api.schema.json');
+      ajv.addSchema(policySchema, 'policy.schema.json');
+      ajv.addSchema(keySchema, 'key.schema.json');
+      ajv.addSchema(revocationSchema, 'revocation.schema.json');
+      ajv.addSchema(testSchema, 'test.schema.json');
+    }
+    v = ajv.getSchema(`${kind}.schema.json`)!;
+    validators.set(kind, v);
   }
-  return validators;
+  return v;
 }
 
 /** "proxy.listen_path", "client_certificates[2]", or "document". */
@@ -154,7 +157,6 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
 
 /** Validates every document; returns the valid ones, typed and grouped by kind. */
 export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
-  const v = getValidators();
   const out: TypedDocs = {
     apis: [],
     policies: [],
@@ -192,7 +194,7 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
       );
       continue;
     }
-    const validate = v[kind as Kind];
+    const validate = validatorOf(kind as Kind);
     if (!validate(value)) {
       const errors = validate.errors ?? [];
       for (const err of errors) report(doc, kind as Kind, err, log);

@@ -3,11 +3,14 @@
 import { chmodSync } from 'node:fs';
 import { build } from 'esbuild';
 
-// The reload path verifies big bundles in a worker thread (runtime/bundle-worker-client.ts):
-// its entry point is built beside the CLI, as dist/bundle-worker.mjs.
+// The reload path verifies big bundles in a worker thread (runtime/bundle-worker-client.ts),
+// and the compiler resolves a big config's key files in worker threads
+// (compiler/parallel-keys.ts): their entry points are built beside the CLI, as
+// dist/bundle-worker.mjs and dist/keys-worker.mjs.
 const entries = [
   ['cli/main.ts', 'dist/mtlsgate.mjs'],
   ['runtime/bundle-worker.ts', 'dist/bundle-worker.mjs'],
+  ['compiler/keys-worker.ts', 'dist/keys-worker.mjs'],
 ];
 for (const [entry, outfile] of entries)
   await build({

@@ -2,7 +2,8 @@
 // Here the two built files are copied into an empty directory outside the repository (no
 // node_modules anywhere above it) and used as a new user would: certs, check, compile, serve,
 // curl, and a reload of a bundle big enough (>= 1 MiB) to be verified by the worker thread
-// that dist/bundle-worker.mjs holds.
+// that dist/bundle-worker.mjs holds; its config is big enough for the compiler's key worker
+// (dist/keys-worker.mjs).
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -23,7 +24,7 @@ before(async () => {
   upstream = await recordingUpstream();
   const bin = join(t.dir, 'bin');
   mkdirSync(bin);
-  for (const name of ['mtlsgate.mjs', 'bundle-worker.mjs']) copyFileSync(join(dirname(CLI), name), join(bin, name));
+  for (const name of ['mtlsgate.mjs', 'bundle-worker.mjs', 'keys-worker.mjs']) copyFileSync(join(dirname(CLI), name), join(bin, name));
   cli = join(bin, 'mtlsgate.mjs');
 });
 after(async () => {
@@ -84,12 +85,15 @@ test('certs, check, compile, serve and curl from the copied single file; a 1 MiB
       const hash = createHash('sha256').update(`token-${i}`).digest('hex');
       return `kind: key\nid: key-${i}\ntoken_sha256: ${hash}\naccess_rights:\n  reports: {}\n`;
     });
-    writeFileSync(join(config, 'keys.yaml'), keys.join('---\n'));
+    // Two key files (> 1 MiB together): the compiler resolves them in worker threads (dist/keys-worker.mjs).
+    writeFileSync(join(config, 'keys-a.yaml'), keys.slice(0, keyCount / 2).join('---\n'));
+    writeFileSync(join(config, 'keys-b.yaml'), keys.slice(keyCount / 2).join('---\n'));
     writeFileSync(join(config, 'big.yaml'), `kind: api\nid: big\nproxy:\n  listen_path: /big/\n  target_url: ${upstream.url}\nuse_keyless: true\n`);
     assert.equal((await curlE2E(`${base}/big/x`, pki)).status, 404);
     const big = join(t.dir, 'big.json');
-    const compiledBig = await node(['compile', config, '-o', big, '--allow-outside', certs]);
+    const compiledBig = await node(['compile', config, '-o', big, '--allow-outside', certs, '--timings']);
     assert.equal(compiledBig.code, 0, compiledBig.stdout + compiledBig.stderr);
+    assert.match(compiledBig.stderr, /^keys stage: [12] worker threads?$/m, compiledBig.stderr);
     const bytes = readFileSync(big);
     assert.ok(bytes.length >= 1 << 20, `${bytes.length} bytes: not big enough for the worker path`);
     writeFileSync(bundle, bytes);

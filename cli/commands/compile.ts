@@ -169,8 +169,14 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   const timings = `timings: ${Object.entries(result.timings)
     .map(([stage, ms]) => `${stage} ${ms} ms`)
     .join(', ')}; total ${total} ms`;
-  if (values.timings) process.stderr.write(`${timings}\n`);
-  else detail(timings);
+  // Where the keys stage ran (compiler/parallel-keys.ts), and why it went back to one thread.
+  const w = result.keyWorkers;
+  const keysOn = `keys stage: ${w.count > 0 ? `${count(w.count, 'worker thread')}` : `main thread${w.restarted ? ` (back from worker threads: ${w.restarted})` : ''}`}`;
+  if (values.timings) process.stderr.write(`${timings}\n${keysOn}\n`);
+  else {
+    detail(timings);
+    detail(keysOn);
+  }
   const counts = countsOf(result);
   const digest = digestOf(result.bundle);
   const ok = result.errorCount === 0 && result.bundle !== null;
