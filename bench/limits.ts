@@ -12,6 +12,7 @@ import type { BundleKey } from '../bundle/types.ts';
 import { createLimiter } from '../runtime/limits/index.ts';
 import type { Limiter } from '../runtime/limits/limiter.ts';
 import { commandCalls, RedisServer, roundTripsBetween } from '../test/helpers/redis.ts';
+import { keyWithDefaults } from '../test/helpers/bundle-builder.ts';
 
 export interface LimitsBenchOptions {
   /** Per scenario. Default 2000 ms. */
@@ -39,18 +40,7 @@ export interface LimitsBenchResult {
 
 /** A key that is limited but never denied, so every decision takes the full "allowed" path. */
 function benchKey(id: string): BundleKey {
-  return {
-    id,
-    certificates: [],
-    certificate_match: null,
-    token_sha256: null,
-    policies: [],
-    access_rights: {},
-    rate: { rate: 1e9, per: 1 },
-    quota: { max: 1e12, renewal: 3600 },
-    expires: null,
-    is_inactive: false,
-  };
+  return keyWithDefaults(id, { rate: { rate: 1e9, per: 1 }, quota: { max: 1e12, renewal: 3600 } });
 }
 
 function percentile(sortedUs: Float64Array, p: number): number {

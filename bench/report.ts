@@ -11,6 +11,7 @@ import type { PairedSection } from './workloads/paired.ts';
 import { RESUME_PROCESSES, type ContenderRun } from './workloads/proxy.ts';
 import type { ReloadRun } from './workloads/reload.ts';
 import type { ScaleRow } from './workloads/scale.ts';
+import type { ShardReloadRow } from './workloads/shard-reload.ts';
 import type { SwapRow } from './workloads/swap.ts';
 
 export interface BenchResults {
@@ -23,6 +24,7 @@ export interface BenchResults {
     proxy?: ContenderRun[];
     compile?: CompileResult;
     scale?: ScaleRow[];
+    shards?: ShardReloadRow[];
     swap?: SwapRow[];
     reload?: ReloadRun[];
     limits?: LimitsSection;
@@ -462,6 +464,53 @@ export function renderReport(res: BenchResults): string {
       ),
     );
     for (const r of res.sections.scale) if (r.error) s.push(`\n${r.keys} keys: ${r.error}`);
+    s.push('');
+  }
+  if (res.sections.shards) {
+    s.push('## Sharded bundle: reloads that cost what changed (`compile --shards auto`, `serve --bundle DIR`)\n');
+    s.push(
+      'Synthetic dynamic-mTLS keys. One-key change: the changed shard and the manifest written, until /health reports the new digest (5 changes). Reload every second: a one-key change written every second during the keep-alive run, against the same run without.\n',
+    );
+    s.push(
+      table(
+        [
+          'keys',
+          'shards',
+          'bundle MiB',
+          'change KiB',
+          'ready ms',
+          'RSS MiB',
+          'one-key change ms (median / worst)',
+          'req/s no reload',
+          'req/s reload 1/s',
+          'ratio',
+          'max ms (no / 1/s)',
+          'failed',
+          'written / taken',
+          'last served ≤2 s',
+        ],
+        res.sections.shards.map((r) =>
+          r.error
+            ? [r.keys, r.shards, r.error, '', '', '', '', '', '', '', '', '', '', '']
+            : [
+                r.keys,
+                r.shards,
+                r.bundleMiB,
+                r.changeKiB,
+                r.readyMs,
+                r.rssMiB,
+                `${r.oneKeyMedianMs} / ${r.oneKeyWorstMs}`,
+                r.noReload.rps,
+                r.reloadEverySecond.rps,
+                r.ratio,
+                `${r.noReload.maxMs} / ${r.reloadEverySecond.maxMs}`,
+                r.failedRequests,
+                `${r.reloadsWritten} / ${r.reloadsTaken}`,
+                r.lastServedWithin2s ? 'yes' : 'no',
+              ],
+        ),
+      ),
+    );
     s.push('');
   }
   if (res.sections.swap) {

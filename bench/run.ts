@@ -22,6 +22,7 @@ import { runPaired } from './workloads/paired.ts';
 import { runContender } from './workloads/proxy.ts';
 import { runReloadBench } from './workloads/reload.ts';
 import { runScaleBench } from './workloads/scale.ts';
+import { runShardReloadBench } from './workloads/shard-reload.ts';
 import { runSwapBench } from './workloads/swap.ts';
 
 export const SECTIONS = [
@@ -34,6 +35,7 @@ export const SECTIONS = [
   'resumed',
   'compile',
   'scale',
+  'shards',
   'swap',
   'reload',
   'limits',
@@ -196,6 +198,7 @@ async function main(): Promise<void> {
     }
     if (wants('compile')) results.sections.compile = await attempt('compile', () => runCompileBench(ctx));
     if (wants('scale')) results.sections.scale = await attempt('scale', () => runScaleBench(ctx));
+    if (wants('shards')) results.sections.shards = await attempt('shards', () => runShardReloadBench(ctx, upstream));
     if (wants('swap')) results.sections.swap = await attempt('swap', () => runSwapBench(ctx, upstream.url));
     if (wants('reload')) results.sections.reload = await attempt('reload', () => runReloadBench(ctx, upstream));
     if (wants('limits')) results.sections.limits = await attempt('limits', () => runLimitsSection(ctx, upstream));

@@ -8,6 +8,11 @@ import {
   type AllowedUrl,
   BUNDLE_FORMAT,
   type Bundle,
+  type DocumentFormat,
+  MANIFEST_FORMAT,
+  type ManifestContent,
+  SHARD_FORMAT,
+  type ShardContent,
   type BundleApi,
   type BundleCa,
   type BundleCrl,
@@ -24,13 +29,13 @@ import {
   type WireKeys,
   XFCC_FIELDS,
 } from './types.ts';
+import { MAX_SHARDS, shardOf } from './shard-of.ts';
 import { expandContent, hexAt, hexCount } from './wire.ts';
 
 export class BundleError extends Error {
   override name = 'BundleError';
 }
 
-const HEADER_PREFIX = `{"format":"${BUNDLE_FORMAT}","digest":"sha256:`;
 const CONTENT_MARK = '","content":';
 /** An optional signature between digest and content (bundle/sign.ts); verified by the caller that holds a key. */
 const SIGNATURE_FIELD = /^","signature":"(ed25519:[0-9a-f]{16}:[A-Za-z0-9+/=]{1,200})/;
@@ -56,37 +61,56 @@ export interface WireBundle {
 
 /** `loadBundle` without the expansion: the same checks, the same errors. */
 export function loadWireBundle(bytes: Uint8Array | string): WireBundle {
+  const { digest, signature, content } = readDocument(bytes, BUNDLE_FORMAT, 'bundle');
+  verifyShape(content);
+  return { digest, signature, wire: content };
+}
+
+/** A verified document's header and its parsed (not yet shape-checked) content. */
+interface Document {
+  digest: string;
+  signature: string | null;
+  content: unknown;
+}
+
+/**
+ * The header of a bundle, manifest or shard file (bundle/write.ts), its digest checked against
+ * the content bytes before a byte is parsed, then the content parsed. `what` names the file in
+ * messages. Throws BundleError.
+ */
+function readDocument(bytes: Uint8Array | string, format: DocumentFormat, what: string): Document {
   const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length === 0) throw new BundleError('bundle is empty');
+  const headerPrefix = `{"format":"${format}","digest":"sha256:`;
+  if (buf.length === 0) throw new BundleError(`${what} is empty`);
   const head = buf.subarray(0, Math.min(buf.length, 256)).toString('utf8');
   if (!head.startsWith('{"format":')) {
-    throw new BundleError('not an mtlsgate bundle (expected {"format":"' + BUNDLE_FORMAT + '",...}); produce one with `mtlsgate compile`');
+    throw new BundleError(`not an mtlsgate ${what} (expected {"format":"${format}",...}); produce one with \`mtlsgate compile\``);
   }
-  if (!head.startsWith(`{"format":"${BUNDLE_FORMAT}"`)) {
+  if (!head.startsWith(`{"format":"${format}"`)) {
     const m = /^\{"format":"([^"]*)"/.exec(head);
-    throw new BundleError(
-      `unsupported bundle format ${JSON.stringify(m ? m[1] : '?')}; this runtime reads ${BUNDLE_FORMAT}: recompile with the matching mtlsgate`,
-    );
+    const found = m ? m[1] : '?';
+    const hint = formatHint(format, found);
+    throw new BundleError(`unsupported ${what} format ${JSON.stringify(found)}; this runtime reads ${format}${hint}`);
   }
-  if (!head.startsWith(HEADER_PREFIX)) throw new BundleError('bundle header is malformed (digest missing); recompile it');
-  const digestStart = HEADER_PREFIX.length;
+  if (!head.startsWith(headerPrefix)) throw new BundleError(`${what} header is malformed (digest missing); recompile it`);
+  const digestStart = headerPrefix.length;
   const digest = head.slice(digestStart, digestStart + 64);
   const signature = SIGNATURE_FIELD.exec(head.slice(digestStart + 64));
   const afterSignature = digestStart + 64 + (signature ? signature[0].length : 0);
   if (!/^[0-9a-f]{64}$/.test(digest) || head.slice(afterSignature, afterSignature + CONTENT_MARK.length) !== CONTENT_MARK) {
-    throw new BundleError('bundle header is malformed (digest is not 64 hex characters); recompile it');
+    throw new BundleError(`${what} header is malformed (digest is not 64 hex characters); recompile it`);
   }
   const contentStart = Buffer.byteLength(head.slice(0, afterSignature) + CONTENT_MARK, 'utf8');
   let end = buf.length;
   while (end > contentStart && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d || buf[end - 1] === 0x20)) end--;
   if (end <= contentStart || buf[end - 1] !== 0x7d /* } */) {
-    throw new BundleError('bundle is truncated (no closing brace); was it copied while being written?');
+    throw new BundleError(`${what} is truncated (no closing brace); was it copied while being written?`);
   }
   const body = buf.subarray(contentStart, end - 1);
   const actual = createHash('sha256').update(body).digest('hex');
   if (actual !== digest) {
     throw new BundleError(
-      `bundle digest mismatch: header says sha256:${digest.slice(0, 12)}…, content hashes to sha256:${actual.slice(0, 12)}…; the file was truncated or edited after compile`,
+      `${what} digest mismatch: header says sha256:${digest.slice(0, 12)}…, content hashes to sha256:${actual.slice(0, 12)}…; the file was truncated or edited after compile`,
     );
   }
   let content: unknown;
@@ -94,10 +118,63 @@ export function loadWireBundle(bytes: Uint8Array | string): WireBundle {
     // ASCII (the usual case) decodes as latin1: a copy instead of a UTF-8 decode, and a one-byte string JSON.parse reads faster.
     content = JSON.parse(isAscii(body) ? body.toString('latin1') : body.toString('utf8'));
   } catch (err) {
-    throw new BundleError(`bundle content is not valid JSON: ${(err as Error).message}`);
+    throw new BundleError(`${what} content is not valid JSON: ${(err as Error).message}`);
   }
+  return { digest: 'sha256:' + digest, signature: signature ? signature[1] : null, content };
+}
+
+/** What to do when a file of another mtlsgate format is given where `expected` is read. */
+function formatHint(expected: DocumentFormat, found: string): string {
+  if (expected === BUNDLE_FORMAT && found === MANIFEST_FORMAT) return ": this is a sharded bundle's manifest; give its directory (or its URL) as --bundle";
+  if (expected === BUNDLE_FORMAT || expected === MANIFEST_FORMAT) return ': recompile with the matching mtlsgate';
+  return '';
+}
+
+/** A verified manifest (bundle/shards.ts): its small parts checked as a bundle's, and the shard digests. */
+export interface WireManifest {
+  digest: string;
+  signature: string | null;
+  manifest: ManifestContent;
+}
+
+const SHARD_DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+export function loadManifest(bytes: Uint8Array | string): WireManifest {
+  const { digest, signature, content } = readDocument(bytes, MANIFEST_FORMAT, 'manifest');
   verifyShape(content);
-  return { digest: 'sha256:' + digest, signature: signature ? signature[1] : null, wire: content };
+  const m = content as ManifestContent;
+  if (m.keys.ids.length > 0 || m.sessions.length > 0 || hexCount(m.tokens.hex) > 0)
+    fail('content.keys', 'must be empty in a manifest (keys live in its shards)');
+  for (let i = 0; i < m.certs.key.length; i++) if (m.certs.key[i] !== -1) fail(`content.certs.key[${i}]`, 'must be -1 in a manifest (keys live in its shards)');
+  if (!Array.isArray(m.shards) || m.shards.length === 0 || m.shards.length > MAX_SHARDS)
+    fail('content.shards', `must be an array of 1 to ${MAX_SHARDS} shard digests`);
+  for (let i = 0; i < m.shards.length; i++)
+    if (typeof m.shards[i] !== 'string' || !SHARD_DIGEST.test(m.shards[i])) fail(`content.shards[${i}]`, 'must be "sha256:<64 hex>"');
+  return { digest, signature, manifest: m };
+}
+
+/**
+ * Shard `index` of `manifest`, verified: its digest is the one the manifest names (so the
+ * manifest's signature covers it), its parts pass the bundle's checks against the manifest's
+ * APIs and CAs, and every key id hashes to this shard. Throws BundleError naming the shard.
+ */
+export function loadShard(bytes: Uint8Array | string, manifest: ManifestContent, index: number): ShardContent {
+  const what = `shard ${index}`;
+  const { digest, content } = readDocument(bytes, SHARD_FORMAT, what);
+  if (digest !== manifest.shards[index])
+    throw new BundleError(
+      `${what} is ${digest.slice(0, 19)}…, not ${manifest.shards[index].slice(0, 19)}… as the manifest says; the shard set is mixed up (copied while being written?)`,
+    );
+  try {
+    verifyKeyParts(content, manifest.apis, manifest.cas);
+  } catch (err) {
+    throw new BundleError(`${what}: ${(err as Error).message}`);
+  }
+  const shard = content as ShardContent;
+  for (const id of shard.keys.ids)
+    if (shardOf(id, manifest.shards.length) !== index)
+      throw new BundleError(`${what}: key ${JSON.stringify(id)} belongs to shard ${shardOf(id, manifest.shards.length)}`);
+  return shard;
 }
 
 // ---- shape verification (hand-written: the runtime does not carry ajv) ----
@@ -311,14 +388,20 @@ function rowOf(ids: string[], id: string): number {
   return -1;
 }
 
+/** The key parts of a content (a bundle's, or a shard's), as a shard holds them. */
+const KEY_PARTS_SHAPE = {
+  matches: CONTENT_SHAPE.matches,
+  sessions: CONTENT_SHAPE.sessions,
+  keys: CONTENT_SHAPE.keys,
+  certs: CONTENT_SHAPE.certs,
+  tokens: CONTENT_SHAPE.tokens,
+} satisfies Record<keyof ShardContent, Check>;
+
 function verifyShape(c: unknown): asserts c is WireContent {
   record(CONTENT_SHAPE)(c, 'content');
-  const { apis, cas, revocation, routes, matches, sessions, keys, certs, tokens, not_after } = c as WireContent;
+  const { apis, cas, revocation, routes, not_after } = c as WireContent;
   const knownCa = (fp: string, path: string) => {
     if (!isObj(cas[fp])) fail(path, `names CA ${fp} missing from content.cas`);
-  };
-  const knownKey = (id: string, path: string) => {
-    if (rowOf(keys.ids, id) < 0) fail(path, `names key ${JSON.stringify(id)} missing from content.keys.ids`);
   };
   for (const id in apis) {
     const p = `content.apis.${id}`;
@@ -326,12 +409,34 @@ function verifyShape(c: unknown): asserts c is WireContent {
     for (const fp of apis[id].client_cas) knownCa(fp, `${p}.client_cas`);
     for (const m of apis[id].client_matches) knownCa(m.issuer, `${p}.client_matches`);
   }
+  for (const fp in not_after) if (!HEX64.test(fp)) fail('content.not_after', 'keys must be fingerprints');
+  for (const fp in revocation.crls) knownCa(fp, `content.revocation.crls.${fp}`);
+  for (const host in routes) {
+    const paths = routes[host];
+    for (const lp in paths) if (!isObj(apis[paths[lp]])) fail(`content.routes.${host}.${lp}`, 'names an API missing from content.apis');
+  }
+  checkKeyParts(c as WireContent, apis, cas);
+}
+
+/** A shard's parts: their shapes, then their references to each other and to the manifest's APIs and CAs. */
+function verifyKeyParts(c: unknown, apis: Record<string, BundleApi>, cas: Record<string, BundleCa>): asserts c is ShardContent {
+  record(KEY_PARTS_SHAPE)(c, 'content');
+  checkKeyParts(c as ShardContent, apis, cas);
+}
+
+/** The cross-references of the key parts (their shapes already checked). */
+function checkKeyParts(c: ShardContent, apis: Record<string, BundleApi>, cas: Record<string, BundleCa>): void {
+  const { matches, sessions, keys, certs, tokens } = c;
+  const knownCa = (fp: string, path: string) => {
+    if (!isObj(cas[fp])) fail(path, `names CA ${fp} missing from content.cas`);
+  };
+  const knownKey = (id: string, path: string) => {
+    if (rowOf(keys.ids, id) < 0) fail(path, `names key ${JSON.stringify(id)} missing from content.keys.ids`);
+  };
   for (const id in matches) {
     knownKey(id, `content.matches.${id}`);
     knownCa(matches[id].issuer, `content.matches.${id}.issuer`);
   }
-  for (const fp in not_after) if (!HEX64.test(fp)) fail('content.not_after', 'keys must be fingerprints');
-  for (const fp in revocation.crls) knownCa(fp, `content.revocation.crls.${fp}`);
   const rows = keys.ids.length;
   if (keys.session.length !== rows) fail('content.keys.session', `must have one entry per key (${rows})`);
   for (let i = 0; i < rows; i++)
@@ -354,10 +459,6 @@ function verifyShape(c: unknown): asserts c is WireContent {
     const k = tokens.key[i];
     if (k < 0 || k >= rows) fail(`content.tokens.key[${i}]`, 'names no row of content.keys.ids');
     if (hasToken[k]++ > 0) fail(`content.tokens.key[${i}]`, `gives key ${JSON.stringify(keys.ids[k])} a second token`);
-  }
-  for (const host in routes) {
-    const paths = routes[host];
-    for (const lp in paths) if (!isObj(apis[paths[lp]])) fail(`content.routes.${host}.${lp}`, 'names an API missing from content.apis');
   }
 }
 

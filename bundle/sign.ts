@@ -6,7 +6,8 @@
 // What is signed is the digest, not the bytes: the message is
 //   "mtlsgate.signature/v1\n" + "sha256:<hex>"
 // so the signature verifies from the header alone (the digest is then checked against the
-// content as always), and a later sharded bundle can sign its manifest's digest the same way.
+// content as always). A sharded bundle's manifest is signed the same way: its digest covers
+// every shard's digest (bundle/shards.ts), so one signature covers the set.
 // The prefix separates this use of the key from any other.
 //
 // In the file the signature sits in the header, between digest and content:
@@ -15,14 +16,18 @@
 // signed. Readers that ignore signatures still read the bundle; the digest covers the same bytes.
 import { readFileSync } from 'node:fs';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
-import { BUNDLE_FORMAT } from './types.ts';
+import { containsPrivateKey } from '../cert/private-key.ts';
+import { errnoMessage } from '../common/errno.ts';
+import { BUNDLE_FORMAT, MANIFEST_FORMAT } from './types.ts';
 
 export class SignatureError extends Error {
   override name = 'SignatureError';
 }
 
 const MESSAGE_PREFIX = 'mtlsgate.signature/v1\n';
-const DIGEST_HEAD = `{"format":"${BUNDLE_FORMAT}","digest":"sha256:`;
+/** A bundle, or a sharded bundle's manifest (whose digest covers every shard's). */
+const SIGNED_FORMATS = [BUNDLE_FORMAT, MANIFEST_FORMAT];
+const digestHead = (format: string) => `{"format":"${format}","digest":"sha256:`;
 const SIGNATURE_MARK = '","signature":"';
 const CONTENT_MARK = '","content":';
 const SIGNATURE = /^ed25519:([0-9a-f]{16}):([A-Za-z0-9+/]{86}==)$/;
@@ -71,7 +76,7 @@ export function readSigningKeyFile(path: string): KeyObject {
   try {
     pem = readFileSync(path);
   } catch (err) {
-    throw new SignatureError(`--sign ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new SignatureError(`--sign ${path}: ${errnoMessage(err)}`);
   }
   try {
     return readPrivateKey(pem);
@@ -82,8 +87,7 @@ export function readSigningKeyFile(path: string): KeyObject {
 
 export function readPublicKey(pem: string | Buffer): KeyObject {
   // The private key would work (a public key derives from it), but it must not be spread over gateways.
-  if (pem.toString().includes('PRIVATE KEY'))
-    throw new SignatureError('this is a private key; give the gateway the public key (NAME.pub from `mtlsgate keygen`)');
+  if (containsPrivateKey(pem)) throw new SignatureError('this is a private key; give the gateway the public key (NAME.pub from `mtlsgate keygen`)');
   try {
     return ed25519(createPublicKey(pem), 'the bundle public key');
   } catch (err) {
@@ -98,23 +102,23 @@ export function signDigest(digest: string, privateKey: KeyObject): string {
 }
 
 /** Where the header's parts are: digest, signature (or null) and the content's first byte. */
-function readHeader(bytes: Buffer): { digest: string; signature: string | null; headerEnd: number } {
+function readHeader(bytes: Buffer): { digest: string; signature: string | null; digestEnd: number; headerEnd: number } {
   const head = bytes.subarray(0, Math.min(bytes.length, 512)).toString('latin1');
-  if (!head.startsWith(DIGEST_HEAD)) throw new SignatureError(`not an ${BUNDLE_FORMAT} bundle`);
-  const digestEnd = DIGEST_HEAD.length + 64;
-  const digest = 'sha256:' + head.slice(DIGEST_HEAD.length, digestEnd);
-  if (head.startsWith(CONTENT_MARK, digestEnd)) return { digest, signature: null, headerEnd: digestEnd };
+  const format = SIGNED_FORMATS.find((f) => head.startsWith(digestHead(f)));
+  if (format === undefined) throw new SignatureError(`not an ${BUNDLE_FORMAT} bundle or ${MANIFEST_FORMAT} manifest`);
+  const digestEnd = digestHead(format).length + 64;
+  const digest = 'sha256:' + head.slice(digestHead(format).length, digestEnd);
+  if (head.startsWith(CONTENT_MARK, digestEnd)) return { digest, signature: null, digestEnd, headerEnd: digestEnd };
   if (!head.startsWith(SIGNATURE_MARK, digestEnd)) throw new SignatureError('bundle header is malformed');
   const start = digestEnd + SIGNATURE_MARK.length;
   const end = head.indexOf('"', start);
   if (end === -1) throw new SignatureError('bundle header is malformed (unterminated signature)');
-  return { digest, signature: head.slice(start, end), headerEnd: end };
+  return { digest, signature: head.slice(start, end), digestEnd, headerEnd: end };
 }
 
 /** The bundle with `signature` in its header (replacing any earlier one). */
 export function signBundle(bytes: Buffer, privateKey: KeyObject): Buffer {
-  const { digest, headerEnd } = readHeader(bytes);
-  const digestEnd = DIGEST_HEAD.length + 64;
+  const { digest, digestEnd, headerEnd } = readHeader(bytes);
   const header = Buffer.from(`${SIGNATURE_MARK}${signDigest(digest, privateKey)}`, 'latin1');
   // Keep `digest` and the rest (from the closing quote before "content") byte for byte.
   return Buffer.concat([bytes.subarray(0, digestEnd), header, bytes.subarray(headerEnd)]);

@@ -16,6 +16,12 @@
 // key material and no plaintext token can be represented here.
 
 export const BUNDLE_FORMAT = 'mtlsgate.bundle/v2';
+/** A sharded bundle's manifest (bundle/shards.ts): the small parts, and the digest of every shard. */
+export const MANIFEST_FORMAT = 'mtlsgate.manifest/v1';
+/** One shard of a sharded bundle: the keys whose id hashes to it, with their certificates and tokens. */
+export const SHARD_FORMAT = 'mtlsgate.shard/v1';
+/** The document formats that share the header layout (format, digest, optional signature, content). */
+export type DocumentFormat = typeof BUNDLE_FORMAT | typeof MANIFEST_FORMAT | typeof SHARD_FORMAT;
 
 /** Lowercase hex SHA-256 of a certificate's DER bytes (64 chars). */
 export type Fingerprint = string;
@@ -259,4 +265,20 @@ export interface WireContent {
   tokens: WireHexTable;
   /** notAfter of certificates outside `certs` (CAs, pins of APIs without static mTLS). */
   not_after: Record<Fingerprint, number>;
+}
+
+// ---- the sharded form (bundle/shards.ts) ----
+// A directory: manifest.json (the small parts, signed as a whole) and shards/<digest>.json.
+
+/** What a shard holds: the key parts of a `WireContent`, for the keys whose id hashes to it (bundle/shard-of.ts). */
+export type ShardContent = Pick<WireContent, 'matches' | 'sessions' | 'keys' | 'certs' | 'tokens'>;
+
+/**
+ * The manifest's content: a `WireContent` without keys (its certificate table holds only the
+ * fingerprints APIs pin that no key uses), and the content digest of every shard, in shard
+ * order. Its digest therefore covers every shard: signing it signs the whole set.
+ */
+export interface ManifestContent extends WireContent {
+  /** "sha256:<hex>" digests of the shards; shard i holds the keys with shardOf(id, shards.length) = i. */
+  shards: string[];
 }

@@ -1,6 +1,15 @@
 // The deterministic bundle writer (compiler side): same content, same bytes.
 import { createHash } from 'node:crypto';
-import { BUNDLE_FORMAT, type BundleContent, type WireContent } from './types.ts';
+import {
+  BUNDLE_FORMAT,
+  type BundleContent,
+  type DocumentFormat,
+  MANIFEST_FORMAT,
+  type ManifestContent,
+  SHARD_FORMAT,
+  type ShardContent,
+  type WireContent,
+} from './types.ts';
 import { encodeContent } from './wire.ts';
 
 /**
@@ -51,7 +60,6 @@ function sortKeysDeep(value: unknown): unknown {
   return value;
 }
 
-const HEADER_PREFIX = `{"format":"${BUNDLE_FORMAT}","digest":"sha256:`;
 const CONTENT_MARK = '","content":';
 
 /**
@@ -66,9 +74,31 @@ export function serializeBundle(content: BundleContent): Buffer {
 
 /** The bundle file of content already in its file form (tests use it to write a bundle the writer never would). */
 export function serializeWire(wire: WireContent): Buffer {
+  return serializeDocument(BUNDLE_FORMAT, wire);
+}
+
+/** A sharded bundle's manifest file (bundle/shards.ts). */
+export function serializeManifest(manifest: ManifestContent): Buffer {
+  return serializeDocument(MANIFEST_FORMAT, manifest);
+}
+
+/** A shard file (bundle/shards.ts). */
+export function serializeShard(shard: ShardContent): Buffer {
+  return serializeDocument(SHARD_FORMAT, shard);
+}
+
+/** `{"format":F,"digest":"sha256:<hex of the content bytes>","content":...}` + newline. */
+function serializeDocument(format: DocumentFormat, content: unknown): Buffer {
   // Hash the string (hashing encodes it as UTF-8) and encode the file once: every extra copy
   // of a big bundle shows in compile time.
-  const body = JSON.stringify(sortKeysDeep(wire));
+  const body = JSON.stringify(sortKeysDeep(content));
   const digest = createHash('sha256').update(body, 'utf8').digest('hex');
-  return Buffer.from(HEADER_PREFIX + digest + CONTENT_MARK + body + '}\n', 'utf8');
+  return Buffer.from(`{"format":"${format}","digest":"sha256:${digest}${CONTENT_MARK}${body}}\n`, 'utf8');
+}
+
+/** The "sha256:<hex>" digest in a document's header (as written by this module). */
+export function documentDigest(bytes: Buffer): string {
+  const head = bytes.subarray(0, 200).toString('latin1');
+  const at = head.indexOf('"digest":"') + '"digest":"'.length;
+  return head.slice(at, at + 71);
 }

@@ -38,7 +38,8 @@ function algorithm(alg: KeyAlg) {
     ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 }
     : { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 }
-function signingAlgorithm(alg: KeyAlg) {
+/** The signature algorithm a CA with a key of `alg` signs with. */
+export function signingAlgorithm(alg: KeyAlg) {
   return alg === 'rsa' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', hash: 'SHA-256' };
 }
 
@@ -111,19 +112,6 @@ export async function issueCert(ca: Issued, commonName: string, opts: CertOption
     extensions,
   });
   return finish(cert, keys);
-}
-
-/** A CRL signed by `ca` revoking `revoked` (certificates or hex serials), PEM. */
-export async function createCrl(ca: Issued, revoked: (Issued | string)[], opts: { thisUpdate?: Date; nextUpdate?: Date; alg?: KeyAlg } = {}): Promise<string> {
-  const crl = await x509.X509CrlGenerator.create({
-    issuer: ca.cert.subject,
-    thisUpdate: opts.thisUpdate ?? new Date(Date.now() - 60_000),
-    nextUpdate: opts.nextUpdate ?? new Date(Date.now() + 7 * DAY),
-    signingAlgorithm: signingAlgorithm(opts.alg ?? 'ec'),
-    signingKey: ca.keys.privateKey,
-    entries: revoked.map((r) => ({ serialNumber: typeof r === 'string' ? r : r.cert.serialNumber, revocationDate: new Date(Date.now() - 60_000) })),
-  });
-  return crl.toString('pem') + '\n';
 }
 
 export function createServerCert(ca: Issued, opts: CertOptions = {}): Promise<Issued> {

@@ -16,6 +16,7 @@ import { isOasApi } from './oas.ts';
 import { isPolicy } from './policies.ts';
 import { FatalImportError, ptr } from './report.ts';
 import { isObject, str, type Json, type JsonObject } from './values.ts';
+import { errnoMessage } from '../common/errno.ts';
 
 export type Item =
   | { kind: 'classic' | 'oas' | 'tykconf'; file: string; pointer: string; value: JsonObject }
@@ -37,7 +38,7 @@ function listInputs(paths: string[]): string[] {
     try {
       st = statSync(p);
     } catch (err) {
-      throw new FatalImportError(p, '', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new FatalImportError(p, '', `cannot read: ${errnoMessage(err)}`);
     }
     if (st.isDirectory()) walk(p);
     else out.push(p);
@@ -93,7 +94,7 @@ export function readInputs(paths: string[]): Item[] {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new FatalImportError(file, '', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new FatalImportError(file, '', `cannot read: ${errnoMessage(err)}`);
     }
     let value: Json;
     try {

@@ -54,13 +54,12 @@ export function keyViewer(bundlePath: string, now = Date.now()): (key: PortalKey
   }
   return (key) => {
     const certs = key.certificates.map((pem) => certView(pem, now));
-    const certExpiry =
-      certs
-        .map((c) => c.notAfter)
-        .filter(Boolean)
-        .sort()
-        .at(-1) ?? '';
-    const expiresAt = [key.expires, certExpiry].filter(Boolean).sort()[0] ?? '';
+    // Compared as instants, shown as UTC ISO: `expires` may carry any offset (+05:00), so its
+    // text neither sorts against the certificates' nor reads as the "UTC" the pages print.
+    const certExpiry = Math.max(...certs.map((c) => (c.notAfter ? Date.parse(c.notAfter) : Number.NaN)).filter((ms) => !Number.isNaN(ms)));
+    const keyExpiry = key.expires === '' ? Number.NaN : Date.parse(key.expires);
+    const soonest = Math.min(...[keyExpiry, certExpiry].filter((ms) => Number.isFinite(ms)));
+    const expiresAt = Number.isFinite(soonest) ? new Date(soonest).toISOString() : '';
     const expired = (key.expires !== '' && Date.parse(key.expires) <= now) || (certs.length > 0 && certs.every((c) => c.expired));
     const status: KeyStatus = key.switchedOff
       ? 'switched_off'

@@ -2,28 +2,59 @@
 // writes, atomic renames, ConfigMap swaps; runtime/watch-file.ts) or an http(s) URL (polled
 // with ETags; runtime/poll-url.ts). Every reload goes through the store (verify, build, swap)
 // and is reported (log line, metrics); a refused bundle leaves the old one serving.
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { MANIFEST_FORMAT } from '../bundle/types.ts';
 import { errnoMessage } from '../common/errno.ts';
 import type { Logger } from './log.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { oneAtATime } from './one-at-a-time.ts';
 import { fetchBundle, pollUrl } from './poll-url.ts';
 import type { BundleStore, ReloadResult } from './store.ts';
+import { MANIFEST_FILE, type ShardLocation } from './shard-set.ts';
 import { watchFile } from './watch-file.ts';
 
 function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
 
-/** The bundle at start-up. Throws Error with a message for the user (the caller exits 2). */
-export async function readInitialBundle(source: string): Promise<{ bytes: Buffer; etag: string | null }> {
+export interface InitialBundle {
+  bytes: Buffer;
+  etag: string | null;
+  /** A sharded bundle (its manifest is `bytes`): where its shards are; null for a single-file bundle. */
+  shards: ShardLocation | null;
+  /** The file to watch (a sharded bundle's manifest), or the URL to poll. */
+  follow: string;
+}
+
+const MANIFEST_HEAD = Buffer.from(`{"format":"${MANIFEST_FORMAT}"`);
+
+function isManifest(bytes: Buffer): boolean {
+  return bytes.subarray(0, MANIFEST_HEAD.length).equals(MANIFEST_HEAD);
+}
+
+/**
+ * The bundle at start-up: a bundle file, a sharded bundle's directory (or its manifest.json), or
+ * an http(s) URL of either. Throws Error with a message for the user (the caller exits 2).
+ */
+export async function readInitialBundle(source: string): Promise<InitialBundle> {
   if (isUrl(source)) {
     const r = await fetchBundle(source, null, 30_000);
     if (r.status !== 'modified') throw new Error('server answered 304 to an unconditional request');
-    return { bytes: r.bytes, etag: r.etag };
+    return { bytes: r.bytes, etag: r.etag, shards: isManifest(r.bytes) ? { kind: 'url', manifestUrl: source } : null, follow: source };
+  }
+  const manifest = join(source, MANIFEST_FILE);
+  if (statSync(source, { throwIfNoEntry: false })?.isDirectory() && existsSync(manifest)) {
+    try {
+      return { bytes: await readFile(manifest), etag: null, shards: { kind: 'file', dir: source }, follow: manifest };
+    } catch (err) {
+      throw new Error(`cannot read ${manifest}: ${errnoMessage(err)}`);
+    }
   }
   try {
-    return { bytes: await readFile(source), etag: null };
+    const bytes = await readFile(source);
+    return { bytes, etag: null, shards: isManifest(bytes) ? { kind: 'file', dir: dirname(source) } : null, follow: source };
   } catch (err) {
     // A config directory given as the bundle: never suggest compiling into it.
     if ((err as NodeJS.ErrnoException).code === 'EISDIR')
@@ -35,7 +66,7 @@ export async function readInitialBundle(source: string): Promise<{ bytes: Buffer
 }
 
 interface BundleSourceOptions<S> {
-  /** A file path, or an http(s):// URL. */
+  /** A file path (a sharded bundle's manifest), or an http(s):// URL. */
   source: string;
   /** The source as logs and /health show it (a URL redacted: runtime/redact.ts). */
   shown: string;

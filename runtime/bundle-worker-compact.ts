@@ -186,5 +186,6 @@ export function transferables(c: CompactBundle): ArrayBuffer[] {
     c.expiryOrder,
     c.expiryTimes,
   ];
-  return arrays.map((a) => a.buffer as ArrayBuffer);
+  // Arrays in a SharedArrayBuffer (a shard's tables the routing reads: runtime/shard-set.ts) are shared by posting, not transferred.
+  return arrays.filter((a) => !(a.buffer instanceof SharedArrayBuffer)).map((a) => a.buffer as ArrayBuffer);
 }

@@ -1,14 +1,31 @@
 // Worker thread entry: verifies a bundle off the main thread (digest, JSON.parse, shape, key
 // expiries and allowed_urls patterns: the same checks, the same messages as a reload on the
-// main thread) and posts it back compact (runtime/bundle-worker-compact.ts).
+// main thread) and posts it back compact (runtime/bundle-worker-compact.ts). For a sharded
+// bundle it verifies the manifest, reads the shards the gateway does not hold yet and rebuilds
+// the routing (runtime/shard-set.ts).
 // Built as dist/bundle-worker.mjs beside dist/mtlsgate.mjs; run from source through tsx.
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import type { WorkerReply, WorkerRequest } from './bundle-worker-client.ts';
 import { transferables } from './bundle-worker-compact.ts';
 import { verifyCompact } from './compact-load.ts';
+import { loadShardSet } from './shard-set.ts';
 
-function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBuffer[] } {
+async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+  if (request.kind === 'shards') {
+    try {
+      const held = new Map(request.held);
+      const loaded = await loadShardSet(Buffer.from(request.manifest), request.bytesSha256, request.location, held, request.serving);
+      const fresh = [...loaded.fresh];
+      // The routing's arrays are SharedArrayBuffers: posted, they are shared, not copied.
+      const transfer = transferables(loaded.base);
+      // One compact may stand at two indexes (equal shards, e.g. empty ones): transfer its buffers once.
+      for (const c of new Set(loaded.fresh.values())) transfer.push(...transferables(c));
+      return { reply: { status: 'shards', base: loaded.base, digests: loaded.digests, fresh, routing: loaded.routing }, transfer };
+    } catch (err) {
+      return { reply: { status: 'refused', message: (err as Error).message }, transfer: [] };
+    }
+  }
   const bytes = Buffer.from(request.bytes);
   const bytesSha256 = createHash('sha256').update(bytes).digest('hex');
   if (bytesSha256 === request.servingSha256) return { reply: { status: 'unchanged' }, transfer: [] };
@@ -20,7 +37,8 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
   }
 }
 
-parentPort!.once('message', (request: WorkerRequest) => {
-  const { reply, transfer } = handle(request);
-  parentPort!.postMessage(reply, transfer);
+// The worker of a sharded bundle stays up between reloads (runtime/bundle-worker-client.ts); one
+// for a single-file bundle is terminated after its answer.
+parentPort!.on('message', (request: WorkerRequest) => {
+  void handle(request).then(({ reply, transfer }) => parentPort!.postMessage(reply, transfer));
 });

@@ -78,8 +78,7 @@ export class CompactKeys {
   /** Id of the key a certificate identifies (undefined: unknown fingerprint or no key). */
   keyIdByCert(fingerprint: string): string | undefined {
     const i = this.certIndex(fingerprint);
-    const k = i < 0 ? -1 : this.c.certKeys[i];
-    return k < 0 ? undefined : this.idAt(k);
+    return i < 0 ? undefined : this.keyIdOfCert(i);
   }
 
   keyIdByToken(sha256Hex: string): string | undefined {
@@ -90,6 +89,12 @@ export class CompactKeys {
 
   /** The full parsed bundle (slow for big bundles: only for callers that really need it). */
   toBundle(): Bundle {
+    const c = this.c;
+    return { format: BUNDLE_FORMAT, digest: c.digest, signature: c.signature, content: expandContent(this.toWire()) };
+  }
+
+  /** The content in its file form again. */
+  toWire(): WireContent {
     const c = this.c;
     const ids: string[] = [];
     for (let k = 0; k < this.count; k++) ids.push(this.idAt(k));
@@ -117,6 +122,21 @@ export class CompactKeys {
       tokens: { hex: this.tokens.toString('latin1'), key: [...c.tokenKeys] },
       not_after: notAfter,
     };
-    return { format: BUNDLE_FORMAT, digest: c.digest, signature: c.signature, content: expandContent(wire) };
+    return wire;
+  }
+
+  /** Id of the key certificate `i` (of this table) identifies, or undefined (a pin only). */
+  keyIdOfCert(i: number): string | undefined {
+    const k = this.c.certKeys[i];
+    return k < 0 ? undefined : this.idAt(k);
+  }
+
+  /** Id of the key of token hash `i` (of this table). */
+  keyIdOfToken(i: number): string {
+    return this.idAt(this.c.tokenKeys[i]);
+  }
+
+  tokenHashAt(i: number): string {
+    return this.tokenAt(i);
   }
 }

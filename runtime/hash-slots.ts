@@ -2,21 +2,13 @@
 // typed arrays): O(1) lookups without a JavaScript object or Map entry per key, so a
 // 1,000,000-key snapshot costs a few typed arrays, built in the worker and transferred.
 
+export { hashString } from '../bundle/shard-of.ts';
+
 /** Slots for `n` entries: a power of two at least twice `n` (linear probing stays short). */
 function slotCount(n: number): number {
   let size = 2;
   while (size < n * 2) size *= 2;
   return size;
-}
-
-/** FNV-1a over UTF-16 code units: for key ids, which are any string. */
-export function hashString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
 
 /** The first 32 bits of a SHA-256 in hex: already uniform (anything else hashes to 0 and is not found). */

@@ -19,6 +19,7 @@ import {
 import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from '../bundle/types.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import { CompactKeys } from './compact-keys.ts';
+import { ShardedKeys, type ShardSet } from './sharded-keys.ts';
 import { AMBIGUOUS, type ClientIdentity, type TrustedCa } from './identity.ts';
 import { MatchIndex, type PreparedMatch, prepareMatch } from './match-index.ts';
 import { crlStore, RevocationView } from './revocation.ts';
@@ -371,5 +372,24 @@ export function buildCompactSnapshot(compact: CompactBundle): Snapshot {
       if (compact.keyError !== null) throw new Error(compact.keyError);
     },
     expiryFromCompact(compact, keys),
+  );
+}
+
+/**
+ * The snapshot of a sharded bundle (runtime/shard-set.ts): the manifest's small parts, keys
+ * looked up through their shards. Cheap on the main thread, as for a compact bundle.
+ */
+export function buildShardedSnapshot(set: ShardSet): Snapshot {
+  const keys = new ShardedKeys(set);
+  return assemble(
+    { ...set.base, matches: keys.matches() },
+    keys,
+    () => keys.toBundle(),
+    new Map(),
+    () => {
+      const problem = keys.keyError();
+      if (problem !== null) throw new Error(problem);
+    },
+    { times: set.routing.expiryTimes, fingerprint: (i) => keys.expiringFingerprint(i) },
   );
 }

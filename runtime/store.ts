@@ -15,9 +15,12 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { loadBundle } from '../bundle/read.ts';
 import { verifyBundleSignature } from '../bundle/sign.ts';
 import type { Bundle } from '../bundle/types.ts';
-import { verifyInWorker } from './bundle-worker-client.ts';
+import { prestartShardWorker, verifyInWorker } from './bundle-worker-client.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import { verifyCompact } from './compact-load.ts';
+import { loadShardsHere, loadShardsOffThread } from './shard-reload.ts';
+import type { ShardSet } from './sharded-keys.ts';
+import type { ShardLocation } from './shard-set.ts';
 
 export interface ReloadError {
   message: string;
@@ -36,6 +39,8 @@ interface ServedBundle<S> {
   keys: number;
   /** SHA-256 of the file bytes it was loaded from (the digest covers the content only). */
   bytesSha256: string;
+  /** A sharded bundle: the set serving (its shards are kept by the next reload when their digest is unchanged). */
+  shards?: ShardSet;
 }
 
 export type ReloadResult =
@@ -55,6 +60,8 @@ export interface StoreOptions<S> {
    * (bundle/sign.ts); unsigned or wrongly signed ones are refused like any bad bundle.
    */
   publicKey?: KeyObject;
+  /** Builds the snapshot of a sharded bundle (runtime/shard-set.ts). */
+  buildSharded?: (set: ShardSet) => S;
 }
 
 /** Why a bundle that routes nothing is refused (an empty config compiled by mistake, a truncated build). */
@@ -105,6 +112,12 @@ function prepare<S>(
   };
 }
 
+function servedSet<S>(set: ShardSet, snapshot: S, source: string, bytesSha256: string): ServedBundle<S> {
+  let keys = 0;
+  for (const c of set.shards) keys += c.keyIdEnds.length;
+  return { snapshot, digest: set.base.digest, loadedAt: new Date(), source, apis: Object.keys(set.base.apis).length, keys, bytesSha256, shards: set };
+}
+
 /** The compact builder, for a bundle big enough to be served from its columns. */
 function bigEnough<S>(bytes: Buffer, options: StoreOptions<S>): ((c: CompactBundle) => S) | undefined {
   return bytes.length >= (options.workerMinBytes ?? WORKER_MIN_BYTES) ? options.buildCompact : undefined;
@@ -120,8 +133,31 @@ export class BundleStore<S> {
     private readonly build: (bundle: Bundle) => S,
     initial: ServedBundle<S>,
     private readonly options: StoreOptions<S>,
+    /** Where a sharded bundle's shards are read from; null for a single-file bundle. */
+    private readonly shardLocation: ShardLocation | null = null,
   ) {
     this.served = initial;
+  }
+
+  /**
+   * The first load of a sharded bundle (a manifest and its shards: bundle/shards.ts): every
+   * shard read and verified on this thread. Errors throw (start-up fails).
+   */
+  static async createSharded<S>(
+    manifest: Buffer,
+    source: string,
+    location: ShardLocation,
+    build: (bundle: Bundle) => S,
+    options: StoreOptions<S>,
+  ): Promise<BundleStore<S>> {
+    if (!options.buildSharded) throw new Error('internal error: a sharded bundle needs buildSharded');
+    if (options.publicKey) verifyBundleSignature(manifest, options.publicKey);
+    const bytesSha256 = bytesHash(manifest);
+    const set = await loadShardsHere(manifest, bytesSha256, location, null);
+    const initial = servedSet(set, options.buildSharded(set), source, bytesSha256);
+    if (initial.apis === 0 && !options.allowEmpty) throw new Error(EMPTY_BUNDLE);
+    prestartShardWorker();
+    return new BundleStore(build, initial, options, location);
   }
 
   /** The first load: there is no old bundle to fall back to, so errors throw (start-up fails). */
@@ -162,6 +198,7 @@ export class BundleStore<S> {
    * report one save several times).
    */
   reload(bytes: Buffer, source: string): ReloadResult {
+    if (this.shardLocation) return this.refuse('internal error: a sharded bundle is reloaded with reloadAsync (its shards are read asynchronously)', source);
     const hash = bytesHash(bytes);
     if (hash === this.served.bytesSha256 && !this.takeForce()) return this.unchanged();
     const started = performance.now();
@@ -180,7 +217,7 @@ export class BundleStore<S> {
    * (by the current snapshot) meanwhile. Never rejects.
    */
   reloadAsync(bytes: Buffer, source: string): Promise<ReloadResult> {
-    const run = this.queue.then(() => this.reloadOffThread(bytes, source));
+    const run = this.queue.then(() => (this.shardLocation ? this.reloadShards(bytes, source, this.shardLocation) : this.reloadOffThread(bytes, source)));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -206,6 +243,7 @@ export class BundleStore<S> {
     }
     if (verdict.status === 'unchanged') return this.unchanged();
     if (verdict.status === 'refused') return this.refuse(verdict.message, source);
+    if (verdict.status !== 'verified') return this.refuse(`internal error: the bundle worker answered ${verdict.status}`, source);
     const compact = verdict.bundle;
     let snapshot: S;
     try {
@@ -218,6 +256,29 @@ export class BundleStore<S> {
       { snapshot, digest: compact.digest, loadedAt: new Date(), source, apis: Object.keys(compact.apis).length, keys, bytesSha256: compact.bytesSha256 },
       started,
     );
+  }
+
+  /** A sharded bundle's new manifest: only shards with a new digest are read (in a worker). */
+  private async reloadShards(manifest: Buffer, source: string, location: ShardLocation): Promise<ReloadResult> {
+    const hash = bytesHash(manifest);
+    if (hash === this.served.bytesSha256 && !this.takeForce()) return this.unchanged();
+    const started = performance.now();
+    if (this.options.publicKey) {
+      try {
+        verifyBundleSignature(manifest, this.options.publicKey);
+      } catch (err) {
+        return this.refuse((err as Error).message, source);
+      }
+    }
+    const set = await loadShardsOffThread(manifest, hash, location, this.served.shards!);
+    if ('refused' in set) return this.refuse(set.refused, source);
+    let snapshot: S;
+    try {
+      snapshot = this.options.buildSharded!(set);
+    } catch (err) {
+      return this.refuse((err as Error).message, source);
+    }
+    return this.swap(servedSet(set, snapshot, source, hash), started);
   }
 
   private unchanged(): ReloadResult {

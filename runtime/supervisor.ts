@@ -5,13 +5,13 @@
 import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { healthReport, startAdmin, type AdminServer, type HealthReport } from './admin.ts';
-import { followBundle, readInitialBundle, type BundleSource } from './bundle-source.ts';
+import { followBundle, readInitialBundle, type BundleSource, type InitialBundle } from './bundle-source.ts';
 import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
 import { createLimiter, type Limiter } from './limits/index.ts';
 import { logRequest, type Logger } from './log.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { isLoopback, redactUrl } from './redact.ts';
-import { buildCompactSnapshot, buildSnapshot, type Snapshot } from './snapshot.ts';
+import { buildCompactSnapshot, buildShardedSnapshot, buildSnapshot, type Snapshot } from './snapshot.ts';
 import { BundleStore } from './store.ts';
 import { closeAllUpstreams } from './upstreams.ts';
 import { startCrlFetcher } from './crl-fetcher.ts';
@@ -137,7 +137,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     throw new StartupError((err as Error).message);
   }
   const [tls, ...moreTls] = tlsPairs;
-  let initial: { bytes: Buffer; etag: string | null };
+  let initial: InitialBundle;
   try {
     initial = await readInitialBundle(cfg.bundle);
   } catch (err) {
@@ -148,11 +148,10 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   const shown = redactUrl(cfg.bundle);
   let store: BundleStore<Snapshot>;
   try {
-    store = BundleStore.create(initial.bytes, shown, buildSnapshot, {
-      buildCompact: buildCompactSnapshot,
-      allowEmpty: cfg.allowEmpty,
-      publicKey: cfg.bundlePublicKey,
-    });
+    const options = { buildCompact: buildCompactSnapshot, buildSharded: buildShardedSnapshot, allowEmpty: cfg.allowEmpty, publicKey: cfg.bundlePublicKey };
+    store = initial.shards
+      ? await BundleStore.createSharded(initial.bytes, shown, initial.shards, buildSnapshot, options)
+      : BundleStore.create(initial.bytes, shown, buildSnapshot, options);
   } catch (err) {
     throw new StartupError(`bundle ${shown} refused: ${(err as Error).message}`);
   }
@@ -254,7 +253,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   }
 
   const source: BundleSource = await followBundle({
-    source: cfg.bundle,
+    source: initial.follow,
     shown,
     etag: initial.etag,
     store,

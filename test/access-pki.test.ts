@@ -15,7 +15,8 @@ import type { DemoPki } from '../cli/pki.ts';
 import { compileDir } from '../compiler/index.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
 import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
-import { CLI, curl, demoPki, run, spawnServe } from './helpers/serve-fixtures.ts';
+import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { CLI, curl, demoPki, run } from './helpers/serve-fixtures.ts';
 
 const SPIFFE = 'spiffe://corp.example/ns';
 let tmp: string;
@@ -119,20 +120,9 @@ test('parity: a running gateway answers every case as the stages did (real TLS, 
   const result = await compileDir(config, { accessTests: runAccessTests, allowOutside: [clients] });
   assert.equal(result.errorCount, 0);
   const { cases, outcomes } = result.tests;
-  const serve = spawnServe([
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    'off',
-  ]);
+  const serve = spawnDemoGateway(bundle, pki);
   try {
-    const port = ((await serve.serving()) as { listen: string }).listen.split(':').pop();
+    const port = listenPort(await serve.serving());
     for (const [i, c] of cases.entries()) {
       const client = LEAVES.find((n) => readFileSync(join(clients, `${n}.pem`), 'latin1') === c.request.certificatePem) ?? null;
       const r = await curl(`https://localhost:${port}${c.request.url}`, pki, client);

@@ -12,7 +12,8 @@ import { runAccessTests } from '../access/run.ts';
 import type { DemoPki } from '../cli/pki.ts';
 import { compileDir } from '../compiler/index.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
-import { CLI, curl, demoPki, run, spawnServe } from './helpers/serve-fixtures.ts';
+import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { CLI, curl, demoPki, run } from './helpers/serve-fixtures.ts';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
 let tmp: string;
@@ -153,20 +154,9 @@ test('parity: a running gateway answers every examples case as the stages did (r
   const bundle = join(tmp, 'parity.json');
   writeFileSync(bundle, result.bundle!);
   const keys = result.content!.keys;
-  const serve = spawnServe([
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-  ]);
+  const serve = spawnDemoGateway(bundle, pki, { admin: 'loopback' });
   try {
-    const port = ((await serve.serving()) as { listen: string }).listen.split(':').pop();
+    const port = listenPort(await serve.serving());
     const clientOf = (pem: string | null) => {
       if (pem === null) return null;
       for (const name of ['partner-a', 'alice', 'bob', 'mallory', 'stranger']) if (readFileSync(join(pki.dir, `${name}.pem`), 'latin1') === pem) return name;

@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
@@ -57,6 +57,28 @@ test('certs refuses to overwrite without --force and replaces with it', () => {
   assert.notEqual(newAlice, alice);
   assert.equal(new X509Certificate(newAlice).publicKey.asymmetricKeyType, 'rsa');
   assert.ok(forced.stdout.includes(`sha256:${fingerprintOf(join(dir, 'alice.pem'))}`), 'prints the fingerprints');
+});
+
+test('certs --host: the server certificate names exactly those hosts (DNS and IP SANs, CN the first) and the listing says so', () => {
+  const dir = join(tmp, 'hosts');
+  const r = run('certs', dir, '--host', 'gateway.example.com', '--host', '10.0.0.5', '--host', '*.api.example.com');
+  assert.equal(r.code, 0, r.stderr);
+  const server = new X509Certificate(readFileSync(join(dir, 'server.pem')));
+  assert.deepEqual(server.subjectAltName?.split(', '), ['DNS:gateway.example.com', 'DNS:*.api.example.com', 'IP Address:10.0.0.5']);
+  assert.match(server.subject, /^CN=gateway\.example\.com$/m);
+  assert.ok(server.checkHost('gateway.example.com'));
+  assert.equal(server.checkHost('localhost'), undefined, 'no localhost once --host is given');
+  assert.match(r.stdout, /server\.pem +sha256:[0-9a-f]{64} {2}server: gateway\.example\.com, 10\.0\.0\.5, \*\.api\.example\.com$/m);
+});
+
+test('certs --host: an empty value or one that is neither a DNS name nor an IP address exits 2 and writes nothing', () => {
+  for (const bad of ['', 'bad name', 'a/b.example.com', 'api..example.com', '-api.example.com', 'api.example.com.', '*', 'a.*.example.com']) {
+    const dir = join(tmp, 'bad-host');
+    const r = run('certs', dir, '--host', 'ok.example.com', `--host=${bad}`);
+    assert.equal(r.code, 2, `--host ${JSON.stringify(bad)}: ${r.stdout}${r.stderr}`);
+    assert.ok(r.stderr.includes(`--host ${JSON.stringify(bad)} is not a DNS name or an IP address`), r.stderr);
+    assert.equal(existsSync(dir), false, 'nothing written');
+  }
 });
 
 test('certs: bad usage exits 2', () => {

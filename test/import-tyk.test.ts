@@ -11,7 +11,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { CLI, compileWithCli, curl, demoPki, spawnServe } from './helpers/serve-fixtures.ts';
+import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { CLI, compileWithCli, curl, demoPki } from './helpers/serve-fixtures.ts';
 import { startEcho } from './helpers/gateway-fixtures.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'tyk');
@@ -351,21 +352,9 @@ test('an imported config serves what Tyk did: certificate ids pin real certifica
   assert.match(readFileSync(join(o, 'keys/bob.yaml'), 'utf8'), /# Source: .*keys\/<token>\.json#/);
   const bundle = join(dir, 'bundle.json');
   await compileWithCli(o, bundle);
-  const serve = spawnServe([
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-  ]);
+  const serve = spawnDemoGateway(bundle, pki, { admin: 'loopback' });
   try {
-    const line = (await serve.serving()) as { listen: string };
-    const base = `https://localhost:${line.listen.split(':').pop()}`;
+    const base = `https://localhost:${listenPort(await serve.serving())}`;
     assert.equal((await curl(`${base}/reports/daily`, pki, 'partner-a')).status, 200, 'pinned by its Tyk certificate id');
     assert.equal((await curl(`${base}/reports/daily`, pki, 'mallory')).status, 403);
     assert.equal((await curl(`${base}/profile/me`, pki, 'bob')).status, 200, "bob's certificate id identifies his key");

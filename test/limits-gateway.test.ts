@@ -12,7 +12,8 @@ import { compileDir } from './helpers/compile-and-load.ts';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { RedisServer } from './helpers/redis.ts';
-import { demoPki, run, spawnServe, startInProcess } from './helpers/serve-fixtures.ts';
+import { spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { demoPki, run, type spawnServe, startInProcess } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('limits-gateway');
 let pki: DemoPki;
@@ -229,22 +230,7 @@ describe('gateway processes sharing Redis', () => {
       { id: 'spare', cert: 'alice', api: 'dynamic', limits: ['quota_max: 1000', 'quota_renewal_rate: 3600'] },
     ]);
     for (let i = 0; i < 2; i++) {
-      const gw = spawnServe([
-        '--bundle',
-        bundle,
-        '--tls-cert',
-        join(pki.dir, 'server.pem'),
-        '--tls-key',
-        join(pki.dir, 'server-key.pem'),
-        '--listen',
-        '127.0.0.1:0',
-        '--admin',
-        '127.0.0.1:0',
-        '--redis',
-        redis.url,
-        '--redis-timeout',
-        '200',
-      ]);
+      const gw = spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--redis', redis.url, '--redis-timeout', '200'] });
       gateways.push(gw);
       const serving = (await gw.serving()) as { listen: string; admin: string; limiter: string };
       assert.equal(serving.limiter, 'redis');

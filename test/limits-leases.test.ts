@@ -8,21 +8,11 @@ import type { BundleKey, Quota, RateLimit } from '../bundle/types.ts';
 import { LeaseAuthority } from '../runtime/cluster/lease-authority.ts';
 import { LeaseLimiter } from '../runtime/cluster/lease-limiter.ts';
 import { LEASE_IDLE_MS, leaseSize, MAX_LEASE } from '../runtime/cluster/lease-protocol.ts';
+import { keyWithDefaults } from './helpers/bundle-builder.ts';
 import type { LimitDecision } from '../runtime/limits/limiter.ts';
 
 function keyWith(id: string, rate: RateLimit | null, quota: Quota | null): BundleKey {
-  return {
-    id,
-    certificates: [],
-    certificate_match: null,
-    token_sha256: null,
-    policies: [],
-    access_rights: {},
-    rate,
-    quota,
-    expires: null,
-    is_inactive: false,
-  } as BundleKey;
+  return keyWithDefaults(id, { rate, quota });
 }
 
 function cluster(workers: number, now: () => number = Date.now) {

@@ -6,20 +6,10 @@ import type { BundleKey, Quota, RateLimit } from '../bundle/types.ts';
 import { createLimiter } from '../runtime/limits/index.ts';
 import type { LimitDecision } from '../runtime/limits/limiter.ts';
 import { MemoryLimiter } from '../runtime/limits/memory.ts';
+import { keyWithDefaults } from './helpers/bundle-builder.ts';
 
 function key(id: string, rate: RateLimit | null, quota: Quota | null = null): BundleKey {
-  return {
-    id,
-    certificates: [],
-    certificate_match: null,
-    token_sha256: 'ab'.repeat(32),
-    policies: [],
-    access_rights: {},
-    rate,
-    quota,
-    expires: null,
-    is_inactive: false,
-  };
+  return keyWithDefaults(id, { token_sha256: 'ab'.repeat(32), rate, quota });
 }
 
 const T0 = Date.parse('2026-11-29T03:00:00.000Z');

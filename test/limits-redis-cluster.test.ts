@@ -6,20 +6,10 @@ import type { BundleKey } from '../bundle/types.ts';
 import { createLimiter, RedisUrlError, type Limiter } from '../runtime/limits/index.ts';
 import { parseRedisUrl, redactRedisUrl } from '../runtime/limits/redis-connection.ts';
 import { RedisClusterServers } from './helpers/redis.ts';
+import { keyWithDefaults } from './helpers/bundle-builder.ts';
 
 function key(id: string): BundleKey {
-  return {
-    id,
-    certificates: [],
-    certificate_match: null,
-    token_sha256: null,
-    policies: [],
-    access_rights: {},
-    rate: { rate: 5, per: 60 },
-    quota: { max: 100, renewal: 3600 },
-    expires: null,
-    is_inactive: false,
-  };
+  return keyWithDefaults(id, { rate: { rate: 5, per: 60 }, quota: { max: 100, renewal: 3600 } });
 }
 
 describe('Redis URLs', () => {

@@ -53,3 +53,11 @@ test('fingerprints are computed in cert/ only (one definition of a certificate i
     .filter((file) => /fingerprint256|createHash\('sha256'\)\.update\([^)]*raw/.test(readFileSync(join(ROOT, file), 'utf8')));
   assert.deepEqual(found, []);
 });
+
+test('the one-line message of an I/O error is made by common/errno.ts only (errnoMessage)', () => {
+  const found = ['compiler', 'runtime', 'portal', 'cli', 'bundle', 'access', 'importer', 'cert', 'common', 'support']
+    .flatMap(sources)
+    .filter((file) => file !== join('common', 'errno.ts'))
+    .filter((file) => /\.code \?\? \(?[a-z]+(?: as Error\))?\.message/.test(readFileSync(join(ROOT, file), 'utf8')));
+  assert.deepEqual(found, []);
+});

@@ -15,7 +15,8 @@ import { buildCompactSnapshot, buildSnapshot, type Snapshot } from '../runtime/s
 import { BundleStore, type StoreOptions } from '../runtime/store.ts';
 import { bundleContent, sha256Hex, type KeySpec } from './helpers/bundle-builder.ts';
 import { bundleOf, openApi, tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { demoPki, spawnServe } from './helpers/serve-fixtures.ts';
+import { spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { demoPki } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('swap-stall');
 after(() => t.cleanup());
@@ -171,7 +172,7 @@ test('dist build: dist/bundle-worker.mjs verifies a bundle, and serve reloads a 
   const worker = new Worker(join(import.meta.dirname, '..', 'dist', 'bundle-worker.mjs'));
   try {
     const reply = new Promise<WorkerReply>((resolve, reject) => (worker.once('message', resolve), worker.once('error', reject)));
-    worker.postMessage({ bytes: new Uint8Array(big), servingSha256: '' } satisfies WorkerRequest);
+    worker.postMessage({ kind: 'bundle', bytes: new Uint8Array(big), servingSha256: '' } satisfies WorkerRequest);
     const verdict = await reply;
     assert.equal(verdict.status, 'verified');
     assert.equal(verdict.status === 'verified' && buildCompactSnapshot(verdict.bundle).key('clé-ü')?.id, 'clé-ü');
@@ -182,20 +183,7 @@ test('dist build: dist/bundle-worker.mjs verifies a bundle, and serve reloads a 
   const pki = await demoPki(t.dir);
   const file = join(t.dir, 'big.json');
   writeFileSync(file, big);
-  const s = spawnServe([
-    '--bundle',
-    file,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-    '--log-level',
-    'info',
-  ]);
+  const s = spawnDemoGateway(file, pki, { admin: 'loopback', extra: ['--log-level', 'info'] });
   try {
     await s.serving();
     const next = serializeBundle(bigContent('key-00003'));

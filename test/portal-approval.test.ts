@@ -4,57 +4,30 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { DemoPki } from '../cli/pki.ts';
-import { createPortal, type Portal } from '../portal/server.ts';
-import { syncBundle } from '../portal/issue-key.ts';
-import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { CLI, demoPki, run, spawnServe } from './helpers/serve-fixtures.ts';
-import { curlWith, freshClient, openForm, startUpstream, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { tempDir } from './helpers/ops-fixtures.ts';
+import { CLI, run } from './helpers/serve-fixtures.ts';
+import { curlUntil, freshClient, openForm, submitJson } from './helpers/portal-fixtures.ts';
+import { approveCli as approve, startPortalStack, type PortalStack } from './helpers/portal-stack.ts';
 
 const t = tempDir('portal-approval');
+let stack: PortalStack | undefined;
 let pki: DemoPki;
 let config: string;
 let bundle: string;
-let upstream: Awaited<ReturnType<typeof startUpstream>>;
-let portal: Portal;
 let base: string;
-let gateway: ReturnType<typeof spawnServe>;
 let gatewayBase: string;
 
 before(async () => {
-  pki = await demoPki(t.dir);
-  upstream = await startUpstream();
-  config = writePortalConfig(t.dir, upstream.url, pki);
-  bundle = join(t.dir, 'bundle.json');
-  assert.equal((await syncBundle(config, bundle)).errorCount, 0);
-  portal = createPortal({ configDir: config, bundlePath: bundle, gatewayUrl: 'https://localhost:8443' });
-  await new Promise<void>((r) => portal.server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
-  gateway = spawnServe([
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    'off',
-  ]);
-  gatewayBase = `https://${String((await gateway.serving()).listen)}`;
+  stack = await startPortalStack(t.dir);
+  ({ pki, config, bundle, base, gatewayBase } = stack);
 });
 
 after(async () => {
-  gateway?.kill();
-  await new Promise<void>((r) => (portal.server.close(() => r()), portal.server.closeAllConnections()));
-  await upstream?.close();
+  await stack?.close();
   t.cleanup();
 });
-
-const approve = (...args: string[]) => run(process.execPath, [CLI, 'approve', ...args]);
 
 test('a require_approval key is refused with 403 key.inactive until `mtlsgate approve`, then accepted', async () => {
   const dev = await freshClient(pki, t.dir, 'frank');
@@ -65,15 +38,7 @@ test('a require_approval key is refused with 403 key.inactive until `mtlsgate ap
   const keyFile = join(config, 'keys', 'portal', `${keyId}.yaml`);
   assert.match(readFileSync(keyFile, 'utf8'), /^is_inactive: true$/m);
 
-  const inactive = await waitFor(
-    '403 key.inactive from the gateway',
-    async () => {
-      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-      return res.code === 'key.inactive' ? res : null;
-    },
-    15_000,
-    50,
-  );
+  const inactive = await curlUntil('403 key.inactive from the gateway', `${gatewayBase}/profile/me`, pki, dev, (res) => res.code === 'key.inactive', 15_000);
   assert.equal(inactive.status, 403);
   assert.equal(JSON.parse(inactive.body).error, 'Key is inactive, please renew');
 
@@ -89,15 +54,7 @@ test('a require_approval key is refused with 403 key.inactive until `mtlsgate ap
   assert.match(text, /# portal-developer: "frank@example.com"/, 'comments are kept');
   assert.match(text, /# portal-approved: \d{4}-/);
 
-  const ok = await waitFor(
-    '200 after approval',
-    async () => {
-      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-      return res.status === 200 ? res : null;
-    },
-    15_000,
-    50,
-  );
+  const ok = await curlUntil('200 after approval', `${gatewayBase}/profile/me`, pki, dev, (res) => res.status === 200, 15_000);
   assert.equal(JSON.parse(ok.body).path, '/me');
   assert.match(await (await fetch(statusUrl)).text(), /Your key is active/);
 

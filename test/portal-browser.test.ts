@@ -5,21 +5,22 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { demoPki, spawnServe } from './helpers/serve-fixtures.ts';
+import { ARTIFACTS, launchChromium } from './helpers/chromium.ts';
+import { spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { demoPki } from './helpers/serve-fixtures.ts';
 import { curlWith, freshClient, runSignCommand, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
 
-const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const t = tempDir('portal-browser');
 let pki: DemoPki;
 let config: string;
 let bundle: string;
 let upstream: Awaited<ReturnType<typeof startUpstream>>;
 let portal: Awaited<ReturnType<typeof spawnPortal>>;
-let gateway: ReturnType<typeof spawnServe>;
+let gateway: ReturnType<typeof spawnDemoGateway>;
 let gatewayBase: string;
 let gatewayAdmin: string;
 let browser: Browser;
@@ -31,35 +32,11 @@ before(async () => {
   bundle = join(t.dir, 'bundle.json');
   // The portal compiles the directory into the bundle at start; the gateway then serves it.
   portal = await spawnPortal(['--config', config, '--bundle', bundle, '--listen', '127.0.0.1:0']);
-  gateway = spawnServe([
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-  ]);
+  gateway = spawnDemoGateway(bundle, pki, { admin: 'loopback' });
   const serving = await gateway.serving();
   gatewayBase = `https://${String(serving.listen)}`;
   gatewayAdmin = `http://${String(serving.admin)}`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: 60_000,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 

@@ -8,21 +8,22 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
 import { bindIdp, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { curlWith, freshClient, runSignCommand, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
-import { demoPki, spawnServe } from './helpers/serve-fixtures.ts';
+import { ARTIFACTS, launchChromium } from './helpers/chromium.ts';
+import { spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { demoPki } from './helpers/serve-fixtures.ts';
 
-const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const t = tempDir('portal-oidc');
 let pki: DemoPki;
 let config: string;
 let upstream: Awaited<ReturnType<typeof startUpstream>>;
 let idp: TestIdp;
 let portal: Awaited<ReturnType<typeof spawnPortal>>;
-let gateway: ReturnType<typeof spawnServe>;
+let gateway: ReturnType<typeof spawnDemoGateway>;
 let gatewayBase: string;
 let browser: Browser;
 type Client = Awaited<ReturnType<typeof freshClient>>;
@@ -54,25 +55,9 @@ before(async () => {
     'platform-admins',
   ]);
   idp.start({ clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789', redirectUri: `${portal.url}/auth/callback` });
-  gateway = spawnServe([
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    'off',
-  ]);
+  gateway = spawnDemoGateway(bundle, pki);
   gatewayBase = `https://${String((await gateway.serving()).listen)}`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: 60_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
@@ -241,6 +226,12 @@ test('an admin approves a pending key in the browser: curl with its certificate 
   const row = admin.page.locator(`#pending tr[data-key="${pending}"]`);
   await row.waitFor();
   assert.equal(await admin.page.locator('#plans tbody tr').count(), 2);
+  // Recent keys: every developer's portal keys, newest first, each with its status.
+  const recent = admin.page.locator('section[aria-labelledby="recent-title"]');
+  const recentKeys = await recent.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key')));
+  assert.deepEqual(recentKeys.slice(0, 2), [pending, denied], 'newest first');
+  assert.ok(recentKeys.includes(danaKey), "another developer's key is listed too");
+  assert.equal(await recent.locator(`tr[data-key="${pending}"] .badge`).getAttribute('data-status'), 'pending');
   await shot(admin.page, 'admin');
   await row.getByRole('button', { name: `Approve ${pending}` }).click();
   await admin.page.waitForURL(`${portal.url}/admin?done=approved`);

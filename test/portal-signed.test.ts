@@ -5,67 +5,41 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { generateSigningKeys, readPrivateKey } from '../bundle/sign.ts';
 import type { DemoPki } from '../cli/pki.ts';
 import { compilerFor } from '../portal/compile.ts';
-import { syncBundle } from '../portal/issue-key.ts';
-import { createPortal, type Portal } from '../portal/server.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { curlWith, freshClient, openForm, startUpstream, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
-import { CLI, demoPki, run, spawnServe } from './helpers/serve-fixtures.ts';
+import { curlUntil, curlWith, freshClient, openForm, submitJson } from './helpers/portal-fixtures.ts';
+import { approveCli as approve, startPortalStack, type PortalStack } from './helpers/portal-stack.ts';
+import { CLI, run } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('portal-signed');
+let stack: PortalStack | undefined;
 let pki: DemoPki;
 let config: string;
 let bundle: string;
 let signingKeyFile: string;
-let upstream: Awaited<ReturnType<typeof startUpstream>>;
-let portal: Portal;
 let base: string;
-let gateway: ReturnType<typeof spawnServe>;
+let gateway: PortalStack['gateway'];
 let gatewayBase: string;
 
 before(async () => {
-  pki = await demoPki(t.dir);
-  upstream = await startUpstream();
-  config = writePortalConfig(t.dir, upstream.url, pki);
-  bundle = join(t.dir, 'bundle.json');
   const keys = generateSigningKeys();
   signingKeyFile = join(t.dir, 'bundle-signing.key');
   writeFileSync(signingKeyFile, keys.privatePem, { mode: 0o600 });
   writeFileSync(join(t.dir, 'bundle-signing.pub'), keys.publicPem);
-  const compile = compilerFor({ signingKey: readPrivateKey(keys.privatePem) });
-  assert.equal((await syncBundle(config, bundle, compile)).errorCount, 0);
-  portal = createPortal({ configDir: config, bundlePath: bundle, gatewayUrl: 'https://localhost:8443', compile });
-  await new Promise<void>((r) => portal.server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
-  gateway = spawnServe([
-    '--bundle',
-    bundle,
-    '--bundle-public-key',
-    join(t.dir, 'bundle-signing.pub'),
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    'off',
-  ]);
-  gatewayBase = `https://${String((await gateway.serving()).listen)}`;
+  stack = await startPortalStack(t.dir, {
+    compile: compilerFor({ signingKey: readPrivateKey(keys.privatePem) }),
+    serveArgs: ['--bundle-public-key', join(t.dir, 'bundle-signing.pub')],
+  });
+  ({ pki, config, bundle, base, gateway, gatewayBase } = stack);
 });
 
 after(async () => {
-  gateway?.kill();
-  await new Promise<void>((r) => (portal.server.close(() => r()), portal.server.closeAllConnections()));
-  await upstream?.close();
+  await stack?.close();
   t.cleanup();
 });
-
-const approve = (...args: string[]) => run(process.execPath, [CLI, 'approve', ...args]);
 
 test('portal --sign: a self-serve key reaches a gateway that requires signed bundles', async () => {
   const dev = await freshClient(pki, t.dir, 'grace');
@@ -76,15 +50,7 @@ test('portal --sign: a self-serve key reaches a gateway that requires signed bun
     dev.keyFile,
   );
   assert.equal(r.status, 201, JSON.stringify(r.body));
-  const ok = await waitFor(
-    '200 for the new key through the gateway',
-    async () => {
-      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-      return res.status === 200 ? res : null;
-    },
-    20_000,
-    50,
-  );
+  const ok = await curlUntil('200 for the new key through the gateway', `${gatewayBase}/profile/me`, pki, dev, (res) => res.status === 200, 20_000);
   assert.equal(ok.status, 200);
 });
 
@@ -93,14 +59,13 @@ test('approve without --sign writes an unsigned bundle: refused, the old one ser
   const r = await submitJson(base, await openForm(base), { policy: 'profile-reviewed', developer: 'heidi@example.com', certificate: dev.certPem }, dev.keyFile);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const keyId = r.body.key_id as string;
-  const inactive = await waitFor(
+  const inactive = await curlUntil(
     '403 key.inactive (the pending key is in the signed bundle)',
-    async () => {
-      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-      return res.code === 'key.inactive' ? res : null;
-    },
+    `${gatewayBase}/profile/me`,
+    pki,
+    dev,
+    (res) => res.code === 'key.inactive',
     20_000,
-    50,
   );
   assert.equal(inactive.status, 403);
 
@@ -117,15 +82,7 @@ test('approve without --sign writes an unsigned bundle: refused, the old one ser
 
   const signed = await approve(keyId, '--config', config, '-o', bundle, '--sign', signingKeyFile);
   assert.equal(signed.code, 0, signed.stderr);
-  const ok = await waitFor(
-    '200 once the signed bundle is served',
-    async () => {
-      const res = await curlWith(`${gatewayBase}/profile/me`, pki, dev.certFile, dev.keyFile);
-      return res.status === 200 ? res : null;
-    },
-    20_000,
-    50,
-  );
+  const ok = await curlUntil('200 once the signed bundle is served', `${gatewayBase}/profile/me`, pki, dev, (res) => res.status === 200, 20_000);
   assert.equal(ok.status, 200);
 });
 

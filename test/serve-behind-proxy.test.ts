@@ -5,12 +5,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { join } from 'node:path';
 import type { DemoPki } from '../cli/pki.ts';
-import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
-import { ensureBuilt, mtlsgate, ROOT } from './helpers/cli.ts';
+import type { EchoUpstream } from '../support/echo-upstream.ts';
+import { compileDemoBundle } from './helpers/demo-bundle.ts';
+import { spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { demoPki, run, spawnServe, writeConfig } from './helpers/serve-fixtures.ts';
+import { run } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('serve-behind-proxy');
 let pki: DemoPki;
@@ -18,14 +18,7 @@ let bundle: string;
 let upstream: EchoUpstream;
 
 before(async () => {
-  ensureBuilt();
-  pki = await demoPki(t.dir);
-  upstream = await startEchoUpstream({ name: 'echo', port: 0 });
-  bundle = join(t.dir, 'bundle.json');
-  const r = mtlsgate(['compile', writeConfig(join(t.dir, 'cfg'), pki.dir, `http://127.0.0.1:${upstream.address.port}`, ['partner-a']), '-o', bundle], {
-    cwd: ROOT,
-  });
-  assert.equal(r.code, 0, r.stderr);
+  ({ pki, upstream, bundle } = await compileDemoBundle(t.dir, ['partner-a']));
 });
 after(async () => {
   await upstream?.close();
@@ -40,24 +33,9 @@ async function curlStatus(url: string, headers: string[]): Promise<{ status: num
 }
 
 test('serve behind a load balancer: Client-Cert on --listen-plain from a trusted address', async () => {
-  const s = spawnServe([
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    'off',
-    '--listen-plain',
-    '127.0.0.1:0',
-    '--client-cert-header',
-    'client-cert',
-    '--trusted-proxies',
-    '127.0.0.1/32,::1',
-  ]);
+  const s = spawnDemoGateway(bundle, pki, {
+    extra: ['--listen-plain', '127.0.0.1:0', '--client-cert-header', 'client-cert', '--trusted-proxies', '127.0.0.1/32,::1'],
+  });
   try {
     const line = await s.serving();
     assert.equal(line.client_cert_header, 'client-cert');

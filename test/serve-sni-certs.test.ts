@@ -9,10 +9,11 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { issueCert, type DemoPki } from '../cli/pki.ts';
-import { ensureBuilt, mtlsgate, ROOT } from './helpers/cli.ts';
+import { mtlsgate } from './helpers/cli.ts';
+import { compileDemoBundle } from './helpers/demo-bundle.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { demoPki, run, spawnServe, writeConfig } from './helpers/serve-fixtures.ts';
-import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
+import { run, spawnServe } from './helpers/serve-fixtures.ts';
+import type { EchoUpstream } from '../support/echo-upstream.ts';
 
 const t = tempDir('serve-sni');
 let pki: DemoPki;
@@ -30,14 +31,7 @@ async function serverPair(name: string, dns: string[]): Promise<{ cert: string; 
 }
 
 before(async () => {
-  ensureBuilt();
-  pki = await demoPki(t.dir);
-  upstream = await startEchoUpstream({ name: 'echo', port: 0 });
-  bundle = join(t.dir, 'bundle.json');
-  const r = mtlsgate(['compile', writeConfig(join(t.dir, 'cfg'), pki.dir, `http://127.0.0.1:${upstream.address.port}`, ['partner-a']), '-o', bundle], {
-    cwd: ROOT,
-  });
-  assert.equal(r.code, 0, r.stderr);
+  ({ pki, upstream, bundle } = await compileDemoBundle(t.dir, ['partner-a']));
 });
 after(async () => {
   await upstream?.close();

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
 import { writeFileAtomic } from '../compiler/index.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
+import { spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { curl, demoPki, spawnServe } from './helpers/serve-fixtures.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { RedisServer } from './helpers/redis.ts';
@@ -64,21 +65,7 @@ after(async () => {
 });
 
 function serveWorkers(extra: string[] = []) {
-  const s = spawnServe([
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-    '--workers',
-    '2',
-    ...extra,
-  ]);
+  const s = spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', ...extra] });
   children.push(s);
   return s;
 }

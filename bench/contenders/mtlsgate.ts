@@ -4,6 +4,7 @@
 // or through Redis).
 import { join } from 'node:path';
 import { buildGatewayBundle, type GatewayMode } from '../bundles.ts';
+import { serveCommand } from '../lib/serve-command.ts';
 import { freePort, memKiB, SERVER_CORE, startProc, waitForPort } from '../lib/proc.ts';
 import type { Contender } from './contender.ts';
 
@@ -35,20 +36,7 @@ export function mtlsgateContender(v: MtlsgateVariant): Contender {
       const synthetic = v.mode === 'dynamic' ? (v.keys ?? ctx.opts.dynamicKeys) : 0;
       const built = await buildGatewayBundle(ctx, pki, upstream.url, v.mode, synthetic, bundle, v.limited ?? false);
       const admin = await freePort();
-      const args = [
-        join(ctx.root, 'dist/mtlsgate.mjs'),
-        'serve',
-        '--bundle',
-        bundle,
-        '--tls-cert',
-        pki.files.server.cert,
-        '--tls-key',
-        pki.files.server.key,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--admin',
-        `127.0.0.1:${admin}`,
-      ];
+      const args = serveCommand(ctx.root, bundle, pki, port, admin);
       if (v.redisUrl) args.push('--redis', v.redisUrl);
       if (v.extraArgs) args.push(...v.extraArgs);
       const proc = startProc(`mtlsgate-${v.mode}`, SERVER_CORE, process.execPath, args, { logFile: join(dir, 'gateway.log'), cwd: dir });

@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { opensslRootCa } from '../../test/helpers/openssl-root-ca.ts';
 
 export interface BigCrl {
   caPem: string;
@@ -13,31 +14,7 @@ export function makeBigCrl(dir: string, entries: number): BigCrl {
   const marker = join(dir, `crl-${entries}.pem`);
   mkdirSync(dir, { recursive: true });
   if (!existsSync(join(dir, 'ca.pem'))) {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        'ca-key.pem',
-        '-out',
-        'ca.pem',
-        '-days',
-        '3650',
-        '-subj',
-        '/CN=bench CRL CA',
-        '-addext',
-        'basicConstraints=critical,CA:true',
-        '-addext',
-        'keyUsage=critical,keyCertSign,cRLSign',
-      ],
-      { cwd: dir, stdio: 'ignore' },
-    );
+    opensslRootCa(dir, 'bench CRL CA', 3650);
   }
   if (!existsSync(marker)) {
     const lines: string[] = [];

@@ -6,6 +6,7 @@ import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchPki } from './pki.ts';
+import { serveCommand } from './serve-command.ts';
 import { cpuSeconds, freePort, memKiB, type Proc, SERVER_CORE, sleep, startProc } from './proc.ts';
 
 export interface ServeStartup {
@@ -35,27 +36,9 @@ export async function measureServeStartup(root: string, workDir: string, bundle:
   const pki = await benchPki(workDir, 'ec');
   const port = await freePort();
   const started = performance.now();
-  const proc: Proc = startProc(
-    'serve',
-    SERVER_CORE,
-    process.execPath,
-    [
-      join(root, 'dist/mtlsgate.mjs'),
-      'serve',
-      '--bundle',
-      bundle,
-      '--tls-cert',
-      pki.files.server.cert,
-      '--tls-key',
-      pki.files.server.key,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin',
-      'off',
-      '-q',
-    ],
-    { logFile: join(workDir, 'serve-startup.log') },
-  );
+  const proc: Proc = startProc('serve', SERVER_CORE, process.execPath, [...serveCommand(root, bundle, pki, port, 'off'), '-q'], {
+    logFile: join(workDir, 'serve-startup.log'),
+  });
   try {
     let gone = false;
     void proc.exited.then(() => (gone = true));

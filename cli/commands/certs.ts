@@ -1,6 +1,7 @@
 // `mtlsgate certs DIR`: the demo PKI (a CA, a localhost server certificate, client
 // certificates, and an untrusted CA with its client) that the examples and `npm start` use.
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
@@ -35,6 +36,18 @@ const ROLES: Record<(typeof DEMO_CERT_NAMES)[number], string> = {
   stranger: 'client of the untrusted CA',
 };
 
+// A label as host names have them (letters, digits, inner hyphens, at most 63); a wildcard
+// only as the whole leftmost label of a name with two more labels, as CAs issue them. Anything
+// else would make a certificate no TLS client matches, so it is refused before a file is written.
+const LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+
+function isHostName(name: string): boolean {
+  const labels = name.split('.');
+  if (name.length > 253) return false;
+  if (labels[0] === '*') return labels.length >= 3 && labels.slice(1).every((l) => LABEL.test(l));
+  return labels.every((l) => LABEL.test(l));
+}
+
 export const command: Command = {
   name: 'certs',
   summary: 'demo CA, server and client certificates (no openssl needed)',
@@ -47,6 +60,9 @@ export const command: Command = {
     });
     if (positionals.length !== 1) throw new UsageError(`expected one directory (got ${positionals.length} arguments)`);
     if (values.alg !== 'ec' && values.alg !== 'rsa') throw new UsageError(`--alg must be ec or rsa, not ${JSON.stringify(values.alg)}`);
+    for (const host of values.host ?? []) {
+      if (isIP(host) === 0 && !isHostName(host)) throw new UsageError(`--host ${JSON.stringify(host)} is not a DNS name or an IP address`);
+    }
     const dir = positionals[0];
     const files = DEMO_CERT_NAMES.flatMap((n) => [join(dir, `${n}.pem`), join(dir, `${n}-key.pem`)]);
     const existing = files.filter((f) => existsSync(f));

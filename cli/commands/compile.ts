@@ -8,12 +8,14 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
 import { keyId, readSigningKeyFile, signBundle } from '../../bundle/sign.ts';
+import { parseShardCount, type ShardedWrite, writeShardedBundle } from '../../compiler/write-sharded.ts';
 import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult, type Diagnostic } from '../../compiler/index.ts';
 import { displayPath } from '../../compiler/format.ts';
 import { describePath, readInput, STDIO, writeOutput } from '../io.ts';
 import { count, detail, info } from '../output.ts';
 import { envelope, parseFormat, type Problem } from '../report.ts';
 import { runAccessTests } from '../../access/run.ts';
+import { errnoMessage } from '../../common/errno.ts';
 
 export const sharedFlags = `  --format text|json|github   output format (default text; github = Actions annotations,
                               json = the envelope in docs/cli-conventions.md, on stdout)
@@ -28,7 +30,7 @@ export const sharedFlags = `  --format text|json|github   output format (default
                               by default every config file, certificate and CRL path must
                               resolve, symlinks followed, inside DIR`;
 
-const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--sign KEYFILE] [--cache DIR] [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN]
+const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--shards N|auto] [--sign KEYFILE] [--cache DIR] [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN]
 
 Validates the config directory DIR (every *.yaml / *.yml, recursively, except what
 DIR/.mtlsgateignore or --exclude names; "-" reads one YAML stream from standard input) and
@@ -38,6 +40,11 @@ Exit status: 0 ok (warnings allowed), 1 config errors, 2 usage or I/O errors.
 
 Options:
   -o, --out FILE|-            where to write the bundle ("-": standard output)
+  --shards N|auto             write a sharded bundle into the directory -o names: manifest.json
+                              and shards/<digest>.json, keys split by a hash of their id into
+                              N shards (auto: ~4,000 keys a shard, 1 to 256), so that a gateway
+                              serving it (serve --bundle DIR) reloads only the shards that
+                              changed; only changed shard files are written (docs/scale.md)
   --sign KEYFILE              sign the bundle's digest with this Ed25519 private key
                               (\`mtlsgate keygen NAME\` makes one); gateways started with
                               --bundle-public-key refuse unsigned or wrongly signed bundles
@@ -60,6 +67,7 @@ export const compileOptions = {
   'allow-outside': { type: 'string', multiple: true },
   sign: { type: 'string' },
   cache: { type: 'string' },
+  shards: { type: 'string' },
 } as const;
 
 /** Counts for the summary line and the JSON envelope. */
@@ -126,6 +134,12 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
       return fail('io', (err as Error).message);
     }
   }
+  if (values.shards !== undefined) {
+    if (!write) throw new UsageError('--shards is an option of compile (check writes nothing)');
+    if (out === STDIO) throw new UsageError('--shards writes a directory (manifest.json and shards/); give it with -o DIR');
+    if (out && statSync(out, { throwIfNoEntry: false })?.isFile())
+      return fail('io', `cannot write a sharded bundle into ${out}: it is a file; -o names a directory with --shards`);
+  }
   if (out && out !== STDIO) {
     const outDir = dirname(out);
     if (!existsSync(outDir) || !statSync(outDir).isDirectory()) return fail('io', `cannot write ${out}: directory ${outDir} does not exist`);
@@ -161,7 +175,13 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   const digest = digestOf(result.bundle);
   const ok = result.errorCount === 0 && result.bundle !== null;
   // Signed over the digest (bundle/sign.ts): the digest and content bytes stay the same.
-  if (ok && signingKey) result.bundle = signBundle(result.bundle!, signingKey);
+  if (ok && signingKey && values.shards === undefined) result.bundle = signBundle(result.bundle!, signingKey);
+  let shardCount = 0;
+  if (ok && values.shards !== undefined) {
+    const n = parseShardCount(values.shards, counts.keys);
+    if (typeof n === 'string') return fail('usage', n);
+    shardCount = n;
+  }
   if (format === 'json') {
     const diagnostics = JSON.parse(formatDiagnostics(result, 'json', shownDir)).diagnostics;
     const body = { config: dir, ...(write ? { out } : {}), digest, counts, diagnostics };
@@ -169,7 +189,12 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     if (!ok)
       process.stdout.write(envelope(name, false, body, problems(result.diagnostics, 'error', shownDir), problems(result.diagnostics, 'warning', shownDir)));
     else if (!write) process.stdout.write(envelope(name, true, body, [], problems(result.diagnostics, 'warning', shownDir)));
-    else
+    else if (shardCount > 0) {
+      const w = writeSharded(out!, result, shardCount, signingKey);
+      if (w === null) return 2;
+      process.stdout.write(envelope(name, true, { ...body, digest: w.digest, shards: w.shards }, [], problems(result.diagnostics, 'warning', shownDir)));
+      return 0;
+    } else
       return writeBundle(out!, result.bundle!, () => process.stdout.write(envelope(name, true, body, [], problems(result.diagnostics, 'warning', shownDir))));
   } else {
     // A missing certificate directory (examples/certs on a fresh clone): say what to run, first.
@@ -190,15 +215,32 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     info(`mtlsgate check: ${dir === STDIO ? 'standard input' : dir} ok: ${summary}`);
     return 0;
   }
+  if (shardCount > 0) {
+    const w = writeSharded(out!, result, shardCount, signingKey);
+    if (w === null) return 2;
+    const shardSummary = summary.replace(`digest ${digest}`, `manifest digest ${w.digest}`);
+    info(`mtlsgate compile: wrote ${out}/manifest.json and ${count(w.shards, 'shard')} (${w.written} written, ${w.removed} old removed): ${shardSummary}`);
+    return 0;
+  }
   return writeBundle(out!, result.bundle!, () => info(`mtlsgate compile: wrote ${describePath(out!, 'out')}: ${summary}`));
+}
+
+/** The sharded form into directory `out` (compiler/write-sharded.ts); null after reporting an I/O error. */
+function writeSharded(out: string, result: CompileResult, shards: number, signingKey: KeyObject | undefined): ShardedWrite | null {
+  try {
+    return writeShardedBundle(out, result.wire!, shards, signingKey);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`mtlsgate compile: cannot write ${out}: ${e.name === 'UnsafeTargetError' ? e.message : errnoMessage(e)}\n`);
+    return null;
+  }
 }
 
 function writeBundle(out: string, bundle: Buffer, done: () => void): number {
   try {
     writeOutput(out, bundle);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const message = e.name === 'UnsafeTargetError' ? e.message : `cannot write ${out}: ${e.code ?? e.message}`;
+    const message = (err as Error).name === 'UnsafeTargetError' ? (err as Error).message : `cannot write ${out}: ${errnoMessage(err)}`;
     process.stderr.write(`mtlsgate compile: ${message}\n`);
     return 2;
   }

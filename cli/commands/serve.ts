@@ -18,6 +18,7 @@ import { startGateway, StartupError, type HostPort, type RuntimeConfig } from '.
 import type { TlsFiles } from '../../runtime/tls-credentials.ts';
 import { certHeaderSpec } from '../../runtime/client-cert-header.ts';
 import { splitCidrs, TrustedProxies } from '../../runtime/trusted-proxies.ts';
+import { errnoMessage } from '../../common/errno.ts';
 
 const usage = `usage: mtlsgate serve --bundle FILE|URL --tls-cert FILE --tls-key FILE [options]
 
@@ -248,7 +249,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
     try {
       bundlePublicKey = readPublicKey(readFileSync(keyFile.value));
     } catch (err) {
-      throw new UsageError(`${keyFile.source} ${keyFile.value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new UsageError(`${keyFile.source} ${keyFile.value}: ${errnoMessage(err)}`);
     }
   }
   // A plain-http bundle URL is writable by anyone on the network path: it needs a signature to

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { opensslRootCa } from './openssl-root-ca.ts';
 
 export interface OpensslLeaf {
   name: string;
@@ -67,30 +68,7 @@ export function createOpensslCa(name = 'Test Internal CA'): OpensslCa {
       '',
     ].join('\n'),
   );
-  run(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'ca-key.pem',
-      '-out',
-      'ca.pem',
-      '-days',
-      '365',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'basicConstraints=critical,CA:true',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ],
-    dir,
-  );
+  opensslRootCa(dir, name, 365);
   const caCert = join(dir, 'ca.pem');
   return {
     dir,

@@ -92,6 +92,31 @@ export async function curlWith(url: string, pki: DemoPki, certFile: string, keyF
   return { status: Number(r.stdout.slice(nl + 1)), body, code };
 }
 
+type CurlAnswer = Awaited<ReturnType<typeof curlWith>>;
+
+/**
+ * curlWith every 50 ms until `wanted` holds for the answer (resolved with it) or `timeoutMs`
+ * passes (throws, naming `what`): the gateway reloads by file watch, so a change shows later.
+ */
+export function curlUntil(
+  what: string,
+  url: string,
+  pki: DemoPki,
+  client: { certFile: string; keyFile: string },
+  wanted: (res: CurlAnswer) => boolean,
+  timeoutMs: number,
+): Promise<CurlAnswer> {
+  return waitFor(
+    what,
+    async () => {
+      const res = await curlWith(url, pki, client.certFile, client.keyFile);
+      return wanted(res) ? res : null;
+    },
+    timeoutMs,
+    50,
+  );
+}
+
 export interface OpenForm {
   cookie: string;
   token: string;

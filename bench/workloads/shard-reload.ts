@@ -1,0 +1,190 @@
+// Reloads that cost what changed (issue 15), on a sharded bundle (`compile --shards auto`) of N
+// synthetic keys (dynamic mTLS, each key its own certificate fingerprint): `mtlsgate serve
+// --bundle DIR` start-up (first answer, RSS); the latency of a one-key change (the changed shard
+// and the manifest written -> /health reports the new digest), median and worst of 5; and
+// keep-alive throughput with a one-key change every second against none: ratio, failed
+// requests, reloads taken, and whether the last version written is served within 2 s.
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadBundle } from '../../bundle/read.ts';
+import { autoShardCount } from '../../bundle/shard-of.ts';
+import { splitWire } from '../../bundle/shards.ts';
+import type { BundleContent } from '../../bundle/types.ts';
+import { encodeContent } from '../../bundle/wire.ts';
+import { documentDigest, serializeManifest, serializeShard } from '../../bundle/write.ts';
+import { buildGatewayBundle, withSyntheticKeys } from '../bundles.ts';
+import { health, metricSum } from '../lib/admin.ts';
+import type { BenchContext } from '../lib/context.ts';
+import { benchPki, LISTED_CLIENTS } from '../lib/pki.ts';
+import { isAdmitted, probe } from '../lib/probe.ts';
+import { freePort, memKiB, SERVER_CORE, startProc, waitForPort } from '../lib/proc.ts';
+import type { Upstream } from '../upstream.ts';
+import { type LoadResult, measure, median, round } from './load.ts';
+import { API_PATH } from './proxy.ts';
+
+export interface ShardReloadRow {
+  keys: number;
+  shards: number;
+  /** Bytes of all shard files plus the manifest. */
+  bundleMiB: number;
+  /** Bytes written by a one-key change (the changed shard and the manifest). */
+  changeKiB: number;
+  readyMs: number;
+  rssMiB: number;
+  /** Changed shard + manifest written -> /health reports the new digest (5 changes). */
+  oneKeyMedianMs: number;
+  oneKeyWorstMs: number;
+  noReload: LoadResult;
+  reloadEverySecond: LoadResult;
+  ratio: number;
+  reloadsWritten: number;
+  reloadsTaken: number;
+  failedRequests: number;
+  /** The last version written was served within 2 s of being written. */
+  lastServedWithin2s: boolean;
+  error?: string;
+}
+
+interface Version {
+  manifest: Buffer;
+  digest: string;
+  shards: [string, Buffer][];
+}
+
+function version(content: BundleContent, count: number): Version {
+  const { base, shards } = splitWire(encodeContent(content), count);
+  const files = shards.map(serializeShard);
+  const digests = files.map(documentDigest);
+  const manifest = serializeManifest({ ...base, shards: digests });
+  return { manifest, digest: documentDigest(manifest), shards: files.map((f, i) => [digests[i].slice(7), f]) };
+}
+
+/** Writes the shards `dir` lacks, then the manifest (atomically: a temporary file renamed over it). Returns bytes written. */
+function writeVersion(dir: string, v: Version, have: Set<string>): number {
+  let bytes = 0;
+  for (const [hex, file] of v.shards) {
+    if (have.has(hex)) continue;
+    writeFileSync(join(dir, 'shards', `${hex}.json`), file);
+    have.add(hex);
+    bytes += file.length;
+  }
+  writeFileSync(join(dir, 'manifest.json.tmp'), v.manifest);
+  renameSync(join(dir, 'manifest.json.tmp'), join(dir, 'manifest.json'));
+  return bytes + v.manifest.length;
+}
+
+async function servedDigest(adminUrl: string): Promise<string> {
+  return ((await health(adminUrl)) as { bundle: { digest: string } }).bundle.digest;
+}
+
+async function waitDigest(adminUrl: string, digest: string, timeoutMs: number): Promise<number | null> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    if ((await servedDigest(adminUrl)) === digest) return performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return null;
+}
+
+export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream): Promise<ShardReloadRow[]> {
+  const pki = await benchPki(ctx.dir(), 'ec');
+  const work = ctx.dir('shards');
+  const small = join(work, 'initial.json');
+  await buildGatewayBundle(ctx, pki, upstream.url, 'dynamic', 0, small);
+  const compiled = loadBundle(readFileSync(small)).content;
+  const rows: ShardReloadRow[] = [];
+  for (const n of ctx.opts.scaleKeys) {
+    ctx.log(`shards: ${n} keys: building two versions (one key differs)`);
+    const content = withSyntheticKeys(compiled, LISTED_CLIENTS[0], n);
+    const count = autoShardCount(n);
+    const a = version(content, count);
+    const changed = 'synthetic-000001';
+    const b = version({ ...content, keys: { ...content.keys, [changed]: { ...content.keys[changed], is_inactive: true } } }, count);
+    const dir = join(work, `bundle-${n}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(dir, 'shards'), { recursive: true });
+    const have = new Set<string>();
+    const full = writeVersion(dir, a, have);
+    const port = await freePort();
+    const admin = await freePort();
+    const args = [
+      '--bundle',
+      dir,
+      '--tls-cert',
+      pki.files.server.cert,
+      '--tls-key',
+      pki.files.server.key,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--admin',
+      `127.0.0.1:${admin}`,
+    ];
+    const t0 = performance.now();
+    const proc = startProc(`serve-shards-${n}`, SERVER_CORE, process.execPath, [join(ctx.root, 'dist/mtlsgate.mjs'), 'serve', ...args], {
+      logFile: join(work, `serve-${n}.log`),
+    });
+    const adminUrl = `http://127.0.0.1:${admin}`;
+    try {
+      await waitForPort(port, proc, 180_000);
+      const url = `https://127.0.0.1:${port}${API_PATH}`;
+      if (!isAdmitted(await probe(url, pki.files['listed-1']))) throw new Error('the listed certificate is not admitted');
+      const readyMs = performance.now() - t0;
+      const rssMiB = Math.round(memKiB(proc.pid, 'VmRSS') / 1024);
+      const latencies: number[] = [];
+      let changeBytes = 0;
+      for (let i = 0; i < 5; i++) {
+        const written = writeVersion(dir, b, have);
+        if (i === 0) changeBytes = written;
+        latencies.push((await waitDigest(adminUrl, b.digest, 30_000)) ?? Number.NaN);
+        writeVersion(dir, a, have);
+        await waitDigest(adminUrl, a.digest, 30_000);
+      }
+      const spec = { url, combinedPem: pki.files['listed-1'].combined, keepAlive: true, concurrency: ctx.opts.connections, scratchDir: ctx.dir('scratch') };
+      await measure(proc.pid, { ...spec, durationS: 1 });
+      const noReload = await measure(proc.pid, { ...spec, durationS: ctx.opts.durationS });
+      const okBefore = await metricSum(adminUrl, 'mtlsgate_bundle_reloads_total', { result: 'ok' });
+      let writes = 0;
+      const writer = setInterval(() => {
+        writeVersion(dir, writes % 2 === 0 ? b : a, have);
+        writes++;
+      }, 1000);
+      let reloadEverySecond: LoadResult;
+      try {
+        reloadEverySecond = await measure(proc.pid, { ...spec, durationS: ctx.opts.durationS });
+      } finally {
+        clearInterval(writer);
+      }
+      const last = (writes - 1) % 2 === 0 ? b : a;
+      const lastServedWithin2s = (await waitDigest(adminUrl, last.digest, 2_000)) !== null;
+      const reloadsTaken = (await metricSum(adminUrl, 'mtlsgate_bundle_reloads_total', { result: 'ok' })) - okBefore;
+      const sorted = [...latencies].sort((x, y) => x - y);
+      const row: ShardReloadRow = {
+        keys: n,
+        shards: count,
+        bundleMiB: round(full / 2 ** 20, 1),
+        changeKiB: round(changeBytes / 1024, 1),
+        readyMs: Math.round(readyMs),
+        rssMiB,
+        oneKeyMedianMs: round(median(sorted), 1),
+        oneKeyWorstMs: round(sorted[sorted.length - 1], 1),
+        noReload,
+        reloadEverySecond,
+        ratio: round(reloadEverySecond.rps / noReload.rps, 3),
+        reloadsWritten: writes,
+        reloadsTaken,
+        failedRequests: noReload.errors + reloadEverySecond.errors,
+        lastServedWithin2s,
+      };
+      ctx.log(
+        `  shards ${n} keys (${count} shards, ${row.bundleMiB} MiB, change ${row.changeKiB} KiB): ready ${row.readyMs} ms, RSS ${rssMiB} MiB; one-key change served in ${row.oneKeyMedianMs} ms (worst ${row.oneKeyWorstMs}); ${noReload.rps} -> ${reloadEverySecond.rps} req/s (x${row.ratio}), ${writes} written / ${reloadsTaken} taken, failed ${row.failedRequests}, max latency ${noReload.maxMs} -> ${reloadEverySecond.maxMs} ms, last served within 2 s: ${lastServedWithin2s}`,
+      );
+      rows.push(row);
+    } catch (err) {
+      ctx.log(`  shards ${n} keys: ${(err as Error).message}`);
+      rows.push({ keys: n, shards: count, error: (err as Error).message } as ShardReloadRow);
+    } finally {
+      await proc.stop();
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,85 @@
+// Writes a sharded bundle (bundle/shards.ts) into a directory so that a gateway reading it at
+// any moment sees the old set or the new set, never a mix:
+//   1. every shard file is written under its digest (shards/<hex>.json), atomically; a file
+//      that already holds the same bytes is left alone (its mtime too), so a one-key change
+//      writes one or two shards;
+//   2. manifest.json, which names the new digests, is replaced atomically last;
+//   3. shard files named by neither the new manifest nor the previous one are removed (a
+//      gateway may still be reading the previous set's shards when the manifest changes).
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import { autoShardCount, MAX_SHARDS } from '../bundle/shard-of.ts';
+import { splitWire } from '../bundle/shards.ts';
+import { signBundle } from '../bundle/sign.ts';
+import type { WireContent } from '../bundle/types.ts';
+import { documentDigest, serializeManifest, serializeShard } from '../bundle/write.ts';
+import { writeFileAtomic } from './atomic.ts';
+
+export const MANIFEST_FILE = 'manifest.json';
+export const SHARDS_DIR = 'shards';
+
+export interface ShardedWrite {
+  manifest: Buffer;
+  /** "sha256:<hex>" of the manifest's content. */
+  digest: string;
+  shards: number;
+  /** Shard files written now (the others were already there with the same bytes). */
+  written: number;
+  removed: number;
+}
+
+/** `--shards N|auto` as a count, or an error message. */
+export function parseShardCount(text: string, keys: number): number | string {
+  if (text === 'auto') return autoShardCount(keys);
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > MAX_SHARDS) return `--shards must be auto or a whole number from 1 to ${MAX_SHARDS}, got ${JSON.stringify(text)}`;
+  return n;
+}
+
+function sameBytes(path: string, bytes: Buffer): boolean {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st?.isFile() || st.size !== bytes.length) return false;
+  return readFileSync(path).equals(bytes);
+}
+
+/** Digests named by the manifest at `path`, if it is readable enough to tell (else none). */
+function shardsNamedBy(path: string): string[] {
+  try {
+    const text = readFileSync(path, 'latin1');
+    const m = /"shards":\[([^\]]*)\]/.exec(text);
+    return m ? [...m[1].matchAll(/sha256:([0-9a-f]{64})/g)].map((x) => x[1]) : [];
+  } catch {
+    return [];
+  }
+}
+
+export function writeShardedBundle(dir: string, wire: WireContent, count: number, signingKey?: KeyObject): ShardedWrite {
+  const { base, shards } = splitWire(wire, count);
+  const files = shards.map(serializeShard);
+  const digests = files.map(documentDigest);
+  let manifest = serializeManifest({ ...base, shards: digests });
+  if (signingKey) manifest = signBundle(manifest, signingKey);
+
+  const shardDir = join(dir, SHARDS_DIR);
+  mkdirSync(shardDir, { recursive: true });
+  let written = 0;
+  for (let i = 0; i < files.length; i++) {
+    const path = join(shardDir, `${digests[i].slice('sha256:'.length)}.json`);
+    if (sameBytes(path, files[i])) continue;
+    writeFileAtomic(path, files[i]);
+    written++;
+  }
+  const manifestPath = join(dir, MANIFEST_FILE);
+  const keep = new Set([...digests.map((d) => d.slice('sha256:'.length)), ...shardsNamedBy(manifestPath)]);
+  writeFileAtomic(manifestPath, manifest);
+  let removed = 0;
+  for (const name of readdirSync(shardDir)) {
+    const m = /^([0-9a-f]{64})\.json$/.exec(name);
+    if (m && !keep.has(m[1])) {
+      rmSync(join(shardDir, name), { force: true });
+      removed++;
+    }
+  }
+  return { manifest, digest: documentDigest(manifest), shards: count, written, removed };
+}

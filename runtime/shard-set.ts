@@ -1,0 +1,127 @@
+// A sharded bundle (bundle/shards.ts) as the runtime holds it: the manifest compacted (APIs,
+// CAs, routes, pins; no keys), every shard compacted on its own (runtime/bundle-worker-compact.ts),
+// and the routing from fingerprints and token hashes to shards (runtime/shard-routing.ts).
+//
+// `loadShardSet` reads only the shards whose digest is not held already: on a reload the
+// gateway passes what its serving set holds, so a change to one key reads, verifies and compacts
+// one or two shards, and rebuilds only the routing. It runs in the reload worker
+// (runtime/bundle-worker.ts) and, at start-up, on the main thread: the same checks, the same messages.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkWireKeys } from '../bundle/checks.ts';
+import { BundleError, loadManifest, loadShard } from '../bundle/read.ts';
+import type { ShardContent, WireContent } from '../bundle/types.ts';
+import { type CompactBundle, compactWire } from './bundle-worker-compact.ts';
+import { fetchBundle } from './poll-url.ts';
+import { buildRouting, type RoutingSource, type ShardRouting, updateRouting } from './shard-routing.ts';
+
+/** Where a manifest's shards are: `shards/<hex>.json` beside the manifest file, or under the manifest's URL. */
+export type ShardLocation = { kind: 'file'; dir: string } | { kind: 'url'; manifestUrl: string };
+
+/** The manifest file in a sharded bundle's directory. */
+export const MANIFEST_FILE = 'manifest.json';
+
+export interface LoadedShards {
+  /** The manifest, compacted: its small parts, pins and CA expiries. */
+  base: CompactBundle;
+  /** Digest of shard i. */
+  digests: string[];
+  /** The shards read now (the others were held), by index. */
+  fresh: Map<number, CompactBundle>;
+  routing: ShardRouting;
+}
+
+/** A shard's content (it has no small parts of its own: the runtime keeps them once, in `base`). */
+function shardWire(shard: ShardContent): WireContent {
+  return { ...shard, apis: {}, cas: {}, routes: {}, revocation: { crls: {}, crl_urls: [], denied: [] }, not_after: {} };
+}
+
+/** The typed array in a SharedArrayBuffer: posted to a worker, it is shared, not copied. */
+function shared<T extends Uint8Array | Float64Array>(a: T): T {
+  const copy = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
+  copy.set(a);
+  return copy;
+}
+
+/** The parts of a compact shard the routing reads (shared so a later reload's worker reads them in place). */
+export function routingSource(c: CompactBundle): RoutingSource {
+  return { certFingerprints: c.certFingerprints, tokenHashes: c.tokenHashes, expiryTimes: c.expiryTimes };
+}
+
+async function readShardBytes(location: ShardLocation, digest: string): Promise<Buffer> {
+  const name = `${digest.slice('sha256:'.length)}.json`;
+  if (location.kind === 'file') {
+    try {
+      return await readFile(join(location.dir, 'shards', name));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new BundleError(`shard shards/${name} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}; the manifest names it`);
+    }
+  }
+  const r = await fetchBundle(new URL(`shards/${name}`, location.manifestUrl).href, null, 30_000);
+  if (r.status !== 'modified') throw new BundleError(`shard shards/${name}: the server answered 304 to an unconditional request`);
+  return r.bytes;
+}
+
+function compactShard(shard: ShardContent, digest: string): CompactBundle {
+  const w = shardWire(shard);
+  let keyError: string | null = null;
+  try {
+    checkWireKeys(w);
+  } catch (err) {
+    keyError = (err as Error).message;
+  }
+  const c = compactWire(w, digest, null, '', keyError);
+  c.certFingerprints = shared(c.certFingerprints);
+  c.tokenHashes = shared(c.tokenHashes);
+  c.expiryTimes = shared(c.expiryTimes);
+  return c;
+}
+
+/** Shards read at a time (a URL source: requests in flight). */
+const PARALLEL = 8;
+
+/**
+ * Verifies `manifestBytes` and loads the shards it names that `held` does not hold (by digest).
+ * Throws BundleError (or a fetch error) for anything missing, tampered or inconsistent.
+ */
+/** What a reload knows of the set serving: its digests, its shards' routing sources (by index) and its routing. */
+export interface ServingRouting {
+  digests: string[];
+  shards: RoutingSource[];
+  routing: ShardRouting;
+}
+
+export async function loadShardSet(
+  manifestBytes: Buffer,
+  bytesSha256: string,
+  location: ShardLocation,
+  held: ReadonlyMap<string, RoutingSource>,
+  serving: ServingRouting | null = null,
+): Promise<LoadedShards> {
+  const { digest, signature, manifest } = loadManifest(manifestBytes);
+  const base = compactWire(manifest, digest, signature, bytesSha256, null);
+  const digests = manifest.shards;
+  const fresh = new Map<number, CompactBundle>();
+  const byDigest = new Map<string, CompactBundle>();
+  const wanted = digests.map((d, i) => [d, i] as const).filter(([d]) => !held.has(d));
+  for (let at = 0; at < wanted.length; at += PARALLEL) {
+    const batch = wanted.slice(at, at + PARALLEL);
+    const bytes = await Promise.all(batch.map(([d]) => (byDigest.has(d) ? null : readShardBytes(location, d))));
+    batch.forEach(([d, i], j) => {
+      let c = byDigest.get(d);
+      if (c === undefined) {
+        c = compactShard(loadShard(bytes[j]!, manifest, i), d);
+        byDigest.set(d, c);
+      }
+      fresh.set(i, c);
+    });
+  }
+  const sources = digests.map((d, i) => held.get(d) ?? routingSource(fresh.get(i)!));
+  const changed = serving ? digests.flatMap((d, i) => (serving.digests[i] === d ? [] : [i])) : [];
+  const routing =
+    serving && serving.digests.length === digests.length
+      ? updateRouting(serving.routing, serving.shards, sources, changed, routingSource(base))
+      : buildRouting(sources, routingSource(base));
+  return { base, digests, fresh, routing };
+}

@@ -1,0 +1,25 @@
+// Debian's chromium through playwright-core, as the browser tests drive it: headless, without
+// the sandbox (the tests run as root on CI machines) and without background traffic (QUIC,
+// component updates, sync), so the only requests are the test's own.
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+
+/** Where the browser tests leave their screenshots. */
+export const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    timeout: 60_000,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
