@@ -491,7 +491,7 @@ export function renderReport(res: BenchResults): string {
         ],
         res.sections.shards.map((r) =>
           r.error
-            ? [r.keys, r.shards, r.error, '', '', '', '', '', '', '', '', '', '', '']
+            ? [r.keys, r.shards, r.error, '', '', '', '', '', '', '', '', '', '', '', '']
             : [
                 r.keys,
                 r.shards,
@@ -504,6 +504,7 @@ export function renderReport(res: BenchResults): string {
                 r.reloadEverySecond.rps,
                 r.ratio,
                 `${r.noReload.maxMs} / ${r.reloadEverySecond.maxMs}`,
+                `${r.loopMaxMsNoReload} / ${r.loopMaxMsReload}`,
                 r.failedRequests,
                 `${r.reloadsWritten} / ${r.reloadsTaken}`,
                 r.lastServedWithin2s ? 'yes' : 'no',

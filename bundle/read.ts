@@ -10,8 +10,6 @@ import {
   type Bundle,
   type DocumentFormat,
   MANIFEST_FORMAT,
-  type ManifestContent,
-  SHARD_FORMAT,
   type ShardContent,
   type BundleApi,
   type BundleCa,
@@ -29,7 +27,6 @@ import {
   type WireKeys,
   XFCC_FIELDS,
 } from './types.ts';
-import { MAX_SHARDS, shardOf } from './shard-of.ts';
 import { expandContent, hexAt, hexCount } from './wire.ts';
 
 export class BundleError extends Error {
@@ -78,7 +75,7 @@ interface Document {
  * the content bytes before a byte is parsed, then the content parsed. `what` names the file in
  * messages. Throws BundleError.
  */
-function readDocument(bytes: Uint8Array | string, format: DocumentFormat, what: string): Document {
+export function readDocument(bytes: Uint8Array | string, format: DocumentFormat, what: string): Document {
   const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerPrefix = `{"format":"${format}","digest":"sha256:`;
   if (buf.length === 0) throw new BundleError(`${what} is empty`);
@@ -130,60 +127,13 @@ function formatHint(expected: DocumentFormat, found: string): string {
   return '';
 }
 
-/** A verified manifest (bundle/shards.ts): its small parts checked as a bundle's, and the shard digests. */
-export interface WireManifest {
-  digest: string;
-  signature: string | null;
-  manifest: ManifestContent;
-}
-
-const SHARD_DIGEST = /^sha256:[0-9a-f]{64}$/;
-
-export function loadManifest(bytes: Uint8Array | string): WireManifest {
-  const { digest, signature, content } = readDocument(bytes, MANIFEST_FORMAT, 'manifest');
-  verifyShape(content);
-  const m = content as ManifestContent;
-  if (m.keys.ids.length > 0 || m.sessions.length > 0 || hexCount(m.tokens.hex) > 0)
-    fail('content.keys', 'must be empty in a manifest (keys live in its shards)');
-  for (let i = 0; i < m.certs.key.length; i++) if (m.certs.key[i] !== -1) fail(`content.certs.key[${i}]`, 'must be -1 in a manifest (keys live in its shards)');
-  if (!Array.isArray(m.shards) || m.shards.length === 0 || m.shards.length > MAX_SHARDS)
-    fail('content.shards', `must be an array of 1 to ${MAX_SHARDS} shard digests`);
-  for (let i = 0; i < m.shards.length; i++)
-    if (typeof m.shards[i] !== 'string' || !SHARD_DIGEST.test(m.shards[i])) fail(`content.shards[${i}]`, 'must be "sha256:<64 hex>"');
-  return { digest, signature, manifest: m };
-}
-
-/**
- * Shard `index` of `manifest`, verified: its digest is the one the manifest names (so the
- * manifest's signature covers it), its parts pass the bundle's checks against the manifest's
- * APIs and CAs, and every key id hashes to this shard. Throws BundleError naming the shard.
- */
-export function loadShard(bytes: Uint8Array | string, manifest: ManifestContent, index: number): ShardContent {
-  const what = `shard ${index}`;
-  const { digest, content } = readDocument(bytes, SHARD_FORMAT, what);
-  if (digest !== manifest.shards[index])
-    throw new BundleError(
-      `${what} is ${digest.slice(0, 19)}…, not ${manifest.shards[index].slice(0, 19)}… as the manifest says; the shard set is mixed up (copied while being written?)`,
-    );
-  try {
-    verifyKeyParts(content, manifest.apis, manifest.cas);
-  } catch (err) {
-    throw new BundleError(`${what}: ${(err as Error).message}`);
-  }
-  const shard = content as ShardContent;
-  for (const id of shard.keys.ids)
-    if (shardOf(id, manifest.shards.length) !== index)
-      throw new BundleError(`${what}: key ${JSON.stringify(id)} belongs to shard ${shardOf(id, manifest.shards.length)}`);
-  return shard;
-}
-
 // ---- shape verification (hand-written: the runtime does not carry ajv) ----
 // One table of field checks per bundle type, each `satisfies Record<keyof Type, Check>`: a field
 // added to a type in types.ts does not compile until it is checked here.
 
 type Check = (v: unknown, path: string) => void;
 
-function fail(path: string, what: string): never {
+export function fail(path: string, what: string): never {
   throw new BundleError(`bundle shape: ${path} ${what}`);
 }
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -397,7 +347,7 @@ const KEY_PARTS_SHAPE = {
   tokens: CONTENT_SHAPE.tokens,
 } satisfies Record<keyof ShardContent, Check>;
 
-function verifyShape(c: unknown): asserts c is WireContent {
+export function verifyShape(c: unknown): asserts c is WireContent {
   record(CONTENT_SHAPE)(c, 'content');
   const { apis, cas, revocation, routes, not_after } = c as WireContent;
   const knownCa = (fp: string, path: string) => {
@@ -419,7 +369,7 @@ function verifyShape(c: unknown): asserts c is WireContent {
 }
 
 /** A shard's parts: their shapes, then their references to each other and to the manifest's APIs and CAs. */
-function verifyKeyParts(c: unknown, apis: Record<string, BundleApi>, cas: Record<string, BundleCa>): asserts c is ShardContent {
+export function verifyKeyParts(c: unknown, apis: Record<string, BundleApi>, cas: Record<string, BundleCa>): asserts c is ShardContent {
   record(KEY_PARTS_SHAPE)(c, 'content');
   checkKeyParts(c as ShardContent, apis, cas);
 }

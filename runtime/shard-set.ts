@@ -9,7 +9,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkWireKeys } from '../bundle/checks.ts';
-import { BundleError, loadManifest, loadShard } from '../bundle/read.ts';
+import { BundleError } from '../bundle/read.ts';
+import { loadManifest, loadShard } from '../bundle/read-sharded.ts';
 import type { ShardContent, WireContent } from '../bundle/types.ts';
 import { type CompactBundle, compactWire } from './bundle-worker-compact.ts';
 import { fetchBundle } from './poll-url.ts';

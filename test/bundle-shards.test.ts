@@ -230,3 +230,19 @@ test("signed as a whole: the manifest's signature covers every shard", async () 
   assert.equal(store.current().key('key-00001')?.def.is_inactive, false);
   await assert.rejects(BundleStore.createSharded(readFileSync(join(dir, 'manifest.json')), dir, here(dir), buildSnapshot, options), /not signed/);
 });
+
+test('serve finds a sharded bundle from its directory or its manifest.json, and a single-file bundle as before', async () => {
+  const { readInitialBundle } = await import('../runtime/bundle-source.ts');
+  const dir = join(t.dir, 'sources');
+  writeSample(dir, sampleContent(20), 2);
+  const fromDir = await readInitialBundle(dir);
+  assert.deepEqual(fromDir.shards, { kind: 'file', dir });
+  assert.equal(fromDir.follow, join(dir, 'manifest.json'), 'the manifest is what is watched');
+  const fromFile = await readInitialBundle(join(dir, 'manifest.json'));
+  assert.deepEqual(fromFile.shards, { kind: 'file', dir });
+  assert.deepEqual(fromFile.bytes, fromDir.bytes);
+  const single = join(t.dir, 'single.json');
+  writeFileSync(single, serializeWire(encodeContent(sampleContent(20))));
+  assert.equal((await readInitialBundle(single)).shards, null);
+  await assert.rejects(readInitialBundle(t.dir), /is a directory: serve takes a compiled bundle/);
+});

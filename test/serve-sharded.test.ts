@@ -127,3 +127,32 @@ function readManifestShards(out: string): string[] {
   const m = readFileSync(join(out, 'manifest.json'), 'utf8');
   return (JSON.parse(m.slice(m.indexOf('"content":') + 10, -2)).shards as string[]).map((d) => d.slice(7));
 }
+
+test('explain, who and diff read a sharded bundle (its directory or its manifest.json) as the single-file one', async () => {
+  const dir = join(t.dir, 'readers');
+  const config = writeConfig(dir, true, 5);
+  const flat = join(dir, 'flat.json');
+  const out = join(dir, 'bundle');
+  assert.equal((await run(process.execPath, [CLI, 'compile', config, '-o', flat])).code, 0);
+  await compileSharded(config, out);
+  const diff = await run(process.execPath, [CLI, 'diff', flat, out]);
+  assert.equal(diff.code, 0, diff.stderr);
+  assert.match(diff.stdout, /no changes/);
+  const alicePem = join(pki.dir, 'alice.pem');
+  const explained = await Promise.all(
+    [flat, out, join(out, 'manifest.json')].map((b) =>
+      run(process.execPath, [CLI, 'explain', '--bundle', b, '--cert', alicePem, '--format', 'json', 'GET', '/dyn/x']),
+    ),
+  );
+  for (const e of explained) assert.equal(e.code, explained[0].code, e.stderr);
+  const verdicts = explained.map((e) => JSON.parse(e.stdout).status);
+  assert.deepEqual(verdicts, [403, 403, 403], 'alice is switched off in this config');
+  const who = await run(process.execPath, [CLI, 'who', '--bundle', out, '--format', 'json', 'dyn']);
+  assert.equal(who.code, 0, who.stderr);
+  // A shard gone: the reader says which, rather than answering from part of the set.
+  const shard = readManifestShards(out)[0];
+  renameSync(join(out, 'shards', `${shard}.json`), join(out, `${shard}.moved`));
+  const broken = await run(process.execPath, [CLI, 'explain', '--bundle', out, 'GET', '/dyn/x']);
+  assert.notEqual(broken.code, 0);
+  assert.match(broken.stderr + broken.stdout, /shard shards\/[0-9a-f]{64}\.json cannot be read \(ENOENT\); the manifest names it/);
+});

@@ -40,6 +40,9 @@ export interface ShardReloadRow {
   reloadsWritten: number;
   reloadsTaken: number;
   failedRequests: number;
+  /** The gateway's longest event-loop delay (ms) during the run without reloads, and with (prom-client's monitorEventLoopDelay, reset by each scrape). */
+  loopMaxMsNoReload: number;
+  loopMaxMsReload: number;
   /** The last version written was served within 2 s of being written. */
   lastServedWithin2s: boolean;
   error?: string;
@@ -141,7 +144,10 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
       }
       const spec = { url, combinedPem: pki.files['listed-1'].combined, keepAlive: true, concurrency: ctx.opts.connections, scratchDir: ctx.dir('scratch') };
       await measure(proc.pid, { ...spec, durationS: 1 });
+      const loopMax = async () => round((await metricSum(adminUrl, 'mtlsgate_nodejs_eventloop_lag_max_seconds')) * 1000, 1);
+      await loopMax();
       const noReload = await measure(proc.pid, { ...spec, durationS: ctx.opts.durationS });
+      const loopMaxMsNoReload = await loopMax();
       const okBefore = await metricSum(adminUrl, 'mtlsgate_bundle_reloads_total', { result: 'ok' });
       let writes = 0;
       const writer = setInterval(() => {
@@ -154,6 +160,7 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
       } finally {
         clearInterval(writer);
       }
+      const loopMaxMsReload = await loopMax();
       const last = (writes - 1) % 2 === 0 ? b : a;
       const lastServedWithin2s = (await waitDigest(adminUrl, last.digest, 2_000)) !== null;
       const reloadsTaken = (await metricSum(adminUrl, 'mtlsgate_bundle_reloads_total', { result: 'ok' })) - okBefore;
@@ -174,9 +181,11 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
         reloadsTaken,
         failedRequests: noReload.errors + reloadEverySecond.errors,
         lastServedWithin2s,
+        loopMaxMsNoReload,
+        loopMaxMsReload,
       };
       ctx.log(
-        `  shards ${n} keys (${count} shards, ${row.bundleMiB} MiB, change ${row.changeKiB} KiB): ready ${row.readyMs} ms, RSS ${rssMiB} MiB; one-key change served in ${row.oneKeyMedianMs} ms (worst ${row.oneKeyWorstMs}); ${noReload.rps} -> ${reloadEverySecond.rps} req/s (x${row.ratio}), ${writes} written / ${reloadsTaken} taken, failed ${row.failedRequests}, max latency ${noReload.maxMs} -> ${reloadEverySecond.maxMs} ms, last served within 2 s: ${lastServedWithin2s}`,
+        `  shards ${n} keys (${count} shards, ${row.bundleMiB} MiB, change ${row.changeKiB} KiB): ready ${row.readyMs} ms, RSS ${rssMiB} MiB; one-key change served in ${row.oneKeyMedianMs} ms (worst ${row.oneKeyWorstMs}); ${noReload.rps} -> ${reloadEverySecond.rps} req/s (x${row.ratio}), ${writes} written / ${reloadsTaken} taken, failed ${row.failedRequests}, max latency ${noReload.maxMs} -> ${reloadEverySecond.maxMs} ms, event-loop max ${loopMaxMsNoReload} -> ${loopMaxMsReload} ms, last served within 2 s: ${lastServedWithin2s}`,
       );
       rows.push(row);
     } catch (err) {

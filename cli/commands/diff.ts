@@ -2,6 +2,7 @@
 // and a config directory (the plan before deploying). The comparison is bundle/diff.ts (pure);
 // this module loads, verifies (or compiles) and prints.
 import { statSync } from 'node:fs';
+import { isShardedDir, readBundleAt } from '../bundle-file.ts';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { loadBundle } from '../../bundle/read.ts';
@@ -54,15 +55,15 @@ async function compiled(dir: string, allowOutside: readonly string[]): Promise<B
 }
 
 async function readBundle(path: string, allowOutside: readonly string[]): Promise<Bundle> {
-  if (path !== STDIO && statSync(path, { throwIfNoEntry: false })?.isDirectory()) return compiled(path, allowOutside);
-  let bytes: Buffer;
+  if (path !== STDIO && statSync(path, { throwIfNoEntry: false })?.isDirectory() && !isShardedDir(path)) return compiled(path, allowOutside);
+  let bytes: Buffer | undefined;
   try {
-    bytes = readInput(path);
+    if (!isShardedDir(path)) bytes = readInput(path);
   } catch (err) {
     throw new Error(`cannot read ${describePath(path, 'in')}: ${errnoMessage(err)}`);
   }
   try {
-    return loadBundle(bytes);
+    return path === STDIO ? loadBundle(bytes!) : readBundleAt(path, bytes);
   } catch (err) {
     throw new Error(`${describePath(path, 'in')}: ${(err as Error).message}`);
   }

@@ -1,10 +1,10 @@
 // `mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [METHOD] URL`: the
 // decision the gateway's stages make for one request, and each stage's verdict in order.
 import { readFileSync } from 'node:fs';
+import { readBundleAt } from '../bundle-file.ts';
 import { parseArgs } from 'node:util';
 import { explainRequest, formatExplanation } from '../../access/explain.ts';
 import { identityFromPem } from '../../access/identity.ts';
-import { loadBundle } from '../../bundle/read.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
 import { envelope } from '../report.ts';
@@ -57,7 +57,7 @@ async function run(argv: string[]): Promise<number> {
   let bundle;
   let identity = null;
   try {
-    bundle = loadBundle(readFileSync(values.bundle));
+    bundle = readBundleAt(values.bundle);
     if (values.cert !== undefined) identity = identityFromPem(readFileSync(values.cert, 'latin1'));
   } catch (err) {
     return fail(values.format, 'io', (err as Error).message);

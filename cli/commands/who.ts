@@ -1,10 +1,9 @@
 // `mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR]`: every identity that
 // can reach an API, answered by the gateway's own stages from the bundle that is deployed, with
 // real client certificates from DIR (the bundle holds fingerprints, the stages need certificates).
-import { readFileSync } from 'node:fs';
+import { readBundleAt } from '../bundle-file.ts';
 import { parseArgs } from 'node:util';
 import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
-import { loadBundle } from '../../bundle/read.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
 import { envelope } from '../report.ts';
@@ -47,7 +46,7 @@ async function run(argv: string[]): Promise<number> {
   const now = values.at === undefined ? Date.now() : Date.parse(values.at);
   if (Number.isNaN(now)) throw new UsageError(`--at must be an ISO time, got ${JSON.stringify(values.at)}`);
   try {
-    const bundle = loadBundle(readFileSync(values.bundle));
+    const bundle = readBundleAt(values.bundle);
     const certs = values.certs ? certsFrom(values.certs) : [];
     const answer = whoCanReach(bundle, buildSnapshot(bundle), positionals[0], { method: values.method!, path: values.path ?? null, now, certs });
     process.stdout.write(format === 'json' ? envelope('who', true, { ...answer }) : formatWho(answer, format as 'text' | 'csv'));
