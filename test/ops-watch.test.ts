@@ -2,7 +2,7 @@
 // symlink to a file in another directory. Each case waits for the event it causes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { watchFile } from '../runtime/watch-file.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
@@ -91,5 +91,28 @@ test('a symlink into another directory: writes and renames at the target are see
     await watch.close();
     links.cleanup();
     targets.cleanup();
+  }
+});
+
+test('a log file appended next to the bundle brings no reload, and the bundle is still followed', async () => {
+  const t = tempDir('neighbour');
+  const file = join(t.dir, 'bundle.json');
+  writeFileSync(file, 'b1');
+  const { seen, watch } = await recordingWatch(file);
+  try {
+    // `serve > gateway.log` beside the bundle: a write per batch of request lines.
+    const log = join(t.dir, 'gateway.log');
+    for (let i = 0; i < 200; i++) appendFileSync(log, `{"msg":"request","n":${i}}\n`);
+    writeFileSync(join(t.dir, 'gateway.log.1'), 'rotated');
+    writeFileSync(file, 'b2');
+    await waitFor('the bundle write after the log writes', () => seen.includes('b2'));
+    // A notification caused by the log would have read b1 (a busy machine may split b2's events in two).
+    assert.ok(
+      seen.every((v) => v === 'b2'),
+      `only the bundle write notifies (saw ${JSON.stringify(seen)})`,
+    );
+  } finally {
+    await watch.close();
+    t.cleanup();
   }
 });
