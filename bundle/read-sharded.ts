@@ -2,7 +2,9 @@
 // single-file bundle is (bundle/read.ts), and the whole set merged into one parsed bundle for the
 // tools that look at every key (explain, who, diff). The gateway never merges: it keeps the shards
 // apart and reads only the changed ones (runtime/shard-set.ts).
-import { BundleError, fail, readDocument, verifyKeyParts, verifyShape } from './read.ts';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { BundleError, fail, loadWireBundle, readDocument, verifyKeyParts, verifyShape, type WireBundle } from './read.ts';
 import { MAX_SHARDS, shardOf } from './shard-of.ts';
 import { mergeShards } from './shards.ts';
 import { BUNDLE_FORMAT, type Bundle, MANIFEST_FORMAT, type ManifestContent, SHARD_FORMAT, type ShardContent } from './types.ts';
@@ -65,10 +67,10 @@ export function isManifest(bytes: Uint8Array): boolean {
 
 /**
  * The manifest and every shard it names (`readShard(hex)` gives the bytes of shards/<hex>.json),
- * each verified as the gateway verifies them, merged into one bundle whose digest is the
- * manifest's. Throws BundleError.
+ * each verified as the gateway verifies them, merged into one file-form content whose digest is
+ * the manifest's. Throws BundleError.
  */
-export function loadShardedBundle(manifestBytes: Uint8Array, readShard: (hex: string) => Uint8Array): Bundle {
+export function loadShardedWire(manifestBytes: Uint8Array, readShard: (hex: string) => Uint8Array): WireBundle {
   const { digest, signature, manifest } = loadManifest(manifestBytes);
   const shards = manifest.shards.map((d, i) => {
     let bytes: Uint8Array;
@@ -81,5 +83,38 @@ export function loadShardedBundle(manifestBytes: Uint8Array, readShard: (hex: st
     }
     return loadShard(bytes, manifest, i);
   });
-  return { format: BUNDLE_FORMAT, digest, signature, content: expandContent(mergeShards(manifest, shards)) };
+  return { digest, signature, wire: mergeShards(manifest, shards) };
+}
+
+/** `loadShardedWire`, expanded: a record per key. */
+export function loadShardedBundle(manifestBytes: Uint8Array, readShard: (hex: string) => Uint8Array): Bundle {
+  const { digest, signature, wire } = loadShardedWire(manifestBytes, readShard);
+  return { format: BUNDLE_FORMAT, digest, signature, content: expandContent(wire) };
+}
+
+// ---- on disk: a bundle file, or a sharded bundle's directory or manifest.json ----
+
+/** Is `path` a sharded bundle's directory (one holding manifest.json)? */
+export function isShardedDir(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true && existsSync(join(path, 'manifest.json'));
+}
+
+/** The file whose bytes say which bundle `path` holds: its manifest for a sharded directory, else itself. */
+export function bundleHeadFile(path: string): string {
+  return isShardedDir(path) ? join(path, 'manifest.json') : path;
+}
+
+/** The bundle at `path` in its file form (bytes of `bundleHeadFile(path)` already read, when given). Throws. */
+export function readWireAt(path: string, bytes?: Uint8Array): WireBundle {
+  const dir = isShardedDir(path) ? path : null;
+  const data = bytes ?? readFileSync(dir ? join(dir, 'manifest.json') : path);
+  if (dir === null && !isManifest(data)) return loadWireBundle(data);
+  const shards = join(dir ?? dirname(path), 'shards');
+  return loadShardedWire(data, (hex) => readFileSync(join(shards, `${hex}.json`)));
+}
+
+/** `readWireAt`, expanded: what explain, who and diff read. */
+export function readBundleAt(path: string, bytes?: Uint8Array): Bundle {
+  const { digest, signature, wire } = readWireAt(path, bytes);
+  return { format: BUNDLE_FORMAT, digest, signature, content: expandContent(wire) };
 }

@@ -54,6 +54,13 @@ function shardsNamedBy(path: string): string[] {
   }
 }
 
+/** The number of shards of the sharded bundle in `dir` (its manifest names one digest a shard). */
+export function shardCountAt(dir: string): number {
+  const n = shardsNamedBy(join(dir, MANIFEST_FILE)).length;
+  if (n === 0) throw new Error(`${join(dir, MANIFEST_FILE)} names no shard; recreate it with \`mtlsgate compile CONFIG -o ${dir} --shards auto\``);
+  return n;
+}
+
 export function writeShardedBundle(dir: string, wire: WireContent, count: number, signingKey?: KeyObject): ShardedWrite {
   const { base, shards } = splitWire(wire, count);
   const files = shards.map(serializeShard);

@@ -4,7 +4,9 @@
 import type { KeyObject } from 'node:crypto';
 import { compileDir, type CompileResult, formatDiagnostics, type PortalPlan, writeFileAtomic } from '../compiler/index.ts';
 import { LiveCompiler, type LiveMode } from '../compiler/live-compile.ts';
+import { isShardedDir } from '../bundle/read-sharded.ts';
 import { signBundle } from '../bundle/sign.ts';
+import { shardCountAt, writeShardedBundle } from '../compiler/write-sharded.ts';
 import type { BundleApi, BundleContent, WireContent } from '../bundle/types.ts';
 import { hexAt, hexCount } from '../bundle/wire.ts';
 import { rememberWritten } from './written-bundle.ts';
@@ -19,6 +21,8 @@ export interface CertificateUse {
 
 export interface Compiled {
   errorCount: number;
+  /** The key every bundle written from this compile is signed with (a sharded one signs its manifest when written). */
+  signingKey?: KeyObject;
   /** The compiled content, a record per key (made when first read: at 100,000 keys that costs); null when the config has errors. */
   readonly content: BundleContent | null;
   /** The APIs by id; null when the config has errors. */
@@ -73,6 +77,7 @@ export function compiledView(result: CompileResult, configDir: string, signingKe
   const wire: WireContent | null = result.errorCount === 0 ? result.wire : null;
   let bundle = wire !== null ? result.bundle : null;
   if (bundle !== null && signingKey !== undefined) bundle = signBundle(bundle, signingKey);
+  const signing = signingKey === undefined ? {} : { signingKey };
   let report: string | undefined;
   return {
     errorCount: result.errorCount,
@@ -91,6 +96,7 @@ export function compiledView(result: CompileResult, configDir: string, signingKe
     hasKey: (id) => wire !== null && sortedHas(wire.keys.ids, id),
     bundle,
     wire,
+    ...signing,
     get report() {
       return (report ??= formatDiagnostics(result, 'text', configDir));
     },
@@ -128,8 +134,15 @@ export const compileConfig: CompileFn = compilerFor();
  * Writes a compiled bundle where the gateway reads it, atomically. The one place the portal and
  * `approve` write a bundle: another bundle form (a sharded directory) changes only this.
  */
-export async function writeBundle(bundlePath: string, compiled: { bundle: Buffer | null; wire?: WireContent | null }): Promise<void> {
+export async function writeBundle(bundlePath: string, compiled: { bundle: Buffer | null; wire?: WireContent | null; signingKey?: KeyObject }): Promise<void> {
   if (compiled.bundle === null) throw new Error('internal error: writeBundle without a bundle (the config has errors)');
+  if (compiled.wire && isShardedDir(bundlePath)) {
+    // A sharded bundle (compile --shards): the same number of shards, so a new key rewrites its
+    // own shard and the manifest, and a gateway serving the directory reloads that one shard.
+    writeShardedBundle(bundlePath, compiled.wire, shardCountAt(bundlePath), compiled.signingKey);
+    rememberWritten(bundlePath, compiled.wire);
+    return;
+  }
   await writeFileAtomic(bundlePath, compiled.bundle);
   // Status pages read which keys the written bundle holds from memory (portal/written-bundle.ts).
   if (compiled.wire) rememberWritten(bundlePath, compiled.wire);

@@ -4,6 +4,7 @@
 // and a failed recompile removes the new file: the directory is never left with a key that
 // breaks it.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { isShardedDir } from '../bundle/read-sharded.ts';
 import { loadCatalog, type CatalogEntry } from './catalog.ts';
 import { compileConfig, writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
@@ -173,7 +174,9 @@ export class Issuer {
  */
 export async function syncBundle(configDir: string, bundlePath: string, compile: CompileFn = compileConfig) {
   const compiled = await compile(configDir);
-  if (compiled.bundle !== null) {
+  // A sharded directory: writeBundle writes only shards that differ (and the manifest).
+  if (compiled.bundle !== null && isShardedDir(bundlePath)) await writeBundle(bundlePath, compiled);
+  else if (compiled.bundle !== null) {
     const current = existsSync(bundlePath) ? readFileSync(bundlePath) : null;
     if (current === null || !current.equals(compiled.bundle)) await writeBundle(bundlePath, compiled);
   }

@@ -4,8 +4,8 @@
 // the content of the last bundle it wrote to each path with the file's (size, mtime, inode),
 // and reads the file only when it is not that one any more (`approve` in another process, a
 // deploy, a restart).
-import { readFileSync, statSync } from 'node:fs';
-import { loadWireBundle } from '../bundle/read.ts';
+import { statSync } from 'node:fs';
+import { bundleHeadFile, readWireAt } from '../bundle/read-sharded.ts';
 import type { WireContent } from '../bundle/types.ts';
 
 interface Written {
@@ -32,7 +32,7 @@ function search(list: readonly string[], value: string): boolean {
 /** Records that `wire` is what the file at `path` now holds (called right after writing it). */
 export function rememberWritten(path: string, wire: WireContent): void {
   try {
-    const st = statSync(path);
+    const st = statSync(bundleHeadFile(path));
     written.set(path, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, wire });
   } catch {
     written.delete(path);
@@ -43,9 +43,10 @@ export function rememberWritten(path: string, wire: WireContent): void {
 function contentOf(path: string): WireContent | null {
   const known = written.get(path);
   try {
-    const st = statSync(path);
+    // A sharded bundle's manifest names every shard: while it is the one written, so are they.
+    const st = statSync(bundleHeadFile(path));
     if (known && st.size === known.size && st.mtimeMs === known.mtimeMs && st.ino === known.ino) return known.wire;
-    return loadWireBundle(readFileSync(path)).wire;
+    return readWireAt(path).wire;
   } catch {
     return null;
   }

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { MANIFEST_FORMAT } from '../bundle/types.ts';
+import { isManifest } from '../bundle/read-sharded.ts';
 import { errnoMessage } from '../common/errno.ts';
 import type { Logger } from './log.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -26,12 +26,6 @@ export interface InitialBundle {
   shards: ShardLocation | null;
   /** The file to watch (a sharded bundle's manifest), or the URL to poll. */
   follow: string;
-}
-
-const MANIFEST_HEAD = Buffer.from(`{"format":"${MANIFEST_FORMAT}"`);
-
-function isManifest(bytes: Buffer): boolean {
-  return bytes.subarray(0, MANIFEST_HEAD.length).equals(MANIFEST_HEAD);
 }
 
 /**

@@ -2,7 +2,7 @@
 // and a config directory (the plan before deploying). The comparison is bundle/diff.ts (pure);
 // this module loads, verifies (or compiles) and prints.
 import { statSync } from 'node:fs';
-import { isShardedDir, readBundleAt } from '../bundle-file.ts';
+import { isShardedDir, readBundleAt } from '../../bundle/read-sharded.ts';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { loadBundle } from '../../bundle/read.ts';

@@ -1,7 +1,7 @@
 // `mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [METHOD] URL`: the
 // decision the gateway's stages make for one request, and each stage's verdict in order.
 import { readFileSync } from 'node:fs';
-import { readBundleAt } from '../bundle-file.ts';
+import { readBundleAt } from '../../bundle/read-sharded.ts';
 import { parseArgs } from 'node:util';
 import { explainRequest, formatExplanation } from '../../access/explain.ts';
 import { identityFromPem } from '../../access/identity.ts';

@@ -1,7 +1,7 @@
 // `mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR]`: every identity that
 // can reach an API, answered by the gateway's own stages from the bundle that is deployed, with
 // real client certificates from DIR (the bundle holds fingerprints, the stages need certificates).
-import { readBundleAt } from '../bundle-file.ts';
+import { readBundleAt } from '../../bundle/read-sharded.ts';
 import { parseArgs } from 'node:util';
 import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
