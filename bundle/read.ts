@@ -27,7 +27,7 @@ import {
   type WireKeys,
   XFCC_FIELDS,
 } from './types.ts';
-import { expandContent, hexAt, hexCount } from './wire.ts';
+import { expandContent, hexAt, hexCount, keyRow } from './wire.ts';
 
 export class BundleError extends Error {
   override name = 'BundleError';
@@ -325,19 +325,6 @@ const CONTENT_SHAPE = {
   not_after: mapOf(finiteNumber),
 } satisfies Record<keyof WireContent, Check>;
 
-/** Index of `id` in ascending `ids`, or -1 (binary search: the sparse columns name few keys). */
-function rowOf(ids: string[], id: string): number {
-  let lo = 0;
-  let hi = ids.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ids[mid] === id) return mid;
-    if (ids[mid] < id) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
-}
-
 /** The key parts of a content (a bundle's, or a shard's), as a shard holds them. */
 const KEY_PARTS_SHAPE = {
   matches: CONTENT_SHAPE.matches,
@@ -381,7 +368,7 @@ function checkKeyParts(c: ShardContent, apis: Record<string, BundleApi>, cas: Re
     if (!isObj(cas[fp])) fail(path, `names CA ${fp} missing from content.cas`);
   };
   const knownKey = (id: string, path: string) => {
-    if (rowOf(keys.ids, id) < 0) fail(path, `names key ${JSON.stringify(id)} missing from content.keys.ids`);
+    if (keyRow(keys.ids, id) < 0) fail(path, `names key ${JSON.stringify(id)} missing from content.keys.ids`);
   };
   for (const id in matches) {
     knownKey(id, `content.matches.${id}`);

@@ -119,6 +119,19 @@ export function encodeContent(content: BundleContent): WireContent {
   });
 }
 
+/** Row of key `id` in ascending `ids` (binary search), or -1. */
+export function keyRow(ids: readonly string[], id: string): number {
+  let lo = 0;
+  let hi = ids.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid] === id) return mid;
+    if (ids[mid]! < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
 /** The i-th 64-character value of a hex table. */
 export function hexAt(hex: string, i: number): string {
   return hex.slice(i * HEX64, (i + 1) * HEX64);

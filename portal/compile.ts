@@ -8,7 +8,7 @@ import { isShardedDir } from '../bundle/read-sharded.ts';
 import { signBundle } from '../bundle/sign.ts';
 import { shardCountAt, writeShardedBundle } from '../compiler/write-sharded.ts';
 import type { BundleApi, BundleContent, WireContent } from '../bundle/types.ts';
-import { hexAt, hexCount } from '../bundle/wire.ts';
+import { hexAt, hexCount, keyRow } from '../bundle/wire.ts';
 import { rememberWritten } from './written-bundle.ts';
 
 export { writeFileAtomic };
@@ -60,18 +60,6 @@ function hexIndex(hex: string, value: string): number {
   return -1;
 }
 
-function sortedHas(list: readonly string[], value: string): boolean {
-  let lo = 0;
-  let hi = list.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]! < value) lo = mid + 1;
-    else if (list[mid]! > value) hi = mid - 1;
-    else return true;
-  }
-  return false;
-}
-
 /** The portal's view of a compile result: lookups straight on the file form, nothing expanded. */
 export function compiledView(result: CompileResult, configDir: string, signingKey?: KeyObject): Compiled {
   const wire: WireContent | null = result.errorCount === 0 ? result.wire : null;
@@ -93,7 +81,7 @@ export function compiledView(result: CompileResult, configDir: string, signingKe
       const key = wire.certs.key[row]!;
       return { key: key < 0 ? null : wire.keys.ids[key]!, apis: wire.certs.apis[fp] ?? [] };
     },
-    hasKey: (id) => wire !== null && sortedHas(wire.keys.ids, id),
+    hasKey: (id) => wire !== null && keyRow(wire.keys.ids, id) >= 0,
     bundle,
     wire,
     ...signing,

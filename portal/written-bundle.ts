@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import { bundleHeadFile, readWireAt } from '../bundle/read-sharded.ts';
 import type { WireContent } from '../bundle/types.ts';
+import { keyRow } from '../bundle/wire.ts';
 
 interface Written {
   size: number;
@@ -16,18 +17,6 @@ interface Written {
 }
 
 const written = new Map<string, Written>();
-
-function search(list: readonly string[], value: string): boolean {
-  let lo = 0;
-  let hi = list.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]! < value) lo = mid + 1;
-    else if (list[mid]! > value) hi = mid - 1;
-    else return true;
-  }
-  return false;
-}
 
 /** Records that `wire` is what the file at `path` now holds (called right after writing it). */
 export function rememberWritten(path: string, wire: WireContent): void {
@@ -61,7 +50,7 @@ export function bundleKeyState(path: string): ((id: string) => boolean | undefin
   if (wire === null) return null;
   let inactive: Set<string> | undefined;
   return (id) => {
-    if (!search(wire.keys.ids, id)) return undefined;
+    if (keyRow(wire.keys.ids, id) < 0) return undefined;
     inactive ??= new Set(wire.keys.inactive);
     return !inactive.has(id);
   };

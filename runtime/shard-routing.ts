@@ -92,9 +92,14 @@ type TableOf = (s: RoutingSource) => Uint8Array;
 const certsOf: TableOf = (s) => s.certFingerprints;
 const tokensOf: TableOf = (s) => s.tokenHashes;
 
-function checkSize(sources: RoutingSource[], table: TableOf, what: string): void {
+/** Entries are numbered within a shard in INDEX_BITS bits. */
+function checkSizes(sources: RoutingSource[]): void {
   sources.forEach((s, i) => {
-    if (table(s).length / 64 > MAX_SHARD_ENTRIES) throw new Error(`shard ${i} holds more than ${MAX_SHARD_ENTRIES} ${what}; compile with more --shards`);
+    for (const [table, what] of [
+      [certsOf, 'certificates'],
+      [tokensOf, 'token hashes'],
+    ] as const)
+      if (table(s).length / 64 > MAX_SHARD_ENTRIES) throw new Error(`shard ${i} holds more than ${MAX_SHARD_ENTRIES} ${what}; compile with more --shards`);
   });
 }
 
@@ -219,8 +224,7 @@ function mergeExpiry(lists: Float64Array[], fresh: number[], keep: Expiry | null
 
 /** Routing over `shards` (in shard order); `base` (the manifest) joins the expiry list only, as source shards.length. */
 export function buildRouting(shards: RoutingSource[], base: RoutingSource): ShardRouting {
-  checkSize(shards, certsOf, 'certificates');
-  checkSize(shards, tokensOf, 'token hashes');
+  checkSizes(shards);
   const certs = buildTable(shards, certsOf);
   const tokens = buildTable(shards, tokensOf);
   const lists = [...shards, base].map((s) => s.expiryTimes);
@@ -243,8 +247,7 @@ export function buildRouting(shards: RoutingSource[], base: RoutingSource): Shar
  */
 export function updateRouting(old: ShardRouting, beforeShards: RoutingSource[], shards: RoutingSource[], changed: number[], base: RoutingSource): ShardRouting {
   if (beforeShards.length !== shards.length) return buildRouting(shards, base);
-  checkSize(shards, certsOf, 'certificates');
-  checkSize(shards, tokensOf, 'token hashes');
+  checkSizes(shards);
   const certs = updateTable(old.certSlots, old.certCount, beforeShards, shards, changed, certsOf);
   const tokens = updateTable(old.tokenSlots, old.tokenCount, beforeShards, shards, changed, tokensOf);
   if (certs === null || tokens === null) return buildRouting(shards, base);

@@ -17,6 +17,7 @@ import { health, metricSum } from '../lib/admin.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { benchPki, LISTED_CLIENTS } from '../lib/pki.ts';
 import { isAdmitted, probe } from '../lib/probe.ts';
+import { serveCommand } from '../lib/serve-command.ts';
 import { freePort, memKiB, SERVER_CORE, startProc, waitForPort } from '../lib/proc.ts';
 import type { Upstream } from '../upstream.ts';
 import { type LoadResult, measure, median, round } from './load.ts';
@@ -110,20 +111,8 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
     const full = writeVersion(dir, a, have);
     const port = await freePort();
     const admin = await freePort();
-    const args = [
-      '--bundle',
-      dir,
-      '--tls-cert',
-      pki.files.server.cert,
-      '--tls-key',
-      pki.files.server.key,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin',
-      `127.0.0.1:${admin}`,
-    ];
     const t0 = performance.now();
-    const proc = startProc(`serve-shards-${n}`, SERVER_CORE, process.execPath, [join(ctx.root, 'dist/mtlsgate.mjs'), 'serve', ...args], {
+    const proc = startProc(`serve-shards-${n}`, SERVER_CORE, process.execPath, serveCommand(ctx.root, dir, pki, port, admin), {
       logFile: join(work, `serve-${n}.log`),
     });
     const adminUrl = `http://127.0.0.1:${admin}`;
