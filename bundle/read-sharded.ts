@@ -78,7 +78,7 @@ export function loadShardedWire(manifestBytes: Uint8Array, readShard: (hex: stri
       bytes = readShard(d.slice('sha256:'.length));
     } catch (err) {
       throw new BundleError(
-        `shard shards/${d.slice('sha256:'.length)}.json cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); the manifest names it`,
+        `shard ${shardFile(d.slice('sha256:'.length))} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); the manifest names it`,
       );
     }
     return loadShard(bytes, manifest, i);
@@ -94,23 +94,32 @@ export function loadShardedBundle(manifestBytes: Uint8Array, readShard: (hex: st
 
 // ---- on disk: a bundle file, or a sharded bundle's directory or manifest.json ----
 
+/** A sharded bundle's directory: this file, and SHARDS_DIR/<digest hex>.json. */
+export const MANIFEST_FILE = 'manifest.json';
+export const SHARDS_DIR = 'shards';
+
+/** The path of the shard with this digest hex, relative to the manifest's directory (or URL). */
+export function shardFile(hex: string): string {
+  return `${SHARDS_DIR}/${hex}.json`;
+}
+
 /** Is `path` a sharded bundle's directory (one holding manifest.json)? */
 export function isShardedDir(path: string): boolean {
-  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true && existsSync(join(path, 'manifest.json'));
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true && existsSync(join(path, MANIFEST_FILE));
 }
 
 /** The file whose bytes say which bundle `path` holds: its manifest for a sharded directory, else itself. */
 export function bundleHeadFile(path: string): string {
-  return isShardedDir(path) ? join(path, 'manifest.json') : path;
+  return isShardedDir(path) ? join(path, MANIFEST_FILE) : path;
 }
 
 /** The bundle at `path` in its file form (bytes of `bundleHeadFile(path)` already read, when given). Throws. */
 export function readWireAt(path: string, bytes?: Uint8Array): WireBundle {
   const dir = isShardedDir(path) ? path : null;
-  const data = bytes ?? readFileSync(dir ? join(dir, 'manifest.json') : path);
+  const data = bytes ?? readFileSync(dir ? join(dir, MANIFEST_FILE) : path);
   if (dir === null && !isManifest(data)) return loadWireBundle(data);
-  const shards = join(dir ?? dirname(path), 'shards');
-  return loadShardedWire(data, (hex) => readFileSync(join(shards, `${hex}.json`)));
+  const base = dir ?? dirname(path);
+  return loadShardedWire(data, (hex) => readFileSync(join(base, shardFile(hex))));
 }
 
 /** `readWireAt`, expanded: what explain, who and diff read. */

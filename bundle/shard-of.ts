@@ -17,8 +17,8 @@ export function shardOf(id: string, count: number): number {
   return hashString(id) % count;
 }
 
-/** Most shards a bundle may have (the runtime's routing tables number shards in 16 bits). */
-export const MAX_SHARDS = 4096;
+/** Most shards a bundle may have (the runtime's routing packs a shard number and an entry in 31 bits). */
+export const MAX_SHARDS = 2048;
 
 /** The shard count `--shards auto` picks: ~4,000 keys a shard (a few hundred KB), at least 1, at most 256. */
 export function autoShardCount(keys: number): number {

@@ -9,15 +9,13 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
+import { MANIFEST_FILE, SHARDS_DIR, shardFile } from '../bundle/read-sharded.ts';
 import { autoShardCount, MAX_SHARDS } from '../bundle/shard-of.ts';
 import { splitWire } from '../bundle/shards.ts';
 import { signBundle } from '../bundle/sign.ts';
 import type { WireContent } from '../bundle/types.ts';
 import { documentDigest, serializeManifest, serializeShard } from '../bundle/write.ts';
 import { writeFileAtomic } from './atomic.ts';
-
-export const MANIFEST_FILE = 'manifest.json';
-export const SHARDS_DIR = 'shards';
 
 export interface ShardedWrite {
   manifest: Buffer;
@@ -72,7 +70,7 @@ export function writeShardedBundle(dir: string, wire: WireContent, count: number
   mkdirSync(shardDir, { recursive: true });
   let written = 0;
   for (let i = 0; i < files.length; i++) {
-    const path = join(shardDir, `${digests[i].slice('sha256:'.length)}.json`);
+    const path = join(dir, shardFile(digests[i].slice('sha256:'.length)));
     if (sameBytes(path, files[i])) continue;
     writeFileAtomic(path, files[i]);
     written++;

@@ -5,14 +5,14 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { isManifest } from '../bundle/read-sharded.ts';
+import { isManifest, MANIFEST_FILE } from '../bundle/read-sharded.ts';
 import { errnoMessage } from '../common/errno.ts';
 import type { Logger } from './log.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { oneAtATime } from './one-at-a-time.ts';
 import { fetchBundle, pollUrl } from './poll-url.ts';
 import type { BundleStore, ReloadResult } from './store.ts';
-import { MANIFEST_FILE, type ShardLocation } from './shard-set.ts';
+import type { ShardLocation } from './shard-set.ts';
 import { watchFile } from './watch-file.ts';
 
 function isUrl(source: string): boolean {

@@ -125,6 +125,12 @@ export class CompactKeys {
     return wire;
   }
 
+  /** Fingerprint of entry `e` of this bundle's expiry list (a certificate of the table, or a CA's). */
+  expiringAt(e: number): string {
+    const order = this.c.expiryOrder[e];
+    return order >= 0 ? this.fingerprintAt(order) : this.c.otherExpiring[-order - 1];
+  }
+
   /** Id of the key certificate `i` (of this table) identifies, or undefined (a pin only). */
   keyIdOfCert(i: number): string | undefined {
     const k = this.c.certKeys[i];

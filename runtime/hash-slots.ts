@@ -5,7 +5,7 @@
 export { hashString } from '../bundle/shard-of.ts';
 
 /** Slots for `n` entries: a power of two at least twice `n` (linear probing stays short). */
-function slotCount(n: number): number {
+export function slotCount(n: number): number {
   let size = 2;
   while (size < n * 2) size *= 2;
   return size;
@@ -29,13 +29,16 @@ export function hashHexBytes(bytes: Uint8Array, at: number): number {
 /** Slot table of entries 0..n-1; -1 = empty. */
 export function buildSlots(n: number, hashOf: (i: number) => number): Int32Array {
   const slots = new Int32Array(slotCount(n)).fill(-1);
-  const mask = slots.length - 1;
-  for (let i = 0; i < n; i++) {
-    let s = hashOf(i) & mask;
-    while (slots[s] !== -1) s = (s + 1) & mask;
-    slots[s] = i;
-  }
+  for (let i = 0; i < n; i++) insertInSlots(slots, hashOf(i), i);
   return slots;
+}
+
+/** Puts `entry` (not -1) in the first free slot of its probe run. */
+export function insertInSlots(slots: Int32Array, hash: number, entry: number): void {
+  const mask = slots.length - 1;
+  let s = hash & mask;
+  while (slots[s] !== -1) s = (s + 1) & mask;
+  slots[s] = entry;
 }
 
 /** The entry with this hash that `is` accepts, or -1. */

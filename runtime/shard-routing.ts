@@ -1,15 +1,16 @@
 // The tables that send a certificate fingerprint or a token hash to the shard that holds it,
 // and the expiry list of the whole set. Keys are sharded by id (bundle/shard-of.ts), so a key id
 // finds its shard by hashing; a fingerprint or a token hash cannot, so these tables map each to
-// its shard: one open-addressing table (linear probing) over every shard's entries, the first
-// 32 bits of a SHA-256 being its hash, each slot holding (shard << 20 | entry in that shard).
+// its shard: one open-addressing table (runtime/hash-slots.ts, linear probing) over every
+// shard's entries, the first 32 bits of a SHA-256 being its hash, each slot holding
+// (shard << 20 | entry in that shard): non-negative, as shards are fewer than 2^11.
 //
 // A reload that changes a few shards updates the tables in place of a rebuild: the changed
 // shards' old entries are deleted (backward-shift deletion keeps probe runs intact) and their
 // new entries inserted, and the expiry list is filtered and merged: ~1 ms a changed shard plus
 // copying the arrays, where a rebuild at 1,000,000 keys costs hundreds of milliseconds. Every
 // array lives in a SharedArrayBuffer: the reload worker reads the serving tables in place.
-import { hashHexBytes } from './hash-slots.ts';
+import { hashHexBytes, insertInSlots, slotCount } from './hash-slots.ts';
 
 /** What the routing reads of one shard (or of the manifest, for the expiry list). */
 export interface RoutingSource {
@@ -19,9 +20,9 @@ export interface RoutingSource {
 }
 
 export interface ShardRouting {
-  /** Slots of packed entries (shard << INDEX_BITS | entry), EMPTY when free. */
-  certSlots: Uint32Array;
-  tokenSlots: Uint32Array;
+  /** Slots of packed entries (shard << INDEX_BITS | entry), -1 when free. */
+  certSlots: Int32Array;
+  tokenSlots: Int32Array;
   /** Entries in the tables (for the load factor). */
   certCount: number;
   tokenCount: number;
@@ -35,48 +36,25 @@ export const INDEX_BITS = 20;
 /** Most certificates (or token hashes) one shard may hold. */
 export const MAX_SHARD_ENTRIES = 2 ** INDEX_BITS - 1;
 const INDEX_MASK = 2 ** INDEX_BITS - 1;
-const EMPTY = 0xffffffff;
 
-export const entryShard = (e: number): number => e >>> INDEX_BITS;
+export const entryShard = (e: number): number => e >> INDEX_BITS;
 export const entryIndex = (e: number): number => e & INDEX_MASK;
 
 function sharedArray<T>(Type: { new (b: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, n: number): T {
   return new Type(new SharedArrayBuffer(Math.max(1, n) * Type.BYTES_PER_ELEMENT));
 }
 
-/** A power of two at least twice `n`. */
-function slotCount(n: number): number {
-  let size = 16;
-  while (size < n * 2) size *= 2;
-  return size;
-}
-
-/** The entry with this hash that `is` accepts, or -1. */
-export function findEntry(slots: Uint32Array, hash: number, is: (entry: number) => boolean): number {
-  const mask = slots.length - 1;
-  for (let s = hash & mask; ; s = (s + 1) & mask) {
-    const e = slots[s];
-    if (e === EMPTY) return -1;
-    if (is(e)) return e;
-  }
-}
-
-function insert(slots: Uint32Array, hash: number, entry: number): void {
-  const mask = slots.length - 1;
-  let s = hash & mask;
-  while (slots[s] !== EMPTY) s = (s + 1) & mask;
-  slots[s] = entry;
-}
+const pack = (shard: number, index: number): number => (shard << INDEX_BITS) | index;
 
 /** Removes `entry` (whose hash is `hash`) and shifts later entries of its probe run back. */
-function remove(slots: Uint32Array, hash: number, entry: number, hashOf: (e: number) => number): void {
+function remove(slots: Int32Array, hash: number, entry: number, hashOf: (e: number) => number): void {
   const mask = slots.length - 1;
   let i = hash & mask;
   while (slots[i] !== entry) {
-    if (slots[i] === EMPTY) throw new Error('internal error: a routing entry to remove is not in the table');
+    if (slots[i] === -1) throw new Error('internal error: a routing entry to remove is not in the table');
     i = (i + 1) & mask;
   }
-  for (let j = (i + 1) & mask; slots[j] !== EMPTY; j = (j + 1) & mask) {
+  for (let j = (i + 1) & mask; slots[j] !== -1; j = (j + 1) & mask) {
     const home = hashOf(slots[j]) & mask;
     // Move slots[j] back to the hole at i unless its home lies cyclically in (i, j].
     const stays = i <= j ? home > i && home <= j : home > i || home <= j;
@@ -85,7 +63,7 @@ function remove(slots: Uint32Array, hash: number, entry: number, hashOf: (e: num
       i = j;
     }
   }
-  slots[i] = EMPTY;
+  slots[i] = -1;
 }
 
 type TableOf = (s: RoutingSource) => Uint8Array;
@@ -103,42 +81,35 @@ function checkSizes(sources: RoutingSource[]): void {
   });
 }
 
-function buildTable(sources: RoutingSource[], table: TableOf): { slots: Uint32Array; count: number } {
+function buildTable(sources: RoutingSource[], table: TableOf): Table {
   let count = 0;
   for (const s of sources) count += table(s).length / 64;
-  const slots = sharedArray(Uint32Array, slotCount(count)).fill(EMPTY);
+  const slots = sharedArray(Int32Array, slotCount(count)).fill(-1);
   sources.forEach((src, shard) => {
     const bytes = table(src);
-    for (let i = 0; i < bytes.length / 64; i++) insert(slots, hashHexBytes(bytes, i * 64), ((shard << INDEX_BITS) | i) >>> 0);
+    for (let i = 0; i < bytes.length / 64; i++) insertInSlots(slots, hashHexBytes(bytes, i * 64), pack(shard, i));
   });
   return { slots, count };
 }
 
 /** The table with `changed` shards' entries replaced (old entries hashed from `before`, new from `after`); null when a rebuild is due. */
-function updateTable(
-  old: Uint32Array,
-  oldCount: number,
-  before: RoutingSource[],
-  after: RoutingSource[],
-  changed: number[],
-  table: TableOf,
-): { slots: Uint32Array; count: number } | null {
+function updateTable(old: Int32Array, oldCount: number, before: RoutingSource[], after: RoutingSource[], changed: number[], table: TableOf): Table | null {
   let count = oldCount;
   for (const i of changed) count += table(after[i]).length / 64 - table(before[i]).length / 64;
   // Keep the load at most ~0.7 (linear probing degrades past it), and shrink when far below.
   if (count * 10 > old.length * 7 || (old.length > 16 && count * 8 < old.length)) return null;
-  const slots = sharedArray(Uint32Array, old.length);
+  const slots = sharedArray(Int32Array, old.length);
   slots.set(old);
   const hashIn = (sources: RoutingSource[]) => (e: number) => hashHexBytes(table(sources[entryShard(e)]), entryIndex(e) * 64);
   // While deleting, entries of changed shards still hold old indexes and the rest are unchanged: `before` hashes both.
   const beforeHash = hashIn(before);
   for (const shard of changed) {
     const bytes = table(before[shard]);
-    for (let i = 0; i < bytes.length / 64; i++) remove(slots, hashHexBytes(bytes, i * 64), ((shard << INDEX_BITS) | i) >>> 0, beforeHash);
+    for (let i = 0; i < bytes.length / 64; i++) remove(slots, hashHexBytes(bytes, i * 64), pack(shard, i), beforeHash);
   }
   for (const shard of changed) {
     const bytes = table(after[shard]);
-    for (let i = 0; i < bytes.length / 64; i++) insert(slots, hashHexBytes(bytes, i * 64), ((shard << INDEX_BITS) | i) >>> 0);
+    for (let i = 0; i < bytes.length / 64; i++) insertInSlots(slots, hashHexBytes(bytes, i * 64), pack(shard, i));
   }
   return { slots, count };
 }
@@ -225,20 +196,22 @@ function mergeExpiry(lists: Float64Array[], fresh: number[], keep: Expiry | null
 /** Routing over `shards` (in shard order); `base` (the manifest) joins the expiry list only, as source shards.length. */
 export function buildRouting(shards: RoutingSource[], base: RoutingSource): ShardRouting {
   checkSizes(shards);
-  const certs = buildTable(shards, certsOf);
-  const tokens = buildTable(shards, tokensOf);
   const lists = [...shards, base].map((s) => s.expiryTimes);
-  return {
-    certSlots: certs.slots,
-    certCount: certs.count,
-    tokenSlots: tokens.slots,
-    tokenCount: tokens.count,
-    ...mergeExpiry(
+  return routing(
+    buildTable(shards, certsOf),
+    buildTable(shards, tokensOf),
+    mergeExpiry(
       lists,
       lists.map((_, i) => i),
       null,
     ),
-  };
+  );
+}
+
+type Table = { slots: Int32Array; count: number };
+
+function routing(certs: Table, tokens: Table, expiry: Expiry): ShardRouting {
+  return { certSlots: certs.slots, certCount: certs.count, tokenSlots: tokens.slots, tokenCount: tokens.count, ...expiry };
 }
 
 /**
@@ -253,11 +226,5 @@ export function updateRouting(old: ShardRouting, beforeShards: RoutingSource[], 
   if (certs === null || tokens === null) return buildRouting(shards, base);
   // The manifest (source shards.length) is always taken afresh: it is small, and it changed.
   const lists = [...shards, base].map((s) => s.expiryTimes);
-  return {
-    certSlots: certs.slots,
-    certCount: certs.count,
-    tokenSlots: tokens.slots,
-    tokenCount: tokens.count,
-    ...mergeExpiry(lists, [...changed, shards.length], old),
-  };
+  return routing(certs, tokens, mergeExpiry(lists, [...changed, shards.length], old));
 }

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkWireKeys } from '../bundle/checks.ts';
 import { BundleError } from '../bundle/read.ts';
-import { loadManifest, loadShard } from '../bundle/read-sharded.ts';
+import { loadManifest, loadShard, shardFile } from '../bundle/read-sharded.ts';
 import type { ShardContent, WireContent } from '../bundle/types.ts';
 import { type CompactBundle, compactWire } from './bundle-worker-compact.ts';
 import { fetchBundle } from './poll-url.ts';
@@ -18,9 +18,6 @@ import { buildRouting, type RoutingSource, type ShardRouting, updateRouting } fr
 
 /** Where a manifest's shards are: `shards/<hex>.json` beside the manifest file, or under the manifest's URL. */
 export type ShardLocation = { kind: 'file'; dir: string } | { kind: 'url'; manifestUrl: string };
-
-/** The manifest file in a sharded bundle's directory. */
-export const MANIFEST_FILE = 'manifest.json';
 
 export interface LoadedShards {
   /** The manifest, compacted: its small parts, pins and CA expiries. */
@@ -50,17 +47,17 @@ export function routingSource(c: CompactBundle): RoutingSource {
 }
 
 async function readShardBytes(location: ShardLocation, digest: string): Promise<Buffer> {
-  const name = `${digest.slice('sha256:'.length)}.json`;
+  const name = shardFile(digest.slice('sha256:'.length));
   if (location.kind === 'file') {
     try {
-      return await readFile(join(location.dir, 'shards', name));
+      return await readFile(join(location.dir, name));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new BundleError(`shard shards/${name} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}; the manifest names it`);
+      throw new BundleError(`shard ${name} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}; the manifest names it`);
     }
   }
-  const r = await fetchBundle(new URL(`shards/${name}`, location.manifestUrl).href, null, 30_000);
-  if (r.status !== 'modified') throw new BundleError(`shard shards/${name}: the server answered 304 to an unconditional request`);
+  const r = await fetchBundle(new URL(name, location.manifestUrl).href, null, 30_000);
+  if (r.status !== 'modified') throw new BundleError(`shard ${name}: the server answered 304 to an unconditional request`);
   return r.bytes;
 }
 

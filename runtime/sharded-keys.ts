@@ -7,8 +7,8 @@ import { BUNDLE_FORMAT, type Bundle, type BundleKey } from '../bundle/types.ts';
 import { expandContent } from '../bundle/wire.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import { CompactKeys } from './compact-keys.ts';
-import { hashHex } from './hash-slots.ts';
-import { entryIndex, entryShard, findEntry, type ShardRouting } from './shard-routing.ts';
+import { findInSlots, hashHex } from './hash-slots.ts';
+import { entryIndex, entryShard, type ShardRouting } from './shard-routing.ts';
 
 /** A sharded bundle being served: the manifest's compact form, its shards (in order), the routing. */
 export interface ShardSet {
@@ -44,13 +44,13 @@ export class ShardedKeys {
 
   keyIdByCert(fingerprint: string): string | undefined {
     if (fingerprint.length !== 64) return undefined;
-    const e = findEntry(this.set.routing.certSlots, hashHex(fingerprint), (x) => this.shards[entryShard(x)].fingerprintAt(entryIndex(x)) === fingerprint);
+    const e = findInSlots(this.set.routing.certSlots, hashHex(fingerprint), (x) => this.shards[entryShard(x)].fingerprintAt(entryIndex(x)) === fingerprint);
     return e < 0 ? undefined : this.shards[entryShard(e)].keyIdOfCert(entryIndex(e));
   }
 
   keyIdByToken(sha256Hex: string): string | undefined {
     if (sha256Hex.length !== 64) return undefined;
-    const e = findEntry(this.set.routing.tokenSlots, hashHex(sha256Hex), (x) => this.shards[entryShard(x)].tokenHashAt(entryIndex(x)) === sha256Hex);
+    const e = findInSlots(this.set.routing.tokenSlots, hashHex(sha256Hex), (x) => this.shards[entryShard(x)].tokenHashAt(entryIndex(x)) === sha256Hex);
     return e < 0 ? undefined : this.shards[entryShard(e)].keyIdOfToken(entryIndex(e));
   }
 
@@ -58,9 +58,7 @@ export class ShardedKeys {
   expiringFingerprint(i: number): string {
     const r = this.set.routing;
     const s = r.expirySource[i];
-    const c = s < this.shards.length ? this.set.shards[s] : this.set.base;
-    const order = c.expiryOrder[r.expiryEntry[i]];
-    return order >= 0 ? (s < this.shards.length ? this.shards[s] : this.base).fingerprintAt(order) : c.otherExpiring[-order - 1];
+    return (s < this.shards.length ? this.shards[s] : this.base).expiringAt(r.expiryEntry[i]);
   }
 
   /** The certificate_match rules of every shard's keys (the snapshot indexes them at build). */

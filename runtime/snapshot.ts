@@ -109,7 +109,7 @@ function expiryFromRecord(notAfter: Record<string, number>): ExpiryList {
 }
 
 function expiryFromCompact(c: CompactBundle, keys: CompactKeys): ExpiryList {
-  return { times: c.expiryTimes, fingerprint: (i) => (c.expiryOrder[i] >= 0 ? keys.fingerprintAt(c.expiryOrder[i]) : c.otherExpiring[-c.expiryOrder[i] - 1]) };
+  return { times: c.expiryTimes, fingerprint: (i) => keys.expiringAt(i) };
 }
 
 /** Does a connection for this SNI host ("" = none) get a CertificateRequest. */

@@ -227,13 +227,8 @@ export class BundleStore<S> {
     if (buildCompact === undefined || bytes.length < (this.options.workerMinBytes ?? WORKER_MIN_BYTES)) return this.reload(bytes, source);
     const started = performance.now();
     // Header only (~0.1 ms): done here, before the worker hashes and parses the content.
-    if (this.options.publicKey) {
-      try {
-        verifyBundleSignature(bytes, this.options.publicKey);
-      } catch (err) {
-        return this.refuse((err as Error).message, source);
-      }
-    }
+    const unsigned = this.signatureProblem(bytes);
+    if (unsigned !== null) return this.refuse(unsigned, source);
     let verdict: Awaited<ReturnType<typeof verifyInWorker>>;
     try {
       verdict = await verifyInWorker(bytes, this.takeForce() ? '' : this.served.bytesSha256);
@@ -263,13 +258,8 @@ export class BundleStore<S> {
     const hash = bytesHash(manifest);
     if (hash === this.served.bytesSha256 && !this.takeForce()) return this.unchanged();
     const started = performance.now();
-    if (this.options.publicKey) {
-      try {
-        verifyBundleSignature(manifest, this.options.publicKey);
-      } catch (err) {
-        return this.refuse((err as Error).message, source);
-      }
-    }
+    const unsigned = this.signatureProblem(manifest);
+    if (unsigned !== null) return this.refuse(unsigned, source);
     const set = await loadShardsOffThread(manifest, hash, location, this.served.shards!);
     if ('refused' in set) return this.refuse(set.refused, source);
     let snapshot: S;
@@ -279,6 +269,17 @@ export class BundleStore<S> {
       return this.refuse((err as Error).message, source);
     }
     return this.swap(servedSet(set, snapshot, source, hash), started);
+  }
+
+  /** Why `bytes` fail `serve --bundle-public-key` (header only, before any parsing), or null. */
+  private signatureProblem(bytes: Buffer): string | null {
+    if (!this.options.publicKey) return null;
+    try {
+      verifyBundleSignature(bytes, this.options.publicKey);
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
   }
 
   private unchanged(): ReloadResult {

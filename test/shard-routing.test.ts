@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { buildRouting, entryIndex, entryShard, findEntry, type RoutingSource, type ShardRouting, updateRouting } from '../runtime/shard-routing.ts';
-import { hashHex } from '../runtime/hash-slots.ts';
+import { buildRouting, entryIndex, entryShard, type RoutingSource, type ShardRouting, updateRouting } from '../runtime/shard-routing.ts';
+import { findInSlots, hashHex } from '../runtime/hash-slots.ts';
 
 const hex = (seed: string) => createHash('sha256').update(seed).digest('hex');
 
@@ -23,7 +23,7 @@ function source(certSeeds: string[], tokenSeeds: string[], times: number[]): Rou
 function lookup(r: ShardRouting, shards: RoutingSource[], table: 'cert' | 'token', value: string): [number, number] | null {
   const slots = table === 'cert' ? r.certSlots : r.tokenSlots;
   const bytes = (s: number) => (table === 'cert' ? shards[s].certFingerprints : shards[s].tokenHashes);
-  const e = findEntry(
+  const e = findInSlots(
     slots,
     hashHex(value),
     (x) => Buffer.from(bytes(entryShard(x))).toString('latin1', entryIndex(x) * 64, entryIndex(x) * 64 + 64) === value,
