@@ -3,6 +3,7 @@
 import type { BenchOptions } from './lib/context.ts';
 import type { Machine } from './lib/machine.ts';
 import type { LimitsSection } from './workloads/limits-e2e.ts';
+import type { LogLineResult } from './workloads/log-line.ts';
 import type { CompileResult } from './workloads/compile.ts';
 import type { GeneratorRow } from './workloads/generator.ts';
 import { CONTAMINATED, type LoadResult } from './workloads/load.ts';
@@ -28,6 +29,7 @@ export interface BenchResults {
     swap?: SwapRow[];
     reload?: ReloadRun[];
     limits?: LimitsSection;
+    logLine?: LogLineResult;
   };
   /** Sections that failed as a whole. */
   errors: { section: string; message: string }[];
@@ -162,6 +164,13 @@ export function computeTargets(res: BenchResults): Target[] {
   const mem = lim?.find((r) => r.limiter === 'in-process');
   if (mem)
     t.push({ target: 'in-process rate limiting costs < 5% throughput', measured: `${r2(mem.ratio)}× the unlimited gateway`, reached: mem.ratio >= 0.95 });
+  const logLine = res.sections.logLine;
+  if (logLine)
+    t.push({
+      target: 'request log line: at most 3 µs of CPU per request',
+      measured: `${logLine.medianUsPerLine} µs per line (rounds ${Math.min(...logLine.roundsUsPerLine)}–${Math.max(...logLine.roundsUsPerLine)})`,
+      reached: logLine.medianUsPerLine <= 3,
+    });
   const red = lim?.find((r) => r.limiter === 'redis');
   if (red?.redisRoundTripsPerRequest !== null && red?.redisRoundTripsPerRequest !== undefined)
     t.push({
@@ -618,6 +627,13 @@ export function renderReport(res: BenchResults): string {
       );
     } else s.push(`Limiter micro-benchmark failed: ${lim.micro.error}`);
     s.push('');
+  }
+  const logLine = res.sections.logLine;
+  if (logLine) {
+    s.push('## The request log line (bench/peers/log-line-probe.ts)\n');
+    s.push(
+      `${logLine.lines.toLocaleString('en-US')} request lines through the gateway's own logger (batched asynchronous writes to a file on fd 1), against the same loop without them, pinned on the server core; process CPU (main thread and the threads that write): **${logLine.medianUsPerLine} µs per line** (median; rounds ${logLine.roundsUsPerLine.join(', ')}), ${logLine.bytesPerLine} bytes per line.\n`,
+    );
   }
   if (res.errors.length) {
     s.push('## Sections that failed\n');
