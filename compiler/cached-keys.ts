@@ -4,7 +4,7 @@
 // makes the files interact: the caller then runs the ordinary keys stage over every file, so the
 // diagnostics are exactly an uncached compile's.
 import type { BundleApi, BundleKey, CertMatch } from '../bundle/types.ts';
-import type { CertLoader } from './certs.ts';
+import type { CertLoader, FileWitness } from './certs.ts';
 import { type ResolvedKeys, resolveKeys } from './check-keys.ts';
 import { DiagnosticLog } from './diagnostics.ts';
 import { type CacheEntry, contextDigest, type FileKeys, type KeyCache, packKeys, type PackedKeys, unpackKeys, validUntil } from './key-cache.ts';
@@ -26,6 +26,8 @@ export interface FileKeysState extends FileKeys {
   docs: number;
   /** Only schema-valid key documents without certificate_match, and no parse or schema diagnostic. */
   plain: boolean;
+  /** Each certificate file's witness, when the compile cache recorded them (the snapshot keeps them). */
+  witnesses?: [string, FileWitness][];
 }
 
 export interface CachedKeysInput {
@@ -59,14 +61,24 @@ export function keyDocsInFileOrder(files: readonly SourceFile[], keyDocs: readon
   return [...keyDocs].sort((a, b) => index.get(a.doc.file)! - index.get(b.doc.file)!);
 }
 
-export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys; hits: number } | null {
-  const { cache, candidates, files, policies, apis, cas, broken, certs, now, log, options } = input;
-  const context = contextDigest({
+/** The digest of what else decides a key file's keys-stage results: APIs, policies, schema-broken ids, options. */
+export function keysContext(
+  apis: Map<string, BundleApi>,
+  policies: Map<string, PolicyDoc>,
+  broken: { api: ReadonlySet<string>; policy: ReadonlySet<string> },
+  options: CachedKeysInput['options'],
+): string {
+  return contextDigest({
     apis: [...apis],
     policies: [...policies].map(([id, p]) => [id, p.spec]),
     broken: { api: [...broken.api].sort(), policy: [...broken.policy].sort() },
     options,
   });
+}
+
+export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys; hits: number; context: string } | null {
+  const { cache, candidates, files, policies, apis, cas, broken, certs, now, log, options } = input;
+  const context = keysContext(apis, policies, broken, options);
   const nowMs = now.getTime();
   const hits = new Map<SourceFile, CacheEntry>();
   const stale: SourceFile[] = [];
@@ -101,6 +113,7 @@ export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys;
         validUntil: entry.validUntil ?? Number.POSITIVE_INFINITY,
         docs: entry.docs,
         plain: true,
+        witnesses: entry.files,
       });
       continue;
     }
@@ -116,7 +129,15 @@ export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys;
     const touched = scoped.touched!;
     const expires = fileKeys.keys.flatMap((k) => (k.expires === null ? [] : [Date.parse(k.expires)]));
     const until = validUntil(nowMs, touched.notAfters, expires, options.expiryWarningDays);
-    input.perFile?.set(file, { ...fileKeys, certFiles: [...touched.files], validUntil: until, docs: docsOf.get(file) ?? 0, plain: cacheable });
+    const witnesses: [string, FileWitness][] | undefined = cache ? [...touched.files].map((abs) => [abs, certs.witnessOf(abs) ?? null]) : undefined;
+    input.perFile?.set(file, {
+      ...fileKeys,
+      certFiles: [...touched.files],
+      validUntil: until,
+      docs: docsOf.get(file) ?? 0,
+      plain: cacheable,
+      ...(witnesses ? { witnesses } : {}),
+    });
     if (cacheable && cache) {
       cache.write(file, {
         context,
@@ -126,7 +147,7 @@ export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys;
         keys: packKeys(fileKeys.keys),
         notAfter: fileKeys.notAfter,
         diagnostics: fileKeys.diagnostics,
-        files: [...touched.files].map((abs) => [abs, certs.witnessOf(abs) ?? null]),
+        files: witnesses!,
       });
     }
   }
@@ -135,7 +156,7 @@ export function resolveKeysCached(input: CachedKeysInput): { keys: ResolvedKeys;
   for (const r of results) log.diagnostics.push(...r.diagnostics);
   reportOverlaps(matchers, log);
   merged.matchers = matchers;
-  return { keys: merged, hits: hits.size };
+  return { keys: merged, hits: hits.size, context };
 }
 
 /** The files' keys as one ResolvedKeys, or null when two files share a key id, certificate or token. */

@@ -27,6 +27,9 @@ import { checkLimitsOfBroken } from './limits.ts';
 import type { SourceFile } from './source.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
+import { type SnapshotInputFile, writeSnapshot } from './compile-snapshot.ts';
+import { compileFromSnapshot, snapshotPart } from './snapshot-compile.ts';
+import type { SourceDoc } from './source.ts';
 
 export type { Diagnostic, Severity } from './diagnostics.ts';
 export { CODES, type Code } from './codes.ts';
@@ -83,8 +86,12 @@ export interface CompileResult {
   timings: Record<string, number>;
   /** The access test cases, and their outcomes when they ran (null: not run). Never in the bundle. */
   tests: { cases: AccessCase[]; outcomes: AccessOutcome[] | null };
-  /** With `cacheDir`: key files taken from the cache, and entries found but unusable (recomputed). */
-  cache?: { hits: number; stale: number };
+  /**
+   * With `cacheDir`: key files taken from the cache, and entries found but unusable (recomputed);
+   * `patched` when the previous compile's snapshot was patched: the key files resolved again;
+   * else `snapshotMiss`: why it was not (none at all on a first compile).
+   */
+  cache?: { hits: number; stale: number; patched?: number; snapshotMiss?: string };
   /** Policies with a `portal:` block (the portal's catalog), in file order; empty when there are errors. */
   portalPlans: PortalPlan[];
   /** Worker threads the keys stage ran in (0: the main thread), and why it went back to one thread, if it did. */
@@ -150,9 +157,37 @@ async function compileFiles(
   };
   // The parsed documents live only inside resolveConfig: at 1,000,000 keys they are ~1 GB that
   // the index and emit stages need not share the heap with.
-  const { apis, keys, revocation, cases, cacheStats, plans, keyWorkers } = await resolveConfig(files, confine, dir, log, opts, now, stage, live);
+  let snapshotMiss: string | undefined;
+  if (opts.cacheDir !== undefined && live === undefined) {
+    const cache = new KeyCache(opts.cacheDir);
+    const front = (docs: SourceDoc[], flog: DiagnosticLog) =>
+      resolveFront(docs, confine, flog, opts, now, stage, { beforeApis: (certs) => certs.recordWitnesses() });
+    const patched = await compileFromSnapshot(files, dir, log, opts, cache, now, stage, front);
+    if ('miss' in patched) snapshotMiss = patched.miss;
+    else {
+      const diagnostics = patched.log.sorted();
+      const { wire, bundle } = patched;
+      let content: BundleContent | undefined;
+      return {
+        diagnostics,
+        errorCount: 0,
+        warningCount: diagnostics.length,
+        get content() {
+          return (content ??= expandContent(wire));
+        },
+        wire,
+        bundle,
+        timings,
+        tests: { cases: [], outcomes: null },
+        cache: { hits: patched.kept, stale: 0, patched: patched.resolved },
+        keyWorkers: { count: 0 },
+        portalPlans: portalPlans(patched.front.typed.policies, patched.front.policies),
+      };
+    }
+  }
+  const { apis, keys, revocation, cases, cacheStats, plans, keyWorkers, snapshot } = await resolveConfig(files, confine, dir, log, opts, now, stage, live);
   const tests: CompileResult['tests'] = { cases, outcomes: null };
-  const cache = { keyWorkers, ...(cacheStats ? { cache: cacheStats } : {}) };
+  const cache = { keyWorkers, ...(cacheStats ? { cache: { ...cacheStats, ...(snapshotMiss ? { snapshotMiss } : {}) } } : {}) };
   const counted = () => {
     const diagnostics = log.sorted();
     const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
@@ -176,6 +211,7 @@ async function compileFiles(
   const after = counted();
   if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests, ...cache, portalPlans: [] };
   if (live) Object.assign(live, { files, keys, revocation, diagnostics: after.diagnostics, wire, bundle, now: now.getTime() });
+  if (snapshot && opts.cacheDir !== undefined) stage('snapshot-write', () => writeSnapshot(opts.cacheDir!, snapshot.context, bundle, snapshot.parts));
   let content: BundleContent | undefined;
   return {
     ...after,
@@ -267,7 +303,8 @@ function resolveOnOneThread(
     },
   });
   let cacheStats: CompileResult['cache'];
-  const perFile = live ? new Map<SourceFile, FileKeysState>() : undefined;
+  const perFile = live || cache ? new Map<SourceFile, FileKeysState>() : undefined;
+  let context: string | undefined;
   const keys = stage('keys', () => {
     if (!cache && !live) return resolveKeys(typed.keys, policies, apis.apis, typed.broken, certs, apis.cas, now, log);
     const parsed = { docs: [...docs], keys: [...typed.keys] };
@@ -296,6 +333,7 @@ function resolveOnOneThread(
       perFile,
     });
     if (cache) cacheStats = { hits: cached?.hits ?? 0, stale: candidates.size - (cached?.hits ?? 0) };
+    context = cached?.context;
     if (cached) return cached.keys;
     // Files interact (a duplicate across files): the ordinary stage over every file, in file order.
     const seen = new Set(parsed.docs.map((d) => d.file));
@@ -316,7 +354,18 @@ function resolveOnOneThread(
       plans,
     });
   }
-  return { apis, keys, revocation, cases, cacheStats, plans };
+  // The snapshot (compiler/compile-snapshot.ts) is written when every key file is plain and was resolved on its own.
+  let snapshot: { context: string; parts: SnapshotInputFile[] } | undefined;
+  if (cache && context !== undefined && perFile && typed.revocations.length === 0 && typed.tests.length === 0 && typed.apis.length > 0) {
+    const nowMs = now.getTime();
+    const parts: SnapshotInputFile[] = [];
+    for (const file of files) {
+      const r = perFile.get(file);
+      if (r) parts.push(snapshotPart(file, r, cache.textHash(file), nowMs));
+    }
+    if ([...perFile.values()].every((r) => r.plain && r.witnesses !== undefined)) snapshot = { context, parts };
+  }
+  return { apis, keys, revocation, cases, cacheStats, plans, snapshot };
 }
 
 /**
@@ -394,7 +443,7 @@ async function resolveWithPool(
   const allDocs = docs.length + done.docs;
   if (allDocs === 0 && parseDiagnostics + done.parseDiagnostics === 0 && !opts.allowEmpty) reportEmptyConfig(dir, log);
   if (allDocs > 0 && typed.apis.length === 0 && typed.broken.api.size === 0 && !opts.allowEmpty && !earlyError && !done.earlyError) reportNoApis(dir, log);
-  return { apis, keys, ...resolveTail(typed, apis, policies, certs, now, log, stage), cacheStats: undefined };
+  return { apis, keys, ...resolveTail(typed, apis, policies, certs, now, log, stage), cacheStats: undefined, snapshot: undefined };
 }
 
 /**

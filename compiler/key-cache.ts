@@ -41,7 +41,7 @@ const DAY_MS = 86_400_000;
  * same text differently and a usable entry's file is not parsed at all.
  */
 let codeDigest: string | undefined;
-function compilerCode(): string {
+export function compilerCode(): string {
   if (codeDigest === undefined) {
     try {
       codeDigest = sha256Hex(readFileSync(fileURLToPath(import.meta.url)));

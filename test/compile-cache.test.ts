@@ -14,6 +14,12 @@ import { compileDir, type CompileOptions, type CompileResult } from '../compiler
 import { validUntil } from '../compiler/key-cache.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 
+/** The cache figures without the reason a snapshot was not used (asserted where it matters). */
+function stats(r: CompileResult) {
+  const { snapshotMiss: _, ...rest } = r.cache ?? { hits: -1, stale: -1 };
+  return rest;
+}
+
 const t = tempDir('compile-cache');
 after(() => t.cleanup());
 const NOW = new Date();
@@ -39,6 +45,11 @@ function workspace(name: string): { dir: string; cache: string } {
 
 const compile = (dir: string, opts: CompileOptions = {}) => compileDir(dir, { now: NOW, ...opts });
 
+/** Removes the cache's snapshot (compiler/compile-snapshot.ts): the next compile takes the per-file entries. */
+const dropSnapshot = (cache: string) => rmSync(join(cache, 'snapshot'), { recursive: true, force: true });
+/** The per-file entries (the snapshot is a directory beside them). */
+const entries = (cache: string) => readdirSync(cache).filter((n) => n.endsWith('.json'));
+
 /** The cached compile gives what the uncached one gives: the bundle bytes and every diagnostic. */
 async function sameAsUncached(dir: string, cache: string): Promise<CompileResult> {
   const plain = await compile(dir);
@@ -55,11 +66,14 @@ test('uncached, cold cache and warm cache give the same bytes; a warm compile ta
   assert.equal(plain.errorCount, 0, JSON.stringify(plain.diagnostics.slice(0, 3)));
   assert.equal(plain.cache, undefined);
   const cold = await sameAsUncached(dir, cache);
-  assert.deepEqual(cold.cache, { hits: 0, stale: 0 });
-  assert.equal(readdirSync(cache).length, 3, 'one entry per key file');
+  assert.deepEqual(stats(cold), { hits: 0, stale: 0 });
+  assert.equal(entries(cache).length, 3, 'one entry per key file');
   const warm = await sameAsUncached(dir, cache);
-  assert.deepEqual(warm.cache, { hits: 3, stale: 0 });
+  assert.deepEqual(stats(warm), { hits: 3, stale: 0, patched: 0 }, 'the snapshot, nothing to patch');
   assert.ok(warm.bundle!.equals(plain.bundle!));
+  dropSnapshot(cache);
+  const entriesOnly = await sameAsUncached(dir, cache);
+  assert.deepEqual(stats(entriesOnly), { hits: 3, stale: 0 }, 'no snapshot: every key file from its entry');
 });
 
 test('an edited key file is recomputed, the others come from the cache', async () => {
@@ -70,14 +84,16 @@ test('an edited key file is recomputed, the others come from the cache', async (
   const edited = text.replace(/apply_policies: \[policy-\d+\]/, 'apply_policies: [policy-042, policy-007]');
   assert.notEqual(edited, text);
   writeFileSync(file, edited);
+  dropSnapshot(cache);
   const after = await sameAsUncached(dir, cache);
-  assert.deepEqual(after.cache, { hits: 2, stale: 0 }, 'the edited file has no entry for its new text');
+  assert.deepEqual(stats(after), { hits: 2, stale: 0 }, 'the edited file has no entry for its new text');
   // A warning logged by a cached file is replayed at its position.
   writeFileSync(file, edited.replace(/apply_policies: \[policy-042, policy-007\]/, 'apply_policies: []'));
   const warned = await sameAsUncached(dir, cache);
   assert.ok(warned.diagnostics.some((d) => d.code === 'W_KEY_UNREACHABLE' && d.file === 'keys/part-1.yaml'));
+  dropSnapshot(cache);
   const replayed = await sameAsUncached(dir, cache);
-  assert.deepEqual(replayed.cache, { hits: 3, stale: 0 });
+  assert.deepEqual(stats(replayed), { hits: 3, stale: 0 });
   assert.deepEqual(replayed.diagnostics, warned.diagnostics);
 });
 
@@ -97,6 +113,7 @@ test('a certificate file changed (stat) or rewritten in place with the same size
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const keyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
   appendFileSync(pem, keyPem);
+  dropSnapshot(cache);
   const warned = await sameAsUncached(dir, cache);
   assert.ok(warned.diagnostics.some((d) => d.code === 'W_CERT_PRIVATE_KEY'));
   assert.equal(warned.cache!.stale, 1);
@@ -105,6 +122,7 @@ test('a certificate file changed (stat) or rewritten in place with the same size
   assert.equal(other.length, statSync(racy).size);
   writeFileSync(racy, other);
   utimesSync(racy, seconds, seconds);
+  dropSnapshot(cache);
   const dup = await sameAsUncached(dir, cache);
   assert.ok(
     dup.diagnostics.some((d) => d.code === 'E_DUPLICATE_CERT'),
@@ -113,7 +131,7 @@ test('a certificate file changed (stat) or rewritten in place with the same size
 
   // The cache holds no private key material, ever (the bundle's rule).
   const body = keyPem.split('\n')[1];
-  for (const name of readdirSync(cache)) {
+  for (const name of entries(cache)) {
     const text = readFileSync(join(cache, name), 'utf8');
     assert.ok(!containsPrivateKey(text) && !text.includes(body), `${name} holds no private key`);
   }
@@ -128,18 +146,19 @@ test('a changed policy changes the context: every entry is recomputed', async ()
   assert.notEqual(edited, text, 'policies.yaml has a rate to change');
   writeFileSync(file, edited);
   const after = await sameAsUncached(dir, cache);
-  assert.deepEqual(after.cache, { hits: 0, stale: 3 });
+  assert.deepEqual(stats(after), { hits: 0, stale: 3 });
   // --strict is part of the context too.
   const strictPlain = await compile(dir, { strict: true });
   const strictCached = await compile(dir, { strict: true, cacheDir: cache });
-  assert.deepEqual(strictCached.cache, { hits: 0, stale: 3 });
+  assert.deepEqual(stats(strictCached), { hits: 0, stale: 3 });
   assert.deepEqual(strictCached.diagnostics, strictPlain.diagnostics);
 });
 
 test('a truncated or corrupted entry is recomputed, never trusted', async () => {
   const { dir, cache } = workspace('corrupt');
   await sameAsUncached(dir, cache);
-  const [a, b, c] = readdirSync(cache).map((n) => join(cache, n));
+  dropSnapshot(cache);
+  const [a, b, c] = entries(cache).map((n) => join(cache, n));
   truncateSync(a, Math.floor(statSync(a).size / 2));
   // A changed record with a well-formed body but the old digest line.
   const text = readFileSync(b, 'utf8');
@@ -147,9 +166,10 @@ test('a truncated or corrupted entry is recomputed, never trusted', async () => 
   assert.notEqual(readFileSync(b, 'utf8'), text);
   writeFileSync(c, 'not an entry');
   const after = await sameAsUncached(dir, cache);
-  assert.deepEqual(after.cache, { hits: 0, stale: 0 });
+  assert.deepEqual(stats(after), { hits: 0, stale: 0 });
+  dropSnapshot(cache);
   const again = await sameAsUncached(dir, cache);
-  assert.deepEqual(again.cache, { hits: 3, stale: 0 }, 'rewritten');
+  assert.deepEqual(stats(again), { hits: 3, stale: 0 }, 'rewritten');
 });
 
 test('a key id duplicated across cached files falls back to the ordinary keys stage', async () => {
@@ -157,6 +177,7 @@ test('a key id duplicated across cached files falls back to the ordinary keys st
   await sameAsUncached(dir, cache);
   const file = join(dir, 'keys/part-2.yaml');
   writeFileSync(file, readFileSync(file, 'utf8').replace('id: key-000250', 'id: key-000010'));
+  dropSnapshot(cache);
   const dup = await sameAsUncached(dir, cache);
   assert.ok(dup.diagnostics.some((d) => d.code === 'E_DUPLICATE_ID'));
 });
@@ -185,10 +206,11 @@ test('mtlsgate compile --cache DIR writes the same bundle', () => {
   const plain = out('plain.json', []);
   assert.ok(out('cold.json', ['--cache', cache]).equals(plain));
   assert.ok(out('warm.json', ['--cache', cache]).equals(plain));
-  assert.equal(readdirSync(cache).length, 3);
+  assert.equal(entries(cache).length, 3);
+  dropSnapshot(cache);
   // --timings says how many key files the cache answered for (what the compile bench records).
   const timed = spawnSync(process.execPath, [cli, 'compile', dir, '-o', join(t.dir, 'timed.json'), '--cache', cache, '--timings'], { encoding: 'utf8' });
   assert.equal(timed.status, 0, timed.stderr);
-  assert.match(timed.stderr, /^cache: 3 key files from the cache, 0 stale entries$/m, timed.stderr);
+  assert.match(timed.stderr, /^cache: 3 key files from the cache, 0 stale entries; snapshot not used: no usable snapshot$/m, timed.stderr);
   assert.ok(readFileSync(join(t.dir, 'timed.json')).equals(plain));
 });

@@ -52,7 +52,9 @@ Options:
                               key file, so a recompile parses and resolves only the key files
                               (and certificate files) that changed; the bundle is the same
                               bytes as without it. Certificate files are taken as unchanged
-                              while their size, mtime and inode are (docs/scale.md)
+                              while their size, mtime and inode are. When only key files
+                              changed, the previous bundle kept in DIR/snapshot is patched
+                              (docs/scale.md)
 ${sharedFlags}`;
 
 export const compileOptions = {
@@ -174,7 +176,13 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   const keysOn = `keys stage: ${w.count > 0 ? `${count(w.count, 'worker thread')}` : `main thread${w.restarted ? ` (back from worker threads: ${w.restarted})` : ''}`}`;
   // With --cache: how many key files were taken from it (the rest were parsed and resolved).
   const c = result.cache;
-  const cacheLine = c ? `\ncache: ${count(c.hits, 'key file')} from the cache, ${c.stale} stale entries` : '';
+  const patched =
+    c?.patched !== undefined
+      ? `; the previous bundle patched (${count(c.patched, 'key file')} resolved again)`
+      : c?.snapshotMiss
+        ? `; snapshot not used: ${c.snapshotMiss}`
+        : '';
+  const cacheLine = c ? `\ncache: ${count(c.hits, 'key file')} from the cache, ${c.stale} stale entries${patched}` : '';
   if (values.timings) process.stderr.write(`${timings}\n${keysOn}${cacheLine}\n`);
   else {
     detail(timings);

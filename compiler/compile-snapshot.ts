@@ -1,0 +1,237 @@
+// The compile cache's snapshot (`compile --cache DIR`, DIR/snapshot/): the previous compile's
+// output and what each key file contributed to it, in a form that loads in about a second at
+// 1,000,000 keys, so that a recompile after a few key files changed patches the previous bundle
+// (compiler/snapshot-compile.ts) instead of merging 1,000 per-file entries and building the
+// bundle's indexes from 1,000,000 records again (compiler/key-cache.ts is that slower path).
+//
+// Four files, written to temporary names and renamed, state.json last:
+// - state.json: a SHA-256 line, then JSON: format, compiler build, the keys-stage context digest
+//   (APIs, policies, options: cached-keys.ts `keysContext`), the SHA-256 of the three other
+//   files, and per key file its path, text SHA-256, documents, validity window, diagnostics, key
+//   ids and the range of its certificate files in the witness table;
+// - bundle.json: the bundle file the compile wrote (serializeWire of its content);
+// - certs.txt / certs.bin: every certificate file a key file read (one path a line) and its
+//   witness (size, mtimeMs, ino; size -1: it could not be stat'ed), Float64 columns.
+// Nothing is trusted unless every digest matches: a torn or edited snapshot is ignored (the
+// compile takes the per-file path). It holds fingerprints, token SHA-256s, diagnostics and the
+// bundle: never a private key or a token.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type FileWitness, sha256Hex } from './certs.ts';
+import type { Diagnostic } from './diagnostics.ts';
+import { compilerCode } from './key-cache.ts';
+import { lineStarts, type WitnessTable } from './witness-check.ts';
+
+const FORMAT = 'mtlsgate.compile-snapshot/v1';
+
+export interface SnapshotFile {
+  path: string;
+  /** SHA-256 of the file's text. */
+  text: string;
+  docs: number;
+  validFrom: number;
+  /** null: no time-dependent result. */
+  validUntil: number | null;
+  diagnostics: Diagnostic[];
+  /** Its key ids are ids.txt's bytes [ids[0], ids[1]) (each id followed by a newline). */
+  ids: [number, number];
+  /** Its certificate files are witnesses [certs[0], certs[1]). */
+  certs: [number, number];
+  /** Witness index -> SHA-256 of a certificate read within RACY_MS of its mtime. */
+  racy?: Record<string, string>;
+}
+
+export interface SnapshotState {
+  format: string;
+  code: string;
+  context: string;
+  bundle: string;
+  paths: string;
+  witnesses: string;
+  /** SHA-256 of ids.txt. */
+  ids: string;
+  files: SnapshotFile[];
+}
+
+/** What a compile that patched the snapshot hands back for the next one: the previous files, and whether its bundle is unchanged. */
+export interface PreviousSnapshot {
+  state: SnapshotState;
+  table: WitnessTable;
+  ids: Buffer;
+  sameBundle: boolean;
+}
+
+/**
+ * One key file's part, as the compile that writes the snapshot has it: its witnesses, or (a file
+ * kept from the previous snapshot) their rows [certs[0], certs[1]) of the previous table.
+ */
+export type SnapshotInputFile = Omit<SnapshotFile, 'certs' | 'racy' | 'ids'> &
+  ({ witnesses: [string, FileWitness][]; ids: string[] } | { previous: SnapshotFile });
+
+/** The previous snapshot's ids.txt, or null when it does not have the digest the state names. */
+export function readSnapshotIds(cacheDir: string, state: SnapshotState): Buffer | null {
+  try {
+    const bytes = readFileSync(join(dirOf(cacheDir), 'ids.txt'));
+    if (sha256Hex(bytes) !== state.ids) return null;
+    for (const f of state.files) if (!(f.ids[0] >= 0 && f.ids[0] <= f.ids[1] && f.ids[1] <= bytes.length)) return null;
+    return bytes;
+  } catch {
+    return null;
+  }
+}
+
+/** A file's key ids from ids.txt. */
+export function idsOf(ids: Buffer, file: SnapshotFile): string[] {
+  if (file.ids[1] === file.ids[0]) return [];
+  return ids.toString('utf8', file.ids[0], file.ids[1] - 1).split('\n');
+}
+
+const dirOf = (cacheDir: string) => join(cacheDir, 'snapshot');
+
+/** The snapshot's state (null: none, another build's, or corrupt); the witness table is read by `readWitnesses`. */
+export function readSnapshotState(cacheDir: string): SnapshotState | null {
+  let raw: string;
+  try {
+    raw = readFileSync(join(dirOf(cacheDir), 'state.json'), 'utf8');
+  } catch {
+    return null;
+  }
+  const nl = raw.indexOf('\n');
+  if (nl !== 64) return null;
+  const body = raw.slice(nl + 1);
+  if (sha256Hex(body, 'utf8') !== raw.slice(0, nl)) return null;
+  try {
+    const state = JSON.parse(body) as SnapshotState;
+    if (state.format !== FORMAT || state.code !== compilerCode() || !Array.isArray(state.files)) return null;
+    return state;
+  } catch {
+    return null;
+  }
+}
+
+/** The witness table, or null when its files do not have the digests the state names. */
+export function readWitnesses(cacheDir: string, state: SnapshotState): WitnessTable | null {
+  try {
+    const text = readFileSync(join(dirOf(cacheDir), 'certs.txt'));
+    const bin = readFileSync(join(dirOf(cacheDir), 'certs.bin'));
+    if (sha256Hex(text) !== state.paths || sha256Hex(bin) !== state.witnesses) return null;
+    const lines = bin.length / 24;
+    if (!Number.isInteger(lines) || (lines === 0) !== (text.length === 0)) return null;
+    const starts = lineStarts(text, lines);
+    // Exactly `lines` lines: the last one starts inside the text and holds no newline.
+    if (lines > 0 && (starts[lines - 1]! > text.length || text.indexOf(10, starts[lines - 1]) !== -1)) return null;
+    // A copy: the read buffer need not be 8-byte aligned.
+    const stats = new Float64Array(lines * 3);
+    new Uint8Array(stats.buffer).set(bin);
+    for (const f of state.files) if (!(f.certs[0] >= 0 && f.certs[0] <= f.certs[1] && f.certs[1] <= lines)) return null;
+    return { text, stats, starts };
+  } catch {
+    return null;
+  }
+}
+
+/** The previous bundle file, or null when it is not the one the state names. */
+export function readSnapshotBundle(cacheDir: string, state: SnapshotState): Buffer | null {
+  try {
+    const bytes = readFileSync(join(dirOf(cacheDir), 'bundle.json'));
+    return createHash('sha256').update(bytes).digest('hex') === state.bundle ? bytes : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Writes the snapshot (best effort: a snapshot that cannot be written only makes the next compile
+ * slower). With `previous` (a patched compile), files that did not change are not written again.
+ */
+export function writeSnapshot(cacheDir: string, context: string, bundle: Buffer, files: readonly SnapshotInputFile[], previous?: PreviousSnapshot): void {
+  const dir = dirOf(cacheDir);
+  let count = 0;
+  for (const f of files) count += 'witnesses' in f ? f.witnesses.length : f.previous.certs[1] - f.previous.certs[0];
+  const stats = new Float64Array(count * 3);
+  const segments: Uint8Array[] = [];
+  const idParts: Uint8Array[] = [];
+  const out: SnapshotFile[] = [];
+  let at = 0;
+  let idAt = 0;
+  // Every file kept, in the same order: the witness table and ids.txt are the previous ones.
+  let same = previous !== undefined && files.length === previous.state.files.length;
+  for (const f of files) {
+    const racy: Record<string, string> = {};
+    const start = at;
+    const idStart = idAt;
+    if ('witnesses' in f) {
+      same = false;
+      for (const [abs, w] of f.witnesses) {
+        // One path a line: a path with a newline cannot be kept (no snapshot; the entries still work).
+        if (abs.includes('\n')) return;
+        segments.push(Buffer.from(abs, 'utf8'));
+        stats[at * 3] = w === null ? -1 : w.size;
+        stats[at * 3 + 1] = w === null ? 0 : w.mtimeMs;
+        stats[at * 3 + 2] = w === null ? 0 : w.ino;
+        if (w?.sha256 !== undefined) racy[at] = w.sha256;
+        at++;
+      }
+      const block = Buffer.from(f.ids.map((id) => `${id}\n`).join(''), 'utf8');
+      idParts.push(block);
+      idAt += block.length;
+      const { witnesses: _, ids: _i, ...rest } = f;
+      out.push({ ...rest, ids: [idStart, idAt], certs: [start, at], ...(Object.keys(racy).length > 0 ? { racy } : {}) });
+      continue;
+    }
+    // A kept file: its rows of the previous table and its ids, copied as they are (nothing decoded).
+    const { certs, ids } = f.previous;
+    if (!previous) return;
+    const { table } = previous;
+    if (certs[0] !== start || ids[0] !== idStart) same = false;
+    const n = certs[1] - certs[0];
+    if (n > 0) segments.push(table.text.subarray(table.starts[certs[0]]!, table.starts[certs[1]]! - 1));
+    stats.set(table.stats.subarray(certs[0] * 3, certs[1] * 3), at * 3);
+    for (const [i, sha] of Object.entries(f.previous.racy ?? {})) racy[at + Number(i) - certs[0]] = sha;
+    at += n;
+    idParts.push(previous.ids.subarray(ids[0], ids[1]));
+    idAt += ids[1] - ids[0];
+    const { previous: _, ...rest } = f;
+    out.push({ ...rest, ids: [idStart, idAt], certs: [start, at], ...(Object.keys(racy).length > 0 ? { racy } : {}) });
+  }
+  if (same && (at !== previous!.table.stats.length / 3 || idAt !== previous!.ids.length)) same = false;
+  const writes: [string, Uint8Array][] = [];
+  let digests: Pick<SnapshotState, 'paths' | 'witnesses' | 'ids'>;
+  if (same) digests = { paths: previous!.state.paths, witnesses: previous!.state.witnesses, ids: previous!.state.ids };
+  else {
+    const parts: Uint8Array[] = [];
+    const newline = Buffer.from('\n');
+    for (const seg of segments) {
+      if (parts.length > 0) parts.push(newline);
+      parts.push(seg);
+    }
+    const text = Buffer.concat(parts);
+    const bin = Buffer.from(stats.buffer, stats.byteOffset, stats.byteLength);
+    const idText = Buffer.concat(idParts);
+    digests = { paths: sha256Hex(text), witnesses: sha256Hex(bin), ids: sha256Hex(idText) };
+    writes.push(['certs.txt', text], ['certs.bin', bin], ['ids.txt', idText]);
+  }
+  const sameBundle = previous?.sameBundle === true;
+  if (!sameBundle) writes.push(['bundle.json', bundle]);
+  const state: SnapshotState = {
+    format: FORMAT,
+    code: compilerCode(),
+    context,
+    bundle: sameBundle ? previous!.state.bundle : createHash('sha256').update(bundle).digest('hex'),
+    ...digests,
+    files: out,
+  };
+  const body = JSON.stringify(state);
+  const tmp = (name: string) => join(dir, `${name}.${process.pid}.tmp`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    // The state names the other files' digests: written last, so a torn write is never trusted.
+    for (const [name, bytes] of writes) {
+      writeFileSync(tmp(name), bytes);
+      renameSync(tmp(name), join(dir, name));
+    }
+    writeFileSync(tmp('state.json'), `${sha256Hex(body, 'utf8')}\n${body}`);
+    renameSync(tmp('state.json'), join(dir, 'state.json'));
+  } catch {}
+}

@@ -1,0 +1,332 @@
+// `compile --cache` when only key files changed since the compile that wrote the snapshot
+// (compiler/compile-snapshot.ts): the APIs and policies are resolved again (small), the key files
+// whose text, validity window or certificate files changed are parsed and resolved, and the
+// previous bundle is patched with the keys that differ (compiler/wire-patch.ts, as the portal's
+// live compile does). The bytes and diagnostics are an uncached compile's: every fact a key
+// file's results depend on is checked (its text, the context digest of APIs, policies and
+// options, its certificate files' witnesses, the clock), and anything this path does not handle
+// returns null, so the caller compiles the ordinary way (a context change, a key file that is
+// not only plain key documents, revocation or test documents, an error, a key id, certificate
+// or token another file holds, an unreadable or corrupt snapshot).
+import { resolve } from 'node:path';
+import { bundleProblems } from '../bundle/checks.ts';
+import type { BundleKey, BundleSession, WireContent } from '../bundle/types.ts';
+import { hexAt, wireKey } from '../bundle/wire.ts';
+import { documentDigest, serializeWire } from '../bundle/write.ts';
+import { type FileKeysState, keysContext } from './cached-keys.ts';
+import type { CertLoader, FileWitness } from './certs.ts';
+import { resolveKeys } from './check-keys.ts';
+import type { ResolvedApis } from './check-apis.ts';
+import {
+  idsOf,
+  readSnapshotBundle,
+  readSnapshotIds,
+  readSnapshotState,
+  readWitnesses,
+  type SnapshotFile,
+  type SnapshotInputFile,
+  writeSnapshot,
+} from './compile-snapshot.ts';
+import { DiagnosticLog } from './diagnostics.ts';
+import type { CompileOptions } from './index.ts';
+import { type KeyCache, packKeys, validUntil } from './key-cache.ts';
+import type { KeyDoc, PolicyDoc } from './model.ts';
+import { parseSources } from './parse.ts';
+import { validateDocs } from './schema.ts';
+import type { SourceDoc, SourceFile } from './source.ts';
+import { PatchRefused, patchWire } from './wire-patch.ts';
+import { changedWitnesses } from './witness-check.ts';
+
+/** What resolveFront (compiler/index.ts) returns: the stages before the keys. */
+export interface Front {
+  typed: ReturnType<typeof validateDocs>;
+  certs: CertLoader;
+  apis: ResolvedApis;
+  policies: Map<string, PolicyDoc>;
+}
+
+export interface Patched {
+  log: DiagnosticLog;
+  wire: WireContent;
+  bundle: Buffer;
+  front: Front;
+  /** Key files resolved again (changed, new, or their certificates or clock window changed). */
+  resolved: number;
+  /** Key files taken from the snapshot. */
+  kept: number;
+}
+
+type Stage = <T>(name: string, run: () => T) => T;
+
+/** The canonical JSON of a value (object keys sorted): the previous bundle's sessions were read back from JSON. */
+function canon(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canon);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) if ((v as Record<string, unknown>)[k] !== undefined) out[k] = canon((v as Record<string, unknown>)[k]);
+  return out;
+}
+
+/** Everything a key's bundle row says, as one comparable string. */
+function recordId(k: BundleKey): string {
+  return JSON.stringify([
+    canon(k.access_rights),
+    canon(k.policies),
+    canon(k.quota),
+    canon(k.rate),
+    k.on_limiter_error === 'deny',
+    k.certificate_match,
+    [...k.certificates].sort(),
+    k.expires,
+    k.is_inactive,
+    k.token_sha256,
+  ]);
+}
+
+const miss = (why: string) => ({ miss: why });
+
+/** The previous bundle patched, or why not (the caller then compiles the ordinary way). */
+export async function compileFromSnapshot(
+  files: SourceFile[],
+  dir: string,
+  loadLog: DiagnosticLog,
+  opts: CompileOptions,
+  cache: KeyCache,
+  now: Date,
+  stage: Stage,
+  front: (docs: SourceDoc[], log: DiagnosticLog) => Front,
+): Promise<Patched | { miss: string }> {
+  const cacheDir = cache.dir;
+  const nowMs = now.getTime();
+  const state = stage('snapshot-state', () => readSnapshotState(cacheDir));
+  if (state === null) return miss('no usable snapshot');
+  const strict = opts.strict === true;
+  const log = new DiagnosticLog(strict);
+  log.diagnostics.push(...loadLog.diagnostics);
+
+  // Key files whose text and clock window still hold are candidates; everything else is parsed.
+  const previous = new Map(state.files.map((f) => [f.path, f]));
+  const kept = new Map<SourceFile, SnapshotFile>();
+  for (const file of files) {
+    const was = previous.get(file.absPath);
+    if (was && was.text === cache.textHash(file) && nowMs >= was.validFrom && nowMs < (was.validUntil ?? Number.POSITIVE_INFINITY)) kept.set(file, was);
+  }
+  const docs = stage('parse', () =>
+    parseSources(
+      files.filter((f) => !kept.has(f)),
+      log,
+    ),
+  );
+  const f = front(docs, log);
+  const options = { strict, expiryWarningDays: opts.expiryWarningDays ?? 30, dir: resolve(dir), allowOutside: opts.allowOutside ?? [] };
+  const { typed, certs, apis, policies } = f;
+  if (typed.revocations.length > 0 || typed.tests.length > 0 || typed.apis.length === 0 || log.diagnostics.some((d) => d.severity === 'error'))
+    return miss('revocation or test documents, no API, or an error before the keys');
+  if (keysContext(apis.apis, policies, typed.broken, options) !== state.context) return miss('APIs, policies or options changed');
+
+  // The snapshot's certificate witnesses, checked in worker threads meanwhile (witness-check.ts):
+  // a key file whose certificate files changed is resolved again.
+  const table = stage('witness-read', () => readWitnesses(cacheDir, state));
+  if (table === null) return miss('the witness table is corrupt');
+  const keptList = [...kept];
+  const checking = changedWitnesses(
+    table,
+    keptList.map(([, was]) => ({ start: was.certs[0], end: was.certs[1], ...(was.racy ? { racy: was.racy } : {}) })),
+  );
+  // (A rejection is awaited below; until then it must not count as unhandled.)
+  checking.catch(() => {});
+
+  const fresh = new Map<SourceFile, FileKeysState>();
+  let why = '';
+  const fail = (reason: string) => {
+    why = reason;
+    return false;
+  };
+  const resolveFiles = (docs: readonly SourceDoc[], keyDocs: readonly KeyDoc[]): boolean => {
+    // The files to resolve hold only schema-valid key documents without certificate_match, and
+    // no parse or schema diagnostic (the snapshot keeps only the keys stage's).
+    const docsOf = new Map<SourceFile, number>();
+    for (const d of docs) docsOf.set(d.file, (docsOf.get(d.file) ?? 0) + 1);
+    const keyDocsOf = new Map<SourceFile, KeyDoc[]>();
+    for (const k of keyDocs) {
+      if (k.spec.certificate_match !== undefined) return fail('a key with certificate_match');
+      const list = keyDocsOf.get(k.doc.file);
+      if (list) list.push(k);
+      else keyDocsOf.set(k.doc.file, [k]);
+    }
+    const dirty = new Set(log.diagnostics.map((d) => d.file));
+    for (const [file, list] of keyDocsOf)
+      if (docsOf.get(file) !== list.length || dirty.has(file.path)) return fail(`${file.path} is not only valid key documents`);
+    for (const [file, list] of keyDocsOf) {
+      const fileLog = new DiagnosticLog(strict);
+      const scoped = certs.scoped(fileLog);
+      const r = resolveKeys(list, policies, apis.apis, typed.broken, scoped, apis.cas, now, fileLog, false);
+      if (fileLog.diagnostics.some((d) => d.severity === 'error')) return fail(`an error in ${file.path}`);
+      const keys = [...r.keys.values()];
+      const touched = scoped.touched!;
+      const expires = keys.flatMap((k) => (k.expires === null ? [] : [Date.parse(k.expires)]));
+      fresh.set(file, {
+        keys,
+        notAfter: [...r.notAfter],
+        diagnostics: fileLog.diagnostics,
+        certFiles: [...touched.files],
+        validUntil: validUntil(nowMs, touched.notAfters, expires, options.expiryWarningDays),
+        docs: list.length,
+        plain: true,
+        witnesses: [...touched.files].map((abs): [string, FileWitness] => [abs, certs.witnessOf(abs) ?? null]),
+      });
+    }
+    return true;
+  };
+  if (!stage('keys', () => resolveFiles(docs, typed.keys))) return miss(why);
+
+  const bytes = stage('snapshot-bundle', () => readSnapshotBundle(cacheDir, state));
+  if (bytes === null) return miss('the previous bundle is corrupt');
+  const ids = readSnapshotIds(cacheDir, state);
+  if (ids === null) return miss('the key id table is corrupt');
+  const wire = stage('snapshot-parse', () => (JSON.parse(bytes.toString('utf8')) as { content: WireContent }).content);
+
+  // A worker that could not run: the ordinary path (it stats every file itself).
+  const changed = await checking.catch(() => null);
+  stage('witnesses', () => changed);
+  if (changed === null) return miss('the witness check failed');
+  if (changed.size > 0) {
+    const recheck = [...changed].map((i) => keptList[i]![0]);
+    for (const file of recheck) kept.delete(file);
+    const moreDocs = parseSources(recheck, log);
+    const moreTyped = validateDocs(moreDocs, log);
+    if (moreTyped.keys.length !== moreDocs.length || !stage('keys-again', () => resolveFiles(moreDocs, moreTyped.keys)))
+      return miss(why || 'a key file whose certificate changed is not only key documents');
+  }
+
+  // The previous rows of the files that are not kept, and the new keys: only the keys that differ are patched.
+  const keptPaths = new Set([...kept.values()].map((s) => s.path));
+  const patched = stage('patch', () => {
+    const oldIds = new Set<string>();
+    for (const s of state.files) if (!keptPaths.has(s.path)) for (const id of idsOf(ids, s)) oldIds.add(id);
+    const oldRows = new Map<number, { certs: string[]; token: string | null }>();
+    for (const id of oldIds) {
+      const row = searchSorted(wire.keys.ids, id);
+      if (row < 0) return `${id} is not in the previous bundle`;
+      oldRows.set(row, { certs: [], token: null });
+    }
+    for (let i = 0; i < wire.certs.key.length; i++) oldRows.get(wire.certs.key[i]!)?.certs.push(hexAt(wire.certs.hex, i));
+    for (let i = 0; i < wire.tokens.key.length; i++) {
+      const r = oldRows.get(wire.tokens.key[i]!);
+      if (r) r.token = hexAt(wire.tokens.hex, i);
+    }
+    const inactive = new Set(wire.keys.inactive);
+    const old = new Map<string, BundleKey>();
+    for (const [row, r] of oldRows) {
+      const k = wireKey(wire, row, r.certs, r.token, inactive);
+      old.set(k.id, k);
+    }
+    const removed: BundleKey[] = [];
+    const added: BundleKey[] = [];
+    const notAfter = new Map<string, number>();
+    for (const r of fresh.values()) {
+      for (const k of r.keys) {
+        const was = old.get(k.id);
+        if (was && recordId(was) === recordId(k)) {
+          old.delete(k.id);
+          continue;
+        }
+        if (was) {
+          removed.push(was);
+          old.delete(k.id);
+        }
+        added.push(withCanonSession(k));
+      }
+      for (const [fp, ms] of r.notAfter) notAfter.set(fp, ms);
+    }
+    removed.push(...old.values());
+    // A certificate kept by an unchanged key must keep its notAfter: only changed keys' matter here.
+    try {
+      return patchWire(wire, removed, added, notAfter);
+    } catch (err) {
+      if (err instanceof PatchRefused) return `the patch was refused: ${err.message}`;
+      throw err;
+    }
+  });
+  if (typeof patched === 'string') return miss(patched);
+  if (stage('runtime-checks', () => bundleProblems(patched)).length > 0) return miss('the patched bundle fails the runtime checks');
+  const bundle = stage('emit', () => serializeWire(patched));
+
+  // Diagnostics: the stages before the keys (just run), then each key file's, in file order.
+  for (const file of files) {
+    const was = kept.get(file);
+    if (was) log.diagnostics.push(...was.diagnostics);
+    else {
+      const r = fresh.get(file);
+      if (r) log.diagnostics.push(...r.diagnostics);
+    }
+  }
+  if (log.diagnostics.some((d) => d.severity === 'error')) return miss('an error');
+
+  stage('snapshot-write', () => {
+    const parts: SnapshotInputFile[] = [];
+    for (const file of files) {
+      const was = kept.get(file);
+      if (was) {
+        const { certs: _c, racy: _r, ids: _i, ...rest } = was;
+        parts.push({ ...rest, previous: was });
+        continue;
+      }
+      const r = fresh.get(file);
+      if (!r) continue;
+      parts.push(snapshotPart(file, r, cache.textHash(file), nowMs));
+      // The per-file entry too, so that a compile that cannot patch finds this file cached.
+      cache.write(file, {
+        context: state.context,
+        docs: r.docs,
+        validFrom: nowMs,
+        validUntil: r.validUntil,
+        keys: packKeys(r.keys),
+        notAfter: r.notAfter,
+        diagnostics: r.diagnostics,
+        files: r.witnesses!,
+      });
+    }
+    const sameBundle = documentDigest(bundle) === documentDigest(bytes);
+    writeSnapshot(cacheDir, state.context, bundle, parts, { state, table, ids, sameBundle });
+  });
+  return { log, wire: patched, bundle, front: f, resolved: fresh.size, kept: kept.size };
+}
+
+/** A key file's part of the snapshot, from its keys-stage results. */
+export function snapshotPart(file: SourceFile, r: FileKeysState, text: string, nowMs: number): SnapshotInputFile {
+  return {
+    path: file.absPath,
+    text,
+    docs: r.docs,
+    validFrom: nowMs,
+    validUntil: Number.isFinite(r.validUntil) ? r.validUntil : null,
+    diagnostics: r.diagnostics,
+    ids: r.keys.map((k) => k.id),
+    witnesses: r.witnesses ?? [],
+  };
+}
+
+/** A new key whose session objects are in the previous bundle's (sorted) key order, so that patchWire finds an equal session. */
+function withCanonSession(k: BundleKey): BundleKey {
+  return {
+    ...k,
+    access_rights: canon(k.access_rights) as BundleSession['access_rights'],
+    policies: canon(k.policies) as BundleSession['policies'],
+    quota: canon(k.quota) as BundleSession['quota'],
+    rate: canon(k.rate) as BundleSession['rate'],
+  };
+}
+
+function searchSorted(list: readonly string[], value: string): number {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = list[mid]!;
+    if (v < value) lo = mid + 1;
+    else if (v > value) hi = mid - 1;
+    else return mid;
+  }
+  return -lo - 1;
+}

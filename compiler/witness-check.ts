@@ -1,0 +1,139 @@
+// Checks the compile snapshot's certificate witnesses (compiler/compile-snapshot.ts): which key
+// files read a certificate file that is no longer what it was (size, mtimeMs, ino; the SHA-256 of
+// a racily clean one). At 1,000,000 certificate files that is 1,000,000 stat calls, ~3.7 s on one
+// thread here (most of it the Stats objects, not the kernel); fs.promises.stat is slower still
+// (~13 s: one thread-pool round trip each). So big tables are split over worker threads that
+// call statSync, while the main thread resolves the changed key files and reads the previous
+// bundle. The paths and witnesses are handed over in SharedArrayBuffers (no copy per worker).
+import { readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { sha256Hex } from './certs.ts';
+
+/** Below this many witnesses the check runs on the calling thread (a worker costs ~30 ms to start). */
+export const WORKER_MIN = 50_000;
+
+/** One key file's witnesses: [start, end) in the table, and SHA-256s by witness index (racily clean ones). */
+export interface WitnessRange {
+  start: number;
+  end: number;
+  racy?: Record<string, string>;
+}
+
+/** The table: certs.txt's bytes (one path a line) and Float64 (size, mtimeMs, ino) per path; size -1: could not be stat'ed. */
+export interface WitnessTable {
+  text: Uint8Array;
+  stats: Float64Array;
+  /** Where each line starts (lineStarts). */
+  starts: Uint32Array | Float64Array;
+}
+
+// The worker: plain JavaScript (it runs from source and from the built CLI alike).
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { statSync, readFileSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const { text, starts, stats, ranges } = workerData;
+const decoder = new TextDecoder();
+const bad = [];
+for (let r = 0; r < ranges.length; r++) {
+  const { start, end, racy } = ranges[r].range;
+  for (let i = start; i < end; i++) {
+    const path = decoder.decode(text.subarray(starts[i], starts[i + 1] - 1));
+    let ok;
+    try {
+      const st = statSync(path);
+      ok = stats[i * 3] === st.size && stats[i * 3 + 1] === st.mtimeMs && stats[i * 3 + 2] === st.ino;
+      if (ok && racy && racy[i] !== undefined) ok = createHash('sha256').update(readFileSync(path)).digest('hex') === racy[i];
+    } catch {
+      ok = stats[i * 3] === -1;
+    }
+    if (!ok) { bad.push(ranges[r].file); break; }
+  }
+}
+parentPort.postMessage(bad);
+`;
+
+/** Line start offsets of `text` (one more than the lines: the last is text.length + 1), in shared memory. */
+export function lineStarts(text: Uint8Array, lines: number): Uint32Array | Float64Array {
+  const starts = text.length < 2 ** 32 ? new Uint32Array(new SharedArrayBuffer((lines + 1) * 4)) : new Float64Array(new SharedArrayBuffer((lines + 1) * 8));
+  const buf = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+  let at = 0;
+  for (let i = 0; i < lines; i++) {
+    starts[i] = at;
+    const nl = buf.indexOf(10, at);
+    at = nl === -1 ? text.length + 1 : nl + 1;
+  }
+  starts[lines] = text.length + 1;
+  return starts;
+}
+
+function holds(path: string, stats: Float64Array, i: number, racy: string | undefined): boolean {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return stats[i * 3] === -1;
+  }
+  if (stats[i * 3] !== st.size || stats[i * 3 + 1] !== st.mtimeMs || stats[i * 3 + 2] !== st.ino) return false;
+  if (racy === undefined) return true;
+  try {
+    return sha256Hex(readFileSync(path)) === racy;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The indexes (into `ranges`) of the files one of whose witnesses no longer holds. `workers`:
+ * threads to use (default: one per core up to 4 when the table has WORKER_MIN witnesses or more).
+ */
+export async function changedWitnesses(table: WitnessTable, ranges: readonly WitnessRange[], workers?: number): Promise<Set<number>> {
+  const total = ranges.reduce((n, r) => n + (r.end - r.start), 0);
+  const threads = workers ?? (total >= WORKER_MIN ? Math.min(4, availableParallelism()) : 0);
+  const { starts } = table;
+  const out = new Set<number>();
+  if (threads === 0) {
+    const decoder = new TextDecoder();
+    ranges.forEach((r, f) => {
+      for (let i = r.start; i < r.end; i++) {
+        const path = decoder.decode(table.text.subarray(starts[i]!, starts[i + 1]! - 1));
+        if (!holds(path, table.stats, i, r.racy?.[i])) {
+          out.add(f);
+          break;
+        }
+      }
+    });
+    return out;
+  }
+  const text = new Uint8Array(new SharedArrayBuffer(table.text.length));
+  text.set(table.text);
+  const stats = new Float64Array(new SharedArrayBuffer(table.stats.byteLength));
+  stats.set(table.stats);
+  // Contiguous groups of about total / threads witnesses each.
+  const groups: { file: number; range: WitnessRange }[][] = Array.from({ length: threads }, () => []);
+  let done = 0;
+  ranges.forEach((range, file) => {
+    const g = Math.min(threads - 1, Math.floor((done * threads) / Math.max(1, total)));
+    groups[g]!.push({ file, range });
+    done += range.end - range.start;
+  });
+  const results = await Promise.all(
+    groups.map(
+      (group) =>
+        new Promise<number[]>((resolve, reject) => {
+          const w = new Worker(WORKER, { eval: true, workerData: { text, starts, stats, ranges: group } });
+          w.once('message', (bad: number[]) => {
+            resolve(bad);
+            void w.terminate();
+          });
+          w.once('error', reject);
+          w.once('exit', (code) => {
+            if (code !== 0) reject(new Error(`witness worker exited with ${code}`));
+          });
+        }),
+    ),
+  );
+  for (const bad of results) for (const f of bad) out.add(f);
+  return out;
+}

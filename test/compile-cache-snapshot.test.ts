@@ -1,0 +1,242 @@
+// The compile cache's snapshot (compiler/compile-snapshot.ts, compiler/snapshot-compile.ts): when
+// only key files changed, `compile --cache` patches the previous bundle. Every step compares the
+// bytes and diagnostics with an uncached compile of the same config, and says which path ran
+// (`cache.patched` is set only when the snapshot was patched): key edits, moves, new and removed
+// files, a certificate changed or rewritten with size and mtime kept, and the fallbacks (policy,
+// API, duplicates across files, a corrupt or missing snapshot). 300 keys in 3 key files.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { appendFileSync, cpSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateCompileConfig } from '../bench/gen-config.ts';
+import { containsPrivateKey } from '../cert/private-key.ts';
+import { compileDir, type CompileResult } from '../compiler/index.ts';
+import { changedWitnesses, lineStarts, type WitnessRange } from '../compiler/witness-check.ts';
+import { tempDir } from './helpers/ops-fixtures.ts';
+
+/** The cache figures without the reason a snapshot was not used (asserted where it matters). */
+function stats(r: CompileResult) {
+  const { snapshotMiss: _, ...rest } = r.cache ?? { hits: -1, stale: -1 };
+  return rest;
+}
+
+const t = tempDir('compile-snapshot');
+after(() => t.cleanup());
+const NOW = new Date();
+let pristine = '';
+
+before(async () => {
+  const gen = await generateCompileConfig(join(t.dir, 'gen'), { apis: 10, keys: 300 });
+  pristine = join(t.dir, 'pristine');
+  cpSync(gen.dir, pristine, { recursive: true });
+  const docs = readFileSync(join(pristine, 'keys/keys-000.yaml'), 'utf8').split(/^---\n/m);
+  assert.equal(docs.length, 300);
+  rmSync(join(pristine, 'keys/keys-000.yaml'));
+  for (let f = 0; f < 3; f++) writeFileSync(join(pristine, `keys/part-${f}.yaml`), docs.slice(f * 100, f * 100 + 100).join('---\n'));
+});
+
+/** A fresh copy of the config, compiled once with an empty cache (which writes entries and the snapshot). */
+async function workspace(name: string): Promise<{ dir: string; cache: string }> {
+  const dir = join(t.dir, name);
+  cpSync(pristine, dir, { recursive: true });
+  const cache = join(t.dir, `${name}.cache`);
+  const cold = await same(dir, cache);
+  assert.equal(cold.cache?.patched, undefined, 'no snapshot yet');
+  assert.ok(readdirSync(join(cache, 'snapshot')).includes('state.json'), 'the cold compile wrote the snapshot');
+  return { dir, cache };
+}
+
+/** The cached compile gives exactly what an uncached one gives. */
+async function same(dir: string, cache: string): Promise<CompileResult> {
+  const plain = await compileDir(dir, { now: NOW });
+  const cached = await compileDir(dir, { now: NOW, cacheDir: cache });
+  assert.deepEqual(cached.diagnostics, plain.diagnostics);
+  assert.equal(cached.errorCount, plain.errorCount);
+  assert.ok(plain.bundle === null ? cached.bundle === null : cached.bundle?.equals(plain.bundle), 'the same bundle bytes');
+  return cached;
+}
+
+const edit = (file: string, change: (text: string) => string) => {
+  const text = readFileSync(file, 'utf8');
+  const next = change(text);
+  assert.notEqual(next, text, `${file} changed`);
+  writeFileSync(file, next);
+};
+const docsOf = (file: string) => readFileSync(file, 'utf8').split(/^---\n/m);
+
+test('key edits, a moved key, a new and a removed key file: the previous bundle is patched', async () => {
+  const { dir, cache } = await workspace('edits');
+  const warm = await same(dir, cache);
+  assert.deepEqual(stats(warm), { hits: 3, stale: 0, patched: 0 });
+
+  edit(join(dir, 'keys/part-1.yaml'), (s) => s.replace(/apply_policies: \[policy-\d+\]/, 'apply_policies: [policy-042, policy-007]'));
+  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0, patched: 1 });
+  // A key unreachable (a warning, replayed from the snapshot next time).
+  edit(join(dir, 'keys/part-1.yaml'), (s) => s.replace('apply_policies: [policy-042, policy-007]', 'apply_policies: []'));
+  const warned = await same(dir, cache);
+  assert.ok(warned.diagnostics.some((d) => d.code === 'W_KEY_UNREACHABLE' && d.file === 'keys/part-1.yaml'));
+  assert.deepEqual(stats(await same(dir, cache)), { hits: 3, stale: 0, patched: 0 });
+
+  // The last key of part-2 moved into a new file part-3; key-000050 taken out of part-0.
+  const two = docsOf(join(dir, 'keys/part-2.yaml'));
+  writeFileSync(join(dir, 'keys/part-2.yaml'), two.slice(0, -1).join('---\n'));
+  writeFileSync(join(dir, 'keys/part-3.yaml'), two.at(-1)!);
+  const zero = docsOf(join(dir, 'keys/part-0.yaml'));
+  assert.match(zero[50]!, /id: key-000050\n/);
+  writeFileSync(join(dir, 'keys/part-0.yaml'), [...zero.slice(0, 50), ...zero.slice(51)].join('---\n'));
+  const moved = await same(dir, cache);
+  assert.deepEqual(stats(moved), { hits: 1, stale: 0, patched: 3 }, moved.cache?.snapshotMiss);
+
+  // key-000000's certificate is also pinned by an API (the generator pins the first ten): not patched.
+  writeFileSync(join(dir, 'keys/part-0.yaml'), [...zero.slice(1, 50), ...zero.slice(51)].join('---\n'));
+  const pinned = await same(dir, cache);
+  assert.equal(pinned.cache?.patched, undefined);
+  assert.match(pinned.cache?.snapshotMiss ?? '', /pinned by an API/);
+
+  // A key file removed: its 99 keys leave the bundle.
+  rmSync(join(dir, 'keys/part-2.yaml'));
+  const removed = await same(dir, cache);
+  assert.deepEqual(stats(removed), { hits: 3, stale: 0, patched: 0 }, removed.cache?.snapshotMiss);
+  assert.equal(removed.wire!.keys.ids.length, 98 + 100 + 1);
+});
+
+test('a certificate file changed, or rewritten in place with size and mtime kept (racily clean), is seen', async () => {
+  const dir0 = join(t.dir, 'certs-pre');
+  cpSync(pristine, dir0, { recursive: true });
+  // key-000050's certificate will be rewritten with key-000250's (same size), mtime restored; an
+  // mtime a minute ahead is racily clean when read, so the snapshot keeps its SHA-256.
+  const racy = join(dir0, 'certs/000/key-000050.pem');
+  const seconds = Math.floor(Date.now() / 1000) + 60;
+  utimesSync(racy, seconds, seconds);
+  const cache = join(t.dir, 'certs-pre.cache');
+  await same(dir0, cache);
+  assert.equal((await same(dir0, cache)).cache?.patched, 0);
+
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const keyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  appendFileSync(join(dir0, 'certs/000/key-000150.pem'), keyPem);
+  const warned = await same(dir0, cache);
+  assert.ok(warned.diagnostics.some((d) => d.code === 'W_CERT_PRIVATE_KEY'));
+  assert.deepEqual(stats(warned), { hits: 2, stale: 0, patched: 1 }, 'part-1 resolved again: its certificate file changed');
+
+  const other = readFileSync(join(dir0, 'certs/000/key-000250.pem'));
+  assert.equal(other.length, statSync(racy).size);
+  writeFileSync(racy, other);
+  utimesSync(racy, seconds, seconds);
+  const dup = await same(dir0, cache);
+  assert.ok(
+    dup.diagnostics.some((d) => d.code === 'E_DUPLICATE_CERT'),
+    'the rewritten certificate was seen',
+  );
+  assert.equal(dup.cache?.patched, undefined, 'a duplicate across files: the ordinary path reports it');
+
+  // No private key material anywhere in the cache.
+  const body = keyPem.split('\n')[1]!;
+  for (const name of [...readdirSync(cache), ...readdirSync(join(cache, 'snapshot')).map((n) => join('snapshot', n))]) {
+    if (name === 'snapshot') continue;
+    const text = readFileSync(join(cache, name), 'utf8');
+    assert.ok(!containsPrivateKey(text) && !text.includes(body), `${name} holds no private key`);
+  }
+});
+
+test('a policy, an API or --strict changed: the ordinary path, then the snapshot again', async () => {
+  const { dir, cache } = await workspace('context');
+  edit(join(dir, 'policies.yaml'), (s) => s.replace(/rate: (\d+)/, (_, n) => `rate: ${Number(n) + 1}`));
+  const policy = await same(dir, cache);
+  assert.deepEqual(stats(policy), { hits: 0, stale: 3 });
+  assert.equal(policy.cache?.snapshotMiss, 'APIs, policies or options changed');
+  assert.equal((await same(dir, cache)).cache?.patched, 0, 'the fallback wrote a new snapshot');
+  const api = join(dir, 'apis', readdirSync(join(dir, 'apis'))[0]!);
+  edit(api, (s) => s.replace(/target_url: http:\/\/127\.0\.0\.1:(\d+)/, (_, p) => `target_url: http://127.0.0.1:${Number(p) + 1}`));
+  assert.deepEqual(stats(await same(dir, cache)), { hits: 0, stale: 3 });
+  const strictPlain = await compileDir(dir, { now: NOW, strict: true });
+  const strictCached = await compileDir(dir, { now: NOW, strict: true, cacheDir: cache });
+  assert.deepEqual(strictCached.diagnostics, strictPlain.diagnostics);
+  assert.equal(strictCached.cache?.patched, undefined);
+});
+
+test('a key id or certificate duplicated across files falls back to the ordinary path (its diagnostics)', async () => {
+  const { dir, cache } = await workspace('dups');
+  const file = join(dir, 'keys/part-2.yaml');
+  const text = readFileSync(file, 'utf8');
+  writeFileSync(file, text.replace('id: key-000250', 'id: key-000010'));
+  const id = await same(dir, cache);
+  assert.ok(id.diagnostics.some((d) => d.code === 'E_DUPLICATE_ID'));
+  assert.equal(id.cache?.patched, undefined);
+  writeFileSync(file, text);
+  assert.equal((await same(dir, cache)).errorCount, 0);
+  writeFileSync(file, text.replace('certs/000/key-000250.pem', 'certs/000/key-000010.pem'));
+  const cert = await same(dir, cache);
+  assert.ok(cert.diagnostics.some((d) => d.code === 'E_DUPLICATE_CERT'));
+  assert.equal(cert.cache?.patched, undefined);
+});
+
+test('a corrupt, torn or missing snapshot is never trusted', async () => {
+  const { dir, cache } = await workspace('corrupt');
+  const snap = (name: string) => join(cache, 'snapshot', name);
+  const key = join(dir, 'keys/part-1.yaml');
+  let n = 0;
+  const change = () => edit(key, (s) => s.replace(/apply_policies: \[policy-\d+\]/, `apply_policies: [policy-00${n++ % 10}, policy-099]`));
+  // The previous bundle with one record changed, its digest line left alone.
+  change();
+  const bundle = readFileSync(snap('bundle.json'), 'utf8');
+  writeFileSync(snap('bundle.json'), bundle.replace(/"key-000299"/, '"key-000298"'));
+  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0 });
+  change();
+  truncateSync(snap('certs.bin'), 24);
+  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0 });
+  change();
+  const state = readFileSync(snap('state.json'), 'utf8');
+  assert.ok(state.includes('"docs":100'));
+  writeFileSync(snap('state.json'), state.replace('"docs":100', '"docs":99'));
+  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0 });
+  change();
+  const ids = readFileSync(snap('ids.txt'), 'utf8');
+  writeFileSync(snap('ids.txt'), ids.replace('key-000150\n', 'key-000151\n'));
+  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0 });
+  change();
+  rmSync(join(cache, 'snapshot'), { recursive: true });
+  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0 });
+  change();
+  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0, patched: 1 }, 'written again by the fallback');
+});
+
+test('the witness check finds the same changed files on this thread and in worker threads', async () => {
+  const dir = join(t.dir, 'witness');
+  cpSync(pristine, dir, { recursive: true });
+  const paths = readdirSync(join(dir, 'certs/000'))
+    .map((n) => join(dir, 'certs/000', n))
+    .slice(0, 40);
+  paths.push(join(dir, 'certs/000/missing.pem'));
+  const stats = new Float64Array(paths.length * 3);
+  // Whole seconds, so that the rewrite below can put the very same mtime back.
+  const seconds = Math.floor(Date.now() / 1000) - 3600;
+  paths.forEach((p, i) => {
+    try {
+      utimesSync(p, seconds, seconds);
+      const st = statSync(p);
+      stats.set([st.size, st.mtimeMs, st.ino], i * 3);
+    } catch {
+      stats[i * 3] = -1;
+    }
+  });
+  const text = Buffer.from(paths.join('\n'));
+  const table = { text, stats, starts: lineStarts(text, paths.length) };
+  // Ten files of four witnesses, the last also holding the missing one; file 2's third witness racily clean.
+  const racyPath = paths[10]!;
+  const ranges: WitnessRange[] = Array.from({ length: 10 }, (_, f) => ({ start: f * 4, end: f === 9 ? 41 : f * 4 + 4 }));
+  ranges[2]!.racy = { 10: createHash('sha256').update(readFileSync(racyPath)).digest('hex') };
+  for (const workers of [0, 2, 3]) assert.deepEqual([...(await changedWitnesses(table, ranges, workers))], [], `nothing changed (${workers} workers)`);
+  appendFileSync(paths[5]!, '\n');
+  const bytes = readFileSync(racyPath);
+  bytes[bytes.length - 2] = bytes[bytes.length - 2] === 0x41 ? 0x42 : 0x41;
+  writeFileSync(racyPath, bytes);
+  utimesSync(racyPath, seconds, seconds);
+  assert.equal(statSync(racyPath).mtimeMs, stats[10 * 3 + 1], 'size, mtime and inode kept: only its SHA-256 tells');
+  writeFileSync(paths[40]!, 'now present');
+  for (const workers of [0, 2, 3]) {
+    const changed = [...(await changedWitnesses(table, ranges, workers))].sort((a, b) => a - b);
+    assert.deepEqual(changed, [1, 2, 9], `size, racy rewrite, a missing file now present (${workers} workers)`);
+  }
+});
