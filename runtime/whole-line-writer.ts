@@ -11,9 +11,13 @@
 //     write this small as one segment.
 // A single line longer than 4,096 bytes (a request path of several KiB, a long error) cannot be
 // written atomically: it is shortened to fit, see `fitLine`.
-// Writes are asynchronous (the libuv thread pool, one in flight at a time, in order), like the
-// single-process gateway's pino destination: a request never waits for a slow log reader.
-import { write as fsWrite, writeSync } from 'node:fs';
+// To a regular file the writes are synchronous (Node writes its own stdout to a file so too): a
+// write(2) of ≤ 4 KiB into the page cache costs less than the thread-pool round trip (two thread
+// switches and an eventfd wakeup) an asynchronous one takes, and each worker makes one per ~15
+// request lines. To a pipe, socket or terminal they are asynchronous (the libuv thread pool, one
+// in flight at a time, in order), like the single-process gateway's pino destination: a request
+// never waits for a slow log reader.
+import { fstatSync, write as fsWrite, writeSync } from 'node:fs';
 
 /** PIPE_BUF on Linux: the largest write(2) a pipe delivers without interleaving. */
 export const ATOMIC_WRITE_BYTES = 4096;
@@ -26,7 +30,17 @@ export class WholeLineWriter {
   private writing = false;
   private waiters: Array<(err?: Error) => void> = [];
 
-  constructor(private readonly fd: number) {}
+  private readonly sync: boolean;
+
+  constructor(private readonly fd: number) {
+    let file = false;
+    try {
+      file = fstatSync(fd).isFile();
+    } catch {
+      // No stdout at all: the asynchronous path drops the lines on EBADF.
+    }
+    this.sync = file;
+  }
 
   /** `chunk` is one or more whole lines, each ending in "\n" (what LineBatch hands over). */
   write(chunk: string): boolean {
@@ -48,7 +62,14 @@ export class WholeLineWriter {
         start = stop;
       }
     }
-    this.next();
+    if (!this.sync) this.next();
+    else
+      try {
+        this.flushSync();
+      } catch {
+        // The file cannot be written (ENOSPC, EIO): these lines are lost, the request is not.
+        this.queue.length = 0;
+      }
     return true;
   }
 
