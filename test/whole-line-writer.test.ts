@@ -49,7 +49,7 @@ test('to a pipe (FIFO): every line whole, in order, written asynchronously', asy
     let got = '';
     const reader = createReadStream(fifo, 'utf8');
     reader.on('data', (c) => (got += c));
-    const ended = new Promise((r) => reader.on('end', r));
+    const ended = new Promise<void>((r) => reader.on('end', () => r()));
     // Opened in the thread pool: a FIFO's open waits for the other end, which the reader opens there too.
     const handle = await open(fifo, 'w');
     const w = new WholeLineWriter(handle.fd);
