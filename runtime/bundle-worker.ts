@@ -5,8 +5,6 @@
 // the routing (runtime/shard-set.ts).
 // Built as dist/bundle-worker.mjs beside dist/mtlsgate.mjs; run from source through tsx.
 import { createHash } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { WorkerReply, WorkerRequest } from './bundle-worker-client.ts';
 import { transferables } from './bundle-worker-compact.ts';
@@ -18,9 +16,6 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
   if (request.kind === 'warm') {
     // Whatever goes wrong here, the reload that follows meets it again and reports it.
     await warmShardLoading(Buffer.from(request.manifest), request.bytesSha256, request.location).catch(() => undefined);
-    // Nicer only now: at start-up the gateway's thread loads the set, and a nicer warm-up would
-    // not finish before it (the first change after start would wait for it).
-    yieldToRequests();
     return null;
   }
   if (request.kind === 'shards') {
@@ -55,24 +50,9 @@ function heldOf(serving: ServingRouting): Map<string, ServingRouting['shards'][n
   return held;
 }
 
-/**
- * On Linux, this thread (not the process) made nicer (NICENESS): where the worker and the event
- * loop share a core, the scheduler runs requests first and the reload in what is left, rather
- * than taking turns that stall the event loop for a scheduler slice. Elsewhere, nothing.
- */
-function yieldToRequests(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, NICENESS);
-  } catch {
-    // not Linux, or not allowed: the worker runs at the process's priority
-  }
-}
-const NICENESS = 10;
-
 // The worker of a sharded bundle stays up between reloads (runtime/bundle-worker-client.ts),
 // answers through the port it was given, and handles requests one after another (the start-up
-// warm-up first). One for a single-file bundle answers on its own port and is terminated after.
+// warm-up first). One for a single-file bundle answers on the worker port itself and is terminated after.
 const replies = (workerData as { replies?: MessagePort } | null)?.replies;
 let queue: Promise<unknown> = Promise.resolve();
 parentPort!.on('message', (request: WorkerRequest) => {
