@@ -17,6 +17,7 @@ import { startUpstream } from './upstream.ts';
 import { runCompileBench } from './workloads/compile.ts';
 import { runGeneratorCeiling } from './workloads/generator.ts';
 import { runLimitsSection } from './workloads/limits-e2e.ts';
+import { runLogLineBench } from './workloads/log-line.ts';
 import { runHttp2Bench } from './workloads/http2.ts';
 import { runPaired } from './workloads/paired.ts';
 import { runContender } from './workloads/proxy.ts';
@@ -39,6 +40,7 @@ export const SECTIONS = [
   'swap',
   'reload',
   'limits',
+  'logline',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -202,6 +204,7 @@ async function main(): Promise<void> {
     if (wants('swap')) results.sections.swap = await attempt('swap', () => runSwapBench(ctx, upstream.url));
     if (wants('reload')) results.sections.reload = await attempt('reload', () => runReloadBench(ctx, upstream));
     if (wants('limits')) results.sections.limits = await attempt('limits', () => runLimitsSection(ctx, upstream));
+    if (wants('logline')) results.sections.logLine = await attempt('logline', () => runLogLineBench(ctx));
   } finally {
     await upstream.proc.stop();
   }

@@ -248,24 +248,24 @@ function resolveOnOneThread(
   if (docs.length + cachedDocs === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
     reportEmptyConfig(dir, log);
   }
-  const typed = stage('schema', () => validateDocs(docs, log));
-  if (
-    docs.length + cachedDocs > 0 &&
-    typed.apis.length === 0 &&
-    typed.broken.api.size === 0 &&
-    !opts.allowEmpty &&
-    !log.diagnostics.some((d) => d.severity === 'error')
-  ) {
-    reportNoApis(dir, log);
-  }
-  // Documents the schema refused still get the checks that need only their well-typed fields.
-  checkLimitsOfBroken(typed.refused, log);
-  const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30, confine);
-  if (cache) certs.recordWitnesses();
-  // The live compile needs what the APIs (and revocations) read: their files and certificate times.
-  if (live) certs.touched = { files: new Set(), notAfters: [] };
-  const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
-  const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
+  const { typed, certs, apis, policies } = resolveFront(docs, confine, log, opts, now, stage, {
+    afterSchema: (typed) => {
+      if (
+        docs.length + cachedDocs > 0 &&
+        typed.apis.length === 0 &&
+        typed.broken.api.size === 0 &&
+        !opts.allowEmpty &&
+        !log.diagnostics.some((d) => d.severity === 'error')
+      ) {
+        reportNoApis(dir, log);
+      }
+    },
+    beforeApis: (certs) => {
+      if (cache) certs.recordWitnesses();
+      // The live compile needs what the APIs (and revocations) read: their files and certificate times.
+      if (live) certs.touched = { files: new Set(), notAfters: [] };
+    },
+  });
   let cacheStats: CompileResult['cache'];
   const perFile = live ? new Map<SourceFile, FileKeysState>() : undefined;
   const keys = stage('keys', () => {
@@ -302,9 +302,7 @@ function resolveOnOneThread(
     parseMore(files.filter((f) => candidates.has(f) && !seen.has(f)));
     return resolveKeys(keyDocsInFileOrder(files, parsed.keys), policies, apis.apis, typed.broken, certs, apis.cas, now, log);
   });
-  const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
-  const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
-  const plans = portalPlans(typed.policies, policies);
+  const { revocation, cases, plans } = resolveTail(typed, apis, policies, certs, now, log, stage);
   if (live) {
     Object.assign(live, {
       apis,
@@ -366,12 +364,12 @@ async function resolveWithPool(
     ),
   );
   const parseDiagnostics = log.diagnostics.length;
-  const typed = stage('schema', () => validateDocs(docs, log));
-  const earlyError = log.diagnostics.some((d) => d.severity === 'error');
-  checkLimitsOfBroken(typed.refused, log);
-  const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30, confine);
-  const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
-  const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
+  let earlyError = false;
+  const { typed, certs, apis, policies } = resolveFront(docs, confine, log, opts, now, stage, {
+    afterSchema: () => {
+      earlyError = log.diagnostics.some((d) => d.severity === 'error');
+    },
+  });
   const outcome = pool.run({
     apis: apis.apis,
     policies: new Map([...policies].map(([id, p]) => [id, p.spec])),
@@ -396,9 +394,48 @@ async function resolveWithPool(
   const allDocs = docs.length + done.docs;
   if (allDocs === 0 && parseDiagnostics + done.parseDiagnostics === 0 && !opts.allowEmpty) reportEmptyConfig(dir, log);
   if (allDocs > 0 && typed.apis.length === 0 && typed.broken.api.size === 0 && !opts.allowEmpty && !earlyError && !done.earlyError) reportNoApis(dir, log);
+  return { apis, keys, ...resolveTail(typed, apis, policies, certs, now, log, stage), cacheStats: undefined };
+}
+
+/**
+ * The stages before the keys, the same on one thread and with worker threads: schema, the
+ * limits of refused documents, APIs, policies. `afterSchema` runs between the schema and the
+ * checks (the W_NO_APIS decision and the "errors before the checks" fact are taken there);
+ * `beforeApis` prepares the certificate loader (cache witnesses, the live compile's record).
+ */
+function resolveFront(
+  docs: ReturnType<typeof parseSources>,
+  confine: Confinement,
+  log: DiagnosticLog,
+  opts: CompileOptions,
+  now: Date,
+  stage: Stage,
+  hooks: { afterSchema?: (typed: ReturnType<typeof validateDocs>) => void; beforeApis?: (certs: CertLoader) => void },
+) {
+  const typed = stage('schema', () => validateDocs(docs, log));
+  hooks.afterSchema?.(typed);
+  // Documents the schema refused still get the checks that need only their well-typed fields.
+  checkLimitsOfBroken(typed.refused, log);
+  const certs = new CertLoader(log, now, opts.expiryWarningDays ?? 30, confine);
+  hooks.beforeApis?.(certs);
+  const apis = stage('apis', () => resolveApis(typed.apis, certs, log));
+  const policies = stage('policies', () => checkPolicies(typed.policies, apis.apis, typed.broken.api, log));
+  return { typed, certs, apis, policies };
+}
+
+/** The stages after the keys, the same on one thread and with worker threads. */
+function resolveTail(
+  typed: ReturnType<typeof validateDocs>,
+  apis: ReturnType<typeof resolveApis>,
+  policies: ReturnType<typeof checkPolicies>,
+  certs: CertLoader,
+  now: Date,
+  log: DiagnosticLog,
+  stage: Stage,
+) {
   const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
   const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
-  return { apis, keys, revocation, cases, cacheStats: undefined, plans: portalPlans(typed.policies, policies) };
+  return { revocation, cases, plans: portalPlans(typed.policies, policies) };
 }
 
 /** Policies with a `portal:` block (the portal's catalog), in file order: the ones the policies stage kept. */

@@ -9,7 +9,7 @@
 // and only wildcard matchers (few, by design) are compared with every matcher of their issuer.
 import type { CertMatch } from '../bundle/types.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
-import { MATCH_FIELDS, type MatchField, WILDCARD_STOPS } from './match.ts';
+import { MATCH_FIELDS, type MatchField, WILDCARD_STOPS } from '../bundle/match-fields.ts';
 
 export interface KeyMatcher {
   key: string;

@@ -2,18 +2,13 @@
 // plus subject fields. Resolved here to bundle form (the issuer by fingerprint, its PEM among
 // the trusted CAs), with the problems that make a matcher never match reported at the field:
 // an issuer that is not a CA, a malformed SPIFFE ID or DNS name, a `*` where it cannot match.
+import type { MatchField } from '../bundle/match-fields.ts';
 import type { BundleCa, CertMatch, Fingerprint } from '../bundle/types.ts';
 import { parsePin } from '../cert/fingerprint.ts';
 import { caPem, type CertLoader, isInlinePem, subjectOf } from './certs.ts';
 import { excerpt } from './excerpt.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import type { CertMatchSpec } from './model.ts';
-
-export const MATCH_FIELDS = ['san_uri', 'san_dns', 'san_email', 'subject_cn'] as const;
-export type MatchField = (typeof MATCH_FIELDS)[number];
-
-/** What `*` may not cross in each field (subject_cn: nothing, `*` is any run of characters). */
-export const WILDCARD_STOPS: Record<MatchField, string> = { san_uri: '/', san_dns: '.', san_email: '@.', subject_cn: '' };
 
 /** The trusted CAs of the whole config (API entries and matcher issuers), by fingerprint. */
 export type CaRegistry = Map<Fingerprint, BundleCa>;
@@ -145,15 +140,4 @@ export function resolveMatch(
     subject_cn: value('subject_cn'),
   };
   return ok && issuer !== null ? match : null;
-}
-
-/** One field value as a regex (anchored; `*` = one or more characters that are not a stop). */
-export function fieldPattern(field: MatchField, value: string): RegExp {
-  const stops = WILDCARD_STOPS[field].replace(/[\\\]^-]/g, '\\$&');
-  const any = stops === '' ? '.+' : `[^${stops}]+`;
-  const source = value
-    .split('*')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
-    .join(any);
-  return new RegExp(`^${source}$`, field === 'san_dns' ? 'i' : '');
 }

@@ -8,7 +8,7 @@
 //      gateway may still be reading the previous set's shards when the manifest changes).
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { MANIFEST_FILE, SHARDS_DIR, shardFile } from '../bundle/read-sharded.ts';
 import { autoShardCount, MAX_SHARDS } from '../bundle/shard-of.ts';
 import { splitWire } from '../bundle/shards.ts';
@@ -59,10 +59,40 @@ export function shardCountAt(dir: string): number {
   return n;
 }
 
+/**
+ * What this process last wrote into a directory, per shard: the shard's plain JSON.stringify
+ * (an immutable string, so later edits of the content it came from cannot fool it), its bytes
+ * and digest, and the (size, mtime, inode) of its file once written or found equal. A process
+ * that writes the same directory again and again (the portal, one key at a time) serializes
+ * and re-reads only the shards whose content changed: at 100,000 keys serializing all 25 shards
+ * cost ~220 ms of CPU per new key, the plain stringify of them ~30 ms.
+ */
+interface ShardMemo {
+  json: string;
+  bytes: Buffer;
+  digest: string;
+  file: { size: number; mtimeMs: number; ino: number } | null;
+}
+const memos = new Map<string, ShardMemo[]>();
+
+function fileStamp(path: string): ShardMemo['file'] {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st?.isFile() ? { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } : null;
+}
+
 export function writeShardedBundle(dir: string, wire: WireContent, count: number, signingKey?: KeyObject): ShardedWrite {
   const { base, shards } = splitWire(wire, count);
-  const files = shards.map(serializeShard);
-  const digests = files.map(documentDigest);
+  const before = memos.get(resolve(dir));
+  // Same plain JSON (same structure, same key order) gives the same sorted, serialized bytes.
+  const memo: ShardMemo[] = shards.map((shard, i) => {
+    const json = JSON.stringify(shard);
+    const was = before?.length === count ? before[i] : undefined;
+    if (was && was.json === json) return was;
+    const bytes = serializeShard(shard);
+    return { json, bytes, digest: documentDigest(bytes), file: null };
+  });
+  const files = memo.map((m) => m.bytes);
+  const digests = memo.map((m) => m.digest);
   let manifest = serializeManifest({ ...base, shards: digests });
   if (signingKey) manifest = signBundle(manifest, signingKey);
 
@@ -71,10 +101,17 @@ export function writeShardedBundle(dir: string, wire: WireContent, count: number
   let written = 0;
   for (let i = 0; i < files.length; i++) {
     const path = join(dir, shardFile(digests[i].slice('sha256:'.length)));
-    if (sameBytes(path, files[i])) continue;
-    writeFileAtomic(path, files[i]);
-    written++;
+    const stamp = memo[i].file;
+    const now = fileStamp(path);
+    // Unchanged since this process wrote or compared it: not read again.
+    if (stamp && now && now.size === stamp.size && now.mtimeMs === stamp.mtimeMs && now.ino === stamp.ino) continue;
+    if (!sameBytes(path, files[i])) {
+      writeFileAtomic(path, files[i]);
+      written++;
+    }
+    memo[i] = { ...memo[i], file: fileStamp(path) };
   }
+  memos.set(resolve(dir), memo);
   const manifestPath = join(dir, MANIFEST_FILE);
   const keep = new Set([...digests.map((d) => d.slice('sha256:'.length)), ...shardsNamedBy(manifestPath)]);
   writeFileAtomic(manifestPath, manifest);

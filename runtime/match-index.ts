@@ -3,14 +3,10 @@
 // carries); rules with only wildcard values sit in a short per-issuer list checked in order.
 // The verdict is cached on the connection's identity together with the index it came from, so
 // later requests on the connection cost one comparison, and a reload recomputes it once.
+import { fieldPattern, MATCH_FIELDS, type MatchField } from '../bundle/match-fields.ts';
 import type { CertMatch } from '../bundle/types.ts';
 import { type CertFacts, commonNames } from './cert-facts.ts';
 import { AMBIGUOUS, type ClientIdentity, type TrustedCa } from './identity.ts';
-
-export type MatchField = 'san_uri' | 'san_dns' | 'san_email' | 'subject_cn';
-const FIELDS: MatchField[] = ['san_uri', 'san_dns', 'san_email', 'subject_cn'];
-/** What `*` may not cross (the compiler's WILDCARD_STOPS; the runtime cannot import it). */
-const STOPS: Record<MatchField, string> = { san_uri: '/', san_dns: '.', san_email: '@.', subject_cn: '' };
 
 /** One field's test: an exact string or an anchored pattern. */
 type FieldTest = { exact: string } | { pattern: RegExp };
@@ -23,19 +19,12 @@ export interface PreparedMatch {
 }
 
 function fieldTest(field: MatchField, value: string): FieldTest {
-  if (!value.includes('*')) return { exact: value };
-  const stops = STOPS[field].replace(/[\\\]^-]/g, '\\$&');
-  const any = stops === '' ? '.+' : `[^${stops}]+`;
-  const source = value
-    .split('*')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
-    .join(any);
-  return { pattern: new RegExp(`^${source}$`, field === 'san_dns' ? 'i' : '') };
+  return value.includes('*') ? { pattern: fieldPattern(field, value) } : { exact: value };
 }
 
 export function prepareMatch(match: CertMatch, ca: TrustedCa, key: string | null): PreparedMatch {
   const tests: [MatchField, FieldTest][] = [];
-  for (const f of FIELDS) {
+  for (const f of MATCH_FIELDS) {
     const v = match[f];
     if (v !== null) tests.push([f, fieldTest(f, v)]);
   }
@@ -128,7 +117,7 @@ export class MatchIndex {
     };
     for (const issuer of this.issuers) {
       // The chain check is cached per CA on the identity; the field lookups are hash lookups.
-      for (const field of FIELDS) {
+      for (const field of MATCH_FIELDS) {
         for (const value of valuesOf(facts, field)) {
           const rules = issuer.exact.get(`${field}\0${value}`);
           if (rules !== undefined) for (const rule of rules) if (take(rule)) return AMBIGUOUS;

@@ -4,7 +4,7 @@
 // no private key. On a generated config (bench/gen-config.ts) of 300 keys split into 3 key files.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { appendFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -186,4 +186,9 @@ test('mtlsgate compile --cache DIR writes the same bundle', () => {
   assert.ok(out('cold.json', ['--cache', cache]).equals(plain));
   assert.ok(out('warm.json', ['--cache', cache]).equals(plain));
   assert.equal(readdirSync(cache).length, 3);
+  // --timings says how many key files the cache answered for (what the compile bench records).
+  const timed = spawnSync(process.execPath, [cli, 'compile', dir, '-o', join(t.dir, 'timed.json'), '--cache', cache, '--timings'], { encoding: 'utf8' });
+  assert.equal(timed.status, 0, timed.stderr);
+  assert.match(timed.stderr, /^cache: 3 key files from the cache, 0 stale entries$/m, timed.stderr);
+  assert.ok(readFileSync(join(t.dir, 'timed.json')).equals(plain));
 });

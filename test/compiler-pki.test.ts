@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { loadBundle } from '../bundle/read.ts';
 import { compileDir } from '../compiler/index.ts';
 import { matchersOverlap, valuesOverlap } from '../compiler/match-overlap.ts';
-import { fieldPattern } from '../compiler/match.ts';
+import { fieldPattern } from '../bundle/match-fields.ts';
 import { api, certFiles, removeConfigs, testPki, writeConfig } from './fixtures/compiler/helpers.ts';
 
 after(removeConfigs);

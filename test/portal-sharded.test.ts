@@ -66,3 +66,29 @@ test('with --sign the portal signs the manifest it writes', async () => {
   assert.doesNotThrow(() => verifyBundleSignature(readFileSync(join(out, 'manifest.json')), publicKey));
   assert.ok(readWireAt(out).wire.keys.ids.includes('key-2000'));
 });
+
+test('writing the same directory again serializes only changed shards, yet every file holds exactly what a fresh write holds', async () => {
+  const dir = join(t.dir, 'memo');
+  const cfg = config(dir, 40);
+  const out = join(dir, 'bundle');
+  const fresh = join(dir, 'fresh');
+  const compile = compilerFor({ live: true });
+  writeShardedBundle(out, (await compile(cfg)).wire!, 6);
+  const shardBytes = (d: string) => new Map(readdirSync(join(d, 'shards')).map((f) => [f, readFileSync(join(d, 'shards', f))]));
+  for (let round = 0; round < 3; round++) {
+    writeFileSync(join(cfg, `k-memo-${round}.yaml`), key(3000 + round));
+    const compiled = await compile(cfg);
+    // A shard file tampered with on disk (same name, other bytes) is written again, never trusted.
+    const victim = manifestShards(out)[round];
+    const victimPath = join(out, 'shards', `${victim.slice('sha256:'.length)}.json`);
+    writeFileSync(victimPath, '{"tampered":true}');
+    writeShardedBundle(out, compiled.wire!, 6);
+    // A process with no memory of earlier writes (the other directory) makes the same files.
+    const reference = writeShardedBundle(join(fresh, String(round)), (await compileDir(cfg)).wire!, 6);
+    assert.deepEqual(readFileSync(join(out, 'manifest.json')), reference.manifest, `round ${round}: manifest bytes`);
+    const written = shardBytes(join(fresh, String(round)));
+    const kept = shardBytes(out);
+    for (const [name, bytes] of written) assert.deepEqual(kept.get(name), bytes, `round ${round}: shard ${name}`);
+    assert.deepEqual(readWireAt(out).wire, (await compileDir(cfg)).wire, `round ${round}: the set equals a full compile`);
+  }
+});

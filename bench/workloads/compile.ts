@@ -6,6 +6,8 @@ import { generateCompileConfig } from '../gen-config.ts';
 import { makeBigCrl } from '../lib/big-crl.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { runPinned, SERVER_CORE } from '../lib/proc.ts';
+import { SCALE_APIS } from './scale.ts';
+import { type CacheRow, runCompileCacheBench } from './compile-cache.ts';
 import { round } from './load.ts';
 
 export interface CompileResult {
@@ -22,6 +24,8 @@ export interface CompileResult {
   bundleMiB: number;
   exitCode: number | null;
   error?: string;
+  /** `compile --cache` at each --scale-keys size: cold, warm, one key file changed (compile-cache.ts). */
+  cache?: CacheRow[];
 }
 
 export async function runCompileBench(ctx: BenchContext): Promise<CompileResult> {
@@ -57,5 +61,10 @@ export async function runCompileBench(ctx: BenchContext): Promise<CompileResult>
     exitCode: r.code,
   };
   if (r.code !== 0) result.error = (r.stderr || r.stdout).trim().split('\n').slice(0, 8).join('\n');
+  result.cache = [];
+  for (const n of ctx.opts.scaleKeys) {
+    const config = await generateCompileConfig(ctx.dir('compile', `config-${SCALE_APIS}-${n}`), { apis: SCALE_APIS, keys: n }, ctx.log);
+    result.cache.push(await runCompileCacheBench(ctx, config.dir, SCALE_APIS, n));
+  }
   return result;
 }

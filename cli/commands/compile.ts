@@ -172,10 +172,13 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   // Where the keys stage ran (compiler/parallel-keys.ts), and why it went back to one thread.
   const w = result.keyWorkers;
   const keysOn = `keys stage: ${w.count > 0 ? `${count(w.count, 'worker thread')}` : `main thread${w.restarted ? ` (back from worker threads: ${w.restarted})` : ''}`}`;
-  if (values.timings) process.stderr.write(`${timings}\n${keysOn}\n`);
+  // With --cache: how many key files were taken from it (the rest were parsed and resolved).
+  const c = result.cache;
+  const cacheLine = c ? `\ncache: ${count(c.hits, 'key file')} from the cache, ${c.stale} stale entries` : '';
+  if (values.timings) process.stderr.write(`${timings}\n${keysOn}${cacheLine}\n`);
   else {
     detail(timings);
-    detail(keysOn);
+    detail(keysOn + cacheLine);
   }
   const counts = countsOf(result);
   const digest = digestOf(result.bundle);
