@@ -488,7 +488,7 @@ export function renderReport(res: BenchResults): string {
   if (res.sections.shards) {
     s.push('## Sharded bundle: reloads that cost what changed (`compile --shards auto`, `serve --bundle DIR`)\n');
     s.push(
-      'Synthetic dynamic-mTLS keys. One-key change: the changed shard and the manifest written, until /health reports the new digest (5 changes). Reload every second: a one-key change written every second during the keep-alive run, against the same run without.\n',
+      "Synthetic dynamic-mTLS keys. One-key change: the changed shard and the manifest written, until /health reports the new digest (idle gateway; the number of changes in the column). Reload stall: the longest synchronous run of the gateway's main thread a reload made (its `stall_ms` log field, max over the reloads); loop delay: the event loop's longest delay while a reload ran (`loop_delay_ms`, 1 ms resolution, anything else the thread ran included). Reload every second: a one-key change written every second during the keep-alive run, against the same run without. Event-loop max: prom-client's, over each run after its first 2 s (ab's connection burst, shown apart).\n",
     );
     s.push(
       table(
@@ -499,18 +499,21 @@ export function renderReport(res: BenchResults): string {
           'change KiB',
           'ready ms',
           'RSS MiB',
-          'one-key change ms (median / worst)',
+          'one-key change ms (median / worst of n)',
+          'reload stall ms (idle / load)',
+          'loop delay in reload ms (idle / load)',
           'req/s no reload',
           'req/s reload 1/s',
           'ratio',
           'max ms (no / 1/s)',
+          'event-loop max ms (no / 1/s; burst)',
           'failed',
           'written / taken',
           'last served ≤2 s',
         ],
         res.sections.shards.map((r) =>
           r.error
-            ? [r.keys, r.shards, r.error, '', '', '', '', '', '', '', '', '', '', '', '']
+            ? [r.keys, r.shards, r.error, '', '', '', '', '', '', '', '', '', '', '', '', '', '']
             : [
                 r.keys,
                 r.shards,
@@ -518,12 +521,14 @@ export function renderReport(res: BenchResults): string {
                 r.changeKiB,
                 r.readyMs,
                 r.rssMiB,
-                `${r.oneKeyMedianMs} / ${r.oneKeyWorstMs}`,
+                `${r.oneKeyMedianMs} / ${r.oneKeyWorstMs} of ${r.oneKeyChanges}`,
+                `${r.idleStallMaxMs} / ${r.loadStallMaxMs}`,
+                `${r.idleLoopDelayMaxMs} / ${r.loadLoopDelayMaxMs}`,
                 r.noReload.rps,
                 r.reloadEverySecond.rps,
                 r.ratio,
                 `${r.noReload.maxMs} / ${r.reloadEverySecond.maxMs}`,
-                `${r.loopMaxMsNoReload} / ${r.loopMaxMsReload}`,
+                `${r.loopMaxMsNoReload} / ${r.loopMaxMsReload}; ${r.loopMaxMsStartBurst}`,
                 r.failedRequests,
                 `${r.reloadsWritten} / ${r.reloadsTaken}`,
                 r.lastServedWithin2s ? 'yes' : 'no',

@@ -1,27 +1,40 @@
-// `serve --workers 2` against `--workers 1`: server CPU microseconds per request (the whole
-// process tree: primary and workers) under the same keep-alive ab load, for a key without limits
-// and a limited key (limits never reached, so the limiter decides every request: in-process
-// with one worker, leases from the primary with two). Rounds interleave the variants, so the
-// drift of a shared machine hits them alike; the median round is reported.
-//   npm run build && node --import tsx bench/workers.ts [--seconds 8] [--rounds 3] [--connections 16]
-// The gateway is pinned like every bench contender (bench/lib/proc.ts: serve and its workers on
-// one core, ab and the upstream on the other), so this compares CPU cost per request, not
-// throughput on two cores.
+// `serve --workers 2` against `--workers 1`: server work per request, measured so that it is fair
+// on a 2-core machine where the load generator and the upstream need a core too. The gateway's
+// whole process tree (primary and workers) is pinned on one core, the load and the upstream on
+// the other, so both variants have the same CPU budget; for each, one keep-alive load:
+//   - at saturation (ab, the same concurrency): CPU µs per request. Two processes sharing a core
+//     each get a smaller batch per event-loop turn and evict each other's caches, which inflates
+//     CPU per request by itself; this figure includes that.
+//   - at a fixed offered rate below both saturations (bench/peers/open-loop-client.ts): the same
+//     requests per second for both, so CPU µs per request compares the work per request.
+//   - counters that do not depend on how busy the machine is, over the process tree: read/write
+//     system calls and context switches per request.
+// Variants: a key without limits, and a limited key (limits never reached, so the limiter decides
+// every request: in-process with one worker, leases from the primary with two). Rounds
+// interleave the variants; the median round is reported, with --workers 2 / --workers 1 ratios,
+// and the load generators' own CPU (a client near 100% of its core is the ceiling, not the server).
+// Instruction counts per request (callgrind, independent of scheduling) take minutes per variant
+// under valgrind: bench/workers-callgrind.sh, by hand.
+//   npm run build && node --import tsx bench/workers.ts [--seconds 8] [--rounds 3] [--connections 16] [--rate 3000]
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { mtlsgateContender } from './contenders/mtlsgate.ts';
 import { createContext } from './lib/context.ts';
+import { runOpenLoop } from './lib/open-loop.ts';
 import { benchPki } from './lib/pki.ts';
 import { isAdmitted, probe } from './lib/probe.ts';
-import { CORES, freePort, PINNING } from './lib/proc.ts';
+import { CORES, freePort, PINNING, treeCounters } from './lib/proc.ts';
 import { startUpstream } from './upstream.ts';
-import { measure } from './workloads/load.ts';
+import { measure, median, onServerCore } from './workloads/load.ts';
 import { API_PATH } from './workloads/proxy.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, rounds: { type: 'string' }, connections: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string' }, rounds: { type: 'string' }, connections: { type: 'string' }, rate: { type: 'string' } },
+});
 const seconds = Number(values.seconds ?? 8);
 const rounds = Number(values.rounds ?? 3);
 const connections = Number(values.connections ?? 16);
+const rate = Number(values.rate ?? 3000);
 const root = join(import.meta.dirname, '..');
 const ctx = createContext(
   root,
@@ -46,39 +59,90 @@ const ctx = createContext(
 );
 
 const variants = [
-  { name: 'workers 1, unlimited', workers: 1, limited: false },
-  { name: 'workers 2, unlimited', workers: 2, limited: false },
-  { name: 'workers 1, limited', workers: 1, limited: true },
-  { name: 'workers 2, limited', workers: 2, limited: true },
+  { workers: 1, limited: false },
+  { workers: 2, limited: false },
+  { workers: 1, limited: true },
+  { workers: 2, limited: true },
 ];
-const results = new Map<string, Array<{ rps: number; us: number; other: number }>>();
+const nameOf = (workers: number, limited: boolean) => `workers ${workers}, ${limited ? 'limited' : 'unlimited'}`;
+
+interface Row {
+  rps: number;
+  us: number;
+  syscalls: number;
+  vcs: number;
+  ivcs: number;
+  clientCpu: number | null;
+}
+const results = new Map<string, Row[]>();
+const add = (key: string, row: Row) => results.set(key, [...(results.get(key) ?? []), row]);
+const per = (n: number, requests: number) => Math.round((n / requests) * 1000) / 1000;
+
+/** Runs `load` while counting the server tree's system calls and context switches. */
+async function counted<T>(pid: number, load: () => Promise<T>): Promise<{ value: T; syscalls: number; vcs: number; ivcs: number }> {
+  const a = treeCounters(pid);
+  const value = await load();
+  const b = treeCounters(pid);
+  return { value, syscalls: b.syscalls - a.syscalls, vcs: b.voluntary - a.voluntary, ivcs: b.involuntary - a.involuntary };
+}
 
 const pki = await benchPki(ctx.dir(), 'ec');
 const upstream = await startUpstream(ctx);
-console.log(`cores ${CORES}, pinned ${PINNING}, ${connections} keep-alive connections, ${seconds} s per run, ${rounds} rounds`);
+console.log(
+  `cores ${CORES}, pinned ${PINNING} (gateway tree on one core, load + upstream on the other), ${connections} keep-alive connections, ` +
+    `${seconds} s per run, fixed rate ${rate} req/s, ${rounds} rounds`,
+);
 try {
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? variants : [...variants].reverse();
     for (const v of order) {
-      const c = mtlsgateContender({
-        mode: 'dynamic',
-        keys: 0,
-        limited: v.limited,
-        id: `workers-${v.workers}-${v.limited}`,
-        extraArgs: ['--workers', String(v.workers)],
-      });
+      const name = nameOf(v.workers, v.limited);
+      const id = `workers-${v.workers}-${v.limited}`;
+      const c = mtlsgateContender({ mode: 'dynamic', keys: 0, limited: v.limited, id, extraArgs: ['--workers', String(v.workers)] });
       const port = await freePort();
-      const running = await c.start(ctx, { pki, upstream, port, dir: ctx.dir('contenders', `workers-${v.workers}-${v.limited}`) });
+      const running = await c.start(ctx, { pki, upstream, port, dir: ctx.dir('contenders', id) });
+      const pid = running.proc.pid;
       try {
         const url = `https://127.0.0.1:${port}${API_PATH}`;
-        if (!isAdmitted(await probe(url, pki.files['listed-1']))) throw new Error(`${v.name}: the listed certificate is not admitted`);
+        if (!isAdmitted(await probe(url, pki.files['listed-1']))) throw new Error(`${name}: the listed certificate is not admitted`);
         const spec = { url, combinedPem: pki.files['listed-1'].combined, keepAlive: true, concurrency: connections, scratchDir: ctx.dir('scratch') };
-        await measure(running.proc.pid, { ...spec, durationS: 1 }); // warm-up
-        const load = await measure(running.proc.pid, { ...spec, durationS: seconds });
-        if (load.errors > 0) throw new Error(`${v.name}: ${load.errors} errors`);
-        const row = { rps: load.rps, us: load.serverUsPerRequest, other: load.serverCoreOtherLoad };
-        results.set(v.name, [...(results.get(v.name) ?? []), row]);
-        console.log(`round ${round + 1} ${v.name}: ${row.rps} req/s, ${row.us} µs server CPU/request, foreign load on the server core ${row.other}`);
+        await measure(pid, { ...spec, durationS: 2 }); // warm-up (JIT)
+
+        const sat = await counted(pid, () => measure(pid, { ...spec, durationS: seconds }));
+        if (sat.value.errors > 0) throw new Error(`${name}: ${sat.value.errors} errors`);
+        const n = sat.value.complete;
+        const s: Row = {
+          rps: sat.value.rps,
+          us: sat.value.serverUsPerRequest,
+          syscalls: per(sat.syscalls, n),
+          vcs: per(sat.vcs, n),
+          ivcs: per(sat.ivcs, n),
+          clientCpu: sat.value.clientCpu,
+        };
+        add(`${name}|saturation`, s);
+
+        const listed = pki.files['listed-1'];
+        const fixed = await counted(pid, () =>
+          onServerCore(pid, () => runOpenLoop({ root, tsNode: ctx.tsNode, url, cert: listed.cert, key: listed.key, rate, durationS: seconds, connections })),
+        );
+        const ol = fixed.value.value;
+        if (ol.errors > 0) throw new Error(`${name}: ${ol.errors} errors at ${rate} req/s`);
+        // The client's first second (the same rate) warms its connections: those requests cost
+        // the server CPU too, so they are counted.
+        const served = ol.sent + rate;
+        const f: Row = {
+          rps: ol.achievedRps,
+          us: Math.round((fixed.value.serverCpuS * 1e6) / served),
+          syscalls: per(fixed.syscalls, served),
+          vcs: per(fixed.vcs, served),
+          ivcs: per(fixed.ivcs, served),
+          clientCpu: ol.clientCpu,
+        };
+        add(`${name}|fixed`, f);
+        console.log(
+          `round ${round + 1} ${name}: saturation ${s.rps} req/s ${s.us} µs/req (syscalls ${s.syscalls}, ctx ${s.vcs}+${s.ivcs}, ab CPU ${s.clientCpu}); ` +
+            `fixed ${rate} req/s: achieved ${f.rps}, ${f.us} µs/req (syscalls ${f.syscalls}, ctx ${f.vcs}+${f.ivcs}, client CPU ${f.clientCpu}, p99 ${ol.p99Ms} ms)`,
+        );
       } finally {
         await running.proc.stop();
       }
@@ -87,14 +151,34 @@ try {
 } finally {
   await upstream.proc.stop();
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log('\nmedian of rounds:');
-for (const v of variants) {
-  const rows = results.get(v.name)!;
-  console.log(`  ${v.name}: ${median(rows.map((r) => r.rps))} req/s, ${median(rows.map((r) => r.us))} µs/request`);
+
+const med = (key: string, f: (r: Row) => number | null) => {
+  const xs = results
+    .get(key)!
+    .map(f)
+    .filter((x): x is number => x !== null);
+  return xs.length ? Math.round(median(xs) * 1000) / 1000 : null;
+};
+console.log('\nmedian of rounds (µs/req = server tree CPU per request; syscalls and context switches per request):');
+for (const load of ['saturation', 'fixed'] as const) {
+  for (const v of variants) {
+    const key = `${nameOf(v.workers, v.limited)}|${load}`;
+    console.log(
+      `  ${load === 'fixed' ? `fixed ${rate} req/s` : 'saturation'}, ${nameOf(v.workers, v.limited)}: ${med(key, (r) => r.rps)} req/s, ` +
+        `${med(key, (r) => r.us)} µs/req, syscalls ${med(key, (r) => r.syscalls)}, ctx ${med(key, (r) => r.vcs)} voluntary + ` +
+        `${med(key, (r) => r.ivcs)} involuntary, load generator CPU ${med(key, (r) => r.clientCpu)} of its core`,
+    );
+  }
 }
-for (const limited of [false, true]) {
-  const one = median(results.get(`workers 1, ${limited ? 'limited' : 'unlimited'}`)!.map((r) => r.us));
-  const two = median(results.get(`workers 2, ${limited ? 'limited' : 'unlimited'}`)!.map((r) => r.us));
-  console.log(`  ${limited ? 'limited' : 'unlimited'}: --workers 2 / --workers 1 server CPU per request = ${(two / one).toFixed(3)}`);
+console.log('\n--workers 2 / --workers 1 (median rounds):');
+for (const load of ['saturation', 'fixed'] as const) {
+  for (const limited of [false, true]) {
+    const one = `${nameOf(1, limited)}|${load}`;
+    const two = `${nameOf(2, limited)}|${load}`;
+    const ratio = (f: (r: Row) => number) => ((med(two, f) ?? 0) / (med(one, f) ?? 1)).toFixed(3);
+    console.log(
+      `  ${load === 'fixed' ? `fixed ${rate} req/s` : 'saturation'}, ${limited ? 'limited' : 'unlimited'}: CPU/req ${ratio((r) => r.us)}, ` +
+        `syscalls/req ${ratio((r) => r.syscalls)}, context switches/req ${ratio((r) => r.vcs + r.ivcs)}`,
+    );
+  }
 }

@@ -15,6 +15,8 @@ import type { BundleStore, ReloadResult } from './store.ts';
 import type { ShardLocation } from './shard-set.ts';
 import { watchFile } from './watch-file.ts';
 
+const round1 = (ms: number): number => Math.round(ms * 10) / 10;
+
 function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
@@ -87,7 +89,16 @@ export async function followBundle<S>(opts: BundleSourceOptions<S>): Promise<Bun
     if (result.status === 'loaded') {
       metrics.bundleLoaded(store.info(), false);
       log.info(
-        { source: shown, digest: result.digest, previous_digest: result.previousDigest, apis: result.apis, keys: result.keys, load_ms: Math.round(result.ms) },
+        {
+          source: shown,
+          digest: result.digest,
+          previous_digest: result.previousDigest,
+          apis: result.apis,
+          keys: result.keys,
+          load_ms: Math.round(result.ms),
+          // A sharded reload: what it cost the event loop (docs/scale.md).
+          ...(result.stallMs === undefined ? {} : { stall_ms: round1(result.stallMs), loop_delay_ms: round1(result.loopDelayMs ?? 0) }),
+        },
         'bundle reloaded',
       );
       return true;
@@ -116,19 +127,43 @@ export async function followBundle<S>(opts: BundleSourceOptions<S>): Promise<Bun
     return { reloadNow: () => poll.pollNow(), close: async () => poll.close() };
   }
 
-  // Watch events during a reload coalesce into one more pass after it.
+  // Watch events during a reload coalesce into one more pass after it. An early pass (a rename
+  // event, taken before the quiet time: runtime/watch-file.ts) does not report a failure: the
+  // watch reads again after the quiet time, and that pass reports it.
+  let nextIsEarly = false;
+  let earlyFailed = false;
   const reload = oneAtATime(async () => {
+    const early = nextIsEarly;
+    nextIsEarly = false;
+    const failed = (result: ReloadResult) => {
+      if (early) {
+        earlyFailed = true;
+        log.debug(
+          { source: shown, error: result.status === 'failed' ? result.error.message : '' },
+          'bundle not taken on its rename event; read again after the quiet time',
+        );
+      } else report(result);
+    };
     let bytes: Buffer;
     try {
       bytes = await readFile(source);
     } catch (err) {
-      report(store.recordFailure(`cannot read bundle file: ${errnoMessage(err)}`, shown));
+      failed(store.recordFailure(`cannot read bundle file: ${errnoMessage(err)}`, shown));
       return;
     }
-    report(await store.reloadAsync(bytes, shown));
+    const result = await store.reloadAsync(bytes, shown);
+    if (result.status === 'failed') failed(result);
+    else report(result);
   });
+  const onEarly = async (): Promise<boolean> => {
+    nextIsEarly = true;
+    earlyFailed = false;
+    await reload.run();
+    return !earlyFailed;
+  };
   const watch = watchFile(source, () => void reload.run(), {
     debounceMs: opts.watchDebounceMs,
+    onEarly,
     onError: (err) => log.error({ error: err.message }, 'bundle file watch error'),
   });
   await watch.ready;

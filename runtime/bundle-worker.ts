@@ -1,20 +1,26 @@
 // Worker thread entry: verifies a bundle off the main thread (digest, JSON.parse, shape, key
 // expiries and allowed_urls patterns: the same checks, the same messages as a reload on the
 // main thread) and posts it back compact (runtime/bundle-worker-compact.ts). For a sharded
-// bundle it verifies the manifest, reads the shards the gateway does not hold yet and rebuilds
+// bundle it verifies the manifest, reads the shards the gateway does not hold yet and updates
 // the routing (runtime/shard-set.ts).
 // Built as dist/bundle-worker.mjs beside dist/mtlsgate.mjs; run from source through tsx.
 import { createHash } from 'node:crypto';
-import { parentPort } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { WorkerReply, WorkerRequest } from './bundle-worker-client.ts';
 import { transferables } from './bundle-worker-compact.ts';
 import { verifyCompact } from './compact-load.ts';
-import { loadShardSet } from './shard-set.ts';
+import { loadShardSet, type ServingRouting } from './shard-set.ts';
+import { warmShardLoading } from './shard-warm.ts';
 
-async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] } | null> {
+  if (request.kind === 'warm') {
+    // Whatever goes wrong here, the reload that follows meets it again and reports it.
+    await warmShardLoading(Buffer.from(request.manifest), request.bytesSha256, request.location).catch(() => undefined);
+    return null;
+  }
   if (request.kind === 'shards') {
     try {
-      const held = new Map(request.held);
+      const held = heldOf(request.serving);
       const loaded = await loadShardSet(Buffer.from(request.manifest), request.bytesSha256, request.location, held, request.serving);
       const fresh = [...loaded.fresh];
       // The routing's arrays are SharedArrayBuffers: posted, they are shared, not copied.
@@ -37,8 +43,25 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
   }
 }
 
-// The worker of a sharded bundle stays up between reloads (runtime/bundle-worker-client.ts); one
-// for a single-file bundle is terminated after its answer.
+/** The serving set's shards by digest (what a reload does not read again). */
+function heldOf(serving: ServingRouting): Map<string, ServingRouting['shards'][number]> {
+  const held = new Map<string, ServingRouting['shards'][number]>();
+  serving.digests.forEach((d, i) => held.set(d, serving.shards[i]));
+  return held;
+}
+
+// The worker of a sharded bundle stays up between reloads (runtime/bundle-worker-client.ts),
+// answers through the port it was given, and handles requests one after another (the start-up
+// warm-up first). One for a single-file bundle answers on the worker port itself and is terminated after.
+const replies = (workerData as { replies?: MessagePort } | null)?.replies;
+let queue: Promise<unknown> = Promise.resolve();
 parentPort!.on('message', (request: WorkerRequest) => {
-  void handle(request).then(({ reply, transfer }) => parentPort!.postMessage(reply, transfer));
+  queue = queue
+    .then(() => handle(request))
+    .then((answer) => {
+      if (answer === null) return;
+      if (replies === undefined) return parentPort!.postMessage(answer.reply, answer.transfer);
+      replies.postMessage(answer.reply, answer.transfer);
+      parentPort!.postMessage('answered');
+    });
 });

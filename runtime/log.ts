@@ -5,6 +5,7 @@
 // carries only the fields of RequestLogFields, and its path is cut at the first "?".
 import pino, { type Logger } from 'pino';
 import type { RequestRecord } from './gateway.ts';
+import { WholeLineWriter } from './whole-line-writer.ts';
 
 export type { Logger } from 'pino';
 
@@ -26,6 +27,9 @@ interface LoggerOptions {
   destination?: NodeJS.WritableStream;
   /** Fields on every line pino writes (a cluster worker's number); request lines keep theirs. */
   fields?: Record<string, unknown>;
+  /** Several processes write to this stdout (`serve --workers N`): whole-line writes of at most
+   *  4,096 bytes, so their lines never mix (runtime/whole-line-writer.ts). */
+  sharedStdout?: boolean;
 }
 
 interface SonicBoomLike {
@@ -97,7 +101,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   // Asynchronous stdout writes: a request never waits for the terminal or a log pipe. Lines
   // are batched (see LineBatch): unbatched, a gateway doing a request or two per event-loop
   // turn paid a thread-pool fs.write per line or two (~6-10 µs of CPU per line more).
-  const destination = opts.destination ?? new LineBatch(pino.destination({ dest: 1, sync: false }) as unknown as SonicBoomLike);
+  const out = opts.sharedStdout ? new WholeLineWriter(1) : (pino.destination({ dest: 1, sync: false }) as unknown as SonicBoomLike);
+  const destination = opts.destination ?? new LineBatch(out);
   return pino(
     {
       level: opts.level ?? 'info',

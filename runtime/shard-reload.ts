@@ -35,32 +35,33 @@ export async function loadShardsHere(manifest: Buffer, bytesSha256: string, loca
   return assembleSet(loaded, loaded.fresh, held);
 }
 
+/** A set the worker loaded, and when this thread began taking the worker's answer (performance.now()). */
+export interface OffThreadSet {
+  set: ShardSet;
+  receivedAt: number;
+}
+
 /** A reload: the changed shards read, verified and compacted in a worker. Resolves with the set, or the refusal's message. */
 export async function loadShardsOffThread(
   manifest: Buffer,
   bytesSha256: string,
   location: ShardLocation,
   serving: ShardSet,
-): Promise<ShardSet | { refused: string }> {
-  const held = heldShards(serving);
-  let reply;
+): Promise<OffThreadSet | { refused: string }> {
+  let answer;
   try {
-    reply = await loadShardsInWorker(
-      manifest,
-      bytesSha256,
-      location,
-      [...held].map(([d, c]) => [d, routingSource(c)]),
-      servingRouting(serving)!,
-    );
+    answer = await loadShardsInWorker(manifest, bytesSha256, location, servingRouting(serving)!);
   } catch {
     // The worker could not run (resources, a missing build file): here, slower but correct.
     try {
-      return await loadShardsHere(manifest, bytesSha256, location, serving);
+      const set = await loadShardsHere(manifest, bytesSha256, location, serving);
+      return { set, receivedAt: performance.now() };
     } catch (err) {
       return { refused: (err as Error).message };
     }
   }
+  const { reply, receivedAt } = answer;
   if (reply.status === 'refused') return { refused: reply.message };
   if (reply.status !== 'shards') return { refused: `internal error: the bundle worker answered ${reply.status}` };
-  return assembleSet(reply, new Map(reply.fresh), held);
+  return { set: assembleSet(reply, new Map(reply.fresh), heldShards(serving)), receivedAt };
 }

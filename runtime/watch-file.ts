@@ -11,6 +11,11 @@
 // file's resolved path when a symlink leads elsewhere, and any event on the file's name or a
 // "..*" entry counts. Events are debounced (an editor's save or a rename is several events),
 // then the caller re-reads the file through its path, which resolves the links again.
+// A rename event that starts a burst is taken at once (`onEarly`): a file renamed into place
+// is whole (compile, the portal and ConfigMap updates all rename), and waiting out the quiet
+// time would be a quarter of a one-key change's 200 ms budget. The debounced call still comes
+// when more events followed, or when the early read did not take (a file created by that name
+// and then written in place was read half-written).
 // A read that catches a slow in-place write half done fails verification; the writer's next
 // event brings a retry, and the old bundle serves meanwhile.
 //
@@ -26,6 +31,11 @@ import { basename, dirname, resolve } from 'node:path';
 interface FileWatchOptions {
   /** Quiet time after the last event before `onChange` fires. Default 50 ms. */
   debounceMs?: number;
+  /**
+   * Called at once for a rename event that starts a burst; resolves false when the read did not
+   * take. Without it, every event waits out the quiet time.
+   */
+  onEarly?: () => Promise<boolean>;
   onError?: (err: Error) => void;
 }
 
@@ -57,14 +67,21 @@ export function watchFile(path: string, onChange: () => void, opts: FileWatchOpt
 
   // An event names an entry of the directory being watched (null: the platform did not say).
   const relevant = (entry: string | null): boolean => entry === null || entry === name || entry.startsWith('..') || (real !== null && entry === basename(real));
+  /** The early call of the current burst (resolves: did it take?), and whether events came after it. */
+  let early: Promise<boolean> | null = null;
+  let eventsSinceEarly = false;
   const poke = () => {
     if (closed) return;
     if (timer) clearTimeout(timer);
     timer = setTimeout(fire, debounceMs);
   };
   // A directory watch names the entry (its base name) as a string (utf8, the default encoding).
-  const onEvent = (_event: string, entry: string | null) => {
-    if (relevant(entry)) poke();
+  const onEvent = (event: string, entry: string | null) => {
+    if (!relevant(entry) || closed) return;
+    if (event === 'rename' && opts.onEarly && timer === null && early === null) {
+      early = opts.onEarly().catch(() => false);
+    } else if (early !== null) eventsSinceEarly = true;
+    poke();
   };
   const add = (d: string) => {
     if (watchers.has(d)) return;
@@ -95,7 +112,15 @@ export function watchFile(path: string, onChange: () => void, opts: FileWatchOpt
       real = nowReal;
       realDir = nowRealDir;
     }
-    onChange();
+    const earlyCall = early;
+    const again = eventsSinceEarly;
+    early = null;
+    eventsSinceEarly = false;
+    if (earlyCall === null) onChange();
+    else
+      void earlyCall.then((took) => {
+        if ((!took || again) && !closed) onChange();
+      });
   }
 
   add(dir);

@@ -116,3 +116,56 @@ test('a log file appended next to the bundle brings no reload, and the bundle is
     t.cleanup();
   }
 });
+
+test('a file renamed into place is taken at once; the quiet time is waited out only when the early read did not take', async () => {
+  const t = tempDir('early');
+  const file = join(t.dir, 'bundle.json');
+  writeFileSync(file, 'e1');
+  const early: string[] = [];
+  const late: string[] = [];
+  let takes = true;
+  // A quiet time far longer than the waits below: what is seen within them came early.
+  const watch = watchFile(file, () => late.push(readFileSync(file, 'utf8')), {
+    debounceMs: 60_000,
+    onEarly: async () => {
+      early.push(readFileSync(file, 'utf8'));
+      return takes;
+    },
+  });
+  await watch.ready;
+  try {
+    writeFileSync(join(t.dir, 'bundle.json.tmp'), 'e2');
+    renameSync(join(t.dir, 'bundle.json.tmp'), file);
+    await waitFor('the rename taken before the quiet time', () => early.includes('e2'), 20_000);
+    assert.equal(late.length, 0);
+  } finally {
+    await watch.close();
+  }
+  // With a short quiet time: an early read that took and no event after it is not read again;
+  // one that did not take is.
+  const late2: string[] = [];
+  let earlyCalls = 0;
+  const watch2 = watchFile(file, () => late2.push(readFileSync(file, 'utf8')), {
+    debounceMs: 30,
+    onEarly: async () => {
+      earlyCalls++;
+      return takes;
+    },
+  });
+  await watch2.ready;
+  try {
+    writeFileSync(join(t.dir, 'bundle.json.tmp'), 'e3');
+    renameSync(join(t.dir, 'bundle.json.tmp'), file);
+    await waitFor('the early call', () => earlyCalls === 1);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(late2.length, 0, 'a rename that took is not read again');
+    takes = false;
+    writeFileSync(join(t.dir, 'bundle.json.tmp'), 'e4');
+    renameSync(join(t.dir, 'bundle.json.tmp'), file);
+    await waitFor('the read after the quiet time, as the early one did not take', () => late2.includes('e4'));
+    assert.equal(earlyCalls, 2);
+  } finally {
+    await watch2.close();
+    t.cleanup();
+  }
+});

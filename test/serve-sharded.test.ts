@@ -68,6 +68,9 @@ test('serve --bundle DIR: a sharded bundle serves, and a key switched off is ref
     assert.equal(health.bundle.keys, 41);
     const reloaded = gw.proc.lines().find((l) => l.msg === 'bundle reloaded');
     assert.ok(reloaded, 'the reload is logged');
+    // What the reload cost the event loop (docs/scale.md): measured, so a number, not a claim.
+    assert.equal(typeof reloaded.stall_ms, 'number', JSON.stringify(reloaded));
+    assert.equal(typeof reloaded.loop_delay_ms, 'number', JSON.stringify(reloaded));
   } finally {
     await gw.stop();
   }

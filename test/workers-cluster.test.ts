@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
@@ -134,6 +135,75 @@ test('a rate of 20 an hour shared by two workers: of 30 requests exactly 20 pass
   const replies = await curlMany(`${base}/dynamic/r`, 'bob', 30);
   assert.equal(replies.filter((r) => r.status === 200).length, 20);
   assert.equal(replies.filter((r) => r.status === 429 && JSON.parse(r.body).code === 'limit.rate').length, 10);
+});
+
+test('the workers write their lines straight to the shared stdout (a pipe here): under concurrent load no two lines mix; a line over 4,096 bytes is cut to fit', async () => {
+  const metricsBefore = await (await fetch(`${admin}/metrics`)).text();
+  const served = (m: string, w: number) => sample(m, 'mtlsgate_worker_requests_total', `worker="${w}"`);
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: 8,
+    ca: pki.ca.certPem,
+    cert: readFileSync(join(pki.dir, 'partner-a.pem')),
+    key: readFileSync(join(pki.dir, 'partner-a-key.pem')),
+  });
+  const get = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(`${base}${path}`, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  // Request lines of 300 to ~3,300 bytes (the path is in the line), so batches cross the 4,096
+  // byte write size at every possible place; three paths of 6,000 bytes make lines that must be cut.
+  const mark = `mix${Date.now()}`;
+  const paths = Array.from({ length: 600 }, (_, i) => `/dynamic/${mark}/${i}/${'p'.repeat((i * 97) % 3000)}`);
+  const long = [0, 1, 2].map((i) => `/dynamic/${mark}/long${i}/${'L'.repeat(6000)}`);
+  let next = 0;
+  const all = [...paths, ...long];
+  const statuses: number[] = [];
+  try {
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < all.length) statuses.push(await get(all[next++]));
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  assert.equal(statuses.filter((x) => x === 200).length, all.length);
+  const metricsAfter = await (await fetch(`${admin}/metrics`)).text();
+  assert.ok(served(metricsAfter, 1) > served(metricsBefore, 1) && served(metricsAfter, 2) > served(metricsBefore, 2), 'both workers served');
+  const ours = await waitFor(
+    'every request line on stdout',
+    () => {
+      const lines = s
+        .output()
+        .stdout.split('\n')
+        .filter((l) => l.includes(mark));
+      return lines.length >= all.length ? lines : null;
+    },
+    30_000,
+    50,
+  );
+  // Every line of the whole stdout is one JSON object: no line is another's head or tail.
+  const everyLine = s.output().stdout.split('\n').slice(0, -1);
+  for (const line of everyLine) assert.doesNotThrow(() => JSON.parse(line), `not one JSON line: ${line.slice(0, 200)}`);
+  assert.ok(
+    everyLine.every((l) => Buffer.byteLength(l) + 1 <= 4096),
+    'no line is longer than one atomic write (4,096 bytes)',
+  );
+  const parsed = ours.map((l) => JSON.parse(l) as { path: string; status: number; truncated?: boolean });
+  assert.equal(parsed.length, all.length);
+  assert.deepEqual(new Set(parsed.filter((l) => !l.truncated).map((l) => l.path)), new Set(paths));
+  const cut = parsed.filter((l) => l.truncated === true);
+  assert.equal(cut.length, 3);
+  for (const l of cut) {
+    assert.match(l.path, new RegExp(`^/dynamic/${mark}/long[012]/L+…$`));
+    assert.equal(l.status, 200);
+  }
 });
 
 test('a bundle reload reaches every worker; SIGHUP reloads every worker', async () => {

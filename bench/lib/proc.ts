@@ -215,3 +215,23 @@ export function runPinned(
 }
 
 export { sleep };
+
+/** Counters of a process tree that do not depend on how busy the machine is: read/write-family
+ *  system calls (/proc/<pid>/io syscr + syscw) and context switches of every thread. */
+export function treeCounters(root: number): { syscalls: number; voluntary: number; involuntary: number } {
+  const out = { syscalls: 0, voluntary: 0, involuntary: 0 };
+  for (const p of processTree(root)) {
+    try {
+      const io = readFileSync(`/proc/${p}/io`, 'utf8');
+      out.syscalls += Number(/^syscr: (\d+)/m.exec(io)?.[1] ?? 0) + Number(/^syscw: (\d+)/m.exec(io)?.[1] ?? 0);
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        const st = readFileSync(`/proc/${p}/task/${t}/status`, 'utf8');
+        out.voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+        out.involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+      }
+    } catch {
+      /* exited */
+    }
+  }
+  return out;
+}

@@ -1,10 +1,14 @@
 // Reloads that cost what changed (issue 15), on a sharded bundle (`compile --shards auto`) of N
 // synthetic keys (dynamic mTLS, each key its own certificate fingerprint): `mtlsgate serve
 // --bundle DIR` start-up (first answer, RSS); the latency of a one-key change (the changed shard
-// and the manifest written -> /health reports the new digest), median and worst of 5; and
-// keep-alive throughput with a one-key change every second against none: ratio, failed
-// requests, reloads taken, and whether the last version written is served within 2 s.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// and the manifest written -> /health reports the new digest), median and worst of 20 on an
+// otherwise idle gateway, with what each reload cost the event loop (the gateway logs it:
+// `stall_ms`, its longest synchronous run; `loop_delay_ms`, the event loop's longest delay
+// during the reload); and keep-alive throughput with a one-key change every second against none:
+// ratio, failed requests, reloads taken, whether the last version written is served within 2 s,
+// and the event loop's longest delay in each run after its first 2 s (ab opens its connections
+// at the start: their handshakes are one burst the loop works through, with or without reloads).
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBundle } from '../../bundle/read.ts';
 import { autoShardCount } from '../../bundle/shard-of.ts';
@@ -32,18 +36,32 @@ export interface ShardReloadRow {
   changeKiB: number;
   readyMs: number;
   rssMiB: number;
-  /** Changed shard + manifest written -> /health reports the new digest (5 changes). */
+  /** Changed shard + manifest written -> /health reports the new digest (CHANGES changes, idle gateway). */
   oneKeyMedianMs: number;
   oneKeyWorstMs: number;
+  oneKeyChanges: number;
+  /** Every one-key change's latency, in the order made. */
+  oneKeyMs: number[];
+  /** Idle gateway, over the one-key changes: the longest `stall_ms` and `loop_delay_ms` a reload logged. */
+  idleStallMaxMs: number;
+  idleLoopDelayMaxMs: number;
+  /** Under load, over the reloads of the reload-every-second run: the same. */
+  loadStallMaxMs: number;
+  loadLoopDelayMaxMs: number;
   noReload: LoadResult;
   reloadEverySecond: LoadResult;
   ratio: number;
   reloadsWritten: number;
   reloadsTaken: number;
   failedRequests: number;
-  /** The gateway's longest event-loop delay (ms) during the run without reloads, and with (prom-client's monitorEventLoopDelay, reset by each scrape). */
+  /**
+   * The gateway's longest event-loop delay (ms) in the run without reloads and in the run with,
+   * after each run's first 2 s (prom-client's monitorEventLoopDelay, 10 ms resolution, reset by
+   * each scrape); and over the first 2 s (ab's connection burst) of the run without reloads.
+   */
   loopMaxMsNoReload: number;
   loopMaxMsReload: number;
+  loopMaxMsStartBurst: number;
   /** The last version written was served within 2 s of being written. */
   lastServedWithin2s: boolean;
   error?: string;
@@ -90,6 +108,28 @@ async function waitDigest(adminUrl: string, digest: string, timeoutMs: number): 
   return null;
 }
 
+/** One-key changes measured on the idle gateway (each direction of a round trip is one). */
+const CHANGES = 20;
+
+interface ReloadCost {
+  stallMs: number;
+  loopDelayMs: number;
+}
+
+/** What the gateway logged for each reload in its log from byte `from` on (`bundle reloaded` lines). */
+function reloadCosts(logFile: string, from: number): ReloadCost[] {
+  const text = readFileSync(logFile).subarray(from).toString('utf8');
+  const out: ReloadCost[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes('"bundle reloaded"')) continue;
+    const j = JSON.parse(line) as { stall_ms?: number; loop_delay_ms?: number };
+    if (j.stall_ms !== undefined) out.push({ stallMs: j.stall_ms, loopDelayMs: j.loop_delay_ms ?? Number.NaN });
+  }
+  return out;
+}
+
+const maxOf = (xs: number[]): number => (xs.length === 0 ? Number.NaN : Math.max(...xs));
+
 export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream): Promise<ShardReloadRow[]> {
   const pki = await benchPki(ctx.dir(), 'ec');
   const work = ctx.dir('shards');
@@ -122,21 +162,34 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
       if (!isAdmitted(await probe(url, pki.files['listed-1']))) throw new Error('the listed certificate is not admitted');
       const readyMs = performance.now() - t0;
       const rssMiB = Math.round(memKiB(proc.pid, 'VmRSS') / 1024);
+      const logFile = join(work, `serve-${n}.log`);
       const latencies: number[] = [];
       let changeBytes = 0;
-      for (let i = 0; i < 5; i++) {
-        const written = writeVersion(dir, b, have);
+      let logAt = statSync(logFile).size;
+      for (let i = 0; i < CHANGES; i++) {
+        const next = i % 2 === 0 ? b : a;
+        const written = writeVersion(dir, next, have);
         if (i === 0) changeBytes = written;
-        latencies.push((await waitDigest(adminUrl, b.digest, 30_000)) ?? Number.NaN);
-        writeVersion(dir, a, have);
-        await waitDigest(adminUrl, a.digest, 30_000);
+        latencies.push((await waitDigest(adminUrl, next.digest, 30_000)) ?? Number.NaN);
+        // A pause between changes, as between real ones (the gateway settles: GC, the log written).
+        await new Promise((r) => setTimeout(r, 300));
       }
+      const idle = reloadCosts(logFile, logAt);
       const spec = { url, combinedPem: pki.files['listed-1'].combined, keepAlive: true, concurrency: ctx.opts.connections, scratchDir: ctx.dir('scratch') };
       await measure(proc.pid, { ...spec, durationS: 1 });
       const loopMax = async () => round((await metricSum(adminUrl, 'mtlsgate_nodejs_eventloop_lag_max_seconds')) * 1000, 1);
-      await loopMax();
-      const noReload = await measure(proc.pid, { ...spec, durationS: ctx.opts.durationS });
-      const loopMaxMsNoReload = await loopMax();
+      /** A keep-alive run, and the loop's longest delay over its first 2 s and over the rest. */
+      const run = async (): Promise<{ load: LoadResult; burst: number; steady: number }> => {
+        await loopMax();
+        let burst = Number.NaN;
+        const mid = new Promise<void>((r) => setTimeout(() => void loopMax().then((v) => ((burst = v), r())), 2000));
+        const load = await measure(proc.pid, { ...spec, durationS: ctx.opts.durationS });
+        await mid;
+        return { load, burst, steady: await loopMax() };
+      };
+      const quiet = await run();
+      const noReload = quiet.load;
+      const loopMaxMsNoReload = quiet.steady;
       const okBefore = await metricSum(adminUrl, 'mtlsgate_bundle_reloads_total', { result: 'ok' });
       let writes = 0;
       const writer = setInterval(() => {
@@ -144,15 +197,19 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
         writes++;
       }, 1000);
       let reloadEverySecond: LoadResult;
+      let loopMaxMsReload: number;
+      logAt = statSync(logFile).size;
       try {
-        reloadEverySecond = await measure(proc.pid, { ...spec, durationS: ctx.opts.durationS });
+        const loaded = await run();
+        reloadEverySecond = loaded.load;
+        loopMaxMsReload = loaded.steady;
       } finally {
         clearInterval(writer);
       }
-      const loopMaxMsReload = await loopMax();
       const last = (writes - 1) % 2 === 0 ? b : a;
       const lastServedWithin2s = (await waitDigest(adminUrl, last.digest, 2_000)) !== null;
       const reloadsTaken = (await metricSum(adminUrl, 'mtlsgate_bundle_reloads_total', { result: 'ok' })) - okBefore;
+      const underLoad = reloadCosts(logFile, logAt);
       const sorted = [...latencies].sort((x, y) => x - y);
       const row: ShardReloadRow = {
         keys: n,
@@ -163,6 +220,12 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
         rssMiB,
         oneKeyMedianMs: round(median(sorted), 1),
         oneKeyWorstMs: round(sorted[sorted.length - 1], 1),
+        oneKeyChanges: latencies.length,
+        oneKeyMs: latencies.map((x) => round(x, 1)),
+        idleStallMaxMs: maxOf(idle.map((c) => c.stallMs)),
+        idleLoopDelayMaxMs: maxOf(idle.map((c) => c.loopDelayMs)),
+        loadStallMaxMs: maxOf(underLoad.map((c) => c.stallMs)),
+        loadLoopDelayMaxMs: maxOf(underLoad.map((c) => c.loopDelayMs)),
         noReload,
         reloadEverySecond,
         ratio: round(reloadEverySecond.rps / noReload.rps, 3),
@@ -172,9 +235,10 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
         lastServedWithin2s,
         loopMaxMsNoReload,
         loopMaxMsReload,
+        loopMaxMsStartBurst: quiet.burst,
       };
       ctx.log(
-        `  shards ${n} keys (${count} shards, ${row.bundleMiB} MiB, change ${row.changeKiB} KiB): ready ${row.readyMs} ms, RSS ${rssMiB} MiB; one-key change served in ${row.oneKeyMedianMs} ms (worst ${row.oneKeyWorstMs}); ${noReload.rps} -> ${reloadEverySecond.rps} req/s (x${row.ratio}), ${writes} written / ${reloadsTaken} taken, failed ${row.failedRequests}, max latency ${noReload.maxMs} -> ${reloadEverySecond.maxMs} ms, event-loop max ${loopMaxMsNoReload} -> ${loopMaxMsReload} ms, last served within 2 s: ${lastServedWithin2s}`,
+        `  shards ${n} keys (${count} shards, ${row.bundleMiB} MiB, change ${row.changeKiB} KiB): ready ${row.readyMs} ms, RSS ${rssMiB} MiB; one-key change served in ${row.oneKeyMedianMs} ms (worst ${row.oneKeyWorstMs}, of ${latencies.length}), reload stall max ${row.idleStallMaxMs} ms, loop delay during reloads max ${row.idleLoopDelayMaxMs} ms; ${noReload.rps} -> ${reloadEverySecond.rps} req/s (x${row.ratio}), ${writes} written / ${reloadsTaken} taken, failed ${row.failedRequests}, max latency ${noReload.maxMs} -> ${reloadEverySecond.maxMs} ms, event-loop max after 2 s ${loopMaxMsNoReload} -> ${loopMaxMsReload} ms (first 2 s: ${row.loopMaxMsStartBurst} ms), under load reload stall max ${row.loadStallMaxMs} ms / loop delay during reloads ${row.loadLoopDelayMaxMs} ms, last served within 2 s: ${lastServedWithin2s}`,
       );
       rows.push(row);
     } catch (err) {

@@ -323,8 +323,8 @@ export const command: Command = {
 async function runCluster(config: Omit<RuntimeConfig, 'logger'>, logLevel: LogLevel, workers: number): Promise<number> {
   let code: number;
   if (cluster.isPrimary) {
-    // The workers' lines are relayed through process.stdout: the primary's must go there too.
-    const logger = createLogger({ level: logLevel, destination: process.stdout });
+    // The primary and the workers all write to the stdout they share, in whole lines.
+    const logger = createLogger({ level: logLevel, sharedStdout: true });
     code = await runPrimary({
       workers,
       admin: config.admin,
@@ -332,11 +332,10 @@ async function runCluster(config: Omit<RuntimeConfig, 'logger'>, logLevel: LogLe
       onLimiterError: config.onLimiterError,
       redisUrl: config.redisUrl,
       logger,
-      out: process.stdout,
     });
     logger.flush();
   } else {
-    const logger = createLogger({ level: logLevel, fields: { worker: cluster.worker!.id } });
+    const logger = createLogger({ level: logLevel, fields: { worker: cluster.worker!.id }, sharedStdout: true });
     code = await runWorker(config, logger);
     logger.flush();
   }
