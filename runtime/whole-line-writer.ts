@@ -24,6 +24,19 @@ export const ATOMIC_WRITE_BYTES = 4096;
 /** Retry delay when a non-blocking pipe is full (ms). */
 const RETRY_MS = 10;
 
+/**
+ * Is `fd` a regular file (`serve > gateway.log`)? Then log writes are synchronous, in both the
+ * single-process gateway and the workers (see the top of this file); false when there is no fd.
+ */
+export function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    // No stdout at all: the asynchronous path drops the lines on EBADF.
+    return false;
+  }
+}
+
 export class WholeLineWriter {
   /** Pieces of whole lines, each at most ATOMIC_WRITE_BYTES. */
   private readonly queue: Buffer[] = [];
@@ -33,13 +46,7 @@ export class WholeLineWriter {
   private readonly sync: boolean;
 
   constructor(private readonly fd: number) {
-    let file = false;
-    try {
-      file = fstatSync(fd).isFile();
-    } catch {
-      // No stdout at all: the asynchronous path drops the lines on EBADF.
-    }
-    this.sync = file;
+    this.sync = isRegularFile(fd);
   }
 
   /** `chunk` is one or more whole lines, each ending in "\n" (what LineBatch hands over). */

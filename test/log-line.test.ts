@@ -1,6 +1,10 @@
 // The request log line is written by hand (runtime/log.ts) for speed: it must stay exactly
 // what pino writes for the same fields, for any string a client can put in a path or header.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -85,4 +89,60 @@ test('no request line below level info', async () => {
   logRequest(logger, { api: 'a', key: null, cert: null, status: 200, code: null, method: 'GET', path: '/', durationMs: 1, remote: '::1' });
   await tick();
   assert.deepEqual(ours.lines, []);
+});
+
+/**
+ * A child process logging through createLogger's default destination (fd 1): `lines` request
+ * lines, then it counts the lines already in LOGFILE in the same tick (stderr), then exits
+ * without flushing by hand.
+ */
+const childScript = (logFile: string, lines: number) => `
+  const { readFileSync } = await import('node:fs');
+  const { createLogger, logRequest } = await import(${JSON.stringify(new URL('../runtime/log.ts', import.meta.url).href)});
+  const logger = createLogger();
+  for (let i = 0; i < ${lines}; i++)
+    logRequest(logger, { api: 'api-' + i, key: null, cert: null, status: 200, code: null, method: 'GET', path: '/p/' + 'x'.repeat(i % 7 === 0 ? 9000 : 40), durationMs: 1, remote: '::1' });
+  const onDisk = ${JSON.stringify(logFile)} ? readFileSync(${JSON.stringify(logFile)}, 'utf8').split('\\n').filter(Boolean).length : -1;
+  process.stderr.write(JSON.stringify({ onDisk }) + '\\n');
+`;
+
+function runChild(stdout: 'pipe' | number, logFile: string, lines: number): Promise<{ out: string; err: string; code: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', childScript(logFile, lines)], {
+      stdio: ['ignore', stdout, 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (err += d));
+    child.on('close', (code) => resolve({ out, err, code }));
+  });
+}
+
+function assertWholeLines(text: string, lines: number): void {
+  const got = text.split('\n');
+  assert.equal(got.pop(), '', 'the output ends with a newline');
+  assert.equal(got.length, lines);
+  got.forEach((line, i) => assert.equal(JSON.parse(line).api, `api-${i}`, `line ${i} whole and in order`));
+}
+
+test('to a regular file (serve > gateway.log) the batches are written synchronously, every line whole at exit', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-log-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'gateway.log');
+  const fd = openSync(file, 'w');
+  const r = await runChild(fd, file, 200);
+  closeSync(fd);
+  assert.equal(r.code, 0, r.err);
+  // 200 lines of ~1.5 KiB on average: many ~8 KiB batches were handed over, and each is on disk
+  // before the logging call returns (no thread-pool write still in flight).
+  const { onDisk } = JSON.parse(r.err.trim().split('\n').at(-1)!);
+  assert.ok(onDisk >= 150, `lines on disk in the same tick: ${onDisk}`);
+  assertWholeLines(readFileSync(file, 'utf8'), 200);
+});
+
+test('to a pipe the writes stay asynchronous and every line arrives whole at exit', async () => {
+  const r = await runChild('pipe', '', 200);
+  assert.equal(r.code, 0, r.err);
+  assertWholeLines(r.out, 200);
 });
