@@ -637,7 +637,7 @@ export function renderReport(res: BenchResults): string {
   if (logLine) {
     s.push('## The request log line (bench/peers/log-line-probe.ts)\n');
     s.push(
-      `${logLine.lines.toLocaleString('en-US')} request lines through the gateway's own logger (batched writes to a file on fd 1, as `serve > gateway.log`), against the same loop without them, pinned on the server core; process CPU (main thread and the threads that write): **${logLine.medianUsPerLine} µs per line** (median; rounds ${logLine.roundsUsPerLine.join(', ')}), ${logLine.bytesPerLine} bytes per line.\n`,
+      `${logLine.lines.toLocaleString('en-US')} request lines through the gateway's own logger (batched writes to a file on fd 1, as \`serve > gateway.log\`), against the same loop without them, pinned on the server core; process CPU (main thread and the threads that write): **${logLine.medianUsPerLine} µs per line** (median; rounds ${logLine.roundsUsPerLine.join(', ')}), ${logLine.bytesPerLine} bytes per line.\n`,
     );
   }
   if (res.errors.length) {
