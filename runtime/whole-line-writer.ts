@@ -15,8 +15,8 @@
 // write(2) of ≤ 4 KiB into the page cache costs less than the thread-pool round trip (two thread
 // switches and an eventfd wakeup) an asynchronous one takes, and each worker makes one per ~15
 // request lines. To a pipe, socket or terminal they are asynchronous (the libuv thread pool, one
-// in flight at a time, in order), like the single-process gateway's pino destination: a request
-// never waits for a slow log reader.
+// in flight at a time, in order): a request never waits for a slow log reader. The
+// single-process gateway makes the same choice for its destination (runtime/log.ts).
 import { fstatSync, write as fsWrite, writeSync } from 'node:fs';
 
 /** PIPE_BUF on Linux: the largest write(2) a pipe delivers without interleaving. */
