@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type FileWitness, sha256Hex } from './certs.ts';
+import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { compilerCode } from './key-cache.ts';
 import { lineStarts, type WitnessTable } from './witness-check.ts';
@@ -91,23 +92,10 @@ const dirOf = (cacheDir: string) => join(cacheDir, 'snapshot');
 
 /** The snapshot's state (null: none, another build's, or corrupt); the witness table is read by `readWitnesses`. */
 export function readSnapshotState(cacheDir: string): SnapshotState | null {
-  let raw: string;
-  try {
-    raw = readFileSync(join(dirOf(cacheDir), 'state.json'), 'utf8');
-  } catch {
-    return null;
-  }
-  const nl = raw.indexOf('\n');
-  if (nl !== 64) return null;
-  const body = raw.slice(nl + 1);
-  if (sha256Hex(body, 'utf8') !== raw.slice(0, nl)) return null;
-  try {
-    const state = JSON.parse(body) as SnapshotState;
-    if (state.format !== FORMAT || state.code !== compilerCode() || !Array.isArray(state.files)) return null;
-    return state;
-  } catch {
-    return null;
-  }
+  const state = readDigestedJson(join(dirOf(cacheDir), 'state.json')) as SnapshotState | null;
+  if (state === null || typeof state !== 'object') return null;
+  if (state.format !== FORMAT || state.code !== compilerCode() || !Array.isArray(state.files)) return null;
+  return state;
 }
 
 /** The witness table, or null when its files do not have the digests the state names. */
@@ -222,7 +210,6 @@ export function writeSnapshot(cacheDir: string, context: string, bundle: Buffer,
     ...digests,
     files: out,
   };
-  const body = JSON.stringify(state);
   const tmp = (name: string) => join(dir, `${name}.${process.pid}.tmp`);
   try {
     mkdirSync(dir, { recursive: true });
@@ -231,7 +218,6 @@ export function writeSnapshot(cacheDir: string, context: string, bundle: Buffer,
       writeFileSync(tmp(name), bytes);
       renameSync(tmp(name), join(dir, name));
     }
-    writeFileSync(tmp('state.json'), `${sha256Hex(body, 'utf8')}\n${body}`);
-    renameSync(tmp('state.json'), join(dir, 'state.json'));
+    writeDigestedJson(join(dir, 'state.json'), state);
   } catch {}
 }

@@ -24,12 +24,13 @@
 // compile falls back to the uncached keys stage, so its diagnostics are exactly the usual ones.
 // Entries hold fingerprints, token SHA-256s and diagnostics: never a private key or token.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BundleKey } from '../bundle/types.ts';
 import { type FileWitness, RACY_MS, sha256Hex, statWitness } from './certs.ts';
 import type { Diagnostic } from './diagnostics.ts';
+import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { SourceFile } from './source.ts';
 
 const FORMAT = 'mtlsgate.compile-cache/v1';
@@ -213,22 +214,7 @@ export class KeyCache {
   }
 
   private read(file: SourceFile): CacheEntry | null {
-    let raw: string;
-    try {
-      raw = readFileSync(this.entryPath(file), 'utf8');
-    } catch {
-      return null;
-    }
-    const nl = raw.indexOf('\n');
-    if (nl !== 64) return null;
-    const body = raw.slice(nl + 1);
-    if (sha256Hex(body, 'utf8') !== raw.slice(0, nl)) return null;
-    let entry: unknown;
-    try {
-      entry = JSON.parse(body);
-    } catch {
-      return null;
-    }
+    const entry = readDigestedJson(this.entryPath(file));
     if (!isEntry(entry) || entry.path !== file.absPath || entry.text !== this.textHash(file)) return null;
     return entry;
   }
@@ -257,13 +243,9 @@ export class KeyCache {
   write(file: SourceFile, entry: Omit<CacheEntry, 'format' | 'code' | 'path' | 'text'>): void {
     const full: CacheEntry = { format: FORMAT, code: compilerCode(), path: file.absPath, text: this.textHash(file), ...entry };
     // JSON has no Infinity: null stands for "no time-dependent result".
-    const body = JSON.stringify({ ...full, validUntil: Number.isFinite(full.validUntil) ? full.validUntil : null });
-    const target = this.entryPath(file);
-    const tmp = `${target}.${process.pid}.tmp`;
     // Best effort: a cache that cannot be written only makes the next compile slower.
     try {
-      writeFileSync(tmp, `${sha256Hex(body, 'utf8')}\n${body}`);
-      renameSync(tmp, target);
+      writeDigestedJson(this.entryPath(file), { ...full, validUntil: Number.isFinite(full.validUntil) ? full.validUntil : null });
     } catch {}
   }
 }

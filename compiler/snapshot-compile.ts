@@ -34,7 +34,7 @@ import type { KeyDoc, PolicyDoc } from './model.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
 import type { SourceDoc, SourceFile } from './source.ts';
-import { PatchRefused, patchWire } from './wire-patch.ts';
+import { PatchRefused, patchWire, search as searchSorted } from './wire-patch.ts';
 import { changedWitnesses } from './witness-check.ts';
 
 /** What resolveFront (compiler/index.ts) returns: the stages before the keys. */
@@ -316,17 +316,4 @@ function withCanonSession(k: BundleKey): BundleKey {
     quota: canon(k.quota) as BundleSession['quota'],
     rate: canon(k.rate) as BundleSession['rate'],
   };
-}
-
-function searchSorted(list: readonly string[], value: string): number {
-  let lo = 0;
-  let hi = list.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const v = list[mid]!;
-    if (v < value) lo = mid + 1;
-    else if (v > value) hi = mid - 1;
-    else return mid;
-  }
-  return -lo - 1;
 }

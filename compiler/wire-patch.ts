@@ -17,7 +17,7 @@ export class PatchRefused extends Error {
 const HEX = 64;
 
 /** The index of `value` in ascending `list`, or -(insertion point) - 1. */
-function search(list: readonly string[], value: string): number {
+export function search(list: readonly string[], value: string): number {
   let lo = 0;
   let hi = list.length - 1;
   while (lo <= hi) {

@@ -4,8 +4,8 @@
 // server core. Bundled with esbuild, as `mtlsgate serve` runs, so tsx costs nothing inside it.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import type { BenchContext } from '../lib/context.ts';
+import { buildProbe } from '../lib/probe-build.ts';
 import { runPinned, SERVER_CORE } from '../lib/proc.ts';
 import { round } from './load.ts';
 
@@ -20,16 +20,7 @@ export interface LogLineResult {
 
 export async function runLogLineBench(ctx: BenchContext): Promise<LogLineResult> {
   const dir = ctx.dir('log-line');
-  const probe = join(dir, 'log-line-probe.mjs');
-  await build({
-    entryPoints: [join(ctx.root, 'bench/peers/log-line-probe.ts')],
-    outfile: probe,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    logLevel: 'warning',
-    banner: { js: "import { createRequire as __probeRequire } from 'node:module'; const require = __probeRequire(import.meta.url);" },
-  });
+  const probe = await buildProbe(ctx, 'log-line-probe', dir);
   const logFile = join(dir, 'gateway.log');
   const lines = ctx.opts.quick ? 20_000 : 100_000;
   const rounds = ctx.opts.quick ? 3 : 7;

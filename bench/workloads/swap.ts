@@ -4,12 +4,12 @@
 // with esbuild beside dist/bundle-worker.mjs, as `mtlsgate serve` runs: from source its worker
 // thread would spend seconds loading tsx, which production never does.
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { build } from 'esbuild';
 import { join } from 'node:path';
 import { loadBundle } from '../../bundle/read.ts';
 import { serializeBundle } from '../../bundle/write.ts';
 import { buildGatewayBundle, withSyntheticKeys } from '../bundles.ts';
 import type { BenchContext } from '../lib/context.ts';
+import { buildProbe } from '../lib/probe-build.ts';
 import { LISTED_CLIENTS, benchPki } from '../lib/pki.ts';
 import { runPinned, SERVER_CORE } from '../lib/proc.ts';
 import { round } from './load.ts';
@@ -39,16 +39,7 @@ export async function runSwapBench(ctx: BenchContext, upstreamUrl: string): Prom
     writeFileSync(file, serializeBundle(withSyntheticKeys(compiled, LISTED_CLIENTS[0], n)));
     return file;
   });
-  const probe = join(dir, 'swap-probe.mjs');
-  await build({
-    entryPoints: [join(ctx.root, 'bench/peers/swap-probe.ts')],
-    outfile: probe,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    logLevel: 'warning',
-    banner: { js: "import { createRequire as __probeRequire } from 'node:module'; const require = __probeRequire(import.meta.url);" },
-  });
+  const probe = await buildProbe(ctx, 'swap-probe', dir);
   copyFileSync(join(ctx.root, 'dist/bundle-worker.mjs'), join(dir, 'bundle-worker.mjs'));
   const r = await runPinned(SERVER_CORE, process.execPath, ['--expose-gc', probe, small, ...files], 300_000, { cwd: ctx.root });
   if (r.code !== 0) throw new Error(`swap probe exited ${r.code}: ${r.stderr.trim().slice(-600)}`);
