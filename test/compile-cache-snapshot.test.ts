@@ -9,17 +9,11 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { appendFileSync, cpSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateCompileConfig } from '../bench/gen-config.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { compileDir, type CompileResult } from '../compiler/index.ts';
 import { changedWitnesses, lineStarts, type WitnessRange } from '../compiler/witness-check.ts';
+import { cacheStats, threeKeyFileConfig } from './helpers/cache-config.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
-
-/** The cache figures without the reason a snapshot was not used (asserted where it matters). */
-function stats(r: CompileResult) {
-  const { snapshotMiss: _, ...rest } = r.cache ?? { hits: -1, stale: -1 };
-  return rest;
-}
 
 const t = tempDir('compile-snapshot');
 after(() => t.cleanup());
@@ -27,13 +21,7 @@ const NOW = new Date();
 let pristine = '';
 
 before(async () => {
-  const gen = await generateCompileConfig(join(t.dir, 'gen'), { apis: 10, keys: 300 });
-  pristine = join(t.dir, 'pristine');
-  cpSync(gen.dir, pristine, { recursive: true });
-  const docs = readFileSync(join(pristine, 'keys/keys-000.yaml'), 'utf8').split(/^---\n/m);
-  assert.equal(docs.length, 300);
-  rmSync(join(pristine, 'keys/keys-000.yaml'));
-  for (let f = 0; f < 3; f++) writeFileSync(join(pristine, `keys/part-${f}.yaml`), docs.slice(f * 100, f * 100 + 100).join('---\n'));
+  pristine = await threeKeyFileConfig(t.dir);
 });
 
 /** A fresh copy of the config, compiled once with an empty cache (which writes entries and the snapshot). */
@@ -68,15 +56,15 @@ const docsOf = (file: string) => readFileSync(file, 'utf8').split(/^---\n/m);
 test('key edits, a moved key, a new and a removed key file: the previous bundle is patched', async () => {
   const { dir, cache } = await workspace('edits');
   const warm = await same(dir, cache);
-  assert.deepEqual(stats(warm), { hits: 3, stale: 0, patched: 0 });
+  assert.deepEqual(cacheStats(warm), { hits: 3, stale: 0, patched: 0 });
 
   edit(join(dir, 'keys/part-1.yaml'), (s) => s.replace(/apply_policies: \[policy-\d+\]/, 'apply_policies: [policy-042, policy-007]'));
-  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0, patched: 1 });
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0, patched: 1 });
   // A key unreachable (a warning, replayed from the snapshot next time).
   edit(join(dir, 'keys/part-1.yaml'), (s) => s.replace('apply_policies: [policy-042, policy-007]', 'apply_policies: []'));
   const warned = await same(dir, cache);
   assert.ok(warned.diagnostics.some((d) => d.code === 'W_KEY_UNREACHABLE' && d.file === 'keys/part-1.yaml'));
-  assert.deepEqual(stats(await same(dir, cache)), { hits: 3, stale: 0, patched: 0 });
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 3, stale: 0, patched: 0 });
 
   // The last key of part-2 moved into a new file part-3; key-000050 taken out of part-0.
   const two = docsOf(join(dir, 'keys/part-2.yaml'));
@@ -86,7 +74,7 @@ test('key edits, a moved key, a new and a removed key file: the previous bundle 
   assert.match(zero[50]!, /id: key-000050\n/);
   writeFileSync(join(dir, 'keys/part-0.yaml'), [...zero.slice(0, 50), ...zero.slice(51)].join('---\n'));
   const moved = await same(dir, cache);
-  assert.deepEqual(stats(moved), { hits: 1, stale: 0, patched: 3 }, moved.cache?.snapshotMiss);
+  assert.deepEqual(cacheStats(moved), { hits: 1, stale: 0, patched: 3 }, moved.cache?.snapshotMiss);
 
   // key-000000's certificate is also pinned by an API (the generator pins the first ten): not patched.
   writeFileSync(join(dir, 'keys/part-0.yaml'), [...zero.slice(1, 50), ...zero.slice(51)].join('---\n'));
@@ -97,7 +85,7 @@ test('key edits, a moved key, a new and a removed key file: the previous bundle 
   // A key file removed: its 99 keys leave the bundle.
   rmSync(join(dir, 'keys/part-2.yaml'));
   const removed = await same(dir, cache);
-  assert.deepEqual(stats(removed), { hits: 3, stale: 0, patched: 0 }, removed.cache?.snapshotMiss);
+  assert.deepEqual(cacheStats(removed), { hits: 3, stale: 0, patched: 0 }, removed.cache?.snapshotMiss);
   assert.equal(removed.wire!.keys.ids.length, 98 + 100 + 1);
 });
 
@@ -118,7 +106,7 @@ test('a certificate file changed, or rewritten in place with size and mtime kept
   appendFileSync(join(dir0, 'certs/000/key-000150.pem'), keyPem);
   const warned = await same(dir0, cache);
   assert.ok(warned.diagnostics.some((d) => d.code === 'W_CERT_PRIVATE_KEY'));
-  assert.deepEqual(stats(warned), { hits: 2, stale: 0, patched: 1 }, 'part-1 resolved again: its certificate file changed');
+  assert.deepEqual(cacheStats(warned), { hits: 2, stale: 0, patched: 1 }, 'part-1 resolved again: its certificate file changed');
 
   const other = readFileSync(join(dir0, 'certs/000/key-000250.pem'));
   assert.equal(other.length, statSync(racy).size);
@@ -144,12 +132,12 @@ test('a policy, an API or --strict changed: the ordinary path, then the snapshot
   const { dir, cache } = await workspace('context');
   edit(join(dir, 'policies.yaml'), (s) => s.replace(/rate: (\d+)/, (_, n) => `rate: ${Number(n) + 1}`));
   const policy = await same(dir, cache);
-  assert.deepEqual(stats(policy), { hits: 0, stale: 3 });
+  assert.deepEqual(cacheStats(policy), { hits: 0, stale: 3 });
   assert.equal(policy.cache?.snapshotMiss, 'APIs, policies or options changed');
   assert.equal((await same(dir, cache)).cache?.patched, 0, 'the fallback wrote a new snapshot');
   const api = join(dir, 'apis', readdirSync(join(dir, 'apis'))[0]!);
   edit(api, (s) => s.replace(/target_url: http:\/\/127\.0\.0\.1:(\d+)/, (_, p) => `target_url: http://127.0.0.1:${Number(p) + 1}`));
-  assert.deepEqual(stats(await same(dir, cache)), { hits: 0, stale: 3 });
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 0, stale: 3 });
   const strictPlain = await compileDir(dir, { now: NOW, strict: true });
   const strictCached = await compileDir(dir, { now: NOW, strict: true, cacheDir: cache });
   assert.deepEqual(strictCached.diagnostics, strictPlain.diagnostics);
@@ -182,24 +170,24 @@ test('a corrupt, torn or missing snapshot is never trusted', async () => {
   change();
   const bundle = readFileSync(snap('bundle.json'), 'utf8');
   writeFileSync(snap('bundle.json'), bundle.replace(/"key-000299"/, '"key-000298"'));
-  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0 });
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0 });
   change();
   truncateSync(snap('certs.bin'), 24);
-  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0 });
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0 });
   change();
   const state = readFileSync(snap('state.json'), 'utf8');
   assert.ok(state.includes('"docs":100'));
   writeFileSync(snap('state.json'), state.replace('"docs":100', '"docs":99'));
-  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0 });
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0 });
   change();
   const ids = readFileSync(snap('ids.txt'), 'utf8');
   writeFileSync(snap('ids.txt'), ids.replace('key-000150\n', 'key-000151\n'));
-  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0 });
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0 });
   change();
   rmSync(join(cache, 'snapshot'), { recursive: true });
-  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0 });
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0 });
   change();
-  assert.deepEqual(stats(await same(dir, cache)), { hits: 2, stale: 0, patched: 1 }, 'written again by the fallback');
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0, patched: 1 }, 'written again by the fallback');
 });
 
 test('the witness check finds the same changed files on this thread and in worker threads', async () => {

@@ -8,17 +8,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { appendFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateCompileConfig } from '../bench/gen-config.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { compileDir, type CompileOptions, type CompileResult } from '../compiler/index.ts';
 import { validUntil } from '../compiler/key-cache.ts';
+import { cacheStats, threeKeyFileConfig } from './helpers/cache-config.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
-
-/** The cache figures without the reason a snapshot was not used (asserted where it matters). */
-function stats(r: CompileResult) {
-  const { snapshotMiss: _, ...rest } = r.cache ?? { hits: -1, stale: -1 };
-  return rest;
-}
 
 const t = tempDir('compile-cache');
 after(() => t.cleanup());
@@ -26,14 +20,7 @@ const NOW = new Date();
 let pristine = '';
 
 before(async () => {
-  const gen = await generateCompileConfig(join(t.dir, 'gen'), { apis: 10, keys: 300 });
-  pristine = join(t.dir, 'pristine');
-  cpSync(gen.dir, pristine, { recursive: true });
-  // Three key files of 100 keys each (the generator writes 1,000 a file).
-  const docs = readFileSync(join(pristine, 'keys/keys-000.yaml'), 'utf8').split(/^---\n/m);
-  assert.equal(docs.length, 300);
-  rmSync(join(pristine, 'keys/keys-000.yaml'));
-  for (let f = 0; f < 3; f++) writeFileSync(join(pristine, `keys/part-${f}.yaml`), docs.slice(f * 100, f * 100 + 100).join('---\n'));
+  pristine = await threeKeyFileConfig(t.dir);
 });
 
 /** A fresh copy of the config and an empty cache directory for one test. */
@@ -66,14 +53,14 @@ test('uncached, cold cache and warm cache give the same bytes; a warm compile ta
   assert.equal(plain.errorCount, 0, JSON.stringify(plain.diagnostics.slice(0, 3)));
   assert.equal(plain.cache, undefined);
   const cold = await sameAsUncached(dir, cache);
-  assert.deepEqual(stats(cold), { hits: 0, stale: 0 });
+  assert.deepEqual(cacheStats(cold), { hits: 0, stale: 0 });
   assert.equal(entries(cache).length, 3, 'one entry per key file');
   const warm = await sameAsUncached(dir, cache);
-  assert.deepEqual(stats(warm), { hits: 3, stale: 0, patched: 0 }, 'the snapshot, nothing to patch');
+  assert.deepEqual(cacheStats(warm), { hits: 3, stale: 0, patched: 0 }, 'the snapshot, nothing to patch');
   assert.ok(warm.bundle!.equals(plain.bundle!));
   dropSnapshot(cache);
   const entriesOnly = await sameAsUncached(dir, cache);
-  assert.deepEqual(stats(entriesOnly), { hits: 3, stale: 0 }, 'no snapshot: every key file from its entry');
+  assert.deepEqual(cacheStats(entriesOnly), { hits: 3, stale: 0 }, 'no snapshot: every key file from its entry');
 });
 
 test('an edited key file is recomputed, the others come from the cache', async () => {
@@ -86,14 +73,14 @@ test('an edited key file is recomputed, the others come from the cache', async (
   writeFileSync(file, edited);
   dropSnapshot(cache);
   const after = await sameAsUncached(dir, cache);
-  assert.deepEqual(stats(after), { hits: 2, stale: 0 }, 'the edited file has no entry for its new text');
+  assert.deepEqual(cacheStats(after), { hits: 2, stale: 0 }, 'the edited file has no entry for its new text');
   // A warning logged by a cached file is replayed at its position.
   writeFileSync(file, edited.replace(/apply_policies: \[policy-042, policy-007\]/, 'apply_policies: []'));
   const warned = await sameAsUncached(dir, cache);
   assert.ok(warned.diagnostics.some((d) => d.code === 'W_KEY_UNREACHABLE' && d.file === 'keys/part-1.yaml'));
   dropSnapshot(cache);
   const replayed = await sameAsUncached(dir, cache);
-  assert.deepEqual(stats(replayed), { hits: 3, stale: 0 });
+  assert.deepEqual(cacheStats(replayed), { hits: 3, stale: 0 });
   assert.deepEqual(replayed.diagnostics, warned.diagnostics);
 });
 
@@ -146,11 +133,11 @@ test('a changed policy changes the context: every entry is recomputed', async ()
   assert.notEqual(edited, text, 'policies.yaml has a rate to change');
   writeFileSync(file, edited);
   const after = await sameAsUncached(dir, cache);
-  assert.deepEqual(stats(after), { hits: 0, stale: 3 });
+  assert.deepEqual(cacheStats(after), { hits: 0, stale: 3 });
   // --strict is part of the context too.
   const strictPlain = await compile(dir, { strict: true });
   const strictCached = await compile(dir, { strict: true, cacheDir: cache });
-  assert.deepEqual(stats(strictCached), { hits: 0, stale: 3 });
+  assert.deepEqual(cacheStats(strictCached), { hits: 0, stale: 3 });
   assert.deepEqual(strictCached.diagnostics, strictPlain.diagnostics);
 });
 
@@ -166,10 +153,10 @@ test('a truncated or corrupted entry is recomputed, never trusted', async () => 
   assert.notEqual(readFileSync(b, 'utf8'), text);
   writeFileSync(c, 'not an entry');
   const after = await sameAsUncached(dir, cache);
-  assert.deepEqual(stats(after), { hits: 0, stale: 0 });
+  assert.deepEqual(cacheStats(after), { hits: 0, stale: 0 });
   dropSnapshot(cache);
   const again = await sameAsUncached(dir, cache);
-  assert.deepEqual(stats(again), { hits: 3, stale: 0 }, 'rewritten');
+  assert.deepEqual(cacheStats(again), { hits: 3, stale: 0 }, 'rewritten');
 });
 
 test('a key id duplicated across cached files falls back to the ordinary keys stage', async () => {
