@@ -155,13 +155,13 @@ async function compileFiles(
     mark = t;
     return value;
   };
+  const input: ResolveInput = { files, confine, dir, log, opts, now, stage };
   // The parsed documents live only inside resolveConfig: at 1,000,000 keys they are ~1 GB that
   // the index and emit stages need not share the heap with.
   let snapshotMiss: string | undefined;
   if (opts.cacheDir !== undefined && live === undefined) {
     const cache = new KeyCache(opts.cacheDir);
-    const front = (docs: SourceDoc[], flog: DiagnosticLog) =>
-      resolveFront(docs, confine, flog, opts, now, stage, { beforeApis: (certs) => certs.recordWitnesses() });
+    const front = (docs: SourceDoc[], flog: DiagnosticLog) => resolveFront({ ...input, log: flog }, docs, { beforeApis: (certs) => certs.recordWitnesses() });
     const patched = await compileFromSnapshot(files, dir, log, opts, cache, now, stage, front);
     if ('miss' in patched) snapshotMiss = patched.miss;
     else {
@@ -185,7 +185,7 @@ async function compileFiles(
       };
     }
   }
-  const { apis, keys, revocation, cases, cacheStats, plans, keyWorkers, snapshot } = await resolveConfig(files, confine, dir, log, opts, now, stage, live);
+  const { apis, keys, revocation, cases, cacheStats, plans, keyWorkers, snapshot } = await resolveConfig(input, live);
   const tests: CompileResult['tests'] = { cases, outcomes: null };
   const cache = { keyWorkers, ...(cacheStats ? { cache: { ...cacheStats, ...(snapshotMiss ? { snapshotMiss } : {}) } } : {}) };
   const counted = () => {
@@ -230,25 +230,28 @@ async function compileFiles(
 type Stage = <T>(name: string, run: () => T) => T;
 type Resolved = ReturnType<typeof resolveOnOneThread> & { keyWorkers: CompileResult['keyWorkers'] };
 
+/** What every resolve step reads: the config's files, where they may be read from, the options, the clock and the stage timer. */
+interface ResolveInput {
+  files: SourceFile[];
+  confine: Confinement;
+  dir: string;
+  log: DiagnosticLog;
+  opts: CompileOptions;
+  now: Date;
+  stage: Stage;
+}
+
 /** The parse, schema and check stages: in worker threads for a big config, else (or when the workers hand it back) on this one. */
-async function resolveConfig(
-  files: SourceFile[],
-  confine: Confinement,
-  dir: string,
-  log: DiagnosticLog,
-  opts: CompileOptions,
-  now: Date,
-  stage: Stage,
-  live?: LiveCapture,
-): Promise<Resolved> {
+async function resolveConfig(input: ResolveInput, live?: LiveCapture): Promise<Resolved> {
+  const { files, log, opts } = input;
   // The live compile (the portal) keeps per-file state the one-thread stage makes.
   const plan = opts.cacheDir === undefined && live === undefined ? planWorkers(files, opts.keyWorkers) : null;
-  if (plan === null) return { ...resolveOnOneThread(files, confine, dir, log, opts, now, stage, live), keyWorkers: { count: 0 } };
+  if (plan === null) return { ...resolveOnOneThread(input, live), keyWorkers: { count: 0 } };
   const afterLoad = log.diagnostics.length;
-  const parallel = await resolveInWorkers(files, plan, confine, dir, log, opts, now, stage);
+  const parallel = await resolveInWorkers(input, plan);
   if (parallel.restart === undefined) return { ...parallel, keyWorkers: { count: plan.workers } };
   log.truncate(afterLoad);
-  return { ...resolveOnOneThread(files, confine, dir, log, opts, now, stage), keyWorkers: { count: 0, restarted: parallel.restart } };
+  return { ...resolveOnOneThread(input), keyWorkers: { count: 0, restarted: parallel.restart } };
 }
 
 function reportEmptyConfig(dir: string, log: DiagnosticLog): void {
@@ -266,16 +269,8 @@ function reportNoApis(dir: string, log: DiagnosticLog): void {
 }
 
 /** The parse, schema and check stages on this thread: the resolved APIs, keys and revocation, and every diagnostic logged. */
-function resolveOnOneThread(
-  files: SourceFile[],
-  confine: Confinement,
-  dir: string,
-  log: DiagnosticLog,
-  opts: CompileOptions,
-  now: Date,
-  stage: Stage,
-  live?: LiveCapture,
-) {
+function resolveOnOneThread(input: ResolveInput, live?: LiveCapture) {
+  const { files, dir, log, opts, now, stage } = input;
   const cache = opts.cacheDir === undefined ? null : new KeyCache(opts.cacheDir);
   // Key files with an entry for their exact text are not parsed unless the entry proves unusable.
   const candidates = cache ? stage('cache', () => cache.candidates(files)) : new Map();
@@ -284,7 +279,7 @@ function resolveOnOneThread(
   if (docs.length + cachedDocs === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
     reportEmptyConfig(dir, log);
   }
-  const { typed, certs, apis, policies } = resolveFront(docs, confine, log, opts, now, stage, {
+  const front = resolveFront(input, docs, {
     afterSchema: (typed) => {
       if (
         docs.length + cachedDocs > 0 &&
@@ -302,6 +297,7 @@ function resolveOnOneThread(
       if (live) certs.touched = { files: new Set(), notAfters: [] };
     },
   });
+  const { typed, certs, apis, policies } = front;
   let cacheStats: CompileResult['cache'];
   const perFile = live || cache ? new Map<SourceFile, FileKeysState>() : undefined;
   let context: string | undefined;
@@ -340,7 +336,7 @@ function resolveOnOneThread(
     parseMore(files.filter((f) => candidates.has(f) && !seen.has(f)));
     return resolveKeys(keyDocsInFileOrder(files, parsed.keys), policies, apis.apis, typed.broken, certs, apis.cas, now, log);
   });
-  const { revocation, cases, plans } = resolveTail(typed, apis, policies, certs, now, log, stage);
+  const { revocation, cases, plans } = resolveTail(input, front);
   if (live) {
     Object.assign(live, {
       apis,
@@ -375,37 +371,26 @@ function resolveOnOneThread(
  * errors before the checks). `restart` when the files interact: the caller compiles on one thread.
  */
 async function resolveInWorkers(
-  files: SourceFile[],
+  input: ResolveInput,
   plan: { keyFiles: Set<SourceFile>; workers: number },
-  confine: Confinement,
-  dir: string,
-  log: DiagnosticLog,
-  opts: CompileOptions,
-  now: Date,
-  stage: Stage,
 ): Promise<(ReturnType<typeof resolveOnOneThread> & { restart?: undefined }) | { restart: string }> {
   const pool = new KeyWorkerPool(
-    files.filter((f) => plan.keyFiles.has(f)),
+    input.files.filter((f) => plan.keyFiles.has(f)),
     plan.workers,
   );
   try {
-    return await resolveWithPool(files, plan.keyFiles, pool, confine, dir, log, opts, now, stage);
+    return await resolveWithPool(input, plan.keyFiles, pool);
   } finally {
     pool.close();
   }
 }
 
 async function resolveWithPool(
-  files: SourceFile[],
+  input: ResolveInput,
   keyFiles: Set<SourceFile>,
   pool: KeyWorkerPool,
-  confine: Confinement,
-  dir: string,
-  log: DiagnosticLog,
-  opts: CompileOptions,
-  now: Date,
-  stage: Stage,
 ): Promise<(ReturnType<typeof resolveOnOneThread> & { restart?: undefined }) | { restart: string }> {
+  const { files, confine, dir, log, opts, now, stage } = input;
   const docs = stage('parse', () =>
     parseSources(
       files.filter((f) => !keyFiles.has(f)),
@@ -414,11 +399,12 @@ async function resolveWithPool(
   );
   const parseDiagnostics = log.diagnostics.length;
   let earlyError = false;
-  const { typed, certs, apis, policies } = resolveFront(docs, confine, log, opts, now, stage, {
+  const front = resolveFront(input, docs, {
     afterSchema: () => {
       earlyError = log.diagnostics.some((d) => d.severity === 'error');
     },
   });
+  const { typed, certs, apis, policies } = front;
   const outcome = pool.run({
     apis: apis.apis,
     policies: new Map([...policies].map(([id, p]) => [id, p.spec])),
@@ -443,7 +429,7 @@ async function resolveWithPool(
   const allDocs = docs.length + done.docs;
   if (allDocs === 0 && parseDiagnostics + done.parseDiagnostics === 0 && !opts.allowEmpty) reportEmptyConfig(dir, log);
   if (allDocs > 0 && typed.apis.length === 0 && typed.broken.api.size === 0 && !opts.allowEmpty && !earlyError && !done.earlyError) reportNoApis(dir, log);
-  return { apis, keys, ...resolveTail(typed, apis, policies, certs, now, log, stage), cacheStats: undefined, snapshot: undefined };
+  return { apis, keys, ...resolveTail(input, front), cacheStats: undefined, snapshot: undefined };
 }
 
 /**
@@ -453,12 +439,8 @@ async function resolveWithPool(
  * `beforeApis` prepares the certificate loader (cache witnesses, the live compile's record).
  */
 function resolveFront(
+  { confine, log, opts, now, stage }: ResolveInput,
   docs: ReturnType<typeof parseSources>,
-  confine: Confinement,
-  log: DiagnosticLog,
-  opts: CompileOptions,
-  now: Date,
-  stage: Stage,
   hooks: { afterSchema?: (typed: ReturnType<typeof validateDocs>) => void; beforeApis?: (certs: CertLoader) => void },
 ) {
   const typed = stage('schema', () => validateDocs(docs, log));
@@ -473,15 +455,7 @@ function resolveFront(
 }
 
 /** The stages after the keys, the same on one thread and with worker threads. */
-function resolveTail(
-  typed: ReturnType<typeof validateDocs>,
-  apis: ReturnType<typeof resolveApis>,
-  policies: ReturnType<typeof checkPolicies>,
-  certs: CertLoader,
-  now: Date,
-  log: DiagnosticLog,
-  stage: Stage,
-) {
+function resolveTail({ now, log, stage }: ResolveInput, { typed, apis, policies, certs }: ReturnType<typeof resolveFront>) {
   const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
   const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
   return { revocation, cases, plans: portalPlans(typed.policies, policies) };
