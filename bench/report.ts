@@ -488,7 +488,7 @@ export function renderReport(res: BenchResults): string {
   if (res.sections.shards) {
     s.push('## Sharded bundle: reloads that cost what changed (`compile --shards auto`, `serve --bundle DIR`)\n');
     s.push(
-      "Synthetic dynamic-mTLS keys. One-key change: the changed shard and the manifest written, until /health reports the new digest (idle gateway; the number of changes in the column). Reload stall: the longest synchronous run of the gateway's main thread a reload made (its `stall_ms` log field, max over the reloads); loop delay: the event loop's longest delay while a reload ran (`loop_delay_ms`, 1 ms resolution, anything else the thread ran included). Reload every second: a one-key change written every second during the keep-alive run, against the same run without. Event-loop max: prom-client's, over each run after its first 2 s (ab's connection burst, shown apart).\n",
+      "Synthetic dynamic-mTLS keys. One-key change: the changed shard and the manifest written, until /health reports the new digest (idle gateway; the number of changes in the column). Reload stall: the longest synchronous run of the gateway's main thread a reload made (its `stall_ms` log field); loop delay: the event loop's longest delay while a reload ran (`loop_delay_ms`, 1 ms resolution, anything else the thread ran included). Throughput: ONE keep-alive run cut into windows (after ab's 2 s connection burst) without and with a one-key change written every second, in the order off, on, on, off, each window's req/s from the gateway's request counter (bench/workloads/reload-windows.ts): windows in a pair where another tenant took more than 15% of the server core are left out; the ratio of the two kinds' req/s, the lowest and highest ratio of adjacent window pairs, and the ratio of requests per CPU-second of the gateway (another tenant on the core does not move it). Reload CPU: the gateway's threads other than the main one (the reload worker, GC helpers) per reload, beyond the same threads in the windows without. Event-loop max: prom-client's, per window (median / max over the windows of each kind).\n",
     );
     s.push(
       table(
@@ -500,40 +500,44 @@ export function renderReport(res: BenchResults): string {
           'ready ms',
           'RSS MiB',
           'one-key change ms (median / worst of n)',
-          'reload stall ms (idle / load)',
+          'reload stall ms (idle max; load median / max)',
           'loop delay in reload ms (idle / load)',
-          'req/s no reload',
-          'req/s reload 1/s',
-          'ratio',
-          'max ms (no / 1/s)',
-          'event-loop max ms (no / 1/s; burst)',
+          'window pairs: clean / all (s each)',
+          'req/s no reload → reload 1/s',
+          'ratio (pairs min..max; per CPU-s)',
+          'reload CPU off the main thread ms',
+          'main thread µs/request (no / 1/s)',
+          'event-loop max per window ms (no / 1/s: median, max; burst)',
           'failed',
           'written / taken',
+          'served under load, max ms',
           'last served ≤2 s',
         ],
-        res.sections.shards.map((r) =>
-          r.error
-            ? [r.keys, r.shards, r.error, '', '', '', '', '', '', '', '', '', '', '', '', '', '']
-            : [
-                r.keys,
-                r.shards,
-                r.bundleMiB,
-                r.changeKiB,
-                r.readyMs,
-                r.rssMiB,
-                `${r.oneKeyMedianMs} / ${r.oneKeyWorstMs} of ${r.oneKeyChanges}`,
-                `${r.idleStallMaxMs} / ${r.loadStallMaxMs}`,
-                `${r.idleLoopDelayMaxMs} / ${r.loadLoopDelayMaxMs}`,
-                r.noReload.rps,
-                r.reloadEverySecond.rps,
-                r.ratio,
-                `${r.noReload.maxMs} / ${r.reloadEverySecond.maxMs}`,
-                `${r.loopMaxMsNoReload} / ${r.loopMaxMsReload}; ${r.loopMaxMsStartBurst}`,
-                r.failedRequests,
-                `${r.reloadsWritten} / ${r.reloadsTaken}`,
-                r.lastServedWithin2s ? 'yes' : 'no',
-              ],
-        ),
+        res.sections.shards.map((r) => {
+          if (r.error) return [r.keys, r.shards, r.error, ...Array(16).fill('')];
+          const w = r.windows;
+          return [
+            r.keys,
+            r.shards,
+            r.bundleMiB,
+            r.changeKiB,
+            r.readyMs,
+            r.rssMiB,
+            `${r.oneKeyMedianMs} / ${r.oneKeyWorstMs} of ${r.oneKeyChanges}`,
+            `${r.idleStallMaxMs}; ${r.loadStallMedianMs} / ${r.loadStallMaxMs}`,
+            `${r.idleLoopDelayMaxMs} / ${r.loadLoopDelayMaxMs}`,
+            `${w.cleanPairs} / ${w.pairs} (${w.windowS})`,
+            `${w.rpsNoReload} → ${w.rpsReload}`,
+            `${w.ratio} (${w.pairRatioMin}..${w.pairRatioMax}; ${w.cpuRatio})`,
+            w.otherThreadsMsPerReload,
+            `${w.mainUsPerRequestNoReload} / ${w.mainUsPerRequestReload}`,
+            `${w.loopMaxMedianMsNoReload}, ${w.loopMaxMsNoReload} / ${w.loopMaxMedianMsReload}, ${w.loopMaxMsReload}; ${r.loopMaxMsStartBurst}`,
+            r.failedRequests,
+            `${r.reloadsWritten} / ${r.reloadsTaken}`,
+            r.servedUnderLoadMaxMs,
+            r.lastServedWithin2s ? 'yes' : 'no',
+          ];
+        }),
       ),
     );
     s.push('');

@@ -20,7 +20,16 @@ export async function health(adminUrl: string): Promise<Record<string, unknown>>
 
 /** Sum of a metric's samples whose labels include every `labels` pair (e.g. {result: 'ok'}). */
 export async function metricSum(adminUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await get(`${adminUrl}/metrics`);
+  return sumIn(await scrape(adminUrl), name, labels);
+}
+
+/** The /metrics text, for several `sumIn` reads of one scrape. */
+export function scrape(adminUrl: string): Promise<string> {
+  return get(`${adminUrl}/metrics`);
+}
+
+/** `metricSum` over a scrape already taken. */
+export function sumIn(text: string, name: string, labels: Record<string, string> = {}): number {
   let sum = 0;
   for (const line of text.split('\n')) {
     const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line);

@@ -136,6 +136,31 @@ export function cpuSeconds(root: number): number {
   return ticks / CLK_TCK;
 }
 
+/**
+ * CPU seconds used so far by one process's main thread (the thread whose id is the pid) and by
+ * all its other threads (worker threads, V8's GC helpers, the libuv pool), from /proc/<pid>/task.
+ */
+export function threadCpuSeconds(pid: number): { main: number; others: number } {
+  let main = 0;
+  let others = 0;
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const s = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+        const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+        const ticks = Number(f[11]) + Number(f[12]);
+        if (Number(t) === pid) main += ticks;
+        else others += ticks;
+      } catch {
+        /* the thread ended */
+      }
+    }
+  } catch {
+    /* exited */
+  }
+  return { main: main / CLK_TCK, others: others / CLK_TCK };
+}
+
 /** Busy and total jiffies of one core since boot, from /proc/stat. */
 export function coreTicks(core: number): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8')

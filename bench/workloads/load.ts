@@ -68,7 +68,8 @@ export function measure(serverPid: number, spec: LoadSpec): Promise<LoadResult> 
   return spec.durationS < 2 ? measureOnce(serverPid, spec) : cleanest(() => measureOnce(serverPid, spec));
 }
 
-async function measureOnce(serverPid: number, spec: LoadSpec): Promise<LoadResult> {
+/** One run, never retried (a caller that samples the server during the run cannot repeat it). */
+export async function measureOnce(serverPid: number, spec: LoadSpec): Promise<LoadResult> {
   const { value: ab, serverCpuS, otherLoad } = await onServerCore(serverPid, () => runAb({ ...spec, maxRequests: Math.max(1000, spec.durationS * 200_000) }));
   const wall = ab.elapsedS || spec.durationS;
   return {
