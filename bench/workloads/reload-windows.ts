@@ -79,10 +79,13 @@ export async function windowedRun(opts: {
     if (reloads)
       for (let s = 0; s < windowS; s++)
         timers.push(
-          setTimeout(() => {
-            opts.write();
-            writtenAt.push(Date.now());
-          }, s * 1000 + 10),
+          setTimeout(
+            () => {
+              opts.write();
+              writtenAt.push(Date.now());
+            },
+            s * 1000 + 10,
+          ),
         );
     await new Promise((r) => setTimeout(r, windowS * 1000));
     for (const t of timers) clearTimeout(t);
@@ -179,9 +182,18 @@ export function summarize(run: WindowedRun, windowS: number): WindowSummary {
     pairRatioMin: round(Math.min(...pairs), 3),
     pairRatioMax: round(Math.max(...pairs), 3),
     cpuRatio: round(total(on, (w) => w.requests) / cpu(on) / (total(off, (w) => w.requests) / cpu(off)), 3),
-    serverCpuNoReload: round(perSecond(off, (w) => w.mainCpuS + w.otherCpuS), 3),
-    serverCpuReload: round(perSecond(on, (w) => w.mainCpuS + w.otherCpuS), 3),
-    otherThreadsMsPerReload: reloads > 0 ? round(((perSecond(on, (w) => w.otherCpuS) - perSecond(off, (w) => w.otherCpuS)) * total(on, (w) => w.seconds) * 1000) / reloads, 1) : Number.NaN,
+    serverCpuNoReload: round(
+      perSecond(off, (w) => w.mainCpuS + w.otherCpuS),
+      3,
+    ),
+    serverCpuReload: round(
+      perSecond(on, (w) => w.mainCpuS + w.otherCpuS),
+      3,
+    ),
+    otherThreadsMsPerReload:
+      reloads > 0
+        ? round(((perSecond(on, (w) => w.otherCpuS) - perSecond(off, (w) => w.otherCpuS)) * total(on, (w) => w.seconds) * 1000) / reloads, 1)
+        : Number.NaN,
     mainUsPerRequestNoReload: round((total(off, (w) => w.mainCpuS) * 1e6) / total(off, (w) => w.requests), 1),
     mainUsPerRequestReload: round((total(on, (w) => w.mainCpuS) * 1e6) / total(on, (w) => w.requests), 1),
     loopMaxMedianMsNoReload: round(median(off.map((w) => w.loopMaxMs)), 1),
