@@ -172,11 +172,37 @@ function jsonString(s: string | null): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
+/**
+ * A field's last value and its JSON form. Under load a line's api, key, certificate, code,
+ * method and address are mostly the previous line's (the same connection, the same API), so
+ * the escape check and the quoting run when the value changes, not on every line.
+ */
+class QuotedField {
+  private last: string | null = null;
+  private json = 'null';
+
+  of(s: string | null): string {
+    if (s !== this.last) {
+      this.json = jsonString(s);
+      this.last = s;
+    }
+    return this.json;
+  }
+}
+const API = new QuotedField();
+const KEY = new QuotedField();
+const CERT = new QuotedField();
+const CODE = new QuotedField();
+const METHOD = new QuotedField();
+const REMOTE = new QuotedField();
+
 // ISO time strings change once per millisecond; requests arrive faster than that under load.
 // Within one second only the milliseconds change: the "2026-01-02T03:04:05." part is made
 // once a second (toISOString) and the rest from a table, not a Date and its formatting per ms.
-let lastMs = 0;
+let lastMs = -1;
 let lastIso = '';
+/** The line up to the api's value, for lastIso. */
+let lastHead = '';
 let secondStart = -1;
 let secondPrefix = '';
 const MILLIS = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(3, '0')}Z`);
@@ -188,13 +214,24 @@ function isoNow(): string {
     if (now - ms !== secondStart || ms < 0) {
       // ms < 0: a time before 1970, which toISOString formats on its own.
       const iso = new Date(now).toISOString();
-      if (ms < 0 || iso.length !== 24) return (lastIso = iso);
-      secondStart = now - ms;
-      secondPrefix = iso.slice(0, 20);
+      if (ms < 0 || iso.length !== 24) {
+        secondStart = -1;
+        lastIso = iso;
+      } else {
+        secondStart = now - ms;
+        secondPrefix = iso.slice(0, 20);
+      }
     }
-    lastIso = secondPrefix + MILLIS[ms];
+    if (secondStart !== -1) lastIso = secondPrefix + MILLIS[ms];
+    lastHead = `{"level":"info","time":"${lastIso}","service":"mtlsgate","api":`;
   }
   return lastIso;
+}
+
+/** `{"level":"info","time":"<now>","service":"mtlsgate","api":`: made once per millisecond. */
+function lineHead(): string {
+  isoNow();
+  return lastHead;
 }
 
 interface Writable {
@@ -210,9 +247,9 @@ export function logRequest(logger: Logger, r: RequestLogFields): void {
   if (logger.levelVal > INFO) return;
   const stream = (logger as unknown as Record<symbol, Writable>)[STREAM];
   const line =
-    `{"level":"info","time":"${isoNow()}","service":"mtlsgate","api":${jsonString(r.api)},"key":${jsonString(r.key)},"cert_sha256":${jsonString(r.cert)},` +
-    `"status":${r.status},"code":${jsonString(r.code)},"method":${jsonString(r.method)},"path":${jsonString(loggablePath(r.path))},` +
-    `"duration_ms":${Math.round(r.durationMs * 1000) / 1000},"remote":${jsonString(r.remote)},"msg":"request"}\n`;
+    `${lineHead()}${API.of(r.api)},"key":${KEY.of(r.key)},"cert_sha256":${CERT.of(r.cert)},` +
+    `"status":${r.status},"code":${CODE.of(r.code)},"method":${METHOD.of(r.method)},"path":${jsonString(loggablePath(r.path))},` +
+    `"duration_ms":${Math.round(r.durationMs * 1000) / 1000},"remote":${REMOTE.of(r.remote)},"msg":"request"}\n`;
   // The production destination batches request lines; a test's plain stream takes each at once.
   if (stream instanceof LineBatch) stream.writeBatched(line);
   else stream.write(line);
