@@ -35,7 +35,8 @@ export const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_
 /** Names listed in a Connection header (lower-cased), or null. */
 function connectionNamed(value: string | string[] | undefined): Set<string> | null {
   if (value === undefined) return null;
-  // The usual values name no extra header: skip the parse.
+  // The usual values name no extra header: skip the parse (and, for their common spellings, the lower-casing).
+  if (value === 'keep-alive' || value === 'Keep-Alive' || value === 'close' || value === 'Close') return null;
   if (typeof value === 'string' && value.length <= 10) {
     const v = value.toLowerCase();
     if (v === 'keep-alive' || v === 'close') return null;

@@ -49,7 +49,17 @@ export function hostOf(hostHeader: string | undefined, sni: string): string {
     if (colon !== -1) end = colon;
   }
   if (end > 1 && hostHeader.charCodeAt(end - 1) === 46 /* . */) end--;
-  return (end === hostHeader.length ? hostHeader : hostHeader.slice(0, end)).toLowerCase();
+  const host = end === hostHeader.length ? hostHeader : hostHeader.slice(0, end);
+  return isLowerAscii(host) ? host : host.toLowerCase();
+}
+
+/** No A-Z and nothing beyond ASCII: toLowerCase would return it unchanged (most Host headers; it costs a builtin call). */
+function isLowerAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || c >= 128) return false;
+  }
+  return true;
 }
 
 export function withoutRootDot(host: string): string {

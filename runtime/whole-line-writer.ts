@@ -49,9 +49,9 @@ export class WholeLineWriter {
     this.sync = isRegularFile(fd);
   }
 
-  /** `chunk` is one or more whole lines, each ending in "\n" (what LineBatch hands over). */
-  write(chunk: string): boolean {
-    const buf = Buffer.from(chunk);
+  /** `chunk` is one or more whole lines, each ending in "\n" (what LineBatch hands over: a Buffer it never writes again). */
+  write(chunk: string | Buffer): boolean {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     let start = 0;
     while (start < buf.length) {
       if (buf.length - start <= ATOMIC_WRITE_BYTES) {

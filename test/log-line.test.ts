@@ -55,6 +55,9 @@ test('the hand-written request line is what pino writes for the same fields, for
     durationMs: 1.23456,
     remote: '::1',
   });
+  // Repeated values (the quoted form of a field is reused while it does not change), then changes.
+  const last = records[records.length - 1];
+  records.push({ ...last }, { ...last, key: null, cert: 'ab'.repeat(32) }, { ...last, key: null, cert: 'ab'.repeat(32) }, { ...last, api: null }, { ...last });
   for (const r of records) {
     logRequest(logger, r);
     const q = r.path.indexOf('?');
@@ -81,6 +84,30 @@ test('the hand-written request line is what pino writes for the same fields, for
     assert.match(ours.lines[i], /"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/);
   }
   assert.ok(!ours.lines.join('\n').includes('SECRET'));
+});
+
+test('the time field is the ISO time of the moment the line is written, across milliseconds, seconds and years', async () => {
+  const ours = capture();
+  const logger = createLogger({ destination: ours.stream });
+  const record = { api: 'a', key: null, cert: null, status: 200, code: null, method: 'GET', path: '/', durationMs: 1, remote: '::1' };
+  const times = [
+    0, 1, 999, 1000, 1_700_000_000_000, 1_700_000_000_999, 1_700_000_001_000, 1_700_000_001_000, 1_700_000_000_500, -1, -1500, 253_402_300_799_999,
+    253_402_300_800_000, 5,
+  ];
+  const realNow = Date.now;
+  try {
+    for (const t of times) {
+      Date.now = () => t;
+      logRequest(logger, record);
+    }
+  } finally {
+    Date.now = realNow;
+  }
+  await tick();
+  assert.deepEqual(
+    ours.lines.map((l) => (JSON.parse(l) as { time: string }).time),
+    times.map((t) => new Date(t).toISOString()),
+  );
 });
 
 test('no request line below level info', async () => {
