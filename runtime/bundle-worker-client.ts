@@ -3,7 +3,7 @@
 // module when it runs from source (tsx) and beside dist/mtlsgate.mjs in the single-file build.
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker, type WorkerOptions } from 'node:worker_threads';
 import type { CompactBundle } from './bundle-worker-compact.ts';
-import type { RoutingSource, ShardRouting } from './shard-routing.ts';
+import type { ShardRouting } from './shard-routing.ts';
 import type { ServingRouting, ShardLocation } from './shard-set.ts';
 
 export type WorkerRequest =
