@@ -6,8 +6,8 @@
 //
 // Four files, written to temporary names and renamed, state.json last:
 // - state.json: a SHA-256 line, then JSON: format, compiler build, the keys-stage context digest
-//   (APIs, policies, options: cached-keys.ts `keysContext`), the SHA-256 of the three other
-//   files, and per key file its path, text SHA-256, documents, validity window, diagnostics, key
+//   (APIs, policies, options: cached-keys.ts `keysContext`), the bundle's document digest, the
+//   SHA-256 of the other files, and per key file its path, text SHA-256, documents, validity window, diagnostics, key
 //   ids and the range of its certificate files in the witness table;
 // - bundle.json: the bundle file the compile wrote (serializeWire of its content);
 // - certs.txt / certs.bin: every certificate file a key file read (one path a line) and its
@@ -18,13 +18,14 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { documentDigest } from '../bundle/write.ts';
 import { type FileWitness, sha256Hex } from './certs.ts';
 import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { compilerCode } from './key-cache.ts';
 import { lineStarts, type WitnessTable } from './witness-check.ts';
 
-const FORMAT = 'mtlsgate.compile-snapshot/v1';
+const FORMAT = 'mtlsgate.compile-snapshot/v2';
 
 export interface SnapshotFile {
   path: string;
@@ -47,6 +48,7 @@ export interface SnapshotState {
   format: string;
   code: string;
   context: string;
+  /** bundle.json's document digest ("sha256:<hex>" of its content bytes). */
   bundle: string;
   paths: string;
   witnesses: string;
@@ -119,11 +121,23 @@ export function readWitnesses(cacheDir: string, state: SnapshotState): WitnessTa
   }
 }
 
-/** The previous bundle file, or null when it is not the one the state names. */
+const BUNDLE_HEAD = /^\{"format":"[a-z0-9./]+","digest":"(sha256:[0-9a-f]{64})","content":/;
+
+/**
+ * The previous bundle file, or null when it is not the one the state names: the state holds its
+ * document digest (the SHA-256 of its content bytes, already computed when it was written), and
+ * every byte is checked: the content against it, the header and the closing bytes by form.
+ */
 export function readSnapshotBundle(cacheDir: string, state: SnapshotState): Buffer | null {
   try {
     const bytes = readFileSync(join(dirOf(cacheDir), 'bundle.json'));
-    return createHash('sha256').update(bytes).digest('hex') === state.bundle ? bytes : null;
+    const head = bytes.toString('latin1', 0, 200).match(BUNDLE_HEAD);
+    if (!head || head[1] !== state.bundle || bytes.length < head[0].length + 2) return null;
+    if (bytes[bytes.length - 1] !== 10 || bytes[bytes.length - 2] !== 0x7d) return null;
+    const digest = createHash('sha256')
+      .update(bytes.subarray(head[0].length, bytes.length - 2))
+      .digest('hex');
+    return `sha256:${digest}` === state.bundle ? bytes : null;
   } catch {
     return null;
   }
@@ -206,7 +220,7 @@ export function writeSnapshot(cacheDir: string, context: string, bundle: Buffer,
     format: FORMAT,
     code: compilerCode(),
     context,
-    bundle: sameBundle ? previous!.state.bundle : createHash('sha256').update(bundle).digest('hex'),
+    bundle: documentDigest(bundle),
     ...digests,
     files: out,
   };

@@ -80,6 +80,8 @@ export interface CompileResult {
   readonly content: BundleContent | null;
   /** The content in its file form (what `bundle` holds); null when there are errors. */
   wire: WireContent | null;
+  /** The summary's counts when known without reading `wire` (a patched snapshot); else count `wire`. */
+  counts?: { apis: number; keys: number; certificates: number };
   /** serializeWire(wire); null when there are errors. */
   bundle: Buffer | null;
   /** Milliseconds per stage (load, parse, schema, apis, policies, keys, index, runtime-checks, emit), for benchmarks. */
@@ -166,16 +168,22 @@ async function compileFiles(
     if ('miss' in patched) snapshotMiss = patched.miss;
     else {
       const diagnostics = patched.log.sorted();
-      const { wire, bundle } = patched;
+      const { bundle } = patched;
       let content: BundleContent | undefined;
+      let wire: WireContent | undefined;
+      // Parsed from the bytes when first read: the single-file CLI never reads it.
+      const wireOf = () => (wire ??= patched.wireOf());
       return {
         diagnostics,
         errorCount: 0,
         warningCount: diagnostics.length,
         get content() {
-          return (content ??= expandContent(wire));
+          return (content ??= expandContent(wireOf()));
         },
-        wire,
+        get wire() {
+          return wireOf();
+        },
+        counts: patched.counts,
         bundle,
         timings,
         tests: { cases: [], outcomes: null },

@@ -1,18 +1,17 @@
 // `compile --cache` when only key files changed since the compile that wrote the snapshot
 // (compiler/compile-snapshot.ts): the APIs and policies are resolved again (small), the key files
 // whose text, validity window or certificate files changed are parsed and resolved, and the
-// previous bundle is patched with the keys that differ (compiler/wire-patch.ts, as the portal's
-// live compile does). The bytes and diagnostics are an uncached compile's: every fact a key
+// previous bundle is patched in its bytes with the keys that differ (compiler/section-patch.ts,
+// rule for rule the portal's live-compile patch, compiler/wire-patch.ts). The bytes and diagnostics are an uncached compile's: every fact a key
 // file's results depend on is checked (its text, the context digest of APIs, policies and
 // options, its certificate files' witnesses, the clock), and anything this path does not handle
 // returns null, so the caller compiles the ordinary way (a context change, a key file that is
 // not only plain key documents, revocation or test documents, an error, a key id, certificate
 // or token another file holds, an unreadable or corrupt snapshot).
 import { resolve } from 'node:path';
-import { bundleProblems } from '../bundle/checks.ts';
 import type { BundleKey, BundleSession, WireContent } from '../bundle/types.ts';
-import { hexAt, wireKey } from '../bundle/wire.ts';
-import { documentDigest, serializeWire } from '../bundle/write.ts';
+import { documentDigest } from '../bundle/write.ts';
+import { contentOf, locateSections } from './bundle-sections.ts';
 import { type FileKeysState, keysContext } from './cached-keys.ts';
 import type { CertLoader, FileWitness } from './certs.ts';
 import { resolveKeys } from './check-keys.ts';
@@ -34,7 +33,8 @@ import type { KeyDoc, PolicyDoc } from './model.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
 import type { SourceDoc, SourceFile } from './source.ts';
-import { PatchRefused, patchWire, search as searchSorted } from './wire-patch.ts';
+import { SectionedWire } from './section-patch.ts';
+import { PatchRefused } from './wire-patch.ts';
 import { changedWitnesses } from './witness-check.ts';
 
 /** What resolveFront (compiler/index.ts) returns: the stages before the keys. */
@@ -47,7 +47,10 @@ export interface Front {
 
 export interface Patched {
   log: DiagnosticLog;
-  wire: WireContent;
+  /** The content in its file form, parsed from `bundle` (~1 s at 1,000,000 keys: only when read). */
+  wireOf: () => WireContent;
+  /** What the CLI's summary counts, known without parsing. */
+  counts: { apis: number; keys: number; certificates: number };
   bundle: Buffer;
   front: Front;
   /** Key files resolved again (changed, new, or their certificates or clock window changed). */
@@ -184,7 +187,10 @@ export async function compileFromSnapshot(
   if (bytes === null) return miss('the previous bundle is corrupt');
   const ids = readSnapshotIds(cacheDir, state);
   if (ids === null) return miss('the key id table is corrupt');
-  const wire = stage('snapshot-parse', () => (JSON.parse(bytes.toString('utf8')) as { content: WireContent }).content);
+  // The previous bundle as byte ranges (bundle-sections.ts): no JSON.parse of its 1,000,000 rows.
+  const sections = stage('snapshot-parse', () => locateSections(bytes));
+  if (sections === null) return miss('the previous bundle is not laid out as this build writes it');
+  const previousWire = new SectionedWire(sections);
 
   // A worker that could not run: the ordinary path (it stats every file itself).
   const changed = await checking.catch(() => null);
@@ -204,23 +210,8 @@ export async function compileFromSnapshot(
   const patched = stage('patch', () => {
     const oldIds = new Set<string>();
     for (const s of state.files) if (!keptPaths.has(s.path)) for (const id of idsOf(ids, s)) oldIds.add(id);
-    const oldRows = new Map<number, { certs: string[]; token: string | null }>();
-    for (const id of oldIds) {
-      const row = searchSorted(wire.keys.ids, id);
-      if (row < 0) return `${id} is not in the previous bundle`;
-      oldRows.set(row, { certs: [], token: null });
-    }
-    for (let i = 0; i < wire.certs.key.length; i++) oldRows.get(wire.certs.key[i]!)?.certs.push(hexAt(wire.certs.hex, i));
-    for (let i = 0; i < wire.tokens.key.length; i++) {
-      const r = oldRows.get(wire.tokens.key[i]!);
-      if (r) r.token = hexAt(wire.tokens.hex, i);
-    }
-    const inactive = new Set(wire.keys.inactive);
-    const old = new Map<string, BundleKey>();
-    for (const [row, r] of oldRows) {
-      const k = wireKey(wire, row, r.certs, r.token, inactive);
-      old.set(k.id, k);
-    }
+    const old = previousWire.records(oldIds);
+    if (typeof old === 'string') return old;
     const removed: BundleKey[] = [];
     const added: BundleKey[] = [];
     const notAfter = new Map<string, number>();
@@ -241,16 +232,16 @@ export async function compileFromSnapshot(
     }
     removed.push(...old.values());
     // A certificate kept by an unchanged key must keep its notAfter: only changed keys' matter here.
+    // The runtime checks (bundleProblems) run inside, on the parts a key can change.
     try {
-      return patchWire(wire, removed, added, notAfter);
+      return previousWire.patch(removed, added, notAfter);
     } catch (err) {
       if (err instanceof PatchRefused) return `the patch was refused: ${err.message}`;
       throw err;
     }
   });
   if (typeof patched === 'string') return miss(patched);
-  if (stage('runtime-checks', () => bundleProblems(patched)).length > 0) return miss('the patched bundle fails the runtime checks');
-  const bundle = stage('emit', () => serializeWire(patched));
+  const bundle = patched.bytes;
 
   // Diagnostics: the stages before the keys (just run), then each key file's, in file order.
   for (const file of files) {
@@ -287,10 +278,10 @@ export async function compileFromSnapshot(
         files: r.witnesses!,
       });
     }
-    const sameBundle = documentDigest(bundle) === documentDigest(bytes);
+    const sameBundle = patched.digest === documentDigest(bytes);
     writeSnapshot(cacheDir, state.context, bundle, parts, { state, table, ids, sameBundle });
   });
-  return { log, wire: patched, bundle, front: f, resolved: fresh.size, kept: kept.size };
+  return { log, wireOf: () => contentOf(bundle), counts: patched.counts, bundle, front: f, resolved: fresh.size, kept: kept.size };
 }
 
 /** A key file's part of the snapshot, from its keys-stage results. */
