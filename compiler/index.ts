@@ -16,6 +16,7 @@ import { checkPolicies } from './check-policies.ts';
 import { reportOutcomes, resolveTests, type AccessCase, type AccessOutcome, type AccessTestRunner } from './check-tests.ts';
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
 import { buildWire } from './emit.ts';
+import { DirListings } from './dir-listings.ts';
 import { loadConfigFiles } from './load.ts';
 import { type FileKeysState, keyDocsInFileOrder, resolveKeysCached } from './cached-keys.ts';
 import type { LiveCapture } from './live-state.ts';
@@ -123,7 +124,9 @@ export async function compileDirCapturing(dir: string, opts: CompileOptions, liv
   const log = new DiagnosticLog(opts.strict === true);
   const started = performance.now();
   const confine = new Confinement(dir, opts.allowOutside);
-  const files = loadConfigFiles(dir, log, opts.exclude, confine);
+  const listings = opts.cacheDir !== undefined ? DirListings.read(opts.cacheDir) : undefined;
+  const files = loadConfigFiles(dir, log, opts.exclude, confine, listings);
+  listings?.save();
   return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started), live);
 }
 

@@ -34,12 +34,13 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { statSync, readFileSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const { text, starts, stats, ranges } = workerData;
-const decoder = new TextDecoder();
+// Buffer's UTF-8 slice over the shared bytes: no view per path (TextDecoder wants one).
+const bytes = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
 const bad = [];
 for (let r = 0; r < ranges.length; r++) {
   const { start, end, racy } = ranges[r].range;
   for (let i = start; i < end; i++) {
-    const path = decoder.decode(text.subarray(starts[i], starts[i + 1] - 1));
+    const path = bytes.toString('utf8', starts[i], starts[i + 1] - 1);
     let ok;
     try {
       const st = statSync(path);
