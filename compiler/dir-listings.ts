@@ -1,5 +1,5 @@
 // What the load stage's walk (compiler/load.ts) found in each directory, kept by `compile --cache`
-// (DIR/listings.json) so that the next compile does not list directories that did not change:
+// (DIR/snapshot/listings.json) so that the next compile does not list directories that did not change:
 // at 1,000,000 keys the config's certificate directories hold 1,000,000 entries, and listing them
 // cost ~0.9 s of the recompile, only to learn that they hold no YAML file.
 //
@@ -11,7 +11,8 @@
 // never kept (its target may change without its directory changing). Listings are kept only when
 // no ignore rule applies (.mtlsgateignore, --exclude). The file starts with the SHA-256 of the rest
 // and names the compiler build that wrote it; anything else is ignored.
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { RACY_MS } from './certs.ts';
 import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import { compilerCode } from './key-cache.ts';
@@ -38,7 +39,7 @@ export class DirListings {
 
   /** The listings in `cacheDir` (none when missing, corrupt or another build's). `racyMs`: tests only. */
   static read(cacheDir: string, racyMs = RACY_MS): DirListings {
-    const file = join(cacheDir, 'listings.json');
+    const file = join(cacheDir, 'snapshot', 'listings.json');
     const v = readDigestedJson(file) as { format?: string; code?: string; dirs?: [string, DirListing][] } | null;
     const ok = v !== null && typeof v === 'object' && v.format === FORMAT && v.code === compilerCode() && Array.isArray(v.dirs);
     return new DirListings(file, new Map(ok ? v.dirs : []), racyMs);
@@ -63,6 +64,7 @@ export class DirListings {
   save(): void {
     if (!this.changed && this.next.size === this.previous.size) return;
     try {
+      mkdirSync(dirname(this.file), { recursive: true });
       writeDigestedJson(this.file, { format: FORMAT, code: compilerCode(), dirs: [...this.next] });
     } catch {}
   }

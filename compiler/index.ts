@@ -29,7 +29,7 @@ import type { SourceFile } from './source.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
 import { type SnapshotInputFile, writeSnapshot } from './compile-snapshot.ts';
-import { compileFromSnapshot, snapshotPart } from './snapshot-compile.ts';
+import { compileFromSnapshot, type SnapshotStart, snapshotPart, startSnapshot } from './snapshot-compile.ts';
 import type { SourceDoc } from './source.ts';
 
 export type { Diagnostic, Severity } from './diagnostics.ts';
@@ -124,10 +124,14 @@ export async function compileDirCapturing(dir: string, opts: CompileOptions, liv
   const log = new DiagnosticLog(opts.strict === true);
   const started = performance.now();
   const confine = new Confinement(dir, opts.allowOutside);
+  const cached = opts.cacheDir !== undefined && live === undefined;
+  // The snapshot's witness check starts first: it runs in worker threads while the config loads.
+  const early = cached ? startSnapshot(opts.cacheDir!) : undefined;
+  const earlyMs = Math.round(performance.now() - started);
   const listings = opts.cacheDir !== undefined ? DirListings.read(opts.cacheDir) : undefined;
   const files = loadConfigFiles(dir, log, opts.exclude, confine, listings);
   listings?.save();
-  return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started), live);
+  return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started) - earlyMs, live, early, earlyMs);
 }
 
 /**
@@ -149,9 +153,11 @@ async function compileFiles(
   opts: CompileOptions,
   loadMs: number,
   live?: LiveCapture,
+  early?: SnapshotStart,
+  earlyMs?: number,
 ): Promise<CompileResult> {
   const now = opts.now ?? new Date();
-  const timings: Record<string, number> = { load: loadMs };
+  const timings: Record<string, number> = early ? { 'snapshot-start': earlyMs ?? 0, load: loadMs } : { load: loadMs };
   let mark = performance.now();
   const stage = <T>(name: string, run: () => T): T => {
     const value = run();
@@ -167,7 +173,7 @@ async function compileFiles(
   if (opts.cacheDir !== undefined && live === undefined) {
     const cache = new KeyCache(opts.cacheDir);
     const front = (docs: SourceDoc[], flog: DiagnosticLog) => resolveFront({ ...input, log: flog }, docs, { beforeApis: (certs) => certs.recordWitnesses() });
-    const patched = await compileFromSnapshot(files, dir, log, opts, cache, now, stage, front);
+    const patched = await compileFromSnapshot(early ?? startSnapshot(opts.cacheDir), files, dir, log, opts, cache, now, stage, front);
     if ('miss' in patched) snapshotMiss = patched.miss;
     else {
       const diagnostics = patched.log.sorted();

@@ -23,6 +23,7 @@ import {
   readSnapshotState,
   readWitnesses,
   type SnapshotFile,
+  type SnapshotState,
   type SnapshotInputFile,
   writeSnapshot,
 } from './compile-snapshot.ts';
@@ -35,7 +36,7 @@ import { validateDocs } from './schema.ts';
 import type { SourceDoc, SourceFile } from './source.ts';
 import { SectionedWire } from './section-patch.ts';
 import { PatchRefused } from './wire-patch.ts';
-import { changedWitnesses } from './witness-check.ts';
+import { changedWitnesses, type WitnessTable } from './witness-check.ts';
 
 /** What resolveFront (compiler/index.ts) returns: the stages before the keys. */
 export interface Front {
@@ -88,8 +89,52 @@ function recordId(k: BundleKey): string {
 
 const miss = (why: string) => ({ miss: why });
 
+/**
+ * The snapshot's state and witness table, read before the config is loaded, and the check of
+ * every witness already running in worker threads (witness-check.ts): at 1,000,000 certificate
+ * files the check is the longest part of a recompile, so it overlaps the load, parse and keys
+ * stages. `bad`: indexes (into state.files) of key files a witness of which no longer holds.
+ */
+export type SnapshotStart = { state: SnapshotState; table: WitnessTable; bad: Promise<Set<number>>; stop: () => void } | { miss: string };
+
+export function startSnapshot(cacheDir: string): SnapshotStart {
+  const state = readSnapshotState(cacheDir);
+  if (state === null) return miss('no usable snapshot');
+  const table = readWitnesses(cacheDir, state);
+  if (table === null) return miss('the witness table is corrupt');
+  const abort = new AbortController();
+  const bad = changedWitnesses(
+    table,
+    state.files.map((was) => ({ start: was.certs[0], end: was.certs[1], ...(was.racy ? { racy: was.racy } : {}) })),
+    undefined,
+    abort.signal,
+  );
+  // (A rejection is awaited by compileFromSnapshot; until then it must not count as unhandled.)
+  bad.catch(() => {});
+  return { state, table, bad, stop: () => abort.abort() };
+}
+
 /** The previous bundle patched, or why not (the caller then compiles the ordinary way). */
 export async function compileFromSnapshot(
+  start: SnapshotStart,
+  files: SourceFile[],
+  dir: string,
+  loadLog: DiagnosticLog,
+  opts: CompileOptions,
+  cache: KeyCache,
+  now: Date,
+  stage: Stage,
+  front: (docs: SourceDoc[], log: DiagnosticLog) => Front,
+): Promise<Patched | { miss: string }> {
+  if ('miss' in start) return start;
+  const result = await patchSnapshot(start, files, dir, loadLog, opts, cache, now, stage, front);
+  // A miss: the workers still checking stop (the ordinary path stats every file itself).
+  if ('miss' in result) start.stop();
+  return result;
+}
+
+async function patchSnapshot(
+  start: Exclude<SnapshotStart, { miss: string }>,
   files: SourceFile[],
   dir: string,
   loadLog: DiagnosticLog,
@@ -101,18 +146,21 @@ export async function compileFromSnapshot(
 ): Promise<Patched | { miss: string }> {
   const cacheDir = cache.dir;
   const nowMs = now.getTime();
-  const state = stage('snapshot-state', () => readSnapshotState(cacheDir));
-  if (state === null) return miss('no usable snapshot');
+  const { state, table } = start;
   const strict = opts.strict === true;
   const log = new DiagnosticLog(strict);
   log.diagnostics.push(...loadLog.diagnostics);
 
   // Key files whose text and clock window still hold are candidates; everything else is parsed.
-  const previous = new Map(state.files.map((f) => [f.path, f]));
+  const previous = new Map(state.files.map((f, i) => [f.path, { f, i }]));
   const kept = new Map<SourceFile, SnapshotFile>();
+  const indexOf = new Map<SourceFile, number>();
   for (const file of files) {
-    const was = previous.get(file.absPath);
-    if (was && was.text === cache.textHash(file) && nowMs >= was.validFrom && nowMs < (was.validUntil ?? Number.POSITIVE_INFINITY)) kept.set(file, was);
+    const was = previous.get(file.absPath)?.f;
+    if (was && was.text === cache.textHash(file) && nowMs >= was.validFrom && nowMs < (was.validUntil ?? Number.POSITIVE_INFINITY)) {
+      kept.set(file, was);
+      indexOf.set(file, previous.get(file.absPath)!.i);
+    }
   }
   const docs = stage('parse', () =>
     parseSources(
@@ -126,18 +174,6 @@ export async function compileFromSnapshot(
   if (typed.revocations.length > 0 || typed.tests.length > 0 || typed.apis.length === 0 || log.diagnostics.some((d) => d.severity === 'error'))
     return miss('revocation or test documents, no API, or an error before the keys');
   if (keysContext(apis.apis, policies, typed.broken, options) !== state.context) return miss('APIs, policies or options changed');
-
-  // The snapshot's certificate witnesses, checked in worker threads meanwhile (witness-check.ts):
-  // a key file whose certificate files changed is resolved again.
-  const table = stage('witness-read', () => readWitnesses(cacheDir, state));
-  if (table === null) return miss('the witness table is corrupt');
-  const keptList = [...kept];
-  const checking = changedWitnesses(
-    table,
-    keptList.map(([, was]) => ({ start: was.certs[0], end: was.certs[1], ...(was.racy ? { racy: was.racy } : {}) })),
-  );
-  // (A rejection is awaited below; until then it must not count as unhandled.)
-  checking.catch(() => {});
 
   const fresh = new Map<SourceFile, FileKeysState>();
   let why = '';
@@ -193,11 +229,11 @@ export async function compileFromSnapshot(
   const previousWire = new SectionedWire(sections);
 
   // A worker that could not run: the ordinary path (it stats every file itself).
-  const changed = await checking.catch(() => null);
-  stage('witnesses', () => changed);
-  if (changed === null) return miss('the witness check failed');
-  if (changed.size > 0) {
-    const recheck = [...changed].map((i) => keptList[i]![0]);
+  const bad = await start.bad.catch(() => null);
+  stage('witnesses', () => bad);
+  if (bad === null) return miss('the witness check failed');
+  const recheck = [...kept.keys()].filter((file) => bad.has(indexOf.get(file)!));
+  if (recheck.length > 0) {
     for (const file of recheck) kept.delete(file);
     const moreDocs = parseSources(recheck, log);
     const moreTyped = validateDocs(moreDocs, log);

@@ -89,7 +89,7 @@ function holds(path: string, stats: Float64Array, i: number, racy: string | unde
  * The indexes (into `ranges`) of the files one of whose witnesses no longer holds. `workers`:
  * threads to use (default: one per core up to 4 when the table has WORKER_MIN witnesses or more).
  */
-export async function changedWitnesses(table: WitnessTable, ranges: readonly WitnessRange[], workers?: number): Promise<Set<number>> {
+export async function changedWitnesses(table: WitnessTable, ranges: readonly WitnessRange[], workers?: number, signal?: AbortSignal): Promise<Set<number>> {
   const total = ranges.reduce((n, r) => n + (r.end - r.start), 0);
   const threads = workers ?? (total >= WORKER_MIN ? Math.min(4, availableParallelism()) : 0);
   const { starts } = table;
@@ -124,7 +124,15 @@ export async function changedWitnesses(table: WitnessTable, ranges: readonly Wit
       (group) =>
         new Promise<number[]>((resolve, reject) => {
           const w = new Worker(WORKER, { eval: true, workerData: { text, starts, stats, ranges: group } });
+          // Stopped (the compile went the ordinary way): terminated, its answer no longer wanted.
+          const stop = () => {
+            reject(new Error('witness check stopped'));
+            void w.terminate();
+          };
+          if (signal?.aborted) stop();
+          signal?.addEventListener('abort', stop, { once: true });
           w.once('message', (bad: number[]) => {
+            signal?.removeEventListener('abort', stop);
             resolve(bad);
             void w.terminate();
           });

@@ -44,7 +44,7 @@ test('an unchanged directory is reused; added, removed and renamed files and dir
   writeFileSync(join(dir, 'keys', 'a.yaml'), 'kind: key\n');
   writeFileSync(join(dir, 'certs', '000', 'k.pem'), 'x');
   assert.deepEqual(load(dir, cache, 0), ['api.yaml', 'keys/a.yaml']);
-  const kept = JSON.parse(readFileSync(join(cache, 'listings.json'), 'utf8').split('\n')[1]!).dirs.length;
+  const kept = JSON.parse(readFileSync(join(cache, 'snapshot', 'listings.json'), 'utf8').split('\n')[1]!).dirs.length;
   assert.equal(kept, 5, 'every directory kept with no racy window');
   // Reused as they are (nothing changed), then each change.
   assert.deepEqual(load(dir, cache, 0), ['api.yaml', 'keys/a.yaml']);
@@ -68,7 +68,7 @@ test('an unchanged directory is reused; added, removed and renamed files and dir
   changed(join(dir, 'keys', 'moved'));
   assert.deepEqual(load(dir, cache, 0), ['api.yaml', 'certs/000/c.yaml', 'certs/link/b.yml', 'certs/link/z.yaml']);
   // A corrupt listings file is ignored.
-  writeFileSync(join(cache, 'listings.json'), readFileSync(join(cache, 'listings.json'), 'utf8').replace('000', '001'));
+  writeFileSync(join(cache, 'snapshot', 'listings.json'), readFileSync(join(cache, 'snapshot', 'listings.json'), 'utf8').replace('000', '001'));
   assert.deepEqual(load(dir, cache, 0), ['api.yaml', 'certs/000/c.yaml', 'certs/link/b.yml', 'certs/link/z.yaml']);
 });
 
@@ -79,6 +79,6 @@ test('a directory changed within the racy window is not kept', () => {
   mkdirSync(cache);
   writeFileSync(join(dir, 'keys', 'a.yaml'), 'kind: key\n');
   load(dir, cache, 60_000);
-  const v = JSON.parse(readFileSync(join(cache, 'listings.json'), 'utf8').split('\n')[1]!);
+  const v = JSON.parse(readFileSync(join(cache, 'snapshot', 'listings.json'), 'utf8').split('\n')[1]!);
   assert.equal(v.dirs.length, 0, 'directories made just now are listed again next time');
 });
