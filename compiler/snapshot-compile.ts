@@ -315,7 +315,7 @@ async function patchSnapshot(
       });
     }
     const sameBundle = patched.digest === documentDigest(bytes);
-    writeSnapshot(cacheDir, state.context, bundle, parts, { state, table, ids, sameBundle });
+    writeSnapshot(cacheDir, resolve(dir), state.context, bundle, parts, { state, table, ids, sameBundle });
   });
   return { log, wireOf: () => contentOf(bundle), counts: patched.counts, bundle, front: f, resolved: fresh.size, kept: kept.size };
 }
