@@ -228,7 +228,8 @@ async function compileFiles(
   const after = counted();
   if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests, ...cache, portalPlans: [] };
   if (live) Object.assign(live, { files, keys, revocation, diagnostics: after.diagnostics, wire, bundle, now: now.getTime() });
-  if (snapshot && opts.cacheDir !== undefined) stage('snapshot-write', () => writeSnapshot(opts.cacheDir!, resolve(dir), snapshot.context, bundle, snapshot.parts));
+  if (snapshot && opts.cacheDir !== undefined)
+    stage('snapshot-write', () => writeSnapshot(opts.cacheDir!, resolve(dir), snapshot.context, bundle, snapshot.parts));
   let content: BundleContent | undefined;
   return {
     ...after,
