@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import type { BundleKey, Quota, RateLimit } from '../bundle/types.ts';
 import { LeaseAuthority } from '../runtime/cluster/lease-authority.ts';
 import { LeaseLimiter } from '../runtime/cluster/lease-limiter.ts';
-import { LEASE_IDLE_MS, leaseSize, MAX_LEASE } from '../runtime/cluster/lease-protocol.ts';
+import { INITIAL_LEASE, LEASE_IDLE_MS, LEASE_TARGET_MS, leaseSize, MAX_LEASE, nextWant } from '../runtime/cluster/lease-protocol.ts';
 import { keyWithDefaults } from './helpers/bundle-builder.ts';
 import type { LimitDecision } from '../runtime/limits/limiter.ts';
 
@@ -17,22 +17,49 @@ function keyWith(id: string, rate: RateLimit | null, quota: Quota | null): Bundl
 
 function cluster(workers: number, now: () => number = Date.now) {
   const limiters: LeaseLimiter[] = [];
+  /** Per worker: every grant's size, and the unused tokens it gave back. */
+  const grants: number[][] = Array.from({ length: workers }, () => []);
+  const returned: number[] = Array.from({ length: workers }, () => 0);
+  /** A dead worker's messages are lost both ways, as its IPC channel is. */
+  const dead = new Set<number>();
   const authority = new LeaseAuthority({
-    workers: () => workers,
+    workers: () => workers - dead.size,
     now,
-    send: (w, m) => setImmediate(() => (m.type === 'mtlsgate:grant' ? limiters[w].onGrant(m) : limiters[w].onRecall(m.key))),
+    send: (w, m) =>
+      setImmediate(() => {
+        if (dead.has(w)) return;
+        if (m.type === 'mtlsgate:grant') {
+          grants[w].push(m.granted);
+          limiters[w].onGrant(m);
+        } else limiters[w].onRecall(m.key);
+      }),
   });
   for (let i = 0; i < workers; i++) {
     limiters.push(
       new LeaseLimiter({
         onError: 'deny',
-        send: (m) => setImmediate(() => (m.type === 'mtlsgate:acquire' ? void authority.acquire(i, m) : authority.giveBack(i, m.key, m.lease, m.unused))),
+        now,
+        send: (m) =>
+          setImmediate(() => {
+            if (dead.has(i)) return;
+            const closes = m.closes;
+            for (let j = 1; j < closes.length; j += 2) returned[i] += closes[j];
+            if (m.type === 'mtlsgate:acquire') void authority.acquire(i, m);
+            else authority.giveBack(i, m.key, closes);
+          }),
       }),
     );
   }
   return {
     limiters,
     authority,
+    grants,
+    returned,
+    /** Worker `w` dies: nothing it holds goes back (the primary is told by the exit event). */
+    kill(w: number) {
+      dead.add(w);
+      authority.workerGone(w);
+    },
     close: async () => {
       for (const l of limiters) await l.close();
       authority.stop();
@@ -49,11 +76,23 @@ async function sequential(l: LeaseLimiter, key: BundleKey, n: number): Promise<L
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('leaseSize: at most MAX_LEASE, a 1/(2*workers) share of what is left, at least 1', () => {
-  assert.equal(leaseSize(10_000, 2), MAX_LEASE);
-  assert.equal(leaseSize(40, 2), 10);
-  assert.equal(leaseSize(3, 2), 1);
-  assert.equal(leaseSize(1, 8), 1);
+test('leaseSize: at most what the worker wants and MAX_LEASE, a 1/(2*workers) share of what is left, at least 1', () => {
+  assert.equal(leaseSize(10_000, 2, INITIAL_LEASE), INITIAL_LEASE);
+  assert.equal(leaseSize(10_000, 2, 600), 600);
+  assert.equal(leaseSize(1e12, 2, 1e9), MAX_LEASE);
+  assert.equal(leaseSize(10_000, 2, 1e9), 2_500);
+  assert.equal(leaseSize(40, 2, MAX_LEASE), 10);
+  assert.equal(leaseSize(3, 2, MAX_LEASE), 1);
+  assert.equal(leaseSize(1, 8, MAX_LEASE), 1);
+});
+
+test('nextWant: LEASE_TARGET_MS of spending at the pace seen, at most doubling, between INITIAL_LEASE and MAX_LEASE', () => {
+  assert.equal(nextWant(32, 16, 1), 64, 'spent fast: doubles');
+  assert.equal(nextWant(2_048, 1_024, 1), MAX_LEASE);
+  assert.equal(nextWant(MAX_LEASE, 2_048, 1), MAX_LEASE);
+  assert.equal(nextWant(1_000, 500, LEASE_TARGET_MS), 500, 'half spent in LEASE_TARGET_MS: half the size');
+  assert.equal(nextWant(1_000, 5, 1_000), INITIAL_LEASE, 'slow: back to the initial size');
+  assert.equal(nextWant(32, 16, 0), 64);
 });
 
 test('one worker: a quota of 100 admits exactly 100, X-RateLimit-Remaining counts down 99..0, the 101st is limit.quota', async () => {
@@ -78,7 +117,7 @@ test('most decisions are synchronous: a lease answers without a promise', async 
     if (!(d instanceof Promise)) sync++;
     assert.ok((await d).allowed);
   }
-  assert.ok(sync >= 256 - Math.ceil(256 / MAX_LEASE) - 1, `${sync} of 256 synchronous`);
+  assert.ok(sync >= 256 - Math.ceil(256 / INITIAL_LEASE) - 1, `${sync} of 256 synchronous`);
   await c.close();
 });
 
@@ -150,4 +189,101 @@ test('rate (GCRA): a return after time absorbed the lease credits nothing (repla
   for (let i = 0; i < 12; i++) got.push(await c.limiters[1].check(key, clock));
   assert.equal(got.filter((x) => x.allowed).length, 10, 'a full burst of 10, not 11');
   await c.close();
+});
+
+/** Metric `name`'s samples on limiter `l`, by its `type` label (or '' without labels). */
+async function counts(l: LeaseLimiter, name: string): Promise<Record<string, number>> {
+  const metric = (await l.registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const out: Record<string, number> = {};
+  for (const v of (metric?.values ?? []) as Array<{ value: number; labels: Record<string, string | number> }>) out[String(v.labels.type ?? '')] = v.value;
+  return out;
+}
+
+/**
+ * Every worker sends `perTurn` requests of `key` per event-loop turn (the messages travel one
+ * turn each way, as over IPC) until it has sent `each`; the decisions, and how many of them
+ * were promises (requests that waited for the primary).
+ */
+async function busy(limiters: LeaseLimiter[], key: BundleKey, each: number, perTurn: number, now: () => number = Date.now) {
+  const pending: Array<LimitDecision | Promise<LimitDecision>> = [];
+  let waited = 0;
+  for (let sent = 0; sent < each; sent += perTurn) {
+    for (const l of limiters)
+      for (let i = 0; i < perTurn && sent + i < each; i++) {
+        const d = l.check(key, now());
+        if (d instanceof Promise) waited++;
+        pending.push(d);
+      }
+    await new Promise((r) => setImmediate(r));
+  }
+  return { decisions: await Promise.all(pending), waited };
+}
+
+test('far from the limit, leases grow geometrically with the pace and are fetched before they run out: no request waits once leases are held', async () => {
+  const c = cluster(2);
+  const key = keyWith('busy', { rate: 1_000_000_000, per: 1 }, { max: 1e12, renewal: 3600 });
+  const start = await busy(c.limiters, key, 64, 4); // the first requests wait for the first leases
+  assert.ok(start.waited > 0);
+  const { decisions, waited } = await busy(c.limiters, key, 40_000, 4);
+  assert.ok([...start.decisions, ...decisions].every((d) => d.allowed));
+  assert.equal(waited, 0, 'no request waits for the primary once a worker holds a lease');
+  for (const [w, sizes] of c.grants.entries()) {
+    assert.equal(sizes[0], INITIAL_LEASE);
+    for (let i = 1; i < sizes.length; i++) assert.ok(sizes[i] <= 2 * sizes[i - 1], `worker ${w}: ${sizes.join(',')} grows at most 2x a step`);
+    assert.equal(Math.max(...sizes), MAX_LEASE, `worker ${w}: ${sizes.join(',')} reaches MAX_LEASE`);
+  }
+  const m = await counts(c.limiters[0], 'mtlsgate_lease_messages_total');
+  assert.equal(m.acquire, 1, 'one acquire, then only prefetches');
+  assert.ok(
+    m.prefetch + m.acquire <= 20,
+    `${JSON.stringify(m)}: ~${MAX_LEASE} tokens a round trip (40,000 requests, ${40_000 / INITIAL_LEASE} round trips with fixed leases)`,
+  );
+  assert.equal(m.grant, m.prefetch + m.acquire);
+  const waits = (await counts(c.limiters[0], 'mtlsgate_lease_waits_total'))[''] + (await counts(c.limiters[1], 'mtlsgate_lease_waits_total'))[''];
+  assert.equal(waits, start.waited);
+  await c.close();
+  await new Promise((r) => setImmediate(r)); // the returns arrive
+  assert.equal(c.authority.outstanding('busy'), 0, 'every lease closed by the shutdown');
+});
+
+test('large leases stay exact at the limit boundary: a quota of 20,000 across 3 busy workers admits exactly 20,000', async () => {
+  const c = cluster(3);
+  const key = keyWith('edge', null, { max: 20_000, renewal: 3600 });
+  const { decisions } = await busy(c.limiters, key, 9_000, 8);
+  assert.equal(decisions.filter((d) => d.allowed).length, 20_000);
+  assert.ok(decisions.filter((d) => !d.allowed).every((d) => d.code === 'limit.quota'));
+  assert.ok(Math.max(...c.grants.flat()) >= 1_024, `grants reached ${Math.max(...c.grants.flat())} tokens`);
+  assert.equal(Math.min(...c.grants.flat().filter((g) => g > 0)), 1, 'and shrank to single tokens at the end');
+  await c.close();
+});
+
+test('large leases stay exact for a rate: 30,000 an hour across 2 busy workers (clock stopped) admits exactly 30,000', async () => {
+  const clock = 5_000_000;
+  const c = cluster(2, () => clock);
+  const key = keyWith('rate-edge', { rate: 30_000, per: 3600 }, null);
+  const { decisions } = await busy(c.limiters, key, 17_000, 8, () => clock);
+  assert.equal(decisions.filter((d) => d.allowed).length, 30_000);
+  assert.ok(decisions.filter((d) => !d.allowed).every((d) => d.code === 'limit.rate'));
+  assert.ok(Math.max(...c.grants.flat()) >= 1_024);
+  await c.close();
+});
+
+test('a worker dying with a large lease: its unspent tokens count as spent (the quota admits fewer, never more), at most two leases of MAX_LEASE', async () => {
+  const c = cluster(2);
+  const key = keyWith('crash', null, { max: 100_000, renewal: 3600 });
+  const first = await busy([c.limiters[0]], key, 30_000, 4);
+  const admitted0 = first.decisions.filter((d) => d.allowed).length;
+  assert.equal(admitted0, 30_000);
+  const granted0 = c.grants[0].reduce((a, b) => a + b, 0) - c.returned[0];
+  const stranded = granted0 - admitted0;
+  assert.ok(stranded > INITIAL_LEASE && stranded <= 2 * MAX_LEASE, `worker 0 holds ${stranded} tokens when it dies`);
+  assert.equal(c.authority.outstanding('crash', 0) >= stranded, true);
+  c.kill(0);
+  assert.equal(c.authority.outstanding('crash', 0), 0);
+  const rest = await busy([c.limiters[1]], key, 80_000, 8);
+  const admitted1 = rest.decisions.filter((d) => d.allowed).length;
+  assert.equal(admitted1, 100_000 - granted0, "worker 1 gets everything worker 0 was not granted, nothing of the dead worker's tokens");
+  assert.equal(admitted0 + admitted1, 100_000 - stranded);
+  await c.limiters[1].close();
+  c.authority.stop();
 });

@@ -2,7 +2,8 @@
 // workers sharing one quota of 100 and one rate limit, decided by the primary's counters through
 // leases (no Redis), real curl with --cert/--key over a new connection per request so both
 // workers serve; /health and /metrics over every worker; a bundle reload and SIGHUP reaching
-// every worker; SIGTERM draining every worker.
+// every worker; SIGTERM draining every worker; a worker killed mid-quota (its leases count as
+// spent: fewer requests pass, never more).
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -27,7 +28,8 @@ const arrived: IncomingMessage[] = [];
 const children: Array<ReturnType<typeof spawnServe>> = [];
 
 /** API "dynamic" (the certificate names the key): alice has a quota of 100, bob a rate of 20 an
- *  hour, partner-a no limit; `extra` adds an open API (another digest, same limits). */
+ *  hour, mallory a quota of 4,000, partner-a no limit; `extra` adds an open API (another digest,
+ *  same limits). */
 async function writeBundle(extra = false): Promise<void> {
   const dir = join(t.dir, extra ? 'cfg-extra' : 'cfg');
   mkdirSync(dir, { recursive: true });
@@ -37,6 +39,7 @@ async function writeBundle(extra = false): Promise<void> {
     `kind: api\nid: dynamic\nproxy:\n  listen_path: /dynamic/\n  target_url: ${target}\nauth:\n  use_certificate: true\n`,
     key('alice', ['quota_max: 100', 'quota_renewal_rate: 3600']),
     key('bob', ['rate: 20', 'per: 3600']),
+    key('mallory', ['quota_max: 4000', 'quota_renewal_rate: 3600']),
     key('partner-a', []),
   ];
   if (extra) docs.push(`kind: api\nid: extra\nproxy:\n  listen_path: /extra/\n  target_url: ${target}\nuse_keyless: true\n`);
@@ -128,7 +131,7 @@ test('a quota of 100 shared by two workers: of 150 requests on 150 connections e
   assert.equal(w1 + w2, 150);
   assert.equal(sample(metrics, 'mtlsgate_requests_total', 'api="dynamic",status="200",code="ok"'), 100);
   assert.equal(sample(metrics, 'mtlsgate_requests_total', 'status="403",code="limit.quota"'), 50);
-  assert.equal(sample(metrics, 'mtlsgate_bundle_keys', ''), 3, 'informational gauges are not summed over workers');
+  assert.equal(sample(metrics, 'mtlsgate_bundle_keys', ''), 4, 'informational gauges are not summed over workers');
 });
 
 test('a rate of 20 an hour shared by two workers: of 30 requests exactly 20 pass, 10 get 429', async () => {
@@ -272,6 +275,97 @@ test('--workers 2 --redis: the workers count in Redis directly (no leases); the 
     r.kill();
     await redis.stop();
   }
+});
+
+test('a worker killed while spending leases of a quota of 4,000: fewer pass, never more; the replacement serves the rest', async (t) => {
+  // A gateway of its own: the worker numbers of the shared one stay 1 and 2 for the tests above.
+  const g = serveWorkers();
+  const serving = await g.serving();
+  const base = `https://${serving.listen}`;
+  const admin = `http://${serving.admin}`;
+  type Health = { status: string; workers: Array<{ worker: number; pid: number; status: string }> };
+  const health = async () => (await (await fetch(`${admin}/health`)).json()) as Health;
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: 8,
+    ca: pki.ca.certPem,
+    cert: readFileSync(join(pki.dir, 'mallory.pem')),
+    key: readFileSync(join(pki.dir, 'mallory-key.pem')),
+  });
+  /** Status, and the error code of a refusal; 0 when the connection broke (the kill). */
+  const get = (path: string) =>
+    new Promise<{ status: number; code: string | null }>((resolve) => {
+      const req = request(`${base}${path}`, { agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, code: res.statusCode === 200 ? null : (JSON.parse(body) as { code: string }).code }));
+        res.on('error', () => resolve({ status: 0, code: null }));
+      });
+      req.on('error', () => resolve({ status: 0, code: null }));
+      req.end();
+    });
+  const replies: Array<{ status: number; code: string | null }> = [];
+  let replacement = 0;
+  let n = 0;
+  let stop = false;
+  const admitted = () => replies.filter((r) => r.status === 200).length;
+  const load = Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (!stop) replies.push(await get(`/dynamic/crash/${n++}`));
+    }),
+  );
+  try {
+    // Mid-quota, both workers busy with leases of mallory: one of them is killed.
+    await waitFor('1,500 admitted', () => admitted() >= 1_500, 60_000, 5);
+    const before = await health();
+    const victim = before.workers[0];
+    process.kill(victim.pid, 'SIGKILL');
+    const after = await waitFor(
+      'a replacement worker',
+      async () => {
+        const h = await health();
+        return h.status === 'ok' && h.workers.length === 2 && h.workers.every((w) => w.pid !== victim.pid) ? h : null;
+      },
+      30_000,
+      100,
+    );
+    replacement = after.workers.find((w) => !before.workers.some((b) => b.worker === w.worker))!.worker;
+    // Go on until the quota refuses 200 requests in a row.
+    await waitFor(
+      'the quota exhausted',
+      () => {
+        const tail = replies.slice(-200);
+        return tail.length === 200 && tail.every((r) => r.status === 403);
+      },
+      120_000,
+      20,
+    );
+  } finally {
+    stop = true;
+    await load;
+    agent.destroy();
+  }
+  // The upstream sees the path without the listen path.
+  const through = arrived.filter((r) => r.url?.startsWith('/crash/')).length;
+  assert.ok(through <= 4_000, `${through} requests reached the upstream: never more than the quota`);
+  assert.ok(admitted() <= through);
+  assert.ok(
+    replies.every((r) => r.status === 200 || r.status === 0 || (r.status === 403 && r.code === 'limit.quota')),
+    'every refusal is limit.quota (0: a connection of the killed worker)',
+  );
+  // What the killed worker held counts as spent: at most its two leases (each at most a
+  // 1/(2*workers) share of what was left: at most (4,000 - 1,500) / 4 here).
+  const stranded = 4_000 - through;
+  assert.ok(stranded <= 2 * Math.floor((4_000 - 1_500) / 4), `${stranded} tokens lost with the killed worker`);
+  t.diagnostic(`${admitted()} admitted, ${through} at the upstream, ${stranded} lost with the killed worker`);
+  // The keep-alive connections moved to the surviving worker; new connections alternate.
+  assert.ok((await curlMany(`${base}/dynamic/after`, 'partner-a', 6)).every((r) => r.status === 200));
+  const metrics = await (await fetch(`${admin}/metrics`)).text();
+  assert.ok(sample(metrics, 'mtlsgate_worker_requests_total', `worker="${replacement}"`) > 0, 'the replacement worker served');
+  assert.ok(sample(metrics, 'mtlsgate_lease_messages_total', 'type="grant"') > 0);
+  g.child.kill('SIGTERM');
+  assert.equal((await g.exited).code, 0);
 });
 
 test('a worker that cannot start stops the others: exit 2 with the reason', async () => {

@@ -19,6 +19,9 @@ export interface MtlsgateVariant {
   extraArgs?: string[];
   id?: string;
   label?: string;
+  /** Another checkout or build whose dist/mtlsgate.mjs serves (a baseline); the bundle is still
+   *  compiled by this one. */
+  root?: string;
 }
 
 export function mtlsgateContender(v: MtlsgateVariant): Contender {
@@ -36,7 +39,7 @@ export function mtlsgateContender(v: MtlsgateVariant): Contender {
       const synthetic = v.mode === 'dynamic' ? (v.keys ?? ctx.opts.dynamicKeys) : 0;
       const built = await buildGatewayBundle(ctx, pki, upstream.url, v.mode, synthetic, bundle, v.limited ?? false);
       const admin = await freePort();
-      const args = serveCommand(ctx.root, bundle, pki, port, admin);
+      const args = serveCommand(v.root ?? ctx.root, bundle, pki, port, admin);
       if (v.redisUrl) args.push('--redis', v.redisUrl);
       if (v.extraArgs) args.push(...v.extraArgs);
       const proc = startProc(`mtlsgate-${v.mode}`, SERVER_CORE, process.execPath, args, { logFile: join(dir, 'gateway.log'), cwd: dir });

@@ -136,6 +136,11 @@ export function cpuSeconds(root: number): number {
   return ticks / CLK_TCK;
 }
 
+/** CPU seconds used so far by one process (not its children). */
+export function processCpuSeconds(pid: number): number {
+  return (statOf(pid)?.ticks ?? 0) / CLK_TCK;
+}
+
 /** Busy and total jiffies of one core since boot, from /proc/stat. */
 export function coreTicks(core: number): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8')

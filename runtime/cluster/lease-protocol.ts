@@ -7,8 +7,16 @@ import type { Outcome } from '../limits/algorithm.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
 import type { HealthReport } from '../admin.ts';
 
-/** Largest lease: one IPC round trip per this many requests of a busy limited key. */
-export const MAX_LEASE = 32;
+/** Largest lease: even a worker spending tens of thousands of requests a second of one key
+ *  asks at most a few times a second; also what a crashed worker can strand (twice: it holds
+ *  its current lease and the next one). */
+export const MAX_LEASE = 4_096;
+/** A worker's first lease of a key asks for this many tokens (the fixed size before leases grew). */
+export const INITIAL_LEASE = 32;
+/** A worker asks for leases that last about this long at the rate it spends them (ms): each
+ *  prefetch asks for at most twice the last lease (geometric growth while it keeps spending
+ *  them), at least INITIAL_LEASE, at most MAX_LEASE. */
+export const LEASE_TARGET_MS = 100;
 /** A worker returns a lease's unused tokens when it has not used it for this long (ms). */
 export const LEASE_IDLE_MS = 200;
 /** A lease expires this long after it was granted (ms), or at the end of its quota period or
@@ -16,29 +24,58 @@ export const LEASE_IDLE_MS = 200;
 export const LEASE_TTL_MS = 1_000;
 
 /**
- * Tokens to grant when `remaining` (including the one the asking request uses) are left and
- * `workers` workers share the key: at most MAX_LEASE, at most a 1/(2*workers) share of what is
- * left, at least 1. So near the end of a quota every grant is one token: exact.
+ * Tokens to grant when `remaining` are left (including the one the asking request uses, if
+ * any) and `workers` workers share the key, to a worker that asked for `want`: at most `want`
+ * and MAX_LEASE, at most a 1/(2*workers) share of what is left, at least 1. So a key far from
+ * its limit gets what its workers spend, and near the end of a quota every grant is one token.
  */
-export function leaseSize(remaining: number, workers: number): number {
-  return Math.max(1, Math.min(MAX_LEASE, Math.floor(remaining / (2 * Math.max(1, workers)))));
+export function leaseSize(remaining: number, workers: number, want: number): number {
+  return Math.max(1, Math.min(want, MAX_LEASE, Math.floor(remaining / (2 * Math.max(1, workers)))));
 }
 
-/** Worker -> primary: decide one request of `key` and grant a lease. `ret` closes the
- *  worker's previous lease of that key, returning its unused tokens. */
+/** A prefetch is granted only while a 1/(2*workers) share of what is left is at least this:
+ *  near the limit a worker asks when it has run out, as with fixed leases, so the last tokens
+ *  are never held in reserve by a worker that may not need them. */
+export const PREFETCH_MIN_SHARE = INITIAL_LEASE;
+
+/**
+ * What a worker asks for next after spending `spent` tokens of a lease of `granted` in
+ * `elapsedMs`: LEASE_TARGET_MS of spending at that pace, at most twice `granted`, between
+ * INITIAL_LEASE and MAX_LEASE.
+ */
+export function nextWant(granted: number, spent: number, elapsedMs: number): number {
+  const byPace = elapsedMs > 0 ? Math.ceil((spent * LEASE_TARGET_MS) / elapsedMs) : Infinity;
+  return Math.max(INITIAL_LEASE, Math.min(MAX_LEASE, 2 * granted, byPace));
+}
+
+/** Leases a message closes, flat: lease id (its grant's `req`), unused tokens, id, unused, ...
+ *  An id the primary does not know as open (already closed, crossed a newer grant) closes
+ *  nothing. */
+export type Closes = number[];
+
+/** Worker -> primary: a lease of `key` of up to `want` tokens. Not a prefetch: decide one
+ *  request (the first token is that request's) and, refused while other workers hold tokens
+ *  of the key, recall them and decide again. A prefetch (the worker still holds tokens) is
+ *  granted only far from the limit (PREFETCH_MIN_SHARE), never recalls, and every token goes
+ *  to the lease.
+ *  `closes`: the worker's leases of the key that are spent or unusable. */
 export interface AcquireMessage {
   type: 'mtlsgate:acquire';
   req: number;
   key: string;
   rate: RateLimit | null;
   quota: Quota | null;
-  ret: number;
+  want: number;
+  prefetch: boolean;
+  closes: Closes;
 }
 
-/** Primary -> worker: `granted` tokens (0 = refused, `outcome` says why), the first for the
- *  asking request; `outcome` is the state after all of them. */
+/** Primary -> worker: `granted` tokens (0 = refused or prefetch declined; `outcome` says why),
+ *  the first for the asking request unless it was a prefetch; `outcome` is the state after all
+ *  of them. */
 export interface GrantMessage {
   type: 'mtlsgate:grant';
+  key: string;
   req: number;
   granted: number;
   outcome: Outcome;
@@ -50,13 +87,12 @@ export interface GrantMessage {
   quotaEnd: number;
 }
 
-/** Worker -> primary: closes the worker's lease of `key`, `unused` tokens going back. */
+/** Worker -> primary: closes leases of `key`, their unused tokens going back. Empty `closes`:
+ *  the worker holds nothing of the key (its answer to a recall). */
 export interface ReturnMessage {
   type: 'mtlsgate:return';
   key: string;
-  /** The lease (its grant's `req`): a return that crossed a newer grant closes nothing. */
-  lease: number;
-  unused: number;
+  closes: Closes;
 }
 
 /** Primary -> worker: give back the lease of `key` now (another worker was refused). */

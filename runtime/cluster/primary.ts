@@ -57,7 +57,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       if (!isOurs(m)) return;
       const msg = m as ToPrimary;
       if (msg.type === 'mtlsgate:acquire') void authority?.acquire(w.id, msg);
-      else if (msg.type === 'mtlsgate:return') authority?.giveBack(w.id, msg.key, msg.lease, msg.unused);
+      else if (msg.type === 'mtlsgate:return') authority?.giveBack(w.id, msg.key, msg.closes);
       else if (msg.type === 'mtlsgate:answer') answers.get(msg.id)?.(msg);
       else if (msg.type === 'mtlsgate:ready') {
         ready.add(w.id);

@@ -52,9 +52,9 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
     toPrimary({ type: 'mtlsgate:failed', error: message });
     return 2;
   }
-  // prom-client answers the primary's /metrics requests from this registry.
+  // prom-client answers the primary's /metrics requests from these registries.
   new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([running.metrics.registry]);
+  AggregatorRegistry.setRegistries(leases === null ? [running.metrics.registry] : [running.metrics.registry, leases.registry]);
   const done = new Promise<void>((resolve) => (stopped = resolve));
   toPrimary({ type: 'mtlsgate:ready', listen: `${running.gatewayAddress.address}:${running.gatewayAddress.port}`, digest: running.health().bundle.digest });
   if (stopRequested !== null) stop(stopRequested);
