@@ -96,6 +96,24 @@ function serializeDocument(format: DocumentFormat, content: unknown): Buffer {
   return Buffer.from(`{"format":"${format}","digest":"sha256:${digest}${CONTENT_MARK}${body}}\n`, 'utf8');
 }
 
+/** A value's JSON as the writer writes it inside a document (object keys sorted). */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeysDeep(value));
+}
+
+/**
+ * A bundle file from its content's bytes in pieces (compiler/section-patch.ts copies most of
+ * them from the previous bundle): the same bytes serializeWire writes for the same content.
+ * Returns the file and its "sha256:<hex>" digest.
+ */
+export function bundleOfContentBytes(pieces: readonly Uint8Array[]): { bytes: Buffer; digest: string } {
+  const hash = createHash('sha256');
+  for (const p of pieces) hash.update(p);
+  const digest = `sha256:${hash.digest('hex')}`;
+  const head = Buffer.from(`{"format":"${BUNDLE_FORMAT}","digest":"${digest}${CONTENT_MARK}`, 'utf8');
+  return { bytes: Buffer.concat([head, ...pieces, Buffer.from('}\n')]), digest };
+}
+
 /** The "sha256:<hex>" digest in a document's header (as written by this module). */
 export function documentDigest(bytes: Buffer): string {
   const head = bytes.subarray(0, 200).toString('latin1');

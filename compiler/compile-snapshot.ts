@@ -6,25 +6,27 @@
 //
 // Four files, written to temporary names and renamed, state.json last:
 // - state.json: a SHA-256 line, then JSON: format, compiler build, the keys-stage context digest
-//   (APIs, policies, options: cached-keys.ts `keysContext`), the SHA-256 of the three other
-//   files, and per key file its path, text SHA-256, documents, validity window, diagnostics, key
+//   (APIs, policies, options: cached-keys.ts `keysContext`), the bundle's document digest, the
+//   SHA-256 of the other files, and per key file its path, text SHA-256, documents, validity window, diagnostics, key
 //   ids and the range of its certificate files in the witness table;
 // - bundle.json: the bundle file the compile wrote (serializeWire of its content);
-// - certs.txt / certs.bin: every certificate file a key file read (one path a line) and its
+// - certs.txt / certs.bin: every certificate file a key file read (one path a line, relative to
+//   the config directory when inside it) and its
 //   witness (size, mtimeMs, ino; size -1: it could not be stat'ed), Float64 columns.
 // Nothing is trusted unless every digest matches: a torn or edited snapshot is ignored (the
 // compile takes the per-file path). It holds fingerprints, token SHA-256s, diagnostics and the
 // bundle: never a private key or a token.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
+import { documentDigest } from '../bundle/write.ts';
 import { type FileWitness, sha256Hex } from './certs.ts';
 import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { compilerCode } from './key-cache.ts';
 import { lineStarts, type WitnessTable } from './witness-check.ts';
 
-const FORMAT = 'mtlsgate.compile-snapshot/v1';
+const FORMAT = 'mtlsgate.compile-snapshot/v3';
 
 export interface SnapshotFile {
   path: string;
@@ -47,6 +49,9 @@ export interface SnapshotState {
   format: string;
   code: string;
   context: string;
+  /** The config directory (absolute): certs.txt's relative paths are relative to it. */
+  root: string;
+  /** bundle.json's document digest ("sha256:<hex>" of its content bytes). */
   bundle: string;
   paths: string;
   witnesses: string;
@@ -94,7 +99,7 @@ const dirOf = (cacheDir: string) => join(cacheDir, 'snapshot');
 export function readSnapshotState(cacheDir: string): SnapshotState | null {
   const state = readDigestedJson(join(dirOf(cacheDir), 'state.json')) as SnapshotState | null;
   if (state === null || typeof state !== 'object') return null;
-  if (state.format !== FORMAT || state.code !== compilerCode() || !Array.isArray(state.files)) return null;
+  if (state.format !== FORMAT || state.code !== compilerCode() || typeof state.root !== 'string' || !Array.isArray(state.files)) return null;
   return state;
 }
 
@@ -113,17 +118,29 @@ export function readWitnesses(cacheDir: string, state: SnapshotState): WitnessTa
     const stats = new Float64Array(lines * 3);
     new Uint8Array(stats.buffer).set(bin);
     for (const f of state.files) if (!(f.certs[0] >= 0 && f.certs[0] <= f.certs[1] && f.certs[1] <= lines)) return null;
-    return { text, stats, starts };
+    return { text, stats, starts, root: state.root };
   } catch {
     return null;
   }
 }
 
-/** The previous bundle file, or null when it is not the one the state names. */
+const BUNDLE_HEAD = /^\{"format":"[a-z0-9./]+","digest":"(sha256:[0-9a-f]{64})","content":/;
+
+/**
+ * The previous bundle file, or null when it is not the one the state names: the state holds its
+ * document digest (the SHA-256 of its content bytes, already computed when it was written), and
+ * every byte is checked: the content against it, the header and the closing bytes by form.
+ */
 export function readSnapshotBundle(cacheDir: string, state: SnapshotState): Buffer | null {
   try {
     const bytes = readFileSync(join(dirOf(cacheDir), 'bundle.json'));
-    return createHash('sha256').update(bytes).digest('hex') === state.bundle ? bytes : null;
+    const head = bytes.toString('latin1', 0, 200).match(BUNDLE_HEAD);
+    if (!head || head[1] !== state.bundle || bytes.length < head[0].length + 2) return null;
+    if (bytes[bytes.length - 1] !== 10 || bytes[bytes.length - 2] !== 0x7d) return null;
+    const digest = createHash('sha256')
+      .update(bytes.subarray(head[0].length, bytes.length - 2))
+      .digest('hex');
+    return `sha256:${digest}` === state.bundle ? bytes : null;
   } catch {
     return null;
   }
@@ -133,7 +150,16 @@ export function readSnapshotBundle(cacheDir: string, state: SnapshotState): Buff
  * Writes the snapshot (best effort: a snapshot that cannot be written only makes the next compile
  * slower). With `previous` (a patched compile), files that did not change are not written again.
  */
-export function writeSnapshot(cacheDir: string, context: string, bundle: Buffer, files: readonly SnapshotInputFile[], previous?: PreviousSnapshot): void {
+export function writeSnapshot(
+  cacheDir: string,
+  root: string,
+  context: string,
+  bundle: Buffer,
+  files: readonly SnapshotInputFile[],
+  previous?: PreviousSnapshot,
+): void {
+  // Paths inside the config directory are kept relative to it (a third of the bytes to read, hash and write).
+  const inside = `${root}${sep}`;
   const dir = dirOf(cacheDir);
   let count = 0;
   for (const f of files) count += 'witnesses' in f ? f.witnesses.length : f.previous.certs[1] - f.previous.certs[0];
@@ -154,7 +180,7 @@ export function writeSnapshot(cacheDir: string, context: string, bundle: Buffer,
       for (const [abs, w] of f.witnesses) {
         // One path a line: a path with a newline cannot be kept (no snapshot; the entries still work).
         if (abs.includes('\n')) return;
-        segments.push(Buffer.from(abs, 'utf8'));
+        segments.push(Buffer.from(abs.startsWith(inside) ? abs.slice(inside.length) : abs, 'utf8'));
         stats[at * 3] = w === null ? -1 : w.size;
         stats[at * 3 + 1] = w === null ? 0 : w.mtimeMs;
         stats[at * 3 + 2] = w === null ? 0 : w.ino;
@@ -170,7 +196,7 @@ export function writeSnapshot(cacheDir: string, context: string, bundle: Buffer,
     }
     // A kept file: its rows of the previous table and its ids, copied as they are (nothing decoded).
     const { certs, ids } = f.previous;
-    if (!previous) return;
+    if (!previous || previous.table.root !== root) return;
     const { table } = previous;
     if (certs[0] !== start || ids[0] !== idStart) same = false;
     const n = certs[1] - certs[0];
@@ -206,7 +232,8 @@ export function writeSnapshot(cacheDir: string, context: string, bundle: Buffer,
     format: FORMAT,
     code: compilerCode(),
     context,
-    bundle: sameBundle ? previous!.state.bundle : createHash('sha256').update(bundle).digest('hex'),
+    root,
+    bundle: documentDigest(bundle),
     ...digests,
     files: out,
   };

@@ -16,6 +16,7 @@ import { checkPolicies } from './check-policies.ts';
 import { reportOutcomes, resolveTests, type AccessCase, type AccessOutcome, type AccessTestRunner } from './check-tests.ts';
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
 import { buildWire } from './emit.ts';
+import { DirListings } from './dir-listings.ts';
 import { loadConfigFiles } from './load.ts';
 import { type FileKeysState, keyDocsInFileOrder, resolveKeysCached } from './cached-keys.ts';
 import type { LiveCapture } from './live-state.ts';
@@ -28,7 +29,7 @@ import type { SourceFile } from './source.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
 import { type SnapshotInputFile, writeSnapshot } from './compile-snapshot.ts';
-import { compileFromSnapshot, snapshotPart } from './snapshot-compile.ts';
+import { compileFromSnapshot, type SnapshotStart, snapshotPart, startSnapshot } from './snapshot-compile.ts';
 import type { SourceDoc } from './source.ts';
 
 export type { Diagnostic, Severity } from './diagnostics.ts';
@@ -80,6 +81,8 @@ export interface CompileResult {
   readonly content: BundleContent | null;
   /** The content in its file form (what `bundle` holds); null when there are errors. */
   wire: WireContent | null;
+  /** The summary's counts when known without reading `wire` (a patched snapshot); else count `wire`. */
+  counts?: { apis: number; keys: number; certificates: number };
   /** serializeWire(wire); null when there are errors. */
   bundle: Buffer | null;
   /** Milliseconds per stage (load, parse, schema, apis, policies, keys, index, runtime-checks, emit), for benchmarks. */
@@ -121,8 +124,14 @@ export async function compileDirCapturing(dir: string, opts: CompileOptions, liv
   const log = new DiagnosticLog(opts.strict === true);
   const started = performance.now();
   const confine = new Confinement(dir, opts.allowOutside);
-  const files = loadConfigFiles(dir, log, opts.exclude, confine);
-  return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started), live);
+  const cached = opts.cacheDir !== undefined && live === undefined;
+  // The snapshot's witness check starts first: it runs in worker threads while the config loads.
+  const early = cached ? startSnapshot(opts.cacheDir!) : undefined;
+  const earlyMs = Math.round(performance.now() - started);
+  const listings = opts.cacheDir !== undefined ? DirListings.read(opts.cacheDir) : undefined;
+  const files = loadConfigFiles(dir, log, opts.exclude, confine, listings);
+  listings?.save();
+  return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started) - earlyMs, live, early, earlyMs);
 }
 
 /**
@@ -144,9 +153,11 @@ async function compileFiles(
   opts: CompileOptions,
   loadMs: number,
   live?: LiveCapture,
+  early?: SnapshotStart,
+  earlyMs?: number,
 ): Promise<CompileResult> {
   const now = opts.now ?? new Date();
-  const timings: Record<string, number> = { load: loadMs };
+  const timings: Record<string, number> = early ? { 'snapshot-start': earlyMs ?? 0, load: loadMs } : { load: loadMs };
   let mark = performance.now();
   const stage = <T>(name: string, run: () => T): T => {
     const value = run();
@@ -162,20 +173,26 @@ async function compileFiles(
   if (opts.cacheDir !== undefined && live === undefined) {
     const cache = new KeyCache(opts.cacheDir);
     const front = (docs: SourceDoc[], flog: DiagnosticLog) => resolveFront({ ...input, log: flog }, docs, { beforeApis: (certs) => certs.recordWitnesses() });
-    const patched = await compileFromSnapshot(files, dir, log, opts, cache, now, stage, front);
+    const patched = await compileFromSnapshot(early ?? startSnapshot(opts.cacheDir), files, dir, log, opts, cache, now, stage, front);
     if ('miss' in patched) snapshotMiss = patched.miss;
     else {
       const diagnostics = patched.log.sorted();
-      const { wire, bundle } = patched;
+      const { bundle } = patched;
       let content: BundleContent | undefined;
+      let wire: WireContent | undefined;
+      // Parsed from the bytes when first read: the single-file CLI never reads it.
+      const wireOf = () => (wire ??= patched.wireOf());
       return {
         diagnostics,
         errorCount: 0,
         warningCount: diagnostics.length,
         get content() {
-          return (content ??= expandContent(wire));
+          return (content ??= expandContent(wireOf()));
         },
-        wire,
+        get wire() {
+          return wireOf();
+        },
+        counts: patched.counts,
         bundle,
         timings,
         tests: { cases: [], outcomes: null },
@@ -211,7 +228,8 @@ async function compileFiles(
   const after = counted();
   if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests, ...cache, portalPlans: [] };
   if (live) Object.assign(live, { files, keys, revocation, diagnostics: after.diagnostics, wire, bundle, now: now.getTime() });
-  if (snapshot && opts.cacheDir !== undefined) stage('snapshot-write', () => writeSnapshot(opts.cacheDir!, snapshot.context, bundle, snapshot.parts));
+  if (snapshot && opts.cacheDir !== undefined)
+    stage('snapshot-write', () => writeSnapshot(opts.cacheDir!, resolve(dir), snapshot.context, bundle, snapshot.parts));
   let content: BundleContent | undefined;
   return {
     ...after,

@@ -1,8 +1,9 @@
 // Stage 1: find the config files (every *.yaml / *.yml under the directory, recursively, in a
 // stable order) and read them as UTF-8 text. Unreadable or non-UTF-8 files become diagnostics.
-import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { Confinement } from './confine.ts';
+import type { DirListings } from './dir-listings.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import { quotedPath } from './excerpt.ts';
 import { IgnoreRules } from './ignore.ts';
@@ -20,8 +21,18 @@ const YAML_FILE = /\.ya?ml$/i;
  * Collects *.yaml / *.yml under `dir`, sorted by name at each level. Symlinks are followed,
  * each real directory once (a link loop ends there). A subdirectory that cannot be listed is a
  * diagnostic; only the top directory failing is fatal (the caller's ConfigDirError).
+ * `listings`: what the previous compile found in directories that did not change since (--cache).
  */
-function walk(root: string, dir: string, out: string[], seen: Set<string>, log: DiagnosticLog, ignore: IgnoreRules, confine: Confinement): void {
+function walk(
+  root: string,
+  dir: string,
+  out: string[],
+  seen: Set<string>,
+  log: DiagnosticLog,
+  ignore: IgnoreRules,
+  confine: Confinement,
+  listings: DirListings | undefined,
+): void {
   const real = realpathSync(dir);
   const where = confine.check(dir);
   if (!where.inside) {
@@ -30,6 +41,23 @@ function walk(root: string, dir: string, out: string[], seen: Set<string>, log: 
   }
   if (seen.has(real)) return;
   seen.add(real);
+  // With a compile cache and no ignore rules: a directory that did not change is not listed again.
+  let witness: Stats | undefined;
+  let listedAt = 0;
+  if (listings && ignore.empty) {
+    listedAt = Date.now();
+    try {
+      witness = statSync(dir);
+    } catch {}
+    const kept = witness && listings.reuse(dir, witness);
+    if (kept) {
+      for (const [name, isDir] of kept) {
+        if (isDir) walk(root, join(dir, name), out, seen, log, ignore, confine, listings);
+        else out.push(join(dir, name));
+      }
+      return;
+    }
+  }
   let entries;
   try {
     entries = readdirSync(dir, { withFileTypes: true });
@@ -40,6 +68,9 @@ function walk(root: string, dir: string, out: string[], seen: Set<string>, log: 
     return;
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // What a later walk may reuse (dir-listings.ts): the YAML files and directories, unless a link is among them.
+  const used: [string, boolean][] | null = witness ? [] : null;
+  let linked = false;
   for (const e of entries) {
     // Dot-directories (.git, editor state) are never config.
     if (e.name.startsWith('.')) continue;
@@ -59,9 +90,16 @@ function walk(root: string, dir: string, out: string[], seen: Set<string>, log: 
       }
     }
     if ((isDir || isFile) && !ignore.empty && ignore.ignores(relative(root, p).split(sep).join('/'), isDir)) continue;
-    if (isDir) walk(root, p, out, seen, log, ignore, confine);
-    else if (isFile && YAML_FILE.test(e.name)) out.push(p);
+    if (e.isSymbolicLink()) linked = true;
+    if (isDir) {
+      used?.push([e.name, true]);
+      walk(root, p, out, seen, log, ignore, confine, listings);
+    } else if (isFile && YAML_FILE.test(e.name)) {
+      used?.push([e.name, false]);
+      out.push(p);
+    }
   }
+  if (used && witness && !linked) listings!.keep(dir, witness, used, listedAt);
 }
 
 /** A config file or directory that resolves (symlinks followed) outside the config directory: not read. */
@@ -112,7 +150,13 @@ function firstInvalidUtf8(buf: Buffer): number {
  * Reads every config file under `dir` but those .mtlsgateignore or `exclude` (gitignore syntax)
  * name. Throws ConfigDirError only when `dir` itself is unusable.
  */
-export function loadConfigFiles(dir: string, log: DiagnosticLog, exclude: readonly string[] = [], confine: Confinement = new Confinement(dir)): SourceFile[] {
+export function loadConfigFiles(
+  dir: string,
+  log: DiagnosticLog,
+  exclude: readonly string[] = [],
+  confine: Confinement = new Confinement(dir),
+  listings?: DirListings,
+): SourceFile[] {
   const root = resolve(dir);
   let st;
   try {
@@ -123,7 +167,7 @@ export function loadConfigFiles(dir: string, log: DiagnosticLog, exclude: readon
   if (!st.isDirectory()) throw new ConfigDirError(`${dir} is not a directory (give the config directory holding the *.yaml files)`);
   const paths: string[] = [];
   try {
-    walk(root, root, paths, new Set(), log, IgnoreRules.forDir(root, exclude), confine);
+    walk(root, root, paths, new Set(), log, IgnoreRules.forDir(root, exclude), confine, listings);
   } catch (err) {
     throw new ConfigDirError(`config directory ${dir} cannot be listed: ${(err as Error).message}`);
   }

@@ -1,18 +1,17 @@
 // `compile --cache` when only key files changed since the compile that wrote the snapshot
 // (compiler/compile-snapshot.ts): the APIs and policies are resolved again (small), the key files
 // whose text, validity window or certificate files changed are parsed and resolved, and the
-// previous bundle is patched with the keys that differ (compiler/wire-patch.ts, as the portal's
-// live compile does). The bytes and diagnostics are an uncached compile's: every fact a key
+// previous bundle is patched in its bytes with the keys that differ (compiler/section-patch.ts,
+// rule for rule the portal's live-compile patch, compiler/wire-patch.ts). The bytes and diagnostics are an uncached compile's: every fact a key
 // file's results depend on is checked (its text, the context digest of APIs, policies and
 // options, its certificate files' witnesses, the clock), and anything this path does not handle
 // returns null, so the caller compiles the ordinary way (a context change, a key file that is
 // not only plain key documents, revocation or test documents, an error, a key id, certificate
 // or token another file holds, an unreadable or corrupt snapshot).
 import { resolve } from 'node:path';
-import { bundleProblems } from '../bundle/checks.ts';
 import type { BundleKey, BundleSession, WireContent } from '../bundle/types.ts';
-import { hexAt, wireKey } from '../bundle/wire.ts';
-import { documentDigest, serializeWire } from '../bundle/write.ts';
+import { documentDigest } from '../bundle/write.ts';
+import { contentOf, locateSections } from './bundle-sections.ts';
 import { type FileKeysState, keysContext } from './cached-keys.ts';
 import type { CertLoader, FileWitness } from './certs.ts';
 import { resolveKeys } from './check-keys.ts';
@@ -24,6 +23,7 @@ import {
   readSnapshotState,
   readWitnesses,
   type SnapshotFile,
+  type SnapshotState,
   type SnapshotInputFile,
   writeSnapshot,
 } from './compile-snapshot.ts';
@@ -34,8 +34,9 @@ import type { KeyDoc, PolicyDoc } from './model.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
 import type { SourceDoc, SourceFile } from './source.ts';
-import { PatchRefused, patchWire, search as searchSorted } from './wire-patch.ts';
-import { changedWitnesses } from './witness-check.ts';
+import { SectionedWire } from './section-patch.ts';
+import { PatchRefused } from './wire-patch.ts';
+import { changedWitnesses, type WitnessTable } from './witness-check.ts';
 
 /** What resolveFront (compiler/index.ts) returns: the stages before the keys. */
 export interface Front {
@@ -47,7 +48,10 @@ export interface Front {
 
 export interface Patched {
   log: DiagnosticLog;
-  wire: WireContent;
+  /** The content in its file form, parsed from `bundle` (~1 s at 1,000,000 keys: only when read). */
+  wireOf: () => WireContent;
+  /** What the CLI's summary counts, known without parsing. */
+  counts: { apis: number; keys: number; certificates: number };
   bundle: Buffer;
   front: Front;
   /** Key files resolved again (changed, new, or their certificates or clock window changed). */
@@ -85,8 +89,52 @@ function recordId(k: BundleKey): string {
 
 const miss = (why: string) => ({ miss: why });
 
+/**
+ * The snapshot's state and witness table, read before the config is loaded, and the check of
+ * every witness already running in worker threads (witness-check.ts): at 1,000,000 certificate
+ * files the check is the longest part of a recompile, so it overlaps the load, parse and keys
+ * stages. `bad`: indexes (into state.files) of key files a witness of which no longer holds.
+ */
+export type SnapshotStart = { state: SnapshotState; table: WitnessTable; bad: Promise<Set<number>>; stop: () => void } | { miss: string };
+
+export function startSnapshot(cacheDir: string): SnapshotStart {
+  const state = readSnapshotState(cacheDir);
+  if (state === null) return miss('no usable snapshot');
+  const table = readWitnesses(cacheDir, state);
+  if (table === null) return miss('the witness table is corrupt');
+  const abort = new AbortController();
+  const bad = changedWitnesses(
+    table,
+    state.files.map((was) => ({ start: was.certs[0], end: was.certs[1], ...(was.racy ? { racy: was.racy } : {}) })),
+    undefined,
+    abort.signal,
+  );
+  // (A rejection is awaited by compileFromSnapshot; until then it must not count as unhandled.)
+  bad.catch(() => {});
+  return { state, table, bad, stop: () => abort.abort() };
+}
+
 /** The previous bundle patched, or why not (the caller then compiles the ordinary way). */
 export async function compileFromSnapshot(
+  start: SnapshotStart,
+  files: SourceFile[],
+  dir: string,
+  loadLog: DiagnosticLog,
+  opts: CompileOptions,
+  cache: KeyCache,
+  now: Date,
+  stage: Stage,
+  front: (docs: SourceDoc[], log: DiagnosticLog) => Front,
+): Promise<Patched | { miss: string }> {
+  if ('miss' in start) return start;
+  const result = await patchSnapshot(start, files, dir, loadLog, opts, cache, now, stage, front);
+  // A miss: the workers still checking stop (the ordinary path stats every file itself).
+  if ('miss' in result) start.stop();
+  return result;
+}
+
+async function patchSnapshot(
+  start: Exclude<SnapshotStart, { miss: string }>,
   files: SourceFile[],
   dir: string,
   loadLog: DiagnosticLog,
@@ -98,18 +146,21 @@ export async function compileFromSnapshot(
 ): Promise<Patched | { miss: string }> {
   const cacheDir = cache.dir;
   const nowMs = now.getTime();
-  const state = stage('snapshot-state', () => readSnapshotState(cacheDir));
-  if (state === null) return miss('no usable snapshot');
+  const { state, table } = start;
   const strict = opts.strict === true;
   const log = new DiagnosticLog(strict);
   log.diagnostics.push(...loadLog.diagnostics);
 
   // Key files whose text and clock window still hold are candidates; everything else is parsed.
-  const previous = new Map(state.files.map((f) => [f.path, f]));
+  const previous = new Map(state.files.map((f, i) => [f.path, { f, i }]));
   const kept = new Map<SourceFile, SnapshotFile>();
+  const indexOf = new Map<SourceFile, number>();
   for (const file of files) {
-    const was = previous.get(file.absPath);
-    if (was && was.text === cache.textHash(file) && nowMs >= was.validFrom && nowMs < (was.validUntil ?? Number.POSITIVE_INFINITY)) kept.set(file, was);
+    const was = previous.get(file.absPath)?.f;
+    if (was && was.text === cache.textHash(file) && nowMs >= was.validFrom && nowMs < (was.validUntil ?? Number.POSITIVE_INFINITY)) {
+      kept.set(file, was);
+      indexOf.set(file, previous.get(file.absPath)!.i);
+    }
   }
   const docs = stage('parse', () =>
     parseSources(
@@ -123,18 +174,6 @@ export async function compileFromSnapshot(
   if (typed.revocations.length > 0 || typed.tests.length > 0 || typed.apis.length === 0 || log.diagnostics.some((d) => d.severity === 'error'))
     return miss('revocation or test documents, no API, or an error before the keys');
   if (keysContext(apis.apis, policies, typed.broken, options) !== state.context) return miss('APIs, policies or options changed');
-
-  // The snapshot's certificate witnesses, checked in worker threads meanwhile (witness-check.ts):
-  // a key file whose certificate files changed is resolved again.
-  const table = stage('witness-read', () => readWitnesses(cacheDir, state));
-  if (table === null) return miss('the witness table is corrupt');
-  const keptList = [...kept];
-  const checking = changedWitnesses(
-    table,
-    keptList.map(([, was]) => ({ start: was.certs[0], end: was.certs[1], ...(was.racy ? { racy: was.racy } : {}) })),
-  );
-  // (A rejection is awaited below; until then it must not count as unhandled.)
-  checking.catch(() => {});
 
   const fresh = new Map<SourceFile, FileKeysState>();
   let why = '';
@@ -184,14 +223,17 @@ export async function compileFromSnapshot(
   if (bytes === null) return miss('the previous bundle is corrupt');
   const ids = readSnapshotIds(cacheDir, state);
   if (ids === null) return miss('the key id table is corrupt');
-  const wire = stage('snapshot-parse', () => (JSON.parse(bytes.toString('utf8')) as { content: WireContent }).content);
+  // The previous bundle as byte ranges (bundle-sections.ts): no JSON.parse of its 1,000,000 rows.
+  const sections = stage('snapshot-parse', () => locateSections(bytes));
+  if (sections === null) return miss('the previous bundle is not laid out as this build writes it');
+  const previousWire = new SectionedWire(sections);
 
   // A worker that could not run: the ordinary path (it stats every file itself).
-  const changed = await checking.catch(() => null);
-  stage('witnesses', () => changed);
-  if (changed === null) return miss('the witness check failed');
-  if (changed.size > 0) {
-    const recheck = [...changed].map((i) => keptList[i]![0]);
+  const bad = await start.bad.catch(() => null);
+  stage('witnesses', () => bad);
+  if (bad === null) return miss('the witness check failed');
+  const recheck = [...kept.keys()].filter((file) => bad.has(indexOf.get(file)!));
+  if (recheck.length > 0) {
     for (const file of recheck) kept.delete(file);
     const moreDocs = parseSources(recheck, log);
     const moreTyped = validateDocs(moreDocs, log);
@@ -204,23 +246,8 @@ export async function compileFromSnapshot(
   const patched = stage('patch', () => {
     const oldIds = new Set<string>();
     for (const s of state.files) if (!keptPaths.has(s.path)) for (const id of idsOf(ids, s)) oldIds.add(id);
-    const oldRows = new Map<number, { certs: string[]; token: string | null }>();
-    for (const id of oldIds) {
-      const row = searchSorted(wire.keys.ids, id);
-      if (row < 0) return `${id} is not in the previous bundle`;
-      oldRows.set(row, { certs: [], token: null });
-    }
-    for (let i = 0; i < wire.certs.key.length; i++) oldRows.get(wire.certs.key[i]!)?.certs.push(hexAt(wire.certs.hex, i));
-    for (let i = 0; i < wire.tokens.key.length; i++) {
-      const r = oldRows.get(wire.tokens.key[i]!);
-      if (r) r.token = hexAt(wire.tokens.hex, i);
-    }
-    const inactive = new Set(wire.keys.inactive);
-    const old = new Map<string, BundleKey>();
-    for (const [row, r] of oldRows) {
-      const k = wireKey(wire, row, r.certs, r.token, inactive);
-      old.set(k.id, k);
-    }
+    const old = previousWire.records(oldIds);
+    if (typeof old === 'string') return old;
     const removed: BundleKey[] = [];
     const added: BundleKey[] = [];
     const notAfter = new Map<string, number>();
@@ -241,16 +268,16 @@ export async function compileFromSnapshot(
     }
     removed.push(...old.values());
     // A certificate kept by an unchanged key must keep its notAfter: only changed keys' matter here.
+    // The runtime checks (bundleProblems) run inside, on the parts a key can change.
     try {
-      return patchWire(wire, removed, added, notAfter);
+      return previousWire.patch(removed, added, notAfter);
     } catch (err) {
       if (err instanceof PatchRefused) return `the patch was refused: ${err.message}`;
       throw err;
     }
   });
   if (typeof patched === 'string') return miss(patched);
-  if (stage('runtime-checks', () => bundleProblems(patched)).length > 0) return miss('the patched bundle fails the runtime checks');
-  const bundle = stage('emit', () => serializeWire(patched));
+  const bundle = patched.bytes;
 
   // Diagnostics: the stages before the keys (just run), then each key file's, in file order.
   for (const file of files) {
@@ -287,10 +314,10 @@ export async function compileFromSnapshot(
         files: r.witnesses!,
       });
     }
-    const sameBundle = documentDigest(bundle) === documentDigest(bytes);
-    writeSnapshot(cacheDir, state.context, bundle, parts, { state, table, ids, sameBundle });
+    const sameBundle = patched.digest === documentDigest(bytes);
+    writeSnapshot(cacheDir, resolve(dir), state.context, bundle, parts, { state, table, ids, sameBundle });
   });
-  return { log, wire: patched, bundle, front: f, resolved: fresh.size, kept: kept.size };
+  return { log, wireOf: () => contentOf(bundle), counts: patched.counts, bundle, front: f, resolved: fresh.size, kept: kept.size };
 }
 
 /** A key file's part of the snapshot, from its keys-stage results. */

@@ -22,6 +22,8 @@ export interface WitnessRange {
 
 /** The table: certs.txt's bytes (one path a line) and Float64 (size, mtimeMs, ino) per path; size -1: could not be stat'ed. */
 export interface WitnessTable {
+  /** The directory relative paths are relative to (a line not starting with "/" is relative). */
+  root: string;
   text: Uint8Array;
   stats: Float64Array;
   /** Where each line starts (lineStarts). */
@@ -33,13 +35,15 @@ const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { statSync, readFileSync } = require('node:fs');
 const { createHash } = require('node:crypto');
-const { text, starts, stats, ranges } = workerData;
-const decoder = new TextDecoder();
+const { text, starts, stats, ranges, root } = workerData;
+// Buffer's UTF-8 slice over the shared bytes: no view per path (TextDecoder wants one).
+const bytes = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
 const bad = [];
 for (let r = 0; r < ranges.length; r++) {
   const { start, end, racy } = ranges[r].range;
   for (let i = start; i < end; i++) {
-    const path = decoder.decode(text.subarray(starts[i], starts[i + 1] - 1));
+    const line = bytes.toString('utf8', starts[i], starts[i + 1] - 1);
+    const path = line.charCodeAt(0) === 47 ? line : root + '/' + line;
     let ok;
     try {
       const st = statSync(path);
@@ -68,6 +72,11 @@ export function lineStarts(text: Uint8Array, lines: number): Uint32Array | Float
   return starts;
 }
 
+/** A line of the table as an absolute path. */
+function pathOf(table: WitnessTable, line: string): string {
+  return line.charCodeAt(0) === 47 ? line : `${table.root}/${line}`;
+}
+
 function holds(path: string, stats: Float64Array, i: number, racy: string | undefined): boolean {
   let st;
   try {
@@ -88,7 +97,7 @@ function holds(path: string, stats: Float64Array, i: number, racy: string | unde
  * The indexes (into `ranges`) of the files one of whose witnesses no longer holds. `workers`:
  * threads to use (default: one per core up to 4 when the table has WORKER_MIN witnesses or more).
  */
-export async function changedWitnesses(table: WitnessTable, ranges: readonly WitnessRange[], workers?: number): Promise<Set<number>> {
+export async function changedWitnesses(table: WitnessTable, ranges: readonly WitnessRange[], workers?: number, signal?: AbortSignal): Promise<Set<number>> {
   const total = ranges.reduce((n, r) => n + (r.end - r.start), 0);
   const threads = workers ?? (total >= WORKER_MIN ? Math.min(4, availableParallelism()) : 0);
   const { starts } = table;
@@ -97,7 +106,7 @@ export async function changedWitnesses(table: WitnessTable, ranges: readonly Wit
     const decoder = new TextDecoder();
     ranges.forEach((r, f) => {
       for (let i = r.start; i < r.end; i++) {
-        const path = decoder.decode(table.text.subarray(starts[i]!, starts[i + 1]! - 1));
+        const path = pathOf(table, decoder.decode(table.text.subarray(starts[i]!, starts[i + 1]! - 1)));
         if (!holds(path, table.stats, i, r.racy?.[i])) {
           out.add(f);
           break;
@@ -122,8 +131,16 @@ export async function changedWitnesses(table: WitnessTable, ranges: readonly Wit
     groups.map(
       (group) =>
         new Promise<number[]>((resolve, reject) => {
-          const w = new Worker(WORKER, { eval: true, workerData: { text, starts, stats, ranges: group } });
+          const w = new Worker(WORKER, { eval: true, workerData: { text, starts, stats, ranges: group, root: table.root } });
+          // Stopped (the compile went the ordinary way): terminated, its answer no longer wanted.
+          const stop = () => {
+            reject(new Error('witness check stopped'));
+            void w.terminate();
+          };
+          if (signal?.aborted) stop();
+          signal?.addEventListener('abort', stop, { once: true });
           w.once('message', (bad: number[]) => {
+            signal?.removeEventListener('abort', stop);
             resolve(bad);
             void w.terminate();
           });

@@ -75,12 +75,13 @@ export const compileOptions = {
 /** Counts for the summary line and the JSON envelope. */
 function countsOf(result: CompileResult) {
   // The file form: counting it does not make a record per key.
-  const c = result.wire;
+  const known = result.bundle !== null ? result.counts : undefined;
+  const c = known ? null : result.wire;
   return {
-    apis: c ? Object.keys(c.apis).length : 0,
-    keys: c ? c.keys.ids.length : 0,
+    apis: known?.apis ?? (c ? Object.keys(c.apis).length : 0),
+    keys: known?.keys ?? (c ? c.keys.ids.length : 0),
     // Leaves (pinned or identifying a key) and CA trust anchors; a fingerprint is never both.
-    certificates: c ? c.certs.key.length + Object.keys(c.cas).length : 0,
+    certificates: known?.certificates ?? (c ? c.certs.key.length + Object.keys(c.cas).length : 0),
     errors: result.errorCount,
     warnings: result.warningCount,
   };
