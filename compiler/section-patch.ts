@@ -10,12 +10,7 @@ import type { BundleApi, BundleCa, BundleKey, BundleSession, CertMatch, WireCont
 import { sessionKey } from '../bundle/wire.ts';
 import { bundleOfContentBytes, canonicalJson, documentDigest } from '../bundle/write.ts';
 import { HexColumn, intsJson, type Part, parseInts, parsePart, ScalarColumn, type Sections } from './bundle-sections.ts';
-import { PatchRefused, search } from './wire-patch.ts';
-
-/** The interning identity encodeParts gives a key's session (as wire-patch.ts). */
-function sessionId(s: Pick<BundleKey, 'access_rights' | 'policies' | 'quota' | 'rate' | 'on_limiter_error'>): string {
-  return `${JSON.stringify(s.access_rights)}\n${JSON.stringify(s.policies)}\n${JSON.stringify(s.quota)}\n${JSON.stringify(s.rate)}\n${s.on_limiter_error === 'deny'}`;
-}
+import { internSession, PatchRefused, search, sessionId } from './wire-patch.ts';
 
 const HEX = /^[0-9a-f]{64}$/;
 const comma = Buffer.from(',');
@@ -260,15 +255,7 @@ export class SectionedWire {
     const rowSession = new Int32Array(nNew);
     for (let r = 0; r < nOld; r++) if (newRowOf[r]! >= 0) rowSession[newRowOf[r]!] = session[r]!;
     adds.forEach((key, i) => {
-      const id = sessionId(key);
-      let s = known.get(id);
-      if (s === undefined) {
-        const entry: BundleSession = { access_rights: key.access_rights, policies: key.policies, quota: key.quota, rate: key.rate };
-        if (key.on_limiter_error === 'deny') entry.on_limiter_error = 'deny';
-        known.set(id, (s = sessions.length));
-        sessions.push(entry);
-      }
-      rowSession[addedRow[i]!] = s;
+      rowSession[addedRow[i]!] = internSession(key, sessions, known);
     });
     const renumber = new Int32Array(sessions.length).fill(-1);
     const ordered: BundleSession[] = [];

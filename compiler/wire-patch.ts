@@ -45,8 +45,21 @@ function searchHex(hex: string, value: string): number {
 }
 
 /** The interning identity encodeParts gives a key's session. */
-function sessionId(s: Pick<BundleKey, 'access_rights' | 'policies' | 'quota' | 'rate' | 'on_limiter_error'>): string {
+export function sessionId(s: Pick<BundleKey, 'access_rights' | 'policies' | 'quota' | 'rate' | 'on_limiter_error'>): string {
   return `${JSON.stringify(s.access_rights)}\n${JSON.stringify(s.policies)}\n${JSON.stringify(s.quota)}\n${JSON.stringify(s.rate)}\n${s.on_limiter_error === 'deny'}`;
+}
+
+/** The session number of `key` in `sessions` (`known`: sessionId -> number), appended when new. */
+export function internSession(key: BundleKey, sessions: BundleSession[], known: Map<string, number>): number {
+  const id = sessionId(key);
+  let s = known.get(id);
+  if (s === undefined) {
+    const entry: BundleSession = { access_rights: key.access_rights, policies: key.policies, quota: key.quota, rate: key.rate };
+    if (key.on_limiter_error === 'deny') entry.on_limiter_error = 'deny';
+    known.set(id, (s = sessions.length));
+    sessions.push(entry);
+  }
+  return s;
 }
 
 interface Table {
@@ -119,14 +132,7 @@ export function patchWire(wire: WireContent, removed: readonly BundleKey[], adde
     const at = search(ids, key.id);
     if (at >= 0) throw new PatchRefused(`${key.id} is in the bundle already`);
     const row = -at - 1;
-    const id = sessionId(key);
-    let s = known.get(id);
-    if (s === undefined) {
-      const entry: BundleSession = { access_rights: key.access_rights, policies: key.policies, quota: key.quota, rate: key.rate };
-      if (key.on_limiter_error === 'deny') entry.on_limiter_error = 'deny';
-      known.set(id, (s = sessions.length));
-      sessions.push(entry);
-    }
+    const s = internSession(key, sessions, known);
     shift(certs, row, 1);
     shift(tokens, row, 1);
     ids.splice(row, 0, key.id);
