@@ -164,18 +164,32 @@ export class ScalarColumn {
 
   /** In a column of ascending strings: the row of `value`, or -(insertion point) - 1. */
   search(value: string): number {
-    const v = Buffer.from(value, 'latin1');
-    let lo = 0;
-    let hi = this.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = this.b.compare(v, 0, v.length, this.starts[mid]! + 1, this.starts[mid + 1]! - 2);
-      if (c < 0) lo = mid + 1;
-      else if (c > 0) hi = mid - 1;
-      else return mid;
-    }
-    return -lo - 1;
+    return searchSorted(
+      this.b,
+      value,
+      this.length,
+      (i) => this.starts[i]! + 1,
+      (i) => this.starts[i + 1]! - 2,
+    );
   }
+}
+
+/**
+ * Binary search over `length` ascending byte strings of `b`, element i being b[startOf(i), endOf(i)):
+ * the index of `value`, or -(insertion point) - 1.
+ */
+function searchSorted(b: Buffer, value: string, length: number, startOf: (i: number) => number, endOf: (i: number) => number): number {
+  const v = Buffer.from(value, 'latin1');
+  let lo = 0;
+  let hi = length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = b.compare(v, 0, v.length, startOf(mid), endOf(mid));
+    if (c < 0) lo = mid + 1;
+    else if (c > 0) hi = mid - 1;
+    else return mid;
+  }
+  return -lo - 1;
 }
 
 /** A JSON array of integers (key rows, session numbers) as an Int32Array. */
@@ -250,17 +264,13 @@ export class HexColumn {
 
   /** The index of `value`, or -(insertion point) - 1. */
   search(value: string): number {
-    const v = Buffer.from(value, 'latin1');
-    let lo = 0;
-    let hi = this.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = this.b.compare(v, 0, 64, this.from + mid * 64, this.from + (mid + 1) * 64);
-      if (c < 0) lo = mid + 1;
-      else if (c > 0) hi = mid - 1;
-      else return mid;
-    }
-    return -lo - 1;
+    return searchSorted(
+      this.b,
+      value,
+      this.length,
+      (i) => this.from + i * 64,
+      (i) => this.from + (i + 1) * 64,
+    );
   }
 }
 

@@ -115,23 +115,16 @@ export function startSnapshot(cacheDir: string): SnapshotStart {
 }
 
 /** The previous bundle patched, or why not (the caller then compiles the ordinary way). */
-export async function compileFromSnapshot(
-  start: SnapshotStart,
-  files: SourceFile[],
-  dir: string,
-  loadLog: DiagnosticLog,
-  opts: CompileOptions,
-  cache: KeyCache,
-  now: Date,
-  stage: Stage,
-  front: (docs: SourceDoc[], log: DiagnosticLog) => Front,
-): Promise<Patched | { miss: string }> {
+export async function compileFromSnapshot(start: SnapshotStart, ...rest: PatchInput): Promise<Patched | { miss: string }> {
   if ('miss' in start) return start;
-  const result = await patchSnapshot(start, files, dir, loadLog, opts, cache, now, stage, front);
+  const result = await patchSnapshot(start, ...rest);
   // A miss: the workers still checking stop (the ordinary path stats every file itself).
   if ('miss' in result) start.stop();
   return result;
 }
+
+/** patchSnapshot's inputs after the started snapshot: the files, config dir, load log, options, key cache, clock, stage timer, front. */
+type PatchInput = Parameters<typeof patchSnapshot> extends [unknown, ...infer Rest] ? Rest : never;
 
 async function patchSnapshot(
   start: Exclude<SnapshotStart, { miss: string }>,
