@@ -5,6 +5,7 @@
 // carries only the fields of RequestLogFields, and its path is cut at the first "?".
 import pino, { type Logger } from 'pino';
 import type { RequestRecord } from './gateway.ts';
+import { encodeRequestLine, requestLineBound } from './request-line.ts';
 import { isRegularFile, WholeLineWriter } from './whole-line-writer.ts';
 
 export type { Logger } from 'pino';
@@ -71,9 +72,11 @@ class LineBatch {
     return true;
   }
 
-  /** A request line: gathered until ~8 KiB or 100 ms. */
-  writeBatched(line: string): void {
-    this.append(line);
+  /** A request line, encoded into the arena (runtime/request-line.ts): gathered until ~8 KiB or 100 ms. */
+  writeRequest(r: RequestRecord): void {
+    const bound = requestLineBound(r);
+    if (this.arena.length - this.end < bound) this.renew(bound);
+    this.end = encodeRequestLine(this.arena, this.end, r);
     if (this.end - this.start >= LOG_BATCH_BYTES) this.handOver();
     else if (this.timer === null) this.timer = setTimeout(this.onTimer, LOG_FLUSH_MS).unref();
   }
@@ -152,87 +155,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 /** What a request log line holds: the gateway's RequestRecord, which carries nothing secret. */
 type RequestLogFields = RequestRecord;
 
-/** The path as logged: without its query string, which may carry a token. */
-function loggablePath(path: string): string {
-  const q = path.indexOf('?');
-  return q === -1 ? path : path.slice(0, q);
-}
-
 // The request line is written by hand, not through pino's child/merge/redact machinery, which cost
 // ~8-10 µs of CPU per line (the largest single cost in the request path). The line is
 // byte-for-byte what pino wrote before (same fields, same order, same level/time/service), so
 // log pipelines see no change; it goes to pino's own destination, so batching and flush on
-// exit are pino's. Strings the gateway controls (ids, method, fingerprint) rarely need
-// escaping; `jsonString` takes a fast path for those and defers to JSON.stringify otherwise.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what must be escaped
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
-
-function jsonString(s: string | null): string {
-  if (s === null) return 'null';
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
-}
-
-/**
- * A field's last value and its JSON form. Under load a line's api, key, certificate, code,
- * method and address are mostly the previous line's (the same connection, the same API), so
- * the escape check and the quoting run when the value changes, not on every line.
- */
-class QuotedField {
-  private last: string | null = null;
-  private json = 'null';
-
-  of(s: string | null): string {
-    if (s !== this.last) {
-      this.json = jsonString(s);
-      this.last = s;
-    }
-    return this.json;
-  }
-}
-const API = new QuotedField();
-const KEY = new QuotedField();
-const CERT = new QuotedField();
-const CODE = new QuotedField();
-const METHOD = new QuotedField();
-const REMOTE = new QuotedField();
-
-// ISO time strings change once per millisecond; requests arrive faster than that under load.
-// Within one second only the milliseconds change: the "2026-01-02T03:04:05." part is made
-// once a second (toISOString) and the rest from a table, not a Date and its formatting per ms.
-let lastMs = -1;
-let lastIso = '';
-/** The line up to the api's value, for lastIso. */
-let lastHead = '';
-let secondStart = -1;
-let secondPrefix = '';
-const MILLIS = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(3, '0')}Z`);
-function isoNow(): string {
-  const now = Date.now();
-  if (now !== lastMs) {
-    lastMs = now;
-    const ms = now % 1000;
-    if (now - ms !== secondStart || ms < 0) {
-      // ms < 0: a time before 1970, which toISOString formats on its own.
-      const iso = new Date(now).toISOString();
-      if (ms < 0 || iso.length !== 24) {
-        secondStart = -1;
-        lastIso = iso;
-      } else {
-        secondStart = now - ms;
-        secondPrefix = iso.slice(0, 20);
-      }
-    }
-    if (secondStart !== -1) lastIso = secondPrefix + MILLIS[ms];
-    lastHead = `{"level":"info","time":"${lastIso}","service":"mtlsgate","api":`;
-  }
-  return lastIso;
-}
-
-/** `{"level":"info","time":"<now>","service":"mtlsgate","api":`: made once per millisecond. */
-function lineHead(): string {
-  isoNow();
-  return lastHead;
-}
+// exit are pino's. runtime/request-line.ts encodes it straight into the batch's arena.
 
 interface Writable {
   write(chunk: string): unknown;
@@ -241,16 +168,17 @@ interface Writable {
 /** pino's numeric "info" level and the symbol under which a logger keeps its destination, read once. */
 const INFO = pino.levels.values.info;
 const STREAM = pino.symbols.streamSym;
+/** Where a line for a destination other than LineBatch (a test's stream) is encoded first. */
+let scratch = Buffer.allocUnsafe(ARENA_BYTES);
 
 export function logRequest(logger: Logger, r: RequestLogFields): void {
   // isLevelEnabled('info') without its lookups: levels ascend (no custom levels or comparison here).
   if (logger.levelVal > INFO) return;
   const stream = (logger as unknown as Record<symbol, Writable>)[STREAM];
-  const line =
-    `${lineHead()}${API.of(r.api)},"key":${KEY.of(r.key)},"cert_sha256":${CERT.of(r.cert)},` +
-    `"status":${r.status},"code":${CODE.of(r.code)},"method":${METHOD.of(r.method)},"path":${jsonString(loggablePath(r.path))},` +
-    `"duration_ms":${Math.round(r.durationMs * 1000) / 1000},"remote":${REMOTE.of(r.remote)},"msg":"request"}\n`;
-  // The production destination batches request lines; a test's plain stream takes each at once.
-  if (stream instanceof LineBatch) stream.writeBatched(line);
-  else stream.write(line);
+  // The production destination batches request lines; a test's plain stream takes each at once,
+  // as a string, encoded the same way.
+  if (stream instanceof LineBatch) return stream.writeRequest(r);
+  const bound = requestLineBound(r);
+  if (scratch.length < bound) scratch = Buffer.allocUnsafe(bound);
+  stream.write(scratch.toString('utf8', 0, encodeRequestLine(scratch, 0, r)));
 }

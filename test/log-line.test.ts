@@ -2,13 +2,14 @@
 // what pino writes for the same fields, for any string a client can put in a path or header.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
+import type { RequestRecord } from '../runtime/gateway.ts';
 import { createLogger, logRequest } from '../runtime/log.ts';
 
 function capture(): { stream: PassThrough; lines: string[] } {
@@ -20,15 +21,54 @@ function capture(): { stream: PassThrough; lines: string[] } {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-test('the hand-written request line is what pino writes for the same fields, for any strings', async () => {
-  const ours = capture();
-  const logger = createLogger({ destination: ours.stream });
+/** pino with the same base, level label and time format: the reference a request line must equal. */
+function pinoReference(): { lines: string[]; log: (r: RequestRecord) => void } {
   const theirs = capture();
-  // The reference: pino with the same base, level label and time format, given the fields.
   const reference = pino(
     { base: { service: 'mtlsgate' }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
     theirs.stream,
   );
+  const log = (r: RequestRecord) => {
+    const q = r.path.indexOf('?');
+    reference.info(
+      {
+        api: r.api,
+        key: r.key,
+        cert_sha256: r.cert,
+        status: r.status,
+        code: r.code,
+        method: r.method,
+        path: q === -1 ? r.path : r.path.slice(0, q),
+        duration_ms: Math.round(r.durationMs * 1000) / 1000,
+        remote: r.remote,
+      },
+      'request',
+    );
+  };
+  return { lines: theirs.lines, log };
+}
+
+const withoutTime = (line: string) => line.replace(/"time":"[^"]*"/, '"time":""');
+
+/** Logs `records` through createLogger and through pino; asserts every line equal but for the time. */
+async function assertLinesAsPino(records: RequestRecord[]): Promise<string[]> {
+  const ours = capture();
+  const logger = createLogger({ destination: ours.stream });
+  const theirs = pinoReference();
+  for (const r of records) {
+    logRequest(logger, r);
+    theirs.log(r);
+  }
+  await tick();
+  assert.equal(ours.lines.length, records.length);
+  for (let i = 0; i < records.length; i++) {
+    assert.equal(withoutTime(ours.lines[i]), withoutTime(theirs.lines[i]), `record ${i}: ${JSON.stringify(records[i])}`);
+    assert.match(ours.lines[i], /"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/);
+  }
+  return ours.lines;
+}
+
+test('the hand-written request line is what pino writes for the same fields, for any strings', async () => {
   const field = fc.option(fc.string({ unit: 'binary' }), { nil: null });
   const records = fc.sample(
     fc.record({
@@ -58,32 +98,8 @@ test('the hand-written request line is what pino writes for the same fields, for
   // Repeated values (the quoted form of a field is reused while it does not change), then changes.
   const last = records[records.length - 1];
   records.push({ ...last }, { ...last, key: null, cert: 'ab'.repeat(32) }, { ...last, key: null, cert: 'ab'.repeat(32) }, { ...last, api: null }, { ...last });
-  for (const r of records) {
-    logRequest(logger, r);
-    const q = r.path.indexOf('?');
-    reference.info(
-      {
-        api: r.api,
-        key: r.key,
-        cert_sha256: r.cert,
-        status: r.status,
-        code: r.code,
-        method: r.method,
-        path: q === -1 ? r.path : r.path.slice(0, q),
-        duration_ms: Math.round(r.durationMs * 1000) / 1000,
-        remote: r.remote,
-      },
-      'request',
-    );
-  }
-  await tick();
-  assert.equal(ours.lines.length, records.length);
-  const withoutTime = (line: string) => line.replace(/"time":"[^"]*"/, '"time":""');
-  for (let i = 0; i < records.length; i++) {
-    assert.equal(withoutTime(ours.lines[i]), withoutTime(theirs.lines[i]), `record ${i}`);
-    assert.match(ours.lines[i], /"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/);
-  }
-  assert.ok(!ours.lines.join('\n').includes('SECRET'));
+  const lines = await assertLinesAsPino(records);
+  assert.ok(!lines.join('\n').includes('SECRET'));
 });
 
 test('the time field is the ISO time of the moment the line is written, across milliseconds, seconds and years', async () => {
@@ -116,6 +132,82 @@ test('no request line below level info', async () => {
   logRequest(logger, { api: 'a', key: null, cert: null, status: 200, code: null, method: 'GET', path: '/', durationMs: 1, remote: '::1' });
   await tick();
   assert.deepEqual(ours.lines, []);
+});
+
+test('lines of gateway-like ASCII values, interleaved clients, any status and duration: what pino writes', async () => {
+  // The common case is encoded byte by byte from cached segments (runtime/request-line.ts):
+  // printable ASCII, values repeating and alternating between clients, paths with and without
+  // a query string, durations to the µs, and the odd status and duration on either side of
+  // the fast paths (non-3-digit status, negative, over 2^31 µs).
+  const ascii = fc.string({ unit: 'grapheme-ascii', maxLength: 40 });
+  const pick = <T>(xs: T[]) => fc.constantFrom(...xs);
+  const certs = ['ab'.repeat(32), 'cd'.repeat(32), 'ef'.repeat(32), null];
+  const keys = Array.from({ length: 12 }, (_, i) => `key-${i}`);
+  const records = fc.sample(
+    fc.record({
+      api: fc.oneof(pick(['orders', 'payments', null]), ascii),
+      key: fc.oneof(pick([...keys, null]), ascii),
+      cert: fc.oneof(pick(certs), ascii),
+      status: fc.oneof(pick([200, 201, 404, 429, 499, 502]), fc.integer({ min: -5, max: 100_000 })),
+      code: fc.oneof(pick([null, 'route.not_found', 'mtls.cert_not_allowed']), ascii),
+      method: fc.oneof(pick(['GET', 'POST', 'DELETE']), ascii),
+      path: fc.oneof(ascii, fc.tuple(ascii, ascii).map(([a, b]) => `/${a}?${b}`), fc.string({ unit: 'binary', maxLength: 20 })),
+      durationMs: fc.oneof(
+        fc.double({ min: 0, max: 5000, noNaN: true }),
+        fc.integer({ min: 0, max: 5_000_000 }).map((us) => us / 1000),
+        pick([0, -0, 0.0004, 0.0005, 0.001, 0.0015, 0.999, 0.9995, 1, 10.05, 2147483.647, 2147483.6475, 2147483.648, 1e9, 1e21, 1e22, -0.3, -1]),
+      ),
+      remote: fc.oneof(pick(['127.0.0.1', '::1', '10.0.0.7', '::ffff:192.168.1.20']), ascii),
+    }),
+    { numRuns: 2000, seed: 16 },
+  );
+  // One certificate with more keys than a segment chain keeps, in turn (its segments evicted and made again).
+  for (let i = 0; i < 40; i++) records.push({ ...records[0], cert: 'ab'.repeat(32), key: keys[i % keys.length], status: 200 + (i % 3) });
+  await assertLinesAsPino(records);
+});
+
+/**
+ * A child process logging `records` through createLogger's default destination (fd 1 on a
+ * file: the batched arena of production), then exiting without flushing by hand.
+ */
+const recordsScript = (recordsFile: string) => `
+  const { readFileSync } = await import('node:fs');
+  const { createLogger, logRequest } = await import(${JSON.stringify(new URL('../runtime/log.ts', import.meta.url).href)});
+  const logger = createLogger();
+  for (const r of JSON.parse(readFileSync(${JSON.stringify(recordsFile)}, 'utf8'))) logRequest(logger, r);
+`;
+
+test('through the production destination (the batch arena, to a file) the lines are what pino writes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-log-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'gateway.log');
+  const records: RequestRecord[] = Array.from({ length: 3000 }, (_, i) => ({
+    api: i % 5 === 0 ? null : `api-${i % 3}`,
+    key: i % 4 === 0 ? null : `key-${i % 7}`,
+    cert: i % 6 === 0 ? null : `${(i % 5).toString(16)}f`.repeat(32),
+    status: [200, 404, 429, 502][i % 4],
+    code: i % 4 === 0 ? null : 'route.not_found',
+    method: ['GET', 'POST'][i % 2],
+    path: i % 11 === 0 ? `/p/${'é'.repeat(i % 50)}?t=x` : `/p/${i}${i % 3 === 0 ? '?token=x' : ''}${'y'.repeat(i % 300)}`,
+    durationMs: (i * 7919) / 1000 / ((i % 9) + 1),
+    remote: i % 3 === 0 ? '::1' : `10.0.0.${i % 13}`,
+  }));
+  const recordsFile = join(dir, 'records.json');
+  writeFileSync(recordsFile, JSON.stringify(records));
+  const fd = openSync(file, 'w');
+  const code = await new Promise<number | null>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', recordsScript(recordsFile)], { stdio: ['ignore', fd, 'inherit'] });
+    child.on('close', resolve);
+  });
+  closeSync(fd);
+  assert.equal(code, 0);
+  const theirs = pinoReference();
+  for (const r of records) theirs.log(r);
+  await tick();
+  const ours = readFileSync(file, 'utf8').split('\n');
+  assert.equal(ours.pop(), '');
+  assert.equal(ours.length, records.length);
+  for (let i = 0; i < records.length; i++) assert.equal(withoutTime(ours[i]), withoutTime(theirs.lines[i]), `record ${i}`);
 });
 
 /**
