@@ -170,16 +170,25 @@ export class HttpExchange extends RequestContext {
 
 const EXCHANGE = Symbol('mtlsgate.exchange');
 
-/** The response's 'close' listener, shared by every request (no closure per request). */
+/**
+ * The response's 'close' listener, shared by every request (no closure per request). Added with
+ * on(), not once(): once() wraps it in a bound function and a state object per request and, at
+ * the close, removes it again (a delete on the response's listener table); the response is
+ * dropped after its close anyway. The exchange is taken off, so a second 'close' records nothing.
+ */
 function onResponseClose(this: ClientResponse): void {
-  (this as unknown as Record<symbol, HttpExchange>)[EXCHANGE].closed();
+  const holder = this as unknown as Record<symbol, HttpExchange | null>;
+  const ex = holder[EXCHANGE];
+  if (ex === null) return;
+  holder[EXCHANGE] = null;
+  ex.closed();
 }
 
 /** Starts a request: counted in flight, recorded when its response closes, then decided. */
 export function startExchange(ex: HttpExchange): void {
   ex.gateway.started();
   (ex.res as unknown as Record<symbol, HttpExchange>)[EXCHANGE] = ex;
-  (ex.res as ServerResponse).once('close', onResponseClose);
+  (ex.res as ServerResponse).on('close', onResponseClose);
   try {
     ex.decide();
   } catch (err) {

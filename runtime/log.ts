@@ -124,6 +124,36 @@ class LineBatch {
   }
 }
 
+interface Writable {
+  write(chunk: string): unknown;
+}
+
+/** pino's numeric "info" level and the symbol under which a logger keeps its destination, read once. */
+const INFO = pino.levels.values.info;
+const STREAM = pino.symbols.streamSym;
+
+/**
+ * What logRequest asks of a logger from createLogger, kept beside it: whether info is on
+ * (updated on pino's 'level-change') and its destination. pino's logger keeps both behind a
+ * getter and a symbol key on an object of many properties, which the request path read through
+ * the runtime's generic property lookups on every line.
+ */
+class RequestLog {
+  readonly batch: LineBatch | null;
+  constructor(
+    public on: boolean,
+    readonly stream: Writable,
+  ) {
+    this.batch = stream instanceof LineBatch ? stream : null;
+  }
+}
+const requestLogs = new WeakMap<Logger, RequestLog>();
+/** The logger of the last line and its RequestLog: a process has one. */
+let lastLogger: Logger | null = null;
+let lastLog = new RequestLog(false, { write: () => true });
+/** Where a line for a destination other than LineBatch (a test's stream) is encoded first. */
+let scratch = Buffer.allocUnsafe(ARENA_BYTES);
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   // Lines are batched (see LineBatch): unbatched, a gateway doing a request or two per
   // event-loop turn paid a thread-pool fs.write per line or two (~6-10 µs of CPU per line more).
@@ -136,7 +166,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     ? new WholeLineWriter(1)
     : (pino.destination({ dest: 1, sync: isRegularFile(1), contentMode: 'buffer' }) as unknown as SonicBoomLike);
   const destination = opts.destination ?? new LineBatch(out);
-  return pino(
+  const logger = pino(
     {
       level: opts.level ?? 'info',
       base: { service: 'mtlsgate', ...opts.fields },
@@ -150,6 +180,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     },
     destination,
   );
+  const state = new RequestLog(logger.levelVal <= INFO, destination as Writable);
+  logger.on('level-change', () => (state.on = logger.levelVal <= INFO));
+  requestLogs.set(logger, state);
+  return logger;
 }
 
 /** What a request log line holds: the gateway's RequestRecord, which carries nothing secret. */
@@ -161,24 +195,24 @@ type RequestLogFields = RequestRecord;
 // log pipelines see no change; it goes to pino's own destination, so batching and flush on
 // exit are pino's. runtime/request-line.ts encodes it straight into the batch's arena.
 
-interface Writable {
-  write(chunk: string): unknown;
-}
-
-/** pino's numeric "info" level and the symbol under which a logger keeps its destination, read once. */
-const INFO = pino.levels.values.info;
-const STREAM = pino.symbols.streamSym;
-/** Where a line for a destination other than LineBatch (a test's stream) is encoded first. */
-let scratch = Buffer.allocUnsafe(ARENA_BYTES);
-
 export function logRequest(logger: Logger, r: RequestLogFields): void {
-  // isLevelEnabled('info') without its lookups: levels ascend (no custom levels or comparison here).
-  if (logger.levelVal > INFO) return;
-  const stream = (logger as unknown as Record<symbol, Writable>)[STREAM];
+  const log = logger === lastLogger ? lastLog : requestLogOf(logger);
+  if (!log.on) return;
   // The production destination batches request lines; a test's plain stream takes each at once,
   // as a string, encoded the same way.
-  if (stream instanceof LineBatch) return stream.writeRequest(r);
+  if (log.batch !== null) return log.batch.writeRequest(r);
   const bound = requestLineBound(r);
   if (scratch.length < bound) scratch = Buffer.allocUnsafe(bound);
-  stream.write(scratch.toString('utf8', 0, encodeRequestLine(scratch, 0, r)));
+  log.stream.write(scratch.toString('utf8', 0, encodeRequestLine(scratch, 0, r)));
+}
+
+function requestLogOf(logger: Logger): RequestLog {
+  // A logger made elsewhere (not by createLogger): read from pino each time. isLevelEnabled('info')
+  // without its lookups: levels ascend (no custom levels or comparison here).
+  const log = requestLogs.get(logger) ?? new RequestLog(logger.levelVal <= INFO, (logger as unknown as Record<symbol, Writable>)[STREAM]);
+  if (requestLogs.has(logger)) {
+    lastLogger = logger;
+    lastLog = log;
+  }
+  return log;
 }

@@ -5,21 +5,20 @@
 // write into the log arena first flattened (a copy) and then encoded in C++ (a second pass and
 // a call into the runtime), with the path's escape check a regular expression, the duration a
 // double-to-string conversion and the time a string concatenation per millisecond. Here the
-// parts that repeat are kept as encoded bytes and copied (TypedArray set, a memmove), and the
-// few parts that vary per request (status, path, duration, the time's milliseconds) are
-// written one byte at a time by JIT-compiled code:
+// parts that repeat are kept as encoded bytes and copied (TypedArray set: a memmove), and the
+// parts that vary per request (path, duration, the time's milliseconds) are written one byte
+// at a time by JIT-compiled code:
 //
-//   {"level":"info","time":"<ISO>","service":"mtlsgate","api":   HEAD: re-encoded once a second,
+//   {"level":"info","time":"<ISO>","service":"mtlsgate","api":   the head: made once a second,
 //                                                                 its milliseconds patched in place
-//   <api>,"key":<key>,"cert_sha256":<cert>,"status":             per (api, key, certificate): ONE
-//   <status>                                                      three digits
-//   ,"code":<code>,"method":<method>,"path":                      per (code, method): TWO
-//   "<path up to ?>"                                              copied byte by byte when plain ASCII
-//   ,"duration_ms":<ms to the µs>                                 digits from an integer
-//   ,"remote":<remote>,"msg":"request"}\n                         per client address: THREE
+//   <api>,"key":<key>,"cert_sha256":<cert>,"status":<status>,    MIDDLE, one per (certificate, api,
+//     "code":<code>,"method":<method>,"path":                    key, status, code, method)
+//   "<path up to ?>                                               byte by byte when plain ASCII
+//   ","duration_ms":<ms to the µs>                                digits from an integer
+//   ,"remote":<remote>,"msg":"request"}\n                         END, one per client address
 //
 // A value that needs JSON escaping, or is not ASCII, goes through JSON.stringify and a UTF-8
-// write instead (the same bytes pino writes); that is the rare path.
+// write instead (the same bytes pino writes): the rare path.
 import type { RequestRecord } from './gateway.ts';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what must be escaped
@@ -39,20 +38,25 @@ export function loggablePath(path: string): string {
 
 /**
  * Encoded segments by the values they hold. The previous line's segment is tried first (under
- * load most lines repeat it: one connection, one API); then the segments kept for the first
- * value, so a gateway serving many clients at once (their lines interleaved) encodes each
- * client's segment once, not at every change of speaker. Bounded: past MAX_FIRST first values
- * the map starts over, and each keeps its MAX_CHAIN latest (a scan of client addresses, or one
- * certificate used with many keys, must not grow it without end).
+ * load most lines repeat it: one connection, one API, one outcome); then the segments kept for
+ * the first value, so a gateway serving many clients at once (their lines interleaved) encodes
+ * each client's segment once, not at every change of speaker. Bounded: past MAX_FIRST first
+ * values the map starts over, and each keeps its MAX_CHAIN latest (a scan of client addresses,
+ * or one certificate used with many keys, must not grow it without end).
  */
 const MAX_FIRST = 4096;
-const MAX_CHAIN = 8;
+const MAX_CHAIN = 16;
+
+type Value = string | number | null;
 
 class Segment {
   constructor(
-    readonly a: string | null,
-    readonly b: string | null,
-    readonly c: string | null,
+    readonly a: Value,
+    readonly b: Value,
+    readonly c: Value,
+    readonly d: Value,
+    readonly e: Value,
+    readonly f: Value,
     readonly bytes: Buffer,
     /** An older segment with the same first value. */
     public next: Segment | null,
@@ -61,22 +65,22 @@ class Segment {
 
 class SegmentCache {
   private last: Segment | null = null;
-  private readonly byFirst = new Map<string | null, Segment>();
+  private readonly byFirst = new Map<Value, Segment>();
 
-  constructor(private readonly encode: (a: string | null, b: string | null, c: string | null) => string) {}
+  constructor(private readonly encode: (a: Value, b: Value, c: Value, d: Value, e: Value, f: Value) => string) {}
 
-  of(a: string | null, b: string | null, c: string | null): Buffer {
+  of(a: Value, b: Value, c: Value, d: Value, e: Value, f: Value): Buffer {
     const last = this.last;
-    if (last !== null && last.a === a && last.b === b && last.c === c) return last.bytes;
+    if (last !== null && last.a === a && last.b === b && last.c === c && last.d === d && last.e === e && last.f === f) return last.bytes;
     const first = this.byFirst.get(a);
-    let s = first;
+    let s: Segment | null | undefined = first;
     let n = 0;
     for (; s !== undefined && s !== null; s = s.next) {
-      if (s.b === b && s.c === c) break;
+      if (s.b === b && s.c === c && s.d === d && s.e === e && s.f === f) break;
       if (++n === MAX_CHAIN) s.next = null;
     }
     if (s === undefined || s === null) {
-      s = new Segment(a, b, c, Buffer.from(this.encode(a, b, c), 'utf8'), first ?? null);
+      s = new Segment(a, b, c, d, e, f, Buffer.from(this.encode(a, b, c, d, e, f), 'utf8'), first ?? null);
       if (first === undefined && this.byFirst.size >= MAX_FIRST) this.byFirst.clear();
       this.byFirst.set(a, s);
     }
@@ -85,11 +89,16 @@ class SegmentCache {
   }
 }
 
-/** Keyed by certificate first: it names the client (its connection) better than the API does. */
-const ONE = new SegmentCache((cert, api, key) => `${jsonString(api)},"key":${jsonString(key)},"cert_sha256":${jsonString(cert)},"status":`);
-const TWO = new SegmentCache((method, code) => `,"code":${jsonString(code)},"method":${jsonString(method)},"path":`);
-const THREE = new SegmentCache((remote) => `,"remote":${jsonString(remote)},"msg":"request"}\n`);
-const DURATION = Buffer.from(',"duration_ms":', 'latin1');
+const str = (v: Value) => jsonString(v as string | null);
+/** Everything between the head and the path, keyed by certificate first: it names the client (its connection) best. */
+const MIDDLE = new SegmentCache(
+  (cert, api, key, status, code, method) =>
+    `${str(api)},"key":${str(key)},"cert_sha256":${str(cert)},"status":${status},"code":${str(code)},"method":${str(method)},"path":`,
+);
+/** From the client's address to the end of the line. */
+const END = new SegmentCache((remote) => `,"remote":${str(remote)},"msg":"request"}\n`);
+/** The path's closing quote and the next field's name. */
+const DURATION = Buffer.from('","duration_ms":', 'latin1');
 
 /**
  * The line's head up to the api's value, for the current millisecond. Within one second only
@@ -100,27 +109,27 @@ const HEAD_BEFORE_TIME = '{"level":"info","time":"';
 const HEAD_AFTER_TIME = '","service":"mtlsgate","api":';
 /** Where the milliseconds' three digits are in HEAD for a 24-character ISO time. */
 const MS_AT = HEAD_BEFORE_TIME.length + 20;
-let head = Buffer.alloc(0);
+let headBytes = Buffer.alloc(0);
 let lastMs = Number.NaN;
 let secondStart = Number.NaN;
 
 function headNow(): Buffer {
   const now = Date.now();
-  if (now === lastMs) return head;
+  if (now === lastMs) return headBytes;
   lastMs = now;
   const ms = now % 1000;
   if (ms >= 0 && now - ms === secondStart) {
-    head[MS_AT] = 48 + ((ms / 100) | 0);
-    head[MS_AT + 1] = 48 + ((ms / 10) % 10 | 0);
-    head[MS_AT + 2] = 48 + (ms % 10);
-    return head;
+    headBytes[MS_AT] = 48 + ((ms / 100) | 0);
+    headBytes[MS_AT + 1] = 48 + ((ms / 10) % 10 | 0);
+    headBytes[MS_AT + 2] = 48 + (ms % 10);
+    return headBytes;
   }
   // A new second (toISOString once), or a time whose ISO form is not 24 characters (before 1970
   // the remainder is negative; past year 9999 the year has six digits): made whole every time.
   const iso = new Date(now).toISOString();
   secondStart = ms >= 0 && iso.length === 24 ? now - ms : Number.NaN;
-  head = Buffer.from(HEAD_BEFORE_TIME + iso + HEAD_AFTER_TIME, 'latin1');
-  return head;
+  headBytes = Buffer.from(HEAD_BEFORE_TIME + iso + HEAD_AFTER_TIME, 'latin1');
+  return headBytes;
 }
 
 /** Bytes the line of `r` can take at most: the fixed parts, plus the path at 6 bytes a character (`\uXXXX`). */
@@ -130,48 +139,36 @@ export function requestLineBound(r: RequestRecord): number {
 
 /** Writes the request line of `r` (with its "\n") into `buf` at `at`; `requestLineBound(r)` bytes must be free there. Returns the end. */
 export function encodeRequestLine(buf: Buffer, at: number, r: RequestRecord): number {
-  let p = at;
-  const h = headNow();
-  buf.set(h, p);
-  p += h.length;
-  const one = ONE.of(r.cert, r.api, r.key);
-  buf.set(one, p);
-  p += one.length;
-  p = writeStatus(buf, p, r.status);
-  const two = TWO.of(r.method, r.code, null);
-  buf.set(two, p);
-  p += two.length;
-  p = writePath(buf, p, r.path);
+  const head = headNow();
+  buf.set(head, at);
+  let p = at + head.length;
+  const middle = MIDDLE.of(r.cert, r.api, r.key, r.status, r.code, r.method);
+  buf.set(middle, p);
+  p = writePath(buf, p + middle.length, r.path);
   buf.set(DURATION, p);
-  p += DURATION.length;
-  p = writeDuration(buf, p, r.durationMs);
-  const three = THREE.of(r.remote, null, null);
-  buf.set(three, p);
-  return p + three.length;
+  p = writeDuration(buf, p + DURATION.length, r.durationMs);
+  const end = END.of(r.remote, null, null, null, null, null);
+  buf.set(end, p);
+  return p + end.length;
 }
 
-function writeStatus(buf: Buffer, p: number, status: number): number {
-  if (status >= 100 && status <= 999 && (status | 0) === status) {
-    buf[p] = 48 + ((status / 100) | 0);
-    buf[p + 1] = 48 + ((status / 10) % 10 | 0);
-    buf[p + 2] = 48 + (status % 10);
-    return p + 3;
-  }
-  return writeAscii(buf, p, `${status}`);
-}
-
-/** The path up to its "?", quoted: byte by byte while it is printable ASCII without `"` or `\`. */
+/**
+ * The path up to its "?", its opening quote included and its closing one not (DURATION begins
+ * with it): byte by byte while it is printable ASCII without `"` or `\`.
+ */
 function writePath(buf: Buffer, at: number, path: string): number {
   buf[at] = 0x22;
   let p = at + 1;
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
     if (c === 0x3f) break;
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return at + buf.write(jsonString(loggablePath(path)), at, 'utf8');
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
+      const quoted = jsonString(loggablePath(path));
+      return at + buf.write(quoted.slice(0, -1), at, 'utf8');
+    }
     buf[p++] = c;
   }
-  buf[p] = 0x22;
-  return p + 1;
+  return p;
 }
 
 /**
