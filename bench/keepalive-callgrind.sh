@@ -17,13 +17,15 @@
 #     ROUNDS      1 (default): repeat the whole ALGS x CONTENDERS sequence, interleaved
 #   env: PKI (dir holding pki-ec/ and pki-rsa/, default bench/.work; `npm run bench` makes them),
 #        DIST (default ./dist: compare builds), WARM_N warm-up requests before the window (8000),
-#        MEAS_S window seconds (40), C ab concurrency (8), OUT (results dir, default a temp dir).
+#        MEAS_S window seconds (40), C ab concurrency (8), OUT (results dir, default a temp dir),
+#        NODE_FLAGS extra node flags for every contender, e.g. --perf-basic-prof: V8 then writes
+#        /tmp/perf-PID.map, which names the JIT code callgrind shows as ???:0x... (bench/callgrind-jit-names.mjs).
 # Prints one line per run: Ir/request, and by category (JIT compiler, GC, the rest) from
 # callgrind_annotate, so a run that spent its window re-optimising shows as such.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ALGS=${1:-ec rsa}; CONTENDERS=${2:-bare gate nolog}; ROUNDS=${3:-1}
-PKI=${PKI:-$root/bench/.work}; DIST=${DIST:-$root/dist}; WARM_N=${WARM_N:-8000}; MEAS_S=${MEAS_S:-40}; C=${C:-8}
+PKI=${PKI:-$root/bench/.work}; DIST=${DIST:-$root/dist}; NODE_FLAGS=${NODE_FLAGS:-}; WARM_N=${WARM_N:-8000}; MEAS_S=${MEAS_S:-40}; C=${C:-8}
 OUT=${OUT:-$(mktemp -d /tmp/keepalive-callgrind.XXXXXX)}
 mkdir -p "$OUT"
 for alg in $ALGS; do [ -f "$PKI/pki-$alg/listed-1-combined.pem" ] || { echo "no $PKI/pki-$alg (run npm run bench once)" >&2; exit 2; }; done
@@ -73,9 +75,9 @@ run_one() { # alg contender round
   local alg=$1 who=$2 rnd=$3 port=$((27000 + RANDOM % 1500)) P="$PKI/pki-$1" tag="$2-$1-r$3"
   local cmd
   case $who in
-    bare) cmd=(node --import tsx "$root/bench/peers/bare-node-proxy.ts" "$port" "http://127.0.0.1:$up" "$P/server.pem" "$P/server-key.pem") ;;
+    bare) cmd=(node $NODE_FLAGS --import tsx "$root/bench/peers/bare-node-proxy.ts" "$port" "http://127.0.0.1:$up" "$P/server.pem" "$P/server-key.pem") ;;
     gate | nolog)
-      cmd=(node "$DIST/mtlsgate.mjs" serve --bundle "$OUT/bundle-$alg/bundle.json" --tls-cert "$P/server.pem" --tls-key "$P/server-key.pem"
+      cmd=(node $NODE_FLAGS "$DIST/mtlsgate.mjs" serve --bundle "$OUT/bundle-$alg/bundle.json" --tls-cert "$P/server.pem" --tls-key "$P/server-key.pem"
         --listen "127.0.0.1:$port" --admin off)
       [ "$who" = nolog ] && cmd+=(--log-level warn) ;;
     *) echo "unknown contender $who" >&2; exit 2 ;;

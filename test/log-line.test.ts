@@ -134,6 +134,46 @@ test('no request line below level info', async () => {
   assert.deepEqual(ours.lines, []);
 });
 
+test('a level changed at run time turns request lines off and on again', async () => {
+  // logRequest keeps the logger's level beside it (runtime/log.ts RequestLog), updated on pino's 'level-change'.
+  const ours = capture();
+  const logger = createLogger({ destination: ours.stream });
+  const record = (path: string) => ({ api: 'a', key: null, cert: null, status: 200, code: null, method: 'GET', path, durationMs: 1, remote: '::1' });
+  logRequest(logger, record('/1'));
+  logger.level = 'warn';
+  logRequest(logger, record('/2'));
+  logger.level = 'debug';
+  logRequest(logger, record('/3'));
+  await tick();
+  assert.deepEqual(
+    ours.lines.map((l) => JSON.parse(l).path),
+    ['/1', '/3'],
+  );
+});
+
+test('two loggers in one process: each request line goes to the destination of its own logger', async () => {
+  const one = capture();
+  const two = capture();
+  const first = createLogger({ destination: one.stream });
+  const second = createLogger({ destination: two.stream, level: 'warn' });
+  const third = createLogger({ destination: two.stream });
+  const record = (path: string) => ({ api: 'a', key: null, cert: null, status: 200, code: null, method: 'GET', path, durationMs: 1, remote: '::1' });
+  for (let i = 0; i < 3; i++) {
+    logRequest(first, record(`/first/${i}`));
+    logRequest(second, record(`/second/${i}`));
+    logRequest(third, record(`/third/${i}`));
+  }
+  await tick();
+  assert.deepEqual(
+    one.lines.map((l) => JSON.parse(l).path),
+    ['/first/0', '/first/1', '/first/2'],
+  );
+  assert.deepEqual(
+    two.lines.map((l) => JSON.parse(l).path),
+    ['/third/0', '/third/1', '/third/2'],
+  );
+});
+
 test('lines of gateway-like ASCII values, interleaved clients, any status and duration: what pino writes', async () => {
   // The common case is encoded byte by byte from cached segments (runtime/request-line.ts):
   // printable ASCII, values repeating and alternating between clients, paths with and without
