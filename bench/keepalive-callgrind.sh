@@ -13,7 +13,8 @@
 #     ALGS        "ec rsa" (default)
 #     CONTENDERS  "bare gate nolog" (default): bench/peers/bare-node-proxy.ts; dist/mtlsgate.mjs serve
 #                 (one JSON line per request, to a file beside the bundle, as the bench runs it);
-#                 the same with --log-level warn
+#                 the same with --log-level warn. gate:DIR / nolog:DIR: the build in DIR instead of
+#                 DIST, so two builds are measured interleaved in one run (tagged gate@DIRNAME)
 #     ROUNDS      1 (default): repeat the whole ALGS x CONTENDERS sequence, interleaved
 #   env: PKI (dir holding pki-ec/ and pki-rsa/, default bench/.work; `npm run bench` makes them),
 #        DIST (default ./dist: compare builds), WARM_N warm-up requests before the window (8000),
@@ -71,13 +72,14 @@ done
 at_ms() { date +%s.%3N; }
 count_between() { awk -v a="$1" -v b="$2" '$1>=a && $1<b {n++} END{print n+0}' "$OUT/nginx/access.log"; }
 
-run_one() { # alg contender round
-  local alg=$1 who=$2 rnd=$3 port=$((27000 + RANDOM % 1500)) P="$PKI/pki-$1" tag="$2-$1-r$3"
+run_one() { # alg contender round; contender gate:DIR / nolog:DIR runs DIR's build (DIR/mtlsgate.mjs)
+  local alg=$1 who=${2%%:*} dist=$DIST rnd=$3 port=$((27000 + RANDOM % 1500)) P="$PKI/pki-$1" tag="${2%%:*}-$1-r$3"
+  if [ "$2" != "$who" ]; then dist=${2#*:}; tag="$who@$(basename "$dist")-$1-r$3"; fi
   local cmd
   case $who in
     bare) cmd=(node $NODE_FLAGS --import tsx "$root/bench/peers/bare-node-proxy.ts" "$port" "http://127.0.0.1:$up" "$P/server.pem" "$P/server-key.pem") ;;
     gate | nolog)
-      cmd=(node $NODE_FLAGS "$DIST/mtlsgate.mjs" serve --bundle "$OUT/bundle-$alg/bundle.json" --tls-cert "$P/server.pem" --tls-key "$P/server-key.pem"
+      cmd=(node $NODE_FLAGS "$dist/mtlsgate.mjs" serve --bundle "$OUT/bundle-$alg/bundle.json" --tls-cert "$P/server.pem" --tls-key "$P/server-key.pem"
         --listen "127.0.0.1:$port" --admin off)
       [ "$who" = nolog ] && cmd+=(--log-level warn) ;;
     *) echo "unknown contender $who" >&2; exit 2 ;;

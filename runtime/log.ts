@@ -55,7 +55,9 @@ class LineBatch {
   /** arena[start, end): lines not yet handed over. */
   private start = 0;
   private end = 0;
+  /** The 100 ms flush: one Timeout for the logger's life, re-armed with refresh() (no timer object per batch). */
   private timer: NodeJS.Timeout | null = null;
+  private armed = false;
 
   constructor(private readonly out: SonicBoomLike) {
     // Lines still pending at exit reach SonicBoom before pino's own exit flush runs.
@@ -78,7 +80,7 @@ class LineBatch {
     if (this.arena.length - this.end < bound) this.renew(bound);
     this.end = encodeRequestLine(this.arena, this.end, r);
     if (this.end - this.start >= LOG_BATCH_BYTES) this.handOver();
-    else if (this.timer === null) this.timer = setTimeout(this.onTimer, LOG_FLUSH_MS).unref();
+    else if (!this.armed) this.arm();
   }
 
   private append(line: string): void {
@@ -97,8 +99,15 @@ class LineBatch {
     this.end = pending;
   }
 
+  private arm(): void {
+    this.armed = true;
+    // refresh() re-inserts a Timeout that has fired (unref'd, it stays so).
+    if (this.timer === null) this.timer = setTimeout(this.onTimer, LOG_FLUSH_MS).unref();
+    else this.timer.refresh();
+  }
+
   private readonly onTimer = (): void => {
-    this.timer = null;
+    this.armed = false;
     this.handOver();
   };
 

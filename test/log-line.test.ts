@@ -300,6 +300,38 @@ test('to a regular file (serve > gateway.log) the batches are written synchronou
   assertWholeLines(readFileSync(file, 'utf8'), 200);
 });
 
+test('the lines of a quiet gateway reach the file within the flush interval, batch after batch (the timer re-armed)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-log-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'gateway.log');
+  // Three single lines, each waited for on disk (polled, up to 10 s) before the next: each went
+  // out by the 100 ms timer alone, well before exit (the process stays up until the end).
+  const script = `
+    const { readFileSync } = await import('node:fs');
+    const { createLogger, logRequest } = await import(${JSON.stringify(new URL('../runtime/log.ts', import.meta.url).href)});
+    const logger = createLogger();
+    const seen = [];
+    for (let i = 1; i <= 3; i++) {
+      logRequest(logger, { api: 'api-' + i, key: null, cert: null, status: 200, code: null, method: 'GET', path: '/', durationMs: 1, remote: '::1' });
+      const until = Date.now() + 10_000;
+      let n = 0;
+      while ((n = readFileSync(${JSON.stringify(file)}, 'utf8').split('\\n').filter(Boolean).length) < i && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      seen.push(n);
+    }
+    process.stderr.write(JSON.stringify(seen) + '\\n');
+    setTimeout(() => {}, 50_000).unref();
+  `;
+  const fd = openSync(file, 'w');
+  const err = await new Promise<string>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', fd, 'pipe'] });
+    let text = '';
+    child.stderr!.on('data', (d: Buffer) => (text += d));
+    child.on('close', () => resolve(text));
+  });
+  closeSync(fd);
+  assert.deepEqual(JSON.parse(err.trim().split('\n').at(-1)!), [1, 2, 3], err);
+});
+
 test('to a pipe the writes stay asynchronous and every line arrives whole at exit', async () => {
   const r = await runChild('pipe', '', 200);
   assert.equal(r.code, 0, r.err);
