@@ -18,15 +18,18 @@
 #     ROUNDS      1 (default): repeat the whole ALGS x CONTENDERS sequence, interleaved
 #   env: PKI (dir holding pki-ec/ and pki-rsa/, default bench/.work; `npm run bench` makes them),
 #        DIST (default ./dist: compare builds), WARM_N warm-up requests before the window (8000),
-#        MEAS_S window seconds (40), C ab concurrency (8), OUT (results dir, default a temp dir),
+#        MEAS_S window seconds (40), IDLE_S idle window after the load (15), C ab concurrency (8),
+#        OUT (results dir, default a temp dir),
 #        NODE_FLAGS extra node flags for every contender, e.g. --perf-basic-prof: V8 then writes
 #        /tmp/perf-PID.map, which names the JIT code callgrind shows as ???:0x... (bench/callgrind-jit-names.mjs).
 # Prints one line per run: Ir/request, and by category (JIT compiler, GC, the rest) from
-# callgrind_annotate, so a run that spent its window re-optimising shows as such.
+# callgrind_annotate, so a run that spent its window re-optimising shows as such; then the
+# server's idle Ir/s (an IDLE_S window after the load) and rest-idle: "rest" less that idle
+# rate over the window, per request, which does not grow when a loaded machine slows the run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ALGS=${1:-ec rsa}; CONTENDERS=${2:-bare gate nolog}; ROUNDS=${3:-1}
-PKI=${PKI:-$root/bench/.work}; DIST=${DIST:-$root/dist}; NODE_FLAGS=${NODE_FLAGS:-}; WARM_N=${WARM_N:-8000}; MEAS_S=${MEAS_S:-40}; C=${C:-8}
+PKI=${PKI:-$root/bench/.work}; DIST=${DIST:-$root/dist}; NODE_FLAGS=${NODE_FLAGS:-}; WARM_N=${WARM_N:-8000}; MEAS_S=${MEAS_S:-40}; IDLE_S=${IDLE_S:-15}; C=${C:-8}
 OUT=${OUT:-$(mktemp -d /tmp/keepalive-callgrind.XXXXXX)}
 mkdir -p "$OUT"
 for alg in $ALGS; do [ -f "$PKI/pki-$alg/listed-1-combined.pem" ] || { echo "no $PKI/pki-$alg (run npm run bench once)" >&2; exit 2; }; done
@@ -70,6 +73,17 @@ EOF
 done
 
 at_ms() { date +%s.%3N; }
+# Self cost of the profiles given, by category: V8's optimising compiler, GC, everything else (all threads).
+categories() {
+  for g in "$@"; do [ -f "$g" ] && callgrind_annotate --threshold=100 --inclusive=no --auto=no "$g" 2>/dev/null; done |
+    awk '
+      /PROGRAM TOTALS/ { next }
+      /^ *[0-9,]+ .*[(]/ { v=$1; gsub(",", "", v); line=$0
+        if (line ~ /compiler::|turbofan|Turbofan|maglev|Maglev|OptimizingCompile|Pipeline/) jit+=v
+        else if (line ~ /heap::|Heap::|Scavenge|MarkCompact|GCTracer|Sweeper|Evacuat|ConcurrentMarking|MinorMC/) gc+=v
+        else rest+=v }
+      END { printf "%.0f %.0f %.0f", jit, gc, rest }'
+}
 count_between() { awk -v a="$1" -v b="$2" '$1>=a && $1<b {n++} END{print n+0}' "$OUT/nginx/access.log"; }
 
 run_one() { # alg contender round; contender gate:DIR / nolog:DIR runs DIR's build (DIR/mtlsgate.mjs)
@@ -104,18 +118,23 @@ run_one() { # alg contender round; contender gate:DIR / nolog:DIR runs DIR's bui
   callgrind_control -d "$vpid" > /dev/null 2>&1
   kill -INT $abpid; wait $abpid 2> /dev/null || true
   sleep 2
+  # The same server idle for IDLE_S seconds (no connections): its timers, GC and housekeeping per
+  # second. Under valgrind the request rate is whatever CPU the machine leaves it (35-200 req/s
+  # seen on a loaded VM), so per-second work weighs 1-6x more per request in a slow window than
+  # in a fast one; rest-idle takes the idle rate times the window's length off "rest".
+  callgrind_control -z "$vpid" > /dev/null 2>&1
+  local i1; i1=$(at_ms)
+  sleep "$IDLE_S"
+  local i2; i2=$(at_ms)
+  callgrind_control -d "$vpid" > /dev/null 2>&1
   local n; n=$(count_between "$t1" "$t2")
   local f; f=$(ls -t "$OUT/cg.$tag".*.1 2>/dev/null | head -1)
   local tot; tot=$(awk '/^totals:/{s+=$2} END{printf "%.0f", s}' "$OUT/cg.$tag".*.1 2>/dev/null)
-  # Self cost by category (V8's optimising compiler, GC, everything else), all threads.
-  local cats; cats=$(for g in "$OUT/cg.$tag".*.1; do callgrind_annotate --threshold=100 --inclusive=no --auto=no "$g" 2>/dev/null; done |
-    awk -v n="$n" '
-      /PROGRAM TOTALS/ { next }
-      /^ *[0-9,]+ .*[(]/ { v=$1; gsub(",", "", v); line=$0
-        if (line ~ /compiler::|turbofan|Turbofan|maglev|Maglev|OptimizingCompile|Pipeline/) jit+=v
-        else if (line ~ /heap::|Heap::|Scavenge|MarkCompact|GCTracer|Sweeper|Evacuat|ConcurrentMarking|MinorMC/) gc+=v
-        else rest+=v }
-      END { printf "jit=%.1fk gc=%.1fk rest=%.1fk", jit/n/1000, gc/n/1000, rest/n/1000 }')
+  local w; w=$(categories "$OUT/cg.$tag".*.1)
+  local idle; idle=$(categories "$OUT/cg.$tag".*.2)
+  local cats; cats=$(echo "$w $idle" | awk -v n="$n" -v ws="$(echo "$t2 - $t1" | bc)" -v is="$(echo "$i2 - $i1" | bc)" '
+    { n = n > 0 ? n : 1; idle = $6 / is
+      printf "jit=%.1fk gc=%.1fk rest=%.1fk idle=%.0fk/s rest-idle=%.1fk", $1/n/1000, $2/n/1000, $3/n/1000, idle/1000, ($3 - idle*ws)/n/1000 }')
   echo "$tag requests=$n Ir/req=$((tot / (n > 0 ? n : 1))) $cats  (profile: $f)" | tee -a "$OUT/results.txt"
   kill -TERM "$vpid" 2> /dev/null || true
   wait "$vpid" 2> /dev/null || true

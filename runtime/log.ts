@@ -5,7 +5,7 @@
 // carries only the fields of RequestLogFields, and its path is cut at the first "?".
 import pino, { type Logger } from 'pino';
 import type { RequestRecord } from './gateway.ts';
-import { encodeRequestLine, requestLineBound } from './request-line.ts';
+import { encodeRequestLine } from './request-line.ts';
 import { isRegularFile, WholeLineWriter } from './whole-line-writer.ts';
 
 export type { Logger } from 'pino';
@@ -52,6 +52,8 @@ interface SonicBoomLike {
  */
 class LineBatch {
   private arena = Buffer.allocUnsafe(ARENA_BYTES);
+  /** arena.length, kept as a number. */
+  private arenaBytes = ARENA_BYTES;
   /** arena[start, end): lines not yet handed over. */
   private start = 0;
   private end = 0;
@@ -76,16 +78,19 @@ class LineBatch {
 
   /** A request line, encoded into the arena (runtime/request-line.ts): gathered until ~8 KiB or 100 ms. */
   writeRequest(r: RequestRecord): void {
-    const bound = requestLineBound(r);
-    if (this.arena.length - this.end < bound) this.renew(bound);
-    this.end = encodeRequestLine(this.arena, this.end, r);
+    let end = encodeRequestLine(this.arena, this.end, this.arenaBytes - this.end, r);
+    if (end < 0) {
+      this.renew(-end);
+      end = encodeRequestLine(this.arena, this.end, this.arenaBytes - this.end, r);
+    }
+    this.end = end;
     if (this.end - this.start >= LOG_BATCH_BYTES) this.handOver();
     else if (!this.armed) this.arm();
   }
 
   private append(line: string): void {
     // A UTF-16 code unit is at most 3 bytes of UTF-8: with that much room the line fits whole.
-    if (this.arena.length - this.end < line.length * 3) this.renew(line.length * 3);
+    if (this.arenaBytes - this.end < line.length * 3) this.renew(line.length * 3);
     this.end += this.arena.write(line, this.end, 'utf8');
   }
 
@@ -95,6 +100,7 @@ class LineBatch {
     const next = Buffer.allocUnsafe(Math.max(ARENA_BYTES, pending + room));
     this.arena.copy(next, 0, this.start, this.end);
     this.arena = next;
+    this.arenaBytes = next.length;
     this.start = 0;
     this.end = pending;
   }
@@ -210,9 +216,12 @@ export function logRequest(logger: Logger, r: RequestLogFields): void {
   // The production destination batches request lines; a test's plain stream takes each at once,
   // as a string, encoded the same way.
   if (log.batch !== null) return log.batch.writeRequest(r);
-  const bound = requestLineBound(r);
-  if (scratch.length < bound) scratch = Buffer.allocUnsafe(bound);
-  log.stream.write(scratch.toString('utf8', 0, encodeRequestLine(scratch, 0, r)));
+  let end = encodeRequestLine(scratch, 0, scratch.length, r);
+  if (end < 0) {
+    scratch = Buffer.allocUnsafe(-end);
+    end = encodeRequestLine(scratch, 0, scratch.length, r);
+  }
+  log.stream.write(scratch.toString('utf8', 0, end));
 }
 
 function requestLogOf(logger: Logger): RequestLog {
