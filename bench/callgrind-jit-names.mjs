@@ -50,8 +50,7 @@ const label = (fn) => {
   return m ? nameOf(Number.parseInt(m[1], 16)) : fn.replace(/ \[\/usr\/.*\]$/, '');
 };
 
-const annotate = (...args) =>
-  execFileSync('callgrind_annotate', ['--threshold=100', '--auto=no', ...args, cgFile], { encoding: 'utf8', maxBuffer: 1 << 28 });
+const annotate = (...args) => execFileSync('callgrind_annotate', ['--threshold=100', '--auto=no', ...args, cgFile], { encoding: 'utf8', maxBuffer: 1 << 28 });
 
 const self = new Map();
 for (const line of annotate('--inclusive=no').split('\n')) {

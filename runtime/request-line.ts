@@ -137,7 +137,7 @@ function headNow(): Uint8Array {
     for (let i = 0; i < 20; i++) HEAD24[TIME_AT + i] = iso.charCodeAt(i);
   }
   HEAD24[MS_AT] = 48 + ((ms / 100) | 0);
-  HEAD24[MS_AT + 1] = 48 + ((ms / 10) % 10 | 0);
+  HEAD24[MS_AT + 1] = 48 + (((ms / 10) % 10) | 0);
   HEAD24[MS_AT + 2] = 48 + (ms % 10);
   return HEAD24;
 }

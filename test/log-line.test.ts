@@ -191,7 +191,11 @@ test('lines of gateway-like ASCII values, interleaved clients, any status and du
       status: fc.oneof(pick([200, 201, 404, 429, 499, 502]), fc.integer({ min: -5, max: 100_000 })),
       code: fc.oneof(pick([null, 'route.not_found', 'mtls.cert_not_allowed']), ascii),
       method: fc.oneof(pick(['GET', 'POST', 'DELETE']), ascii),
-      path: fc.oneof(ascii, fc.tuple(ascii, ascii).map(([a, b]) => `/${a}?${b}`), fc.string({ unit: 'binary', maxLength: 20 })),
+      path: fc.oneof(
+        ascii,
+        fc.tuple(ascii, ascii).map(([a, b]) => `/${a}?${b}`),
+        fc.string({ unit: 'binary', maxLength: 20 }),
+      ),
       durationMs: fc.oneof(
         fc.double({ min: 0, max: 5000, noNaN: true }),
         fc.integer({ min: 0, max: 5_000_000 }).map((us) => us / 1000),
