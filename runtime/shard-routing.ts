@@ -16,7 +16,7 @@
 // overlay holds more than 1/16 of the entries (or FOLD_FLOOR) it is folded into a new base (the
 // base copied, the overlaid shards' stale entries deleted and their current ones inserted):
 // the 8 MiB copy once every ~15 reloads of one key at 1,000,000 keys rather than at each.
-import { type Table, buildTable, INDEX_BITS, MAX_SHARD_ENTRIES, patchTable, type Values } from './routing-table.ts';
+import { buildTable, FREE, INDEX_BITS, MAX_SHARD_ENTRIES, patchTable, type Table, type Values } from './routing-table.ts';
 
 export { entryIndex, entryShard, INDEX_BITS, MAX_SHARD_ENTRIES } from './routing-table.ts';
 
@@ -146,17 +146,18 @@ function fold(old: ShardRouting, baseSources: (RoutingSource | null)[], inOverla
  * shard's own bytes), or -1: the overlay first, then the base without its stale entries.
  */
 export function findRouted(overlay: Int32Array, base: Int32Array, overlaid: Uint8Array, hash: number, is: (e: number) => boolean): number {
+  // Entries are >= 0; FREE (-1) ends a probe run, a TOMBSTONE (-2) does not.
   let mask = overlay.length - 1;
   for (let s = hash & mask; ; s = (s + 1) & mask) {
     const e = overlay[s];
-    if (e === -1) break;
-    if (is(e)) return e;
+    if (e === FREE) break;
+    if (e >= 0 && is(e)) return e;
   }
   mask = base.length - 1;
   for (let s = hash & mask; ; s = (s + 1) & mask) {
     const e = base[s];
-    if (e === -1) return -1;
-    if (overlaid[e >> INDEX_BITS] === 0 && is(e)) return e;
+    if (e === FREE) return -1;
+    if (e >= 0 && overlaid[e >> INDEX_BITS] === 0 && is(e)) return e;
   }
 }
 
