@@ -5,7 +5,7 @@
 // the samples per 1,000 requests by process kind and by shared object, and the top symbols, so a
 // function whose cost per request grows with two workers stands out.
 //   npm run build && node --import tsx bench/workers-perf.ts [--seconds 8] [--warm 30] [--rate 3000] [--variants 1u,2u]
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { mtlsgateContender } from './contenders/mtlsgate.ts';
@@ -17,7 +17,6 @@ import { freePort, processTree, SERVER_CORE } from './lib/proc.ts';
 import { startUpstream } from './upstream.ts';
 import { measureOnce } from './workloads/load.ts';
 import { API_PATH } from './workloads/proxy.ts';
-import { spawn } from 'node:child_process';
 
 const { values } = parseArgs({
   options: {
