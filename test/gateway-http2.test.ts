@@ -11,6 +11,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createServerCert } from '../cli/pki.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
 import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { waitFor } from './helpers/ops-fixtures.ts';
 
 const PROTO = `syntax = "proto3";
 package demo;
@@ -21,14 +22,6 @@ service Greeter {
 message HelloRequest { string name = 1; }
 message HelloReply { string message = 1; }
 `;
-
-async function waitFor(what: string, check: () => boolean, limitMs = 15_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('HTTP/2 on the same port, same stages', () => {
   let pki: TestPki;
@@ -88,7 +81,7 @@ describe('HTTP/2 on the same port, same stages', () => {
         assert.equal(upstreamSaw.headers['x-forwarded-host'], `localhost:${gw.port}`);
         assert.ok(!Object.keys(upstreamSaw.headers).some((n) => n.startsWith(':')), 'no pseudo-header reaches an HTTP/1.1 upstream');
       }
-      await waitFor('both records', () => gw.records.filter((r) => r.path === c.path).length >= 2);
+      await waitFor('both records', () => gw.records.filter((r) => r.path === c.path).length >= 2, 15_000);
       const [a, b] = gw.records.filter((r) => r.path === c.path).slice(-2);
       assert.deepEqual({ ...a, durationMs: 0, remote: '' }, { ...b, durationMs: 0, remote: '' });
     });
@@ -168,7 +161,7 @@ describe('gRPC through the gateway (proxy.http2)', () => {
       call.on('status', (s: grpc.StatusObject) => (trailers = s.metadata));
     });
     assert.equal(reply.message, 'hello alice (https)');
-    await waitFor('status', () => trailers !== null);
+    await waitFor('status', () => trailers !== null, 15_000);
     assert.deepEqual(trailers!.get('x-served-by'), ['upstream']);
     c.close();
   });
@@ -247,10 +240,10 @@ describe('WebSocket through the gateway', () => {
     ws.on('message', (m) => got.push(String(m)));
     await new Promise((r) => ws.once('open', r));
     ws.send('ping');
-    await waitFor('two messages', () => got.length >= 2);
+    await waitFor('two messages', () => got.length >= 2, 15_000);
     assert.deepEqual(got, ['path /chat cert none', 'echo ping']);
     ws.close();
-    await waitFor('the record', () => gw.records.some((r) => r.path === '/ws/chat' && r.status === 101));
+    await waitFor('the record', () => gw.records.some((r) => r.path === '/ws/chat' && r.status === 101), 15_000);
   });
 
   it('a refused upgrade gets the error row before any upgrade', async () => {
@@ -266,7 +259,7 @@ describe('WebSocket through the gateway', () => {
     ws.once('close', () => (closed = true));
     assert.equal(gw.gateway.openWebSockets(), 1);
     gw.use(bundleWith([pki.clients['partner-a'].fingerprint]));
-    await waitFor('the tunnel to close', () => closed);
+    await waitFor('the tunnel to close', () => closed, 15_000);
     assert.equal(gw.gateway.openWebSockets(), 0);
     gw.use(bundleWith([pki.clients.alice.fingerprint]));
   });
