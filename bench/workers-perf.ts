@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { mtlsgateContender } from './contenders/mtlsgate.ts';
 import type { Running } from './contenders/contender.ts';
-import { createContext } from './lib/context.ts';
+import { standaloneContext } from './lib/context.ts';
 import { runOpenLoop } from './lib/open-loop.ts';
 import { benchPki } from './lib/pki.ts';
 import { freePort, processTree, SERVER_CORE } from './lib/proc.ts';
@@ -36,27 +36,7 @@ const top = Number(values.top ?? 25);
  *  the JavaScript functions under the samples whose symbol matches are listed. */
 const callers = values.callers ? new RegExp(values.callers) : null;
 const root = join(import.meta.dirname, '..');
-const ctx = createContext(
-  root,
-  {
-    quick: false,
-    only: [],
-    durationS: seconds,
-    rounds: 1,
-    turnS: seconds,
-    handshakeDurationS: seconds,
-    connections: 16,
-    handshakeConnections: 16,
-    contenders: [],
-    algs: ['ec'],
-    dynamicKeys: 0,
-    compileApis: 0,
-    compileKeys: 0,
-    compileCrl: 0,
-    scaleKeys: [],
-  },
-  (line) => console.log(line),
-);
+const ctx = standaloneContext(root, { seconds, rounds: 1, connections: 16 });
 const pki = await benchPki(ctx.dir(), 'ec');
 const listed = pki.files['listed-1'];
 const upstream = await startUpstream(ctx);
