@@ -7,7 +7,8 @@
 #   bench/workers-callgrind.sh LABEL WORKERS BUNDLE PKI_DIR [CONCURRENCY]
 # BUNDLE's upstream must be running (any HTTP server answering 200); PKI_DIR holds server.pem,
 # server-key.pem and listed-1-combined.pem (bench/.work/pki-ec after a bench run).
-# env: WARM_S warm-up seconds (90), MEAS_S window seconds (60), EXTRA more serve flags.
+# env: WARM_S warm-up seconds (90), MEAS_S window seconds (60), EXTRA more serve flags, URL_PATH the
+# request path (/api/x; /api/bench for a bench/.work/contenders/*/bundle.json).
 set -euo pipefail
 label=$1; W=$2; B=$3; P=$4; C=${5:-8}; WARM_S=${WARM_S:-90}; MEAS_S=${MEAS_S:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +22,7 @@ valgrind --tool=callgrind --trace-children=yes --instr-atstart=no --callgrind-ou
 spid=$!
 for _ in $(seq 1 1200); do curl -sf -m 5 http://127.0.0.1:$admin/health >/dev/null 2>&1 && break; sleep 0.5; done
 pids="$spid $(pgrep -P $spid | tr '\n' ' ')"
-ab -k -c "$C" -t $((WARM_S + MEAS_S + 60)) -n 100000000 -E "$P/listed-1-combined.pem" "https://127.0.0.1:$port/api/x" > "$work/ab.txt" 2>&1 &
+ab -k -c "$C" -t $((WARM_S + MEAS_S + 60)) -n 100000000 -E "$P/listed-1-combined.pem" "https://127.0.0.1:$port${URL_PATH:-/api/x}" > "$work/ab.txt" 2>&1 &
 abpid=$!
 sleep "$WARM_S"
 for p in $pids; do callgrind_control -i on "$p" >/dev/null; done

@@ -23,7 +23,7 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { mtlsgateContender } from './contenders/mtlsgate.ts';
-import { createContext } from './lib/context.ts';
+import { standaloneContext } from './lib/context.ts';
 import { runOpenLoop } from './lib/open-loop.ts';
 import { benchPki } from './lib/pki.ts';
 import { isAdmitted, probe } from './lib/probe.ts';
@@ -40,27 +40,7 @@ const rounds = Number(values.rounds ?? 3);
 const connections = Number(values.connections ?? 16);
 const rate = Number(values.rate ?? 3000);
 const root = join(import.meta.dirname, '..');
-const ctx = createContext(
-  root,
-  {
-    quick: false,
-    only: [],
-    durationS: seconds,
-    rounds,
-    turnS: seconds,
-    handshakeDurationS: seconds,
-    connections,
-    handshakeConnections: 16,
-    contenders: [],
-    algs: ['ec'],
-    dynamicKeys: 0,
-    compileApis: 0,
-    compileKeys: 0,
-    compileCrl: 0,
-    scaleKeys: [],
-  },
-  (line) => console.log(line),
-);
+const ctx = standaloneContext(root, { seconds, rounds, connections });
 
 interface Variant {
   workers: number;

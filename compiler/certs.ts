@@ -5,7 +5,7 @@
 // blocks leaves this module.
 import { X509Certificate } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 import { readCertFacts } from '../cert/der.ts';
 import { fingerprintOf, formatPin } from '../cert/fingerprint.ts';
@@ -80,9 +80,10 @@ function parsePem(text: string): PemContents {
 // One read into a reused buffer: certificate files are small, and readFileSync's fstat and
 // per-file allocation are a measurable share of reading 100,000 of them.
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
-function readSmallFile(path: string, flags: number = constants.O_RDONLY): string {
+function readSmallFile(path: string, flags: number = constants.O_RDONLY, opened?: (fd: number) => void): string {
   const fd = openSync(path, flags);
   try {
+    opened?.(fd);
     const n = readSync(fd, readBuffer, 0, readBuffer.length, 0);
     if (n < readBuffer.length) return readBuffer.toString('latin1', 0, n);
   } finally {
@@ -198,7 +199,7 @@ export class CertLoader {
       const abs = this.resolvePath(dirname(yamlAbsPath), entry);
       label = () => quotedPath(entry);
       this.touched?.files.add(abs);
-      let cached = this.files.get(abs) ?? (this.witnesses ? undefined : this.readInside(abs));
+      let cached = this.files.get(abs) ?? this.readInside(abs);
       const outside = cached ? null : this.outside(abs);
       if (outside !== null) {
         cached = { code: 'E_PATH_OUTSIDE', problem: outside };
@@ -264,10 +265,23 @@ export class CertLoader {
   private readInside(abs: string): PemContents | undefined {
     if (!this.confine?.insideUnlessLink(abs)) return undefined;
     let text: string;
+    // The compile cache's witness: fstat of the file opened (not a symlink: O_NOFOLLOW), before the read.
+    const seen: { witness?: Exclude<FileWitness, null> } = {};
+    const opened = this.witnesses
+      ? (fd: number) => {
+          const st = fstatSync(fd);
+          seen.witness = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+        }
+      : undefined;
     try {
-      text = readSmallFile(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+      text = readSmallFile(abs, constants.O_RDONLY | constants.O_NOFOLLOW, opened);
     } catch {
       return undefined;
+    }
+    const w = seen.witness;
+    if (this.witnesses && w) {
+      if (w.mtimeMs >= Date.now() - RACY_MS) w.sha256 = sha256Hex(text);
+      this.witnesses.set(abs, w);
     }
     const contents = parsePem(text);
     this.dropUnneededDer(contents);

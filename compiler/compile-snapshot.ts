@@ -72,8 +72,42 @@ export interface PreviousSnapshot {
  * One key file's part, as the compile that writes the snapshot has it: its witnesses, or (a file
  * kept from the previous snapshot) their rows [certs[0], certs[1]) of the previous table.
  */
-export type SnapshotInputFile = Omit<SnapshotFile, 'certs' | 'racy' | 'ids'> &
-  ({ witnesses: [string, FileWitness][]; ids: string[] } | { previous: SnapshotFile });
+export type SnapshotInputFile = Omit<SnapshotFile, 'certs' | 'racy' | 'ids'> & ({ witnesses: WitnessColumns; ids: string } | { previous: SnapshotFile });
+
+/**
+ * One key file's certificate files in the witness table's form, made where the file was resolved
+ * (a key worker thread hands these back instead of a pair per certificate file): `paths` one a
+ * line (relative to the config directory when inside it), `stats` (size, mtimeMs, ino) per path,
+ * `racy` SHA-256s by row within the file.
+ */
+export interface WitnessColumns {
+  count: number;
+  paths: string;
+  stats: Float64Array;
+  racy?: Record<string, string>;
+}
+
+/** The witnesses of one file as columns; null when a path holds a newline (no snapshot then: one path a line). */
+export function witnessColumns(witnesses: readonly (readonly [string, FileWitness])[], root: string): WitnessColumns | null {
+  const inside = `${root}${sep}`;
+  const paths: string[] = [];
+  const stats = new Float64Array(witnesses.length * 3);
+  const racy: Record<string, string> = {};
+  let racyAny = false;
+  for (let i = 0; i < witnesses.length; i++) {
+    const [abs, w] = witnesses[i];
+    if (abs.includes('\n')) return null;
+    paths.push(abs.startsWith(inside) ? abs.slice(inside.length) : abs);
+    stats[i * 3] = w === null ? -1 : w.size;
+    stats[i * 3 + 1] = w === null ? 0 : w.mtimeMs;
+    stats[i * 3 + 2] = w === null ? 0 : w.ino;
+    if (w?.sha256 !== undefined) {
+      racy[i] = w.sha256;
+      racyAny = true;
+    }
+  }
+  return { count: witnesses.length, paths: paths.join('\n'), stats, ...(racyAny ? { racy } : {}) };
+}
 
 /** The previous snapshot's ids.txt, or null when it does not have the digest the state names. */
 export function readSnapshotIds(cacheDir: string, state: SnapshotState): Buffer | null {
@@ -158,11 +192,9 @@ export function writeSnapshot(
   files: readonly SnapshotInputFile[],
   previous?: PreviousSnapshot,
 ): void {
-  // Paths inside the config directory are kept relative to it (a third of the bytes to read, hash and write).
-  const inside = `${root}${sep}`;
   const dir = dirOf(cacheDir);
   let count = 0;
-  for (const f of files) count += 'witnesses' in f ? f.witnesses.length : f.previous.certs[1] - f.previous.certs[0];
+  for (const f of files) count += 'witnesses' in f ? f.witnesses.count : f.previous.certs[1] - f.previous.certs[0];
   const stats = new Float64Array(count * 3);
   const segments: Uint8Array[] = [];
   const idParts: Uint8Array[] = [];
@@ -177,17 +209,12 @@ export function writeSnapshot(
     const idStart = idAt;
     if ('witnesses' in f) {
       same = false;
-      for (const [abs, w] of f.witnesses) {
-        // One path a line: a path with a newline cannot be kept (no snapshot; the entries still work).
-        if (abs.includes('\n')) return;
-        segments.push(Buffer.from(abs.startsWith(inside) ? abs.slice(inside.length) : abs, 'utf8'));
-        stats[at * 3] = w === null ? -1 : w.size;
-        stats[at * 3 + 1] = w === null ? 0 : w.mtimeMs;
-        stats[at * 3 + 2] = w === null ? 0 : w.ino;
-        if (w?.sha256 !== undefined) racy[at] = w.sha256;
-        at++;
-      }
-      const block = Buffer.from(f.ids.map((id) => `${id}\n`).join(''), 'utf8');
+      const w = f.witnesses;
+      if (w.count > 0) segments.push(Buffer.from(w.paths, 'utf8'));
+      stats.set(w.stats, at * 3);
+      for (const [i, sha] of Object.entries(w.racy ?? {})) racy[at + Number(i)] = sha;
+      at += w.count;
+      const block = Buffer.from(f.ids === '' ? '' : `${f.ids}\n`, 'utf8');
       idParts.push(block);
       idAt += block.length;
       const { witnesses: _, ids: _i, ...rest } = f;

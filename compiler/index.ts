@@ -18,9 +18,10 @@ import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
 import { buildWire } from './emit.ts';
 import { DirListings } from './dir-listings.ts';
 import { loadConfigFiles } from './load.ts';
-import { type FileKeysState, keyDocsInFileOrder, resolveKeysCached } from './cached-keys.ts';
+import { type FileKeysState, keyDocsInFileOrder, keysContext, resolveKeysCached } from './cached-keys.ts';
 import type { LiveCapture } from './live-state.ts';
-import { KeyCache } from './key-cache.ts';
+import { compilerCode, KeyCache } from './key-cache.ts';
+import { poolCacheResult } from './key-file-cache.ts';
 import { toColumns } from './key-file.ts';
 import { buildKeyTable } from './key-table.ts';
 import { KeyWorkerPool, planWorkers } from './parallel-keys.ts';
@@ -262,14 +263,20 @@ interface ResolveInput {
 /** The parse, schema and check stages: in worker threads for a big config, else (or when the workers hand it back) on this one. */
 async function resolveConfig(input: ResolveInput, live?: LiveCapture): Promise<Resolved> {
   const { files, log, opts } = input;
-  // The live compile (the portal) keeps per-file state the one-thread stage makes.
-  const plan = opts.cacheDir === undefined && live === undefined ? planWorkers(files, opts.keyWorkers) : null;
+  // The live compile (the portal) keeps per-file state the one-thread stage makes. With a cache,
+  // the workers use and write the key files' entries (compiler/key-file-cache.ts).
+  const plan = live === undefined ? planWorkers(files, opts.keyWorkers) : null;
   if (plan === null) return { ...resolveOnOneThread(input, live), keyWorkers: { count: 0 } };
   const afterLoad = log.diagnostics.length;
   const parallel = await resolveInWorkers(input, plan);
   if (parallel.restart === undefined) return { ...parallel, keyWorkers: { count: plan.workers } };
   log.truncate(afterLoad);
   return { ...resolveOnOneThread(input), keyWorkers: { count: 0, restarted: parallel.restart } };
+}
+
+/** The options a key file's keys-stage results depend on (part of the cache's context digest). */
+function keysOptions(opts: CompileOptions, dir: string) {
+  return { strict: opts.strict === true, expiryWarningDays: opts.expiryWarningDays ?? 30, dir: resolve(dir), allowOutside: opts.allowOutside ?? [] };
 }
 
 function reportEmptyConfig(dir: string, log: DiagnosticLog): void {
@@ -343,7 +350,7 @@ function resolveOnOneThread(input: ResolveInput, live?: LiveCapture) {
       certs,
       now,
       log,
-      options: { strict: opts.strict === true, expiryWarningDays: opts.expiryWarningDays ?? 30, dir: resolve(dir), allowOutside: opts.allowOutside ?? [] },
+      options: keysOptions(opts, dir),
       perFile,
     });
     if (cache) cacheStats = { hits: cached?.hits ?? 0, stale: candidates.size - (cached?.hits ?? 0) };
@@ -373,11 +380,14 @@ function resolveOnOneThread(input: ResolveInput, live?: LiveCapture) {
   if (cache && context !== undefined && perFile && typed.revocations.length === 0 && typed.tests.length === 0 && typed.apis.length > 0) {
     const nowMs = now.getTime();
     const parts: SnapshotInputFile[] = [];
+    let writable = true;
     for (const file of files) {
       const r = perFile.get(file);
-      if (r) parts.push(snapshotPart(file, r, cache.textHash(file), nowMs));
+      const part = r ? snapshotPart(file, r, cache.textHash(file), nowMs, resolve(dir)) : undefined;
+      if (part === null) writable = false;
+      else if (part) parts.push(part);
     }
-    if ([...perFile.values()].every((r) => r.plain && r.witnesses !== undefined)) snapshot = { context, parts };
+    if (writable && [...perFile.values()].every((r) => r.plain && r.witnesses !== undefined)) snapshot = { context, parts };
   }
   return { apis, keys, revocation, cases, cacheStats, plans, snapshot };
 }
@@ -423,6 +433,7 @@ async function resolveWithPool(
     },
   });
   const { typed, certs, apis, policies } = front;
+  const context = opts.cacheDir === undefined ? undefined : keysContext(apis.apis, policies, typed.broken, keysOptions(opts, dir));
   const outcome = pool.run({
     apis: apis.apis,
     policies: new Map([...policies].map(([id, p]) => [id, p.spec])),
@@ -432,6 +443,7 @@ async function resolveWithPool(
     nowMs: now.getTime(),
     root: confine.rootArgument,
     allowOutside: confine.allowedArguments,
+    ...(context === undefined ? {} : { cache: { dir: opts.cacheDir!, code: compilerCode(), context, root: resolve(dir) } }),
   });
   // Keys in the other files (beside APIs or policies, or with a certificate_match) resolve here
   // meanwhile, as one group: their CAs and certificate_match overlaps are this thread's.
@@ -447,7 +459,16 @@ async function resolveWithPool(
   const allDocs = docs.length + done.docs;
   if (allDocs === 0 && parseDiagnostics + done.parseDiagnostics === 0 && !opts.allowEmpty) reportEmptyConfig(dir, log);
   if (allDocs > 0 && typed.apis.length === 0 && typed.broken.api.size === 0 && !opts.allowEmpty && !earlyError && !done.earlyError) reportNoApis(dir, log);
-  return { apis, keys, ...resolveTail(input, front), cacheStats: undefined, snapshot: undefined };
+  const tail = resolveTail(input, front);
+  if (context === undefined) return { apis, keys, ...tail, cacheStats: undefined, snapshot: undefined };
+  const cached = poolCacheResult(
+    files.filter((f) => keyFiles.has(f)),
+    done.files,
+    now.getTime(),
+  );
+  // The snapshot as on one thread: every key file plain (none resolved here), APIs, no revocation or test documents.
+  const snapshotted = cached.parts !== null && typed.keys.length === 0 && typed.revocations.length === 0 && typed.tests.length === 0 && typed.apis.length > 0;
+  return { apis, keys, ...tail, cacheStats: cached.stats, snapshot: snapshotted ? { context, parts: cached.parts! } : undefined };
 }
 
 /**

@@ -158,13 +158,13 @@ export function validUntil(now: number, notAfters: readonly number[], expires: r
   return until;
 }
 
-function isEntry(v: unknown): v is CacheEntry {
+function isEntry(v: unknown, code: string): v is CacheEntry {
   const e = v as CacheEntry;
   return (
     typeof e === 'object' &&
     e !== null &&
     e.format === FORMAT &&
-    e.code === compilerCode() &&
+    e.code === code &&
     typeof e.path === 'string' &&
     typeof e.text === 'string' &&
     typeof e.context === 'string' &&
@@ -189,7 +189,14 @@ function isEntry(v: unknown): v is CacheEntry {
 export class KeyCache {
   private readonly hashes = new Map<SourceFile, string>();
 
-  constructor(readonly dir: string) {
+  /**
+   * `code`: the build's compilerCode(), handed in by a key worker thread (compiler/keys-worker.ts),
+   * whose own module file is not the CLI's.
+   */
+  constructor(
+    readonly dir: string,
+    private readonly code: string = compilerCode(),
+  ) {
     mkdirSync(dir, { recursive: true });
   }
 
@@ -213,9 +220,10 @@ export class KeyCache {
     return out;
   }
 
-  private read(file: SourceFile): CacheEntry | null {
+  /** The file's entry when it was made from the file's exact text by this build (not yet checked for use: `usable`). */
+  read(file: SourceFile): CacheEntry | null {
     const entry = readDigestedJson(this.entryPath(file));
-    if (!isEntry(entry) || entry.path !== file.absPath || entry.text !== this.textHash(file)) return null;
+    if (!isEntry(entry, this.code) || entry.path !== file.absPath || entry.text !== this.textHash(file)) return null;
     return entry;
   }
 
@@ -241,7 +249,7 @@ export class KeyCache {
   }
 
   write(file: SourceFile, entry: Omit<CacheEntry, 'format' | 'code' | 'path' | 'text'>): void {
-    const full: CacheEntry = { format: FORMAT, code: compilerCode(), path: file.absPath, text: this.textHash(file), ...entry };
+    const full: CacheEntry = { format: FORMAT, code: this.code, path: file.absPath, text: this.textHash(file), ...entry };
     // JSON has no Infinity: null stands for "no time-dependent result".
     // Best effort: a cache that cannot be written only makes the next compile slower.
     try {

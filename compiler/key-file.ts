@@ -12,6 +12,7 @@ import { CertLoader } from './certs.ts';
 import { resolveKeys, sessionCache } from './check-keys.ts';
 import { Confinement } from './confine.ts';
 import { type Diagnostic, DiagnosticLog } from './diagnostics.ts';
+import { type KeyFileCacheContext, type KeyFileCacheFacts, KeyFileCache } from './key-file-cache.ts';
 import { checkLimitsOfBroken } from './limits.ts';
 import type { PolicySpec } from './model.ts';
 import { parseSources } from './parse.ts';
@@ -30,6 +31,8 @@ export interface KeyFileContext {
   /** Confinement's arguments: the config directory (or base directory) and --allow-outside. */
   root: string;
   allowOutside: readonly string[];
+  /** `compile --cache`: each file is taken from its entry or its entry written (compiler/key-file-cache.ts). */
+  cache?: KeyFileCacheContext;
 }
 
 /** The keys of one file as columns (key-cache.ts PackedKeys without an array per key). */
@@ -65,6 +68,8 @@ export type KeyFileResult =
       /** Every diagnostic, as logged (already line:col: the text is the file's). */
       diagnostics: Diagnostic[];
       keys: KeyColumns;
+      /** With a cache: whether the file came from its entry, and its part of the snapshot. */
+      cached?: KeyFileCacheFacts;
     };
 
 /** Resolves key files one at a time against one context, keeping what files share (sessions, confinement). */
@@ -74,7 +79,10 @@ export class KeyFileResolver {
   private readonly sessions = sessionCache();
   private readonly json: SessionJson = new Map();
 
+  private readonly cache: KeyFileCache | undefined;
+
   constructor(private readonly ctx: KeyFileContext) {
+    this.cache = ctx.cache ? new KeyFileCache(ctx.cache) : undefined;
     this.confine = new Confinement(ctx.root, ctx.allowOutside);
     this.policies = new Map([...ctx.policies].map(([id, spec]) => [id, { spec }]));
   }
@@ -82,6 +90,12 @@ export class KeyFileResolver {
   /** The parse, schema and keys stages of one key file. */
   resolve(file: SourceFile): KeyFileResult {
     const ctx = this.ctx;
+    const was = this.cache?.lookup(file, ctx.nowMs);
+    if (was && 'facts' in was) {
+      // Not parsed: an entry exists only for a file of plain key documents with no parse or schema diagnostic.
+      const keys = toColumns(was.keys, new Map(was.notAfter), this.json);
+      return { docs: was.facts.keyDocs, parseDiagnostics: 0, earlyError: false, diagnostics: was.diagnostics, keys, cached: was.facts };
+    }
     const log = new DiagnosticLog(ctx.strict);
     const docs = parseSources([file], log);
     const parseDiagnostics = log.diagnostics.length;
@@ -90,14 +104,27 @@ export class KeyFileResolver {
     if (other > 0 || typed.refused.some((r) => r.kind !== 'key')) return { restart: `${file.path} holds documents other than keys` };
     if (typed.keys.some((k) => k.spec.certificate_match !== undefined)) return { restart: `${file.path} has a certificate_match` };
     const earlyError = log.diagnostics.some((d) => d.severity === 'error');
+    // What the cache may keep: only valid key documents and no parse or schema diagnostic (cached-keys.ts).
+    const plain = log.diagnostics.length === 0 && typed.keys.length === docs.length;
     checkLimitsOfBroken(typed.refused, log);
     // A loader per file: certificate files are named from one key file, and a loader for the
     // whole run would keep every one of them (a Map of 1,000,000 entries).
     const now = new Date(ctx.nowMs);
     const certs = new CertLoader(log, now, ctx.expiryWarningDays, this.confine);
+    if (this.cache) KeyFileCache.prepare(certs);
     const resolved = resolveKeys(typed.keys, this.policies, ctx.apis, ctx.broken, certs, new Map(), now, log, false, this.sessions);
     const keys = toColumns(resolved.keys.values(), resolved.notAfter, this.json);
-    return { docs: docs.length, parseDiagnostics, earlyError, diagnostics: log.diagnostics, keys };
+    const result = { docs: docs.length, parseDiagnostics, earlyError, diagnostics: log.diagnostics, keys };
+    if (!this.cache || typed.keys.length === 0) return result;
+    const facts = this.cache.record(
+      file,
+      was?.entry === 'stale' ? 'stale' : 'none',
+      { keys: [...resolved.keys.values()], notAfter: [...resolved.notAfter], diagnostics: log.diagnostics, keyDocs: typed.keys.length, plain },
+      certs,
+      ctx.nowMs,
+      ctx.expiryWarningDays,
+    );
+    return { ...result, cached: facts };
   }
 }
 

@@ -33,7 +33,10 @@ function resolveWaiting(): void {
 /** The typed arrays of a result move to the main thread instead of being copied. */
 function columnBuffers(result: Extract<KeyFileResult, { docs: number }>): ArrayBuffer[] {
   const k = result.keys;
-  return [k.session, k.certCount, k.expiresRows, k.inactiveRows, k.tokenRows, k.certNotAfter].map((a) => a.buffer as ArrayBuffer);
+  const witnesses = result.cached?.witnesses;
+  return [k.session, k.certCount, k.expiresRows, k.inactiveRows, k.tokenRows, k.certNotAfter, ...(witnesses ? [witnesses.stats] : [])].map(
+    (a) => a.buffer as ArrayBuffer,
+  );
 }
 
 port.on('message', (m: ToWorker) => {

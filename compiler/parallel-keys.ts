@@ -9,6 +9,7 @@
 // by construction.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { KeyFileCacheFacts } from './key-file-cache.ts';
 import type { KeyFileContext, KeyFileResult } from './key-file.ts';
 import type { KeyGroup } from './key-table.ts';
 import type { FromWorker, ToWorker } from './keys-worker.ts';
@@ -47,7 +48,9 @@ export function planWorkers(files: readonly SourceFile[], workers: number | unde
   return { keyFiles, workers: Math.max(1, Math.min(workers ?? availableParallelism(), keyFiles.size, 8)) };
 }
 
-export type PoolOutcome = { restart: string } | { restart?: undefined; files: KeyGroup[]; docs: number; parseDiagnostics: number; earlyError: boolean };
+/** A file's group, and with `compile --cache` its cache facts (compiler/key-file-cache.ts). */
+export type PoolFile = KeyGroup & { cached?: KeyFileCacheFacts };
+export type PoolOutcome = { restart: string } | { restart?: undefined; files: PoolFile[]; docs: number; parseDiagnostics: number; earlyError: boolean };
 
 const fromSource = import.meta.url.endsWith('.ts');
 const workerFile = new URL(fromSource ? './keys-worker.ts' : './keys-worker.mjs', import.meta.url);
@@ -76,7 +79,7 @@ export class KeyWorkerPool {
 
   /** Every file's result, in file order; a restart as soon as one file (or a worker) asks for it. */
   run(ctx: KeyFileContext): Promise<PoolOutcome> {
-    const results: (KeyGroup | undefined)[] = new Array(this.files.length);
+    const results: (PoolFile | undefined)[] = new Array(this.files.length);
     let next = 0;
     let done = 0;
     let docs = 0;
@@ -107,9 +110,9 @@ export class KeyWorkerPool {
           docs += r.docs;
           parseDiagnostics += r.parseDiagnostics;
           earlyError ||= r.earlyError;
-          results[m.index] = { keys: r.keys, diagnostics: r.diagnostics };
+          results[m.index] = { keys: r.keys, diagnostics: r.diagnostics, ...(r.cached ? { cached: r.cached } : {}) };
           feed(w);
-          if (++done === this.files.length) finish({ files: results as KeyGroup[], docs, parseDiagnostics, earlyError });
+          if (++done === this.files.length) finish({ files: results as PoolFile[], docs, parseDiagnostics, earlyError });
         });
         w.on('error', (err) => finish({ restart: `a key worker failed: ${err.message}` }));
         w.on('exit', (code) => finish({ restart: `a key worker exited (code ${code})` }));

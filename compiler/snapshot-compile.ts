@@ -25,6 +25,7 @@ import {
   type SnapshotFile,
   type SnapshotState,
   type SnapshotInputFile,
+  witnessColumns,
   writeSnapshot,
 } from './compile-snapshot.ts';
 import { DiagnosticLog } from './diagnostics.ts';
@@ -285,6 +286,7 @@ async function patchSnapshot(
 
   stage('snapshot-write', () => {
     const parts: SnapshotInputFile[] = [];
+    let writable = true;
     for (const file of files) {
       const was = kept.get(file);
       if (was) {
@@ -294,7 +296,10 @@ async function patchSnapshot(
       }
       const r = fresh.get(file);
       if (!r) continue;
-      parts.push(snapshotPart(file, r, cache.textHash(file), nowMs));
+      const part = snapshotPart(file, r, cache.textHash(file), nowMs, resolve(dir));
+      // One path a line: a certificate path with a newline cannot be kept (the entries still work).
+      if (part === null) writable = false;
+      else parts.push(part);
       // The per-file entry too, so that a compile that cannot patch finds this file cached.
       cache.write(file, {
         context: state.context,
@@ -308,13 +313,15 @@ async function patchSnapshot(
       });
     }
     const sameBundle = patched.digest === documentDigest(bytes);
-    writeSnapshot(cacheDir, resolve(dir), state.context, bundle, parts, { state, table, ids, sameBundle });
+    if (writable) writeSnapshot(cacheDir, resolve(dir), state.context, bundle, parts, { state, table, ids, sameBundle });
   });
   return { log, wireOf: () => contentOf(bundle), counts: patched.counts, bundle, front: f, resolved: fresh.size, kept: kept.size };
 }
 
-/** A key file's part of the snapshot, from its keys-stage results. */
-export function snapshotPart(file: SourceFile, r: FileKeysState, text: string, nowMs: number): SnapshotInputFile {
+/** A key file's part of the snapshot, from its keys-stage results; null when it cannot have one (a certificate path with a newline). */
+export function snapshotPart(file: SourceFile, r: FileKeysState, text: string, nowMs: number, root: string): SnapshotInputFile | null {
+  const witnesses = witnessColumns(r.witnesses ?? [], root);
+  if (witnesses === null) return null;
   return {
     path: file.absPath,
     text,
@@ -322,8 +329,8 @@ export function snapshotPart(file: SourceFile, r: FileKeysState, text: string, n
     validFrom: nowMs,
     validUntil: Number.isFinite(r.validUntil) ? r.validUntil : null,
     diagnostics: r.diagnostics,
-    ids: r.keys.map((k) => k.id),
-    witnesses: r.witnesses ?? [],
+    ids: r.keys.map((k) => k.id).join('\n'),
+    witnesses,
   };
 }
 

@@ -4,29 +4,19 @@
 // are bounded: a fixed set for expiry whatever the number of keys, one per crl_url.
 import { Gauge, type Registry } from 'prom-client';
 import type { CrlStore } from './revocation.ts';
-import type { ExpiryList, Snapshot } from './snapshot.ts';
+import type { ExpiryList } from './expiry-list.ts';
+import type { Snapshot } from './snapshot.ts';
 
 const DAY_S = 86_400;
 
-/** Entries of a sorted list with time <= `limit` (binary search). */
-function countUpTo(times: Float64Array, limit: number): number {
-  let lo = 0;
-  let hi = times.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (times[mid] <= limit) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 export function expiryCounts(expiry: ExpiryList, nowS: number): { expired: number; within7d: number; within30d: number; soonest: number | null } {
-  const expired = countUpTo(expiry.times, nowS);
+  const expired = expiry.countUpTo(nowS);
+  const next = expiry.after(nowS, 1);
   return {
     expired,
-    within7d: countUpTo(expiry.times, nowS + 7 * DAY_S) - expired,
-    within30d: countUpTo(expiry.times, nowS + 30 * DAY_S) - expired,
-    soonest: expiry.times.length > expired ? expiry.times[expired] : null,
+    within7d: expiry.countUpTo(nowS + 7 * DAY_S) - expired,
+    within30d: expiry.countUpTo(nowS + 30 * DAY_S) - expired,
+    soonest: next.length > 0 ? next[0].time : null,
   };
 }
 
@@ -41,15 +31,10 @@ export interface ExpiringCertificate {
 
 /** The `limit` soonest-expiring certificates not yet expired (expired ones too when `includeExpired`). */
 export function soonestExpiring(snapshot: Snapshot, limit: number, nowS: number, includeExpired = false): ExpiringCertificate[] {
-  const { times } = snapshot.expiry;
-  const start = includeExpired ? 0 : countUpTo(times, nowS);
-  const out: ExpiringCertificate[] = [];
-  for (let i = start; i < times.length && out.length < limit; i++) {
-    const sha256 = snapshot.expiry.fingerprint(i);
-    const names = snapshot.namesOf(sha256);
-    out.push({ sha256, not_after: new Date(times[i] * 1000).toISOString(), key: names.key, apis: names.apis });
-  }
-  return out;
+  return snapshot.expiry.after(includeExpired ? Number.NEGATIVE_INFINITY : nowS, limit).map(({ time, fingerprint }) => {
+    const names = snapshot.namesOf(fingerprint);
+    return { sha256: fingerprint, not_after: new Date(time * 1000).toISOString(), key: names.key, apis: names.apis };
+  });
 }
 
 export interface RevocationHealth {

@@ -1,72 +1,48 @@
-// The tables that send a certificate fingerprint or a token hash to the shard that holds it,
-// and the expiry list of the whole set. Keys are sharded by id (bundle/shard-of.ts), so a key id
-// finds its shard by hashing; a fingerprint or a token hash cannot, so these tables map each to
-// its shard: one open-addressing table (runtime/hash-slots.ts, linear probing) over every
-// shard's entries, the first 32 bits of a SHA-256 being its hash, each slot holding
-// (shard << 20 | entry in that shard): non-negative, as shards are fewer than 2^11.
+// The tables that send a certificate fingerprint or a token hash to the shard that holds it.
+// Keys are sharded by id (bundle/shard-of.ts), so a key id finds its shard by hashing; a
+// fingerprint or a token hash cannot, so these tables map each to (shard, entry in that shard)
+// (runtime/routing-table.ts).
 //
-// A reload that changes a few shards updates the tables in place of a rebuild: the changed
-// shards' old entries are deleted (backward-shift deletion keeps probe runs intact) and their
-// new entries inserted, and the expiry list is filtered and merged: ~1 ms a changed shard plus
-// copying the arrays, where a rebuild at 1,000,000 keys costs hundreds of milliseconds. Every
-// array lives in a SharedArrayBuffer: the reload worker reads the serving tables in place.
-import { hashHexBytes, insertInSlots, slotCount } from './hash-slots.ts';
+// A reload must cost what changed. At 1,000,000 keys one table is 2^21 slots (8 MiB): copying
+// it at every reload to patch a few thousand entries cost ~14 ms of the reload worker's CPU
+// (faulting in the new buffer's pages alone ~5 ms), on the core the gateway serves from, and
+// a new 8 MiB table to bring into the caches after every swap. So the routing is two tables:
+// - the BASE: every shard's entries as they were when it was built; not written after that;
+// - the OVERLAY: the current entries of the shards that changed since, small and patched (a
+//   copy) at each reload; such a shard is marked `overlaid`, and its entries in the base are
+//   stale: a lookup skips them.
+// A lookup probes the overlay, then the base (skipping stale entries): two O(1) probes, and the
+// answer a table built from scratch would give, since a value is in one shard only. When the
+// overlay holds more than 1/16 of the entries (or FOLD_FLOOR) it is folded into a new base (the
+// base copied, the overlaid shards' stale entries deleted and their current ones inserted):
+// the 8 MiB copy once every ~15 reloads of one key at 1,000,000 keys rather than at each.
+import { buildTable, FREE, INDEX_BITS, MAX_SHARD_ENTRIES, patchTable, type Table, type Values } from './routing-table.ts';
 
-/** What the routing reads of one shard (or of the manifest, for the expiry list). */
+export { entryIndex, entryShard, INDEX_BITS, MAX_SHARD_ENTRIES } from './routing-table.ts';
+
+/** What the routing reads of one shard. */
 export interface RoutingSource {
   certFingerprints: Uint8Array;
   tokenHashes: Uint8Array;
-  expiryTimes: Float64Array;
 }
 
 export interface ShardRouting {
-  /** Slots of packed entries (shard << INDEX_BITS | entry), -1 when free. */
-  certSlots: Int32Array;
-  tokenSlots: Int32Array;
-  /** Entries in the tables (for the load factor). */
-  certCount: number;
-  tokenCount: number;
-  /** Every source's expiry entries merged, soonest first (then by source, then entry): the time, the source, the entry in its list. */
-  expiryTimes: Float64Array;
-  expirySource: Uint16Array;
-  expiryEntry: Int32Array;
+  /** Every shard's entries as of the last build or fold. */
+  certs: Table;
+  tokens: Table;
+  /** The current entries of the shards changed since (`overlaid`). */
+  overlayCerts: Table;
+  overlayTokens: Table;
+  /** Per shard: 1 when it changed since the base was built (its base entries are stale). Shared, never written after it is posted. */
+  overlaid: Uint8Array;
+  /** Per overlaid shard: what its base entries point into (a fold deletes them by their hash); null for the others. */
+  baseSources: (RoutingSource | null)[];
 }
 
-export const INDEX_BITS = 20;
-/** Most certificates (or token hashes) one shard may hold. */
-export const MAX_SHARD_ENTRIES = 2 ** INDEX_BITS - 1;
-const INDEX_MASK = 2 ** INDEX_BITS - 1;
+/** The overlay is folded into the base when it holds more entries than this and than 1/16 of the base's. */
+export const FOLD_FLOOR = 32_768;
 
-export const entryShard = (e: number): number => e >> INDEX_BITS;
-export const entryIndex = (e: number): number => e & INDEX_MASK;
-
-function sharedArray<T>(Type: { new (b: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, n: number): T {
-  return new Type(new SharedArrayBuffer(Math.max(1, n) * Type.BYTES_PER_ELEMENT));
-}
-
-const pack = (shard: number, index: number): number => (shard << INDEX_BITS) | index;
-
-/** Removes `entry` (whose hash is `hash`) and shifts later entries of its probe run back. */
-function remove(slots: Int32Array, hash: number, entry: number, hashOf: (e: number) => number): void {
-  const mask = slots.length - 1;
-  let i = hash & mask;
-  while (slots[i] !== entry) {
-    if (slots[i] === -1) throw new Error('internal error: a routing entry to remove is not in the table');
-    i = (i + 1) & mask;
-  }
-  for (let j = (i + 1) & mask; slots[j] !== -1; j = (j + 1) & mask) {
-    const home = hashOf(slots[j]) & mask;
-    // Move slots[j] back to the hole at i unless its home lies cyclically in (i, j].
-    const stays = i <= j ? home > i && home <= j : home > i || home <= j;
-    if (!stays) {
-      slots[i] = slots[j];
-      i = j;
-    }
-  }
-  slots[i] = -1;
-}
-
-type TableOf = (s: RoutingSource) => Uint8Array;
+type TableOf = (s: RoutingSource) => Values;
 const certsOf: TableOf = (s) => s.certFingerprints;
 const tokensOf: TableOf = (s) => s.tokenHashes;
 
@@ -81,150 +57,113 @@ function checkSizes(sources: RoutingSource[]): void {
   });
 }
 
-function buildTable(sources: RoutingSource[], table: TableOf): Table {
-  let count = 0;
-  for (const s of sources) count += table(s).length / 64;
-  const slots = sharedArray(Int32Array, slotCount(count)).fill(-1);
-  sources.forEach((src, shard) => {
-    const bytes = table(src);
-    for (let i = 0; i < bytes.length / 64; i++) insertInSlots(slots, hashHexBytes(bytes, i * 64), pack(shard, i));
-  });
-  return { slots, count };
+function sharedBytes(n: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(Math.max(1, n)));
 }
 
-/** The table with `changed` shards' entries replaced (old entries hashed from `before`, new from `after`); null when a rebuild is due. */
-function updateTable(old: Int32Array, oldCount: number, before: RoutingSource[], after: RoutingSource[], changed: number[], table: TableOf): Table | null {
-  let count = oldCount;
-  for (const i of changed) count += table(after[i]).length / 64 - table(before[i]).length / 64;
-  // Keep the load at most ~0.7 (linear probing degrades past it), and shrink when far below.
-  if (count * 10 > old.length * 7 || (old.length > 16 && count * 8 < old.length)) return null;
-  const slots = sharedArray(Int32Array, old.length);
-  slots.set(old);
-  const hashIn = (sources: RoutingSource[]) => (e: number) => hashHexBytes(table(sources[entryShard(e)]), entryIndex(e) * 64);
-  // While deleting, entries of changed shards still hold old indexes and the rest are unchanged: `before` hashes both.
-  const beforeHash = hashIn(before);
-  for (const shard of changed) {
-    const bytes = table(before[shard]);
-    for (let i = 0; i < bytes.length / 64; i++) remove(slots, hashHexBytes(bytes, i * 64), pack(shard, i), beforeHash);
-  }
-  for (const shard of changed) {
-    const bytes = table(after[shard]);
-    for (let i = 0; i < bytes.length / 64; i++) insertInSlots(slots, hashHexBytes(bytes, i * 64), pack(shard, i));
-  }
-  return { slots, count };
-}
+const EMPTY = buildTable([], () => new Uint8Array(0));
 
-type Expiry = Pick<ShardRouting, 'expiryTimes' | 'expirySource' | 'expiryEntry'>;
-
-/** (time, source, entry) order. */
-function before(ta: number, sa: number, ea: number, tb: number, sb: number, eb: number): boolean {
-  return ta < tb || (ta === tb && (sa < sb || (sa === sb && ea < eb)));
+/** Routing over `shards` (in shard order), from scratch: all in the base, nothing overlaid. */
+export function buildRouting(shards: RoutingSource[]): ShardRouting {
+  checkSizes(shards);
+  const all = shards.map((_, i) => i);
+  return {
+    certs: buildTable(all, (s) => certsOf(shards[s])),
+    tokens: buildTable(all, (s) => tokensOf(shards[s])),
+    overlayCerts: EMPTY,
+    overlayTokens: EMPTY,
+    overlaid: sharedBytes(shards.length).subarray(0, shards.length),
+    baseSources: shards.map(() => null),
+  };
 }
 
 /**
- * The entries of `lists[s]` for s in `sources` (ascending), each list sorted, merged in (time,
- * source, entry) order: a binary heap of the lists' heads, ~20 ns an entry.
+ * The routing of a set whose shards `changed` (same shard count) differ from the serving set's
+ * (`before`, by index; `after` the new set's): the changed shards' entries go to the overlay,
+ * the base is kept, or folded when the overlay has grown past `foldAt` entries.
  */
-function mergeSorted(lists: Float64Array[], sources: number[]): { add: { times: Float64Array; source: Uint16Array; entry: Int32Array }; n: number } {
-  let n = 0;
-  for (const s of sources) n += lists[s].length;
-  const add = { times: new Float64Array(n), source: new Uint16Array(n), entry: new Int32Array(n) };
-  const pos = new Int32Array(lists.length);
-  const heap = sources.filter((s) => lists[s].length > 0);
-  const less = (a: number, b: number) => {
-    const ta = lists[a][pos[a]];
-    const tb = lists[b][pos[b]];
-    return ta < tb || (ta === tb && a < b);
-  };
-  const down = (i: number) => {
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < heap.length && less(heap[l], heap[m])) m = l;
-      if (r < heap.length && less(heap[r], heap[m])) m = r;
-      if (m === i) return;
-      [heap[i], heap[m]] = [heap[m], heap[i]];
-      i = m;
-    }
-  };
-  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
-  for (let o = 0; o < n; o++) {
-    const s = heap[0];
-    add.times[o] = lists[s][pos[s]];
-    add.source[o] = s;
-    add.entry[o] = pos[s]++;
-    if (pos[s] === lists[s].length) {
-      const last = heap.pop()!;
-      if (heap.length === 0) break;
-      heap[0] = last;
-    }
-    down(0);
+export function updateRouting(old: ShardRouting, before: RoutingSource[], after: RoutingSource[], changed: number[], foldAt?: number): ShardRouting {
+  if (before.length !== after.length || old.overlaid.length !== after.length) return buildRouting(after);
+  checkSizes(after);
+  const overlaid = sharedBytes(after.length).subarray(0, after.length);
+  overlaid.set(old.overlaid);
+  const baseSources = old.baseSources.slice();
+  // Shards already overlaid have entries in the overlay (pointing into `before`): out, then in again.
+  const again = changed.filter((s) => old.overlaid[s] === 1);
+  for (const s of changed) {
+    if (overlaid[s] === 1) continue;
+    overlaid[s] = 1;
+    // Not overlaid until now, so `before` is what the base's entries of it point into.
+    baseSources[s] = before[s];
   }
-  return { add, n };
+  const inOverlay = [...overlaid.keys()].filter((s) => overlaid[s] === 1);
+  let overlayCount = 0;
+  for (const s of inOverlay) overlayCount += (certsOf(after[s]).length + tokensOf(after[s]).length) / 64;
+  const limit = foldAt ?? Math.max(FOLD_FLOOR, (old.certs.count + old.tokens.count) / 16);
+  if (overlayCount > limit) return fold(old, baseSources, inOverlay, after);
+  // Every overlay entry of a shard not changed now points into before[s], which is after[s].
+  const patch = (table: Table, of: TableOf) =>
+    patchTable(
+      table,
+      again,
+      changed,
+      (s) => of(before[s]),
+      (s) => of(after[s]),
+    ) ?? buildTable(inOverlay, (s) => of(after[s]));
+  return {
+    certs: old.certs,
+    tokens: old.tokens,
+    overlayCerts: patch(old.overlayCerts, certsOf),
+    overlayTokens: patch(old.overlayTokens, tokensOf),
+    overlaid,
+    baseSources,
+  };
 }
 
-/** The expiry list of `lists` (source i's sorted times), merged; `keep` the old list's entries of unchanged sources. */
-function mergeExpiry(lists: Float64Array[], fresh: number[], keep: Expiry | null): Expiry {
-  const isFresh = new Uint8Array(lists.length);
-  for (const s of fresh) isFresh[s] = 1;
-  const { add, n } = mergeSorted(lists, fresh);
-  let kept = 0;
-  if (keep) for (let i = 0; i < keep.expiryTimes.length; i++) if (isFresh[keep.expirySource[i]] === 0) kept++;
-  const total = kept + n;
-  const out = { expiryTimes: sharedArray(Float64Array, total), expirySource: sharedArray(Uint16Array, total), expiryEntry: sharedArray(Int32Array, total) };
-  let a = 0;
-  let b = 0;
-  const oldLen = keep ? keep.expiryTimes.length : 0;
-  for (let o = 0; o < total; o++) {
-    while (a < oldLen && isFresh[keep!.expirySource[a]] === 1) a++;
-    const fromOld =
-      a < oldLen && (b >= n || before(keep!.expiryTimes[a], keep!.expirySource[a], keep!.expiryEntry[a], add.times[b], add.source[b], add.entry[b]));
-    if (fromOld) {
-      out.expiryTimes[o] = keep!.expiryTimes[a];
-      out.expirySource[o] = keep!.expirySource[a];
-      out.expiryEntry[o] = keep!.expiryEntry[a++];
-    } else {
-      out.expiryTimes[o] = add.times[b];
-      out.expirySource[o] = add.source[b];
-      out.expiryEntry[o] = add.entry[b++];
-    }
-  }
-  return out;
-}
-
-/** Routing over `shards` (in shard order); `base` (the manifest) joins the expiry list only, as source shards.length. */
-export function buildRouting(shards: RoutingSource[], base: RoutingSource): ShardRouting {
-  checkSizes(shards);
-  const lists = [...shards, base].map((s) => s.expiryTimes);
-  return routing(
-    buildTable(shards, certsOf),
-    buildTable(shards, tokensOf),
-    mergeExpiry(
-      lists,
-      lists.map((_, i) => i),
-      null,
-    ),
-  );
-}
-
-type Table = { slots: Int32Array; count: number };
-
-function routing(certs: Table, tokens: Table, expiry: Expiry): ShardRouting {
-  return { certSlots: certs.slots, certCount: certs.count, tokenSlots: tokens.slots, tokenCount: tokens.count, ...expiry };
+/** A new base holding every shard's current entries (`inOverlay`'s stale ones deleted, current ones inserted), and an empty overlay. */
+function fold(old: ShardRouting, baseSources: (RoutingSource | null)[], inOverlay: number[], after: RoutingSource[]): ShardRouting {
+  const all = after.map((_, i) => i);
+  const rebase = (table: Table, of: TableOf) =>
+    patchTable(
+      table,
+      inOverlay,
+      inOverlay,
+      (s) => of(baseSources[s] ?? after[s]),
+      (s) => of(after[s]),
+    ) ?? buildTable(all, (s) => of(after[s]));
+  return {
+    certs: rebase(old.certs, certsOf),
+    tokens: rebase(old.tokens, tokensOf),
+    overlayCerts: EMPTY,
+    overlayTokens: EMPTY,
+    overlaid: sharedBytes(after.length).subarray(0, after.length),
+    baseSources: after.map(() => null),
+  };
 }
 
 /**
- * The routing of a set whose shards `changed` (same shard count) differ from the serving set's:
- * `old` updated rather than rebuilt. `beforeShards` are the serving set's shards (by index).
+ * The entry for a value whose hash is `hash` that `is` accepts (it compares the value with the
+ * shard's own bytes), or -1: the overlay first, then the base without its stale entries.
  */
-export function updateRouting(old: ShardRouting, beforeShards: RoutingSource[], shards: RoutingSource[], changed: number[], base: RoutingSource): ShardRouting {
-  if (beforeShards.length !== shards.length) return buildRouting(shards, base);
-  checkSizes(shards);
-  const certs = updateTable(old.certSlots, old.certCount, beforeShards, shards, changed, certsOf);
-  const tokens = updateTable(old.tokenSlots, old.tokenCount, beforeShards, shards, changed, tokensOf);
-  if (certs === null || tokens === null) return buildRouting(shards, base);
-  // The manifest (source shards.length) is always taken afresh: it is small, and it changed.
-  const lists = [...shards, base].map((s) => s.expiryTimes);
-  return routing(certs, tokens, mergeExpiry(lists, [...changed, shards.length], old));
+export function findRouted(overlay: Int32Array, base: Int32Array, overlaid: Uint8Array, hash: number, is: (e: number) => boolean): number {
+  // Entries are >= 0; FREE (-1) ends a probe run, a TOMBSTONE (-2) does not.
+  let mask = overlay.length - 1;
+  for (let s = hash & mask; ; s = (s + 1) & mask) {
+    const e = overlay[s];
+    if (e === FREE) break;
+    if (e >= 0 && is(e)) return e;
+  }
+  mask = base.length - 1;
+  for (let s = hash & mask; ; s = (s + 1) & mask) {
+    const e = base[s];
+    if (e === FREE) return -1;
+    if (e >= 0 && overlaid[e >> INDEX_BITS] === 0 && is(e)) return e;
+  }
+}
+
+/** Certificate or token lookups of `r` (`table`): findRouted over the right tables. */
+export function findInRouting(r: ShardRouting, table: 'cert' | 'token', hash: number, is: (e: number) => boolean): number {
+  return table === 'cert'
+    ? findRouted(r.overlayCerts.slots, r.certs.slots, r.overlaid, hash, is)
+    : findRouted(r.overlayTokens.slots, r.tokens.slots, r.overlaid, hash, is);
 }

@@ -4,8 +4,9 @@
 //
 // `loadShardSet` reads only the shards whose digest is not held already: on a reload the
 // gateway passes what its serving set holds, so a change to one key reads, verifies and compacts
-// one or two shards, and rebuilds only the routing. It runs in the reload worker
-// (runtime/bundle-worker.ts) and, at start-up, on the main thread: the same checks, the same messages.
+// one or two shards, and updates the routing with what changed (runtime/shard-routing.ts). It
+// runs in the reload worker (runtime/bundle-worker.ts) and, at start-up, on the main thread: the
+// same checks, the same messages.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkWireKeys } from '../bundle/checks.ts';
@@ -35,7 +36,7 @@ function shardWire(shard: ShardContent): WireContent {
 }
 
 /** The typed array in a SharedArrayBuffer: posted to a worker, it is shared, not copied. */
-function shared<T extends Uint8Array | Float64Array>(a: T): T {
+function shared<T extends Uint8Array>(a: T): T {
   const copy = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
   copy.set(a);
   return copy;
@@ -43,7 +44,7 @@ function shared<T extends Uint8Array | Float64Array>(a: T): T {
 
 /** The parts of a compact shard the routing reads (shared so a later reload's worker reads them in place). */
 export function routingSource(c: CompactBundle): RoutingSource {
-  return { certFingerprints: c.certFingerprints, tokenHashes: c.tokenHashes, expiryTimes: c.expiryTimes };
+  return { certFingerprints: c.certFingerprints, tokenHashes: c.tokenHashes };
 }
 
 async function readShardBytes(location: ShardLocation, digest: string): Promise<Buffer> {
@@ -72,7 +73,6 @@ function compactShard(shard: ShardContent, digest: string): CompactBundle {
   const c = compactWire(w, digest, null, '', keyError);
   c.certFingerprints = shared(c.certFingerprints);
   c.tokenHashes = shared(c.tokenHashes);
-  c.expiryTimes = shared(c.expiryTimes);
   return c;
 }
 
@@ -118,8 +118,6 @@ export async function loadShardSet(
   const sources = digests.map((d, i) => held.get(d) ?? routingSource(fresh.get(i)!));
   const changed = serving ? digests.flatMap((d, i) => (serving.digests[i] === d ? [] : [i])) : [];
   const routing =
-    serving && serving.digests.length === digests.length
-      ? updateRouting(serving.routing, serving.shards, sources, changed, routingSource(base))
-      : buildRouting(sources, routingSource(base));
+    serving && serving.digests.length === digests.length ? updateRouting(serving.routing, serving.shards, sources, changed) : buildRouting(sources);
   return { base, digests, fresh, routing };
 }

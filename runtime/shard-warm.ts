@@ -14,12 +14,12 @@ const NONE = `sha256:${'0'.repeat(64)}`;
 
 export async function warmShardLoading(manifest: Buffer, bytesSha256: string, location: ShardLocation): Promise<void> {
   const digests = loadManifest(manifest).manifest.shards;
-  const empty: RoutingSource = { certFingerprints: new Uint8Array(0), tokenHashes: new Uint8Array(0), expiryTimes: new Float64Array(0) };
+  const empty: RoutingSource = { certFingerprints: new Uint8Array(0), tokenHashes: new Uint8Array(0) };
   const others = () => digests.map(() => empty);
   // Every shard but the first is "held" (as empty), so a pass reads shard 0 only.
   const held = new Map(digests.slice(1).map((d) => [d, empty] as const));
   const changed = (ds: string[]) => ds.map((d, i) => (i === 0 ? NONE : d));
-  let serving: ServingRouting = { digests: changed(digests), shards: others(), routing: buildRouting(others(), empty) };
+  let serving: ServingRouting = { digests: changed(digests), shards: others(), routing: buildRouting(others()) };
   for (let pass = 0; pass < PASSES; pass++) {
     const loaded = await loadShardSet(manifest, bytesSha256, location, held, serving);
     const shards = others();

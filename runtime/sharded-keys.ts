@@ -1,14 +1,15 @@
 // Key lookups over a sharded bundle (runtime/shard-set.ts): a key id hashes to its shard
 // (bundle/shard-of.ts); a fingerprint or token hash goes through the routing table to its shard
-// and entry (runtime/shard-routing.ts). Each is O(1): one or two hash-slot probes.
+// and entry (runtime/shard-routing.ts). Each is O(1): one to three hash-slot probes.
 import { shardOf } from '../bundle/shard-of.ts';
 import { mergeShards } from '../bundle/shards.ts';
 import { BUNDLE_FORMAT, type Bundle, type BundleKey } from '../bundle/types.ts';
 import { expandContent } from '../bundle/wire.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import { CompactKeys } from './compact-keys.ts';
-import { findInSlots, hashHex } from './hash-slots.ts';
-import { entryIndex, entryShard, type ShardRouting } from './shard-routing.ts';
+import { type ExpiryList, mergedExpiryOf } from './expiry-list.ts';
+import { hashHex } from './hash-slots.ts';
+import { entryIndex, entryShard, findInRouting, type ShardRouting } from './shard-routing.ts';
 
 /** A sharded bundle being served: the manifest's compact form, its shards (in order), the routing. */
 export interface ShardSet {
@@ -44,21 +45,23 @@ export class ShardedKeys {
 
   keyIdByCert(fingerprint: string): string | undefined {
     if (fingerprint.length !== 64) return undefined;
-    const e = findInSlots(this.set.routing.certSlots, hashHex(fingerprint), (x) => this.shards[entryShard(x)].fingerprintAt(entryIndex(x)) === fingerprint);
+    const e = findInRouting(this.set.routing, 'cert', hashHex(fingerprint), (x) => this.shards[entryShard(x)].fingerprintAt(entryIndex(x)) === fingerprint);
     return e < 0 ? undefined : this.shards[entryShard(e)].keyIdOfCert(entryIndex(e));
   }
 
   keyIdByToken(sha256Hex: string): string | undefined {
     if (sha256Hex.length !== 64) return undefined;
-    const e = findInSlots(this.set.routing.tokenSlots, hashHex(sha256Hex), (x) => this.shards[entryShard(x)].tokenHashAt(entryIndex(x)) === sha256Hex);
+    const e = findInRouting(this.set.routing, 'token', hashHex(sha256Hex), (x) => this.shards[entryShard(x)].tokenHashAt(entryIndex(x)) === sha256Hex);
     return e < 0 ? undefined : this.shards[entryShard(e)].keyIdOfToken(entryIndex(e));
   }
 
-  /** Fingerprint of entry `i` of the merged expiry list (a shard's certificate, or the manifest's pin or CA). */
-  expiringFingerprint(i: number): string {
-    const r = this.set.routing;
-    const s = r.expirySource[i];
-    return (s < this.shards.length ? this.shards[s] : this.base).expiringAt(r.expiryEntry[i]);
+  /** Every shard's expiry list, then the manifest's (pins and CAs), read in place (runtime/expiry-list.ts). */
+  expiry(): ExpiryList {
+    const lists = [...this.set.shards, this.set.base].map((c, i) => {
+      const reader = i < this.shards.length ? this.shards[i] : this.base;
+      return { times: c.expiryTimes, fingerprint: (e: number) => reader.expiringAt(e) };
+    });
+    return mergedExpiryOf(lists);
   }
 
   /** The certificate_match rules of every shard's keys (the snapshot indexes them at build). */

@@ -19,6 +19,7 @@ import {
 import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from '../bundle/types.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import { CompactKeys } from './compact-keys.ts';
+import { type ExpiryList, expiryOf } from './expiry-list.ts';
 import { ShardedKeys, type ShardSet } from './sharded-keys.ts';
 import { AMBIGUOUS, type ClientIdentity, type TrustedCa } from './identity.ts';
 import { MatchIndex, type PreparedMatch, prepareMatch } from './match-index.ts';
@@ -97,19 +98,13 @@ export interface Snapshot {
 
 export const AMBIGUOUS_KEY = Symbol('ambiguous key');
 
-/** notAfter of the config's certificates, sorted ascending (seconds since the epoch). */
-export interface ExpiryList {
-  readonly times: Float64Array;
-  fingerprint(i: number): string;
-}
-
 function expiryFromRecord(notAfter: Record<string, number>): ExpiryList {
   const entries = Object.entries(notAfter).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
-  return { times: Float64Array.from(entries, (e) => e[1]), fingerprint: (i) => entries[i][0] };
+  return expiryOf({ times: Float64Array.from(entries, (e) => e[1]), fingerprint: (i) => entries[i][0] });
 }
 
 function expiryFromCompact(c: CompactBundle, keys: CompactKeys): ExpiryList {
-  return { times: c.expiryTimes, fingerprint: (i) => keys.expiringAt(i) };
+  return expiryOf({ times: c.expiryTimes, fingerprint: (i) => keys.expiringAt(i) });
 }
 
 /** Does a connection for this SNI host ("" = none) get a CertificateRequest. */
@@ -390,6 +385,6 @@ export function buildShardedSnapshot(set: ShardSet): Snapshot {
       const problem = keys.keyError();
       if (problem !== null) throw new Error(problem);
     },
-    { times: set.routing.expiryTimes, fingerprint: (i) => keys.expiringFingerprint(i) },
+    keys.expiry(),
   );
 }

@@ -104,9 +104,25 @@ test('every lookup through the shards answers as the single-file snapshot does',
     assert.equal(sharded.keyByToken(missing), undefined, missing);
   }
   // The expiry list: the same times in the same order, the same fingerprints at each time.
-  assert.deepEqual([...sharded.expiry.times], [...reference.expiry.times]);
-  const byTime = (s: Snapshot) => [...s.expiry.times].map((time, i) => `${time} ${s.expiry.fingerprint(i)}`).sort();
+  const all = (s: Snapshot) => s.expiry.after(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+  assert.equal(sharded.expiry.length, reference.expiry.length);
+  assert.deepEqual(
+    all(sharded).map((e) => e.time),
+    all(reference).map((e) => e.time),
+  );
+  const byTime = (s: Snapshot) =>
+    all(s)
+      .map((e) => `${e.time} ${e.fingerprint}`)
+      .sort();
   assert.deepEqual(byTime(sharded), byTime(reference));
+  // Counts and the first entries after a time, as the metrics and the admin list read them.
+  for (const e of all(reference)) {
+    for (const t of [e.time - 1, e.time, e.time + 1]) {
+      assert.equal(sharded.expiry.countUpTo(t), reference.expiry.countUpTo(t), `count up to ${t}`);
+      const times = (s: Snapshot) => s.expiry.after(t, 3).map((x) => x.time);
+      assert.deepEqual(times(sharded), times(reference), `after ${t}`);
+    }
+  }
   assert.deepEqual(sharded.bundle.content, reference.bundle.content, 'the whole bundle back from the shards');
 });
 

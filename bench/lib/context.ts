@@ -56,3 +56,32 @@ export function createContext(root: string, opts: BenchOptions, log: (line: stri
     tsNode: ['--import', 'tsx'],
   };
 }
+
+/**
+ * The context of a standalone workload script (bench/workers*.ts): run.ts's sections are not
+ * run, so only the load's shape (seconds, rounds, connections) matters; the log is stdout.
+ */
+export function standaloneContext(root: string, load: { seconds: number; rounds: number; connections: number }): BenchContext {
+  const { seconds, rounds, connections } = load;
+  return createContext(
+    root,
+    {
+      quick: false,
+      only: [],
+      durationS: seconds,
+      rounds,
+      turnS: seconds,
+      handshakeDurationS: seconds,
+      connections,
+      handshakeConnections: 16,
+      contenders: [],
+      algs: ['ec'],
+      dynamicKeys: 0,
+      compileApis: 0,
+      compileKeys: 0,
+      compileCrl: 0,
+      scaleKeys: [],
+    },
+    (line) => console.log(line),
+  );
+}

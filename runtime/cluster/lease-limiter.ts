@@ -6,7 +6,7 @@
 // Leases follow the worker's pace: when half of the lease being spent is gone, the next one is
 // asked for (a prefetch), sized to last about LEASE_TARGET_MS at the pace the first half went
 // (at most twice the last lease: geometric growth while the worker keeps spending them), so a
-// busy key far from its limit never waits for the primary and costs a round trip per ~50 ms
+// busy key far from its limit never waits for the primary and costs a round trip per ~LEASE_TARGET_MS
 // per worker, not per 32 requests. The primary bounds every lease by a share of what is left
 // and declines prefetches near the limit, where leases shrink to one token.
 //

@@ -1,0 +1,128 @@
+// `compile --cache` with the keys stage in worker threads (compiler/key-file-cache.ts): the
+// workers take each key file from its entry or write the entry, and hand back the file's part of
+// the snapshot. Every compile is compared with an uncached one (bundle bytes, every diagnostic),
+// and the cache a cold compile writes in 2 workers is compared, file for file, with the one the
+// one-thread path writes: the same entries, the same snapshot bytes. Then the per-file entries
+// (hits, an edited key file, a certificate changed, a racily clean one, a changed policy) and the
+// snapshot the workers wrote being patched. 300 keys in 3 key files, keyWorkers forced to 2.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { appendFileSync, cpSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compileDir, type CompileOptions, type CompileResult } from '../compiler/index.ts';
+import { cacheStats, threeKeyFileConfig } from './helpers/cache-config.ts';
+import { tempDir } from './helpers/ops-fixtures.ts';
+
+const t = tempDir('compile-cache-workers');
+after(() => t.cleanup());
+const NOW = new Date();
+let pristine = '';
+
+before(async () => {
+  pristine = await threeKeyFileConfig(t.dir);
+});
+
+/** A fresh copy of the config; every certificate's mtime an hour back (not racily clean) unless `racy` names it. */
+function workspace(name: string, racy: string[] = []): { dir: string; cache: string } {
+  const dir = join(t.dir, name);
+  cpSync(pristine, dir, { recursive: true });
+  const old = Math.floor(Date.now() / 1000) - 3600;
+  for (const f of readdirSync(join(dir, 'certs'), { recursive: true, withFileTypes: true })) {
+    if (f.isFile()) utimesSync(join(f.parentPath, f.name), old, old);
+  }
+  // An mtime a minute ahead: still "racily clean" however loaded the machine is, so its SHA-256 is kept.
+  const ahead = Math.floor(Date.now() / 1000) + 60;
+  for (const f of racy) utimesSync(join(dir, f), ahead, ahead);
+  return { dir, cache: join(t.dir, `${name}.cache`) };
+}
+
+const WORKERS: CompileOptions = { keyWorkers: 2 };
+
+/** The cached compile (in 2 workers unless `opts` says otherwise) gives exactly what an uncached one gives. */
+async function same(dir: string, cache: string, opts: CompileOptions = WORKERS): Promise<CompileResult> {
+  const plain = await compileDir(dir, { now: NOW, keyWorkers: 0 });
+  const cached = await compileDir(dir, { now: NOW, cacheDir: cache, ...opts });
+  assert.deepEqual(cached.diagnostics, plain.diagnostics);
+  assert.equal(cached.errorCount, plain.errorCount);
+  assert.ok(plain.bundle === null ? cached.bundle === null : cached.bundle?.equals(plain.bundle), 'the same bundle bytes');
+  return cached;
+}
+
+const dropSnapshot = (cache: string) => rmSync(join(cache, 'snapshot'), { recursive: true, force: true });
+
+/** Every file of a cache directory but the directory listings (they depend on when the directories were listed). */
+function cacheFiles(cache: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const name of readdirSync(cache)) if (name.endsWith('.json')) out.set(name, readFileSync(join(cache, name)));
+  for (const name of readdirSync(join(cache, 'snapshot')))
+    if (name !== 'listings.json') out.set(`snapshot/${name}`, readFileSync(join(cache, 'snapshot', name)));
+  return out;
+}
+
+test('a cold compile in 2 workers writes the same entries and snapshot as on one thread, and the same bundle', async () => {
+  const { dir, cache } = workspace('cold', ['certs/000/key-000150.pem']);
+  const one = await same(dir, `${cache}-one`, { keyWorkers: 0 });
+  assert.equal(one.keyWorkers.count, 0);
+  const two = await same(dir, cache);
+  assert.deepEqual(two.keyWorkers, { count: 2 }, 'the keys stage ran in the workers');
+  assert.deepEqual(cacheStats(two), { hits: 0, stale: 0 });
+  const a = cacheFiles(`${cache}-one`);
+  const b = cacheFiles(cache);
+  assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
+  assert.equal([...a.keys()].filter((n) => !n.startsWith('snapshot/')).length, 3, 'an entry per key file');
+  for (const [name, bytes] of a) assert.ok(bytes.equals(b.get(name)!), `${name}: the same bytes`);
+  assert.match(b.get('snapshot/state.json')!.toString('utf8'), /"racy":\{"\d+":"[0-9a-f]{64}"\}/, 'the racily clean certificate keeps its SHA-256');
+});
+
+test('the entries the workers wrote are used in the workers: hits, an edited key file, a changed certificate, a changed policy', async () => {
+  const { dir, cache } = workspace('entries');
+  await same(dir, cache);
+  dropSnapshot(cache);
+  const warm = await same(dir, cache);
+  assert.deepEqual(cacheStats(warm), { hits: 3, stale: 0 }, 'every key file from its entry, none parsed');
+  assert.equal(warm.keyWorkers.count, 2);
+
+  const part1 = join(dir, 'keys/part-1.yaml');
+  writeFileSync(part1, readFileSync(part1, 'utf8').replace(/apply_policies: \[policy-\d+\]/, 'apply_policies: []'));
+  dropSnapshot(cache);
+  const edited = await same(dir, cache);
+  assert.deepEqual(cacheStats(edited), { hits: 2, stale: 0 });
+  assert.ok(edited.diagnostics.some((d) => d.code === 'W_KEY_UNREACHABLE' && d.file === 'keys/part-1.yaml'));
+  dropSnapshot(cache);
+  const replayed = await same(dir, cache);
+  assert.deepEqual(cacheStats(replayed), { hits: 3, stale: 0 }, 'the warning replayed from the entry');
+
+  // A private key appended to key-000250's certificate: the same fingerprint, a new warning.
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  appendFileSync(join(dir, 'certs/000/key-000250.pem'), privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+  dropSnapshot(cache);
+  const warned = await same(dir, cache);
+  assert.deepEqual(cacheStats(warned), { hits: 2, stale: 1 });
+  assert.ok(warned.diagnostics.some((d) => d.code === 'W_CERT_PRIVATE_KEY' && d.file === 'keys/part-2.yaml'));
+
+  const policies = join(dir, 'policies.yaml');
+  writeFileSync(
+    policies,
+    readFileSync(policies, 'utf8').replace(/rate: (\d+)/, (_, n) => `rate: ${Number(n) + 1}`),
+  );
+  const context = await same(dir, cache);
+  assert.deepEqual(cacheStats(context), { hits: 0, stale: 3 }, 'a changed policy: every entry recomputed');
+});
+
+test('the snapshot the workers wrote is patched by the next compile; a miss goes back to the workers', async () => {
+  const { dir, cache } = workspace('snapshot');
+  await same(dir, cache);
+  const warm = await same(dir, cache);
+  assert.deepEqual(cacheStats(warm), { hits: 3, stale: 0, patched: 0 });
+  // (part-1: the generator's API pins are on part-0's first keys, which the patch refuses.)
+  const part1 = join(dir, 'keys/part-1.yaml');
+  writeFileSync(part1, readFileSync(part1, 'utf8').replace(/apply_policies: \[policy-\d+\]/g, 'apply_policies: [policy-003]'));
+  const patched = await same(dir, cache);
+  assert.deepEqual(cacheStats(patched), { hits: 2, stale: 0, patched: 1 }, patched.cache?.snapshotMiss);
+  // --strict changes the context: the snapshot is not used, the workers recompute every file.
+  const strict = await same(dir, cache, { ...WORKERS, strict: true });
+  assert.equal(strict.keyWorkers.count, 2);
+  assert.deepEqual(cacheStats(strict), { hits: 0, stale: 3 });
+  assert.match(strict.cache?.snapshotMiss ?? '', /options changed/);
+});
