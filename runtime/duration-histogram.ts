@@ -63,8 +63,16 @@ export class DurationHistogram {
     t.count++;
   }
 
+  /**
+   * Zeroes every tally in place: GatewayMetrics holds each API's tally from its first request
+   * on, so dropping them would leave its later observations in tallies no scrape reads.
+   */
   reset(): void {
-    this.tallies.clear();
+    for (const t of this.tallies.values()) {
+      t.counts.fill(0);
+      t.sum = 0;
+      t.count = 0;
+    }
   }
 
   /** What prom-client's Histogram.get() returns for the same observations. */

@@ -227,10 +227,9 @@ export function logRequest(logger: Logger, r: RequestLogFields): void {
 function requestLogOf(logger: Logger): RequestLog {
   // A logger made elsewhere (not by createLogger): read from pino each time. isLevelEnabled('info')
   // without its lookups: levels ascend (no custom levels or comparison here).
-  const log = requestLogs.get(logger) ?? new RequestLog(logger.levelVal <= INFO, (logger as unknown as Record<symbol, Writable>)[STREAM]);
-  if (requestLogs.has(logger)) {
-    lastLogger = logger;
-    lastLog = log;
-  }
-  return log;
+  const known = requestLogs.get(logger);
+  if (known === undefined) return new RequestLog(logger.levelVal <= INFO, (logger as unknown as Record<symbol, Writable>)[STREAM]);
+  lastLogger = logger;
+  lastLog = known;
+  return known;
 }

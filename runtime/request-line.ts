@@ -25,13 +25,13 @@ import type { RequestRecord } from './gateway.ts';
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
 
 /** A string as JSON: quoted, escaped only when it has to be (JSON.stringify then). */
-export function jsonString(s: string | null): string {
+function jsonString(s: string | null): string {
   if (s === null) return 'null';
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
 /** The path as logged: without its query string, which may carry a token. */
-export function loggablePath(path: string): string {
+function loggablePath(path: string): string {
   const q = path.indexOf('?');
   return q === -1 ? path : path.slice(0, q);
 }

@@ -95,3 +95,12 @@ test('serve --workers: two workers aggregate to the sum of their requests', asyn
   const text = await merged.metrics();
   assert.match(text, new RegExp(`^mtlsgate_worker_requests_total\\{worker="1"\\} ${all.filter((_, i) => i % 3 === 0).length}$`, 'm'));
 });
+
+test('after a registry reset, the duration histogram shows the requests that come next', async () => {
+  const metrics = new GatewayMetrics();
+  metrics.observeRequest({ api: 'payments', status: 200, code: null, durationMs: 3 });
+  metrics.registry.resetMetrics();
+  metrics.observeRequest({ api: 'payments', status: 200, code: null, durationMs: 3 });
+  const text = await metrics.registry.metrics();
+  assert.match(text, /^mtlsgate_request_duration_seconds_count\{api="payments"\} 1$/m);
+});
