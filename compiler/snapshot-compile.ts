@@ -96,7 +96,16 @@ const miss = (why: string) => ({ miss: why });
  * files the check is the longest part of a recompile, so it overlaps the load, parse and keys
  * stages. `bad`: indexes (into state.files) of key files a witness of which no longer holds.
  */
-export type SnapshotStart = { state: SnapshotState; table: WitnessTable; bad: Promise<Set<number>>; stop: () => void } | { miss: string };
+export type SnapshotStart =
+  | {
+      state: SnapshotState;
+      table: WitnessTable;
+      bad: Promise<Set<number>>;
+      /** The indexes in `bad` found so far, in the order found (the workers report each at once). */
+      found: number[];
+      stop: () => void;
+    }
+  | { miss: string };
 
 export function startSnapshot(cacheDir: string): SnapshotStart {
   const state = readSnapshotState(cacheDir);
@@ -104,15 +113,17 @@ export function startSnapshot(cacheDir: string): SnapshotStart {
   const table = readWitnesses(cacheDir, state);
   if (table === null) return miss('the witness table is corrupt');
   const abort = new AbortController();
+  const found: number[] = [];
   const bad = changedWitnesses(
     table,
     state.files.map((was) => ({ start: was.certs[0], end: was.certs[1], ...(was.racy ? { racy: was.racy } : {}) })),
     undefined,
     abort.signal,
+    (file) => found.push(file),
   );
   // (A rejection is awaited by compileFromSnapshot; until then it must not count as unhandled.)
   bad.catch(() => {});
-  return { state, table, bad, stop: () => abort.abort() };
+  return { state, table, bad, found, stop: () => abort.abort() };
 }
 
 /** The previous bundle patched, or why not (the caller then compiles the ordinary way). */
@@ -222,18 +233,30 @@ async function patchSnapshot(
   if (sections === null) return miss('the previous bundle is not laid out as this build writes it');
   const previousWire = new SectionedWire(sections);
 
+  // Kept files one of whose certificate files changed are parsed and resolved again: those the
+  // workers found already (a changed file is reported at once), while they check the rest; then,
+  // once the check is over, those found last. Either way before the patch reads `kept`.
+  const resolveAgain = (isBad: (i: number) => boolean): boolean => {
+    const recheck = [...kept.keys()].filter((file) => isBad(indexOf.get(file)!));
+    if (recheck.length === 0) return true;
+    for (const file of recheck) kept.delete(file);
+    const moreDocs = parseSources(recheck, log);
+    const moreTyped = validateDocs(moreDocs, log);
+    if (moreTyped.keys.length !== moreDocs.length || !stage('keys-again', () => resolveFiles(moreDocs, moreTyped.keys))) {
+      why ||= 'a key file whose certificate changed is not only key documents';
+      return false;
+    }
+    return true;
+  };
+  // (Worker messages are delivered only when this thread yields: one turn of the event loop.)
+  await new Promise((r) => setImmediate(r));
+  const early = new Set(start.found);
+  if (!resolveAgain((i) => early.has(i))) return miss(why);
   // A worker that could not run: the ordinary path (it stats every file itself).
   const bad = await start.bad.catch(() => null);
   stage('witnesses', () => bad);
   if (bad === null) return miss('the witness check failed');
-  const recheck = [...kept.keys()].filter((file) => bad.has(indexOf.get(file)!));
-  if (recheck.length > 0) {
-    for (const file of recheck) kept.delete(file);
-    const moreDocs = parseSources(recheck, log);
-    const moreTyped = validateDocs(moreDocs, log);
-    if (moreTyped.keys.length !== moreDocs.length || !stage('keys-again', () => resolveFiles(moreDocs, moreTyped.keys)))
-      return miss(why || 'a key file whose certificate changed is not only key documents');
-  }
+  if (!resolveAgain((i) => bad.has(i))) return miss(why);
 
   // The previous rows of the files that are not kept, and the new keys: only the keys that differ are patched.
   const keptPaths = new Set([...kept.values()].map((s) => s.path));

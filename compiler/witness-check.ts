@@ -5,6 +5,9 @@
 // (~13 s: one thread-pool round trip each). So big tables are split over worker threads that
 // call statSync, while the main thread resolves the changed key files and reads the previous
 // bundle. The paths and witnesses are handed over in SharedArrayBuffers (no copy per worker).
+// A file found changed is reported at once (onBad), not with the rest at the end: the caller
+// resolves it again while the workers still stat the other files, so a rewritten certificate
+// costs about what an edited key file costs instead of coming after the whole check.
 import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -38,7 +41,6 @@ const { createHash } = require('node:crypto');
 const { text, starts, stats, ranges, root } = workerData;
 // Buffer's UTF-8 slice over the shared bytes: no view per path (TextDecoder wants one).
 const bytes = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
-const bad = [];
 for (let r = 0; r < ranges.length; r++) {
   const { start, end, racy } = ranges[r].range;
   for (let i = start; i < end; i++) {
@@ -52,10 +54,10 @@ for (let r = 0; r < ranges.length; r++) {
     } catch {
       ok = stats[i * 3] === -1;
     }
-    if (!ok) { bad.push(ranges[r].file); break; }
+    if (!ok) { parentPort.postMessage({ bad: ranges[r].file }); break; }
   }
 }
-parentPort.postMessage(bad);
+parentPort.postMessage({ done: true });
 `;
 
 /** Line start offsets of `text` (one more than the lines: the last is text.length + 1), in shared memory. */
@@ -96,8 +98,15 @@ function holds(path: string, stats: Float64Array, i: number, racy: string | unde
 /**
  * The indexes (into `ranges`) of the files one of whose witnesses no longer holds. `workers`:
  * threads to use (default: one per core up to 4 when the table has WORKER_MIN witnesses or more).
+ * `onBad`: called with each such index as soon as it is found (each once), before the promise settles.
  */
-export async function changedWitnesses(table: WitnessTable, ranges: readonly WitnessRange[], workers?: number, signal?: AbortSignal): Promise<Set<number>> {
+export async function changedWitnesses(
+  table: WitnessTable,
+  ranges: readonly WitnessRange[],
+  workers?: number,
+  signal?: AbortSignal,
+  onBad?: (file: number) => void,
+): Promise<Set<number>> {
   const total = ranges.reduce((n, r) => n + (r.end - r.start), 0);
   const threads = workers ?? (total >= WORKER_MIN ? Math.min(4, availableParallelism()) : 0);
   const { starts } = table;
@@ -109,6 +118,7 @@ export async function changedWitnesses(table: WitnessTable, ranges: readonly Wit
         const path = pathOf(table, decoder.decode(table.text.subarray(starts[i]!, starts[i + 1]! - 1)));
         if (!holds(path, table.stats, i, r.racy?.[i])) {
           out.add(f);
+          onBad?.(f);
           break;
         }
       }
@@ -127,10 +137,10 @@ export async function changedWitnesses(table: WitnessTable, ranges: readonly Wit
     groups[g]!.push({ file, range });
     done += range.end - range.start;
   });
-  const results = await Promise.all(
+  await Promise.all(
     groups.map(
       (group) =>
-        new Promise<number[]>((resolve, reject) => {
+        new Promise<void>((resolve, reject) => {
           const w = new Worker(WORKER, { eval: true, workerData: { text, starts, stats, ranges: group, root: table.root } });
           // Stopped (the compile went the ordinary way): terminated, its answer no longer wanted.
           const stop = () => {
@@ -139,9 +149,14 @@ export async function changedWitnesses(table: WitnessTable, ranges: readonly Wit
           };
           if (signal?.aborted) stop();
           signal?.addEventListener('abort', stop, { once: true });
-          w.once('message', (bad: number[]) => {
+          w.on('message', (m: { bad: number } | { done: true }) => {
+            if ('bad' in m) {
+              out.add(m.bad);
+              onBad?.(m.bad);
+              return;
+            }
             signal?.removeEventListener('abort', stop);
-            resolve(bad);
+            resolve();
             void w.terminate();
           });
           w.once('error', reject);
@@ -151,6 +166,5 @@ export async function changedWitnesses(table: WitnessTable, ranges: readonly Wit
         }),
     ),
   );
-  for (const bad of results) for (const f of bad) out.add(f);
   return out;
 }

@@ -225,7 +225,15 @@ test('the witness check finds the same changed files on this thread and in worke
   assert.equal(statSync(racyPath).mtimeMs, stats[10 * 3 + 1], 'size, mtime and inode kept: only its SHA-256 tells');
   writeFileSync(paths[40]!, 'now present');
   for (const workers of [0, 2, 3]) {
-    const changed = [...(await changedWitnesses(table, ranges, workers))].sort((a, b) => a - b);
+    // Each changed file is also reported as soon as it is found (the snapshot path resolves it while the rest is checked).
+    const reported: number[] = [];
+    const result = changedWitnesses(table, ranges, workers, undefined, (f) => reported.push(f));
+    const changed = [...(await result)].sort((a, b) => a - b);
     assert.deepEqual(changed, [1, 2, 9], `size, racy rewrite, a missing file now present (${workers} workers)`);
+    assert.deepEqual(
+      reported.sort((a, b) => a - b),
+      changed,
+      `each reported once, before the promise settled (${workers} workers)`,
+    );
   }
 });
