@@ -96,6 +96,8 @@ export interface CompileResult {
    * else `snapshotMiss`: why it was not (none at all on a first compile).
    */
   cache?: { hits: number; stale: number; patched?: number; snapshotMiss?: string };
+  /** Set when the previous compile's bundle was patched: its digest and the ids of the keys taken out or put in (a sharded output keeps the other shards: sharded-output.ts). */
+  keyChange?: { previous: string; changed: readonly string[] };
   /** Policies with a `portal:` block (the portal's catalog), in file order; empty when there are errors. */
   portalPlans: PortalPlan[];
   /** Worker threads the keys stage ran in (0: the main thread), and why it went back to one thread, if it did. */
@@ -198,6 +200,7 @@ async function compileFiles(
         timings,
         tests: { cases: [], outcomes: null },
         cache: { hits: patched.kept, stale: 0, patched: patched.resolved },
+        keyChange: patched.keyChange,
         keyWorkers: { count: 0 },
         portalPlans: portalPlans(patched.front.typed.policies, patched.front.policies),
       };

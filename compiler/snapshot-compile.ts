@@ -59,6 +59,8 @@ export interface Patched {
   resolved: number;
   /** Key files taken from the snapshot. */
   kept: number;
+  /** The previous bundle's digest and the ids of the keys taken out of it or put in (compiler/sharded-output.ts keeps the other shards). */
+  keyChange: { previous: string; changed: string[] };
 }
 
 type Stage = <T>(name: string, run: () => T) => T;
@@ -260,6 +262,7 @@ async function patchSnapshot(
 
   // The previous rows of the files that are not kept, and the new keys: only the keys that differ are patched.
   const keptPaths = new Set([...kept.values()].map((s) => s.path));
+  const changed: string[] = [];
   const patched = stage('patch', () => {
     const oldIds = new Set<string>();
     for (const s of state.files) if (!keptPaths.has(s.path)) for (const id of idsOf(ids, s)) oldIds.add(id);
@@ -284,6 +287,8 @@ async function patchSnapshot(
       for (const [fp, ms] of r.notAfter) notAfter.set(fp, ms);
     }
     removed.push(...old.values());
+    for (const k of removed) changed.push(k.id);
+    for (const k of added) changed.push(k.id);
     // A certificate kept by an unchanged key must keep its notAfter: only changed keys' matter here.
     // The runtime checks (bundleProblems) run inside, on the parts a key can change.
     try {
@@ -338,7 +343,16 @@ async function patchSnapshot(
     const sameBundle = patched.digest === documentDigest(bytes);
     if (writable) writeSnapshot(cacheDir, resolve(dir), state.context, bundle, parts, { state, table, ids, sameBundle });
   });
-  return { log, wireOf: () => contentOf(bundle), counts: patched.counts, bundle, front: f, resolved: fresh.size, kept: kept.size };
+  return {
+    log,
+    wireOf: () => contentOf(bundle),
+    counts: patched.counts,
+    bundle,
+    front: f,
+    resolved: fresh.size,
+    kept: kept.size,
+    keyChange: { previous: state.bundle, changed },
+  };
 }
 
 /** A key file's part of the snapshot, from its keys-stage results; null when it cannot have one (a certificate path with a newline). */

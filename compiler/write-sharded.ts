@@ -11,7 +11,7 @@ import type { KeyObject } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { MANIFEST_FILE, SHARDS_DIR, shardFile } from '../bundle/read-sharded.ts';
 import { autoShardCount, MAX_SHARDS } from '../bundle/shard-of.ts';
-import { splitWire } from '../bundle/shards.ts';
+import { type ManifestBase, splitWire } from '../bundle/shards.ts';
 import { signBundle } from '../bundle/sign.ts';
 import type { WireContent } from '../bundle/types.ts';
 import { documentDigest, serializeManifest, serializeShard } from '../bundle/write.ts';
@@ -25,6 +25,8 @@ export interface ShardedWrite {
   /** Shard files written now (the others were already there with the same bytes). */
   written: number;
   removed: number;
+  /** Each shard's digest and the stamp of its file once written or found equal, in shard order. */
+  files: { digest: string; file: { size: number; mtimeMs: number; ino: number } }[];
 }
 
 /** `--shards N|auto` as a count, or an error message. */
@@ -67,15 +69,17 @@ export function shardCountAt(dir: string): number {
  * and re-reads only the shards whose content changed: at 100,000 keys serializing all 25 shards
  * cost ~220 ms of CPU per new key, the plain stringify of them ~30 ms.
  */
-interface ShardMemo {
+export interface ShardMemo {
+  /** Empty when not known (a shard kept from the previous set by compiler/sharded-output.ts). */
   json: string;
-  bytes: Buffer;
+  /** Null for a kept shard: its file must still be there with `file`'s stamp. */
+  bytes: Buffer | null;
   digest: string;
   file: { size: number; mtimeMs: number; ino: number } | null;
 }
 const memos = new Map<string, ShardMemo[]>();
 
-function fileStamp(path: string): ShardMemo['file'] {
+export function fileStamp(path: string): ShardMemo['file'] {
   const st = statSync(path, { throwIfNoEntry: false });
   return st?.isFile() ? { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } : null;
 }
@@ -91,6 +95,16 @@ export function writeShardedBundle(dir: string, wire: WireContent, count: number
     const bytes = serializeShard(shard);
     return { json, bytes, digest: documentDigest(bytes), file: null };
   });
+  return writeShardSet(dir, base, memo, signingKey);
+}
+
+/**
+ * Writes a set whose shards are serialised (or kept: a memo with its file's stamp, whose file is
+ * there unchanged), then the manifest, then removes shard files neither manifest names.
+ * `memo` is updated with every shard file's stamp.
+ */
+export function writeShardSet(dir: string, base: ManifestBase, memo: ShardMemo[], signingKey?: KeyObject): ShardedWrite {
+  const count = memo.length;
   const files = memo.map((m) => m.bytes);
   const digests = memo.map((m) => m.digest);
   let manifest = serializeManifest({ ...base, shards: digests });
@@ -105,8 +119,10 @@ export function writeShardedBundle(dir: string, wire: WireContent, count: number
     const now = fileStamp(path);
     // Unchanged since this process wrote or compared it: not read again.
     if (stamp && now && now.size === stamp.size && now.mtimeMs === stamp.mtimeMs && now.ino === stamp.ino) continue;
-    if (!sameBytes(path, files[i])) {
-      writeFileAtomic(path, files[i]);
+    const bytes = files[i];
+    if (bytes === null) throw new Error(`${path} changed while the shard set was being written`);
+    if (!sameBytes(path, bytes)) {
+      writeFileAtomic(path, bytes);
       written++;
     }
     memo[i] = { ...memo[i], file: fileStamp(path) };
@@ -123,5 +139,5 @@ export function writeShardedBundle(dir: string, wire: WireContent, count: number
       removed++;
     }
   }
-  return { manifest, digest: documentDigest(manifest), shards: count, written, removed };
+  return { manifest, digest: documentDigest(manifest), shards: count, written, removed, files: memo.map((m) => ({ digest: m.digest, file: m.file! })) };
 }

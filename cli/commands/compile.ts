@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
 import { keyId, readSigningKeyFile, signBundle } from '../../bundle/sign.ts';
+import { writeShardedCached } from '../../compiler/sharded-output.ts';
 import { parseShardCount, type ShardedWrite, writeShardedBundle } from '../../compiler/write-sharded.ts';
 import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult, type Diagnostic } from '../../compiler/index.ts';
 import { displayPath } from '../../compiler/format.ts';
@@ -44,7 +45,9 @@ Options:
                               and shards/<digest>.json, keys split by a hash of their id into
                               N shards (auto: ~4,000 keys a shard, 1 to 256), so that a gateway
                               serving it (serve --bundle DIR) reloads only the shards that
-                              changed; only changed shard files are written (docs/scale.md)
+                              changed; only changed shard files are written, and with --cache
+                              after a compile that patched the previous bundle, only the shards
+                              of the changed keys are made again (docs/scale.md)
   --sign KEYFILE              sign the bundle's digest with this Ed25519 private key
                               (\`mtlsgate keygen NAME\` makes one); gateways started with
                               --bundle-public-key refuse unsigned or wrongly signed bundles
@@ -208,7 +211,7 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
       process.stdout.write(envelope(name, false, body, problems(result.diagnostics, 'error', shownDir), problems(result.diagnostics, 'warning', shownDir)));
     else if (!write) process.stdout.write(envelope(name, true, body, [], problems(result.diagnostics, 'warning', shownDir)));
     else if (shardCount > 0) {
-      const w = writeSharded(out!, result, shardCount, signingKey);
+      const w = writeSharded(out!, result, shardCount, signingKey, values.cache);
       if (w === null) return 2;
       process.stdout.write(envelope(name, true, { ...body, digest: w.digest, shards: w.shards }, [], problems(result.diagnostics, 'warning', shownDir)));
       return 0;
@@ -234,18 +237,34 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     return 0;
   }
   if (shardCount > 0) {
-    const w = writeSharded(out!, result, shardCount, signingKey);
+    const w = writeSharded(out!, result, shardCount, signingKey, values.cache);
     if (w === null) return 2;
     const shardSummary = summary.replace(`digest ${digest}`, `manifest digest ${w.digest}`);
-    info(`mtlsgate compile: wrote ${out}/manifest.json and ${count(w.shards, 'shard')} (${w.written} written, ${w.removed} old removed): ${shardSummary}`);
+    const kept = 'kept' in w ? `, ${w.kept} kept without being made again` : '';
+    info(
+      `mtlsgate compile: wrote ${out}/manifest.json and ${count(w.shards, 'shard')} (${w.written} written${kept}, ${w.removed} old removed): ${shardSummary}`,
+    );
     return 0;
   }
   return writeBundle(out!, result.bundle!, () => info(`mtlsgate compile: wrote ${describePath(out!, 'out')}: ${summary}`));
 }
 
-/** The sharded form into directory `out` (compiler/write-sharded.ts); null after reporting an I/O error. */
-function writeSharded(out: string, result: CompileResult, shards: number, signingKey: KeyObject | undefined): ShardedWrite | null {
+/**
+ * The sharded form into directory `out` (compiler/write-sharded.ts; with --cache, shards whose
+ * keys did not change are kept: compiler/sharded-output.ts); null after reporting an I/O error.
+ */
+function writeSharded(
+  out: string,
+  result: CompileResult,
+  shards: number,
+  signingKey: KeyObject | undefined,
+  cacheDir: string | undefined,
+): ShardedWrite | null {
   try {
+    if (cacheDir !== undefined) {
+      const compiled = { bundle: result.bundle!, wire: () => result.wire!, ...(result.keyChange ? { patch: result.keyChange } : {}) };
+      return writeShardedCached(out, compiled, shards, cacheDir, signingKey);
+    }
     return writeShardedBundle(out, result.wire!, shards, signingKey);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
