@@ -37,7 +37,7 @@ import { validateDocs } from './schema.ts';
 import type { SourceDoc, SourceFile } from './source.ts';
 import { SectionedWire } from './section-patch.ts';
 import { PatchRefused } from './wire-patch.ts';
-import { changedWitnesses, type WitnessTable } from './witness-check.ts';
+import { changedWitnesses, WitnessFindings, type WitnessTable } from './witness-check.ts';
 
 /** What resolveFront (compiler/index.ts) returns: the stages before the keys. */
 export interface Front {
@@ -103,8 +103,8 @@ export type SnapshotStart =
       state: SnapshotState;
       table: WitnessTable;
       bad: Promise<Set<number>>;
-      /** The indexes in `bad` found so far, in the order found (the workers report each at once). */
-      found: number[];
+      /** The indexes in `bad` found so far (the workers report each at once). */
+      found: WitnessFindings;
       stop: () => void;
     }
   | { miss: string };
@@ -115,13 +115,13 @@ export function startSnapshot(cacheDir: string): SnapshotStart {
   const table = readWitnesses(cacheDir, state);
   if (table === null) return miss('the witness table is corrupt');
   const abort = new AbortController();
-  const found: number[] = [];
+  const found = new WitnessFindings();
   const bad = changedWitnesses(
     table,
     state.files.map((was) => ({ start: was.certs[0], end: was.certs[1], ...(was.racy ? { racy: was.racy } : {}) })),
     undefined,
     abort.signal,
-    (file) => found.push(file),
+    found,
   );
   // (A rejection is awaited by compileFromSnapshot; until then it must not count as unhandled.)
   bad.catch(() => {});
@@ -250,9 +250,7 @@ async function patchSnapshot(
     }
     return true;
   };
-  // (Worker messages are delivered only when this thread yields: one turn of the event loop.)
-  await new Promise((r) => setImmediate(r));
-  const early = new Set(start.found);
+  const early = start.found.soFar();
   if (!resolveAgain((i) => early.has(i))) return miss(why);
   // A worker that could not run: the ordinary path (it stats every file itself).
   const bad = await start.bad.catch(() => null);

@@ -5,12 +5,14 @@
 // (~13 s: one thread-pool round trip each). So big tables are split over worker threads that
 // call statSync, while the main thread resolves the changed key files and reads the previous
 // bundle. The paths and witnesses are handed over in SharedArrayBuffers (no copy per worker).
-// A file found changed is reported at once (onBad), not with the rest at the end: the caller
-// resolves it again while the workers still stat the other files, so a rewritten certificate
-// costs about what an edited key file costs instead of coming after the whole check.
+// A file found changed is reported at once (WitnessFindings), not only with the rest at the end:
+// the caller resolves it again while the workers still stat the other files, so a rewritten
+// certificate costs about what an edited key file costs instead of coming after the whole check.
+// The workers post each one on a MessagePort of its own that the caller drains synchronously
+// (receiveMessageOnPort): a worker's 'message' events would wait for turns of the event loop.
 import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { sha256Hex } from './certs.ts';
 
 /** Below this many witnesses the check runs on the calling thread (a worker costs ~30 ms to start). */
@@ -38,9 +40,10 @@ const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { statSync, readFileSync } = require('node:fs');
 const { createHash } = require('node:crypto');
-const { text, starts, stats, ranges, root } = workerData;
+const { text, starts, stats, ranges, root, found } = workerData;
 // Buffer's UTF-8 slice over the shared bytes: no view per path (TextDecoder wants one).
 const bytes = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+const bad = [];
 for (let r = 0; r < ranges.length; r++) {
   const { start, end, racy } = ranges[r].range;
   for (let i = start; i < end; i++) {
@@ -54,10 +57,10 @@ for (let r = 0; r < ranges.length; r++) {
     } catch {
       ok = stats[i * 3] === -1;
     }
-    if (!ok) { parentPort.postMessage({ bad: ranges[r].file }); break; }
+    if (!ok) { bad.push(ranges[r].file); found.postMessage(ranges[r].file); break; }
   }
 }
-parentPort.postMessage({ done: true });
+parentPort.postMessage(bad);
 `;
 
 /** Line start offsets of `text` (one more than the lines: the last is text.length + 1), in shared memory. */
@@ -72,6 +75,28 @@ export function lineStarts(text: Uint8Array, lines: number): Uint32Array | Float
   }
   starts[lines] = text.length + 1;
   return starts;
+}
+
+/** The changed files a check has found so far, before it is over. */
+export class WitnessFindings {
+  private readonly found = new Set<number>();
+  private readonly ports: MessagePort[] = [];
+
+  add(file: number): void {
+    this.found.add(file);
+  }
+
+  listen(port: MessagePort): void {
+    this.ports.push(port);
+  }
+
+  /** Every file reported so far; what the workers posted is taken now, without a turn of the event loop. */
+  soFar(): ReadonlySet<number> {
+    for (const port of this.ports) {
+      for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) this.found.add(m.message as number);
+    }
+    return this.found;
+  }
 }
 
 /** A line of the table as an absolute path. */
@@ -98,14 +123,14 @@ function holds(path: string, stats: Float64Array, i: number, racy: string | unde
 /**
  * The indexes (into `ranges`) of the files one of whose witnesses no longer holds. `workers`:
  * threads to use (default: one per core up to 4 when the table has WORKER_MIN witnesses or more).
- * `onBad`: called with each such index as soon as it is found (each once), before the promise settles.
+ * `findings`: each such index as soon as it is found, before the promise settles.
  */
 export async function changedWitnesses(
   table: WitnessTable,
   ranges: readonly WitnessRange[],
   workers?: number,
   signal?: AbortSignal,
-  onBad?: (file: number) => void,
+  findings?: WitnessFindings,
 ): Promise<Set<number>> {
   const total = ranges.reduce((n, r) => n + (r.end - r.start), 0);
   const threads = workers ?? (total >= WORKER_MIN ? Math.min(4, availableParallelism()) : 0);
@@ -118,7 +143,7 @@ export async function changedWitnesses(
         const path = pathOf(table, decoder.decode(table.text.subarray(starts[i]!, starts[i + 1]! - 1)));
         if (!holds(path, table.stats, i, r.racy?.[i])) {
           out.add(f);
-          onBad?.(f);
+          findings?.add(f);
           break;
         }
       }
@@ -141,7 +166,10 @@ export async function changedWitnesses(
     groups.map(
       (group) =>
         new Promise<void>((resolve, reject) => {
-          const w = new Worker(WORKER, { eval: true, workerData: { text, starts, stats, ranges: group, root: table.root } });
+          const { port1, port2 } = new MessageChannel();
+          findings?.listen(port1);
+          const workerData = { text, starts, stats, ranges: group, root: table.root, found: port2 };
+          const w = new Worker(WORKER, { eval: true, workerData, transferList: [port2] });
           // Stopped (the compile went the ordinary way): terminated, its answer no longer wanted.
           const stop = () => {
             reject(new Error('witness check stopped'));
@@ -149,13 +177,14 @@ export async function changedWitnesses(
           };
           if (signal?.aborted) stop();
           signal?.addEventListener('abort', stop, { once: true });
-          w.on('message', (m: { bad: number } | { done: true }) => {
-            if ('bad' in m) {
-              out.add(m.bad);
-              onBad?.(m.bad);
-              return;
-            }
+          w.once('message', (bad: number[]) => {
             signal?.removeEventListener('abort', stop);
+            for (const f of bad) {
+              out.add(f);
+              findings?.add(f);
+            }
+            // Every file it found is in `bad`: its early reports are no longer needed.
+            port1.close();
             resolve();
             void w.terminate();
           });
