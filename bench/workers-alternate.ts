@@ -20,6 +20,9 @@
 //   split: two workers each on its own core, one process on core 0; load + upstream on every core;
 //   free:  nothing pinned. Every W2 variant is compared with every W1 variant of the same key kind,
 //   so `--variants 1u@free,2u@split,2u@free --loads fixed` compares the deployment placements.
+// A `/2` suffix (`1u@split/2`) serves the fixed load at half the rate: what each of two workers
+// sees of the full rate, so `2u@split / 1u@split/2` is the cost of two workers at the same load
+// per process (the rest of W2/W1 at a fixed rate is each process batching less of a thinner load).
 //   npm run build && node --import tsx bench/workers-alternate.ts [--rounds 8] [--seconds 4]
 //     [--rate 3000] [--connections 16] [--warm 20] [--variants 1u,2u,1l,2l] [--placement core0]
 //     [--loads sat,fixed] [--baseline DIR [--baseline-variants 2l]]
@@ -69,16 +72,18 @@ interface Variant {
   workers: number;
   limited: boolean;
   placement: Placement;
+  /** The fixed load's rate for this variant (`/2`: half of --rate). */
+  rate: number;
   baseline: boolean;
 }
 const variants: Variant[] = [];
 for (const raw of (values.variants ?? '1u,2u,1l,2l').split(',')) {
-  const m = /^([12])([ul])(?:@(\w+))?$/.exec(raw.trim());
+  const m = /^([12])([ul])(?:@(\w+))?(\/2)?$/.exec(raw.trim());
   if (!m) throw new Error(`--variants: ${raw} is not one of 1u, 2u, 1l, 2l (optionally @${PLACEMENTS.join('|@')})`);
   const placement = (m[3] ?? defaultPlacement) as Placement;
   if (!PLACEMENTS.includes(placement)) throw new Error(`--variants: ${raw}: placement one of ${PLACEMENTS.join(', ')}`);
-  const tag = `${m[1]}${m[2]}@${placement}`;
-  const base = { workers: Number(m[1]), limited: m[2] === 'l', placement };
+  const tag = `${m[1]}${m[2]}@${placement}${m[4] ?? ''}`;
+  const base = { workers: Number(m[1]), limited: m[2] === 'l', placement, rate: m[4] ? rate / 2 : rate };
   variants.push({ id: tag, ...base, baseline: false });
   if (values.baseline && (values['baseline-variants'] ?? '2l').split(',').includes(`${m[1]}${m[2]}`))
     variants.push({ id: `${tag}-base`, ...base, baseline: true });
@@ -152,7 +157,7 @@ async function burst(v: Variant, url: string, pid: number, record: boolean): Pro
   const fixed = loads.includes('fixed')
     ? await onServerCore(
         pid,
-        () => runOpenLoop({ root, tsNode: ctx.tsNode, url, cert: listed.cert, key: listed.key, rate, durationS: seconds, connections, cores }),
+        () => runOpenLoop({ root, tsNode: ctx.tsNode, url, cert: listed.cert, key: listed.key, rate: v.rate, durationS: seconds, connections, cores }),
         watched,
       )
     : null;
@@ -183,8 +188,8 @@ async function burst(v: Variant, url: string, pid: number, record: boolean): Pro
   }
   if (fixed) {
     const ol = fixed.value;
-    if (ol.errors > 0) throw new Error(`${v.id}: ${ol.errors} errors at ${rate} req/s`);
-    const served = ol.sent + rate; // the client's 1 s warm-up is served too
+    if (ol.errors > 0) throw new Error(`${v.id}: ${ol.errors} errors at ${v.rate} req/s`);
+    const served = ol.sent + v.rate; // the client's 1 s warm-up is served too
     const f = sample(fixed.serverCpuS, served, b, c, ol.achievedRps, fixed.otherLoad, ol.clientCpu);
     if (record) add(`${v.id}|fixed`, f);
     out.push(`fixed ${f.rps} req/s ${f.us.toFixed(1)} µs/req (other load ${f.otherLoad})`);
