@@ -4,7 +4,11 @@
 // (NODE_OPTIONS=--perf-basic-prof, set here for the gateways only). Prints, per variant and load,
 // the samples per 1,000 requests by process kind and by shared object, and the top symbols, so a
 // function whose cost per request grows with two workers stands out.
+// A variant may name its placement (bench/lib/placement.ts): `2u@split` puts each worker on its own
+// core and the load on every core; then every core is recorded (perf -a) and samples are counted
+// by process, so the load generator's and the upstream's samples are "other processes".
 //   npm run build && node --import tsx bench/workers-perf.ts [--seconds 8] [--warm 30] [--rate 3000] [--variants 1u,2u]
+//     [--loads sat,fixed]
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,6 +17,7 @@ import type { Running } from './contenders/contender.ts';
 import { standaloneContext } from './lib/context.ts';
 import { runOpenLoop } from './lib/open-loop.ts';
 import { benchPki } from './lib/pki.ts';
+import { loadCores, placeGateway, placeUpstream, type Placement, PLACEMENTS } from './lib/placement.ts';
 import { freePort, processTree, SERVER_CORE } from './lib/proc.ts';
 import { startUpstream } from './upstream.ts';
 import { measureOnce } from './workloads/load.ts';
@@ -26,12 +31,14 @@ const { values } = parseArgs({
     variants: { type: 'string' },
     top: { type: 'string' },
     callers: { type: 'string' },
+    loads: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds ?? 8);
 const warmS = Number(values.warm ?? 30);
 const rate = Number(values.rate ?? 3000);
 const top = Number(values.top ?? 25);
+const loads = (values.loads ?? 'sat,fixed').split(',');
 /** With --callers REGEX, call chains are recorded (frame pointers: V8's JIT code keeps them) and
  *  the JavaScript functions under the samples whose symbol matches are listed. */
 const callers = values.callers ? new RegExp(values.callers) : null;
@@ -42,9 +49,10 @@ const listed = pki.files['listed-1'];
 const upstream = await startUpstream(ctx);
 const out = ctx.dir('perf');
 
-/** Records the server core while `load` runs; the perf.data path. */
-async function recorded(file: string, load: () => Promise<number>): Promise<number> {
-  const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '2000', '-C', String(SERVER_CORE), ...(callers ? ['-g'] : []), '-o', file], {
+/** Records the server core (every core for a gateway not confined to it) while `load` runs; the perf.data path. */
+async function recorded(file: string, placement: Placement, load: () => Promise<number>): Promise<number> {
+  const where = placement === 'core0' ? ['-C', String(SERVER_CORE)] : ['-a'];
+  const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '2000', ...where, ...(callers ? ['-g'] : []), '-o', file], {
     stdio: 'ignore',
   });
   await new Promise((r) => setTimeout(r, 300));
@@ -106,9 +114,12 @@ function listCallers(script: string, mine: Set<string>, requests: number, label:
   for (const [c, n] of [...byCaller].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${((n * 1000) / requests).toFixed(2).padStart(6)}  ${c}`);
 }
 
-const running: Array<{ id: string; g: Running; url: string }> = [];
+const running: Array<{ id: string; g: Running; url: string; placement: Placement }> = [];
 try {
-  for (const tag of (values.variants ?? '1u,2u').split(',')) {
+  for (const raw of (values.variants ?? '1u,2u').split(',')) {
+    const [tag, where = 'core0'] = raw.trim().split('@');
+    const placement = where as Placement;
+    if (!/^[12][ul]$/.test(tag) || !PLACEMENTS.includes(placement)) throw new Error(`--variants: ${raw}`);
     const workers = Number(tag[0]);
     const c = mtlsgateContender({ mode: 'dynamic', keys: 0, limited: tag[1] === 'l', id: `perf-${tag}`, extraArgs: ['--workers', String(workers)] });
     const port = await freePort();
@@ -117,9 +128,11 @@ try {
     const g = await c.start(ctx, { pki, upstream, port, dir: ctx.dir('contenders', `perf-${tag}`) });
     if (saved === undefined) delete process.env.NODE_OPTIONS;
     else process.env.NODE_OPTIONS = saved;
-    running.push({ id: tag, g, url: `https://127.0.0.1:${port}${API_PATH}` });
+    console.log(`${raw}: placed (pid:allowed cores, primary first) ${placeGateway(g.proc.pid, placement)}`);
+    running.push({ id: raw.trim(), g, url: `https://127.0.0.1:${port}${API_PATH}`, placement });
   }
-  const spec = (url: string, durationS: number) => ({
+  const spec = (url: string, durationS: number, placement: Placement) => ({
+    cores: loadCores(placement),
     url,
     combinedPem: listed.combined,
     keepAlive: true,
@@ -127,24 +140,28 @@ try {
     scratchDir: ctx.dir('scratch'),
     durationS,
   });
-  for (const { g, url } of running) {
+  const fixedLoad = (url: string, durationS: number, placement: Placement) =>
+    runOpenLoop({ root, tsNode: ctx.tsNode, url, cert: listed.cert, key: listed.key, rate, durationS, connections: 16, cores: loadCores(placement) });
+  for (const { g, url, placement } of running) {
+    placeUpstream(upstream.proc.pid, placement);
     const until = Date.now() + warmS * 1000;
     while (Date.now() < until) {
-      await measureOnce(g.proc.pid, spec(url, 4));
-      await runOpenLoop({ root, tsNode: ctx.tsNode, url, cert: listed.cert, key: listed.key, rate, durationS: 2, connections: 16 });
+      if (loads.includes('sat')) await measureOnce(g.proc.pid, spec(url, 4, placement));
+      if (loads.includes('fixed')) await fixedLoad(url, 2, placement);
     }
   }
-  for (const { id, g, url } of running) {
+  for (const { id, g, url, placement } of running) {
+    placeUpstream(upstream.proc.pid, placement);
     const pids = processTree(g.proc.pid);
-    const satFile = join(out, `${id}-sat.data`);
-    const n1 = await recorded(satFile, async () => (await measureOnce(g.proc.pid, spec(url, seconds))).complete);
-    report(satFile, pids, n1, `${id} saturation`);
-    const fixFile = join(out, `${id}-fixed.data`);
-    const n2 = await recorded(fixFile, async () => {
-      const r = await runOpenLoop({ root, tsNode: ctx.tsNode, url, cert: listed.cert, key: listed.key, rate, durationS: seconds, connections: 16 });
-      return r.sent + rate;
-    });
-    report(fixFile, pids, n2, `${id} fixed ${rate}/s`);
+    const file = (load: string) => join(out, `${id.replace('@', '-')}-${load}.data`);
+    if (loads.includes('sat')) {
+      const n1 = await recorded(file('sat'), placement, async () => (await measureOnce(g.proc.pid, spec(url, seconds, placement))).complete);
+      report(file('sat'), pids, n1, `${id} saturation`);
+    }
+    if (loads.includes('fixed')) {
+      const n2 = await recorded(file('fixed'), placement, async () => (await fixedLoad(url, seconds, placement)).sent + rate);
+      report(file('fixed'), pids, n2, `${id} fixed ${rate}/s`);
+    }
   }
 } finally {
   for (const { g } of running) await g.proc.stop();

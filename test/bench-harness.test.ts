@@ -14,6 +14,7 @@ import { cpuSeconds, memKiB, processTree } from '../bench/lib/proc.ts';
 import { computeTargets, renderPerfSnippet, renderReport, type BenchResults } from '../bench/report.ts';
 import type { LoadResult } from '../bench/workloads/load.ts';
 import type { ContenderRun } from '../bench/workloads/proxy.ts';
+import { version, withInactive } from '../bench/workloads/shard-reload.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { serializeBundle } from '../bundle/write.ts';
 import type { BundleContent } from '../bundle/types.ts';
@@ -57,9 +58,10 @@ test('gen-config writes APIs, policies and keys whose certificates are distinct 
   }
 });
 
-test('synthetic keys copy a compiled key and keep the bundle valid', () => {
+/** A bundle's content with one key, alice, and her certificate. */
+function aliceContent(): BundleContent {
   const fp = 'a'.repeat(64);
-  const content: BundleContent = {
+  return {
     apis: {},
     keys: {
       alice: {
@@ -80,6 +82,10 @@ test('synthetic keys copy a compiled key and keep the bundle valid', () => {
     revocation: { crl_urls: [], crls: {}, denied: [] },
     index: { certs: { [fp]: { apis: [], key: 'alice' } }, tokens: {}, matches: {}, routes: {} },
   };
+}
+
+test('synthetic keys copy a compiled key and keep the bundle valid', () => {
+  const content = aliceContent();
   const grown = loadBundle(serializeBundle(withSyntheticKeys(content, 'alice', 1000))).content;
   assert.equal(Object.keys(grown.keys).length, 1001);
   assert.equal(Object.keys(grown.index.certs).length, 1001);
@@ -87,6 +93,28 @@ test('synthetic keys copy a compiled key and keep the bundle valid', () => {
   assert.equal(grown.index.certs[k.certificates[0]].key, 'synthetic-000999');
   assert.deepEqual(k.policies, ['p']);
   assert.equal(Object.keys(content.keys).length, 1, 'the input is not modified');
+});
+
+test('the shards bench makes a key inactive by serialising its shard alone: the same files as splitting the whole content again', () => {
+  const grown = withSyntheticKeys(aliceContent(), 'alice', 500);
+  const inactive = (ids: string[]) => ({
+    ...grown,
+    keys: { ...grown.keys, ...Object.fromEntries(ids.map((id) => [id, { ...grown.keys[id], is_inactive: true }])) },
+  });
+  const count = 7;
+  let v = version(grown, count);
+  // Descending ids, more than the shards: some shard gets a key that sorts before one it has.
+  const ids = [499, 420, 377, 300, 256, 199, 150, 99, 42, 8, 7].map((i) => `synthetic-${String(i).padStart(6, '0')}`);
+  for (let k = 1; k <= ids.length; k++) {
+    v = withInactive(v, ids[k - 1]);
+    const whole = version(inactive(ids.slice(0, k)), count);
+    assert.equal(v.digest, whole.digest, `after ${k} changes`);
+    assert.deepEqual(
+      v.shards.map(([hex]) => hex),
+      whole.shards.map(([hex]) => hex),
+    );
+  }
+  assert.equal(withInactive(v, ids[0]), v, 'a key already inactive changes nothing');
 });
 
 test('/proc readers see this process', () => {

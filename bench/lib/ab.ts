@@ -17,6 +17,8 @@ export interface AbRun {
   keepAlive: boolean;
   /** Where ab writes its percentile CSV. */
   scratchDir: string;
+  /** The cores ab runs on (one core or a taskset list); the client core by default. */
+  cores?: number | string;
 }
 
 export interface AbResult {
@@ -64,7 +66,7 @@ export async function runAb(run: AbRun): Promise<AbResult> {
   ];
   if (run.keepAlive) args.push('-k');
   args.push(run.url);
-  const r = await runPinned(CLIENT_CORE, 'ab', args, (run.durationS + 60) * 1000);
+  const r = await runPinned(run.cores ?? CLIENT_CORE, 'ab', args, (run.durationS + 60) * 1000);
   if (r.code !== 0 || !/Complete requests:/.test(r.stdout)) {
     throw new Error(`ab failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
   }

@@ -12,6 +12,8 @@ export interface OpenLoopRun {
   rate: number;
   durationS: number;
   connections: number;
+  /** The cores the client runs on (one core or a taskset list); the client core by default. */
+  cores?: number | string;
 }
 
 export interface OpenLoopResult {
@@ -37,7 +39,7 @@ export async function runOpenLoop(run: OpenLoopRun): Promise<OpenLoopResult> {
     String(run.durationS),
     String(run.connections),
   ];
-  const r = await runPinned(CLIENT_CORE, process.execPath, args, (run.durationS + 60) * 1000, { cwd: run.root });
+  const r = await runPinned(run.cores ?? CLIENT_CORE, process.execPath, args, (run.durationS + 60) * 1000, { cwd: run.root });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.code !== 0 || !line.startsWith('{')) throw new Error(`open-loop client failed (exit ${r.code}): ${r.stderr.trim().slice(-300)}`);
   const out = JSON.parse(line);

@@ -14,7 +14,11 @@ export const CORES = Number(spawnSync('nproc').stdout?.toString().trim()) || 1;
 /** Pinning only makes sense with two cores or more. */
 export const PINNING = HAS_TASKSET && CORES >= 2;
 
-export function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
+/** Every core of the machine, as taskset writes a list ("0-1"). */
+export const ALL_CORES = CORES > 1 ? `0-${CORES - 1}` : '0';
+
+/** `core`: one core, or a taskset list of cores ("0-1", "0,2"). */
+export function pinned(core: number | string, cmd: string, args: string[]): [string, string[]] {
   return PINNING ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
 }
 
@@ -207,7 +211,7 @@ export interface RunResult {
 
 /** Runs a command to completion pinned on `core`, capturing output and rusage; killed after `timeoutMs`. */
 export function runPinned(
-  core: number,
+  core: number | string,
   cmd: string,
   args: string[],
   timeoutMs: number,
@@ -264,4 +268,23 @@ export function treeCounters(root: number): { syscalls: number; voluntary: numbe
     }
   }
   return out;
+}
+
+/** Moves a running process, every thread of it, onto `cores` (one core or a taskset list);
+ *  threads it starts later inherit the mask. Returns the list the kernel now allows. */
+export function setAffinity(pid: number, cores: number | string): string {
+  if (PINNING) {
+    const r = spawnSync('taskset', ['-a', '-p', '-c', String(cores), String(pid)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`taskset -a -p -c ${cores} ${pid}: ${r.stderr.trim()}`);
+  }
+  return allowedCores(pid);
+}
+
+/** The cores a process may run on (Cpus_allowed_list of /proc/<pid>/status). */
+export function allowedCores(pid: number): string {
+  try {
+    return /^Cpus_allowed_list:\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?';
+  } catch {
+    return '?';
+  }
 }

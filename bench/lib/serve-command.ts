@@ -3,9 +3,19 @@
 import { join } from 'node:path';
 import type { BenchPki } from './pki.ts';
 
+/**
+ * Node flags for the gateway alone, from BENCH_SERVE_NODE_FLAGS (space-separated): to look
+ * inside one contender (`--trace-gc`, `--cpu-prof --cpu-prof-dir=DIR`) without the flags
+ * reaching the bench, the load or the upstream, and without NODE_OPTIONS, which refuses some.
+ */
+function serveNodeFlags(): string[] {
+  return (process.env.BENCH_SERVE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+}
+
 /** Arguments for process.execPath. `admin`: a loopback port for the admin listener, or 'off'. */
 export function serveCommand(root: string, bundle: string, pki: BenchPki, port: number, admin: number | 'off'): string[] {
   return [
+    ...serveNodeFlags(),
     join(root, 'dist/mtlsgate.mjs'),
     'serve',
     '--bundle',

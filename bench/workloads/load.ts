@@ -40,18 +40,28 @@ export interface LoadSpec {
   concurrency: number;
   durationS: number;
   scratchDir: string;
+  /** The cores ab runs on (the client core by default). */
+  cores?: number | string;
+  /** The cores the server may use, watched for other load (the server core by default). */
+  serverCores?: number[];
 }
 
-/** Runs `run` while watching the server core: the server's CPU and the core's foreign load. */
-export async function onServerCore<T>(serverPid: number, run: () => Promise<T>): Promise<{ value: T; serverCpuS: number; wallS: number; otherLoad: number }> {
+/** Runs `run` while watching the server core (or `cores`): the server's CPU and the foreign load,
+ *  in cores' worth (0..number of cores watched). */
+export async function onServerCore<T>(
+  serverPid: number,
+  run: () => Promise<T>,
+  cores: number[] = [SERVER_CORE],
+): Promise<{ value: T; serverCpuS: number; wallS: number; otherLoad: number }> {
+  const ticks = () => cores.map(coreTicks).reduce((a, t) => ({ busy: a.busy + t.busy, total: a.total + t.total }), { busy: 0, total: 0 });
   const t0 = performance.now();
-  const core0 = coreTicks(SERVER_CORE);
+  const core0 = ticks();
   const cpu0 = cpuSeconds(serverPid);
   const value = await run();
   const serverCpuS = cpuSeconds(serverPid) - cpu0;
-  const core1 = coreTicks(SERVER_CORE);
+  const core1 = ticks();
   const wallS = (performance.now() - t0) / 1000;
-  const busyShare = core1.total > core0.total ? (core1.busy - core0.busy) / (core1.total - core0.total) : 0;
+  const busyShare = core1.total > core0.total ? ((core1.busy - core0.busy) / (core1.total - core0.total)) * cores.length : 0;
   return { value, serverCpuS, wallS, otherLoad: round(Math.max(0, busyShare - serverCpuS / wallS), 3) };
 }
 
@@ -70,7 +80,11 @@ export function measure(serverPid: number, spec: LoadSpec): Promise<LoadResult> 
 
 /** One run, never retried (a caller that samples the server during the run cannot repeat it). */
 export async function measureOnce(serverPid: number, spec: LoadSpec): Promise<LoadResult> {
-  const { value: ab, serverCpuS, otherLoad } = await onServerCore(serverPid, () => runAb({ ...spec, maxRequests: Math.max(1000, spec.durationS * 200_000) }));
+  const {
+    value: ab,
+    serverCpuS,
+    otherLoad,
+  } = await onServerCore(serverPid, () => runAb({ ...spec, maxRequests: Math.max(1000, spec.durationS * 200_000) }), spec.serverCores);
   const wall = ab.elapsedS || spec.durationS;
   return {
     rps: Math.round(ab.rps),

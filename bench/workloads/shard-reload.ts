@@ -4,16 +4,17 @@
 // and the manifest written -> /health reports the new digest), median and worst of 20 on an
 // otherwise idle gateway, with what each reload cost the event loop (the gateway logs it:
 // `stall_ms`, its longest synchronous run; `loop_delay_ms`, the event loop's longest delay
-// during the reload); and keep-alive throughput with a one-key change every second against none,
+// during the reload); and keep-alive throughput with a one-key change every second (a different
+// key each time, so the routing overlay grows and is folded as real changes make it) against none,
 // in alternating windows of one run (bench/workloads/reload-windows.ts: ratio and its spread,
 // the gateway's CPU, the event-loop max per window), failed requests, reloads taken, how long
 // each change took to be served under load and whether the last was served within 2 s.
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBundle } from '../../bundle/read.ts';
-import { autoShardCount } from '../../bundle/shard-of.ts';
-import { splitWire } from '../../bundle/shards.ts';
-import type { BundleContent } from '../../bundle/types.ts';
+import { autoShardCount, shardOf } from '../../bundle/shard-of.ts';
+import { type ManifestBase, splitWire } from '../../bundle/shards.ts';
+import type { BundleContent, ShardContent } from '../../bundle/types.ts';
 import { encodeContent } from '../../bundle/wire.ts';
 import { documentDigest, serializeManifest, serializeShard } from '../../bundle/write.ts';
 import { buildGatewayBundle, withSyntheticKeys } from '../bundles.ts';
@@ -58,6 +59,8 @@ export interface ShardReloadRow {
   /** windows.ratio: req/s with a change every second over req/s without. */
   ratio: number;
   reloadsWritten: number;
+  /** Distinct shards the loaded run's changes touched (a different key each change). */
+  shardsChanged: number;
   reloadsTaken: number;
   failedRequests: number;
   /** Under load, the longest time from a change written to the gateway logging its swap (ms). */
@@ -73,14 +76,36 @@ interface Version {
   manifest: Buffer;
   digest: string;
   shards: [string, Buffer][];
+  /** What the next version is made from (bench/workloads/shard-reload.ts `withInactive`). */
+  base: ManifestBase;
+  contents: ShardContent[];
 }
 
-function version(content: BundleContent, count: number): Version {
-  const { base, shards } = splitWire(encodeContent(content), count);
-  const files = shards.map(serializeShard);
+function assemble(base: ManifestBase, contents: ShardContent[], files: Buffer[]): Version {
   const digests = files.map(documentDigest);
   const manifest = serializeManifest({ ...base, shards: digests });
-  return { manifest, digest: documentDigest(manifest), shards: files.map((f, i) => [digests[i].slice(7), f]) };
+  return { manifest, digest: documentDigest(manifest), shards: files.map((f, i) => [digests[i].slice(7), f]), base, contents };
+}
+
+export function version(content: BundleContent, count: number): Version {
+  const { base, shards } = splitWire(encodeContent(content), count);
+  return assemble(base, shards, shards.map(serializeShard));
+}
+
+/**
+ * `v` with key `id` made inactive: its shard alone serialised again, and the manifest. The same
+ * bytes as splitting the whole content with that key's `is_inactive` set (a shard lists its
+ * inactive ids in id order), at the cost of one shard rather than 1,000,000 keys.
+ */
+export function withInactive(v: Version, id: string): Version {
+  const s = shardOf(id, v.contents.length);
+  const shard = v.contents[s];
+  if (shard.keys.inactive.includes(id)) return v;
+  const contents = [...v.contents];
+  contents[s] = { ...shard, keys: { ...shard.keys, inactive: [...shard.keys.inactive, id].sort() } };
+  const files = v.shards.map(([, f]) => f);
+  files[s] = serializeShard(contents[s]);
+  return assemble(v.base, contents, files);
 }
 
 /** Writes the shards `dir` lacks, then the manifest (atomically: a temporary file renamed over it). Returns bytes written. */
@@ -112,8 +137,13 @@ async function waitDigest(adminUrl: string, digest: string, timeoutMs: number): 
 
 /** One-key changes measured on the idle gateway (each direction of a round trip is one). */
 const CHANGES = 20;
-/** Windows of the loaded run (half with a change every second). */
-const WINDOWS = 16;
+/**
+ * Windows of the loaded run (half with a change every second). Windows of the same kind differ
+ * by ±15% on these VMs, so 12 pairs rather than 8: the ratio's spread shrinks with their number.
+ */
+const WINDOWS = 24;
+/** Versions prepared for the loaded run, one key more inactive each (more than its changes: 12 windows of 3 s with one a second). */
+const SPREAD_CHANGES = 64;
 
 interface ReloadCost {
   stallMs: number;
@@ -158,8 +188,13 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
     const content = withSyntheticKeys(compiled, LISTED_CLIENTS[0], n);
     const count = autoShardCount(n);
     const a = version(content, count);
-    const changed = 'synthetic-000001';
-    const b = version({ ...content, keys: { ...content.keys, [changed]: { ...content.keys[changed], is_inactive: true } } }, count);
+    // Idle: one key toggled (its shard changes back and forth). Under load: a different key each
+    // change (made inactive, the ones before stay so), so every change overlays another shard
+    // and the gateway's routing overlay is folded now and then, as with real changes.
+    const b = withInactive(a, 'synthetic-000001');
+    const spreadKey = (k: number) => `synthetic-${String(k + 1).padStart(6, '0')}`;
+    const spread = [a];
+    for (let k = 1; k <= SPREAD_CHANGES; k++) spread.push(withInactive(spread[k - 1], spreadKey(k)));
     const dir = join(work, `bundle-${n}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(join(dir, 'shards'), { recursive: true });
@@ -203,12 +238,15 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
         spec,
         windows: ctx.opts.quick ? 8 : WINDOWS,
         windowS,
-        write: () => writeVersion(dir, writes++ % 2 === 0 ? b : a, have),
+        write: () => {
+          if (++writes > SPREAD_CHANGES) throw new Error(`more than ${SPREAD_CHANGES} changes under load: prepare more versions`);
+          return writeVersion(dir, spread[writes], have);
+        },
       });
-      const last = (writes - 1) % 2 === 0 ? b : a;
+      const last = spread[writes];
       const lastServed = (await waitDigest(adminUrl, last.digest, 2_000)) !== null;
       const underLoad = reloadCosts(logFile, logAt);
-      const served = servedAfter(run.writtenAt, underLoad, (k) => (k % 2 === 0 ? b : a).digest);
+      const served = servedAfter(run.writtenAt, underLoad, (k) => spread[k + 1].digest);
       const windows = summarize(run, windowS);
       const sorted = [...latencies].sort((x, y) => x - y);
       const row: ShardReloadRow = {
@@ -232,6 +270,7 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
         windowSamples: run.windows,
         ratio: windows.ratio,
         reloadsWritten: writes,
+        shardsChanged: new Set(Array.from({ length: writes }, (_, k) => shardOf(spreadKey(k + 1), count))).size,
         reloadsTaken: run.windows.reduce((t, w) => t + w.reloadsTaken, 0),
         failedRequests: run.load.errors,
         servedUnderLoadMaxMs: maxOf(served.filter((x) => x !== null)),
@@ -242,7 +281,7 @@ export async function runShardReloadBench(ctx: BenchContext, upstream: Upstream)
       ctx.log(
         `  shards ${n} keys (${count} shards, ${row.bundleMiB} MiB, change ${row.changeKiB} KiB): ready ${row.readyMs} ms, RSS ${rssMiB} MiB; one-key change served in ${row.oneKeyMedianMs} ms (worst ${row.oneKeyWorstMs}, of ${latencies.length}), reload stall max ${row.idleStallMaxMs} ms, loop delay during reloads max ${row.idleLoopDelayMaxMs} ms; ` +
           `${windows.cleanPairs} of ${windows.pairs} window pairs clean (${windowS} s each): ${windows.rpsNoReload} -> ${windows.rpsReload} req/s (x${windows.ratio}; pairs ${windows.pairRatioMin}..${windows.pairRatioMax}, median ${windows.pairRatioMedian}; per CPU-second x${windows.cpuRatio}), ` +
-          `other threads ${windows.otherThreadsMsPerReload} ms CPU a reload, main thread ${windows.mainUsPerRequestNoReload} -> ${windows.mainUsPerRequestReload} µs a request, ${writes} written / ${row.reloadsTaken} taken (served within ${row.servedUnderLoadMaxMs} ms), failed ${row.failedRequests}, ` +
+          `other threads ${windows.otherThreadsMsPerReload} ms CPU a reload, main thread ${windows.mainUsPerRequestNoReload} -> ${windows.mainUsPerRequestReload} µs a request, ${writes} written (${row.shardsChanged} shards) / ${row.reloadsTaken} taken (served within ${row.servedUnderLoadMaxMs} ms), failed ${row.failedRequests}, ` +
           `event-loop max per window median/max ${windows.loopMaxMedianMsNoReload}/${windows.loopMaxMsNoReload} -> ${windows.loopMaxMedianMsReload}/${windows.loopMaxMsReload} ms (burst ${row.loopMaxMsStartBurst} ms), under load reload stall median/max ${row.loadStallMedianMs}/${row.loadStallMaxMs} ms, loop delay during reloads ${row.loadLoopDelayMaxMs} ms, last served within 2 s: ${row.lastServedWithin2s}`,
       );
       rows.push(row);
