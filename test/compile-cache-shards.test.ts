@@ -5,25 +5,18 @@
 // certificate rewritten under the same file name; and the fallbacks (a kept shard file touched,
 // another output directory, another shard count) that write the whole set again.
 // 300 keys in 3 key files, 8 shards.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileDir } from '../compiler/index.ts';
 import { type CachedShardedWrite, writeShardedCached } from '../compiler/sharded-output.ts';
 import { writeShardedBundle } from '../compiler/write-sharded.ts';
-import { threeKeyFileConfig } from './helpers/cache-config.ts';
-import { tempDir } from './helpers/ops-fixtures.ts';
+import { cacheSuite, edit } from './helpers/cache-config.ts';
 
-const t = tempDir('compile-cache-shards');
-after(() => t.cleanup());
-const NOW = new Date();
+const suite = cacheSuite('compile-cache-shards');
+const NOW = suite.now;
 const SHARDS = 8;
-let pristine = '';
-
-before(async () => {
-  pristine = await threeKeyFileConfig(t.dir);
-});
 
 /** Every file of a sharded output: manifest.json and shards/*, name -> bytes. */
 function filesOf(dir: string): Map<string, Buffer> {
@@ -44,7 +37,7 @@ async function step(dir: string, cache: string, out: string, count = SHARDS): Pr
     cache,
   );
   const plain = await compileDir(dir, { now: NOW });
-  const ref = join(t.dir, `ref-${refs++}`);
+  const ref = join(suite.dir, `ref-${refs++}`);
   writeShardedBundle(ref, plain.wire!, count);
   const got = filesOf(out);
   const want = filesOf(ref);
@@ -54,18 +47,9 @@ async function step(dir: string, cache: string, out: string, count = SHARDS): Pr
   return { ...w, patched: cached.keyChange !== undefined };
 }
 
-const edit = (file: string, change: (text: string) => string) => {
-  const text = readFileSync(file, 'utf8');
-  const next = change(text);
-  assert.notEqual(next, text, `${file} changed`);
-  writeFileSync(file, next);
-};
-
 test('a patched compile keeps the shards whose keys did not change; the set is an uncached compile', async () => {
-  const dir = join(t.dir, 'steps');
-  cpSync(pristine, dir, { recursive: true });
-  const cache = join(t.dir, 'steps.cache');
-  const out = join(t.dir, 'steps.out');
+  const { dir, cache } = suite.copy('steps');
+  const out = join(suite.dir, 'steps.out');
 
   const cold = await step(dir, cache, out);
   assert.equal(cold.kept, 0, 'the first set is written whole');
@@ -101,10 +85,8 @@ test('a patched compile keeps the shards whose keys did not change; the set is a
 });
 
 test('a touched shard file, another directory or another count: the whole set is written again', async () => {
-  const dir = join(t.dir, 'fallbacks');
-  cpSync(pristine, dir, { recursive: true });
-  const cache = join(t.dir, 'fallbacks.cache');
-  const out = join(t.dir, 'fallbacks.out');
+  const { dir, cache } = suite.copy('fallbacks');
+  const out = join(suite.dir, 'fallbacks.out');
   await step(dir, cache, out);
   assert.equal((await step(dir, cache, out)).kept, SHARDS);
 
@@ -123,7 +105,7 @@ test('a touched shard file, another directory or another count: the whole set is
   const gone = await step(dir, cache, out);
   assert.deepEqual([gone.kept, gone.written], [0, 1]);
 
-  const elsewhere = await step(dir, cache, join(t.dir, 'fallbacks.other'));
+  const elsewhere = await step(dir, cache, join(suite.dir, 'fallbacks.other'));
   assert.equal(elsewhere.kept, 0, 'another directory');
-  assert.equal((await step(dir, cache, join(t.dir, 'fallbacks.other'), SHARDS + 1)).kept, 0, 'another count');
+  assert.equal((await step(dir, cache, join(suite.dir, 'fallbacks.other'), SHARDS + 1)).kept, 0, 'another count');
 });

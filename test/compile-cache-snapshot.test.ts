@@ -4,31 +4,22 @@
 // (`cache.patched` is set only when the snapshot was patched): key edits, moves, new and removed
 // files, a certificate changed or rewritten with size and mtime kept, and the fallbacks (policy,
 // API, duplicates across files, a corrupt or missing snapshot). 300 keys in 3 key files.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { appendFileSync, cpSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { compileDir, type CompileResult } from '../compiler/index.ts';
 import { changedWitnesses, lineStarts, WitnessFindings, type WitnessRange } from '../compiler/witness-check.ts';
-import { cacheStats, threeKeyFileConfig } from './helpers/cache-config.ts';
-import { tempDir } from './helpers/ops-fixtures.ts';
+import { assertSameAsUncached, cacheStats, cacheSuite, edit } from './helpers/cache-config.ts';
 
-const t = tempDir('compile-snapshot');
-after(() => t.cleanup());
-const NOW = new Date();
-let pristine = '';
-
-before(async () => {
-  pristine = await threeKeyFileConfig(t.dir);
-});
+const suite = cacheSuite('compile-snapshot');
+const NOW = suite.now;
 
 /** A fresh copy of the config, compiled once with an empty cache (which writes entries and the snapshot). */
 async function workspace(name: string): Promise<{ dir: string; cache: string }> {
-  const dir = join(t.dir, name);
-  cpSync(pristine, dir, { recursive: true });
-  const cache = join(t.dir, `${name}.cache`);
+  const { dir, cache } = suite.copy(name);
   const cold = await same(dir, cache);
   assert.equal(cold.cache?.patched, undefined, 'no snapshot yet');
   assert.ok(readdirSync(join(cache, 'snapshot')).includes('state.json'), 'the cold compile wrote the snapshot');
@@ -36,21 +27,8 @@ async function workspace(name: string): Promise<{ dir: string; cache: string }> 
 }
 
 /** The cached compile gives exactly what an uncached one gives. */
-async function same(dir: string, cache: string): Promise<CompileResult> {
-  const plain = await compileDir(dir, { now: NOW });
-  const cached = await compileDir(dir, { now: NOW, cacheDir: cache });
-  assert.deepEqual(cached.diagnostics, plain.diagnostics);
-  assert.equal(cached.errorCount, plain.errorCount);
-  assert.ok(plain.bundle === null ? cached.bundle === null : cached.bundle?.equals(plain.bundle), 'the same bundle bytes');
-  return cached;
-}
+const same = (dir: string, cache: string): Promise<CompileResult> => assertSameAsUncached(dir, cache, NOW);
 
-const edit = (file: string, change: (text: string) => string) => {
-  const text = readFileSync(file, 'utf8');
-  const next = change(text);
-  assert.notEqual(next, text, `${file} changed`);
-  writeFileSync(file, next);
-};
 const docsOf = (file: string) => readFileSync(file, 'utf8').split(/^---\n/m);
 
 test('key edits, a moved key, a new and a removed key file: the previous bundle is patched', async () => {
@@ -90,14 +68,12 @@ test('key edits, a moved key, a new and a removed key file: the previous bundle 
 });
 
 test('a certificate file changed, or rewritten in place with size and mtime kept (racily clean), is seen', async () => {
-  const dir0 = join(t.dir, 'certs-pre');
-  cpSync(pristine, dir0, { recursive: true });
+  const { dir: dir0, cache } = suite.copy('certs-pre');
   // key-000050's certificate will be rewritten with key-000250's (same size), mtime restored; an
   // mtime a minute ahead is racily clean when read, so the snapshot keeps its SHA-256.
   const racy = join(dir0, 'certs/000/key-000050.pem');
   const seconds = Math.floor(Date.now() / 1000) + 60;
   utimesSync(racy, seconds, seconds);
-  const cache = join(t.dir, 'certs-pre.cache');
   await same(dir0, cache);
   assert.equal((await same(dir0, cache)).cache?.patched, 0);
 
@@ -191,8 +167,7 @@ test('a corrupt, torn or missing snapshot is never trusted', async () => {
 });
 
 test('the witness check finds the same changed files on this thread and in worker threads', async () => {
-  const dir = join(t.dir, 'witness');
-  cpSync(pristine, dir, { recursive: true });
+  const { dir } = suite.copy('witness');
   const paths = readdirSync(join(dir, 'certs/000'))
     .map((n) => join(dir, 'certs/000', n))
     .slice(0, 40);

@@ -5,28 +5,20 @@
 // one-thread path writes: the same entries, the same snapshot bytes. Then the per-file entries
 // (hits, an edited key file, a certificate changed, a racily clean one, a changed policy) and the
 // snapshot the workers wrote being patched. 300 keys in 3 key files, keyWorkers forced to 2.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { appendFileSync, cpSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileDir, type CompileOptions, type CompileResult } from '../compiler/index.ts';
-import { cacheStats, threeKeyFileConfig } from './helpers/cache-config.ts';
-import { tempDir } from './helpers/ops-fixtures.ts';
+import type { CompileOptions, CompileResult } from '../compiler/index.ts';
+import { assertSameAsUncached, cacheStats, cacheSuite, dropSnapshot } from './helpers/cache-config.ts';
 
-const t = tempDir('compile-cache-workers');
-after(() => t.cleanup());
-const NOW = new Date();
-let pristine = '';
-
-before(async () => {
-  pristine = await threeKeyFileConfig(t.dir);
-});
+const suite = cacheSuite('compile-cache-workers');
+const NOW = suite.now;
 
 /** A fresh copy of the config; every certificate's mtime an hour back (not racily clean) unless `racy` names it. */
 function workspace(name: string, racy: string[] = []): { dir: string; cache: string } {
-  const dir = join(t.dir, name);
-  cpSync(pristine, dir, { recursive: true });
+  const { dir, cache } = suite.copy(name);
   const old = Math.floor(Date.now() / 1000) - 3600;
   for (const f of readdirSync(join(dir, 'certs'), { recursive: true, withFileTypes: true })) {
     if (f.isFile()) utimesSync(join(f.parentPath, f.name), old, old);
@@ -34,22 +26,14 @@ function workspace(name: string, racy: string[] = []): { dir: string; cache: str
   // An mtime a minute ahead: still "racily clean" however loaded the machine is, so its SHA-256 is kept.
   const ahead = Math.floor(Date.now() / 1000) + 60;
   for (const f of racy) utimesSync(join(dir, f), ahead, ahead);
-  return { dir, cache: join(t.dir, `${name}.cache`) };
+  return { dir, cache };
 }
 
 const WORKERS: CompileOptions = { keyWorkers: 2 };
 
 /** The cached compile (in 2 workers unless `opts` says otherwise) gives exactly what an uncached one gives. */
-async function same(dir: string, cache: string, opts: CompileOptions = WORKERS): Promise<CompileResult> {
-  const plain = await compileDir(dir, { now: NOW, keyWorkers: 0 });
-  const cached = await compileDir(dir, { now: NOW, cacheDir: cache, ...opts });
-  assert.deepEqual(cached.diagnostics, plain.diagnostics);
-  assert.equal(cached.errorCount, plain.errorCount);
-  assert.ok(plain.bundle === null ? cached.bundle === null : cached.bundle?.equals(plain.bundle), 'the same bundle bytes');
-  return cached;
-}
-
-const dropSnapshot = (cache: string) => rmSync(join(cache, 'snapshot'), { recursive: true, force: true });
+const same = (dir: string, cache: string, opts: CompileOptions = WORKERS): Promise<CompileResult> =>
+  assertSameAsUncached(dir, cache, NOW, opts, { keyWorkers: 0 });
 
 /** Every file of a cache directory but the directory listings (they depend on when the directories were listed). */
 function cacheFiles(cache: string): Map<string, Buffer> {

@@ -2,50 +2,29 @@
 // writes the same bundle bytes and the same diagnostics as one without; an edited key file,
 // certificate file or policy is seen; a corrupt entry is recomputed, never trusted; entries hold
 // no private key. On a generated config (bench/gen-config.ts) of 300 keys split into 3 key files.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { appendFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { compileDir, type CompileOptions, type CompileResult } from '../compiler/index.ts';
 import { validUntil } from '../compiler/key-cache.ts';
-import { cacheStats, threeKeyFileConfig } from './helpers/cache-config.ts';
-import { tempDir } from './helpers/ops-fixtures.ts';
+import { assertSameAsUncached, cacheStats, cacheSuite, dropSnapshot } from './helpers/cache-config.ts';
 
-const t = tempDir('compile-cache');
-after(() => t.cleanup());
-const NOW = new Date();
-let pristine = '';
-
-before(async () => {
-  pristine = await threeKeyFileConfig(t.dir);
-});
-
+const suite = cacheSuite('compile-cache');
+const NOW = suite.now;
 /** A fresh copy of the config and an empty cache directory for one test. */
-function workspace(name: string): { dir: string; cache: string } {
-  const dir = join(t.dir, name);
-  cpSync(pristine, dir, { recursive: true });
-  return { dir, cache: join(t.dir, `${name}.cache`) };
-}
+const workspace = (name: string) => suite.copy(name);
 
 const compile = (dir: string, opts: CompileOptions = {}) => compileDir(dir, { now: NOW, ...opts });
 
-/** Removes the cache's snapshot (compiler/compile-snapshot.ts): the next compile takes the per-file entries. */
-const dropSnapshot = (cache: string) => rmSync(join(cache, 'snapshot'), { recursive: true, force: true });
 /** The per-file entries (the snapshot is a directory beside them). */
 const entries = (cache: string) => readdirSync(cache).filter((n) => n.endsWith('.json'));
 
 /** The cached compile gives what the uncached one gives: the bundle bytes and every diagnostic. */
-async function sameAsUncached(dir: string, cache: string): Promise<CompileResult> {
-  const plain = await compile(dir);
-  const cached = await compile(dir, { cacheDir: cache });
-  assert.deepEqual(cached.diagnostics, plain.diagnostics);
-  assert.equal(cached.errorCount, plain.errorCount);
-  assert.ok(plain.bundle === null ? cached.bundle === null : cached.bundle?.equals(plain.bundle), 'the same bundle bytes');
-  return cached;
-}
+const sameAsUncached = (dir: string, cache: string): Promise<CompileResult> => assertSameAsUncached(dir, cache, NOW);
 
 test('uncached, cold cache and warm cache give the same bytes; a warm compile takes every key file from the cache', async () => {
   const { dir, cache } = workspace('warm');
@@ -186,7 +165,7 @@ test('mtlsgate compile --cache DIR writes the same bundle', () => {
   if (!existsSync(cli)) throw new Error('run npm run build first');
   const { dir, cache } = workspace('cli');
   const out = (name: string, extra: string[]) => {
-    const path = join(t.dir, name);
+    const path = join(suite.dir, name);
     execFileSync(process.execPath, [cli, 'compile', dir, '-o', path, ...extra], { stdio: 'pipe' });
     return readFileSync(path);
   };
@@ -196,8 +175,8 @@ test('mtlsgate compile --cache DIR writes the same bundle', () => {
   assert.equal(entries(cache).length, 3);
   dropSnapshot(cache);
   // --timings says how many key files the cache answered for (what the compile bench records).
-  const timed = spawnSync(process.execPath, [cli, 'compile', dir, '-o', join(t.dir, 'timed.json'), '--cache', cache, '--timings'], { encoding: 'utf8' });
+  const timed = spawnSync(process.execPath, [cli, 'compile', dir, '-o', join(suite.dir, 'timed.json'), '--cache', cache, '--timings'], { encoding: 'utf8' });
   assert.equal(timed.status, 0, timed.stderr);
   assert.match(timed.stderr, /^cache: 3 key files from the cache, 0 stale entries; snapshot not used: no usable snapshot$/m, timed.stderr);
-  assert.ok(readFileSync(join(t.dir, 'timed.json')).equals(plain));
+  assert.ok(readFileSync(join(suite.dir, 'timed.json')).equals(plain));
 });

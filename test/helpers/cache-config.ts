@@ -1,10 +1,73 @@
 // What the compile-cache suites share: the generated config they compile (bench/gen-config.ts,
-// 10 APIs and 300 keys, split into three key files of 100) and the cache figures they compare.
+// 10 APIs and 300 keys, split into three key files of 100), fresh copies of it, the comparison
+// with an uncached compile, and the cache figures they compare.
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateCompileConfig } from '../../bench/gen-config.ts';
-import type { CompileResult } from '../../compiler/index.ts';
+import { compileDir, type CompileOptions, type CompileResult } from '../../compiler/index.ts';
+import { tempDir } from './ops-fixtures.ts';
+
+export interface CacheSuite {
+  /** The suite's temporary directory (removed after its tests). */
+  readonly dir: string;
+  /** The one "now" every compile of the suite uses (certificate validity is judged against it). */
+  readonly now: Date;
+  /** A fresh copy of the pristine config under `name`, and where its cache goes (not created). */
+  copy(name: string): { dir: string; cache: string };
+}
+
+/** Registers the suite's fixture: the config generated before its tests, everything removed after. */
+export function cacheSuite(prefix: string): CacheSuite {
+  const t = tempDir(prefix);
+  let pristine = '';
+  before(async () => {
+    pristine = await threeKeyFileConfig(t.dir);
+  });
+  after(() => t.cleanup());
+  return {
+    dir: t.dir,
+    now: new Date(),
+    copy(name) {
+      const dir = join(t.dir, name);
+      cpSync(pristine, dir, { recursive: true });
+      return { dir, cache: join(t.dir, `${name}.cache`) };
+    },
+  };
+}
+
+/**
+ * Compiles `dir` without a cache (`plain` options) and with `cache` (`cached` options): the same
+ * diagnostics, error count and bundle bytes. Returns the cached compile.
+ */
+export async function assertSameAsUncached(
+  dir: string,
+  cache: string,
+  now: Date,
+  cached: CompileOptions = {},
+  plain: CompileOptions = {},
+): Promise<CompileResult> {
+  const uncached = await compileDir(dir, { now, ...plain });
+  const result = await compileDir(dir, { now, cacheDir: cache, ...cached });
+  assert.deepEqual(result.diagnostics, uncached.diagnostics);
+  assert.equal(result.errorCount, uncached.errorCount);
+  assert.ok(uncached.bundle === null ? result.bundle === null : result.bundle?.equals(uncached.bundle), 'the same bundle bytes');
+  return result;
+}
+
+/** Rewrites `file` with `change`, which must change it. */
+export function edit(file: string, change: (text: string) => string): void {
+  const text = readFileSync(file, 'utf8');
+  const next = change(text);
+  assert.notEqual(next, text, `${file} changed`);
+  writeFileSync(file, next);
+}
+
+/** Removes the cache's snapshot (compiler/compile-snapshot.ts): the next compile takes the per-file entries. */
+export function dropSnapshot(cache: string): void {
+  rmSync(join(cache, 'snapshot'), { recursive: true, force: true });
+}
 
 /** The cache figures without the reason a snapshot was not used (asserted where it matters). */
 export function cacheStats(r: CompileResult) {
