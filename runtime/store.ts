@@ -174,8 +174,10 @@ export class BundleStore<S> {
     if (initial.apis === 0 && !options.allowEmpty) throw new Error(EMPTY_BUNDLE);
     // The reload worker starts and warms up once the set is loaded, not while: started before,
     // its start and warm-up took the CPU the load needed wherever the gateway has one core (at
-    // 1,000,000 keys, pinned: first answer 3.7-4.2 s against 3.3-3.6 s after). A change in
-    // the ~0.5 s after start waits for the warm-up, as it waited for it before.
+    // 1,000,000 keys, pinned: first answer 3.7-4.2 s against 3.3-3.6 s after). The price: a
+    // change in the first ~0.6 s after the first answer waits for the worker's start and
+    // warm-up (the bench's first change, right after start: 0.4 s at 100,000 keys, 0.6 s at
+    // 1,000,000; the ones after it 14-72 ms). Start-up comes first: every rollout pays it.
     prestartShardWorker(manifest, bytesSha256, location);
     return new BundleStore(build, initial, options, location);
   }
