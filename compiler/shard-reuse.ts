@@ -13,7 +13,7 @@
 // the whole bundle's.
 import type { ManifestBase } from '../bundle/shards.ts';
 import { splitWire } from '../bundle/shards.ts';
-import { hashString } from '../bundle/shard-of.ts';
+import { hashString, shardOf } from '../bundle/shard-of.ts';
 import type { ShardContent, WireContent } from '../bundle/types.ts';
 import { locateSections, parsePart, type ScalarColumn } from './bundle-sections.ts';
 import { SectionedWire } from './section-patch.ts';
@@ -49,7 +49,7 @@ export function splitChanged(bundle: Buffer, count: number, changedIds: Iterable
   if (sections === null) return null;
   const w = new SectionedWire(sections);
   const touched = new Uint8Array(count);
-  for (const id of changedIds) touched[hashString(id) % count] = 1;
+  for (const id of changedIds) touched[shardOf(id, count)] = 1;
 
   // The rows of the touched shards, ascending, and each row's place in the restriction.
   const { ids, session } = w;
@@ -60,6 +60,7 @@ export function splitChanged(bundle: Buffer, count: number, changedIds: Iterable
     let h = idHash(ids, i);
     const escaped = h < 0 ? (JSON.parse(ids.text(i)) as string) : undefined;
     if (escaped !== undefined) h = hashString(escaped);
+    // shardOf(id, count), from the hash of the id's bytes (no string made for the rows skipped).
     if (touched[h % count] === 0) continue;
     subRow[i] = keyIds.length;
     keyIds.push(escaped ?? ids.string(i));
