@@ -7,3 +7,8 @@ export function table(head: string[], rows: (string | number)[][]): string {
   const line = (cells: (string | number)[]) => `| ${cells.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** A report section: its heading, paragraphs and tables, one a line, then a blank line. */
+export function section(...parts: string[]): string {
+  return [...parts, ''].join('\n');
+}

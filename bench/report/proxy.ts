@@ -2,7 +2,7 @@
 // resumed-session rows, and the pin check before load.
 import type { LoadResult } from '../workloads/load.ts';
 import { RESUME_PROCESSES } from '../workloads/proxy.ts';
-import { pct, r2, ratio, table } from './markdown.ts';
+import { pct, r2, ratio, section, table } from './markdown.ts';
 import { BASELINE, type BenchResults, find } from './results.ts';
 
 function loadRow(label: string, l: LoadResult, base: LoadResult | undefined, extra: (string | number)[]): (string | number)[] {
@@ -156,5 +156,5 @@ function proxySection(res: BenchResults): string {
 /** The side-by-side section: its title and every contender's tables. */
 export function sideBySideSection(res: BenchResults): string {
   if (!res.sections.proxy) return '';
-  return ['## Side by side: "only these pinned client certificates may call /api/"\n', proxySection(res), ''].join('\n');
+  return section('## Side by side: "only these pinned client certificates may call /api/"\n', proxySection(res));
 }

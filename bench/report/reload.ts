@@ -1,16 +1,13 @@
 // The single-file bundle's reload sections: one swap's cost, and throughput with a reload every second.
-import { r2, table } from './markdown.ts';
+import { r2, section, table } from './markdown.ts';
 import type { BenchResults } from './results.ts';
 
 /** One bundle load and swap, phase by phase. */
 export function swapSection(res: BenchResults): string {
   if (!res.sections.swap) return '';
-  const s: string[] = [];
-  s.push('## Bundle load and swap (runtime BundleStore.reloadAsync, as `mtlsgate serve` reloads: read, verify digest and shape, build snapshot, swap)\n');
-  s.push(
+  return section(
+    '## Bundle load and swap (runtime BundleStore.reloadAsync, as `mtlsgate serve` reloads: read, verify digest and shape, build snapshot, swap)\n',
     'The phases column re-runs the same work synchronously on the main thread (loadBundle, then buildSnapshot) to show where the time goes; the stall columns measure the real reload path (big bundles verified and parsed in a worker thread).\n',
-  );
-  s.push(
     table(
       [
         'keys',
@@ -34,16 +31,13 @@ export function swapSection(res: BenchResults): string {
       ]),
     ),
   );
-  s.push('');
-  return s.join('\n');
 }
 
 /** Throughput with the bundle replaced every second. */
 export function reloadSection(res: BenchResults): string {
   if (!res.sections.reload) return '';
-  const s: string[] = [];
-  s.push('## Throughput during a reload every second (keep-alive, ECDSA)\n');
-  s.push(
+  return section(
+    '## Throughput during a reload every second (keep-alive, ECDSA)\n',
     table(
       [
         'bundle',
@@ -69,6 +63,4 @@ export function reloadSection(res: BenchResults): string {
       ]),
     ),
   );
-  s.push('');
-  return s.join('\n');
 }

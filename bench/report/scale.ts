@@ -1,7 +1,7 @@
 // The bundle-at-scale sections: compile (and compile --cache), the bundle at 100,000 and
 // 1,000,000 keys, and sharded reloads.
 import type { CompileResult } from '../workloads/compile.ts';
-import { table } from './markdown.ts';
+import { section, table } from './markdown.ts';
 import type { BenchResults } from './results.ts';
 
 const SCALE_APIS_LABEL = '1,000 APIs';
@@ -68,12 +68,9 @@ export function scaleSection(res: BenchResults): string {
 /** Sharded bundles: one-key changes and throughput with a reload every second. */
 export function shardsSection(res: BenchResults): string {
   if (!res.sections.shards) return '';
-  const s: string[] = [];
-  s.push('## Sharded bundle: reloads that cost what changed (`compile --shards auto`, `serve --bundle DIR`)\n');
-  s.push(
+  return section(
+    '## Sharded bundle: reloads that cost what changed (`compile --shards auto`, `serve --bundle DIR`)\n',
     "Synthetic dynamic-mTLS keys. One-key change: the changed shard and the manifest written, until /health reports the new digest (idle gateway): the first, made right after the gateway's first answer, waits for the reload worker's start and warm-up and is given apart; then the median and worst of the others. Reload stall: the longest synchronous run of the gateway's main thread a reload made (its `stall_ms` log field); loop delay: the event loop's longest delay while a reload ran (`loop_delay_ms`, 1 ms resolution, anything else the thread ran included). Throughput: ONE keep-alive run cut into windows (after ab's 2 s connection burst) without and with a one-key change written every second (a different key each time, so each change touches another shard and the gateway's routing overlay is folded into its base now and then; the shards column counts the distinct shards changed), in the order off, on, on, off, each window's req/s from the gateway's request counter (bench/workloads/reload-windows.ts): windows in a pair where another tenant took more than 15% of the server core are left out; the ratio of the two kinds' req/s, the lowest and highest ratio of adjacent window pairs, and the ratio of requests per CPU-second of the gateway (another tenant on the core does not move it). Reload CPU: the gateway's threads other than the main one (the reload worker, GC helpers) per reload, beyond the same threads in the windows without. Event-loop max: prom-client's, per window (median / max over the windows of each kind).\n",
-  );
-  s.push(
     table(
       [
         'keys',
@@ -123,8 +120,6 @@ export function shardsSection(res: BenchResults): string {
       }),
     ),
   );
-  s.push('');
-  return s.join('\n');
 }
 
 function compileCacheSection(rows: NonNullable<CompileResult['cache']>): string {
