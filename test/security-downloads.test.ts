@@ -22,7 +22,7 @@ describe('downloads are read up to a ceiling', () => {
 
   before(async () => {
     // Answers 200 with an endless body (no Content-Length), 64 KiB at a time, until the client leaves.
-    server = createServer((req, res) => {
+    server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       const chunk = Buffer.alloc(64 * 1024, 0x30);
       let sent = 0;
