@@ -185,6 +185,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    // The client left while the request waited for a connection (a new one being opened, or
+    // every one busy): clientClosed() had nothing to abort then. Abort now, or the request would
+    // hold an upstream connection for good, writing a body that never ends.
+    if (this.finished) controller.abort(new Error('client closed the connection'));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
