@@ -103,7 +103,7 @@ export function upstreamHeaders(f: ForwardRequest): Record<string, string | stri
   const keyIdHeaders = f.api.keyIdHeaders;
   const out: Record<string, string | string[]> = {};
   for (const name in incoming) {
-    if (NOT_FROM_CLIENT.has(name) || name === stripAuth || named?.has(name) || (keyIdHeaders !== null && keyIdHeaders.has(name))) continue;
+    if (NOT_FROM_CLIENT.has(name) || name === stripAuth || named?.has(name) || keyIdHeaders?.has(name)) continue;
     if (name.charCodeAt(0) === 58 /* ":" HTTP/2 pseudo-header */) continue;
     if (f.stripMethodOverride === true && METHOD_OVERRIDE.has(name)) continue;
     out[name] = incoming[name]!;
