@@ -160,6 +160,13 @@ describe('headers an upstream may trust, sent by the client', () => {
     }
   });
 
+  it('held: a Connection header naming the gateway’s own identity headers does not remove them (they are set after the client’s are filtered)', async () => {
+    const r = await curl(pki, gw.port, '/partner/x', { client: 'partner-a', headers: { Connection: 'x-key-id, x-forwarded-for, x-forwarded-proto' } });
+    assert.equal(r.json.headers?.['x-key-id'], 'partner-a');
+    assert.equal(r.json.headers?.['x-forwarded-proto'], 'https');
+    assert.equal(r.json.headers?.['x-forwarded-for'], '127.0.0.1');
+  });
+
   it('X-Original-URL and X-Rewrite-URL never reach the upstream (frameworks that route by them would see another path)', async () => {
     const r = await curl(pki, gw.port, '/open/x', { headers: { 'X-Original-URL': '/partner/admin', 'X-Rewrite-URL': '/partner/admin' } });
     assert.equal(r.status, 200);
