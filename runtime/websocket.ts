@@ -11,7 +11,7 @@
 // (same request, same certificate; limits not counted again) when a reload installs another
 // bundle, when a fetched CRL changes, and every few seconds anyway (a key or certificate that
 // expires while the tunnel is open); a tunnel now refused is closed.
-import { ServerResponse, request as httpRequest, type IncomingMessage } from 'node:http';
+import { type ClientRequest, ServerResponse, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { sendError } from './errors.ts';
@@ -125,13 +125,20 @@ export class WebSockets {
       if (ended) return void socket.destroy();
       t.upstream = socket;
       socket.on('close', close);
-      const req = httpRequest({
-        method: ex.method,
-        path: api.targetBase + rest + ex.query,
-        headers,
-        createConnection: () => socket,
-        timeout: ex.gateway.upstreamTimeoutMs,
-      });
+      let req: ClientRequest;
+      try {
+        req = httpRequest({
+          method: ex.method,
+          path: api.targetBase + rest + ex.query,
+          headers,
+          createConnection: () => socket,
+          timeout: ex.gateway.upstreamTimeoutMs,
+        });
+      } catch (err) {
+        // A header node:http's client refuses (this runs in a callback: a throw would take the process).
+        reportFault('websocket request', err);
+        return fail(err as Error);
+      }
       req.on('timeout', () => req.destroy(Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })));
       req.on('error', fail);
       req.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
