@@ -200,4 +200,19 @@ test('a certificate an API names changes what the other parts hold without chang
   const changed = await same(dir, cache);
   assert.equal(changed.cache?.snapshotMiss, 'a certificate file an API names changed');
   assert.equal((await same(dir, cache)).cache?.patched, 0, 'the fallback wrote a new snapshot');
+
+  // An API that lists key-000130's certificate without enforcing it (W_CERTS_UNUSED): without its
+  // key the certificate would be one of the APIs' other certificates (not_after), which the patch
+  // does not write: the ordinary path.
+  writeFileSync(
+    join(dir, 'apis/api-unused.yaml'),
+    'kind: api\nid: api-unused\nproxy: { listen_path: /unused/, target_url: "http://127.0.0.1:9998" }\nuse_keyless: true\nclient_certificates: [../certs/000/key-000130.pem]\n',
+  );
+  const unused = await same(dir, cache);
+  assert.ok(unused.diagnostics.some((d) => d.code === 'W_CERTS_UNUSED'));
+  assert.equal((await same(dir, cache)).cache?.patched, 0);
+  edit(join(dir, 'keys/part-1.yaml'), (s) => s.replace('kind: key\nid: key-000130\ncertificate: ../certs/000/key-000130.pem\napply_policies: [policy-030]\n---\n', ''));
+  const dropped = await same(dir, cache);
+  assert.match(dropped.cache?.snapshotMiss ?? '', /^the patch was refused: [0-9a-f]{64} is also named by an API$/);
+  assert.equal((await same(dir, cache)).cache?.patched, 0, 'the fallback wrote a new snapshot');
 });
