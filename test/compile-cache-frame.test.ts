@@ -211,7 +211,9 @@ test('a certificate an API names changes what the other parts hold without chang
   const unused = await same(dir, cache);
   assert.ok(unused.diagnostics.some((d) => d.code === 'W_CERTS_UNUSED'));
   assert.equal((await same(dir, cache)).cache?.patched, 0);
-  edit(join(dir, 'keys/part-1.yaml'), (s) => s.replace('kind: key\nid: key-000130\ncertificate: ../certs/000/key-000130.pem\napply_policies: [policy-030]\n---\n', ''));
+  edit(join(dir, 'keys/part-1.yaml'), (s) =>
+    s.replace('kind: key\nid: key-000130\ncertificate: ../certs/000/key-000130.pem\napply_policies: [policy-030]\n---\n', ''),
+  );
   const dropped = await same(dir, cache);
   assert.match(dropped.cache?.snapshotMiss ?? '', /^the patch was refused: [0-9a-f]{64} is also named by an API$/);
   assert.equal((await same(dir, cache)).cache?.patched, 0, 'the fallback wrote a new snapshot');
