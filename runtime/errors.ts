@@ -170,6 +170,12 @@ export const ERROR_TABLE = [
     message: 'Upstream timed out',
     fix: "The upstream did not answer within the gateway's upstream timeout (`--upstream-timeout`).",
   },
+  {
+    code: 'client.idle_timeout',
+    status: 408,
+    message: 'Request timed out',
+    fix: 'The client sent no byte of its request body, or read no byte of the answer, for `--client-idle-timeout` (default 30s): the request was cut and its upstream request aborted (when the answer had started, the connection or stream is reset instead). Send the body without pauses and read the answer as it comes.',
+  },
 ] as const satisfies readonly ErrorRow[];
 
 export type ErrorCode = (typeof ERROR_TABLE)[number]['code'];

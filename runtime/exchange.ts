@@ -115,6 +115,7 @@ export class HttpExchange extends RequestContext {
       stripMethodOverride: this.stripMethodOverride,
       remote: this.remote,
       timeoutMs: this.gateway.upstreamTimeoutMs,
+      clientIdleMs: this.gateway.clientIdleTimeoutMs,
       responseHeaders: this.responseHeaders,
       grpc: isGrpc(this.headers['content-type']),
       outcome: this,

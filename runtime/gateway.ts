@@ -44,6 +44,11 @@ export interface GatewayOptions {
   snapshot: () => Snapshot;
   /** Default 30000 -> 504 proxy.upstream_timeout. */
   upstreamTimeoutMs?: number;
+  /**
+   * A request body that sends nothing, or an answer the client reads nothing of, for this long
+   * is cut (408 client.idle_timeout) and its upstream request aborted. Default 30000; 0: never.
+   */
+  clientIdleTimeoutMs?: number;
   limiter?: Limiter;
   /** Called once per finished request (logging + metrics). */
   onRequest?: (r: RequestRecord) => void;
@@ -73,6 +78,7 @@ export interface Gateway {
 }
 
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
+const DEFAULT_CLIENT_IDLE_TIMEOUT_MS = 30_000;
 
 /** What a transport asks of the gateway for each request. */
 export interface GatewayCore {
@@ -80,6 +86,8 @@ export interface GatewayCore {
   readonly snapshot: () => Snapshot;
   readonly limiter: Limiter | null;
   readonly upstreamTimeoutMs: number;
+  /** --client-idle-timeout: a stalled request body or answer is cut after this (0: never). */
+  readonly clientIdleTimeoutMs: number;
   /** Reads client certificates from a trusted proxy's header; null (the default): handshake certificates only. */
   readonly certHeader: CertHeaderReader | null;
   /** Closing: answers carry `Connection: close`. */
@@ -97,6 +105,7 @@ class Core implements GatewayCore {
   readonly snapshot: () => Snapshot;
   readonly limiter: Limiter | null;
   readonly upstreamTimeoutMs: number;
+  readonly clientIdleTimeoutMs: number;
   readonly certHeader: CertHeaderReader | null;
   /** Set once the transport exists: lets a connection that just went idle close during a drain. */
   closeIdleConnections: () => void = () => {};
@@ -108,6 +117,7 @@ class Core implements GatewayCore {
     this.snapshot = opts.snapshot;
     this.limiter = opts.limiter ?? null;
     this.upstreamTimeoutMs = opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+    this.clientIdleTimeoutMs = opts.clientIdleTimeoutMs ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS;
     this.certHeader = opts.certHeader ?? null;
   }
 

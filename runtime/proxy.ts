@@ -2,13 +2,14 @@
 // streamed (with backpressure both ways). One handler object per request, no promise: the
 // upstream's answer is written straight into the client's response.
 import { type IncomingHttpHeaders, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
 import { clientCertChainField, clientCertField } from './forward-identity.ts';
 import type { ClientIdentity } from './identity.ts';
+import { armClientIdle, disarmClientIdle } from './client-idle.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
 
@@ -80,6 +81,8 @@ export interface ForwardRequest {
   /** Client address (X-Forwarded-For). */
   remote: string;
   timeoutMs: number;
+  /** --client-idle-timeout (0: never): a stalled request body or unread answer is cut (runtime/client-idle.ts). */
+  clientIdleMs: number;
   /** Extra response headers (rate-limit headers), or null. */
   responseHeaders: Record<string, string> | null;
   /** Drop X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override (methods were restricted). */
@@ -165,9 +168,49 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
 
   /** Extra headers for the client (rate-limit headers), dropped if node:http refuses them. */
   private responseHeaders: Record<string, string> | null;
+  /** The client idle timeout's timer for the answer: made at its first backpressure (most answers have none). */
+  private answerTimer: NodeJS.Timeout | null = null;
+  /** Paused on backpressure since this time (performance.now()), or -1 while the client reads. */
+  private pausedAt = -1;
 
-  constructor(private readonly f: ForwardRequest) {
+  constructor(
+    private readonly f: ForwardRequest,
+    /** The client sends a body: the idle timeout watches it while it goes upstream. */
+    private readonly hasBody: boolean,
+  ) {
     this.responseHeaders = f.responseHeaders;
+  }
+
+  /**
+   * The answer's timer fired: idle if the client has read nothing since the last backpressure
+   * for the whole timeout. (One timer, refreshed: a drain only notes the time.)
+   */
+  private checkAnswer(): void {
+    if (this.finished || this.pausedAt < 0 || performance.now() - this.pausedAt < this.f.clientIdleMs) {
+      if (!this.finished) this.answerTimer?.refresh();
+      return;
+    }
+    this.idle();
+  }
+
+  /** The client moved no byte for --client-idle-timeout: free the upstream connection. */
+  private idle(): void {
+    const res = this.f.res;
+    if (!this.finished) {
+      const answered = res.headersSent;
+      this.finish(answered ? this.status : 408, 'client.idle_timeout');
+      this.controller?.abort(new Error('client idle timeout'));
+      if (!answered) {
+        // The rest of the body is not waited for: the answer ends the connection (HTTP/1.1) or the stream.
+        if (!this.f.http2) res.setHeader('connection', 'close');
+        sendError(res, 'client.idle_timeout');
+        // HTTP/2: RST_STREAM(NO_ERROR) once the answer is out, so the stream ends though the body did not (RFC 9113 8.1).
+        if (this.f.http2) (res as Http2ServerResponse).stream.close();
+        return;
+      }
+    }
+    // Mid-answer (or its unread tail): nothing more can be said, only cut.
+    if (!res.writableFinished) res.destroy();
   }
 
   clientClosed(): void {
@@ -180,6 +223,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   private finish(status: number, code: ErrorCode | null): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.answerTimer !== null) clearTimeout(this.answerTimer);
     this.f.outcome.proxied(status, code);
   }
 
@@ -189,6 +233,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     // every one busy): clientClosed() had nothing to abort then. Abort now, or the request would
     // hold an upstream connection for good, writing a body that never ends.
     if (this.finished) controller.abort(new Error('client closed the connection'));
+    // Only a request with a body arms a timer here: a bodiless one costs this one test.
+    else if (this.hasBody && this.f.clientIdleMs > 0 && !this.f.req.readableEnded) {
+      const res = this.f.res;
+      armClientIdle(res, this.f.clientIdleMs, () => this.idle());
+      // Body complete: waiting for the upstream's answer is --upstream-timeout's business.
+      this.f.req.once('end', () => disarmClientIdle(res));
+    }
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
@@ -223,7 +274,18 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if ((this.f.res as ServerResponse).write(chunk)) return;
     controller.pause();
-    this.onClientDrain ??= () => controller.resume();
+    this.pausedAt = performance.now();
+    if (this.onClientDrain === null) {
+      // First backpressure of this answer (most answers never get here): from now on the
+      // client must read something every --client-idle-timeout, or it is cut. Its own timer,
+      // not the transport's: node:http2 refreshes a stream's timer while anything at all is
+      // sent on the session (a PING's ACK), so a client pinging away would never time out.
+      this.onClientDrain = () => {
+        this.pausedAt = -1;
+        controller.resume();
+      };
+      if (this.f.clientIdleMs > 0) this.answerTimer = setTimeout(() => this.checkAnswer(), this.f.clientIdleMs).unref();
+    }
     this.f.res.once('drain', this.onClientDrain);
   }
 
@@ -270,7 +332,7 @@ export function forward(f: ForwardRequest): Forwarding {
   };
   api.upstream.lastUsed = Date.now();
   if (api.upstream.http2) return forwardHttp2(f, options.path, hasBody);
-  const exchange = new ProxyExchange(f);
+  const exchange = new ProxyExchange(f, hasBody);
   api.upstream.dispatcher().dispatch(options, exchange);
   return exchange;
 }

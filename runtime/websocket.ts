@@ -111,6 +111,7 @@ export class WebSockets {
       keyId: ex.key?.id ?? null,
       remote: ex.remote,
       timeoutMs: 0,
+      clientIdleMs: 0,
       responseHeaders: null,
       outcome: ex,
     });
