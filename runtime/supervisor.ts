@@ -44,6 +44,8 @@ export interface RuntimeConfig {
   /** `--bundle-public-key`: only bundles signed by this Ed25519 key are served (bundle/sign.ts). */
   bundlePublicKey?: KeyObject;
   upstreamTimeoutMs?: number;
+  /** `--client-idle-timeout` (default 30000): a stalled request body or unread answer is cut. */
+  clientIdleTimeoutMs?: number;
   drainTimeoutMs: number;
   pollIntervalMs: number;
   redisUrl?: string;
@@ -199,6 +201,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     moreCertificates: moreTls,
     snapshot: () => store.current(),
     upstreamTimeoutMs: cfg.upstreamTimeoutMs,
+    clientIdleTimeoutMs: cfg.clientIdleTimeoutMs,
     limiter,
     onRequest,
     maxConnections: cfg.maxConnections,

@@ -54,6 +54,10 @@ Options (each also from the environment variable shown; a flag wins over its var
                              request.untrusted_proxy)                 MTLSGATE_LISTEN_PLAIN
   --upstream-timeout DURATION  upstream slower than this: 504 (default 30s)
                                                                       MTLSGATE_UPSTREAM_TIMEOUT
+  --client-idle-timeout DURATION  a request body that sends nothing, or an answer the client
+                             reads nothing of, for this long: 408 client.idle_timeout (or the
+                             stream cut), the upstream request aborted (default 30s)
+                                                                      MTLSGATE_CLIENT_IDLE_TIMEOUT
   --max-connections N        open connections at most; more are closed at accept (default 10000)
                                                                       MTLSGATE_MAX_CONNECTIONS
   --max-connections-per-address N  per client address (default 256)   MTLSGATE_MAX_CONNECTIONS_PER_ADDRESS
@@ -96,6 +100,7 @@ const OPTIONS = {
   'trusted-proxies': { type: 'string' },
   'listen-plain': { type: 'string' },
   'upstream-timeout': { type: 'string' },
+  'client-idle-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'max-connections': { type: 'string' },
   'max-connections-per-address': { type: 'string' },
@@ -272,6 +277,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       listen: hostPort(v.listen, '127.0.0.1:8443'),
       admin: admin?.value.trim() === 'off' ? null : hostPort(admin, '127.0.0.1:9901', true),
       upstreamTimeoutMs: parseMs(v['upstream-timeout'], 30_000),
+      clientIdleTimeoutMs: parseMs(v['client-idle-timeout'], 30_000),
       drainTimeoutMs: parseMs(v['drain-timeout'], 10_000),
       maxConnections: parseCount(v['max-connections'], 10_000),
       maxConnectionsPerAddress: parseCount(v['max-connections-per-address'], 256),
