@@ -1,7 +1,10 @@
 // CSRF protection for the portal's form: a signed double-submit token. The browser holds a
 // random value in a SameSite=Strict, HttpOnly cookie; the form carries HMAC(secret, value)
 // under a per-process secret. A POST is accepted only when both are present and match
-// (compared in constant time), so another site can neither read nor forge the pair.
+// (compared in constant time), so another site can neither read nor forge the pair. Behind
+// https the cookie is Secure with the __Host- prefix: a plain cookie planted over http (by
+// anyone on the network path) or by a sibling domain is not read, so nobody can fix this
+// browser's value to one whose token they fetched.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
@@ -11,12 +14,18 @@ const COOKIE_VALUE = /^[A-Za-z0-9_-]{22,64}$/;
 export class CsrfGuard {
   /** Never leaves the process: a restart invalidates open forms (the page says to reload). */
   private readonly secret = randomBytes(32);
+  /** The cookie's name: `__Host-` + CSRF_COOKIE when served over https. */
+  readonly cookieName: string;
+
+  constructor(private readonly secure = false) {
+    this.cookieName = secure ? `__Host-${CSRF_COOKIE}` : CSRF_COOKIE;
+  }
 
   /** The cookie value of this request if it has a well-formed one. */
   cookieOf(req: IncomingMessage): string | null {
     for (const part of (req.headers.cookie ?? '').split(';')) {
       const eq = part.indexOf('=');
-      if (eq > 0 && part.slice(0, eq).trim() === CSRF_COOKIE) {
+      if (eq > 0 && part.slice(0, eq).trim() === this.cookieName) {
         const value = part.slice(eq + 1).trim();
         return COOKIE_VALUE.test(value) ? value : null;
       }
@@ -29,7 +38,7 @@ export class CsrfGuard {
   }
 
   setCookieHeader(value: string): string {
-    return `${CSRF_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict`;
+    return `${this.cookieName}=${value}; Path=/; HttpOnly; SameSite=Strict${this.secure ? '; Secure' : ''}`;
   }
 
   /** The hidden form field value that goes with a cookie value. */

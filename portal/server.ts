@@ -61,7 +61,7 @@ export function createPortal(opts: PortalOptions): Portal {
     queue,
     issuer: new Issuer({ configDir: opts.configDir, bundlePath: opts.bundlePath, compile, queue }),
     edits: { configDir: opts.configDir, bundlePath: opts.bundlePath, compile },
-    csrf: new CsrfGuard(),
+    csrf: new CsrfGuard(secure),
     challenges: new ChallengeStore(),
     limiter: new SubmissionLimiter(opts.submissionLimit ?? DEFAULT_SUBMISSION_LIMIT),
     sessions: opts.oidc ? new SessionStore(secure, opts.sessionTtlMs ?? SESSION_TTL_MS) : null,
