@@ -150,6 +150,8 @@ test('.mtlsgateignore (gitignore syntax) and --exclude keep other YAML out of th
   const before = mtlsgate(['check', dir]);
   assert.equal(before.code, 1);
   assert.match(before.stderr, /E_KIND/);
+  // The fix names the way out for a file that is not gateway config, not only the kinds.
+  assert.match(before.stderr, /help: .*not gateway config .*\.mtlsgateignore .*--exclude/);
 
   writeFileSync(join(dir, '.mtlsgateignore'), '# not gateway config\ndocker-compose.yml\n/k8s/*\n!/k8s/keep.yaml\n');
   const withFile = mtlsgate(['check', dir, '--exclude', 'ci/']);

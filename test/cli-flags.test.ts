@@ -96,12 +96,17 @@ test('completion bash completes commands, flags and flag values from the registr
   assert.ok(complete('serve', '--tls-').includes('--tls-cert'));
   assert.deepEqual(complete('serve', '--on-limiter-error', ''), ['allow', 'deny']);
   assert.deepEqual(complete('help', 'fin'), ['fingerprint']);
+  // A command's fixed first word (import tyk, completion bash|zsh) completes; after it, files.
+  assert.deepEqual(complete('import', ''), ['tyk']);
+  assert.deepEqual(complete('completion', 'z'), ['zsh']);
+  assert.equal(complete('import', 'tyk', '').includes('tyk'), false);
 
   const zsh = mtlsgate(['completion', 'zsh']);
   assert.equal(zsh.code, 0);
   assert.match(zsh.stdout, /^#compdef mtlsgate/);
   assert.match(zsh.stdout, /serve\) flags=\(.*--tls-cert.*\)/);
   assert.match(zsh.stdout, /check:--format\) compadd -- text json github/);
+  assert.match(zsh.stdout, /import\) if \(\( CURRENT == 3 \)\); then compadd -- tyk; return; fi ;;/);
   if (spawnSync('zsh', ['--version']).status === 0) assert.equal(spawnSync('zsh', ['-n'], { input: zsh.stdout }).status, 0, 'zsh parses it');
   assert.equal(mtlsgate(['completion', 'fish']).code, 2);
 });

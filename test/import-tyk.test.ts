@@ -414,3 +414,34 @@ test("Tyk's on-disk OAS pair (NAME.json with is_oas: true beside NAME-oas.json, 
   assert.match(a.stdout, /status\.json#\/is_oas: is_oas: true, but its companion OAS document \(NAME-oas\.json\) was not given/);
   assert.equal(yamlOf(aloneOut, 'apis/status.yaml').proxy.listen_path, '/status/');
 });
+
+test("shapes from Tyk's own repository: an h2c:// gRPC target becomes http:// with proxy.http2 (classic and OAS); batch request support is reported, not dropped silently", () => {
+  const dir = join(tmp, 'tyk-repo-shapes');
+  mkdirSync(dir);
+  // As Tyk's ci/tests/tracing/apps/grpcapi.json: a keyless gRPC API on an h2c upstream.
+  writeFileSync(
+    join(dir, 'grpcapi.json'),
+    JSON.stringify({ name: 'grpcapi', api_id: 'grpcapi', use_keyless: true, proxy: { listen_path: '/', target_url: 'h2c://grpcapi:50051', strip_listen_path: false } }),
+  );
+  // As Tyk's apps/app_sample.json: batch requests switched on.
+  writeFileSync(
+    join(dir, 'app_sample.json'),
+    JSON.stringify({
+      name: 'Tyk Test API',
+      api_id: '1',
+      auth: { auth_header_name: 'authorization' },
+      proxy: { listen_path: '/tyk-api-test/', target_url: 'http://httpbin.org', strip_listen_path: true },
+      enable_batch_request_support: true,
+    }),
+  );
+  const oas = JSON.parse(readFileSync(join(FIXTURES, 'oas', 'status.json'), 'utf8'));
+  oas['x-tyk-api-gateway'].upstream.url = 'h2c://status.internal:50051';
+  writeFileSync(join(dir, 'status-grpc.json'), JSON.stringify(oas));
+  const o = join(tmp, 'tyk-repo-shapes-out');
+  const r = importTyk(o, dir);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(yamlOf(o, 'apis/grpcapi.yaml').proxy, { listen_path: '/', target_url: 'http://grpcapi:50051', strip_listen_path: false, http2: true });
+  assert.deepEqual(yamlOf(o, 'apis/status.yaml').proxy.http2, true);
+  assert.equal(yamlOf(o, 'apis/status.yaml').proxy.target_url, 'http://status.internal:50051');
+  assert.match(r.stdout, /app_sample\.json#\/enable_batch_request_support: enable_batch_request_support not converted: batch requests/);
+});
