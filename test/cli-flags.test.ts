@@ -140,3 +140,12 @@ test('serve accepts 30s, 500ms, 2m and bare milliseconds (it gets past flag pars
   }
   void CLI;
 });
+
+test('the docs show the one flag scheme: the portal and approve write their bundle with -o, not the old --bundle OUT', () => {
+  const docs = ['README.md', 'portal/README.md', 'docs/portal.md', 'docs/quickstart.md', 'docs/cli-conventions.md'];
+  for (const doc of docs) {
+    const text = readFileSync(join(ROOT, doc), 'utf8');
+    for (const line of text.split('\n'))
+      assert.equal(/mtlsgate (portal|approve)\b.*--bundle\b|`mtlsgate approve` without `--bundle`/.test(line), false, `${doc}: ${line}`);
+  }
+});
