@@ -445,3 +445,30 @@ test("shapes from Tyk's own repository: an h2c:// gRPC target becomes http:// wi
   assert.equal(yamlOf(o, 'apis/status.yaml').proxy.target_url, 'http://status.internal:50051');
   assert.match(r.stdout, /app_sample\.json#\/enable_batch_request_support: enable_batch_request_support not converted: batch requests/);
 });
+
+test('--format json: one envelope with counts, not_converted and notes (file, pointer, message) and the check; a fatal input is an envelope too; --format github annotates each field not converted', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, 'import', 'tyk', ...args], { encoding: 'utf8', timeout: 60_000, cwd: FIXTURES });
+  const o = join(tmp, 'json-out');
+  const r = cli('apps', 'policies', 'tyk.conf', '-o', o, '--format', 'json');
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.schema_version, 1);
+  assert.equal(j.command, 'import');
+  assert.equal(j.ok, r.status === 0);
+  assert.equal(j.counts.apis, 4);
+  assert.ok(j.not_converted.length > 0);
+  assert.deepEqual(Object.keys(j.not_converted[0]), ['file', 'pointer', 'message']);
+  assert.ok(j.not_converted.some((f: { file: string; pointer: string }) => f.file === 'apps/logistics.json' && f.pointer === '/auth_configs/authToken/use_param'));
+  assert.ok(Array.isArray(j.diagnostics) && Array.isArray(j.errors) && Array.isArray(j.warnings));
+
+  const bad = join(tmp, 'json-fatal.json');
+  writeFileSync(bad, JSON.stringify({ api_id: 'loop', proxy: { listen_path: '/loop/', target_url: 'tyk://other-api' } }));
+  const f = cli(bad, '-o', join(tmp, 'json-fatal-out'), '--format', 'json');
+  assert.equal(f.status, 2);
+  const fj = JSON.parse(f.stdout);
+  assert.equal(fj.ok, false);
+  assert.equal(fj.errors[0].code, 'fatal');
+  assert.match(fj.errors[0].message, /#\/proxy\/target_url: .*looping.*; nothing written$/);
+
+  const gh = cli('apps', '-o', join(tmp, 'gh-out'), '--format', 'github');
+  assert.match(gh.stdout, /^::warning file=apps\/logistics\.json,title=not_converted::\/auth_configs\/authToken\/use_param: use_param not converted/m);
+});
