@@ -149,3 +149,14 @@ test('the docs show the one flag scheme: the portal and approve write their bund
       assert.equal(/mtlsgate (portal|approve)\b.*--bundle\b|`mtlsgate approve` without `--bundle`/.test(line), false, `${doc}: ${line}`);
   }
 });
+
+test('YAML from standard input: relative paths resolve against the current directory, where reads are confined (docs/cli-conventions.md)', () => {
+  const yaml = (path: string) => `kind: api\nid: s\nproxy: { listen_path: /s/, target_url: http://127.0.0.1:9 }\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [${path}]\n`;
+  const inside = mtlsgate(['check', '-'], { cwd: good, input: yaml('certs/alice.pem') });
+  assert.equal(inside.code, 0, inside.stderr);
+  const outside = mtlsgate(['check', '-'], { cwd: join(good, 'apis'), input: yaml('../certs/alice.pem') });
+  assert.equal(outside.code, 1);
+  assert.match(outside.stderr, /<stdin>:6:23: error E_PATH_OUTSIDE/);
+  const allowed = mtlsgate(['check', '-', '--allow-outside', '../certs'], { cwd: join(good, 'apis'), input: yaml('../certs/alice.pem') });
+  assert.equal(allowed.code, 0, allowed.stderr);
+});
