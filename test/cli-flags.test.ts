@@ -95,6 +95,7 @@ test('completion bash completes commands, flags and flag values from the registr
   assert.deepEqual(complete('check', '--format', 'g'), ['github']);
   assert.ok(complete('serve', '--tls-').includes('--tls-cert'));
   assert.deepEqual(complete('serve', '--on-limiter-error', ''), ['allow', 'deny']);
+  assert.deepEqual(complete('serve', '--log-level', 'd'), ['debug'], 'values after a placeholder: --log-level LEVEL  fatal|error|...');
   assert.deepEqual(complete('help', 'fin'), ['fingerprint']);
   // A command's fixed first word (import tyk, completion bash|zsh) completes; after it, files.
   assert.deepEqual(complete('import', ''), ['tyk']);

@@ -15,7 +15,7 @@ Prints a shell completion script for commands, flags and flag values. Load it wi
 /** "--format text|json|github" in a usage text: the values a flag takes, when they are a fixed set. */
 export function flagValues(cmd: Pick<Command, 'usage'>): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const m of cmd.usage.matchAll(/(?<![\w-])(--[a-z][a-z0-9-]*)[ =]([a-z0-9]+(?:\|[a-z0-9]+)+)\b/g)) {
+  for (const m of cmd.usage.matchAll(/(?<![\w-])(--[a-z][a-z0-9-]*)[ =](?:[A-Z]+ +)?([a-z0-9]+(?:\|[a-z0-9]+)+)\b/g)) {
     if (!out.has(m[1])) out.set(m[1], m[2].split('|'));
   }
   return out;
