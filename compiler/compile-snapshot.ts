@@ -6,7 +6,8 @@
 //
 // Four files, written to temporary names and renamed, state.json last:
 // - state.json: a SHA-256 line, then JSON: format, compiler build, the keys-stage context digest
-//   (APIs, policies, options: cached-keys.ts `keysContext`), the bundle's document digest, the
+//   (APIs, policies, options: cached-keys.ts `keysContext`), the frame digest (what the bundle's
+//   other parts take from the APIs' certificate files: snapshot-frame.ts), the bundle's document digest, the
 //   SHA-256 of the other files, and per key file its path, text SHA-256, documents, validity window, diagnostics, key
 //   ids and the range of its certificate files in the witness table;
 // - bundle.json: the bundle file the compile wrote (serializeWire of its content);
@@ -26,7 +27,7 @@ import type { Diagnostic } from './diagnostics.ts';
 import { compilerCode } from './key-cache.ts';
 import { lineStarts, type WitnessTable } from './witness-check.ts';
 
-const FORMAT = 'mtlsgate.compile-snapshot/v3';
+const FORMAT = 'mtlsgate.compile-snapshot/v4';
 
 export interface SnapshotFile {
   path: string;
@@ -49,6 +50,8 @@ export interface SnapshotState {
   format: string;
   code: string;
   context: string;
+  /** snapshot-frame.ts `frameDigest` of the APIs the bundle was compiled with. */
+  frame: string;
   /** The config directory (absolute): certs.txt's relative paths are relative to it. */
   root: string;
   /** bundle.json's document digest ("sha256:<hex>" of its content bytes). */
@@ -133,7 +136,14 @@ const dirOf = (cacheDir: string) => join(cacheDir, 'snapshot');
 export function readSnapshotState(cacheDir: string): SnapshotState | null {
   const state = readDigestedJson(join(dirOf(cacheDir), 'state.json')) as SnapshotState | null;
   if (state === null || typeof state !== 'object') return null;
-  if (state.format !== FORMAT || state.code !== compilerCode() || typeof state.root !== 'string' || !Array.isArray(state.files)) return null;
+  if (
+    state.format !== FORMAT ||
+    state.code !== compilerCode() ||
+    typeof state.root !== 'string' ||
+    typeof state.frame !== 'string' ||
+    !Array.isArray(state.files)
+  )
+    return null;
   return state;
 }
 
@@ -188,6 +198,7 @@ export function writeSnapshot(
   cacheDir: string,
   root: string,
   context: string,
+  frame: string,
   bundle: Buffer,
   files: readonly SnapshotInputFile[],
   previous?: PreviousSnapshot,
@@ -259,6 +270,7 @@ export function writeSnapshot(
     format: FORMAT,
     code: compilerCode(),
     context,
+    frame,
     root,
     bundle: documentDigest(bundle),
     ...digests,

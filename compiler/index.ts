@@ -31,6 +31,7 @@ import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
 import { type SnapshotInputFile, writeSnapshot } from './compile-snapshot.ts';
 import { compileFromSnapshot, type SnapshotStart, snapshotPart, startSnapshot } from './snapshot-compile.ts';
+import { frameDigest } from './snapshot-frame.ts';
 import type { SourceDoc } from './source.ts';
 
 export type { Diagnostic, Severity } from './diagnostics.ts';
@@ -180,6 +181,22 @@ async function compileFiles(
     if ('miss' in patched) snapshotMiss = patched.miss;
     else {
       const diagnostics = patched.log.sorted();
+      const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
+      const cacheStats = { cache: { hits: patched.kept, stale: 0, patched: patched.resolved }, keyWorkers: { count: 0 } };
+      // A failing access test (the only error the patched path lets through).
+      if (errorCount > 0)
+        return {
+          diagnostics,
+          errorCount,
+          warningCount: diagnostics.length - errorCount,
+          content: null,
+          wire: null,
+          bundle: null,
+          timings,
+          tests: patched.tests,
+          ...cacheStats,
+          portalPlans: [],
+        };
       const { bundle } = patched;
       let content: BundleContent | undefined;
       let wire: WireContent | undefined;
@@ -198,10 +215,9 @@ async function compileFiles(
         counts: patched.counts,
         bundle,
         timings,
-        tests: { cases: [], outcomes: null },
-        cache: { hits: patched.kept, stale: 0, patched: patched.resolved },
+        tests: patched.tests,
+        ...cacheStats,
         keyChange: patched.keyChange,
-        keyWorkers: { count: 0 },
         portalPlans: portalPlans(patched.front.typed.policies, patched.front.policies),
       };
     }
@@ -233,7 +249,7 @@ async function compileFiles(
   if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests, ...cache, portalPlans: [] };
   if (live) Object.assign(live, { files, keys, revocation, diagnostics: after.diagnostics, wire, bundle, now: now.getTime() });
   if (snapshot && opts.cacheDir !== undefined)
-    stage('snapshot-write', () => writeSnapshot(opts.cacheDir!, resolve(dir), snapshot.context, bundle, snapshot.parts));
+    stage('snapshot-write', () => writeSnapshot(opts.cacheDir!, resolve(dir), snapshot.context, snapshot.frame, bundle, snapshot.parts));
   let content: BundleContent | undefined;
   return {
     ...after,
@@ -379,8 +395,8 @@ function resolveOnOneThread(input: ResolveInput, live?: LiveCapture) {
     });
   }
   // The snapshot (compiler/compile-snapshot.ts) is written when every key file is plain and was resolved on its own.
-  let snapshot: { context: string; parts: SnapshotInputFile[] } | undefined;
-  if (cache && context !== undefined && perFile && typed.revocations.length === 0 && typed.tests.length === 0 && typed.apis.length > 0) {
+  let snapshot: { context: string; frame: string; parts: SnapshotInputFile[] } | undefined;
+  if (cache && context !== undefined && perFile && typed.apis.length > 0) {
     const nowMs = now.getTime();
     const parts: SnapshotInputFile[] = [];
     let writable = true;
@@ -390,7 +406,7 @@ function resolveOnOneThread(input: ResolveInput, live?: LiveCapture) {
       if (part === null) writable = false;
       else if (part) parts.push(part);
     }
-    if (writable && [...perFile.values()].every((r) => r.plain && r.witnesses !== undefined)) snapshot = { context, parts };
+    if (writable && [...perFile.values()].every((r) => r.plain && r.witnesses !== undefined)) snapshot = { context, frame: frameDigest(apis), parts };
   }
   return { apis, keys, revocation, cases, cacheStats, plans, snapshot };
 }
@@ -469,9 +485,9 @@ async function resolveWithPool(
     done.files,
     now.getTime(),
   );
-  // The snapshot as on one thread: every key file plain (none resolved here), APIs, no revocation or test documents.
-  const snapshotted = cached.parts !== null && typed.keys.length === 0 && typed.revocations.length === 0 && typed.tests.length === 0 && typed.apis.length > 0;
-  return { apis, keys, ...tail, cacheStats: cached.stats, snapshot: snapshotted ? { context, parts: cached.parts! } : undefined };
+  // The snapshot as on one thread: every key file plain (none resolved here), APIs.
+  const snapshotted = cached.parts !== null && typed.keys.length === 0 && typed.apis.length > 0;
+  return { apis, keys, ...tail, cacheStats: cached.stats, snapshot: snapshotted ? { context, frame: frameDigest(apis), parts: cached.parts! } : undefined };
 }
 
 /**

@@ -4,7 +4,9 @@
 // APIs, CAs, routes, revocation and pins are copied as bytes. It follows compiler/wire-patch.ts
 // rule for rule (so the bytes are what `encodeParts` + `serializeWire` make of the same keys) and
 // refuses what that refuses (a pinned or CA certificate, a certificate_match key, a key id,
-// certificate or token already there): the caller then compiles the ordinary way.
+// certificate or token already there): the caller then compiles the ordinary way. Given the
+// APIs' facts (`PatchFrame`), it also moves a certificate an API pins between a key and the pin
+// alone, as `encodeParts` would (row and notAfter), and writes a new revocation part.
 import { bundleProblems, checkKey } from '../bundle/checks.ts';
 import type { BundleApi, BundleCa, BundleKey, BundleSession, CertMatch, WireContent } from '../bundle/types.ts';
 import { sessionKey } from '../bundle/wire.ts';
@@ -77,6 +79,20 @@ interface TableEdit {
   drop: number[];
   /** Values put in: their insertion point in the old table, value, new key row, notAfter (seconds) or null. */
   inserts: { at: number; value: string; row: number; notAfter: number | null }[];
+}
+
+/**
+ * What the APIs name, from the compile that patches (the previous bundle's APIs, CAs and pins are
+ * the same: compiler/snapshot-frame.ts checks it). With it a patch may take a pinned certificate
+ * from a key (the entry stays, as the pin alone) or give one to a key.
+ */
+export interface PatchFrame {
+  /** notAfter (ms) of every certificate the APIs name by PEM (check-apis.ts `ResolvedApis.notAfter`). */
+  apiNotAfter: ReadonlyMap<string, number>;
+  /** The CAs' fingerprints. */
+  cas: { has(fp: string): boolean };
+  /** The revocation part as the writer writes it (it replaces the previous one when different). */
+  revocation: Uint8Array;
 }
 
 export interface SectionPatch {
@@ -175,16 +191,20 @@ export class SectionedWire {
   /**
    * The bundle without `removed` (records as the previous bundle holds them) and with `added`
    * (sessions in canonical key order); `notAfterMs`: notAfter (ms) of the added keys'
-   * certificates. Throws PatchRefused as patchWire does.
+   * certificates. Throws PatchRefused as patchWire does (without `frame`: a pinned certificate too).
    */
-  patch(removed: readonly BundleKey[], added: readonly BundleKey[], notAfterMs: ReadonlyMap<string, number>): SectionPatch {
+  patch(removed: readonly BundleKey[], added: readonly BundleKey[], notAfterMs: ReadonlyMap<string, number>, frame?: PatchFrame): SectionPatch {
     const { ids, session, certs, certKey, tokens, tokenKey, pins, others } = this;
     const nOld = ids.length;
+    const [rFrom, rTo] = this.s.at.revocation;
+    const revocation = frame && !this.s.bytes.subarray(rFrom, rTo).equals(frame.revocation) ? frame.revocation : undefined;
     if (removed.length === 0 && added.length === 0) {
-      // Nothing to change: the previous file, once its parts pass the checks again.
+      // Nothing to change: the previous file (or its revocation part anew), once its parts pass the checks again.
       this.checkParts(this.sessions, this.expires);
       const bytes = this.s.bytes;
-      return { bytes, digest: documentDigest(bytes), counts: this.counts(nOld, certs.length) };
+      if (revocation === undefined) return { bytes, digest: documentDigest(bytes), counts: this.counts(nOld, certs.length) };
+      const next = bundleOfContentBytes(this.pieces({ revocation }));
+      return { ...next, counts: this.counts(nOld, certs.length) };
     }
 
     // Rows taken out, and checks of their certificates and token (as patchWire's dropValue).
@@ -192,21 +212,40 @@ export class SectionedWire {
     const tokenDrop: number[] = [];
     const removedRows: number[] = [];
     const removedIds = new Set<string>();
+    // Pinned certificates taken from a removed key (with a frame): their entry goes back as the
+    // pin alone (row -1), unless an added key takes it. Fingerprint -> old entry index.
+    const freed = new Map<string, number>();
     for (const key of removed) {
       if (key.certificate_match !== null) throw new PatchRefused(`${key.id} has a certificate_match`);
       const row = ids.search(key.id);
       if (row < 0 || removedIds.has(key.id)) throw new PatchRefused(`${key.id} is not in the bundle`);
       removedIds.add(key.id);
       removedRows.push(row);
-      const drop = (table: HexColumn, rowsOf: Int32Array, value: string, into: number[]) => {
+      const drop = (table: HexColumn, rowsOf: Int32Array, value: string, into: number[], cert: boolean) => {
         const at = table.search(value);
         if (at < 0 || rowsOf[at] !== row) throw new PatchRefused(`${value} is not the entry of row ${row}`);
-        if (pins[value] !== undefined) throw new PatchRefused(`${value} is also pinned by an API`);
+        if (pins[value] !== undefined) {
+          if (!frame || !cert) throw new PatchRefused(`${value} is also pinned by an API`);
+          freed.set(value, at);
+        } else if (frame && cert && (frame.apiNotAfter.has(value) || frame.cas.has(value))) {
+          // Without its key it would be one of the APIs' other certificates (not_after): not handled here.
+          throw new PatchRefused(`${value} is also named by an API`);
+        }
         into.push(at);
       };
-      for (const fp of key.certificates) drop(certs, certKey, fp, certDrop);
-      if (key.token_sha256 !== null) drop(tokens, tokenKey, key.token_sha256, tokenDrop);
+      for (const fp of key.certificates) drop(certs, certKey, fp, certDrop, true);
+      if (key.token_sha256 !== null) drop(tokens, tokenKey, key.token_sha256, tokenDrop, false);
     }
+    // Keys put in may take a pinned certificate: from a removed key (freed), or a pin no key had
+    // (its entry is taken out and put in again with the key's row).
+    if (frame)
+      for (const key of added)
+        for (const fp of key.certificates) {
+          if (pins[fp] === undefined) continue;
+          if (freed.delete(fp)) continue;
+          const at = certs.search(fp);
+          if (at >= 0 && certKey[at] === -1 && !certDrop.includes(at)) certDrop.push(at);
+        }
     removedRows.sort((a, b) => a - b);
     certDrop.sort((a, b) => a - b);
     tokenDrop.sort((a, b) => a - b);
@@ -279,13 +318,14 @@ export class SectionedWire {
       if (!HEX.test(value)) throw new PatchRefused(`${value} is not 64 lowercase hex digits`);
       edit.inserts.push({ at: at >= 0 ? at : -at - 1, value, row, notAfter });
     };
+    // A certificate's notAfter: the key's, else the API's (buildWire lets the keys' override the APIs').
+    const seconds = (ms: number | undefined) => (ms === undefined ? null : Math.floor(ms / 1000));
     adds.forEach((key, i) => {
-      for (const fp of key.certificates) {
-        const ms = notAfterMs.get(fp);
-        insert(certs, certDrop, certEdit, fp, addedRow[i]!, ms === undefined ? null : Math.floor(ms / 1000));
-      }
+      for (const fp of key.certificates) insert(certs, certDrop, certEdit, fp, addedRow[i]!, seconds(notAfterMs.get(fp) ?? frame?.apiNotAfter.get(fp)));
       if (key.token_sha256 !== null) insert(tokens, tokenDrop, tokenEdit, key.token_sha256, addedRow[i]!, null);
     });
+    // Pins no key holds any more: the same entry again, without a key, with the API's notAfter.
+    for (const [fp, at] of freed) certEdit.inserts.push({ at, value: fp, row: -1, notAfter: seconds(frame!.apiNotAfter.get(fp)) });
     for (const edit of [certEdit, tokenEdit]) edit.inserts.sort((a, b) => a.at - b.at || (a.value < b.value ? -1 : 1));
     const rowsOf = (table: HexColumn, rows: Int32Array, edit: TableEdit): Int32Array => {
       const out = new Int32Array(table.length - edit.drop.length + edit.inserts.length);
@@ -343,6 +383,7 @@ export class SectionedWire {
       sessions: Buffer.from(canonicalJson(ordered), 'utf8'),
       'tokens.hex': mergedHex(tokens, tokenDrop, tokenEdit.inserts),
       'tokens.key': intsJson(tokenRows),
+      ...(revocation === undefined ? {} : { revocation }),
     };
     this.checkParts(ordered, sortedExpires);
     const { bytes, digest } = bundleOfContentBytes(this.pieces(replaced));

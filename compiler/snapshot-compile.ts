@@ -5,9 +5,12 @@
 // rule for rule the portal's live-compile patch, compiler/wire-patch.ts). The bytes and diagnostics are an uncached compile's: every fact a key
 // file's results depend on is checked (its text, the context digest of APIs, policies and
 // options, its certificate files' witnesses, the clock), and anything this path does not handle
-// returns null, so the caller compiles the ordinary way (a context change, a key file that is
-// not only plain key documents, revocation or test documents, an error, a key id, certificate
-// or token another file holds, an unreadable or corrupt snapshot).
+// returns null, so the caller compiles the ordinary way (a context change, a certificate file an
+// API names changed, a key file that is not only plain key documents, an error, a key id,
+// certificate or token another file holds, an unreadable or corrupt snapshot). Revocation and
+// test documents are resolved again on every compile (compiler/snapshot-frame.ts): the
+// revocation part is written anew when it changed, and the access tests run on the patched
+// bundle (a failing case fails the compile, with its E_ACCESS_TEST, as on the ordinary path).
 import { resolve } from 'node:path';
 import type { BundleKey, BundleSession, WireContent } from '../bundle/types.ts';
 import { documentDigest } from '../bundle/write.ts';
@@ -16,6 +19,8 @@ import { type FileKeysState, keysContext } from './cached-keys.ts';
 import type { CertLoader, FileWitness } from './certs.ts';
 import { resolveKeys } from './check-keys.ts';
 import type { ResolvedApis } from './check-apis.ts';
+import { resolveRevocations } from './check-revocation.ts';
+import { type AccessCase, type AccessOutcome, reportOutcomes, resolveTests } from './check-tests.ts';
 import {
   idsOf,
   readSnapshotBundle,
@@ -36,6 +41,7 @@ import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
 import type { SourceDoc, SourceFile } from './source.ts';
 import { SectionedWire } from './section-patch.ts';
+import { frameDigest, patchFrame } from './snapshot-frame.ts';
 import { PatchRefused } from './wire-patch.ts';
 import { changedWitnesses, WitnessFindings, type WitnessTable } from './witness-check.ts';
 
@@ -61,6 +67,8 @@ export interface Patched {
   kept: number;
   /** The previous bundle's digest and the ids of the keys taken out of it or put in (compiler/sharded-output.ts keeps the other shards). */
   keyChange: { previous: string; changed: string[] };
+  /** The access test cases and their outcomes (null: not run). A failing case is an error in `log`, and no snapshot is written. */
+  tests: { cases: AccessCase[]; outcomes: AccessOutcome[] | null };
 }
 
 type Stage = <T>(name: string, run: () => T) => T;
@@ -178,8 +186,7 @@ async function patchSnapshot(
   const f = front(docs, log);
   const options = { strict, expiryWarningDays: opts.expiryWarningDays ?? 30, dir: resolve(dir), allowOutside: opts.allowOutside ?? [] };
   const { typed, certs, apis, policies } = f;
-  if (typed.revocations.length > 0 || typed.tests.length > 0 || typed.apis.length === 0 || log.diagnostics.some((d) => d.severity === 'error'))
-    return miss('revocation or test documents, no API, or an error before the keys');
+  if (typed.apis.length === 0 || log.diagnostics.some((d) => d.severity === 'error')) return miss('no API, or an error before the keys');
   if (keysContext(apis.apis, policies, typed.broken, options) !== state.context) return miss('APIs, policies or options changed');
 
   const fresh = new Map<SourceFile, FileKeysState>();
@@ -225,6 +232,12 @@ async function patchSnapshot(
     return true;
   };
   if (!stage('keys', () => resolveFiles(docs, typed.keys))) return miss(why);
+  // The bundle's other parts are the previous ones only if what they take from the APIs' certificate files held.
+  if (frameDigest(apis) !== state.frame) return miss('a certificate file an API names changed');
+  // After the keys, as on the ordinary path (resolveTail in compiler/index.ts).
+  const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
+  const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
+  if (log.diagnostics.some((d) => d.severity === 'error')) return miss('an error in a revocation or test document');
 
   const bytes = stage('snapshot-bundle', () => readSnapshotBundle(cacheDir, state));
   if (bytes === null) return miss('the previous bundle is corrupt');
@@ -290,7 +303,7 @@ async function patchSnapshot(
     // A certificate kept by an unchanged key must keep its notAfter: only changed keys' matter here.
     // The runtime checks (bundleProblems) run inside, on the parts a key can change.
     try {
-      return previousWire.patch(removed, added, notAfter);
+      return previousWire.patch(removed, added, notAfter, patchFrame(apis, revocation));
     } catch (err) {
       if (err instanceof PatchRefused) return `the patch was refused: ${err.message}`;
       throw err;
@@ -310,37 +323,48 @@ async function patchSnapshot(
   }
   if (log.diagnostics.some((d) => d.severity === 'error')) return miss('an error');
 
-  stage('snapshot-write', () => {
-    const parts: SnapshotInputFile[] = [];
-    let writable = true;
-    for (const file of files) {
-      const was = kept.get(file);
-      if (was) {
-        const { certs: _c, racy: _r, ids: _i, ...rest } = was;
-        parts.push({ ...rest, previous: was });
-        continue;
+  // The access tests, on the bundle this compile gives (as the ordinary path runs them on its own).
+  const tests: Patched['tests'] = { cases, outcomes: null };
+  if (cases.length > 0 && opts.accessTests) {
+    const outcomes = stage('run tests', () => opts.accessTests!(bundle, cases));
+    tests.outcomes = outcomes;
+    reportOutcomes(cases, outcomes, log);
+  }
+  const failed = log.diagnostics.some((d) => d.severity === 'error');
+
+  // A failed compile writes nothing: the next one patches the same previous bundle.
+  if (!failed)
+    stage('snapshot-write', () => {
+      const parts: SnapshotInputFile[] = [];
+      let writable = true;
+      for (const file of files) {
+        const was = kept.get(file);
+        if (was) {
+          const { certs: _c, racy: _r, ids: _i, ...rest } = was;
+          parts.push({ ...rest, previous: was });
+          continue;
+        }
+        const r = fresh.get(file);
+        if (!r) continue;
+        const part = snapshotPart(file, r, cache.textHash(file), nowMs, resolve(dir));
+        // One path a line: a certificate path with a newline cannot be kept (the entries still work).
+        if (part === null) writable = false;
+        else parts.push(part);
+        // The per-file entry too, so that a compile that cannot patch finds this file cached.
+        cache.write(file, {
+          context: state.context,
+          docs: r.docs,
+          validFrom: nowMs,
+          validUntil: r.validUntil,
+          keys: packKeys(r.keys),
+          notAfter: r.notAfter,
+          diagnostics: r.diagnostics,
+          files: r.witnesses!,
+        });
       }
-      const r = fresh.get(file);
-      if (!r) continue;
-      const part = snapshotPart(file, r, cache.textHash(file), nowMs, resolve(dir));
-      // One path a line: a certificate path with a newline cannot be kept (the entries still work).
-      if (part === null) writable = false;
-      else parts.push(part);
-      // The per-file entry too, so that a compile that cannot patch finds this file cached.
-      cache.write(file, {
-        context: state.context,
-        docs: r.docs,
-        validFrom: nowMs,
-        validUntil: r.validUntil,
-        keys: packKeys(r.keys),
-        notAfter: r.notAfter,
-        diagnostics: r.diagnostics,
-        files: r.witnesses!,
-      });
-    }
-    const sameBundle = patched.digest === documentDigest(bytes);
-    if (writable) writeSnapshot(cacheDir, resolve(dir), state.context, bundle, parts, { state, table, ids, sameBundle });
-  });
+      const sameBundle = patched.digest === documentDigest(bytes);
+      if (writable) writeSnapshot(cacheDir, resolve(dir), state.context, state.frame, bundle, parts, { state, table, ids, sameBundle });
+    });
   return {
     log,
     wireOf: () => contentOf(bundle),
@@ -350,6 +374,7 @@ async function patchSnapshot(
     resolved: fresh.size,
     kept: kept.size,
     keyChange: { previous: state.bundle, changed },
+    tests,
   };
 }
 

@@ -3,7 +3,8 @@
 // the previous set. Every step compares the manifest and every shard file, byte for byte, with
 // an uncached compile's set, and says how many shards were kept: a key edited, added, removed, a
 // certificate rewritten under the same file name; and the fallbacks (a kept shard file touched,
-// another output directory, another shard count) that write the whole set again.
+// another output directory, another shard count) that write the whole set again; a key whose
+// certificate an API pins and a revocation document changed (compiler/snapshot-frame.ts).
 // 300 keys in 3 key files, 8 shards.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,4 +109,31 @@ test('a touched shard file, another directory or another count: the whole set is
   const elsewhere = await step(dir, cache, join(suite.dir, 'fallbacks.other'));
   assert.equal(elsewhere.kept, 0, 'another directory');
   assert.equal((await step(dir, cache, join(suite.dir, 'fallbacks.other'), SHARDS + 1)).kept, 0, 'another count');
+});
+
+test('a pinned key taken out and put back, a revocation document changed: the set is an uncached compile', async () => {
+  const { dir, cache } = suite.copy('frame');
+  const out = join(suite.dir, 'frame.out');
+  writeFileSync(
+    join(dir, 'revocation.yaml'),
+    'kind: revocation\nid: deny\ncrl_urls: ["https://crl.example/a.crl"]\ncertificates: [certs/000/key-000005.pem]\n',
+  );
+  await step(dir, cache, out);
+  assert.equal((await step(dir, cache, out)).kept, SHARDS, 'with a revocation document: patched, every shard kept');
+
+  // key-000000's certificate is pinned by api-0009: without its key the pin is in the manifest.
+  const part0 = join(dir, 'keys/part-0.yaml');
+  const zero = readFileSync(part0, 'utf8').split(/^---\n/m);
+  writeFileSync(part0, zero.slice(1).join('---\n'));
+  const out0 = await step(dir, cache, out);
+  assert.ok(out0.patched);
+  assert.equal(out0.kept, SHARDS - 1, 'the pinned key: one shard');
+  writeFileSync(part0, zero.join('---\n'));
+  assert.equal((await step(dir, cache, out)).kept, SHARDS - 1);
+
+  // The revocation part is in the manifest: every shard kept.
+  edit(join(dir, 'revocation.yaml'), (s) => s.replace('a.crl"]', 'a.crl", "https://crl.example/b.crl"]'));
+  const revoked = await step(dir, cache, out);
+  assert.ok(revoked.patched);
+  assert.equal(revoked.kept, SHARDS);
 });

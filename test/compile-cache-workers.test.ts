@@ -4,7 +4,8 @@
 // and the cache a cold compile writes in 2 workers is compared, file for file, with the one the
 // one-thread path writes: the same entries, the same snapshot bytes. Then the per-file entries
 // (hits, an edited key file, a certificate changed, a racily clean one, a changed policy) and the
-// snapshot the workers wrote being patched. 300 keys in 3 key files, keyWorkers forced to 2.
+// snapshot the workers wrote being patched (also with a revocation document). 300 keys in 3 key
+// files, keyWorkers forced to 2.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -109,4 +110,14 @@ test('the snapshot the workers wrote is patched by the next compile; a miss goes
   assert.equal(strict.keyWorkers.count, 2);
   assert.deepEqual(cacheStats(strict), { hits: 0, stale: 3 });
   assert.match(strict.cache?.snapshotMiss ?? '', /options changed/);
+});
+
+test('with a revocation document, the snapshot the workers write is patched next time', async () => {
+  const { dir, cache } = workspace('documents');
+  writeFileSync(join(dir, 'revocation.yaml'), 'kind: revocation\nid: deny\ncertificates: [certs/000/key-000005.pem]\n');
+  const cold = await same(dir, cache);
+  assert.deepEqual(cold.keyWorkers, { count: 2 });
+  assert.ok(readdirSync(join(cache, 'snapshot')).includes('state.json'), 'the cold compile in the workers wrote the snapshot');
+  const warm = await same(dir, cache);
+  assert.deepEqual(cacheStats(warm), { hits: 3, stale: 0, patched: 0 }, warm.cache?.snapshotMiss);
 });

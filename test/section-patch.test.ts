@@ -3,7 +3,9 @@
 // (compiler/wire-patch.ts) + serializeWire: random bundles (several sessions, tokens, expiries,
 // inactive keys, integer-like ids, pinned certificates, certificate-less keys) and random key
 // changes must give the same bytes, or both be refused; the old records read back from the bytes
-// must be the ones the content holds.
+// must be the ones the content holds. With the APIs' facts (PatchFrame: the compile snapshot's
+// path), pinned certificates move between keys and pins and the revocation part is replaced: the
+// bytes are then compared with encodeParts of the resulting keys (what an uncached compile writes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -153,4 +155,88 @@ test('random key changes: the byte patch gives what patchWire + serializeWire gi
   }
   // Both outcomes were exercised.
   assert.ok(patched > 20 && refused > 0, `patched ${patched}, refused ${refused}`);
+});
+
+test('with the APIs facts (PatchFrame): pinned certificates move between keys and pins, the revocation part is new; the bytes encodeParts makes of the result', async () => {
+  const { canonicalJson } = await import('../bundle/write.ts');
+  // One notAfter per certificate (the same DER has one), known to the APIs or the keys or both.
+  const naOf = (fp: string) => (Number.parseInt(fp.slice(0, 8), 16) % 1_000_000_000) * 1000;
+  const revocationA = { crl_urls: [], crls: {}, denied: [] };
+  const revocationB = { crl_urls: ['https://crl.example/x.crl'], crls: {}, denied: [hex('denied')] };
+  let patched = 0;
+  let moved = 0;
+  for (let seed = 1; seed <= 80; seed++) {
+    const r = rng(1000 + seed);
+    const n = 1 + Math.floor(r() * 40);
+    const ids = new Set<string>();
+    while (ids.size < n) ids.add(`key-${Math.floor(r() * 1000)}`);
+    const keys = [...ids].map((id) => randomKey(r, id, 'a'));
+    const keysNa = new Map<string, number>();
+    for (const k of keys) for (const fp of k.certificates) if (r() < 0.7) keysNa.set(fp, naOf(fp));
+    // Pins: some keys' certificates, some nobody's; the APIs know the notAfter of some (a PEM file) and of a CA.
+    const allCerts = keys.flatMap((k) => k.certificates);
+    const pinned = new Set<string>();
+    for (const fp of allCerts) if (r() < 0.3) pinned.add(fp);
+    const lonely = Array.from({ length: Math.floor(r() * 3) }, (_, i) => hex(`lonely/${seed}/${i}`));
+    for (const fp of lonely) pinned.add(fp);
+    const ca = hex(`ca/${seed}`);
+    const apiNotAfter = new Map<string, number>([[ca, naOf(ca)]]);
+    for (const fp of pinned) if (r() < 0.5) apiNotAfter.set(fp, naOf(fp));
+    const pins: [string, string[]][] = [...pinned].map((fp) => [fp, r() < 0.5 ? ['api-a'] : ['api-a', 'api-b']]);
+    const merged = (na: Map<string, number>) =>
+      new Map([
+        ...[...apiNotAfter].map(([fp, ms]): [string, number] => [fp, Math.floor(ms / 1000)]),
+        ...[...na].map(([fp, ms]): [string, number] => [fp, Math.floor(ms / 1000)]),
+      ]);
+    const bytes = serializeWire({ ...bundleOf(keys, pins, merged(keysNa)), revocation: revocationA });
+    const content = expandContent(JSON.parse(bytes.toString()).content as WireContent);
+
+    // Changes: keys out, some back changed, new keys; some take a pinned certificate (a lonely
+    // pin, a removed key's, a kept key's: refused), rarely the CA's (refused: not handled).
+    const removed = keys.filter(() => r() < 0.3).map((k) => content.keys[k.id]!);
+    const added: BundleKey[] = [];
+    for (const k of removed) if (r() < 0.5) added.push(randomKey(r, k.id, r() < 0.5 ? 'a' : 'b'));
+    const fresh = Math.floor(r() * 4);
+    for (let i = 0; i < fresh; i++) added.push(randomKey(r, `new-${seed}-${i}`, 'n'));
+    const takeable = [...lonely, ...removed.flatMap((k) => k.certificates.filter((fp) => pinned.has(fp)))];
+    for (const k of added) {
+      const roll = r();
+      if (roll < 0.35 && takeable.length > 0) k.certificates = [...new Set([...k.certificates, takeable[Math.floor(r() * takeable.length)]!])].sort();
+      else if (roll < 0.4 && allCerts.length > 0) k.certificates = [...new Set([...k.certificates, allCerts[Math.floor(r() * allCerts.length)]!])].sort();
+      else if (roll < 0.42) k.certificates = [...new Set([...k.certificates, ca])].sort();
+    }
+    const addedNa = new Map<string, number>();
+    for (const k of added) for (const fp of k.certificates) if (r() < 0.6) addedNa.set(fp, naOf(fp) + 999);
+    const revocation = r() < 0.3 ? revocationB : revocationA;
+
+    // What an uncached compile of the result writes (or 'invalid': a certificate or token of two keys).
+    const after = new Map(keys.map((k) => [k.id, k]));
+    for (const k of removed) after.delete(k.id);
+    for (const k of added) after.set(k.id, k);
+    // The notAfter of the keys kept (as first compiled) and of the added ones (as resolved now).
+    const addedIds = new Set(added.map((k) => k.id));
+    const keptCerts = new Set([...after.values()].filter((k) => !addedIds.has(k.id)).flatMap((k) => k.certificates));
+    const na = new Map([...keysNa].filter(([fp]) => keptCerts.has(fp)));
+    for (const [fp, ms] of addedNa) na.set(fp, ms);
+    let expected: Buffer | 'invalid';
+    try {
+      expected = added.some((k, i) => added.findIndex((o) => o.id === k.id) !== i)
+        ? 'invalid'
+        : serializeWire({ ...bundleOf([...after.values()], pins, merged(na)), revocation });
+    } catch {
+      expected = 'invalid';
+    }
+    const frame = { apiNotAfter, cas: new Set([ca]), revocation: Buffer.from(canonicalJson(revocation)) };
+    const actual = attempt(() => new SectionedWire(locateSections(bytes)!).patch(removed, added, addedNa, frame));
+    if (actual === 'refused') {
+      const notHandled = added.some((k) => k.certificates.includes(ca));
+      assert.ok(expected === 'invalid' || notHandled, `seed ${seed}: refused a change the patch handles`);
+      continue;
+    }
+    assert.notEqual(expected, 'invalid', `seed ${seed}: patched a change an uncached compile refuses`);
+    assert.equal(actual.bytes.toString(), expected.toString(), `seed ${seed}: bytes`);
+    patched++;
+    if ([...removed, ...added].some((k) => k.certificates.some((fp) => pinned.has(fp)))) moved++;
+  }
+  assert.ok(patched > 30 && moved > 10, `patched ${patched}, with a pinned certificate ${moved}`);
 });
