@@ -134,7 +134,10 @@ test('tests never reach the bundle', async () => {
   assert.match(t.stdout, /^0 passed, 0 failed\n$/);
   assert.match(t.stderr, /mtlsgate test: warning: no access tests \(kind: test documents\) in .*no-tests: nothing was tested/);
   const j = JSON.parse((await cli('test', dir, '--format', 'json')).stdout);
-  assert.deepEqual(j.warnings.map((w: { code: string }) => w.code), ['no_tests']);
+  assert.deepEqual(
+    j.warnings.map((w: { code: string }) => w.code),
+    ['no_tests'],
+  );
 });
 
 // Demo tokens from examples/README.md: the only place plaintext tokens exist (as_key needs none).

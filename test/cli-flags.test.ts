@@ -152,7 +152,8 @@ test('the docs show the one flag scheme: the portal and approve write their bund
 });
 
 test('YAML from standard input: relative paths resolve against the current directory, where reads are confined (docs/cli-conventions.md)', () => {
-  const yaml = (path: string) => `kind: api\nid: s\nproxy: { listen_path: /s/, target_url: http://127.0.0.1:9 }\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [${path}]\n`;
+  const yaml = (path: string) =>
+    `kind: api\nid: s\nproxy: { listen_path: /s/, target_url: http://127.0.0.1:9 }\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [${path}]\n`;
   const inside = mtlsgate(['check', '-'], { cwd: good, input: yaml('certs/alice.pem') });
   assert.equal(inside.code, 0, inside.stderr);
   const outside = mtlsgate(['check', '-'], { cwd: join(good, 'apis'), input: yaml('../certs/alice.pem') });

@@ -146,7 +146,10 @@ test('who: pinned certificates with subject and expiry, keys with how they get t
   // An auditor's csv without --certs is not an empty sheet that reads as "nobody": the grants not checked are on stderr.
   const bareCsv = await cli('who', '--bundle', bundle, 'logistics', '--format', 'csv');
   assert.equal(bareCsv.stdout, 'kind,id,fingerprints,subject,expires,how,policies\n');
-  assert.match(bareCsv.stderr, /mtlsgate who: note: key bob not checked: its certificate sha256:[0-9a-f]{16}… is not among the certificates given \(--certs DIR\)/);
+  assert.match(
+    bareCsv.stderr,
+    /mtlsgate who: note: key bob not checked: its certificate sha256:[0-9a-f]{16}… is not among the certificates given \(--certs DIR\)/,
+  );
   const unknown = await cli('who', '--bundle', bundle, 'nope');
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /no API "nope" in the bundle/);

@@ -421,7 +421,12 @@ test("shapes from Tyk's own repository: an h2c:// gRPC target becomes http:// wi
   // As Tyk's ci/tests/tracing/apps/grpcapi.json: a keyless gRPC API on an h2c upstream.
   writeFileSync(
     join(dir, 'grpcapi.json'),
-    JSON.stringify({ name: 'grpcapi', api_id: 'grpcapi', use_keyless: true, proxy: { listen_path: '/', target_url: 'h2c://grpcapi:50051', strip_listen_path: false } }),
+    JSON.stringify({
+      name: 'grpcapi',
+      api_id: 'grpcapi',
+      use_keyless: true,
+      proxy: { listen_path: '/', target_url: 'h2c://grpcapi:50051', strip_listen_path: false },
+    }),
   );
   // As Tyk's apps/app_sample.json: batch requests switched on.
   writeFileSync(
@@ -457,7 +462,9 @@ test('--format json: one envelope with counts, not_converted and notes (file, po
   assert.equal(j.counts.apis, 4);
   assert.ok(j.not_converted.length > 0);
   assert.deepEqual(Object.keys(j.not_converted[0]), ['file', 'pointer', 'message']);
-  assert.ok(j.not_converted.some((f: { file: string; pointer: string }) => f.file === 'apps/logistics.json' && f.pointer === '/auth_configs/authToken/use_param'));
+  assert.ok(
+    j.not_converted.some((f: { file: string; pointer: string }) => f.file === 'apps/logistics.json' && f.pointer === '/auth_configs/authToken/use_param'),
+  );
   assert.ok(Array.isArray(j.diagnostics) && Array.isArray(j.errors) && Array.isArray(j.warnings));
 
   const bad = join(tmp, 'json-fatal.json');

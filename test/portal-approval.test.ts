@@ -151,7 +151,19 @@ test('portal: exit 2 with the usage for missing or bad flags', async () => {
   const wildcard = await portal('--config', config, '-o', bundle, ...oidcFlags, '--listen', '0.0.0.0:0');
   assert.equal(wildcard.code, 2);
   assert.match(wildcard.stderr, /--listen 0\.0\.0\.0 listens on every address: give --public-url URL/);
-  const overHttp = spawn(process.execPath, [CLI, 'portal', '--config', config, '-o', bundle, ...oidcFlags, '--listen', '0.0.0.0:0', '--public-url', 'http://portal.example.com']);
+  const overHttp = spawn(process.execPath, [
+    CLI,
+    'portal',
+    '--config',
+    config,
+    '-o',
+    bundle,
+    ...oidcFlags,
+    '--listen',
+    '0.0.0.0:0',
+    '--public-url',
+    'http://portal.example.com',
+  ]);
   let err = '';
   overHttp.stderr.on('data', (d) => {
     err += d;

@@ -67,7 +67,10 @@ async function run(argv: string[]): Promise<number> {
     return 2;
   };
   if (existsSync(out) && readdirSync(out).length > 0)
-    return failed({ code: 'io', message: `${out} is not empty; give a new or empty directory` }, `mtlsgate import: ${out} is not empty; give a new or empty directory`);
+    return failed(
+      { code: 'io', message: `${out} is not empty; give a new or empty directory` },
+      `mtlsgate import: ${out} is not empty; give a new or empty directory`,
+    );
 
   let result;
   try {
@@ -110,7 +113,8 @@ async function run(argv: string[]): Promise<number> {
   process.stdout.write(`${lines.join('\n')}\n`);
   // In a pull request, each field not converted is a warning on its Tyk file.
   if (format === 'github')
-    for (const f of result.drops) process.stdout.write(githubLine('warning', { code: 'not_converted', message: `${f.pointer || '/'}: ${f.message}`, file: f.file }));
+    for (const f of result.drops)
+      process.stdout.write(githubLine('warning', { code: 'not_converted', message: `${f.pointer || '/'}: ${f.message}`, file: f.file }));
 
   if (format === 'github') process.stdout.write(formatDiagnostics(checked, 'github', out));
   else process.stderr.write(formatDiagnostics(checked, 'text', out));
