@@ -26,7 +26,13 @@ before(async () => {
   const compile = compilerFor({ live: true });
   await syncBundle(config, bundle, compile);
   // Served over https by a TLS-terminating proxy in front: the public URL says so.
-  portal = createPortal({ configDir: config, bundlePath: bundle, gatewayUrl: 'https://gw.example.test:8443', compile, publicUrl: 'https://portal.example.test' });
+  portal = createPortal({
+    configDir: config,
+    bundlePath: bundle,
+    gatewayUrl: 'https://gw.example.test:8443',
+    compile,
+    publicUrl: 'https://portal.example.test',
+  });
   await new Promise<void>((r) => portal.server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
 });
