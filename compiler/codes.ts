@@ -48,7 +48,7 @@ export const CODES = {
   E_KIND: {
     severity: 'error',
     title: 'missing or unknown kind',
-    fix: 'Start every document with kind: api, kind: policy, kind: key, kind: revocation or kind: test.',
+    fix: 'Start every document with kind: api, kind: policy, kind: key, kind: revocation or kind: test; a file that is not gateway config (Kubernetes manifests, a docker-compose file) goes in .mtlsgateignore (gitignore syntax) or --exclude PATTERN.',
   },
   E_UNKNOWN_FIELD: {
     severity: 'error',

@@ -95,6 +95,9 @@ function typeHint(want: string, data: unknown): string {
   if (typeof data === 'string') {
     const t = data.trim();
     if (want === 'boolean' && /^(true|false)$/i.test(t)) return ` (remove the quotes: ${t.toLowerCase()})`;
+    // YAML 1.1 (older Kubernetes tooling, Ansible) read these as booleans; YAML 1.2 reads strings.
+    if (want === 'boolean' && /^(yes|no|on|off|y|n)$/i.test(t))
+      return ` (YAML 1.2 reads ${t} as a string, not a boolean: write ${/^(yes|on|y)$/i.test(t) ? 'true' : 'false'})`;
     if ((want === 'number' || want === 'integer') && t !== '' && Number.isFinite(Number(t))) return ` (remove the quotes: ${t})`;
     return '';
   }

@@ -15,13 +15,18 @@ export function listenPath(value: string | undefined, file: string, pointer: str
   return v.startsWith('/') ? v : `/${v}`;
 }
 
-export function targetUrl(value: string | undefined, file: string, pointer: string): string {
+/**
+ * The upstream: an http(s) URL as it is; Tyk's `h2c://` (HTTP/2 without TLS, how Tyk proxies
+ * gRPC) becomes the same http:// URL with proxy.http2, mtlsgate's h2c; anything else is fatal.
+ */
+export function upstreamTarget(value: string | undefined, file: string, pointer: string): { target_url: string; http2?: true } {
   if (value === undefined || value === '') throw new FatalImportError(file, pointer, 'the API has no target URL');
+  if (/^h2c:\/\/[^/]/i.test(value)) return { target_url: `http://${value.slice('h2c://'.length)}`, http2: true };
   if (!/^https?:\/\/[^/]/i.test(value)) {
-    const why = value.startsWith('tyk://') ? 'a Tyk internal (looping) target' : 'not an http(s) URL';
+    const why = value.startsWith('tyk://') ? 'a Tyk internal (looping) target' : 'not an http(s) or h2c URL';
     throw new FatalImportError(file, pointer, `target ${JSON.stringify(value)} is ${why}; mtlsgate proxies to http(s) upstreams only`);
   }
-  return value;
+  return { target_url: value };
 }
 
 /** Tyk's custom domain; one with a port or a pattern cannot be matched on host name alone. */

@@ -4,7 +4,7 @@
 // use_certificate), strip_auth_data, use_mutual_tls_auth + client_certificates. Everything else
 // that is set is reported.
 import type { ApiSpec } from '../compiler/model.ts';
-import { clientCertificates, domain, listenPath, targetUrl } from './api-parts.ts';
+import { clientCertificates, domain, listenPath, upstreamTarget } from './api-parts.ts';
 import type { ImportContext } from './context.ts';
 import { reportLeftovers } from './leftovers.ts';
 import { FatalImportError, ptr } from './report.ts';
@@ -52,7 +52,6 @@ const SILENT = new Set([
   'ip_access_control_disabled',
   'global_size_limit_disabled',
   'error_overrides_disabled',
-  'enable_batch_request_support',
   'auth_provider',
   'session_provider',
 ]);
@@ -124,7 +123,7 @@ export function convertClassic(ctx: ImportContext, def: JsonObject, file: string
     ...(str(def.name) ? { name: str(def.name) } : {}),
     proxy: {
       listen_path: listenPath(str(proxy.listen_path), file, ptr(base, 'proxy', 'listen_path')),
-      target_url: targetUrl(str(proxy.target_url), file, ptr(base, 'proxy', 'target_url')),
+      ...upstreamTarget(str(proxy.target_url), file, ptr(base, 'proxy', 'target_url')),
       strip_listen_path: bool(proxy.strip_listen_path),
     },
   };

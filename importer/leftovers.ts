@@ -82,6 +82,7 @@ export const REASONS: Record<string, string> = {
   event_handlers: 'event handlers (webhooks) are not supported',
   eventHandlers: 'event handlers (webhooks) are not supported',
   enable_context_vars: 'context variables are not supported',
+  enable_batch_request_support: 'batch requests (POST LISTEN_PATH/tyk/batch/) are not supported: clients send each request on its own',
   contextVariables: 'context variables are not supported',
   config_data: 'plugin config data is not supported',
   do_not_track: 'analytics settings are not supported (mtlsgate logs one JSON line per request)',

@@ -5,7 +5,7 @@
 // and certificateAuth.enabled), server.clientCertificates (enabled, allowlist). Everything else
 // set under x-tyk-api-gateway is reported.
 import type { ApiSpec } from '../compiler/model.ts';
-import { clientCertificates, domain, listenPath, targetUrl } from './api-parts.ts';
+import { clientCertificates, domain, listenPath, upstreamTarget } from './api-parts.ts';
 import type { ImportContext } from './context.ts';
 import { reportLeftovers } from './leftovers.ts';
 import { FatalImportError, ptr } from './report.ts';
@@ -106,7 +106,7 @@ export function convertOas(ctx: ImportContext, doc: JsonObject, file: string): v
     ...(name ? { name } : {}),
     proxy: {
       listen_path: listenPath(str(lp.value), file, ptr(base, 'server', 'listenPath', 'value')),
-      target_url: targetUrl(str(upstream.url), file, ptr(base, 'upstream', 'url')),
+      ...upstreamTarget(str(upstream.url), file, ptr(base, 'upstream', 'url')),
       strip_listen_path: bool(lp.strip),
     },
   };

@@ -71,6 +71,6 @@ async function approveLocked(
   const where =
     bundlePath !== undefined
       ? `; bundle written to ${bundlePath} (a gateway watching it reloads)`
-      : '; the gateway serves it once the bundle is recompiled (pass --bundle OUT, or run mtlsgate compile)';
+      : '; the gateway serves it once the bundle is recompiled (pass -o OUT, or run mtlsgate compile)';
   return { code: 0, message: what + where };
 }

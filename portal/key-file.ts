@@ -56,7 +56,7 @@ export function renderKeyFile(req: KeyRequest): string {
     ` portal-entry: ${JSON.stringify(req.entryName)}`,
     ` portal-requested: ${req.requestedAt.toISOString()}`,
     ...(req.receiptSha256 !== undefined ? [` portal-receipt-sha256: ${req.receiptSha256}`] : []),
-    ...(req.requireApproval ? [' Waits for approval: mtlsgate approve ' + req.keyId + ' --config DIR --bundle OUT'] : []),
+    ...(req.requireApproval ? [' Waits for approval: mtlsgate approve ' + req.keyId + ' --config DIR -o OUT'] : []),
   ].join('\n');
   return doc.toString({ lineWidth: 0 });
 }

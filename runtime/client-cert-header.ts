@@ -69,41 +69,79 @@ function byteSequence(text: string): Buffer | null {
   return m === null ? null : Buffer.from(m[1], 'base64');
 }
 
-/** Splits on `sep` outside double quotes (XFCC quotes values holding , ; or =, escaping " as \"). */
-function splitOutsideQuotes(text: string, sep: string): string[] {
-  const out: string[] = [];
-  let quoted = false;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '\\' && quoted) i++;
-    else if (c === '"') quoted = !quoted;
-    else if (c === sep && !quoted) {
-      out.push(text.slice(start, i));
-      start = i + 1;
-    }
-  }
-  out.push(text.slice(start));
-  return out;
-}
+const isSpace = (c: string | undefined): boolean => c === ' ' || c === '\t';
 
-function unquote(value: string): string {
-  const v = value.trim();
-  return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v;
+/**
+ * XFCC parsed strictly (Envoy's grammar): elements separated by `,`, each `key=value` pairs
+ * separated by `;`, a value either a double-quoted string (`\"` and `\\` escapes) or plain text
+ * without `"`, `,` or `;`. Null for anything else. Strict because the header may carry what the
+ * client sent in front of the element the proxy appended (Envoy's APPEND_FORWARD): a lenient
+ * reading let an unbalanced quote in the client's part swallow the proxy's separator, so that
+ * the "last element" was the client's and named a certificate of the client's choosing.
+ */
+export function xfccElements(text: string): Array<Array<[string, string]>> | null {
+  const elements: Array<Array<[string, string]>> = [];
+  let pairs: Array<[string, string]> = [];
+  const n = text.length;
+  let i = 0;
+  for (;;) {
+    while (isSpace(text[i])) i++;
+    const eq = text.indexOf('=', i);
+    if (eq === -1) return null;
+    const key = text.slice(i, eq);
+    if (!/^[A-Za-z]+$/.test(key)) return null;
+    i = eq + 1;
+    let value: string;
+    if (text[i] === '"') {
+      value = '';
+      let start = ++i;
+      for (;;) {
+        if (i >= n) return null; // unterminated
+        const c = text[i];
+        if (c === '"') break;
+        if (c === '\\') {
+          if (i + 1 >= n) return null;
+          value += text.slice(start, i) + text[i + 1];
+          i += 2;
+          start = i;
+        } else i++;
+      }
+      value += text.slice(start, i);
+      i++;
+    } else {
+      const start = i;
+      while (i < n && text[i] !== ';' && text[i] !== ',') {
+        if (text[i] === '"') return null;
+        i++;
+      }
+      value = text.slice(start, i).trim();
+    }
+    pairs.push([key, value]);
+    while (isSpace(text[i])) i++;
+    if (i >= n) {
+      elements.push(pairs);
+      return elements;
+    }
+    if (text[i] === ',') {
+      elements.push(pairs);
+      pairs = [];
+    } else if (text[i] !== ';') return null;
+    i++;
+  }
 }
 
 /** Leaf and chain DERs of the last XFCC element's Cert (and Chain, which includes the leaf). */
 function fromXfcc(value: string): { leaf: Buffer; chain: Buffer[] } | null {
-  const elements = splitOutsideQuotes(value, ',');
-  const last = elements[elements.length - 1];
+  const elements = xfccElements(value);
+  if (elements === null) return null;
   let cert: string | null = null;
   let chain: string | null = null;
-  for (const pair of splitOutsideQuotes(last, ';')) {
-    const eq = pair.indexOf('=');
-    if (eq === -1) continue;
-    const key = pair.slice(0, eq).trim().toLowerCase();
-    if (key === 'cert') cert = unquote(pair.slice(eq + 1));
-    else if (key === 'chain') chain = unquote(pair.slice(eq + 1));
+  for (const [name, text] of elements[elements.length - 1]) {
+    const key = name.toLowerCase();
+    if (key === 'cert') {
+      if (cert !== null) return null; // two certificates in one element
+      cert = text;
+    } else if (key === 'chain') chain = text;
   }
   if (cert === null) return null;
   const leaf = certificateDers(decodeURIComponent(cert));
@@ -142,7 +180,11 @@ function identityOfValue(spec: CertHeaderSpec, value: string, chainValue: string
   try {
     const parsed = parseCertHeader(spec.format, value, chainValue);
     if (parsed === null) return INVALID;
-    return new ClientIdentity(new X509Certificate(parsed.leaf), parsed.chain);
+    const leaf = new X509Certificate(parsed.leaf);
+    // Exactly one certificate: node:crypto ignores bytes after the DER, which would let
+    // different header texts (or a PEM body run into the next one) name the same certificate.
+    if (leaf.raw.length !== parsed.leaf.length) return INVALID;
+    return new ClientIdentity(leaf, parsed.chain);
   } catch {
     return INVALID; // a malformed %-escape, or DER that is no certificate
   }

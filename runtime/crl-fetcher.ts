@@ -5,6 +5,7 @@
 // `intervalMs`, or sooner when its CRL's nextUpdate comes first; past nextUpdate without a
 // fresh copy, the CRL is stale and `--crl-stale open|closed` decides (runtime/revocation.ts).
 import { crlSignedBy, parseCrl } from '../bundle/crl.ts';
+import { MAX_CRL_BYTES, readCapped } from './capped-read.ts';
 import { type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
 
@@ -15,6 +16,8 @@ export interface CrlFetcherOptions {
   /** Wait after a failed fetch (default min(interval, 30 s)). */
   retryMs?: number;
   timeoutMs?: number;
+  /** A CRL larger than this is refused unread (default MAX_CRL_BYTES). */
+  maxBytes?: number;
   store?: CrlStore;
   onEvent?: (event: { url: string; result: 'updated' | 'not_modified' | 'error'; detail?: string; entries?: number }) => void;
 }
@@ -32,6 +35,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
   const interval = opts.intervalMs ?? 300_000;
   const retry = opts.retryMs ?? Math.min(interval, 30_000);
   const timeout = opts.timeoutMs ?? 10_000;
+  const maxBytes = opts.maxBytes ?? MAX_CRL_BYTES;
   const due = new Map<string, number>();
   const inFlight = new Map<string, Promise<void>>();
   let stopped = false;
@@ -50,7 +54,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
         return;
       }
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-      const parsed = parseCrl(Buffer.from(await res.arrayBuffer()));
+      const parsed = parseCrl(res.body === null ? Buffer.alloc(0) : await readCapped(res.body, maxBytes));
       // Verified against the CAs the bundle being served trusts; an unverifiable list is never used.
       const cas = opts.snapshot().revocationCas();
       const signer = cas.find((ca) => crlSignedBy(parsed, ca.cert));

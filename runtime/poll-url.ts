@@ -4,6 +4,7 @@
 // next poll tries again. HTTPS verifies the server against Node's CA store, which
 // NODE_EXTRA_CA_CERTS extends for a private CA.
 import { request } from 'undici';
+import { MAX_BUNDLE_BYTES, readCapped, TooLarge } from './capped-read.ts';
 import { oneAtATime } from './one-at-a-time.ts';
 import { redactUrl, redactUrlsIn } from './redact.ts';
 
@@ -13,8 +14,8 @@ class BundleFetchError extends Error {
   override name = 'BundleFetchError';
 }
 
-/** One conditional GET. Throws BundleFetchError with the URL and the reason. */
-export async function fetchBundle(url: string, etag: string | null, timeoutMs: number): Promise<FetchResult> {
+/** One conditional GET. Throws BundleFetchError with the URL and the reason (a body over `maxBytes` is one). */
+export async function fetchBundle(url: string, etag: string | null, timeoutMs: number, maxBytes = MAX_BUNDLE_BYTES): Promise<FetchResult> {
   let res;
   try {
     res = await request(url, {
@@ -36,8 +37,9 @@ export async function fetchBundle(url: string, etag: string | null, timeoutMs: n
   }
   let bytes: Buffer;
   try {
-    bytes = Buffer.from(await res.body.arrayBuffer());
+    bytes = await readCapped(res.body, maxBytes);
   } catch (err) {
+    if (err instanceof TooLarge) throw new BundleFetchError(`bundle from ${redactUrl(url)} refused: ${err.message}`);
     throw new BundleFetchError(`bundle download from ${redactUrl(url)} broke off: ${redactUrlsIn((err as Error).message)}`);
   }
   const header = res.headers.etag;

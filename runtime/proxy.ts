@@ -28,7 +28,15 @@ const HOP_BY_HOP = new Set([
  * Never taken from the client: the gateway sets these itself. "expect": node:http already
  * answered the client's 100-continue, and undici refuses requests that carry it.
  */
-const SET_BY_GATEWAY = new Set(['host', 'expect', 'x-forwarded-client-cert', 'client-cert', 'client-cert-chain', 'x-forwarded-proto', 'x-forwarded-host']);
+const SET_BY_GATEWAY = ['host', 'expect', 'x-forwarded-client-cert', 'client-cert', 'client-cert-chain', 'x-forwarded-proto', 'x-forwarded-host'];
+/**
+ * A request target other than the one the gateway routed and checked: some frameworks (IIS URL
+ * Rewrite, Symfony before 2.8.44/3.4.14/4.1.3, Zend) route by these instead of the request line,
+ * so `/public/x` with `X-Original-URL: /admin/delete` would reach a path no stage admitted.
+ */
+const TARGET_OVERRIDE = ['x-original-url', 'x-rewrite-url'];
+/** What a client's request never carries upstream: one lookup per header. */
+const NOT_FROM_CLIENT = new Set([...HOP_BY_HOP, ...SET_BY_GATEWAY, ...TARGET_OVERRIDE]);
 
 export const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -92,9 +100,10 @@ export function upstreamHeaders(f: ForwardRequest): Record<string, string | stri
   const named = connectionNamed(incoming.connection);
   const stripAuth = f.api.def.strip_auth_data && !f.api.def.use_keyless ? f.api.def.auth_header_name : null;
   const forward = f.api.def.forward_client_cert;
+  const keyIdHeaders = f.api.keyIdHeaders;
   const out: Record<string, string | string[]> = {};
   for (const name in incoming) {
-    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name === stripAuth || name === forward.key_id_header || named?.has(name)) continue;
+    if (NOT_FROM_CLIENT.has(name) || name === stripAuth || named?.has(name) || keyIdHeaders?.has(name)) continue;
     if (name.charCodeAt(0) === 58 /* ":" HTTP/2 pseudo-header */) continue;
     if (f.stripMethodOverride === true && METHOD_OVERRIDE.has(name)) continue;
     out[name] = incoming[name]!;
@@ -176,6 +185,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    // The client left while the request waited for a connection (a new one being opened, or
+    // every one busy): clientClosed() had nothing to abort then. Abort now, or the request would
+    // hold an upstream connection for good, writing a body that never ends.
+    if (this.finished) controller.abort(new Error('client closed the connection'));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {

@@ -44,6 +44,12 @@ export interface PreparedApi {
   readonly stripLength: number;
   /** Length of listen_path minus its last "/": the path allowed_urls see starts there. */
   readonly restStart: number;
+  /**
+   * Every API's forward_client_cert.key_id_header in this bundle (lower case), or null when none
+   * names one: a client's copy is removed on every API, not only on the one that sets it, since
+   * APIs often share an upstream that trusts the header.
+   */
+  readonly keyIdHeaders: ReadonlySet<string> | null;
 }
 
 interface PreparedUrl {
@@ -147,7 +153,7 @@ function trustedCa(bundleCas: Record<string, BundleCa>, fingerprint: string, cac
   return ca;
 }
 
-function prepareApi(bundleCas: Record<string, BundleCa>, api: BundleApi, cas: Map<string, TrustedCa>): PreparedApi {
+function prepareApi(bundleCas: Record<string, BundleCa>, api: BundleApi, cas: Map<string, TrustedCa>, keyIdHeaders: ReadonlySet<string> | null): PreparedApi {
   const { upstream, targetBase } = prepareUpstream(api);
   const dirLength = api.listen_path.length - 1;
   return {
@@ -161,7 +167,18 @@ function prepareApi(bundleCas: Record<string, BundleCa>, api: BundleApi, cas: Ma
     targetBase,
     stripLength: api.strip_listen_path ? dirLength : 0,
     restStart: dirLength,
+    keyIdHeaders,
   };
+}
+
+/** The key id headers of every API, lower case; null when there are none. */
+function keyIdHeadersOf(apis: Record<string, BundleApi>): ReadonlySet<string> | null {
+  const names = new Set<string>();
+  for (const id in apis) {
+    const name = apis[id].forward_client_cert.key_id_header;
+    if (name !== null) names.add(name.toLowerCase());
+  }
+  return names.size === 0 ? null : names;
 }
 
 function prepareKey(key: BundleKey, cache: PatternCache): PreparedKey {
@@ -281,7 +298,8 @@ interface SnapshotParts {
 function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle, patterns: PatternCache, checkKeys: () => void, expiry: ExpiryList): Snapshot {
   const cas = new Map<string, TrustedCa>();
   const apis = new Map<string, PreparedApi>();
-  for (const api of Object.values(parts.apis)) apis.set(api.id, prepareApi(parts.cas, api, cas));
+  const keyIdHeaders = keyIdHeadersOf(parts.apis);
+  for (const api of Object.values(parts.apis)) apis.set(api.id, prepareApi(parts.cas, api, cas, keyIdHeaders));
   const keyRules: PreparedMatch[] = [];
   for (const id in parts.matches) keyRules.push(prepareMatch(parts.matches[id], trustedCa(parts.cas, parts.matches[id].issuer, cas, `key ${id}`), id));
   // Every CA of the bundle: CRLs (compiled or fetched) are matched against these.

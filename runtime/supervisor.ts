@@ -19,6 +19,7 @@ import { registerPkiMetrics, revocationHealth, soonestExpiring, type ExpiringCer
 import { crlStore, type StalePolicy } from './revocation.ts';
 import { serverCertWarnings } from './server-cert.ts';
 import { readTlsPairs, type TlsFiles } from './tls-credentials.ts';
+import { followTlsFiles } from './tls-follow.ts';
 import { CertHeaderReader, certHeaderSpec } from './client-cert-header.ts';
 import { TrustedProxies } from './trusted-proxies.ts';
 import { VERSION } from './version.ts';
@@ -263,6 +264,14 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     metrics,
   });
 
+  // Renewed certificate files are served without a SIGHUP (runtime/tls-follow.ts).
+  const tlsFollower = followTlsFiles({
+    files: tlsFiles,
+    serving: tlsPairs,
+    apply: ([first, ...more]) => gateway!.setTlsCredentials(first.cert, first.key, more),
+    log,
+  });
+
   // The default pair should name the listening host; the others are for the names SNI picks them by.
   for (const [i, pair] of tlsPairs.entries()) {
     for (const warning of serverCertWarnings(pair.cert, i === 0 ? cfg.listen.host : '')) log.warn({ tls_cert: tlsFiles[i].certFile }, warning);
@@ -298,17 +307,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     expiring: healthSources.expiring,
     async reload() {
       log.info({}, 'reload requested (SIGHUP): server certificate and bundle');
-      try {
-        const [first, ...more] = await readTlsPairs(tlsFiles);
-        gateway!.setTlsCredentials(first.cert, first.key, more);
-        log.info({ tls_cert: tlsFiles.length === 1 ? cfg.tlsCertFile : tlsFiles.map((f) => f.certFile) }, 'server certificate reloaded');
-      } catch (err) {
-        // All pairs or none: one bad file must not leave a host with no certificate.
-        log.error(
-          { error: (err as Error).message },
-          tlsFiles.length === 1 ? 'server certificate refused; the previous one keeps serving' : 'server certificates refused; the previous ones keep serving',
-        );
-      }
+      await tlsFollower.reload();
       store.forceNextReload();
       await source.reloadNow();
     },
@@ -320,6 +319,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
         // Stop accepting first (synchronously, inside close), then wind the rest down.
         const drained = gateway!.close(cfg.drainTimeoutMs);
         crls.stop();
+        await tlsFollower.close();
         await source.close();
         await drained;
         // The upstream pools' keep-alive connections: nothing will use them any more.

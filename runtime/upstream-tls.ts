@@ -5,6 +5,7 @@
 // by the next reload and an unreadable one refuses that start-up or reload with the path named.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { UpstreamTls } from '../bundle/types.ts';
@@ -30,7 +31,10 @@ function readFor(apiId: string, what: string, path: string): Buffer {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new UpstreamTlsError(`api ${apiId}: proxy.upstream_tls.${what} ${path} cannot be read: ${why}`);
+    // The path is the gateway's, not the config's: a relative one (as config paths usually are)
+    // is read from serve's working directory, which is where the surprise is.
+    const from = isAbsolute(path) ? '' : ` (a relative path is read from serve's working directory, ${process.cwd()}: give an absolute path)`;
+    throw new UpstreamTlsError(`api ${apiId}: proxy.upstream_tls.${what} ${path} cannot be read: ${why}${from}`);
   }
 }
 

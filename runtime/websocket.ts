@@ -1,32 +1,45 @@
 // WebSocket (HTTP/1.1 Upgrade): the upgrade request goes through every stage like any request
-// (same codes, same log line); once admitted, the gateway opens a connection to the upstream,
-// sends the upgrade request there, and then copies bytes both ways until either side closes.
-// The upstream's own answer (101, or a refusal) reaches the client as the upstream sent it.
+// (same codes, same log line); once admitted, the gateway opens a connection to the upstream
+// (as the pool opens one: proxy.upstream_tls applies) and sends it the upgrade request. Only a
+// 101 from the upstream makes a tunnel: the 101 goes to the client and bytes are copied both
+// ways from then on. Until then nothing the client sends reaches the upstream (a body declared
+// on the upgrade, or requests pipelined behind it, are never forwarded); any other answer is
+// relayed as a plain response and the connection ends, so a client cannot turn a refused
+// upgrade into a raw connection to the upstream that no stage sees.
 //
-// An open tunnel was admitted under the bundle current at its upgrade. When a reload
-// installs another bundle, every open tunnel is decided again against it (same request, same
-// certificate, limits not counted again); one the new bundle refuses (a revoked certificate,
-// a removed key or access right) is closed. The check runs within about a second of the swap.
-import { connect as netConnect, type Socket } from 'node:net';
-import { ServerResponse, type IncomingMessage } from 'node:http';
+// An open tunnel was admitted under the bundle current at its upgrade. It is decided again
+// (same request, same certificate; limits not counted again) when a reload installs another
+// bundle, when a fetched CRL changes, and every few seconds anyway (a key or certificate that
+// expires while the tunnel is open); a tunnel now refused is closed.
+import { type ClientRequest, ServerResponse, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
+import { sendError } from './errors.ts';
 import type { HttpExchange } from './exchange.ts';
 import { reportFault } from './faults.ts';
 import type { GatewayCore } from './gateway.ts';
-import { sendError } from './errors.ts';
-import { upstreamHeaders } from './proxy.ts';
+import { checkHeaders, clientHeaders, TIMEOUT_ERRORS, upstreamHeaders } from './proxy.ts';
+import { crlStore } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
 import { decide } from './stages/decide.ts';
 
-/** How often open tunnels look for a new bundle. */
+/** How often open tunnels look for a new bundle or CRL. */
 const RECHECK_MS = 500;
+/** And how often each is decided again regardless (expiry of its key or certificate). */
+const REDECIDE_EVERY_MS = 5_000;
+/** Connecting to the upstream (TCP, TLS). */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 interface Tunnel {
   ex: HttpExchange;
   client: Duplex;
+  /** The upstream connection, once made. */
   upstream: Socket | null;
   admittedUnder: Snapshot;
+  /** crlStore.generation when last decided. */
+  crlGeneration: number;
+  /** Date.now() when last decided. */
+  decidedAt: number;
 }
 
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -56,14 +69,32 @@ export class WebSockets {
     return this.open.size;
   }
 
-  /** Called for an admitted upgrade: connects upstream and starts copying. */
+  /** Called for an admitted upgrade: connects upstream, and copies both ways once it answers 101. */
   tunnel(ex: HttpExchange, client: Duplex, head: Buffer): void {
     const api = ex.api!;
-    const { hostname, port, secure, authority } = api.upstream;
-    const upstream = secure ? tlsConnect({ host: hostname, port, servername: hostname }) : netConnect({ host: hostname, port });
-    const t: Tunnel = { ex, client, upstream, admittedUnder: ex.snapshot };
+    const t: Tunnel = { ex, client, upstream: null, admittedUnder: ex.snapshot, crlGeneration: crlStore.generation, decidedAt: Date.now() };
     this.open.add(t);
     this.watch();
+    let ended = false;
+    const close = (): void => {
+      if (ended) return;
+      ended = true;
+      this.open.delete(t);
+      t.upstream?.destroy();
+      client.destroy();
+    };
+    const fail = (err: Error): void => {
+      if (ended) return;
+      if (ex.res.headersSent) return close();
+      const code = TIMEOUT_ERRORS.has((err as { code?: string }).code ?? '') ? 'proxy.upstream_timeout' : 'proxy.upstream_error';
+      ex.proxied(code === 'proxy.upstream_timeout' ? 504 : 502, code);
+      this.open.delete(t);
+      ended = true;
+      t.upstream?.destroy();
+      sendError(ex.res, code); // its response ends the client's connection (responseFor)
+    };
+    client.on('error', close);
+    client.on('close', close);
 
     const rest = ex.path.length > api.stripLength ? ex.path.slice(api.stripLength) : '/';
     // The same header rules as every proxied request (runtime/proxy.ts), plus the upgrade itself.
@@ -83,43 +114,77 @@ export class WebSockets {
       responseHeaders: null,
       outcome: ex,
     });
-    const lines = [`${ex.method} ${api.targetBase}${rest}${ex.query} HTTP/1.1`, `host: ${authority}`, 'connection: Upgrade', 'upgrade: websocket'];
-    for (const name in headers) {
-      const value = headers[name];
-      for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
-    }
+    // An upgrade request has no body (RFC 6455 4.1): a declared one is not forwarded.
+    delete headers['content-length'];
+    headers.host = api.upstream.authority;
+    headers.connection = 'Upgrade';
+    headers.upgrade = 'websocket';
 
-    let connected = false;
-    upstream.once(secure ? 'secureConnect' : 'connect', () => {
-      connected = true;
-      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-      if (head.length > 0) upstream.write(head);
-      // The status line of the upstream's answer, for the log (101 when the upgrade took).
-      upstream.once('data', (chunk: Buffer) => {
-        const m = /^HTTP\/1\.[01] (\d{3})/.exec(chunk.toString('latin1', 0, 16));
-        ex.proxied(m === null ? 502 : Number(m[1]), null);
-      });
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    const close = (): void => {
-      this.open.delete(t);
-      upstream.destroy();
-      client.destroy();
-    };
-    upstream.on('error', (err) => {
-      if (!connected && !ex.res.headersSent) {
-        ex.proxied(502, 'proxy.upstream_error');
-        sendError(ex.res, 'proxy.upstream_error');
-        this.open.delete(t);
-        return;
+    api.upstream.connectRaw(CONNECT_TIMEOUT_MS, (err, socket) => {
+      if (err !== null) return fail(err);
+      if (ended) return void socket.destroy();
+      t.upstream = socket;
+      socket.on('close', close);
+      let req: ClientRequest;
+      try {
+        req = httpRequest({
+          method: ex.method,
+          path: api.targetBase + rest + ex.query,
+          headers,
+          createConnection: () => socket,
+          timeout: ex.gateway.upstreamTimeoutMs,
+        });
+      } catch (err) {
+        // A header node:http's client refuses (this runs in a callback: a throw would take the process).
+        reportFault('websocket request', err);
+        return fail(err as Error);
       }
-      reportFault('websocket upstream', err);
-      close();
+      req.on('timeout', () => req.destroy(Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })));
+      req.on('error', fail);
+      req.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
+        if (ended) return void upstream.destroy();
+        upstream.setTimeout(0);
+        // The upstream's 101 as it sent it, then the bytes both ways.
+        const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+        client.write(`${lines.join('\r\n')}\r\n\r\n`);
+        if (upstreamHead.length > 0) client.write(upstreamHead);
+        if (head.length > 0) upstream.write(head);
+        ex.proxied(101, null);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      req.on('response', (res: IncomingMessage) =>
+        this.relay(ex, res, () => {
+          // The answer is written: the client's connection ends as the response finishes (responseFor).
+          ended = true;
+          this.open.delete(t);
+          socket.destroy();
+        }),
+      );
+      req.end();
     });
-    upstream.on('close', close);
-    client.on('error', close);
-    client.on('close', close);
+  }
+
+  /** The upstream refused the upgrade: its answer goes to the client as a plain response, then the connection ends. */
+  private relay(ex: HttpExchange, res: IncomingMessage, done: () => void): void {
+    const out = ex.res as ServerResponse;
+    try {
+      const headers = clientHeaders(res.headers);
+      checkHeaders(headers);
+      out.writeHead(res.statusCode ?? 502, res.statusMessage, headers);
+    } catch (err) {
+      reportFault('response headers', err);
+      res.destroy();
+      ex.proxied(502, 'proxy.upstream_error');
+      sendError(out, 'proxy.upstream_error');
+      done();
+      return;
+    }
+    ex.proxied(res.statusCode ?? 502, null);
+    res.pipe(out);
+    res.once('error', () => out.destroy());
+    out.once('finish', done);
   }
 
   /** Closes every tunnel (gateway shutdown). */
@@ -137,7 +202,7 @@ export class WebSockets {
     this.timer.unref();
   }
 
-  /** Decides every open tunnel again when the bundle changed; closes those now refused. */
+  /** Decides open tunnels again (a new bundle or CRL, or their turn came); closes those now refused. */
   private recheck(): void {
     if (this.open.size === 0) {
       clearInterval(this.timer!);
@@ -145,11 +210,15 @@ export class WebSockets {
       return;
     }
     const current = this.gateway.snapshot();
+    const generation = crlStore.generation;
+    const now = Date.now();
     for (const t of this.open) {
-      if (t.admittedUnder === current) continue;
+      if (t.admittedUnder === current && t.crlGeneration === generation && now - t.decidedAt < REDECIDE_EVERY_MS) continue;
       t.admittedUnder = current;
+      t.crlGeneration = generation;
+      t.decidedAt = now;
       const ex = t.ex;
-      const d = decide(current, { method: ex.method, host: ex.host, path: ex.rawPath, headers: ex.headers, remote: ex.remote }, ex.identity, Date.now());
+      const d = decide(current, { method: ex.method, host: ex.host, path: ex.rawPath, headers: ex.headers, remote: ex.remote }, ex.identity, now);
       if (d.refusal !== null) {
         this.open.delete(t);
         t.upstream?.destroy();

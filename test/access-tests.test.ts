@@ -128,6 +128,16 @@ test('tests never reach the bundle', async () => {
   const without = await compileDir(dir);
   assert.ok(withTests.bundle && without.bundle);
   assert.equal(withTests.bundle.equals(without.bundle), true, 'byte-identical bundles');
+  // `mtlsgate test` on a config without tests does not pass silently: "0 passed, 0 failed" and a warning.
+  const t = await cli('test', dir);
+  assert.equal(t.code, 0, t.stderr);
+  assert.match(t.stdout, /^0 passed, 0 failed\n$/);
+  assert.match(t.stderr, /mtlsgate test: warning: no access tests \(kind: test documents\) in .*no-tests: nothing was tested/);
+  const j = JSON.parse((await cli('test', dir, '--format', 'json')).stdout);
+  assert.deepEqual(
+    j.warnings.map((w: { code: string }) => w.code),
+    ['no_tests'],
+  );
 });
 
 // Demo tokens from examples/README.md: the only place plaintext tokens exist (as_key needs none).

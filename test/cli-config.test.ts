@@ -92,6 +92,11 @@ test('hints: serve --bundle DIR says compile DIR, not into it; --admin mentions 
   assert.match(q.stderr, /use_keyless must be true or false, got string "true" \(remove the quotes: true\)/);
   assert.match(q.stderr, /use_mutual_tls_auth must be true or false, got string "false" \(remove the quotes: false\)/);
   assert.doesNotMatch(q.stderr, /quote strings that look like/);
+  // YAML 1.1 booleans (yes/no/on/off) are strings in YAML 1.2: the hint says what to write.
+  const yaml11 = writeConfig({ 'a.yaml': api('a', 'use_keyless: yes\nuse_mutual_tls_auth: off\n') });
+  const y = mtlsgate(['check', yaml11]);
+  assert.match(y.stderr, /use_keyless must be true or false, got string "yes" \(YAML 1\.2 reads yes as a string, not a boolean: write true\)/);
+  assert.match(y.stderr, /use_mutual_tls_auth must be true or false, got string "off" \(YAML 1\.2 reads off as a string, not a boolean: write false\)/);
   const numeric = writeConfig({ 'a.yaml': 'kind: api\nid: 42\nproxy:\n  listen_path: /a/\n  target_url: http://127.0.0.1:9\n' });
   assert.match(mtlsgate(['check', numeric]).stderr, /id must be a string, got number 42 \(quote it: "42"\)/);
 
@@ -150,6 +155,8 @@ test('.mtlsgateignore (gitignore syntax) and --exclude keep other YAML out of th
   const before = mtlsgate(['check', dir]);
   assert.equal(before.code, 1);
   assert.match(before.stderr, /E_KIND/);
+  // The fix names the way out for a file that is not gateway config, not only the kinds.
+  assert.match(before.stderr, /help: .*not gateway config .*\.mtlsgateignore .*--exclude/);
 
   writeFileSync(join(dir, '.mtlsgateignore'), '# not gateway config\ndocker-compose.yml\n/k8s/*\n!/k8s/keep.yaml\n');
   const withFile = mtlsgate(['check', dir, '--exclude', 'ci/']);

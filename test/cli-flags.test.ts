@@ -95,13 +95,19 @@ test('completion bash completes commands, flags and flag values from the registr
   assert.deepEqual(complete('check', '--format', 'g'), ['github']);
   assert.ok(complete('serve', '--tls-').includes('--tls-cert'));
   assert.deepEqual(complete('serve', '--on-limiter-error', ''), ['allow', 'deny']);
+  assert.deepEqual(complete('serve', '--log-level', 'd'), ['debug'], 'values after a placeholder: --log-level LEVEL  fatal|error|...');
   assert.deepEqual(complete('help', 'fin'), ['fingerprint']);
+  // A command's fixed first word (import tyk, completion bash|zsh) completes; after it, files.
+  assert.deepEqual(complete('import', ''), ['tyk']);
+  assert.deepEqual(complete('completion', 'z'), ['zsh']);
+  assert.equal(complete('import', 'tyk', '').includes('tyk'), false);
 
   const zsh = mtlsgate(['completion', 'zsh']);
   assert.equal(zsh.code, 0);
   assert.match(zsh.stdout, /^#compdef mtlsgate/);
   assert.match(zsh.stdout, /serve\) flags=\(.*--tls-cert.*\)/);
   assert.match(zsh.stdout, /check:--format\) compadd -- text json github/);
+  assert.match(zsh.stdout, /import\) if \(\( CURRENT == 3 \)\); then compadd -- tyk; return; fi ;;/);
   if (spawnSync('zsh', ['--version']).status === 0) assert.equal(spawnSync('zsh', ['-n'], { input: zsh.stdout }).status, 0, 'zsh parses it');
   assert.equal(mtlsgate(['completion', 'fish']).code, 2);
 });
@@ -134,4 +140,25 @@ test('serve accepts 30s, 500ms, 2m and bare milliseconds (it gets past flag pars
     assert.match(r.stderr, /not a usable certificate|cannot read/, d);
   }
   void CLI;
+});
+
+test('the docs show the one flag scheme: the portal and approve write their bundle with -o, not the old --bundle OUT', () => {
+  const docs = ['README.md', 'portal/README.md', 'docs/portal.md', 'docs/quickstart.md', 'docs/cli-conventions.md'];
+  for (const doc of docs) {
+    const text = readFileSync(join(ROOT, doc), 'utf8');
+    for (const line of text.split('\n'))
+      assert.equal(/mtlsgate (portal|approve)\b.*--bundle\b|`mtlsgate approve` without `--bundle`/.test(line), false, `${doc}: ${line}`);
+  }
+});
+
+test('YAML from standard input: relative paths resolve against the current directory, where reads are confined (docs/cli-conventions.md)', () => {
+  const yaml = (path: string) =>
+    `kind: api\nid: s\nproxy: { listen_path: /s/, target_url: http://127.0.0.1:9 }\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [${path}]\n`;
+  const inside = mtlsgate(['check', '-'], { cwd: good, input: yaml('certs/alice.pem') });
+  assert.equal(inside.code, 0, inside.stderr);
+  const outside = mtlsgate(['check', '-'], { cwd: join(good, 'apis'), input: yaml('../certs/alice.pem') });
+  assert.equal(outside.code, 1);
+  assert.match(outside.stderr, /<stdin>:6:23: error E_PATH_OUTSIDE/);
+  const allowed = mtlsgate(['check', '-', '--allow-outside', '../certs'], { cwd: join(good, 'apis'), input: yaml('../certs/alice.pem') });
+  assert.equal(allowed.code, 0, allowed.stderr);
 });

@@ -169,4 +169,12 @@ test('diff --exit-code exits 1 when access changed, 0 when the same; diff bundle
   const bad = mtlsgate(['diff', before, broken]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /has 1 error \(mtlsgate check .*\); first: a\.yaml:1:7: E_KIND/);
+  // In JSON and in a pull request, the config side's own diagnostics: code, file, line, col.
+  const badJson = JSON.parse(mtlsgate(['diff', before, broken, '--format', 'json']).stdout);
+  assert.equal(badJson.ok, false);
+  assert.deepEqual(
+    badJson.errors.map((e: { code: string; file: string; line: number; col: number }) => [e.code, e.file.endsWith('/a.yaml'), e.line, e.col]),
+    [['E_KIND', true, 1, 7]],
+  );
+  assert.match(mtlsgate(['diff', before, broken, '--format', 'github']).stdout, /^::error file=[^,]*\/a\.yaml,line=1,col=7,title=E_KIND::unknown kind "apii"/m);
 });

@@ -91,6 +91,13 @@ test('explain: the refusing stage with its code and why; later stages not reache
   assert.match(at.stdout, /-> 403 mtls\.cert_expired/);
   const usage = await cli('explain', '--bundle', bundle, '--as-key', 'carol', '--token', 'x', '/x');
   assert.equal(usage.code, 2);
+  // A mistake with a file names the flag and the file: the private key given for the certificate, a missing bundle.
+  const key = await cli('explain', '--bundle', bundle, '--cert', join(pki.dir, 'alice-key.pem'), '/profile/me');
+  assert.equal(key.code, 2);
+  assert.match(key.stderr, /^mtlsgate explain: --cert .*alice-key\.pem: it holds a private key, not a certificate/);
+  const missing = await cli('explain', '--bundle', join(tmp, 'nope.json'), '--format', 'json', '/x');
+  assert.equal(missing.code, 2);
+  assert.match(JSON.parse(missing.stdout).errors[0].message, /^--bundle .*nope\.json: ENOENT$/);
 });
 
 test('who: pinned certificates with subject and expiry, keys with how they get through and their policies; --path narrows; csv and json', async () => {
@@ -136,6 +143,13 @@ test('who: pinned certificates with subject and expiry, keys with how they get t
   assert.match(bare.stdout, /nobody among the credentials checked\nnotes:\n/);
   assert.match(bare.stdout, /key bob not checked: its certificate sha256:[0-9a-f]{16}… is not among the certificates given \(--certs DIR\)/);
   assert.match(bare.stdout, /revocation \(every API\): the deny list names 1 certificate/);
+  // An auditor's csv without --certs is not an empty sheet that reads as "nobody": the grants not checked are on stderr.
+  const bareCsv = await cli('who', '--bundle', bundle, 'logistics', '--format', 'csv');
+  assert.equal(bareCsv.stdout, 'kind,id,fingerprints,subject,expires,how,policies\n');
+  assert.match(
+    bareCsv.stderr,
+    /mtlsgate who: note: key bob not checked: its certificate sha256:[0-9a-f]{16}… is not among the certificates given \(--certs DIR\)/,
+  );
   const unknown = await cli('who', '--bundle', bundle, 'nope');
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /no API "nope" in the bundle/);

@@ -414,3 +414,68 @@ test("Tyk's on-disk OAS pair (NAME.json with is_oas: true beside NAME-oas.json, 
   assert.match(a.stdout, /status\.json#\/is_oas: is_oas: true, but its companion OAS document \(NAME-oas\.json\) was not given/);
   assert.equal(yamlOf(aloneOut, 'apis/status.yaml').proxy.listen_path, '/status/');
 });
+
+test("shapes from Tyk's own repository: an h2c:// gRPC target becomes http:// with proxy.http2 (classic and OAS); batch request support is reported, not dropped silently", () => {
+  const dir = join(tmp, 'tyk-repo-shapes');
+  mkdirSync(dir);
+  // As Tyk's ci/tests/tracing/apps/grpcapi.json: a keyless gRPC API on an h2c upstream.
+  writeFileSync(
+    join(dir, 'grpcapi.json'),
+    JSON.stringify({
+      name: 'grpcapi',
+      api_id: 'grpcapi',
+      use_keyless: true,
+      proxy: { listen_path: '/', target_url: 'h2c://grpcapi:50051', strip_listen_path: false },
+    }),
+  );
+  // As Tyk's apps/app_sample.json: batch requests switched on.
+  writeFileSync(
+    join(dir, 'app_sample.json'),
+    JSON.stringify({
+      name: 'Tyk Test API',
+      api_id: '1',
+      auth: { auth_header_name: 'authorization' },
+      proxy: { listen_path: '/tyk-api-test/', target_url: 'http://httpbin.org', strip_listen_path: true },
+      enable_batch_request_support: true,
+    }),
+  );
+  const oas = JSON.parse(readFileSync(join(FIXTURES, 'oas', 'status.json'), 'utf8'));
+  oas['x-tyk-api-gateway'].upstream.url = 'h2c://status.internal:50051';
+  writeFileSync(join(dir, 'status-grpc.json'), JSON.stringify(oas));
+  const o = join(tmp, 'tyk-repo-shapes-out');
+  const r = importTyk(o, dir);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(yamlOf(o, 'apis/grpcapi.yaml').proxy, { listen_path: '/', target_url: 'http://grpcapi:50051', strip_listen_path: false, http2: true });
+  assert.deepEqual(yamlOf(o, 'apis/status.yaml').proxy.http2, true);
+  assert.equal(yamlOf(o, 'apis/status.yaml').proxy.target_url, 'http://status.internal:50051');
+  assert.match(r.stdout, /app_sample\.json#\/enable_batch_request_support: enable_batch_request_support not converted: batch requests/);
+});
+
+test('--format json: one envelope with counts, not_converted and notes (file, pointer, message) and the check; a fatal input is an envelope too; --format github annotates each field not converted', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, 'import', 'tyk', ...args], { encoding: 'utf8', timeout: 60_000, cwd: FIXTURES });
+  const o = join(tmp, 'json-out');
+  const r = cli('apps', 'policies', 'tyk.conf', '-o', o, '--format', 'json');
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.schema_version, 1);
+  assert.equal(j.command, 'import');
+  assert.equal(j.ok, r.status === 0);
+  assert.equal(j.counts.apis, 4);
+  assert.ok(j.not_converted.length > 0);
+  assert.deepEqual(Object.keys(j.not_converted[0]), ['file', 'pointer', 'message']);
+  assert.ok(
+    j.not_converted.some((f: { file: string; pointer: string }) => f.file === 'apps/logistics.json' && f.pointer === '/auth_configs/authToken/use_param'),
+  );
+  assert.ok(Array.isArray(j.diagnostics) && Array.isArray(j.errors) && Array.isArray(j.warnings));
+
+  const bad = join(tmp, 'json-fatal.json');
+  writeFileSync(bad, JSON.stringify({ api_id: 'loop', proxy: { listen_path: '/loop/', target_url: 'tyk://other-api' } }));
+  const f = cli(bad, '-o', join(tmp, 'json-fatal-out'), '--format', 'json');
+  assert.equal(f.status, 2);
+  const fj = JSON.parse(f.stdout);
+  assert.equal(fj.ok, false);
+  assert.equal(fj.errors[0].code, 'fatal');
+  assert.match(fj.errors[0].message, /#\/proxy\/target_url: .*looping.*; nothing written$/);
+
+  const gh = cli('apps', '-o', join(tmp, 'gh-out'), '--format', 'github');
+  assert.match(gh.stdout, /^::warning file=apps\/logistics\.json,title=not_converted::\/auth_configs\/authToken\/use_param: use_param not converted/m);
+});

@@ -3,10 +3,11 @@
 // Portal in-process, gateway and approve as the built CLI (the gateway reloads by file watch).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DemoPki } from '../cli/pki.ts';
-import { tempDir } from './helpers/ops-fixtures.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { CLI, run } from './helpers/serve-fixtures.ts';
 import { curlUntil, freshClient, openForm, submitJson } from './helpers/portal-fixtures.ts';
 import { approveCli as approve, startPortalStack, type PortalStack } from './helpers/portal-stack.ts';
@@ -81,6 +82,8 @@ test('approve: exit 2 for a bad id or missing flags, 1 for an unknown key or a c
   const statusUrl = `${base}/requests?receipt=${encodeURIComponent(r.body.receipt as string)}`;
   const keyFile = join(config, 'keys', 'portal', `${r.body.key_id as string}.yaml`);
   const before = readFileSync(keyFile);
+  // The pending key's own comment shows the one flag scheme: -o OUT, not the old --bundle OUT.
+  assert.match(before.toString(), new RegExp(`# Waits for approval: mtlsgate approve ${r.body.key_id as string} --config DIR -o OUT\n`));
   const bundleBefore = readFileSync(bundle);
   const broken = join(config, 'apis', 'broken.yaml');
   writeFileSync(broken, 'kind: api\nid: broken\n');
@@ -99,7 +102,7 @@ test('approve: exit 2 for a bad id or missing flags, 1 for an unknown key or a c
   const keyId = r.body.key_id as string;
   const noBundle = await approve(keyId, '--config', config);
   assert.equal(noBundle.code, 0, noBundle.stderr);
-  assert.match(noBundle.stdout, /pass --bundle OUT/);
+  assert.match(noBundle.stdout, /pass -o OUT/);
   assert.match(await (await fetch(statusUrl)).text(), /Approved, not live yet/);
   assert.equal((await approve(keyId, '--config', config, '--bundle', bundle)).code, 0);
   const page = await (await fetch(statusUrl)).text();
@@ -142,6 +145,34 @@ test('portal: exit 2 with the usage for missing or bad flags', async () => {
   );
   assert.equal(plainHttp.code, 2);
   assert.match(plainHttp.stderr, /--oidc-issuer must be an https:\/\/ URL/);
+  // With sign-in on every address the default public URL (http://0.0.0.0:PORT) is no callback a
+  // browser can reach: --public-url is required, and plain http beyond loopback is warned about.
+  const oidcFlags = ['--oidc-issuer', 'https://login.example.com', '--oidc-client-id', 'x', '--oidc-client-secret-file', secret];
+  const wildcard = await portal('--config', config, '-o', bundle, ...oidcFlags, '--listen', '0.0.0.0:0');
+  assert.equal(wildcard.code, 2);
+  assert.match(wildcard.stderr, /--listen 0\.0\.0\.0 listens on every address: give --public-url URL/);
+  const overHttp = spawn(process.execPath, [
+    CLI,
+    'portal',
+    '--config',
+    config,
+    '-o',
+    bundle,
+    ...oidcFlags,
+    '--listen',
+    '0.0.0.0:0',
+    '--public-url',
+    'http://portal.example.com',
+  ]);
+  let err = '';
+  overHttp.stderr.on('data', (d) => {
+    err += d;
+  });
+  try {
+    await waitFor(() => /sign-in over plain http beyond this machine: session cookies are not Secure/.test(err), 30_000);
+  } finally {
+    overHttp.kill('SIGTERM');
+  }
   const orphan = await portal('--config', config, '--bundle', bundle, '--admins', 'a@example.com');
   assert.equal(orphan.code, 2);
   assert.match(orphan.stderr, /need --oidc-issuer/);

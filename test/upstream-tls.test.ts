@@ -143,6 +143,14 @@ ${tls
     );
     writeFileSync(missing, 'not a key');
     assert.throws(() => buildSnapshot(loadBundle(result.bundle!)), /not a usable pair/);
+    // A relative path (as the config's own paths are) is the gateway's: the message says from where it was read.
+    const relative = await import('../compiler/index.ts').then((m) =>
+      m.compileDir(config(`ca: certs/upstream-ca.pem\nclient_certificate: ../certs/gateway.pem\nclient_key_file: ${missing}`)),
+    );
+    assert.throws(
+      () => buildSnapshot(loadBundle(relative.bundle!)),
+      /client_certificate \.\.\/certs\/gateway\.pem cannot be read: no such file \(a relative path is read from serve's working directory, .*: give an absolute path\)/,
+    );
   });
 
   it('upstream_tls on a plain http:// target is a config error', async () => {

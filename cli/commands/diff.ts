@@ -6,9 +6,9 @@ import { isShardedDir, readBundleAt } from '../../bundle/read-sharded.ts';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { loadBundle } from '../../bundle/read.ts';
-import { compileDir, ConfigDirError } from '../../compiler/index.ts';
+import { compileDir, ConfigDirError, displayPath } from '../../compiler/index.ts';
 import { describePath, readInput, STDIO } from '../io.ts';
-import { envelope, githubLine, parseFormat } from '../report.ts';
+import { envelope, githubLine, parseFormat, type Problem } from '../report.ts';
 import type { AccessRight, Bundle, BundleApi, BundleKey } from '../../bundle/types.ts';
 import { diffBundles, type AccessGrant, type BundleDiff, type FieldChange } from '../../bundle/diff.ts';
 import { errnoMessage } from '../../common/errno.ts';
@@ -38,6 +38,16 @@ Exit status: 0 when both load (with --exit-code: and they are the same), 1 with 
 when they differ, 2 when a bundle is unreadable or invalid, a config directory has errors,
 or on bad usage.`;
 
+/** A config directory that does not compile: its errors, for the JSON envelope and annotations. */
+class ConfigHasErrors extends Error {
+  constructor(
+    message: string,
+    readonly problems: Problem[],
+  ) {
+    super(message);
+  }
+}
+
 async function compiled(dir: string, allowOutside: readonly string[]): Promise<Bundle> {
   let result;
   try {
@@ -49,7 +59,13 @@ async function compiled(dir: string, allowOutside: readonly string[]): Promise<B
   if (!result.bundle) {
     const first = result.diagnostics.find((d) => d.severity === 'error');
     const where = first ? `; first: ${first.file}:${first.line}:${first.col}: ${first.code}: ${first.message}` : '';
-    throw new Error(`config directory ${dir} has ${result.errorCount} error${result.errorCount === 1 ? '' : 's'} (mtlsgate check ${dir} lists them)${where}`);
+    const problems = result.diagnostics
+      .filter((d) => d.severity === 'error')
+      .map((d) => ({ code: d.code, message: d.message, file: displayPath(dir, d.file), line: d.line, col: d.col }));
+    throw new ConfigHasErrors(
+      `config directory ${dir} has ${result.errorCount} error${result.errorCount === 1 ? '' : 's'} (mtlsgate check ${dir} lists them)${where}`,
+      problems,
+    );
   }
   return loadBundle(result.bundle);
 }
@@ -203,7 +219,10 @@ export const command: Command = {
       oldB = await readBundle(oldPath, values['allow-outside'] ?? []);
       newB = await readBundle(newPath, values['allow-outside'] ?? []);
     } catch (err) {
-      if (format === 'json') process.stdout.write(envelope('diff', false, {}, [{ code: 'io', message: (err as Error).message }]));
+      // A config side that does not compile reports its own diagnostics (code, file, line), not "io".
+      const problems = err instanceof ConfigHasErrors ? err.problems : [{ code: 'io', message: (err as Error).message }];
+      if (format === 'json') process.stdout.write(envelope('diff', false, {}, problems));
+      if (format === 'github') for (const p of problems) process.stdout.write(githubLine('error', p));
       console.error(`mtlsgate diff: ${(err as Error).message}`);
       return 2;
     }

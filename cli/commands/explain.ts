@@ -2,6 +2,8 @@
 // decision the gateway's stages make for one request, and each stage's verdict in order.
 import { readFileSync } from 'node:fs';
 import { readBundleAt } from '../../bundle/read-sharded.ts';
+import { containsPrivateKey } from '../../cert/private-key.ts';
+import { errnoMessage } from '../../common/errno.ts';
 import { parseArgs } from 'node:util';
 import { explainRequest, formatExplanation } from '../../access/explain.ts';
 import { identityFromPem } from '../../access/identity.ts';
@@ -58,15 +60,30 @@ async function run(argv: string[]): Promise<number> {
   let identity = null;
   try {
     bundle = readBundleAt(values.bundle);
-    if (values.cert !== undefined) identity = identityFromPem(readFileSync(values.cert, 'latin1'));
   } catch (err) {
-    return fail(values.format, 'io', (err as Error).message);
+    return fail(values.format, 'io', `--bundle ${values.bundle}: ${errnoMessage(err)}`);
+  }
+  try {
+    if (values.cert !== undefined) identity = certIdentity(values.cert);
+  } catch (err) {
+    return fail(values.format, 'io', `--cert ${values.cert}: ${errnoMessage(err)}`);
   }
   const spec = { method: method.toUpperCase(), url, asKey: values['as-key'] ?? null, token: values.token ?? null, headers: {} };
   const e = explainRequest(bundle, buildSnapshot(bundle), spec, identity, now);
   if ('problem' in e) return fail(values.format, 'request', e.problem);
   process.stdout.write(values.format === 'json' ? envelope('explain', e.code === null, { ...e }) : formatExplanation(e, bundle));
   return e.code === null ? 0 : 1;
+}
+
+/** The client identity from a PEM file; a private key given by mistake is named as such. */
+function certIdentity(file: string) {
+  const text = readFileSync(file, 'latin1');
+  try {
+    return identityFromPem(text);
+  } catch (err) {
+    if (containsPrivateKey(text)) throw new Error('it holds a private key, not a certificate: give the public certificate (PEM) the client presents');
+    throw err;
+  }
 }
 
 export const command: Command = { name: 'explain', summary: "why a request gets its answer: each stage's verdict", usage, run };

@@ -4,11 +4,12 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { compileDir, formatDiagnostics } from '../../compiler/index.ts';
-import { FatalImportError, formatFindings, importTyk, type OutFile } from '../../importer/index.ts';
+import { compileDir, displayPath, formatDiagnostics } from '../../compiler/index.ts';
+import { FatalImportError, type Finding, formatFindings, importTyk, type OutFile } from '../../importer/index.ts';
 import { UsageError, type Command } from '../command.ts';
+import { envelope, githubLine, parseFormat, type Problem } from '../report.ts';
 
-const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR
+const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR [--format text|json|github]
 
 Converts Tyk API definitions (classic JSON and Tyk OAS with x-tyk-api-gateway), policies
 and key sessions into mtlsgate YAML under OUT_DIR (apis/, policies/, keys/), prints every
@@ -19,7 +20,10 @@ Exit status: 0 imported and checked ok, 1 the output has config errors, 2 usage,
 input that cannot be imported.
 
 Options:
-  -o, --out OUT_DIR   where to write the YAML`;
+  -o, --out OUT_DIR   where to write the YAML
+  --format text|json|github  text (default); json: the envelope of docs/cli-conventions.md
+                      with counts, not_converted and notes ({file, pointer, message}) and the
+                      check's diagnostics; github: a warning annotation per field not converted`;
 
 function writeAll(out: string, files: OutFile[]): void {
   const parent = dirname(resolve(out));
@@ -39,43 +43,81 @@ function writeAll(out: string, files: OutFile[]): void {
   }
 }
 
+/** A finding as JSON: where (file and RFC 6901 pointer) and why. */
+const findingJson = (f: Finding) => ({ file: f.file, pointer: f.pointer, message: f.message });
+
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string', short: 'o' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { out: { type: 'string', short: 'o' }, format: { type: 'string' } },
+  });
+  const format = parseFormat(values);
   const [source, ...inputs] = positionals;
   if (source !== 'tyk') throw new UsageError(source === undefined ? 'give the source format: tyk' : `unknown source ${JSON.stringify(source)}: only tyk`);
   if (inputs.length === 0) throw new UsageError('give the Tyk files or directories to import');
   const out = values.out;
   if (!out) throw new UsageError('give the output directory with -o OUT_DIR');
-  if (existsSync(out) && readdirSync(out).length > 0) {
-    console.error(`mtlsgate import: ${out} is not empty; give a new or empty directory`);
+  const failed = (problem: Problem, text: string): number => {
+    if (format === 'json') process.stdout.write(envelope('import', false, { out, counts: null, not_converted: [], notes: [], diagnostics: [] }, [problem]));
+    else {
+      console.error(text);
+      if (format === 'github') process.stdout.write(githubLine('error', problem));
+    }
     return 2;
-  }
+  };
+  if (existsSync(out) && readdirSync(out).length > 0)
+    return failed(
+      { code: 'io', message: `${out} is not empty; give a new or empty directory` },
+      `mtlsgate import: ${out} is not empty; give a new or empty directory`,
+    );
 
   let result;
   try {
     result = importTyk(inputs);
   } catch (err) {
-    if (err instanceof FatalImportError) {
-      console.error(`${err.file}#${err.pointer}: fatal: ${err.message}\nmtlsgate import: nothing written`);
-      return 2;
-    }
+    if (err instanceof FatalImportError)
+      return failed(
+        { code: 'fatal', message: `${err.file}#${err.pointer}: ${err.message}; nothing written`, file: err.file },
+        `${err.file}#${err.pointer}: fatal: ${err.message}\nmtlsgate import: nothing written`,
+      );
     throw err;
   }
   try {
     writeAll(out, result.files);
   } catch (err) {
-    console.error(`mtlsgate import: cannot write ${out}: ${(err as Error).message}`);
-    return 2;
+    return failed({ code: 'io', message: `cannot write ${out}: ${(err as Error).message}` }, `mtlsgate import: cannot write ${out}: ${(err as Error).message}`);
   }
   const c = result.counts;
+  const checked = await compileDir(out);
+  if (format === 'json') {
+    const problems = (severity: 'error' | 'warning') =>
+      checked.diagnostics
+        .filter((d) => d.severity === severity)
+        .map((d) => ({ code: d.code, message: d.message, file: displayPath(out, d.file), line: d.line, col: d.col }));
+    const body = {
+      out,
+      counts: { apis: c.apis, policies: c.policies, keys: c.keys, inactive_keys: c.inactiveKeys },
+      not_converted: result.drops.map(findingJson),
+      notes: result.notes.map(findingJson),
+      diagnostics: JSON.parse(formatDiagnostics(checked, 'json', out)).diagnostics,
+    };
+    process.stdout.write(envelope('import', checked.errorCount === 0, body, problems('error'), problems('warning')));
+    return checked.errorCount > 0 ? 1 : 0;
+  }
+
   const pending = c.inactiveKeys > 0 ? ` (${c.inactiveKeys} commented out: they need a new token)` : '';
   const lines = [`mtlsgate import tyk: wrote ${c.apis} APIs, ${c.policies} policies, ${c.keys} keys${pending} to ${out}`];
   if (result.drops.length > 0) lines.push(`not converted (${result.drops.length}):`, formatFindings(result.drops).trimEnd());
   if (result.notes.length > 0) lines.push(`notes (${result.notes.length}):`, formatFindings(result.notes).trimEnd());
   process.stdout.write(`${lines.join('\n')}\n`);
+  // In a pull request, each field not converted is a warning on its Tyk file.
+  if (format === 'github')
+    for (const f of result.drops)
+      process.stdout.write(githubLine('warning', { code: 'not_converted', message: `${f.pointer || '/'}: ${f.message}`, file: f.file }));
 
-  const checked = await compileDir(out);
-  process.stderr.write(formatDiagnostics(checked, 'text', out));
+  if (format === 'github') process.stdout.write(formatDiagnostics(checked, 'github', out));
+  else process.stderr.write(formatDiagnostics(checked, 'text', out));
   if (checked.errorCount > 0) {
     console.error(`mtlsgate check: ${out}: ${checked.errorCount} errors`);
     return 1;

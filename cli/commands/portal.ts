@@ -14,6 +14,7 @@ import { readSigningKeyFile } from '../../bundle/sign.ts';
 import type { OidcOptions } from '../../portal/oidc.ts';
 import { errnoMessage } from '../../common/errno.ts';
 import { listen as listenOn } from '../../common/listen.ts';
+import { warn } from '../output.ts';
 
 const usage = `usage: mtlsgate portal --config DIR -o OUT [--listen HOST:PORT] [--gateway-url URL]
          [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE
@@ -48,8 +49,10 @@ Options:
                         file holding the client secret (first line; never on the command line)
   --admins EMAIL,...    users (by verified email) who get the admin page
   --admin-group GROUP   members of GROUP (the \`groups\` claim) get the admin page
-  --public-url URL      the portal's URL as browsers reach it (default http://LISTEN); the
-                        sign-in callback is URL/auth/callback; https makes cookies Secure
+  --public-url URL      the portal's URL as browsers reach it (default http://LISTEN; required
+                        when LISTEN is 0.0.0.0 or ::); the sign-in callback is
+                        URL/auth/callback; https makes cookies Secure (plain http beyond
+                        loopback is warned about)
   --submission-limit N  certificate submissions per client and hour (default 30, burst 10)
   --sign KEYFILE        sign every bundle the portal writes with this Ed25519 private key
                         (\`mtlsgate keygen\`), for gateways started with --bundle-public-key
@@ -64,6 +67,11 @@ Exit status: 0 after SIGINT/SIGTERM, 2 for bad flags or when the port cannot be 
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** 0.0.0.0 or :: (every address): no URL a browser can use. */
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';
 }
 
 export const command: Command = {
@@ -117,6 +125,17 @@ export const command: Command = {
         throw new UsageError(`--public-url must be an http(s) URL like https://portal.example.com, not ${JSON.stringify(values['public-url'])}`);
       }
     }
+    if (oidc !== undefined && publicUrl === undefined && isWildcard(listen.host)) {
+      // The default public URL is http://LISTEN: http://0.0.0.0:3000/auth/callback is no address a
+      // browser can come back to, so the provider's redirect would fail after every sign-in.
+      throw new UsageError(
+        `--listen ${listen.host} listens on every address: give --public-url URL, the portal's address as browsers reach it (register URL/auth/callback at the provider)`,
+      );
+    }
+    if (oidc !== undefined && !isLoopback(listen.host) && (publicUrl ?? 'http:').startsWith('http:'))
+      warn(
+        'mtlsgate portal: warning: sign-in over plain http beyond this machine: session cookies are not Secure and travel in clear; serve the portal over https (a TLS-terminating proxy) and give --public-url https://...',
+      );
     let submissionLimit: { burst: number; perHour: number } | undefined;
     if (values['submission-limit'] !== undefined) {
       const n = Number(values['submission-limit']);

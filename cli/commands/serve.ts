@@ -25,6 +25,7 @@ const usage = `usage: mtlsgate serve --bundle FILE|URL --tls-cert FILE --tls-key
 Serves the APIs of a compiled bundle over HTTPS, enforcing client mTLS and auth per API.
 The bundle file is watched (in-place write, rename, symlink swap) and reloaded when it changes;
 a URL is polled with ETag. A bundle that fails to verify is refused and the old one serves on.
+The --tls-cert/--tls-key files are watched too: a renewed pair is served without a restart.
 SIGHUP reloads the bundle and the server certificates; SIGTERM/SIGINT drain and exit 0.
 
 Options (each also from the environment variable shown; a flag wins over its variable):

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { runAccessTests } from '../../access/run.ts';
 import { compileDir, ConfigDirError, describeFailure, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { UsageError, type Command } from '../command.ts';
-import { envelope, parseFormat } from '../report.ts';
+import { envelope, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate test DIR [--format text|json|github] [--allow-outside PATH]
 
@@ -13,6 +13,7 @@ Runs the access tests (kind: test documents) of the config directory DIR against
 it compiles to, with the gateway's own request stages, and prints one line per case and
 "N passed, N failed". --format github annotates failing cases on a pull request; --format
 json writes the envelope of docs/cli-conventions.md with passed, failed and every case.
+A config without kind: test documents gets a warning: nothing was tested.
 Exit status: 0 every case passed, 1 a case failed (or the config has errors), 2 usage or I/O.
 
 Options:
@@ -61,6 +62,10 @@ async function run(argv: string[]): Promise<number> {
   const passed = results.filter((r) => r.o.pass).length;
   const failed = results.length - passed;
   const at = (c: (typeof cases)[number]) => `${displayPath(dir, c.file)}:${c.line}:${c.col}`;
+  // "0 passed, 0 failed" alone reads as a pass: a CI job pointed at the wrong directory, or a
+  // config whose tests were never written, is told so.
+  const report = new Reporter('test', format);
+  if (cases.length === 0) report.warning('no_tests', `no access tests (kind: test documents) in ${dir}: nothing was tested`);
   if (format === 'json') {
     const json = results.map(({ c, o }) => ({
       test: c.suite,
@@ -73,7 +78,7 @@ async function run(argv: string[]): Promise<number> {
       actual: o.actual,
       ...(o.problem ? { problem: o.problem } : {}),
     }));
-    process.stdout.write(envelope('test', failed === 0, { passed, failed, cases: json }));
+    process.stdout.write(envelope('test', failed === 0, { passed, failed, cases: json }, [], report.warnings));
   } else {
     const lines: string[] = [];
     for (const { c, o } of results) {

@@ -16,7 +16,8 @@ credentials (its certificate, its token, or both) pass the gateway's request sta
 policies. The stages judge real certificates (validity, extendedKeyUsage, path validation,
 subject, revocation) and the bundle holds only fingerprints, so give the client certificates
 with --certs DIR (the config directory will do: every *.pem / *.crt under it, leaf first);
-a grant whose certificate is not there is listed under "notes" as not checked.
+a grant whose certificate is not there is listed under "notes" as not checked (with --format csv,
+the notes go to stderr).
 
 Options:
   --bundle FILE   the bundle to ask
@@ -50,6 +51,9 @@ async function run(argv: string[]): Promise<number> {
     const certs = values.certs ? certsFrom(values.certs) : [];
     const answer = whoCanReach(bundle, buildSnapshot(bundle), positionals[0], { method: values.method!, path: values.path ?? null, now, certs });
     process.stdout.write(format === 'json' ? envelope('who', true, { ...answer }) : formatWho(answer, format as 'text' | 'csv'));
+    // A spreadsheet has no room for notes, and without them an empty one reads as "nobody":
+    // the grants not checked (a certificate not given with --certs) go to stderr.
+    if (format === 'csv') for (const note of answer.notes) console.error(`mtlsgate who: note: ${note}`);
     return 0;
   } catch (err) {
     if (format === 'json') process.stdout.write(envelope('who', false, {}, [{ code: 'io', message: (err as Error).message }]));
