@@ -48,9 +48,7 @@ test('key files known by their stat: not read; a same-size edit with its mtime p
   // part-1: one policy swapped for another of the same length, in place, its mtime put back:
   // size, mtime, inode and device as recorded, only the ctime differs.
   const before = statSync(parts[1]!, { bigint: true });
-  edit(parts[1]!, (s) =>
-    s.replace(/apply_policies: \[policy-(\d{3})\]/, (_m, n: string) => `apply_policies: [policy-${n === '003' ? '004' : '003'}]`),
-  );
+  edit(parts[1]!, (s) => s.replace(/apply_policies: \[policy-(\d{3})\]/, (_m, n: string) => `apply_policies: [policy-${n === '003' ? '004' : '003'}]`));
   utimesSync(parts[1]!, past, past);
   const after = statSync(parts[1]!, { bigint: true });
   assert.deepEqual([after.size, after.mtimeNs, after.ino, after.dev], [before.size, before.mtimeNs, before.ino, before.dev]);
