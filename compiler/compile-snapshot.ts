@@ -27,7 +27,7 @@ import type { Diagnostic } from './diagnostics.ts';
 import { compilerCode } from './key-cache.ts';
 import { lineStarts, type WitnessTable } from './witness-check.ts';
 
-const FORMAT = 'mtlsgate.compile-snapshot/v4';
+const FORMAT = 'mtlsgate.compile-snapshot/v5';
 
 export interface SnapshotFile {
   path: string;
@@ -44,6 +44,8 @@ export interface SnapshotFile {
   certs: [number, number];
   /** Witness index -> SHA-256 of a certificate read within RACY_MS of its mtime. */
   racy?: Record<string, string>;
+  /** The file's stat when it was read, if it had settled (compiler/known-files.ts): while it holds, the file is not read. */
+  stat?: string;
 }
 
 export interface SnapshotState {

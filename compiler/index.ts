@@ -17,6 +17,7 @@ import { reportOutcomes, resolveTests, type AccessCase, type AccessOutcome, type
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
 import { buildWire } from './emit.ts';
 import { DirListings } from './dir-listings.ts';
+import { KnownFiles } from './known-files.ts';
 import { loadConfigFiles } from './load.ts';
 import { type FileKeysState, keyDocsInFileOrder, keysContext, resolveKeysCached } from './cached-keys.ts';
 import type { LiveCapture } from './live-state.ts';
@@ -94,9 +95,10 @@ export interface CompileResult {
   /**
    * With `cacheDir`: key files taken from the cache, and entries found but unusable (recomputed);
    * `patched` when the previous compile's snapshot was patched: the key files resolved again;
-   * else `snapshotMiss`: why it was not (none at all on a first compile).
+   * else `snapshotMiss`: why it was not (none at all on a first compile). `unread`: key files
+   * known by their stat (compiler/known-files.ts), not read by this compile (absent when none).
    */
-  cache?: { hits: number; stale: number; patched?: number; snapshotMiss?: string };
+  cache?: { hits: number; stale: number; patched?: number; snapshotMiss?: string; unread?: number };
   /** Set when the previous compile's bundle was patched: its digest and the ids of the keys taken out or put in (a sharded output keeps the other shards: sharded-output.ts). */
   keyChange?: { previous: string; changed: readonly string[] };
   /** Policies with a `portal:` block (the portal's catalog), in file order; empty when there are errors. */
@@ -133,7 +135,10 @@ export async function compileDirCapturing(dir: string, opts: CompileOptions, liv
   const early = cached ? startSnapshot(opts.cacheDir!) : undefined;
   const earlyMs = Math.round(performance.now() - started);
   const listings = opts.cacheDir !== undefined ? DirListings.read(opts.cacheDir) : undefined;
-  const files = loadConfigFiles(dir, log, opts.exclude, confine, listings);
+  // Key files whose stat the snapshot recorded are not read unless needed (known-files.ts).
+  // With a cache every file's stat is taken (the snapshot this compile writes records it).
+  const known = early ? new KnownFiles('miss' in early ? [] : early.state.files) : undefined;
+  const files = loadConfigFiles(dir, log, opts.exclude, confine, listings, known);
   listings?.save();
   return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started) - earlyMs, live, early, earlyMs);
 }
@@ -182,7 +187,11 @@ async function compileFiles(
     else {
       const diagnostics = patched.log.sorted();
       const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
-      const cacheStats = { cache: { hits: patched.kept, stale: 0, patched: patched.resolved }, keyWorkers: { count: 0 } };
+      const unread = files.filter((f) => f.textSha256 !== undefined && Object.getOwnPropertyDescriptor(f, 'text')?.get !== undefined).length;
+      const cacheStats = {
+        cache: { hits: patched.kept, stale: 0, patched: patched.resolved, ...(unread > 0 ? { unread } : {}) },
+        keyWorkers: { count: 0 },
+      };
       // A failing access test (the only error the patched path lets through).
       if (errorCount > 0)
         return {

@@ -205,7 +205,8 @@ export class KeyCache {
   }
 
   textHash(file: SourceFile): string {
-    let h = this.hashes.get(file);
+    // A file known by its stat (compiler/known-files.ts) is not read to be hashed.
+    let h = file.textSha256 ?? this.hashes.get(file);
     if (h === undefined) this.hashes.set(file, (h = sha256Hex(file.text, 'utf8')));
     return h;
   }

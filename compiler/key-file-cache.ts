@@ -135,6 +135,7 @@ export function poolCacheResult(
     parts?.push({
       path: files[i].absPath,
       text: facts.text,
+      ...(files[i].stat ? { stat: files[i].stat } : {}),
       docs: facts.keyDocs,
       validFrom: nowMs,
       validUntil: facts.validUntil,

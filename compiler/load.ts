@@ -7,6 +7,7 @@ import type { DirListings } from './dir-listings.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import { quotedPath } from './excerpt.ts';
 import { IgnoreRules } from './ignore.ts';
+import { type KnownFiles, lazySourceFile, statKey } from './known-files.ts';
 import type { SourceFile } from './source.ts';
 import { errnoMessage } from '../common/errno.ts';
 
@@ -149,6 +150,8 @@ function firstInvalidUtf8(buf: Buffer): number {
 /**
  * Reads every config file under `dir` but those .mtlsgateignore or `exclude` (gitignore syntax)
  * name. Throws ConfigDirError only when `dir` itself is unusable.
+ * `known` (--cache): files whose stat still equals the one the snapshot recorded with their
+ * text's SHA-256 are not read now (known-files.ts: their text is read only if something asks).
  */
 export function loadConfigFiles(
   dir: string,
@@ -156,6 +159,7 @@ export function loadConfigFiles(
   exclude: readonly string[] = [],
   confine: Confinement = new Confinement(dir),
   listings?: DirListings,
+  known?: KnownFiles,
 ): SourceFile[] {
   const root = resolve(dir);
   let st;
@@ -172,12 +176,23 @@ export function loadConfigFiles(
     throw new ConfigDirError(`config directory ${dir} cannot be listed: ${(err as Error).message}`);
   }
   const files: SourceFile[] = [];
+  // A stat is recorded only for a file last changed before this (known-files.ts: the racy rule).
+  const settledBefore = known ? known.settledBefore() : 0;
   for (const absPath of paths) {
     const path = relative(root, absPath).split(sep).join('/');
     const where = confine.check(absPath);
     if (!where.inside) {
       outsideReported(root, absPath, where.real, log);
       continue;
+    }
+    // Taken before the read: a change after it gives another stat next time.
+    const stat = known ? statKey(absPath, settledBefore) : undefined;
+    if (known && stat) {
+      const sha = known.textOf(absPath, stat);
+      if (sha !== undefined) {
+        files.push(lazySourceFile(path, absPath, sha, stat));
+        continue;
+      }
     }
     let buf: Buffer;
     try {
@@ -205,7 +220,7 @@ export function loadConfigFiles(
       }
     }
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    files.push({ path, absPath, text });
+    files.push(stat ? { path, absPath, text, stat } : { path, absPath, text });
   }
   return files;
 }

@@ -340,8 +340,9 @@ async function patchSnapshot(
       for (const file of files) {
         const was = kept.get(file);
         if (was) {
-          const { certs: _c, racy: _r, ids: _i, ...rest } = was;
-          parts.push({ ...rest, previous: was });
+          const { certs: _c, racy: _r, ids: _i, stat: _s, ...rest } = was;
+          // Its stat as this compile found it (a file touched but not changed is recorded anew).
+          parts.push({ ...rest, ...(file.stat ? { stat: file.stat } : {}), previous: was });
           continue;
         }
         const r = fresh.get(file);
@@ -385,6 +386,7 @@ export function snapshotPart(file: SourceFile, r: FileKeysState, text: string, n
   return {
     path: file.absPath,
     text,
+    ...(file.stat ? { stat: file.stat } : {}),
     docs: r.docs,
     validFrom: nowMs,
     validUntil: Number.isFinite(r.validUntil) ? r.validUntil : null,

@@ -8,6 +8,10 @@ export interface SourceFile {
   /** Absolute path on disk (relative certificate paths resolve from its directory). */
   absPath: string;
   text: string;
+  /** SHA-256 of `text` when known without reading it (its stat equals the snapshot's record: known-files.ts). */
+  textSha256?: string;
+  /** Its stat (known-files.ts `statKey`) taken before it was read, when it had settled (not racily clean): the snapshot records it. */
+  stat?: string;
   /** Offsets where each line starts; computed on first use (most files never need it). */
   lineStarts?: number[];
 }

@@ -182,7 +182,7 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   const c = result.cache;
   const patched =
     c?.patched !== undefined
-      ? `; the previous bundle patched (${count(c.patched, 'key file')} resolved again)`
+      ? `; the previous bundle patched (${count(c.patched, 'key file')} resolved again${c.unread ? `, ${c.unread} not read: known by their stat` : ''})`
       : c?.snapshotMiss
         ? `; snapshot not used: ${c.snapshotMiss}`
         : '';
