@@ -4,6 +4,7 @@
 // whatever URL or form is crafted; admins may look at any key but change it only from the
 // admin page. Also the loopback-only portal's status page, reached with a secret receipt.
 import { timingSafeEqual } from 'node:crypto';
+import { errorsForViewer } from './config-report.ts';
 import { catalogNow, type PortalContext } from './context.ts';
 import { editPortalKey } from './edit-key.ts';
 import type { Exchange } from './http.ts';
@@ -149,8 +150,9 @@ export async function keyAction(ctx: PortalContext, ex: Exchange, keyId: string,
   if (!outcome.ok) {
     ctx.logger?.info({ user: user.sub, key: keyId, action, status: outcome.status }, 'portal key change refused');
     const fresh = readPortalKey(ctx.configDir, keyId);
-    if (fresh === null || ex.wantsJson()) return ex.json(outcome.status, { errors: [{ field: null, message: outcome.message, details: outcome.details }] });
-    return renderKey(ctx, ex, fresh, outcome.status, [{ field: null, message: outcome.message, details: outcome.details }], null);
+    const errors = errorsForViewer(ctx, ex, [{ field: null, message: outcome.message, details: outcome.details }]);
+    if (fresh === null || ex.wantsJson()) return ex.json(outcome.status, { errors });
+    return renderKey(ctx, ex, fresh, outcome.status, errors, null);
   }
   ctx.logger?.info({ user: user.sub, email: user.email, key: keyId, action }, `portal key ${done}`);
   if (ex.wantsJson()) return ex.json(200, { key_id: keyId, done });

@@ -3,6 +3,7 @@
 // loopback-only portal the answer carries a secret receipt, on a signed-in portal the key
 // belongs to the signed-in subject.
 import { apiUrl } from './catalog.ts';
+import { errorsForViewer } from './config-report.ts';
 import { catalogNow, type PortalContext } from './context.ts';
 import { isCrossSite } from './csrf.ts';
 import { BodyTooLarge, developerProblem, MAX_BODY_BYTES, parseRequestForm, readCappedBody, type RequestForm, UnsupportedForm } from './form.ts';
@@ -47,6 +48,7 @@ export async function refuse(
   extra: Record<string, string> = {},
   challenge?: string,
 ): Promise<void> {
+  errors = errorsForViewer(ctx, ex, errors);
   if (ex.wantsJson()) {
     ex.json(status, { errors: errors.map(({ field, message, details }) => ({ field, message, details })) }, extra);
     return;

@@ -9,6 +9,7 @@ import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from '
 import type { AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import pino from 'pino';
 import { createCa, issueCert, type DemoPki } from '../cli/pki.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { createPortal, SECURITY_HEADERS, type Portal } from '../portal/server.ts';
@@ -30,6 +31,8 @@ let base: string;
  * then recompile with the new key), so 2 breaks its recompile.
  */
 let breakOnCompile = 0;
+/** The portal's log lines (JSON). */
+const logged: Record<string, unknown>[] = [];
 
 const liveCompile = compilerFor({ live: true });
 const compile: CompileFn = async (dir) => {
@@ -51,6 +54,7 @@ before(async () => {
     gatewayUrl: 'https://gw.example.test:8443',
     compile,
     submissionLimit: { burst: 1000, perHour: 1000 },
+    logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) }),
   });
   await new Promise<void>((r) => portal.server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
@@ -194,7 +198,7 @@ test('a certificate file upload (DER, multipart) is accepted like a paste', asyn
   assert.match(page, /Your key is ready/);
 });
 
-test('a recompile that fails removes the new key file and says why', async () => {
+test('a recompile that fails removes the new key file; the developer is told the log has why, the log holds the report', async () => {
   const before = snapshotDir(config);
   const bundleBefore = readFileSync(bundle);
   const form = await openForm(base);
@@ -203,9 +207,13 @@ test('a recompile that fails removes the new key file and says why', async () =>
   const r = await submitJson(base, form, { policy: 'profile-self-serve', developer: 'dev', certificate: leaf.certPem }, leaf.keyFile);
   rmSync(join(config, 'apis', 'broken.yaml'), { force: true });
   assert.equal(r.status, 409);
-  const errors = r.body.errors as Array<{ message: string; details: string }>;
-  assert.match(errors[0].message, /did not compile with your key added/);
-  assert.match(errors[0].details, /broken\.yaml/);
+  const errors = r.body.errors as Array<{ message: string; details?: string }>;
+  assert.match(errors[0].message, /did not compile with your key added.*The platform team can see why in the portal log\./);
+  // The compiler's report names the config's files and quotes their lines: not for a developer.
+  assert.equal(errors[0].details, undefined);
+  assert.doesNotMatch(JSON.stringify(r.body), /broken\.yaml/);
+  const line = logged.find((l) => l.msg === 'portal: the configuration does not compile');
+  assert.match(String(line?.report), /broken\.yaml/);
   assert.deepEqual(snapshotDir(config), before);
   assert.ok(readFileSync(bundle).equals(bundleBefore));
   // The live compile's next answer is the directory as it is again: a full compile's bytes.
