@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { issueCert, type DemoPki } from '../cli/pki.ts';
 import { compileDemoBundle } from './helpers/demo-bundle.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { run, spawnServe } from './helpers/serve-fixtures.ts';
+import { curlWith } from './helpers/portal-fixtures.ts';
+import { spawnServe } from './helpers/serve-fixtures.ts';
 import type { EchoUpstream } from '../support/echo-upstream.ts';
 
 const t = tempDir('serve-tls-watch');
@@ -42,27 +43,10 @@ function servedCn(port: number): Promise<string> {
   });
 }
 
+/** curl (verifying the served certificate against the demo CA) with partner-a's certificate: the status. */
 async function curlStatus(port: number): Promise<number> {
-  const r = await run('curl', [
-    '-sS',
-    '--max-time',
-    '20',
-    '--cacert',
-    join(pki.dir, 'ca.pem'),
-    '--resolve',
-    `localhost:${port}:127.0.0.1`,
-    '--cert',
-    join(pki.dir, 'partner-a.pem'),
-    '--key',
-    join(pki.dir, 'partner-a-key.pem'),
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    `https://localhost:${port}/static/hello`,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  return Number(r.stdout);
+  const r = await curlWith(`https://localhost:${port}/static/hello`, pki, join(pki.dir, 'partner-a.pem'), join(pki.dir, 'partner-a-key.pem'));
+  return r.status;
 }
 
 function serveOn(cert: string, key: string) {
