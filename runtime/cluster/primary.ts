@@ -48,7 +48,9 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   let startup: { resolve: () => void; reject: (err: Error) => void } | null = null;
 
   function send(w: Worker | undefined, m: ToWorker): void {
-    if (w?.isConnected()) w.send(m);
+    // A worker killed a moment ago can still look connected: its channel's error goes to this
+    // callback (an emitted 'error' would reach no listener); its exit handler starts another.
+    if (w?.isConnected()) w.send(m, undefined, undefined, () => {});
   }
 
   function fork(): Worker {
