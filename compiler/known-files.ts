@@ -10,7 +10,7 @@
 // read and hashed every time until it has settled.
 import { readFileSync, statSync } from 'node:fs';
 import { RACY_MS } from './certs.ts';
-import type { SourceFile } from './source.ts';
+import { type SourceFile, withoutBom } from './source.ts';
 
 /** The stat of a regular file as one comparable string, or undefined (missing, not a file, or changed since `settledBefore` ms). */
 export function statKey(absPath: string, settledBefore: number): string | undefined {
@@ -53,8 +53,7 @@ export function lazySourceFile(path: string, absPath: string, textSha256: string
     configurable: true,
     enumerable: true,
     get(): string {
-      let text = readFileSync(absPath, 'utf8');
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      const text = withoutBom(readFileSync(absPath, 'utf8'));
       Object.defineProperty(file, 'text', { value: text, writable: true, configurable: true, enumerable: true });
       return text;
     },

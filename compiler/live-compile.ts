@@ -33,7 +33,7 @@ import { validUntil } from './key-cache.ts';
 import { addOwners, buildState, dropOwners, type LiveCapture, type LiveState, stateValidUntil } from './live-state.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
-import type { SourceFile } from './source.ts';
+import { type SourceFile, withoutBom } from './source.ts';
 import { PatchRefused, patchWire } from './wire-patch.ts';
 
 /** How a live compile was made: everything compiled, only changed key files, or nothing changed. */
@@ -73,10 +73,9 @@ function readConfigFile(root: string, abs: string): SourceFile | null | 'odd' {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : 'odd';
   }
-  let text = buf.toString('utf8');
+  const text = buf.toString('utf8');
   if (text.includes('\uFFFD')) return 'odd';
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  return { path: relative(root, abs).split(sep).join('/'), absPath: abs, text };
+  return { path: relative(root, abs).split(sep).join('/'), absPath: abs, text: withoutBom(text) };
 }
 
 export class LiveCompiler {

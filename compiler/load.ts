@@ -8,7 +8,7 @@ import type { DiagnosticLog } from './diagnostics.ts';
 import { quotedPath } from './excerpt.ts';
 import { IgnoreRules } from './ignore.ts';
 import { type KnownFiles, lazySourceFile, statKey } from './known-files.ts';
-import type { SourceFile } from './source.ts';
+import { type SourceFile, withoutBom } from './source.ts';
 import { errnoMessage } from '../common/errno.ts';
 
 /** The config directory itself is missing or not a directory: an I/O error, not a config one. */
@@ -219,7 +219,7 @@ export function loadConfigFiles(
         continue;
       }
     }
-    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    text = withoutBom(text);
     files.push(stat ? { path, absPath, text, stat } : { path, absPath, text });
   }
   return files;

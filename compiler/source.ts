@@ -2,6 +2,11 @@
 // subset parser and the full `yaml` library) produce this tree, so every later stage maps a
 // value back to a line:col the same way, and a node costs a few fields, not a CST.
 
+/** A config file's text without its UTF-8 byte order mark (editors on Windows write one; YAML positions count from after it). */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 export interface SourceFile {
   /** Display path: relative to the config directory, "/" separators. */
   path: string;

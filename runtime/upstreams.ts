@@ -4,9 +4,7 @@
 // for as long, has its pool closed (gracefully: requests still on it finish). A request that
 // still reaches a retired upstream (from a snapshot that was current when it arrived) reopens it.
 import { type ClientHttp2Session, connect as http2Connect } from 'node:http2';
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import { checkPins, upstreamConnector, type UpstreamTlsSettings } from './upstream-tls.ts';
 
 const RETIRE_AFTER_MS = 60_000;
@@ -26,6 +24,8 @@ export class Upstream {
   retiredAt = 0;
   private pool: Pool | null = null;
   private session: ClientHttp2Session | null = null;
+  /** How connectRaw connects, made on first use. */
+  private connector: buildConnector.connector | null = null;
 
   constructor(
     readonly origin: string,
@@ -98,37 +98,15 @@ export class Upstream {
   }
 
   /**
-   * A connection of its own to the origin (a WebSocket tunnel), made as the pool makes its
-   * connections: proxy.upstream_tls's CA, server name, client certificate and pins. `ready` is
-   * called once, when the connection is usable (TLS: handshake done and the pin checked, so not
-   * a byte is written to an upstream that is not the pinned one), or with the error.
+   * A connection of its own to the origin (a WebSocket tunnel), made by the connector the pool
+   * is given (proxy.upstream_tls's CA, server name, client certificate and pins) or, with no
+   * upstream_tls, undici's own with the pool's connect timeout. `ready` is called once, when the connection is usable
+   * (TLS: handshake done and the pin checked, so not a byte is written to an upstream that is
+   * not the pinned one), or with the error.
    */
-  connectRaw(timeoutMs: number, ready: (err: Error | null, socket: Socket) => void): Socket {
-    const tls = this.tls;
-    const socket: Socket = this.secure
-      ? tlsConnect({
-          host: this.hostname,
-          port: this.port,
-          servername: tls?.servername ?? (isIP(this.hostname) === 0 ? this.hostname : undefined),
-          ca: tls?.ca,
-          cert: tls?.cert,
-          key: tls?.key,
-          rejectUnauthorized: tls === null || !(tls.pins.size > 0 && tls.ca === undefined),
-        })
-      : netConnect({ host: this.hostname, port: this.port });
-    let done = false;
-    const finish = (err: Error | null) => {
-      if (done) return;
-      done = true;
-      socket.setTimeout(0);
-      socket.removeListener('error', finish);
-      if (err !== null) socket.destroy();
-      ready(err, socket);
-    };
-    socket.setTimeout(timeoutMs, () => finish(Object.assign(new Error('upstream connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })));
-    socket.once('error', finish);
-    socket.once(this.secure ? 'secureConnect' : 'connect', () => finish(tls === null ? null : checkPins(socket as TLSSocket, tls.pins)));
-    return socket;
+  connectRaw(ready: buildConnector.Callback): void {
+    this.connector ??= this.tls === null ? buildConnector({ timeout: POOL_OPTIONS.connectTimeout }) : upstreamConnector(this.tls);
+    this.connector({ hostname: this.hostname, host: this.authority, protocol: this.secure ? 'https:' : 'http:', port: String(this.port) }, ready);
   }
 
   /** Closes the pool once the requests on it are done. */

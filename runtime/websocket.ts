@@ -27,8 +27,6 @@ import { decide } from './stages/decide.ts';
 const RECHECK_MS = 500;
 /** And how often each is decided again regardless (expiry of its key or certificate). */
 const REDECIDE_EVERY_MS = 5_000;
-/** Connecting to the upstream (TCP, TLS). */
-const CONNECT_TIMEOUT_MS = 10_000;
 
 interface Tunnel {
   ex: HttpExchange;
@@ -121,7 +119,7 @@ export class WebSockets {
     headers.connection = 'Upgrade';
     headers.upgrade = 'websocket';
 
-    api.upstream.connectRaw(CONNECT_TIMEOUT_MS, (err, socket) => {
+    api.upstream.connectRaw((err, socket) => {
       if (err !== null) return fail(err);
       if (ended) return void socket.destroy();
       t.upstream = socket;
