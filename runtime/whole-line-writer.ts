@@ -23,6 +23,8 @@ import { fstatSync, write as fsWrite, writeSync } from 'node:fs';
 export const ATOMIC_WRITE_BYTES = 4096;
 /** Retry delay when a non-blocking pipe is full (ms). */
 const RETRY_MS = 10;
+/** How long a synchronous write (at exit, or to a file) waits for a full non-blocking pipe, in all. */
+const EXIT_PATIENCE_MS = 5000;
 
 /**
  * Is `fd` a regular file (`serve > gateway.log`)? Then log writes are synchronous, in both the
@@ -51,7 +53,29 @@ export class WholeLineWriter {
 
   /** `chunk` is one or more whole lines, each ending in "\n" (what LineBatch hands over: a Buffer it never writes again). */
   write(chunk: string | Buffer): boolean {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.enqueue(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    if (!this.sync) this.next();
+    else
+      try {
+        this.flushSync();
+      } catch {
+        // The file cannot be written (ENOSPC, EIO): these lines are lost, the request is not.
+        this.queue.length = 0;
+      }
+    return true;
+  }
+
+  /**
+   * At exit: `chunk` written now, after what is queued, never through the thread pool (an
+   * 'exit' handler cannot wait for a thread-pool write, and the process may end before it runs).
+   */
+  writeSync(chunk: Buffer): void {
+    this.enqueue(chunk);
+    this.flushSync();
+  }
+
+  /** `buf` cut into pieces of whole lines, each at most ATOMIC_WRITE_BYTES, at the queue's end. */
+  private enqueue(buf: Buffer): void {
     let start = 0;
     while (start < buf.length) {
       if (buf.length - start <= ATOMIC_WRITE_BYTES) {
@@ -69,15 +93,6 @@ export class WholeLineWriter {
         start = stop;
       }
     }
-    if (!this.sync) this.next();
-    else
-      try {
-        this.flushSync();
-      } catch {
-        // The file cannot be written (ENOSPC, EIO): these lines are lost, the request is not.
-        this.queue.length = 0;
-      }
-    return true;
   }
 
   flush(cb?: (err?: Error) => void): void {
@@ -88,18 +103,7 @@ export class WholeLineWriter {
 
   /** At exit: what is queued, written now (a write already in the thread pool may land after). */
   flushSync(): void {
-    let tries = 0;
-    while (this.queue.length > 0) {
-      const piece = this.take();
-      try {
-        const n = writeSync(this.fd, piece);
-        if (n < piece.length) this.queue.unshift(piece.subarray(n));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || ++tries > 100) throw err;
-        this.queue.unshift(piece);
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, RETRY_MS);
-      }
-    }
+    while (this.queue.length > 0) writeAllSync(this.fd, this.take());
   }
 
   /** The queue's first pieces joined, as long as they fit one atomic write. */
@@ -142,6 +146,24 @@ export class WholeLineWriter {
       }
       this.next();
     });
+  }
+}
+
+/**
+ * `buf` written to `fd` now, all of it: a partial write goes on with the rest, a full
+ * non-blocking pipe (EAGAIN) is waited for, up to EXIT_PATIENCE_MS in all (a log reader that
+ * stalls longer loses the lines; the process does not hang). A piece of at most
+ * ATOMIC_WRITE_BYTES is written whole or not at all by a pipe, so it stays atomic.
+ */
+export function writeAllSync(fd: number, buf: Buffer): void {
+  let tries = 0;
+  while (buf.length > 0) {
+    try {
+      buf = buf.subarray(writeSync(fd, buf));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || ++tries > EXIT_PATIENCE_MS / RETRY_MS) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, RETRY_MS);
+    }
   }
 }
 

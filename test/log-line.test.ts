@@ -341,3 +341,49 @@ test('to a pipe the writes stay asynchronous and every line arrives whole at exi
   assert.equal(r.code, 0, r.err);
   assertWholeLines(r.out, 200);
 });
+
+/**
+ * The lines still gathered when the process exits must reach stdout even when it is a full
+ * non-blocking pipe (Node's child-process pipes are O_NONBLOCK). Handed to the thread pool at
+ * exit, their write failed with EAGAIN and its retry never ran: CI once saw the last 3 of 200
+ * lines missing. Here the reader waits until the child has filled the pipe and logged 3 lines,
+ * then 300 ms more, before it reads anything.
+ */
+const fullPipeExitScript = (sharedStdout: boolean) => `
+  const { writeSync } = await import('node:fs');
+  const { createLogger, logRequest } = await import(${JSON.stringify(new URL('../runtime/log.ts', import.meta.url).href)});
+  const logger = createLogger({ sharedStdout: ${sharedStdout} });
+  const filler = Buffer.from(JSON.stringify({ api: 'filler', pad: 'x'.repeat(4000) }) + '\\n');
+  let filled = 0;
+  for (;;) {
+    try { filled += writeSync(1, filler); } catch (err) { if (err.code === 'EAGAIN') break; throw err; }
+    if (filled % filler.length !== 0) { writeSync(2, 'partial filler write\\n'); process.exit(3); }
+  }
+  for (let i = 0; i < 3; i++)
+    logRequest(logger, { api: 'api-' + i, key: null, cert: null, status: 200, code: null, method: 'GET', path: '/', durationMs: 1, remote: '::1' });
+  process.stderr.write('full\\n');
+`;
+
+for (const sharedStdout of [false, true])
+  test(`lines gathered at exit reach a full non-blocking pipe (${sharedStdout ? 'workers' : 'one process'})`, async () => {
+    const r = await new Promise<{ out: string; err: string; code: number | null }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', fullPipeExitScript(sharedStdout)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      let full = false;
+      child.stdout!.on('data', (c: Buffer) => (out += c));
+      child.stdout!.pause();
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d;
+        if (full || !err.includes('full\n')) return;
+        full = true;
+        setTimeout(() => child.stdout!.resume(), 300);
+      });
+      child.on('close', (code) => resolve({ out, err, code }));
+    });
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.split('\n').filter((line) => !line.startsWith('{"api":"filler"'));
+    assertWholeLines(lines.join('\n'), 3);
+  });
