@@ -1,5 +1,6 @@
 // The first one-key change after start, over several starts (the shards bench makes one per
-// run), with two builds alternated start by start so that the VM's drift hits both alike.
+// run), with the builds alternated start by start (their order reversed every other start) so
+// that the VM's drift hits every build alike.
 // Each start: `serve --bundle DIR` of N synthetic keys (as the shards bench), the first answer
 // (ready), then at once a one-key change (changed shard + manifest written -> /health reports
 // it), then CHANGES more with a pause between, as the shards bench's idle changes; each reload's
@@ -103,8 +104,8 @@ try {
   for (const [build, rs] of results) {
     const later = rs.flatMap((r) => r.laterMs);
     console.log(
-      `${build}: ${keys} keys, ${rs.length} starts: ready median ${median(rs.map((r) => r.readyMs))} ms (${rs.map((r) => r.readyMs).join(', ')}); ` +
-        `first change median ${median(rs.map((r) => r.firstMs))} ms (${rs.map((r) => r.firstMs).join(', ')}); later median ${round(median(later), 1)} worst ${Math.max(...later)} ms; ` +
+      `${build}: ${keys} keys, ${rs.length} starts: ready median ${Math.round(median(rs.map((r) => r.readyMs)))} ms (${rs.map((r) => r.readyMs).join(', ')}); ` +
+        `first change median ${round(median(rs.map((r) => r.firstMs)), 1)} ms (${rs.map((r) => r.firstMs).join(', ')}); later median ${round(median(later), 1)} worst ${Math.max(...later)} ms; ` +
         `stall of the first reload ${rs.map((r) => r.stalls[0]).join(', ')} ms, max over all ${Math.max(...rs.flatMap((r) => r.stalls))} ms; loop delay max ${Math.max(...rs.flatMap((r) => r.loopDelays))} ms`,
     );
   }
