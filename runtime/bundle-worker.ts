@@ -53,7 +53,8 @@ function heldOf(serving: ServingRouting): Map<string, ServingRouting['shards'][n
 
 // The worker of a sharded bundle stays up between reloads (runtime/bundle-worker-client.ts),
 // answers through the port it was given, and handles requests one after another (the start-up
-// warm-up first, cut short by a reload that arrives during it). One for a single-file bundle answers on the worker port itself and is terminated after.
+// warm-up first, cut short by a reload that arrives during it). One for a single-file bundle
+// answers on the worker port itself and is terminated after.
 const replies = (workerData as { replies?: MessagePort } | null)?.replies;
 let queue: Promise<unknown> = Promise.resolve();
 /** Requests other than the warm-up that arrived and have not started: the warm-up yields to them. */
