@@ -39,7 +39,8 @@ export async function approveKey(
     };
   }
   const file = keyFilePath(configDir, keyId);
-  if (!existsSync(file)) return { code: 1, outcome: 'no_such_key', message: `no portal key ${keyId}: ${PORTAL_KEYS_DIR}/${keyId}.yaml does not exist in ${configDir}` };
+  if (!existsSync(file))
+    return { code: 1, outcome: 'no_such_key', message: `no portal key ${keyId}: ${PORTAL_KEYS_DIR}/${keyId}.yaml does not exist in ${configDir}` };
   // The portal may be adding a key right now: edit, compile and write the bundle under its lock.
   return withDirLock(configDir, () => approveLocked(configDir, keyId, file, bundlePath, compile, now));
 }

@@ -25,12 +25,13 @@ const NO_RESULT = ['serve', 'portal', 'demo', 'completion', 'help'];
 /** Runs the CLI with --format json; the exit code and the parsed envelope (stdout must be exactly one JSON value). */
 function json(args: string[], cwd?: string) {
   const r = mtlsgate([...args, '--format', 'json'], { cwd });
-  let envelope: Record<string, any>;
-  try {
-    envelope = JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`${args.join(' ')}: stdout is not one JSON value (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
+  const envelope: ReturnType<typeof JSON.parse> = (() => {
+    try {
+      return JSON.parse(r.stdout);
+    } catch {
+      throw new Error(`${args.join(' ')}: stdout is not one JSON value (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    }
+  })();
   assert.equal(envelope.schema_version, 1);
   assert.equal(envelope.command, args[0]);
   assert.ok(Array.isArray(envelope.errors) && Array.isArray(envelope.warnings));
@@ -85,7 +86,7 @@ test('certs --format json: each file with its fingerprint and role, no key mater
     assert.equal(statSync(c.key_file).mode & 0o777, 0o600, c.key_file);
   }
   assert.deepEqual(
-    Object.values(byName).map((c: any) => c.role),
+    r.envelope.certificates.map((c: { role: string }) => c.role),
     ['ca', 'server', 'client', 'client', 'client', 'client', 'untrusted_ca', 'untrusted_client'],
   );
   assert.deepEqual(byName.server.hosts, ['gw.example.com']);
@@ -157,7 +158,10 @@ test('approve --format json: approved, already active, no such key; a config tha
   assert.equal(readFileSync(join(config, 'keys', 'portal', 'portal-0000000b.yaml'), 'utf8'), waiting, 'the key file is unchanged');
   const check = json(['check', 'config'], t.dir);
   assert.equal(check.code, 1);
-  assert.ok(broken.envelope.errors.length > 0 && broken.envelope.errors.every((e: { code: string }) => /^E_/.test(e.code)), JSON.stringify(broken.envelope.errors));
+  assert.ok(
+    broken.envelope.errors.length > 0 && broken.envelope.errors.every((e: { code: string }) => /^E_/.test(e.code)),
+    JSON.stringify(broken.envelope.errors),
+  );
   assert.deepEqual(broken.envelope.errors, check.envelope.errors, 'the errors check reports, in the same shape');
   assert.deepEqual(broken.envelope.diagnostics, check.envelope.diagnostics, 'the diagnostics check reports');
   assert.equal(broken.envelope.errors[0].file, 'config/policies/broken.yaml');
@@ -171,10 +175,14 @@ test('completion offers --format and its values for keygen, certs and approve', 
   const script = mtlsgate(['completion', 'bash']).stdout;
   for (const cmd of ['keygen', 'certs', 'approve']) {
     const line = ['mtlsgate', cmd, '--format', ''];
-    const r = spawnSync('bash', ['-c', `eval "$(cat)"; COMP_WORDS=(${line.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=3; _mtlsgate; printf '%s\\n' "\${COMPREPLY[@]}"`], {
-      input: script,
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'bash',
+      ['-c', `eval "$(cat)"; COMP_WORDS=(${line.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=3; _mtlsgate; printf '%s\\n' "\${COMPREPLY[@]}"`],
+      {
+        input: script,
+        encoding: 'utf8',
+      },
+    );
     assert.deepEqual(r.stdout.trim().split('\n'), ['text', 'json', 'github'], cmd);
   }
   assert.match(mtlsgate(['completion', 'zsh']).stdout, /approve:--format\) compadd -- text json github/);

@@ -40,7 +40,13 @@ export const command: Command = {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: 'string' }, out: { type: 'string', short: 'o' }, bundle: { type: 'string' }, sign: { type: 'string' }, format: { type: 'string' } },
+      options: {
+        config: { type: 'string' },
+        out: { type: 'string', short: 'o' },
+        bundle: { type: 'string' },
+        sign: { type: 'string' },
+        format: { type: 'string' },
+      },
     });
     const format = parseFormat(values);
     values.bundle = values.out ?? values.bundle;

@@ -127,7 +127,9 @@ export const command: Command = {
     console.log(`wrote ${files.length} files to ${dir} (${values.alg === 'rsa' ? 'RSA 2048' : 'EC P-256'}), each <name>.pem with its <name>-key.pem:`);
     const width = Math.max(...DEMO_CERT_NAMES.map((n) => n.length));
     for (const c of certificates) {
-      console.log(`  ${`${c.name}.pem`.padEnd(width + 4)}  ${c.fingerprint}  ${c.name === 'server' && values.host ? `server: ${values.host.join(', ')}` : ROLES[c.name][1]}`);
+      console.log(
+        `  ${`${c.name}.pem`.padEnd(width + 4)}  ${c.fingerprint}  ${c.name === 'server' && values.host ? `server: ${values.host.join(', ')}` : ROLES[c.name][1]}`,
+      );
     }
     console.log('The *-key.pem files are private keys: keep them out of version control.');
     return 0;

@@ -203,15 +203,21 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     const body = { config: dir, ...(write ? { out } : {}), digest, counts, diagnostics };
     // Written after the bundle (below) so that "ok" is true only once the file is in place.
     if (!ok)
-      process.stdout.write(envelope(name, false, body, diagnosticProblems(result.diagnostics, 'error', shownDir), diagnosticProblems(result.diagnostics, 'warning', shownDir)));
+      process.stdout.write(
+        envelope(name, false, body, diagnosticProblems(result.diagnostics, 'error', shownDir), diagnosticProblems(result.diagnostics, 'warning', shownDir)),
+      );
     else if (!write) process.stdout.write(envelope(name, true, body, [], diagnosticProblems(result.diagnostics, 'warning', shownDir)));
     else if (shardCount > 0) {
       const w = writeSharded(out!, result, shardCount, signingKey, values.cache);
       if (w === null) return 2;
-      process.stdout.write(envelope(name, true, { ...body, digest: w.digest, shards: w.shards }, [], diagnosticProblems(result.diagnostics, 'warning', shownDir)));
+      process.stdout.write(
+        envelope(name, true, { ...body, digest: w.digest, shards: w.shards }, [], diagnosticProblems(result.diagnostics, 'warning', shownDir)),
+      );
       return 0;
     } else
-      return writeBundle(out!, result.bundle!, () => process.stdout.write(envelope(name, true, body, [], diagnosticProblems(result.diagnostics, 'warning', shownDir))));
+      return writeBundle(out!, result.bundle!, () =>
+        process.stdout.write(envelope(name, true, body, [], diagnosticProblems(result.diagnostics, 'warning', shownDir))),
+      );
   } else {
     // A missing certificate directory (examples/certs on a fresh clone): say what to run, first.
     const hint = format === 'text' ? missingCertsHint(result.diagnostics) : null;
