@@ -10,6 +10,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
 import { renderKeyFile } from '../portal/key-file.ts';
 import { launchChromium } from './helpers/chromium.ts';
+import { mtlsgate } from './helpers/cli.ts';
 import { bindIdp, signInAt, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 import { freshClient, openForm, runSignCommand, snapshotDir, spawnPortal, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
@@ -170,4 +171,17 @@ test('admin rights follow --admins after a restart: the old admin session is gon
   const issued = await requestKey(ada, 'ada-4');
   assert.equal(issued.status, 201, `--developer-key-limit off: ${JSON.stringify(issued.body)}`);
   await again.context.close();
+});
+
+test('--developer-key-limit: a bad value, or the flag without sign-in, is a usage error (exit 2), never a silent no-op', () => {
+  const base = ['portal', '--config', config, '-o', join(t.dir, 'unused.json')];
+  const loopback = mtlsgate([...base, '--developer-key-limit', '5']);
+  assert.equal(loopback.code, 2);
+  assert.match(loopback.stderr, /--developer-key-limit needs --oidc-issuer URL: without sign-in keys have no owner to count/);
+  const oidc = [...base, '--oidc-issuer', idp.issuer, '--oidc-client-id', 'c', '--oidc-client-secret-file', secretFile];
+  for (const bad of ['0', '-1', '2.5', 'none', '']) {
+    const r = mtlsgate([...oidc, `--developer-key-limit=${bad}`]);
+    assert.equal(r.code, 2, bad);
+    assert.match(r.stderr, /--developer-key-limit must be a positive whole number or off/, bad);
+  }
 });
