@@ -12,7 +12,7 @@ import type { GatewayCore } from './gateway.ts';
 import { endGrpcWithError, isGrpc, sendGrpcError } from './grpc.ts';
 import type { ClientIdentity } from './identity.ts';
 import type { OpenRequest } from './open-requests.ts';
-import { forward, type Forwarding } from './proxy.ts';
+import { cutAnswer, forward, type Forwarding } from './proxy.ts';
 import { crlStore } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
 import { RequestContext } from './stages/context.ts';
@@ -146,7 +146,7 @@ export class HttpExchange extends RequestContext implements OpenRequest {
    */
   fault(err: unknown): void {
     reportFault('request path', err);
-    if (this.res.headersSent) this.res.destroy();
+    if (this.res.headersSent) cutAnswer(this.res, this.http2);
     else {
       this.status = errorStatus('proxy.upstream_error');
       this.code = 'proxy.upstream_error';
@@ -172,7 +172,8 @@ export class HttpExchange extends RequestContext implements OpenRequest {
     }
     if (!res.headersSent) {
       this.status = errorStatus(refusal.code);
-      const bodyComing = !this.req.readableEnded;
+      // (A body nobody read never emits 'end': what was received says it.)
+      const bodyComing = this.http2 ? !(this.req as Http2ServerRequest).stream.endAfterHeaders && !this.req.readableEnded : !(this.req as IncomingMessage).complete;
       if (bodyComing && !this.http2) res.setHeader('connection', 'close');
       this.sendRefusal(refusal.code, refusal.message, refusal.headers);
       // HTTP/2: RST_STREAM(NO_ERROR) once the answer is out, so the stream ends though the body did not (RFC 9113 8.1).
@@ -180,10 +181,8 @@ export class HttpExchange extends RequestContext implements OpenRequest {
       return;
     }
     this.status = res.statusCode;
-    if (!this.http2) res.destroy();
-    else if (isGrpc(this.headers['content-type'])) endGrpcWithError(res as Http2ServerResponse, refusal.code, refusal.message);
-    // Not res.destroy(): that resets with NO_ERROR, and a client reads an answer without a length cut so as complete.
-    else (res as Http2ServerResponse).stream.close(constants.NGHTTP2_CANCEL);
+    if (this.http2 && isGrpc(this.headers['content-type'])) endGrpcWithError(res as Http2ServerResponse, refusal.code, refusal.message);
+    else cutAnswer(res, this.http2, constants.NGHTTP2_CANCEL);
   }
 
   /** ProxyOutcome: a drain started and this answer can say so (HTTP/1.1): it ends its connection. */

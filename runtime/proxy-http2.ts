@@ -10,7 +10,7 @@ import type { ServerResponse } from 'node:http';
 import { answerIdleClient, watchRequestBody } from './client-idle.ts';
 import { type ErrorCode, sendError } from './errors.ts';
 import { reportFault } from './faults.ts';
-import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders } from './proxy.ts';
+import { checkHeaders, clientHeaders, cutAnswer, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders } from './proxy.ts';
 
 class Http2Forwarding implements Forwarding {
   private status = 0;
@@ -58,7 +58,7 @@ class Http2Forwarding implements Forwarding {
     this.finish(answered ? this.status : 408, 'client.idle_timeout');
     this.drop();
     if (!answered) answerIdleClient(res, this.f.http2);
-    else if (!res.writableFinished) res.destroy();
+    else if (!res.writableFinished) cutAnswer(res, this.f.http2, constants.NGHTTP2_CANCEL);
   }
 
   start(hasBody: boolean): void {
@@ -108,7 +108,7 @@ class Http2Forwarding implements Forwarding {
     const res = this.f.res;
     this.cancel();
     if (res.headersSent) {
-      res.destroy();
+      cutAnswer(res, this.f.http2);
       this.finish(502, 'proxy.upstream_error');
       return;
     }
