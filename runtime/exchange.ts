@@ -173,7 +173,9 @@ export class HttpExchange extends RequestContext implements OpenRequest {
     if (!res.headersSent) {
       this.status = errorStatus(refusal.code);
       // (A body nobody read never emits 'end': what was received says it.)
-      const bodyComing = this.http2 ? !(this.req as Http2ServerRequest).stream.endAfterHeaders && !this.req.readableEnded : !(this.req as IncomingMessage).complete;
+      const bodyComing = this.http2
+        ? !(this.req as Http2ServerRequest).stream.endAfterHeaders && !this.req.readableEnded
+        : !(this.req as IncomingMessage).complete;
       if (bodyComing && !this.http2) res.setHeader('connection', 'close');
       this.sendRefusal(refusal.code, refusal.message, refusal.headers);
       // HTTP/2: RST_STREAM(NO_ERROR) once the answer is out, so the stream ends though the body did not (RFC 9113 8.1).

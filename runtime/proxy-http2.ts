@@ -4,13 +4,30 @@
 // HTTP/1.1 path (runtime/proxy.ts), and so does the client idle timeout for a request body.
 // Whenever the gateway gives up on the stream (the client left or idled, the request was
 // refused while open, the upstream failed) it resets it with CANCEL, as a gRPC client cancels
-// a call: the upstream's handler learns that the call is over.
+// a call: the upstream's handler learns that the call is over, and a body cut short is never
+// ended as if it were whole.
 import { type ClientHttp2Stream, constants, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
 import type { ServerResponse } from 'node:http';
+import { addAbortSignal, PassThrough } from 'node:stream';
 import { answerIdleClient, watchRequestBody } from './client-idle.ts';
 import { type ErrorCode, sendError } from './errors.ts';
 import { reportFault } from './faults.ts';
 import { checkHeaders, clientHeaders, cutAnswer, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders } from './proxy.ts';
+
+/**
+ * What an upstream stream is destroyed with to reset it with CANCEL and nothing else.
+ * stream.close(CANCEL) ends the request body first (END_STREAM, then RST_STREAM): the upstream
+ * reads a body cut short as complete, and answers it. node:http2 resets a stream destroyed
+ * with its AbortError with CANCEL (with any other error, INTERNAL_ERROR) and sends no
+ * END_STREAM. Node does not export that class: this instance comes from a stream an aborted
+ * signal destroyed.
+ */
+const CANCELLED: Error = (() => {
+  const probe = new PassThrough();
+  probe.on('error', () => {});
+  addAbortSignal(AbortSignal.abort(), probe);
+  return (probe.errored as Error | null) ?? new Error('cancelled');
+})();
 
 class Http2Forwarding implements Forwarding {
   private status = 0;
@@ -35,7 +52,7 @@ class Http2Forwarding implements Forwarding {
   }
 
   private cancel(): void {
-    this.stream.close(constants.NGHTTP2_CANCEL);
+    this.stream.destroy(CANCELLED);
   }
 
   /** Cancels the stream; what it sent that the client has not been given yet is dropped (the caller ends the answer). */
