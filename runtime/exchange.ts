@@ -4,7 +4,7 @@
 // differs (where the host comes from, how a connection is closed) stays in runtime/http1.ts
 // and runtime/http2.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { errorStatus, sendError, type ErrorCode, type Refusal } from './errors.ts';
 import { reportFault } from './faults.ts';
@@ -12,9 +12,10 @@ import type { GatewayCore } from './gateway.ts';
 import { endGrpcWithError, isGrpc, sendGrpcError } from './grpc.ts';
 import type { ClientIdentity } from './identity.ts';
 import type { OpenRequest } from './open-requests.ts';
-import { cutAnswer, forward, type Forwarding } from './proxy.ts';
+import { forward, type Forwarding } from './proxy.ts';
 import { crlStore } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
+import { cutAnswer } from './stream-reset.ts';
 import { RequestContext } from './stages/context.ts';
 import { STAGES } from './stages/index.ts';
 import { runStages } from './stages/run.ts';
@@ -146,7 +147,7 @@ export class HttpExchange extends RequestContext implements OpenRequest {
    */
   fault(err: unknown): void {
     reportFault('request path', err);
-    if (this.res.headersSent) cutAnswer(this.res, this.http2);
+    if (this.res.headersSent) cutAnswer(this.res, this.http2, false);
     else {
       this.status = errorStatus('proxy.upstream_error');
       this.code = 'proxy.upstream_error';
@@ -184,7 +185,7 @@ export class HttpExchange extends RequestContext implements OpenRequest {
     }
     this.status = res.statusCode;
     if (this.http2 && isGrpc(this.headers['content-type'])) endGrpcWithError(res as Http2ServerResponse, refusal.code, refusal.message);
-    else cutAnswer(res, this.http2, constants.NGHTTP2_CANCEL);
+    else cutAnswer(res, this.http2, true);
   }
 
   /** ProxyOutcome: a drain started and this answer can say so (HTTP/1.1): it ends its connection. */

@@ -6,28 +6,13 @@
 // refused while open, the upstream failed) it resets it with CANCEL, as a gRPC client cancels
 // a call: the upstream's handler learns that the call is over, and a body cut short is never
 // ended as if it were whole.
-import { type ClientHttp2Stream, constants, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
 import type { ServerResponse } from 'node:http';
-import { addAbortSignal, PassThrough } from 'node:stream';
 import { answerIdleClient, watchRequestBody } from './client-idle.ts';
 import { type ErrorCode, sendError } from './errors.ts';
 import { reportFault } from './faults.ts';
-import { checkHeaders, clientHeaders, cutAnswer, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders } from './proxy.ts';
-
-/**
- * What an upstream stream is destroyed with to reset it with CANCEL and nothing else.
- * stream.close(CANCEL) ends the request body first (END_STREAM, then RST_STREAM): the upstream
- * reads a body cut short as complete, and answers it. node:http2 resets a stream destroyed
- * with its AbortError with CANCEL (with any other error, INTERNAL_ERROR) and sends no
- * END_STREAM. Node does not export that class: this instance comes from a stream an aborted
- * signal destroyed.
- */
-const CANCELLED: Error = (() => {
-  const probe = new PassThrough();
-  probe.on('error', () => {});
-  addAbortSignal(AbortSignal.abort(), probe);
-  return (probe.errored as Error | null) ?? new Error('cancelled');
-})();
+import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders } from './proxy.ts';
+import { cancelStream, cutAnswer } from './stream-reset.ts';
 
 class Http2Forwarding implements Forwarding {
   private status = 0;
@@ -52,7 +37,7 @@ class Http2Forwarding implements Forwarding {
   }
 
   private cancel(): void {
-    this.stream.destroy(CANCELLED);
+    cancelStream(this.stream);
   }
 
   /** Cancels the stream; what it sent that the client has not been given yet is dropped (the caller ends the answer). */
@@ -75,7 +60,7 @@ class Http2Forwarding implements Forwarding {
     this.finish(answered ? this.status : 408, 'client.idle_timeout');
     this.drop();
     if (!answered) answerIdleClient(res, this.f.http2);
-    else if (!res.writableFinished) cutAnswer(res, this.f.http2, constants.NGHTTP2_CANCEL);
+    else if (!res.writableFinished) cutAnswer(res, this.f.http2, true);
   }
 
   start(hasBody: boolean): void {
@@ -125,7 +110,7 @@ class Http2Forwarding implements Forwarding {
     const res = this.f.res;
     this.cancel();
     if (res.headersSent) {
-      cutAnswer(res, this.f.http2);
+      cutAnswer(res, this.f.http2, false);
       this.finish(502, 'proxy.upstream_error');
       return;
     }

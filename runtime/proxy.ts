@@ -2,7 +2,7 @@
 // streamed (with backpressure both ways). One handler object per request, no promise: the
 // upstream's answer is written straight into the client's response.
 import { type IncomingHttpHeaders, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
-import { constants as h2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
@@ -12,6 +12,7 @@ import type { ClientIdentity } from './identity.ts';
 import { answerIdleClient, watchRequestBody } from './client-idle.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
+import { cutAnswer } from './stream-reset.ts';
 
 // RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
 const HOP_BY_HOP = new Set([
@@ -153,16 +154,6 @@ export function checkHeaders(...groups: Array<Record<string, string | string[]> 
   }
 }
 
-/**
- * Ends an answer that started and cannot be completed, so that the client sees it cut: HTTP/1.1
- * closes the connection; HTTP/2 resets the stream with `rstCode` (res.destroy() would reset it
- * with NO_ERROR, and a client reads an answer without a length cut so as complete).
- */
-export function cutAnswer(res: ClientResponse, http2: boolean, rstCode: number = h2.NGHTTP2_INTERNAL_ERROR): void {
-  if (http2) (res as Http2ServerResponse).stream.close(rstCode);
-  else res.destroy();
-}
-
 /** A request on its way through the upstream. */
 export interface Forwarding {
   /** The client's response closed (answered or abandoned): stop the upstream if still running. */
@@ -221,7 +212,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       if (!answered) return answerIdleClient(res, this.f.http2);
     }
     // Mid-answer (or its unread tail): nothing more can be said, only cut.
-    if (!res.writableFinished) cutAnswer(res, this.f.http2, h2.NGHTTP2_CANCEL);
+    if (!res.writableFinished) cutAnswer(res, this.f.http2, true);
   }
 
   clientClosed(): void {
@@ -320,7 +311,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     if (this.finished) return;
     if (res.headersSent) {
       // Mid-body: the status is out; all that is left is to cut the response short.
-      cutAnswer(res, this.f.http2);
+      cutAnswer(res, this.f.http2, false);
       this.finish(502, 'proxy.upstream_error');
       return;
     }
