@@ -259,7 +259,9 @@ describe('slow clients: a request body to a proxy.http2 upstream', () => {
   it('a client that leaves mid-body (HTTP/2 RST_STREAM, HTTP/1.1 closing its connection): the upstream stream is cancelled, its body never ended as if whole', async () => {
     const session = connectH2(`https://localhost:${gw.port}`, { ca: pki.ca.certPem });
     session.on('error', () => {});
-    const stream = session.request({ ':method': 'POST', ':path': '/h2/leaves', 'content-type': 'text/plain' }, { endStream: false });
+    // Reset by its signal: RST_STREAM(CANCEL) alone (stream.close() would end the body first, and the body would be whole).
+    const reset = new AbortController();
+    const stream = session.request({ ':method': 'POST', ':path': '/h2/leaves', 'content-type': 'text/plain' }, { endStream: false, signal: reset.signal });
     stream.on('error', () => {});
     stream.write('the first half of a body');
     const socket = await tls(pki, gw.port);
@@ -267,7 +269,7 @@ describe('slow clients: a request body to a proxy.http2 upstream', () => {
     socket.write('POST /h1/leaves HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nthe first half');
     try {
       await waitFor('the upstream to get both', () => streams.has('/h2/leaves') && streams.has('/h1/leaves'), 15_000);
-      stream.close(h2constants.NGHTTP2_CANCEL);
+      reset.abort();
       socket.destroy();
       for (const path of ['/h2/leaves', '/h1/leaves']) {
         // Before: END_STREAM then RST_STREAM(NO_ERROR): the upstream took the half body as the whole one and answered it.
