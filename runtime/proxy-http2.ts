@@ -1,12 +1,18 @@
 // Forwarding to an HTTP/2 upstream (`proxy.http2`, gRPC): one stream on the origin's shared
 // node:http2 session, bodies piped both ways with backpressure, and the upstream's trailers
 // (grpc-status, grpc-message) passed on to the client. Headers follow the same rules as the
-// HTTP/1.1 path (runtime/proxy.ts).
+// HTTP/1.1 path (runtime/proxy.ts), and so does the client idle timeout for a request body.
+// Whenever the gateway gives up on the stream (the client left or idled, the request was
+// refused while open, the upstream failed) it resets it with CANCEL, as a gRPC client cancels
+// a call: the upstream's handler learns that the call is over, and a body cut short is never
+// ended as if it were whole.
 import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
 import type { ServerResponse } from 'node:http';
-import { sendError } from './errors.ts';
+import { answerIdleClient, watchRequestBody } from './client-idle.ts';
+import { type ErrorCode, sendError } from './errors.ts';
 import { reportFault } from './faults.ts';
-import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, upstreamHeaders } from './proxy.ts';
+import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders } from './proxy.ts';
+import { cancelStream, cutAnswer } from './stream-reset.ts';
 
 class Http2Forwarding implements Forwarding {
   private status = 0;
@@ -21,13 +27,40 @@ class Http2Forwarding implements Forwarding {
   clientClosed(): void {
     if (this.finished) return;
     this.finish(this.status === 0 ? 499 : this.status);
-    this.stream.close();
+    this.cancel();
   }
 
-  private finish(status: number, code: 'proxy.upstream_error' | 'proxy.upstream_timeout' | null = null): void {
+  cut(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.drop();
+  }
+
+  private cancel(): void {
+    cancelStream(this.stream);
+  }
+
+  /** Cancels the stream; what it sent that the client has not been given yet is dropped (the caller ends the answer). */
+  private drop(): void {
+    this.stream.unpipe(this.f.res as ServerResponse);
+    this.cancel();
+  }
+
+  private finish(status: number, code: ErrorCode | null = null): void {
     if (this.finished) return;
     this.finished = true;
     this.f.outcome.proxied(status, code);
+  }
+
+  /** The client sent no byte of its body for --client-idle-timeout (runtime/client-idle.ts). */
+  private idle(): void {
+    if (this.finished) return;
+    const res = this.f.res;
+    const answered = res.headersSent;
+    this.finish(answered ? this.status : 408, 'client.idle_timeout');
+    this.drop();
+    if (!answered) answerIdleClient(res, this.f.http2);
+    else if (!res.writableFinished) cutAnswer(res, this.f.http2, true);
   }
 
   start(hasBody: boolean): void {
@@ -47,7 +80,6 @@ class Http2Forwarding implements Forwarding {
         this.status = status;
       } catch (err) {
         reportFault('response headers', err);
-        this.stream.close();
         this.fail(false);
         return;
       }
@@ -67,15 +99,18 @@ class Http2Forwarding implements Forwarding {
       this.finish(this.status);
     });
     stream.on('error', () => this.fail(false));
-    if (hasBody) f.req.pipe(stream);
+    if (hasBody) {
+      watchRequestBody(f.req, res, f.clientIdleMs, () => this.idle());
+      f.req.pipe(stream);
+    }
   }
 
   private fail(timeout: boolean): void {
     if (this.finished) return;
     const res = this.f.res;
-    this.stream.close();
+    this.cancel();
     if (res.headersSent) {
-      res.destroy();
+      cutAnswer(res, this.f.http2, false);
       this.finish(502, 'proxy.upstream_error');
       return;
     }
@@ -96,7 +131,7 @@ export function forwardHttp2(f: ForwardRequest, path: string, hasBody: boolean):
     reportFault('upstream http2', err);
     sendError(f.res, 'proxy.upstream_error');
     f.outcome.proxied(502, 'proxy.upstream_error');
-    return { clientClosed() {} };
+    return NOT_FORWARDED;
   }
   const forwarding = new Http2Forwarding(f, stream);
   forwarding.start(hasBody);

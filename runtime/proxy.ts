@@ -2,16 +2,17 @@
 // streamed (with backpressure both ways). One handler object per request, no promise: the
 // upstream's answer is written straight into the client's response.
 import { type IncomingHttpHeaders, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
 import { clientCertChainField, clientCertField } from './forward-identity.ts';
 import type { ClientIdentity } from './identity.ts';
-import { armClientIdle, disarmClientIdle } from './client-idle.ts';
+import { answerIdleClient, watchRequestBody } from './client-idle.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
+import { cutAnswer } from './stream-reset.ts';
 
 // RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
 const HOP_BY_HOP = new Set([
@@ -157,7 +158,15 @@ export function checkHeaders(...groups: Array<Record<string, string | string[]> 
 export interface Forwarding {
   /** The client's response closed (answered or abandoned): stop the upstream if still running. */
   clientClosed(): void;
+  /**
+   * The request was decided again and refused (runtime/open-requests.ts): stop the upstream
+   * side and report no outcome; the exchange answers the client and records the cut.
+   */
+  cut(): void;
 }
+
+/** A request that never reached an upstream (its response was sent instead): nothing to stop. */
+export const NOT_FORWARDED: Forwarding = { clientClosed() {}, cut() {} };
 
 class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   private controller: Dispatcher.DispatchController | null = null;
@@ -200,17 +209,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       const answered = res.headersSent;
       this.finish(answered ? this.status : 408, 'client.idle_timeout');
       this.controller?.abort(new Error('client idle timeout'));
-      if (!answered) {
-        // The rest of the body is not waited for: the answer ends the connection (HTTP/1.1) or the stream.
-        if (!this.f.http2) res.setHeader('connection', 'close');
-        sendError(res, 'client.idle_timeout');
-        // HTTP/2: RST_STREAM(NO_ERROR) once the answer is out, so the stream ends though the body did not (RFC 9113 8.1).
-        if (this.f.http2) (res as Http2ServerResponse).stream.close();
-        return;
-      }
+      if (!answered) return answerIdleClient(res, this.f.http2);
     }
     // Mid-answer (or its unread tail): nothing more can be said, only cut.
-    if (!res.writableFinished) res.destroy();
+    if (!res.writableFinished) cutAnswer(res, this.f.http2, true);
   }
 
   clientClosed(): void {
@@ -220,11 +222,21 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     this.controller?.abort(new Error('client closed the connection'));
   }
 
+  cut(): void {
+    if (this.stop()) this.controller?.abort(new Error('refused while open'));
+    // No controller yet (waiting for a connection): onRequestStart aborts it, as it is finished.
+  }
+
   private finish(status: number, code: ErrorCode | null): void {
-    if (this.finished) return;
+    if (this.stop()) this.f.outcome.proxied(status, code);
+  }
+
+  /** Marks the exchange finished: false if it already was. */
+  private stop(): boolean {
+    if (this.finished) return false;
     this.finished = true;
     if (this.answerTimer !== null) clearTimeout(this.answerTimer);
-    this.f.outcome.proxied(status, code);
+    return true;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -234,12 +246,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     // hold an upstream connection for good, writing a body that never ends.
     if (this.finished) controller.abort(new Error('client closed the connection'));
     // Only a request with a body arms a timer here: a bodiless one costs this one test.
-    else if (this.hasBody && this.f.clientIdleMs > 0 && !this.f.req.readableEnded) {
-      const res = this.f.res;
-      armClientIdle(res, this.f.clientIdleMs, () => this.idle());
-      // Body complete: waiting for the upstream's answer is --upstream-timeout's business.
-      this.f.req.once('end', () => disarmClientIdle(res));
-    }
+    else if (this.hasBody) watchRequestBody(this.f.req, this.f.res, this.f.clientIdleMs, () => this.idle());
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
@@ -304,7 +311,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     if (this.finished) return;
     if (res.headersSent) {
       // Mid-body: the status is out; all that is left is to cut the response short.
-      res.destroy();
+      cutAnswer(res, this.f.http2, false);
       this.finish(502, 'proxy.upstream_error');
       return;
     }
