@@ -3,7 +3,7 @@
 // compiler reads CRL files, the runtime the CRLs it fetches from crl_urls. A DER walk costs a
 // few ms for a 10,000-entry CRL, where building an object per entry costs far more.
 import { verify, type X509Certificate } from 'node:crypto';
-import { oidText, readTlv, type Tlv } from '../cert/der.ts';
+import { childrenOf, oidText, readTlv, type Tlv } from '../cert/der.ts';
 
 export interface Crl {
   /** The signed part (tbsCertList), exactly as it stands in the DER. */
@@ -15,6 +15,44 @@ export interface Crl {
   nextUpdate: Date | null;
   /** Revoked serial numbers: lowercase hex without leading zeros. */
   serials: string[];
+  /** cRLNumber (lowercase hex, no leading zeros), or null: orders two CRLs of one CA. */
+  number: string | null;
+}
+
+// CRL extensions (RFC 5280 5.2) this reader processes; a CRL marking any other critical is refused.
+const CRL_NUMBER = '2.5.29.20';
+const DELTA_CRL_INDICATOR = '2.5.29.27';
+const ISSUING_DISTRIBUTION_POINT = '2.5.29.28';
+const AUTHORITY_KEY_ID = '2.5.29.35';
+
+/**
+ * Refuses what is not a complete CRL of its issuer: a delta CRL (only the changes since a base
+ * CRL), an issuingDistributionPoint narrowing it to CA certificates, attribute certificates or
+ * some reasons, or making it indirect (entries of other issuers), and any other critical
+ * extension. Read as a complete list, each would un-revoke what it leaves out, and anyone on
+ * the plain-HTTP path to a crl_url can serve one (they are signed by the CA all the same).
+ * onlyContainsUserCerts is accepted: it covers every leaf, the certificates a CRL here revokes.
+ */
+function readCrlExtensions(der: Buffer, exts: Tlv): string | null {
+  let number: string | null = null;
+  for (const ext of childrenOf(der, readTlv(der, exts.start, exts.end))) {
+    const parts = childrenOf(der, ext);
+    const id = oidText(der, parts[0]);
+    const critical = parts.length === 3 && parts[1].tag === 0x01 && der[parts[1].start] !== 0;
+    const value = readTlv(der, parts[parts.length - 1].start, parts[parts.length - 1].end);
+    if (id === DELTA_CRL_INDICATOR) throw new RangeError('it is a delta CRL (deltaCRLIndicator): give the complete CRL');
+    if (id === ISSUING_DISTRIBUTION_POINT) {
+      for (const field of childrenOf(der, value)) {
+        // [1] onlyContainsUserCerts, [2] onlyContainsCACerts, [3] onlySomeReasons, [4] indirectCRL, [5] onlyContainsAttributeCerts
+        const on = field.tag === 0x83 || der[field.start] !== 0;
+        if (on && [0x82, 0x83, 0x84, 0x85].includes(field.tag))
+          throw new RangeError('its issuingDistributionPoint makes it a partial or indirect CRL: give the complete CRL');
+      }
+    } else if (id === CRL_NUMBER) {
+      number = normaliseSerial(Buffer.from(der.subarray(value.start, value.end)).toString('hex'));
+    } else if (critical && id !== AUTHORITY_KEY_ID) throw new RangeError(`critical extension ${id} is not processed`);
+  }
+  return number;
 }
 
 function digits(buf: Uint8Array, at: number, n: number): number {
@@ -78,24 +116,24 @@ export function parseCrl(bytes: Buffer): Crl {
     const thisUpdate = timeOf(der, thisUpdateTlv);
     let at = thisUpdateTlv.end;
     let nextUpdate: Date | null = null;
+    let number: string | null = null;
     const serials: string[] = [];
-    if (at < tbs.end) {
-      let next = readTlv(der, at, tbs.end);
-      if (next.tag === 0x17 || next.tag === 0x18) {
-        nextUpdate = timeOf(der, next);
-        at = next.end;
-        next = at < tbs.end ? readTlv(der, at, tbs.end) : next;
-      }
-      if (at < tbs.end && next.tag === 0x30) {
-        // revokedCertificates: SEQUENCE OF SEQUENCE { userCertificate INTEGER, revocationDate, ... }
+    while (at < tbs.end) {
+      const next = readTlv(der, at, tbs.end);
+      at = next.end;
+      if ((next.tag === 0x17 || next.tag === 0x18) && nextUpdate === null && serials.length === 0) nextUpdate = timeOf(der, next);
+      else if (next.tag === 0x30) {
+        // revokedCertificates: SEQUENCE OF SEQUENCE { userCertificate INTEGER, revocationDate, crlEntryExtensions }
         for (let e = next.start; e < next.end; ) {
           const entry = readTlv(der, e, next.end);
           e = entry.end;
-          const serial = readTlv(der, entry.start, entry.end);
-          if (serial.tag !== 0x02) throw new RangeError('entry without a serial number');
+          const [serial, , entryExts] = childrenOf(der, entry);
+          if (serial?.tag !== 0x02) throw new RangeError('entry without a serial number');
+          // certificateIssuer (an indirect CRL's) and any other critical entry extension: not processed.
+          if (entryExts !== undefined && hasCriticalExtension(der, entryExts)) throw new RangeError('an entry has a critical extension (an indirect CRL?)');
           serials.push(normaliseSerial(Buffer.from(der.subarray(serial.start, serial.end)).toString('hex')));
         }
-      }
+      } else if (next.tag === 0xa0) number = readCrlExtensions(der, next);
     }
     return {
       tbs: der.subarray(tbs.head, tbs.end),
@@ -104,10 +142,18 @@ export function parseCrl(bytes: Buffer): Crl {
       thisUpdate,
       nextUpdate,
       serials,
+      number,
     };
   } catch (err) {
     throw new Error(`is not a readable CRL (${(err as Error).message})`);
   }
+}
+
+function hasCriticalExtension(der: Buffer, exts: Tlv): boolean {
+  return childrenOf(der, exts).some((ext) => {
+    const parts = childrenOf(der, ext);
+    return parts.length === 3 && parts[1].tag === 0x01 && der[parts[1].start] !== 0;
+  });
 }
 
 const HASH_OF: Record<string, string | null> = {

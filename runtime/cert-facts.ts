@@ -5,6 +5,7 @@
 // values (for CN matching and RFC 2253 escaping). Read from the DER once per certificate.
 
 import { childrenOf, oidText, readTlv, type Tlv } from '../cert/der.ts';
+import { addSubjectNames, canonicalRdns, type ConstrainedNames, type NameConstraints, parseNameConstraints } from './name-constraints.ts';
 
 export interface CertFacts {
   /** basicConstraints cA. */
@@ -20,12 +21,40 @@ export interface CertFacts {
   sanEmails: string[];
   /** Subject attributes in DER order (most significant first): [type OID, value]. */
   subject: [string, string][];
+  /** Every name a CA's name constraints bound (subject DN, all SANs, emailAddress, host-like CNs). */
+  names: ConstrainedNames;
+  /** nameConstraints (a CA's), or null. */
+  nameConstraints: NameConstraints | null;
+  /**
+   * Why path validation must refuse this certificate whatever else holds, or null: a critical
+   * extension it does not process, or an extension given twice (RFC 5280 4.2: a verifier MUST
+   * reject both; OpenSSL does).
+   */
+  unprocessable: string | null;
 }
 
 export const KEY_CERT_SIGN = 1 << 5;
 export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 export const EKU_ANY = '2.5.29.37.0';
 export const OID_CN = '2.5.4.3';
+const KU_DIGITAL_SIGNATURE = 1 << 0;
+const KU_KEY_AGREEMENT = 1 << 4;
+
+/**
+ * Extensions path validation processes (the others are informational: AKI, SKI, CRL
+ * distribution points, AIA ... and a certificate marking one of those critical is refused, as
+ * OpenSSL refuses it). certificatePolicies is listed as OpenSSL lists it: with no policy required
+ * by the verifier, the policy tree constrains nothing; policyConstraints, policyMappings and
+ * inhibitAnyPolicy are not processed, so a path holding them critical fails.
+ */
+const PROCESSED_EXTENSIONS = new Set([
+  '2.5.29.19', // basicConstraints
+  '2.5.29.15', // keyUsage
+  '2.5.29.37', // extendedKeyUsage
+  '2.5.29.17', // subjectAltName
+  '2.5.29.30', // nameConstraints
+  '2.5.29.32', // certificatePolicies
+]);
 
 function text(b: Uint8Array, t: Tlv): string {
   const bytes = Buffer.from(b.buffer, b.byteOffset + t.start, t.end - t.start);
@@ -36,7 +65,21 @@ function text(b: Uint8Array, t: Tlv): string {
 
 /** The facts of a certificate's DER; throws RangeError on a structure it cannot read. */
 export function certFacts(der: Uint8Array): CertFacts {
-  const facts: CertFacts = { ca: false, pathLen: null, keyUsage: null, eku: null, sanUris: [], sanDns: [], sanEmails: [], subject: [] };
+  const names: ConstrainedNames = { dns: [], email: [], uri: [], ip: [], dn: [], other: [] };
+  const facts: CertFacts = {
+    ca: false,
+    pathLen: null,
+    keyUsage: null,
+    eku: null,
+    sanUris: [],
+    sanDns: [],
+    sanEmails: [],
+    subject: [],
+    names,
+    nameConstraints: null,
+    unprocessable: null,
+  };
+  const decode = (t: Tlv) => text(der, t);
   const cert = readTlv(der, 0, der.length);
   const tbs = readTlv(der, cert.start, cert.end);
   const fields = childrenOf(der, tbs);
@@ -49,13 +92,19 @@ export function certFacts(der: Uint8Array): CertFacts {
       facts.subject.push([oidText(der, type), text(der, value)]);
     }
   }
+  addSubjectNames(names, canonicalRdns(der, subject, decode), facts.subject);
   const exts = fields.find((f) => f.tag === 0xa3);
   if (exts === undefined) return facts;
+  const seen = new Set<string>();
   for (const ext of childrenOf(der, readTlv(der, exts.start, exts.end))) {
     const parts = childrenOf(der, ext);
     const id = oidText(der, parts[0]);
     const octets = parts[parts.length - 1];
     const value = readTlv(der, octets.start, octets.end);
+    const critical = parts.length === 3 && parts[1].tag === 0x01 && der[parts[1].start] !== 0;
+    if (seen.has(id)) facts.unprocessable ??= `extension ${id} given twice`;
+    seen.add(id);
+    if (critical && !PROCESSED_EXTENSIONS.has(id)) facts.unprocessable ??= `critical extension ${id} not processed`;
     if (id === '2.5.29.19') {
       for (const c of childrenOf(der, value)) {
         if (c.tag === 0x01) facts.ca = der[c.start] !== 0;
@@ -80,15 +129,32 @@ export function certFacts(der: Uint8Array): CertFacts {
         if (name.tag === 0x86) facts.sanUris.push(s);
         else if (name.tag === 0x82) facts.sanDns.push(s.toLowerCase());
         else if (name.tag === 0x81) facts.sanEmails.push(s);
+        else if (name.tag === 0x87) names.ip.push(Buffer.from(der.subarray(name.start, name.end)));
+        else if (name.tag === 0xa4) names.dn.push(canonicalRdns(der, readTlv(der, name.start, name.end), decode));
+        else names.other.push(name.tag);
       }
+    } else if (id === '2.5.29.30') {
+      facts.nameConstraints = parseNameConstraints(der, value, decode);
     }
   }
+  names.dns.push(...facts.sanDns);
+  names.email.push(...facts.sanEmails);
+  names.uri.push(...facts.sanUris);
   return facts;
 }
 
-/** Allowed as a TLS client certificate: no extendedKeyUsage, or one naming clientAuth (or any). */
-export function allowsClientAuth(f: CertFacts): boolean {
+/** extendedKeyUsage admits TLS client authentication: none, or one naming clientAuth (or any). */
+export function ekuAllowsClientAuth(f: CertFacts): boolean {
   return f.eku === null || f.eku.includes(EKU_CLIENT_AUTH) || f.eku.includes(EKU_ANY);
+}
+
+/**
+ * Allowed as a TLS client certificate (OpenSSL's "sslclient" purpose of the leaf): the
+ * extendedKeyUsage admits clientAuth, and a keyUsage, when present, lets the key sign
+ * (digitalSignature) or agree keys (keyAgreement); a CA certificate with keyCertSign alone is not.
+ */
+export function allowsClientAuth(f: CertFacts): boolean {
+  return ekuAllowsClientAuth(f) && (f.keyUsage === null || (f.keyUsage & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)) !== 0);
 }
 
 /** The subject's common names. */

@@ -4,7 +4,7 @@
 // generation so every connection re-checks on its next request. A URL is fetched every
 // `intervalMs`, or sooner when its CRL's nextUpdate comes first; past nextUpdate without a
 // fresh copy, the CRL is stale and `--crl-stale open|closed` decides (runtime/revocation.ts).
-import { crlSignedBy, parseCrl } from '../bundle/crl.ts';
+import { type Crl, crlSignedBy, parseCrl } from '../bundle/crl.ts';
 import { MAX_CRL_BYTES, readCapped } from './capped-read.ts';
 import { type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
@@ -61,9 +61,18 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       if (signer === undefined) throw new Error('its signature does not verify against any CA the bundle trusts');
       if (parsed.nextUpdate !== null && parsed.nextUpdate.getTime() <= Date.now())
         throw new Error(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
+      const replaced = replacesInUse(
+        crl,
+        signer.fingerprint,
+        parsed,
+        cas.some((ca) => ca.fingerprint === crl.caFingerprint),
+      );
+      if (replaced !== null) throw new Error(replaced);
       crl.caFingerprint = signer.fingerprint;
       crl.serials = new Set(parsed.serials);
       crl.nextUpdate = parsed.nextUpdate?.getTime() ?? null;
+      crl.thisUpdate = parsed.thisUpdate.getTime();
+      crl.number = parsed.number;
       crl.etag = res.headers.get('etag');
       crl.fetchedAt = Date.now();
       crl.lastError = null;
@@ -113,6 +122,29 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       clearInterval(timer);
     },
   };
+}
+
+/**
+ * Why a verified CRL may not replace the one in use at this URL, or null. Every trusted CA's
+ * CRLs verify, and an older CRL of the right CA verifies too, so whoever answers the URL (a
+ * crl_url is plain HTTP) could otherwise un-revoke: by serving another CA's list (without the
+ * revoked serials), or a copy from before the revocation that is not past its nextUpdate yet.
+ * Another CA's list is taken once the bundle no longer trusts the CA in use (a CA rotated).
+ */
+function replacesInUse(inUse: FetchedCrl, signer: string, next: Crl, inUseStillTrusted: boolean): string | null {
+  if (inUse.caFingerprint === null || inUse.thisUpdate === null) return null;
+  if (signer !== inUse.caFingerprint && !inUseStillTrusted) return null;
+  if (signer !== inUse.caFingerprint) return `it is signed by another CA than the CRL in use at this URL (sha256:${inUse.caFingerprint.slice(0, 16)}...)`;
+  const older = next.thisUpdate.getTime() < inUse.thisUpdate;
+  const lowerNumber = next.number !== null && inUse.number !== null && compareHex(next.number, inUse.number) < 0;
+  if (older || lowerNumber)
+    return `it is older than the CRL in use (thisUpdate ${next.thisUpdate.toISOString()}, cRLNumber ${next.number ?? 'none'}; in use: ${new Date(inUse.thisUpdate).toISOString()}, ${inUse.number ?? 'none'}): a replayed copy`;
+  return null;
+}
+
+/** Two normalised hex numbers compared as numbers. */
+function compareHex(a: string, b: string): number {
+  return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The next fetch: after the interval, or at nextUpdate when that comes first (never in the past). */

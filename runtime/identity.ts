@@ -6,7 +6,8 @@
 import { X509Certificate } from 'node:crypto';
 import type { XfccField } from '../bundle/types.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
-import { allowsClientAuth, type CertFacts, certFacts, KEY_CERT_SIGN } from './cert-facts.ts';
+import { allowsClientAuth, type CertFacts, certFacts, ekuAllowsClientAuth, KEY_CERT_SIGN } from './cert-facts.ts';
+import { nameConstraintViolation } from './name-constraints.ts';
 import { xfccValue } from './forward-identity.ts';
 import type { TLSSocket } from 'node:tls';
 
@@ -20,6 +21,12 @@ const IDENTITY = Symbol('mtlsgate.clientIdentity');
  * certificates, so an entry never goes stale (expiry of the leaf is checked per request).
  */
 const provenChains = new Set<string>();
+/**
+ * Leaf fingerprint -> the intermediates of its proven paths: a resumed session has no chain,
+ * and revocation must still see an intermediate its CA revoked (runtime/revocation.ts).
+ * Cleared with provenChains.
+ */
+const provenIntermediates = new Map<string, readonly X509Certificate[]>();
 const MAX_PROVEN_CHAINS = 50_000;
 /** Intermediates a client may send between its leaf and a trusted CA. */
 const MAX_CHAIN_DEPTH = 8;
@@ -100,10 +107,20 @@ export class ClientIdentity {
     let verdict = this.verdicts.get(ca.fingerprint);
     if (verdict === undefined) {
       const pair = `${this.fingerprint}>${ca.fingerprint}`;
-      verdict = provenChains.has(pair) || chainsTo(this.leaf, this.intermediates(), ca.cert, now);
-      if (verdict && !provenChains.has(pair)) {
-        if (provenChains.size >= MAX_PROVEN_CHAINS) provenChains.clear();
-        provenChains.add(pair);
+      verdict = provenChains.has(pair);
+      if (!verdict) {
+        const path = chainsTo(this.leaf, this.intermediates(), ca.cert, now);
+        verdict = path !== null;
+        if (path !== null) {
+          if (provenChains.size >= MAX_PROVEN_CHAINS) {
+            provenChains.clear();
+            provenIntermediates.clear();
+          }
+          provenChains.add(pair);
+          const known = provenIntermediates.get(this.fingerprint) ?? [];
+          const added = path.filter((c) => !known.some((k) => k.raw.equals(c.raw)));
+          if (added.length > 0) provenIntermediates.set(this.fingerprint, [...known, ...added]);
+        }
       }
       this.verdicts.set(ca.fingerprint, verdict);
     }
@@ -126,6 +143,16 @@ export class ClientIdentity {
   serial(): string {
     const s = this.leaf.serialNumber.toLowerCase().replace(/^0+/, '');
     return s === '' ? '0' : s;
+  }
+
+  /**
+   * The certificates above the leaf that may stand in its path: those the client sent, and
+   * (a resumed session sends none) the intermediates of paths proven for this leaf before.
+   */
+  certificatesAbove(): readonly X509Certificate[] {
+    const proven = provenIntermediates.get(this.fingerprint);
+    if (proven === undefined) return this.intermediates();
+    return [...this.intermediates(), ...proven.filter((p) => !this.intermediates().some((c) => c.raw.equals(p.raw)))];
   }
 
   /** DER of the certificates the client sent behind the leaf ([] when not captured). */
@@ -188,7 +215,7 @@ function withinValidity(cert: X509Certificate, now: number): boolean {
 }
 
 /** `cert` was signed by `issuer` (names match and the signature verifies). */
-function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+export function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
   return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
 }
 
@@ -209,34 +236,60 @@ function factsOf(cert: X509Certificate): CertFacts | null {
 /**
  * May `cert` issue a certificate `below` steps under it (0 = the certificate right below)?
  * RFC 5280 6.1.4: basicConstraints cA, keyUsage keyCertSign when keyUsage is present, and a
- * pathLenConstraint of at least the number of intermediates between it and the leaf.
+ * pathLenConstraint of at least the number of intermediates between it and the leaf; and, as
+ * OpenSSL's "sslclient" purpose requires of every CA in a client's path, an extendedKeyUsage,
+ * when present, that admits clientAuth (a CA restricted to server certificates issues none).
  */
 function mayIssue(cert: X509Certificate, intermediatesBelow: number, now: number): boolean {
   if (!cert.ca || !withinValidity(cert, now)) return false;
   const f = factsOf(cert);
-  if (f === null) return false;
+  if (f === null || f.unprocessable !== null || !ekuAllowsClientAuth(f)) return false;
   if (f.keyUsage !== null && (f.keyUsage & KEY_CERT_SIGN) === 0) return false;
   return f.pathLen === null || f.pathLen >= intermediatesBelow;
 }
 
 /**
+ * What RFC 5280 checks across a whole path (leaf first, the trusted CA last): no certificate
+ * with a critical extension left unprocessed, and every CA's name constraints hold for every
+ * certificate below it (6.1.3 b, c; a self-issued intermediate is exempt, the leaf never is).
+ */
+function pathHolds(path: readonly X509Certificate[]): boolean {
+  const facts: CertFacts[] = [];
+  for (const cert of path) {
+    const f = factsOf(cert);
+    if (f === null || f.unprocessable !== null) return false;
+    facts.push(f);
+  }
+  for (let i = 1; i < path.length; i++) {
+    const nc = facts[i].nameConstraints;
+    if (nc === null) continue;
+    for (let j = 0; j < i; j++) {
+      if (j > 0 && path[j].checkIssued(path[j])) continue;
+      if (nameConstraintViolation(facts[j].names, nc) !== null) return false;
+    }
+  }
+  return true;
+}
+
+/**
  * Walks from the leaf to `ca` as RFC 5280 path validation does: each step signed by the next
  * certificate; every certificate above the leaf a CA (basicConstraints cA, keyCertSign) within
- * its validity whose pathLenConstraint admits the intermediates below it. The leaf's own
- * validity and extendedKeyUsage are judged by the caller (each has its own error).
+ * its validity whose pathLenConstraint admits the intermediates below it; then the checks of
+ * the whole path (pathHolds). The leaf's own validity and extendedKeyUsage are judged by the
+ * caller (each has its own error). Returns the intermediates of the path, or null.
  */
-function chainsTo(leaf: X509Certificate, intermediates: readonly X509Certificate[], ca: X509Certificate, now: number): boolean {
+function chainsTo(leaf: X509Certificate, intermediates: readonly X509Certificate[], ca: X509Certificate, now: number): X509Certificate[] | null {
+  const path: X509Certificate[] = [leaf];
   let current = leaf;
-  const used = new Set<X509Certificate>();
   for (let depth = 0; depth <= MAX_CHAIN_DEPTH; depth++) {
     // depth = intermediates already between the leaf and the certificate that signs `current`.
-    if (signedBy(current, ca)) return mayIssue(ca, depth, now);
-    const next = intermediates.find((c) => !used.has(c) && mayIssue(c, depth, now) && signedBy(current, c));
-    if (next === undefined) return false;
-    used.add(next);
+    if (signedBy(current, ca)) return mayIssue(ca, depth, now) && pathHolds([...path, ca]) ? path.slice(1) : null;
+    const next = intermediates.find((c) => !path.includes(c) && mayIssue(c, depth, now) && signedBy(current, c));
+    if (next === undefined) return null;
+    path.push(next);
     current = next;
   }
-  return false;
+  return null;
 }
 
 /**

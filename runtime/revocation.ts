@@ -5,7 +5,9 @@
 // comparisons, and the first request after a CRL changes (keep-alive or resumed session alike)
 // is decided against the new list.
 import type { BundleRevocation } from '../bundle/types.ts';
-import type { ClientIdentity, TrustedCa } from './identity.ts';
+import { type ClientIdentity, signedBy, type TrustedCa } from './identity.ts';
+import { normaliseSerial } from '../bundle/crl.ts';
+import type { X509Certificate } from 'node:crypto';
 
 /** What to do with certificates of a CA whose crl_url CRL is stale and cannot be refreshed. */
 export type StalePolicy = 'open' | 'closed';
@@ -18,6 +20,9 @@ export interface FetchedCrl {
   serials: ReadonlySet<string>;
   /** ms since the epoch, or null (no nextUpdate). */
   nextUpdate: number | null;
+  /** The CRL in use: its thisUpdate (ms) and cRLNumber; a fetched CRL older than these is a replay. */
+  thisUpdate: number | null;
+  number: string | null;
   etag: string | null;
   /** Last successful fetch (200 or 304), ms since the epoch, or null. */
   fetchedAt: number | null;
@@ -41,7 +46,18 @@ export class CrlStore {
     let changed = false;
     for (const url of urls) {
       if (this.byUrl.has(url)) continue;
-      this.byUrl.set(url, { url, caFingerprint: null, serials: new Set(), nextUpdate: null, etag: null, fetchedAt: null, lastError: null, stale: true });
+      this.byUrl.set(url, {
+        url,
+        caFingerprint: null,
+        serials: new Set(),
+        nextUpdate: null,
+        thisUpdate: null,
+        number: null,
+        etag: null,
+        fetchedAt: null,
+        lastError: null,
+        stale: true,
+      });
       changed = true;
     }
     for (const url of [...this.byUrl.keys()]) {
@@ -63,6 +79,16 @@ export class CrlStore {
 export const crlStore = new CrlStore();
 
 export type RevocationVerdict = 'revoked' | 'unknown' | null;
+
+/**
+ * An intermediate above the leaf (sent by the client, or proven in its path before) that `ca`
+ * signed and revoked: every leaf below it is refused. Before, only the leaf's own serial was
+ * looked up, so a CA revoking a compromised intermediate changed nothing for what it issued.
+ */
+function revokedAbove(above: readonly X509Certificate[], ca: TrustedCa, serials: ReadonlySet<string>): boolean {
+  for (const cert of above) if (serials.has(normaliseSerial(cert.serialNumber)) && signedBy(cert, ca.cert)) return true;
+  return false;
+}
 
 /** Revocation as one snapshot sees it: its bundle's lists plus the store's fetched CRLs. */
 export class RevocationView {
@@ -99,14 +125,19 @@ export class RevocationView {
   private compute(identity: ClientIdentity): RevocationVerdict {
     if (this.denied.has(identity.fingerprint)) return 'revoked';
     const serial = identity.serial();
-    for (const { ca, serials } of this.compiled) if (serials.has(serial) && identity.signedBy(ca)) return 'revoked';
+    const above = identity.certificatesAbove();
+    for (const { ca, serials } of this.compiled) {
+      if (serials.has(serial) && identity.signedBy(ca)) return 'revoked';
+      if (revokedAbove(above, ca, serials)) return 'revoked';
+    }
     let unknown = false;
     for (const crl of this.store.byUrl.values()) {
       const ca = crl.caFingerprint === null ? undefined : this.cas.get(crl.caFingerprint);
       if (ca !== undefined && crl.serials.has(serial) && identity.signedBy(ca)) return 'revoked';
+      if (ca !== undefined && revokedAbove(above, ca, crl.serials)) return 'revoked';
       // Closed: a stale list's CA is not trusted for the moment (before the first fetch the CA
       // is not known, so every certificate waits for it).
-      if (crl.stale && this.store.policy === 'closed' && (ca === undefined || identity.signedBy(ca))) unknown = true;
+      if (crl.stale && this.store.policy === 'closed' && (ca === undefined || identity.signedBy(ca) || above.some((c) => signedBy(c, ca.cert)))) unknown = true;
     }
     return unknown ? 'unknown' : null;
   }

@@ -99,3 +99,24 @@ export function createOpensslCa(name = 'Test Internal CA'): OpensslCa {
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/**
+ * A certificate made by `openssl x509 -req` in `dir`: a new P-256 key (`NAME-key.pem`), `subject`,
+ * signed by `issuer` (`ISSUER.pem` + `ISSUER-key.pem` in `dir`), with the extensions given as
+ * openssl config lines (`basicConstraints = critical, CA:true` ...). Writes `NAME.pem`.
+ */
+export function opensslIssue(dir: string, name: string, issuer: string, subject: string, extensions: string, serial: number): OpensslLeaf {
+  const key = join(dir, `${name}-key.pem`);
+  const cert = join(dir, `${name}.pem`);
+  writeFileSync(join(dir, `${name}.ext`), `[ext]\n${extensions}\n`);
+  run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', `${name}.csr`, '-subj', subject], dir);
+  run(
+    [
+      ...['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}-key.pem`, '-out', cert, '-days', '10'],
+      ...['-extfile', `${name}.ext`, '-extensions', 'ext', '-set_serial', String(serial)],
+    ],
+    dir,
+  );
+  const certPem = readFileSync(cert, 'utf8');
+  return { name, cert, key, certPem, der: Buffer.from(certPem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64') };
+}
