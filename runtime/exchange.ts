@@ -31,6 +31,11 @@ export class HttpExchange extends RequestContext {
   forwarding: Forwarding | null = null;
   /** Refused before the stages run (runtime/client-cert-header.ts: an untrusted plain-HTTP peer, a bad certificate header). */
   refusedAtArrival: Refusal | null = null;
+  /**
+   * The connection's peer is in --trusted-proxies (set by the transport, only with
+   * --client-cert-header): its X-Forwarded-For and client address headers are kept.
+   */
+  viaTrustedProxy = false;
   /** An admitted WebSocket upgrade goes to this tunnel instead of the proxy. */
   upgrade: { tunnels: WebSockets; socket: Duplex; head: Buffer } | null = null;
 
@@ -114,8 +119,10 @@ export class HttpExchange extends RequestContext {
       keyId: this.key?.id ?? null,
       stripMethodOverride: this.stripMethodOverride,
       remote: this.remote,
+      viaTrustedProxy: this.viaTrustedProxy,
       timeoutMs: this.gateway.upstreamTimeoutMs,
       clientIdleMs: this.gateway.clientIdleTimeoutMs,
+      minBodyRate: this.gateway.minBodyRate,
       responseHeaders: this.responseHeaders,
       grpc: isGrpc(this.headers['content-type']),
       outcome: this,

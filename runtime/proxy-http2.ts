@@ -4,14 +4,17 @@
 // HTTP/1.1 path (runtime/proxy.ts).
 import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
 import type { ServerResponse } from 'node:http';
-import { sendError } from './errors.ts';
+import { answerSlowClient, type BodyWatch, type SlowBodyCode } from './body-watch.ts';
+import { type ErrorCode, sendError } from './errors.ts';
 import { reportFault } from './faults.ts';
-import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, upstreamHeaders } from './proxy.ts';
+import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, upstreamHeaders, watchBody } from './proxy.ts';
 
 class Http2Forwarding implements Forwarding {
   private status = 0;
   private finished = false;
   private trailers: IncomingHttpHeaders | null = null;
+  /** The request body's idle timeout and minimum rate, while it goes upstream. */
+  private bodyWatch: BodyWatch | null = null;
 
   constructor(
     private readonly f: ForwardRequest,
@@ -24,10 +27,19 @@ class Http2Forwarding implements Forwarding {
     this.stream.close();
   }
 
-  private finish(status: number, code: 'proxy.upstream_error' | 'proxy.upstream_timeout' | null = null): void {
+  private finish(status: number, code: ErrorCode | null = null): void {
     if (this.finished) return;
     this.finished = true;
+    this.bodyWatch?.stop();
     this.f.outcome.proxied(status, code);
+  }
+
+  /** The request body stopped or trickled (runtime/body-watch.ts): the upstream stream goes. */
+  private cut(code: SlowBodyCode): void {
+    if (this.finished) return;
+    this.finish(this.f.res.headersSent ? this.status : 408, code);
+    this.stream.close();
+    answerSlowClient(this.f.res, this.f.http2, code);
   }
 
   start(hasBody: boolean): void {
@@ -67,7 +79,11 @@ class Http2Forwarding implements Forwarding {
       this.finish(this.status);
     });
     stream.on('error', () => this.fail(false));
-    if (hasBody) f.req.pipe(stream);
+    if (hasBody) {
+      // Watched from the same tick the pipe starts the body flowing: every chunk is counted.
+      this.bodyWatch = watchBody(f, (code) => this.cut(code));
+      f.req.pipe(stream);
+    }
   }
 
   private fail(timeout: boolean): void {
