@@ -38,7 +38,9 @@ class Http2Forwarding implements Forwarding {
   private cut(code: SlowBodyCode): void {
     if (this.finished) return;
     this.finish(this.f.res.headersSent ? this.status : 408, code);
-    this.stream.close();
+    // Reset, not close(): close() ends the body (END_STREAM) before its RST_STREAM, and the
+    // upstream would take the truncated body for a whole one.
+    this.stream.destroy(new Error(code));
     answerSlowClient(this.f.res, this.f.http2, code);
   }
 
