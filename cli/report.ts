@@ -4,6 +4,8 @@
 //   github  like text, plus a workflow command per problem on stdout (annotations in Actions)
 // The envelope's fields are a contract (docs/cli-conventions.md): new fields may be added, none renamed.
 import { UsageError } from './command.ts';
+import { displayPath } from '../compiler/format.ts';
+import type { Diagnostic } from '../compiler/index.ts';
 import { warn as sayWarning } from './output.ts';
 import { VERSION } from '../runtime/version.ts';
 
@@ -19,6 +21,11 @@ export interface Problem {
   file?: string;
   line?: number;
   col?: number;
+}
+
+/** Compiler diagnostics of one severity as envelope problems (check, compile, approve): paths shown relative to `dir`. */
+export function diagnosticProblems(ds: readonly Diagnostic[], severity: 'error' | 'warning', dir: string): Problem[] {
+  return ds.filter((d) => d.severity === severity).map((d) => ({ code: d.code, message: d.message, file: displayPath(dir, d.file), line: d.line, col: d.col }));
 }
 
 /** Reads --format (and the old --json, kept as an alias) into one of FORMATS. */

@@ -2,7 +2,7 @@
 // `mtlsgate compile`, and hand back what the portal reads of it (the catalog's plans and APIs,
 // which certificates and key ids are taken), the bundle bytes and a readable report.
 import type { KeyObject } from 'node:crypto';
-import { compileDir, type CompileResult, formatDiagnostics, type PortalPlan, writeFileAtomic } from '../compiler/index.ts';
+import { compileDir, type CompileResult, type Diagnostic, formatDiagnostics, type PortalPlan, writeFileAtomic } from '../compiler/index.ts';
 import { LiveCompiler, type LiveMode } from '../compiler/live-compile.ts';
 import { isShardedDir } from '../bundle/read-sharded.ts';
 import { signBundle } from '../bundle/sign.ts';
@@ -21,6 +21,9 @@ export interface CertificateUse {
 
 export interface Compiled {
   errorCount: number;
+  warningCount: number;
+  /** The compiler's diagnostics (paths as the compiler read them), for `approve --format json`. */
+  diagnostics: Diagnostic[];
   /** The key every bundle written from this compile is signed with (a sharded one signs its manifest when written). */
   signingKey?: KeyObject;
   /** The compiled content, a record per key (made when first read: at 100,000 keys that costs); null when the config has errors. */
@@ -69,6 +72,8 @@ export function compiledView(result: CompileResult, configDir: string, signingKe
   let report: string | undefined;
   return {
     errorCount: result.errorCount,
+    warningCount: result.warningCount,
+    diagnostics: result.diagnostics,
     get content() {
       return wire === null ? null : result.content;
     },

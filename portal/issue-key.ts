@@ -9,6 +9,7 @@ import { loadCatalog, type CatalogEntry } from './catalog.ts';
 import { compileConfig, writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, newKeyId, newReceipt, renderKeyFile } from './key-file.ts';
+import { keyLimitProblem } from './key-limit.ts';
 import type { FormError } from './page.ts';
 import { checkProof, proofMessage } from './proof.ts';
 import { SerialQueue } from './queue.ts';
@@ -45,7 +46,7 @@ export type IssueOutcome =
     }
   | {
       ok: false;
-      /** HTTP status for the answer: 422 invalid input, 409 recompile refused, 503 config broken. */
+      /** HTTP status for the answer: 422 invalid input, 403 the developer's key limit, 409 recompile refused, 503 config broken. */
       status: number;
       errors: FormError[];
       /** The problem with the certificate, if that is what was refused. */
@@ -59,6 +60,8 @@ export interface IssuerOptions {
   now?: () => Date;
   /** The queue every change of this portal goes through (shared with key edits). */
   queue?: SerialQueue;
+  /** Keys one owner may hold (portal/key-limit.ts); null or undefined: no cap. Keys without an owner are never capped. */
+  developerKeyLimit?: number | null;
 }
 
 export class Issuer {
@@ -116,6 +119,9 @@ export class Issuer {
 
     // From here on the directory changes: hold its lock against `mtlsgate approve` in another process.
     return withDirLock(configDir, async (): Promise<IssueOutcome> => {
+      // Counted under the lock, from the files: the last place goes to one request only.
+      const overLimit = input.owner === undefined ? null : keyLimitProblem(configDir, input.owner, this.opts.developerKeyLimit ?? null);
+      if (overLimit !== null) return { ok: false, status: 403, errors: [{ field: null, code: 'key_limit', message: overLimit }] };
       let keyId = newKeyId();
       while (before.hasKey(keyId) || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();
       const file = keyFilePath(configDir, keyId);

@@ -112,7 +112,21 @@ function commentField(comment: string, name: string): string {
 export function readPortalKey(configDir: string, keyId: string): PortalKey | null {
   const path = keyFilePath(configDir, keyId);
   if (!existsSync(path)) return null;
-  const doc = parseDocument(readFileSync(path, 'utf8'));
+  return parsePortalKey(readFileSync(path, 'utf8'), keyId);
+}
+
+/** The ids of the portal key files in the config directory (`portal-<8 hex>.yaml`), unsorted. */
+export function portalKeyIds(configDir: string): string[] {
+  const dir = join(configDir, PORTAL_KEYS_DIR);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((name) => /^(portal-[0-9a-f]{8})\.yaml$/.exec(name)?.[1])
+    .filter((id): id is string => id !== undefined);
+}
+
+/** A portal key file's text as a key; null when it is not a key declaration with this id. */
+export function parsePortalKey(text: string, keyId: string): PortalKey | null {
+  const doc = parseDocument(text);
   const value: unknown = doc.toJS();
   if (doc.errors.length > 0 || value === null || typeof value !== 'object') return null;
   const key = value as Record<string, unknown>;
@@ -139,11 +153,7 @@ export function readPortalKey(configDir: string, keyId: string): PortalKey | nul
 
 /** Every portal key in the config directory, newest request first. */
 export function listPortalKeys(configDir: string): PortalKey[] {
-  const dir = join(configDir, PORTAL_KEYS_DIR);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .map((name) => /^(portal-[0-9a-f]{8})\.yaml$/.exec(name)?.[1])
-    .filter((id): id is string => id !== undefined)
+  return portalKeyIds(configDir)
     .map((id) => readPortalKey(configDir, id))
     .filter((k): k is PortalKey => k !== null)
     .sort((a, b) => b.requestedAt.localeCompare(a.requestedAt) || a.keyId.localeCompare(b.keyId));

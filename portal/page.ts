@@ -67,6 +67,8 @@ export interface FormError {
   message: string;
   /** Extra text shown verbatim (preformatted), e.g. the compiler's diagnostics. */
   details?: string;
+  /** A word for API clients, where one refusal must be told from the others (key_limit). */
+  code?: string;
 }
 
 export interface FormValues {

@@ -50,7 +50,7 @@ export async function refuse(
 ): Promise<void> {
   errors = errorsForViewer(ctx, ex, errors);
   if (ex.wantsJson()) {
-    ex.json(status, { errors: errors.map(({ field, message, details }) => ({ field, message, details })) }, extra);
+    ex.json(status, { errors: errors.map(({ field, message, details, code }) => ({ field, message, details, code })) }, extra);
     return;
   }
   await renderForm(ctx, ex, status, values, errors, extra, challenge);

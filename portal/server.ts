@@ -13,6 +13,7 @@ import type { PortalContext } from './context.ts';
 import { CsrfGuard } from './csrf.ts';
 import { Exchange, SECURITY_HEADERS } from './http.ts';
 import { Issuer } from './issue-key.ts';
+import { DEFAULT_DEVELOPER_KEY_LIMIT } from './key-limit.ts';
 import { OidcSignIn, type OidcOptions } from './oidc.ts';
 import { signInPage } from './page-keys.ts';
 import { messagePage } from './page.ts';
@@ -40,6 +41,8 @@ export interface PortalOptions {
   /** The portal's base URL as browsers reach it; https makes cookies Secure. Default: the listening address. */
   publicUrl?: string;
   submissionLimit?: SubmissionLimit;
+  /** Keys one signed-in developer may hold (portal/key-limit.ts); null: no cap. Default DEFAULT_DEVELOPER_KEY_LIMIT. */
+  developerKeyLimit?: number | null;
   sessionTtlMs?: number;
 }
 
@@ -59,7 +62,13 @@ export function createPortal(opts: PortalOptions): Portal {
     gatewayUrl: opts.gatewayUrl,
     compile,
     queue,
-    issuer: new Issuer({ configDir: opts.configDir, bundlePath: opts.bundlePath, compile, queue }),
+    issuer: new Issuer({
+      configDir: opts.configDir,
+      bundlePath: opts.bundlePath,
+      compile,
+      queue,
+      developerKeyLimit: opts.developerKeyLimit === undefined ? DEFAULT_DEVELOPER_KEY_LIMIT : opts.developerKeyLimit,
+    }),
     edits: { configDir: opts.configDir, bundlePath: opts.bundlePath, compile },
     csrf: new CsrfGuard(secure),
     challenges: new ChallengeStore(),

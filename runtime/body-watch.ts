@@ -86,16 +86,12 @@ export class BodyWatch {
 }
 
 /**
- * The answer to a client whose body was cut (its upstream request is already aborted): 408
- * with the code when nothing was answered yet (HTTP/1.1: `Connection: close`, the rest of the
- * body is not waited for; HTTP/2: the stream is then reset with NO_ERROR, RFC 9113 8.1), else
- * the connection (HTTP/1.1) or stream (HTTP/2) is cut: nothing more can be said.
+ * Answers a request whose body was cut before anything was answered (its upstream request is
+ * already aborted): 408 with the code, without waiting for the rest of the body (HTTP/1.1: the
+ * connection ends with the answer; HTTP/2: the stream is reset with NO_ERROR once the answer is
+ * out, RFC 9113 8.1).
  */
 export function answerSlowClient(res: ClientResponse, http2: boolean, code: SlowBodyCode): void {
-  if (res.headersSent) {
-    if (!res.writableFinished) res.destroy();
-    return;
-  }
   if (!http2) res.setHeader('connection', 'close');
   sendError(res, code);
   if (http2) (res as Http2ServerResponse).stream.close();

@@ -128,13 +128,23 @@ export function loadShardsInWorker(manifest: Buffer, bytesSha256: string, locati
 }
 
 /**
- * Starts the sharded-bundle worker at start-up, while this thread still loads the set: its code
- * loads, then it runs the reload code over the manifest's first shard a few times (~4096 keys;
- * tens of milliseconds each), so the first one-key change after start runs optimised code
- * rather than paying the worker's start and its compiler (the first reload at 1,000,000 keys
- * took 350 ms cold, 40-90 ms warm). A reload posted meanwhile waits its turn in the worker.
+ * Starts the sharded-bundle worker at start-up, before this thread loads the set: the worker's
+ * own start and its code's loading (~50-100 ms of CPU) happen during the load, so a change made
+ * right after the first answer finds the worker up (when the worker started after the load,
+ * that change waited 0.2-0.4 s for it). On one core the load pays for that CPU: the first answer
+ * ~50 ms later at 100,000 keys (docs/scale.md).
  */
-export function prestartShardWorker(manifest: Buffer, bytesSha256: string, location: ShardLocation): void {
+export function startShardWorkerEarly(): void {
+  shardWorker ??= startShardWorker();
+}
+
+/**
+ * Once the set is loaded: the worker runs the reload code over the manifest's first shard a few
+ * times (~4096 keys; tens of milliseconds each), so the first one-key changes run optimised code
+ * (cold, a reload costs 2-3 times a warm one). A reload posted meanwhile is taken after the
+ * current pass, and the warm-up stops (runtime/shard-warm.ts).
+ */
+export function warmShardWorker(manifest: Buffer, bytesSha256: string, location: ShardLocation): void {
   const w = (shardWorker ??= startShardWorker());
   const copy = new Uint8Array(manifest);
   const request: WorkerRequest = { kind: 'warm', manifest: copy, bytesSha256, location };

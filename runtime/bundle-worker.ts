@@ -15,7 +15,8 @@ import { warmShardLoading } from './shard-warm.ts';
 async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] } | null> {
   if (request.kind === 'warm') {
     // Whatever goes wrong here, the reload that follows meets it again and reports it.
-    await warmShardLoading(Buffer.from(request.manifest), request.bytesSha256, request.location).catch(() => undefined);
+    // A reload that arrives meanwhile is taken after the current pass, not after all of them.
+    await warmShardLoading(Buffer.from(request.manifest), request.bytesSha256, request.location, () => waiting > 0).catch(() => undefined);
     return null;
   }
   if (request.kind === 'shards') {
@@ -52,12 +53,20 @@ function heldOf(serving: ServingRouting): Map<string, ServingRouting['shards'][n
 
 // The worker of a sharded bundle stays up between reloads (runtime/bundle-worker-client.ts),
 // answers through the port it was given, and handles requests one after another (the start-up
-// warm-up first). One for a single-file bundle answers on the worker port itself and is terminated after.
+// warm-up first, cut short by a reload that arrives during it). One for a single-file bundle
+// answers on the worker port itself and is terminated after.
 const replies = (workerData as { replies?: MessagePort } | null)?.replies;
 let queue: Promise<unknown> = Promise.resolve();
+/** Requests other than the warm-up that arrived and have not started: the warm-up yields to them. */
+let waiting = 0;
 parentPort!.on('message', (request: WorkerRequest) => {
+  const real = request.kind !== 'warm';
+  if (real) waiting++;
   queue = queue
-    .then(() => handle(request))
+    .then(() => {
+      if (real) waiting--;
+      return handle(request);
+    })
     .then((answer) => {
       if (answer === null) return;
       if (replies === undefined) return parentPort!.postMessage(answer.reply, answer.transfer);

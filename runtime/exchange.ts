@@ -9,9 +9,13 @@ import type { Duplex } from 'node:stream';
 import { errorStatus, sendError, type ErrorCode, type Refusal } from './errors.ts';
 import { reportFault } from './faults.ts';
 import type { GatewayCore } from './gateway.ts';
-import { isGrpc, sendGrpcError } from './grpc.ts';
+import { endGrpcWithError, isGrpc, sendGrpcError } from './grpc.ts';
 import type { ClientIdentity } from './identity.ts';
+import type { OpenRequest } from './open-requests.ts';
 import { forward, type Forwarding } from './proxy.ts';
+import { crlStore } from './revocation.ts';
+import type { Snapshot } from './snapshot.ts';
+import { cutAnswer } from './stream-reset.ts';
 import { RequestContext } from './stages/context.ts';
 import { STAGES } from './stages/index.ts';
 import { runStages } from './stages/run.ts';
@@ -24,7 +28,7 @@ export type ClientResponse = ServerResponse | Http2ServerResponse;
 /** Client status for a request whose client left before the answer (nginx's convention). */
 const CLIENT_CLOSED = 499;
 
-export class HttpExchange extends RequestContext {
+export class HttpExchange extends RequestContext implements OpenRequest {
   declare readonly identity: ClientIdentity | null;
   status = 0;
   code: ErrorCode | null = null;
@@ -38,6 +42,13 @@ export class HttpExchange extends RequestContext {
   viaTrustedProxy = false;
   /** An admitted WebSocket upgrade goes to this tunnel instead of the proxy. */
   upgrade: { tunnels: WebSockets; socket: Duplex; head: Buffer } | null = null;
+  // OpenRequest (runtime/open-requests.ts): the gateway's list of requests still open once proxied.
+  openPrev: OpenRequest | null = null;
+  openNext: OpenRequest | null = null;
+  decidedUnder: Snapshot;
+  /** The CRL generation the stages see (read before they run). */
+  decidedCrl = crlStore.generation;
+  decidedAt: number;
 
   constructor(
     readonly gateway: GatewayCore,
@@ -55,6 +66,8 @@ export class HttpExchange extends RequestContext {
     readonly started: number,
   ) {
     super(gateway.snapshot(), identity, Date.now(), req.method ?? 'GET', host, rawPath, req.headers, remote, gateway.limiter);
+    this.decidedUnder = this.snapshot;
+    this.decidedAt = this.now;
   }
 
   decide(): void {
@@ -103,8 +116,10 @@ export class HttpExchange extends RequestContext {
 
   private proxy(): void {
     if (this.clientGone()) return; // the client left while a stage decided
+    // Open until its response closes: decided again meanwhile (runtime/open-requests.ts).
+    this.gateway.open.add(this);
     if (this.upgrade !== null) {
-      this.upgrade.tunnels.tunnel(this, this.upgrade.socket, this.upgrade.head);
+      this.forwarding = this.upgrade.tunnels.tunnel(this, this.upgrade.socket, this.upgrade.head);
       return;
     }
     this.forwarding = forward({
@@ -139,12 +154,45 @@ export class HttpExchange extends RequestContext {
    */
   fault(err: unknown): void {
     reportFault('request path', err);
-    if (this.res.headersSent) this.res.destroy();
+    if (this.res.headersSent) cutAnswer(this.res, this.http2, false);
     else {
       this.status = errorStatus('proxy.upstream_error');
       this.code = 'proxy.upstream_error';
       this.sendRefusal('proxy.upstream_error');
     }
+  }
+
+  /**
+   * OpenRequest: decided again while open and refused now. The upstream request stops; the
+   * client is told the refusal where it still can be (nothing answered yet: the refusal itself;
+   * a gRPC answer under way: trailers), else its connection (HTTP/1.1) or stream (HTTP/2) is
+   * reset. An answer the upstream already finished (its tail still being written) is let be.
+   */
+  revoked(refusal: Refusal): void {
+    const res = this.res;
+    if (this.forwarding === null || res.writableEnded || this.clientGone()) return;
+    this.forwarding.cut();
+    this.code = 'access.revoked_in_flight';
+    if (this.upgrade !== null) {
+      // The tunnel is closed both ways (runtime/websocket.ts); a 101 already sent stays its status.
+      if (this.status === 0) this.status = errorStatus(refusal.code);
+      return;
+    }
+    if (!res.headersSent) {
+      this.status = errorStatus(refusal.code);
+      // (A body nobody read never emits 'end': what was received says it.)
+      const bodyComing = this.http2
+        ? !(this.req as Http2ServerRequest).stream.endAfterHeaders && !this.req.readableEnded
+        : !(this.req as IncomingMessage).complete;
+      if (bodyComing && !this.http2) res.setHeader('connection', 'close');
+      this.sendRefusal(refusal.code, refusal.message, refusal.headers);
+      // HTTP/2: RST_STREAM(NO_ERROR) once the answer is out, so the stream ends though the body did not (RFC 9113 8.1).
+      if (bodyComing && this.http2) (res as Http2ServerResponse).stream.close();
+      return;
+    }
+    this.status = res.statusCode;
+    if (this.http2 && isGrpc(this.headers['content-type'])) endGrpcWithError(res as Http2ServerResponse, refusal.code, refusal.message);
+    else cutAnswer(res, this.http2, true);
   }
 
   /** ProxyOutcome: a drain started and this answer can say so (HTTP/1.1): it ends its connection. */
@@ -159,6 +207,7 @@ export class HttpExchange extends RequestContext {
   }
 
   closed(): void {
+    this.gateway.open.remove(this);
     this.forwarding?.clientClosed();
     // A tunnel's record has the upstream's status (101): its end is not the client leaving early.
     if (!this.res.writableFinished && this.code === null && (this.upgrade === null || this.status === 0)) this.status = CLIENT_CLOSED;

@@ -11,6 +11,7 @@ import { reportFault } from './faults.ts';
 import { createHttp1Transport, http1Exchange } from './http1.ts';
 import { createHttp2Transport } from './http2.ts';
 import { attachIdentity } from './identity.ts';
+import { OpenRequests } from './open-requests.ts';
 import type { Limiter } from './limits/limiter.ts';
 import { withoutRootDot } from './route.ts';
 import { hostNeedsCertificate, type Snapshot } from './snapshot.ts';
@@ -102,6 +103,8 @@ export interface GatewayCore {
   readonly certHeader: CertHeaderReader | null;
   /** Closing: answers carry `Connection: close`. */
   readonly draining: boolean;
+  /** Requests proxied and not yet closed, decided again while open (runtime/open-requests.ts). */
+  readonly open: OpenRequests;
   /** A request arrived. */
   started(): void;
   /** A request's response closed (answered or abandoned). */
@@ -118,6 +121,7 @@ class Core implements GatewayCore {
   readonly clientIdleTimeoutMs: number;
   readonly minBodyRate: MinBodyRate | null;
   readonly certHeader: CertHeaderReader | null;
+  readonly open: OpenRequests;
   /** Set once the transport exists: lets a connection that just went idle close during a drain. */
   closeIdleConnections: () => void = () => {};
 
@@ -131,6 +135,7 @@ class Core implements GatewayCore {
     this.clientIdleTimeoutMs = opts.clientIdleTimeoutMs ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS;
     this.minBodyRate = opts.minBodyRate === undefined ? DEFAULT_MIN_BODY_RATE : opts.minBodyRate;
     this.certHeader = opts.certHeader ?? null;
+    this.open = new OpenRequests(opts.snapshot);
   }
 
   inFlight(): number {
@@ -166,7 +171,7 @@ class Core implements GatewayCore {
 
 export function createGateway(opts: GatewayOptions): Gateway {
   const core = new Core(opts);
-  const websockets = new WebSockets(core);
+  const websockets = new WebSockets();
   const onUpgrade =
     (plain: boolean) =>
     (req: IncomingMessage, socket: Duplex, head: Buffer): void => {

@@ -2,6 +2,7 @@
 // call from the grpc-status trailer, not from the HTTP status, so a refusal of a request whose
 // content-type is application/grpc is an HTTP 200 "trailers-only" response carrying
 // grpc-status and grpc-message (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md).
+import type { Http2ServerResponse } from 'node:http2';
 import type { ErrorCode, ErrorResponse } from './errors.ts';
 import { errorMessage, errorStatus } from './errors.ts';
 
@@ -32,14 +33,27 @@ export function grpcMessage(text: string): string {
   return encodeURIComponent(text).replace(/%20/g, ' ');
 }
 
+/** The fields that end a call refused with `code`: grpc-status, grpc-message, x-mtlsgate-code. */
+function grpcErrorFields(code: ErrorCode, message?: string): Record<string, string> {
+  return { 'grpc-status': String(grpcStatusFor(errorStatus(code))), 'grpc-message': grpcMessage(message ?? errorMessage(code)), 'x-mtlsgate-code': code };
+}
+
 /** Ends `res` as a trailers-only gRPC response for the refusal `code`. */
 export function sendGrpcError(res: ErrorResponse, code: ErrorCode, message?: string, headers?: Record<string, string>): void {
   if (res.headersSent || (res as { destroyed?: boolean }).destroyed === true) return;
   if (headers !== undefined) for (const name in headers) res.setHeader(name, headers[name]);
   res.statusCode = 200;
   res.setHeader('content-type', 'application/grpc');
-  res.setHeader('grpc-status', String(grpcStatusFor(errorStatus(code))));
-  res.setHeader('grpc-message', grpcMessage(message ?? errorMessage(code)));
-  res.setHeader('x-mtlsgate-code', code);
+  const fields = grpcErrorFields(code, message);
+  for (const name in fields) res.setHeader(name, fields[name]);
+  res.end();
+}
+
+/**
+ * Ends a call whose answer already started (status and headers sent, messages perhaps) with the
+ * refusal `code` in its trailers: the client reads the call's outcome from them.
+ */
+export function endGrpcWithError(res: Http2ServerResponse, code: ErrorCode, message?: string): void {
+  res.addTrailers(grpcErrorFields(code, message));
   res.end();
 }

@@ -1,13 +1,18 @@
 // Forwarding to an HTTP/2 upstream (`proxy.http2`, gRPC): one stream on the origin's shared
 // node:http2 session, bodies piped both ways with backpressure, and the upstream's trailers
 // (grpc-status, grpc-message) passed on to the client. Headers follow the same rules as the
-// HTTP/1.1 path (runtime/proxy.ts).
+// HTTP/1.1 path (runtime/proxy.ts), and so does the client idle timeout for a request body.
+// Whenever the gateway gives up on the stream (the client left or idled, the request was
+// refused while open, the upstream failed) it resets it with CANCEL, as a gRPC client cancels
+// a call: the upstream's handler learns that the call is over, and a body cut short is never
+// ended as if it were whole.
 import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
 import type { ServerResponse } from 'node:http';
 import { answerSlowClient, type BodyWatch, type SlowBodyCode } from './body-watch.ts';
 import { type ErrorCode, sendError } from './errors.ts';
 import { reportFault } from './faults.ts';
-import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, upstreamHeaders, watchBody } from './proxy.ts';
+import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders, watchBody } from './proxy.ts';
+import { cancelStream, cutAnswer } from './stream-reset.ts';
 
 class Http2Forwarding implements Forwarding {
   private status = 0;
@@ -24,7 +29,24 @@ class Http2Forwarding implements Forwarding {
   clientClosed(): void {
     if (this.finished) return;
     this.finish(this.status === 0 ? 499 : this.status);
-    this.stream.close();
+    this.cancel();
+  }
+
+  cut(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.bodyWatch?.stop();
+    this.drop();
+  }
+
+  private cancel(): void {
+    cancelStream(this.stream);
+  }
+
+  /** Cancels the stream; what it sent that the client has not been given yet is dropped (the caller ends the answer). */
+  private drop(): void {
+    this.stream.unpipe(this.f.res as ServerResponse);
+    this.cancel();
   }
 
   private finish(status: number, code: ErrorCode | null = null): void {
@@ -34,14 +56,15 @@ class Http2Forwarding implements Forwarding {
     this.f.outcome.proxied(status, code);
   }
 
-  /** The request body stopped or trickled (runtime/body-watch.ts): the upstream stream goes. */
-  private cut(code: SlowBodyCode): void {
+  /** The request body stopped or trickled (runtime/body-watch.ts): the upstream stream is cancelled. */
+  private slowClient(code: SlowBodyCode): void {
     if (this.finished) return;
-    this.finish(this.f.res.headersSent ? this.status : 408, code);
-    // Reset, not close(): close() ends the body (END_STREAM) before its RST_STREAM, and the
-    // upstream would take the truncated body for a whole one.
-    this.stream.destroy(new Error(code));
-    answerSlowClient(this.f.res, this.f.http2, code);
+    const res = this.f.res;
+    const answered = res.headersSent;
+    this.finish(answered ? this.status : 408, code);
+    this.drop();
+    if (!answered) answerSlowClient(res, this.f.http2, code);
+    else if (!res.writableFinished) cutAnswer(res, this.f.http2, true);
   }
 
   start(hasBody: boolean): void {
@@ -61,7 +84,6 @@ class Http2Forwarding implements Forwarding {
         this.status = status;
       } catch (err) {
         reportFault('response headers', err);
-        this.stream.close();
         this.fail(false);
         return;
       }
@@ -83,7 +105,7 @@ class Http2Forwarding implements Forwarding {
     stream.on('error', () => this.fail(false));
     if (hasBody) {
       // Watched from the same tick the pipe starts the body flowing: every chunk is counted.
-      this.bodyWatch = watchBody(f, (code) => this.cut(code));
+      this.bodyWatch = watchBody(f, (code) => this.slowClient(code));
       f.req.pipe(stream);
     }
   }
@@ -91,9 +113,9 @@ class Http2Forwarding implements Forwarding {
   private fail(timeout: boolean): void {
     if (this.finished) return;
     const res = this.f.res;
-    this.stream.close();
+    this.cancel();
     if (res.headersSent) {
-      res.destroy();
+      cutAnswer(res, this.f.http2, false);
       this.finish(502, 'proxy.upstream_error');
       return;
     }
@@ -114,7 +136,7 @@ export function forwardHttp2(f: ForwardRequest, path: string, hasBody: boolean):
     reportFault('upstream http2', err);
     sendError(f.res, 'proxy.upstream_error');
     f.outcome.proxied(502, 'proxy.upstream_error');
-    return { clientClosed() {} };
+    return NOT_FORWARDED;
   }
   const forwarding = new Http2Forwarding(f, stream);
   forwarding.start(hasBody);

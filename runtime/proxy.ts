@@ -2,7 +2,7 @@
 // streamed (with backpressure both ways). One handler object per request, no promise: the
 // upstream's answer is written straight into the client's response.
 import { type IncomingHttpHeaders, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
@@ -12,6 +12,7 @@ import type { ClientIdentity } from './identity.ts';
 import { answerSlowClient, BodyWatch, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
+import { cutAnswer } from './stream-reset.ts';
 
 // RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
 const HOP_BY_HOP = new Set([
@@ -203,7 +204,15 @@ export function checkHeaders(...groups: Array<Record<string, string | string[]> 
 export interface Forwarding {
   /** The client's response closed (answered or abandoned): stop the upstream if still running. */
   clientClosed(): void;
+  /**
+   * The request was decided again and refused (runtime/open-requests.ts): stop the upstream
+   * side and report no outcome; the exchange answers the client and records the cut.
+   */
+  cut(): void;
 }
+
+/** A request that never reached an upstream (its response was sent instead): nothing to stop. */
+export const NOT_FORWARDED: Forwarding = { clientClosed() {}, cut() {} };
 
 class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   private controller: Dispatcher.DispatchController | null = null;
@@ -238,19 +247,23 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       if (!this.finished) this.answerTimer?.refresh();
       return;
     }
-    this.cut('client.idle_timeout');
+    this.slowClient('client.idle_timeout');
   }
 
   /**
    * The client moved no byte for --client-idle-timeout, or its body trickled below
    * --min-body-rate: free the upstream connection.
    */
-  private cut(code: SlowBodyCode): void {
+  private slowClient(code: SlowBodyCode): void {
+    const res = this.f.res;
     if (!this.finished) {
-      this.finish(this.f.res.headersSent ? this.status : 408, code);
-      this.controller?.abort(new Error(code === 'client.idle_timeout' ? 'client idle timeout' : 'request body too slow'));
+      const answered = res.headersSent;
+      this.finish(answered ? this.status : 408, code);
+      this.controller?.abort(new Error(code));
+      if (!answered) return answerSlowClient(res, this.f.http2, code);
     }
-    answerSlowClient(this.f.res, this.f.http2, code);
+    // Mid-answer (or its unread tail): nothing more can be said, only cut.
+    if (!res.writableFinished) cutAnswer(res, this.f.http2, true);
   }
 
   clientClosed(): void {
@@ -260,12 +273,22 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     this.controller?.abort(new Error('client closed the connection'));
   }
 
+  cut(): void {
+    if (this.stop()) this.controller?.abort(new Error('refused while open'));
+    // No controller yet (waiting for a connection): onRequestStart aborts it, as it is finished.
+  }
+
   private finish(status: number, code: ErrorCode | null): void {
-    if (this.finished) return;
+    if (this.stop()) this.f.outcome.proxied(status, code);
+  }
+
+  /** Marks the exchange finished: false if it already was. */
+  private stop(): boolean {
+    if (this.finished) return false;
     this.finished = true;
     if (this.answerTimer !== null) clearTimeout(this.answerTimer);
     this.bodyWatch?.stop();
-    this.f.outcome.proxied(status, code);
+    return true;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -275,7 +298,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     // hold an upstream connection for good, writing a body that never ends.
     if (this.finished) controller.abort(new Error('client closed the connection'));
     // Only a request with a body arms a timer here: a bodiless one costs this one test.
-    else if (this.hasBody && !this.f.req.readableEnded) this.bodyWatch = watchBody(this.f, (code) => this.cut(code));
+    else if (this.hasBody && !this.f.req.readableEnded) this.bodyWatch = watchBody(this.f, (code) => this.slowClient(code));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
@@ -340,7 +363,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     if (this.finished) return;
     if (res.headersSent) {
       // Mid-body: the status is out; all that is left is to cut the response short.
-      res.destroy();
+      cutAnswer(res, this.f.http2, false);
       this.finish(502, 'proxy.upstream_error');
       return;
     }

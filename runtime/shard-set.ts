@@ -14,7 +14,6 @@ import { BundleError } from '../bundle/read.ts';
 import { loadManifest, loadShard, shardFile } from '../bundle/read-sharded.ts';
 import type { ShardContent, WireContent } from '../bundle/types.ts';
 import { type CompactBundle, compactWire } from './bundle-worker-compact.ts';
-import { fetchBundle } from './poll-url.ts';
 import { buildRouting, type RoutingSource, type ShardRouting, updateRouting } from './shard-routing.ts';
 
 /** Where a manifest's shards are: `shards/<hex>.json` beside the manifest file, or under the manifest's URL. */
@@ -57,6 +56,9 @@ async function readShardBytes(location: ShardLocation, digest: string): Promise<
       throw new BundleError(`shard ${name} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}; the manifest names it`);
     }
   }
+  // Imported here, not at the top: it brings undici (~1 MB of the worker's 1.4 MB), which a
+  // bundle read from files never needs, and the reload worker's start loads what is at the top.
+  const { fetchBundle } = await import('./poll-url.ts');
   const r = await fetchBundle(new URL(name, location.manifestUrl).href, null, 30_000);
   if (r.status !== 'modified') throw new BundleError(`shard ${name}: the server answered 304 to an unconditional request`);
   return r.bytes;

@@ -16,7 +16,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadBundle } from '../bundle/read.ts';
 import { verifyBundleSignature } from '../bundle/sign.ts';
 import type { Bundle } from '../bundle/types.ts';
-import { prestartShardWorker, verifyInWorker } from './bundle-worker-client.ts';
+import { startShardWorkerEarly, verifyInWorker, warmShardWorker } from './bundle-worker-client.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import { verifyCompact } from './compact-load.ts';
 import { loadShardsHere, loadShardsOffThread } from './shard-reload.ts';
@@ -169,16 +169,18 @@ export class BundleStore<S> {
     if (!options.buildSharded) throw new Error('internal error: a sharded bundle needs buildSharded');
     if (options.publicKey) verifyBundleSignature(manifest, options.publicKey);
     const bytesSha256 = bytesHash(manifest);
+    // The reload worker starts now, and its warm-up once the set is loaded. Started after the
+    // load (2026-12-03), a change made right after the first answer waited for the worker's
+    // start and warm-up: 0.35-0.47 s at 100,000 keys, 0.6 s at 1,000,000. Started before, with
+    // its warm-up too, it took 0.3-0.6 s of the load's CPU where the gateway has one core. Now
+    // only its start (~50-100 ms of CPU, the worker's code without undici) runs during the load,
+    // and the warm-up gives way to a reload that arrives: that first change is served in ~70 ms
+    // at 100,000 keys, for ~50 ms more before the first answer on one core (docs/scale.md).
+    startShardWorkerEarly();
     const set = await loadShardsHere(manifest, bytesSha256, location, null);
     const initial = servedSet(set, options.buildSharded(set), source, bytesSha256);
     if (initial.apis === 0 && !options.allowEmpty) throw new Error(EMPTY_BUNDLE);
-    // The reload worker starts and warms up once the set is loaded, not while: started before,
-    // its start and warm-up took the CPU the load needed wherever the gateway has one core (at
-    // 1,000,000 keys, pinned: first answer 3.7-4.2 s against 3.3-3.6 s after). The price: a
-    // change in the first ~0.6 s after the first answer waits for the worker's start and
-    // warm-up (the bench's first change, right after start: 0.4 s at 100,000 keys, 0.6 s at
-    // 1,000,000; the ones after it 14-72 ms). Start-up comes first: every rollout pays it.
-    prestartShardWorker(manifest, bytesSha256, location);
+    warmShardWorker(manifest, bytesSha256, location);
     return new BundleStore(build, initial, options, location);
   }
 

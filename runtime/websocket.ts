@@ -7,37 +7,21 @@
 // relayed as a plain response and the connection ends, so a client cannot turn a refused
 // upgrade into a raw connection to the upstream that no stage sees.
 //
-// An open tunnel was admitted under the bundle current at its upgrade. It is decided again
-// (same request, same certificate; limits not counted again) when a reload installs another
-// bundle, when a fetched CRL changes, and every few seconds anyway (a key or certificate that
-// expires while the tunnel is open); a tunnel now refused is closed.
+// An open tunnel was admitted under the bundle current at its upgrade. Like every request still
+// open, it is decided again while it lasts (runtime/open-requests.ts); one now refused is closed
+// (its Forwarding's cut()).
 import { type ClientRequest, ServerResponse, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { sendError } from './errors.ts';
 import type { HttpExchange } from './exchange.ts';
 import { reportFault } from './faults.ts';
-import type { GatewayCore } from './gateway.ts';
-import { checkHeaders, clientHeaders, TIMEOUT_ERRORS, upstreamHeaders } from './proxy.ts';
-import { crlStore } from './revocation.ts';
-import type { Snapshot } from './snapshot.ts';
-import { decide } from './stages/decide.ts';
-
-/** How often open tunnels look for a new bundle or CRL. */
-const RECHECK_MS = 500;
-/** And how often each is decided again regardless (expiry of its key or certificate). */
-const REDECIDE_EVERY_MS = 5_000;
+import { checkHeaders, clientHeaders, type Forwarding, TIMEOUT_ERRORS, upstreamHeaders } from './proxy.ts';
 
 interface Tunnel {
-  ex: HttpExchange;
   client: Duplex;
   /** The upstream connection, once made. */
   upstream: Socket | null;
-  admittedUnder: Snapshot;
-  /** crlStore.generation when last decided. */
-  crlGeneration: number;
-  /** Date.now() when last decided. */
-  decidedAt: number;
 }
 
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -47,9 +31,6 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 
 export class WebSockets {
   private readonly open = new Set<Tunnel>();
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(private readonly gateway: GatewayCore) {}
 
   /**
    * A response bound to the upgrade's socket (node:http hands an upgrade over without one),
@@ -68,11 +49,10 @@ export class WebSockets {
   }
 
   /** Called for an admitted upgrade: connects upstream, and copies both ways once it answers 101. */
-  tunnel(ex: HttpExchange, client: Duplex, head: Buffer): void {
+  tunnel(ex: HttpExchange, client: Duplex, head: Buffer): Forwarding {
     const api = ex.api!;
-    const t: Tunnel = { ex, client, upstream: null, admittedUnder: ex.snapshot, crlGeneration: crlStore.generation, decidedAt: Date.now() };
+    const t: Tunnel = { client, upstream: null };
     this.open.add(t);
-    this.watch();
     let ended = false;
     const close = (): void => {
       if (ended) return;
@@ -165,6 +145,8 @@ export class WebSockets {
       );
       req.end();
     });
+    // The client's leaving is seen on its socket ('close' above); refused while open, the tunnel closes.
+    return { clientClosed() {}, cut: close };
   }
 
   /** The upstream refused the upgrade: its answer goes to the client as a plain response, then the connection ends. */
@@ -195,36 +177,5 @@ export class WebSockets {
       t.client.destroy();
     }
     this.open.clear();
-  }
-
-  private watch(): void {
-    if (this.timer !== null) return;
-    this.timer = setInterval(() => this.recheck(), RECHECK_MS);
-    this.timer.unref();
-  }
-
-  /** Decides open tunnels again (a new bundle or CRL, or their turn came); closes those now refused. */
-  private recheck(): void {
-    if (this.open.size === 0) {
-      clearInterval(this.timer!);
-      this.timer = null;
-      return;
-    }
-    const current = this.gateway.snapshot();
-    const generation = crlStore.generation;
-    const now = Date.now();
-    for (const t of this.open) {
-      if (t.admittedUnder === current && t.crlGeneration === generation && now - t.decidedAt < REDECIDE_EVERY_MS) continue;
-      t.admittedUnder = current;
-      t.crlGeneration = generation;
-      t.decidedAt = now;
-      const ex = t.ex;
-      const d = decide(current, { method: ex.method, host: ex.host, path: ex.rawPath, headers: ex.headers, remote: ex.remote }, ex.identity, now);
-      if (d.refusal !== null) {
-        this.open.delete(t);
-        t.upstream?.destroy();
-        t.client.destroy();
-      }
-    }
   }
 }

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
-import { bindIdp, type TestIdp } from './helpers/oidc-idp.ts';
+import { bindIdp, signInAt, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { curlWith, freshClient, runSignCommand, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { ARTIFACTS, launchChromium } from './helpers/chromium.ts';
@@ -73,22 +73,8 @@ after(async () => {
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `portal-oidc-${name}.png`), fullPage: true });
 
 /** A browser of its own (cookies and all) signed in at the provider as `login`. */
-async function signIn(login: string, screenshots = false): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(`${portal.url}/keys`);
-  assert.equal(await page.title(), 'Sign in · mtlsgate developer portal');
-  if (screenshots) await shot(page, 'sign-in');
-  await page.locator('#sign-in').click();
-  await page.locator('input[name="login"]').waitFor();
-  assert.ok(page.url().startsWith(idp.issuer), page.url());
-  if (screenshots) await shot(page, 'provider-login');
-  await page.locator('input[name="login"]').fill(login);
-  await page.locator('input[name="password"]').fill('any password');
-  await page.locator('button[type="submit"]').click();
-  // Back on the page that asked for sign-in.
-  await page.waitForURL(`${portal.url}/keys`);
-  return { context, page };
+function signIn(login: string, screenshots = false): Promise<{ context: BrowserContext; page: Page }> {
+  return signInAt(browser, portal.url, idp, login, screenshots ? shot : undefined);
 }
 
 /** Requests a key for `plan` in the browser, signing the page's challenge with real openssl; returns its id. */

@@ -3,13 +3,15 @@
 // idle timeout (--client-idle-timeout; here 1 s). Real clients: node:http2 with a body that
 // stalls (its session kept busy with PINGs, so the session's idle timeout never helps), a raw
 // TLS socket that stalls or never reads. And what must not be cut: a slow upstream after a
-// complete body, a bodiless request to a slow upstream.
+// complete body, a bodiless request to a slow upstream. The same for a body sent to a
+// `proxy.http2` upstream (HTTP/2 and HTTP/1.1 clients).
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect as connectH2 } from 'node:http2';
+import { connect as connectH2, constants as h2constants, createServer as createH2cServer, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
 import { curl, makePki, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
@@ -178,5 +180,104 @@ describe('slow clients: the client idle timeout frees the upstream connection', 
     const h2post = await curl(pki, gw.port, '/slow/h2post', { method: 'POST', data: 'y'.repeat(100), extra: ['--http2'] });
     assert.equal(h2post.status, 200);
     assert.equal(h2post.body, 'got 100');
+  });
+});
+
+describe('slow clients: a request body to a proxy.http2 upstream', () => {
+  let pki: TestPki;
+  let cleanup: () => void;
+  let upstream: Http2Server;
+  /** Streams the upstream got: whether the body ended (END_STREAM), and the RST_STREAM code they closed with. */
+  const streams = new Map<string, { ended: boolean; rstCode: number | null }>();
+  let gw: TestGateway;
+
+  before(async () => {
+    ({ pki, cleanup } = await makePki());
+    upstream = createH2cServer();
+    upstream.on('stream', (stream, headers) => {
+      const s = { ended: false, rstCode: null as number | null };
+      streams.set(String(headers[':path']), s);
+      stream.on('error', () => {});
+      let size = 0;
+      stream.on('data', (c: Buffer) => (size += c.length));
+      stream.on('end', () => {
+        // node:http2 also ends the body of a stream reset meanwhile: that is no END_STREAM.
+        if (stream.closed || stream.destroyed) return;
+        s.ended = true;
+        stream.respond({ ':status': 200 });
+        stream.end(`got ${size}`);
+      });
+      stream.once('close', () => (s.rstCode = stream.rstCode ?? null));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    // --upstream-timeout stays at its 30 s: before, a stalled body waited for it (504), the client idle timeout unheard.
+    gw = await startTestGateway(pki, buildBundle([{ id: 'h2up', listen_path: '/', target_url: url, upstream_http2: true, use_keyless: true }]), {
+      clientIdleTimeoutMs: 1_000,
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await closeAllUpstreams();
+    upstream.close();
+    cleanup();
+  });
+
+  it('HTTP/2 and HTTP/1.1 clients: a body that stops coming gets 408 and the upstream stream is cancelled', async () => {
+    const session = connectH2(`https://localhost:${gw.port}`, { ca: pki.ca.certPem });
+    session.on('error', () => {});
+    const socket = await tls(pki, gw.port);
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': '/h2/stall', 'content-type': 'text/plain' }, { endStream: false });
+      stream.on('error', () => {});
+      stream.write('the first bytes, then nothing');
+      const h2Status = new Promise<number | 'reset'>((resolve) => {
+        stream.once('response', (h) => resolve(Number(h[':status'])));
+        stream.once('close', () => resolve('reset'));
+      });
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      socket.on('error', () => {});
+      socket.write('POST /h1/stall HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nthe first bytes');
+      await waitFor('the upstream to get both', () => streams.has('/h2/stall') && streams.has('/h1/stall'), 15_000);
+      const status = await Promise.race([h2Status, new Promise<'none'>((r) => setTimeout(() => r('none'), 15_000))]);
+      assert.equal(status, 408);
+      await waitFor('a 408 answer on HTTP/1.1', () => text.startsWith('HTTP/1.1 408'), 15_000);
+      assert.match(text, /client\.idle_timeout/);
+      for (const path of ['/h2/stall', '/h1/stall']) {
+        await waitFor(`the upstream stream ${path} to close`, () => streams.get(path)!.rstCode !== null, 15_000);
+        assert.deepEqual(streams.get(path), { ended: false, rstCode: h2constants.NGHTTP2_CANCEL });
+        const record = await waitFor(() => gw.records.find((r) => r.path === path), 10_000);
+        assert.equal(record.code, 'client.idle_timeout');
+      }
+    } finally {
+      session.destroy();
+      socket.destroy();
+    }
+  });
+
+  it('a client that leaves mid-body (HTTP/2 RST_STREAM, HTTP/1.1 closing its connection): the upstream stream is cancelled, its body never ended as if whole', async () => {
+    const session = connectH2(`https://localhost:${gw.port}`, { ca: pki.ca.certPem });
+    session.on('error', () => {});
+    // Reset by its signal: RST_STREAM(CANCEL) alone (stream.close() would end the body first, and the body would be whole).
+    const reset = new AbortController();
+    const stream = session.request({ ':method': 'POST', ':path': '/h2/leaves', 'content-type': 'text/plain' }, { endStream: false, signal: reset.signal });
+    stream.on('error', () => {});
+    stream.write('the first half of a body');
+    const socket = await tls(pki, gw.port);
+    socket.on('error', () => {});
+    socket.write('POST /h1/leaves HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nthe first half');
+    try {
+      await waitFor('the upstream to get both', () => streams.has('/h2/leaves') && streams.has('/h1/leaves'), 15_000);
+      reset.abort();
+      socket.destroy();
+      for (const path of ['/h2/leaves', '/h1/leaves']) {
+        // Before: END_STREAM then RST_STREAM(NO_ERROR): the upstream took the half body as the whole one and answered it.
+        await waitFor(`the upstream stream ${path} to close`, () => streams.get(path)!.rstCode !== null, 15_000);
+        assert.deepEqual(streams.get(path), { ended: false, rstCode: h2constants.NGHTTP2_CANCEL });
+      }
+    } finally {
+      session.destroy();
+    }
   });
 });

@@ -123,8 +123,19 @@ test('a quota of 100 shared by two workers: of 150 requests on 150 connections e
   const refused = replies.filter((r) => r.status === 403 && JSON.parse(r.body).code === 'limit.quota');
   assert.equal(ok.length, 100, `admitted ${ok.length}`);
   assert.equal(refused.length, 50);
-  // Both workers served, and /metrics adds up what each one counted.
-  const metrics = await (await fetch(`${admin}/metrics`)).text();
+  // Both workers served, and /metrics adds up what each one counted. A request is counted when
+  // its response closes on the gateway, which may be a moment after curl read its last byte and
+  // exited: the scrape waits (up to 5 s) until all 150 are in, then every figure must be exact.
+  const metrics = await waitFor(
+    'the 150 requests counted',
+    async () => {
+      const text = await (await fetch(`${admin}/metrics`)).text();
+      const counted = sample(text, 'mtlsgate_worker_requests_total', 'worker="1"') + sample(text, 'mtlsgate_worker_requests_total', 'worker="2"');
+      return counted >= 150 && text;
+    },
+    5_000,
+    50,
+  );
   const w1 = sample(metrics, 'mtlsgate_worker_requests_total', 'worker="1"');
   const w2 = sample(metrics, 'mtlsgate_worker_requests_total', 'worker="2"');
   assert.ok(w1 > 0 && w2 > 0, `worker 1 served ${w1}, worker 2 served ${w2}`);

@@ -115,7 +115,7 @@ export function withInactive(v: Version, id: string): Version {
 }
 
 /** Writes the shards `dir` lacks, then the manifest (atomically: a temporary file renamed over it). Returns bytes written. */
-function writeVersion(dir: string, v: Version, have: Set<string>): number {
+export function writeVersion(dir: string, v: Version, have: Set<string>): number {
   let bytes = 0;
   for (const [hex, file] of v.shards) {
     if (have.has(hex)) continue;
@@ -132,7 +132,7 @@ async function servedDigest(adminUrl: string): Promise<string> {
   return ((await health(adminUrl)) as { bundle: { digest: string } }).bundle.digest;
 }
 
-async function waitDigest(adminUrl: string, digest: string, timeoutMs: number): Promise<number | null> {
+export async function waitDigest(adminUrl: string, digest: string, timeoutMs: number): Promise<number | null> {
   const t0 = performance.now();
   while (performance.now() - t0 < timeoutMs) {
     if ((await servedDigest(adminUrl)) === digest) return performance.now() - t0;
@@ -151,7 +151,7 @@ const WINDOWS = 24;
 /** Versions prepared for the loaded run, one key more inactive each (more than its changes: 12 windows of 3 s with one a second). */
 const SPREAD_CHANGES = 64;
 
-interface ReloadCost {
+export interface ReloadCost {
   stallMs: number;
   loopDelayMs: number;
   digest: string;
@@ -160,7 +160,7 @@ interface ReloadCost {
 }
 
 /** What the gateway logged for each reload in its log from byte `from` on (`bundle reloaded` lines). */
-function reloadCosts(logFile: string, from: number): ReloadCost[] {
+export function reloadCosts(logFile: string, from: number): ReloadCost[] {
   const text = readFileSync(logFile).subarray(from).toString('utf8');
   const out: ReloadCost[] = [];
   for (const line of text.split('\n')) {

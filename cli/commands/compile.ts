@@ -10,11 +10,10 @@ import { missingCertsHint } from '../missing-certs.ts';
 import { keyId, readSigningKeyFile, signBundle } from '../../bundle/sign.ts';
 import { writeShardedCached } from '../../compiler/sharded-output.ts';
 import { parseShardCount, type ShardedWrite, writeShardedBundle } from '../../compiler/write-sharded.ts';
-import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult, type Diagnostic } from '../../compiler/index.ts';
-import { displayPath } from '../../compiler/format.ts';
+import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult } from '../../compiler/index.ts';
 import { describePath, readInput, STDIO, writeOutput } from '../io.ts';
 import { count, detail, info } from '../output.ts';
-import { envelope, parseFormat, type Problem } from '../report.ts';
+import { diagnosticProblems, envelope, parseFormat } from '../report.ts';
 import { runAccessTests } from '../../access/run.ts';
 import { errnoMessage } from '../../common/errno.ts';
 
@@ -97,10 +96,6 @@ function digestOf(bundle: Buffer | null): string | null {
       .toString('utf8')
       .match(/"digest":"(sha256:[0-9a-f]{64})"/)?.[1] ?? null
   );
-}
-
-function problems(ds: Diagnostic[], severity: 'error' | 'warning', dir: string): Problem[] {
-  return ds.filter((d) => d.severity === severity).map((d) => ({ code: d.code, message: d.message, file: displayPath(dir, d.file), line: d.line, col: d.col }));
 }
 
 /** Compiles per argv; writes the bundle when `write` (compile), not for check. Returns the exit code. */
@@ -208,15 +203,21 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     const body = { config: dir, ...(write ? { out } : {}), digest, counts, diagnostics };
     // Written after the bundle (below) so that "ok" is true only once the file is in place.
     if (!ok)
-      process.stdout.write(envelope(name, false, body, problems(result.diagnostics, 'error', shownDir), problems(result.diagnostics, 'warning', shownDir)));
-    else if (!write) process.stdout.write(envelope(name, true, body, [], problems(result.diagnostics, 'warning', shownDir)));
+      process.stdout.write(
+        envelope(name, false, body, diagnosticProblems(result.diagnostics, 'error', shownDir), diagnosticProblems(result.diagnostics, 'warning', shownDir)),
+      );
+    else if (!write) process.stdout.write(envelope(name, true, body, [], diagnosticProblems(result.diagnostics, 'warning', shownDir)));
     else if (shardCount > 0) {
       const w = writeSharded(out!, result, shardCount, signingKey, values.cache);
       if (w === null) return 2;
-      process.stdout.write(envelope(name, true, { ...body, digest: w.digest, shards: w.shards }, [], problems(result.diagnostics, 'warning', shownDir)));
+      process.stdout.write(
+        envelope(name, true, { ...body, digest: w.digest, shards: w.shards }, [], diagnosticProblems(result.diagnostics, 'warning', shownDir)),
+      );
       return 0;
     } else
-      return writeBundle(out!, result.bundle!, () => process.stdout.write(envelope(name, true, body, [], problems(result.diagnostics, 'warning', shownDir))));
+      return writeBundle(out!, result.bundle!, () =>
+        process.stdout.write(envelope(name, true, body, [], diagnosticProblems(result.diagnostics, 'warning', shownDir))),
+      );
   } else {
     // A missing certificate directory (examples/certs on a fresh clone): say what to run, first.
     const hint = format === 'text' ? missingCertsHint(result.diagnostics) : null;

@@ -9,6 +9,7 @@ import { createLogger } from '../../runtime/log.ts';
 import { parseHostPort } from './serve.ts';
 import { createPortal } from '../../portal/server.ts';
 import { syncBundle } from '../../portal/issue-key.ts';
+import { DEFAULT_DEVELOPER_KEY_LIMIT } from '../../portal/key-limit.ts';
 import { compilerFor, type CompileFn } from '../../portal/compile.ts';
 import { readSigningKeyFile } from '../../bundle/sign.ts';
 import type { OidcOptions } from '../../portal/oidc.ts';
@@ -18,7 +19,8 @@ import { warn } from '../output.ts';
 
 const usage = `usage: mtlsgate portal --config DIR -o OUT [--listen HOST:PORT] [--gateway-url URL]
          [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE
-          [--admins EMAIL,...] [--admin-group GROUP] [--public-url URL]] [--submission-limit N]
+          [--admins EMAIL,...] [--admin-group GROUP] [--public-url URL] [--developer-key-limit N|off]]
+         [--submission-limit N]
          [--sign KEYFILE] [--cache DIR]
 
 Serves the self-serve developer portal. Policies with a \`portal:\` block are offered as plans,
@@ -53,6 +55,11 @@ Options:
                         when LISTEN is 0.0.0.0 or ::); the sign-in callback is
                         URL/auth/callback; https makes cookies Secure (plain http beyond
                         loopback is warned about)
+  --developer-key-limit N|off
+                        keys one signed-in developer may hold (default 20; off: no cap), counted
+                        from the key files naming them as owner: awaiting approval, active,
+                        switched off and expired alike, until an admin removes the file. Admins
+                        are capped too. A request beyond it is refused (403, code key_limit)
   --submission-limit N  certificate submissions per client and hour (default 30, burst 10)
   --sign KEYFILE        sign every bundle the portal writes with this Ed25519 private key
                         (\`mtlsgate keygen\`), for gateways started with --bundle-public-key
@@ -95,6 +102,7 @@ export const command: Command = {
         'admin-group': { type: 'string' },
         'public-url': { type: 'string' },
         'submission-limit': { type: 'string' },
+        'developer-key-limit': { type: 'string' },
         sign: { type: 'string' },
         cache: { type: 'string' },
       },
@@ -142,6 +150,7 @@ export const command: Command = {
       if (!Number.isSafeInteger(n) || n < 1) throw new UsageError('--submission-limit must be a positive integer');
       submissionLimit = { burst: Math.min(n, 10), perHour: n };
     }
+    const developerKeyLimit = parseKeyLimit(values['developer-key-limit'], oidc !== undefined);
     if (!statSync(values.config, { throwIfNoEntry: false })?.isDirectory()) {
       console.error(`mtlsgate portal: ${values.config} is not a directory`);
       return 2;
@@ -177,6 +186,7 @@ export const command: Command = {
       oidc,
       publicUrl,
       submissionLimit,
+      developerKeyLimit,
       compile,
     });
     let address: AddressInfo;
@@ -194,6 +204,7 @@ export const command: Command = {
         bundle: values.bundle,
         sign_in: oidc ? oidc.issuer : 'none (loopback only)',
         callback: oidc ? `${publicUrl ?? `http://${host}:${address.port}`}/auth/callback` : undefined,
+        developer_key_limit: oidc ? (developerKeyLimit ?? 'off') : undefined,
       },
       'mtlsgate portal listening',
     );
@@ -212,6 +223,17 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** --developer-key-limit: a count, or null for off; the default when not given. Only a signed-in portal has owners to count. */
+function parseKeyLimit(value: string | undefined, signedIn: boolean): number | null {
+  if (value === undefined) return DEFAULT_DEVELOPER_KEY_LIMIT;
+  if (!signedIn) throw new UsageError('--developer-key-limit needs --oidc-issuer URL: without sign-in keys have no owner to count');
+  if (value === 'off') return null;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`--developer-key-limit must be a positive whole number or off, not ${JSON.stringify(value)}`);
+  return n;
+}
 
 type Flags = Record<string, string | boolean | undefined>;
 

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { parseFormat, Reporter } from '../report.ts';
 
-const usage = `usage: mtlsgate token [--format text|json]
+const usage = `usage: mtlsgate token [--format text|json|github]
 
 Prints a new random bearer token (32 random bytes, base64url, 43 characters) and its
 token_sha256: the lowercase hex SHA-256 of the token string's UTF-8 bytes, exactly what the
@@ -15,8 +15,10 @@ Put ONLY the token_sha256 line into the key's YAML; give the token to the client
 channel. mtlsgate never stores the token: lose it and you make a new one.
 
 Options:
-  --format text|json   json: the envelope of docs/cli-conventions.md with "token" and
-                       "token_sha256"`;
+  --format text|json|github
+                       json: the envelope of docs/cli-conventions.md with "token" (shown once,
+                       as in the text) and "token_sha256"; github prints the text (nothing to
+                       annotate)`;
 
 /** The hash the config and the bundle hold for a bearer token: hex SHA-256 of its UTF-8 bytes. */
 export function tokenSha256(token: string): string {

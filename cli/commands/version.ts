@@ -5,9 +5,10 @@ import type { Command } from '../command.ts';
 import { parseFormat, Reporter } from '../report.ts';
 import { VERSION } from '../../runtime/version.ts';
 
-const usage = `usage: mtlsgate version [--format text|json]
+const usage = `usage: mtlsgate version [--format text|json|github]
 
-Prints the mtlsgate version (also: mtlsgate --version).`;
+Prints the mtlsgate version (also: mtlsgate --version). --format json: the envelope of
+docs/cli-conventions.md with "version" and "node"; github prints the text.`;
 
 export const command: Command = {
   name: 'version',

@@ -3,8 +3,10 @@
 // its issuer URL is known before the portal starts; the client (with the portal's callback
 // URL as its redirect URI) is registered once the portal listens.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 
 export interface TestUser {
   email: string;
@@ -68,4 +70,33 @@ export async function bindIdp(users: Record<string, TestUser> = {}): Promise<Tes
     },
     close: () => new Promise<void>((r) => (server.close(() => r()), server.closeAllConnections())),
   };
+}
+
+/**
+ * A browser context of its own (cookies and all) signed in to the portal at `portalUrl` as
+ * `login`, through the provider's login form, as a developer does; `step` sees the sign-in
+ * page and the provider's form (for screenshots).
+ */
+export async function signInAt(
+  browser: Browser,
+  portalUrl: string,
+  idp: TestIdp,
+  login: string,
+  step?: (page: Page, name: 'sign-in' | 'provider-login') => Promise<unknown>,
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${portalUrl}/keys`);
+  assert.equal(await page.title(), 'Sign in · mtlsgate developer portal');
+  await step?.(page, 'sign-in');
+  await page.locator('#sign-in').click();
+  await page.locator('input[name="login"]').waitFor();
+  assert.ok(page.url().startsWith(idp.issuer), page.url());
+  await step?.(page, 'provider-login');
+  await page.locator('input[name="login"]').fill(login);
+  await page.locator('input[name="password"]').fill('any password');
+  await page.locator('button[type="submit"]').click();
+  // Back on the page that asked for sign-in.
+  await page.waitForURL(`${portalUrl}/keys`);
+  return { context, page };
 }

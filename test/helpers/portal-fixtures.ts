@@ -135,11 +135,15 @@ function unescapeHtml(s: string): string {
     .replace(/&amp;/g, '&');
 }
 
-/** GET / and return the CSRF cookie, the form's token and its proof-of-possession challenge. */
-export async function openForm(base: string): Promise<OpenForm> {
-  const res = await fetch(`${base}/`);
+/**
+ * GET / and return the CSRF cookie, the form's token and its proof-of-possession challenge.
+ * `session` (a `name=value` session cookie of a signed-in portal) is sent along and kept in `cookie`.
+ */
+export async function openForm(base: string, session?: string): Promise<OpenForm> {
+  const res = await fetch(`${base}/`, { headers: session === undefined ? {} : { cookie: session } });
   const page = await res.text();
-  const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
+  const csrfCookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
+  const cookie = session === undefined || !csrfCookie ? csrfCookie : `${session}; ${csrfCookie}`;
   const token = /name="csrf" value="([^"]+)"/.exec(page)?.[1];
   const challenge = /name="challenge" value="([^"]+)"/.exec(page)?.[1];
   const command = /<pre class="command" id="sign-command"[^>]*>([^<]+)<\/pre>/.exec(page)?.[1];
