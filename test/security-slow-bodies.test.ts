@@ -6,7 +6,14 @@
 // passes. Real clients over TLS: a raw TLS socket writing HTTP/1.1, node:http2.
 import assert from 'node:assert/strict';
 import { createServer as createH1Server, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect as connectH2, createServer as createH2cServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import {
+  connect as connectH2,
+  createServer as createH2cServer,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+} from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -65,7 +72,13 @@ interface Upload {
  * `stallAfter` is given, nothing more after that many bytes). HTTP/1.1 over a raw TLS socket
  * (Content-Length), or HTTP/2 with node:http2.
  */
-function upload(port: number, pki: TestPki, path: string, http2: boolean, opts: { total: number; chunk: number; everyMs: number; stallAfter?: number }): Upload {
+function upload(
+  port: number,
+  pki: TestPki,
+  path: string,
+  http2: boolean,
+  opts: { total: number; chunk: number; everyMs: number; stallAfter?: number },
+): Upload {
   const started = performance.now();
   const u: Upload = { status: null, body: '', answeredAfter: -1, stop: () => {} };
   let sent = 0;
@@ -256,7 +269,10 @@ describe('serve flags', () => {
       bytesPerSecond: 500,
       graceMs: 10_000,
     });
-    assert.throws(() => serveConfig([...base, '--min-body-rate', '1k'], {}), /--min-body-rate must be a number of bytes per second \(e\.g\. 240\) or off, not "1k"/);
+    assert.throws(
+      () => serveConfig([...base, '--min-body-rate', '1k'], {}),
+      /--min-body-rate must be a number of bytes per second \(e\.g\. 240\) or off, not "1k"/,
+    );
     assert.throws(() => serveConfig([...base, '--min-body-rate', '0'], {}), /--min-body-rate\b.*"0"/);
     assert.throws(() => serveConfig(base, { MTLSGATE_MIN_BODY_RATE_GRACE: 'soon' }), /MTLSGATE_MIN_BODY_RATE_GRACE\b.*"soon"/);
   });
