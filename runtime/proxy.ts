@@ -375,14 +375,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
 }
 
 /**
- * Watches a request body about to go upstream, or null when nothing is to be watched: gRPC
- * calls have no minimum rate (a client stream may rightly be quiet: grpc-dotnet turns Kestrel's
- * off for streaming calls) and, on a proxy.http2 upstream, no idle timeout either (as before).
+ * Watches a request body about to go upstream, or null when nothing is to be watched. gRPC
+ * calls have no minimum rate: a client stream may rightly be quiet (grpc-dotnet turns Kestrel's
+ * off for streaming calls).
  */
 export function watchBody(f: ForwardRequest, onSlow: (code: SlowBodyCode) => void): BodyWatch | null {
   const rate = f.grpc ? null : f.minBodyRate;
-  const idleMs = f.grpc && f.api.upstream.http2 ? 0 : f.clientIdleMs;
-  return idleMs > 0 || rate !== null ? new BodyWatch(f.req, idleMs, rate, onSlow) : null;
+  return f.clientIdleMs > 0 || rate !== null ? new BodyWatch(f.req, f.clientIdleMs, rate, onSlow) : null;
 }
 
 /** Sends the request upstream; the caller reports its client's 'close' to the result. */

@@ -235,8 +235,8 @@ describe('slow request bodies: the minimum body rate and the idle timeout', () =
   });
 
   it('a body that stops entirely gets the idle timeout, not the rate, on both upstream paths (HTTP/1.1 and HTTP/2)', async () => {
-    // 5000 bytes at once (above the rate until 5 s), then nothing. Before: on a proxy.http2
-    // upstream nothing cut it until --upstream-timeout (30 s here, 504).
+    // 5000 bytes at once (above the rate until 5 s), then nothing: the timer that now watches
+    // the rate still cuts a stalled body at the idle timeout, with the idle timeout's code.
     const cases = ['/pool/h1-stop', '/pool/h2-stop', '/h2/h1-stop', '/h2/h2-stop'];
     const uploads = cases.map((path) => upload(gw.port, pki, path, path.endsWith('h2-stop'), { total: 100_000, chunk: 5_000, everyMs: 10, stallAfter: 5_000 }));
     try {
