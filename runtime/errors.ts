@@ -182,6 +182,12 @@ export const ERROR_TABLE = [
     message: 'Request timed out',
     fix: 'The client sent no byte of its request body, or read no byte of the answer, for `--client-idle-timeout` (default 30s): the request was cut and its upstream request aborted (when the answer had started, the connection or stream is reset instead). Send the body without pauses and read the answer as it comes.',
   },
+  {
+    code: 'client.body_too_slow',
+    status: 408,
+    message: 'Request body too slow',
+    fix: 'The request body arrived slower than `--min-body-rate` (default 240 bytes/s, averaged over the body so far, checked once `--min-body-rate-grace` (default 5s) has passed): the request was cut and its upstream request aborted (when the answer had started, the connection or stream is reset instead). Send the body as fast as it can go; gRPC calls are not held to the rate.',
+  },
 ] as const satisfies readonly ErrorRow[];
 
 export type ErrorCode = (typeof ERROR_TABLE)[number]['code'];

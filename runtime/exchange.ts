@@ -35,6 +35,11 @@ export class HttpExchange extends RequestContext implements OpenRequest {
   forwarding: Forwarding | null = null;
   /** Refused before the stages run (runtime/client-cert-header.ts: an untrusted plain-HTTP peer, a bad certificate header). */
   refusedAtArrival: Refusal | null = null;
+  /**
+   * The connection's peer is in --trusted-proxies (set by the transport, only with
+   * --client-cert-header): its X-Forwarded-For and client address headers are kept.
+   */
+  viaTrustedProxy = false;
   /** An admitted WebSocket upgrade goes to this tunnel instead of the proxy. */
   upgrade: { tunnels: WebSockets; socket: Duplex; head: Buffer } | null = null;
   // OpenRequest (runtime/open-requests.ts): the gateway's list of requests still open once proxied.
@@ -129,8 +134,10 @@ export class HttpExchange extends RequestContext implements OpenRequest {
       keyId: this.key?.id ?? null,
       stripMethodOverride: this.stripMethodOverride,
       remote: this.remote,
+      viaTrustedProxy: this.viaTrustedProxy,
       timeoutMs: this.gateway.upstreamTimeoutMs,
       clientIdleMs: this.gateway.clientIdleTimeoutMs,
+      minBodyRate: this.gateway.minBodyRate,
       responseHeaders: this.responseHeaders,
       grpc: isGrpc(this.headers['content-type']),
       outcome: this,

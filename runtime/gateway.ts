@@ -5,6 +5,7 @@
 // drain on close.
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { listen } from '../common/listen.ts';
+import type { MinBodyRate } from './body-watch.ts';
 import type { CertHeaderReader } from './client-cert-header.ts';
 import { reportFault } from './faults.ts';
 import { createHttp1Transport, http1Exchange } from './http1.ts';
@@ -50,6 +51,12 @@ export interface GatewayOptions {
    * is cut (408 client.idle_timeout) and its upstream request aborted. Default 30000; 0: never.
    */
   clientIdleTimeoutMs?: number;
+  /**
+   * A request body slower than this on average, once the grace period has passed, is cut (408
+   * client.body_too_slow) and its upstream request aborted. Default 240 bytes/s after 5 s
+   * (Kestrel's MinRequestBodyDataRate); null: no minimum.
+   */
+  minBodyRate?: MinBodyRate | null;
   limiter?: Limiter;
   /** Called once per finished request (logging + metrics). */
   onRequest?: (r: RequestRecord) => void;
@@ -80,6 +87,7 @@ export interface Gateway {
 
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
 const DEFAULT_CLIENT_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_MIN_BODY_RATE: MinBodyRate = Object.freeze({ bytesPerSecond: 240, graceMs: 5_000 });
 
 /** What a transport asks of the gateway for each request. */
 export interface GatewayCore {
@@ -89,6 +97,8 @@ export interface GatewayCore {
   readonly upstreamTimeoutMs: number;
   /** --client-idle-timeout: a stalled request body or answer is cut after this (0: never). */
   readonly clientIdleTimeoutMs: number;
+  /** --min-body-rate: a request body trickling below it is cut (null: no minimum). */
+  readonly minBodyRate: MinBodyRate | null;
   /** Reads client certificates from a trusted proxy's header; null (the default): handshake certificates only. */
   readonly certHeader: CertHeaderReader | null;
   /** Closing: answers carry `Connection: close`. */
@@ -109,6 +119,7 @@ class Core implements GatewayCore {
   readonly limiter: Limiter | null;
   readonly upstreamTimeoutMs: number;
   readonly clientIdleTimeoutMs: number;
+  readonly minBodyRate: MinBodyRate | null;
   readonly certHeader: CertHeaderReader | null;
   readonly open: OpenRequests;
   /** Set once the transport exists: lets a connection that just went idle close during a drain. */
@@ -122,6 +133,7 @@ class Core implements GatewayCore {
     this.limiter = opts.limiter ?? null;
     this.upstreamTimeoutMs = opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
     this.clientIdleTimeoutMs = opts.clientIdleTimeoutMs ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS;
+    this.minBodyRate = opts.minBodyRate === undefined ? DEFAULT_MIN_BODY_RATE : opts.minBodyRate;
     this.certHeader = opts.certHeader ?? null;
     this.open = new OpenRequests(opts.snapshot);
   }

@@ -27,11 +27,13 @@ export function http1Exchange(gateway: GatewayCore, req: IncomingMessage, res: S
   const q = url.indexOf('?');
   let identity = identityOf(socket);
   let early: Refusal | null = null;
+  let viaTrustedProxy = false;
   if (gateway.certHeader !== null) {
     // Only with --client-cert-header: without it the request path does none of this.
     const id = arrivalIdentity(gateway.certHeader, req.headers, socket, identity, plain);
     if (id instanceof Refusal) early = id;
     else identity = id;
+    viaTrustedProxy = gateway.certHeader.trusted.trustsSocket(socket); // kept on the socket: asked once
   }
   const ex = new HttpExchange(
     gateway,
@@ -46,6 +48,7 @@ export function http1Exchange(gateway: GatewayCore, req: IncomingMessage, res: S
     performance.now(),
   );
   ex.refusedAtArrival = early;
+  ex.viaTrustedProxy = viaTrustedProxy;
   return ex;
 }
 

@@ -52,11 +52,13 @@ export function createHttp2Transport(gateway: GatewayCore): Http2Transport {
     const authority = req.headers[':authority'] ?? req.headers.host;
     let identity = socket === undefined ? null : identityOf(socket);
     let early: Refusal | null = null;
+    let viaTrustedProxy = false;
     if (gateway.certHeader !== null) {
       // Only with --client-cert-header: without it the request path does none of this.
       const id = arrivalIdentity(gateway.certHeader, req.headers, socket ?? {}, identity, false);
       if (id instanceof Refusal) early = id;
       else identity = id;
+      viaTrustedProxy = socket !== undefined && gateway.certHeader.trusted.trustsSocket(socket); // kept on the socket: asked once
     }
     const ex = new HttpExchange(
       gateway,
@@ -71,6 +73,7 @@ export function createHttp2Transport(gateway: GatewayCore): Http2Transport {
       performance.now(),
     );
     ex.refusedAtArrival = early;
+    ex.viaTrustedProxy = viaTrustedProxy;
     startExchange(ex);
   });
 

@@ -8,16 +8,18 @@
 // ended as if it were whole.
 import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
 import type { ServerResponse } from 'node:http';
-import { answerIdleClient, watchRequestBody } from './client-idle.ts';
+import { answerSlowClient, type BodyWatch, type SlowBodyCode } from './body-watch.ts';
 import { type ErrorCode, sendError } from './errors.ts';
 import { reportFault } from './faults.ts';
-import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders } from './proxy.ts';
+import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders, watchBody } from './proxy.ts';
 import { cancelStream, cutAnswer } from './stream-reset.ts';
 
 class Http2Forwarding implements Forwarding {
   private status = 0;
   private finished = false;
   private trailers: IncomingHttpHeaders | null = null;
+  /** The request body's idle timeout and minimum rate, while it goes upstream. */
+  private bodyWatch: BodyWatch | null = null;
 
   constructor(
     private readonly f: ForwardRequest,
@@ -33,6 +35,7 @@ class Http2Forwarding implements Forwarding {
   cut(): void {
     if (this.finished) return;
     this.finished = true;
+    this.bodyWatch?.stop();
     this.drop();
   }
 
@@ -49,17 +52,18 @@ class Http2Forwarding implements Forwarding {
   private finish(status: number, code: ErrorCode | null = null): void {
     if (this.finished) return;
     this.finished = true;
+    this.bodyWatch?.stop();
     this.f.outcome.proxied(status, code);
   }
 
-  /** The client sent no byte of its body for --client-idle-timeout (runtime/client-idle.ts). */
-  private idle(): void {
+  /** The request body stopped or trickled (runtime/body-watch.ts): the upstream stream is cancelled. */
+  private slowClient(code: SlowBodyCode): void {
     if (this.finished) return;
     const res = this.f.res;
     const answered = res.headersSent;
-    this.finish(answered ? this.status : 408, 'client.idle_timeout');
+    this.finish(answered ? this.status : 408, code);
     this.drop();
-    if (!answered) answerIdleClient(res, this.f.http2);
+    if (!answered) answerSlowClient(res, this.f.http2, code);
     else if (!res.writableFinished) cutAnswer(res, this.f.http2, true);
   }
 
@@ -100,7 +104,8 @@ class Http2Forwarding implements Forwarding {
     });
     stream.on('error', () => this.fail(false));
     if (hasBody) {
-      watchRequestBody(f.req, res, f.clientIdleMs, () => this.idle());
+      // Watched from the same tick the pipe starts the body flowing: every chunk is counted.
+      this.bodyWatch = watchBody(f, (code) => this.slowClient(code));
       f.req.pipe(stream);
     }
   }

@@ -9,7 +9,7 @@ import { reportFault } from './faults.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
 import { clientCertChainField, clientCertField } from './forward-identity.ts';
 import type { ClientIdentity } from './identity.ts';
-import { answerIdleClient, watchRequestBody } from './client-idle.ts';
+import { answerSlowClient, BodyWatch, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
 import { cutAnswer } from './stream-reset.ts';
@@ -37,8 +37,34 @@ const SET_BY_GATEWAY = ['host', 'expect', 'x-forwarded-client-cert', 'client-cer
  * so `/public/x` with `X-Original-URL: /admin/delete` would reach a path no stage admitted.
  */
 const TARGET_OVERRIDE = ['x-original-url', 'x-rewrite-url'];
-/** What a client's request never carries upstream: one lookup per header. */
-const NOT_FROM_CLIENT = new Set([...HOP_BY_HOP, ...SET_BY_GATEWAY, ...TARGET_OVERRIDE]);
+/**
+ * Where the request came from: the gateway writes X-Forwarded-For (and appends to a trusted
+ * proxy's Forwarded) itself, below.
+ */
+const FORWARDED = ['x-forwarded-for', 'forwarded'];
+/**
+ * Headers that name the client's address, which applications take for it: nginx's realip
+ * module and Kong read X-Real-IP by default, remix-utils' getClientIPAddress and Umami read
+ * the others (X-Client-IP and True-Client-IP before X-Forwarded-For), Rails' remote_ip
+ * Client-IP. Only a trusted proxy (--trusted-proxies) may say them; from anyone else they are
+ * dropped, so an upstream that reads one finds none rather than the client's claim.
+ */
+const CLIENT_ADDRESS = [
+  'x-real-ip',
+  'true-client-ip',
+  'x-client-ip',
+  'client-ip',
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'fly-client-ip',
+  'x-forwarded',
+  'forwarded-for',
+];
+/** What a trusted proxy's request never carries upstream as it came: one lookup per header. */
+const NOT_FROM_PROXY = new Set([...HOP_BY_HOP, ...SET_BY_GATEWAY, ...TARGET_OVERRIDE, ...FORWARDED]);
+/** What any other client's request never carries upstream: the same one lookup per header. */
+const NOT_FROM_CLIENT = new Set([...NOT_FROM_PROXY, ...CLIENT_ADDRESS]);
 
 export const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -81,9 +107,17 @@ export interface ForwardRequest {
   keyId: string | null;
   /** Client address (X-Forwarded-For). */
   remote: string;
+  /**
+   * The connection's peer is in --trusted-proxies (runtime/trusted-proxies.ts, decided once per
+   * connection): its X-Forwarded-For, Forwarded and client address headers are kept, the peer
+   * appended. Otherwise they are dropped and X-Forwarded-For is the peer alone.
+   */
+  viaTrustedProxy: boolean;
   timeoutMs: number;
-  /** --client-idle-timeout (0: never): a stalled request body or unread answer is cut (runtime/client-idle.ts). */
+  /** --client-idle-timeout (0: never): a stalled request body or unread answer is cut (runtime/body-watch.ts). */
   clientIdleMs: number;
+  /** --min-body-rate (null: off): a request body trickling below it is cut (runtime/body-watch.ts). */
+  minBodyRate: MinBodyRate | null;
   /** Extra response headers (rate-limit headers), or null. */
   responseHeaders: Record<string, string> | null;
   /** Drop X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override (methods were restricted). */
@@ -105,17 +139,23 @@ export function upstreamHeaders(f: ForwardRequest): Record<string, string | stri
   const stripAuth = f.api.def.strip_auth_data && !f.api.def.use_keyless ? f.api.def.auth_header_name : null;
   const forward = f.api.def.forward_client_cert;
   const keyIdHeaders = f.api.keyIdHeaders;
+  const trusted = f.viaTrustedProxy;
+  const notForwarded = trusted ? NOT_FROM_PROXY : NOT_FROM_CLIENT;
   const out: Record<string, string | string[]> = {};
   for (const name in incoming) {
-    if (NOT_FROM_CLIENT.has(name) || name === stripAuth || named?.has(name) || keyIdHeaders?.has(name)) continue;
+    if (notForwarded.has(name) || name === stripAuth || named?.has(name) || keyIdHeaders?.has(name)) continue;
     if (name.charCodeAt(0) === 58 /* ":" HTTP/2 pseudo-header */) continue;
     if (f.stripMethodOverride === true && METHOD_OVERRIDE.has(name)) continue;
     out[name] = incoming[name]!;
   }
   if (f.grpc && incoming.te === 'trailers') out.te = 'trailers';
   const remote = f.remote;
-  const forwardedFor = incoming['x-forwarded-for'];
+  // A client's own X-Forwarded-For is a claim anyone can make: only a trusted proxy's is kept.
+  const forwardedFor = trusted ? incoming['x-forwarded-for'] : undefined;
   out['x-forwarded-for'] = forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`;
+  // RFC 7239: a trusted proxy's Forwarded gets this hop too (as X-Forwarded-For does); the
+  // gateway starts none itself (neither do Envoy, nginx or Kong): an upstream reads X-Forwarded-For.
+  if (trusted && incoming.forwarded !== undefined) out.forwarded = `${incoming.forwarded}, for=${forwardedNode(remote)}`;
   out['x-forwarded-proto'] = 'https';
   const host = f.http2 ? (incoming[':authority'] ?? incoming.host) : incoming.host;
   if (host !== undefined) out['x-forwarded-host'] = host as string;
@@ -130,6 +170,12 @@ export function upstreamHeaders(f: ForwardRequest): Record<string, string | stri
   }
   if (forward.key_id_header !== null && f.keyId !== null) out[forward.key_id_header] = f.keyId;
   return out;
+}
+
+/** An address as a Forwarded `for=` node (RFC 7239 6): IPv6 bracketed and quoted. */
+function forwardedNode(address: string): string {
+  if (address === '') return 'unknown';
+  return address.includes(':') ? `"[${address}]"` : address;
 }
 
 export function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
@@ -181,6 +227,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   private answerTimer: NodeJS.Timeout | null = null;
   /** Paused on backpressure since this time (performance.now()), or -1 while the client reads. */
   private pausedAt = -1;
+  /** The request body's idle timeout and minimum rate, while it goes upstream. */
+  private bodyWatch: BodyWatch | null = null;
 
   constructor(
     private readonly f: ForwardRequest,
@@ -199,17 +247,20 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       if (!this.finished) this.answerTimer?.refresh();
       return;
     }
-    this.idle();
+    this.slowClient('client.idle_timeout');
   }
 
-  /** The client moved no byte for --client-idle-timeout: free the upstream connection. */
-  private idle(): void {
+  /**
+   * The client moved no byte for --client-idle-timeout, or its body trickled below
+   * --min-body-rate: free the upstream connection.
+   */
+  private slowClient(code: SlowBodyCode): void {
     const res = this.f.res;
     if (!this.finished) {
       const answered = res.headersSent;
-      this.finish(answered ? this.status : 408, 'client.idle_timeout');
-      this.controller?.abort(new Error('client idle timeout'));
-      if (!answered) return answerIdleClient(res, this.f.http2);
+      this.finish(answered ? this.status : 408, code);
+      this.controller?.abort(new Error(code));
+      if (!answered) return answerSlowClient(res, this.f.http2, code);
     }
     // Mid-answer (or its unread tail): nothing more can be said, only cut.
     if (!res.writableFinished) cutAnswer(res, this.f.http2, true);
@@ -236,6 +287,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     if (this.finished) return false;
     this.finished = true;
     if (this.answerTimer !== null) clearTimeout(this.answerTimer);
+    this.bodyWatch?.stop();
     return true;
   }
 
@@ -246,7 +298,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     // hold an upstream connection for good, writing a body that never ends.
     if (this.finished) controller.abort(new Error('client closed the connection'));
     // Only a request with a body arms a timer here: a bodiless one costs this one test.
-    else if (this.hasBody) watchRequestBody(this.f.req, this.f.res, this.f.clientIdleMs, () => this.idle());
+    else if (this.hasBody && !this.f.req.readableEnded) this.bodyWatch = watchBody(this.f, (code) => this.slowClient(code));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
@@ -320,6 +372,16 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     sendError(res, code, undefined, this.responseHeaders ?? undefined);
     this.finish(code === 'proxy.upstream_timeout' ? 504 : 502, code);
   }
+}
+
+/**
+ * Watches a request body about to go upstream, or null when nothing is to be watched. gRPC
+ * calls have no minimum rate: a client stream may rightly be quiet (grpc-dotnet turns Kestrel's
+ * off for streaming calls).
+ */
+export function watchBody(f: ForwardRequest, onSlow: (code: SlowBodyCode) => void): BodyWatch | null {
+  const rate = f.grpc ? null : f.minBodyRate;
+  return f.clientIdleMs > 0 || rate !== null ? new BodyWatch(f.req, f.clientIdleMs, rate, onSlow) : null;
 }
 
 /** Sends the request upstream; the caller reports its client's 'close' to the result. */

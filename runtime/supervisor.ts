@@ -5,6 +5,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { healthReport, startAdmin, type AdminServer, type HealthReport } from './admin.ts';
+import type { MinBodyRate } from './body-watch.ts';
 import { followBundle, readInitialBundle, type BundleSource, type InitialBundle } from './bundle-source.ts';
 import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
 import { createLimiter, type Limiter } from './limits/index.ts';
@@ -47,6 +48,8 @@ export interface RuntimeConfig {
   upstreamTimeoutMs?: number;
   /** `--client-idle-timeout` (default 30000): a stalled request body or unread answer is cut. */
   clientIdleTimeoutMs?: number;
+  /** `--min-body-rate` with `--min-body-rate-grace` (default 240 bytes/s after 5 s; null: off). */
+  minBodyRate?: MinBodyRate | null;
   drainTimeoutMs: number;
   pollIntervalMs: number;
   redisUrl?: string;
@@ -203,6 +206,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     snapshot: () => store.current(),
     upstreamTimeoutMs: cfg.upstreamTimeoutMs,
     clientIdleTimeoutMs: cfg.clientIdleTimeoutMs,
+    minBodyRate: cfg.minBodyRate,
     limiter,
     onRequest,
     maxConnections: cfg.maxConnections,

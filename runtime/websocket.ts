@@ -88,8 +88,10 @@ export class WebSockets {
       identity: ex.identity,
       keyId: ex.key?.id ?? null,
       remote: ex.remote,
+      viaTrustedProxy: ex.viaTrustedProxy,
       timeoutMs: 0,
       clientIdleMs: 0,
+      minBodyRate: null,
       responseHeaders: null,
       outcome: ex,
     });

@@ -14,6 +14,8 @@ import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../../runti
 import { runUntilSignalled } from '../../runtime/signals.ts';
 import { runPrimary } from '../../runtime/cluster/primary.ts';
 import { runWorker } from '../../runtime/cluster/worker.ts';
+import type { MinBodyRate } from '../../runtime/body-watch.ts';
+import { DEFAULT_MIN_BODY_RATE } from '../../runtime/gateway.ts';
 import { startGateway, StartupError, type HostPort, type RuntimeConfig } from '../../runtime/supervisor.ts';
 import type { TlsFiles } from '../../runtime/tls-credentials.ts';
 import { certHeaderSpec } from '../../runtime/client-cert-header.ts';
@@ -59,6 +61,12 @@ Options (each also from the environment variable shown; a flag wins over its var
                              reads nothing of, for this long: 408 client.idle_timeout (or the
                              stream cut), the upstream request aborted (default 30s)
                                                                       MTLSGATE_CLIENT_IDLE_TIMEOUT
+  --min-body-rate BYTES|off  a request body slower than this many bytes per second, averaged
+                             over the body so far: 408 client.body_too_slow (or the stream
+                             cut), the upstream request aborted (default 240; gRPC exempt)
+                                                                      MTLSGATE_MIN_BODY_RATE
+  --min-body-rate-grace DURATION  the rate is checked from this long after the body starts
+                             (default 5s)                             MTLSGATE_MIN_BODY_RATE_GRACE
   --max-connections N        open connections at most; more are closed at accept (default 10000)
                                                                       MTLSGATE_MAX_CONNECTIONS
   --max-connections-per-address N  per client address (default 256)   MTLSGATE_MAX_CONNECTIONS_PER_ADDRESS
@@ -102,6 +110,8 @@ const OPTIONS = {
   'listen-plain': { type: 'string' },
   'upstream-timeout': { type: 'string' },
   'client-idle-timeout': { type: 'string' },
+  'min-body-rate': { type: 'string' },
+  'min-body-rate-grace': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'max-connections': { type: 'string' },
   'max-connections-per-address': { type: 'string' },
@@ -149,6 +159,18 @@ export function parseCount(value: Sourced | undefined, fallback: number): number
   if (!/^\d+$/.test(value.value.trim()) || !Number.isSafeInteger(n) || n <= 0)
     throw new UsageError(`${value.source} must be a positive whole number, not ${JSON.stringify(value.value)}`);
   return n;
+}
+
+/** --min-body-rate (bytes per second, or off) with --min-body-rate-grace; Kestrel's 240 after 5 s by default. */
+export function parseMinBodyRate(rate: Sourced | undefined, grace: Sourced | undefined): MinBodyRate | null {
+  const graceMs = parseMs(grace, DEFAULT_MIN_BODY_RATE.graceMs);
+  if (rate === undefined) return { bytesPerSecond: DEFAULT_MIN_BODY_RATE.bytesPerSecond, graceMs };
+  const text = rate.value.trim();
+  if (text === 'off') return null;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0)
+    throw new UsageError(`${rate.source} must be a number of bytes per second (e.g. 240) or off, not ${JSON.stringify(rate.value)}`);
+  return { bytesPerSecond: n, graceMs };
 }
 
 /** --log-level, else -q (warn) / -v (debug), else info. */
@@ -279,6 +301,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       admin: admin?.value.trim() === 'off' ? null : hostPort(admin, '127.0.0.1:9901', true),
       upstreamTimeoutMs: parseMs(v['upstream-timeout'], 30_000),
       clientIdleTimeoutMs: parseMs(v['client-idle-timeout'], 30_000),
+      minBodyRate: parseMinBodyRate(v['min-body-rate'], v['min-body-rate-grace']),
       drainTimeoutMs: parseMs(v['drain-timeout'], 10_000),
       maxConnections: parseCount(v['max-connections'], 10_000),
       maxConnectionsPerAddress: parseCount(v['max-connections-per-address'], 256),
