@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CertHeaderReader, certHeaderSpec } from '../runtime/client-cert-header.ts';
 import { TrustedProxies } from '../runtime/trusted-proxies.ts';
+import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import type { Bundle } from '../bundle/types.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
 import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
@@ -63,8 +64,11 @@ before(async () => {
   ]);
 });
 after(async () => {
+  // The gateway's upstream connections (undici's pool, the HTTP/2 session to the h2c upstream)
+  // outlive a gateway's close(): left open, they kept this file's process from exiting.
+  await closeAllUpstreams();
   await echo?.close();
-  h2c?.server.close();
+  await new Promise((resolve) => h2c?.server.close(resolve));
   wss?.close();
   cleanup?.();
 });
