@@ -5,22 +5,12 @@
 // stops entirely still gets the idle timeout (here 1.5 s); a slow upload above the rate
 // passes. Real clients over TLS: a raw TLS socket writing HTTP/1.1, node:http2.
 import assert from 'node:assert/strict';
-import { createServer as createH1Server, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import {
-  connect as connectH2,
-  createServer as createH2cServer,
-  type Http2Server,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
-  type ServerHttp2Session,
-} from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import { connect as connectTls } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { serveConfig } from '../cli/commands/serve.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
 import { makePki, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
+import { recorder, type Seen, startUpstreams, upload } from './helpers/slow-uploads.ts';
 
 const RATE = 1_000;
 const GRACE_MS = 2_000;
@@ -30,153 +20,28 @@ const TICK_MS = 1_000;
 /** Room for a loaded machine (2 cores shared by several test runs). */
 const SLACK_MS = 2_000;
 
-interface Seen {
-  path: string;
-  bytes: number;
-  ended: boolean;
-  /** The request closed before its answer was finished (the gateway gave up on it). */
-  abandoned: boolean;
-}
-
-/** Records every request and answers `got N` once its body ended; the same handler for HTTP/1.1 and h2c. */
-function recorder(seen: Seen[]) {
-  return (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
-    const s: Seen = { path: req.url ?? '', bytes: 0, ended: false, abandoned: false };
-    seen.push(s);
-    // node:http2's compatibility request ends (push(null)) on any reset, after 'aborted'.
-    req.on('aborted', () => (s.abandoned = true));
-    res.on('close', () => {
-      if (!res.writableEnded) s.abandoned = true;
-    });
-    req.on('data', (c: Buffer) => (s.bytes += c.length));
-    req.on('end', () => {
-      if (s.abandoned) return;
-      s.ended = true;
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(`got ${s.bytes}`);
-    });
-  };
-}
-
-/** What a client got: the status (0: none yet), or 'cut' when the connection or stream ended without one. */
-interface Upload {
-  status: number | 'cut' | null;
-  body: string;
-  /** ms from the first byte sent to the answer. */
-  answeredAfter: number;
-  stop(): void;
-}
-
-/**
- * POSTs `path` with a body of `total` bytes, `chunk` bytes every `everyMs` (then, when
- * `stallAfter` is given, nothing more after that many bytes). HTTP/1.1 over a raw TLS socket
- * (Content-Length), or HTTP/2 with node:http2.
- */
-function upload(
-  port: number,
-  pki: TestPki,
-  path: string,
-  http2: boolean,
-  opts: { total: number; chunk: number; everyMs: number; stallAfter?: number },
-): Upload {
-  const started = performance.now();
-  const u: Upload = { status: null, body: '', answeredAfter: -1, stop: () => {} };
-  let sent = 0;
-  const answered = (status: number | 'cut') => {
-    if (u.status !== null) return;
-    u.status = status;
-    u.answeredAfter = performance.now() - started;
-    clearInterval(pump);
-  };
-  let write: (data: Buffer) => void;
-  let end: () => void;
-  if (http2) {
-    const session = connectH2(`https://localhost:${port}`, { ca: pki.ca.certPem });
-    session.on('error', () => {});
-    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'text/plain' }, { endStream: false });
-    stream.on('error', () => {});
-    stream.on('response', (h) => answered(Number(h[':status'])));
-    stream.on('data', (c: Buffer) => (u.body += c.toString()));
-    stream.on('close', () => answered('cut'));
-    write = (data) => stream.write(data);
-    end = () => stream.end();
-    u.stop = () => {
-      clearInterval(pump);
-      session.destroy();
-    };
-  } else {
-    const socket = connectTls({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.certPem, ALPNProtocols: ['http/1.1'] });
-    socket.on('error', () => {});
-    let text = '';
-    socket.on('data', (c: Buffer) => {
-      text += c.toString('latin1');
-      const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
-      if (m) {
-        answered(Number(m[1]));
-        u.body = text.slice(text.indexOf('\r\n\r\n') + 4);
-      }
-    });
-    socket.on('close', () => answered('cut'));
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: ${opts.total}\r\n\r\n`);
-    write = (data) => socket.write(data);
-    end = () => {};
-    u.stop = () => {
-      clearInterval(pump);
-      socket.destroy();
-    };
-  }
-  const pump = setInterval(() => {
-    if (u.status !== null) return;
-    const limit = opts.stallAfter ?? opts.total;
-    const n = Math.min(opts.chunk, limit - sent);
-    if (n > 0) {
-      write(Buffer.alloc(n, 120));
-      sent += n;
-    }
-    if (sent === opts.total) {
-      end();
-      clearInterval(pump);
-    }
-  }, opts.everyMs);
-  return u;
-}
-
 describe('slow request bodies: the minimum body rate and the idle timeout', () => {
   let pki: TestPki;
   let cleanup: () => void;
   const seen: Seen[] = [];
-  let h1: Server;
-  let h2c: Http2Server;
-  /** The gateway's sessions to the h2c upstream (closed at the end: the server waits for them). */
-  const upstreamSessions = new Set<ServerHttp2Session>();
+  let upstreams: Awaited<ReturnType<typeof startUpstreams>>;
   let gw: TestGateway;
 
   before(async () => {
     ({ pki, cleanup } = await makePki());
-    h1 = createH1Server(recorder(seen));
-    h2c = createH2cServer(recorder(seen));
-    h2c.on('session', (session) => {
-      upstreamSessions.add(session);
-      session.once('close', () => upstreamSessions.delete(session));
-    });
-    await new Promise<void>((resolve) => h1.listen(0, '127.0.0.1', resolve));
-    await new Promise<void>((resolve) => h2c.listen(0, '127.0.0.1', resolve));
-    const url = (s: Server | Http2Server) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    upstreams = await startUpstreams(recorder(seen));
     gw = await startTestGateway(
       pki,
       buildBundle([
-        { id: 'pool', listen_path: '/pool/', strip_listen_path: false, target_url: url(h1), use_keyless: true },
-        { id: 'h2', listen_path: '/h2/', strip_listen_path: false, target_url: url(h2c), upstream_http2: true, use_keyless: true },
+        { id: 'pool', listen_path: '/pool/', strip_listen_path: false, target_url: upstreams.h1Url, use_keyless: true },
+        { id: 'h2', listen_path: '/h2/', strip_listen_path: false, target_url: upstreams.h2cUrl, upstream_http2: true, use_keyless: true },
       ]),
       { clientIdleTimeoutMs: IDLE_MS, minBodyRate: { bytesPerSecond: RATE, graceMs: GRACE_MS } },
     );
   });
   after(async () => {
     await gw.close();
-    h1.closeAllConnections();
-    h1.close();
-    for (const session of upstreamSessions) session.destroy();
-    h2c.close();
+    upstreams.close();
     cleanup();
   });
 
