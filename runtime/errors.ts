@@ -186,7 +186,7 @@ export const ERROR_TABLE = [
     code: 'client.body_too_slow',
     status: 408,
     message: 'Request body too slow',
-    fix: 'The request body arrived slower than `--min-body-rate` (default 240 bytes/s, averaged over the body so far, checked once `--min-body-rate-grace` (default 5s) has passed): the request was cut and its upstream request aborted (when the answer had started, the connection or stream is reset instead). Send the body as fast as it can go; gRPC calls are not held to the rate.',
+    fix: 'The request body arrived slower than `--min-body-rate` (default 240 bytes/s, measured over the last `--min-body-rate-grace` (default 5s) once the first has passed, time in which the upstream read nothing not counted): the request was cut and its upstream request aborted (when the answer had started, the connection or stream is reset instead). Send the body as fast as it can go, without pauses longer than the grace period; gRPC calls are not held to the rate.',
   },
 ] as const satisfies readonly ErrorRow[];
 

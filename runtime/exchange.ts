@@ -165,8 +165,9 @@ export class HttpExchange extends RequestContext implements OpenRequest {
   /**
    * OpenRequest: decided again while open and refused now. The upstream request stops; the
    * client is told the refusal where it still can be (nothing answered yet: the refusal itself;
-   * a gRPC answer under way: trailers), else its connection (HTTP/1.1) or stream (HTTP/2) is
-   * reset. An answer the upstream already finished (its tail still being written) is let be.
+   * a gRPC answer under way, between two messages: trailers), else its connection (HTTP/1.1)
+   * or stream (HTTP/2) is reset. An answer the upstream already finished (its tail still
+   * being written) is let be.
    */
   revoked(refusal: Refusal): void {
     const res = this.res;
@@ -191,7 +192,10 @@ export class HttpExchange extends RequestContext implements OpenRequest {
       return;
     }
     this.status = res.statusCode;
-    if (this.http2 && isGrpc(this.headers['content-type'])) endGrpcWithError(res as Http2ServerResponse, refusal.code, refusal.message);
+    // A gRPC answer ends with the refusal in its trailers only if the client was given whole
+    // messages: after part of one, a status would follow a truncated message, so the stream
+    // is reset (CANCEL) and the call fails (runtime/grpc.ts GrpcFraming).
+    if (this.forwarding.grpcAnswer?.atMessageBoundary === true) endGrpcWithError(res as Http2ServerResponse, refusal.code, refusal.message);
     else cutAnswer(res, this.http2, true);
   }
 

@@ -57,3 +57,48 @@ export function endGrpcWithError(res: Http2ServerResponse, code: ErrorCode, mess
   res.addTrailers(grpcErrorFields(code, message));
   res.end();
 }
+
+/**
+ * Where a gRPC answer stands in its length-prefixed messages (each a 5-byte header, a flag byte
+ * and a 4-byte big-endian length, then that many bytes), counted on the chunks written to the
+ * client as they pass: an answer cut at a message boundary can end with trailers carrying a
+ * status; one cut inside a message cannot (runtime/exchange.ts's revoked() resets it instead).
+ * Per chunk a few integer operations per message header it holds, and nothing copied or kept:
+ * a message body is skipped by its length.
+ */
+export class GrpcFraming {
+  /** Bytes of the current message's header read so far (0: none, at a boundary or in its body). */
+  private headerRead = 0;
+  /** The length field as read so far. */
+  private length = 0;
+  /** Bytes of the current message's body still to come. */
+  private bodyLeft = 0;
+
+  add(chunk: Buffer): void {
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      if (this.bodyLeft > 0) {
+        const skip = Math.min(this.bodyLeft, n - i);
+        this.bodyLeft -= skip;
+        i += skip;
+      } else if (this.headerRead === 0 && n - i >= 5) {
+        this.bodyLeft = chunk.readUInt32BE(i + 1);
+        i += 5;
+      } else {
+        // A header split across chunks, a byte at a time: the flag byte, then the length's four.
+        this.length = this.headerRead === 0 ? 0 : this.length * 256 + chunk[i];
+        i++;
+        if (++this.headerRead === 5) {
+          this.headerRead = 0;
+          this.bodyLeft = this.length;
+        }
+      }
+    }
+  }
+
+  /** The client was given whole messages only. */
+  get atMessageBoundary(): boolean {
+    return this.headerRead === 0 && this.bodyLeft === 0;
+  }
+}

@@ -11,7 +11,8 @@ import type { ServerResponse } from 'node:http';
 import { answerSlowClient, type BodyWatch, type SlowBodyCode } from './body-watch.ts';
 import { type ErrorCode, sendError } from './errors.ts';
 import { reportFault } from './faults.ts';
-import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders, watchBody } from './proxy.ts';
+import type { GrpcFraming } from './grpc.ts';
+import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, grpcFramingFor, NOT_FORWARDED, upstreamHeaders, watchBody } from './proxy.ts';
 import { cancelStream, cutAnswer } from './stream-reset.ts';
 
 class Http2Forwarding implements Forwarding {
@@ -20,11 +21,14 @@ class Http2Forwarding implements Forwarding {
   private trailers: IncomingHttpHeaders | null = null;
   /** The request body's idle timeout and minimum rate, while it goes upstream. */
   private bodyWatch: BodyWatch | null = null;
+  readonly grpcAnswer: GrpcFraming | null;
 
   constructor(
     private readonly f: ForwardRequest,
     private readonly stream: ClientHttp2Stream,
-  ) {}
+  ) {
+    this.grpcAnswer = grpcFramingFor(f);
+  }
 
   clientClosed(): void {
     if (this.finished) return;
@@ -88,6 +92,9 @@ class Http2Forwarding implements Forwarding {
         return;
       }
       stream.pipe(res, { end: false });
+      // Beside the pipe, which writes each chunk to the client as it is emitted.
+      const framing = this.grpcAnswer;
+      if (framing !== null) stream.on('data', (chunk: Buffer) => framing.add(chunk));
     });
     stream.on('trailers', (trailers: IncomingHttpHeaders) => (this.trailers = trailers));
     // 'close' comes after both the body's end and the trailers, in whichever order those came.

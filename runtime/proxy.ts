@@ -10,6 +10,7 @@ import type { ClientRequest, ClientResponse } from './exchange.ts';
 import { clientCertChainField, clientCertField } from './forward-identity.ts';
 import type { ClientIdentity } from './identity.ts';
 import { answerSlowClient, BodyWatch, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
+import { GrpcFraming } from './grpc.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
 import { cutAnswer } from './stream-reset.ts';
@@ -209,6 +210,8 @@ export interface Forwarding {
    * side and report no outcome; the exchange answers the client and records the cut.
    */
   cut(): void;
+  /** A gRPC answer to an HTTP/2 client: its message framing as written so far (else absent or null). */
+  readonly grpcAnswer?: GrpcFraming | null;
 }
 
 /** A request that never reached an upstream (its response was sent instead): nothing to stop. */
@@ -229,6 +232,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   private pausedAt = -1;
   /** The request body's idle timeout and minimum rate, while it goes upstream. */
   private bodyWatch: BodyWatch | null = null;
+  readonly grpcAnswer: GrpcFraming | null;
 
   constructor(
     private readonly f: ForwardRequest,
@@ -236,6 +240,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     private readonly hasBody: boolean,
   ) {
     this.responseHeaders = f.responseHeaders;
+    this.grpcAnswer = grpcFramingFor(f);
   }
 
   /**
@@ -331,6 +336,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.grpcAnswer?.add(chunk);
     if ((this.f.res as ServerResponse).write(chunk)) return;
     controller.pause();
     this.pausedAt = performance.now();
@@ -382,6 +388,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
 export function watchBody(f: ForwardRequest, onSlow: (code: SlowBodyCode) => void): BodyWatch | null {
   const rate = f.grpc ? null : f.minBodyRate;
   return f.clientIdleMs > 0 || rate !== null ? new BodyWatch(f.req, f.clientIdleMs, rate, onSlow) : null;
+}
+
+/** A gRPC call from an HTTP/2 client: its answer's framing is followed (a cut can end it with trailers only between messages). */
+export function grpcFramingFor(f: ForwardRequest): GrpcFraming | null {
+  return f.grpc && f.http2 ? new GrpcFraming() : null;
 }
 
 /** Sends the request upstream; the caller reports its client's 'close' to the result. */

@@ -61,12 +61,12 @@ Options (each also from the environment variable shown; a flag wins over its var
                              reads nothing of, for this long: 408 client.idle_timeout (or the
                              stream cut), the upstream request aborted (default 30s)
                                                                       MTLSGATE_CLIENT_IDLE_TIMEOUT
-  --min-body-rate BYTES|off  a request body slower than this many bytes per second, averaged
-                             over the body so far: 408 client.body_too_slow (or the stream
-                             cut), the upstream request aborted (default 240; gRPC exempt)
+  --min-body-rate BYTES|off  a request body slower than this many bytes per second over the
+                             last grace period: 408 client.body_too_slow (or the stream cut),
+                             the upstream request aborted (default 240; gRPC exempt)
                                                                       MTLSGATE_MIN_BODY_RATE
-  --min-body-rate-grace DURATION  the rate is checked from this long after the body starts
-                             (default 5s)                             MTLSGATE_MIN_BODY_RATE_GRACE
+  --min-body-rate-grace DURATION  the rate is checked from this long after the body starts, over
+                             windows this long (default 5s)           MTLSGATE_MIN_BODY_RATE_GRACE
   --max-connections N        open connections at most; more are closed at accept (default 10000)
                                                                       MTLSGATE_MAX_CONNECTIONS
   --max-connections-per-address N  per client address (default 256)   MTLSGATE_MAX_CONNECTIONS_PER_ADDRESS
