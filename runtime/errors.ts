@@ -150,7 +150,7 @@ export const ERROR_TABLE = [
     code: 'access.revoked_in_flight',
     status: 403,
     message: 'Access was revoked while the request was open',
-    fix: "Logged for a request that was admitted, then decided again while still open (a gRPC stream, server-sent events, a long download, a WebSocket tunnel, a slow upstream: on a bundle reload, a `crl_urls` CRL change, and every 5 s) and refused: its certificate revoked or expired, its key removed, expired or switched off, its access to the API withdrawn. The upstream request was cancelled. The client was told the refusal's own code where it still could be (nothing answered yet: that refusal; gRPC: `grpc-status`/`grpc-message` trailers), otherwise its connection (HTTP/1.1) or stream (HTTP/2) was reset. A new request gets the refusal that says why.",
+    fix: "Logged for a request that was admitted, then decided again while still open (a gRPC stream, server-sent events, a long download, a WebSocket tunnel, a slow upstream: on a bundle reload, a `crl_urls` CRL change, and every 5 s) and refused: its certificate revoked or expired, its key removed, expired or switched off, its access to the API withdrawn. The upstream request was cancelled. The client was told the refusal's own code where it still could be (nothing answered yet: that refusal; gRPC between two messages: `grpc-status`/`grpc-message` trailers), otherwise its connection (HTTP/1.1) or stream (HTTP/2) was reset. A new request gets the refusal that says why.",
   },
   {
     code: 'limit.rate',
