@@ -52,9 +52,9 @@ export interface GatewayOptions {
    */
   clientIdleTimeoutMs?: number;
   /**
-   * A request body slower than this on average, once the grace period has passed, is cut (408
-   * client.body_too_slow) and its upstream request aborted. Default 240 bytes/s after 5 s
-   * (Kestrel's MinRequestBodyDataRate); null: no minimum.
+   * A request body slower than this over the last grace period, once the first has passed, is
+   * cut (408 client.body_too_slow) and its upstream request aborted. Default 240 bytes/s over
+   * 5 s (Kestrel's MinRequestBodyDataRate, over a window); null: no minimum.
    */
   minBodyRate?: MinBodyRate | null;
   limiter?: Limiter;
