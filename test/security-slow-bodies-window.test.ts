@@ -93,7 +93,9 @@ describe('the minimum body rate over a sliding window', () => {
     // The pool's upstream connection buffers megabytes in the kernel before the gateway's
     // writes back up; an h2c stream only its flow-control window.
     const sizes: Record<string, number> = { '/pool/h1': 48 << 20, '/pool/h2': 48 << 20, '/h2/h1': 1 << 20, '/h2/h2': 1 << 20 };
-    const uploads = CASES.map((path) => upload(patient.port, pki, `${path}-stalled`, isHttp2Client(path), { total: sizes[path], burst: sizes[path], chunk: 0, everyMs: 100 }));
+    const uploads = CASES.map((path) =>
+      upload(patient.port, pki, `${path}-stalled`, isHttp2Client(path), { total: sizes[path], burst: sizes[path], chunk: 0, everyMs: 100 }),
+    );
     try {
       for (const [i, path] of CASES.entries()) {
         const u = uploads[i];
