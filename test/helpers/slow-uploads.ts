@@ -82,6 +82,8 @@ export interface Upload {
   body: string;
   /** ms from the first byte sent to the answer. */
   answeredAfter: number;
+  /** ms from the first byte sent until the last one written was taken by the transport (backpressure holds it back). */
+  flushedAfter: number;
   stop(): void;
 }
 
@@ -98,7 +100,8 @@ export function upload(
   opts: { total: number; chunk: number; everyMs: number; stallAfter?: number; burst?: number },
 ): Upload {
   const started = performance.now();
-  const u: Upload = { status: null, body: '', answeredAfter: -1, stop: () => {} };
+  const u: Upload = { status: null, body: '', answeredAfter: -1, flushedAfter: -1, stop: () => {} };
+  const flushed = () => (u.flushedAfter = performance.now() - started);
   let sent = 0;
   const answered = (status: number | 'cut') => {
     if (u.status !== null) return;
@@ -116,7 +119,7 @@ export function upload(
     stream.on('response', (h) => answered(Number(h[':status'])));
     stream.on('data', (c: Buffer) => (u.body += c.toString()));
     stream.on('close', () => answered('cut'));
-    write = (data) => stream.write(data);
+    write = (data) => stream.write(data, flushed);
     end = () => stream.end();
     u.stop = () => {
       clearInterval(pump);
@@ -136,7 +139,7 @@ export function upload(
     });
     socket.on('close', () => answered('cut'));
     socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: ${opts.total}\r\n\r\n`);
-    write = (data) => socket.write(data);
+    write = (data) => socket.write(data, flushed);
     end = () => {};
     u.stop = () => {
       clearInterval(pump);
