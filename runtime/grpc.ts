@@ -78,12 +78,17 @@ export class GrpcFraming {
     const n = chunk.length;
     let i = 0;
     while (i < n) {
-      if (this.bodyLeft > 0) {
-        const skip = Math.min(this.bodyLeft, n - i);
-        this.bodyLeft -= skip;
-        i += skip;
+      const left = this.bodyLeft;
+      if (left > 0) {
+        if (left >= n - i) {
+          this.bodyLeft = left - (n - i);
+          return;
+        }
+        this.bodyLeft = 0;
+        i += left;
       } else if (this.headerRead === 0 && n - i >= 5) {
-        this.bodyLeft = chunk.readUInt32BE(i + 1);
+        // The whole header in this chunk (the usual case): the length, big-endian, unsigned.
+        this.bodyLeft = chunk[i + 1] * 0x1000000 + ((chunk[i + 2] << 16) | (chunk[i + 3] << 8) | chunk[i + 4]);
         i += 5;
       } else {
         // A header split across chunks, a byte at a time: the flag byte, then the length's four.

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { GrpcFraming } from '../runtime/grpc.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
 import { makePki, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
@@ -206,5 +207,35 @@ describe('a gRPC answer cut while open: trailers between messages, a reset insid
     assert.equal(viaGrpcJs.error!.code, grpc.status.UNAUTHENTICATED, viaGrpcJs.error!.details);
     assert.deepEqual(viaGrpcJs.texts, TEXTS);
     await waitFor('the upstream calls to be cancelled', () => upstream.cancelled.has('boundary-grpc-js') && upstream.cancelled.has('boundary-wire'), 10_000);
+  });
+});
+
+describe('GrpcFraming', () => {
+  it('at a boundary exactly when the bytes so far end a message, however the frames are split (empty and large messages too)', () => {
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let round = 0; round < 200; round++) {
+      const lengths = Array.from({ length: 1 + random(8) }, () => [0, 1, 4, 5, 300, 70_000][random(6)]);
+      const frames = lengths.map((len) => {
+        const f = Buffer.alloc(5 + len, 0x41);
+        f.writeUInt32BE(len, 1);
+        f[0] = random(2);
+        return f;
+      });
+      const ends = new Set<number>();
+      let at = 0;
+      for (const f of frames) ends.add((at += f.length));
+      const all = Buffer.concat(frames);
+      const framing = new GrpcFraming();
+      for (let i = 0; i < all.length; ) {
+        const next = Math.min(all.length, i + 1 + random(random(2) === 0 ? 7 : 20_000));
+        framing.add(all.subarray(i, next));
+        i = next;
+        assert.equal(framing.atMessageBoundary, ends.has(i), `round ${round}, lengths ${lengths}, after ${i} bytes`);
+      }
+    }
   });
 });
