@@ -90,7 +90,7 @@ Options (each also from the environment variable shown; a flag wins over its var
                              every reload)                            MTLSGATE_ALLOW_EMPTY=1
   --log-level LEVEL          ${LOG_LEVELS.join('|')} (default info; -q: warn, -v: debug)
                                                                       MTLSGATE_LOG_LEVEL
-A DURATION is 500ms, 30s, 2m, 1h or a bare number of milliseconds.
+A DURATION is 500ms, 30s, 2m, 1h or 1m30s; a number without a unit is refused (30s, not 30).
 An error about a value names where it came from (the flag or the variable); an MTLSGATE_*
 variable serve does not know is warned about.
 
