@@ -219,6 +219,18 @@ export const CASES: Case[] = [
     related: { file: 'k.yaml', line: 3, col: 1 },
   },
   {
+    // One by CN, one by SPIFFE ID with a wildcard: a certificate with CN=payments and that URI matches both.
+    code: 'W_MATCH_FIELDS_DIFFER',
+    certs: true,
+    files: {
+      'k.yaml': `kind: key\nid: a\ncertificate_match:\n  issuer: certs/ca.pem\n  subject_cn: payments\n---\nkind: key\nid: b\ncertificate_match:\n  issuer: certs/ca.pem\n  san_uri: spiffe://corp.example/ns/*/sa/api\n`,
+    },
+    at: { file: 'k.yaml', line: 9, col: 1 },
+    related: { file: 'k.yaml', line: 3, col: 1 },
+    message:
+      /^keys "a" \(subject_cn payments\) and "b" \(san_uri spiffe:\/\/corp\.example\/ns\/\*\/sa\/api\) match certificates of the same issuer on different fields: a certificate with both values matches both and is refused at runtime \(401 auth\.cert_ambiguous\)$/,
+  },
+  {
     code: 'E_CRL_READ',
     files: { 'r.yaml': 'kind: revocation\nid: r\ncrl: [missing.crl]\n' },
     at: { file: 'r.yaml', line: 3, col: 7 },
