@@ -22,8 +22,7 @@ export function revocationOf(bundle: Bundle, caFingerprint: string | null): stri
   const r = bundle.content.revocation;
   const parts: string[] = [];
   const crl = caFingerprint === null ? undefined : r.crls[caFingerprint];
-  if (crl !== undefined)
-    parts.push(`its CRL revokes ${count(crl.serials.length, 'serial')} (revocation ${crl.sources.join(', ')})`);
+  if (crl !== undefined) parts.push(`its CRL revokes ${count(crl.serials.length, 'serial')} (revocation ${crl.sources.join(', ')})`);
   if (r.denied.length > 0) parts.push(`the deny list names ${count(r.denied.length, 'certificate')}`);
   if (r.crl_urls.length > 0)
     parts.push(

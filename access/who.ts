@@ -115,7 +115,16 @@ export function whoCanReach(
   };
 
   if (api.use_keyless && !api.use_mutual_tls_auth && passes(null))
-    rows.push({ kind: 'anyone', id: '', fingerprints: [], subject: null, expires: null, how: 'keyless, no client certificate needed', policies: [], checked: true });
+    rows.push({
+      kind: 'anyone',
+      id: '',
+      fingerprints: [],
+      subject: null,
+      expires: null,
+      how: 'keyless, no client certificate needed',
+      policies: [],
+      checked: true,
+    });
   if (api.use_mutual_tls_auth) {
     const alone = api.use_keyless ? ' (alone)' : ', with a key that gets through (below)';
     // A certificate the certificate stages (revocation, static mTLS) let through: on a keyless
@@ -325,7 +334,16 @@ export function formatWho(a: WhoAnswer, format: 'text' | 'csv'): string {
     const lines = [CSV_FIELDS.join(',')];
     for (const r of a.rows)
       lines.push(
-        [r.kind, r.id, r.fingerprints.map((f) => `sha256:${f}`).join(' '), r.subject ?? '', r.expires ?? '', r.how, r.policies.join(' '), r.checked ? 'yes' : 'no']
+        [
+          r.kind,
+          r.id,
+          r.fingerprints.map((f) => `sha256:${f}`).join(' '),
+          r.subject ?? '',
+          r.expires ?? '',
+          r.how,
+          r.policies.join(' '),
+          r.checked ? 'yes' : 'no',
+        ]
           .map(cell)
           .join(','),
       );
@@ -348,7 +366,9 @@ export function formatWho(a: WhoAnswer, format: 'text' | 'csv'): string {
   }
   const unchecked = a.rows.filter((r) => !r.checked).length;
   if (unchecked > 0)
-    lines.push(`${count(unchecked, 'grant')} listed from the bundle alone (not checked): give the client certificates with --certs DIR to put them through the stages`);
+    lines.push(
+      `${count(unchecked, 'grant')} listed from the bundle alone (not checked): give the client certificates with --certs DIR to put them through the stages`,
+    );
   if (a.notes.length > 0) lines.push('notes:', ...a.notes.map((n) => `  ${n}`));
   return `${lines.join('\n')}\n`;
 }

@@ -182,7 +182,7 @@ export const CODES = {
   },
   W_UPSTREAM_TLS_RELATIVE: {
     severity: 'warning',
-    title: "an upstream_tls client certificate or key path is relative: serve reads it from its working directory, not from the config",
+    title: 'an upstream_tls client certificate or key path is relative: serve reads it from its working directory, not from the config',
     fix: 'Give the absolute path the file has on the gateway machine (e.g. /etc/mtlsgate/upstream/client-key.pem). Unlike every other config path, these are not resolved against the YAML file: the bundle is often compiled elsewhere (CI) and carries the path, never the private key, to the gateway.',
   },
   W_MATCH_FIELDS_DIFFER: {

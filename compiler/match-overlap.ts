@@ -181,7 +181,10 @@ function reportDisjointFields(byIssuer: ReadonlyMap<string, KeyMatcher[]>, log: 
         const [a, b] = [all[i].items[0], all[j].items[0]];
         const pairs = all[i].items.length * all[j].items.length;
         const more = pairs > 1 ? ` (and ${pairs - 1} more pairs of keys matched on these fields under this issuer)` : '';
-        const rule = (m: KeyMatcher) => fieldsOf(m.match).map((f) => `${f} ${m.match[f]}`).join(' and ');
+        const rule = (m: KeyMatcher) =>
+          fieldsOf(m.match)
+            .map((f) => `${f} ${m.match[f]}`)
+            .join(' and ');
         log.report(
           'W_MATCH_FIELDS_DIFFER',
           b.site,

@@ -148,7 +148,8 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
       // One message for a field of several forms (its branches' errors were dropped): the forms
       // it takes, from the field's title, and what it got.
       const forms = typeof parentSchema.title === 'string' ? parentSchema.title : 'one of the forms docs/config.md lists';
-      const quoted = typeof err.data === 'string' && err.data.trim() !== '' && Number.isFinite(Number(err.data)) ? ` (remove the quotes: ${err.data.trim()})` : '';
+      const quoted =
+        typeof err.data === 'string' && err.data.trim() !== '' && Number.isFinite(Number(err.data)) ? ` (remove the quotes: ${err.data.trim()})` : '';
       log.report('E_FIELD_TYPE', site(path), `${field} must be ${forms}, got ${typeOf(err.data)}${quoted}`);
       return;
     }

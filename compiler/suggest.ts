@@ -39,7 +39,12 @@ export function closest(name: string, candidates: Iterable<string>): string | un
   return best ?? byWords(name, list);
 }
 
-const words = (s: string) => s.toLowerCase().replace(/^-+/, '').split(/[_\-.]+/).filter(Boolean);
+const words = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/^-+/, '')
+    .split(/[_\-.]+/)
+    .filter(Boolean);
 
 /** Does `outer` hold the words of `inner`, in order and next to each other? */
 function holds(outer: string[], inner: string[]): boolean {

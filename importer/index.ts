@@ -52,6 +52,12 @@ export function importTyk(paths: string[]): ImportResult {
     files: [...renderAll(apis, ctx.policies, ctx.keys), ...certificates],
     drops: ctx.report.drops,
     notes: ctx.report.notes,
-    counts: { apis: apis.length, policies: ctx.policies.length, keys: ctx.keys.length, inactiveKeys: ctx.keys.filter((k) => k.disabledBecause).length, certificates: certificates.length },
+    counts: {
+      apis: apis.length,
+      policies: ctx.policies.length,
+      keys: ctx.keys.length,
+      inactiveKeys: ctx.keys.filter((k) => k.disabledBecause).length,
+      certificates: certificates.length,
+    },
   };
 }

@@ -148,7 +148,10 @@ export async function startAdminServer(host: string, port: number, ends: AdminEn
         res.writeHead(400, JSON_NO_STORE).end(`${JSON.stringify(body)}\n`);
         return;
       }
-      Promise.resolve(ends.expiring(Math.min(n, EXPIRING_MAX))).then((certificates) => res.writeHead(200, JSON_NO_STORE).end(JSON.stringify({ certificates }) + '\n'), failed(res));
+      Promise.resolve(ends.expiring(Math.min(n, EXPIRING_MAX))).then(
+        (certificates) => res.writeHead(200, JSON_NO_STORE).end(JSON.stringify({ certificates }) + '\n'),
+        failed(res),
+      );
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found: try /health, /ready, /live, /metrics or /certificates/expiring"}\n');

@@ -118,7 +118,15 @@ test('per and quota_renewal_rate take seconds or a duration (30s, 1m, 1h, 1d, mi
     ),
     messages.join('\n'),
   );
-  assert.ok(messages.some((m) => /^q\.yaml:4 E_FIELD_TYPE per must be a positive number of seconds .*, got string "30" \(remove the quotes: 30\)$/.test(m)), messages.join('\n'));
-  assert.ok(messages.some((m) => /^q\.yaml:6 E_FIELD_TYPE quota_renewal_rate must be a positive number of seconds or a duration \(3600, 1h, 1d; hour, day\), got number -1$/.test(m)), messages.join('\n'));
+  assert.ok(
+    messages.some((m) => /^q\.yaml:4 E_FIELD_TYPE per must be a positive number of seconds .*, got string "30" \(remove the quotes: 30\)$/.test(m)),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) =>
+      /^q\.yaml:6 E_FIELD_TYPE quota_renewal_rate must be a positive number of seconds or a duration \(3600, 1h, 1d; hour, day\), got number -1$/.test(m),
+    ),
+    messages.join('\n'),
+  );
   assert.equal(b.diagnostics.length, 3, messages.join('\n'));
 });

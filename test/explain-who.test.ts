@@ -149,7 +149,10 @@ test('who with only the deployed bundle: every grant is a row (fingerprint, key,
   const bare = await cli('who', '--bundle', bundle, 'logistics');
   assert.equal(bare.code, 0, bare.stderr);
   assert.doesNotMatch(bare.stdout, /nobody/);
-  assert.match(bare.stdout, /certificate +- +pinned certificate, .*; not checked: not among the certificates given \(--certs DIR\) +sha256:[0-9a-f]{16}… +expires 20/);
+  assert.match(
+    bare.stdout,
+    /certificate +- +pinned certificate, .*; not checked: not among the certificates given \(--certs DIR\) +sha256:[0-9a-f]{16}… +expires 20/,
+  );
   assert.match(bare.stdout, /certificate +bob +pinned certificate, .*; not checked: /);
   assert.match(
     bare.stdout,

@@ -250,7 +250,10 @@ test('the import ends with check: the one certificate file not on this machine i
   const errors = all.stderr.split('\n').filter((l) => / error [A-Z_]+:/.test(l));
   assert.equal(errors.length, 1, all.stderr);
   // Inside the output now (config reads are confined, docs/security.md item 4): missing, at its line.
-  assert.match(errors[0], /apis\/b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70\.yaml:\d+:\d+: error E_CERT_READ: certificate "\.\.\/certs\/partner-b\.pem" cannot be read .*ENOENT|no such file/);
+  assert.match(
+    errors[0],
+    /apis\/b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70\.yaml:\d+:\d+: error E_CERT_READ: certificate "\.\.\/certs\/partner-b\.pem" cannot be read .*ENOENT|no such file/,
+  );
   // One error: "1 error", never "1 errors".
   assert.match(all.stderr, /^mtlsgate check: .*all: 1 error$/m);
 });
@@ -271,7 +274,10 @@ test('a certificate named by absolute path on the Tyk host is copied into certs/
   const r = importTyk(absOut, input);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /wrote 1 API, 0 policies, 0 keys, 1 certificate file \(certs\/\) to /);
-  assert.match(r.stdout, /client_certificates\/0: certificate file ".*partner b\.pem" copied to certs\/partner_b\.pem and named as "\.\.\/certs\/partner_b\.pem": .*; the private key in that file was NOT copied/);
+  assert.match(
+    r.stdout,
+    /client_certificates\/0: certificate file ".*partner b\.pem" copied to certs\/partner_b\.pem and named as "\.\.\/certs\/partner_b\.pem": .*; the private key in that file was NOT copied/,
+  );
   const api = yamlOf(absOut, 'apis/b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70.yaml');
   assert.deepEqual(api.client_certificates, ['../certs/partner_b.pem']);
   const copied = readFileSync(join(absOut, 'certs', 'partner_b.pem'), 'utf8');

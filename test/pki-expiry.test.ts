@@ -94,7 +94,12 @@ test('the expiry list names the keys a CA identifies by certificate_match, and t
   assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics));
   const snapshot = buildSnapshot(loadBundle(r.bundle!));
   const ca = soonestExpiring(snapshot, 10_000, Date.now() / 1000, true).find((c) => c.sha256 === p.ca.fingerprint);
-  assert.deepEqual(ca && { key: ca.key, keys: ca.keys, keys_total: ca.keys_total, apis: ca.apis }, { key: 'team', keys: ['team'], keys_total: 1, apis: ['x', 'y'] });
+  assert.deepEqual(ca && { key: ca.key, keys: ca.keys, keys_total: ca.keys_total, apis: ca.apis }, {
+    key: 'team',
+    keys: ['team'],
+    keys_total: 1,
+    apis: ['x', 'y'],
+  });
 
   const admin = await startAdmin(
     '127.0.0.1',
@@ -112,7 +117,10 @@ test('the expiry list names the keys a CA identifies by certificate_match, and t
     for (const bad of ['abc', '0', '-5', '2.5', '']) {
       const res = await fetch(`${base}?limit=${bad}`);
       assert.equal(res.status, 400, bad);
-      assert.match(((await res.json()) as { error: string }).error, new RegExp(`^limit must be a whole number from 1 to 10000 \\(default 20\\), not "${bad.replace('.', '\\.')}"$`));
+      assert.match(
+        ((await res.json()) as { error: string }).error,
+        new RegExp(`^limit must be a whole number from 1 to 10000 \\(default 20\\), not "${bad.replace('.', '\\.')}"$`),
+      );
     }
     assert.equal((await fetch(`${base}?limit=50000`)).status, 200, 'over the maximum: capped, as documented');
     const listed = (await (await fetch(base)).json()) as { certificates: { sha256: string; keys: string[] }[] };
