@@ -6,7 +6,7 @@
 // the bundle) as expired; such a grant is a note (refused), not a row. What needs the
 // certificate itself (validity beyond notAfter, extendedKeyUsage, path validation, subject) is
 // what "not checked" leaves open, and the row says why.
-import type { Bundle, BundleKey } from '../bundle/types.ts';
+import type { Bundle, BundleApi, BundleKey } from '../bundle/types.ts';
 import type { Refusal } from '../runtime/errors.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
 import { accessStage } from '../runtime/stages/access.ts';
@@ -53,12 +53,20 @@ export function keyStagesRefusal(
   return verdict;
 }
 
-/** How a key would get through, from what it holds (its certificates, its matcher, its token). */
-export function credentialsOf(bundle: Bundle, key: BundleKey, pinsOnApi: boolean): string {
-  const parts: string[] = [];
-  if (key.token_sha256 !== null) parts.push('token');
-  if (key.certificates.length > 0) parts.push('its certificate');
-  else if (key.certificate_match !== null) parts.push(`a certificate its certificate_match admits (${describeMatch(bundle, key.certificate_match)})`);
-  else if (pinsOnApi) parts.push('a pinned certificate');
-  return parts.join(' + ');
+/**
+ * How a key would get through, from what it holds and what the API asks: on a dynamic mTLS API
+ * (use_certificate) its certificate (or one its certificate_match admits) alone; on a token API
+ * its token, behind its own certificate or a pinned one where the API pins (static mTLS).
+ */
+export function credentialsOf(bundle: Bundle, key: BundleKey, api: BundleApi): string {
+  const own =
+    key.certificates.length > 0
+      ? 'its certificate'
+      : key.certificate_match !== null
+        ? `a certificate its certificate_match admits (${describeMatch(bundle, key.certificate_match)})`
+        : null;
+  if (api.use_certificate && own !== null) return own;
+  if (key.token_sha256 === null) return own ?? 'no credential the API takes';
+  if (!api.use_mutual_tls_auth) return 'token';
+  return `token + ${own ?? 'a pinned certificate'}`;
 }

@@ -234,7 +234,7 @@ export function whoCanReach(
               fingerprints: key.certificates,
               subject: null,
               expires: key.expires,
-              how: `${credentialsOf(bundle, key, api.use_mutual_tls_auth)}${onlyUrls(key)}; not checked: ${missing}`,
+              how: `${credentialsOf(bundle, key, api)}${onlyUrls(key)}; not checked: ${missing}`,
               policies: key.policies,
               checked: false,
             });
