@@ -11,6 +11,7 @@
 // pairwise comparison is too slow, so exact matchers are hash-joined on the fields they share,
 // and only wildcard matchers (few, by design) are compared with every matcher of their issuer.
 import type { CertMatch } from '../bundle/types.ts';
+import { count } from '../common/count.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { MATCH_FIELDS, type MatchField, WILDCARD_STOPS } from '../bundle/match-fields.ts';
 
@@ -151,7 +152,7 @@ export function reportOverlaps(matchers: KeyMatcher[], log: DiagnosticLog): void
     log.report(
       'E_MATCH_OVERLAP',
       last.site,
-      `and ${suppressed} more pairs of keys whose certificate_match rules overlap (only the first ${MAX_REPORTS} are listed)`,
+      `and ${count(suppressed, 'more pair', 'more pairs')} of keys whose certificate_match rules overlap (only the first ${MAX_REPORTS} are listed)`,
     );
   }
 }
@@ -180,7 +181,7 @@ function reportDisjointFields(byIssuer: ReadonlyMap<string, KeyMatcher[]>, log: 
         if (reported++ >= MAX_REPORTS) return;
         const [a, b] = [all[i].items[0], all[j].items[0]];
         const pairs = all[i].items.length * all[j].items.length;
-        const more = pairs > 1 ? ` (and ${pairs - 1} more pairs of keys matched on these fields under this issuer)` : '';
+        const more = pairs > 1 ? ` (and ${count(pairs - 1, 'more pair', 'more pairs')} of keys matched on these fields under this issuer)` : '';
         const rule = (m: KeyMatcher) =>
           fieldsOf(m.match)
             .map((f) => `${f} ${m.match[f]}`)
