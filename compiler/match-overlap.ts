@@ -9,7 +9,7 @@
 // and only wildcard matchers (few, by design) are compared with every matcher of their issuer.
 import type { CertMatch } from '../bundle/types.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
-import { MATCH_FIELDS, type MatchField, WILDCARD_STOPS } from '../bundle/match-fields.ts';
+import { fieldPattern, MATCH_FIELDS, type MatchField, WILDCARD_STOPS } from '../bundle/match-fields.ts';
 
 export interface KeyMatcher {
   key: string;
@@ -56,6 +56,9 @@ function segmentsOverlap(a: string, b: string): boolean {
 }
 
 export function valuesOverlap(field: MatchField, a: string, b: string): boolean {
+  // A pattern and a value: exactly what the runtime decides (a `*` admits only some characters).
+  const aw = a.includes('*');
+  if (aw !== b.includes('*')) return aw ? fieldPattern(field, a).test(b) : fieldPattern(field, b).test(a);
   const ta = tokens(field, a);
   const tb = tokens(field, b);
   if (ta.length !== tb.length) return false;
