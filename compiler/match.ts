@@ -6,6 +6,7 @@ import { type MatchField, uriWildcardParts } from '../bundle/match-fields.ts';
 import type { BundleCa, CertMatch, Fingerprint } from '../bundle/types.ts';
 import { parsePin } from '../cert/fingerprint.ts';
 import { caPem, type CertLoader, isInlinePem, subjectOf } from './certs.ts';
+import { checkTrustedCa } from './check-ca.ts';
 import { excerpt } from './excerpt.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import type { CertMatchSpec } from './model.ts';
@@ -127,6 +128,7 @@ export function resolveMatch(
       ok = false;
     } else {
       issuer = loaded[0].fingerprint;
+      if (!cas.has(issuer)) checkTrustedCa(loaded[0], issuerSite, label, certs.now, log);
       registerCa(cas, loaded[0], apiId);
     }
   }
