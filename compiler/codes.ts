@@ -203,7 +203,12 @@ export const CODES = {
   E_CRL_UNVERIFIED: {
     severity: 'error',
     title: 'CRL not signed by a CA the config trusts',
-    fix: "Name the CRL's CA in an API's client_certificates or as a certificate_match issuer, or use the CRL that CA issued.",
+    fix: "Name the CRL's CA in an API's client_certificates or as a certificate_match issuer (for an intermediate's own CRL: the intermediate under crl_issuers), or use the CRL that CA issued.",
+  },
+  E_CRL_ISSUER: {
+    severity: 'error',
+    title: 'a crl_issuers certificate whose CRLs cannot be used',
+    fix: "Name one intermediate CA certificate per entry, signed by a CA the config trusts (an API's client_certificates CA, a certificate_match issuer) or by another crl_issuers entry, with basicConstraints CA:TRUE, keyUsage keyCertSign, an extendedKeyUsage (if any) with clientAuth, valid now.",
   },
   E_CRL_STALE: { severity: 'error', title: 'CRL past its nextUpdate', fix: 'Fetch or issue a current CRL (openssl ca -gencrl) and compile again.' },
   W_CRL_EXPIRING: {

@@ -262,6 +262,16 @@ export const CASES: Case[] = [
     at: { file: 'r.yaml', line: 4, col: 5 },
   },
   {
+    code: 'E_CRL_ISSUER',
+    certs: true,
+    files: {
+      'a.yaml': api('x', 'use_mutual_tls_auth: true\nclient_certificates: [certs/ca.pem]\n'),
+      'r.yaml': 'kind: revocation\nid: r\ncrl_issuers:\n  - certs/other-ca.pem\n',
+    },
+    at: { file: 'r.yaml', line: 4, col: 5 },
+    message: /is not signed by a CA the config trusts, or by another crl_issuers entry/,
+  },
+  {
     code: 'E_CRL_STALE',
     certs: true,
     files: {
