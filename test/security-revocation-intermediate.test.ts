@@ -12,23 +12,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadBundle } from '../bundle/read.ts';
 import { createCa, type Issued, issueCert } from '../cli/pki.ts';
 import { type CrlFetcher, startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { crlStore } from '../runtime/revocation.ts';
-import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
 import { createCrl } from './helpers/demo-crl.ts';
-import {
-  createIntermediateCa,
-  curl,
-  type EchoUpstream,
-  makePki,
-  startEcho,
-  startTestGateway,
-  type TestGateway,
-  type TestPki,
-} from './helpers/gateway-fixtures.ts';
+import { createIntermediateCa, curl, type EchoUpstream, makePki, startEcho, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, gatewayOnConfig } from './helpers/config-gateway.ts';
 import { opensslIssue } from './helpers/openssl-pki.ts';
 
 describe("an intermediate's own CRL (crl_issuers)", () => {
@@ -72,21 +62,15 @@ describe("an intermediate's own CRL (crl_issuers)", () => {
       `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [root.pem]\n---\n` +
         `kind: revocation\nid: issuing\ncrl: [issuing.crl]\ncrl_urls: ["${url}"]\ncrl_issuers: [issuing.pem]\n`,
     );
-    const r = await compileDir(dir);
-    assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics, null, 1));
-    gw = await startTestGateway(pki, loadBundle(r.bundle!));
+    gw = await gatewayOnConfig(pki, dir);
     fetcher = startCrlFetcher({ snapshot: () => gw.snapshot(), intervalMs: 600_000, retryMs: 600_000 });
     await fetcher.refreshAll();
   });
 
   after(async () => {
     fetcher?.stop();
-    await gw?.close();
-    await echo?.close();
     server?.close();
-    await closeAllUpstreams();
-    cleanup?.();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await closeGatewayTest({ gw, echo, cleanup, dirs: [dir] });
   });
 
   it('its CRL file revokes a leaf it issued; a serial of a leaf the root signed, listed on it, revokes nothing', async () => {

@@ -5,16 +5,14 @@
 // `spiffe://corp.example/ns/a?b` or `.../ns/a%2Fb` gave curl the key of `spiffe://corp.example/ns/*`.
 // Leaves made by the openssl CLI (it writes these names as given), presented by curl.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { fieldPattern } from '../bundle/match-fields.ts';
-import { loadBundle } from '../bundle/read.ts';
-import { closeAllUpstreams } from '../runtime/upstreams.ts';
-import { compileDir } from './helpers/compile-and-load.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { curl, makePki, startEcho, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, gatewayOnConfig } from './helpers/config-gateway.ts';
 import { opensslIssue } from './helpers/openssl-pki.ts';
 import { opensslRootCa } from './helpers/openssl-root-ca.ts';
 
@@ -66,17 +64,11 @@ describe('certificate_match: `*` is one segment or label of allowed characters',
         matchKey('dns', 'san_dns: "*.corp.example"'),
       ].join(''),
     );
-    const r = await compileDir(dir);
-    assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics, null, 1));
-    gw = await startTestGateway(pki, loadBundle(r.bundle!));
+    gw = await gatewayOnConfig(pki, dir);
   });
 
   after(async () => {
-    await gw?.close();
-    await echo?.close();
-    await closeAllUpstreams();
-    cleanup?.();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await closeGatewayTest({ gw, echo, cleanup, dirs: [dir] });
   });
 
   /** The key curl with leaf `name` is, or the refusal's code. */
