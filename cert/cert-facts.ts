@@ -150,22 +150,23 @@ export function ekuAllowsClientAuth(f: CertFacts): boolean {
 
 /** Why a certificate cannot stand above a client's leaf, by kind (the compiler reports some kinds with their own codes). */
 export type IssuerDefect = {
-  kind: 'not_ca' | 'not_yet_valid' | 'expired' | 'unreadable' | 'unprocessable' | 'eku' | 'key_usage' | 'name_constraints';
+  kind: 'not_yet_valid' | 'expired' | 'unreadable' | 'unprocessable' | 'eku' | 'key_usage' | 'name_constraints';
   problem: string;
 };
 
 /**
- * Why `facts`' certificate may issue no certificate in a client's path at `now`, whatever is
- * below it, or null: RFC 5280 6.1.4 (basicConstraints cA, keyUsage keyCertSign when keyUsage is
- * present, within its validity), no critical extension left unprocessed, name constraints this
+ * Why `facts`' certificate, a CA, may issue no certificate in a client's path at `now`, whatever
+ * is below it, or null: RFC 5280 6.1.4 (keyUsage keyCertSign when keyUsage is present, within
+ * its validity), no critical extension left unprocessed, name constraints this
  * code understands (otherwise every path through it fails), and, as OpenSSL's "sslclient"
  * purpose requires of every CA in a client's path, an extendedKeyUsage, when present, that
  * admits clientAuth. One definition for path validation (runtime/identity.ts) and for
  * `mtlsgate check`, which reports a trusted CA that fails it (every leaf below would be refused).
+ * Whether it is a CA at all is each caller's question: path validation asks OpenSSL
+ * (X509Certificate.ca), the compiler reads basicConstraints (a certificate without it is a pin).
  */
 export function issuerDefect(f: CertFacts | null, notBefore: number, notAfter: number, now: number): IssuerDefect | null {
   if (f === null) return { kind: 'unreadable', problem: 'its DER has a structure this reader does not understand' };
-  if (!f.ca) return { kind: 'not_ca', problem: 'it has no basicConstraints CA:TRUE' };
   if (now < notBefore) return { kind: 'not_yet_valid', problem: `it is not valid before ${new Date(notBefore).toISOString()} (its notBefore)` };
   if (now > notAfter) return { kind: 'expired', problem: `it expired on ${new Date(notAfter).toISOString()}` };
   if (f.unprocessable !== null)

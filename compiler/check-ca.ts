@@ -30,8 +30,8 @@ export function checkTrustedCa(cert: CertInfo, site: Site, label: string, now: D
     // null: issuerDefect says "unreadable", as path validation refuses it
   }
   const defect = issuerDefect(facts, Date.parse(x.validFrom), Date.parse(x.validTo), now.getTime());
-  // Expired is E_CERT_EXPIRED (certs.ts); not a CA is a pin (client_certificates) or E_MATCH_NEVER (issuer).
-  if (defect !== null && defect.kind !== 'expired' && defect.kind !== 'not_ca') {
+  // Expired is E_CERT_EXPIRED (certs.ts). Callers judge only CAs (basicConstraints CA:TRUE): a certificate without is a pin or E_MATCH_NEVER.
+  if (defect !== null && defect.kind !== 'expired') {
     log.report(
       'E_CA_UNUSABLE',
       site,

@@ -60,8 +60,11 @@ export function resolveCrlIssuers(
       const label = isInlinePem(entry) ? '(inline PEM)' : entry;
       const loaded = certs.load(entry, site, doc.file.absPath);
       if (loaded === null) return;
-      if (loaded.length !== 1 || loaded[0].der === null)
+      if (loaded.length !== 1)
         return log.report('E_CRL_ISSUER', site, `${label} holds ${loaded.length} certificates: give one intermediate CA certificate per entry`);
+      // A CA's DER is always kept by the loader; a leaf's may be dropped, and a leaf signs no CRL.
+      if (!loaded[0].isCa || loaded[0].der === null)
+        return log.report('E_CRL_ISSUER', site, `${label} (${subjectOf(loaded[0])}) is not a CA certificate (no basicConstraints CA:TRUE): it signs no CRL`);
       const cert = new X509Certificate(loaded[0].der);
       if (trusted.some((t) => t.fingerprint === loaded[0].fingerprint)) return; // a trusted CA: its CRLs are used already
       const defect = issuerDefect(factsOf(cert), Date.parse(cert.validFrom), Date.parse(cert.validTo), now.getTime());

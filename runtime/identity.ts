@@ -231,10 +231,12 @@ function factsOf(cert: X509Certificate): CertFacts | null {
 
 /**
  * May `cert` issue a certificate `below` steps under it (0 = the certificate right below)?
- * It may issue at all (cert/cert-facts.ts `issuerDefect`: cA, validity, keyUsage, purpose,
- * extensions) and its pathLenConstraint admits the intermediates between it and the leaf.
+ * It is a CA (OpenSSL's X509_check_ca, as before), may issue at all (cert/cert-facts.ts
+ * `issuerDefect`: validity, keyUsage, purpose, extensions) and its pathLenConstraint admits the
+ * intermediates between it and the leaf.
  */
 function mayIssue(cert: X509Certificate, intermediatesBelow: number, now: number): boolean {
+  if (!cert.ca) return false;
   const f = factsOf(cert);
   if (f === null || issuerDefect(f, Date.parse(cert.validFrom), Date.parse(cert.validTo), now) !== null) return false;
   return f.pathLen === null || f.pathLen >= intermediatesBelow;
