@@ -64,7 +64,7 @@ function revocationDetail(ctx: RequestContext, bundle: Bundle, identity: ClientI
     if (r.denied.includes(identity.fingerprint)) return `${certificateLine(identity)} is on the deny list`;
     const ca = ctx.snapshot.revocationCas().find((c) => r.crls[c.fingerprint]?.serials.includes(identity.serial()) && identity.signedBy(c));
     if (ca !== undefined)
-      return `serial ${identity.serial()} is on the CRL of CA "${bundle.content.cas[ca.fingerprint]?.subject}" (revocation ${r.crls[ca.fingerprint].sources.join(', ')})`;
+      return `serial ${identity.serial()} is on the CRL of CA "${bundle.content.cas[ca.fingerprint]?.subject ?? r.crl_issuers?.[ca.fingerprint]?.subject}" (revocation ${r.crls[ca.fingerprint].sources.join(', ')})`;
     return `serial ${identity.serial()} is on a CRL the gateway fetched`;
   }
   if (verdict?.code === 'mtls.revocation_unknown') return 'a CRL for its CA is stale and --crl-stale is closed';

@@ -5,7 +5,8 @@ import { checkCaPem, checkTargetUrl } from '../bundle/checks.ts';
 import { API_DEFAULTS } from '../bundle/defaults.ts';
 import type { BundleApi, BundleCa, CertMatch, Fingerprint, ForwardClientCert, UpstreamTls, XfccField } from '../bundle/types.ts';
 import { parsePin } from '../cert/fingerprint.ts';
-import { caPem, type CertInfo, type CertLoader, subjectOf } from './certs.ts';
+import { caPem, type CertInfo, type CertLoader, isInlinePem, subjectOf } from './certs.ts';
+import { checkPinnedSigner, checkTrustedCa } from './check-ca.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { excerpt } from './excerpt.ts';
 import { uniqueById } from './ids.ts';
@@ -21,7 +22,9 @@ export interface ResolvedApis {
 }
 
 /** A CA as the bundle holds it, or null after reporting why the gateway could not use it. */
-function trustAnchor(cert: CertInfo, site: Site, log: DiagnosticLog): BundleCa | null {
+function trustAnchor(cert: CertInfo, site: Site, label: string, now: Date, log: DiagnosticLog): BundleCa | null {
+  // The precise reason first: a keyUsage without keyCertSign also fails checkCaPem (OpenSSL's X509_check_ca).
+  if (!checkTrustedCa(cert, site, label, now, log)) return null;
   const pem = caPem(cert);
   const checked = checkCaPem(pem);
   if (checked.ok) return { apis: [], pem, subject: subjectOf(cert) };
@@ -153,14 +156,16 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       const isChain = loaded.some((c) => !c.isCa);
       for (const cert of loaded) {
         out.notAfter.set(cert.fingerprint, cert.notAfter.getTime());
+        const label = isInlinePem(entry) ? '(inline PEM)' : entry;
         if (!cert.isCa) {
           pinned.add(cert.fingerprint);
+          if (mtls) checkPinnedSigner(cert, site, label, log);
           continue;
         }
         if (isChain) continue;
         cas.add(cert.fingerprint);
         if (mtls) {
-          const ca = out.cas.get(cert.fingerprint) ?? trustAnchor(cert, site, log);
+          const ca = out.cas.get(cert.fingerprint) ?? trustAnchor(cert, site, label, certs.now, log);
           if (ca === null) continue;
           if (!ca.apis.includes(spec.id)) ca.apis.push(spec.id);
           out.cas.set(cert.fingerprint, ca);

@@ -13,7 +13,7 @@
 import type { CertMatch } from '../bundle/types.ts';
 import { count } from '../common/count.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
-import { MATCH_FIELDS, type MatchField, WILDCARD_STOPS } from '../bundle/match-fields.ts';
+import { fieldPattern, MATCH_FIELDS, type MatchField, WILDCARD_STOPS } from '../bundle/match-fields.ts';
 
 export interface KeyMatcher {
   key: string;
@@ -60,6 +60,9 @@ function segmentsOverlap(a: string, b: string): boolean {
 }
 
 export function valuesOverlap(field: MatchField, a: string, b: string): boolean {
+  // A pattern and a value: exactly what the runtime decides (a `*` admits only some characters).
+  const aw = a.includes('*');
+  if (aw !== b.includes('*')) return aw ? fieldPattern(field, a).test(b) : fieldPattern(field, b).test(a);
   const ta = tokens(field, a);
   const tb = tokens(field, b);
   if (ta.length !== tb.length) return false;

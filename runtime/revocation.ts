@@ -93,13 +93,14 @@ function revokedAbove(above: readonly X509Certificate[], ca: TrustedCa, serials:
 /** Revocation as one snapshot sees it: its bundle's lists plus the store's fetched CRLs. */
 export class RevocationView {
   private readonly denied: ReadonlySet<string>;
-  /** CA -> revoked serials, from the bundle's CRL files. */
+  /** CA (or CRL-issuing intermediate) -> revoked serials, from the bundle's CRL files. */
   private readonly compiled: { ca: TrustedCa; serials: ReadonlySet<string> }[] = [];
   /** Nothing to check at all: the request path skips this stage's work. */
   readonly empty: boolean;
 
   constructor(
     revocation: BundleRevocation,
+    /** The trusted CAs and the intermediates named as CRL issuers: a CRL revokes what its signer signed. */
     private readonly cas: ReadonlyMap<string, TrustedCa>,
     private readonly store: CrlStore,
   ) {
