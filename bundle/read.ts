@@ -35,7 +35,7 @@ export class BundleError extends Error {
 
 const CONTENT_MARK = '","content":';
 /** An optional signature between digest and content (bundle/sign.ts); verified by the caller that holds a key. */
-const SIGNATURE_FIELD = /^","signature":"(ed25519:[0-9a-f]{16}:[A-Za-z0-9+/=]{1,200})/;
+const SIGNATURE_FIELD = /^","signature":"(ed25519:[0-9a-f]{16}:(?:[0-9TZ:.-]{24}:)?[A-Za-z0-9+/=]{1,200})/;
 
 /**
  * Verifies and parses a bundle: format, digest (before parsing the content), then shape, and
