@@ -86,6 +86,8 @@ export interface StoreOptions<S> {
    * on reload; `serve --state-dir` and `--bundle-not-before` set it. The bundle serving raises it.
    */
   floor?: BundleFloor | null;
+  /** A signed bundle was swapped in (serve --state-dir records its signing time). */
+  onSigned?: (signature: VerifiedSignature) => void;
 }
 
 /** Why a bundle that routes nothing is refused (an empty config compiled by mistake, a truncated build). */
@@ -384,6 +386,7 @@ export class BundleStore<S> {
     this.served = next;
     this.floor = higherFloor(next.signature && floorOfServed(next.signature), this.floor);
     this.lastError = null;
+    if (next.signature !== null) this.options.onSigned?.(next.signature);
     return { status: 'loaded', digest: next.digest, previousDigest, apis: next.apis, keys: next.keys, ms: performance.now() - started };
   }
 }
