@@ -79,7 +79,7 @@ export function readDocument(bytes: Uint8Array | string, format: DocumentFormat,
   const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerPrefix = `{"format":"${format}","digest":"sha256:`;
   if (buf.length === 0) throw new BundleError(`${what} is empty`);
-  const head = buf.subarray(0, Math.min(buf.length, 256)).toString('utf8');
+  const head = buf.subarray(0, Math.min(buf.length, 512)).toString('utf8');
   if (!head.startsWith('{"format":')) {
     throw new BundleError(`not an mtlsgate ${what} (expected {"format":"${format}",...}); produce one with \`mtlsgate compile\``);
   }
