@@ -68,7 +68,12 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       const beaten: InUse =
         floor === undefined
           ? { ...crl, what: 'the CRL in use' }
-          : { caFingerprint: floor.ca, thisUpdate: floor.thisUpdate, number: floor.number, what: 'the last CRL taken from this URL before this start (--state-dir)' };
+          : {
+              caFingerprint: floor.ca,
+              thisUpdate: floor.thisUpdate,
+              number: floor.number,
+              what: 'the last CRL taken from this URL before this start (--state-dir)',
+            };
       const replaced = replacesInUse(
         beaten,
         signer.fingerprint,
@@ -86,7 +91,12 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       crl.lastError = null;
       crl.stale = false;
       store.changed();
-      opts.onEvent?.({ url: crl.url, result: 'updated', entries: parsed.serials.length, taken: { ca: signer.fingerprint, thisUpdate: crl.thisUpdate, number: crl.number } });
+      opts.onEvent?.({
+        url: crl.url,
+        result: 'updated',
+        entries: parsed.serials.length,
+        taken: { ca: signer.fingerprint, thisUpdate: crl.thisUpdate, number: crl.number },
+      });
       due.set(crl.url, nextFetch(crl, interval));
     } catch (err) {
       crl.lastError = `${(err as Error).message} (at ${new Date(now).toISOString()})`;

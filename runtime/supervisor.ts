@@ -205,8 +205,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       if (e.result === 'updated') {
         log.info({ crl_url: e.url, entries: e.entries }, 'CRL updated');
         if (e.taken !== undefined) state.recorder?.crlTaken(redactUrl(e.url), e.taken);
-      }
-      else if (e.result === 'error') log.warn({ crl_url: e.url, error: e.detail }, 'CRL refresh failed; the previous list stays in use until its nextUpdate');
+      } else if (e.result === 'error') log.warn({ crl_url: e.url, error: e.detail }, 'CRL refresh failed; the previous list stays in use until its nextUpdate');
     },
   });
 

@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadBundle } from '../bundle/read.ts';
+import type { HealthReport } from '../runtime/admin.ts';
 import { generateSigningKeys, readPrivateKey, readPublicKey, signBundle, verifyBundleSignature } from '../bundle/sign.ts';
 import { encodeContent } from '../bundle/wire.ts';
 import { writeShardedBundle } from '../compiler/write-sharded.ts';
@@ -61,7 +62,10 @@ test('a store refuses a bundle signed before the one serving, on this thread and
     const options = viaWorker ? { publicKey: opPub, workerMinBytes: 0, buildCompact: (c: { digest: string }) => c.digest } : { publicKey: opPub };
     const store = BundleStore.create(newer, 'f', build, options);
     const r = await store.reloadAsync(older, 'f');
-    assert.match(failure(r), /bundle sha256:[0-9a-f]{12}… was signed at 2026-12-01T10:00:00\.000Z, before the bundle serving \(sha256:[0-9a-f]{12}…, signed at 2026-12-01T10:01:00\.000Z\): an older bundle is refused \(a replay or a rollback\)/);
+    assert.match(
+      failure(r),
+      /bundle sha256:[0-9a-f]{12}… was signed at 2026-12-01T10:00:00\.000Z, before the bundle serving \(sha256:[0-9a-f]{12}…, signed at 2026-12-01T10:01:00\.000Z\): an older bundle is refused \(a replay or a rollback\)/,
+    );
     assert.equal(store.info().digest, loadBundle(two).digest, 'the newer bundle keeps serving');
     assert.equal(store.lastReloadError()?.message, failure(r));
     // The same bundle again: nothing to do, and the error is history.
@@ -137,7 +141,7 @@ describe('the reproduction of section 30, with the built CLI and curl', () => {
     try {
       const serving = await gw.serving();
       const url = `https://127.0.0.1:${listenPort(serving)}/static/x`;
-      const health = async () => (await (await fetch(`http://${serving.admin}/health`)).json()) as Record<string, any>;
+      const health = async () => (await (await fetch(`http://${serving.admin}/health`)).json()) as HealthReport;
       assert.equal((await curl(url, pki, 'partner-a')).status, 200);
       assert.equal((await curl(url, pki, 'bob')).status, 403, 'bob was removed');
       const newDigest = loadBundle(readFileSync(newBundle)).digest;
@@ -149,11 +153,11 @@ describe('the reproduction of section 30, with the built CLI and curl', () => {
         return x.last_reload_error ? x : null;
       });
       assert.equal(h.bundle.digest, newDigest, 'the newer bundle keeps serving');
-      assert.match(h.last_reload_error.message, /was signed at .*, before the bundle serving .*: an older bundle is refused \(a replay or a rollback\)/);
+      assert.match(h.last_reload_error!.message, /was signed at .*, before the bundle serving .*: an older bundle is refused \(a replay or a rollback\)/);
       const bob = await curl(url, pki, 'bob');
       assert.equal(bob.status, 403);
       assert.match(bob.body, /mtls.cert_not_allowed/);
-      assert.match(h.bundle.signed_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, '/health says when the bundle serving was signed');
+      assert.match(h.bundle.signed_at ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, '/health says when the bundle serving was signed');
       assert.ok(gw.lines().some((l) => l.msg === 'bundle refused; the previous bundle keeps serving' && /before the bundle serving/.test(String(l.error))));
     } finally {
       gw.kill();

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadBundle } from '../bundle/read.ts';
+import type { HealthReport } from '../runtime/admin.ts';
 import { serveConfig } from '../cli/commands/serve.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
 import { demoServeArgs, listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
@@ -25,14 +26,22 @@ before(async () => {
   pki = await demoPki(tmp.dir);
   echo = await startEcho();
 });
+type Gateway = ReturnType<typeof spawnDemoGateway>;
+/** Every gateway started: killed at the end even when a test fails half-way (a live child would keep this file running). */
+const started: Gateway[] = [];
+function launch(...args: Parameters<typeof spawnDemoGateway>): Gateway {
+  const gw = spawnDemoGateway(...args);
+  started.push(gw);
+  return gw;
+}
 after(async () => {
+  for (const gw of started) gw.kill();
   await echo?.close();
   tmp.cleanup();
 });
 
-type Gateway = ReturnType<typeof spawnDemoGateway>;
 const adminOf = async (gw: Gateway) => `http://${(await gw.serving()).admin}`;
-const health = async (gw: Gateway) => (await (await fetch(`${await adminOf(gw)}/health`)).json()) as Record<string, any>;
+const health = async (gw: Gateway) => (await (await fetch(`${await adminOf(gw)}/health`)).json()) as HealthReport;
 async function stop(gw: Gateway): Promise<void> {
   gw.child.kill('SIGTERM');
   assert.equal((await gw.exited).code, 0);
@@ -40,6 +49,7 @@ async function stop(gw: Gateway): Promise<void> {
 /** A serve that must not start: its exit status and stderr. */
 async function refusedAtStart(args: string[]): Promise<{ code: number | null; stderr: string }> {
   const gw = spawnServe(args);
+  started.push(gw);
   const { code } = await gw.exited;
   return { code, stderr: gw.output().stderr };
 }
@@ -61,7 +71,7 @@ describe('bundles: a restart with --state-dir refuses one signed before the last
 
   test('serve new with --state-dir, stop, put old in its place: start-up refuses it (exit 2); new starts again', async () => {
     copyFileSync(newBundle, served);
-    const gw = spawnDemoGateway(served, pki, withKey(['--state-dir', state]));
+    const gw = launch(served, pki, withKey(['--state-dir', state]));
     const newDigest = loadBundle(readFileSync(newBundle)).digest;
     assert.equal((await health(gw)).bundle.digest, newDigest);
     const signedAt = (await health(gw)).bundle.signed_at;
@@ -75,14 +85,17 @@ describe('bundles: a restart with --state-dir refuses one signed before the last
     copyFileSync(oldBundle, served);
     const refused = await refusedAtStart(demoServeArgs(served, pki, withKey(['--state-dir', state])));
     assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /bundle .* refused: bundle sha256:[0-9a-f]{12}… was signed at .*, before the last bundle taken before this start \(--state-dir .*\): an older bundle is refused/);
+    assert.match(
+      refused.stderr,
+      /bundle .* refused: bundle sha256:[0-9a-f]{12}… was signed at .*, before the last bundle taken before this start \(--state-dir .*\): an older bundle is refused/,
+    );
     // Without the state the restart takes it: this is what --state-dir closes.
-    const forgetful = spawnDemoGateway(served, pki, withKey());
+    const forgetful = launch(served, pki, withKey());
     assert.equal((await health(forgetful)).bundle.digest, loadBundle(readFileSync(oldBundle)).digest);
     await stop(forgetful);
 
     copyFileSync(newBundle, served);
-    const again = spawnDemoGateway(served, pki, withKey(['--state-dir', state]));
+    const again = launch(served, pki, withKey(['--state-dir', state]));
     const port = listenPort(await again.serving());
     assert.equal((await curl(`https://127.0.0.1:${port}/static/x`, pki, 'bob')).status, 403, 'bob stays removed');
     await stop(again);
@@ -95,7 +108,10 @@ describe('bundles: a restart with --state-dir refuses one signed before the last
     assert.match(refused.stderr, new RegExp(`was signed at .*, before --bundle-not-before ${signedAt.replace(/\./g, '\\.')}`));
     const base = ['--bundle', 'b.json', '--tls-cert', 'c', '--tls-key', 'k'];
     assert.throws(() => serveConfig([...base, '--bundle-not-before', signedAt], {}), /orders signed bundles: it needs --bundle-public-key/);
-    assert.throws(() => serveConfig([...base, '--bundle-public-key', `${key}.pub`, '--bundle-not-before', '2026-12-04 10:00'], {}), /ISO-8601 time with a zone/);
+    assert.throws(
+      () => serveConfig([...base, '--bundle-public-key', `${key}.pub`, '--bundle-not-before', '2026-12-04 10:00'], {}),
+      /ISO-8601 time with a zone/,
+    );
     const env = { MTLSGATE_BUNDLE_NOT_BEFORE: '2026-12-04T10:00:00+01:00', MTLSGATE_STATE_DIR: state };
     const { config } = serveConfig([...base, '--bundle-public-key', `${key}.pub`], env);
     assert.equal(config.bundleNotBefore, Date.parse('2026-12-04T09:00:00Z'));
@@ -108,7 +124,10 @@ describe('bundles: a restart with --state-dir refuses one signed before the last
     writeFileSync(join(bad, 'state.json'), '{"format":"mtlsgate.state/v1","bundle":{"signed_at":"yesterday"');
     let r = await refusedAtStart(demoServeArgs(newBundle, pki, withKey(['--state-dir', bad])));
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /--state-dir: .*state\.json is not a state file mtlsgate wrote \(.*\); it holds what keeps an older bundle or CRL from being taken after a restart/);
+    assert.match(
+      r.stderr,
+      /--state-dir: .*state\.json is not a state file mtlsgate wrote \(.*\); it holds what keeps an older bundle or CRL from being taken after a restart/,
+    );
     writeFileSync(join(bad, 'state.json'), '{"format":"mtlsgate.state/v1","bundle":{"signed_at":"yesterday","digest":"x","key_id":"k"},"crls":{}}');
     r = await refusedAtStart(demoServeArgs(newBundle, pki, withKey(['--state-dir', bad])));
     assert.match(r.stderr, /"bundle" needs signed_at \(ISO-8601 UTC\)/);
@@ -122,7 +141,7 @@ describe('bundles: a restart with --state-dir refuses one signed before the last
   test('--workers 2: the primary is the one writer; a worker that takes a newer bundle raises the saved floor', async () => {
     const shared = join(tmp.dir, 'workers-state');
     copyFileSync(oldBundle, served);
-    const gw = spawnDemoGateway(served, pki, withKey(['--state-dir', shared, '--workers', '2']));
+    const gw = launch(served, pki, withKey(['--state-dir', shared, '--workers', '2']));
     await gw.serving();
     const saved = () => JSON.parse(readFileSync(join(shared, 'state.json'), 'utf8')).bundle?.digest;
     const oldDigest = loadBundle(readFileSync(oldBundle)).digest;
@@ -173,8 +192,8 @@ describe('CRLs: a restart with --state-dir refuses a crl_url CRL older than the 
     ca?.cleanup();
   });
 
-  const start = () => spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--state-dir', state, '--crl-stale', 'closed', '--crl-refresh', '1s'] });
-  const crlOf = async (gw: Gateway) => (await health(gw)).revocation.crl_urls[0] as { fetched_at: string | null; last_error: string | null };
+  const start = () => launch(bundle, pki, { admin: 'loopback', extra: ['--state-dir', state, '--crl-stale', 'closed', '--crl-refresh', '1s'] });
+  const crlOf = async (gw: Gateway) => (await health(gw)).revocation!.crl_urls[0];
   const answer = async (gw: Gateway, who: string) => {
     const r = await curl(`https://127.0.0.1:${listenPort(await gw.serving())}/ca/x`, pki, who);
     return r.status === 200 ? 'admitted' : (JSON.parse(r.body) as { code: string }).code;
@@ -184,7 +203,10 @@ describe('CRLs: a restart with --state-dir refuses a crl_url CRL older than the 
     body = crl.full;
     const first = start();
     await waitFor('the CRL taken', async () => (await crlOf(first)).fetched_at !== null);
-    assert.deepEqual([await answer(first, 'stolen'), await answer(first, 'lost'), await answer(first, 'fine')], ['mtls.cert_revoked', 'mtls.cert_revoked', 'admitted']);
+    assert.deepEqual(
+      [await answer(first, 'stolen'), await answer(first, 'lost'), await answer(first, 'fine')],
+      ['mtls.cert_revoked', 'mtls.cert_revoked', 'admitted'],
+    );
     await waitFor('the CRL saved', () => existsSync(join(state, 'state.json')) && /crl_number/.test(readFileSync(join(state, 'state.json'), 'utf8')));
     await stop(first);
     const saved = readFileSync(join(state, 'state.json'), 'utf8');
@@ -194,7 +216,10 @@ describe('CRLs: a restart with --state-dir refuses a crl_url CRL older than the 
     body = crl.base;
     const second = start();
     const refused = await waitFor('the older CRL refused', async () => (await crlOf(second)).last_error);
-    assert.match(refused, /it is older than the last CRL taken from this URL before this start \(--state-dir\) \(thisUpdate .*, cRLNumber 1; taken before: .*, 2\): a replayed copy/);
+    assert.match(
+      refused,
+      /it is older than the last CRL taken from this URL before this start \(--state-dir\) \(thisUpdate .*, cRLNumber 1; taken before: .*, 2\): a replayed copy/,
+    );
     // Before: the older copy was taken and lost was admitted. Now no CRL is in use yet: closed.
     assert.equal(await answer(second, 'lost'), 'mtls.revocation_unknown');
     assert.equal(await answer(second, 'stolen'), 'mtls.revocation_unknown');

@@ -67,8 +67,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       else if (msg.type === 'mtlsgate:taken') {
         if (msg.bundle) state?.bundleTaken(msg.bundle);
         if (msg.crl) state?.crlTaken(msg.crl.url, msg.crl.floor);
-      }
-      else if (msg.type === 'mtlsgate:ready') {
+      } else if (msg.type === 'mtlsgate:ready') {
         ready.add(w.id);
         listenAddress = msg.listen;
         digest = msg.digest;
