@@ -42,11 +42,11 @@ Options (each also from the environment variable shown; a flag wins over its var
                              \`compile --sign\`); others are refused, the old one serves on
                                                                       MTLSGATE_BUNDLE_PUBLIC_KEY
   --bundle-not-before TIME   with --bundle-public-key: refuse a bundle signed before TIME
-                             (ISO-8601 with a zone, 2026-12-04T19:00:00Z); a bundle signed
-                             before the one serving is always refused  MTLSGATE_BUNDLE_NOT_BEFORE
-  --state-dir DIR            remember across restarts the signing time of the last bundle
-                             taken and the newest CRL taken per crl_url (DIR/state.json, no
-                             secrets): a restart refuses anything older   MTLSGATE_STATE_DIR
+                             (ISO-8601 with a zone, 2026-12-04T19:00:00Z); one signed before
+                             the bundle serving is refused anyway     MTLSGATE_BUNDLE_NOT_BEFORE
+  --state-dir DIR            keep across restarts the signing time of the last bundle taken
+                             and the newest CRL taken per crl_url (DIR/state.json, no secret):
+                             a restart refuses anything older         MTLSGATE_STATE_DIR
   --allow-insecure-http-bundle  accept an http:// bundle URL without --bundle-public-key
                              (INSECURE: anyone on the path can serve their own bundle)
                                                                       MTLSGATE_ALLOW_INSECURE_HTTP_BUNDLE=1
