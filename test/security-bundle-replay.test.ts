@@ -158,6 +158,9 @@ describe('the reproduction of section 30, with the built CLI and curl', () => {
       assert.equal(bob.status, 403);
       assert.match(bob.body, /mtls.cert_not_allowed/);
       assert.match(h.bundle.signed_at ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, '/health says when the bundle serving was signed');
+      const metrics = await (await fetch(`http://${serving.admin}/metrics`)).text();
+      assert.match(metrics, /^mtlsgate_bundle_reloads_total\{result="failed"\} [1-9]/m);
+      assert.match(metrics, /^mtlsgate_bundle_signed_timestamp_seconds 1\d{9}(\.\d+)?$/m, 'when the bundle serving was signed');
       assert.ok(gw.lines().some((l) => l.msg === 'bundle refused; the previous bundle keeps serving' && /before the bundle serving/.test(String(l.error))));
     } finally {
       gw.kill();
