@@ -36,7 +36,7 @@ export class BundleError extends Error {
 
 const CONTENT_MARK = '","content":';
 /** An optional signature between digest and content (bundle/sign.ts); verified by the caller that holds a key. */
-const SIGNATURE_FIELD = /^","signature":"(ed25519:[0-9a-f]{16}:[A-Za-z0-9+/=]{1,200})/;
+const SIGNATURE_FIELD = /^","signature":"(ed25519:[0-9a-f]{16}:(?:[0-9TZ:.-]{24}:)?[A-Za-z0-9+/=]{1,200})/;
 
 /**
  * Verifies and parses a bundle: format, digest (before parsing the content), then shape, and
@@ -80,7 +80,7 @@ export function readDocument(bytes: Uint8Array | string, format: DocumentFormat,
   const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerPrefix = `{"format":"${format}","digest":"sha256:`;
   if (buf.length === 0) throw new BundleError(`${what} is empty`);
-  const head = buf.subarray(0, Math.min(buf.length, 256)).toString('utf8');
+  const head = buf.subarray(0, Math.min(buf.length, 512)).toString('utf8');
   if (!head.startsWith('{"format":')) {
     throw new BundleError(`not an mtlsgate ${what} (expected {"format":"${format}",...}); produce one with \`mtlsgate compile\``);
   }

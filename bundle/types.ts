@@ -5,7 +5,7 @@
 //
 // File layout (one JSON document, always written by `serializeBundle`):
 //   {"format":"mtlsgate.bundle/v2","digest":"sha256:<hex>","content":{...}}\n
-// or, signed (bundle/sign.ts), with "signature":"ed25519:<key id>:<base64>" between digest and content.
+// or, signed (bundle/sign.ts), with "signature":"ed25519:<key id>:<signed at>:<base64>" between digest and content.
 // `content` is a `WireContent` (below): keys as columns, what keys share (their merged
 // sessions) interned once, certificate fingerprints and token hashes as sorted tables. Readers
 // get it back as a `BundleContent` (bundle/wire.ts `expandContent`), or, at scale, look keys up

@@ -19,7 +19,7 @@ import type { ReloadError } from './store.ts';
 import { VERSION } from './version.ts';
 
 interface HealthSources {
-  bundle(): { digest: string; loadedAt: Date; source: string; apis: number; keys: number };
+  bundle(): { digest: string; loadedAt: Date; source: string; apis: number; keys: number; signature?: { signedAt: number | null } | null };
   lastReloadError(): ReloadError | null;
   limiter?: () => LimiterHealth;
   revocation?: () => RevocationHealth;
@@ -33,7 +33,8 @@ interface HealthSources {
 export interface HealthReport {
   status: 'ok' | 'degraded' | 'draining';
   version: string;
-  bundle: { digest: string; loaded_at: string; source: string; apis: number; keys: number };
+  /** signed_at: the v2 signature's signing time (serve --bundle-public-key), else null. */
+  bundle: { digest: string; loaded_at: string; source: string; apis: number; keys: number; signed_at: string | null };
   last_reload_error: { message: string; at: string; source: string } | null;
   limiter: LimiterHealth | null;
   revocation: RevocationHealth | null;
@@ -58,11 +59,15 @@ export function healthReport(src: HealthSources): HealthReport {
   return {
     status: src.draining() ? 'draining' : degraded ? 'degraded' : 'ok',
     version: VERSION,
-    bundle: { digest: b.digest, loaded_at: b.loadedAt.toISOString(), source: b.source, apis: b.apis, keys: b.keys },
+    bundle: { digest: b.digest, loaded_at: b.loadedAt.toISOString(), source: b.source, apis: b.apis, keys: b.keys, signed_at: signedAtOf(b.signature) },
     last_reload_error: lastError,
     limiter,
     revocation,
   };
+}
+
+function signedAtOf(signature: { signedAt: number | null } | null | undefined): string | null {
+  return signature?.signedAt == null ? null : new Date(signature.signedAt).toISOString();
 }
 
 /** 503 draining, 503 degraded limiter under deny, else 200. */

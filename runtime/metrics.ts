@@ -22,6 +22,8 @@ interface LoadedBundleInfo {
   loadedAt: Date;
   apis: number;
   keys: number;
+  /** Its verified signature (serve --bundle-public-key); signedAt null for v1. */
+  signature?: { signedAt: number | null } | null;
 }
 
 interface MetricsOptions {
@@ -125,6 +127,17 @@ export class GatewayMetrics {
       aggregator: 'max',
       collect() {
         if (self.bundle) this.set((Date.now() - self.bundle.loadedAt.getTime()) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'mtlsgate_bundle_signed_timestamp_seconds',
+      help: 'When the bundle being served was signed (v2 signatures, serve --bundle-public-key): alert on an old one; absent when unsigned or v1',
+      registers,
+      aggregator: 'min',
+      collect() {
+        this.reset();
+        const signedAt = self.bundle?.signature?.signedAt;
+        if (signedAt != null) this.set(signedAt / 1000);
       },
     });
     if (opts.inFlight) {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readPublicKey } from '../../bundle/sign.ts';
+import { parseNotBefore } from '../../runtime/bundle-floor.ts';
 import { redactUrl } from '../../runtime/redact.ts';
 import { UsageError, type Command } from '../command.ts';
 import { envName, flagsWithEnv, parseDuration, type Sourced } from '../flags.ts';
@@ -40,6 +41,12 @@ Options (each also from the environment variable shown; a flag wins over its var
   --bundle-public-key FILE   serve only bundles signed by this Ed25519 key (\`mtlsgate keygen\`,
                              \`compile --sign\`); others are refused, the old one serves on
                                                                       MTLSGATE_BUNDLE_PUBLIC_KEY
+  --bundle-not-before TIME   with --bundle-public-key: refuse a bundle signed before TIME
+                             (ISO-8601 with a zone, 2026-12-04T19:00:00Z); one signed before
+                             the bundle serving is refused anyway     MTLSGATE_BUNDLE_NOT_BEFORE
+  --state-dir DIR            keep across restarts the signing time of the last bundle taken
+                             and the newest CRL taken per crl_url (DIR/state.json, no secret):
+                             a restart refuses anything older         MTLSGATE_STATE_DIR
   --allow-insecure-http-bundle  accept an http:// bundle URL without --bundle-public-key
                              (INSECURE: anyone on the path can serve their own bundle)
                                                                       MTLSGATE_ALLOW_INSECURE_HTTP_BUNDLE=1
@@ -102,6 +109,8 @@ const OPTIONS = {
   'tls-cert': { type: 'string', multiple: true },
   'tls-key': { type: 'string', multiple: true },
   'bundle-public-key': { type: 'string' },
+  'bundle-not-before': { type: 'string' },
+  'state-dir': { type: 'string' },
   'allow-insecure-http-bundle': { type: 'boolean' },
   listen: { type: 'string' },
   admin: { type: 'string' },
@@ -284,6 +293,15 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       throw new UsageError(`${keyFile.source} ${keyFile.value}: ${errnoMessage(err)}`);
     }
   }
+  const notBefore = v['bundle-not-before'];
+  if (notBefore !== undefined && !bundlePublicKey)
+    throw new UsageError(`${notBefore.source} orders signed bundles: it needs --bundle-public-key (or MTLSGATE_BUNDLE_PUBLIC_KEY)`);
+  let bundleNotBefore: number | undefined;
+  try {
+    bundleNotBefore = notBefore === undefined ? undefined : parseNotBefore(notBefore.value);
+  } catch (err) {
+    throw new UsageError(`${notBefore!.source} ${(err as Error).message}`);
+  }
   // A plain-http bundle URL is writable by anyone on the network path: it needs a signature to
   // check, or an explicit, loudly named opt-out.
   const insecureHttp = values['allow-insecure-http-bundle'] === true || envBoolean(env, 'allow-insecure-http-bundle');
@@ -298,6 +316,8 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
     config: {
       bundle: v.bundle!.value,
       bundlePublicKey,
+      bundleNotBefore,
+      stateDir: v['state-dir']?.value,
       tlsCertFile: tls[0].certFile,
       tlsKeyFile: tls[0].keyFile,
       moreTlsFiles: tls.slice(1),
@@ -365,6 +385,7 @@ async function runCluster(config: Omit<RuntimeConfig, 'logger'>, logLevel: LogLe
       drainTimeoutMs: config.drainTimeoutMs,
       onLimiterError: config.onLimiterError,
       redisUrl: config.redisUrl,
+      stateDir: config.stateDir,
       logger,
     });
     logger.flush();
