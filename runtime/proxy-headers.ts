@@ -141,10 +141,7 @@ function setHeader(list: HeaderList, from: number, name: string, value: string):
 
 /** upstreamHeaderList as an object (node:http2 and the WebSocket upgrade take one). */
 export function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
-  const list = upstreamHeaderList(f);
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1];
-  return out;
+  return headerObject(upstreamHeaderList(f));
 }
 
 /** An address as a Forwarded `for=` node (RFC 7239 6): IPv6 bracketed and quoted. */
@@ -153,14 +150,26 @@ function forwardedNode(address: string): string {
   return address.includes(':') ? `"[${address}]"` : address;
 }
 
-export function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
+/** The upstream's answer headers for the client, as a list (node:http's writeHead takes one as it is). */
+export function clientHeaderList(upstream: IncomingHttpHeaders): HeaderList {
   const named = connectionNamed(upstream.connection);
-  const out: Record<string, string | string[]> = {};
+  const out: HeaderList = [];
   for (const name in upstream) {
     if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
     const value = upstream[name];
-    if (value !== undefined) out[name] = value;
+    if (value !== undefined) out.push(name, value);
   }
+  return out;
+}
+
+/** clientHeaderList as an object (node:http2 takes one). */
+export function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
+  return headerObject(clientHeaderList(upstream));
+}
+
+function headerObject(list: HeaderList): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1];
   return out;
 }
 

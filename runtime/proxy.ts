@@ -9,7 +9,7 @@ import { reportFault } from './faults.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
 import type { ClientIdentity } from './identity.ts';
 import { answerSlowClient, BodyWatch, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
-import { checkHeaders, clientHeaders, upstreamHeaderList } from './proxy-headers.ts';
+import { checkHeaders, clientHeaderList, clientHeaders, upstreamHeaderList } from './proxy-headers.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
 import { cutAnswer } from './stream-reset.ts';
@@ -174,12 +174,18 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       if (extra !== null) for (const name in extra) res.setHeader(name, extra[name]);
       // A drain that began while this request was upstream: the answer closes its connection.
       if (this.f.outcome.draining) res.setHeader('connection', 'close');
-      const out = clientHeaders(headers);
-      // node:http refuses a bad header when it is set; HTTP/2 would only reset the stream
-      // once sent, so an HTTP/2 answer is checked by node:http's own rules first.
-      if (this.f.http2) checkHeaders(extra, out);
-      if (statusMessage && !this.f.http2) (res as ServerResponse).writeHead(statusCode, statusMessage, out);
-      else res.writeHead(statusCode, out);
+      if (this.f.http2) {
+        const out = clientHeaders(headers);
+        // node:http refuses a bad header when it is set; HTTP/2 would only reset the stream
+        // once sent, so an HTTP/2 answer is checked by node:http's own rules first.
+        checkHeaders(extra, out);
+        res.writeHead(statusCode, out);
+      } else {
+        // A list: node:http takes it without an own-property check and a lookup per header.
+        const out = clientHeaderList(headers) as string[];
+        if (statusMessage) (res as ServerResponse).writeHead(statusCode, statusMessage, out);
+        else (res as ServerResponse).writeHead(statusCode, out);
+      }
       this.status = statusCode;
     } catch (err) {
       // A header node:http refuses to send (invalid characters): this request gets a 502
