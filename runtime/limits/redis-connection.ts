@@ -10,7 +10,7 @@
 // redis+cluster://host:port[,host:port...] (or any of those with ?cluster=true) connect to a
 // Redis Cluster through its seed nodes. Credentials never appear in logs (see `redactRedisUrl`).
 import type { Cluster, ClusterNode, Redis, RedisOptions } from 'ioredis';
-import { redisDriver } from './redis-driver.cts';
+import { redisDriver } from './redis-driver.cjs';
 
 export type RedisClient = Redis | Cluster;
 

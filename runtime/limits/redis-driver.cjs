@@ -4,11 +4,12 @@
 // subclass V8's optimising compiler no longer folds a method load on a string (`s.charCodeAt`)
 // into a constant: each becomes a generic property lookup (LoadIC), ~5,000 instructions per
 // keep-alive request in the gateway's host, path and log-line loops (bench/keepalive-callgrind.sh).
-// CommonJS on purpose: an ES module can load a package synchronously only through createRequire,
-// which the bundler leaves to run time, while a CommonJS require() it bundles and defers to
-// the first call (dist/mtlsgate.mjs stays self-contained); createLimiter stays synchronous.
-import type * as IORedis from 'ioredis';
+//
+// Plain CommonJS on purpose (types: redis-driver.d.cts). An ES module loads a package
+// synchronously only through createRequire, which the bundler leaves to run time, while a
+// CommonJS require() it bundles and defers to the first call (dist/mtlsgate.mjs stays
+// self-contained, createLimiter stays synchronous). Not TypeScript: tsx would run a .cts file
+// through the ES loader, whose require() cannot load ioredis's JSON command table.
+'use strict';
 
-export function redisDriver(): typeof IORedis {
-  return require('ioredis');
-}
+exports.redisDriver = () => require('ioredis');
