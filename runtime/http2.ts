@@ -5,12 +5,8 @@
 // (session.close) instead of `Connection: close`, which HTTP/2 forbids.
 import { createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import { arrivalIdentity } from './client-cert-header.ts';
-import { Refusal } from './errors.ts';
-import { HttpExchange, startExchange } from './exchange.ts';
+import { arrivingExchange, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
-import { identityOf } from './identity.ts';
-import { hostOf } from './route.ts';
 
 /** An idle HTTP/2 connection is closed after this long, like an idle HTTP/1.1 keep-alive one. */
 const SESSION_IDLE_MS = 65_000;
@@ -46,35 +42,9 @@ export function createHttp2Transport(gateway: GatewayCore): Http2Transport {
   });
 
   server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
-    const socket = req.stream.session?.socket as TLSSocket | undefined;
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const authority = req.headers[':authority'] ?? req.headers.host;
-    let identity = socket === undefined ? null : identityOf(socket);
-    let early: Refusal | null = null;
-    let viaTrustedProxy = false;
-    if (gateway.certHeader !== null) {
-      // Only with --client-cert-header: without it the request path does none of this.
-      const id = arrivalIdentity(gateway.certHeader, req.headers, socket ?? {}, identity, false);
-      if (id instanceof Refusal) early = id;
-      else identity = id;
-      viaTrustedProxy = socket !== undefined && gateway.certHeader.trusted.trustsSocket(socket); // kept on the socket: asked once
-    }
-    const ex = new HttpExchange(
-      gateway,
-      req,
-      res,
-      true,
-      identity,
-      hostOf(authority, socket?.servername || ''),
-      q === -1 ? url : url.slice(0, q),
-      q === -1 ? '' : url.slice(q),
-      socket?.remoteAddress ?? '',
-      performance.now(),
-    );
-    ex.refusedAtArrival = early;
-    ex.viaTrustedProxy = viaTrustedProxy;
-    startExchange(ex);
+    const session = req.stream.session;
+    const socket = session?.socket as TLSSocket | undefined;
+    startExchange(arrivingExchange(gateway, req, res, true, session ?? {}, socket, req.headers[':authority'] ?? req.headers.host, false));
   });
 
   return {

@@ -11,7 +11,8 @@ import type { ServerResponse } from 'node:http';
 import { answerSlowClient, type BodyWatch, type SlowBodyCode } from './body-watch.ts';
 import { type ErrorCode, sendError } from './errors.ts';
 import { reportFault } from './faults.ts';
-import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, NOT_FORWARDED, upstreamHeaders, watchBody } from './proxy.ts';
+import { type ForwardRequest, type Forwarding, NOT_FORWARDED, watchBody } from './proxy.ts';
+import { checkHeaders, clientHeaders, upstreamHeaders } from './proxy-headers.ts';
 import { cancelStream, cutAnswer } from './stream-reset.ts';
 
 class Http2Forwarding implements Forwarding {
