@@ -9,7 +9,9 @@
 // Prints the gateway's RSS before, at its peak and at the end, how many requests and TCP
 // connections reached the upstream, and what the client got back (resets, GOAWAY).
 //
-//   node --import tsx bench/h2-stream-flood.ts [--mode flood] [--connections 6] [--streams 8000] [--seconds 8] [-- SERVE FLAGS...]
+//   node --import tsx bench/h2-stream-flood.ts [--mode flood] [--connections 6] [--streams 8000] [--seconds 8]
+//     [--cli DIST/mtlsgate.mjs] [-- SERVE FLAGS...]
+// --cli: another build (e.g. one of the commit before section 31) instead of this tree's dist/.
 import { writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,13 +19,19 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleOf, openApi, tempDir } from '../test/helpers/ops-fixtures.ts';
 import { H2_ERROR, rawH2 } from '../test/helpers/raw-h2.ts';
-import { demoPki, spawnServe } from '../test/helpers/serve-fixtures.ts';
+import { CLI, demoPki, spawnServe } from '../test/helpers/serve-fixtures.ts';
 import { memKiB } from './lib/proc.ts';
 
 const dash = process.argv.indexOf('--');
 const { values } = parseArgs({
   args: process.argv.slice(2, dash === -1 ? undefined : dash),
-  options: { mode: { type: 'string', default: 'flood' }, connections: { type: 'string', default: '6' }, streams: { type: 'string', default: '8000' }, seconds: { type: 'string', default: '8' } },
+  options: {
+    cli: { type: 'string', default: CLI },
+    mode: { type: 'string', default: 'flood' },
+    connections: { type: 'string', default: '6' },
+    streams: { type: 'string', default: '8000' },
+    seconds: { type: 'string', default: '8' },
+  },
 });
 const serveFlags = dash === -1 ? [] : process.argv.slice(dash + 1);
 const connections = Number(values.connections);
@@ -46,19 +54,23 @@ const t = tempDir('h2-flood');
 const pki = await demoPki(t.dir);
 const bundle = join(t.dir, 'bundle.json');
 writeFileSync(bundle, bundleOf([openApi('slow', '/', `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`)]));
-const serve = spawnServe([
-  '--bundle',
-  bundle,
-  '--tls-cert',
-  join(pki.dir, 'server.pem'),
-  '--tls-key',
-  join(pki.dir, 'server-key.pem'),
-  '--listen',
-  '127.0.0.1:0',
-  '--admin',
-  'off',
-  ...serveFlags,
-]);
+const serve = spawnServe(
+  [
+    '--bundle',
+    bundle,
+    '--tls-cert',
+    join(pki.dir, 'server.pem'),
+    '--tls-key',
+    join(pki.dir, 'server-key.pem'),
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    'off',
+    ...serveFlags,
+  ],
+  process.env,
+  values.cli,
+);
 try {
   const serving = await serve.serving();
   const port = Number(String(serving.listen).split(':').pop());
@@ -92,6 +104,7 @@ try {
     JSON.stringify(
       {
         mode,
+        cli: values.cli,
         serveFlags,
         connections,
         streamsPerConnection: streams,

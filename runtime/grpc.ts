@@ -40,7 +40,11 @@ export function grpcMessage(text: string): string {
 
 /** The fields that end a call refused with `code`: grpc-status, grpc-message, x-mtlsgate-code. */
 function grpcErrorFields(code: ErrorCode, message?: string): Record<string, string> {
-  return { 'grpc-status': String(GRPC_STATUS_OF_CODE[code] ?? grpcStatusFor(errorStatus(code))), 'grpc-message': grpcMessage(message ?? errorMessage(code)), 'x-mtlsgate-code': code };
+  return {
+    'grpc-status': String(GRPC_STATUS_OF_CODE[code] ?? grpcStatusFor(errorStatus(code))),
+    'grpc-message': grpcMessage(message ?? errorMessage(code)),
+    'x-mtlsgate-code': code,
+  };
 }
 
 /** Ends `res` as a trailers-only gRPC response for the refusal `code`. */

@@ -9,14 +9,7 @@
 // client acknowledged the SETTINGS, GOAWAY after), header lists of HTTP/1.1's size, and a
 // budget of streams the client resets before they are answered ("rapid reset",
 // CVE-2023-44487): a connection that spends it gets GOAWAY(ENHANCE_YOUR_CALM) and is closed.
-import {
-  constants,
-  createServer,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
-  type ServerHttp2Session,
-  type ServerHttp2Stream,
-} from 'node:http2';
+import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { arrivalIdentity } from './client-cert-header.ts';
 import { Refusal } from './errors.ts';

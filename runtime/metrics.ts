@@ -104,7 +104,8 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
-    for (const reason of ['max_connections', 'max_connections_per_address', 'handshake_deadline', 'http2_rapid_reset']) this.refusedConnections.labels(reason).inc(0);
+    for (const reason of ['max_connections', 'max_connections_per_address', 'handshake_deadline', 'http2_rapid_reset'])
+      this.refusedConnections.labels(reason).inc(0);
     this.bundleInfo = new Gauge({
       name: 'mtlsgate_bundle_info',
       help: 'The bundle being served (value 1), labelled with its digest',

@@ -164,8 +164,22 @@ describe('gRPC calls through the gateway: streaming both ways, refusal statuses'
   }
 
   const refusals = [
-    { what: 'a rate limit (429)', service: 'Rated', token: 'rated-token', code: 'limit.rate', status: grpc.status.RESOURCE_EXHAUSTED, message: 'Rate limit exceeded' },
-    { what: 'a quota (403)', service: 'Metered', token: 'metered-token', code: 'limit.quota', status: grpc.status.RESOURCE_EXHAUSTED, message: 'Quota exceeded' },
+    {
+      what: 'a rate limit (429)',
+      service: 'Rated',
+      token: 'rated-token',
+      code: 'limit.rate',
+      status: grpc.status.RESOURCE_EXHAUSTED,
+      message: 'Rate limit exceeded',
+    },
+    {
+      what: 'a quota (403)',
+      service: 'Metered',
+      token: 'metered-token',
+      code: 'limit.quota',
+      status: grpc.status.RESOURCE_EXHAUSTED,
+      message: 'Quota exceeded',
+    },
   ];
   for (const r of refusals) {
     it(`${r.what} refuses the second call with ${grpc.status[r.status]} and the message`, async () => {
