@@ -73,9 +73,6 @@ interface SessionState {
 /** The session error of a connection closed for rapid reset (its 'error' listener ignores it). */
 const RAPID_RESET = new Error('HTTP/2 streams reset too fast');
 
-/** When a stream was opened (performance.now()), kept on the stream. */
-const OPENED_AT = Symbol('mtlsgate.openedAt');
-
 export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits = { maxStreams: DEFAULT_HTTP2_MAX_STREAMS }): Http2Transport {
   const server = createServer({
     settings: { enablePush: false, maxConcurrentStreams: limits.maxStreams, maxHeaderListSize: MAX_HEADER_LIST_SIZE },
@@ -83,14 +80,15 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
   const sessions = new Map<ServerHttp2Session, SessionState>();
 
   /** A stream closed: counts it off, and charges a rapid reset to its session. */
-  function streamClosed(session: ServerHttp2Session, state: SessionState, stream: ServerHttp2Stream): void {
+  function streamClosed(session: ServerHttp2Session, state: SessionState, stream: ServerHttp2Stream, openedAt: number): void {
     if (!sessions.has(session)) return;
     state.open--;
+    if (session.destroyed) return; // its streams close with it: no reset of the client's
     // Reset (not ended) before any answer: the client's reset, or nghttp2's for its malformed
     // request. The gateway resets streams only once it has answered (runtime/stream-reset.ts).
     if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.headersSent) {
       const now = performance.now();
-      if (now - (stream as unknown as Record<symbol, number>)[OPENED_AT] < RAPID_RESET_MS && !spendResetBudget(state, now)) {
+      if (now - openedAt < RAPID_RESET_MS && !spendResetBudget(state, now)) {
         limits.onRapidReset?.();
         sessions.delete(session);
         session.destroy(RAPID_RESET, constants.NGHTTP2_ENHANCE_YOUR_CALM); // GOAWAY(ENHANCE_YOUR_CALM), then the socket closes
@@ -107,8 +105,8 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
     session.once('close', () => sessions.delete(session));
     session.on('stream', (stream: ServerHttp2Stream) => {
       state.open++;
-      (stream as unknown as Record<symbol, number>)[OPENED_AT] = performance.now();
-      stream.once('close', () => streamClosed(session, state, stream));
+      const openedAt = performance.now();
+      stream.once('close', () => streamClosed(session, state, stream, openedAt));
     });
     session.on('error', () => {}); // a client's protocol error concerns its session only
     session.setTimeout(SESSION_IDLE_MS, () => session.close());
