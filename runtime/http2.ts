@@ -91,7 +91,10 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
       if (now - openedAt < RAPID_RESET_MS && !spendResetBudget(state, now)) {
         limits.onRapidReset?.();
         sessions.delete(session);
-        session.destroy(RAPID_RESET, constants.NGHTTP2_ENHANCE_YOUR_CALM); // GOAWAY(ENHANCE_YOUR_CALM), then the socket closes
+        // GOAWAY first, on its own: destroy() alone sometimes closes the socket before its
+        // GOAWAY is out. nghttp2 takes no new stream once it sent one.
+        session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        setImmediate(() => session.destroy(RAPID_RESET, constants.NGHTTP2_ENHANCE_YOUR_CALM));
         return;
       }
     }
