@@ -71,7 +71,7 @@ describe('streams per connection are bounded', () => {
     );
     session.close();
     assert.ok(peak <= 100, `${peak} requests in flight on one connection`);
-    assert.ok(peak >= 90, `the cap is used, not undershot (${peak})`);
+    assert.ok(peak >= 80, `the cap is used, not undershot (${peak})`);
     assert.equal(statuses.length, 250);
     assert.ok(statuses.every((s) => s === 200));
   });
