@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleOf, openApi, tempDir } from '../test/helpers/ops-fixtures.ts';
 import { H2_ERROR, rawH2 } from '../test/helpers/raw-h2.ts';
+import { demoServeArgs, listenPort } from '../test/helpers/demo-gateway.ts';
 import { CLI, demoPki, spawnServe } from '../test/helpers/serve-fixtures.ts';
 import { memKiB } from './lib/proc.ts';
 
@@ -54,26 +55,10 @@ const t = tempDir('h2-flood');
 const pki = await demoPki(t.dir);
 const bundle = join(t.dir, 'bundle.json');
 writeFileSync(bundle, bundleOf([openApi('slow', '/', `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`)]));
-const serve = spawnServe(
-  [
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    'off',
-    ...serveFlags,
-  ],
-  process.env,
-  values.cli,
-);
+const serve = spawnServe(demoServeArgs(bundle, pki, { extra: serveFlags }), process.env, values.cli);
 try {
   const serving = await serve.serving();
-  const port = Number(String(serving.listen).split(':').pop());
+  const port = listenPort(serving);
   const pid = serve.child.pid!;
   await new Promise((r) => setTimeout(r, 500));
   const before = memKiB(pid, 'VmRSS');

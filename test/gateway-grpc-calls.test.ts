@@ -4,14 +4,12 @@
 // dead upstream (502) and an upstream timeout (504), each with its message in grpc-message and
 // its code in x-mtlsgate-code. @grpc/grpc-js client and server, real mTLS to the gateway.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { createLimiter } from '../runtime/limits/index.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { makePki, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { deadPort, makePki, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 // One service per API the calls go through (a gRPC path is /package.Service/Method).
 const PROTO = `syntax = "proto3";
@@ -30,14 +28,6 @@ message HelloReply { string message = 1; }
 `;
 
 type Reply = { message: string };
-
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('gRPC calls through the gateway: streaming both ways, refusal statuses', () => {
   let pki: TestPki;
