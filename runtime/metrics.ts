@@ -102,11 +102,12 @@ export class GatewayMetrics {
     this.reloads.labels('failed').inc(0);
     this.refusedConnections = new Counter({
       name: 'mtlsgate_connections_refused_total',
-      help: 'Connections closed by a limit: max_connections, max_connections_per_address, handshake_deadline (no complete TLS handshake in time)',
+      help: 'Connections closed by a limit: max_connections, max_connections_per_address, handshake_deadline (no complete TLS handshake in time), http2_rapid_reset (HTTP/2 streams reset too fast)',
       labelNames: ['reason'],
       registers,
     });
-    for (const reason of ['max_connections', 'max_connections_per_address', 'handshake_deadline']) this.refusedConnections.labels(reason).inc(0);
+    for (const reason of ['max_connections', 'max_connections_per_address', 'handshake_deadline', 'http2_rapid_reset'])
+      this.refusedConnections.labels(reason).inc(0);
     this.bundleInfo = new Gauge({
       name: 'mtlsgate_bundle_info',
       help: 'The bundle being served (value 1), labelled with its digest',

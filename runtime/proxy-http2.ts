@@ -10,6 +10,7 @@ import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader }
 import type { ServerResponse } from 'node:http';
 import { answerSlowClient, type BodyWatch, type SlowBodyCode } from './body-watch.ts';
 import { type ErrorCode, sendError } from './errors.ts';
+import { sendGrpcError } from './grpc.ts';
 import { reportFault } from './faults.ts';
 import { type ForwardRequest, type Forwarding, NOT_FORWARDED, watchBody } from './proxy.ts';
 import { checkHeaders, clientHeaders, upstreamHeaders } from './proxy-headers.ts';
@@ -121,7 +122,8 @@ class Http2Forwarding implements Forwarding {
       return;
     }
     const code = timeout ? 'proxy.upstream_timeout' : 'proxy.upstream_error';
-    sendError(res, code, undefined, this.f.responseHeaders ?? undefined);
+    // A gRPC client reads grpc-status and grpc-message, not the HTTP status (runtime/grpc.ts).
+    (this.f.grpc ? sendGrpcError : sendError)(res, code, undefined, this.f.responseHeaders ?? undefined);
     this.finish(timeout ? 504 : 502, code);
   }
 }
@@ -135,7 +137,7 @@ export function forwardHttp2(f: ForwardRequest, path: string, hasBody: boolean):
     stream = session.request({ ...headers, ':method': f.req.method ?? 'GET', ':path': path, ':authority': upstream.authority }, { endStream: !hasBody });
   } catch (err) {
     reportFault('upstream http2', err);
-    sendError(f.res, 'proxy.upstream_error');
+    (f.grpc ? sendGrpcError : sendError)(f.res, 'proxy.upstream_error');
     f.outcome.proxied(502, 'proxy.upstream_error');
     return NOT_FORWARDED;
   }

@@ -45,6 +45,8 @@ export interface RuntimeConfig {
   /** `--max-connections` (default 10,000) and `--max-connections-per-address` (default 256). */
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
+  /** `--http2-max-streams` (default 100): HTTP/2 streams open at once per connection. */
+  http2MaxStreams?: number;
   /** `--bundle-public-key`: only bundles signed by this Ed25519 key are served (bundle/sign.ts). */
   bundlePublicKey?: KeyObject;
   upstreamTimeoutMs?: number;
@@ -243,6 +245,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     onRequest,
     maxConnections: cfg.maxConnections,
     maxConnectionsPerAddress: cfg.maxConnectionsPerAddress,
+    http2MaxStreams: cfg.http2MaxStreams,
     onConnectionRefused: (reason) => metrics.connectionRefused(reason),
     certHeader,
   });

@@ -17,6 +17,7 @@ import { runPrimary } from '../../runtime/cluster/primary.ts';
 import { runWorker } from '../../runtime/cluster/worker.ts';
 import type { MinBodyRate } from '../../runtime/body-watch.ts';
 import { DEFAULT_MIN_BODY_RATE } from '../../runtime/gateway.ts';
+import { DEFAULT_HTTP2_MAX_STREAMS, HTTP2_MAX_STREAMS_LIMIT } from '../../runtime/http2.ts';
 import { startGateway, StartupError, type HostPort, type RuntimeConfig } from '../../runtime/supervisor.ts';
 import type { TlsFiles } from '../../runtime/tls-credentials.ts';
 import { certHeaderSpec } from '../../runtime/client-cert-header.ts';
@@ -77,6 +78,9 @@ Options (each also from the environment variable shown; a flag wins over its var
   --max-connections N        open connections at most; more are closed at accept (default 10000)
                                                                       MTLSGATE_MAX_CONNECTIONS
   --max-connections-per-address N  per client address (default 256)   MTLSGATE_MAX_CONNECTIONS_PER_ADDRESS
+  --http2-max-streams N      HTTP/2 streams open at once per connection (SETTINGS_MAX_CONCURRENT_
+                             STREAMS; default 100, at most 4294967295); a client opening more
+                             has them refused                         MTLSGATE_HTTP2_MAX_STREAMS
   --drain-timeout DURATION   SIGTERM waits this long for requests in flight (default 10s)
                                                                       MTLSGATE_DRAIN_TIMEOUT
   --poll-interval DURATION   URL bundle poll interval (default 5s)    MTLSGATE_POLL_INTERVAL
@@ -124,6 +128,7 @@ const OPTIONS = {
   'drain-timeout': { type: 'string' },
   'max-connections': { type: 'string' },
   'max-connections-per-address': { type: 'string' },
+  'http2-max-streams': { type: 'string' },
   'poll-interval': { type: 'string' },
   redis: { type: 'string' },
   'redis-timeout': { type: 'string' },
@@ -166,11 +171,12 @@ export function parseMs(value: Sourced | undefined, fallback: number): number {
 }
 
 /** A count flag (or its variable): a positive whole number; `fallback` when neither is set. */
-export function parseCount(value: Sourced | undefined, fallback: number): number {
+export function parseCount(value: Sourced | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   const n = Number(value.value.trim());
   if (!/^\d+$/.test(value.value.trim()) || !Number.isSafeInteger(n) || n <= 0)
     throw new UsageError(`${value.source} must be a positive whole number, not ${JSON.stringify(value.value)}`);
+  if (n > max) throw new UsageError(`${value.source} must be at most ${max}, not ${n}`);
   return n;
 }
 
@@ -329,6 +335,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       drainTimeoutMs: parseMs(v['drain-timeout'], 10_000),
       maxConnections: parseCount(v['max-connections'], 10_000),
       maxConnectionsPerAddress: parseCount(v['max-connections-per-address'], 256),
+      http2MaxStreams: parseCount(v['http2-max-streams'], DEFAULT_HTTP2_MAX_STREAMS, HTTP2_MAX_STREAMS_LIMIT),
       pollIntervalMs: parseMs(v['poll-interval'], 5_000),
       redisUrl: v.redis?.value,
       redisTimeoutMs: v['redis-timeout'] === undefined ? undefined : parseMs(v['redis-timeout'], 50),
