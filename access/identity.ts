@@ -2,7 +2,7 @@
 // the leaf is the first certificate, the ones after it are the chain the client would send.
 // It is the runtime's own ClientIdentity (runtime/identity.ts), the object the gateway builds
 // from a TLS connection, so path validation, expiry, extendedKeyUsage, certificate_match and
-// revocation are judged by the same code, on the same facts (runtime/cert-facts.ts).
+// revocation are judged by the same code, on the same facts (cert/cert-facts.ts).
 import { X509Certificate } from 'node:crypto';
 import { certificateDers } from '../cert/read.ts';
 import { ClientIdentity } from '../runtime/identity.ts';

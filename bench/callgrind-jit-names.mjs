@@ -4,16 +4,20 @@
 // script sums the self cost of those addresses by JavaScript function, so a profile says
 // which of our functions cost what, and which call the runtime's generic property lookups.
 //
-//   node bench/callgrind-jit-names.mjs CALLGRIND_OUT PERF_MAP [REQUESTS] [TOP]
-//     REQUESTS  divide by this (per-request figures; default 1)
-//     TOP       rows to print (default 40)
+//   node bench/callgrind-jit-names.mjs [--inclusive] CALLGRIND_OUT PERF_MAP [REQUESTS] [TOP]
+//     REQUESTS     divide by this (per-request figures; default 1)
+//     TOP          rows to print (default 40)
+//     --inclusive  each function with what it calls (callgrind's inclusive cost) instead of its
+//                  own: what one step of the request path costs in all (a handler, a stage)
 // Also lists, for Builtins_LoadIC / KeyedLoadIC_Megamorphic / LoadIC_Megamorphic, the named
 // functions calling them most (from callgrind_annotate --tree=caller).
 // Code V8 moved after writing the map (rare: code-space compaction) is counted as unnamed.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-const [cgFile, mapFile, requestsArg, topArg] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const inclusive = args.includes('--inclusive');
+const [cgFile, mapFile, requestsArg, topArg] = args.filter((a) => a !== '--inclusive');
 if (!cgFile || !mapFile) {
   console.error('usage: node bench/callgrind-jit-names.mjs CALLGRIND_OUT PERF_MAP [REQUESTS] [TOP]');
   process.exit(2);
@@ -53,14 +57,14 @@ const label = (fn) => {
 const annotate = (...args) => execFileSync('callgrind_annotate', ['--threshold=100', '--auto=no', ...args, cgFile], { encoding: 'utf8', maxBuffer: 1 << 28 });
 
 const self = new Map();
-for (const line of annotate('--inclusive=no').split('\n')) {
+for (const line of annotate(`--inclusive=${inclusive ? 'yes' : 'no'}`).split('\n')) {
   const m = /^\s*([\d,]+) \([^)]*\)\s+(.*)$/.exec(line);
   if (!m || m[2].includes('PROGRAM TOTALS')) continue;
   const name = label(m[2]);
   self.set(name, (self.get(name) ?? 0) + Number(m[1].replaceAll(',', '')));
 }
 const fmt = (v) => (v / requests).toFixed(0).padStart(9);
-console.log(`self Ir${requests > 1 ? ' per request' : ''}, by function (JIT code named from ${mapFile})`);
+console.log(`${inclusive ? 'inclusive' : 'self'} Ir${requests > 1 ? ' per request' : ''}, by function (JIT code named from ${mapFile})`);
 for (const [name, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${fmt(v)}  ${name.slice(0, 140)}`);
 
 // Who calls the generic lookups: the caller tree's "<" lines above each "*" line.

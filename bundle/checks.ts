@@ -73,7 +73,7 @@ export function checkExpires(expires: string): Checked<number> {
   return Number.isNaN(at) ? refused('is not an ISO-8601 time') : ok(at);
 }
 
-/** A CA trust anchor's PEM: a readable certificate that is a CA (basicConstraints CA:TRUE). */
+/** A CA trust anchor's PEM: a readable certificate that is a CA (OpenSSL's X509_check_ca: basicConstraints CA:TRUE, keyCertSign if keyUsage). */
 export function checkCaPem(pem: string): Checked<X509Certificate> {
   let cert: X509Certificate;
   try {
@@ -81,7 +81,7 @@ export function checkCaPem(pem: string): Checked<X509Certificate> {
   } catch (err) {
     return refused(`is not a readable certificate: ${(err as Error).message}`);
   }
-  return cert.ca ? ok(cert) : refused('is not a CA certificate (basicConstraints CA:FALSE)');
+  return cert.ca ? ok(cert) : refused('is not a CA certificate (no basicConstraints CA:TRUE, or a keyUsage without keyCertSign)');
 }
 
 /** Compiled allowed_urls patterns by source: keys sharing a policy share its pattern objects. */

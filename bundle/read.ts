@@ -14,6 +14,7 @@ import {
   type BundleApi,
   type BundleCa,
   type BundleCrl,
+  type BundleCrlIssuer,
   type BundleRevocation,
   type BundleSession,
   type CertMatch,
@@ -35,7 +36,7 @@ export class BundleError extends Error {
 
 const CONTENT_MARK = '","content":';
 /** An optional signature between digest and content (bundle/sign.ts); verified by the caller that holds a key. */
-const SIGNATURE_FIELD = /^","signature":"(ed25519:[0-9a-f]{16}:[A-Za-z0-9+/=]{1,200})/;
+const SIGNATURE_FIELD = /^","signature":"(ed25519:[0-9a-f]{16}:(?:[0-9TZ:.-]{24}:)?[A-Za-z0-9+/=]{1,200})/;
 
 /**
  * Verifies and parses a bundle: format, digest (before parsing the content), then shape, and
@@ -79,7 +80,7 @@ export function readDocument(bytes: Uint8Array | string, format: DocumentFormat,
   const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerPrefix = `{"format":"${format}","digest":"sha256:`;
   if (buf.length === 0) throw new BundleError(`${what} is empty`);
-  const head = buf.subarray(0, Math.min(buf.length, 256)).toString('utf8');
+  const head = buf.subarray(0, Math.min(buf.length, 512)).toString('utf8');
   if (!head.startsWith('{"format":')) {
     throw new BundleError(`not an mtlsgate ${what} (expected {"format":"${format}",...}); produce one with \`mtlsgate compile\``);
   }
@@ -186,6 +187,12 @@ function record(shape: Record<string, Check>): Check {
     for (let i = 0; i < fields.length; i++) fields[i][1](o[fields[i][0]], `${path}.${fields[i][0]}`);
   };
 }
+/** Absent, or passing `check`. */
+function optional(check: Check): Check {
+  return (v, path) => {
+    if (v !== undefined) check(v, path);
+  };
+}
 function nullable(check: Check): Check {
   return (v, path) => {
     if (v !== null) check(v, path);
@@ -230,7 +237,14 @@ const MATCH_SHAPE = {
 } satisfies Record<keyof CertMatch, Check>;
 const FORWARD_SHAPE = { xfcc: xfccFields, rfc9440: bool, key_id_header: strOrNull } satisfies Record<keyof ForwardClientCert, Check>;
 const CRL_SHAPE = { serials, next_update: strOrNull, sources: strArray } satisfies Record<keyof BundleCrl, Check>;
-const REVOCATION_SHAPE = { crls: mapOf(record(CRL_SHAPE)), crl_urls: httpUrls, denied: fingerprints } satisfies Record<keyof BundleRevocation, Check>;
+/** `ca` must name an entry of content.cas (checked below). */
+const CRL_ISSUER_SHAPE = { pem: certificatePem, subject: str, ca: str } satisfies Record<keyof BundleCrlIssuer, Check>;
+const REVOCATION_SHAPE = {
+  crls: mapOf(record(CRL_SHAPE)),
+  crl_issuers: optional(mapOf(record(CRL_ISSUER_SHAPE))),
+  crl_urls: httpUrls,
+  denied: fingerprints,
+} satisfies Record<keyof BundleRevocation, Check>;
 
 const UPSTREAM_TLS_SHAPE = {
   ca_pem: strOrNull,
@@ -347,7 +361,9 @@ export function verifyShape(c: unknown): asserts c is WireContent {
     for (const m of apis[id].client_matches) knownCa(m.issuer, `${p}.client_matches`);
   }
   for (const fp in not_after) if (!HEX64.test(fp)) fail('content.not_after', 'keys must be fingerprints');
-  for (const fp in revocation.crls) knownCa(fp, `content.revocation.crls.${fp}`);
+  const crlIssuers = revocation.crl_issuers ?? {};
+  for (const fp in crlIssuers) knownCa(crlIssuers[fp].ca, `content.revocation.crl_issuers.${fp}.ca`);
+  for (const fp in revocation.crls) if (!isObj(crlIssuers[fp])) knownCa(fp, `content.revocation.crls.${fp}`);
   for (const host in routes) {
     const paths = routes[host];
     for (const lp in paths) if (!isObj(apis[paths[lp]])) fail(`content.routes.${host}.${lp}`, 'names an API missing from content.apis');

@@ -3,17 +3,27 @@
 // operator holds: `mtlsgate compile --sign KEYFILE` signs, `serve --bundle-public-key FILE`
 // refuses anything else.
 //
-// What is signed is the digest, not the bytes: the message is
-//   "mtlsgate.signature/v1\n" + "sha256:<hex>"
+// What is signed is the digest and the signing time, not the bytes: the message is (v2)
+//   "mtlsgate.signature/v2\n" + "sha256:<hex>" + "\n" + "2026-12-04T19:10:42.123Z"
 // so the signature verifies from the header alone (the digest is then checked against the
 // content as always). A sharded bundle's manifest is signed the same way: its digest covers
 // every shard's digest (bundle/shards.ts), so one signature covers the set.
 // The prefix separates this use of the key from any other.
 //
+// Why a time: a signature over the digest alone (v1, "mtlsgate.signature/v1\n" + digest) orders
+// nothing, so every bundle the key ever signed verifies forever, and whoever writes the bundle
+// file or answers its URL can serve an old one (a replay: docs/security.md section 30). The
+// signing time orders them: a gateway refuses a bundle signed before the one it serves
+// (runtime/bundle-floor.ts). A time rather than a counter because the signers (CI's
+// `compile --sign`, the portal, `approve`) are separate processes that share no counter, and
+// an operator can name a time (`serve --bundle-not-before`); one process signs at strictly
+// increasing milliseconds, so two bundles it signs never share a time.
+//
 // In the file the signature sits in the header, between digest and content:
-//   {"format":"mtlsgate.bundle/v2","digest":"sha256:<hex>","signature":"ed25519:<key id>:<base64>","content":{...}}
-// The key id (first 16 hex of the SHA-256 of the public key's DER) lets an error say which key
-// signed. Readers that ignore signatures still read the bundle; the digest covers the same bytes.
+//   {"format":"mtlsgate.bundle/v2","digest":"sha256:<hex>","signature":"ed25519:<key id>:<signed at>:<base64>","content":{...}}
+// (v1: "ed25519:<key id>:<base64>", still verified). The key id (first 16 hex of the SHA-256
+// of the public key's DER) lets an error say which key signed. Readers that ignore signatures
+// still read the bundle; the digest covers the same bytes.
 import { readFileSync } from 'node:fs';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { containsPrivateKey } from '../cert/private-key.ts';
@@ -24,17 +34,31 @@ export class SignatureError extends Error {
   override name = 'SignatureError';
 }
 
-const MESSAGE_PREFIX = 'mtlsgate.signature/v1\n';
+const MESSAGE_PREFIX_V1 = 'mtlsgate.signature/v1\n';
+const MESSAGE_PREFIX = 'mtlsgate.signature/v2\n';
 /** A bundle, or a sharded bundle's manifest (whose digest covers every shard's). */
 const SIGNED_FORMATS = [BUNDLE_FORMAT, MANIFEST_FORMAT];
 const digestHead = (format: string) => `{"format":"${format}","digest":"sha256:`;
 const SIGNATURE_MARK = '","signature":"';
 const CONTENT_MARK = '","content":';
-const SIGNATURE = /^ed25519:([0-9a-f]{16}):([A-Za-z0-9+/]{86}==)$/;
+/** ed25519:<key id>:[<signed at>:]<base64>; the time (v2) is an ISO-8601 UTC instant in milliseconds. */
+const SIGNATURE = /^ed25519:([0-9a-f]{16}):(?:(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z):)?([A-Za-z0-9+/]{86}==)$/;
 
-/** What a signature covers: a digest ("sha256:<hex>"), domain-separated. */
-export function signatureMessage(digest: string): Buffer {
-  return Buffer.from(MESSAGE_PREFIX + digest, 'utf8');
+/** What a v2 signature covers: a digest ("sha256:<hex>") and the signing time, domain-separated. */
+export function signatureMessage(digest: string, signedAt: string): Buffer {
+  return Buffer.from(`${MESSAGE_PREFIX}${digest}\n${signedAt}`, 'utf8');
+}
+
+/** What a v1 signature covered: the digest alone (verified, never written any more). */
+function signatureMessageV1(digest: string): Buffer {
+  return Buffer.from(MESSAGE_PREFIX_V1 + digest, 'utf8');
+}
+
+let lastSignedAt = 0;
+/** Now, in ms, strictly after the last time this process signed (a portal compiles many times a second). */
+function nextSigningTime(): number {
+  lastSignedAt = Math.max(Date.now(), lastSignedAt + 1);
+  return lastSignedAt;
 }
 
 /** First 16 hex characters of the SHA-256 of the public key (SPKI DER). */
@@ -96,9 +120,10 @@ export function readPublicKey(pem: string | Buffer): KeyObject {
   }
 }
 
-/** "ed25519:<key id>:<base64>" over `digest`. */
-export function signDigest(digest: string, privateKey: KeyObject): string {
-  return `ed25519:${keyId(privateKey)}:${sign(null, signatureMessage(digest), privateKey).toString('base64')}`;
+/** "ed25519:<key id>:<signed at>:<base64>" over `digest` and the time (ms since the epoch). */
+export function signDigest(digest: string, privateKey: KeyObject, signedAtMs: number): string {
+  const signedAt = new Date(signedAtMs).toISOString();
+  return `ed25519:${keyId(privateKey)}:${signedAt}:${sign(null, signatureMessage(digest, signedAt), privateKey).toString('base64')}`;
 }
 
 /** Where the header's parts are: digest, signature (or null) and the content's first byte. */
@@ -116,29 +141,47 @@ function readHeader(bytes: Buffer): { digest: string; signature: string | null; 
   return { digest, signature: head.slice(start, end), digestEnd, headerEnd: end };
 }
 
-/** The bundle with `signature` in its header (replacing any earlier one). */
-export function signBundle(bytes: Buffer, privateKey: KeyObject): Buffer {
+/**
+ * The bundle with a v2 signature in its header (replacing any earlier one), signed now (or at
+ * `signedAtMs`: tests that make an older bundle).
+ */
+export function signBundle(bytes: Buffer, privateKey: KeyObject, signedAtMs = nextSigningTime()): Buffer {
   const { digest, digestEnd, headerEnd } = readHeader(bytes);
-  const header = Buffer.from(`${SIGNATURE_MARK}${signDigest(digest, privateKey)}`, 'latin1');
+  const header = Buffer.from(`${SIGNATURE_MARK}${signDigest(digest, privateKey, signedAtMs)}`, 'latin1');
   // Keep `digest` and the rest (from the closing quote before "content") byte for byte.
   return Buffer.concat([bytes.subarray(0, digestEnd), header, bytes.subarray(headerEnd)]);
 }
 
+/** A verified signature: the digest it covers, the key, and (v2) when it was signed. */
+export interface VerifiedSignature {
+  digest: string;
+  keyId: string;
+  /** ms since the epoch; null for a v1 signature, which carries no time. */
+  signedAt: number | null;
+}
+
 /**
- * Checks that the header's signature is by `publicKey` over the header's digest. The digest
- * itself is checked against the content by loadBundle, as for any bundle; both must pass.
+ * Checks that the header's signature is by `publicKey` over the header's digest (and, v2, its
+ * signing time). The digest itself is checked against the content by loadBundle, as for any
+ * bundle; both must pass. Whether the time is late enough is the caller's (runtime/bundle-floor.ts).
  * Throws SignatureError saying what is wrong.
  */
-export function verifyBundleSignature(bytes: Buffer, publicKey: KeyObject): { digest: string; keyId: string } {
+export function verifyBundleSignature(bytes: Buffer, publicKey: KeyObject): VerifiedSignature {
   const { digest, signature } = readHeader(bytes);
   const expected = keyId(publicKey);
   if (signature === null)
     throw new SignatureError(`bundle is not signed; --bundle-public-key expects a signature by key ${expected} (\`mtlsgate compile --sign KEYFILE\`)`);
   const m = SIGNATURE.exec(signature);
-  if (!m) throw new SignatureError('bundle signature is malformed (expected ed25519:<key id>:<base64>)');
+  if (!m) throw new SignatureError('bundle signature is malformed (expected ed25519:<key id>:<signed at>:<base64>)');
   if (m[1] !== expected) throw new SignatureError(`bundle is signed by key ${m[1]}, not by the --bundle-public-key key ${expected}`);
-  if (!verify(null, signatureMessage(digest), publicKey, Buffer.from(m[2], 'base64'))) {
-    throw new SignatureError(`bundle signature does not verify with key ${expected}: the digest was changed after signing`);
+  const [, , signedAt, base64] = m;
+  // One spelling per instant: the time read back must be the time written (no 25:00, no Feb 30).
+  const signedAtMs = signedAt === undefined ? null : Date.parse(signedAt);
+  if (signedAtMs !== null && (Number.isNaN(signedAtMs) || new Date(signedAtMs).toISOString() !== signedAt))
+    throw new SignatureError(`bundle signature's time ${signedAt} is not a valid instant`);
+  const message = signedAt === undefined ? signatureMessageV1(digest) : signatureMessage(digest, signedAt);
+  if (!verify(null, message, publicKey, Buffer.from(base64, 'base64'))) {
+    throw new SignatureError(`bundle signature does not verify with key ${expected}: the digest or signing time was changed after signing`);
   }
-  return { digest, keyId: expected };
+  return { digest, keyId: expected, signedAt: signedAtMs };
 }

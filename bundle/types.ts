@@ -5,7 +5,7 @@
 //
 // File layout (one JSON document, always written by `serializeBundle`):
 //   {"format":"mtlsgate.bundle/v2","digest":"sha256:<hex>","content":{...}}\n
-// or, signed (bundle/sign.ts), with "signature":"ed25519:<key id>:<base64>" between digest and content.
+// or, signed (bundle/sign.ts), with "signature":"ed25519:<key id>:<signed at>:<base64>" between digest and content.
 // `content` is a `WireContent` (below): keys as columns, what keys share (their merged
 // sessions) interned once, certificate fingerprints and token hashes as sorted tables. Readers
 // get it back as a `BundleContent` (bundle/wire.ts `expandContent`), or, at scale, look keys up
@@ -175,10 +175,23 @@ export interface BundleCrl {
   sources: string[];
 }
 
+/**
+ * An intermediate CA whose own CRLs are used (a revocation document's crl_issuers): the
+ * compiler verified that it chains to `ca` and may issue client certificates.
+ */
+export interface BundleCrlIssuer {
+  pem: string;
+  subject: string;
+  /** The trusted CA (in `content.cas`) it chains to. */
+  ca: Fingerprint;
+}
+
 /** Every revocation document merged: refused on every API. */
 export interface BundleRevocation {
-  /** CA fingerprint (in `content.cas`) -> its CRL. */
+  /** CA fingerprint (in `content.cas`, or in `crl_issuers`) -> its CRL. */
   crls: Record<Fingerprint, BundleCrl>;
+  /** Intermediates whose own CRLs are used, by fingerprint; absent when none (so bundles without any keep their bytes). */
+  crl_issuers?: Record<Fingerprint, BundleCrlIssuer>;
   /** CRLs the running gateway fetches and refreshes, sorted. */
   crl_urls: string[];
   /** Denied leaf fingerprints, sorted. */

@@ -1,5 +1,5 @@
-// The two facts the compiler needs from every certificate, read straight from the DER: the
-// validity period and whether basicConstraints says cA. node:crypto's X509Certificate costs
+// The facts the compiler needs from every certificate, read straight from the DER: the
+// validity period, whether basicConstraints says cA, and whether keyUsage says keyCertSign. node:crypto's X509Certificate costs
 // ~200 µs a certificate on this machine (30 s for 100,000 keys); walking the DER costs ~2 µs.
 // (notBefore is not needed: a certificate not yet valid is the runtime's business.)
 // Anything this reader does not understand returns null and the caller falls back to
@@ -8,9 +8,11 @@
 export interface CertFacts {
   notAfter: Date;
   isCa: boolean;
+  /** keyUsage holds keyCertSign (false without a keyUsage): with isCa false, a pin that looks meant as a CA. */
+  keyCertSign: boolean;
 }
 
-/** One DER tag-length-value: the one reader bundle/crl.ts and runtime/cert-facts.ts use too. */
+/** One DER tag-length-value: the one reader bundle/crl.ts and cert/cert-facts.ts use too. */
 export interface Tlv {
   tag: number;
   /** Offset of the value. */
@@ -88,8 +90,11 @@ function parseTime(buf: Uint8Array, t: Tlv): Date {
   return new Date(ms);
 }
 
-// 2.5.29.19 basicConstraints
+// 2.5.29.19 basicConstraints, 2.5.29.15 keyUsage: the same first two bytes.
 const BASIC_CONSTRAINTS = [0x55, 0x1d, 0x13];
+const KEY_USAGE_LAST = 0x0f;
+/** keyCertSign is bit 5 of the keyUsage BIT STRING: in its first byte, 0x80 >> 5. */
+const KEY_CERT_SIGN_BIT = 0x04;
 
 /** Validity and cA from a certificate's DER, or null when the structure is not the usual one. */
 export function readCertFacts(der: Uint8Array): CertFacts | null {
@@ -109,7 +114,7 @@ export function readCertFacts(der: Uint8Array): CertFacts | null {
     const validity = readTlv(der, (at = t.end), tbs.end);
     if (validity.tag !== 0x30) return null;
     const notBefore = readTlv(der, validity.start, validity.end);
-    const facts: CertFacts = { notAfter: parseTime(der, readTlv(der, notBefore.end, validity.end)), isCa: false };
+    const facts: CertFacts = { notAfter: parseTime(der, readTlv(der, notBefore.end, validity.end)), isCa: false, keyCertSign: false };
     t = readTlv(der, (at = validity.end), tbs.end); // subject
     if (t.tag !== 0x30) return null;
     t = readTlv(der, (at = t.end), tbs.end); // subjectPublicKeyInfo
@@ -123,16 +128,18 @@ export function readCertFacts(der: Uint8Array): CertFacts | null {
         e = ext.end;
         const oid = readTlv(der, ext.start, ext.end);
         if (oid.tag !== 0x06) return null;
-        if (
-          oid.end - oid.start !== 3 ||
-          der[oid.start] !== BASIC_CONSTRAINTS[0] ||
-          der[oid.start + 1] !== BASIC_CONSTRAINTS[1] ||
-          der[oid.start + 2] !== BASIC_CONSTRAINTS[2]
-        )
-          continue;
+        if (oid.end - oid.start !== 3 || der[oid.start] !== BASIC_CONSTRAINTS[0] || der[oid.start + 1] !== BASIC_CONSTRAINTS[1]) continue;
+        const last = der[oid.start + 2];
+        if (last !== BASIC_CONSTRAINTS[2] && last !== KEY_USAGE_LAST) continue;
         let v = readTlv(der, oid.end, ext.end);
         if (v.tag === 0x01) v = readTlv(der, v.end, ext.end); // critical
         if (v.tag !== 0x04) return null;
+        if (last === KEY_USAGE_LAST) {
+          const bits = readTlv(der, v.start, v.end);
+          if (bits.tag !== 0x03) return null;
+          facts.keyCertSign = bits.end - bits.start > 1 && (der[bits.start + 1] & KEY_CERT_SIGN_BIT) !== 0;
+          continue;
+        }
         const seq = readTlv(der, v.start, v.end);
         if (seq.tag !== 0x30) return null;
         if (seq.start < seq.end) {

@@ -15,6 +15,7 @@ import { oneLineName } from '../cert/subject.ts';
 import type { Confinement } from './confine.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { quotedPath } from './excerpt.ts';
+import { count } from '../common/count.ts';
 
 export interface CertInfo {
   /** Lowercase hex SHA-256 of the DER. */
@@ -25,6 +26,8 @@ export interface CertInfo {
    */
   der: Buffer | null;
   isCa: boolean;
+  /** keyUsage keyCertSign (see cert/der.ts): a certificate that is not a CA but signs certificates. */
+  keyCertSign: boolean;
   notAfter: Date;
 }
 
@@ -43,12 +46,12 @@ function certFromDer(der: Buffer): CertInfo | { code: 'E_CERT_PARSE'; problem: s
     // Not the common DER layout: let OpenSSL decide whether it is a certificate at all.
     try {
       const x = new X509Certificate(der);
-      facts = { notAfter: new Date(x.validTo), isCa: x.ca };
+      facts = { notAfter: new Date(x.validTo), isCa: x.ca, keyCertSign: false };
     } catch {
       return { code: 'E_CERT_PARSE', problem: 'holds a CERTIFICATE block whose content is not a valid X.509 certificate (truncated or corrupted base64?)' };
     }
   }
-  return { fingerprint: fingerprintOf(der), der, isCa: facts.isCa, notAfter: facts.notAfter };
+  return { fingerprint: fingerprintOf(der), der, isCa: facts.isCa, keyCertSign: facts.keyCertSign, notAfter: facts.notAfter };
 }
 
 /** Parses PEM text (read as latin1: PEM is ASCII, and binary DER keeps its first byte). */
@@ -144,7 +147,8 @@ export class CertLoader {
 
   constructor(
     private readonly log: DiagnosticLog,
-    private readonly now: Date,
+    /** The compile's clock: expiry here, a trusted CA's validity in check-ca.ts. */
+    readonly now: Date,
     expiryWarningDays: number,
     private readonly confine?: Confinement,
   ) {
@@ -303,7 +307,7 @@ export class CertLoader {
       this.log.report(
         'W_CERT_EXPIRING',
         site,
-        `certificate ${label()} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${days} day${days === 1 ? '' : 's'}`,
+        `certificate ${label()} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${count(days, 'day')}`,
       );
     }
   }

@@ -1,10 +1,12 @@
 // Semantic checks on APIs and their resolution to bundle form: the auth-combination table,
 // static-mTLS lists (pinned leaves and CA trust anchors), and unique domain + listen_path.
+import { isAbsolute } from 'node:path';
 import { checkCaPem, checkTargetUrl } from '../bundle/checks.ts';
 import { API_DEFAULTS } from '../bundle/defaults.ts';
 import type { BundleApi, BundleCa, CertMatch, Fingerprint, ForwardClientCert, UpstreamTls, XfccField } from '../bundle/types.ts';
 import { parsePin } from '../cert/fingerprint.ts';
-import { caPem, type CertInfo, type CertLoader, subjectOf } from './certs.ts';
+import { caPem, type CertInfo, type CertLoader, isInlinePem, subjectOf } from './certs.ts';
+import { checkPinnedSigner, checkTrustedCa } from './check-ca.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { excerpt } from './excerpt.ts';
 import { uniqueById } from './ids.ts';
@@ -20,7 +22,9 @@ export interface ResolvedApis {
 }
 
 /** A CA as the bundle holds it, or null after reporting why the gateway could not use it. */
-function trustAnchor(cert: CertInfo, site: Site, log: DiagnosticLog): BundleCa | null {
+function trustAnchor(cert: CertInfo, site: Site, label: string, now: Date, log: DiagnosticLog): BundleCa | null {
+  // The precise reason first: a keyUsage without keyCertSign also fails checkCaPem (OpenSSL's X509_check_ca).
+  if (!checkTrustedCa(cert, site, label, now, log)) return null;
   const pem = caPem(cert);
   const checked = checkCaPem(pem);
   if (checked.ok) return { apis: [], pem, subject: subjectOf(cert) };
@@ -68,6 +72,19 @@ function resolveUpstreamTls(
       );
     }
     if (anchors.length > 0) caPemText = anchors.map(caPem).join('');
+  }
+  // The client pair is read by serve on the gateway's machine, from serve's working directory
+  // when relative. Resolving it against this YAML file would write the compiling machine's
+  // directory (a CI checkout) into the bundle, wrong wherever the bundle is deployed, so a
+  // relative path is kept and said to be the gateway's.
+  for (const field of ['client_certificate', 'client_key_file'] as const) {
+    const path = spec[field];
+    if (path !== undefined && !isAbsolute(path))
+      log.report(
+        'W_UPSTREAM_TLS_RELATIVE',
+        at([field]),
+        `upstream_tls.${field} ${excerpt(path)} is relative: serve reads it from its own working directory on the gateway machine, not relative to this file (the bundle holds the path, never the key); give an absolute path`,
+      );
   }
   return {
     ca_pem: caPemText,
@@ -139,14 +156,16 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
       const isChain = loaded.some((c) => !c.isCa);
       for (const cert of loaded) {
         out.notAfter.set(cert.fingerprint, cert.notAfter.getTime());
+        const label = isInlinePem(entry) ? '(inline PEM)' : entry;
         if (!cert.isCa) {
           pinned.add(cert.fingerprint);
+          if (mtls) checkPinnedSigner(cert, site, label, log);
           continue;
         }
         if (isChain) continue;
         cas.add(cert.fingerprint);
         if (mtls) {
-          const ca = out.cas.get(cert.fingerprint) ?? trustAnchor(cert, site, log);
+          const ca = out.cas.get(cert.fingerprint) ?? trustAnchor(cert, site, label, certs.now, log);
           if (ca === null) continue;
           if (!ca.apis.includes(spec.id)) ca.apis.push(spec.id);
           out.cas.set(cert.fingerprint, ca);

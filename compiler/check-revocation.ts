@@ -13,7 +13,9 @@ import { excerpt, quotedPath } from './excerpt.ts';
 import { uniqueById } from './ids.ts';
 import type { CaRegistry } from './match.ts';
 import type { RevocationDoc } from './model.ts';
+import { type CrlSigner, resolveCrlIssuers } from './crl-issuers.ts';
 import { locate } from './source.ts';
+import { count } from '../common/count.ts';
 
 const HOUR_MS = 3_600_000;
 /** A CRL whose nextUpdate is closer than this gets a warning: it must be re-issued soon. */
@@ -35,13 +37,17 @@ function readCrl(path: string): Crl | string {
 }
 
 export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs: CertLoader, now: Date, log: DiagnosticLog): BundleRevocation {
-  const trusted: { fingerprint: Fingerprint; cert: X509Certificate; subject: string }[] = [];
-  for (const [fingerprint, ca] of cas) trusted.push({ fingerprint, cert: new X509Certificate(ca.pem), subject: ca.subject });
+  const trustedCas: CrlSigner[] = [];
+  for (const [fingerprint, ca] of cas) trustedCas.push({ fingerprint, cert: new X509Certificate(ca.pem), subject: ca.subject });
+  const unique = uniqueById(docs, 'revocation', log);
+  // A CRL is signed by a trusted CA, or by an intermediate named under crl_issuers (crl-issuers.ts).
+  const issuers = resolveCrlIssuers(unique.values(), trustedCas, certs, now, log);
+  const trusted = [...trustedCas, ...issuers.signers];
   const crls = new Map<Fingerprint, { serials: Set<string>; next: number | null; sources: Set<string> }>();
   const urls = new Set<string>();
   const denied = new Set<Fingerprint>();
 
-  for (const { doc, spec } of uniqueById(docs, 'revocation', log).values()) {
+  for (const { doc, spec } of unique.values()) {
     const at = (path: (string | number)[]): Site => ({ file: doc.file, offset: locate(doc.root, path) });
     (spec.crl ?? []).forEach((entry, i) => {
       const site = at(['crl', i]);
@@ -56,7 +62,7 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
         return log.report(
           'E_CRL_UNVERIFIED',
           site,
-          `CRL ${entry} is not signed by a CA the config trusts (${known}); name its CA in an API's client_certificates or a certificate_match issuer`,
+          `CRL ${entry} is not signed by a CA the config trusts (${known}); name its CA in an API's client_certificates or a certificate_match issuer, or, for an intermediate's CRL, the intermediate under crl_issuers`,
         );
       }
       const next = crl.nextUpdate?.getTime() ?? null;
@@ -72,7 +78,7 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
         log.report(
           'W_CRL_EXPIRING',
           site,
-          `CRL ${entry} (${signer.subject}) reaches its nextUpdate on ${crl.nextUpdate!.toISOString()}, in ${hours} hour${hours === 1 ? '' : 's'}: compile again with a newer CRL before then`,
+          `CRL ${entry} (${signer.subject}) reaches its nextUpdate on ${crl.nextUpdate!.toISOString()}, in ${count(hours, 'hour')}: compile again with a newer CRL before then`,
         );
       }
       const merged = crls.get(signer.fingerprint) ?? { serials: new Set<string>(), next: null, sources: new Set<string>() };
@@ -101,5 +107,9 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
       sources: [...c.sources].sort(),
     };
   }
-  return { crl_urls: [...urls].sort(), crls: sortedCrls, denied: [...denied].sort() };
+  const revocation: BundleRevocation = { crl_urls: [...urls].sort(), crls: sortedCrls, denied: [...denied].sort() };
+  // Only when there are some: a bundle without keeps the bytes it had before crl_issuers existed.
+  const issuerFps = Object.keys(issuers.bundle).sort();
+  if (issuerFps.length > 0) revocation.crl_issuers = Object.fromEntries(issuerFps.map((fp) => [fp, issuers.bundle[fp]]));
+  return revocation;
 }

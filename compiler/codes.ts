@@ -169,6 +169,21 @@ export const CODES = {
     title: 'certificate PEM also holds a private key',
     fix: 'The private key was dropped (it never reaches the bundle); remove it from the file and from version control, and consider it leaked.',
   },
+  E_CA_UNUSABLE: {
+    severity: 'error',
+    title: 'a trusted CA that can issue no client certificate',
+    fix: 'Every certificate below this CA would be refused at runtime (and by `openssl verify -purpose sslclient`): trust a CA with keyUsage keyCertSign, an extendedKeyUsage (if any) with clientAuth, no unknown critical extension, and that is valid now; or remove the entry.',
+  },
+  W_CA_NAME_FORMS: {
+    severity: 'warning',
+    title: 'a trusted CA constrains name forms mtlsgate does not evaluate',
+    fix: 'A certificate below this CA that carries a name of that form (otherName, x400Address, ediPartyName, registeredID) is refused; if its leaves carry none, nothing changes.',
+  },
+  W_CERT_NOT_CA: {
+    severity: 'warning',
+    title: 'a certificate with keyCertSign but no basicConstraints CA:TRUE in client_certificates',
+    fix: 'It is pinned as a client certificate, not trusted as a CA: what it issued is refused. Reissue it with basicConstraints CA:TRUE to trust it as a CA, or give the leaves themselves.',
+  },
   // ---- subject matching and revocation ----
   E_MATCH_NEVER: {
     severity: 'error',
@@ -180,6 +195,16 @@ export const CODES = {
     title: 'two keys whose certificate_match can match the same certificate',
     fix: 'Make the rules disjoint (a different issuer or a value only one of them matches): a certificate must identify exactly one key.',
   },
+  W_UPSTREAM_TLS_RELATIVE: {
+    severity: 'warning',
+    title: 'an upstream_tls client certificate or key path is relative: serve reads it from its working directory, not from the config',
+    fix: 'Give the absolute path the file has on the gateway machine (e.g. /etc/mtlsgate/upstream/client-key.pem). Unlike every other config path, these are not resolved against the YAML file: the bundle is often compiled elsewhere (CI) and carries the path, never the private key, to the gateway.',
+  },
+  W_MATCH_FIELDS_DIFFER: {
+    severity: 'warning',
+    title: 'two keys under one issuer match on different fields, so one certificate can match both',
+    fix: 'Match every key under that issuer on the same field (san_uri for SPIFFE IDs, say), or add the other field to one rule so the two exclude each other; a certificate that matches both is refused with 401 auth.cert_ambiguous.',
+  },
   E_CRL_READ: {
     severity: 'error',
     title: 'CRL file cannot be read or parsed',
@@ -188,7 +213,12 @@ export const CODES = {
   E_CRL_UNVERIFIED: {
     severity: 'error',
     title: 'CRL not signed by a CA the config trusts',
-    fix: "Name the CRL's CA in an API's client_certificates or as a certificate_match issuer, or use the CRL that CA issued.",
+    fix: "Name the CRL's CA in an API's client_certificates or as a certificate_match issuer (for an intermediate's own CRL: the intermediate under crl_issuers), or use the CRL that CA issued.",
+  },
+  E_CRL_ISSUER: {
+    severity: 'error',
+    title: 'a crl_issuers certificate whose CRLs cannot be used',
+    fix: "Name one intermediate CA certificate per entry, signed by a CA the config trusts (an API's client_certificates CA, a certificate_match issuer) or by another crl_issuers entry, with basicConstraints CA:TRUE, keyUsage keyCertSign, an extendedKeyUsage (if any) with clientAuth, valid now.",
   },
   E_CRL_STALE: { severity: 'error', title: 'CRL past its nextUpdate', fix: 'Fetch or issue a current CRL (openssl ca -gencrl) and compile again.' },
   W_CRL_EXPIRING: {

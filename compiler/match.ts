@@ -2,10 +2,11 @@
 // plus subject fields. Resolved here to bundle form (the issuer by fingerprint, its PEM among
 // the trusted CAs), with the problems that make a matcher never match reported at the field:
 // an issuer that is not a CA, a malformed SPIFFE ID or DNS name, a `*` where it cannot match.
-import type { MatchField } from '../bundle/match-fields.ts';
+import { type MatchField, uriWildcardParts } from '../bundle/match-fields.ts';
 import type { BundleCa, CertMatch, Fingerprint } from '../bundle/types.ts';
 import { parsePin } from '../cert/fingerprint.ts';
 import { caPem, type CertLoader, isInlinePem, subjectOf } from './certs.ts';
+import { checkTrustedCa } from './check-ca.ts';
 import { excerpt } from './excerpt.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import type { CertMatchSpec } from './model.ts';
@@ -44,6 +45,22 @@ function spiffeProblem(uri: string): string | null {
     if (!SPIFFE_SEGMENT.test(seg))
       return `the path segment "${seg}" holds a character SPIFFE does not allow (letters, digits, ".", "-", "_" only; no percent-encoding, query or fragment)`;
   }
+  return null;
+}
+
+/**
+ * Why a `*` in a san_uri that is not a SPIFFE ID can never stand where it is, or null: it stands
+ * for one host label or one path segment (bundle/match-fields.ts), so it needs an absolute URI
+ * around it and cannot be in the query or fragment; and a `*` pattern never matches a path
+ * with a "." or ".." segment.
+ */
+function uriWildcardProblem(uri: string): string | null {
+  if (!uri.includes('*')) return null;
+  const parts = uriWildcardParts(uri);
+  if (parts.includes('scheme')) return 'a `*` needs an absolute URI before it ("scheme:" or "scheme://host/")';
+  if (parts.includes('query')) return 'a `*` stands for one host label or one path segment, not in a query or fragment';
+  if (/\/\.\.?(?:[/?#]|$)/.test(uri.replace(/^[^?#]*?:\/\/[^/?#]*/, '').split(/[?#]/)[0]))
+    return 'its path has a "." or ".." segment, which a `*` pattern never matches';
   return null;
 }
 
@@ -111,6 +128,7 @@ export function resolveMatch(
       ok = false;
     } else {
       issuer = loaded[0].fingerprint;
+      if (!cas.has(issuer)) checkTrustedCa(loaded[0], issuerSite, label, certs.now, log);
       registerCa(cas, loaded[0], apiId);
     }
   }
@@ -118,7 +136,14 @@ export function resolveMatch(
   const value = (field: MatchField): string | null => {
     const v = spec[field];
     if (v === undefined) return null;
-    const problem = field === 'san_uri' ? spiffeProblem(v) : field === 'san_dns' ? dnsProblem(v.toLowerCase()) : field === 'san_email' ? emailProblem(v) : null;
+    const problem =
+      field === 'san_uri'
+        ? (spiffeProblem(v) ?? (v.startsWith('spiffe://') ? null : uriWildcardProblem(v)))
+        : field === 'san_dns'
+          ? dnsProblem(v.toLowerCase())
+          : field === 'san_email'
+            ? emailProblem(v)
+            : null;
     const doubled = v.includes('**') ? 'two `*` in a row match nothing more than one' : null;
     if (problem !== null || doubled !== null) {
       log.report('E_MATCH_NEVER', siteOf(field), `${field} ${excerpt(v)} can never match: ${problem ?? doubled}`);

@@ -77,6 +77,7 @@ export interface RevocationSpec {
   id: string;
   crl?: string[];
   crl_urls?: string[];
+  crl_issuers?: string[];
   certificates?: string[];
 }
 

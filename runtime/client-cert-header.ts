@@ -267,10 +267,21 @@ export class CertHeaderReader {
   }
 }
 
+/** What a request's arrival establishes when `--client-cert-header` is on. */
+export interface Arrival {
+  /** The identity the stages see (the handshake's when the request is refused). */
+  identity: ClientIdentity | null;
+  /** Answers the request before the stages run, or null. */
+  refusal: Refusal | null;
+  /** The connection's peer is in --trusted-proxies: its forwarding headers are kept (runtime/proxy.ts). */
+  viaTrustedProxy: boolean;
+}
+
 /**
  * What a transport needs at a request's arrival when `--client-cert-header` is on: the identity
- * the stages see, or the refusal that answers the request before they run. `plain`: the
- * `--listen-plain` listener, which serves trusted proxies only.
+ * the stages see or the refusal that answers the request before they run, and whether the peer
+ * is a trusted proxy (decided once per connection). `plain`: the `--listen-plain` listener,
+ * which serves trusted proxies only.
  */
 export function arrivalIdentity(
   reader: CertHeaderReader,
@@ -278,8 +289,10 @@ export function arrivalIdentity(
   socket: { remoteAddress?: string },
   handshake: ClientIdentity | null,
   plain: boolean,
-): ClientIdentity | null | Refusal {
-  if (plain && !reader.trusted.trustsSocket(socket)) return refusal('request.untrusted_proxy');
+): Arrival {
+  const viaTrustedProxy = reader.trusted.trustsSocket(socket);
+  if (plain && !viaTrustedProxy) return { identity: handshake, refusal: refusal('request.untrusted_proxy'), viaTrustedProxy };
   const id = reader.identity(headers, socket, handshake);
-  return id === INVALID ? refusal('mtls.cert_header_invalid') : id;
+  if (id === INVALID) return { identity: handshake, refusal: refusal('mtls.cert_header_invalid'), viaTrustedProxy };
+  return { identity: id, refusal: null, viaTrustedProxy };
 }

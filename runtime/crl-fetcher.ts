@@ -6,7 +6,8 @@
 // fresh copy, the CRL is stale and `--crl-stale open|closed` decides (runtime/revocation.ts).
 import { type Crl, crlSignedBy, parseCrl } from '../bundle/crl.ts';
 import { MAX_CRL_BYTES, readCapped } from './capped-read.ts';
-import { type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
+import { redactUrl } from './redact.ts';
+import { type CrlFloor, type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
 
 export interface CrlFetcherOptions {
@@ -19,7 +20,8 @@ export interface CrlFetcherOptions {
   /** A CRL larger than this is refused unread (default MAX_CRL_BYTES). */
   maxBytes?: number;
   store?: CrlStore;
-  onEvent?: (event: { url: string; result: 'updated' | 'not_modified' | 'error'; detail?: string; entries?: number }) => void;
+  /** `taken`: the CRL an update took (serve --state-dir records it). */
+  onEvent?: (event: { url: string; result: 'updated' | 'not_modified' | 'error'; detail?: string; entries?: number; taken?: CrlFloor }) => void;
 }
 
 export interface CrlFetcher {
@@ -61,11 +63,22 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       if (signer === undefined) throw new Error('its signature does not verify against any CA the bundle trusts');
       if (parsed.nextUpdate !== null && parsed.nextUpdate.getTime() <= Date.now())
         throw new Error(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
+      // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one to beat.
+      const floor = crl.caFingerprint === null ? store.floors.get(redactUrl(crl.url)) : undefined;
+      const beaten: InUse =
+        floor === undefined
+          ? { ...crl, what: 'the CRL in use' }
+          : {
+              caFingerprint: floor.ca,
+              thisUpdate: floor.thisUpdate,
+              number: floor.number,
+              what: 'the last CRL taken from this URL before this start (--state-dir)',
+            };
       const replaced = replacesInUse(
-        crl,
+        beaten,
         signer.fingerprint,
         parsed,
-        cas.some((ca) => ca.fingerprint === crl.caFingerprint),
+        cas.some((ca) => ca.fingerprint === beaten.caFingerprint),
       );
       if (replaced !== null) throw new Error(replaced);
       crl.caFingerprint = signer.fingerprint;
@@ -78,7 +91,12 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       crl.lastError = null;
       crl.stale = false;
       store.changed();
-      opts.onEvent?.({ url: crl.url, result: 'updated', entries: parsed.serials.length });
+      opts.onEvent?.({
+        url: crl.url,
+        result: 'updated',
+        entries: parsed.serials.length,
+        taken: { ca: signer.fingerprint, thisUpdate: crl.thisUpdate, number: crl.number },
+      });
       due.set(crl.url, nextFetch(crl, interval));
     } catch (err) {
       crl.lastError = `${(err as Error).message} (at ${new Date(now).toISOString()})`;
@@ -131,14 +149,17 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
  * revoked serials), or a copy from before the revocation that is not past its nextUpdate yet.
  * Another CA's list is taken once the bundle no longer trusts the CA in use (a CA rotated).
  */
-function replacesInUse(inUse: FetchedCrl, signer: string, next: Crl, inUseStillTrusted: boolean): string | null {
+/** What a fetched CRL must not be older than: the CRL in use, or the floor of --state-dir. */
+type InUse = Pick<FetchedCrl, 'caFingerprint' | 'thisUpdate' | 'number'> & { what: string };
+
+function replacesInUse(inUse: InUse, signer: string, next: Crl, inUseStillTrusted: boolean): string | null {
   if (inUse.caFingerprint === null || inUse.thisUpdate === null) return null;
   if (signer !== inUse.caFingerprint && !inUseStillTrusted) return null;
-  if (signer !== inUse.caFingerprint) return `it is signed by another CA than the CRL in use at this URL (sha256:${inUse.caFingerprint.slice(0, 16)}...)`;
+  if (signer !== inUse.caFingerprint) return `it is signed by another CA than ${inUse.what} at this URL (sha256:${inUse.caFingerprint.slice(0, 16)}...)`;
   const older = next.thisUpdate.getTime() < inUse.thisUpdate;
   const lowerNumber = next.number !== null && inUse.number !== null && compareHex(next.number, inUse.number) < 0;
   if (older || lowerNumber)
-    return `it is older than the CRL in use (thisUpdate ${next.thisUpdate.toISOString()}, cRLNumber ${next.number ?? 'none'}; in use: ${new Date(inUse.thisUpdate).toISOString()}, ${inUse.number ?? 'none'}): a replayed copy`;
+    return `it is older than ${inUse.what} (thisUpdate ${next.thisUpdate.toISOString()}, cRLNumber ${next.number ?? 'none'}; ${inUse.what === 'the CRL in use' ? 'in use' : 'taken before'}: ${new Date(inUse.thisUpdate).toISOString()}, ${inUse.number ?? 'none'}): a replayed copy`;
   return null;
 }
 

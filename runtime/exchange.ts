@@ -5,16 +5,20 @@
 // and runtime/http2.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { errorStatus, sendError, type ErrorCode, type Refusal } from './errors.ts';
 import { reportFault } from './faults.ts';
 import type { GatewayCore } from './gateway.ts';
 import { endGrpcWithError, isGrpc, sendGrpcError } from './grpc.ts';
-import type { ClientIdentity } from './identity.ts';
+import { arrivalIdentity } from './client-cert-header.ts';
+import { type ClientIdentity, identityOf } from './identity.ts';
 import type { OpenRequest } from './open-requests.ts';
-import { forward, type Forwarding } from './proxy.ts';
+import type { MinBodyRate } from './body-watch.ts';
+import { forward, type ForwardRequest, type Forwarding, type ProxyOutcome } from './proxy.ts';
 import { crlStore } from './revocation.ts';
-import type { Snapshot } from './snapshot.ts';
+import { hostOf } from './route.ts';
 import { cutAnswer } from './stream-reset.ts';
 import { RequestContext } from './stages/context.ts';
 import { STAGES } from './stages/index.ts';
@@ -42,13 +46,18 @@ export class HttpExchange extends RequestContext implements OpenRequest {
   viaTrustedProxy = false;
   /** An admitted WebSocket upgrade goes to this tunnel instead of the proxy. */
   upgrade: { tunnels: WebSockets; socket: Duplex; head: Buffer } | null = null;
+  /** ForwardRequest: a gRPC call (set when it is proxied). */
+  grpc = false;
   // OpenRequest (runtime/open-requests.ts): the gateway's list of requests still open once proxied.
+  // The bundle and the time it was decided under are the context's `snapshot` and `now`.
   openPrev: OpenRequest | null = null;
   openNext: OpenRequest | null = null;
-  decidedUnder: Snapshot;
-  /** The CRL generation the stages see (read before they run). */
+  /**
+   * The CRL generation the stages see. Read here, before they run: a stage that answers later
+   * (the Redis limiter) may wait across a CRL change, so nothing read at admission could stand
+   * in for it (one load and one store per request).
+   */
   decidedCrl = crlStore.generation;
-  decidedAt: number;
 
   constructor(
     readonly gateway: GatewayCore,
@@ -66,8 +75,23 @@ export class HttpExchange extends RequestContext implements OpenRequest {
     readonly started: number,
   ) {
     super(gateway.snapshot(), identity, Date.now(), req.method ?? 'GET', host, rawPath, req.headers, remote, gateway.limiter);
-    this.decidedUnder = this.snapshot;
-    this.decidedAt = this.now;
+  }
+
+  // ForwardRequest (runtime/proxy.ts) is this exchange itself: no object of 18 fields copied per request.
+  get keyId(): string | null {
+    return this.key?.id ?? null;
+  }
+  get timeoutMs(): number {
+    return this.gateway.upstreamTimeoutMs;
+  }
+  get clientIdleMs(): number {
+    return this.gateway.clientIdleTimeoutMs;
+  }
+  get minBodyRate(): MinBodyRate | null {
+    return this.gateway.minBodyRate;
+  }
+  get outcome(): ProxyOutcome {
+    return this;
   }
 
   decide(): void {
@@ -122,26 +146,8 @@ export class HttpExchange extends RequestContext implements OpenRequest {
       this.forwarding = this.upgrade.tunnels.tunnel(this, this.upgrade.socket, this.upgrade.head);
       return;
     }
-    this.forwarding = forward({
-      req: this.req,
-      res: this.res,
-      http2: this.http2,
-      host: this.host,
-      api: this.api!,
-      path: this.path,
-      query: this.query,
-      identity: this.identity,
-      keyId: this.key?.id ?? null,
-      stripMethodOverride: this.stripMethodOverride,
-      remote: this.remote,
-      viaTrustedProxy: this.viaTrustedProxy,
-      timeoutMs: this.gateway.upstreamTimeoutMs,
-      clientIdleMs: this.gateway.clientIdleTimeoutMs,
-      minBodyRate: this.gateway.minBodyRate,
-      responseHeaders: this.responseHeaders,
-      grpc: isGrpc(this.headers['content-type']),
-      outcome: this,
-    });
+    this.grpc = isGrpc(this.headers['content-type']);
+    this.forwarding = forward(this as ForwardRequest);
   }
 
   private clientGone(): boolean {
@@ -181,10 +187,7 @@ export class HttpExchange extends RequestContext implements OpenRequest {
     }
     if (!res.headersSent) {
       this.status = errorStatus(refusal.code);
-      // (A body nobody read never emits 'end': what was received says it.)
-      const bodyComing = this.http2
-        ? !(this.req as Http2ServerRequest).stream.endAfterHeaders && !this.req.readableEnded
-        : !(this.req as IncomingMessage).complete;
+      const bodyComing = bodyStillComing(this.req, this.http2);
       if (bodyComing && !this.http2) res.setHeader('connection', 'close');
       this.sendRefusal(refusal.code, refusal.message, refusal.headers);
       // HTTP/2: RST_STREAM(NO_ERROR) once the answer is out, so the stream ends though the body did not (RFC 9113 8.1).
@@ -227,6 +230,82 @@ export class HttpExchange extends RequestContext implements OpenRequest {
       remote: this.remote,
     });
   }
+}
+
+/**
+ * The client has not sent its whole request body yet. What was received says it, not what was
+ * read: a body nobody read never emits 'end'. (The body watch, runtime/body-watch.ts, cannot
+ * answer this: it exists only while a body goes upstream with a timeout or minimum rate on,
+ * and it counts what was read.)
+ */
+function bodyStillComing(req: ClientRequest, http2: boolean): boolean {
+  if (!http2) return !(req as IncomingMessage).complete;
+  return !(req as Http2ServerRequest).stream.endAfterHeaders && !req.readableEnded;
+}
+
+/**
+ * What a request reads from its connection, read at the connection's first request and kept on
+ * it: the socket's remoteAddress is a getter that asks its handle each time, and on HTTP/2 the
+ * session's `socket` is a Proxy (each read a trap call).
+ */
+class ConnectionFacts {
+  constructor(
+    /** The handshake's client certificate (runtime/identity.ts), or null. */
+    readonly identity: ClientIdentity | null,
+    /** The peer's address, "" when unknown (a socket the client already left has none). */
+    readonly remote: string,
+    /** The TLS server name, "": the host of a request without a Host header or :authority. */
+    readonly servername: string,
+  ) {}
+}
+
+const FACTS = Symbol('mtlsgate.connectionFacts');
+
+/**
+ * The exchange for a request, either transport. `connection` keeps the connection's facts: the
+ * socket (HTTP/1.1) or the session (HTTP/2); `socket` is undefined for an HTTP/2 session already
+ * gone. `plain`: it came in on --listen-plain.
+ */
+export function arrivingExchange(
+  gateway: GatewayCore,
+  req: ClientRequest,
+  res: ClientResponse,
+  http2: boolean,
+  connection: object,
+  socket: TLSSocket | Socket | undefined,
+  hostHeader: string | undefined,
+  plain: boolean,
+): HttpExchange {
+  const memo = connection as Record<symbol, ConnectionFacts | undefined>;
+  let facts = memo[FACTS];
+  if (facts === undefined) {
+    memo[FACTS] = facts = new ConnectionFacts(
+      socket === undefined ? null : identityOf(socket),
+      socket?.remoteAddress ?? '',
+      (socket as TLSSocket | undefined)?.servername || '',
+    );
+  }
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  // Only with --client-cert-header: without it the request path does none of this.
+  const arrival = gateway.certHeader === null ? null : arrivalIdentity(gateway.certHeader, req.headers, socket ?? {}, facts.identity, plain);
+  const ex = new HttpExchange(
+    gateway,
+    req,
+    res,
+    http2,
+    arrival === null ? facts.identity : arrival.identity,
+    hostOf(hostHeader, facts.servername),
+    q === -1 ? url : url.slice(0, q),
+    q === -1 ? '' : url.slice(q),
+    facts.remote,
+    performance.now(),
+  );
+  if (arrival !== null) {
+    ex.refusedAtArrival = arrival.refusal;
+    ex.viaTrustedProxy = arrival.viaTrustedProxy;
+  }
+  return ex;
 }
 
 const EXCHANGE = Symbol('mtlsgate.exchange');

@@ -4,7 +4,7 @@
 // commas, semicolons, equals signs): a request never fails because of its certificate's text.
 import type { X509Certificate } from 'node:crypto';
 import type { XfccField } from '../bundle/types.ts';
-import { type CertFacts, rfc2253 } from './cert-facts.ts';
+import { type CertFacts, rfc2253 } from '../cert/cert-facts.ts';
 
 interface Leaf {
   readonly fingerprint: string;

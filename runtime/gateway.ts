@@ -9,7 +9,7 @@ import type { MinBodyRate } from './body-watch.ts';
 import type { CertHeaderReader } from './client-cert-header.ts';
 import { reportFault } from './faults.ts';
 import { createHttp1Transport, http1Exchange } from './http1.ts';
-import { createHttp2Transport } from './http2.ts';
+import { createHttp2Transport, DEFAULT_HTTP2_MAX_STREAMS } from './http2.ts';
 import { attachIdentity } from './identity.ts';
 import { OpenRequests } from './open-requests.ts';
 import type { Limiter } from './limits/limiter.ts';
@@ -64,6 +64,8 @@ export interface GatewayOptions {
   maxConnections?: number;
   /** Open connections per client address at most (`--max-connections-per-address`, default 256). */
   maxConnectionsPerAddress?: number;
+  /** HTTP/2 streams open at once per connection (`--http2-max-streams`, default 100). */
+  http2MaxStreams?: number;
   /** From accept to the end of the TLS handshake at most (default 10 s). */
   handshakeTimeoutMs?: number;
   /** A connection closed by a limit (for /metrics). */
@@ -183,7 +185,10 @@ export function createGateway(opts: GatewayOptions): Gateway {
       startExchange(ex);
     };
   const http1 = createHttp1Transport(core, onUpgrade(false));
-  const http2 = createHttp2Transport(core);
+  const http2 = createHttp2Transport(core, {
+    maxStreams: opts.http2MaxStreams ?? DEFAULT_HTTP2_MAX_STREAMS,
+    onRapidReset: () => opts.onConnectionRefused?.('http2_rapid_reset'),
+  });
   // --listen-plain: its own HTTP/1.1 transport, fed by a plain TCP listener (made on first use).
   const plainHttp = opts.certHeader === undefined ? null : createHttp1Transport(core, onUpgrade(true), true);
   const plainSockets = new Set<Socket>();

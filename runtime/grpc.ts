@@ -18,6 +18,11 @@ const GRPC_STATUS: Record<number, number> = {
   504: 14, // UNAVAILABLE
 };
 const GRPC_UNKNOWN = 2;
+/**
+ * Refusals whose gRPC status is not their HTTP status's: a quota refusal is HTTP 403, but for
+ * gRPC it is RESOURCE_EXHAUSTED, gRPC's own example ("perhaps a per-user quota"), as a rate limit is.
+ */
+const GRPC_STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = { 'limit.quota': 8 };
 
 /** Is this request a gRPC call (content-type application/grpc, with or without +proto etc.)? */
 export function isGrpc(contentType: string | string[] | undefined): boolean {
@@ -35,7 +40,11 @@ export function grpcMessage(text: string): string {
 
 /** The fields that end a call refused with `code`: grpc-status, grpc-message, x-mtlsgate-code. */
 function grpcErrorFields(code: ErrorCode, message?: string): Record<string, string> {
-  return { 'grpc-status': String(grpcStatusFor(errorStatus(code))), 'grpc-message': grpcMessage(message ?? errorMessage(code)), 'x-mtlsgate-code': code };
+  return {
+    'grpc-status': String(GRPC_STATUS_OF_CODE[code] ?? grpcStatusFor(errorStatus(code))),
+    'grpc-message': grpcMessage(message ?? errorMessage(code)),
+    'x-mtlsgate-code': code,
+  };
 }
 
 /** Ends `res` as a trailers-only gRPC response for the refusal `code`. */

@@ -6,12 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
-import { arrivalIdentity } from './client-cert-header.ts';
-import { Refusal } from './errors.ts';
-import { HttpExchange, startExchange } from './exchange.ts';
+import { arrivingExchange, type HttpExchange, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
-import { identityOf } from './identity.ts';
-import { hostOf } from './route.ts';
 
 export interface Http1Transport {
   /** Takes a TLS socket whose handshake completed (or, for --listen-plain, a plain one). */
@@ -23,33 +19,7 @@ export interface Http1Transport {
 /** Builds the exchange for a request; shared with the Upgrade path. `plain`: it came in on --listen-plain. */
 export function http1Exchange(gateway: GatewayCore, req: IncomingMessage, res: ServerResponse, plain = false): HttpExchange {
   const socket = req.socket as TLSSocket;
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  let identity = identityOf(socket);
-  let early: Refusal | null = null;
-  let viaTrustedProxy = false;
-  if (gateway.certHeader !== null) {
-    // Only with --client-cert-header: without it the request path does none of this.
-    const id = arrivalIdentity(gateway.certHeader, req.headers, socket, identity, plain);
-    if (id instanceof Refusal) early = id;
-    else identity = id;
-    viaTrustedProxy = gateway.certHeader.trusted.trustsSocket(socket); // kept on the socket: asked once
-  }
-  const ex = new HttpExchange(
-    gateway,
-    req,
-    res,
-    false,
-    identity,
-    hostOf(req.headers.host, socket.servername || ''),
-    q === -1 ? url : url.slice(0, q),
-    q === -1 ? '' : url.slice(q),
-    socket.remoteAddress ?? '',
-    performance.now(),
-  );
-  ex.refusedAtArrival = early;
-  ex.viaTrustedProxy = viaTrustedProxy;
-  return ex;
+  return arrivingExchange(gateway, req, res, false, socket, socket, req.headers.host, plain);
 }
 
 /** `plain`: the transport of --listen-plain (requests from trusted proxies only, runtime/client-cert-header.ts). */

@@ -3,17 +3,53 @@
 // through the same exchange (runtime/exchange.ts) and stages as HTTP/1.1: same codes, same log
 // line. HTTP/2 specifics: the host comes from :authority (or SNI); a drain sends GOAWAY
 // (session.close) instead of `Connection: close`, which HTTP/2 forbids.
-import { createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+//
+// What one connection may hold (docs/security.md section 31): at most `maxStreams` streams open
+// at once (SETTINGS_MAX_CONCURRENT_STREAMS; nghttp2 refuses more: REFUSED_STREAM before the
+// client acknowledged the SETTINGS, GOAWAY after), header lists of HTTP/1.1's size, and a
+// budget of streams the client resets before they are answered ("rapid reset",
+// CVE-2023-44487): a connection that spends it gets GOAWAY(ENHANCE_YOUR_CALM) and is closed.
+import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import { arrivalIdentity } from './client-cert-header.ts';
-import { Refusal } from './errors.ts';
-import { HttpExchange, startExchange } from './exchange.ts';
+import { arrivingExchange, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
-import { identityOf } from './identity.ts';
-import { hostOf } from './route.ts';
 
 /** An idle HTTP/2 connection is closed after this long, like an idle HTTP/1.1 keep-alive one. */
 const SESSION_IDLE_MS = 65_000;
+
+/**
+ * `--http2-max-streams` default: RFC 9113 6.5.2 asks for no less than 100 so as not to limit
+ * parallelism needlessly; Envoy recommends 100 at the edge, Apache httpd and h2o use 100,
+ * nginx 128. gRPC and browser clients queue what goes beyond it.
+ */
+export const DEFAULT_HTTP2_MAX_STREAMS = 100;
+/** The largest value SETTINGS_MAX_CONCURRENT_STREAMS can carry. */
+export const HTTP2_MAX_STREAMS_LIMIT = 2 ** 32 - 1;
+
+/**
+ * A request's header list at most, in HPACK's measure (name + value + 32 per field): node:http's
+ * 16 KiB for HTTP/1.1, instead of node:http2's 64 KiB, which a connection's 100 streams could
+ * each hold. A larger list gets its stream reset (ENHANCE_YOUR_CALM) by node:http2.
+ */
+const MAX_HEADER_LIST_SIZE = 16 * 1024;
+
+/**
+ * Rapid reset, as Varnish counts it (h2_rapid_reset, h2_rapid_reset_limit, _period): a stream
+ * the client resets less than a second after opening it, before the gateway answered, costs the
+ * connection one of RAPID_RESET_BUDGET resets, refilled at that many a minute. nghttp2 (Node
+ * 20.20) only closes a connection after 1,000 RST_STREAMs in a burst (then 33 a second), each
+ * of which the gateway has decided and perhaps sent upstream first.
+ */
+const RAPID_RESET_MS = 1_000;
+const RAPID_RESET_BUDGET = 100;
+const RAPID_RESET_REFILL_PER_MS = RAPID_RESET_BUDGET / 60_000;
+
+export interface Http2Limits {
+  /** Streams open at once per connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxStreams: number;
+  /** A connection closed for resetting streams too fast (for /metrics). */
+  onRapidReset?: () => void;
+}
 
 export interface Http2Transport {
   accept(socket: TLSSocket): void;
@@ -22,23 +58,54 @@ export interface Http2Transport {
   closeAll(): void;
 }
 
-export function createHttp2Transport(gateway: GatewayCore): Http2Transport {
-  const server = createServer({ settings: { enablePush: false } });
-  /** Open sessions and how many streams each has open (node:http2 does not count them). */
-  const sessions = new Map<ServerHttp2Session, number>();
+/** Per session: streams open (node:http2 does not count them) and the rapid-reset budget. */
+interface SessionState {
+  open: number;
+  resetBudget: number;
+  /** performance.now() when the budget was last brought up to date. */
+  budgetAt: number;
+}
+
+/** The session error of a connection closed for rapid reset (its 'error' listener ignores it). */
+const RAPID_RESET = new Error('HTTP/2 streams reset too fast');
+
+export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits = { maxStreams: DEFAULT_HTTP2_MAX_STREAMS }): Http2Transport {
+  const server = createServer({
+    settings: { enablePush: false, maxConcurrentStreams: limits.maxStreams, maxHeaderListSize: MAX_HEADER_LIST_SIZE },
+  });
+  const sessions = new Map<ServerHttp2Session, SessionState>();
+
+  /** A stream closed: counts it off, and charges a rapid reset to its session. */
+  function streamClosed(session: ServerHttp2Session, state: SessionState, stream: ServerHttp2Stream, openedAt: number): void {
+    if (!sessions.has(session)) return;
+    state.open--;
+    if (session.destroyed) return; // its streams close with it: no reset of the client's
+    // Reset (not ended) before any answer: the client's reset, or nghttp2's for its malformed
+    // request. The gateway resets streams only once it has answered (runtime/stream-reset.ts).
+    if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.headersSent) {
+      const now = performance.now();
+      if (now - openedAt < RAPID_RESET_MS && !spendResetBudget(state, now)) {
+        limits.onRapidReset?.();
+        sessions.delete(session);
+        // GOAWAY first, on its own: destroy() alone sometimes closes the socket before its
+        // GOAWAY is out. nghttp2 takes no new stream once it sent one.
+        session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        setImmediate(() => session.destroy(RAPID_RESET, constants.NGHTTP2_ENHANCE_YOUR_CALM));
+        return;
+      }
+    }
+    // Draining: a session whose last stream just ended goes now, not at its idle timeout.
+    if (state.open === 0 && gateway.draining) session.close();
+  }
 
   server.on('session', (session: ServerHttp2Session) => {
-    sessions.set(session, 0);
+    const state: SessionState = { open: 0, resetBudget: RAPID_RESET_BUDGET, budgetAt: performance.now() };
+    sessions.set(session, state);
     session.once('close', () => sessions.delete(session));
-    session.on('stream', (stream) => {
-      sessions.set(session, (sessions.get(session) ?? 0) + 1);
-      stream.once('close', () => {
-        const open = (sessions.get(session) ?? 1) - 1;
-        if (!sessions.has(session)) return;
-        sessions.set(session, open);
-        // Draining: a session whose last stream just ended goes now, not at its idle timeout.
-        if (open === 0 && gateway.draining) session.close();
-      });
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      state.open++;
+      const openedAt = performance.now();
+      stream.once('close', () => streamClosed(session, state, stream, openedAt));
     });
     session.on('error', () => {}); // a client's protocol error concerns its session only
     session.setTimeout(SESSION_IDLE_MS, () => session.close());
@@ -46,45 +113,28 @@ export function createHttp2Transport(gateway: GatewayCore): Http2Transport {
   });
 
   server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
-    const socket = req.stream.session?.socket as TLSSocket | undefined;
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const authority = req.headers[':authority'] ?? req.headers.host;
-    let identity = socket === undefined ? null : identityOf(socket);
-    let early: Refusal | null = null;
-    let viaTrustedProxy = false;
-    if (gateway.certHeader !== null) {
-      // Only with --client-cert-header: without it the request path does none of this.
-      const id = arrivalIdentity(gateway.certHeader, req.headers, socket ?? {}, identity, false);
-      if (id instanceof Refusal) early = id;
-      else identity = id;
-      viaTrustedProxy = socket !== undefined && gateway.certHeader.trusted.trustsSocket(socket); // kept on the socket: asked once
-    }
-    const ex = new HttpExchange(
-      gateway,
-      req,
-      res,
-      true,
-      identity,
-      hostOf(authority, socket?.servername || ''),
-      q === -1 ? url : url.slice(0, q),
-      q === -1 ? '' : url.slice(q),
-      socket?.remoteAddress ?? '',
-      performance.now(),
-    );
-    ex.refusedAtArrival = early;
-    ex.viaTrustedProxy = viaTrustedProxy;
-    startExchange(ex);
+    const session = req.stream.session;
+    const socket = session?.socket as TLSSocket | undefined;
+    startExchange(arrivingExchange(gateway, req, res, true, session ?? {}, socket, req.headers[':authority'] ?? req.headers.host, false));
   });
 
   return {
     accept: (socket) => server.emit('connection', socket),
     closeIdleConnections() {
-      for (const [session, open] of sessions) if (open === 0 || gateway.draining) session.close();
+      for (const [session, state] of sessions) if (state.open === 0 || gateway.draining) session.close();
     },
     closeAll() {
       for (const session of sessions.keys()) session.destroy();
       sessions.clear();
     },
   };
+}
+
+/** Takes one rapid reset from the session's budget, refilled since it was last looked at; false when none is left. */
+function spendResetBudget(state: SessionState, now: number): boolean {
+  state.resetBudget = Math.min(RAPID_RESET_BUDGET, state.resetBudget + (now - state.budgetAt) * RAPID_RESET_REFILL_PER_MS);
+  state.budgetAt = now;
+  if (state.resetBudget < 1) return false;
+  state.resetBudget--;
+  return true;
 }

@@ -6,8 +6,8 @@
 import { X509Certificate } from 'node:crypto';
 import type { XfccField } from '../bundle/types.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
-import { allowsClientAuth, type CertFacts, certFacts, ekuAllowsClientAuth, KEY_CERT_SIGN } from './cert-facts.ts';
-import { nameConstraintViolation } from './name-constraints.ts';
+import { allowsClientAuth, type CertFacts, certFacts, issuerDefect } from '../cert/cert-facts.ts';
+import { nameConstraintViolation } from '../cert/name-constraints.ts';
 import { xfccValue } from './forward-identity.ts';
 import type { TLSSocket } from 'node:tls';
 
@@ -210,10 +210,6 @@ function peerChainDer(socket: TLSSocket): { leaf: Buffer; rest: Buffer[] } | nul
   return { leaf, rest };
 }
 
-function withinValidity(cert: X509Certificate, now: number): boolean {
-  return now >= Date.parse(cert.validFrom) && now <= Date.parse(cert.validTo);
-}
-
 /** `cert` was signed by `issuer` (names match and the signature verifies). */
 export function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
   return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
@@ -235,16 +231,14 @@ function factsOf(cert: X509Certificate): CertFacts | null {
 
 /**
  * May `cert` issue a certificate `below` steps under it (0 = the certificate right below)?
- * RFC 5280 6.1.4: basicConstraints cA, keyUsage keyCertSign when keyUsage is present, and a
- * pathLenConstraint of at least the number of intermediates between it and the leaf; and, as
- * OpenSSL's "sslclient" purpose requires of every CA in a client's path, an extendedKeyUsage,
- * when present, that admits clientAuth (a CA restricted to server certificates issues none).
+ * It is a CA (OpenSSL's X509_check_ca, as before), may issue at all (cert/cert-facts.ts
+ * `issuerDefect`: validity, keyUsage, purpose, extensions) and its pathLenConstraint admits the
+ * intermediates between it and the leaf.
  */
 function mayIssue(cert: X509Certificate, intermediatesBelow: number, now: number): boolean {
-  if (!cert.ca || !withinValidity(cert, now)) return false;
+  if (!cert.ca) return false;
   const f = factsOf(cert);
-  if (f === null || f.unprocessable !== null || !ekuAllowsClientAuth(f)) return false;
-  if (f.keyUsage !== null && (f.keyUsage & KEY_CERT_SIGN) === 0) return false;
+  if (f === null || issuerDefect(f, Date.parse(cert.validFrom), Date.parse(cert.validTo), now) !== null) return false;
   return f.pathLen === null || f.pathLen >= intermediatesBelow;
 }
 

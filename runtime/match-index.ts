@@ -5,7 +5,7 @@
 // later requests on the connection cost one comparison, and a reload recomputes it once.
 import { fieldPattern, MATCH_FIELDS, type MatchField } from '../bundle/match-fields.ts';
 import type { CertMatch } from '../bundle/types.ts';
-import { type CertFacts, commonNames } from './cert-facts.ts';
+import { type CertFacts, commonNames } from '../cert/cert-facts.ts';
 import { AMBIGUOUS, type ClientIdentity, type TrustedCa } from './identity.ts';
 
 /** One field's test: an exact string or an anchored pattern. */

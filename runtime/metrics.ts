@@ -22,6 +22,8 @@ interface LoadedBundleInfo {
   loadedAt: Date;
   apis: number;
   keys: number;
+  /** Its verified signature (serve --bundle-public-key); signedAt null for v1. */
+  signature?: { signedAt: number | null } | null;
 }
 
 interface MetricsOptions {
@@ -100,11 +102,12 @@ export class GatewayMetrics {
     this.reloads.labels('failed').inc(0);
     this.refusedConnections = new Counter({
       name: 'mtlsgate_connections_refused_total',
-      help: 'Connections closed by a limit: max_connections, max_connections_per_address, handshake_deadline (no complete TLS handshake in time)',
+      help: 'Connections closed by a limit: max_connections, max_connections_per_address, handshake_deadline (no complete TLS handshake in time), http2_rapid_reset (HTTP/2 streams reset too fast)',
       labelNames: ['reason'],
       registers,
     });
-    for (const reason of ['max_connections', 'max_connections_per_address', 'handshake_deadline']) this.refusedConnections.labels(reason).inc(0);
+    for (const reason of ['max_connections', 'max_connections_per_address', 'handshake_deadline', 'http2_rapid_reset'])
+      this.refusedConnections.labels(reason).inc(0);
     this.bundleInfo = new Gauge({
       name: 'mtlsgate_bundle_info',
       help: 'The bundle being served (value 1), labelled with its digest',
@@ -125,6 +128,17 @@ export class GatewayMetrics {
       aggregator: 'max',
       collect() {
         if (self.bundle) this.set((Date.now() - self.bundle.loadedAt.getTime()) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'mtlsgate_bundle_signed_timestamp_seconds',
+      help: 'When the bundle being served was signed (v2 signatures, serve --bundle-public-key): alert on an old one; absent when unsigned or v1',
+      registers,
+      aggregator: 'min',
+      collect() {
+        this.reset();
+        const signedAt = self.bundle?.signature?.signedAt;
+        if (signedAt != null) this.set(signedAt / 1000);
       },
     });
     if (opts.inFlight) {

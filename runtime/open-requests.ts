@@ -23,12 +23,12 @@ const REDECIDE_EVERY_MS = 5_000;
 export interface OpenRequest {
   openPrev: OpenRequest | null;
   openNext: OpenRequest | null;
-  /** The bundle it was last decided under. */
-  decidedUnder: Snapshot;
+  /** The bundle it was last decided under (the stages' context's: the one current at arrival, at first). */
+  snapshot: Snapshot;
   /** crlStore.generation when it was last decided. */
   decidedCrl: number;
-  /** ms since the epoch when it was last decided. */
-  decidedAt: number;
+  /** ms since the epoch when it was last decided (the context's `now`: its arrival, at first). */
+  now: number;
   readonly method: string;
   readonly host: string;
   readonly rawPath: string;
@@ -81,10 +81,10 @@ export class OpenRequests {
     // Cut after the walk: cutting one can close others (requests pipelined on its connection).
     let refused: [OpenRequest, Refusal][] | null = null;
     for (let r: OpenRequest | null = this.head; r !== null; r = r.openNext) {
-      if (r.decidedUnder === current && r.decidedCrl === generation && now - r.decidedAt < REDECIDE_EVERY_MS) continue;
-      r.decidedUnder = current;
+      if (r.snapshot === current && r.decidedCrl === generation && now - r.now < REDECIDE_EVERY_MS) continue;
+      r.snapshot = current;
       r.decidedCrl = generation;
-      r.decidedAt = now;
+      r.now = now;
       const d = decide(current, { method: r.method, host: r.host, path: r.rawPath, headers: r.headers, remote: r.remote }, r.identity, now);
       if (d.refusal !== null) (refused ??= []).push([r, d.refusal]);
     }

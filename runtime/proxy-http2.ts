@@ -10,9 +10,10 @@ import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader }
 import type { ServerResponse } from 'node:http';
 import { answerSlowClient, type BodyWatch, type SlowBodyCode } from './body-watch.ts';
 import { type ErrorCode, sendError } from './errors.ts';
+import { type GrpcFraming, sendGrpcError } from './grpc.ts';
 import { reportFault } from './faults.ts';
-import type { GrpcFraming } from './grpc.ts';
-import { checkHeaders, clientHeaders, type ForwardRequest, type Forwarding, grpcFramingFor, NOT_FORWARDED, upstreamHeaders, watchBody } from './proxy.ts';
+import { type ForwardRequest, type Forwarding, grpcFramingFor, NOT_FORWARDED, watchBody } from './proxy.ts';
+import { checkHeaders, clientHeaders, upstreamHeaders } from './proxy-headers.ts';
 import { cancelStream, cutAnswer } from './stream-reset.ts';
 
 class Http2Forwarding implements Forwarding {
@@ -127,7 +128,8 @@ class Http2Forwarding implements Forwarding {
       return;
     }
     const code = timeout ? 'proxy.upstream_timeout' : 'proxy.upstream_error';
-    sendError(res, code, undefined, this.f.responseHeaders ?? undefined);
+    // A gRPC client reads grpc-status and grpc-message, not the HTTP status (runtime/grpc.ts).
+    (this.f.grpc ? sendGrpcError : sendError)(res, code, undefined, this.f.responseHeaders ?? undefined);
     this.finish(timeout ? 504 : 502, code);
   }
 }
@@ -141,7 +143,7 @@ export function forwardHttp2(f: ForwardRequest, path: string, hasBody: boolean):
     stream = session.request({ ...headers, ':method': f.req.method ?? 'GET', ':path': path, ':authority': upstream.authority }, { endStream: !hasBody });
   } catch (err) {
     reportFault('upstream http2', err);
-    sendError(f.res, 'proxy.upstream_error');
+    (f.grpc ? sendGrpcError : sendError)(f.res, 'proxy.upstream_error');
     f.outcome.proxied(502, 'proxy.upstream_error');
     return NOT_FORWARDED;
   }

@@ -1,93 +1,21 @@
 // Forwarding an admitted request to its upstream through the origin's undici Pool, both bodies
 // streamed (with backpressure both ways). One handler object per request, no promise: the
 // upstream's answer is written straight into the client's response.
-import { type IncomingHttpHeaders, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
-import { clientCertChainField, clientCertField } from './forward-identity.ts';
 import type { ClientIdentity } from './identity.ts';
 import { answerSlowClient, BodyWatch, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
 import { GrpcFraming } from './grpc.ts';
+import { checkHeaders, clientHeaderList, clientHeaders, upstreamHeaderList } from './proxy-headers.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './snapshot.ts';
 import { cutAnswer } from './stream-reset.ts';
 
-// RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-/**
- * Never taken from the client: the gateway sets these itself. "expect": node:http already
- * answered the client's 100-continue, and undici refuses requests that carry it.
- */
-const SET_BY_GATEWAY = ['host', 'expect', 'x-forwarded-client-cert', 'client-cert', 'client-cert-chain', 'x-forwarded-proto', 'x-forwarded-host'];
-/**
- * A request target other than the one the gateway routed and checked: some frameworks (IIS URL
- * Rewrite, Symfony before 2.8.44/3.4.14/4.1.3, Zend) route by these instead of the request line,
- * so `/public/x` with `X-Original-URL: /admin/delete` would reach a path no stage admitted.
- */
-const TARGET_OVERRIDE = ['x-original-url', 'x-rewrite-url'];
-/**
- * Where the request came from: the gateway writes X-Forwarded-For (and appends to a trusted
- * proxy's Forwarded) itself, below.
- */
-const FORWARDED = ['x-forwarded-for', 'forwarded'];
-/**
- * Headers that name the client's address, which applications take for it: nginx's realip
- * module and Kong read X-Real-IP by default, remix-utils' getClientIPAddress and Umami read
- * the others (X-Client-IP and True-Client-IP before X-Forwarded-For), Rails' remote_ip
- * Client-IP. Only a trusted proxy (--trusted-proxies) may say them; from anyone else they are
- * dropped, so an upstream that reads one finds none rather than the client's claim.
- */
-const CLIENT_ADDRESS = [
-  'x-real-ip',
-  'true-client-ip',
-  'x-client-ip',
-  'client-ip',
-  'x-cluster-client-ip',
-  'cf-connecting-ip',
-  'fastly-client-ip',
-  'fly-client-ip',
-  'x-forwarded',
-  'forwarded-for',
-];
-/** What a trusted proxy's request never carries upstream as it came: one lookup per header. */
-const NOT_FROM_PROXY = new Set([...HOP_BY_HOP, ...SET_BY_GATEWAY, ...TARGET_OVERRIDE, ...FORWARDED]);
-/** What any other client's request never carries upstream: the same one lookup per header. */
-const NOT_FROM_CLIENT = new Set([...NOT_FROM_PROXY, ...CLIENT_ADDRESS]);
-
 export const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
-
-/** Names listed in a Connection header (lower-cased), or null. */
-function connectionNamed(value: string | string[] | undefined): Set<string> | null {
-  if (value === undefined) return null;
-  // The usual values name no extra header: skip the parse (and, for their common spellings, the lower-casing).
-  if (value === 'keep-alive' || value === 'Keep-Alive' || value === 'close' || value === 'Close') return null;
-  if (typeof value === 'string' && value.length <= 10) {
-    const v = value.toLowerCase();
-    if (v === 'keep-alive' || v === 'close') return null;
-  }
-  const names = new Set<string>();
-  for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
-    const name = part.trim().toLowerCase();
-    if (name !== '' && name !== 'close' && name !== 'keep-alive') names.add(name);
-  }
-  return names.size === 0 ? null : names;
-}
-
-/** Headers some frameworks read as "the real method": never forwarded when methods are restricted. */
-const METHOD_OVERRIDE = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 
 export interface ForwardRequest {
   req: ClientRequest;
@@ -132,73 +60,6 @@ export interface ProxyOutcome {
   proxied(status: number, code: ErrorCode | null): void;
   /** The gateway is draining: the answer, once it starts, ends its connection. */
   readonly draining: boolean;
-}
-
-export function upstreamHeaders(f: ForwardRequest): Record<string, string | string[]> {
-  const incoming = f.req.headers;
-  const named = connectionNamed(incoming.connection);
-  const stripAuth = f.api.def.strip_auth_data && !f.api.def.use_keyless ? f.api.def.auth_header_name : null;
-  const forward = f.api.def.forward_client_cert;
-  const keyIdHeaders = f.api.keyIdHeaders;
-  const trusted = f.viaTrustedProxy;
-  const notForwarded = trusted ? NOT_FROM_PROXY : NOT_FROM_CLIENT;
-  const out: Record<string, string | string[]> = {};
-  for (const name in incoming) {
-    if (notForwarded.has(name) || name === stripAuth || named?.has(name) || keyIdHeaders?.has(name)) continue;
-    if (name.charCodeAt(0) === 58 /* ":" HTTP/2 pseudo-header */) continue;
-    if (f.stripMethodOverride === true && METHOD_OVERRIDE.has(name)) continue;
-    out[name] = incoming[name]!;
-  }
-  if (f.grpc && incoming.te === 'trailers') out.te = 'trailers';
-  const remote = f.remote;
-  // A client's own X-Forwarded-For is a claim anyone can make: only a trusted proxy's is kept.
-  const forwardedFor = trusted ? incoming['x-forwarded-for'] : undefined;
-  out['x-forwarded-for'] = forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`;
-  // RFC 7239: a trusted proxy's Forwarded gets this hop too (as X-Forwarded-For does); the
-  // gateway starts none itself (neither do Envoy, nginx or Kong): an upstream reads X-Forwarded-For.
-  if (trusted && incoming.forwarded !== undefined) out.forwarded = `${incoming.forwarded}, for=${forwardedNode(remote)}`;
-  out['x-forwarded-proto'] = 'https';
-  const host = f.http2 ? (incoming[':authority'] ?? incoming.host) : incoming.host;
-  if (host !== undefined) out['x-forwarded-host'] = host as string;
-  const identity = f.identity;
-  if (identity !== null) {
-    if (forward.xfcc.length > 0) out['x-forwarded-client-cert'] = identity.forwardedClientCert(forward.xfcc);
-    if (forward.rfc9440) {
-      out['client-cert'] = clientCertField(identity.leaf.raw);
-      const chain = identity.chainDers();
-      if (chain.length > 0) out['client-cert-chain'] = clientCertChainField(chain);
-    }
-  }
-  if (forward.key_id_header !== null && f.keyId !== null) out[forward.key_id_header] = f.keyId;
-  return out;
-}
-
-/** An address as a Forwarded `for=` node (RFC 7239 6): IPv6 bracketed and quoted. */
-function forwardedNode(address: string): string {
-  if (address === '') return 'unknown';
-  return address.includes(':') ? `"[${address}]"` : address;
-}
-
-export function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
-  const named = connectionNamed(upstream.connection);
-  const out: Record<string, string | string[]> = {};
-  for (const name in upstream) {
-    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
-    const value = upstream[name];
-    if (value !== undefined) out[name] = value;
-  }
-  return out;
-}
-
-export function checkHeaders(...groups: Array<Record<string, string | string[]> | null>): void {
-  for (const group of groups) {
-    if (group === null) continue;
-    for (const name in group) {
-      validateHeaderName(name);
-      const value = group[name];
-      for (const v of Array.isArray(value) ? value : [value]) validateHeaderValue(name, v);
-    }
-  }
 }
 
 /** A request on its way through the upstream. */
@@ -318,12 +179,18 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       if (extra !== null) for (const name in extra) res.setHeader(name, extra[name]);
       // A drain that began while this request was upstream: the answer closes its connection.
       if (this.f.outcome.draining) res.setHeader('connection', 'close');
-      const out = clientHeaders(headers);
-      // node:http refuses a bad header when it is set; HTTP/2 would only reset the stream
-      // once sent, so an HTTP/2 answer is checked by node:http's own rules first.
-      if (this.f.http2) checkHeaders(extra, out);
-      if (statusMessage && !this.f.http2) (res as ServerResponse).writeHead(statusCode, statusMessage, out);
-      else res.writeHead(statusCode, out);
+      if (this.f.http2) {
+        const out = clientHeaders(headers);
+        // node:http refuses a bad header when it is set; HTTP/2 would only reset the stream
+        // once sent, so an HTTP/2 answer is checked by node:http's own rules first.
+        checkHeaders(extra, out);
+        res.writeHead(statusCode, out);
+      } else {
+        // A list: node:http takes it without an own-property check and a lookup per header.
+        const out = clientHeaderList(headers) as string[];
+        if (statusMessage) (res as ServerResponse).writeHead(statusCode, statusMessage, out);
+        else (res as ServerResponse).writeHead(statusCode, out);
+      }
       this.status = statusCode;
     } catch (err) {
       // A header node:http refuses to send (invalid characters): this request gets a 502
@@ -402,16 +269,17 @@ export function forward(f: ForwardRequest): Forwarding {
   const hasBody = f.http2
     ? !(req as Http2ServerRequest).stream.endAfterHeaders
     : req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+  const path = api.targetBase + rest + f.query;
+  api.upstream.lastUsed = Date.now();
+  if (api.upstream.http2) return forwardHttp2(f, path, hasBody);
   const options: Dispatcher.DispatchOptions = {
-    path: api.targetBase + rest + f.query,
+    path,
     method: req.method as Dispatcher.HttpMethod,
-    headers: upstreamHeaders(f),
+    headers: upstreamHeaderList(f) as string[],
     body: hasBody ? req : null,
     headersTimeout: f.timeoutMs,
     bodyTimeout: f.timeoutMs,
   };
-  api.upstream.lastUsed = Date.now();
-  if (api.upstream.http2) return forwardHttp2(f, options.path, hasBody);
   const exchange = new ProxyExchange(f, hasBody);
   api.upstream.dispatcher().dispatch(options, exchange);
   return exchange;

@@ -31,9 +31,25 @@ export interface FetchedCrl {
   stale: boolean;
 }
 
+/** The newest CRL taken from a crl_url before this start (`serve --state-dir`: runtime/state-file.ts). */
+export interface CrlFloor {
+  /** Fingerprint (hex) of the CA that signed it. */
+  ca: string;
+  /** Its thisUpdate, ms since the epoch. */
+  thisUpdate: number;
+  /** Its cRLNumber (normalised hex), or null. */
+  number: string | null;
+}
+
 /** The fetched CRLs of the process, and a generation that moves whenever one changes. */
 export class CrlStore {
   readonly byUrl = new Map<string, FetchedCrl>();
+  /**
+   * Shown crl_url (runtime/redact.ts) → the newest CRL taken before this start: until a first
+   * CRL is taken, a fetched one must not be older (crl-fetcher.ts), as it must not be older than
+   * the one in use after.
+   */
+  floors: ReadonlyMap<string, CrlFloor> = new Map();
   generation = 0;
   policy: StalePolicy = 'open';
 
@@ -93,13 +109,14 @@ function revokedAbove(above: readonly X509Certificate[], ca: TrustedCa, serials:
 /** Revocation as one snapshot sees it: its bundle's lists plus the store's fetched CRLs. */
 export class RevocationView {
   private readonly denied: ReadonlySet<string>;
-  /** CA -> revoked serials, from the bundle's CRL files. */
+  /** CA (or CRL-issuing intermediate) -> revoked serials, from the bundle's CRL files. */
   private readonly compiled: { ca: TrustedCa; serials: ReadonlySet<string> }[] = [];
   /** Nothing to check at all: the request path skips this stage's work. */
   readonly empty: boolean;
 
   constructor(
     revocation: BundleRevocation,
+    /** The trusted CAs and the intermediates named as CRL issuers: a CRL revokes what its signer signed. */
     private readonly cas: ReadonlyMap<string, TrustedCa>,
     private readonly store: CrlStore,
   ) {

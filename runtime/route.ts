@@ -73,15 +73,23 @@ function longestPrefix<A>(table: ReadonlyMap<string, A>, path: string): A | unde
     const whole = table.get(path + '/');
     if (whole !== undefined) return whole;
   }
-  for (let slash = path.lastIndexOf('/'); slash >= 0; slash = slash === 0 ? -1 : path.lastIndexOf('/', slash - 1)) {
+  for (let slash = slashBefore(path, path.length); slash >= 0; slash = slashBefore(path, slash)) {
     const api = table.get(slash === path.length - 1 ? path : path.slice(0, slash + 1));
     if (api !== undefined) return api;
   }
   return undefined;
 }
 
+/** The last "/" of `path` before index `end`, or -1. (String.prototype.lastIndexOf is a call into C++: ~250 instructions.) */
+function slashBefore(path: string, end: number): number {
+  let i = end - 1;
+  while (i >= 0 && path.charCodeAt(i) !== 47 /* / */) i--;
+  return i;
+}
+
 function lookupRoute<A>(tables: RouteTables<A>, host: string, path: string): A | undefined {
-  const own = tables.byHost.get(host);
+  // Most gateways name no domain: no host string hashed then.
+  const own = tables.byHost.size === 0 ? undefined : tables.byHost.get(host);
   if (own !== undefined) {
     const api = longestPrefix(own, path);
     if (api !== undefined) return api;

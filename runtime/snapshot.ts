@@ -93,10 +93,12 @@ export interface Snapshot {
    * (one hash lookup per connection, cached on the identity); AMBIGUOUS_KEY when two rules match.
    */
   keyOfIdentity(identity: ClientIdentity, now: number): PreparedKey | typeof AMBIGUOUS_KEY | undefined;
-  /** Every CA the bundle trusts: fetched CRLs must be signed by one of these. */
+  /** Every CA the bundle trusts, and the intermediates it names as CRL issuers: fetched CRLs must be signed by one of these. */
   revocationCas(): TrustedCa[];
   /** Who names a certificate: the key it identifies and the APIs that pin or trust it. */
   namesOf(fingerprint: string): { key: string | null; apis: string[] };
+  /** Keys whose certificate_match names this CA as issuer, in id order ([] for none). */
+  keysMatchedUnder(caFingerprint: string): readonly string[];
   /** The key whose token hashes to this SHA-256 hex. */
   keyByToken(sha256Hex: string): PreparedKey | undefined;
   key(id: string): PreparedKey | undefined;
@@ -151,6 +153,22 @@ function trustedCa(bundleCas: Record<string, BundleCa>, fingerprint: string, cac
     cache.set(fingerprint, ca);
   }
   return ca;
+}
+
+/**
+ * The certificates a CRL may be signed by: the trusted CAs, and the intermediates the bundle
+ * names as CRL issuers (the compiler verified each chains to a trusted CA). Parsed once per snapshot.
+ */
+function withCrlIssuers(cas: ReadonlyMap<string, TrustedCa>, revocation: BundleContent['revocation']): ReadonlyMap<string, TrustedCa> {
+  const issuers = revocation.crl_issuers ?? {};
+  if (Object.keys(issuers).length === 0) return cas;
+  const signers = new Map(cas);
+  for (const fp in issuers) {
+    const cert = checkCaPem(issuers[fp].pem);
+    if (!cert.ok) throw new BundleCheckError(caProblem(fp, issuers[fp].subject, 'the revocation list (crl_issuers)', cert.problem));
+    if (!signers.has(fp)) signers.set(fp, { fingerprint: fp, cert: cert.value });
+  }
+  return signers;
 }
 
 function prepareApi(bundleCas: Record<string, BundleCa>, api: BundleApi, cas: Map<string, TrustedCa>, keyIdHeaders: ReadonlySet<string> | null): PreparedApi {
@@ -240,11 +258,17 @@ class PreparedBundle implements Snapshot {
     readonly revocation: RevocationView,
     readonly expiry: ExpiryList,
     private readonly apiNames: (fingerprint: string) => string[],
-    private readonly cas: ReadonlyMap<string, TrustedCa>,
+    /** The trusted CAs and the bundle's CRL-issuing intermediates. */
+    private readonly crlSigners: ReadonlyMap<string, TrustedCa>,
+    private readonly matchedUnder: ReadonlyMap<string, string[]>,
   ) {}
 
+  keysMatchedUnder(caFingerprint: string): readonly string[] {
+    return this.matchedUnder.get(caFingerprint) ?? [];
+  }
+
   revocationCas(): TrustedCa[] {
-    return [...this.cas.values()];
+    return [...this.crlSigners.values()];
   }
 
   keyOfIdentity(identity: ClientIdentity, now: number): PreparedKey | typeof AMBIGUOUS_KEY | undefined {
@@ -301,9 +325,19 @@ function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle,
   const keyIdHeaders = keyIdHeadersOf(parts.apis);
   for (const api of Object.values(parts.apis)) apis.set(api.id, prepareApi(parts.cas, api, cas, keyIdHeaders));
   const keyRules: PreparedMatch[] = [];
-  for (const id in parts.matches) keyRules.push(prepareMatch(parts.matches[id], trustedCa(parts.cas, parts.matches[id].issuer, cas, `key ${id}`), id));
+  // Issuer -> the keys matched under it: the admin expiry list names them with a CA.
+  const matchedUnder = new Map<string, string[]>();
+  for (const id in parts.matches) {
+    const issuer = parts.matches[id].issuer;
+    keyRules.push(prepareMatch(parts.matches[id], trustedCa(parts.cas, issuer, cas, `key ${id}`), id));
+    const ids = matchedUnder.get(issuer);
+    if (ids === undefined) matchedUnder.set(issuer, [id]);
+    else ids.push(id);
+  }
+  for (const ids of matchedUnder.values()) ids.sort();
   // Every CA of the bundle: CRLs (compiled or fetched) are matched against these.
   for (const fp in parts.cas) trustedCa(parts.cas, fp, cas, 'the revocation list');
+  const crlSigners = withCrlIssuers(cas, parts.revocation);
   let chains = Object.keys(parts.cas).length > 0;
   for (const api of apis.values()) chains ||= api.def.forward_client_cert.rfc9440;
   const pinnedBy = new Map<string, string[]>();
@@ -340,10 +374,11 @@ function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle,
     chains,
     patterns,
     keyRules.length === 0 ? null : new MatchIndex(keyRules),
-    new RevocationView(parts.revocation, cas, crlStore),
+    new RevocationView(parts.revocation, crlSigners, crlStore),
     expiry,
     apiNames,
-    cas,
+    crlSigners,
+    matchedUnder,
   );
 }
 

@@ -14,10 +14,11 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadBundle } from '../bundle/read.ts';
-import { verifyBundleSignature } from '../bundle/sign.ts';
+import { type VerifiedSignature, verifyBundleSignature } from '../bundle/sign.ts';
 import type { Bundle } from '../bundle/types.ts';
 import { startShardWorkerEarly, verifyInWorker, warmShardWorker } from './bundle-worker-client.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
+import { type BundleFloor, checkOrder, floorOfServed, higherFloor } from './bundle-floor.ts';
 import { verifyCompact } from './compact-load.ts';
 import { loadShardsHere, loadShardsOffThread } from './shard-reload.ts';
 import type { ShardSet } from './sharded-keys.ts';
@@ -42,6 +43,8 @@ interface ServedBundle<S> {
   bytesSha256: string;
   /** A sharded bundle: the set serving (its shards are kept by the next reload when their digest is unchanged). */
   shards?: ShardSet;
+  /** Its verified signature (with --bundle-public-key), or null. */
+  signature: VerifiedSignature | null;
 }
 
 export type ReloadResult =
@@ -78,6 +81,13 @@ export interface StoreOptions<S> {
   publicKey?: KeyObject;
   /** Builds the snapshot of a sharded bundle (runtime/shard-set.ts). */
   buildSharded?: (set: ShardSet) => S;
+  /**
+   * With publicKey: a bundle signed before this is refused (runtime/bundle-floor.ts), at start and
+   * on reload; `serve --state-dir` and `--bundle-not-before` set it. The bundle serving raises it.
+   */
+  floor?: BundleFloor | null;
+  /** A signed bundle was swapped in (serve --state-dir records its signing time). */
+  onSigned?: (signature: VerifiedSignature) => void;
 }
 
 /** Why a bundle that routes nothing is refused (an empty config compiled by mistake, a truncated build). */
@@ -91,16 +101,27 @@ function bytesHash(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/**
+ * The signature (header only) checked against `publicKey` and ordered above `floor`; null without
+ * a key. Throws SignatureError.
+ */
+function checkSignature(bytes: Buffer, publicKey: KeyObject | undefined, floor: BundleFloor | null): VerifiedSignature | null {
+  if (!publicKey) return null;
+  const signature = verifyBundleSignature(bytes, publicKey);
+  checkOrder(signature, floor);
+  return signature;
+}
+
 function prepare<S>(
   bytes: Buffer,
   bytesSha256: string,
   source: string,
   build: (bundle: Bundle) => S,
-  publicKey?: KeyObject,
+  checked: (bytes: Buffer) => VerifiedSignature | null,
   buildCompact?: (c: CompactBundle) => S,
 ): ServedBundle<S> {
   // The signature first: it needs only the header, and an unsigned bundle is not parsed at all.
-  if (publicKey) verifyBundleSignature(bytes, publicKey);
+  const signature = checked(bytes);
   if (buildCompact !== undefined) {
     // A big bundle (start-up, or a reload the worker could not take): keys stay in their
     // columns, as after a worker reload (no record per key, O(1) lookups).
@@ -114,6 +135,7 @@ function prepare<S>(
       apis: Object.keys(compact.apis).length,
       keys: compact.keyIdEnds.length,
       bytesSha256,
+      signature,
     };
   }
   const bundle = loadBundle(bytes);
@@ -125,13 +147,15 @@ function prepare<S>(
     apis: Object.keys(bundle.content.apis).length,
     keys: Object.keys(bundle.content.keys).length,
     bytesSha256,
+    signature,
   };
 }
 
-function servedSet<S>(set: ShardSet, snapshot: S, source: string, bytesSha256: string): ServedBundle<S> {
+function servedSet<S>(set: ShardSet, snapshot: S, source: string, bytesSha256: string, signature: VerifiedSignature | null): ServedBundle<S> {
   let keys = 0;
   for (const c of set.shards) keys += c.keyIdEnds.length;
-  return { snapshot, digest: set.base.digest, loadedAt: new Date(), source, apis: Object.keys(set.base.apis).length, keys, bytesSha256, shards: set };
+  const apis = Object.keys(set.base.apis).length;
+  return { snapshot, digest: set.base.digest, loadedAt: new Date(), source, apis, keys, bytesSha256, shards: set, signature };
 }
 
 /** The compact builder, for a bundle big enough to be served from its columns. */
@@ -142,6 +166,8 @@ function bigEnough<S>(bytes: Buffer, options: StoreOptions<S>): ((c: CompactBund
 export class BundleStore<S> {
   private served: ServedBundle<S>;
   private lastError: ReloadError | null = null;
+  /** The earliest signing time a bundle may have (runtime/bundle-floor.ts); null: none yet. */
+  private floor: BundleFloor | null;
   /** reloadAsync calls run one after another, so they swap in the order they were asked. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -153,6 +179,7 @@ export class BundleStore<S> {
     private readonly shardLocation: ShardLocation | null = null,
   ) {
     this.served = initial;
+    this.floor = higherFloor(initial.signature && floorOfServed(initial.signature), options.floor ?? null);
   }
 
   /**
@@ -167,7 +194,7 @@ export class BundleStore<S> {
     options: StoreOptions<S>,
   ): Promise<BundleStore<S>> {
     if (!options.buildSharded) throw new Error('internal error: a sharded bundle needs buildSharded');
-    if (options.publicKey) verifyBundleSignature(manifest, options.publicKey);
+    const signature = checkSignature(manifest, options.publicKey, options.floor ?? null);
     const bytesSha256 = bytesHash(manifest);
     // The reload worker starts now, and its warm-up once the set is loaded. Started after the
     // load (2026-12-03), a change made right after the first answer waited for the worker's
@@ -178,7 +205,7 @@ export class BundleStore<S> {
     // at 100,000 keys, for ~50 ms more before the first answer on one core (docs/scale.md).
     startShardWorkerEarly();
     const set = await loadShardsHere(manifest, bytesSha256, location, null);
-    const initial = servedSet(set, options.buildSharded(set), source, bytesSha256);
+    const initial = servedSet(set, options.buildSharded(set), source, bytesSha256, signature);
     if (initial.apis === 0 && !options.allowEmpty) throw new Error(EMPTY_BUNDLE);
     warmShardWorker(manifest, bytesSha256, location);
     return new BundleStore(build, initial, options, location);
@@ -186,7 +213,8 @@ export class BundleStore<S> {
 
   /** The first load: there is no old bundle to fall back to, so errors throw (start-up fails). */
   static create<S>(bytes: Buffer, source: string, build: (bundle: Bundle) => S, options: StoreOptions<S> = {}): BundleStore<S> {
-    const initial = prepare(bytes, bytesHash(bytes), source, build, options.publicKey, bigEnough(bytes, options));
+    const checked = (b: Buffer) => checkSignature(b, options.publicKey, options.floor ?? null);
+    const initial = prepare(bytes, bytesHash(bytes), source, build, checked, bigEnough(bytes, options));
     if (initial.apis === 0 && !options.allowEmpty) throw new Error(EMPTY_BUNDLE);
     return new BundleStore(build, initial, options);
   }
@@ -228,7 +256,7 @@ export class BundleStore<S> {
     const started = performance.now();
     let next: ServedBundle<S>;
     try {
-      next = prepare(bytes, hash, source, this.build, this.options.publicKey, bigEnough(bytes, this.options));
+      next = prepare(bytes, hash, source, this.build, (b) => checkSignature(b, this.options.publicKey, this.floor), bigEnough(bytes, this.options));
     } catch (err) {
       return this.refuse((err as Error).message, source);
     }
@@ -251,8 +279,8 @@ export class BundleStore<S> {
     if (buildCompact === undefined || bytes.length < (this.options.workerMinBytes ?? WORKER_MIN_BYTES)) return this.reload(bytes, source);
     const started = performance.now();
     // Header only (~0.1 ms): done here, before the worker hashes and parses the content.
-    const unsigned = this.signatureProblem(bytes);
-    if (unsigned !== null) return this.refuse(unsigned, source);
+    const signed = this.signatureOf(bytes);
+    if ('problem' in signed) return this.refuse(signed.problem, source);
     let verdict: Awaited<ReturnType<typeof verifyInWorker>>;
     try {
       verdict = await verifyInWorker(bytes, this.takeForce() ? '' : this.served.bytesSha256);
@@ -272,7 +300,16 @@ export class BundleStore<S> {
     }
     const keys = compact.keyIdEnds.length;
     return this.swap(
-      { snapshot, digest: compact.digest, loadedAt: new Date(), source, apis: Object.keys(compact.apis).length, keys, bytesSha256: compact.bytesSha256 },
+      {
+        snapshot,
+        digest: compact.digest,
+        loadedAt: new Date(),
+        source,
+        apis: Object.keys(compact.apis).length,
+        keys,
+        bytesSha256: compact.bytesSha256,
+        signature: signed.signature,
+      },
       started,
     );
   }
@@ -285,8 +322,8 @@ export class BundleStore<S> {
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
     try {
-      const unsigned = this.signatureProblem(manifest);
-      if (unsigned !== null) return this.refuse(unsigned, source);
+      const signed = this.signatureOf(manifest);
+      if ('problem' in signed) return this.refuse(signed.problem, source);
       const pending = loadShardsOffThread(manifest, hash, location, this.served.shards!);
       const sent = performance.now() - started;
       const loaded = await pending;
@@ -297,7 +334,7 @@ export class BundleStore<S> {
       } catch (err) {
         return this.refuse((err as Error).message, source);
       }
-      const result = this.swap(servedSet(loaded.set, snapshot, source, hash), started);
+      const result = this.swap(servedSet(loaded.set, snapshot, source, hash, signed.signature), started);
       if (result.status !== 'loaded') return result;
       // From taking the answer to here is one synchronous run (the awaits between resolve in one microtask pass).
       const stallMs = Math.max(sent, performance.now() - loaded.receivedAt);
@@ -307,14 +344,12 @@ export class BundleStore<S> {
     }
   }
 
-  /** Why `bytes` fail `serve --bundle-public-key` (header only, before any parsing), or null. */
-  private signatureProblem(bytes: Buffer): string | null {
-    if (!this.options.publicKey) return null;
+  /** `bytes`' signature checked (header only, before any parsing), or why it fails `--bundle-public-key` and the floor. */
+  private signatureOf(bytes: Buffer): { signature: VerifiedSignature | null } | { problem: string } {
     try {
-      verifyBundleSignature(bytes, this.options.publicKey);
-      return null;
+      return { signature: checkSignature(bytes, this.options.publicKey, this.floor) };
     } catch (err) {
-      return (err as Error).message;
+      return { problem: (err as Error).message };
     }
   }
 
@@ -349,7 +384,9 @@ export class BundleStore<S> {
     if (next.apis === 0 && !this.options.allowEmpty) return this.refuse(EMPTY_BUNDLE, next.source);
     const previousDigest = this.served.digest;
     this.served = next;
+    this.floor = higherFloor(next.signature && floorOfServed(next.signature), this.floor);
     this.lastError = null;
+    if (next.signature !== null) this.options.onSigned?.(next.signature);
     return { status: 'loaded', digest: next.digest, previousDigest, apis: next.apis, keys: next.keys, ms: performance.now() - started };
   }
 }

@@ -3,6 +3,7 @@
 // and stops in order. `serve` and `demo` both run through here; runtime/signals.ts wires the
 // process's signals to `reload` and `stop`.
 import type { KeyObject } from 'node:crypto';
+import type { VerifiedSignature } from '../bundle/sign.ts';
 import type { AddressInfo } from 'node:net';
 import { healthReport, startAdmin, type AdminServer, type HealthReport } from './admin.ts';
 import type { MinBodyRate } from './body-watch.ts';
@@ -19,6 +20,7 @@ import { startCrlFetcher } from './crl-fetcher.ts';
 import { registerPkiMetrics, revocationHealth, soonestExpiring, type ExpiringCertificate } from './pki-status.ts';
 import { crlStore, type StalePolicy } from './revocation.ts';
 import { serverCertWarnings } from './server-cert.ts';
+import { type StartState, startState, type StateRecorder } from './state-file.ts';
 import { readTlsPairs, type TlsFiles } from './tls-credentials.ts';
 import { followTlsFiles } from './tls-follow.ts';
 import { CertHeaderReader, certHeaderSpec } from './client-cert-header.ts';
@@ -43,6 +45,8 @@ export interface RuntimeConfig {
   /** `--max-connections` (default 10,000) and `--max-connections-per-address` (default 256). */
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
+  /** `--http2-max-streams` (default 100): HTTP/2 streams open at once per connection. */
+  http2MaxStreams?: number;
   /** `--bundle-public-key`: only bundles signed by this Ed25519 key are served (bundle/sign.ts). */
   bundlePublicKey?: KeyObject;
   upstreamTimeoutMs?: number;
@@ -74,6 +78,12 @@ export interface RuntimeConfig {
   trustedProxies?: string[];
   /** --listen-plain: a plain-HTTP listener for those proxies only. */
   listenPlain?: HostPort | null;
+  /** `--state-dir`: the floors kept across restarts (runtime/state-file.ts). */
+  stateDir?: string;
+  /** `--bundle-not-before` (ms since the epoch): a bundle signed earlier is refused (needs bundlePublicKey). */
+  bundleNotBefore?: number;
+  /** A cluster worker: what it takes goes to the primary, which writes the state file; else this process writes it. */
+  stateRecorder?: StateRecorder;
 }
 
 /** A start-up failure the user can fix (bad bundle, unreadable TLS file, busy port): exit 2. */
@@ -149,18 +159,40 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
+  let state: StartState;
+  try {
+    state = await startState(cfg.stateDir, cfg.bundleNotBefore, cfg.stateRecorder, (error) =>
+      log.error({ error }, 'state not saved: after a restart, the floors it holds may be older than what this process took'),
+    );
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+  // Before the first snapshot: building it names the crl_urls, whose floors these are.
+  crlStore.floors = state.crlFloors;
   // How the bundle's source is shown (/health, every log line, errors): a URL without its
   // query string or userinfo, which may hold a secret (a presigned link, user:password@).
   const shown = redactUrl(cfg.bundle);
+  const recordSigned = (s: VerifiedSignature) => {
+    if (s.signedAt !== null) state.recorder?.bundleTaken({ signedAt: s.signedAt, digest: s.digest, keyId: s.keyId });
+  };
   let store: BundleStore<Snapshot>;
   try {
-    const options = { buildCompact: buildCompactSnapshot, buildSharded: buildShardedSnapshot, allowEmpty: cfg.allowEmpty, publicKey: cfg.bundlePublicKey };
+    const options = {
+      buildCompact: buildCompactSnapshot,
+      buildSharded: buildShardedSnapshot,
+      allowEmpty: cfg.allowEmpty,
+      publicKey: cfg.bundlePublicKey,
+      floor: state.floor,
+      onSigned: recordSigned,
+    };
     store = initial.shards
       ? await BundleStore.createSharded(initial.bytes, shown, initial.shards, buildSnapshot, options)
       : BundleStore.create(initial.bytes, shown, buildSnapshot, options);
   } catch (err) {
     throw new StartupError(`bundle ${shown} refused: ${(err as Error).message}`);
   }
+  const initialSignature = store.info().signature;
+  if (initialSignature !== null) recordSigned(initialSignature);
 
   let gateway: Gateway | null = null;
   let draining = false;
@@ -172,8 +204,10 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     snapshot: () => store.current(),
     intervalMs: cfg.crlRefreshMs,
     onEvent: (e) => {
-      if (e.result === 'updated') log.info({ crl_url: e.url, entries: e.entries }, 'CRL updated');
-      else if (e.result === 'error') log.warn({ crl_url: e.url, error: e.detail }, 'CRL refresh failed; the previous list stays in use until its nextUpdate');
+      if (e.result === 'updated') {
+        log.info({ crl_url: e.url, entries: e.entries }, 'CRL updated');
+        if (e.taken !== undefined) state.recorder?.crlTaken(redactUrl(e.url), e.taken);
+      } else if (e.result === 'error') log.warn({ crl_url: e.url, error: e.detail }, 'CRL refresh failed; the previous list stays in use until its nextUpdate');
     },
   });
 
@@ -211,6 +245,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     onRequest,
     maxConnections: cfg.maxConnections,
     maxConnectionsPerAddress: cfg.maxConnectionsPerAddress,
+    http2MaxStreams: cfg.http2MaxStreams,
     onConnectionRefused: (reason) => metrics.connectionRefused(reason),
     certHeader,
   });
@@ -292,6 +327,8 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       ...(certHeader === undefined ? {} : { client_cert_header: certHeader.spec.header, trusted_proxies: certHeader.trusted.cidrs }),
       bundle: shown,
       bundle_signature: cfg.bundlePublicKey ? 'required' : 'not checked',
+      ...(store.info().signature?.signedAt != null ? { signed_at: new Date(store.info().signature!.signedAt!).toISOString() } : {}),
+      ...(cfg.stateDir !== undefined ? { state_dir: cfg.stateDir } : {}),
       digest: store.info().digest,
       apis: store.info().apis,
       keys: store.info().keys,
@@ -333,6 +370,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
         await closeAllUpstreams();
         await limiter.close();
         await admin?.close();
+        await state.writer?.flushed();
         log.info({ reason }, 'mtlsgate stopped');
       })();
       return stopping;

@@ -16,7 +16,8 @@ import type { Duplex } from 'node:stream';
 import { sendError } from './errors.ts';
 import type { HttpExchange } from './exchange.ts';
 import { reportFault } from './faults.ts';
-import { checkHeaders, clientHeaders, type Forwarding, TIMEOUT_ERRORS, upstreamHeaders } from './proxy.ts';
+import { type Forwarding, TIMEOUT_ERRORS } from './proxy.ts';
+import { checkHeaders, clientHeaders, upstreamHeaders } from './proxy-headers.ts';
 
 interface Tunnel {
   client: Duplex;

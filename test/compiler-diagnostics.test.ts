@@ -2,12 +2,13 @@
 // (and, where the position of another place matters, the related position).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { runAccessTests } from '../access/run.ts';
 import { CODES, type CompileOptions, type Diagnostic } from '../compiler/index.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
 import { api, certFiles, removeConfigs, TOKEN_A, writeConfig } from './fixtures/compiler/helpers.ts';
+import { opensslSelfSigned } from './helpers/openssl-pki.ts';
 
 after(removeConfigs);
 
@@ -24,6 +25,12 @@ interface Case {
 }
 
 const key = (cert: string) => `kind: key\nid: k\ncertificate: ${cert}\n`;
+
+/** DIR/pki/ca.pem: a self-signed certificate with exactly these extensions (openssl config lines). */
+function caFile(dir: string, extensions: string): void {
+  mkdirSync(join(dir, 'pki'));
+  opensslSelfSigned(join(dir, 'pki'), 'ca', 'Test CA', extensions);
+}
 
 export const CASES: Case[] = [
   {
@@ -210,6 +217,27 @@ export const CASES: Case[] = [
     message: /not a CA certificate/,
   },
   {
+    code: 'E_CA_UNUSABLE',
+    files: { 'a.yaml': api('x', 'use_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [pki/ca.pem]\n') },
+    setup: (dir) => caFile(dir, 'basicConstraints = critical, CA:true\nkeyUsage = critical, keyCertSign\nextendedKeyUsage = serverAuth'),
+    at: { file: 'a.yaml', line: 8, col: 23 },
+    message: /can issue no client certificate: its extendedKeyUsage \(1\.3\.6\.1\.5\.5\.7\.3\.1\) does not admit clientAuth/,
+  },
+  {
+    code: 'W_CA_NAME_FORMS',
+    files: { 'a.yaml': api('x', 'use_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [pki/ca.pem]\n') },
+    setup: (dir) => caFile(dir, 'basicConstraints = critical, CA:true\nkeyUsage = critical, keyCertSign\nnameConstraints = critical, permitted;RID:1.2.3.4'),
+    at: { file: 'a.yaml', line: 8, col: 23 },
+    message: /name constraints of a form mtlsgate does not evaluate \(GeneralName tag 0x88\)/,
+  },
+  {
+    code: 'W_CERT_NOT_CA',
+    files: { 'a.yaml': api('x', 'use_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [pki/ca.pem]\n') },
+    setup: (dir) => caFile(dir, 'keyUsage = critical, keyCertSign, digitalSignature'),
+    at: { file: 'a.yaml', line: 8, col: 23 },
+    message: /keyUsage keyCertSign but no basicConstraints CA:TRUE: it is pinned/,
+  },
+  {
     code: 'E_MATCH_OVERLAP',
     certs: true,
     files: {
@@ -217,6 +245,31 @@ export const CASES: Case[] = [
     },
     at: { file: 'k.yaml', line: 9, col: 1 },
     related: { file: 'k.yaml', line: 3, col: 1 },
+  },
+  {
+    // Read by serve from its working directory: the config directory here (setup), so the bundle loads.
+    code: 'W_UPSTREAM_TLS_RELATIVE',
+    certs: true,
+    files: {
+      'a.yaml':
+        'kind: api\nid: up\nuse_keyless: true\nproxy:\n  listen_path: /up/\n  target_url: https://backend.internal\n  upstream_tls:\n    client_certificate: certs/alice-with-key.pem\n    client_key_file: certs/alice-with-key.pem\n',
+    },
+    setup: (dir) => process.chdir(dir),
+    at: { file: 'a.yaml', line: 8, col: 25 },
+    message:
+      /^upstream_tls\.client_certificate "certs\/alice-with-key\.pem" is relative: serve reads it from its own working directory on the gateway machine, not relative to this file/,
+  },
+  {
+    // One by CN, one by SPIFFE ID with a wildcard: a certificate with CN=payments and that URI matches both.
+    code: 'W_MATCH_FIELDS_DIFFER',
+    certs: true,
+    files: {
+      'k.yaml': `kind: key\nid: a\ncertificate_match:\n  issuer: certs/ca.pem\n  subject_cn: payments\n---\nkind: key\nid: b\ncertificate_match:\n  issuer: certs/ca.pem\n  san_uri: spiffe://corp.example/ns/*/sa/api\n`,
+    },
+    at: { file: 'k.yaml', line: 9, col: 1 },
+    related: { file: 'k.yaml', line: 3, col: 1 },
+    message:
+      /^keys "a" \(subject_cn payments\) and "b" \(san_uri spiffe:\/\/corp\.example\/ns\/\*\/sa\/api\) match certificates of the same issuer on different fields: a certificate with both values matches both and is refused at runtime \(401 auth\.cert_ambiguous\)$/,
   },
   {
     code: 'E_CRL_READ',
@@ -232,6 +285,16 @@ export const CASES: Case[] = [
       'r.yaml': 'kind: revocation\nid: r\ncrl:\n  - crl/other.crl\n',
     },
     at: { file: 'r.yaml', line: 4, col: 5 },
+  },
+  {
+    code: 'E_CRL_ISSUER',
+    certs: true,
+    files: {
+      'a.yaml': api('x', 'use_mutual_tls_auth: true\nclient_certificates: [certs/ca.pem]\n'),
+      'r.yaml': 'kind: revocation\nid: r\ncrl_issuers:\n  - certs/other-ca.pem\n',
+    },
+    at: { file: 'r.yaml', line: 4, col: 5 },
+    message: /is not signed by a CA the config trusts, or by another crl_issuers entry/,
   },
   {
     code: 'E_CRL_STALE',
@@ -268,8 +331,9 @@ function show(ds: Diagnostic[]): string {
 for (const c of CASES) {
   test(`${c.code} at ${c.at.file}:${c.at.line}:${c.at.col}`, async () => {
     const dir = writeConfig({ ...(c.certs ? await certFiles() : {}), ...c.files });
+    const cwd = process.cwd();
     c.setup?.(dir);
-    const result = await compileDir(dir, c.options);
+    const result = await compileDir(dir, c.options).finally(() => process.chdir(cwd));
     const d = result.diagnostics.find((x) => x.code === c.code);
     assert.ok(d, `expected ${c.code}, got:\n${show(result.diagnostics)}`);
     assert.equal(d.severity, CODES[c.code].severity);

@@ -69,6 +69,9 @@ test('never-match diagnostics point at the field: malformed SPIFFE IDs, DNS name
     ['  san_dns: web.corp.*\n', /top-level domain/, [5, 12]],
     ['  san_dns: -bad.example\n', /not a DNS label/, [5, 12]],
     ['  san_email: nobody\n', /one "@"/, [5, 14]],
+    ['  san_uri: "https://corp.example/a?q=*"\n', /not in a query or fragment/, [5, 12]],
+    ['  san_uri: "*/x"\n', /absolute URI/, [5, 12]],
+    ['  san_uri: "https://corp.example/../*"\n', /"\." or "\.\." segment/, [5, 12]],
   ];
   for (const [fields, message, at] of cases) {
     const dir = writeConfig({ ...(await certFiles()), 'a.yaml': api('x'), 'k.yaml': matchKey('k', fields) });
@@ -109,6 +112,10 @@ test('glob semantics: * is one or more characters within a segment or label', ()
   assert.equal(fieldPattern('san_uri', 'spiffe://c/ns/*/sa/api').test('spiffe://c/ns/a/b/sa/api'), false);
   assert.equal(valuesOverlap('san_dns', 'a-*.x.example', '*-b.x.example'), true);
   assert.equal(valuesOverlap('san_dns', 'a-*.x.example', 'b-*.x.example'), false);
+  // A pattern and a value overlap exactly when the runtime's pattern admits the value.
+  assert.equal(valuesOverlap('san_uri', 'spiffe://c/ns/*', 'spiffe://c/ns/pay'), true);
+  assert.equal(valuesOverlap('san_uri', 'https://c/ns/*', 'https://c/ns/a%2Fb'), false);
+  assert.equal(valuesOverlap('san_dns', '*.x.example', 'a_b.x.example'), false);
   const m = { issuer: 'i', san_dns: null, san_email: null, san_uri: null, subject_cn: null };
   assert.equal(matchersOverlap({ ...m, subject_cn: 'a*' }, { ...m, subject_cn: '*b' }), true);
 });

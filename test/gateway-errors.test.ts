@@ -8,7 +8,17 @@ import { issueCert } from '../cli/pki.ts';
 import { createLimiter } from '../runtime/limits/index.ts';
 import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startTestGateway, type CurlOptions, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import {
+  curl,
+  deadPort,
+  makePki,
+  startEcho,
+  startTestGateway,
+  type CurlOptions,
+  type EchoUpstream,
+  type TestGateway,
+  type TestPki,
+} from './helpers/gateway-fixtures.ts';
 
 /** An upstream that accepts connections and resets each as soon as the request arrives. */
 async function resettingUpstream(): Promise<{ url: string; close(): Promise<void> }> {
@@ -18,14 +28,6 @@ async function resettingUpstream(): Promise<{ url: string; close(): Promise<void
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('gateway error table', () => {

@@ -1,8 +1,8 @@
-// The name-constraint rules of RFC 5280 4.2.1.10 one form at a time (runtime/name-constraints.ts);
+// The name-constraint rules of RFC 5280 4.2.1.10 one form at a time (cert/name-constraints.ts);
 // test/security-pki-constraints.test.ts drives them through the gateway with openssl certificates.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ConstrainedNames, type NameConstraints, nameConstraintViolation, type Subtree, uriHost } from '../runtime/name-constraints.ts';
+import { type ConstrainedNames, type NameConstraints, nameConstraintViolation, type Subtree, uriHost } from '../cert/name-constraints.ts';
 
 const names = (over: Partial<ConstrainedNames>): ConstrainedNames => ({ dns: [], email: [], uri: [], ip: [], dn: [], other: [], ...over });
 const nc = (permitted: Subtree[], excluded: Subtree[] = []): NameConstraints => ({ permitted, excluded, unsupported: false });

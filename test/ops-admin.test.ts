@@ -33,7 +33,7 @@ test('/health and /metrics report the bundle, reloads, requests and the limiter'
     assert.deepEqual(await res.json(), {
       status: 'ok',
       version: VERSION,
-      bundle: { digest: 'sha256:aaa', loaded_at: loadedAt.toISOString(), source: '/etc/b.json', apis: 2, keys: 7 },
+      bundle: { digest: 'sha256:aaa', loaded_at: loadedAt.toISOString(), source: '/etc/b.json', apis: 2, keys: 7, signed_at: null },
       last_reload_error: null,
       limiter: { status: 'ok' },
       revocation: null,

@@ -4,7 +4,7 @@
 // serves on. Portal in-process, gateway and approve as the built CLI, real curl.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSigningKeys, readPrivateKey } from '../bundle/sign.ts';
 import type { DemoPki } from '../cli/pki.ts';
@@ -41,6 +41,8 @@ after(async () => {
   t.cleanup();
 });
 
+const V2_SIGNATURE = /"signature":"ed25519:[0-9a-f]{16}:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z:/;
+
 test('portal --sign: a self-serve key reaches a gateway that requires signed bundles', async () => {
   const dev = await freshClient(pki, t.dir, 'grace');
   const r = await submitJson(
@@ -52,6 +54,7 @@ test('portal --sign: a self-serve key reaches a gateway that requires signed bun
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const ok = await curlUntil('200 for the new key through the gateway', `${gatewayBase}/profile/me`, pki, dev, (res) => res.status === 200, 20_000);
   assert.equal(ok.status, 200);
+  assert.match(readFileSync(bundle, 'latin1').slice(0, 400), V2_SIGNATURE, 'the portal signs v2 (with the signing time: docs/security.md section 30)');
 });
 
 test('approve without --sign writes an unsigned bundle: refused, the old one serves on; approve --sign turns the key on', async () => {
@@ -84,6 +87,7 @@ test('approve without --sign writes an unsigned bundle: refused, the old one ser
   assert.equal(signed.code, 0, signed.stderr);
   const ok = await curlUntil('200 once the signed bundle is served', `${gatewayBase}/profile/me`, pki, dev, (res) => res.status === 200, 20_000);
   assert.equal(ok.status, 200);
+  assert.match(readFileSync(bundle, 'latin1').slice(0, 400), V2_SIGNATURE, 'approve signs v2');
 });
 
 test('portal/approve --sign with a file that is not a private key: exit 2 naming the file', async () => {

@@ -9,18 +9,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createCa, signingAlgorithm } from '../cli/pki.ts';
-import { loadBundle } from '../bundle/read.ts';
-import { compileDir } from './helpers/compile-and-load.ts';
 import { ClientIdentity } from '../runtime/identity.ts';
-import { closeAllUpstreams } from '../runtime/upstreams.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { curl, makePki, startEcho, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, gatewayOnConfig } from './helpers/config-gateway.ts';
 import { opensslIssue } from './helpers/openssl-pki.ts';
 import { opensslRootCa } from './helpers/openssl-root-ca.ts';
 
@@ -97,17 +95,11 @@ describe('path validation: name constraints, critical extensions, the purpose of
         matchKey('b-secret', 'san_dns: secret.b.example.com'),
       ].join(''),
     );
-    const r = await compileDir(dir);
-    assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics, null, 1));
-    gw = await startTestGateway(pki, loadBundle(r.bundle!));
+    gw = await gatewayOnConfig(pki, dir);
   });
 
   after(async () => {
-    await gw?.close();
-    await echo?.close();
-    await closeAllUpstreams();
-    cleanup?.();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await closeGatewayTest({ gw, echo, cleanup, dirs: [dir] });
   });
 
   it("a tenant's name-constrained CA cannot mint another tenant's DNS name, CN, URI or email; its own names pass", async () => {

@@ -14,12 +14,11 @@ import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadBundle } from '../bundle/read.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
 import { type CrlFetcher, startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { crlStore } from '../runtime/revocation.ts';
-import { closeAllUpstreams } from '../runtime/upstreams.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { curl, makePki, startEcho, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, gatewayOnConfig } from './helpers/config-gateway.ts';
 import { createOpensslCa, type OpensslCa, type OpensslLeaf, opensslIssue } from './helpers/openssl-pki.ts';
 
 describe('a crl_url cannot be rolled back', () => {
@@ -83,9 +82,7 @@ describe('a crl_url cannot be rolled back', () => {
       join(dir, 'config.yaml'),
       `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem, other.pem]\n---\nkind: revocation\nid: internal\ncrl_urls: ["${url}"]\n`,
     );
-    const r = await compileDir(dir);
-    assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics, null, 1));
-    gw = await startTestGateway(pki, loadBundle(r.bundle!));
+    gw = await gatewayOnConfig(pki, dir);
     fetcher = startCrlFetcher({ snapshot: () => gw.snapshot(), intervalMs: 600_000, retryMs: 600_000 });
     served = crl.full;
     await fetcher.refreshAll();
@@ -93,14 +90,10 @@ describe('a crl_url cannot be rolled back', () => {
 
   after(async () => {
     fetcher?.stop();
-    await gw?.close();
-    await echo?.close();
     server?.close();
-    await closeAllUpstreams();
     ca?.cleanup();
     other?.cleanup();
-    cleanup?.();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await closeGatewayTest({ gw, echo, cleanup, dirs: [dir] });
   });
 
   it('the CRL in use revokes stolen and lost; fine passes', async () => {
@@ -176,18 +169,12 @@ describe('a CA that revokes an intermediate revokes what it issued', () => {
       join(dir, 'config.yaml'),
       `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n---\nkind: revocation\nid: root\ncrl: [root.crl]\n`,
     );
-    const r = await compileDir(dir);
-    assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics, null, 1));
-    gw = await startTestGateway(pki, loadBundle(r.bundle!));
+    gw = await gatewayOnConfig(pki, dir);
   });
 
   after(async () => {
-    await gw?.close();
-    await echo?.close();
-    await closeAllUpstreams();
     ca?.cleanup();
-    cleanup?.();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await closeGatewayTest({ gw, echo, cleanup, dirs: [dir] });
   });
 
   it('a leaf below the revoked intermediate is refused; below its sibling it passes', async () => {

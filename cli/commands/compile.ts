@@ -47,9 +47,10 @@ Options:
                               changed; only changed shard files are written, and with --cache
                               after a compile that patched the previous bundle, only the shards
                               of the changed keys are made again (docs/scale.md)
-  --sign KEYFILE              sign the bundle's digest with this Ed25519 private key
-                              (\`mtlsgate keygen NAME\` makes one); gateways started with
-                              --bundle-public-key refuse unsigned or wrongly signed bundles
+  --sign KEYFILE              sign the bundle's digest and the time now with this Ed25519
+                              private key (\`mtlsgate keygen NAME\` makes one); gateways started
+                              with --bundle-public-key refuse unsigned or wrongly signed bundles,
+                              and bundles signed before the one they serve
   --cache DIR                 keep a compile cache in DIR (created if missing): one entry per
                               key file, so a recompile parses and resolves only the key files
                               (and certificate files) that changed; the bundle is the same

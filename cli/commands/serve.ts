@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readPublicKey } from '../../bundle/sign.ts';
+import { parseNotBefore } from '../../runtime/bundle-floor.ts';
 import { redactUrl } from '../../runtime/redact.ts';
 import { UsageError, type Command } from '../command.ts';
 import { envName, flagsWithEnv, parseDuration, type Sourced } from '../flags.ts';
@@ -16,6 +17,7 @@ import { runPrimary } from '../../runtime/cluster/primary.ts';
 import { runWorker } from '../../runtime/cluster/worker.ts';
 import type { MinBodyRate } from '../../runtime/body-watch.ts';
 import { DEFAULT_MIN_BODY_RATE } from '../../runtime/gateway.ts';
+import { DEFAULT_HTTP2_MAX_STREAMS, HTTP2_MAX_STREAMS_LIMIT } from '../../runtime/http2.ts';
 import { startGateway, StartupError, type HostPort, type RuntimeConfig } from '../../runtime/supervisor.ts';
 import type { TlsFiles } from '../../runtime/tls-credentials.ts';
 import { certHeaderSpec } from '../../runtime/client-cert-header.ts';
@@ -40,6 +42,12 @@ Options (each also from the environment variable shown; a flag wins over its var
   --bundle-public-key FILE   serve only bundles signed by this Ed25519 key (\`mtlsgate keygen\`,
                              \`compile --sign\`); others are refused, the old one serves on
                                                                       MTLSGATE_BUNDLE_PUBLIC_KEY
+  --bundle-not-before TIME   with --bundle-public-key: refuse a bundle signed before TIME
+                             (ISO-8601 with a zone, 2026-12-04T19:00:00Z); one signed before
+                             the bundle serving is refused anyway     MTLSGATE_BUNDLE_NOT_BEFORE
+  --state-dir DIR            keep across restarts the signing time of the last bundle taken
+                             and the newest CRL taken per crl_url (DIR/state.json, no secret):
+                             a restart refuses anything older         MTLSGATE_STATE_DIR
   --allow-insecure-http-bundle  accept an http:// bundle URL without --bundle-public-key
                              (INSECURE: anyone on the path can serve their own bundle)
                                                                       MTLSGATE_ALLOW_INSECURE_HTTP_BUNDLE=1
@@ -70,6 +78,9 @@ Options (each also from the environment variable shown; a flag wins over its var
   --max-connections N        open connections at most; more are closed at accept (default 10000)
                                                                       MTLSGATE_MAX_CONNECTIONS
   --max-connections-per-address N  per client address (default 256)   MTLSGATE_MAX_CONNECTIONS_PER_ADDRESS
+  --http2-max-streams N      HTTP/2 streams open at once per connection (SETTINGS_MAX_CONCURRENT_
+                             STREAMS; default 100, at most 4294967295); a client opening more
+                             has them refused                         MTLSGATE_HTTP2_MAX_STREAMS
   --drain-timeout DURATION   SIGTERM waits this long for requests in flight (default 10s)
                                                                       MTLSGATE_DRAIN_TIMEOUT
   --poll-interval DURATION   URL bundle poll interval (default 5s)    MTLSGATE_POLL_INTERVAL
@@ -90,7 +101,7 @@ Options (each also from the environment variable shown; a flag wins over its var
                              every reload)                            MTLSGATE_ALLOW_EMPTY=1
   --log-level LEVEL          ${LOG_LEVELS.join('|')} (default info; -q: warn, -v: debug)
                                                                       MTLSGATE_LOG_LEVEL
-A DURATION is 500ms, 30s, 2m, 1h or a bare number of milliseconds.
+A DURATION is 500ms, 30s, 2m, 1h or 1m30s; a number without a unit is refused (30s, not 30).
 An error about a value names where it came from (the flag or the variable); an MTLSGATE_*
 variable serve does not know is warned about.
 
@@ -102,6 +113,8 @@ const OPTIONS = {
   'tls-cert': { type: 'string', multiple: true },
   'tls-key': { type: 'string', multiple: true },
   'bundle-public-key': { type: 'string' },
+  'bundle-not-before': { type: 'string' },
+  'state-dir': { type: 'string' },
   'allow-insecure-http-bundle': { type: 'boolean' },
   listen: { type: 'string' },
   admin: { type: 'string' },
@@ -115,6 +128,7 @@ const OPTIONS = {
   'drain-timeout': { type: 'string' },
   'max-connections': { type: 'string' },
   'max-connections-per-address': { type: 'string' },
+  'http2-max-streams': { type: 'string' },
   'poll-interval': { type: 'string' },
   redis: { type: 'string' },
   'redis-timeout': { type: 'string' },
@@ -134,13 +148,17 @@ export const SERVE_ENV = (Object.keys(OPTIONS) as FlagName[]).map(envName);
 
 export { envName };
 
-/** "127.0.0.1:8443", "[::1]:8443", "localhost:0", ":8443" (all interfaces), "8443" (loopback). */
-export function parseHostPort(value: string, flag: string, orOff = false): HostPort {
+/**
+ * "127.0.0.1:8443", "[::1]:8443", "localhost:0", ":8443" (all interfaces), "8443" (loopback).
+ * `example` is the flag's own default, shown in the error (the admin port is not the gateway's).
+ */
+export function parseHostPort(value: string, flag: string, orOff = false, example = '127.0.0.1:8443'): HostPort {
   const text = value.trim();
   const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new UsageError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:8443 or [::1]:8443)${orOff ? ' or off' : ''}, not ${JSON.stringify(value)}`);
+    const examplePort = example.slice(example.lastIndexOf(':') + 1);
+    throw new UsageError(`${flag} must be HOST:PORT (e.g. ${example} or [::1]:${examplePort})${orOff ? ' or off' : ''}, not ${JSON.stringify(value)}`);
   }
   if (m[1] !== undefined) return { host: m[1], port };
   if (m[2] === undefined) return { host: '127.0.0.1', port }; // a bare port: loopback, the safe default
@@ -153,11 +171,12 @@ export function parseMs(value: Sourced | undefined, fallback: number): number {
 }
 
 /** A count flag (or its variable): a positive whole number; `fallback` when neither is set. */
-export function parseCount(value: Sourced | undefined, fallback: number): number {
+export function parseCount(value: Sourced | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   const n = Number(value.value.trim());
   if (!/^\d+$/.test(value.value.trim()) || !Number.isSafeInteger(n) || n <= 0)
     throw new UsageError(`${value.source} must be a positive whole number, not ${JSON.stringify(value.value)}`);
+  if (n > max) throw new UsageError(`${value.source} must be at most ${max}, not ${n}`);
   return n;
 }
 
@@ -249,7 +268,7 @@ function certHeaderFlags(v: Partial<Record<FlagName, Sourced>>): Pick<RuntimeCon
   return {
     clientCertHeader: header.value,
     trustedProxies: cidrs,
-    listenPlain: plain === undefined ? null : parseHostPort(plain.value, plain.source),
+    listenPlain: plain === undefined ? null : parseHostPort(plain.value, plain.source, false, '0.0.0.0:8080'),
   };
 }
 
@@ -280,6 +299,15 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       throw new UsageError(`${keyFile.source} ${keyFile.value}: ${errnoMessage(err)}`);
     }
   }
+  const notBefore = v['bundle-not-before'];
+  if (notBefore !== undefined && !bundlePublicKey)
+    throw new UsageError(`${notBefore.source} orders signed bundles: it needs --bundle-public-key (or MTLSGATE_BUNDLE_PUBLIC_KEY)`);
+  let bundleNotBefore: number | undefined;
+  try {
+    bundleNotBefore = notBefore === undefined ? undefined : parseNotBefore(notBefore.value);
+  } catch (err) {
+    throw new UsageError(`${notBefore!.source} ${(err as Error).message}`);
+  }
   // A plain-http bundle URL is writable by anyone on the network path: it needs a signature to
   // check, or an explicit, loudly named opt-out.
   const insecureHttp = values['allow-insecure-http-bundle'] === true || envBoolean(env, 'allow-insecure-http-bundle');
@@ -289,11 +317,13 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
     );
   }
   const admin = v.admin;
-  const hostPort = (x: Sourced | undefined, fallback: string, orOff = false) => parseHostPort(x?.value ?? fallback, x?.source ?? '', orOff);
+  const hostPort = (x: Sourced | undefined, fallback: string, orOff = false) => parseHostPort(x?.value ?? fallback, x?.source ?? '', orOff, fallback);
   return {
     config: {
       bundle: v.bundle!.value,
       bundlePublicKey,
+      bundleNotBefore,
+      stateDir: v['state-dir']?.value,
       tlsCertFile: tls[0].certFile,
       tlsKeyFile: tls[0].keyFile,
       moreTlsFiles: tls.slice(1),
@@ -305,6 +335,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       drainTimeoutMs: parseMs(v['drain-timeout'], 10_000),
       maxConnections: parseCount(v['max-connections'], 10_000),
       maxConnectionsPerAddress: parseCount(v['max-connections-per-address'], 256),
+      http2MaxStreams: parseCount(v['http2-max-streams'], DEFAULT_HTTP2_MAX_STREAMS, HTTP2_MAX_STREAMS_LIMIT),
       pollIntervalMs: parseMs(v['poll-interval'], 5_000),
       redisUrl: v.redis?.value,
       redisTimeoutMs: v['redis-timeout'] === undefined ? undefined : parseMs(v['redis-timeout'], 50),
@@ -361,6 +392,7 @@ async function runCluster(config: Omit<RuntimeConfig, 'logger'>, logLevel: LogLe
       drainTimeoutMs: config.drainTimeoutMs,
       onLimiterError: config.onLimiterError,
       redisUrl: config.redisUrl,
+      stateDir: config.stateDir,
       logger,
     });
     logger.flush();

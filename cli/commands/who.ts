@@ -1,6 +1,7 @@
 // `mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR]`: every identity that
 // can reach an API, answered by the gateway's own stages from the bundle that is deployed, with
-// real client certificates from DIR (the bundle holds fingerprints, the stages need certificates).
+// real client certificates from DIR (the bundle holds fingerprints, the stages need certificates;
+// without them each grant is listed as not checked).
 import { readBundleAt } from '../../bundle/read-sharded.ts';
 import { parseArgs } from 'node:util';
 import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
@@ -15,9 +16,12 @@ pinned certificates, CAs and subject entries (certificate_match), and each key w
 credentials (its certificate, its token, or both) pass the gateway's request stages, with its
 policies. The stages judge real certificates (validity, extendedKeyUsage, path validation,
 subject, revocation) and the bundle holds only fingerprints, so give the client certificates
-with --certs DIR (the config directory will do: every *.pem / *.crt under it, leaf first);
-a grant whose certificate is not there is listed under "notes" as not checked (with --format csv,
-the notes go to stderr).
+with --certs DIR (the config directory will do: every *.pem / *.crt under it, leaf first).
+A grant whose certificate is not there is still a row (fingerprint, key, policies, expiry from
+the bundle), marked not checked (csv: checked=no; json: "checked": false) with why: the key's
+state and access rights are judged, the certificate itself is not. A grant refused whatever
+the certificate (key inactive or expired, path not allowed, pin revoked) is a note (with
+--format csv, the notes go to stderr).
 
 Options:
   --bundle FILE   the bundle to ask

@@ -6,6 +6,8 @@ import type { Quota, RateLimit } from '../../bundle/types.ts';
 import type { Outcome } from '../limits/algorithm.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
 import type { HealthReport } from '../admin.ts';
+import type { CrlFloor } from '../revocation.ts';
+import type { BundleRecord } from '../state-file.ts';
 
 /** Largest lease: even a worker spending tens of thousands of requests a second of one key
  *  asks at most a few times a second; also what a crashed worker can strand (twice: it holds
@@ -121,8 +123,11 @@ export type ControlMessage = { type: 'mtlsgate:reload' } | { type: 'mtlsgate:sto
 /** Worker -> primary: listening (or not: the start-up error). */
 export type StartedMessage = { type: 'mtlsgate:ready'; listen: string; digest: string } | { type: 'mtlsgate:failed'; error: string };
 
+/** Worker -> primary: a signed bundle or a CRL it took, for the state file the primary writes (serve --state-dir). */
+export type TakenMessage = { type: 'mtlsgate:taken'; bundle?: BundleRecord; crl?: { url: string; floor: CrlFloor } };
+
 export type ToWorker = GrantMessage | RecallMessage | QueryMessage | ControlMessage;
-export type ToPrimary = AcquireMessage | ReturnMessage | AnswerMessage | StartedMessage;
+export type ToPrimary = AcquireMessage | ReturnMessage | AnswerMessage | StartedMessage | TakenMessage;
 
 export function isOurs(m: unknown): m is { type: string } {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('mtlsgate:');

@@ -10,6 +10,7 @@ import { startAdminServer, type AdminServer, type HealthReport, type WorkerHealt
 import type { Logger } from '../log.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
 import type { HostPort } from '../supervisor.ts';
+import { startState, type StateWriter } from '../state-file.ts';
 import { VERSION } from '../version.ts';
 import { LeaseAuthority } from './lease-authority.ts';
 import { isOurs, type AnswerMessage, type QueryMessage, type ToPrimary, type ToWorker } from './lease-protocol.ts';
@@ -23,6 +24,8 @@ export interface PrimaryConfig {
   redisUrl?: string;
   /** Writes to the stdout the workers inherit, in whole lines (runtime/whole-line-writer.ts). */
   logger: Logger;
+  /** `--state-dir`: the primary is the one writer of its file; the workers report what they take. */
+  stateDir?: string;
 }
 
 /** A worker that stops unexpectedly is replaced after this long (ms). */
@@ -61,7 +64,10 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       if (msg.type === 'mtlsgate:acquire') void authority?.acquire(w.id, msg);
       else if (msg.type === 'mtlsgate:return') authority?.giveBack(w.id, msg.key, msg.closes);
       else if (msg.type === 'mtlsgate:answer') answers.get(msg.id)?.(msg);
-      else if (msg.type === 'mtlsgate:ready') {
+      else if (msg.type === 'mtlsgate:taken') {
+        if (msg.bundle) state?.bundleTaken(msg.bundle);
+        if (msg.crl) state?.crlTaken(msg.crl.url, msg.crl.floor);
+      } else if (msg.type === 'mtlsgate:ready') {
         ready.add(w.id);
         listenAddress = msg.listen;
         digest = msg.digest;
@@ -146,6 +152,17 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     });
 
   // Start-up: every worker listening, or the first failure stops them all (exit 2).
+  // The state file is read (and proven writable) before any worker starts: a bad one is one message.
+  let state: StateWriter | null = null;
+  try {
+    state = (await startState(cfg.stateDir, undefined, undefined, (error) => log.error({ error }, 'state not saved'))).writer;
+  } catch (err) {
+    authority?.stop();
+    log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
+    log.flush();
+    console.error(`mtlsgate serve: ${(err as Error).message}`);
+    return 2;
+  }
   const started = new Promise<void>((resolve, reject) => (startup = { resolve, reject }));
   for (let i = 0; i < cfg.workers; i++) fork();
   try {
@@ -225,6 +242,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         process.off('SIGINT', onStop);
         authority?.stop();
         await admin?.close();
+        await state?.flushed();
         log.info({ reason: signal }, 'mtlsgate stopped');
         resolveExit(0);
       });

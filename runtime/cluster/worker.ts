@@ -8,13 +8,15 @@ import type { Logger } from '../log.ts';
 import { startGateway, StartupError, type RunningGateway, type RuntimeConfig } from '../supervisor.ts';
 import { LeaseLimiter } from './lease-limiter.ts';
 import { isOurs, type ToPrimary, type ToWorker } from './lease-protocol.ts';
+import type { CrlFloor } from '../revocation.ts';
+import type { BundleRecord } from '../state-file.ts';
 
 function toPrimary(m: ToPrimary): void {
   if (process.connected) process.send!(m);
 }
 
 /** Runs this worker until the primary (or a signal) stops it; the exit status. */
-export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'limiter' | 'logger'>, logger: Logger): Promise<number> {
+export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'limiter' | 'logger' | 'stateRecorder'>, logger: Logger): Promise<number> {
   const id = cluster.worker!.id;
   const leases = cfg.redisUrl ? null : new LeaseLimiter({ send: toPrimary, onError: cfg.onLimiterError });
   let running: RunningGateway | null = null;
@@ -44,7 +46,15 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
   process.on('disconnect', () => stop('primary exited'));
 
   try {
-    running = await startGateway({ ...cfg, admin: null, worker: id, limiter: leases ?? undefined, logger });
+    // The primary writes --state-dir's file; this worker reports what it takes.
+    const stateRecorder =
+      cfg.stateDir === undefined
+        ? undefined
+        : {
+            bundleTaken: (bundle: BundleRecord) => toPrimary({ type: 'mtlsgate:taken', bundle }),
+            crlTaken: (url: string, floor: CrlFloor) => toPrimary({ type: 'mtlsgate:taken', crl: { url, floor } }),
+          };
+    running = await startGateway({ ...cfg, admin: null, worker: id, limiter: leases ?? undefined, logger, stateRecorder });
   } catch (err) {
     const message = err instanceof StartupError ? err.message : ((err as Error).stack ?? String(err));
     logger.fatal({ error: message }, 'mtlsgate worker cannot start');

@@ -9,7 +9,8 @@
 // URLs: redis://[user:pass@]host:port[/db] and rediss:// (TLS) connect to one server;
 // redis+cluster://host:port[,host:port...] (or any of those with ?cluster=true) connect to a
 // Redis Cluster through its seed nodes. Credentials never appear in logs (see `redactRedisUrl`).
-import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, Redis, RedisOptions } from 'ioredis';
+import { redisDriver } from './redis-driver.cjs';
 
 export type RedisClient = Redis | Cluster;
 
@@ -94,6 +95,7 @@ export function parseRedisUrl(raw: string): ParsedRedisUrl {
 export function openRedis(rawUrl: string, timeoutMs: number): RedisClient {
   const parsed = parseRedisUrl(rawUrl);
   const options = failFastOptions(timeoutMs);
+  const { Redis, Cluster } = redisDriver();
   if (!parsed.cluster) return new Redis(parsed.url, options);
   return new Cluster(parsed.nodes, {
     enableOfflineQueue: false,

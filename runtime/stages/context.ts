@@ -33,12 +33,15 @@ export class RequestContext {
   tokenSha256: string | null = null;
 
   constructor(
-    /** The bundle current when the request arrived; used to the end. */
-    readonly snapshot: Snapshot,
+    /**
+     * The bundle current when the request arrived, used by every stage. Once admitted, a request
+     * still open is decided again under the bundle current then (runtime/open-requests.ts moves it).
+     */
+    public snapshot: Snapshot,
     /** The client's leaf certificate (computed once per TLS connection), or null. */
     readonly identity: StageIdentity | null,
-    /** ms since the epoch: every time check of this request uses this instant. */
-    readonly now: number,
+    /** ms since the epoch: every time check of this request uses this instant (moved with `snapshot`). */
+    public now: number,
     readonly method: string,
     /** Normalised host: lower case, no port, no root dot (runtime/route.ts hostOf). */
     readonly host: string,

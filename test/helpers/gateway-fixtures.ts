@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServerCert, writeDemoPki, type DemoPki, type Issued } from '../../cli/pki.ts';
@@ -87,6 +87,15 @@ export async function startEcho(): Promise<EchoUpstream> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   return echo;
+}
+
+/** A loopback port nothing listens on (it was free a moment ago): a dead upstream. */
+export async function deadPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 export interface TestGateway {

@@ -120,3 +120,38 @@ export function opensslIssue(dir: string, name: string, issuer: string, subject:
   const certPem = readFileSync(cert, 'utf8');
   return { name, cert, key, certPem, der: Buffer.from(certPem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64') };
 }
+
+/**
+ * A self-signed certificate made by `openssl req -x509` in `dir` (`NAME.pem`, `NAME-key.pem`),
+ * with exactly the extensions given as openssl config lines (none of openssl.cnf's defaults):
+ * a CA with a defect, or a certificate that signs without being a CA.
+ */
+export function opensslSelfSigned(dir: string, name: string, subject: string, extensions: string, days = 365): OpensslLeaf {
+  const key = join(dir, `${name}-key.pem`);
+  const cert = join(dir, `${name}.pem`);
+  const config = join(dir, `${name}.cnf`);
+  writeFileSync(config, `[req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n[dn]\nCN = ${subject}\n[ext]\n${extensions}\n`);
+  run(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      String(days),
+      '-config',
+      config,
+    ],
+    dir,
+  );
+  const certPem = readFileSync(cert, 'utf8');
+  return { name, cert, key, certPem, der: Buffer.from(certPem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64') };
+}

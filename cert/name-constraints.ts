@@ -4,7 +4,7 @@
 // issue a leaf named `api.a.example.com` and be another tenant's key to a certificate_match.
 // The forms mtlsgate matches on are enforced (DNS, email, URI host, IP, directory name); a
 // constraint of another form, or with minimum/maximum, is not understood and the path fails.
-import { childrenOf, oidText, readTlv, type Tlv } from '../cert/der.ts';
+import { childrenOf, oidText, readTlv, type Tlv } from './der.ts';
 
 export type NameForm = 'dns' | 'email' | 'uri' | 'ip' | 'dn';
 

@@ -4,7 +4,7 @@
 // into one string whose commas are ambiguous) and the subject's attributes with their raw
 // values (for CN matching and RFC 2253 escaping). Read from the DER once per certificate.
 
-import { childrenOf, oidText, readTlv, type Tlv } from '../cert/der.ts';
+import { childrenOf, oidText, readTlv, type Tlv } from './der.ts';
 import { addSubjectNames, canonicalRdns, type ConstrainedNames, type NameConstraints, parseNameConstraints } from './name-constraints.ts';
 
 export interface CertFacts {
@@ -146,6 +146,41 @@ export function certFacts(der: Uint8Array): CertFacts {
 /** extendedKeyUsage admits TLS client authentication: none, or one naming clientAuth (or any). */
 export function ekuAllowsClientAuth(f: CertFacts): boolean {
   return f.eku === null || f.eku.includes(EKU_CLIENT_AUTH) || f.eku.includes(EKU_ANY);
+}
+
+/** Why a certificate cannot stand above a client's leaf, by kind (the compiler reports some kinds with their own codes). */
+export type IssuerDefect = {
+  kind: 'not_yet_valid' | 'expired' | 'unreadable' | 'unprocessable' | 'eku' | 'key_usage' | 'name_constraints';
+  problem: string;
+};
+
+/**
+ * Why `facts`' certificate, a CA, may issue no certificate in a client's path at `now`, whatever
+ * is below it, or null: RFC 5280 6.1.4 (keyUsage keyCertSign when keyUsage is present, within
+ * its validity), no critical extension left unprocessed, name constraints this
+ * code understands (otherwise every path through it fails), and, as OpenSSL's "sslclient"
+ * purpose requires of every CA in a client's path, an extendedKeyUsage, when present, that
+ * admits clientAuth. One definition for path validation (runtime/identity.ts) and for
+ * `mtlsgate check`, which reports a trusted CA that fails it (every leaf below would be refused).
+ * Whether it is a CA at all is each caller's question: path validation asks OpenSSL
+ * (X509Certificate.ca), the compiler reads basicConstraints (a certificate without it is a pin).
+ */
+export function issuerDefect(f: CertFacts | null, notBefore: number, notAfter: number, now: number): IssuerDefect | null {
+  if (f === null) return { kind: 'unreadable', problem: 'its DER has a structure this reader does not understand' };
+  if (now < notBefore) return { kind: 'not_yet_valid', problem: `it is not valid before ${new Date(notBefore).toISOString()} (its notBefore)` };
+  if (now > notAfter) return { kind: 'expired', problem: `it expired on ${new Date(notAfter).toISOString()}` };
+  if (f.unprocessable !== null)
+    return { kind: 'unprocessable', problem: `it carries a ${f.unprocessable.replace(/^extension (.*) given twice$/, 'duplicate extension $1')}` };
+  if (!ekuAllowsClientAuth(f))
+    return {
+      kind: 'eku',
+      problem: `its extendedKeyUsage (${f.eku!.join(', ')}) does not admit clientAuth: a CA for other purposes issues no client certificate`,
+    };
+  if (f.keyUsage !== null && (f.keyUsage & KEY_CERT_SIGN) === 0)
+    return { kind: 'key_usage', problem: 'its keyUsage lacks keyCertSign: it may not sign certificates' };
+  if (f.nameConstraints?.unsupported)
+    return { kind: 'name_constraints', problem: 'its nameConstraints have minimum, maximum or an unknown part, which fails every path' };
+  return null;
 }
 
 /**

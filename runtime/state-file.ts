@@ -1,0 +1,221 @@
+// `serve --state-dir DIR`: what the gateway remembers across a restart, so that a restart does
+// not reopen what it refuses while it runs (docs/security.md sections 27 and 30): the signing
+// time of the newest bundle it took (runtime/bundle-floor.ts), and per crl_url the CA and the
+// newest CRL it took from there (runtime/crl-fetcher.ts). Without it a restarted gateway takes
+// the first bundle and the first CRL that verify, however old.
+//
+// DIR/state.json holds no secret: times, digests, a key id, CA fingerprints, CRL numbers, and
+// crl_urls as they may be shown (runtime/redact.ts: no query string, no userinfo). It is written
+// whole to a temporary file, synced, then renamed over the old one, so a crash leaves the old
+// file or the new one, never half of one. One process writes it: `serve`, or the primary of
+// `serve --workers N` (the workers send it what they took: runtime/cluster/worker.ts).
+import { mkdirSync, readFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoMessage } from '../common/errno.ts';
+import { type BundleFloor, higherFloor } from './bundle-floor.ts';
+import { oneAtATime } from './one-at-a-time.ts';
+import type { CrlFloor } from './revocation.ts';
+
+export const STATE_FILE = 'state.json';
+const STATE_FORMAT = 'mtlsgate.state/v1';
+
+/** The newest signed bundle taken. */
+export interface BundleRecord {
+  /** ms since the epoch. */
+  signedAt: number;
+  digest: string;
+  keyId: string;
+}
+
+export interface GatewayState {
+  bundle: BundleRecord | null;
+  /** Shown crl_url (runtime/redact.ts) → the newest CRL taken from it. */
+  crls: Map<string, CrlFloor>;
+}
+
+/** What a process that takes bundles and CRLs reports them to: the state file's writer, or (a worker) the primary. */
+export interface StateRecorder {
+  bundleTaken(record: BundleRecord): void;
+  crlTaken(url: string, floor: CrlFloor): void;
+}
+
+export class StateFileError extends Error {
+  override name = 'StateFileError';
+}
+
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const time = (v: unknown): number | null => (typeof v === 'string' && ISO.test(v) && !Number.isNaN(Date.parse(v)) ? Date.parse(v) : null);
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The file's contents, checked field by field; throws Error naming the first bad one. */
+function parseState(text: string): GatewayState {
+  const doc = JSON.parse(text) as Record<string, unknown>;
+  if (typeof doc !== 'object' || doc === null || doc.format !== STATE_FORMAT) throw new Error(`"format" is not ${JSON.stringify(STATE_FORMAT)}`);
+  let bundle: BundleRecord | null = null;
+  if (doc.bundle !== null) {
+    const b = doc.bundle as Record<string, unknown>;
+    const signedAt = time(b?.signed_at);
+    if (signedAt === null || typeof b.digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(b.digest) || typeof b.key_id !== 'string')
+      throw new Error('"bundle" needs signed_at (ISO-8601 UTC), digest (sha256:<hex>) and key_id');
+    bundle = { signedAt, digest: b.digest, keyId: b.key_id };
+  }
+  const crls = new Map<string, CrlFloor>();
+  if (typeof doc.crls !== 'object' || doc.crls === null) throw new Error('"crls" is not an object');
+  for (const [url, v] of Object.entries(doc.crls as Record<string, Record<string, unknown>>)) {
+    const thisUpdate = time(v?.this_update);
+    const ca = typeof v?.ca === 'string' && /^sha256:[0-9a-f]{64}$/.test(v.ca) ? v.ca.slice(7) : null;
+    const number = v?.crl_number;
+    if (thisUpdate === null || ca === null || !(number === null || (typeof number === 'string' && /^[0-9a-f]+$/.test(number))))
+      throw new Error(`"crls" entry ${JSON.stringify(url)} needs ca (sha256:<hex>), this_update (ISO-8601 UTC) and crl_number (hex or null)`);
+    crls.set(url, { ca, thisUpdate, number: number as string | null });
+  }
+  return { bundle, crls };
+}
+
+function serialise(state: GatewayState): string {
+  const crls: Record<string, unknown> = {};
+  for (const [url, c] of [...state.crls].sort(([a], [b]) => (a < b ? -1 : 1)))
+    crls[url] = { ca: `sha256:${c.ca}`, this_update: iso(c.thisUpdate), crl_number: c.number };
+  const bundle = state.bundle && { signed_at: iso(state.bundle.signedAt), digest: state.bundle.digest, key_id: state.bundle.keyId };
+  return `${JSON.stringify({ format: STATE_FORMAT, bundle, crls }, null, 2)}\n`;
+}
+
+/**
+ * DIR/state.json, or an empty state when there is none yet (DIR is made if missing). Throws
+ * StateFileError when DIR or the file cannot be read or the file is not a state file: start-up
+ * stops rather than forget the floors the file held.
+ */
+export function readState(dir: string): GatewayState {
+  const path = join(dir, STATE_FILE);
+  const consequence =
+    'it holds what keeps an older bundle or CRL from being taken after a restart; restore it, or move it away to start without those floors (the first bundle and CRLs that verify are then taken)';
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new StateFileError(`--state-dir ${dir}: cannot make the directory: ${errnoMessage(err)}`);
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { bundle: null, crls: new Map() };
+    throw new StateFileError(`--state-dir: cannot read ${path}: ${errnoMessage(err)}; ${consequence}`);
+  }
+  try {
+    return parseState(text);
+  } catch (err) {
+    throw new StateFileError(`--state-dir: ${path} is not a state file mtlsgate wrote (${(err as Error).message}); ${consequence}`);
+  }
+}
+
+/** The bundle floor a state file sets (runtime/bundle-floor.ts). */
+export function floorOfState(state: GatewayState, dir: string): BundleFloor | null {
+  const b = state.bundle;
+  return b === null ? null : { signedAt: b.signedAt, digest: b.digest, from: `the last bundle taken before this start (--state-dir ${dir})` };
+}
+
+/** `a` is newer than `b` as a CRL of the same URL: another CA (a rotation the fetcher took), a higher number, or a later thisUpdate. */
+function newerCrl(a: CrlFloor, b: CrlFloor | undefined): boolean {
+  if (b === undefined || a.ca !== b.ca) return true;
+  if (a.number !== null && b.number !== null && a.number !== b.number)
+    return a.number.length !== b.number.length ? a.number.length > b.number.length : a.number > b.number;
+  return a.thisUpdate > b.thisUpdate;
+}
+
+/** The one writer of DIR/state.json: records only raise what it holds; writes run one at a time, the last change always written. */
+export class StateWriter implements StateRecorder {
+  private readonly path: string;
+  private readonly writes = oneAtATime(() => this.write());
+
+  constructor(
+    readonly dir: string,
+    private readonly state: GatewayState,
+    private readonly onError: (message: string) => void,
+  ) {
+    this.path = join(dir, STATE_FILE);
+  }
+
+  bundleTaken(record: BundleRecord): void {
+    const held = this.state.bundle;
+    if (held !== null && (record.signedAt < held.signedAt || (record.signedAt === held.signedAt && record.digest === held.digest))) return;
+    this.state.bundle = record;
+    void this.writes.run();
+  }
+
+  crlTaken(url: string, floor: CrlFloor): void {
+    if (!newerCrl(floor, this.state.crls.get(url))) return;
+    this.state.crls.set(url, floor);
+    void this.writes.run();
+  }
+
+  /** Writes now and reports a failure by throwing (start-up: a state directory that cannot be written stops it). */
+  async writeNow(): Promise<void> {
+    await this.writeFile();
+  }
+
+  /** Resolves once every recorded change is on disk (or failed and was reported). */
+  flushed(): Promise<void> {
+    return this.writes.idle();
+  }
+
+  private async write(): Promise<void> {
+    try {
+      await this.writeFile();
+    } catch (err) {
+      this.onError((err as Error).message);
+    }
+  }
+
+  private async writeFile(): Promise<void> {
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    try {
+      const file = await open(tmp, 'w', 0o600);
+      try {
+        await file.writeFile(serialise(this.state));
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(tmp, this.path);
+      // The rename itself on disk too: a power cut right after must not bring the old file back.
+      const dir = await open(this.dir, 'r');
+      await dir.sync().finally(() => dir.close());
+    } catch (err) {
+      throw new StateFileError(`--state-dir: cannot write ${this.path}: ${errnoMessage(err)}`);
+    }
+  }
+}
+
+/** What start-up takes from `--state-dir` and `--bundle-not-before`. */
+export interface StartState {
+  /** The bundle floor: the higher of the state file's and --bundle-not-before. */
+  floor: BundleFloor | null;
+  crlFloors: ReadonlyMap<string, CrlFloor>;
+  /** Where bundles and CRLs taken are reported; null without --state-dir. */
+  recorder: StateRecorder | null;
+  /** This process's writer (a single `serve`, or the primary); null when another process writes. */
+  writer: StateWriter | null;
+}
+
+/**
+ * Reads DIR/state.json (a cluster worker reads it too, and reports to the primary through
+ * `recorder`); a process that writes it writes it once now, so a directory it cannot write stops
+ * start-up instead of the first reload. Throws StateFileError.
+ */
+export async function startState(
+  stateDir: string | undefined,
+  notBefore: number | undefined,
+  recorder: StateRecorder | undefined,
+  onWriteError: (message: string) => void,
+): Promise<StartState> {
+  const operator: BundleFloor | null = notBefore === undefined ? null : { signedAt: notBefore, digest: null, from: '--bundle-not-before' };
+  if (stateDir === undefined) return { floor: operator, crlFloors: new Map(), recorder: null, writer: null };
+  const state = readState(stateDir);
+  const floor = higherFloor(floorOfState(state, stateDir), operator);
+  const crlFloors = new Map(state.crls);
+  if (recorder !== undefined) return { floor, crlFloors, recorder, writer: null };
+  const writer = new StateWriter(stateDir, state, onWriteError);
+  await writer.writeNow();
+  return { floor, crlFloors, recorder: writer, writer };
+}
