@@ -108,3 +108,18 @@ export function unknownEnv(env: NodeJS.ProcessEnv, known: readonly string[]): st
       return `${k}${best ? ` (did you mean ${best}?)` : ''}`;
     });
 }
+
+/**
+ * The flags of the commands that change keys in a config directory and rewrite its bundle
+ * (approve, portal): --config DIR, -o/--out OUT, and --bundle OUT, the old spelling of -o.
+ */
+export const CONFIG_OUT_OPTIONS = {
+  config: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  bundle: { type: 'string' },
+} as const;
+
+/** The bundle those commands write: -o OUT, or --bundle OUT (the old spelling); -o wins. */
+export function bundleOut(values: { out?: string; bundle?: string }): string | undefined {
+  return values.out ?? values.bundle;
+}

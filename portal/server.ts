@@ -115,7 +115,7 @@ export function createPortal(opts: PortalOptions): Portal {
         return ex.html(401, signInPage(ex.chrome(), path + url.search, null));
       }
     }
-    if (path === '/') return get(() => renderForm(ctx, ex, 200, EMPTY_VALUES, []));
+    if (path === '/') return get(() => renderForm(ctx, ex, { status: 200, values: EMPTY_VALUES, errors: [] }));
     if (path === '/requests') {
       if (method === 'POST') return submitRequest(ctx, ex);
       if (!ex.readOnly) return notAllowed('GET, POST');
