@@ -9,8 +9,7 @@
 //
 // The count is kept in memory (OwnedKeyCounts): every portal key file is read once, when the
 // portal starts; after that a new key costs one listing of DIR/keys/portal, and only files
-// that appeared since the last look (another portal process, `mtlsgate approve`'s neighbour,
-// a hand) are read. Files gone from the listing (a denied key, a file an admin deleted) free
+// that appeared since the last look (written by another portal process, or by hand) are read. Files gone from the listing (a denied key, a file an admin deleted) free
 // their place at once. The issuer asks and writes under the directory lock, so two requests
 // (this portal's, or another portal process's) cannot both take the last place.
 import { readFileSync } from 'node:fs';
