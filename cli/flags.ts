@@ -123,3 +123,10 @@ export const CONFIG_OUT_OPTIONS = {
 export function bundleOut(values: { out?: string; bundle?: string }): string | undefined {
   return values.out ?? values.bundle;
 }
+
+/** --at ISO (explain, who): the moment to decide at, in ms; now when not given. */
+export function parseAt(value: string | undefined): number {
+  const at = value === undefined ? Date.now() : Date.parse(value);
+  if (Number.isNaN(at)) throw new UsageError(`--at must be an ISO time, got ${JSON.stringify(value)}`);
+  return at;
+}

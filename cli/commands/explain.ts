@@ -9,6 +9,7 @@ import { explainRequest, formatExplanation } from '../../access/explain.ts';
 import { identityFromPem } from '../../access/identity.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
+import { parseAt } from '../flags.ts';
 import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [--at ISO] [--format text|json|github] [METHOD] URL
@@ -51,8 +52,7 @@ async function run(argv: string[]): Promise<number> {
   const [method, url] = positionals.length === 2 ? positionals : ['GET', positionals[0]];
   if (!/^[A-Za-z]+$/.test(method)) throw new UsageError(`method ${JSON.stringify(method)} is not an HTTP method`);
   if (!url.startsWith('/') && !/^https?:\/\//i.test(url)) throw new UsageError(`URL must be a path (/...) or an http(s) URL, got ${JSON.stringify(url)}`);
-  const now = values.at === undefined ? Date.now() : Date.parse(values.at);
-  if (Number.isNaN(now)) throw new UsageError(`--at must be an ISO time, got ${JSON.stringify(values.at)}`);
+  const now = parseAt(values.at);
   const report = new Reporter('explain', format);
   const fail = (code: string, message: string) => {
     report.error(code, message);

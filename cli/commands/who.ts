@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
+import { parseAt } from '../flags.ts';
 import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR] [--at ISO] [--format text|json|github|csv]
@@ -46,8 +47,7 @@ async function run(argv: string[]): Promise<number> {
   const format = parseFormat(values, ['csv'] as const);
   if (!values.bundle) throw new UsageError('give the bundle with --bundle FILE');
   if (positionals.length !== 1) throw new UsageError('give one API id');
-  const now = values.at === undefined ? Date.now() : Date.parse(values.at);
-  if (Number.isNaN(now)) throw new UsageError(`--at must be an ISO time, got ${JSON.stringify(values.at)}`);
+  const now = parseAt(values.at);
   const report = new Reporter('who', format === 'csv' ? 'text' : format);
   try {
     const bundle = readBundleAt(values.bundle);
