@@ -3,6 +3,7 @@
 // subject under a CA) and revocation (deny list, compiled CRLs, CRL URLs). Descriptions only:
 // every verdict comes from the runtime's stages.
 import type { Bundle, CertMatch } from '../bundle/types.ts';
+import { count } from '../common/count.ts';
 
 const MATCH_FIELDS = ['subject_cn', 'san_uri', 'san_dns', 'san_email'] as const;
 
@@ -21,9 +22,8 @@ export function revocationOf(bundle: Bundle, caFingerprint: string | null): stri
   const r = bundle.content.revocation;
   const parts: string[] = [];
   const crl = caFingerprint === null ? undefined : r.crls[caFingerprint];
-  if (crl !== undefined)
-    parts.push(`its CRL revokes ${crl.serials.length} serial${crl.serials.length === 1 ? '' : 's'} (revocation ${crl.sources.join(', ')})`);
-  if (r.denied.length > 0) parts.push(`the deny list names ${r.denied.length} certificate${r.denied.length === 1 ? '' : 's'}`);
+  if (crl !== undefined) parts.push(`its CRL revokes ${count(crl.serials.length, 'serial')} (revocation ${crl.sources.join(', ')})`);
+  if (r.denied.length > 0) parts.push(`the deny list names ${count(r.denied.length, 'certificate')}`);
   if (r.crl_urls.length > 0)
     parts.push(
       `CRLs at ${r.crl_urls.join(', ')} are fetched by the running gateway only (not consulted here: with --crl-stale open, the default, an unfetched CRL refuses nothing)`,

@@ -14,6 +14,7 @@ import { tokenHeader } from './run.ts';
 import { describeMatch, revocationOf } from './cert-rules.ts';
 import { admittedBy } from './static-rules.ts';
 import { oneLineName } from '../cert/subject.ts';
+import { count } from '../common/count.ts';
 
 export type StageOutcome = 'pass' | 'refuse' | 'skip' | 'not reached';
 
@@ -77,7 +78,7 @@ function staticDetail(ctx: RequestContext, bundle: Bundle, identity: ClientIdent
   const pins = api.def.client_certificates.length;
   const cas = api.def.client_cas.map((f) => `"${bundle.content.cas[f]?.subject ?? fp(f)}"`);
   const entries = api.def.client_matches.length;
-  const lists = `the API pins ${pins}, trusts ${cas.length} CA${cas.length === 1 ? '' : 's'} and has ${entries} subject entr${entries === 1 ? 'y' : 'ies'}`;
+  const lists = `the API pins ${pins}, trusts ${count(cas.length, 'CA')} and has ${count(entries, 'subject entry', 'subject entries')}`;
   if (identity === null) return `no client certificate (${lists})`;
   const who = certificateLine(identity);
   const rule = admittedBy(bundle, api, identity, ctx.now);

@@ -10,12 +10,14 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Bundle, BundleKey } from '../bundle/types.ts';
 import { oneLineName } from '../cert/subject.ts';
+import { count } from '../common/count.ts';
 import type { ClientIdentity } from '../runtime/identity.ts';
 import { AMBIGUOUS_KEY, type PreparedApi, type Snapshot } from '../runtime/snapshot.ts';
 import { decide, type Decision } from '../runtime/stages/decide.ts';
 import { describeMatch, revocationOf } from './cert-rules.ts';
 import { identityFromPem } from './identity.ts';
 import { admittedBy } from './static-rules.ts';
+import { credentialsOf, expiryInBundle, keyStagesRefusal, pinRefusedByBundle } from './who-unchecked.ts';
 
 export interface WhoRow {
   kind: 'anyone' | 'certificate' | 'ca' | 'match' | 'key';
@@ -27,6 +29,11 @@ export interface WhoRow {
   /** How it gets through: "its certificate", "token", "token + its certificate", ... */
   how: string;
   policies: string[];
+  /**
+   * false: listed from the bundle alone, its certificate not given (--certs DIR), so the checks
+   * that need the certificate itself did not run (access/who-unchecked.ts says what did).
+   */
+  checked: boolean;
 }
 
 export interface WhoAnswer {
@@ -98,13 +105,26 @@ export function whoCanReach(
   const prepared = routedApi(snapshot, apiId);
   const rows: WhoRow[] = [];
   const notes: string[] = [];
+  const onlyUrls = (key: BundleKey) => {
+    const urls = key.access_rights[apiId]?.allowed_urls;
+    return urls && opts.path === null ? `; only ${urls.map((u) => `${u.url} [${u.methods.join(',') || 'any method'}]`).join(', ')}` : '';
+  };
   const revoked = (caFp: string | null) => {
     const r = revocationOf(bundle, caFp);
     return r ? `; revocation: ${r}` : '';
   };
 
   if (api.use_keyless && !api.use_mutual_tls_auth && passes(null))
-    rows.push({ kind: 'anyone', id: '', fingerprints: [], subject: null, expires: null, how: 'keyless, no client certificate needed', policies: [] });
+    rows.push({
+      kind: 'anyone',
+      id: '',
+      fingerprints: [],
+      subject: null,
+      expires: null,
+      how: 'keyless, no client certificate needed',
+      policies: [],
+      checked: true,
+    });
   if (api.use_mutual_tls_auth) {
     const alone = api.use_keyless ? ' (alone)' : ', with a key that gets through (below)';
     // A certificate the certificate stages (revocation, static mTLS) let through: on a keyless
@@ -118,7 +138,19 @@ export function whoCanReach(
       const c = byFingerprint.get(f);
       const key = bundle.content.index.certs[f]?.key ?? null;
       if (c === undefined) {
-        notes.push(`pinned certificate ${short(f)}${key ? ` (key ${key})` : ''} not checked: not among the certificates given (--certs DIR)`);
+        const refused = pinRefusedByBundle(bundle, f, now);
+        if (refused !== null) notes.push(`pinned certificate ${short(f)}${key ? ` (key ${key})` : ''} is refused: ${refused}`);
+        else
+          rows.push({
+            kind: 'certificate',
+            id: key ?? '',
+            fingerprints: [f],
+            subject: null,
+            expires: expiryInBundle(bundle, f),
+            how: `pinned certificate${alone}; not checked: not among the certificates given (--certs DIR)`,
+            policies: [],
+            checked: false,
+          });
         continue;
       }
       const verdict = admitted(c);
@@ -134,6 +166,7 @@ export function whoCanReach(
         expires: c.expires,
         how: `pinned certificate${alone}`,
         policies: [],
+        checked: true,
       });
     }
     for (const f of api.client_cas) {
@@ -146,6 +179,7 @@ export function whoCanReach(
         expires: null,
         how: `any certificate this CA issued (path validation)${alone}${revoked(f)}`,
         policies: [],
+        checked: true,
       });
     }
     for (const m of api.client_matches)
@@ -157,6 +191,7 @@ export function whoCanReach(
         expires: null,
         how: `a certificate ${describeMatch(bundle, m)}${alone}${revoked(m.issuer)}`,
         policies: [],
+        checked: true,
       });
     // Given certificates the API admits through a CA or a subject entry (pins are above).
     for (const c of certs) {
@@ -177,6 +212,7 @@ export function whoCanReach(
         expires: c.expires,
         how: `${rule}${alone}`,
         policies: [],
+        checked: true,
       });
     }
   }
@@ -186,7 +222,23 @@ export function whoCanReach(
       if (got === null) {
         if (key.access_rights[apiId] === undefined) continue;
         const missing = uncheckedCredentials(key, byFingerprint, certs, snapshot, now);
-        if (missing !== null) notes.push(`key ${key.id} not checked: ${missing}`);
+        if (missing !== null) {
+          // Listed all the same (an auditor with only the bundle gets every grant), after the
+          // stages that need no certificate: the key's state and its access rights.
+          const refused = keyStagesRefusal(snapshot, { method, host, path }, key, now, opts.path === null);
+          if (refused !== null) notes.push(`key ${key.id} is refused whatever its certificate: ${refused.code}`);
+          else
+            rows.push({
+              kind: 'key',
+              id: key.id,
+              fingerprints: key.certificates,
+              subject: null,
+              expires: key.expires,
+              how: `${credentialsOf(bundle, key, api)}${onlyUrls(key)}; not checked: ${missing}`,
+              policies: key.policies,
+              checked: false,
+            });
+        }
         // Its own certificates that were given and refused (revoked, expired, ...): say why.
         for (const c of certs) {
           const k = snapshot.keyOfIdentity(c.identity, now);
@@ -199,15 +251,15 @@ export function whoCanReach(
         }
         continue;
       }
-      const urls = key.access_rights[apiId]?.allowed_urls;
       rows.push({
         kind: 'key',
         id: key.id,
         fingerprints: got.cert ? [got.cert.identity.fingerprint] : key.certificates,
         subject: got.cert?.subject ?? null,
         expires: key.expires,
-        how: urls && opts.path === null ? `${got.how}; only ${urls.map((u) => `${u.url} [${u.methods.join(',') || 'any method'}]`).join(', ')}` : got.how,
+        how: `${got.how}${onlyUrls(key)}`,
         policies: key.policies,
+        checked: true,
       });
     }
   }
@@ -268,13 +320,13 @@ function uncheckedCredentials(
   const missing = key.certificates.filter((f) => !given.has(f));
   if (missing.length > 0) return `its certificate ${missing.map(short).join(', ')} is not among the certificates given (--certs DIR)`;
   if (key.certificate_match !== null && !certs.some((c) => snapshot.keyOfIdentity(c.identity, now) !== undefined))
-    return `no certificate given matches its certificate_match (${describeMatch(snapshot.bundle, key.certificate_match)}; --certs DIR)`;
+    return 'no certificate given matches its certificate_match (--certs DIR)';
   if (key.token_sha256 !== null && key.certificates.length === 0 && key.certificate_match === null && certs.length === 0)
     return 'its token alone is refused, and no certificate was given to carry it (--certs DIR)';
   return null;
 }
 
-const CSV_FIELDS = ['kind', 'id', 'fingerprints', 'subject', 'expires', 'how', 'policies'] as const;
+const CSV_FIELDS = ['kind', 'id', 'fingerprints', 'subject', 'expires', 'how', 'policies', 'checked'] as const;
 
 export function formatWho(a: WhoAnswer, format: 'text' | 'csv'): string {
   if (format === 'csv') {
@@ -282,12 +334,23 @@ export function formatWho(a: WhoAnswer, format: 'text' | 'csv'): string {
     const lines = [CSV_FIELDS.join(',')];
     for (const r of a.rows)
       lines.push(
-        [r.kind, r.id, r.fingerprints.map((f) => `sha256:${f}`).join(' '), r.subject ?? '', r.expires ?? '', r.how, r.policies.join(' ')].map(cell).join(','),
+        [
+          r.kind,
+          r.id,
+          r.fingerprints.map((f) => `sha256:${f}`).join(' '),
+          r.subject ?? '',
+          r.expires ?? '',
+          r.how,
+          r.policies.join(' '),
+          r.checked ? 'yes' : 'no',
+        ]
+          .map(cell)
+          .join(','),
       );
     return `${lines.join('\n')}\n`;
   }
   const lines = [`who can reach API "${a.api}" (${a.method} ${a.path}):`];
-  if (a.rows.length === 0) lines.push('  nobody among the credentials checked');
+  if (a.rows.length === 0) lines.push('  nobody');
   for (const r of a.rows) {
     const fps = r.fingerprints.map(short).join(' ');
     const bits = [
@@ -301,6 +364,11 @@ export function formatWho(a: WhoAnswer, format: 'text' | 'csv'): string {
     ];
     lines.push(`  ${bits.filter(Boolean).join('  ')}`.trimEnd());
   }
+  const unchecked = a.rows.filter((r) => !r.checked).length;
+  if (unchecked > 0)
+    lines.push(
+      `${count(unchecked, 'grant')} listed from the bundle alone (not checked): give the client certificates with --certs DIR to put them through the stages`,
+    );
   if (a.notes.length > 0) lines.push('notes:', ...a.notes.map((n) => `  ${n}`));
   return `${lines.join('\n')}\n`;
 }

@@ -50,17 +50,23 @@ export function explainParseError(err: unknown, cmd: Pick<Command, 'usage'>): st
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
 /**
- * A duration in milliseconds: "500ms", "30s", "2m", "1h", "1m30s", or a bare number (milliseconds,
- * as before units were accepted). `source` names where the value came from, for the error.
+ * A duration in milliseconds: "500ms", "30s", "2m", "1h", "1m30s". A bare number is refused:
+ * nginx and kubectl users read `30` as seconds, this parser once read it as milliseconds, and a
+ * timeout silently a thousand times shorter than meant is worse than an error that says which
+ * unit to write. `source` names where the value came from (the flag or its variable).
  */
 export function parseDuration(value: string, source: string): number {
   const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text) && Number(text) !== 0) {
+    throw new UsageError(
+      `${source} ${JSON.stringify(value)} has no unit: write ${text}s for ${text} seconds (or ${Math.round(Number(text) * 1000)}ms); a bare number used to mean milliseconds: ${text}ms keeps that`,
+    );
+  }
   let ms = 0;
-  if (/^\d+$/.test(text)) ms = Number(text);
-  else {
+  if (!/^0+$/.test(text)) {
     const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
     if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) {
-      throw new UsageError(`${source} must be a duration like 500ms, 30s or 2m (a bare number is milliseconds), not ${JSON.stringify(value)}`);
+      throw new UsageError(`${source} must be a duration like 500ms, 30s or 2m, not ${JSON.stringify(value)}`);
     }
     for (const p of parts) ms += Number(p[1]) * UNITS[p[2]];
   }

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, relative } from 'node:path';
 import { DEMO_CERT_NAMES } from './pki.ts';
+import { count } from '../common/count.ts';
 
 interface DiagnosticLike {
   code: string;
@@ -38,11 +39,11 @@ export function missingCertsHint(diagnostics: readonly DiagnosticLike[], cwd = p
   const demoFiles = new Set(DEMO_CERT_NAMES.map((n) => `${n}.pem`));
   const lines = [...byDir].map(([dir, names]) => {
     const shown = relative(cwd, dir) || '.';
-    const count = `${names.length} certificate file${names.length === 1 ? '' : 's'} the config names`;
+    const named = `${count(names.length, 'certificate file')} the config names`;
     if (names.every((n) => demoFiles.has(n))) {
-      return `hint: ${shown} does not exist (${count}): they are the demo certificates; run \`npm start\` or \`mtlsgate certs ${shown}\` first`;
+      return `hint: ${shown} does not exist (${named}): they are the demo certificates; run \`npm start\` or \`mtlsgate certs ${shown}\` first`;
     }
-    return `hint: ${shown} does not exist (${count}): create it with the certificates, or fix the paths`;
+    return `hint: ${shown} does not exist (${named}): create it with the certificates, or fix the paths`;
   });
   return lines.join('\n');
 }

@@ -26,7 +26,5 @@ export function warn(line: string): void {
   if (level >= 0) process.stderr.write(`${line}\n`);
 }
 
-/** "1 API", "2 APIs", "1 key", "0 keys". */
-export function count(n: number, singular: string, pluralForm = `${singular}s`): string {
-  return `${n} ${n === 1 ? singular : pluralForm}`;
-}
+/** "1 API", "2 APIs", "1 key", "0 keys" (common/count.ts: the one helper). */
+export { count } from '../common/count.ts';

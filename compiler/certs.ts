@@ -15,6 +15,7 @@ import { oneLineName } from '../cert/subject.ts';
 import type { Confinement } from './confine.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { quotedPath } from './excerpt.ts';
+import { count } from '../common/count.ts';
 
 export interface CertInfo {
   /** Lowercase hex SHA-256 of the DER. */
@@ -303,7 +304,7 @@ export class CertLoader {
       this.log.report(
         'W_CERT_EXPIRING',
         site,
-        `certificate ${label()} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${days} day${days === 1 ? '' : 's'}`,
+        `certificate ${label()} (${subjectOf(cert)}) expires on ${cert.notAfter.toISOString()}, in ${count(days, 'day')}`,
       );
     }
   }

@@ -1,5 +1,6 @@
 // Semantic checks on APIs and their resolution to bundle form: the auth-combination table,
 // static-mTLS lists (pinned leaves and CA trust anchors), and unique domain + listen_path.
+import { isAbsolute } from 'node:path';
 import { checkCaPem, checkTargetUrl } from '../bundle/checks.ts';
 import { API_DEFAULTS } from '../bundle/defaults.ts';
 import type { BundleApi, BundleCa, CertMatch, Fingerprint, ForwardClientCert, UpstreamTls, XfccField } from '../bundle/types.ts';
@@ -68,6 +69,19 @@ function resolveUpstreamTls(
       );
     }
     if (anchors.length > 0) caPemText = anchors.map(caPem).join('');
+  }
+  // The client pair is read by serve on the gateway's machine, from serve's working directory
+  // when relative. Resolving it against this YAML file would write the compiling machine's
+  // directory (a CI checkout) into the bundle, wrong wherever the bundle is deployed, so a
+  // relative path is kept and said to be the gateway's.
+  for (const field of ['client_certificate', 'client_key_file'] as const) {
+    const path = spec[field];
+    if (path !== undefined && !isAbsolute(path))
+      log.report(
+        'W_UPSTREAM_TLS_RELATIVE',
+        at([field]),
+        `upstream_tls.${field} ${excerpt(path)} is relative: serve reads it from its own working directory on the gateway machine, not relative to this file (the bundle holds the path, never the key); give an absolute path`,
+      );
   }
   return {
     ca_pem: caPemText,

@@ -14,6 +14,7 @@ import { uniqueById } from './ids.ts';
 import type { CaRegistry } from './match.ts';
 import type { RevocationDoc } from './model.ts';
 import { locate } from './source.ts';
+import { count } from '../common/count.ts';
 
 const HOUR_MS = 3_600_000;
 /** A CRL whose nextUpdate is closer than this gets a warning: it must be re-issued soon. */
@@ -72,7 +73,7 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
         log.report(
           'W_CRL_EXPIRING',
           site,
-          `CRL ${entry} (${signer.subject}) reaches its nextUpdate on ${crl.nextUpdate!.toISOString()}, in ${hours} hour${hours === 1 ? '' : 's'}: compile again with a newer CRL before then`,
+          `CRL ${entry} (${signer.subject}) reaches its nextUpdate on ${crl.nextUpdate!.toISOString()}, in ${count(hours, 'hour')}: compile again with a newer CRL before then`,
         );
       }
       const merged = crls.get(signer.fingerprint) ?? { serials: new Set<string>(), next: null, sources: new Set<string>() };

@@ -180,6 +180,16 @@ export const CODES = {
     title: 'two keys whose certificate_match can match the same certificate',
     fix: 'Make the rules disjoint (a different issuer or a value only one of them matches): a certificate must identify exactly one key.',
   },
+  W_UPSTREAM_TLS_RELATIVE: {
+    severity: 'warning',
+    title: 'an upstream_tls client certificate or key path is relative: serve reads it from its working directory, not from the config',
+    fix: 'Give the absolute path the file has on the gateway machine (e.g. /etc/mtlsgate/upstream/client-key.pem). Unlike every other config path, these are not resolved against the YAML file: the bundle is often compiled elsewhere (CI) and carries the path, never the private key, to the gateway.',
+  },
+  W_MATCH_FIELDS_DIFFER: {
+    severity: 'warning',
+    title: 'two keys under one issuer match on different fields, so one certificate can match both',
+    fix: 'Match every key under that issuer on the same field (san_uri for SPIFFE IDs, say), or add the other field to one rule so the two exclude each other; a certificate that matches both is refused with 401 auth.cert_ambiguous.',
+  },
   E_CRL_READ: {
     severity: 'error',
     title: 'CRL file cannot be read or parsed',

@@ -6,6 +6,7 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CODES, type Code } from './codes.ts';
 import { Confinement } from './confine.ts';
 import type { Diagnostic } from './diagnostics.ts';
+import { count } from '../common/count.ts';
 
 export type OutputFormat = 'text' | 'json' | 'github';
 
@@ -28,10 +29,6 @@ function codeFrame(lines: string[] | undefined, line: number, col: number): stri
   const text = lines[line - 1].replace(/\r$/, '').replace(/\t/g, ' ');
   const gutter = String(line).length;
   return [`${' '.repeat(gutter + 2)}|`, ` ${line} | ${text}`, `${' '.repeat(gutter + 2)}| ${' '.repeat(Math.max(0, col - 1))}^`].join('\n');
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 function formatText(result: Counts, dir: string): string {
@@ -61,7 +58,7 @@ function formatText(result: Counts, dir: string): string {
     if (info) block.push(`  help: ${info.fix}`);
     out.push(block.join('\n'));
   }
-  if (result.errorCount + result.warningCount > 0) out.push(`${plural(result.errorCount, 'error')}, ${plural(result.warningCount, 'warning')}`);
+  if (result.errorCount + result.warningCount > 0) out.push(`${count(result.errorCount, 'error')}, ${count(result.warningCount, 'warning')}`);
   return out.length ? out.join('\n\n') + '\n' : '';
 }
 

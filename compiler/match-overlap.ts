@@ -3,11 +3,15 @@
 // Matchers only overlap under the same issuer, and when their values overlap: every field both
 // constrain can hold one value matching both, and either they share a field or one constrains
 // a subset of the other's fields (an issuer-only rule overlaps everything under its CA). Rules on
-// disjoint fields (one by san_uri, one by san_dns) are not reported: only a certificate carrying
-// both values would match both, and the runtime refuses that one (auth.cert_ambiguous). With 100,000 keys
+// disjoint fields (one by subject_cn, one by san_uri) are not an error: only a certificate carrying
+// both values matches both, and the runtime refuses that one (auth.cert_ambiguous). But the CA can
+// issue one (cert-manager and step-ca put a CN and SANs in one certificate), so they are a warning,
+// one per pair of field sets under an issuer (naming its first pair of keys and how many more), so
+// 100,000 keys make a few warnings, not billions. With 100,000 keys
 // pairwise comparison is too slow, so exact matchers are hash-joined on the fields they share,
 // and only wildcard matchers (few, by design) are compared with every matcher of their issuer.
 import type { CertMatch } from '../bundle/types.ts';
+import { count } from '../common/count.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { MATCH_FIELDS, type MatchField, WILDCARD_STOPS } from '../bundle/match-fields.ts';
 
@@ -142,12 +146,53 @@ export function reportOverlaps(matchers: KeyMatcher[], log: DiagnosticLog): void
       }
     }
   }
+  reportDisjointFields(byIssuer, log);
   if (suppressed > 0) {
     const last = matchers[0];
     log.report(
       'E_MATCH_OVERLAP',
       last.site,
-      `and ${suppressed} more pairs of keys whose certificate_match rules overlap (only the first ${MAX_REPORTS} are listed)`,
+      `and ${count(suppressed, 'more pair', 'more pairs')} of keys whose certificate_match rules overlap (only the first ${MAX_REPORTS} are listed)`,
     );
+  }
+}
+
+/**
+ * W_MATCH_FIELDS_DIFFER: under each issuer, each two groups of rules whose field sets share no
+ * field (neither empty: an issuer-only rule is an E_MATCH_OVERLAP above). A certificate holding a
+ * value of each can match both rules whatever the values, so the pair is reported once, with
+ * the first key of each group at its position.
+ */
+function reportDisjointFields(byIssuer: ReadonlyMap<string, KeyMatcher[]>, log: DiagnosticLog): void {
+  let reported = 0;
+  for (const list of byIssuer.values()) {
+    const groups = new Map<string, { fields: MatchField[]; items: KeyMatcher[] }>();
+    for (const m of list) {
+      const fields = fieldsOf(m.match);
+      if (fields.length === 0) continue;
+      const g = groups.get(fields.join(','));
+      if (g) g.items.push(m);
+      else groups.set(fields.join(','), { fields, items: [m] });
+    }
+    const all = [...groups.values()];
+    for (let i = 0; i < all.length; i++) {
+      for (let j = i + 1; j < all.length; j++) {
+        if (all[i].fields.some((f) => all[j].fields.includes(f))) continue;
+        if (reported++ >= MAX_REPORTS) return;
+        const [a, b] = [all[i].items[0], all[j].items[0]];
+        const pairs = all[i].items.length * all[j].items.length;
+        const more = pairs > 1 ? ` (and ${count(pairs - 1, 'more pair', 'more pairs')} of keys matched on these fields under this issuer)` : '';
+        const rule = (m: KeyMatcher) =>
+          fieldsOf(m.match)
+            .map((f) => `${f} ${m.match[f]}`)
+            .join(' and ');
+        log.report(
+          'W_MATCH_FIELDS_DIFFER',
+          b.site,
+          `keys "${a.key}" (${rule(a)}) and "${b.key}" (${rule(b)}) match certificates of the same issuer on different fields: a certificate with both values matches both and is refused at runtime (401 auth.cert_ambiguous)${more}`,
+          [{ site: a.site, message: `key "${a.key}" matches here` }],
+        );
+      }
+    }
   }
 }

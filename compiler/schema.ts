@@ -12,6 +12,7 @@ import testSchema from '../schema/test.schema.json' with { type: 'json' };
 import type { DiagnosticLog } from './diagnostics.ts';
 import { excerpt } from './excerpt.ts';
 import { locate, pointerToPath, type SourceDoc } from './source.ts';
+import { normaliseSeconds } from './seconds.ts';
 import { didYouMean } from './suggest.ts';
 import type { ApiDoc, KeyDoc, PolicyDoc, RevocationDoc, TestDoc } from './model.ts';
 
@@ -143,6 +144,15 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
       log.report('E_MISSING_FIELD', site(path), `${path.length === 0 ? kind : field} is missing required field "${missing}"`);
       return;
     }
+    case 'anyOf': {
+      // One message for a field of several forms (its branches' errors were dropped): the forms
+      // it takes, from the field's title, and what it got.
+      const forms = typeof parentSchema.title === 'string' ? parentSchema.title : 'one of the forms docs/config.md lists';
+      const quoted =
+        typeof err.data === 'string' && err.data.trim() !== '' && Number.isFinite(Number(err.data)) ? ` (remove the quotes: ${err.data.trim()})` : '';
+      log.report('E_FIELD_TYPE', site(path), `${field} must be ${forms}, got ${typeOf(err.data)}${quoted}`);
+      return;
+    }
     case 'type': {
       const want = String((err.params as { type: string }).type);
       log.report('E_FIELD_TYPE', site(path), `${field} must be ${TYPE_WORDS[want] ?? want}, got ${typeOf(err.data)}${typeHint(want, err.data)}`);
@@ -156,6 +166,13 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
       log.report('E_FIELD_VALUE', site(path), `${field} ${excerpt(err.data)} is not valid (${err.message})${described}`);
     }
   }
+}
+
+/** ajv reports each failed branch of an anyOf and then the anyOf: keep the anyOf alone (report() words it). */
+function withoutAnyOfBranches(errors: ErrorObject[]): ErrorObject[] {
+  const anyOf = errors.filter((e) => e.keyword === 'anyOf');
+  if (anyOf.length === 0) return errors;
+  return errors.filter((e) => !anyOf.some((a) => e.instancePath === a.instancePath && e.schemaPath.startsWith(`${a.schemaPath}/`)));
 }
 
 /** Validates every document; returns the valid ones, typed and grouped by kind. */
@@ -198,8 +215,9 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
       continue;
     }
     const validate = validatorOf(kind as Kind);
+    normaliseSeconds(kind, value as Record<string, unknown>);
     if (!validate(value)) {
-      const errors = validate.errors ?? [];
+      const errors = withoutAnyOfBranches(validate.errors ?? []);
       for (const err of errors) report(doc, kind as Kind, err, log);
       // Unknown fields alone (typos, mostly) leave every known field well-typed: keep checking
       // the document, so its other problems show in this run too. The errors stop the bundle.

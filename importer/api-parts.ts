@@ -1,7 +1,9 @@
 // The pieces of an API both Tyk formats share: listen path, target URL, domain and the static
 // mTLS certificate list. A listen path or target mtlsgate cannot route is fatal: an API without
 // them is no API, and importing it half would change who reaches what.
+import { isAbsolute } from 'node:path';
 import { certEntry } from './cert-ids.ts';
+import { relocatedCertPath } from './cert-files.ts';
 import type { ImportContext } from './context.ts';
 import { FatalImportError, ptr } from './report.ts';
 
@@ -50,6 +52,10 @@ export function clientCertificates(ctx: ImportContext, list: unknown, file: stri
     const e = certEntry(raw);
     if ('pin' in e) out.push(e.pin);
     else if ('path' in e) {
+      if (isAbsolute(e.path)) {
+        out.push(relocatedCertPath(ctx, e.path, file, ptr(pointer, i)));
+        return;
+      }
       out.push(e.path);
       if (!e.path.startsWith('/'))
         ctx.report.note(

@@ -19,7 +19,8 @@ export interface ImportResult {
   files: OutFile[];
   drops: Finding[];
   notes: Finding[];
-  counts: { apis: number; policies: number; keys: number; inactiveKeys: number };
+  /** certificates: files copied into certs/ (importer/cert-files.ts). */
+  counts: { apis: number; policies: number; keys: number; inactiveKeys: number; certificates: number };
 }
 
 /** Throws FatalImportError (nothing to write) for inputs that cannot be imported. */
@@ -46,10 +47,17 @@ export function importTyk(paths: string[]): ImportResult {
   for (const item of items) if (item.kind === 'policy') convertPolicy(ctx, policies, item.value, item.file, item.pointer, item.mapKey);
   for (const item of items) if (item.kind === 'key') convertKey(ctx, policies, item.value, item.file, item.pointer, item.keyRef);
   const apis = [...ctx.apis.values()];
+  const certificates = ctx.certCopies.files();
   return {
-    files: renderAll(apis, ctx.policies, ctx.keys),
+    files: [...renderAll(apis, ctx.policies, ctx.keys), ...certificates],
     drops: ctx.report.drops,
     notes: ctx.report.notes,
-    counts: { apis: apis.length, policies: ctx.policies.length, keys: ctx.keys.length, inactiveKeys: ctx.keys.filter((k) => k.disabledBecause).length },
+    counts: {
+      apis: apis.length,
+      policies: ctx.policies.length,
+      keys: ctx.keys.length,
+      inactiveKeys: ctx.keys.filter((k) => k.disabledBecause).length,
+      certificates: certificates.length,
+    },
   };
 }

@@ -6,8 +6,10 @@
 // Where Tyk does not hash (tyk.conf hash_keys: false) the key id is the token itself, and only
 // its SHA-256 is written.
 import { createHash } from 'node:crypto';
+import { isAbsolute } from 'node:path';
 import type { KeySpec } from '../compiler/model.ts';
 import { certEntry } from './cert-ids.ts';
+import { relocatedCertPath } from './cert-files.ts';
 import type { ImportContext } from './context.ts';
 import { reportLeftovers } from './leftovers.ts';
 import type { PolicyIndex } from './policies.ts';
@@ -89,7 +91,7 @@ export function convertKey(
   if (cert) {
     const e = certEntry(cert);
     if ('pin' in e) spec.certificate = e.pin;
-    else if ('path' in e) spec.certificate = e.path;
+    else if ('path' in e) spec.certificate = isAbsolute(e.path) ? relocatedCertPath(ctx, e.path, file, ptr(base, 'certificate')) : e.path;
     else ctx.report.drop(file, ptr(base, 'certificate'), `certificate ${JSON.stringify(cert)} not converted: not a Tyk certificate id`);
   }
 

@@ -101,6 +101,8 @@ export function startAdmin(host: string, port: number, health: HealthSources, me
 }
 
 const JSON_NO_STORE = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+/** /certificates/expiring answers at most this many (a larger ?limit is capped). */
+const EXPIRING_MAX = 10_000;
 
 export async function startAdminServer(host: string, port: number, ends: AdminEndpoints): Promise<AdminServer> {
   const failed = (res: ServerResponse) => (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
@@ -137,9 +139,19 @@ export async function startAdminServer(host: string, port: number, ends: AdminEn
       return;
     }
     if (path === '/certificates/expiring' && ends.expiring) {
-      const limit = Number(new URL(req.url ?? '/', 'http://admin').searchParams.get('limit') ?? '20');
-      const n = Number.isInteger(limit) && limit > 0 ? Math.min(limit, 10_000) : 20;
-      Promise.resolve(ends.expiring(n)).then((certificates) => res.writeHead(200, JSON_NO_STORE).end(JSON.stringify({ certificates }) + '\n'), failed(res));
+      const given = new URL(req.url ?? '/', 'http://admin').searchParams.get('limit');
+      const n = given === null ? 20 : /^\d+$/.test(given) ? Number(given) : Number.NaN;
+      // A limit that is no count is an error, not the default: a script asking for ?limit=all
+      // would otherwise read 20 entries as the whole list.
+      if (!(n >= 1)) {
+        const body = { error: `limit must be a whole number from 1 to ${EXPIRING_MAX} (default 20), not ${JSON.stringify(given)}` };
+        res.writeHead(400, JSON_NO_STORE).end(`${JSON.stringify(body)}\n`);
+        return;
+      }
+      Promise.resolve(ends.expiring(Math.min(n, EXPIRING_MAX))).then(
+        (certificates) => res.writeHead(200, JSON_NO_STORE).end(JSON.stringify({ certificates }) + '\n'),
+        failed(res),
+      );
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found: try /health, /ready, /live, /metrics or /certificates/expiring"}\n');

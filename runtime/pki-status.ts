@@ -23,17 +23,35 @@ export function expiryCounts(expiry: ExpiryList, nowS: number): { expired: numbe
 export interface ExpiringCertificate {
   sha256: string;
   not_after: string;
-  /** The key the certificate identifies, or null. */
+  /** The key the certificate identifies (bound to it, or the one key matched under this CA), or null. */
   key: string | null;
-  /** APIs that pin it, or (a CA) trust it. */
+  /** Every key it identifies: its bound key, or (a CA) the keys whose certificate_match names it as issuer; at most KEYS_LISTED. */
+  keys: string[];
+  /** How many keys it identifies in all (more than `keys` holds when over KEYS_LISTED). */
+  keys_total: number;
+  /** APIs that pin it, or (a CA) trust it, and the APIs the keys listed have rights on; sorted. */
   apis: string[];
 }
+
+/** Keys named per entry: a CA can issue for 100,000 subject-matched keys, and the list is a page, not a dump. */
+export const KEYS_LISTED = 20;
 
 /** The `limit` soonest-expiring certificates not yet expired (expired ones too when `includeExpired`). */
 export function soonestExpiring(snapshot: Snapshot, limit: number, nowS: number, includeExpired = false): ExpiringCertificate[] {
   return snapshot.expiry.after(includeExpired ? Number.NEGATIVE_INFINITY : nowS, limit).map(({ time, fingerprint }) => {
     const names = snapshot.namesOf(fingerprint);
-    return { sha256: fingerprint, not_after: new Date(time * 1000).toISOString(), key: names.key, apis: names.apis };
+    const all = names.key !== null ? [names.key] : snapshot.keysMatchedUnder(fingerprint);
+    const keys = all.slice(0, KEYS_LISTED);
+    const apis = new Set(names.apis);
+    for (const id of keys) for (const api of snapshot.key(id)?.rights.keys() ?? []) apis.add(api);
+    return {
+      sha256: fingerprint,
+      not_after: new Date(time * 1000).toISOString(),
+      key: all.length === 1 ? all[0] : null,
+      keys,
+      keys_total: all.length,
+      apis: [...apis].sort(),
+    };
   });
 }
 

@@ -97,6 +97,8 @@ export interface Snapshot {
   revocationCas(): TrustedCa[];
   /** Who names a certificate: the key it identifies and the APIs that pin or trust it. */
   namesOf(fingerprint: string): { key: string | null; apis: string[] };
+  /** Keys whose certificate_match names this CA as issuer, in id order ([] for none). */
+  keysMatchedUnder(caFingerprint: string): readonly string[];
   /** The key whose token hashes to this SHA-256 hex. */
   keyByToken(sha256Hex: string): PreparedKey | undefined;
   key(id: string): PreparedKey | undefined;
@@ -241,7 +243,12 @@ class PreparedBundle implements Snapshot {
     readonly expiry: ExpiryList,
     private readonly apiNames: (fingerprint: string) => string[],
     private readonly cas: ReadonlyMap<string, TrustedCa>,
+    private readonly matchedUnder: ReadonlyMap<string, string[]>,
   ) {}
+
+  keysMatchedUnder(caFingerprint: string): readonly string[] {
+    return this.matchedUnder.get(caFingerprint) ?? [];
+  }
 
   revocationCas(): TrustedCa[] {
     return [...this.cas.values()];
@@ -301,7 +308,16 @@ function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle,
   const keyIdHeaders = keyIdHeadersOf(parts.apis);
   for (const api of Object.values(parts.apis)) apis.set(api.id, prepareApi(parts.cas, api, cas, keyIdHeaders));
   const keyRules: PreparedMatch[] = [];
-  for (const id in parts.matches) keyRules.push(prepareMatch(parts.matches[id], trustedCa(parts.cas, parts.matches[id].issuer, cas, `key ${id}`), id));
+  // Issuer -> the keys matched under it: the admin expiry list names them with a CA.
+  const matchedUnder = new Map<string, string[]>();
+  for (const id in parts.matches) {
+    const issuer = parts.matches[id].issuer;
+    keyRules.push(prepareMatch(parts.matches[id], trustedCa(parts.cas, issuer, cas, `key ${id}`), id));
+    const ids = matchedUnder.get(issuer);
+    if (ids === undefined) matchedUnder.set(issuer, [id]);
+    else ids.push(id);
+  }
+  for (const ids of matchedUnder.values()) ids.sort();
   // Every CA of the bundle: CRLs (compiled or fetched) are matched against these.
   for (const fp in parts.cas) trustedCa(parts.cas, fp, cas, 'the revocation list');
   let chains = Object.keys(parts.cas).length > 0;
@@ -344,6 +360,7 @@ function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle,
     expiry,
     apiNames,
     cas,
+    matchedUnder,
   );
 }
 

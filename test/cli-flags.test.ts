@@ -124,22 +124,40 @@ test('serve: durations take units, a bad value names its flag or variable, unkno
   assert.match(mtlsgate(base, { env: { MTLSGATE_LISTEN: 'nowhere' } }).stderr, /MTLSGATE_LISTEN must be HOST:PORT/);
   assert.match(mtlsgate(base, { env: { MTLSGATE_ON_LIMITER_ERROR: 'maybe' } }).stderr, /MTLSGATE_ON_LIMITER_ERROR must be allow or deny/);
   const admin = mtlsgate([...base, '--admin', 'loopback']);
-  assert.match(admin.stderr, /--admin must be HOST:PORT \(e\.g\. 127\.0\.0\.1:8443 or \[::1\]:8443\) or off/);
+  assert.match(admin.stderr, /--admin must be HOST:PORT \(e\.g\. 127\.0\.0\.1:9901 or \[::1\]:9901\) or off/, "the admin port, not the gateway's 8443");
 
   const typo = mtlsgate(base, { env: { MTLSGATE_BUNLDE: 'x.json' } });
   assert.match(typo.stderr, /warning: ignoring unknown environment variable MTLSGATE_BUNLDE \(did you mean MTLSGATE_BUNDLE\?\)/);
 });
 
-test('serve accepts 30s, 500ms, 2m and bare milliseconds (it gets past flag parsing to the bundle)', () => {
+test('serve accepts 30s, 500ms, 2m and 1m30s (it gets past flag parsing to the bundle)', () => {
   const dir = writeConfig({});
   writeFileSync(join(dir, 'c.pem'), '');
-  for (const d of ['30s', '500ms', '2m', '1m30s', '2500']) {
+  for (const d of ['30s', '500ms', '2m', '1m30s']) {
     const r = mtlsgate(['serve', '--bundle', join(dir, 'none.json'), '--tls-cert', join(dir, 'c.pem'), '--tls-key', join(dir, 'c.pem'), '--drain-timeout', d]);
     assert.equal(r.code, 2);
     assert.doesNotMatch(r.stderr, /duration/, d);
     assert.match(r.stderr, /not a usable certificate|cannot read/, d);
   }
   void CLI;
+});
+
+test('serve refuses a duration without a unit (30 is not silently 30 ms), from a flag or its variable, with the fix', () => {
+  const base = ['serve', '--bundle', 'b.json', '--tls-cert', 'c.pem', '--tls-key', 'k.pem'];
+  const flag = mtlsgate([...base, '--upstream-timeout', '30']);
+  assert.equal(flag.code, 2);
+  assert.match(
+    flag.stderr,
+    /--upstream-timeout "30" has no unit: write 30s for 30 seconds \(or 30000ms\); a bare number used to mean milliseconds: 30ms keeps that/,
+  );
+  const drain = mtlsgate([...base, '--drain-timeout', '10']);
+  assert.equal(drain.code, 2);
+  assert.match(drain.stderr, /--drain-timeout "10" has no unit: write 10s/);
+  const env = mtlsgate(base, { env: { MTLSGATE_CLIENT_IDLE_TIMEOUT: '45' } });
+  assert.equal(env.code, 2);
+  assert.match(env.stderr, /MTLSGATE_CLIENT_IDLE_TIMEOUT "45" has no unit: write 45s/);
+  // 0 is no duration at all, with or without a unit.
+  assert.match(mtlsgate([...base, '--drain-timeout', '0']).stderr, /--drain-timeout must be a positive duration/);
 });
 
 test('the docs show the one flag scheme: the portal and approve write their bundle with -o, not the old --bundle OUT', () => {

@@ -237,6 +237,19 @@ test('a document with a misspelt field is still checked, so its other problems s
   assert.equal(r.bundle, null);
 });
 
+test('an unknown field far from its name in letters but plain in words gets a suggestion: keyless -> use_keyless, mutual_tls -> use_mutual_tls_auth', async () => {
+  const d = writeConfig({ 'a.yaml': api('a', 'keyless: true\nmutual_tls: true\n') });
+  const r = await compileDir(d);
+  const messages = r.diagnostics.filter((x) => x.code === 'E_UNKNOWN_FIELD').map((x) => x.message);
+  assert.deepEqual(messages, [
+    'unknown field "keyless" in an api (did you mean "use_keyless"?)',
+    'unknown field "mutual_tls" in an api (did you mean "use_mutual_tls_auth"?)',
+  ]);
+  // Two candidates as near in words: no guess (auth_data is in strip_auth_data, and holds auth).
+  const two = await compileDir(writeConfig({ 'a.yaml': api('a', 'auth_data: true\n') }));
+  assert.equal(two.diagnostics.find((x) => x.code === 'E_UNKNOWN_FIELD')?.message, 'unknown field "auth_data" in an api');
+});
+
 test('certificates: several per key (files, inline PEM, sha256 pins), each identifying the key', async () => {
   const p = await testPki();
   const d = writeConfig({

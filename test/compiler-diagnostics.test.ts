@@ -219,6 +219,31 @@ export const CASES: Case[] = [
     related: { file: 'k.yaml', line: 3, col: 1 },
   },
   {
+    // Read by serve from its working directory: the config directory here (setup), so the bundle loads.
+    code: 'W_UPSTREAM_TLS_RELATIVE',
+    certs: true,
+    files: {
+      'a.yaml':
+        'kind: api\nid: up\nuse_keyless: true\nproxy:\n  listen_path: /up/\n  target_url: https://backend.internal\n  upstream_tls:\n    client_certificate: certs/alice-with-key.pem\n    client_key_file: certs/alice-with-key.pem\n',
+    },
+    setup: (dir) => process.chdir(dir),
+    at: { file: 'a.yaml', line: 8, col: 25 },
+    message:
+      /^upstream_tls\.client_certificate "certs\/alice-with-key\.pem" is relative: serve reads it from its own working directory on the gateway machine, not relative to this file/,
+  },
+  {
+    // One by CN, one by SPIFFE ID with a wildcard: a certificate with CN=payments and that URI matches both.
+    code: 'W_MATCH_FIELDS_DIFFER',
+    certs: true,
+    files: {
+      'k.yaml': `kind: key\nid: a\ncertificate_match:\n  issuer: certs/ca.pem\n  subject_cn: payments\n---\nkind: key\nid: b\ncertificate_match:\n  issuer: certs/ca.pem\n  san_uri: spiffe://corp.example/ns/*/sa/api\n`,
+    },
+    at: { file: 'k.yaml', line: 9, col: 1 },
+    related: { file: 'k.yaml', line: 3, col: 1 },
+    message:
+      /^keys "a" \(subject_cn payments\) and "b" \(san_uri spiffe:\/\/corp\.example\/ns\/\*\/sa\/api\) match certificates of the same issuer on different fields: a certificate with both values matches both and is refused at runtime \(401 auth\.cert_ambiguous\)$/,
+  },
+  {
     code: 'E_CRL_READ',
     files: { 'r.yaml': 'kind: revocation\nid: r\ncrl: [missing.crl]\n' },
     at: { file: 'r.yaml', line: 3, col: 7 },
@@ -268,8 +293,9 @@ function show(ds: Diagnostic[]): string {
 for (const c of CASES) {
   test(`${c.code} at ${c.at.file}:${c.at.line}:${c.at.col}`, async () => {
     const dir = writeConfig({ ...(c.certs ? await certFiles() : {}), ...c.files });
+    const cwd = process.cwd();
     c.setup?.(dir);
-    const result = await compileDir(dir, c.options);
+    const result = await compileDir(dir, c.options).finally(() => process.chdir(cwd));
     const d = result.diagnostics.find((x) => x.code === c.code);
     assert.ok(d, `expected ${c.code}, got:\n${show(result.diagnostics)}`);
     assert.equal(d.severity, CODES[c.code].severity);

@@ -94,3 +94,39 @@ test('every field of the contract examples is accepted', async () => {
   assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics));
   assert.equal(r.content!.apis.payments.domain, 'pay.example.test');
 });
+
+test('per and quota_renewal_rate take seconds or a duration (30s, 1m, 1h, 1d, minute); the bundle holds seconds; anything else names the forms', async () => {
+  const dir = writeConfig({
+    'api.yaml': 'kind: api\nid: a\nuse_keyless: false\nproxy:\n  listen_path: /a/\n  target_url: http://127.0.0.1:9\n',
+    'p.yaml': 'kind: policy\nid: kong\naccess_rights:\n  a: {}\nrate: 100\nper: minute\nquota_max: 1000\nquota_renewal_rate: 1d\n',
+    'k.yaml': `kind: key\nid: k\ntoken_sha256: ${'a'.repeat(64)}\naccess_rights:\n  a: {}\nrate: 5\nper: 1m30s\nquota_max: 10\nquota_renewal_rate: 3600\n`,
+  });
+  const r = await compileDir(dir);
+  assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics));
+  assert.deepEqual(r.content!.keys.k.rate, { rate: 5, per: 90 });
+  assert.deepEqual(r.content!.keys.k.quota, { max: 10, renewal: 3600 });
+
+  const bad = writeConfig({
+    'p.yaml': 'kind: policy\nid: p\nrate: 10\nper: 1 min\n',
+    'q.yaml': 'kind: policy\nid: q\nrate: 10\nper: "30"\nquota_max: 5\nquota_renewal_rate: -1\n',
+  });
+  const b = await compileDir(bad);
+  const messages = b.diagnostics.map((d) => `${d.file}:${d.line} ${d.code} ${d.message}`);
+  assert.ok(
+    messages.includes(
+      'p.yaml:4 E_FIELD_TYPE per must be a positive number of seconds or a duration (30s, 1m, 1h, 1d, 1m30s; second, minute, hour, day), got string "1 min"',
+    ),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => /^q\.yaml:4 E_FIELD_TYPE per must be a positive number of seconds .*, got string "30" \(remove the quotes: 30\)$/.test(m)),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) =>
+      /^q\.yaml:6 E_FIELD_TYPE quota_renewal_rate must be a positive number of seconds or a duration \(3600, 1h, 1d; hour, day\), got number -1$/.test(m),
+    ),
+    messages.join('\n'),
+  );
+  assert.equal(b.diagnostics.length, 3, messages.join('\n'));
+});

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join, posix, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -239,4 +240,39 @@ test('dist/mtlsgate.mjs is executable with a node #! line; LICENSE is the Apache
   const license = readFileSync(join(ROOT, 'LICENSE'), 'utf8');
   assert.match(license, /^\s*Apache License\n\s*Version 2\.0, January 2004\n/);
   assert.match(license, /END OF TERMS AND CONDITIONS/);
+});
+
+test('the ConfigMap holds at most 1 MiB: the manifests and the quickstart say how many keys that is (measured here) and what to do past it', () => {
+  // 5,000 keys as heavy as keys get in a bundle: a certificate pin and a token each.
+  const config = join(t.dir, 'many-keys');
+  mkdirSync(join(config, 'keys'), { recursive: true });
+  writeFileSync(join(config, 'api.yaml'), 'kind: api\nid: a\nproxy:\n  listen_path: /a/\n  target_url: http://127.0.0.1:9\nauth:\n  use_certificate: true\n');
+  writeFileSync(join(config, 'p.yaml'), 'kind: policy\nid: p\naccess_rights:\n  a: {}\nrate: 10\nper: 1\n');
+  const hex = (s: string) => createHash('sha256').update(s).digest('hex');
+  const keys = Array.from(
+    { length: 5000 },
+    (_, i) => `kind: key\nid: key-${i}\ncertificate: sha256:${hex(`c${i}`)}\ntoken_sha256: ${hex(`t${i}`)}\napply_policies: [p]\n`,
+  );
+  writeFileSync(join(config, 'keys', 'k.yaml'), keys.join('---\n'));
+  const out = join(t.dir, 'many-keys.json');
+  assert.equal(mtlsgate(['compile', config, '-o', out]).code, 0);
+  const perKey = statSync(out).size / 5000;
+  const fitting = Math.floor((1024 * 1024) / perKey);
+  assert.ok(fitting >= 6000 && fitting < 10_000, `a 1 MiB ConfigMap holds ${fitting} such keys (${perKey.toFixed(0)} B a key)`);
+  // What the files say: the cap, the lower bound just measured, and the way out that serve supports.
+  const configMap = readFileSync(join(DEPLOY, 'kubernetes', 'configmap.yaml'), 'utf8');
+  const quickstart = readFileSync(join(ROOT, 'docs', 'quickstart.md'), 'utf8');
+  for (const [name, text] of [
+    ['configmap.yaml', configMap],
+    ['quickstart.md', quickstart],
+  ]) {
+    assert.match(text, /1 MiB/, name);
+    assert.match(text, /6,000 to 10,000 keys/, name);
+    assert.match(text, /--bundle https:\/\//, name);
+    assert.match(text, /--bundle-public-key/, name);
+    assert.match(text, /kubectl apply --server-side -f -/, name);
+  }
+  assert.match(readFileSync(join(DEPLOY, 'kubernetes', 'deployment.yaml'), 'utf8'), /at most 1 MiB/);
+  const serveUsage = mtlsgate(['help', 'serve']).stdout;
+  for (const flag of ['--bundle FILE|URL', '--bundle-public-key', '--poll-interval']) assert.ok(serveUsage.includes(flag), flag);
 });

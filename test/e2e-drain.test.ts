@@ -61,7 +61,7 @@ function keepAlive() {
 
 describe('drain on SIGTERM', () => {
   test('the answer in flight carries Connection: close; an idle keep-alive connection is closed at once; exit 0', async () => {
-    const gw = await serveBundle(bundle, pki, ['--drain-timeout', '30000']);
+    const gw = await serveBundle(bundle, pki, ['--drain-timeout', '30s']);
     const idle = keepAlive();
     const busy = keepAlive();
     try {

@@ -37,7 +37,7 @@ const lastSeen = () => upstream.requests.at(-1)!;
 describe('headers and timeouts, one serve process with --upstream-timeout', () => {
   let gw: Served;
   before(async () => {
-    gw = await serveBundle(bundle, pki, ['--upstream-timeout', String(UPSTREAM_TIMEOUT_MS)]);
+    gw = await serveBundle(bundle, pki, ['--upstream-timeout', `${UPSTREAM_TIMEOUT_MS}ms`]);
   });
   after(async () => {
     assert.deepEqual(await gw?.stop(), { code: 0, signal: null });

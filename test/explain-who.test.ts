@@ -129,27 +129,15 @@ test('who: pinned certificates with subject and expiry, keys with how they get t
   );
   const csv = await cli('who', '--bundle', bundle, 'profile', '--format', 'csv', '--certs', pki.dir);
   const rows = csv.stdout.trimEnd().split('\n');
-  assert.equal(rows[0], 'kind,id,fingerprints,subject,expires,how,policies');
-  assert.match(rows[1], /^key,alice,sha256:[0-9a-f]{64},"CN=alice, O=mtlsgate demo",,its certificate,profile-self-serve$/);
+  assert.equal(rows[0], 'kind,id,fingerprints,subject,expires,how,policies,checked');
+  assert.match(rows[1], /^key,alice,sha256:[0-9a-f]{64},"CN=alice, O=mtlsgate demo",,its certificate,profile-self-serve,yes$/);
   assert.match(rows[2], /^key,bob,/);
   assert.match(
     rows[3],
-    /^key,other-team,sha256:[0-9a-f]{64},"CN=stranger, O=mtlsgate demo",,"a certificate its certificate_match admits \(CA ""CN=untrusted CA, O=mtlsgate demo"" issued it \(path validation\), with subject_cn stranger: stranger\.pem\)",profile-self-serve$/,
+    /^key,other-team,sha256:[0-9a-f]{64},"CN=stranger, O=mtlsgate demo",,"a certificate its certificate_match admits \(CA ""CN=untrusted CA, O=mtlsgate demo"" issued it \(path validation\), with subject_cn stranger: stranger\.pem\)",profile-self-serve,yes$/,
   );
   const keyless = await cli('who', '--bundle', bundle, 'partner-reports', '--certs', pki.dir);
   assert.match(keyless.stdout, /certificate +- +pinned certificate \(alone\)/);
-  // The bundle holds fingerprints; without the certificates nothing about them is guessed.
-  const bare = await cli('who', '--bundle', bundle, 'logistics');
-  assert.match(bare.stdout, /nobody among the credentials checked\nnotes:\n/);
-  assert.match(bare.stdout, /key bob not checked: its certificate sha256:[0-9a-f]{16}… is not among the certificates given \(--certs DIR\)/);
-  assert.match(bare.stdout, /revocation \(every API\): the deny list names 1 certificate/);
-  // An auditor's csv without --certs is not an empty sheet that reads as "nobody": the grants not checked are on stderr.
-  const bareCsv = await cli('who', '--bundle', bundle, 'logistics', '--format', 'csv');
-  assert.equal(bareCsv.stdout, 'kind,id,fingerprints,subject,expires,how,policies\n');
-  assert.match(
-    bareCsv.stderr,
-    /mtlsgate who: note: key bob not checked: its certificate sha256:[0-9a-f]{16}… is not among the certificates given \(--certs DIR\)/,
-  );
   const unknown = await cli('who', '--bundle', bundle, 'nope');
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /no API "nope" in the bundle/);
@@ -189,9 +177,10 @@ test('explain --format github: the text, and a refused request as an error annot
   assert.match(missing.stderr, /^mtlsgate explain: --bundle .*nope\.json: ENOENT$/m);
 });
 
-test('who --format github: the text, and each note (a grant not checked) as a notice annotation', async () => {
-  const text = await cli('who', '--bundle', bundle, 'logistics');
-  const github = await cli('who', '--bundle', bundle, 'logistics', '--format', 'github');
+test('who --format github: the text, and each note (a grant refused whatever its certificate, revocation) as a notice annotation', async () => {
+  const args = ['who', '--bundle', bundle, 'logistics', '--path', '/admin'];
+  const text = await cli(...args);
+  const github = await cli(...args, '--format', 'github');
   assert.equal(github.code, 0, github.stderr);
   assert.ok(github.stdout.startsWith(text.stdout), 'the text first, as --format text prints it');
   const annotations = github.stdout.slice(text.stdout.length).trimEnd().split('\n');
@@ -205,14 +194,58 @@ test('who --format github: the text, and each note (a grant not checked) as a no
     annotations,
     notes.map((n) => `::notice title=note::${n}`),
   );
-  assert.ok(
-    annotations.some((a) =>
-      /^::notice title=note::key bob not checked: its certificate sha256:[0-9a-f]{16}… is not among the certificates given \(--certs DIR\)$/.test(a),
-    ),
-    annotations.join('\n'),
-  );
+  assert.ok(annotations.includes('::notice title=note::key bob is refused whatever its certificate: access.url_denied'), annotations.join('\n'));
+  assert.ok(annotations.includes('::notice title=note::revocation (every API): the deny list names 1 certificate'), annotations.join('\n'));
+});
+
+test('who with only the deployed bundle: every grant is a row (fingerprint, key, policies, expiry), marked not checked; text, csv and json', async () => {
+  // The bundle holds fingerprints: subjects stay unknown, nothing about the certificates is guessed,
+  // but an auditor holding only the bundle still gets the full list of who is granted the API.
+  const bare = await cli('who', '--bundle', bundle, 'logistics');
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.doesNotMatch(bare.stdout, /nobody/);
   assert.match(
-    annotations[0],
-    /^::notice title=note::pinned certificate sha256:[0-9a-f]{16}… \(key bob\) not checked: not among the certificates given \(--certs DIR\)$/,
+    bare.stdout,
+    /certificate +- +pinned certificate, .*; not checked: not among the certificates given \(--certs DIR\) +sha256:[0-9a-f]{16}… +expires 20/,
+  );
+  assert.match(bare.stdout, /certificate +bob +pinned certificate, .*; not checked: /);
+  assert.match(
+    bare.stdout,
+    /key +bob +token \+ its certificate; only \^\/shipments.*; not checked: its certificate sha256:[0-9a-f]{16}… is not among the certificates given \(--certs DIR\) +sha256:[0-9a-f]{16}… +policies partner-standard, profile-self-serve/,
+  );
+  assert.match(bare.stdout, /key +carol +token \+ a pinned certificate; only .*; not checked: .* +policies partner-standard/);
+  assert.match(bare.stdout, /^4 grants listed from the bundle alone \(not checked\): give the client certificates with --certs DIR/m);
+  assert.match(bare.stdout, /revocation \(every API\): the deny list names 1 certificate/);
+  assert.equal(bare.stdout.includes('alice'), false, 'alice has no right on logistics');
+  // What the bundle alone settles is settled: the access stage refuses both keys on /admin.
+  const admin = await cli('who', '--bundle', bundle, 'logistics', '--path', '/admin');
+  assert.equal(/^ {2}key {8}/m.test(admin.stdout), false);
+  assert.match(admin.stdout, /key bob is refused whatever its certificate: access\.url_denied/);
+  // csv: the same rows, with checked = no, not an empty sheet that reads as "nobody".
+  const csv = await cli('who', '--bundle', bundle, 'logistics', '--format', 'csv');
+  const rows = csv.stdout.trimEnd().split('\n');
+  assert.equal(rows[0], 'kind,id,fingerprints,subject,expires,how,policies,checked');
+  // (The pins come in fingerprint order: the certificates are made anew each run.)
+  assert.deepEqual(
+    rows
+      .slice(1)
+      .map((r) => [r.split(',')[0], r.split(',')[1], r.endsWith(',no')])
+      .sort(),
+    [
+      ['certificate', '', true],
+      ['certificate', 'bob', true],
+      ['key', 'bob', true],
+      ['key', 'carol', true],
+    ],
+  );
+  assert.match(rows[3], /^key,bob,sha256:[0-9a-f]{64},,,"token \+ its certificate; .*",partner-standard profile-self-serve,no$/);
+  const json = JSON.parse((await cli('who', '--bundle', bundle, 'profile', '--format', 'json')).stdout);
+  assert.deepEqual(
+    json.rows.map((r: { id: string; checked: boolean; subject: string | null }) => [r.id, r.checked, r.subject]),
+    [
+      ['alice', false, null],
+      ['bob', false, null],
+      ['other-team', false, null],
+    ],
   );
 });

@@ -40,7 +40,7 @@ test('classic API definitions: listen path, strip, target, domain, keyless, toke
     domain: 'reports.example.com',
     use_keyless: true,
     use_mutual_tls_auth: true,
-    client_certificates: [PARTNER, '/etc/tyk/certs/partner-b.pem'],
+    client_certificates: [PARTNER, '../certs/partner-b.pem'],
   });
   assert.deepEqual(yamlOf(out, 'apis/logistics-api_v1.yaml'), {
     kind: 'api',
@@ -177,7 +177,7 @@ test('keys: sha256 key hashes become token_sha256, certificate ids become sha256
   assert.match(frank, /^# NOT ACTIVE: Tyk stored this key's token hashed with murmur128/m);
   assert.equal(parse(frank), null, 'no active document');
   assert.deepEqual(parse(frank.replace(/^# (?!NOT|Uncomment|Imported|Source)/gm, '')), { kind: 'key', id: 'frank', apply_policies: ['partner-standard'] });
-  assert.match(all.stdout, /wrote 7 APIs, 4 policies, 4 keys \(1 commented out: they need a new token\)/);
+  assert.match(all.stdout, /wrote 7 APIs, 4 policies, 4 keys \(1 commented out: it needs a new token\) to /);
 });
 
 test('every field that is not converted is reported with its file and JSON pointer', () => {
@@ -197,6 +197,7 @@ test('every field that is not converted is reported with its file and JSON point
     'apps/logistics.json#/proxy/transport',
     'apps/partner-reports.json#/CORS',
     'apps/partner-reports.json#/allowed_ips',
+    'apps/partner-reports.json#/client_certificates/1',
     'apps/partner-reports.json#/client_certificates/2',
     'apps/partner-reports.json#/enable_ip_whitelisting',
     'apps/partner-reports.json#/global_rate_limit',
@@ -239,16 +240,50 @@ test('every field that is not converted is reported with its file and JSON point
   assert.match(all.stdout, /#\/api_id: API "Logistics-API_v1" is "logistics-api_v1" in mtlsgate/);
 });
 
-test('the import ends with check: the one unreadable certificate path is an error at its line (exit 1); everything else checks', () => {
+test('the import ends with check: the one certificate file not on this machine is an error at its line (exit 1); everything else checks', () => {
   assert.equal(all.code, 1, all.stderr);
+  // The report said so before the check, with what to do.
+  assert.match(
+    all.stdout,
+    /apps\/partner-reports\.json#\/client_certificates\/1: certificate file "\/etc\/tyk\/certs\/partner-b\.pem" not copied \(ENOENT on this machine\): mtlsgate reads only files inside the config directory, so the YAML names "\.\.\/certs\/partner-b\.pem"; copy the certificate from the Tyk host to certs\/partner-b\.pem in the output directory, or replace the entry with its pin/,
+  );
   const errors = all.stderr.split('\n').filter((l) => / error [A-Z_]+:/.test(l));
   assert.equal(errors.length, 1, all.stderr);
+  // Inside the output now (config reads are confined, docs/security.md item 4): missing, at its line.
   assert.match(
     errors[0],
-    // Outside the config directory the import wrote: not read at all (config reads are confined,
-    // docs/security.md item 4), an error at its line all the same.
-    /apis\/b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70\.yaml:\d+:\d+: error E_PATH_OUTSIDE: certificate "\/etc\/tyk\/certs\/partner-b\.pem" resolves to .*, outside the config directory/,
+    /apis\/b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70\.yaml:\d+:\d+: error E_CERT_READ: certificate "\.\.\/certs\/partner-b\.pem" cannot be read .*ENOENT|no such file/,
   );
+  // One error: "1 error", never "1 errors".
+  assert.match(all.stderr, /^mtlsgate check: .*all: 1 error$/m);
+});
+
+test('a certificate named by absolute path on the Tyk host is copied into certs/ (certificate blocks only) and the import checks (exit 0)', async () => {
+  const pki = await demoPki(join(tmp, 'abs-pki'));
+  const host = join(tmp, 'abs-host');
+  mkdirSync(host);
+  // As some Tyk setups keep it: the certificate and its private key in one file.
+  const both = join(host, 'partner b.pem');
+  writeFileSync(both, readFileSync(join(pki.dir, 'partner-a.pem'), 'utf8') + readFileSync(join(pki.dir, 'partner-a-key.pem'), 'utf8'));
+  const input = join(tmp, 'abs-in');
+  mkdirSync(input);
+  const def = JSON.parse(readFileSync(join(FIXTURES, 'apps', 'partner-reports.json'), 'utf8'));
+  def.client_certificates = [both];
+  writeFileSync(join(input, 'partner-reports.json'), JSON.stringify(def));
+  const absOut = join(tmp, 'abs-out');
+  const r = importTyk(absOut, input);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /wrote 1 API, 0 policies, 0 keys, 1 certificate file \(certs\/\) to /);
+  assert.match(
+    r.stdout,
+    /client_certificates\/0: certificate file ".*partner b\.pem" copied to certs\/partner_b\.pem and named as "\.\.\/certs\/partner_b\.pem": .*; the private key in that file was NOT copied/,
+  );
+  const api = yamlOf(absOut, 'apis/b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70.yaml');
+  assert.deepEqual(api.client_certificates, ['../certs/partner_b.pem']);
+  const copied = readFileSync(join(absOut, 'certs', 'partner_b.pem'), 'utf8');
+  assert.doesNotMatch(copied, /PRIVATE KEY/);
+  assert.equal(new X509Certificate(copied).fingerprint256, new X509Certificate(readFileSync(join(pki.dir, 'partner-a.pem'))).fingerprint256);
+  assert.match(r.stderr, /ok \(0 warnings\)$/m);
 });
 
 test('fatal inputs write nothing and exit 2, naming the file and pointer', () => {
@@ -397,7 +432,7 @@ test("Tyk's on-disk OAS pair (NAME.json with is_oas: true beside NAME-oas.json, 
   const pairOut = join(tmp, 'oas-pair-out');
   const r = importTyk(pairOut, dir);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /wrote 1 APIs/);
+  assert.match(r.stdout, /wrote 1 API, 0 policies, 0 keys to /);
   assert.deepEqual(readdirSync(join(pairOut, 'apis')), ['status.yaml']);
   assert.match(readFileSync(join(pairOut, 'apis', 'status.yaml'), 'utf8'), /# Source: .*status-oas\.json#/);
   assert.match(

@@ -230,7 +230,7 @@ describe('gateway processes sharing Redis', () => {
       { id: 'spare', cert: 'alice', api: 'dynamic', limits: ['quota_max: 1000', 'quota_renewal_rate: 3600'] },
     ]);
     for (let i = 0; i < 2; i++) {
-      const gw = spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--redis', redis.url, '--redis-timeout', '200'] });
+      const gw = spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--redis', redis.url, '--redis-timeout', '200ms'] });
       gateways.push(gw);
       const serving = (await gw.serving()) as { listen: string; admin: string; limiter: string };
       assert.equal(serving.limiter, 'redis');

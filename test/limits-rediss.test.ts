@@ -66,7 +66,7 @@ after(async () => {
 
 test('rediss://: a quota of 3 shared by two gateway processes over TLS; the counter lives in Redis', async () => {
   const env = { ...process.env, NODE_EXTRA_CA_CERTS: join(pki.dir, 'ca.pem') };
-  const args = ['--redis', `rediss://127.0.0.1:${port}`, '--redis-timeout', '1000', '--on-limiter-error', 'deny'];
+  const args = ['--redis', `rediss://127.0.0.1:${port}`, '--redis-timeout', '1s', '--on-limiter-error', 'deny'];
   const a = await serveBundle(bundle, pki, args, undefined, env);
   const b = await serveBundle(bundle, pki, args, undefined, env);
   try {
@@ -89,7 +89,7 @@ test('rediss://: a quota of 3 shared by two gateway processes over TLS; the coun
 });
 
 test('rediss:// verifies the server: without the CA trusted, the limiter is degraded and --on-limiter-error decides', async () => {
-  const gw = await serveBundle(bundle, pki, ['--redis', `rediss://127.0.0.1:${port}`, '--redis-timeout', '500', '--on-limiter-error', 'deny']);
+  const gw = await serveBundle(bundle, pki, ['--redis', `rediss://127.0.0.1:${port}`, '--redis-timeout', '500ms', '--on-limiter-error', 'deny']);
   try {
     const health = await waitFor('a degraded limiter', async () => {
       const h = (await (await fetch(`${gw.admin}/health`)).json()) as { limiter: { status: string; detail?: string } };

@@ -11,7 +11,7 @@ import { startAdmin } from '../runtime/admin.ts';
 import { GatewayMetrics } from '../runtime/metrics.ts';
 import { expiryCounts, registerPkiMetrics, soonestExpiring } from '../runtime/pki-status.ts';
 import { crlStore } from '../runtime/revocation.ts';
-import { buildSnapshot } from '../runtime/snapshot.ts';
+import { buildSnapshot, type Snapshot } from '../runtime/snapshot.ts';
 import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { api, certFiles, removeConfigs, testPki, writeConfig } from './fixtures/compiler/helpers.ts';
 
@@ -21,6 +21,28 @@ after(async () => {
 });
 
 const DAY = 86_400_000;
+
+/** The snapshot serve would build from `dir` compiled. */
+async function snapshotOf(dir: string): Promise<Snapshot> {
+  const r = await compileDir(dir);
+  assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics));
+  return buildSnapshot(loadBundle(r.bundle!));
+}
+
+/** An admin listener answering /certificates/expiring from `snapshot`. */
+function expiryAdmin(snapshot: Snapshot) {
+  return startAdmin(
+    '127.0.0.1',
+    0,
+    {
+      bundle: () => ({ digest: snapshot.digest, loadedAt: new Date(), source: 'test', apis: 2, keys: 1 }),
+      lastReloadError: () => null,
+      expiring: (limit) => soonestExpiring(snapshot, limit, Date.now() / 1000),
+      draining: () => false,
+    },
+    new GatewayMetrics({ processMetrics: false }),
+  );
+}
 
 test('expiry metrics and the soonest-expiring list, from a compiled bundle', async () => {
   const p = await testPki();
@@ -32,9 +54,7 @@ test('expiry metrics and the soonest-expiring list, from a compiled bundle', asy
     'b.yaml': api('y', 'auth:\n  use_certificate: true\n', '/y/'),
     'k.yaml': 'kind: key\nid: twenty\ncertificates: [certs/in-twenty.pem, certs/alice.pem]\naccess_rights:\n  y: {}\n',
   });
-  const r = await compileDir(dir);
-  assert.equal(r.errorCount, 0, JSON.stringify(r.diagnostics));
-  const snapshot = buildSnapshot(loadBundle(r.bundle!));
+  const snapshot = await snapshotOf(dir);
   const now = Date.now() / 1000;
   const counts = expiryCounts(snapshot.expiry, now);
   assert.equal(counts.within7d, 1, 'expiring.pem (5 days)');
@@ -46,7 +66,7 @@ test('expiry metrics and the soonest-expiring list, from a compiled bundle', asy
     list.map((c) => [c.sha256, c.key, c.apis]),
     [
       [p.expiring.fingerprint, null, ['x']],
-      [inTwenty.fingerprint, 'twenty', []],
+      [inTwenty.fingerprint, 'twenty', ['y']], // the key's APIs (before: [], the key named without where it reaches)
     ],
   );
 
@@ -58,17 +78,7 @@ test('expiry metrics and the soonest-expiring list, from a compiled bundle', asy
   assert.match(text, new RegExp(`mtlsgate_certificate_soonest_expiry_timestamp_seconds ${counts.soonest}`));
   assert.equal(text.match(/^mtlsgate_certificates_expiring\{/gm)?.length, 3, 'a fixed set of series, never one per key');
 
-  const admin = await startAdmin(
-    '127.0.0.1',
-    0,
-    {
-      bundle: () => ({ digest: snapshot.digest, loadedAt: new Date(), source: 'test', apis: 2, keys: 1 }),
-      lastReloadError: () => null,
-      expiring: (limit) => soonestExpiring(snapshot, limit, Date.now() / 1000),
-      draining: () => false,
-    },
-    new GatewayMetrics({ processMetrics: false }),
-  );
+  const admin = await expiryAdmin(snapshot);
   try {
     const res = await fetch(`http://127.0.0.1:${admin.address.port}/certificates/expiring?limit=1`);
     assert.equal(res.status, 200);
@@ -77,6 +87,42 @@ test('expiry metrics and the soonest-expiring list, from a compiled bundle', asy
       body.certificates.map((c) => c.sha256),
       [p.expiring.fingerprint],
     );
+  } finally {
+    await admin.close();
+  }
+});
+
+test('the expiry list names the keys a CA identifies by certificate_match, and their APIs; a limit that is no count is 400', async () => {
+  const p = await testPki();
+  const dir = writeConfig({
+    ...(await certFiles()),
+    'a.yaml': api('x', 'use_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [certs/ca.pem]\n'),
+    'b.yaml': api('y', 'auth:\n  use_certificate: true\n', '/y/'),
+    'k.yaml': 'kind: key\nid: team\ncertificate_match:\n  issuer: certs/ca.pem\n  subject_cn: team\naccess_rights:\n  y: {}\n',
+  });
+  const snapshot = await snapshotOf(dir);
+  const ca = soonestExpiring(snapshot, 10_000, Date.now() / 1000, true).find((c) => c.sha256 === p.ca.fingerprint);
+  assert.deepEqual(ca && { key: ca.key, keys: ca.keys, keys_total: ca.keys_total, apis: ca.apis }, {
+    key: 'team',
+    keys: ['team'],
+    keys_total: 1,
+    apis: ['x', 'y'],
+  });
+
+  const admin = await expiryAdmin(snapshot);
+  try {
+    const base = `http://127.0.0.1:${admin.address.port}/certificates/expiring`;
+    for (const bad of ['abc', '0', '-5', '2.5', '']) {
+      const res = await fetch(`${base}?limit=${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.match(
+        ((await res.json()) as { error: string }).error,
+        new RegExp(`^limit must be a whole number from 1 to 10000 \\(default 20\\), not "${bad.replace('.', '\\.')}"$`),
+      );
+    }
+    assert.equal((await fetch(`${base}?limit=50000`)).status, 200, 'over the maximum: capped, as documented');
+    const listed = (await (await fetch(base)).json()) as { certificates: { sha256: string; keys: string[] }[] };
+    assert.deepEqual(listed.certificates.find((c) => c.sha256 === p.ca.fingerprint)?.keys, ['team']);
   } finally {
     await admin.close();
   }

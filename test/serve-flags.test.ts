@@ -67,7 +67,7 @@ async function digestAt(admin: string): Promise<string> {
 describe('bundle sources', () => {
   test('--poll-interval: a URL bundle that changes is taken on the next poll, no signal needed', async () => {
     const src = await bundleServer(v1);
-    const gw = await serveBundle(src.url, pki, ['--poll-interval', '200', '--allow-insecure-http-bundle']);
+    const gw = await serveBundle(src.url, pki, ['--poll-interval', '200ms', '--allow-insecure-http-bundle']);
     try {
       assert.equal((await curlE2E(`${gw.base}/v2/x`, pki)).status, 404);
       src.state.current = v2;
@@ -82,7 +82,7 @@ describe('bundle sources', () => {
 
   test('SIGHUP alone reloads the bundle: a URL polled once an hour is fetched at once on SIGHUP', async () => {
     const src = await bundleServer(v1);
-    const gw = await serveBundle(src.url, pki, ['--poll-interval', '3600000', '--allow-insecure-http-bundle']);
+    const gw = await serveBundle(src.url, pki, ['--poll-interval', '1h', '--allow-insecure-http-bundle']);
     try {
       src.state.current = v2;
       // Nothing else would fetch it: the first poll is an hour away.
@@ -116,7 +116,7 @@ describe('--on-limiter-error with Redis unreachable', () => {
     ['deny', 429, 'limit.rate'],
   ] as const) {
     test(`--on-limiter-error ${mode}: a rate-limited key gets ${status}`, async () => {
-      const gw = await serveBundle(limitedBundle, pki, ['--redis', deadRedis, '--redis-timeout', '200', '--on-limiter-error', mode]);
+      const gw = await serveBundle(limitedBundle, pki, ['--redis', deadRedis, '--redis-timeout', '200ms', '--on-limiter-error', mode]);
       try {
         for (let i = 0; i < 3; i++) {
           const r = await curlE2E(`${gw.base}/dyn/x`, pki, { client: 'alice' });

@@ -141,7 +141,7 @@ test('SIGHUP reloads the server certificate; SIGTERM lets a slow request finish,
   const keyFile = join(certDir.dir, 'server-key.pem');
   writeFileSync(certFile, pki.server.certPem);
   writeFileSync(keyFile, pki.server.keyPem);
-  const s = serve([...baseArgs(false), '--tls-cert', certFile, '--tls-key', keyFile, '--drain-timeout', '15000']);
+  const s = serve([...baseArgs(false), '--tls-cert', certFile, '--tls-key', keyFile, '--drain-timeout', '15s']);
   const serving = await s.serving();
   const [host, port] = addressOf(serving, 'listen').split(':');
   const peerFingerprint = () =>

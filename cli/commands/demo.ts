@@ -79,7 +79,7 @@ export const command: Command = {
     const out = resolve(values.out);
     const certsDir = join(configDir, 'certs');
     const listen = parseHostPort(values.listen, '--listen');
-    const admin = values.admin === 'off' ? null : parseHostPort(values.admin, '--admin', true);
+    const admin = values.admin === 'off' ? null : parseHostPort(values.admin, '--admin', true, '127.0.0.1:9901');
     const logger = createLogger({ level: parseLogLevel(values['log-level']) });
 
     if (!hasDemoPki(certsDir)) {

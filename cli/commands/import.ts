@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compileDir, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { FatalImportError, type Finding, formatFindings, importTyk, type OutFile } from '../../importer/index.ts';
+import { count } from '../../common/count.ts';
 import { UsageError, type Command } from '../command.ts';
 import { envelope, FORMAT_OPTIONS, githubLine, parseFormat, type Problem } from '../report.ts';
 
@@ -97,7 +98,7 @@ async function run(argv: string[]): Promise<number> {
         .map((d) => ({ code: d.code, message: d.message, file: displayPath(out, d.file), line: d.line, col: d.col }));
     const body = {
       out,
-      counts: { apis: c.apis, policies: c.policies, keys: c.keys, inactive_keys: c.inactiveKeys },
+      counts: { apis: c.apis, policies: c.policies, keys: c.keys, inactive_keys: c.inactiveKeys, certificate_files: c.certificates },
       not_converted: result.drops.map(findingJson),
       notes: result.notes.map(findingJson),
       diagnostics: JSON.parse(formatDiagnostics(checked, 'json', out)).diagnostics,
@@ -106,8 +107,11 @@ async function run(argv: string[]): Promise<number> {
     return checked.errorCount > 0 ? 1 : 0;
   }
 
-  const pending = c.inactiveKeys > 0 ? ` (${c.inactiveKeys} commented out: they need a new token)` : '';
-  const lines = [`mtlsgate import tyk: wrote ${c.apis} APIs, ${c.policies} policies, ${c.keys} keys${pending} to ${out}`];
+  const pending = c.inactiveKeys > 0 ? ` (${c.inactiveKeys} commented out: ${c.inactiveKeys === 1 ? 'it needs' : 'they need'} a new token)` : '';
+  const copied = c.certificates > 0 ? `, ${count(c.certificates, 'certificate file')} (certs/)` : '';
+  const lines = [
+    `mtlsgate import tyk: wrote ${count(c.apis, 'API')}, ${count(c.policies, 'policy', 'policies')}, ${count(c.keys, 'key')}${pending}${copied} to ${out}`,
+  ];
   if (result.drops.length > 0) lines.push(`not converted (${result.drops.length}):`, formatFindings(result.drops).trimEnd());
   if (result.notes.length > 0) lines.push(`notes (${result.notes.length}):`, formatFindings(result.notes).trimEnd());
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -119,10 +123,10 @@ async function run(argv: string[]): Promise<number> {
   if (format === 'github') process.stdout.write(formatDiagnostics(checked, 'github', out));
   else process.stderr.write(formatDiagnostics(checked, 'text', out));
   if (checked.errorCount > 0) {
-    console.error(`mtlsgate check: ${out}: ${checked.errorCount} errors`);
+    console.error(`mtlsgate check: ${out}: ${count(checked.errorCount, 'error')}`);
     return 1;
   }
-  console.error(`mtlsgate check: ${out} ok (${checked.warningCount} warning${checked.warningCount === 1 ? '' : 's'})`);
+  console.error(`mtlsgate check: ${out} ok (${count(checked.warningCount, 'warning')})`);
   return 0;
 }
 

@@ -90,7 +90,7 @@ Options (each also from the environment variable shown; a flag wins over its var
                              every reload)                            MTLSGATE_ALLOW_EMPTY=1
   --log-level LEVEL          ${LOG_LEVELS.join('|')} (default info; -q: warn, -v: debug)
                                                                       MTLSGATE_LOG_LEVEL
-A DURATION is 500ms, 30s, 2m, 1h or a bare number of milliseconds.
+A DURATION is 500ms, 30s, 2m, 1h or 1m30s; a number without a unit is refused (30s, not 30).
 An error about a value names where it came from (the flag or the variable); an MTLSGATE_*
 variable serve does not know is warned about.
 
@@ -134,13 +134,17 @@ export const SERVE_ENV = (Object.keys(OPTIONS) as FlagName[]).map(envName);
 
 export { envName };
 
-/** "127.0.0.1:8443", "[::1]:8443", "localhost:0", ":8443" (all interfaces), "8443" (loopback). */
-export function parseHostPort(value: string, flag: string, orOff = false): HostPort {
+/**
+ * "127.0.0.1:8443", "[::1]:8443", "localhost:0", ":8443" (all interfaces), "8443" (loopback).
+ * `example` is the flag's own default, shown in the error (the admin port is not the gateway's).
+ */
+export function parseHostPort(value: string, flag: string, orOff = false, example = '127.0.0.1:8443'): HostPort {
   const text = value.trim();
   const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new UsageError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:8443 or [::1]:8443)${orOff ? ' or off' : ''}, not ${JSON.stringify(value)}`);
+    const examplePort = example.slice(example.lastIndexOf(':') + 1);
+    throw new UsageError(`${flag} must be HOST:PORT (e.g. ${example} or [::1]:${examplePort})${orOff ? ' or off' : ''}, not ${JSON.stringify(value)}`);
   }
   if (m[1] !== undefined) return { host: m[1], port };
   if (m[2] === undefined) return { host: '127.0.0.1', port }; // a bare port: loopback, the safe default
@@ -249,7 +253,7 @@ function certHeaderFlags(v: Partial<Record<FlagName, Sourced>>): Pick<RuntimeCon
   return {
     clientCertHeader: header.value,
     trustedProxies: cidrs,
-    listenPlain: plain === undefined ? null : parseHostPort(plain.value, plain.source),
+    listenPlain: plain === undefined ? null : parseHostPort(plain.value, plain.source, false, '0.0.0.0:8080'),
   };
 }
 
@@ -289,7 +293,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
     );
   }
   const admin = v.admin;
-  const hostPort = (x: Sourced | undefined, fallback: string, orOff = false) => parseHostPort(x?.value ?? fallback, x?.source ?? '', orOff);
+  const hostPort = (x: Sourced | undefined, fallback: string, orOff = false) => parseHostPort(x?.value ?? fallback, x?.source ?? '', orOff, fallback);
   return {
     config: {
       bundle: v.bundle!.value,

@@ -1,6 +1,7 @@
 // `mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR]`: every identity that
 // can reach an API, answered by the gateway's own stages from the bundle that is deployed, with
-// real client certificates from DIR (the bundle holds fingerprints, the stages need certificates).
+// real client certificates from DIR (the bundle holds fingerprints, the stages need certificates;
+// without them each grant is listed as not checked).
 import { readBundleAt } from '../../bundle/read-sharded.ts';
 import { parseArgs } from 'node:util';
 import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
@@ -16,9 +17,12 @@ pinned certificates, CAs and subject entries (certificate_match), and each key w
 credentials (its certificate, its token, or both) pass the gateway's request stages, with its
 policies. The stages judge real certificates (validity, extendedKeyUsage, path validation,
 subject, revocation) and the bundle holds only fingerprints, so give the client certificates
-with --certs DIR (the config directory will do: every *.pem / *.crt under it, leaf first);
-a grant whose certificate is not there is listed under "notes" as not checked (with --format csv,
-the notes go to stderr).
+with --certs DIR (the config directory will do: every *.pem / *.crt under it, leaf first).
+A grant whose certificate is not there is still a row (fingerprint, key, policies, expiry from
+the bundle), marked not checked (csv: checked=no; json: "checked": false) with why: the key's
+state and access rights are judged, the certificate itself is not. A grant refused whatever
+the certificate (key inactive or expired, path not allowed, pin revoked) is a note (with
+--format csv, the notes go to stderr).
 
 Options:
   --bundle FILE   the bundle to ask
@@ -28,7 +32,8 @@ Options:
   --at ISO        decide at this moment (certificate and key expiry); default now
   --format text|json|github|csv
                   text (default); json: the envelope of docs/cli-conventions.md; github: the
-                  text, and each note (a grant not checked, ...) as a notice annotation;
+                  text, and each note (a grant refused whatever its certificate, ...) as a
+                  notice annotation;
                   csv: one row per identity (notes on stderr)`;
 
 async function run(argv: string[]): Promise<number> {
@@ -61,7 +66,7 @@ async function run(argv: string[]): Promise<number> {
     // A spreadsheet has no room for notes, and without them an empty one reads as "nobody":
     // the grants not checked (a certificate not given with --certs) go to stderr.
     if (format === 'csv') for (const note of answer.notes) console.error(`mtlsgate who: note: ${note}`);
-    // On a pull request a note, such as a grant nobody checked, is shown where people look.
+    // On a pull request the notes (a grant refused whatever its certificate, ...) show where people look.
     if (format === 'github') for (const note of answer.notes) process.stdout.write(githubLine('notice', { code: 'note', message: note }));
     return 0;
   } catch (err) {

@@ -1,0 +1,86 @@
+// A Tyk definition may name a certificate by absolute path on the Tyk host
+// (`/etc/tyk/certs/partner-b.pem`). mtlsgate reads config files only inside the config
+// directory (docs/security.md item 4), so such a path kept as it is always fails the closing
+// check (E_PATH_OUTSIDE), and passing --allow-outside through would tie the imported config to
+// the Tyk host's file system: CI and the gateway's machine do not have /etc/tyk. What a migrator
+// wants is a config directory that stands alone, so the importer copies the certificate into
+// OUT/certs/ (certificate blocks only: a private key in the same file is never copied) and names
+// it by its new relative path. When the file cannot be read here (the import runs away from the
+// Tyk host), the YAML still names the place inside OUT where the file belongs, and the report
+// says what to copy there (or to pin instead): check then reports that one missing file.
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { errnoMessage } from '../common/errno.ts';
+import type { ImportContext } from './context.ts';
+import type { OutFile } from './yaml-out.ts';
+
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+/** Absolute certificate paths met so far: source path -> its file under OUT/certs/ (or null: not readable). */
+export class CertCopies {
+  private readonly byPath = new Map<string, { name: string; text: string | null }>();
+  private readonly names = new Set<string>();
+
+  /** The file under certs/ for `abs` (one name per source path; a second file of the same name gets -2, -3, ...). */
+  name(abs: string): { name: string; text: string | null; first: boolean } {
+    const known = this.byPath.get(abs);
+    if (known) return { ...known, first: false };
+    const base = basename(abs).replace(/[^A-Za-z0-9._-]/g, '_') || 'certificate.pem';
+    const dot = base.lastIndexOf('.');
+    const [stem, ext] = dot > 0 ? [base.slice(0, dot), base.slice(dot)] : [base, '.pem'];
+    let name = `${stem}${ext}`;
+    for (let i = 2; this.names.has(name); i++) name = `${stem}-${i}${ext}`;
+    this.names.add(name);
+    const entry = { name, text: null as string | null };
+    this.byPath.set(abs, entry);
+    return { ...entry, first: true };
+  }
+
+  set(abs: string, text: string): void {
+    this.byPath.get(abs)!.text = text;
+  }
+
+  files(): OutFile[] {
+    return [...this.byPath.values()].filter((e) => e.text !== null).map((e) => ({ path: `certs/${e.name}`, text: e.text! }));
+  }
+}
+
+/**
+ * The path to write for the certificate file `abs` named at `file#pointer`: `../certs/NAME` (the
+ * YAML files sit one directory below OUT), with the copy made and reported, or the missing file
+ * reported (once per source path).
+ */
+export function relocatedCertPath(ctx: ImportContext, abs: string, file: string, pointer: string): string {
+  const entry = ctx.certCopies.name(abs);
+  const relative = `../certs/${entry.name}`;
+  if (!entry.first) return relative;
+  let pem: string;
+  try {
+    pem = readFileSync(abs, 'latin1');
+  } catch (err) {
+    ctx.report.drop(file, pointer, missing(abs, entry.name, `${errnoMessage(err)} on this machine`));
+    return relative;
+  }
+  const blocks = pem.match(CERT_BLOCK) ?? [];
+  if (blocks.length === 0) {
+    ctx.report.drop(file, pointer, missing(abs, entry.name, 'it holds no PEM certificate'));
+    return relative;
+  }
+  ctx.certCopies.set(abs, `${blocks.join('\n')}\n`);
+  const key = PRIVATE_KEY.test(pem) ? '; the private key in that file was NOT copied' : '';
+  ctx.report.note(
+    file,
+    pointer,
+    `certificate file ${JSON.stringify(abs)} copied to certs/${entry.name} and named as ${JSON.stringify(relative)}: mtlsgate reads only files inside the config directory${key}`,
+  );
+  return relative;
+}
+
+function missing(abs: string, name: string, why: string): string {
+  return (
+    `certificate file ${JSON.stringify(abs)} not copied (${why}): mtlsgate reads only files inside the config directory, ` +
+    `so the YAML names "../certs/${name}"; copy the certificate from the Tyk host to certs/${name} in the output directory, ` +
+    `or replace the entry with its pin (sha256:..., \`mtlsgate fingerprint FILE\`). Until then check reports it missing`
+  );
+}
