@@ -114,3 +114,25 @@ export function unknownEnv(env: NodeJS.ProcessEnv, known: readonly string[]): st
       return `${k}${best ? ` (did you mean ${best}?)` : ''}`;
     });
 }
+
+/**
+ * The flags of the commands that change keys in a config directory and rewrite its bundle
+ * (approve, portal): --config DIR, -o/--out OUT, and --bundle OUT, the old spelling of -o.
+ */
+export const CONFIG_OUT_OPTIONS = {
+  config: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  bundle: { type: 'string' },
+} as const;
+
+/** The bundle those commands write: -o OUT, or --bundle OUT (the old spelling); -o wins. */
+export function bundleOut(values: { out?: string; bundle?: string }): string | undefined {
+  return values.out ?? values.bundle;
+}
+
+/** --at ISO (explain, who): the moment to decide at, in ms; now when not given. */
+export function parseAt(value: string | undefined): number {
+  const at = value === undefined ? Date.now() : Date.parse(value);
+  if (Number.isNaN(at)) throw new UsageError(`--at must be an ISO time, got ${JSON.stringify(value)}`);
+  return at;
+}

@@ -28,14 +28,24 @@ export function diagnosticProblems(ds: readonly Diagnostic[], severity: 'error' 
   return ds.filter((d) => d.severity === severity).map((d) => ({ code: d.code, message: d.message, file: displayPath(dir, d.file), line: d.line, col: d.col }));
 }
 
-/** Reads --format (and the old --json, kept as an alias) into one of FORMATS. */
-export function parseFormat(values: { format?: string | boolean; json?: string | boolean }): Format {
+/**
+ * The output flags of every command that prints a result: --format, and --json for
+ * --format json (what terraform's -json users type; -o is the output file, not kubectl's).
+ */
+export const FORMAT_OPTIONS = { format: { type: 'string' }, json: { type: 'boolean' } } as const;
+
+/** Reads --format (and --json, its alias for json) into one of FORMATS, or one of `more` (who's csv). */
+export function parseFormat<More extends string = never>(
+  values: { format?: string | boolean; json?: string | boolean },
+  more: readonly More[] = [],
+): Format | More {
   if (values.json === true) return 'json';
   const f = values.format ?? 'text';
-  if (typeof f !== 'string' || !(FORMATS as readonly string[]).includes(f)) {
-    throw new UsageError(`--format must be text, json or github, not ${JSON.stringify(f)}`);
+  const known: readonly string[] = [...FORMATS, ...more];
+  if (typeof f !== 'string' || !known.includes(f)) {
+    throw new UsageError(`--format must be ${known.slice(0, -1).join(', ')} or ${known[known.length - 1]}, not ${JSON.stringify(f)}`);
   }
-  return f as Format;
+  return f as Format | More;
 }
 
 /** True when argv asks for JSON (main uses it to answer even a usage error with an envelope). */

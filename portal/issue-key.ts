@@ -9,7 +9,7 @@ import { loadCatalog, type CatalogEntry } from './catalog.ts';
 import { compileConfig, writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, newKeyId, newReceipt, renderKeyFile } from './key-file.ts';
-import { keyLimitProblem } from './key-limit.ts';
+import { keyLimitProblem, OwnedKeyCounts } from './key-limit.ts';
 import type { FormError } from './page.ts';
 import { checkProof, proofMessage } from './proof.ts';
 import { SerialQueue } from './queue.ts';
@@ -68,11 +68,14 @@ export class Issuer {
   private readonly queue: SerialQueue;
   private readonly compile: CompileFn;
   private readonly now: () => Date;
+  /** Portal keys per owner, read from the files once, here; null without a cap (nothing to count). */
+  readonly keyCounts: OwnedKeyCounts | null;
 
   constructor(private readonly opts: IssuerOptions) {
     this.compile = opts.compile ?? compileConfig;
     this.now = opts.now ?? (() => new Date());
     this.queue = opts.queue ?? new SerialQueue();
+    this.keyCounts = (opts.developerKeyLimit ?? null) === null ? null : new OwnedKeyCounts(opts.configDir);
   }
 
   issue(input: IssueInput): Promise<IssueOutcome> {
@@ -119,8 +122,10 @@ export class Issuer {
 
     // From here on the directory changes: hold its lock against `mtlsgate approve` in another process.
     return withDirLock(configDir, async (): Promise<IssueOutcome> => {
-      // Counted under the lock, from the files: the last place goes to one request only.
-      const overLimit = input.owner === undefined ? null : keyLimitProblem(configDir, input.owner, this.opts.developerKeyLimit ?? null);
+      // Counted and written under the lock: the last place goes to one request only.
+      const { owner } = input;
+      const overLimit =
+        owner === undefined || this.keyCounts === null ? null : keyLimitProblem(this.keyCounts.count(owner), this.opts.developerKeyLimit ?? null);
       if (overLimit !== null) return { ok: false, status: 403, errors: [{ field: null, code: 'key_limit', message: overLimit }] };
       let keyId = newKeyId();
       while (before.hasKey(keyId) || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();
@@ -142,9 +147,10 @@ export class Issuer {
           }),
         ),
       );
+      this.keyCounts?.written(keyId, input.owner);
       const after = await this.compile(configDir).catch((err: Error) => ({ bundle: null, report: err.message }));
       if (after.bundle === null) {
-        rmSync(file, { force: true });
+        this.removeNew(keyId);
         return {
           ok: false,
           status: 409,
@@ -156,7 +162,7 @@ export class Issuer {
       try {
         await writeBundle(bundlePath, after);
       } catch (err) {
-        rmSync(file, { force: true });
+        this.removeNew(keyId);
         return {
           ok: false,
           status: 503,
@@ -170,6 +176,12 @@ export class Issuer {
       }
       return { ok: true, keyId, fingerprint: cert.fingerprint, pending: entry.requireApproval, entry, receipt: receipt.receipt };
     });
+  }
+
+  /** Takes back a key file this issuer just wrote (its compile or bundle write failed). */
+  private removeNew(keyId: string): void {
+    rmSync(keyFilePath(this.opts.configDir, keyId), { force: true });
+    this.keyCounts?.removed(keyId);
   }
 }
 

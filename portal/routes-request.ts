@@ -15,15 +15,17 @@ import { MAX_CERT_BYTES } from './validate-cert.ts';
 
 export const EMPTY_VALUES: FormValues = { policy: '', developer: '', certificate: '' };
 
-export async function renderForm(
-  ctx: PortalContext,
-  ex: Exchange,
-  status: number,
-  values: FormValues,
-  errors: FormError[],
-  extra: Record<string, string> = {},
-  challenge?: string,
-): Promise<void> {
+/** The request form's answer: its status, what the form shows again, and the challenge it keeps (a new one when absent). */
+export interface FormAnswer {
+  status: number;
+  values: FormValues;
+  errors: FormError[];
+  /** More response headers (Retry-After on a 429). */
+  extra?: Record<string, string>;
+  challenge?: string;
+}
+
+export async function renderForm(ctx: PortalContext, ex: Exchange, { status, values, errors, extra = {}, challenge }: FormAnswer): Promise<void> {
   const token = ex.csrfToken();
   const { catalog, broken } = await catalogNow(ctx);
   const model = {
@@ -39,21 +41,13 @@ export async function renderForm(
 }
 
 /** A refusal: JSON errors for API clients, the form again (with the messages) for browsers. */
-export async function refuse(
-  ctx: PortalContext,
-  ex: Exchange,
-  status: number,
-  values: FormValues,
-  errors: FormError[],
-  extra: Record<string, string> = {},
-  challenge?: string,
-): Promise<void> {
-  errors = errorsForViewer(ctx, ex, errors);
+export async function refuse(ctx: PortalContext, ex: Exchange, answer: FormAnswer): Promise<void> {
+  const errors = errorsForViewer(ctx, ex, answer.errors);
   if (ex.wantsJson()) {
-    ex.json(status, { errors: errors.map(({ field, message, details, code }) => ({ field, message, details, code })) }, extra);
+    ex.json(answer.status, { errors: errors.map(({ field, message, details, code }) => ({ field, message, details, code })) }, answer.extra);
     return;
   }
-  await renderForm(ctx, ex, status, values, errors, extra, challenge);
+  await renderForm(ctx, ex, { ...answer, errors });
 }
 
 /**
@@ -127,13 +121,15 @@ export function safePasted(pasted: string): string {
 }
 
 export async function submitRequest(ctx: PortalContext, ex: Exchange): Promise<void> {
-  const form = await readSubmission(ctx, ex, true, (status, errors, extra) => refuse(ctx, ex, status, EMPTY_VALUES, errors, extra));
+  const form = await readSubmission(ctx, ex, true, (status, errors, extra) => refuse(ctx, ex, { status, values: EMPTY_VALUES, errors, extra }));
   if (form === null) return;
   const values: FormValues = { policy: form.policy, developer: form.developer, certificate: safePasted(form.pasted) };
   if (!ex.csrfValid(form.csrf)) {
-    await refuse(ctx, ex, 403, values, [
-      { field: null, message: 'Your session expired or this form did not come from the portal. Check your entries and submit again.' },
-    ]);
+    await refuse(ctx, ex, {
+      status: 403,
+      values,
+      errors: [{ field: null, message: 'Your session expired or this form did not come from the portal. Check your entries and submit again.' }],
+    });
     return;
   }
   const user = ex.session?.user;
@@ -160,7 +156,7 @@ export async function submitRequest(ctx: PortalContext, ex: Exchange): Promise<v
       { problems: outcome.errors.map((e) => e.field ?? 'request'), cert_problem: outcome.certProblem ?? null, status: outcome.status, user: user?.sub ?? null },
       'portal request refused',
     );
-    await refuse(ctx, ex, outcome.status, values, outcome.errors, {}, form.challenge);
+    await refuse(ctx, ex, { status: outcome.status, values, errors: outcome.errors, challenge: form.challenge });
     return;
   }
   ctx.logger?.info(

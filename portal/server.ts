@@ -56,20 +56,22 @@ export function createPortal(opts: PortalOptions): Portal {
   const queue = new SerialQueue();
   const secure = opts.publicUrl !== undefined && new URL(opts.publicUrl).protocol === 'https:';
   let server: Server;
+  const issuer = new Issuer({
+    configDir: opts.configDir,
+    bundlePath: opts.bundlePath,
+    compile,
+    queue,
+    // Only signed-in keys have an owner to count: a loopback-only portal reads no key files for it.
+    developerKeyLimit: opts.oidc === undefined ? null : opts.developerKeyLimit === undefined ? DEFAULT_DEVELOPER_KEY_LIMIT : opts.developerKeyLimit,
+  });
   const ctx: PortalContext = {
     configDir: opts.configDir,
     bundlePath: opts.bundlePath,
     gatewayUrl: opts.gatewayUrl,
     compile,
     queue,
-    issuer: new Issuer({
-      configDir: opts.configDir,
-      bundlePath: opts.bundlePath,
-      compile,
-      queue,
-      developerKeyLimit: opts.developerKeyLimit === undefined ? DEFAULT_DEVELOPER_KEY_LIMIT : opts.developerKeyLimit,
-    }),
-    edits: { configDir: opts.configDir, bundlePath: opts.bundlePath, compile },
+    issuer,
+    edits: { configDir: opts.configDir, bundlePath: opts.bundlePath, compile, keyCounts: issuer.keyCounts },
     csrf: new CsrfGuard(secure),
     challenges: new ChallengeStore(),
     limiter: new SubmissionLimiter(opts.submissionLimit ?? DEFAULT_SUBMISSION_LIMIT),
@@ -113,7 +115,7 @@ export function createPortal(opts: PortalOptions): Portal {
         return ex.html(401, signInPage(ex.chrome(), path + url.search, null));
       }
     }
-    if (path === '/') return get(() => renderForm(ctx, ex, 200, EMPTY_VALUES, []));
+    if (path === '/') return get(() => renderForm(ctx, ex, { status: 200, values: EMPTY_VALUES, errors: [] }));
     if (path === '/requests') {
       if (method === 'POST') return submitRequest(ctx, ex);
       if (!ex.readOnly) return notAllowed('GET, POST');

@@ -98,7 +98,7 @@ export function upstreamHeaderList(f: ForwardRequest): HeaderList {
   for (const name in incoming) {
     if (notForwarded.has(name) || name === stripAuth || named?.has(name) || keyIdHeaders?.has(name)) continue;
     if (name.charCodeAt(0) === 58 /* ":" HTTP/2 pseudo-header */) continue;
-    if (f.stripMethodOverride === true && METHOD_OVERRIDE.has(name)) continue;
+    if (f.stripMethodOverride && METHOD_OVERRIDE.has(name)) continue;
     out.push(name, incoming[name]!);
   }
   // What the gateway sets from here on: none of these names came from the client (filtered above).

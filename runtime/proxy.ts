@@ -50,7 +50,7 @@ export interface ForwardRequest {
   /** Extra response headers (rate-limit headers), or null. */
   responseHeaders: Record<string, string> | null;
   /** Drop X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override (methods were restricted). */
-  stripMethodOverride?: boolean;
+  stripMethodOverride: boolean;
   /** Told the outcome once. */
   outcome: ProxyOutcome;
 }

@@ -94,6 +94,7 @@ export class WebSockets {
       clientIdleMs: 0,
       minBodyRate: null,
       responseHeaders: null,
+      stripMethodOverride: ex.stripMethodOverride,
       outcome: ex,
     });
     // An upgrade request has no body (RFC 6455 4.1): a declared one is not forwarded.

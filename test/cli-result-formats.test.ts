@@ -187,3 +187,48 @@ test('completion offers --format and its values for keygen, certs and approve', 
   }
   assert.match(mtlsgate(['completion', 'zsh']).stdout, /approve:--format\) compadd -- text json github/);
 });
+
+test('--json is --format json on every command that prints a result (never an unknown flag); completion offers explain and who their formats', () => {
+  mkdirSync(join(t.dir, 'alias', 'config'), { recursive: true });
+  const cwd = join(t.dir, 'alias');
+  /** One run per command: a result, or a problem that is not about the flags. */
+  const runs: Record<string, string[]> = {
+    check: ['check', 'missing-dir'],
+    compile: ['compile', 'missing-dir', '-o', 'bundle.json'],
+    diff: ['diff', 'old.json', 'new.json'],
+    fingerprint: ['fingerprint', 'missing.pem'],
+    import: ['import', 'tyk', 'missing.json', '-o', 'imported'],
+    test: ['test', 'missing-dir'],
+    keygen: ['keygen', 'aliased'],
+    certs: ['certs', 'certs'],
+    approve: ['approve', 'portal-0000000f', '--config', 'config'],
+    token: ['token'],
+    version: ['version'],
+    explain: ['explain', '--bundle', 'missing.json', '/x'],
+    who: ['who', '--bundle', 'missing.json', 'api'],
+  };
+  const names = [...mtlsgate(['help']).stdout.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1]!).filter((n) => !NO_RESULT.includes(n));
+  assert.deepEqual(
+    names.filter((n) => runs[n] === undefined),
+    [],
+    'a command with a result and no --json run here',
+  );
+  for (const name of names) {
+    const r = mtlsgate([...runs[name]!, '--json'], { cwd });
+    const envelope = JSON.parse(r.stdout);
+    assert.equal(envelope.command, name, r.stdout);
+    assert.deepEqual(
+      envelope.errors.filter((e: { code: string }) => e.code === 'usage'),
+      [],
+      `${name} --json: ${r.stdout}`,
+    );
+  }
+  const script = mtlsgate(['completion', 'bash']).stdout;
+  const complete = (cmd: string) =>
+    spawnSync('bash', ['-c', `eval "$(cat)"; COMP_WORDS=(mtlsgate ${cmd} --format ''); COMP_CWORD=3; _mtlsgate; printf '%s\\n' "\${COMPREPLY[@]}"`], {
+      input: script,
+      encoding: 'utf8',
+    }).stdout.trim();
+  assert.equal(complete('explain'), 'text\njson\ngithub');
+  assert.equal(complete('who'), 'text\njson\ngithub\ncsv');
+});

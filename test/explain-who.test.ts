@@ -143,6 +143,61 @@ test('who: pinned certificates with subject and expiry, keys with how they get t
   assert.match(unknown.stderr, /no API "nope" in the bundle/);
 });
 
+test('explain --format github: the text, and a refused request as an error annotation with its code and the refusing stage; a missing bundle an io annotation', async () => {
+  const args = ['explain', '--bundle', bundle, '--cert', cert('mallory'), '/reports/daily'];
+  const text = await cli(...args);
+  const github = await cli(...args, '--format', 'github');
+  assert.equal(github.code, 1);
+  assert.ok(github.stdout.startsWith(text.stdout), 'the text first, as --format text prints it');
+  const annotations = github.stdout.slice(text.stdout.length);
+  assert.match(
+    annotations,
+    /^::error title=mtls\.cert_not_allowed::GET \/reports\/daily -> 403 mtls\.cert_not_allowed: "Certificate with SHA256 [0-9a-f]{64} not allowed"; static-mtls: .*CN=mallory.*not among the API's 1 pinned certificates.*\n$/,
+  );
+  // Let through: the text alone, exit 0.
+  const through = [
+    'explain',
+    '--bundle',
+    bundle,
+    '--cert',
+    cert('partner-a'),
+    '--as-key',
+    'carol',
+    '--at',
+    '2027-01-01T00:00:00Z',
+    'POST',
+    '/logistics/shipments',
+  ];
+  const passed = await cli(...through, '--format', 'github');
+  assert.equal(passed.code, 0, passed.stderr);
+  assert.equal(passed.stdout, (await cli(...through)).stdout);
+  const missing = await cli('explain', '--bundle', join(tmp, 'nope.json'), '--format', 'github', '/x');
+  assert.equal(missing.code, 2);
+  assert.match(missing.stdout, /^::error title=io::--bundle .*nope\.json: ENOENT\n$/);
+  assert.match(missing.stderr, /^mtlsgate explain: --bundle .*nope\.json: ENOENT$/m);
+});
+
+test('who --format github: the text, and each note (a grant refused whatever its certificate, revocation) as a notice annotation', async () => {
+  const args = ['who', '--bundle', bundle, 'logistics', '--path', '/admin'];
+  const text = await cli(...args);
+  const github = await cli(...args, '--format', 'github');
+  assert.equal(github.code, 0, github.stderr);
+  assert.ok(github.stdout.startsWith(text.stdout), 'the text first, as --format text prints it');
+  const annotations = github.stdout.slice(text.stdout.length).trimEnd().split('\n');
+  const notes = text.stdout
+    .slice(text.stdout.indexOf('notes:\n') + 'notes:\n'.length)
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.trim());
+  assert.ok(notes.length >= 2, text.stdout);
+  assert.deepEqual(
+    annotations,
+    notes.map((n) => `::notice title=note::${n}`),
+  );
+  assert.ok(annotations.includes('::notice title=note::key bob is refused whatever its certificate: access.url_denied'), annotations.join('\n'));
+  assert.ok(annotations.includes('::notice title=note::revocation (every API): the deny list names 1 certificate'), annotations.join('\n'));
+});
+
 test('who with only the deployed bundle: every grant is a row (fingerprint, key, policies, expiry), marked not checked; text, csv and json', async () => {
   // The bundle holds fingerprints: subjects stay unknown, nothing about the certificates is guessed,
   // but an auditor holding only the bundle still gets the full list of who is granted the API.

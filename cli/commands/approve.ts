@@ -2,7 +2,8 @@
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
-import { diagnosticProblems, parseFormat, Reporter } from '../report.ts';
+import { bundleOut, CONFIG_OUT_OPTIONS } from '../flags.ts';
+import { diagnosticProblems, FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 import { approveKey, type ApproveResult } from '../../portal/approve-key.ts';
 import { compilerFor, type CompileFn } from '../../portal/compile.ts';
 import { readSigningKeyFile } from '../../bundle/sign.ts';
@@ -41,15 +42,13 @@ export const command: Command = {
       args: argv,
       allowPositionals: true,
       options: {
-        config: { type: 'string' },
-        out: { type: 'string', short: 'o' },
-        bundle: { type: 'string' },
+        ...CONFIG_OUT_OPTIONS,
         sign: { type: 'string' },
-        format: { type: 'string' },
+        ...FORMAT_OPTIONS,
       },
     });
     const format = parseFormat(values);
-    values.bundle = values.out ?? values.bundle;
+    values.bundle = bundleOut(values);
     if (positionals.length !== 1)
       throw new UsageError(positionals.length === 0 ? 'expected the KEY_ID to approve' : `expected one KEY_ID, got ${positionals.length}`);
     if (!values.config) throw new UsageError('--config DIR is required');

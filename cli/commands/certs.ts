@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { DEMO_CERT_NAMES, writeDemoPki, type Issued, type KeyAlg } from '../pki.ts';
-import { parseFormat, Reporter } from '../report.ts';
+import { FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate certs DIR [--host NAME]... [--alg ec|rsa] [--force] [--format text|json|github]
 
@@ -71,7 +71,7 @@ export const command: Command = {
         alg: { type: 'string', default: 'ec' },
         force: { type: 'boolean', default: false },
         host: { type: 'string', multiple: true },
-        format: { type: 'string' },
+        ...FORMAT_OPTIONS,
       },
     });
     const format = parseFormat(values);

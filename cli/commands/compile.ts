@@ -13,7 +13,7 @@ import { parseShardCount, type ShardedWrite, writeShardedBundle } from '../../co
 import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult } from '../../compiler/index.ts';
 import { describePath, readInput, STDIO, writeOutput } from '../io.ts';
 import { count, detail, info } from '../output.ts';
-import { diagnosticProblems, envelope, parseFormat } from '../report.ts';
+import { diagnosticProblems, envelope, FORMAT_OPTIONS, parseFormat } from '../report.ts';
 import { runAccessTests } from '../../access/run.ts';
 import { errnoMessage } from '../../common/errno.ts';
 
@@ -62,8 +62,7 @@ ${sharedFlags}`;
 
 export const compileOptions = {
   out: { type: 'string', short: 'o' },
-  format: { type: 'string' },
-  json: { type: 'boolean' },
+  ...FORMAT_OPTIONS,
   strict: { type: 'boolean', default: false },
   'allow-empty': { type: 'boolean', default: false },
   exclude: { type: 'string', multiple: true },

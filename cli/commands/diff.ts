@@ -8,7 +8,7 @@ import { UsageError, type Command } from '../command.ts';
 import { loadBundle } from '../../bundle/read.ts';
 import { compileDir, ConfigDirError, displayPath } from '../../compiler/index.ts';
 import { describePath, readInput, STDIO } from '../io.ts';
-import { envelope, githubLine, parseFormat, type Problem } from '../report.ts';
+import { envelope, FORMAT_OPTIONS, githubLine, parseFormat, type Problem } from '../report.ts';
 import type { AccessRight, Bundle, BundleApi, BundleKey } from '../../bundle/types.ts';
 import { diffBundles, type AccessGrant, type BundleDiff, type FieldChange } from '../../bundle/diff.ts';
 import { errnoMessage } from '../../common/errno.ts';
@@ -203,8 +203,7 @@ export const command: Command = {
       args: argv,
       allowPositionals: true,
       options: {
-        format: { type: 'string' },
-        json: { type: 'boolean' },
+        ...FORMAT_OPTIONS,
         'exit-code': { type: 'boolean', default: false },
         'allow-outside': { type: 'string', multiple: true },
       },

@@ -9,9 +9,10 @@ import { explainRequest, formatExplanation } from '../../access/explain.ts';
 import { identityFromPem } from '../../access/identity.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
-import { envelope } from '../report.ts';
+import { parseAt } from '../flags.ts';
+import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
-const usage = `usage: mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [--at ISO] [--format text|json] [METHOD] URL
+const usage = `usage: mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [--at ISO] [--format text|json|github] [METHOD] URL
 
 Decides one request against the bundle with the gateway's own request stages and shows the
 answer and each stage's verdict in order: route (which API), static mTLS (which pin or CA
@@ -26,13 +27,10 @@ Options:
   --as-key ID     the request bears that key's token (known by its token_sha256: no secret)
   --token T       the request bears this literal token
   --at ISO        decide at this moment (expiry), e.g. 2027-01-01T00:00:00Z; default now
-  --format F      text (default) or json (the envelope of docs/cli-conventions.md)`;
-
-function fail(format: string | undefined, code: string, message: string): number {
-  if (format === 'json') process.stdout.write(envelope('explain', false, {}, [{ code, message }]));
-  console.error(`mtlsgate explain: ${message}`);
-  return 2;
-}
+  --format text|json|github
+                  text (default); json: the envelope of docs/cli-conventions.md with the
+                  decision and every stage; github: the text, and a refused request as an
+                  error annotation (its code and the refusing stage's reason)`;
 
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -44,34 +42,49 @@ async function run(argv: string[]): Promise<number> {
       'as-key': { type: 'string' },
       token: { type: 'string' },
       at: { type: 'string' },
-      format: { type: 'string', default: 'text' },
+      ...FORMAT_OPTIONS,
     },
   });
+  const format = parseFormat(values);
   if (!values.bundle) throw new UsageError('give the bundle with --bundle FILE');
   if (values['as-key'] !== undefined && values.token !== undefined) throw new UsageError('give --as-key or --token, not both');
-  if (values.format !== 'text' && values.format !== 'json') throw new UsageError(`--format must be text or json, got ${JSON.stringify(values.format)}`);
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('give [METHOD] URL');
   const [method, url] = positionals.length === 2 ? positionals : ['GET', positionals[0]];
   if (!/^[A-Za-z]+$/.test(method)) throw new UsageError(`method ${JSON.stringify(method)} is not an HTTP method`);
   if (!url.startsWith('/') && !/^https?:\/\//i.test(url)) throw new UsageError(`URL must be a path (/...) or an http(s) URL, got ${JSON.stringify(url)}`);
-  const now = values.at === undefined ? Date.now() : Date.parse(values.at);
-  if (Number.isNaN(now)) throw new UsageError(`--at must be an ISO time, got ${JSON.stringify(values.at)}`);
+  const now = parseAt(values.at);
+  const report = new Reporter('explain', format);
+  const fail = (code: string, message: string) => {
+    report.error(code, message);
+    report.finish();
+    return 2;
+  };
   let bundle;
   let identity = null;
   try {
     bundle = readBundleAt(values.bundle);
   } catch (err) {
-    return fail(values.format, 'io', `--bundle ${values.bundle}: ${errnoMessage(err)}`);
+    return fail('io', `--bundle ${values.bundle}: ${errnoMessage(err)}`);
   }
   try {
     if (values.cert !== undefined) identity = certIdentity(values.cert);
   } catch (err) {
-    return fail(values.format, 'io', `--cert ${values.cert}: ${errnoMessage(err)}`);
+    return fail('io', `--cert ${values.cert}: ${errnoMessage(err)}`);
   }
   const spec = { method: method.toUpperCase(), url, asKey: values['as-key'] ?? null, token: values.token ?? null, headers: {} };
   const e = explainRequest(bundle, buildSnapshot(bundle), spec, identity, now);
-  if ('problem' in e) return fail(values.format, 'request', e.problem);
-  process.stdout.write(values.format === 'json' ? envelope('explain', e.code === null, { ...e }) : formatExplanation(e, bundle));
+  if ('problem' in e) return fail('request', e.problem);
+  if (format === 'json') report.finish({ ...e }, e.code === null);
+  else {
+    const text = formatExplanation(e, bundle);
+    process.stdout.write(text);
+    // The refusal is the answer, not a failure of the command: an annotation, not a message on stderr.
+    const refusing = e.stages.find((s) => s.outcome === 'refuse');
+    if (format === 'github' && e.code !== null)
+      process.stdout.write(
+        githubLine('error', { code: e.code, message: `${text.split('\n')[0]}${refusing ? `; ${refusing.stage}: ${refusing.detail}` : ''}` }),
+      );
+  }
   return e.code === null ? 0 : 1;
 }
 

@@ -8,7 +8,7 @@ import { compileDir, displayPath, formatDiagnostics } from '../../compiler/index
 import { FatalImportError, type Finding, formatFindings, importTyk, type OutFile } from '../../importer/index.ts';
 import { count } from '../../common/count.ts';
 import { UsageError, type Command } from '../command.ts';
-import { envelope, githubLine, parseFormat, type Problem } from '../report.ts';
+import { envelope, FORMAT_OPTIONS, githubLine, parseFormat, type Problem } from '../report.ts';
 
 const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR [--format text|json|github]
 
@@ -51,7 +51,7 @@ async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { out: { type: 'string', short: 'o' }, format: { type: 'string' } },
+    options: { out: { type: 'string', short: 'o' }, ...FORMAT_OPTIONS },
   });
   const format = parseFormat(values);
   const [source, ...inputs] = positionals;

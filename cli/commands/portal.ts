@@ -5,6 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
+import { bundleOut, CONFIG_OUT_OPTIONS } from '../flags.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { parseHostPort } from './serve.ts';
 import { createPortal } from '../../portal/server.ts';
@@ -90,9 +91,7 @@ export const command: Command = {
       args: argv,
       allowPositionals: true,
       options: {
-        config: { type: 'string' },
-        out: { type: 'string', short: 'o' },
-        bundle: { type: 'string' },
+        ...CONFIG_OUT_OPTIONS,
         listen: { type: 'string' },
         'gateway-url': { type: 'string' },
         'oidc-issuer': { type: 'string' },
@@ -107,7 +106,7 @@ export const command: Command = {
         cache: { type: 'string' },
       },
     });
-    values.bundle = values.out ?? values.bundle;
+    values.bundle = bundleOut(values);
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the directory goes after --config)`);
     if (!values.config || !values.bundle) throw new UsageError('--config DIR and -o OUT (the bundle) are both required');
     const listen = parseHostPort(values.listen ?? '127.0.0.1:3000', '--listen');

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { runAccessTests } from '../../access/run.ts';
 import { compileDir, ConfigDirError, describeFailure, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { UsageError, type Command } from '../command.ts';
-import { envelope, parseFormat, Reporter } from '../report.ts';
+import { envelope, FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate test DIR [--format text|json|github] [--allow-outside PATH]
 
@@ -24,7 +24,7 @@ async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { format: { type: 'string' }, json: { type: 'boolean' }, 'allow-outside': { type: 'string', multiple: true } },
+    options: { ...FORMAT_OPTIONS, 'allow-outside': { type: 'string', multiple: true } },
   });
   const format = parseFormat(values);
   if (positionals.length !== 1) throw new UsageError('give the config directory');

@@ -2,7 +2,7 @@
 // Node.js version it runs on, for bug reports.
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.ts';
-import { parseFormat, Reporter } from '../report.ts';
+import { FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 import { VERSION } from '../../runtime/version.ts';
 
 const usage = `usage: mtlsgate version [--format text|json|github]
@@ -15,7 +15,7 @@ export const command: Command = {
   summary: 'print the mtlsgate version (also --version)',
   usage,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: { format: { type: 'string' } } });
+    const { values } = parseArgs({ args: argv, options: FORMAT_OPTIONS });
     const format = parseFormat(values);
     if (format === 'json') new Reporter('version', format).finish({ version: VERSION, node: process.versions.node });
     else console.log(VERSION);

@@ -7,9 +7,10 @@ import { parseArgs } from 'node:util';
 import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
-import { envelope } from '../report.ts';
+import { parseAt } from '../flags.ts';
+import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
-const usage = `usage: mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR] [--at ISO] [--format text|json|csv]
+const usage = `usage: mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR] [--at ISO] [--format text|json|github|csv]
 
 Lists every identity that gets through to the API (and path): anyone (a keyless API), its
 pinned certificates, CAs and subject entries (certificate_match), and each key whose own
@@ -29,7 +30,11 @@ Options:
   --path P        a path on the API (default its listen_path); relative to the listen path unless it starts with it
   --certs DIR     client certificates (PEM) to put through the stages
   --at ISO        decide at this moment (certificate and key expiry); default now
-  --format F      text (default), json (the envelope of docs/cli-conventions.md) or csv`;
+  --format text|json|github|csv
+                  text (default); json: the envelope of docs/cli-conventions.md; github: the
+                  text, and each note (a grant refused whatever its certificate, ...) as a
+                  notice annotation;
+                  csv: one row per identity (notes on stderr)`;
 
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -41,27 +46,32 @@ async function run(argv: string[]): Promise<number> {
       path: { type: 'string' },
       certs: { type: 'string' },
       at: { type: 'string' },
-      format: { type: 'string', default: 'text' },
+      ...FORMAT_OPTIONS,
     },
   });
-  const format = values.format as 'text' | 'json' | 'csv';
-  if (!['text', 'json', 'csv'].includes(format)) throw new UsageError(`--format must be text, json or csv, got ${JSON.stringify(values.format)}`);
+  const format = parseFormat(values, ['csv'] as const);
   if (!values.bundle) throw new UsageError('give the bundle with --bundle FILE');
   if (positionals.length !== 1) throw new UsageError('give one API id');
-  const now = values.at === undefined ? Date.now() : Date.parse(values.at);
-  if (Number.isNaN(now)) throw new UsageError(`--at must be an ISO time, got ${JSON.stringify(values.at)}`);
+  const now = parseAt(values.at);
+  const report = new Reporter('who', format === 'csv' ? 'text' : format);
   try {
     const bundle = readBundleAt(values.bundle);
     const certs = values.certs ? certsFrom(values.certs) : [];
     const answer = whoCanReach(bundle, buildSnapshot(bundle), positionals[0], { method: values.method!, path: values.path ?? null, now, certs });
-    process.stdout.write(format === 'json' ? envelope('who', true, { ...answer }) : formatWho(answer, format as 'text' | 'csv'));
+    if (format === 'json') {
+      report.finish({ ...answer });
+      return 0;
+    }
+    process.stdout.write(formatWho(answer, format === 'csv' ? 'csv' : 'text'));
     // A spreadsheet has no room for notes, and without them an empty one reads as "nobody":
     // the grants not checked (a certificate not given with --certs) go to stderr.
     if (format === 'csv') for (const note of answer.notes) console.error(`mtlsgate who: note: ${note}`);
+    // On a pull request the notes (a grant refused whatever its certificate, ...) show where people look.
+    if (format === 'github') for (const note of answer.notes) process.stdout.write(githubLine('notice', { code: 'note', message: note }));
     return 0;
   } catch (err) {
-    if (format === 'json') process.stdout.write(envelope('who', false, {}, [{ code: 'io', message: (err as Error).message }]));
-    console.error(`mtlsgate who: ${(err as Error).message}`);
+    report.error('io', (err as Error).message);
+    report.finish();
     return 2;
   }
 }
