@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
+import { answerClientError } from './client-error.ts';
 import { arrivingExchange, type HttpExchange, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
 
@@ -34,6 +35,7 @@ export function createHttp1Transport(
     startExchange(http1Exchange(gateway, req, res, plain));
   });
   server.on('upgrade', onUpgrade);
+  server.on('clientError', answerClientError);
   // This server never listens (the TLS servers hand it sockets); 'listening' is what makes
   // node:http track its connections (header/request timeouts, closeIdleConnections).
   server.emit('listening');
