@@ -4,9 +4,8 @@
 // test/security-http2-streams.test.ts failed that way in parallel runs).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connect } from 'node:tls';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { curl, makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 let pki: TestPki;
 let cleanup: () => void;
@@ -42,13 +41,8 @@ test('40 clients at once with 20 KB of headers: every one reads 431 (HTTP/1.1), 
 });
 
 test('a malformed request line gets 400 and the connection closes', async () => {
-  const socket = connect({ host: '127.0.0.1', port: gw.port, servername: 'localhost', ca: pki.ca.certPem, ALPNProtocols: ['http/1.1'] });
-  await new Promise((r) => socket.once('secureConnect', r));
-  let got = '';
-  socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
-  socket.on('error', () => {});
-  const closed = new Promise((r) => socket.once('close', r));
-  socket.write('GET /x HTTP/1.1 extra\r\nHost: localhost\r\n\r\n');
-  await closed;
-  assert.match(got, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  const c = await rawTlsClient(pki, gw.port);
+  c.socket.write('GET /x HTTP/1.1 extra\r\nHost: localhost\r\n\r\n');
+  await c.whenClosed;
+  assert.match(c.received(), /^HTTP\/1\.1 400 Bad Request\r\n/);
 });

@@ -8,11 +8,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:https';
-import { connect as tlsConnect } from 'node:tls';
 import fc from 'fast-check';
 import { BAD_PATH, isPlainPath, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { curl, makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 let pki: TestPki;
 let cleanup: () => void;
@@ -233,19 +232,15 @@ test("method-override headers never reach the upstream when the key's allowed_ur
 
 test('method-override headers never reach the upstream of a WebSocket upgrade either, when methods are restricted', async () => {
   // The upgrade goes through runtime/websocket.ts, which builds its own upstream request.
-  const socket = tlsConnect({ host: '127.0.0.1', port: gw.port, servername: 'localhost', ca: pki.ca.certPem, ALPNProtocols: ['http/1.1'] });
-  await new Promise((r) => socket.once('secureConnect', r));
-  let got = '';
-  socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
-  socket.on('error', () => {});
-  const closed = new Promise((r) => socket.once('close', r));
-  socket.write(
+  const c = await rawTlsClient(pki, gw.port);
+  c.socket.write(
     'GET /users/abc/profile HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
       'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
       `Authorization: ${TOKEN}\r\nX-HTTP-Method-Override: DELETE\r\nX-HTTP-Method: DELETE\r\nX-Method-Override: DELETE\r\n\r\n`,
   );
   // The echo upstream answers the upgrade with a plain 200 naming the headers it received; the connection then ends.
-  await closed;
+  await c.whenClosed;
+  const got = c.received();
   assert.match(got, /^HTTP\/1\.1 200 /);
   const json = JSON.parse(got.slice(got.indexOf('{'), got.lastIndexOf('}') + 1)) as { path: string; headers: Record<string, string> };
   assert.equal(json.path, '/u/abc/profile');

@@ -6,24 +6,12 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { connect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createServerCert, issueCert } from '../cli/pki.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
-
-/** A raw HTTP/1.1 client over TLS: everything it receives, and whether the gateway closed it. */
-async function rawClient(pki: TestPki, port: number): Promise<{ socket: TLSSocket; received: () => string; closed: () => boolean }> {
-  const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.certPem, ALPNProtocols: ['http/1.1'] });
-  await new Promise((r) => socket.once('secureConnect', r));
-  let got = '';
-  let closed = false;
-  socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
-  socket.on('error', () => {});
-  socket.once('close', () => (closed = true));
-  return { socket, received: () => got, closed: () => closed };
-}
 
 const UPGRADE =
   'GET /public/chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
@@ -65,7 +53,7 @@ describe('WebSocket: no tunnel unless the upstream switches protocols', () => {
 
   it('an upstream that answers the upgrade with a plain response: the client gets it, the connection ends, later bytes never reach the upstream', async () => {
     seen.length = 0;
-    const c = await rawClient(pki, gw.port);
+    const c = await rawTlsClient(pki, gw.port);
     c.socket.write(UPGRADE);
     await waitFor('the upstream answer', () => c.received().includes('\r\n\r\n'), 15_000);
     assert.match(c.received(), /^HTTP\/1\.1 200 /);
@@ -81,7 +69,7 @@ describe('WebSocket: no tunnel unless the upstream switches protocols', () => {
 
   it('bytes pipelined behind the upgrade request are held until a 101, so never reach a non-WebSocket upstream', async () => {
     seen.length = 0;
-    const c = await rawClient(pki, gw.port);
+    const c = await rawTlsClient(pki, gw.port);
     c.socket.write(UPGRADE + SMUGGLED);
     await waitFor('the connection to close', c.closed, 15_000);
     assert.deepEqual(seen, ['/public/chat']);
@@ -91,7 +79,7 @@ describe('WebSocket: no tunnel unless the upstream switches protocols', () => {
 
   it('an upgrade declaring a body: the body is not sent to the upstream as a request', async () => {
     seen.length = 0;
-    const c = await rawClient(pki, gw.port);
+    const c = await rawTlsClient(pki, gw.port);
     c.socket.write(UPGRADE.replace('\r\n\r\n', `\r\nContent-Length: ${SMUGGLED.length}\r\n\r\n`) + SMUGGLED);
     await waitFor('the connection to close', c.closed, 15_000);
     assert.deepEqual(seen, ['/public/chat']);

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { createServerCert, writeDemoPki, type DemoPki, type Issued } from '../../cli/pki.ts';
 import type { Bundle } from '../../bundle/types.ts';
@@ -219,4 +220,20 @@ export async function createIntermediateCa(root: Issued, commonName: string): Pr
     cert,
     keys,
   };
+}
+
+/** A raw HTTP/1.1 client over TLS (requests written byte for byte): what it received, and whether the gateway closed it. */
+export async function rawTlsClient(
+  pki: TestPki,
+  port: number,
+): Promise<{ socket: TLSSocket; received: () => string; closed: () => boolean; whenClosed: Promise<void> }> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.certPem, ALPNProtocols: ['http/1.1'] });
+  await new Promise((r) => socket.once('secureConnect', r));
+  let got = '';
+  let closed = false;
+  socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  socket.on('error', () => {});
+  const whenClosed = new Promise<void>((r) => socket.once('close', () => r()));
+  socket.once('close', () => (closed = true));
+  return { socket, received: () => got, closed: () => closed, whenClosed };
 }
