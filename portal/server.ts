@@ -64,6 +64,9 @@ export function createPortal(opts: PortalOptions): Portal {
     // Only signed-in keys have an owner to count: a loopback-only portal reads no key files for it.
     developerKeyLimit: opts.oidc === undefined ? null : opts.developerKeyLimit === undefined ? DEFAULT_DEVELOPER_KEY_LIMIT : opts.developerKeyLimit,
   });
+  // The "My keys" and admin pages (sign-in only) read the key index: read every file now, at
+  // start, rather than at the first page view.
+  if (opts.oidc !== undefined) issuer.keyCounts.refresh();
   const ctx: PortalContext = {
     configDir: opts.configDir,
     bundlePath: opts.bundlePath,
