@@ -11,7 +11,8 @@
 // An in-place edit that keeps the size within the file system's mtime resolution would be
 // missed; the portal's own writes replace the file (new inode), and editors change mtime.
 import { readFileSync, statSync } from 'node:fs';
-import { keyFilePath, parsePortalKey, type PortalKey, portalKeyIds } from './key-file.ts';
+import { join, sep } from 'node:path';
+import { keyFilePath, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey, portalKeyIds } from './key-file.ts';
 
 /** The parse the index uses; tests pass a counting one to check what a page view parses. */
 export type ParseKey = (text: string, keyId: string) => PortalKey | null;
@@ -34,12 +35,16 @@ export class PortalKeyIndex {
   private readonly byOwner = new Map<string, Map<string, PortalKey>>();
   /** Ids of the keys waiting for approval. */
   private readonly pendingIds = new Set<string>();
+  /** DIR/keys/portal/ : a listed id's file is this plus `<id>.yaml` (cheaper than keyFilePath's check per file). */
+  private readonly prefix: string;
 
   /** Reads nothing yet: the first query (or `refresh()`, at a signed-in portal's start) reads every file once. */
   constructor(
     private readonly configDir: string,
     private readonly parse: ParseKey = parsePortalKey,
-  ) {}
+  ) {
+    this.prefix = join(configDir, PORTAL_KEYS_DIR) + sep;
+  }
 
   /**
    * Takes in what changed in the directory since the last look: one listing and one stat per
@@ -48,7 +53,8 @@ export class PortalKeyIndex {
   refresh(): void {
     const listed = new Set(portalKeyIds(this.configDir));
     for (const id of this.entries.keys()) if (!listed.has(id)) this.removed(id);
-    for (const id of listed) this.reread(id);
+    // Listed ids are portal key ids (portalKeyIds matches PORTAL_KEY_ID).
+    for (const id of listed) this.reread(id, `${this.prefix}${id}.yaml`);
   }
 
   /**
@@ -91,8 +97,8 @@ export class PortalKeyIndex {
 
   /** The portal wrote or changed the key file `keyId`: read it now (a stat and one parse). */
   written(keyId: string): void {
-    this.entries.delete(keyId);
-    this.reread(keyId);
+    this.removed(keyId); // parsed again even if its stamp looks the same
+    this.reread(keyId, keyFilePath(this.configDir, keyId));
   }
 
   /** The key file `keyId` is gone. */
@@ -104,8 +110,7 @@ export class PortalKeyIndex {
   }
 
   /** Reads the file again if its stamp changed (or it is new). */
-  private reread(keyId: string): void {
-    const path = keyFilePath(this.configDir, keyId);
+  private reread(keyId: string, path: string): void {
     let stamp: string;
     let text: string;
     try {
