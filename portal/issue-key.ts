@@ -63,7 +63,7 @@ export interface IssuerOptions {
   queue?: SerialQueue;
   /** Keys one owner may hold (portal/key-limit.ts); null or undefined: no cap. Keys without an owner are never capped. */
   developerKeyLimit?: number | null;
-  /** The portal's key index; default: one read from `configDir` now. */
+  /** The portal's key index; default: one on `configDir` (it reads the files at its first use). */
   keyIndex?: PortalKeyIndex;
 }
 
@@ -73,7 +73,7 @@ export class Issuer {
   private readonly now: () => Date;
   /**
    * The portal's index of its key files (count per owner for the cap, and the key pages),
-   * read from the files once, here, or shared through `opts.keyIndex`.
+   * made here (or shared through `opts.keyIndex`); it reads the files at its first use.
    */
   readonly keyCounts: PortalKeyIndex;
 

@@ -12,7 +12,7 @@
 // missed; the portal's own writes replace the file (new inode), and editors change mtime.
 import { readFileSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import { keyFilePath, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey, portalKeyIds } from './key-file.ts';
+import { keyFilePath, newestFirst, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey, portalKeyIds } from './key-file.ts';
 
 /** The parse the index uses; tests pass a counting one to check what a page view parses. */
 export type ParseKey = (text: string, keyId: string) => PortalKey | null;
@@ -22,11 +22,6 @@ interface Entry {
   stamp: string;
   /** null: not (yet) a key declaration; read again when the file changes. */
   key: PortalKey | null;
-}
-
-/** Newest request first, then by id: the order both pages show. */
-export function newestFirst(a: PortalKey, b: PortalKey): number {
-  return b.requestedAt.localeCompare(a.requestedAt) || a.keyId.localeCompare(b.keyId);
 }
 
 export class PortalKeyIndex {
