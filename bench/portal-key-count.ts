@@ -41,10 +41,11 @@ const limit = (await import(pathToFileURL(join(resolve(values.root), 'portal', '
   OwnedKeyCounts?: new (configDir: string) => Counts;
 };
 const indexFile = join(resolve(values.root), 'portal', 'key-index.ts');
+let InMemory = limit.OwnedKeyCounts;
 if (existsSync(indexFile)) {
   const { PortalKeyIndex } = (await import(pathToFileURL(indexFile).href)) as { PortalKeyIndex: new (configDir: string) => Counts };
   // Reads nothing until asked: the first count reads every file (timed as "start" below).
-  limit.OwnedKeyCounts = class extends PortalKeyIndex {
+  InMemory = class extends PortalKeyIndex {
     constructor(configDir: string) {
       super(configDir);
       this.count('');
@@ -78,11 +79,11 @@ try {
   for (let i = 0; i < files; i++) writeKey(i, `dev-${i % owners}`);
   let counts: Counts | undefined;
   let startMs = 0;
-  if (limit.OwnedKeyCounts !== undefined) {
+  if (InMemory !== undefined) {
     const t0 = process.hrtime.bigint();
-    counts = new limit.OwnedKeyCounts(dir);
+    counts = new InMemory(dir);
     startMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  } else if (limit.countOwnedKeys === undefined) throw new Error(`${values.root}/portal/key-limit.ts has neither OwnedKeyCounts nor countOwnedKeys`);
+  } else if (limit.countOwnedKeys === undefined) throw new Error(`${values.root}/portal/key-limit.ts has neither an in-memory count nor countOwnedKeys`);
   const perKey: number[] = [];
   for (let k = 0; k < keys; k++) {
     const t0 = process.hrtime.bigint();
