@@ -5,11 +5,12 @@
 //
 // --root: the checkout whose portal/key-limit.ts is measured (default: this one). A checkout
 // with `countOwnedKeys` (the count before session 11) reads the key files at every new key;
-// one with `OwnedKeyCounts` reads them once (timed as "start") and lists the directory at
-// every new key. Per new key the clock covers the count only: the file is then written (as
+// one with `OwnedKeyCounts` (session 11) or `PortalKeyIndex` (portal/key-index.ts, later in
+// session 11: a stat per file too) reads them once (timed as "start") and lists the directory
+// at every new key. Per new key the clock covers the count only: the file is then written (as
 // the issuer writes it, untimed) so the next key sees one more file. --owner: the developer
 // asking; a subject with a space or a quote made the old count parse every file.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -39,6 +40,18 @@ const limit = (await import(pathToFileURL(join(resolve(values.root), 'portal', '
   countOwnedKeys?: (configDir: string, owner: string) => number;
   OwnedKeyCounts?: new (configDir: string) => Counts;
 };
+const indexFile = join(resolve(values.root), 'portal', 'key-index.ts');
+let InMemory = limit.OwnedKeyCounts;
+if (existsSync(indexFile)) {
+  const { PortalKeyIndex } = (await import(pathToFileURL(indexFile).href)) as { PortalKeyIndex: new (configDir: string) => Counts };
+  // Reads nothing until asked: the first count reads every file (timed as "start" below).
+  InMemory = class extends PortalKeyIndex {
+    constructor(configDir: string) {
+      super(configDir);
+      this.count('');
+    }
+  };
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-key-count-'));
 const ca = await createCa('bench CA');
@@ -66,11 +79,11 @@ try {
   for (let i = 0; i < files; i++) writeKey(i, `dev-${i % owners}`);
   let counts: Counts | undefined;
   let startMs = 0;
-  if (limit.OwnedKeyCounts !== undefined) {
+  if (InMemory !== undefined) {
     const t0 = process.hrtime.bigint();
-    counts = new limit.OwnedKeyCounts(dir);
+    counts = new InMemory(dir);
     startMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  } else if (limit.countOwnedKeys === undefined) throw new Error(`${values.root}/portal/key-limit.ts has neither OwnedKeyCounts nor countOwnedKeys`);
+  } else if (limit.countOwnedKeys === undefined) throw new Error(`${values.root}/portal/key-limit.ts has neither an in-memory count nor countOwnedKeys`);
   const perKey: number[] = [];
   for (let k = 0; k < keys; k++) {
     const t0 = process.hrtime.bigint();
@@ -82,7 +95,7 @@ try {
   }
   perKey.sort((a, b) => a - b);
   const median = perKey[perKey.length >> 1]!;
-  const kind = counts !== undefined ? 'OwnedKeyCounts (in memory, one listing per key)' : 'countOwnedKeys (reads every file per key)';
+  const kind = counts !== undefined ? 'in memory (one listing per key)' : 'countOwnedKeys (reads every file per key)';
   console.log(
     `${kind}: ${files} key files, owner ${JSON.stringify(owner)}: ` +
       (counts !== undefined ? `start ${startMs.toFixed(0)} ms once; ` : '') +

@@ -8,15 +8,15 @@ import { readFileSync, rmSync } from 'node:fs';
 import { writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, readPortalKey, type PortalKey } from './key-file.ts';
-import type { OwnedKeyCounts } from './key-limit.ts';
+import type { PortalKeyIndex } from './key-index.ts';
 import { errnoMessage } from '../common/errno.ts';
 
 export interface EditTarget {
   configDir: string;
   bundlePath: string;
   compile: CompileFn;
-  /** The portal's keys per owner (the issuer's), told when an edit removes a file; null without a cap. */
-  keyCounts?: OwnedKeyCounts | null;
+  /** The portal's key index (the issuer's), told of each file an edit changes or removes. */
+  keyCounts?: PortalKeyIndex | null;
 }
 
 /** What an edit decides: new text for the file, null to remove it, or a refusal. */
@@ -62,8 +62,8 @@ export async function editPortalKey(
         message: `The bundle could not be written (${errnoMessage(err)}), so nothing was changed. Try again later.`,
       };
     }
-    // Other edits change a key's state, never its owner: only a removal moves a count.
     if (decision === null) keyCounts?.removed(keyId);
+    else keyCounts?.written(keyId);
     return { ok: true };
   });
 }

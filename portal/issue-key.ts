@@ -9,7 +9,8 @@ import { loadCatalog, type CatalogEntry } from './catalog.ts';
 import { compileConfig, writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, newKeyId, newReceipt, renderKeyFile } from './key-file.ts';
-import { keyLimitProblem, OwnedKeyCounts } from './key-limit.ts';
+import { PortalKeyIndex } from './key-index.ts';
+import { keyLimitProblem } from './key-limit.ts';
 import type { FormError } from './page.ts';
 import { checkProof, proofMessage } from './proof.ts';
 import { SerialQueue } from './queue.ts';
@@ -62,20 +63,25 @@ export interface IssuerOptions {
   queue?: SerialQueue;
   /** Keys one owner may hold (portal/key-limit.ts); null or undefined: no cap. Keys without an owner are never capped. */
   developerKeyLimit?: number | null;
+  /** The portal's key index; default: one on `configDir` (it reads the files at its first use). */
+  keyIndex?: PortalKeyIndex;
 }
 
 export class Issuer {
   private readonly queue: SerialQueue;
   private readonly compile: CompileFn;
   private readonly now: () => Date;
-  /** Portal keys per owner, read from the files once, here; null without a cap (nothing to count). */
-  readonly keyCounts: OwnedKeyCounts | null;
+  /**
+   * The portal's index of its key files (count per owner for the cap, and the key pages),
+   * made here (or shared through `opts.keyIndex`); it reads the files at its first use.
+   */
+  readonly keyCounts: PortalKeyIndex;
 
   constructor(private readonly opts: IssuerOptions) {
     this.compile = opts.compile ?? compileConfig;
     this.now = opts.now ?? (() => new Date());
     this.queue = opts.queue ?? new SerialQueue();
-    this.keyCounts = (opts.developerKeyLimit ?? null) === null ? null : new OwnedKeyCounts(opts.configDir);
+    this.keyCounts = opts.keyIndex ?? new PortalKeyIndex(opts.configDir);
   }
 
   issue(input: IssueInput): Promise<IssueOutcome> {
@@ -125,7 +131,9 @@ export class Issuer {
       // Counted and written under the lock: the last place goes to one request only.
       const { owner } = input;
       const overLimit =
-        owner === undefined || this.keyCounts === null ? null : keyLimitProblem(this.keyCounts.count(owner), this.opts.developerKeyLimit ?? null);
+        owner === undefined || (this.opts.developerKeyLimit ?? null) === null
+          ? null
+          : keyLimitProblem(this.keyCounts.count(owner), this.opts.developerKeyLimit ?? null);
       if (overLimit !== null) return { ok: false, status: 403, errors: [{ field: null, code: 'key_limit', message: overLimit }] };
       let keyId = newKeyId();
       while (before.hasKey(keyId) || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();
@@ -147,7 +155,7 @@ export class Issuer {
           }),
         ),
       );
-      this.keyCounts?.written(keyId, input.owner);
+      this.keyCounts.written(keyId);
       const after = await this.compile(configDir).catch((err: Error) => ({ bundle: null, report: err.message }));
       if (after.bundle === null) {
         this.removeNew(keyId);
@@ -181,7 +189,7 @@ export class Issuer {
   /** Takes back a key file this issuer just wrote (its compile or bundle write failed). */
   private removeNew(keyId: string): void {
     rmSync(keyFilePath(this.opts.configDir, keyId), { force: true });
-    this.keyCounts?.removed(keyId);
+    this.keyCounts.removed(keyId);
   }
 }
 

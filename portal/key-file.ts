@@ -151,12 +151,20 @@ export function parsePortalKey(text: string, keyId: string): PortalKey | null {
   };
 }
 
-/** Every portal key in the config directory, newest request first. */
+/** Newest request first, then by id: the order the portal's pages show keys in. */
+export function newestFirst(a: PortalKey, b: PortalKey): number {
+  return b.requestedAt.localeCompare(a.requestedAt) || a.keyId.localeCompare(b.keyId);
+}
+
+/**
+ * Every portal key in the config directory, newest request first, read and parsed now (every
+ * file). The portal's pages read its PortalKeyIndex (portal/key-index.ts) instead.
+ */
 export function listPortalKeys(configDir: string): PortalKey[] {
   return portalKeyIds(configDir)
     .map((id) => readPortalKey(configDir, id))
     .filter((k): k is PortalKey => k !== null)
-    .sort((a, b) => b.requestedAt.localeCompare(a.requestedAt) || a.keyId.localeCompare(b.keyId));
+    .sort(newestFirst);
 }
 
 /**

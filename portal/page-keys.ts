@@ -148,11 +148,24 @@ ${open ? renewSection(model) : ''}${open ? switchOffSection(model) : ''}`,
 
 export interface AdminPageModel {
   chrome: Chrome;
+  /** One page of the keys waiting for approval (newest first). */
   pending: KeyView[];
+  /** Which page (1-based) of how many waiting keys, `perPage` a page. */
+  pendingPage: { page: number; perPage: number; total: number };
   recent: KeyView[];
   catalog: CatalogEntry[];
   notice: string | null;
   errors: FormError[];
+}
+
+/** "Keys 201-400 of 950 waiting" with links to the newer and older pages; nothing when one page holds them all. */
+function pendingPager({ page, perPage, total }: AdminPageModel['pendingPage']): Html | string {
+  if (total <= perPage) return '';
+  const first = Math.min((page - 1) * perPage + 1, total);
+  const last = Math.min(page * perPage, total);
+  const newer = page > 1 ? html` <a href="/admin?page=${page - 1}" id="pending-newer">Newer</a>` : '';
+  const older = last < total ? html` <a href="/admin?page=${page + 1}" id="pending-older">Older</a>` : '';
+  return html`<p class="hint" id="pending-pages">Keys ${first}-${last} of ${total} waiting, newest first.${newer}${older}</p>`;
 }
 
 export function adminPage(model: AdminPageModel): string {
@@ -178,7 +191,7 @@ export function adminPage(model: AdminPageModel): string {
     html`${model.notice ? html`<div class="banner banner-ok" role="status" id="notice"><p>${model.notice}</p></div>` : ''}${errorSummary(model.errors)}
 <h1>Admin</h1>
 <p class="lede">Each action edits the key's file in the config directory, recompiles the bundle and is logged with your name.</p>
-<section class="card" aria-labelledby="pending-title"><h2 id="pending-title">Waiting for approval</h2>${pending}</section>
+<section class="card" aria-labelledby="pending-title"><h2 id="pending-title">Waiting for approval</h2>${pendingPager(model.pendingPage)}${pending}</section>
 <section class="card" aria-labelledby="recent-title"><h2 id="recent-title">Recent keys</h2>${
       model.recent.length === 0 ? html`<p class="empty">No portal key yet.</p>` : keysTable(model.recent, catalog, 'The 50 newest portal keys', true)
     }</section>

@@ -7,7 +7,7 @@ import { isCrossSite } from './csrf.ts';
 import { editPortalKey } from './edit-key.ts';
 import { parseRequestForm, readCappedBody, UnsupportedForm } from './form.ts';
 import type { Exchange } from './http.ts';
-import { approvedKeyFile, listPortalKeys, PORTAL_KEY_ID } from './key-file.ts';
+import { approvedKeyFile, PORTAL_KEY_ID } from './key-file.ts';
 import { keyViewer } from './key-status.ts';
 import { adminPage } from './page-keys.ts';
 import { type FormError, messagePage } from './page.ts';
@@ -21,11 +21,28 @@ function forbidden(ex: Exchange): void {
   ex.html(403, messagePage('Admins only', "This page is for the portal's admins.", ex.chrome()));
 }
 
+/** Keys waiting for approval shown per page (`/admin?page=N`), and the newest keys shown. */
+export const PENDING_PER_PAGE = 200;
+const RECENT_SHOWN = 50;
+
 async function render(ctx: PortalContext, ex: Exchange, status: number, notice: string | null, errors: FormError[]): Promise<void> {
   const view = keyViewer(ctx.bundlePath);
-  const keys = listPortalKeys(ctx.configDir).map(view);
+  // From the key index: only the keys shown are viewed (their certificates parsed).
+  const asked = Number(ex.url.searchParams.get('page') ?? '1');
+  const keys = ctx.issuer.keyCounts.forAdmin(Number.isSafeInteger(asked) && asked >= 1 ? asked - 1 : 0, PENDING_PER_PAGE, RECENT_SHOWN);
   const { catalog } = await catalogNow(ctx);
-  ex.html(status, adminPage({ chrome: ex.chrome(), pending: keys.filter((k) => k.status === 'pending'), recent: keys.slice(0, 50), catalog, notice, errors }));
+  ex.html(
+    status,
+    adminPage({
+      chrome: ex.chrome(),
+      pending: keys.pending.map(view),
+      pendingPage: { page: keys.page + 1, perPage: PENDING_PER_PAGE, total: keys.pendingTotal },
+      recent: keys.recent.map(view),
+      catalog,
+      notice,
+      errors,
+    }),
+  );
 }
 
 export async function showAdmin(ctx: PortalContext, ex: Exchange): Promise<void> {

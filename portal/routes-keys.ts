@@ -9,7 +9,7 @@ import { catalogNow, type PortalContext } from './context.ts';
 import { editPortalKey } from './edit-key.ts';
 import type { Exchange } from './http.ts';
 import { withCertificateAdded, withCertificateRemoved } from './key-certs.ts';
-import { listPortalKeys, PORTAL_KEY_ID, type PortalKey, readPortalKey, receiptHash, switchedOffKeyFile } from './key-file.ts';
+import { PORTAL_KEY_ID, type PortalKey, readPortalKey, receiptHash, switchedOffKeyFile } from './key-file.ts';
 import { keyViewer } from './key-status.ts';
 import { keyPage, myKeysPage } from './page-keys.ts';
 import { lookupPage, statusPage } from './page-receipt.ts';
@@ -41,9 +41,8 @@ function visibleKey(ctx: PortalContext, ex: Exchange, keyId: string): PortalKey 
 export async function myKeys(ctx: PortalContext, ex: Exchange): Promise<void> {
   const sub = ex.session!.user.sub;
   const view = keyViewer(ctx.bundlePath);
-  const keys = listPortalKeys(ctx.configDir)
-    .filter((k) => k.owner === sub)
-    .map(view);
+  // From the index: a listing and a stat per file, a parse only of files changed since.
+  const keys = ctx.issuer.keyCounts.ownedBy(sub).map(view);
   const { catalog } = await catalogNow(ctx);
   ex.html(200, myKeysPage(ex.chrome(), keys, catalog));
 }

@@ -13,6 +13,7 @@ import type { PortalContext } from './context.ts';
 import { CsrfGuard } from './csrf.ts';
 import { Exchange, SECURITY_HEADERS } from './http.ts';
 import { Issuer } from './issue-key.ts';
+import type { PortalKeyIndex } from './key-index.ts';
 import { DEFAULT_DEVELOPER_KEY_LIMIT } from './key-limit.ts';
 import { OidcSignIn, type OidcOptions } from './oidc.ts';
 import { signInPage } from './page-keys.ts';
@@ -44,6 +45,8 @@ export interface PortalOptions {
   /** Keys one signed-in developer may hold (portal/key-limit.ts); null: no cap. Default DEFAULT_DEVELOPER_KEY_LIMIT. */
   developerKeyLimit?: number | null;
   sessionTtlMs?: number;
+  /** The index of DIR/keys/portal the pages and the cap read (portal/key-index.ts); default: one on `configDir`. */
+  keyIndex?: PortalKeyIndex;
 }
 
 export interface Portal {
@@ -61,9 +64,13 @@ export function createPortal(opts: PortalOptions): Portal {
     bundlePath: opts.bundlePath,
     compile,
     queue,
+    keyIndex: opts.keyIndex,
     // Only signed-in keys have an owner to count: a loopback-only portal reads no key files for it.
     developerKeyLimit: opts.oidc === undefined ? null : opts.developerKeyLimit === undefined ? DEFAULT_DEVELOPER_KEY_LIMIT : opts.developerKeyLimit,
   });
+  // The "My keys" and admin pages (sign-in only) read the key index: read every file now, at
+  // start, rather than at the first page view.
+  if (opts.oidc !== undefined) issuer.keyCounts.refresh();
   const ctx: PortalContext = {
     configDir: opts.configDir,
     bundlePath: opts.bundlePath,

@@ -1,0 +1,142 @@
+// The portal's key index (portal/key-index.ts) behind "My keys" and the admin page: a signed-in
+// portal in this process (real compile, real certificates, sign-in through a real OpenID
+// provider in real Chromium), with N key files in keys/portal. A page view parses only files
+// that changed since the last look (counted through the index's parse function, no timing);
+// a key file edited by hand (state, owner) or removed shows as it is on the next view; the
+// keys waiting for approval are shown 200 a page.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import type { DemoPki } from '../cli/pki.ts';
+import { closeServer, listen } from '../common/listen.ts';
+import { syncBundle } from '../portal/issue-key.ts';
+import { parsePortalKey, renderKeyFile, switchedOffKeyFile } from '../portal/key-file.ts';
+import { PortalKeyIndex } from '../portal/key-index.ts';
+import { createPortal, type Portal } from '../portal/server.ts';
+import { launchChromium } from './helpers/chromium.ts';
+import { bindIdp, signInAt, type TestIdp } from './helpers/oidc-idp.ts';
+import { tempDir } from './helpers/ops-fixtures.ts';
+import { freshClient, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { demoPki } from './helpers/serve-fixtures.ts';
+
+const t = tempDir('portal-key-index');
+/** Key files of other developers, all waiting for approval: more than one admin page holds. */
+const OTHERS = 205;
+let pki: DemoPki;
+let config: string;
+let idp: TestIdp;
+let browser: Browser;
+let portal: Portal;
+let base: string;
+let parses = 0;
+const cookies: Record<string, string> = {};
+const keyFile = (keyId: string) => join(config, 'keys', 'portal', `${keyId}.yaml`);
+
+/** The text of a key file for `owner`, as the portal writes it. */
+async function keyText(keyId: string, owner: string, requireApproval: boolean, minute = 0): Promise<string> {
+  const client = await freshClient(pki, t.dir, keyId);
+  return renderKeyFile({
+    keyId,
+    owner,
+    policy: 'profile-self-serve',
+    entryName: 'Profile API',
+    developer: `${owner}@example.com`,
+    certificatePem: client.certPem,
+    requireApproval,
+    requestedAt: new Date(Date.UTC(2026, 0, 1, 0, minute)),
+  });
+}
+
+async function page(path: string, who: string): Promise<string> {
+  const res = await fetch(base + path, { headers: { cookie: cookies[who]! } });
+  assert.equal(res.status, 200, path);
+  return res.text();
+}
+
+/** `keyId: status` of the rows of the table `#id` (or of the whole page), in page order. */
+function rows(html: string): string[] {
+  return [...html.matchAll(/<tr data-key="(portal-[0-9a-f]{8})">.*?(?:data-status="(\w+)"|<\/tr>)/g)].map((m) => `${m[1]}: ${m[2] ?? '-'}`);
+}
+
+before(async () => {
+  pki = await demoPki(t.dir);
+  config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
+  mkdirSync(join(config, 'keys', 'portal'), { recursive: true });
+  for (let i = 0; i < OTHERS; i++) {
+    const keyId = `portal-${(0x1000 + i).toString(16).padStart(8, '0')}`;
+    writeFileSync(keyFile(keyId), await keyText(keyId, `dev-${i}`, true, i));
+  }
+  writeFileSync(keyFile('portal-000000b1'), await keyText('portal-000000b1', 'bo', false, 500));
+  const bundlePath = join(t.dir, 'bundle.json');
+  assert.equal((await syncBundle(config, bundlePath)).errorCount, 0);
+  idp = await bindIdp({ ada: { email: 'ada@example.com', name: 'Ada Admin' } });
+  const keyIndex = new PortalKeyIndex(config, (text, keyId) => (parses++, parsePortalKey(text, keyId)));
+  portal = createPortal({
+    configDir: config,
+    bundlePath,
+    gatewayUrl: 'https://gw.example.test',
+    oidc: { issuer: idp.issuer, clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789', admins: ['ada@example.com'] },
+    keyIndex,
+  });
+  base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
+  idp.start({ clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789', redirectUri: `${base}/auth/callback` });
+  browser = await launchChromium();
+  for (const who of ['ada', 'bo']) {
+    const { context } = await signInAt(browser, base, idp, who);
+    const session = (await context.cookies(base)).find((c) => c.name === 'mtlsgate_session');
+    assert.ok(session, 'a session cookie');
+    cookies[who] = `${session.name}=${session.value}`;
+    await context.close();
+  }
+});
+
+after(async () => {
+  await browser?.close();
+  if (portal) await closeServer(portal.server);
+  await idp?.close();
+  t.cleanup();
+});
+
+test(`views of "My keys" and the admin page at ${OTHERS + 1} key files parse no file that did not change, and one that did`, async () => {
+  parses = 0;
+  assert.deepEqual(rows(await page('/keys', 'bo')), ['portal-000000b1: active']);
+  await page('/admin', 'ada');
+  assert.equal(parses, 0, 'no key file changed since the portal started: none is parsed again');
+  writeFileSync(keyFile('portal-00001000'), await keyText('portal-00001000', 'dev-0', true, 0));
+  await page('/keys', 'bo');
+  assert.equal(parses, 1, 'only the rewritten file is parsed');
+});
+
+test('a key file edited by hand (switched off, owner changed) or removed shows as it is on the next view', async () => {
+  const mine = 'portal-000000b2';
+  writeFileSync(keyFile(mine), await keyText(mine, 'bo', true, 600));
+  assert.deepEqual(rows(await page('/keys', 'bo')), [`${mine}: pending`, 'portal-000000b1: active']);
+  assert.match(await page('/admin', 'ada'), new RegExp(`<tr data-key="${mine}">`), 'waiting for approval on the admin page');
+  // Edited in place, as an editor or a script does: switched off.
+  writeFileSync(keyFile(mine), switchedOffKeyFile(await keyText(mine, 'bo', true, 600), new Date(), 'ada@example.com')!);
+  assert.deepEqual(rows(await page('/keys', 'bo')), [`${mine}: switched_off`, 'portal-000000b1: active']);
+  // Given to another owner: gone from bo's page.
+  writeFileSync(keyFile('portal-000000b1'), await keyText('portal-000000b1', 'cy', false, 500));
+  assert.deepEqual(rows(await page('/keys', 'bo')), [`${mine}: switched_off`]);
+  rmSync(keyFile(mine));
+  assert.doesNotMatch(await page('/keys', 'bo'), /data-key=/);
+});
+
+test('the admin page shows the keys waiting for approval 200 a page, newest first, with links to the others', async () => {
+  const first = await page('/admin', 'ada');
+  assert.match(first, /Keys 1-200 of 205 waiting, newest first\. <a href="\/admin\?page=2" id="pending-older">Older<\/a>/);
+  const pendingTable = (html: string) => rows(/<table id="pending">.*?<\/table>/s.exec(html)?.[0] ?? '');
+  const firstPage = pendingTable(first);
+  assert.equal(firstPage.length, 200);
+  assert.equal(firstPage[0], `portal-${(0x1000 + OTHERS - 1).toString(16).padStart(8, '0')}: -`, 'newest first');
+  const second = await page('/admin?page=2', 'ada');
+  assert.match(second, /Keys 201-205 of 205 waiting, newest first\. <a href="\/admin\?page=1" id="pending-newer">Newer<\/a><\/p>/);
+  assert.deepEqual(
+    pendingTable(second),
+    Array.from({ length: 5 }, (_, i) => `portal-${(0x1000 + 4 - i).toString(16).padStart(8, '0')}: -`),
+  );
+  // The 50 newest keys of all, under the pending ones, as before.
+  assert.match(first, /The 50 newest portal keys/);
+});
