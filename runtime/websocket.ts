@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import { sendError } from './errors.ts';
 import type { HttpExchange } from './exchange.ts';
 import { reportFault } from './faults.ts';
-import { type Forwarding, TIMEOUT_ERRORS } from './proxy.ts';
+import { type Forwarding, type ForwardRequest, TIMEOUT_ERRORS } from './proxy.ts';
 import { checkHeaders, clientHeaders, upstreamHeaders } from './proxy-headers.ts';
 
 interface Tunnel {
@@ -76,27 +76,10 @@ export class WebSockets {
     client.on('close', close);
 
     const rest = ex.path.length > api.stripLength ? ex.path.slice(api.stripLength) : '/';
-    // The same header rules as every proxied request (runtime/proxy.ts), plus the upgrade itself.
-    const headers = upstreamHeaders({
-      req: ex.req,
-      res: ex.res,
-      http2: false,
-      grpc: false,
-      host: ex.host,
-      api,
-      path: ex.path,
-      query: ex.query,
-      identity: ex.identity,
-      keyId: ex.key?.id ?? null,
-      remote: ex.remote,
-      viaTrustedProxy: ex.viaTrustedProxy,
-      timeoutMs: 0,
-      clientIdleMs: 0,
-      minBodyRate: null,
-      responseHeaders: null,
-      stripMethodOverride: ex.stripMethodOverride,
-      outcome: ex,
-    });
+    // The same header rules as every proxied request, from the exchange itself (a copy of its
+    // fields once forgot one: the method-override strip), plus the upgrade. An upgrade is HTTP/1.1
+    // and never gRPC: the exchange's http2 and grpc are false.
+    const headers = upstreamHeaders(ex as ForwardRequest);
     // An upgrade request has no body (RFC 6455 4.1): a declared one is not forwarded.
     delete headers['content-length'];
     headers.host = api.upstream.authority;
