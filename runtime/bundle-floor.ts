@@ -18,6 +18,15 @@ export interface BundleFloor {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * How far ahead of this gateway's clock a signing time may be. A bundle from the future would
+ * raise the floor to that future time, and every bundle signed later on a correct clock would be
+ * refused until then (section 30): a signer with a wrong clock is refused at once instead, loudly,
+ * while the bundle serving stays. NTP keeps honest clocks within a second; five minutes is the
+ * skew Kerberos tolerates.
+ */
+export const MAX_SIGNED_AHEAD_MS = 5 * 60_000;
 const short = (digest: string) => `${digest.slice(0, 19)}…`;
 
 /** The floor a served v2 bundle sets. */
@@ -42,9 +51,15 @@ function describe(floor: BundleFloor): string {
  * - signed at the floor's very time with another digest: neither is newer, and two honest
  *   signings never share a millisecond (one process signs at increasing times), so the bundle
  *   serving stays (the same digest at the same time is the bundle serving again: taken);
- * - a v1 signature (no time) once there is a floor: it cannot be ordered at all.
+ * - a v1 signature (no time) once there is a floor: it cannot be ordered at all;
+ * - signed more than MAX_SIGNED_AHEAD_MS after `now`: the signer's clock runs ahead (or this
+ *   host's behind), with or without a floor, since taking it would set one in the future.
  */
-export function checkOrder(sig: VerifiedSignature, floor: BundleFloor | null): void {
+export function checkOrder(sig: VerifiedSignature, floor: BundleFloor | null, now = Date.now()): void {
+  if (sig.signedAt !== null && sig.signedAt > now + MAX_SIGNED_AHEAD_MS)
+    throw new SignatureError(
+      `bundle ${short(sig.digest)} was signed at ${iso(sig.signedAt)}, ${aheadBy(sig.signedAt - now)} ahead of this gateway's clock (${iso(now)}): the signer's clock runs ahead, or this host's is behind; taken, it would refuse every bundle signed on a correct clock until then, so it is refused (more than ${MAX_SIGNED_AHEAD_MS / 60_000} minutes ahead); fix the clock and sign it again`,
+    );
   if (floor === null) return;
   if (sig.signedAt === null)
     throw new SignatureError(
@@ -60,11 +75,24 @@ export function checkOrder(sig: VerifiedSignature, floor: BundleFloor | null): v
     );
 }
 
-/** `--bundle-not-before TIME`: an ISO-8601 instant with a zone (2026-12-04T19:00:00Z). Throws Error with a message. */
-export function parseNotBefore(text: string): number {
+function aheadBy(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  return minutes < 120 ? `${minutes} minutes` : `${Math.round(minutes / 60)} hours`;
+}
+
+/**
+ * `--bundle-not-before TIME`: an ISO-8601 instant with a zone (2026-12-04T19:00:00Z), not in the
+ * future (a floor ahead of now refuses every bundle signed until then). Throws Error with a message.
+ */
+export function parseNotBefore(text: string, now = Date.now()): number {
   const t = text.trim();
   // A zone is required: a bare local time would mean another instant on a host in another zone.
   if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,3})?)?(Z|[+-]\d\d:\d\d)$/.test(t) || Number.isNaN(Date.parse(t)))
     throw new Error(`must be an ISO-8601 time with a zone, e.g. 2026-12-04T19:00:00Z, not ${JSON.stringify(text)}`);
-  return Date.parse(t);
+  const at = Date.parse(t);
+  if (at > now + MAX_SIGNED_AHEAD_MS)
+    throw new Error(
+      `${t} is ${aheadBy(at - now)} in the future (this host's clock says ${iso(now)}): every bundle signed before it would be refused; give the signing time of the bundle to serve, or earlier`,
+    );
+  return at;
 }

@@ -5,6 +5,7 @@
 // `intervalMs`, or sooner when its CRL's nextUpdate comes first; past nextUpdate without a
 // fresh copy, the CRL is stale and `--crl-stale open|closed` decides (runtime/revocation.ts).
 import { type Crl, crlSignedBy, parseCrl } from '../bundle/crl.ts';
+import { MAX_SIGNED_AHEAD_MS } from './bundle-floor.ts';
 import { MAX_CRL_BYTES, readCapped } from './capped-read.ts';
 import { redactUrl } from './redact.ts';
 import { type CrlFloor, type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
@@ -63,6 +64,12 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       if (signer === undefined) throw new Error('its signature does not verify against any CA the bundle trusts');
       if (parsed.nextUpdate !== null && parsed.nextUpdate.getTime() <= Date.now())
         throw new Error(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
+      // Not yet valid (OpenSSL's CRL_NOT_YET_VALID). Taken, its thisUpdate would be the one to beat,
+      // and every CRL the CA signs on a correct clock until then would be refused as older.
+      if (parsed.thisUpdate.getTime() > Date.now() + MAX_SIGNED_AHEAD_MS)
+        throw new Error(
+          `its thisUpdate (${parsed.thisUpdate.toISOString()}) is ahead of this gateway's clock (${new Date().toISOString()}): not yet valid; the CA's clock runs ahead, or this host's is behind`,
+        );
       // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one to beat.
       const floor = crl.caFingerprint === null ? store.floors.get(redactUrl(crl.url)) : undefined;
       const beaten: InUse =

@@ -12,6 +12,7 @@ import { loadBundle } from '../bundle/read.ts';
 import type { HealthReport } from '../runtime/admin.ts';
 import { generateSigningKeys, readPrivateKey, readPublicKey, signBundle, verifyBundleSignature } from '../bundle/sign.ts';
 import { encodeContent } from '../bundle/wire.ts';
+import { parseNotBefore } from '../runtime/bundle-floor.ts';
 import { writeShardedBundle } from '../compiler/write-sharded.ts';
 import { buildShardedSnapshot, buildSnapshot } from '../runtime/snapshot.ts';
 import { BundleStore } from '../runtime/store.ts';
@@ -86,6 +87,33 @@ test('a store refuses a bundle signed before the one serving, on this thread and
   // An operator's floor (--bundle-not-before): refused at creation.
   const floor = { signedAt: T0 + 1, digest: null, from: '--bundle-not-before' };
   assert.throws(() => BundleStore.create(older, 'f', build, { publicKey: opPub, floor }), /before --bundle-not-before 2026-12-01T10:00:00\.001Z/);
+});
+
+test("a bundle signed ahead of this gateway's clock is refused, with or without a floor: taken, it would refuse every bundle signed on a correct clock", async () => {
+  const build = (bundle: { digest: string }) => bundle.digest;
+  const now = Date.now();
+  const hourAhead = signBundle(two, opKey, now + 3_600_000);
+  // At start (no floor yet): refused, with the reason.
+  assert.throws(
+    () => BundleStore.create(hourAhead, 'f', build, { publicKey: opPub }),
+    /was signed at \S+, (59|60) minutes ahead of this gateway's clock .*the signer's clock runs ahead, or this host's is behind/,
+  );
+  // On a reload: refused, the bundle serving stays and still takes correctly-timed bundles after.
+  const store = BundleStore.create(signBundle(one, opKey, now - 60_000), 'f', build, { publicKey: opPub });
+  for (const viaWorker of [false, true]) {
+    const r = viaWorker ? await store.reloadAsync(hourAhead, 'f') : store.reload(hourAhead, 'f');
+    assert.match(failure(r), /minutes ahead of this gateway's clock/);
+    assert.equal(store.info().digest, loadBundle(one).digest);
+  }
+  assert.equal(store.reload(signBundle(two, opKey, now), 'f').status, 'loaded', 'a bundle signed now is taken after the refusal');
+  // Within the skew an honest clock has (a minute ahead): taken.
+  assert.equal(store.reload(signBundle(one, opKey, now + 60_000), 'f').status, 'loaded');
+  // The operator's floor cannot be set in the future either.
+  assert.throws(
+    () => parseNotBefore(new Date(now + 86_400_000).toISOString(), now),
+    /is 24 hours in the future .*every bundle signed before it would be refused/,
+  );
+  assert.equal(parseNotBefore(new Date(now - 1000).toISOString(), now), Math.floor(now - 1000));
 });
 
 test('a sharded bundle: the manifest carries the signing time; an older signed manifest is refused and the set serving stays', async () => {

@@ -123,6 +123,18 @@ describe('a crl_url cannot be rolled back', () => {
     assert.deepEqual([await status('stolen'), await status('fine')], ['mtls.cert_revoked', 'mtls.cert_revoked']);
   });
 
+  it("a CRL from the CA's future is not yet valid: refused, and the CA's next correct CRL is still taken", async () => {
+    // Before: taken, its thisUpdate became the one to beat, and the CA's next CRL on a correct
+    // clock (a higher cRLNumber revoking one more) was refused as older: revocations stopped.
+    leaf.late = ca.issue('late', '/CN=late');
+    const ahead = ca.gencrl(undefined, new Date(Date.now() + 86_400_000));
+    assert.match((await serve(ahead)) ?? '', /thisUpdate \(\S+\) is ahead of this gateway's clock .*not yet valid/);
+    assert.equal(await status('late'), 'admitted');
+    ca.revoke(leaf.late);
+    assert.equal(await serve(ca.gencrl()), null);
+    assert.equal(await status('late'), 'mtls.cert_revoked');
+  });
+
   it('compile: a delta CRL file is refused with E_CRL_READ', async () => {
     writeFileSync(join(dir, 'delta.crl'), crl.delta);
     writeFileSync(join(dir, 'files.yaml'), 'kind: revocation\nid: files\ncrl: [delta.crl]\n');

@@ -24,7 +24,8 @@ export interface OpensslCa {
   issue(name: string, subject: string, san?: string): OpensslLeaf;
   revoke(leaf: OpensslLeaf): void;
   /** A CRL (PEM) of everything revoked so far, valid for `hours` (openssl's -crlhours). */
-  gencrl(hours?: number): string;
+  /** A CRL valid `hours` (the CA's default otherwise), with thisUpdate `lastUpdate` (now otherwise). */
+  gencrl(hours?: number, lastUpdate?: Date): string;
   cleanup(): void;
 }
 
@@ -89,10 +90,12 @@ export function createOpensslCa(name = 'Test Internal CA'): OpensslCa {
     revoke(leaf) {
       run(['ca', '-config', 'ca.cnf', '-revoke', leaf.cert], dir);
     },
-    gencrl(hours) {
+    gencrl(hours, lastUpdate) {
       const out = join(dir, `crl-${Date.now()}.pem`);
       const args = ['ca', '-config', 'ca.cnf', '-gencrl', '-out', out];
       if (hours !== undefined) args.push('-crlhours', String(hours));
+      // GeneralizedTime, YYYYMMDDHHMMSSZ.
+      if (lastUpdate !== undefined) args.push('-crl_lastupdate', `${lastUpdate.toISOString().replace(/[-:T]|\.\d+/g, '')}`);
       run(args, dir);
       return readFileSync(out, 'utf8');
     },
