@@ -8,6 +8,7 @@ import { type Crl, crlSignedBy, parseCrl } from '../bundle/crl.ts';
 import { MAX_SIGNED_AHEAD_MS } from './bundle-floor.ts';
 import { MAX_CRL_BYTES, readCapped } from './capped-read.ts';
 import { redactUrl } from './redact.ts';
+import { newerCrl } from './state-file.ts';
 import { type CrlFloor, type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
 
@@ -21,13 +22,29 @@ export interface CrlFetcherOptions {
   /** A CRL larger than this is refused unread (default MAX_CRL_BYTES). */
   maxBytes?: number;
   store?: CrlStore;
-  /** `taken`: the CRL an update took (serve --state-dir records it). */
-  onEvent?: (event: { url: string; result: 'updated' | 'not_modified' | 'error'; detail?: string; entries?: number; taken?: CrlFloor }) => void;
+  /**
+   * `taken` and `bytes`: the CRL an update fetched and took (serve --state-dir records it; a
+   * cluster worker sends it to the others); `fromPeer`: the update took another worker's copy.
+   */
+  onEvent?: (event: {
+    url: string;
+    result: 'updated' | 'not_modified' | 'error';
+    detail?: string;
+    entries?: number;
+    taken?: CrlFloor;
+    bytes?: Buffer;
+    fromPeer?: boolean;
+  }) => void;
 }
 
 export interface CrlFetcher {
   /** Fetches every URL now (tests and start-up). */
   refreshAll(): Promise<void>;
+  /**
+   * The CRL another worker fetched from the URL shown as `shownUrl` (runtime/peer-floors.ts):
+   * verified and taken as a fetched one would be, when newer than the list in use.
+   */
+  offer(shownUrl: string, bytes: Buffer): void;
   stop(): void;
 }
 
@@ -43,6 +60,65 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
   const inFlight = new Map<string, Promise<void>>();
   let stopped = false;
 
+  /**
+   * Verifies `bytes` as the CRL of `crl` and puts it in use; throws Error with why not. `fromPeer`:
+   * bytes another worker took (runtime/peer-floors.ts), taken only when newer than the list in
+   * use, and not reported again (the worker that fetched them did).
+   */
+  function take(crl: FetchedCrl, bytes: Buffer, etag: string | null, fromPeer: boolean): void {
+    const parsed = parseCrl(bytes);
+    // Verified against the CAs the bundle being served trusts; an unverifiable list is never used.
+    const cas = opts.snapshot().revocationCas();
+    const signer = cas.find((ca) => crlSignedBy(parsed, ca.cert));
+    if (signer === undefined) throw new Error('its signature does not verify against any CA the bundle trusts');
+    if (parsed.nextUpdate !== null && parsed.nextUpdate.getTime() <= Date.now())
+      throw new Error(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
+    // Not yet valid (OpenSSL's CRL_NOT_YET_VALID). Taken, its thisUpdate would be the one to beat,
+    // and every CRL the CA signs on a correct clock until then would be refused as older.
+    if (parsed.thisUpdate.getTime() > Date.now() + MAX_SIGNED_AHEAD_MS)
+      throw new Error(
+        `its thisUpdate (${parsed.thisUpdate.toISOString()}) is ahead of this gateway's clock (${new Date().toISOString()}): not yet valid; the CA's clock runs ahead, or this host's is behind`,
+      );
+    const taken: CrlFloor = { ca: signer.fingerprint, thisUpdate: parsed.thisUpdate.getTime(), number: parsed.number };
+    if (
+      fromPeer &&
+      crl.caFingerprint !== null &&
+      crl.thisUpdate !== null &&
+      !newerCrl(taken, { ca: crl.caFingerprint, thisUpdate: crl.thisUpdate, number: crl.number })
+    )
+      return;
+    // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one to beat.
+    const floor = crl.caFingerprint === null ? store.floors.get(redactUrl(crl.url)) : undefined;
+    const beaten: InUse =
+      floor === undefined
+        ? { ...crl, what: 'the CRL in use' }
+        : {
+            caFingerprint: floor.ca,
+            thisUpdate: floor.thisUpdate,
+            number: floor.number,
+            what: 'the last CRL taken from this URL before this start (--state-dir)',
+          };
+    const replaced = replacesInUse(
+      beaten,
+      signer.fingerprint,
+      parsed,
+      cas.some((ca) => ca.fingerprint === beaten.caFingerprint),
+    );
+    if (replaced !== null) throw new Error(replaced);
+    crl.caFingerprint = signer.fingerprint;
+    crl.serials = new Set(parsed.serials);
+    crl.nextUpdate = parsed.nextUpdate?.getTime() ?? null;
+    crl.thisUpdate = taken.thisUpdate;
+    crl.number = parsed.number;
+    // A peer's copy carries no ETag: the next fetch asks for the whole list.
+    crl.etag = etag;
+    crl.fetchedAt = Date.now();
+    crl.lastError = null;
+    crl.stale = false;
+    store.changed();
+    opts.onEvent?.({ url: crl.url, result: 'updated', entries: parsed.serials.length, ...(fromPeer ? { fromPeer } : { taken, bytes }) });
+  }
+
   async function fetchOne(crl: FetchedCrl): Promise<void> {
     const now = Date.now();
     try {
@@ -57,53 +133,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
         return;
       }
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-      const parsed = parseCrl(res.body === null ? Buffer.alloc(0) : await readCapped(res.body, maxBytes));
-      // Verified against the CAs the bundle being served trusts; an unverifiable list is never used.
-      const cas = opts.snapshot().revocationCas();
-      const signer = cas.find((ca) => crlSignedBy(parsed, ca.cert));
-      if (signer === undefined) throw new Error('its signature does not verify against any CA the bundle trusts');
-      if (parsed.nextUpdate !== null && parsed.nextUpdate.getTime() <= Date.now())
-        throw new Error(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
-      // Not yet valid (OpenSSL's CRL_NOT_YET_VALID). Taken, its thisUpdate would be the one to beat,
-      // and every CRL the CA signs on a correct clock until then would be refused as older.
-      if (parsed.thisUpdate.getTime() > Date.now() + MAX_SIGNED_AHEAD_MS)
-        throw new Error(
-          `its thisUpdate (${parsed.thisUpdate.toISOString()}) is ahead of this gateway's clock (${new Date().toISOString()}): not yet valid; the CA's clock runs ahead, or this host's is behind`,
-        );
-      // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one to beat.
-      const floor = crl.caFingerprint === null ? store.floors.get(redactUrl(crl.url)) : undefined;
-      const beaten: InUse =
-        floor === undefined
-          ? { ...crl, what: 'the CRL in use' }
-          : {
-              caFingerprint: floor.ca,
-              thisUpdate: floor.thisUpdate,
-              number: floor.number,
-              what: 'the last CRL taken from this URL before this start (--state-dir)',
-            };
-      const replaced = replacesInUse(
-        beaten,
-        signer.fingerprint,
-        parsed,
-        cas.some((ca) => ca.fingerprint === beaten.caFingerprint),
-      );
-      if (replaced !== null) throw new Error(replaced);
-      crl.caFingerprint = signer.fingerprint;
-      crl.serials = new Set(parsed.serials);
-      crl.nextUpdate = parsed.nextUpdate?.getTime() ?? null;
-      crl.thisUpdate = parsed.thisUpdate.getTime();
-      crl.number = parsed.number;
-      crl.etag = res.headers.get('etag');
-      crl.fetchedAt = Date.now();
-      crl.lastError = null;
-      crl.stale = false;
-      store.changed();
-      opts.onEvent?.({
-        url: crl.url,
-        result: 'updated',
-        entries: parsed.serials.length,
-        taken: { ca: signer.fingerprint, thisUpdate: crl.thisUpdate, number: crl.number },
-      });
+      take(crl, res.body === null ? Buffer.alloc(0) : await readCapped(res.body, maxBytes), res.headers.get('etag'), false);
       due.set(crl.url, nextFetch(crl, interval));
     } catch (err) {
       crl.lastError = `${(err as Error).message} (at ${new Date(now).toISOString()})`;
@@ -142,12 +172,27 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     async refreshAll() {
       await Promise.all([...store.byUrl.values()].map((crl) => fetchIfIdle(crl)));
     },
+    offer(shownUrl, bytes) {
+      for (const crl of store.byUrl.values()) {
+        if (redactUrl(crl.url) !== shownUrl) continue;
+        try {
+          take(crl, bytes, null, true);
+        } catch (err) {
+          // Not for this worker's bundle (it has not read the one that trusts that CA yet, or has
+          // moved past it): its own fetches decide, as before.
+          opts.onEvent?.({ url: crl.url, result: 'error', detail: `another worker's copy: ${(err as Error).message}`, fromPeer: true });
+        }
+      }
+    },
     stop() {
       stopped = true;
       clearInterval(timer);
     },
   };
 }
+
+/** What a fetched CRL must not be older than: the CRL in use, or the floor of --state-dir. */
+type InUse = Pick<FetchedCrl, 'caFingerprint' | 'thisUpdate' | 'number'> & { what: string };
 
 /**
  * Why a verified CRL may not replace the one in use at this URL, or null. Every trusted CA's
@@ -156,9 +201,6 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
  * revoked serials), or a copy from before the revocation that is not past its nextUpdate yet.
  * Another CA's list is taken once the bundle no longer trusts the CA in use (a CA rotated).
  */
-/** What a fetched CRL must not be older than: the CRL in use, or the floor of --state-dir. */
-type InUse = Pick<FetchedCrl, 'caFingerprint' | 'thisUpdate' | 'number'> & { what: string };
-
 function replacesInUse(inUse: InUse, signer: string, next: Crl, inUseStillTrusted: boolean): string | null {
   if (inUse.caFingerprint === null || inUse.thisUpdate === null) return null;
   if (signer !== inUse.caFingerprint && !inUseStillTrusted) return null;

@@ -37,7 +37,8 @@ export interface GatewayState {
 /** What a process that takes bundles and CRLs reports them to: the state file's writer, or (a worker) the primary. */
 export interface StateRecorder {
   bundleTaken(record: BundleRecord): void;
-  crlTaken(url: string, floor: CrlFloor): void;
+  /** `bytes`: the CRL itself, for the other workers of a cluster (the state file keeps only the floor). */
+  crlTaken(url: string, floor: CrlFloor, bytes?: Buffer): void;
 }
 
 export class StateFileError extends Error {
@@ -116,7 +117,8 @@ export function floorOfState(state: GatewayState, dir: string): BundleFloor | nu
 }
 
 /** `a` is newer than `b` as a CRL of the same URL: another CA (a rotation the fetcher took), a higher number, or a later thisUpdate. */
-function newerCrl(a: CrlFloor, b: CrlFloor | undefined): boolean {
+/** Whether `a` is a newer CRL than `b` (another CA's counts as newer: a rotated CA). */
+export function newerCrl(a: CrlFloor, b: CrlFloor | undefined): boolean {
   if (b === undefined || a.ca !== b.ca) return true;
   if (a.number !== null && b.number !== null && a.number !== b.number)
     return a.number.length !== b.number.length ? a.number.length > b.number.length : a.number > b.number;
@@ -210,7 +212,8 @@ export async function startState(
   onWriteError: (message: string) => void,
 ): Promise<StartState> {
   const operator: BundleFloor | null = notBefore === undefined ? null : { signedAt: notBefore, digest: null, from: '--bundle-not-before' };
-  if (stateDir === undefined) return { floor: operator, crlFloors: new Map(), recorder: null, writer: null };
+  // Without a state directory a cluster worker still reports what it takes: the primary tells the other workers.
+  if (stateDir === undefined) return { floor: operator, crlFloors: new Map(), recorder: recorder ?? null, writer: null };
   const state = readState(stateDir);
   const floor = higherFloor(floorOfState(state, stateDir), operator);
   const crlFloors = new Map(state.crls);

@@ -228,6 +228,17 @@ export class BundleStore<S> {
     return this.served;
   }
 
+  /**
+   * Raises the floor to `floor` if it is higher (another worker took a newer signed bundle:
+   * runtime/peer-floors.ts). True when the bundle serving was signed before it: a reload should
+   * look for the newer one.
+   */
+  raiseFloor(floor: BundleFloor): boolean {
+    this.floor = higherFloor(this.floor, floor);
+    const signedAt = this.served.signature?.signedAt ?? null;
+    return signedAt === null || signedAt < floor.signedAt;
+  }
+
   /** The most recent refused reload since the last successful one, or null. */
   lastReloadError(): ReloadError | null {
     return this.lastError;

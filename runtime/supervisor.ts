@@ -19,6 +19,7 @@ import { closeAllUpstreams } from './upstreams.ts';
 import { startCrlFetcher } from './crl-fetcher.ts';
 import { registerPkiMetrics, revocationHealth, soonestExpiring, type ExpiringCertificate } from './pki-status.ts';
 import { crlStore, type StalePolicy } from './revocation.ts';
+import { applyPeerFloors, type PeerTaken } from './peer-floors.ts';
 import { serverCertWarnings } from './server-cert.ts';
 import { type StartState, startState, type StateRecorder } from './state-file.ts';
 import { readTlsPairs, type TlsFiles } from './tls-credentials.ts';
@@ -104,6 +105,8 @@ export interface RunningGateway {
   health(): HealthReport;
   /** The N soonest-expiring certificates of the bundle being served. */
   expiring(limit: number): ExpiringCertificate[];
+  /** --workers: what another worker took (runtime/peer-floors.ts). */
+  raiseFloors(taken: PeerTaken): void;
   metrics: GatewayMetrics;
 }
 
@@ -205,8 +208,8 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     intervalMs: cfg.crlRefreshMs,
     onEvent: (e) => {
       if (e.result === 'updated') {
-        log.info({ crl_url: e.url, entries: e.entries }, 'CRL updated');
-        if (e.taken !== undefined) state.recorder?.crlTaken(redactUrl(e.url), e.taken);
+        log.info({ crl_url: e.url, entries: e.entries }, e.fromPeer ? 'CRL updated (the copy another worker fetched)' : 'CRL updated');
+        if (e.taken !== undefined) state.recorder?.crlTaken(redactUrl(e.url), e.taken, e.bytes);
       } else if (e.result === 'error') log.warn({ crl_url: e.url, error: e.detail }, 'CRL refresh failed; the previous list stays in use until its nextUpdate');
     },
   });
@@ -349,6 +352,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     metrics,
     health: () => healthReport(healthSources),
     expiring: healthSources.expiring,
+    raiseFloors: (taken) => applyPeerFloors(taken, { store, crls, reloadBundle: () => source.reloadNow() }),
     async reload() {
       log.info({}, 'reload requested (SIGHUP): server certificate and bundle');
       await tlsFollower.reload();

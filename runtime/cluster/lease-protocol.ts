@@ -6,8 +6,7 @@ import type { Quota, RateLimit } from '../../bundle/types.ts';
 import type { Outcome } from '../limits/algorithm.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
 import type { HealthReport } from '../admin.ts';
-import type { CrlFloor } from '../revocation.ts';
-import type { BundleRecord } from '../state-file.ts';
+import type { PeerTaken } from '../peer-floors.ts';
 
 /** Largest lease: even a worker spending tens of thousands of requests a second of one key
  *  asks at most a few times a second; also what a crashed worker can strand (twice: it holds
@@ -124,9 +123,12 @@ export type ControlMessage = { type: 'mtlsgate:reload' } | { type: 'mtlsgate:sto
 export type StartedMessage = { type: 'mtlsgate:ready'; listen: string; digest: string } | { type: 'mtlsgate:failed'; error: string };
 
 /** Worker -> primary: a signed bundle or a CRL it took, for the state file the primary writes (serve --state-dir). */
-export type TakenMessage = { type: 'mtlsgate:taken'; bundle?: BundleRecord; crl?: { url: string; floor: CrlFloor } };
+export type TakenMessage = { type: 'mtlsgate:taken' } & PeerTaken;
 
-export type ToWorker = GrantMessage | RecallMessage | QueryMessage | ControlMessage;
+/** What another worker took, sent on by the primary: the floors it raises (runtime/peer-floors.ts). */
+export type PeerFloorMessage = Omit<TakenMessage, 'type'> & { type: 'mtlsgate:floor' };
+
+export type ToWorker = GrantMessage | RecallMessage | QueryMessage | ControlMessage | PeerFloorMessage;
 export type ToPrimary = AcquireMessage | ReturnMessage | AnswerMessage | StartedMessage | TakenMessage;
 
 export function isOurs(m: unknown): m is { type: string } {

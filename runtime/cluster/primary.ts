@@ -67,6 +67,9 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       else if (msg.type === 'mtlsgate:taken') {
         if (msg.bundle) state?.bundleTaken(msg.bundle);
         if (msg.crl) state?.crlTaken(msg.crl.url, msg.crl.floor);
+        // Every worker follows the bundle source and the crl_urls itself: told what one took, the
+        // others refuse anything older at once, not only after they have read it themselves.
+        for (const other of live()) if (other.id !== w.id) send(other, { ...msg, type: 'mtlsgate:floor' });
       } else if (msg.type === 'mtlsgate:ready') {
         ready.add(w.id);
         listenAddress = msg.listen;

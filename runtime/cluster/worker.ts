@@ -33,6 +33,7 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
     else if (msg.type === 'mtlsgate:recall') leases?.onRecall(msg.key);
     else if (msg.type === 'mtlsgate:reload') void running?.reload();
     else if (msg.type === 'mtlsgate:stop') stop(msg.reason);
+    else if (msg.type === 'mtlsgate:floor') running?.raiseFloors(msg);
     else if (msg.type === 'mtlsgate:health' && running !== null) toPrimary({ type: 'mtlsgate:answer', id: msg.id, health: running.health() });
     else if (msg.type === 'mtlsgate:expiring' && running !== null)
       toPrimary({ type: 'mtlsgate:answer', id: msg.id, certificates: running.expiring(msg.limit) });
@@ -46,14 +47,11 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
   process.on('disconnect', () => stop('primary exited'));
 
   try {
-    // The primary writes --state-dir's file; this worker reports what it takes.
-    const stateRecorder =
-      cfg.stateDir === undefined
-        ? undefined
-        : {
-            bundleTaken: (bundle: BundleRecord) => toPrimary({ type: 'mtlsgate:taken', bundle }),
-            crlTaken: (url: string, floor: CrlFloor) => toPrimary({ type: 'mtlsgate:taken', crl: { url, floor } }),
-          };
+    // This worker reports what it takes: the primary writes --state-dir's file and tells the other workers.
+    const stateRecorder = {
+      bundleTaken: (bundle: BundleRecord) => toPrimary({ type: 'mtlsgate:taken', bundle }),
+      crlTaken: (url: string, floor: CrlFloor, bytes?: Buffer) => toPrimary({ type: 'mtlsgate:taken', crl: { url, floor, der: bytes?.toString('base64') } }),
+    };
     running = await startGateway({ ...cfg, admin: null, worker: id, limiter: leases ?? undefined, logger, stateRecorder });
   } catch (err) {
     const message = err instanceof StartupError ? err.message : ((err as Error).stack ?? String(err));

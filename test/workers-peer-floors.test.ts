@@ -1,0 +1,151 @@
+// `serve --workers 2`: what one worker takes reaches the others (runtime/peer-floors.ts,
+// docs/workers.md). Every worker follows the bundle URL and the crl_urls by itself. Before: a
+// worker that fetched a CRL revoking `lost` refused it while the other, handed the older list by
+// the URL (a CDN edge behind, a replayed copy), kept admitting it on every connection it got;
+// and a worker handed an older signed bundle by the URL served it while the other served the
+// newer one. Now the taker tells the primary, which tells the others: they take the same CRL
+// bytes (verified as if fetched) and raise their bundle floor.
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { loadBundle } from '../bundle/read.ts';
+import type { DemoPki } from '../cli/pki.ts';
+import type { HealthReport } from '../runtime/admin.ts';
+import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
+import { createOpensslCa, type OpensslCa, type OpensslLeaf } from './helpers/openssl-pki.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { compileWithCli, curl, demoPki, run, CLI, writeConfig } from './helpers/serve-fixtures.ts';
+
+const tmp = tempDir('peer-floors');
+let pki: DemoPki;
+let echo: EchoUpstream;
+let ca: OpensslCa;
+const servers: Server[] = [];
+const gateways: Array<ReturnType<typeof spawnDemoGateway>> = [];
+
+before(async () => {
+  pki = await demoPki(tmp.dir);
+  echo = await startEcho();
+  ca = createOpensslCa('Internal CA');
+});
+after(async () => {
+  for (const gw of gateways) gw.kill();
+  for (const s of servers) s.close();
+  ca?.cleanup();
+  await echo?.close();
+  tmp.cleanup();
+});
+
+/** An HTTP server answering every request with `answer`'s body, after its delay. */
+async function serveBodies(answer: () => { body: string | Buffer; delayMs?: number }): Promise<string> {
+  const server = createServer((_req, res) => {
+    const { body, delayMs = 0 } = answer();
+    setTimeout(() => res.writeHead(200).end(body), delayMs);
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function serveWorkers(bundle: string, extra: string[]) {
+  const gw = spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', ...extra] });
+  gateways.push(gw);
+  return gw;
+}
+
+/** `count` requests, each its own curl and TLS connection: round-robin spreads them over both workers. */
+async function answers(gw: ReturnType<typeof spawnDemoGateway>, path: string, who: string, count: number): Promise<string[]> {
+  const port = listenPort(await gw.serving());
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const r = await curl(`https://127.0.0.1:${port}${path}`, pki, who);
+    out.push(r.status === 200 ? 'admitted' : (JSON.parse(r.body) as { code: string }).code);
+  }
+  return out;
+}
+
+test("a CRL one worker fetched is taken by the other, which the URL keeps handing the older list: a revoked certificate is refused on every connection", async () => {
+  const leaf: Record<string, OpensslLeaf> = {};
+  for (const name of ['stolen', 'lost']) {
+    leaf[name] = ca.issue(name, `/CN=${name}`);
+    copyFileSync(leaf[name].cert, join(pki.dir, `${name}.pem`));
+    copyFileSync(leaf[name].key, join(pki.dir, `${name}-key.pem`));
+  }
+  ca.revoke(leaf.stolen);
+  const base = ca.gencrl();
+  ca.revoke(leaf.lost);
+  const full = ca.gencrl();
+  // The newer list goes to one fetch only; every other fetch gets the older one.
+  let newerOnce = false;
+  let newerServed = false;
+  const url = await serveBodies(() => {
+    if (!newerOnce || newerServed) return { body: base };
+    newerServed = true;
+    return { body: full };
+  });
+  const cfg = join(tmp.dir, 'crl-cfg');
+  mkdirSync(cfg, { recursive: true });
+  writeFileSync(join(cfg, 'ca.pem'), ca.caPem);
+  writeFileSync(
+    join(cfg, 'config.yaml'),
+    `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n---\nkind: revocation\nid: internal\ncrl_urls: ["${url}/internal.crl"]\n`,
+  );
+  const bundle = join(tmp.dir, 'crl-bundle.json');
+  await compileWithCli(cfg, bundle);
+  const gw = serveWorkers(bundle, ['--crl-refresh', '1s', '--crl-stale', 'closed']);
+  await waitFor('both workers hold the older list', async () => (await answers(gw, '/ca/x', 'stolen', 2)).every((a) => a === 'mtls.cert_revoked'));
+  assert.deepEqual(await answers(gw, '/ca/x', 'lost', 4), ['admitted', 'admitted', 'admitted', 'admitted']);
+
+  newerOnce = true;
+  await waitFor('the newer list fetched by one worker', () => newerServed);
+  // Both workers fetch every second: the other one gets the older list again, at least twice.
+  await new Promise((r) => setTimeout(r, 2_500));
+  assert.deepEqual(await answers(gw, '/ca/x', 'lost', 6), Array(6).fill('mtls.cert_revoked'));
+  assert.ok(
+    gw.lines().some((l) => l.msg === 'CRL updated (the copy another worker fetched)'),
+    'the other worker took the copy the first one fetched',
+  );
+});
+
+test('a signed bundle one worker took raises the floor of the other: the older bundle the URL then hands it is refused', async () => {
+  const key = join(tmp.dir, 'ops');
+  assert.equal((await run(process.execPath, [CLI, 'keygen', key])).code, 0);
+  const sign = ['--sign', `${key}.key`];
+  // Signed in this order: first < older < newer.
+  const first = await compileWithCli(writeConfig(join(tmp.dir, 'b-first'), pki.dir, echo.url, ['partner-a', 'bob']), join(tmp.dir, 'first.json'), sign);
+  const older = await compileWithCli(writeConfig(join(tmp.dir, 'b-older'), pki.dir, echo.url, ['partner-a', 'bob'], true), join(tmp.dir, 'older.json'), sign);
+  const newer = await compileWithCli(writeConfig(join(tmp.dir, 'b-newer'), pki.dir, echo.url, ['partner-a']), join(tmp.dir, 'newer.json'), sign);
+  const digest = (b: Buffer) => loadBundle(b).digest;
+  // After the switch the newer bundle goes to one poll; every later poll gets the older one, a
+  // moment later (what the primary's message needs to arrive first, with room to spare).
+  let switched = false;
+  let newerServed = false;
+  let olderServed = 0;
+  const url = await serveBodies(() => {
+    if (!switched) return { body: first };
+    if (!newerServed) {
+      newerServed = true;
+      return { body: newer };
+    }
+    olderServed++;
+    return { body: older, delayMs: 300 };
+  });
+  const gw = serveWorkers(`${url}/bundle.json`, ['--bundle-public-key', `${key}.pub`, '--poll-interval', '1s']);
+  const admin = `http://${(await gw.serving()).admin}`;
+  const workers = async () => ((await (await fetch(`${admin}/health`)).json()) as HealthReport).workers!.map((w) => w.bundle);
+  assert.deepEqual(await workers(), [digest(first), digest(first)]);
+
+  switched = true;
+  await waitFor('one worker serves the newer bundle', async () => (await workers()).includes(digest(newer)));
+  await waitFor('the older bundle handed out three times', () => olderServed >= 3);
+  await new Promise((r) => setTimeout(r, 500));
+  const serving = await workers();
+  // Before: the other worker took the older bundle (signed after the first), and served it.
+  assert.ok(!serving.includes(digest(older)), `no worker serves the older bundle: ${JSON.stringify(serving)}`);
+  assert.ok(serving.includes(digest(newer)));
+  assert.ok(gw.lines().some((l) => /signed at .*, before the bundle another worker took/.test(String(l.error ?? ''))));
+});
