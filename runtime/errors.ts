@@ -30,7 +30,7 @@ export const ERROR_TABLE = [
     code: 'request.bad_path',
     status: 400,
     message: 'Bad request',
-    fix: 'The path is ambiguous about its API: `..` out of the API it names, an encoded `/` or `\\` (`%2F`, `%5C`), a `;` parameter, a malformed `%` escape, or a trailing dot or letter case that would name another API. Send the normalised path.',
+    fix: 'The path is ambiguous about its API: `..` out of the API it names, an encoded `/` or `\\` (`%2F`, `%5C`), a `;` parameter, a `#` anywhere in the target, a control character (`%00`-`%1F`, `%7F`), a raw space or non-ASCII byte, escaped bytes that are not UTF-8 (`%C0%AE`), a malformed `%` escape, a segment of only dots and spaces (`..%20`), or a trailing dot or space or letter case that would name another API. Send the normalised path.',
   },
   {
     code: 'request.untrusted_proxy',

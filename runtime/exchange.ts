@@ -18,7 +18,7 @@ import type { OpenRequest } from './open-requests.ts';
 import type { MinBodyRate } from './body-watch.ts';
 import { forward, type ForwardRequest, type Forwarding, type ProxyOutcome } from './proxy.ts';
 import { crlStore } from './revocation.ts';
-import { hostOf } from './route.ts';
+import { hostOf, pathEnd } from './route.ts';
 import { cutAnswer } from './stream-reset.ts';
 import { RequestContext } from './stages/context.ts';
 import { STAGES } from './stages/index.ts';
@@ -286,7 +286,7 @@ export function arrivingExchange(
     );
   }
   const url = req.url ?? '/';
-  const q = url.indexOf('?');
+  const end = pathEnd(url);
   // Only with --client-cert-header: without it the request path does none of this.
   const arrival = gateway.certHeader === null ? null : arrivalIdentity(gateway.certHeader, req.headers, socket ?? {}, facts.identity, plain);
   const ex = new HttpExchange(
@@ -296,8 +296,8 @@ export function arrivingExchange(
     http2,
     arrival === null ? facts.identity : arrival.identity,
     hostOf(hostHeader, facts.servername),
-    q === -1 ? url : url.slice(0, q),
-    q === -1 ? '' : url.slice(q),
+    end === url.length ? url : url.slice(0, end),
+    end === url.length ? '' : url.slice(end),
     facts.remote,
     performance.now(),
   );

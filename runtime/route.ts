@@ -12,8 +12,15 @@
 // Refused with 400 request.bad_path, because an upstream could read them otherwise:
 //   - an encoded "/" or "\" (%2F, %5C) and a literal "\";
 //   - ";" (path parameters: "/admin;x/y" is "/admin/y" to some servers);
+//   - "#" anywhere in the target, the query string too (a URL parser ends the path there);
+//   - a control character, encoded (%00-%1F, %7F: a C backend stops at NUL, CR/LF split log
+//     lines) or raw, a raw space, and a raw byte beyond ASCII (HTTP/2 carries them);
+//   - percent-encoded bytes that are not UTF-8 ("%C0%AE": an overlong "." to an old decoder);
 //   - ".." climbing above the root, or out of the API that the path before it names;
-//   - a segment with trailing dots ("/admin./x") when the path without them names another API;
+//   - a segment of only dots and spaces other than "." and ".." ("..%20", "..."): trimmed,
+//     it is "", "." or "..", depending on the reader;
+//   - a segment with trailing dots or spaces ("/admin./x", "/admin%20/x": Windows drops
+//     both) when the path without them names another API;
 //   - a path whose case-folded form names a more specific API than the path itself
 //     ("/ADMIN/x" when "/admin/" exists): listen paths match case-sensitively (RFC 3986 paths
 //     are), and a backend that ignores case must not be reachable through a more open API.
@@ -110,36 +117,61 @@ function isUnreserved(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126;
 }
 
+/** How isPlainPath treats each ASCII character: plain, not plain, or look at the next one. */
+const PLAIN = 0;
+const NOT_PLAIN = 1;
+const SLASH = 2;
+const DOT = 3;
+const SCAN_CLASS = (() => {
+  const table = new Uint8Array(128);
+  for (let c = 0; c <= 0x20; c++) table[c] = NOT_PLAIN; // controls, space
+  table[0x7f] = NOT_PLAIN;
+  for (let c = 65; c <= 90; c++) table[c] = NOT_PLAIN; // A-Z: the case-fold check
+  for (const ch of '%\\;#') table[ch.charCodeAt(0)] = NOT_PLAIN;
+  table[47] = SLASH;
+  table[46] = DOT;
+  return table;
+})();
+
 /**
- * True when the path needs no normalisation: no "%", "\", ";", no "//", no dot segment and no
- * segment ending in "." and no upper-case letter. One pass over the characters, no allocation.
+ * True when the path needs no normalisation: no "%", "\", ";", "#", no "//", no dot segment, no
+ * segment ending in ".", no upper-case letter, control, space or character beyond ASCII. One
+ * pass over the characters (one table load each), no allocation.
  */
 export function isPlainPath(path: string): boolean {
   const n = path.length;
   for (let i = 0; i < n; i++) {
     const c = path.charCodeAt(i);
-    if (c === 47 /* / */) {
-      const next = path.charCodeAt(i + 1);
+    if (c >= 128) return false;
+    const kind = SCAN_CLASS[c];
+    if (kind === PLAIN) continue;
+    if (kind === NOT_PLAIN) return false;
+    const next = path.charCodeAt(i + 1);
+    if (kind === SLASH) {
       if (next === 47 || next === 46) return false;
-    } else if (c === 46 /* . */) {
-      const next = path.charCodeAt(i + 1);
-      if (next === 47 || i + 1 === n) return false;
-    } else if (c === 37 || c === 92 || c === 59 || (c >= 65 && c <= 90)) return false;
+    } else if (next === 47 || i + 1 === n) return false;
   }
   return true;
 }
 
 /**
  * Decodes unreserved escapes, upper-cases the others, merges slashes, resolves dot segments.
- * Returns BAD_PATH for an encoded or literal separator, a ";" or a malformed escape, and
- * `firstDot`: the number of segments before the first dot segment (-1: none).
+ * Returns BAD_PATH for what an upstream could read otherwise (the list at the top of this file:
+ * separators, ";", "#", controls, raw non-ASCII, escapes that are not UTF-8, a segment of only
+ * dots and spaces), and `firstDot`: the number of segments before the first dot segment (-1: none).
  */
 export function normalisePath(raw: string): { path: string; firstDot: number; before: string } | typeof BAD_PATH {
   let decoded = '';
+  // The UTF-8 sequence the escaped bytes are in: continuation bytes still expected, and the
+  // range the next one must fall in (narrower after E0, ED, F0, F4: no overlong form, no
+  // surrogate, nothing above U+10FFFF; Unicode 15 table 3-7).
+  let need = 0;
+  let low = 0x80;
+  let high = 0xbf;
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
-    if (c === 92 /* \ */ || c === 59 /* ; */) return BAD_PATH;
     if (c !== 37 /* % */) {
+      if (need !== 0 || c <= 0x20 || c >= 0x7f || c === 92 /* \\ */ || c === 59 /* ; */ || c === 35 /* # */) return BAD_PATH;
       decoded += raw[i];
       continue;
     }
@@ -147,10 +179,27 @@ export function normalisePath(raw: string): { path: string; firstDot: number; be
     const lo = hexValue(raw.charCodeAt(i + 2));
     if (hi < 0 || lo < 0) return BAD_PATH;
     const byte = hi * 16 + lo;
-    if (byte === 0x2f || byte === 0x5c) return BAD_PATH;
+    if (need !== 0) {
+      if (byte < low || byte > high) return BAD_PATH;
+      need--;
+      low = 0x80;
+      high = 0xbf;
+    } else if (byte >= 0x80) {
+      if (byte >= 0xc2 && byte <= 0xdf) need = 1;
+      else if (byte >= 0xe0 && byte <= 0xef) {
+        need = 2;
+        if (byte === 0xe0) low = 0xa0;
+        else if (byte === 0xed) high = 0x9f;
+      } else if (byte >= 0xf0 && byte <= 0xf4) {
+        need = 3;
+        if (byte === 0xf0) low = 0x90;
+        else if (byte === 0xf4) high = 0x8f;
+      } else return BAD_PATH; // a continuation byte alone, C0/C1 (overlong ASCII), F5-FF
+    } else if (byte < 0x20 || byte === 0x7f || byte === 0x2f || byte === 0x5c) return BAD_PATH;
     decoded += isUnreserved(byte) ? String.fromCharCode(byte) : `%${raw.slice(i + 1, i + 3).toUpperCase()}`;
     i += 2;
   }
+  if (need !== 0) return BAD_PATH;
   const segments = decoded.split('/');
   const out: string[] = [];
   let firstDot = -1;
@@ -172,14 +221,26 @@ export function normalisePath(raw: string): { path: string; firstDot: number; be
       if (last) out.push('');
       continue;
     }
+    if (onlyDotsAndSpaces(seg)) return BAD_PATH;
     out.push(seg);
   }
   return { path: '/' + out.join('/'), firstDot, before };
 }
 
-/** The path with trailing dots removed from every segment ("/admin./x" -> "/admin/x"). */
-function withoutTrailingDots(path: string): string {
-  return path.replace(/\.+(?=\/|$)/g, '');
+/** "...", "..%20", "%20": trimmed as Windows trims, nothing is left, or "." / ".." is. */
+function onlyDotsAndSpaces(seg: string): boolean {
+  if (seg === '') return false;
+  for (let i = 0; i < seg.length; ) {
+    if (seg.charCodeAt(i) === 46 /* . */) i++;
+    else if (seg.startsWith('%20', i)) i += 3;
+    else return false;
+  }
+  return true;
+}
+
+/** The path with trailing dots and spaces removed from every segment ("/admin.%20/x" -> "/admin/x"). */
+function withoutTrailingDotsAndSpaces(path: string): string {
+  return path.replace(/(?:\.|%20)+(?=\/|$)/g, '');
 }
 
 /** Length of the listen path an API was found under, for the "more specific" comparison. */
@@ -200,6 +261,17 @@ function matchedPrefixLength<A>(tables: RouteTables<A>, host: string, path: stri
 }
 
 /**
+ * Where the path ends in a request target: at its "?" (the query string is not routed), or at
+ * the target's end when there is none, and when the query string holds a "#": the whole target
+ * is the path then, which routing refuses (a "#" anywhere is request.bad_path; an upstream's URL
+ * parser would end the query there). Costs a second scan only for a target with a query.
+ */
+export function pathEnd(target: string): number {
+  const q = target.indexOf('?');
+  return q === -1 || target.indexOf('#', q + 1) !== -1 ? target.length : q;
+}
+
+/**
  * The API and normalised path for a request path (query string already removed), BAD_PATH
  * for a path that is ambiguous about its API, undefined when no API answers.
  */
@@ -215,9 +287,9 @@ export function routeRequest<A>(tables: RouteTables<A>, host: string, rawPath: s
   const api = lookupRoute(tables, host, path);
   // ".." must not leave the API that the path before it names.
   if (n.firstDot !== -1 && lookupRoute(tables, host, n.before) !== api) return BAD_PATH;
-  // "/admin./x": an upstream that drops trailing dots would see "/admin/x".
-  if (path.indexOf('.') !== -1) {
-    const stripped = withoutTrailingDots(path);
+  // "/admin./x", "/admin%20/x": an upstream that drops trailing dots and spaces would see "/admin/x".
+  if (path.indexOf('.') !== -1 || path.indexOf('%20') !== -1) {
+    const stripped = withoutTrailingDotsAndSpaces(path);
     if (stripped !== path && lookupRoute(tables, host, stripped) !== api) return BAD_PATH;
   }
   // "/ADMIN/x": an upstream that ignores case would see "/admin/x".

@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:https';
+import { posix } from 'node:path';
 import fc from 'fast-check';
 import { BAD_PATH, isPlainPath, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
@@ -126,22 +127,46 @@ const SEGMENTS = [
   'b',
   'adm%69n',
   '%2e%2e%2fadmin',
+  // Section 35: a fragment, trailing spaces, controls, overlong UTF-8.
+  'admin#',
+  '#',
+  'admin%20',
+  'admin%20.',
+  '%20',
+  '..%20',
+  'admin%09',
+  'admin%00',
+  '%0d%0a',
+  '%C0%AE',
+  '%C0%AE%C0%AE',
+  'x%C0%AFadmin',
 ];
 
-/** How a lenient backend might read a path: decoded, case-folded, slashes merged, trailing dots and ;params dropped. */
+/**
+ * How a lenient backend might read a path: no fragment, overlong UTF-8 decoded ("%C0%AE" is
+ * "."), cut at NUL, case-folded, ";params" dropped, trailing spaces trimmed, dot segments
+ * resolved, slashes merged, trailing dots and spaces dropped.
+ */
 function lenient(path: string): string {
-  let p: string;
+  let p = path
+    .split('#')[0]
+    .replace(/%C0%AE/gi, '.')
+    .replace(/%C0%AF/gi, '/');
   try {
-    p = decodeURIComponent(path);
+    p = decodeURIComponent(p);
   } catch {
-    p = path;
+    // left encoded
   }
-  return p
+  p = p
+    .split('\0')[0]
     .toLowerCase()
     .replace(/\\/g, '/')
     .replace(/;[^/]*/g, '')
-    .replace(/\/+/g, '/')
-    .replace(/\.+(?=\/|$)/g, '');
+    .replace(/\s+(?=\/|$)/g, '');
+  return posix
+    .normalize(p)
+    .replace(/[.\s]+(?=\/|$)/g, '')
+    .replace(/\/+/g, '/');
 }
 
 test('property: the API chosen is the one whose listen_path is a segment prefix of the path the upstream receives', async () => {

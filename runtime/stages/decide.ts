@@ -4,7 +4,7 @@
 // access tests and `explain` tools get the gateway's own answer.
 import type { Refusal } from '../errors.ts';
 import type { Limiter } from '../limits/limiter.ts';
-import { hostOf } from '../route.ts';
+import { hostOf, pathEnd } from '../route.ts';
 import type { Snapshot } from '../snapshot.ts';
 import { RequestContext, type RequestHeaders, type StageIdentity } from './context.ts';
 import { STAGES } from './index.ts';
@@ -45,8 +45,7 @@ function decision(ctx: RequestContext, verdict: Verdict): Decision {
 
 /** The stages' context for a described request (decide runs STAGES on it; `explain` one by one). */
 export function contextFor(snapshot: Snapshot, request: DescribedRequest, identity: StageIdentity | null, now: number, limiter?: Limiter): RequestContext {
-  const q = request.path.indexOf('?');
-  const rawPath = q === -1 ? request.path : request.path.slice(0, q);
+  const rawPath = request.path.slice(0, pathEnd(request.path));
   const ctx = new RequestContext(
     snapshot,
     identity,
