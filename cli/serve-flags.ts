@@ -117,7 +117,7 @@ export function certHeaderFlags(
 export function parseHttp2Resets(max: Sourced | undefined, period: Sourced | undefined): Pick<RuntimeConfig, 'http2MaxResets' | 'http2ResetPeriodMs'> {
   if (max !== undefined && /^0+$/.test(max.value.trim())) {
     throw new UsageError(
-      `${max.source} must be at least 1, not ${JSON.stringify(max.value)}: the rapid-reset budget cannot be turned off (0 would not mean off); for clients that cancel many streams, raise it (e.g. 1000)`,
+      `${max.source} must be at least 1, not ${JSON.stringify(max.value)}: the rapid-reset defence (CVE-2023-44487) has no off, and a budget of 0 would cut a browser at its first cancelled request; for clients that cancel many streams, raise it (e.g. 1000)`,
     );
   }
   const http2MaxResets = parseCount(max, DEFAULT_HTTP2_MAX_RESETS);

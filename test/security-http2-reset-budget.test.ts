@@ -129,7 +129,7 @@ describe('serve flags', () => {
   it('0 resets is refused, saying the budget has no off; other bad values name the flag or variable and the value', () => {
     assert.throws(
       () => serveConfig([...base, '--http2-max-resets', '0'], {}),
-      /^UsageError: --http2-max-resets must be at least 1, not "0": the rapid-reset budget cannot be turned off/,
+      /^UsageError: --http2-max-resets must be at least 1, not "0": the rapid-reset defence \(CVE-2023-44487\) has no off/,
     );
     assert.throws(() => serveConfig(base, { MTLSGATE_HTTP2_MAX_RESETS: '00' }), /MTLSGATE_HTTP2_MAX_RESETS must be at least 1, not "00"/);
     assert.throws(() => serveConfig([...base, '--http2-max-resets', 'ten'], {}), /--http2-max-resets must be a positive whole number, not "ten"/);
