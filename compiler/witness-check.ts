@@ -1,6 +1,6 @@
 // Checks the compile snapshot's certificate witnesses (compiler/compile-snapshot.ts): which key
-// files read a certificate file that is no longer what it was (size, mtimeMs, ino; the SHA-256 of
-// a racily clean one). At 1,000,000 certificate files that is 1,000,000 stat calls, ~3.7 s on one
+// files read a certificate file that is no longer what it was (size, mtimeMs, ctimeMs, ino; the
+// SHA-256 of a racily clean one). At 1,000,000 certificate files that is 1,000,000 stat calls, ~3.7 s on one
 // thread here (most of it the Stats objects, not the kernel); fs.promises.stat is slower still
 // (~13 s: one thread-pool round trip each). So big tables are split over worker threads that
 // call statSync, while the main thread resolves the changed key files and reads the previous
@@ -25,7 +25,10 @@ export interface WitnessRange {
   racy?: Record<string, string>;
 }
 
-/** The table: certs.txt's bytes (one path a line) and Float64 (size, mtimeMs, ino) per path; size -1: could not be stat'ed. */
+/** Float64 fields a witness takes in the table: size, mtimeMs, ctimeMs, ino (size -1: could not be stat'ed). */
+export const WITNESS_FIELDS = 4;
+
+/** The table: certs.txt's bytes (one path a line) and WITNESS_FIELDS Float64s per path. */
 export interface WitnessTable {
   /** The directory relative paths are relative to (a line not starting with "/" is relative). */
   root: string;
@@ -50,12 +53,17 @@ for (let r = 0; r < ranges.length; r++) {
     const line = bytes.toString('utf8', starts[i], starts[i + 1] - 1);
     const path = line.charCodeAt(0) === 47 ? line : root + '/' + line;
     let ok;
+    const w = i * ${WITNESS_FIELDS};
     try {
-      const st = statSync(path);
-      ok = stats[i * 3] === st.size && stats[i * 3 + 1] === st.mtimeMs && stats[i * 3 + 2] === st.ino;
-      if (ok && racy && racy[i] !== undefined) ok = createHash('sha256').update(readFileSync(path)).digest('hex') === racy[i];
+      // No exception for a missing file (one a key file names but that was not there).
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (st === undefined) ok = stats[w] === -1;
+      else {
+        ok = stats[w] === st.size && stats[w + 1] === st.mtimeMs && stats[w + 2] === st.ctimeMs && stats[w + 3] === st.ino;
+        if (ok && racy && racy[i] !== undefined) ok = createHash('sha256').update(readFileSync(path)).digest('hex') === racy[i];
+      }
     } catch {
-      ok = stats[i * 3] === -1;
+      ok = stats[w] === -1;
     }
     if (!ok) { bad.push(ranges[r].file); found.postMessage(ranges[r].file); break; }
   }
@@ -105,13 +113,13 @@ function pathOf(table: WitnessTable, line: string): string {
 }
 
 function holds(path: string, stats: Float64Array, i: number, racy: string | undefined): boolean {
+  const w = i * WITNESS_FIELDS;
   let st;
   try {
-    st = statSync(path);
-  } catch {
-    return stats[i * 3] === -1;
-  }
-  if (stats[i * 3] !== st.size || stats[i * 3 + 1] !== st.mtimeMs || stats[i * 3 + 2] !== st.ino) return false;
+    st = statSync(path, { throwIfNoEntry: false });
+  } catch {}
+  if (st === undefined) return stats[w] === -1;
+  if (stats[w] !== st.size || stats[w + 1] !== st.mtimeMs || stats[w + 2] !== st.ctimeMs || stats[w + 3] !== st.ino) return false;
   if (racy === undefined) return true;
   try {
     return sha256Hex(readFileSync(path)) === racy;
