@@ -18,9 +18,10 @@
 // compile takes the per-file path). It holds fingerprints, token SHA-256s, diagnostics and the
 // bundle: never a private key or a token.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { documentDigest } from '../bundle/write.ts';
+import type { SameBytesFile } from './atomic.ts';
 import { type FileWitness, sha256Hex } from './certs.ts';
 import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { Diagnostic } from './diagnostics.ts';
@@ -195,6 +196,8 @@ export function readSnapshotBundle(cacheDir: string, state: SnapshotState): Buff
 /**
  * Writes the snapshot (best effort: a snapshot that cannot be written only makes the next compile
  * slower). With `previous` (a patched compile), files that did not change are not written again.
+ * Returns bundle.json as written (null: not written): the CLI links its output to it instead of
+ * writing the same bytes again (compiler/atomic.ts).
  */
 export function writeSnapshot(
   cacheDir: string,
@@ -204,7 +207,7 @@ export function writeSnapshot(
   bundle: Buffer,
   files: readonly SnapshotInputFile[],
   previous?: PreviousSnapshot,
-): void {
+): SameBytesFile | null {
   const dir = dirOf(cacheDir);
   let count = 0;
   for (const f of files) count += 'witnesses' in f ? f.witnesses.count : f.previous.certs[1] - f.previous.certs[0];
@@ -236,7 +239,7 @@ export function writeSnapshot(
     }
     // A kept file: its rows of the previous table and its ids, copied as they are (nothing decoded).
     const { certs, ids } = f.previous;
-    if (!previous || previous.table.root !== root) return;
+    if (!previous || previous.table.root !== root) return null;
     const { table } = previous;
     if (certs[0] !== start || ids[0] !== idStart) same = false;
     const n = certs[1] - certs[0];
@@ -279,13 +282,20 @@ export function writeSnapshot(
     files: out,
   };
   const tmp = (name: string) => join(dir, `${name}.${process.pid}.tmp`);
+  const bundleFile = join(dir, 'bundle.json');
   try {
     mkdirSync(dir, { recursive: true });
+    // bundle.json as this process wrote it (or, unchanged, as the previous compile did and this one read it).
+    let written = sameBundle ? statSync(bundleFile) : undefined;
     // The state names the other files' digests: written last, so a torn write is never trusted.
     for (const [name, bytes] of writes) {
-      writeFileSync(tmp(name), bytes);
+      writeFileSync(tmp(name), bytes, { mode: 0o644 });
+      if (name === 'bundle.json') written = statSync(tmp(name));
       renameSync(tmp(name), join(dir, name));
     }
     writeDigestedJson(join(dir, 'state.json'), state);
-  } catch {}
+    return written ? { path: bundleFile, dev: written.dev, ino: written.ino, size: written.size } : null;
+  } catch {
+    return null;
+  }
 }

@@ -30,6 +30,7 @@ import { checkLimitsOfBroken } from './limits.ts';
 import type { SourceFile } from './source.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
+import type { SameBytesFile } from './atomic.ts';
 import { type SnapshotInputFile, writeSnapshot } from './compile-snapshot.ts';
 import { compileFromSnapshot, type SnapshotStart, snapshotPart, startSnapshot } from './snapshot-compile.ts';
 import { frameDigest } from './snapshot-frame.ts';
@@ -99,6 +100,8 @@ export interface CompileResult {
    * known by their stat (compiler/known-files.ts), not read by this compile (absent when none).
    */
   cache?: { hits: number; stale: number; patched?: number; snapshotMiss?: string; unread?: number };
+  /** With `cacheDir`: the cache's file holding exactly `bundle` (the CLI links its output to it: atomic.ts `writeFileAtomic`). */
+  bundleFile?: SameBytesFile;
   /** Set when the previous compile's bundle was patched: its digest and the ids of the keys taken out or put in (a sharded output keeps the other shards: sharded-output.ts). */
   keyChange?: { previous: string; changed: readonly string[] };
   /** Policies with a `portal:` block (the portal's catalog), in file order; empty when there are errors. */
@@ -226,6 +229,7 @@ async function compileFiles(
         timings,
         tests: patched.tests,
         ...cacheStats,
+        ...(patched.bundleFile ? { bundleFile: patched.bundleFile } : {}),
         keyChange: patched.keyChange,
         portalPlans: portalPlans(patched.front.typed.policies, patched.front.policies),
       };
@@ -257,11 +261,14 @@ async function compileFiles(
   const after = counted();
   if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests, ...cache, portalPlans: [] };
   if (live) Object.assign(live, { files, keys, revocation, diagnostics: after.diagnostics, wire, bundle, now: now.getTime() });
-  if (snapshot && opts.cacheDir !== undefined)
-    stage('snapshot-write', () => writeSnapshot(opts.cacheDir!, resolve(dir), snapshot.context, snapshot.frame, bundle, snapshot.parts));
+  const bundleFile =
+    snapshot && opts.cacheDir !== undefined
+      ? stage('snapshot-write', () => writeSnapshot(opts.cacheDir!, resolve(dir), snapshot.context, snapshot.frame, bundle, snapshot.parts))
+      : null;
   let content: BundleContent | undefined;
   return {
     ...after,
+    ...(bundleFile ? { bundleFile } : {}),
     get content() {
       return (content ??= expandContent(wire));
     },
