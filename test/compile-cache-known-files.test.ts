@@ -7,7 +7,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RACY_MS } from '../compiler/certs.ts';
 import { assertSameAsUncached, cacheStats, cacheSuite, edit, settle } from './helpers/cache-config.ts';
 
 const suite = cacheSuite('compile-known-files');
