@@ -56,9 +56,10 @@ Options:
                               key file, so a recompile parses and resolves only the key files
                               (and certificate files) that changed; the bundle is the same
                               bytes as without it. Certificate files are taken as unchanged
-                              while their size, mtime and inode are. When only key files
-                              changed, the previous bundle kept in DIR/snapshot is patched
-                              (docs/scale.md)
+                              while their size, mtime, ctime and inode are. When only key files
+                              changed, the previous bundle kept in DIR/snapshot is patched, and
+                              -o FILE is a hard link to DIR/snapshot/bundle.json (unless
+                              signed) instead of a second copy (docs/scale.md)
 ${sharedFlags}`;
 
 export const compileOptions = {
