@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { RE2JS } from 're2js';
 import { checkAllowedUrl } from '../bundle/checks.ts';
 import { re2Problem } from '../compiler/url-pattern.ts';
-import { BAD_PATH, isPlainPath, normalisePath, routeRequest, type RouteTables } from '../runtime/route.ts';
+import { isPlainPath, normalisePath, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
 import { curl, makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
