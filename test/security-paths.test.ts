@@ -14,7 +14,8 @@ import { checkAllowedUrl } from '../bundle/checks.ts';
 import { re2Problem } from '../compiler/url-pattern.ts';
 import { isPlainPath, normalisePath, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { curl, makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
+import { curl, rawTlsClient, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 let pki: TestPki;
 let cleanup: () => void;
@@ -23,10 +24,7 @@ let gw: TestGateway;
 const TOKEN = 'method-restricted-token';
 
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
-  gw = await startTestGateway(
-    pki,
+  ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) =>
     buildBundle(
       [
         // The open API and the one it must never reach; strip_listen_path off, so the upstream
@@ -43,13 +41,9 @@ before(async () => {
         },
       ],
     ),
-  );
+  ));
 });
-after(async () => {
-  await gw?.close();
-  await echo?.close();
-  cleanup?.();
-});
+after(() => closeGatewayTest({ gw, echo, cleanup }));
 
 const agent = new Agent({ keepAlive: true, maxSockets: 4 });
 after(() => agent.destroy());
