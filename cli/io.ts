@@ -2,7 +2,7 @@
 // what it reads (check -, fingerprint -, diff - NEW). Any other path is a file; output files are
 // written atomically and never over a device, a directory or a symlink to one.
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../compiler/atomic.ts';
+import { writeFileAtomic } from '../common/atomic-write.ts';
 
 export const STDIO = '-';
 

@@ -18,9 +18,10 @@
 // compile takes the per-file path). It holds fingerprints, token SHA-256s, diagnostics and the
 // bundle: never a private key or a token.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { documentDigest } from '../bundle/write.ts';
+import { writeFileAtomic } from '../common/atomic-write.ts';
 import { type FileWitness, sha256Hex } from './certs.ts';
 import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { Diagnostic } from './diagnostics.ts';
@@ -278,14 +279,11 @@ export function writeSnapshot(
     ...digests,
     files: out,
   };
-  const tmp = (name: string) => join(dir, `${name}.${process.pid}.tmp`);
   try {
     mkdirSync(dir, { recursive: true });
-    // The state names the other files' digests: written last, so a torn write is never trusted.
-    for (const [name, bytes] of writes) {
-      writeFileSync(tmp(name), bytes);
-      renameSync(tmp(name), join(dir, name));
-    }
+    // The state names the other files' digests: written last, so a torn write is never trusted
+    // (hence not fsynced either: what does not match is ignored).
+    for (const [name, bytes] of writes) writeFileAtomic(join(dir, name), bytes, { durable: false });
     writeDigestedJson(join(dir, 'state.json'), state);
   } catch {}
 }

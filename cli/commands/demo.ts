@@ -15,7 +15,8 @@ import { runUntilSignalled } from '../../runtime/signals.ts';
 import { startGateway, StartupError } from '../../runtime/supervisor.ts';
 import { watchConfigDir } from '../watch-config.ts';
 import { runAccessTests } from '../../access/run.ts';
-import { type AccessCase, compileDir, describeFailure, formatDiagnostics, writeFileAtomic } from '../../compiler/index.ts';
+import { type AccessCase, compileDir, describeFailure, formatDiagnostics } from '../../compiler/index.ts';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { demoGuide, shellPath } from '../demo-guide.ts';
 import { parseHostPort, parseLogLevel } from './serve.ts';
 
