@@ -96,7 +96,10 @@ describe('serve --state-dir', () => {
     chmodSync(open, 0o777);
     let r = await refusedAtStart(demoServeArgs(second, pki, withKey(['--state-dir', open])));
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /--state-dir .*open-state: is writable by its group and other users \(mode 0777\): whoever can write it can remove or replace the state file/);
+    assert.match(
+      r.stderr,
+      /--state-dir .*open-state: is writable by its group and other users \(mode 0777\): whoever can write it can remove or replace the state file/,
+    );
     assert.match(r.stderr, /chmod 700 .*open-state/);
     assert.deepEqual(readdirSync(open), [], 'nothing written into it');
 
