@@ -109,7 +109,7 @@ export const command: Command = {
     values.bundle = bundleOut(values);
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the directory goes after --config)`);
     if (!values.config || !values.bundle) throw new UsageError('--config DIR and -o OUT (the bundle) are both required');
-    const listen = parseHostPort(values.listen ?? '127.0.0.1:3000', '--listen');
+    const listen = parseHostPort(values.listen ?? '127.0.0.1:3000', '--listen', false, '127.0.0.1:3000');
     const gatewayUrl = values['gateway-url'] ?? 'https://localhost:8443';
     let parsedGateway: URL;
     try {
