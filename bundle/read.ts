@@ -9,7 +9,6 @@ import {
   BUNDLE_FORMAT,
   type Bundle,
   type DocumentFormat,
-  MANIFEST_FORMAT,
   type ShardContent,
   type BundleApi,
   type BundleCa,
