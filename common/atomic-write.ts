@@ -14,9 +14,26 @@
 //   device, directory, socket or FIFO (or a symlink to one) is refused, never replaced by a
 //   regular file (`-o /dev/stdout` as root used to turn /dev/stdout into a file). A symlink to
 //   a regular file is written through: the file it points at is replaced, the link stays.
+// - `same`: a file that already holds these bytes (the compile cache's bundle.json) is
+//   hard-linked under the random name and renamed instead (at 1,000,000 keys a 94 MB write less),
+//   only while it is still the file that was written (same device, inode and size).
 // The runtime writes with the async form, so an fsync never holds the event loop.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, lstatSync, openSync, realpathSync, renameSync, rmSync, type Stats, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -25,11 +42,25 @@ export class UnsafeTargetError extends Error {
   override name = 'UnsafeTargetError';
 }
 
+/** Which file a path held when it was written: device, inode, size. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+  size: number;
+}
+
+/** A file that already holds exactly the bytes to write, with the identity it had when written. */
+export interface SameBytesFile extends FileIdentity {
+  path: string;
+}
+
 export interface AtomicWriteOptions {
   /** The new file's mode (before the umask); 0o644 unless given. */
   mode?: number;
   /** fsync the file and its directory (default true); false for caches whose every read is verified. */
   durable?: boolean;
+  /** Link this file instead of writing (sync form only), while it is still the file written; otherwise written. */
+  same?: SameBytesFile;
 }
 
 /** A new file only: fails (EEXIST) on anything already at the name, a symlink included, and never follows one. */
@@ -65,14 +96,23 @@ function plan(path: string, bytes: Uint8Array | string): { target: string; tmp: 
   return { target, tmp, data: typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes };
 }
 
-/** Replaces `path` with `bytes` atomically (see above). Throws the I/O error, or UnsafeTargetError. */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string, options: AtomicWriteOptions = {}): void {
+/**
+ * Replaces `path` with `bytes` atomically (see above) and returns the identity of the file it
+ * now names. Throws the I/O error, or UnsafeTargetError.
+ */
+export function writeFileAtomic(path: string, bytes: Uint8Array | string, options: AtomicWriteOptions = {}): FileIdentity {
   const { target, tmp, data } = plan(path, bytes);
   const durable = options.durable !== false;
+  if (options.same && linkAtomic(target, tmp, options.same, data.length)) {
+    syncDir(target);
+    return options.same;
+  }
   let fd = openSync(tmp, CREATE_NEW, options.mode ?? 0o644);
+  let written: FileIdentity;
   try {
     for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
     if (durable) fsyncSync(fd);
+    written = fstatSync(fd);
     closeSync(fd);
     fd = -1;
     renameSync(tmp, target);
@@ -81,7 +121,41 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string, option
     rmSync(tmp, { force: true });
     throw err;
   }
-  if (!durable) return;
+  if (durable) syncDir(target);
+  return { dev: written.dev, ino: written.ino, size: written.size };
+}
+
+/** `same` linked under `tmp` and renamed onto `target` (its bytes made durable first); false when that could not be done (nothing left behind). */
+function linkAtomic(target: string, tmp: string, same: SameBytesFile, size: number): boolean {
+  const isSame = (st: FileIdentity | undefined) => st !== undefined && st.dev === same.dev && st.ino === same.ino && st.size === size;
+  if (same.size !== size) return false;
+  // The target is that very file already (nothing changed since the last compile): a rename of a
+  // link onto itself does nothing, so only its bytes are made durable.
+  const linked = isSame(statSync(target, { throwIfNoEntry: false })) ? target : tmp;
+  try {
+    // link() makes a new name: it fails (EEXIST) on anything there, which is then not ours to remove.
+    if (linked === tmp) linkSync(same.path, tmp);
+  } catch {
+    return false;
+  }
+  try {
+    const fd = openSync(linked, 'r');
+    try {
+      if (!isSame(fstatSync(fd))) throw new Error('not the file written');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (linked === tmp) renameSync(tmp, target);
+    return true;
+  } catch {
+    if (linked === tmp) rmSync(tmp, { force: true });
+    return false;
+  }
+}
+
+/** fsync of the directory, so that the rename itself survives a crash. */
+function syncDir(target: string): void {
   try {
     const dirFd = openSync(dirname(target), 'r');
     try {

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { bundleOut, CONFIG_OUT_OPTIONS } from '../flags.ts';
 import { createLogger } from '../../runtime/log.ts';
-import { parseHostPort } from './serve.ts';
+import { parseHostPort } from '../flags.ts';
 import { createPortal } from '../../portal/server.ts';
 import { syncBundle } from '../../portal/issue-key.ts';
 import { DEFAULT_DEVELOPER_KEY_LIMIT } from '../../portal/key-limit.ts';
