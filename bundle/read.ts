@@ -3,13 +3,10 @@
 import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { BundleError } from './bundle-error.ts';
+import { type DocumentHeader, HeaderError, readHeader } from './header.ts';
 import { verifyShape } from './shape.ts';
-import { BUNDLE_FORMAT, type Bundle, type DocumentFormat, MANIFEST_FORMAT, type WireContent } from './types.ts';
+import { BUNDLE_FORMAT, type Bundle, type DocumentFormat, type WireContent } from './types.ts';
 import { expandContent } from './wire.ts';
-
-const CONTENT_MARK = '","content":';
-/** An optional signature between digest and content (bundle/sign.ts); verified by the caller that holds a key. */
-const SIGNATURE_FIELD = /^","signature":"(ed25519:[0-9a-f]{16}:(?:[0-9TZ:.-]{24}:)?[A-Za-z0-9+/=]{1,200})/;
 
 /**
  * Verifies and parses a bundle: format, digest (before parsing the content), then shape, and
@@ -51,27 +48,13 @@ interface Document {
  */
 export function readDocument(bytes: Uint8Array | string, format: DocumentFormat, what: string): Document {
   const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerPrefix = `{"format":"${format}","digest":"sha256:`;
-  if (buf.length === 0) throw new BundleError(`${what} is empty`);
-  const head = buf.subarray(0, Math.min(buf.length, 512)).toString('utf8');
-  if (!head.startsWith('{"format":')) {
-    throw new BundleError(`not an mtlsgate ${what} (expected {"format":"${format}",...}); produce one with \`mtlsgate compile\``);
+  let header: DocumentHeader;
+  try {
+    header = readHeader(buf, [format], what);
+  } catch (err) {
+    throw err instanceof HeaderError ? new BundleError(err.message) : err;
   }
-  if (!head.startsWith(`{"format":"${format}"`)) {
-    const m = /^\{"format":"([^"]*)"/.exec(head);
-    const found = m ? m[1] : '?';
-    const hint = formatHint(format, found);
-    throw new BundleError(`unsupported ${what} format ${JSON.stringify(found)}; this runtime reads ${format}${hint}`);
-  }
-  if (!head.startsWith(headerPrefix)) throw new BundleError(`${what} header is malformed (digest missing); recompile it`);
-  const digestStart = headerPrefix.length;
-  const digest = head.slice(digestStart, digestStart + 64);
-  const signature = SIGNATURE_FIELD.exec(head.slice(digestStart + 64));
-  const afterSignature = digestStart + 64 + (signature ? signature[0].length : 0);
-  if (!/^[0-9a-f]{64}$/.test(digest) || head.slice(afterSignature, afterSignature + CONTENT_MARK.length) !== CONTENT_MARK) {
-    throw new BundleError(`${what} header is malformed (digest is not 64 hex characters); recompile it`);
-  }
-  const contentStart = Buffer.byteLength(head.slice(0, afterSignature) + CONTENT_MARK, 'utf8');
+  const { digest, signature, contentStart } = header;
   let end = buf.length;
   while (end > contentStart && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d || buf[end - 1] === 0x20)) end--;
   if (end <= contentStart || buf[end - 1] !== 0x7d /* } */) {
@@ -79,9 +62,9 @@ export function readDocument(bytes: Uint8Array | string, format: DocumentFormat,
   }
   const body = buf.subarray(contentStart, end - 1);
   const actual = createHash('sha256').update(body).digest('hex');
-  if (actual !== digest) {
+  if (`sha256:${actual}` !== digest) {
     throw new BundleError(
-      `${what} digest mismatch: header says sha256:${digest.slice(0, 12)}…, content hashes to sha256:${actual.slice(0, 12)}…; the file was truncated or edited after compile`,
+      `${what} digest mismatch: header says ${digest.slice(0, 19)}…, content hashes to sha256:${actual.slice(0, 12)}…; the file was truncated or edited after compile`,
     );
   }
   let content: unknown;
@@ -91,12 +74,5 @@ export function readDocument(bytes: Uint8Array | string, format: DocumentFormat,
   } catch (err) {
     throw new BundleError(`${what} content is not valid JSON: ${(err as Error).message}`);
   }
-  return { digest: 'sha256:' + digest, signature: signature ? signature[1] : null, content };
-}
-
-/** What to do when a file of another mtlsgate format is given where `expected` is read. */
-function formatHint(expected: DocumentFormat, found: string): string {
-  if (expected === BUNDLE_FORMAT && found === MANIFEST_FORMAT) return ": this is a sharded bundle's manifest; give its directory (or its URL) as --bundle";
-  if (expected === BUNDLE_FORMAT || expected === MANIFEST_FORMAT) return ': recompile with the matching mtlsgate';
-  return '';
+  return { digest, signature, content };
 }

@@ -18,10 +18,10 @@
 // compile takes the per-file path). It holds fingerprints, token SHA-256s, diagnostics and the
 // bundle: never a private key or a token.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { documentDigest } from '../bundle/write.ts';
-import type { SameBytesFile } from './atomic.ts';
+import { type FileIdentity, type SameBytesFile, writeFileAtomic } from '../common/atomic-write.ts';
 import { type FileWitness, sha256Hex } from './certs.ts';
 import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { Diagnostic } from './diagnostics.ts';
@@ -197,7 +197,7 @@ export function readSnapshotBundle(cacheDir: string, state: SnapshotState): Buff
  * Writes the snapshot (best effort: a snapshot that cannot be written only makes the next compile
  * slower). With `previous` (a patched compile), files that did not change are not written again.
  * Returns bundle.json as written (null: not written): the CLI links its output to it instead of
- * writing the same bytes again (compiler/atomic.ts).
+ * writing the same bytes again (common/atomic-write.ts).
  */
 export function writeSnapshot(
   cacheDir: string,
@@ -281,17 +281,16 @@ export function writeSnapshot(
     ...digests,
     files: out,
   };
-  const tmp = (name: string) => join(dir, `${name}.${process.pid}.tmp`);
   const bundleFile = join(dir, 'bundle.json');
   try {
     mkdirSync(dir, { recursive: true });
     // bundle.json as this process wrote it (or, unchanged, as the previous compile did and this one read it).
-    let written = sameBundle ? statSync(bundleFile) : undefined;
-    // The state names the other files' digests: written last, so a torn write is never trusted.
+    let written: FileIdentity | undefined = sameBundle ? statSync(bundleFile) : undefined;
+    // The state names the other files' digests: written last, so a torn write is never trusted
+    // (hence not fsynced either: what does not match is ignored).
     for (const [name, bytes] of writes) {
-      writeFileSync(tmp(name), bytes, { mode: 0o644 });
-      if (name === 'bundle.json') written = statSync(tmp(name));
-      renameSync(tmp(name), join(dir, name));
+      const identity = writeFileAtomic(join(dir, name), bytes, { durable: false });
+      if (name === 'bundle.json') written = identity;
     }
     writeDigestedJson(join(dir, 'state.json'), state);
     return written ? { path: bundleFile, dev: written.dev, ino: written.ino, size: written.size } : null;

@@ -1,6 +1,6 @@
 // The compiler's public types: what compileDir takes (CompileOptions) and gives (CompileResult).
 import type { BundleContent, WireContent } from '../bundle/types.ts';
-import type { SameBytesFile } from './atomic.ts';
+import type { SameBytesFile } from '../common/atomic-write.ts';
 import type { AccessCase, AccessOutcome, AccessTestRunner } from './check-tests.ts';
 import type { Diagnostic } from './diagnostics.ts';
 

@@ -26,9 +26,7 @@ import { portalPlans, type ResolveInput, resolveConfig, resolveFront } from './r
 export type { Diagnostic, Severity } from './diagnostics.ts';
 export { CODES, type Code } from './codes.ts';
 export { formatDiagnostics, displayPath, type OutputFormat } from './format.ts';
-export { writeFileAtomic } from './atomic.ts';
 export { ConfigDirError } from './load.ts';
-export { UnsafeTargetError } from './atomic.ts';
 export { describeFailure, type AccessCase, type AccessOutcome, type AccessTestRunner } from './check-tests.ts';
 export type { CompileOptions, CompileResult, PortalPlan } from './compile-types.ts';
 

@@ -14,7 +14,7 @@
 import { resolve } from 'node:path';
 import type { BundleKey, BundleSession, WireContent } from '../bundle/types.ts';
 import { documentDigest } from '../bundle/write.ts';
-import type { SameBytesFile } from './atomic.ts';
+import type { SameBytesFile } from '../common/atomic-write.ts';
 import { contentOf, locateSections } from './bundle-sections.ts';
 import { type FileKeysState, keysContext } from './cached-keys.ts';
 import type { CertLoader, FileWitness } from './certs.ts';

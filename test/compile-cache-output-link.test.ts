@@ -2,13 +2,13 @@
 // (DIR/snapshot/bundle.json) instead of writing the same bytes twice (at 1,000,000 keys, a 94 MB
 // write less a recompile): the output is still written atomically and made durable, is the same
 // bytes as an uncached compile, and is linked only while the cache's file is the one written
-// (compiler/atomic.ts `writeFileAtomic` with a `SameBytesFile`). A signed output is its own file.
+// (common/atomic-write.ts `writeFileAtomic` with a `SameBytesFile`). A signed output is its own file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../compiler/atomic.ts';
+import { writeFileAtomic } from '../common/atomic-write.ts';
 import { cacheSuite, edit } from './helpers/cache-config.ts';
 
 const suite = cacheSuite('compile-output-link');
@@ -66,19 +66,19 @@ test('writeFileAtomic links a SameBytesFile only while it is the file written', 
   const st = statSync(source);
   const same = { path: source, dev: st.dev, ino: st.ino, size: st.size };
 
-  writeFileAtomic(join(base, 'linked.json'), bytes, same);
+  writeFileAtomic(join(base, 'linked.json'), bytes, { same });
   assert.equal(inode(join(base, 'linked.json')), st.ino, 'linked');
 
   // The source replaced since (another inode): the bytes are written, not linked to what is there now.
   writeFileSync(join(base, 'other.json'), '{"other":"bytes!"}\n');
   execFileSync('mv', [join(base, 'other.json'), source]);
-  writeFileAtomic(join(base, 'written.json'), bytes, same);
+  writeFileAtomic(join(base, 'written.json'), bytes, { same });
   assert.notEqual(inode(join(base, 'written.json')), inode(source));
   assert.ok(readFileSync(join(base, 'written.json')).equals(bytes));
 
   // Another size than the bytes to write: written.
   const wrongSize = { ...same, ino: inode(source), size: statSync(source).size };
-  writeFileAtomic(join(base, 'sized.json'), bytes, wrongSize);
+  writeFileAtomic(join(base, 'sized.json'), bytes, { same: wrongSize });
   assert.ok(readFileSync(join(base, 'sized.json')).equals(bytes));
   assert.notEqual(inode(join(base, 'sized.json')), inode(source));
   assert.deepEqual(readdirSync(base).sort(), ['linked.json', 'sized.json', 'source.json', 'written.json']);

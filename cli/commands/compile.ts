@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
 import { keyId, readSigningKeyFile, signBundle } from '../../bundle/sign.ts';
-import type { SameBytesFile } from '../../compiler/atomic.ts';
+import type { SameBytesFile } from '../../common/atomic-write.ts';
 import { writeShardedCached } from '../../compiler/sharded-output.ts';
 import { parseShardCount, type ShardedWrite, writeShardedBundle } from '../../compiler/write-sharded.ts';
 import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult } from '../../compiler/index.ts';
