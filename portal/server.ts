@@ -52,6 +52,8 @@ export interface PortalOptions {
 export interface Portal {
   server: Server;
   issuer: Issuer;
+  /** Every change to the config directory runs through it (the CLI's start-up compile too). */
+  queue: SerialQueue;
 }
 
 export function createPortal(opts: PortalOptions): Portal {
@@ -156,5 +158,5 @@ export function createPortal(opts: PortalOptions): Portal {
       else res.destroy();
     });
   });
-  return { server, issuer: ctx.issuer };
+  return { server, issuer: ctx.issuer, queue };
 }
