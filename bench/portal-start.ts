@@ -45,7 +45,16 @@ async function portalConfig(n: number): Promise<string> {
       const owner = `dev-${i % owners}`;
       const certificatePem = readFileSync(join(certs, 'certs', shard, name), 'utf8');
       const requestedAt = new Date(Date.UTC(2026, 0, 1) + i * 1000);
-      const text = renderKeyFile({ keyId, owner, policy: 'bench-self-serve', entryName: 'Bench API', developer: `${owner}@example.com`, certificatePem, requireApproval: false, requestedAt });
+      const text = renderKeyFile({
+        keyId,
+        owner,
+        policy: 'bench-self-serve',
+        entryName: 'Bench API',
+        developer: `${owner}@example.com`,
+        certificatePem,
+        requireApproval: false,
+        requestedAt,
+      });
       writeFileSync(join(config, 'keys', 'portal', `${keyId}.yaml`), text);
       i++;
     }

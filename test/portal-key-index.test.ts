@@ -15,13 +15,13 @@ import type { Browser } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
 import { closeServer, listen } from '../common/listen.ts';
 import { syncBundle } from '../portal/issue-key.ts';
-import { parsePortalKey, renderKeyFile, switchedOffKeyFile } from '../portal/key-file.ts';
+import { parsePortalKey, switchedOffKeyFile } from '../portal/key-file.ts';
 import { PortalKeyIndex } from '../portal/key-index.ts';
 import { createPortal, type Portal } from '../portal/server.ts';
 import { launchChromium } from './helpers/chromium.ts';
 import { bindIdp, signInAt, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
-import { freshClient, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { portalKeyText, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('portal-key-index');
@@ -39,18 +39,8 @@ const cookies: Record<string, string> = {};
 const keyFile = (keyId: string) => join(config, 'keys', 'portal', `${keyId}.yaml`);
 
 /** The text of a key file for `owner`, as the portal writes it. */
-async function keyText(keyId: string, owner: string, requireApproval: boolean, minute = 0): Promise<string> {
-  const client = await freshClient(pki, t.dir, keyId);
-  return renderKeyFile({
-    keyId,
-    owner,
-    policy: 'profile-self-serve',
-    entryName: 'Profile API',
-    developer: `${owner}@example.com`,
-    certificatePem: client.certPem,
-    requireApproval,
-    requestedAt: new Date(Date.UTC(2026, 0, 1, 0, minute)),
-  });
+function keyText(keyId: string, owner: string, requireApproval: boolean, minute = 0): Promise<string> {
+  return portalKeyText(pki, t.dir, keyId, owner, requireApproval, new Date(Date.UTC(2026, 0, 1, 0, minute)));
 }
 
 async function page(path: string, who: string): Promise<string> {

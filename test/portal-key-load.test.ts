@@ -12,13 +12,13 @@ import type { Browser } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
 import { closeServer, listen } from '../common/listen.ts';
 import { syncBundle } from '../portal/issue-key.ts';
-import { parsePortalKey, renderKeyFile } from '../portal/key-file.ts';
+import { parsePortalKey } from '../portal/key-file.ts';
 import { PortalKeyIndex } from '../portal/key-index.ts';
 import { createPortal, type Portal } from '../portal/server.ts';
 import { launchChromium } from './helpers/chromium.ts';
 import { bindIdp, signInAt, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
-import { freshClient, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { portalKeyText, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('portal-key-load');
@@ -44,17 +44,7 @@ before(async () => {
   const ids = [...Array.from({ length: OTHERS }, (_, i) => `portal-${(0x1000 + i).toString(16).padStart(8, '0')}`), ...BOS];
   for (const [i, keyId] of ids.entries()) {
     const owner = BOS.includes(keyId) ? 'bo' : `dev-${i}`;
-    const client = await freshClient(pki, t.dir, keyId);
-    const text = renderKeyFile({
-      keyId,
-      owner,
-      policy: 'profile-self-serve',
-      entryName: 'Profile API',
-      developer: `${owner}@example.com`,
-      certificatePem: client.certPem,
-      requireApproval: false,
-      requestedAt: new Date(Date.UTC(2026, 0, 1, 0, i)),
-    });
+    const text = await portalKeyText(pki, t.dir, keyId, owner, false, new Date(Date.UTC(2026, 0, 1, 0, i)));
     writeFileSync(join(config, 'keys', 'portal', `${keyId}.yaml`), text);
   }
   const bundlePath = join(t.dir, 'bundle.json');
