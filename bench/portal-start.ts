@@ -7,7 +7,8 @@
 // writes them, each with its own certificate (made by bench/gen-config.ts, cached in
 // bench/.work/). `ROOT/dist/mtlsgate.mjs portal --oidc-issuer ...` (--root: that checkout's
 // build, e.g. main's) is started on a copy with --cache DIR; the issuer is never asked
-// (discovery happens at the first sign-in). Timed from the spawn: the "listening" log line,
+// (discovery happens at the first sign-in). Started twice: with an empty --cache, then again
+// with the cache the first start left (a restart). Timed from the spawn: the "listening" log line,
 // and the answer to GET / (the sign-in page, the first page anyone gets after a restart:
 // sessions live in memory). Then /keys, which needs a session, is not asked; the portal's log
 // says when its key files are all read.
@@ -70,33 +71,42 @@ if (spawnSync('cp', ['-r', source, config]).status !== 0) throw new Error('cp fa
 writeFileSync(join(work, 'secret'), 'bench-secret-0123456789\n');
 const args = [cli, 'portal', '--config', config, '-o', join(work, 'bundle.json'), '--listen', '127.0.0.1:0', '--cache', join(work, 'cache')];
 args.push('--oidc-issuer', 'http://127.0.0.1:9', '--oidc-client-id', 'bench', '--oidc-client-secret-file', join(work, 'secret'));
-const started = performance.now();
-const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-let log = '';
-child.stdout.on('data', (c: Buffer) => (log += c.toString()));
-child.stderr.on('data', (c: Buffer) => (log += c.toString()));
+/** One start of the portal (the cache directory persists between starts, as it would on a restart). */
+async function start(label: string): Promise<void> {
+  const started = performance.now();
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (c: Buffer) => (log += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (log += c.toString()));
+  try {
+    const base = await new Promise<string>((res, rej) => {
+      const poll = setInterval(() => {
+        const m = /"url":"(http:\/\/[^"]+?)\/?"/.exec(log);
+        if (m) res(m[1]!);
+        else if (child.exitCode !== null) rej(new Error(`portal exited ${child.exitCode}:\n${log}`));
+        if (m || child.exitCode !== null) clearInterval(poll);
+      }, 5);
+    });
+    const listening = performance.now() - started;
+    const page = await fetch(`${base}/`);
+    const body = await page.text();
+    const firstPage = performance.now() - started;
+    if (page.status !== 401 || !body.includes('id="sign-in"')) throw new Error(`GET / answered ${page.status}, not the sign-in page`);
+    const cpu = processCpuSeconds(child.pid!);
+    console.log(
+      `${root} (${label}): ${files} portal key files: listening after ${Math.round(listening)} ms, first page (GET /, sign-in) after ${Math.round(firstPage)} ms; ` +
+        `portal CPU so far ${Math.round(cpu * 1000)} ms; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+    );
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
 try {
-  const base = await new Promise<string>((res, rej) => {
-    const poll = setInterval(() => {
-      const m = /"url":"(http:\/\/[^"]+?)\/?"/.exec(log);
-      if (m) res(m[1]!);
-      else if (child.exitCode !== null) rej(new Error(`portal exited ${child.exitCode}:\n${log}`));
-      if (m || child.exitCode !== null) clearInterval(poll);
-    }, 5);
-  });
-  const listening = performance.now() - started;
-  const page = await fetch(`${base}/`);
-  const body = await page.text();
-  const firstPage = performance.now() - started;
-  if (page.status !== 401 || !body.includes('id="sign-in"')) throw new Error(`GET / answered ${page.status}, not the sign-in page`);
-  const cpu = processCpuSeconds(child.pid!);
-  console.log(
-    `${root}: ${files} portal key files: listening after ${Math.round(listening)} ms, first page (GET /, sign-in) after ${Math.round(firstPage)} ms; ` +
-      `portal CPU so far ${Math.round(cpu * 1000)} ms; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
-  );
+  await start('first start, empty --cache');
+  await start('restart, --cache kept');
 } finally {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
   rmSync(work, { recursive: true, force: true });
 }

@@ -52,8 +52,6 @@ export interface PortalOptions {
 export interface Portal {
   server: Server;
   issuer: Issuer;
-  /** Every change to the config directory runs through it (the CLI's start-up compile too). */
-  queue: SerialQueue;
 }
 
 export function createPortal(opts: PortalOptions): Portal {
@@ -158,5 +156,5 @@ export function createPortal(opts: PortalOptions): Portal {
       else res.destroy();
     });
   });
-  return { server, issuer: ctx.issuer, queue };
+  return { server, issuer: ctx.issuer };
 }

@@ -70,8 +70,7 @@ Options:
                         new key recompiles only its own file; the bundle bytes stay those of a
                         full compile
 
-At start the bundle is recompiled from DIR (and rewritten only if its bytes differ) while the
-portal already listens; a signed-in portal reads its key files in the background meanwhile.
+At start the bundle is recompiled from DIR (and rewritten only if its bytes differ).
 Exit status: 0 after SIGINT/SIGTERM, 2 for bad flags or when the port cannot be opened.`;
 
 function isLoopback(host: string): boolean {
@@ -110,7 +109,7 @@ export const command: Command = {
     values.bundle = bundleOut(values);
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the directory goes after --config)`);
     if (!values.config || !values.bundle) throw new UsageError('--config DIR and -o OUT (the bundle) are both required');
-    const listen = parseHostPort(values.listen ?? '127.0.0.1:3000', '--listen');
+    const listen = parseHostPort(values.listen ?? '127.0.0.1:3000', '--listen', false, '127.0.0.1:3000');
     const gatewayUrl = values['gateway-url'] ?? 'https://localhost:8443';
     let parsedGateway: URL;
     try {
@@ -168,7 +167,17 @@ export const command: Command = {
       return 2;
     }
     const logger = createLogger();
-    const { server, queue } = createPortal({
+    let compiled;
+    try {
+      compiled = await syncBundle(values.config, values.bundle, compile);
+    } catch (err) {
+      console.error(`mtlsgate portal: cannot compile ${values.config} into ${values.bundle}: ${errnoMessage(err)}`);
+      return 2;
+    }
+    if (compiled.bundle === null) {
+      console.error(`mtlsgate portal: the config has errors; the portal shows them and issues no key until they are fixed:\n${compiled.report}`);
+    }
+    const { server } = createPortal({
       configDir: values.config,
       bundlePath: values.bundle,
       gatewayUrl: parsedGateway.origin,
@@ -179,11 +188,6 @@ export const command: Command = {
       developerKeyLimit,
       compile,
     });
-    // The start-up compile (seconds at 20,000 keys) runs while the portal already listens: the
-    // sign-in page needs no compile, a page that does waits for it (the live compile runs one
-    // at a time), and it goes through the portal's queue, so no new key is written before it.
-    const synced = queue.run(() => syncBundle(values.config!, values.bundle!, compile));
-    synced.catch(() => {}); // awaited below; not an unhandled rejection if listening fails first
     let address: AddressInfo;
     try {
       address = await listenOn(server, listen.port, listen.host);
@@ -203,18 +207,6 @@ export const command: Command = {
       },
       'mtlsgate portal listening',
     );
-    let compiled;
-    try {
-      compiled = await synced;
-    } catch (err) {
-      console.error(`mtlsgate portal: cannot compile ${values.config} into ${values.bundle}: ${errnoMessage(err)}`);
-      server.close();
-      server.closeAllConnections();
-      return 2;
-    }
-    if (compiled.bundle === null) {
-      console.error(`mtlsgate portal: the config has errors; the portal shows them and issues no key until they are fixed:\n${compiled.report}`);
-    }
     await new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop);
