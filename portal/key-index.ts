@@ -87,11 +87,6 @@ export class PortalKeyIndex {
     return this.firstLoad;
   }
 
-  /** Whether every key file has been read once (the pages show "loading" until then). */
-  get loaded(): boolean {
-    return this.loadProgress.done;
-  }
-
   /** The first read in progress, or null: files read so far of how many. */
   get loading(): { read: number; total: number } | null {
     return this.firstLoad === null || this.loadProgress.done ? null : { read: this.loadProgress.read, total: this.loadProgress.total };
@@ -106,8 +101,11 @@ export class PortalKeyIndex {
     await this.load();
     // Delivers the events already queued in the kernel: a change made before this view was asked for is among them.
     const { paths, lost } = await this.journal.take();
-    const stamp = this.dirStamp();
-    if (lost || !this.journal.watches(this.dir) || inodeOf(stamp) !== inodeOf(this.listedStamp)) return this.sweep();
+    let stamp = this.dirStamp();
+    if (lost || !this.journal.watches(this.dir) || inodeOf(stamp) !== inodeOf(this.listedStamp)) {
+      await this.sweep();
+      stamp = this.listedStamp!;
+    }
     for (const path of paths) {
       const id = KEY_FILE.exec(basename(path))?.[1];
       // Read again even when the stamp looks the same: an edit within the mtime resolution is seen too.
