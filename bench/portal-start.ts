@@ -16,9 +16,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { renderKeyFile } from '../portal/key-file.ts';
 import { generateCompileConfig } from './gen-config.ts';
-import { portalKeyFlags } from './lib/portal-keys.ts';
+import { portalKeyFlags, writeBenchKey } from './lib/portal-keys.ts';
 import { processCpuSeconds } from './lib/proc.ts';
 
 const { files, owners, root } = portalKeyFlags({});
@@ -42,21 +41,7 @@ async function portalConfig(n: number): Promise<string> {
   let i = 0;
   for (const shard of readdirSync(join(certs, 'certs')).filter((d) => /^\d+$/.test(d))) {
     for (const name of readdirSync(join(certs, 'certs', shard))) {
-      const keyId = `portal-${i.toString(16).padStart(8, '0')}`;
-      const owner = `dev-${i % owners}`;
-      const certificatePem = readFileSync(join(certs, 'certs', shard, name), 'utf8');
-      const requestedAt = new Date(Date.UTC(2026, 0, 1) + i * 1000);
-      const text = renderKeyFile({
-        keyId,
-        owner,
-        policy: 'bench-self-serve',
-        entryName: 'Bench API',
-        developer: `${owner}@example.com`,
-        certificatePem,
-        requireApproval: false,
-        requestedAt,
-      });
-      writeFileSync(join(config, 'keys', 'portal', `${keyId}.yaml`), text);
+      writeBenchKey(config, i, `dev-${i % owners}`, readFileSync(join(certs, 'certs', shard, name), 'utf8'), 'bench-self-serve');
       i++;
     }
   }

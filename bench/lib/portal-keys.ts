@@ -38,6 +38,33 @@ export function portalKeyFlags(extra: Record<string, string>): {
   };
 }
 
+/**
+ * Writes key number `i` of `owner` into configDir/keys/portal as the portal writes it (plan
+ * `policy`), requested `i` seconds after 2026-01-01 unless told; returns its id.
+ */
+export function writeBenchKey(
+  configDir: string,
+  i: number,
+  owner: string,
+  certificatePem: string,
+  policy: string,
+  requestedAt = new Date(Date.UTC(2026, 0, 1) + i * 1000),
+): string {
+  const keyId = `portal-${i.toString(16).padStart(8, '0')}`;
+  const text = renderKeyFile({
+    keyId,
+    owner,
+    policy,
+    entryName: policy,
+    developer: `${owner}@example.com`,
+    certificatePem,
+    requireApproval: false,
+    requestedAt,
+  });
+  writeFileSync(keyFilePath(configDir, keyId), text);
+  return keyId;
+}
+
 export interface KeyDir {
   /** The config directory (its keys/portal holds the files). */
   dir: string;
@@ -52,21 +79,7 @@ export async function portalKeyDir(prefix: string, files: number, owners: number
   const ca = await createCa('bench CA');
   // One certificate for all: the benches read the key files, they do not compile them.
   const certificatePem = (await issueCert(ca, 'bench client')).certPem;
-  const writeKey = (i: number, owner: string, requestedAt = new Date(Date.UTC(2026, 0, 1) + i * 1000)): string => {
-    const keyId = `portal-${i.toString(16).padStart(8, '0')}`;
-    const text = renderKeyFile({
-      keyId,
-      owner,
-      policy: 'plan',
-      entryName: 'Plan',
-      developer: `${owner}@example.com`,
-      certificatePem,
-      requireApproval: false,
-      requestedAt,
-    });
-    writeFileSync(keyFilePath(dir, keyId), text);
-    return keyId;
-  };
+  const writeKey = (i: number, owner: string, requestedAt?: Date): string => writeBenchKey(dir, i, owner, certificatePem, 'plan', requestedAt);
   mkdirSync(join(dir, 'keys', 'portal'), { recursive: true });
   for (let i = 0; i < files; i++) writeKey(i, `dev-${i % owners}`);
   return { dir, writeKey, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
