@@ -5,102 +5,68 @@
 //
 // --root: the checkout whose portal/key-limit.ts is measured (default: this one). A checkout
 // with `countOwnedKeys` (the count before session 11) reads the key files at every new key;
-// one with `OwnedKeyCounts` (session 11) or `PortalKeyIndex` (portal/key-index.ts, later in
-// session 11: a stat per file too) reads them once (timed as "start") and lists the directory
-// at every new key. Per new key the clock covers the count only: the file is then written (as
-// the issuer writes it, untimed) so the next key sees one more file. --owner: the developer
-// asking; a subject with a space or a quote made the old count parse every file.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { createCa, issueCert } from '../cli/pki.ts';
-import { keyFilePath, renderKeyFile } from '../portal/key-file.ts';
+// one with `OwnedKeyCounts` (session 11) or `PortalKeyIndex` (portal/key-index.ts) reads them
+// once (timed as "start"), then session 11's index lists the directory and stats every file
+// at every new key, this one reads what the directory watch named. Per new key the clock
+// covers the count only: the file is then written (as the issuer writes it, untimed) so the
+// next key sees one more file. --owner: the developer asking; a subject with a space or a
+// quote made the old count parse every file.
+import { existsSync } from 'node:fs';
+import { portalKeyDir, portalKeyFlags } from './lib/portal-keys.ts';
 
-const { values } = parseArgs({
-  options: {
-    files: { type: 'string', default: '10000' },
-    owners: { type: 'string', default: '1000' },
-    keys: { type: 'string', default: '20' },
-    owner: { type: 'string', default: 'new-dev' },
-    root: { type: 'string', default: resolve(import.meta.dirname, '..') },
-  },
-});
-const files = Number(values.files);
-const owners = Number(values.owners);
+const { files, owners, values, portalModule, root } = portalKeyFlags({ keys: '20', owner: 'new-dev' });
 const keys = Number(values.keys);
-const owner = values.owner;
+const owner = values.owner!;
 
 interface Counts {
-  count(owner: string): number;
+  count(owner: string): number | Promise<number>;
   written(keyId: string, owner: string | undefined): void;
+  load?(): Promise<void>;
+  refresh?(): void;
 }
-const limit = (await import(pathToFileURL(join(resolve(values.root), 'portal', 'key-limit.ts')).href)) as {
+const limit = (await import(portalModule('key-limit.ts'))) as {
   countOwnedKeys?: (configDir: string, owner: string) => number;
   OwnedKeyCounts?: new (configDir: string) => Counts;
 };
-const indexFile = join(resolve(values.root), 'portal', 'key-index.ts');
-let InMemory = limit.OwnedKeyCounts;
-if (existsSync(indexFile)) {
-  const { PortalKeyIndex } = (await import(pathToFileURL(indexFile).href)) as { PortalKeyIndex: new (configDir: string) => Counts };
-  // Reads nothing until asked: the first count reads every file (timed as "start" below).
-  InMemory = class extends PortalKeyIndex {
-    constructor(configDir: string) {
-      super(configDir);
-      this.count('');
-    }
+let made: ((configDir: string) => Promise<Counts>) | undefined;
+if (existsSync(`${root}/portal/key-index.ts`)) {
+  const { PortalKeyIndex } = (await import(portalModule('key-index.ts'))) as { PortalKeyIndex: new (configDir: string) => Counts };
+  // Reads nothing until asked: every file is read here (timed as "start" below).
+  made = async (configDir) => {
+    const index = new PortalKeyIndex(configDir);
+    if (index.load) await index.load();
+    else index.refresh!();
+    return index;
   };
-}
+} else if (limit.OwnedKeyCounts !== undefined) made = async (configDir) => new limit.OwnedKeyCounts!(configDir);
 
-const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-key-count-'));
-const ca = await createCa('bench CA');
-const certificatePem = (await issueCert(ca, 'bench client')).certPem;
-const hex = (i: number) => i.toString(16).padStart(8, '0');
-function writeKey(i: number, keyOwner: string): string {
-  const keyId = `portal-${hex(i)}`;
-  const text = renderKeyFile({
-    keyId,
-    owner: keyOwner,
-    policy: 'plan',
-    entryName: 'Plan',
-    developer: `${keyOwner}@example.com`,
-    certificatePem,
-    requireApproval: false,
-    requestedAt: new Date(),
-  });
-  writeFileSync(keyFilePath(dir, keyId), text);
-  return keyId;
-}
-
+// Owners dev-0 .. dev-(owners-1) round-robin; the asking owner starts with none of them.
+const keyDir = await portalKeyDir('mtlsgate-key-count-', files, owners);
 try {
-  mkdirSync(join(dir, 'keys', 'portal'), { recursive: true });
-  // Owners dev-0 .. dev-(owners-1) round-robin; the asking owner starts with none of them.
-  for (let i = 0; i < files; i++) writeKey(i, `dev-${i % owners}`);
   let counts: Counts | undefined;
   let startMs = 0;
-  if (InMemory !== undefined) {
+  if (made !== undefined) {
     const t0 = process.hrtime.bigint();
-    counts = new InMemory(dir);
+    counts = await made(keyDir.dir);
     startMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  } else if (limit.countOwnedKeys === undefined) throw new Error(`${values.root}/portal/key-limit.ts has neither an in-memory count nor countOwnedKeys`);
+  } else if (limit.countOwnedKeys === undefined) throw new Error(`${root}/portal/key-limit.ts has neither an in-memory count nor countOwnedKeys`);
   const perKey: number[] = [];
   for (let k = 0; k < keys; k++) {
     const t0 = process.hrtime.bigint();
-    const held = counts !== undefined ? counts.count(owner) : limit.countOwnedKeys!(dir, owner);
+    const held = counts !== undefined ? await counts.count(owner) : limit.countOwnedKeys!(keyDir.dir, owner);
     perKey.push(Number(process.hrtime.bigint() - t0) / 1e6);
     if (held !== k) throw new Error(`counted ${held} keys of ${owner}, expected ${k}`);
-    const keyId = writeKey(files + k, owner);
+    const keyId = keyDir.writeKey(files + k, owner, new Date());
     counts?.written(keyId, owner);
   }
   perKey.sort((a, b) => a - b);
   const median = perKey[perKey.length >> 1]!;
-  const kind = counts !== undefined ? 'in memory (one listing per key)' : 'countOwnedKeys (reads every file per key)';
+  const kind = counts !== undefined ? 'in memory' : 'countOwnedKeys (reads every file per key)';
   console.log(
     `${kind}: ${files} key files, owner ${JSON.stringify(owner)}: ` +
       (counts !== undefined ? `start ${startMs.toFixed(0)} ms once; ` : '') +
       `per new key median ${median.toFixed(2)} ms, max ${perKey[perKey.length - 1]!.toFixed(2)} ms (${keys} keys)`,
   );
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  keyDir.cleanup();
 }

@@ -134,7 +134,7 @@ export class Issuer {
       const overLimit =
         owner === undefined || (this.opts.developerKeyLimit ?? null) === null
           ? null
-          : keyLimitProblem(this.keyCounts.count(owner), this.opts.developerKeyLimit ?? null);
+          : keyLimitProblem(await this.keyCounts.count(owner), this.opts.developerKeyLimit ?? null);
       if (overLimit !== null) return { ok: false, status: 403, errors: [{ field: null, code: 'key_limit', message: overLimit }] };
       let keyId = newKeyId();
       while (before.hasKey(keyId) || existsSync(keyFilePath(configDir, keyId))) keyId = newKeyId();

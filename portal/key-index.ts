@@ -3,19 +3,35 @@
 // page and the admin page, which before read and parsed every key file at every view (7.2 s
 // at 20,000 files, the portal answering no one meanwhile).
 //
-// The directory stays the truth: a second portal process on the same directory, `mtlsgate
-// approve` and hand edits change files behind this process's back. So every use lists the
-// directory and stats each file (one stat a file, no read): a file whose inode, size or mtime
-// changed, or that is new, is read and parsed again; a file gone from the listing is dropped.
-// The portal's own writes (a new key, an edit, a removal) update the index as they happen.
-// An in-place edit that keeps the size within the file system's mtime resolution would be
-// missed; the portal's own writes replace the file (new inode), and editors change mtime.
-import { readFileSync, statSync } from 'node:fs';
-import { join, sep } from 'node:path';
-import { keyFilePath, newestFirst, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey, portalKeyIds } from './key-file.ts';
+// Start: every file is read once, in the background, a slice of at most LOAD_SLICE_MS at a
+// time, so the portal answers from its first moment; until the read is done the pages that
+// need the index say so ("loading", 503) rather than show a part of it, and the cap waits for
+// it. Before (session 11) a signed-in portal read every file before it listened: 4.2 s at
+// 20,000 files.
+//
+// Freshness: the directory stays the truth (a second portal process, `mtlsgate approve`, git,
+// an editor change files behind this process's back), but a view no longer stats every file.
+// An inotify watch on the directory (compiler/change-journal.ts, as the live compile uses)
+// names the files that changed; a view reads those again, and only those. Behind it, one stat
+// of the directory per view: when its inode or mtime moved without this process writing, the
+// directory is listed again (new files read, removed ones dropped) in case the watch missed it
+// (an event queue overflow); when the watch is lost, or could not be set (no directory yet),
+// every file is looked at again, as before. Every SWEEP_EVERY_MS every file is stat'ed in the
+// background too, for file systems that deliver no inotify events (NFS): there an in-place
+// edit shows within that period.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join, sep } from 'node:path';
+import { ChangeJournal } from '../compiler/change-journal.ts';
+import { keyFilePath, newestFirst, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey } from './key-file.ts';
 
-/** The parse the index uses; tests pass a counting one to check what a page view parses. */
+/** The parse the index uses; tests pass a counting (or slow) one to check what a page view parses. */
 export type ParseKey = (text: string, keyId: string) => PortalKey | null;
+
+/** How long the background read holds the event loop before it lets requests in. */
+const LOAD_SLICE_MS = 10;
+/** The background stat of every file, for file systems without inotify events. */
+export const SWEEP_EVERY_MS = 60_000;
+const KEY_FILE = /^(portal-[0-9a-f]{8})\.yaml$/;
 
 interface Entry {
   /** inode, size and mtime of the file when it was parsed. */
@@ -24,46 +40,92 @@ interface Entry {
   key: PortalKey | null;
 }
 
+const yieldToRequests = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export class PortalKeyIndex {
   private readonly entries = new Map<string, Entry>();
   /** Parsed keys by owner ('' for keys without one), by id. */
   private readonly byOwner = new Map<string, Map<string, PortalKey>>();
   /** Ids of the keys waiting for approval. */
   private readonly pendingIds = new Set<string>();
+  /** DIR/keys/portal */
+  private readonly dir: string;
   /** DIR/keys/portal/ : a listed id's file is this plus `<id>.yaml` (cheaper than keyFilePath's check per file). */
   private readonly prefix: string;
+  private journal = new ChangeJournal();
+  /** `inode:mtime` of the directory when it was last listed ('' when absent; null: never listed). */
+  private listedStamp: string | null = null;
+  private firstLoad: Promise<void> | null = null;
+  private sweeping: Promise<void> | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly loadProgress = { read: 0, total: 0, done: false };
+  /** What the index has done so far: files stat'ed, files parsed, listings, full sweeps (tests and the bench read it). */
+  readonly work = { stats: 0, parses: 0, listings: 0, sweeps: 0 };
 
-  /** Reads nothing yet: the first query (or `refresh()`, at a signed-in portal's start) reads every file once. */
+  /** Reads nothing yet: `load()` (a signed-in portal's start) or the first query reads every file once. */
   constructor(
     private readonly configDir: string,
     private readonly parse: ParseKey = parsePortalKey,
+    private readonly sweepEveryMs = SWEEP_EVERY_MS,
   ) {
-    this.prefix = join(configDir, PORTAL_KEYS_DIR) + sep;
+    this.dir = join(configDir, PORTAL_KEYS_DIR);
+    this.prefix = this.dir + sep;
+  }
+
+  /** Starts reading every key file in the background (once); settles when all are in. */
+  load(): Promise<void> {
+    this.firstLoad ??= this.sweep().then(
+      () => {
+        this.loadProgress.done = true;
+        this.sweepTimer = setInterval(() => void this.sweep().catch(() => {}), this.sweepEveryMs).unref();
+      },
+      (err: unknown) => {
+        this.firstLoad = null; // the next query tries again (and reports its error)
+        throw err;
+      },
+    );
+    return this.firstLoad;
+  }
+
+  /** The first read in progress, or null: files read so far of how many. */
+  get loading(): { read: number; total: number } | null {
+    return this.firstLoad === null || this.loadProgress.done ? null : { read: this.loadProgress.read, total: this.loadProgress.total };
   }
 
   /**
-   * Takes in what changed in the directory since the last look: one listing and one stat per
-   * file; only new or changed files are read. Every query below calls it first.
+   * Takes in what changed in the directory since the last look: the files the watch named are
+   * read again; a stat of the directory catches a listing change the watch missed; a lost watch
+   * means looking at every file. Every query below calls it first.
    */
-  refresh(): void {
-    const listed = new Set(portalKeyIds(this.configDir));
-    for (const id of this.entries.keys()) if (!listed.has(id)) this.removed(id);
-    // Listed ids are portal key ids (portalKeyIds matches PORTAL_KEY_ID).
-    for (const id of listed) this.reread(id, `${this.prefix}${id}.yaml`);
+  async fresh(): Promise<void> {
+    await this.load();
+    // Delivers the events already queued in the kernel: a change made before this view was asked for is among them.
+    const { paths, lost } = await this.journal.take();
+    let stamp = this.dirStamp();
+    if (lost || !this.journal.watches(this.dir) || inodeOf(stamp) !== inodeOf(this.listedStamp)) {
+      await this.sweep();
+      stamp = this.listedStamp!;
+    }
+    for (const path of paths) {
+      const id = KEY_FILE.exec(basename(path))?.[1];
+      // Read again even when the stamp looks the same: an edit within the mtime resolution is seen too.
+      if (id !== undefined && dirname(path) === this.dir) this.reread(id, true);
+    }
+    if (stamp !== this.listedStamp) this.relist(stamp);
   }
 
   /**
    * How many portal key files name `owner` as theirs, whatever their state. The issuer calls
    * it under the directory lock, so two requests cannot both take the last place.
    */
-  count(owner: string): number {
-    this.refresh();
+  async count(owner: string): Promise<number> {
+    await this.fresh();
     return this.byOwner.get(owner)?.size ?? 0;
   }
 
   /** The keys of `owner`, newest request first. */
-  ownedBy(owner: string): PortalKey[] {
-    this.refresh();
+  async ownedBy(owner: string): Promise<PortalKey[]> {
+    await this.fresh();
     return [...(this.byOwner.get(owner)?.values() ?? [])].sort(newestFirst);
   }
 
@@ -72,8 +134,8 @@ export class PortalKeyIndex {
    * past the end: the last page), the page given and how many wait in all; and the `recent`
    * newest keys of all.
    */
-  forAdmin(asked: number, pageSize: number, recent: number): { pending: PortalKey[]; page: number; pendingTotal: number; recent: PortalKey[] } {
-    this.refresh();
+  async forAdmin(asked: number, pageSize: number, recent: number): Promise<{ pending: PortalKey[]; page: number; pendingTotal: number; recent: PortalKey[] }> {
+    await this.fresh();
     const waiting = [...this.pendingIds].map((id) => this.entries.get(id)!.key!).sort(newestFirst);
     const page = Math.max(0, Math.min(asked, Math.ceil(waiting.length / pageSize) - 1));
     const pending = waiting.slice(page * pageSize, (page + 1) * pageSize);
@@ -92,34 +154,113 @@ export class PortalKeyIndex {
 
   /** The portal wrote or changed the key file `keyId`: read it now (a stat and one parse). */
   written(keyId: string): void {
-    this.removed(keyId); // parsed again even if its stamp looks the same
-    this.reread(keyId, keyFilePath(this.configDir, keyId));
+    this.drop(keyId); // parsed again even if its stamp looks the same
+    this.reread(keyId, false, keyFilePath(this.configDir, keyId));
+    this.ownChange();
   }
 
-  /** The key file `keyId` is gone. */
+  /** The portal removed the key file `keyId`. */
   removed(keyId: string): void {
-    const entry = this.entries.get(keyId);
-    if (entry === undefined) return;
-    this.entries.delete(keyId);
-    if (entry.key !== null) this.unfile(entry.key);
+    this.drop(keyId);
+    this.ownChange();
   }
 
-  /** Reads the file again if its stamp changed (or it is new). */
-  private reread(keyId: string, path: string): void {
+  /** Stops the background sweep and the watch. */
+  close(): void {
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.journal.close();
+  }
+
+  /**
+   * The directory's listing moved because this process wrote: no need to list it again. (A
+   * change by another process in the same instant is still named by the watch.)
+   */
+  private ownChange(): void {
+    if (this.listedStamp !== null && inodeOf(this.listedStamp) === inodeOf(this.dirStamp())) this.listedStamp = this.dirStamp();
+  }
+
+  private dirStamp(): string {
+    const st = statSync(this.dir, { throwIfNoEntry: false });
+    return st === undefined ? '' : `${st.ino}:${st.mtimeMs}`;
+  }
+
+  private listIds(): Set<string> {
+    this.work.listings++;
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+      throw err;
+    }
+    const ids = new Set<string>();
+    for (const name of names) {
+      const id = KEY_FILE.exec(name)?.[1];
+      if (id !== undefined) ids.add(id);
+    }
+    return ids;
+  }
+
+  /** The listing changed: files new to it are read, files gone from it dropped. */
+  private relist(stamp: string): void {
+    const listed = this.listIds();
+    for (const id of this.entries.keys()) if (!listed.has(id)) this.drop(id);
+    for (const id of listed) if (!this.entries.has(id)) this.reread(id, false);
+    this.listedStamp = stamp;
+  }
+
+  /** Every file stat'ed (read when changed), in slices; one at a time, concurrent callers share it. */
+  private sweep(): Promise<void> {
+    this.sweeping ??= this.sweepNow().finally(() => (this.sweeping = null));
+    return this.sweeping;
+  }
+
+  private async sweepNow(): Promise<void> {
+    this.work.sweeps++;
+    // Watch first, then list: whatever changes after the listing is named by the watch. A
+    // directory replaced since (another inode) needs a new watch.
+    const stamp = this.dirStamp();
+    if (this.listedStamp !== null && inodeOf(stamp) !== inodeOf(this.listedStamp)) {
+      this.journal.close();
+      this.journal = new ChangeJournal();
+    }
+    // (Events already collected stay: they only make a view read those files once more.)
+    if (stamp !== '') this.journal.watch([this.dir]);
+    // The listing and the drops in one turn: the portal's own writes cannot fall between them.
+    const listed = this.listIds();
+    for (const id of this.entries.keys()) if (!listed.has(id)) this.drop(id);
+    this.listedStamp = stamp;
+    const progress = this.loadProgress;
+    if (!progress.done) progress.total = listed.size;
+    let sliceFrom = performance.now();
+    for (const id of listed) {
+      this.reread(id, false);
+      if (!progress.done) progress.read++;
+      if (performance.now() - sliceFrom >= LOAD_SLICE_MS) {
+        await yieldToRequests();
+        sliceFrom = performance.now();
+      }
+    }
+  }
+
+  /** Reads the file again if its stamp changed, it is new, or `force`; drops it when it is gone. */
+  private reread(keyId: string, force: boolean, path = `${this.prefix}${keyId}.yaml`): void {
     let stamp: string;
     let text: string;
+    this.work.stats++;
     try {
       const st = statSync(path);
       stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-      if (this.entries.get(keyId)?.stamp === stamp) return;
+      if (!force && this.entries.get(keyId)?.stamp === stamp) return;
       text = readFileSync(path, 'utf8');
     } catch {
-      this.removed(keyId); // removed since the listing (by hand: the lock covers only mtlsgate's own edits)
+      this.drop(keyId); // removed since the listing or the event
       return;
     }
-    this.removed(keyId);
+    this.drop(keyId);
     // A file that is not (yet) a key declaration, e.g. one being written by hand, is kept as
     // such and parsed again once it changes; the compile refuses it meanwhile.
+    this.work.parses++;
     const key = this.parse(text, keyId);
     this.entries.set(keyId, { stamp, key });
     if (key === null) return;
@@ -129,10 +270,18 @@ export class PortalKeyIndex {
     if (key.pending) this.pendingIds.add(keyId);
   }
 
-  private unfile(key: PortalKey): void {
-    const owned = this.byOwner.get(key.owner);
-    owned?.delete(key.keyId);
-    if (owned?.size === 0) this.byOwner.delete(key.owner);
-    this.pendingIds.delete(key.keyId);
+  private drop(keyId: string): void {
+    const entry = this.entries.get(keyId);
+    if (entry === undefined) return;
+    this.entries.delete(keyId);
+    if (entry.key === null) return;
+    const owned = this.byOwner.get(entry.key.owner);
+    owned?.delete(keyId);
+    if (owned?.size === 0) this.byOwner.delete(entry.key.owner);
+    this.pendingIds.delete(keyId);
   }
+}
+
+function inodeOf(stamp: string | null): string | null {
+  return stamp === null ? null : stamp.split(':')[0]!;
 }

@@ -9,10 +9,10 @@
 //
 // The count is kept in memory, in the portal's index of its key files (PortalKeyIndex,
 // portal/key-index.ts, which the "My keys" and admin pages read too): every portal key file is
-// read once, when the portal starts; after that a new key costs one listing of
-// DIR/keys/portal and a stat per file, and only files that appeared or changed since the last
-// look (written by another portal process, or by hand) are read. Files gone from the listing
-// (a denied key, a file an admin deleted) free their place at once. The issuer asks and writes
+// read once, in the background after the portal starts (a new key waits for that read); after
+// that a new key reads again only the files a watch on DIR/keys/portal named since the last
+// look (written by another portal process, or by hand). A file removed (a denied key, a file an
+// admin deleted) frees its place at once. The issuer asks and writes
 // under the directory lock, so two requests (this portal's, or another portal process's)
 // cannot both take the last place.
 export const DEFAULT_DEVELOPER_KEY_LIMIT = 20;

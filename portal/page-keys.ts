@@ -200,6 +200,23 @@ export function adminPage(model: AdminPageModel): string {
   );
 }
 
+/**
+ * While the portal reads its key files after a start: what the keys pages show instead of a
+ * part of the list (the browser asks again after `retrySeconds`).
+ */
+export function keysLoadingPage(chrome: Chrome, nav: 'keys' | 'admin', progress: { read: number; total: number }, retrySeconds: number): string {
+  const title = nav === 'keys' ? 'My keys' : 'Admin';
+  return layout(
+    title,
+    nav,
+    html`<h1>${title}</h1>
+<section class="card" aria-live="polite"><p id="loading">The portal has just started and is reading its key files (${progress.read.toLocaleString('en-US')} of ${progress.total.toLocaleString('en-US')}). This page shows the keys once all are read; it reloads on its own.</p>
+<p><a class="button button-secondary" href="${nav === 'keys' ? '/keys' : '/admin'}">Reload</a></p></section>`,
+    chrome,
+    retrySeconds,
+  );
+}
+
 export function signInPage(chrome: Chrome, returnTo: string, message: string | null): string {
   return layout(
     'Sign in',

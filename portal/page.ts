@@ -34,11 +34,13 @@ function when(iso: string): string {
   return m ? `${m[1]} ${m[2]} UTC` : iso;
 }
 
-export function layout(title: string, nav: Nav, body: Html, chrome: Chrome): string {
+/** `refreshSeconds`: the browser loads the page again after that long (a page that is not ready yet; no script needed). */
+export function layout(title: string, nav: Nav, body: Html, chrome: Chrome, refreshSeconds?: number): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+${refreshSeconds === undefined ? '' : html`<meta http-equiv="refresh" content="${String(refreshSeconds)}">`}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · mtlsgate developer portal</title>
 <link rel="stylesheet" href="/style.css">

@@ -9,6 +9,7 @@ import { parseRequestForm, readCappedBody, UnsupportedForm } from './form.ts';
 import type { Exchange } from './http.ts';
 import { approvedKeyFile, PORTAL_KEY_ID } from './key-file.ts';
 import { keyViewer } from './key-status.ts';
+import { answeredLoading } from './routes-keys.ts';
 import { adminPage } from './page-keys.ts';
 import { type FormError, messagePage } from './page.ts';
 
@@ -29,7 +30,7 @@ async function render(ctx: PortalContext, ex: Exchange, status: number, notice: 
   const view = keyViewer(ctx.bundlePath);
   // From the key index: only the keys shown are viewed (their certificates parsed).
   const asked = Number(ex.url.searchParams.get('page') ?? '1');
-  const keys = ctx.issuer.keyCounts.forAdmin(Number.isSafeInteger(asked) && asked >= 1 ? asked - 1 : 0, PENDING_PER_PAGE, RECENT_SHOWN);
+  const keys = await ctx.issuer.keyCounts.forAdmin(Number.isSafeInteger(asked) && asked >= 1 ? asked - 1 : 0, PENDING_PER_PAGE, RECENT_SHOWN);
   const { catalog } = await catalogNow(ctx);
   ex.html(
     status,
@@ -47,6 +48,7 @@ async function render(ctx: PortalContext, ex: Exchange, status: number, notice: 
 
 export async function showAdmin(ctx: PortalContext, ex: Exchange): Promise<void> {
   if (!ex.session?.user.admin) return forbidden(ex);
+  if (answeredLoading(ctx, ex, 'admin')) return;
   await render(ctx, ex, 200, NOTICES[ex.url.searchParams.get('done') ?? ''] ?? null, []);
 }
 

@@ -11,7 +11,7 @@ import type { Exchange } from './http.ts';
 import { withCertificateAdded, withCertificateRemoved } from './key-certs.ts';
 import { PORTAL_KEY_ID, type PortalKey, readPortalKey, receiptHash, switchedOffKeyFile } from './key-file.ts';
 import { keyViewer } from './key-status.ts';
-import { keyPage, myKeysPage } from './page-keys.ts';
+import { keyPage, keysLoadingPage, myKeysPage } from './page-keys.ts';
 import { lookupPage, statusPage } from './page-receipt.ts';
 import { type FormError, messagePage } from './page.ts';
 import { checkProof, proofMessage } from './proof.ts';
@@ -38,11 +38,26 @@ function visibleKey(ctx: PortalContext, ex: Exchange, keyId: string): PortalKey 
   return key !== null && (key.owner === user.sub || user.admin) ? key : null;
 }
 
+/** How long a browser waits before it asks again for a keys page while the key files are read. */
+const LOADING_RETRY_SECONDS = 2;
+
+/**
+ * Answers 503 with a page saying so while the key index reads its files after a start (a part
+ * of the list is never shown); false once it has read them all.
+ */
+export function answeredLoading(ctx: PortalContext, ex: Exchange, nav: 'keys' | 'admin'): boolean {
+  const loading = ctx.issuer.keyCounts.loading;
+  if (loading === null) return false;
+  ex.html(503, keysLoadingPage(ex.chrome(), nav, loading, LOADING_RETRY_SECONDS), { 'retry-after': String(LOADING_RETRY_SECONDS) });
+  return true;
+}
+
 export async function myKeys(ctx: PortalContext, ex: Exchange): Promise<void> {
+  if (answeredLoading(ctx, ex, 'keys')) return;
   const sub = ex.session!.user.sub;
   const view = keyViewer(ctx.bundlePath);
-  // From the index: a listing and a stat per file, a parse only of files changed since.
-  const keys = ctx.issuer.keyCounts.ownedBy(sub).map(view);
+  // From the index: the files the directory watch named since the last view are read again.
+  const keys = (await ctx.issuer.keyCounts.ownedBy(sub)).map(view);
   const { catalog } = await catalogNow(ctx);
   ex.html(200, myKeysPage(ex.chrome(), keys, catalog));
 }

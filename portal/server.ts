@@ -68,9 +68,12 @@ export function createPortal(opts: PortalOptions): Portal {
     // Only signed-in keys have an owner to count: a loopback-only portal reads no key files for it.
     developerKeyLimit: opts.oidc === undefined ? null : opts.developerKeyLimit === undefined ? DEFAULT_DEVELOPER_KEY_LIMIT : opts.developerKeyLimit,
   });
-  // The "My keys" and admin pages (sign-in only) read the key index: read every file now, at
-  // start, rather than at the first page view.
-  if (opts.oidc !== undefined) issuer.keyCounts.refresh();
+  // The "My keys" and admin pages (sign-in only) read the key index: every file is read now, in
+  // the background, while the portal already answers (those pages say "loading" until it is done).
+  if (opts.oidc !== undefined)
+    issuer.keyCounts
+      .load()
+      .catch((err: Error) => opts.logger?.error({ error: err.message }, 'portal: reading the key files failed; the next view tries again'));
   const ctx: PortalContext = {
     configDir: opts.configDir,
     bundlePath: opts.bundlePath,

@@ -3,22 +3,25 @@
 // provider in real Chromium), with N key files in keys/portal. A page view parses only files
 // that changed since the last look (counted through the index's parse function, no timing);
 // a key file edited by hand (state, owner) or removed shows as it is on the next view; the
-// keys waiting for approval are shown 200 a page.
+// keys waiting for approval are shown 200 a page. A view reads only the files the directory
+// watch named: an edit that keeps the file's size and mtime, a file renamed into place and a
+// file deleted outside the portal show on the next view, and a view with nothing changed
+// stats no file.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
 import { closeServer, listen } from '../common/listen.ts';
 import { syncBundle } from '../portal/issue-key.ts';
-import { parsePortalKey, renderKeyFile, switchedOffKeyFile } from '../portal/key-file.ts';
+import { parsePortalKey, switchedOffKeyFile } from '../portal/key-file.ts';
 import { PortalKeyIndex } from '../portal/key-index.ts';
 import { createPortal, type Portal } from '../portal/server.ts';
 import { launchChromium } from './helpers/chromium.ts';
 import { bindIdp, signInAt, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
-import { freshClient, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { portalKeyText, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('portal-key-index');
@@ -31,22 +34,13 @@ let browser: Browser;
 let portal: Portal;
 let base: string;
 let parses = 0;
+let keyIndex: PortalKeyIndex;
 const cookies: Record<string, string> = {};
 const keyFile = (keyId: string) => join(config, 'keys', 'portal', `${keyId}.yaml`);
 
 /** The text of a key file for `owner`, as the portal writes it. */
-async function keyText(keyId: string, owner: string, requireApproval: boolean, minute = 0): Promise<string> {
-  const client = await freshClient(pki, t.dir, keyId);
-  return renderKeyFile({
-    keyId,
-    owner,
-    policy: 'profile-self-serve',
-    entryName: 'Profile API',
-    developer: `${owner}@example.com`,
-    certificatePem: client.certPem,
-    requireApproval,
-    requestedAt: new Date(Date.UTC(2026, 0, 1, 0, minute)),
-  });
+function keyText(keyId: string, owner: string, requireApproval: boolean, minute = 0): Promise<string> {
+  return portalKeyText(pki, t.dir, keyId, owner, requireApproval, new Date(Date.UTC(2026, 0, 1, 0, minute)));
 }
 
 async function page(path: string, who: string): Promise<string> {
@@ -72,7 +66,7 @@ before(async () => {
   const bundlePath = join(t.dir, 'bundle.json');
   assert.equal((await syncBundle(config, bundlePath)).errorCount, 0);
   idp = await bindIdp({ ada: { email: 'ada@example.com', name: 'Ada Admin' } });
-  const keyIndex = new PortalKeyIndex(config, (text, keyId) => (parses++, parsePortalKey(text, keyId)));
+  keyIndex = new PortalKeyIndex(config, (text, keyId) => (parses++, parsePortalKey(text, keyId)));
   portal = createPortal({
     configDir: config,
     bundlePath,
@@ -81,6 +75,7 @@ before(async () => {
     keyIndex,
   });
   base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
+  await keyIndex.load(); // started by createPortal, in the background (test/portal-key-load.test.ts)
   idp.start({ clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789', redirectUri: `${base}/auth/callback` });
   browser = await launchChromium();
   for (const who of ['ada', 'bo']) {
@@ -94,6 +89,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  keyIndex?.close();
   if (portal) await closeServer(portal.server);
   await idp?.close();
   t.cleanup();
@@ -139,4 +135,31 @@ test('the admin page shows the keys waiting for approval 200 a page, newest firs
   );
   // The 50 newest keys of all, under the pending ones, as before.
   assert.match(first, /The 50 newest portal keys/);
+});
+
+test('an edit that keeps size and mtime, a file renamed into place and one deleted outside the portal show on the next view; an unchanged view stats no file', async () => {
+  const mine = 'portal-000000c1';
+  const file = keyFile(mine);
+  // Its mtime set to a whole second, as an edit within the file system's mtime resolution would leave it.
+  const sameSecond = new Date(Date.UTC(2026, 0, 2));
+  writeFileSync(file, await keyText(mine, 'bo', false, 700));
+  utimesSync(file, sameSecond, sameSecond);
+  assert.ok(rows(await page('/keys', 'bo')).some((r) => r.startsWith(mine)));
+  const { ino, size, mtimeMs } = statSync(file);
+  // Given to cy in place: same inode, same size, same mtime.
+  writeFileSync(file, readFileSync(file, 'utf8').replace('owner: bo\n', 'owner: cy\n'));
+  utimesSync(file, sameSecond, sameSecond);
+  assert.deepEqual([statSync(file).ino, statSync(file).size, statSync(file).mtimeMs], [ino, size, mtimeMs], 'the stat cannot tell');
+  assert.ok(!rows(await page('/keys', 'bo')).some((r) => r.startsWith(mine)), "no longer bo's");
+  // Written elsewhere and renamed into place, as editors and git do.
+  const renamed = 'portal-000000c2';
+  writeFileSync(join(t.dir, 'c2.yaml'), await keyText(renamed, 'bo', true, 800));
+  renameSync(join(t.dir, 'c2.yaml'), keyFile(renamed));
+  assert.equal(rows(await page('/keys', 'bo'))[0], `${renamed}: pending`);
+  rmSync(keyFile(renamed));
+  assert.ok(!rows(await page('/keys', 'bo')).some((r) => r.startsWith(renamed)), 'deleted: gone');
+  const stats = keyIndex.work.stats;
+  await page('/keys', 'bo');
+  await page('/admin', 'ada');
+  assert.equal(keyIndex.work.stats - stats, 0, "nothing changed: no key file is stat'ed");
 });

@@ -8,12 +8,11 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
-import { renderKeyFile } from '../portal/key-file.ts';
 import { launchChromium } from './helpers/chromium.ts';
 import { mtlsgate } from './helpers/cli.ts';
 import { bindIdp, signInAt, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
-import { freshClient, openForm, runSignCommand, snapshotDir, spawnPortal, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { freshClient, openForm, portalKeyText, runSignCommand, snapshotDir, spawnPortal, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('portal-key-limit');
@@ -46,17 +45,7 @@ function startPortal(port: number, extra: string[]) {
 
 /** A key file for `owner` written by hand, as the platform team (or an earlier portal) left it. */
 async function ownedKeyFile(keyId: string, owner: string): Promise<void> {
-  const client = await freshClient(pki, t.dir, keyId);
-  const text = renderKeyFile({
-    keyId,
-    owner,
-    policy: 'profile-self-serve',
-    entryName: 'Profile API',
-    developer: `${owner}@example.com`,
-    certificatePem: client.certPem,
-    requireApproval: false,
-    requestedAt: new Date(),
-  });
+  const text = await portalKeyText(pki, t.dir, keyId, owner, false, new Date());
   writeFileSync(join(portalDir(), `${keyId}.yaml`), text);
 }
 

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import { issueCert, type DemoPki, type Issued, type KeyAlg } from '../../cli/pki.ts';
+import { renderKeyFile } from '../../portal/key-file.ts';
 import { CLI, run } from './serve-fixtures.ts';
 import { waitFor } from './ops-fixtures.ts';
 
@@ -62,6 +63,21 @@ export async function freshClient(pki: DemoPki, dir: string, name: string, alg: 
   writeFileSync(certFile, issued.certPem);
   writeFileSync(keyFile, issued.keyPem, { mode: 0o600 });
   return { ...issued, certFile, keyFile };
+}
+
+/** The text of a portal key file for `owner` with a fresh certificate, as the portal writes it (plan profile-self-serve). */
+export async function portalKeyText(pki: DemoPki, dir: string, keyId: string, owner: string, requireApproval: boolean, requestedAt: Date): Promise<string> {
+  const client = await freshClient(pki, dir, keyId);
+  return renderKeyFile({
+    keyId,
+    owner,
+    policy: 'profile-self-serve',
+    entryName: 'Profile API',
+    developer: `${owner}@example.com`,
+    certificatePem: client.certPem,
+    requireApproval,
+    requestedAt,
+  });
 }
 
 /** curl through the gateway with the given certificate files; status, body and the error code. */

@@ -1,0 +1,97 @@
+// How long a signed-in portal takes from its start to its first page, with N portal key files
+// in DIR/keys/portal (issue 14/15). Not part of `npm test`.
+//
+//   npm run build --silent && node --import tsx bench/portal-start.ts [--files 20000] [--owners 1000] [--root DIR]
+//
+// The config: one dynamic-mTLS API, a catalog plan, and N portal key files as the portal
+// writes them, each with its own certificate (made by bench/gen-config.ts, cached in
+// bench/.work/). `ROOT/dist/mtlsgate.mjs portal --oidc-issuer ...` (--root: that checkout's
+// build, e.g. main's) is started on a copy with --cache DIR; the issuer is never asked
+// (discovery happens at the first sign-in). Started twice: with an empty --cache, then again
+// with the cache the first start left (a restart). Timed from the spawn: the "listening" log line,
+// and the answer to GET / (the sign-in page, the first page anyone gets after a restart:
+// sessions live in memory). Then /keys, which needs a session, is not asked; the portal's log
+// says when its key files are all read.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { generateCompileConfig } from './gen-config.ts';
+import { portalKeyFlags, writeBenchKey } from './lib/portal-keys.ts';
+import { processCpuSeconds } from './lib/proc.ts';
+
+const { files, owners, root } = portalKeyFlags({});
+const cli = join(root, 'dist', 'mtlsgate.mjs');
+if (!existsSync(cli)) throw new Error(`${cli} is missing: npm run build in ${root} first`);
+
+/** N portal key files with their own certificates, made once from gen-config's certificates. */
+async function portalConfig(n: number): Promise<string> {
+  const made = resolve(import.meta.dirname, '.work', `portal-start-${n}-${owners}`);
+  if (existsSync(join(made, 'done'))) return join(made, 'config');
+  const certs = join(made, 'certs-src');
+  await generateCompileConfig(certs, { apis: 10, keys: n }, (l) => console.log(l));
+  const config = join(made, 'config');
+  rmSync(config, { recursive: true, force: true });
+  mkdirSync(join(config, 'keys', 'portal'), { recursive: true });
+  writeFileSync(
+    join(config, 'config.yaml'),
+    'kind: api\nid: api-0000\nproxy:\n  listen_path: /api-0000/\n  target_url: http://127.0.0.1:9000\nauth:\n  use_certificate: true\n---\n' +
+      'kind: policy\nid: bench-self-serve\naccess_rights:\n  api-0000: {}\nportal:\n  name: Bench API\n',
+  );
+  let i = 0;
+  for (const shard of readdirSync(join(certs, 'certs')).filter((d) => /^\d+$/.test(d))) {
+    for (const name of readdirSync(join(certs, 'certs', shard))) {
+      writeBenchKey(config, i, `dev-${i % owners}`, readFileSync(join(certs, 'certs', shard, name), 'utf8'), 'bench-self-serve');
+      i++;
+    }
+  }
+  writeFileSync(join(made, 'done'), String(i));
+  return config;
+}
+
+const source = await portalConfig(files);
+const work = mkdtempSync(join(tmpdir(), 'portal-start-'));
+const config = join(work, 'config');
+if (spawnSync('cp', ['-r', source, config]).status !== 0) throw new Error('cp failed');
+writeFileSync(join(work, 'secret'), 'bench-secret-0123456789\n');
+const args = [cli, 'portal', '--config', config, '-o', join(work, 'bundle.json'), '--listen', '127.0.0.1:0', '--cache', join(work, 'cache')];
+args.push('--oidc-issuer', 'http://127.0.0.1:9', '--oidc-client-id', 'bench', '--oidc-client-secret-file', join(work, 'secret'));
+/** One start of the portal (the cache directory persists between starts, as it would on a restart). */
+async function start(label: string): Promise<void> {
+  const started = performance.now();
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (c: Buffer) => (log += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (log += c.toString()));
+  try {
+    const base = await new Promise<string>((res, rej) => {
+      const poll = setInterval(() => {
+        const m = /"url":"(http:\/\/[^"]+?)\/?"/.exec(log);
+        if (m) res(m[1]!);
+        else if (child.exitCode !== null) rej(new Error(`portal exited ${child.exitCode}:\n${log}`));
+        if (m || child.exitCode !== null) clearInterval(poll);
+      }, 5);
+    });
+    const listening = performance.now() - started;
+    const page = await fetch(`${base}/`);
+    const body = await page.text();
+    const firstPage = performance.now() - started;
+    if (page.status !== 401 || !body.includes('id="sign-in"')) throw new Error(`GET / answered ${page.status}, not the sign-in page`);
+    const cpu = processCpuSeconds(child.pid!);
+    console.log(
+      `${root} (${label}): ${files} portal key files: listening after ${Math.round(listening)} ms, first page (GET /, sign-in) after ${Math.round(firstPage)} ms; ` +
+        `portal CPU so far ${Math.round(cpu * 1000)} ms; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+    );
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+try {
+  await start('first start, empty --cache');
+  await start('restart, --cache kept');
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
