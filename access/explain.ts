@@ -62,6 +62,12 @@ function revocationDetail(ctx: RequestContext, bundle: Bundle, identity: ClientI
   const r = bundle.content.revocation;
   if (verdict?.code === 'mtls.cert_revoked') {
     if (r.denied.includes(identity.fingerprint)) return `${certificateLine(identity)} is on the deny list`;
+    const deniedCa = ctx.snapshot.revocation.deniedAbove(identity);
+    if (deniedCa !== null) {
+      const sent = identity.certificatesAbove().find((c) => c.fingerprint256.replaceAll(':', '').toLowerCase() === deniedCa);
+      const name = bundle.content.cas[deniedCa]?.subject ?? r.crl_issuers?.[deniedCa]?.subject ?? (sent && oneLineName(sent.subject));
+      return `${certificateLine(identity)} was issued under CA ${fp(deniedCa)}${name === undefined ? '' : ` ("${name}")`}, which is on the deny list`;
+    }
     const ca = ctx.snapshot.revocationCas().find((c) => r.crls[c.fingerprint]?.serials.includes(identity.serial()) && identity.signedBy(c));
     if (ca !== undefined)
       return `serial ${identity.serial()} is on the CRL of CA "${bundle.content.cas[ca.fingerprint]?.subject ?? r.crl_issuers?.[ca.fingerprint]?.subject}" (revocation ${r.crls[ca.fingerprint].sources.join(', ')})`;

@@ -24,6 +24,7 @@ import { ShardedKeys, type ShardSet } from './sharded-keys.ts';
 import { AMBIGUOUS, type ClientIdentity, type TrustedCa } from './identity.ts';
 import { MatchIndex, type PreparedMatch, prepareMatch } from './match-index.ts';
 import { crlStore, RevocationView } from './revocation.ts';
+import { redactUrl } from './redact.ts';
 import type { RouteTables } from './route.ts';
 import { loadUpstreamTls } from './upstream-tls.ts';
 import { markOriginsInUse, upstreamFor, type Upstream } from './upstreams.ts';
@@ -169,6 +170,24 @@ function withCrlIssuers(cas: ReadonlyMap<string, TrustedCa>, revocation: BundleC
     if (!signers.has(fp)) signers.set(fp, { fingerprint: fp, cert: cert.value });
   }
   return signers;
+}
+
+/**
+ * crl_url -> the CA allowed to sign its CRL (the compiler binds each: compiler/crl-url-issuers.ts).
+ * A bundle compiled before the binding existed has none: with one CRL signer it is that one;
+ * with several, the bundle is refused, since any of them could un-revoke the others' leaves.
+ */
+function crlUrlIssuers(revocation: BundleContent['revocation'], signers: ReadonlyMap<string, TrustedCa>): Map<string, string> {
+  const bound = new Map<string, string>();
+  for (const url of revocation.crl_urls) {
+    const issuer = revocation.crl_url_issuers?.[url] ?? (signers.size === 1 ? [...signers.keys()][0] : undefined);
+    if (issuer === undefined || !signers.has(issuer))
+      throw new BundleCheckError(
+        `revocation: crl_url ${redactUrl(url)} is bound to no CA of the bundle (a bundle compiled before crl_urls were bound to their CA, with ${signers.size} CAs that sign CRLs: any of them could un-revoke the others' certificates): compile the config again with this mtlsgate`,
+      );
+    bound.set(url, issuer);
+  }
+  return bound;
 }
 
 function prepareApi(bundleCas: Record<string, BundleCa>, api: BundleApi, cas: Map<string, TrustedCa>, keyIdHeaders: ReadonlySet<string> | null): PreparedApi {
@@ -343,7 +362,7 @@ function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle,
   const pinnedBy = new Map<string, string[]>();
   for (const api of apis.values()) for (const fp of api.pinned) pinnedBy.set(fp, [...(pinnedBy.get(fp) ?? []), api.id]);
   const apiNames = (fp: string) => pinnedBy.get(fp) ?? (Object.hasOwn(parts.cas, fp) ? parts.cas[fp].apis : []);
-  crlStore.setUrls(parts.revocation.crl_urls);
+  crlStore.setUrls(parts.revocation.crl_urls, crlUrlIssuers(parts.revocation, crlSigners));
 
   const byHost = new Map<string, Map<string, PreparedApi>>();
   const anyHost = new Map<string, PreparedApi>();
