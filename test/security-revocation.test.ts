@@ -80,7 +80,7 @@ describe('a crl_url cannot be rolled back', () => {
     writeFileSync(join(dir, 'other.pem'), other.caPem);
     writeFileSync(
       join(dir, 'config.yaml'),
-      `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem, other.pem]\n---\nkind: revocation\nid: internal\ncrl_urls: ["${url}"]\n`,
+      `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem, other.pem]\n---\nkind: revocation\nid: internal\ncrl_urls:\n  - {url: "${url}", issuer: ca.pem}\n`,
     );
     gw = await gatewayOnConfig(pki, dir);
     fetcher = startCrlFetcher({ snapshot: () => gw.snapshot(), intervalMs: 600_000, retryMs: 600_000 });
