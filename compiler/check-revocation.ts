@@ -91,7 +91,7 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
     (spec.crl_urls ?? []).forEach((entry, i) => {
       const site = at(['crl_urls', i]);
       const issuerSite = typeof entry === 'string' ? site : at(['crl_urls', i, 'issuer']);
-      urlEntries.push({ spec: entry, site, issuerSite, yamlAbsPath: doc.file.absPath });
+      urlEntries.push({ spec: entry, site, issuerSite, yamlAbsPath: doc.file.absPath, documentIssuers: issuers.byDocument.get(spec.id) ?? new Set() });
     });
     (spec.certificates ?? []).forEach((entry, i) => {
       const site = at(['certificates', i]);
@@ -116,7 +116,8 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
   const urls = [...bound.keys()].sort();
   const revocation: BundleRevocation = { crl_urls: urls, crls: sortedCrls, denied: [...denied].sort() };
   // Only when there are some: a bundle without crl_urls keeps the bytes it had before.
-  if (urls.length > 0) revocation.crl_url_issuers = Object.fromEntries(urls.map((url) => [url, bound.get(url)!]));
+  const boundUrls = urls.filter((url) => bound.get(url) !== null);
+  if (boundUrls.length > 0) revocation.crl_url_issuers = Object.fromEntries(boundUrls.map((url) => [url, bound.get(url)!]));
   // Only when there are some: a bundle without keeps the bytes it had before crl_issuers existed.
   const issuerFps = Object.keys(issuers.bundle).sort();
   if (issuerFps.length > 0) revocation.crl_issuers = Object.fromEntries(issuerFps.map((fp) => [fp, issuers.bundle[fp]]));

@@ -6,8 +6,11 @@
 //   1. the issuer of a certificate of the config (a trusted CA or a crl_issuers entry) whose
 //      cRLDistributionPoints name the URL: RFC 5280 4.2.1.13, a certificate's distribution
 //      point is where its issuer publishes the CRL that covers it (the one signer named so);
-//   2. else the one CRL signer the config has (one trusted CA and no crl_issuers);
-//   3. else nothing: E_CRL_URL_ISSUER at the entry, asking for `issuer`.
+//   2. else the one crl_issuers entry of the entry's own revocation document, when it names one
+//      (a document listing an intermediate and a URL is about that intermediate's CRL);
+//   3. else the one CRL signer the config has (one trusted CA and no crl_issuers);
+//   4. else nothing: E_CRL_URL_ISSUER at the entry, asking for `issuer`. (A config that trusts
+//      no CA at all compiles the URL unbound, as before: no CRL from it can ever be taken.)
 // The runtime takes a CRL from the URL only when the bound CA signed it (runtime/crl-fetcher.ts).
 import type { Fingerprint } from '../bundle/types.ts';
 import { parsePin } from '../cert/fingerprint.ts';
@@ -25,22 +28,31 @@ export interface CrlUrlEntry {
   /** Where `issuer` stands (the entry itself for a bare URL). */
   issuerSite: Site;
   yamlAbsPath: string;
+  /** The verified crl_issuers of the entry's revocation document. */
+  documentIssuers: ReadonlySet<Fingerprint>;
 }
 
 const signedBy = (cert: CrlSigner['cert'], issuer: CrlSigner['cert']) => cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
 
-/** URL -> the fingerprint of the one CA whose CRLs it may serve; entries that cannot be bound are reported. */
-export function bindCrlUrls(entries: readonly CrlUrlEntry[], signers: readonly CrlSigner[], certs: CertLoader, log: DiagnosticLog): Map<string, Fingerprint> {
-  const bound = new Map<string, Fingerprint>();
+/**
+ * URL -> the fingerprint of the one CA whose CRLs it may serve (null: the config has no CRL
+ * signer at all); entries that cannot be bound are reported and left out.
+ */
+export function bindCrlUrls(entries: readonly CrlUrlEntry[], signers: readonly CrlSigner[], certs: CertLoader, log: DiagnosticLog): Map<string, Fingerprint | null> {
+  const bound = new Map<string, Fingerprint | null>();
   const subjectOf = (fp: Fingerprint) => signers.find((s) => s.fingerprint === fp)?.subject ?? `sha256:${fp}`;
   const distributionPoints = signers.map((s) => ({ signer: s, uris: crlDistributionUris(s.cert.raw) }));
   for (const entry of entries) {
     const url = typeof entry.spec === 'string' ? entry.spec : entry.spec.url;
+    if (typeof entry.spec === 'string' && signers.length === 0) {
+      bound.set(url, null);
+      continue;
+    }
     const issuer =
-      typeof entry.spec === 'string' ? bareUrlSigner(url, entry.site, signers, distributionPoints, log) : namedSigner(entry, signers, certs, log);
+      typeof entry.spec === 'string' ? bareUrlSigner(url, entry, signers, distributionPoints, log) : namedSigner(entry, signers, certs, log);
     if (issuer === null) continue;
     const before = bound.get(url);
-    if (before !== undefined && before !== issuer) {
+    if (before != null && before !== issuer) {
       log.report(
         'E_CRL_URL_ISSUER',
         entry.issuerSite,
@@ -55,7 +67,7 @@ export function bindCrlUrls(entries: readonly CrlUrlEntry[], signers: readonly C
 
 function bareUrlSigner(
   url: string,
-  site: Site,
+  { site, documentIssuers }: CrlUrlEntry,
   signers: readonly CrlSigner[],
   distributionPoints: readonly { signer: CrlSigner; uris: string[] }[],
   log: DiagnosticLog,
@@ -66,12 +78,11 @@ function bareUrlSigner(
     for (const s of signers) if (signedBy(signer.cert, s.cert)) named.add(s.fingerprint);
   }
   if (named.size === 1) return [...named][0];
+  if (named.size === 0 && documentIssuers.size === 1) return [...documentIssuers][0];
   if (named.size === 0 && signers.length === 1) return signers[0].fingerprint;
   const hint = `write it as {url: ${url}, issuer: <the CA's PEM file, inline PEM or sha256: pin>}`;
   if (named.size > 1)
     log.report('E_CRL_URL_ISSUER', site, `crl_urls ${url}: the CRL distribution points of certificates issued by ${named.size} different CAs name it: ${hint}`);
-  else if (signers.length === 0)
-    log.report('E_CRL_URL_ISSUER', site, `crl_urls ${url}: the config trusts no CA, so no CRL from it could be verified; name its CA in an API's client_certificates or a certificate_match issuer`);
   else
     log.report(
       'E_CRL_URL_ISSUER',

@@ -181,6 +181,8 @@ function crlUrlIssuers(revocation: BundleContent['revocation'], signers: Readonl
   const bound = new Map<string, string>();
   for (const url of revocation.crl_urls) {
     const issuer = revocation.crl_url_issuers?.[url] ?? (signers.size === 1 ? [...signers.keys()][0] : undefined);
+    // No CA at all: nothing could ever verify; the URL stays unbound (and stale), as before.
+    if (issuer === undefined && signers.size === 0) continue;
     if (issuer === undefined || !signers.has(issuer))
       throw new BundleCheckError(
         `revocation: crl_url ${redactUrl(url)} is bound to no CA of the bundle (a bundle compiled before crl_urls were bound to their CA, with ${signers.size} CAs that sign CRLs: any of them could un-revoke the others' certificates): compile the config again with this mtlsgate`,
