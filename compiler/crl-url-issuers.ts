@@ -38,7 +38,12 @@ const signedBy = (cert: CrlSigner['cert'], issuer: CrlSigner['cert']) => cert.ch
  * URL -> the fingerprint of the one CA whose CRLs it may serve (null: the config has no CRL
  * signer at all); entries that cannot be bound are reported and left out.
  */
-export function bindCrlUrls(entries: readonly CrlUrlEntry[], signers: readonly CrlSigner[], certs: CertLoader, log: DiagnosticLog): Map<string, Fingerprint | null> {
+export function bindCrlUrls(
+  entries: readonly CrlUrlEntry[],
+  signers: readonly CrlSigner[],
+  certs: CertLoader,
+  log: DiagnosticLog,
+): Map<string, Fingerprint | null> {
   const bound = new Map<string, Fingerprint | null>();
   const subjectOf = (fp: Fingerprint) => signers.find((s) => s.fingerprint === fp)?.subject ?? `sha256:${fp}`;
   const distributionPoints = signers.map((s) => ({ signer: s, uris: crlDistributionUris(s.cert.raw) }));
@@ -48,8 +53,7 @@ export function bindCrlUrls(entries: readonly CrlUrlEntry[], signers: readonly C
       bound.set(url, null);
       continue;
     }
-    const issuer =
-      typeof entry.spec === 'string' ? bareUrlSigner(url, entry, signers, distributionPoints, log) : namedSigner(entry, signers, certs, log);
+    const issuer = typeof entry.spec === 'string' ? bareUrlSigner(url, entry, signers, distributionPoints, log) : namedSigner(entry, signers, certs, log);
     if (issuer === null) continue;
     const before = bound.get(url);
     if (before != null && before !== issuer) {

@@ -63,7 +63,14 @@ export interface RevocationHealth {
    * the last fetch failed or brought nothing; refused: none is, and the last fetch brought a
    * CRL that was refused (signed by a CA not bound to the URL, replayed, not yet valid...).
    */
-  crl_urls: { url: string; state: 'fresh' | 'stale' | 'refused'; entries: number; next_update: string | null; fetched_at: string | null; last_error: string | null }[];
+  crl_urls: {
+    url: string;
+    state: 'fresh' | 'stale' | 'refused';
+    entries: number;
+    next_update: string | null;
+    fetched_at: string | null;
+    last_error: string | null;
+  }[];
 }
 
 /** Query strings and userinfo stay out of /health and /metrics (a presigned URL is a secret). */

@@ -150,7 +150,10 @@ describe('compile: each crl_urls entry is bound to one CA', () => {
   test('an issuer that is not a CRL signer of the config, and one URL bound to two CAs, are E_CRL_URL_ISSUER', async () => {
     const stranger = createOpensslCa('Stranger CA');
     try {
-      const cfg = writeCfg('stranger', `crl_urls:\n  - {url: "${base}/a.crl", issuer: stranger.pem}\n  - {url: "${base}/b.crl", issuer: ca.pem}\n  - {url: "${base}/b.crl", issuer: other.pem}\n`);
+      const cfg = writeCfg(
+        'stranger',
+        `crl_urls:\n  - {url: "${base}/a.crl", issuer: stranger.pem}\n  - {url: "${base}/b.crl", issuer: ca.pem}\n  - {url: "${base}/b.crl", issuer: other.pem}\n`,
+      );
       writeFileSync(join(cfg, 'stranger.pem'), stranger.caPem);
       const r = await compileDir(cfg);
       const found = r.diagnostics.filter((x) => x.code === 'E_CRL_URL_ISSUER').map((x) => [x.line, x.message]);

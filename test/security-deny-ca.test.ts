@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
 import { after, before, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
 import { createOpensslCa, type OpensslCa, opensslIssue } from './helpers/openssl-pki.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
+import { getResumable } from './helpers/tls-resume.ts';
 import { CLI, compileWithCli, curl, demoPki, run } from './helpers/serve-fixtures.ts';
 
 const tmp = tempDir('deny-ca');
@@ -94,20 +94,9 @@ test('a resumed TLS session of alice (no chain sent) is refused too', async () =
     ca: readFileSync(join(pki.dir, 'ca.pem')),
     cert: readFileSync(join(pki.dir, 'alice.pem')),
     key: readFileSync(join(pki.dir, 'alice-key.pem')),
-    servername: 'localhost',
-    maxVersion: 'TLSv1.2' as const,
   };
   const port = listenPort(await gw.serving());
-  const get = (session?: Buffer) =>
-    new Promise<{ status: number; session: Buffer | undefined; resumed: boolean }>((resolve, reject) => {
-      const socket = tlsConnect({ ...options, host: '127.0.0.1', port, session }, () => {
-        socket.write('GET /a/x HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n');
-      });
-      let text = '';
-      socket.on('data', (d) => (text += d));
-      socket.on('error', reject);
-      socket.on('end', () => resolve({ status: Number(text.split(' ')[1]), session: socket.getSession(), resumed: socket.isSessionReused() }));
-    });
+  const get = (session?: Buffer) => getResumable(options, port, '/a/x', session);
   const first = await get();
   assert.equal(first.status, 403);
   const again = await get(first.session);
