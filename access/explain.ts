@@ -14,6 +14,7 @@ import { tokenHeader } from './run.ts';
 import { describeMatch, revocationOf } from './cert-rules.ts';
 import { admittedBy } from './static-rules.ts';
 import { oneLineName } from '../cert/subject.ts';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 import { count } from '../common/count.ts';
 
 export type StageOutcome = 'pass' | 'refuse' | 'skip' | 'not reached';
@@ -64,7 +65,7 @@ function revocationDetail(ctx: RequestContext, bundle: Bundle, identity: ClientI
     if (r.denied.includes(identity.fingerprint)) return `${certificateLine(identity)} is on the deny list`;
     const deniedCa = ctx.snapshot.revocation.deniedAbove(identity);
     if (deniedCa !== null) {
-      const sent = identity.certificatesAbove().find((c) => c.fingerprint256.replaceAll(':', '').toLowerCase() === deniedCa);
+      const sent = identity.certificatesAbove().find((c) => fingerprintOf(c.raw) === deniedCa);
       const name = bundle.content.cas[deniedCa]?.subject ?? r.crl_issuers?.[deniedCa]?.subject ?? (sent && oneLineName(sent.subject));
       return `${certificateLine(identity)} was issued under CA ${fp(deniedCa)}${name === undefined ? '' : ` ("${name}")`}, which is on the deny list`;
     }

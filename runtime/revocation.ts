@@ -7,6 +7,7 @@
 import type { BundleRevocation } from '../bundle/types.ts';
 import { type ClientIdentity, signedBy, type TrustedCa } from './identity.ts';
 import { normaliseSerial } from '../bundle/crl.ts';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 import type { X509Certificate } from 'node:crypto';
 
 /** What to do with certificates of a CA whose crl_url CRL is stale and cannot be refreshed. */
@@ -120,11 +121,6 @@ function revokedAbove(above: readonly X509Certificate[], ca: TrustedCa, serials:
   return false;
 }
 
-/** The SHA-256 fingerprint of a certificate as the bundle writes it (lowercase hex). */
-function fingerprintOf(cert: X509Certificate): string {
-  return cert.fingerprint256.replaceAll(':', '').toLowerCase();
-}
-
 /** Revocation as one snapshot sees it: its bundle's lists plus the store's fetched CRLs. */
 export class RevocationView {
   private readonly denied: ReadonlySet<string>;
@@ -171,7 +167,7 @@ export class RevocationView {
     if (this.denied.size === 0) return null;
     const above = identity.certificatesAbove();
     for (const cert of above) {
-      const fp = fingerprintOf(cert);
+      const fp = fingerprintOf(cert.raw);
       if (this.denied.has(fp)) return fp;
     }
     for (const ca of this.deniedCas) if (identity.signedBy(ca) || above.some((c) => signedBy(c, ca.cert))) return ca.fingerprint;
