@@ -5,7 +5,7 @@
 import type { Bundle } from '../bundle/types.ts';
 import type { ClientIdentity } from '../runtime/identity.ts';
 import { matches } from '../runtime/match-index.ts';
-import type { PreparedApi } from '../runtime/snapshot.ts';
+import type { PreparedApi } from '../runtime/prepared-api.ts';
 import { describeMatch } from './cert-rules.ts';
 
 export function admittedBy(bundle: Bundle, api: PreparedApi, identity: ClientIdentity, now: number): string | null {

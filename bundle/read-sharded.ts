@@ -4,7 +4,10 @@
 // apart and reads only the changed ones (runtime/shard-set.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { BundleError, fail, loadWireBundle, readDocument, verifyKeyParts, verifyShape, type WireBundle } from './read.ts';
+import { BundleError } from './bundle-error.ts';
+import { loadWireBundle, readDocument, type WireBundle } from './read.ts';
+import { verifyKeyParts, verifyShape } from './shape.ts';
+import { fail } from './shape-checks.ts';
 import { MAX_SHARDS, shardOf } from './shard-of.ts';
 import { mergeShards } from './shards.ts';
 import { BUNDLE_FORMAT, type Bundle, MANIFEST_FORMAT, type ManifestContent, SHARD_FORMAT, type ShardContent } from './types.ts';

@@ -28,7 +28,8 @@ import { readFileSync } from 'node:fs';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { errnoMessage } from '../common/errno.ts';
-import { BUNDLE_FORMAT, MANIFEST_FORMAT } from './types.ts';
+import { type DocumentHeader, HeaderError, readHeader, SIGNATURE, SIGNATURE_MARK } from './header.ts';
+import { BUNDLE_FORMAT, type DocumentFormat, MANIFEST_FORMAT } from './types.ts';
 
 export class SignatureError extends Error {
   override name = 'SignatureError';
@@ -37,12 +38,7 @@ export class SignatureError extends Error {
 const MESSAGE_PREFIX_V1 = 'mtlsgate.signature/v1\n';
 const MESSAGE_PREFIX = 'mtlsgate.signature/v2\n';
 /** A bundle, or a sharded bundle's manifest (whose digest covers every shard's). */
-const SIGNED_FORMATS = [BUNDLE_FORMAT, MANIFEST_FORMAT];
-const digestHead = (format: string) => `{"format":"${format}","digest":"sha256:`;
-const SIGNATURE_MARK = '","signature":"';
-const CONTENT_MARK = '","content":';
-/** ed25519:<key id>:[<signed at>:]<base64>; the time (v2) is an ISO-8601 UTC instant in milliseconds. */
-const SIGNATURE = /^ed25519:([0-9a-f]{16}):(?:(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z):)?([A-Za-z0-9+/]{86}==)$/;
+const SIGNED_FORMATS: readonly DocumentFormat[] = [BUNDLE_FORMAT, MANIFEST_FORMAT];
 
 /** What a v2 signature covers: a digest ("sha256:<hex>") and the signing time, domain-separated. */
 export function signatureMessage(digest: string, signedAt: string): Buffer {
@@ -126,19 +122,13 @@ export function signDigest(digest: string, privateKey: KeyObject, signedAtMs: nu
   return `ed25519:${keyId(privateKey)}:${signedAt}:${sign(null, signatureMessage(digest, signedAt), privateKey).toString('base64')}`;
 }
 
-/** Where the header's parts are: digest, signature (or null) and the content's first byte. */
-function readHeader(bytes: Buffer): { digest: string; signature: string | null; digestEnd: number; headerEnd: number } {
-  const head = bytes.subarray(0, Math.min(bytes.length, 512)).toString('latin1');
-  const format = SIGNED_FORMATS.find((f) => head.startsWith(digestHead(f)));
-  if (format === undefined) throw new SignatureError(`not an ${BUNDLE_FORMAT} bundle or ${MANIFEST_FORMAT} manifest`);
-  const digestEnd = digestHead(format).length + 64;
-  const digest = 'sha256:' + head.slice(digestHead(format).length, digestEnd);
-  if (head.startsWith(CONTENT_MARK, digestEnd)) return { digest, signature: null, digestEnd, headerEnd: digestEnd };
-  if (!head.startsWith(SIGNATURE_MARK, digestEnd)) throw new SignatureError('bundle header is malformed');
-  const start = digestEnd + SIGNATURE_MARK.length;
-  const end = head.indexOf('"', start);
-  if (end === -1) throw new SignatureError('bundle header is malformed (unterminated signature)');
-  return { digest, signature: head.slice(start, end), digestEnd, headerEnd: end };
+/** The header of a bundle or manifest (bundle/header.ts); throws SignatureError. */
+function signedHeader(bytes: Buffer): DocumentHeader {
+  try {
+    return readHeader(bytes, SIGNED_FORMATS, 'bundle');
+  } catch (err) {
+    throw err instanceof HeaderError ? new SignatureError(err.message) : err;
+  }
 }
 
 /**
@@ -146,10 +136,10 @@ function readHeader(bytes: Buffer): { digest: string; signature: string | null; 
  * `signedAtMs`: tests that make an older bundle).
  */
 export function signBundle(bytes: Buffer, privateKey: KeyObject, signedAtMs = nextSigningTime()): Buffer {
-  const { digest, digestEnd, headerEnd } = readHeader(bytes);
-  const header = Buffer.from(`${SIGNATURE_MARK}${signDigest(digest, privateKey, signedAtMs)}`, 'latin1');
+  const { digest, digestEnd, signatureEnd } = signedHeader(bytes);
+  const field = Buffer.from(`${SIGNATURE_MARK}${signDigest(digest, privateKey, signedAtMs)}`, 'latin1');
   // Keep `digest` and the rest (from the closing quote before "content") byte for byte.
-  return Buffer.concat([bytes.subarray(0, digestEnd), header, bytes.subarray(headerEnd)]);
+  return Buffer.concat([bytes.subarray(0, digestEnd), field, bytes.subarray(signatureEnd)]);
 }
 
 /** A verified signature: the digest it covers, the key, and (v2) when it was signed. */
@@ -167,12 +157,12 @@ export interface VerifiedSignature {
  * Throws SignatureError saying what is wrong.
  */
 export function verifyBundleSignature(bytes: Buffer, publicKey: KeyObject): VerifiedSignature {
-  const { digest, signature } = readHeader(bytes);
+  const { digest, signature } = signedHeader(bytes);
   const expected = keyId(publicKey);
   if (signature === null)
     throw new SignatureError(`bundle is not signed; --bundle-public-key expects a signature by key ${expected} (\`mtlsgate compile --sign KEYFILE\`)`);
-  const m = SIGNATURE.exec(signature);
-  if (!m) throw new SignatureError('bundle signature is malformed (expected ed25519:<key id>:<signed at>:<base64>)');
+  // The header reader checked the field's form.
+  const m = SIGNATURE.exec(signature)!;
   if (m[1] !== expected) throw new SignatureError(`bundle is signed by key ${m[1]}, not by the --bundle-public-key key ${expected}`);
   const [, , signedAt, base64] = m;
   // One spelling per instant: the time read back must be the time written (no 25:00, no Feb 30).

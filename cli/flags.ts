@@ -3,6 +3,7 @@
 // place of node:util's, durations with units, and values that name the environment variable
 // they came from.
 import { closest } from '../compiler/suggest.ts';
+import type { HostPort } from '../runtime/supervisor.ts';
 import { UsageError, type Command } from './command.ts';
 
 /** Flags every command accepts (main handles them before the command runs). */
@@ -85,6 +86,38 @@ export function envName(flag: string): string {
 export interface Sourced {
   value: string;
   source: string;
+}
+
+/**
+ * "127.0.0.1:8443", "[::1]:8443", "localhost:0", ":8443" (all interfaces), "8443" (loopback).
+ * `example` is the flag's own default, shown in the error (the admin port is not the gateway's).
+ */
+export function parseHostPort(value: string, flag: string, orOff = false, example = '127.0.0.1:8443'): HostPort {
+  const text = value.trim();
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    const examplePort = example.slice(example.lastIndexOf(':') + 1);
+    throw new UsageError(`${flag} must be HOST:PORT (e.g. ${example} or [::1]:${examplePort})${orOff ? ' or off' : ''}, not ${JSON.stringify(value)}`);
+  }
+  if (m[1] !== undefined) return { host: m[1], port };
+  if (m[2] === undefined) return { host: '127.0.0.1', port }; // a bare port: loopback, the safe default
+  return { host: m[2] === '' ? '0.0.0.0' : m[2], port };
+}
+
+/** A duration flag (or its variable) in milliseconds; `fallback` when neither is set. */
+export function parseMs(value: Sourced | undefined, fallback: number): number {
+  return value === undefined ? fallback : parseDuration(value.value, value.source);
+}
+
+/** A count flag (or its variable): a positive whole number; `fallback` when neither is set. */
+export function parseCount(value: Sourced | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  const n = Number(value.value.trim());
+  if (!/^\d+$/.test(value.value.trim()) || !Number.isSafeInteger(n) || n <= 0)
+    throw new UsageError(`${value.source} must be a positive whole number, not ${JSON.stringify(value.value)}`);
+  if (n > max) throw new UsageError(`${value.source} must be at most ${max}, not ${n}`);
+  return n;
 }
 
 /** Flag values with the environment filled in under them (a flag wins over its variable). */

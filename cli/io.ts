@@ -2,7 +2,7 @@
 // what it reads (check -, fingerprint -, diff - NEW). Any other path is a file; output files are
 // written atomically and never over a device, a directory or a symlink to one.
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../compiler/atomic.ts';
+import { type SameBytesFile, writeFileAtomic } from '../common/atomic-write.ts';
 
 export const STDIO = '-';
 
@@ -11,10 +11,10 @@ export function readInput(path: string): Buffer {
   return readFileSync(path === STDIO ? 0 : path);
 }
 
-/** Writes a result file: stdout for "-", otherwise atomically (refusing non-regular targets). */
-export function writeOutput(path: string, bytes: Buffer | string): void {
+/** Writes a result file: stdout for "-", otherwise atomically (refusing non-regular targets; `same`: a file holding these bytes, linked). */
+export function writeOutput(path: string, bytes: Buffer | string, same?: SameBytesFile): void {
   if (path === STDIO) process.stdout.write(bytes);
-  else writeFileAtomic(path, bytes);
+  else writeFileAtomic(path, bytes, { same });
 }
 
 /** "standard input" / "standard output" for "-", else the path: for messages. */

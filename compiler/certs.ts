@@ -95,14 +95,28 @@ function readSmallFile(path: string, flags: number = constants.O_RDONLY, opened?
   return readFileSync(path, 'latin1');
 }
 
-/** (size, mtimeMs, ino) of the file at `abs`, symlinks followed; null when it cannot be stat'ed. */
+/** (size, mtimeMs, ctimeMs, ino) of the file at `abs`, symlinks followed; null when it cannot be stat'ed. */
 export function statWitness(abs: string): FileWitness {
   try {
-    const st = statSync(abs);
-    return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+    return witnessOfStats(statSync(abs));
   } catch {
     return null;
   }
+}
+
+/** A stat's witness fields. */
+export function witnessOfStats(st: { size: number; mtimeMs: number; ctimeMs: number; ino: number }): Exclude<FileWitness, null> {
+  return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+}
+
+/** Whether two witnesses of a file (neither null) say it is unchanged (the racy SHA-256 aside). */
+export function sameWitness(a: Exclude<FileWitness, null>, b: Exclude<FileWitness, null>): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+}
+
+/** A file changed (content: mtime; anything, even with the mtime put back: ctime) within RACY_MS of `now`: racily clean. */
+export function isRacy(w: Exclude<FileWitness, null>, now: number): boolean {
+  return w.mtimeMs >= now - RACY_MS || w.ctimeMs >= now - RACY_MS;
 }
 
 /** One-line subject ("CN=alice, O=acme") for messages and the bundle; parses on demand (slow path). */
@@ -121,11 +135,13 @@ export function caPem(cert: CertInfo): string {
 
 /**
  * What a certificate file was when it was read, for the compile cache (compiler/key-cache.ts):
- * stat taken BEFORE the read, so a write after it changes mtime; `sha256` of the bytes read only
- * when the mtime was within RACY_MS of the read ("racily clean", as git's index), or null when
- * the file could not be stat'ed (missing: it must still be missing).
+ * stat taken BEFORE the read, so a write after it changes mtime and ctime; `sha256` of the bytes
+ * read only when the mtime or ctime was within RACY_MS of the read ("racily clean", as git's
+ * index), or null when the file could not be stat'ed (missing: it must still be missing). The
+ * ctime is what catches a rewrite that puts the size and mtime back (`touch -d`, a tool restoring
+ * mtimes): any write or utimes call sets it to the current time, and nothing sets it back.
  */
-export type FileWitness = { size: number; mtimeMs: number; ino: number; sha256?: string } | null;
+export type FileWitness = { size: number; mtimeMs: number; ctimeMs: number; ino: number; sha256?: string } | null;
 /** A file modified this close to the moment it was read may change again with the same mtime. */
 export const RACY_MS = 2000;
 
@@ -215,7 +231,7 @@ export class CertLoader {
             const witness = statWitness(abs);
             this.witnesses.set(abs, witness);
             const text = readSmallFile(abs);
-            if (witness && witness.mtimeMs >= Date.now() - RACY_MS) witness.sha256 = sha256Hex(text);
+            if (witness && isRacy(witness, Date.now())) witness.sha256 = sha256Hex(text);
             cached = parsePem(text);
           } else cached = parsePem(readSmallFile(abs));
         } catch (err) {
@@ -274,7 +290,7 @@ export class CertLoader {
     const opened = this.witnesses
       ? (fd: number) => {
           const st = fstatSync(fd);
-          seen.witness = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+          seen.witness = witnessOfStats(st);
         }
       : undefined;
     try {
@@ -284,7 +300,7 @@ export class CertLoader {
     }
     const w = seen.witness;
     if (this.witnesses && w) {
-      if (w.mtimeMs >= Date.now() - RACY_MS) w.sha256 = sha256Hex(text);
+      if (isRacy(w, Date.now())) w.sha256 = sha256Hex(text);
       this.witnesses.set(abs, w);
     }
     const contents = parsePem(text);

@@ -13,21 +13,23 @@
 // - bundle.json: the bundle file the compile wrote (serializeWire of its content);
 // - certs.txt / certs.bin: every certificate file a key file read (one path a line, relative to
 //   the config directory when inside it) and its
-//   witness (size, mtimeMs, ino; size -1: it could not be stat'ed), Float64 columns.
+//   witness (size, mtimeMs, ctimeMs, ino; size -1: it could not be stat'ed), Float64 columns.
 // Nothing is trusted unless every digest matches: a torn or edited snapshot is ignored (the
 // compile takes the per-file path). It holds fingerprints, token SHA-256s, diagnostics and the
 // bundle: never a private key or a token.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { documentDigest } from '../bundle/write.ts';
+import { type FileIdentity, type SameBytesFile, writeFileAtomic } from '../common/atomic-write.ts';
 import { type FileWitness, sha256Hex } from './certs.ts';
 import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { compilerCode } from './key-cache.ts';
-import { lineStarts, type WitnessTable } from './witness-check.ts';
+import { lineStarts, WITNESS_FIELDS, type WitnessTable } from './witness-check.ts';
 
-const FORMAT = 'mtlsgate.compile-snapshot/v5';
+// v6: witnesses hold the ctime too (WITNESS_FIELDS).
+const FORMAT = 'mtlsgate.compile-snapshot/v6';
 
 export interface SnapshotFile {
   path: string;
@@ -82,7 +84,7 @@ export type SnapshotInputFile = Omit<SnapshotFile, 'certs' | 'racy' | 'ids'> & (
 /**
  * One key file's certificate files in the witness table's form, made where the file was resolved
  * (a key worker thread hands these back instead of a pair per certificate file): `paths` one a
- * line (relative to the config directory when inside it), `stats` (size, mtimeMs, ino) per path,
+ * line (relative to the config directory when inside it), `stats` (WITNESS_FIELDS) per path,
  * `racy` SHA-256s by row within the file.
  */
 export interface WitnessColumns {
@@ -96,16 +98,15 @@ export interface WitnessColumns {
 export function witnessColumns(witnesses: readonly (readonly [string, FileWitness])[], root: string): WitnessColumns | null {
   const inside = `${root}${sep}`;
   const paths: string[] = [];
-  const stats = new Float64Array(witnesses.length * 3);
+  const stats = new Float64Array(witnesses.length * WITNESS_FIELDS);
   const racy: Record<string, string> = {};
   let racyAny = false;
   for (let i = 0; i < witnesses.length; i++) {
     const [abs, w] = witnesses[i];
     if (abs.includes('\n')) return null;
     paths.push(abs.startsWith(inside) ? abs.slice(inside.length) : abs);
-    stats[i * 3] = w === null ? -1 : w.size;
-    stats[i * 3 + 1] = w === null ? 0 : w.mtimeMs;
-    stats[i * 3 + 2] = w === null ? 0 : w.ino;
+    if (w === null) stats[i * WITNESS_FIELDS] = -1;
+    else stats.set([w.size, w.mtimeMs, w.ctimeMs, w.ino], i * WITNESS_FIELDS);
     if (w?.sha256 !== undefined) {
       racy[i] = w.sha256;
       racyAny = true;
@@ -155,13 +156,13 @@ export function readWitnesses(cacheDir: string, state: SnapshotState): WitnessTa
     const text = readFileSync(join(dirOf(cacheDir), 'certs.txt'));
     const bin = readFileSync(join(dirOf(cacheDir), 'certs.bin'));
     if (sha256Hex(text) !== state.paths || sha256Hex(bin) !== state.witnesses) return null;
-    const lines = bin.length / 24;
+    const lines = bin.length / (8 * WITNESS_FIELDS);
     if (!Number.isInteger(lines) || (lines === 0) !== (text.length === 0)) return null;
     const starts = lineStarts(text, lines);
     // Exactly `lines` lines: the last one starts inside the text and holds no newline.
     if (lines > 0 && (starts[lines - 1]! > text.length || text.indexOf(10, starts[lines - 1]) !== -1)) return null;
     // A copy: the read buffer need not be 8-byte aligned.
-    const stats = new Float64Array(lines * 3);
+    const stats = new Float64Array(lines * WITNESS_FIELDS);
     new Uint8Array(stats.buffer).set(bin);
     for (const f of state.files) if (!(f.certs[0] >= 0 && f.certs[0] <= f.certs[1] && f.certs[1] <= lines)) return null;
     return { text, stats, starts, root: state.root };
@@ -195,6 +196,8 @@ export function readSnapshotBundle(cacheDir: string, state: SnapshotState): Buff
 /**
  * Writes the snapshot (best effort: a snapshot that cannot be written only makes the next compile
  * slower). With `previous` (a patched compile), files that did not change are not written again.
+ * Returns bundle.json as written (null: not written): the CLI links its output to it instead of
+ * writing the same bytes again (common/atomic-write.ts).
  */
 export function writeSnapshot(
   cacheDir: string,
@@ -204,11 +207,11 @@ export function writeSnapshot(
   bundle: Buffer,
   files: readonly SnapshotInputFile[],
   previous?: PreviousSnapshot,
-): void {
+): SameBytesFile | null {
   const dir = dirOf(cacheDir);
   let count = 0;
   for (const f of files) count += 'witnesses' in f ? f.witnesses.count : f.previous.certs[1] - f.previous.certs[0];
-  const stats = new Float64Array(count * 3);
+  const stats = new Float64Array(count * WITNESS_FIELDS);
   const segments: Uint8Array[] = [];
   const idParts: Uint8Array[] = [];
   const out: SnapshotFile[] = [];
@@ -224,7 +227,7 @@ export function writeSnapshot(
       same = false;
       const w = f.witnesses;
       if (w.count > 0) segments.push(Buffer.from(w.paths, 'utf8'));
-      stats.set(w.stats, at * 3);
+      stats.set(w.stats, at * WITNESS_FIELDS);
       for (const [i, sha] of Object.entries(w.racy ?? {})) racy[at + Number(i)] = sha;
       at += w.count;
       const block = Buffer.from(f.ids === '' ? '' : `${f.ids}\n`, 'utf8');
@@ -236,12 +239,12 @@ export function writeSnapshot(
     }
     // A kept file: its rows of the previous table and its ids, copied as they are (nothing decoded).
     const { certs, ids } = f.previous;
-    if (!previous || previous.table.root !== root) return;
+    if (!previous || previous.table.root !== root) return null;
     const { table } = previous;
     if (certs[0] !== start || ids[0] !== idStart) same = false;
     const n = certs[1] - certs[0];
     if (n > 0) segments.push(table.text.subarray(table.starts[certs[0]]!, table.starts[certs[1]]! - 1));
-    stats.set(table.stats.subarray(certs[0] * 3, certs[1] * 3), at * 3);
+    stats.set(table.stats.subarray(certs[0] * WITNESS_FIELDS, certs[1] * WITNESS_FIELDS), at * WITNESS_FIELDS);
     for (const [i, sha] of Object.entries(f.previous.racy ?? {})) racy[at + Number(i) - certs[0]] = sha;
     at += n;
     idParts.push(previous.ids.subarray(ids[0], ids[1]));
@@ -249,7 +252,7 @@ export function writeSnapshot(
     const { previous: _, ...rest } = f;
     out.push({ ...rest, ids: [idStart, idAt], certs: [start, at], ...(Object.keys(racy).length > 0 ? { racy } : {}) });
   }
-  if (same && (at !== previous!.table.stats.length / 3 || idAt !== previous!.ids.length)) same = false;
+  if (same && (at !== previous!.table.stats.length / WITNESS_FIELDS || idAt !== previous!.ids.length)) same = false;
   const writes: [string, Uint8Array][] = [];
   let digests: Pick<SnapshotState, 'paths' | 'witnesses' | 'ids'>;
   if (same) digests = { paths: previous!.state.paths, witnesses: previous!.state.witnesses, ids: previous!.state.ids };
@@ -278,14 +281,20 @@ export function writeSnapshot(
     ...digests,
     files: out,
   };
-  const tmp = (name: string) => join(dir, `${name}.${process.pid}.tmp`);
+  const bundleFile = join(dir, 'bundle.json');
   try {
     mkdirSync(dir, { recursive: true });
-    // The state names the other files' digests: written last, so a torn write is never trusted.
+    // bundle.json as this process wrote it (or, unchanged, as the previous compile did and this one read it).
+    let written: FileIdentity | undefined = sameBundle ? statSync(bundleFile) : undefined;
+    // The state names the other files' digests: written last, so a torn write is never trusted
+    // (hence not fsynced either: what does not match is ignored).
     for (const [name, bytes] of writes) {
-      writeFileSync(tmp(name), bytes);
-      renameSync(tmp(name), join(dir, name));
+      const identity = writeFileAtomic(join(dir, name), bytes, { durable: false });
+      if (name === 'bundle.json') written = identity;
     }
     writeDigestedJson(join(dir, 'state.json'), state);
-  } catch {}
+    return written ? { path: bundleFile, dev: written.dev, ino: written.ino, size: written.size } : null;
+  } catch {
+    return null;
+  }
 }

@@ -53,9 +53,14 @@ export class Confinement {
 
   /** Whether `absPath` (after symlinks) is inside the config directory or an allowed path. */
   check(absPath: string): Confined {
+    const { real, inside } = this.locate(absPath);
+    return inside ? { inside } : { inside, real };
+  }
+
+  /** The realpath of `absPath` (itself when it does not exist), and whether it is inside. */
+  locate(absPath: string): { real: string; inside: boolean } {
     const real = this.realpath(absPath);
-    if (within(real, this.root) || this.allowed.some((a) => within(real, a))) return { inside: true };
-    return { inside: false, real };
+    return { real, inside: within(real, this.root) || this.allowed.some((a) => within(real, a)) };
   }
 
   /**

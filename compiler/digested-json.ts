@@ -1,7 +1,8 @@
 // The compile cache's files (key-cache.ts entries, the snapshot's state.json): a JSON value
 // preceded by a line holding the SHA-256 of the JSON text. A truncated, bit-flipped or
 // hand-edited file does not match its first line and is never trusted.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../common/atomic-write.ts';
 import { sha256Hex } from './certs.ts';
 
 /** The parsed JSON of a digested file; null when it is missing, corrupt or not JSON. */
@@ -23,10 +24,12 @@ export function readDigestedJson(path: string): unknown {
   }
 }
 
-/** Writes `value` digested, through a temporary file renamed over `path` (a reader sees the old file or the new one). Throws on I/O errors. */
+/**
+ * Writes `value` digested, atomically (a reader sees the old file or the new one). Not fsynced:
+ * every read checks the digest, and a lost entry only costs a recompile of its file. Throws on
+ * I/O errors.
+ */
 export function writeDigestedJson(path: string, value: unknown): void {
   const body = JSON.stringify(value);
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${sha256Hex(body, 'utf8')}\n${body}`);
-  renameSync(tmp, path);
+  writeFileAtomic(path, `${sha256Hex(body, 'utf8')}\n${body}`, { durable: false });
 }

@@ -1,7 +1,7 @@
 // `compile --cache DIR`: one entry per key file, so a recompile after one file changed parses
 // and resolves that file only. An entry is what the keys stage made of its file (bundle
 // records, notAfter per fingerprint, the diagnostics it logged, already as line:col) and the
-// certificate files it read, each witnessed by (size, mtimeMs, ino) as git's index does. The
+// certificate files it read, each witnessed by (size, mtimeMs, ctimeMs, ino) as git's index does. The
 // compile then merges entries and fresh results and emits them with the same code as an
 // uncached compile: the bytes are the same because the records are.
 //
@@ -13,11 +13,12 @@
 // - the clock is inside the entry's validity window: from when it was made to the first instant
 //   a time-dependent result of the file would change (a certificate's expiry, its entering the
 //   warning window or its "in N days" changing, a key's `expires`); exact, not "the same day";
-// - every certificate file it read has the same (size, mtimeMs, ino), and, when its mtime was
-//   within RACY_MS of the read, the same SHA-256 ("racily clean": a write in the same mtime tick
-//   as the read would otherwise go unseen). The trade-off: a change that keeps size, mtime and
-//   inode (a deliberate `touch -d` back, or a filesystem without mtimes) is not seen; git takes
-//   the same one. Delete the cache directory to force a full compile.
+// - every certificate file it read has the same (size, mtimeMs, ctimeMs, ino), and, when its
+//   mtime or ctime was within RACY_MS of the read, the same SHA-256 ("racily clean": a write in
+//   the same timestamp tick as the read would otherwise go unseen). A rewrite that puts size and
+//   mtime back (`touch -d`) still sets the ctime, which nothing sets back; what is not seen is a
+//   filesystem without real ctimes, or a clock set back. Delete the cache directory to force a
+//   full compile.
 // Only files holding nothing but schema-valid key documents without certificate_match get
 // entries (certificate_match can register a CA, a side effect on the whole bundle). Cross-file
 // checks (duplicate ids, certificates, tokens) run on the merged results; when one fires, the
@@ -28,12 +29,13 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BundleKey } from '../bundle/types.ts';
-import { type FileWitness, RACY_MS, sha256Hex, statWitness } from './certs.ts';
+import { type FileWitness, RACY_MS, sameWitness, sha256Hex, statWitness } from './certs.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { SourceFile } from './source.ts';
 
-const FORMAT = 'mtlsgate.compile-cache/v1';
+// v2: witnesses hold the ctime too.
+const FORMAT = 'mtlsgate.compile-cache/v2';
 const DAY_MS = 86_400_000;
 
 /**
@@ -237,7 +239,7 @@ export class KeyCache {
         if (was !== is) return false;
         continue;
       }
-      if (is.size !== was.size || is.mtimeMs !== was.mtimeMs || is.ino !== was.ino) return false;
+      if (!sameWitness(is, was)) return false;
       if (was.sha256 !== undefined) {
         try {
           if (sha256Hex(readFileSync(abs)) !== was.sha256) return false;

@@ -289,7 +289,7 @@ export class LiveCompiler {
     // From here on the kept state changes: whatever fails drops it (the next compile is a full one).
     this.state = null;
     const merged = state.keys;
-    // A live compile never hands its keys stage to worker threads (compiler/index.ts resolveConfig).
+    // A live compile never hands its keys stage to worker threads (compiler/resolve-config.ts resolveConfig).
     if (!(merged.keys instanceof Map)) throw new Error('internal error: the live compile kept keys resolved in worker threads');
     for (const k of removed) {
       merged.keys.delete(k.id);

@@ -1,6 +1,6 @@
 // Stage 1: find the config files (every *.yaml / *.yml under the directory, recursively, in a
 // stable order) and read them as UTF-8 text. Unreadable or non-UTF-8 files become diagnostics.
-import { readdirSync, readFileSync, realpathSync, type Stats, statSync } from 'node:fs';
+import { readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { Confinement } from './confine.ts';
 import type { DirListings } from './dir-listings.ts';
@@ -34,10 +34,10 @@ function walk(
   confine: Confinement,
   listings: DirListings | undefined,
 ): void {
-  const real = realpathSync(dir);
-  const where = confine.check(dir);
-  if (!where.inside) {
-    outsideReported(root, dir, where.real, log);
+  // (One lstat for a directory that is not a link: its parent's realpath is known.)
+  const { real, inside } = confine.locate(dir);
+  if (!inside) {
+    outsideReported(root, dir, real, log);
     return;
   }
   if (seen.has(real)) return;

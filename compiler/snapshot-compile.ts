@@ -14,6 +14,7 @@
 import { resolve } from 'node:path';
 import type { BundleKey, BundleSession, WireContent } from '../bundle/types.ts';
 import { documentDigest } from '../bundle/write.ts';
+import type { SameBytesFile } from '../common/atomic-write.ts';
 import { contentOf, locateSections } from './bundle-sections.ts';
 import { type FileKeysState, keysContext } from './cached-keys.ts';
 import type { CertLoader, FileWitness } from './certs.ts';
@@ -69,6 +70,8 @@ export interface Patched {
   keyChange: { previous: string; changed: string[] };
   /** The access test cases and their outcomes (null: not run). A failing case is an error in `log`, and no snapshot is written. */
   tests: { cases: AccessCase[]; outcomes: AccessOutcome[] | null };
+  /** The snapshot's bundle.json holding exactly `bundle` (null: none written). */
+  bundleFile: SameBytesFile | null;
 }
 
 type Stage = <T>(name: string, run: () => T) => T;
@@ -333,8 +336,9 @@ async function patchSnapshot(
   const failed = log.diagnostics.some((d) => d.severity === 'error');
 
   // A failed compile writes nothing: the next one patches the same previous bundle.
+  let bundleFile: SameBytesFile | null = null;
   if (!failed)
-    stage('snapshot-write', () => {
+    bundleFile = stage('snapshot-write', () => {
       const parts: SnapshotInputFile[] = [];
       let writable = true;
       for (const file of files) {
@@ -364,7 +368,7 @@ async function patchSnapshot(
         });
       }
       const sameBundle = patched.digest === documentDigest(bytes);
-      if (writable) writeSnapshot(cacheDir, resolve(dir), state.context, state.frame, bundle, parts, { state, table, ids, sameBundle });
+      return writable ? writeSnapshot(cacheDir, resolve(dir), state.context, state.frame, bundle, parts, { state, table, ids, sameBundle }) : null;
     });
   return {
     log,
@@ -376,6 +380,7 @@ async function patchSnapshot(
     kept: kept.size,
     keyChange: { previous: state.bundle, changed },
     tests,
+    bundleFile,
   };
 }
 

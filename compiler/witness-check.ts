@@ -1,10 +1,10 @@
 // Checks the compile snapshot's certificate witnesses (compiler/compile-snapshot.ts): which key
-// files read a certificate file that is no longer what it was (size, mtimeMs, ino; the SHA-256 of
-// a racily clean one). At 1,000,000 certificate files that is 1,000,000 stat calls, ~3.7 s on one
-// thread here (most of it the Stats objects, not the kernel); fs.promises.stat is slower still
-// (~13 s: one thread-pool round trip each). So big tables are split over worker threads that
-// call statSync, while the main thread resolves the changed key files and reads the previous
-// bundle. The paths and witnesses are handed over in SharedArrayBuffers (no copy per worker).
+// files read a certificate file that is no longer what it was (size, mtimeMs, ctimeMs, ino; the
+// SHA-256 of a racily clean one). At 1,000,000 certificate files that is 1,000,000 stat calls,
+// ~3.3 s on one thread here (2.2 s of it in the kernel, ~1 s making Stats objects and their
+// Dates); fs.promises.stat is slower still (~13 s: one thread-pool round trip each). So big
+// tables are shared out, a key file at a time, to worker threads that call statSync, while the
+// main thread resolves the changed key files and reads the previous bundle. The paths and witnesses are handed over in SharedArrayBuffers (no copy per worker).
 // A file found changed is reported at once (WitnessFindings), not only with the rest at the end:
 // the caller resolves it again while the workers still stat the other files, so a rewritten
 // certificate costs about what an edited key file costs instead of coming after the whole check.
@@ -25,7 +25,10 @@ export interface WitnessRange {
   racy?: Record<string, string>;
 }
 
-/** The table: certs.txt's bytes (one path a line) and Float64 (size, mtimeMs, ino) per path; size -1: could not be stat'ed. */
+/** Float64 fields a witness takes in the table: size, mtimeMs, ctimeMs, ino (size -1: could not be stat'ed). */
+export const WITNESS_FIELDS = 4;
+
+/** The table: certs.txt's bytes (one path a line) and WITNESS_FIELDS Float64s per path. */
 export interface WitnessTable {
   /** The directory relative paths are relative to (a line not starting with "/" is relative). */
   root: string;
@@ -40,22 +43,29 @@ const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { statSync, readFileSync } = require('node:fs');
 const { createHash } = require('node:crypto');
-const { text, starts, stats, ranges, root, found } = workerData;
+const { text, starts, stats, ranges, next, root, found } = workerData;
 // Buffer's UTF-8 slice over the shared bytes: no view per path (TextDecoder wants one).
 const bytes = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
 const bad = [];
-for (let r = 0; r < ranges.length; r++) {
+// The key files are taken one at a time from a shared counter: a worker the machine runs less
+// checks fewer of them, and none waits idle for another's half.
+for (let r = Atomics.add(next, 0, 1); r < ranges.length; r = Atomics.add(next, 0, 1)) {
   const { start, end, racy } = ranges[r].range;
   for (let i = start; i < end; i++) {
     const line = bytes.toString('utf8', starts[i], starts[i + 1] - 1);
     const path = line.charCodeAt(0) === 47 ? line : root + '/' + line;
     let ok;
+    const w = i * ${WITNESS_FIELDS};
     try {
-      const st = statSync(path);
-      ok = stats[i * 3] === st.size && stats[i * 3 + 1] === st.mtimeMs && stats[i * 3 + 2] === st.ino;
-      if (ok && racy && racy[i] !== undefined) ok = createHash('sha256').update(readFileSync(path)).digest('hex') === racy[i];
+      // No exception for a missing file (one a key file names but that was not there).
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (st === undefined) ok = stats[w] === -1;
+      else {
+        ok = stats[w] === st.size && stats[w + 1] === st.mtimeMs && stats[w + 2] === st.ctimeMs && stats[w + 3] === st.ino;
+        if (ok && racy && racy[i] !== undefined) ok = createHash('sha256').update(readFileSync(path)).digest('hex') === racy[i];
+      }
     } catch {
-      ok = stats[i * 3] === -1;
+      ok = stats[w] === -1;
     }
     if (!ok) { bad.push(ranges[r].file); found.postMessage(ranges[r].file); break; }
   }
@@ -105,13 +115,13 @@ function pathOf(table: WitnessTable, line: string): string {
 }
 
 function holds(path: string, stats: Float64Array, i: number, racy: string | undefined): boolean {
+  const w = i * WITNESS_FIELDS;
   let st;
   try {
-    st = statSync(path);
-  } catch {
-    return stats[i * 3] === -1;
-  }
-  if (stats[i * 3] !== st.size || stats[i * 3 + 1] !== st.mtimeMs || stats[i * 3 + 2] !== st.ino) return false;
+    st = statSync(path, { throwIfNoEntry: false });
+  } catch {}
+  if (st === undefined) return stats[w] === -1;
+  if (stats[w] !== st.size || stats[w + 1] !== st.mtimeMs || stats[w + 2] !== st.ctimeMs || stats[w + 3] !== st.ino) return false;
   if (racy === undefined) return true;
   try {
     return sha256Hex(readFileSync(path)) === racy;
@@ -154,21 +164,17 @@ export async function changedWitnesses(
   text.set(table.text);
   const stats = new Float64Array(new SharedArrayBuffer(table.stats.byteLength));
   stats.set(table.stats);
-  // Contiguous groups of about total / threads witnesses each.
-  const groups: { file: number; range: WitnessRange }[][] = Array.from({ length: threads }, () => []);
-  let done = 0;
-  ranges.forEach((range, file) => {
-    const g = Math.min(threads - 1, Math.floor((done * threads) / Math.max(1, total)));
-    groups[g]!.push({ file, range });
-    done += range.end - range.start;
-  });
+  // Every worker takes the next key file's range from one shared counter until none is left.
+  const all = ranges.map((range, file) => ({ file, range }));
+  const next = new Int32Array(new SharedArrayBuffer(4));
   await Promise.all(
-    groups.map(
-      (group) =>
+    Array.from(
+      { length: threads },
+      () =>
         new Promise<void>((resolve, reject) => {
           const { port1, port2 } = new MessageChannel();
           findings?.listen(port1);
-          const workerData = { text, starts, stats, ranges: group, root: table.root, found: port2 };
+          const workerData = { text, starts, stats, ranges: all, next, root: table.root, found: port2 };
           const w = new Worker(WORKER, { eval: true, workerData, transferList: [port2] });
           // Stopped (the compile went the ordinary way): terminated, its answer no longer wanted.
           const stop = () => {

@@ -15,7 +15,7 @@ import { type ManifestBase, splitWire } from '../bundle/shards.ts';
 import { signBundle } from '../bundle/sign.ts';
 import type { WireContent } from '../bundle/types.ts';
 import { documentDigest, serializeManifest, serializeShard } from '../bundle/write.ts';
-import { writeFileAtomic } from './atomic.ts';
+import { writeFileAtomic } from '../common/atomic-write.ts';
 
 export interface ShardedWrite {
   manifest: Buffer;

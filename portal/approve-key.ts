@@ -2,7 +2,8 @@
 // file (comments kept), the directory is recompiled, and the bundle rewritten when asked. A
 // recompile that fails puts the file back as it was.
 import { existsSync, readFileSync } from 'node:fs';
-import { compileConfig, type Compiled, writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
+import { writeFileAtomic } from '../common/atomic-write.ts';
+import { compileConfig, type Compiled, writeBundle, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { approvedKeyFile, keyFilePath, PORTAL_KEY_ID, PORTAL_KEYS_DIR } from './key-file.ts';
 import { errnoMessage } from '../common/errno.ts';

@@ -2,7 +2,8 @@
 // `mtlsgate compile`, and hand back what the portal reads of it (the catalog's plans and APIs,
 // which certificates and key ids are taken), the bundle bytes and a readable report.
 import type { KeyObject } from 'node:crypto';
-import { compileDir, type CompileResult, type Diagnostic, formatDiagnostics, type PortalPlan, writeFileAtomic } from '../compiler/index.ts';
+import { compileDir, type CompileResult, type Diagnostic, formatDiagnostics, type PortalPlan } from '../compiler/index.ts';
+import { writeFileAtomic } from '../common/atomic-write.ts';
 import { LiveCompiler, type LiveMode } from '../compiler/live-compile.ts';
 import { isShardedDir } from '../bundle/read-sharded.ts';
 import { signBundle } from '../bundle/sign.ts';
@@ -10,8 +11,6 @@ import { shardCountAt, writeShardedBundle } from '../compiler/write-sharded.ts';
 import type { BundleApi, BundleContent, WireContent } from '../bundle/types.ts';
 import { hexAt, hexCount, keyRow } from '../bundle/wire.ts';
 import { rememberWritten } from './written-bundle.ts';
-
-export { writeFileAtomic };
 
 /** Who uses a certificate in the compiled config: the key it identifies, the APIs pinning it. */
 export interface CertificateUse {

@@ -5,7 +5,8 @@
 // key (approve, deny, switch off, renew, remove a certificate) goes through here, so each one
 // is a YAML file change in the directory, visible in git like any other.
 import { readFileSync, rmSync } from 'node:fs';
-import { writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
+import { writeFileAtomic } from '../common/atomic-write.ts';
+import { writeBundle, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, readPortalKey, type PortalKey } from './key-file.ts';
 import type { PortalKeyIndex } from './key-index.ts';

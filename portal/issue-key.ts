@@ -6,7 +6,8 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { isShardedDir } from '../bundle/read-sharded.ts';
 import { loadCatalog, type CatalogEntry } from './catalog.ts';
-import { compileConfig, writeBundle, writeFileAtomic, type CompileFn } from './compile.ts';
+import { writeFileAtomic } from '../common/atomic-write.ts';
+import { compileConfig, writeBundle, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
 import { keyFilePath, newKeyId, newReceipt, renderKeyFile } from './key-file.ts';
 import { PortalKeyIndex } from './key-index.ts';

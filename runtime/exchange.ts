@@ -244,51 +244,52 @@ function bodyStillComing(req: ClientRequest, http2: boolean): boolean {
 }
 
 /**
- * What a request reads from its connection, read at the connection's first request and kept on
- * it: the socket's remoteAddress is a getter that asks its handle each time, and on HTTP/2 the
- * session's `socket` is a Proxy (each read a trap call).
+ * What a request reads from its connection, read once per connection and kept: the socket's
+ * remoteAddress is a getter that asks its handle each time, and on HTTP/2 the session's `socket`
+ * is a Proxy (each read a trap call). With --client-cert-header the connection's trust verdict
+ * and last header value are kept on it too (runtime/trusted-proxies.ts, runtime/client-cert-header.ts).
  */
-class ConnectionFacts {
+export class ConnectionFacts {
   constructor(
     /** The handshake's client certificate (runtime/identity.ts), or null. */
     readonly identity: ClientIdentity | null,
     /** The peer's address, "" when unknown (a socket the client already left has none). */
-    readonly remote: string,
+    readonly remoteAddress: string,
     /** The TLS server name, "": the host of a request without a Host header or :authority. */
     readonly servername: string,
   ) {}
+
+  /** Read from the socket now (HTTP/2: once, when its session starts). */
+  static of(socket: TLSSocket | Socket): ConnectionFacts {
+    return new ConnectionFacts(identityOf(socket), socket.remoteAddress ?? '', (socket as TLSSocket).servername || '');
+  }
 }
+
+/** The facts of a request whose connection is already gone (an HTTP/2 session destroyed meanwhile). */
+export const NO_CONNECTION = new ConnectionFacts(null, '', '');
 
 const FACTS = Symbol('mtlsgate.connectionFacts');
 
-/**
- * The exchange for a request, either transport. `connection` keeps the connection's facts: the
- * socket (HTTP/1.1) or the session (HTTP/2); `socket` is undefined for an HTTP/2 session already
- * gone. `plain`: it came in on --listen-plain.
- */
+/** An HTTP/1.1 socket's facts, read at its first request and kept on it. */
+export function socketFacts(socket: TLSSocket | Socket): ConnectionFacts {
+  const memo = socket as unknown as Record<symbol, ConnectionFacts | undefined>;
+  return (memo[FACTS] ??= ConnectionFacts.of(socket));
+}
+
+/** The exchange for a request, either transport. `plain`: it came in on --listen-plain. */
 export function arrivingExchange(
   gateway: GatewayCore,
   req: ClientRequest,
   res: ClientResponse,
   http2: boolean,
-  connection: object,
-  socket: TLSSocket | Socket | undefined,
+  facts: ConnectionFacts,
   hostHeader: string | undefined,
   plain: boolean,
 ): HttpExchange {
-  const memo = connection as Record<symbol, ConnectionFacts | undefined>;
-  let facts = memo[FACTS];
-  if (facts === undefined) {
-    memo[FACTS] = facts = new ConnectionFacts(
-      socket === undefined ? null : identityOf(socket),
-      socket?.remoteAddress ?? '',
-      (socket as TLSSocket | undefined)?.servername || '',
-    );
-  }
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   // Only with --client-cert-header: without it the request path does none of this.
-  const arrival = gateway.certHeader === null ? null : arrivalIdentity(gateway.certHeader, req.headers, socket ?? {}, facts.identity, plain);
+  const arrival = gateway.certHeader === null ? null : arrivalIdentity(gateway.certHeader, req.headers, facts, facts.identity, plain);
   const ex = new HttpExchange(
     gateway,
     req,
@@ -298,7 +299,7 @@ export function arrivingExchange(
     hostOf(hostHeader, facts.servername),
     q === -1 ? url : url.slice(0, q),
     q === -1 ? '' : url.slice(q),
-    facts.remote,
+    facts.remoteAddress,
     performance.now(),
   );
   if (arrival !== null) {

@@ -66,6 +66,12 @@ export interface GatewayOptions {
   maxConnectionsPerAddress?: number;
   /** HTTP/2 streams open at once per connection (`--http2-max-streams`, default 100). */
   http2MaxStreams?: number;
+  /**
+   * Streams an HTTP/2 client may reset before they are answered (`--http2-max-resets`, default 100)
+   * per `--http2-reset-period` (default 60,000 ms) before its connection gets GOAWAY(ENHANCE_YOUR_CALM).
+   */
+  http2MaxResets?: number;
+  http2ResetPeriodMs?: number;
   /** From accept to the end of the TLS handshake at most (default 10 s). */
   handshakeTimeoutMs?: number;
   /** A connection closed by a limit (for /metrics). */
@@ -187,6 +193,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const http1 = createHttp1Transport(core, onUpgrade(false));
   const http2 = createHttp2Transport(core, {
     maxStreams: opts.http2MaxStreams ?? DEFAULT_HTTP2_MAX_STREAMS,
+    maxResets: opts.http2MaxResets,
+    resetPeriodMs: opts.http2ResetPeriodMs,
     onRapidReset: () => opts.onConnectionRefused?.('http2_rapid_reset'),
   });
   // --listen-plain: its own HTTP/1.1 transport, fed by a plain TCP listener (made on first use).

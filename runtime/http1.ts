@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { answerClientError } from './client-error.ts';
-import { arrivingExchange, type HttpExchange, startExchange } from './exchange.ts';
+import { arrivingExchange, type HttpExchange, socketFacts, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
 
 export interface Http1Transport {
@@ -19,8 +19,7 @@ export interface Http1Transport {
 
 /** Builds the exchange for a request; shared with the Upgrade path. `plain`: it came in on --listen-plain. */
 export function http1Exchange(gateway: GatewayCore, req: IncomingMessage, res: ServerResponse, plain = false): HttpExchange {
-  const socket = req.socket as TLSSocket;
-  return arrivingExchange(gateway, req, res, false, socket, socket, req.headers.host, plain);
+  return arrivingExchange(gateway, req, res, false, socketFacts(req.socket as TLSSocket), req.headers.host, plain);
 }
 
 /** `plain`: the transport of --listen-plain (requests from trusted proxies only, runtime/client-cert-header.ts). */

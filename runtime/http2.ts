@@ -11,7 +11,7 @@
 // CVE-2023-44487): a connection that spends it gets GOAWAY(ENHANCE_YOUR_CALM) and is closed.
 import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import { arrivingExchange, startExchange } from './exchange.ts';
+import { arrivingExchange, ConnectionFacts, NO_CONNECTION, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
 
 /** An idle HTTP/2 connection is closed after this long, like an idle HTTP/1.1 keep-alive one. */
@@ -36,17 +36,28 @@ const MAX_HEADER_LIST_SIZE = 16 * 1024;
 /**
  * Rapid reset, as Varnish counts it (h2_rapid_reset, h2_rapid_reset_limit, _period): a stream
  * the client resets less than a second after opening it, before the gateway answered, costs the
- * connection one of RAPID_RESET_BUDGET resets, refilled at that many a minute. nghttp2 (Node
- * 20.20) only closes a connection after 1,000 RST_STREAMs in a burst (then 33 a second), each
- * of which the gateway has decided and perhaps sent upstream first.
+ * connection one of `--http2-max-resets` resets (default 100), refilled at that many per
+ * `--http2-reset-period` (default 1 minute). nghttp2 (Node 20.20) only closes a connection after
+ * 1,000 RST_STREAMs in a burst (then 33 a second), each of which the gateway has decided and
+ * perhaps sent upstream first.
  */
 const RAPID_RESET_MS = 1_000;
-const RAPID_RESET_BUDGET = 100;
-const RAPID_RESET_REFILL_PER_MS = RAPID_RESET_BUDGET / 60_000;
+export const DEFAULT_HTTP2_MAX_RESETS = 100;
+export const DEFAULT_HTTP2_RESET_PERIOD_MS = 60_000;
+/**
+ * The shortest `--http2-reset-period`: a reset counts only within RAPID_RESET_MS of its stream's
+ * opening, so a budget refilled faster than that would be spent and back within the time one
+ * reset takes to count: no budget at all.
+ */
+export const HTTP2_MIN_RESET_PERIOD_MS = RAPID_RESET_MS;
 
 export interface Http2Limits {
   /** Streams open at once per connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
   maxStreams: number;
+  /** Rapid resets a connection may spend (`--http2-max-resets`, default 100, at least 1)... */
+  maxResets?: number;
+  /** ...refilled at that many per this many ms (`--http2-reset-period`, default 60,000). */
+  resetPeriodMs?: number;
   /** A connection closed for resetting streams too fast (for /metrics). */
   onRapidReset?: () => void;
 }
@@ -58,13 +69,26 @@ export interface Http2Transport {
   closeAll(): void;
 }
 
-/** Per session: streams open (node:http2 does not count them) and the rapid-reset budget. */
+/**
+ * Per session: what its requests read of the connection (read once, when it starts), the streams
+ * open (node:http2 does not count them) and the rapid-reset budget.
+ */
 interface SessionState {
+  readonly session: ServerHttp2Session;
+  readonly facts: ConnectionFacts;
   open: number;
   resetBudget: number;
   /** performance.now() when the budget was last brought up to date. */
   budgetAt: number;
 }
+
+/** A session's state, kept on the session: the request handler's one lookup. */
+const STATE = Symbol('mtlsgate.http2Session');
+/** On a stream: its session's state, and performance.now() when it opened (its session is gone by its 'close'). */
+const STREAM_SESSION = Symbol('mtlsgate.streamSession');
+const OPENED_AT = Symbol('mtlsgate.streamOpenedAt');
+type StateHolder = { [STATE]?: SessionState };
+type StreamMarks = { [STREAM_SESSION]: SessionState; [OPENED_AT]: number };
 
 /** The session error of a connection closed for rapid reset (its 'error' listener ignores it). */
 const RAPID_RESET = new Error('HTTP/2 streams reset too fast');
@@ -74,17 +98,34 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
     settings: { enablePush: false, maxConcurrentStreams: limits.maxStreams, maxHeaderListSize: MAX_HEADER_LIST_SIZE },
   });
   const sessions = new Map<ServerHttp2Session, SessionState>();
+  const maxResets = limits.maxResets ?? DEFAULT_HTTP2_MAX_RESETS;
+  const refillPerMs = maxResets / (limits.resetPeriodMs ?? DEFAULT_HTTP2_RESET_PERIOD_MS);
 
-  /** A stream closed: counts it off, and charges a rapid reset to its session. */
-  function streamClosed(session: ServerHttp2Session, state: SessionState, stream: ServerHttp2Stream, openedAt: number): void {
+  /** Takes one rapid reset from the session's budget, refilled since it was last looked at; false when none is left. */
+  function spendResetBudget(state: SessionState, now: number): boolean {
+    state.resetBudget = Math.min(maxResets, state.resetBudget + (now - state.budgetAt) * refillPerMs);
+    state.budgetAt = now;
+    if (state.resetBudget < 1) return false;
+    state.resetBudget--;
+    return true;
+  }
+
+  /**
+   * A stream closed (its 'close' listener, shared by every stream: no closure or once() wrapper
+   * per stream): counts it off, and charges a rapid reset to its session.
+   */
+  function streamClosed(this: ServerHttp2Stream): void {
+    const marks = this as unknown as StreamMarks;
+    const state = marks[STREAM_SESSION];
+    const session = state.session;
     if (!sessions.has(session)) return;
     state.open--;
     if (session.destroyed) return; // its streams close with it: no reset of the client's
     // Reset (not ended) before any answer: the client's reset, or nghttp2's for its malformed
     // request. The gateway resets streams only once it has answered (runtime/stream-reset.ts).
-    if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.headersSent) {
+    if (this.rstCode !== constants.NGHTTP2_NO_ERROR && !this.headersSent) {
       const now = performance.now();
-      if (now - openedAt < RAPID_RESET_MS && !spendResetBudget(state, now)) {
+      if (now - marks[OPENED_AT] < RAPID_RESET_MS && !spendResetBudget(state, now)) {
         limits.onRapidReset?.();
         sessions.delete(session);
         // GOAWAY first, on its own: destroy() alone sometimes closes the socket before its
@@ -99,13 +140,18 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
   }
 
   server.on('session', (session: ServerHttp2Session) => {
-    const state: SessionState = { open: 0, resetBudget: RAPID_RESET_BUDGET, budgetAt: performance.now() };
+    // session.socket is a Proxy: read through it here, once, not per request.
+    const socket = session.socket as TLSSocket;
+    const state: SessionState = { session, facts: ConnectionFacts.of(socket), open: 0, resetBudget: maxResets, budgetAt: performance.now() };
+    (session as StateHolder)[STATE] = state;
     sessions.set(session, state);
     session.once('close', () => sessions.delete(session));
     session.on('stream', (stream: ServerHttp2Stream) => {
       state.open++;
-      const openedAt = performance.now();
-      stream.once('close', () => streamClosed(session, state, stream, openedAt));
+      const marks = stream as unknown as StreamMarks;
+      marks[STREAM_SESSION] = state;
+      marks[OPENED_AT] = performance.now();
+      stream.on('close', streamClosed);
     });
     session.on('error', () => {}); // a client's protocol error concerns its session only
     session.setTimeout(SESSION_IDLE_MS, () => session.close());
@@ -113,9 +159,8 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
   });
 
   server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
-    const session = req.stream.session;
-    const socket = session?.socket as TLSSocket | undefined;
-    startExchange(arrivingExchange(gateway, req, res, true, session ?? {}, socket, req.headers[':authority'] ?? req.headers.host, false));
+    const facts = (req.stream.session as StateHolder | undefined)?.[STATE]?.facts ?? NO_CONNECTION;
+    startExchange(arrivingExchange(gateway, req, res, true, facts, req.headers[':authority'] ?? req.headers.host, false));
   });
 
   return {
@@ -128,13 +173,4 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
       sessions.clear();
     },
   };
-}
-
-/** Takes one rapid reset from the session's budget, refilled since it was last looked at; false when none is left. */
-function spendResetBudget(state: SessionState, now: number): boolean {
-  state.resetBudget = Math.min(RAPID_RESET_BUDGET, state.resetBudget + (now - state.budgetAt) * RAPID_RESET_REFILL_PER_MS);
-  state.budgetAt = now;
-  if (state.resetBudget < 1) return false;
-  state.resetBudget--;
-  return true;
 }

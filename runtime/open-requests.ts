@@ -15,9 +15,9 @@ import type { StageIdentity } from './stages/context.ts';
 import { decide } from './stages/decide.ts';
 
 /** How often open requests look for a new bundle or CRL. */
-const RECHECK_MS = 500;
+export const RECHECK_MS = 500;
 /** And how often each is decided again regardless (expiry of its key or certificate). */
-const REDECIDE_EVERY_MS = 5_000;
+export const REDECIDE_EVERY_MS = 5_000;
 
 /** What the list holds (runtime/exchange.ts's HttpExchange): the request as decided, and its links. */
 export interface OpenRequest {

@@ -12,7 +12,7 @@ import { answerSlowClient, BodyWatch, type MinBodyRate, type SlowBodyCode } from
 import { GrpcFraming } from './grpc.ts';
 import { checkHeaders, clientHeaderList, clientHeaders, upstreamHeaderList } from './proxy-headers.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
-import type { PreparedApi } from './snapshot.ts';
+import type { PreparedApi } from './prepared-api.ts';
 import { cutAnswer } from './stream-reset.ts';
 
 export const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);

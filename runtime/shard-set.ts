@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkWireKeys } from '../bundle/checks.ts';
-import { BundleError } from '../bundle/read.ts';
+import { BundleError } from '../bundle/bundle-error.ts';
 import { loadManifest, loadShard, shardFile } from '../bundle/read-sharded.ts';
 import type { ShardContent, WireContent } from '../bundle/types.ts';
 import { type CompactBundle, compactWire } from './bundle-worker-compact.ts';

@@ -5,70 +5,20 @@
 // objects. A request reads one snapshot on arrival and uses it to the end.
 // A snapshot is built either from a parsed bundle (`buildSnapshot`) or from the compact form a
 // worker thread verified (`buildCompactSnapshot`, runtime/bundle-worker-compact.ts).
-import {
-  BundleCheckError,
-  caProblem,
-  checkCaPem,
-  checkKeys,
-  checkTargetUrl,
-  keyExpiry,
-  keyPattern,
-  type PatternCache,
-  type UrlPattern,
-} from '../bundle/checks.ts';
-import type { Bundle, BundleApi, BundleCa, BundleContent, BundleKey } from '../bundle/types.ts';
+import { checkKeys, type PatternCache } from '../bundle/checks.ts';
+import type { Bundle, BundleApi, BundleCa, BundleContent } from '../bundle/types.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import { CompactKeys } from './compact-keys.ts';
 import { type ExpiryList, expiryOf } from './expiry-list.ts';
 import { ShardedKeys, type ShardSet } from './sharded-keys.ts';
 import { AMBIGUOUS, type ClientIdentity, type TrustedCa } from './identity.ts';
 import { MatchIndex, type PreparedMatch, prepareMatch } from './match-index.ts';
+import { keyIdHeadersOf, type PreparedApi, prepareApi } from './prepared-api.ts';
+import { type KeySource, ParsedKeys, type PreparedKey, prepareKey } from './prepared-key.ts';
 import { crlStore, RevocationView } from './revocation.ts';
-import { redactUrl } from './redact.ts';
 import type { RouteTables } from './route.ts';
-import { loadUpstreamTls } from './upstream-tls.ts';
-import { markOriginsInUse, upstreamFor, type Upstream } from './upstreams.ts';
-
-export interface PreparedApi {
-  readonly def: BundleApi;
-  readonly id: string;
-  /** use_mutual_tls_auth or auth.use_certificate: TLS asks this API's hosts for a certificate. */
-  readonly usesCertificate: boolean;
-  readonly pinned: ReadonlySet<string>;
-  readonly cas: readonly TrustedCa[];
-  /** client_certificates object entries: a CA trusted for some subjects only. */
-  readonly matches: readonly PreparedMatch[];
-  readonly upstream: Upstream;
-  /** Target URL's path without its trailing "/" ("" for "http://host:port/"). */
-  readonly targetBase: string;
-  /** Characters of the request path to drop before forwarding (listen_path minus its last "/"), 0 when not stripping. */
-  readonly stripLength: number;
-  /** Length of listen_path minus its last "/": the path allowed_urls see starts there. */
-  readonly restStart: number;
-  /**
-   * Every API's forward_client_cert.key_id_header in this bundle (lower case), or null when none
-   * names one: a client's copy is removed on every API, not only on the one that sets it, since
-   * APIs often share an upstream that trusts the header.
-   */
-  readonly keyIdHeaders: ReadonlySet<string> | null;
-}
-
-interface PreparedUrl {
-  readonly pattern: UrlPattern;
-  /** null = every method. */
-  readonly methods: ReadonlySet<string> | null;
-}
-
-export interface PreparedKey {
-  readonly def: BundleKey;
-  readonly id: string;
-  /** ms since the epoch; Infinity = never. */
-  readonly expiresAt: number;
-  /** api id -> null (the whole API) or the allowed URLs. */
-  readonly rights: ReadonlyMap<string, readonly PreparedUrl[] | null>;
-  /** Has a rate limit or quota: the limiter is consulted. */
-  readonly limited: boolean;
-}
+import { crlUrlIssuers, trustedCa, withCrlIssuers } from './trusted-cas.ts';
+import { markOriginsInUse } from './upstreams.ts';
 
 export interface Snapshot {
   readonly bundle: Bundle;
@@ -119,146 +69,6 @@ function expiryFromCompact(c: CompactBundle, keys: CompactKeys): ExpiryList {
 /** Does a connection for this SNI host ("" = none) get a CertificateRequest. */
 export function hostNeedsCertificate(snapshot: Snapshot, host: string): boolean {
   return snapshot.certHosts.get(host) ?? snapshot.certOnOtherHosts;
-}
-
-function prepareUpstream(api: BundleApi): { upstream: Upstream; targetBase: string } {
-  const target = checkTargetUrl(api.target_url);
-  if (!target.ok) throw new BundleCheckError(`api ${api.id}: target_url ${JSON.stringify(api.target_url)} ${target.problem}`);
-  // Reads the client pair from disk: an unreadable key refuses this snapshot (start-up or reload).
-  const tls = api.upstream_tls === null ? null : loadUpstreamTls(api.id, api.upstream_tls);
-  return { upstream: upstreamFor(target.value.origin, api.upstream_http2, tls), targetBase: target.value.basePath };
-}
-
-function prepareCas(bundleCas: Record<string, BundleCa>, api: BundleApi, cache: Map<string, TrustedCa>): TrustedCa[] {
-  return api.client_cas.map((fingerprint) => {
-    let ca = cache.get(fingerprint);
-    if (ca === undefined) {
-      const entry = bundleCas[fingerprint];
-      const cert = checkCaPem(entry.pem);
-      if (!cert.ok) throw new BundleCheckError(caProblem(fingerprint, entry.subject, api.id, cert.problem));
-      ca = { fingerprint, cert: cert.value };
-      cache.set(fingerprint, ca);
-    }
-    return ca;
-  });
-}
-
-/** A CA of content.cas as the request path uses it (parsed once per snapshot). */
-function trustedCa(bundleCas: Record<string, BundleCa>, fingerprint: string, cache: Map<string, TrustedCa>, usedBy: string): TrustedCa {
-  let ca = cache.get(fingerprint);
-  if (ca === undefined) {
-    const entry = bundleCas[fingerprint];
-    const cert = checkCaPem(entry.pem);
-    if (!cert.ok) throw new BundleCheckError(caProblem(fingerprint, entry.subject, usedBy, cert.problem));
-    ca = { fingerprint, cert: cert.value };
-    cache.set(fingerprint, ca);
-  }
-  return ca;
-}
-
-/**
- * The certificates a CRL may be signed by: the trusted CAs, and the intermediates the bundle
- * names as CRL issuers (the compiler verified each chains to a trusted CA). Parsed once per snapshot.
- */
-function withCrlIssuers(cas: ReadonlyMap<string, TrustedCa>, revocation: BundleContent['revocation']): ReadonlyMap<string, TrustedCa> {
-  const issuers = revocation.crl_issuers ?? {};
-  if (Object.keys(issuers).length === 0) return cas;
-  const signers = new Map(cas);
-  for (const fp in issuers) {
-    const cert = checkCaPem(issuers[fp].pem);
-    if (!cert.ok) throw new BundleCheckError(caProblem(fp, issuers[fp].subject, 'the revocation list (crl_issuers)', cert.problem));
-    if (!signers.has(fp)) signers.set(fp, { fingerprint: fp, cert: cert.value });
-  }
-  return signers;
-}
-
-/**
- * crl_url -> the CA allowed to sign its CRL (the compiler binds each: compiler/crl-url-issuers.ts).
- * A bundle compiled before the binding existed has none: with one CRL signer it is that one;
- * with several, the bundle is refused, since any of them could un-revoke the others' leaves.
- */
-function crlUrlIssuers(revocation: BundleContent['revocation'], signers: ReadonlyMap<string, TrustedCa>): Map<string, string> {
-  const bound = new Map<string, string>();
-  for (const url of revocation.crl_urls) {
-    const issuer = revocation.crl_url_issuers?.[url] ?? (signers.size === 1 ? [...signers.keys()][0] : undefined);
-    // No CA at all: nothing could ever verify; the URL stays unbound (and stale), as before.
-    if (issuer === undefined && signers.size === 0) continue;
-    if (issuer === undefined || !signers.has(issuer))
-      throw new BundleCheckError(
-        `revocation: crl_url ${redactUrl(url)} is bound to no CA of the bundle (a bundle compiled before crl_urls were bound to their CA, with ${signers.size} CAs that sign CRLs: any of them could un-revoke the others' certificates): compile the config again with this mtlsgate`,
-      );
-    bound.set(url, issuer);
-  }
-  return bound;
-}
-
-function prepareApi(bundleCas: Record<string, BundleCa>, api: BundleApi, cas: Map<string, TrustedCa>, keyIdHeaders: ReadonlySet<string> | null): PreparedApi {
-  const { upstream, targetBase } = prepareUpstream(api);
-  const dirLength = api.listen_path.length - 1;
-  return {
-    def: api,
-    id: api.id,
-    usesCertificate: api.use_mutual_tls_auth || api.use_certificate,
-    pinned: new Set(api.client_certificates),
-    cas: prepareCas(bundleCas, api, cas),
-    matches: api.client_matches.map((m) => prepareMatch(m, trustedCa(bundleCas, m.issuer, cas, api.id), null)),
-    upstream,
-    targetBase,
-    stripLength: api.strip_listen_path ? dirLength : 0,
-    restStart: dirLength,
-    keyIdHeaders,
-  };
-}
-
-/** The key id headers of every API, lower case; null when there are none. */
-function keyIdHeadersOf(apis: Record<string, BundleApi>): ReadonlySet<string> | null {
-  const names = new Set<string>();
-  for (const id in apis) {
-    const name = apis[id].forward_client_cert.key_id_header;
-    if (name !== null) names.add(name.toLowerCase());
-  }
-  return names.size === 0 ? null : names;
-}
-
-function prepareKey(key: BundleKey, cache: PatternCache): PreparedKey {
-  const rights = new Map<string, PreparedUrl[] | null>();
-  for (const [apiId, right] of Object.entries(key.access_rights)) {
-    rights.set(
-      apiId,
-      right.allowed_urls === null
-        ? null
-        : right.allowed_urls.map((allowed, i) => ({
-            pattern: keyPattern(cache, key, apiId, i, allowed.url),
-            methods: allowed.methods.length === 0 ? null : new Set(allowed.methods.map((m) => m.toUpperCase())),
-          })),
-    );
-  }
-  return { def: key, id: key.id, expiresAt: keyExpiry(key), rights, limited: key.rate !== null || key.quota !== null };
-}
-
-/** Where a snapshot finds key definitions: a parsed bundle, or a compact one from the worker. */
-interface KeySource {
-  key(id: string): BundleKey | undefined;
-  keyIdByCert(fingerprint: string): string | undefined;
-  keyIdByToken(sha256Hex: string): string | undefined;
-}
-
-class ParsedKeys implements KeySource {
-  constructor(private readonly content: BundleContent) {}
-
-  key(id: string): BundleKey | undefined {
-    return Object.hasOwn(this.content.keys, id) ? this.content.keys[id] : undefined;
-  }
-
-  keyIdByCert(fingerprint: string): string | undefined {
-    const certs = this.content.index.certs;
-    return Object.hasOwn(certs, fingerprint) ? (certs[fingerprint].key ?? undefined) : undefined;
-  }
-
-  keyIdByToken(sha256Hex: string): string | undefined {
-    const tokens = this.content.index.tokens;
-    return Object.hasOwn(tokens, sha256Hex) ? tokens[sha256Hex] : undefined;
-  }
 }
 
 class PreparedBundle implements Snapshot {

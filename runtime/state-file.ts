@@ -6,12 +6,15 @@
 //
 // DIR/state.json holds no secret: times, digests, a key id, CA fingerprints, CRL numbers, and
 // crl_urls as they may be shown (runtime/redact.ts: no query string, no userinfo). It is written
-// whole to a temporary file, synced, then renamed over the old one, so a crash leaves the old
-// file or the new one, never half of one. One process writes it: `serve`, or the primary of
-// `serve --workers N` (the workers send it what they took: runtime/cluster/worker.ts).
-import { mkdirSync, readFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+// by common/atomic-write.ts (a new file under a random name, synced, renamed over the old one), so
+// a crash leaves the old file or the new one, never half of one, and nothing planted in DIR is
+// written through. DIR itself must be the user's and writable by nobody else (as ssh asks of
+// ~/.ssh): whoever can write it can remove or replace state.json, and with it the floors.
+// One process writes it: `serve`, or the primary of `serve --workers N` (the workers send it
+// what they took: runtime/cluster/worker.ts).
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomicAsync } from '../common/atomic-write.ts';
 import { errnoMessage } from '../common/errno.ts';
 import { type BundleFloor, higherFloor } from './bundle-floor.ts';
 import { oneAtATime } from './one-at-a-time.ts';
@@ -96,6 +99,8 @@ export function readState(dir: string): GatewayState {
   } catch (err) {
     throw new StateFileError(`--state-dir ${dir}: cannot make the directory: ${errnoMessage(err)}`);
   }
+  const unsafe = unsafeDirectory(dir);
+  if (unsafe !== null) throw new StateFileError(`--state-dir ${dir}: ${unsafe}`);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -108,6 +113,30 @@ export function readState(dir: string): GatewayState {
   } catch (err) {
     throw new StateFileError(`--state-dir: ${path} is not a state file mtlsgate wrote (${(err as Error).message}); ${consequence}`);
   }
+}
+
+/**
+ * Why DIR may not hold the state, or null: it must be a directory owned by this user and
+ * writable by no group and no other user (ssh's rule for ~/.ssh). Where there are no user ids
+ * (Windows) only the kind is checked.
+ */
+export function unsafeDirectory(dir: string): string | null {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(dir);
+  } catch (err) {
+    return `cannot read the directory: ${errnoMessage(err)}`;
+  }
+  if (!st.isDirectory()) return 'is not a directory';
+  const uid = process.getuid?.();
+  const mode = `0${(st.mode & 0o777).toString(8)}`;
+  const fix = `; chmod 700 ${dir} and chown it to the user serve runs as, or name a directory of its own (serve makes a missing one mode 700)`;
+  if (uid !== undefined && st.uid !== uid)
+    return `is owned by uid ${st.uid}, not by this user (uid ${uid}): its owner can replace the state file and with it the floors it keeps${fix}`;
+  const writers = [st.mode & 0o020 ? 'its group' : null, st.mode & 0o002 ? 'other users' : null].filter((w) => w !== null);
+  if (uid !== undefined && writers.length > 0)
+    return `is writable by ${writers.join(' and ')} (mode ${mode}): whoever can write it can remove or replace the state file and with it the floors it keeps${fix}`;
+  return null;
 }
 
 /** The bundle floor a state file sets (runtime/bundle-floor.ts). */
@@ -170,21 +199,11 @@ export class StateWriter implements StateRecorder {
   }
 
   private async writeFile(): Promise<void> {
-    const tmp = `${this.path}.${process.pid}.tmp`;
     try {
-      const file = await open(tmp, 'w', 0o600);
-      try {
-        await file.writeFile(serialise(this.state));
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(tmp, this.path);
-      // The rename itself on disk too: a power cut right after must not bring the old file back.
-      const dir = await open(this.dir, 'r');
-      await dir.sync().finally(() => dir.close());
+      await writeFileAtomicAsync(this.path, serialise(this.state), { mode: 0o600 });
     } catch (err) {
-      throw new StateFileError(`--state-dir: cannot write ${this.path}: ${errnoMessage(err)}`);
+      const e = err as Error;
+      throw new StateFileError(`--state-dir: cannot write ${this.path}: ${e.name === 'UnsafeTargetError' ? e.message : errnoMessage(e)}`);
     }
   }
 }

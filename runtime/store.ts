@@ -11,15 +11,14 @@
 // `reloadAsync` does the same for big bundles without stalling requests: a worker thread
 // verifies and parses the bytes (runtime/bundle-worker.ts) and hands back a compact form the
 // snapshot is built from in a few milliseconds; the swap is the same single assignment.
-import { createHash, type KeyObject } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { loadBundle } from '../bundle/read.ts';
-import { type VerifiedSignature, verifyBundleSignature } from '../bundle/sign.ts';
+import type { KeyObject } from 'node:crypto';
+import type { VerifiedSignature } from '../bundle/sign.ts';
 import type { Bundle } from '../bundle/types.ts';
 import { startShardWorkerEarly, verifyInWorker, warmShardWorker } from './bundle-worker-client.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
-import { type BundleFloor, checkOrder, floorOfServed, higherFloor } from './bundle-floor.ts';
-import { verifyCompact } from './compact-load.ts';
+import { type BundleFloor, floorOfServed, higherFloor } from './bundle-floor.ts';
+import { bytesHash, checkSignature, type ServedBundle, servedBytes, servedCompact, servedSet } from './served-bundle.ts';
 import { loadShardsHere, loadShardsOffThread } from './shard-reload.ts';
 import type { ShardSet } from './sharded-keys.ts';
 import type { ShardLocation } from './shard-set.ts';
@@ -30,21 +29,6 @@ export interface ReloadError {
   at: string;
   /** Where the refused bytes came from (file path or URL). */
   source: string;
-}
-
-interface ServedBundle<S> {
-  snapshot: S;
-  digest: string;
-  loadedAt: Date;
-  source: string;
-  apis: number;
-  keys: number;
-  /** SHA-256 of the file bytes it was loaded from (the digest covers the content only). */
-  bytesSha256: string;
-  /** A sharded bundle: the set serving (its shards are kept by the next reload when their digest is unchanged). */
-  shards?: ShardSet;
-  /** Its verified signature (with --bundle-public-key), or null. */
-  signature: VerifiedSignature | null;
 }
 
 export type ReloadResult =
@@ -95,68 +79,6 @@ export const EMPTY_BUNDLE = 'the bundle has no API, so it would route nothing (s
 
 /** Below this a bundle verifies on the main thread in a few ms, quicker than starting a worker. */
 const WORKER_MIN_BYTES = 1 << 20;
-
-/** Hash of the exact file bytes: equal bytes = nothing to do. */
-function bytesHash(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-/**
- * The signature (header only) checked against `publicKey` and ordered above `floor`; null without
- * a key. Throws SignatureError.
- */
-function checkSignature(bytes: Buffer, publicKey: KeyObject | undefined, floor: BundleFloor | null): VerifiedSignature | null {
-  if (!publicKey) return null;
-  const signature = verifyBundleSignature(bytes, publicKey);
-  checkOrder(signature, floor);
-  return signature;
-}
-
-function prepare<S>(
-  bytes: Buffer,
-  bytesSha256: string,
-  source: string,
-  build: (bundle: Bundle) => S,
-  checked: (bytes: Buffer) => VerifiedSignature | null,
-  buildCompact?: (c: CompactBundle) => S,
-): ServedBundle<S> {
-  // The signature first: it needs only the header, and an unsigned bundle is not parsed at all.
-  const signature = checked(bytes);
-  if (buildCompact !== undefined) {
-    // A big bundle (start-up, or a reload the worker could not take): keys stay in their
-    // columns, as after a worker reload (no record per key, O(1) lookups).
-    const compact = verifyCompact(bytes, bytesSha256);
-    const snapshot = buildCompact(compact);
-    return {
-      snapshot,
-      digest: compact.digest,
-      loadedAt: new Date(),
-      source,
-      apis: Object.keys(compact.apis).length,
-      keys: compact.keyIdEnds.length,
-      bytesSha256,
-      signature,
-    };
-  }
-  const bundle = loadBundle(bytes);
-  return {
-    snapshot: build(bundle),
-    digest: bundle.digest,
-    loadedAt: new Date(),
-    source,
-    apis: Object.keys(bundle.content.apis).length,
-    keys: Object.keys(bundle.content.keys).length,
-    bytesSha256,
-    signature,
-  };
-}
-
-function servedSet<S>(set: ShardSet, snapshot: S, source: string, bytesSha256: string, signature: VerifiedSignature | null): ServedBundle<S> {
-  let keys = 0;
-  for (const c of set.shards) keys += c.keyIdEnds.length;
-  const apis = Object.keys(set.base.apis).length;
-  return { snapshot, digest: set.base.digest, loadedAt: new Date(), source, apis, keys, bytesSha256, shards: set, signature };
-}
 
 /** The compact builder, for a bundle big enough to be served from its columns. */
 function bigEnough<S>(bytes: Buffer, options: StoreOptions<S>): ((c: CompactBundle) => S) | undefined {
@@ -214,7 +136,7 @@ export class BundleStore<S> {
   /** The first load: there is no old bundle to fall back to, so errors throw (start-up fails). */
   static create<S>(bytes: Buffer, source: string, build: (bundle: Bundle) => S, options: StoreOptions<S> = {}): BundleStore<S> {
     const checked = (b: Buffer) => checkSignature(b, options.publicKey, options.floor ?? null);
-    const initial = prepare(bytes, bytesHash(bytes), source, build, checked, bigEnough(bytes, options));
+    const initial = servedBytes(bytes, bytesHash(bytes), source, build, checked, bigEnough(bytes, options));
     if (initial.apis === 0 && !options.allowEmpty) throw new Error(EMPTY_BUNDLE);
     return new BundleStore(build, initial, options);
   }
@@ -267,7 +189,7 @@ export class BundleStore<S> {
     const started = performance.now();
     let next: ServedBundle<S>;
     try {
-      next = prepare(bytes, hash, source, this.build, (b) => checkSignature(b, this.options.publicKey, this.floor), bigEnough(bytes, this.options));
+      next = servedBytes(bytes, hash, source, this.build, (b) => checkSignature(b, this.options.publicKey, this.floor), bigEnough(bytes, this.options));
     } catch (err) {
       return this.refuse((err as Error).message, source);
     }
@@ -309,20 +231,7 @@ export class BundleStore<S> {
     } catch (err) {
       return this.refuse((err as Error).message, source);
     }
-    const keys = compact.keyIdEnds.length;
-    return this.swap(
-      {
-        snapshot,
-        digest: compact.digest,
-        loadedAt: new Date(),
-        source,
-        apis: Object.keys(compact.apis).length,
-        keys,
-        bytesSha256: compact.bytesSha256,
-        signature: signed.signature,
-      },
-      started,
-    );
+    return this.swap(servedCompact(compact, snapshot, source, compact.bytesSha256, signed.signature), started);
   }
 
   /** A sharded bundle's new manifest: only shards with a new digest are read (in a worker). */

@@ -48,6 +48,9 @@ export interface RuntimeConfig {
   maxConnectionsPerAddress?: number;
   /** `--http2-max-streams` (default 100): HTTP/2 streams open at once per connection. */
   http2MaxStreams?: number;
+  /** `--http2-max-resets` per `--http2-reset-period` (default 100 per minute): the rapid-reset budget of an HTTP/2 connection. */
+  http2MaxResets?: number;
+  http2ResetPeriodMs?: number;
   /** `--bundle-public-key`: only bundles signed by this Ed25519 key are served (bundle/sign.ts). */
   bundlePublicKey?: KeyObject;
   upstreamTimeoutMs?: number;
@@ -249,6 +252,8 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     maxConnections: cfg.maxConnections,
     maxConnectionsPerAddress: cfg.maxConnectionsPerAddress,
     http2MaxStreams: cfg.http2MaxStreams,
+    http2MaxResets: cfg.http2MaxResets,
+    http2ResetPeriodMs: cfg.http2ResetPeriodMs,
     onConnectionRefused: (reason) => metrics.connectionRefused(reason),
     certHeader,
   });

@@ -9,6 +9,7 @@
 // does or the client sends no SNI.
 import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
 import { createSecureContext, Server as TlsServer, type SecureContext, type TLSSocket, type TlsOptions } from 'node:tls';
+import { certFacts, commonNames } from '../cert/cert-facts.ts';
 import { handshakeCompleted } from './tls-front.ts';
 
 export interface TlsPair {
@@ -53,19 +54,14 @@ interface NamedContext {
   names: string[];
 }
 
-/** DNS names of a server certificate: its DNS subjectAltNames, else its CN. */
+/**
+ * DNS names of a server certificate (the first of a PEM chain): its DNS subjectAltNames, else its
+ * CNs. Read from the DER by cert/ (Node's `subjectAltName` string quotes and escapes names that
+ * hold ", " and cannot be split on it).
+ */
 export function serverNames(certPem: string | Buffer): string[] {
-  const cert = new X509Certificate(certPem);
-  const san = cert.subjectAltName;
-  const names: string[] = [];
-  if (san !== undefined) {
-    for (const part of san.split(', ')) if (part.startsWith('DNS:')) names.push(part.slice(4).toLowerCase());
-  }
-  if (names.length === 0) {
-    const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject);
-    if (cn !== null) names.push(cn[1].toLowerCase());
-  }
-  return names;
+  const facts = certFacts(new X509Certificate(certPem).raw);
+  return facts.sanDns.length > 0 ? facts.sanDns : commonNames(facts).map((cn) => cn.toLowerCase());
 }
 
 /** Does `name` (a certificate's DNS name, maybe "*.x.y") cover the SNI host? */

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serializeBundle } from '../bundle/write.ts';
-import { loadBundle, BundleError } from '../bundle/read.ts';
+import { BundleError } from '../bundle/bundle-error.ts';
+import { loadBundle } from '../bundle/read.ts';
 import type { BundleContent } from '../bundle/types.ts';
 import { createHash } from 'node:crypto';
 import { buildIndex } from '../compiler/emit.ts';

@@ -125,6 +125,12 @@ test('serve: durations take units, a bad value names its flag or variable, unkno
   assert.match(mtlsgate(base, { env: { MTLSGATE_ON_LIMITER_ERROR: 'maybe' } }).stderr, /MTLSGATE_ON_LIMITER_ERROR must be allow or deny/);
   const admin = mtlsgate([...base, '--admin', 'loopback']);
   assert.match(admin.stderr, /--admin must be HOST:PORT \(e\.g\. 127\.0\.0\.1:9901 or \[::1\]:9901\) or off/, "the admin port, not the gateway's 8443");
+  const portal = mtlsgate(['portal', '--config', 'cfg', '-o', 'b.json', '--listen', 'nowhere']);
+  assert.match(
+    portal.stderr,
+    /--listen must be HOST:PORT \(e\.g\. 127\.0\.0\.1:3000 or \[::1\]:3000\), not "nowhere"/,
+    "the portal's port, not the gateway's 8443",
+  );
 
   const typo = mtlsgate(base, { env: { MTLSGATE_BUNLDE: 'x.json' } });
   assert.match(typo.stderr, /warning: ignoring unknown environment variable MTLSGATE_BUNLDE \(did you mean MTLSGATE_BUNDLE\?\)/);

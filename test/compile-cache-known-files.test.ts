@@ -7,8 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RACY_MS } from '../compiler/certs.ts';
-import { assertSameAsUncached, cacheStats, cacheSuite, edit } from './helpers/cache-config.ts';
+import { assertSameAsUncached, cacheStats, cacheSuite, edit, settle } from './helpers/cache-config.ts';
 
 const suite = cacheSuite('compile-known-files');
 const NOW = suite.now;
@@ -19,13 +18,6 @@ function recorded(dir: string, cache: string): Record<string, string | undefined
   const text = readFileSync(join(cache, 'snapshot/state.json'), 'utf8');
   const state = JSON.parse(text.slice(text.indexOf('\n') + 1)) as { files: { path: string; stat?: string }[] };
   return Object.fromEntries(state.files.map((f) => [f.path.slice(dir.length + 1), f.stat]));
-}
-
-/** Waits until every file's ctime is RACY_MS old (a stat is recorded only for a file that settled). */
-async function settle(files: string[]): Promise<void> {
-  const newest = Math.max(...files.map((f) => statSync(f).ctimeMs));
-  const deadline = newest + RACY_MS + 100;
-  while (Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }
 
 test('key files known by their stat: not read; a same-size edit with its mtime put back is still seen; a touch re-reads', async () => {

@@ -11,8 +11,8 @@ import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSy
 import { join, relative } from 'node:path';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { compileDir, type CompileResult } from '../compiler/index.ts';
-import { changedWitnesses, lineStarts, WitnessFindings, type WitnessRange } from '../compiler/witness-check.ts';
-import { assertSameAsUncached, cacheStats, cacheSuite, edit } from './helpers/cache-config.ts';
+import { changedWitnesses, lineStarts, WITNESS_FIELDS, WitnessFindings, type WitnessRange } from '../compiler/witness-check.ts';
+import { assertSameAsUncached, cacheStats, cacheSuite, edit, settle } from './helpers/cache-config.ts';
 
 const suite = cacheSuite('compile-snapshot');
 const NOW = suite.now;
@@ -104,6 +104,27 @@ test('a certificate file changed, or rewritten in place with size and mtime kept
   }
 });
 
+test('a certificate rewritten in place with its size and mtime put back, not racy, is seen by its ctime', async () => {
+  const { dir, cache } = suite.copy('certs-ctime');
+  // key-000050's and key-000051's certificates (same size) will swap their bytes, mtimes put back.
+  const [a, b] = ['certs/000/key-000050.pem', 'certs/000/key-000051.pem'].map((p) => join(dir, p));
+  const past = Math.floor(Date.now() / 1000) - 3600;
+  for (const p of [a!, b!]) utimesSync(p, past, past);
+  // Settled: the witnesses recorded keep no SHA-256 (nothing racy to re-hash).
+  await settle([a!, b!]);
+  await same(dir, cache);
+  assert.equal((await same(dir, cache)).cache?.patched, 0);
+  const [bytesA, bytesB] = [readFileSync(a!), readFileSync(b!)];
+  assert.equal(bytesA.length, bytesB.length);
+  writeFileSync(a!, bytesB);
+  writeFileSync(b!, bytesA);
+  for (const p of [a!, b!]) utimesSync(p, past, past);
+  assert.equal(statSync(a!).mtimeMs, past * 1000, 'size, mtime and inode as recorded');
+  // `same` compares with an uncached compile: the two keys' fingerprints swapped.
+  const swapped = await same(dir, cache);
+  assert.deepEqual(cacheStats(swapped), { hits: 2, stale: 0, patched: 1 }, 'part-0 resolved again');
+});
+
 test('a policy, an API or --strict changed: the ordinary path, then the snapshot again', async () => {
   const { dir, cache } = await workspace('context');
   edit(join(dir, 'policies.yaml'), (s) => s.replace(/rate: (\d+)/, (_, n) => `rate: ${Number(n) + 1}`));
@@ -172,16 +193,16 @@ test('the witness check finds the same changed files on this thread and in worke
     .map((n) => join(dir, 'certs/000', n))
     .slice(0, 40);
   paths.push(join(dir, 'certs/000/missing.pem'));
-  const stats = new Float64Array(paths.length * 3);
+  const stats = new Float64Array(paths.length * WITNESS_FIELDS);
   // Whole seconds, so that the rewrite below can put the very same mtime back.
   const seconds = Math.floor(Date.now() / 1000) - 3600;
   paths.forEach((p, i) => {
     try {
       utimesSync(p, seconds, seconds);
       const st = statSync(p);
-      stats.set([st.size, st.mtimeMs, st.ino], i * 3);
+      stats.set([st.size, st.mtimeMs, st.ctimeMs, st.ino], i * WITNESS_FIELDS);
     } catch {
-      stats[i * 3] = -1;
+      stats[i * WITNESS_FIELDS] = -1;
     }
   });
   // Lines relative to the config directory (as the snapshot writes paths inside it) and absolute ones.
@@ -197,7 +218,16 @@ test('the witness check finds the same changed files on this thread and in worke
   bytes[bytes.length - 2] = bytes[bytes.length - 2] === 0x41 ? 0x42 : 0x41;
   writeFileSync(racyPath, bytes);
   utimesSync(racyPath, seconds, seconds);
-  assert.equal(statSync(racyPath).mtimeMs, stats[10 * 3 + 1], 'size, mtime and inode kept: only its SHA-256 tells');
+  assert.equal(statSync(racyPath).mtimeMs, stats[10 * WITNESS_FIELDS + 1], 'size, mtime and inode kept: its SHA-256 (and ctime) tell');
+  // File 4's second certificate rewritten in place with another's bytes (same size) and its mtime
+  // put back, no SHA-256 kept (it was not racy): only the ctime tells.
+  const quiet = paths[17]!;
+  const otherBytes = readFileSync(paths[18]!);
+  assert.equal(otherBytes.length, statSync(quiet).size);
+  writeFileSync(quiet, otherBytes);
+  utimesSync(quiet, seconds, seconds);
+  const now = statSync(quiet);
+  assert.deepEqual([now.size, now.mtimeMs, now.ino], [stats[17 * WITNESS_FIELDS], stats[17 * WITNESS_FIELDS + 1], stats[17 * WITNESS_FIELDS + 3]]);
   writeFileSync(paths[40]!, 'now present');
   {
     // In worker threads, a changed file is known before the check is over and without a turn of
@@ -214,7 +244,7 @@ test('the witness check finds the same changed files on this thread and in worke
     const findings = new WitnessFindings();
     const result = changedWitnesses(table, ranges, workers, undefined, findings);
     const changed = [...(await result)].sort((a, b) => a - b);
-    assert.deepEqual(changed, [1, 2, 9], `size, racy rewrite, a missing file now present (${workers} workers)`);
+    assert.deepEqual(changed, [1, 2, 4, 9], `size, racy rewrite, rewrite with mtime put back, a missing file now present (${workers} workers)`);
     assert.deepEqual(
       [...findings.soFar()].sort((a, b) => a - b),
       changed,

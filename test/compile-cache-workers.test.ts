@@ -12,18 +12,22 @@ import { generateKeyPairSync } from 'node:crypto';
 import { appendFileSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CompileOptions, CompileResult } from '../compiler/index.ts';
-import { assertSameAsUncached, cacheStats, cacheSuite, dropSnapshot } from './helpers/cache-config.ts';
+import { assertSameAsUncached, cacheStats, cacheSuite, dropSnapshot, settle } from './helpers/cache-config.ts';
 
 const suite = cacheSuite('compile-cache-workers');
 const NOW = suite.now;
 
-/** A fresh copy of the config; every certificate's mtime an hour back (not racily clean) unless `racy` names it. */
-function workspace(name: string, racy: string[] = []): { dir: string; cache: string } {
+/** A fresh copy of the config; every certificate's mtime an hour back and its ctime settled (not racily clean) unless `racy` names it. */
+async function workspace(name: string, racy: string[] = []): Promise<{ dir: string; cache: string }> {
   const { dir, cache } = suite.copy(name);
   const old = Math.floor(Date.now() / 1000) - 3600;
+  const certs: string[] = [];
   for (const f of readdirSync(join(dir, 'certs'), { recursive: true, withFileTypes: true })) {
-    if (f.isFile()) utimesSync(join(f.parentPath, f.name), old, old);
+    if (f.isFile()) certs.push(join(f.parentPath, f.name));
   }
+  for (const f of certs) utimesSync(f, old, old);
+  // utimes sets the ctime to now: a witness of a file changed within RACY_MS keeps its SHA-256.
+  await settle(certs);
   // An mtime a minute ahead: still "racily clean" however loaded the machine is, so its SHA-256 is kept.
   const ahead = Math.floor(Date.now() / 1000) + 60;
   for (const f of racy) utimesSync(join(dir, f), ahead, ahead);
@@ -46,7 +50,7 @@ function cacheFiles(cache: string): Map<string, Buffer> {
 }
 
 test('a cold compile in 2 workers writes the same entries and snapshot as on one thread, and the same bundle', async () => {
-  const { dir, cache } = workspace('cold', ['certs/000/key-000150.pem']);
+  const { dir, cache } = await workspace('cold', ['certs/000/key-000150.pem']);
   const one = await same(dir, `${cache}-one`, { keyWorkers: 0 });
   assert.equal(one.keyWorkers.count, 0);
   const two = await same(dir, cache);
@@ -61,7 +65,7 @@ test('a cold compile in 2 workers writes the same entries and snapshot as on one
 });
 
 test('the entries the workers wrote are used in the workers: hits, an edited key file, a changed certificate, a changed policy', async () => {
-  const { dir, cache } = workspace('entries');
+  const { dir, cache } = await workspace('entries');
   await same(dir, cache);
   dropSnapshot(cache);
   const warm = await same(dir, cache);
@@ -96,7 +100,7 @@ test('the entries the workers wrote are used in the workers: hits, an edited key
 });
 
 test('the snapshot the workers wrote is patched by the next compile; a miss goes back to the workers', async () => {
-  const { dir, cache } = workspace('snapshot');
+  const { dir, cache } = await workspace('snapshot');
   await same(dir, cache);
   const warm = await same(dir, cache);
   assert.deepEqual(cacheStats(warm), { hits: 3, stale: 0, patched: 0 });
@@ -113,7 +117,7 @@ test('the snapshot the workers wrote is patched by the next compile; a miss goes
 });
 
 test('with a revocation document, the snapshot the workers write is patched next time', async () => {
-  const { dir, cache } = workspace('documents');
+  const { dir, cache } = await workspace('documents');
   writeFileSync(join(dir, 'revocation.yaml'), 'kind: revocation\nid: deny\ncertificates: [certs/000/key-000005.pem]\n');
   const cold = await same(dir, cache);
   assert.deepEqual(cold.keyWorkers, { count: 2 });

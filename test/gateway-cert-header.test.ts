@@ -15,16 +15,8 @@ import { CertHeaderReader, certHeaderSpec, parseCertHeader, INVALID } from '../r
 import { TrustedProxies } from '../runtime/trusted-proxies.ts';
 import type { Bundle } from '../bundle/types.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import {
-  createIntermediateCa,
-  curl,
-  makePki,
-  startEcho,
-  startTestGateway,
-  type EchoUpstream,
-  type TestGateway,
-  type TestPki,
-} from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
+import { createIntermediateCa, curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { ensureBuilt, mtlsgate } from './helpers/cli.ts';
 
 const der = (pem: string) => new X509Certificate(pem).raw;
@@ -69,8 +61,7 @@ let intermediate: Issued;
 let bundle: Bundle;
 
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
+  ({ pki, cleanup, echo } = await startPkiAndEcho());
   const day = 86_400_000;
   expired = await issueCert(pki.ca, 'expired', { notBefore: new Date(Date.now() - 10 * day), notAfter: new Date(Date.now() - day) });
   intermediate = await createIntermediateCa(pki.ca, 'Header Intermediate');
@@ -100,10 +91,7 @@ before(async () => {
     [{ id: 'alice', certificates: [pki.clients.alice.fingerprint], access_rights: { dynamic: all } }],
   );
 });
-after(async () => {
-  await echo?.close();
-  cleanup?.();
-});
+after(() => closeGatewayTest({ echo, cleanup }));
 
 /** A gateway reading `header` from `trusted`, with a plain listener on `plainHost`. */
 async function gatewayWith(header: string, trusted: string[], plainHost = '127.0.0.1') {

@@ -4,23 +4,17 @@
 // test/security-http2-streams.test.ts failed that way in parallel runs).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { buildBundle } from './helpers/bundle-builder.ts';
-import { curl, makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, keylessOpenBundle, startGatewayTest } from './helpers/config-gateway.ts';
+import { curl, rawTlsClient, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 let pki: TestPki;
 let cleanup: () => void;
 let echo: EchoUpstream;
 let gw: TestGateway;
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
-  gw = await startTestGateway(pki, buildBundle([{ id: 'open', listen_path: '/', target_url: echo.url, use_keyless: true }]));
+  ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) => keylessOpenBundle(echo)));
 });
-after(async () => {
-  await gw.close();
-  await echo.close();
-  cleanup();
-});
+after(() => closeGatewayTest({ gw, echo, cleanup }));
 
 test('40 clients at once with 20 KB of headers: every one reads 431 (HTTP/1.1), none an empty reply', async () => {
   const big = ['--http1.1', '-H', `x-big: ${'a'.repeat(20_000)}`];

@@ -6,19 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { issueCert } from '../cli/pki.ts';
 import { createLimiter } from '../runtime/limits/index.ts';
-import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import {
-  curl,
-  deadPort,
-  makePki,
-  startEcho,
-  startTestGateway,
-  type CurlOptions,
-  type EchoUpstream,
-  type TestGateway,
-  type TestPki,
-} from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
+import { curl, deadPort, startTestGateway, type CurlOptions, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 /** An upstream that accepts connections and resets each as soon as the request arrives. */
 async function resettingUpstream(): Promise<{ url: string; close(): Promise<void> }> {
@@ -39,8 +29,7 @@ describe('gateway error table', () => {
   const limiter = createLimiter();
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
+    ({ pki, cleanup, echo } = await startPkiAndEcho());
     echo.slowMs = 30_000;
     const day = 86_400_000;
     const expired = await issueCert(pki.ca, 'expired', { notBefore: new Date(Date.now() - 10 * day), notAfter: new Date(Date.now() - day) });
@@ -93,12 +82,9 @@ describe('gateway error table', () => {
   });
 
   after(async () => {
-    await gw?.close();
-    await echo?.close();
+    await closeGatewayTest({ gw, echo, cleanup });
     await resetting?.close();
     await limiter.close();
-    await closeAllUpstreams();
-    cleanup?.();
   });
 
   const bearer = (token: string): CurlOptions => ({ headers: { authorization: `Bearer ${token}` } });
@@ -229,8 +215,7 @@ describe('gateway error table', () => {
 
 describe('gateway faults stay in their request', () => {
   it('a header node:http refuses answers 502; a throwing onRequest is survived; others are served', async () => {
-    const { pki, cleanup } = await makePki();
-    const echo = await startEcho();
+    const { pki, cleanup, echo } = await startPkiAndEcho();
     // A limiter that hands back a header value node:http refuses (a newline in it).
     const faultyLimiter = {
       check: () => ({ allowed: true, headers: { 'x-ratelimit-limit': 'one\ntwo' } }),
@@ -276,9 +261,7 @@ describe('gateway faults stay in their request', () => {
       );
     } finally {
       process.off('warning', onWarning);
-      await gw.close();
-      await echo.close();
-      cleanup();
+      await closeGatewayTest({ gw, echo, cleanup });
     }
   });
 });

@@ -10,7 +10,8 @@ import * as protoLoader from '@grpc/proto-loader';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createServerCert } from '../cli/pki.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, keylessOpenBundle, startGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
+import { curl, makePki, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 
 const PROTO = `syntax = "proto3";
@@ -29,10 +30,7 @@ describe('HTTP/2 on the same port, same stages', () => {
   let echo: EchoUpstream;
   let gw: TestGateway;
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
-    gw = await startTestGateway(
-      pki,
+    ({ pki, cleanup, echo, gw } = await startGatewayTest(({ pki, echo }) =>
       buildBundle(
         [
           { id: 'open', listen_path: '/open/', target_url: echo.url, use_keyless: true },
@@ -48,13 +46,9 @@ describe('HTTP/2 on the same port, same stages', () => {
         ],
         [{ id: 'tok', token_sha256: sha256Hex('tok-token'), access_rights: { tokens: { allowed_urls: null } } }],
       ),
-    );
+    ));
   });
-  after(async () => {
-    await gw.close();
-    await echo.close();
-    cleanup();
-  });
+  after(() => closeGatewayTest({ gw, echo, cleanup }));
 
   const cases = [
     { path: '/open/a?x=1', opts: {}, status: 200 },
@@ -267,10 +261,9 @@ describe('WebSocket through the gateway', () => {
 
 describe('one server certificate per host (SNI)', () => {
   it('serves the pair whose SAN matches the SNI (wildcards as TLS matches them), the first otherwise', async () => {
-    const { pki, cleanup } = await makePki();
-    const echo = await startEcho();
+    const { pki, cleanup, echo } = await startPkiAndEcho();
     const wild = await createServerCert(pki.ca, { dns: ['*.wild.test'] });
-    const gw = await startTestGateway(pki, buildBundle([{ id: 'open', listen_path: '/', target_url: echo.url, use_keyless: true }]), {
+    const gw = await startTestGateway(pki, keylessOpenBundle(echo), {
       moreCertificates: [{ cert: wild.certPem, key: wild.keyPem }],
     });
     const sanFor = (servername: string) =>
@@ -285,9 +278,7 @@ describe('one server certificate per host (SNI)', () => {
       assert.match(await sanFor('unknown.test'), /DNS:localhost/);
       writeFileSync(pki.file('unused', ''), '');
     } finally {
-      await gw.close();
-      await echo.close();
-      cleanup();
+      await closeGatewayTest({ gw, echo, cleanup });
     }
   });
 });

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
-import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, keylessOpenBundle, startGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
+import { curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 
 describe('gateway proxying', () => {
@@ -16,13 +16,10 @@ describe('gateway proxying', () => {
   let gw: TestGateway;
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
-    echo.slowMs = 600;
-    const all = { allowed_urls: null };
-    gw = await startTestGateway(
-      pki,
-      buildBundle(
+    ({ pki, cleanup, echo, gw } = await startGatewayTest(({ pki, echo }) => {
+      echo.slowMs = 600;
+      const all = { allowed_urls: null };
+      return buildBundle(
         [
           {
             id: 'plain',
@@ -46,16 +43,11 @@ describe('gateway proxying', () => {
           { id: 'stripped', listen_path: '/stripped/', target_url: echo.url, strip_auth_data: true },
         ],
         [{ id: 'tok', token_sha256: sha256Hex('tok-token'), access_rights: { tokens: all, stripped: all } }],
-      ),
-    );
+      );
+    }));
   });
 
-  after(async () => {
-    await gw?.close();
-    await echo?.close();
-    await closeAllUpstreams();
-    cleanup?.();
-  });
+  after(() => closeGatewayTest({ gw, echo, cleanup }));
 
   it('removes a client-sent X-Forwarded-Client-Cert and sets X-Forwarded-For/Proto/Host', async () => {
     const r = await curl(pki, gw.port, '/plain/a?q=1', { client: 'alice', headers: { 'x-forwarded-client-cert': 'Hash=forged;Subject="CN=admin"' } });
@@ -152,17 +144,12 @@ describe('gateway close drains in-flight requests', () => {
   let echo: EchoUpstream;
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
+    ({ pki, cleanup, echo } = await startPkiAndEcho());
   });
 
-  after(async () => {
-    await echo?.close();
-    await closeAllUpstreams();
-    cleanup?.();
-  });
+  after(() => closeGatewayTest({ echo, cleanup }));
 
-  const bundle = () => buildBundle([{ id: 'open', listen_path: '/', target_url: echo.url, use_keyless: true }]);
+  const bundle = () => keylessOpenBundle(echo);
 
   it('an in-flight slow request completes; new connections are refused', async () => {
     echo.slowMs = 800;

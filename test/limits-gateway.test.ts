@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
-import { writeFileAtomic } from '../compiler/index.ts';
+import { writeFileAtomic } from '../common/atomic-write.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';

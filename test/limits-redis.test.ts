@@ -251,14 +251,17 @@ describe('Redis faults', () => {
     try {
       const k = key({ rate: 100_000, per: 1 });
       await answeredInTime(l, k, lines);
-      // A long pause, so that "decided by the timeout" and "waited for the pause to end" stay
-      // apart by seconds even on a loaded machine.
-      await redisCommand(redis.port, 'CLIENT PAUSE 6000 ALL');
-      const started = Date.now();
+      // The pause ends PAUSE_MS after Redis took the command, so at least PAUSE_MS after it was sent.
+      const PAUSE_MS = 6_000;
+      const pauseSentAt = Date.now();
+      await redisCommand(redis.port, `CLIENT PAUSE ${PAUSE_MS} ALL`);
       const d = await l.check(k, Date.now());
+      const decidedAfter = Date.now() - pauseSentAt;
+      // Decided by the timeout, not by Redis: an answer from Redis would have admitted the request
+      // (rate 100,000/s), and it could only have come once the pause ended.
       assert.equal(d.allowed, false, 'onError=deny while Redis does not answer');
       assert.equal(d.code, 'limit.rate');
-      assert.ok(Date.now() - started < 5000, 'decided by the timeout, not by the end of the pause');
+      assert.ok(decidedAfter < PAUSE_MS, `decided ${decidedAfter} ms after the pause began: by the end of the pause, not by the timeout`);
       assert.equal(l.health().status, 'degraded');
       assert.match(JSON.stringify(lines[0]?.obj ?? {}), /timeout/);
       await waitFor('Redis to answer again', async () => (await l.check(k, Date.now())).allowed);
@@ -299,6 +302,8 @@ describe('Redis faults', () => {
         slowest = Math.max(slowest, Date.now() - started);
         for (const d of ds) assert.equal(d.code, 'limit.rate');
       }
+      // 1,000 ms is the socket timeout redis-connection.ts sets for a 50 ms decision timeout
+      // (20 times it, at least 1 s): no decision waits for the frozen socket to be dropped.
       assert.ok(slowest < 1000, `a round of decisions took ${slowest} ms; each must end at the 50 ms timeout`);
       assert.equal(l.health().status, 'degraded');
       assert.equal(listeners(), baseline, 'no listener piles up on the client or process');

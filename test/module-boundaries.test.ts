@@ -61,3 +61,13 @@ test('the one-line message of an I/O error is made by common/errno.ts only (errn
     .filter((file) => /\.code \?\? \(?[a-z]+(?: as Error\))?\.message/.test(readFileSync(join(ROOT, file), 'utf8')));
   assert.deepEqual(found, []);
 });
+
+test('a file is replaced by common/atomic-write.ts only (a random new temporary name, then rename): no other writer renames', () => {
+  // cli/commands/import.ts renames a whole directory it staged with mkdtemp (a random name, mode 700).
+  const allowed = new Set([join('common', 'atomic-write.ts'), join('cli', 'commands', 'import.ts')]);
+  const found = ['compiler', 'runtime', 'portal', 'cli', 'bundle', 'access', 'importer', 'cert', 'common', 'support']
+    .flatMap(sources)
+    .filter((file) => !allowed.has(file))
+    .filter((file) => /\brename(Sync)?\(/.test(readFileSync(join(ROOT, file), 'utf8')));
+  assert.deepEqual(found, []);
+});

@@ -9,9 +9,9 @@ import { after, before, describe, it } from 'node:test';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { issueCert, type Issued } from '../cli/pki.ts';
-import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
+import { curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 const DAY = 86_400_000;
 
@@ -49,8 +49,7 @@ describe('RFC 5280 path validation of client certificates', () => {
   const chains: Record<string, { cert: string; key: string }> = {};
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
+    ({ pki, cleanup, echo } = await startPkiAndEcho());
     const future = await issueCert(pki.ca, 'future', { notBefore: new Date(Date.now() + 10 * DAY), notAfter: new Date(Date.now() + 100 * DAY) });
     const server = await issueCert(pki.ca, 'some-server', { usage: 'server' });
     // root -> i0 (pathLen 0) -> i1 -> leaf: i0 may not have an intermediate below it.
@@ -88,12 +87,7 @@ describe('RFC 5280 path validation of client certificates', () => {
     );
   });
 
-  after(async () => {
-    await gw?.close();
-    await echo?.close();
-    await closeAllUpstreams();
-    cleanup?.();
-  });
+  after(() => closeGatewayTest({ gw, echo, cleanup }));
 
   it('a leaf whose notBefore is in the future gets its own code, pinned or under a CA', async () => {
     for (const path of ['/pinned/x', '/ca/x']) {

@@ -3,15 +3,15 @@
 // as the client; after the old one is removed from the YAML and the bundle swapped, it is
 // refused on its next request.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { issueCert } from '../cli/pki.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { compileDir } from '../compiler/index.ts';
-import { closeAllUpstreams } from '../runtime/upstreams.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
+import { curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 describe('key rotation with certificates: [...]', () => {
   let pki: TestPki;
@@ -29,8 +29,7 @@ describe('key rotation with certificates: [...]', () => {
   };
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
+    ({ pki, cleanup, echo } = await startPkiAndEcho());
     dir = mkdtempSync(join(tmpdir(), 'mtlsgate-rotation-'));
     const renewed = await issueCert(pki.ca, 'alice');
     pki.file('alice-renewed.pem', renewed.certPem);
@@ -40,13 +39,7 @@ describe('key rotation with certificates: [...]', () => {
     gw = await startTestGateway(pki, await compile(['old.pem', 'new.pem', `sha256:${pki.clients.bob.fingerprint}`]));
   });
 
-  after(async () => {
-    await gw?.close();
-    await echo?.close();
-    await closeAllUpstreams();
-    cleanup?.();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => closeGatewayTest({ gw, echo, cleanup, dirs: [dir] }));
 
   it('the old and the renewed certificate both identify the key, and so does a sha256 pin', async () => {
     for (const client of ['alice', 'alice-renewed', 'bob']) {

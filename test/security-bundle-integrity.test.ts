@@ -52,6 +52,24 @@ test('signed bundles: the signature covers the digest; readers that do not check
   assert.doesNotThrow(() => loadBundle(tamperedUnderSignature()), 'the digest alone is consistent: only the signature catches it');
 });
 
+test('one header reader: the reader, the signer and the verifier agree on a malformed signature field and where the content starts', () => {
+  // Before, bundle/read.ts and bundle/sign.ts each parsed the header: the reader called a bad
+  // signature field a bad digest ("digest is not 64 hex characters"), the signer replaced it.
+  const signature = /"signature":"(ed25519:[^"]*)"/.exec(good.toString('latin1'))![1];
+  const bad = Buffer.from(good.toString('latin1').replace(signature, 'ed25519:0123456789abcdef:not-base64'), 'latin1');
+  const message = /bundle signature is malformed \(expected ed25519:<key id>:<signed at>:<base64>\)/;
+  assert.throws(() => loadBundle(bad), message);
+  assert.throws(() => verifyBundleSignature(bad, opPub), message);
+  assert.throws(() => signBundle(bad, opKey), message);
+  const unterminated = Buffer.from(`${good.toString('latin1', 0, good.indexOf('"signature":"') + 20)}`, 'latin1');
+  assert.throws(() => loadBundle(unterminated), /bundle header is malformed \(unterminated signature\)/);
+  assert.throws(() => verifyBundleSignature(unterminated, opPub), /bundle header is malformed \(unterminated signature\)/);
+  // Signing again replaces the field and keeps the content byte for byte; both readers find the same digest.
+  const again = signBundle(good, opKey);
+  assert.equal(loadBundle(again).digest, verifyBundleSignature(again, opPub).digest);
+  assert.equal(again.subarray(again.indexOf('","content":')).toString('latin1'), good.subarray(good.indexOf('","content":')).toString('latin1'));
+});
+
 test('a store with a public key refuses unsigned and wrongly signed bundles; the old one keeps serving', async () => {
   const build = (bundle: { digest: string }) => bundle.digest;
   assert.throws(() => BundleStore.create(forged(), 'f', build, { publicKey: opPub }), /not signed/);

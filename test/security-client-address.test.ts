@@ -12,10 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CertHeaderReader, certHeaderSpec } from '../runtime/client-cert-header.ts';
 import { TrustedProxies } from '../runtime/trusted-proxies.ts';
-import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import type { Bundle } from '../bundle/types.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
+import { curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 /** What a client claims about where it came from. */
 const CLAIMS = {
@@ -48,8 +48,7 @@ const upgrades: IncomingHttpHeaders[] = [];
 let bundle: Bundle;
 
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
+  ({ pki, cleanup, echo } = await startPkiAndEcho());
   h2c = await startH2cEcho();
   wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise((resolve) => wss.once('listening', resolve));
@@ -66,8 +65,8 @@ before(async () => {
 after(async () => {
   // The gateway's upstream connections (undici's pool, the HTTP/2 session to the h2c upstream)
   // outlive a gateway's close(): left open, they kept this file's process from exiting.
-  await closeAllUpstreams();
-  await echo?.close();
+  // closeGatewayTest closes them (closeAllUpstreams) before the h2c upstream is closed.
+  await closeGatewayTest({ echo });
   await new Promise((resolve) => h2c?.server.close(resolve));
   wss?.close();
   cleanup?.();

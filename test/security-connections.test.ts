@@ -11,8 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import type { RefusedReason } from '../runtime/tls-front.ts';
-import { buildBundle } from './helpers/bundle-builder.ts';
-import { makePki, startEcho, startTestGateway, type EchoUpstream, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, keylessOpenBundle, startPkiAndEcho } from './helpers/config-gateway.ts';
+import { startTestGateway, type EchoUpstream, type TestPki } from './helpers/gateway-fixtures.ts';
 import { bundleOf, openApi, tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { demoPki, startInProcess } from './helpers/serve-fixtures.ts';
 import { writeFileSync } from 'node:fs';
@@ -21,15 +21,11 @@ let pki: TestPki;
 let cleanup: () => void;
 let echo: EchoUpstream;
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
+  ({ pki, cleanup, echo } = await startPkiAndEcho());
 });
-after(async () => {
-  await echo?.close();
-  cleanup?.();
-});
+after(() => closeGatewayTest({ echo, cleanup }));
 
-const bundle = () => buildBundle([{ id: 'open', listen_path: '/', target_url: echo.url, use_keyless: true }]);
+const bundle = () => keylessOpenBundle(echo);
 
 /** A real client's ClientHello, captured. */
 async function clientHello(): Promise<Buffer> {

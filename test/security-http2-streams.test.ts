@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { connect, constants } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import type { RefusedReason } from '../runtime/tls-front.ts';
-import { buildBundle } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, keylessOpenBundle, startPkiAndEcho } from './helpers/config-gateway.ts';
+import { curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 import { H2_ERROR, rawH2, type RawH2 } from './helpers/raw-h2.ts';
 
@@ -18,16 +18,12 @@ let pki: TestPki;
 let cleanup: () => void;
 let echo: EchoUpstream;
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
+  ({ pki, cleanup, echo } = await startPkiAndEcho());
   echo.slowMs = 600;
 });
-after(async () => {
-  await echo.close();
-  cleanup();
-});
+after(() => closeGatewayTest({ echo, cleanup }));
 
-const bundle = () => buildBundle([{ id: 'open', listen_path: '/', target_url: echo.url, use_keyless: true }]);
+const bundle = () => keylessOpenBundle(echo);
 
 /** The most requests the gateway held at once while `during` ran (sampled every 5 ms). */
 async function peakInFlight(gw: TestGateway, during: () => Promise<unknown>): Promise<number> {

@@ -8,7 +8,8 @@ import { connect, constants } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, keylessOpenBundle, startGatewayTest } from './helpers/config-gateway.ts';
+import { curl, makePki, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 
 describe('HTTP/2 streams reset by the client', () => {
@@ -19,20 +20,16 @@ describe('HTTP/2 streams reset by the client', () => {
   const upstreamSockets = new Set<Socket>();
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
-    echo.slowMs = 1_000;
-    echo.server.on('connection', (socket: Socket) => {
-      upstreamSockets.add(socket);
-      socket.once('close', () => upstreamSockets.delete(socket));
-    });
-    gw = await startTestGateway(pki, buildBundle([{ id: 'open', listen_path: '/', target_url: echo.url, use_keyless: true }]));
+    ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) => {
+      echo.slowMs = 1_000;
+      echo.server.on('connection', (socket: Socket) => {
+        upstreamSockets.add(socket);
+        socket.once('close', () => upstreamSockets.delete(socket));
+      });
+      return keylessOpenBundle(echo);
+    }));
   });
-  after(async () => {
-    await gw.close();
-    await echo.close();
-    cleanup();
-  });
+  after(() => closeGatewayTest({ gw, echo, cleanup }));
 
   it('requests reset while waiting for an upstream connection are aborted when they get one: no connection is held, others are served', async () => {
     const session = connect(`https://localhost:${gw.port}`, { ca: pki.ca.certPem });

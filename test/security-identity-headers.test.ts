@@ -8,20 +8,17 @@ import { after, before, describe, it } from 'node:test';
 import { CertHeaderReader, certHeaderSpec, parseCertHeader, xfccElements } from '../runtime/client-cert-header.ts';
 import { TrustedProxies } from '../runtime/trusted-proxies.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { curl, makePki, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
+import { curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 let pki: TestPki;
 let cleanup: () => void;
 let echo: EchoUpstream;
 
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
+  ({ pki, cleanup, echo } = await startPkiAndEcho());
 });
-after(async () => {
-  await echo.close();
-  cleanup();
-});
+after(() => closeGatewayTest({ echo, cleanup }));
 
 /** The element Envoy appends for the connection's own client (bob, the attacker). */
 const envoyElement = () => `By=spiffe://lb.test;Hash=${pki.clients.bob.fingerprint};Cert="${encodeURIComponent(pki.clients.bob.certPem)}";Subject="CN=bob"`;

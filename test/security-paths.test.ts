@@ -3,15 +3,19 @@
 // `//admin/x`, `/admin;x/y`, `/x/..;/admin/x`, `/ADMIN/x` and `/admin./x` went to the keyless
 // `/` API unchanged and reached `/admin` on backends that decode, merge slashes, drop `;`
 // parameters or ignore case.
-// Item 2 (runtime side): allowed_urls run in RE2 (the ReDoS path answers at once), and
+// Item 2 (runtime side): allowed_urls run in RE2 (linear time: the ReDoS path answers), and
 // method-override headers never reach an upstream when the key's allowed_urls restrict methods.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:https';
 import fc from 'fast-check';
-import { BAD_PATH, isPlainPath, routeRequest, type RouteTables } from '../runtime/route.ts';
+import { RE2JS } from 're2js';
+import { checkAllowedUrl } from '../bundle/checks.ts';
+import { re2Problem } from '../compiler/url-pattern.ts';
+import { isPlainPath, normalisePath, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { curl, makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
+import { curl, rawTlsClient, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 let pki: TestPki;
 let cleanup: () => void;
@@ -20,10 +24,7 @@ let gw: TestGateway;
 const TOKEN = 'method-restricted-token';
 
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
-  gw = await startTestGateway(
-    pki,
+  ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) =>
     buildBundle(
       [
         // The open API and the one it must never reach; strip_listen_path off, so the upstream
@@ -40,13 +41,9 @@ before(async () => {
         },
       ],
     ),
-  );
+  ));
 });
-after(async () => {
-  await gw?.close();
-  await echo?.close();
-  cleanup?.();
-});
+after(() => closeGatewayTest({ gw, echo, cleanup }));
 
 const agent = new Agent({ keepAlive: true, maxSockets: 4 });
 after(() => agent.destroy());
@@ -169,7 +166,9 @@ test('property: the API chosen is the one whose listen_path is a segment prefix 
   );
 });
 
-test('normalisation cost: the already-normal path takes the fast path (well under 1 µs)', () => {
+// What the fast path costs is measured by bench/path-normalise.ts, not asserted here: a test
+// asserts behaviour, and a wall-clock bound only says how loaded the machine was.
+test('the fast path: an already-normal path is routed as it came; one that needs normalising reaches the same API and path', () => {
   const tables: RouteTables<string> = {
     byHost: new Map(),
     anyHost: new Map([
@@ -182,35 +181,36 @@ test('normalisation cost: the already-normal path takes the fast path (well unde
   const odd = '/payments/v2/./charges//%63h_123/refunds';
   assert.ok(isPlainPath(plain));
   assert.ok(!isPlainPath(odd));
-  const measure = (p: string) => {
-    const n = 200_000;
-    let best = Infinity;
-    for (let round = 0; round < 5; round++) {
-      const t = process.hrtime.bigint();
-      for (let i = 0; i < n; i++) if (routeRequest(tables, 'h', p) === BAD_PATH) throw new Error('bad');
-      best = Math.min(best, Number(process.hrtime.bigint() - t) / n);
-    }
-    return best;
-  };
-  const plainNs = measure(plain);
-  const oddNs = measure(odd);
-  const checkNs = (() => {
-    const t = process.hrtime.bigint();
-    for (let i = 0; i < 1_000_000; i++) isPlainPath(plain);
-    return Number(process.hrtime.bigint() - t) / 1_000_000;
-  })();
-  console.log(`# route+normalise: plain ${plainNs.toFixed(0)} ns (fast-path scan ${checkNs.toFixed(0)} ns), needs normalising ${oddNs.toFixed(0)} ns`);
-  // Generous for a loaded shared machine; quiet it is ~100 ns.
-  assert.ok(checkNs < 1_000, `fast-path scan ${checkNs} ns`);
+  assert.deepEqual(routeRequest(tables, 'h', plain), { api: 'p', path: plain });
+  assert.deepEqual(routeRequest(tables, 'h', odd), { api: 'p', path: plain });
 });
 
-test('allowed_urls run in RE2: the ReDoS path of the report answers at once, for everyone', async () => {
-  const evil = `/users/${'a'.repeat(29)}!/profile`;
-  const started = performance.now();
+test('property: the fast path skips only work that would change nothing (a plain path normalises to itself)', () => {
+  // Slashes and dots are what normalising changes; '%', '\\', ';' and capitals are never plain.
+  const unit = fc.constantFrom('a', 'z', '0', '-', '_', '~', '.', '/');
+  fc.assert(
+    fc.property(fc.string({ unit, maxLength: 24 }), (rest) => {
+      const path = `/${rest}`;
+      if (!isPlainPath(path)) return;
+      assert.deepEqual(normalisePath(path), { path, firstDot: -1, before: '/' }, path);
+    }),
+    { numRuns: 2_000 },
+  );
+});
+
+test('allowed_urls run in RE2: the ReDoS path of the report answers, for everyone', async () => {
+  // The engine, not the clock, is the proof: RE2 runs in time linear in the path whatever the
+  // pattern, and refuses what only a backtracking engine can run (a backreference).
+  assert.match(JSON.stringify(checkAllowedUrl('^/(a+)\\1/profile$')), /cannot run in RE2 \(linear time\)/);
+  assert.ok(re2Problem('^/(a+)\\1/profile$'), 'the compiler refuses a backreference too');
+  const matcher = gw.snapshot().key('k')?.rights.get('users')?.[0].pattern;
+  assert.ok(matcher instanceof RE2JS, `the runtime matcher is RE2 (${matcher?.constructor.name})`);
+  // A backtracking engine needs seconds for 29 characters before the "!" and doubles with each
+  // one more: these would never finish, so the test's own completion is the bound.
+  assert.equal(matcher.test(`/${'a'.repeat(100_000)}!/profile`), false);
+  const evil = `/users/${'a'.repeat(8_000)}!/profile`; // within the 16 KB header limits
   const r = await curl(pki, gw.port, evil, { headers: { authorization: TOKEN } });
   assert.equal(r.json.code, 'access.url_denied');
-  // A backtracking engine takes seconds here; RE2 microseconds. Generous bound for a loaded machine.
-  assert.ok(performance.now() - started < 2_000, `${performance.now() - started} ms`);
   const ok = await curl(pki, gw.port, '/users/abc/profile', { headers: { authorization: TOKEN } });
   assert.equal(ok.status, 200);
 });

@@ -17,8 +17,8 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createCa, signingAlgorithm } from '../cli/pki.ts';
 import { ClientIdentity } from '../runtime/identity.ts';
-import { curl, makePki, startEcho, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
-import { closeGatewayTest, gatewayOnConfig } from './helpers/config-gateway.ts';
+import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, gatewayOnConfig, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { opensslIssue } from './helpers/openssl-pki.ts';
 import { opensslRootCa } from './helpers/openssl-root-ca.ts';
 
@@ -45,8 +45,7 @@ describe('path validation: name constraints, critical extensions, the purpose of
   const clients: Record<string, Client> = {};
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
+    ({ pki, cleanup, echo } = await startPkiAndEcho());
     dir = mkdtempSync(join(tmpdir(), 'mtlsgate-pki-nc-'));
     opensslRootCa(dir, 'Root', 30);
     let serial = 4096;

@@ -17,8 +17,8 @@ import { type CrlFetcher, startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { crlStore } from '../runtime/revocation.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
 import { createCrl } from './helpers/demo-crl.ts';
-import { createIntermediateCa, curl, type EchoUpstream, makePki, startEcho, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
-import { closeGatewayTest, gatewayOnConfig } from './helpers/config-gateway.ts';
+import { createIntermediateCa, curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, gatewayOnConfig, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { opensslIssue } from './helpers/openssl-pki.ts';
 
 describe("an intermediate's own CRL (crl_issuers)", () => {
@@ -42,8 +42,7 @@ describe("an intermediate's own CRL (crl_issuers)", () => {
   };
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
+    ({ pki, cleanup, echo } = await startPkiAndEcho());
     root = await createCa('Client Root');
     issuing = await createIntermediateCa(root, 'Issuing CA');
     for (const name of ['revoked-by-file', 'revoked-by-url', 'fine']) leaves[name] = await issueCert(issuing, name);

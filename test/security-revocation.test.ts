@@ -16,8 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import { compileDir } from './helpers/compile-and-load.ts';
 import { type CrlFetcher, startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { crlStore } from '../runtime/revocation.ts';
-import { curl, makePki, startEcho, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
-import { closeGatewayTest, gatewayOnConfig } from './helpers/config-gateway.ts';
+import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, gatewayOnConfig, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { createOpensslCa, type OpensslCa, type OpensslLeaf, opensslIssue } from './helpers/openssl-pki.ts';
 import { getResumable } from './helpers/tls-resume.ts';
 
@@ -48,8 +48,7 @@ describe('a crl_url cannot be rolled back', () => {
   };
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
+    ({ pki, cleanup, echo } = await startPkiAndEcho());
     ca = createOpensslCa('Internal CA');
     other = createOpensslCa('Other trusted CA');
     for (const name of ['stolen', 'lost', 'fine']) {
@@ -158,8 +157,7 @@ describe('a CA that revokes an intermediate revokes what it issued', () => {
   const chains: Record<string, { cert: string; key: string }> = {};
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
+    ({ pki, cleanup, echo } = await startPkiAndEcho());
     ca = createOpensslCa('Root CA');
     const caExt = 'basicConstraints = critical, CA:true\nkeyUsage = critical, keyCertSign, cRLSign';
     const leafExt = 'basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth';

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { fieldPattern } from '../bundle/match-fields.ts';
-import { curl, makePki, startEcho, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
-import { closeGatewayTest, gatewayOnConfig } from './helpers/config-gateway.ts';
+import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, gatewayOnConfig, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { opensslIssue } from './helpers/openssl-pki.ts';
 import { opensslRootCa } from './helpers/openssl-root-ca.ts';
 
@@ -46,8 +46,7 @@ describe('certificate_match: `*` is one segment or label of allowed characters',
   let dir: string;
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
+    ({ pki, cleanup, echo } = await startPkiAndEcho());
     dir = mkdtempSync(join(tmpdir(), 'mtlsgate-san-'));
     opensslRootCa(dir, 'Root', 30);
     let serial = 8192;

@@ -10,7 +10,8 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createServerCert, issueCert } from '../cli/pki.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
+import { makePki, rawTlsClient, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 
 const UPGRADE =
@@ -26,13 +27,10 @@ describe('WebSocket: no tunnel unless the upstream switches protocols', () => {
   const seen: string[] = [];
 
   before(async () => {
-    ({ pki, cleanup } = await makePki());
-    echo = await startEcho();
-    echo.server.prependListener('request', (req: IncomingMessage) => seen.push(req.url ?? ''));
-    // One upstream behind two APIs: an open one, and an admin one only alice's certificate reaches.
-    gw = await startTestGateway(
-      pki,
-      buildBundle([
+    ({ pki, cleanup, echo, gw } = await startGatewayTest(({ pki, echo }) => {
+      echo.server.prependListener('request', (req: IncomingMessage) => seen.push(req.url ?? ''));
+      // One upstream behind two APIs: an open one, and an admin one only alice's certificate reaches.
+      return buildBundle([
         { id: 'public', listen_path: '/public/', target_url: `${echo.url}/public`, use_keyless: true },
         {
           id: 'admin',
@@ -42,14 +40,10 @@ describe('WebSocket: no tunnel unless the upstream switches protocols', () => {
           use_mutual_tls_auth: true,
           client_certificates: [pki.clients.alice.fingerprint],
         },
-      ]),
-    );
+      ]);
+    }));
   });
-  after(async () => {
-    await gw.close();
-    await echo.close();
-    cleanup();
-  });
+  after(() => closeGatewayTest({ gw, echo, cleanup }));
 
   it('an upstream that answers the upgrade with a plain response: the client gets it, the connection ends, later bytes never reach the upstream', async () => {
     seen.length = 0;

@@ -187,6 +187,8 @@ test('bad flag values exit 2 and name the flag', async () => {
     [['--workers', '0'], /--workers\b.*"0"/],
     [['--workers', 'all'], /--workers\b.*"all"/],
     [['--workers', '1.5'], /--workers\b.*"1\.5"/],
+    [['--http2-max-resets', '0'], /--http2-max-resets\b.*"0".*has no off/],
+    [['--http2-reset-period', '100ms'], /--http2-reset-period\b.*"100ms"/],
     [['--redis', 'http://127.0.0.1:6379'], /Redis URL/i],
     [['--no-such-flag'], /--no-such-flag/],
     [['bundle.json'], /bundle\.json/],

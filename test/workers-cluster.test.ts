@@ -12,7 +12,7 @@ import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
-import { writeFileAtomic } from '../compiler/index.ts';
+import { writeFileAtomic } from '../common/atomic-write.ts';
 import { compileDir } from './helpers/compile-and-load.ts';
 import { spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { curl, demoPki, spawnServe } from './helpers/serve-fixtures.ts';

@@ -68,7 +68,7 @@ async function answers(gw: ReturnType<typeof spawnDemoGateway>, path: string, wh
   return out;
 }
 
-test("a CRL one worker fetched is taken by the other, which the URL keeps handing the older list: a revoked certificate is refused on every connection", async () => {
+test('a CRL one worker fetched is taken by the other, which the URL keeps handing the older list: a revoked certificate is refused on every connection', async () => {
   const leaf: Record<string, OpensslLeaf> = {};
   for (const name of ['stolen', 'lost']) {
     leaf[name] = ca.issue(name, `/CN=${name}`);

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
 import { keyId, readSigningKeyFile, signBundle } from '../../bundle/sign.ts';
+import type { SameBytesFile } from '../../common/atomic-write.ts';
 import { writeShardedCached } from '../../compiler/sharded-output.ts';
 import { parseShardCount, type ShardedWrite, writeShardedBundle } from '../../compiler/write-sharded.ts';
 import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult } from '../../compiler/index.ts';
@@ -55,9 +56,10 @@ Options:
                               key file, so a recompile parses and resolves only the key files
                               (and certificate files) that changed; the bundle is the same
                               bytes as without it. Certificate files are taken as unchanged
-                              while their size, mtime and inode are. When only key files
-                              changed, the previous bundle kept in DIR/snapshot is patched
-                              (docs/scale.md)
+                              while their size, mtime, ctime and inode are. When only key files
+                              changed, the previous bundle kept in DIR/snapshot is patched, and
+                              -o FILE is a hard link to DIR/snapshot/bundle.json (unless
+                              signed) instead of a second copy (docs/scale.md)
 ${sharedFlags}`;
 
 export const compileOptions = {
@@ -192,6 +194,8 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   const ok = result.errorCount === 0 && result.bundle !== null;
   // Signed over the digest (bundle/sign.ts): the digest and content bytes stay the same.
   if (ok && signingKey && values.shards === undefined) result.bundle = signBundle(result.bundle!, signingKey);
+  // Unsigned, the bundle is the bytes the compile cache just wrote: the output is a link to them.
+  const sameBytes = signingKey ? undefined : result.bundleFile;
   let shardCount = 0;
   if (ok && values.shards !== undefined) {
     const n = parseShardCount(values.shards, counts.keys);
@@ -215,8 +219,11 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
       );
       return 0;
     } else
-      return writeBundle(out!, result.bundle!, () =>
-        process.stdout.write(envelope(name, true, body, [], diagnosticProblems(result.diagnostics, 'warning', shownDir))),
+      return writeBundle(
+        out!,
+        result.bundle!,
+        () => process.stdout.write(envelope(name, true, body, [], diagnosticProblems(result.diagnostics, 'warning', shownDir))),
+        sameBytes,
       );
   } else {
     // A missing certificate directory (examples/certs on a fresh clone): say what to run, first.
@@ -247,7 +254,7 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     );
     return 0;
   }
-  return writeBundle(out!, result.bundle!, () => info(`mtlsgate compile: wrote ${describePath(out!, 'out')}: ${summary}`));
+  return writeBundle(out!, result.bundle!, () => info(`mtlsgate compile: wrote ${describePath(out!, 'out')}: ${summary}`), sameBytes);
 }
 
 /**
@@ -274,9 +281,9 @@ function writeSharded(
   }
 }
 
-function writeBundle(out: string, bundle: Buffer, done: () => void): number {
+function writeBundle(out: string, bundle: Buffer, done: () => void, same?: SameBytesFile): number {
   try {
-    writeOutput(out, bundle);
+    writeOutput(out, bundle, same);
   } catch (err) {
     const message = (err as Error).name === 'UnsafeTargetError' ? (err as Error).message : `cannot write ${out}: ${errnoMessage(err)}`;
     process.stderr.write(`mtlsgate compile: ${message}\n`);

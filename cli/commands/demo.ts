@@ -15,9 +15,11 @@ import { runUntilSignalled } from '../../runtime/signals.ts';
 import { startGateway, StartupError } from '../../runtime/supervisor.ts';
 import { watchConfigDir } from '../watch-config.ts';
 import { runAccessTests } from '../../access/run.ts';
-import { type AccessCase, compileDir, describeFailure, formatDiagnostics, writeFileAtomic } from '../../compiler/index.ts';
+import { type AccessCase, compileDir, describeFailure, formatDiagnostics } from '../../compiler/index.ts';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { demoGuide, shellPath } from '../demo-guide.ts';
-import { parseHostPort, parseLogLevel } from './serve.ts';
+import { parseHostPort } from '../flags.ts';
+import { parseLogLevel } from '../serve-flags.ts';
 
 const usage = `usage: mtlsgate demo [--config DIR] [-o FILE] [--listen HOST:PORT] [--admin HOST:PORT|off]
 

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { bundleOut, CONFIG_OUT_OPTIONS } from '../flags.ts';
 import { createLogger } from '../../runtime/log.ts';
-import { parseHostPort } from './serve.ts';
+import { parseHostPort } from '../flags.ts';
 import { createPortal } from '../../portal/server.ts';
 import { syncBundle } from '../../portal/issue-key.ts';
 import { DEFAULT_DEVELOPER_KEY_LIMIT } from '../../portal/key-limit.ts';
@@ -109,7 +109,7 @@ export const command: Command = {
     values.bundle = bundleOut(values);
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the directory goes after --config)`);
     if (!values.config || !values.bundle) throw new UsageError('--config DIR and -o OUT (the bundle) are both required');
-    const listen = parseHostPort(values.listen ?? '127.0.0.1:3000', '--listen');
+    const listen = parseHostPort(values.listen ?? '127.0.0.1:3000', '--listen', false, '127.0.0.1:3000');
     const gatewayUrl = values['gateway-url'] ?? 'https://localhost:8443';
     let parsedGateway: URL;
     try {

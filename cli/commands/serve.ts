@@ -3,26 +3,20 @@
 import cluster from 'node:cluster';
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readPublicKey } from '../../bundle/sign.ts';
+import { errnoMessage } from '../../common/errno.ts';
 import { parseNotBefore } from '../../runtime/bundle-floor.ts';
-import { redactUrl } from '../../runtime/redact.ts';
-import { UsageError, type Command } from '../command.ts';
-import { envName, flagsWithEnv, parseDuration, type Sourced } from '../flags.ts';
-import { verbosity } from '../output.ts';
-import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../../runtime/log.ts';
-import { runUntilSignalled } from '../../runtime/signals.ts';
 import { runPrimary } from '../../runtime/cluster/primary.ts';
 import { runWorker } from '../../runtime/cluster/worker.ts';
-import type { MinBodyRate } from '../../runtime/body-watch.ts';
-import { DEFAULT_MIN_BODY_RATE } from '../../runtime/gateway.ts';
 import { DEFAULT_HTTP2_MAX_STREAMS, HTTP2_MAX_STREAMS_LIMIT } from '../../runtime/http2.ts';
-import { startGateway, StartupError, type HostPort, type RuntimeConfig } from '../../runtime/supervisor.ts';
-import type { TlsFiles } from '../../runtime/tls-credentials.ts';
-import { certHeaderSpec } from '../../runtime/client-cert-header.ts';
-import { splitCidrs, TrustedProxies } from '../../runtime/trusted-proxies.ts';
-import { errnoMessage } from '../../common/errno.ts';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../../runtime/log.ts';
+import { redactUrl } from '../../runtime/redact.ts';
+import { runUntilSignalled } from '../../runtime/signals.ts';
+import { startGateway, StartupError, type RuntimeConfig } from '../../runtime/supervisor.ts';
+import { UsageError, type Command } from '../command.ts';
+import { envName, flagsWithEnv, parseCount, parseHostPort, parseMs, type Sourced } from '../flags.ts';
+import { certHeaderFlags, envBoolean, parseHttp2Resets, parseLogLevel, parseMinBodyRate, parseWorkers, tlsFiles } from '../serve-flags.ts';
 
 const usage = `usage: mtlsgate serve --bundle FILE|URL --tls-cert FILE --tls-key FILE [options]
 
@@ -81,6 +75,13 @@ Options (each also from the environment variable shown; a flag wins over its var
   --http2-max-streams N      HTTP/2 streams open at once per connection (SETTINGS_MAX_CONCURRENT_
                              STREAMS; default 100, at most 4294967295); a client opening more
                              has them refused                         MTLSGATE_HTTP2_MAX_STREAMS
+  --http2-max-resets N       streams an HTTP/2 client may reset before they are answered, within
+                             a second of opening them (rapid reset, CVE-2023-44487), per
+                             --http2-reset-period; one more closes its connection (GOAWAY
+                             ENHANCE_YOUR_CALM). Default 100, at least 1: there is no off
+                                                                      MTLSGATE_HTTP2_MAX_RESETS
+  --http2-reset-period DURATION  the budget refills at --http2-max-resets per this long
+                             (default 1m, at least 1s)                MTLSGATE_HTTP2_RESET_PERIOD
   --drain-timeout DURATION   SIGTERM waits this long for requests in flight (default 10s)
                                                                       MTLSGATE_DRAIN_TIMEOUT
   --poll-interval DURATION   URL bundle poll interval (default 5s)    MTLSGATE_POLL_INTERVAL
@@ -129,6 +130,8 @@ const OPTIONS = {
   'max-connections': { type: 'string' },
   'max-connections-per-address': { type: 'string' },
   'http2-max-streams': { type: 'string' },
+  'http2-max-resets': { type: 'string' },
+  'http2-reset-period': { type: 'string' },
   'poll-interval': { type: 'string' },
   redis: { type: 'string' },
   'redis-timeout': { type: 'string' },
@@ -147,130 +150,6 @@ const VALUE_FLAGS = (Object.keys(OPTIONS) as FlagName[]).filter((f) => OPTIONS[f
 export const SERVE_ENV = (Object.keys(OPTIONS) as FlagName[]).map(envName);
 
 export { envName };
-
-/**
- * "127.0.0.1:8443", "[::1]:8443", "localhost:0", ":8443" (all interfaces), "8443" (loopback).
- * `example` is the flag's own default, shown in the error (the admin port is not the gateway's).
- */
-export function parseHostPort(value: string, flag: string, orOff = false, example = '127.0.0.1:8443'): HostPort {
-  const text = value.trim();
-  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    const examplePort = example.slice(example.lastIndexOf(':') + 1);
-    throw new UsageError(`${flag} must be HOST:PORT (e.g. ${example} or [::1]:${examplePort})${orOff ? ' or off' : ''}, not ${JSON.stringify(value)}`);
-  }
-  if (m[1] !== undefined) return { host: m[1], port };
-  if (m[2] === undefined) return { host: '127.0.0.1', port }; // a bare port: loopback, the safe default
-  return { host: m[2] === '' ? '0.0.0.0' : m[2], port };
-}
-
-/** A duration flag (or its variable) in milliseconds; `fallback` when neither is set. */
-export function parseMs(value: Sourced | undefined, fallback: number): number {
-  return value === undefined ? fallback : parseDuration(value.value, value.source);
-}
-
-/** A count flag (or its variable): a positive whole number; `fallback` when neither is set. */
-export function parseCount(value: Sourced | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  const n = Number(value.value.trim());
-  if (!/^\d+$/.test(value.value.trim()) || !Number.isSafeInteger(n) || n <= 0)
-    throw new UsageError(`${value.source} must be a positive whole number, not ${JSON.stringify(value.value)}`);
-  if (n > max) throw new UsageError(`${value.source} must be at most ${max}, not ${n}`);
-  return n;
-}
-
-/** --min-body-rate (bytes per second, or off) with --min-body-rate-grace; Kestrel's 240 after 5 s by default. */
-export function parseMinBodyRate(rate: Sourced | undefined, grace: Sourced | undefined): MinBodyRate | null {
-  const graceMs = parseMs(grace, DEFAULT_MIN_BODY_RATE.graceMs);
-  if (rate === undefined) return { bytesPerSecond: DEFAULT_MIN_BODY_RATE.bytesPerSecond, graceMs };
-  const text = rate.value.trim();
-  if (text === 'off') return null;
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0)
-    throw new UsageError(`${rate.source} must be a number of bytes per second (e.g. 240) or off, not ${JSON.stringify(rate.value)}`);
-  return { bytesPerSecond: n, graceMs };
-}
-
-/** --log-level, else -q (warn) / -v (debug), else info. */
-export function parseLogLevel(value: string | undefined, source = '--log-level'): LogLevel {
-  const level = value ?? (verbosity() < 0 ? 'warn' : verbosity() > 0 ? 'debug' : 'info');
-  if (!isLogLevel(level)) throw new UsageError(`${source} must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(level)}`);
-  return level;
-}
-
-/** --workers: a count from 1 to 256, or auto (one per core this process may use). */
-export function parseWorkers(value: Sourced | undefined): number {
-  if (value === undefined) return 1;
-  const text = value.value.trim();
-  if (text === 'auto') return availableParallelism();
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 256)
-    throw new UsageError(`${value.source} must be a number of workers from 1 to 256 or auto, not ${JSON.stringify(value.value)}`);
-  return n;
-}
-
-/** MTLSGATE_ALLOW_EMPTY, MTLSGATE_ALLOW_INSECURE_HTTP_BUNDLE: 1/true/yes or 0/false/no. */
-function envBoolean(env: NodeJS.ProcessEnv, flag: string): boolean {
-  const name = envName(flag);
-  const v = env[name];
-  if (v === undefined || v === '') return false;
-  if (/^(1|true|yes)$/i.test(v)) return true;
-  if (/^(0|false|no)$/i.test(v)) return false;
-  throw new UsageError(`${name} must be 1 or 0 (true or false), not ${JSON.stringify(v)}`);
-}
-
-/**
- * --tls-cert/--tls-key: each flag may be repeated, the Nth cert going with the Nth key; without
- * the flags, MTLSGATE_TLS_CERT/MTLSGATE_TLS_KEY give one pair. [] when neither names a cert.
- */
-function tlsFiles(values: { 'tls-cert'?: string[]; 'tls-key'?: string[] }, env: NodeJS.ProcessEnv): TlsFiles[] {
-  const fromEnv = (flag: 'tls-cert' | 'tls-key'): string[] => {
-    const v = env[envName(flag)];
-    return v === undefined || v === '' ? [] : [v];
-  };
-  const certs = values['tls-cert'] ?? fromEnv('tls-cert');
-  const keys = values['tls-key'] ?? fromEnv('tls-key');
-  if (certs.length === 0 || keys.length === 0) return [];
-  if (certs.length !== keys.length) {
-    const times = (n: number) => (n === 1 ? 'once' : `${n} times`);
-    throw new UsageError(
-      `--tls-cert is given ${times(certs.length)} and --tls-key ${times(keys.length)}: give them in pairs, each certificate with its key, in order`,
-    );
-  }
-  return certs.map((certFile, i) => ({ certFile, keyFile: keys[i] }));
-}
-
-/**
- * --client-cert-header, --trusted-proxies, --listen-plain: all or none of the first two, and
- * the third only with them; each value checked here so a mistake is a usage error naming its source.
- */
-function certHeaderFlags(v: Partial<Record<FlagName, Sourced>>): Pick<RuntimeConfig, 'clientCertHeader' | 'trustedProxies' | 'listenPlain'> {
-  const header = v['client-cert-header'];
-  const proxies = v['trusted-proxies'];
-  const plain = v['listen-plain'];
-  if (header === undefined && proxies === undefined && plain === undefined) return {};
-  if (header === undefined || proxies === undefined) {
-    const given = [header, proxies, plain].filter((x) => x !== undefined).map((x) => x!.source);
-    throw new UsageError(`${given.join(' and ')} needs --client-cert-header and --trusted-proxies together: the header is believed only from those addresses`);
-  }
-  try {
-    certHeaderSpec(header.value);
-  } catch (err) {
-    throw new UsageError(`${header.source}: ${(err as Error).message}`);
-  }
-  const cidrs = splitCidrs(proxies.value);
-  try {
-    new TrustedProxies(cidrs);
-  } catch (err) {
-    throw new UsageError(`${proxies.source}: ${(err as Error).message}`);
-  }
-  return {
-    clientCertHeader: header.value,
-    trustedProxies: cidrs,
-    listenPlain: plain === undefined ? null : parseHostPort(plain.value, plain.source, false, '0.0.0.0:8080'),
-  };
-}
 
 /** Parses serve's flags and environment into a RuntimeConfig (minus the logger). */
 export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<RuntimeConfig, 'logger'>; logLevel: LogLevel; workers: number } {
@@ -336,6 +215,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       maxConnections: parseCount(v['max-connections'], 10_000),
       maxConnectionsPerAddress: parseCount(v['max-connections-per-address'], 256),
       http2MaxStreams: parseCount(v['http2-max-streams'], DEFAULT_HTTP2_MAX_STREAMS, HTTP2_MAX_STREAMS_LIMIT),
+      ...parseHttp2Resets(v['http2-max-resets'], v['http2-reset-period']),
       pollIntervalMs: parseMs(v['poll-interval'], 5_000),
       redisUrl: v.redis?.value,
       redisTimeoutMs: v['redis-timeout'] === undefined ? undefined : parseMs(v['redis-timeout'], 50),

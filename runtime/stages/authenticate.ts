@@ -2,7 +2,9 @@
 // order CONTRACT section 5 gives. Keyless APIs have no key: the stage lets them through.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Refusal, refusal } from '../errors.ts';
-import { AMBIGUOUS_KEY, type PreparedApi, type PreparedKey, type Snapshot } from '../snapshot.ts';
+import type { PreparedApi } from '../prepared-api.ts';
+import type { PreparedKey } from '../prepared-key.ts';
+import { AMBIGUOUS_KEY, type Snapshot } from '../snapshot.ts';
 import type { RequestContext, RequestHeaders } from './context.ts';
 import { GO, type Stage, type Verdict } from './stage.ts';
 import { certificateUsable } from './static-mtls.ts';

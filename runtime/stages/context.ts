@@ -4,7 +4,9 @@
 // synthetic request, so the same stages answer "would this request pass?" without a network.
 import type { ClientIdentity } from '../identity.ts';
 import type { Limiter } from '../limits/limiter.ts';
-import type { PreparedApi, PreparedKey, Snapshot } from '../snapshot.ts';
+import type { PreparedApi } from '../prepared-api.ts';
+import type { PreparedKey } from '../prepared-key.ts';
+import type { Snapshot } from '../snapshot.ts';
 
 /** Request headers, lower-case names (node:http's IncomingHttpHeaders has this shape). */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;

@@ -3,9 +3,10 @@
 // with an uncached compile, and the cache figures they compare.
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateCompileConfig } from '../../bench/gen-config.ts';
+import { RACY_MS } from '../../compiler/certs.ts';
 import { compileDir, type CompileOptions, type CompileResult } from '../../compiler/index.ts';
 import { tempDir } from './ops-fixtures.ts';
 
@@ -87,4 +88,11 @@ export async function threeKeyFileConfig(dir: string): Promise<string> {
   rmSync(join(pristine, 'keys/keys-000.yaml'));
   for (let f = 0; f < 3; f++) writeFileSync(join(pristine, `keys/part-${f}.yaml`), docs.slice(f * 100, f * 100 + 100).join('---\n'));
   return pristine;
+}
+
+/** Waits until every file's ctime is RACY_MS old (a stat is recorded only for a file that settled; a witness keeps no SHA-256). */
+export async function settle(files: string[]): Promise<void> {
+  const newest = Math.max(...files.map((f) => statSync(f).ctimeMs));
+  const deadline = newest + RACY_MS + 100;
+  while (Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }

@@ -1,11 +1,51 @@
-// A gateway over a config directory, as the PKI tests run one: the directory compiled (no
-// errors allowed) and served by a test gateway; and the teardown each of them repeats.
+// What the gateway tests start in `before` and close in `after`: a demo PKI and an echo
+// upstream, a test gateway over a bundle built from them or over a config directory compiled
+// (no errors allowed), and the teardown each of them repeats.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { loadBundle } from '../../bundle/read.ts';
+import type { Bundle } from '../../bundle/types.ts';
+import type { GatewayOptions } from '../../runtime/gateway.ts';
 import { closeAllUpstreams } from '../../runtime/upstreams.ts';
+import { buildBundle } from './bundle-builder.ts';
 import { compileDir } from './compile-and-load.ts';
-import { type EchoUpstream, startTestGateway, type TestGateway, type TestPki } from './gateway-fixtures.ts';
+import { type EchoUpstream, makePki, startEcho, startTestGateway, type TestGateway, type TestPki } from './gateway-fixtures.ts';
+
+/** A demo PKI (removed by `cleanup`) and an echo upstream. */
+export interface PkiAndEcho {
+  pki: TestPki;
+  cleanup: () => void;
+  echo: EchoUpstream;
+}
+
+/** Makes the demo PKI and starts an echo upstream. */
+export async function startPkiAndEcho(): Promise<PkiAndEcho> {
+  const { pki, cleanup } = await makePki();
+  try {
+    return { pki, cleanup, echo: await startEcho() };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+/**
+ * The PKI and echo upstream, and a test gateway serving the bundle `bundleOf` builds from them
+ * (it may also issue certificates or set `echo.slowMs` first). What started is closed again
+ * when a later step throws: a `before` that fails half-way leaves no server running.
+ */
+export async function startGatewayTest(
+  bundleOf: (parts: PkiAndEcho) => Bundle | Promise<Bundle>,
+  extra: Partial<GatewayOptions> = {},
+): Promise<PkiAndEcho & { gw: TestGateway }> {
+  const parts = await startPkiAndEcho();
+  try {
+    return { ...parts, gw: await startTestGateway(parts.pki, await bundleOf(parts), extra) };
+  } catch (err) {
+    await closeGatewayTest(parts);
+    throw err;
+  }
+}
 
 /** Compiles `dir` (asserting no errors) and starts a test gateway serving its bundle. */
 export async function gatewayOnConfig(pki: TestPki, dir: string): Promise<TestGateway> {
@@ -21,4 +61,9 @@ export async function closeGatewayTest(parts: { gw?: TestGateway; echo?: EchoUps
   await closeAllUpstreams();
   parts.cleanup?.();
   for (const dir of parts.dirs ?? []) if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+/** The simplest bundle: one keyless API at "/" forwarding to the echo upstream. */
+export function keylessOpenBundle(echo: EchoUpstream): Bundle {
+  return buildBundle([{ id: 'open', listen_path: '/', target_url: echo.url, use_keyless: true }]);
 }

@@ -65,6 +65,8 @@ export interface RawH2 {
   resets: Map<number, number>;
   /** The GOAWAY's error code, once one came. */
   goaway: number | null;
+  /** The GOAWAY's last stream id: the highest stream the server took (RFC 9113 6.8). */
+  goawayLastStream: number | null;
   closed: boolean;
   /** Opens stream `id` (odd, rising): HEADERS, ending the stream for GET, not for POST. */
   open(id: number, method: 'GET' | 'POST', path: string): void;
@@ -87,6 +89,7 @@ export function rawH2(opts: RawH2Options): Promise<RawH2> {
       answered: new Set(),
       resets: new Map(),
       goaway: null,
+      goawayLastStream: null,
       closed: false,
       open(id, method, path) {
         socket.write(frame(FRAME.HEADERS, END_HEADERS | (method === 'GET' ? END_STREAM : 0), id, requestBlock(method, path, authority)));
@@ -115,7 +118,10 @@ export function rawH2(opts: RawH2Options): Promise<RawH2> {
         } else if (type === FRAME.PING && (flags & ACK) === 0) socket.write(frame(FRAME.PING, ACK, 0, payload));
         else if (type === FRAME.HEADERS) client.answered.add(id);
         else if (type === FRAME.RST_STREAM) client.resets.set(id, payload.readUInt32BE(0));
-        else if (type === FRAME.GOAWAY) client.goaway = payload.readUInt32BE(4);
+        else if (type === FRAME.GOAWAY) {
+          client.goaway = payload.readUInt32BE(4);
+          client.goawayLastStream = payload.readUInt32BE(0) & 0x7fffffff;
+        }
       }
     });
     socket.on('error', () => {});
