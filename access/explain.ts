@@ -14,6 +14,7 @@ import { tokenHeader } from './run.ts';
 import { describeMatch, revocationOf } from './cert-rules.ts';
 import { admittedBy } from './static-rules.ts';
 import { oneLineName } from '../cert/subject.ts';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 import { count } from '../common/count.ts';
 
 export type StageOutcome = 'pass' | 'refuse' | 'skip' | 'not reached';
@@ -62,6 +63,12 @@ function revocationDetail(ctx: RequestContext, bundle: Bundle, identity: ClientI
   const r = bundle.content.revocation;
   if (verdict?.code === 'mtls.cert_revoked') {
     if (r.denied.includes(identity.fingerprint)) return `${certificateLine(identity)} is on the deny list`;
+    const deniedCa = ctx.snapshot.revocation.deniedAbove(identity);
+    if (deniedCa !== null) {
+      const sent = identity.certificatesAbove().find((c) => fingerprintOf(c.raw) === deniedCa);
+      const name = bundle.content.cas[deniedCa]?.subject ?? r.crl_issuers?.[deniedCa]?.subject ?? (sent && oneLineName(sent.subject));
+      return `${certificateLine(identity)} was issued under CA ${fp(deniedCa)}${name === undefined ? '' : ` ("${name}")`}, which is on the deny list`;
+    }
     const ca = ctx.snapshot.revocationCas().find((c) => r.crls[c.fingerprint]?.serials.includes(identity.serial()) && identity.signedBy(c));
     if (ca !== undefined)
       return `serial ${identity.serial()} is on the CRL of CA "${bundle.content.cas[ca.fingerprint]?.subject ?? r.crl_issuers?.[ca.fingerprint]?.subject}" (revocation ${r.crls[ca.fingerprint].sources.join(', ')})`;

@@ -39,6 +39,9 @@ export function listenPath(v: unknown, path: string): void {
   str(v, path);
   if (!(v as string).startsWith('/') || !(v as string).endsWith('/')) fail(path, 'must start and end with "/"');
 }
+export function fingerprint(v: unknown, path: string): void {
+  if (typeof v !== 'string' || !HEX64.test(v)) fail(path, 'must be a fingerprint (64 lowercase hex)');
+}
 export function fingerprints(v: unknown, path: string): void {
   strArray(v, path);
   for (const fp of v) if (!HEX64.test(fp)) fail(path, `holds a non-fingerprint ${JSON.stringify(fp)}`);

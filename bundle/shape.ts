@@ -30,6 +30,7 @@ import {
   type Check,
   denyIfPresent,
   fail,
+  fingerprint,
   fingerprints,
   finiteNumber,
   HEX64,
@@ -68,6 +69,7 @@ const REVOCATION_SHAPE = {
   crls: mapOf(record(CRL_SHAPE)),
   crl_issuers: optional(mapOf(record(CRL_ISSUER_SHAPE))),
   crl_urls: httpUrls,
+  crl_url_issuers: optional(mapOf(fingerprint)),
   denied: fingerprints,
 } satisfies Record<keyof BundleRevocation, Check>;
 
@@ -164,6 +166,11 @@ export function verifyShape(c: unknown): asserts c is WireContent {
   const crlIssuers = revocation.crl_issuers ?? {};
   for (const fp in crlIssuers) knownCa(crlIssuers[fp].ca, `content.revocation.crl_issuers.${fp}.ca`);
   for (const fp in revocation.crls) if (!isObj(crlIssuers[fp])) knownCa(fp, `content.revocation.crls.${fp}`);
+  const urlIssuers = revocation.crl_url_issuers ?? {};
+  for (const url in urlIssuers) {
+    if (!revocation.crl_urls.includes(url)) fail('content.revocation.crl_url_issuers', `names ${JSON.stringify(url)}, which is not among crl_urls`);
+    if (!isObj(crlIssuers[urlIssuers[url]])) knownCa(urlIssuers[url], 'content.revocation.crl_url_issuers');
+  }
   for (const host in routes) {
     const paths = routes[host];
     for (const lp in paths) if (!isObj(apis[paths[lp]])) fail(`content.routes.${host}.${lp}`, 'names an API missing from content.apis');

@@ -194,6 +194,11 @@ export interface BundleRevocation {
   crl_issuers?: Record<Fingerprint, BundleCrlIssuer>;
   /** CRLs the running gateway fetches and refreshes, sorted. */
   crl_urls: string[];
+  /**
+   * crl_url -> the one CA (in `content.cas` or `crl_issuers`) whose CRLs it may serve; absent
+   * when there are no crl_urls (and in bundles compiled before it existed: runtime/snapshot.ts).
+   */
+  crl_url_issuers?: Record<string, Fingerprint>;
   /** Denied leaf fingerprints, sorted. */
   denied: Fingerprint[];
 }

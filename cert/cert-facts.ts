@@ -238,3 +238,37 @@ export function escapeRfc2253(value: string): string {
   }
   return out;
 }
+
+/**
+ * The URIs a certificate's cRLDistributionPoints extension names (fullName entries): where the
+ * CRL that covers this certificate, signed by its issuer, is published (RFC 5280 4.2.1.13).
+ * Only the compiler needs them (binding a bare crl_url to its signer); [] when there are none
+ * or the DER is not understood.
+ */
+export function crlDistributionUris(der: Uint8Array): string[] {
+  try {
+    const cert = readTlv(der, 0, der.length);
+    const tbs = readTlv(der, cert.start, cert.end);
+    const exts = childrenOf(der, tbs).find((f) => f.tag === 0xa3);
+    if (exts === undefined) return [];
+    const uris: string[] = [];
+    for (const ext of childrenOf(der, readTlv(der, exts.start, exts.end))) {
+      const parts = childrenOf(der, ext);
+      if (oidText(der, parts[0]) !== '2.5.29.31') continue;
+      const octets = parts[parts.length - 1];
+      // SEQUENCE OF DistributionPoint { [0] distributionPoint { [0] fullName GeneralNames } ... }
+      for (const point of childrenOf(der, readTlv(der, octets.start, octets.end))) {
+        for (const name of childrenOf(der, point).filter((t) => t.tag === 0xa0)) {
+          for (const full of childrenOf(der, name).filter((t) => t.tag === 0xa0)) {
+            for (const general of childrenOf(der, full)) {
+              if (general.tag === 0x86) uris.push(Buffer.from(der.subarray(general.start, general.end)).toString('latin1'));
+            }
+          }
+        }
+      }
+    }
+    return uris;
+  } catch {
+    return [];
+  }
+}

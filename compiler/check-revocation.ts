@@ -14,6 +14,7 @@ import { uniqueById } from './ids.ts';
 import type { CaRegistry } from './match.ts';
 import type { RevocationDoc } from './model.ts';
 import { type CrlSigner, resolveCrlIssuers } from './crl-issuers.ts';
+import { bindCrlUrls, type CrlUrlEntry } from './crl-url-issuers.ts';
 import { locate } from './source.ts';
 import { count } from '../common/count.ts';
 
@@ -44,7 +45,7 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
   const issuers = resolveCrlIssuers(unique.values(), trustedCas, certs, now, log);
   const trusted = [...trustedCas, ...issuers.signers];
   const crls = new Map<Fingerprint, { serials: Set<string>; next: number | null; sources: Set<string> }>();
-  const urls = new Set<string>();
+  const urlEntries: CrlUrlEntry[] = [];
   const denied = new Set<Fingerprint>();
 
   for (const { doc, spec } of unique.values()) {
@@ -87,7 +88,11 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
       merged.sources.add(spec.id);
       crls.set(signer.fingerprint, merged);
     });
-    for (const url of spec.crl_urls ?? []) urls.add(url);
+    (spec.crl_urls ?? []).forEach((entry, i) => {
+      const site = at(['crl_urls', i]);
+      const issuerSite = typeof entry === 'string' ? site : at(['crl_urls', i, 'issuer']);
+      urlEntries.push({ spec: entry, site, issuerSite, yamlAbsPath: doc.file.absPath, documentIssuers: issuers.byDocument.get(spec.id) ?? new Set() });
+    });
     (spec.certificates ?? []).forEach((entry, i) => {
       const site = at(['certificates', i]);
       const pin = parsePin(entry);
@@ -107,7 +112,12 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
       sources: [...c.sources].sort(),
     };
   }
-  const revocation: BundleRevocation = { crl_urls: [...urls].sort(), crls: sortedCrls, denied: [...denied].sort() };
+  const bound = bindCrlUrls(urlEntries, trusted, certs, log);
+  const urls = [...bound.keys()].sort();
+  const revocation: BundleRevocation = { crl_urls: urls, crls: sortedCrls, denied: [...denied].sort() };
+  // Only when there are some: a bundle without crl_urls keeps the bytes it had before.
+  const boundUrls = urls.filter((url) => bound.get(url) !== null);
+  if (boundUrls.length > 0) revocation.crl_url_issuers = Object.fromEntries(boundUrls.map((url) => [url, bound.get(url)!]));
   // Only when there are some: a bundle without keeps the bytes it had before crl_issuers existed.
   const issuerFps = Object.keys(issuers.bundle).sort();
   if (issuerFps.length > 0) revocation.crl_issuers = Object.fromEntries(issuerFps.map((fp) => [fp, issuers.bundle[fp]]));

@@ -220,6 +220,11 @@ export const CODES = {
     title: 'a crl_issuers certificate whose CRLs cannot be used',
     fix: "Name one intermediate CA certificate per entry, signed by a CA the config trusts (an API's client_certificates CA, a certificate_match issuer) or by another crl_issuers entry, with basicConstraints CA:TRUE, keyUsage keyCertSign, an extendedKeyUsage (if any) with clientAuth, valid now.",
   },
+  E_CRL_URL_ISSUER: {
+    severity: 'error',
+    title: 'a crl_urls entry whose CRL signer is not known',
+    fix: "Write the entry as {url: URL, issuer: CA} (the CA's PEM file, inline PEM or sha256: pin; a CA the config trusts or a crl_issuers entry). A bare URL is bound to the issuer of a config certificate whose CRL distribution points name it, or to the config's only CRL signer; with several, the one allowed to sign the URL's CRL must be named.",
+  },
   E_CRL_STALE: { severity: 'error', title: 'CRL past its nextUpdate', fix: 'Fetch or issue a current CRL (openssl ca -gencrl) and compile again.' },
   W_CRL_EXPIRING: {
     severity: 'warning',

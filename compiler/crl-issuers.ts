@@ -26,6 +26,8 @@ const MAX_DEPTH = 8;
 
 interface Candidate extends CrlSigner {
   site: Site;
+  /** The revocation document that names it. */
+  source: string;
   label: string;
   pem: string;
 }
@@ -52,7 +54,7 @@ export function resolveCrlIssuers(
   certs: CertLoader,
   now: Date,
   log: DiagnosticLog,
-): { signers: CrlSigner[]; bundle: Record<Fingerprint, BundleCrlIssuer> } {
+): { signers: CrlSigner[]; bundle: Record<Fingerprint, BundleCrlIssuer>; byDocument: Map<string, Set<Fingerprint>> } {
   const candidates: Candidate[] = [];
   for (const { doc, spec } of docs) {
     (spec.crl_issuers ?? []).forEach((entry, i) => {
@@ -70,7 +72,8 @@ export function resolveCrlIssuers(
       const defect = issuerDefect(factsOf(cert), Date.parse(cert.validFrom), Date.parse(cert.validTo), now.getTime());
       if (defect !== null && defect.kind !== 'expired')
         return log.report('E_CRL_ISSUER', site, `${label} (${subjectOf(loaded[0])}) is not a CA that may issue client certificates: ${defect.problem}`);
-      if (defect === null) candidates.push({ fingerprint: loaded[0].fingerprint, cert, subject: subjectOf(loaded[0]), site, label, pem: caPem(loaded[0]) });
+      if (defect === null)
+        candidates.push({ fingerprint: loaded[0].fingerprint, cert, subject: subjectOf(loaded[0]), site, source: spec.id, label, pem: caPem(loaded[0]) });
     });
   }
 
@@ -97,6 +100,8 @@ export function resolveCrlIssuers(
 
   const signers: CrlSigner[] = [];
   const bundle: Record<Fingerprint, BundleCrlIssuer> = {};
+  // The verified entries of each revocation document (a bare crl_url there may be theirs: compiler/crl-url-issuers.ts).
+  const byDocument = new Map<string, Set<Fingerprint>>();
   for (const c of candidates) {
     const v = verified.get(c.fingerprint);
     if (v === undefined) {
@@ -107,9 +112,10 @@ export function resolveCrlIssuers(
       );
       continue;
     }
+    byDocument.set(c.source, (byDocument.get(c.source) ?? new Set()).add(c.fingerprint));
     if (Object.hasOwn(bundle, c.fingerprint)) continue;
     signers.push(c);
     bundle[c.fingerprint] = { ca: v.ca, pem: c.pem, subject: c.subject };
   }
-  return { signers, bundle };
+  return { signers, bundle, byDocument };
 }

@@ -76,9 +76,16 @@ export interface RevocationSpec {
   kind: 'revocation';
   id: string;
   crl?: string[];
-  crl_urls?: string[];
+  crl_urls?: (string | CrlUrlSpec)[];
   crl_issuers?: string[];
   certificates?: string[];
+}
+
+/** A crl_urls entry that names the CA allowed to sign its CRL (compiler/crl-url-issuers.ts). */
+export interface CrlUrlSpec {
+  url: string;
+  /** PEM file, inline PEM or sha256: pin of a trusted CA or a crl_issuers entry. */
+  issuer: string;
 }
 
 export interface RevocationDoc {

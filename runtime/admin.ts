@@ -7,8 +7,9 @@
 // /health answers 200 while the gateway serves (its "status" says ok or degraded; a load
 // balancer should not pull an instance that still serves its last good bundle), and 503 once
 // the process is draining, so traffic moves away before the listener closes, and while the
-// rate-limit store is degraded under --on-limiter-error deny (limited keys are refused then:
-// the operator chose to fail closed, so the instance reports itself unfit).
+// rate-limit store is degraded under --on-limiter-error deny, or a crl_url has no valid CRL
+// under --crl-stale closed (limited keys, or that CA's certificates, are refused then: the
+// operator chose to fail closed, so the instance reports itself unfit).
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { closeServer, listen } from '../common/listen.ts';
@@ -70,10 +71,11 @@ function signedAtOf(signature: { signedAt: number | null } | null | undefined): 
   return signature?.signedAt == null ? null : new Date(signature.signedAt).toISOString();
 }
 
-/** 503 draining, 503 degraded limiter under deny, else 200. */
+/** 503 draining, 503 degraded limiter under deny, 503 stale revocation under --crl-stale closed, else 200. */
 export function healthStatusCode(report: HealthReport, onLimiterError: 'allow' | 'deny' = 'allow'): number {
   if (report.status === 'draining') return 503;
   if (report.limiter?.status === 'degraded' && onLimiterError === 'deny') return 503;
+  if (report.revocation?.status === 'stale' && report.revocation.stale_policy === 'closed') return 503;
   return 200;
 }
 

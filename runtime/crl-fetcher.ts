@@ -56,8 +56,9 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
   const retry = opts.retryMs ?? Math.min(interval, 30_000);
   const timeout = opts.timeoutMs ?? 10_000;
   const maxBytes = opts.maxBytes ?? MAX_CRL_BYTES;
-  const due = new Map<string, number>();
-  const inFlight = new Map<string, Promise<void>>();
+  // Keyed by the store's entry: a URL bound to another CA by a reload is a new entry, fetched at once.
+  const due = new WeakMap<FetchedCrl, number>();
+  const inFlight = new Map<FetchedCrl, Promise<void>>();
   let stopped = false;
 
   /**
@@ -66,17 +67,33 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
    * use, and not reported again (the worker that fetched them did).
    */
   function take(crl: FetchedCrl, bytes: Buffer, etag: string | null, fromPeer: boolean): void {
-    const parsed = parseCrl(bytes);
-    // Verified against the CAs the bundle being served trusts; an unverifiable list is never used.
+    let parsed: Crl;
+    try {
+      parsed = parseCrl(bytes);
+    } catch (err) {
+      throw new RefusedCrl((err as Error).message);
+    }
+    // Verified against the one CA the bundle binds to this URL: any other trusted CA's CRL
+    // verifies too, and taken (even as the first list after a start) it would un-revoke what
+    // the right CA revoked.
     const cas = opts.snapshot().revocationCas();
-    const signer = cas.find((ca) => crlSignedBy(parsed, ca.cert));
-    if (signer === undefined) throw new Error('its signature does not verify against any CA the bundle trusts');
+    const bound = crl.issuer === null ? undefined : cas.find((ca) => ca.fingerprint === crl.issuer);
+    if (bound === undefined) throw new RefusedCrl('the bundle being served binds no CA to this URL');
+    if (!crlSignedBy(parsed, bound.cert)) {
+      const other = cas.find((ca) => crlSignedBy(parsed, ca.cert));
+      throw new RefusedCrl(
+        other === undefined
+          ? `its signature does not verify against the CA this URL is bound to (sha256:${short(bound.fingerprint)})`
+          : `it is signed by another CA (sha256:${short(other.fingerprint)}) than the one this URL is bound to (sha256:${short(bound.fingerprint)}; crl_urls issuer)`,
+      );
+    }
+    const signer = bound;
     if (parsed.nextUpdate !== null && parsed.nextUpdate.getTime() <= Date.now())
-      throw new Error(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
+      throw new RefusedCrl(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
     // Not yet valid (OpenSSL's CRL_NOT_YET_VALID). Taken, its thisUpdate would be the one to beat,
     // and every CRL the CA signs on a correct clock until then would be refused as older.
     if (parsed.thisUpdate.getTime() > Date.now() + MAX_SIGNED_AHEAD_MS)
-      throw new Error(
+      throw new RefusedCrl(
         `its thisUpdate (${parsed.thisUpdate.toISOString()}) is ahead of this gateway's clock (${new Date().toISOString()}): not yet valid; the CA's clock runs ahead, or this host's is behind`,
       );
     const taken: CrlFloor = { ca: signer.fingerprint, thisUpdate: parsed.thisUpdate.getTime(), number: parsed.number };
@@ -87,8 +104,10 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       !newerCrl(taken, { ca: crl.caFingerprint, thisUpdate: crl.thisUpdate, number: crl.number })
     )
       return;
-    // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one to beat.
-    const floor = crl.caFingerprint === null ? store.floors.get(redactUrl(crl.url)) : undefined;
+    // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one
+    // to beat, if the bound CA signed it (another CA's list says nothing about this one's numbers).
+    const kept = crl.caFingerprint === null ? store.floors.get(redactUrl(crl.url)) : undefined;
+    const floor = kept?.ca === signer.fingerprint ? kept : undefined;
     const beaten: InUse =
       floor === undefined
         ? { ...crl, what: 'the CRL in use' }
@@ -98,13 +117,8 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
             number: floor.number,
             what: 'the last CRL taken from this URL before this start (--state-dir)',
           };
-    const replaced = replacesInUse(
-      beaten,
-      signer.fingerprint,
-      parsed,
-      cas.some((ca) => ca.fingerprint === beaten.caFingerprint),
-    );
-    if (replaced !== null) throw new Error(replaced);
+    const replayed = olderThanInUse(beaten, parsed);
+    if (replayed !== null) throw new RefusedCrl(replayed);
     crl.caFingerprint = signer.fingerprint;
     crl.serials = new Set(parsed.serials);
     crl.nextUpdate = parsed.nextUpdate?.getTime() ?? null;
@@ -114,6 +128,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     crl.etag = etag;
     crl.fetchedAt = Date.now();
     crl.lastError = null;
+    crl.refused = false;
     crl.stale = false;
     store.changed();
     opts.onEvent?.({ url: crl.url, result: 'updated', entries: parsed.serials.length, ...(fromPeer ? { fromPeer } : { taken, bytes }) });
@@ -128,25 +143,28 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       if (res.status === 304 && crl.fetchedAt !== null) {
         crl.fetchedAt = Date.now();
         crl.lastError = null;
+        crl.refused = false;
         opts.onEvent?.({ url: crl.url, result: 'not_modified' });
-        due.set(crl.url, nextFetch(crl, interval));
+        due.set(crl, nextFetch(crl, interval));
         return;
       }
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
       take(crl, res.body === null ? Buffer.alloc(0) : await readCapped(res.body, maxBytes), res.headers.get('etag'), false);
-      due.set(crl.url, nextFetch(crl, interval));
+      due.set(crl, nextFetch(crl, interval));
     } catch (err) {
       crl.lastError = `${(err as Error).message} (at ${new Date(now).toISOString()})`;
+      // A CRL came and was not taken: /health says "refused" while no valid list is in use.
+      crl.refused = err instanceof RefusedCrl;
       opts.onEvent?.({ url: crl.url, result: 'error', detail: crl.lastError });
-      due.set(crl.url, Date.now() + retry);
+      due.set(crl, Date.now() + retry);
     }
   }
 
   function fetchIfIdle(crl: FetchedCrl): Promise<void> {
-    let running = inFlight.get(crl.url);
+    let running = inFlight.get(crl);
     if (running === undefined) {
-      running = fetchOne(crl).finally(() => inFlight.delete(crl.url));
-      inFlight.set(crl.url, running);
+      running = fetchOne(crl).finally(() => inFlight.delete(crl));
+      inFlight.set(crl, running);
     }
     return running;
   }
@@ -161,7 +179,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
         crl.stale = stale;
         store.changed();
       }
-      if ((due.get(crl.url) ?? 0) <= now) void fetchIfIdle(crl);
+      if ((due.get(crl) ?? 0) <= now) void fetchIfIdle(crl);
     }
   }
   const timer = setInterval(tick, CLOCK_TICK_MS);
@@ -194,17 +212,18 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
 /** What a fetched CRL must not be older than: the CRL in use, or the floor of --state-dir. */
 type InUse = Pick<FetchedCrl, 'caFingerprint' | 'thisUpdate' | 'number'> & { what: string };
 
+/** Why a CRL came from the URL and was not taken: refused, not unreachable (/health: runtime/pki-status.ts). */
+class RefusedCrl extends Error {}
+
+const short = (fingerprint: string) => `${fingerprint.slice(0, 16)}...`;
+
 /**
- * Why a verified CRL may not replace the one in use at this URL, or null. Every trusted CA's
- * CRLs verify, and an older CRL of the right CA verifies too, so whoever answers the URL (a
- * crl_url is plain HTTP) could otherwise un-revoke: by serving another CA's list (without the
- * revoked serials), or a copy from before the revocation that is not past its nextUpdate yet.
- * Another CA's list is taken once the bundle no longer trusts the CA in use (a CA rotated).
+ * Why a CRL the bound CA signed may not replace the one in use at this URL, or null. Every CRL
+ * the CA ever signed verifies, so whoever answers the URL (a crl_url is plain HTTP) could
+ * otherwise un-revoke with a copy from before the revocation that is not past its nextUpdate yet.
  */
-function replacesInUse(inUse: InUse, signer: string, next: Crl, inUseStillTrusted: boolean): string | null {
+function olderThanInUse(inUse: InUse, next: Crl): string | null {
   if (inUse.caFingerprint === null || inUse.thisUpdate === null) return null;
-  if (signer !== inUse.caFingerprint && !inUseStillTrusted) return null;
-  if (signer !== inUse.caFingerprint) return `it is signed by another CA than ${inUse.what} at this URL (sha256:${inUse.caFingerprint.slice(0, 16)}...)`;
   const older = next.thisUpdate.getTime() < inUse.thisUpdate;
   const lowerNumber = next.number !== null && inUse.number !== null && compareHex(next.number, inUse.number) < 0;
   if (older || lowerNumber)

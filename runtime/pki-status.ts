@@ -58,7 +58,19 @@ export function soonestExpiring(snapshot: Snapshot, limit: number, nowS: number,
 export interface RevocationHealth {
   stale_policy: 'open' | 'closed';
   status: 'ok' | 'stale';
-  crl_urls: { url: string; state: 'fresh' | 'stale'; entries: number; next_update: string | null; fetched_at: string | null; last_error: string | null }[];
+  /**
+   * fresh: a valid list is in use; stale: none is (never fetched, or past its nextUpdate) and
+   * the last fetch failed or brought nothing; refused: none is, and the last fetch brought a
+   * CRL that was refused (signed by a CA not bound to the URL, replayed, not yet valid...).
+   */
+  crl_urls: {
+    url: string;
+    state: 'fresh' | 'stale' | 'refused';
+    entries: number;
+    next_update: string | null;
+    fetched_at: string | null;
+    last_error: string | null;
+  }[];
 }
 
 /** Query strings and userinfo stay out of /health and /metrics (a presigned URL is a secret). */
@@ -77,7 +89,7 @@ export function redactUrl(url: string): string {
 export function revocationHealth(store: CrlStore): RevocationHealth {
   const urls = [...store.byUrl.values()].map((c) => ({
     url: redactUrl(c.url),
-    state: c.stale ? ('stale' as const) : ('fresh' as const),
+    state: c.stale ? (c.refused ? ('refused' as const) : ('stale' as const)) : ('fresh' as const),
     entries: c.serials.size,
     next_update: c.nextUpdate === null ? null : new Date(c.nextUpdate).toISOString(),
     fetched_at: c.fetchedAt === null ? null : new Date(c.fetchedAt).toISOString(),

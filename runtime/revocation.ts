@@ -7,6 +7,7 @@
 import type { BundleRevocation } from '../bundle/types.ts';
 import { type ClientIdentity, signedBy, type TrustedCa } from './identity.ts';
 import { normaliseSerial } from '../bundle/crl.ts';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 import type { X509Certificate } from 'node:crypto';
 
 /** What to do with certificates of a CA whose crl_url CRL is stale and cannot be refreshed. */
@@ -15,7 +16,12 @@ export type StalePolicy = 'open' | 'closed';
 /** One crl_url's current CRL, as fetched and verified. */
 export interface FetchedCrl {
   readonly url: string;
-  /** The CA that signed it (null until a first fetch verified one). */
+  /**
+   * The one CA (trusted, or a crl_issuers intermediate) whose CRLs this URL may serve, as the
+   * bundle binds it (`revocation.crl_url_issuers`); null: none, every CRL is refused.
+   */
+  readonly issuer: string | null;
+  /** The CA that signed the CRL in use (the issuer; null until a first fetch verified one). */
   caFingerprint: string | null;
   serials: ReadonlySet<string>;
   /** ms since the epoch, or null (no nextUpdate). */
@@ -27,6 +33,8 @@ export interface FetchedCrl {
   /** Last successful fetch (200 or 304), ms since the epoch, or null. */
   fetchedAt: number | null;
   lastError: string | null;
+  /** The last fetch brought a CRL that was refused (wrong signer, replayed, malformed...), not a network or HTTP error. */
+  refused: boolean;
   /** Past its nextUpdate (or never fetched): set by the fetcher's clock check. */
   stale: boolean;
 }
@@ -57,13 +65,19 @@ export class CrlStore {
     this.generation++;
   }
 
-  /** URLs the config names now: new ones start stale (never fetched), gone ones are dropped. */
-  setUrls(urls: readonly string[]): void {
+  /**
+   * URLs the config names now, each with the CA bound to it: new ones start stale (never
+   * fetched), gone ones are dropped, and one bound to another CA than before starts over (the
+   * list in use is that other CA's: it says nothing about what the new one revoked).
+   */
+  setUrls(urls: readonly string[], issuers: ReadonlyMap<string, string> = new Map()): void {
     let changed = false;
     for (const url of urls) {
-      if (this.byUrl.has(url)) continue;
+      const issuer = issuers.get(url) ?? null;
+      if (this.byUrl.get(url)?.issuer === issuer) continue;
       this.byUrl.set(url, {
         url,
+        issuer,
         caFingerprint: null,
         serials: new Set(),
         nextUpdate: null,
@@ -72,6 +86,7 @@ export class CrlStore {
         etag: null,
         fetchedAt: null,
         lastError: null,
+        refused: false,
         stale: true,
       });
       changed = true;
@@ -109,6 +124,8 @@ function revokedAbove(above: readonly X509Certificate[], ca: TrustedCa, serials:
 /** Revocation as one snapshot sees it: its bundle's lists plus the store's fetched CRLs. */
 export class RevocationView {
   private readonly denied: ReadonlySet<string>;
+  /** The CAs and CRL-issuing intermediates of the bundle that are on the deny list themselves. */
+  private readonly deniedCas: readonly TrustedCa[];
   /** CA (or CRL-issuing intermediate) -> revoked serials, from the bundle's CRL files. */
   private readonly compiled: { ca: TrustedCa; serials: ReadonlySet<string> }[] = [];
   /** Nothing to check at all: the request path skips this stage's work. */
@@ -121,6 +138,7 @@ export class RevocationView {
     private readonly store: CrlStore,
   ) {
     this.denied = new Set(revocation.denied);
+    this.deniedCas = [...cas.values()].filter((ca) => this.denied.has(ca.fingerprint));
     for (const [fp, crl] of Object.entries(revocation.crls)) {
       const ca = cas.get(fp);
       if (ca !== undefined) this.compiled.push({ ca, serials: new Set(crl.serials) });
@@ -139,8 +157,25 @@ export class RevocationView {
     return verdict;
   }
 
+  /**
+   * The fingerprint of a deny-listed CA or intermediate in the identity's path, or null: an
+   * intermediate the client sent (or proven in its path before), or a bundle CA that signed the
+   * leaf or one of those. Before, only the leaf's fingerprint was looked up, so denying a
+   * compromised issuing CA refused nothing it issued.
+   */
+  deniedAbove(identity: ClientIdentity): string | null {
+    if (this.denied.size === 0) return null;
+    const above = identity.certificatesAbove();
+    for (const cert of above) {
+      const fp = fingerprintOf(cert.raw);
+      if (this.denied.has(fp)) return fp;
+    }
+    for (const ca of this.deniedCas) if (identity.signedBy(ca) || above.some((c) => signedBy(c, ca.cert))) return ca.fingerprint;
+    return null;
+  }
+
   private compute(identity: ClientIdentity): RevocationVerdict {
-    if (this.denied.has(identity.fingerprint)) return 'revoked';
+    if (this.denied.has(identity.fingerprint) || this.deniedAbove(identity) !== null) return 'revoked';
     const serial = identity.serial();
     const above = identity.certificatesAbove();
     for (const { ca, serials } of this.compiled) {
@@ -149,11 +184,13 @@ export class RevocationView {
     }
     let unknown = false;
     for (const crl of this.store.byUrl.values()) {
-      const ca = crl.caFingerprint === null ? undefined : this.cas.get(crl.caFingerprint);
-      if (ca !== undefined && crl.serials.has(serial) && identity.signedBy(ca)) return 'revoked';
-      if (ca !== undefined && revokedAbove(above, ca, crl.serials)) return 'revoked';
-      // Closed: a stale list's CA is not trusted for the moment (before the first fetch the CA
-      // is not known, so every certificate waits for it).
+      // The URL's CA is known before its first fetch (the bundle binds it); a list in use was signed by it.
+      const ca = crl.issuer === null ? undefined : this.cas.get(crl.issuer);
+      const inUse = ca !== undefined && crl.caFingerprint === ca.fingerprint;
+      if (inUse && crl.serials.has(serial) && identity.signedBy(ca)) return 'revoked';
+      if (inUse && revokedAbove(above, ca, crl.serials)) return 'revoked';
+      // Closed: a stale list's CA is not trusted for the moment (a URL bound to no CA of this
+      // bundle holds every certificate).
       if (crl.stale && this.store.policy === 'closed' && (ca === undefined || identity.signedBy(ca) || above.some((c) => signedBy(c, ca.cert)))) unknown = true;
     }
     return unknown ? 'unknown' : null;

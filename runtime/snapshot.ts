@@ -17,7 +17,7 @@ import { keyIdHeadersOf, type PreparedApi, prepareApi } from './prepared-api.ts'
 import { type KeySource, ParsedKeys, type PreparedKey, prepareKey } from './prepared-key.ts';
 import { crlStore, RevocationView } from './revocation.ts';
 import type { RouteTables } from './route.ts';
-import { trustedCa, withCrlIssuers } from './trusted-cas.ts';
+import { crlUrlIssuers, trustedCa, withCrlIssuers } from './trusted-cas.ts';
 import { markOriginsInUse } from './upstreams.ts';
 
 export interface Snapshot {
@@ -174,7 +174,7 @@ function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle,
   const pinnedBy = new Map<string, string[]>();
   for (const api of apis.values()) for (const fp of api.pinned) pinnedBy.set(fp, [...(pinnedBy.get(fp) ?? []), api.id]);
   const apiNames = (fp: string) => pinnedBy.get(fp) ?? (Object.hasOwn(parts.cas, fp) ? parts.cas[fp].apis : []);
-  crlStore.setUrls(parts.revocation.crl_urls);
+  crlStore.setUrls(parts.revocation.crl_urls, crlUrlIssuers(parts.revocation, crlSigners));
 
   const byHost = new Map<string, Map<string, PreparedApi>>();
   const anyHost = new Map<string, PreparedApi>();

@@ -297,6 +297,16 @@ export const CASES: Case[] = [
     message: /is not signed by a CA the config trusts, or by another crl_issuers entry/,
   },
   {
+    code: 'E_CRL_URL_ISSUER',
+    certs: true,
+    files: {
+      'a.yaml': api('x', 'use_mutual_tls_auth: true\nclient_certificates: [certs/ca.pem, certs/other-ca.pem]\n'),
+      'r.yaml': 'kind: revocation\nid: r\ncrl_urls:\n  - http://pki.example/x.crl\n',
+    },
+    at: { file: 'r.yaml', line: 4, col: 5 },
+    message: /the config has 2 CAs that may sign its CRL .* write it as \{url: http:\/\/pki\.example\/x\.crl, issuer: /,
+  },
+  {
     code: 'E_CRL_STALE',
     certs: true,
     files: {

@@ -128,7 +128,7 @@ describe('subject matching and revocation with openssl certificates', () => {
         matchKey('late', `  san_uri: ${SPIFFE}/late/sa/x\n`),
         matchKey('lost', `  san_uri: ${SPIFFE}/lost/sa/x\n`),
         'kind: key\nid: pawel\ncertificates: [pawel.pem]\naccess_rights:\n  dyn: {}\n---\n',
-        `kind: revocation\nid: internal\ncrl: [internal.crl]\ncrl_urls: ["${crls.url('/internal.crl')}", "${crls.url('/stale.crl')}"]\ncertificates: [lost.pem]\n`,
+        `kind: revocation\nid: internal\ncrl: [internal.crl]\ncrl_urls:\n  - {url: "${crls.url('/internal.crl')}", issuer: ca.pem}\n  - {url: "${crls.url('/stale.crl')}", issuer: stale-ca.pem}\ncertificates: [lost.pem]\n`,
       ].join(''),
     );
     gw = await gatewayOnConfig(pki, dir);

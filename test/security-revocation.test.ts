@@ -11,7 +11,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compileDir } from './helpers/compile-and-load.ts';
@@ -20,6 +19,7 @@ import { crlStore } from '../runtime/revocation.ts';
 import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { closeGatewayTest, gatewayOnConfig, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { createOpensslCa, type OpensslCa, type OpensslLeaf, opensslIssue } from './helpers/openssl-pki.ts';
+import { getResumable } from './helpers/tls-resume.ts';
 
 describe('a crl_url cannot be rolled back', () => {
   let pki: TestPki;
@@ -79,7 +79,7 @@ describe('a crl_url cannot be rolled back', () => {
     writeFileSync(join(dir, 'other.pem'), other.caPem);
     writeFileSync(
       join(dir, 'config.yaml'),
-      `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem, other.pem]\n---\nkind: revocation\nid: internal\ncrl_urls: ["${url}"]\n`,
+      `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem, other.pem]\n---\nkind: revocation\nid: internal\ncrl_urls:\n  - {url: "${url}", issuer: ca.pem}\n`,
     );
     gw = await gatewayOnConfig(pki, dir);
     fetcher = startCrlFetcher({ snapshot: () => gw.snapshot(), intervalMs: 600_000, retryMs: 600_000 });
@@ -195,23 +195,8 @@ describe('a CA that revokes an intermediate revokes what it issued', () => {
 
   it('a resumed TLS session (no chain sent) of that leaf is refused too', async () => {
     const leaf = chains['under-compromised'];
-    const agentOptions = {
-      ca: pki.ca.certPem,
-      cert: readFileSync(leaf.cert),
-      key: readFileSync(leaf.key),
-      servername: 'localhost',
-      maxVersion: 'TLSv1.2' as const,
-    };
-    const get = (session?: Buffer) =>
-      new Promise<{ status: number; session: Buffer | undefined; resumed: boolean }>((resolve, reject) => {
-        const socket = tlsConnect({ ...agentOptions, host: '127.0.0.1', port: gw.port, session }, () => {
-          socket.write('GET /ca/x HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n');
-        });
-        let text = '';
-        socket.on('data', (d) => (text += d));
-        socket.on('error', reject);
-        socket.on('end', () => resolve({ status: Number(text.split(' ')[1]), session: socket.getSession(), resumed: socket.isSessionReused() }));
-      });
+    const options = { ca: pki.ca.certPem, cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) };
+    const get = (session?: Buffer) => getResumable(options, gw.port, '/ca/x', session);
     const first = await get();
     assert.equal(first.status, 403);
     const again = await get(first.session);

@@ -135,6 +135,8 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       status: stopping || reports.some((r) => r.status === 'draining') ? 'draining' : degraded ? 'degraded' : 'ok',
       last_reload_error: reports.find((r) => r.last_reload_error !== null)?.last_reload_error ?? null,
       limiter: reports.find((r) => r.limiter?.status === 'degraded')?.limiter ?? base.limiter,
+      // A worker without a valid CRL refuses (closed) or admits (open) by itself: the worst one shows.
+      revocation: reports.find((r) => r.revocation?.status === 'stale')?.revocation ?? base.revocation,
       workers: workers.sort((a, b) => a.worker - b.worker),
     };
   }
