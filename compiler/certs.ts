@@ -158,8 +158,11 @@ export class CertLoader {
   private readonly warnBefore: number;
   /** abs path -> witness, when the compile cache asked for them (`recordWitnesses`). */
   private witnesses: Map<string, FileWitness> | null = null;
-  /** What a scoped loader's loads touched: files by abs path, and every notAfter returned. */
-  touched: { files: Set<string>; notAfters: number[] } | null = null;
+  /**
+   * What a scoped loader's loads touched: files by abs path, and every notAfter returned. The
+   * live compile's record also takes `changesAt`: other instants a result changes at (a CRL's).
+   */
+  touched: { files: Set<string>; notAfters: number[]; changesAt?: number[] } | null = null;
 
   constructor(
     private readonly log: DiagnosticLog,

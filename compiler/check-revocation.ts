@@ -37,6 +37,17 @@ function readCrl(path: string): Crl | string {
   }
 }
 
+/**
+ * The first instant this CRL's diagnostic may differ from the one at `now` (the live compile
+ * keeps its result until then): entering the warning window, the hour count in it, stale.
+ */
+export function crlChangesAt(next: number, now: number): number {
+  if (next - now > CRL_WARNING_MS) return next - CRL_WARNING_MS;
+  const hours = Math.floor((next - now) / HOUR_MS);
+  // With whole hours left the count drops a millisecond after next - hours h; with none, stale at next.
+  return hours <= 0 ? next : next - hours * HOUR_MS + 1;
+}
+
 export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs: CertLoader, now: Date, log: DiagnosticLog): BundleRevocation {
   const trustedCas: CrlSigner[] = [];
   for (const [fingerprint, ca] of cas) trustedCas.push({ fingerprint, cert: new X509Certificate(ca.pem), subject: ca.subject });
@@ -55,6 +66,7 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
       const path = resolve(dirname(doc.file.absPath), entry);
       const outside = certs.outside(path);
       if (outside !== null) return log.report('E_PATH_OUTSIDE', site, `CRL ${quotedPath(entry)} ${outside}`);
+      certs.touched?.files.add(path);
       const crl = readCrl(path);
       if (typeof crl === 'string') return log.report('E_CRL_READ', site, `CRL ${entry} ${crl}`);
       const signer = trusted.find((ca) => crlSignedBy(crl, ca.cert));
@@ -67,6 +79,7 @@ export function resolveRevocations(docs: RevocationDoc[], cas: CaRegistry, certs
         );
       }
       const next = crl.nextUpdate?.getTime() ?? null;
+      if (next !== null) certs.touched?.changesAt?.push(crlChangesAt(next, now.getTime()));
       if (next !== null && next <= now.getTime()) {
         return log.report(
           'E_CRL_STALE',

@@ -173,7 +173,7 @@ async function compileFiles(
   }
   const after = counted();
   if (after.errorCount > 0) return { ...after, content: null, wire: null, bundle: null, timings, tests, ...cache, portalPlans: [] };
-  if (live) Object.assign(live, { files, keys, revocation, diagnostics: after.diagnostics, wire, bundle, now: now.getTime() });
+  if (live) Object.assign(live, { files, keys, revocation, diagnostics: after.diagnostics, wire, bundle, now: now.getTime(), testResults: tests });
   const bundleFile =
     snapshot && opts.cacheDir !== undefined
       ? stage('snapshot-write', () => writeSnapshot(opts.cacheDir!, resolve(dir), snapshot.context, snapshot.frame, bundle, snapshot.parts))

@@ -13,7 +13,12 @@
 // than YAML files, .mtlsgateignore, a key file with certificate_match, a change that fails or
 // collides with another file (so its diagnostics are exactly a full compile's), the clock leaving
 // the window in which every time-dependent result holds, a lost watch, and a config with
-// symlinks, revocation or test documents (their inputs are not tracked here).
+// symlinks (a watch on the link's directory does not see its target change).
+//
+// A config with revocation or test documents is not updated in place (what their results depend
+// on is not tracked per file): any change compiles everything. With nothing changed, the last full
+// result answers 'unchanged' as for any other config, within the same time window (a CRL's
+// nextUpdate bounds it too), every file it read having been watched before it was read.
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { bundleProblems } from '../bundle/checks.ts';
@@ -113,6 +118,10 @@ export class LiveCompiler {
     const now = (this.opts.now ?? new Date()).getTime();
     if (lost || now < state.validFrom || now >= stateValidUntil(state)) return this.full(null);
     const started = performance.now();
+    if (!state.incremental) {
+      if (paths.size > 0) return this.full(null);
+      return this.resultOf(state, 'unchanged', { live: Math.round(performance.now() - started) });
+    }
     const changed = this.changedFiles(state, paths);
     if (changed === 'full') return this.full(paths);
     if (changed.size === 0) return this.resultOf(state, 'unchanged', { live: Math.round(performance.now() - started) });
@@ -362,8 +371,10 @@ export class LiveCompiler {
     }
     this.journal.watch(this.extraDirs);
     // Kept only when every file it read was watched from before its read; the next full compile is.
-    const usable = watchedBefore && capture.revocations === 0 && capture.tests === 0;
-    this.state = usable ? buildState(capture, this.opts.expiryWarningDays ?? 30) : null;
+    // Access tests run without `at:` decide at the compile's clock in ways not bounded here: not kept.
+    const testsAtNow = this.opts.accessTests !== undefined && result.tests.cases.some((c) => c.request.at === null);
+    const incremental = capture.revocations === 0 && capture.tests === 0;
+    this.state = watchedBefore && !testsAtNow ? buildState(capture, this.opts.expiryWarningDays ?? 30, incremental) : null;
     return result;
   }
 
@@ -381,7 +392,7 @@ export class LiveCompiler {
       wire,
       bundle: state.bundle,
       timings,
-      tests: { cases: [], outcomes: null },
+      tests: state.testResults,
       portalPlans: state.plans,
       keyWorkers: { count: 0 },
       live,

@@ -7,7 +7,7 @@ import type { FileKeysState } from './cached-keys.ts';
 import type { ResolvedApis } from './check-apis.ts';
 import type { ResolvedKeys } from './check-keys.ts';
 import type { Diagnostic } from './diagnostics.ts';
-import type { PortalPlan } from './index.ts';
+import type { CompileResult, PortalPlan } from './index.ts';
 import { validUntil } from './key-cache.ts';
 import type { PolicyDoc } from './model.ts';
 import type { SourceFile } from './source.ts';
@@ -25,8 +25,13 @@ export interface LiveCapture {
   /** How many revocation and test documents the config has. */
   revocations: number;
   tests: number;
-  /** What the APIs stage read: certificate files and the notAfter of every certificate. */
-  nonKeyTouched: { files: Set<string>; notAfters: number[] };
+  /**
+   * What the stages other than the keys read: certificate, CRL and test certificate files, the
+   * notAfter of every certificate, and other instants a result changes at (CRLs' nextUpdate).
+   */
+  nonKeyTouched: { files: Set<string>; notAfters: number[]; changesAt?: number[] };
+  /** The access test cases (and outcomes, with a runner) of the compile. */
+  testResults: CompileResult['tests'];
   docs: number;
   plans: PortalPlan[];
   diagnostics: Diagnostic[];
@@ -49,9 +54,14 @@ export interface LiveState extends LiveCapture {
   /** The results hold for validFrom <= now < validUntil. */
   validFrom: number;
   nonKeyValidUntil: number;
+  /**
+   * False for a config with revocation or test documents: their inputs are not tracked per
+   * file, so any change compiles everything; only "nothing changed" answers from the state.
+   */
+  incremental: boolean;
 }
 
-export function buildState(c: LiveCapture, expiryWarningDays: number): LiveState {
+export function buildState(c: LiveCapture, expiryWarningDays: number, incremental: boolean): LiveState {
   const state: LiveState = {
     ...c,
     byPath: new Map(c.files.map((f) => [f.absPath, f])),
@@ -61,7 +71,8 @@ export function buildState(c: LiveCapture, expiryWarningDays: number): LiveState
     tokenOwner: new Map(),
     certReaders: new Map(),
     validFrom: c.now,
-    nonKeyValidUntil: validUntil(c.now, c.nonKeyTouched.notAfters, [], expiryWarningDays),
+    nonKeyValidUntil: Math.min(validUntil(c.now, c.nonKeyTouched.notAfters, [], expiryWarningDays), ...(c.nonKeyTouched.changesAt ?? [])),
+    incremental,
   };
   const own = new Set<Diagnostic>();
   for (const [abs, r] of c.perFile) {

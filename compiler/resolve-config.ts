@@ -99,8 +99,8 @@ function resolveOnOneThread(input: ResolveInput, live?: LiveCapture) {
     },
     beforeApis: (certs) => {
       if (cache) certs.recordWitnesses();
-      // The live compile needs what the APIs (and revocations) read: their files and certificate times.
-      if (live) certs.touched = { files: new Set(), notAfters: [] };
+      // The live compile needs what the APIs, revocations and tests read: their files and the times their results change.
+      if (live) certs.touched = { files: new Set(), notAfters: [], changesAt: [] };
     },
   });
   const { typed, certs, apis, policies } = front;
@@ -277,7 +277,12 @@ export function resolveFront(
 /** The stages after the keys, the same on one thread and with worker threads. */
 function resolveTail({ now, log, stage }: ResolveInput, { typed, apis, policies, certs }: ReturnType<typeof resolveFront>) {
   const revocation = stage('revocation', () => resolveRevocations(typed.revocations, apis.cas, certs, now, log));
-  const cases = stage('tests', () => resolveTests(typed.tests, log, (abs) => certs.outside(abs)));
+  const cases = stage('tests', () =>
+    resolveTests(typed.tests, log, (abs) => {
+      certs.touched?.files.add(abs);
+      return certs.outside(abs);
+    }),
+  );
   return { revocation, cases, plans: portalPlans(typed.policies, policies) };
 }
 
