@@ -41,10 +41,11 @@ export interface CrlFetcher {
   /** Fetches every URL now (tests and start-up). */
   refreshAll(): Promise<void>;
   /**
-   * The CRL another worker fetched from the URL shown as `shownUrl` (runtime/peer-floors.ts):
-   * verified and taken as a fetched one would be, when newer than the list in use.
+   * The CRL another worker fetched from `url` (the URL itself, not as it is shown:
+   * runtime/peer-floors.ts): verified and taken as a fetched one would be, when newer than the
+   * list in use.
    */
-  offer(shownUrl: string, bytes: Buffer): void;
+  offer(url: string, bytes: Buffer): void;
   stop(): void;
 }
 
@@ -97,13 +98,12 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
         `its thisUpdate (${parsed.thisUpdate.toISOString()}) is ahead of this gateway's clock (${new Date().toISOString()}): not yet valid; the CA's clock runs ahead, or this host's is behind`,
       );
     const taken: CrlFloor = { ca: signer.fingerprint, thisUpdate: parsed.thisUpdate.getTime(), number: parsed.number };
-    if (
-      fromPeer &&
-      crl.caFingerprint !== null &&
-      crl.thisUpdate !== null &&
-      !newerCrl(taken, { ca: crl.caFingerprint, thisUpdate: crl.thisUpdate, number: crl.number })
-    )
-      return;
+    // The same list again (a fetch without an ETag, a peer's copy of what is in use) changes
+    // nothing: a peer's copy is dropped, and a fetched one is not reported again, so the other
+    // workers of a cluster do not parse it once more (and answer with more of the same).
+    const newer =
+      crl.caFingerprint === null || crl.thisUpdate === null || newerCrl(taken, { ca: crl.caFingerprint, thisUpdate: crl.thisUpdate, number: crl.number });
+    if (fromPeer && !newer) return;
     // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one
     // to beat, if the bound CA signed it (another CA's list says nothing about this one's numbers).
     const kept = crl.caFingerprint === null ? store.floors.get(redactUrl(crl.url)) : undefined;
@@ -131,7 +131,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     crl.refused = false;
     crl.stale = false;
     store.changed();
-    opts.onEvent?.({ url: crl.url, result: 'updated', entries: parsed.serials.length, ...(fromPeer ? { fromPeer } : { taken, bytes }) });
+    opts.onEvent?.({ url: crl.url, result: 'updated', entries: parsed.serials.length, ...(fromPeer ? { fromPeer } : newer ? { taken, bytes } : {}) });
   }
 
   async function fetchOne(crl: FetchedCrl): Promise<void> {
@@ -190,9 +190,10 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     async refreshAll() {
       await Promise.all([...store.byUrl.values()].map((crl) => fetchIfIdle(crl)));
     },
-    offer(shownUrl, bytes) {
+    offer(url, bytes) {
       for (const crl of store.byUrl.values()) {
-        if (redactUrl(crl.url) !== shownUrl) continue;
+        // The exact URL: two crl_urls may differ only in what redaction hides (?part=1, ?part=2).
+        if (crl.url !== url) continue;
         try {
           take(crl, bytes, null, true);
         } catch (err) {

@@ -18,6 +18,7 @@ import { writeFileAtomicAsync } from '../common/atomic-write.ts';
 import { errnoMessage } from '../common/errno.ts';
 import { type BundleFloor, higherFloor } from './bundle-floor.ts';
 import { oneAtATime } from './one-at-a-time.ts';
+import { redactUrl } from './redact.ts';
 import type { CrlFloor } from './revocation.ts';
 
 export const STATE_FILE = 'state.json';
@@ -40,7 +41,10 @@ export interface GatewayState {
 /** What a process that takes bundles and CRLs reports them to: the state file's writer, or (a worker) the primary. */
 export interface StateRecorder {
   bundleTaken(record: BundleRecord): void;
-  /** `bytes`: the CRL itself, for the other workers of a cluster (the state file keeps only the floor). */
+  /**
+   * `url` as configured (the state file keeps it as it may be shown: runtime/redact.ts); `bytes`:
+   * the CRL itself, for the other workers of a cluster (the state file keeps only the floor).
+   */
   crlTaken(url: string, floor: CrlFloor, bytes?: Buffer): void;
 }
 
@@ -175,8 +179,9 @@ export class StateWriter implements StateRecorder {
   }
 
   crlTaken(url: string, floor: CrlFloor): void {
-    if (!newerCrl(floor, this.state.crls.get(url))) return;
-    this.state.crls.set(url, floor);
+    const shown = redactUrl(url);
+    if (!newerCrl(floor, this.state.crls.get(shown))) return;
+    this.state.crls.set(shown, floor);
     void this.writes.run();
   }
 

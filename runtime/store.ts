@@ -17,7 +17,7 @@ import type { VerifiedSignature } from '../bundle/sign.ts';
 import type { Bundle } from '../bundle/types.ts';
 import { startShardWorkerEarly, verifyInWorker, warmShardWorker } from './bundle-worker-client.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
-import { type BundleFloor, floorOfServed, higherFloor } from './bundle-floor.ts';
+import { type BundleFloor, checkOrder, floorOfServed, higherFloor } from './bundle-floor.ts';
 import { bytesHash, checkSignature, type ServedBundle, servedBytes, servedCompact, servedSet } from './served-bundle.ts';
 import { loadShardsHere, loadShardsOffThread } from './shard-reload.ts';
 import type { ShardSet } from './sharded-keys.ts';
@@ -302,6 +302,15 @@ export class BundleStore<S> {
 
   private swap(next: ServedBundle<S>, started: number): ReloadResult {
     if (next.apis === 0 && !this.options.allowEmpty) return this.refuse(EMPTY_BUNDLE, next.source);
+    // Ordered again: the floor may have risen while the bundle was verified off this thread (a
+    // newer bundle another worker took: runtime/peer-floors.ts).
+    if (next.signature !== null) {
+      try {
+        checkOrder(next.signature, this.floor);
+      } catch (err) {
+        return this.refuse((err as Error).message, next.source);
+      }
+    }
     const previousDigest = this.served.digest;
     this.served = next;
     this.floor = higherFloor(next.signature && floorOfServed(next.signature), this.floor);

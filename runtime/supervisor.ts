@@ -212,7 +212,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     onEvent: (e) => {
       if (e.result === 'updated') {
         log.info({ crl_url: e.url, entries: e.entries }, e.fromPeer ? 'CRL updated (the copy another worker fetched)' : 'CRL updated');
-        if (e.taken !== undefined) state.recorder?.crlTaken(redactUrl(e.url), e.taken, e.bytes);
+        if (e.taken !== undefined) state.recorder?.crlTaken(e.url, e.taken, e.bytes);
       } else if (e.result === 'error') log.warn({ crl_url: e.url, error: e.detail }, 'CRL refresh failed; the previous list stays in use until its nextUpdate');
     },
   });

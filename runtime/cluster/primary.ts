@@ -10,10 +10,11 @@ import { startAdminServer, type AdminServer, type HealthReport, type WorkerHealt
 import type { Logger } from '../log.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
 import type { HostPort } from '../supervisor.ts';
-import { startState, type StateWriter } from '../state-file.ts';
+import type { PeerTaken } from '../peer-floors.ts';
+import { type BundleRecord, newerCrl, startState, type StateWriter } from '../state-file.ts';
 import { VERSION } from '../version.ts';
 import { LeaseAuthority } from './lease-authority.ts';
-import { isOurs, type AnswerMessage, type QueryMessage, type ToPrimary, type ToWorker } from './lease-protocol.ts';
+import { isOurs, type AnswerMessage, type PeerFloorMessage, type QueryMessage, type ToPrimary, type ToWorker } from './lease-protocol.ts';
 
 export interface PrimaryConfig {
   workers: number;
@@ -49,6 +50,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   const answers = new Map<number, (m: AnswerMessage) => void>();
   let nextQuery = 1;
   let startup: { resolve: () => void; reject: (err: Error) => void } | null = null;
+  const taken = new TakenSoFar();
 
   function send(w: Worker | undefined, m: ToWorker): void {
     // A worker killed a moment ago can still look connected: its channel's error goes to this
@@ -67,10 +69,13 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       else if (msg.type === 'mtlsgate:taken') {
         if (msg.bundle) state?.bundleTaken(msg.bundle);
         if (msg.crl) state?.crlTaken(msg.crl.url, msg.crl.floor);
+        taken.add(msg);
         // Every worker follows the bundle source and the crl_urls itself: told what one took, the
         // others refuse anything older at once, not only after they have read it themselves.
         for (const other of live()) if (other.id !== w.id) send(other, { ...msg, type: 'mtlsgate:floor' });
       } else if (msg.type === 'mtlsgate:ready') {
+        // A worker started after the others took something (a replacement) starts from it.
+        for (const m of taken.messages()) send(w, m);
         ready.add(w.id);
         listenAddress = msg.listen;
         digest = msg.digest;
@@ -256,4 +261,23 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
   });
+}
+
+/** The newest signed bundle and, per crl_url, the newest CRL any worker took (runtime/peer-floors.ts). */
+export class TakenSoFar {
+  private bundle: BundleRecord | undefined;
+  private readonly crls = new Map<string, NonNullable<PeerTaken['crl']>>();
+
+  add(m: PeerTaken): void {
+    if (m.bundle !== undefined && (this.bundle === undefined || m.bundle.signedAt > this.bundle.signedAt)) this.bundle = m.bundle;
+    const crl = m.crl;
+    if (crl?.der !== undefined && newerCrl(crl.floor, this.crls.get(crl.url)?.floor)) this.crls.set(crl.url, crl);
+  }
+
+  messages(): PeerFloorMessage[] {
+    const out: PeerFloorMessage[] = [];
+    if (this.bundle !== undefined) out.push({ type: 'mtlsgate:floor', bundle: this.bundle });
+    for (const crl of this.crls.values()) out.push({ type: 'mtlsgate:floor', crl });
+    return out;
+  }
 }

@@ -7,7 +7,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../log.ts';
 import { startGateway, StartupError, type RunningGateway, type RuntimeConfig } from '../supervisor.ts';
 import { LeaseLimiter } from './lease-limiter.ts';
-import { isOurs, type ToPrimary, type ToWorker } from './lease-protocol.ts';
+import { isOurs, type PeerFloorMessage, type ToPrimary, type ToWorker } from './lease-protocol.ts';
 import type { CrlFloor } from '../revocation.ts';
 import type { BundleRecord } from '../state-file.ts';
 
@@ -20,6 +20,7 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
   const id = cluster.worker!.id;
   const leases = cfg.redisUrl ? null : new LeaseLimiter({ send: toPrimary, onError: cfg.onLimiterError });
   let running: RunningGateway | null = null;
+  const early: PeerFloorMessage[] = [];
   let stopRequested: string | null = null;
   let stopped: () => void = () => {};
   const stop = (reason: string) => {
@@ -33,8 +34,11 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
     else if (msg.type === 'mtlsgate:recall') leases?.onRecall(msg.key);
     else if (msg.type === 'mtlsgate:reload') void running?.reload();
     else if (msg.type === 'mtlsgate:stop') stop(msg.reason);
-    else if (msg.type === 'mtlsgate:floor') running?.raiseFloors(msg);
-    else if (msg.type === 'mtlsgate:health' && running !== null) toPrimary({ type: 'mtlsgate:answer', id: msg.id, health: running.health() });
+    else if (msg.type === 'mtlsgate:floor') {
+      // Taken by another worker while this one starts: applied once it runs.
+      if (running === null) early.push(msg);
+      else running.raiseFloors(msg);
+    } else if (msg.type === 'mtlsgate:health' && running !== null) toPrimary({ type: 'mtlsgate:answer', id: msg.id, health: running.health() });
     else if (msg.type === 'mtlsgate:expiring' && running !== null)
       toPrimary({ type: 'mtlsgate:answer', id: msg.id, certificates: running.expiring(msg.limit) });
   });
@@ -60,6 +64,7 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
     toPrimary({ type: 'mtlsgate:failed', error: message });
     return 2;
   }
+  for (const m of early.splice(0)) running.raiseFloors(m);
   // prom-client answers the primary's /metrics requests from these registries.
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries(leases === null ? [running.metrics.registry] : [running.metrics.registry, leases.registry]);

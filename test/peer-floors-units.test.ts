@@ -1,0 +1,131 @@
+// runtime/peer-floors.ts below the cluster (review of session 12, each case failed before its fix):
+// a peer's CRL goes to the exact URL it came from; a floor that rises while a bundle is verified
+// off the main thread still refuses it; a list fetched again unchanged is not sent to the other
+// workers again; and the primary replays what was taken to a worker that starts later.
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { generateSigningKeys, readPrivateKey, readPublicKey, signBundle } from '../bundle/sign.ts';
+import { createCa, issueCert } from '../cli/pki.ts';
+import { TakenSoFar } from '../runtime/cluster/primary.ts';
+import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
+import { redactUrl } from '../runtime/redact.ts';
+import { CrlStore } from '../runtime/revocation.ts';
+import { BundleStore } from '../runtime/store.ts';
+import { createCrl } from './helpers/demo-crl.ts';
+import { bundleOf, openApi } from './helpers/ops-fixtures.ts';
+
+const servers: Server[] = [];
+after(() => {
+  for (const s of servers) s.close();
+});
+async function serve(handler: Parameters<typeof createServer>[1]): Promise<string> {
+  const server = createServer(handler);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/crl`;
+}
+const serial = (pem: string) => new X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+/, '');
+
+test("a peer's CRL is taken for the exact URL it was fetched from, not every URL that looks the same once redacted", async () => {
+  const ca = await createCa('Partitioned CA');
+  const [a, b] = [await issueCert(ca, 'a'), await issueCert(ca, 'b')];
+  const part1 = Buffer.from(await createCrl(ca, [a], { thisUpdate: new Date(Date.now() - 10_000) }));
+  const part2 = Buffer.from(await createCrl(ca, [b], { thisUpdate: new Date(Date.now() - 60_000) }));
+  const base = await serve((req, res) => res.end(req.url!.includes('part=1') ? part1 : part2));
+  const [u1, u2] = [`${base}?part=1`, `${base}?part=2`];
+  const store = new CrlStore();
+  store.setUrls(
+    [u1, u2],
+    new Map([
+      [u1, ca.fingerprint],
+      [u2, ca.fingerprint],
+    ]),
+  );
+  const trusted = { fingerprint: ca.fingerprint, cert: new X509Certificate(ca.certPem) };
+  const snapshot = { revocationCas: () => [trusted] } as never;
+  const fetcher = startCrlFetcher({ snapshot: () => snapshot, store, intervalMs: 600_000, retryMs: 600_000 });
+  try {
+    await fetcher.refreshAll();
+    assert.ok(store.byUrl.get(u2)!.serials.has(serial(b.certPem)));
+    // Before, the URL sent between workers was the redacted one, and an offer went to every URL
+    // that redacts the same: part 1's newer list replaced part 2's, and b was admitted.
+    fetcher.offer(redactUrl(u1), part1);
+    assert.ok(store.byUrl.get(u2)!.serials.has(serial(b.certPem)), 'part 2 still revokes b');
+    fetcher.offer(u1, part1);
+    assert.ok(store.byUrl.get(u2)!.serials.has(serial(b.certPem)), 'part 2 still revokes b');
+    assert.ok(store.byUrl.get(u1)!.serials.has(serial(a.certPem)));
+  } finally {
+    fetcher.stop();
+  }
+});
+
+test('an unchanged CRL fetched again is not reported again (no storm between workers); a peer copy of the list in use is dropped', async () => {
+  const ca = await createCa('CA');
+  const crl = Buffer.from(await createCrl(ca, [await issueCert(ca, 'a')]));
+  const url = await serve((_req, res) => res.end(crl)); // no ETag: every fetch is a 200
+  const store = new CrlStore();
+  store.setUrls([url], new Map([[url, ca.fingerprint]]));
+  const trusted = { fingerprint: ca.fingerprint, cert: new X509Certificate(ca.certPem) };
+  const snapshot = { revocationCas: () => [trusted] } as never;
+  const reported: number[] = [];
+  const peers: boolean[] = [];
+  const fetcher = startCrlFetcher({
+    snapshot: () => snapshot,
+    store,
+    intervalMs: 600_000,
+    retryMs: 600_000,
+    onEvent: (e) => {
+      if (e.taken !== undefined) reported.push(e.bytes!.length);
+      if (e.fromPeer && e.result === 'updated') peers.push(true);
+    },
+  });
+  try {
+    await fetcher.refreshAll();
+    assert.equal(reported.length, 1, 'the first list is reported');
+    await fetcher.refreshAll();
+    await fetcher.refreshAll();
+    assert.equal(reported.length, 1, 'the same list fetched twice more: not reported again');
+    fetcher.offer(url, crl);
+    assert.deepEqual(peers, [], "a peer's copy of the list in use changes nothing");
+  } finally {
+    fetcher.stop();
+  }
+});
+
+test('a floor raised while a bundle is verified off the main thread refuses it when it would be swapped in', async () => {
+  const op = generateSigningKeys();
+  const [key, pub] = [readPrivateKey(op.privatePem), readPublicKey(op.publicPem)];
+  const T0 = Date.parse('2026-12-01T10:00:00.000Z');
+  const one = signBundle(bundleOf([openApi('a', '/a/', 'http://127.0.0.1:9')]), key, T0);
+  const two = signBundle(bundleOf([openApi('a', '/a/', 'http://127.0.0.1:9'), openApi('b', '/b/', 'http://127.0.0.1:9')]), key, T0 + 60_000);
+  const store = BundleStore.create(one, 'f', (b: { digest: string }) => b.digest, {
+    publicKey: pub,
+    workerMinBytes: 0,
+    buildCompact: (c: { digest: string }) => c.digest,
+  });
+  const pending = store.reloadAsync(two, 'f');
+  // Another worker took a bundle signed at T0+120 s while this one verifies T0+60 s.
+  await new Promise((r) => setImmediate(r));
+  assert.equal(store.raiseFloor({ signedAt: T0 + 120_000, digest: 'sha256:peer', from: 'the bundle another worker took' }), true);
+  const r = await pending;
+  assert.equal(r.status, 'failed');
+  assert.match(r.status === 'failed' ? r.error.message : '', /before the bundle another worker took/);
+  assert.equal(store.info().signature?.signedAt, T0, 'the bundle serving stays');
+});
+
+test('the primary keeps the newest bundle and CRL per URL the workers took, to replay to a worker that starts later', () => {
+  const taken = new TakenSoFar();
+  const floor = (thisUpdate: number, number: string) => ({ ca: 'ca', thisUpdate, number });
+  taken.add({ bundle: { signedAt: 2, digest: 'sha256:b', keyId: 'k' } });
+  taken.add({ bundle: { signedAt: 1, digest: 'sha256:a', keyId: 'k' } });
+  taken.add({ crl: { url: 'u', floor: floor(5, '05'), der: 'new' } });
+  taken.add({ crl: { url: 'u', floor: floor(4, '04'), der: 'old' } });
+  taken.add({ crl: { url: 'v', floor: floor(1, '01') } }); // no bytes: nothing to replay
+  assert.deepEqual(taken.messages(), [
+    { type: 'mtlsgate:floor', bundle: { signedAt: 2, digest: 'sha256:b', keyId: 'k' } },
+    { type: 'mtlsgate:floor', crl: { url: 'u', floor: floor(5, '05'), der: 'new' } },
+  ]);
+});
