@@ -7,8 +7,7 @@
 import { type Crl, crlSignedBy, parseCrl } from '../bundle/crl.ts';
 import { MAX_SIGNED_AHEAD_MS } from './bundle-floor.ts';
 import { MAX_CRL_BYTES, readCapped } from './capped-read.ts';
-import { redactUrl } from './redact.ts';
-import { newerCrl } from './state-file.ts';
+import { crlStateKey, newerCrl } from './state-file.ts';
 import { type CrlFloor, type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
 
@@ -106,7 +105,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     if (fromPeer && !newer) return;
     // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one
     // to beat, if the bound CA signed it (another CA's list says nothing about this one's numbers).
-    const kept = crl.caFingerprint === null ? store.floors.get(redactUrl(crl.url)) : undefined;
+    const kept = crl.caFingerprint === null ? store.floors.get(crlStateKey(crl.url)) : undefined;
     const floor = kept?.ca === signer.fingerprint ? kept : undefined;
     const beaten: InUse =
       floor === undefined

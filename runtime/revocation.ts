@@ -53,7 +53,7 @@ export interface CrlFloor {
 export class CrlStore {
   readonly byUrl = new Map<string, FetchedCrl>();
   /**
-   * Shown crl_url (runtime/redact.ts) → the newest CRL taken before this start: until a first
+   * crl_url as the state file keys it (crlStateKey in state-file.ts) → the newest CRL taken before this start: until a first
    * CRL is taken, a fetched one must not be older (crl-fetcher.ts), as it must not be older than
    * the one in use after.
    */

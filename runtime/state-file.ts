@@ -12,6 +12,7 @@
 // ~/.ssh): whoever can write it can remove or replace state.json, and with it the floors.
 // One process writes it: `serve`, or the primary of `serve --workers N` (the workers send it
 // what they took: runtime/cluster/worker.ts).
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicAsync } from '../common/atomic-write.ts';
@@ -34,7 +35,7 @@ export interface BundleRecord {
 
 export interface GatewayState {
   bundle: BundleRecord | null;
-  /** Shown crl_url (runtime/redact.ts) → the newest CRL taken from it. */
+  /** crl_url as crlStateKey keeps it (shown, with a hash when redaction hid something) → the newest CRL taken from it. */
   crls: Map<string, CrlFloor>;
 }
 
@@ -150,6 +151,17 @@ export function floorOfState(state: GatewayState, dir: string): BundleFloor | nu
 }
 
 /** `a` is newer than `b` as a CRL of the same URL: another CA (a rotation the fetcher took), a higher number, or a later thisUpdate. */
+/**
+ * How a crl_url is kept in the state file: as it may be shown (runtime/redact.ts), and when that
+ * hides something (a query string, userinfo), with a short SHA-256 of the URL itself, so that two
+ * URLs that differ only in what is hidden (?part=1, ?part=2) keep their own floors without the
+ * secret being written.
+ */
+export function crlStateKey(url: string): string {
+  const shown = redactUrl(url);
+  return shown === url ? url : `${shown} sha256:${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+}
+
 /** Whether `a` is a newer CRL than `b` (another CA's counts as newer: a rotated CA). */
 export function newerCrl(a: CrlFloor, b: CrlFloor | undefined): boolean {
   if (b === undefined || a.ca !== b.ca) return true;
@@ -179,9 +191,9 @@ export class StateWriter implements StateRecorder {
   }
 
   crlTaken(url: string, floor: CrlFloor): void {
-    const shown = redactUrl(url);
-    if (!newerCrl(floor, this.state.crls.get(shown))) return;
-    this.state.crls.set(shown, floor);
+    const key = crlStateKey(url);
+    if (!newerCrl(floor, this.state.crls.get(key))) return;
+    this.state.crls.set(key, floor);
     void this.writes.run();
   }
 

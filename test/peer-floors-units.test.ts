@@ -13,6 +13,7 @@ import { TakenSoFar } from '../runtime/cluster/primary.ts';
 import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { redactUrl } from '../runtime/redact.ts';
 import { CrlStore } from '../runtime/revocation.ts';
+import { crlStateKey } from '../runtime/state-file.ts';
 import { BundleStore } from '../runtime/store.ts';
 import { createCrl } from './helpers/demo-crl.ts';
 import { bundleOf, openApi } from './helpers/ops-fixtures.ts';
@@ -128,4 +129,17 @@ test('the primary keeps the newest bundle and CRL per URL the workers took, to r
     { type: 'mtlsgate:floor', bundle: { signedAt: 2, digest: 'sha256:b', keyId: 'k' } },
     { type: 'mtlsgate:floor', crl: { url: 'u', floor: floor(5, '05'), der: 'new' } },
   ]);
+});
+
+test('--state-dir keeps a floor per crl_url even when two differ only in what redaction hides, and writes no secret', () => {
+  const [one, two] = ['https://pki.example/crl?part=1&sig=TOPSECRET', 'https://pki.example/crl?part=2&sig=TOPSECRET'];
+  const [k1, k2] = [crlStateKey(one), crlStateKey(two)];
+  // Before, both were kept as https://pki.example/crl?REDACTED: one floor for two lists, so after
+  // a restart part 2's first CRL was refused as older than part 1's.
+  assert.notEqual(k1, k2);
+  for (const k of [k1, k2]) {
+    assert.match(k, /^https:\/\/pki\.example\/crl\?REDACTED sha256:[0-9a-f]{16}$/);
+    assert.doesNotMatch(k, /TOPSECRET|part/);
+  }
+  assert.equal(crlStateKey('http://pki.example/internal.crl'), 'http://pki.example/internal.crl', 'nothing hidden: the URL itself');
 });
