@@ -87,7 +87,6 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
           : `it is signed by another CA (sha256:${short(other.fingerprint)}) than the one this URL is bound to (sha256:${short(bound.fingerprint)}; crl_urls issuer)`,
       );
     }
-    const signer = bound;
     if (parsed.nextUpdate !== null && parsed.nextUpdate.getTime() <= Date.now())
       throw new RefusedCrl(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
     // Not yet valid (OpenSSL's CRL_NOT_YET_VALID). Taken, its thisUpdate would be the one to beat,
@@ -96,7 +95,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       throw new RefusedCrl(
         `its thisUpdate (${parsed.thisUpdate.toISOString()}) is ahead of this gateway's clock (${new Date().toISOString()}): not yet valid; the CA's clock runs ahead, or this host's is behind`,
       );
-    const taken: CrlFloor = { ca: signer.fingerprint, thisUpdate: parsed.thisUpdate.getTime(), number: parsed.number };
+    const taken: CrlFloor = { ca: bound.fingerprint, thisUpdate: parsed.thisUpdate.getTime(), number: parsed.number };
     // The same list again (a fetch without an ETag, a peer's copy of what is in use) changes
     // nothing: a peer's copy is dropped, and a fetched one is not reported again, so the other
     // workers of a cluster do not parse it once more (and answer with more of the same).
@@ -106,7 +105,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one
     // to beat, if the bound CA signed it (another CA's list says nothing about this one's numbers).
     const kept = crl.caFingerprint === null ? store.floors.get(crlStateKey(crl.url)) : undefined;
-    const floor = kept?.ca === signer.fingerprint ? kept : undefined;
+    const floor = kept?.ca === bound.fingerprint ? kept : undefined;
     const beaten: InUse =
       floor === undefined
         ? { ...crl, what: 'the CRL in use' }
@@ -118,7 +117,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
           };
     const replayed = olderThanInUse(beaten, parsed);
     if (replayed !== null) throw new RefusedCrl(replayed);
-    crl.caFingerprint = signer.fingerprint;
+    crl.caFingerprint = bound.fingerprint;
     crl.serials = new Set(parsed.serials);
     crl.nextUpdate = parsed.nextUpdate?.getTime() ?? null;
     crl.thisUpdate = taken.thisUpdate;

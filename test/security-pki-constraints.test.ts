@@ -19,8 +19,7 @@ import { createCa, signingAlgorithm } from '../cli/pki.ts';
 import { ClientIdentity } from '../runtime/identity.ts';
 import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { closeGatewayTest, gatewayOnConfig, startPkiAndEcho } from './helpers/config-gateway.ts';
-import { opensslIssue } from './helpers/openssl-pki.ts';
-import { opensslRootCa } from './helpers/openssl-root-ca.ts';
+import { opensslIssue, opensslRootCa } from './helpers/openssl-pki.ts';
 
 const CA_EXTENSIONS = 'basicConstraints = critical, CA:true\nkeyUsage = critical, keyCertSign, cRLSign';
 const TENANT_B = `${CA_EXTENSIONS}

@@ -13,8 +13,7 @@ import fc from 'fast-check';
 import { fieldPattern } from '../bundle/match-fields.ts';
 import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { closeGatewayTest, gatewayOnConfig, startPkiAndEcho } from './helpers/config-gateway.ts';
-import { opensslIssue } from './helpers/openssl-pki.ts';
-import { opensslRootCa } from './helpers/openssl-root-ca.ts';
+import { opensslIssue, opensslRootCa } from './helpers/openssl-pki.ts';
 
 const LEAF = 'basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth';
 

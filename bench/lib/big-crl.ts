@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { opensslRootCa } from '../../test/helpers/openssl-root-ca.ts';
+import { opensslRootCa } from '../../test/helpers/openssl-pki.ts';
 
 export interface BigCrl {
   caPem: string;

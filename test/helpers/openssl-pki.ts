@@ -5,7 +5,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { opensslRootCa } from './openssl-root-ca.ts';
 
 export interface OpensslLeaf {
   name: string;
@@ -35,6 +34,8 @@ function run(args: string[], cwd: string): void {
 
 export function createOpensslCa(name = 'Test Internal CA'): OpensslCa {
   const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-openssl-'));
+  // The root first: its req config (ca.cnf) is then replaced by the `openssl ca` one.
+  opensslRootCa(dir, name, 365);
   writeFileSync(join(dir, 'index.txt'), '');
   writeFileSync(join(dir, 'serial'), '1000\n');
   writeFileSync(join(dir, 'crlnumber'), '01\n');
@@ -69,7 +70,6 @@ export function createOpensslCa(name = 'Test Internal CA'): OpensslCa {
       '',
     ].join('\n'),
   );
-  opensslRootCa(dir, name, 365);
   const caCert = join(dir, 'ca.pem');
   return {
     dir,
@@ -157,4 +157,14 @@ export function opensslSelfSigned(dir: string, name: string, subject: string, ex
   );
   const certPem = readFileSync(cert, 'utf8');
   return { name, cert, key, certPem, der: Buffer.from(certPem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64') };
+}
+
+/**
+ * A self-signed root CA as an operator makes one: P-256 key, basicConstraints CA:true and
+ * keyUsage keyCertSign + cRLSign (both critical), written as DIR/ca.pem and DIR/ca-key.pem (and
+ * the request's config, DIR/ca.cnf, which an `openssl ca` setup then replaces). Used by the
+ * tests' `openssl ca` PKI and the bench's big CRL.
+ */
+export function opensslRootCa(dir: string, commonName: string, days: number): void {
+  opensslSelfSigned(dir, 'ca', commonName, 'basicConstraints = critical, CA:true\nkeyUsage = critical, keyCertSign, cRLSign', days);
 }
