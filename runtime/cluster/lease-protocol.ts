@@ -119,6 +119,14 @@ export interface AnswerMessage {
 /** Primary -> worker control. */
 export type ControlMessage = { type: 'mtlsgate:reload' } | { type: 'mtlsgate:stop'; reason: string };
 
+/**
+ * Worker -> primary, first thing (its message listener is in place): hello. Primary -> worker,
+ * the answer: what the workers took so far (runtime/peer-floors.ts), before the worker reads a
+ * bundle or a CRL; floors taken later follow as PeerFloorMessages.
+ */
+export type HelloMessage = { type: 'mtlsgate:hello' };
+export type StartMessage = { type: 'mtlsgate:start'; taken: PeerTaken[] };
+
 /** Worker -> primary: listening (or not: the start-up error). */
 export type StartedMessage = { type: 'mtlsgate:ready'; listen: string; digest: string } | { type: 'mtlsgate:failed'; error: string };
 
@@ -128,8 +136,8 @@ export type TakenMessage = { type: 'mtlsgate:taken' } & PeerTaken;
 /** What another worker took, sent on by the primary: the floors it raises (runtime/peer-floors.ts). */
 export type PeerFloorMessage = Omit<TakenMessage, 'type'> & { type: 'mtlsgate:floor' };
 
-export type ToWorker = GrantMessage | RecallMessage | QueryMessage | ControlMessage | PeerFloorMessage;
-export type ToPrimary = AcquireMessage | ReturnMessage | AnswerMessage | StartedMessage | TakenMessage;
+export type ToWorker = GrantMessage | RecallMessage | QueryMessage | ControlMessage | PeerFloorMessage | StartMessage;
+export type ToPrimary = AcquireMessage | ReturnMessage | AnswerMessage | StartedMessage | TakenMessage | HelloMessage;
 
 export function isOurs(m: unknown): m is { type: string } {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('mtlsgate:');

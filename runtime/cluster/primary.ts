@@ -31,6 +31,8 @@ export interface PrimaryConfig {
 
 /** A worker that stops unexpectedly is replaced after this long (ms). */
 const RESTART_DELAY_MS = 1_000;
+/** A replacement that cannot start (its bundle refused, a file unreadable) is tried again, each time waiting twice as long, up to this (ms). */
+const MAX_RESTART_DELAY_MS = 30_000;
 /** A worker answers a health query within this or counts as down (ms). */
 const QUERY_TIMEOUT_MS = 2_000;
 
@@ -43,6 +45,11 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true);
   const authority = cfg.redisUrl ? null : new LeaseAuthority({ send: (id, m) => send(cluster.workers?.[id], m), workers: () => Math.max(1, live().length) });
   const ready = new Set<number>();
+  /** Workers whose message listener is in place (they said hello): only these are sent floors. */
+  const greeted = new Set<number>();
+  /** Replacements in a row that exited before they were ready. */
+  let failedStarts = 0;
+  const startErrors = new Map<number, string>();
   let stopping = false;
   let listenAddress = '';
   /** The digest the workers serve, as last reported (start-up, then every /health). */
@@ -71,29 +78,44 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         if (msg.crl) state?.crlTaken(msg.crl.url, msg.crl.floor);
         taken.add(msg);
         // Every worker follows the bundle source and the crl_urls itself: told what one took, the
-        // others refuse anything older at once, not only after they have read it themselves.
-        for (const other of live()) if (other.id !== w.id) send(other, { ...msg, type: 'mtlsgate:floor' });
+        // others refuse anything older at once, not only after they have read it themselves. A
+        // worker that has not said hello yet gets it in its start message instead.
+        for (const other of live()) if (other.id !== w.id && greeted.has(other.id)) send(other, { ...msg, type: 'mtlsgate:floor' });
+      } else if (msg.type === 'mtlsgate:hello') {
+        // Before it reads anything: a worker started after the others took something (a
+        // replacement for one that died) orders its first bundle and CRLs against it.
+        greeted.add(w.id);
+        send(w, { type: 'mtlsgate:start', taken: taken.messages() });
       } else if (msg.type === 'mtlsgate:ready') {
-        // A worker started after the others took something (a replacement) starts from it.
-        for (const m of taken.messages()) send(w, m);
+        failedStarts = 0;
         ready.add(w.id);
         listenAddress = msg.listen;
         digest = msg.digest;
         if (startup !== null && ready.size >= cfg.workers) startup.resolve();
-      } else if (msg.type === 'mtlsgate:failed') startup?.reject(new Error(msg.error));
+      } else if (msg.type === 'mtlsgate:failed') {
+        startErrors.set(w.id, msg.error);
+        startup?.reject(new Error(msg.error));
+      }
     });
     w.on('exit', (code, signal) => {
       const wasReady = ready.delete(w.id);
+      greeted.delete(w.id);
+      const startError = startErrors.get(w.id);
+      startErrors.delete(w.id);
       authority?.workerGone(w.id);
       if (stopping) return;
-      if (!wasReady) {
-        startup?.reject(new Error(`worker ${w.id} exited (${signal ?? code}) before it was ready`));
+      if (!wasReady && startup !== null) {
+        startup.reject(new Error(`worker ${w.id} exited (${signal ?? code}) before it was ready`));
         return;
       }
-      log.error({ worker: w.id, pid: w.process.pid, code, signal }, `worker stopped unexpectedly; starting another in ${RESTART_DELAY_MS} ms`);
+      // After start-up, a replacement that could not start (an older bundle the URL handed it,
+      // refused: section 39) is tried again, less and less often, while the others serve.
+      const delay = wasReady ? RESTART_DELAY_MS : Math.min(RESTART_DELAY_MS * 2 ** ++failedStarts, MAX_RESTART_DELAY_MS);
+      const what = wasReady ? 'worker stopped unexpectedly' : 'worker could not start';
+      log.error({ worker: w.id, pid: w.process.pid, code, signal, ...(startError ? { error: startError } : {}) }, `${what}; starting another in ${delay} ms`);
       setTimeout(() => {
         if (!stopping) fork();
-      }, RESTART_DELAY_MS).unref();
+      }, delay).unref();
     });
     return w;
   }
@@ -153,7 +175,9 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   }
 
   const stopAll = (reason: string) => {
-    for (const w of live()) send(w, { type: 'mtlsgate:stop', reason });
+    // A worker that has not said hello may not listen for messages yet; it serves nothing: a signal stops it.
+    for (const w of live()) if (greeted.has(w.id)) send(w, { type: 'mtlsgate:stop', reason });
+    else w.process.kill('SIGTERM');
   };
   const allExited = () =>
     new Promise<void>((resolve) => {

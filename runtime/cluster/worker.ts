@@ -10,29 +10,44 @@ import { LeaseLimiter } from './lease-limiter.ts';
 import { isOurs, type PeerFloorMessage, type ToPrimary, type ToWorker } from './lease-protocol.ts';
 import type { CrlFloor } from '../revocation.ts';
 import type { BundleRecord } from '../state-file.ts';
+import type { PeerTaken } from '../peer-floors.ts';
 
 function toPrimary(m: ToPrimary): void {
   if (process.connected) process.send!(m);
 }
 
 /** Runs this worker until the primary (or a signal) stops it; the exit status. */
-export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'limiter' | 'logger' | 'stateRecorder'>, logger: Logger): Promise<number> {
+export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'limiter' | 'logger' | 'stateRecorder' | 'peerTaken'>, logger: Logger): Promise<number> {
   const id = cluster.worker!.id;
   const leases = cfg.redisUrl ? null : new LeaseLimiter({ send: toPrimary, onError: cfg.onLimiterError });
   let running: RunningGateway | null = null;
   const early: PeerFloorMessage[] = [];
-  let stopRequested: string | null = null;
+  let reloadEarly = false;
   let stopped: () => void = () => {};
+  let started: (taken: PeerTaken[]) => void = () => {};
   const stop = (reason: string) => {
-    stopRequested ??= reason;
-    if (running !== null) void running.stop(reason).then(() => stopped());
+    if (running !== null) {
+      void running.stop(reason).then(() => stopped());
+      return;
+    }
+    // Not serving yet: nothing in flight to finish, and a drain would wait for a start-up that
+    // may hang on a bundle URL. The primary counts it gone at its exit.
+    logger.info({ reason }, 'worker stopped before it served');
+    logger.flush();
+    process.exit(0);
+  };
+  const reload = () => {
+    // A reload ordered while this worker starts is run once it serves (it may have read the files before they changed).
+    if (running === null) reloadEarly = true;
+    else void running.reload();
   };
   process.on('message', (m: unknown) => {
     if (!isOurs(m)) return;
     const msg = m as ToWorker;
     if (msg.type === 'mtlsgate:grant') leases?.onGrant(msg);
     else if (msg.type === 'mtlsgate:recall') leases?.onRecall(msg.key);
-    else if (msg.type === 'mtlsgate:reload') void running?.reload();
+    else if (msg.type === 'mtlsgate:start') started(msg.taken);
+    else if (msg.type === 'mtlsgate:reload') reload();
     else if (msg.type === 'mtlsgate:stop') stop(msg.reason);
     else if (msg.type === 'mtlsgate:floor') {
       // Taken by another worker while this one starts: applied once it runs.
@@ -46,17 +61,23 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
   // systemd) reaches this worker as well: the same stop, never a second one that cuts the drain.
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => void running?.reload());
+  process.on('SIGHUP', reload);
   // The primary is gone: nobody routes connections here any more.
   process.on('disconnect', () => stop('primary exited'));
 
+  // What the other workers took so far, before this one reads a bundle or a CRL: a worker
+  // replacing one that died never orders against less than the set has taken (peer-floors.ts).
+  const peerTaken = await new Promise<PeerTaken[]>((resolve) => {
+    started = resolve;
+    toPrimary({ type: 'mtlsgate:hello' });
+  });
   try {
     // This worker reports what it takes: the primary writes --state-dir's file and tells the other workers.
     const stateRecorder = {
       bundleTaken: (bundle: BundleRecord) => toPrimary({ type: 'mtlsgate:taken', bundle }),
       crlTaken: (url: string, floor: CrlFloor, bytes?: Buffer) => toPrimary({ type: 'mtlsgate:taken', crl: { url, floor, der: bytes?.toString('base64') } }),
     };
-    running = await startGateway({ ...cfg, admin: null, worker: id, limiter: leases ?? undefined, logger, stateRecorder });
+    running = await startGateway({ ...cfg, admin: null, worker: id, limiter: leases ?? undefined, logger, stateRecorder, peerTaken });
   } catch (err) {
     const message = err instanceof StartupError ? err.message : ((err as Error).stack ?? String(err));
     logger.fatal({ error: message }, 'mtlsgate worker cannot start');
@@ -70,7 +91,7 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
   AggregatorRegistry.setRegistries(leases === null ? [running.metrics.registry] : [running.metrics.registry, leases.registry]);
   const done = new Promise<void>((resolve) => (stopped = resolve));
   toPrimary({ type: 'mtlsgate:ready', listen: `${running.gatewayAddress.address}:${running.gatewayAddress.port}`, digest: running.health().bundle.digest });
-  if (stopRequested !== null) stop(stopRequested);
+  if (reloadEarly) void running.reload();
   await done;
   logger.flush();
   if (process.connected) process.disconnect();
