@@ -7,6 +7,7 @@ import type { Outcome } from '../limits/algorithm.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
 import type { HealthReport } from '../admin.ts';
 import type { PeerTaken } from '../peer-floors.ts';
+import type { MetricsJson } from './cluster-metrics.ts';
 
 /** Largest lease: even a worker spending tens of thousands of requests a second of one key
  *  asks at most a few times a second; also what a crashed worker can strand (twice: it holds
@@ -107,13 +108,18 @@ export interface RecallMessage {
 }
 
 /** Primary -> worker requests with an answer. */
-export type QueryMessage = { type: 'mtlsgate:health'; id: number } | { type: 'mtlsgate:expiring'; id: number; limit: number };
+export type QueryMessage =
+  | { type: 'mtlsgate:health'; id: number }
+  | { type: 'mtlsgate:expiring'; id: number; limit: number }
+  | { type: 'mtlsgate:metrics'; id: number };
 
 export interface AnswerMessage {
   type: 'mtlsgate:answer';
   id: number;
   health?: HealthReport;
   certificates?: ExpiringCertificate[];
+  /** Its registries' getMetricsAsJSON() (runtime/cluster/cluster-metrics.ts). */
+  metrics?: MetricsJson;
 }
 
 /** Primary -> worker control. */

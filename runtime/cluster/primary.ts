@@ -1,11 +1,10 @@
 // The primary of `serve --workers N` (node:cluster). It serves no request itself: it forks the
 // workers (each a full gateway, runtime/cluster/worker.ts; connections are handed out by
 // node:cluster, round-robin on Linux), owns the rate-limit and quota counters (lease-authority.ts),
-// runs the one admin listener (/health and /ready over every worker, /metrics aggregated by
-// prom-client's AggregatorRegistry), and turns the process's
+// runs the one admin listener (/health and /ready over every worker, /metrics summed over them:
+// cluster-metrics.ts), checks every message a worker sends (ipc-check.ts), and turns the process's
 // signals into orders: SIGHUP reload to every worker, SIGTERM/SIGINT drain of every worker.
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
 import { startAdminServer, type AdminServer, type HealthReport, type WorkerHealth } from '../admin.ts';
 import type { Logger } from '../log.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
@@ -13,8 +12,10 @@ import type { HostPort } from '../supervisor.ts';
 import type { PeerTaken } from '../peer-floors.ts';
 import { type BundleRecord, newerCrl, startState, type StateWriter } from '../state-file.ts';
 import { VERSION } from '../version.ts';
+import { ClusterMetrics } from './cluster-metrics.ts';
+import { checkToPrimary } from './ipc-check.ts';
 import { LeaseAuthority } from './lease-authority.ts';
-import { isOurs, type AnswerMessage, type PeerFloorMessage, type QueryMessage, type ToPrimary, type ToWorker } from './lease-protocol.ts';
+import { isOurs, type AnswerMessage, type PeerFloorMessage, type QueryMessage, type ToWorker } from './lease-protocol.ts';
 
 export interface PrimaryConfig {
   workers: number;
@@ -58,6 +59,9 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   let nextQuery = 1;
   let startup: { resolve: () => void; reject: (err: Error) => void } | null = null;
   const taken = new TakenSoFar();
+  const metrics = new ClusterMetrics();
+  /** Malformed messages per worker: logged at the 1st, 2nd, 4th, 8th, ... (a worker sending them without end cannot flood the log). */
+  const refusals = new Map<number, number>();
 
   function send(w: Worker | undefined, m: ToWorker): void {
     // A worker killed a moment ago can still look connected: its channel's error goes to this
@@ -69,8 +73,16 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     const w = cluster.fork();
     w.on('message', (m: unknown) => {
       if (!isOurs(m)) return;
-      const msg = m as ToPrimary;
-      if (msg.type === 'mtlsgate:acquire') void authority?.acquire(w.id, msg);
+      const msg = checkToPrimary(m);
+      if (typeof msg === 'string') {
+        metrics.refusedMessages.inc();
+        const n = (refusals.get(w.id) ?? 0) + 1;
+        refusals.set(w.id, n);
+        if ((n & (n - 1)) === 0) log.warn({ worker: w.id, pid: w.process.pid, error: msg, refused: n }, 'message from a worker dropped: malformed');
+        return;
+      }
+      if (msg.type === 'mtlsgate:acquire')
+        authority?.acquire(w.id, msg).catch((err: Error) => log.error({ worker: w.id, error: err.message }, 'lease request failed'));
       else if (msg.type === 'mtlsgate:return') authority?.giveBack(w.id, msg.key, msg.closes);
       else if (msg.type === 'mtlsgate:answer') answers.get(msg.id)?.(msg);
       else if (msg.type === 'mtlsgate:taken') {
@@ -100,6 +112,8 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     w.on('exit', (code, signal) => {
       const wasReady = ready.delete(w.id);
       greeted.delete(w.id);
+      refusals.delete(w.id);
+      metrics.gone(w.id);
       const startError = startErrors.get(w.id);
       startErrors.delete(w.id);
       authority?.workerGone(w.id);
@@ -112,6 +126,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       // refused: section 39) is tried again, less and less often, while the others serve.
       const delay = wasReady ? RESTART_DELAY_MS : Math.min(RESTART_DELAY_MS * 2 ** ++failedStarts, MAX_RESTART_DELAY_MS);
       const what = wasReady ? 'worker stopped unexpectedly' : 'worker could not start';
+      metrics.restarts.inc({ cause: wasReady ? 'exited' : 'start_failed' });
       log.error({ worker: w.id, pid: w.process.pid, code, signal, ...(startError ? { error: startError } : {}) }, `${what}; starting another in ${delay} ms`);
       setTimeout(() => {
         if (!stopping) fork();
@@ -120,10 +135,12 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     return w;
   }
 
-  /** Asks every live worker; a worker that does not answer in time is left out (undefined). */
+  /** Asks every ready worker (one starting answers nothing yet); a worker that does not answer in time is left out (undefined). */
   function ask(build: (id: number) => QueryMessage): Promise<Array<{ worker: Worker; answer: AnswerMessage | undefined }>> {
     return Promise.all(
-      live().map(
+      live()
+        .filter((w) => ready.has(w.id))
+        .map(
         (worker) =>
           new Promise<{ worker: Worker; answer: AnswerMessage | undefined }>((resolve) => {
             const id = nextQuery++;
@@ -151,12 +168,14 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       bundle: answer?.health?.bundle.digest ?? null,
       limiter: answer?.health?.limiter ?? null,
     }));
+    // A replacement still starting is listed, not asked: /health answers at once, degraded.
+    for (const w of live()) if (!ready.has(w.id)) workers.push({ worker: w.id, pid: w.process.pid ?? 0, status: 'starting', bundle: null, limiter: null });
     const reports = replies.map((r) => r.answer?.health).filter((h): h is HealthReport => h !== undefined);
     const base = reports[0];
     if (base === undefined) throw new Error('no worker answered');
     digest = base.bundle.digest;
-    const missing = workers.length < cfg.workers || workers.some((w) => w.status === 'down');
-    const degraded = missing || reports.some((r) => r.status === 'degraded') || new Set(workers.map((w) => w.bundle)).size > 1;
+    const missing = replies.length < cfg.workers || workers.some((w) => w.status === 'down');
+    const degraded = missing || reports.some((r) => r.status === 'degraded') || new Set(replies.map((r) => r.answer?.health?.bundle.digest ?? null)).size > 1;
     return {
       ...base,
       status: stopping || reports.some((r) => r.status === 'draining') ? 'draining' : degraded ? 'degraded' : 'ok',
@@ -216,14 +235,16 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
 
   let admin: AdminServer | null = null;
   if (cfg.admin) {
-    const aggregator = new AggregatorRegistry();
     try {
       admin = await startAdminServer(cfg.admin.host, cfg.admin.port, {
         health,
         onLimiterError: cfg.onLimiterError,
         draining: () => stopping,
         bundleDigest: () => digest,
-        metrics: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }),
+        metrics: async () => {
+          const answers = await ask((id) => ({ type: 'mtlsgate:metrics', id }));
+          return { contentType: metrics.registry.contentType, body: await metrics.text(answers.map(({ worker, answer }) => ({ worker: worker.id, metrics: answer?.metrics }))) };
+        },
         expiring,
       });
     } catch (err) {

@@ -3,7 +3,6 @@
 // and which takes its orders from the primary over the cluster IPC channel: reload (SIGHUP),
 // stop (SIGTERM drain), health and expiring-certificate queries, lease grants and recalls.
 import cluster from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../log.ts';
 import { startGateway, StartupError, type RunningGateway, type RuntimeConfig } from '../supervisor.ts';
 import { LeaseLimiter } from './lease-limiter.ts';
@@ -56,7 +55,12 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
     } else if (msg.type === 'mtlsgate:health' && running !== null) toPrimary({ type: 'mtlsgate:answer', id: msg.id, health: running.health() });
     else if (msg.type === 'mtlsgate:expiring' && running !== null)
       toPrimary({ type: 'mtlsgate:answer', id: msg.id, certificates: running.expiring(msg.limit) });
+    else if (msg.type === 'mtlsgate:metrics' && running !== null) void answerMetrics(msg.id, running);
   });
+  const answerMetrics = async (id: number, gateway: RunningGateway) => {
+    const registries = leases === null ? [gateway.metrics.registry] : [gateway.metrics.registry, leases.registry];
+    toPrimary({ type: 'mtlsgate:answer', id, metrics: (await Promise.all(registries.map((r) => r.getMetricsAsJSON()))).flat() });
+  };
   // The primary forwards SIGTERM/SIGINT/SIGHUP; a signal sent to the whole process group (Ctrl-C,
   // systemd) reaches this worker as well: the same stop, never a second one that cuts the drain.
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -86,9 +90,6 @@ export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'l
     return 2;
   }
   for (const m of early.splice(0)) running.raiseFloors(m);
-  // prom-client answers the primary's /metrics requests from these registries.
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries(leases === null ? [running.metrics.registry] : [running.metrics.registry, leases.registry]);
   const done = new Promise<void>((resolve) => (stopped = resolve));
   toPrimary({ type: 'mtlsgate:ready', listen: `${running.gatewayAddress.address}:${running.gatewayAddress.port}`, digest: running.health().bundle.digest });
   if (reloadEarly) void running.reload();
