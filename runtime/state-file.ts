@@ -140,9 +140,11 @@ export function unsafeDirectory(dir: string): string | null {
   const uid = process.getuid?.();
   if (uid === undefined) return null;
   const fix = `; chmod 700 ${dir} and chown it to the user serve runs as, or name a directory of its own (serve makes a missing one mode 700)`;
-  if (st.uid !== uid) return `is owned by uid ${st.uid}, not by this user (uid ${uid}): its owner can replace the state file and with it the floors it keeps${fix}`;
+  if (st.uid !== uid)
+    return `is owned by uid ${st.uid}, not by this user (uid ${uid}): its owner can replace the state file and with it the floors it keeps${fix}`;
   const writers = writersOf(st.mode);
-  if (writers !== null) return `is writable by ${writers} (mode ${modeOf(st.mode)}): whoever can write it can remove or replace the state file and with it the floors it keeps${fix}`;
+  if (writers !== null)
+    return `is writable by ${writers} (mode ${modeOf(st.mode)}): whoever can write it can remove or replace the state file and with it the floors it keeps${fix}`;
   return unsafeParent(dir, uid);
 }
 

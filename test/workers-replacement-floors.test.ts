@@ -74,7 +74,10 @@ test('a replacement worker refuses the older signed bundle its peers refuse, at 
   const gw = serveWorkers(`${url}/bundle.json`, ['--bundle-public-key', `${key}.pub`, '--poll-interval', '1s']);
   const admin = `http://${(await gw.serving()).admin}`;
   const health = async () => (await (await fetch(`${admin}/health`)).json()) as HealthReport;
-  assert.deepEqual((await health()).workers!.map((w) => w.bundle), [digest(newer), digest(newer)]);
+  assert.deepEqual(
+    (await health()).workers!.map((w) => w.bundle),
+    [digest(newer), digest(newer)],
+  );
 
   // While the replacement starts, the URL hands out the older bundle (a replay).
   served = older;
@@ -134,7 +137,9 @@ test('a replacement worker takes the CRL its peers took before its own first fet
   served = base;
   await killFirstWorker(gw);
   await waitFor('the replacement serves', () => replacementLines(gw).some((l) => l.msg === 'worker serving'));
-  await waitFor('the replacement fetched the URL itself', () => replacementLines(gw).some((l) => l.msg === 'CRL refresh failed; the previous list stays in use until its nextUpdate'));
+  await waitFor('the replacement fetched the URL itself', () =>
+    replacementLines(gw).some((l) => l.msg === 'CRL refresh failed; the previous list stays in use until its nextUpdate'),
+  );
   const lines = replacementLines(gw).map((l) => `${l.msg}${l.error ? `: ${l.error}` : ''}`);
   const peerCopy = lines.indexOf('CRL updated (the copy another worker fetched)');
   // Before: the replacement took the older list from the URL ("CRL updated") and served with it;

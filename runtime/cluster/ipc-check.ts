@@ -15,7 +15,7 @@ type Fields = Record<string, unknown>;
 const isObject = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isInt = (v: unknown, min: number, max: number): v is number => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
 const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
-const isFinite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+const isNumber = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
 const SHA256 = /^sha256:[0-9a-f]{64}$/;
 /** A lease key names an API, a policy and a key id: far below this. */
 const MAX_KEY = 4_096;
@@ -36,12 +36,13 @@ function crlProblem(c: unknown, now: number): string | null {
   if (!isObject(f) || typeof f.ca !== 'string' || !/^[0-9a-f]{64}$/.test(f.ca)) return 'crl.floor.ca is not a SHA-256 fingerprint';
   if (!isTime(f.thisUpdate, now)) return 'crl.floor.thisUpdate is not a time in ms up to five minutes ahead';
   if (!(f.number === null || (typeof f.number === 'string' && /^[0-9a-f]{1,128}$/.test(f.number)))) return 'crl.floor.number is neither null nor hex';
-  if (c.der !== undefined && !(isText(c.der, Math.ceil(MAX_CRL_BYTES / 3) * 4) && /^[A-Za-z0-9+/]*={0,2}$/.test(c.der))) return 'crl.der is not base64 of a CRL';
+  if (c.der !== undefined && !(isText(c.der, Math.ceil(MAX_CRL_BYTES / 3) * 4) && /^[A-Za-z0-9+/]*={0,2}$/.test(c.der)))
+    return 'crl.der is not base64 of a CRL';
   return null;
 }
 
 // Any finite numbers: the authority decides what limits anything (effectiveRate, effectiveQuota: -1 is unlimited).
-const isLimit = (v: unknown, a: string, b: string) => v === null || (isObject(v) && isFinite(v[a]) && isFinite(v[b]));
+const isLimit = (v: unknown, a: string, b: string) => v === null || (isObject(v) && isNumber(v[a]) && isNumber(v[b]));
 const isCloses = (v: unknown) => Array.isArray(v) && v.length <= 2 * MAX_LEASE && v.every((n) => isInt(n, 0, Number.MAX_SAFE_INTEGER));
 
 /** prom-client's aggregators (its `aggregators`, which its types do not declare). */

@@ -141,21 +141,21 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       live()
         .filter((w) => ready.has(w.id))
         .map(
-        (worker) =>
-          new Promise<{ worker: Worker; answer: AnswerMessage | undefined }>((resolve) => {
-            const id = nextQuery++;
-            const timer = setTimeout(() => {
-              answers.delete(id);
-              resolve({ worker, answer: undefined });
-            }, QUERY_TIMEOUT_MS);
-            answers.set(id, (answer) => {
-              clearTimeout(timer);
-              answers.delete(id);
-              resolve({ worker, answer });
-            });
-            send(worker, build(id));
-          }),
-      ),
+          (worker) =>
+            new Promise<{ worker: Worker; answer: AnswerMessage | undefined }>((resolve) => {
+              const id = nextQuery++;
+              const timer = setTimeout(() => {
+                answers.delete(id);
+                resolve({ worker, answer: undefined });
+              }, QUERY_TIMEOUT_MS);
+              answers.set(id, (answer) => {
+                clearTimeout(timer);
+                answers.delete(id);
+                resolve({ worker, answer });
+              });
+              send(worker, build(id));
+            }),
+        ),
     );
   }
 
@@ -195,8 +195,9 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
 
   const stopAll = (reason: string) => {
     // A worker that has not said hello may not listen for messages yet; it serves nothing: a signal stops it.
-    for (const w of live()) if (greeted.has(w.id)) send(w, { type: 'mtlsgate:stop', reason });
-    else w.process.kill('SIGTERM');
+    for (const w of live())
+      if (greeted.has(w.id)) send(w, { type: 'mtlsgate:stop', reason });
+      else w.process.kill('SIGTERM');
   };
   const allExited = () =>
     new Promise<void>((resolve) => {
@@ -243,7 +244,10 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         bundleDigest: () => digest,
         metrics: async () => {
           const answers = await ask((id) => ({ type: 'mtlsgate:metrics', id }));
-          return { contentType: metrics.registry.contentType, body: await metrics.text(answers.map(({ worker, answer }) => ({ worker: worker.id, metrics: answer?.metrics }))) };
+          return {
+            contentType: metrics.registry.contentType,
+            body: await metrics.text(answers.map(({ worker, answer }) => ({ worker: worker.id, metrics: answer?.metrics }))),
+          };
         },
         expiring,
       });

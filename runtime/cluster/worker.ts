@@ -16,7 +16,10 @@ function toPrimary(m: ToPrimary): void {
 }
 
 /** Runs this worker until the primary (or a signal) stops it; the exit status. */
-export async function runWorker(cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'limiter' | 'logger' | 'stateRecorder' | 'peerTaken'>, logger: Logger): Promise<number> {
+export async function runWorker(
+  cfg: Omit<RuntimeConfig, 'admin' | 'worker' | 'limiter' | 'logger' | 'stateRecorder' | 'peerTaken'>,
+  logger: Logger,
+): Promise<number> {
   const id = cluster.worker!.id;
   const leases = cfg.redisUrl ? null : new LeaseLimiter({ send: toPrimary, onError: cfg.onLimiterError });
   let running: RunningGateway | null = null;
