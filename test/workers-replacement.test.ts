@@ -36,19 +36,24 @@ after(async () => {
 });
 
 /** The bundle over HTTP; once `hold.on`, a request waits that long before its answer (a replacement's start-up hangs on it). */
-async function bundleUrl(hold: { ms: number }): Promise<string> {
-  const server = createServer((_req, res) => setTimeout(() => res.writeHead(200).end(bundle), hold.ms));
+async function bundleUrl(hold: { ms: number; asked?: number }): Promise<string> {
+  const server = createServer((_req, res) => {
+    hold.asked = (hold.asked ?? 0) + 1;
+    setTimeout(() => res.writeHead(200).end(bundle), hold.ms);
+  });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/bundle.json`;
 }
 
-async function serveWorkers(hold: { ms: number }, extra: string[] = []) {
-  const gw = spawnDemoGateway(await bundleUrl(hold), pki, {
-    admin: 'loopback',
-    extra: ['--workers', '2', '--poll-interval', '1h', '--allow-insecure-http-bundle', ...extra],
-  });
+function spawnWorkers(url: string, extra: string[] = []) {
+  const gw = spawnDemoGateway(url, pki, { admin: 'loopback', extra: ['--workers', '2', '--poll-interval', '1h', '--allow-insecure-http-bundle', ...extra] });
   gateways.push(gw);
+  return gw;
+}
+
+async function serveWorkers(hold: { ms: number }, extra: string[] = []) {
+  const gw = spawnWorkers(await bundleUrl(hold), extra);
   const serving = await gw.serving();
   return { gw, serving, admin: `http://${serving.admin}`, port: listenPort(serving) };
 }
@@ -119,4 +124,20 @@ test('SIGTERM while a replacement starts (its bundle URL hangs): the primary sto
   assert.equal(exit.code, 0);
   assert.ok(performance.now() - t0 < 5_000);
   assert.ok(gw.lines().some((l) => l.msg === 'worker stopped before it served'));
+});
+
+test('SIGHUP while the workers start (their bundle URL is slow): the primary keeps starting, then serves', async () => {
+  const hold = { ms: 3_000, asked: 0 };
+  const gw = spawnWorkers(await bundleUrl(hold));
+  await waitFor('a worker asks for the bundle', () => hold.asked > 0);
+  gw.child.kill('SIGHUP');
+  // Before: SIGHUP's default action ended the primary (and its workers with it).
+  const serving = await Promise.race([
+    gw.serving(),
+    gw.exited.then((e) => {
+      throw new Error(`serve ended by ${e.signal ?? e.code} during start-up`);
+    }),
+  ]);
+  assert.equal(serving.workers, 2);
+  assert.ok(gw.lines().some((l) => l.msg === 'reload requested (SIGHUP): every worker reloads its server certificate and bundle'));
 });

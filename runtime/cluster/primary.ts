@@ -205,6 +205,14 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       check();
     });
 
+  // From the first fork on: SIGHUP's default action would end the primary, and with it every
+  // worker, during a start-up that can take as long as a bundle URL takes to answer. A worker
+  // that has not said hello reads everything after it anyway.
+  const onHup = () => {
+    log.info({ workers: live().length }, 'reload requested (SIGHUP): every worker reloads its server certificate and bundle');
+    for (const w of live()) if (greeted.has(w.id)) send(w, { type: 'mtlsgate:reload' });
+  };
+  process.on('SIGHUP', onHup);
   // Start-up: every worker listening, or the first failure stops them all (exit 2).
   // The state file is read (and proven writable) before any worker starts: a bad one is one message.
   let state: StateWriter | null = null;
@@ -215,6 +223,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
     log.flush();
     console.error(`mtlsgate serve: ${(err as Error).message}`);
+    process.off('SIGHUP', onHup);
     return 2;
   }
   const started = new Promise<void>((resolve, reject) => (startup = { resolve, reject }));
@@ -230,6 +239,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
     log.flush();
     console.error(`mtlsgate serve: ${(err as Error).message}`);
+    process.off('SIGHUP', onHup);
     return 2;
   }
   startup = null;
@@ -260,6 +270,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       const message = `cannot listen on ${cfg.admin.host}:${cfg.admin.port} (--admin): ${e.code === 'EADDRINUSE' ? 'the address is already in use' : e.message}`;
       log.fatal({ error: message }, 'mtlsgate cannot start');
       console.error(`mtlsgate serve: ${message}`);
+      process.off('SIGHUP', onHup);
       return 2;
     }
   }
@@ -276,10 +287,6 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   );
 
   return new Promise<number>((resolveExit) => {
-    const onHup = () => {
-      log.info({ workers: live().length }, 'reload requested (SIGHUP): every worker reloads its server certificate and bundle');
-      for (const w of live()) send(w, { type: 'mtlsgate:reload' });
-    };
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) {
         log.warn({ signal }, 'second stop signal: stopping the workers without waiting for the drain');
@@ -306,7 +313,6 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         resolveExit(0);
       });
     };
-    process.on('SIGHUP', onHup);
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
   });
