@@ -6,9 +6,7 @@
 // newer one. Now the taker tells the primary, which tells the others: they take the same CRL
 // bytes (verified as if fetched) and raise their bundle floor.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadBundle } from '../bundle/read.ts';
@@ -16,7 +14,8 @@ import type { DemoPki } from '../cli/pki.ts';
 import type { HealthReport } from '../runtime/admin.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
-import { createOpensslCa, type OpensslCa, type OpensslLeaf } from './helpers/openssl-pki.ts';
+import { crlBundle, serveBodies as serveBodiesOn, stolenAndLost } from './helpers/crl-workers.ts';
+import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { compileWithCli, curl, demoPki, run, CLI, writeConfig } from './helpers/serve-fixtures.ts';
 
@@ -40,16 +39,7 @@ after(async () => {
   tmp.cleanup();
 });
 
-/** An HTTP server answering every request with `answer`'s body, after its delay. */
-async function serveBodies(answer: () => { body: string | Buffer; delayMs?: number }): Promise<string> {
-  const server = createServer((_req, res) => {
-    const { body, delayMs = 0 } = answer();
-    setTimeout(() => res.writeHead(200).end(body), delayMs);
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const serveBodies = (answer: () => { body: string | Buffer; delayMs?: number }) => serveBodiesOn(servers, answer);
 
 function serveWorkers(bundle: string, extra: string[]) {
   const gw = spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', ...extra] });
@@ -69,16 +59,7 @@ async function answers(gw: ReturnType<typeof spawnDemoGateway>, path: string, wh
 }
 
 test('a CRL one worker fetched is taken by the other, which the URL keeps handing the older list: a revoked certificate is refused on every connection', async () => {
-  const leaf: Record<string, OpensslLeaf> = {};
-  for (const name of ['stolen', 'lost']) {
-    leaf[name] = ca.issue(name, `/CN=${name}`);
-    copyFileSync(leaf[name].cert, join(pki.dir, `${name}.pem`));
-    copyFileSync(leaf[name].key, join(pki.dir, `${name}-key.pem`));
-  }
-  ca.revoke(leaf.stolen);
-  const base = ca.gencrl();
-  ca.revoke(leaf.lost);
-  const full = ca.gencrl();
+  const { base, full } = stolenAndLost(ca, pki);
   // The newer list goes to one fetch only; every other fetch gets the older one.
   let newerOnce = false;
   let newerServed = false;
@@ -87,15 +68,7 @@ test('a CRL one worker fetched is taken by the other, which the URL keeps handin
     newerServed = true;
     return { body: full };
   });
-  const cfg = join(tmp.dir, 'crl-cfg');
-  mkdirSync(cfg, { recursive: true });
-  writeFileSync(join(cfg, 'ca.pem'), ca.caPem);
-  writeFileSync(
-    join(cfg, 'config.yaml'),
-    `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n---\nkind: revocation\nid: internal\ncrl_urls: ["${url}/internal.crl"]\n`,
-  );
-  const bundle = join(tmp.dir, 'crl-bundle.json');
-  await compileWithCli(cfg, bundle);
+  const bundle = await crlBundle(tmp.dir, ca, echo.url, `${url}/internal.crl`);
   const gw = serveWorkers(bundle, ['--crl-refresh', '1s', '--crl-stale', 'closed']);
   await waitFor('both workers hold the older list', async () => (await answers(gw, '/ca/x', 'stolen', 2)).every((a) => a === 'mtls.cert_revoked'));
   assert.deepEqual(await answers(gw, '/ca/x', 'lost', 4), ['admitted', 'admitted', 'admitted', 'admitted']);

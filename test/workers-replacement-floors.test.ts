@@ -5,9 +5,7 @@
 // So a bundle or CRL URL that handed the replacement an older copy (a replay of a revoked
 // certificate's good standing) had it served, until that message came.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadBundle } from '../bundle/read.ts';
@@ -15,7 +13,8 @@ import type { DemoPki } from '../cli/pki.ts';
 import type { HealthReport } from '../runtime/admin.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
-import { createOpensslCa, type OpensslCa, type OpensslLeaf } from './helpers/openssl-pki.ts';
+import { crlBundle, serveBodies, stolenAndLost } from './helpers/crl-workers.ts';
+import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { compileWithCli, curl, demoPki, run, CLI, writeConfig } from './helpers/serve-fixtures.ts';
 
@@ -39,13 +38,7 @@ after(async () => {
   tmp.cleanup();
 });
 
-/** An HTTP server answering every request with what `body()` says now. */
-async function serveBody(body: () => string | Buffer): Promise<string> {
-  const server = createServer((_req, res) => res.writeHead(200).end(body()));
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const serveBody = (body: () => string | Buffer) => serveBodies(servers, () => ({ body: body() }));
 
 function serveWorkers(bundle: string, extra: string[]) {
   const gw = spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', ...extra] });
@@ -100,27 +93,10 @@ test('a replacement worker refuses the older signed bundle its peers refuse, at 
 });
 
 test('a replacement worker takes the CRL its peers took before its own first fetch answers: the older list the URL hands it is refused', async () => {
-  const leaf: Record<string, OpensslLeaf> = {};
-  for (const name of ['stolen', 'lost']) {
-    leaf[name] = ca.issue(name, `/CN=${name}`);
-    copyFileSync(leaf[name].cert, join(pki.dir, `${name}.pem`));
-    copyFileSync(leaf[name].key, join(pki.dir, `${name}-key.pem`));
-  }
-  ca.revoke(leaf.stolen);
-  const base = ca.gencrl();
-  ca.revoke(leaf.lost);
-  const full = ca.gencrl();
+  const { base, full } = stolenAndLost(ca, pki);
   let served = full;
   const url = await serveBody(() => served);
-  const cfg = join(tmp.dir, 'crl-cfg');
-  mkdirSync(cfg, { recursive: true });
-  writeFileSync(join(cfg, 'ca.pem'), ca.caPem);
-  writeFileSync(
-    join(cfg, 'config.yaml'),
-    `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n---\nkind: revocation\nid: internal\ncrl_urls: ["${url}/internal.crl"]\n`,
-  );
-  const bundle = join(tmp.dir, 'crl-bundle.json');
-  await compileWithCli(cfg, bundle);
+  const bundle = await crlBundle(tmp.dir, ca, echo.url, `${url}/internal.crl`);
   const gw = serveWorkers(bundle, ['--crl-refresh', '1s']);
   const port = listenPort(await gw.serving());
   const lost = async (n: number) => {
