@@ -48,14 +48,14 @@ const isCloses = (v: unknown) => Array.isArray(v) && v.length <= 2 * MAX_LEASE &
 /** prom-client's aggregators (its `aggregators`, which its types do not declare). */
 const AGGREGATORS = ['sum', 'first', 'omit', 'average', 'min', 'max'];
 
-/** prom-client's getMetricsAsJSON() of a worker's registries, as AggregatorRegistry.aggregate reads it. */
+/** prom-client's getMetricsAsJSON() of a worker's registries, as AggregatorRegistry.aggregate reads it (a NaN crosses JSON as null). */
 function metricsProblem(v: unknown): string | null {
   if (!Array.isArray(v)) return 'metrics is not a list';
   for (const m of v as unknown[]) {
     if (!isObject(m) || !isText(m.name, 256) || !isText(m.help, MAX_TEXT) || !['counter', 'gauge', 'histogram', 'summary'].includes(m.type as string))
       return 'a metric has no name, help or type';
     if (typeof m.aggregator !== 'string' || !AGGREGATORS.includes(m.aggregator)) return `metric ${m.name}: unknown aggregator`;
-    if (!Array.isArray(m.values) || !m.values.every((x) => isObject(x) && typeof x.value === 'number' && (x.labels === undefined || isObject(x.labels))))
+    if (!Array.isArray(m.values) || !m.values.every((x) => isObject(x) && (typeof x.value === 'number' || x.value === null) && (x.labels === undefined || isObject(x.labels))))
       return `metric ${m.name}: values are not {value, labels}`;
   }
   return null;
