@@ -1,7 +1,9 @@
 // One worker of `serve --workers N`: the ordinary gateway (runtime/supervisor.ts) without an admin
 // listener, whose limiter is a LeaseLimiter on the primary's counters (or Redis with --redis),
 // and which takes its orders from the primary over the cluster IPC channel: reload (SIGHUP),
-// stop (SIGTERM drain), health and expiring-certificate queries, lease grants and recalls.
+// stop (SIGTERM drain), health, metrics and expiring-certificate queries, lease grants and
+// recalls, and what the other workers take. Before it reads anything it asks the primary what
+// the set has taken so far (hello/start), so it never starts below its peers' floors.
 import cluster from 'node:cluster';
 import type { Logger } from '../log.ts';
 import { startGateway, StartupError, type RunningGateway, type RuntimeConfig } from '../supervisor.ts';
