@@ -7,7 +7,7 @@ import { checkToPrimary } from '../runtime/cluster/ipc-check.ts';
 const now = Date.parse('2026-12-05T01:00:00.000Z');
 const digest = `sha256:${'ab'.repeat(32)}`;
 const taken = (signedAt: unknown) => ({ type: 'mtlsgate:taken', bundle: { signedAt, digest, keyId: 'ops' } });
-const refused = (m: { type: string }) => typeof checkToPrimary(m, now) === 'string';
+const refused = (m: { type: string; [field: string]: unknown }) => typeof checkToPrimary(m, now) === 'string';
 
 test('a bundle record: a signing time in ms up to five minutes ahead passes; further ahead, no integer or no date is refused', () => {
   assert.equal(refused(taken(now)), false);
