@@ -55,7 +55,10 @@ function metricsProblem(v: unknown): string | null {
     if (!isObject(m) || !isText(m.name, 256) || !isText(m.help, MAX_TEXT) || !['counter', 'gauge', 'histogram', 'summary'].includes(m.type as string))
       return 'a metric has no name, help or type';
     if (typeof m.aggregator !== 'string' || !AGGREGATORS.includes(m.aggregator)) return `metric ${m.name}: unknown aggregator`;
-    if (!Array.isArray(m.values) || !m.values.every((x) => isObject(x) && (typeof x.value === 'number' || x.value === null) && (x.labels === undefined || isObject(x.labels))))
+    if (
+      !Array.isArray(m.values) ||
+      !m.values.every((x) => isObject(x) && (typeof x.value === 'number' || x.value === null) && (x.labels === undefined || isObject(x.labels)))
+    )
       return `metric ${m.name}: values are not {value, labels}`;
   }
   return null;
