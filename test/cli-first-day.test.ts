@@ -172,3 +172,21 @@ test('README.md and docs/*.md write every serve duration flag with a unit, never
   }
   assert.deepEqual(wrong, []);
 });
+
+test("every flag the quickstart's commands use is on that command's usage line (the line every usage error shows)", () => {
+  const quickstart = readFileSync(join(ROOT, 'docs', 'quickstart.md'), 'utf8');
+  const missing: string[] = [];
+  let seen = 0;
+  for (const block of quickstart.matchAll(/```sh\n([\s\S]*?)```/g)) {
+    for (const m of block[1].matchAll(/^mtlsgate ([a-z]+)\b(.*)$/gm)) {
+      const synopsis = mtlsgate(['help', m[1]]).stdout.split('\n')[0];
+      if (synopsis.includes('[options]')) continue; // serve: the usage line names only what it requires
+      for (const flag of m[2].replace(/#.*/, '').match(/--[a-z][a-z0-9-]*/g) ?? []) {
+        seen++;
+        if (!synopsis.includes(flag)) missing.push(`mtlsgate ${m[1]} ${flag}`);
+      }
+    }
+  }
+  assert.ok(seen >= 5, `the quickstart's commands: ${seen} flags`);
+  assert.deepEqual(missing, []);
+});
