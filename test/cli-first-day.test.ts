@@ -190,3 +190,28 @@ test("every flag the quickstart's commands use is on that command's usage line (
   assert.ok(seen >= 5, `the quickstart's commands: ${seen} flags`);
   assert.deepEqual(missing, []);
 });
+
+test("the conventions' durations row names every serve flag that takes a DURATION", () => {
+  const help = mtlsgate(['help', 'serve']).stdout;
+  const durationFlags = [...help.matchAll(/^ {2}(--[a-z0-9-]+) DURATION\b/gm)].map((m) => m[1]);
+  const row = readFileSync(join(ROOT, 'docs', 'cli-conventions.md'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('| durations |'));
+  assert.ok(row, 'a durations row');
+  const unnamed = durationFlags.filter((f) => !row.includes(`\`${f}\``) && !(f.endsWith('-timeout') && row.includes('`--*-timeout`')));
+  assert.deepEqual(unnamed, []);
+});
+
+test('what the docs say `check examples` prints is what it prints: the JSON envelope of cli-conventions.md, the counts of examples/README.md', () => {
+  const real = JSON.parse(mtlsgate(['check', examples, '--format', 'json']).stdout);
+  const doc = readFileSync(join(ROOT, 'docs', 'cli-conventions.md'), 'utf8');
+  const shown = JSON.parse(/## JSON output[\s\S]*?```json\n([\s\S]*?)```/.exec(doc)![1].replace('sha256:…', 'x'));
+  assert.deepEqual(Object.keys(shown), Object.keys(real), 'the same fields, in order');
+  assert.deepEqual(shown.counts, real.counts);
+  const words: Record<string, number> = { one: 1, two: 2, three: 3, four: 4, five: 5, six: 6 };
+  const readme = readFileSync(join(ROOT, 'examples', 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  const said = (noun: string) => words[new RegExp(`\\b(${Object.keys(words).join('|')}) ${noun}\\b`).exec(readme)?.[1] ?? ''];
+  assert.equal(said('APIs'), real.counts.apis);
+  assert.equal(said('keys'), real.counts.keys);
+  assert.equal(said('policies'), readdirSync(join(examples, 'policies')).length);
+});
