@@ -215,3 +215,22 @@ test('what the docs say `check examples` prints is what it prints: the JSON enve
   assert.equal(said('keys'), real.counts.keys);
   assert.equal(said('policies'), readdirSync(join(examples, 'policies')).length);
 });
+
+test('serve says what is wrong with a TLS pair in plain words: swapped files, a key given twice, a key of another certificate', () => {
+  const pem = (name: string) => join(examples, 'certs', `${name}.pem`);
+  const start = (cert: string, key: string) =>
+    mtlsgate(['serve', '--bundle', bundle, '--tls-cert', cert, '--tls-key', key, '--listen', '127.0.0.1:0', '--admin', 'off']);
+  const cases: Array<[string, string, RegExp]> = [
+    [pem('server-key'), pem('server'), /the two are swapped: the certificate file holds the private key, the key file the certificate$/],
+    [pem('server-key'), pem('server-key'), /the certificate file holds no PEM certificate \(it holds a private key\)$/],
+    [pem('server'), pem('server'), /the key file holds no private key \(it holds a certificate\)$/],
+    [pem('server'), pem('alice-key'), /the private key is not the certificate's \(key values mismatch\)$/],
+  ];
+  for (const [cert, key, why] of cases) {
+    const r = start(cert, key);
+    assert.equal(r.code, 2, r.stderr);
+    const line = r.stderr.trimEnd().split('\n').at(-1)!;
+    assert.ok(line.startsWith(`mtlsgate serve: --tls-cert ${cert} and --tls-key ${key} are not a usable certificate and matching private key: `), line);
+    assert.match(line, why);
+  }
+});
