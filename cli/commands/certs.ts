@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { DEMO_CERT_NAMES, writeDemoPki, type Issued, type KeyAlg } from '../pki.ts';
+import { refuseStdout } from '../io.ts';
 import { FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate certs DIR [--host NAME]... [--alg ec|rsa] [--force] [--format text|json|github]
@@ -81,6 +82,7 @@ export const command: Command = {
       if (isIP(host) === 0 && !isHostName(host)) throw new UsageError(`--host ${JSON.stringify(host)} is not a DNS name or an IP address`);
     }
     const dir = positionals[0];
+    refuseStdout(dir, 'a directory of certificates and keys', 'a directory: mtlsgate certs pki');
     const report = new Reporter('certs', format);
     const files = DEMO_CERT_NAMES.flatMap((n) => [join(dir, `${n}.pem`), join(dir, `${n}-key.pem`)]);
     const existing = files.filter((f) => existsSync(f));

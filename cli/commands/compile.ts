@@ -31,7 +31,7 @@ export const sharedFlags = `  --format text|json|github   output format (default
                               by default every config file, certificate and CRL path must
                               resolve, symlinks followed, inside DIR`;
 
-const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--shards N|auto] [--sign KEYFILE] [--cache DIR] [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN]
+const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--shards N|auto] [--sign KEYFILE] [--cache DIR] [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN] [--allow-outside PATH]
 
 Validates the config directory DIR (every *.yaml / *.yml, recursively, except what
 DIR/.mtlsgateignore or --exclude names; "-" reads one YAML stream from standard input) and

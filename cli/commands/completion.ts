@@ -131,8 +131,8 @@ export const command: Command = {
   async run(argv) {
     const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
     const shell = positionals[0];
-    if (positionals.length !== 1 || (shell !== 'bash' && shell !== 'zsh'))
-      throw new UsageError('give the shell: mtlsgate completion bash, or mtlsgate completion zsh');
+    if (positionals.length !== 1) throw new UsageError('give the shell: mtlsgate completion bash, or mtlsgate completion zsh');
+    if (shell !== 'bash' && shell !== 'zsh') throw new UsageError(`no completion for ${JSON.stringify(shell)}: only bash and zsh (mtlsgate completion bash)`);
     process.stdout.write(shell === 'bash' ? bashScript() : zshScript());
     return 0;
   },

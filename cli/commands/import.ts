@@ -8,6 +8,7 @@ import { compileDir, displayPath, formatDiagnostics } from '../../compiler/index
 import { FatalImportError, type Finding, formatFindings, importTyk, type OutFile } from '../../importer/index.ts';
 import { count } from '../../common/count.ts';
 import { UsageError, type Command } from '../command.ts';
+import { refuseStdout } from '../io.ts';
 import { envelope, FORMAT_OPTIONS, githubLine, parseFormat, type Problem } from '../report.ts';
 
 const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR [--format text|json|github]
@@ -59,6 +60,7 @@ async function run(argv: string[]): Promise<number> {
   if (inputs.length === 0) throw new UsageError('give the Tyk files or directories to import');
   const out = values.out;
   if (!out) throw new UsageError('give the output directory with -o OUT_DIR');
+  refuseStdout(out, 'a directory of YAML files (apis/, policies/, keys/)', 'a new or empty directory: -o OUT_DIR');
   const failed = (problem: Problem, text: string): number => {
     if (format === 'json') process.stdout.write(envelope('import', false, { out, counts: null, not_converted: [], notes: [], diagnostics: [] }, [problem]));
     else {

@@ -5,6 +5,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
+import { refuseStdout } from '../io.ts';
 import { info } from '../output.ts';
 import { FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 import { generateSigningKeys } from '../../bundle/sign.ts';
@@ -33,6 +34,7 @@ export const command: Command = {
     if (positionals.length !== 1) throw new UsageError('give the key name: mtlsgate keygen NAME (writes NAME.key and NAME.pub)');
     const report = new Reporter('keygen', format);
     const name = positionals[0];
+    refuseStdout(name, 'two files, NAME.key and NAME.pub', 'a NAME: mtlsgate keygen ci');
     const files = { key: `${name}.key`, public_key: `${name}.pub` };
     const existing = Object.values(files).find((f) => existsSync(f));
     if (existing !== undefined) {

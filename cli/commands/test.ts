@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { runAccessTests } from '../../access/run.ts';
 import { compileDir, ConfigDirError, describeFailure, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { UsageError, type Command } from '../command.ts';
+import { missingCertsHint } from '../missing-certs.ts';
 import { envelope, FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate test DIR [--format text|json|github] [--allow-outside PATH]
@@ -51,6 +52,9 @@ async function run(argv: string[]): Promise<number> {
           configErrors.map((d) => ({ code: d.code, message: d.message, file: displayPath(dir, d.file), line: d.line, col: d.col })),
         ),
       );
+    // A fresh clone has no examples/certs: say what to run first, as check and compile do.
+    const hint = format === 'text' ? missingCertsHint(configErrors) : null;
+    if (hint !== null) process.stderr.write(`${hint}\n`);
     process.stderr.write(
       formatDiagnostics({ diagnostics: configErrors, errorCount: configErrors.length, warningCount: 0 }, format === 'json' ? 'text' : format, dir),
     );

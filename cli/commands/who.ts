@@ -2,12 +2,13 @@
 // can reach an API, answered by the gateway's own stages from the bundle that is deployed, with
 // real client certificates from DIR (the bundle holds fingerprints, the stages need certificates;
 // without them each grant is listed as not checked).
-import { readBundleAt } from '../../bundle/read-sharded.ts';
+import { errnoMessage } from '../../common/errno.ts';
 import { parseArgs } from 'node:util';
 import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
 import { parseAt } from '../flags.ts';
+import { readBundleInput } from '../io.ts';
 import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR] [--at ISO] [--format text|json|github|csv]
@@ -25,7 +26,7 @@ the certificate (key inactive or expired, path not allowed, pin revoked) is a no
 --format csv, the notes go to stderr).
 
 Options:
-  --bundle FILE   the bundle to ask
+  --bundle FILE   the bundle to ask (- reads it from standard input)
   --method M      the request method (default GET)
   --path P        a path on the API (default its listen_path); relative to the listen path unless it starts with it
   --certs DIR     client certificates (PEM) to put through the stages
@@ -54,9 +55,20 @@ async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('give one API id');
   const now = parseAt(values.at);
   const report = new Reporter('who', format === 'csv' ? 'text' : format);
+  // Which flag named the file that failed, as explain says it: "--bundle nope.json: ENOENT".
+  const read = <T>(flag: string, path: string, load: (path: string) => T): T => {
+    try {
+      return load(path);
+    } catch (err) {
+      const notDir = (err as NodeJS.ErrnoException).code === 'ENOTDIR';
+      throw new Error(
+        `${flag} ${path}: ${notDir ? 'not a directory (give the directory holding the client certificates: every *.pem / *.crt under it is read)' : errnoMessage(err)}`,
+      );
+    }
+  };
   try {
-    const bundle = readBundleAt(values.bundle);
-    const certs = values.certs ? certsFrom(values.certs) : [];
+    const bundle = read('--bundle', values.bundle, readBundleInput);
+    const certs = values.certs ? read('--certs', values.certs, certsFrom) : [];
     const answer = whoCanReach(bundle, buildSnapshot(bundle), positionals[0], { method: values.method!, path: values.path ?? null, now, certs });
     if (format === 'json') {
       report.finish({ ...answer });
