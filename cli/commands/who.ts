@@ -3,11 +3,10 @@
 // real client certificates from DIR (the bundle holds fingerprints, the stages need certificates;
 // without them each grant is listed as not checked).
 import { readBundleAt } from '../../bundle/read-sharded.ts';
-import { parseArgs } from 'node:util';
 import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
-import { parseAt } from '../flags.ts';
+import { parseAt, parseCommandLine } from '../flags.ts';
 import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR] [--at ISO] [--format text|json|github|csv]
@@ -37,17 +36,13 @@ Options:
                   csv: one row per identity (notes on stderr)`;
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      bundle: { type: 'string' },
-      method: { type: 'string', default: 'GET' },
-      path: { type: 'string' },
-      certs: { type: 'string' },
-      at: { type: 'string' },
-      ...FORMAT_OPTIONS,
-    },
+  const { values, positionals } = parseCommandLine(argv, {
+    bundle: { type: 'string' },
+    method: { type: 'string', default: 'GET' },
+    path: { type: 'string' },
+    certs: { type: 'string' },
+    at: { type: 'string' },
+    ...FORMAT_OPTIONS,
   });
   const format = parseFormat(values, ['csv'] as const);
   if (!values.bundle) throw new UsageError('give the bundle with --bundle FILE');
