@@ -26,6 +26,11 @@ export function bundleOf(apis: BundleApi[]): Buffer {
   return serializeBundle(content);
 }
 
+/** One case of a `kind: test` document's `cases:` list, as YAML: a request with a client certificate (a path) and what to expect. */
+export function accessTestCase(name: string, url: string, certificate: string, expect: string): string {
+  return `  - name: ${name}\n    request: { url: ${url}, certificate: ${certificate} }\n    expect: { ${expect} }\n`;
+}
+
 export function tempDir(prefix: string): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), `mtlsgate-${prefix}-`));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
