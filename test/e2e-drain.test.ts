@@ -3,13 +3,13 @@
 // connection is closed at once; a request in flight finishes, its answer carries
 // `Connection: close` and its connection closes after it; the process exits 0.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { request } from 'node:https';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { e2eFixture, serveBundle } from './helpers/e2e.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
+import { demoClientAgent } from './helpers/serve-fixtures.ts';
 
 const e2e = e2eFixture('e2e-drain', ({ pki, upstream }) => ({
   'api.yaml': `kind: api\nid: pinned\nproxy:\n  listen_path: /pinned/\n  target_url: ${upstream.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n  - ${join(pki.dir, 'alice.pem')}\n`,
@@ -17,13 +17,7 @@ const e2e = e2eFixture('e2e-drain', ({ pki, upstream }) => ({
 
 /** A keep-alive client over one TLS connection, presenting alice's certificate. */
 function keepAlive() {
-  const agent = new Agent({
-    keepAlive: true,
-    maxSockets: 1,
-    ca: e2e.pki.ca.certPem,
-    cert: readFileSync(join(e2e.pki.dir, 'alice.pem')),
-    key: readFileSync(join(e2e.pki.dir, 'alice-key.pem')),
-  });
+  const agent = demoClientAgent(e2e.pki, 'alice', 1);
   let socket: Socket | null = null;
   let closedAt: number | null = null;
   const get = (url: string) =>

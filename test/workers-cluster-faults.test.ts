@@ -2,12 +2,11 @@
 // directly, a worker killed mid-quota (its leases count as spent: fewer requests pass, never
 // more), a worker that cannot start, and the values --workers and MTLSGATE_WORKERS take.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from './helpers/ops-fixtures.ts';
-import { spawnServe } from './helpers/serve-fixtures.ts';
+import { spawnServe, demoClientAgent } from './helpers/serve-fixtures.ts';
 import { RedisServer } from './helpers/redis.ts';
 import { sample, workersFixture } from './helpers/workers-cluster.ts';
 
@@ -42,13 +41,7 @@ test('a worker killed while spending leases of a quota of 4,000: fewer pass, nev
   const admin = `http://${serving.admin}`;
   type Health = { status: string; workers: Array<{ worker: number; pid: number; status: string }> };
   const health = async () => (await (await fetch(`${admin}/health`)).json()) as Health;
-  const agent = new Agent({
-    keepAlive: true,
-    maxSockets: 8,
-    ca: cluster.pki.ca.certPem,
-    cert: readFileSync(join(cluster.pki.dir, 'mallory.pem')),
-    key: readFileSync(join(cluster.pki.dir, 'mallory-key.pem')),
-  });
+  const agent = demoClientAgent(cluster.pki, 'mallory', 8);
   /** Status, and the error code of a refusal; 0 when the connection broke (the kill). */
   const get = (path: string) =>
     new Promise<{ status: number; code: string | null }>((resolve) => {

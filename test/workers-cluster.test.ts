@@ -5,11 +5,9 @@
 // the workers' lines on the shared stdout; a bundle reload and SIGHUP reaching every worker;
 // SIGTERM draining every worker. Gateways of their own: test/workers-cluster-faults.test.ts.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
-import { join } from 'node:path';
+import { request } from 'node:https';
 import { test } from 'node:test';
-import { curl, type spawnServe } from './helpers/serve-fixtures.ts';
+import { curl, type spawnServe, demoClientAgent } from './helpers/serve-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 import { sample, workersFixture } from './helpers/workers-cluster.ts';
 
@@ -73,13 +71,7 @@ test('a rate of 20 an hour shared by two workers: of 30 requests exactly 20 pass
 test('the workers write their lines straight to the shared stdout (a pipe here): under concurrent load no two lines mix; a line over 4,096 bytes is cut to fit', async () => {
   const metricsBefore = await (await fetch(`${admin}/metrics`)).text();
   const served = (m: string, w: number) => sample(m, 'mtlsgate_worker_requests_total', `worker="${w}"`);
-  const agent = new Agent({
-    keepAlive: true,
-    maxSockets: 8,
-    ca: cluster.pki.ca.certPem,
-    cert: readFileSync(join(cluster.pki.dir, 'partner-a.pem')),
-    key: readFileSync(join(cluster.pki.dir, 'partner-a-key.pem')),
-  });
+  const agent = demoClientAgent(cluster.pki, 'partner-a', 8);
   const get = (path: string) =>
     new Promise<number>((resolve, reject) => {
       const req = request(`${base}${path}`, { agent }, (res) => {
