@@ -2,12 +2,18 @@
 // text, so help, did-you-mean and completion need no second list), short parse errors in
 // place of node:util's, durations with units, and values that name the environment variable
 // they came from.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { closest } from '../compiler/suggest.ts';
 import type { HostPort } from '../runtime/supervisor.ts';
 import { UsageError, type Command } from './command.ts';
 
 /** Flags every command accepts (main handles them before the command runs). */
 export const GLOBAL_FLAGS = ['--help', '--quiet', '--verbose'] as const;
+
+/** A command line as every command reads it: its flags, and positional arguments allowed. */
+export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+  return parseArgs<{ args: string[]; allowPositionals: true; options: O }>({ args: argv, allowPositionals: true, options });
+}
 
 /**
  * The long flags a command takes: every "--name" of its synopsis (the usage text up to the first

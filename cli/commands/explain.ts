@@ -2,12 +2,11 @@
 // decision the gateway's stages make for one request, and each stage's verdict in order.
 import { containsPrivateKey } from '../../cert/private-key.ts';
 import { errnoMessage } from '../../common/errno.ts';
-import { parseArgs } from 'node:util';
 import { explainRequest, formatExplanation } from '../../access/explain.ts';
 import { identityFromPem } from '../../access/identity.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
-import { parseAt } from '../flags.ts';
+import { parseAt, parseCommandLine } from '../flags.ts';
 import { readBundleInput, readInput, STDIO } from '../io.ts';
 import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
@@ -34,17 +33,13 @@ Options:
                   error annotation (its code and the refusing stage's reason)`;
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      bundle: { type: 'string' },
-      cert: { type: 'string' },
-      'as-key': { type: 'string' },
-      token: { type: 'string' },
-      at: { type: 'string' },
-      ...FORMAT_OPTIONS,
-    },
+  const { values, positionals } = parseCommandLine(argv, {
+    bundle: { type: 'string' },
+    cert: { type: 'string' },
+    'as-key': { type: 'string' },
+    token: { type: 'string' },
+    at: { type: 'string' },
+    ...FORMAT_OPTIONS,
   });
   const format = parseFormat(values);
   if (!values.bundle) throw new UsageError('give the bundle with --bundle FILE');

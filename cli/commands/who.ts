@@ -3,11 +3,10 @@
 // real client certificates from DIR (the bundle holds fingerprints, the stages need certificates;
 // without them each grant is listed as not checked).
 import { errnoMessage } from '../../common/errno.ts';
-import { parseArgs } from 'node:util';
 import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
-import { parseAt } from '../flags.ts';
+import { parseAt, parseCommandLine } from '../flags.ts';
 import { readBundleInput } from '../io.ts';
 import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
@@ -38,17 +37,13 @@ Options:
                   csv: one row per identity (notes on stderr)`;
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      bundle: { type: 'string' },
-      method: { type: 'string', default: 'GET' },
-      path: { type: 'string' },
-      certs: { type: 'string' },
-      at: { type: 'string' },
-      ...FORMAT_OPTIONS,
-    },
+  const { values, positionals } = parseCommandLine(argv, {
+    bundle: { type: 'string' },
+    method: { type: 'string', default: 'GET' },
+    path: { type: 'string' },
+    certs: { type: 'string' },
+    at: { type: 'string' },
+    ...FORMAT_OPTIONS,
   });
   const format = parseFormat(values, ['csv'] as const);
   if (!values.bundle) throw new UsageError('give the bundle with --bundle FILE');
