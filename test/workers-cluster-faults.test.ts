@@ -53,6 +53,10 @@ test('a worker killed while spending leases of a quota of 4,000: fewer pass, nev
         res.on('error', () => resolve({ status: 0, code: null }));
       });
       req.on('error', () => resolve({ status: 0, code: null }));
+      // A connection node:cluster's primary was handing to the killed worker at that instant is
+      // never handed to another and never closed (docs/workers.md, Known limits): without this
+      // its request waited for good and the test with it.
+      req.setTimeout(15_000, () => req.destroy());
       req.end();
     });
   const replies: Array<{ status: number; code: string | null }> = [];
@@ -102,7 +106,7 @@ test('a worker killed while spending leases of a quota of 4,000: fewer pass, nev
   assert.ok(admitted() <= through);
   assert.ok(
     replies.every((r) => r.status === 200 || r.status === 0 || (r.status === 403 && r.code === 'limit.quota')),
-    'every refusal is limit.quota (0: a connection of the killed worker)',
+    'every refusal is limit.quota (0: a connection of the killed worker, or one handed to it as it died)',
   );
   // What the killed worker held counts as spent: at most its two leases (each at most a
   // 1/(2*workers) share of what was left: at most (4,000 - 1,500) / 4 here).

@@ -92,7 +92,9 @@ test('while a worker is replaced, /health lists the replacement as starting and 
   hold.ms = 6_000;
   await killFirstWorker(gw, serving.pids as number[]);
   const health = await timed(async () => (await (await fetch(`${admin}/health`)).json()) as HealthReport);
-  assert.ok(health.ms < 1_500, `/health answered in ${Math.round(health.ms)} ms`);
+  // Answered while the replacement's start is still held (6 s): it was not waited for (the
+  // status 'starting' says the same without a clock; on main 'down' after a 2 s wait).
+  assert.ok(health.ms < 4_000, `/health answered in ${Math.round(health.ms)} ms`);
   assert.equal(health.value.status, 'degraded');
   assert.deepEqual(
     health.value.workers!.map((w) => w.status),
@@ -100,7 +102,7 @@ test('while a worker is replaced, /health lists the replacement as starting and 
   );
   const during = await timed(scrape);
   assert.equal(during.value.status, 200, during.value.text);
-  assert.ok(during.ms < 1_500, `/metrics answered in ${Math.round(during.ms)} ms`);
+  assert.ok(during.ms < 4_000, `/metrics answered in ${Math.round(during.ms)} ms`);
   // Before: 3 (the dead worker's three requests left the sum).
   assert.equal(sum(during.value.text, 'mtlsgate_requests_total'), 6);
   assert.match(during.value.text, /mtlsgate_worker_restarts_total\{cause="exited"\} 1/);
