@@ -45,37 +45,8 @@ interface Routed<A> {
 
 export const BAD_PATH = 'bad' as const;
 
-/**
- * "Host: Example.COM:8443" -> "example.com"; "[::1]:8443" -> "[::1]"; the fully qualified
- * "example.com." is "example.com" (the same host, and the same APIs).
- */
-export function hostOf(hostHeader: string | undefined, sni: string): string {
-  if (hostHeader === undefined || hostHeader === '') return withoutRootDot(sni);
-  let end = hostHeader.length;
-  if (hostHeader.charCodeAt(0) === 91 /* [ */) {
-    const close = hostHeader.indexOf(']');
-    if (close !== -1) end = close + 1;
-  } else {
-    const colon = hostHeader.indexOf(':');
-    if (colon !== -1) end = colon;
-  }
-  if (end > 1 && hostHeader.charCodeAt(end - 1) === 46 /* . */) end--;
-  const host = end === hostHeader.length ? hostHeader : hostHeader.slice(0, end);
-  return isLowerAscii(host) ? host : host.toLowerCase();
-}
-
-/** No A-Z and nothing beyond ASCII: toLowerCase would return it unchanged (most Host headers; it costs a builtin call). */
-function isLowerAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c >= 65 && c <= 90) || c >= 128) return false;
-  }
-  return true;
-}
-
-export function withoutRootDot(host: string): string {
-  return host.length > 1 && host.charCodeAt(host.length - 1) === 46 /* . */ ? host.slice(0, -1) : host;
-}
+// The host half of a route (runtime/host.ts), exported here with the path half.
+export { BAD_HOST, hostOf, withoutRootDot } from './host.ts';
 
 function longestPrefix<A>(table: ReadonlyMap<string, A>, path: string): A | undefined {
   if (table.size === 0) return undefined;
