@@ -74,4 +74,3 @@ export function hostOf(hostHeader: string | undefined, sni: string): string {
 export function withoutRootDot(host: string): string {
   return host.length > 1 && host.charCodeAt(host.length - 1) === 46 /* . */ ? host.slice(0, -1) : host;
 }
-

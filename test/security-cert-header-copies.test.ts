@@ -6,12 +6,12 @@
 // from loopback, the trusted proxy.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { connect } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import type { Bundle } from '../bundle/types.ts';
 import { CertHeaderReader, certHeaderSpec } from '../runtime/client-cert-header.ts';
 import { TrustedProxies } from '../runtime/trusted-proxies.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
+import { codeOf, http2Once } from './helpers/one-request.ts';
 import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { createIntermediateCa, type EchoUpstream, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { issueCert, type Issued } from '../cli/pki.ts';
@@ -59,39 +59,15 @@ function curlPlain(url: string, headers: Array<[string, string]>): Promise<Answe
     execFile('curl', args, { timeout: 60_000 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`curl ${url} failed: ${stderr || err.message}`));
       const nl = stdout.lastIndexOf('\n');
-      let code: string | undefined;
-      try {
-        code = (JSON.parse(stdout.slice(0, nl)) as { code?: string }).code;
-      } catch {
-        // the echo's answer, or not JSON
-      }
-      resolve({ status: Number(stdout.slice(nl + 1)), code });
+      resolve({ status: Number(stdout.slice(nl + 1)), code: codeOf(stdout.slice(0, nl)) });
     }),
   );
 }
 
 /** node:http2 over TLS to the gateway (the trusted proxy re-encrypting), `value` an array for several copies. */
-function h2(gw: TestGateway, path: string, name: string, value: string | string[]): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const session = connect(`https://localhost:${gw.port}`, { ca: pki.ca.certPem });
-    session.on('error', reject);
-    const stream = session.request({ ':path': path, [name]: value });
-    let status = 0;
-    let body = '';
-    stream.on('response', (h) => (status = Number(h[':status'])));
-    stream.on('data', (d: Buffer) => (body += d.toString()));
-    stream.on('error', reject);
-    stream.on('end', () => {
-      session.close();
-      let code: string | undefined;
-      try {
-        code = (JSON.parse(body) as { code?: string }).code;
-      } catch {
-        // not JSON
-      }
-      resolve({ status, code });
-    });
-  });
+async function h2(gw: TestGateway, path: string, name: string, value: string | string[]): Promise<Answer> {
+  const r = await http2Once(pki, gw.port, { ':path': path, [name]: value });
+  return { status: r.status, code: codeOf(r.body) };
 }
 
 async function gatewayReading(header: string) {

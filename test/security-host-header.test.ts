@@ -4,10 +4,11 @@
 // Before, "pay.example.test:1@evil.example" was routed as pay.example.test and forwarded as it
 // came: "https://pay.example.test:1@evil.example/reset" is a link to evil.example.
 import assert from 'node:assert/strict';
-import { connect } from 'node:http2';
 import { after, before, test } from 'node:test';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { curl, makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { http1Once, http2Once } from './helpers/one-request.ts';
+import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
+import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { BAD_HOST, hostOf } from '../runtime/route.ts';
 import { decide } from '../runtime/stages/decide.ts';
 
@@ -17,21 +18,14 @@ let echo: EchoUpstream;
 let gw: TestGateway;
 
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
-  gw = await startTestGateway(
-    pki,
+  ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) =>
     buildBundle([
       { id: 'pay', listen_path: '/', domain: 'pay.example.test', target_url: `${echo.url}/via-pay`, use_keyless: true, strip_listen_path: false },
       { id: 'open', listen_path: '/', target_url: `${echo.url}/via-open`, use_keyless: true, strip_listen_path: false },
     ]),
-  );
+  ));
 });
-after(async () => {
-  await gw?.close();
-  await echo?.close();
-  cleanup?.();
-});
+after(() => closeGatewayTest({ gw, echo, cleanup }));
 
 interface Answer {
   status: number;
@@ -45,34 +39,16 @@ function answer(status: number, body: string): Answer {
   return { status, code: json.code, forwardedHost: json.headers?.['x-forwarded-host'] };
 }
 
-/** GET / with the Host line written byte for byte, HTTP/1.1 over TLS with SNI pay.example.test. */
+/** GET / with the Host line written byte for byte, HTTP/1.1 over TLS. */
 async function h1(host: string): Promise<Answer> {
-  const c = await rawTlsClient(pki, gw.port);
-  c.socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
-  await c.whenClosed;
-  const got = c.received();
-  const head = got.slice(0, got.indexOf('\r\n\r\n'));
-  let body = got.slice(head.length + 4);
-  if (/transfer-encoding: chunked/i.test(head)) body = body.slice(body.indexOf('\r\n') + 2, body.lastIndexOf('\r\n0\r\n'));
-  return answer(Number(head.slice(9, 12)), body);
+  const r = await http1Once(pki, gw.port, '/', `Host: ${host}\r\n`);
+  return answer(r.status, r.body);
 }
 
 /** GET / over HTTP/2 with this :authority (nghttp2 lets "@" and RFC 3986's sub-delims through). */
-function h2(authority: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const session = connect(`https://localhost:${gw.port}`, { ca: pki.ca.certPem, servername: 'pay.example.test' });
-    session.on('error', reject);
-    const stream = session.request({ ':path': '/', ':authority': authority });
-    let status = 0;
-    let body = '';
-    stream.on('response', (h) => (status = Number(h[':status'])));
-    stream.on('data', (d: Buffer) => (body += d.toString()));
-    stream.on('error', reject);
-    stream.on('end', () => {
-      session.close();
-      resolve(answer(status, body));
-    });
-  });
+async function h2(authority: string): Promise<Answer> {
+  const r = await http2Once(pki, gw.port, { ':path': '/', ':authority': authority }, 'pay.example.test');
+  return answer(r.status, r.body);
 }
 
 const BAD: Answer = { status: 400, code: 'request.bad_host', forwardedHost: undefined };

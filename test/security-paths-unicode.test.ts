@@ -4,10 +4,11 @@
 // "\" in U+00A5 (code page 932). Before, each was forwarded as sent: "/x/%EF%BC%8E%EF%BC%8E/admin/x"
 // reached the keyless "/" API, and is "/admin/x" to such a backend.
 import assert from 'node:assert/strict';
-import { connect, type ClientHttp2Session } from 'node:http2';
 import { after, before, test } from 'node:test';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { http1Once, http2Once } from './helpers/one-request.ts';
+import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
+import type { EchoUpstream, TestGateway, TestPki } from './helpers/gateway-fixtures.ts';
 import { BAD_PATH, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { decide } from '../runtime/stages/decide.ts';
 
@@ -15,28 +16,17 @@ let pki: TestPki;
 let cleanup: () => void;
 let echo: EchoUpstream;
 let gw: TestGateway;
-let h2: ClientHttp2Session;
 
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
-  gw = await startTestGateway(
-    pki,
+  ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) =>
     buildBundle([
       // The upstream's base says which API chose.
       { id: 'open', listen_path: '/', target_url: `${echo.url}/via-open`, use_keyless: true, strip_listen_path: false },
       { id: 'admin', listen_path: '/admin/', target_url: `${echo.url}/via-admin`, use_keyless: true, strip_listen_path: false },
     ]),
-  );
-  h2 = connect(`https://localhost:${gw.port}`, { ca: pki.ca.certPem });
-  h2.on('error', () => {});
+  ));
 });
-after(async () => {
-  h2?.close();
-  await gw?.close();
-  await echo?.close();
-  cleanup?.();
-});
+after(() => closeGatewayTest({ gw, echo, cleanup }));
 
 interface Answer {
   status: number;
@@ -52,26 +42,13 @@ function answer(status: number, body: string): Answer {
 
 /** GET with the target written byte for byte over TLS, HTTP/1.1. */
 async function h1(target: string): Promise<Answer> {
-  const c = await rawTlsClient(pki, gw.port);
-  c.socket.write(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
-  await c.whenClosed;
-  const got = c.received();
-  const head = got.slice(0, got.indexOf('\r\n\r\n'));
-  let body = got.slice(head.length + 4);
-  if (/transfer-encoding: chunked/i.test(head)) body = body.slice(body.indexOf('\r\n') + 2, body.lastIndexOf('\r\n0\r\n'));
-  return answer(Number(head.slice(9, 12)), body);
+  const r = await http1Once(pki, gw.port, target, 'Host: localhost\r\n');
+  return answer(r.status, r.body);
 }
 
-function h2get(path: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const stream = h2.request({ ':path': path });
-    let status = 0;
-    let body = '';
-    stream.on('response', (h) => (status = Number(h[':status'])));
-    stream.on('data', (d: Buffer) => (body += d.toString()));
-    stream.on('error', reject);
-    stream.on('end', () => resolve(answer(status, body)));
-  });
+async function h2get(path: string): Promise<Answer> {
+  const r = await http2Once(pki, gw.port, { ':path': path });
+  return answer(r.status, r.body);
 }
 
 const REFUSED: Answer = { status: 400, code: 'request.bad_path', upstream: undefined };
@@ -123,7 +100,13 @@ test('explain (decide) refuses the same targets; more look-alikes, wherever they
   for (const path of ['/x/%EF%BC%8E%EF%BC%8E/admin/x', '/%EF%BD%81dmin/x', '/x/%C2%85']) {
     assert.equal(decide(gw.snapshot(), { method: 'GET', host: 'localhost', path }, null, Date.now()).refusal?.code, 'request.bad_path', path);
   }
-  const tables: RouteTables<string> = { byHost: new Map(), anyHost: new Map([['/', 'open'], ['/admin/', 'admin']]) };
+  const tables: RouteTables<string> = {
+    byHost: new Map(),
+    anyHost: new Map([
+      ['/', 'open'],
+      ['/admin/', 'admin'],
+    ]),
+  };
   for (const lookalike of ['%EF%BC%8F', '%EF%BC%8E', '%E2%80%A4', '%EF%B9%A8', '%E2%88%96', '%E2%A7%B5', '%E2%82%A9', '%E3%80%80', '%E2%80%82', '%C2%B4']) {
     for (const path of [`/${lookalike}`, `/x/a${lookalike}b`, `/admin/${lookalike}/x`]) assert.equal(routeRequest(tables, 'h', path), BAD_PATH, path);
   }
