@@ -144,10 +144,26 @@ function fromXfcc(value: string): { leaf: Buffer; chain: Buffer[] } | null {
     } else if (key === 'chain') chain = text;
   }
   if (cert === null) return null;
-  const leaf = certificateDers(decodeURIComponent(cert));
-  if (leaf.length !== 1) return null;
-  const rest = chain === null ? [] : certificateDers(decodeURIComponent(chain)).filter((d) => !d.equals(leaf[0]));
-  return { leaf: leaf[0], chain: rest };
+  const leaf = pemCertificates(decodeURIComponent(cert));
+  if (leaf === null || leaf.length !== 1) return null;
+  const all = chain === null ? [] : pemCertificates(decodeURIComponent(chain));
+  if (all === null) return null;
+  return { leaf: leaf[0], chain: all.filter((d) => !d.equals(leaf[0])) };
+}
+
+/**
+ * PEM CERTIFICATE blocks and the whitespace between them, nothing else. node:http (and
+ * node:http2) join the copies of a repeated header with ", ": a proxy that appends its header
+ * to the client's instead of replacing it (HAProxy's add-header, a Lua or CDN rule) sends
+ * "<client's>, <proxy's>", and the first block, the client's, was read as the leaf: holding
+ * only the victim's public certificate, the client was the victim. Other text (a comma, any
+ * other block) means several values or a value the proxy did not write: no certificate.
+ * The classes are disjoint from "-": linear time.
+ */
+const PEM_CERTIFICATES = /^\s*(?:-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*-----END CERTIFICATE-----\s*)+$/;
+
+function pemCertificates(text: string): Buffer[] | null {
+  return PEM_CERTIFICATES.test(text) ? certificateDers(text) : null;
 }
 
 /** Leaf and chain DERs a header value names, or null when it is not a certificate in `format`. Throws on a malformed escape. */
@@ -169,8 +185,8 @@ export function parseCertHeader(format: CertHeaderFormat, value: string, chainVa
     case 'xfcc':
       return fromXfcc(value);
     case 'pem': {
-      const ders = certificateDers(decodeURIComponent(value));
-      return ders.length === 0 ? null : { leaf: ders[0], chain: ders.slice(1) };
+      const ders = pemCertificates(decodeURIComponent(value));
+      return ders === null ? null : { leaf: ders[0], chain: ders.slice(1) };
     }
   }
 }
@@ -234,7 +250,8 @@ export class CertHeaderReader {
     if (chainValue !== undefined) delete headers[chainHeader!];
     if (!this.trusted.trustsSocket(socket)) return handshake;
     if (value === undefined) return null;
-    // A repeated header (an array, or values node:http joined) is no single certificate.
+    // A repeated header is no single certificate: an array here; values node:http joined with
+    // ", " are the parse's (XFCC's last element is the nearest proxy's; RFC 9440 and PEM refuse them).
     if (typeof value !== 'string' || Array.isArray(chainValue)) return INVALID;
     // The last value on this connection first: a string comparison, no hashing of the value.
     const memo = socket as { [LAST]?: LastSeen };

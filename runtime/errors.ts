@@ -30,7 +30,13 @@ export const ERROR_TABLE = [
     code: 'request.bad_path',
     status: 400,
     message: 'Bad request',
-    fix: 'The path is ambiguous about its API: `..` out of the API it names, an encoded `/` or `\\` (`%2F`, `%5C`), a `;` parameter, a `#` anywhere in the target, a control character (`%00`-`%1F`, `%7F`), a raw space or non-ASCII byte, escaped bytes that are not UTF-8 (`%C0%AE`), a malformed `%` escape, a segment of only dots and spaces (`..%20`), or a trailing dot or space or letter case that would name another API. Send the normalised path.',
+    fix: 'The path is ambiguous about its API: `..` out of the API it names, an encoded `/` or `\\` (`%2F`, `%5C`), a `;` parameter, a `#` anywhere in the target, a control character (`%00`-`%1F`, `%7F`), a raw space or non-ASCII byte, escaped bytes that are not UTF-8 (`%C0%AE`), an escaped look-alike of punctuation, space or a control (`%EF%BC%8F` fullwidth `/`, `%E2%88%95`, `%C2%A0`, `%C2%85`), a malformed `%` escape, a segment of only dots and spaces (`..%20`), or a trailing dot or space, letter case or a compatibility letter (`%EF%BD%81` fullwidth `a`) that would name another API. Send the normalised path.',
+  },
+  {
+    code: 'request.bad_host',
+    status: 400,
+    message: 'Bad request',
+    fix: 'The `Host` header (HTTP/2: `:authority`) is not a host name or IP literal with an optional port of digits: it has `@` (user info), `/`, `,`, `%`, a space or other characters no host holds. Send `Host: name[:port]`.',
   },
   {
     code: 'request.untrusted_proxy',

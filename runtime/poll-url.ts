@@ -14,8 +14,26 @@ class BundleFetchError extends Error {
   override name = 'BundleFetchError';
 }
 
-/** One conditional GET. Throws BundleFetchError with the URL and the reason (a body over `maxBytes` is one). */
-export async function fetchBundle(url: string, etag: string | null, timeoutMs: number, maxBytes = MAX_BUNDLE_BYTES): Promise<FetchResult> {
+/**
+ * The whole download, headers and body, within this many times the per-read timeout (100 to
+ * 300 s for a poll, 300 s at start-up; 512 MiB at 1.7 MB/s). `timeoutMs` alone bounds each wait
+ * for a byte: a server (or whoever is on the path to a plain-HTTP URL) sending one byte every
+ * few seconds kept a download, and with it every later poll and SIGHUP, going for ever, the
+ * gateway silently on its old bundle (docs/security.md section 37).
+ */
+export const DOWNLOAD_DEADLINE_FACTOR = 10;
+
+/** One conditional GET. Throws BundleFetchError with the URL and the reason (a body over `maxBytes` is one, a download over its deadline another). */
+export async function fetchBundle(
+  url: string,
+  etag: string | null,
+  timeoutMs: number,
+  maxBytes = MAX_BUNDLE_BYTES,
+  deadlineMs = timeoutMs * DOWNLOAD_DEADLINE_FACTOR,
+): Promise<FetchResult> {
+  const signal = AbortSignal.timeout(deadlineMs);
+  const overDeadline = (err: unknown): string =>
+    signal.aborted ? `the download took longer than ${deadlineMs / 1000} s` : redactUrlsIn((err as Error).message);
   let res;
   try {
     res = await request(url, {
@@ -23,9 +41,10 @@ export async function fetchBundle(url: string, etag: string | null, timeoutMs: n
       headers: etag ? { 'if-none-match': etag, accept: 'application/json' } : { accept: 'application/json' },
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
+      signal,
     });
   } catch (err) {
-    throw new BundleFetchError(`cannot fetch bundle from ${redactUrl(url)}: ${redactUrlsIn((err as Error).message)}`);
+    throw new BundleFetchError(`cannot fetch bundle from ${redactUrl(url)}: ${overDeadline(err)}`);
   }
   if (res.statusCode === 304) {
     await res.body.dump();
@@ -40,7 +59,7 @@ export async function fetchBundle(url: string, etag: string | null, timeoutMs: n
     bytes = await readCapped(res.body, maxBytes);
   } catch (err) {
     if (err instanceof TooLarge) throw new BundleFetchError(`bundle from ${redactUrl(url)} refused: ${err.message}`);
-    throw new BundleFetchError(`bundle download from ${redactUrl(url)} broke off: ${redactUrlsIn((err as Error).message)}`);
+    throw new BundleFetchError(`bundle download from ${redactUrl(url)} broke off: ${overDeadline(err)}`);
   }
   const header = res.headers.etag;
   return { status: 'modified', bytes, etag: typeof header === 'string' ? header : null };
@@ -50,7 +69,10 @@ interface UrlPollOptions {
   intervalMs: number;
   /** ETag of the bundle already serving (from the start-up fetch). */
   etag: string | null;
-  /** Per-request timeout. Default: the interval, at least 10 s and at most 30 s (polls never overlap). */
+  /**
+   * Per-read timeout (headers, then each wait for body bytes); the whole download gets
+   * DOWNLOAD_DEADLINE_FACTOR times it. Default: the interval, at least 10 s and at most 30 s (polls never overlap).
+   */
   timeoutMs?: number;
   /** New bytes arrived; return true if they were taken (their ETag is then remembered). */
   onBundle: (bytes: Buffer) => boolean | Promise<boolean>;

@@ -23,7 +23,11 @@
 //     both) when the path without them names another API;
 //   - a path whose case-folded form names a more specific API than the path itself
 //     ("/ADMIN/x" when "/admin/" exists): listen paths match case-sensitively (RFC 3986 paths
-//     are), and a backend that ignores case must not be reachable through a more open API.
+//     are), and a backend that ignores case must not be reachable through a more open API;
+//   - an escaped code point that is a look-alike of punctuation, space or a control to a
+//     reader folding Unicode compatibility forms (NFKC) or mapping to a Windows code page
+//     ("%EF%BC%8F" fullwidth "/", "%E2%88%95" division slash, "%C2%A0", C1 controls), and one
+//     folding to letters when the folded path names a more specific API ("/%EF%BD%81dmin/x").
 // Most paths need none of this: one scan finds them plain and they are used as they are.
 
 /** listen_path (starts and ends with "/") -> value, per host. */
@@ -41,37 +45,8 @@ interface Routed<A> {
 
 export const BAD_PATH = 'bad' as const;
 
-/**
- * "Host: Example.COM:8443" -> "example.com"; "[::1]:8443" -> "[::1]"; the fully qualified
- * "example.com." is "example.com" (the same host, and the same APIs).
- */
-export function hostOf(hostHeader: string | undefined, sni: string): string {
-  if (hostHeader === undefined || hostHeader === '') return withoutRootDot(sni);
-  let end = hostHeader.length;
-  if (hostHeader.charCodeAt(0) === 91 /* [ */) {
-    const close = hostHeader.indexOf(']');
-    if (close !== -1) end = close + 1;
-  } else {
-    const colon = hostHeader.indexOf(':');
-    if (colon !== -1) end = colon;
-  }
-  if (end > 1 && hostHeader.charCodeAt(end - 1) === 46 /* . */) end--;
-  const host = end === hostHeader.length ? hostHeader : hostHeader.slice(0, end);
-  return isLowerAscii(host) ? host : host.toLowerCase();
-}
-
-/** No A-Z and nothing beyond ASCII: toLowerCase would return it unchanged (most Host headers; it costs a builtin call). */
-function isLowerAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c >= 65 && c <= 90) || c >= 128) return false;
-  }
-  return true;
-}
-
-export function withoutRootDot(host: string): string {
-  return host.length > 1 && host.charCodeAt(host.length - 1) === 46 /* . */ ? host.slice(0, -1) : host;
-}
+// The host half of a route (runtime/host.ts), exported here with the path half.
+export { BAD_HOST, hostOf, withoutRootDot } from './host.ts';
 
 function longestPrefix<A>(table: ReadonlyMap<string, A>, path: string): A | undefined {
   if (table.size === 0) return undefined;
@@ -157,8 +132,8 @@ export function isPlainPath(path: string): boolean {
 /**
  * Decodes unreserved escapes, upper-cases the others, merges slashes, resolves dot segments.
  * Returns BAD_PATH for what an upstream could read otherwise (the list at the top of this file:
- * separators, ";", "#", controls, raw non-ASCII, escapes that are not UTF-8, a segment of only
- * dots and spaces), and `firstDot`: the number of segments before the first dot segment (-1: none).
+ * separators, ";", "#", controls, raw non-ASCII, escapes that are not UTF-8 or are look-alikes
+ * of punctuation, a segment of only dots and spaces), and `firstDot`: the number of segments before the first dot segment (-1: none).
  */
 export function normalisePath(raw: string): { path: string; firstDot: number; before: string } | typeof BAD_PATH {
   let decoded = '';
@@ -168,6 +143,8 @@ export function normalisePath(raw: string): { path: string; firstDot: number; be
   let need = 0;
   let low = 0x80;
   let high = 0xbf;
+  /** The code point the sequence makes, so far. */
+  let cp = 0;
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
     if (c !== 37 /* % */) {
@@ -181,17 +158,24 @@ export function normalisePath(raw: string): { path: string; firstDot: number; be
     const byte = hi * 16 + lo;
     if (need !== 0) {
       if (byte < low || byte > high) return BAD_PATH;
+      cp = (cp << 6) | (byte & 0x3f);
       need--;
       low = 0x80;
       high = 0xbf;
+      // Here, before dot segments are resolved: "/x/%EF%BC%8F/../admin" is "/x///../admin" to a folding reader.
+      if (need === 0 && compatClass(cp) === LOOKALIKE) return BAD_PATH;
     } else if (byte >= 0x80) {
-      if (byte >= 0xc2 && byte <= 0xdf) need = 1;
-      else if (byte >= 0xe0 && byte <= 0xef) {
+      if (byte >= 0xc2 && byte <= 0xdf) {
+        need = 1;
+        cp = byte & 0x1f;
+      } else if (byte >= 0xe0 && byte <= 0xef) {
         need = 2;
+        cp = byte & 0x0f;
         if (byte === 0xe0) low = 0xa0;
         else if (byte === 0xed) high = 0x9f;
       } else if (byte >= 0xf0 && byte <= 0xf4) {
         need = 3;
+        cp = byte & 0x07;
         if (byte === 0xf0) low = 0x90;
         else if (byte === 0xf4) high = 0x8f;
       } else return BAD_PATH; // a continuation byte alone, C0/C1 (overlong ASCII), F5-FF
@@ -294,9 +278,86 @@ export function routeRequest<A>(tables: RouteTables<A>, host: string, rawPath: s
   }
   // "/ADMIN/x": an upstream that ignores case would see "/admin/x".
   const folded = path.toLowerCase();
-  if (folded !== path) {
-    const other = lookupRoute(tables, host, folded);
-    if (other !== undefined && other !== api && matchedPrefixLength(tables, host, folded) > matchedPrefixLength(tables, host, path)) return BAD_PATH;
+  if (folded !== path && namesMoreSpecific(tables, host, path, folded, api)) return BAD_PATH;
+  // Escaped UTF-8 (section 37; look-alikes of punctuation were refused by normalisePath):
+  // "/%EF%BD%81dmin/x" ("/ａdmin/x") is refused: a reader folding compatibility forms sees "/admin/x".
+  if (path.indexOf('%') !== -1) {
+    const compat = compatibilityFolded(path);
+    if (compat !== null && namesMoreSpecific(tables, host, path, compat, api)) return BAD_PATH;
   }
   return api === undefined ? undefined : { api, path };
+}
+
+/** `variant`, the path as some reader sees it, names a more specific API than `api`, the one `path` names. */
+function namesMoreSpecific<A>(tables: RouteTables<A>, host: string, path: string, variant: string, api: A | undefined): boolean {
+  const other = lookupRoute(tables, host, variant);
+  return other !== undefined && other !== api && matchedPrefixLength(tables, host, variant) > matchedPrefixLength(tables, host, path);
+}
+
+/**
+ * What an escaped code point is to a reader that folds Unicode compatibility forms (NFKC:
+ * Python's and .NET's normalisers, IDNA, some frameworks' path matching) or converts the path
+ * to a Windows code page with "best fit" (IIS and Win32 file APIs without the W suffix):
+ * unchanged, letters or digits ("ａ", "Ⅻ", "ﬁ": only routing can differ), or a look-alike of
+ * punctuation, space or a control ("／", "．", "＼", "％", U+00A0) that makes another path.
+ */
+const KEEP = 0;
+const FOLDS = 1;
+const LOOKALIKE = 2;
+/**
+ * Best-fit mappings to "/" and "\\" that NFKC does not make: U+00A5 (yen) is "\\" in code
+ * page 932, U+20A9 (won) in 949; U+2215, U+2044 are "/", U+2216, U+29F5 "\\" (Orange Tsai,
+ * "WorstFit", 2025).
+ */
+const BEST_FIT_SEPARATORS = new Set([0x00a5, 0x20a9, 0x2215, 0x2044, 0x2216, 0x29f5]);
+/** compatClass by code point: NFKC of one character costs ~0.3 µs; a path's code points repeat. Cleared when full. */
+const compatMemo = new Map<number, number>();
+
+function compatClass(cp: number): number {
+  let k = compatMemo.get(cp);
+  if (k !== undefined) return k;
+  k = KEEP;
+  // C1 controls (U+0085 ends a line to some readers, .NET trims it) and the line and paragraph separators.
+  if (cp <= 0x9f || cp === 0x2028 || cp === 0x2029 || BEST_FIT_SEPARATORS.has(cp)) k = LOOKALIKE;
+  else {
+    const nfkc = String.fromCodePoint(cp).normalize('NFKC');
+    for (let i = 0; i < nfkc.length && k !== LOOKALIKE; i++) {
+      const c = nfkc.charCodeAt(i);
+      if (c < 0x80) k = (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 122) || c === 45 || c === 95 || c === 126 ? FOLDS : LOOKALIKE;
+    }
+  }
+  if (compatMemo.size >= 4096) compatMemo.clear();
+  compatMemo.set(cp, k);
+  return k;
+}
+
+/** The byte of the escape "%XX" at `at`. */
+function escapedByte(path: string, at: number): number {
+  return hexValue(path.charCodeAt(at + 1)) * 16 + hexValue(path.charCodeAt(at + 2));
+}
+
+/**
+ * The normalised path as a compatibility-folding reader sees it, lower-cased: null when no
+ * escaped code point folds. The escapes are well-formed UTF-8 with upper-case hex and no
+ * look-alike (normalisePath checked them).
+ */
+function compatibilityFolded(path: string): string | null {
+  let out: string | null = null;
+  let copied = 0;
+  for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i)) {
+    const lead = escapedByte(path, i);
+    if (lead < 0xc0) {
+      i += 3;
+      continue;
+    }
+    const n = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+    let cp = lead & (0x7f >> n);
+    for (let j = 1; j < n; j++) cp = (cp << 6) | (escapedByte(path, i + 3 * j) & 0x3f);
+    if (compatClass(cp) === FOLDS) {
+      out = (out ?? '') + path.slice(copied, i) + encodeURIComponent(String.fromCodePoint(cp).normalize('NFKC'));
+      copied = i + 3 * n;
+    }
+    i += 3 * n;
+  }
+  return out === null ? null : (out + path.slice(copied)).toLowerCase();
 }

@@ -1,0 +1,113 @@
+// The Host header (HTTP/2: :authority) must be host[:port] (docs/security.md section 37). The
+// gateway routes on the host it reads from it and sends the header upstream as X-Forwarded-Host,
+// its own header, which upstreams build absolute links from (password resets, redirects).
+// Before, "pay.example.test:1@evil.example" was routed as pay.example.test and forwarded as it
+// came: "https://pay.example.test:1@evil.example/reset" is a link to evil.example.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { buildBundle } from './helpers/bundle-builder.ts';
+import { http1Once, http2Once } from './helpers/one-request.ts';
+import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
+import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { BAD_HOST, hostOf } from '../runtime/route.ts';
+import { decide } from '../runtime/stages/decide.ts';
+
+let pki: TestPki;
+let cleanup: () => void;
+let echo: EchoUpstream;
+let gw: TestGateway;
+
+before(async () => {
+  ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) =>
+    buildBundle([
+      { id: 'pay', listen_path: '/', domain: 'pay.example.test', target_url: `${echo.url}/via-pay`, use_keyless: true, strip_listen_path: false },
+      { id: 'open', listen_path: '/', target_url: `${echo.url}/via-open`, use_keyless: true, strip_listen_path: false },
+    ]),
+  ));
+});
+after(() => closeGatewayTest({ gw, echo, cleanup }));
+
+interface Answer {
+  status: number;
+  code?: string;
+  /** X-Forwarded-Host as the upstream received it, when the request was forwarded. */
+  forwardedHost?: string;
+}
+
+function answer(status: number, body: string): Answer {
+  const json = body === '' ? {} : (JSON.parse(body) as { code?: string; headers?: Record<string, string> });
+  return { status, code: json.code, forwardedHost: json.headers?.['x-forwarded-host'] };
+}
+
+/** GET / with the Host line written byte for byte, HTTP/1.1 over TLS. */
+async function h1(host: string): Promise<Answer> {
+  const r = await http1Once(pki, gw.port, '/', `Host: ${host}\r\n`);
+  return answer(r.status, r.body);
+}
+
+/** GET / over HTTP/2 with this :authority (nghttp2 lets "@" and RFC 3986's sub-delims through). */
+async function h2(authority: string): Promise<Answer> {
+  const r = await http2Once(pki, gw.port, { ':path': '/', ':authority': authority }, 'pay.example.test');
+  return answer(r.status, r.body);
+}
+
+const BAD: Answer = { status: 400, code: 'request.bad_host', forwardedHost: undefined };
+
+test('a Host with user info, a path, a list, an escape or a port that is no number: 400 request.bad_host, nothing forwarded', async () => {
+  for (const host of [
+    'pay.example.test:1@evil.example',
+    'pay.example.test@evil.example',
+    'pay.example.test/evil',
+    'pay.example.test\\evil',
+    'pay.example.test, evil.example',
+    'pay.example.test:443#x',
+    'pay.example.test?x',
+    'pay%2eexample.test',
+    'pay.example.test:abc',
+    'pay.example.test:443:443',
+    '[::1',
+    '[::1]x',
+    ':443',
+  ])
+    assert.deepEqual(await h1(host), BAD, host);
+  const before = gw.records.length;
+  assert.deepEqual(await h2('pay.example.test:1@evil.example'), BAD);
+  assert.deepEqual(await h2("pay.example.test!$&'()*+,;="), BAD);
+  assert.equal(gw.records.at(-1)?.code, 'request.bad_host');
+  assert.equal(gw.records.length, before + 2);
+});
+
+test('curl: the same Host refused over HTTP/1.1 and HTTP/2', async () => {
+  for (const http of ['--http1.1', '--http2']) {
+    const r = await curl(pki, gw.port, '/', { host: 'pay.example.test', headers: { host: 'pay.example.test:1@evil.example' }, extra: [http] });
+    assert.equal(r.status, 400, `${http} ${r.body}`);
+    assert.equal(JSON.parse(r.body).code, 'request.bad_host');
+  }
+});
+
+test('held: names, IP literals and ports pass, X-Forwarded-Host as sent; the host routes as before', async () => {
+  for (const [host, via] of [
+    ['pay.example.test', 'pay'],
+    ['PAY.Example.TEST:8443', 'pay'],
+    ['pay.example.test.', 'pay'],
+    ['pay.example.test:', 'pay'],
+    ['[::1]:443', 'open'],
+    ['[::FFFF:127.0.0.1]', 'open'],
+    ['127.0.0.1:443', 'open'],
+    ['under_score.example', 'open'],
+  ]) {
+    const r = await h1(host);
+    assert.deepEqual(r, { status: 200, code: undefined, forwardedHost: host }, host);
+    assert.match(JSON.stringify(gw.records.at(-1)), new RegExp(`"api":"${via}"`), host);
+  }
+  assert.deepEqual(await h2('PAY.example.test:443'), { status: 200, code: undefined, forwardedHost: 'PAY.example.test:443' });
+});
+
+test('hostOf and explain (decide) agree', () => {
+  assert.equal(hostOf('a.example:1@evil', ''), BAD_HOST);
+  assert.equal(hostOf('A.Example:8443', ''), 'a.example');
+  assert.equal(hostOf('[::1]:8443', ''), '[::1]');
+  assert.equal(hostOf(undefined, 'sni.test.'), 'sni.test');
+  assert.equal(decide(gw.snapshot(), { method: 'GET', host: 'pay.example.test@evil', path: '/' }, null, Date.now()).refusal?.code, 'request.bad_host');
+  assert.equal(decide(gw.snapshot(), { method: 'GET', host: 'pay.example.test', path: '/' }, null, Date.now()).refusal, null);
+});
