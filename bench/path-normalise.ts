@@ -29,7 +29,7 @@ const routePlain = bestNsPerCall(() => {
 const routeOdd = bestNsPerCall(() => {
   if (routeRequest(tables, 'h', odd) !== BAD_PATH) sink++;
 });
-const routeUtf8 = best(() => {
+const routeUtf8 = bestNsPerCall(() => {
   if (routeRequest(tables, 'h', utf8) !== BAD_PATH) sink++;
 });
 console.log(`fast-path scan (${plain.length} chars): ${scan.toFixed(0)} ns`);
