@@ -126,12 +126,20 @@ class Converter {
   }
 }
 
-/** The plain JavaScript value of a node (what the schema validates). */
+/**
+ * The plain JavaScript value of a node (what the schema validates). A key `__proto__` is an
+ * own property like any other (an unknown field to the schema): assigned, it would set the
+ * object's prototype, and its fields would be read as if set, unseen by Object.keys and by the
+ * duplicate-key check.
+ */
 export function toValue(node: YamlNode): unknown {
   if (node.type === 'scalar') return node.value;
   if (node.type === 'seq') return node.items.map(toValue);
   const out: Record<string, unknown> = {};
-  for (const e of node.entries) out[e.key] = toValue(e.value);
+  for (const e of node.entries) {
+    if (e.key === '__proto__') Object.defineProperty(out, e.key, { value: toValue(e.value), enumerable: true, writable: true, configurable: true });
+    else out[e.key] = toValue(e.value);
+  }
   return out;
 }
 
