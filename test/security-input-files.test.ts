@@ -1,0 +1,142 @@
+// docs/security.md section 38: what the CLI reads besides requests. A YAML `__proto__` key is a
+// field like any other; a certificate is exactly one DER, the one the gateway fingerprints; a
+// path named by input is read only when it names a regular file of bounded size; ignore
+// patterns match in linear time. Each test failed before its fix (see the section).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compileDir } from '../compiler/index.ts';
+import { IgnoreRules } from '../compiler/ignore.ts';
+import { validateCertificate } from '../portal/validate-cert.ts';
+import { fingerprintOf } from '../cert/fingerprint.ts';
+import { api, removeConfigs, testPki, writeConfig } from './fixtures/compiler/helpers.ts';
+import { CLI, ensureBuilt } from './helpers/cli.ts';
+
+after(removeConfigs);
+
+const DYNAMIC_API = api('dyn', 'auth: {use_certificate: true}\n');
+
+function pem(der: Uint8Array, label = 'CERTIFICATE'): string {
+  const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n');
+  return `-----BEGIN ${label}-----\n${b64.replace(/\n$/, '')}\n-----END ${label}-----\n`;
+}
+
+/** The built CLI, killed after `ms` (a reader stuck on a pipe shows as status null). */
+function cli(args: string[], cwd: string, ms = 15_000) {
+  const r = spawnSync(CLI, args, { cwd, encoding: 'utf8', timeout: ms });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+test('a __proto__ key is a field like any other: unknown where fields are fixed, never a hidden way to set one', async () => {
+  const dir = writeConfig({
+    // Before: the mapping under __proto__ became the prototype, so use_keyless was read as set
+    // (E_AUTH_COMBO) while Object.keys, the schema's unknown-field check and duplicate keys missed it.
+    'apis/hidden.yaml': `${api('hidden', 'auth: {use_certificate: true}\n')}__proto__:\n  use_keyless: true\n`,
+    'apis/admin.yaml': api('admin', 'auth: {use_certificate: true}\n'),
+    // Before: check said ok and the bundle silently left the grant of "admin" out.
+    'keys/k1.yaml': `kind: key\nid: k1\ntoken_sha256: "${'1'.repeat(64)}"\naccess_rights:\n  hidden: {}\n  __proto__:\n    admin: {}\n`,
+  });
+  const r = await compileDir(dir);
+  const found = r.diagnostics.map((d) => `${d.file}:${d.line} ${d.code} ${d.message}`);
+  assert.ok(
+    found.some((d) => d.startsWith('apis/hidden.yaml:7 E_UNKNOWN_FIELD') && d.includes('"__proto__"')),
+    found.join('\n'),
+  );
+  assert.ok(!found.some((d) => d.includes('E_AUTH_COMBO')), found.join('\n'));
+  assert.ok(found.some((d) => d.startsWith('keys/k1.yaml:6 E_UNKNOWN_API') && d.includes('"__proto__"')), found.join('\n'));
+  assert.equal(r.bundle, null);
+});
+
+test('a CERTIFICATE block is exactly one certificate in DER: bytes after it (a private key) or a longer length form are refused with the fingerprint the gateway sees', async () => {
+  const p = await testPki();
+  const der = new X509Certificate(p.alice.certPem).raw;
+  const keyDer = createPrivateKey(p.alice.keyPem).export({ format: 'der', type: 'pkcs8' });
+  // The outer length in three bytes instead of two: OpenSSL reads it and writes it back shorter.
+  const longForm = Buffer.concat([Buffer.from([0x30, 0x83, 0x00]), der.subarray(2)]);
+  assert.equal(der[1], 0x82);
+  const dir = writeConfig({
+    'apis/dyn.yaml': DYNAMIC_API,
+    'certs/with-key.pem': pem(Buffer.concat([der, keyDer])),
+    'certs/long-form.pem': pem(longForm),
+    'certs/trailing.pem': pem(Buffer.concat([der, Buffer.from('0000', 'hex')])),
+    'keys/a.yaml': 'kind: key\nid: a\ncertificate: ../certs/with-key.pem\naccess_rights: {dyn: {}}\n',
+    'keys/b.yaml': 'kind: key\nid: b\ncertificate: ../certs/long-form.pem\naccess_rights: {dyn: {}}\n',
+    'keys/c.yaml': 'kind: key\nid: c\ncertificate: ../certs/trailing.pem\naccess_rights: {dyn: {}}\n',
+  });
+  const r = await compileDir(dir);
+  const parse = (file: string) => r.diagnostics.find((d) => d.file === file && d.code === 'E_CERT_PARSE')?.message ?? '';
+  const seen = `sha256:${fingerprintOf(der)}`;
+  // Before: no diagnostic, and the key was indexed under the SHA-256 of the bytes as written,
+  // which no TLS client presents (`mtlsgate fingerprint` and the gateway say `seen`).
+  assert.match(parse('keys/a.yaml'), /has \d+ bytes after the certificate: a private key/);
+  assert.ok(parse('keys/a.yaml').includes(seen), parse('keys/a.yaml'));
+  assert.match(parse('keys/b.yaml'), /is not in DER form/);
+  assert.match(parse('keys/c.yaml'), /has 2 bytes after the certificate;/);
+  assert.equal(r.bundle, null);
+
+  // The portal: an uploaded DER with the private key appended is a private key submission,
+  // refused as such (before: accepted, the key bytes dropped without a word).
+  const none = () => undefined;
+  const upload = validateCertificate(Buffer.concat([der, keyDer]), none);
+  assert.equal(upload.ok ? 'accepted' : upload.problem, 'private_key');
+  const pasted = validateCertificate(Buffer.from(pem(Buffer.concat([der, Buffer.from('0000', 'hex')]))), none);
+  assert.equal(pasted.ok ? 'accepted' : pasted.problem, 'unparseable');
+  assert.equal(validateCertificate(Buffer.from(p.alice.certPem), none).ok, true);
+});
+
+test('a certificate, CRL or test certificate path naming a named pipe or a device is refused at once, not waited on or read forever', (t) => {
+  ensureBuilt();
+  if (process.platform === 'win32') return t.skip('named pipes are POSIX');
+  const dir = writeConfig({
+    'apis/dyn.yaml': DYNAMIC_API,
+    'keys/a.yaml': 'kind: key\nid: a\ncertificate: ../certs/pipe.pem\naccess_rights: {dyn: {}}\n',
+  });
+  mkdirSync(join(dir, 'certs'), { recursive: true });
+  assert.equal(spawnSync('mkfifo', [join(dir, 'certs', 'pipe.pem')]).status, 0);
+  // Before: `check` opened the pipe and waited for a writer forever (killed here: status null).
+  const checked = cli(['check', dir], dir);
+  assert.equal(checked.code, 1, checked.out);
+  assert.match(checked.out, /E_CERT_READ: certificate "\.\.\/certs\/pipe\.pem" cannot be read .*: it is a named pipe, not a regular file/);
+
+  // A .mtlsgateignore that is a pipe is not read as empty, nor waited on.
+  const ignored = writeConfig({ 'apis/dyn.yaml': DYNAMIC_API });
+  assert.equal(spawnSync('mkfifo', [join(ignored, '.mtlsgateignore')]).status, 0);
+  const withPipe = cli(['check', ignored], ignored);
+  assert.equal(withPipe.code, 2, withPipe.out);
+  assert.match(withPipe.out, /\.mtlsgateignore cannot be read: it is a named pipe, not a regular file/);
+
+  // `import tyk`: a Tyk definition names its certificates by absolute path, and the importer
+  // copies them. Before: /dev/zero was read until memory ran out (the process died).
+  const tyk = writeConfig({
+    'partner.json': JSON.stringify({
+      api_id: 'partner',
+      name: 'Partner',
+      use_keyless: true,
+      use_mutual_tls_auth: true,
+      client_certificates: ['/dev/zero'],
+      proxy: { listen_path: '/partner/', target_url: 'http://127.0.0.1:9000' },
+      active: true,
+    }),
+  });
+  const imported = cli(['import', 'tyk', 'partner.json', '-o', 'out'], tyk);
+  assert.notEqual(imported.code, null, 'the import ended');
+  assert.match(imported.out, /certificate file "\/dev\/zero" not copied \(it is a character device, not a regular file/);
+});
+
+test('.mtlsgateignore patterns match in time linear in the path, and a range written backwards matches nothing', () => {
+  // Ten "**" between literals: a backtracking RegExp took seconds on one 37-character path
+  // (and minutes at 80 characters), and a .mtlsgateignore comes in a pull request like any file.
+  const rules = IgnoreRules.from(['a**a**a**a**a**a**a**a**a**a**a**b', '[z-a].yaml', 'keep/[!x]y.yaml']);
+  const started = performance.now();
+  for (let i = 0; i < 20; i++) assert.equal(rules.ignores(`${'a'.repeat(30)}/x.yaml`, false), false);
+  const ms = performance.now() - started;
+  assert.ok(ms < 1_000, `${ms.toFixed(0)} ms for 20 paths`);
+  // Before: "[z-a]" threw "Range out of order in character class" (check: "config directory
+  // cannot be listed"). Git matches nothing with it; "[!x]" never matches "/".
+  assert.equal(rules.ignores('a.yaml', false), false);
+  assert.equal(rules.ignores('keep/ay.yaml', false), true);
+  assert.equal(rules.ignores('keep/xy.yaml', false), false);
+});
