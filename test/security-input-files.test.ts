@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileDir } from '../compiler/index.ts';
 import { IgnoreRules } from '../compiler/ignore.ts';
@@ -161,4 +161,40 @@ test('a tag outside the YAML core schema, or collections nested past 100 levels,
   assert.deepEqual(syntax('apis/core-tags.yaml'), []);
   assert.deepEqual(syntax('policies/deep.yaml'), ['collections nested more than 100 levels deep']);
   assert.deepEqual(syntax('policies/deeper.yaml'), ['collections nested more than 100 levels deep']);
+});
+
+test('import tyk: an expiry or a limit it cannot convert is reported; such a key is written commented out, not left to never expire', () => {
+  ensureBuilt();
+  const fixtures = join(import.meta.dirname, 'fixtures', 'tyk');
+  const policies = JSON.parse(readFileSync(join(fixtures, 'policies', 'policies.json'), 'utf8'));
+  const keyFile = '2c0e06727a739dd6b161bf0369e6cc136384bcf913c533a1e2de17dc256ae5ae.json';
+  const key = readFileSync(join(fixtures, 'keys', keyFile), 'utf8');
+  assert.match(key, /"expires": 0,/);
+  const tyk = writeConfig({
+    'apps/logistics.json': readFileSync(join(fixtures, 'apps', 'logistics.json')),
+    'apps/profile.json': readFileSync(join(fixtures, 'apps', 'profile.json')),
+    // JSON.parse reads 1e400 as Infinity; 1e300 seconds is past the last date JavaScript holds.
+    'policies/policies.json': JSON.stringify({
+      ...policies,
+      'partner-standard': { ...policies['partner-standard'], rate: '10' },
+      'profile-self': { ...policies['profile-self'], rate: 'INFINITE' },
+    }).replace('"INFINITE"', '1e400'),
+    [`keys/${keyFile}`]: key.replace('"expires": 0,', '"expires": 1e400,'),
+    'keys/later.json': key.replace('"expires": 0,', '"expires": 1e300,').replace('"alias": "carol"', '"alias": "carol-later"'),
+  });
+  const r = cli(['import', 'tyk', 'apps', 'policies', 'keys', '-o', 'out', '--format', 'json'], tyk);
+  // Before: the key was written active with no expires at all (1e400), or the import stopped
+  // with "Invalid time value" (1e300); the two rates were dropped without a word.
+  assert.notEqual(r.code, 2, r.out);
+  const body = JSON.parse(r.out.slice(0, r.out.lastIndexOf('}') + 1));
+  const dropped = body.not_converted.map((f: { file: string; pointer: string; message: string }) => `${f.file.replace(/.*\//, '')}#${f.pointer}: ${f.message}`);
+  const line = (start: string) => dropped.find((d: string) => d.startsWith(start)) ?? `none of ${dropped.join('\n')}`;
+  assert.match(line(`${keyFile}#/expires`), /key not activated: its expires Infinity is not a Unix time .* Written commented out/);
+  assert.match(line('later.json#/expires'), /its expires 1e\+300 is not a Unix time/);
+  assert.match(line('policies.json#/partner-standard/rate'), /rate "10" per 1 not converted/);
+  assert.match(line('policies.json#/profile-self/rate'), /rate Infinity per 1 not converted/);
+  const written = readdirSync(join(tyk, 'out', 'keys')).map((f) => readFileSync(join(tyk, 'out', 'keys', f), 'utf8'));
+  assert.equal(written.length, 2);
+  assert.ok(written.some((text) => /^# NOT ACTIVE: its expires Infinity/m.test(text)), written.join('\n'));
+  for (const text of written) assert.doesNotMatch(text, /^kind: key/m, 'every key document is commented out');
 });
