@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileDir } from '../compiler/index.ts';
 import { IgnoreRules } from '../compiler/ignore.ts';
@@ -197,4 +197,27 @@ test('import tyk: an expiry or a limit it cannot convert is reported; such a key
   assert.equal(written.length, 2);
   assert.ok(written.some((text) => /^# NOT ACTIVE: its expires Infinity/m.test(text)), written.join('\n'));
   for (const text of written) assert.doesNotMatch(text, /^kind: key/m, 'every key document is commented out');
+});
+
+test('mtlsgate certs (and the demo) never write a certificate or a key through a symbolic link at its name', () => {
+  ensureBuilt();
+  // A checkout may carry examples/certs/ca-key.pem -> a file of the user's; `npm start` then
+  // writes the demo certificates there. Before: the dangling link's target was created holding
+  // the demo CA's private key, and with --force an existing target was overwritten.
+  const dir = writeConfig({ 'victim.txt': 'the user\'s file\n' });
+  mkdirSync(join(dir, 'certs'));
+  symlinkSync(join(dir, 'planted-key.pem'), join(dir, 'certs', 'ca-key.pem'));
+  const fresh = cli(['certs', 'certs'], dir);
+  assert.equal(fresh.code, 2, fresh.out);
+  assert.match(fresh.out, /certs\/ca-key\.pem is a symbolic link: demo certificates and keys are never written through one/);
+  assert.equal(existsSync(join(dir, 'planted-key.pem')), false, 'nothing was created through the link');
+
+  const forced = writeConfig({ 'victim.txt': 'the user\'s file\n' });
+  assert.equal(cli(['certs', 'certs'], forced).code, 0);
+  const link = join(forced, 'certs', 'server.pem');
+  rmSync(link);
+  symlinkSync(join(forced, 'victim.txt'), link);
+  const again = cli(['certs', 'certs', '--force'], forced);
+  assert.equal(again.code, 2, again.out);
+  assert.equal(readFileSync(join(forced, 'victim.txt'), 'utf8'), "the user's file\n");
 });
