@@ -32,7 +32,7 @@ function classToRegex(body: string): string {
   const chars = [...body];
   const negate = chars[0] === '!' || chars[0] === '^';
   if (negate) chars.shift();
-  const lit = (c: string) => (/[\\\]\[^-]/.test(c) ? `\\${c}` : c);
+  const lit = (c: string) => (/[\\\][^-]/.test(c) ? `\\${c}` : c);
   let members = '';
   for (let i = 0; i < chars.length; i++) {
     let c = chars[i]!;

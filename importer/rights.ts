@@ -95,7 +95,11 @@ export function convertLimits(ctx: ImportContext, file: string, base: string, o:
   } else if (!unlimited(o.rate)) {
     // A rate set to something mtlsgate cannot enforce is reported, never dropped in silence:
     // the key or policy would go without a limit.
-    ctx.report.drop(file, ptr(base, 'rate'), `rate ${shown(o.rate)} per ${shown(o.per)} not converted: rate and per must both be numbers above 0; no rate limit was written`);
+    ctx.report.drop(
+      file,
+      ptr(base, 'rate'),
+      `rate ${shown(o.rate)} per ${shown(o.per)} not converted: rate and per must both be numbers above 0; no rate limit was written`,
+    );
   }
   const max = num(o.quota_max);
   const renewal = num(o.quota_renewal_rate);

@@ -46,7 +46,10 @@ test('a __proto__ key is a field like any other: unknown where fields are fixed,
     found.join('\n'),
   );
   assert.ok(!found.some((d) => d.includes('E_AUTH_COMBO')), found.join('\n'));
-  assert.ok(found.some((d) => d.startsWith('keys/k1.yaml:6 E_UNKNOWN_API') && d.includes('"__proto__"')), found.join('\n'));
+  assert.ok(
+    found.some((d) => d.startsWith('keys/k1.yaml:6 E_UNKNOWN_API') && d.includes('"__proto__"')),
+    found.join('\n'),
+  );
   assert.equal(r.bundle, null);
 });
 
@@ -156,8 +159,12 @@ test('a tag outside the YAML core schema, or collections nested past 100 levels,
   });
   const r = await compileDir(dir);
   const syntax = (file: string) => r.diagnostics.filter((d) => d.file === file && d.code === 'E_YAML_SYNTAX').map((d) => d.message);
-  assert.deepEqual(syntax('apis/binary.yaml'), ['tag "!!binary" is not supported: config values are plain strings, numbers, true/false, null, lists and mappings']);
-  assert.deepEqual(syntax('apis/include.yaml'), ['tag "!include" is not supported: config values are plain strings, numbers, true/false, null, lists and mappings']);
+  assert.deepEqual(syntax('apis/binary.yaml'), [
+    'tag "!!binary" is not supported: config values are plain strings, numbers, true/false, null, lists and mappings',
+  ]);
+  assert.deepEqual(syntax('apis/include.yaml'), [
+    'tag "!include" is not supported: config values are plain strings, numbers, true/false, null, lists and mappings',
+  ]);
   assert.deepEqual(syntax('apis/core-tags.yaml'), []);
   assert.deepEqual(syntax('policies/deep.yaml'), ['collections nested more than 100 levels deep']);
   assert.deepEqual(syntax('policies/deeper.yaml'), ['collections nested more than 100 levels deep']);
@@ -195,7 +202,10 @@ test('import tyk: an expiry or a limit it cannot convert is reported; such a key
   assert.match(line('policies.json#/profile-self/rate'), /rate Infinity per 1 not converted/);
   const written = readdirSync(join(tyk, 'out', 'keys')).map((f) => readFileSync(join(tyk, 'out', 'keys', f), 'utf8'));
   assert.equal(written.length, 2);
-  assert.ok(written.some((text) => /^# NOT ACTIVE: its expires Infinity/m.test(text)), written.join('\n'));
+  assert.ok(
+    written.some((text) => /^# NOT ACTIVE: its expires Infinity/m.test(text)),
+    written.join('\n'),
+  );
   for (const text of written) assert.doesNotMatch(text, /^kind: key/m, 'every key document is commented out');
 });
 
@@ -204,7 +214,7 @@ test('mtlsgate certs (and the demo) never write a certificate or a key through a
   // A checkout may carry examples/certs/ca-key.pem -> a file of the user's; `npm start` then
   // writes the demo certificates there. Before: the dangling link's target was created holding
   // the demo CA's private key, and with --force an existing target was overwritten.
-  const dir = writeConfig({ 'victim.txt': 'the user\'s file\n' });
+  const dir = writeConfig({ 'victim.txt': "the user's file\n" });
   mkdirSync(join(dir, 'certs'));
   symlinkSync(join(dir, 'planted-key.pem'), join(dir, 'certs', 'ca-key.pem'));
   const fresh = cli(['certs', 'certs'], dir);
@@ -212,7 +222,7 @@ test('mtlsgate certs (and the demo) never write a certificate or a key through a
   assert.match(fresh.out, /certs\/ca-key\.pem is a symbolic link: demo certificates and keys are never written through one/);
   assert.equal(existsSync(join(dir, 'planted-key.pem')), false, 'nothing was created through the link');
 
-  const forced = writeConfig({ 'victim.txt': 'the user\'s file\n' });
+  const forced = writeConfig({ 'victim.txt': "the user's file\n" });
   assert.equal(cli(['certs', 'certs'], forced).code, 0);
   const link = join(forced, 'certs', 'server.pem');
   rmSync(link);
