@@ -231,3 +231,25 @@ test('mtlsgate certs (and the demo) never write a certificate or a key through a
   assert.equal(again.code, 2, again.out);
   assert.equal(readFileSync(join(forced, 'victim.txt'), 'utf8'), "the user's file\n");
 });
+
+test('a certificate subject in a diagnostic shows bidi overrides, zero-width and control characters as \\uXXXX', async () => {
+  const dir = writeConfig({
+    'apis/pinned.yaml': `${api('pinned', 'use_mutual_tls_auth: true\nuse_keyless: true\nclient_certificates: [../certs/odd.pem]\n')}`,
+  });
+  mkdirSync(join(dir, 'certs'));
+  // U+202E (right-to-left override) shows "evil\u202egpj.exe" as "evilexe.jpg" in a terminal or
+  // a pull request; U+200B is invisible. Before: both reached the message as they are.
+  const made = spawnSync(
+    'openssl',
+    ['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'certs', 'odd-key.pem')]
+      .concat(['-out', join(dir, 'certs', 'odd.pem'), '-days', '10', '-utf8', '-subj', '/CN=evil\u202egpj.exe\u200b'])
+      .concat(['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=keyCertSign']),
+    { encoding: 'utf8' },
+  );
+  assert.equal(made.status, 0, made.stderr);
+  const r = await compileDir(dir);
+  const expiring = r.diagnostics.find((d) => d.code === 'W_CERT_EXPIRING');
+  assert.ok(expiring, JSON.stringify(r.diagnostics));
+  assert.ok(expiring.message.includes('(CN=evil\\u202egpj.exe\\u200b)'), expiring.message);
+  assert.doesNotMatch(expiring.message, /[\u202e\u200b]/);
+});
