@@ -3,6 +3,7 @@
 // Prints ns per call (best of 5 rounds of 1,000,000) for the fast-path scan alone and for the
 // whole routeRequest on an already-normal path and on one that needs normalising.
 import { BAD_PATH, isPlainPath, routeRequest, type RouteTables } from '../runtime/route.ts';
+import { bestNsPerCall } from './lib/best-of.ts';
 
 const tables: RouteTables<string> = {
   byHost: new Map(),
@@ -15,24 +16,14 @@ const tables: RouteTables<string> = {
 const plain = '/payments/v2/charges/ch_123/refunds';
 const odd = '/payments/v2/./charges//%63h_123/refunds';
 
-function best(run: () => void, n = 1_000_000): number {
-  let min = Infinity;
-  for (let round = 0; round < 5; round++) {
-    const t = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) run();
-    min = Math.min(min, Number(process.hrtime.bigint() - t) / n);
-  }
-  return min;
-}
-
 let sink = 0;
-const scan = best(() => {
+const scan = bestNsPerCall(() => {
   if (isPlainPath(plain)) sink++;
 });
-const routePlain = best(() => {
+const routePlain = bestNsPerCall(() => {
   if (routeRequest(tables, 'h', plain) !== BAD_PATH) sink++;
 });
-const routeOdd = best(() => {
+const routeOdd = bestNsPerCall(() => {
   if (routeRequest(tables, 'h', odd) !== BAD_PATH) sink++;
 });
 console.log(`fast-path scan (${plain.length} chars): ${scan.toFixed(0)} ns`);

@@ -4,7 +4,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext } from './lib/context.ts';
-import { CLIENT_CORE, freePort, startProc, waitForPort, which, type Proc } from './lib/proc.ts';
+import { CLIENT_CORE, startProc, waitForPort, which, type Proc } from './lib/proc.ts';
+import { freePort } from '../common/listen.ts';
 
 export const UPSTREAM_BODY = '{"ok":true,"from":"bench-upstream"}\n';
 

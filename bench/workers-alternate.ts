@@ -35,7 +35,8 @@ import { loadCores, placeGateway, placeUpstream, type Placement, PLACEMENTS, wat
 import { runOpenLoop } from './lib/open-loop.ts';
 import { benchPki } from './lib/pki.ts';
 import { isAdmitted, probe } from './lib/probe.ts';
-import { CORES, freePort, PINNING, processCpuSeconds, processTree, threadCpuSeconds, treeCounters } from './lib/proc.ts';
+import { CORES, PINNING, processCpuSeconds, processTree, threadCpuSeconds, treeCounters } from './lib/proc.ts';
+import { freePort } from '../common/listen.ts';
 import { startUpstream } from './upstream.ts';
 import { measureOnce, median, onServerCore } from './workloads/load.ts';
 import { API_PATH } from './workloads/proxy.ts';

@@ -2,6 +2,7 @@
 // text, so help, did-you-mean and completion need no second list), short parse errors in
 // place of node:util's, durations with units, and values that name the environment variable
 // they came from.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { closest } from '../compiler/suggest.ts';
 import type { HostPort } from '../runtime/supervisor.ts';
 import { UsageError, type Command } from './command.ts';
@@ -9,10 +10,24 @@ import { UsageError, type Command } from './command.ts';
 /** Flags every command accepts (main handles them before the command runs). */
 export const GLOBAL_FLAGS = ['--help', '--quiet', '--verbose'] as const;
 
-/** The long flags a command documents: every "--name" in its usage text, in order, once. */
+/** A command line as every command reads it: its flags, and positional arguments allowed. */
+export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+  return parseArgs<{ args: string[]; allowPositionals: true; options: O }>({ args: argv, allowPositionals: true, options });
+}
+
+/**
+ * The long flags a command takes: every "--name" of its synopsis (the usage text up to the first
+ * blank line) and each "--name" that starts an options line ("  --name" or "  -o, --name"), in
+ * order, once; --json with --format (its alias). Only those: the prose mentions other commands'
+ * flags ("sign with compile --sign"), and did-you-mean or completion offering one of those gets
+ * "unknown flag" from the command it was offered for.
+ */
 export function flagsOf(cmd: Pick<Command, 'usage'>): string[] {
   const seen = new Set<string>();
-  for (const m of cmd.usage.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*)/g)) seen.add(`--${m[1]}`);
+  const synopsis = cmd.usage.split(/\n\s*\n/)[0];
+  for (const m of synopsis.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*)/g)) seen.add(`--${m[1]}`);
+  for (const m of cmd.usage.matchAll(/^ {2}(?:-[a-zA-Z], )?--([a-z][a-z0-9-]*)/gm)) seen.add(`--${m[1]}`);
+  if (seen.has('--format')) seen.add('--json');
   return [...seen];
 }
 
@@ -60,7 +75,7 @@ export function parseDuration(value: string, source: string): number {
   const text = value.trim();
   if (/^\d+(\.\d+)?$/.test(text) && Number(text) !== 0) {
     throw new UsageError(
-      `${source} ${JSON.stringify(value)} has no unit: write ${text}s for ${text} seconds (or ${Math.round(Number(text) * 1000)}ms); a bare number used to mean milliseconds: ${text}ms keeps that`,
+      `${source} ${JSON.stringify(value)} has no unit: write ${text}s for ${text} second${Number(text) === 1 ? '' : 's'} (or ${Math.round(Number(text) * 1000)}ms); a bare number used to mean milliseconds: ${text}ms keeps that`,
     );
   }
   let ms = 0;

@@ -19,7 +19,7 @@
 // on is not tracked per file): any change compiles everything. With nothing changed, the last full
 // result answers 'unchanged' as for any other config, within the same time window (a CRL's
 // nextUpdate bounds it too), every file it read having been watched before it was read.
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { bundleProblems } from '../bundle/checks.ts';
 import type { BundleKey } from '../bundle/types.ts';
@@ -35,10 +35,11 @@ import { buildWire } from './emit.ts';
 import { IGNORE_FILE, IgnoreRules } from './ignore.ts';
 import { type CompileOptions, type CompileResult, compileDirCapturing } from './index.ts';
 import { validUntil } from './key-cache.ts';
+import { readConfigFile, walkDirs } from './live-files.ts';
 import { addOwners, buildState, dropOwners, type LiveCapture, type LiveState, stateValidUntil } from './live-state.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
-import { type SourceFile, withoutBom } from './source.ts';
+import type { SourceFile } from './source.ts';
 import { PatchRefused, patchWire } from './wire-patch.ts';
 
 /** How a live compile was made: everything compiled, only changed key files, or nothing changed. */
@@ -49,39 +50,6 @@ export type LiveResult = CompileResult & { live: LiveMode };
 const MAX_FILES = 16;
 const PATCH_KEYS = 64;
 const YAML_FILE = /\.ya?ml$/i;
-
-/** Config directories under root as the compiler's walk visits them; `symlink` when the tree has any. */
-function walkDirs(root: string, ignore: IgnoreRules): { dirs: Set<string>; symlink: boolean } {
-  const dirs = new Set<string>();
-  let symlink = false;
-  const walk = (dir: string) => {
-    dirs.add(dir);
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (e.name.startsWith('.')) continue;
-      if (e.isSymbolicLink()) symlink = true;
-      if (!e.isDirectory()) continue;
-      const p = join(dir, e.name);
-      if (!ignore.empty && ignore.ignores(relative(root, p).split(sep).join('/'), true)) continue;
-      walk(p);
-    }
-  };
-  walk(root);
-  return { dirs, symlink };
-}
-
-/** A config file read as loadConfigFiles reads it; null when gone, 'odd' when only a full compile can say (not a plain UTF-8 file). */
-function readConfigFile(root: string, abs: string): SourceFile | null | 'odd' {
-  let buf: Buffer;
-  try {
-    if (!lstatSync(abs).isFile()) return 'odd';
-    buf = readFileSync(abs);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : 'odd';
-  }
-  const text = buf.toString('utf8');
-  if (text.includes('\uFFFD')) return 'odd';
-  return { path: relative(root, abs).split(sep).join('/'), absPath: abs, text: withoutBom(text) };
-}
 
 export class LiveCompiler {
   private state: LiveState | null = null;

@@ -12,67 +12,10 @@ import type { BundleApi, BundleCa, BundleKey, BundleSession, CertMatch, WireCont
 import { sessionKey } from '../bundle/wire.ts';
 import { bundleOfContentBytes, canonicalJson, documentDigest } from '../bundle/write.ts';
 import { HexColumn, intsJson, type Part, parseInts, parsePart, ScalarColumn, type Sections } from './bundle-sections.ts';
+import { indexIn, mergedColumn, mergedHex } from './column-splice.ts';
 import { internSession, PatchRefused, search, sessionId } from './wire-patch.ts';
 
 const HEX = /^[0-9a-f]{64}$/;
-const comma = Buffer.from(',');
-
-/** A column's elements with some taken out and some put in, as a JSON array's bytes (in pieces: the runs are views, not copies). */
-function merged(col: ScalarColumn, drop: readonly number[], inserts: readonly { at: number; text: string }[]): Uint8Array[] {
-  const parts: Uint8Array[] = [];
-  const push = (b: Uint8Array) => {
-    if (b.length === 0) return;
-    if (parts.length > 0) parts.push(comma);
-    parts.push(b);
-  };
-  // Runs of kept elements in [from, to), split at the dropped ones (ascending).
-  let d = 0;
-  const runs = (from: number, to: number) => {
-    let at = from;
-    while (d < drop.length && drop[d]! < to) {
-      if (drop[d]! >= at) {
-        push(col.run(at, drop[d]!));
-        at = drop[d]! + 1;
-      }
-      d++;
-    }
-    if (at < to) push(col.run(at, to));
-  };
-  let r = 0;
-  for (const ins of inserts) {
-    runs(r, ins.at);
-    r = Math.max(r, ins.at);
-    push(Buffer.from(ins.text, 'latin1'));
-  }
-  runs(r, col.length);
-  return [Buffer.from('['), ...parts, Buffer.from(']')];
-}
-
-/** A hex table's value string with some values taken out and some put in (in pieces). */
-function mergedHex(col: HexColumn, drop: readonly number[], inserts: readonly { at: number; value: string }[]): Uint8Array[] {
-  const parts: Uint8Array[] = [Buffer.from('"')];
-  let d = 0;
-  const runs = (from: number, to: number) => {
-    let at = from;
-    while (d < drop.length && drop[d]! < to) {
-      if (drop[d]! >= at) {
-        parts.push(col.run(at, drop[d]!));
-        at = drop[d]! + 1;
-      }
-      d++;
-    }
-    if (at < to) parts.push(col.run(at, to));
-  };
-  let r = 0;
-  for (const ins of inserts) {
-    runs(r, ins.at);
-    r = Math.max(r, ins.at);
-    parts.push(Buffer.from(ins.value, 'latin1'));
-  }
-  runs(r, col.length);
-  parts.push(Buffer.from('"'));
-  return parts;
-}
 
 interface TableEdit {
   /** Old entry indexes taken out, ascending. */
@@ -367,13 +310,13 @@ export class SectionedWire {
     const replaced: Partial<Record<Part, Uint8Array | Uint8Array[]>> = {
       'certs.hex': mergedHex(certs, certDrop, certEdit.inserts),
       'certs.key': intsJson(certRows),
-      'certs.not_after': merged(
+      'certs.not_after': mergedColumn(
         this.notAfter,
         certDrop,
         certEdit.inserts.map((i) => ({ at: i.at, text: i.notAfter === null ? 'null' : String(i.notAfter) })),
       ),
       'keys.expires': Buffer.from(canonicalJson(sortedExpires), 'utf8'),
-      'keys.ids': merged(
+      'keys.ids': mergedColumn(
         ids,
         removedRows,
         adds.map((k, i) => ({ at: before[i]!, text: JSON.stringify(k.id) })),
@@ -432,17 +375,4 @@ export class SectionedWire {
       throw new PatchRefused(`a key fails the runtime checks: ${(err as Error).message}`);
     }
   }
-}
-
-/** The index of `value` in ascending `list`, or -1. */
-function indexIn(list: readonly number[], value: number): number {
-  let lo = 0;
-  let hi = list.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]! < value) lo = mid + 1;
-    else if (list[mid]! > value) hi = mid - 1;
-    else return mid;
-  }
-  return -1;
 }

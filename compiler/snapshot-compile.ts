@@ -12,7 +12,7 @@
 // revocation part is written anew when it changed, and the access tests run on the patched
 // bundle (a failing case fails the compile, with its E_ACCESS_TEST, as on the ordinary path).
 import { resolve } from 'node:path';
-import type { BundleKey, BundleSession, WireContent } from '../bundle/types.ts';
+import type { BundleKey, WireContent } from '../bundle/types.ts';
 import { documentDigest } from '../bundle/write.ts';
 import type { SameBytesFile } from '../common/atomic-write.ts';
 import { contentOf, locateSections } from './bundle-sections.ts';
@@ -41,6 +41,7 @@ import type { KeyDoc, PolicyDoc } from './model.ts';
 import { parseSources } from './parse.ts';
 import { validateDocs } from './schema.ts';
 import type { SourceDoc, SourceFile } from './source.ts';
+import { recordId, withCanonSession } from './key-record.ts';
 import { SectionedWire } from './section-patch.ts';
 import { frameDigest, patchFrame } from './snapshot-frame.ts';
 import { PatchRefused } from './wire-patch.ts';
@@ -75,31 +76,6 @@ export interface Patched {
 }
 
 type Stage = <T>(name: string, run: () => T) => T;
-
-/** The canonical JSON of a value (object keys sorted): the previous bundle's sessions were read back from JSON. */
-function canon(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canon);
-  if (v === null || typeof v !== 'object') return v;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v).sort()) if ((v as Record<string, unknown>)[k] !== undefined) out[k] = canon((v as Record<string, unknown>)[k]);
-  return out;
-}
-
-/** Everything a key's bundle row says, as one comparable string. */
-function recordId(k: BundleKey): string {
-  return JSON.stringify([
-    canon(k.access_rights),
-    canon(k.policies),
-    canon(k.quota),
-    canon(k.rate),
-    k.on_limiter_error === 'deny',
-    k.certificate_match,
-    [...k.certificates].sort(),
-    k.expires,
-    k.is_inactive,
-    k.token_sha256,
-  ]);
-}
 
 const miss = (why: string) => ({ miss: why });
 
@@ -398,16 +374,5 @@ export function snapshotPart(file: SourceFile, r: FileKeysState, text: string, n
     diagnostics: r.diagnostics,
     ids: r.keys.map((k) => k.id).join('\n'),
     witnesses,
-  };
-}
-
-/** A new key whose session objects are in the previous bundle's (sorted) key order, so that patchWire finds an equal session. */
-function withCanonSession(k: BundleKey): BundleKey {
-  return {
-    ...k,
-    access_rights: canon(k.access_rights) as BundleSession['access_rights'],
-    policies: canon(k.policies) as BundleSession['policies'],
-    quota: canon(k.quota) as BundleSession['quota'],
-    rate: canon(k.rate) as BundleSession['rate'],
   };
 }

@@ -46,7 +46,8 @@ export interface HealthReport {
 export interface WorkerHealth {
   worker: number;
   pid: number;
-  status: HealthReport['status'] | 'down';
+  /** 'starting': a replacement not ready yet (not asked); 'down': it did not answer in time. */
+  status: HealthReport['status'] | 'down' | 'starting';
   bundle: string | null;
   limiter: LimiterHealth | null;
 }

@@ -6,9 +6,10 @@
 // worker that takes a signed bundle or a CRL tells the primary, which tells the others: they
 // raise their bundle floor at once (and re-read the source when they serve an older one), and
 // verify and take the same CRL bytes as if they had fetched them.
+import { type BundleFloor, higherFloor } from './bundle-floor.ts';
 import type { CrlFetcher } from './crl-fetcher.ts';
 import type { CrlFloor } from './revocation.ts';
-import type { BundleRecord } from './state-file.ts';
+import { type BundleRecord, crlStateKey, newerCrl } from './state-file.ts';
 import type { BundleStore } from './store.ts';
 
 export interface PeerTaken {
@@ -30,4 +31,27 @@ export function applyPeerFloors(taken: PeerTaken, to: PeerFloorTargets): void {
     if (to.store.raiseFloor({ signedAt, digest, from: 'the bundle another worker took' })) void to.reloadBundle();
   }
   if (taken.crl?.der !== undefined) to.crls.offer(taken.crl.url, Buffer.from(taken.crl.der, 'base64'));
+}
+
+/**
+ * The floors a worker starts from: its own (--state-dir, --bundle-not-before) raised by what the
+ * other workers took before it was forked, which the primary hands it before it reads anything
+ * (runtime/cluster/worker.ts). So a replacement for a worker that died never takes an older
+ * bundle or CRL than its peers refuse, not even for the moment before it reports ready.
+ */
+export function withPeerFloors<T extends { floor: BundleFloor | null; crlFloors: ReadonlyMap<string, CrlFloor> }>(own: T, taken: readonly PeerTaken[] = []): T {
+  let floor = own.floor;
+  const crlFloors = new Map(own.crlFloors);
+  for (const t of taken) {
+    if (t.bundle !== undefined) floor = higherFloor(floor, { signedAt: t.bundle.signedAt, digest: t.bundle.digest, from: 'the bundle another worker took' });
+    if (t.crl === undefined) continue;
+    const key = crlStateKey(t.crl.url);
+    if (newerCrl(t.crl.floor, crlFloors.get(key))) crlFloors.set(key, t.crl.floor);
+  }
+  return { ...own, floor, crlFloors };
+}
+
+/** The CRLs the other workers took before this one started, taken (verified) before its own first fetch answers. */
+export function offerPeerCrls(taken: readonly PeerTaken[] = [], crls: Pick<CrlFetcher, 'offer'>): void {
+  for (const t of taken) if (t.crl?.der !== undefined) crls.offer(t.crl.url, Buffer.from(t.crl.der, 'base64'));
 }

@@ -9,12 +9,13 @@
 // by common/atomic-write.ts (a new file under a random name, synced, renamed over the old one), so
 // a crash leaves the old file or the new one, never half of one, and nothing planted in DIR is
 // written through. DIR itself must be the user's and writable by nobody else (as ssh asks of
-// ~/.ssh): whoever can write it can remove or replace state.json, and with it the floors.
+// ~/.ssh), and every directory above it writable only by root or the user (OpenSSH's StrictModes):
+// whoever can write it or a parent can remove or replace state.json, and with it the floors.
 // One process writes it: `serve`, or the primary of `serve --workers N` (the workers send it
 // what they took: runtime/cluster/worker.ts).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomicAsync } from '../common/atomic-write.ts';
 import { errnoMessage } from '../common/errno.ts';
 import { type BundleFloor, higherFloor } from './bundle-floor.ts';
@@ -122,8 +123,11 @@ export function readState(dir: string): GatewayState {
 
 /**
  * Why DIR may not hold the state, or null: it must be a directory owned by this user and
- * writable by no group and no other user (ssh's rule for ~/.ssh). Where there are no user ids
- * (Windows) only the kind is checked.
+ * writable by no group and no other user (ssh's rule for ~/.ssh), and so must every directory
+ * above it, except that root may own them (OpenSSH's StrictModes): whoever can write a parent can
+ * rename DIR away and put another in its place. A sticky parent (/tmp, mode 1777) is accepted: it
+ * lets nobody rename what another user owns. Where there are no user ids (Windows) only the kind
+ * is checked.
  */
 export function unsafeDirectory(dir: string): string | null {
   let st: ReturnType<typeof statSync>;
@@ -134,13 +138,39 @@ export function unsafeDirectory(dir: string): string | null {
   }
   if (!st.isDirectory()) return 'is not a directory';
   const uid = process.getuid?.();
-  const mode = `0${(st.mode & 0o777).toString(8)}`;
+  if (uid === undefined) return null;
   const fix = `; chmod 700 ${dir} and chown it to the user serve runs as, or name a directory of its own (serve makes a missing one mode 700)`;
-  if (uid !== undefined && st.uid !== uid)
+  if (st.uid !== uid)
     return `is owned by uid ${st.uid}, not by this user (uid ${uid}): its owner can replace the state file and with it the floors it keeps${fix}`;
-  const writers = [st.mode & 0o020 ? 'its group' : null, st.mode & 0o002 ? 'other users' : null].filter((w) => w !== null);
-  if (uid !== undefined && writers.length > 0)
-    return `is writable by ${writers.join(' and ')} (mode ${mode}): whoever can write it can remove or replace the state file and with it the floors it keeps${fix}`;
+  const writers = writersOf(st.mode);
+  if (writers !== null)
+    return `is writable by ${writers} (mode ${modeOf(st.mode)}): whoever can write it can remove or replace the state file and with it the floors it keeps${fix}`;
+  return unsafeParent(dir, uid);
+}
+
+const modeOf = (mode: number) => `0${(mode & 0o7777).toString(8)}`;
+const writersOf = (mode: number) => [mode & 0o020 ? 'its group' : null, mode & 0o002 ? 'other users' : null].filter((w) => w !== null).join(' and ') || null;
+
+/** The first directory above DIR (as named, and as its symlinks resolve) that another user could rename it in, or null. */
+function unsafeParent(dir: string, uid: number): string | null {
+  const parents = new Set<string>();
+  for (const start of [resolve(dir), realpathSync(dir)]) for (let p = dirname(start); !parents.has(p); p = dirname(p)) parents.add(p);
+  for (const parent of parents) {
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(parent);
+    } catch (err) {
+      return `cannot read its parent ${parent}: ${errnoMessage(err)}`;
+    }
+    const why =
+      st.uid !== 0 && st.uid !== uid
+        ? `is owned by uid ${st.uid}, neither root nor this user (uid ${uid})`
+        : writersOf(st.mode) !== null && (st.mode & 0o1000) === 0
+          ? `is writable by ${writersOf(st.mode)} (mode ${modeOf(st.mode)}) and not sticky`
+          : null;
+    if (why !== null)
+      return `its parent ${parent} ${why}: whoever can write it can rename ${dir} away and put another directory, with another state file, in its place (and with it the floors it keeps); make every directory above it writable only by root or this user (chmod go-w ${parent}; a sticky directory such as /tmp is fine), or name a state directory elsewhere (docs/security.md section 39; Kubernetes: docs/workers.md)`;
+  }
   return null;
 }
 

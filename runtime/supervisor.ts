@@ -19,7 +19,7 @@ import { closeAllUpstreams } from './upstreams.ts';
 import { startCrlFetcher } from './crl-fetcher.ts';
 import { registerPkiMetrics, revocationHealth, soonestExpiring, type ExpiringCertificate } from './pki-status.ts';
 import { crlStore, type StalePolicy } from './revocation.ts';
-import { applyPeerFloors, type PeerTaken } from './peer-floors.ts';
+import { applyPeerFloors, offerPeerCrls, type PeerTaken, withPeerFloors } from './peer-floors.ts';
 import { serverCertWarnings } from './server-cert.ts';
 import { type StartState, startState, type StateRecorder } from './state-file.ts';
 import { readTlsPairs, type TlsFiles } from './tls-credentials.ts';
@@ -88,6 +88,8 @@ export interface RuntimeConfig {
   bundleNotBefore?: number;
   /** A cluster worker: what it takes goes to the primary, which writes the state file; else this process writes it. */
   stateRecorder?: StateRecorder;
+  /** A cluster worker: what the other workers took before it started (its floors from the start). */
+  peerTaken?: readonly PeerTaken[];
 }
 
 /** A start-up failure the user can fix (bad bundle, unreadable TLS file, busy port): exit 2. */
@@ -167,9 +169,10 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   }
   let state: StartState;
   try {
-    state = await startState(cfg.stateDir, cfg.bundleNotBefore, cfg.stateRecorder, (error) =>
+    const own = await startState(cfg.stateDir, cfg.bundleNotBefore, cfg.stateRecorder, (error) =>
       log.error({ error }, 'state not saved: after a restart, the floors it holds may be older than what this process took'),
     );
+    state = withPeerFloors(own, cfg.peerTaken);
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
@@ -216,6 +219,8 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       } else if (e.result === 'error') log.warn({ crl_url: e.url, error: e.detail }, 'CRL refresh failed; the previous list stays in use until its nextUpdate');
     },
   });
+  // Synchronously, before this worker's own first fetch can answer (and before it listens).
+  offerPeerCrls(cfg.peerTaken, crls);
 
   let limiter: Limiter;
   try {

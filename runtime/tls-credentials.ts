@@ -4,6 +4,7 @@
 // bad file leaves all the old certificates serving.
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
+import { containsPrivateKey } from '../cert/private-key.ts';
 import { errnoMessage } from '../common/errno.ts';
 import type { TlsPair } from './tls-servers.ts';
 
@@ -35,9 +36,27 @@ export async function readTlsPairs(files: readonly TlsFiles[]): Promise<TlsPair[
     try {
       createSecureContext({ cert, key });
     } catch (err) {
-      throw new Error(`${certFlag} ${f.certFile} and ${keyFlag} ${f.keyFile} are not a usable certificate and matching private key: ${(err as Error).message}`);
+      throw new Error(
+        `${certFlag} ${f.certFile} and ${keyFlag} ${f.keyFile} are not a usable certificate and matching private key: ${pairProblem(cert, key, err as Error)}`,
+      );
     }
     pairs.push({ cert, key });
   }
   return pairs;
+}
+
+/**
+ * Why a pair is unusable, said plainly for the usual mistakes (the two files swapped, a file
+ * without the PEM it should hold, a key of another certificate); OpenSSL's words otherwise
+ * ("PEM routines::no start line" names neither file).
+ */
+function pairProblem(cert: Buffer, key: Buffer, err: Error): string {
+  const certHolds = cert.includes('-----BEGIN CERTIFICATE-----');
+  const keyHolds = containsPrivateKey(key);
+  const swapped = !certHolds && !keyHolds && containsPrivateKey(cert) && key.includes('-----BEGIN CERTIFICATE-----');
+  if (swapped) return 'the two are swapped: the certificate file holds the private key, the key file the certificate';
+  if (!certHolds) return `the certificate file holds no PEM certificate${containsPrivateKey(cert) ? ' (it holds a private key)' : ''}`;
+  if (!keyHolds) return `the key file holds no private key${key.includes('-----BEGIN CERTIFICATE-----') ? ' (it holds a certificate)' : ''}`;
+  if (/key values mismatch/.test(err.message)) return "the private key is not the certificate's (key values mismatch)";
+  return err.message;
 }

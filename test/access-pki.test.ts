@@ -15,6 +15,7 @@ import type { DemoPki } from '../cli/pki.ts';
 import { compileDir } from '../compiler/index.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
 import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
+import { accessTestCase } from './helpers/ops-fixtures.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { CLI, curl, demoPki, run } from './helpers/serve-fixtures.ts';
 
@@ -68,8 +69,7 @@ before(async () => {
   // The cases name the clients' certificates beside the config directory: every compile below
   // allows that directory (config reads are confined, docs/security.md item 4).
   const cert = (name: string) => `../clients/${name}.pem`;
-  const kase = (name: string, url: string, client: string, expect: string) =>
-    `  - name: ${name}\n    request: { url: ${url}, certificate: ${cert(client)} }\n    expect: { ${expect} }\n`;
+  const kase = (name: string, url: string, client: string, expect: string) => accessTestCase(name, url, cert(client), expect);
   writeFileSync(
     join(config, 'config.yaml'),
     [

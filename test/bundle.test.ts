@@ -6,16 +6,9 @@ import { loadBundle } from '../bundle/read.ts';
 import type { BundleContent } from '../bundle/types.ts';
 import { createHash } from 'node:crypto';
 import { buildIndex } from '../compiler/emit.ts';
-import { apiWithDefaults, bundleContent, keyWithDefaults } from './helpers/bundle-builder.ts';
+import { apiWithDefaults, bundleContent, emptyBundleContent, keyWithDefaults } from './helpers/bundle-builder.ts';
 
-const empty: BundleContent = {
-  apis: {},
-  keys: {},
-  cas: {},
-  not_after: {},
-  revocation: { crl_urls: [], crls: {}, denied: [] },
-  index: { certs: {}, tokens: {}, matches: {}, routes: {} },
-};
+const empty = emptyBundleContent();
 
 test('serializeBundle is deterministic and loadBundle verifies it', () => {
   const a = serializeBundle(empty);

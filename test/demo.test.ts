@@ -6,21 +6,13 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { CLI, run } from './helpers/serve-fixtures.ts';
+import { freePort } from '../common/listen.ts';
 
 const t = tempDir('demo');
 after(() => t.cleanup());
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {

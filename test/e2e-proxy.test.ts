@@ -4,40 +4,26 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { DemoPki } from '../cli/pki.ts';
-import { compileYaml, curlE2E, recordingUpstream, serveBundle, type RecordingUpstream, type Served } from './helpers/e2e.ts';
-import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { demoPki, run } from './helpers/serve-fixtures.ts';
+import { curlE2E, e2eFixture, serveBundle, type Served } from './helpers/e2e.ts';
+import { waitFor } from './helpers/ops-fixtures.ts';
+import { run } from './helpers/serve-fixtures.ts';
 
 /** What --upstream-timeout is set to here; the default (30 s) would be far longer. */
 const UPSTREAM_TIMEOUT_MS = 1_500;
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
 
-const t = tempDir('e2e-proxy');
-let pki: DemoPki;
-let upstream: RecordingUpstream;
-let bundle: string;
-
-before(async () => {
-  pki = await demoPki(t.dir);
-  upstream = await recordingUpstream();
-  bundle = await compileYaml(t.dir, {
-    'apis.yaml': [
-      `kind: api\nid: open\nproxy:\n  listen_path: /open/\n  target_url: ${upstream.url}\nuse_keyless: true\n`,
-      `kind: api\nid: pinned\nproxy:\n  listen_path: /pinned/\n  target_url: ${upstream.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n  - ${join(pki.dir, 'alice.pem')}\n`,
-    ].join('---\n'),
-  });
-});
-after(async () => {
-  await upstream?.close();
-  t.cleanup();
-});
-const lastSeen = () => upstream.requests.at(-1)!;
+const e2e = e2eFixture('e2e-proxy', ({ pki, upstream }) => ({
+  'apis.yaml': [
+    `kind: api\nid: open\nproxy:\n  listen_path: /open/\n  target_url: ${upstream.url}\nuse_keyless: true\n`,
+    `kind: api\nid: pinned\nproxy:\n  listen_path: /pinned/\n  target_url: ${upstream.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates:\n  - ${join(pki.dir, 'alice.pem')}\n`,
+  ].join('---\n'),
+}));
+const lastSeen = () => e2e.upstream.requests.at(-1)!;
 
 describe('headers and timeouts, one serve process with --upstream-timeout', () => {
   let gw: Served;
   before(async () => {
-    gw = await serveBundle(bundle, pki, ['--upstream-timeout', `${UPSTREAM_TIMEOUT_MS}ms`]);
+    gw = await serveBundle(e2e.bundle, e2e.pki, ['--upstream-timeout', `${UPSTREAM_TIMEOUT_MS}ms`]);
   });
   after(async () => {
     assert.deepEqual(await gw?.stop(), { code: 0, signal: null });
@@ -45,7 +31,7 @@ describe('headers and timeouts, one serve process with --upstream-timeout', () =
 
   test('Expect, Upgrade, Transfer-Encoding, Keep-Alive, Trailer and TE never reach the upstream; the body does', async () => {
     const body = 'y'.repeat(64 * 1024);
-    const r = await curlE2E(`${gw.base}/open/upload`, pki, {
+    const r = await curlE2E(`${gw.base}/open/upload`, e2e.pki, {
       method: 'POST',
       data: body,
       headers: {
@@ -67,7 +53,7 @@ describe('headers and timeouts, one serve process with --upstream-timeout', () =
   test("a client's Transfer-Encoding is not passed on: the upstream gets the gateway's own framing", async () => {
     // curl sends the body chunked with "Transfer-Encoding: gzip, chunked" (the gzip is a lie:
     // the bytes are plain). Passed on, the upstream would try to gunzip them.
-    const r = await curlE2E(`${gw.base}/open/chunked`, pki, {
+    const r = await curlE2E(`${gw.base}/open/chunked`, e2e.pki, {
       method: 'POST',
       data: 'plain text, not gzip',
       headers: { 'transfer-encoding': 'gzip, chunked' },
@@ -82,16 +68,16 @@ describe('headers and timeouts, one serve process with --upstream-timeout', () =
   test("a client's X-Forwarded-For is replaced by its address: only --trusted-proxies may add to it", async () => {
     // Was "appended to, not replaced" (203.0.113.7, 198.51.100.2, 127.0.0.1): from a client that
     // is no trusted proxy that let anyone name any address (docs/security.md section 23).
-    await curlE2E(`${gw.base}/open/xff`, pki, { headers: { 'x-forwarded-for': '203.0.113.7, 198.51.100.2' } });
+    await curlE2E(`${gw.base}/open/xff`, e2e.pki, { headers: { 'x-forwarded-for': '203.0.113.7, 198.51.100.2' } });
     assert.equal(lastSeen().headers['x-forwarded-for'], '127.0.0.1');
-    await curlE2E(`${gw.base}/open/xff2`, pki);
+    await curlE2E(`${gw.base}/open/xff2`, e2e.pki);
     assert.equal(lastSeen().headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(lastSeen().headers['x-forwarded-proto'], 'https');
   });
 
   test('an upstream that sends no headers: 504 proxy.upstream_timeout after --upstream-timeout, not the 30 s default', async () => {
     const started = Date.now();
-    const r = await curlE2E(`${gw.base}/open/stall-headers/x`, pki);
+    const r = await curlE2E(`${gw.base}/open/stall-headers/x`, e2e.pki);
     const ms = Date.now() - started;
     assert.deepEqual([r.status, r.json()], [504, { error: 'Upstream timed out', code: 'proxy.upstream_timeout' }]);
     // Timers never fire early (lower bound); the upper bound only tells the flag from the default.
@@ -106,7 +92,7 @@ describe('headers and timeouts, one serve process with --upstream-timeout', () =
       '--max-time',
       '60',
       '--cacert',
-      join(pki.dir, 'ca.pem'),
+      join(e2e.pki.dir, 'ca.pem'),
       '-o',
       '/dev/null',
       '-w',

@@ -5,7 +5,6 @@
 // expiry, certificate-bound keys, forwarding); a keep-alive stream parses a header once.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,37 +17,13 @@ import { buildBundle } from './helpers/bundle-builder.ts';
 import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { createIntermediateCa, curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { ensureBuilt, mtlsgate } from './helpers/cli.ts';
+import { curlPlain } from './helpers/curl-plain.ts';
 
 const der = (pem: string) => new X509Certificate(pem).raw;
 /** RFC 9440 Client-Cert value. */
 const rfc9440 = (pem: string) => `:${der(pem).toString('base64')}:`;
 /** An Envoy XFCC element carrying the certificate (and Hash, By, Subject as Envoy writes them). */
 const xfccElement = (pem: string, by = 'spiffe://lb.test') => `By=${by};Hash=deadbeef;Cert="${encodeURIComponent(pem)}";Subject="CN=x"`;
-
-interface Answer {
-  status: number;
-  json: { code?: string; headers?: Record<string, string>; error?: string };
-}
-
-/** Plain-HTTP curl to `url` with `headers`; the status and JSON body. */
-function curlPlain(url: string, headers: Record<string, string> = {}, extra: string[] = []): Promise<Answer> {
-  const args = ['-sS', '--max-time', '30', '-w', '\n%{http_code}', ...extra];
-  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
-  args.push(url);
-  return new Promise((resolve, reject) =>
-    execFile('curl', args, { timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`curl ${url} failed: ${stderr || err.message}`));
-      const nl = stdout.lastIndexOf('\n');
-      let json = {};
-      try {
-        json = JSON.parse(stdout.slice(0, nl));
-      } catch {
-        // not JSON
-      }
-      resolve({ status: Number(stdout.slice(nl + 1)), json });
-    }),
-  );
-}
 
 let pki: TestPki;
 let cleanup: () => void;

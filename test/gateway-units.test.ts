@@ -2,15 +2,14 @@
 // snapshot build errors, and docs/errors.md staying in step with runtime/errors.ts.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { connect } from 'node:tls';
 import { NEED_MORE, NOT_TLS, readClientHello } from '../runtime/client-hello.ts';
 import { ERROR_TABLE } from '../runtime/errors.ts';
 import { BAD_PATH, hostOf, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { buildSnapshot, hostNeedsCertificate } from '../runtime/snapshot.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
+import { captureClientHello } from './helpers/client-hello.ts';
 
 /** The error table as Markdown rows (docs/errors.md holds exactly these; a test checks it). */
 function errorTableMarkdown(): string {
@@ -100,43 +99,19 @@ describe('routing', () => {
   });
 });
 
-/** The first bytes a real TLS client sends. */
-async function clientHelloBytes(servername: string | undefined): Promise<Buffer> {
-  const server = createServer();
-  const received = new Promise<Buffer>((resolve) => {
-    server.once('connection', (socket) => {
-      let buf = Buffer.alloc(0);
-      socket.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        if (buf.length >= 5 && buf.length >= 5 + buf.readUInt16BE(3)) {
-          socket.destroy();
-          resolve(buf);
-        }
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const client = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername, rejectUnauthorized: false });
-  client.on('error', () => undefined);
-  const bytes = await received;
-  client.destroy();
-  server.close();
-  return bytes;
-}
-
 describe('ClientHello reader', () => {
   it('reads the SNI of a real ClientHello, byte by byte', async () => {
-    const hello = await clientHelloBytes('Pay.Example.Test');
+    const hello = await captureClientHello('Pay.Example.Test');
     for (let n = 0; n < hello.length; n++) assert.equal(readClientHello(hello.subarray(0, n)), NEED_MORE, `prefix ${n}`);
     assert.equal(readClientHello(hello), 'pay.example.test');
   });
 
   it('no SNI: the empty host', async () => {
-    assert.equal(readClientHello(await clientHelloBytes(undefined)), '');
+    assert.equal(readClientHello(await captureClientHello(undefined)), '');
   });
 
   it('a ClientHello split over two records', async () => {
-    const hello = await clientHelloBytes('split.test');
+    const hello = await captureClientHello('split.test');
     const body = hello.subarray(5);
     const cut = 40;
     const record = (fragment: Buffer) => Buffer.concat([Buffer.from([22, 3, 1, fragment.length >> 8, fragment.length & 255]), fragment]);

@@ -9,7 +9,8 @@ import { after, before, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
 import { compileYaml, curlE2E, recordingUpstream, serveBundle, type RecordingUpstream } from './helpers/e2e.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { freePort, REDIS_SERVER } from './helpers/redis.ts';
+import { REDIS_SERVER } from './helpers/redis.ts';
+import { freePort } from '../common/listen.ts';
 import { demoPki, run } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('rediss');

@@ -10,7 +10,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
 import { launchChromium } from './helpers/chromium.ts';
 import { mtlsgate } from './helpers/cli.ts';
-import { bindIdp, signInAt, type TestIdp } from './helpers/oidc-idp.ts';
+import { bindIdp, portalOidcFlags, signInAt, startIdpForPortal, writePortalClientSecret, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 import { freshClient, openForm, portalKeyText, runSignCommand, snapshotDir, spawnPortal, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
@@ -26,21 +26,7 @@ const portalDir = () => join(config, 'keys', 'portal');
 
 /** `mtlsgate portal` signed in through the test provider, with `extra` flags; on `port` (0: any). */
 function startPortal(port: number, extra: string[]) {
-  return spawnPortal([
-    '--config',
-    config,
-    '-o',
-    join(t.dir, 'bundle.json'),
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--oidc-issuer',
-    idp.issuer,
-    '--oidc-client-id',
-    'mtlsgate-portal',
-    '--oidc-client-secret-file',
-    secretFile,
-    ...extra,
-  ]);
+  return spawnPortal(['--config', config, '-o', join(t.dir, 'bundle.json'), '--listen', `127.0.0.1:${port}`, ...portalOidcFlags(idp, secretFile), ...extra]);
 }
 
 /** A key file for `owner` written by hand, as the platform team (or an earlier portal) left it. */
@@ -58,10 +44,9 @@ before(async () => {
   await ownedKeyFile('portal-000000a1', 'ada');
   await ownedKeyFile('portal-000000a2', 'ada');
   idp = await bindIdp({ ada: { email: 'ada@example.com', name: 'Ada Admin' } });
-  secretFile = join(t.dir, 'client-secret');
-  writeFileSync(secretFile, 'portal-test-secret-0123456789\n', { mode: 0o600 });
+  secretFile = writePortalClientSecret(t.dir);
   portal = await startPortal(0, ['--admins', 'ada@example.com', '--developer-key-limit', '2']);
-  idp.start({ clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789', redirectUri: `${portal.url}/auth/callback` });
+  startIdpForPortal(idp, portal.url);
   browser = await launchChromium();
 });
 

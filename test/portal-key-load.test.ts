@@ -16,7 +16,7 @@ import { parsePortalKey } from '../portal/key-file.ts';
 import { PortalKeyIndex } from '../portal/key-index.ts';
 import { createPortal, type Portal } from '../portal/server.ts';
 import { launchChromium } from './helpers/chromium.ts';
-import { bindIdp, signInAt, type TestIdp } from './helpers/oidc-idp.ts';
+import { bindIdp, portalOidc, signInAt, startIdpForPortal, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 import { portalKeyText, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
@@ -59,12 +59,12 @@ before(async () => {
     configDir: config,
     bundlePath,
     gatewayUrl: 'https://gw.example.test',
-    oidc: { issuer: idp.issuer, clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789', admins: ['bo@example.com'] },
+    oidc: portalOidc(idp, ['bo@example.com']),
     keyIndex,
   });
   parsedWhenCreated = parses;
   base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
-  idp.start({ clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789', redirectUri: `${base}/auth/callback` });
+  startIdpForPortal(idp, base);
   browser = await launchChromium();
 });
 

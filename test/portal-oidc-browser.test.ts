@@ -6,11 +6,11 @@
 // the old one is removed; signing out ends the session.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
-import { bindIdp, signInAt, type TestIdp } from './helpers/oidc-idp.ts';
+import { bindIdp, portalOidcFlags, signInAt, startIdpForPortal, writePortalClientSecret, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { curlWith, freshClient, runSignCommand, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { ARTIFACTS, launchChromium } from './helpers/chromium.ts';
@@ -34,8 +34,7 @@ before(async () => {
   config = writePortalConfig(t.dir, upstream.url, pki);
   const bundle = join(t.dir, 'bundle.json');
   idp = await bindIdp({ ada: { email: 'ada@example.com', name: 'Ada Admin' }, gus: { email: 'gus@example.com', groups: ['platform-admins'] } });
-  const secretFile = join(t.dir, 'client-secret');
-  writeFileSync(secretFile, 'portal-test-secret-0123456789\n', { mode: 0o600 });
+  const secretFile = writePortalClientSecret(t.dir);
   portal = await spawnPortal([
     '--config',
     config,
@@ -43,18 +42,13 @@ before(async () => {
     bundle,
     '--listen',
     '127.0.0.1:0',
-    '--oidc-issuer',
-    idp.issuer,
-    '--oidc-client-id',
-    'mtlsgate-portal',
-    '--oidc-client-secret-file',
-    secretFile,
+    ...portalOidcFlags(idp, secretFile),
     '--admins',
     'ada@example.com',
     '--admin-group',
     'platform-admins',
   ]);
-  idp.start({ clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789', redirectUri: `${portal.url}/auth/callback` });
+  startIdpForPortal(idp, portal.url);
   gateway = spawnDemoGateway(bundle, pki);
   gatewayBase = `https://${String((await gateway.serving()).listen)}`;
   browser = await launchChromium();

@@ -16,18 +16,12 @@ import { parseRequestForm, developerProblem } from '../portal/form.ts';
 import { requestPage } from '../portal/page.ts';
 import { SerialQueue } from '../portal/queue.ts';
 import { withDirLock } from '../portal/dir-lock.ts';
+import { emptyBundleContent } from './helpers/bundle-builder.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 
 let ca: Issued;
 let leaf: Issued;
-const empty = (): BundleContent => ({
-  apis: {},
-  keys: {},
-  cas: {},
-  not_after: {},
-  revocation: { crl_urls: [], crls: {}, denied: [] },
-  index: { certs: {}, tokens: {}, matches: {}, routes: {} },
-});
+const empty = emptyBundleContent;
 
 /** The certificate lookup the portal gets from its compile, over a content's index. */
 const usedIn =

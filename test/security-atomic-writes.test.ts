@@ -117,6 +117,52 @@ describe('serve --state-dir', () => {
       assert.match(r.stderr, /--state-dir .*open-state: is owned by uid 65534, not by this user \(uid 0\)/);
     }
   });
+
+  // Section 39. Before: only the state directory itself was checked, so one under a directory
+  // every user can write started, and whoever could write that parent could rename it away and
+  // put another directory, with an older state file, in its place.
+  test('a state directory under a parent others can write is refused at start (exit 2), as OpenSSH StrictModes does, also through a symlink; a sticky parent is fine', async () => {
+    const shared = join(tmp.dir, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    const state = join(shared, 'state');
+    let r = await refusedAtStart(demoServeArgs(second, pki, withKey(['--state-dir', state])));
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /--state-dir .*shared\/state: its parent .*shared is writable by its group and other users \(mode 0777\) and not sticky: whoever can write it can rename .*shared\/state away and put another directory, with another state file, in its place/,
+    );
+    assert.match(r.stderr, /chmod go-w .*shared; a sticky directory such as \/tmp is fine/);
+
+    // Named through a symlink that lives in a safe directory: where it resolves counts.
+    const link = join(tmp.dir, 'state-link');
+    symlinkSync(state, link);
+    r = await refusedAtStart(demoServeArgs(second, pki, withKey(['--state-dir', link])));
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--state-dir .*state-link: its parent .*shared is writable by its group and other users/);
+
+    chmodSync(shared, 0o770);
+    r = await refusedAtStart(demoServeArgs(second, pki, withKey(['--state-dir', state])));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /its parent .*shared is writable by its group \(mode 0770\) and not sticky/);
+
+    if (process.getuid?.() === 0) {
+      chmodSync(shared, 0o755);
+      chownSync(shared, 65534, 65534);
+      r = await refusedAtStart(demoServeArgs(second, pki, withKey(['--state-dir', state])));
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /its parent .*shared is owned by uid 65534, neither root nor this user \(uid 0\)/);
+      chownSync(shared, 0, 0);
+    }
+
+    // Sticky, as /tmp is: nobody can rename what another user owns in it.
+    chmodSync(shared, 0o1777);
+    const gw = spawnDemoGateway(second, pki, withKey(['--state-dir', state]));
+    started.push(gw);
+    await gw.serving();
+    gw.child.kill('SIGTERM');
+    assert.equal((await gw.exited).code, 0);
+  });
 });
 
 test('the compile cache: a symlink planted under the old temporary name of an entry is not written through', () => {

@@ -6,11 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { connect as netConnect, createServer, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import type { RefusedReason } from '../runtime/tls-front.ts';
+import { captureClientHello } from './helpers/client-hello.ts';
 import { closeGatewayTest, keylessOpenBundle, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { startTestGateway, type EchoUpstream, type TestPki } from './helpers/gateway-fixtures.ts';
 import { bundleOf, openApi, tempDir, waitFor } from './helpers/ops-fixtures.ts';
@@ -26,30 +26,6 @@ before(async () => {
 after(() => closeGatewayTest({ echo, cleanup }));
 
 const bundle = () => keylessOpenBundle(echo);
-
-/** A real client's ClientHello, captured. */
-async function clientHello(): Promise<Buffer> {
-  const server = createServer();
-  const got = new Promise<Buffer>((resolve) => {
-    server.once('connection', (socket) => {
-      let buf = Buffer.alloc(0);
-      socket.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        if (buf.length >= 5 && buf.length >= 5 + buf.readUInt16BE(3)) {
-          socket.destroy();
-          resolve(buf);
-        }
-      });
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const c = tlsConnect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername: 'localhost', rejectUnauthorized: false });
-  c.on('error', () => undefined);
-  const bytes = await got;
-  c.destroy();
-  server.close();
-  return bytes;
-}
 
 function rawSocket(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -68,7 +44,7 @@ test('the deadline runs from accept to the end of the TLS handshake, not to the 
     s.on('data', () => undefined); // the server's flight; never answered
     let ended = false;
     s.on('close', () => (ended = true));
-    s.write(await clientHello()); // a complete ClientHello, then nothing
+    s.write(await captureClientHello('localhost')); // a complete ClientHello, then nothing
     await waitFor('the half-handshaken socket closed', () => ended, 15_000);
     assert.deepEqual(refused, ['handshake_deadline']);
     // A client that completes its handshake in time is not affected, however long it then idles.

@@ -10,7 +10,7 @@ import type { DemoPki } from '../cli/pki.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
 import { createOpensslCa, type OpensslCa, opensslIssue } from './helpers/openssl-pki.ts';
-import { tempDir } from './helpers/ops-fixtures.ts';
+import { accessTestCase, tempDir } from './helpers/ops-fixtures.ts';
 import { getResumable } from './helpers/tls-resume.ts';
 import { CLI, compileWithCli, curl, demoPki, run } from './helpers/serve-fixtures.ts';
 
@@ -49,8 +49,7 @@ before(async () => {
   writeFileSync(join(cfg, 'compromised.pem'), compromised.certPem);
   const api = (id: string, ca: string) =>
     `kind: api\nid: ${id}\nproxy:\n  listen_path: /${id}/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [${ca}]\n---\n`;
-  const kase = (name: string, url: string, who: string, expect: string) =>
-    `  - name: ${name}\n    request: { url: ${url}, certificate: ../${who}.pem }\n    expect: { ${expect} }\n`;
+  const kase = (name: string, url: string, who: string, expect: string) => accessTestCase(name, url, `../${who}.pem`, expect);
   writeFileSync(
     join(cfg, 'config.yaml'),
     [

@@ -2,12 +2,12 @@
 // proxy that appends, as Envoy's APPEND_FORWARD does) or that an upstream trusts (the key id
 // header, X-Original-URL), with curl as the client.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CertHeaderReader, certHeaderSpec, parseCertHeader, xfccElements } from '../runtime/client-cert-header.ts';
 import { TrustedProxies } from '../runtime/trusted-proxies.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
+import { curlPlain } from './helpers/curl-plain.ts';
 import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
@@ -24,25 +24,6 @@ after(() => closeGatewayTest({ echo, cleanup }));
 const envoyElement = () => `By=spiffe://lb.test;Hash=${pki.clients.bob.fingerprint};Cert="${encodeURIComponent(pki.clients.bob.certPem)}";Subject="CN=bob"`;
 /** What the attacker sends in front: an unbalanced quote and the victim's PEM without its END line. */
 const injected = () => `Cert="${encodeURIComponent(pki.clients['partner-a'].certPem.replace(/-----END CERTIFICATE-----\n?$/, ''))}`;
-
-function curlPlain(url: string, headers: Record<string, string>): Promise<{ status: number; json: { code?: string; headers?: Record<string, string> } }> {
-  const args = ['-sS', '--max-time', '30', '-w', '\n%{http_code}'];
-  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
-  args.push(url);
-  return new Promise((resolve, reject) =>
-    execFile('curl', args, { timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(stderr || err.message));
-      const nl = stdout.lastIndexOf('\n');
-      let json = {};
-      try {
-        json = JSON.parse(stdout.slice(0, nl));
-      } catch {
-        // not JSON
-      }
-      resolve({ status: Number(stdout.slice(nl + 1)), json });
-    }),
-  );
-}
 
 describe('XFCC appended to a client-sent value (Envoy APPEND_FORWARD)', () => {
   let gw: TestGateway;

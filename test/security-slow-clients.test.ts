@@ -172,12 +172,15 @@ describe('slow clients: the client idle timeout frees the upstream connection', 
   });
 
   it('not cut: a slow upstream after a complete body, a bodiless request to a slow upstream (HTTP/1.1 and HTTP/2)', async () => {
-    const post = await curl(pki, gw.port, '/slow/post', { method: 'POST', data: 'x'.repeat(5000) });
+    // The three wait on the slow upstream (3 s each) at once, each on its own connection.
+    const [post, get, h2post] = await Promise.all([
+      curl(pki, gw.port, '/slow/post', { method: 'POST', data: 'x'.repeat(5000) }),
+      curl(pki, gw.port, '/slow/get', { extra: ['--http2'] }),
+      curl(pki, gw.port, '/slow/h2post', { method: 'POST', data: 'y'.repeat(100), extra: ['--http2'] }),
+    ]);
     assert.equal(post.status, 200);
     assert.equal(post.body, 'got 5000');
-    const get = await curl(pki, gw.port, '/slow/get', { extra: ['--http2'] });
     assert.equal(get.status, 200);
-    const h2post = await curl(pki, gw.port, '/slow/h2post', { method: 'POST', data: 'y'.repeat(100), extra: ['--http2'] });
     assert.equal(h2post.status, 200);
     assert.equal(h2post.body, 'got 100');
   });

@@ -3,40 +3,29 @@
 // each SNI gets (exact SAN, a wildcard covering one label, the first pair otherwise, no SNI);
 // real curl verifies each host's certificate against the CA; the CertificateRequest names no CA;
 // SIGHUP re-reads every pair, and a bad pair on SIGHUP leaves the old ones serving.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { issueCert, type DemoPki } from '../cli/pki.ts';
+import { issueCert } from '../cli/pki.ts';
 import { mtlsgate } from './helpers/cli.ts';
-import { compileDemoBundle } from './helpers/demo-bundle.ts';
-import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { run, spawnServe } from './helpers/serve-fixtures.ts';
-import type { EchoUpstream } from '../support/echo-upstream.ts';
+import { demoBundleFixture } from './helpers/demo-bundle.ts';
+import { curlWith } from './helpers/portal-fixtures.ts';
+import { waitFor } from './helpers/ops-fixtures.ts';
+import { spawnServe } from './helpers/serve-fixtures.ts';
 
-const t = tempDir('serve-sni');
-let pki: DemoPki;
-let bundle: string;
-let upstream: EchoUpstream;
+const demo = demoBundleFixture('serve-sni', ['partner-a']);
 
 /** Writes NAME.pem / NAME-key.pem: a server certificate with subject CN=NAME for `dns`. */
 async function serverPair(name: string, dns: string[]): Promise<{ cert: string; key: string }> {
-  const issued = await issueCert(pki.ca, name, { dns, usage: 'server' });
-  const cert = join(t.dir, `${name}.pem`);
-  const key = join(t.dir, `${name}-key.pem`);
+  const issued = await issueCert(demo.pki.ca, name, { dns, usage: 'server' });
+  const cert = join(demo.dir, `${name}.pem`);
+  const key = join(demo.dir, `${name}-key.pem`);
   writeFileSync(cert, issued.certPem);
   writeFileSync(key, issued.keyPem);
   return { cert, key };
 }
-
-before(async () => {
-  ({ pki, upstream, bundle } = await compileDemoBundle(t.dir, ['partner-a']));
-});
-after(async () => {
-  await upstream?.close();
-  t.cleanup();
-});
 
 /** The handshake as openssl s_client sees it: the served certificate's subject and SANs, and the whole transcript. */
 function handshake(port: number, servername: string | null): Promise<{ subject: string; transcript: string }> {
@@ -57,7 +46,7 @@ test('serve with several --tls-cert/--tls-key pairs: the SNI picks the certifica
   const wild = await serverPair('wild', ['*.two.test']);
   const s = spawnServe([
     '--bundle',
-    bundle,
+    demo.bundle,
     '--tls-cert',
     dflt.cert,
     '--tls-key',
@@ -94,26 +83,13 @@ test('serve with several --tls-cert/--tls-key pairs: the SNI picks the certifica
     assert.doesNotMatch(noSni.transcript, /Acceptable client certificate CA names/);
 
     // curl verifies each host's certificate against the CA (a wrong one fails the handshake).
-    const curlHost = async (host: string) => {
-      const r = await run('curl', [
-        '-sS',
-        '--max-time',
-        '20',
-        '--cacert',
-        join(pki.dir, 'ca.pem'),
-        '--resolve',
-        `${host}:${port}:127.0.0.1`,
-        '--cert',
-        join(pki.dir, 'partner-a.pem'),
-        '--key',
-        join(pki.dir, 'partner-a-key.pem'),
-        '-w',
-        '\n%{http_code}',
-        `https://${host}:${port}/static/hello`,
-      ]);
-      assert.equal(r.code, 0, `curl https://${host}: ${r.stderr}`);
-      return Number(r.stdout.slice(r.stdout.lastIndexOf('\n') + 1));
-    };
+    const curlHost = async (host: string) =>
+      (
+        await curlWith(`https://${host}:${port}/static/hello`, demo.pki, join(demo.pki.dir, 'partner-a.pem'), join(demo.pki.dir, 'partner-a-key.pem'), [
+          '--resolve',
+          `${host}:${port}:127.0.0.1`,
+        ])
+      ).status;
     assert.equal(await curlHost('api.one.test'), 200);
     assert.equal(await curlHost('x.two.test'), 200);
     assert.equal(await curlHost('localhost'), 200);
@@ -148,7 +124,7 @@ test('serve with several --tls-cert/--tls-key pairs: the SNI picks the certifica
 });
 
 test('serve refuses --tls-cert and --tls-key given an unequal number of times', () => {
-  const r = mtlsgate(['serve', '--bundle', bundle, '--tls-cert', 'a.pem', '--tls-key', 'a-key.pem', '--tls-cert', 'b.pem']);
+  const r = mtlsgate(['serve', '--bundle', demo.bundle, '--tls-cert', 'a.pem', '--tls-key', 'a-key.pem', '--tls-cert', 'b.pem']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--tls-cert is given 2 times and --tls-key once: give them in pairs/);
 });

@@ -3,33 +3,21 @@
 // "..data" link renamed over, tls.crt/tls.key links unchanged) and an in-place renewal written
 // one file at a time, where the certificate written before its key is refused (the old pair
 // serves on) and the key's write completes the pair. curl verifies the served certificate.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
-import { issueCert, type DemoPki } from '../cli/pki.ts';
-import { compileDemoBundle } from './helpers/demo-bundle.ts';
-import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { issueCert } from '../cli/pki.ts';
+import { demoBundleFixture } from './helpers/demo-bundle.ts';
+import { waitFor } from './helpers/ops-fixtures.ts';
 import { curlWith } from './helpers/portal-fixtures.ts';
 import { spawnServe } from './helpers/serve-fixtures.ts';
-import type { EchoUpstream } from '../support/echo-upstream.ts';
 
-const t = tempDir('serve-tls-watch');
-let pki: DemoPki;
-let bundle: string;
-let upstream: EchoUpstream;
-
-before(async () => {
-  ({ pki, upstream, bundle } = await compileDemoBundle(t.dir, ['partner-a']));
-});
-after(async () => {
-  await upstream?.close();
-  t.cleanup();
-});
+const demo = demoBundleFixture('serve-tls-watch', ['partner-a']);
 
 /** A server certificate for localhost with subject CN=NAME, as PEM texts. */
-const serverPair = (name: string) => issueCert(pki.ca, name, { dns: ['localhost'], usage: 'server' });
+const serverPair = (name: string) => issueCert(demo.pki.ca, name, { dns: ['localhost'], usage: 'server' });
 
 /** The CN of the certificate the gateway serves now. */
 function servedCn(port: number): Promise<string> {
@@ -45,17 +33,17 @@ function servedCn(port: number): Promise<string> {
 
 /** curl (verifying the served certificate against the demo CA) with partner-a's certificate: the status. */
 async function curlStatus(port: number): Promise<number> {
-  const r = await curlWith(`https://localhost:${port}/static/hello`, pki, join(pki.dir, 'partner-a.pem'), join(pki.dir, 'partner-a-key.pem'));
+  const r = await curlWith(`https://localhost:${port}/static/hello`, demo.pki, join(demo.pki.dir, 'partner-a.pem'), join(demo.pki.dir, 'partner-a-key.pem'));
   return r.status;
 }
 
 function serveOn(cert: string, key: string) {
-  return spawnServe(['--bundle', bundle, '--tls-cert', cert, '--tls-key', key, '--listen', '127.0.0.1:0', '--admin', 'off']);
+  return spawnServe(['--bundle', demo.bundle, '--tls-cert', cert, '--tls-key', key, '--listen', '127.0.0.1:0', '--admin', 'off']);
 }
 
 test('a Kubernetes Secret volume update (the ..data link swapped) is served without a SIGHUP', async () => {
   // The layout kubelet makes: tls.crt -> ..data/tls.crt, ..data -> ..2026_12_03_a.
-  const vol = join(t.dir, 'secret');
+  const vol = join(demo.dir, 'secret');
   const version = (name: string, pair: { certPem: string; keyPem: string }) => {
     mkdirSync(join(vol, name), { recursive: true });
     writeFileSync(join(vol, name, 'tls.crt'), pair.certPem);
@@ -89,8 +77,8 @@ test('a Kubernetes Secret volume update (the ..data link swapped) is served with
 });
 
 test('an in-place renewal: the certificate alone is refused (the old pair serves on), the key completes it', async () => {
-  const cert = join(t.dir, 'server.pem');
-  const key = join(t.dir, 'server-key.pem');
+  const cert = join(demo.dir, 'server.pem');
+  const key = join(demo.dir, 'server-key.pem');
   const old = await serverPair('old');
   writeFileSync(cert, old.certPem);
   writeFileSync(key, old.keyPem);

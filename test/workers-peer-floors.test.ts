@@ -4,11 +4,10 @@
 // the URL (a CDN edge behind, a replayed copy), kept admitting it on every connection it got;
 // and a worker handed an older signed bundle by the URL served it while the other served the
 // newer one. Now the taker tells the primary, which tells the others: they take the same CRL
-// bytes (verified as if fetched) and raise their bundle floor.
+// bytes (verified as if fetched) and raise their bundle floor. A replacement starts from them (below).
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadBundle } from '../bundle/read.ts';
@@ -16,7 +15,8 @@ import type { DemoPki } from '../cli/pki.ts';
 import type { HealthReport } from '../runtime/admin.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
-import { createOpensslCa, type OpensslCa, type OpensslLeaf } from './helpers/openssl-pki.ts';
+import { crlBundle, serveBodies as serveBodiesOn, stolenAndLost } from './helpers/crl-workers.ts';
+import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { compileWithCli, curl, demoPki, run, CLI, writeConfig } from './helpers/serve-fixtures.ts';
 
@@ -40,16 +40,7 @@ after(async () => {
   tmp.cleanup();
 });
 
-/** An HTTP server answering every request with `answer`'s body, after its delay. */
-async function serveBodies(answer: () => { body: string | Buffer; delayMs?: number }): Promise<string> {
-  const server = createServer((_req, res) => {
-    const { body, delayMs = 0 } = answer();
-    setTimeout(() => res.writeHead(200).end(body), delayMs);
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const serveBodies = (answer: () => { body: string | Buffer; delayMs?: number }) => serveBodiesOn(servers, answer);
 
 function serveWorkers(bundle: string, extra: string[]) {
   const gw = spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', ...extra] });
@@ -69,16 +60,7 @@ async function answers(gw: ReturnType<typeof spawnDemoGateway>, path: string, wh
 }
 
 test('a CRL one worker fetched is taken by the other, which the URL keeps handing the older list: a revoked certificate is refused on every connection', async () => {
-  const leaf: Record<string, OpensslLeaf> = {};
-  for (const name of ['stolen', 'lost']) {
-    leaf[name] = ca.issue(name, `/CN=${name}`);
-    copyFileSync(leaf[name].cert, join(pki.dir, `${name}.pem`));
-    copyFileSync(leaf[name].key, join(pki.dir, `${name}-key.pem`));
-  }
-  ca.revoke(leaf.stolen);
-  const base = ca.gencrl();
-  ca.revoke(leaf.lost);
-  const full = ca.gencrl();
+  const { base, full } = stolenAndLost(ca, pki);
   // The newer list goes to one fetch only; every other fetch gets the older one.
   let newerOnce = false;
   let newerServed = false;
@@ -87,15 +69,7 @@ test('a CRL one worker fetched is taken by the other, which the URL keeps handin
     newerServed = true;
     return { body: full };
   });
-  const cfg = join(tmp.dir, 'crl-cfg');
-  mkdirSync(cfg, { recursive: true });
-  writeFileSync(join(cfg, 'ca.pem'), ca.caPem);
-  writeFileSync(
-    join(cfg, 'config.yaml'),
-    `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n---\nkind: revocation\nid: internal\ncrl_urls: ["${url}/internal.crl"]\n`,
-  );
-  const bundle = join(tmp.dir, 'crl-bundle.json');
-  await compileWithCli(cfg, bundle);
+  const bundle = await crlBundle(tmp.dir, ca, echo.url, `${url}/internal.crl`);
   const gw = serveWorkers(bundle, ['--crl-refresh', '1s', '--crl-stale', 'closed']);
   await waitFor('both workers hold the older list', async () => (await answers(gw, '/ca/x', 'stolen', 2)).every((a) => a === 'mtls.cert_revoked'));
   assert.deepEqual(await answers(gw, '/ca/x', 'lost', 4), ['admitted', 'admitted', 'admitted', 'admitted']);
@@ -148,4 +122,94 @@ test('a signed bundle one worker took raises the floor of the other: the older b
   assert.ok(!serving.includes(digest(older)), `no worker serves the older bundle: ${JSON.stringify(serving)}`);
   assert.ok(serving.includes(digest(newer)));
   assert.ok(gw.lines().some((l) => /signed at .*, before the bundle another worker took/.test(String(l.error ?? ''))));
+});
+
+// Session 13 (docs/security.md section 39): a worker started to replace one that died starts from
+// the floors the others hold. Before, the primary told it what they had taken only once it
+// reported ready: it read its bundle and fetched its CRLs against what it had read itself (no
+// --state-dir here: nothing) and served with them, so an older copy the URL handed it was served.
+const serveBody = (body: () => string | Buffer) => serveBodies(() => ({ body: body() }));
+
+/** SIGKILLs the first worker; resolves once the primary has seen it die (it forks a replacement 1 s later). */
+async function killFirstWorker(gw: ReturnType<typeof spawnDemoGateway>) {
+  const pids = (await gw.serving()).pids as number[];
+  process.kill(pids[0], 'SIGKILL');
+  await waitFor('the primary saw the worker die', () => gw.lines().some((l) => l.msg === 'worker stopped unexpectedly; starting another in 1000 ms'));
+}
+const replacementLines = (gw: ReturnType<typeof spawnDemoGateway>) => gw.lines().filter((l) => typeof l.worker === 'number' && l.worker > 2);
+
+test('a replacement worker refuses the older signed bundle its peers refuse, at its very start; the next replacement serves the newer one', async () => {
+  const key = join(tmp.dir, 'ops-replacement');
+  assert.equal((await run(process.execPath, [CLI, 'keygen', key])).code, 0);
+  const sign = ['--sign', `${key}.key`];
+  // Signed in this order: older < newer. The older one still pins bob.
+  const older = await compileWithCli(writeConfig(join(tmp.dir, 'r-older'), pki.dir, echo.url, ['partner-a', 'bob']), join(tmp.dir, 'r-older.json'), sign);
+  const newer = await compileWithCli(writeConfig(join(tmp.dir, 'r-newer'), pki.dir, echo.url, ['partner-a']), join(tmp.dir, 'r-newer.json'), sign);
+  const digest = (b: Buffer) => loadBundle(b).digest;
+  let served = newer;
+  const url = await serveBody(() => served);
+  const gw = serveWorkers(`${url}/bundle.json`, ['--bundle-public-key', `${key}.pub`, '--poll-interval', '1s']);
+  const admin = `http://${(await gw.serving()).admin}`;
+  const health = async () => (await (await fetch(`${admin}/health`)).json()) as HealthReport;
+  assert.deepEqual(
+    (await health()).workers!.map((w) => w.bundle),
+    [digest(newer), digest(newer)],
+  );
+
+  // While the replacement starts, the URL hands out the older bundle (a replay).
+  served = older;
+  await killFirstWorker(gw);
+  const first = await waitFor('the replacement served or gave up', () =>
+    replacementLines(gw).find((l) => l.msg === 'worker serving' || l.msg === 'mtlsgate worker cannot start'),
+  );
+  // Before: the replacement served the older bundle ("worker serving" with its digest).
+  assert.equal(first.msg, 'mtlsgate worker cannot start', `the replacement started with ${JSON.stringify(first)}`);
+  assert.match(String(first.error), /signed at .*, before the bundle another worker took/);
+  await waitFor('the primary tries again, later', () => gw.lines().some((l) => l.msg === 'worker could not start; starting another in 2000 ms'));
+
+  served = newer;
+  await waitFor('two workers serve the newer bundle', async () => {
+    const h = await health();
+    return h.status === 'ok' && h.workers!.length === 2 && h.workers!.every((w) => w.bundle === digest(newer));
+  });
+  assert.ok(!gw.lines().some((l) => l.msg === 'worker serving' && l.digest === digest(older)), 'no worker ever served the older bundle');
+  assert.notEqual((await curl(`https://127.0.0.1:${listenPort(await gw.serving())}/static/x`, pki, 'bob')).status, 200);
+});
+
+test('a replacement worker takes the CRL its peers took before its own first fetch answers: the older list the URL hands it is refused', async (t) => {
+  // A CA of its own: the first CRL test issued `stolen` and `lost` under the other one.
+  const ownCa = createOpensslCa('Replacement CA');
+  t.after(() => ownCa.cleanup());
+  const { base, full } = stolenAndLost(ownCa, pki);
+  let served = full;
+  const url = await serveBody(() => served);
+  mkdirSync(join(tmp.dir, 'replacement'));
+  const bundle = await crlBundle(join(tmp.dir, 'replacement'), ownCa, echo.url, `${url}/internal.crl`);
+  const gw = serveWorkers(bundle, ['--crl-refresh', '1s']);
+  const port = listenPort(await gw.serving());
+  const lost = async (n: number) => {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = await curl(`https://127.0.0.1:${port}/ca/x`, pki, 'lost');
+      out.push(r.status === 200 ? 'admitted' : (JSON.parse(r.body) as { code: string }).code);
+    }
+    return out;
+  };
+  await waitFor('both workers took the newer list', async () => (await lost(4)).every((a) => a === 'mtls.cert_revoked'));
+
+  // The URL hands out the older list (without `lost`) from now on: a replay.
+  served = base;
+  await killFirstWorker(gw);
+  await waitFor('the replacement serves', () => replacementLines(gw).some((l) => l.msg === 'worker serving'));
+  await waitFor('the replacement fetched the URL itself', () =>
+    replacementLines(gw).some((l) => l.msg === 'CRL refresh failed; the previous list stays in use until its nextUpdate'),
+  );
+  const lines = replacementLines(gw).map((l) => `${l.msg}${l.error ? `: ${l.error}` : ''}`);
+  const peerCopy = lines.indexOf('CRL updated (the copy another worker fetched)');
+  // Before: the replacement took the older list from the URL ("CRL updated") and served with it;
+  // the peers' copy came after "worker serving".
+  assert.ok(peerCopy >= 0 && peerCopy < lines.indexOf('worker serving'), `the peers' CRL taken before serving:\n${lines.join('\n')}`);
+  assert.ok(!lines.includes('CRL updated'), `the URL's older list was never taken:\n${lines.join('\n')}`);
+  assert.ok(lines.some((l) => /older than the CRL in use/.test(l)));
+  assert.deepEqual(await lost(6), Array(6).fill('mtls.cert_revoked'));
 });

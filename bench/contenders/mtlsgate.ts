@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { buildGatewayBundle, type GatewayMode } from '../bundles.ts';
 import { serveCommand } from '../lib/serve-command.ts';
-import { freePort, memKiB, SERVER_CORE, startProc, waitForPort } from '../lib/proc.ts';
+import { memKiB, SERVER_CORE, startProc, waitForPort } from '../lib/proc.ts';
+import { freePort } from '../../common/listen.ts';
 import type { Contender } from './contender.ts';
 
 export interface MtlsgateVariant {

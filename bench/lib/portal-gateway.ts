@@ -7,7 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { benchPki } from './pki.ts';
-import { freePort, SERVER_CORE, sleep, startProc, waitForPort, type Proc } from './proc.ts';
+import { SERVER_CORE, sleep, startProc, waitForPort, type Proc } from './proc.ts';
+import { freePort } from '../../common/listen.ts';
 import { serveCommand } from './serve-command.ts';
 
 export interface Gateway {

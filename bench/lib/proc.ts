@@ -2,7 +2,7 @@
 // name), with their CPU time and memory read from /proc.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Core the contender runs on, and core the load generator (and the upstream) run on. */
@@ -88,17 +88,6 @@ export async function waitForPort(port: number, proc: Proc, timeoutMs = 20_000):
     await sleep(50);
   }
   throw new Error(`${proc.name} did not listen on ${port} within ${timeoutMs} ms`);
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;

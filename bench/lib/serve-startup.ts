@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchPki } from './pki.ts';
 import { serveCommand } from './serve-command.ts';
-import { cpuSeconds, freePort, memKiB, type Proc, SERVER_CORE, sleep, startProc } from './proc.ts';
+import { cpuSeconds, memKiB, type Proc, SERVER_CORE, sleep, startProc } from './proc.ts';
+import { freePort } from '../../common/listen.ts';
 
 export interface ServeStartup {
   /** ms from spawn to the first HTTP answer on the HTTPS listener. */

@@ -9,7 +9,7 @@ import { metricSum } from '../lib/admin.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { benchPki } from '../lib/pki.ts';
 import { isAdmitted, probe } from '../lib/probe.ts';
-import { freePort } from '../lib/proc.ts';
+import { freePort } from '../../common/listen.ts';
 import type { Upstream } from '../upstream.ts';
 import { measure, round, type LoadResult } from './load.ts';
 import { API_PATH } from './proxy.ts';

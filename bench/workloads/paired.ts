@@ -10,7 +10,7 @@ import type { KeyAlg } from '../../cli/pki.ts';
 import type { Contender } from '../contenders/contender.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { benchPki } from '../lib/pki.ts';
-import { freePort } from '../lib/proc.ts';
+import { freePort } from '../../common/listen.ts';
 import type { Upstream } from '../upstream.ts';
 import { measure, median, round, type LoadResult } from './load.ts';
 import { API_PATH } from './proxy.ts';

@@ -8,7 +8,8 @@ import { benchPki, type BenchPki } from '../lib/pki.ts';
 import { describeProbe, isAdmitted, isRefused, probe } from '../lib/probe.ts';
 import { runOpenLoop, type OpenLoopResult } from '../lib/open-loop.ts';
 import { runResumed, type STimeResult } from '../lib/s-time.ts';
-import { freePort, memKiB, which } from '../lib/proc.ts';
+import { memKiB, which } from '../lib/proc.ts';
+import { freePort } from '../../common/listen.ts';
 import type { Upstream } from '../upstream.ts';
 import { cleanest, measure, onServerCore, round, type LoadResult } from './load.ts';
 

@@ -1,8 +1,7 @@
 // `mtlsgate approve KEY_ID`: turns on a portal key that waits for approval.
 import { statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
-import { bundleOut, CONFIG_OUT_OPTIONS } from '../flags.ts';
+import { bundleOut, CONFIG_OUT_OPTIONS, parseCommandLine } from '../flags.ts';
 import { diagnosticProblems, FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 import { approveKey, type ApproveResult } from '../../portal/approve-key.ts';
 import { compilerFor, type CompileFn } from '../../portal/compile.ts';
@@ -38,14 +37,10 @@ export const command: Command = {
   summary: 'turn on a portal key that waits for approval',
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...CONFIG_OUT_OPTIONS,
-        sign: { type: 'string' },
-        ...FORMAT_OPTIONS,
-      },
+    const { values, positionals } = parseCommandLine(argv, {
+      ...CONFIG_OUT_OPTIONS,
+      sign: { type: 'string' },
+      ...FORMAT_OPTIONS,
     });
     const format = parseFormat(values);
     values.bundle = bundleOut(values);

@@ -3,10 +3,11 @@
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { DEMO_CERT_NAMES, writeDemoPki, type Issued, type KeyAlg } from '../pki.ts';
+import { refuseStdout } from '../io.ts';
 import { FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
+import { parseCommandLine } from '../flags.ts';
 
 const usage = `usage: mtlsgate certs DIR [--host NAME]... [--alg ec|rsa] [--force] [--format text|json|github]
 
@@ -64,15 +65,11 @@ export const command: Command = {
   summary: 'demo CA, server and client certificates (no openssl needed)',
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        alg: { type: 'string', default: 'ec' },
-        force: { type: 'boolean', default: false },
-        host: { type: 'string', multiple: true },
-        ...FORMAT_OPTIONS,
-      },
+    const { values, positionals } = parseCommandLine(argv, {
+      alg: { type: 'string', default: 'ec' },
+      force: { type: 'boolean', default: false },
+      host: { type: 'string', multiple: true },
+      ...FORMAT_OPTIONS,
     });
     const format = parseFormat(values);
     if (positionals.length !== 1) throw new UsageError(`expected one directory (got ${positionals.length} arguments)`);
@@ -81,6 +78,7 @@ export const command: Command = {
       if (isIP(host) === 0 && !isHostName(host)) throw new UsageError(`--host ${JSON.stringify(host)} is not a DNS name or an IP address`);
     }
     const dir = positionals[0];
+    refuseStdout(dir, 'a directory of certificates and keys', 'a directory: mtlsgate certs pki');
     const report = new Reporter('certs', format);
     const files = DEMO_CERT_NAMES.flatMap((n) => [join(dir, `${n}.pem`), join(dir, `${n}-key.pem`)]);
     const existing = files.filter((f) => existsSync(f));

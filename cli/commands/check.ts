@@ -3,7 +3,7 @@
 import type { Command } from '../command.ts';
 import { runCompiler, sharedFlags } from './compile.ts';
 
-const usage = `usage: mtlsgate check DIR|- [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN]
+const usage = `usage: mtlsgate check DIR|- [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN] [--allow-outside PATH]
 
 Validates the config directory DIR (every *.yaml / *.yml, recursively, except what
 DIR/.mtlsgateignore or --exclude names; "-" reads one YAML stream from standard input)

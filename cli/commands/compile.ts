@@ -4,7 +4,6 @@
 import type { KeyObject } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
 import { keyId, readSigningKeyFile, signBundle } from '../../bundle/sign.ts';
@@ -17,6 +16,7 @@ import { count, detail, info } from '../output.ts';
 import { diagnosticProblems, envelope, FORMAT_OPTIONS, parseFormat } from '../report.ts';
 import { runAccessTests } from '../../access/run.ts';
 import { errnoMessage } from '../../common/errno.ts';
+import { parseCommandLine } from '../flags.ts';
 
 export const sharedFlags = `  --format text|json|github   output format (default text; github = Actions annotations,
                               json = the envelope in docs/cli-conventions.md, on stdout)
@@ -31,7 +31,7 @@ export const sharedFlags = `  --format text|json|github   output format (default
                               by default every config file, certificate and CRL path must
                               resolve, symlinks followed, inside DIR`;
 
-const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--shards N|auto] [--sign KEYFILE] [--cache DIR] [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN]
+const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--shards N|auto] [--sign KEYFILE] [--cache DIR] [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN] [--allow-outside PATH]
 
 Validates the config directory DIR (every *.yaml / *.yml, recursively, except what
 DIR/.mtlsgateignore or --exclude names; "-" reads one YAML stream from standard input) and
@@ -103,7 +103,7 @@ function digestOf(bundle: Buffer | null): string | null {
 /** Compiles per argv; writes the bundle when `write` (compile), not for check. Returns the exit code. */
 export async function runCompiler(argv: string[], write: boolean): Promise<number> {
   const name = write ? 'compile' : 'check';
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: compileOptions });
+  const { values, positionals } = parseCommandLine(argv, compileOptions);
   const format = parseFormat(values);
   if (positionals.length !== 1)
     throw new UsageError(

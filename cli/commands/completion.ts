@@ -1,9 +1,8 @@
 // `mtlsgate completion bash|zsh`: a completion script built from the command registry, so every
 // command and flag (and a flag's fixed values, like --format text|json|github) completes, with
 // no list to keep in step by hand.
-import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
-import { flagsOf, GLOBAL_FLAGS } from '../flags.ts';
+import { flagsOf, GLOBAL_FLAGS, parseCommandLine } from '../flags.ts';
 import { commands } from '../registry.ts';
 
 const usage = `usage: mtlsgate completion bash|zsh
@@ -129,10 +128,10 @@ export const command: Command = {
   summary: 'shell completion script: completion bash|zsh',
   usage,
   async run(argv) {
-    const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+    const { positionals } = parseCommandLine(argv, {});
     const shell = positionals[0];
-    if (positionals.length !== 1 || (shell !== 'bash' && shell !== 'zsh'))
-      throw new UsageError('give the shell: mtlsgate completion bash, or mtlsgate completion zsh');
+    if (positionals.length !== 1) throw new UsageError('give the shell: mtlsgate completion bash, or mtlsgate completion zsh');
+    if (shell !== 'bash' && shell !== 'zsh') throw new UsageError(`no completion for ${JSON.stringify(shell)}: only bash and zsh (mtlsgate completion bash)`);
     process.stdout.write(shell === 'bash' ? bashScript() : zshScript());
     return 0;
   },

@@ -3,7 +3,6 @@
 // this module loads, verifies (or compiles) and prints.
 import { statSync } from 'node:fs';
 import { isShardedDir, readBundleAt } from '../../bundle/read-sharded.ts';
-import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { loadBundle } from '../../bundle/read.ts';
 import { compileDir, ConfigDirError, displayPath } from '../../compiler/index.ts';
@@ -12,6 +11,7 @@ import { envelope, FORMAT_OPTIONS, githubLine, parseFormat, type Problem } from 
 import type { AccessRight, Bundle, BundleApi, BundleKey } from '../../bundle/types.ts';
 import { diffBundles, type AccessGrant, type BundleDiff, type FieldChange } from '../../bundle/diff.ts';
 import { errnoMessage } from '../../common/errno.ts';
+import { parseCommandLine } from '../flags.ts';
 
 const usage = `usage: mtlsgate diff OLD NEW [--format text|json|github] [--exit-code] [--allow-outside PATH]
 
@@ -199,14 +199,10 @@ export const command: Command = {
   summary: 'who gains or loses access between two bundles',
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...FORMAT_OPTIONS,
-        'exit-code': { type: 'boolean', default: false },
-        'allow-outside': { type: 'string', multiple: true },
-      },
+    const { values, positionals } = parseCommandLine(argv, {
+      ...FORMAT_OPTIONS,
+      'exit-code': { type: 'boolean', default: false },
+      'allow-outside': { type: 'string', multiple: true },
     });
     const format = parseFormat(values);
     if (positionals.length !== 2) throw new UsageError(`expected OLD and NEW (bundles or config directories), got ${positionals.length}`);

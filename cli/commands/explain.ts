@@ -1,15 +1,13 @@
 // `mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [METHOD] URL`: the
 // decision the gateway's stages make for one request, and each stage's verdict in order.
-import { readFileSync } from 'node:fs';
-import { readBundleAt } from '../../bundle/read-sharded.ts';
 import { containsPrivateKey } from '../../cert/private-key.ts';
 import { errnoMessage } from '../../common/errno.ts';
-import { parseArgs } from 'node:util';
 import { explainRequest, formatExplanation } from '../../access/explain.ts';
 import { identityFromPem } from '../../access/identity.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
-import { parseAt } from '../flags.ts';
+import { parseAt, parseCommandLine } from '../flags.ts';
+import { readBundleInput, readInput, STDIO } from '../io.ts';
 import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [--at ISO] [--format text|json|github] [METHOD] URL
@@ -22,8 +20,10 @@ URL is a path (/logistics/shipments) or https://HOST/PATH (the host chooses the 
 Exit status: 0 the request would be let through, 1 it would be refused, 2 usage or I/O.
 
 Options:
-  --bundle FILE   the bundle to ask (what \`mtlsgate compile\` wrote, or what is deployed)
-  --cert PEM      the client certificate presented (public PEM; chain certificates after it)
+  --bundle FILE   the bundle to ask (what \`mtlsgate compile\` wrote, or what is deployed;
+                  - reads it from standard input)
+  --cert PEM      the client certificate presented (public PEM; chain certificates after it;
+                  - reads it from standard input)
   --as-key ID     the request bears that key's token (known by its token_sha256: no secret)
   --token T       the request bears this literal token
   --at ISO        decide at this moment (expiry), e.g. 2027-01-01T00:00:00Z; default now
@@ -33,21 +33,18 @@ Options:
                   error annotation (its code and the refusing stage's reason)`;
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      bundle: { type: 'string' },
-      cert: { type: 'string' },
-      'as-key': { type: 'string' },
-      token: { type: 'string' },
-      at: { type: 'string' },
-      ...FORMAT_OPTIONS,
-    },
+  const { values, positionals } = parseCommandLine(argv, {
+    bundle: { type: 'string' },
+    cert: { type: 'string' },
+    'as-key': { type: 'string' },
+    token: { type: 'string' },
+    at: { type: 'string' },
+    ...FORMAT_OPTIONS,
   });
   const format = parseFormat(values);
   if (!values.bundle) throw new UsageError('give the bundle with --bundle FILE');
   if (values['as-key'] !== undefined && values.token !== undefined) throw new UsageError('give --as-key or --token, not both');
+  if (values.bundle === STDIO && values.cert === STDIO) throw new UsageError('standard input holds one of them: give --bundle or --cert as a file');
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('give [METHOD] URL');
   const [method, url] = positionals.length === 2 ? positionals : ['GET', positionals[0]];
   if (!/^[A-Za-z]+$/.test(method)) throw new UsageError(`method ${JSON.stringify(method)} is not an HTTP method`);
@@ -62,7 +59,7 @@ async function run(argv: string[]): Promise<number> {
   let bundle;
   let identity = null;
   try {
-    bundle = readBundleAt(values.bundle);
+    bundle = readBundleInput(values.bundle);
   } catch (err) {
     return fail('io', `--bundle ${values.bundle}: ${errnoMessage(err)}`);
   }
@@ -90,7 +87,7 @@ async function run(argv: string[]): Promise<number> {
 
 /** The client identity from a PEM file; a private key given by mistake is named as such. */
 function certIdentity(file: string) {
-  const text = readFileSync(file, 'latin1');
+  const text = readInput(file).toString('latin1');
   try {
     return identityFromPem(text);
   } catch (err) {

@@ -7,11 +7,11 @@ import { fingerprintOf, formatPin } from '../../cert/fingerprint.ts';
 import { containsPrivateKey } from '../../cert/private-key.ts';
 import { certificateDers } from '../../cert/read.ts';
 import { oneLineName } from '../../cert/subject.ts';
-import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { errnoMessage } from '../../common/errno.ts';
 import { describePath, readInput, STDIO } from '../io.ts';
 import { FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
+import { parseCommandLine } from '../flags.ts';
 
 const usage = `usage: mtlsgate fingerprint FILE|-... [--format text|json|github]
 
@@ -93,7 +93,7 @@ export const command: Command = {
   summary: 'sha256:<hex> of each certificate in PEM files (- = stdin)',
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: FORMAT_OPTIONS });
+    const { values, positionals } = parseCommandLine(argv, FORMAT_OPTIONS);
     const format = parseFormat(values);
     if (positionals.length === 0) throw new UsageError('expected a PEM file (or - for standard input)');
     const report = new Reporter('fingerprint', format);

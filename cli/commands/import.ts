@@ -3,12 +3,13 @@
 // is fatal; the files are staged beside OUT_DIR and renamed into place in one step.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { compileDir, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { FatalImportError, type Finding, formatFindings, importTyk, type OutFile } from '../../importer/index.ts';
 import { count } from '../../common/count.ts';
 import { UsageError, type Command } from '../command.ts';
+import { refuseStdout } from '../io.ts';
 import { envelope, FORMAT_OPTIONS, githubLine, parseFormat, type Problem } from '../report.ts';
+import { parseCommandLine } from '../flags.ts';
 
 const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR [--format text|json|github]
 
@@ -48,17 +49,14 @@ function writeAll(out: string, files: OutFile[]): void {
 const findingJson = (f: Finding) => ({ file: f.file, pointer: f.pointer, message: f.message });
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { out: { type: 'string', short: 'o' }, ...FORMAT_OPTIONS },
-  });
+  const { values, positionals } = parseCommandLine(argv, { out: { type: 'string', short: 'o' }, ...FORMAT_OPTIONS });
   const format = parseFormat(values);
   const [source, ...inputs] = positionals;
   if (source !== 'tyk') throw new UsageError(source === undefined ? 'give the source format: tyk' : `unknown source ${JSON.stringify(source)}: only tyk`);
   if (inputs.length === 0) throw new UsageError('give the Tyk files or directories to import');
   const out = values.out;
   if (!out) throw new UsageError('give the output directory with -o OUT_DIR');
+  refuseStdout(out, 'a directory of YAML files (apis/, policies/, keys/)', 'a new or empty directory: -o OUT_DIR');
   const failed = (problem: Problem, text: string): number => {
     if (format === 'json') process.stdout.write(envelope('import', false, { out, counts: null, not_converted: [], notes: [], diagnostics: [] }, [problem]));
     else {

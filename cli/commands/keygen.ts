@@ -3,11 +3,12 @@
 // `serve --bundle-public-key NAME.pub`. Existing files are never overwritten. Neither output
 // format prints a key: the text names the two files, the JSON envelope their paths and key id.
 import { existsSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
+import { refuseStdout } from '../io.ts';
 import { info } from '../output.ts';
 import { FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 import { generateSigningKeys } from '../../bundle/sign.ts';
+import { parseCommandLine } from '../flags.ts';
 
 const usage = `usage: mtlsgate keygen NAME [--format text|json|github]
 
@@ -28,11 +29,12 @@ export const command: Command = {
   summary: 'an Ed25519 key pair for signing bundles (NAME.key, NAME.pub)',
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: FORMAT_OPTIONS });
+    const { values, positionals } = parseCommandLine(argv, FORMAT_OPTIONS);
     const format = parseFormat(values);
     if (positionals.length !== 1) throw new UsageError('give the key name: mtlsgate keygen NAME (writes NAME.key and NAME.pub)');
     const report = new Reporter('keygen', format);
     const name = positionals[0];
+    refuseStdout(name, 'two files, NAME.key and NAME.pub', 'a NAME: mtlsgate keygen ci');
     const files = { key: `${name}.key`, public_key: `${name}.pub` };
     const existing = Object.values(files).find((f) => existsSync(f));
     if (existing !== undefined) {

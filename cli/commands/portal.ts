@@ -3,9 +3,8 @@
 // bundle the gateway watches).
 import { readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
-import { bundleOut, CONFIG_OUT_OPTIONS } from '../flags.ts';
+import { bundleOut, CONFIG_OUT_OPTIONS, parseCommandLine } from '../flags.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { parseHostPort } from '../flags.ts';
 import { createPortal } from '../../portal/server.ts';
@@ -87,24 +86,20 @@ export const command: Command = {
   summary: 'self-serve page: a developer pastes a public certificate and gets a key',
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...CONFIG_OUT_OPTIONS,
-        listen: { type: 'string' },
-        'gateway-url': { type: 'string' },
-        'oidc-issuer': { type: 'string' },
-        'oidc-client-id': { type: 'string' },
-        'oidc-client-secret-file': { type: 'string' },
-        admins: { type: 'string' },
-        'admin-group': { type: 'string' },
-        'public-url': { type: 'string' },
-        'submission-limit': { type: 'string' },
-        'developer-key-limit': { type: 'string' },
-        sign: { type: 'string' },
-        cache: { type: 'string' },
-      },
+    const { values, positionals } = parseCommandLine(argv, {
+      ...CONFIG_OUT_OPTIONS,
+      listen: { type: 'string' },
+      'gateway-url': { type: 'string' },
+      'oidc-issuer': { type: 'string' },
+      'oidc-client-id': { type: 'string' },
+      'oidc-client-secret-file': { type: 'string' },
+      admins: { type: 'string' },
+      'admin-group': { type: 'string' },
+      'public-url': { type: 'string' },
+      'submission-limit': { type: 'string' },
+      'developer-key-limit': { type: 'string' },
+      sign: { type: 'string' },
+      cache: { type: 'string' },
     });
     values.bundle = bundleOut(values);
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the directory goes after --config)`);

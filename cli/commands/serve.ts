@@ -3,7 +3,6 @@
 import cluster from 'node:cluster';
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { readPublicKey } from '../../bundle/sign.ts';
 import { errnoMessage } from '../../common/errno.ts';
 import { parseNotBefore } from '../../runtime/bundle-floor.ts';
@@ -15,7 +14,7 @@ import { redactUrl } from '../../runtime/redact.ts';
 import { runUntilSignalled } from '../../runtime/signals.ts';
 import { startGateway, StartupError, type RuntimeConfig } from '../../runtime/supervisor.ts';
 import { UsageError, type Command } from '../command.ts';
-import { envName, flagsWithEnv, parseCount, parseHostPort, parseMs, type Sourced } from '../flags.ts';
+import { envName, flagsWithEnv, parseCount, parseHostPort, parseMs, type Sourced, parseCommandLine } from '../flags.ts';
 import { certHeaderFlags, envBoolean, parseHttp2Resets, parseLogLevel, parseMinBodyRate, parseWorkers, tlsFiles } from '../serve-flags.ts';
 
 const usage = `usage: mtlsgate serve --bundle FILE|URL --tls-cert FILE --tls-key FILE [options]
@@ -153,7 +152,7 @@ export { envName };
 
 /** Parses serve's flags and environment into a RuntimeConfig (minus the logger). */
 export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<RuntimeConfig, 'logger'>; logLevel: LogLevel; workers: number } {
-  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the bundle goes after --bundle)`);
   const v = flagsWithEnv(values, VALUE_FLAGS, env);
   const tls = tlsFiles(values, env);

@@ -1,11 +1,12 @@
 // `mtlsgate test DIR`: only the access tests (kind: test) of a config directory, one line per
 // case and `N passed, N failed` at the end; exit 1 when any failed. The cases are decided by the
 // gateway's own stages on the compiled bundle (access/run.ts); `check` runs the same cases.
-import { parseArgs } from 'node:util';
 import { runAccessTests } from '../../access/run.ts';
 import { compileDir, ConfigDirError, describeFailure, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { UsageError, type Command } from '../command.ts';
+import { missingCertsHint } from '../missing-certs.ts';
 import { envelope, FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
+import { parseCommandLine } from '../flags.ts';
 
 const usage = `usage: mtlsgate test DIR [--format text|json|github] [--allow-outside PATH]
 
@@ -21,11 +22,7 @@ Options:
                          mtlsgate check)`;
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { ...FORMAT_OPTIONS, 'allow-outside': { type: 'string', multiple: true } },
-  });
+  const { values, positionals } = parseCommandLine(argv, { ...FORMAT_OPTIONS, 'allow-outside': { type: 'string', multiple: true } });
   const format = parseFormat(values);
   if (positionals.length !== 1) throw new UsageError('give the config directory');
   const dir = positionals[0];
@@ -51,6 +48,9 @@ async function run(argv: string[]): Promise<number> {
           configErrors.map((d) => ({ code: d.code, message: d.message, file: displayPath(dir, d.file), line: d.line, col: d.col })),
         ),
       );
+    // A fresh clone has no examples/certs: say what to run first, as check and compile do.
+    const hint = format === 'text' ? missingCertsHint(configErrors) : null;
+    if (hint !== null) process.stderr.write(`${hint}\n`);
     process.stderr.write(
       formatDiagnostics({ diagnostics: configErrors, errorCount: configErrors.length, warningCount: 0 }, format === 'json' ? 'text' : format, dir),
     );

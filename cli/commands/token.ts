@@ -1,8 +1,8 @@
 // `mtlsgate token`: a new random bearer token and the token_sha256 that goes into a key's YAML.
 import { createHash, randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.ts';
 import { FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
+import { parseCommandLine } from '../flags.ts';
 
 const usage = `usage: mtlsgate token [--format text|json|github]
 
@@ -35,7 +35,7 @@ export const command: Command = {
   summary: 'a new random bearer token and its token_sha256 for the YAML',
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: FORMAT_OPTIONS });
+    const { values, positionals } = parseCommandLine(argv, FORMAT_OPTIONS);
     const format = parseFormat(values);
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     const t = newToken();

@@ -2,12 +2,12 @@
 // can reach an API, answered by the gateway's own stages from the bundle that is deployed, with
 // real client certificates from DIR (the bundle holds fingerprints, the stages need certificates;
 // without them each grant is listed as not checked).
-import { readBundleAt } from '../../bundle/read-sharded.ts';
-import { parseArgs } from 'node:util';
+import { errnoMessage } from '../../common/errno.ts';
 import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
-import { parseAt } from '../flags.ts';
+import { parseAt, parseCommandLine } from '../flags.ts';
+import { readBundleInput } from '../io.ts';
 import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR] [--at ISO] [--format text|json|github|csv]
@@ -25,7 +25,7 @@ the certificate (key inactive or expired, path not allowed, pin revoked) is a no
 --format csv, the notes go to stderr).
 
 Options:
-  --bundle FILE   the bundle to ask
+  --bundle FILE   the bundle to ask (- reads it from standard input)
   --method M      the request method (default GET)
   --path P        a path on the API (default its listen_path); relative to the listen path unless it starts with it
   --certs DIR     client certificates (PEM) to put through the stages
@@ -37,26 +37,33 @@ Options:
                   csv: one row per identity (notes on stderr)`;
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      bundle: { type: 'string' },
-      method: { type: 'string', default: 'GET' },
-      path: { type: 'string' },
-      certs: { type: 'string' },
-      at: { type: 'string' },
-      ...FORMAT_OPTIONS,
-    },
+  const { values, positionals } = parseCommandLine(argv, {
+    bundle: { type: 'string' },
+    method: { type: 'string', default: 'GET' },
+    path: { type: 'string' },
+    certs: { type: 'string' },
+    at: { type: 'string' },
+    ...FORMAT_OPTIONS,
   });
   const format = parseFormat(values, ['csv'] as const);
   if (!values.bundle) throw new UsageError('give the bundle with --bundle FILE');
   if (positionals.length !== 1) throw new UsageError('give one API id');
   const now = parseAt(values.at);
   const report = new Reporter('who', format === 'csv' ? 'text' : format);
+  // Which flag named the file that failed, as explain says it: "--bundle nope.json: ENOENT".
+  const read = <T>(flag: string, path: string, load: (path: string) => T): T => {
+    try {
+      return load(path);
+    } catch (err) {
+      const notDir = (err as NodeJS.ErrnoException).code === 'ENOTDIR';
+      throw new Error(
+        `${flag} ${path}: ${notDir ? 'not a directory (give the directory holding the client certificates: every *.pem / *.crt under it is read)' : errnoMessage(err)}`,
+      );
+    }
+  };
   try {
-    const bundle = readBundleAt(values.bundle);
-    const certs = values.certs ? certsFrom(values.certs) : [];
+    const bundle = read('--bundle', values.bundle, readBundleInput);
+    const certs = values.certs ? read('--certs', values.certs, certsFrom) : [];
     const answer = whoCanReach(bundle, buildSnapshot(bundle), positionals[0], { method: values.method!, path: values.path ?? null, now, certs });
     if (format === 'json') {
       report.finish({ ...answer });

@@ -7,6 +7,7 @@ import type { Outcome } from '../limits/algorithm.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
 import type { HealthReport } from '../admin.ts';
 import type { PeerTaken } from '../peer-floors.ts';
+import type { MetricsJson } from './cluster-metrics.ts';
 
 /** Largest lease: even a worker spending tens of thousands of requests a second of one key
  *  asks at most a few times a second; also what a crashed worker can strand (twice: it holds
@@ -107,17 +108,30 @@ export interface RecallMessage {
 }
 
 /** Primary -> worker requests with an answer. */
-export type QueryMessage = { type: 'mtlsgate:health'; id: number } | { type: 'mtlsgate:expiring'; id: number; limit: number };
+export type QueryMessage =
+  | { type: 'mtlsgate:health'; id: number }
+  | { type: 'mtlsgate:expiring'; id: number; limit: number }
+  | { type: 'mtlsgate:metrics'; id: number };
 
 export interface AnswerMessage {
   type: 'mtlsgate:answer';
   id: number;
   health?: HealthReport;
   certificates?: ExpiringCertificate[];
+  /** Its registries' getMetricsAsJSON() (runtime/cluster/cluster-metrics.ts). */
+  metrics?: MetricsJson;
 }
 
 /** Primary -> worker control. */
 export type ControlMessage = { type: 'mtlsgate:reload' } | { type: 'mtlsgate:stop'; reason: string };
+
+/**
+ * Worker -> primary, first thing (its message listener is in place): hello. Primary -> worker,
+ * the answer: what the workers took so far (runtime/peer-floors.ts), before the worker reads a
+ * bundle or a CRL; floors taken later follow as PeerFloorMessages.
+ */
+export type HelloMessage = { type: 'mtlsgate:hello' };
+export type StartMessage = { type: 'mtlsgate:start'; taken: PeerTaken[] };
 
 /** Worker -> primary: listening (or not: the start-up error). */
 export type StartedMessage = { type: 'mtlsgate:ready'; listen: string; digest: string } | { type: 'mtlsgate:failed'; error: string };
@@ -128,8 +142,8 @@ export type TakenMessage = { type: 'mtlsgate:taken' } & PeerTaken;
 /** What another worker took, sent on by the primary: the floors it raises (runtime/peer-floors.ts). */
 export type PeerFloorMessage = Omit<TakenMessage, 'type'> & { type: 'mtlsgate:floor' };
 
-export type ToWorker = GrantMessage | RecallMessage | QueryMessage | ControlMessage | PeerFloorMessage;
-export type ToPrimary = AcquireMessage | ReturnMessage | AnswerMessage | StartedMessage | TakenMessage;
+export type ToWorker = GrantMessage | RecallMessage | QueryMessage | ControlMessage | PeerFloorMessage | StartMessage;
+export type ToPrimary = AcquireMessage | ReturnMessage | AnswerMessage | StartedMessage | TakenMessage | HelloMessage;
 
 export function isOurs(m: unknown): m is { type: string } {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('mtlsgate:');

@@ -1,11 +1,10 @@
 // The primary of `serve --workers N` (node:cluster). It serves no request itself: it forks the
 // workers (each a full gateway, runtime/cluster/worker.ts; connections are handed out by
 // node:cluster, round-robin on Linux), owns the rate-limit and quota counters (lease-authority.ts),
-// runs the one admin listener (/health and /ready over every worker, /metrics aggregated by
-// prom-client's AggregatorRegistry), and turns the process's
+// runs the one admin listener (/health and /ready over every worker, /metrics summed over them:
+// cluster-metrics.ts), checks every message a worker sends (ipc-check.ts), and turns the process's
 // signals into orders: SIGHUP reload to every worker, SIGTERM/SIGINT drain of every worker.
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
 import { startAdminServer, type AdminServer, type HealthReport, type WorkerHealth } from '../admin.ts';
 import type { Logger } from '../log.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
@@ -13,8 +12,10 @@ import type { HostPort } from '../supervisor.ts';
 import type { PeerTaken } from '../peer-floors.ts';
 import { type BundleRecord, newerCrl, startState, type StateWriter } from '../state-file.ts';
 import { VERSION } from '../version.ts';
+import { ClusterMetrics } from './cluster-metrics.ts';
+import { checkToPrimary } from './ipc-check.ts';
 import { LeaseAuthority } from './lease-authority.ts';
-import { isOurs, type AnswerMessage, type PeerFloorMessage, type QueryMessage, type ToPrimary, type ToWorker } from './lease-protocol.ts';
+import { isOurs, type AnswerMessage, type PeerFloorMessage, type QueryMessage, type ToWorker } from './lease-protocol.ts';
 
 export interface PrimaryConfig {
   workers: number;
@@ -31,6 +32,8 @@ export interface PrimaryConfig {
 
 /** A worker that stops unexpectedly is replaced after this long (ms). */
 const RESTART_DELAY_MS = 1_000;
+/** A replacement that cannot start (its bundle refused, a file unreadable) is tried again, each time waiting twice as long, up to this (ms). */
+const MAX_RESTART_DELAY_MS = 30_000;
 /** A worker answers a health query within this or counts as down (ms). */
 const QUERY_TIMEOUT_MS = 2_000;
 
@@ -43,6 +46,11 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true);
   const authority = cfg.redisUrl ? null : new LeaseAuthority({ send: (id, m) => send(cluster.workers?.[id], m), workers: () => Math.max(1, live().length) });
   const ready = new Set<number>();
+  /** Workers whose message listener is in place (they said hello): only these are sent floors. */
+  const greeted = new Set<number>();
+  /** Replacements in a row that exited before they were ready. */
+  let failedStarts = 0;
+  const startErrors = new Map<number, string>();
   let stopping = false;
   let listenAddress = '';
   /** The digest the workers serve, as last reported (start-up, then every /health). */
@@ -51,6 +59,9 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   let nextQuery = 1;
   let startup: { resolve: () => void; reject: (err: Error) => void } | null = null;
   const taken = new TakenSoFar();
+  const metrics = new ClusterMetrics();
+  /** Malformed messages per worker: logged at the 1st, 2nd, 4th, 8th, ... (a worker sending them without end cannot flood the log). */
+  const refusals = new Map<number, number>();
 
   function send(w: Worker | undefined, m: ToWorker): void {
     // A worker killed a moment ago can still look connected: its channel's error goes to this
@@ -62,8 +73,16 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     const w = cluster.fork();
     w.on('message', (m: unknown) => {
       if (!isOurs(m)) return;
-      const msg = m as ToPrimary;
-      if (msg.type === 'mtlsgate:acquire') void authority?.acquire(w.id, msg);
+      const msg = checkToPrimary(m);
+      if (typeof msg === 'string') {
+        metrics.refusedMessages.inc();
+        const n = (refusals.get(w.id) ?? 0) + 1;
+        refusals.set(w.id, n);
+        if ((n & (n - 1)) === 0) log.warn({ worker: w.id, pid: w.process.pid, error: msg, refused: n }, 'message from a worker dropped: malformed');
+        return;
+      }
+      if (msg.type === 'mtlsgate:acquire')
+        authority?.acquire(w.id, msg).catch((err: Error) => log.error({ worker: w.id, error: err.message }, 'lease request failed'));
       else if (msg.type === 'mtlsgate:return') authority?.giveBack(w.id, msg.key, msg.closes);
       else if (msg.type === 'mtlsgate:answer') answers.get(msg.id)?.(msg);
       else if (msg.type === 'mtlsgate:taken') {
@@ -71,52 +90,72 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         if (msg.crl) state?.crlTaken(msg.crl.url, msg.crl.floor);
         taken.add(msg);
         // Every worker follows the bundle source and the crl_urls itself: told what one took, the
-        // others refuse anything older at once, not only after they have read it themselves.
-        for (const other of live()) if (other.id !== w.id) send(other, { ...msg, type: 'mtlsgate:floor' });
+        // others refuse anything older at once, not only after they have read it themselves. A
+        // worker that has not said hello yet gets it in its start message instead.
+        for (const other of live()) if (other.id !== w.id && greeted.has(other.id)) send(other, { ...msg, type: 'mtlsgate:floor' });
+      } else if (msg.type === 'mtlsgate:hello') {
+        // Before it reads anything: a worker started after the others took something (a
+        // replacement for one that died) orders its first bundle and CRLs against it.
+        greeted.add(w.id);
+        send(w, { type: 'mtlsgate:start', taken: taken.messages() });
       } else if (msg.type === 'mtlsgate:ready') {
-        // A worker started after the others took something (a replacement) starts from it.
-        for (const m of taken.messages()) send(w, m);
+        failedStarts = 0;
         ready.add(w.id);
         listenAddress = msg.listen;
         digest = msg.digest;
         if (startup !== null && ready.size >= cfg.workers) startup.resolve();
-      } else if (msg.type === 'mtlsgate:failed') startup?.reject(new Error(msg.error));
+      } else if (msg.type === 'mtlsgate:failed') {
+        startErrors.set(w.id, msg.error);
+        startup?.reject(new Error(msg.error));
+      }
     });
     w.on('exit', (code, signal) => {
       const wasReady = ready.delete(w.id);
+      greeted.delete(w.id);
+      refusals.delete(w.id);
+      metrics.gone(w.id);
+      const startError = startErrors.get(w.id);
+      startErrors.delete(w.id);
       authority?.workerGone(w.id);
       if (stopping) return;
-      if (!wasReady) {
-        startup?.reject(new Error(`worker ${w.id} exited (${signal ?? code}) before it was ready`));
+      if (!wasReady && startup !== null) {
+        startup.reject(new Error(`worker ${w.id} exited (${signal ?? code}) before it was ready`));
         return;
       }
-      log.error({ worker: w.id, pid: w.process.pid, code, signal }, `worker stopped unexpectedly; starting another in ${RESTART_DELAY_MS} ms`);
+      // After start-up, a replacement that could not start (an older bundle the URL handed it,
+      // refused: section 39) is tried again, less and less often, while the others serve.
+      const delay = wasReady ? RESTART_DELAY_MS : Math.min(RESTART_DELAY_MS * 2 ** ++failedStarts, MAX_RESTART_DELAY_MS);
+      const what = wasReady ? 'worker stopped unexpectedly' : 'worker could not start';
+      metrics.restarts.inc({ cause: wasReady ? 'exited' : 'start_failed' });
+      log.error({ worker: w.id, pid: w.process.pid, code, signal, ...(startError ? { error: startError } : {}) }, `${what}; starting another in ${delay} ms`);
       setTimeout(() => {
         if (!stopping) fork();
-      }, RESTART_DELAY_MS).unref();
+      }, delay).unref();
     });
     return w;
   }
 
-  /** Asks every live worker; a worker that does not answer in time is left out (undefined). */
+  /** Asks every ready worker (one starting answers nothing yet); a worker that does not answer in time is left out (undefined). */
   function ask(build: (id: number) => QueryMessage): Promise<Array<{ worker: Worker; answer: AnswerMessage | undefined }>> {
     return Promise.all(
-      live().map(
-        (worker) =>
-          new Promise<{ worker: Worker; answer: AnswerMessage | undefined }>((resolve) => {
-            const id = nextQuery++;
-            const timer = setTimeout(() => {
-              answers.delete(id);
-              resolve({ worker, answer: undefined });
-            }, QUERY_TIMEOUT_MS);
-            answers.set(id, (answer) => {
-              clearTimeout(timer);
-              answers.delete(id);
-              resolve({ worker, answer });
-            });
-            send(worker, build(id));
-          }),
-      ),
+      live()
+        .filter((w) => ready.has(w.id))
+        .map(
+          (worker) =>
+            new Promise<{ worker: Worker; answer: AnswerMessage | undefined }>((resolve) => {
+              const id = nextQuery++;
+              const timer = setTimeout(() => {
+                answers.delete(id);
+                resolve({ worker, answer: undefined });
+              }, QUERY_TIMEOUT_MS);
+              answers.set(id, (answer) => {
+                clearTimeout(timer);
+                answers.delete(id);
+                resolve({ worker, answer });
+              });
+              send(worker, build(id));
+            }),
+        ),
     );
   }
 
@@ -129,12 +168,14 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       bundle: answer?.health?.bundle.digest ?? null,
       limiter: answer?.health?.limiter ?? null,
     }));
+    // A replacement still starting is listed, not asked: /health answers at once, degraded.
+    for (const w of live()) if (!ready.has(w.id)) workers.push({ worker: w.id, pid: w.process.pid ?? 0, status: 'starting', bundle: null, limiter: null });
     const reports = replies.map((r) => r.answer?.health).filter((h): h is HealthReport => h !== undefined);
     const base = reports[0];
     if (base === undefined) throw new Error('no worker answered');
     digest = base.bundle.digest;
-    const missing = workers.length < cfg.workers || workers.some((w) => w.status === 'down');
-    const degraded = missing || reports.some((r) => r.status === 'degraded') || new Set(workers.map((w) => w.bundle)).size > 1;
+    const missing = replies.length < cfg.workers || workers.some((w) => w.status === 'down');
+    const degraded = missing || reports.some((r) => r.status === 'degraded') || new Set(replies.map((r) => r.answer?.health?.bundle.digest ?? null)).size > 1;
     return {
       ...base,
       status: stopping || reports.some((r) => r.status === 'draining') ? 'draining' : degraded ? 'degraded' : 'ok',
@@ -153,7 +194,10 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   }
 
   const stopAll = (reason: string) => {
-    for (const w of live()) send(w, { type: 'mtlsgate:stop', reason });
+    // A worker that has not said hello may not listen for messages yet; it serves nothing: a signal stops it.
+    for (const w of live())
+      if (greeted.has(w.id)) send(w, { type: 'mtlsgate:stop', reason });
+      else w.process.kill('SIGTERM');
   };
   const allExited = () =>
     new Promise<void>((resolve) => {
@@ -161,6 +205,14 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       check();
     });
 
+  // From the first fork on: SIGHUP's default action would end the primary, and with it every
+  // worker, during a start-up that can take as long as a bundle URL takes to answer. A worker
+  // that has not said hello reads everything after it anyway.
+  const onHup = () => {
+    log.info({ workers: live().length }, 'reload requested (SIGHUP): every worker reloads its server certificate and bundle');
+    for (const w of live()) if (greeted.has(w.id)) send(w, { type: 'mtlsgate:reload' });
+  };
+  process.on('SIGHUP', onHup);
   // Start-up: every worker listening, or the first failure stops them all (exit 2).
   // The state file is read (and proven writable) before any worker starts: a bad one is one message.
   let state: StateWriter | null = null;
@@ -171,6 +223,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
     log.flush();
     console.error(`mtlsgate serve: ${(err as Error).message}`);
+    process.off('SIGHUP', onHup);
     return 2;
   }
   const started = new Promise<void>((resolve, reject) => (startup = { resolve, reject }));
@@ -186,20 +239,26 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
     log.flush();
     console.error(`mtlsgate serve: ${(err as Error).message}`);
+    process.off('SIGHUP', onHup);
     return 2;
   }
   startup = null;
 
   let admin: AdminServer | null = null;
   if (cfg.admin) {
-    const aggregator = new AggregatorRegistry();
     try {
       admin = await startAdminServer(cfg.admin.host, cfg.admin.port, {
         health,
         onLimiterError: cfg.onLimiterError,
         draining: () => stopping,
         bundleDigest: () => digest,
-        metrics: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }),
+        metrics: async () => {
+          const answers = await ask((id) => ({ type: 'mtlsgate:metrics', id }));
+          return {
+            contentType: metrics.registry.contentType,
+            body: await metrics.text(answers.map(({ worker, answer }) => ({ worker: worker.id, metrics: answer?.metrics }))),
+          };
+        },
         expiring,
       });
     } catch (err) {
@@ -211,6 +270,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       const message = `cannot listen on ${cfg.admin.host}:${cfg.admin.port} (--admin): ${e.code === 'EADDRINUSE' ? 'the address is already in use' : e.message}`;
       log.fatal({ error: message }, 'mtlsgate cannot start');
       console.error(`mtlsgate serve: ${message}`);
+      process.off('SIGHUP', onHup);
       return 2;
     }
   }
@@ -227,10 +287,6 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   );
 
   return new Promise<number>((resolveExit) => {
-    const onHup = () => {
-      log.info({ workers: live().length }, 'reload requested (SIGHUP): every worker reloads its server certificate and bundle');
-      for (const w of live()) send(w, { type: 'mtlsgate:reload' });
-    };
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) {
         log.warn({ signal }, 'second stop signal: stopping the workers without waiting for the drain');
@@ -257,7 +313,6 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         resolveExit(0);
       });
     };
-    process.on('SIGHUP', onHup);
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
   });

@@ -45,15 +45,20 @@ export function keyWithDefaults(id: string, over: Partial<BundleKey> = {}): Bund
   return { ...KEY_DEFAULTS, id, certificates: [], policies: [], access_rights: {}, ...over };
 }
 
-export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleContent {
-  const content: BundleContent = {
+/** A bundle's content with nothing in it: no API, key, CA or revocation, an empty index. */
+export function emptyBundleContent(): BundleContent {
+  return {
     apis: {},
     keys: {},
     cas: {},
     not_after: {},
     revocation: { crl_urls: [], crls: {}, denied: [] },
-    index: { certs: {}, tokens: {}, matches: {}, routes: {} }, // filled below
+    index: { certs: {}, tokens: {}, matches: {}, routes: {} },
   };
+}
+
+export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleContent {
+  const content = emptyBundleContent(); // its index filled below
   for (const spec of apis) {
     const { client_ca_pems, ...fields } = spec;
     const api = apiWithDefaults(spec.id, { client_cas: [], ...fields });

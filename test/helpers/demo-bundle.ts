@@ -3,9 +3,11 @@
 // "dynamic" with key alice) compiled by `mtlsgate compile` into DIR/bundle.json.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import type { DemoPki } from '../../cli/pki.ts';
 import { startEchoUpstream, type EchoUpstream } from '../../support/echo-upstream.ts';
 import { ensureBuilt, mtlsgate, ROOT } from './cli.ts';
+import { tempDir } from './ops-fixtures.ts';
 import { demoPki, writeConfig } from './serve-fixtures.ts';
 
 export interface DemoBundle {
@@ -25,4 +27,22 @@ export async function compileDemoBundle(dir: string, pinned: string[]): Promise<
   if (r.code !== 0) await upstream.close();
   assert.equal(r.code, 0, r.stderr);
   return { pki, upstream, bundle };
+}
+
+/**
+ * For the test file (or suite) calling it: a temp directory `dir` (tempDir(name)) in which
+ * `before` makes compileDemoBundle's parts; `after` closes the upstream and removes the
+ * directory. Read the fields inside tests and hooks, once `before` has run.
+ */
+export function demoBundleFixture(name: string, pinned: string[]): DemoBundle & { dir: string } {
+  const t = tempDir(name);
+  const fixture = { dir: t.dir } as DemoBundle & { dir: string };
+  before(async () => {
+    Object.assign(fixture, await compileDemoBundle(t.dir, pinned));
+  });
+  after(async () => {
+    await fixture.upstream?.close();
+    t.cleanup();
+  });
+  return fixture;
 }

@@ -7,7 +7,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { DemoPki } from '../../cli/pki.ts';
-import { compileWithCli, run, spawnServe } from './serve-fixtures.ts';
+import { after, before } from 'node:test';
+import { tempDir } from './ops-fixtures.ts';
+import { compileWithCli, demoPki, run, spawnServe } from './serve-fixtures.ts';
 
 /**
  * Writes each `relative path -> text` under DIR/config and compiles it with the CLI into
@@ -194,4 +196,32 @@ export async function recordingUpstream(): Promise<RecordingUpstream> {
         server.close(() => resolve());
       }),
   };
+}
+
+export interface E2eFixture {
+  dir: string;
+  pki: DemoPki;
+  upstream: RecordingUpstream;
+  /** DIR/bundle.json, compiled from the fixture's YAML. */
+  bundle: string;
+}
+
+/**
+ * For the test file calling it: a temp directory (tempDir(name)) in which `before` makes the
+ * demo PKI and a recording upstream and compiles `files` (compileYaml); `after` closes the
+ * upstream and removes the directory. Read the fields inside tests and hooks.
+ */
+export function e2eFixture(name: string, files: (parts: { pki: DemoPki; upstream: RecordingUpstream }) => Record<string, string>): E2eFixture {
+  const t = tempDir(name);
+  const fixture = { dir: t.dir } as E2eFixture;
+  before(async () => {
+    fixture.pki = await demoPki(t.dir);
+    fixture.upstream = await recordingUpstream();
+    fixture.bundle = await compileYaml(t.dir, files(fixture));
+  });
+  after(async () => {
+    await fixture.upstream?.close();
+    t.cleanup();
+  });
+  return fixture;
 }

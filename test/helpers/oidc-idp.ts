@@ -4,7 +4,9 @@
 // URL as its redirect URI) is registered once the portal listens.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import Provider from 'oidc-provider';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 
@@ -19,6 +21,31 @@ export interface TestIdp {
   /** Starts answering, with one confidential client allowed to redirect to `redirectUri`. */
   start(client: { clientId: string; clientSecret: string; redirectUri: string }): void;
   close(): Promise<void>;
+}
+
+/** The portal's client at the test IdP: the id and secret every portal test registers. */
+export const PORTAL_CLIENT = { clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789' } as const;
+
+/** The in-process portal's `oidc` option: sign-in at `idp` as PORTAL_CLIENT, with these admins. */
+export function portalOidc(idp: TestIdp, admins: string[]) {
+  return { issuer: idp.issuer, ...PORTAL_CLIENT, admins };
+}
+
+/** Writes PORTAL_CLIENT's secret to DIR/client-secret (0600), as `--oidc-client-secret-file` reads it; returns the path. */
+export function writePortalClientSecret(dir: string): string {
+  const secretFile = join(dir, 'client-secret');
+  writeFileSync(secretFile, `${PORTAL_CLIENT.clientSecret}\n`, { mode: 0o600 });
+  return secretFile;
+}
+
+/** The `mtlsgate portal` flags that sign in at `idp` as PORTAL_CLIENT. */
+export function portalOidcFlags(idp: TestIdp, secretFile: string): string[] {
+  return ['--oidc-issuer', idp.issuer, '--oidc-client-id', PORTAL_CLIENT.clientId, '--oidc-client-secret-file', secretFile];
+}
+
+/** The IdP starts answering PORTAL_CLIENT, redirecting to the portal at `portalBase`. */
+export function startIdpForPortal(idp: TestIdp, portalBase: string): void {
+  idp.start({ ...PORTAL_CLIENT, redirectUri: `${portalBase}/auth/callback` });
 }
 
 /** Users by login name; an unknown login signs in as `<login>@example.com`. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { serializeBundle } from '../../bundle/write.ts';
 import type { BundleApi, BundleContent } from '../../bundle/types.ts';
 import { buildIndex } from '../../compiler/emit.ts';
-import { apiWithDefaults } from './bundle-builder.ts';
+import { apiWithDefaults, emptyBundleContent } from './bundle-builder.ts';
 
 /** An open (keyless) API proxying `listenPath` to `target`. */
 export function openApi(id: string, listenPath: string, target: string): BundleApi {
@@ -14,16 +14,14 @@ export function openApi(id: string, listenPath: string, target: string): BundleA
 
 /** A valid bundle holding the given APIs (routes on any host). */
 export function bundleOf(apis: BundleApi[]): Buffer {
-  const content: BundleContent = {
-    apis: {},
-    keys: {},
-    cas: {},
-    not_after: {},
-    revocation: { crl_urls: [], crls: {}, denied: [] },
-    index: buildIndex(apis, []),
-  };
+  const content: BundleContent = { ...emptyBundleContent(), index: buildIndex(apis, []) };
   for (const api of apis) content.apis[api.id] = api;
   return serializeBundle(content);
+}
+
+/** One case of a `kind: test` document's `cases:` list, as YAML: a request with a client certificate (a path) and what to expect. */
+export function accessTestCase(name: string, url: string, certificate: string, expect: string): string {
+  return `  - name: ${name}\n    request: { url: ${url}, certificate: ${certificate} }\n    expect: { ${expect} }\n`;
 }
 
 export function tempDir(prefix: string): { dir: string; cleanup(): void } {

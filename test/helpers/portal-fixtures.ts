@@ -80,8 +80,14 @@ export async function portalKeyText(pki: DemoPki, dir: string, keyId: string, ow
   });
 }
 
-/** curl through the gateway with the given certificate files; status, body and the error code. */
-export async function curlWith(url: string, pki: DemoPki, certFile: string, keyFile: string): Promise<{ status: number; body: string; code: string | null }> {
+/** curl through the gateway with the given certificate files (and `extra` curl arguments, e.g. --resolve); status, body and the error code. */
+export async function curlWith(
+  url: string,
+  pki: DemoPki,
+  certFile: string,
+  keyFile: string,
+  extra: string[] = [],
+): Promise<{ status: number; body: string; code: string | null }> {
   const r = await run('curl', [
     '-sS',
     '--max-time',
@@ -92,6 +98,7 @@ export async function curlWith(url: string, pki: DemoPki, certFile: string, keyF
     certFile,
     '--key',
     keyFile,
+    ...extra,
     '-w',
     '\n%{http_code}',
     url,

@@ -2,24 +2,12 @@
 // dir. `stop()` and `start()` again on the SAME port simulate an outage and a recovery.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, createConnection } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../common/listen.ts';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
-
-/** A port the kernel just gave us and released (the usual "free port" race is acceptable here:
- *  loopback, and a collision fails loudly at start). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Sends one inline command and returns the raw reply text (enough for PING/INFO in tests). */
 export async function redisCommand(port: number, command: string, timeoutMs = 5000): Promise<string> {

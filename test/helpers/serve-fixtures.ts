@@ -83,15 +83,20 @@ export async function curl(url: string, pki: DemoPki, client: string | null, ext
   return { status: Number(r.stdout.slice(nl + 1)), body: r.stdout.slice(0, nl) };
 }
 
-/** One mTLS keep-alive connection (maxSockets 1); records every socket it used. */
-export function keepAliveClient(pki: DemoPki, client: string) {
-  const agent = new Agent({
+/** A keep-alive HTTPS agent of `maxSockets` connections presenting the demo client's certificate (NAME.pem, NAME-key.pem), trusting the demo CA. */
+export function demoClientAgent(pki: DemoPki, client: string, maxSockets: number): Agent {
+  return new Agent({
     keepAlive: true,
-    maxSockets: 1,
+    maxSockets,
     ca: pki.ca.certPem,
     cert: readFileSync(join(pki.dir, `${client}.pem`)),
     key: readFileSync(join(pki.dir, `${client}-key.pem`)),
   });
+}
+
+/** One mTLS keep-alive connection (maxSockets 1); records every socket it used. */
+export function keepAliveClient(pki: DemoPki, client: string) {
+  const agent = demoClientAgent(pki, client, 1);
   const sockets = new Set<Socket>();
   const get = (url: string): Promise<{ status: number; body: string }> =>
     new Promise((resolveGet, reject) => {

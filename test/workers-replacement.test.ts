@@ -1,0 +1,143 @@
+// `serve --workers 2` while a worker is replaced (docs/security.md section 39, docs/workers.md).
+// Before: the primary asked every connected worker for /health and /metrics, a replacement still
+// starting too: /health waited 2 s for it and listed it "down", /metrics (prom-client's
+// clusterMetrics) failed after 5 s on every scrape until it was ready, and the requests the dead
+// worker had counted left mtlsgate_requests_total (a counter going down: a reset to Prometheus).
+// And SIGTERM while a replacement was starting waited for its start-up (a bundle URL: up to 30 s).
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { DemoPki } from '../cli/pki.ts';
+import type { HealthReport } from '../runtime/admin.ts';
+import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { compileWithCli, curl, demoPki, writeConfig } from './helpers/serve-fixtures.ts';
+
+const tmp = tempDir('replacement');
+let pki: DemoPki;
+let echo: EchoUpstream;
+let bundle: Buffer;
+const servers: Server[] = [];
+const gateways: Array<ReturnType<typeof spawnDemoGateway>> = [];
+
+before(async () => {
+  pki = await demoPki(tmp.dir);
+  echo = await startEcho();
+  bundle = await compileWithCli(writeConfig(join(tmp.dir, 'cfg'), pki.dir, echo.url, ['partner-a']), join(tmp.dir, 'bundle.json'));
+});
+after(async () => {
+  for (const gw of gateways) gw.kill();
+  for (const s of servers) s.close();
+  await echo?.close();
+  tmp.cleanup();
+});
+
+/** The bundle over HTTP; once `hold.on`, a request waits that long before its answer (a replacement's start-up hangs on it). */
+async function bundleUrl(hold: { ms: number; asked?: number }): Promise<string> {
+  const server = createServer((_req, res) => {
+    hold.asked = (hold.asked ?? 0) + 1;
+    setTimeout(() => res.writeHead(200).end(bundle), hold.ms);
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/bundle.json`;
+}
+
+function spawnWorkers(url: string, extra: string[] = []) {
+  const gw = spawnDemoGateway(url, pki, { admin: 'loopback', extra: ['--workers', '2', '--poll-interval', '1h', '--allow-insecure-http-bundle', ...extra] });
+  gateways.push(gw);
+  return gw;
+}
+
+async function serveWorkers(hold: { ms: number }, extra: string[] = []) {
+  const gw = spawnWorkers(await bundleUrl(hold), extra);
+  const serving = await gw.serving();
+  return { gw, serving, admin: `http://${serving.admin}`, port: listenPort(serving) };
+}
+
+/** Kills the first worker; resolves once the primary has forked its replacement (1 s later). */
+async function killFirstWorker(gw: ReturnType<typeof spawnDemoGateway>, pids: number[]) {
+  process.kill(pids[0], 'SIGKILL');
+  await waitFor('the primary saw the worker die', () => gw.lines().some((l) => l.msg === 'worker stopped unexpectedly; starting another in 1000 ms'));
+  await new Promise((r) => setTimeout(r, 1_500));
+}
+
+const sum = (text: string, name: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+
+async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await f();
+  return { ms: performance.now() - t0, value };
+}
+
+test('while a worker is replaced, /health lists the replacement as starting and answers at once; /metrics answers at once and its counters never go down', async () => {
+  const hold = { ms: 0 };
+  const { gw, serving, admin, port } = await serveWorkers(hold);
+  for (let i = 0; i < 6; i++) assert.equal((await curl(`https://127.0.0.1:${port}/static/x`, pki, 'partner-a')).status, 200);
+  const scrape = async () => {
+    const r = await fetch(`${admin}/metrics`);
+    return { status: r.status, text: await r.text() };
+  };
+  const before = sum((await scrape()).text, 'mtlsgate_requests_total');
+  assert.equal(before, 6);
+
+  // The replacement's start-up hangs on the bundle URL for 6 s.
+  hold.ms = 6_000;
+  await killFirstWorker(gw, serving.pids as number[]);
+  const health = await timed(async () => (await (await fetch(`${admin}/health`)).json()) as HealthReport);
+  assert.ok(health.ms < 1_500, `/health answered in ${Math.round(health.ms)} ms`);
+  assert.equal(health.value.status, 'degraded');
+  assert.deepEqual(
+    health.value.workers!.map((w) => w.status),
+    ['ok', 'starting'],
+  );
+  const during = await timed(scrape);
+  assert.equal(during.value.status, 200, during.value.text);
+  assert.ok(during.ms < 1_500, `/metrics answered in ${Math.round(during.ms)} ms`);
+  // Before: 3 (the dead worker's three requests left the sum).
+  assert.equal(sum(during.value.text, 'mtlsgate_requests_total'), 6);
+  assert.match(during.value.text, /mtlsgate_worker_restarts_total\{cause="exited"\} 1/);
+
+  hold.ms = 0;
+  await waitFor('the replacement is ready', async () => ((await (await fetch(`${admin}/health`)).json()) as HealthReport).status === 'ok', 15_000);
+  for (let i = 0; i < 4; i++) assert.equal((await curl(`https://127.0.0.1:${port}/static/x`, pki, 'partner-a')).status, 200);
+  assert.equal(sum((await scrape()).text, 'mtlsgate_requests_total'), 10);
+});
+
+test('SIGTERM while a replacement starts (its bundle URL hangs): the primary stops it at once and exits 0, not after the URL or the drain timeout', async () => {
+  const hold = { ms: 0 };
+  const { gw, serving } = await serveWorkers(hold, ['--drain-timeout', '30s']);
+  hold.ms = 60_000;
+  await killFirstWorker(gw, serving.pids as number[]);
+  const t0 = performance.now();
+  gw.child.kill('SIGTERM');
+  const exit = await Promise.race([gw.exited, new Promise<null>((r) => setTimeout(() => r(null), 8_000))]);
+  // Before: still running after 8 s (the replacement kept waiting for its bundle, up to 30 s).
+  assert.ok(exit !== null, 'serve exited within 8 s');
+  assert.equal(exit.code, 0);
+  assert.ok(performance.now() - t0 < 5_000);
+  assert.ok(gw.lines().some((l) => l.msg === 'worker stopped before it served'));
+});
+
+test('SIGHUP while the workers start (their bundle URL is slow): the primary keeps starting, then serves', async () => {
+  const hold = { ms: 3_000, asked: 0 };
+  const gw = spawnWorkers(await bundleUrl(hold));
+  await waitFor('a worker asks for the bundle', () => hold.asked > 0);
+  gw.child.kill('SIGHUP');
+  // Before: SIGHUP's default action ended the primary (and its workers with it).
+  const serving = await Promise.race([
+    gw.serving(),
+    gw.exited.then((e) => {
+      throw new Error(`serve ended by ${e.signal ?? e.code} during start-up`);
+    }),
+  ]);
+  assert.equal(serving.workers, 2);
+  assert.ok(gw.lines().some((l) => l.msg === 'reload requested (SIGHUP): every worker reloads its server certificate and bundle'));
+});
