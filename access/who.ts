@@ -6,11 +6,13 @@
 // revocation), so certificates are read from `--certs DIR` and built into the runtime's own
 // ClientIdentity; a grant whose certificate was not given is listed as not checked, never
 // guessed.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Bundle, BundleKey } from '../bundle/types.ts';
+import { MAX_CERT_FILE_BYTES } from '../cert/read.ts';
 import { oneLineName } from '../cert/subject.ts';
 import { count } from '../common/count.ts';
+import { readRegularFile } from '../common/regular-file.ts';
 import type { ClientIdentity } from '../runtime/identity.ts';
 import type { PreparedApi } from '../runtime/prepared-api.ts';
 import { AMBIGUOUS_KEY, type Snapshot } from '../runtime/snapshot.ts';
@@ -65,7 +67,7 @@ export function certsFrom(dir: string): GivenCert[] {
       else if (name.endsWith('.pem') || name.endsWith('.crt')) {
         let identity: ClientIdentity;
         try {
-          identity = identityFromPem(readFileSync(p, 'latin1'));
+          identity = identityFromPem(readRegularFile(p, MAX_CERT_FILE_BYTES).toString('latin1'));
         } catch {
           continue; // a private key or something else: no certificate to present
         }

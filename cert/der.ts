@@ -65,6 +65,38 @@ export function oidText(buf: Uint8Array, t: Tlv): string {
   return parts.join('.');
 }
 
+/** True when the TLV's length is written in the fewest bytes (as DER requires and OpenSSL writes it). */
+function shortestLength(buf: Uint8Array, t: Tlv): boolean {
+  const lengthBytes = t.start - t.head - 1;
+  const len = t.end - t.start;
+  if (len < 0x80) return lengthBytes === 1;
+  return buf[t.head + 2] !== 0 && lengthBytes === 1 + Math.ceil(Math.log2(len + 1) / 8);
+}
+
+/** A TLV and, when constructed, everything inside it, in shortest lengths. */
+function shortestThroughout(buf: Uint8Array, t: Tlv): boolean {
+  if (!shortestLength(buf, t)) return false;
+  return (buf[t.head] & 0x20) === 0 || childrenOf(buf, t).every((c) => shortestThroughout(buf, c));
+}
+
+/**
+ * True when OpenSSL would write these certificate bytes back as they are (X509Certificate.raw,
+ * which the gateway fingerprints): one SEQUENCE spanning every byte, of three parts, the
+ * signature algorithm and value in shortest lengths. OpenSSL keeps the signed part's bytes as
+ * read and re-encodes the rest, so bytes after the certificate or a longer length form give a
+ * fingerprint no TLS connection will ever have. False means: ask OpenSSL (the slow path).
+ */
+export function writtenBackAsIs(der: Uint8Array): boolean {
+  try {
+    const cert = readTlv(der, 0, der.length);
+    if (cert.tag !== 0x30 || cert.end !== der.length || !shortestLength(der, cert)) return false;
+    const parts = childrenOf(der, cert);
+    return parts.length === 3 && shortestThroughout(der, parts[1]) && shortestThroughout(der, parts[2]);
+  } catch {
+    return false;
+  }
+}
+
 /** Two ASCII digits at `at` as a number (NaN when they are not digits). */
 function digits2(buf: Uint8Array, at: number): number {
   const a = buf[at] - 48;

@@ -5,7 +5,8 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { webcrypto } from 'node:crypto';
 import { fingerprintOf } from '../cert/fingerprint.ts';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../common/atomic-write.ts';
 import { join } from 'node:path';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -131,9 +132,20 @@ export interface DemoPki {
   stranger: Issued;
 }
 
+/**
+ * One demo file, replaced whole (common/atomic-write.ts). A symbolic link at its name is refused,
+ * not written through: a checkout may carry `examples/certs/ca-key.pem -> ~/.bashrc`, and `npm
+ * start` writes the demo's certificates there.
+ */
+function writeDemoFile(path: string, text: string, mode: number): void {
+  if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink())
+    throw new Error(`${path} is a symbolic link: demo certificates and keys are never written through one (remove it)`);
+  writeFileAtomic(path, text, { mode });
+}
+
 function writePair(dir: string, name: string, c: Issued): void {
-  writeFileSync(join(dir, `${name}.pem`), c.certPem);
-  writeFileSync(join(dir, `${name}-key.pem`), c.keyPem, { mode: 0o600 });
+  writeDemoFile(join(dir, `${name}.pem`), c.certPem, 0o644);
+  writeDemoFile(join(dir, `${name}-key.pem`), c.keyPem, 0o600);
 }
 
 /**

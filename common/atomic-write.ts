@@ -19,23 +19,10 @@
 //   only while it is still the file that was written (same device, inode and size).
 // The runtime writes with the async form, so an fsync never holds the event loop.
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  fsyncSync,
-  linkSync,
-  lstatSync,
-  openSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  type Stats,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, linkSync, lstatSync, openSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { kindOfFile } from './regular-file.ts';
 
 /** The target exists and is not a regular file: nothing was written. */
 export class UnsafeTargetError extends Error {
@@ -66,26 +53,18 @@ export interface AtomicWriteOptions {
 /** A new file only: fails (EEXIST) on anything already at the name, a symlink included, and never follows one. */
 const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 
-function what(st: Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isFIFO()) return 'a named pipe';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
 /** The path to rename onto: `path` itself, or the regular file a symlink at `path` points to. Throws UnsafeTargetError. */
 export function safeTarget(path: string): string {
   const l = lstatSync(path, { throwIfNoEntry: false });
   if (!l) return path;
   if (l.isFile()) return path;
   const hint = ' (use "-o -" for standard output)';
-  if (!l.isSymbolicLink()) throw new UnsafeTargetError(`refusing to write ${path}: it is ${what(l)}, not a regular file${l.isDirectory() ? '' : hint}`);
+  if (!l.isSymbolicLink()) throw new UnsafeTargetError(`refusing to write ${path}: it is ${kindOfFile(l)}, not a regular file${l.isDirectory() ? '' : hint}`);
   const st = statSync(path, { throwIfNoEntry: false });
   if (!st) throw new UnsafeTargetError(`refusing to write ${path}: it is a symlink to a path that does not exist`);
   const real = realpathSync(path);
-  if (!st.isFile()) throw new UnsafeTargetError(`refusing to write ${path}: it is a symlink to ${real}, which is ${what(st)}${st.isDirectory() ? '' : hint}`);
+  if (!st.isFile())
+    throw new UnsafeTargetError(`refusing to write ${path}: it is a symlink to ${real}, which is ${kindOfFile(st)}${st.isDirectory() ? '' : hint}`);
   return real;
 }
 

@@ -5,17 +5,18 @@
 // blocks leaves this module.
 import { X509Certificate } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
-import { readCertFacts } from '../cert/der.ts';
+import { readCertFacts, writtenBackAsIs } from '../cert/der.ts';
 import { fingerprintOf, formatPin } from '../cert/fingerprint.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
-import { derToPem, isPem, pemBlocks } from '../cert/read.ts';
+import { derToPem, isPem, MAX_CERT_FILE_BYTES, notExactlyOneCertificate, pemBlocks } from '../cert/read.ts';
 import { oneLineName } from '../cert/subject.ts';
 import type { Confinement } from './confine.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { quotedPath } from './excerpt.ts';
 import { count } from '../common/count.ts';
+import { checkRegularFile, readRegularFile } from '../common/regular-file.ts';
 
 export interface CertInfo {
   /** Lowercase hex SHA-256 of the DER. */
@@ -41,15 +42,25 @@ export function isInlinePem(entry: string): boolean {
 }
 
 function certFromDer(der: Buffer): CertInfo | { code: 'E_CERT_PARSE'; problem: string } {
-  let facts = readCertFacts(der);
+  let facts = writtenBackAsIs(der) ? readCertFacts(der) : null;
   if (!facts) {
     // Not the common DER layout: let OpenSSL decide whether it is a certificate at all.
+    let x: X509Certificate;
     try {
-      const x = new X509Certificate(der);
-      facts = { notAfter: new Date(x.validTo), isCa: x.ca, keyCertSign: false };
+      x = new X509Certificate(der);
     } catch {
       return { code: 'E_CERT_PARSE', problem: 'holds a CERTIFICATE block whose content is not a valid X.509 certificate (truncated or corrupted base64?)' };
     }
+    // The bundle indexes the SHA-256 of these bytes; the gateway sees OpenSSL's (x.raw).
+    const inexact = notExactlyOneCertificate(der, x.raw);
+    if (inexact) {
+      const key = inexact.extraBytes && containsPrivateKey(inexact.extraBytes) ? ': a private key, which must never be in a certificate file' : '';
+      return {
+        code: 'E_CERT_PARSE',
+        problem: `${inexact.problem}${key}; the gateway sees this certificate as sha256:${fingerprintOf(x.raw)}, which these bytes are not. Write the certificate alone: openssl x509 -in FILE -out FILE.pem`,
+      };
+    }
+    facts = { notAfter: new Date(x.validTo), isCa: x.ca, keyCertSign: false };
   }
   return { fingerprint: fingerprintOf(der), der, isCa: facts.isCa, keyCertSign: facts.keyCertSign, notAfter: facts.notAfter };
 }
@@ -81,18 +92,28 @@ function parsePem(text: string): PemContents {
 }
 
 // One read into a reused buffer: certificate files are small, and readFileSync's fstat and
-// per-file allocation are a measurable share of reading 100,000 of them.
+// per-file allocation are a measurable share of reading 100,000 of them. Opened non-blocking
+// (a named pipe would wait for a writer); a read that comes back empty or fills the buffer is
+// where a pipe or a device shows, and only then is the file stat'ed (common/regular-file.ts).
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
 function readSmallFile(path: string, flags: number = constants.O_RDONLY, opened?: (fd: number) => void): string {
-  const fd = openSync(path, flags);
+  const fd = openSync(path, flags | (constants.O_NONBLOCK ?? 0));
   try {
     opened?.(fd);
-    const n = readSync(fd, readBuffer, 0, readBuffer.length, 0);
-    if (n < readBuffer.length) return readBuffer.toString('latin1', 0, n);
+    let n: number;
+    try {
+      n = readSync(fd, readBuffer, 0, readBuffer.length, 0);
+    } catch (err) {
+      checkRegularFile(fstatSync(fd), MAX_CERT_FILE_BYTES); // a pipe cannot be read at an offset (ESPIPE)
+      throw err;
+    }
+    if (n > 0 && n < readBuffer.length) return readBuffer.toString('latin1', 0, n);
+    checkRegularFile(fstatSync(fd), MAX_CERT_FILE_BYTES);
+    if (n === 0) return '';
   } finally {
     closeSync(fd);
   }
-  return readFileSync(path, 'latin1');
+  return readRegularFile(path, MAX_CERT_FILE_BYTES, flags & (constants.O_NOFOLLOW ?? 0)).toString('latin1');
 }
 
 /** (size, mtimeMs, ctimeMs, ino) of the file at `abs`, symlinks followed; null when it cannot be stat'ed. */

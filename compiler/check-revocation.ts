@@ -2,7 +2,7 @@
 // their nextUpdate), CRL URLs for the running gateway, and a deny list by fingerprint. All
 // documents merge into one BundleRevocation: a revoked certificate is refused on every API.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readRegularFile } from '../common/regular-file.ts';
 import { dirname, resolve } from 'node:path';
 import { type Crl, crlSignedBy, parseCrl } from '../bundle/crl.ts';
 import type { BundleCrl, BundleRevocation, Fingerprint } from '../bundle/types.ts';
@@ -22,10 +22,13 @@ const HOUR_MS = 3_600_000;
 /** A CRL whose nextUpdate is closer than this gets a warning: it must be re-issued soon. */
 export const CRL_WARNING_MS = 24 * HOUR_MS;
 
+/** A CRL file larger than this is not read (the largest public CRLs are tens of MiB). */
+const MAX_CRL_FILE_BYTES = 512 * 1024 * 1024;
+
 function readCrl(path: string): Crl | string {
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path, MAX_CRL_FILE_BYTES);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return `cannot be read (resolved to ${path}): ${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)}`;

@@ -3,9 +3,10 @@
 // never imports the runtime): the caller injects the runner (the CLI passes access/, which runs
 // the gateway's own stages on the bundle), and each failing case becomes an E_ACCESS_TEST error
 // at the case. Tests are never part of the bundle.
-import { readFileSync } from 'node:fs';
+import { readRegularFile } from '../common/regular-file.ts';
 import { dirname, resolve } from 'node:path';
 import type { DiagnosticLog } from './diagnostics.ts';
+import { MAX_CERT_FILE_BYTES } from '../cert/read.ts';
 import { quotedPath } from './excerpt.ts';
 import type { TestDoc, TestExpectSpec } from './model.ts';
 import { locate, positionOf } from './source.ts';
@@ -82,7 +83,7 @@ export function resolveTests(docs: TestDoc[], log: DiagnosticLog, outside: (abs:
             return;
           }
           try {
-            pem = readFileSync(abs, 'latin1');
+            pem = readRegularFile(abs, MAX_CERT_FILE_BYTES).toString('latin1');
           } catch (err) {
             const code = (err as NodeJS.ErrnoException).code;
             log.report(

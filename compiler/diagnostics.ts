@@ -1,5 +1,6 @@
 // Diagnostics and the log every stage writes them into. Stages never throw on bad config: they
 // report and carry on, so one run shows every problem.
+import { visibleText } from './excerpt.ts';
 import { CODES, type Code } from './codes.ts';
 import { positionOf, type SourceFile } from './source.ts';
 
@@ -37,16 +38,16 @@ export class DiagnosticLog {
   report(code: Code, site: Site, message: string, related?: { site: Site; message: string }[]): void {
     const severity = this.severityOf(code);
     const { line, col } = positionOf(site.file, site.offset);
-    const d: Diagnostic = { code, severity, file: site.file.path, line, col, message };
+    const d: Diagnostic = { code, severity, file: site.file.path, line, col, message: visibleText(message) };
     if (related?.length) {
-      d.related = related.map((r) => ({ file: r.site.file.path, ...positionOf(r.site.file, r.site.offset), message: r.message }));
+      d.related = related.map((r) => ({ file: r.site.file.path, ...positionOf(r.site.file, r.site.offset), message: visibleText(r.message) }));
     }
     this.diagnostics.push(d);
   }
 
   /** For a position already known as line/col (the YAML parser's errors, encoding errors). */
   reportAt(code: Code, file: string, line: number, col: number, message: string): void {
-    this.diagnostics.push({ code, severity: this.severityOf(code), file, line, col, message });
+    this.diagnostics.push({ code, severity: this.severityOf(code), file, line, col, message: visibleText(message) });
   }
 
   /** Forgets every diagnostic after the first `count` (a compile that starts its stages again). */

@@ -78,8 +78,9 @@ function walk(
     let isDir = e.isDirectory();
     let isFile = e.isFile();
     // Most entries of a big config are certificate files (1,000,000 of them): skipped before a
-    // path is built when nothing below could use them (not YAML, not a link, no ignore rules).
-    if (isFile && ignore.empty && !YAML_FILE.test(e.name) && !e.isSymbolicLink()) continue;
+    // path is built when nothing below could use them (not YAML, not a link); ignore rules
+    // cannot change that, so they are not tested against them.
+    if (isFile && !YAML_FILE.test(e.name) && !e.isSymbolicLink()) continue;
     const p = join(dir, e.name);
     if (e.isSymbolicLink()) {
       try {

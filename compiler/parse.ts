@@ -24,6 +24,37 @@ class NonStringKey extends Error {
 export const MAX_ALIASES = 1_000;
 export const MAX_EXPANDED_NODES = 100_000;
 
+/** Nested deeper than MAX_DEPTH, or a tag outside the YAML 1.2 core schema: a syntax problem at `offset`. */
+class Refused extends Error {
+  constructor(
+    readonly offset: number,
+    readonly why: string,
+  ) {
+    super(why);
+  }
+}
+
+/** Collections nested deeper than this are refused (config documents nest a handful of levels). */
+const MAX_DEPTH = 100;
+const TOO_DEEP = `collections nested more than ${MAX_DEPTH} levels deep`;
+
+/**
+ * The tags a config value may carry: the YAML 1.2 core schema's. Any other (!!binary, !!set,
+ * !!js/function, !include, ...) would be dropped by the library with a warning, leaving a
+ * string, or make a value the schema cannot describe (!!binary: bytes, checked as a mapping).
+ */
+const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`));
+
+function checkTag(node: YNode, fallbackOffset: number): void {
+  if (node.tag !== undefined && !CORE_TAGS.has(node.tag)) {
+    const shown = node.tag.startsWith('tag:yaml.org,2002:') ? `!!${node.tag.slice(18)}` : node.tag;
+    throw new Refused(
+      node.range?.[0] ?? fallbackOffset,
+      `tag ${excerpt(shown)} is not supported: config values are plain strings, numbers, true/false, null, lists and mappings`,
+    );
+  }
+}
+
 class AliasBound extends Error {
   constructor(
     readonly offset: number,
@@ -72,7 +103,7 @@ class Converter {
   }
 
   convert(node: unknown, fallbackOffset: number, depth = 0): YamlNode {
-    if (depth > 100) throw new NonStringKey(fallbackOffset); // alias loops: reported as a syntax problem
+    if (depth > MAX_DEPTH) throw isAlias(node) ? new NonStringKey(fallbackOffset) : new Refused(fallbackOffset, TOO_DEEP); // alias loops: reported as a syntax problem
     if (isAlias(node)) {
       const at = node.range?.[0] ?? fallbackOffset;
       // Charge the whole expansion (nested aliases included) before doing any of it, so the
@@ -100,8 +131,9 @@ class Converter {
   }
 
   private expand(node: unknown, fallbackOffset: number, depth: number): YamlNode {
-    if (depth > 100) throw new NonStringKey(fallbackOffset);
+    if (depth > MAX_DEPTH) throw new Refused(fallbackOffset, TOO_DEEP);
     if (isAlias(node)) return this.convert(node, fallbackOffset, depth);
+    if (isMap(node) || isSeq(node) || isScalar(node)) checkTag(node, fallbackOffset);
     if (isMap(node)) {
       const offset = node.range?.[0] ?? fallbackOffset;
       return {
@@ -126,12 +158,20 @@ class Converter {
   }
 }
 
-/** The plain JavaScript value of a node (what the schema validates). */
+/**
+ * The plain JavaScript value of a node (what the schema validates). A key `__proto__` is an
+ * own property like any other (an unknown field to the schema): assigned, it would set the
+ * object's prototype, and its fields would be read as if set, unseen by Object.keys and by the
+ * duplicate-key check.
+ */
 export function toValue(node: YamlNode): unknown {
   if (node.type === 'scalar') return node.value;
   if (node.type === 'seq') return node.items.map(toValue);
   const out: Record<string, unknown> = {};
-  for (const e of node.entries) out[e.key] = toValue(e.value);
+  for (const e of node.entries) {
+    if (e.key === '__proto__') Object.defineProperty(out, e.key, { value: toValue(e.value), enumerable: true, writable: true, configurable: true });
+    else out[e.key] = toValue(e.value);
+  }
   return out;
 }
 
@@ -171,7 +211,9 @@ export function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): Yaml
       for (const err of doc.errors) {
         const { line, col } = lineCounter.linePos(err.pos[0]);
         // The first line only, and capped: the library's messages may quote the source.
-        const first = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+        // The library's own recursion gives out first on a file nested thousands deep.
+        const said = /Maximum call stack size exceeded/.test(err.message) ? TOO_DEEP : err.message;
+        const first = said.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
         log.reportAt('E_YAML_SYNTAX', file.path, line, col, first.length > 120 ? `${first.slice(0, 120)}…` : first);
       }
       continue;
@@ -182,6 +224,7 @@ export function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): Yaml
       roots.push(new Converter(doc).convert(doc.contents, doc.range[0]));
     } catch (err) {
       if (err instanceof AliasBound) log.report('E_YAML_ALIAS_BOUND', { file, offset: err.offset }, err.why);
+      else if (err instanceof Refused) log.report('E_YAML_SYNTAX', { file, offset: err.offset }, err.why);
       else if (err instanceof NonStringKey)
         log.report('E_YAML_SYNTAX', { file, offset: err.offset }, 'mapping keys must be plain strings (no lists, maps or alias loops as keys)');
       else throw err;

@@ -8,9 +8,10 @@
 // it by its new relative path. When the file cannot be read here (the import runs away from the
 // Tyk host), the YAML still names the place inside OUT where the file belongs, and the report
 // says what to copy there (or to pin instead): check then reports that one missing file.
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { MAX_CERT_FILE_BYTES } from '../cert/read.ts';
 import { errnoMessage } from '../common/errno.ts';
+import { readRegularFile } from '../common/regular-file.ts';
 import type { ImportContext } from './context.ts';
 import type { OutFile } from './yaml-out.ts';
 
@@ -57,7 +58,7 @@ export function relocatedCertPath(ctx: ImportContext, abs: string, file: string,
   if (!entry.first) return relative;
   let pem: string;
   try {
-    pem = readFileSync(abs, 'latin1');
+    pem = readRegularFile(abs, MAX_CERT_FILE_BYTES).toString('latin1');
   } catch (err) {
     ctx.report.drop(file, pointer, missing(abs, entry.name, `${errnoMessage(err)} on this machine`));
     return relative;

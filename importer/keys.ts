@@ -15,7 +15,7 @@ import { reportLeftovers } from './leftovers.ts';
 import type { PolicyIndex } from './policies.ts';
 import { ptr } from './report.ts';
 import { convertLimits, convertRights } from './rights.ts';
-import { bool, isObject, num, str, type JsonObject } from './values.ts';
+import { bool, isObject, isUnset, num, str, type JsonObject } from './values.ts';
 
 const HANDLED = new Set([
   'access_rights',
@@ -63,6 +63,9 @@ function isJsonToken(s: string): boolean {
     return false;
   }
 }
+
+/** The last moment a JavaScript Date can hold (year 275,760). */
+const MAX_DATE_MS = 8.64e15;
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
@@ -133,8 +136,17 @@ export function convertKey(
     Object.assign(spec, convertLimits(ctx, file, base, session));
   }
 
-  const expires = num(session.expires);
-  if (expires !== undefined && expires > 0) spec.expires = new Date(expires * 1000).toISOString().replace('.000Z', 'Z');
+  // Tyk: a Unix time in seconds; 0 (or less) never expires. Anything else that cannot be read as
+  // a date (a string, a number past year 275,760, 1e400 read as Infinity) is not dropped: the key
+  // would never expire. It is written commented out, like a key without a usable token.
+  const expires = session.expires;
+  if (typeof expires === 'number' && expires > 0 && expires * 1000 <= MAX_DATE_MS) {
+    spec.expires = new Date(Math.trunc(expires) * 1000).toISOString().replace('.000Z', 'Z');
+  } else if (!isUnset(expires) && !(typeof expires === 'number' && expires < 0)) {
+    const why = `its expires ${typeof expires === 'number' ? String(expires) : JSON.stringify(expires)} is not a Unix time in seconds mtlsgate can write as a date, and without it the key would never expire`;
+    ctx.report.drop(file, ptr(base, 'expires'), `key not activated: ${why}. Written commented out`);
+    disabledBecause ??= why;
+  }
   if (bool(session.is_inactive)) spec.is_inactive = true;
   else if (applied.some((p) => policies.inactive.has(p))) {
     spec.is_inactive = true;

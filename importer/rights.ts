@@ -76,6 +76,11 @@ export function convertRights(ctx: ImportContext, file: string, base: string, ri
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/** A Tyk limit that asks for none: absent, null, 0 or negative (-1 is Tyk's "unlimited"). */
+const unlimited = (v: unknown) => v === undefined || v === null || (typeof v === 'number' && v <= 0);
+/** A JSON value as the report shows it (JSON.parse reads 1e400 as Infinity, which JSON.stringify calls null). */
+const shown = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
+
 /**
  * Tyk rate/per and quota_max/quota_renewal_rate. Tyk enforces a rate only when rate > 0 and a
  * quota only when quota_max > 0 (and a renewal rate is set); -1 is unlimited.
@@ -87,6 +92,14 @@ export function convertLimits(ctx: ImportContext, file: string, base: string, o:
   if (rate !== undefined && per !== undefined && rate > 0 && per > 0) {
     out.rate = rate;
     out.per = per;
+  } else if (!unlimited(o.rate)) {
+    // A rate set to something mtlsgate cannot enforce is reported, never dropped in silence:
+    // the key or policy would go without a limit.
+    ctx.report.drop(
+      file,
+      ptr(base, 'rate'),
+      `rate ${shown(o.rate)} per ${shown(o.per)} not converted: rate and per must both be numbers above 0; no rate limit was written`,
+    );
   }
   const max = num(o.quota_max);
   const renewal = num(o.quota_renewal_rate);
@@ -96,6 +109,8 @@ export function convertLimits(ctx: ImportContext, file: string, base: string, o:
       out.quota_max = Math.trunc(max);
       out.quota_renewal_rate = renewal;
     } else ctx.report.drop(file, ptr(base, 'quota_max'), 'quota_max not converted: without a quota_renewal_rate Tyk does not enforce it');
+  } else if (!unlimited(o.quota_max)) {
+    ctx.report.drop(file, ptr(base, 'quota_max'), `quota_max ${shown(o.quota_max)} not converted: it must be a number above 0, or -1; no quota was written`);
   }
   return out;
 }

@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { fingerprintOf } from '../cert/fingerprint.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
-import { certificateDers } from '../cert/read.ts';
+import { certificateDers, notExactlyOneCertificate } from '../cert/read.ts';
 import { subjectLine } from '../cert/subject.ts';
 
 /** The key and APIs using a certificate in the compiled config (portal/compile.ts `Compiled.certificate`). */
@@ -91,6 +91,15 @@ export function validateCertificate(input: Buffer, used: CertificateLookup, now:
         'The certificate block could not be parsed: it may be truncated or altered. Copy it again from your .pem file, BEGIN and END lines included.',
       );
     }
+  }
+  // One certificate exactly: bytes after it (a private key appended to the DER, say) are refused, not dropped.
+  const inexact = notExactlyOneCertificate(blocks.length === 0 ? input : blocks[0]!, cert.raw);
+  if (inexact?.extraBytes && containsPrivateKey(inexact.extraBytes)) return refuse('private_key', PRIVATE_KEY_REFUSAL);
+  if (inexact) {
+    return refuse(
+      'unparseable',
+      `The certificate ${inexact.problem.replace(/ \(.*\)$/, '')}. Submit the certificate alone: openssl x509 -in cert.pem -out only-cert.pem writes it.`,
+    );
   }
   if (cert.ca) {
     return refuse('ca', 'This is a CA certificate (basicConstraints CA:TRUE). Submit the client certificate your CA issued to you, not the CA itself.');
