@@ -1,0 +1,79 @@
+// The live compile's full compile in a worker thread (compiler/full-compile-worker.ts), so a
+// long-lived process (the portal) keeps answering while a big config is read, parsed and
+// resolved: at 20,000 key files that is 3-7 s of CPU the event loop no longer holds. The
+// worker hands back the result and what the live compile keeps (the LiveCapture) in one
+// message; this thread pays only the clone of that answer. Same signature and result as
+// compileDirCapturing (compiler/index.ts), which it runs: the bytes and diagnostics are its.
+// One short-lived worker per full compile: full compiles are rare (the start, a change to
+// anything but key files), and an idle worker would hold a second copy of the config.
+import { expandContent } from '../bundle/wire.ts';
+import type { BundleContent } from '../bundle/types.ts';
+import { startWorker } from '../common/worker-thread.ts';
+import type { CompileOptions, CompileResult } from './compile-types.ts';
+import { compileDirCapturing } from './index.ts';
+import type { LiveCapture } from './live-state.ts';
+import { ConfigDirError } from './load.ts';
+
+/** The options a worker can be handed (structured-clonable: no functions). */
+export type WorkerCompileOptions = Omit<CompileOptions, 'accessTests' | 'onLoaded'>;
+
+export interface FullCompileRequest {
+  dir: string;
+  opts: WorkerCompileOptions;
+  /** Tests: once the files are read the worker waits while hold[0] is 0 (Atomics.wait). */
+  hold?: Int32Array;
+}
+
+export type FullCompileReply =
+  | { type: 'loaded'; files: number }
+  | { type: 'done'; result: Omit<CompileResult, 'content'>; capture: LiveCapture | null }
+  | { type: 'failed'; name: string; message: string; code?: string };
+
+/** How a full compile is made: on this thread (compileDirCapturing) or in a worker (offThreadCompile). */
+export type FullCompile = typeof compileDirCapturing;
+
+/**
+ * compileDirCapturing in a worker thread. `opts.onLoaded` is called here when the worker has
+ * read the files. Options a worker cannot take (an access test runner: a function) compile on
+ * this thread. Rejects as compileDirCapturing does (ConfigDirError: the directory is unreadable).
+ */
+export function offThreadCompile(hold?: Int32Array): FullCompile {
+  return (dir, opts, capture) => {
+    if (opts.accessTests !== undefined) return compileDirCapturing(dir, opts, capture);
+    const { onLoaded, accessTests: _none, ...cloneable } = opts;
+    const worker = startWorker(import.meta.url, 'full-compile-worker');
+    return new Promise<CompileResult>((resolve, reject) => {
+      let settled = false;
+      const settle = (done: () => void) => {
+        if (settled) return;
+        settled = true;
+        worker.removeAllListeners();
+        void worker.terminate();
+        done();
+      };
+      worker.on('message', (m: FullCompileReply) => {
+        if (m.type === 'loaded') return onLoaded?.(m.files);
+        if (m.type === 'failed') {
+          const err = m.name === 'ConfigDirError' ? new ConfigDirError(m.message) : new Error(m.message);
+          return settle(() => reject(m.code === undefined ? err : Object.assign(err, { code: m.code })));
+        }
+        // A Buffer arrives as a plain Uint8Array: the same bytes, viewed as a Buffer again (not copied).
+        const bundle = m.result.bundle === null ? null : Buffer.from(m.result.bundle.buffer, m.result.bundle.byteOffset, m.result.bundle.byteLength);
+        if (m.capture !== null && capture !== undefined) Object.assign(capture, m.capture, { bundle });
+        settle(() => resolve(withContent({ ...m.result, bundle })));
+      });
+      worker.on('error', (err) => settle(() => reject(new Error(`the compile worker failed: ${err.message}`))));
+      worker.on('exit', (code) => settle(() => reject(new Error(`the compile worker exited (code ${code}) before its answer`))));
+      worker.postMessage({ dir, opts: cloneable, ...(hold ? { hold } : {}) } satisfies FullCompileRequest);
+    });
+  };
+}
+
+/** The result with its `content` getter again (made from `wire` when first read, as the compiler's own). */
+function withContent(result: Omit<CompileResult, 'content'>): CompileResult {
+  let content: BundleContent | undefined;
+  return Object.defineProperty(result, 'content', {
+    get: () => (result.wire === null ? null : (content ??= expandContent(result.wire))),
+    enumerable: true,
+  }) as CompileResult;
+}

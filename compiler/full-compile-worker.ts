@@ -1,0 +1,44 @@
+// Worker thread entry of compiler/full-compile-client.ts: one full compile of a config
+// directory, capturing what the live compile keeps (compiler/live-state.ts), posted back in one
+// message (one structured clone: the keys that the per-file results and the merged map share
+// stay shared). Built beside the CLI as dist/full-compile-worker.mjs (scripts/build.mjs).
+import { parentPort } from 'node:worker_threads';
+import type { FullCompileReply, FullCompileRequest } from './full-compile-client.ts';
+import { compileDirCapturing } from './index.ts';
+import type { LiveCapture } from './live-state.ts';
+
+const port = parentPort!;
+
+port.once('message', async ({ dir, opts, hold }: FullCompileRequest) => {
+  const capture = {} as LiveCapture;
+  const onLoaded = (files: number) => {
+    port.postMessage({ type: 'loaded', files } satisfies FullCompileReply);
+    // Held (tests): the files are read; the compile waits here until the holder lets it go.
+    if (hold) Atomics.wait(hold, 0, 0);
+  };
+  let reply: FullCompileReply;
+  try {
+    const r = await compileDirCapturing(dir, { ...opts, onLoaded }, capture);
+    // Every field but `content`, a getter the client makes again from `wire` (a record per key: never cloned).
+    const { diagnostics, errorCount, warningCount, wire, bundle, timings, tests, cache, bundleFile, portalPlans, keyWorkers } = r;
+    const result = {
+      diagnostics,
+      errorCount,
+      warningCount,
+      wire,
+      bundle,
+      timings,
+      tests,
+      portalPlans,
+      keyWorkers,
+      ...(cache ? { cache } : {}),
+      ...(bundleFile ? { bundleFile } : {}),
+    };
+    // The capture is filled only by a compile without errors (compiler/index.ts).
+    reply = { type: 'done', result, capture: errorCount === 0 && bundle !== null ? capture : null };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    reply = { type: 'failed', name: e.name, message: e.message, ...(e.code === undefined ? {} : { code: e.code }) };
+  }
+  port.postMessage(reply);
+});
