@@ -1,0 +1,215 @@
+// The portal listens before its start-up compile (portal/startup.ts), which runs in a worker
+// thread (compiler/full-compile-client.ts) and hands the live compile its state. The worker is
+// held once it has read the files (Atomics.wait on a shared flag the test lets go), so "while
+// the compile runs" is a state the test controls, not a race: meanwhile the static and sign-in
+// pages answer, the catalog and key pages answer 503 "starting: compiling the config (N files)"
+// (HTML and JSON), and a key request is refused before anything is written. After it, the
+// portal answers as before, from the worker's state (no second full compile), and writes the
+// bytes `mtlsgate compile` writes. A config with errors at start is shown as before.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { closeServer, listen } from '../common/listen.ts';
+import { compileDir } from '../compiler/index.ts';
+import type { LiveMode } from '../compiler/live-compile.ts';
+import { type CompileFn, compilerFor } from '../portal/compile.ts';
+import { createPortal, type Portal } from '../portal/server.ts';
+import { StartupCompile } from '../portal/startup.ts';
+import { tempDir } from './helpers/ops-fixtures.ts';
+import { freshClient, openForm, snapshotDir, spawnPortal, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { demoPki, run, CLI } from './helpers/serve-fixtures.ts';
+import { waitFor } from './helpers/ops-fixtures.ts';
+
+const STARTING = /starting: compiling the config \(3 files\)/;
+
+interface HeldPortal {
+  portal: Portal;
+  base: string;
+  startup: StartupCompile;
+  /** How each compile of the portal was made (full, incremental, unchanged). */
+  modes: (LiveMode | undefined)[];
+  /** Lets the held worker go on. */
+  release(): void;
+  close(): Promise<void>;
+}
+
+/** A portal on `config` whose start-up compile is held in its worker once the files are read. */
+async function heldPortal(config: string, bundlePath: string, oidc = false): Promise<HeldPortal> {
+  const hold = new Int32Array(new SharedArrayBuffer(4));
+  const startup = new StartupCompile();
+  const live = compilerFor({ live: true, offThread: { hold }, onLoaded: startup.loaded });
+  const modes: (LiveMode | undefined)[] = [];
+  const compile: CompileFn = async (dir) => {
+    const compiled = await live(dir);
+    modes.push(compiled.live);
+    return compiled;
+  };
+  const portal = createPortal({
+    configDir: config,
+    bundlePath,
+    gatewayUrl: 'https://gw.example.test:8443',
+    compile,
+    startup,
+    ...(oidc ? { oidc: { issuer: 'http://127.0.0.1:9/', clientId: 'portal', clientSecret: 'secret', admins: [] } } : {}),
+  });
+  const base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
+  const release = () => {
+    Atomics.store(hold, 0, 1);
+    Atomics.notify(hold, 0);
+  };
+  // The worker has read the files (3: the APIs, the plans, alice's key) and waits.
+  await waitFor('the start-up compile to read the files', () => startup.message?.includes('3 files'), 60_000);
+  return {
+    portal,
+    base,
+    startup,
+    modes,
+    release,
+    close: async () => {
+      release();
+      await portal.started?.catch(() => undefined);
+      await closeServer(portal.server);
+    },
+  };
+}
+
+test('the portal answers while its start-up compile runs in a worker: static pages 200, catalog pages 503 "starting" (HTML and JSON), then the form', async () => {
+  const t = tempDir('portal-startup');
+  const pki = await demoPki(t.dir);
+  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
+  const bundle = join(t.dir, 'bundle.json');
+  const p = await heldPortal(config, bundle);
+  try {
+    const style = await fetch(`${p.base}/style.css`);
+    assert.equal(style.status, 200);
+    await style.text();
+    const page = await fetch(`${p.base}/`);
+    const html = await page.text();
+    assert.equal(page.status, 503);
+    assert.equal(page.headers.get('retry-after'), '2');
+    assert.match(html, STARTING);
+    assert.match(html, /<meta http-equiv="refresh" content="2">/);
+    const json = await fetch(`${p.base}/`, { headers: { accept: 'application/json' } });
+    assert.equal(json.status, 503);
+    const body = (await json.json()) as { errors: { code: string; message: string }[] };
+    assert.equal(body.errors[0]!.code, 'starting');
+    assert.match(body.errors[0]!.message, STARTING);
+    const lookup = await fetch(`${p.base}/requests?receipt=portal-00000000.x`);
+    assert.equal(lookup.status, 503);
+    assert.match(await lookup.text(), STARTING);
+    assert.equal((await fetch(`${p.base}/nowhere`)).status, 404);
+    // Nothing is written before the compile is done.
+    assert.equal(existsSync(bundle), false);
+
+    p.release();
+    const compiled = await p.portal.started!;
+    assert.equal(compiled.errorCount, 0, compiled.report);
+    assert.equal(p.startup.message, null);
+    const form = await fetch(`${p.base}/`);
+    assert.equal(form.status, 200);
+    assert.match(await form.text(), /Profile API/);
+    assert.deepEqual(readFileSync(bundle), (await compileDir(config)).bundle, 'the bytes `mtlsgate compile` writes');
+  } finally {
+    await p.close();
+    t.cleanup();
+  }
+});
+
+test('a signed-in portal shows its sign-in page while the start-up compile runs', async () => {
+  const t = tempDir('portal-startup-oidc');
+  const pki = await demoPki(t.dir);
+  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
+  const p = await heldPortal(config, join(t.dir, 'bundle.json'), true);
+  try {
+    const page = await fetch(`${p.base}/`);
+    assert.equal(page.status, 401);
+    assert.match(await page.text(), /id="sign-in"/);
+    assert.equal((await fetch(`${p.base}/signed-out`)).status, 200);
+    assert.notEqual(p.startup.message, null, 'still compiling');
+  } finally {
+    await p.close();
+    t.cleanup();
+  }
+});
+
+test('a key request during the start-up compile is refused (503) before anything is written; after it a request is issued from the handed-over state', async () => {
+  const t = tempDir('portal-startup-key');
+  const pki = await demoPki(t.dir);
+  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
+  const bundle = join(t.dir, 'bundle.json');
+  const client = await freshClient(pki, t.dir, 'carol');
+  const p = await heldPortal(config, bundle);
+  try {
+    const before = snapshotDir(config);
+    const fields = { policy: 'profile-self-serve', developer: 'carol@example.com', certificate: client.certPem };
+    const early = await submitJson(p.base, { cookie: '', token: 'x', page: '', challenge: 'x', command: '' }, fields);
+    assert.equal(early.status, 503);
+    assert.match(JSON.stringify(early.body), STARTING);
+    const html = await fetch(`${p.base}/requests`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'policy=x' });
+    assert.equal(html.status, 503);
+    assert.match(await html.text(), /Nothing was submitted/);
+    assert.deepEqual(snapshotDir(config), before, 'no key file written');
+    assert.equal(existsSync(bundle), false);
+
+    p.release();
+    assert.equal((await p.portal.started!).errorCount, 0);
+    const form = await openForm(p.base);
+    const issued = await submitJson(p.base, form, fields, client.keyFile);
+    assert.equal(issued.status, 201, JSON.stringify(issued.body));
+    const keyId = String(issued.body.key_id);
+    assert.match(readFileSync(bundle, 'utf8'), new RegExp(keyId));
+    assert.deepEqual(readFileSync(bundle), (await compileDir(config)).bundle, 'the bytes `mtlsgate compile` writes');
+    // One full compile (the start, in the worker); the key recompiled its own file from that state.
+    assert.deepEqual(
+      p.modes.filter((m) => m === 'full'),
+      ['full'],
+    );
+    assert.ok(p.modes.includes('incremental'), p.modes.join());
+  } finally {
+    await p.close();
+    t.cleanup();
+  }
+});
+
+test('a config with errors at start: "starting" while held, then the errors as before, and no key', async () => {
+  const t = tempDir('portal-startup-broken');
+  const pki = await demoPki(t.dir);
+  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
+  writeFileSync(join(config, 'apis', 'apis.yaml'), `${readFileSync(join(config, 'apis', 'apis.yaml'), 'utf8')}---\nkind: api\nid: broken\n`);
+  const bundle = join(t.dir, 'bundle.json');
+  const p = await heldPortal(config, bundle);
+  try {
+    assert.equal((await fetch(`${p.base}/`)).status, 503);
+    p.release();
+    const compiled = await p.portal.started!;
+    assert.ok(compiled.errorCount > 0);
+    assert.equal(existsSync(bundle), false);
+    const page = await fetch(`${p.base}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /The portal cannot issue keys right now/);
+  } finally {
+    await p.close();
+    t.cleanup();
+  }
+});
+
+test('mtlsgate portal: listens, then says the config has errors; a bundle it cannot write at start exits 2 as before', async () => {
+  const t = tempDir('portal-startup-cli');
+  const pki = await demoPki(t.dir);
+  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
+  const unwritable = await run(process.execPath, [CLI, 'portal', '--config', config, '-o', join(t.dir, 'missing', 'bundle.json'), '--listen', '127.0.0.1:0']);
+  assert.equal(unwritable.code, 2, unwritable.stderr);
+  assert.match(unwritable.stderr, /mtlsgate portal: cannot compile .* into .*missing\/bundle\.json: ENOENT/);
+  writeFileSync(join(config, 'apis', 'apis.yaml'), `${readFileSync(join(config, 'apis', 'apis.yaml'), 'utf8')}---\nkind: api\nid: broken\n`);
+  const portal = await spawnPortal(['--config', config, '-o', join(t.dir, 'bundle.json'), '--listen', '127.0.0.1:0']);
+  try {
+    await waitFor('the errors on stderr', () => /the config has errors; the portal shows them and issues no key/.test(portal.output()), 60_000);
+    const page = await fetch(`${portal.url}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /The portal cannot issue keys right now/);
+  } finally {
+    portal.kill();
+    t.cleanup();
+  }
+});
