@@ -32,10 +32,16 @@ export type FullCompileReply =
 /** How a full compile is made: on this thread (compileDirCapturing) or in a worker (offThreadCompile). */
 export type FullCompile = typeof compileDirCapturing;
 
+/** Warned once: a worker that cannot run (dist/full-compile-worker.mjs not copied beside the CLI) compiles here. */
+let warned = false;
+
 /**
  * compileDirCapturing in a worker thread. `opts.onLoaded` is called here when the worker has
  * read the files. Options a worker cannot take (an access test runner: a function) compile on
- * this thread. Rejects as compileDirCapturing does (ConfigDirError: the directory is unreadable).
+ * this thread, and so does a compile whose worker fails to start or dies (with a warning): the
+ * same result, the event loop held as before. Rejects as compileDirCapturing does
+ * (ConfigDirError: the directory is unreadable). The worker does not keep the process alive
+ * (a portal stopped during its start-up compile exits at once).
  */
 export function offThreadCompile(hold?: Int32Array): FullCompile {
   return (dir, opts, capture) => {
@@ -62,8 +68,15 @@ export function offThreadCompile(hold?: Int32Array): FullCompile {
         if (m.capture !== null && capture !== undefined) Object.assign(capture, m.capture, { bundle });
         settle(() => resolve(withContent({ ...m.result, bundle })));
       });
-      worker.on('error', (err) => settle(() => reject(new Error(`the compile worker failed: ${err.message}`))));
-      worker.on('exit', (code) => settle(() => reject(new Error(`the compile worker exited (code ${code}) before its answer`))));
+      const onThisThread = (why: string) =>
+        settle(() => {
+          if (!warned) process.emitWarning(`${why}; mtlsgate compiles on its main thread instead (the same result, the event loop held meanwhile)`);
+          warned = true;
+          resolve(compileDirCapturing(dir, opts, capture));
+        });
+      worker.on('error', (err) => onThisThread(`the compile worker failed: ${err.message}`));
+      worker.on('exit', (code) => onThisThread(`the compile worker exited (code ${code}) before its answer`));
+      worker.unref();
       worker.postMessage({ dir, opts: cloneable, ...(hold ? { hold } : {}) } satisfies FullCompileRequest);
     });
   };

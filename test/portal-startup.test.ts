@@ -8,22 +8,27 @@
 // bytes `mtlsgate compile` writes. A config with errors at start is shown as before.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { DemoPki } from '../cli/pki.ts';
 import { closeServer, listen } from '../common/listen.ts';
 import { compileDir } from '../compiler/index.ts';
 import type { LiveMode } from '../compiler/live-compile.ts';
 import { type CompileFn, compilerFor } from '../portal/compile.ts';
 import { createPortal, type Portal } from '../portal/server.ts';
 import { StartupCompile } from '../portal/startup.ts';
-import { tempDir } from './helpers/ops-fixtures.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { freshClient, openForm, snapshotDir, spawnPortal, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
-import { demoPki, run, CLI } from './helpers/serve-fixtures.ts';
-import { waitFor } from './helpers/ops-fixtures.ts';
+import { CLI, demoPki, run } from './helpers/serve-fixtures.ts';
 
 const STARTING = /starting: compiling the config \(3 files\)/;
 
 interface HeldPortal {
+  pki: DemoPki;
+  dir: string;
+  config: string;
+  bundle: string;
   portal: Portal;
   base: string;
   startup: StartupCompile;
@@ -31,11 +36,27 @@ interface HeldPortal {
   modes: (LiveMode | undefined)[];
   /** Lets the held worker go on. */
   release(): void;
+  /** Stops the portal and removes its directory. */
   close(): Promise<void>;
 }
 
-/** A portal on `config` whose start-up compile is held in its worker once the files are read. */
-async function heldPortal(config: string, bundlePath: string, oidc = false): Promise<HeldPortal> {
+/** Adds an API without a proxy (an error) to the config. */
+function breakConfig(config: string): void {
+  writeFileSync(join(config, 'apis', 'apis.yaml'), `${readFileSync(join(config, 'apis', 'apis.yaml'), 'utf8')}---\nkind: api\nid: broken\n`);
+}
+
+/** A temporary config directory (writePortalConfig, `broken`: plus an API without a proxy) and bundle path. */
+async function portalDir(name: string, broken = false) {
+  const t = tempDir(name);
+  const pki = await demoPki(t.dir);
+  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
+  if (broken) breakConfig(config);
+  return { t, pki, config, bundle: join(t.dir, 'bundle.json') };
+}
+
+/** A portal whose start-up compile is held in its worker once the files are read. */
+async function heldPortal(name: string, opts: { oidc?: boolean; broken?: boolean } = {}): Promise<HeldPortal> {
+  const { t, pki, config, bundle: bundlePath } = await portalDir(name, opts.broken);
   const hold = new Int32Array(new SharedArrayBuffer(4));
   const startup = new StartupCompile();
   const live = compilerFor({ live: true, offThread: { hold }, onLoaded: startup.loaded });
@@ -51,7 +72,7 @@ async function heldPortal(config: string, bundlePath: string, oidc = false): Pro
     gatewayUrl: 'https://gw.example.test:8443',
     compile,
     startup,
-    ...(oidc ? { oidc: { issuer: 'http://127.0.0.1:9/', clientId: 'portal', clientSecret: 'secret', admins: [] } } : {}),
+    ...(opts.oidc ? { oidc: { issuer: 'http://127.0.0.1:9/', clientId: 'portal', clientSecret: 'secret', admins: [] } } : {}),
   });
   const base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
   const release = () => {
@@ -61,6 +82,10 @@ async function heldPortal(config: string, bundlePath: string, oidc = false): Pro
   // The worker has read the files (3: the APIs, the plans, alice's key) and waits.
   await waitFor('the start-up compile to read the files', () => startup.message?.includes('3 files'), 60_000);
   return {
+    pki,
+    dir: t.dir,
+    config,
+    bundle: bundlePath,
     portal,
     base,
     startup,
@@ -70,16 +95,14 @@ async function heldPortal(config: string, bundlePath: string, oidc = false): Pro
       release();
       await portal.started?.catch(() => undefined);
       await closeServer(portal.server);
+      t.cleanup();
     },
   };
 }
 
 test('the portal answers while its start-up compile runs in a worker: static pages 200, catalog pages 503 "starting" (HTML and JSON), then the form', async () => {
-  const t = tempDir('portal-startup');
-  const pki = await demoPki(t.dir);
-  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
-  const bundle = join(t.dir, 'bundle.json');
-  const p = await heldPortal(config, bundle);
+  const p = await heldPortal('portal-startup');
+  const { config, bundle } = p;
   try {
     const style = await fetch(`${p.base}/style.css`);
     assert.equal(style.status, 200);
@@ -112,15 +135,11 @@ test('the portal answers while its start-up compile runs in a worker: static pag
     assert.deepEqual(readFileSync(bundle), (await compileDir(config)).bundle, 'the bytes `mtlsgate compile` writes');
   } finally {
     await p.close();
-    t.cleanup();
   }
 });
 
 test('a signed-in portal shows its sign-in page while the start-up compile runs', async () => {
-  const t = tempDir('portal-startup-oidc');
-  const pki = await demoPki(t.dir);
-  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
-  const p = await heldPortal(config, join(t.dir, 'bundle.json'), true);
+  const p = await heldPortal('portal-startup-oidc', { oidc: true });
   try {
     const page = await fetch(`${p.base}/`);
     assert.equal(page.status, 401);
@@ -129,17 +148,13 @@ test('a signed-in portal shows its sign-in page while the start-up compile runs'
     assert.notEqual(p.startup.message, null, 'still compiling');
   } finally {
     await p.close();
-    t.cleanup();
   }
 });
 
 test('a key request during the start-up compile is refused (503) before anything is written; after it a request is issued from the handed-over state', async () => {
-  const t = tempDir('portal-startup-key');
-  const pki = await demoPki(t.dir);
-  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
-  const bundle = join(t.dir, 'bundle.json');
-  const client = await freshClient(pki, t.dir, 'carol');
-  const p = await heldPortal(config, bundle);
+  const p = await heldPortal('portal-startup-key');
+  const { config, bundle } = p;
+  const client = await freshClient(p.pki, p.dir, 'carol');
   try {
     const before = snapshotDir(config);
     const fields = { policy: 'profile-self-serve', developer: 'carol@example.com', certificate: client.certPem };
@@ -168,17 +183,12 @@ test('a key request during the start-up compile is refused (503) before anything
     assert.ok(p.modes.includes('incremental'), p.modes.join());
   } finally {
     await p.close();
-    t.cleanup();
   }
 });
 
 test('a config with errors at start: "starting" while held, then the errors as before, and no key', async () => {
-  const t = tempDir('portal-startup-broken');
-  const pki = await demoPki(t.dir);
-  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
-  writeFileSync(join(config, 'apis', 'apis.yaml'), `${readFileSync(join(config, 'apis', 'apis.yaml'), 'utf8')}---\nkind: api\nid: broken\n`);
-  const bundle = join(t.dir, 'bundle.json');
-  const p = await heldPortal(config, bundle);
+  const p = await heldPortal('portal-startup-broken', { broken: true });
+  const { bundle } = p;
   try {
     assert.equal((await fetch(`${p.base}/`)).status, 503);
     p.release();
@@ -190,18 +200,15 @@ test('a config with errors at start: "starting" while held, then the errors as b
     assert.match(await page.text(), /The portal cannot issue keys right now/);
   } finally {
     await p.close();
-    t.cleanup();
   }
 });
 
 test('mtlsgate portal: listens, then says the config has errors; a bundle it cannot write at start exits 2 as before', async () => {
-  const t = tempDir('portal-startup-cli');
-  const pki = await demoPki(t.dir);
-  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
+  const { t, config } = await portalDir('portal-startup-cli');
   const unwritable = await run(process.execPath, [CLI, 'portal', '--config', config, '-o', join(t.dir, 'missing', 'bundle.json'), '--listen', '127.0.0.1:0']);
   assert.equal(unwritable.code, 2, unwritable.stderr);
   assert.match(unwritable.stderr, /mtlsgate portal: cannot compile .* into .*missing\/bundle\.json: ENOENT/);
-  writeFileSync(join(config, 'apis', 'apis.yaml'), `${readFileSync(join(config, 'apis', 'apis.yaml'), 'utf8')}---\nkind: api\nid: broken\n`);
+  breakConfig(config);
   const portal = await spawnPortal(['--config', config, '-o', join(t.dir, 'bundle.json'), '--listen', '127.0.0.1:0']);
   try {
     await waitFor('the errors on stderr', () => /the config has errors; the portal shows them and issues no key/.test(portal.output()), 60_000);
@@ -210,6 +217,29 @@ test('mtlsgate portal: listens, then says the config has errors; a bundle it can
     assert.match(await page.text(), /The portal cannot issue keys right now/);
   } finally {
     portal.kill();
+    t.cleanup();
+  }
+});
+
+test('mtlsgate portal copied without dist/full-compile-worker.mjs compiles on its main thread, with a warning', async () => {
+  const { t, config } = await portalDir('portal-startup-noworker');
+  const bin = join(t.dir, 'bin');
+  mkdirSync(bin);
+  copyFileSync(CLI, join(bin, 'mtlsgate.mjs'));
+  const child = spawn(process.execPath, [join(bin, 'mtlsgate.mjs'), 'portal', '--config', config, '-o', join(t.dir, 'bundle.json'), '--listen', '127.0.0.1:0']);
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  try {
+    const url = await waitFor('the portal to listen', () => /"url":"(http:[^"]+?)\/?"/.exec(out)?.[1], 30_000);
+    await waitFor('the start-up compile', () => /the start-up compile is done/.test(out), 60_000);
+    assert.match(out, /the compile worker failed: .*full-compile-worker\.mjs.*; mtlsgate compiles on its main thread instead/);
+    const page = await fetch(`${url}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /Profile API/);
+    assert.deepEqual(readFileSync(join(t.dir, 'bundle.json')), (await compileDir(config)).bundle);
+  } finally {
+    child.kill('SIGKILL');
     t.cleanup();
   }
 });
