@@ -1,8 +1,8 @@
 // The live compile's full compile in a worker thread (compiler/full-compile-worker.ts), so a
 // long-lived process (the portal) keeps answering while a big config is read, parsed and
 // resolved: at 20,000 key files that is 3-7 s of CPU the event loop no longer holds. The
-// worker hands back the result and what the live compile keeps (the LiveCapture) in one
-// message; this thread pays only the clone of that answer. Same signature and result as
+// worker hands back the result and what the live compile keeps (the LiveCapture) in slices
+// (compiler/capture-handoff.ts); this thread pays only their clones, one turn each. Same signature and result as
 // compileDirCapturing (compiler/index.ts), which it runs: the bytes and diagnostics are its.
 // One short-lived worker per full compile: full compiles are rare (the start, a change to
 // anything but key files), and an idle worker would hold a second copy of the config.
@@ -11,6 +11,7 @@ import type { BundleContent } from '../bundle/types.ts';
 import { startWorker } from '../common/worker-thread.ts';
 import type { CompileOptions, CompileResult } from './compile-types.ts';
 import { compileDirCapturing } from './index.ts';
+import { CaptureAssembly, type HandoffRest, type HandoffSlice } from './capture-handoff.ts';
 import type { LiveCapture } from './live-state.ts';
 import { ConfigDirError } from './load.ts';
 
@@ -26,7 +27,9 @@ export interface FullCompileRequest {
 
 export type FullCompileReply =
   | { type: 'loaded'; files: number }
-  | { type: 'done'; result: Omit<CompileResult, 'content'>; capture: LiveCapture | null }
+  | HandoffSlice
+  /** `rest`: the capture came in slices (then `result.diagnostics` is in `rest`); else `capture` holds it whole, or null (errors). */
+  | { type: 'done'; result: Omit<CompileResult, 'content'>; capture: LiveCapture | null; rest?: HandoffRest }
   | { type: 'failed'; name: string; message: string; code?: string };
 
 /** How a full compile is made: on this thread (compileDirCapturing) or in a worker (offThreadCompile). */
@@ -40,14 +43,15 @@ let warned = false;
  * read the files. Options a worker cannot take (an access test runner: a function) compile on
  * this thread, and so does a compile whose worker fails to start or dies (with a warning): the
  * same result, the event loop held as before. Rejects as compileDirCapturing does
- * (ConfigDirError: the directory is unreadable). The worker does not keep the process alive
- * (a portal stopped during its start-up compile exits at once).
+ * (ConfigDirError: the directory is unreadable). A compile in flight keeps the process alive
+ * (a portal stopped during its start-up compile exits once it is done).
  */
 export function offThreadCompile(hold?: Int32Array): FullCompile {
   return (dir, opts, capture) => {
     if (opts.accessTests !== undefined) return compileDirCapturing(dir, opts, capture);
     const { onLoaded, accessTests: _none, ...cloneable } = opts;
     const worker = startWorker(import.meta.url, 'full-compile-worker');
+    const assembly = new CaptureAssembly();
     return new Promise<CompileResult>((resolve, reject) => {
       let settled = false;
       const settle = (done: () => void) => {
@@ -59,14 +63,18 @@ export function offThreadCompile(hold?: Int32Array): FullCompile {
       };
       worker.on('message', (m: FullCompileReply) => {
         if (m.type === 'loaded') return onLoaded?.(m.files);
+        if (m.type === 'files' || m.type === 'perFile') return assembly.add(m);
         if (m.type === 'failed') {
           const err = m.name === 'ConfigDirError' ? new ConfigDirError(m.message) : new Error(m.message);
           return settle(() => reject(m.code === undefined ? err : Object.assign(err, { code: m.code })));
         }
         // A Buffer arrives as a plain Uint8Array: the same bytes, viewed as a Buffer again (not copied).
         const bundle = m.result.bundle === null ? null : Buffer.from(m.result.bundle.buffer, m.result.bundle.byteOffset, m.result.bundle.byteLength);
-        if (m.capture !== null && capture !== undefined) Object.assign(capture, m.capture, { bundle });
-        settle(() => resolve(withContent({ ...m.result, bundle })));
+        const handed = m.rest ? assembly.finish(m.rest) : null;
+        const kept = handed?.capture ?? m.capture;
+        if (kept !== null && capture !== undefined) Object.assign(capture, kept, { bundle });
+        const diagnostics = handed?.resultDiagnostics ?? m.result.diagnostics;
+        settle(() => resolve(withContent({ ...m.result, diagnostics, bundle })));
       });
       const onThisThread = (why: string) =>
         settle(() => {
@@ -76,7 +84,6 @@ export function offThreadCompile(hold?: Int32Array): FullCompile {
         });
       worker.on('error', (err) => onThisThread(`the compile worker failed: ${err.message}`));
       worker.on('exit', (code) => onThisThread(`the compile worker exited (code ${code}) before its answer`));
-      worker.unref();
       worker.postMessage({ dir, opts: cloneable, ...(hold ? { hold } : {}) } satisfies FullCompileRequest);
     });
   };

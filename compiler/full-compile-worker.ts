@@ -1,8 +1,9 @@
 // Worker thread entry of compiler/full-compile-client.ts: one full compile of a config
-// directory, capturing what the live compile keeps (compiler/live-state.ts), posted back in one
-// message (one structured clone: the keys that the per-file results and the merged map share
-// stay shared). Built beside the CLI as dist/full-compile-worker.mjs (scripts/build.mjs).
+// directory, capturing what the live compile keeps (compiler/live-state.ts), posted back in
+// slices and a last message (compiler/capture-handoff.ts). Built beside the CLI as
+// dist/full-compile-worker.mjs (scripts/build.mjs).
 import { parentPort } from 'node:worker_threads';
+import { sliceCapture } from './capture-handoff.ts';
 import type { FullCompileReply, FullCompileRequest } from './full-compile-client.ts';
 import { compileDirCapturing } from './index.ts';
 import type { LiveCapture } from './live-state.ts';
@@ -34,8 +35,12 @@ port.once('message', async ({ dir, opts, hold }: FullCompileRequest) => {
       ...(cache ? { cache } : {}),
       ...(bundleFile ? { bundleFile } : {}),
     };
-    // The capture is filled only by a compile without errors (compiler/index.ts).
-    reply = { type: 'done', result, capture: errorCount === 0 && bundle !== null ? capture : null };
+    // The capture is filled only by a compile without errors (compiler/index.ts); it goes in slices
+    // (compiler/capture-handoff.ts), each its own turn of the main thread's event loop.
+    const kept = errorCount === 0 && bundle !== null;
+    const rest = kept ? sliceCapture(capture, diagnostics, (slice) => port.postMessage(slice satisfies FullCompileReply)) : null;
+    if (rest !== null) reply = { type: 'done', result: { ...result, diagnostics: [] }, capture: null, rest };
+    else reply = { type: 'done', result, capture: kept ? capture : null };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     reply = { type: 'failed', name: e.name, message: e.message, ...(e.code === undefined ? {} : { code: e.code }) };

@@ -9,11 +9,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DemoPki } from '../cli/pki.ts';
 import { closeServer, listen } from '../common/listen.ts';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir, compileDirCapturing } from '../compiler/index.ts';
+import { offThreadCompile } from '../compiler/full-compile-client.ts';
+import type { LiveCapture } from '../compiler/live-state.ts';
 import type { LiveMode } from '../compiler/live-compile.ts';
 import { type CompileFn, compilerFor } from '../portal/compile.ts';
 import { createPortal, type Portal } from '../portal/server.ts';
@@ -135,6 +138,39 @@ test('the portal answers while its start-up compile runs in a worker: static pag
     assert.deepEqual(readFileSync(bundle), (await compileDir(config)).bundle, 'the bytes `mtlsgate compile` writes');
   } finally {
     await p.close();
+  }
+});
+
+test("the worker hands the live compile, in slices, the state a compile on this thread makes (keys, key files' diagnostics by identity)", async () => {
+  const { t, config } = await portalDir('portal-startup-handoff');
+  try {
+    // More key files than one slice carries, and one with a warning (an expired key).
+    mkdirSync(join(config, 'keys', 'many'));
+    for (let i = 0; i < 1_100; i++) {
+      const token = createHash('sha256').update(`token-${i}`).digest('hex');
+      const expired = i === 700 ? 'expires: 2020-01-01T00:00:00Z\n' : '';
+      writeFileSync(join(config, 'keys', 'many', `k${i}.yaml`), `kind: key\nid: k-${i}\ntoken_sha256: ${token}\n${expired}apply_policies: [internal]\n`);
+    }
+    const here = {} as LiveCapture;
+    const fromWorker = {} as LiveCapture;
+    const a = await compileDirCapturing(config, {}, here);
+    const b = await offThreadCompile()(config, {}, fromWorker);
+    assert.equal(b.errorCount, 0, JSON.stringify(b.diagnostics));
+    assert.ok(b.diagnostics.some((d) => d.code === 'W_KEY_EXPIRED'));
+    assert.deepEqual(b.bundle, a.bundle);
+    assert.deepEqual(b.diagnostics, a.diagnostics);
+    const { now: _n1, ...mine } = here;
+    const { now: _n2, ...theirs } = fromWorker;
+    assert.deepEqual(theirs, mine);
+    const ids = (c: LiveCapture) => [...(c.keys.keys as Map<string, unknown>).keys()];
+    assert.deepEqual(ids(fromWorker), ids(here), 'the merged map in its order');
+    // What buildState relies on: a key file's diagnostics are the very objects of the capture's list.
+    const all = new Set(fromWorker.diagnostics);
+    for (const r of fromWorker.perFile.values()) for (const d of r.diagnostics) assert.ok(all.has(d));
+    const keys = fromWorker.keys.keys as Map<string, unknown>;
+    for (const r of fromWorker.perFile.values()) for (const k of r.keys) assert.equal(keys.get(k.id), k);
+  } finally {
+    t.cleanup();
   }
 });
 
