@@ -8,6 +8,7 @@
 // anything but key files), and an idle worker would hold a second copy of the config.
 import { expandContent } from '../bundle/wire.ts';
 import type { BundleContent } from '../bundle/types.ts';
+import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { startWorker } from '../common/worker-thread.ts';
 import type { CompileOptions, CompileResult } from './compile-types.ts';
 import { compileDirCapturing } from './index.ts';
@@ -21,6 +22,8 @@ export type WorkerCompileOptions = Omit<CompileOptions, 'accessTests' | 'onLoade
 export interface FullCompileRequest {
   dir: string;
   opts: WorkerCompileOptions;
+  /** Where the slices and the result go (then 'answered' on the worker's own port). */
+  answers: MessagePort;
   /** Tests: once the files are read the worker waits while hold[0] is 0 (Atomics.wait). */
   hold?: Int32Array;
 }
@@ -61,12 +64,21 @@ export function offThreadCompile(hold?: Int32Array): FullCompile {
         void worker.terminate();
         done();
       };
-      worker.on('message', (m: FullCompileReply) => {
-        if (m.type === 'loaded') return onLoaded?.(m.files);
-        if (m.type === 'files' || m.type === 'perFile') return assembly.add(m);
-        if (m.type === 'failed') {
-          const err = m.name === 'ConfigDirError' ? new ConfigDirError(m.message) : new Error(m.message);
-          return settle(() => reject(m.code === undefined ? err : Object.assign(err, { code: m.code })));
+      // The answer: the slices and the last message wait on `answers`, a port with no listener;
+      // one is taken a turn (receiveMessageOnPort, as the runtime's shard worker answers), so
+      // their clones never add up in one turn of the event loop.
+      const { port1: answers, port2: answersOut } = new MessageChannel();
+      const take = () => {
+        const m = receiveMessageOnPort(answers)?.message as FullCompileReply | undefined;
+        if (m === undefined || m.type === 'loaded' || m.type === 'failed') {
+          answered = false;
+          onThisThread('the compile worker answered in part');
+          return;
+        }
+        if (m.type === 'files' || m.type === 'perFile') {
+          assembly.add(m);
+          setImmediate(take);
+          return;
         }
         // A Buffer arrives as a plain Uint8Array: the same bytes, viewed as a Buffer again (not copied).
         const bundle = m.result.bundle === null ? null : Buffer.from(m.result.bundle.buffer, m.result.bundle.byteOffset, m.result.bundle.byteLength);
@@ -74,9 +86,26 @@ export function offThreadCompile(hold?: Int32Array): FullCompile {
         const kept = handed?.capture ?? m.capture;
         if (kept !== null && capture !== undefined) Object.assign(capture, kept, { bundle });
         const diagnostics = handed?.resultDiagnostics ?? m.result.diagnostics;
-        settle(() => resolve(withContent({ ...m.result, diagnostics, bundle })));
+        settle(() => {
+          answers.close();
+          resolve(withContent({ ...m.result, diagnostics, bundle }));
+        });
+      };
+      worker.on('message', (m: FullCompileReply | { type: 'answered' }) => {
+        if (m.type === 'loaded') return onLoaded?.(m.files);
+        if (m.type === 'failed') {
+          const err = m.name === 'ConfigDirError' ? new ConfigDirError(m.message) : new Error(m.message);
+          return settle(() => reject(m.code === undefined ? err : Object.assign(err, { code: m.code })));
+        }
+        // Everything is on `answers`: taken from there; the worker is terminated after the last.
+        if (m.type === 'answered') {
+          answered = true;
+          take();
+        }
       });
+      let answered = false;
       const onThisThread = (why: string) =>
+        answered ||
         settle(() => {
           if (!warned) process.emitWarning(`${why}; mtlsgate compiles on its main thread instead (the same result, the event loop held meanwhile)`);
           warned = true;
@@ -84,7 +113,7 @@ export function offThreadCompile(hold?: Int32Array): FullCompile {
         });
       worker.on('error', (err) => onThisThread(`the compile worker failed: ${err.message}`));
       worker.on('exit', (code) => onThisThread(`the compile worker exited (code ${code}) before its answer`));
-      worker.postMessage({ dir, opts: cloneable, ...(hold ? { hold } : {}) } satisfies FullCompileRequest);
+      worker.postMessage({ dir, opts: cloneable, answers: answersOut, ...(hold ? { hold } : {}) } satisfies FullCompileRequest, [answersOut]);
     });
   };
 }

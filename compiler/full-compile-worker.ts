@@ -10,7 +10,9 @@ import type { LiveCapture } from './live-state.ts';
 
 const port = parentPort!;
 
-port.once('message', async ({ dir, opts, hold }: FullCompileRequest) => {
+// `on`, not `once`: the worker stays up (its end of `answers` open) until the main thread has
+// taken the whole answer and terminates it.
+port.on('message', async ({ dir, opts, answers, hold }: FullCompileRequest) => {
   const capture = {} as LiveCapture;
   const onLoaded = (files: number) => {
     port.postMessage({ type: 'loaded', files } satisfies FullCompileReply);
@@ -38,12 +40,14 @@ port.once('message', async ({ dir, opts, hold }: FullCompileRequest) => {
     // The capture is filled only by a compile without errors (compiler/index.ts); it goes in slices
     // (compiler/capture-handoff.ts), each its own turn of the main thread's event loop.
     const kept = errorCount === 0 && bundle !== null;
-    const rest = kept ? sliceCapture(capture, diagnostics, (slice) => port.postMessage(slice satisfies FullCompileReply)) : null;
+    const rest = kept ? sliceCapture(capture, diagnostics, (slice) => answers.postMessage(slice satisfies FullCompileReply)) : null;
     if (rest !== null) reply = { type: 'done', result: { ...result, diagnostics: [] }, capture: null, rest };
     else reply = { type: 'done', result, capture: kept ? capture : null };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     reply = { type: 'failed', name: e.name, message: e.message, ...(e.code === undefined ? {} : { code: e.code }) };
   }
-  port.postMessage(reply);
+  if (reply.type === 'failed') return port.postMessage(reply);
+  answers.postMessage(reply);
+  port.postMessage({ type: 'answered' });
 });
