@@ -192,7 +192,8 @@ export const command: Command = {
     try {
       address = await listenOn(server, listen.port, listen.host);
     } catch (err) {
-      // The start-up compile may be under way: its worker does not keep the process from exiting.
+      // The start-up compile is under way: the process exits once it is done (its worker keeps the
+      // process up), having written the bundle, as it had before the listen when it ran first.
       started?.catch(() => undefined);
       console.error(`mtlsgate portal: cannot listen on ${listen.host}:${listen.port}: ${errnoMessage(err)}`);
       return 2;
