@@ -34,6 +34,8 @@ export interface CompileOptions {
    * The same bytes and diagnostics either way.
    */
   keyWorkers?: number;
+  /** Called once the config files are read, with their count (the portal says how many it compiles at start). */
+  onLoaded?: (files: number) => void;
 }
 
 export interface CompileResult {

@@ -56,6 +56,7 @@ export async function compileDirCapturing(dir: string, opts: CompileOptions, liv
   const known = early ? new KnownFiles('miss' in early ? [] : early.state.files) : undefined;
   const files = loadConfigFiles(dir, log, opts.exclude, confine, listings, known);
   listings?.save();
+  opts.onLoaded?.(files.length);
   return compileFiles(files, confine, dir, log, opts, Math.round(performance.now() - started) - earlyMs, live, early, earlyMs);
 }
 

@@ -66,6 +66,8 @@ export class LiveCompiler {
   constructor(
     readonly dir: string,
     private readonly opts: CompileOptions = {},
+    /** How a full compile runs: here, or in a worker thread (compiler/full-compile-client.ts, the portal). */
+    private readonly compileFull: typeof compileDirCapturing = compileDirCapturing,
   ) {
     this.root = resolve(dir);
   }
@@ -320,7 +322,7 @@ export class LiveCompiler {
     this.configDirs = walked.dirs;
     const watching = this.journal.watch([...walked.dirs, ...this.extraDirs]);
     const capture = {} as LiveCapture;
-    const result = (await compileDirCapturing(this.dir, this.opts, capture)) as LiveResult;
+    const result = (await this.compileFull(this.dir, this.opts, capture)) as LiveResult;
     result.live = 'full';
     if (result.errorCount > 0 || result.bundle === null) {
       // The kept state is still the directory as it last compiled, but for the paths taken.

@@ -8,7 +8,8 @@
 // fails) sends the compile back to one thread from the start: the same bytes and diagnostics
 // by construction.
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../common/worker-thread.ts';
 import type { KeyFileCacheFacts } from './key-file-cache.ts';
 import type { KeyFileContext, KeyFileResult } from './key-file.ts';
 import type { KeyGroup } from './key-table.ts';
@@ -52,16 +53,6 @@ export function planWorkers(files: readonly SourceFile[], workers: number | unde
 export type PoolFile = KeyGroup & { cached?: KeyFileCacheFacts };
 export type PoolOutcome = { restart: string } | { restart?: undefined; files: PoolFile[]; docs: number; parseDiagnostics: number; earlyError: boolean };
 
-const fromSource = import.meta.url.endsWith('.ts');
-const workerFile = new URL(fromSource ? './keys-worker.ts' : './keys-worker.mjs', import.meta.url);
-
-/** From source (tests, benches) the worker needs tsx's loader: workers do not inherit --import. */
-function startWorker(): Worker {
-  if (!fromSource) return new Worker(workerFile);
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(workerFile.href)}); })`;
-  return new Worker(boot, { eval: true });
-}
-
 /**
  * A pool resolving `files` (in this order) in `count` workers. Started before the context is
  * known: the workers load and compile the schemas while the main thread resolves APIs and
@@ -74,7 +65,7 @@ export class KeyWorkerPool {
     private readonly files: readonly SourceFile[],
     count: number,
   ) {
-    for (let i = 0; i < count; i++) this.workers.push(startWorker());
+    for (let i = 0; i < count; i++) this.workers.push(startWorker(import.meta.url, 'keys-worker'));
   }
 
   /** Every file's result, in file order; a restart as soon as one file (or a worker) asks for it. */

@@ -2,7 +2,8 @@
 // `mtlsgate compile`, and hand back what the portal reads of it (the catalog's plans and APIs,
 // which certificates and key ids are taken), the bundle bytes and a readable report.
 import type { KeyObject } from 'node:crypto';
-import { compileDir, type CompileResult, type Diagnostic, formatDiagnostics, type PortalPlan } from '../compiler/index.ts';
+import { type CompileOptions, compileDir, type CompileResult, type Diagnostic, formatDiagnostics, type PortalPlan } from '../compiler/index.ts';
+import { offThreadCompile } from '../compiler/full-compile-client.ts';
 import { writeFileAtomic } from '../common/atomic-write.ts';
 import { LiveCompiler, type LiveMode } from '../compiler/live-compile.ts';
 import { isShardedDir } from '../bundle/read-sharded.ts';
@@ -104,16 +105,24 @@ export function compiledView(result: CompileResult, configDir: string, signingKe
  * With `live` (the portal) one LiveCompiler per directory keeps the last compile in memory
  * (compiler/live-compile.ts): a new key recompiles its own file; the bytes are a full compile's.
  * With a cache directory (`--cache DIR`, compiler/key-cache.ts) every full compile goes
- * through the disk cache.
+ * through the disk cache. With `offThread` (the portal) the live compile's full compiles run
+ * in a worker thread (compiler/full-compile-client.ts; `hold`: tests hold it once it has read
+ * the files). `onLoaded` is told how many config files a compile read.
  */
-export function compilerFor(opts: { signingKey?: KeyObject; cacheDir?: string; live?: boolean } = {}): CompileFn {
-  const compileOptions = opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir };
+export function compilerFor(
+  opts: { signingKey?: KeyObject; cacheDir?: string; live?: boolean; offThread?: boolean | { hold: Int32Array }; onLoaded?: (files: number) => void } = {},
+): CompileFn {
+  const compileOptions: CompileOptions = {
+    ...(opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir }),
+    ...(opts.onLoaded === undefined ? {} : { onLoaded: opts.onLoaded }),
+  };
+  const compileFull = opts.offThread ? offThreadCompile(opts.offThread === true ? undefined : opts.offThread.hold) : undefined;
   const live = new Map<string, LiveCompiler>();
   return async (configDir) => {
     let result: CompileResult;
     if (opts.live) {
       let compiler = live.get(configDir);
-      if (!compiler) live.set(configDir, (compiler = new LiveCompiler(configDir, compileOptions)));
+      if (!compiler) live.set(configDir, (compiler = new LiveCompiler(configDir, compileOptions, compileFull)));
       result = await compiler.compile();
     } else result = await compileDir(configDir, compileOptions);
     return compiledView(result, configDir, opts.signingKey);

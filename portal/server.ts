@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { compileConfig, type CompileFn } from './compile.ts';
+import { type Compiled, compileConfig, type CompileFn } from './compile.ts';
 import type { PortalContext } from './context.ts';
 import { CsrfGuard } from './csrf.ts';
 import { Exchange, SECURITY_HEADERS } from './http.ts';
@@ -21,11 +21,13 @@ import { messagePage } from './page.ts';
 import { ChallengeStore } from './proof.ts';
 import { SerialQueue } from './queue.ts';
 import { DEFAULT_SUBMISSION_LIMIT, SubmissionLimiter, type SubmissionLimit } from './rate-limit.ts';
+import { syncBundle } from './issue-key.ts';
 import { adminAction, showAdmin } from './routes-admin.ts';
 import { callback, login, logout } from './routes-auth.ts';
 import { keyAction, myKeys, receiptStatus, showKey } from './routes-keys.ts';
 import { EMPTY_VALUES, renderForm, submitRequest } from './routes-request.ts';
 import { SESSION_TTL_MS, SessionStore } from './session.ts';
+import { answeredStarting, NEEDS_COMPILE, type StartupCompile } from './startup.ts';
 import { STYLE_CSS } from './style.ts';
 
 export { SECURITY_HEADERS };
@@ -47,11 +49,20 @@ export interface PortalOptions {
   sessionTtlMs?: number;
   /** The index of DIR/keys/portal the pages and the cap read (portal/key-index.ts); default: one on `configDir`. */
   keyIndex?: PortalKeyIndex;
+  /**
+   * The start-up compile (portal/startup.ts): given, the portal compiles `configDir` into
+   * `bundlePath` (syncBundle) as the first task of its queue, and the pages that need the
+   * catalog or the keys answer 503 "starting" until it is done. Without it the caller has
+   * compiled before (the tests).
+   */
+  startup?: StartupCompile;
 }
 
 export interface Portal {
   server: Server;
   issuer: Issuer;
+  /** The start-up compile's result (rejects as syncBundle does); null without `startup`. */
+  started: Promise<Compiled> | null;
 }
 
 export function createPortal(opts: PortalOptions): Portal {
@@ -74,6 +85,8 @@ export function createPortal(opts: PortalOptions): Portal {
     issuer.keyCounts
       .load()
       .catch((err: Error) => opts.logger?.error({ error: err.message }, 'portal: reading the key files failed; the next view tries again'));
+  const started = opts.startup ? opts.startup.run(queue, () => syncBundle(opts.configDir, opts.bundlePath, compile)) : null;
+  started?.catch((err: Error) => opts.logger?.error({ error: err.message }, 'portal: the start-up compile failed'));
   const ctx: PortalContext = {
     configDir: opts.configDir,
     bundlePath: opts.bundlePath,
@@ -125,6 +138,7 @@ export function createPortal(opts: PortalOptions): Portal {
         return ex.html(401, signInPage(ex.chrome(), path + url.search, null));
       }
     }
+    if (NEEDS_COMPILE.test(path) && answeredStarting(opts.startup, ex)) return;
     if (path === '/') return get(() => renderForm(ctx, ex, { status: 200, values: EMPTY_VALUES, errors: [] }));
     if (path === '/requests') {
       if (method === 'POST') return submitRequest(ctx, ex);
@@ -156,5 +170,5 @@ export function createPortal(opts: PortalOptions): Portal {
       else res.destroy();
     });
   });
-  return { server, issuer: ctx.issuer };
+  return { server, issuer: ctx.issuer, started };
 }

@@ -1,7 +1,8 @@
 // Main-thread side of the bundle worker: one short-lived worker thread per verification, so a
 // big bundle's hashing and JSON.parse never block requests. The worker file sits beside this
 // module when it runs from source (tsx) and beside dist/mtlsgate.mjs in the single-file build.
-import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker, type WorkerOptions } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
+import { startWorker } from '../common/worker-thread.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import type { ShardRouting } from './shard-routing.ts';
 import type { ServingRouting, ShardLocation } from './shard-set.ts';
@@ -38,16 +39,6 @@ export type WorkerReply =
   | { status: 'shards'; base: CompactBundle; digests: string[]; fresh: [number, CompactBundle][]; routing: ShardRouting }
   | { status: 'refused'; message: string };
 
-const fromSource = import.meta.url.endsWith('.ts');
-const workerFile = new URL(fromSource ? './bundle-worker.ts' : './bundle-worker.mjs', import.meta.url);
-
-/** From source (tests, benches) the worker needs tsx's loader: workers do not inherit --import. */
-function startWorker(options: WorkerOptions = {}): Worker {
-  if (!fromSource) return new Worker(workerFile, options);
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(workerFile.href)}); })`;
-  return new Worker(boot, { ...options, eval: true });
-}
-
 /**
  * Verifies `bytes` in a worker thread. Resolves with the worker's verdict (a refused bundle is
  * a verdict, not a rejection); rejects only when the worker itself could not run.
@@ -80,7 +71,7 @@ let shardWorker: ShardWorker | null = null;
 
 function startShardWorker(): ShardWorker {
   const { port1, port2 } = new MessageChannel();
-  const worker = startWorker({ workerData: { replies: port2 }, transferList: [port2] });
+  const worker = startWorker(import.meta.url, 'bundle-worker', { workerData: { replies: port2 }, transferList: [port2] });
   worker.unref();
   const w = { worker, replies: port1 };
   // Between reloads nobody listens: a failed worker is forgotten (the next reload starts another).
@@ -154,7 +145,7 @@ export function warmShardWorker(manifest: Buffer, bytesSha256: string, location:
 function runWorker(request: WorkerRequest, transfer: ArrayBuffer[]): Promise<WorkerReply> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const worker = startWorker();
+    const worker = startWorker(import.meta.url, 'bundle-worker');
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;

@@ -3,8 +3,9 @@
 // node_modules anywhere above it) and used as a new user would: certs, check, compile, serve,
 // curl, and a reload of a bundle big enough (>= 1 MiB) to be verified by the worker thread
 // that dist/bundle-worker.mjs holds; its config is big enough for the compiler's key worker
-// (dist/keys-worker.mjs).
+// (dist/keys-worker.mjs). The portal's start-up compile runs in dist/full-compile-worker.mjs.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, parse } from 'node:path';
@@ -24,7 +25,8 @@ before(async () => {
   upstream = await recordingUpstream();
   const bin = join(t.dir, 'bin');
   mkdirSync(bin);
-  for (const name of ['mtlsgate.mjs', 'bundle-worker.mjs', 'keys-worker.mjs']) copyFileSync(join(dirname(CLI), name), join(bin, name));
+  for (const name of ['mtlsgate.mjs', 'bundle-worker.mjs', 'keys-worker.mjs', 'full-compile-worker.mjs'])
+    copyFileSync(join(dirname(CLI), name), join(bin, name));
   cli = join(bin, 'mtlsgate.mjs');
 });
 after(async () => {
@@ -111,6 +113,32 @@ test('certs, check, compile, serve and curl from the copied single file; a 1 MiB
   } finally {
     s.child.kill('SIGTERM');
     await s.exited;
+  }
+});
+
+test("the portal's start-up compile runs in the copied dist/full-compile-worker.mjs (no fallback to the main thread)", async () => {
+  const config = join(t.dir, 'portal-config');
+  mkdirSync(config);
+  writeFileSync(
+    join(config, 'api.yaml'),
+    `kind: api\nid: profile\nproxy:\n  listen_path: /profile/\n  target_url: ${upstream.url}\nauth:\n  use_certificate: true\n---\nkind: policy\nid: self-serve\naccess_rights:\n  profile: {}\nportal:\n  name: Profile API\n`,
+  );
+  const child = spawn(process.execPath, [cli, 'portal', '--config', config, '-o', join(t.dir, 'portal-bundle.json'), '--listen', '127.0.0.1:0'], {
+    env,
+    cwd: t.dir,
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  try {
+    const url = await waitFor('the portal to listen', () => /"url":"(http:[^"]+?)\/?"/.exec(out)?.[1], 30_000);
+    await waitFor('the start-up compile', () => out.includes('the start-up compile is done'), 60_000);
+    assert.doesNotMatch(out, /compiles on its main thread|Cannot find (module|package)|ERR_MODULE_NOT_FOUND/);
+    const page = await fetch(`${url}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /Profile API/);
+  } finally {
+    child.kill('SIGKILL');
   }
 });
 

@@ -3,12 +3,13 @@
 // bundle the gateway watches).
 import { readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { UsageError, type Command } from '../command.ts';
 import { bundleOut, CONFIG_OUT_OPTIONS, parseCommandLine } from '../flags.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { parseHostPort } from '../flags.ts';
 import { createPortal } from '../../portal/server.ts';
-import { syncBundle } from '../../portal/issue-key.ts';
+import { StartupCompile } from '../../portal/startup.ts';
 import { DEFAULT_DEVELOPER_KEY_LIMIT } from '../../portal/key-limit.ts';
 import { compilerFor, type CompileFn } from '../../portal/compile.ts';
 import { readSigningKeyFile } from '../../bundle/sign.ts';
@@ -69,8 +70,12 @@ Options:
                         new key recompiles only its own file; the bundle bytes stay those of a
                         full compile
 
-At start the bundle is recompiled from DIR (and rewritten only if its bytes differ).
-Exit status: 0 after SIGINT/SIGTERM, 2 for bad flags or when the port cannot be opened.`;
+At start the portal listens at once, then recompiles the bundle from DIR (in a worker thread;
+the bundle is rewritten only if its bytes differ). Until that is done, pages that need the
+catalog or the keys answer 503 "starting: compiling the config (N files)"; sign-in and the
+static files answer meanwhile.
+Exit status: 0 after SIGINT/SIGTERM, 2 for bad flags, when the port cannot be opened, or when
+DIR cannot be read or OUT written at start.`;
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
@@ -149,6 +154,7 @@ export const command: Command = {
       console.error(`mtlsgate portal: ${values.config} is not a directory`);
       return 2;
     }
+    const startup = new StartupCompile();
     let compile: CompileFn;
     try {
       compile = compilerFor({
@@ -156,23 +162,21 @@ export const command: Command = {
         cacheDir: values.cache,
         // The portal keeps its last compile in memory: a new key recompiles its own file (compiler/live-compile.ts).
         live: true,
+        // Its full compiles (the start-up one first) run in a worker thread: the portal answers meanwhile.
+        offThread: true,
+        onLoaded: startup.loaded,
       });
     } catch (err) {
       console.error(`mtlsgate portal: ${(err as Error).message}`);
       return 2;
     }
     const logger = createLogger();
-    let compiled;
-    try {
-      compiled = await syncBundle(values.config, values.bundle, compile);
-    } catch (err) {
-      console.error(`mtlsgate portal: cannot compile ${values.config} into ${values.bundle}: ${errnoMessage(err)}`);
-      return 2;
-    }
-    if (compiled.bundle === null) {
-      console.error(`mtlsgate portal: the config has errors; the portal shows them and issues no key until they are fixed:\n${compiled.report}`);
-    }
-    const { server } = createPortal({
+    // How long the event loop was held at most while the start-up compile ran (logged when it is done).
+    const stalls = monitorEventLoopDelay({ resolution: 5 });
+    stalls.enable();
+    const startedAt = performance.now();
+    // It listens first; the start-up compile runs after (portal/startup.ts).
+    const { server, started } = createPortal({
       configDir: values.config,
       bundlePath: values.bundle,
       gatewayUrl: parsedGateway.origin,
@@ -182,11 +186,15 @@ export const command: Command = {
       submissionLimit,
       developerKeyLimit,
       compile,
+      startup,
     });
     let address: AddressInfo;
     try {
       address = await listenOn(server, listen.port, listen.host);
     } catch (err) {
+      // The start-up compile is under way: the process exits once it is done (its worker keeps the
+      // process up), having written the bundle, as it had before the listen when it ran first.
+      started?.catch(() => undefined);
       console.error(`mtlsgate portal: cannot listen on ${listen.host}:${listen.port}: ${errnoMessage(err)}`);
       return 2;
     }
@@ -202,19 +210,42 @@ export const command: Command = {
       },
       'mtlsgate portal listening',
     );
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        server.close(() => resolve());
+    const status = await new Promise<number>((resolve) => {
+      const stop = (code: number) => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        server.close(() => resolve(code));
         server.closeIdleConnections();
       };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      const onSignal = () => stop(0);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      started!.then(
+        (compiled) => {
+          const ms = Math.round(performance.now() - startedAt);
+          // The monitor records a stall when its timer fires after it: the handoff of the compile's
+          // state (a structured clone, then the live state built) ends right before this turn.
+          setTimeout(() => {
+            stalls.disable();
+            logger.info(
+              { ms, errors: compiled.errorCount, warnings: compiled.warningCount, event_loop_max_ms: Math.round(stalls.max / 1e6) },
+              'mtlsgate portal: the start-up compile is done',
+            );
+          }, 20);
+          if (compiled.bundle === null)
+            console.error(`mtlsgate portal: the config has errors; the portal shows them and issues no key until they are fixed:\n${compiled.report}`);
+        },
+        (err: unknown) => {
+          stalls.disable();
+          // The directory cannot be read or the bundle cannot be written: as before the portal listened, exit 2.
+          console.error(`mtlsgate portal: cannot compile ${values.config} into ${values.bundle}: ${errnoMessage(err)}`);
+          stop(2);
+        },
+      );
     });
     logger.info({}, 'mtlsgate portal stopped');
     logger.flush();
-    return 0;
+    return status;
   },
 };
 

@@ -216,7 +216,10 @@ export function snapshotDir(dir: string): Record<string, string> {
   return out;
 }
 
-/** `node dist/mtlsgate.mjs portal ...` as a child; resolves once it listens, with its URL. */
+/**
+ * `node dist/mtlsgate.mjs portal ...` as a child; resolves once it listens and its start-up
+ * compile is done (until then catalog pages answer 503 "starting": test/portal-startup.test.ts), with its URL.
+ */
 export async function spawnPortal(args: string[]): Promise<{ child: ChildProcess; url: string; output(): string; kill(): void }> {
   const child = spawn(process.execPath, [CLI, 'portal', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -233,6 +236,15 @@ export async function spawnPortal(args: string[]): Promise<{ child: ChildProcess
         .find((l) => l.msg === 'mtlsgate portal listening');
     },
     30_000,
+    50,
+  );
+  await waitFor(
+    'the start-up compile',
+    () => {
+      if (child.exitCode !== null) throw new Error(`portal exited ${child.exitCode}:\n${out}`);
+      return out.includes('"msg":"mtlsgate portal: the start-up compile is done"');
+    },
+    60_000,
     50,
   );
   return {

@@ -1,0 +1,17 @@
+// How mtlsgate starts its worker threads (the runtime's bundle verifier, the compiler's keys
+// stage, the portal's full compiles): one place that knows where a worker's code is. From
+// source (tests, benches: tsx) it is the .ts module beside the caller, loaded through tsx's
+// loader, since workers do not inherit --import; in the build it is NAME.mjs beside
+// dist/mtlsgate.mjs (scripts/build.mjs builds every entry there).
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+
+/**
+ * Starts the worker `name` (e.g. 'keys-worker') that sits beside the module at `callerUrl`
+ * (its import.meta.url) in the source tree, and beside the CLI in the build.
+ */
+export function startWorker(callerUrl: string, name: string, options: WorkerOptions = {}): Worker {
+  if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`./${name}.mjs`, callerUrl), options);
+  const source = new URL(`./${name}.ts`, callerUrl);
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source.href)}); })`;
+  return new Worker(boot, { ...options, eval: true });
+}
