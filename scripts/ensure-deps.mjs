@@ -2,7 +2,7 @@
 // needs on a fresh machine.
 // 1. node_modules: installs exactly what package-lock.json pins (`npm ci`) when missing.
 // 2. npm test only: the system tools the tests drive for real (curl, openssl, redis-server and
-//    redis-cli, chromium). Missing ones are installed with apt-get when this runs as root on
+//    redis-cli, chromium, zsh). Missing ones are installed with apt-get when this runs as root on
 //    Debian/Ubuntu (what .ci/run does); otherwise the run stops at once with ONE line naming
 //    what is missing and the command that installs it. A test is never skipped silently.
 // Costs ~nothing when everything is present.
@@ -20,6 +20,8 @@ export const TEST_TOOLS = {
   'redis-server': 'redis-server',
   'redis-cli': 'redis-tools',
   chromium: 'chromium',
+  // `mtlsgate completion zsh` is parsed by a real zsh (test/cli-flags.test.ts).
+  zsh: 'zsh',
 };
 
 function onPath(tool) {

@@ -35,8 +35,8 @@ test('pretest without curl, redis-server, chromium and not root: one line naming
     assert.equal(r.code, 1, r.stderr);
     const lines = r.stderr.trimEnd().split('\n');
     assert.equal(lines.length, 1, `one line, got:\n${r.stderr}`);
-    assert.match(lines[0], /^mtlsgate: npm test needs curl, openssl, redis-server, redis-cli, chromium, not found on PATH; install with: /);
-    assert.match(lines[0], /apt-get install -y curl openssl redis-server redis-tools chromium/);
+    assert.match(lines[0], /^mtlsgate: npm test needs curl, openssl, redis-server, redis-cli, chromium, zsh, not found on PATH; install with: /);
+    assert.match(lines[0], /apt-get install -y curl openssl redis-server redis-tools chromium zsh/);
   } finally {
     t.cleanup();
   }
