@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { compileDir, type CompileResult } from '../compiler/index.ts';
 import { changedWitnesses, lineStarts, WITNESS_FIELDS, WitnessFindings, type WitnessRange } from '../compiler/witness-check.ts';
-import { assertSameAsUncached, cacheStats, cacheSuite, edit, settle } from './helpers/cache-config.ts';
+import { assertSameAsUncached, cacheStats, cacheSuite, certificateOfSize, edit, keyCertificates, settle } from './helpers/cache-config.ts';
 
 const suite = cacheSuite('compile-snapshot');
 const NOW = suite.now;
@@ -69,7 +69,7 @@ test('key edits, a moved key, a new and a removed key file: the previous bundle 
 
 test('a certificate file changed, or rewritten in place with size and mtime kept (racily clean), is seen', async () => {
   const { dir: dir0, cache } = suite.copy('certs-pre');
-  // key-000050's certificate will be rewritten with key-000250's (same size), mtime restored; an
+  // key-000050's certificate will be rewritten with a part-2 key's of the same size, mtime restored; an
   // mtime a minute ahead is racily clean when read, so the snapshot keeps its SHA-256.
   const racy = join(dir0, 'certs/000/key-000050.pem');
   const seconds = Math.floor(Date.now() / 1000) + 60;
@@ -84,7 +84,7 @@ test('a certificate file changed, or rewritten in place with size and mtime kept
   assert.ok(warned.diagnostics.some((d) => d.code === 'W_CERT_PRIVATE_KEY'));
   assert.deepEqual(cacheStats(warned), { hits: 2, stale: 0, patched: 1 }, 'part-1 resolved again: its certificate file changed');
 
-  const other = readFileSync(join(dir0, 'certs/000/key-000250.pem'));
+  const other = readFileSync(certificateOfSize(statSync(racy).size, keyCertificates(dir0, 200, 300)));
   assert.equal(other.length, statSync(racy).size);
   writeFileSync(racy, other);
   utimesSync(racy, seconds, seconds);
@@ -106,8 +106,9 @@ test('a certificate file changed, or rewritten in place with size and mtime kept
 
 test('a certificate rewritten in place with its size and mtime put back, not racy, is seen by its ctime', async () => {
   const { dir, cache } = suite.copy('certs-ctime');
-  // key-000050's and key-000051's certificates (same size) will swap their bytes, mtimes put back.
-  const [a, b] = ['certs/000/key-000050.pem', 'certs/000/key-000051.pem'].map((p) => join(dir, p));
+  // key-000050's certificate and the next part-0 one of the same size will swap their bytes, mtimes put back.
+  const a = join(dir, 'certs/000/key-000050.pem');
+  const b = certificateOfSize(statSync(a).size, keyCertificates(dir, 51, 100));
   const past = Math.floor(Date.now() / 1000) - 3600;
   for (const p of [a!, b!]) utimesSync(p, past, past);
   // Settled: the witnesses recorded keep no SHA-256 (nothing racy to re-hash).
@@ -222,7 +223,7 @@ test('the witness check finds the same changed files on this thread and in worke
   // File 4's second certificate rewritten in place with another's bytes (same size) and its mtime
   // put back, no SHA-256 kept (it was not racy): only the ctime tells.
   const quiet = paths[17]!;
-  const otherBytes = readFileSync(paths[18]!);
+  const otherBytes = readFileSync(certificateOfSize(statSync(quiet).size, paths.slice(18, 40)));
   assert.equal(otherBytes.length, statSync(quiet).size);
   writeFileSync(quiet, otherBytes);
   utimesSync(quiet, seconds, seconds);

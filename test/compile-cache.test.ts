@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { compileDir, type CompileOptions, type CompileResult } from '../compiler/index.ts';
 import { validUntil } from '../compiler/key-cache.ts';
-import { assertSameAsUncached, cacheStats, cacheSuite, dropSnapshot } from './helpers/cache-config.ts';
+import { assertSameAsUncached, cacheStats, cacheSuite, certificateOfSize, dropSnapshot, keyCertificates } from './helpers/cache-config.ts';
 
 const suite = cacheSuite('compile-cache');
 const NOW = suite.now;
@@ -68,9 +68,8 @@ test('a certificate file changed (stat) or rewritten in place with the same size
   // key-000150's certificate gets a private key appended: the same fingerprint, a new warning.
   const pem = join(dir, 'certs/000/key-000150.pem');
   // key-000050's certificate file, in part 0, will be rewritten in place with the certificate of
-  // a part-2 key (200-299) of the same size, mtime restored. The generator patches fixed-length
-  // fields, but the CA's ECDSA signature is 70-72 bytes, so not every pair has one size: the
-  // first part-2 certificate that does is taken (it was key-000250, a different size now and then).
+  // a part-2 key (200-299) of the same size, mtime restored (certificateOfSize: it was key-000250,
+  // a different size now and then).
   const racy = join(dir, 'certs/000/key-000050.pem');
   // An mtime not yet 2 s in the past when read (here: a minute ahead, so a loaded machine cannot
   // make it old): racily clean, so its entry keeps the SHA-256 of the bytes read.
@@ -86,9 +85,7 @@ test('a certificate file changed (stat) or rewritten in place with the same size
   assert.ok(warned.diagnostics.some((d) => d.code === 'W_CERT_PRIVATE_KEY'));
   assert.equal(warned.cache!.stale, 1);
 
-  const sameSize = Array.from({ length: 100 }, (_, i) => join(dir, `certs/000/key-000${200 + i}.pem`)).find((f) => statSync(f).size === statSync(racy).size);
-  assert.ok(sameSize, 'a part-2 certificate of the same size as key-000050');
-  const other = readFileSync(sameSize);
+  const other = readFileSync(certificateOfSize(statSync(racy).size, keyCertificates(dir, 200, 300)));
   assert.equal(other.length, statSync(racy).size);
   writeFileSync(racy, other);
   utimesSync(racy, seconds, seconds);

@@ -96,3 +96,19 @@ export async function settle(files: string[]): Promise<void> {
   const deadline = newest + RACY_MS + 100;
   while (Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }
+
+/**
+ * The first of `among` whose size is `size` bytes: a certificate to rewrite another with in place,
+ * size kept. The generator patches fixed-length fields, but the CA's ECDSA signature is 70-72
+ * bytes (DER integers), so two generated certificates are not always one size.
+ */
+export function certificateOfSize(size: number, among: string[]): string {
+  const found = among.find((p) => statSync(p).size === size);
+  assert.ok(found, `a certificate of ${size} bytes among ${among.length}`);
+  return found;
+}
+
+/** The generated certificate files of keys `from` to `to` - 1 (certs/000/key-000NNN.pem). */
+export function keyCertificates(dir: string, from: number, to: number): string[] {
+  return Array.from({ length: to - from }, (_, i) => join(dir, `certs/000/key-${String(from + i).padStart(6, '0')}.pem`));
+}
