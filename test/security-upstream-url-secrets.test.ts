@@ -56,7 +56,18 @@ test('serve refusing such a bundle at start (exit 2) does not print the secret',
   const pki = await demoPki(tmp.dir);
   const bundle = join(tmp.dir, 'start.json');
   writeFileSync(bundle, leaking);
-  const gw = spawnServe(['--bundle', bundle, '--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'server-key.pem'), '--listen', '127.0.0.1:0', '--admin', 'off']);
+  const gw = spawnServe([
+    '--bundle',
+    bundle,
+    '--tls-cert',
+    join(pki.dir, 'server.pem'),
+    '--tls-key',
+    join(pki.dir, 'server-key.pem'),
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    'off',
+  ]);
   const { code } = await gw.exited;
   const { stdout, stderr } = gw.output();
   assert.equal(code, 2, stdout + stderr);
