@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { loadBundle } from '../bundle/read.ts';
 import { buildSnapshot } from '../runtime/snapshot.ts';
 import { bundleOf, openApi, tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { demoPki, spawnServe, startInProcess } from './helpers/serve-fixtures.ts';
+import { spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { demoPki, startInProcess } from './helpers/serve-fixtures.ts';
 
 const tmp = tempDir('upstream-url-secrets');
 after(() => tmp.cleanup());
@@ -56,18 +57,7 @@ test('serve refusing such a bundle at start (exit 2) does not print the secret',
   const pki = await demoPki(tmp.dir);
   const bundle = join(tmp.dir, 'start.json');
   writeFileSync(bundle, leaking);
-  const gw = spawnServe([
-    '--bundle',
-    bundle,
-    '--tls-cert',
-    join(pki.dir, 'server.pem'),
-    '--tls-key',
-    join(pki.dir, 'server-key.pem'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    'off',
-  ]);
+  const gw = spawnDemoGateway(bundle, pki);
   const { code } = await gw.exited;
   const { stdout, stderr } = gw.output();
   assert.equal(code, 2, stdout + stderr);
