@@ -56,8 +56,9 @@ export type FullCompileReply =
 /** On the worker's own port, each naming its request. */
 export type WorkerSignal = { id: number } & (
   | { type: 'loaded'; files: number }
-  | { type: 'answered' }
-  | { type: 'catalog'; catalog: CatalogParts | null }
+  /** `heapBytes`: the worker's heap (V8's total_heap_size) once it has answered. */
+  | { type: 'answered'; heapBytes: number }
+  | { type: 'catalog'; catalog: CatalogParts | null; heapBytes: number }
   | { type: 'failed'; name: string; message: string; code?: string }
 );
 
@@ -74,6 +75,13 @@ export class CompileStopped extends Error {
 
 /** An idle worker is ended after this long (its heap returned); the next compile starts another. */
 export const IDLE_MS = 10 * 60_000;
+
+/**
+ * A worker whose heap a compile grew beyond this is ended at its answer, not kept idle: a small
+ * config's worker holds 35 MB, one that compiled 20,000 key files 180 MB. A compile that big
+ * takes seconds; starting a worker again adds 100-300 ms to the next.
+ */
+export const MAX_IDLE_HEAP_BYTES = 96 * 1024 * 1024;
 
 /** Warned once: a worker that cannot run (dist/full-compile-worker.mjs not copied beside the CLI) compiles here. */
 let warned = false;
@@ -102,7 +110,7 @@ export class CompileWorker {
   /** Workers started so far (tests, the bench). */
   starts = 0;
 
-  constructor(private readonly options: { hold?: Int32Array; idleMs?: number } = {}) {}
+  constructor(private readonly options: { hold?: Int32Array; idleMs?: number; maxIdleHeapBytes?: number } = {}) {}
 
   /**
    * compileDirCapturing in the worker. `opts.onLoaded` is called here when the worker has read
@@ -123,10 +131,10 @@ export class CompileWorker {
       if (worker === null) return null;
       const id = this.nextId++;
       return new Promise<CatalogParts | null>((resolve) => {
-        const finish = (catalog: CatalogParts | null) => this.settle(() => resolve(catalog));
+        const finish = (catalog: CatalogParts | null, heapBytes = 0) => this.settle(() => resolve(catalog), heapBytes);
         this.job = {
           id,
-          signal: (m) => (m.type === 'catalog' ? finish(m.catalog) : m.type === 'failed' ? finish(null) : undefined),
+          signal: (m) => (m.type === 'catalog' ? finish(m.catalog, m.heapBytes) : m.type === 'failed' ? finish(null) : undefined),
           lost: (why, stopped) => {
             if (!stopped) warnOnce(why);
             finish(null);
@@ -187,11 +195,15 @@ export class CompileWorker {
     return worker;
   }
 
-  /** The request in flight is answered: the worker waits for the next one without keeping the process alive, for IDLE_MS at most. */
-  private settle(done: () => void): void {
+  /**
+   * The request in flight is answered: the worker waits for the next one without keeping the
+   * process alive, for IDLE_MS at most, unless its heap grew beyond MAX_IDLE_HEAP_BYTES.
+   */
+  private settle(done: () => void, heapBytes = 0): void {
     this.job = null;
     this.worker?.unref();
-    if (this.worker !== null && !this.closed) {
+    if (heapBytes > (this.options.maxIdleHeapBytes ?? MAX_IDLE_HEAP_BYTES)) this.endWorker('idle');
+    else if (this.worker !== null && !this.closed) {
       this.idleTimer = setTimeout(() => this.endWorker('idle'), this.options.idleMs ?? IDLE_MS);
       this.idleTimer.unref();
     }
@@ -225,11 +237,12 @@ export class CompileWorker {
       // one is taken a turn (receiveMessageOnPort, as the runtime's shard worker answers), so
       // their clones never add up in one turn of the event loop.
       const { port1: answers, port2: answersOut } = new MessageChannel();
-      const finish = (done: () => void) =>
+      const finish = (done: () => void, heapBytes = 0) =>
         this.settle(() => {
           answers.close();
           done();
-        });
+        }, heapBytes);
+      let heapBytes = 0;
       const onThisThread = (why: string) => {
         warnOnce(why);
         resolve(compileDirCapturing(dir, opts, capture));
@@ -255,13 +268,16 @@ export class CompileWorker {
         const kept = handed?.capture ?? m.capture;
         if (kept !== null && capture !== undefined) Object.assign(capture, kept, { bundle });
         const diagnostics = handed?.resultDiagnostics ?? m.result.diagnostics;
-        finish(() => resolve(withContent({ ...m.result, diagnostics, bundle })));
+        finish(() => resolve(withContent({ ...m.result, diagnostics, bundle })), heapBytes);
       };
       this.job = {
         id,
         signal: (m) => {
           if (m.type === 'loaded') opts.onLoaded?.(m.files);
-          else if (m.type === 'answered') take();
+          else if (m.type === 'answered') {
+            heapBytes = m.heapBytes;
+            take();
+          }
           else if (m.type === 'failed') {
             const err = m.name === 'ConfigDirError' ? new ConfigDirError(m.message) : new Error(m.message);
             finish(() => reject(m.code === undefined ? err : Object.assign(err, { code: m.code })));

@@ -3,6 +3,7 @@
 // (compiler/live-state.ts), posted back in slices and a last message (compiler/capture-handoff.ts);
 // and catalog compiles (the config without the portal's key files). Nothing of a compile is kept
 // after its answer. Built beside the CLI as dist/full-compile-worker.mjs (scripts/build.mjs).
+import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { sliceCapture } from './capture-handoff.ts';
 import type { CatalogParts, FullCompileReply, FullCompileRequest, WorkerSignal } from './full-compile-client.ts';
@@ -28,7 +29,7 @@ async function catalog({ id, dir, opts, exclude }: Extract<FullCompileRequest, {
   } catch {
     // The full compile after it says why (an unreadable directory).
   }
-  signal({ id, type: 'catalog', catalog: parts });
+  signal({ id, type: 'catalog', catalog: parts, heapBytes: getHeapStatistics().total_heap_size });
 }
 
 async function compile({ id, dir, opts, answers, hold }: Extract<FullCompileRequest, { type: 'compile' }>): Promise<void> {
@@ -68,5 +69,6 @@ async function compile({ id, dir, opts, answers, hold }: Extract<FullCompileRequ
   }
   // The main thread takes the answer a message a turn, then closes `answers` (both ends).
   answers.postMessage(reply);
-  signal({ id, type: 'answered' });
+  // The heap this compile grew the worker to: the client ends a worker that would sit idle on a big one.
+  signal({ id, type: 'answered', heapBytes: getHeapStatistics().total_heap_size });
 }

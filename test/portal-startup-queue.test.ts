@@ -22,7 +22,11 @@ import { CLI } from './helpers/serve-fixtures.ts';
 /** Whether `p` is still pending after `ms`. */
 async function pendingAfter(p: Promise<unknown>, ms: number): Promise<boolean> {
   const later = Symbol('pending');
-  return (await Promise.race([p.then(() => null, () => null), new Promise((r) => setTimeout(() => r(later), ms))])) === later;
+  const settled = p.then(
+    () => null,
+    () => null,
+  );
+  return (await Promise.race([settled, new Promise((r) => setTimeout(() => r(later), ms))])) === later;
 }
 
 /** A signed key request as the HTTP API sends it (urlencoded, JSON answer). */
