@@ -277,8 +277,7 @@ export class CompileWorker {
           else if (m.type === 'answered') {
             heapBytes = m.heapBytes;
             take();
-          }
-          else if (m.type === 'failed') {
+          } else if (m.type === 'failed') {
             const err = m.name === 'ConfigDirError' ? new ConfigDirError(m.message) : new Error(m.message);
             finish(() => reject(m.code === undefined ? err : Object.assign(err, { code: m.code })));
           }
