@@ -55,7 +55,7 @@ export interface CompileFn {
    * alone has errors or no worker runs (then the full compile tells).
    */
   earlyCatalog?(configDir: string): Promise<CatalogParts | null>;
-  /** Stops at once: the compile worker ends (a compile in flight rejects with CompileStopped), the directory watches end. */
+  /** Stops at once: the compile worker ends (a compile in flight and every later one reject with CompileStopped). */
   close?(): void;
 }
 
@@ -142,10 +142,8 @@ export function compilerFor(
     return compiledView(result, configDir, opts.signingKey);
   };
   if (worker) compile.earlyCatalog = (configDir) => worker.catalog(configDir, compileOptions, [PORTAL_KEYS_PATTERN]);
-  compile.close = () => {
-    worker?.close();
-    for (const compiler of live.values()) compiler.close();
-  };
+  // The directory watches stay: they keep nothing alive (persistent: false), and a closed journal would report nothing changed.
+  compile.close = () => worker?.close();
   return compile;
 }
 
