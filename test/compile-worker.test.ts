@@ -92,14 +92,24 @@ test('a worker whose heap a compile grew beyond maxIdleHeapBytes is ended at its
   }
 });
 
-test('close() ends the worker at once: the compile in flight (held in the worker) rejects with CompileStopped, and every one after', async () => {
-  const { t, config } = await portalDir('compile-worker-close');
+/** A CompileWorker whose first compile is under way, held in the worker once it has read the files. */
+async function heldCompile(name: string) {
+  const { t, config } = await portalDir(name);
   const hold = new Int32Array(new SharedArrayBuffer(4));
   let loaded = false;
   const w = new CompileWorker({ hold });
+  const compiling = w.compile(config, { onLoaded: () => (loaded = true) });
+  await waitFor('the worker to read the files', () => loaded, 60_000);
+  const release = () => {
+    Atomics.store(hold, 0, 1);
+    Atomics.notify(hold, 0);
+  };
+  return { config, w, compiling, release, cleanup: () => t.cleanup() };
+}
+
+test('close() ends the worker at once: the compile in flight (held in the worker) rejects with CompileStopped, and every one after', async () => {
+  const { config, w, compiling, release, cleanup } = await heldCompile('compile-worker-close');
   try {
-    const compiling = w.compile(config, { onLoaded: () => (loaded = true) });
-    await waitFor('the worker to read the files', () => loaded, 60_000);
     const stoppedAt = performance.now();
     w.close();
     await assert.rejects(compiling, CompileStopped);
@@ -108,32 +118,25 @@ test('close() ends the worker at once: the compile in flight (held in the worker
     await assert.rejects(w.compile(config, {}), CompileStopped);
     assert.equal(await w.catalog(config, {}, []), null);
   } finally {
-    Atomics.store(hold, 0, 1);
-    Atomics.notify(hold, 0);
-    t.cleanup();
+    release();
+    cleanup();
   }
 });
 
 test('a worker that dies during a compile: that compile is made on this thread (the same bytes), the next one in a new worker', async () => {
-  const { t, config } = await portalDir('compile-worker-dies');
-  const hold = new Int32Array(new SharedArrayBuffer(4));
-  let loaded = false;
-  const w = new CompileWorker({ hold });
+  const { config, w, compiling, release, cleanup } = await heldCompile('compile-worker-dies');
   try {
-    const compiling = w.compile(config, { onLoaded: () => (loaded = true) });
-    await waitFor('the worker to read the files', () => loaded, 60_000);
     await threadOf(w).terminate();
     const here = await compiling;
     const expected = (await compileDir(config)).bundle;
     assert.deepEqual(here.bundle, expected);
-    Atomics.store(hold, 0, 1);
+    release();
     const next = await w.compile(config, {});
     assert.deepEqual(next.bundle, expected);
     assert.equal(w.starts, 2);
   } finally {
-    Atomics.store(hold, 0, 1);
-    Atomics.notify(hold, 0);
+    release();
     w.close();
-    t.cleanup();
+    cleanup();
   }
 });

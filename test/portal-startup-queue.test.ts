@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeServer } from '../common/listen.ts';
 import { join } from 'node:path';
 import { compileDir } from '../compiler/index.ts';
 import { MAX_WAITING_REQUESTS } from '../portal/startup.ts';
@@ -157,6 +158,8 @@ test('a portal stopped during its start-up compile ends it at once: a waiting ke
     assert.ok(await pendingAfter(p.portal.started!, 200));
   } finally {
     p.release();
+    await closeServer(p.portal.server);
+    rmSync(p.dir, { recursive: true, force: true });
   }
 });
 
