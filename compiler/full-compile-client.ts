@@ -210,7 +210,7 @@ export class CompileWorker {
     done();
   }
 
-  private endWorker(why: 'idle' | 'stopped' | string): void {
+  private endWorker(why: string): void {
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     const worker = this.worker;
