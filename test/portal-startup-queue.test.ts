@@ -183,7 +183,7 @@ test('mtlsgate portal stopped (SIGTERM) during its start-up compile exits at onc
     const code = await exited;
     const took = performance.now() - stoppedAt;
     assert.equal(code, 0, out);
-    assert.ok(took < 1_500, `exited ${Math.round(took)} ms after SIGTERM`);
+    assert.ok(took < 3_000, `exited ${Math.round(took)} ms after SIGTERM`);
     assert.doesNotMatch(out, /start-up compile is done|cannot compile/);
     assert.equal(existsSync(bundle), false, 'the compile was ended, not finished');
   } finally {
