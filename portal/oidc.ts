@@ -29,6 +29,10 @@ interface LoginTx {
 
 const LOGIN_TTL_MS = 10 * 60_000;
 const MAX_PENDING = 10_000;
+/** The email and name kept from the provider's claims (they go into key files and pages): as the loopback form's name field. */
+const MAX_CLAIM_CHARS = 200;
+
+const ANOTHER_ATTEMPT = 'This sign-in attempt expired or was started in another browser. Sign in again.';
 
 export class SignInError extends Error {
   override name = 'SignInError';
@@ -111,10 +115,19 @@ export class OidcSignIn {
     const tx = id === null ? undefined : this.pending.get(id);
     if (id !== null) this.pending.delete(id);
     if (tx === undefined || tx.expiresAt <= Date.now()) {
-      throw new SignInError('This sign-in attempt expired or was started in another browser. Sign in again.');
+      throw new SignInError(ANOTHER_ATTEMPT);
+    }
+    // The provider's refusal is believed only for the attempt this browser started (its state):
+    // anyone can send a browser here with ?error=<text of their choosing> right after its sign-in
+    // began. The code is shown only when it is a code (RFC 6749's error is a word like access_denied).
+    if (callbackUrl.searchParams.get('state') !== tx.state) {
+      throw new SignInError(ANOTHER_ATTEMPT);
     }
     const error = callbackUrl.searchParams.get('error');
-    if (error !== null) throw new SignInError(`The identity provider refused the sign-in (${error.slice(0, 100)}).`);
+    if (error !== null) {
+      const code = /^[a-z0-9_.-]{1,64}$/i.test(error) ? ` (${error})` : '';
+      throw new SignInError(`The identity provider refused the sign-in${code}.`);
+    }
     const config = await this.configuration();
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
@@ -129,12 +142,13 @@ export class OidcSignIn {
     }
     const claims = tokens.claims()!;
     const info: Record<string, unknown> = { ...claims, ...(await client.fetchUserInfo(config, tokens.access_token, claims.sub)) };
-    const email = typeof info.email === 'string' ? info.email : '';
-    const verified = info.email_verified === true;
+    const claimed = typeof info.email === 'string' ? info.email.slice(0, MAX_CLAIM_CHARS) : '';
+    // Only a verified email names the user to others (session.ts userLabel); an unverified one is a name the user typed.
+    const email = info.email_verified === true ? claimed : '';
     const groups = Array.isArray(info.groups) ? info.groups.filter((g): g is string => typeof g === 'string') : [];
     const admin =
-      (verified && email !== '' && this.admins.has(email.toLowerCase())) || (this.opts.adminGroup !== undefined && groups.includes(this.opts.adminGroup));
-    const name = typeof info.name === 'string' && info.name !== '' ? info.name : email || claims.sub;
+      (email !== '' && this.admins.has(email.toLowerCase())) || (this.opts.adminGroup !== undefined && groups.includes(this.opts.adminGroup));
+    const name = (typeof info.name === 'string' && info.name !== '' ? info.name : claimed || claims.sub).slice(0, MAX_CLAIM_CHARS);
     return { user: { sub: claims.sub, email, name, admin }, returnTo: tx.returnTo, clearCookie };
   }
 }

@@ -10,6 +10,7 @@ import { BodyTooLarge, developerProblem, MAX_BODY_BYTES, parseRequestForm, readC
 import type { Exchange } from './http.ts';
 import type { IssueOutcome } from './issue-key.ts';
 import { type FormError, type FormValues, requestPage } from './page.ts';
+import { userLabel } from './session.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { MAX_CERT_BYTES } from './validate-cert.ts';
 
@@ -134,7 +135,7 @@ export async function submitRequest(ctx: PortalContext, ex: Exchange): Promise<v
   }
   const user = ex.session?.user;
   const fieldErrors: FormError[] = [];
-  const developer = user ? user.email || user.name : form.developer;
+  const developer = user ? userLabel(user) : form.developer;
   if (!user) {
     const problem = developerProblem(form.developer);
     if (problem) fieldErrors.push({ field: 'developer', message: problem });
