@@ -1,13 +1,14 @@
-// Who a signed-in portal says a user is, to the admins and on every page (docs/security.md
-// section 43): a signed-in portal in this process, a real OpenID provider (`oidc-provider`),
-// sign-in and pages in real Chromium, keys requested through the HTTP API with real openssl
-// proofs. A provider's `name`, and an email it did not verify, are text the user typed at the
-// provider; a certificate subject is text the requester chose. None of them may pass for
-// someone else on the admin page, by its letters or by characters that reorder or hide them.
+// Accounts of a signed-in portal against each other (docs/security.md section 43): a portal in
+// this process, a real OpenID provider (`oidc-provider`), sign-in and pages in real Chromium,
+// keys requested through the HTTP API with real openssl proofs. A provider's `name`, and an
+// email it did not verify, are text the user typed at the provider; a certificate subject is
+// text the requester chose: none of them may pass for someone else on the admin page, by its
+// letters or by characters that reorder or hide them. One account's submissions never spend
+// another's budget, and a key switched off twice is written once.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Browser, BrowserContext } from 'playwright-core';
@@ -25,6 +26,7 @@ const t = tempDir('portal-identity');
 /** Right-to-left override: "\u202emoc.elpmaxe@ada" reads "ada@example.com" in a browser. */
 const RLO = '\u202e';
 const HIDING = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+const BURST = 4;
 let pki: DemoPki;
 let config: string;
 let idp: TestIdp;
@@ -78,6 +80,8 @@ before(async () => {
     bundlePath,
     gatewayUrl: 'https://gw.example.test',
     oidc: portalOidc(idp, ['ada@example.com']),
+    // Every account (not every address: the portal behind a proxy sees one) gets its own small budget.
+    submissionLimit: { burst: BURST, perHour: 1 },
     logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) }),
   });
   base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
@@ -189,4 +193,50 @@ test("a provider's error is shown only for the sign-in this browser started, and
   } finally {
     await context.close();
   }
+});
+
+/** A submission that fails validation (no certificate): it still spends one of the account's submissions. */
+async function emptySubmission(who: string): Promise<number> {
+  const form = await openForm(base, await sessionOf(who));
+  return (await submitJson(base, form, { policy: 'profile-self-serve', certificate: '' })).status;
+}
+
+test("one account spending its submissions does not spend another's: the budget is per account, all of them from one address", async () => {
+  // eve and bo reach the portal from one address, as every developer does through a proxy.
+  const statuses: number[] = [];
+  for (let i = 0; i <= BURST; i++) statuses.push(await emptySubmission('eve'));
+  assert.deepEqual(statuses, [...Array(BURST).fill(422), 429], 'eve: her burst, then 429');
+  assert.equal(await emptySubmission('bo'), 422, "bo's submission is judged, not refused for eve's");
+  const limited = logged.filter((l) => l.msg === 'portal submission rate-limited');
+  assert.deepEqual(
+    limited.map((l) => l.client),
+    [['sub:eve']],
+  );
+});
+
+test('a key switched off twice is written once: the second answers 200 and changes no file and no bundle', async () => {
+  const keyId = await (async () => {
+    const form = await openForm(base, await sessionOf('bo'));
+    const client = await freshClient(pki, t.dir, 'bo-client');
+    const res = await submitJson(base, form, { policy: 'profile-self-serve', certificate: client.certPem }, client.keyFile);
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body.key_id as string;
+  })();
+  const file = join(config, 'keys', 'portal', `${keyId}.yaml`);
+  const switchOff = async () => {
+    const form = await openForm(base, await sessionOf('bo'));
+    const res = await fetch(`${base}/keys/${keyId}/switch-off`, {
+      method: 'POST',
+      headers: { cookie: form.cookie, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf: form.token }).toString(),
+    });
+    assert.equal(res.status, 200, await res.text());
+  };
+  await switchOff();
+  const once = readFileSync(file, 'utf8');
+  assert.equal(once.match(/portal-switched-off: /g)?.length, 1);
+  const bundleAt = statSync(join(t.dir, 'bundle.json')).mtimeMs;
+  await switchOff();
+  assert.equal(readFileSync(file, 'utf8'), once, 'the file is as the first switch-off left it');
+  assert.equal(statSync(join(t.dir, 'bundle.json')).mtimeMs, bundleAt, 'the bundle is not rewritten');
 });
