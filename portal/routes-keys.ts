@@ -121,10 +121,13 @@ export async function keyAction(ctx: PortalContext, ex: Exchange, keyId: string,
   let done: string;
   if (action === 'switch-off') {
     done = 'switched-off';
+    // Off already: nothing to write (each post added a line, a recompile and a bundle write before, unbounded).
     edit = (text, current) =>
       current.owner !== user.sub
         ? { refuse: 404, message: 'You have no key with this id.' }
-        : (switchedOffKeyFile(text, at, by) ?? { refuse: 409, message: 'The key file is not readable.' });
+        : current.switchedOff
+          ? text
+          : (switchedOffKeyFile(text, at, by) ?? { refuse: 409, message: 'The key file is not readable.' });
   } else if (action === 'remove-certificate') {
     done = 'removed';
     edit = (text, current) => {

@@ -69,7 +69,7 @@ export async function readSubmission(
   if (limited) {
     const wait = ctx.limiter.take(ex.clientKeys());
     if (wait > 0) {
-      ctx.logger?.warn({ client: ex.clientKeys(), retry_after: wait }, 'portal submission rate-limited');
+      ctx.logger?.warn({ client: ex.clientKeys(), address: ex.req.socket.remoteAddress, retry_after: wait }, 'portal submission rate-limited');
       // The body is not read: answer, then drop the connection.
       ex.res.on('finish', () => ex.req.socket.destroy());
       await refuseWith(429, [{ field: null, message: `Too many submissions from you in a short time. Try again in ${Math.ceil(wait / 60)} minute(s).` }], {

@@ -209,8 +209,8 @@ test("one account spending its submissions does not spend another's: the budget 
   assert.equal(await emptySubmission('bo'), 422, "bo's submission is judged, not refused for eve's");
   const limited = logged.filter((l) => l.msg === 'portal submission rate-limited');
   assert.deepEqual(
-    limited.map((l) => l.client),
-    [['sub:eve']],
+    limited.map((l) => [l.client, l.address]),
+    [[['sub:eve'], '127.0.0.1']],
   );
 });
 
@@ -239,4 +239,31 @@ test('a key switched off twice is written once: the second answers 200 and chang
   await switchOff();
   assert.equal(readFileSync(file, 'utf8'), once, 'the file is as the first switch-off left it');
   assert.equal(statSync(join(t.dir, 'bundle.json')).mtimeMs, bundleAt, 'the bundle is not rewritten');
+});
+
+test('ten thousand sign-ins started by someone else meanwhile do not end the one a browser is in', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${base}/auth/login?return=/keys`);
+    await page.locator('input[name="login"]').waitFor();
+    // Another client starts sign-ins without end (each a GET anyone may send, no cookie kept).
+    let started = 0;
+    const flood = async () => {
+      while (started < 10_001) {
+        started++;
+        const res = await fetch(`${base}/auth/login`, { redirect: 'manual' });
+        assert.equal(res.status, 303);
+        await res.arrayBuffer();
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, flood));
+    await page.locator('input[name="login"]').fill('ada');
+    await page.locator('input[name="password"]').fill('any password');
+    await page.locator('button[type="submit"]').click();
+    await page.waitForURL(`${base}/keys`);
+    assert.equal(await page.locator('#signed-in-as').innerText(), 'ada@example.com');
+  } finally {
+    await context.close();
+  }
 });
