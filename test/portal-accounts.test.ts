@@ -260,7 +260,10 @@ test('ten thousand sign-ins started by someone else meanwhile do not end the one
     await Promise.all(Array.from({ length: 16 }, flood));
     await page.locator('input[name="login"]').fill('ada');
     await page.locator('input[name="password"]').fill('any password');
+    const callback = page.waitForResponse((r) => r.url().startsWith(`${base}/auth/callback`));
     await page.locator('button[type="submit"]').click();
+    const answer = await callback;
+    assert.equal(answer.status(), 303, `the callback: ${answer.status()} ${answer.status() === 303 ? '' : await answer.text()}`);
     await page.waitForURL(`${base}/keys`);
     assert.equal(await page.locator('#signed-in-as').innerText(), 'ada@example.com');
   } finally {
