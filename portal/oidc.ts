@@ -165,8 +165,7 @@ export class OidcSignIn {
     // Only a verified email names the user to others (session.ts userLabel); an unverified one is a name the user typed.
     const email = info.email_verified === true ? claimed : '';
     const groups = Array.isArray(info.groups) ? info.groups.filter((g): g is string => typeof g === 'string') : [];
-    const admin =
-      (email !== '' && this.admins.has(email.toLowerCase())) || (this.opts.adminGroup !== undefined && groups.includes(this.opts.adminGroup));
+    const admin = (email !== '' && this.admins.has(email.toLowerCase())) || (this.opts.adminGroup !== undefined && groups.includes(this.opts.adminGroup));
     const name = (typeof info.name === 'string' && info.name !== '' ? info.name : claimed || claims.sub).slice(0, MAX_CLAIM_CHARS);
     return { user: { sub: claims.sub, email, name, admin }, returnTo: tx.returnTo, clearCookie };
   }

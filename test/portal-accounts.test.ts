@@ -43,12 +43,23 @@ async function sessionOf(who: string): Promise<string> {
   return `${session.name}=${session.value}`;
 }
 
-/** A key on the reviewed plan (it waits on the admin page), requested by `who` with `client`'s certificate and a real proof. */
-async function requestKey(who: string, client: { certPem: string; keyFile: string }): Promise<string> {
+/** A key on `policy` (default the reviewed plan: it waits on the admin page), requested by `who` with `client`'s certificate and a real proof. */
+async function requestKey(who: string, client: { certPem: string; keyFile: string }, policy = 'profile-reviewed'): Promise<string> {
   const form = await openForm(base, await sessionOf(who));
-  const res = await submitJson(base, form, { policy: 'profile-reviewed', certificate: client.certPem }, client.keyFile);
+  const res = await submitJson(base, form, { policy, certificate: client.certPem }, client.keyFile);
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body.key_id as string;
+}
+
+/** `who` switches their key off through the HTTP API; 200. */
+async function switchOff(who: string, keyId: string): Promise<void> {
+  const form = await openForm(base, await sessionOf(who));
+  const res = await fetch(`${base}/keys/${keyId}/switch-off`, {
+    method: 'POST',
+    headers: { cookie: form.cookie, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ csrf: form.token }).toString(),
+  });
+  assert.equal(res.status, 200, await res.text());
 }
 
 /** The text a person sees in Chromium on the portal page `path`, as `who`. */
@@ -112,13 +123,7 @@ test('an email the provider did not verify, or a name, never passes for someone 
   const admin = await fetch(`${base}/admin`, { headers: { cookie: await sessionOf('mallory') } });
   assert.equal(admin.status, 403);
   // She switches the key off: the file says by whom as the admin page does.
-  const form = await openForm(base, await sessionOf('mallory'));
-  const off = await fetch(`${base}/keys/${keyId}/switch-off`, {
-    method: 'POST',
-    headers: { cookie: form.cookie, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ csrf: form.token }).toString(),
-  });
-  assert.equal(off.status, 200, await off.text());
+  await switchOff('mallory', keyId);
   assert.match(readFileSync(join(config, 'keys', 'portal', `${keyId}.yaml`), 'utf8'), / by "Ada Admin \(no verified email; subject mallory\)"$/m);
   // The log says the same: no verified email, the name she chose, her subject.
   const signIn = logged.find((l) => l.msg === 'portal sign-in' && l.user === 'mallory');
@@ -132,8 +137,15 @@ test('bidi overrides and zero-width characters in a certificate subject and a pr
   const certFile = join(t.dir, 'rtl.pem');
   const made = spawnSync(
     'openssl',
-    ['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile]
-      .concat(['-days', '10', '-utf8', '-subj', `/CN=${cn}`, '-addext', 'basicConstraints=critical,CA:FALSE']),
+    ['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile].concat([
+      '-days',
+      '10',
+      '-utf8',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
+    ]),
     { encoding: 'utf8' },
   );
   assert.equal(made.status, 0, made.stderr);
@@ -215,28 +227,13 @@ test("one account spending its submissions does not spend another's: the budget 
 });
 
 test('a key switched off twice is written once: the second answers 200 and changes no file and no bundle', async () => {
-  const keyId = await (async () => {
-    const form = await openForm(base, await sessionOf('bo'));
-    const client = await freshClient(pki, t.dir, 'bo-client');
-    const res = await submitJson(base, form, { policy: 'profile-self-serve', certificate: client.certPem }, client.keyFile);
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return res.body.key_id as string;
-  })();
+  const keyId = await requestKey('bo', await freshClient(pki, t.dir, 'bo-client'), 'profile-self-serve');
   const file = join(config, 'keys', 'portal', `${keyId}.yaml`);
-  const switchOff = async () => {
-    const form = await openForm(base, await sessionOf('bo'));
-    const res = await fetch(`${base}/keys/${keyId}/switch-off`, {
-      method: 'POST',
-      headers: { cookie: form.cookie, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf: form.token }).toString(),
-    });
-    assert.equal(res.status, 200, await res.text());
-  };
-  await switchOff();
+  await switchOff('bo', keyId);
   const once = readFileSync(file, 'utf8');
   assert.equal(once.match(/portal-switched-off: /g)?.length, 1);
   const bundleAt = statSync(join(t.dir, 'bundle.json')).mtimeMs;
-  await switchOff();
+  await switchOff('bo', keyId);
   assert.equal(readFileSync(file, 'utf8'), once, 'the file is as the first switch-off left it');
   assert.equal(statSync(join(t.dir, 'bundle.json')).mtimeMs, bundleAt, 'the bundle is not rewritten');
 });
