@@ -1,6 +1,12 @@
 // HTML built by a tagged template that escapes every interpolated value unless it is already
 // `Html` (the output of another `html` template). User input can therefore only reach a page
-// as text: there is no API that inserts a plain string unescaped.
+// as text: there is no API that inserts a plain string unescaped. Characters that hide or
+// reorder text (bidi overrides and isolates, zero-width characters, other controls, line and
+// paragraph separators) are shown as \uXXXX, as diagnostics show them (compiler/excerpt.ts):
+// a certificate subject or a name from the identity provider such as "\u202emoc.elpmaxe@ada"
+// would otherwise read "ada@example.com" on the admin page. Newlines and tabs stay (a
+// certificate pasted back into its text area).
+import { visibleText } from '../compiler/excerpt.ts';
 
 export class Html {
   constructor(readonly text: string) {}
@@ -16,13 +22,21 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
+/** Controls, format characters (bidi, zero-width), line and paragraph separators: what visibleText shows as \uXXXX. */
+const HIDING = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/** `value` with its hiding characters as \uXXXX (visibleText); newlines, carriage returns and tabs are layout and stay. */
+export function visibleOnPage(value: string): string {
+  return value.replace(HIDING, (c) => (c === '\n' || c === '\r' || c === '\t' ? c : visibleText(c)));
+}
+
 type Part = Html | string | number | boolean | null | undefined | Part[];
 
 function render(part: Part): string {
   if (part === null || part === undefined || part === false) return '';
   if (part instanceof Html) return part.text;
   if (Array.isArray(part)) return part.map(render).join('');
-  return escapeHtml(String(part));
+  return escapeHtml(visibleOnPage(String(part)));
 }
 
 /** html`<p>${userText}</p>`: strings are escaped, Html values and arrays of them are inserted. */

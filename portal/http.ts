@@ -97,8 +97,12 @@ export class Exchange {
     return { oidc: this.oidc, user: this.session?.user ?? null, csrfToken: this.session ? this.csrfToken() : '' };
   }
 
-  /** Who is asking, for the submission limiter: the client address, and the subject when signed in. */
+  /**
+   * Who is asking, for the submission limiter: the signed-in subject, else the client address.
+   * Not both: a portal reached over https sits behind a proxy, whose one address every
+   * developer shares, and one account spending that address's budget refused everyone's keys.
+   */
   clientKeys(): string[] {
-    return [`addr:${this.req.socket.remoteAddress ?? 'unknown'}`, ...(this.session ? [`sub:${this.session.user.sub}`] : [])];
+    return this.session ? [`sub:${this.session.user.sub}`] : [`addr:${this.req.socket.remoteAddress ?? 'unknown'}`];
   }
 }

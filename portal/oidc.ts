@@ -1,9 +1,11 @@
 // Sign-in with OpenID Connect: authorization code flow with PKCE (S256), state and nonce,
 // through `openid-client`. The login transaction (PKCE verifier, state, nonce, where to go
-// back) stays in the portal's memory, named by a short-lived HttpOnly cookie; the identity
+// back, until when) travels in a short-lived HttpOnly cookie, sealed (AES-256-GCM) under a
+// per-process key: the portal keeps nothing per attempt, so attempts started by anyone else
+// (a GET to /auth/login needs no account) cannot push out the one a browser is in; the identity
 // provider's answer is checked by openid-client (ID token signature, issuer, audience, nonce),
 // then the user's claims come from the ID token and the UserInfo endpoint.
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import * as client from 'openid-client';
 import { cookieValue, type User } from './session.ts';
@@ -28,7 +30,14 @@ interface LoginTx {
 }
 
 const LOGIN_TTL_MS = 10 * 60_000;
-const MAX_PENDING = 10_000;
+/** The longest return path kept (the cookie carries it; browsers drop cookies past 4 KiB). */
+const MAX_RETURN_TO = 1024;
+/** A sealed attempt: 12 bytes of IV, 16 of tag, the JSON (three 43-character values, a path, a time). */
+const SEALED = /^[A-Za-z0-9_-]{40,2000}$/;
+/** The email and name kept from the provider's claims (they go into key files and pages): as the loopback form's name field. */
+const MAX_CLAIM_CHARS = 200;
+
+const ANOTHER_ATTEMPT = 'This sign-in attempt expired or was started in another browser. Sign in again.';
 
 export class SignInError extends Error {
   override name = 'SignInError';
@@ -41,7 +50,8 @@ export function safeReturnTo(value: string | null): string {
 
 export class OidcSignIn {
   private config: Promise<client.Configuration> | null = null;
-  private readonly pending = new Map<string, LoginTx>();
+  /** Seals login attempts into their cookie; never leaves the process (a restart voids attempts in progress). */
+  private readonly txKey = randomBytes(32);
   private readonly admins: Set<string>;
   readonly cookieName: string;
 
@@ -78,18 +88,13 @@ export class OidcSignIn {
    */
   async begin(returnTo: string, redirectUri: string): Promise<{ location: string; setCookie: string }> {
     const config = await this.configuration();
-    const now = Date.now();
-    for (const [id, tx] of this.pending) if (tx.expiresAt <= now) this.pending.delete(id);
-    while (this.pending.size >= MAX_PENDING) this.pending.delete(this.pending.keys().next().value!);
     const tx: LoginTx = {
       verifier: client.randomPKCECodeVerifier(),
       state: client.randomState(),
       nonce: client.randomNonce(),
-      returnTo: safeReturnTo(returnTo),
-      expiresAt: now + LOGIN_TTL_MS,
+      returnTo: returnTo.length > MAX_RETURN_TO ? '/' : safeReturnTo(returnTo),
+      expiresAt: Date.now() + LOGIN_TTL_MS,
     };
-    const id = randomBytes(24).toString('base64url');
-    this.pending.set(id, tx);
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: redirectUri,
       scope: this.opts.adminGroup ? 'openid email profile groups' : 'openid email profile',
@@ -98,7 +103,27 @@ export class OidcSignIn {
       state: tx.state,
       nonce: tx.nonce,
     });
-    return { location: url.href, setCookie: this.cookie(id, LOGIN_TTL_MS / 1000) };
+    return { location: url.href, setCookie: this.cookie(this.seal(tx), LOGIN_TTL_MS / 1000) };
+  }
+
+  private seal(tx: LoginTx): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.txKey, iv);
+    const sealed = Buffer.concat([cipher.update(JSON.stringify(tx), 'utf8'), cipher.final()]);
+    return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64url');
+  }
+
+  /** The attempt a login cookie carries; null when there is none, or it was not sealed by this process. */
+  private unseal(value: string | null): LoginTx | null {
+    if (value === null || !SEALED.test(value)) return null;
+    const raw = Buffer.from(value, 'base64url');
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.txKey, raw.subarray(0, 12));
+      decipher.setAuthTag(raw.subarray(12, 28));
+      return JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8')) as LoginTx;
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -107,14 +132,21 @@ export class OidcSignIn {
    */
   async finish(req: IncomingMessage, callbackUrl: URL): Promise<{ user: User; returnTo: string; clearCookie: string }> {
     const clearCookie = this.cookie('', 0);
-    const id = cookieValue(req, this.cookieName);
-    const tx = id === null ? undefined : this.pending.get(id);
-    if (id !== null) this.pending.delete(id);
-    if (tx === undefined || tx.expiresAt <= Date.now()) {
-      throw new SignInError('This sign-in attempt expired or was started in another browser. Sign in again.');
+    const tx = this.unseal(cookieValue(req, this.cookieName));
+    if (tx === null || tx.expiresAt <= Date.now()) {
+      throw new SignInError(ANOTHER_ATTEMPT);
+    }
+    // The provider's refusal is believed only for the attempt this browser started (its state):
+    // anyone can send a browser here with ?error=<text of their choosing> right after its sign-in
+    // began. The code is shown only when it is a code (RFC 6749's error is a word like access_denied).
+    if (callbackUrl.searchParams.get('state') !== tx.state) {
+      throw new SignInError(ANOTHER_ATTEMPT);
     }
     const error = callbackUrl.searchParams.get('error');
-    if (error !== null) throw new SignInError(`The identity provider refused the sign-in (${error.slice(0, 100)}).`);
+    if (error !== null) {
+      const code = /^[a-z0-9_.-]{1,64}$/i.test(error) ? ` (${error})` : '';
+      throw new SignInError(`The identity provider refused the sign-in${code}.`);
+    }
     const config = await this.configuration();
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
@@ -129,12 +161,12 @@ export class OidcSignIn {
     }
     const claims = tokens.claims()!;
     const info: Record<string, unknown> = { ...claims, ...(await client.fetchUserInfo(config, tokens.access_token, claims.sub)) };
-    const email = typeof info.email === 'string' ? info.email : '';
-    const verified = info.email_verified === true;
+    const claimed = typeof info.email === 'string' ? info.email.slice(0, MAX_CLAIM_CHARS) : '';
+    // Only a verified email names the user to others (session.ts userLabel); an unverified one is a name the user typed.
+    const email = info.email_verified === true ? claimed : '';
     const groups = Array.isArray(info.groups) ? info.groups.filter((g): g is string => typeof g === 'string') : [];
-    const admin =
-      (verified && email !== '' && this.admins.has(email.toLowerCase())) || (this.opts.adminGroup !== undefined && groups.includes(this.opts.adminGroup));
-    const name = typeof info.name === 'string' && info.name !== '' ? info.name : email || claims.sub;
+    const admin = (email !== '' && this.admins.has(email.toLowerCase())) || (this.opts.adminGroup !== undefined && groups.includes(this.opts.adminGroup));
+    const name = (typeof info.name === 'string' && info.name !== '' ? info.name : claimed || claims.sub).slice(0, MAX_CLAIM_CHARS);
     return { user: { sub: claims.sub, email, name, admin }, returnTo: tx.returnTo, clearCookie };
   }
 }

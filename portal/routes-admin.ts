@@ -12,6 +12,7 @@ import { keyViewer } from './key-status.ts';
 import { answeredLoading } from './routes-keys.ts';
 import { adminPage } from './page-keys.ts';
 import { type FormError, messagePage } from './page.ts';
+import { userLabel } from './session.ts';
 
 const NOTICES: Record<string, string> = {
   approved: 'Approved: the key is active and the gateway reloads it.',
@@ -67,7 +68,7 @@ export async function adminAction(ctx: PortalContext, ex: Exchange, keyId: strin
   if (!PORTAL_KEY_ID.test(keyId) || (action !== 'approve' && action !== 'deny'))
     return render(ctx, ex, 404, null, [{ field: null, message: 'No such key or action.' }]);
   const at = ctx.now();
-  const by = user.email || user.sub;
+  const by = userLabel(user);
   const outcome = await ctx.queue.run(() =>
     editPortalKey(ctx.edits, keyId, (text, key) => {
       if (!key.pending) return { refuse: 409, message: `${keyId} is not waiting for approval.` };

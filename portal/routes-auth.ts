@@ -30,7 +30,7 @@ export async function callback(ctx: PortalContext, ex: Exchange): Promise<void> 
   try {
     const { user, returnTo, clearCookie } = await ctx.oidc!.finish(ex.req, url);
     ex.cookies.push(clearCookie, ctx.sessions!.create(user).setCookie);
-    ctx.logger?.info({ user: user.sub, email: user.email, admin: user.admin }, 'portal sign-in');
+    ctx.logger?.info({ user: user.sub, email: user.email, name: user.name, admin: user.admin }, 'portal sign-in');
     ex.redirect(returnTo);
   } catch (err) {
     if (!(err instanceof SignInError)) throw err;

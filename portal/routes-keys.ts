@@ -14,6 +14,7 @@ import { keyViewer } from './key-status.ts';
 import { keyPage, keysLoadingPage, myKeysPage } from './page-keys.ts';
 import { lookupPage, statusPage } from './page-receipt.ts';
 import { type FormError, messagePage } from './page.ts';
+import { userLabel } from './session.ts';
 import { checkProof, proofMessage } from './proof.ts';
 import { readSubmission, safePasted, submittedCertificate } from './routes-request.ts';
 import { validateCertificate } from './validate-cert.ts';
@@ -115,15 +116,18 @@ export async function keyAction(ctx: PortalContext, ex: Exchange, keyId: string,
     return ex.wantsJson() ? ex.json(404, { errors: [{ field: null, message: 'You have no key with this id.' }] }) : notFound(ex);
   }
   const at = ctx.now();
-  const by = user.email || user.sub;
+  const by = userLabel(user);
   let edit: (text: string, current: PortalKey) => string | null | { refuse: number; message: string };
   let done: string;
   if (action === 'switch-off') {
     done = 'switched-off';
+    // Off already: nothing to write (each post added a line, a recompile and a bundle write before, unbounded).
     edit = (text, current) =>
       current.owner !== user.sub
         ? { refuse: 404, message: 'You have no key with this id.' }
-        : (switchedOffKeyFile(text, at, by) ?? { refuse: 409, message: 'The key file is not readable.' });
+        : current.switchedOff
+          ? text
+          : (switchedOffKeyFile(text, at, by) ?? { refuse: 409, message: 'The key file is not readable.' });
   } else if (action === 'remove-certificate') {
     done = 'removed';
     edit = (text, current) => {

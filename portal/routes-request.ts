@@ -10,6 +10,7 @@ import { BodyTooLarge, developerProblem, MAX_BODY_BYTES, parseRequestForm, readC
 import type { Exchange } from './http.ts';
 import type { IssueOutcome } from './issue-key.ts';
 import { type FormError, type FormValues, requestPage } from './page.ts';
+import { userLabel } from './session.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { MAX_CERT_BYTES } from './validate-cert.ts';
 
@@ -69,7 +70,7 @@ export async function readSubmission(
   if (limited) {
     const wait = ctx.limiter.take(ex.clientKeys());
     if (wait > 0) {
-      ctx.logger?.warn({ client: ex.clientKeys(), retry_after: wait }, 'portal submission rate-limited');
+      ctx.logger?.warn({ client: ex.clientKeys(), address: ex.req.socket.remoteAddress, retry_after: wait }, 'portal submission rate-limited');
       // The body is not read: answer, then drop the connection.
       ex.res.on('finish', () => ex.req.socket.destroy());
       await refuseWith(429, [{ field: null, message: `Too many submissions from you in a short time. Try again in ${Math.ceil(wait / 60)} minute(s).` }], {
@@ -135,7 +136,7 @@ export async function submitRequest(ctx: PortalContext, ex: Exchange): Promise<v
   }
   const user = ex.session?.user;
   const fieldErrors: FormError[] = [];
-  const developer = user ? user.email || user.name : form.developer;
+  const developer = user ? userLabel(user) : form.developer;
   if (!user) {
     const problem = developerProblem(form.developer);
     if (problem) fieldErrors.push({ field: 'developer', message: problem });

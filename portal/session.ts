@@ -10,9 +10,21 @@ import type { IncomingMessage } from 'node:http';
 export interface User {
   /** The identity provider's subject: what `owner:` records. */
   sub: string;
+  /** The email the provider says it verified (`email_verified: true`); '' when it did not. */
   email: string;
+  /** The provider's `name` (free text the user often sets themselves), else the unverified email, else `sub`. */
   name: string;
   admin: boolean;
+}
+
+/**
+ * How the portal names a user to others (the key file's developer line, who switched a key
+ * off or approved it, the admin page): the verified email, else the name marked as unverified
+ * with the subject beside it. A name, or an email the provider did not verify, is whatever the
+ * user typed at the provider: unmarked, "ada@example.com" would pass for the admin Ada.
+ */
+export function userLabel(user: User): string {
+  return user.email !== '' ? user.email : `${user.name} (no verified email; subject ${user.sub})`;
 }
 
 export interface Session {

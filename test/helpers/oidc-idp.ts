@@ -12,6 +12,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 
 export interface TestUser {
   email: string;
+  /** What the provider says of the email (default true): false for an address the user typed and never confirmed. */
+  emailVerified?: boolean;
   name?: string;
   groups?: string[];
 }
@@ -81,7 +83,7 @@ export async function bindIdp(users: Record<string, TestUser> = {}): Promise<Tes
           return {
             accountId: id,
             async claims() {
-              return { sub: id, email: user.email, email_verified: true, name: user.name ?? id, groups: user.groups ?? [] };
+              return { sub: id, email: user.email, email_verified: user.emailVerified ?? true, name: user.name ?? id, groups: user.groups ?? [] };
             },
           };
         },
