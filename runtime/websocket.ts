@@ -144,6 +144,7 @@ export class WebSockets {
     } catch (err) {
       reportFault('response headers', err);
       res.destroy();
+      out.statusMessage = ''; // a reason phrase writeHead refused would make the 502 throw too
       ex.proxied(502, 'proxy.upstream_error');
       sendError(out, 'proxy.upstream_error');
       done();
