@@ -243,6 +243,7 @@ export function whoCanReach(
             });
         }
         // Its own certificates that were given and refused (revoked, expired, ...): say why.
+        const noted = notes.length;
         for (const c of certs) {
           const k = snapshot.keyOfIdentity(c.identity, now);
           if (k === undefined || k === AMBIGUOUS_KEY || k.id !== key.id) continue;
@@ -251,6 +252,15 @@ export function whoCanReach(
             notes.push(
               `key ${key.id} with its certificate ${short(c.identity.fingerprint)} (${c.subject}, ${c.file})${key.token_sha256 ? ' and its token' : ''} is refused: ${d.refusal.code}`,
             );
+        }
+        // A key granted the API that is in no row and no note yet: say why it is not a row.
+        if (missing === null && notes.length === noted) {
+          const refused = keyStagesRefusal(snapshot, { method, host, path }, key, now, opts.path === null);
+          notes.push(
+            refused !== null
+              ? `key ${key.id} is refused whatever its certificate: ${refused.code}`
+              : `key ${key.id} gets through with none of the certificates given`,
+          );
         }
         continue;
       }
@@ -266,6 +276,14 @@ export function whoCanReach(
       });
     }
   }
+  // Where a key is needed too, a certificate the certificate stages admit reaches nothing on
+  // its own: with no key row, nobody gets through, and the certificates are notes, not rows.
+  if (api.use_mutual_tls_auth && !api.use_keyless && !rows.some((r) => r.kind === 'key'))
+    for (const r of rows.splice(0)) {
+      const what = r.kind === 'certificate' ? 'pinned certificate' : r.kind === 'ca' ? 'CA entry' : 'subject entry';
+      const about = [r.kind === 'certificate' && r.id ? `key ${r.id}` : '', r.subject ?? ''].filter(Boolean).join(', ');
+      notes.push(`${what} ${short(r.fingerprints[0])}${about ? ` (${about})` : ''} reaches nothing here: no key gets through (the API needs a key as well)`);
+    }
   if (api.use_mutual_tls_auth || api.use_certificate) {
     const all = revocationOf(bundle, null);
     if (all) notes.push(`revocation (every API): ${all}`);

@@ -1,7 +1,7 @@
 // How long a signed-in portal takes from its start to its first page, with N portal key files
 // in DIR/keys/portal (issue 14/15). Not part of `npm test`.
 //
-//   npm run build --silent && node --import tsx bench/portal-start.ts [--files 20000] [--owners 1000] [--root DIR]
+//   npm run build --silent && node --import tsx bench/portal-start.ts [--files 20000] [--owners 1000] [--root DIR] [--sign-in no]
 //
 // The config: one dynamic-mTLS API, a catalog plan, and N portal key files as the portal
 // writes them, each with its own certificate (made by bench/gen-config.ts, cached in
@@ -16,6 +16,10 @@
 // (the event loop held, seen from outside) and the portal's own event_loop_max_ms for the
 // start. A checkout before that compiles before it listens: its compile is done at "listening".
 // /keys, which needs a session, is not asked; the portal's log says when its key files are all read.
+// With --sign-in no the portal is loopback-only (no OIDC, no key files read for the cap) and its
+// request form needs no session: the bench also asks GET / every 10 ms until it shows the catalog
+// (200 and its plans; 503 "starting" before), and reports when it first did (since session 14 the
+// catalog is compiled before the keys).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +29,9 @@ import { generateCompileConfig } from './gen-config.ts';
 import { portalKeyFlags, writeBenchKey } from './lib/portal-keys.ts';
 import { processCpuSeconds } from './lib/proc.ts';
 
-const { files, owners, root } = portalKeyFlags({});
+const { files, owners, root, values } = portalKeyFlags({ 'sign-in': 'yes' });
+/** Signed in (the default, as before session 14): GET / is the sign-in page. Loopback-only: GET / is the request form. */
+const signedIn = values['sign-in'] !== 'no';
 const cli = join(root, 'dist', 'mtlsgate.mjs');
 if (!existsSync(cli)) throw new Error(`${cli} is missing: npm run build in ${root} first`);
 /** Whether that build listens before its start-up compile (session 13 on). */
@@ -62,7 +68,7 @@ const config = join(work, 'config');
 if (spawnSync('cp', ['-r', source, config]).status !== 0) throw new Error('cp failed');
 writeFileSync(join(work, 'secret'), 'bench-secret-0123456789\n');
 const args = [cli, 'portal', '--config', config, '-o', join(work, 'bundle.json'), '--listen', '127.0.0.1:0', '--cache', join(work, 'cache')];
-args.push('--oidc-issuer', 'http://127.0.0.1:9', '--oidc-client-id', 'bench', '--oidc-client-secret-file', join(work, 'secret'));
+if (signedIn) args.push('--oidc-issuer', 'http://127.0.0.1:9', '--oidc-client-id', 'bench', '--oidc-client-secret-file', join(work, 'secret'));
 /** One start of the portal (the cache directory persists between starts, as it would on a restart). */
 async function start(label: string): Promise<void> {
   const started = performance.now();
@@ -80,10 +86,25 @@ async function start(label: string): Promise<void> {
       }, 5);
     });
     const listening = performance.now() - started;
-    const page = await fetch(`${base}/`);
-    const body = await page.text();
-    const firstPage = performance.now() - started;
-    if (page.status !== 401 || !body.includes('id="sign-in"')) throw new Error(`GET / answered ${page.status}, not the sign-in page`);
+    // Loopback-only: the request form with its plans (200), or 503 "starting" until the catalog is compiled.
+    let catalogAt: number | null = null;
+    const askCatalog = async () => {
+      const t = performance.now();
+      const form = await fetch(`${base}/`);
+      const text = await form.text();
+      if (form.status === 200 && text.includes('name="policy"')) catalogAt = t - started;
+      else if (form.status !== 503) throw new Error(`GET / answered ${form.status}, neither the form nor "starting"`);
+    };
+    let firstPage: number;
+    if (signedIn) {
+      const page = await fetch(`${base}/`);
+      const body = await page.text();
+      firstPage = performance.now() - started;
+      if (page.status !== 401 || !body.includes('id="sign-in"')) throw new Error(`GET / answered ${page.status}, not the sign-in page`);
+    } else {
+      await askCatalog();
+      firstPage = performance.now() - started;
+    }
     const style = await fetch(`${base}/style.css`);
     await style.text();
     const staticPage = performance.now() - started;
@@ -94,6 +115,7 @@ async function start(label: string): Promise<void> {
     let slowestAt = 0;
     while (listensFirst && !compileDone.test(log)) {
       if (child.exitCode !== null) throw new Error(`portal exited ${child.exitCode}:\n${log}`);
+      if (!signedIn && catalogAt === null) await askCatalog();
       const t = performance.now();
       await (await fetch(`${base}/style.css`)).text();
       const took = performance.now() - t;
@@ -101,6 +123,7 @@ async function start(label: string): Promise<void> {
       waits.push(took);
       await sleep(10);
     }
+    if (!signedIn && catalogAt === null) await askCatalog();
     waits.sort((a, b) => a - b);
     const asked = waits.length;
     const slowest = waits[asked - 1] ?? 0;
@@ -109,7 +132,8 @@ async function start(label: string): Promise<void> {
     const inside = /"event_loop_max_ms":(\d+)/.exec(log)?.[1];
     const cpu = processCpuSeconds(child.pid!);
     console.log(
-      `${root} (${label}): ${files} portal key files: listening after ${Math.round(listening)} ms, first page (GET /, sign-in) after ${Math.round(firstPage)} ms, ` +
+      `${root} (${label}${signedIn ? '' : ', loopback-only'}): ${files} portal key files: listening after ${Math.round(listening)} ms, first page (GET /, ${signedIn ? 'sign-in' : 'the form or "starting"'}) after ${Math.round(firstPage)} ms, ` +
+        (signedIn ? '' : `catalog page (GET /, the form with its plans) after ${catalogAt === null ? 'never' : Math.round(catalogAt)} ms, `) +
         `static page (GET /style.css) after ${Math.round(staticPage)} ms; start-up compile done after ${Math.round(compiled)} ms` +
         (listensFirst
           ? ` (meanwhile ${asked} static pages: median ${Math.round(median)} ms, the slowest ${Math.round(slowest)} ms at ${Math.round(slowestAt)} ms; the portal's event loop held at most ${inside ?? '?'} ms)`

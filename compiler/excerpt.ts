@@ -3,7 +3,7 @@
 // and short (at most MAX_EXCERPT characters of it, then how long it really is). A diagnostic
 // names the place; it never needs to repeat a whole value, which could be a secret read from
 // a file that should not have been read.
-export const MAX_EXCERPT = 32;
+const MAX_EXCERPT = 32;
 
 const asciiOnly = (s: string) => s.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 

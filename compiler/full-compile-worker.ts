@@ -1,21 +1,41 @@
-// Worker thread entry of compiler/full-compile-client.ts: one full compile of a config
-// directory, capturing what the live compile keeps (compiler/live-state.ts), posted back in
-// slices and a last message (compiler/capture-handoff.ts). Built beside the CLI as
-// dist/full-compile-worker.mjs (scripts/build.mjs).
+// Worker thread entry of compiler/full-compile-client.ts: full compiles of a config directory,
+// one at a time for as long as the worker lives, each capturing what the live compile keeps
+// (compiler/live-state.ts), posted back in slices and a last message (compiler/capture-handoff.ts);
+// and catalog compiles (the config without the portal's key files). Nothing of a compile is kept
+// after its answer. Built beside the CLI as dist/full-compile-worker.mjs (scripts/build.mjs).
+import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { sliceCapture } from './capture-handoff.ts';
-import type { FullCompileReply, FullCompileRequest } from './full-compile-client.ts';
+import type { CatalogParts, FullCompileReply, FullCompileRequest, WorkerSignal } from './full-compile-client.ts';
 import { compileDirCapturing } from './index.ts';
 import type { LiveCapture } from './live-state.ts';
 
 const port = parentPort!;
+const signal = (m: WorkerSignal) => port.postMessage(m);
 
-// `on`, not `once`: the worker stays up (its end of `answers` open) until the main thread has
-// taken the whole answer and terminates it.
-port.on('message', async ({ dir, opts, answers, hold }: FullCompileRequest) => {
+/** Requests run one after another (a compile awaits inside; the next must not start meanwhile). */
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (req: FullCompileRequest) => {
+  chain = chain.then(() => (req.type === 'catalog' ? catalog(req) : compile(req)));
+});
+
+async function catalog({ id, dir, opts, exclude }: Extract<FullCompileRequest, { type: 'catalog' }>): Promise<void> {
+  // No cache: its entries and snapshot are the whole config's. One thread: the catalog is a few files.
+  const { cacheDir: _whole, ...rest } = opts;
+  let parts: CatalogParts | null = null;
+  try {
+    const r = await compileDirCapturing(dir, { ...rest, exclude: [...(opts.exclude ?? []), ...exclude], keyWorkers: 0 });
+    if (r.errorCount === 0 && r.wire !== null) parts = { plans: r.portalPlans, apis: r.wire.apis };
+  } catch {
+    // The full compile after it says why (an unreadable directory).
+  }
+  signal({ id, type: 'catalog', catalog: parts, heapBytes: getHeapStatistics().total_heap_size });
+}
+
+async function compile({ id, dir, opts, answers, hold }: Extract<FullCompileRequest, { type: 'compile' }>): Promise<void> {
   const capture = {} as LiveCapture;
   const onLoaded = (files: number) => {
-    port.postMessage({ type: 'loaded', files } satisfies FullCompileReply);
+    signal({ id, type: 'loaded', files });
     // Held (tests): the files are read; the compile waits here until the holder lets it go.
     if (hold) Atomics.wait(hold, 0, 0);
   };
@@ -45,9 +65,10 @@ port.on('message', async ({ dir, opts, answers, hold }: FullCompileRequest) => {
     else reply = { type: 'done', result, capture: kept ? capture : null };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    reply = { type: 'failed', name: e.name, message: e.message, ...(e.code === undefined ? {} : { code: e.code }) };
+    return signal({ id, type: 'failed', name: e.name, message: e.message, ...(e.code === undefined ? {} : { code: e.code }) });
   }
-  if (reply.type === 'failed') return port.postMessage(reply);
+  // The main thread takes the answer a message a turn, then closes `answers` (both ends).
   answers.postMessage(reply);
-  port.postMessage({ type: 'answered' });
-});
+  // The heap this compile grew the worker to: the client ends a worker that would sit idle on a big one.
+  signal({ id, type: 'answered', heapBytes: getHeapStatistics().total_heap_size });
+}

@@ -9,6 +9,7 @@
 // Tyk host), the YAML still names the place inside OUT where the file belongs, and the report
 // says what to copy there (or to pin instead): check then reports that one missing file.
 import { basename } from 'node:path';
+import { containsPrivateKey } from '../cert/private-key.ts';
 import { MAX_CERT_FILE_BYTES } from '../cert/read.ts';
 import { errnoMessage } from '../common/errno.ts';
 import { readRegularFile } from '../common/regular-file.ts';
@@ -16,7 +17,6 @@ import type { ImportContext } from './context.ts';
 import type { OutFile } from './yaml-out.ts';
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 
 /** Absolute certificate paths met so far: source path -> its file under OUT/certs/ (or null: not readable). */
 export class CertCopies {
@@ -69,7 +69,7 @@ export function relocatedCertPath(ctx: ImportContext, abs: string, file: string,
     return relative;
   }
   ctx.certCopies.set(abs, `${blocks.join('\n')}\n`);
-  const key = PRIVATE_KEY.test(pem) ? '; the private key in that file was NOT copied' : '';
+  const key = containsPrivateKey(pem) ? '; the private key in that file was NOT copied' : '';
   ctx.report.note(
     file,
     pointer,

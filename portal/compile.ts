@@ -3,7 +3,7 @@
 // which certificates and key ids are taken), the bundle bytes and a readable report.
 import type { KeyObject } from 'node:crypto';
 import { type CompileOptions, compileDir, type CompileResult, type Diagnostic, formatDiagnostics, type PortalPlan } from '../compiler/index.ts';
-import { offThreadCompile } from '../compiler/full-compile-client.ts';
+import { type CatalogParts, CompileWorker } from '../compiler/full-compile-client.ts';
 import { writeFileAtomic } from '../common/atomic-write.ts';
 import { LiveCompiler, type LiveMode } from '../compiler/live-compile.ts';
 import { isShardedDir } from '../bundle/read-sharded.ts';
@@ -47,7 +47,20 @@ export interface Compiled {
   live?: LiveMode;
 }
 
-export type CompileFn = (configDir: string) => Promise<Compiled>;
+export interface CompileFn {
+  (configDir: string): Promise<Compiled>;
+  /**
+   * The catalog's parts alone (the config without the portal's key files), compiled before the
+   * next full compile: the portal shows its catalog while that one runs. Null when the catalog
+   * alone has errors or no worker runs (then the full compile tells).
+   */
+  earlyCatalog?(configDir: string): Promise<CatalogParts | null>;
+  /** Stops at once: the compile worker ends (a compile in flight and every later one reject with CompileStopped). */
+  close?(): void;
+}
+
+/** The portal's own key files (portal/key-file.ts PORTAL_KEYS_DIR), as an exclude pattern: what the catalog compile leaves out. */
+const PORTAL_KEYS_PATTERN = '/keys/portal/';
 
 /** Index of `value` in the ascending 64-hex table, or -1 (binary search: the table is sorted). */
 function hexIndex(hex: string, value: string): number {
@@ -106,8 +119,9 @@ export function compiledView(result: CompileResult, configDir: string, signingKe
  * (compiler/live-compile.ts): a new key recompiles its own file; the bytes are a full compile's.
  * With a cache directory (`--cache DIR`, compiler/key-cache.ts) every full compile goes
  * through the disk cache. With `offThread` (the portal) the live compile's full compiles run
- * in a worker thread (compiler/full-compile-client.ts; `hold`: tests hold it once it has read
- * the files). `onLoaded` is told how many config files a compile read.
+ * in one long-lived worker thread (compiler/full-compile-client.ts; `hold`: tests hold it once
+ * it has read the files), which also compiles the early catalog. `onLoaded` is told how many
+ * config files a compile read.
  */
 export function compilerFor(
   opts: { signingKey?: KeyObject; cacheDir?: string; live?: boolean; offThread?: boolean | { hold: Int32Array }; onLoaded?: (files: number) => void } = {},
@@ -116,17 +130,21 @@ export function compilerFor(
     ...(opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir }),
     ...(opts.onLoaded === undefined ? {} : { onLoaded: opts.onLoaded }),
   };
-  const compileFull = opts.offThread ? offThreadCompile(opts.offThread === true ? undefined : opts.offThread.hold) : undefined;
+  const worker = opts.offThread ? new CompileWorker(opts.offThread === true ? {} : { hold: opts.offThread.hold }) : undefined;
   const live = new Map<string, LiveCompiler>();
-  return async (configDir) => {
+  const compile: CompileFn = async (configDir) => {
     let result: CompileResult;
     if (opts.live) {
       let compiler = live.get(configDir);
-      if (!compiler) live.set(configDir, (compiler = new LiveCompiler(configDir, compileOptions, compileFull)));
+      if (!compiler) live.set(configDir, (compiler = new LiveCompiler(configDir, compileOptions, worker?.compile)));
       result = await compiler.compile();
     } else result = await compileDir(configDir, compileOptions);
     return compiledView(result, configDir, opts.signingKey);
   };
+  if (worker) compile.earlyCatalog = (configDir) => worker.catalog(configDir, compileOptions, [PORTAL_KEYS_PATTERN]);
+  // The directory watches stay: they keep nothing alive (persistent: false), and a closed journal would report nothing changed.
+  compile.close = () => worker?.close();
+  return compile;
 }
 
 export const compileConfig: CompileFn = compilerFor();

@@ -11,6 +11,7 @@ import type { ChallengeStore } from './proof.ts';
 import type { SerialQueue } from './queue.ts';
 import type { SubmissionLimiter } from './rate-limit.ts';
 import type { SessionStore } from './session.ts';
+import type { StartupCompile } from './startup.ts';
 
 export interface PortalContext {
   configDir: string;
@@ -19,6 +20,8 @@ export interface PortalContext {
   compile: CompileFn;
   /** Every change to the config directory, issuing or editing, runs through this one queue. */
   queue: SerialQueue;
+  /** The start-up compile, while it runs (portal/startup.ts); undefined when the caller compiled before. */
+  startup?: StartupCompile;
   issuer: Issuer;
   edits: EditTarget;
   csrf: CsrfGuard;
@@ -33,7 +36,10 @@ export interface PortalContext {
   now(): Date;
 }
 
-export async function catalogNow(ctx: PortalContext): Promise<{ catalog: CatalogEntry[]; broken?: string }> {
+export async function catalogNow(ctx: PortalContext): Promise<{ catalog: CatalogEntry[]; broken?: string; starting?: string }> {
+  // While the start-up compile runs: the catalog of the policies and APIs alone, compiled before it.
+  const early = ctx.startup?.catalog;
+  if (early) return { catalog: early, starting: ctx.startup!.formNotice };
   const compiled = await ctx.compile(ctx.configDir);
   if (compiled.apis === null) return { catalog: [], broken: compiled.report };
   return { catalog: loadCatalog({ plans: compiled.plans, apis: compiled.apis }) };

@@ -89,6 +89,8 @@ export interface RequestPageModel {
   errors: FormError[];
   /** The config does not compile: the portal cannot issue keys until it is fixed. */
   configBroken?: string;
+  /** The start-up compile still runs (the catalog shown is that of the policies and APIs alone): what a request sent now does. */
+  starting?: string;
 }
 
 function approvalBadge(requireApproval: boolean): Html {
@@ -190,7 +192,9 @@ ${proofField(errors, model.challenge, model.chrome.oidc ? 3 : 4)}
 </form>`;
   const broken = model.configBroken
     ? html`<div class="error-summary" role="alert"><h2>The portal cannot issue keys right now</h2><p>The gateway's configuration does not compile, so no new key can be added. The platform team has to fix it first.</p><pre>${model.configBroken}</pre></div>`
-    : '';
+    : model.starting
+      ? html`<p class="hint" role="note" id="starting">${model.starting}</p>`
+      : '';
   return layout(
     errors.length > 0 ? 'Error: request access' : 'Request access',
     'request',

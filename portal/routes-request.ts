@@ -27,7 +27,7 @@ export interface FormAnswer {
 
 export async function renderForm(ctx: PortalContext, ex: Exchange, { status, values, errors, extra = {}, challenge }: FormAnswer): Promise<void> {
   const token = ex.csrfToken();
-  const { catalog, broken } = await catalogNow(ctx);
+  const { catalog, broken, starting } = await catalogNow(ctx);
   const model = {
     chrome: ex.chrome(),
     catalog,
@@ -36,6 +36,7 @@ export async function renderForm(ctx: PortalContext, ex: Exchange, { status, val
     values,
     errors,
     configBroken: broken,
+    starting,
   };
   ex.html(status, requestPage(model), extra);
 }

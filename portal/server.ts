@@ -5,9 +5,10 @@
 //   keys they own and manages only those; admins approve or deny pending keys.
 // Every answer carries a strict CSP and the other protective headers; every form is
 // CSRF-protected; every certificate needs proof of possession of its private key.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type IncomingMessage, type RequestListener, Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { CompileStopped } from '../compiler/full-compile-client.ts';
 import { type Compiled, compileConfig, type CompileFn } from './compile.ts';
 import type { PortalContext } from './context.ts';
 import { CsrfGuard } from './csrf.ts';
@@ -85,7 +86,7 @@ export function createPortal(opts: PortalOptions): Portal {
     issuer.keyCounts
       .load()
       .catch((err: Error) => opts.logger?.error({ error: err.message }, 'portal: reading the key files failed; the next view tries again'));
-  const started = opts.startup ? opts.startup.run(queue, () => syncBundle(opts.configDir, opts.bundlePath, compile)) : null;
+  const started = opts.startup ? opts.startup.run(queue, () => syncBundle(opts.configDir, opts.bundlePath, compile), opts.configDir, compile) : null;
   started?.catch((err: Error) => opts.logger?.error({ error: err.message }, 'portal: the start-up compile failed'));
   const ctx: PortalContext = {
     configDir: opts.configDir,
@@ -93,6 +94,7 @@ export function createPortal(opts: PortalOptions): Portal {
     gatewayUrl: opts.gatewayUrl,
     compile,
     queue,
+    startup: opts.startup,
     issuer,
     edits: { configDir: opts.configDir, bundlePath: opts.bundlePath, compile, keyCounts: issuer.keyCounts },
     csrf: new CsrfGuard(secure),
@@ -160,8 +162,10 @@ export function createPortal(opts: PortalOptions): Portal {
     ex.html(404, messagePage('Page not found', 'There is nothing at this address.', ex.chrome()));
   }
 
-  server = createServer((req, res) => {
+  const handle: RequestListener = (req, res) => {
     route(req, res).catch((err: Error) => {
+      // A request that waited for a compile the portal's stop ended: nothing was written.
+      if (err instanceof CompileStopped && !res.headersSent) return answerStopping(req, res);
       opts.logger?.error({ error: err.message }, 'portal request failed');
       if (!res.headersSent)
         res
@@ -169,6 +173,32 @@ export function createPortal(opts: PortalOptions): Portal {
           .end('The portal could not answer this request. Nothing was changed; try again.\n');
       else res.destroy();
     });
-  });
+  };
+  server = new PortalServer(handle, () => compile.close?.());
   return { server, issuer: ctx.issuer, started };
+}
+
+/** 503 to a request the portal's stop cut short (it waited for the start-up compile): JSON for API clients. */
+function answerStopping(req: IncomingMessage, res: ServerResponse): void {
+  const message = 'The portal is stopping: nothing was submitted or changed. Send it again once the portal is back.';
+  if (/\bapplication\/json\b/.test(req.headers.accept ?? ''))
+    res
+      .writeHead(503, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8' })
+      .end(JSON.stringify({ errors: [{ field: null, code: 'stopping', message }] }));
+  else res.writeHead(503, { ...SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' }).end(`${message}\n`);
+}
+
+/** The portal's HTTP server: closing it (the portal stopping) also ends its compile worker at once, a compile in flight with it. */
+class PortalServer extends Server {
+  constructor(
+    handle: RequestListener,
+    private readonly stopCompiles: () => void,
+  ) {
+    super(handle);
+  }
+
+  override close(callback?: (err?: Error) => void): this {
+    this.stopCompiles();
+    return super.close(callback);
+  }
 }

@@ -1,12 +1,21 @@
 // The portal's start-up compile (`syncBundle`: the directory compiled, the bundle rewritten when
 // its bytes differ) runs after the portal listens, as the first task of the queue every change
 // goes through. At 20,000 key files it takes seconds (in a worker thread: the event loop stays
-// free, compiler/full-compile-client.ts); meanwhile the sign-in, sign-out and static pages
-// answer, and every page or form that needs the catalog or the keys answers 503 "starting"
-// (HTML that reloads itself, or JSON), never a catalog or key list of its own making. A key
-// request made meanwhile is refused before anything is read or written (its challenge stays
-// usable), so none is lost in, or half-applied beside, the start-up compile.
-import type { Compiled } from './compile.ts';
+// free, compiler/full-compile-client.ts). Before it the worker compiles the catalog alone (the
+// config without DIR/keys/portal: the policies and APIs, a few files), so the request form shows
+// the catalog within a second of the start. Meanwhile:
+// - the request form answers from that catalog (or 503 "starting" when the catalog alone does not
+//   compile: the full compile then shows why);
+// - a key request waits in the queue behind the compile and is answered when it is done, exactly
+//   as after the start: validated against the whole config (its certificate against every key's),
+//   never against a part of it. At most MAX_WAITING_REQUESTS wait at once (each holds its body);
+//   one more is refused (503 "starting") before anything is read or written;
+// - every other page that needs the keys answers 503 "starting" (HTML that reloads itself, or
+//   JSON), never a key list of its own making.
+// A portal stopped meanwhile ends the compile (CompileStopped): `started` then never settles.
+import { CompileStopped } from '../compiler/full-compile-client.ts';
+import { type CatalogEntry, loadCatalog } from './catalog.ts';
+import type { CompileFn, Compiled } from './compile.ts';
 import { html } from './html.ts';
 import type { Exchange } from './http.ts';
 import { layout, messagePage } from './page.ts';
@@ -15,6 +24,9 @@ import type { SerialQueue } from './queue.ts';
 /** How long a browser waits before it asks again while the portal starts. */
 const STARTING_RETRY_SECONDS = 2;
 
+/** Key requests that may wait for the start-up compile at once (each holds its body, at most form.ts MAX_BODY_BYTES). */
+export const MAX_WAITING_REQUESTS = 32;
+
 /** The pages and forms that read the catalog or the keys: everything but sign-in, sign-out and the static files. */
 export const NEEDS_COMPILE = /^\/(?:$|requests(?:\/|$)|keys(?:\/|$)|admin(?:\/|$))/;
 
@@ -22,18 +34,36 @@ export class StartupCompile {
   private running = false;
   /** Config files the compile read (null until they are read). */
   private files: number | null = null;
+  /** The catalog of the policies and APIs alone, while the start-up compile runs (null: not compiled, or it has errors). */
+  private early: CatalogEntry[] | null = null;
+  /** Key requests waiting for the start-up compile. */
+  private waiting = 0;
 
   /** Called with the count of config files once the compile has read them (CompileOptions.onLoaded). */
   readonly loaded = (files: number): void => {
     if (this.running) this.files = files;
   };
 
-  /** Runs `sync` as the first task of `queue`: every key change waits for it, and starts from its state. */
-  run(queue: SerialQueue, sync: () => Promise<Compiled>): Promise<Compiled> {
+  /**
+   * Runs `sync` as the first task of `queue`: every key change waits for it, and starts from its
+   * state. With `compile.earlyCatalog` the catalog is compiled first (the same worker, before the
+   * full compile), for the request form meanwhile.
+   */
+  run(queue: SerialQueue, sync: () => Promise<Compiled>, configDir?: string, compile?: CompileFn): Promise<Compiled> {
     this.running = true;
-    return queue.run(sync).finally(() => {
+    if (configDir !== undefined && compile?.earlyCatalog)
+      compile.earlyCatalog(configDir).then(
+        (parts) => {
+          if (this.running && parts !== null) this.early = loadCatalog(parts);
+        },
+        () => undefined,
+      );
+    const done = queue.run(sync).finally(() => {
       this.running = false;
+      this.early = null;
     });
+    // Stopped with the portal: nobody waits for it; nothing reports it.
+    return done.catch((err: unknown) => (err instanceof CompileStopped ? new Promise<never>(() => undefined) : Promise.reject(err)));
   }
 
   /** What a page says while the compile runs; null once it is done. */
@@ -41,14 +71,47 @@ export class StartupCompile {
     if (!this.running) return null;
     return `starting: compiling the config (${this.files === null ? 'reading its files' : `${this.files.toLocaleString('en-US')} files`})`;
   }
+
+  /** The catalog to show while the compile runs (null: none yet, or the compile is done). */
+  get catalog(): CatalogEntry[] | null {
+    return this.running ? this.early : null;
+  }
+
+  /** What the request form says while it shows the early catalog. */
+  get formNotice(): string {
+    const files = this.files === null ? 'its files' : `its ${this.files.toLocaleString('en-US')} files`;
+    return `The portal has just started and is still compiling ${files}. A request sent now is answered once that is done (a few seconds).`;
+  }
+
+  /** Key requests waiting for the start-up compile now (tests). */
+  get waitingRequests(): number {
+    return this.waiting;
+  }
+
+  /** Whether a key request sent now may wait in the queue for the compile (it counts until its answer is sent). */
+  admit(ex: Exchange): boolean {
+    if (this.waiting >= MAX_WAITING_REQUESTS) return false;
+    this.waiting++;
+    ex.res.once('close', () => this.waiting--);
+    return true;
+  }
 }
 
-/** Answers 503 "starting" (HTML or JSON) while the start-up compile runs; false once it is done. */
+/** The two pages the early catalog answers while the compile runs: the request form, and a key request (it waits for the compile). */
+function answeredMeanwhile(startup: StartupCompile, ex: Exchange): boolean {
+  const path = ex.url.pathname;
+  if (path === '/' && ex.readOnly) return startup.catalog !== null;
+  if (path === '/requests' && ex.method === 'POST') return startup.admit(ex);
+  return false;
+}
+
+/** Answers 503 "starting" (HTML or JSON) while the start-up compile runs, unless the page can answer meanwhile; false when it can. */
 export function answeredStarting(startup: StartupCompile | undefined, ex: Exchange): boolean {
   const message = startup?.message;
-  if (message === undefined || message === null) return false;
+  if (message === undefined || message === null || answeredMeanwhile(startup!, ex)) return false;
   const retry = { 'retry-after': String(STARTING_RETRY_SECONDS) };
-  const text = `${message}. The portal has just started; try again in a few seconds.`;
+  const busy = ex.method === 'POST' && ex.url.pathname === '/requests' ? ` ${MAX_WAITING_REQUESTS} key requests already wait for it.` : '';
+  const text = `${message}. The portal has just started; try again in a few seconds.${busy}`;
   if (ex.wantsJson()) {
     ex.json(503, { errors: [{ field: null, code: 'starting', message: text }] }, retry);
     return true;

@@ -6,6 +6,7 @@ import type { BundleApi, BundleCa } from '../bundle/types.ts';
 import type { TrustedCa } from './identity.ts';
 import { type PreparedMatch, prepareMatch } from './match-index.ts';
 import { underscoreVariants } from './proxy-headers.ts';
+import { redactUrl } from './redact.ts';
 import { trustedCa } from './trusted-cas.ts';
 import { loadUpstreamTls } from './upstream-tls.ts';
 import { upstreamFor, type Upstream } from './upstreams.ts';
@@ -36,7 +37,9 @@ export interface PreparedApi {
 
 function prepareUpstream(api: BundleApi): { upstream: Upstream; targetBase: string } {
   const target = checkTargetUrl(api.target_url);
-  if (!target.ok) throw new BundleCheckError(`api ${api.id}: target_url ${JSON.stringify(api.target_url)} ${target.problem}`);
+  // Quoted redacted: the refusal reaches /health, the logs and stderr, and a URL that is refused
+  // for carrying credentials or a query is one whose secret must not be shown (redact.ts).
+  if (!target.ok) throw new BundleCheckError(`api ${api.id}: target_url ${JSON.stringify(redactUrl(api.target_url))} ${target.problem}`);
   // Reads the client pair from disk: an unreadable key refuses this snapshot (start-up or reload).
   const tls = api.upstream_tls === null ? null : loadUpstreamTls(api.id, api.upstream_tls);
   return { upstream: upstreamFor(target.value.origin, api.upstream_http2, tls), targetBase: target.value.basePath };

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { IdentityCache } from '../access/identity.ts';
 import { runAccessTests } from '../access/run.ts';
 import type { DemoPki } from '../cli/pki.ts';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
 import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
 import { accessTestCase } from './helpers/ops-fixtures.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runAccessTests } from '../access/run.ts';
 import type { DemoPki } from '../cli/pki.ts';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { CLI, curl, demoPki, run } from './helpers/serve-fixtures.ts';

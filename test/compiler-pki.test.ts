@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { loadBundle } from '../bundle/read.ts';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { matchersOverlap, valuesOverlap } from '../compiler/match-overlap.ts';
 import { fieldPattern } from '../bundle/match-fields.ts';
 import { api, certFiles, removeConfigs, testPki, writeConfig } from './fixtures/compiler/helpers.ts';

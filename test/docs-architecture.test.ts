@@ -49,3 +49,20 @@ test('every file and folder docs/architecture.md names exists', () => {
   assert.ok(checked > 50, `read ${checked} names`);
   assert.deepEqual(missing, []);
 });
+
+test('every source folder of the tree has its place in docs/architecture.md: a section or a row naming it', () => {
+  // Issue 9: "the tree shows the architecture by its folder and file names: bundle/, compiler/,
+  // runtime/, portal/, cli/". A folder that holds TypeScript and that the page never names is a
+  // part of the architecture a reader cannot find (portal/ and cli/ were such folders).
+  const text = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
+  const named = new Set([...text.matchAll(/(?:^## [^\n]*\(|^\| )`([a-z-]+)\/`/gm)].map((m) => m[1]));
+  const sourceFolders = readdirSync(ROOT)
+    .filter((name) => !SKIP.has(name) && !name.startsWith('.') && statSync(join(ROOT, name)).isDirectory())
+    .filter((name) => !['test', 'bench', 'scripts'].includes(name))
+    .filter((name) => readdirSync(join(ROOT, name)).some((f) => f.endsWith('.ts')));
+  assert.ok(sourceFolders.length >= 10, sourceFolders.join(' '));
+  assert.deepEqual(
+    sourceFolders.filter((f) => !named.has(f)),
+    [],
+  );
+});

@@ -2,22 +2,19 @@
 // through to an API), on the examples compiled with the CLI and the demo certificates.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DemoPki } from '../cli/pki.ts';
-import { CLI, compileWithCli, demoPki, run } from './helpers/serve-fixtures.ts';
+import { compileExamples } from './helpers/demo-bundle.ts';
+import { CLI, run } from './helpers/serve-fixtures.ts';
 
 let tmp: string;
 let pki: DemoPki;
 let bundle: string;
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'mtlsgate-explain-'));
-  const config = join(tmp, 'examples');
-  cpSync(join(import.meta.dirname, '..', 'examples'), config, { recursive: true, filter: (src) => !src.includes(join('examples', 'certs')) });
-  pki = await demoPki(config);
-  bundle = join(tmp, 'bundle.json');
-  await compileWithCli(config, bundle);
+  ({ pki, bundle } = await compileExamples(tmp));
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -39,6 +39,27 @@ test('a certificate named by absolute path on the Tyk host is copied into certs/
   assert.match(r.stderr, /ok \(0 warnings\)$/m);
 });
 
+test("a certificate file that also holds a key in another armour (SSH2, lower case) is reported as holding one: the project's one rule", async () => {
+  const pki = await demoPki(join(tmp, 'armour-pki'));
+  const host = join(tmp, 'armour-host');
+  mkdirSync(host);
+  const both = join(host, 'partner.pem');
+  const key = readFileSync(join(pki.dir, 'partner-a-key.pem'), 'utf8').replace(
+    /-----(BEGIN|END) PRIVATE KEY-----/g,
+    (_m, w: string) => `---- ${w.toLowerCase()} SSH2 ENCRYPTED PRIVATE KEY ----`,
+  );
+  writeFileSync(both, readFileSync(join(pki.dir, 'partner-a.pem'), 'utf8') + key);
+  const input = join(tmp, 'armour-in');
+  mkdirSync(input);
+  const def = JSON.parse(readFileSync(join(FIXTURES, 'apps', 'partner-reports.json'), 'utf8'));
+  def.client_certificates = [both];
+  writeFileSync(join(input, 'partner-reports.json'), JSON.stringify(def));
+  const r = importTyk(join(tmp, 'armour-out'), input);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /copied to certs\/partner\.pem .*; the private key in that file was NOT copied/);
+  assert.doesNotMatch(readFileSync(join(tmp, 'armour-out', 'certs', 'partner.pem'), 'utf8'), /PRIVATE KEY/i);
+});
+
 test('fatal inputs write nothing and exit 2, naming the file and pointer', () => {
   const bad = join(tmp, 'bad');
   mkdirSync(bad);

@@ -71,3 +71,12 @@ test('a file is replaced by common/atomic-write.ts only (a random new temporary 
     .filter((file) => /\brename(Sync)?\(/.test(readFileSync(join(ROOT, file), 'utf8')));
   assert.deepEqual(found, []);
 });
+
+test('"holds a private key" is decided by cert/private-key.ts only (containsPrivateKey): no other PRIVATE KEY pattern', () => {
+  // A second, narrower pattern would tell a user a key was found (or not) where the project's
+  // rule says otherwise (PuTTY, SSH2 armour, a lost BEGIN line, retyped lower-case armour).
+  const found = ['compiler', 'runtime', 'portal', 'cli', 'bundle', 'access', 'importer', 'common', 'support']
+    .flatMap(sources)
+    .filter((file) => /\/[^/\n]*PRIVATE[ \\-]*\[?[^/\n]*KEY[^/\n]*\/[a-z]*[;,)]/i.test(readFileSync(join(ROOT, file), 'utf8')));
+  assert.deepEqual(found, []);
+});

@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { issueCert } from '../cli/pki.ts';
 import { loadBundle } from '../bundle/read.ts';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { startAdmin } from '../runtime/admin.ts';
 import { GatewayMetrics } from '../runtime/metrics.ts';
 import { expiryCounts, registerPkiMetrics, soonestExpiring } from '../runtime/pki-status.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { issueCert } from '../cli/pki.ts';
 import { loadBundle } from '../bundle/read.ts';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 

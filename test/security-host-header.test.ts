@@ -112,6 +112,20 @@ test('hostOf and explain (decide) agree', () => {
   assert.equal(decide(gw.snapshot(), { method: 'GET', host: 'pay.example.test', path: '/' }, null, Date.now()).refusal, null);
 });
 
+test('HTTP/2 routes on :authority, not on the SNI: each host reaches its own API whatever name the handshake gave', async () => {
+  // Issue 12: "routing on :authority". The two APIs share the listen path "/"; the upstream path
+  // says which one forwarded the request (target_url .../via-pay or .../via-open).
+  const via = async (authority: string, servername: string) => {
+    const r = await http2Once(pki, gw.port, { ':path': '/x', ':authority': authority }, servername);
+    assert.equal(r.status, 200, `${authority} (SNI ${servername}): ${r.body}`);
+    return (JSON.parse(r.body) as { path: string }).path;
+  };
+  assert.equal(await via('pay.example.test', 'localhost'), '/via-pay/x');
+  assert.equal(await via('PAY.example.test:8443', 'localhost'), '/via-pay/x');
+  assert.equal(await via('localhost', 'pay.example.test'), '/via-open/x');
+  assert.equal(await via('other.example', 'pay.example.test'), '/via-open/x');
+});
+
 // Section 40: a request naming two hosts. node:http kept the first Host line (routed, checked and
 // sent as X-Forwarded-Host) while a proxy in front may have read the last; HTTP/2's :authority
 // routed whatever Host said beside it.

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { IgnoreRules } from '../compiler/ignore.ts';
 import { validateCertificate } from '../portal/validate-cert.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';

@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { createLimiter } from '../runtime/limits/index.ts';
 import { keyWithDefaults } from './helpers/bundle-builder.ts';
 import { bundleOf, openApi, tempDir, waitFor } from './helpers/ops-fixtures.ts';

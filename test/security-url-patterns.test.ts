@@ -3,7 +3,7 @@
 // their position; unanchored patterns are warned about with the anchored form.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { anchoredForm, re2Problem } from '../compiler/url-pattern.ts';
 import { api, removeConfigs, writeConfig } from './fixtures/compiler/helpers.ts';
 

@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Alias } from 'yaml';
-import { compileDir } from '../compiler/index.ts';
+import { compileDir } from './helpers/compile-and-load.ts';
 import { parseSources, MAX_ALIASES } from '../compiler/parse.ts';
 import { DiagnosticLog } from '../compiler/diagnostics.ts';
 import { loadCatalog } from '../portal/catalog.ts';

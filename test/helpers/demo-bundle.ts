@@ -2,13 +2,14 @@
 // PKI, an echo upstream, and writeConfig's two-API config (API "static" pinning `pinned`, API
 // "dynamic" with key alice) compiled by `mtlsgate compile` into DIR/bundle.json.
 import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { DemoPki } from '../../cli/pki.ts';
 import { startEchoUpstream, type EchoUpstream } from '../../support/echo-upstream.ts';
 import { ensureBuilt, mtlsgate, ROOT } from './cli.ts';
 import { tempDir } from './ops-fixtures.ts';
-import { demoPki, writeConfig } from './serve-fixtures.ts';
+import { compileWithCli, demoPki, writeConfig } from './serve-fixtures.ts';
 
 export interface DemoBundle {
   pki: DemoPki;
@@ -45,4 +46,18 @@ export function demoBundleFixture(name: string, pinned: string[]): DemoBundle & 
     t.cleanup();
   });
   return fixture;
+}
+
+/**
+ * examples/ copied into DIR/examples without a developer's examples/certs, the demo PKI made in
+ * DIR/examples/certs (where the YAML names it), and the copy compiled by `mtlsgate compile`
+ * into DIR/bundle.json: what `explain` and `who` tests read.
+ */
+export async function compileExamples(dir: string): Promise<{ pki: DemoPki; bundle: string }> {
+  const config = join(dir, 'examples');
+  cpSync(join(ROOT, 'examples'), config, { recursive: true, filter: (src) => !src.includes(join('examples', 'certs')) });
+  const pki = await demoPki(config);
+  const bundle = join(dir, 'bundle.json');
+  await compileWithCli(config, bundle);
+  return { pki, bundle };
 }
