@@ -39,6 +39,12 @@ export const ERROR_TABLE = [
     fix: 'The `Host` header (HTTP/2: `:authority`) is not a host name or IP literal with an optional port of digits: it has `@` (user info), `/`, `,`, `%`, a space or other characters no host holds. Send `Host: name[:port]`.',
   },
   {
+    code: 'request.upgrade_with_body',
+    status: 400,
+    message: 'An Upgrade request cannot carry a body',
+    fix: 'An HTTP/1.1 request with `Upgrade` and `Connection: upgrade` declared a body (`Content-Length` other than 0, or `Transfer-Encoding`). node:http hands such a connection over at the end of the headers, so the body cannot be read as one: a WebSocket handshake has none (RFC 6455 4.1), and other upgrades are served as plain requests, which would reach the upstream without it. Send the request without `Upgrade`, or the handshake without a body.',
+  },
+  {
     code: 'request.untrusted_proxy',
     status: 403,
     message: 'Plain HTTP is accepted from a trusted proxy only',

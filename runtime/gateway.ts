@@ -8,6 +8,7 @@ import { listen } from '../common/listen.ts';
 import type { MinBodyRate } from './body-watch.ts';
 import type { CertHeaderReader } from './client-cert-header.ts';
 import { reportFault } from './faults.ts';
+import { refusal } from './errors.ts';
 import { createHttp1Transport, http1Exchange } from './http1.ts';
 import { createHttp2Transport, DEFAULT_HTTP2_MAX_STREAMS } from './http2.ts';
 import { attachIdentity } from './identity.ts';
@@ -17,7 +18,7 @@ import { withoutRootDot } from './route.ts';
 import { hostNeedsCertificate, type Snapshot } from './snapshot.ts';
 import { createTlsFront, type RefusedReason } from './tls-front.ts';
 import { createTlsServers, type TlsPair } from './tls-servers.ts';
-import { isWebSocketUpgrade, WebSockets } from './websocket.ts';
+import { declaresBody, isWebSocketUpgrade, WebSockets } from './websocket.ts';
 import { startExchange } from './exchange.ts';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -187,7 +188,10 @@ export function createGateway(opts: GatewayOptions): Gateway {
       // answered like any other. Upgrades other than WebSocket are served as plain requests.
       const res = WebSockets.responseFor(req, socket);
       const ex = http1Exchange(core, req, res, plain);
-      if (isWebSocketUpgrade(req)) ex.upgrade = { tunnels: websockets, socket, head };
+      // The body of an upgrade is never read as one (node:http hands the connection over at
+      // the end of the headers): refused, not forwarded empty (section 40).
+      if (declaresBody(req)) ex.refusedAtArrival ??= refusal('request.upgrade_with_body');
+      else if (isWebSocketUpgrade(req)) ex.upgrade = { tunnels: websockets, socket, head };
       startExchange(ex);
     };
   const http1 = createHttp1Transport(core, onUpgrade(false));

@@ -93,6 +93,18 @@ type StreamMarks = { [STREAM_SESSION]: SessionState; [OPENED_AT]: number };
 /** The session error of a connection closed for rapid reset (its 'error' listener ignores it). */
 const RAPID_RESET = new Error('HTTP/2 streams reset too fast');
 
+/**
+ * The host header of an HTTP/2 request: :authority, else Host. Both, naming different hosts, are
+ * two hosts, joined as HTTP/1.1 joins two Host lines, which hostOf refuses (request.bad_host):
+ * RFC 9113 8.3.1 calls such a request malformed, and a proxy in front may have read the other
+ * (section 40). One comparison, only when a client sends both (curl, browsers and gRPC send
+ * :authority alone).
+ */
+export function authorityOf(authority: string | undefined, host: string | undefined): string | undefined {
+  if (authority === undefined) return host;
+  return host === undefined || host === authority ? authority : `${authority}, ${host}`;
+}
+
 export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits = { maxStreams: DEFAULT_HTTP2_MAX_STREAMS }): Http2Transport {
   const server = createServer({
     settings: { enablePush: false, maxConcurrentStreams: limits.maxStreams, maxHeaderListSize: MAX_HEADER_LIST_SIZE },
@@ -160,7 +172,7 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
 
   server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
     const facts = (req.stream.session as StateHolder | undefined)?.[STATE]?.facts ?? NO_CONNECTION;
-    startExchange(arrivingExchange(gateway, req, res, true, facts, req.headers[':authority'] ?? req.headers.host, false));
+    startExchange(arrivingExchange(gateway, req, res, true, facts, authorityOf(req.headers[':authority'], req.headers.host), false));
   });
 
   return {

@@ -5,6 +5,7 @@ import { BundleCheckError, checkTargetUrl } from '../bundle/checks.ts';
 import type { BundleApi, BundleCa } from '../bundle/types.ts';
 import type { TrustedCa } from './identity.ts';
 import { type PreparedMatch, prepareMatch } from './match-index.ts';
+import { underscoreVariants } from './proxy-headers.ts';
 import { redactUrl } from './redact.ts';
 import { trustedCa } from './trusted-cas.ts';
 import { loadUpstreamTls } from './upstream-tls.ts';
@@ -77,7 +78,10 @@ export function keyIdHeadersOf(apis: Record<string, BundleApi>): ReadonlySet<str
   const names = new Set<string>();
   for (const id in apis) {
     const name = apis[id].forward_client_cert.key_id_header;
-    if (name !== null) names.add(name.toLowerCase());
+    if (name === null) continue;
+    names.add(name.toLowerCase());
+    // "X_Key_Id" is the same header to a CGI or WSGI upstream (runtime/proxy-headers.ts, UNDERSCORED).
+    for (const variant of underscoreVariants([name.toLowerCase()])) names.add(variant);
   }
   return names.size === 0 ? null : names;
 }

@@ -7,8 +7,11 @@ import { clientCertChainField, clientCertField } from './forward-identity.ts';
 import type { ForwardRequest } from './proxy.ts';
 
 // RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
+// HTTP2-Settings too (RFC 7540 3.2.1, h2c's upgrade): node:http2 refuses to send it, as it does
+// the others.
 const HOP_BY_HOP = new Set([
   'connection',
+  'http2-settings',
   'keep-alive',
   'proxy-connection',
   'proxy-authenticate',
@@ -53,10 +56,37 @@ const CLIENT_ADDRESS = [
   'x-forwarded',
   'forwarded-for',
 ];
+/**
+ * The same names with "_" for some "-" ("x_forwarded_for", "x-forwarded_client_cert"), from
+ * anyone: CGI, WSGI (Python's wsgiref, gunicorn before 22), PHP and IIS server variables name a
+ * header HTTP_X_FORWARDED_FOR whichever of the two it was sent with, and join or pick among the
+ * copies, so the client's "X_Forwarded_Client_Cert" reached such an upstream as the gateway's
+ * header (section 40). nginx, Apache httpd and Envoy's headers_with_underscores_action drop
+ * them for this reason. Precomputed: the per-header lookup stays one Set probe.
+ */
+const UNDERSCORED = underscoreVariants([...SET_BY_GATEWAY, ...TARGET_OVERRIDE, ...FORWARDED, ...CLIENT_ADDRESS]);
 /** What a trusted proxy's request never carries upstream as it came: one lookup per header. */
-const NOT_FROM_PROXY = new Set([...HOP_BY_HOP, ...SET_BY_GATEWAY, ...TARGET_OVERRIDE, ...FORWARDED]);
+const NOT_FROM_PROXY = new Set([...HOP_BY_HOP, ...SET_BY_GATEWAY, ...TARGET_OVERRIDE, ...FORWARDED, ...UNDERSCORED]);
 /** What any other client's request never carries upstream: the same one lookup per header. */
 const NOT_FROM_CLIENT = new Set([...NOT_FROM_PROXY, ...CLIENT_ADDRESS]);
+
+/**
+ * Every other spelling of each name with "-" or "_" between its parts ("x-key-id": "x_key_id",
+ * "x-key_id", ...; "x_key_id": "x-key-id", ...): the names a CGI reader takes for it.
+ */
+export function underscoreVariants(names: Iterable<string>): string[] {
+  const out: string[] = [];
+  for (const name of names) {
+    const parts = name.split(/[-_]/);
+    // 2^(separators) spellings (a name has at most 4 separators here), the name itself left out.
+    for (let mask = 0; mask < 1 << (parts.length - 1); mask++) {
+      let variant = parts[0];
+      for (let i = 1; i < parts.length; i++) variant += (mask & (1 << (i - 1)) ? '_' : '-') + parts[i];
+      if (variant !== name) out.push(variant);
+    }
+  }
+  return out;
+}
 
 /** Names listed in a Connection header (lower-cased), or null. */
 function connectionNamed(value: string | string[] | undefined): Set<string> | null {
@@ -158,6 +188,31 @@ export function clientHeaderList(upstream: IncomingHttpHeaders): HeaderList {
     if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
     const value = upstream[name];
     if (value !== undefined) out.push(name, value);
+  }
+  return out;
+}
+
+/**
+ * The upstream's trailers for the client, or null when none is left: the same hop-by-hop rule
+ * as its headers, a repeated field joined into one value (HTTP/2 refuses an array for a
+ * single-value field), and a field node:http would refuse to write dropped. node:http2 sends
+ * trailers from an event handler, after the answer's end: a field it refuses there
+ * ("transfer-encoding" from an HTTP/1.1 upstream) threw out of the handler and took the
+ * process down (section 40). Only an answer with trailers pays for this (gRPC's).
+ */
+export function clientTrailers(trailers: IncomingHttpHeaders): Record<string, string> | null {
+  let out: Record<string, string> | null = null;
+  for (const name in trailers) {
+    const value = trailers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* ":" */) continue;
+    const joined = Array.isArray(value) ? value.join(', ') : value;
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, joined);
+    } catch {
+      continue; // a field node:http would refuse: the rest still go
+    }
+    (out ??= {})[name] = joined;
   }
   return out;
 }

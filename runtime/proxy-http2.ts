@@ -13,7 +13,7 @@ import { type ErrorCode, sendError } from './errors.ts';
 import { type GrpcFraming, sendGrpcError } from './grpc.ts';
 import { reportFault } from './faults.ts';
 import { type ForwardRequest, type Forwarding, grpcFramingFor, NOT_FORWARDED, watchBody } from './proxy.ts';
-import { checkHeaders, clientHeaders, upstreamHeaders } from './proxy-headers.ts';
+import { checkHeaders, clientHeaders, clientTrailers, upstreamHeaders } from './proxy-headers.ts';
 import { cancelStream, cutAnswer } from './stream-reset.ts';
 
 class Http2Forwarding implements Forwarding {
@@ -103,10 +103,8 @@ class Http2Forwarding implements Forwarding {
       if (this.finished) return;
       if (this.status === 0 || (stream.rstCode !== undefined && stream.rstCode !== 0 && !stream.readableEnded)) return this.fail(false);
       const trailers = this.trailers;
-      if (trailers !== null) {
-        const out = clientHeaders(trailers as never);
-        if (Object.keys(out).length > 0) res.addTrailers(out as Record<string, string>);
-      }
+      const out = trailers === null ? null : clientTrailers(trailers);
+      if (out !== null) res.addTrailers(out);
       res.end();
       this.finish(this.status);
     });

@@ -10,7 +10,7 @@ import type { ClientRequest, ClientResponse } from './exchange.ts';
 import type { ClientIdentity } from './identity.ts';
 import { answerSlowClient, BodyWatch, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
 import { GrpcFraming } from './grpc.ts';
-import { checkHeaders, clientHeaderList, clientHeaders, upstreamHeaderList } from './proxy-headers.ts';
+import { checkHeaders, clientHeaderList, clientHeaders, clientTrailers, upstreamHeaderList } from './proxy-headers.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './prepared-api.ts';
 import { cutAnswer } from './stream-reset.ts';
@@ -198,6 +198,9 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       reportFault('response headers', err);
       this.responseHeaders = null;
       for (const name of res.getHeaderNames()) res.removeHeader(name);
+      // writeHead kept a reason phrase it refused: the 502 would be refused for it too, and the
+      // client left waiting for an answer that never comes (section 40).
+      if (!this.f.http2) (res as ServerResponse).statusMessage = '';
       controller.abort(err as Error);
     }
   }
@@ -224,7 +227,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     // Trailers (gRPC's grpc-status) reach an HTTP/2 client, and an HTTP/1.1 one on a chunked response.
     for (const _name in trailers) {
-      this.f.res.addTrailers(trailers as Record<string, string>);
+      const out = clientTrailers(trailers);
+      if (out !== null) this.f.res.addTrailers(out);
       break;
     }
     this.f.res.end();

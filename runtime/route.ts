@@ -27,7 +27,8 @@
 //   - an escaped code point that is a look-alike of punctuation, space or a control to a
 //     reader folding Unicode compatibility forms (NFKC) or mapping to a Windows code page
 //     ("%EF%BC%8F" fullwidth "/", "%E2%88%95" division slash, "%C2%A0", C1 controls), and one
-//     folding to letters when the folded path names a more specific API ("/%EF%BD%81dmin/x").
+//     folding to letters (NFKC, or Windows' best fit: "%C4%81" a with macron, "%C4%B1" dotless
+//     i) when the folded path names a more specific API ("/%EF%BD%81dmin/x", "/adm%C4%B1n/x").
 // Most paths need none of this: one scan finds them plain and they are used as they are.
 
 /** listen_path (starts and ends with "/") -> value, per host. */
@@ -47,6 +48,7 @@ export const BAD_PATH = 'bad' as const;
 
 // The host half of a route (runtime/host.ts), exported here with the path half.
 export { BAD_HOST, hostOf, withoutRootDot } from './host.ts';
+import { compatibilityFolded, hexValue, isLookalike } from './path-lookalikes.ts';
 
 function longestPrefix<A>(table: ReadonlyMap<string, A>, path: string): A | undefined {
   if (table.size === 0) return undefined;
@@ -77,14 +79,6 @@ function lookupRoute<A>(tables: RouteTables<A>, host: string, path: string): A |
     if (api !== undefined) return api;
   }
   return longestPrefix(tables.anyHost, path);
-}
-
-/** Hex digit value, or -1. */
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 65 && c <= 70) return c - 55;
-  if (c >= 97 && c <= 102) return c - 87;
-  return -1;
 }
 
 /** RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~". */
@@ -163,7 +157,7 @@ export function normalisePath(raw: string): { path: string; firstDot: number; be
       low = 0x80;
       high = 0xbf;
       // Here, before dot segments are resolved: "/x/%EF%BC%8F/../admin" is "/x///../admin" to a folding reader.
-      if (need === 0 && compatClass(cp) === LOOKALIKE) return BAD_PATH;
+      if (need === 0 && isLookalike(cp)) return BAD_PATH;
     } else if (byte >= 0x80) {
       if (byte >= 0xc2 && byte <= 0xdf) {
         need = 1;
@@ -292,72 +286,4 @@ export function routeRequest<A>(tables: RouteTables<A>, host: string, rawPath: s
 function namesMoreSpecific<A>(tables: RouteTables<A>, host: string, path: string, variant: string, api: A | undefined): boolean {
   const other = lookupRoute(tables, host, variant);
   return other !== undefined && other !== api && matchedPrefixLength(tables, host, variant) > matchedPrefixLength(tables, host, path);
-}
-
-/**
- * What an escaped code point is to a reader that folds Unicode compatibility forms (NFKC:
- * Python's and .NET's normalisers, IDNA, some frameworks' path matching) or converts the path
- * to a Windows code page with "best fit" (IIS and Win32 file APIs without the W suffix):
- * unchanged, letters or digits ("ａ", "Ⅻ", "ﬁ": only routing can differ), or a look-alike of
- * punctuation, space or a control ("／", "．", "＼", "％", U+00A0) that makes another path.
- */
-const KEEP = 0;
-const FOLDS = 1;
-const LOOKALIKE = 2;
-/**
- * Best-fit mappings to "/" and "\\" that NFKC does not make: U+00A5 (yen) is "\\" in code
- * page 932, U+20A9 (won) in 949; U+2215, U+2044 are "/", U+2216, U+29F5 "\\" (Orange Tsai,
- * "WorstFit", 2025).
- */
-const BEST_FIT_SEPARATORS = new Set([0x00a5, 0x20a9, 0x2215, 0x2044, 0x2216, 0x29f5]);
-/** compatClass by code point: NFKC of one character costs ~0.3 µs; a path's code points repeat. Cleared when full. */
-const compatMemo = new Map<number, number>();
-
-function compatClass(cp: number): number {
-  let k = compatMemo.get(cp);
-  if (k !== undefined) return k;
-  k = KEEP;
-  // C1 controls (U+0085 ends a line to some readers, .NET trims it) and the line and paragraph separators.
-  if (cp <= 0x9f || cp === 0x2028 || cp === 0x2029 || BEST_FIT_SEPARATORS.has(cp)) k = LOOKALIKE;
-  else {
-    const nfkc = String.fromCodePoint(cp).normalize('NFKC');
-    for (let i = 0; i < nfkc.length && k !== LOOKALIKE; i++) {
-      const c = nfkc.charCodeAt(i);
-      if (c < 0x80) k = (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 122) || c === 45 || c === 95 || c === 126 ? FOLDS : LOOKALIKE;
-    }
-  }
-  if (compatMemo.size >= 4096) compatMemo.clear();
-  compatMemo.set(cp, k);
-  return k;
-}
-
-/** The byte of the escape "%XX" at `at`. */
-function escapedByte(path: string, at: number): number {
-  return hexValue(path.charCodeAt(at + 1)) * 16 + hexValue(path.charCodeAt(at + 2));
-}
-
-/**
- * The normalised path as a compatibility-folding reader sees it, lower-cased: null when no
- * escaped code point folds. The escapes are well-formed UTF-8 with upper-case hex and no
- * look-alike (normalisePath checked them).
- */
-function compatibilityFolded(path: string): string | null {
-  let out: string | null = null;
-  let copied = 0;
-  for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i)) {
-    const lead = escapedByte(path, i);
-    if (lead < 0xc0) {
-      i += 3;
-      continue;
-    }
-    const n = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
-    let cp = lead & (0x7f >> n);
-    for (let j = 1; j < n; j++) cp = (cp << 6) | (escapedByte(path, i + 3 * j) & 0x3f);
-    if (compatClass(cp) === FOLDS) {
-      out = (out ?? '') + path.slice(copied, i) + encodeURIComponent(String.fromCodePoint(cp).normalize('NFKC'));
-      copied = i + 3 * n;
-    }
-    i += 3 * n;
-  }
-  return out === null ? null : (out + path.slice(copied)).toLowerCase();
 }

@@ -30,6 +30,17 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
 }
 
+/**
+ * An Upgrade request that declares a body (Content-Length other than 0, or Transfer-Encoding).
+ * node:http hands its connection over at the end of the headers, so the body is never read as
+ * one: the bytes wait on the socket, a plain request served from it went upstream empty, and
+ * a tunnel would take them for its first frames. Refused with request.upgrade_with_body.
+ */
+export function declaresBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0);
+}
+
 export class WebSockets {
   private readonly open = new Set<Tunnel>();
 
@@ -80,7 +91,8 @@ export class WebSockets {
     // fields once forgot one: the method-override strip), plus the upgrade. An upgrade is HTTP/1.1
     // and never gRPC: the exchange's http2 and grpc are false.
     const headers = upstreamHeaders(ex as ForwardRequest);
-    // An upgrade request has no body (RFC 6455 4.1): a declared one is not forwarded.
+    // An upgrade request has no body (RFC 6455 4.1): one declaring a body was refused
+    // (declaresBody); "Content-Length: 0" is not passed on.
     delete headers['content-length'];
     headers.host = api.upstream.authority;
     headers.connection = 'Upgrade';
@@ -144,6 +156,7 @@ export class WebSockets {
     } catch (err) {
       reportFault('response headers', err);
       res.destroy();
+      out.statusMessage = ''; // a reason phrase writeHead refused would make the 502 throw too
       ex.proxied(502, 'proxy.upstream_error');
       sendError(out, 'proxy.upstream_error');
       done();

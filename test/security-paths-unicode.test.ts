@@ -112,3 +112,32 @@ test('explain (decide) refuses the same targets; more look-alikes, wherever they
   }
   assert.deepEqual(routeRequest(tables, 'h', '/x/%C2%B2'), { api: 'open', path: '/x/%C2%B2' }); // "²" folds to "2": no other API
 });
+
+// Section 40: Windows' best fit maps letters too, not only separators: a letter with a diacritic
+// the code page lacks becomes its base letter ("ā" is "a" in code page 1252), and so do dotless
+// i and the letters with a stroke, none of which NFKC folds. "/%C4%81dmin/x" reached the keyless
+// "/" API, and is "/admin/x" to IIS or a Win32 "A" file API.
+test('letters Windows best fit maps to ASCII (diacritics, dotless i, strokes): refused when they name a more specific API', async () => {
+  await refusedBothWays('/%C4%81dmin/x'); // U+0101 a with macron
+  await refusedBothWays('/adm%C4%B1n/x'); // U+0131 dotless i
+  await refusedBothWays('/%C3%A1dmin/x'); // U+00E1 a with acute ("a" in code page 1251)
+  await refusedBothWays('/a%C4%8Fmin/x'); // U+010F d with caron
+  assert.equal(
+    routeRequest(
+      {
+        byHost: new Map(),
+        anyHost: new Map([
+          ['/', 'open'],
+          ['/legal/', 'legal'],
+        ]),
+      },
+      'h',
+      '/%C5%82egal/x',
+    ),
+    BAD_PATH,
+  ); // U+0142 l with stroke
+  assert.equal(decide(gw.snapshot(), { method: 'GET', host: 'localhost', path: '/adm%C4%B1n/x' }, null, Date.now()).refusal?.code, 'request.bad_path');
+  // Under the API it names either way, or naming no other API: forwarded as sent.
+  assert.deepEqual(await h1('/admin/%C4%81'), { status: 200, code: undefined, upstream: '/via-admin/admin/%C4%81' });
+  assert.deepEqual(await h2get('/x/%C4%81dmin'), { status: 200, code: undefined, upstream: '/via-open/x/%C4%81dmin' });
+});

@@ -76,8 +76,43 @@ describe('WebSocket: no tunnel unless the upstream switches protocols', () => {
     const c = await rawTlsClient(pki, gw.port);
     c.socket.write(UPGRADE.replace('\r\n\r\n', `\r\nContent-Length: ${SMUGGLED.length}\r\n\r\n`) + SMUGGLED);
     await waitFor('the connection to close', c.closed, 15_000);
-    assert.deepEqual(seen, ['/public/chat']);
+    // Since section 40 the handshake itself is refused (it has no body, RFC 6455 4.1), so nothing reaches the upstream.
+    assert.deepEqual(seen, []);
+    assert.match(c.received(), /^HTTP\/1\.1 400 [\s\S]*"code":"request\.upgrade_with_body"/);
     assert.doesNotMatch(c.received(), /admin\/secret/);
+  });
+
+  // Section 40: node:http hands an upgrade's connection over at the end of its headers, so a body
+  // is never read as one. An Upgrade other than websocket is served as a plain request, which
+  // reached the upstream with an empty body: a POST of "amount=100" arrived as a POST of nothing.
+  it('any Upgrade declaring a body (h2c, Content-Length or chunked): 400 request.upgrade_with_body, nothing forwarded', async () => {
+    for (const [framing, body] of [
+      ['Content-Length: 10', 'amount=100'],
+      ['Transfer-Encoding: chunked', 'a\r\namount=100\r\n0\r\n\r\n'],
+      [`Content-Length: ${SMUGGLED.length}`, SMUGGLED],
+    ]) {
+      seen.length = 0;
+      const c = await rawTlsClient(pki, gw.port);
+      c.socket.write(
+        `POST /public/pay HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n${framing}\r\n\r\n${body}`,
+      );
+      await waitFor('the connection to close', c.closed, 15_000);
+      assert.match(c.received(), /^HTTP\/1\.1 400 [\s\S]*"code":"request\.upgrade_with_body"/, framing);
+      assert.deepEqual(seen, [], framing);
+    }
+    await waitFor('the record', () => gw.records.at(-1)?.code === 'request.upgrade_with_body', 15_000);
+  });
+
+  it('held: an Upgrade other than websocket without a body is served as a plain request, without the upgrade headers', async () => {
+    seen.length = 0;
+    const c = await rawTlsClient(pki, gw.port);
+    c.socket.write(
+      'GET /public/plain HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\nContent-Length: 0\r\n\r\n',
+    );
+    await waitFor('the connection to close', c.closed, 15_000);
+    assert.match(c.received(), /^HTTP\/1\.1 200 /);
+    assert.deepEqual(seen, ['/public/plain']);
+    assert.doesNotMatch(c.received(), /"upgrade"|"http2-settings"/);
   });
 });
 
