@@ -8,8 +8,8 @@
 //   key session              {"access_rights"|"apply_policies"|"certificate", ...} named by its
 //                            file (<key id>.json); a Dashboard key {"key_id", "key_hash", "data"}
 //   gateway config           tyk.conf: hash_keys, http_server_options.enable_path_*_matching
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isClassicApi } from './classic.ts';
 import { isKeyWrapper, isSession } from './keys.ts';
 import { isOasApi } from './oas.ts';
@@ -17,15 +17,35 @@ import { isPolicy } from './policies.ts';
 import { FatalImportError, ptr } from './report.ts';
 import { isObject, str, type Json, type JsonObject } from './values.ts';
 import { errnoMessage } from '../common/errno.ts';
+import { readRegularFile } from '../common/regular-file.ts';
+
+/**
+ * The most bytes one Tyk input file may hold: 256 MiB, half of V8's longest string (a file is
+ * parsed as one), far above a definition or a policies.json, and enough for a Dashboard key
+ * listing of a million sessions. A bound at all keeps /dev/zero or a log from being read until
+ * memory runs out.
+ */
+export const MAX_TYK_FILE_BYTES = 256 * 1024 * 1024;
 
 export type Item =
   | { kind: 'classic' | 'oas' | 'tykconf'; file: string; pointer: string; value: JsonObject }
   | { kind: 'policy'; file: string; pointer: string; value: JsonObject; mapKey?: string }
   | { kind: 'key'; file: string; pointer: string; value: JsonObject; keyRef: { value: string; explicitHash: boolean; pointer: string } };
 
+/** The directories the inputs are (or are in): a definition's certificate paths are read inside these only (cert-files.ts). */
+export function inputDirs(paths: readonly string[]): string[] {
+  return paths.map((p) => (statSync(p, { throwIfNoEntry: false })?.isDirectory() ? resolve(p) : dirname(resolve(p))));
+}
+
 function listInputs(paths: string[]): string[] {
   const out: string[] = [];
+  // Each real directory once: symlinks are followed, and two links to "." would otherwise
+  // branch the walk at every level (2^40 paths before the kernel's ELOOP).
+  const seen = new Set<string>();
   const walk = (dir: string) => {
+    const real = realpathSync(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
     for (const name of readdirSync(dir).sort()) {
       if (name.startsWith('.')) continue;
       const p = join(dir, name);
@@ -92,7 +112,7 @@ export function readInputs(paths: string[]): Item[] {
   for (const file of listInputs(paths)) {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readRegularFile(file, MAX_TYK_FILE_BYTES).toString('utf8');
     } catch (err) {
       throw new FatalImportError(file, '', `cannot read: ${errnoMessage(err)}`);
     }
