@@ -29,11 +29,12 @@ export function visibleLines(text: string): string {
 /**
  * JSON text (JSON.stringify's) with every such character inside strings as a JSON \uXXXX escape
  * (each UTF-16 unit of one above U+FFFF): the same value to a parser, nothing hidden to a
- * terminal. JSON.stringify escapes C0 controls only, not DEL, C1, U+202E or U+200B.
+ * terminal. JSON.stringify escapes C0 controls only, not DEL, C1, U+202E or U+200B. A line
+ * feed is left: inside a string JSON.stringify has escaped it, outside it is indentation.
  */
 export function visibleJson(json: string): string {
   if (!HIDDEN.test(json)) return json;
-  return json.replace(HIDDEN_ALL, (c) => {
+  return json.replace(HIDDEN_BUT_LF, (c) => {
     let out = '';
     for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
     return out;
