@@ -37,6 +37,25 @@ export function inputDirs(paths: readonly string[]): string[] {
   return paths.map((p) => (statSync(p, { throwIfNoEntry: false })?.isDirectory() ? resolve(p) : dirname(resolve(p))));
 }
 
+/**
+ * As deep as a Tyk input may nest (the YAML config's bound too, compiler/parse.ts): its readers
+ * recurse, and `[[[[...]]]]` 10,000 levels deep ended the import with "Maximum call stack size
+ * exceeded" instead of naming the file.
+ */
+const MAX_JSON_DEPTH = 100;
+
+/** Whether `value` nests arrays or objects more than `max` levels (iterative: no stack to overflow). */
+function nestedDeeperThan(value: Json, max: number): boolean {
+  const stack: [Json, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 function listInputs(paths: string[]): string[] {
   const out: string[] = [];
   // Each real directory once: symlinks are followed, and two links to "." would otherwise
@@ -122,6 +141,8 @@ export function readInputs(paths: string[]): Item[] {
     } catch (err) {
       throw new FatalImportError(file, '', `not valid JSON: ${(err as Error).message}`);
     }
+    if (nestedDeeperThan(value, MAX_JSON_DEPTH))
+      throw new FatalImportError(file, '', `arrays and objects nested more than ${MAX_JSON_DEPTH} levels deep: no Tyk definition, policy or session is`);
     const found: Item[] = [];
     if (!classify(value, file, '', found)) throw new FatalImportError(file, '', 'not a Tyk API definition (classic or OAS), policy, key session or tyk.conf');
     items.push(...found);

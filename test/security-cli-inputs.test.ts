@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { api, removeConfigs, writeConfig } from './fixtures/compiler/helpers.ts';
+import { compileDir } from '../compiler/index.ts';
+import { api, removeConfigs, TOKEN_A, writeConfig } from './fixtures/compiler/helpers.ts';
 import { CLI, ensureBuilt } from './helpers/cli.ts';
 
 after(removeConfigs);
@@ -169,4 +170,38 @@ test('import tyk walks a directory whose symlinks loop back (two links to ".") o
   assert.equal(r.signal, null, 'still walking after 15 s (killed)');
   assert.equal(r.code, 0, r.out);
   assert.match(r.stdout, /wrote 1 API, 0 policies, 0 keys to out/);
+});
+
+test('import tyk: JSON nested past 100 levels is a fatal input naming the file, not a stack overflow', () => {
+  const dir = writeConfig({ 'in/deep.json': `${'['.repeat(20_000)}${']'.repeat(20_000)}` });
+  const r = cli(['import', 'tyk', 'in', '-o', 'out'], dir);
+  assert.equal(r.code, 2, r.out);
+  assert.match(r.stderr, /in\/deep\.json#: fatal: arrays and objects nested more than 100 levels deep/);
+  assert.doesNotMatch(r.out, /call stack/);
+});
+
+test('rate limits and quotas past what the limiter can hold are refused at their field; .inf and .nan are named as such', async () => {
+  const dir = writeConfig({
+    'apis/a.yaml': api('a', 'use_keyless: false\n'),
+    'policies/p.yaml': 'kind: policy\nid: p\nrate: 1\nper: 1e300\nquota_max: 9007199254740993\nquota_renewal_rate: 1e300\naccess_rights: {a: {}}\n',
+    'policies/slow.yaml': 'kind: policy\nid: slow\nrate: 1e-300\nper: 1\naccess_rights: {a: {}}\n',
+    'policies/days.yaml': 'kind: policy\nid: days\nquota_max: 5\nquota_renewal_rate: 40000000d\naccess_rights: {a: {}}\n',
+    'keys/k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\nrate: .inf\nper: .nan\naccess_rights: {a: {}}\n`,
+  });
+  const r = await compileDir(dir);
+  const at = (file: string, line: number) => r.diagnostics.filter((d) => d.file === file && d.line === line).map((d) => `${d.code}: ${d.message}`);
+  assert.deepEqual(at('policies/p.yaml', 4), ['E_FIELD_VALUE: per 1e+300 s is longer than a limit may last: at most 3155760000 s (100 years)']);
+  assert.deepEqual(at('policies/p.yaml', 5), [
+    'E_FIELD_VALUE: quota_max 9007199254740992 is past 9007199254740991, the largest count kept exactly (for no limit, leave it out or write -1)',
+  ]);
+  assert.deepEqual(at('policies/p.yaml', 6), ['E_FIELD_VALUE: quota_renewal_rate 1e+300 s is longer than a limit may last: at most 3155760000 s (100 years)']);
+  assert.deepEqual(at('policies/slow.yaml', 3), [
+    'E_FIELD_VALUE: rate 1e-300 per 1 s admits one request every 1e+300 s: at most 3155760000 s (100 years) between two (raise rate, or lower per)',
+  ]);
+  assert.deepEqual(at('policies/days.yaml', 4), ['E_FIELD_VALUE: quota_renewal_rate 3.456e+12 s is longer than a limit may last: at most 3155760000 s (100 years)']);
+  assert.deepEqual(at('keys/k.yaml', 4), ['E_FIELD_TYPE: rate must be a number, got infinity (.inf, or a number past 1.8e308)']);
+  assert.deepEqual(at('keys/k.yaml', 5), [
+    'E_FIELD_TYPE: per must be a positive number of seconds or a duration (30s, 1m, 1h, 1d, 1m30s; second, minute, hour, day), got NaN (.nan)',
+  ]);
+  assert.equal(r.bundle, null);
 });
