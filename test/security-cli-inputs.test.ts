@@ -100,6 +100,11 @@ test('fingerprint, who, explain and their JSON show bidi overrides, zero-width a
   assert.equal(who.code, 0, who.out);
   assert.ok(who.stdout.includes(escaped), who.stdout);
   assert.doesNotMatch(who.out, HIDDEN);
+  // A link back to the directory above is walked once (before: ELOOP ended who).
+  symlinkSync('.', join(dir, 'certs', 'again'));
+  const whoLoop = cli(['who', '--bundle', 'bundle.json', 'pinned', '--certs', 'certs'], dir);
+  assert.equal(whoLoop.code, 0, whoLoop.out);
+  assert.equal(whoLoop.stdout, who.stdout);
   const whoCsv = cli(['who', '--bundle', 'bundle.json', 'pinned', '--certs', 'certs', '--format', 'csv'], dir);
   assert.doesNotMatch(whoCsv.out, HIDDEN);
   const whoJson = cli(['who', '--bundle', 'bundle.json', 'pinned', '--certs', 'certs', '--format', 'json'], dir);
