@@ -73,7 +73,12 @@ function escapeProperty(s: string): string {
 
 /** A GitHub Actions workflow command (::error / ::warning / ::notice) for one problem. */
 export function githubLine(severity: 'error' | 'warning' | 'notice', p: Problem): string {
-  const props = [p.file ? `file=${escapeProperty(visibleText(p.file))}` : '', p.line ? `line=${p.line}` : '', p.col ? `col=${p.col}` : '', `title=${escapeProperty(p.code)}`]
+  const props = [
+    p.file ? `file=${escapeProperty(visibleText(p.file))}` : '',
+    p.line ? `line=${p.line}` : '',
+    p.col ? `col=${p.col}` : '',
+    `title=${escapeProperty(p.code)}`,
+  ]
     .filter(Boolean)
     .join(',');
   return `::${severity} ${props}::${escapeData(visibleLines(p.message))}\n`;

@@ -35,7 +35,11 @@ function checkMagnitudes(spec: LimitsSpec, doc: SourceDoc, log: DiagnosticLog): 
   for (const field of ['rate', 'quota_max'] as const) {
     const v = spec[field];
     if (v !== undefined && v > Number.MAX_SAFE_INTEGER)
-      log.report('E_FIELD_VALUE', at(field), `${field} ${v} is past ${Number.MAX_SAFE_INTEGER}, the largest count kept exactly (for no limit, leave it out${field === 'quota_max' ? ' or write -1' : ''})`);
+      log.report(
+        'E_FIELD_VALUE',
+        at(field),
+        `${field} ${v} is past ${Number.MAX_SAFE_INTEGER}, the largest count kept exactly (for no limit, leave it out${field === 'quota_max' ? ' or write -1' : ''})`,
+      );
   }
 }
 

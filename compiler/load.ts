@@ -201,7 +201,13 @@ export function loadConfigFiles(
       buf = readConfigBytes(absPath);
     } catch (err) {
       if (err instanceof NotARegularFileError && err.tooLarge)
-        log.reportAt('E_FILE_TOO_LARGE', path, 1, 1, `${path} is not read: ${err.message} (${MAX_CONFIG_FILE_BYTES / 1024 / 1024} MiB); split it into several files`);
+        log.reportAt(
+          'E_FILE_TOO_LARGE',
+          path,
+          1,
+          1,
+          `${path} is not read: ${err.message} (${MAX_CONFIG_FILE_BYTES / 1024 / 1024} MiB); split it into several files`,
+        );
       else log.reportAt('E_FILE_READ', path, 1, 1, `cannot read ${path}: ${errnoMessage(err)}`);
       continue;
     }

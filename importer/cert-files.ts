@@ -14,9 +14,8 @@
 // only when it lies inside the directories of the inputs or under `--allow-outside PATH` (as
 // the compiler's confinement, compiler/confine.ts); any other one is not looked at (no stat, no
 // open), so the report reads the same whether such a file exists or not.
-import { realpathSync } from 'node:fs';
 import { basename, resolve, sep } from 'node:path';
-import { Confinement } from '../compiler/confine.ts';
+import { Confinement, realOrSelf } from '../compiler/confine.ts';
 import { MAX_CERT_FILE_BYTES } from '../cert/read.ts';
 import { errnoMessage } from '../common/errno.ts';
 import { readRegularFile } from '../common/regular-file.ts';
@@ -52,14 +51,6 @@ export class CertCopies {
 
   files(): OutFile[] {
     return [...this.byPath.values()].filter((e) => e.text !== null).map((e) => ({ path: `certs/${e.name}`, text: e.text! }));
-  }
-}
-
-function realOrSelf(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
   }
 }
 

@@ -1,7 +1,7 @@
 // State shared by the converters of one import: the report, the id maps (Tyk id -> mtlsgate id)
 // and what policies and keys need to know about the imported APIs.
 import type { ApiSpec, KeySpec, PolicySpec } from '../compiler/model.ts';
-import { CertCopies, CertReadRoots } from './cert-files.ts';
+import { CertCopies, type CertReadRoots } from './cert-files.ts';
 import { IdMap } from './ids.ts';
 import { ImportReport } from './report.ts';
 

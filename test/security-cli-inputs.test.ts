@@ -64,7 +64,11 @@ test('every file named on the command line that is a named pipe or a device, or 
     [['import', 'tyk', 'fifo', '-o', 'out1'], /fifo#: fatal: cannot read: it is a named pipe, not a regular file/],
     [['import', 'tyk', 'tyk', '-o', 'out2'], /tyk\/zero\.json#: fatal: cannot read: it is a character device, not a regular file/],
     [['compile', '.', '-o', 'signed.json', '--sign', 'fifo'], /--sign fifo: it is a named pipe, not a regular file/],
-    [['check', '-'], /E_FILE_TOO_LARGE|standard input is not read: it is more than the 67108864 bytes read at most \(a config file holds at most 64 MiB\)/, '/dev/zero'],
+    [
+      ['check', '-'],
+      /E_FILE_TOO_LARGE|standard input is not read: it is more than the 67108864 bytes read at most \(a config file holds at most 64 MiB\)/,
+      '/dev/zero',
+    ],
   ];
   for (const [args, message, stdin] of cases) {
     const started = Date.now();
@@ -138,15 +142,16 @@ test('import tyk reads a certificate path only inside its inputs or under --allo
 
   const r = cli(['import', 'tyk', 'in', '-o', 'out', '--format', 'json'], dir);
   const body = JSON.parse(r.stdout);
-  const notCopied = (path: string) => body.not_converted.find((f: { message: string }) => f.message.includes(`certificate file ${JSON.stringify(path)} not copied`));
+  const notCopied = (path: string) =>
+    body.not_converted.find((f: { message: string }) => f.message.includes(`certificate file ${JSON.stringify(path)} not copied`));
   for (const path of ['/etc/shadow', '/nonexistent-cliaudit/x.pem', odd, join(input, 'linked.pem')]) {
     const f = notCopied(path);
     assert.ok(f, `${path}: ${r.stdout}`);
     assert.match(f.message, /not copied \(outside the Tyk inputs: .* --allow-outside .*; this one was not looked at\)/);
   }
   // What a file elsewhere holds, or whether it is there, does not show.
-  const shadow = notCopied('/etc/shadow').message.replaceAll('/etc/shadow', 'P').replaceAll("certs/shadow.pem", "N");
-  const missing = notCopied('/nonexistent-cliaudit/x.pem').message.replaceAll('/nonexistent-cliaudit/x.pem', 'P').replaceAll("certs/x.pem", "N");
+  const shadow = notCopied('/etc/shadow').message.replaceAll('/etc/shadow', 'P').replaceAll('certs/shadow.pem', 'N');
+  const missing = notCopied('/nonexistent-cliaudit/x.pem').message.replaceAll('/nonexistent-cliaudit/x.pem', 'P').replaceAll('certs/x.pem', 'N');
   assert.equal(shadow, missing);
   assert.doesNotMatch(r.stdout, /ENOENT|EACCES|holds no PEM certificate/);
   assert.ok(readFileSync(join(dir, 'out', 'certs', 'inside.pem'), 'utf8').includes('BEGIN CERTIFICATE'));
@@ -157,7 +162,10 @@ test('import tyk reads a certificate path only inside its inputs or under --allo
     copied.some((m: string) => m.startsWith(`certificate file ${JSON.stringify(odd)} copied to certs/odd.pem`)),
     allowed.stdout,
   );
-  assert.ok(copied.some((m: string) => m.startsWith(`certificate file ${JSON.stringify(join(input, 'linked.pem'))} copied`)), allowed.stdout);
+  assert.ok(
+    copied.some((m: string) => m.startsWith(`certificate file ${JSON.stringify(join(input, 'linked.pem'))} copied`)),
+    allowed.stdout,
+  );
   assert.ok(notCopied('/etc/shadow'), 'still not read with another --allow-outside');
 });
 
@@ -203,7 +211,9 @@ test('rate limits and quotas past what the limiter can hold are refused at their
   assert.deepEqual(at('policies/slow.yaml', 3), [
     'E_FIELD_VALUE: rate 1e-300 per 1 s admits one request every 1e+300 s: at most 3155760000 s (100 years) between two (raise rate, or lower per)',
   ]);
-  assert.deepEqual(at('policies/days.yaml', 4), ['E_FIELD_VALUE: quota_renewal_rate 3.456e+12 s is longer than a limit may last: at most 3155760000 s (100 years)']);
+  assert.deepEqual(at('policies/days.yaml', 4), [
+    'E_FIELD_VALUE: quota_renewal_rate 3.456e+12 s is longer than a limit may last: at most 3155760000 s (100 years)',
+  ]);
   assert.deepEqual(at('keys/k.yaml', 4), ['E_FIELD_TYPE: rate must be a number, got infinity (.inf, or a number past 1.8e308)']);
   assert.deepEqual(at('keys/k.yaml', 5), [
     'E_FIELD_TYPE: per must be a positive number of seconds or a duration (30s, 1m, 1h, 1d, 1m30s; second, minute, hour, day), got NaN (.nan)',
