@@ -6,7 +6,7 @@
 // revocation), so certificates are read from `--certs DIR` and built into the runtime's own
 // ClientIdentity; a grant whose certificate was not given is listed as not checked, never
 // guessed.
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Bundle, BundleKey } from '../bundle/types.ts';
 import { MAX_CERT_FILE_BYTES } from '../cert/read.ts';
@@ -60,7 +60,13 @@ export interface GivenCert {
 export function certsFrom(dir: string): GivenCert[] {
   const out: GivenCert[] = [];
   const seen = new Set<string>();
+  // Each real directory once: a link back to a directory above (two links to ".") would
+  // otherwise walk until the kernel's ELOOP ended the command.
+  const dirsSeen = new Set<string>();
   const walk = (d: string) => {
+    const real = realpathSync(d);
+    if (dirsSeen.has(real)) return;
+    dirsSeen.add(real);
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       if (statSync(p).isDirectory()) walk(p);

@@ -2,7 +2,9 @@
 // single-file bundle is (bundle/read.ts), and the whole set merged into one parsed bundle for the
 // tools that look at every key (explain, who, diff). The gateway never merges: it keeps the shards
 // apart and reads only the changed ones (runtime/shard-set.ts).
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { readRegularFile } from '../common/regular-file.ts';
+import { MAX_BUNDLE_BYTES } from '../runtime/capped-read.ts';
 import { dirname, join } from 'node:path';
 import { BundleError } from './bundle-error.ts';
 import { loadWireBundle, readDocument, type WireBundle } from './read.ts';
@@ -119,10 +121,10 @@ export function bundleHeadFile(path: string): string {
 /** The bundle at `path` in its file form (bytes of `bundleHeadFile(path)` already read, when given). Throws. */
 export function readWireAt(path: string, bytes?: Uint8Array): WireBundle {
   const dir = isShardedDir(path) ? path : null;
-  const data = bytes ?? readFileSync(dir ? join(dir, MANIFEST_FILE) : path);
+  const data = bytes ?? readRegularFile(dir ? join(dir, MANIFEST_FILE) : path, MAX_BUNDLE_BYTES);
   if (dir === null && !isManifest(data)) return loadWireBundle(data);
   const base = dir ?? dirname(path);
-  return loadShardedWire(data, (hex) => readFileSync(join(base, shardFile(hex))));
+  return loadShardedWire(data, (hex) => readRegularFile(join(base, shardFile(hex)), MAX_BUNDLE_BYTES));
 }
 
 /** `readWireAt`, expanded: what explain, who and diff read. */

@@ -24,7 +24,8 @@
 // (v1: "ed25519:<key id>:<base64>", still verified). The key id (first 16 hex of the SHA-256
 // of the public key's DER) lets an error say which key signed. Readers that ignore signatures
 // still read the bundle; the digest covers the same bytes.
-import { readFileSync } from 'node:fs';
+import { MAX_CERT_FILE_BYTES } from '../cert/read.ts';
+import { readRegularFile } from '../common/regular-file.ts';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { errnoMessage } from '../common/errno.ts';
@@ -94,7 +95,7 @@ export function readPrivateKey(pem: string | Buffer): KeyObject {
 export function readSigningKeyFile(path: string): KeyObject {
   let pem: Buffer;
   try {
-    pem = readFileSync(path);
+    pem = readRegularFile(path, MAX_CERT_FILE_BYTES);
   } catch (err) {
     throw new SignatureError(`--sign ${path}: ${errnoMessage(err)}`);
   }

@@ -9,6 +9,7 @@ import { commands, findCommand } from './registry.ts';
 import { envelope, wantsJson } from './report.ts';
 import { overview, unknownCommand } from './commands/help.ts';
 import { VERSION } from '../runtime/version.ts';
+import { visibleLines } from '../common/visible-text.ts';
 
 const QUIET = new Set(['-q', '--quiet']);
 const VERBOSE = new Set(['-v', '--verbose']);
@@ -32,7 +33,7 @@ function usageError(cmd: Command | null, message: string, argv: string[]): numbe
   if (wantsJson(argv)) process.stdout.write(envelope(cmd?.name ?? '', false, {}, [{ code: 'usage', message }]));
   const firstLine = cmd?.usage.split('\n')[0];
   const more = cmd ? `run "mtlsgate help ${cmd.name}" for every flag` : 'run "mtlsgate help" for the commands';
-  process.stderr.write(`${name}: ${message}\n${firstLine ? `${firstLine}\n` : ''}${more}\n`);
+  process.stderr.write(`${name}: ${visibleLines(message)}\n${firstLine ? `${firstLine}\n` : ''}${more}\n`);
   return 2;
 }
 
@@ -69,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
     if (parse !== null) return usageError(cmd, parse, rest);
     if (err instanceof UsageError) return usageError(cmd, err.message, rest);
     if (wantsJson(rest)) process.stdout.write(envelope(cmd.name, false, {}, [{ code: 'io', message: (err as Error).message }]));
-    process.stderr.write(`mtlsgate ${cmd.name}: ${(err as Error).message}\n`);
+    process.stderr.write(`mtlsgate ${cmd.name}: ${visibleLines((err as Error).message)}\n`);
     return 2;
   }
 }

@@ -8,6 +8,7 @@ import { displayPath } from '../compiler/format.ts';
 import type { Diagnostic } from '../compiler/index.ts';
 import { warn as sayWarning } from './output.ts';
 import { VERSION } from '../runtime/version.ts';
+import { visibleJson, visibleLines, visibleText } from '../common/visible-text.ts';
 
 export type Format = 'text' | 'json' | 'github';
 export const FORMATS: readonly Format[] = ['text', 'json', 'github'];
@@ -58,7 +59,8 @@ export function wantsJson(argv: readonly string[]): boolean {
 }
 
 export function envelope(command: string, ok: boolean, body: Record<string, unknown>, errors: Problem[] = [], warnings: Problem[] = []): string {
-  return `${JSON.stringify({ schema_version: CLI_SCHEMA_VERSION, mtlsgate: VERSION, command, ok, ...body, errors, warnings }, null, 2)}\n`;
+  // Subjects, file names and messages may hold hidden characters: escaped, the same JSON value.
+  return `${visibleJson(JSON.stringify({ schema_version: CLI_SCHEMA_VERSION, mtlsgate: VERSION, command, ok, ...body, errors, warnings }, null, 2))}\n`;
 }
 
 function escapeData(s: string): string {
@@ -71,10 +73,15 @@ function escapeProperty(s: string): string {
 
 /** A GitHub Actions workflow command (::error / ::warning / ::notice) for one problem. */
 export function githubLine(severity: 'error' | 'warning' | 'notice', p: Problem): string {
-  const props = [p.file ? `file=${escapeProperty(p.file)}` : '', p.line ? `line=${p.line}` : '', p.col ? `col=${p.col}` : '', `title=${escapeProperty(p.code)}`]
+  const props = [
+    p.file ? `file=${escapeProperty(visibleText(p.file))}` : '',
+    p.line ? `line=${p.line}` : '',
+    p.col ? `col=${p.col}` : '',
+    `title=${escapeProperty(p.code)}`,
+  ]
     .filter(Boolean)
     .join(',');
-  return `::${severity} ${props}::${escapeData(p.message)}\n`;
+  return `::${severity} ${props}::${escapeData(visibleLines(p.message))}\n`;
 }
 
 /** Collects a command's problems and prints them (text/github) as they come; json prints at the end. */
@@ -90,7 +97,7 @@ export class Reporter {
     const p = { code, message, ...where };
     this.errors.push(p);
     if (this.format === 'json') return;
-    process.stderr.write(`mtlsgate ${this.command}: ${message}\n`);
+    process.stderr.write(`mtlsgate ${this.command}: ${visibleLines(message)}\n`);
     if (this.format === 'github') process.stdout.write(githubLine('error', p));
   }
 
@@ -98,7 +105,7 @@ export class Reporter {
     const p = { code, message, ...where };
     this.warnings.push(p);
     if (this.format === 'json') return;
-    sayWarning(`mtlsgate ${this.command}: warning: ${message}`);
+    sayWarning(`mtlsgate ${this.command}: warning: ${visibleLines(message)}`);
     if (this.format === 'github') process.stdout.write(githubLine('warning', p));
   }
 

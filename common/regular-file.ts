@@ -8,6 +8,13 @@ import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 
 /** A path that names something other than a regular file, or one too large to be what it should be. */
 export class NotARegularFileError extends Error {
   override name = 'NotARegularFileError';
+  constructor(
+    message: string,
+    /** It is a regular file (or a stream), only larger than the bound. */
+    readonly tooLarge = false,
+  ) {
+    super(message);
+  }
 }
 
 /** What a non-regular file is, for messages. */
@@ -23,7 +30,7 @@ export function kindOfFile(st: Stats): string {
 /** Refuses (NotARegularFileError) a non-regular file or one larger than `maxBytes`. */
 export function checkRegularFile(st: Stats, maxBytes: number): void {
   if (!st.isFile()) throw new NotARegularFileError(`it is ${kindOfFile(st)}, not a regular file`);
-  if (st.size > maxBytes) throw new NotARegularFileError(`it is ${st.size} bytes, more than the ${maxBytes} read at most`);
+  if (st.size > maxBytes) throw new NotARegularFileError(`it is ${st.size} bytes, more than the ${maxBytes} read at most`, true);
 }
 
 /**
@@ -40,9 +47,26 @@ export function readRegularFile(path: string, maxBytes: number, flags = 0): Buff
     const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1);
     let n = 0;
     for (let got = 1; got > 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
-    if (n > maxBytes) throw new NotARegularFileError(`it is more than the ${maxBytes} bytes read at most`);
+    if (n > maxBytes) throw new NotARegularFileError(`it is more than the ${maxBytes} bytes read at most`, true);
     return buf.subarray(0, n);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Standard input to its end, at most `maxBytes` (NotARegularFileError past that, the rest left
+ * unread): `mtlsgate fingerprint - < /dev/zero` stops instead of reading until memory runs out.
+ */
+export function readStdinBounded(maxBytes: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, maxBytes + 1 - total));
+    const got = readSync(0, chunk, 0, chunk.length, null);
+    if (got === 0) return Buffer.concat(chunks, total);
+    chunks.push(chunk.subarray(0, got));
+    total += got;
+    if (total > maxBytes) throw new NotARegularFileError(`it is more than the ${maxBytes} bytes read at most`, true);
   }
 }

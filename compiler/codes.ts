@@ -16,6 +16,10 @@ const warning = (title: string, fix: string) => ({ severity: 'warning', title, f
 export const CODES = {
   // ---- files and YAML ----
   E_FILE_READ: error('config file cannot be read', 'Check the file permissions; every *.yaml/*.yml under the config directory is read.'),
+  E_FILE_TOO_LARGE: error(
+    'config file larger than 64 MiB',
+    'Split the file into several *.yaml files (a file of 64 MiB holds some 600,000 keys), or move a file that is not config (a log, a dump) out of the directory or into .mtlsgateignore.',
+  ),
   E_PATH_OUTSIDE: error(
     'path resolves outside the config directory',
     'Move the file into the config directory (symlinks are followed first), or allow that one path with --allow-outside PATH.',

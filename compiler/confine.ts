@@ -28,7 +28,7 @@ function isPlainAbsolute(path: string): boolean {
 }
 
 /** realpath, or the path itself when it does not exist (reading it then fails on its own). */
-function realOrSelf(path: string): string {
+export function realOrSelf(path: string): string {
   try {
     return realpathSync(path);
   } catch {

@@ -1,6 +1,6 @@
 // Diagnostics and the log every stage writes them into. Stages never throw on bad config: they
 // report and carry on, so one run shows every problem.
-import { visibleText } from './excerpt.ts';
+import { visibleText } from '../common/visible-text.ts';
 import { CODES, type Code } from './codes.ts';
 import { positionOf, type SourceFile } from './source.ts';
 

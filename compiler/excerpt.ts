@@ -21,18 +21,3 @@ export function excerpt(value: unknown): string {
 export function quotedPath(path: string): string {
   return asciiOnly(JSON.stringify(path));
 }
-
-// Characters that can forge a line or hide and reorder text in a terminal, a log or a pull
-// request annotation: controls, format characters (bidi overrides, zero-width), line and
-// paragraph separators. Messages carry text from certificates (subjects) that no excerpt cut.
-const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
-const HIDDEN_ALL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
-
-/** A diagnostic's message with every such character written as \uXXXX (other text unchanged). */
-export function visibleText(message: string): string {
-  if (!HIDDEN.test(message)) return message;
-  return message.replace(HIDDEN_ALL, (c) => {
-    const hex = c.codePointAt(0)!.toString(16);
-    return hex.length <= 4 ? `\\u${hex.padStart(4, '0')}` : `\\u{${hex}}`;
-  });
-}

@@ -7,6 +7,7 @@ import { CODES, type Code } from './codes.ts';
 import { Confinement } from './confine.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { count } from '../common/count.ts';
+import { visibleJson, visibleText } from '../common/visible-text.ts';
 
 export type OutputFormat = 'text' | 'json' | 'github';
 
@@ -16,19 +17,23 @@ interface Counts {
   warningCount: number;
 }
 
-/** The path to print for a file of the config directory `dir`. */
+/** The path to print for a file of the config directory `dir` (a file name's hidden characters as \uXXXX). */
 export function displayPath(dir: string, file: string): string {
   const full = join(dir, file);
-  if (!isAbsolute(dir)) return full.split(sep).join('/');
+  if (!isAbsolute(dir)) return visibleText(full.split(sep).join('/'));
   const rel = relative(process.cwd(), full);
-  return (rel.startsWith('..') || isAbsolute(rel) ? full : rel).split(sep).join('/');
+  return visibleText((rel.startsWith('..') || isAbsolute(rel) ? full : rel).split(sep).join('/'));
 }
 
 function codeFrame(lines: string[] | undefined, line: number, col: number): string {
   if (!lines || line < 1 || line > lines.length) return '';
-  const text = lines[line - 1].replace(/\r$/, '').replace(/\t/g, ' ');
+  // The line as a diagnostic shows text: a bidi override or an escape sequence in a comment is
+  // \uXXXX, and the caret moves past what its escapes add.
+  const raw = lines[line - 1].replace(/\r$/, '').replace(/\t/g, ' ');
+  const text = visibleText(raw);
+  const caret = visibleText(raw.slice(0, Math.max(0, col - 1))).length;
   const gutter = String(line).length;
-  return [`${' '.repeat(gutter + 2)}|`, ` ${line} | ${text}`, `${' '.repeat(gutter + 2)}| ${' '.repeat(Math.max(0, col - 1))}^`].join('\n');
+  return [`${' '.repeat(gutter + 2)}|`, ` ${line} | ${text}`, `${' '.repeat(gutter + 2)}| ${' '.repeat(caret)}^`].join('\n');
 }
 
 function formatText(result: Counts, dir: string): string {
@@ -84,7 +89,7 @@ function formatJson(result: Counts, dir: string): string {
     file: displayPath(dir, d.file),
     ...(d.related ? { related: d.related.map((r) => ({ ...r, file: displayPath(dir, r.file) })) } : {}),
   }));
-  return JSON.stringify({ errorCount: result.errorCount, warningCount: result.warningCount, diagnostics }, null, 2) + '\n';
+  return visibleJson(JSON.stringify({ errorCount: result.errorCount, warningCount: result.warningCount, diagnostics }, null, 2)) + '\n';
 }
 
 export function formatDiagnostics(result: Counts, format: OutputFormat, dir: string): string {

@@ -8,9 +8,9 @@
 // were at least RACY_MS older than the compile that read it (a write after that read lands in a
 // later tick, whatever the filesystem's granularity up to 2 s); a file changed more recently is
 // read and hashed every time until it has settled.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { RACY_MS } from './certs.ts';
-import { type SourceFile, withoutBom } from './source.ts';
+import { readConfigBytes, type SourceFile, withoutBom } from './source.ts';
 
 /** The stat of a regular file as one comparable string, or undefined (missing, not a file, or changed since `settledBefore` ms). */
 export function statKey(absPath: string, settledBefore: number): string | undefined {
@@ -53,7 +53,7 @@ export function lazySourceFile(path: string, absPath: string, textSha256: string
     configurable: true,
     enumerable: true,
     get(): string {
-      const text = withoutBom(readFileSync(absPath, 'utf8'));
+      const text = withoutBom(readConfigBytes(absPath).toString('utf8'));
       Object.defineProperty(file, 'text', { value: text, writable: true, configurable: true, enumerable: true });
       return text;
     },

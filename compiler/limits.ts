@@ -7,7 +7,44 @@ import type { LimitsSpec } from './model.ts';
 import type { RefusedDoc } from './schema.ts';
 import { locate, type SourceDoc } from './source.ts';
 
+/**
+ * The longest a limit may make a key wait: 100 years (of 365.25 days), for a rate's window, the
+ * time one request of it stands for (per / rate) and a quota's period. Far past any real limit,
+ * and it keeps every time the limiter computes well inside what it can store: past ~10^14 s a
+ * reset time is no longer an integer Redis takes (PEXPIRE: "value is not an integer or out of
+ * range"), and every request of such a key was a limiter fault answered by --limiter-on-error.
+ */
+export const MAX_LIMIT_SECONDS = 3_155_760_000;
+
+/** How a number too large for the limiter reads in a message. */
+const seconds = (n: number) => `${n.toPrecision(4).replace(/\.?0+(e|$)/, '$1')} s`;
+
+function checkMagnitudes(spec: LimitsSpec, doc: SourceDoc, log: DiagnosticLog): void {
+  const at = (field: string) => ({ file: doc.file, offset: locate(doc.root, [field]) });
+  for (const field of ['per', 'quota_renewal_rate'] as const) {
+    const v = spec[field];
+    if (v !== undefined && v > MAX_LIMIT_SECONDS)
+      log.report('E_FIELD_VALUE', at(field), `${field} ${seconds(v)} is longer than a limit may last: at most ${MAX_LIMIT_SECONDS} s (100 years)`);
+  }
+  if (spec.rate !== undefined && spec.per !== undefined && spec.per <= MAX_LIMIT_SECONDS && spec.per / spec.rate > MAX_LIMIT_SECONDS)
+    log.report(
+      'E_FIELD_VALUE',
+      at('rate'),
+      `rate ${spec.rate} per ${spec.per} s admits one request every ${seconds(spec.per / spec.rate)}: at most ${MAX_LIMIT_SECONDS} s (100 years) between two (raise rate, or lower per)`,
+    );
+  for (const field of ['rate', 'quota_max'] as const) {
+    const v = spec[field];
+    if (v !== undefined && v > Number.MAX_SAFE_INTEGER)
+      log.report(
+        'E_FIELD_VALUE',
+        at(field),
+        `${field} ${v} is past ${Number.MAX_SAFE_INTEGER}, the largest count kept exactly (for no limit, leave it out${field === 'quota_max' ? ' or write -1' : ''})`,
+      );
+  }
+}
+
 export function checkLimits(spec: LimitsSpec, doc: SourceDoc, log: DiagnosticLog): void {
+  checkMagnitudes(spec, doc, log);
   if (spec.quota_max === 0) {
     log.report(
       'E_FIELD_VALUE',

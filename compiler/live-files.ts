@@ -1,10 +1,10 @@
 // The config directory as the live compile (compiler/live-compile.ts) reads it between full
 // compiles: the directories the compiler's walk visits (to watch them), and one config file
 // read as loadConfigFiles reads it.
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { IgnoreRules } from './ignore.ts';
-import { type SourceFile, withoutBom } from './source.ts';
+import { readConfigBytes, type SourceFile, withoutBom } from './source.ts';
 
 /** Config directories under root as the compiler's walk visits them; `symlink` when the tree has any. */
 export function walkDirs(root: string, ignore: IgnoreRules): { dirs: Set<string>; symlink: boolean } {
@@ -30,7 +30,7 @@ export function readConfigFile(root: string, abs: string): SourceFile | null | '
   let buf: Buffer;
   try {
     if (!lstatSync(abs).isFile()) return 'odd';
-    buf = readFileSync(abs);
+    buf = readConfigBytes(abs);
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : 'odd';
   }

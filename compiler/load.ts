@@ -1,6 +1,6 @@
 // Stage 1: find the config files (every *.yaml / *.yml under the directory, recursively, in a
 // stable order) and read them as UTF-8 text. Unreadable or non-UTF-8 files become diagnostics.
-import { readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
+import { readdirSync, type Stats, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { Confinement } from './confine.ts';
 import type { DirListings } from './dir-listings.ts';
@@ -8,7 +8,8 @@ import type { DiagnosticLog } from './diagnostics.ts';
 import { quotedPath } from './excerpt.ts';
 import { IgnoreRules } from './ignore.ts';
 import { type KnownFiles, lazySourceFile, statKey } from './known-files.ts';
-import { type SourceFile, withoutBom } from './source.ts';
+import { MAX_CONFIG_FILE_BYTES, readConfigBytes, type SourceFile, withoutBom } from './source.ts';
+import { NotARegularFileError } from '../common/regular-file.ts';
 import { errnoMessage } from '../common/errno.ts';
 
 /** The config directory itself is missing or not a directory: an I/O error, not a config one. */
@@ -197,9 +198,17 @@ export function loadConfigFiles(
     }
     let buf: Buffer;
     try {
-      buf = readFileSync(absPath);
+      buf = readConfigBytes(absPath);
     } catch (err) {
-      log.reportAt('E_FILE_READ', path, 1, 1, `cannot read ${path}: ${errnoMessage(err)}`);
+      if (err instanceof NotARegularFileError && err.tooLarge)
+        log.reportAt(
+          'E_FILE_TOO_LARGE',
+          path,
+          1,
+          1,
+          `${path} is not read: ${err.message} (${MAX_CONFIG_FILE_BYTES / 1024 / 1024} MiB); split it into several files`,
+        );
+      else log.reportAt('E_FILE_READ', path, 1, 1, `cannot read ${path}: ${errnoMessage(err)}`);
       continue;
     }
     let text = buf.toString('utf8');

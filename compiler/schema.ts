@@ -79,6 +79,8 @@ function typeOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
+  // JSON has no word for these (excerpt would say null): .inf, .nan, or a literal past 1.8e308.
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'NaN (.nan)' : `${v > 0 ? '' : '-'}infinity (.inf, or a number past 1.8e308)`;
   return `${typeof v} ${excerpt(v)}`;
 }
 

@@ -1,10 +1,25 @@
 // Source files and the compiler's own light YAML node tree. Both YAML front ends (the fast
 // subset parser and the full `yaml` library) produce this tree, so every later stage maps a
 // value back to a line:col the same way, and a node costs a few fields, not a CST.
+import { readRegularFile } from '../common/regular-file.ts';
 
 /** A config file's text without its UTF-8 byte order mark (editors on Windows write one; YAML positions count from after it). */
 export function withoutBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/**
+ * The most bytes one config file (*.yaml, or `check -` on standard input) may hold: 64 MiB.
+ * Generous: about 600,000 keys in one file, and a 1,000,000-key config is ~100 MB spread over
+ * many files (docs/scale.md). The YAML parser holds ~10 times a file's size while it works, so a
+ * bound is what keeps a stray multi-gigabyte file (a log, a dump, /dev/zero behind a *.yaml link)
+ * from taking the compiler's memory; a real config past it is split into several files.
+ */
+export const MAX_CONFIG_FILE_BYTES = 64 * 1024 * 1024;
+
+/** One config file's bytes, read as the compiler reads every one (a regular file, at most MAX_CONFIG_FILE_BYTES). */
+export function readConfigBytes(absPath: string): Buffer {
+  return readRegularFile(absPath, MAX_CONFIG_FILE_BYTES);
 }
 
 export interface SourceFile {

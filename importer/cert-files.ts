@@ -8,8 +8,15 @@
 // it by its new relative path. When the file cannot be read here (the import runs away from the
 // Tyk host), the YAML still names the place inside OUT where the file belongs, and the report
 // says what to copy there (or to pin instead): check then reports that one missing file.
-import { basename } from 'node:path';
+//
+// A definition is input, perhaps from elsewhere (an export handed over for migration): it may
+// name any path on the importing machine (/etc/shadow, ~/.ssh/id_ed25519). So a path is read
+// only when it lies inside the directories of the inputs or under `--allow-outside PATH` (as
+// the compiler's confinement, compiler/confine.ts); any other one is not looked at (no stat, no
+// open), so the report reads the same whether such a file exists or not.
+import { basename, resolve, sep } from 'node:path';
 import { containsPrivateKey } from '../cert/private-key.ts';
+import { Confinement, realOrSelf } from '../compiler/confine.ts';
 import { MAX_CERT_FILE_BYTES } from '../cert/read.ts';
 import { errnoMessage } from '../common/errno.ts';
 import { readRegularFile } from '../common/regular-file.ts';
@@ -47,6 +54,29 @@ export class CertCopies {
   }
 }
 
+/** Where certificate files named by a definition may be read: the inputs' directories and --allow-outside paths. */
+export class CertReadRoots {
+  private readonly lexical: string[];
+  private readonly confine: Confinement;
+
+  constructor(inputDirs: readonly string[], allowOutside: readonly string[]) {
+    const roots = [...inputDirs, ...allowOutside].map((p) => resolve(p));
+    this.confine = new Confinement(roots[0] ?? '/nonexistent', roots.slice(1));
+    // As given and as their symlinks resolve (a /tmp input is /private/tmp on macOS).
+    this.lexical = [...roots, ...roots.map(realOrSelf)];
+  }
+
+  /**
+   * Whether `abs` may be read: first by its text alone (a path outside every root is refused
+   * without a system call), then after symlinks (a link inside an input that points out).
+   */
+  allows(abs: string): boolean {
+    const path = resolve(abs);
+    if (!this.lexical.some((r) => path === r || path.startsWith(r.endsWith(sep) ? r : r + sep))) return false;
+    return this.confine.check(path).inside;
+  }
+}
+
 /**
  * The path to write for the certificate file `abs` named at `file#pointer`: `../certs/NAME` (the
  * YAML files sit one directory below OUT), with the copy made and reported, or the missing file
@@ -56,6 +86,18 @@ export function relocatedCertPath(ctx: ImportContext, abs: string, file: string,
   const entry = ctx.certCopies.name(abs);
   const relative = `../certs/${entry.name}`;
   if (!entry.first) return relative;
+  if (!ctx.certReadRoots.allows(abs)) {
+    ctx.report.drop(
+      file,
+      pointer,
+      missing(
+        abs,
+        entry.name,
+        `outside the Tyk inputs: a definition can name any path, so a file outside the input directories is read only when --allow-outside names it or a directory above it; this one was not looked at`,
+      ),
+    );
+    return relative;
+  }
   let pem: string;
   try {
     pem = readRegularFile(abs, MAX_CERT_FILE_BYTES).toString('latin1');

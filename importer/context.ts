@@ -1,7 +1,7 @@
 // State shared by the converters of one import: the report, the id maps (Tyk id -> mtlsgate id)
 // and what policies and keys need to know about the imported APIs.
 import type { ApiSpec, KeySpec, PolicySpec } from '../compiler/model.ts';
-import { CertCopies } from './cert-files.ts';
+import { CertCopies, type CertReadRoots } from './cert-files.ts';
 import { IdMap } from './ids.ts';
 import { ImportReport } from './report.ts';
 
@@ -24,6 +24,10 @@ export interface PathMatching {
 
 export class ImportContext {
   readonly report = new ImportReport();
+  constructor(
+    /** Where a certificate path named by a definition may be read (importer/cert-files.ts). */
+    readonly certReadRoots: CertReadRoots,
+  ) {}
   /** Certificate files named by absolute path, copied into OUT/certs/ (importer/cert-files.ts). */
   readonly certCopies = new CertCopies();
   readonly apiIds = new IdMap('API');

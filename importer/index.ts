@@ -2,12 +2,13 @@
 // mtlsgate YAML. Pure: reads the inputs, returns the files to write and the report; the CLI
 // writes them (only when nothing was fatal) and runs check on the result.
 import { convertClassic } from './classic.ts';
+import { CertReadRoots } from './cert-files.ts';
 import { ImportContext } from './context.ts';
 import { convertKey } from './keys.ts';
 import { convertOas } from './oas.ts';
 import { convertPolicy, type PolicyIndex } from './policies.ts';
 import { ptr, type Finding } from './report.ts';
-import { readInputs } from './sources.ts';
+import { inputDirs, readInputs } from './sources.ts';
 import { pairOasCompanions } from './companions.ts';
 import { bool, obj } from './values.ts';
 import { renderAll, type OutFile } from './yaml-out.ts';
@@ -23,9 +24,14 @@ export interface ImportResult {
   counts: { apis: number; policies: number; keys: number; inactiveKeys: number; certificates: number };
 }
 
+export interface ImportOptions {
+  /** Files or directories outside the inputs' directories whose certificate files may be read (--allow-outside). */
+  allowOutside?: readonly string[];
+}
+
 /** Throws FatalImportError (nothing to write) for inputs that cannot be imported. */
-export function importTyk(paths: string[]): ImportResult {
-  const ctx = new ImportContext();
+export function importTyk(paths: string[], options: ImportOptions = {}): ImportResult {
+  const ctx = new ImportContext(new CertReadRoots(inputDirs(paths), options.allowOutside ?? []));
   const items = pairOasCompanions(readInputs(paths), ctx.report);
   for (const item of items) {
     if (item.kind !== 'tykconf') continue;

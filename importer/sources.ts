@@ -8,8 +8,8 @@
 //   key session              {"access_rights"|"apply_policies"|"certificate", ...} named by its
 //                            file (<key id>.json); a Dashboard key {"key_id", "key_hash", "data"}
 //   gateway config           tyk.conf: hash_keys, http_server_options.enable_path_*_matching
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isClassicApi } from './classic.ts';
 import { isKeyWrapper, isSession } from './keys.ts';
 import { isOasApi } from './oas.ts';
@@ -17,15 +17,54 @@ import { isPolicy } from './policies.ts';
 import { FatalImportError, ptr } from './report.ts';
 import { isObject, str, type Json, type JsonObject } from './values.ts';
 import { errnoMessage } from '../common/errno.ts';
+import { readRegularFile } from '../common/regular-file.ts';
+
+/**
+ * The most bytes one Tyk input file may hold: 256 MiB, half of V8's longest string (a file is
+ * parsed as one), far above a definition or a policies.json, and enough for a Dashboard key
+ * listing of a million sessions. A bound at all keeps /dev/zero or a log from being read until
+ * memory runs out.
+ */
+export const MAX_TYK_FILE_BYTES = 256 * 1024 * 1024;
 
 export type Item =
   | { kind: 'classic' | 'oas' | 'tykconf'; file: string; pointer: string; value: JsonObject }
   | { kind: 'policy'; file: string; pointer: string; value: JsonObject; mapKey?: string }
   | { kind: 'key'; file: string; pointer: string; value: JsonObject; keyRef: { value: string; explicitHash: boolean; pointer: string } };
 
+/** The directories the inputs are (or are in): a definition's certificate paths are read inside these only (cert-files.ts). */
+export function inputDirs(paths: readonly string[]): string[] {
+  return paths.map((p) => (statSync(p, { throwIfNoEntry: false })?.isDirectory() ? resolve(p) : dirname(resolve(p))));
+}
+
+/**
+ * As deep as a Tyk input may nest (the YAML config's bound too, compiler/parse.ts): its readers
+ * recurse, and `[[[[...]]]]` 10,000 levels deep ended the import with "Maximum call stack size
+ * exceeded" instead of naming the file.
+ */
+const MAX_JSON_DEPTH = 100;
+
+/** Whether `value` nests arrays or objects more than `max` levels (iterative: no stack to overflow). */
+function nestedDeeperThan(value: Json, max: number): boolean {
+  const stack: [Json, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 function listInputs(paths: string[]): string[] {
   const out: string[] = [];
+  // Each real directory once: symlinks are followed, and two links to "." would otherwise
+  // branch the walk at every level (2^40 paths before the kernel's ELOOP).
+  const seen = new Set<string>();
   const walk = (dir: string) => {
+    const real = realpathSync(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
     for (const name of readdirSync(dir).sort()) {
       if (name.startsWith('.')) continue;
       const p = join(dir, name);
@@ -92,7 +131,7 @@ export function readInputs(paths: string[]): Item[] {
   for (const file of listInputs(paths)) {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readRegularFile(file, MAX_TYK_FILE_BYTES).toString('utf8');
     } catch (err) {
       throw new FatalImportError(file, '', `cannot read: ${errnoMessage(err)}`);
     }
@@ -102,6 +141,8 @@ export function readInputs(paths: string[]): Item[] {
     } catch (err) {
       throw new FatalImportError(file, '', `not valid JSON: ${(err as Error).message}`);
     }
+    if (nestedDeeperThan(value, MAX_JSON_DEPTH))
+      throw new FatalImportError(file, '', `arrays and objects nested more than ${MAX_JSON_DEPTH} levels deep: no Tyk definition, policy or session is`);
     const found: Item[] = [];
     if (!classify(value, file, '', found)) throw new FatalImportError(file, '', 'not a Tyk API definition (classic or OAS), policy, key session or tyk.conf');
     items.push(...found);

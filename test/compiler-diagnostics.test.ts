@@ -2,7 +2,7 @@
 // (and, where the position of another place matters, the related position).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runAccessTests } from '../access/run.ts';
 import { CODES, type CompileOptions, type Diagnostic } from '../compiler/index.ts';
@@ -39,6 +39,17 @@ export const CASES: Case[] = [
     setup: (dir) => symlinkSync(join(dir, 'nowhere.yaml'), join(dir, 'broken.yaml')),
     at: { file: 'broken.yaml', line: 1, col: 1 },
     message: /cannot read broken\.yaml: ENOENT/,
+  },
+  {
+    code: 'E_FILE_TOO_LARGE',
+    files: { 'ok.yaml': api('x') },
+    // Sparse: 64 MiB + 1 byte on no disk, refused on its size before a byte is read.
+    setup: (dir) => {
+      writeFileSync(join(dir, 'dump.yaml'), '');
+      truncateSync(join(dir, 'dump.yaml'), 64 * 1024 * 1024 + 1);
+    },
+    at: { file: 'dump.yaml', line: 1, col: 1 },
+    message: /dump\.yaml is not read: it is 67108865 bytes, more than the 67108864 read at most \(64 MiB\); split it into several files/,
   },
   {
     code: 'E_PATH_OUTSIDE',

@@ -11,7 +11,7 @@ import { demoPki } from './helpers/serve-fixtures.ts';
 
 const tmp = importTmpDir();
 
-test('a certificate named by absolute path on the Tyk host is copied into certs/ (certificate blocks only) and the import checks (exit 0)', async () => {
+test('a certificate named by absolute path on the Tyk host is copied into certs/ (certificate blocks only) with --allow-outside naming its directory, and the import checks (exit 0)', async () => {
   const pki = await demoPki(join(tmp, 'abs-pki'));
   const host = join(tmp, 'abs-host');
   mkdirSync(host);
@@ -24,7 +24,8 @@ test('a certificate named by absolute path on the Tyk host is copied into certs/
   def.client_certificates = [both];
   writeFileSync(join(input, 'partner-reports.json'), JSON.stringify(def));
   const absOut = join(tmp, 'abs-out');
-  const r = importTyk(absOut, input);
+  // Outside the input directory: read only when --allow-outside names it (docs/security.md section 41).
+  const r = importTyk(absOut, input, '--allow-outside', host);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /wrote 1 API, 0 policies, 0 keys, 1 certificate file \(certs\/\) to /);
   assert.match(

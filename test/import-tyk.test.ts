@@ -234,7 +234,7 @@ test('the import ends with check: the one certificate file not on this machine i
   // The report said so before the check, with what to do.
   assert.match(
     all.stdout,
-    /apps\/partner-reports\.json#\/client_certificates\/1: certificate file "\/etc\/tyk\/certs\/partner-b\.pem" not copied \(ENOENT on this machine\): mtlsgate reads only files inside the config directory, so the YAML names "\.\.\/certs\/partner-b\.pem"; copy the certificate from the Tyk host to certs\/partner-b\.pem in the output directory, or replace the entry with its pin/,
+    /apps\/partner-reports\.json#\/client_certificates\/1: certificate file "\/etc\/tyk\/certs\/partner-b\.pem" not copied \(outside the Tyk inputs: .*--allow-outside.*; this one was not looked at\): mtlsgate reads only files inside the config directory, so the YAML names "\.\.\/certs\/partner-b\.pem"; copy the certificate from the Tyk host to certs\/partner-b\.pem in the output directory, or replace the entry with its pin/,
   );
   const errors = all.stderr.split('\n').filter((l) => / error [A-Z_]+:/.test(l));
   assert.equal(errors.length, 1, all.stderr);

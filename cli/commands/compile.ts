@@ -8,6 +8,8 @@ import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
 import { keyId, readSigningKeyFile, signBundle } from '../../bundle/sign.ts';
 import type { SameBytesFile } from '../../common/atomic-write.ts';
+import { NotARegularFileError } from '../../common/regular-file.ts';
+import { MAX_CONFIG_FILE_BYTES } from '../../compiler/source.ts';
 import { writeShardedCached } from '../../compiler/sharded-output.ts';
 import { parseShardCount, type ShardedWrite, writeShardedBundle } from '../../compiler/write-sharded.ts';
 import { compileDir, compileText, ConfigDirError, formatDiagnostics, type CompileResult } from '../../compiler/index.ts';
@@ -160,9 +162,18 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     ...(values.cache === undefined ? {} : { cacheDir: values.cache }),
     ...(write ? {} : { accessTests: runAccessTests }),
   };
+  let stdinText: string | undefined;
+  if (dir === STDIO) {
+    try {
+      stdinText = readInput(STDIO, MAX_CONFIG_FILE_BYTES).toString('utf8');
+    } catch (err) {
+      const large = err instanceof NotARegularFileError && err.tooLarge;
+      return fail(large ? 'E_FILE_TOO_LARGE' : 'io', `standard input is not read: ${errnoMessage(err)}${large ? ' (a config file holds at most 64 MiB)' : ''}`);
+    }
+  }
   let result: CompileResult;
   try {
-    result = dir === STDIO ? await compileText(readInput(STDIO).toString('utf8'), '<stdin>', process.cwd(), opts) : await compileDir(dir, opts);
+    result = stdinText !== undefined ? await compileText(stdinText, '<stdin>', process.cwd(), opts) : await compileDir(dir, opts);
   } catch (err) {
     if (err instanceof ConfigDirError) return fail('io', err.message);
     throw err;

@@ -3,6 +3,7 @@
 // this module loads, verifies (or compiles) and prints.
 import { statSync } from 'node:fs';
 import { isShardedDir, readBundleAt } from '../../bundle/read-sharded.ts';
+import { MAX_BUNDLE_BYTES } from '../../runtime/capped-read.ts';
 import { UsageError, type Command } from '../command.ts';
 import { loadBundle } from '../../bundle/read.ts';
 import { compileDir, ConfigDirError, displayPath } from '../../compiler/index.ts';
@@ -11,6 +12,7 @@ import { envelope, FORMAT_OPTIONS, githubLine, parseFormat, type Problem } from 
 import type { AccessRight, Bundle, BundleApi, BundleKey } from '../../bundle/types.ts';
 import { diffBundles, type AccessGrant, type BundleDiff, type FieldChange } from '../../bundle/diff.ts';
 import { errnoMessage } from '../../common/errno.ts';
+import { visibleLines } from '../../common/visible-text.ts';
 import { parseCommandLine } from '../flags.ts';
 
 const usage = `usage: mtlsgate diff OLD NEW [--format text|json|github] [--exit-code] [--allow-outside PATH]
@@ -74,7 +76,7 @@ async function readBundle(path: string, allowOutside: readonly string[]): Promis
   if (path !== STDIO && statSync(path, { throwIfNoEntry: false })?.isDirectory() && !isShardedDir(path)) return compiled(path, allowOutside);
   let bytes: Buffer | undefined;
   try {
-    if (!isShardedDir(path)) bytes = readInput(path);
+    if (!isShardedDir(path)) bytes = readInput(path, MAX_BUNDLE_BYTES);
   } catch (err) {
     throw new Error(`cannot read ${describePath(path, 'in')}: ${errnoMessage(err)}`);
   }
@@ -227,7 +229,7 @@ export const command: Command = {
       process.stdout.write(envelope('diff', true, { old: { file: oldPath, digest: oldB.digest }, new: { file: newPath, digest: newB.digest }, ...d }));
       return code;
     }
-    console.log(formatDiffText(d, oldB, newB, [describePath(oldPath, 'in'), describePath(newPath, 'in')]));
+    console.log(visibleLines(formatDiffText(d, oldB, newB, [describePath(oldPath, 'in'), describePath(newPath, 'in')])));
     if (format === 'github') {
       for (const a of d.access) {
         for (const g of a.lost) process.stdout.write(githubLine('warning', { code: 'access lost', message: `${a.api}: lost ${describeGrant(g)}` }));

@@ -1,5 +1,6 @@
 // `mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [METHOD] URL`: the
 // decision the gateway's stages make for one request, and each stage's verdict in order.
+import { MAX_CERT_FILE_BYTES } from '../../cert/read.ts';
 import { containsPrivateKey } from '../../cert/private-key.ts';
 import { errnoMessage } from '../../common/errno.ts';
 import { explainRequest, formatExplanation } from '../../access/explain.ts';
@@ -8,6 +9,7 @@ import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
 import { parseAt, parseCommandLine } from '../flags.ts';
 import { readBundleInput, readInput, STDIO } from '../io.ts';
+import { visibleLines } from '../../common/visible-text.ts';
 import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate explain --bundle FILE [--cert PEM] [--as-key ID | --token T] [--at ISO] [--format text|json|github] [METHOD] URL
@@ -73,7 +75,8 @@ async function run(argv: string[]): Promise<number> {
   if ('problem' in e) return fail('request', e.problem);
   if (format === 'json') report.finish({ ...e }, e.code === null);
   else {
-    const text = formatExplanation(e, bundle);
+    // Subjects (certificate_match, the client's) are text from certificates: hidden characters as \uXXXX.
+    const text = visibleLines(formatExplanation(e, bundle));
     process.stdout.write(text);
     // The refusal is the answer, not a failure of the command: an annotation, not a message on stderr.
     const refusing = e.stages.find((s) => s.outcome === 'refuse');
@@ -87,7 +90,7 @@ async function run(argv: string[]): Promise<number> {
 
 /** The client identity from a PEM file; a private key given by mistake is named as such. */
 function certIdentity(file: string) {
-  const text = readInput(file).toString('latin1');
+  const text = readInput(file, MAX_CERT_FILE_BYTES).toString('latin1');
   try {
     return identityFromPem(text);
   } catch (err) {

@@ -5,10 +5,11 @@
 import { X509Certificate } from 'node:crypto';
 import { fingerprintOf, formatPin } from '../../cert/fingerprint.ts';
 import { containsPrivateKey } from '../../cert/private-key.ts';
-import { certificateDers } from '../../cert/read.ts';
+import { certificateDers, MAX_CERT_FILE_BYTES } from '../../cert/read.ts';
 import { oneLineName } from '../../cert/subject.ts';
 import { UsageError, type Command } from '../command.ts';
 import { errnoMessage } from '../../common/errno.ts';
+import { visibleText } from '../../common/visible-text.ts';
 import { describePath, readInput, STDIO } from '../io.ts';
 import { FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 import { parseCommandLine } from '../flags.ts';
@@ -81,7 +82,7 @@ export function certificatesInBytes(file: string, bytes: Buffer): CertificateInf
 export function certificatesIn(file: string): CertificateInfo[] {
   let bytes: Buffer;
   try {
-    bytes = readInput(file);
+    bytes = readInput(file, MAX_CERT_FILE_BYTES);
   } catch (err) {
     throw new Error(`cannot read ${describePath(file, 'in')}: ${errnoMessage(err)}`);
   }
@@ -113,7 +114,9 @@ export const command: Command = {
         continue;
       }
       found.push(...certs);
-      if (format !== 'json') for (const c of certs) console.log(`${c.fingerprint}  ${c.subject}${c.ca ? '  [CA]' : ''}${showFile ? `  (${c.file})` : ''}`);
+      // A subject is text from the certificate: "CN=evil\u202egpj.exe" must not show as "CN=evilexe.jpg".
+      if (format !== 'json')
+        for (const c of certs) console.log(visibleText(`${c.fingerprint}  ${c.subject}${c.ca ? '  [CA]' : ''}${showFile ? `  (${c.file})` : ''}`));
     }
     const code = unreadable ? 2 : report.warnings.length > 0 ? 1 : 0;
     report.finish({ certificates: found }, code === 0);

@@ -6,12 +6,13 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { compileDir, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { FatalImportError, type Finding, formatFindings, importTyk, type OutFile } from '../../importer/index.ts';
 import { count } from '../../common/count.ts';
+import { visibleLines } from '../../common/visible-text.ts';
 import { UsageError, type Command } from '../command.ts';
 import { refuseStdout } from '../io.ts';
 import { envelope, FORMAT_OPTIONS, githubLine, parseFormat, type Problem } from '../report.ts';
 import { parseCommandLine } from '../flags.ts';
 
-const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR [--format text|json|github]
+const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR [--allow-outside PATH] [--format text|json|github]
 
 Converts Tyk API definitions (classic JSON and Tyk OAS with x-tyk-api-gateway), policies
 and key sessions into mtlsgate YAML under OUT_DIR (apis/, policies/, keys/), prints every
@@ -23,6 +24,10 @@ input that cannot be imported.
 
 Options:
   -o, --out OUT_DIR   where to write the YAML
+  --allow-outside PATH  a certificate file (or a directory of them) outside the inputs'
+                      directories that may be read and copied into OUT_DIR/certs/
+                      (repeatable; a definition naming /etc/tyk/certs/a.pem needs
+                      --allow-outside /etc/tyk/certs). Other absolute paths are not read
   --format text|json|github  text (default); json: the envelope of docs/cli-conventions.md
                       with counts, not_converted and notes ({file, pointer, message}) and the
                       check's diagnostics; github: a warning annotation per field not converted`;
@@ -49,7 +54,11 @@ function writeAll(out: string, files: OutFile[]): void {
 const findingJson = (f: Finding) => ({ file: f.file, pointer: f.pointer, message: f.message });
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, { out: { type: 'string', short: 'o' }, ...FORMAT_OPTIONS });
+  const { values, positionals } = parseCommandLine(argv, {
+    out: { type: 'string', short: 'o' },
+    'allow-outside': { type: 'string', multiple: true },
+    ...FORMAT_OPTIONS,
+  });
   const format = parseFormat(values);
   const [source, ...inputs] = positionals;
   if (source !== 'tyk') throw new UsageError(source === undefined ? 'give the source format: tyk' : `unknown source ${JSON.stringify(source)}: only tyk`);
@@ -60,7 +69,7 @@ async function run(argv: string[]): Promise<number> {
   const failed = (problem: Problem, text: string): number => {
     if (format === 'json') process.stdout.write(envelope('import', false, { out, counts: null, not_converted: [], notes: [], diagnostics: [] }, [problem]));
     else {
-      console.error(text);
+      console.error(visibleLines(text));
       if (format === 'github') process.stdout.write(githubLine('error', problem));
     }
     return 2;
@@ -73,7 +82,7 @@ async function run(argv: string[]): Promise<number> {
 
   let result;
   try {
-    result = importTyk(inputs);
+    result = importTyk(inputs, { allowOutside: values['allow-outside'] ?? [] });
   } catch (err) {
     if (err instanceof FatalImportError)
       return failed(
@@ -112,7 +121,8 @@ async function run(argv: string[]): Promise<number> {
   ];
   if (result.drops.length > 0) lines.push(`not converted (${result.drops.length}):`, formatFindings(result.drops).trimEnd());
   if (result.notes.length > 0) lines.push(`notes (${result.notes.length}):`, formatFindings(result.notes).trimEnd());
-  process.stdout.write(`${lines.join('\n')}\n`);
+  // Names and values from the Tyk files (an API's name, an id): hidden characters as \uXXXX.
+  process.stdout.write(`${visibleLines(lines.join('\n'))}\n`);
   // In a pull request, each field not converted is a warning on its Tyk file.
   if (format === 'github')
     for (const f of result.drops)

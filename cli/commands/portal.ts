@@ -1,7 +1,9 @@
 // `mtlsgate portal`: the self-serve page where a developer picks a catalog plan, pastes a
 // public certificate and gets a key (written into the config directory, recompiled into the
 // bundle the gateway watches).
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { MAX_CERT_FILE_BYTES } from '../../cert/read.ts';
+import { readRegularFile } from '../../common/regular-file.ts';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { UsageError, type Command } from '../command.ts';
@@ -290,7 +292,7 @@ function oidcOptions(values: Flags): OidcOptions | undefined {
   }
   let clientSecret: string;
   try {
-    clientSecret = readFileSync(secretFile, 'utf8').split(/\r?\n/)[0]!.trim();
+    clientSecret = readRegularFile(secretFile, MAX_CERT_FILE_BYTES).toString('utf8').split(/\r?\n/)[0]!.trim();
   } catch (err) {
     throw new UsageError(`cannot read --oidc-client-secret-file ${secretFile}: ${errnoMessage(err)}`);
   }

@@ -2,7 +2,8 @@
 // turned into a RuntimeConfig; runtime/supervisor.ts does the rest.
 import cluster from 'node:cluster';
 import type { KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { MAX_CERT_FILE_BYTES } from '../../cert/read.ts';
+import { readRegularFile } from '../../common/regular-file.ts';
 import { readPublicKey } from '../../bundle/sign.ts';
 import { errnoMessage } from '../../common/errno.ts';
 import { parseNotBefore } from '../../runtime/bundle-floor.ts';
@@ -172,7 +173,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
   const keyFile = v['bundle-public-key'];
   if (keyFile !== undefined) {
     try {
-      bundlePublicKey = readPublicKey(readFileSync(keyFile.value));
+      bundlePublicKey = readPublicKey(readRegularFile(keyFile.value, MAX_CERT_FILE_BYTES));
     } catch (err) {
       throw new UsageError(`${keyFile.source} ${keyFile.value}: ${errnoMessage(err)}`);
     }

@@ -7,6 +7,7 @@ import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
 import { envelope, FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 import { parseCommandLine } from '../flags.ts';
+import { visibleLines } from '../../common/visible-text.ts';
 
 const usage = `usage: mtlsgate test DIR [--format text|json|github] [--allow-outside PATH]
 
@@ -95,7 +96,7 @@ async function run(argv: string[]): Promise<number> {
         );
     }
     lines.push(`${passed} passed, ${failed} failed`);
-    process.stdout.write(`${lines.join('\n')}\n`);
+    process.stdout.write(`${visibleLines(lines.join('\n'))}\n`);
   }
   return failed > 0 ? 1 : 0;
 }

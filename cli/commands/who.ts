@@ -8,6 +8,7 @@ import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
 import { parseAt, parseCommandLine } from '../flags.ts';
 import { readBundleInput } from '../io.ts';
+import { visibleLines } from '../../common/visible-text.ts';
 import { FORMAT_OPTIONS, githubLine, parseFormat, Reporter } from '../report.ts';
 
 const usage = `usage: mtlsgate who --bundle FILE API_ID [--method M] [--path P] [--certs DIR] [--at ISO] [--format text|json|github|csv]
@@ -69,10 +70,11 @@ async function run(argv: string[]): Promise<number> {
       report.finish({ ...answer });
       return 0;
     }
-    process.stdout.write(formatWho(answer, format === 'csv' ? 'csv' : 'text'));
+    // Subjects and file names come from certificates and the disk: hidden characters as \uXXXX.
+    process.stdout.write(visibleLines(formatWho(answer, format === 'csv' ? 'csv' : 'text')));
     // A spreadsheet has no room for notes, and without them an empty one reads as "nobody":
     // the grants not checked (a certificate not given with --certs) go to stderr.
-    if (format === 'csv') for (const note of answer.notes) console.error(`mtlsgate who: note: ${note}`);
+    if (format === 'csv') for (const note of answer.notes) console.error(`mtlsgate who: note: ${visibleLines(note)}`);
     // On a pull request the notes (a grant refused whatever its certificate, ...) show where people look.
     if (format === 'github') for (const note of answer.notes) process.stdout.write(githubLine('notice', { code: 'note', message: note }));
     return 0;
