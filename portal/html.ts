@@ -2,11 +2,11 @@
 // `Html` (the output of another `html` template). User input can therefore only reach a page
 // as text: there is no API that inserts a plain string unescaped. Characters that hide or
 // reorder text (bidi overrides and isolates, zero-width characters, other controls, line and
-// paragraph separators) are shown as \uXXXX, as diagnostics show them (compiler/excerpt.ts):
+// paragraph separators) are shown as \uXXXX, as diagnostics show them (common/visible-text.ts):
 // a certificate subject or a name from the identity provider such as "\u202emoc.elpmaxe@ada"
 // would otherwise read "ada@example.com" on the admin page. Newlines and tabs stay (a
 // certificate pasted back into its text area).
-import { visibleText } from '../compiler/excerpt.ts';
+import { visibleText } from '../common/visible-text.ts';
 
 export class Html {
   constructor(readonly text: string) {}
