@@ -4,7 +4,7 @@
 // apart and reads only the changed ones (runtime/shard-set.ts).
 import { existsSync, statSync } from 'node:fs';
 import { readRegularFile } from '../common/regular-file.ts';
-import { MAX_BUNDLE_BYTES } from '../runtime/capped-read.ts';
+import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
 import { dirname, join } from 'node:path';
 import { BundleError } from './bundle-error.ts';
 import { loadWireBundle, readDocument, type WireBundle } from './read.ts';

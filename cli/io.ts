@@ -8,7 +8,7 @@ import { readBundleAt } from '../bundle/read-sharded.ts';
 import type { Bundle } from '../bundle/types.ts';
 import { type SameBytesFile, writeFileAtomic } from '../common/atomic-write.ts';
 import { readRegularFile, readStdinBounded } from '../common/regular-file.ts';
-import { MAX_BUNDLE_BYTES } from '../runtime/capped-read.ts';
+import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
 import { UsageError } from './command.ts';
 
 export const STDIO = '-';

@@ -4,11 +4,6 @@
 // gateway down with an out-of-memory crash before any signature or digest is checked. The
 // download is cut as soon as it passes the ceiling.
 
-/** A bundle, a sharded bundle's manifest or one shard (a 1,000,000-key bundle is about 100 MB). */
-export const MAX_BUNDLE_BYTES = 512 * 1024 * 1024;
-/** A CRL (one of 1,000,000 entries is about 40 MB). */
-export const MAX_CRL_BYTES = 64 * 1024 * 1024;
-
 export class TooLarge extends Error {
   override name = 'TooLarge';
 }

@@ -6,7 +6,8 @@
 // fresh copy, the CRL is stale and `--crl-stale open|closed` decides (runtime/revocation.ts).
 import { type Crl, crlSignedBy, parseCrl } from '../bundle/crl.ts';
 import { MAX_SIGNED_AHEAD_MS } from './bundle-floor.ts';
-import { MAX_CRL_BYTES, readCapped } from './capped-read.ts';
+import { MAX_CRL_BYTES } from '../common/size-limits.ts';
+import { readCapped } from './capped-read.ts';
 import { crlStateKey, newerCrl } from './state-file.ts';
 import { type CrlFloor, type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';

@@ -4,7 +4,8 @@
 // next poll tries again. HTTPS verifies the server against Node's CA store, which
 // NODE_EXTRA_CA_CERTS extends for a private CA.
 import { request } from 'undici';
-import { MAX_BUNDLE_BYTES, readCapped, TooLarge } from './capped-read.ts';
+import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
+import { readCapped, TooLarge } from './capped-read.ts';
 import { oneAtATime } from './one-at-a-time.ts';
 import { redactUrl, redactUrlsIn } from './redact.ts';
 

@@ -55,7 +55,8 @@ test("a certificate file that also holds a key in another armour (SSH2, lower ca
   const def = JSON.parse(readFileSync(join(FIXTURES, 'apps', 'partner-reports.json'), 'utf8'));
   def.client_certificates = [both];
   writeFileSync(join(input, 'partner-reports.json'), JSON.stringify(def));
-  const r = importTyk(join(tmp, 'armour-out'), input);
+  // Outside the input directory: read only when --allow-outside names it (section 41).
+  const r = importTyk(join(tmp, 'armour-out'), input, '--allow-outside', host);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /copied to certs\/partner\.pem .*; the private key in that file was NOT copied/);
   assert.doesNotMatch(readFileSync(join(tmp, 'armour-out', 'certs', 'partner.pem'), 'utf8'), /PRIVATE KEY/i);

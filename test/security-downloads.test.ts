@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { MAX_BUNDLE_BYTES, MAX_CRL_BYTES } from '../runtime/capped-read.ts';
+import { MAX_BUNDLE_BYTES, MAX_CRL_BYTES } from '../common/size-limits.ts';
 import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { fetchBundle } from '../runtime/poll-url.ts';
 import { CrlStore } from '../runtime/revocation.ts';

@@ -3,7 +3,7 @@
 // this module loads, verifies (or compiles) and prints.
 import { statSync } from 'node:fs';
 import { isShardedDir, readBundleAt } from '../../bundle/read-sharded.ts';
-import { MAX_BUNDLE_BYTES } from '../../runtime/capped-read.ts';
+import { MAX_BUNDLE_BYTES } from '../../common/size-limits.ts';
 import { UsageError, type Command } from '../command.ts';
 import { loadBundle } from '../../bundle/read.ts';
 import { compileDir, ConfigDirError, displayPath } from '../../compiler/index.ts';

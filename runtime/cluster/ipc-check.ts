@@ -7,7 +7,7 @@
 // well-formed message says is still believed: a worker is trusted with the TLS key anyway
 // (docs/security.md section 39, Known limits).
 import { MAX_SIGNED_AHEAD_MS } from '../bundle-floor.ts';
-import { MAX_CRL_BYTES } from '../capped-read.ts';
+import { MAX_CRL_BYTES } from '../../common/size-limits.ts';
 import { MAX_LEASE, type ToPrimary } from './lease-protocol.ts';
 
 type Fields = Record<string, unknown>;
