@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { http1Once, http2Once } from './helpers/one-request.ts';
+import { type EchoAnswer, type EchoView, echoAnswers } from './helpers/one-request.ts';
 import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
 import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { BAD_HOST, hostOf } from '../runtime/route.ts';
@@ -27,29 +27,15 @@ before(async () => {
 });
 after(() => closeGatewayTest({ gw, echo, cleanup }));
 
-interface Answer {
-  status: number;
-  code?: string;
-  /** X-Forwarded-Host as the upstream received it, when the request was forwarded. */
-  forwardedHost?: string;
-}
-
-function answer(status: number, body: string): Answer {
-  const json = body === '' ? {} : (JSON.parse(body) as { code?: string; headers?: Record<string, string> });
-  return { status, code: json.code, forwardedHost: json.headers?.['x-forwarded-host'] };
-}
+/** X-Forwarded-Host as the upstream received it, when the request was forwarded. */
+const forwardedHost = (echo: EchoView) => ({ forwardedHost: echo.headers?.['x-forwarded-host'] });
+type Answer = EchoAnswer<ReturnType<typeof forwardedHost>>;
 
 /** GET / with the Host line written byte for byte, HTTP/1.1 over TLS. */
-async function h1(host: string): Promise<Answer> {
-  const r = await http1Once(pki, gw.port, '/', `Host: ${host}\r\n`);
-  return answer(r.status, r.body);
-}
+const h1 = (host: string) => echoAnswers(pki, gw.port, forwardedHost).h1('/', `Host: ${host}\r\n`);
 
 /** GET / over HTTP/2 with this :authority (nghttp2 lets "@" and RFC 3986's sub-delims through). */
-async function h2(authority: string): Promise<Answer> {
-  const r = await http2Once(pki, gw.port, { ':path': '/', ':authority': authority }, 'pay.example.test');
-  return answer(r.status, r.body);
-}
+const h2 = (authority: string) => echoAnswers(pki, gw.port, forwardedHost).h2({ ':path': '/', ':authority': authority }, 'pay.example.test');
 
 const BAD: Answer = { status: 400, code: 'request.bad_host', forwardedHost: undefined };
 

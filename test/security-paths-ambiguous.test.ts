@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { after, before, test } from 'node:test';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
+import type { EchoUpstream, TestGateway, TestPki } from './helpers/gateway-fixtures.ts';
+import { type EchoView, echoAnswers } from './helpers/one-request.ts';
 import { BAD_PATH, isPlainPath, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { decide } from '../runtime/stages/decide.ts';
 
@@ -19,10 +21,7 @@ let h2: ClientHttp2Session;
 const TOKEN = 'public-only-token';
 
 before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
-  gw = await startTestGateway(
-    pki,
+  ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) =>
     buildBundle(
       [
         // As in security-paths.test.ts: the upstream's base says which API chose.
@@ -33,53 +32,23 @@ before(async () => {
       // Unanchored at the end on purpose: were the query string matched too, "/private?/public" would pass.
       [{ id: 'k', token_sha256: sha256Hex(TOKEN), access_rights: { users: { allowed_urls: [{ url: '^/public', methods: [] }] } } }],
     ),
-  );
+  ));
   h2 = connect(`https://localhost:${gw.port}`, { ca: pki.ca.certPem });
   h2.on('error', () => {});
 });
 after(async () => {
   h2?.close();
-  await gw?.close();
-  await echo?.close();
-  cleanup?.();
+  await closeGatewayTest({ gw, echo, cleanup });
 });
 
-interface Answer {
-  status: number;
-  code?: string;
-  /** The path the upstream received (without the API's base), when the request was forwarded. */
-  upstream?: string;
-}
-
-function answer(status: number, body: string): Answer {
-  const json = body === '' ? {} : (JSON.parse(body) as { code?: string; path?: string });
-  return { status, code: json.code, upstream: json.path?.replace(/^\/(via-open|via-admin|u)(?=\/)/, '$1 ') };
-}
+/** The path the upstream received (without the API's base), when the request was forwarded. */
+const upstreamPath = (echo: EchoView) => ({ upstream: echo.path?.replace(/^\/(via-open|via-admin|u)(?=\/)/, '$1 ') });
 
 /** GET with the target written byte for byte (latin1) over TLS, HTTP/1.1. */
-async function h1(target: string, headers = ''): Promise<Answer> {
-  const c = await rawTlsClient(pki, gw.port);
-  c.socket.write(Buffer.from(`GET ${target} HTTP/1.1\r\nHost: localhost\r\n${headers}Connection: close\r\n\r\n`, 'latin1'));
-  await c.whenClosed;
-  const got = c.received();
-  const head = got.slice(0, got.indexOf('\r\n\r\n'));
-  let body = got.slice(head.length + 4);
-  if (/transfer-encoding: chunked/i.test(head)) body = body.slice(body.indexOf('\r\n') + 2, body.lastIndexOf('\r\n0\r\n'));
-  return answer(Number(head.slice(9, 12)), body);
-}
+const h1 = (target: string, headers = '') => echoAnswers(pki, gw.port, upstreamPath).h1(target, `Host: localhost\r\n${headers}`);
 
-/** GET with `:path` as given, HTTP/2 (node:http2 sends the value's characters as latin1 bytes). */
-function h2get(path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const stream = h2.request({ ':path': path, ...headers });
-    let status = 0;
-    let body = '';
-    stream.on('response', (h) => (status = Number(h[':status'])));
-    stream.on('data', (d: Buffer) => (body += d.toString()));
-    stream.on('error', reject);
-    stream.on('end', () => resolve(answer(status, body)));
-  });
-}
+/** GET with `:path` as given, HTTP/2, all on one session. */
+const h2get = (path: string) => echoAnswers(pki, gw.port, upstreamPath, h2).h2({ ':path': path });
 
 const REFUSED = { status: 400, code: 'request.bad_path', upstream: undefined };
 

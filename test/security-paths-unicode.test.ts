@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { http1Once, http2Once } from './helpers/one-request.ts';
+import { type EchoAnswer, type EchoView, echoAnswers } from './helpers/one-request.ts';
 import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
 import type { EchoUpstream, TestGateway, TestPki } from './helpers/gateway-fixtures.ts';
 import { BAD_PATH, routeRequest, type RouteTables } from '../runtime/route.ts';
@@ -28,28 +28,13 @@ before(async () => {
 });
 after(() => closeGatewayTest({ gw, echo, cleanup }));
 
-interface Answer {
-  status: number;
-  code?: string;
-  /** The path the upstream received, when the request was forwarded. */
-  upstream?: string;
-}
-
-function answer(status: number, body: string): Answer {
-  const json = body === '' ? {} : (JSON.parse(body) as { code?: string; path?: string });
-  return { status, code: json.code, upstream: json.path };
-}
+/** The path the upstream received, when the request was forwarded. */
+const upstreamPath = (echo: EchoView) => ({ upstream: echo.path });
+type Answer = EchoAnswer<ReturnType<typeof upstreamPath>>;
 
 /** GET with the target written byte for byte over TLS, HTTP/1.1. */
-async function h1(target: string): Promise<Answer> {
-  const r = await http1Once(pki, gw.port, target, 'Host: localhost\r\n');
-  return answer(r.status, r.body);
-}
-
-async function h2get(path: string): Promise<Answer> {
-  const r = await http2Once(pki, gw.port, { ':path': path });
-  return answer(r.status, r.body);
-}
+const h1 = (target: string) => echoAnswers(pki, gw.port, upstreamPath).h1(target, 'Host: localhost\r\n');
+const h2get = (path: string) => echoAnswers(pki, gw.port, upstreamPath).h2({ ':path': path });
 
 const REFUSED: Answer = { status: 400, code: 'request.bad_path', upstream: undefined };
 
