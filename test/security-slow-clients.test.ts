@@ -76,7 +76,9 @@ function tls(pki: TestPki, port: number, alpn = ['http/1.1']): Promise<TLSSocket
   });
 }
 
-describe('slow clients: the client idle timeout frees the upstream connection', () => {
+// The cases wait on the gateway's timeouts and the slow upstream, each on its own connection
+// and path: they wait side by side.
+describe('slow clients: the client idle timeout frees the upstream connection', { concurrency: true }, () => {
   let pki: TestPki;
   let cleanup: () => void;
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
