@@ -13,7 +13,7 @@ import type { DemoPki } from '../cli/pki.ts';
 import type { HealthReport } from '../runtime/admin.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
-import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { settledWithin, tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { compileWithCli, curl, demoPki, writeConfig } from './helpers/serve-fixtures.ts';
 
 const tmp = tempDir('replacement');
@@ -39,7 +39,9 @@ after(async () => {
 async function bundleUrl(hold: { ms: number; asked?: number }): Promise<string> {
   const server = createServer((_req, res) => {
     hold.asked = (hold.asked ?? 0) + 1;
-    setTimeout(() => res.writeHead(200).end(bundle), hold.ms);
+    const answer = setTimeout(() => res.writeHead(200).end(bundle), hold.ms);
+    // Nobody to answer once the asker is gone (a stopped worker): a pending 60 s hold kept this file's process alive a minute.
+    res.on('close', () => clearTimeout(answer));
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -120,7 +122,7 @@ test('SIGTERM while a replacement starts (its bundle URL hangs): the primary sto
   await killFirstWorker(gw, serving.pids as number[]);
   const t0 = performance.now();
   gw.child.kill('SIGTERM');
-  const exit = await Promise.race([gw.exited, new Promise<null>((r) => setTimeout(() => r(null), 8_000))]);
+  const exit = await settledWithin(gw.exited, 8_000, null);
   // Before: still running after 8 s (the replacement kept waiting for its bundle, up to 30 s).
   assert.ok(exit !== null, 'serve exited within 8 s');
   assert.equal(exit.code, 0);
