@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { type EchoAnswer, type EchoView, echoAnswers } from './helpers/one-request.ts';
+import { type EchoAnswer, type EchoView, echoAnswers, http2Once } from './helpers/one-request.ts';
 import { gatewayTestHooks } from './helpers/config-gateway.ts';
 import { curl } from './helpers/gateway-fixtures.ts';
 import { BAD_HOST, hostOf } from '../runtime/route.ts';
@@ -94,7 +94,7 @@ test('HTTP/2 routes on :authority, not on the SNI: each host reaches its own API
   // Issue 12: "routing on :authority". The two APIs share the listen path "/"; the upstream path
   // says which one forwarded the request (target_url .../via-pay or .../via-open).
   const via = async (authority: string, servername: string) => {
-    const r = await http2Once(pki, gw.port, { ':path': '/x', ':authority': authority }, servername);
+    const r = await http2Once(setup.pki, setup.gw.port, { ':path': '/x', ':authority': authority }, servername);
     assert.equal(r.status, 200, `${authority} (SNI ${servername}): ${r.body}`);
     return (JSON.parse(r.body) as { path: string }).path;
   };
