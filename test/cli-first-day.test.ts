@@ -5,12 +5,12 @@
 // and who not reading "-" from standard input, and docs naming a duration flag in milliseconds.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBuilt, mtlsgate, CLI, ROOT } from './helpers/cli.ts';
+import { ensureBuilt, mtlsgate, mtlsgateAsync, ROOT } from './helpers/cli.ts';
 import { compileWithCli, demoPki } from './helpers/serve-fixtures.ts';
+import { commands } from '../cli/registry.ts';
 
 let tmp: string;
 let examples: string;
@@ -34,39 +34,39 @@ function completedFlags(): Map<string, string[]> {
   return out;
 }
 
-/** Runs the CLI without waiting on each run in turn (one probe per command, run side by side). */
-function cliAsync(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(CLI, args, { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
+/**
+ * The probe's first guess at a flag's form: "--sign=x" where `cmd`'s usage text shows it with a
+ * value ("--sign KEYFILE", "[--shards N|auto]"), else bare ("--strict", "--json"). Only a guess:
+ * the command's own answer corrects it, so a usage text that is wrong costs one more run, no more.
+ */
+function firstGuess(cmd: string, flag: string): string {
+  const usage = commands.find((c) => c.name === cmd)?.usage ?? '';
+  return new RegExp(`(?<![\\w-])${flag}[ =][^\\s\\]]`).test(usage) ? `${flag}=x` : flag;
 }
 
 /**
- * The flags of `flags` that `cmd` refuses. "CMD --a=x --b=x ... --zz-not-a-flag": parsing always
- * stops with an error (nothing runs) at the first flag it does not take, or at a boolean given a
- * value (then given again without one), so a run ending at --zz-not-a-flag took every flag before.
+ * The flags of `flags` that `cmd` refuses. "CMD --a=x --b ... --zz-not-a-flag": parsing always
+ * stops with an error (nothing runs) at the first flag it does not take, at a boolean given a
+ * value (then given again without one) or at a flag given none that needs one (then given "=x"),
+ * so a run ending at --zz-not-a-flag took every flag before. Each run corrects one guess.
  */
 async function refusedFlags(cmd: string, flags: string[]): Promise<string[]> {
   const prefix = cmd === 'import' ? [cmd, 'tyk'] : [cmd];
-  let args = flags.map((f) => `${f}=x`);
+  let args = flags.map((f) => firstGuess(cmd, f));
   const refused: string[] = [];
-  for (let round = 0; round <= flags.length; round++) {
-    const r = await cliAsync([...prefix, ...args, '--zz-not-a-flag']);
+  for (let round = 0; round <= 2 * flags.length; round++) {
+    const r = await mtlsgateAsync([...prefix, ...args, '--zz-not-a-flag'], { cwd: tmp });
     const unknown = /unknown flag (--[a-z0-9-]+)/.exec(r.stderr)?.[1];
     if (unknown === '--zz-not-a-flag') return refused;
     if (unknown !== undefined) {
       refused.push(unknown);
-      args = args.filter((a) => a !== `${unknown}=x`);
+      args = args.filter((a) => a !== unknown && a !== `${unknown}=x`);
       continue;
     }
     const boolean = /(--[a-z0-9-]+) takes no value/.exec(r.stderr)?.[1];
-    assert.ok(boolean !== undefined, `${cmd}: ${r.stderr}`);
-    args = args.map((a) => (a === `${boolean}=x` ? boolean : a));
+    const valued = /(--[a-z0-9-]+) needs a value/.exec(r.stderr)?.[1];
+    assert.ok(boolean !== undefined || valued !== undefined, `${cmd}: ${r.stderr}`);
+    args = args.map((a) => (boolean !== undefined && a === `${boolean}=x` ? boolean : a === valued ? `${a}=x` : a));
   }
   assert.fail(`${cmd}: no end to the probe`);
 }

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api, certFiles, removeConfigs, writeConfig } from './fixtures/compiler/helpers.ts';
-import { CLI, ensureBuilt, mtlsgate, ROOT } from './helpers/cli.ts';
+import { CLI, ensureBuilt, mtlsgate, mtlsgateAsync, ROOT, sideBySide } from './helpers/cli.ts';
 
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
 let good: string;
@@ -51,20 +51,29 @@ test('help COMMAND prints its usage; a mistyped command or flag gets a suggestio
   assert.match(mtlsgate(['check', good, '--strict=yes']).stderr, /--strict takes no value/);
 });
 
-test('--format text|json|github is accepted by every command with output; -o/--out writes every output file', () => {
-  for (const args of [['check', good], ['diff', good, good], ['token'], ['version']]) {
-    for (const f of ['text', 'json', 'github']) {
-      const r = mtlsgate([...args, '--format', f]);
-      assert.equal(r.code, 0, `${args[0]} --format ${f}: ${r.stderr}`);
-      if (f === 'json') assert.equal(JSON.parse(r.stdout).command, args[0]);
+test('--format text|json|github is accepted by every command with output; -o/--out writes every output file', async () => {
+  // The runs do not depend on each other: four at a time, checked in order.
+  const commands = [['check', good], ['diff', good, good], ['token'], ['version']];
+  const formats = ['text', 'json', 'github', 'xml'];
+  const runs = commands.flatMap((args) => formats.map((f) => [...args, '--format', f]));
+  const results = await sideBySide(runs, 4, (args) => mtlsgateAsync(args));
+  for (const [i, args] of runs.entries()) {
+    const [f, r] = [args.at(-1)!, results[i]!];
+    if (f === 'xml') {
+      assert.match(r.stderr, /--format must be text, json or github/);
+      continue;
     }
-    assert.match(mtlsgate([...args, '--format', 'xml']).stderr, /--format must be text, json or github/);
+    assert.equal(r.code, 0, `${args[0]} --format ${f}: ${r.stderr}`);
+    if (f === 'json') assert.equal(JSON.parse(r.stdout).command, args[0]);
   }
   const out = join(good, 'long.json');
-  assert.equal(mtlsgate(['compile', good, '--out', out]).code, 0);
-  assert.equal(mtlsgate(['compile', good, '-o', join(good, 'short.json')]).code, 0);
+  const [long, short] = await Promise.all([mtlsgateAsync(['compile', good, '--out', out]), mtlsgateAsync(['compile', good, '-o', join(good, 'short.json')])]);
+  assert.equal(long.code, 0);
+  assert.equal(short.code, 0);
   assert.deepEqual(readFileSync(out), readFileSync(join(good, 'short.json')));
-  for (const cmd of ['compile', 'portal', 'approve', 'demo']) assert.match(mtlsgate(['help', cmd]).stdout, /-o, --out/, cmd);
+  const withOut = ['compile', 'portal', 'approve', 'demo'];
+  const helps = await sideBySide(withOut, 4, (cmd) => mtlsgateAsync(['help', cmd]));
+  for (const [i, cmd] of withOut.entries()) assert.match(helps[i]!.stdout, /-o, --out/, cmd);
 });
 
 test('-q keeps only errors, -v adds detail (anywhere on the line)', () => {

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { keyId } from '../bundle/sign.ts';
 import { renderKeyFile } from '../portal/key-file.ts';
-import { ensureBuilt, mtlsgate } from './helpers/cli.ts';
+import { ensureBuilt, mtlsgate, mtlsgateAsync, sideBySide } from './helpers/cli.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 import { freshClient, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
@@ -38,11 +38,13 @@ function json(args: string[], cwd?: string) {
   return { code: r.code, stderr: r.stderr, stdout: r.stdout, envelope };
 }
 
-test('every command that prints a result documents --format and names json (the audit of docs/cli-conventions.md)', () => {
+test('every command that prints a result documents --format and names json (the audit of docs/cli-conventions.md)', async () => {
   const overview = mtlsgate(['help']).stdout;
-  const names = [...overview.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1]);
+  const names = [...overview.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1]!);
   assert.ok(names.includes('keygen') && names.includes('approve'), overview);
-  const missing = names.filter((name) => !NO_RESULT.includes(name) && !/--format (F|text\|json)/.test(mtlsgate(['help', name]).stdout));
+  const withResult = names.filter((name) => !NO_RESULT.includes(name));
+  const helps = await sideBySide(withResult, 4, (name) => mtlsgateAsync(['help', name]));
+  const missing = withResult.filter((_name, i) => !/--format (F|text\|json)/.test(helps[i]!.stdout));
   assert.deepEqual(missing, [], 'commands with a result but no --format json');
 });
 
@@ -188,7 +190,7 @@ test('completion offers --format and its values for keygen, certs and approve', 
   assert.match(mtlsgate(['completion', 'zsh']).stdout, /approve:--format\) compadd -- text json github/);
 });
 
-test('--json is --format json on every command that prints a result (never an unknown flag); completion offers explain and who their formats', () => {
+test('--json is --format json on every command that prints a result (never an unknown flag); completion offers explain and who their formats', async () => {
   mkdirSync(join(t.dir, 'alias', 'config'), { recursive: true });
   const cwd = join(t.dir, 'alias');
   /** One run per command: a result, or a problem that is not about the flags. */
@@ -213,8 +215,10 @@ test('--json is --format json on every command that prints a result (never an un
     [],
     'a command with a result and no --json run here',
   );
-  for (const name of names) {
-    const r = mtlsgate([...runs[name]!, '--json'], { cwd });
+  // One run per command, each writing only its own files: four at a time, checked in order.
+  const results = await sideBySide(names, 4, (name) => mtlsgateAsync([...runs[name]!, '--json'], { cwd }));
+  for (const [i, name] of names.entries()) {
+    const r = results[i]!;
     const envelope = JSON.parse(r.stdout);
     assert.equal(envelope.command, name, r.stdout);
     assert.deepEqual(

@@ -13,7 +13,7 @@ import { issueCert, type Issued } from '../cli/pki.ts';
 import { CertHeaderReader, certHeaderSpec, parseCertHeader, INVALID } from '../runtime/client-cert-header.ts';
 import { TrustedProxies } from '../runtime/trusted-proxies.ts';
 import type { Bundle } from '../bundle/types.ts';
-import { buildBundle } from './helpers/bundle-builder.ts';
+import { buildBundle, pinnedStaticApi } from './helpers/bundle-builder.ts';
 import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { createIntermediateCa, curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { ensureBuilt, mtlsgate } from './helpers/cli.ts';
@@ -45,15 +45,9 @@ before(async () => {
   const all = { allowed_urls: null };
   bundle = buildBundle(
     [
-      {
-        id: 'static',
-        listen_path: '/static/',
-        target_url: echo.url,
-        use_keyless: true,
-        use_mutual_tls_auth: true,
-        client_certificates: [pki.clients['partner-a'].fingerprint, expired.fingerprint],
+      pinnedStaticApi(echo.url, [pki.clients['partner-a'].fingerprint, expired.fingerprint], {
         forward_client_cert: { key_id_header: null, rfc9440: false, xfcc: ['Hash'] },
-      },
+      }),
       { id: 'ca', listen_path: '/ca/', target_url: echo.url, use_keyless: true, use_mutual_tls_auth: true, client_ca_pems: [pki.ca.certPem] },
       {
         id: 'dynamic',

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { issueCert } from '../cli/pki.ts';
 import { createLimiter } from '../runtime/limits/index.ts';
-import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
+import { buildBundle, sha256Hex, pinnedStaticApi } from './helpers/bundle-builder.ts';
 import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { curl, deadPort, startTestGateway, type CurlOptions, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
@@ -40,14 +40,7 @@ describe('gateway error table', () => {
     const all = { allowed_urls: null };
     const bundle = buildBundle(
       [
-        {
-          id: 'static',
-          listen_path: '/static/',
-          target_url: echo.url,
-          use_keyless: true,
-          use_mutual_tls_auth: true,
-          client_certificates: [pki.clients['partner-a'].fingerprint, expired.fingerprint],
-        },
+        pinnedStaticApi(echo.url, [pki.clients['partner-a'].fingerprint, expired.fingerprint]),
         { id: 'tokens', listen_path: '/tokens/', target_url: echo.url },
         { id: 'dynamic', listen_path: '/dynamic/', target_url: echo.url, use_certificate: true },
         { id: 'dead', listen_path: '/dead/', target_url: dead, use_keyless: true },

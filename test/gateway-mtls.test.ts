@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { issueCert } from '../cli/pki.ts';
 import type { RefusedReason } from '../runtime/tls-front.ts';
-import { buildBundle, sha256Hex, type ApiSpec, type KeySpec } from './helpers/bundle-builder.ts';
+import { buildBundle, sha256Hex, type ApiSpec, type KeySpec, pinnedStaticApi } from './helpers/bundle-builder.ts';
 import { closeGatewayTest, startGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { createIntermediateCa, curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
@@ -24,14 +24,7 @@ describe('gateway mTLS flows', () => {
     ({ pki, cleanup, echo } = await startPkiAndEcho());
     const all = { allowed_urls: null };
     apis = [
-      {
-        id: 'static',
-        listen_path: '/static/',
-        target_url: echo.url,
-        use_keyless: true,
-        use_mutual_tls_auth: true,
-        client_certificates: [pki.clients['partner-a'].fingerprint],
-      },
+      pinnedStaticApi(echo.url, [pki.clients['partner-a'].fingerprint]),
       { id: 'partners', listen_path: '/partners/', target_url: echo.url, use_keyless: true, use_mutual_tls_auth: true, client_ca_pems: [pki.ca.certPem] },
       { id: 'dynamic', listen_path: '/dynamic/', target_url: echo.url, use_certificate: true },
       { id: 'reports', listen_path: '/reports/', target_url: echo.url, use_certificate: true },

@@ -134,16 +134,22 @@ test('serve: refused connections show in /metrics', async () => {
 
 function openssl(args: string[], input: string): Promise<string> {
   return new Promise((resolve) => {
-    const child = execFile('openssl', args, { timeout: 30_000 }, (_err, stdout, stderr) => resolve(stdout + stderr));
+    // The feeding stops when s_client ends (a refused handshake ends it early): its pending timer
+    // kept this file's process alive for seconds after the last test.
+    let feeding: NodeJS.Timeout | undefined;
+    const child = execFile('openssl', args, { timeout: 30_000 }, (_err, stdout, stderr) => {
+      clearTimeout(feeding);
+      resolve(stdout + stderr);
+    });
     // Feed slowly: s_client reads its commands ("R" renegotiates) line by line.
     let i = 0;
     const lines = input.split('\n');
     const next = () => {
-      if (i >= lines.length) return setTimeout(() => child.stdin?.end(), 1_500);
+      if (i >= lines.length) return void (feeding = setTimeout(() => child.stdin?.end(), 1_500));
       child.stdin?.write(lines[i++] + '\n');
-      setTimeout(next, 700);
+      feeding = setTimeout(next, 700);
     };
-    setTimeout(next, 1_000);
+    feeding = setTimeout(next, 1_000);
   });
 }
 

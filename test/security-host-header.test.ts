@@ -4,52 +4,30 @@
 // Before, "pay.example.test:1@evil.example" was routed as pay.example.test and forwarded as it
 // came: "https://pay.example.test:1@evil.example/reset" is a link to evil.example.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { http1Once, http2Once } from './helpers/one-request.ts';
-import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
-import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { type EchoAnswer, type EchoView, echoAnswers, http2Once } from './helpers/one-request.ts';
+import { gatewayTestHooks } from './helpers/config-gateway.ts';
+import { curl } from './helpers/gateway-fixtures.ts';
 import { BAD_HOST, hostOf } from '../runtime/route.ts';
 import { decide } from '../runtime/stages/decide.ts';
 
-let pki: TestPki;
-let cleanup: () => void;
-let echo: EchoUpstream;
-let gw: TestGateway;
+const setup = gatewayTestHooks(({ echo }) =>
+  buildBundle([
+    { id: 'pay', listen_path: '/', domain: 'pay.example.test', target_url: `${echo.url}/via-pay`, use_keyless: true, strip_listen_path: false },
+    { id: 'open', listen_path: '/', target_url: `${echo.url}/via-open`, use_keyless: true, strip_listen_path: false },
+  ]),
+);
 
-before(async () => {
-  ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) =>
-    buildBundle([
-      { id: 'pay', listen_path: '/', domain: 'pay.example.test', target_url: `${echo.url}/via-pay`, use_keyless: true, strip_listen_path: false },
-      { id: 'open', listen_path: '/', target_url: `${echo.url}/via-open`, use_keyless: true, strip_listen_path: false },
-    ]),
-  ));
-});
-after(() => closeGatewayTest({ gw, echo, cleanup }));
-
-interface Answer {
-  status: number;
-  code?: string;
-  /** X-Forwarded-Host as the upstream received it, when the request was forwarded. */
-  forwardedHost?: string;
-}
-
-function answer(status: number, body: string): Answer {
-  const json = body === '' ? {} : (JSON.parse(body) as { code?: string; headers?: Record<string, string> });
-  return { status, code: json.code, forwardedHost: json.headers?.['x-forwarded-host'] };
-}
+/** X-Forwarded-Host as the upstream received it, when the request was forwarded. */
+const forwardedHost = (echo: EchoView) => ({ forwardedHost: echo.headers?.['x-forwarded-host'] });
+type Answer = EchoAnswer<ReturnType<typeof forwardedHost>>;
 
 /** GET / with the Host line written byte for byte, HTTP/1.1 over TLS. */
-async function h1(host: string): Promise<Answer> {
-  const r = await http1Once(pki, gw.port, '/', `Host: ${host}\r\n`);
-  return answer(r.status, r.body);
-}
+const h1 = (host: string) => echoAnswers(setup.pki, setup.gw.port, forwardedHost).h1('/', `Host: ${host}\r\n`);
 
 /** GET / over HTTP/2 with this :authority (nghttp2 lets "@" and RFC 3986's sub-delims through). */
-async function h2(authority: string): Promise<Answer> {
-  const r = await http2Once(pki, gw.port, { ':path': '/', ':authority': authority }, 'pay.example.test');
-  return answer(r.status, r.body);
-}
+const h2 = (authority: string) => echoAnswers(setup.pki, setup.gw.port, forwardedHost).h2({ ':path': '/', ':authority': authority }, 'pay.example.test');
 
 const BAD: Answer = { status: 400, code: 'request.bad_host', forwardedHost: undefined };
 
@@ -70,16 +48,16 @@ test('a Host with user info, a path, a list, an escape or a port that is no numb
     ':443',
   ])
     assert.deepEqual(await h1(host), BAD, host);
-  const before = gw.records.length;
+  const before = setup.gw.records.length;
   assert.deepEqual(await h2('pay.example.test:1@evil.example'), BAD);
   assert.deepEqual(await h2("pay.example.test!$&'()*+,;="), BAD);
-  assert.equal(gw.records.at(-1)?.code, 'request.bad_host');
-  assert.equal(gw.records.length, before + 2);
+  assert.equal(setup.gw.records.at(-1)?.code, 'request.bad_host');
+  assert.equal(setup.gw.records.length, before + 2);
 });
 
 test('curl: the same Host refused over HTTP/1.1 and HTTP/2', async () => {
   for (const http of ['--http1.1', '--http2']) {
-    const r = await curl(pki, gw.port, '/', { host: 'pay.example.test', headers: { host: 'pay.example.test:1@evil.example' }, extra: [http] });
+    const r = await curl(setup.pki, setup.gw.port, '/', { host: 'pay.example.test', headers: { host: 'pay.example.test:1@evil.example' }, extra: [http] });
     assert.equal(r.status, 400, `${http} ${r.body}`);
     assert.equal(JSON.parse(r.body).code, 'request.bad_host');
   }
@@ -98,7 +76,7 @@ test('held: names, IP literals and ports pass, X-Forwarded-Host as sent; the hos
   ]) {
     const r = await h1(host);
     assert.deepEqual(r, { status: 200, code: undefined, forwardedHost: host }, host);
-    assert.match(JSON.stringify(gw.records.at(-1)), new RegExp(`"api":"${via}"`), host);
+    assert.match(JSON.stringify(setup.gw.records.at(-1)), new RegExp(`"api":"${via}"`), host);
   }
   assert.deepEqual(await h2('PAY.example.test:443'), { status: 200, code: undefined, forwardedHost: 'PAY.example.test:443' });
 });
@@ -108,15 +86,15 @@ test('hostOf and explain (decide) agree', () => {
   assert.equal(hostOf('A.Example:8443', ''), 'a.example');
   assert.equal(hostOf('[::1]:8443', ''), '[::1]');
   assert.equal(hostOf(undefined, 'sni.test.'), 'sni.test');
-  assert.equal(decide(gw.snapshot(), { method: 'GET', host: 'pay.example.test@evil', path: '/' }, null, Date.now()).refusal?.code, 'request.bad_host');
-  assert.equal(decide(gw.snapshot(), { method: 'GET', host: 'pay.example.test', path: '/' }, null, Date.now()).refusal, null);
+  assert.equal(decide(setup.gw.snapshot(), { method: 'GET', host: 'pay.example.test@evil', path: '/' }, null, Date.now()).refusal?.code, 'request.bad_host');
+  assert.equal(decide(setup.gw.snapshot(), { method: 'GET', host: 'pay.example.test', path: '/' }, null, Date.now()).refusal, null);
 });
 
 test('HTTP/2 routes on :authority, not on the SNI: each host reaches its own API whatever name the handshake gave', async () => {
   // Issue 12: "routing on :authority". The two APIs share the listen path "/"; the upstream path
   // says which one forwarded the request (target_url .../via-pay or .../via-open).
   const via = async (authority: string, servername: string) => {
-    const r = await http2Once(pki, gw.port, { ':path': '/x', ':authority': authority }, servername);
+    const r = await http2Once(setup.pki, setup.gw.port, { ':path': '/x', ':authority': authority }, servername);
     assert.equal(r.status, 200, `${authority} (SNI ${servername}): ${r.body}`);
     return (JSON.parse(r.body) as { path: string }).path;
   };

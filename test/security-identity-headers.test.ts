@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CertHeaderReader, certHeaderSpec, parseCertHeader, xfccElements } from '../runtime/client-cert-header.ts';
 import { TrustedProxies } from '../runtime/trusted-proxies.ts';
-import { buildBundle } from './helpers/bundle-builder.ts';
+import { buildBundle, pinnedStaticApi } from './helpers/bundle-builder.ts';
 import { curlPlain } from './helpers/curl-plain.ts';
 import { closeGatewayTest, startPkiAndEcho } from './helpers/config-gateway.ts';
 import { curl, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
@@ -29,16 +29,7 @@ describe('XFCC appended to a client-sent value (Envoy APPEND_FORWARD)', () => {
   let gw: TestGateway;
   let url: string;
   before(async () => {
-    const bundle = buildBundle([
-      {
-        id: 'static',
-        listen_path: '/static/',
-        target_url: echo.url,
-        use_keyless: true,
-        use_mutual_tls_auth: true,
-        client_certificates: [pki.clients['partner-a'].fingerprint],
-      },
-    ]);
+    const bundle = buildBundle([pinnedStaticApi(echo.url, [pki.clients['partner-a'].fingerprint])]);
     gw = await startTestGateway(pki, bundle, { certHeader: new CertHeaderReader(certHeaderSpec('xfcc'), new TrustedProxies(['127.0.0.1'])) });
     url = `http://127.0.0.1:${(await gw.gateway.listenPlain(0, '127.0.0.1')).port}/static/x`;
   });
@@ -81,16 +72,7 @@ describe('XFCC appended to a client-sent value (Envoy APPEND_FORWARD)', () => {
 
 describe('RFC 9440 Client-Cert with bytes after the certificate', () => {
   it('is no certificate (node:crypto would ignore the rest)', async () => {
-    const bundle = buildBundle([
-      {
-        id: 'static',
-        listen_path: '/static/',
-        target_url: echo.url,
-        use_keyless: true,
-        use_mutual_tls_auth: true,
-        client_certificates: [pki.clients['partner-a'].fingerprint],
-      },
-    ]);
+    const bundle = buildBundle([pinnedStaticApi(echo.url, [pki.clients['partner-a'].fingerprint])]);
     const gw = await startTestGateway(pki, bundle, { certHeader: new CertHeaderReader(certHeaderSpec('client-cert'), new TrustedProxies(['127.0.0.1'])) });
     try {
       const url = `http://127.0.0.1:${(await gw.gateway.listenPlain(0, '127.0.0.1')).port}/static/x`;

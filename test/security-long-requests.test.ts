@@ -22,7 +22,7 @@ import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { bundleContent, type KeySpec } from './helpers/bundle-builder.ts';
 import { createCrl } from './helpers/demo-crl.ts';
 import { makePki, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
-import { waitFor } from './helpers/ops-fixtures.ts';
+import { settledWithin, waitFor } from './helpers/ops-fixtures.ts';
 
 const PROTO = `syntax = "proto3";
 package live;
@@ -245,11 +245,11 @@ describe('long-lived requests are decided again while open', () => {
       crlPem = await createCrl(pki.ca, [pki.clients.bob]);
       await fetcher.refreshAll();
       // Before: curl ran into its --max-time (40 s), the events still coming.
-      const crlExit = await Promise.race([byCrl.exit, new Promise<'running'>((r) => setTimeout(() => r('running'), REDECIDE_EVERY_MS))]);
+      const crlExit = await settledWithin(byCrl.exit, REDECIDE_EVERY_MS, 'running');
       assert.notEqual(crlExit, 'running', 'the answer of the revoked certificate is cut within the re-decision interval');
       assert.notEqual(crlExit, 0, 'a cut answer is not a complete one');
       gw.use(bundle(['mallory']));
-      const reloadExit = await Promise.race([byReload.exit, new Promise<'running'>((r) => setTimeout(() => r('running'), REDECIDE_EVERY_MS))]);
+      const reloadExit = await settledWithin(byReload.exit, REDECIDE_EVERY_MS, 'running');
       assert.notEqual(reloadExit, 'running', 'the answer of the removed key is cut within the re-decision interval');
       assert.notEqual(reloadExit, 0);
       for (const p of [`${path}/crl`, `${path}/reload`]) {
@@ -264,7 +264,7 @@ describe('long-lived requests are decided again while open', () => {
     const late = curlRunning(pki, gw.port, 'alice', '/sse/late/x', ['--http1.1']);
     await waitFor('the upstream to get the request', () => events.seen.find((s) => s.path === '/late/x'), 15_000);
     gw.use(bundle(['alice']));
-    const exit = await Promise.race([late.exit, new Promise<'running'>((r) => setTimeout(() => r('running'), REDECIDE_EVERY_MS))]);
+    const exit = await settledWithin(late.exit, REDECIDE_EVERY_MS, 'running');
     assert.equal(exit, 0);
     assert.match(late.out(), /^HTTP\/1\.1 401 /);
     assert.match(late.out(), /"code":"auth\.cert_not_found"/);

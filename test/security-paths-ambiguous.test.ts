@@ -5,81 +5,41 @@
 // Before: each reached the keyless "/" API with 200 and was forwarded as sent.
 import assert from 'node:assert/strict';
 import { connect, type ClientHttp2Session } from 'node:http2';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { makePki, rawTlsClient, startEcho, startTestGateway, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { gatewayTestHooks, openAndAdminApis } from './helpers/config-gateway.ts';
+import { type EchoView, echoAnswers } from './helpers/one-request.ts';
 import { BAD_PATH, isPlainPath, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { decide } from '../runtime/stages/decide.ts';
 
-let pki: TestPki;
-let cleanup: () => void;
-let echo: EchoUpstream;
-let gw: TestGateway;
-let h2: ClientHttp2Session;
 const TOKEN = 'public-only-token';
-
-before(async () => {
-  ({ pki, cleanup } = await makePki());
-  echo = await startEcho();
-  gw = await startTestGateway(
-    pki,
-    buildBundle(
-      [
-        // As in security-paths.test.ts: the upstream's base says which API chose.
-        { id: 'open', listen_path: '/', target_url: `${echo.url}/via-open`, use_keyless: true, strip_listen_path: false },
-        { id: 'admin', listen_path: '/admin/', target_url: `${echo.url}/via-admin`, use_keyless: true, strip_listen_path: false },
-        { id: 'users', listen_path: '/users/', target_url: `${echo.url}/u` },
-      ],
-      // Unanchored at the end on purpose: were the query string matched too, "/private?/public" would pass.
-      [{ id: 'k', token_sha256: sha256Hex(TOKEN), access_rights: { users: { allowed_urls: [{ url: '^/public', methods: [] }] } } }],
-    ),
-  );
-  h2 = connect(`https://localhost:${gw.port}`, { ca: pki.ca.certPem });
-  h2.on('error', () => {});
-});
-after(async () => {
-  h2?.close();
-  await gw?.close();
-  await echo?.close();
-  cleanup?.();
-});
-
-interface Answer {
-  status: number;
-  code?: string;
-  /** The path the upstream received (without the API's base), when the request was forwarded. */
-  upstream?: string;
+const setup = gatewayTestHooks(({ echo }) =>
+  buildBundle(
+    // As in security-paths.test.ts, and an API behind a key.
+    [...openAndAdminApis(echo), { id: 'users', listen_path: '/users/', target_url: `${echo.url}/u` }],
+    // Unanchored at the end on purpose: were the query string matched too, "/private?/public" would pass.
+    [{ id: 'k', token_sha256: sha256Hex(TOKEN), access_rights: { users: { allowed_urls: [{ url: '^/public', methods: [] }] } } }],
+  ),
+);
+/** The HTTP/2 requests' one session, opened by the first. */
+let h2: ClientHttp2Session | undefined;
+function session(): ClientHttp2Session {
+  if (!h2) {
+    h2 = connect(`https://localhost:${setup.gw.port}`, { ca: setup.pki.ca.certPem });
+    h2.on('error', () => {});
+  }
+  return h2;
 }
+after(() => h2?.close());
 
-function answer(status: number, body: string): Answer {
-  const json = body === '' ? {} : (JSON.parse(body) as { code?: string; path?: string });
-  return { status, code: json.code, upstream: json.path?.replace(/^\/(via-open|via-admin|u)(?=\/)/, '$1 ') };
-}
+/** The path the upstream received (without the API's base), when the request was forwarded. */
+const upstreamPath = (echo: EchoView) => ({ upstream: echo.path?.replace(/^\/(via-open|via-admin|u)(?=\/)/, '$1 ') });
 
 /** GET with the target written byte for byte (latin1) over TLS, HTTP/1.1. */
-async function h1(target: string, headers = ''): Promise<Answer> {
-  const c = await rawTlsClient(pki, gw.port);
-  c.socket.write(Buffer.from(`GET ${target} HTTP/1.1\r\nHost: localhost\r\n${headers}Connection: close\r\n\r\n`, 'latin1'));
-  await c.whenClosed;
-  const got = c.received();
-  const head = got.slice(0, got.indexOf('\r\n\r\n'));
-  let body = got.slice(head.length + 4);
-  if (/transfer-encoding: chunked/i.test(head)) body = body.slice(body.indexOf('\r\n') + 2, body.lastIndexOf('\r\n0\r\n'));
-  return answer(Number(head.slice(9, 12)), body);
-}
+const h1 = (target: string, headers = '') => echoAnswers(setup.pki, setup.gw.port, upstreamPath).h1(target, `Host: localhost\r\n${headers}`);
 
-/** GET with `:path` as given, HTTP/2 (node:http2 sends the value's characters as latin1 bytes). */
-function h2get(path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const stream = h2.request({ ':path': path, ...headers });
-    let status = 0;
-    let body = '';
-    stream.on('response', (h) => (status = Number(h[':status'])));
-    stream.on('data', (d: Buffer) => (body += d.toString()));
-    stream.on('error', reject);
-    stream.on('end', () => resolve(answer(status, body)));
-  });
-}
+/** GET with `:path` as given, HTTP/2, all on one session. */
+const h2get = (path: string) => echoAnswers(setup.pki, setup.gw.port, upstreamPath, session()).h2({ ':path': path });
 
 const REFUSED = { status: 400, code: 'request.bad_path', upstream: undefined };
 
@@ -166,7 +126,7 @@ test('the query string: routing and allowed_urls see the path only; encoded cont
 });
 
 test('explain (decide) refuses the same targets the gateway refuses', () => {
-  const snapshot = gw.snapshot();
+  const snapshot = setup.gw.snapshot();
   for (const path of ['/admin#/x', '/x?a#b', '/admin%20/x', '/admin%00/x', '/x/%C0%AE%C0%AE/admin/x', '/x/.%20/y']) {
     assert.equal(decide(snapshot, { method: 'GET', host: 'localhost', path }, null, Date.now()).refusal?.code, 'request.bad_path', path);
   }

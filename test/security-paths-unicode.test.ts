@@ -4,52 +4,22 @@
 // "\" in U+00A5 (code page 932). Before, each was forwarded as sent: "/x/%EF%BC%8E%EF%BC%8E/admin/x"
 // reached the keyless "/" API, and is "/admin/x" to such a backend.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { http1Once, http2Once } from './helpers/one-request.ts';
-import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
-import type { EchoUpstream, TestGateway, TestPki } from './helpers/gateway-fixtures.ts';
+import { type EchoAnswer, type EchoView, echoAnswers } from './helpers/one-request.ts';
+import { gatewayTestHooks, openAndAdminApis } from './helpers/config-gateway.ts';
 import { BAD_PATH, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { decide } from '../runtime/stages/decide.ts';
 
-let pki: TestPki;
-let cleanup: () => void;
-let echo: EchoUpstream;
-let gw: TestGateway;
+const setup = gatewayTestHooks(({ echo }) => buildBundle(openAndAdminApis(echo)));
 
-before(async () => {
-  ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) =>
-    buildBundle([
-      // The upstream's base says which API chose.
-      { id: 'open', listen_path: '/', target_url: `${echo.url}/via-open`, use_keyless: true, strip_listen_path: false },
-      { id: 'admin', listen_path: '/admin/', target_url: `${echo.url}/via-admin`, use_keyless: true, strip_listen_path: false },
-    ]),
-  ));
-});
-after(() => closeGatewayTest({ gw, echo, cleanup }));
-
-interface Answer {
-  status: number;
-  code?: string;
-  /** The path the upstream received, when the request was forwarded. */
-  upstream?: string;
-}
-
-function answer(status: number, body: string): Answer {
-  const json = body === '' ? {} : (JSON.parse(body) as { code?: string; path?: string });
-  return { status, code: json.code, upstream: json.path };
-}
+/** The path the upstream received, when the request was forwarded. */
+const upstreamPath = (echo: EchoView) => ({ upstream: echo.path });
+type Answer = EchoAnswer<ReturnType<typeof upstreamPath>>;
 
 /** GET with the target written byte for byte over TLS, HTTP/1.1. */
-async function h1(target: string): Promise<Answer> {
-  const r = await http1Once(pki, gw.port, target, 'Host: localhost\r\n');
-  return answer(r.status, r.body);
-}
-
-async function h2get(path: string): Promise<Answer> {
-  const r = await http2Once(pki, gw.port, { ':path': path });
-  return answer(r.status, r.body);
-}
+const h1 = (target: string) => echoAnswers(setup.pki, setup.gw.port, upstreamPath).h1(target, 'Host: localhost\r\n');
+const h2get = (path: string) => echoAnswers(setup.pki, setup.gw.port, upstreamPath).h2({ ':path': path });
 
 const REFUSED: Answer = { status: 400, code: 'request.bad_path', upstream: undefined };
 
@@ -98,7 +68,7 @@ test('held: UTF-8 without a compatibility form in ASCII passes as sent', async (
 
 test('explain (decide) refuses the same targets; more look-alikes, wherever they stand', () => {
   for (const path of ['/x/%EF%BC%8E%EF%BC%8E/admin/x', '/%EF%BD%81dmin/x', '/x/%C2%85']) {
-    assert.equal(decide(gw.snapshot(), { method: 'GET', host: 'localhost', path }, null, Date.now()).refusal?.code, 'request.bad_path', path);
+    assert.equal(decide(setup.gw.snapshot(), { method: 'GET', host: 'localhost', path }, null, Date.now()).refusal?.code, 'request.bad_path', path);
   }
   const tables: RouteTables<string> = {
     byHost: new Map(),

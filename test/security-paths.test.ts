@@ -15,7 +15,7 @@ import { checkAllowedUrl } from '../bundle/checks.ts';
 import { re2Problem } from '../compiler/url-pattern.ts';
 import { isPlainPath, normalisePath, routeRequest, type RouteTables } from '../runtime/route.ts';
 import { buildBundle, sha256Hex } from './helpers/bundle-builder.ts';
-import { closeGatewayTest, startGatewayTest } from './helpers/config-gateway.ts';
+import { closeGatewayTest, openAndAdminApis, startGatewayTest } from './helpers/config-gateway.ts';
 import { curl, rawTlsClient, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 
 let pki: TestPki;
@@ -28,10 +28,9 @@ before(async () => {
   ({ pki, cleanup, echo, gw } = await startGatewayTest(({ echo }) =>
     buildBundle(
       [
-        // The open API and the one it must never reach; strip_listen_path off, so the upstream
-        // receives target base + the whole normalised path, and the base says which API chose.
-        { id: 'open', listen_path: '/', target_url: `${echo.url}/via-open`, use_keyless: true, strip_listen_path: false },
-        { id: 'admin', listen_path: '/admin/', target_url: `${echo.url}/via-admin`, use_keyless: true, strip_listen_path: false },
+        // The open API and the one it must never reach (the upstream receives the whole
+        // normalised path), and an API behind a key.
+        ...openAndAdminApis(echo),
         { id: 'users', listen_path: '/users/', target_url: `${echo.url}/u` },
       ],
       [

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
 import { curl, makePki, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
-import { waitFor } from './helpers/ops-fixtures.ts';
+import { settledWithin, waitFor } from './helpers/ops-fixtures.ts';
 
 interface Seen {
   path: string;
@@ -76,7 +76,9 @@ function tls(pki: TestPki, port: number, alpn = ['http/1.1']): Promise<TLSSocket
   });
 }
 
-describe('slow clients: the client idle timeout frees the upstream connection', () => {
+// The cases wait on the gateway's timeouts and the slow upstream, each on its own connection
+// and path: they wait side by side.
+describe('slow clients: the client idle timeout frees the upstream connection', { concurrency: true }, () => {
   let pki: TestPki;
   let cleanup: () => void;
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
@@ -111,7 +113,7 @@ describe('slow clients: the client idle timeout frees the upstream connection', 
       });
       const s = await seenAt('/h2-stall/x');
       // Before: nothing for as long as the session lived (its 65 s idle timeout, refreshed by every PING).
-      const status = await Promise.race([answer, new Promise<'none'>((r) => setTimeout(() => r('none'), 15_000))]);
+      const status = await settledWithin(answer, 15_000, 'none');
       assert.equal(status, 408);
       await waitFor('the upstream request to be aborted', () => s.abandoned, 15_000);
       assert.equal(s.ended, false);
@@ -243,7 +245,7 @@ describe('slow clients: a request body to a proxy.http2 upstream', () => {
       socket.on('error', () => {});
       socket.write('POST /h1/stall HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nthe first bytes');
       await waitFor('the upstream to get both', () => streams.has('/h2/stall') && streams.has('/h1/stall'), 15_000);
-      const status = await Promise.race([h2Status, new Promise<'none'>((r) => setTimeout(() => r('none'), 15_000))]);
+      const status = await settledWithin(h2Status, 15_000, 'none');
       assert.equal(status, 408);
       await waitFor('a 408 answer on HTTP/1.1', () => text.startsWith('HTTP/1.1 408'), 15_000);
       assert.match(text, /client\.idle_timeout/);

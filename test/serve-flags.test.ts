@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DemoPki } from '../cli/pki.ts';
 import { compileYaml, curlE2E, recordingUpstream, serveBundle, type RecordingUpstream } from './helpers/e2e.ts';
+import { sideBySide } from './helpers/cli.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { CLI, demoPki, run, spawnServe } from './helpers/serve-fixtures.ts';
 
@@ -20,6 +21,9 @@ let upstream: RecordingUpstream;
 let v1: Buffer;
 let v2: Buffer;
 let limitedBundle: string;
+
+/** The cases of a describe below each start a gateway of their own (its own port, bundle source and output): they run side by side. */
+const SIDE_BY_SIDE = { concurrency: true };
 
 const digestOf = (bytes: Buffer) => JSON.parse(bytes.toString()).digest as string;
 const openApi = (id: string, path: string) => `kind: api\nid: ${id}\nproxy:\n  listen_path: ${path}\n  target_url: ${upstream.url}\nuse_keyless: true\n`;
@@ -64,7 +68,7 @@ async function digestAt(admin: string): Promise<string> {
   return ((await (await fetch(`${admin}/health`)).json()) as { bundle: { digest: string } }).bundle.digest;
 }
 
-describe('bundle sources', () => {
+describe('bundle sources', SIDE_BY_SIDE, () => {
   test('--poll-interval: a URL bundle that changes is taken on the next poll, no signal needed', async () => {
     const src = await bundleServer(v1);
     const gw = await serveBundle(src.url, pki, ['--poll-interval', '200ms', '--allow-insecure-http-bundle']);
@@ -102,7 +106,7 @@ describe('bundle sources', () => {
   });
 });
 
-describe('--on-limiter-error with Redis unreachable', () => {
+describe('--on-limiter-error with Redis unreachable', SIDE_BY_SIDE, () => {
   let deadRedis: string;
   before(async () => {
     const closed = createNetServer();
@@ -131,7 +135,7 @@ describe('--on-limiter-error with Redis unreachable', () => {
   }
 });
 
-describe('--listen address forms', () => {
+describe('--listen address forms', SIDE_BY_SIDE, () => {
   const bundleFile = () => join(t.dir, 'v1', 'bundle.json');
   const cases: Array<[flag: string, host: RegExp, curlHost: string]> = [
     ['0', /^127\.0\.0\.1$/, '127.0.0.1'], // a bare port: loopback
@@ -193,8 +197,10 @@ test('bad flag values exit 2 and name the flag', async () => {
     [['--no-such-flag'], /--no-such-flag/],
     [['bundle.json'], /bundle\.json/],
   ];
-  for (const [extra, message] of cases) {
-    const r = await run(process.execPath, [CLI, 'serve', ...base, ...extra], { timeoutMs: 30_000 });
+  // The runs do not depend on each other: four at a time.
+  const runs = await sideBySide(cases, 4, ([extra]) => run(process.execPath, [CLI, 'serve', ...base, ...extra], { timeoutMs: 30_000 }));
+  for (const [i, [extra, message]] of cases.entries()) {
+    const r = runs[i]!;
     assert.equal(r.code, 2, `${extra.join(' ')}: exit ${r.code} (${r.stderr.trim().split('\n')[0]})`);
     assert.match(r.stderr, message, extra.join(' '));
   }

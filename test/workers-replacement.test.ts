@@ -13,7 +13,7 @@ import type { DemoPki } from '../cli/pki.ts';
 import type { HealthReport } from '../runtime/admin.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
-import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { settledWithin, tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { compileWithCli, curl, demoPki, writeConfig } from './helpers/serve-fixtures.ts';
 
 const tmp = tempDir('replacement');
@@ -35,11 +35,19 @@ after(async () => {
   tmp.cleanup();
 });
 
-/** The bundle over HTTP; once `hold.on`, a request waits that long before its answer (a replacement's start-up hangs on it). */
-async function bundleUrl(hold: { ms: number; asked?: number }): Promise<string> {
+/** How long the bundle URL holds each request before its answer, and how many requests it got. */
+interface Hold {
+  ms: number;
+  asked?: number;
+}
+
+/** The bundle over HTTP; each request waits `hold.ms` before its answer (a replacement's start-up hangs on it). */
+async function bundleUrl(hold: Hold): Promise<string> {
   const server = createServer((_req, res) => {
     hold.asked = (hold.asked ?? 0) + 1;
-    setTimeout(() => res.writeHead(200).end(bundle), hold.ms);
+    const answer = setTimeout(() => res.writeHead(200).end(bundle), hold.ms);
+    // Nobody to answer once the asker is gone (a stopped worker): a pending 60 s hold kept this file's process alive a minute.
+    res.on('close', () => clearTimeout(answer));
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -52,17 +60,21 @@ function spawnWorkers(url: string, extra: string[] = []) {
   return gw;
 }
 
-async function serveWorkers(hold: { ms: number }, extra: string[] = []) {
+async function serveWorkers(hold: Hold, extra: string[] = []) {
   const gw = spawnWorkers(await bundleUrl(hold), extra);
   const serving = await gw.serving();
   return { gw, serving, admin: `http://${serving.admin}`, port: listenPort(serving) };
 }
 
-/** Kills the first worker; resolves once the primary has forked its replacement (1 s later). */
-async function killFirstWorker(gw: ReturnType<typeof spawnDemoGateway>, pids: number[]) {
+/**
+ * Kills the first worker; resolves once its replacement (forked 1 s later) has asked `hold`'s URL
+ * for the bundle: it is starting. Waited for, not slept on: a loaded machine forked it later than 1.5 s.
+ */
+async function killFirstWorker(gw: ReturnType<typeof spawnDemoGateway>, pids: number[], hold: Hold) {
+  const asked = hold.asked ?? 0;
   process.kill(pids[0], 'SIGKILL');
   await waitFor('the primary saw the worker die', () => gw.lines().some((l) => l.msg === 'worker stopped unexpectedly; starting another in 1000 ms'));
-  await new Promise((r) => setTimeout(r, 1_500));
+  await waitFor('the replacement asks for its bundle', () => (hold.asked ?? 0) > asked, 15_000);
 }
 
 const sum = (text: string, name: string) =>
@@ -78,7 +90,7 @@ async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> 
 }
 
 test('while a worker is replaced, /health lists the replacement as starting and answers at once; /metrics answers at once and its counters never go down', async () => {
-  const hold = { ms: 0 };
+  const hold: Hold = { ms: 0 };
   const { gw, serving, admin, port } = await serveWorkers(hold);
   for (let i = 0; i < 6; i++) assert.equal((await curl(`https://127.0.0.1:${port}/static/x`, pki, 'partner-a')).status, 200);
   const scrape = async () => {
@@ -90,7 +102,7 @@ test('while a worker is replaced, /health lists the replacement as starting and 
 
   // The replacement's start-up hangs on the bundle URL for 6 s.
   hold.ms = 6_000;
-  await killFirstWorker(gw, serving.pids as number[]);
+  await killFirstWorker(gw, serving.pids as number[], hold);
   const health = await timed(async () => (await (await fetch(`${admin}/health`)).json()) as HealthReport);
   // Answered while the replacement's start is still held (6 s): it was not waited for (the
   // status 'starting' says the same without a clock; on main 'down' after a 2 s wait).
@@ -114,13 +126,13 @@ test('while a worker is replaced, /health lists the replacement as starting and 
 });
 
 test('SIGTERM while a replacement starts (its bundle URL hangs): the primary stops it at once and exits 0, not after the URL or the drain timeout', async () => {
-  const hold = { ms: 0 };
+  const hold: Hold = { ms: 0 };
   const { gw, serving } = await serveWorkers(hold, ['--drain-timeout', '30s']);
   hold.ms = 60_000;
-  await killFirstWorker(gw, serving.pids as number[]);
+  await killFirstWorker(gw, serving.pids as number[], hold);
   const t0 = performance.now();
   gw.child.kill('SIGTERM');
-  const exit = await Promise.race([gw.exited, new Promise<null>((r) => setTimeout(() => r(null), 8_000))]);
+  const exit = await settledWithin(gw.exited, 8_000, null);
   // Before: still running after 8 s (the replacement kept waiting for its bundle, up to 30 s).
   assert.ok(exit !== null, 'serve exited within 8 s');
   assert.equal(exit.code, 0);

@@ -81,6 +81,19 @@ export function bundleContent(apis: ApiSpec[], keys: KeySpec[] = []): BundleCont
   return content;
 }
 
+/** The "static" API of the gateway tests: /static/, no key needed, only the pinned certificates admitted. */
+export function pinnedStaticApi(targetUrl: string, fingerprints: string[], over: Partial<ApiSpec> = {}): ApiSpec {
+  return {
+    id: 'static',
+    listen_path: '/static/',
+    target_url: targetUrl,
+    use_keyless: true,
+    use_mutual_tls_auth: true,
+    client_certificates: fingerprints,
+    ...over,
+  };
+}
+
 /** A verified bundle, as the runtime would load it from disk. */
 export function buildBundle(apis: ApiSpec[], keys: KeySpec[] = []): Bundle {
   return loadBundle(serializeBundle(bundleContent(apis, keys)));

@@ -3,11 +3,12 @@
 // (no errors allowed), and the teardown each of them repeats.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { loadBundle } from '../../bundle/read.ts';
 import type { Bundle } from '../../bundle/types.ts';
 import type { GatewayOptions } from '../../runtime/gateway.ts';
 import { closeAllUpstreams } from '../../runtime/upstreams.ts';
-import { buildBundle } from './bundle-builder.ts';
+import { type ApiSpec, buildBundle } from './bundle-builder.ts';
 import { compileDir } from './compile-and-load.ts';
 import { type EchoUpstream, makePki, startEcho, startTestGateway, type TestGateway, type TestPki } from './gateway-fixtures.ts';
 
@@ -45,6 +46,36 @@ export async function startGatewayTest(
     await closeGatewayTest(parts);
     throw err;
   }
+}
+
+/**
+ * startGatewayTest for a whole test file: registers the `before` that starts it and the `after`
+ * that closes it. The fields of what it returns are there once that `before` has run: read
+ * them in tests, not in another top-level `before` (Node 20 starts a file's top-level `before`
+ * hooks without waiting for the one before to finish).
+ */
+export function gatewayTestHooks(
+  bundleOf: (parts: PkiAndEcho) => Bundle | Promise<Bundle>,
+  extra: Partial<GatewayOptions> = {},
+): PkiAndEcho & { gw: TestGateway } {
+  const started = {} as PkiAndEcho & { gw: TestGateway };
+  before(async () => {
+    Object.assign(started, await startGatewayTest(bundleOf, extra));
+  });
+  after(() => closeGatewayTest(started));
+  return started;
+}
+
+/**
+ * The keyless "/" API and the "/admin/" API it must never reach, as the path tests use them:
+ * strip_listen_path off, so the upstream receives the target's base and the whole path, and the
+ * base (/via-open, /via-admin) says which API chose.
+ */
+export function openAndAdminApis(echo: EchoUpstream): ApiSpec[] {
+  return [
+    { id: 'open', listen_path: '/', target_url: `${echo.url}/via-open`, use_keyless: true, strip_listen_path: false },
+    { id: 'admin', listen_path: '/admin/', target_url: `${echo.url}/via-admin`, use_keyless: true, strip_listen_path: false },
+  ];
 }
 
 /** Compiles `dir` (asserting no errors) and starts a test gateway serving its bundle. */

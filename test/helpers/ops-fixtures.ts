@@ -49,3 +49,16 @@ export async function waitFor<T>(...args: unknown[]): Promise<Truthy<T>> {
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * What `promise` settles to, or `late` if it has not within `ms`. The timer is cleared once
+ * `promise` settles: a pending one would keep the test file's process alive for the rest of `ms`.
+ */
+export async function settledWithin<T, L>(promise: Promise<T>, ms: number, late: L): Promise<T | L> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<L>((resolve) => (timer = setTimeout(() => resolve(late), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
