@@ -63,7 +63,8 @@ function serveWithLiar(name: string, args: string[]) {
   };
 }
 
-const refusedCount = async (admin: string) => Number(/mtlsgate_worker_messages_refused_total (\d+)/.exec(await (await fetch(`${admin}/metrics`)).text())?.[1] ?? 0);
+const refusedCount = async (admin: string) =>
+  Number(/mtlsgate_worker_messages_refused_total (\d+)/.exec(await (await fetch(`${admin}/metrics`)).text())?.[1] ?? 0);
 const stateOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
 
 test('a bundle record a worker makes up (signed four minutes ahead, no or a false signature) moves no floor: the other worker takes the next real bundle', async () => {
@@ -112,16 +113,24 @@ test('a CRL record a worker makes up (the real list with a cRLNumber of ffffffff
   mkdirSync(join(tmp.dir, 'crl'));
   const bundle = await crlBundle(join(tmp.dir, 'crl'), ca, echo.url, `${url}/internal.crl`);
   const state = join(tmp.dir, 'crl-state');
-  const { gw, lie } = serveWithLiar('crl', demoServeArgs(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', '--crl-refresh', '1s', '--state-dir', state] }));
+  const { gw, lie } = serveWithLiar(
+    'crl',
+    demoServeArgs(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', '--crl-refresh', '1s', '--state-dir', state] }),
+  );
   const serving = await gw.serving();
   const admin = `http://${serving.admin}`;
   const real = parseCrl(Buffer.from(full));
-  await waitFor('the state file holds the real list', () => Object.values(stateOf(state).crls).some((c) => (c as { crl_number: string }).crl_number === real.number));
+  await waitFor('the state file holds the real list', () =>
+    Object.values(stateOf(state).crls).some((c) => (c as { crl_number: string }).crl_number === real.number),
+  );
   const caFingerprint = fingerprintOf(new X509Certificate(ca.caPem).raw);
   const floor = { ca: caFingerprint, thisUpdate: real.thisUpdate.getTime(), number: 'ffffffff' };
   await lie([
     { type: 'mtlsgate:taken', crl: { url: `${url}/internal.crl`, floor, der: Buffer.from(full).toString('base64') } },
-    { type: 'mtlsgate:taken', crl: { url: `${url}/internal.crl`, floor, der: Buffer.from(full).toString('base64'), issuer: new X509Certificate(ca.caPem).raw.toString('base64') } },
+    {
+      type: 'mtlsgate:taken',
+      crl: { url: `${url}/internal.crl`, floor, der: Buffer.from(full).toString('base64'), issuer: new X509Certificate(ca.caPem).raw.toString('base64') },
+    },
   ]);
   const numbers = () => Object.values(stateOf(state).crls).map((c) => (c as { crl_number: string }).crl_number);
   await waitFor('the primary dealt with both', async () => (await refusedCount(admin)) === 2 || numbers().includes('ffffffff'));

@@ -2,8 +2,10 @@
 // workers (each a full gateway, runtime/cluster/worker.ts; connections are handed out by
 // node:cluster, round-robin on Linux), owns the rate-limit and quota counters (lease-authority.ts),
 // runs the one admin listener (/health and /ready over every worker, /metrics summed over them:
-// cluster-metrics.ts), checks every message a worker sends (ipc-check.ts), and turns the process's
-// signals into orders: SIGHUP reload to every worker, SIGTERM/SIGINT drain of every worker.
+// cluster-metrics.ts), checks every message a worker sends (ipc-check.ts) and the evidence of
+// every floor it reports (verify-taken.ts), hands on a connection a dying worker never took
+// (handoff-guard.ts), and turns the process's signals into orders: SIGHUP reload to every
+// worker, SIGTERM/SIGINT drain of every worker.
 import cluster, { type Worker } from 'node:cluster';
 import type { KeyObject } from 'node:crypto';
 import { startAdminServer, type AdminServer, type HealthReport, type WorkerHealth } from '../admin.ts';
@@ -15,6 +17,7 @@ import { type BundleRecord, newerCrl, startState, type StateWriter } from '../st
 import { VERSION } from '../version.ts';
 import { ClusterMetrics } from './cluster-metrics.ts';
 import { checkToPrimary } from './ipc-check.ts';
+import { guardHandoffs } from './handoff-guard.ts';
 import { LeaseAuthority } from './lease-authority.ts';
 import { verifyTaken } from './verify-taken.ts';
 import { isOurs, type AnswerMessage, type PeerFloorMessage, type QueryMessage, type ToWorker } from './lease-protocol.ts';
@@ -83,6 +86,17 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
 
   function fork(): Worker {
     const w = cluster.fork();
+    // A connection node:cluster was handing to this worker as it died goes to another worker (or is closed), not left open for good.
+    guardHandoffs(w, {
+      canRedirect: () => !stopping && live().some((other) => other.id !== w.id && ready.has(other.id)),
+      onOrphans: (connections, redirected) =>
+        log.warn(
+          { worker: w.id, pid: w.process.pid, connections },
+          `connections handed to a worker as it died: ${redirected ? 'handed to another worker' : 'closed (no worker left to take them)'}`,
+        ),
+    });
+    // The channel's errors (a message to a worker that just died) are not the primary's end: without a listener, one would throw here.
+    w.on('error', (err: Error) => log.warn({ worker: w.id, error: err.message }, 'worker channel error'));
     w.on('message', (m: unknown) => {
       if (!isOurs(m)) return;
       const msg = checkToPrimary(m);

@@ -43,7 +43,8 @@ function verifiedBundle(b: BundleRecord, publicKey: KeyObject | undefined): Bund
   } catch (err) {
     return (err as Error).message;
   }
-  if (verified.signedAt !== b.signedAt) return `its signature says signed at ${verified.signedAt === null ? 'no time (v1)' : new Date(verified.signedAt).toISOString()}, the message ${new Date(b.signedAt).toISOString()}`;
+  if (verified.signedAt !== b.signedAt)
+    return `its signature says signed at ${verified.signedAt === null ? 'no time (v1)' : new Date(verified.signedAt).toISOString()}, the message ${new Date(b.signedAt).toISOString()}`;
   return { signedAt: verified.signedAt, digest: verified.digest, keyId: verified.keyId, signature: verified.signature };
 }
 
