@@ -131,7 +131,12 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     crl.refused = false;
     crl.stale = false;
     store.changed();
-    opts.onEvent?.({ url: crl.url, result: 'updated', entries: parsed.serials.length, ...(fromPeer ? { fromPeer } : newer ? { taken, bytes, issuer: bound.cert.raw } : {}) });
+    opts.onEvent?.({
+      url: crl.url,
+      result: 'updated',
+      entries: parsed.serials.length,
+      ...(fromPeer ? { fromPeer } : newer ? { taken, bytes, issuer: bound.cert.raw } : {}),
+    });
   }
 
   async function fetchOne(crl: FetchedCrl): Promise<void> {

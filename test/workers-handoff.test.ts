@@ -86,7 +86,7 @@ async function oneConnectionWaitingOnWorker1(gw: ReturnType<typeof spawnServe>) 
   return { pids, replies, all };
 }
 
-test('a connection handed to a worker as it dies is handed to another worker: the client gets its answer at once', async () => {
+test('a connection handed to a worker as it dies is handed to another worker: the client gets its answer at once', async (t) => {
   const gw = serveWithStoppable();
   const { pids, replies, all } = await oneConnectionWaitingOnWorker1(gw);
   const killedAt = Date.now();
@@ -100,12 +100,13 @@ test('a connection handed to a worker as it dies is handed to another worker: th
     JSON.stringify(replies),
   );
   assert.ok(last.at - killedAt < 3_000, `answered ${last.at - killedAt} ms after the kill`);
+  t.diagnostic(`the connection handed to the dying worker answered ${last.at - killedAt} ms after the kill`);
   await waitFor('the primary says so', () =>
     gw.lines().some((l) => l.msg === 'connections handed to a worker as it died: handed to another worker' && l.connections === 1),
   );
 });
 
-test('with no worker left to take it, the connection is closed: the client sees it end at once and can retry', async () => {
+test('with no worker left to take it, the connection is closed: the client sees it end at once and can retry', async (t) => {
   const gw = serveWithStoppable();
   const { pids, replies, all } = await oneConnectionWaitingOnWorker1(gw);
   // Worker 2 first: until its replacement listens, no worker could take the connection.
@@ -119,6 +120,7 @@ test('with no worker left to take it, the connection is closed: the client sees 
   assert.equal(last.status, 0);
   assert.notEqual(last.error, 'CLIENT_TIMEOUT', JSON.stringify(last));
   assert.ok(last.at - killedAt < 3_000, `ended ${last.at - killedAt} ms after the kill (${last.error})`);
+  t.diagnostic(`the connection handed to the dying worker ended (${last.error}) ${last.at - killedAt} ms after the kill`);
   await waitFor('the primary says so', () =>
     gw.lines().some((l) => l.msg === 'connections handed to a worker as it died: closed (no worker left to take them)' && l.connections === 1),
   );
