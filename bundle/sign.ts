@@ -149,6 +149,8 @@ export interface VerifiedSignature {
   keyId: string;
   /** ms since the epoch; null for a v1 signature, which carries no time. */
   signedAt: number | null;
+  /** The signature field itself ("ed25519:<key id>:<signed at>:<base64>"): what lets another process verify it (a cluster's primary). */
+  signature: string;
 }
 
 /**
@@ -159,11 +161,21 @@ export interface VerifiedSignature {
  */
 export function verifyBundleSignature(bytes: Buffer, publicKey: KeyObject): VerifiedSignature {
   const { digest, signature } = signedHeader(bytes);
-  const expected = keyId(publicKey);
   if (signature === null)
-    throw new SignatureError(`bundle is not signed; --bundle-public-key expects a signature by key ${expected} (\`mtlsgate compile --sign KEYFILE\`)`);
-  // The header reader checked the field's form.
-  const m = SIGNATURE.exec(signature)!;
+    throw new SignatureError(`bundle is not signed; --bundle-public-key expects a signature by key ${keyId(publicKey)} (\`mtlsgate compile --sign KEYFILE\`)`);
+  return verifySignedDigest(digest, signature, publicKey);
+}
+
+/**
+ * A signature field ("ed25519:<key id>:[<signed at>:]<base64>") checked over `digest` without
+ * the bundle: a bundle's header (above), or what a cluster worker reports it took, which the
+ * primary verifies before it believes the signing time (runtime/cluster/verify-taken.ts).
+ * Throws SignatureError saying what is wrong.
+ */
+export function verifySignedDigest(digest: string, signature: string, publicKey: KeyObject): VerifiedSignature {
+  const expected = keyId(publicKey);
+  const m = SIGNATURE.exec(signature);
+  if (m === null) throw new SignatureError('bundle signature is not of the form ed25519:<key id>:<signed at>:<base64>');
   if (m[1] !== expected) throw new SignatureError(`bundle is signed by key ${m[1]}, not by the --bundle-public-key key ${expected}`);
   const [, , signedAt, base64] = m;
   // One spelling per instant: the time read back must be the time written (no 25:00, no Feb 30).
@@ -174,5 +186,5 @@ export function verifyBundleSignature(bytes: Buffer, publicKey: KeyObject): Veri
   if (!verify(null, message, publicKey, Buffer.from(base64, 'base64'))) {
     throw new SignatureError(`bundle signature does not verify with key ${expected}: the digest or signing time was changed after signing`);
   }
-  return { digest, keyId: expected, signedAt: signedAtMs };
+  return { digest, keyId: expected, signedAt: signedAtMs, signature };
 }

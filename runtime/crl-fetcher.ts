@@ -24,7 +24,8 @@ export interface CrlFetcherOptions {
   store?: CrlStore;
   /**
    * `taken` and `bytes`: the CRL an update fetched and took (serve --state-dir records it; a
-   * cluster worker sends it to the others); `fromPeer`: the update took another worker's copy.
+   * cluster worker sends it to the others, with `issuer`, the DER of the CA it verified against,
+   * so the primary verifies it too); `fromPeer`: the update took another worker's copy.
    */
   onEvent?: (event: {
     url: string;
@@ -33,6 +34,7 @@ export interface CrlFetcherOptions {
     entries?: number;
     taken?: CrlFloor;
     bytes?: Buffer;
+    issuer?: Buffer;
     fromPeer?: boolean;
   }) => void;
 }
@@ -130,7 +132,12 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     crl.refused = false;
     crl.stale = false;
     store.changed();
-    opts.onEvent?.({ url: crl.url, result: 'updated', entries: parsed.serials.length, ...(fromPeer ? { fromPeer } : newer ? { taken, bytes } : {}) });
+    opts.onEvent?.({
+      url: crl.url,
+      result: 'updated',
+      entries: parsed.serials.length,
+      ...(fromPeer ? { fromPeer } : newer ? { taken, bytes, issuer: bound.cert.raw } : {}),
+    });
   }
 
   async function fetchOne(crl: FetchedCrl): Promise<void> {

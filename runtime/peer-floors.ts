@@ -14,8 +14,8 @@ import type { BundleStore } from './store.ts';
 
 export interface PeerTaken {
   bundle?: BundleRecord;
-  /** `der`: the CRL's bytes, base64 (the IPC channel carries JSON). */
-  crl?: { url: string; floor: CrlFloor; der?: string };
+  /** `der`: the CRL's bytes, base64 (the IPC channel carries JSON); `issuer`: the certificate (DER, base64) of the CA that signed it. */
+  crl?: { url: string; floor: CrlFloor; der?: string; issuer?: string };
 }
 
 export interface PeerFloorTargets {

@@ -32,6 +32,8 @@ export interface BundleRecord {
   signedAt: number;
   digest: string;
   keyId: string;
+  /** The signature field that covers digest and signedAt (bundle/sign.ts): a cluster's primary verifies it before it believes the time. Not kept in the state file. */
+  signature?: string;
 }
 
 export interface GatewayState {
@@ -45,9 +47,10 @@ export interface StateRecorder {
   bundleTaken(record: BundleRecord): void;
   /**
    * `url` as configured (the state file keeps it as it may be shown: runtime/redact.ts); `bytes`:
-   * the CRL itself, for the other workers of a cluster (the state file keeps only the floor).
+   * the CRL itself, for the other workers of a cluster (the state file keeps only the floor);
+   * `issuer`: the certificate (DER) of the CA that signed it, so a cluster's primary can verify it.
    */
-  crlTaken(url: string, floor: CrlFloor, bytes?: Buffer): void;
+  crlTaken(url: string, floor: CrlFloor, bytes?: Buffer, issuer?: Buffer): void;
 }
 
 export class StateFileError extends Error {

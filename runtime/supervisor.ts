@@ -182,7 +182,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
   // query string or userinfo, which may hold a secret (a presigned link, user:password@).
   const shown = redactUrl(cfg.bundle);
   const recordSigned = (s: VerifiedSignature) => {
-    if (s.signedAt !== null) state.recorder?.bundleTaken({ signedAt: s.signedAt, digest: s.digest, keyId: s.keyId });
+    if (s.signedAt !== null) state.recorder?.bundleTaken({ signedAt: s.signedAt, digest: s.digest, keyId: s.keyId, signature: s.signature });
   };
   let store: BundleStore<Snapshot>;
   try {
@@ -215,7 +215,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     onEvent: (e) => {
       if (e.result === 'updated') {
         log.info({ crl_url: e.url, entries: e.entries }, e.fromPeer ? 'CRL updated (the copy another worker fetched)' : 'CRL updated');
-        if (e.taken !== undefined) state.recorder?.crlTaken(e.url, e.taken, e.bytes);
+        if (e.taken !== undefined) state.recorder?.crlTaken(e.url, e.taken, e.bytes, e.issuer);
       } else if (e.result === 'error') log.warn({ crl_url: e.url, error: e.detail }, 'CRL refresh failed; the previous list stays in use until its nextUpdate');
     },
   });

@@ -17,6 +17,10 @@ test('a bundle record: a signing time in ms up to five minutes ahead passes; fur
   assert.equal(refused(taken(1.5)), true);
   assert.equal(refused({ type: 'mtlsgate:taken', bundle: { signedAt: now, digest: 'sha256:xyz', keyId: 'ops' } }), true);
   assert.equal(refused({ type: 'mtlsgate:taken' }), true, 'neither a bundle nor a CRL');
+  // The signature goes with it (verify-taken.ts checks it); its form here.
+  assert.equal(refused({ type: 'mtlsgate:taken', bundle: { signedAt: now, digest, keyId: 'ops', signature: 'ed25519:...' } }), false);
+  assert.equal(refused({ type: 'mtlsgate:taken', bundle: { signedAt: now, digest, keyId: 'ops', signature: 42 } }), true);
+  assert.equal(refused({ type: 'mtlsgate:taken', bundle: { signedAt: now, digest, keyId: 'ops', signature: 'x'.repeat(257) } }), true);
 });
 
 test('a CRL record: fingerprint, thisUpdate, number and base64 bytes are checked', () => {
@@ -31,6 +35,11 @@ test('a CRL record: fingerprint, thisUpdate, number and base64 bytes are checked
   assert.equal(refused(crl({ number: 'zz' })), true);
   assert.equal(refused(crl({}, 'not base64!')), true);
   assert.equal(refused({ type: 'mtlsgate:taken', crl: { url: 'x', floor: null } }), true);
+  // The CA certificate goes with it (verify-taken.ts verifies the CRL against it): base64.
+  const withIssuer = (issuer: unknown) => ({ ...crl({}), crl: { ...crl({}).crl, issuer } });
+  assert.equal(refused(withIssuer('MIIC')), false);
+  assert.equal(refused(withIssuer('not base64!')), true);
+  assert.equal(refused(withIssuer(7)), true);
 });
 
 test('lease messages: the shapes the lease limiter sends pass; a missing closes, a want beyond MAX_LEASE or an unknown type do not', () => {

@@ -43,7 +43,12 @@ const failure = (r: { status: string; error?: { message: string } }) => (r.statu
 test('a v2 signature covers the digest and its signing time; v1 bundles (no time) still verify', () => {
   const signed = signBundle(one, opKey, T0);
   assert.match(loadBundle(signed).signature ?? '', /^ed25519:[0-9a-f]{16}:2026-12-01T10:00:00\.000Z:/);
-  assert.deepEqual(verifyBundleSignature(signed, opPub), { digest: loadBundle(one).digest, keyId: operator.keyId, signedAt: T0 });
+  assert.deepEqual(verifyBundleSignature(signed, opPub), {
+    digest: loadBundle(one).digest,
+    keyId: operator.keyId,
+    signedAt: T0,
+    signature: loadBundle(signed).signature,
+  });
   // The time is signed: moving it (to pass a floor) breaks the signature.
   const moved = Buffer.from(signed.toString('latin1').replace('2026-12-01T10:00:00.000Z', '2026-12-09T10:00:00.000Z'), 'latin1');
   assert.throws(() => verifyBundleSignature(moved, opPub), /does not verify .*signing time was changed/);

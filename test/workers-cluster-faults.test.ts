@@ -53,9 +53,9 @@ test('a worker killed while spending leases of a quota of 4,000: fewer pass, nev
         res.on('error', () => resolve({ status: 0, code: null }));
       });
       req.on('error', () => resolve({ status: 0, code: null }));
-      // A connection node:cluster's primary was handing to the killed worker at that instant is
-      // never handed to another and never closed (docs/workers.md, Known limits): without this
-      // its request waited for good and the test with it.
+      // A connection node:cluster's primary was handing to the killed worker at that instant
+      // waited for good before session 14 (and the test with it); it is handed to another worker
+      // now (runtime/cluster/handoff-guard.ts, test/workers-handoff.test.ts). The bound stays.
       req.setTimeout(15_000, () => req.destroy());
       req.end();
     });

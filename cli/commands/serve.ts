@@ -273,6 +273,7 @@ async function runCluster(config: Omit<RuntimeConfig, 'logger'>, logLevel: LogLe
       onLimiterError: config.onLimiterError,
       redisUrl: config.redisUrl,
       stateDir: config.stateDir,
+      bundlePublicKey: config.bundlePublicKey,
       logger,
     });
     logger.flush();

@@ -20,10 +20,10 @@ export class ClusterMetrics {
     labelNames: ['cause'] as const,
     registers: [this.registry],
   });
-  /** Messages from a worker the primary dropped unread (runtime/cluster/ipc-check.ts). */
+  /** Messages from a worker the primary dropped: malformed (runtime/cluster/ipc-check.ts), or a floor whose evidence does not verify (verify-taken.ts). */
   readonly refusedMessages = new Counter({
     name: 'mtlsgate_worker_messages_refused_total',
-    help: 'Messages from a worker the primary dropped because they were malformed',
+    help: 'Messages from a worker the primary dropped: malformed, or a bundle or CRL floor whose signature does not verify',
     registers: [this.registry],
   });
   private readonly lastAnswer = new Map<number, MetricsJson>();

@@ -3,9 +3,9 @@
 // through a flaw on its request path. Either way the primary must not crash on it (every worker
 // drains when the primary goes), keep a value it cannot write to --state-dir (a signing time
 // that is no date stopped every later write of the state file), or hand the other workers a
-// floor that refuses every bundle from then on (a signing time far in the future). What a
-// well-formed message says is still believed: a worker is trusted with the TLS key anyway
-// (docs/security.md section 39, Known limits).
+// floor that refuses every bundle from then on (a signing time far in the future). The
+// form is all this checks: before the primary adopts a bundle or CRL floor, verify-taken.ts
+// checks the evidence (the signature, the CRL's own bytes against its CA: section 42).
 import { MAX_SIGNED_AHEAD_MS } from '../bundle-floor.ts';
 import { MAX_CRL_BYTES } from '../../common/size-limits.ts';
 import { MAX_LEASE, type ToPrimary } from './lease-protocol.ts';
@@ -17,6 +17,9 @@ const isInt = (v: unknown, min: number, max: number): v is number => Number.isSa
 const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
 const isNumber = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
 const SHA256 = /^sha256:[0-9a-f]{64}$/;
+const isBase64 = (v: unknown, maxBytes: number) => isText(v, Math.ceil(maxBytes / 3) * 4) && /^[A-Za-z0-9+/]*={0,2}$/.test(v);
+/** A CA certificate, in DER: a few KiB at most (RSA-16384 with long names stays far below). */
+const MAX_CERTIFICATE_BYTES = 64 * 1024;
 /** A lease key names an API, a policy and a key id: far below this. */
 const MAX_KEY = 4_096;
 const MAX_TEXT = 64 * 1024;
@@ -27,7 +30,8 @@ function bundleProblem(b: unknown, now: number): string | null {
   if (!isObject(b)) return 'bundle is not an object';
   if (!isTime(b.signedAt, now)) return 'bundle.signedAt is not a time in ms up to five minutes ahead';
   if (typeof b.digest !== 'string' || !SHA256.test(b.digest)) return 'bundle.digest is not sha256:<hex>';
-  return isText(b.keyId, 256) ? null : 'bundle.keyId is not a short string';
+  if (!isText(b.keyId, 256)) return 'bundle.keyId is not a short string';
+  return b.signature === undefined || isText(b.signature, 256) ? null : 'bundle.signature is not a short string';
 }
 
 function crlProblem(c: unknown, now: number): string | null {
@@ -36,9 +40,8 @@ function crlProblem(c: unknown, now: number): string | null {
   if (!isObject(f) || typeof f.ca !== 'string' || !/^[0-9a-f]{64}$/.test(f.ca)) return 'crl.floor.ca is not a SHA-256 fingerprint';
   if (!isTime(f.thisUpdate, now)) return 'crl.floor.thisUpdate is not a time in ms up to five minutes ahead';
   if (!(f.number === null || (typeof f.number === 'string' && /^[0-9a-f]{1,128}$/.test(f.number)))) return 'crl.floor.number is neither null nor hex';
-  if (c.der !== undefined && !(isText(c.der, Math.ceil(MAX_CRL_BYTES / 3) * 4) && /^[A-Za-z0-9+/]*={0,2}$/.test(c.der)))
-    return 'crl.der is not base64 of a CRL';
-  return null;
+  if (c.der !== undefined && !isBase64(c.der, MAX_CRL_BYTES)) return 'crl.der is not base64 of a CRL';
+  return c.issuer === undefined || isBase64(c.issuer, MAX_CERTIFICATE_BYTES) ? null : 'crl.issuer is not base64 of a certificate';
 }
 
 // Any finite numbers: the authority decides what limits anything (effectiveRate, effectiveQuota: -1 is unlimited).

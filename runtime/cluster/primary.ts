@@ -2,9 +2,12 @@
 // workers (each a full gateway, runtime/cluster/worker.ts; connections are handed out by
 // node:cluster, round-robin on Linux), owns the rate-limit and quota counters (lease-authority.ts),
 // runs the one admin listener (/health and /ready over every worker, /metrics summed over them:
-// cluster-metrics.ts), checks every message a worker sends (ipc-check.ts), and turns the process's
-// signals into orders: SIGHUP reload to every worker, SIGTERM/SIGINT drain of every worker.
+// cluster-metrics.ts), checks every message a worker sends (ipc-check.ts) and the evidence of
+// every floor it reports (verify-taken.ts), hands on a connection a dying worker never took
+// (handoff-guard.ts), and turns the process's signals into orders: SIGHUP reload to every
+// worker, SIGTERM/SIGINT drain of every worker.
 import cluster, { type Worker } from 'node:cluster';
+import type { KeyObject } from 'node:crypto';
 import { startAdminServer, type AdminServer, type HealthReport, type WorkerHealth } from '../admin.ts';
 import type { Logger } from '../log.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
@@ -14,7 +17,9 @@ import { type BundleRecord, newerCrl, startState, type StateWriter } from '../st
 import { VERSION } from '../version.ts';
 import { ClusterMetrics } from './cluster-metrics.ts';
 import { checkToPrimary } from './ipc-check.ts';
+import { guardHandoffs } from './handoff-guard.ts';
 import { LeaseAuthority } from './lease-authority.ts';
+import { verifyTaken } from './verify-taken.ts';
 import { isOurs, type AnswerMessage, type PeerFloorMessage, type QueryMessage, type ToWorker } from './lease-protocol.ts';
 
 export interface PrimaryConfig {
@@ -28,6 +33,8 @@ export interface PrimaryConfig {
   logger: Logger;
   /** `--state-dir`: the primary is the one writer of its file; the workers report what they take. */
   stateDir?: string;
+  /** `--bundle-public-key`: a bundle a worker reports it took becomes a floor only with a signature this key verifies (verify-taken.ts). */
+  bundlePublicKey?: KeyObject;
 }
 
 /** A worker that stops unexpectedly is replaced after this long (ms). */
@@ -69,30 +76,47 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     if (w?.isConnected()) w.send(m, undefined, undefined, () => {});
   }
 
+  /** Counted; logged at a worker's 1st, 2nd, 4th, 8th, ... */
+  function refuse(w: Worker, error: string, why: string): void {
+    metrics.refusedMessages.inc();
+    const n = (refusals.get(w.id) ?? 0) + 1;
+    refusals.set(w.id, n);
+    if ((n & (n - 1)) === 0) log.warn({ worker: w.id, pid: w.process.pid, error, refused: n }, `message from a worker dropped: ${why}`);
+  }
+
   function fork(): Worker {
     const w = cluster.fork();
+    // A connection node:cluster was handing to this worker as it died goes to another worker (or is closed), not left open for good.
+    guardHandoffs(w, {
+      canRedirect: () => !stopping && live().some((other) => other.id !== w.id && ready.has(other.id)),
+      onOrphans: (connections, redirected) =>
+        log.warn(
+          { worker: w.id, pid: w.process.pid, connections },
+          `connections handed to a worker as it died: ${redirected ? 'handed to another worker' : 'closed (no worker left to take them)'}`,
+        ),
+    });
+    // The channel's errors (a message to a worker that just died) are not the primary's end: without a listener, one would throw here.
+    w.on('error', (err: Error) => log.warn({ worker: w.id, error: err.message }, 'worker channel error'));
     w.on('message', (m: unknown) => {
       if (!isOurs(m)) return;
       const msg = checkToPrimary(m);
-      if (typeof msg === 'string') {
-        metrics.refusedMessages.inc();
-        const n = (refusals.get(w.id) ?? 0) + 1;
-        refusals.set(w.id, n);
-        if ((n & (n - 1)) === 0) log.warn({ worker: w.id, pid: w.process.pid, error: msg, refused: n }, 'message from a worker dropped: malformed');
-        return;
-      }
+      if (typeof msg === 'string') return refuse(w, msg, 'malformed');
       if (msg.type === 'mtlsgate:acquire')
         authority?.acquire(w.id, msg).catch((err: Error) => log.error({ worker: w.id, error: err.message }, 'lease request failed'));
       else if (msg.type === 'mtlsgate:return') authority?.giveBack(w.id, msg.key, msg.closes);
       else if (msg.type === 'mtlsgate:answer') answers.get(msg.id)?.(msg);
       else if (msg.type === 'mtlsgate:taken') {
-        if (msg.bundle) state?.bundleTaken(msg.bundle);
-        if (msg.crl) state?.crlTaken(msg.crl.url, msg.crl.floor);
-        taken.add(msg);
+        // A floor refuses in every worker, every replacement and (--state-dir) after a restart:
+        // only what the bundle signer or the CA signed becomes one, never a number a worker states.
+        const verified = verifyTaken(msg, cfg.bundlePublicKey);
+        if (typeof verified === 'string') return refuse(w, `mtlsgate:taken: ${verified}`, 'its floor does not verify');
+        if (verified.bundle) state?.bundleTaken(verified.bundle);
+        if (verified.crl) state?.crlTaken(verified.crl.url, verified.crl.floor);
+        taken.add(verified);
         // Every worker follows the bundle source and the crl_urls itself: told what one took, the
         // others refuse anything older at once, not only after they have read it themselves. A
         // worker that has not said hello yet gets it in its start message instead.
-        for (const other of live()) if (other.id !== w.id && greeted.has(other.id)) send(other, { ...msg, type: 'mtlsgate:floor' });
+        for (const other of live()) if (other.id !== w.id && greeted.has(other.id)) send(other, { ...verified, type: 'mtlsgate:floor' });
       } else if (msg.type === 'mtlsgate:hello') {
         // Before it reads anything: a worker started after the others took something (a
         // replacement for one that died) orders its first bundle and CRLs against it.

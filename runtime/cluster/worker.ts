@@ -84,7 +84,8 @@ export async function runWorker(
     // This worker reports what it takes: the primary writes --state-dir's file and tells the other workers.
     const stateRecorder = {
       bundleTaken: (bundle: BundleRecord) => toPrimary({ type: 'mtlsgate:taken', bundle }),
-      crlTaken: (url: string, floor: CrlFloor, bytes?: Buffer) => toPrimary({ type: 'mtlsgate:taken', crl: { url, floor, der: bytes?.toString('base64') } }),
+      crlTaken: (url: string, floor: CrlFloor, bytes?: Buffer, issuer?: Buffer) =>
+        toPrimary({ type: 'mtlsgate:taken', crl: { url, floor, der: bytes?.toString('base64'), issuer: issuer?.toString('base64') } }),
     };
     running = await startGateway({ ...cfg, admin: null, worker: id, limiter: leases ?? undefined, logger, stateRecorder, peerTaken });
   } catch (err) {

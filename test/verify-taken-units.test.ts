@@ -1,0 +1,61 @@
+// runtime/cluster/verify-taken.ts rule by rule: what a worker reports it took becomes a floor
+// of the set only with evidence the primary verifies itself (docs/security.md section 42).
+// The cluster test is test/workers-forged-floors.test.ts.
+import assert from 'node:assert/strict';
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
+import { after, test } from 'node:test';
+import { parseCrl } from '../bundle/crl.ts';
+import { generateSigningKeys, keyId, signDigest } from '../bundle/sign.ts';
+import { fingerprintOf } from '../cert/fingerprint.ts';
+import { verifyTaken } from '../runtime/cluster/verify-taken.ts';
+import { createOpensslCa } from './helpers/openssl-pki.ts';
+
+const keys = generateSigningKeys();
+const privateKey = createPrivateKey(keys.privatePem);
+const publicKey = createPublicKey(keys.publicPem);
+const other = createPrivateKey(generateSigningKeys().privatePem);
+const digest = `sha256:${randomBytes(32).toString('hex')}`;
+const now = Date.parse('2026-12-05T04:00:00.000Z');
+
+test('a bundle record is believed only with a signature over its digest and time by the --bundle-public-key key', () => {
+  const signedAt = now - 1_000;
+  const record = { signedAt, digest, keyId: keyId(publicKey), signature: signDigest(digest, privateKey, signedAt) };
+  assert.deepEqual(verifyTaken({ bundle: record }, publicKey, now), { bundle: record });
+  const refused = (bundle: typeof record, key = publicKey) => verifyTaken({ bundle }, key, now);
+  assert.match(String(verifyTaken({ bundle: record }, undefined, now)), /serve has no --bundle-public-key/);
+  assert.match(String(refused({ ...record, signature: undefined as unknown as string })), /no signature sent with it/);
+  // The time is what a floor is made of: moved, the signature no longer covers it.
+  assert.match(String(refused({ ...record, signedAt: signedAt + 240_000 })), /signature says signed at .*, the message/);
+  assert.match(String(refused({ ...record, signature: signDigest(digest, privateKey, signedAt + 240_000) })), /signature says signed at/);
+  assert.match(String(refused({ ...record, digest: `sha256:${'0'.repeat(64)}` })), /does not verify with key/);
+  assert.match(String(refused({ ...record, signature: signDigest(digest, other, signedAt) })), /signed by key .*, not by the --bundle-public-key key/);
+  assert.match(String(refused({ ...record, signature: 'ed25519:nonsense' })), /not of the form/);
+});
+
+const ca = createOpensslCa('Verify Taken CA');
+const stranger = createOpensslCa('Stranger CA');
+after(() => {
+  ca.cleanup();
+  stranger.cleanup();
+});
+
+test('a CRL record is believed only as its own bytes say, signed by the CA certificate sent with it', () => {
+  const pem = ca.gencrl();
+  const crl = parseCrl(Buffer.from(pem));
+  const caCert = new X509Certificate(ca.caPem);
+  const floor = { ca: fingerprintOf(caCert.raw), thisUpdate: crl.thisUpdate.getTime(), number: crl.number };
+  const record = { url: 'http://crl.example/ca.crl', floor, der: Buffer.from(pem).toString('base64'), issuer: caCert.raw.toString('base64') };
+  const at = crl.thisUpdate.getTime() + 60_000;
+  assert.deepEqual(verifyTaken({ crl: record }, undefined, at), { crl: record });
+  const refused = (c: Partial<typeof record>) => String(verifyTaken({ crl: { ...record, ...c } }, undefined, at));
+  assert.match(refused({ issuer: undefined }), /the CRL and its CA certificate were not sent with it/);
+  assert.match(refused({ der: undefined }), /were not sent with it/);
+  assert.match(refused({ floor: { ...floor, number: 'ffffffff' } }), /the floor sent .*cRLNumber ffffffff\) is not the CRL's own/);
+  assert.match(refused({ floor: { ...floor, thisUpdate: floor.thisUpdate + 1_000 } }), /is not the CRL's own/);
+  // Another CA's certificate: the signature does not verify (a worker cannot name the real CA's fingerprint with a CRL it signed itself).
+  assert.match(refused({ issuer: new X509Certificate(stranger.caPem).raw.toString('base64') }), /does not verify against the CA certificate sent with it/);
+  assert.match(refused({ der: Buffer.from(stranger.gencrl()).toString('base64') }), /does not verify against the CA certificate/);
+  assert.match(refused({ der: Buffer.from('not a crl').toString('base64') }), /neither a DER CRL nor PEM/);
+  // A CRL the CA signed with a thisUpdate more than five minutes ahead of the primary's clock.
+  assert.match(String(verifyTaken({ crl: record }, undefined, crl.thisUpdate.getTime() - 6 * 60_000)), /more than five minutes ahead/);
+});

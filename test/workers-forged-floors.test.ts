@@ -1,0 +1,151 @@
+// `serve --workers 2`: a worker that lies about what it took does not move the set's floors
+// (runtime/cluster/verify-taken.ts, docs/security.md section 42). A module loaded into every
+// worker (NODE_OPTIONS=--import) plays a worker taken over through its request path: on SIGUSR2
+// it sends the primary the well-formed messages the test wrote to a file. Before: the primary
+// believed them: a bundle record "signed" four minutes ahead raised the other worker's floor (it
+// refused the next real bundle, signed now) and went into --state-dir's file; a CRL record with
+// the real list's bytes and a cRLNumber of ffffffff went into the file and to every
+// replacement, which then refused the real list (its number is lower).
+import assert from 'node:assert/strict';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseCrl } from '../bundle/crl.ts';
+import { loadBundle } from '../bundle/read.ts';
+import { fingerprintOf } from '../cert/fingerprint.ts';
+import type { DemoPki } from '../cli/pki.ts';
+import type { HealthReport } from '../runtime/admin.ts';
+import { demoServeArgs, listenPort } from './helpers/demo-gateway.ts';
+import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
+import { crlBundle, serveBodies, stolenAndLost } from './helpers/crl-workers.ts';
+import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
+import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
+import { CLI, compileWithCli, curl, demoPki, run, spawnServe, writeConfig } from './helpers/serve-fixtures.ts';
+
+const tmp = tempDir('forged-floors');
+let pki: DemoPki;
+let echo: EchoUpstream;
+let ca: OpensslCa;
+const servers: Server[] = [];
+const gateways: Array<ReturnType<typeof spawnServe>> = [];
+before(async () => {
+  pki = await demoPki(tmp.dir);
+  echo = await startEcho();
+  ca = createOpensslCa('Forged Floors CA');
+});
+after(async () => {
+  for (const gw of gateways) gw.kill();
+  for (const s of servers) s.close();
+  ca?.cleanup();
+  await echo?.close();
+  tmp.cleanup();
+});
+
+/** serve --workers 2 with every worker ready to send, on SIGUSR2, the messages in the file `forged` names. */
+function serveWithLiar(name: string, args: string[]) {
+  const forged = join(tmp.dir, `${name}-forged.json`);
+  const inject = join(tmp.dir, `${name}-liar.mjs`);
+  writeFileSync(
+    inject,
+    `import cluster from 'node:cluster';\nimport { readFileSync } from 'node:fs';\nif (cluster.isWorker) process.on('SIGUSR2', () => { for (const m of JSON.parse(readFileSync(${JSON.stringify(forged)}, 'utf8'))) process.send(m); });\n`,
+  );
+  const gw = spawnServe(args, { ...process.env, NODE_OPTIONS: `--import=${inject}` });
+  gateways.push(gw);
+  return {
+    gw,
+    /** Worker 1 sends `messages`. */
+    lie: async (messages: unknown[]) => {
+      writeFileSync(forged, JSON.stringify(messages));
+      process.kill(((await gw.serving()).pids as number[])[0], 'SIGUSR2');
+    },
+  };
+}
+
+const refusedCount = async (admin: string) =>
+  Number(/mtlsgate_worker_messages_refused_total (\d+)/.exec(await (await fetch(`${admin}/metrics`)).text())?.[1] ?? 0);
+const stateOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+
+test('a bundle record a worker makes up (signed four minutes ahead, no or a false signature) moves no floor: the other worker takes the next real bundle', async () => {
+  const key = join(tmp.dir, 'ops');
+  assert.equal((await run(process.execPath, [CLI, 'keygen', key])).code, 0);
+  const sign = ['--sign', `${key}.key`];
+  const first = await compileWithCli(writeConfig(join(tmp.dir, 'b1'), pki.dir, echo.url, ['partner-a', 'bob']), join(tmp.dir, 'first.json'), sign);
+  const served = join(tmp.dir, 'served.json');
+  writeFileSync(served, first);
+  const state = join(tmp.dir, 'bundle-state');
+  const { gw, lie } = serveWithLiar(
+    'bundle',
+    demoServeArgs(served, pki, { admin: 'loopback', extra: ['--workers', '2', '--bundle-public-key', `${key}.pub`, '--state-dir', state] }),
+  );
+  const admin = `http://${(await gw.serving()).admin}`;
+  const keyId = String(loadBundle(first).signature).split(':')[1];
+  const ahead = Date.now() + 4 * 60_000;
+  const digest = `sha256:${randomBytes(32).toString('hex')}`;
+  const falseSignature = `ed25519:${keyId}:${new Date(ahead).toISOString()}:${randomBytes(64).toString('base64')}`;
+  await lie([
+    { type: 'mtlsgate:taken', bundle: { signedAt: ahead, digest, keyId } },
+    { type: 'mtlsgate:taken', bundle: { signedAt: ahead, digest, keyId, signature: falseSignature } },
+  ]);
+  // Before: the primary took them (the state file says so); now it drops both, counted.
+  await waitFor('the primary dealt with both', async () => (await refusedCount(admin)) === 2 || stateOf(state).bundle?.digest === digest);
+  assert.equal(stateOf(state).bundle.digest, loadBundle(first).digest, 'the state file keeps the real bundle');
+  const dropped = gw.lines().filter((l) => l.msg === 'message from a worker dropped: its floor does not verify');
+  assert.match(String(dropped[0]?.error), /no signature sent with it/);
+  assert.match(String(dropped[1]?.error), /does not verify with key/);
+
+  // A real bundle signed now: before, the other worker refused it ("before the bundle another worker took").
+  const second = await compileWithCli(writeConfig(join(tmp.dir, 'b2'), pki.dir, echo.url, ['partner-a']), join(tmp.dir, 'second.json'), sign);
+  copyFileSync(join(tmp.dir, 'second.json'), served);
+  const secondDigest = loadBundle(second).digest;
+  await waitFor('both workers serve the real newer bundle', async () => {
+    const h = (await (await fetch(`${admin}/health`)).json()) as HealthReport;
+    return h.status === 'ok' && h.workers!.every((w) => w.bundle === secondDigest);
+  });
+  await waitFor('the state file holds it', () => stateOf(state).bundle.digest === secondDigest);
+  assert.ok(!gw.lines().some((l) => /before the bundle another worker took/.test(String(l.error))), 'no worker refused the real bundle');
+});
+
+test('a CRL record a worker makes up (the real list with a cRLNumber of ffffffff) moves no floor: a replacement takes the real list', async () => {
+  const { full } = stolenAndLost(ca, pki);
+  const url = await serveBodies(servers, () => ({ body: full }));
+  mkdirSync(join(tmp.dir, 'crl'));
+  const bundle = await crlBundle(join(tmp.dir, 'crl'), ca, echo.url, `${url}/internal.crl`);
+  const state = join(tmp.dir, 'crl-state');
+  const { gw, lie } = serveWithLiar(
+    'crl',
+    demoServeArgs(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', '--crl-refresh', '1s', '--state-dir', state] }),
+  );
+  const serving = await gw.serving();
+  const admin = `http://${serving.admin}`;
+  const real = parseCrl(Buffer.from(full));
+  await waitFor('the state file holds the real list', () =>
+    Object.values(stateOf(state).crls).some((c) => (c as { crl_number: string }).crl_number === real.number),
+  );
+  const caFingerprint = fingerprintOf(new X509Certificate(ca.caPem).raw);
+  const floor = { ca: caFingerprint, thisUpdate: real.thisUpdate.getTime(), number: 'ffffffff' };
+  await lie([
+    { type: 'mtlsgate:taken', crl: { url: `${url}/internal.crl`, floor, der: Buffer.from(full).toString('base64') } },
+    {
+      type: 'mtlsgate:taken',
+      crl: { url: `${url}/internal.crl`, floor, der: Buffer.from(full).toString('base64'), issuer: new X509Certificate(ca.caPem).raw.toString('base64') },
+    },
+  ]);
+  const numbers = () => Object.values(stateOf(state).crls).map((c) => (c as { crl_number: string }).crl_number);
+  await waitFor('the primary dealt with both', async () => (await refusedCount(admin)) === 2 || numbers().includes('ffffffff'));
+  assert.deepEqual(numbers(), [real.number], 'the state file keeps the real cRLNumber');
+  const dropped = gw.lines().filter((l) => l.msg === 'message from a worker dropped: its floor does not verify');
+  assert.match(String(dropped[0]?.error), /the CRL and its CA certificate were not sent with it/);
+  assert.match(String(dropped[1]?.error), /the floor sent .* is not the CRL's own/);
+
+  // The other worker dies; its replacement starts from what the set took. Before: from
+  // ffffffff, so it refused the real list from its peers and from the URL alike.
+  process.kill((serving.pids as number[])[1], 'SIGKILL');
+  const replacement = () => gw.lines().filter((l) => typeof l.worker === 'number' && l.worker > 2);
+  await waitFor('the replacement serves', () => replacement().some((l) => l.msg === 'worker serving'));
+  await waitFor('the replacement took the real list', () => replacement().some((l) => String(l.msg).startsWith('CRL updated')));
+  assert.ok(!replacement().some((l) => /older than/.test(String(l.error))), 'the replacement refused no real list');
+  const port = listenPort(serving);
+  for (let i = 0; i < 4; i++) assert.notEqual((await curl(`https://127.0.0.1:${port}/ca/x`, pki, 'lost')).status, 200, 'lost is revoked on every worker');
+});
