@@ -106,7 +106,7 @@ test('letters Windows best fit maps to ASCII (diacritics, dotless i, strokes): r
     ),
     BAD_PATH,
   ); // U+0142 l with stroke
-  assert.equal(decide(gw.snapshot(), { method: 'GET', host: 'localhost', path: '/adm%C4%B1n/x' }, null, Date.now()).refusal?.code, 'request.bad_path');
+  assert.equal(decide(setup.gw.snapshot(), { method: 'GET', host: 'localhost', path: '/adm%C4%B1n/x' }, null, Date.now()).refusal?.code, 'request.bad_path');
   // Under the API it names either way, or naming no other API: forwarded as sent.
   assert.deepEqual(await h1('/admin/%C4%81'), { status: 200, code: undefined, upstream: '/via-admin/admin/%C4%81' });
   assert.deepEqual(await h2get('/x/%C4%81dmin'), { status: 200, code: undefined, upstream: '/via-open/x/%C4%81dmin' });
