@@ -10,7 +10,7 @@
 // node the value came from.
 import { X509Certificate } from 'node:crypto';
 import { RE2JS } from 're2js';
-import type { BundleKey, WireContent } from './types.ts';
+import type { BundleKey, Quota, RateLimit, WireContent } from './types.ts';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
 
@@ -113,9 +113,41 @@ export function keyPattern(cache: PatternCache, key: BundleKey, apiId: string, i
   return compiled;
 }
 
-/** Checks one key's expiry and allowed_urls patterns; throws BundleCheckError on the first problem. */
+/**
+ * The longest a limit may make a key wait: 100 years (of 365.25 days), for a rate's window, the
+ * time one request of it stands for (per / rate) and a quota's period. Far past any real limit,
+ * and it keeps every time the limiter computes well inside what it can store: past ~10^14 s a
+ * reset time is no longer an integer Redis takes (PEXPIRE: "value is not an integer or out of
+ * range"), and every request of such a key was a limiter fault answered by --limiter-on-error.
+ */
+export const MAX_LIMIT_SECONDS = 3_155_760_000;
+
+/**
+ * A key's effective limits past what the limiter can hold, or null. The compiler reports each
+ * declared value at its position (compiler/limits.ts); the runtime refuses a bundle written by
+ * other means that carries one (1e400 in JSON reads as Infinity), because one such key made the
+ * Redis script fail, and the limiter then counted itself unavailable for every key. Written as
+ * !(x <= bound) so that NaN is refused too.
+ */
+export function limitsProblem(rate: RateLimit | null | undefined, quota: Quota | null | undefined): string | null {
+  if (rate !== null && rate !== undefined) {
+    if (!(rate.per <= MAX_LIMIT_SECONDS)) return `rate.per ${rate.per} is past ${MAX_LIMIT_SECONDS} s (100 years)`;
+    if (!(rate.rate <= Number.MAX_SAFE_INTEGER)) return `rate.rate ${rate.rate} is past ${Number.MAX_SAFE_INTEGER}`;
+    if (!(rate.per / rate.rate <= MAX_LIMIT_SECONDS))
+      return `rate ${rate.rate} per ${rate.per} s admits one request in more than ${MAX_LIMIT_SECONDS} s (100 years)`;
+  }
+  if (quota !== null && quota !== undefined) {
+    if (!(quota.max <= Number.MAX_SAFE_INTEGER)) return `quota.max ${quota.max} is past ${Number.MAX_SAFE_INTEGER}`;
+    if (!(quota.renewal <= MAX_LIMIT_SECONDS)) return `quota.renewal ${quota.renewal} is past ${MAX_LIMIT_SECONDS} s (100 years)`;
+  }
+  return null;
+}
+
+/** Checks one key's expiry, limits and allowed_urls patterns; throws BundleCheckError on the first problem. */
 export function checkKey(key: BundleKey, cache: PatternCache): void {
   if (key.expires !== null) keyExpiry(key);
+  const limits = limitsProblem(key.rate, key.quota);
+  if (limits !== null) throw new BundleCheckError(`key ${key.id}: ${limits}`);
   const rights = key.access_rights;
   for (const apiId in rights) {
     const urls = rights[apiId].allowed_urls;
@@ -135,7 +167,7 @@ export function checkKeys(keys: Record<string, BundleKey>, cache: PatternCache =
 
 /**
  * `checkKeys` on a bundle's file form, without a record per key: each interned session's
- * patterns are compiled once, reported (as `checkKeys` would) under the first key, by id, that
+ * patterns are compiled (and its limits checked) once, reported (as `checkKeys` would) under the first key, by id, that
  * uses it; every expiry is checked.
  */
 export function checkWireKeys(w: WireContent, cache: PatternCache = new Map()): void {
@@ -146,7 +178,9 @@ export function checkWireKeys(w: WireContent, cache: PatternCache = new Map()): 
     const s = w.keys.session[i];
     const expires = Object.hasOwn(w.keys.expires, ids[i]) ? w.keys.expires[ids[i]] : null;
     if (seen[s] === 1 && expires === null) continue;
-    checkKey({ id: ids[i], expires, access_rights: seen[s] === 1 ? none : w.sessions[s].access_rights } as BundleKey, cache);
+    // A session's patterns and limits are checked once, under its first key.
+    const first = seen[s] === 0 ? w.sessions[s] : null;
+    checkKey({ id: ids[i], expires, access_rights: first?.access_rights ?? none, rate: first?.rate ?? null, quota: first?.quota ?? null } as BundleKey, cache);
     seen[s] = 1;
   }
 }
@@ -194,7 +228,11 @@ export function bundleProblems(content: WireContent): BundleProblem[] {
     const expiry = Object.hasOwn(expires, id) ? expires[id] : null;
     if (passed[s] === 1 && expiry === null) continue;
     try {
-      checkKey({ id, expires: expiry, access_rights: passed[s] === 1 ? none : content.sessions[s].access_rights } as BundleKey, patterns);
+      const first = passed[s] === 1 ? null : content.sessions[s];
+      checkKey(
+        { id, expires: expiry, access_rights: first?.access_rights ?? none, rate: first?.rate ?? null, quota: first?.quota ?? null } as BundleKey,
+        patterns,
+      );
       passed[s] = 1;
     } catch (err) {
       if (!(err instanceof BundleCheckError)) throw err;

@@ -11,6 +11,7 @@ import {
   type WireContent,
 } from './types.ts';
 import { encodeContent } from './wire.ts';
+import { CONTENT_MARK } from './header.ts';
 
 /**
  * Returns `value` with object keys in sorted order, recursively. Parts that are already in
@@ -59,8 +60,6 @@ function sortKeysDeep(value: unknown): unknown {
   }
   return value;
 }
-
-const CONTENT_MARK = '","content":';
 
 /**
  * Serialises content deterministically: same content, same bytes. The content is written in

@@ -1,20 +1,12 @@
 // Rate limits and quotas (policies and keys): the checks the schema cannot express, and the
 // "most generous declared value wins" merge. Absent = not declared; the runtime reads null as
 // unlimited, so a key with no declared rate anywhere is unlimited.
+import { MAX_LIMIT_SECONDS } from '../bundle/checks.ts';
 import type { Quota, RateLimit } from '../bundle/types.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import type { LimitsSpec } from './model.ts';
 import type { RefusedDoc } from './schema.ts';
 import { locate, type SourceDoc } from './source.ts';
-
-/**
- * The longest a limit may make a key wait: 100 years (of 365.25 days), for a rate's window, the
- * time one request of it stands for (per / rate) and a quota's period. Far past any real limit,
- * and it keeps every time the limiter computes well inside what it can store: past ~10^14 s a
- * reset time is no longer an integer Redis takes (PEXPIRE: "value is not an integer or out of
- * range"), and every request of such a key was a limiter fault answered by --limiter-on-error.
- */
-export const MAX_LIMIT_SECONDS = 3_155_760_000;
 
 /** How a number too large for the limiter reads in a message. */
 const seconds = (n: number) => `${n.toPrecision(4).replace(/\.?0+(e|$)/, '$1')} s`;

@@ -11,7 +11,7 @@ import { bundleProblems } from '../bundle/checks.ts';
 import { API_DEFAULTS, KEY_DEFAULTS } from '../bundle/defaults.ts';
 import { BundleError } from '../bundle/bundle-error.ts';
 import { loadBundle } from '../bundle/read.ts';
-import { serializeBundle, serializeWire } from '../bundle/write.ts';
+import { bundleOfContentBytes, serializeBundle, serializeWire } from '../bundle/write.ts';
 import type { WireContent } from '../bundle/types.ts';
 import { encodeContent } from '../bundle/wire.ts';
 import { buildSnapshot } from '../runtime/snapshot.ts';
@@ -231,4 +231,34 @@ test('the verifier refuses columns and tables that do not fit together', () => {
       name,
     );
   }
+});
+
+// Section 41 bounds a limit in the compiler; a bundle written by other means (or edited) could
+// still carry one, and a single such key made the Redis script fail for every key.
+test('a bundle carrying a limit past what the limiter can hold (a period past 100 years, a count past 2^53, Infinity) is refused by serve, naming the key', () => {
+  const api = [{ id: 'a', listen_path: '/a/', target_url: 'http://127.0.0.1/' }];
+  const withLimits = (over: Record<string, unknown>) => {
+    const c = bundleContent(api, [{ id: 'k', token_sha256: 'a'.repeat(64) }]);
+    c.keys.k = { ...c.keys.k, access_rights: { a: { allowed_urls: null } }, ...over };
+    return serializeBundle(c);
+  };
+  for (const [over, problem] of [
+    [{ rate: { rate: 1, per: 1e300 } }, /key k: rate\.per 1e\+300 is past 3155760000 s/],
+    [{ rate: { rate: 1e-300, per: 1 } }, /key k: rate 1e-300 per 1 s admits one request in more than/],
+    [{ rate: { rate: 2 ** 60, per: 1 } }, /key k: rate\.rate 1152921504606847000 is past 9007199254740991/],
+    [{ quota: { max: 2 ** 60, renewal: 60 } }, /key k: quota\.max .* is past 9007199254740991/],
+    [{ quota: { max: 10, renewal: 1e300 } }, /key k: quota\.renewal 1e\+300 is past/],
+  ] as const)
+    assert.throws(() => buildSnapshot(loadBundle(withLimits(over))), problem, JSON.stringify(over));
+  // JSON reads 1e400 as Infinity: refused too (by the shape check, before these bounds), not taken as "no limit".
+  const text = withLimits({ quota: { max: 10, renewal: 86_400 } }).toString('utf8');
+  const content = text.slice(text.indexOf('"content":') + '"content":'.length, -2);
+  assert.ok(content.includes('"renewal":86400'));
+  const infinite = bundleOfContentBytes([Buffer.from(content.replace('"renewal":86400', '"renewal":1e400'))]).bytes;
+  assert.throws(() => buildSnapshot(loadBundle(infinite)), /content\.sessions\[0\]\.quota\.renewal must be a positive number/);
+  // The largest values the compiler admits still load.
+  const snapshot = buildSnapshot(
+    loadBundle(withLimits({ rate: { rate: 1, per: 3_155_760_000 }, quota: { max: Number.MAX_SAFE_INTEGER, renewal: 3_155_760_000 } })),
+  );
+  assert.ok(snapshot);
 });
