@@ -172,17 +172,28 @@ export function checkKeys(keys: Record<string, BundleKey>, cache: PatternCache =
  */
 export function checkWireKeys(w: WireContent, cache: PatternCache = new Map()): void {
   const seen = new Uint8Array(w.sessions.length);
-  const ids = w.keys.ids;
-  const none = {};
-  for (let i = 0; i < ids.length; i++) {
-    const s = w.keys.session[i];
-    const expires = Object.hasOwn(w.keys.expires, ids[i]) ? w.keys.expires[ids[i]] : null;
-    if (seen[s] === 1 && expires === null) continue;
-    // A session's patterns and limits are checked once, under its first key.
-    const first = seen[s] === 0 ? w.sessions[s] : null;
-    checkKey({ id: ids[i], expires, access_rights: first?.access_rights ?? none, rate: first?.rate ?? null, quota: first?.quota ?? null } as BundleKey, cache);
-    seen[s] = 1;
+  for (let i = 0; i < w.keys.ids.length; i++) {
+    const key = wireKeyToCheck(w, i, seen);
+    if (key === null) continue;
+    checkKey(key, cache);
+    seen[w.keys.session[i]] = 1;
   }
+}
+
+const NO_RIGHTS = {};
+
+/**
+ * Key `i` of a bundle's file form as checkKey must see it, or null when nothing of it is left
+ * to check: its session's rights and limits only while that session has not passed (`passed`),
+ * its expiry always.
+ */
+function wireKeyToCheck(w: WireContent, i: number, passed: Uint8Array): BundleKey | null {
+  const id = w.keys.ids[i];
+  const s = w.keys.session[i];
+  const expires = Object.hasOwn(w.keys.expires, id) ? w.keys.expires[id] : null;
+  if (passed[s] === 1 && expires === null) return null;
+  const first = passed[s] === 1 ? null : w.sessions[s];
+  return { id, expires, access_rights: first?.access_rights ?? NO_RIGHTS, rate: first?.rate ?? null, quota: first?.quota ?? null } as BundleKey;
 }
 
 /** One problem of a bundle, and the record it belongs to (for the compiler to point at its YAML). */
@@ -220,23 +231,15 @@ export function bundleProblems(content: WireContent): BundleProblem[] {
   // Every key as checkKey sees it, but a session that passed once is not checked again.
   const patterns: PatternCache = new Map();
   const passed = new Uint8Array(content.sessions.length);
-  const { ids, session, expires } = content.keys;
-  const none = {};
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i];
-    const s = session[i];
-    const expiry = Object.hasOwn(expires, id) ? expires[id] : null;
-    if (passed[s] === 1 && expiry === null) continue;
+  for (let i = 0; i < content.keys.ids.length; i++) {
+    const key = wireKeyToCheck(content, i, passed);
+    if (key === null) continue;
     try {
-      const first = passed[s] === 1 ? null : content.sessions[s];
-      checkKey(
-        { id, expires: expiry, access_rights: first?.access_rights ?? none, rate: first?.rate ?? null, quota: first?.quota ?? null } as BundleKey,
-        patterns,
-      );
-      passed[s] = 1;
+      checkKey(key, patterns);
+      passed[content.keys.session[i]] = 1;
     } catch (err) {
       if (!(err instanceof BundleCheckError)) throw err;
-      problems.push({ record: { kind: 'key', id }, message: err.message });
+      problems.push({ record: { kind: 'key', id: key.id }, message: err.message });
     }
   }
   return problems;

@@ -8,6 +8,8 @@ const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 const HIDDEN_ALL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
 /** The same, but a line feed: for output of several lines. */
 const HIDDEN_BUT_LF = /(?!\n)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+/** The same, but line feeds, carriage returns and tabs: for text laid out on a page. */
+const HIDDEN_BUT_LAYOUT = /(?![\n\r\t])[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
 
 const escaped = (c: string): string => {
   const hex = c.codePointAt(0)!.toString(16);
@@ -24,6 +26,12 @@ export function visibleText(text: string): string {
 export function visibleLines(text: string): string {
   if (!HIDDEN.test(text)) return text;
   return text.replace(HIDDEN_BUT_LF, escaped);
+}
+
+/** visibleText for a web page (portal/html.ts): line feeds, carriage returns and tabs are layout and stay. */
+export function visibleOnPage(text: string): string {
+  if (!HIDDEN.test(text)) return text;
+  return text.replace(HIDDEN_BUT_LAYOUT, escaped);
 }
 
 /**

@@ -6,7 +6,7 @@
 // a certificate subject or a name from the identity provider such as "\u202emoc.elpmaxe@ada"
 // would otherwise read "ada@example.com" on the admin page. Newlines and tabs stay (a
 // certificate pasted back into its text area).
-import { visibleText } from '../common/visible-text.ts';
+import { visibleOnPage } from '../common/visible-text.ts';
 
 export class Html {
   constructor(readonly text: string) {}
@@ -20,14 +20,6 @@ const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;'
 /** Escapes text for an HTML text node or a double- or single-quoted attribute value. */
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ESCAPES[c]);
-}
-
-/** Controls, format characters (bidi, zero-width), line and paragraph separators: what visibleText shows as \uXXXX. */
-const HIDING = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
-
-/** `value` with its hiding characters as \uXXXX (visibleText); newlines, carriage returns and tabs are layout and stay. */
-export function visibleOnPage(value: string): string {
-  return value.replace(HIDING, (c) => (c === '\n' || c === '\r' || c === '\t' ? c : visibleText(c)));
 }
 
 type Part = Html | string | number | boolean | null | undefined | Part[];
