@@ -91,7 +91,10 @@ test('a bundle record a worker makes up (signed four minutes ahead, no or a fals
   // Before: the primary took them (the state file says so); now it drops both, counted.
   await waitFor('the primary dealt with both', async () => (await refusedCount(admin)) === 2 || stateOf(state).bundle?.digest === digest);
   assert.equal(stateOf(state).bundle.digest, loadBundle(first).digest, 'the state file keeps the real bundle');
-  const dropped = gw.lines().filter((l) => l.msg === 'message from a worker dropped: its floor does not verify');
+  // The counter can be read before the primary's log lines reach the pipe: wait for both lines.
+  const droppedLines = () => gw.lines().filter((l) => l.msg === 'message from a worker dropped: its floor does not verify');
+  await waitFor('both drops are logged', () => droppedLines().length >= 2);
+  const dropped = droppedLines();
   assert.match(String(dropped[0]?.error), /no signature sent with it/);
   assert.match(String(dropped[1]?.error), /does not verify with key/);
 
@@ -135,7 +138,10 @@ test('a CRL record a worker makes up (the real list with a cRLNumber of ffffffff
   const numbers = () => Object.values(stateOf(state).crls).map((c) => (c as { crl_number: string }).crl_number);
   await waitFor('the primary dealt with both', async () => (await refusedCount(admin)) === 2 || numbers().includes('ffffffff'));
   assert.deepEqual(numbers(), [real.number], 'the state file keeps the real cRLNumber');
-  const dropped = gw.lines().filter((l) => l.msg === 'message from a worker dropped: its floor does not verify');
+  // The counter can be read before the primary's log lines reach the pipe: wait for both lines.
+  const droppedLines = () => gw.lines().filter((l) => l.msg === 'message from a worker dropped: its floor does not verify');
+  await waitFor('both drops are logged', () => droppedLines().length >= 2);
+  const dropped = droppedLines();
   assert.match(String(dropped[0]?.error), /the CRL and its CA certificate were not sent with it/);
   assert.match(String(dropped[1]?.error), /the floor sent .* is not the CRL's own/);
 
