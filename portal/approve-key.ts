@@ -1,11 +1,11 @@
 // Approving a portal key that waits for approval: `is_inactive: true` becomes false in its
 // file (comments kept), the directory is recompiled, and the bundle rewritten when asked. A
 // recompile that fails puts the file back as it was.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../common/atomic-write.ts';
 import { compileConfig, type Compiled, writeBundle, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
-import { approvedKeyFile, keyFilePath, PORTAL_KEY_ID, PORTAL_KEYS_DIR } from './key-file.ts';
+import { approvedKeyFile, keyFilePath, PORTAL_KEY_ID, PORTAL_KEYS_DIR, readKeyFileText } from './key-file.ts';
 import { errnoMessage } from '../common/errno.ts';
 
 export interface ApproveResult {
@@ -56,7 +56,7 @@ async function approveLocked(
 ): Promise<ApproveResult> {
   let original: string;
   try {
-    original = readFileSync(file, 'utf8');
+    original = readKeyFileText(file);
   } catch (err) {
     return { code: 2, outcome: 'io', message: `cannot read ${file}: ${errnoMessage(err)}` };
   }

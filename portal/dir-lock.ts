@@ -2,15 +2,17 @@
 // the bundle (the portal, `mtlsgate approve`): without it an approval compiled before a new
 // portal key but written after it would drop that key from the bundle. mkdir is atomic, so
 // the lock is a directory (a dot-directory: the compiler never reads it) holding the owner pid.
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readRegularFile } from '../common/regular-file.ts';
 import { PORTAL_KEYS_DIR } from './key-file.ts';
 
 const STALE_MS = 60_000;
 
 function ownerAlive(lockDir: string): boolean {
   try {
-    const pid = Number(readFileSync(join(lockDir, 'owner'), 'utf8'));
+    // A pid; anything but a small regular file (a named pipe left there) is no owner.
+    const pid = Number(readRegularFile(join(lockDir, 'owner'), 64).toString('utf8'));
     if (!Number.isSafeInteger(pid) || pid <= 0) return false;
     process.kill(pid, 0);
     return true;

@@ -4,11 +4,11 @@
 // write fails the file is put back as it was. Every change the portal makes after issuing a
 // key (approve, deny, switch off, renew, remove a certificate) goes through here, so each one
 // is a YAML file change in the directory, visible in git like any other.
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { writeFileAtomic } from '../common/atomic-write.ts';
 import { writeBundle, type CompileFn } from './compile.ts';
 import { withDirLock } from './dir-lock.ts';
-import { keyFilePath, readPortalKey, type PortalKey } from './key-file.ts';
+import { keyFilePath, readKeyFileText, readPortalKey, type PortalKey } from './key-file.ts';
 import type { PortalKeyIndex } from './key-index.ts';
 import { errnoMessage } from '../common/errno.ts';
 
@@ -36,7 +36,7 @@ export async function editPortalKey(
     const key = readPortalKey(configDir, keyId);
     if (key === null) return { ok: false, status: 404, message: 'No such key.' };
     const file = keyFilePath(configDir, keyId);
-    const original = readFileSync(file, 'utf8');
+    const original = readKeyFileText(file);
     const decision = await edit(original, key);
     if (decision !== null && typeof decision === 'object') return { ok: false, status: decision.refuse, message: decision.message };
     if (decision === original) return { ok: true };

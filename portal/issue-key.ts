@@ -3,7 +3,7 @@
 // the bundle. One change at a time (a promise chain shared with every other portal change),
 // and a failed recompile removes the new file: the directory is never left with a key that
 // breaks it.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { isShardedDir } from '../bundle/read-sharded.ts';
 import { loadCatalog, type CatalogEntry } from './catalog.ts';
 import { writeFileAtomic } from '../common/atomic-write.ts';
@@ -17,6 +17,8 @@ import { checkProof, proofMessage } from './proof.ts';
 import { SerialQueue } from './queue.ts';
 import { validateCertificate, type CertProblem } from './validate-cert.ts';
 import { errnoMessage } from '../common/errno.ts';
+import { readRegularFile } from '../common/regular-file.ts';
+import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
 
 export interface IssueInput {
   policy: string;
@@ -195,6 +197,20 @@ export class Issuer {
 }
 
 /**
+ * The bundle file at `path`, or null when there is none yet: a regular file of at most
+ * MAX_BUNDLE_BYTES. A named pipe there throws at once (NotARegularFileError: the start-up
+ * reports it, naming the path) instead of holding the portal's event loop.
+ */
+function readBundleIfAny(path: string): Buffer | null {
+  try {
+    return readRegularFile(path, MAX_BUNDLE_BYTES);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/**
  * Compiles the directory and writes the bundle when its bytes differ from the file's, so
  * the portal starts from a bundle that matches the directory without a needless reload.
  * Returns the compile result.
@@ -204,7 +220,7 @@ export async function syncBundle(configDir: string, bundlePath: string, compile:
   // A sharded directory: writeBundle writes only shards that differ (and the manifest).
   if (compiled.bundle !== null && isShardedDir(bundlePath)) await writeBundle(bundlePath, compiled);
   else if (compiled.bundle !== null) {
-    const current = existsSync(bundlePath) ? readFileSync(bundlePath) : null;
+    const current = readBundleIfAny(bundlePath);
     if (current === null || !current.equals(compiled.bundle)) await writeBundle(bundlePath, compiled);
   }
   return compiled;

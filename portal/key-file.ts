@@ -4,9 +4,11 @@
 // email, the dates, who approved or switched it off and the receipt's hash live in the
 // file's leading comment: they are the portal's records, not the gateway's concern.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Document, parseDocument, Scalar, type YAMLSeq } from 'yaml';
+import { NotARegularFileError } from '../common/regular-file.ts';
+import { readConfigBytes } from '../compiler/source.ts';
 
 /** Where portal keys live, relative to the config directory. */
 export const PORTAL_KEYS_DIR = join('keys', 'portal');
@@ -108,11 +110,27 @@ function commentField(comment: string, name: string): string {
   }
 }
 
-/** Reads one portal key file; null when it is not (or no longer) a portal key declaration. */
+/**
+ * A key file's text, read as the compiler reads every config file (compiler/source.ts: a regular
+ * file of at most 64 MiB): a named pipe planted in keys/portal/ throws at once instead of holding
+ * the portal's event loop, and with it every page, waiting for a writer.
+ */
+export function readKeyFileText(path: string): string {
+  return readConfigBytes(path).toString('utf8');
+}
+
+/** Reads one portal key file; null when it is not (or no longer) a portal key declaration (a named pipe, a device or a file past the bound is none). */
 export function readPortalKey(configDir: string, keyId: string): PortalKey | null {
   const path = keyFilePath(configDir, keyId);
   if (!existsSync(path)) return null;
-  return parsePortalKey(readFileSync(path, 'utf8'), keyId);
+  let text: string;
+  try {
+    text = readKeyFileText(path);
+  } catch (err) {
+    if (err instanceof NotARegularFileError) return null;
+    throw err;
+  }
+  return parsePortalKey(text, keyId);
 }
 
 /** The ids of the portal key files in the config directory (`portal-<8 hex>.yaml`), unsorted. */

@@ -19,10 +19,10 @@
 // every file is looked at again, as before. Every SWEEP_EVERY_MS every file is stat'ed in the
 // background too, for file systems that deliver no inotify events (NFS): there an in-place
 // edit shows within that period.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { ChangeJournal } from '../compiler/change-journal.ts';
-import { keyFilePath, newestFirst, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey } from './key-file.ts';
+import { keyFilePath, newestFirst, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey, readKeyFileText } from './key-file.ts';
 
 /** The parse the index uses; tests pass a counting (or slow) one to check what a page view parses. */
 export type ParseKey = (text: string, keyId: string) => PortalKey | null;
@@ -252,9 +252,9 @@ export class PortalKeyIndex {
       const st = statSync(path);
       stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
       if (!force && this.entries.get(keyId)?.stamp === stamp) return;
-      text = readFileSync(path, 'utf8');
+      text = readKeyFileText(path);
     } catch {
-      this.drop(keyId); // removed since the listing or the event
+      this.drop(keyId); // removed since the listing or the event (or not a regular file: no key)
       return;
     }
     this.drop(keyId);

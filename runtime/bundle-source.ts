@@ -3,10 +3,11 @@
 // with ETags; runtime/poll-url.ts). Every reload goes through the store (verify, build, swap)
 // and is reported (log line, metrics); a refused bundle leaves the old one serving.
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isManifest, MANIFEST_FILE } from '../bundle/read-sharded.ts';
 import { errnoMessage } from '../common/errno.ts';
+import { readRegularFileAsync } from '../common/regular-file.ts';
+import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
 import type { Logger } from './log.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { oneAtATime } from './one-at-a-time.ts';
@@ -31,6 +32,13 @@ export interface InitialBundle {
 }
 
 /**
+ * A bundle file or manifest: a regular file of at most MAX_BUNDLE_BYTES, read from one open
+ * descriptor (common/regular-file.ts). A named pipe is refused at once (it used to hold
+ * start-up, or every later reload, waiting for a writer), /dev/zero before a byte is read.
+ */
+const readBundleFile = (path: string): Promise<Buffer> => readRegularFileAsync(path, MAX_BUNDLE_BYTES);
+
+/**
  * The bundle at start-up: a bundle file, a sharded bundle's directory (or its manifest.json), or
  * an http(s) URL of either. Throws Error with a message for the user (the caller exits 2).
  */
@@ -43,21 +51,22 @@ export async function readInitialBundle(source: string): Promise<InitialBundle> 
   const manifest = join(source, MANIFEST_FILE);
   if (statSync(source, { throwIfNoEntry: false })?.isDirectory() && existsSync(manifest)) {
     try {
-      return { bytes: await readFile(manifest), etag: null, shards: { kind: 'file', dir: source }, follow: manifest };
+      return { bytes: await readBundleFile(manifest), etag: null, shards: { kind: 'file', dir: source }, follow: manifest };
     } catch (err) {
-      throw new Error(`cannot read ${manifest}: ${errnoMessage(err)}`);
+      throw new Error(`--bundle ${source}: cannot read ${manifest}: ${errnoMessage(err)}`);
     }
   }
   try {
-    const bytes = await readFile(source);
+    const bytes = await readBundleFile(source);
     return { bytes, etag: null, shards: isManifest(bytes) ? { kind: 'file', dir: dirname(source) } : null, follow: source };
   } catch (err) {
     // A config directory given as the bundle: never suggest compiling into it.
-    if ((err as NodeJS.ErrnoException).code === 'EISDIR')
+    if (statSync(source, { throwIfNoEntry: false })?.isDirectory())
       throw new Error(
         `--bundle ${source} is a directory: serve takes a compiled bundle; if it is the config directory, compile it with \`mtlsgate compile ${source} -o bundle.json\` and serve --bundle bundle.json`,
       );
-    throw new Error(`cannot read --bundle ${source}: ${errnoMessage(err)}; compile one with \`mtlsgate compile CONFIG_DIR -o ${source}\``);
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new Error(`cannot read --bundle ${source}: ${errnoMessage(err)}${missing ? `; compile one with \`mtlsgate compile CONFIG_DIR -o ${source}\`` : ''}`);
   }
 }
 
@@ -146,9 +155,9 @@ export async function followBundle<S>(opts: BundleSourceOptions<S>): Promise<Bun
     };
     let bytes: Buffer;
     try {
-      bytes = await readFile(source);
+      bytes = await readBundleFile(source);
     } catch (err) {
-      failed(store.recordFailure(`cannot read bundle file: ${errnoMessage(err)}`, shown));
+      failed(store.recordFailure(`cannot read bundle file ${source}: ${errnoMessage(err)}`, shown));
       return;
     }
     const result = await store.reloadAsync(bytes, shown);

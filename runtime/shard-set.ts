@@ -7,12 +7,14 @@
 // one or two shards, and updates the routing with what changed (runtime/shard-routing.ts). It
 // runs in the reload worker (runtime/bundle-worker.ts) and, at start-up, on the main thread: the
 // same checks, the same messages.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkWireKeys } from '../bundle/checks.ts';
 import { BundleError } from '../bundle/bundle-error.ts';
 import { loadManifest, loadShard, shardFile } from '../bundle/read-sharded.ts';
 import type { ShardContent, WireContent } from '../bundle/types.ts';
+import { errnoMessage } from '../common/errno.ts';
+import { readRegularFileAsync } from '../common/regular-file.ts';
+import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
 import { type CompactBundle, compactWire } from './bundle-worker-compact.ts';
 import { buildRouting, type RoutingSource, type ShardRouting, updateRouting } from './shard-routing.ts';
 
@@ -49,11 +51,12 @@ export function routingSource(c: CompactBundle): RoutingSource {
 async function readShardBytes(location: ShardLocation, digest: string): Promise<Buffer> {
   const name = shardFile(digest.slice('sha256:'.length));
   if (location.kind === 'file') {
+    // A regular file of at most MAX_BUNDLE_BYTES (a named pipe is refused, not waited on).
     try {
-      return await readFile(join(location.dir, name));
+      return await readRegularFileAsync(join(location.dir, name), MAX_BUNDLE_BYTES);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new BundleError(`shard ${name} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}; the manifest names it`);
+      throw new BundleError(`shard ${name} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${errnoMessage(err)})`}; the manifest names it`);
     }
   }
   // Imported here, not at the top: it brings undici (~1 MB of the worker's 1.4 MB), which a

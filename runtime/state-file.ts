@@ -14,10 +14,12 @@
 // One process writes it: `serve`, or the primary of `serve --workers N` (the workers send it
 // what they took: runtime/cluster/worker.ts).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomicAsync } from '../common/atomic-write.ts';
 import { errnoMessage } from '../common/errno.ts';
+import { readRegularFile } from '../common/regular-file.ts';
+import { MAX_STATE_FILE_BYTES } from '../common/size-limits.ts';
 import { type BundleFloor, higherFloor } from './bundle-floor.ts';
 import { oneAtATime } from './one-at-a-time.ts';
 import { redactUrl } from './redact.ts';
@@ -112,7 +114,8 @@ export function readState(dir: string): GatewayState {
   if (unsafe !== null) throw new StateFileError(`--state-dir ${dir}: ${unsafe}`);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // A regular file, bounded: a named pipe planted as state.json must not hold start-up.
+    text = readRegularFile(path, MAX_STATE_FILE_BYTES).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { bundle: null, crls: new Map() };
     throw new StateFileError(`--state-dir: cannot read ${path}: ${errnoMessage(err)}; ${consequence}`);

@@ -2,10 +2,11 @@
 // several pairs in order (the first is the default, the others are chosen by SNI:
 // runtime/tls-servers.ts). Read at start and on SIGHUP; a reload takes every pair or none, so a
 // bad file leaves all the old certificates serving.
-import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { errnoMessage } from '../common/errno.ts';
+import { readRegularFileAsync } from '../common/regular-file.ts';
+import { MAX_TLS_FILE_BYTES } from '../common/size-limits.ts';
 import type { TlsPair } from './tls-servers.ts';
 
 export interface TlsFiles {
@@ -24,9 +25,11 @@ export async function readTlsPairs(files: readonly TlsFiles[]): Promise<TlsPair[
   for (const [i, f] of files.entries()) {
     const certFlag = flagName('--tls-cert', i, files.length);
     const keyFlag = flagName('--tls-key', i, files.length);
+    // A regular file of at most MAX_TLS_FILE_BYTES: a named pipe is refused rather than waited
+    // on (at start it held start-up; on SIGHUP every later reload), /dev/zero before a byte is read.
     const read = async (file: string, flag: string) => {
       try {
-        return await readFile(file);
+        return await readRegularFileAsync(file, MAX_TLS_FILE_BYTES);
       } catch (err) {
         throw new Error(`cannot read ${flag} ${file}: ${errnoMessage(err)}`);
       }

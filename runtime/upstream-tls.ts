@@ -4,12 +4,13 @@
 // snapshot is built (start-up, every bundle reload, SIGHUP), so a rotated key file is picked up
 // by the next reload and an unreadable one refuses that start-up or reload with the path named.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { UpstreamTls } from '../bundle/types.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
+import { readRegularFile } from '../common/regular-file.ts';
+import { MAX_TLS_FILE_BYTES } from '../common/size-limits.ts';
 
 export interface UpstreamTlsSettings {
   readonly ca: string | undefined;
@@ -27,7 +28,9 @@ export class UpstreamTlsError extends Error {
 
 function readFor(apiId: string, what: string, path: string): Buffer {
   try {
-    return readFileSync(path);
+    // Bounded, a regular file only: a named pipe here held the snapshot's build (start-up, or
+    // the reload) with the event loop, and every request, waiting for a writer.
+    return readRegularFile(path, MAX_TLS_FILE_BYTES);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
