@@ -48,9 +48,15 @@ export interface Run {
   stderr: string;
 }
 
+/**
+ * CMD ARGS to its end: exit code (null when killed), stdout, stderr. At `timeoutMs` it is
+ * killed with SIGKILL: a process held in a synchronous read (a named pipe) never runs the
+ * SIGTERM handler serve and the portal install, so SIGTERM would leave the test waiting too.
+ */
 export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolveRun) => {
-    execFile(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    const options = { env: opts.env ?? process.env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 60_000, killSignal: 'SIGKILL' as const, maxBuffer: 16 << 20 };
+    execFile(cmd, args, options, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: unknown }).code as number | null) : 0;
       resolveRun({ code: typeof code === 'number' ? code : null, stdout, stderr });
     });
