@@ -11,13 +11,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { issueCert } from '../cli/pki.ts';
 import { writeFileAtomic } from '../common/atomic-write.ts';
 import { MAX_BUNDLE_BYTES, MAX_TLS_FILE_BYTES } from '../common/size-limits.ts';
 import { mtlsgateAsync, sideBySide } from './helpers/cli.ts';
 import { demoBundleFixture } from './helpers/demo-bundle.ts';
-import { demoServeArgs, listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
+import { demoServeArgs, listenPort, servedCn, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 import { CLI, curl, run, spawnServe } from './helpers/serve-fixtures.ts';
 
@@ -124,18 +123,6 @@ test('serve refuses at start, at once and naming the flag or field and the path,
   // Ten start-ups, four at a time: each refusal comes before the listeners, not after a wait.
   assert.ok(Date.now() - started < 12_000, `${Date.now() - started} ms`);
 });
-
-/** The CN of the certificate the gateway serves now (a real handshake). */
-function servedCn(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
-      const cn = socket.getPeerCertificate().subject?.CN;
-      socket.destroy();
-      resolve(String(cn));
-    });
-    socket.on('error', reject);
-  });
-}
 
 test('on SIGHUP a named pipe as --tls-key is refused, naming it; the old certificate serves on, and a real key is then taken', async () => {
   const d = join(demo.dir, 'sighup-tls');

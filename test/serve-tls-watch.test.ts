@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { issueCert } from '../cli/pki.ts';
 import { demoBundleFixture } from './helpers/demo-bundle.ts';
+import { servedCn } from './helpers/demo-gateway.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 import { curlWith } from './helpers/portal-fixtures.ts';
 import { spawnServe } from './helpers/serve-fixtures.ts';
@@ -18,18 +18,6 @@ const demo = demoBundleFixture('serve-tls-watch', ['partner-a']);
 
 /** A server certificate for localhost with subject CN=NAME, as PEM texts. */
 const serverPair = (name: string) => issueCert(demo.pki.ca, name, { dns: ['localhost'], usage: 'server' });
-
-/** The CN of the certificate the gateway serves now. */
-function servedCn(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
-      const cn = socket.getPeerCertificate().subject?.CN;
-      socket.destroy();
-      resolve(String(cn));
-    });
-    socket.on('error', reject);
-  });
-}
 
 /** curl (verifying the served certificate against the demo CA) with partner-a's certificate: the status. */
 async function curlStatus(port: number): Promise<number> {

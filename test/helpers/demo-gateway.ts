@@ -1,6 +1,7 @@
 // `mtlsgate serve` through the built CLI on a bundle, with the demo PKI's server certificate
 // and a free loopback port: the command line most end-to-end tests start the gateway with.
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import type { DemoPki } from '../../cli/pki.ts';
 import { spawnServe } from './serve-fixtures.ts';
 
@@ -36,4 +37,16 @@ export function spawnDemoGateway(bundle: string, pki: DemoPki, opts: DemoGateway
 /** The port of the gateway's HTTPS listener, from its "mtlsgate serving" line (`listen: "127.0.0.1:PORT"`). */
 export function listenPort(serving: Record<string, unknown>): number {
   return Number(String(serving.listen).split(':').pop());
+}
+
+/** The CN of the certificate the gateway on `port` serves now for SNI localhost (a real handshake, not verified). */
+export function servedCn(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
+      const cn = socket.getPeerCertificate().subject?.CN;
+      socket.destroy();
+      resolve(String(cn));
+    });
+    socket.on('error', reject);
+  });
 }
