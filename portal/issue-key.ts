@@ -18,7 +18,7 @@ import { SerialQueue } from './queue.ts';
 import { validateCertificate, type CertProblem } from './validate-cert.ts';
 import { errnoMessage } from '../common/errno.ts';
 
-export interface IssueInput {
+interface IssueInput {
   policy: string;
   developer: string;
   /** The certificate as submitted (text or file bytes). */
@@ -55,7 +55,7 @@ export type IssueOutcome =
       certProblem?: CertProblem;
     };
 
-export interface IssuerOptions {
+interface IssuerOptions {
   configDir: string;
   bundlePath: string;
   compile?: CompileFn;
