@@ -12,7 +12,7 @@ Prints a shell completion script for commands, flags and flag values. Load it wi
   zsh:   source <(mtlsgate completion zsh)       (after compinit; or save it as _mtlsgate on $fpath)`;
 
 /** "--format text|json|github" in a usage text: the values a flag takes, when they are a fixed set. */
-export function flagValues(cmd: Pick<Command, 'usage'>): Map<string, string[]> {
+function flagValues(cmd: Pick<Command, 'usage'>): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const m of cmd.usage.matchAll(/(?<![\w-])(--[a-z][a-z0-9-]*)[ =](?:[A-Z]+ +)?([a-z0-9]+(?:\|[a-z0-9]+)+)\b/g)) {
     if (!out.has(m[1])) out.set(m[1], m[2].split('|'));
@@ -21,7 +21,7 @@ export function flagValues(cmd: Pick<Command, 'usage'>): Map<string, string[]> {
 }
 
 /** "usage: mtlsgate import tyk FILE..." or "completion bash|zsh": the fixed words a command takes first. */
-export function firstWords(cmd: Pick<Command, 'name' | 'usage'>): string[] {
+function firstWords(cmd: Pick<Command, 'name' | 'usage'>): string[] {
   const word = cmd.usage.split('\n')[0].split(' ')[3] ?? '';
   return /^[a-z]+(\|[a-z]+)*$/.test(word) ? word.split('|') : [];
 }
@@ -45,7 +45,7 @@ function specs(): Spec[] {
 const shellWords = (words: string[]) => words.join(' ');
 const names = () => commands.map((c) => c.name);
 
-export function bashScript(): string {
+function bashScript(): string {
   const s = specs();
   const flagCases = s.map((c) => `      ${c.name}) words="${shellWords(c.flags)}" ;;`).join('\n');
   const firstCases = s
@@ -82,7 +82,7 @@ complete -o default -o filenames -F _mtlsgate mtlsgate
 `;
 }
 
-export function zshScript(): string {
+function zshScript(): string {
   const s = specs();
   const flagCases = s.map((c) => `    ${c.name}) flags=(${c.flags.join(' ')}) ;;`).join('\n');
   const firstCases = s
