@@ -69,7 +69,7 @@ export function validatorOf(kind: Kind): ValidateFunction {
 }
 
 /** "proxy.listen_path", "client_certificates[2]", or "document". */
-export function fieldName(path: readonly (string | number)[]): string {
+function fieldName(path: readonly (string | number)[]): string {
   let out = '';
   for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
   return out === '' ? 'document' : out;
