@@ -13,7 +13,7 @@ export interface RequestSpec {
   headers: Record<string, string>;
 }
 
-export function splitUrl(url: string): { host: string; path: string } {
+function splitUrl(url: string): { host: string; path: string } {
   if (url.startsWith('/')) return { host: '', path: url };
   const m = /^https?:\/\/([^/?#]+)([^#]*)/i.exec(url);
   if (!m) throw new Error(`url ${JSON.stringify(url)} is neither a path nor an http(s) URL`);

@@ -16,11 +16,11 @@ import { SERVER_CORE, runPinned } from './lib/proc.ts';
 export type GatewayMode = 'static' | 'dynamic';
 
 /** Rate limit and quota so high that no request is ever refused, yet every one is counted. */
-export const UNREACHABLE_LIMITS = { rate: 1_000_000_000, per: 1, quota_max: 1_000_000_000_000, quota_renewal_rate: 3600 };
+const UNREACHABLE_LIMITS = { rate: 1_000_000_000, per: 1, quota_max: 1_000_000_000_000, quota_renewal_rate: 3600 };
 export const BENCH_API_ID = 'bench';
 
 /** YAML for one API on /api/ in front of the upstream, pinning (static) or mapping (dynamic) the listed certificates. */
-export function writeGatewayConfig(dir: string, pki: BenchPki, upstreamUrl: string, mode: GatewayMode, limited = false): void {
+function writeGatewayConfig(dir: string, pki: BenchPki, upstreamUrl: string, mode: GatewayMode, limited = false): void {
   mkdirSync(dir, { recursive: true });
   const certPath = (n: (typeof LISTED_CLIENTS)[number]) => relative(dir, pki.files[n].cert);
   const api = ['kind: api', `id: ${BENCH_API_ID}`, 'proxy:', '  listen_path: /api/', `  target_url: ${upstreamUrl}`, '  strip_listen_path: false'];

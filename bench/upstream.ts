@@ -7,7 +7,7 @@ import type { BenchContext } from './lib/context.ts';
 import { CLIENT_CORE, startProc, waitForPort, which, type Proc } from './lib/proc.ts';
 import { freePort } from '../common/listen.ts';
 
-export const UPSTREAM_BODY = '{"ok":true,"from":"bench-upstream"}\n';
+const UPSTREAM_BODY = '{"ok":true,"from":"bench-upstream"}\n';
 
 export interface Upstream {
   kind: 'nginx' | 'node';

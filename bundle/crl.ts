@@ -90,7 +90,7 @@ export function normaliseSerial(hex: string): string {
 const PEM_CRL = /-----BEGIN (?:X509 )?CRL-----([\s\S]*?)-----END (?:X509 )?CRL-----/;
 
 /** DER of a CRL given as PEM text or DER bytes. Throws Error saying what is wrong. */
-export function crlDer(bytes: Buffer): Buffer {
+function crlDer(bytes: Buffer): Buffer {
   if (bytes[0] === 0x30) return bytes;
   const m = PEM_CRL.exec(bytes.toString('latin1'));
   if (!m) throw new Error('is neither a DER CRL nor PEM with -----BEGIN X509 CRL-----');

@@ -98,7 +98,7 @@ function sameJson(a: unknown, b: unknown): boolean {
  * Stable identity of a grant, for set difference and sorting. The key a pinned certificate maps
  * to is not part of it: a certificate that stays pinned keeps its access whatever key it names.
  */
-export function grantId(g: AccessGrant): string {
+function grantId(g: AccessGrant): string {
   switch (g.kind) {
     case 'pinned_certificate':
     case 'ca_certificate':

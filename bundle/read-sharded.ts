@@ -75,7 +75,7 @@ export function isManifest(bytes: Uint8Array): boolean {
  * each verified as the gateway verifies them, merged into one file-form content whose digest is
  * the manifest's. Throws BundleError.
  */
-export function loadShardedWire(manifestBytes: Uint8Array, readShard: (hex: string) => Uint8Array): WireBundle {
+function loadShardedWire(manifestBytes: Uint8Array, readShard: (hex: string) => Uint8Array): WireBundle {
   const { digest, signature, manifest } = loadManifest(manifestBytes);
   const shards = manifest.shards.map((d, i) => {
     let bytes: Uint8Array;

@@ -31,7 +31,7 @@ export function strArray(v: unknown, path: string): asserts v is string[] {
 }
 export const HEX64 = /^[0-9a-f]{64}$/;
 /** A serial number as the bundle writes it: lowercase hex, no leading zeros. */
-export const SERIAL = /^(0|[1-9a-f][0-9a-f]*)$/;
+const SERIAL = /^(0|[1-9a-f][0-9a-f]*)$/;
 export function posNum(v: unknown, path: string): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(path, 'must be a positive number');
 }

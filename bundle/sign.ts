@@ -42,7 +42,7 @@ const MESSAGE_PREFIX = 'mtlsgate.signature/v2\n';
 const SIGNED_FORMATS: readonly DocumentFormat[] = [BUNDLE_FORMAT, MANIFEST_FORMAT];
 
 /** What a v2 signature covers: a digest ("sha256:<hex>") and the signing time, domain-separated. */
-export function signatureMessage(digest: string, signedAt: string): Buffer {
+function signatureMessage(digest: string, signedAt: string): Buffer {
   return Buffer.from(`${MESSAGE_PREFIX}${digest}\n${signedAt}`, 'utf8');
 }
 

@@ -33,9 +33,9 @@ export interface CertFacts {
   unprocessable: string | null;
 }
 
-export const KEY_CERT_SIGN = 1 << 5;
-export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-export const EKU_ANY = '2.5.29.37.0';
+const KEY_CERT_SIGN = 1 << 5;
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const EKU_ANY = '2.5.29.37.0';
 export const OID_CN = '2.5.4.3';
 const KU_DIGITAL_SIGNATURE = 1 << 0;
 const KU_KEY_AGREEMENT = 1 << 4;
@@ -144,7 +144,7 @@ export function certFacts(der: Uint8Array): CertFacts {
 }
 
 /** extendedKeyUsage admits TLS client authentication: none, or one naming clientAuth (or any). */
-export function ekuAllowsClientAuth(f: CertFacts): boolean {
+function ekuAllowsClientAuth(f: CertFacts): boolean {
   return f.eku === null || f.eku.includes(EKU_CLIENT_AUTH) || f.eku.includes(EKU_ANY);
 }
 
@@ -226,7 +226,7 @@ export function rfc2253(f: CertFacts): string {
     .join(',');
 }
 
-export function escapeRfc2253(value: string): string {
+function escapeRfc2253(value: string): string {
   let out = '';
   const bytes = Buffer.from(value, 'utf8');
   for (let i = 0; i < bytes.length; i++) {

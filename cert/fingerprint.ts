@@ -21,7 +21,7 @@ const COLON_HEX = /^[0-9a-f]{2}(?::[0-9a-f]{2})+$/i;
 const HEX64 = /^[0-9a-f]{64}$/i;
 
 /** The accepted forms, for messages. */
-export const PIN_FORMS =
+const PIN_FORMS =
   'sha256:<64 hex> (as `mtlsgate fingerprint FILE` prints it) or the output of `openssl x509 -noout -fingerprint -sha256 -in FILE` (AB:CD:… with or without its "sha256 Fingerprint=" prefix)';
 
 /**

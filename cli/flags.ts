@@ -32,7 +32,7 @@ export function flagsOf(cmd: Pick<Command, 'usage'>): string[] {
 }
 
 /** " (did you mean --format?)" or "". */
-export function suggestFlag(flag: string, cmd: Pick<Command, 'usage'>): string {
+function suggestFlag(flag: string, cmd: Pick<Command, 'usage'>): string {
   const name = flag.replace(/=.*$/, '');
   const best = closest(name, [...flagsOf(cmd), ...GLOBAL_FLAGS]);
   return best && best !== name ? ` (did you mean ${best}?)` : '';
@@ -71,7 +71,7 @@ const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000
  * timeout silently a thousand times shorter than meant is worse than an error that says which
  * unit to write. `source` names where the value came from (the flag or its variable).
  */
-export function parseDuration(value: string, source: string): number {
+function parseDuration(value: string, source: string): number {
   const text = value.trim();
   if (/^\d+(\.\d+)?$/.test(text) && Number(text) !== 0) {
     throw new UsageError(

@@ -5,7 +5,7 @@
 import { UsageError, type Command } from './command.ts';
 import { explainParseError, unknownEnv } from './flags.ts';
 import { setVerbosity, warn } from './output.ts';
-import { commands, findCommand } from './registry.ts';
+import { findCommand, loadCommands } from './registry.ts';
 import { envelope, wantsJson } from './report.ts';
 import { overview, unknownCommand } from './commands/help.ts';
 import { VERSION } from '../runtime/version.ts';
@@ -41,18 +41,18 @@ async function main(argv: string[]): Promise<number> {
   const args = globalFlags(argv);
   const [name, ...rest] = args;
   if (!name) {
-    process.stderr.write(`${overview()}\n`);
+    process.stderr.write(`${await overview()}\n`);
     return 2;
   }
   if (name === '--help' || name === '-h') {
-    console.log(overview());
+    console.log(await overview());
     return 0;
   }
   if (name === '--version') {
     console.log(VERSION);
     return 0;
   }
-  const cmd = findCommand(name);
+  const cmd = await findCommand(name);
   if (!cmd) return usageError(null, name.startsWith('-') ? `unknown flag ${name} before the command` : unknownCommand(name), args);
   const beforeDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
   if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd.env) {
-    const known = commands.flatMap((c) => c.env ?? []);
+    const known = (await loadCommands()).flatMap((c) => c.env ?? []);
     for (const v of unknownEnv(process.env, known)) warn(`mtlsgate ${cmd.name}: warning: ignoring unknown environment variable ${v}`);
   }
   try {

@@ -4,7 +4,7 @@
 // The line says what to run instead of leaving the reader to work it out from five errors.
 import { existsSync } from 'node:fs';
 import { basename, dirname, relative } from 'node:path';
-import { DEMO_CERT_NAMES } from './pki.ts';
+import { DEMO_CERT_NAMES } from './demo-names.ts';
 import { count } from '../common/count.ts';
 
 interface DiagnosticLike {

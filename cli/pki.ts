@@ -8,6 +8,7 @@ import { fingerprintOf } from '../cert/fingerprint.ts';
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { writeFileAtomic } from '../common/atomic-write.ts';
 import { join } from 'node:path';
+import { DEMO_CERT_NAMES, DEMO_CLIENTS } from './demo-names.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -119,8 +120,7 @@ export function createServerCert(ca: Issued, opts: CertOptions = {}): Promise<Is
   return issueCert(ca, 'localhost', { dns: ['localhost'], ips: ['127.0.0.1', '::1'], ...opts, usage: 'server' });
 }
 
-/** The demo set that `mtlsgate certs DIR`, `npm start` and the examples use. */
-export const DEMO_CLIENTS = ['partner-a', 'alice', 'bob', 'mallory'] as const;
+export { DEMO_CERT_NAMES, DEMO_CLIENTS };
 
 export interface DemoPki {
   dir: string;
@@ -172,9 +172,6 @@ export async function writeDemoPki(dir: string, opts: { alg?: KeyAlg; hosts?: st
   writePair(dir, 'stranger', stranger);
   return { dir, ca, server, clients, otherCa, stranger };
 }
-
-/** Every name writeDemoPki writes, as DIR/<name>.pem and DIR/<name>-key.pem. */
-export const DEMO_CERT_NAMES = ['ca', 'server', ...DEMO_CLIENTS, 'other-ca', 'stranger'] as const;
 
 /** True when DIR already holds a complete demo set. */
 export function hasDemoPki(dir: string): boolean {

@@ -11,9 +11,9 @@ import { VERSION } from '../runtime/version.ts';
 import { visibleJson, visibleLines, visibleText } from '../common/visible-text.ts';
 
 export type Format = 'text' | 'json' | 'github';
-export const FORMATS: readonly Format[] = ['text', 'json', 'github'];
+const FORMATS: readonly Format[] = ['text', 'json', 'github'];
 /** Bumped only when a field of the envelope changes meaning or goes away. */
-export const CLI_SCHEMA_VERSION = 1;
+const CLI_SCHEMA_VERSION = 1;
 
 export interface Problem {
   /** A stable word for scripts: "usage", "io", "not_a_certificate", a compiler code, ... */

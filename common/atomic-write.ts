@@ -54,7 +54,7 @@ export interface AtomicWriteOptions {
 const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 
 /** The path to rename onto: `path` itself, or the regular file a symlink at `path` points to. Throws UnsafeTargetError. */
-export function safeTarget(path: string): string {
+function safeTarget(path: string): string {
   const l = lstatSync(path, { throwIfNoEntry: false });
   if (!l) return path;
   if (l.isFile()) return path;

@@ -8,7 +8,7 @@
 import type { WireContent } from '../bundle/types.ts';
 
 /** The content's parts in file order (the writer sorts object keys); nested ones as "outer.inner". */
-export const PARTS = [
+const PARTS = [
   'apis',
   'cas',
   'certs.apis',

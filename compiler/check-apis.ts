@@ -95,7 +95,7 @@ function resolveUpstreamTls(
   };
 }
 
-export function normaliseListenPath(p: string): string {
+function normaliseListenPath(p: string): string {
   return p.endsWith('/') ? p : p + '/';
 }
 

@@ -20,7 +20,7 @@ import { count } from '../common/count.ts';
 
 const HOUR_MS = 3_600_000;
 /** A CRL whose nextUpdate is closer than this gets a warning: it must be re-issued soon. */
-export const CRL_WARNING_MS = 24 * HOUR_MS;
+const CRL_WARNING_MS = 24 * HOUR_MS;
 
 /** A CRL file larger than this is not read (the largest public CRLs are tens of MiB). */
 const MAX_CRL_FILE_BYTES = 512 * 1024 * 1024;
@@ -44,7 +44,7 @@ function readCrl(path: string): Crl | string {
  * The first instant this CRL's diagnostic may differ from the one at `now` (the live compile
  * keeps its result until then): entering the warning window, the hour count in it, stale.
  */
-export function crlChangesAt(next: number, now: number): number {
+function crlChangesAt(next: number, now: number): number {
   if (next - now > CRL_WARNING_MS) return next - CRL_WARNING_MS;
   const hours = Math.floor((next - now) / HOUR_MS);
   // With whole hours left the count drops a millisecond after next - hours h; with none, stale at next.

@@ -4,7 +4,7 @@
 // warnings (bundle still emitted); `--strict` turns every warning into an error (same code).
 import type { Severity } from './diagnostics.ts';
 
-export interface CodeInfo {
+interface CodeInfo {
   severity: Severity;
   title: string;
   fix: string;

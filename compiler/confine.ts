@@ -7,7 +7,7 @@
 import { lstatSync, realpathSync } from 'node:fs';
 import { basename, dirname, resolve, sep } from 'node:path';
 
-export type Confined = { inside: true } | { inside: false; real: string };
+type Confined = { inside: true } | { inside: false; real: string };
 
 function within(real: string, base: string): boolean {
   return real === base || real.startsWith(base.endsWith(sep) ? base : base + sep);

@@ -20,7 +20,7 @@ import { compilerCode } from './key-cache.ts';
 const FORMAT = 'mtlsgate.dir-listings/v1';
 
 /** One directory: its witness and the entries the walk uses ([name, is a directory]), sorted by name. */
-export interface DirListing {
+interface DirListing {
   ino: number;
   mtimeMs: number;
   ctimeMs: number;

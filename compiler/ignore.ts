@@ -91,7 +91,7 @@ function globToRegex(glob: string): string {
 }
 
 /** One line of an ignore file (or one --exclude value) as a rule; null for blanks and comments. */
-export function parseRule(line: string): Rule | null {
+function parseRule(line: string): Rule | null {
   let text = line.replace(/\r$/, '');
   if (text === '' || text.startsWith('#')) return null;
   text = text.replace(/(?<!\\)\s+$/, '');

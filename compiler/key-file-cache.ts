@@ -39,9 +39,7 @@ export interface KeyFileCacheFacts {
 }
 
 /** A usable entry's records and facts, or why there is none ('stale' / 'none'). */
-export type EntryLookup =
-  | { keys: BundleKey[]; notAfter: [string, number][]; diagnostics: Diagnostic[]; facts: KeyFileCacheFacts }
-  | { entry: 'stale' | 'none' };
+type EntryLookup = { keys: BundleKey[]; notAfter: [string, number][]; diagnostics: Diagnostic[]; facts: KeyFileCacheFacts } | { entry: 'stale' | 'none' };
 
 export class KeyFileCache {
   private readonly cache: KeyCache;

@@ -15,7 +15,7 @@ import type { CertMatchSpec } from './model.ts';
 export type CaRegistry = Map<Fingerprint, BundleCa>;
 
 /** Adds a CA to the registry (its PEM for the runtime), noting the API that trusts it, if any. */
-export function registerCa(cas: CaRegistry, cert: Parameters<typeof caPem>[0], apiId: string | null): void {
+function registerCa(cas: CaRegistry, cert: Parameters<typeof caPem>[0], apiId: string | null): void {
   const ca = cas.get(cert.fingerprint) ?? { apis: [], pem: caPem(cert), subject: subjectOf(cert) };
   if (apiId !== null && !ca.apis.includes(apiId)) ca.apis.push(apiId);
   cas.set(cert.fingerprint, ca);

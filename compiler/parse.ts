@@ -22,7 +22,7 @@ class NonStringKey extends Error {
  * included) and at most MAX_EXPANDED_NODES nodes added by expansion.
  */
 export const MAX_ALIASES = 1_000;
-export const MAX_EXPANDED_NODES = 100_000;
+const MAX_EXPANDED_NODES = 100_000;
 
 /** Nested deeper than MAX_DEPTH, or a tag outside the YAML 1.2 core schema: a syntax problem at `offset`. */
 class Refused extends Error {

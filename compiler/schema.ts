@@ -12,6 +12,7 @@ import testSchema from '../schema/test.schema.json' with { type: 'json' };
 import type { DiagnosticLog } from './diagnostics.ts';
 import { excerpt } from './excerpt.ts';
 import { locate, pointerToPath, type SourceDoc } from './source.ts';
+import { precompiled } from './schema-precompiled.ts';
 import { normaliseSeconds } from './seconds.ts';
 import { didYouMean } from './suggest.ts';
 import type { ApiDoc, KeyDoc, PolicyDoc, RevocationDoc, TestDoc } from './model.ts';
@@ -44,24 +45,32 @@ export interface RefusedDoc {
 // ajv-formats is CommonJS with a default export; under ESM interop it may arrive wrapped.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void;
 
+/** ajv's options; scripts/build.mjs compiles the validators ahead of time with the same. */
+export const schemaValidatorOptions = { allErrors: true, verbose: true, strict: true } as const;
+
+/** ajv with every kind's schema added (each compiled when first asked for); the build compiles them all from it. */
+export function schemaAjv(options: ConstructorParameters<typeof Ajv2020>[0] = schemaValidatorOptions): Ajv2020 {
+  const ajv = new Ajv2020(options);
+  addFormats(ajv);
+  ajv.addSchema(apiSchema, 'api.schema.json');
+  ajv.addSchema(policySchema, 'policy.schema.json');
+  ajv.addSchema(keySchema, 'key.schema.json');
+  ajv.addSchema(revocationSchema, 'revocation.schema.json');
+  ajv.addSchema(testSchema, 'test.schema.json');
+  return ajv;
+}
+
 let ajv: Ajv2020 | undefined;
 const validators = new Map<Kind, ValidateFunction>();
 /**
- * The validator of one kind, compiled on first use: a worker thread resolving key files
- * (compiler/key-file.ts) compiles the key schema (and what it refers to) only.
+ * The validator of one kind: compiled ahead of time in dist/ (compiler/schema-precompiled.ts),
+ * else on first use: a worker thread resolving key files (compiler/key-file.ts) compiles the key
+ * schema (and what it refers to) only.
  */
 export function validatorOf(kind: Kind): ValidateFunction {
-  let v = validators.get(kind);
+  let v = validators.get(kind) ?? precompiled?.[kind];
   if (v === undefined) {
-    if (!ajv) {
-      ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true });
-      addFormats(ajv);
-      ajv.addSchema(apiSchema, 'api.schema.json');
-      ajv.addSchema(policySchema, 'policy.schema.json');
-      ajv.addSchema(keySchema, 'key.schema.json');
-      ajv.addSchema(revocationSchema, 'revocation.schema.json');
-      ajv.addSchema(testSchema, 'test.schema.json');
-    }
+    ajv ??= schemaAjv();
     v = ajv.getSchema(`${kind}.schema.json`)!;
     validators.set(kind, v);
   }
@@ -69,7 +78,7 @@ export function validatorOf(kind: Kind): ValidateFunction {
 }
 
 /** "proxy.listen_path", "client_certificates[2]", or "document". */
-export function fieldName(path: readonly (string | number)[]): string {
+function fieldName(path: readonly (string | number)[]): string {
   let out = '';
   for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
   return out === '' ? 'document' : out;

@@ -6,13 +6,13 @@
 // that is no duration is left for the schema to refuse with the forms it accepts.
 
 /** The fields that hold a period in seconds, in policy and key documents. */
-export const SECONDS_FIELDS = ['per', 'quota_renewal_rate'] as const;
+const SECONDS_FIELDS = ['per', 'quota_renewal_rate'] as const;
 
 const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3_600, d: 86_400 };
 const WORDS: Record<string, number> = { second: 1, minute: 60, hour: 3_600, day: 86_400 };
 
 /** Seconds in a duration string, or null when it is not one (units ms, s, m, h, d; or a word). */
-export function durationSeconds(text: string): number | null {
+function durationSeconds(text: string): number | null {
   const t = text.trim().toLowerCase();
   if (Object.hasOwn(WORDS, t)) return WORDS[t];
   const parts = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];

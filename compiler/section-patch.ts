@@ -38,7 +38,7 @@ export interface PatchFrame {
   revocation: Uint8Array;
 }
 
-export interface SectionPatch {
+interface SectionPatch {
   /** The new bundle file and its digest. */
   bytes: Buffer;
   digest: string;

@@ -83,7 +83,7 @@ export function positionOf(file: SourceFile, offset: number): { line: number; co
   return { line: lo + 1, col: offset - starts[lo] + 1 };
 }
 
-export function entryOf(map: YamlMap, key: string): YamlEntry | undefined {
+function entryOf(map: YamlMap, key: string): YamlEntry | undefined {
   for (const e of map.entries) if (e.key === key) return e;
   return undefined;
 }

@@ -16,7 +16,7 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from '
 import { sha256Hex } from './certs.ts';
 
 /** Below this many witnesses the check runs on the calling thread (a worker costs ~30 ms to start). */
-export const WORKER_MIN = 50_000;
+const WORKER_MIN = 50_000;
 
 /** One key file's witnesses: [start, end) in the table, and SHA-256s by witness index (racily clean ones). */
 export interface WitnessRange {

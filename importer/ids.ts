@@ -2,7 +2,7 @@
 // gets one mtlsgate id; two Tyk ids that would share one are a fatal error, never a silent merge.
 import { FatalImportError } from './report.ts';
 
-export function toMtlsgateId(raw: string): string {
+function toMtlsgateId(raw: string): string {
   return raw
     .toLowerCase()
     .replace(/[^a-z0-9._-]+/g, '-')

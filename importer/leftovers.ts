@@ -7,7 +7,7 @@ import { isUnset, type JsonObject } from './values.ts';
 const GENERIC = 'no mtlsgate equivalent';
 
 /** Why a field is dropped, by its name (classic snake_case and OAS camelCase). */
-export const REASONS: Record<string, string> = {
+const REASONS: Record<string, string> = {
   // authentication modes mtlsgate does not have: the API keeps token auth, so it fails closed
   enable_jwt: 'JWT authentication is not supported: the API is imported with token auth, so its clients need mtlsgate keys',
   use_basic_auth: 'basic authentication is not supported: the API is imported with token auth, so its clients need mtlsgate keys',
@@ -136,7 +136,7 @@ export const REASONS: Record<string, string> = {
   allowance_scope: 'per-API limits are not supported',
 };
 
-export function reasonFor(field: string): string {
+function reasonFor(field: string): string {
   return REASONS[field] ?? GENERIC;
 }
 

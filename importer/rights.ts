@@ -17,7 +17,7 @@ function isMuxTemplate(p: string): boolean {
 }
 
 /** A Tyk allowed_urls pattern as a regex on the path after `listenPath`. */
-export function convertUrlPattern(pattern: string, listenPath: string, matching: PathMatching): string {
+function convertUrlPattern(pattern: string, listenPath: string, matching: PathMatching): string {
   let p = pattern;
   if (isMuxTemplate(p)) p = p.replace(MUX_PARAM, '([^/]+)');
   if (p.includes('/*')) p = p.replaceAll('/*/', '/[^/]+/').replaceAll('/*', '/.*');

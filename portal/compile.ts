@@ -77,7 +77,7 @@ function hexIndex(hex: string, value: string): number {
 }
 
 /** The portal's view of a compile result: lookups straight on the file form, nothing expanded. */
-export function compiledView(result: CompileResult, configDir: string, signingKey?: KeyObject): Compiled {
+function compiledView(result: CompileResult, configDir: string, signingKey?: KeyObject): Compiled {
   const wire: WireContent | null = result.errorCount === 0 ? result.wire : null;
   let bundle = wire !== null ? result.bundle : null;
   if (bundle !== null && signingKey !== undefined) bundle = signBundle(bundle, signingKey);

@@ -5,7 +5,7 @@ import type { PortalContext } from './context.ts';
 import type { Exchange } from './http.ts';
 import type { FormError } from './page.ts';
 
-export const REPORT_IN_LOG = 'The platform team can see why in the portal log.';
+const REPORT_IN_LOG = 'The platform team can see why in the portal log.';
 
 /** `errors` as this viewer may see them: details kept for an admin, logged and dropped for anyone else. */
 export function errorsForViewer(ctx: PortalContext, ex: Exchange, errors: FormError[]): FormError[] {

@@ -20,7 +20,7 @@ import { errnoMessage } from '../common/errno.ts';
 import { readRegularFile } from '../common/regular-file.ts';
 import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
 
-export interface IssueInput {
+interface IssueInput {
   policy: string;
   developer: string;
   /** The certificate as submitted (text or file bytes). */
@@ -57,7 +57,7 @@ export type IssueOutcome =
       certProblem?: CertProblem;
     };
 
-export interface IssuerOptions {
+interface IssuerOptions {
   configDir: string;
   bundlePath: string;
   compile?: CompileFn;

@@ -134,7 +134,7 @@ export function readPortalKey(configDir: string, keyId: string): PortalKey | nul
 }
 
 /** The ids of the portal key files in the config directory (`portal-<8 hex>.yaml`), unsorted. */
-export function portalKeyIds(configDir: string): string[] {
+function portalKeyIds(configDir: string): string[] {
   const dir = join(configDir, PORTAL_KEYS_DIR);
   if (!existsSync(dir)) return [];
   return readdirSync(dir)

@@ -25,7 +25,7 @@ import { ChangeJournal } from '../compiler/change-journal.ts';
 import { keyFilePath, newestFirst, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey, readKeyFileText } from './key-file.ts';
 
 /** The parse the index uses; tests pass a counting (or slow) one to check what a page view parses. */
-export type ParseKey = (text: string, keyId: string) => PortalKey | null;
+type ParseKey = (text: string, keyId: string) => PortalKey | null;
 
 /** How long the background read holds the event loop before it lets requests in. */
 const LOAD_SLICE_MS = 10;

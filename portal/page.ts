@@ -16,7 +16,7 @@ export interface Chrome {
   csrfToken: string;
 }
 
-export const LOOPBACK_NOTICE =
+const LOOPBACK_NOTICE =
   'Loopback-only portal: there is no sign-in, so it answers only on this machine and anyone who can reach it here can request keys. Start it with --oidc-issuer to let developers sign in.';
 
 function navLinks(nav: Nav, chrome: Chrome): Html {

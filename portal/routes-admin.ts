@@ -24,7 +24,7 @@ function forbidden(ex: Exchange): void {
 }
 
 /** Keys waiting for approval shown per page (`/admin?page=N`), and the newest keys shown. */
-export const PENDING_PER_PAGE = 200;
+const PENDING_PER_PAGE = 200;
 const RECENT_SHOWN = 50;
 
 async function render(ctx: PortalContext, ex: Exchange, status: number, notice: string | null, errors: FormError[]): Promise<void> {

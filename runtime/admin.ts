@@ -73,7 +73,7 @@ function signedAtOf(signature: { signedAt: number | null } | null | undefined): 
 }
 
 /** 503 draining, 503 degraded limiter under deny, 503 stale revocation under --crl-stale closed, else 200. */
-export function healthStatusCode(report: HealthReport, onLimiterError: 'allow' | 'deny' = 'allow'): number {
+function healthStatusCode(report: HealthReport, onLimiterError: 'allow' | 'deny' = 'allow'): number {
   if (report.status === 'draining') return 503;
   if (report.limiter?.status === 'degraded' && onLimiterError === 'deny') return 503;
   if (report.revocation?.status === 'stale' && report.revocation.stale_policy === 'closed') return 503;

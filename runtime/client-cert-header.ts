@@ -215,7 +215,7 @@ interface LastSeen {
 }
 
 /** Distinct header values whose identity is kept. */
-export const CACHE_SIZE = 4096;
+const CACHE_SIZE = 4096;
 /** And at most this many characters of header values (node:http caps a request's headers at 16 KiB). */
 const CACHE_CHARS = 8 << 20;
 

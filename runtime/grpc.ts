@@ -29,12 +29,12 @@ export function isGrpc(contentType: string | string[] | undefined): boolean {
   return typeof contentType === 'string' && contentType.startsWith('application/grpc');
 }
 
-export function grpcStatusFor(httpStatus: number): number {
+function grpcStatusFor(httpStatus: number): number {
   return GRPC_STATUS[httpStatus] ?? GRPC_UNKNOWN;
 }
 
 /** grpc-message is percent-encoded UTF-8 (the spec's "Percent-Encoded" rule). */
-export function grpcMessage(text: string): string {
+function grpcMessage(text: string): string {
   return encodeURIComponent(text).replace(/%20/g, ' ');
 }
 

@@ -34,7 +34,7 @@ export function buildSlots(n: number, hashOf: (i: number) => number): Int32Array
 }
 
 /** Puts `entry` (not -1) in the first free slot of its probe run. */
-export function insertInSlots(slots: Int32Array, hash: number, entry: number): void {
+function insertInSlots(slots: Int32Array, hash: number, entry: number): void {
   const mask = slots.length - 1;
   let s = hash & mask;
   while (slots[s] !== -1) s = (s + 1) & mask;

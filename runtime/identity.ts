@@ -37,7 +37,7 @@ export interface TrustedCa {
 }
 
 /** What the match index (runtime/match-index.ts) left on an identity, for one snapshot. */
-export interface MatchMemo {
+interface MatchMemo {
   readonly index: object;
   /** Key id, null (no rule matched), or AMBIGUOUS. */
   readonly key: string | null;

@@ -15,7 +15,7 @@ import type { StageIdentity } from './stages/context.ts';
 import { decide } from './stages/decide.ts';
 
 /** How often open requests look for a new bundle or CRL. */
-export const RECHECK_MS = 500;
+const RECHECK_MS = 500;
 /** And how often each is decided again regardless (expiry of its key or certificate). */
 export const REDECIDE_EVERY_MS = 5_000;
 

@@ -34,7 +34,7 @@ export interface ExpiringCertificate {
 }
 
 /** Keys named per entry: a CA can issue for 100,000 subject-matched keys, and the list is a page, not a dump. */
-export const KEYS_LISTED = 20;
+const KEYS_LISTED = 20;
 
 /** The `limit` soonest-expiring certificates not yet expired (expired ones too when `includeExpired`). */
 export function soonestExpiring(snapshot: Snapshot, limit: number, nowS: number, includeExpired = false): ExpiringCertificate[] {

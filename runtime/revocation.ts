@@ -109,7 +109,7 @@ export class CrlStore {
 /** The process's CRL store (like the upstream pools, one per process; serve sets its policy). */
 export const crlStore = new CrlStore();
 
-export type RevocationVerdict = 'revoked' | 'unknown' | null;
+type RevocationVerdict = 'revoked' | 'unknown' | null;
 
 /**
  * An intermediate above the leaf (sent by the client, or proven in its path before) that `ca`

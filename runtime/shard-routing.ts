@@ -40,7 +40,7 @@ export interface ShardRouting {
 }
 
 /** The overlay is folded into the base when it holds more entries than this and than 1/16 of the base's. */
-export const FOLD_FLOOR = 32_768;
+const FOLD_FLOOR = 32_768;
 
 type TableOf = (s: RoutingSource) => Values;
 const certsOf: TableOf = (s) => s.certFingerprints;
@@ -145,7 +145,7 @@ function fold(old: ShardRouting, baseSources: (RoutingSource | null)[], inOverla
  * The entry for a value whose hash is `hash` that `is` accepts (it compares the value with the
  * shard's own bytes), or -1: the overlay first, then the base without its stale entries.
  */
-export function findRouted(overlay: Int32Array, base: Int32Array, overlaid: Uint8Array, hash: number, is: (e: number) => boolean): number {
+function findRouted(overlay: Int32Array, base: Int32Array, overlaid: Uint8Array, hash: number, is: (e: number) => boolean): number {
   // Entries are >= 0; FREE (-1) ends a probe run, a TOMBSTONE (-2) does not.
   let mask = overlay.length - 1;
   for (let s = hash & mask; ; s = (s + 1) & mask) {

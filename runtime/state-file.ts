@@ -25,7 +25,7 @@ import { oneAtATime } from './one-at-a-time.ts';
 import { redactUrl } from './redact.ts';
 import type { CrlFloor } from './revocation.ts';
 
-export const STATE_FILE = 'state.json';
+const STATE_FILE = 'state.json';
 const STATE_FORMAT = 'mtlsgate.state/v1';
 
 /** The newest signed bundle taken. */
@@ -55,7 +55,7 @@ export interface StateRecorder {
   crlTaken(url: string, floor: CrlFloor, bytes?: Buffer, issuer?: Buffer): void;
 }
 
-export class StateFileError extends Error {
+class StateFileError extends Error {
   override name = 'StateFileError';
 }
 
@@ -101,7 +101,7 @@ function serialise(state: GatewayState): string {
  * StateFileError when DIR or the file cannot be read or the file is not a state file: start-up
  * stops rather than forget the floors the file held.
  */
-export function readState(dir: string): GatewayState {
+function readState(dir: string): GatewayState {
   const path = join(dir, STATE_FILE);
   const consequence =
     'it holds what keeps an older bundle or CRL from being taken after a restart; restore it, or move it away to start without those floors (the first bundle and CRLs that verify are then taken)';
@@ -135,7 +135,7 @@ export function readState(dir: string): GatewayState {
  * lets nobody rename what another user owns. Where there are no user ids (Windows) only the kind
  * is checked.
  */
-export function unsafeDirectory(dir: string): string | null {
+function unsafeDirectory(dir: string): string | null {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(dir);
@@ -181,7 +181,7 @@ function unsafeParent(dir: string, uid: number): string | null {
 }
 
 /** The bundle floor a state file sets (runtime/bundle-floor.ts). */
-export function floorOfState(state: GatewayState, dir: string): BundleFloor | null {
+function floorOfState(state: GatewayState, dir: string): BundleFloor | null {
   const b = state.bundle;
   return b === null ? null : { signedAt: b.signedAt, digest: b.digest, from: `the last bundle taken before this start (--state-dir ${dir})` };
 }

@@ -75,7 +75,7 @@ export interface StoreOptions<S> {
 }
 
 /** Why a bundle that routes nothing is refused (an empty config compiled by mistake, a truncated build). */
-export const EMPTY_BUNDLE = 'the bundle has no API, so it would route nothing (serve --allow-empty serves it anyway)';
+const EMPTY_BUNDLE = 'the bundle has no API, so it would route nothing (serve --allow-empty serves it anyway)';
 
 /** Below this a bundle verifies on the main thread in a few ms, quicker than starting a worker. */
 const WORKER_MIN_BYTES = 1 << 20;

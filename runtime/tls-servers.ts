@@ -22,7 +22,7 @@ export interface TlsPair {
  * its order. TLS 1.3 keeps its three suites (all modern). The DHE suites are listed as Mozilla
  * lists them; without a dhparam they are simply never chosen.
  */
-export const TLS12_CIPHERS = [
+const TLS12_CIPHERS = [
   'ECDHE-ECDSA-AES128-GCM-SHA256',
   'ECDHE-RSA-AES128-GCM-SHA256',
   'ECDHE-ECDSA-AES256-GCM-SHA384',

@@ -22,7 +22,7 @@ export interface UpstreamTlsSettings {
   readonly id: string;
 }
 
-export class UpstreamTlsError extends Error {
+class UpstreamTlsError extends Error {
   override name = 'UpstreamTlsError';
 }
 

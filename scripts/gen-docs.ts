@@ -154,7 +154,7 @@ export function renderConfigDocs(): { markdown: string; undescribed: string[] } 
 }
 
 /** docs/cli.md from the built CLI's help texts (run `npm run build` first). */
-export async function renderCliDocs(cli = join(ROOT, 'dist', 'mtlsgate.mjs')): Promise<string> {
+async function renderCliDocs(cli = join(ROOT, 'dist', 'mtlsgate.mjs')): Promise<string> {
   const help = async (args: string[]) => (await execFileAsync(process.execPath, [cli, ...args], { encoding: 'utf8' })).stdout.trimEnd();
   const overview = await help(['--help']);
   const commands = [...overview.matchAll(/^ {2}([a-z][a-z-]*) {2,}\S/gm)].map((m) => m[1]);

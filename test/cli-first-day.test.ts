@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, mtlsgate, mtlsgateAsync, ROOT } from './helpers/cli.ts';
 import { compileWithCli, demoPki } from './helpers/serve-fixtures.ts';
-import { commands } from '../cli/registry.ts';
+import { loadCommands } from '../cli/registry.ts';
 
+const commands = await loadCommands();
 let tmp: string;
 let examples: string;
 let bundle: string;

@@ -26,7 +26,7 @@ for (const [file, render] of Object.entries(GENERATED)) {
  * GitHub's anchors for a Markdown page's headings: lower-cased, punctuation dropped, spaces as
  * "-", a repeated heading numbered "-1", "-2" (code blocks hold no headings).
  */
-export function headingAnchors(markdown: string): Set<string> {
+function headingAnchors(markdown: string): Set<string> {
   const anchors = new Set<string>();
   const seen = new Map<string, number>();
   for (const m of markdown.replace(/```[\s\S]*?```/g, '').matchAll(/^#{1,6}[ \t]+(.*?)[ \t]*#*[ \t]*$/gm)) {
@@ -43,7 +43,7 @@ export function headingAnchors(markdown: string): Set<string> {
 }
 
 /** The relative links of `pages` (paths under `root`) whose file, or whose #anchor in it, does not exist. */
-export function brokenLinks(root: string, pages: string[]): string[] {
+function brokenLinks(root: string, pages: string[]): string[] {
   const broken: string[] = [];
   for (const page of pages) {
     const text = readFileSync(join(root, page), 'utf8').replace(/```[\s\S]*?```/g, '');

@@ -11,28 +11,18 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { Browser, BrowserContext } from 'playwright-core';
-import type { DemoPki } from '../cli/pki.ts';
-import { closeServer, listen } from '../common/listen.ts';
-import { syncBundle } from '../portal/issue-key.ts';
-import { createPortal, type Portal } from '../portal/server.ts';
-import { launchChromium } from './helpers/chromium.ts';
-import { bindIdp, portalOidc, signInAt, startIdpForPortal, type TestIdp } from './helpers/oidc-idp.ts';
+import type { BrowserContext } from 'playwright-core';
+import { signInAt } from './helpers/oidc-idp.ts';
+import { type OidcPortal, startOidcPortal } from './helpers/oidc-portal.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
-import { freshClient, openForm, submitJson, writePortalConfig } from './helpers/portal-fixtures.ts';
-import { demoPki } from './helpers/serve-fixtures.ts';
+import { freshClient, openForm, submitJson } from './helpers/portal-fixtures.ts';
 
 const t = tempDir('portal-identity');
 /** Right-to-left override: "\u202emoc.elpmaxe@ada" reads "ada@example.com" in a browser. */
 const RLO = '\u202e';
 const HIDING = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 const BURST = 4;
-let pki: DemoPki;
-let config: string;
-let idp: TestIdp;
-let browser: Browser;
-let portal: Portal;
-let base: string;
+let { pki, config, idp, base, browser, close } = {} as OidcPortal;
 const logged: Record<string, unknown>[] = [];
 const contexts: Record<string, BrowserContext> = {};
 
@@ -76,36 +66,24 @@ async function seen(who: string, path: string, selector = 'body'): Promise<strin
 }
 
 before(async () => {
-  pki = await demoPki(t.dir);
-  config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
-  const bundlePath = join(t.dir, 'bundle.json');
-  assert.equal((await syncBundle(config, bundlePath)).errorCount, 0);
-  idp = await bindIdp({
-    ada: { email: 'ada@example.com', name: 'Ada Admin' },
-    // Typed the admin's address at the provider, never confirmed it, and took her name too.
-    mallory: { email: 'ada@example.com', emailVerified: false, name: 'Ada Admin' },
-    rtl: { email: 'rtl@example.com', emailVerified: false, name: `${RLO}moc.elpmaxe@ada` },
-  });
-  portal = createPortal({
-    configDir: config,
-    bundlePath,
-    gatewayUrl: 'https://gw.example.test',
-    oidc: portalOidc(idp, ['ada@example.com']),
-    // Every account (not every address: the portal behind a proxy sees one) gets its own small budget.
-    submissionLimit: { burst: BURST, perHour: 1 },
-    logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) }),
-  });
-  base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
-  await portal.issuer.keyCounts.load();
-  startIdpForPortal(idp, base);
-  browser = await launchChromium();
+  ({ pki, config, idp, base, browser, close } = await startOidcPortal(t.dir, {
+    users: {
+      ada: { email: 'ada@example.com', name: 'Ada Admin' },
+      // Typed the admin's address at the provider, never confirmed it, and took her name too.
+      mallory: { email: 'ada@example.com', emailVerified: false, name: 'Ada Admin' },
+      rtl: { email: 'rtl@example.com', emailVerified: false, name: `${RLO}moc.elpmaxe@ada` },
+    },
+    admins: ['ada@example.com'],
+    portal: () => ({
+      // Every account (not every address: the portal behind a proxy sees one) gets its own small budget.
+      submissionLimit: { burst: BURST, perHour: 1 },
+      logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) }),
+    }),
+  }));
 });
 
 after(async () => {
-  await browser?.close();
-  portal?.issuer.keyCounts.close();
-  if (portal) await closeServer(portal.server);
-  await idp?.close();
+  await close?.();
   t.cleanup();
 });
 

@@ -11,28 +11,17 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import type { DemoPki } from '../cli/pki.ts';
-import { closeServer, listen } from '../common/listen.ts';
-import { syncBundle } from '../portal/issue-key.ts';
 import { parsePortalKey, switchedOffKeyFile } from '../portal/key-file.ts';
 import { PortalKeyIndex } from '../portal/key-index.ts';
-import { createPortal, type Portal } from '../portal/server.ts';
-import { launchChromium } from './helpers/chromium.ts';
-import { bindIdp, portalOidc, signInAt, startIdpForPortal, type TestIdp } from './helpers/oidc-idp.ts';
+import { signInAt } from './helpers/oidc-idp.ts';
+import { type OidcPortal, startOidcPortal } from './helpers/oidc-portal.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
-import { portalKeyText, writePortalConfig } from './helpers/portal-fixtures.ts';
-import { demoPki } from './helpers/serve-fixtures.ts';
+import { portalKeyText } from './helpers/portal-fixtures.ts';
 
 const t = tempDir('portal-key-index');
 /** Key files of other developers, all waiting for approval: more than one admin page holds. */
 const OTHERS = 205;
-let pki: DemoPki;
-let config: string;
-let idp: TestIdp;
-let browser: Browser;
-let portal: Portal;
-let base: string;
+let { pki, config, idp, base, browser, close } = {} as OidcPortal;
 let parses = 0;
 let keyIndex: PortalKeyIndex;
 const cookies: Record<string, string> = {};
@@ -55,29 +44,25 @@ function rows(html: string): string[] {
 }
 
 before(async () => {
-  pki = await demoPki(t.dir);
-  config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
-  mkdirSync(join(config, 'keys', 'portal'), { recursive: true });
-  for (let i = 0; i < OTHERS; i++) {
-    const keyId = `portal-${(0x1000 + i).toString(16).padStart(8, '0')}`;
-    writeFileSync(keyFile(keyId), await keyText(keyId, `dev-${i}`, true, i));
-  }
-  writeFileSync(keyFile('portal-000000b1'), await keyText('portal-000000b1', 'bo', false, 500));
-  const bundlePath = join(t.dir, 'bundle.json');
-  assert.equal((await syncBundle(config, bundlePath)).errorCount, 0);
-  idp = await bindIdp({ ada: { email: 'ada@example.com', name: 'Ada Admin' } });
-  keyIndex = new PortalKeyIndex(config, (text, keyId) => (parses++, parsePortalKey(text, keyId)));
-  portal = createPortal({
-    configDir: config,
-    bundlePath,
-    gatewayUrl: 'https://gw.example.test',
-    oidc: portalOidc(idp, ['ada@example.com']),
-    keyIndex,
-  });
-  base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
-  await keyIndex.load(); // started by createPortal, in the background (test/portal-key-load.test.ts)
-  startIdpForPortal(idp, base);
-  browser = await launchChromium();
+  ({ pki, config, idp, base, browser, close } = await startOidcPortal(t.dir, {
+    users: { ada: { email: 'ada@example.com', name: 'Ada Admin' } },
+    admins: ['ada@example.com'],
+    seed: async (dir, demoPki) => {
+      // keyFile and keyText read them before startOidcPortal returns.
+      config = dir;
+      pki = demoPki;
+      mkdirSync(join(config, 'keys', 'portal'), { recursive: true });
+      for (let i = 0; i < OTHERS; i++) {
+        const keyId = `portal-${(0x1000 + i).toString(16).padStart(8, '0')}`;
+        writeFileSync(keyFile(keyId), await keyText(keyId, `dev-${i}`, true, i));
+      }
+      writeFileSync(keyFile('portal-000000b1'), await keyText('portal-000000b1', 'bo', false, 500));
+    },
+    portal: (dir) => {
+      keyIndex = new PortalKeyIndex(dir, (text, keyId) => (parses++, parsePortalKey(text, keyId)));
+      return { keyIndex }; // loaded by startOidcPortal (createPortal starts it in the background: test/portal-key-load.test.ts)
+    },
+  }));
   for (const who of ['ada', 'bo']) {
     const { context } = await signInAt(browser, base, idp, who);
     const session = (await context.cookies(base)).find((c) => c.name === 'mtlsgate_session');
@@ -88,10 +73,7 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close();
-  keyIndex?.close();
-  if (portal) await closeServer(portal.server);
-  await idp?.close();
+  await close?.();
   t.cleanup();
 });
 

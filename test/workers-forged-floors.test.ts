@@ -9,39 +9,19 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { parseCrl } from '../bundle/crl.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
-import type { DemoPki } from '../cli/pki.ts';
 import type { HealthReport } from '../runtime/admin.ts';
 import { demoServeArgs, listenPort } from './helpers/demo-gateway.ts';
-import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
-import { crlBundle, serveBodies, stolenAndLost } from './helpers/crl-workers.ts';
-import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
-import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { CLI, compileWithCli, curl, demoPki, run, spawnServe, writeConfig } from './helpers/serve-fixtures.ts';
+import { crlBundle, crlWorkersSetup, serveBodies, stolenAndLost } from './helpers/crl-workers.ts';
+import { waitFor } from './helpers/ops-fixtures.ts';
+import { CLI, compileWithCli, curl, run, spawnServe, writeConfig } from './helpers/serve-fixtures.ts';
 
-const tmp = tempDir('forged-floors');
-let pki: DemoPki;
-let echo: EchoUpstream;
-let ca: OpensslCa;
-const servers: Server[] = [];
-const gateways: Array<ReturnType<typeof spawnServe>> = [];
-before(async () => {
-  pki = await demoPki(tmp.dir);
-  echo = await startEcho();
-  ca = createOpensslCa('Forged Floors CA');
-});
-after(async () => {
-  for (const gw of gateways) gw.kill();
-  for (const s of servers) s.close();
-  ca?.cleanup();
-  await echo?.close();
-  tmp.cleanup();
-});
+const setup = crlWorkersSetup('forged-floors', 'Forged Floors CA');
+const { tmp, servers, gateways } = setup;
 
 /** serve --workers 2 with every worker ready to send, on SIGUSR2, the messages in the file `forged` names. */
 function serveWithLiar(name: string, args: string[]) {
@@ -71,13 +51,13 @@ test('a bundle record a worker makes up (signed four minutes ahead, no or a fals
   const key = join(tmp.dir, 'ops');
   assert.equal((await run(process.execPath, [CLI, 'keygen', key])).code, 0);
   const sign = ['--sign', `${key}.key`];
-  const first = await compileWithCli(writeConfig(join(tmp.dir, 'b1'), pki.dir, echo.url, ['partner-a', 'bob']), join(tmp.dir, 'first.json'), sign);
+  const first = await compileWithCli(writeConfig(join(tmp.dir, 'b1'), setup.pki.dir, setup.echo.url, ['partner-a', 'bob']), join(tmp.dir, 'first.json'), sign);
   const served = join(tmp.dir, 'served.json');
   writeFileSync(served, first);
   const state = join(tmp.dir, 'bundle-state');
   const { gw, lie } = serveWithLiar(
     'bundle',
-    demoServeArgs(served, pki, { admin: 'loopback', extra: ['--workers', '2', '--bundle-public-key', `${key}.pub`, '--state-dir', state] }),
+    demoServeArgs(served, setup.pki, { admin: 'loopback', extra: ['--workers', '2', '--bundle-public-key', `${key}.pub`, '--state-dir', state] }),
   );
   const admin = `http://${(await gw.serving()).admin}`;
   const keyId = String(loadBundle(first).signature).split(':')[1];
@@ -99,7 +79,7 @@ test('a bundle record a worker makes up (signed four minutes ahead, no or a fals
   assert.match(String(dropped[1]?.error), /does not verify with key/);
 
   // A real bundle signed now: before, the other worker refused it ("before the bundle another worker took").
-  const second = await compileWithCli(writeConfig(join(tmp.dir, 'b2'), pki.dir, echo.url, ['partner-a']), join(tmp.dir, 'second.json'), sign);
+  const second = await compileWithCli(writeConfig(join(tmp.dir, 'b2'), setup.pki.dir, setup.echo.url, ['partner-a']), join(tmp.dir, 'second.json'), sign);
   copyFileSync(join(tmp.dir, 'second.json'), served);
   const secondDigest = loadBundle(second).digest;
   await waitFor('both workers serve the real newer bundle', async () => {
@@ -111,14 +91,14 @@ test('a bundle record a worker makes up (signed four minutes ahead, no or a fals
 });
 
 test('a CRL record a worker makes up (the real list with a cRLNumber of ffffffff) moves no floor: a replacement takes the real list', async () => {
-  const { full } = stolenAndLost(ca, pki);
+  const { full } = stolenAndLost(setup.ca, setup.pki);
   const url = await serveBodies(servers, () => ({ body: full }));
   mkdirSync(join(tmp.dir, 'crl'));
-  const bundle = await crlBundle(join(tmp.dir, 'crl'), ca, echo.url, `${url}/internal.crl`);
+  const bundle = await crlBundle(join(tmp.dir, 'crl'), setup.ca, setup.echo.url, `${url}/internal.crl`);
   const state = join(tmp.dir, 'crl-state');
   const { gw, lie } = serveWithLiar(
     'crl',
-    demoServeArgs(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', '--crl-refresh', '1s', '--state-dir', state] }),
+    demoServeArgs(bundle, setup.pki, { admin: 'loopback', extra: ['--workers', '2', '--crl-refresh', '1s', '--state-dir', state] }),
   );
   const serving = await gw.serving();
   const admin = `http://${serving.admin}`;
@@ -126,13 +106,13 @@ test('a CRL record a worker makes up (the real list with a cRLNumber of ffffffff
   await waitFor('the state file holds the real list', () =>
     Object.values(stateOf(state).crls).some((c) => (c as { crl_number: string }).crl_number === real.number),
   );
-  const caFingerprint = fingerprintOf(new X509Certificate(ca.caPem).raw);
+  const caFingerprint = fingerprintOf(new X509Certificate(setup.ca.caPem).raw);
   const floor = { ca: caFingerprint, thisUpdate: real.thisUpdate.getTime(), number: 'ffffffff' };
   await lie([
     { type: 'mtlsgate:taken', crl: { url: `${url}/internal.crl`, floor, der: Buffer.from(full).toString('base64') } },
     {
       type: 'mtlsgate:taken',
-      crl: { url: `${url}/internal.crl`, floor, der: Buffer.from(full).toString('base64'), issuer: new X509Certificate(ca.caPem).raw.toString('base64') },
+      crl: { url: `${url}/internal.crl`, floor, der: Buffer.from(full).toString('base64'), issuer: new X509Certificate(setup.ca.caPem).raw.toString('base64') },
     },
   ]);
   const numbers = () => Object.values(stateOf(state).crls).map((c) => (c as { crl_number: string }).crl_number);
@@ -153,5 +133,5 @@ test('a CRL record a worker makes up (the real list with a cRLNumber of ffffffff
   await waitFor('the replacement took the real list', () => replacement().some((l) => String(l.msg).startsWith('CRL updated')));
   assert.ok(!replacement().some((l) => /older than/.test(String(l.error))), 'the replacement refused no real list');
   const port = listenPort(serving);
-  for (let i = 0; i < 4; i++) assert.notEqual((await curl(`https://127.0.0.1:${port}/ca/x`, pki, 'lost')).status, 200, 'lost is revoked on every worker');
+  for (let i = 0; i < 4; i++) assert.notEqual((await curl(`https://127.0.0.1:${port}/ca/x`, setup.pki, 'lost')).status, 200, 'lost is revoked on every worker');
 });

@@ -7,43 +7,23 @@
 // bytes (verified as if fetched) and raise their bundle floor. A replacement starts from them (below).
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { loadBundle } from '../bundle/read.ts';
-import type { DemoPki } from '../cli/pki.ts';
 import type { HealthReport } from '../runtime/admin.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
-import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
-import { crlBundle, serveBodies as serveBodiesOn, stolenAndLost } from './helpers/crl-workers.ts';
-import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
-import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { compileWithCli, curl, demoPki, run, CLI, writeConfig } from './helpers/serve-fixtures.ts';
+import { crlBundle, crlWorkersSetup, serveBodies as serveBodiesOn, stolenAndLost } from './helpers/crl-workers.ts';
+import { createOpensslCa } from './helpers/openssl-pki.ts';
+import { waitFor } from './helpers/ops-fixtures.ts';
+import { compileWithCli, curl, run, CLI, writeConfig } from './helpers/serve-fixtures.ts';
 
-const tmp = tempDir('peer-floors');
-let pki: DemoPki;
-let echo: EchoUpstream;
-let ca: OpensslCa;
-const servers: Server[] = [];
-const gateways: Array<ReturnType<typeof spawnDemoGateway>> = [];
-
-before(async () => {
-  pki = await demoPki(tmp.dir);
-  echo = await startEcho();
-  ca = createOpensslCa('Internal CA');
-});
-after(async () => {
-  for (const gw of gateways) gw.kill();
-  for (const s of servers) s.close();
-  ca?.cleanup();
-  await echo?.close();
-  tmp.cleanup();
-});
+const setup = crlWorkersSetup('peer-floors', 'Internal CA');
+const { tmp, servers, gateways } = setup;
 
 const serveBodies = (answer: () => { body: string | Buffer; delayMs?: number }) => serveBodiesOn(servers, answer);
 
 function serveWorkers(bundle: string, extra: string[]) {
-  const gw = spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', ...extra] });
+  const gw = spawnDemoGateway(bundle, setup.pki, { admin: 'loopback', extra: ['--workers', '2', ...extra] });
   gateways.push(gw);
   return gw;
 }
@@ -53,14 +33,14 @@ async function answers(gw: ReturnType<typeof spawnDemoGateway>, path: string, wh
   const port = listenPort(await gw.serving());
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
-    const r = await curl(`https://127.0.0.1:${port}${path}`, pki, who);
+    const r = await curl(`https://127.0.0.1:${port}${path}`, setup.pki, who);
     out.push(r.status === 200 ? 'admitted' : (JSON.parse(r.body) as { code: string }).code);
   }
   return out;
 }
 
 test('a CRL one worker fetched is taken by the other, which the URL keeps handing the older list: a revoked certificate is refused on every connection', async () => {
-  const { base, full } = stolenAndLost(ca, pki);
+  const { base, full } = stolenAndLost(setup.ca, setup.pki);
   // The newer list goes to one fetch only; every other fetch gets the older one.
   let newerOnce = false;
   let newerServed = false;
@@ -69,7 +49,7 @@ test('a CRL one worker fetched is taken by the other, which the URL keeps handin
     newerServed = true;
     return { body: full };
   });
-  const bundle = await crlBundle(tmp.dir, ca, echo.url, `${url}/internal.crl`);
+  const bundle = await crlBundle(tmp.dir, setup.ca, setup.echo.url, `${url}/internal.crl`);
   const gw = serveWorkers(bundle, ['--crl-refresh', '1s', '--crl-stale', 'closed']);
   await waitFor('both workers hold the older list', async () => (await answers(gw, '/ca/x', 'stolen', 2)).every((a) => a === 'mtls.cert_revoked'));
   assert.deepEqual(await answers(gw, '/ca/x', 'lost', 4), ['admitted', 'admitted', 'admitted', 'admitted']);
@@ -90,9 +70,17 @@ test('a signed bundle one worker took raises the floor of the other: the older b
   assert.equal((await run(process.execPath, [CLI, 'keygen', key])).code, 0);
   const sign = ['--sign', `${key}.key`];
   // Signed in this order: first < older < newer.
-  const first = await compileWithCli(writeConfig(join(tmp.dir, 'b-first'), pki.dir, echo.url, ['partner-a', 'bob']), join(tmp.dir, 'first.json'), sign);
-  const older = await compileWithCli(writeConfig(join(tmp.dir, 'b-older'), pki.dir, echo.url, ['partner-a', 'bob'], true), join(tmp.dir, 'older.json'), sign);
-  const newer = await compileWithCli(writeConfig(join(tmp.dir, 'b-newer'), pki.dir, echo.url, ['partner-a']), join(tmp.dir, 'newer.json'), sign);
+  const first = await compileWithCli(
+    writeConfig(join(tmp.dir, 'b-first'), setup.pki.dir, setup.echo.url, ['partner-a', 'bob']),
+    join(tmp.dir, 'first.json'),
+    sign,
+  );
+  const older = await compileWithCli(
+    writeConfig(join(tmp.dir, 'b-older'), setup.pki.dir, setup.echo.url, ['partner-a', 'bob'], true),
+    join(tmp.dir, 'older.json'),
+    sign,
+  );
+  const newer = await compileWithCli(writeConfig(join(tmp.dir, 'b-newer'), setup.pki.dir, setup.echo.url, ['partner-a']), join(tmp.dir, 'newer.json'), sign);
   const digest = (b: Buffer) => loadBundle(b).digest;
   // After the switch the newer bundle goes to one poll; every later poll gets the older one, a
   // moment later (what the primary's message needs to arrive first, with room to spare).
@@ -143,8 +131,12 @@ test('a replacement worker refuses the older signed bundle its peers refuse, at 
   assert.equal((await run(process.execPath, [CLI, 'keygen', key])).code, 0);
   const sign = ['--sign', `${key}.key`];
   // Signed in this order: older < newer. The older one still pins bob.
-  const older = await compileWithCli(writeConfig(join(tmp.dir, 'r-older'), pki.dir, echo.url, ['partner-a', 'bob']), join(tmp.dir, 'r-older.json'), sign);
-  const newer = await compileWithCli(writeConfig(join(tmp.dir, 'r-newer'), pki.dir, echo.url, ['partner-a']), join(tmp.dir, 'r-newer.json'), sign);
+  const older = await compileWithCli(
+    writeConfig(join(tmp.dir, 'r-older'), setup.pki.dir, setup.echo.url, ['partner-a', 'bob']),
+    join(tmp.dir, 'r-older.json'),
+    sign,
+  );
+  const newer = await compileWithCli(writeConfig(join(tmp.dir, 'r-newer'), setup.pki.dir, setup.echo.url, ['partner-a']), join(tmp.dir, 'r-newer.json'), sign);
   const digest = (b: Buffer) => loadBundle(b).digest;
   let served = newer;
   const url = await serveBody(() => served);
@@ -173,24 +165,24 @@ test('a replacement worker refuses the older signed bundle its peers refuse, at 
     return h.status === 'ok' && h.workers!.length === 2 && h.workers!.every((w) => w.bundle === digest(newer));
   });
   assert.ok(!gw.lines().some((l) => l.msg === 'worker serving' && l.digest === digest(older)), 'no worker ever served the older bundle');
-  assert.notEqual((await curl(`https://127.0.0.1:${listenPort(await gw.serving())}/static/x`, pki, 'bob')).status, 200);
+  assert.notEqual((await curl(`https://127.0.0.1:${listenPort(await gw.serving())}/static/x`, setup.pki, 'bob')).status, 200);
 });
 
 test('a replacement worker takes the CRL its peers took before its own first fetch answers: the older list the URL hands it is refused', async (t) => {
   // A CA of its own: the first CRL test issued `stolen` and `lost` under the other one.
   const ownCa = createOpensslCa('Replacement CA');
   t.after(() => ownCa.cleanup());
-  const { base, full } = stolenAndLost(ownCa, pki);
+  const { base, full } = stolenAndLost(ownCa, setup.pki);
   let served = full;
   const url = await serveBody(() => served);
   mkdirSync(join(tmp.dir, 'replacement'));
-  const bundle = await crlBundle(join(tmp.dir, 'replacement'), ownCa, echo.url, `${url}/internal.crl`);
+  const bundle = await crlBundle(join(tmp.dir, 'replacement'), ownCa, setup.echo.url, `${url}/internal.crl`);
   const gw = serveWorkers(bundle, ['--crl-refresh', '1s']);
   const port = listenPort(await gw.serving());
   const lost = async (n: number) => {
     const out: string[] = [];
     for (let i = 0; i < n; i++) {
-      const r = await curl(`https://127.0.0.1:${port}/ca/x`, pki, 'lost');
+      const r = await curl(`https://127.0.0.1:${port}/ca/x`, setup.pki, 'lost');
       out.push(r.status === 200 ? 'admitted' : (JSON.parse(r.body) as { code: string }).code);
     }
     return out;

@@ -35,17 +35,21 @@ after(async () => {
   tmp.cleanup();
 });
 
-/** How long the bundle URL holds each request before its answer, and how many requests it got. */
+/** How long the bundle URL holds each request before its answer, how many requests it got, and how many it answered. */
 interface Hold {
   ms: number;
   asked?: number;
+  answered?: number;
 }
 
 /** The bundle over HTTP; each request waits `hold.ms` before its answer (a replacement's start-up hangs on it). */
 async function bundleUrl(hold: Hold): Promise<string> {
   const server = createServer((_req, res) => {
     hold.asked = (hold.asked ?? 0) + 1;
-    const answer = setTimeout(() => res.writeHead(200).end(bundle), hold.ms);
+    const answer = setTimeout(() => {
+      hold.answered = (hold.answered ?? 0) + 1;
+      res.writeHead(200).end(bundle);
+    }, hold.ms);
     // Nobody to answer once the asker is gone (a stopped worker): a pending 60 s hold kept this file's process alive a minute.
     res.on('close', () => clearTimeout(answer));
   });
@@ -130,14 +134,19 @@ test('SIGTERM while a replacement starts (its bundle URL hangs): the primary sto
   const { gw, serving } = await serveWorkers(hold, ['--drain-timeout', '30s']);
   hold.ms = 60_000;
   await killFirstWorker(gw, serving.pids as number[], hold);
-  const t0 = performance.now();
+  const answeredBefore = hold.answered ?? 0;
   gw.child.kill('SIGTERM');
-  const exit = await settledWithin(gw.exited, 8_000, null);
-  // Before: still running after 8 s (the replacement kept waiting for its bundle, up to 30 s).
-  assert.ok(exit !== null, 'serve exited within 8 s');
+  // What "at once" is measured against: the replacement's start-up (its bundle URL holds 60 s;
+  // a fetch gives up after 30 s) and the drain timeout (30 s). The exit is waited for, with
+  // room for a loaded machine (a 5 s bound failed once at load average 8), half the shorter of them.
+  const exit = await settledWithin(gw.exited, 15_000, null);
+  // Before: still running after 15 s (the replacement kept waiting for its bundle, up to 30 s).
+  assert.ok(exit !== null, 'serve exited within 15 s, before the drain timeout and the bundle URL');
   assert.equal(exit.code, 0);
-  assert.ok(performance.now() - t0 < 5_000);
+  // The replacement stopped at the signal, not at the end of its start-up: it logged so, and the
+  // bundle URL never answered the request it was waiting on.
   assert.ok(gw.lines().some((l) => l.msg === 'worker stopped before it served'));
+  assert.equal(hold.answered ?? 0, answeredBefore, 'the held bundle request was never answered');
 });
 
 test('SIGHUP while the workers start (their bundle URL is slow): the primary keeps starting, then serves', async () => {

@@ -270,7 +270,7 @@ export function setAffinity(pid: number, cores: number | string): string {
 }
 
 /** The cores a process may run on (Cpus_allowed_list of /proc/<pid>/status). */
-export function allowedCores(pid: number): string {
+function allowedCores(pid: number): string {
   try {
     return /^Cpus_allowed_list:\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?';
   } catch {

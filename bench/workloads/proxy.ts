@@ -39,9 +39,9 @@ export interface ContenderRun {
 }
 
 /** Offered rate of the fixed-rate latency run: well under every contender's ceiling. */
-export const FIXED_RATE_RPS = 2000;
+const FIXED_RATE_RPS = 2000;
 /** Upper bound on its connections (undici opens them as concurrency needs). */
-export const FIXED_RATE_CONNECTIONS = 16;
+const FIXED_RATE_CONNECTIONS = 16;
 
 export const API_PATH = '/api/bench';
 

@@ -14,7 +14,7 @@ import { LISTED_CLIENTS, benchPki } from '../lib/pki.ts';
 import { runPinned, SERVER_CORE } from '../lib/proc.ts';
 import { round } from './load.ts';
 
-export const SWAP_SIZES = [1_000, 10_000, 100_000];
+const SWAP_SIZES = [1_000, 10_000, 100_000];
 
 export interface SwapRow {
   keys: number;

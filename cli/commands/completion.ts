@@ -3,7 +3,7 @@
 // no list to keep in step by hand.
 import { UsageError, type Command } from '../command.ts';
 import { flagsOf, GLOBAL_FLAGS, parseCommandLine } from '../flags.ts';
-import { commands } from '../registry.ts';
+import { commandNames, loadCommands } from '../registry.ts';
 
 const usage = `usage: mtlsgate completion bash|zsh
 
@@ -12,7 +12,7 @@ Prints a shell completion script for commands, flags and flag values. Load it wi
   zsh:   source <(mtlsgate completion zsh)       (after compinit; or save it as _mtlsgate on $fpath)`;
 
 /** "--format text|json|github" in a usage text: the values a flag takes, when they are a fixed set. */
-export function flagValues(cmd: Pick<Command, 'usage'>): Map<string, string[]> {
+function flagValues(cmd: Pick<Command, 'usage'>): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const m of cmd.usage.matchAll(/(?<![\w-])(--[a-z][a-z0-9-]*)[ =](?:[A-Z]+ +)?([a-z0-9]+(?:\|[a-z0-9]+)+)\b/g)) {
     if (!out.has(m[1])) out.set(m[1], m[2].split('|'));
@@ -21,7 +21,7 @@ export function flagValues(cmd: Pick<Command, 'usage'>): Map<string, string[]> {
 }
 
 /** "usage: mtlsgate import tyk FILE..." or "completion bash|zsh": the fixed words a command takes first. */
-export function firstWords(cmd: Pick<Command, 'name' | 'usage'>): string[] {
+function firstWords(cmd: Pick<Command, 'name' | 'usage'>): string[] {
   const word = cmd.usage.split('\n')[0].split(' ')[3] ?? '';
   return /^[a-z]+(\|[a-z]+)*$/.test(word) ? word.split('|') : [];
 }
@@ -33,7 +33,7 @@ interface Spec {
   first: string[];
 }
 
-function specs(): Spec[] {
+function specs(commands: Command[]): Spec[] {
   return commands.map((c) => ({
     name: c.name,
     flags: [...flagsOf(c), ...GLOBAL_FLAGS].filter((f, i, a) => a.indexOf(f) === i),
@@ -43,10 +43,10 @@ function specs(): Spec[] {
 }
 
 const shellWords = (words: string[]) => words.join(' ');
-const names = () => commands.map((c) => c.name);
+const names = () => [...commandNames];
 
-export function bashScript(): string {
-  const s = specs();
+function bashScript(commands: Command[]): string {
+  const s = specs(commands);
   const flagCases = s.map((c) => `      ${c.name}) words="${shellWords(c.flags)}" ;;`).join('\n');
   const firstCases = s
     .filter((c) => c.first.length > 0)
@@ -82,8 +82,8 @@ complete -o default -o filenames -F _mtlsgate mtlsgate
 `;
 }
 
-export function zshScript(): string {
-  const s = specs();
+function zshScript(commands: Command[]): string {
+  const s = specs(commands);
   const flagCases = s.map((c) => `    ${c.name}) flags=(${c.flags.join(' ')}) ;;`).join('\n');
   const firstCases = s
     .filter((c) => c.first.length > 0)
@@ -132,7 +132,8 @@ export const command: Command = {
     const shell = positionals[0];
     if (positionals.length !== 1) throw new UsageError('give the shell: mtlsgate completion bash, or mtlsgate completion zsh');
     if (shell !== 'bash' && shell !== 'zsh') throw new UsageError(`no completion for ${JSON.stringify(shell)}: only bash and zsh (mtlsgate completion bash)`);
-    process.stdout.write(shell === 'bash' ? bashScript() : zshScript());
+    const commands = await loadCommands();
+    process.stdout.write(shell === 'bash' ? bashScript(commands) : zshScript(commands));
     return 0;
   },
 };

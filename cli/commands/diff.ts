@@ -168,7 +168,7 @@ function describeField(c: FieldChange): string {
   }
 }
 
-export function formatDiffText(d: BundleDiff, oldB: Bundle, newB: Bundle, names: [string, string]): string {
+function formatDiffText(d: BundleDiff, oldB: Bundle, newB: Bundle, names: [string, string]): string {
   const lines = [`${names[0]} (${oldB.digest}) -> ${names[1]} (${newB.digest})`];
   if (d.identical) {
     lines.push('no changes');

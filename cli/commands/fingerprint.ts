@@ -41,7 +41,7 @@ export interface CertificateInfo {
 }
 
 /** A file that was read but holds no certificate (a private key, a CSR, text). */
-export class NoCertificateError extends Error {
+class NoCertificateError extends Error {
   override name = 'NoCertificateError';
 }
 
@@ -57,7 +57,7 @@ function describe(file: string, cert: X509Certificate): CertificateInfo {
 }
 
 /** Every certificate in one file's bytes; throws NoCertificateError saying what it holds instead. */
-export function certificatesInBytes(file: string, bytes: Buffer): CertificateInfo[] {
+function certificatesInBytes(file: string, bytes: Buffer): CertificateInfo[] {
   const text = bytes.toString('latin1');
   const blocks = certificateDers(text);
   if (blocks.length === 0) {
@@ -79,7 +79,7 @@ export function certificatesInBytes(file: string, bytes: Buffer): CertificateInf
 }
 
 /** Every certificate in one file ("-": standard input). */
-export function certificatesIn(file: string): CertificateInfo[] {
+function certificatesIn(file: string): CertificateInfo[] {
   let bytes: Buffer;
   try {
     bytes = readInput(file, MAX_CERT_FILE_BYTES);

@@ -1,7 +1,7 @@
 // `mtlsgate help [COMMAND]`: the command list, or one command's usage.
 import { closest } from '../../compiler/suggest.ts';
 import { UsageError, type Command } from '../command.ts';
-import { commands, findCommand } from '../registry.ts';
+import { commandNames, findCommand, loadCommands } from '../registry.ts';
 
 const usage = `usage: mtlsgate help [COMMAND]
 
@@ -9,7 +9,8 @@ Without COMMAND, lists the commands; with one, prints its usage (the same as
 mtlsgate COMMAND --help).`;
 
 /** The top-level help: commands, the flags every command shares, exit statuses. */
-export function overview(): string {
+export async function overview(): Promise<string> {
+  const commands = await loadCommands();
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'mtlsgate: declarative client-mTLS gateway (compile YAML to a bundle, serve it)',
@@ -32,10 +33,7 @@ export function overview(): string {
 
 /** "unknown command "chek" (did you mean "check"?)". */
 export function unknownCommand(name: string): string {
-  const best = closest(
-    name,
-    commands.map((c) => c.name),
-  );
+  const best = closest(name, [...commandNames]);
   return `unknown command ${JSON.stringify(name)}${best ? ` (did you mean "${best}"?)` : ''}`;
 }
 
@@ -45,11 +43,11 @@ export const command: Command = {
   usage,
   async run(argv) {
     if (argv.length === 0) {
-      console.log(overview());
+      console.log(await overview());
       return 0;
     }
     if (argv.length > 1) throw new UsageError(`help takes one command name, got ${argv.length}`);
-    const cmd = findCommand(argv[0]);
+    const cmd = await findCommand(argv[0]);
     if (!cmd) throw new UsageError(unknownCommand(argv[0]));
     console.log(cmd.usage);
     return 0;

@@ -147,7 +147,7 @@ type FlagName = keyof typeof OPTIONS;
 const VALUE_FLAGS = (Object.keys(OPTIONS) as FlagName[]).filter((f) => OPTIONS[f].type === 'string' && !('multiple' in OPTIONS[f]));
 
 /** Every variable serve reads (main warns about other MTLSGATE_* ones). */
-export const SERVE_ENV = (Object.keys(OPTIONS) as FlagName[]).map(envName);
+const SERVE_ENV = (Object.keys(OPTIONS) as FlagName[]).map(envName);
 
 export { envName };
 

@@ -25,7 +25,7 @@ export function tokenSha256(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-export function newToken(): { token: string; token_sha256: string } {
+function newToken(): { token: string; token_sha256: string } {
   const token = randomBytes(32).toString('base64url');
   return { token, token_sha256: tokenSha256(token) };
 }

@@ -57,7 +57,7 @@ const MAX_LOG = 256;
 /** A recall waits this long for the other workers' answers (ms). */
 const RECALL_WAIT_MS = 1_000;
 
-export interface LeaseAuthorityOptions {
+interface LeaseAuthorityOptions {
   send(worker: number, message: GrantMessage | RecallMessage): void;
   /** Workers running now (the share a grant may take depends on it). */
   workers(): number;

@@ -69,7 +69,7 @@ function allCloses(h: Held): Closes {
   return out;
 }
 
-export interface LeaseLimiterOptions {
+interface LeaseLimiterOptions {
   send(message: AcquireMessage | ReturnMessage): void;
   onError: 'allow' | 'deny';
   /** The clock (ms since the epoch) for what is not decided at a check's `now`: the second look

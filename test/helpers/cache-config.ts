@@ -78,7 +78,7 @@ export function cacheStats(r: CompileResult) {
 }
 
 /** Generates the config under `dir` and returns the directory of the pristine copy (keys/part-0..2.yaml). */
-export async function threeKeyFileConfig(dir: string): Promise<string> {
+async function threeKeyFileConfig(dir: string): Promise<string> {
   const gen = await generateCompileConfig(join(dir, 'gen'), { apis: 10, keys: 300 });
   const pristine = join(dir, 'pristine');
   cpSync(gen.dir, pristine, { recursive: true });

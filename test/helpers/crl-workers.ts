@@ -5,9 +5,41 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import type { DemoPki } from '../../cli/pki.ts';
-import type { OpensslCa, OpensslLeaf } from './openssl-pki.ts';
-import { compileWithCli } from './serve-fixtures.ts';
+import { startEcho, type EchoUpstream } from './gateway-fixtures.ts';
+import { createOpensslCa, type OpensslCa, type OpensslLeaf } from './openssl-pki.ts';
+import { tempDir } from './ops-fixtures.ts';
+import { compileWithCli, demoPki, type spawnServe } from './serve-fixtures.ts';
+
+/** What a `--workers` CRL test file shares: set in its `before`, torn down in its `after`. */
+export interface CrlWorkersSetup {
+  tmp: ReturnType<typeof tempDir>;
+  pki: DemoPki;
+  echo: EchoUpstream;
+  ca: OpensslCa;
+  /** HTTP servers (serveBodies) and gateways the file started: closed and killed after it. */
+  servers: Server[];
+  gateways: Array<ReturnType<typeof spawnServe>>;
+}
+
+/** Registers the file's before/after: a temp dir named `name`, the demo PKI, an echo upstream and an OpenSSL CA named `caName`. */
+export function crlWorkersSetup(name: string, caName: string): CrlWorkersSetup {
+  const setup = { tmp: tempDir(name), servers: [], gateways: [] } as unknown as CrlWorkersSetup;
+  before(async () => {
+    setup.pki = await demoPki(setup.tmp.dir);
+    setup.echo = await startEcho();
+    setup.ca = createOpensslCa(caName);
+  });
+  after(async () => {
+    for (const gw of setup.gateways) gw.kill();
+    for (const s of setup.servers) s.close();
+    setup.ca?.cleanup();
+    await setup.echo?.close();
+    setup.tmp.cleanup();
+  });
+  return setup;
+}
 
 /** Issues `stolen` and `lost` into the demo PKI's directory; `base` revokes stolen, `full` both (signed later). */
 export function stolenAndLost(ca: OpensslCa, pki: DemoPki): { base: string; full: string } {

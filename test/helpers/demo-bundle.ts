@@ -17,7 +17,7 @@ export interface DemoBundle {
   bundle: string;
 }
 
-export async function compileDemoBundle(dir: string, pinned: string[]): Promise<DemoBundle> {
+async function compileDemoBundle(dir: string, pinned: string[]): Promise<DemoBundle> {
   ensureBuilt();
   const pki = await demoPki(dir);
   const upstream = await startEchoUpstream({ name: 'echo', port: 0 });

@@ -14,7 +14,7 @@ import { createGateway, type Gateway, type GatewayOptions, type RequestRecord } 
 import { buildSnapshot, type Snapshot } from '../../runtime/snapshot.ts';
 
 /** Hosts the test server certificate is valid for (curl --resolve points them at 127.0.0.1). */
-export const TEST_HOSTS = ['localhost', 'pay.example.test', 'open.example.test'];
+const TEST_HOSTS = ['localhost', 'pay.example.test', 'open.example.test'];
 
 export interface TestPki extends DemoPki {
   /** Server certificate for TEST_HOSTS. */

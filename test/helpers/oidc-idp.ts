@@ -26,7 +26,7 @@ export interface TestIdp {
 }
 
 /** The portal's client at the test IdP: the id and secret every portal test registers. */
-export const PORTAL_CLIENT = { clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789' } as const;
+const PORTAL_CLIENT = { clientId: 'mtlsgate-portal', clientSecret: 'portal-test-secret-0123456789' } as const;
 
 /** The in-process portal's `oidc` option: sign-in at `idp` as PORTAL_CLIENT, with these admins. */
 export function portalOidc(idp: TestIdp, admins: string[]) {

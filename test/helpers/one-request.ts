@@ -11,7 +11,7 @@ export interface OneAnswer {
 }
 
 /** `GET target` with `headerLines` ("Name: value\r\n" each) and Connection: close, HTTP/1.1 over TLS. */
-export async function http1Once(pki: TestPki, port: number, target: string, headerLines: string): Promise<OneAnswer> {
+async function http1Once(pki: TestPki, port: number, target: string, headerLines: string): Promise<OneAnswer> {
   const c = await rawTlsClient(pki, port);
   c.socket.write(Buffer.from(`GET ${target} HTTP/1.1\r\n${headerLines}Connection: close\r\n\r\n`, 'latin1'));
   await c.whenClosed;
@@ -38,7 +38,7 @@ export async function http2Once(pki: TestPki, port: number, headers: Record<stri
  * One HTTP/2 request on an open session (node:http2 sends the values' characters as latin1
  * bytes). The session's own errors are the caller's to listen to.
  */
-export function http2On(session: ClientHttp2Session, headers: Record<string, string | string[]>): Promise<OneAnswer> {
+function http2On(session: ClientHttp2Session, headers: Record<string, string | string[]>): Promise<OneAnswer> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers);
     let status = 0;

@@ -61,7 +61,7 @@ export async function commandCalls(port: number): Promise<Map<string, number>> {
 }
 
 /** Commands the limiter's script runs inside Redis (not round trips). */
-export const LIMIT_SCRIPT_INNER_COMMANDS = ['time', 'hmget', 'hset', 'pexpire'];
+const LIMIT_SCRIPT_INNER_COMMANDS = ['time', 'hmget', 'hset', 'pexpire'];
 
 /**
  * Round trips (client -> server commands) between two commandstats snapshots: every command
