@@ -19,7 +19,12 @@ import { KINDS, type Kind, validatorOf } from '../compiler/schema.ts';
 import { CLI, ensureBuilt, ROOT } from './helpers/cli.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 
-const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const PAGES = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** States of the examples a transcript may ask for; each returns the undo. */
 const SETUPS: Record<string, (examples: string) => () => void> = {
