@@ -14,6 +14,8 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { loadBundle } from '../bundle/read.ts';
+import { demoSteps } from '../cli/demo-guide.ts';
 import { writeDemoPki } from '../cli/pki.ts';
 import { KINDS, type Kind, validatorOf } from '../compiler/schema.ts';
 import { CLI, ensureBuilt, ROOT } from './helpers/cli.ts';
@@ -184,4 +186,32 @@ test('every fenced yaml document with a kind in README.md and docs/*.md is valid
   }
   assert.ok(checked >= 8, `checked ${checked} documents`);
   assert.deepEqual(failures, []);
+});
+
+test("README's curl commands are ones `npm start` prints, with the answers it says they get", () => {
+  const readme = blocks.find((b) => b.page === 'README.md' && b.lang === 'sh' && b.text.includes('curl --cacert'));
+  assert.ok(readme, 'README.md has the block of demo curl commands');
+  const bundleFile = join(checkout, '.demo', 'bundle.json');
+  const steps = demoSteps({
+    gatewayUrl: 'https://127.0.0.1:8443',
+    adminUrl: 'http://127.0.0.1:9901',
+    configDir: join(checkout, 'examples'),
+    certsDir: join(checkout, 'examples', 'certs'),
+    bundleFile,
+    content: loadBundle(readFileSync(bundleFile)).content,
+    upstreams: [],
+  }).map((s) => ({ ...s, command: s.command.replaceAll(`${checkout}/`, '').replace(' -sS', '').replace(` -w '\\nHTTP %{http_code}\\n'`, '') }));
+  const lines = readme.text.split('\n');
+  let shown = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const said = /-> (\d{3})(?: (\{.*\}))?$/.exec(lines[i]);
+    if (!said) continue;
+    const command = lines[i + 1];
+    const step = steps.find((s) => s.command === command);
+    assert.ok(step, `README.md:${readme.line + i + 2}: \`${command}\` is not among the demo's commands:\n${steps.map((s) => s.command).join('\n')}`);
+    assert.equal(step.status, Number(said[1]), command);
+    assert.equal(step.code, said[2] ? JSON.parse(said[2]).code : null, command);
+    shown++;
+  }
+  assert.equal(shown, 4);
 });
