@@ -175,12 +175,13 @@ test('every fenced yaml document with a kind in README.md and docs/*.md is valid
         continue;
       }
       const value = doc.toJS() as { kind?: string } | null;
-      if (!value || !KINDS.includes(value.kind as Kind)) continue;
-      const validate = validatorOf(value.kind as Kind);
+      const kind = value?.kind as Kind;
+      if (!KINDS.includes(kind)) continue;
+      const validate = validatorOf(kind);
       checked++;
       if (!validate(value)) {
         const e = validate.errors?.[0];
-        failures.push(`${b.page}:${b.line}: kind ${value.kind}: ${e?.instancePath || '/'} ${e?.message} ${JSON.stringify(e?.params)}`);
+        failures.push(`${b.page}:${b.line}: kind ${kind}: ${e?.instancePath || '/'} ${e?.message} ${JSON.stringify(e?.params)}`);
       }
     }
   }

@@ -251,7 +251,7 @@ test('who with only the deployed bundle: every grant is a row (fingerprint, key,
 test('who lists pinned certificates by key, then subject, never by fingerprint (a renewal does not reorder the listing)', async () => {
   // Two keys named so that their order is the reverse of their certificates' fingerprint order,
   // whatever fingerprints this run's certificates have: the bundle keeps pins by fingerprint.
-  const [high, low] = (['alice', 'bob'] as const).sort((a, b) => (pki.clients[a].fingerprint < pki.clients[b].fingerprint ? 1 : -1));
+  const [high, low] = (['alice', 'bob'] as ('alice' | 'bob')[]).sort((a, b) => (pki.clients[a].fingerprint < pki.clients[b].fingerprint ? 1 : -1));
   const config = join(tmp, 'who-order');
   mkdirSync(config);
   const pem = (name: string) => join(pki.dir, `${name}.pem`);
@@ -263,19 +263,12 @@ proxy: { listen_path: /orders/, target_url: http://127.0.0.1:9 }
 use_standard_auth: true
 use_mutual_tls_auth: true
 client_certificates: [${pem(low)}, ${pem(high)}]
----
-kind: key
-id: a-holder-of-the-higher-fingerprint
-certificate: ${pem(high)}
-token_sha256: ${'a'.repeat(64)}
-access_rights: { orders: {} }
----
-kind: key
-id: b-holder-of-the-lower-fingerprint
-certificate: ${pem(low)}
-token_sha256: ${'b'.repeat(64)}
-access_rights: { orders: {} }
-`,
+${[
+  ['a-holder-of-the-higher-fingerprint', high, 'a'],
+  ['b-holder-of-the-lower-fingerprint', low, 'b'],
+]
+  .map(([id, name, hex]) => `---\nkind: key\nid: ${id}\ncertificate: ${pem(name)}\ntoken_sha256: ${hex.repeat(64)}\naccess_rights: { orders: {} }\n`)
+  .join('')}`,
   );
   const out = join(tmp, 'who-order.json');
   await compileWithCli(config, out, ['--allow-outside', pki.dir]);
