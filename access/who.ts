@@ -143,6 +143,7 @@ export function whoCanReach(
       if (api.use_keyless) return through(d) ? true : d;
       return d.api === apiId && (d.refusal === null || !CERT_STAGES.has(d.stage ?? '')) ? true : d;
     };
+    const firstPinned = rows.length;
     for (const f of api.client_certificates) {
       const c = byFingerprint.get(f);
       const key = bundle.content.index.certs[f]?.key ?? null;
@@ -178,6 +179,9 @@ export function whoCanReach(
         checked: true,
       });
     }
+    // The bundle holds pins in fingerprint order, which a renewed certificate reshuffles: an
+    // auditor comparing two listings would see rows move. Listed by key, then subject instead.
+    rows.splice(firstPinned, rows.length - firstPinned, ...rows.slice(firstPinned).sort(byKeyThenSubject));
     for (const f of api.client_cas) {
       const ca = bundle.content.cas[f];
       rows.push({
@@ -398,4 +402,13 @@ export function formatWho(a: WhoAnswer, format: 'text' | 'csv'): string {
     );
   if (a.notes.length > 0) lines.push('notes:', ...a.notes.map((n) => `  ${n}`));
   return `${lines.join('\n')}\n`;
+}
+
+/** Rows naming a key first, by key id; then by subject (known before unknown); then fingerprint. */
+function byKeyThenSubject(a: WhoRow, b: WhoRow): number {
+  const order = (r: WhoRow) => [r.id === '' ? 1 : 0, r.id, r.subject === null ? 1 : 0, r.subject ?? '', r.fingerprints[0] ?? ''] as const;
+  const x = order(a);
+  const y = order(b);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+  return 0;
 }

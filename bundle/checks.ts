@@ -118,7 +118,7 @@ export function keyPattern(cache: PatternCache, key: BundleKey, apiId: string, i
  * time one request of it stands for (per / rate) and a quota's period. Far past any real limit,
  * and it keeps every time the limiter computes well inside what it can store: past ~10^14 s a
  * reset time is no longer an integer Redis takes (PEXPIRE: "value is not an integer or out of
- * range"), and every request of such a key was a limiter fault answered by --limiter-on-error.
+ * range"), and every request of such a key was a limiter fault answered by --on-limiter-error.
  */
 export const MAX_LIMIT_SECONDS = 3_155_760_000;
 

@@ -103,7 +103,7 @@ const TYPE_WORDS: Record<string, string> = {
 };
 
 /** The fix for the common YAML slips: a quoted true/false or number, an unquoted one. */
-function typeHint(want: string, data: unknown): string {
+function typeHint(want: string, data: unknown, written: string | null): string {
   if (typeof data === 'string') {
     const t = data.trim();
     if (want === 'boolean' && /^(true|false)$/i.test(t)) return ` (remove the quotes: ${t.toLowerCase()})`;
@@ -113,8 +113,16 @@ function typeHint(want: string, data: unknown): string {
     if ((want === 'number' || want === 'integer') && t !== '' && Number.isFinite(Number(t))) return ` (remove the quotes: ${t})`;
     return '';
   }
-  if (want === 'string' && (typeof data === 'number' || typeof data === 'boolean')) return ` (quote it: "${String(data)}")`;
+  // Quote what was written: the parsed number of a 64-digit token_sha256 is 1.1111111111111112e+63.
+  if (want === 'string' && (typeof data === 'number' || typeof data === 'boolean')) return ` (quote it: "${written ?? String(data)}")`;
   return '';
+}
+
+/** The unquoted scalar as written at `path` (up to a space, comma, bracket or comment), or null. */
+function plainScalarAt(doc: SourceDoc, path: (string | number)[]): string | null {
+  const at = locate(doc.root, path);
+  const text = doc.file.text.slice(at, at + 400);
+  return /^[^\s,\]}#'"]+/.exec(text)?.[0] ?? null;
 }
 
 /** Field names one level below each object property of `schema` (for "belongs under" hints). */
@@ -166,7 +174,8 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
     }
     case 'type': {
       const want = String((err.params as { type: string }).type);
-      log.report('E_FIELD_TYPE', site(path), `${field} must be ${TYPE_WORDS[want] ?? want}, got ${typeOf(err.data)}${typeHint(want, err.data)}`);
+      const hint = typeHint(want, err.data, plainScalarAt(doc, path));
+      log.report('E_FIELD_TYPE', site(path), `${field} must be ${TYPE_WORDS[want] ?? want}, got ${typeOf(err.data)}${hint}`);
       return;
     }
     case 'const':

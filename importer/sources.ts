@@ -117,6 +117,8 @@ function classify(value: Json, file: string, pointer: string, out: Item[], mapKe
     if (pointer !== '') return false; // a bare session is named by its file: one per file
     out.push({ kind: 'key', file, pointer, value, keyRef: { value: basename(file, extname(file)), explicitHash: false, pointer: '' } });
   } else if (Array.isArray(value.Data)) return classify(value.Data, file, ptr(pointer, 'Data'), out);
+  // The Dashboard's API listing (GET /api/apis): {"apis": [{"api_definition": {...}}, ...], "pages": N}.
+  else if (Array.isArray(value.apis)) return classify(value.apis, file, ptr(pointer, 'apis'), out);
   else {
     // policies.json: policy id -> policy
     const entries = Object.entries(value);

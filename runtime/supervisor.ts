@@ -348,7 +348,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
       limiter: cfg.redisUrl ? 'redis' : cfg.worker !== undefined ? 'primary-leases' : 'in-process',
       // What limited keys get while Redis cannot decide (policies with on_limiter_error: deny are denied regardless).
       on_limiter_error: cfg.onLimiterError,
-      ...(cfg.worker !== undefined ? { worker: cfg.worker } : {}),
+      // A cluster worker's logger already names the worker on every line (serve.ts).
     },
     // A cluster worker is one of several: the primary says "mtlsgate serving" once all are up.
     cfg.worker !== undefined ? 'worker serving' : 'mtlsgate serving',

@@ -130,3 +130,15 @@ test('per and quota_renewal_rate take seconds or a duration (30s, 1m, 1h, 1d, mi
   );
   assert.equal(b.diagnostics.length, 3, messages.join('\n'));
 });
+
+test('"quote it" quotes the value as written, not the number YAML read (a 64-digit token_sha256, 1.10, 0x1F)', async () => {
+  const dir = writeConfig({
+    'k.yaml': `kind: key\nid: k\ntoken_sha256: ${'1'.repeat(64)}   # digits only\naccess_rights: { a: {} }\n`,
+    'api.yaml':
+      'kind: api\nid: a\nname: 1.10\nuse_keyless: true\nproxy: { listen_path: /a/, target_url: http://127.0.0.1:9 }\n---\nkind: api\nid: 0x1F\nuse_keyless: true\nproxy: { listen_path: /b/, target_url: http://127.0.0.1:9 }\n',
+  });
+  const messages = (await compileDir(dir)).diagnostics.map((d) => d.message);
+  assert.ok(messages.includes(`token_sha256 must be a string, got number 1.1111111111111112e+63 (quote it: "${'1'.repeat(64)}")`), messages.join('\n'));
+  assert.ok(messages.includes('name must be a string, got number 1.1 (quote it: "1.10")'), messages.join('\n'));
+  assert.ok(messages.includes('id must be a string, got number 31 (quote it: "0x1F")'), messages.join('\n'));
+});

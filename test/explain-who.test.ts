@@ -2,11 +2,12 @@
 // through to an API), on the examples compiled with the CLI and the demo certificates.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DemoPki } from '../cli/pki.ts';
 import { compileExamples } from './helpers/demo-bundle.ts';
+import { compileWithCli } from './helpers/serve-fixtures.ts';
 import { CLI, run } from './helpers/serve-fixtures.ts';
 
 let tmp: string;
@@ -245,4 +246,40 @@ test('who with only the deployed bundle: every grant is a row (fingerprint, key,
       ['other-team', false, null],
     ],
   );
+});
+
+test('who lists pinned certificates by key, then subject, never by fingerprint (a renewal does not reorder the listing)', async () => {
+  // Two keys named so that their order is the reverse of their certificates' fingerprint order,
+  // whatever fingerprints this run's certificates have: the bundle keeps pins by fingerprint.
+  const [high, low] = (['alice', 'bob'] as ('alice' | 'bob')[]).sort((a, b) => (pki.clients[a].fingerprint < pki.clients[b].fingerprint ? 1 : -1));
+  const config = join(tmp, 'who-order');
+  mkdirSync(config);
+  const pem = (name: string) => join(pki.dir, `${name}.pem`);
+  writeFileSync(
+    join(config, 'all.yaml'),
+    `kind: api
+id: orders
+proxy: { listen_path: /orders/, target_url: http://127.0.0.1:9 }
+use_standard_auth: true
+use_mutual_tls_auth: true
+client_certificates: [${pem(low)}, ${pem(high)}]
+${[
+  ['a-holder-of-the-higher-fingerprint', high, 'a'],
+  ['b-holder-of-the-lower-fingerprint', low, 'b'],
+]
+  .map(([id, name, hex]) => `---\nkind: key\nid: ${id}\ncertificate: ${pem(name)}\ntoken_sha256: ${hex.repeat(64)}\naccess_rights: { orders: {} }\n`)
+  .join('')}`,
+  );
+  const out = join(tmp, 'who-order.json');
+  await compileWithCli(config, out, ['--allow-outside', pki.dir]);
+  for (const certs of [['--certs', pki.dir], []]) {
+    const r = await cli('who', '--bundle', out, 'orders', '--format', 'json', ...certs);
+    assert.equal(r.code, 0, r.stderr);
+    const pinned = JSON.parse(r.stdout).rows.filter((x: { kind: string }) => x.kind === 'certificate');
+    assert.deepEqual(
+      pinned.map((x: { id: string }) => x.id),
+      ['a-holder-of-the-higher-fingerprint', 'b-holder-of-the-lower-fingerprint'],
+      certs.length ? 'checked rows' : 'rows from the bundle alone',
+    );
+  }
 });

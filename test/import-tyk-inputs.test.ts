@@ -198,3 +198,23 @@ test("shapes from Tyk's own repository: an h2c:// gRPC target becomes http:// wi
   assert.equal(yamlOf(o, 'apis/status.yaml').proxy.target_url, 'http://status.internal:50051');
   assert.match(r.stdout, /app_sample\.json#\/enable_batch_request_support: enable_batch_request_support not converted: batch requests/);
 });
+
+test("listings as Tyk's APIs return them: the gateway's GET /tyk/apis (an array) and the Dashboard's GET /api/apis ({apis: [{api_definition}], pages})", () => {
+  const def = JSON.parse(readFileSync(join(FIXTURES, 'apps', 'logistics.json'), 'utf8'));
+  const dir = join(tmp, 'listings');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'gateway.json'), JSON.stringify([def]));
+  writeFileSync(
+    join(dir, 'dashboard.json'),
+    JSON.stringify({
+      apis: [
+        { api_definition: { ...def, api_id: 'billing', proxy: { ...def.proxy, listen_path: '/billing/' } }, hook_references: [], is_site: false, sort_by: 0 },
+      ],
+      pages: 1,
+    }),
+  );
+  const r = importTyk(join(tmp, 'listings-out'), dir);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /wrote 2 APIs, 0 policies, 0 keys/);
+  assert.match(r.stdout, /dashboard\.json#\/apis\/0\/api_definition\/disable_rate_limit: disable_rate_limit not converted/);
+});

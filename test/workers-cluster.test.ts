@@ -24,6 +24,13 @@ test('--workers 2 starts two workers behind one listener and one admin listener'
   assert.equal(serving.workers, 2);
   assert.equal((serving.pids as number[]).length, 2);
   assert.equal(serving.limiter, 'primary-leases');
+  // A worker's logger carries its id; its start-up line once added it again: "worker" twice in one object.
+  const started = s
+    .output()
+    .stdout.split('\n')
+    .filter((l) => l.includes('"msg":"worker serving"'));
+  assert.equal(started.length, 2);
+  for (const l of started) assert.equal(l.match(/"worker":/g)?.length, 1, l);
   base = `https://${serving.listen}`;
   admin = `http://${serving.admin}`;
   const health = (await (await fetch(`${admin}/health`)).json()) as { status: string; workers: Array<{ worker: number; status: string; bundle: string }> };
