@@ -84,7 +84,7 @@ function allowedPath(api: BundleApi, key: BundleKey | null): string {
   return api.listen_path + 'hello';
 }
 
-function demoSteps(input: DemoGuideInput): DemoStep[] {
+export function demoSteps(input: DemoGuideInput): DemoStep[] {
   const { content, gatewayUrl } = input;
   const fps = fingerprints(input.certsDir);
   const apis = Object.values(content.apis);
