@@ -9,7 +9,7 @@ import { subjectNameDer } from '../cert/der.ts';
 import { MAX_SIGNED_AHEAD_MS } from './bundle-floor.ts';
 import { MAX_CRL_BYTES } from '../common/size-limits.ts';
 import { readCapped } from './capped-read.ts';
-import { crlStateKey, newerCrl } from './state-file.ts';
+import { crlFloorKey, crlStateKey, newerCrl } from './state-file.ts';
 import { type CrlFloor, type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
 
@@ -115,10 +115,9 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     const newer =
       crl.caFingerprint === null || crl.thisUpdate === null || newerCrl(taken, { ca: crl.caFingerprint, thisUpdate: crl.thisUpdate, number: crl.number });
     if (fromPeer && !newer) return;
-    // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one
-    // to beat, if the bound CA signed it (another CA's list says nothing about this one's numbers).
-    const kept = crl.caFingerprint === null ? store.floors.get(crlStateKey(crl.url)) : undefined;
-    const floor = kept?.ca === bound.fingerprint ? kept : undefined;
+    // Until a first CRL is taken, the newest one of the bound CA taken before this start
+    // (--state-dir) is the one to beat (another CA's list says nothing about this one's numbers).
+    const floor = crl.caFingerprint === null ? store.floors.get(crlFloorKey(crlStateKey(crl.url), bound.fingerprint)) : undefined;
     const beaten: InUse =
       floor === undefined
         ? { ...crl, what: 'the CRL in use' }

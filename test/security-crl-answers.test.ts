@@ -55,7 +55,10 @@ function madeUpCrl(entries: number): Buffer {
     list.push(tlv(0x30, Buffer.concat([tlv(0x02, serial), now])));
   }
   const issuer = tlv(0x30, tlv(0x31, tlv(0x30, Buffer.concat([tlv(0x06, Buffer.from([0x55, 0x04, 0x03])), tlv(0x0c, Buffer.from('Internal CA'))]))));
-  const tbs = tlv(0x30, Buffer.concat([tlv(0x02, Buffer.from([1])), ecdsaSha256, issuer, now, utc(new Date(Date.now() + 86_400_000)), tlv(0x30, Buffer.concat(list))]));
+  const tbs = tlv(
+    0x30,
+    Buffer.concat([tlv(0x02, Buffer.from([1])), ecdsaSha256, issuer, now, utc(new Date(Date.now() + 86_400_000)), tlv(0x30, Buffer.concat(list))]),
+  );
   return tlv(0x30, Buffer.concat([tbs, ecdsaSha256, tlv(0x03, Buffer.alloc(65))]));
 }
 
