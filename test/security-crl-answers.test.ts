@@ -7,9 +7,8 @@
 // for 47 MB). Real `mtlsgate serve`, a real HTTP server answering the URL, curl through the
 // gateway and /live on the same process while it fetches.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { HealthReport } from '../runtime/admin.ts';
@@ -17,16 +16,14 @@ import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
 import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { compileWithCli, curl, demoPki } from './helpers/serve-fixtures.ts';
+import { curl, demoPki } from './helpers/serve-fixtures.ts';
+import { crlBundle, serveBodies } from './helpers/crl-workers.ts';
 
 const tmp = tempDir('crl-answers');
 let pki: Awaited<ReturnType<typeof demoPki>>;
 let echo: EchoUpstream;
 let ca: OpensslCa;
-let server: Server;
-let base: string;
-/** What the CRL server answers at each path. */
-const served = new Map<string, Buffer>();
+const servers: Server[] = [];
 type Gateway = ReturnType<typeof spawnDemoGateway>;
 const started: Gateway[] = [];
 
@@ -67,36 +64,25 @@ before(async () => {
   echo = await startEcho();
   ca = createOpensslCa('Internal CA');
   const alice = ca.issue('alice', '/CN=alice');
-  writeFileSync(join(pki.dir, 'alice.pem'), readFileSync(alice.cert));
-  writeFileSync(join(pki.dir, 'alice-key.pem'), readFileSync(alice.key));
-  server = createServer((req, res) => {
-    const body = served.get(req.url ?? '');
-    if (body === undefined) res.writeHead(404).end();
-    else res.writeHead(200, { 'content-type': 'application/pkix-crl' }).end(body);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  copyFileSync(alice.cert, join(pki.dir, 'alice.pem'));
+  copyFileSync(alice.key, join(pki.dir, 'alice-key.pem'));
 });
 after(async () => {
   for (const gw of started) gw.kill();
-  server?.closeAllConnections();
-  server?.close();
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
   await echo?.close();
   ca?.cleanup();
   tmp.cleanup();
 });
 
-/** serve with one API trusting the CA, whose crl_url is `path` on the CRL server, fetched every second. */
-async function launch(path: string): Promise<Gateway> {
-  const cfg = join(tmp.dir, path.slice(1));
-  mkdirSync(cfg, { recursive: true });
-  writeFileSync(join(cfg, 'ca.pem'), ca.caPem);
-  writeFileSync(
-    join(cfg, 'config.yaml'),
-    `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n---\nkind: revocation\nid: internal\ncrl_urls:\n  - {url: "${base}${path}", issuer: ca.pem}\n`,
-  );
-  const bundle = join(tmp.dir, `${path.slice(1)}.json`);
-  await compileWithCli(cfg, bundle);
+/** serve with one API trusting the CA, whose crl_url answers `body`, fetched every second. */
+async function launch(name: string, body: Buffer): Promise<Gateway> {
+  const url = `${await serveBodies(servers, () => ({ body }))}/${name}.crl`;
+  mkdirSync(join(tmp.dir, name));
+  const bundle = await crlBundle(join(tmp.dir, name), ca, echo.url, url);
   const gw = spawnDemoGateway(bundle, pki, { admin: 'loopback', extra: ['--crl-stale', 'open', '--crl-refresh', '1s'] });
   started.push(gw);
   return gw;
@@ -128,8 +114,7 @@ async function lastError(gw: Gateway): Promise<string | null> {
 
 describe('a crl_url answer is refused without holding the event loop (real serve, fetched every second)', () => {
   test('1 MB of "-----BEGIN X509 CRL-----" without an END: refused at once as no CRL; requests keep being answered', async (t) => {
-    served.set('/begins.crl', Buffer.from('-----BEGIN X509 CRL-----'.repeat(42_000)));
-    const gw = await launch('/begins.crl');
+    const gw = await launch('begins', Buffer.from('-----BEGIN X509 CRL-----'.repeat(42_000)));
     const error = await waitFor('the answer refused', () => lastError(gw), 30_000);
     assert.match(error, /is neither a DER CRL nor PEM/);
     // Fetched and refused again every second meanwhile.
@@ -141,8 +126,7 @@ describe('a crl_url answer is refused without holding the event loop (real serve
   });
 
   test('47 MB of made-up entries the CA never signed: refused on its signature, the entries never walked', async (t) => {
-    served.set('/made-up.crl', madeUpCrl(1_200_000));
-    const gw = await launch('/made-up.crl');
+    const gw = await launch('made-up', madeUpCrl(1_200_000));
     const error = await waitFor('the answer refused', () => lastError(gw), 60_000);
     assert.match(error, /its signature does not verify against the CA this URL is bound to/);
     const slowest = await slowestLive(gw, 4_000);
