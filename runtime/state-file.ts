@@ -49,7 +49,7 @@ export interface GatewayState {
 }
 
 /** CAs whose floors one crl_url keeps; a further CA's is not recorded (one never takes another's place). */
-export const MAX_CAS_PER_CRL_URL = 8;
+const MAX_CAS_PER_CRL_URL = 8;
 
 /** What a process that takes bundles and CRLs reports them to: the state file's writer, or (a worker) the primary. */
 export interface StateRecorder {

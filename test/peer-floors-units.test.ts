@@ -16,7 +16,7 @@ import { TakenSoFar } from '../runtime/cluster/primary.ts';
 import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { redactUrl } from '../runtime/redact.ts';
 import { CrlStore } from '../runtime/revocation.ts';
-import { crlFloorKey, crlStateKey, readState, STATE_FILE, StateWriter } from '../runtime/state-file.ts';
+import { crlFloorKey, crlStateKey, startState } from '../runtime/state-file.ts';
 import { BundleStore } from '../runtime/store.ts';
 import { createCrl } from './helpers/demo-crl.ts';
 import { bundleOf, openApi } from './helpers/ops-fixtures.ts';
@@ -160,19 +160,20 @@ test('one floor per CA of a crl_url (section 46): another CA takes no place of t
   try {
     chmodSync(dir, 0o700);
     const ca = (c: string) => c.repeat(64);
-    const writer = new StateWriter(dir, readState(dir), (m) => assert.fail(m));
+    const { writer } = await startState(dir, undefined, undefined, (m) => assert.fail(m));
+    assert.ok(writer);
     writer.crlTaken('http://pki.example/a.crl', { ca: ca('a'), thisUpdate: Date.UTC(2026, 0, 1), number: '05' });
     writer.crlTaken('http://pki.example/b.crl', { ca: ca('b'), thisUpdate: Date.UTC(2026, 0, 1), number: '07' });
     writer.crlTaken('http://pki.example/b.crl', { ca: ca('c'), thisUpdate: Date.UTC(2026, 0, 2), number: 'ff' });
     await writer.flushed();
-    const doc = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8'));
+    const doc = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
     // One CA: the object earlier versions read; two: an array.
     assert.deepEqual(doc.crls['http://pki.example/a.crl'], { ca: `sha256:${ca('a')}`, this_update: '2026-01-01T00:00:00.000Z', crl_number: '05' });
     assert.deepEqual(
       doc.crls['http://pki.example/b.crl'].map((f: { ca: string }) => f.ca),
       [`sha256:${ca('b')}`, `sha256:${ca('c')}`],
     );
-    const read = readState(dir).crls;
+    const read = (await startState(dir, undefined, undefined, (m) => assert.fail(m))).crlFloors;
     assert.equal(read.get(crlFloorKey('http://pki.example/b.crl', ca('b')))?.number, '07');
     assert.equal(read.get(crlFloorKey('http://pki.example/b.crl', ca('c')))?.number, 'ff');
   } finally {

@@ -17,6 +17,7 @@ import { fingerprintOf } from '../cert/fingerprint.ts';
 import type { HealthReport } from '../runtime/admin.ts';
 import { demoServeArgs, listenPort } from './helpers/demo-gateway.ts';
 import { crlBundle, crlWorkersSetup, serveBodies, stolenAndLost } from './helpers/crl-workers.ts';
+import { createOpensslCa } from './helpers/openssl-pki.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 import { CLI, compileWithCli, curl, run, spawnServe, writeConfig } from './helpers/serve-fixtures.ts';
 
@@ -142,15 +143,15 @@ test("a CRL of a worker's own CA (signed by it) takes no place of the real CA's 
   const real = createOpensslCa('Planted Floor CA');
   const own = createOpensslCa('A Worker Own CA');
   try {
-    const { base, full } = stolenAndLost(real, pki);
+    const { base, full } = stolenAndLost(real, setup.pki);
     let body = full;
     const url = `${await serveBodies(servers, () => ({ body }))}/internal.crl`;
     mkdirSync(join(tmp.dir, 'own'));
-    const bundle = await crlBundle(join(tmp.dir, 'own'), real, echo.url, url);
+    const bundle = await crlBundle(join(tmp.dir, 'own'), real, setup.echo.url, url);
     const state = join(tmp.dir, 'own-state');
     const { gw, lie } = serveWithLiar(
       'own',
-      demoServeArgs(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', '--crl-refresh', '1s', '--state-dir', state] }),
+      demoServeArgs(bundle, setup.pki, { admin: 'loopback', extra: ['--workers', '2', '--crl-refresh', '1s', '--state-dir', state] }),
     );
     const admin = `http://${(await gw.serving()).admin}`;
     const fingerprint = (pem: string) => fingerprintOf(new X509Certificate(pem).raw);
@@ -180,14 +181,16 @@ test("a CRL of a worker's own CA (signed by it) takes no place of the real CA's 
 
     // Restarted while the URL hands out the real CA's older list, without `lost`.
     body = base;
-    const again = spawnServe(demoServeArgs(bundle, pki, { admin: 'loopback', extra: ['--crl-refresh', '1s', '--crl-stale', 'closed', '--state-dir', state] }));
+    const again = spawnServe(
+      demoServeArgs(bundle, setup.pki, { admin: 'loopback', extra: ['--crl-refresh', '1s', '--crl-stale', 'closed', '--state-dir', state] }),
+    );
     gateways.push(again);
     const serving = await again.serving();
     const health = async () => ((await (await fetch(`http://${serving.admin}/health`)).json()) as HealthReport).revocation?.crl_urls[0];
     await waitFor('the older list fetched', async () => (await health())?.last_error ?? (await health())?.fetched_at);
     // Before: taken (no floor for the real CA), and lost was admitted.
     assert.match(String((await health())?.last_error), /older than the last CRL taken from this URL before this start/);
-    const r = await curl(`https://127.0.0.1:${listenPort(serving)}/ca/x`, pki, 'lost');
+    const r = await curl(`https://127.0.0.1:${listenPort(serving)}/ca/x`, setup.pki, 'lost');
     assert.notEqual(r.status, 200, 'lost is not admitted');
   } finally {
     real.cleanup();
