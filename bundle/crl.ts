@@ -87,31 +87,90 @@ export function normaliseSerial(hex: string): string {
 }
 
 // OpenSSL writes X509 CRL; some libraries (@peculiar/x509 among them) write plain CRL.
-const PEM_CRL = /-----BEGIN (?:X509 )?CRL-----([\s\S]*?)-----END (?:X509 )?CRL-----/;
+const PEM_CRL_BEGIN = ['-----BEGIN X509 CRL-----', '-----BEGIN CRL-----'];
+const PEM_CRL_END = ['-----END X509 CRL-----', '-----END CRL-----'];
 
-/** DER of a CRL given as PEM text or DER bytes. Throws Error saying what is wrong. */
-function crlDer(bytes: Buffer): Buffer {
-  if (bytes[0] === 0x30) return bytes;
-  const m = PEM_CRL.exec(bytes.toString('latin1'));
-  if (!m) throw new Error('is neither a DER CRL nor PEM with -----BEGIN X509 CRL-----');
-  return Buffer.from(m[1], 'base64');
+/** Where the first of `marks` stands in `text` from `from` on: [index, length], or null. */
+function firstOf(text: string, marks: string[], from: number): [number, number] | null {
+  let found: [number, number] | null = null;
+  for (const mark of marks) {
+    const at = text.indexOf(mark, from);
+    if (at !== -1 && (found === null || at < found[0])) found = [at, mark.length];
+  }
+  return found;
 }
 
-/** Parses a CRL (PEM or DER). Throws Error saying what is wrong. */
+/**
+ * DER of a CRL given as PEM text or DER bytes. Throws Error saying what is wrong. The first
+ * BEGIN and the first END after it, found with indexOf: linear in the body. A lazy regex
+ * (`BEGIN(.*?)END`) retried from every BEGIN that has no END after it, and a crl_url answer of
+ * 400 KB of "-----BEGIN X509 CRL-----" took 3 s on the event loop (64 MiB: hours), from anyone
+ * who answers a plain-HTTP crl_url (docs/security.md section 46).
+ */
+function crlDer(bytes: Buffer): Buffer {
+  if (bytes[0] === 0x30) return bytes;
+  const text = bytes.toString('latin1');
+  const begin = firstOf(text, PEM_CRL_BEGIN, 0);
+  const end = begin === null ? null : firstOf(text, PEM_CRL_END, begin[0] + begin[1]);
+  if (begin === null || end === null) throw new Error('is neither a DER CRL nor PEM with -----BEGIN X509 CRL-----');
+  return Buffer.from(text.slice(begin[0] + begin[1], end[0]), 'base64');
+}
+
+/** What a CRL's signature covers and is, read without walking its entries: cheap at any size. */
+export interface SignedCrl {
+  /** The whole CRL as DER. */
+  der: Buffer;
+  /** The signed part (tbsCertList), exactly as it stands in the DER. */
+  tbs: Buffer;
+  /** Signature algorithm OID (dotted). */
+  algorithm: string;
+  signature: Buffer;
+  /** The issuer Name's DER (to find which CA signed it without checking every CA's signature). */
+  issuer: Buffer;
+}
+
+/**
+ * The signed parts of a CRL (PEM or DER); throws Error saying what is wrong. A fetched CRL's
+ * signature is checked on these before its entries are walked: whoever answers a plain-HTTP
+ * crl_url could otherwise make the gateway walk 64 MiB of made-up entries (8 s on the event
+ * loop) before the signature refused them (docs/security.md section 46).
+ */
+export function signedCrl(bytes: Buffer): SignedCrl {
+  const der = crlDer(bytes);
+  try {
+    return readSigned(der).signed;
+  } catch (err) {
+    throw new Error(`is not a readable CRL (${(err as Error).message})`);
+  }
+}
+
+function readSigned(der: Buffer): { signed: SignedCrl; tbs: Tlv; issuer: Tlv } {
+  const outer = readTlv(der, 0, der.length);
+  if (outer.tag !== 0x30) throw new RangeError('not a SEQUENCE');
+  const tbs = readTlv(der, outer.start, outer.end);
+  const sigAlg = readTlv(der, tbs.end, outer.end);
+  const sigBits = readTlv(der, sigAlg.end, outer.end);
+  if (tbs.tag !== 0x30 || sigAlg.tag !== 0x30 || sigBits.tag !== 0x03) throw new RangeError('not a CertificateList');
+  const algorithm = oidText(der, readTlv(der, sigAlg.start, sigAlg.end));
+  let t = readTlv(der, tbs.start, tbs.end);
+  if (t.tag === 0x02) t = readTlv(der, t.end, tbs.end); // version
+  // t: signature AlgorithmIdentifier; then issuer Name
+  const issuer = readTlv(der, t.end, tbs.end);
+  const signed: SignedCrl = {
+    der,
+    tbs: der.subarray(tbs.head, tbs.end),
+    algorithm,
+    signature: der.subarray(sigBits.start + 1, sigBits.end),
+    issuer: der.subarray(issuer.head, issuer.end),
+  };
+  return { signed, tbs, issuer };
+}
+
+/** Parses a CRL (PEM or DER), entries and all. Throws Error saying what is wrong. */
 export function parseCrl(bytes: Buffer): Crl {
   const der = crlDer(bytes);
   try {
-    const outer = readTlv(der, 0, der.length);
-    if (outer.tag !== 0x30) throw new RangeError('not a SEQUENCE');
-    const tbs = readTlv(der, outer.start, outer.end);
-    const sigAlg = readTlv(der, tbs.end, outer.end);
-    const sigBits = readTlv(der, sigAlg.end, outer.end);
-    if (tbs.tag !== 0x30 || sigAlg.tag !== 0x30 || sigBits.tag !== 0x03) throw new RangeError('not a CertificateList');
-    const algorithm = oidText(der, readTlv(der, sigAlg.start, sigAlg.end));
-    let t = readTlv(der, tbs.start, tbs.end);
-    if (t.tag === 0x02) t = readTlv(der, t.end, tbs.end); // version
-    // t: signature AlgorithmIdentifier; then issuer Name
-    const issuer = readTlv(der, t.end, tbs.end);
+    const { signed, tbs, issuer } = readSigned(der);
     const thisUpdateTlv = readTlv(der, issuer.end, tbs.end);
     const thisUpdate = timeOf(der, thisUpdateTlv);
     let at = thisUpdateTlv.end;
@@ -136,9 +195,9 @@ export function parseCrl(bytes: Buffer): Crl {
       } else if (next.tag === 0xa0) number = readCrlExtensions(der, next);
     }
     return {
-      tbs: der.subarray(tbs.head, tbs.end),
-      algorithm,
-      signature: der.subarray(sigBits.start + 1, sigBits.end),
+      tbs: signed.tbs,
+      algorithm: signed.algorithm,
+      signature: signed.signature,
       thisUpdate,
       nextUpdate,
       serials,
@@ -169,7 +228,7 @@ const HASH_OF: Record<string, string | null> = {
 };
 
 /** Does `ca` sign this CRL (a CA certificate whose key verifies the signature)? */
-export function crlSignedBy(crl: Crl, ca: X509Certificate): boolean {
+export function crlSignedBy(crl: Pick<Crl, 'tbs' | 'algorithm' | 'signature'>, ca: X509Certificate): boolean {
   if (!(crl.algorithm in HASH_OF) || !ca.ca) return false;
   try {
     return verify(HASH_OF[crl.algorithm], crl.tbs, ca.publicKey, crl.signature);

@@ -122,6 +122,21 @@ function parseTime(buf: Uint8Array, t: Tlv): Date {
   return new Date(ms);
 }
 
+/** A certificate's subject Name as its DER bytes (compared whole with a CRL's issuer), or null when the structure is not the usual one. */
+export function subjectNameDer(der: Buffer): Buffer | null {
+  try {
+    const cert = readTlv(der, 0, der.length);
+    const tbs = readTlv(der, cert.start, cert.end);
+    let t = readTlv(der, tbs.start, tbs.end);
+    if (t.tag === 0xa0) t = readTlv(der, t.end, tbs.end); // version
+    // serialNumber, signature AlgorithmIdentifier, issuer, validity, then subject
+    for (let i = 0; i < 4; i++) t = readTlv(der, t.end, tbs.end);
+    return t.tag === 0x30 ? der.subarray(t.head, t.end) : null;
+  } catch {
+    return null;
+  }
+}
+
 // 2.5.29.19 basicConstraints, 2.5.29.15 keyUsage: the same first two bytes.
 const BASIC_CONSTRAINTS = [0x55, 0x1d, 0x13];
 const KEY_USAGE_LAST = 0x0f;

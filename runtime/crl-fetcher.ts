@@ -4,11 +4,12 @@
 // generation so every connection re-checks on its next request. A URL is fetched every
 // `intervalMs`, or sooner when its CRL's nextUpdate comes first; past nextUpdate without a
 // fresh copy, the CRL is stale and `--crl-stale open|closed` decides (runtime/revocation.ts).
-import { type Crl, crlSignedBy, parseCrl } from '../bundle/crl.ts';
+import { type Crl, crlSignedBy, parseCrl, type SignedCrl, signedCrl } from '../bundle/crl.ts';
+import { subjectNameDer } from '../cert/der.ts';
 import { MAX_SIGNED_AHEAD_MS } from './bundle-floor.ts';
 import { MAX_CRL_BYTES } from '../common/size-limits.ts';
 import { readCapped } from './capped-read.ts';
-import { crlStateKey, newerCrl } from './state-file.ts';
+import { crlFloorKey, crlStateKey, newerCrl } from './state-file.ts';
 import { type CrlFloor, type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
 
@@ -70,25 +71,34 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
    * use, and not reported again (the worker that fetched them did).
    */
   function take(crl: FetchedCrl, bytes: Buffer, etag: string | null, fromPeer: boolean): void {
-    let parsed: Crl;
+    let signed: SignedCrl;
     try {
-      parsed = parseCrl(bytes);
+      signed = signedCrl(bytes);
     } catch (err) {
       throw new RefusedCrl((err as Error).message);
     }
     // Verified against the one CA the bundle binds to this URL: any other trusted CA's CRL
     // verifies too, and taken (even as the first list after a start) it would un-revoke what
-    // the right CA revoked.
+    // the right CA revoked. The signature first, the entries only once it verifies: whoever
+    // answers the URL cannot make the gateway walk a list the CA never signed.
     const cas = opts.snapshot().revocationCas();
     const bound = crl.issuer === null ? undefined : cas.find((ca) => ca.fingerprint === crl.issuer);
     if (bound === undefined) throw new RefusedCrl('the bundle being served binds no CA to this URL');
-    if (!crlSignedBy(parsed, bound.cert)) {
-      const other = cas.find((ca) => crlSignedBy(parsed, ca.cert));
+    if (!crlSignedBy(signed, bound.cert)) {
+      // Named for the message only: a CA whose subject is the CRL's issuer, not every CA's
+      // signature check over a list of up to 64 MiB.
+      const other = cas.find((ca) => ca !== bound && subjectNameDer(ca.cert.raw)?.equals(signed.issuer) === true && crlSignedBy(signed, ca.cert));
       throw new RefusedCrl(
         other === undefined
           ? `its signature does not verify against the CA this URL is bound to (sha256:${short(bound.fingerprint)})`
           : `it is signed by another CA (sha256:${short(other.fingerprint)}) than the one this URL is bound to (sha256:${short(bound.fingerprint)}; crl_urls issuer)`,
       );
+    }
+    let parsed: Crl;
+    try {
+      parsed = parseCrl(signed.der);
+    } catch (err) {
+      throw new RefusedCrl((err as Error).message);
     }
     if (parsed.nextUpdate !== null && parsed.nextUpdate.getTime() <= Date.now())
       throw new RefusedCrl(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
@@ -105,10 +115,9 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     const newer =
       crl.caFingerprint === null || crl.thisUpdate === null || newerCrl(taken, { ca: crl.caFingerprint, thisUpdate: crl.thisUpdate, number: crl.number });
     if (fromPeer && !newer) return;
-    // Until a first CRL is taken, the newest one taken before this start (--state-dir) is the one
-    // to beat, if the bound CA signed it (another CA's list says nothing about this one's numbers).
-    const kept = crl.caFingerprint === null ? store.floors.get(crlStateKey(crl.url)) : undefined;
-    const floor = kept?.ca === bound.fingerprint ? kept : undefined;
+    // Until a first CRL is taken, the newest one of the bound CA taken before this start
+    // (--state-dir) is the one to beat (another CA's list says nothing about this one's numbers).
+    const floor = crl.caFingerprint === null ? store.floors.get(crlFloorKey(crlStateKey(crl.url), bound.fingerprint)) : undefined;
     const beaten: InUse =
       floor === undefined
         ? { ...crl, what: 'the CRL in use' }

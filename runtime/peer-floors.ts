@@ -9,7 +9,7 @@
 import { type BundleFloor, higherFloor } from './bundle-floor.ts';
 import type { CrlFetcher } from './crl-fetcher.ts';
 import type { CrlFloor } from './revocation.ts';
-import { type BundleRecord, crlStateKey, newerCrl } from './state-file.ts';
+import { type BundleRecord, crlStateKey, raiseCrlFloor } from './state-file.ts';
 import type { BundleStore } from './store.ts';
 
 export interface PeerTaken {
@@ -45,8 +45,7 @@ export function withPeerFloors<T extends { floor: BundleFloor | null; crlFloors:
   for (const t of taken) {
     if (t.bundle !== undefined) floor = higherFloor(floor, { signedAt: t.bundle.signedAt, digest: t.bundle.digest, from: 'the bundle another worker took' });
     if (t.crl === undefined) continue;
-    const key = crlStateKey(t.crl.url);
-    if (newerCrl(t.crl.floor, crlFloors.get(key))) crlFloors.set(key, t.crl.floor);
+    raiseCrlFloor(crlFloors, crlStateKey(t.crl.url), t.crl.floor);
   }
   return { ...own, floor, crlFloors };
 }

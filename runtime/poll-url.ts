@@ -49,6 +49,9 @@ export async function fetchBundle(
   }
   if (res.statusCode === 304) {
     await res.body.dump();
+    // Not modified since what? Taken as "the bundle serving is current", it cleared the last
+    // reload error in /health without the server having been asked about that bundle.
+    if (etag === null) throw new BundleFetchError(`cannot fetch bundle from ${redactUrl(url)}: HTTP 304 to a request without If-None-Match`);
     return { status: 'not-modified' };
   }
   if (res.statusCode !== 200) {

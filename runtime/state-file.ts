@@ -40,9 +40,16 @@ export interface BundleRecord {
 
 export interface GatewayState {
   bundle: BundleRecord | null;
-  /** crl_url as crlStateKey keeps it (shown, with a hash when redaction hid something) → the newest CRL taken from it. */
+  /**
+   * crlFloorKey(crl_url as crlStateKey keeps it, CA fingerprint) → the newest CRL of that CA taken
+   * from that URL. One floor per CA of a URL, not one per URL: a floor of another CA (a cluster
+   * worker's own, section 46) would otherwise take the place of the real CA's.
+   */
   crls: Map<string, CrlFloor>;
 }
+
+/** CAs whose floors one crl_url keeps; a further CA's is not recorded (one never takes another's place). */
+const MAX_CAS_PER_CRL_URL = 8;
 
 /** What a process that takes bundles and CRLs reports them to: the state file's writer, or (a worker) the primary. */
 export interface StateRecorder {
@@ -77,21 +84,34 @@ function parseState(text: string): GatewayState {
   }
   const crls = new Map<string, CrlFloor>();
   if (typeof doc.crls !== 'object' || doc.crls === null) throw new Error('"crls" is not an object');
-  for (const [url, v] of Object.entries(doc.crls as Record<string, Record<string, unknown>>)) {
-    const thisUpdate = time(v?.this_update);
-    const ca = typeof v?.ca === 'string' && /^sha256:[0-9a-f]{64}$/.test(v.ca) ? v.ca.slice(7) : null;
-    const number = v?.crl_number;
-    if (thisUpdate === null || ca === null || !(number === null || (typeof number === 'string' && /^[0-9a-f]+$/.test(number))))
-      throw new Error(`"crls" entry ${JSON.stringify(url)} needs ca (sha256:<hex>), this_update (ISO-8601 UTC) and crl_number (hex or null)`);
-    crls.set(url, { ca, thisUpdate, number: number as string | null });
+  for (const [url, entry] of Object.entries(doc.crls as Record<string, unknown>)) {
+    // One CA's floor as an object (every file before session 15), several as an array.
+    const floors = (Array.isArray(entry) ? entry : [entry]) as Array<Record<string, unknown> | null>;
+    if (floors.length === 0 || floors.length > MAX_CAS_PER_CRL_URL) throw new Error(`"crls" entry ${JSON.stringify(url)} holds ${floors.length} floors`);
+    for (const v of floors) {
+      const thisUpdate = time(v?.this_update);
+      const ca = typeof v?.ca === 'string' && /^sha256:[0-9a-f]{64}$/.test(v.ca) ? v.ca.slice(7) : null;
+      const number = v?.crl_number;
+      if (thisUpdate === null || ca === null || !(number === null || (typeof number === 'string' && /^[0-9a-f]+$/.test(number))))
+        throw new Error(`"crls" entry ${JSON.stringify(url)} needs ca (sha256:<hex>), this_update (ISO-8601 UTC) and crl_number (hex or null)`);
+      crls.set(crlFloorKey(url, ca), { ca, thisUpdate, number: number as string | null });
+    }
   }
   return { bundle, crls };
 }
 
 function serialise(state: GatewayState): string {
+  const byUrl = new Map<string, CrlFloor[]>();
+  for (const [key, c] of [...state.crls].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const url = key.slice(0, key.lastIndexOf('\n'));
+    byUrl.set(url, [...(byUrl.get(url) ?? []), c]);
+  }
   const crls: Record<string, unknown> = {};
-  for (const [url, c] of [...state.crls].sort(([a], [b]) => (a < b ? -1 : 1)))
-    crls[url] = { ca: `sha256:${c.ca}`, this_update: iso(c.thisUpdate), crl_number: c.number };
+  for (const [url, floors] of byUrl) {
+    const written = floors.map((c) => ({ ca: `sha256:${c.ca}`, this_update: iso(c.thisUpdate), crl_number: c.number }));
+    // One CA: the object every earlier version reads.
+    crls[url] = written.length === 1 ? written[0] : written;
+  }
   const bundle = state.bundle && { signed_at: iso(state.bundle.signedAt), digest: state.bundle.digest, key_id: state.bundle.keyId };
   return `${JSON.stringify({ format: STATE_FORMAT, bundle, crls }, null, 2)}\n`;
 }
@@ -198,6 +218,29 @@ export function crlStateKey(url: string): string {
   return shown === url ? url : `${shown} sha256:${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
 }
 
+/** Where the floor of `ca`'s CRLs at a crl_url (as crlStateKey keeps it) is kept: each CA of a URL has its own. */
+export function crlFloorKey(stateKey: string, ca: string): string {
+  return `${stateKey}\n${ca}`;
+}
+
+/**
+ * Puts `floor` (of a CRL taken from the URL kept as `stateKey`) into `floors` when it is newer than
+ * the floor of its CA there; true when it did. A CA the URL has no floor of yet is recorded only
+ * while the URL keeps fewer than MAX_CAS_PER_CRL_URL: never in another CA's place, so a floor of a
+ * CA no bundle binds to the URL (a cluster worker's own) leaves the real CA's where it is.
+ */
+export function raiseCrlFloor(floors: Map<string, CrlFloor>, stateKey: string, floor: CrlFloor): boolean {
+  const key = crlFloorKey(stateKey, floor.ca);
+  const held = floors.get(key);
+  if (held === undefined) {
+    let cas = 0;
+    for (const k of floors.keys()) if (k.startsWith(`${stateKey}\n`)) cas++;
+    if (cas >= MAX_CAS_PER_CRL_URL) return false;
+  } else if (!newerCrl(floor, held)) return false;
+  floors.set(key, floor);
+  return true;
+}
+
 /** Whether `a` is a newer CRL than `b` (another CA's counts as newer: a rotated CA). */
 export function newerCrl(a: CrlFloor, b: CrlFloor | undefined): boolean {
   if (b === undefined || a.ca !== b.ca) return true;
@@ -227,10 +270,7 @@ export class StateWriter implements StateRecorder {
   }
 
   crlTaken(url: string, floor: CrlFloor): void {
-    const key = crlStateKey(url);
-    if (!newerCrl(floor, this.state.crls.get(key))) return;
-    this.state.crls.set(key, floor);
-    void this.writes.run();
+    if (raiseCrlFloor(this.state.crls, crlStateKey(url), floor)) void this.writes.run();
   }
 
   /** Writes now and reports a failure by throwing (start-up: a state directory that cannot be written stops it). */

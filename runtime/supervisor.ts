@@ -153,6 +153,12 @@ function certHeaderOf(cfg: RuntimeConfig): CertHeaderReader | undefined {
 export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> {
   const log = cfg.logger;
   const certHeader = certHeaderOf(cfg);
+  const everyone = certHeader?.trusted.everyone() ?? [];
+  if (everyone.length > 0)
+    log.warn(
+      { trusted_proxies: everyone },
+      `--trusted-proxies ${everyone.join(',')} trusts every address: any client that reaches the gateway is taken for the load balancer, and the ${certHeader!.spec.header} header it sends makes it whoever that certificate names, whatever its own TLS handshake showed; name the load balancers' addresses instead`,
+    );
   const tlsFiles = tlsFilesOf(cfg);
   let tlsPairs;
   try {

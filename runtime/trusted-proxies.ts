@@ -25,6 +25,19 @@ export class TrustedProxies {
     }
   }
 
+  /**
+   * The entries that trust every IPv4 or every IPv6 address (`0.0.0.0/0`, `::/0`, which node's
+   * BlockList also matches every IPv4 peer against, `::ffff:0:0/96`), for serve's start-up warning:
+   * with one of them any client that reaches the gateway is a trusted proxy, and the certificate
+   * header it sends names whom it likes. A range holds both ends of a family only when it is all of it.
+   */
+  everyone(): string[] {
+    return this.cidrs.filter((entry) => {
+      const one = new TrustedProxies([entry]);
+      return (one.trusts('0.0.0.0') && one.trusts('255.255.255.255')) || (one.trusts('::') && one.trusts('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'));
+    });
+  }
+
   /** Is `address` (a socket's remoteAddress) in one of the ranges? */
   trusts(address: string | undefined): boolean {
     if (address === undefined || address === '') return false;

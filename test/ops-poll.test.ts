@@ -88,3 +88,29 @@ test('pollUrl takes new bundles, skips 304s, keeps going through failures', asyn
     await srv.close();
   }
 });
+
+test('a 304 to a poll sent without If-None-Match is no answer: the poll fails (section 46)', async () => {
+  // The serving bundle came without an ETag, so polls ask unconditionally. Before, a 304 (from the
+  // server or whoever is on the path to an http:// URL) was "not modified": the store's last
+  // reload error was cleared, /health said ok, though nothing had confirmed the bundle serving.
+  const srv = await bundleServer();
+  const errors: string[] = [];
+  let notModified = 0;
+  srv.state.failWith = 304;
+  const poll = pollUrl(srv.url, {
+    intervalMs: 40,
+    etag: null,
+    onBundle: () => true,
+    onNotModified: () => notModified++,
+    onError: (err) => errors.push(err.message),
+  });
+  try {
+    await waitFor('a poll answered', () => errors.length + notModified >= 1);
+    assert.equal(notModified, 0);
+    assert.match(errors[0], /cannot fetch bundle from http:\/\/127\.0\.0\.1:\d+\/bundle\.json: HTTP 304 to a request without If-None-Match/);
+    assert.equal(srv.state.log[0].ifNoneMatch, null);
+  } finally {
+    poll.close();
+    await srv.close();
+  }
+});

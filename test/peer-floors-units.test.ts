@@ -4,7 +4,10 @@
 // workers again; and the primary replays what was taken to a worker that starts later.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { generateSigningKeys, readPrivateKey, readPublicKey, signBundle } from '../bundle/sign.ts';
@@ -13,7 +16,7 @@ import { TakenSoFar } from '../runtime/cluster/primary.ts';
 import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { redactUrl } from '../runtime/redact.ts';
 import { CrlStore } from '../runtime/revocation.ts';
-import { crlStateKey } from '../runtime/state-file.ts';
+import { crlFloorKey, crlStateKey, startState } from '../runtime/state-file.ts';
 import { BundleStore } from '../runtime/store.ts';
 import { createCrl } from './helpers/demo-crl.ts';
 import { bundleOf, openApi } from './helpers/ops-fixtures.ts';
@@ -142,4 +145,38 @@ test('--state-dir keeps a floor per crl_url even when two differ only in what re
     assert.doesNotMatch(k, /TOPSECRET|part/);
   }
   assert.equal(crlStateKey('http://pki.example/internal.crl'), 'http://pki.example/internal.crl', 'nothing hidden: the URL itself');
+});
+
+test('one floor per CA of a crl_url (section 46): another CA takes no place of the first, a ninth CA is not recorded; the state file reads both forms', async () => {
+  const taken = new TakenSoFar();
+  const floor = (ca: string, number: string) => ({ ca, thisUpdate: 1, number });
+  taken.add({ crl: { url: 'u', floor: floor('real', '05'), der: 'real' } });
+  taken.add({ crl: { url: 'u', floor: floor('own', 'ff'), der: 'own' } });
+  for (let i = 0; i < 8; i++) taken.add({ crl: { url: 'u', floor: floor(`more${i}`, '01'), der: `more${i}` } });
+  const kept = taken.messages().map((m) => m.crl?.der);
+  assert.deepEqual(kept, ['real', 'own', 'more0', 'more1', 'more2', 'more3', 'more4', 'more5'], 'the first eight CAs, the real one among them');
+
+  const dir = mkdtempSync(join(tmpdir(), 'floors-'));
+  try {
+    chmodSync(dir, 0o700);
+    const ca = (c: string) => c.repeat(64);
+    const { writer } = await startState(dir, undefined, undefined, (m) => assert.fail(m));
+    assert.ok(writer);
+    writer.crlTaken('http://pki.example/a.crl', { ca: ca('a'), thisUpdate: Date.UTC(2026, 0, 1), number: '05' });
+    writer.crlTaken('http://pki.example/b.crl', { ca: ca('b'), thisUpdate: Date.UTC(2026, 0, 1), number: '07' });
+    writer.crlTaken('http://pki.example/b.crl', { ca: ca('c'), thisUpdate: Date.UTC(2026, 0, 2), number: 'ff' });
+    await writer.flushed();
+    const doc = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+    // One CA: the object earlier versions read; two: an array.
+    assert.deepEqual(doc.crls['http://pki.example/a.crl'], { ca: `sha256:${ca('a')}`, this_update: '2026-01-01T00:00:00.000Z', crl_number: '05' });
+    assert.deepEqual(
+      doc.crls['http://pki.example/b.crl'].map((f: { ca: string }) => f.ca),
+      [`sha256:${ca('b')}`, `sha256:${ca('c')}`],
+    );
+    const read = (await startState(dir, undefined, undefined, (m) => assert.fail(m))).crlFloors;
+    assert.equal(read.get(crlFloorKey('http://pki.example/b.crl', ca('b')))?.number, '07');
+    assert.equal(read.get(crlFloorKey('http://pki.example/b.crl', ca('c')))?.number, 'ff');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -17,6 +17,7 @@ import { fingerprintOf } from '../cert/fingerprint.ts';
 import type { HealthReport } from '../runtime/admin.ts';
 import { demoServeArgs, listenPort } from './helpers/demo-gateway.ts';
 import { crlBundle, crlWorkersSetup, serveBodies, stolenAndLost } from './helpers/crl-workers.ts';
+import { createOpensslCa } from './helpers/openssl-pki.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 import { CLI, compileWithCli, curl, run, spawnServe, writeConfig } from './helpers/serve-fixtures.ts';
 
@@ -134,4 +135,65 @@ test('a CRL record a worker makes up (the real list with a cRLNumber of ffffffff
   assert.ok(!replacement().some((l) => /older than/.test(String(l.error))), 'the replacement refused no real list');
   const port = listenPort(serving);
   for (let i = 0; i < 4; i++) assert.notEqual((await curl(`https://127.0.0.1:${port}/ca/x`, setup.pki, 'lost')).status, 200, 'lost is revoked on every worker');
+});
+
+test("a CRL of a worker's own CA (signed by it) takes no place of the real CA's floor: a restart still refuses the real CA's older list", async () => {
+  // Section 42's known limit, closed in section 46: one floor per URL, so the worker's own CA took
+  // the real CA's place in the state file, and a restart took the real CA's older list again.
+  const real = createOpensslCa('Planted Floor CA');
+  const own = createOpensslCa('A Worker Own CA');
+  try {
+    const { base, full } = stolenAndLost(real, setup.pki);
+    let body = full;
+    const url = `${await serveBodies(servers, () => ({ body }))}/internal.crl`;
+    mkdirSync(join(tmp.dir, 'own'));
+    const bundle = await crlBundle(join(tmp.dir, 'own'), real, setup.echo.url, url);
+    const state = join(tmp.dir, 'own-state');
+    const { gw, lie } = serveWithLiar(
+      'own',
+      demoServeArgs(bundle, setup.pki, { admin: 'loopback', extra: ['--workers', '2', '--crl-refresh', '1s', '--state-dir', state] }),
+    );
+    const admin = `http://${(await gw.serving()).admin}`;
+    const fingerprint = (pem: string) => fingerprintOf(new X509Certificate(pem).raw);
+    const floorsOf = (): Array<{ ca: string; crl_number: string }> => [stateOf(state).crls[url] ?? []].flat();
+    const realNumber = parseCrl(Buffer.from(full)).number;
+    await waitFor('the state file holds the real list', () => floorsOf().some((f) => f.crl_number === realNumber));
+    const planted = own.gencrl();
+    const parsed = parseCrl(Buffer.from(planted));
+    const floor = { ca: fingerprint(own.caPem), thisUpdate: parsed.thisUpdate.getTime(), number: parsed.number };
+    await lie([
+      {
+        type: 'mtlsgate:taken',
+        crl: { url, floor, der: Buffer.from(planted).toString('base64'), issuer: new X509Certificate(own.caPem).raw.toString('base64') },
+      },
+    ]);
+    // It verifies (the worker's CA signed it), so it is kept, beside the real CA's floor.
+    await waitFor("the worker's CA's floor is in the state file", () => floorsOf().some((f) => f.ca === `sha256:${floor.ca}`));
+    assert.equal(await refusedCount(admin), 0);
+    // Before: the URL's one floor was now the worker's CA's; the real CA's was gone.
+    assert.deepEqual(
+      floorsOf().find((f) => f.ca === `sha256:${fingerprint(real.caPem)}`)?.crl_number,
+      realNumber,
+      "the real CA's floor stays in the state file",
+    );
+    gw.kill();
+    await gw.exited;
+
+    // Restarted while the URL hands out the real CA's older list, without `lost`.
+    body = base;
+    const again = spawnServe(
+      demoServeArgs(bundle, setup.pki, { admin: 'loopback', extra: ['--crl-refresh', '1s', '--crl-stale', 'closed', '--state-dir', state] }),
+    );
+    gateways.push(again);
+    const serving = await again.serving();
+    const health = async () => ((await (await fetch(`http://${serving.admin}/health`)).json()) as HealthReport).revocation?.crl_urls[0];
+    await waitFor('the older list fetched', async () => (await health())?.last_error ?? (await health())?.fetched_at);
+    // Before: taken (no floor for the real CA), and lost was admitted.
+    assert.match(String((await health())?.last_error), /older than the last CRL taken from this URL before this start/);
+    const r = await curl(`https://127.0.0.1:${listenPort(serving)}/ca/x`, setup.pki, 'lost');
+    assert.notEqual(r.status, 200, 'lost is not admitted');
+  } finally {
+    real.cleanup();
+    own.cleanup();
+  }
 });

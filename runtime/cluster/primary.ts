@@ -13,7 +13,8 @@ import type { Logger } from '../log.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
 import type { HostPort } from '../supervisor.ts';
 import type { PeerTaken } from '../peer-floors.ts';
-import { type BundleRecord, newerCrl, startState, type StateWriter } from '../state-file.ts';
+import type { CrlFloor } from '../revocation.ts';
+import { type BundleRecord, crlFloorKey, crlStateKey, raiseCrlFloor, startState, type StateWriter } from '../state-file.ts';
 import { VERSION } from '../version.ts';
 import { ClusterMetrics } from './cluster-metrics.ts';
 import { checkToPrimary } from './ipc-check.ts';
@@ -342,15 +343,20 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   });
 }
 
-/** The newest signed bundle and, per crl_url, the newest CRL any worker took (runtime/peer-floors.ts). */
+/** The newest signed bundle and, per crl_url and CA, the newest CRL any worker took (runtime/peer-floors.ts). */
 export class TakenSoFar {
   private bundle: BundleRecord | undefined;
+  /** The floors as the state file keeps them (one per CA of a URL), and the messages that carried them. */
+  private readonly floors = new Map<string, CrlFloor>();
   private readonly crls = new Map<string, NonNullable<PeerTaken['crl']>>();
 
   add(m: PeerTaken): void {
     if (m.bundle !== undefined && (this.bundle === undefined || m.bundle.signedAt > this.bundle.signedAt)) this.bundle = m.bundle;
     const crl = m.crl;
-    if (crl?.der !== undefined && newerCrl(crl.floor, this.crls.get(crl.url)?.floor)) this.crls.set(crl.url, crl);
+    // Per CA: the primary holds no bundle, so it cannot tell which CA the URL is bound to; a CRL
+    // of a worker's own CA then keeps its own place and never takes the real CA's.
+    const key = crl === undefined ? '' : crlStateKey(crl.url);
+    if (crl?.der !== undefined && raiseCrlFloor(this.floors, key, crl.floor)) this.crls.set(crlFloorKey(key, crl.floor.ca), crl);
   }
 
   messages(): PeerFloorMessage[] {

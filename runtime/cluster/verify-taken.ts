@@ -9,7 +9,7 @@
 // Once per bundle or CRL taken, never per request: one Ed25519 check, one CRL walk (a few ms
 // for 10,000 entries) and one signature check.
 import { type KeyObject, X509Certificate } from 'node:crypto';
-import { type Crl, crlSignedBy, parseCrl } from '../../bundle/crl.ts';
+import { type Crl, crlSignedBy, parseCrl, signedCrl } from '../../bundle/crl.ts';
 import { verifySignedDigest } from '../../bundle/sign.ts';
 import { fingerprintOf } from '../../cert/fingerprint.ts';
 import { MAX_SIGNED_AHEAD_MS } from '../bundle-floor.ts';
@@ -53,12 +53,14 @@ function verifiedCrlFloor(c: NonNullable<PeerTaken['crl']>, now: number): CrlFlo
   let crl: Crl;
   let ca: X509Certificate;
   try {
-    crl = parseCrl(Buffer.from(c.der, 'base64'));
+    const signed = signedCrl(Buffer.from(c.der, 'base64'));
     ca = new X509Certificate(Buffer.from(c.issuer, 'base64'));
+    // The signature before the entries are walked (as the fetcher: runtime/crl-fetcher.ts).
+    if (!crlSignedBy(signed, ca)) return 'its signature does not verify against the CA certificate sent with it';
+    crl = parseCrl(signed.der);
   } catch (err) {
     return (err as Error).message;
   }
-  if (!crlSignedBy(crl, ca)) return 'its signature does not verify against the CA certificate sent with it';
   const floor: CrlFloor = { ca: fingerprintOf(ca.raw), thisUpdate: crl.thisUpdate.getTime(), number: crl.number };
   if (floor.thisUpdate > now + MAX_SIGNED_AHEAD_MS) return `its thisUpdate (${crl.thisUpdate.toISOString()}) is more than five minutes ahead`;
   // What the worker stated must be what the bytes say: a floor that differs is a bug or a forgery.
