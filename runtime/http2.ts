@@ -10,6 +10,7 @@
 // budget of streams the client resets before they are answered ("rapid reset",
 // CVE-2023-44487): a connection that spends it gets GOAWAY(ENHANCE_YOUR_CALM) and is closed.
 import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { arrivingExchange, ConnectionFacts, NO_CONNECTION, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
@@ -105,6 +106,66 @@ export function authorityOf(authority: string | undefined, host: string | undefi
   return host === undefined || host === authority ? authority : `${authority}, ${host}`;
 }
 
+/**
+ * The fields node:http2 calls single-valued (its kSingleValueHeaders, pseudo-headers aside, whose
+ * copies nghttp2 refuses): of two copies it keeps the first and drops the other.
+ */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
+/**
+ * Joins the copies of a single-valued field with ", ", as node:http's joinDuplicateHeaders does
+ * for HTTP/1.1 (runtime/http1.ts), where node:http2 kept the first: two `authorization` fields
+ * are then no token (auth.auth_field_repeated), as over HTTP/1.1, instead of the first while a
+ * proxy in front may have read the last; two `content-type` fields reach the upstream as they
+ * do from HTTP/1.1 (section 45). (nghttp2 resets a stream with two `host` fields itself.) The first copy of a field is the very value node kept, so
+ * only a later copy, or a field node joined itself, differs from it: one lookup and one
+ * comparison per field. Two copies with the same value are left as one: they say the same thing
+ * to every reader.
+ */
+export function joinRepeatedFields(headers: IncomingHttpHeaders, raw: readonly string[]): void {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const kept = headers[name];
+    if (kept === raw[i + 1] || !SINGLE_VALUE.has(name)) continue;
+    headers[name] = `${kept}, ${raw[i + 1]}`;
+  }
+}
+
 export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits = { maxStreams: DEFAULT_HTTP2_MAX_STREAMS }): Http2Transport {
   const server = createServer({
     settings: { enablePush: false, maxConcurrentStreams: limits.maxStreams, maxHeaderListSize: MAX_HEADER_LIST_SIZE },
@@ -172,6 +233,7 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
 
   server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
     const facts = (req.stream.session as StateHolder | undefined)?.[STATE]?.facts ?? NO_CONNECTION;
+    joinRepeatedFields(req.headers, req.rawHeaders);
     startExchange(arrivingExchange(gateway, req, res, true, facts, authorityOf(req.headers[':authority'], req.headers.host), false));
   });
 
