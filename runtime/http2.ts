@@ -107,62 +107,25 @@ export function authorityOf(authority: string | undefined, host: string | undefi
 }
 
 /**
- * The fields node:http2 calls single-valued (its kSingleValueHeaders, pseudo-headers aside, whose
- * copies nghttp2 refuses): of two copies it keeps the first and drops the other.
+ * Joins the copies of an `authorization` or `proxy-authorization` field with ", ", as node:http's
+ * joinDuplicateHeaders does for HTTP/1.1 (runtime/http1.ts), where node:http2 keeps the first
+ * (they are among the fields it calls single-valued): two `authorization` fields are then no
+ * token (auth.auth_field_repeated), as over HTTP/1.1, instead of the first while a proxy in
+ * front may have read the last (section 45). nghttp2 resets a stream with two `host` fields
+ * itself, and a custom auth header (`x-api-key`) is joined by node:http2 already. The other
+ * single-valued fields (`content-type`, `user-agent`, ...) decide nothing here and stay node's
+ * first copy. Per field one length comparison; the name and value are compared only for a name
+ * of one of the two lengths. Two copies with the same value are left as one: they say the same
+ * thing to every reader.
  */
-const SINGLE_VALUE = new Set([
-  'access-control-allow-credentials',
-  'access-control-max-age',
-  'access-control-request-method',
-  'age',
-  'authorization',
-  'content-encoding',
-  'content-language',
-  'content-length',
-  'content-location',
-  'content-md5',
-  'content-range',
-  'content-type',
-  'date',
-  'dnt',
-  'etag',
-  'expires',
-  'from',
-  'host',
-  'if-match',
-  'if-modified-since',
-  'if-none-match',
-  'if-range',
-  'if-unmodified-since',
-  'last-modified',
-  'location',
-  'max-forwards',
-  'proxy-authorization',
-  'range',
-  'referer',
-  'retry-after',
-  'tk',
-  'upgrade-insecure-requests',
-  'user-agent',
-  'x-content-type-options',
-]);
-
-/**
- * Joins the copies of a single-valued field with ", ", as node:http's joinDuplicateHeaders does
- * for HTTP/1.1 (runtime/http1.ts), where node:http2 kept the first: two `authorization` fields
- * are then no token (auth.auth_field_repeated), as over HTTP/1.1, instead of the first while a
- * proxy in front may have read the last; two `content-type` fields reach the upstream as they
- * do from HTTP/1.1 (section 45). (nghttp2 resets a stream with two `host` fields itself.) The first copy of a field is the very value node kept, so
- * only a later copy, or a field node joined itself, differs from it: one lookup and one
- * comparison per field. Two copies with the same value are left as one: they say the same thing
- * to every reader.
- */
-export function joinRepeatedFields(headers: IncomingHttpHeaders, raw: readonly string[]): void {
+export function joinRepeatedAuthorization(headers: IncomingHttpHeaders, raw: readonly string[]): void {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
+    if (name.length !== 13 && name.length !== 19) continue;
+    if (name !== 'authorization' && name !== 'proxy-authorization') continue;
+    // The first copy is the very value node kept; a later one differs from it (or from the join so far).
     const kept = headers[name];
-    if (kept === raw[i + 1] || !SINGLE_VALUE.has(name)) continue;
-    headers[name] = `${kept}, ${raw[i + 1]}`;
+    if (kept !== raw[i + 1]) headers[name] = `${kept}, ${raw[i + 1]}`;
   }
 }
 
@@ -233,7 +196,7 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
 
   server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
     const facts = (req.stream.session as StateHolder | undefined)?.[STATE]?.facts ?? NO_CONNECTION;
-    joinRepeatedFields(req.headers, req.rawHeaders);
+    joinRepeatedAuthorization(req.headers, req.rawHeaders);
     startExchange(arrivingExchange(gateway, req, res, true, facts, authorityOf(req.headers[':authority'], req.headers.host), false));
   });
 
