@@ -90,7 +90,9 @@ async function h1Raw(text: string, ms = 3_000): Promise<{ got: string; closed: b
 }
 
 test('an upstream 304 or 204 with Content-Length: the answer reaches the client, and the connection serves the next request (before: HTTP/1.1 got nothing, HTTP/2 a reset stream)', async () => {
-  const pipelined = await h1Raw('GET /304 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /204 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /next HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  const pipelined = await h1Raw(
+    'GET /304 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /204 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /next HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+  );
   const answers = pipelined.got.split(/(?=HTTP\/1\.1 )/);
   assert.equal(answers.length, 3, pipelined.got);
   assert.match(answers[0], /^HTTP\/1\.1 304 [\s\S]*etag: "v1"/i);
@@ -110,7 +112,7 @@ test('an upstream 304 or 204 with Content-Length: the answer reaches the client,
   );
 });
 
-test('an answer before the whole request body ends its HTTP/1.1 connection (before: a request sent after the body waited for node:http\'s 300 s requestTimeout)', async () => {
+test("an answer before the whole request body ends its HTTP/1.1 connection (before: a request sent after the body waited for node:http's 300 s requestTimeout)", async () => {
   const c = await rawTlsClient(pki, gw.port);
   c.socket.write(`POST /early HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n${'a'.repeat(1000)}`);
   const started = Date.now();

@@ -97,7 +97,8 @@ test('held: one Authorization field with the token passes, a wrong one is auth.k
   assert.equal(JSON.parse(joined.body).headers.accept, 'text/plain, application/json');
 });
 
-const HANDSHAKE = 'Host: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+const HANDSHAKE =
+  'Host: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
 
 test('a WebSocket handshake with another method than GET: 400 request.websocket_not_get, nothing forwarded (before: sent upstream to decide)', async () => {
   seen.length = 0;
