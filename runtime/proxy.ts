@@ -189,12 +189,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
         checkHeaders(extra, out);
         res.writeHead(statusCode, out);
       } else {
-        // The answer came before the whole request body (an early 413 or 401): undici stops
-        // sending the body and drops the request stream, whose unread rest then holds node:http's
-        // parser: a request sent after it on this connection would wait for node's
-        // requestTimeout (300 s). The connection ends with this answer instead, as Envoy ends it
-        // (section 45). One test for a request with a body, none for one without.
-        if (this.hasBody && !(this.f.req as IncomingMessage).complete) res.setHeader('connection', 'close');
+        closeIfBodyUnread(this.f, this.hasBody);
         // A list: node:http takes it without an own-property check and a lookup per header.
         const out = clientHeaderList(headers) as string[];
         if (statusMessage) (res as ServerResponse).writeHead(statusCode, statusMessage, out);
@@ -267,6 +262,18 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     sendError(res, code, undefined, this.responseHeaders ?? undefined);
     this.finish(code === 'proxy.upstream_timeout' ? 504 : 502, code);
   }
+}
+
+/**
+ * An HTTP/1.1 answer that comes before the whole request body (an early 413 or 401): the
+ * upstream side stops taking the body (undici drops the request stream; an HTTP/2 upstream's
+ * stream closes), and its unread rest then holds node:http's parser, so a request sent after
+ * it on this connection would wait for node's requestTimeout (300 s). The connection ends with
+ * the answer instead, as Envoy ends it (section 45). Called before the answer's head is
+ * written: one test for a request with a body, none for one without.
+ */
+export function closeIfBodyUnread(f: ForwardRequest, hasBody: boolean): void {
+  if (hasBody && !f.http2 && !(f.req as IncomingMessage).complete) f.res.setHeader('connection', 'close');
 }
 
 /**

@@ -4,7 +4,7 @@
 // answers byte for byte; the clients are raw TLS sockets, node:http2 and curl.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:http2';
+import { connect, createServer as createHttp2Server, type Http2Server } from 'node:http2';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -31,6 +31,8 @@ const ANSWERS: Record<string, { text: string; close?: boolean }> = {
 let pki: TestPki;
 let cleanup: () => void;
 let upstream: Server;
+/** An HTTP/2 (h2c) upstream behind /h2/ (proxy.http2): /h2/early is 413 at once, the rest 200 "ok". */
+let h2Upstream: Http2Server;
 let gw: TestGateway;
 
 before(async () => {
@@ -50,13 +52,28 @@ before(async () => {
     });
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  h2Upstream = createHttp2Server();
+  h2Upstream.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    stream.respond({ ':status': headers[':path'] === '/early' ? 413 : 200 });
+    stream.end(headers[':path'] === '/early' ? 'no' : 'ok');
+  });
+  await new Promise<void>((resolve) => h2Upstream.listen(0, '127.0.0.1', resolve));
   ({ pki, cleanup } = await makePki());
   const target = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  gw = await startTestGateway(pki, buildBundle([{ id: 'open', listen_path: '/', target_url: target, use_keyless: true }]));
+  const h2Target = `http://127.0.0.1:${(h2Upstream.address() as AddressInfo).port}`;
+  gw = await startTestGateway(
+    pki,
+    buildBundle([
+      { id: 'h2', listen_path: '/h2/', target_url: h2Target, use_keyless: true, upstream_http2: true },
+      { id: 'open', listen_path: '/', target_url: target, use_keyless: true },
+    ]),
+  );
 });
 after(async () => {
   await closeGatewayTest({ gw, cleanup });
   upstream.close();
+  h2Upstream.close();
 });
 
 /** GET `path` over HTTP/2: status, headers, body and the stream's reset code. */
@@ -112,17 +129,19 @@ test('an upstream 304 or 204 with Content-Length: the answer reaches the client,
   );
 });
 
-test("an answer before the whole request body ends its HTTP/1.1 connection (before: a request sent after the body waited for node:http's 300 s requestTimeout)", async () => {
-  const c = await rawTlsClient(pki, gw.port);
-  c.socket.write(`POST /early HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n${'a'.repeat(1000)}`);
-  const started = Date.now();
-  while (!c.received().includes('\r\n\r\nno') && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 20));
-  assert.match(c.received(), /^HTTP\/1\.1 413 [\s\S]*connection: close/i);
-  // The rest of the body and a second request: never served on this connection, which ends.
-  if (!c.closed()) c.socket.write(`${'a'.repeat(99_000)}GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-  await Promise.race([c.whenClosed, new Promise((r) => setTimeout(r, 5_000))]);
-  assert.ok(c.closed(), 'the connection is closed');
-  assert.doesNotMatch(c.received(), /\r\n\r\nok/);
+test("an answer before the whole request body ends its HTTP/1.1 connection, from an HTTP/1.1 or an HTTP/2 upstream (before: a request sent after the body waited for node:http's 300 s requestTimeout)", async () => {
+  for (const path of ['/early', '/h2/early']) {
+    const c = await rawTlsClient(pki, gw.port);
+    c.socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n${'a'.repeat(1000)}`);
+    const started = Date.now();
+    while (!/\r\n\r\n(2\r\n)?no/.test(c.received()) && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 20));
+    assert.match(c.received(), /^HTTP\/1\.1 413 [\s\S]*connection: close/i, path);
+    // The rest of the body and a second request: never served on this connection, which ends.
+    if (!c.closed()) c.socket.write(`${'a'.repeat(99_000)}GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    await Promise.race([c.whenClosed, new Promise((r) => setTimeout(r, 5_000))]);
+    assert.ok(c.closed(), `${path}: the connection is closed`);
+    assert.doesNotMatch(c.received(), /ok/, path);
+  }
   // curl sending a body of 4 MB reads the early answer.
   const file = join(pki.dir, 'big-body');
   writeFileSync(file, Buffer.alloc(4 << 20, 97));
