@@ -45,6 +45,12 @@ export const ERROR_TABLE = [
     fix: 'An HTTP/1.1 request with `Upgrade` and `Connection: upgrade` declared a body (`Content-Length` other than 0, or `Transfer-Encoding`). node:http hands such a connection over at the end of the headers, so the body cannot be read as one: a WebSocket handshake has none (RFC 6455 4.1), and other upgrades are served as plain requests, which would reach the upstream without it. Send the request without `Upgrade`, or the handshake without a body.',
   },
   {
+    code: 'request.websocket_not_get',
+    status: 400,
+    message: 'A WebSocket handshake is a GET request',
+    fix: 'An HTTP/1.1 request with `Upgrade: websocket` and `Connection: upgrade` used another method than `GET`. RFC 6455 4.1 requires `GET`, and an upstream that upgrades whatever the method would open a tunnel for a request the stages checked as, say, a `POST` (docs/security.md section 45). Send the handshake with `GET`.',
+  },
+  {
     code: 'request.untrusted_proxy',
     status: 403,
     message: 'Plain HTTP is accepted from a trusted proxy only',
@@ -103,6 +109,12 @@ export const ERROR_TABLE = [
     status: 401,
     message: 'Authorization field missing',
     fix: "Send the token in the API's `auth.auth_header_name` header (default `Authorization`, `Bearer ` optional), or, on an API with `auth.use_certificate`, a certificate mapped to a key.",
+  },
+  {
+    code: 'auth.auth_field_repeated',
+    status: 400,
+    message: 'Authorization field sent more than once',
+    fix: "The API's `auth.auth_header_name` header (default `Authorization`) came twice, or as a list: node:http and the gateway's HTTP/2 transport join the copies of a field with `, `, and no token holds a comma. Which copy counts would depend on the reader (a proxy in front may take the last, another the first), so neither does. Send the header once.",
   },
   {
     code: 'auth.key_not_found',

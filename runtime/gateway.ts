@@ -191,7 +191,12 @@ export function createGateway(opts: GatewayOptions): Gateway {
       // The body of an upgrade is never read as one (node:http hands the connection over at
       // the end of the headers): refused, not forwarded empty (section 40).
       if (declaresBody(req)) ex.refusedAtArrival ??= refusal('request.upgrade_with_body');
-      else if (isWebSocketUpgrade(req)) ex.upgrade = { tunnels: websockets, socket, head };
+      else if (isWebSocketUpgrade(req)) {
+        // RFC 6455 4.1: a handshake is a GET. Another method would be checked by the stages as
+        // itself (allowed_urls' methods) and then become a tunnel if the upstream upgrades it.
+        if (req.method === 'GET') ex.upgrade = { tunnels: websockets, socket, head };
+        else ex.refusedAtArrival ??= refusal('request.websocket_not_get');
+      }
       startExchange(ex);
     };
   const http1 = createHttp1Transport(core, onUpgrade(false));

@@ -22,11 +22,16 @@ const KEEP = 0;
 const FOLDS = 1;
 const LOOKALIKE = 2;
 /**
- * Best-fit mappings to "/" and "\\" that NFKC does not make: U+00A5 (yen) is "\\" in code
- * page 932, U+20A9 (won) in 949; U+2215, U+2044 are "/", U+2216, U+29F5 "\\" (Orange Tsai,
- * "WorstFit", 2025).
+ * Best-fit mappings to a character that changes a path ("/", "\\", ".", "%", "?", "#", ";", ":",
+ * space, tab, CR, LF) that NFKC does not make: U+00A5 (yen) is "\\" in code page 932, U+20A9
+ * (won) in 949; U+2215, U+2044 are "/", U+2216, U+29F5 "\\" (Orange Tsai, "WorstFit", 2025).
+ * Section 45 checked every WCTABLE entry of Microsoft's best-fit tables for the 15 ANSI code
+ * pages (unicode.org MAPPINGS/VENDORS/MICSFT/WindowsBestFit): U+00BF "¿" is "?" in 932 and 950,
+ * U+0589 and U+2236 ":" (an NTFS stream: "web.config::$DATA") and U+066A "%" in 1250, 1252 and
+ * 1254, and code page 874 maps the glyphs of code page 437's controls back to them: U+25CB is a
+ * tab, U+25D9 LF, U+266A CR. Every other such mapping is NFKC's too.
  */
-const BEST_FIT_SEPARATORS = new Set([0x00a5, 0x20a9, 0x2215, 0x2044, 0x2216, 0x29f5]);
+const BEST_FIT_LOOKALIKES = new Set([0x00a5, 0x20a9, 0x2215, 0x2044, 0x2216, 0x29f5, 0x00bf, 0x0589, 0x2236, 0x066a, 0x25cb, 0x25d9, 0x266a]);
 /**
  * Best fit to letters (section 40). Windows' best-fit tables map a letter with a diacritic that
  * the code page lacks to its base letter ("ā" U+0101 is "a" in code page 1252, "é" is "e" in
@@ -62,7 +67,7 @@ function compatClass(cp: number): number {
   k = KEEP;
   let text = '';
   // C1 controls (U+0085 ends a line to some readers, .NET trims it) and the line and paragraph separators.
-  if (cp <= 0x9f || cp === 0x2028 || cp === 0x2029 || BEST_FIT_SEPARATORS.has(cp)) k = LOOKALIKE;
+  if (cp <= 0x9f || cp === 0x2028 || cp === 0x2029 || BEST_FIT_LOOKALIKES.has(cp)) k = LOOKALIKE;
   else {
     const ch = String.fromCodePoint(cp);
     text = ch.normalize('NFKC');

@@ -12,7 +12,7 @@ import { answerSlowClient, type BodyWatch, type SlowBodyCode } from './body-watc
 import { type ErrorCode, sendError } from './errors.ts';
 import { type GrpcFraming, sendGrpcError } from './grpc.ts';
 import { reportFault } from './faults.ts';
-import { type ForwardRequest, type Forwarding, grpcFramingFor, NOT_FORWARDED, watchBody } from './proxy.ts';
+import { closeIfBodyUnread, type ForwardRequest, type Forwarding, grpcFramingFor, NOT_FORWARDED, watchBody } from './proxy.ts';
 import { checkHeaders, clientHeaders, clientTrailers, upstreamHeaders } from './proxy-headers.ts';
 import { cancelStream, cutAnswer } from './stream-reset.ts';
 
@@ -85,6 +85,7 @@ class Http2Forwarding implements Forwarding {
         const extra = f.responseHeaders;
         if (f.http2) checkHeaders(extra, out);
         if (extra !== null) for (const name in extra) res.setHeader(name, extra[name]);
+        closeIfBodyUnread(f, hasBody);
         res.writeHead(status, out);
         this.status = status;
       } catch (err) {

@@ -1,7 +1,7 @@
 // Forwarding an admitted request to its upstream through the origin's undici Pool, both bodies
 // streamed (with backpressure both ways). One handler object per request, no promise: the
 // upstream's answer is written straight into the client's response.
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { sendError, type ErrorCode } from './errors.ts';
@@ -181,11 +181,15 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       if (this.f.outcome.draining) res.setHeader('connection', 'close');
       if (this.f.http2) {
         const out = clientHeaders(headers);
+        // RFC 9110 8.6: no Content-Length on a 204. HTTP/1.1 clients ignore one; an HTTP/2 client
+        // reads it as content promised and never sent, and resets the stream (section 45).
+        if (statusCode === 204) delete out['content-length'];
         // node:http refuses a bad header when it is set; HTTP/2 would only reset the stream
         // once sent, so an HTTP/2 answer is checked by node:http's own rules first.
         checkHeaders(extra, out);
         res.writeHead(statusCode, out);
       } else {
+        closeIfBodyUnread(this.f, this.hasBody);
         // A list: node:http takes it without an own-property check and a lookup per header.
         const out = clientHeaderList(headers) as string[];
         if (statusMessage) (res as ServerResponse).writeHead(statusCode, statusMessage, out);
@@ -239,6 +243,15 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     const res = this.f.res;
     if (this.finished) return;
     if (res.headersSent) {
+      // A 204 or 304 has no content whatever its Content-Length says (RFC 9110 6.4.1, 8.6), but
+      // undici counts the bytes it promised as missing and fails the answer after its headers:
+      // the answer is whole, end it. Before, the connection was cut before the buffered
+      // headers went out, and the client got nothing at all (section 45).
+      if (this.status === 204 || this.status === 304) {
+        res.end();
+        this.finish(this.status, null);
+        return;
+      }
       // Mid-body: the status is out; all that is left is to cut the response short.
       cutAnswer(res, this.f.http2, false);
       this.finish(502, 'proxy.upstream_error');
@@ -249,6 +262,18 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     sendError(res, code, undefined, this.responseHeaders ?? undefined);
     this.finish(code === 'proxy.upstream_timeout' ? 504 : 502, code);
   }
+}
+
+/**
+ * An HTTP/1.1 answer that comes before the whole request body (an early 413 or 401): the
+ * upstream side stops taking the body (undici drops the request stream; an HTTP/2 upstream's
+ * stream closes), and its unread rest then holds node:http's parser, so a request sent after
+ * it on this connection would wait for node's requestTimeout (300 s). The connection ends with
+ * the answer instead, as Envoy ends it (section 45). Called before the answer's head is
+ * written: one test for a request with a body, none for one without.
+ */
+export function closeIfBodyUnread(f: ForwardRequest, hasBody: boolean): void {
+  if (hasBody && !f.http2 && !(f.req as IncomingMessage).complete) f.res.setHeader('connection', 'close');
 }
 
 /**

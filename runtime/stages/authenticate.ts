@@ -21,6 +21,17 @@ function tokenOf(api: PreparedApi, headers: RequestHeaders): string | null {
   return value === '' ? null : value;
 }
 
+/**
+ * The auth header holds a list: two copies joined with ", " (node:http's joinDuplicateHeaders;
+ * runtime/http2.ts for HTTP/2) or sent as one. No token holds a comma. Asked only of a token no
+ * key has: a request with a known token never pays for it, a key imported with a comma in its
+ * token still works.
+ */
+function repeatedAuthField(ctx: RequestContext, api: PreparedApi): boolean {
+  if (ctx.tokenSha256 !== null) return false;
+  return tokenOf(api, ctx.headers)?.includes(',') ?? false;
+}
+
 /** The SHA-256 of the request's token (stated, or of the auth header's), or null without one. */
 function tokenDigest(ctx: RequestContext, api: PreparedApi): Buffer | null {
   if (ctx.tokenSha256 !== null) return Buffer.from(ctx.tokenSha256, 'hex');
@@ -60,7 +71,7 @@ function keyOf(ctx: RequestContext, api: PreparedApi): PreparedKey | Refusal {
     return certKey ?? refusal('auth.cert_not_found');
   }
   const key = keyOfToken(snapshot, token);
-  if (key === undefined) return refusal('auth.key_not_found');
+  if (key === undefined) return refusal(repeatedAuthField(ctx, api) ? 'auth.auth_field_repeated' : 'auth.key_not_found');
   if (!certBound) return key;
   if (certKey !== undefined && certKey !== key) return refusal('auth.cert_mismatch');
   // A certificate-bound key: the certificate presented must be one of its own (any of them,

@@ -11,7 +11,7 @@ export interface OneAnswer {
 }
 
 /** `GET target` with `headerLines` ("Name: value\r\n" each) and Connection: close, HTTP/1.1 over TLS. */
-async function http1Once(pki: TestPki, port: number, target: string, headerLines: string): Promise<OneAnswer> {
+export async function http1Once(pki: TestPki, port: number, target: string, headerLines: string): Promise<OneAnswer> {
   const c = await rawTlsClient(pki, port);
   c.socket.write(Buffer.from(`GET ${target} HTTP/1.1\r\n${headerLines}Connection: close\r\n\r\n`, 'latin1'));
   await c.whenClosed;
