@@ -10,6 +10,7 @@ import { checkPinnedSigner, checkTrustedCa } from './check-ca.ts';
 import type { DiagnosticLog, Site } from './diagnostics.ts';
 import { excerpt } from './excerpt.ts';
 import { uniqueById } from './ids.ts';
+import { listenPathVerdict } from './listen-path.ts';
 import { resolveMatch } from './match.ts';
 import type { ApiDoc, ForwardClientCertSpec } from './model.ts';
 import { locate } from './source.ts';
@@ -183,6 +184,12 @@ export function resolveApis(docs: ApiDoc[], certs: CertLoader, log: DiagnosticLo
     }
 
     const upstreamTls = resolveUpstreamTls(spec.proxy, (path) => at(['proxy', 'upstream_tls', ...path]), doc.file.absPath, certs, log);
+
+    const routable = listenPathVerdict(spec.proxy.listen_path);
+    if (!routable.ok) {
+      const write = routable.write ? `; write ${excerpt(routable.write)}` : '';
+      log.report('E_FIELD_VALUE', at(['proxy', 'listen_path']), `listen_path ${excerpt(spec.proxy.listen_path)} ${routable.reason}${write}`);
+    }
 
     const domain = spec.domain === undefined ? API_DEFAULTS.domain : spec.domain.toLowerCase();
     const listenPath = normaliseListenPath(spec.proxy.listen_path);

@@ -48,7 +48,7 @@ export const BAD_PATH = 'bad' as const;
 
 // The host half of a route (runtime/host.ts), exported here with the path half.
 export { BAD_HOST, hostOf, withoutRootDot } from './host.ts';
-import { compatibilityFolded, hexValue, isLookalike } from './path-lookalikes.ts';
+import { compatibilityFolded, hexValue, isLookalike } from '../common/path-lookalikes.ts';
 
 function longestPrefix<A>(table: ReadonlyMap<string, A>, path: string): A | undefined {
   if (table.size === 0) return undefined;
