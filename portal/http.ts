@@ -83,14 +83,22 @@ export class Exchange {
     return cookie;
   }
 
-  /** The form token that goes with this browser's CSRF cookie. */
+  /**
+   * A new CSRF cookie for this browser (at sign-in): tokens and challenges handed out before
+   * belong to the old one.
+   */
+  rotateCsrfCookie(): void {
+    this.cookies.push(this.csrf.setCookieHeader(this.csrf.newCookieValue()));
+  }
+
+  /** The form token that goes with this browser's CSRF cookie and its signed-in session. */
   csrfToken(): string {
-    this.token ??= this.csrf.tokenFor(this.csrfCookie());
+    this.token ??= this.csrf.tokenFor(this.csrfCookie(), this.session?.id ?? '');
     return this.token;
   }
 
   csrfValid(token: unknown): boolean {
-    return this.csrf.verify(this.csrf.cookieOf(this.req), token);
+    return this.csrf.verify(this.csrf.cookieOf(this.req), this.session?.id ?? '', token);
   }
 
   chrome(): Chrome {

@@ -30,6 +30,8 @@ export async function callback(ctx: PortalContext, ex: Exchange): Promise<void> 
   try {
     const { user, returnTo, clearCookie } = await ctx.oidc!.finish(ex.req, url);
     ex.cookies.push(clearCookie, ctx.sessions!.create(user).setCookie);
+    // A new CSRF cookie with the new session: nothing handed out before the sign-in is accepted after it.
+    ex.rotateCsrfCookie();
     ctx.logger?.info({ user: user.sub, email: user.email, name: user.name, admin: user.admin }, 'portal sign-in');
     ex.redirect(returnTo);
   } catch (err) {
