@@ -21,6 +21,8 @@ export class Exchange {
   readonly cookies: string[] = [];
   private token: string | null = null;
   readonly method: string;
+  /** Set when the request was admitted to wait for the start-up compile (portal/startup.ts): its deadline. */
+  waitDeadline: AbortSignal | undefined;
 
   constructor(
     readonly req: IncomingMessage,

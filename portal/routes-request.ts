@@ -11,6 +11,7 @@ import type { Exchange } from './http.ts';
 import type { IssueOutcome } from './issue-key.ts';
 import { type FormError, type FormValues, requestPage } from './page.ts';
 import { userLabel } from './session.ts';
+import { answerWaitExpired, StartupWaitExpired } from './startup.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { MAX_CERT_BYTES } from './validate-cert.ts';
 
@@ -144,15 +145,26 @@ export async function submitRequest(ctx: PortalContext, ex: Exchange): Promise<v
   const { certificate, errors } = submittedCertificate(form);
   fieldErrors.push(...errors);
   const binding = ex.csrfCookie();
-  const outcome: IssueOutcome = await ctx.issuer.issue({
-    policy: form.policy,
-    developer,
-    certificate,
-    fieldErrors,
-    owner: user?.sub,
-    proof: { challenge: form.challenge, signature: form.signature },
-    consumeChallenge: (challenge) => ctx.challenges.consume(binding, challenge),
-  });
+  let outcome: IssueOutcome;
+  try {
+    outcome = await ctx.issuer.issue(
+      {
+        policy: form.policy,
+        developer,
+        certificate,
+        fieldErrors,
+        owner: user?.sub,
+        proof: { challenge: form.challenge, signature: form.signature },
+        consumeChallenge: (challenge) => ctx.challenges.consume(binding, challenge),
+      },
+      ex.waitDeadline,
+    );
+  } catch (err) {
+    // Waited for the start-up compile past its deadline: not processed (its challenge stays unused).
+    if (!(err instanceof StartupWaitExpired)) throw err;
+    ctx.logger?.info({ waited_ms: err.waitedMs, user: user?.sub ?? null }, 'portal request not processed: the start-up compile was not done by its deadline');
+    return answerWaitExpired(ctx.startup, ex, err);
+  }
   if (!outcome.ok) {
     ctx.logger?.info(
       { problems: outcome.errors.map((e) => e.field ?? 'request'), cert_problem: outcome.certProblem ?? null, status: outcome.status, user: user?.sub ?? null },
