@@ -43,6 +43,7 @@ async function render(ctx: PortalContext, ex: Exchange, status: number, notice: 
       catalog,
       notice,
       errors,
+      starting: ctx.startup?.actionsNotice ?? null,
     }),
   );
 }

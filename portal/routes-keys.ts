@@ -60,7 +60,7 @@ export async function myKeys(ctx: PortalContext, ex: Exchange): Promise<void> {
   // From the index: the files the directory watch named since the last view are read again.
   const keys = (await ctx.issuer.keyCounts.ownedBy(sub)).map(view);
   const { catalog } = await catalogNow(ctx);
-  ex.html(200, myKeysPage(ex.chrome(), keys, catalog));
+  ex.html(200, myKeysPage(ex.chrome(), keys, catalog, ctx.startup?.actionsNotice ?? null));
 }
 
 async function renderKey(
@@ -84,6 +84,7 @@ async function renderKey(
     errors,
     notice,
     certificateValue,
+    starting: ctx.startup?.actionsNotice ?? null,
   };
   ex.html(status, keyPage(model));
 }

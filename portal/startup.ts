@@ -103,6 +103,13 @@ export class StartupCompile {
     return `The portal has just started and is still compiling ${files}. A request sent now is answered once that is done (a few seconds).`;
   }
 
+  /** What a signed-in key page (My keys, a key, the admin page) says while the compile runs; null once it is done. */
+  get actionsNotice(): string | null {
+    if (!this.running) return null;
+    const files = this.files === null ? 'its files' : `its ${this.files.toLocaleString('en-US')} files`;
+    return `The portal has just started and is still compiling ${files}: the keys below are read from their files, and the buttons on this page answer once the compile is done (a few seconds).`;
+  }
+
   /** Key requests waiting for the start-up compile now (tests). */
   get waitingRequests(): number {
     return this.waiting;
@@ -127,10 +134,21 @@ export class StartupCompile {
   }
 }
 
-/** The two pages the early catalog answers while the compile runs: the request form, and a key request (it waits for the compile). */
+/**
+ * The signed-in pages that read the portal's key files (portal/key-index.ts, one file for a
+ * key's page), the bundle the gateway reads and the catalog, never the compiled keys.
+ */
+const SIGNED_IN_KEY_PAGES = /^\/(?:keys(?:\/[^/]+)?|admin)$/;
+
+/**
+ * What the early catalog answers while the compile runs: the request form, the signed-in key
+ * pages (their forms wait for the compile: 503 "starting"), and a key request (it waits for the
+ * compile).
+ */
 function answeredMeanwhile(startup: StartupCompile, ex: Exchange): boolean {
   const path = ex.url.pathname;
   if (path === '/' && ex.readOnly) return startup.catalog !== null;
+  if (ex.readOnly && ex.session !== null && SIGNED_IN_KEY_PAGES.test(path)) return startup.catalog !== null;
   if (path === '/requests' && ex.method === 'POST') return startup.admit(ex);
   return false;
 }
