@@ -81,6 +81,8 @@ export class StartupCompile {
     const done = queue.run(sync).finally(() => {
       this.running = false;
       this.early = null;
+      // Kept in memory now (the live compile): nothing needs the worker until a full compile.
+      compile?.release?.();
     });
     // Stopped with the portal: nobody waits for it; nothing reports it.
     return done.catch((err: unknown) => (err instanceof CompileStopped ? new Promise<never>(() => undefined) : Promise.reject(err)));

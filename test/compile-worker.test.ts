@@ -140,3 +140,25 @@ test('a worker that dies during a compile: that compile is made on this thread (
     cleanup();
   }
 });
+
+test('release() ends an idle worker at once (the portal after its start-up compile); a compile in flight or queued keeps it; the next compile starts another', async () => {
+  const { config, w, compiling, release, cleanup } = await heldCompile('compile-worker-release');
+  try {
+    const queued = w.catalog(config, {}, ['/keys/portal/']);
+    w.release();
+    assert.equal(w.running, true, 'a compile in flight keeps it');
+    release();
+    const first = await compiling;
+    w.release();
+    assert.equal(w.running, true, 'the catalog compile queued behind it keeps it');
+    assert.notEqual(await queued, null);
+    w.release();
+    assert.equal(w.running, false, 'idle: ended at once, not after IDLE_MS');
+    const second = await w.compile(config, {});
+    assert.equal(w.starts, 2);
+    assert.deepEqual(second.bundle, first.bundle);
+  } finally {
+    w.close();
+    cleanup();
+  }
+});

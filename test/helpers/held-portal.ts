@@ -73,6 +73,7 @@ export async function heldPortal(
   // The early catalog and the stop are the compiler's own.
   compile.earlyCatalog = live.earlyCatalog;
   compile.close = live.close;
+  compile.release = live.release;
   const portal = createPortal({
     configDir: config,
     bundlePath,
