@@ -60,7 +60,10 @@ test('while the start-up compile runs, My keys, a key and the admin page answer 
   const refused = page.waitForResponse((r) => r.url().endsWith('/switch-off'));
   await page.getByRole('button', { name: 'Switch off this key' }).click();
   assert.equal((await refused).status(), 503);
-  assert.match(await page.locator('main').innerText(), /starting: compiling the config \(5 files\)\. .*Nothing was submitted: send the form again once the portal answers\./s);
+  assert.match(
+    await page.locator('main').innerText(),
+    /starting: compiling the config \(5 files\)\. .*Nothing was submitted: send the form again once the portal answers\./s,
+  );
   assert.equal(readFileSync(keyFilePath(p.config, ACTIVE), 'utf8'), before, 'nothing written');
 
   const admin = await signInAt(browser, p.base, idp, 'ada');

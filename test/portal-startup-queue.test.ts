@@ -213,7 +213,10 @@ test('a key request that waited for the start-up compile past its deadline is an
     assert.equal(res.headers.get('retry-after'), '2');
     const error = ((await res.json()) as { errors: { code: string; message: string }[] }).errors[0]!;
     assert.equal(error.code, 'starting');
-    assert.match(error.message, /^starting: compiling the config \(3 files\): not done after 0\.4 s of waiting, so this request was not processed\. Send it again/);
+    assert.match(
+      error.message,
+      /^starting: compiling the config \(3 files\): not done after 0\.4 s of waiting, so this request was not processed\. Send it again/,
+    );
     assert.ok(waited >= 350 && waited < 5_000, `answered at its deadline (${Math.round(waited)} ms)`);
     await waitFor('the request to stop waiting', () => p.startup.waitingRequests === 0, 5_000);
     // The same in a browser's form post: a page saying so, nothing submitted.
@@ -223,7 +226,10 @@ test('a key request that waited for the start-up compile past its deadline is an
       body: send.body,
     });
     assert.equal(html.status, 503);
-    assert.match(await html.text(), /not done after 0\.4 s of waiting, so this request was not processed\. Send it again in a few seconds\. Nothing was submitted/);
+    assert.match(
+      await html.text(),
+      /not done after 0\.4 s of waiting, so this request was not processed\. Send it again in a few seconds\. Nothing was submitted/,
+    );
 
     p.release();
     await p.portal.started;
