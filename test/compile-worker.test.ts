@@ -5,7 +5,7 @@
 // close() ends it and the compile in flight at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { CompileStopped, CompileWorker } from '../compiler/full-compile-client.ts';
@@ -160,5 +160,27 @@ test('release() ends an idle worker at once (the portal after its start-up compi
   } finally {
     w.close();
     cleanup();
+  }
+});
+
+test("the catalog compile leaves the keys out: a key's certificate file is not read (gone, the catalog still compiles; the full compile reports it)", async () => {
+  const { t, config } = await portalDir('compile-worker-catalog-keys');
+  const w = new CompileWorker();
+  try {
+    const plans = (await compileDir(config)).portalPlans.map((p) => p.id);
+    // alice's key (keys/alice.yaml, not a portal key file) names certs/alice.pem.
+    rmSync(join(config, 'certs', 'alice.pem'));
+    const catalog = await w.catalog(config, {}, ['/keys/portal/']);
+    assert.deepEqual(
+      catalog?.plans.map((p) => p.id),
+      plans,
+    );
+    assert.deepEqual(Object.keys(catalog!.apis).sort(), ['profile', 'reports']);
+    const full = await w.compile(config, {});
+    assert.ok(full.errorCount > 0, 'the full compile reads it, and says it is missing');
+    assert.ok(full.diagnostics.some((d) => d.file.endsWith('alice.yaml')));
+  } finally {
+    w.close();
+    t.cleanup();
   }
 });
