@@ -13,6 +13,10 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 export const CSRF_COOKIE = 'mtlsgate_portal_csrf';
+
+/** The start of every refusal of a form whose token does not match: what may have happened (each adds what to do). */
+export const STALE_FORM =
+  'This page is out of date (the portal restarted, or someone signed in or out in this browser since it was shown), or the form did not come from the portal.';
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{22,64}$/;
 
 export class CsrfGuard {

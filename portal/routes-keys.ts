@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { errorsForViewer } from './config-report.ts';
 import { catalogNow, type PortalContext } from './context.ts';
+import { STALE_FORM } from './csrf.ts';
 import { editPortalKey } from './edit-key.ts';
 import type { Exchange } from './http.ts';
 import { withCertificateAdded, withCertificateRemoved } from './key-certs.ts';
@@ -109,7 +110,7 @@ export async function keyAction(ctx: PortalContext, ex: Exchange, keyId: string,
   const form = await readSubmission(ctx, ex, renew, refuseWith);
   if (form === null) return;
   if (!ex.csrfValid(form.csrf)) {
-    return refuseWith(403, [{ field: null, message: 'Your session expired or this form did not come from the portal. Submit it again.' }]);
+    return refuseWith(403, [{ field: null, message: `${STALE_FORM} Submit it again from this page.` }]);
   }
   // Someone else's key, or none: the same answer, and nothing is read further or written.
   if (!own) {

@@ -5,7 +5,7 @@
 import { apiUrl } from './catalog.ts';
 import { errorsForViewer } from './config-report.ts';
 import { catalogNow, type PortalContext } from './context.ts';
-import { isCrossSite } from './csrf.ts';
+import { isCrossSite, STALE_FORM } from './csrf.ts';
 import { BodyTooLarge, developerProblem, MAX_BODY_BYTES, parseRequestForm, readCappedBody, type RequestForm, UnsupportedForm } from './form.ts';
 import type { Exchange } from './http.ts';
 import type { IssueOutcome } from './issue-key.ts';
@@ -131,7 +131,7 @@ export async function submitRequest(ctx: PortalContext, ex: Exchange): Promise<v
     await refuse(ctx, ex, {
       status: 403,
       values,
-      errors: [{ field: null, message: 'Your session expired or this form did not come from the portal. Check your entries and submit again.' }],
+      errors: [{ field: null, message: `${STALE_FORM} Check your entries and submit again.` }],
     });
     return;
   }

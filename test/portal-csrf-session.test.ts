@@ -73,7 +73,9 @@ async function signOutWith(cookie: string, token: string): Promise<number> {
     headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ csrf: token }).toString(),
   });
-  await res.text();
+  const page = await res.text();
+  // A refusal says what may have happened and what to do.
+  if (res.status === 403) assert.match(page, /This page is out of date .*Reload the page and use its Sign out button\./);
   return res.status;
 }
 
