@@ -5,42 +5,22 @@
 // replaces the CSRF cookie.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { closeServer, listen } from '../common/listen.ts';
+import type { BrowserContext, Page } from 'playwright-core';
 import { CSRF_COOKIE } from '../portal/csrf.ts';
-import { syncBundle } from '../portal/issue-key.ts';
-import { createPortal, type Portal } from '../portal/server.ts';
-import { launchChromium } from './helpers/chromium.ts';
-import { bindIdp, portalOidc, startIdpForPortal, type TestIdp } from './helpers/oidc-idp.ts';
+import { type OidcPortal, startOidcPortal } from './helpers/oidc-portal.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
-import { writePortalConfig } from './helpers/portal-fixtures.ts';
-import { demoPki } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('portal-csrf-session');
-let idp: TestIdp;
-let browser: Browser;
-let portal: Portal;
+let stack: OidcPortal;
 let base: string;
 
 before(async () => {
-  const pki = await demoPki(t.dir);
-  const config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
-  const bundlePath = join(t.dir, 'bundle.json');
-  assert.equal((await syncBundle(config, bundlePath)).errorCount, 0);
-  idp = await bindIdp();
-  portal = createPortal({ configDir: config, bundlePath, gatewayUrl: 'https://gw.example.test', oidc: portalOidc(idp, []) });
-  base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
-  await portal.issuer.keyCounts.load();
-  startIdpForPortal(idp, base);
-  browser = await launchChromium();
+  stack = await startOidcPortal(t.dir, { users: {}, admins: [] });
+  base = stack.base;
 });
 
 after(async () => {
-  await browser?.close();
-  portal?.issuer.keyCounts.close();
-  if (portal) await closeServer(portal.server);
-  await idp?.close();
+  await stack?.close();
   t.cleanup();
 });
 
@@ -80,7 +60,7 @@ async function signOutWith(cookie: string, token: string): Promise<number> {
 }
 
 test("a CSRF token from before a sign-out is refused in the next account's session, even with the cookie it was made for; the new page's token works", async () => {
-  const context = await browser.newContext();
+  const context = await stack.browser.newContext();
   try {
     const page = await context.newPage();
     await signIn(page, 'ada');
