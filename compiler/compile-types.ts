@@ -34,6 +34,12 @@ export interface CompileOptions {
    * The same bytes and diagnostics either way.
    */
   keyWorkers?: number;
+  /**
+   * The portal's catalog compile (compiler/full-compile-worker.ts): key documents are dropped
+   * once parsed, so their certificate files are not read nor their keys resolved (the full
+   * compile after it does that). Not the bundle of the config: only its APIs and plans are used.
+   */
+  withoutKeys?: boolean;
   /** Called once the config files are read, with their count (the portal says how many it compiles at start). */
   onLoaded?: (files: number) => void;
 }

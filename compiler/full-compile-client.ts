@@ -9,7 +9,8 @@
 // compiler's modules, the schemas compiled) cost every later full compile 100-300 ms when each
 // had its own. Between compiles the worker holds no config (every compile's state is local to
 // its message) and does not keep the process alive; idle for IDLE_MS it is ended (its heap
-// returned), and a worker that died is started again at the next compile. close() ends it at
+// returned), at once when its owner says nothing needs it (release(): the portal's start-up
+// compile is done), and a worker that died is started again at the next compile. close() ends it at
 // once: the compile in flight rejects (CompileStopped), so a portal stopped during its start-up
 // compile exits at once. Before a full compile the worker can compile the catalog alone (the
 // config without the portal's key files: catalog()), so the portal shows its catalog while the
@@ -73,8 +74,13 @@ export class CompileStopped extends Error {
   }
 }
 
-/** An idle worker is ended after this long (its heap returned); the next compile starts another. */
-export const IDLE_MS = 10 * 60_000;
+/**
+ * An idle worker is ended after this long (its heap returned); the next compile starts another.
+ * Long enough for a burst (a deploy that changes several files, each view of a config with
+ * errors compiling it all again); a small config's worker costs the process ~50 MB of RSS, which
+ * it held for 10 minutes after every full compile before session 15.
+ */
+export const IDLE_MS = 60_000;
 
 /**
  * A worker whose heap a compile grew beyond this is ended at its answer, not kept idle: a small
@@ -107,6 +113,8 @@ export class CompileWorker {
   private chain: Promise<unknown> = Promise.resolve();
   private nextId = 1;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** Requests waiting for their turn (serial). */
+  private queued = 0;
   /** Workers started so far (tests, the bench). */
   starts = 0;
 
@@ -152,13 +160,27 @@ export class CompileWorker {
     this.endWorker('stopped');
   }
 
+  /**
+   * Ends the worker now if it waits for nothing (no compile in flight or queued): the portal's
+   * start-up compile is done and nothing is expected to need it (the next full compile comes
+   * after a change to an API or a policy file, and starts a worker again: 100-300 ms).
+   */
+  release(): void {
+    if (this.job === null && !this.queued) this.endWorker('idle');
+  }
+
   /** Whether a worker thread runs now (tests). */
   get running(): boolean {
     return this.worker !== null;
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(task, task);
+    this.queued++;
+    const start = () => {
+      this.queued--;
+      return task();
+    };
+    const run = this.chain.then(start, start);
     this.chain = run.catch(() => undefined);
     return run;
   }

@@ -24,7 +24,8 @@ async function catalog({ id, dir, opts, exclude }: Extract<FullCompileRequest, {
   const { cacheDir: _whole, ...rest } = opts;
   let parts: CatalogParts | null = null;
   try {
-    const r = await compileDirCapturing(dir, { ...rest, exclude: [...(opts.exclude ?? []), ...exclude], keyWorkers: 0 });
+    // Without its keys: the plans and APIs are all it is for (their certificate files were read twice before).
+    const r = await compileDirCapturing(dir, { ...rest, exclude: [...(opts.exclude ?? []), ...exclude], keyWorkers: 0, withoutKeys: true });
     if (r.errorCount === 0 && r.wire !== null) parts = { plans: r.portalPlans, apis: r.wire.apis };
   } catch {
     // The full compile after it says why (an unreadable directory).

@@ -81,7 +81,8 @@ function resolveOnOneThread(input: ResolveInput, live?: LiveCapture) {
   // Key files with an entry for their exact text are not parsed unless the entry proves unusable.
   const candidates = cache ? stage('cache', () => cache.candidates(files)) : new Map();
   const cachedDocs = [...candidates.values()].reduce((n, e) => n + e.docs, 0);
-  const docs = stage('parse', () => parseSources(candidates.size === 0 ? files : files.filter((f) => !candidates.has(f)), log));
+  const parsed = stage('parse', () => parseSources(candidates.size === 0 ? files : files.filter((f) => !candidates.has(f)), log));
+  const docs = opts.withoutKeys ? parsed.filter((d) => !isKeyDoc(d)) : parsed;
   if (docs.length + cachedDocs === 0 && log.diagnostics.length === 0 && !opts.allowEmpty) {
     reportEmptyConfig(dir, log);
   }
@@ -293,4 +294,9 @@ export function portalPlans(typed: ReturnType<typeof validateDocs>['policies'], 
     if (p.spec.portal && policies.get(p.spec.id) === p) plans.push({ id: p.spec.id, portal: p.spec.portal, apiIds: Object.keys(p.spec.access_rights ?? {}) });
   }
   return plans;
+}
+
+/** A document that declares `kind: key` (the catalog compile, CompileOptions.withoutKeys, drops them). */
+function isKeyDoc(doc: { value: unknown }): boolean {
+  return typeof doc.value === 'object' && doc.value !== null && (doc.value as { kind?: unknown }).kind === 'key';
 }

@@ -57,6 +57,8 @@ export interface CompileFn {
   earlyCatalog?(configDir: string): Promise<CatalogParts | null>;
   /** Stops at once: the compile worker ends (a compile in flight and every later one reject with CompileStopped). */
   close?(): void;
+  /** Ends the compile worker if it is idle (the next full compile starts it again): the start-up compile is done. */
+  release?(): void;
 }
 
 /** The portal's own key files (portal/key-file.ts PORTAL_KEYS_DIR), as an exclude pattern: what the catalog compile leaves out. */
@@ -144,6 +146,7 @@ export function compilerFor(
   if (worker) compile.earlyCatalog = (configDir) => worker.catalog(configDir, compileOptions, [PORTAL_KEYS_PATTERN]);
   // The directory watches stay: they keep nothing alive (persistent: false), and a closed journal would report nothing changed.
   compile.close = () => worker?.close();
+  compile.release = () => worker?.release();
   return compile;
 }
 

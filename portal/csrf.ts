@@ -1,7 +1,11 @@
 // CSRF protection for the portal's form: a signed double-submit token. The browser holds a
-// random value in a SameSite=Strict, HttpOnly cookie; the form carries HMAC(secret, value)
-// under a per-process secret. A POST is accepted only when both are present and match
-// (compared in constant time), so another site can neither read nor forge the pair. Behind
+// random value in a SameSite=Strict, HttpOnly cookie; the form carries HMAC(secret, value and
+// the signed-in session's id) under a per-process secret. A POST is accepted only when both are
+// present and match (compared in constant time), so another site can neither read nor forge the
+// pair. The session's id is in the MAC (OWASP: a token per user session): a token taken from a
+// page before a sign-out, or before someone else signed in in the same browser, is refused once
+// that session has ended, though the cookie stays the browser's. The cookie itself is replaced at
+// every sign-in (rotateCookie), which also ends the challenges handed out to it. Behind
 // https the cookie is Secure with the __Host- prefix: a plain cookie planted over http (by
 // anyone on the network path) or by a sibling domain is not read, so nobody can fix this
 // browser's value to one whose token they fetched.
@@ -9,6 +13,10 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 export const CSRF_COOKIE = 'mtlsgate_portal_csrf';
+
+/** The start of every refusal of a form whose token does not match: what may have happened (each adds what to do). */
+export const STALE_FORM =
+  'This page is out of date (the portal restarted, or someone signed in or out in this browser since it was shown), or the form did not come from the portal.';
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{22,64}$/;
 
 export class CsrfGuard {
@@ -41,14 +49,18 @@ export class CsrfGuard {
     return `${this.cookieName}=${value}; Path=/; HttpOnly; SameSite=Strict${this.secure ? '; Secure' : ''}`;
   }
 
-  /** The hidden form field value that goes with a cookie value. */
-  tokenFor(cookieValue: string): string {
-    return createHmac('sha256', this.secret).update(cookieValue).digest('base64url');
+  /**
+   * The hidden form field value that goes with a cookie value and the signed-in session (its
+   * id; '' without one: the loopback-only portal, the sign-in pages).
+   */
+  tokenFor(cookieValue: string, sessionId: string): string {
+    // The cookie value never holds a newline (COOKIE_VALUE), so the pair reads one way only.
+    return createHmac('sha256', this.secret).update(`${cookieValue}\n${sessionId}`).digest('base64url');
   }
 
-  verify(cookieValue: string | null, token: unknown): boolean {
+  verify(cookieValue: string | null, sessionId: string, token: unknown): boolean {
     if (cookieValue === null || typeof token !== 'string') return false;
-    const expected = Buffer.from(this.tokenFor(cookieValue));
+    const expected = Buffer.from(this.tokenFor(cookieValue, sessionId));
     const got = Buffer.from(token);
     return got.length === expected.length && timingSafeEqual(got, expected);
   }

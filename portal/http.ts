@@ -21,6 +21,8 @@ export class Exchange {
   readonly cookies: string[] = [];
   private token: string | null = null;
   readonly method: string;
+  /** Set when the request was admitted to wait for the start-up compile (portal/startup.ts): its deadline. */
+  waitDeadline: AbortSignal | undefined;
 
   constructor(
     readonly req: IncomingMessage,
@@ -83,14 +85,22 @@ export class Exchange {
     return cookie;
   }
 
-  /** The form token that goes with this browser's CSRF cookie. */
+  /**
+   * A new CSRF cookie for this browser (at sign-in): tokens and challenges handed out before
+   * belong to the old one.
+   */
+  rotateCsrfCookie(): void {
+    this.cookies.push(this.csrf.setCookieHeader(this.csrf.newCookieValue()));
+  }
+
+  /** The form token that goes with this browser's CSRF cookie and its signed-in session. */
   csrfToken(): string {
-    this.token ??= this.csrf.tokenFor(this.csrfCookie());
+    this.token ??= this.csrf.tokenFor(this.csrfCookie(), this.session?.id ?? '');
     return this.token;
   }
 
   csrfValid(token: unknown): boolean {
-    return this.csrf.verify(this.csrf.cookieOf(this.req), token);
+    return this.csrf.verify(this.csrf.cookieOf(this.req), this.session?.id ?? '', token);
   }
 
   chrome(): Chrome {

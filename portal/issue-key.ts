@@ -87,8 +87,9 @@ export class Issuer {
     this.keyCounts = opts.keyIndex ?? new PortalKeyIndex(opts.configDir);
   }
 
-  issue(input: IssueInput): Promise<IssueOutcome> {
-    return this.queue.run(() => this.issueNow(input));
+  /** Issues in the queue; `deadline`: given up (the promise rejects with its reason) if it passes before the request's turn. */
+  issue(input: IssueInput, deadline?: AbortSignal): Promise<IssueOutcome> {
+    return this.queue.run(() => this.issueNow(input), deadline);
   }
 
   private async issueNow(input: IssueInput): Promise<IssueOutcome> {

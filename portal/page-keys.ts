@@ -37,12 +37,17 @@ function keysTable(keys: KeyView[], catalog: CatalogEntry[], caption: string, wi
   })}</tbody></table>`;
 }
 
-export function myKeysPage(chrome: Chrome, keys: KeyView[], catalog: CatalogEntry[]): string {
+/** While the portal's start-up compile runs (StartupCompile.actionsNotice): what a key page says above its content. */
+function startingNote(starting: string | null): Html | string {
+  return starting ? html`<p class="hint" role="note" id="starting">${starting}</p>` : '';
+}
+
+export function myKeysPage(chrome: Chrome, keys: KeyView[], catalog: CatalogEntry[], starting: string | null = null): string {
   return layout(
     'My keys',
     'keys',
     html`<h1>My keys</h1>
-<p class="lede">The keys you requested in this portal. Only you and the portal's admins see them.</p>
+<p class="lede">The keys you requested in this portal. Only you and the portal's admins see them.</p>${startingNote(starting)}
 <section class="card" aria-live="polite">${
       keys.length === 0 ? html`<p class="empty">You have no key yet. <a href="/">Request one</a>.</p>` : keysTable(keys, catalog, 'Your keys', false)
     }</section>`,
@@ -62,6 +67,8 @@ export interface KeyPageModel {
   /** A one-line result of the last action ("Your key is switched off."), shown as a banner. */
   notice: string | null;
   certificateValue: string;
+  /** StartupCompile.actionsNotice while the portal starts. */
+  starting: string | null;
 }
 
 function certificatesSection(model: KeyPageModel): Html {
@@ -125,7 +132,7 @@ export function keyPage(model: KeyPageModel): string {
     `${model.errors.length > 0 ? 'Error: ' : ''}Key ${key.keyId}`,
     'keys',
     html`${model.notice ? html`<div class="banner banner-ok" role="status" id="notice"><p>${model.notice}</p></div>` : ''}${errorSummary(model.errors)}
-<h1>Key <span class="mono" id="key-id">${key.keyId}</span></h1>
+<h1>Key <span class="mono" id="key-id">${key.keyId}</span></h1>${startingNote(model.starting)}
 <section class="card" aria-labelledby="details-title">
 <h2 id="details-title">Key details</h2>
 <dl class="facts">
@@ -156,6 +163,8 @@ export interface AdminPageModel {
   catalog: CatalogEntry[];
   notice: string | null;
   errors: FormError[];
+  /** StartupCompile.actionsNotice while the portal starts. */
+  starting: string | null;
 }
 
 /** "Keys 201-400 of 950 waiting" with links to the newer and older pages; nothing when one page holds them all. */
@@ -190,7 +199,7 @@ export function adminPage(model: AdminPageModel): string {
     'admin',
     html`${model.notice ? html`<div class="banner banner-ok" role="status" id="notice"><p>${model.notice}</p></div>` : ''}${errorSummary(model.errors)}
 <h1>Admin</h1>
-<p class="lede">Each action edits the key's file in the config directory, recompiles the bundle and is logged with your name.</p>
+<p class="lede">Each action edits the key's file in the config directory, recompiles the bundle and is logged with your name.</p>${startingNote(model.starting)}
 <section class="card" aria-labelledby="pending-title"><h2 id="pending-title">Waiting for approval</h2>${pendingPager(model.pendingPage)}${pending}</section>
 <section class="card" aria-labelledby="recent-title"><h2 id="recent-title">Recent keys</h2>${
       model.recent.length === 0 ? html`<p class="empty">No portal key yet.</p>` : keysTable(model.recent, catalog, 'The 50 newest portal keys', true)

@@ -103,7 +103,9 @@ function apiList(apis: CatalogApi[]): Html {
 
 export function errorSummary(errors: FormError[]): Html {
   if (errors.length === 0) return html``;
-  return html`<div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1">
+  // autofocus (the portal serves no script): a refused form opens with the focus on what to fix,
+  // so the keyboard's next Tab is its first link, and a screen reader starts there.
+  return html`<div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus>
 <h2 id="error-summary-title">There is a problem</h2>
 <ul>${errors.map((e) => html`<li>${e.field ? html`<a href="#${e.field}">${e.message}</a>` : e.message}</li>`)}</ul>
 ${errors.filter((e) => e.details).map((e) => html`<pre>${e.details}</pre>`)}

@@ -3,7 +3,7 @@
 // Each action is an edit of the key's YAML file (approve: is_inactive false; deny: the file is
 // removed), recompiled into the bundle atomically, and logged with the admin's subject.
 import { catalogNow, type PortalContext } from './context.ts';
-import { isCrossSite } from './csrf.ts';
+import { isCrossSite, STALE_FORM } from './csrf.ts';
 import { editPortalKey } from './edit-key.ts';
 import { parseRequestForm, readCappedBody, UnsupportedForm } from './form.ts';
 import type { Exchange } from './http.ts';
@@ -43,6 +43,7 @@ async function render(ctx: PortalContext, ex: Exchange, status: number, notice: 
       catalog,
       notice,
       errors,
+      starting: ctx.startup?.actionsNotice ?? null,
     }),
   );
 }
@@ -64,7 +65,7 @@ export async function adminAction(ctx: PortalContext, ex: Exchange, keyId: strin
     if (err instanceof UnsupportedForm) return render(ctx, ex, 415, null, [{ field: null, message: err.message }]);
     return render(ctx, ex, 413, null, [{ field: null, message: 'The form is too large.' }]);
   }
-  if (!ex.csrfValid(form.csrf)) return render(ctx, ex, 403, null, [{ field: null, message: 'This form did not come from the portal. Try again.' }]);
+  if (!ex.csrfValid(form.csrf)) return render(ctx, ex, 403, null, [{ field: null, message: `${STALE_FORM} Try again from this page.` }]);
   if (!PORTAL_KEY_ID.test(keyId) || (action !== 'approve' && action !== 'deny'))
     return render(ctx, ex, 404, null, [{ field: null, message: 'No such key or action.' }]);
   const at = ctx.now();

@@ -1,7 +1,7 @@
 // Sign-in and sign-out: /auth/login sends the browser to the identity provider (code flow,
 // PKCE), /auth/callback turns its answer into a session, POST /auth/logout ends it.
 import type { PortalContext } from './context.ts';
-import { isCrossSite } from './csrf.ts';
+import { isCrossSite, STALE_FORM } from './csrf.ts';
 import { parseRequestForm, readCappedBody } from './form.ts';
 import type { Exchange } from './http.ts';
 import { safeReturnTo, SignInError } from './oidc.ts';
@@ -30,6 +30,8 @@ export async function callback(ctx: PortalContext, ex: Exchange): Promise<void> 
   try {
     const { user, returnTo, clearCookie } = await ctx.oidc!.finish(ex.req, url);
     ex.cookies.push(clearCookie, ctx.sessions!.create(user).setCookie);
+    // A new CSRF cookie with the new session: nothing handed out before the sign-in is accepted after it.
+    ex.rotateCsrfCookie();
     ctx.logger?.info({ user: user.sub, email: user.email, name: user.name, admin: user.admin }, 'portal sign-in');
     ex.redirect(returnTo);
   } catch (err) {
@@ -43,7 +45,7 @@ export async function logout(ctx: PortalContext, ex: Exchange): Promise<void> {
   if (isCrossSite(ex.req)) return ex.html(403, messagePage('Refused', 'This form was sent from another site.', ex.chrome()));
   const form = await parseRequestForm(await readCappedBody(ex.req, 4096), ex.req.headers['content-type']).catch(() => null);
   if (form === null || !ex.csrfValid(form.csrf)) {
-    return ex.html(403, messagePage('Refused', 'This form did not come from the portal. Use the Sign out button.', ex.chrome()));
+    return ex.html(403, messagePage('Refused', `${STALE_FORM} Reload the page and use its Sign out button.`, ex.chrome()));
   }
   if (ex.session) ctx.logger?.info({ user: ex.session.user.sub, email: ex.session.user.email }, 'portal sign-out');
   ex.cookies.push(ctx.sessions!.destroy(ex.session));

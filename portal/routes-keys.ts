@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { errorsForViewer } from './config-report.ts';
 import { catalogNow, type PortalContext } from './context.ts';
+import { STALE_FORM } from './csrf.ts';
 import { editPortalKey } from './edit-key.ts';
 import type { Exchange } from './http.ts';
 import { withCertificateAdded, withCertificateRemoved } from './key-certs.ts';
@@ -60,7 +61,7 @@ export async function myKeys(ctx: PortalContext, ex: Exchange): Promise<void> {
   // From the index: the files the directory watch named since the last view are read again.
   const keys = (await ctx.issuer.keyCounts.ownedBy(sub)).map(view);
   const { catalog } = await catalogNow(ctx);
-  ex.html(200, myKeysPage(ex.chrome(), keys, catalog));
+  ex.html(200, myKeysPage(ex.chrome(), keys, catalog, ctx.startup?.actionsNotice ?? null));
 }
 
 async function renderKey(
@@ -84,6 +85,7 @@ async function renderKey(
     errors,
     notice,
     certificateValue,
+    starting: ctx.startup?.actionsNotice ?? null,
   };
   ex.html(status, keyPage(model));
 }
@@ -108,7 +110,7 @@ export async function keyAction(ctx: PortalContext, ex: Exchange, keyId: string,
   const form = await readSubmission(ctx, ex, renew, refuseWith);
   if (form === null) return;
   if (!ex.csrfValid(form.csrf)) {
-    return refuseWith(403, [{ field: null, message: 'Your session expired or this form did not come from the portal. Submit it again.' }]);
+    return refuseWith(403, [{ field: null, message: `${STALE_FORM} Submit it again from this page.` }]);
   }
   // Someone else's key, or none: the same answer, and nothing is read further or written.
   if (!own) {

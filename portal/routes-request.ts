@@ -5,12 +5,13 @@
 import { apiUrl } from './catalog.ts';
 import { errorsForViewer } from './config-report.ts';
 import { catalogNow, type PortalContext } from './context.ts';
-import { isCrossSite } from './csrf.ts';
+import { isCrossSite, STALE_FORM } from './csrf.ts';
 import { BodyTooLarge, developerProblem, MAX_BODY_BYTES, parseRequestForm, readCappedBody, type RequestForm, UnsupportedForm } from './form.ts';
 import type { Exchange } from './http.ts';
 import type { IssueOutcome } from './issue-key.ts';
 import { type FormError, type FormValues, requestPage } from './page.ts';
 import { userLabel } from './session.ts';
+import { answerWaitExpired, StartupWaitExpired } from './startup.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { MAX_CERT_BYTES } from './validate-cert.ts';
 
@@ -130,7 +131,7 @@ export async function submitRequest(ctx: PortalContext, ex: Exchange): Promise<v
     await refuse(ctx, ex, {
       status: 403,
       values,
-      errors: [{ field: null, message: 'Your session expired or this form did not come from the portal. Check your entries and submit again.' }],
+      errors: [{ field: null, message: `${STALE_FORM} Check your entries and submit again.` }],
     });
     return;
   }
@@ -144,15 +145,26 @@ export async function submitRequest(ctx: PortalContext, ex: Exchange): Promise<v
   const { certificate, errors } = submittedCertificate(form);
   fieldErrors.push(...errors);
   const binding = ex.csrfCookie();
-  const outcome: IssueOutcome = await ctx.issuer.issue({
-    policy: form.policy,
-    developer,
-    certificate,
-    fieldErrors,
-    owner: user?.sub,
-    proof: { challenge: form.challenge, signature: form.signature },
-    consumeChallenge: (challenge) => ctx.challenges.consume(binding, challenge),
-  });
+  let outcome: IssueOutcome;
+  try {
+    outcome = await ctx.issuer.issue(
+      {
+        policy: form.policy,
+        developer,
+        certificate,
+        fieldErrors,
+        owner: user?.sub,
+        proof: { challenge: form.challenge, signature: form.signature },
+        consumeChallenge: (challenge) => ctx.challenges.consume(binding, challenge),
+      },
+      ex.waitDeadline,
+    );
+  } catch (err) {
+    // Waited for the start-up compile past its deadline: not processed (its challenge stays unused).
+    if (!(err instanceof StartupWaitExpired)) throw err;
+    ctx.logger?.info({ waited_ms: err.waitedMs, user: user?.sub ?? null }, 'portal request not processed: the start-up compile was not done by its deadline');
+    return answerWaitExpired(ctx.startup, ex, err);
+  }
   if (!outcome.ok) {
     ctx.logger?.info(
       { problems: outcome.errors.map((e) => e.field ?? 'request'), cert_problem: outcome.certProblem ?? null, status: outcome.status, user: user?.sub ?? null },

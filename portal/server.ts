@@ -82,10 +82,14 @@ export function createPortal(opts: PortalOptions): Portal {
   });
   // The "My keys" and admin pages (sign-in only) read the key index: every file is read now, in
   // the background, while the portal already answers (those pages say "loading" until it is done).
-  if (opts.oidc !== undefined)
-    issuer.keyCounts
-      .load()
-      .catch((err: Error) => opts.logger?.error({ error: err.message }, 'portal: reading the key files failed; the next view tries again'));
+  if (opts.oidc !== undefined) {
+    const loadStarted = performance.now();
+    issuer.keyCounts.load().then(
+      // From here "My keys" and the admin page answer (during the start-up compile too, once the catalog is compiled).
+      () => opts.logger?.info({ ms: Math.round(performance.now() - loadStarted) }, 'portal: every key file is read'),
+      (err: Error) => opts.logger?.error({ error: err.message }, 'portal: reading the key files failed; the next view tries again'),
+    );
+  }
   const started = opts.startup ? opts.startup.run(queue, () => syncBundle(opts.configDir, opts.bundlePath, compile), opts.configDir, compile) : null;
   started?.catch((err: Error) => opts.logger?.error({ error: err.message }, 'portal: the start-up compile failed'));
   const ctx: PortalContext = {

@@ -5,7 +5,7 @@
 // close() ends it and the compile in flight at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { CompileStopped, CompileWorker } from '../compiler/full-compile-client.ts';
@@ -138,5 +138,49 @@ test('a worker that dies during a compile: that compile is made on this thread (
     release();
     w.close();
     cleanup();
+  }
+});
+
+test('release() ends an idle worker at once (the portal after its start-up compile); a compile in flight or queued keeps it; the next compile starts another', async () => {
+  const { config, w, compiling, release, cleanup } = await heldCompile('compile-worker-release');
+  try {
+    const queued = w.catalog(config, {}, ['/keys/portal/']);
+    w.release();
+    assert.equal(w.running, true, 'a compile in flight keeps it');
+    release();
+    const first = await compiling;
+    w.release();
+    assert.equal(w.running, true, 'the catalog compile queued behind it keeps it');
+    assert.notEqual(await queued, null);
+    w.release();
+    assert.equal(w.running, false, 'idle: ended at once, not after IDLE_MS');
+    const second = await w.compile(config, {});
+    assert.equal(w.starts, 2);
+    assert.deepEqual(second.bundle, first.bundle);
+  } finally {
+    w.close();
+    cleanup();
+  }
+});
+
+test("the catalog compile leaves the keys out: a key's certificate file is not read (gone, the catalog still compiles; the full compile reports it)", async () => {
+  const { t, config } = await portalDir('compile-worker-catalog-keys');
+  const w = new CompileWorker();
+  try {
+    const plans = (await compileDir(config)).portalPlans.map((p) => p.id);
+    // alice's key (keys/alice.yaml, not a portal key file) names certs/alice.pem.
+    rmSync(join(config, 'certs', 'alice.pem'));
+    const catalog = await w.catalog(config, {}, ['/keys/portal/']);
+    assert.deepEqual(
+      catalog?.plans.map((p) => p.id),
+      plans,
+    );
+    assert.deepEqual(Object.keys(catalog!.apis).sort(), ['profile', 'reports']);
+    const full = await w.compile(config, {});
+    assert.ok(full.errorCount > 0, 'the full compile reads it, and says it is missing');
+    assert.ok(full.diagnostics.some((d) => d.file.endsWith('alice.yaml')));
+  } finally {
+    w.close();
+    t.cleanup();
   }
 });

@@ -41,12 +41,14 @@ async function signedRequest(base: string, keyFile: string, certPem: string) {
     developer: 'carol@example.com',
     certificate: certPem,
   }).toString();
-  return () =>
+  const send = () =>
     fetch(`${base}/requests`, {
       method: 'POST',
       headers: { cookie: form.cookie, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
       body,
     }).then(async (res) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> }));
+  // The form and the body, for a test that sends them itself.
+  return Object.assign(send, { form, body });
 }
 
 test('a key request sent during the start-up compile waits for it, then is issued from its state (the bytes `mtlsgate compile` writes)', async () => {
@@ -189,5 +191,53 @@ test('mtlsgate portal stopped (SIGTERM) during its start-up compile exits at onc
   } finally {
     child.kill('SIGKILL');
     t.cleanup();
+  }
+});
+
+test('a key request that waited for the start-up compile past its deadline is answered 503 "starting" (Retry-After) and never runs; sent again after the compile, it is issued', async () => {
+  const p = await heldPortal('portal-queue-deadline', { waitMs: 400 });
+  const client = await freshClient(p.pki, p.dir, 'erin');
+  try {
+    const before = snapshotDir(p.config);
+    const send = await signedRequest(p.base, client.keyFile, client.certPem);
+    const started = performance.now();
+    const res = await fetch(`${p.base}/requests`, {
+      method: 'POST',
+      headers: { cookie: send.form.cookie, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+      body: send.body,
+      // Before the deadline existed it waited as long as the compile was held.
+      signal: AbortSignal.timeout(10_000),
+    });
+    const waited = performance.now() - started;
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '2');
+    const error = ((await res.json()) as { errors: { code: string; message: string }[] }).errors[0]!;
+    assert.equal(error.code, 'starting');
+    assert.match(
+      error.message,
+      /^starting: compiling the config \(3 files\): not done after 0\.4 s of waiting, so this request was not processed\. Send it again/,
+    );
+    assert.ok(waited >= 350 && waited < 5_000, `answered at its deadline (${Math.round(waited)} ms)`);
+    await waitFor('the request to stop waiting', () => p.startup.waitingRequests === 0, 5_000);
+    // The same in a browser's form post: a page saying so, nothing submitted.
+    const html = await fetch(`${p.base}/requests`, {
+      method: 'POST',
+      headers: { cookie: send.form.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: send.body,
+    });
+    assert.equal(html.status, 503);
+    assert.match(
+      await html.text(),
+      /not done after 0\.4 s of waiting, so this request was not processed\. Send it again in a few seconds\. Nothing was submitted/,
+    );
+
+    p.release();
+    await p.portal.started;
+    // The expired requests never ran: nothing was written, and their challenge is still unused.
+    assert.deepEqual(snapshotDir(p.config), before);
+    const again = await send();
+    assert.equal(again.status, 201, JSON.stringify(again.body));
+  } finally {
+    await p.close();
   }
 });

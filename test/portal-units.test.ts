@@ -114,17 +114,21 @@ test('the request page escapes developer input and the config text', () => {
   assert.match(page, /<a href="#developer">&lt;b&gt;bad/);
 });
 
-test('CSRF: the token matches only its cookie, under this process secret', () => {
+test('CSRF: the token matches only its cookie and its session, under this process secret', () => {
   const guard = new CsrfGuard();
   const cookie = guard.newCookieValue();
   const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
   assert.equal(guard.cookieOf(req({ cookie: `a=b; ${CSRF_COOKIE}=${cookie}` })), cookie);
   assert.equal(guard.cookieOf(req({ cookie: `${CSRF_COOKIE}=bad value` })), null);
-  assert.ok(guard.verify(cookie, guard.tokenFor(cookie)));
-  assert.ok(!guard.verify(cookie, guard.tokenFor(guard.newCookieValue())));
-  assert.ok(!guard.verify(null, guard.tokenFor(cookie)));
-  assert.ok(!guard.verify(cookie, undefined));
-  assert.ok(!new CsrfGuard().verify(cookie, guard.tokenFor(cookie)), 'another process secret');
+  assert.ok(guard.verify(cookie, '', guard.tokenFor(cookie, '')));
+  assert.ok(!guard.verify(cookie, '', guard.tokenFor(guard.newCookieValue(), '')));
+  assert.ok(!guard.verify(null, '', guard.tokenFor(cookie, '')));
+  assert.ok(!guard.verify(cookie, '', undefined));
+  assert.ok(!new CsrfGuard().verify(cookie, '', guard.tokenFor(cookie, '')), 'another process secret');
+  // Bound to the signed-in session: another session's token, or one from before the sign-in, is refused.
+  assert.ok(guard.verify(cookie, 'session-a', guard.tokenFor(cookie, 'session-a')));
+  assert.ok(!guard.verify(cookie, 'session-b', guard.tokenFor(cookie, 'session-a')));
+  assert.ok(!guard.verify(cookie, 'session-a', guard.tokenFor(cookie, '')));
   assert.match(guard.setCookieHeader(cookie), /HttpOnly; SameSite=Strict/);
   assert.ok(isCrossSite(req({ host: 'portal:3000', origin: 'https://evil.example' })));
   assert.ok(isCrossSite(req({ host: 'portal:3000', 'sec-fetch-site': 'cross-site' })));

@@ -8,6 +8,7 @@ import { closeServer, listen } from '../../common/listen.ts';
 import type { LiveMode } from '../../compiler/live-compile.ts';
 import { type CompileFn, compilerFor } from '../../portal/compile.ts';
 import type { SubmissionLimit } from '../../portal/rate-limit.ts';
+import type { OidcOptions } from '../../portal/oidc.ts';
 import { createPortal, type Portal } from '../../portal/server.ts';
 import { StartupCompile } from '../../portal/startup.ts';
 import { tempDir, waitFor } from './ops-fixtures.ts';
@@ -45,10 +46,23 @@ export async function portalDir(name: string, broken = false) {
 }
 
 /** A portal whose start-up compile is held in its worker once the files are read. */
-export async function heldPortal(name: string, opts: { oidc?: boolean; broken?: boolean; submissionLimit?: SubmissionLimit } = {}): Promise<HeldPortal> {
+export async function heldPortal(
+  name: string,
+  opts: {
+    /** true: sign-in at a provider that is never asked; an object: the portal's `oidc` option (a real provider). */
+    oidc?: boolean | OidcOptions;
+    broken?: boolean;
+    submissionLimit?: SubmissionLimit;
+    /** How long a key request may wait for the compile (StartupCompile's `waitMs`). */
+    waitMs?: number;
+    /** Called with the config directory before the portal starts (more files to compile). */
+    prepare?: (config: string, pki: DemoPki) => Promise<void> | void;
+  } = {},
+): Promise<HeldPortal> {
   const { t, pki, config, bundle: bundlePath } = await portalDir(name, opts.broken);
+  await opts.prepare?.(config, pki);
   const hold = new Int32Array(new SharedArrayBuffer(4));
-  const startup = new StartupCompile();
+  const startup = new StartupCompile(opts.waitMs);
   const live = compilerFor({ live: true, offThread: { hold }, onLoaded: startup.loaded });
   const modes: (LiveMode | undefined)[] = [];
   const compile: CompileFn = async (dir) => {
@@ -59,6 +73,7 @@ export async function heldPortal(name: string, opts: { oidc?: boolean; broken?: 
   // The early catalog and the stop are the compiler's own.
   compile.earlyCatalog = live.earlyCatalog;
   compile.close = live.close;
+  compile.release = live.release;
   const portal = createPortal({
     configDir: config,
     bundlePath,
@@ -66,15 +81,19 @@ export async function heldPortal(name: string, opts: { oidc?: boolean; broken?: 
     compile,
     startup,
     ...(opts.submissionLimit ? { submissionLimit: opts.submissionLimit } : {}),
-    ...(opts.oidc ? { oidc: { issuer: 'http://127.0.0.1:9/', clientId: 'portal', clientSecret: 'secret', admins: [] } } : {}),
+    ...(opts.oidc === true
+      ? { oidc: { issuer: 'http://127.0.0.1:9/', clientId: 'portal', clientSecret: 'secret', admins: [] } }
+      : opts.oidc
+        ? { oidc: opts.oidc }
+        : {}),
   });
   const base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
   const release = () => {
     Atomics.store(hold, 0, 1);
     Atomics.notify(hold, 0);
   };
-  // The worker has read the files (3: the APIs, the plans, alice's key) and waits.
-  await waitFor('the start-up compile to read the files', () => startup.message?.includes('3 files'), 60_000);
+  // The worker has read the files (3: the APIs, the plans, alice's key; more with `prepare`) and waits.
+  await waitFor('the start-up compile to read the files', () => /\(\d[\d,]* files\)/.test(startup.message ?? ''), 60_000);
   return {
     pki,
     dir: t.dir,
