@@ -266,13 +266,18 @@ test('twenty concurrent submissions: twenty distinct key files, one valid bundle
     `/requests?developer=${encodeURIComponent('burst-1@example.com')}`,
     `/requests/${ids[0]}`,
     `/requests/${ids[0]}?receipt=${encodeURIComponent(receipts[1])}`,
-    `/requests?receipt=${encodeURIComponent(`${ids[0]}.${receipts[0].split('.')[1].slice(0, -1)}A`)}`,
+    `/requests?receipt=${encodeURIComponent(`${ids[0]}.${otherLastChar(receipts[0].split('.')[1])}`)}`,
   ]) {
     const page = await (await fetch(base + path)).text();
     for (const leaf of leaves) assert.doesNotMatch(page, new RegExp(leaf.fingerprint), path);
     for (const id of ids) assert.doesNotMatch(page, new RegExp(id), path);
   }
 });
+
+/** The secret with its last character changed (to "A", or "B" when it ends in "A": the forgery must differ from the real receipt). */
+function otherLastChar(secret: string): string {
+  return secret.slice(0, -1) + (secret.endsWith('A') ? 'B' : 'A');
+}
 
 test('proof of possession: a certificate is refused without a signature by its own private key, and a challenge admits one key', async () => {
   const before = snapshotDir(config);
