@@ -102,7 +102,10 @@ function http1Raw(raw: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i].startsWith(':')) continue;
-    out.push(raw[i].replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase()), raw[i + 1]);
+    out.push(
+      raw[i].replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase()),
+      raw[i + 1],
+    );
   }
   return out;
 }

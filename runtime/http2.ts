@@ -10,7 +10,6 @@
 // budget of streams the client resets before they are answered ("rapid reset",
 // CVE-2023-44487): a connection that spends it gets GOAWAY(ENHANCE_YOUR_CALM) and is closed.
 import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { refusal } from './errors.ts';
 import { arrivingExchange, ConnectionFacts, type HttpExchange, NO_CONNECTION, startExchange } from './exchange.ts';

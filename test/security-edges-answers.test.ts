@@ -231,7 +231,7 @@ test('an early answer reaches a client still sending its body: the gateway reads
   const r = await sendWithoutReading(3 << 20, 3 << 20, 64 << 10, 2);
   assert.equal(r.writeError, null, JSON.stringify({ ...r, got: r.got.slice(0, 200) }));
   assert.match(r.got, /^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*\r\n\r\nno$/i);
-  assert.ok(r.closed, 'the gateway closed the connection once the body was read');
+  assert.ok(r.closed, 'the gateway closed the connection at the end of the linger');
 });
 
 test('a client that keeps sending after an early answer is cut at the lingering bound (8 MiB, or 5 s)', async () => {

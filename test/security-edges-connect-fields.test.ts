@@ -24,7 +24,7 @@ const setup = gatewayTestHooks(({ echo }) => {
 const h2 = (fields: Array<[string, string]>, method = 'GET') =>
   rawHttp2Request(setup.pki, setup.gw.port, [[':method', method], [':scheme', 'https'], [':path', '/x'], [':authority', 'localhost'], ...fields]);
 
-test('CONNECT is 405 request.connect_not_allowed over HTTP/1.1 and HTTP/2, logged, nothing forwarded (before: HTTP/1.1 closed without a byte, HTTP/2 got node\'s bare 405, neither logged)', async () => {
+test("CONNECT is 405 request.connect_not_allowed over HTTP/1.1 and HTTP/2, logged, nothing forwarded (before: HTTP/1.1 closed without a byte, HTTP/2 got node's bare 405, neither logged)", async () => {
   seen.length = 0;
   const c = await rawTlsClient(setup.pki, setup.gw.port);
   c.socket.write('CONNECT internal.example:443 HTTP/1.1\r\nHost: internal.example:443\r\n\r\n');
