@@ -4,6 +4,7 @@
 // copy of reach the upstream joined, as over HTTP/1.1. HTTP/2 written frame by frame
 // (node:http2's client refuses to send two copies of these fields), HTTP/1.1 byte for byte over TLS.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import { buildBundle } from './helpers/bundle-builder.ts';
@@ -44,6 +45,15 @@ test("CONNECT is 405 request.connect_not_allowed over HTTP/1.1 and HTTP/2, logge
   assert.equal(codeOf(overH2.body), 'request.connect_not_allowed');
   await waitFor('the HTTP/2 record', () => setup.gw.records.at(-1)?.method === 'CONNECT');
   assert.equal(setup.gw.records.at(-1)?.code, 'request.connect_not_allowed');
+  // curl told to tunnel through the gateway (an HTTPS proxy setting pointed at it by mistake)
+  // reads the 405 and says so.
+  const viaCurl = await new Promise<{ code: number | null; stderr: string; connect: string }>((resolve) => {
+    const args = ['-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_connect}', '--proxy', `https://localhost:${setup.gw.port}`];
+    args.push('--proxy-cacert', setup.pki.certFile('ca'), '--proxytunnel', 'http://internal.example/');
+    execFile('curl', args, (err, stdout, stderr) => resolve({ code: (err as { code?: number } | null)?.code ?? 0, stderr, connect: stdout }));
+  });
+  assert.equal(viaCurl.connect, '405', JSON.stringify(viaCurl));
+  assert.match(viaCurl.stderr, /CONNECT tunnel failed, response 405/);
   assert.deepEqual(seen, []);
 });
 
