@@ -51,6 +51,18 @@ export const ERROR_TABLE = [
     fix: 'An HTTP/1.1 request with `Upgrade: websocket` and `Connection: upgrade` used another method than `GET`. RFC 6455 4.1 requires `GET`, and an upstream that upgrades whatever the method would open a tunnel for a request the stages checked as, say, a `POST` (docs/security.md section 45). Send the handshake with `GET`.',
   },
   {
+    code: 'request.connect_not_allowed',
+    status: 405,
+    message: 'CONNECT is not served here',
+    fix: 'A `CONNECT` request (HTTP/1.1, or HTTP/2 without `:protocol`) asks for a tunnel to a host and port; the gateway is a reverse proxy for its APIs and opens no tunnels, as NGINX answers 405 to `CONNECT`. Point a forward proxy setting (`HTTPS_PROXY`, `curl -x`) elsewhere, or send the request itself to the API.',
+  },
+  {
+    code: 'request.field_repeated',
+    status: 400,
+    message: 'A header field that holds one value was sent twice',
+    fix: 'The request carried two `Content-Type`, `Range`, `If-Range`, `If-Modified-Since`, `If-Unmodified-Since` or `Max-Forwards` fields with different values (over HTTP/1.1 or HTTP/2). Each holds one value (RFC 9110 5.3): which one counts would depend on the reader (HTTP/2 readers take the first, HTTP/1.1 ones join them). Send the field once.',
+  },
+  {
     code: 'request.untrusted_proxy',
     status: 403,
     message: 'Plain HTTP is accepted from a trusted proxy only',

@@ -7,8 +7,11 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { answerClientError } from './client-error.ts';
+import { refusal } from './errors.ts';
 import { arrivingExchange, type HttpExchange, socketFacts, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
+import { repeatedSingleField } from './repeated-fields.ts';
+import { WebSockets } from './websocket.ts';
 
 export interface Http1Transport {
   /** Takes a TLS socket whose handshake completed (or, for --listen-plain, a plain one). */
@@ -19,7 +22,9 @@ export interface Http1Transport {
 
 /** Builds the exchange for a request; shared with the Upgrade path. `plain`: it came in on --listen-plain. */
 export function http1Exchange(gateway: GatewayCore, req: IncomingMessage, res: ServerResponse, plain = false): HttpExchange {
-  return arrivingExchange(gateway, req, res, false, socketFacts(req.socket as TLSSocket), req.headers.host, plain);
+  const ex = arrivingExchange(gateway, req, res, false, socketFacts(req.socket as TLSSocket), req.headers.host, plain);
+  if (repeatedSingleField(req.rawHeaders)) ex.refusedAtArrival ??= refusal('request.field_repeated');
+  return ex;
 }
 
 /** `plain`: the transport of --listen-plain (requests from trusted proxies only, runtime/client-cert-header.ts). */
@@ -39,6 +44,14 @@ export function createHttp1Transport(
     startExchange(http1Exchange(gateway, req, res, plain));
   });
   server.on('upgrade', onUpgrade);
+  // CONNECT asks for a tunnel, which the gateway never opens: answered 405 from the error table
+  // and logged like every refusal (without this listener node:http closes the connection
+  // without a word). node:http has stopped parsing the connection: the answer ends it.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const ex = http1Exchange(gateway, req, WebSockets.responseFor(req, socket), plain);
+    ex.refusedAtArrival = refusal('request.connect_not_allowed');
+    startExchange(ex);
+  });
   server.on('clientError', answerClientError);
   // This server never listens (the TLS servers hand it sockets); 'listening' is what makes
   // node:http track its connections (header/request timeouts, closeIdleConnections).

@@ -10,10 +10,11 @@
 // budget of streams the client resets before they are answered ("rapid reset",
 // CVE-2023-44487): a connection that spends it gets GOAWAY(ENHANCE_YOUR_CALM) and is closed.
 import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { arrivingExchange, ConnectionFacts, NO_CONNECTION, startExchange } from './exchange.ts';
+import { refusal } from './errors.ts';
+import { arrivingExchange, ConnectionFacts, type HttpExchange, NO_CONNECTION, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
+import { joinRepeatedFields } from './repeated-fields.ts';
 
 /** An idle HTTP/2 connection is closed after this long, like an idle HTTP/1.1 keep-alive one. */
 const SESSION_IDLE_MS = 65_000;
@@ -106,29 +107,6 @@ export function authorityOf(authority: string | undefined, host: string | undefi
   return host === undefined || host === authority ? authority : `${authority}, ${host}`;
 }
 
-/**
- * Joins the copies of an `authorization` or `proxy-authorization` field with ", ", as node:http's
- * joinDuplicateHeaders does for HTTP/1.1 (runtime/http1.ts), where node:http2 keeps the first
- * (they are among the fields it calls single-valued): two `authorization` fields are then no
- * token (auth.auth_field_repeated), as over HTTP/1.1, instead of the first while a proxy in
- * front may have read the last (section 45). nghttp2 resets a stream with two `host` fields
- * itself, and a custom auth header (`x-api-key`) is joined by node:http2 already. The other
- * single-valued fields (`content-type`, `user-agent`, ...) decide nothing here and stay node's
- * first copy. Per field one length comparison; the name and value are compared only for a name
- * of one of the two lengths. Two copies with the same value are left as one: they say the same
- * thing to every reader.
- */
-export function joinRepeatedAuthorization(headers: IncomingHttpHeaders, raw: readonly string[]): void {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i];
-    if (name.length !== 13 && name.length !== 19) continue;
-    if (name !== 'authorization' && name !== 'proxy-authorization') continue;
-    // The first copy is the very value node kept; a later one differs from it (or from the join so far).
-    const kept = headers[name];
-    if (kept !== raw[i + 1]) headers[name] = `${kept}, ${raw[i + 1]}`;
-  }
-}
-
 export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits = { maxStreams: DEFAULT_HTTP2_MAX_STREAMS }): Http2Transport {
   const server = createServer({
     settings: { enablePush: false, maxConcurrentStreams: limits.maxStreams, maxHeaderListSize: MAX_HEADER_LIST_SIZE },
@@ -194,10 +172,20 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
     if (gateway.draining) session.close();
   });
 
-  server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+  const exchangeFor = (req: Http2ServerRequest, res: Http2ServerResponse): HttpExchange => {
     const facts = (req.stream.session as StateHolder | undefined)?.[STATE]?.facts ?? NO_CONNECTION;
-    joinRepeatedAuthorization(req.headers, req.rawHeaders);
-    startExchange(arrivingExchange(gateway, req, res, true, facts, authorityOf(req.headers[':authority'], req.headers.host), false));
+    const repeated = joinRepeatedFields(req.headers, req.rawHeaders);
+    const ex = arrivingExchange(gateway, req, res, true, facts, authorityOf(req.headers[':authority'], req.headers.host), false);
+    if (repeated) ex.refusedAtArrival ??= refusal('request.field_repeated');
+    return ex;
+  };
+  server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => startExchange(exchangeFor(req, res)));
+  // CONNECT without :protocol (nghttp2 resets one with it: extended CONNECT is not offered):
+  // node:http2 would answer a bare 405 itself, unlogged; the error table's row instead.
+  server.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+    const ex = exchangeFor(req, res);
+    ex.refusedAtArrival = refusal('request.connect_not_allowed');
+    startExchange(ex);
   });
 
   return {

@@ -10,6 +10,7 @@ import type { ClientRequest, ClientResponse } from './exchange.ts';
 import type { ClientIdentity } from './identity.ts';
 import { answerSlowClient, BodyWatch, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
 import { GrpcFraming } from './grpc.ts';
+import { lingerAfterAnswer } from './lingering-close.ts';
 import { checkHeaders, clientHeaderList, clientHeaders, clientTrailers, upstreamHeaderList } from './proxy-headers.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './prepared-api.ts';
@@ -273,7 +274,12 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
  * written: one test for a request with a body, none for one without.
  */
 export function closeIfBodyUnread(f: ForwardRequest, hasBody: boolean): void {
-  if (hasBody && !f.http2 && !(f.req as IncomingMessage).complete) f.res.setHeader('connection', 'close');
+  if (hasBody && !f.http2 && !(f.req as IncomingMessage).complete) {
+    f.res.setHeader('connection', 'close');
+    // The client may still be sending: read and drop the rest for a while before the close,
+    // or its reset could take the answer with it (runtime/lingering-close.ts).
+    lingerAfterAnswer((f.req as IncomingMessage).socket);
+  }
 }
 
 /**

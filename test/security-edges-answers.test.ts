@@ -198,3 +198,50 @@ test('held: an answer cut short looks cut short: HTTP/1.1 without the last chunk
     assert.notEqual(r.reset, 0, path);
   }
 });
+
+/**
+ * Writes a POST /early head declaring `declared` bytes, then `chunk`s of the body without reading
+ * a byte (as a client that sends its whole request before it reads the answer), every `gapMs`,
+ * until `total` bytes are written or a write fails. Then reads what came back.
+ */
+async function sendWithoutReading(declared: number, total: number, chunk: number, gapMs: number) {
+  const c = await rawTlsClient(pki, gw.port);
+  c.socket.pause();
+  const started = Date.now();
+  let writeError: string | null = null;
+  c.socket.once('error', (err: Error & { code?: string }) => (writeError = err.code ?? err.message));
+  c.socket.write(`POST /early HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${declared}\r\n\r\n`);
+  let sent = 0;
+  while (sent < total && writeError === null && !c.socket.destroyed) {
+    const ok = c.socket.write(Buffer.alloc(chunk, 97));
+    sent += chunk;
+    if (!ok) await new Promise((r) => setTimeout(r, gapMs));
+    else if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+  }
+  const wroteFor = Date.now() - started;
+  c.socket.resume();
+  await Promise.race([c.whenClosed, new Promise((r) => setTimeout(r, 8_000))]);
+  const out = { got: c.received(), sent, wroteFor, writeError, closed: c.closed(), closedAfter: Date.now() - started };
+  c.socket.destroy();
+  return out;
+}
+
+test('an early answer reaches a client still sending its body: the gateway reads and drops the rest before it closes (lingering close) (before: the close reset the connection, the client never read the 413)', async () => {
+  // 3 MiB sent in 64 KiB chunks, the answer read only once all is written: within the bound.
+  const r = await sendWithoutReading(3 << 20, 3 << 20, 64 << 10, 2);
+  assert.equal(r.writeError, null, JSON.stringify({ ...r, got: r.got.slice(0, 200) }));
+  assert.match(r.got, /^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*\r\n\r\nno$/i);
+  assert.ok(r.closed, 'the gateway closed the connection at the end of the linger');
+});
+
+test('a client that keeps sending after an early answer is cut at the lingering bound (8 MiB, or 5 s)', async () => {
+  // As fast as it goes: the byte bound. The client declared 1 GiB and would send 64 MiB.
+  const fast = await sendWithoutReading(1 << 30, 64 << 20, 64 << 10, 0);
+  assert.ok(fast.sent < 24 << 20, `cut after ${fast.sent} bytes`);
+  assert.ok(fast.closedAfter < 5_000, `closed after ${fast.closedAfter} ms`);
+  // Slowly (1 KiB every 20 ms): the time bound.
+  const slow = await sendWithoutReading(1 << 30, 1 << 20, 1 << 10, 20);
+  assert.ok(slow.writeError !== null || slow.closed, JSON.stringify({ ...slow, got: '' }));
+  assert.ok(slow.wroteFor >= 4_500 && slow.wroteFor < 7_000, `cut after ${slow.wroteFor} ms`);
+  // Neither read before the cut: the bound is where the answer is given up on.
+});
