@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { generateSigningKeys, readPrivateKey, readPublicKey, signBundle } from '../bundle/sign.ts';
 import { createCa, issueCert } from '../cli/pki.ts';
-import { TakenSoFar } from '../runtime/cluster/primary.ts';
+import { TakenSoFar } from '../runtime/cluster/taken-so-far.ts';
 import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { redactUrl } from '../runtime/redact.ts';
 import { CrlStore } from '../runtime/revocation.ts';
