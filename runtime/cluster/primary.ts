@@ -12,7 +12,6 @@ import { startAdminServer, type AdminServer, type HealthReport, type WorkerHealt
 import type { Logger } from '../log.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
 import type { HostPort } from '../supervisor.ts';
-import type { PeerTaken } from '../peer-floors.ts';
 import { startState, type StateWriter } from '../state-file.ts';
 import { VERSION } from '../version.ts';
 import { ClusterMetrics } from './cluster-metrics.ts';
@@ -21,7 +20,7 @@ import { guardHandoffs } from './handoff-guard.ts';
 import { LeaseAuthority } from './lease-authority.ts';
 import { TakenSoFar } from './taken-so-far.ts';
 import { verifyTaken } from './verify-taken.ts';
-import { isOurs, type AnswerMessage, type PeerFloorMessage, type QueryMessage, type ToWorker } from './lease-protocol.ts';
+import { isOurs, type AnswerMessage, type QueryMessage, type ToWorker } from './lease-protocol.ts';
 
 export interface PrimaryConfig {
   workers: number;
