@@ -92,25 +92,31 @@ test('a user:password@ bundle URL over plain http to a host that is not loopback
   assert.doesNotMatch(stdout + stderr, /secret/);
 });
 
-test("a sharded bundle's shards are fetched with the manifest URL's query string (?token=) and credentials", async () => {
-  const dir = join(tmp.dir, 'sharded');
+/** serve on a sharded bundle from a server wanting `?token=` on every path (and `ops:pw` as Basic when `withPassword`). */
+async function shardedBehindToken(name: string, withPassword: boolean) {
+  const dir = join(tmp.dir, name);
   const r = await run(process.execPath, [CLI, 'compile', writeConfig(dir, pki.dir, echo.url, ['alice']), '-o', join(dir, 'bundle'), '--shards', '4']);
   assert.equal(r.code, 0, r.stderr);
-  // Every path wants the token and the password (a container SAS, an internal server's ?token=).
+  // Every path wants the token (a container SAS, an internal server's ?token=).
   const files = await guardedFiles(dir, (req) => {
     if (new URL(req.url!, 'http://x').searchParams.get('token') !== 's3cr3t-t0ken') return 403;
-    return req.headers.authorization === basic('ops', 'pw') ? null : 401;
+    return !withPassword || req.headers.authorization === basic('ops', 'pw') ? null : 401;
   });
-  const url = `http://ops:pw@127.0.0.1:${files.port}/bundle/manifest.json?token=s3cr3t-t0ken`;
-  // Before: the manifest came, its shards were asked for without ?token= and answered 403: serve exited.
+  const url = `http://${withPassword ? 'ops:pw@' : ''}127.0.0.1:${files.port}/bundle/manifest.json?token=s3cr3t-t0ken`;
   const gw = await serveBundle(url, pki, ['--allow-insecure-http-bundle']);
   try {
     assert.equal((await curl(`${gw.base}/static/x`, pki, 'alice')).status, 200);
     const shards = files.seen.filter((s) => s.url.startsWith('/bundle/shards/'));
     assert.ok(shards.length > 0, 'shards were fetched');
     for (const s of shards) assert.match(s.url, /^\/bundle\/shards\/[0-9a-f]{64}\.json\?token=s3cr3t-t0ken$/);
+    if (withPassword) assert.ok(shards.every((s) => s.authorization === basic('ops', 'pw')));
     assert.doesNotMatch(gw.proc.output().stdout, /s3cr3t/, 'the token is in no log line');
   } finally {
     await gw.stop();
   }
-});
+}
+
+// Before: the manifest came, its shards were asked for without ?token= and answered 403: serve exited.
+test("a sharded bundle's shards are fetched with the manifest URL's query string (?token=)", () => shardedBehindToken('sharded-token', false));
+
+test("a sharded bundle's shards are fetched with the manifest URL's query string and its user:password@", () => shardedBehindToken('sharded-both', true));
