@@ -32,7 +32,12 @@ const gateways: Array<ReturnType<typeof spawnServe>> = [];
 /** This host's address that is neither loopback, link-local nor private (192.0.2.2 on the test machine), or undefined. */
 const publicAddress = Object.values(networkInterfaces())
   .flat()
-  .find((a) => a?.family === 'IPv4' && !a.internal && !/^(10\.|127\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.)/.test(a.address))?.address;
+  .find(
+    (a) =>
+      a?.family === 'IPv4' &&
+      !a.internal &&
+      !/^(10\.|127\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.)/.test(a.address),
+  )?.address;
 
 before(async () => {
   pki = await demoPki(tmp.dir);
@@ -111,12 +116,20 @@ test('a redirect from a loopback crl_url to cloud metadata (169.254.169.254) is 
   const from = await redirector('127.0.0.1', () => 'http://169.254.169.254/latest/meta-data/iam/security-credentials/');
   const { crl } = await serveWithCrl('metadata', `${from}/ca.crl`);
   // Before: followed (a connection to 169.254.169.254 tried; "fetch failed" or a timeout).
-  assert.match(String(crl.last_error), /redirect from http:\/\/127\.0\.0\.1:\d+\/ca\.crl not followed: it leads to http:\/\/169\.254\.169\.254\/latest\/meta-data\/iam\/security-credentials\/: 169\.254\.169\.254 is a link-local address, and the configured URL's is not \(loopback\)/);
+  assert.match(
+    String(crl.last_error),
+    /redirect from http:\/\/127\.0\.0\.1:\d+\/ca\.crl not followed: it leads to http:\/\/169\.254\.169\.254\/latest\/meta-data\/iam\/security-credentials\/: 169\.254\.169\.254 is a link-local address, and the configured URL's is not \(loopback\)/,
+  );
 });
 
-test('a redirect from a public crl_url to a loopback port, by address or by a name that resolves to it, is not followed: the port gets no request', { skip: publicAddress === undefined && 'no non-loopback, non-private IPv4 address on this host' }, async () => {
+test('a redirect from a public crl_url to a loopback port, by address or by a name that resolves to it, is not followed: the port gets no request', {
+  skip: publicAddress === undefined && 'no non-loopback, non-private IPv4 address on this host',
+}, async () => {
   const target = await listServer();
-  for (const [name, host] of [['literal', '127.0.0.1'], ['name', 'localhost']] as const) {
+  for (const [name, host] of [
+    ['literal', '127.0.0.1'],
+    ['name', 'localhost'],
+  ] as const) {
     const from = await redirector(publicAddress!, (p) => `http://${host}:${target.port}${p}`);
     const { crl } = await serveWithCrl(`public-to-${name}`, `${from}/ca.crl`);
     // Before: followed; the loopback server answered and the list was taken.

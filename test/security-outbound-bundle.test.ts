@@ -81,7 +81,15 @@ test('a bundle URL with user:password@ is fetched with them as HTTP Basic; they 
 
 test('a user:password@ bundle URL over plain http to a host that is not loopback is refused at start, before any request', async () => {
   // 192.0.2.1 (TEST-NET-1) answers nothing: the refusal must come before a connection is tried.
-  const gw = spawnServe(['--bundle', 'http://ops:secret@192.0.2.1:8080/bundle.json', '--tls-cert', join(pki.dir, 'server.pem'), '--tls-key', join(pki.dir, 'server-key.pem'), '--allow-insecure-http-bundle']);
+  const gw = spawnServe([
+    '--bundle',
+    'http://ops:secret@192.0.2.1:8080/bundle.json',
+    '--tls-cert',
+    join(pki.dir, 'server.pem'),
+    '--tls-key',
+    join(pki.dir, 'server-key.pem'),
+    '--allow-insecure-http-bundle',
+  ]);
   const { code } = await gw.exited;
   const { stdout, stderr } = gw.output();
   assert.notEqual(code, 0);

@@ -31,15 +31,19 @@ export class TakenSoFar {
   private readonly urls = new Set<string>();
   private bytes = 0;
 
+  constructor(
+    private readonly maxUrls = MAX_PEER_CRL_URLS,
+    private readonly maxBytes = MAX_PEER_CRL_BYTES,
+  ) {}
+
   /** Why `crl` is more than the primary keeps (a new URL past the count, or bytes past the total), or null. */
   crlRefusal(crl: TakenCrl): string | null {
     const key = crlStateKey(crl.url);
-    if (!this.urls.has(key) && this.urls.size >= MAX_PEER_CRL_URLS)
-      return `CRL of ${key}: ${MAX_PEER_CRL_URLS} crl_urls are kept already, not one more (no bundle names that many; a worker reporting URLs nobody configured?)`;
+    if (!this.urls.has(key) && this.urls.size >= this.maxUrls)
+      return `CRL of ${key}: ${this.maxUrls} crl_urls are kept already, not one more (no bundle names that many; a worker reporting URLs nobody configured?)`;
     const replaced = this.crls.get(crlFloorKey(key, crl.floor.ca));
     const total = this.bytes - derBytes(replaced) + derBytes(crl);
-    if (total > MAX_PEER_CRL_BYTES)
-      return `CRL of ${key}: keeping it would hold ${total} bytes of CRLs, more than ${MAX_PEER_CRL_BYTES}`;
+    if (total > this.maxBytes) return `CRL of ${key}: keeping it would hold ${total} bytes of CRLs, more than ${this.maxBytes}`;
     return null;
   }
 
