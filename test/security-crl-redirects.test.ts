@@ -5,29 +5,25 @@
 // one on this host's non-loopback address 192.0.2.2 (a public address as far as the policy goes),
 // the list's own server on loopback, which records whether the redirect reached it.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import type { HealthReport } from '../runtime/admin.ts';
 import { demoServeArgs, listenPort } from './helpers/demo-gateway.ts';
-import { crlBundle, stolenAndLost } from './helpers/crl-workers.ts';
-import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
-import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
-import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { curl, demoPki, spawnServe } from './helpers/serve-fixtures.ts';
+import { crlBundle, crlWorkersSetup, stolenAndLost } from './helpers/crl-workers.ts';
+import { waitFor } from './helpers/ops-fixtures.ts';
+import { curl, spawnServe } from './helpers/serve-fixtures.ts';
 
-const tmp = tempDir('crl-redirects');
-let pki: Awaited<ReturnType<typeof demoPki>>;
-let echo: EchoUpstream;
-let ca: OpensslCa;
+const setup = crlWorkersSetup('crl-redirects', 'Redirect CA');
+const { tmp, servers, gateways } = setup;
 let list: string;
-const servers: Server[] = [];
-const gateways: Array<ReturnType<typeof spawnServe>> = [];
+before(() => {
+  list = stolenAndLost(setup.ca, setup.pki).full;
+});
 
 /** This host's address that is neither loopback, link-local nor private (192.0.2.2 on the test machine), or undefined. */
 const publicAddress = Object.values(networkInterfaces())
@@ -38,23 +34,6 @@ const publicAddress = Object.values(networkInterfaces())
       !a.internal &&
       !/^(10\.|127\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.)/.test(a.address),
   )?.address;
-
-before(async () => {
-  pki = await demoPki(tmp.dir);
-  echo = await startEcho();
-  ca = createOpensslCa('Redirect CA');
-  list = stolenAndLost(ca, pki).full;
-});
-after(async () => {
-  for (const gw of gateways) gw.kill();
-  for (const s of servers) {
-    s.closeAllConnections();
-    s.close();
-  }
-  await echo?.close();
-  ca?.cleanup();
-  tmp.cleanup();
-});
 
 async function listen(server: Server, host: string): Promise<number> {
   servers.push(server);
@@ -79,7 +58,7 @@ async function listServer() {
 async function redirector(host: string, location: (path: string) => string, tls = false): Promise<string> {
   const handler = (req: { url?: string }, res: import('node:http').ServerResponse) => void res.writeHead(302, { location: location(req.url!) }).end();
   const server = tls
-    ? createHttpsServer({ cert: readFileSync(join(pki.dir, 'server.pem')), key: readFileSync(join(pki.dir, 'server-key.pem')) }, handler)
+    ? createHttpsServer({ cert: readFileSync(join(setup.pki.dir, 'server.pem')), key: readFileSync(join(setup.pki.dir, 'server-key.pem')) }, handler)
     : createServer(handler);
   const port = await listen(server as Server, host);
   return `${tls ? 'https' : 'http'}://${host}:${port}`;
@@ -88,10 +67,10 @@ async function redirector(host: string, location: (path: string) => string, tls 
 /** serve with one API whose crl_url is `url`; the URL's state in /health once it has a fetched_at or a last_error. */
 async function serveWithCrl(name: string, url: string) {
   mkdirSync(join(tmp.dir, name));
-  const bundle = await crlBundle(join(tmp.dir, name), ca, echo.url, url);
-  const gw = spawnServe(demoServeArgs(bundle, pki, { admin: 'loopback', extra: ['--crl-stale', 'closed', '--crl-refresh', '1s'] }), {
+  const bundle = await crlBundle(join(tmp.dir, name), setup.ca, setup.echo.url, url);
+  const gw = spawnServe(demoServeArgs(bundle, setup.pki, { admin: 'loopback', extra: ['--crl-stale', 'closed', '--crl-refresh', '1s'] }), {
     ...process.env,
-    NODE_EXTRA_CA_CERTS: join(pki.dir, 'ca.pem'),
+    NODE_EXTRA_CA_CERTS: join(setup.pki.dir, 'ca.pem'),
   });
   gateways.push(gw);
   const serving = await gw.serving();
@@ -109,7 +88,7 @@ test('held: a redirect from a loopback crl_url to another loopback server (a CDN
   const { crl, port } = await serveWithCrl('same-kind', `${from}/ca.crl`);
   assert.equal(crl.last_error, null);
   assert.ok(target.state.hits >= 1);
-  assert.notEqual((await curl(`https://127.0.0.1:${port}/ca/x`, pki, 'lost')).status, 200, 'lost is revoked');
+  assert.notEqual((await curl(`https://127.0.0.1:${port}/ca/x`, setup.pki, 'lost')).status, 200, 'lost is revoked');
 });
 
 test('a redirect from a loopback crl_url to cloud metadata (169.254.169.254) is not followed', async () => {
