@@ -11,7 +11,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import type { HealthReport } from '../runtime/admin.ts';
 import { demoServeArgs, listenPort } from './helpers/demo-gateway.ts';
 import { crlBundle, crlWorkersSetup, stolenAndLost } from './helpers/crl-workers.ts';
@@ -20,10 +20,8 @@ import { curl, spawnServe } from './helpers/serve-fixtures.ts';
 
 const setup = crlWorkersSetup('crl-redirects', 'Redirect CA');
 const { tmp, servers, gateways } = setup;
-let list: string;
-before(() => {
-  list = stolenAndLost(setup.ca, setup.pki).full;
-});
+/** The CA's list revoking `stolen` and `lost` (made once setup's own `before` has run). */
+let list: string | undefined;
 
 /** This host's address that is neither loopback, link-local nor private (192.0.2.2 on the test machine), or undefined. */
 const publicAddress = Object.values(networkInterfaces())
@@ -43,11 +41,13 @@ async function listen(server: Server, host: string): Promise<number> {
 
 /** The CRL's own server on loopback; `hits` counts the requests that reached it. */
 async function listServer() {
+  list ??= stolenAndLost(setup.ca, setup.pki).full;
+  const body = list;
   const state = { hits: 0 };
   const port = await listen(
     createServer((_req, res) => {
       state.hits++;
-      res.writeHead(200).end(list);
+      res.writeHead(200).end(body);
     }),
     '127.0.0.1',
   );
