@@ -9,6 +9,7 @@ import { subjectNameDer } from '../cert/der.ts';
 import { MAX_SIGNED_AHEAD_MS } from './bundle-floor.ts';
 import { MAX_CRL_BYTES } from '../common/size-limits.ts';
 import { readCapped } from './capped-read.ts';
+import { MAX_REDIRECTS, outboundGet } from './outbound-get.ts';
 import { crlFloorKey, crlStateKey, newerCrl } from './state-file.ts';
 import { type CrlFloor, type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
 import type { Snapshot } from './snapshot.ts';
@@ -154,8 +155,17 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     try {
       const headers: Record<string, string> = {};
       if (crl.etag !== null) headers['if-none-match'] = crl.etag;
-      const res = await fetch(crl.url, { headers, signal: AbortSignal.timeout(timeout) });
-      if (res.status === 304 && crl.fetchedAt !== null) {
+      // Redirects followed within the policy of runtime/outbound-get.ts (section 49): CDNs
+      // redirect CRL distribution points, but not to this host's ports or cloud metadata.
+      const { res } = await outboundGet(crl.url, {
+        headers,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        signal: AbortSignal.timeout(timeout),
+        redirects: MAX_REDIRECTS,
+      });
+      if (res.statusCode !== 200) await res.body.dump();
+      if (res.statusCode === 304 && crl.fetchedAt !== null) {
         crl.fetchedAt = Date.now();
         crl.lastError = null;
         crl.refused = false;
@@ -163,8 +173,9 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
         due.set(crl, nextFetch(crl, interval));
         return;
       }
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-      take(crl, res.body === null ? Buffer.alloc(0) : await readCapped(res.body, maxBytes), res.headers.get('etag'), false);
+      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+      const etag = res.headers.etag;
+      take(crl, await readCapped(res.body, maxBytes), typeof etag === 'string' ? etag : null, false);
       due.set(crl, nextFetch(crl, interval));
     } catch (err) {
       crl.lastError = `${(err as Error).message} (at ${new Date(now).toISOString()})`;

@@ -3,10 +3,10 @@
 // verification. Any failure (network, status, timeout) leaves the serving bundle alone; the
 // next poll tries again. HTTPS verifies the server against Node's CA store, which
 // NODE_EXTRA_CA_CERTS extends for a private CA.
-import { request } from 'undici';
 import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
 import { readCapped, TooLarge } from './capped-read.ts';
 import { oneAtATime } from './one-at-a-time.ts';
+import { outboundGet } from './outbound-get.ts';
 import { redactUrl, redactUrlsIn } from './redact.ts';
 
 type FetchResult = { status: 'modified'; bytes: Buffer; etag: string | null } | { status: 'not-modified' };
@@ -37,13 +37,14 @@ export async function fetchBundle(
     signal.aborted ? `the download took longer than ${deadlineMs / 1000} s` : redactUrlsIn((err as Error).message);
   let res;
   try {
-    res = await request(url, {
-      method: 'GET',
+    // No redirect is followed: a 3xx fails the poll (section 29). Userinfo goes out as Basic (section 49).
+    ({ res } = await outboundGet(url, {
       headers: etag ? { 'if-none-match': etag, accept: 'application/json' } : { accept: 'application/json' },
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal,
-    });
+      redirects: 0,
+    }));
   } catch (err) {
     throw new BundleFetchError(`cannot fetch bundle from ${redactUrl(url)}: ${overDeadline(err)}`);
   }

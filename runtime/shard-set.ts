@@ -62,7 +62,7 @@ async function readShardBytes(location: ShardLocation, digest: string): Promise<
   // Imported here, not at the top: it brings undici (~1 MB of the worker's 1.4 MB), which a
   // bundle read from files never needs, and the reload worker's start loads what is at the top.
   const { fetchBundle } = await import('./poll-url.ts');
-  const r = await fetchBundle(new URL(name, location.manifestUrl).href, null, 30_000);
+  const r = await fetchBundle(shardUrl(location.manifestUrl, name), null, 30_000);
   if (r.status !== 'modified') throw new BundleError(`shard ${name}: the server answered 304 to an unconditional request`);
   return r.bytes;
 }
@@ -125,4 +125,17 @@ export async function loadShardSet(
   const routing =
     serving && serving.digests.length === digests.length ? updateRouting(serving.routing, serving.shards, sources, changed) : buildRouting(sources);
   return { base, digests, fresh, routing };
+}
+
+/**
+ * A shard's URL: `name` resolved against the manifest's URL (its userinfo comes with it), with the
+ * manifest URL's query string. A token in the query (an Azure container SAS, a `?token=` on an
+ * internal server, a GCS URL signed for a prefix) is needed on every shard; without it the shards
+ * were fetched bare and refused (HTTP 403). An S3 presigned URL signs one object, so no query
+ * string makes it good for another: a sharded bundle cannot be served that way.
+ */
+export function shardUrl(manifestUrl: string, name: string): string {
+  const url = new URL(name, manifestUrl);
+  url.search = new URL(manifestUrl).search;
+  return url.href;
 }

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { generateSigningKeys, readPrivateKey, readPublicKey, signBundle } from '../bundle/sign.ts';
 import { createCa, issueCert } from '../cli/pki.ts';
-import { TakenSoFar } from '../runtime/cluster/primary.ts';
+import { TakenSoFar } from '../runtime/cluster/taken-so-far.ts';
 import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { redactUrl } from '../runtime/redact.ts';
 import { CrlStore } from '../runtime/revocation.ts';
@@ -179,4 +179,24 @@ test('one floor per CA of a crl_url (section 46): another CA takes no place of t
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('what the primary keeps of CRLs is bounded (section 49): a URL past the count and bytes past the total are refused, a newer list of a kept one is not', () => {
+  const taken = new TakenSoFar(2, 10);
+  const crl = (url: string, thisUpdate: number, der: string) => ({ url, floor: { ca: 'ca', thisUpdate, number: null }, der });
+  const keep = (c: ReturnType<typeof crl>) => {
+    const why = taken.crlRefusal(c);
+    if (why === null) taken.add({ crl: c });
+    return why;
+  };
+  assert.equal(keep(crl('u', 1, 'aaaa')), null);
+  assert.equal(keep(crl('v', 1, 'bbbb')), null);
+  assert.match(String(keep(crl('w', 1, 'c'))), /^CRL of w: 2 crl_urls are kept already, not one more/);
+  // A newer list of a kept URL replaces its bytes: 4 + 6 = 10 fits, 4 + 7 does not.
+  assert.equal(keep(crl('u', 2, 'aaaaaa')), null);
+  assert.match(String(keep(crl('v', 2, 'bbbbbbb'))), /^CRL of v: keeping it would hold 13 bytes of CRLs, more than 10$/);
+  assert.deepEqual(
+    taken.messages().map((m) => m.crl?.der),
+    ['aaaaaa', 'bbbb'],
+  );
 });

@@ -197,3 +197,38 @@ test("a CRL of a worker's own CA (signed by it) takes no place of the real CA's 
     own.cleanup();
   }
 });
+
+test('CRLs a worker reports for URLs nobody configured: the primary keeps at most 64 URLs, the rest dropped with a log line (section 49)', async () => {
+  // Section 46's known limit: the primary, holding no bundle, kept every verified CRL a worker
+  // reported, for any URL, bytes and all, and wrote each URL to the state file with no bound.
+  const { full } = stolenAndLost(setup.ca, setup.pki);
+  const url = `${await serveBodies(servers, () => ({ body: full }))}/real.crl`;
+  mkdirSync(join(tmp.dir, 'many'));
+  const bundle = await crlBundle(join(tmp.dir, 'many'), setup.ca, setup.echo.url, url);
+  const state = join(tmp.dir, 'many-state');
+  const { gw, lie } = serveWithLiar('many', demoServeArgs(bundle, setup.pki, { admin: 'loopback', extra: ['--workers', '2', '--state-dir', state] }));
+  const admin = `http://${(await gw.serving()).admin}`;
+  await waitFor('the state file holds the real list', () => stateOf(state).crls?.[url] !== undefined);
+  const own = createOpensslCa('A Worker Many URLs CA');
+  try {
+    const planted = own.gencrl();
+    const parsed = parseCrl(Buffer.from(planted));
+    const crl = (n: number) => ({
+      url: `http://nobody-configured.invalid/${n}.crl`,
+      floor: { ca: fingerprintOf(new X509Certificate(own.caPem).raw), thisUpdate: parsed.thisUpdate.getTime(), number: parsed.number },
+      der: Buffer.from(planted).toString('base64'),
+      issuer: new X509Certificate(own.caPem).raw.toString('base64'),
+    });
+    await lie(Array.from({ length: 70 }, (_, n) => ({ type: 'mtlsgate:taken', crl: crl(n) })));
+    // 63 more URLs beside the real one are kept; 7 dropped. Before: all 70 went into the file.
+    await waitFor('the primary dropped the URLs past 64', async () => (await refusedCount(admin)) >= 7 || Object.keys(stateOf(state).crls).length > 64);
+    await waitFor('the state file has the 63 kept', () => Object.keys(stateOf(state).crls).length === 64);
+    assert.equal(await refusedCount(admin), 7);
+    assert.ok(stateOf(state).crls[url] !== undefined, 'the real URL stays');
+    const dropped = () => gw.lines().filter((l) => l.msg === 'message from a worker dropped: over what the primary keeps of CRLs');
+    await waitFor('the drop is logged', () => dropped().length >= 1);
+    assert.match(String(dropped()[0].error), /64 crl_urls are kept already, not one more/);
+  } finally {
+    own.cleanup();
+  }
+});

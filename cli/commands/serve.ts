@@ -11,6 +11,7 @@ import { runPrimary } from '../../runtime/cluster/primary.ts';
 import { runWorker } from '../../runtime/cluster/worker.ts';
 import { DEFAULT_HTTP2_MAX_STREAMS, HTTP2_MAX_STREAMS_LIMIT } from '../../runtime/http2.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../runtime/log.ts';
+import { credentialsRefusal } from '../../runtime/outbound-get.ts';
 import { redactUrl } from '../../runtime/redact.ts';
 import { runUntilSignalled } from '../../runtime/signals.ts';
 import { startGateway, StartupError, type RuntimeConfig } from '../../runtime/supervisor.ts';
@@ -195,6 +196,9 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       `${v.bundle!.source} ${redactUrl(v.bundle!.value)} is plain http: anyone on the network path could serve their own bundle. Use https, or sign bundles (compile --sign) and pass --bundle-public-key, or accept the risk with --allow-insecure-http-bundle`,
     );
   }
+  // A password in a plain-http URL crosses the network in the clear (section 49): refused, not sent.
+  const credentials = credentialsRefusal(v.bundle!.value);
+  if (credentials !== null) throw new UsageError(`${v.bundle!.source} ${credentials}`);
   const admin = v.admin;
   const hostPort = (x: Sourced | undefined, fallback: string, orOff = false) => parseHostPort(x?.value ?? fallback, x?.source ?? '', orOff, fallback);
   return {

@@ -12,16 +12,15 @@ import { startAdminServer, type AdminServer, type HealthReport, type WorkerHealt
 import type { Logger } from '../log.ts';
 import type { ExpiringCertificate } from '../pki-status.ts';
 import type { HostPort } from '../supervisor.ts';
-import type { PeerTaken } from '../peer-floors.ts';
-import type { CrlFloor } from '../revocation.ts';
-import { type BundleRecord, crlFloorKey, crlStateKey, raiseCrlFloor, startState, type StateWriter } from '../state-file.ts';
+import { startState, type StateWriter } from '../state-file.ts';
 import { VERSION } from '../version.ts';
 import { ClusterMetrics } from './cluster-metrics.ts';
 import { checkToPrimary } from './ipc-check.ts';
 import { guardHandoffs } from './handoff-guard.ts';
 import { LeaseAuthority } from './lease-authority.ts';
+import { TakenSoFar } from './taken-so-far.ts';
 import { verifyTaken } from './verify-taken.ts';
-import { isOurs, type AnswerMessage, type PeerFloorMessage, type QueryMessage, type ToWorker } from './lease-protocol.ts';
+import { isOurs, type AnswerMessage, type QueryMessage, type ToWorker } from './lease-protocol.ts';
 
 export interface PrimaryConfig {
   workers: number;
@@ -111,6 +110,9 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         // only what the bundle signer or the CA signed becomes one, never a number a worker states.
         const verified = verifyTaken(msg, cfg.bundlePublicKey);
         if (typeof verified === 'string') return refuse(w, `mtlsgate:taken: ${verified}`, 'its floor does not verify');
+        // A verified CRL of a URL nobody configured is still bytes to keep: within a bound (section 49).
+        const over = verified.crl === undefined ? null : taken.crlRefusal(verified.crl);
+        if (over !== null) return refuse(w, `mtlsgate:taken: ${over}`, 'over what the primary keeps of CRLs');
         if (verified.bundle) state?.bundleTaken(verified.bundle);
         if (verified.crl) state?.crlTaken(verified.crl.url, verified.crl.floor);
         taken.add(verified);
@@ -341,28 +343,4 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
   });
-}
-
-/** The newest signed bundle and, per crl_url and CA, the newest CRL any worker took (runtime/peer-floors.ts). */
-export class TakenSoFar {
-  private bundle: BundleRecord | undefined;
-  /** The floors as the state file keeps them (one per CA of a URL), and the messages that carried them. */
-  private readonly floors = new Map<string, CrlFloor>();
-  private readonly crls = new Map<string, NonNullable<PeerTaken['crl']>>();
-
-  add(m: PeerTaken): void {
-    if (m.bundle !== undefined && (this.bundle === undefined || m.bundle.signedAt > this.bundle.signedAt)) this.bundle = m.bundle;
-    const crl = m.crl;
-    // Per CA: the primary holds no bundle, so it cannot tell which CA the URL is bound to; a CRL
-    // of a worker's own CA then keeps its own place and never takes the real CA's.
-    const key = crl === undefined ? '' : crlStateKey(crl.url);
-    if (crl?.der !== undefined && raiseCrlFloor(this.floors, key, crl.floor)) this.crls.set(crlFloorKey(key, crl.floor.ca), crl);
-  }
-
-  messages(): PeerFloorMessage[] {
-    const out: PeerFloorMessage[] = [];
-    if (this.bundle !== undefined) out.push({ type: 'mtlsgate:floor', bundle: this.bundle });
-    for (const crl of this.crls.values()) out.push({ type: 'mtlsgate:floor', crl });
-    return out;
-  }
 }
