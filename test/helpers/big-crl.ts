@@ -61,15 +61,7 @@ export function bigCrl(caCert: string, caKey: string, count: number, extra: stri
   const list = Buffer.concat([made.subarray(0, half), ...extras, made.subarray(half)]);
   const tbs = tlv(
     0x30,
-    Buffer.concat([
-      tlv(0x02, Buffer.from([1])),
-      ECDSA_SHA256,
-      issuer,
-      date,
-      utcTime(new Date(Date.now() + 86_400_000)),
-      tlvHead(0x30, list.length),
-      list,
-    ]),
+    Buffer.concat([tlv(0x02, Buffer.from([1])), ECDSA_SHA256, issuer, date, utcTime(new Date(Date.now() + 86_400_000)), tlvHead(0x30, list.length), list]),
   );
   const signature = sign('sha256', tbs, readFileSync(caKey));
   return tlv(0x30, Buffer.concat([tbs, ECDSA_SHA256, tlv(0x03, Buffer.concat([Buffer.from([0]), signature]))]));
