@@ -2,12 +2,13 @@
 // large CRL taken, so its signature check and its entry walk (1,000,000 entries: seconds) never
 // hold the thread that serves requests. What comes back is adopted as it is (a SerialTable over
 // the transferred arrays): nothing per entry is done here.
-import { startWorker } from '../common/worker-thread.ts';
+import { askWorkerOnce } from '../common/worker-thread.ts';
 import type { SerialArrays } from './serial-table.ts';
 
 /**
- * CRLs of this many bytes and more are read in the worker thread (~25,000 entries: ~15 ms on
- * the main thread, less than starting a worker); smaller ones on the main thread, as before.
+ * CRLs of this many bytes and more are read in the worker thread; smaller ones on the main
+ * thread, as before. At 1 MiB (~26,000 entries) both ways blocked the loop about as long
+ * (bench/crl-take.ts), and starting a worker costs CPU; at 39 MB the main thread was held 1.5 s.
  */
 export const CRL_WORKER_MIN_BYTES = 1024 * 1024;
 
@@ -28,18 +29,5 @@ export type CrlWorkerReply =
 export function readCrlInWorker(crl: Buffer, cas: readonly Buffer[]): Promise<CrlWorkerReply> {
   const copy = new Uint8Array(crl);
   const request: CrlWorkerRequest = { crl: copy, cas: cas.map((c) => new Uint8Array(c)) };
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const worker = startWorker(import.meta.url, 'crl-worker');
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      fn();
-      void worker.terminate();
-    };
-    worker.once('message', (reply: CrlWorkerReply) => settle(() => resolve(reply)));
-    worker.once('error', (err) => settle(() => reject(err)));
-    worker.once('exit', (code) => settle(() => reject(new Error(`CRL worker exited (code ${code}) without a verdict`))));
-    worker.postMessage(request, [copy.buffer]);
-  });
+  return askWorkerOnce<CrlWorkerReply>(import.meta.url, 'crl-worker', request, [copy.buffer]);
 }

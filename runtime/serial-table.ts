@@ -101,6 +101,11 @@ export class SerialTable implements SerialLookup {
     return this.ends.length;
   }
 
+  /** Bytes the table holds (its three arrays). */
+  get byteLength(): number {
+    return this.hex.byteLength + this.ends.byteLength + this.slots.byteLength;
+  }
+
   has(serial: string): boolean {
     const { hex, ends, slots, mask } = this;
     for (let s = hashString(serial) & mask; ; s = (s + 1) & mask) {
@@ -108,9 +113,10 @@ export class SerialTable implements SerialLookup {
       if (k === -1) return false;
       const start = k === 0 ? 0 : ends[k - 1];
       if (ends[k] - start !== serial.length) continue;
-      let i = 0;
-      while (i < serial.length && hex[start + i] === serial.charCodeAt(i)) i++;
-      if (i === serial.length) return true;
+      // From the end: a CA's serials often share a long prefix and differ in their last digits.
+      let i = serial.length - 1;
+      while (i >= 0 && hex[start + i] === serial.charCodeAt(i)) i--;
+      if (i < 0) return true;
     }
   }
 }
