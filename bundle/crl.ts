@@ -168,6 +168,18 @@ function readSigned(der: Buffer): { signed: SignedCrl; tbs: Tlv; issuer: Tlv } {
 
 /** Parses a CRL (PEM or DER), entries and all. Throws Error saying what is wrong. */
 export function parseCrl(bytes: Buffer): Crl {
+  const serials: string[] = [];
+  const crl = walkCrl(bytes, (der, start, end) => serials.push(normaliseSerial(Buffer.from(der.subarray(start, end)).toString('hex'))));
+  return { ...crl, serials };
+}
+
+/**
+ * Reads a CRL (PEM or DER), handing each entry's serial (the INTEGER's content bytes in `der`)
+ * to `onSerial`, or walking no entry when it is null (what a floor needs: the update times and
+ * the cRLNumber). Throws Error saying what is wrong. The entries' checks (a serial, no critical
+ * entry extension) are made only when they are walked.
+ */
+export function walkCrl(bytes: Buffer, onSerial: ((der: Buffer, start: number, end: number) => void) | null): Omit<Crl, 'serials'> {
   const der = crlDer(bytes);
   try {
     const { signed, tbs, issuer } = readSigned(der);
@@ -176,12 +188,14 @@ export function parseCrl(bytes: Buffer): Crl {
     let at = thisUpdateTlv.end;
     let nextUpdate: Date | null = null;
     let number: string | null = null;
-    const serials: string[] = [];
+    let entriesSeen = false;
     while (at < tbs.end) {
       const next = readTlv(der, at, tbs.end);
       at = next.end;
-      if ((next.tag === 0x17 || next.tag === 0x18) && nextUpdate === null && serials.length === 0) nextUpdate = timeOf(der, next);
+      if ((next.tag === 0x17 || next.tag === 0x18) && nextUpdate === null && !entriesSeen) nextUpdate = timeOf(der, next);
       else if (next.tag === 0x30) {
+        entriesSeen ||= next.end > next.start;
+        if (onSerial === null) continue;
         // revokedCertificates: SEQUENCE OF SEQUENCE { userCertificate INTEGER, revocationDate, crlEntryExtensions }
         for (let e = next.start; e < next.end; ) {
           const entry = readTlv(der, e, next.end);
@@ -190,7 +204,7 @@ export function parseCrl(bytes: Buffer): Crl {
           if (serial?.tag !== 0x02) throw new RangeError('entry without a serial number');
           // certificateIssuer (an indirect CRL's) and any other critical entry extension: not processed.
           if (entryExts !== undefined && hasCriticalExtension(der, entryExts)) throw new RangeError('an entry has a critical extension (an indirect CRL?)');
-          serials.push(normaliseSerial(Buffer.from(der.subarray(serial.start, serial.end)).toString('hex')));
+          onSerial(der, serial.start, serial.end);
         }
       } else if (next.tag === 0xa0) number = readCrlExtensions(der, next);
     }
@@ -200,7 +214,6 @@ export function parseCrl(bytes: Buffer): Crl {
       signature: signed.signature,
       thisUpdate,
       nextUpdate,
-      serials,
       number,
     };
   } catch (err) {

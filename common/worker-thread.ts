@@ -1,4 +1,4 @@
-// How mtlsgate starts its worker threads (the runtime's bundle verifier, the compiler's keys
+// How mtlsgate starts its worker threads (the runtime's bundle and large-CRL readers, the compiler's keys
 // stage, the portal's full compiles): one place that knows where a worker's code is. From
 // source (tests, benches: tsx) it is the .ts module beside the caller, loaded through tsx's
 // loader, since workers do not inherit --import; in the build it is NAME.mjs beside
@@ -14,4 +14,25 @@ export function startWorker(callerUrl: string, name: string, options: WorkerOpti
   const source = new URL(`./${name}.ts`, callerUrl);
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source.href)}); })`;
   return new Worker(boot, { ...options, eval: true });
+}
+
+/**
+ * Starts the worker `name` (as startWorker), posts it `request` and resolves with its one answer;
+ * the worker is terminated after. Rejects only when the worker itself could not run.
+ */
+export function askWorkerOnce<Reply>(callerUrl: string, name: string, request: unknown, transfer: ArrayBuffer[]): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const worker = startWorker(callerUrl, name);
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      fn();
+      void worker.terminate();
+    };
+    worker.once('message', (reply: Reply) => settle(() => resolve(reply)));
+    worker.once('error', (err) => settle(() => reject(err)));
+    worker.once('exit', (code) => settle(() => reject(new Error(`${name.replace(/-/g, ' ')} exited (code ${code}) without a verdict`))));
+    worker.postMessage(request, transfer);
+  });
 }

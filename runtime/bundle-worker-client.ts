@@ -2,7 +2,7 @@
 // big bundle's hashing and JSON.parse never block requests. The worker file sits beside this
 // module when it runs from source (tsx) and beside dist/mtlsgate.mjs in the single-file build.
 import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
-import { startWorker } from '../common/worker-thread.ts';
+import { askWorkerOnce, startWorker } from '../common/worker-thread.ts';
 import type { CompactBundle } from './bundle-worker-compact.ts';
 import type { ShardRouting } from './shard-routing.ts';
 import type { ServingRouting, ShardLocation } from './shard-set.ts';
@@ -143,18 +143,5 @@ export function warmShardWorker(manifest: Buffer, bytesSha256: string, location:
 }
 
 function runWorker(request: WorkerRequest, transfer: ArrayBuffer[]): Promise<WorkerReply> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const worker = startWorker(import.meta.url, 'bundle-worker');
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      fn();
-      void worker.terminate();
-    };
-    worker.once('message', (reply: WorkerReply) => settle(() => resolve(reply)));
-    worker.once('error', (err) => settle(() => reject(err)));
-    worker.once('exit', (code) => settle(() => reject(new Error(`bundle worker exited (code ${code}) without a verdict`))));
-    worker.postMessage(request, transfer);
-  });
+  return askWorkerOnce<WorkerReply>(import.meta.url, 'bundle-worker', request, transfer);
 }

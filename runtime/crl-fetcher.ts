@@ -11,7 +11,10 @@ import { MAX_CRL_BYTES } from '../common/size-limits.ts';
 import { readCapped } from './capped-read.ts';
 import { MAX_REDIRECTS, outboundGet } from './outbound-get.ts';
 import { crlFloorKey, crlStateKey, newerCrl } from './state-file.ts';
+import { CRL_WORKER_MIN_BYTES, readCrlInWorker } from './crl-worker-client.ts';
+import type { TrustedCa } from './identity.ts';
 import { type CrlFloor, type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
+import { type SerialLookup, SerialTable } from './serial-table.ts';
 import type { Snapshot } from './snapshot.ts';
 
 export interface CrlFetcherOptions {
@@ -24,6 +27,8 @@ export interface CrlFetcherOptions {
   /** A CRL larger than this is refused unread (default MAX_CRL_BYTES). */
   maxBytes?: number;
   store?: CrlStore;
+  /** CRLs of this many bytes and more are read in a worker thread (default CRL_WORKER_MIN_BYTES). */
+  workerMinBytes?: number;
   /**
    * `taken` and `bytes`: the CRL an update fetched and took (serve --state-dir records it; a
    * cluster worker sends it to the others, with `issuer`, the DER of the CA it verified against,
@@ -61,6 +66,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
   const retry = opts.retryMs ?? Math.min(interval, 30_000);
   const timeout = opts.timeoutMs ?? 10_000;
   const maxBytes = opts.maxBytes ?? MAX_CRL_BYTES;
+  const workerMinBytes = opts.workerMinBytes ?? CRL_WORKER_MIN_BYTES;
   // Keyed by the store's entry: a URL bound to another CA by a reload is a new entry, fetched at once.
   const due = new WeakMap<FetchedCrl, number>();
   const inFlight = new Map<FetchedCrl, Promise<void>>();
@@ -69,9 +75,11 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
   /**
    * Verifies `bytes` as the CRL of `crl` and puts it in use; throws Error with why not. `fromPeer`:
    * bytes another worker took (runtime/peer-floors.ts), taken only when newer than the list in
-   * use, and not reported again (the worker that fetched them did).
+   * use, and not reported again (the worker that fetched them did). A CRL of `workerMinBytes` or
+   * more is verified and walked in a worker thread (a promise then; it rejects with why not):
+   * 1,000,000 entries held this thread, and every request, for seconds.
    */
-  function take(crl: FetchedCrl, bytes: Buffer, etag: string | null, fromPeer: boolean): void {
+  function take(crl: FetchedCrl, bytes: Buffer, etag: string | null, fromPeer: boolean): Promise<void> | undefined {
     let signed: SignedCrl;
     try {
       signed = signedCrl(bytes);
@@ -85,22 +93,35 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     const cas = opts.snapshot().revocationCas();
     const bound = crl.issuer === null ? undefined : cas.find((ca) => ca.fingerprint === crl.issuer);
     if (bound === undefined) throw new RefusedCrl('the bundle being served binds no CA to this URL');
-    if (!crlSignedBy(signed, bound.cert)) {
-      // Named for the message only: a CA whose subject is the CRL's issuer, not every CA's
-      // signature check over a list of up to 64 MiB.
-      const other = cas.find((ca) => ca !== bound && subjectNameDer(ca.cert.raw)?.equals(signed.issuer) === true && crlSignedBy(signed, ca.cert));
+    // Named for the message only: a CA whose subject is the CRL's issuer, not every CA's
+    // signature check over a list of up to 64 MiB.
+    const others = cas.filter((ca) => ca !== bound && subjectNameDer(ca.cert.raw)?.equals(signed.issuer) === true);
+    if (bytes.length >= workerMinBytes)
+      return readCrlInWorker(signed.der, [bound.cert.raw, ...others.map((ca) => ca.cert.raw)]).then((read) => {
+        if (read.status === 'refused') throw new RefusedCrl(read.message);
+        if (read.status === 'unsigned') throw new RefusedCrl(notSignedBy(bound, read.signer < 1 ? undefined : others[read.signer - 1]));
+        const header = { thisUpdate: new Date(read.thisUpdate), nextUpdate: read.nextUpdate === null ? null : new Date(read.nextUpdate), number: read.number };
+        adopt(crl, bound, header, new SerialTable(read.serials), bytes, etag, fromPeer);
+      });
+    if (!crlSignedBy(signed, bound.cert))
       throw new RefusedCrl(
-        other === undefined
-          ? `its signature does not verify against the CA this URL is bound to (sha256:${short(bound.fingerprint)})`
-          : `it is signed by another CA (sha256:${short(other.fingerprint)}) than the one this URL is bound to (sha256:${short(bound.fingerprint)}; crl_urls issuer)`,
+        notSignedBy(
+          bound,
+          others.find((ca) => crlSignedBy(signed, ca.cert)),
+        ),
       );
-    }
     let parsed: Crl;
     try {
       parsed = parseCrl(signed.der);
     } catch (err) {
       throw new RefusedCrl((err as Error).message);
     }
+    adopt(crl, bound, parsed, new Set(parsed.serials), bytes, etag, fromPeer);
+    return undefined;
+  }
+
+  /** Puts a verified CRL of `bound` in use at `crl` (checks of its times and replays first; throws RefusedCrl). */
+  function adopt(crl: FetchedCrl, bound: TrustedCa, parsed: CrlHeader, serials: SerialLookup, bytes: Buffer, etag: string | null, fromPeer: boolean): void {
     if (parsed.nextUpdate !== null && parsed.nextUpdate.getTime() <= Date.now())
       throw new RefusedCrl(`it is past its nextUpdate (${parsed.nextUpdate.toISOString()})`);
     // Not yet valid (OpenSSL's CRL_NOT_YET_VALID). Taken, its thisUpdate would be the one to beat,
@@ -131,7 +152,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     const replayed = olderThanInUse(beaten, parsed);
     if (replayed !== null) throw new RefusedCrl(replayed);
     crl.caFingerprint = bound.fingerprint;
-    crl.serials = new Set(parsed.serials);
+    crl.serials = serials;
     crl.nextUpdate = parsed.nextUpdate?.getTime() ?? null;
     crl.thisUpdate = taken.thisUpdate;
     crl.number = parsed.number;
@@ -145,7 +166,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     opts.onEvent?.({
       url: crl.url,
       result: 'updated',
-      entries: parsed.serials.length,
+      entries: serials.size,
       ...(fromPeer ? { fromPeer } : newer ? { taken, bytes, issuer: bound.cert.raw } : {}),
     });
   }
@@ -175,7 +196,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       }
       if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
       const etag = res.headers.etag;
-      take(crl, await readCapped(res.body, maxBytes), typeof etag === 'string' ? etag : null, false);
+      await take(crl, await readCapped(res.body, maxBytes), typeof etag === 'string' ? etag : null, false);
       due.set(crl, nextFetch(crl, interval));
     } catch (err) {
       crl.lastError = `${(err as Error).message} (at ${new Date(now).toISOString()})`;
@@ -220,12 +241,13 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       for (const crl of store.byUrl.values()) {
         // The exact URL: two crl_urls may differ only in what redaction hides (?part=1, ?part=2).
         if (crl.url !== url) continue;
+        // Not for this worker's bundle (it has not read the one that trusts that CA yet, or has
+        // moved past it): its own fetches decide, as before.
+        const notTaken = (err: Error) => opts.onEvent?.({ url: crl.url, result: 'error', detail: `another worker's copy: ${err.message}`, fromPeer: true });
         try {
-          take(crl, bytes, null, true);
+          take(crl, bytes, null, true)?.catch(notTaken);
         } catch (err) {
-          // Not for this worker's bundle (it has not read the one that trusts that CA yet, or has
-          // moved past it): its own fetches decide, as before.
-          opts.onEvent?.({ url: crl.url, result: 'error', detail: `another worker's copy: ${(err as Error).message}`, fromPeer: true });
+          notTaken(err as Error);
         }
       }
     },
@@ -234,6 +256,16 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
       clearInterval(timer);
     },
   };
+}
+
+/** What is checked of a verified CRL before it is taken (its entries aside). */
+type CrlHeader = Pick<Crl, 'thisUpdate' | 'nextUpdate' | 'number'>;
+
+/** Why the bound CA's signature refuses a CRL: `other`, the CA whose signature verifies it, if one does. */
+function notSignedBy(bound: TrustedCa, other: TrustedCa | undefined): string {
+  return other === undefined
+    ? `its signature does not verify against the CA this URL is bound to (sha256:${short(bound.fingerprint)})`
+    : `it is signed by another CA (sha256:${short(other.fingerprint)}) than the one this URL is bound to (sha256:${short(bound.fingerprint)}; crl_urls issuer)`;
 }
 
 /** What a fetched CRL must not be older than: the CRL in use, or the floor of --state-dir. */
@@ -249,7 +281,7 @@ const short = (fingerprint: string) => `${fingerprint.slice(0, 16)}...`;
  * the CA ever signed verifies, so whoever answers the URL (a crl_url is plain HTTP) could
  * otherwise un-revoke with a copy from before the revocation that is not past its nextUpdate yet.
  */
-function olderThanInUse(inUse: InUse, next: Crl): string | null {
+function olderThanInUse(inUse: InUse, next: CrlHeader): string | null {
   if (inUse.caFingerprint === null || inUse.thisUpdate === null) return null;
   const older = next.thisUpdate.getTime() < inUse.thisUpdate;
   const lowerNumber = next.number !== null && inUse.number !== null && compareHex(next.number, inUse.number) < 0;

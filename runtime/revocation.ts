@@ -9,6 +9,7 @@ import { type ClientIdentity, signedBy, type TrustedCa } from './identity.ts';
 import { normaliseSerial } from '../bundle/crl.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
 import type { X509Certificate } from 'node:crypto';
+import type { SerialLookup } from './serial-table.ts';
 
 /** What to do with certificates of a CA whose crl_url CRL is stale and cannot be refreshed. */
 export type StalePolicy = 'open' | 'closed';
@@ -23,7 +24,8 @@ export interface FetchedCrl {
   readonly issuer: string | null;
   /** The CA that signed the CRL in use (the issuer; null until a first fetch verified one). */
   caFingerprint: string | null;
-  serials: ReadonlySet<string>;
+  /** Its revoked serials: a Set, or (a large CRL, read in the CRL worker) a SerialTable. */
+  serials: SerialLookup;
   /** ms since the epoch, or null (no nextUpdate). */
   nextUpdate: number | null;
   /** The CRL in use: its thisUpdate (ms) and cRLNumber; a fetched CRL older than these is a replay. */
@@ -116,7 +118,7 @@ type RevocationVerdict = 'revoked' | 'unknown' | null;
  * signed and revoked: every leaf below it is refused. Before, only the leaf's own serial was
  * looked up, so a CA revoking a compromised intermediate changed nothing for what it issued.
  */
-function revokedAbove(above: readonly X509Certificate[], ca: TrustedCa, serials: ReadonlySet<string>): boolean {
+function revokedAbove(above: readonly X509Certificate[], ca: TrustedCa, serials: SerialLookup): boolean {
   for (const cert of above) if (serials.has(normaliseSerial(cert.serialNumber)) && signedBy(cert, ca.cert)) return true;
   return false;
 }

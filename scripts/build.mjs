@@ -35,11 +35,13 @@ const precompiledSchemas = {
 // and the compiler resolves a big config's key files in worker threads
 // (compiler/parallel-keys.ts), and the portal's full compiles run in one
 // (compiler/full-compile-client.ts): their entry points are built beside the CLI, as
-// dist/bundle-worker.mjs, dist/keys-worker.mjs and dist/full-compile-worker.mjs
+// dist/bundle-worker.mjs, dist/crl-worker.mjs (large CRLs: runtime/crl-worker-client.ts),
+// dist/keys-worker.mjs and dist/full-compile-worker.mjs
 // (common/worker-thread.ts starts them).
 const entries = [
   ['cli/main.ts', 'dist/mtlsgate.mjs'],
   ['runtime/bundle-worker.ts', 'dist/bundle-worker.mjs'],
+  ['runtime/crl-worker.ts', 'dist/crl-worker.mjs'],
   ['compiler/keys-worker.ts', 'dist/keys-worker.mjs'],
   ['compiler/full-compile-worker.ts', 'dist/full-compile-worker.mjs'],
 ];

@@ -145,7 +145,7 @@ test('Kubernetes: Deployment, ConfigMap, Secret and Service agree; the container
   // The image runs the CLI file with node.
   const dockerfile = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
   assert.match(dockerfile, /^ENTRYPOINT \["node", "\/opt\/mtlsgate\/mtlsgate\.mjs"\]$/m);
-  assert.match(dockerfile, /^COPY dist\/mtlsgate\.mjs dist\/bundle-worker\.mjs \/opt\/mtlsgate\/$/m);
+  assert.match(dockerfile, /^COPY dist\/mtlsgate\.mjs dist\/bundle-worker\.mjs dist\/crl-worker\.mjs \/opt\/mtlsgate\/$/m);
 
   // The pod's filesystem, as the kubelet lays it out, under a temporary root.
   const root = join(t.dir, 'k8s');

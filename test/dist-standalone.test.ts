@@ -25,7 +25,7 @@ before(async () => {
   upstream = await recordingUpstream();
   const bin = join(t.dir, 'bin');
   mkdirSync(bin);
-  for (const name of ['mtlsgate.mjs', 'bundle-worker.mjs', 'keys-worker.mjs', 'full-compile-worker.mjs'])
+  for (const name of ['mtlsgate.mjs', 'bundle-worker.mjs', 'crl-worker.mjs', 'keys-worker.mjs', 'full-compile-worker.mjs'])
     copyFileSync(join(dirname(CLI), name), join(bin, name));
   cli = join(bin, 'mtlsgate.mjs');
 });
