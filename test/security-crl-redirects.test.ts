@@ -11,7 +11,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import type { HealthReport } from '../runtime/admin.ts';
 import { demoServeArgs, listenPort } from './helpers/demo-gateway.ts';
 import { crlBundle, crlWorkersSetup, stolenAndLost } from './helpers/crl-workers.ts';
@@ -24,14 +25,37 @@ const { tmp, servers, gateways } = setup;
 let list: string | undefined;
 
 /** This host's address that is neither loopback, link-local nor private (192.0.2.2 on the test machine), or undefined. */
-const publicAddress = Object.values(networkInterfaces())
-  .flat()
-  .find(
-    (a) =>
-      a?.family === 'IPv4' &&
-      !a.internal &&
-      !/^(10\.|127\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.)/.test(a.address),
-  )?.address;
+function hostPublicAddress(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find(
+      (a) =>
+        a?.family === 'IPv4' &&
+        !a.internal &&
+        !/^(10\.|127\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.)/.test(a.address),
+    )?.address;
+}
+
+/** A documentation address (TEST-NET-2: public to the policy) put on lo when the host has no public address of its own. */
+const ADDED_ADDRESS = '198.51.100.7';
+let addedAddress = false;
+
+/**
+ * The address the "public" CRL server listens on: the host's own, or one this test adds to lo
+ * (CI runs as root; iproute2 is installed) and removes after, so the test runs on every machine
+ * rather than being skipped where no public address exists.
+ */
+function publicAddressForTest(): string {
+  const own = hostPublicAddress();
+  if (own !== undefined) return own;
+  execFileSync('ip', ['addr', 'add', `${ADDED_ADDRESS}/32`, 'dev', 'lo']);
+  addedAddress = true;
+  return ADDED_ADDRESS;
+}
+
+after(() => {
+  if (addedAddress) execFileSync('ip', ['addr', 'del', `${ADDED_ADDRESS}/32`, 'dev', 'lo']);
+});
 
 async function listen(server: Server, host: string): Promise<number> {
   servers.push(server);
@@ -101,15 +125,14 @@ test('a redirect from a loopback crl_url to cloud metadata (169.254.169.254) is 
   );
 });
 
-test('a redirect from a public crl_url to a loopback port, by address or by a name that resolves to it, is not followed: the port gets no request', {
-  skip: publicAddress === undefined && 'no non-loopback, non-private IPv4 address on this host',
-}, async () => {
+test('a redirect from a public crl_url to a loopback port, by address or by a name that resolves to it, is not followed: the port gets no request', async () => {
+  const publicAddress = publicAddressForTest();
   const target = await listServer();
   for (const [name, host] of [
     ['literal', '127.0.0.1'],
     ['name', 'localhost'],
   ] as const) {
-    const from = await redirector(publicAddress!, (p) => `http://${host}:${target.port}${p}`);
+    const from = await redirector(publicAddress, (p) => `http://${host}:${target.port}${p}`);
     const { crl } = await serveWithCrl(`public-to-${name}`, `${from}/ca.crl`);
     // Before: followed; the loopback server answered and the list was taken.
     assert.match(String(crl.last_error), /not followed: .*127\.0\.0\.1 is a loopback address, and the configured URL's is not \(public\)/);
