@@ -12,7 +12,7 @@ import { gatewayTestHooks } from './helpers/config-gateway.ts';
 import { rawTlsClient } from './helpers/gateway-fixtures.ts';
 import { codeOf, http1Once } from './helpers/one-request.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
-import { rawHttp2Request } from './helpers/raw-http2.ts';
+import { rawHttp2Request } from './helpers/raw-h2.ts';
 
 /** Every request the upstream got. */
 const seen: string[] = [];

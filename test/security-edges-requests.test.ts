@@ -10,7 +10,7 @@ import { gatewayTestHooks } from './helpers/config-gateway.ts';
 import { rawTlsClient } from './helpers/gateway-fixtures.ts';
 import { codeOf, http1Once, http2Once } from './helpers/one-request.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
-import { rawHttp2Request } from './helpers/raw-http2.ts';
+import { rawHttp2Request } from './helpers/raw-h2.ts';
 
 const TOKEN = 'edge-token-1';
 /** Every path the upstream was asked for. */
