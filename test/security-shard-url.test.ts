@@ -70,7 +70,10 @@ describe('attacks on a sharded bundle served from a URL, against the built CLI',
     const config = join(dir, 'config');
     mkdirSync(join(config, 'keys'), { recursive: true });
     writeFileSync(join(config, 'alice.pem'), readFileSync(join(pki.dir, 'alice.pem')));
-    writeFileSync(join(config, 'api.yaml'), `kind: api\nid: dyn\nproxy:\n  listen_path: /dyn/\n  target_url: ${upstream.url}\nauth:\n  use_certificate: true\n`);
+    writeFileSync(
+      join(config, 'api.yaml'),
+      `kind: api\nid: dyn\nproxy:\n  listen_path: /dyn/\n  target_url: ${upstream.url}\nauth:\n  use_certificate: true\n`,
+    );
     writeFileSync(
       join(config, 'keys', 'alice.yaml'),
       `kind: key\nid: alice\ncertificate: ../alice.pem\naccess_rights:\n  dyn: {}\n${aliceInactive ? 'is_inactive: true\n' : ''}`,
@@ -81,7 +84,17 @@ describe('attacks on a sharded bundle served from a URL, against the built CLI',
   }
 
   async function compileSigned(dir: string, aliceInactive: boolean): Promise<void> {
-    const r = await run(process.execPath, [CLI, 'compile', writeConfig(dir, aliceInactive), '-o', join(dir, 'bundle'), '--shards', '8', '--sign', `${signer}.key`]);
+    const r = await run(process.execPath, [
+      CLI,
+      'compile',
+      writeConfig(dir, aliceInactive),
+      '-o',
+      join(dir, 'bundle'),
+      '--shards',
+      '8',
+      '--sign',
+      `${signer}.key`,
+    ]);
     assert.equal(r.code, 0, r.stderr);
   }
 
@@ -212,8 +225,16 @@ describe("a shard server that never ends its answers, or trickles them: one ceil
   /** A manifest of 200 keys in `count` shards. */
   function setOf(count: number): Buffer {
     const dir = join(t.dir, `set${count}`);
-    const keys = Array.from({ length: 200 }, (_, i) => ({ id: `key-${i}`, token_sha256: sha256Hex(`token-${i}`), access_rights: { pay: { allowed_urls: null } } }));
-    writeShardedBundle(dir, encodeContent(bundleContent([{ id: 'pay', listen_path: '/pay/', target_url: 'http://127.0.0.1:9', use_certificate: true }], keys)), count);
+    const keys = Array.from({ length: 200 }, (_, i) => ({
+      id: `key-${i}`,
+      token_sha256: sha256Hex(`token-${i}`),
+      access_rights: { pay: { allowed_urls: null } },
+    }));
+    writeShardedBundle(
+      dir,
+      encodeContent(bundleContent([{ id: 'pay', listen_path: '/pay/', target_url: 'http://127.0.0.1:9', use_certificate: true }], keys)),
+      count,
+    );
     return readFileSync(join(dir, 'manifest.json'));
   }
   before(async () => {
