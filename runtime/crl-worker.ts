@@ -7,7 +7,7 @@
 // Built as dist/crl-worker.mjs beside dist/mtlsgate.mjs; run from source through tsx.
 import { X509Certificate } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { crlSignedBy, signedCrl, walkCrl } from '../bundle/crl.ts';
+import { crlFloorOf, crlSignedBy, signedCrl, walkCrl } from '../bundle/crl.ts';
 import { subjectNameDer } from '../cert/der.ts';
 import type { CrlJob, CrlWorkerAnswer, CrlWorkerMessage, CrlWorkerReply } from './crl-worker-client.ts';
 import { SerialTableBuilder } from './serial-table.ts';
@@ -15,15 +15,12 @@ import { SerialTableBuilder } from './serial-table.ts';
 const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 function handle(job: CrlJob): { reply: CrlWorkerReply; transfer: ArrayBuffer[] } {
-  const bytes = asBuffer(job.crl);
   try {
-    const signed = signedCrl(bytes);
     if (job.kind === 'floor') {
-      if (!crlSignedBy(signed, new X509Certificate(asBuffer(job.ca))))
-        return { reply: { status: 'refused', message: 'its signature does not verify against the CA certificate sent with it' }, transfer: [] };
-      const header = walkCrl(signed.der, null);
-      return { reply: { status: 'floor', thisUpdate: header.thisUpdate.getTime(), number: header.number }, transfer: [] };
+      const floor = crlFloorOf(Buffer.from(job.base64, 'base64'), new X509Certificate(asBuffer(job.ca)));
+      return { reply: typeof floor === 'string' ? { status: 'refused', message: floor } : { status: 'floor', ...floor }, transfer: [] };
     }
+    const signed = signedCrl(asBuffer(job.crl));
     // The signature first, the entries only once the bound CA's verifies (as on the main thread).
     // Another CA is tried for the message only when its subject is the CRL's issuer.
     const cas = job.cas.map((raw) => new X509Certificate(asBuffer(raw)));
