@@ -180,8 +180,9 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
   async function fetchOne(crl: FetchedCrl): Promise<void> {
     const now = Date.now();
     try {
-      // Compressed if the server will (a CRL's dates and structure are ~40% of its bytes); what
-      // comes back decoded within the ceiling of a raw CRL (runtime/capped-read.ts readDecoded).
+      // Compressed if the server will (a CRL's repeated dates and DER framing compress, its
+      // serials hardly), and what comes back is decoded within the ceiling of a raw CRL
+      // (runtime/capped-read.ts readDecoded): servers that compress unasked are read too.
       const headers: Record<string, string> = { 'accept-encoding': CRL_ACCEPT_ENCODING };
       if (crl.etag !== null) headers['if-none-match'] = crl.etag;
       // Redirects followed within the policy of runtime/outbound-get.ts (section 49): CDNs
