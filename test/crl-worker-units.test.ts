@@ -13,6 +13,7 @@ import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { CrlThread } from '../runtime/crl-worker-client.ts';
 import { CrlStore } from '../runtime/revocation.ts';
 import { SerialTable, SerialTableBuilder } from '../runtime/serial-table.ts';
+import { askedFetcher } from './helpers/crl-fetcher.ts';
 import { createCrl } from './helpers/demo-crl.ts';
 
 const servers: Server[] = [];
@@ -99,21 +100,9 @@ test('N large CRLs taken at once start one CRL thread, which is ended once idle 
   const leaves = await Promise.all(['a', 'b', 'c', 'd'].map((n) => issueCert(ca, n)));
   const crls = await Promise.all(leaves.map((leaf) => createCrl(ca, [leaf])));
   const urls = await Promise.all(crls.map((crl) => serve(() => Buffer.from(crl))));
-  const trusted = [{ fingerprint: ca.fingerprint, cert: new X509Certificate(ca.certPem) }];
-  const store = new CrlStore();
-  store.setUrls(urls, new Map(urls.map((u) => [u, ca.fingerprint])));
   const thread = new CrlThread(300);
-  const errors: string[] = [];
   // workerMinBytes 0: every list is "large" (each takes the thread path).
-  const fetcher = startCrlFetcher({
-    snapshot: () => ({ revocationCas: () => trusted }) as never,
-    store,
-    intervalMs: 600_000,
-    retryMs: 600_000,
-    workerMinBytes: 0,
-    thread,
-    onEvent: (e) => e.detail && errors.push(e.detail),
-  });
+  const { store, fetcher, errors } = askedFetcher(urls, ca, { workerMinBytes: 0, thread });
   try {
     await fetcher.refreshAll();
     assert.deepEqual(errors, []);

@@ -13,8 +13,7 @@ import { after, before, test } from 'node:test';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { createCa, type Issued, issueCert } from '../cli/pki.ts';
 import { MAX_CRL_BYTES } from '../common/size-limits.ts';
-import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
-import { CrlStore } from '../runtime/revocation.ts';
+import { askedFetcher } from './helpers/crl-fetcher.ts';
 import { createCrl } from './helpers/demo-crl.ts';
 
 let server: Server;
@@ -43,18 +42,8 @@ after(() => {
 });
 
 function fetcherFor() {
-  const store = new CrlStore();
-  store.setUrls([url], new Map([[url, ca.fingerprint]]));
-  const trusted = [{ fingerprint: ca.fingerprint, cert: new X509Certificate(ca.certPem) }];
-  const errors: string[] = [];
-  const fetcher = startCrlFetcher({
-    snapshot: () => ({ revocationCas: () => trusted }) as never,
-    store,
-    intervalMs: 600_000,
-    retryMs: 600_000,
-    onEvent: (e) => e.detail && errors.push(e.detail.replace(/ \(at .*\)$/, '')),
-  });
-  return { store, fetcher, errors, entry: () => store.byUrl.get(url)! };
+  const asked = askedFetcher([url], ca);
+  return { ...asked, entry: () => asked.store.byUrl.get(url)! };
 }
 
 test('gzip, deflate (zlib and raw) and br answers are decoded and taken; the fetch asks for them', async () => {
