@@ -10,13 +10,13 @@
 // max over all three.
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseCrl } from '../bundle/crl.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
 import { checkToPrimary } from '../runtime/cluster/ipc-check.ts';
 import { verifyTaken } from '../runtime/cluster/verify-taken.ts';
 import { bigCrl } from '../test/helpers/big-crl.ts';
 import { createOpensslCa } from '../test/helpers/openssl-pki.ts';
+import { watchLoop } from './lib/loop-block.ts';
 
 const entries = Number(process.argv[2] ?? 1_000_000);
 const ca = createOpensslCa('Bench Primary CA');
@@ -31,38 +31,26 @@ const wire = JSON.stringify({
 });
 
 async function once(): Promise<{ parse: number; check: number; verify: number; verifyBlock: number; perfMax: number }> {
-  let worst = 0;
-  let last = performance.now();
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - last - 1);
-    last = now;
-  }, 1);
-  const delay = monitorEventLoopDelay({ resolution: 5 });
-  delay.enable();
-  await new Promise((r) => setTimeout(r, 20));
+  const loop = watchLoop();
+  const pause = () => new Promise((r) => setTimeout(r, 20));
+  await pause();
   let t = performance.now();
   const m = JSON.parse(wire);
   const parse = performance.now() - t;
-  await new Promise((r) => setTimeout(r, 20));
+  await pause();
   t = performance.now();
   const msg = checkToPrimary(m);
   const check = performance.now() - t;
   if (typeof msg === 'string' || msg.type !== 'mtlsgate:taken') throw new Error(`refused: ${String(msg)}`);
-  await new Promise((r) => setTimeout(r, 20));
+  await pause();
+  loop.reset();
   t = performance.now();
-  worst = 0;
-  last = performance.now();
   const verified = await verifyTaken(msg, undefined);
   const verify = performance.now() - t;
-  // The timer sees a block only once the loop is free again.
-  await new Promise((r) => setTimeout(r, 20));
-  const verifyBlock = worst;
   if (typeof verified === 'string') throw new Error(verified);
-  await new Promise((r) => setTimeout(r, 50));
-  delay.disable();
-  clearInterval(ticker);
-  return { parse, check, verify, verifyBlock, perfMax: delay.max / 1e6 };
+  const verifyBlock = await loop.worst();
+  const { perfMax } = await loop.stop();
+  return { parse, check, verify, verifyBlock, perfMax };
 }
 
 for (let run = 1; run <= 3; run++) {

@@ -7,13 +7,14 @@
 // big one, and curl through the gateway with a revoked and a good client certificate after.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { HealthReport } from '../runtime/admin.ts';
 import { verifyCompact } from '../runtime/compact-load.ts';
 import { SerialTable } from '../runtime/serial-table.ts';
 import { bigCrl } from './helpers/big-crl.ts';
+import { issueInto } from './helpers/crl-workers.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
 import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
@@ -31,11 +32,7 @@ before(async () => {
   pki = await demoPki(tmp.dir);
   echo = await startEcho();
   ca = createOpensslCa('Compiled List CA');
-  for (const name of ['revoked', 'good']) {
-    const leaf = ca.issue(name, `/CN=${name}`);
-    copyFileSync(leaf.cert, join(pki.dir, `${name}.pem`));
-    copyFileSync(leaf.key, join(pki.dir, `${name}-key.pem`));
-  }
+  issueInto(ca, pki, ['revoked', 'good']);
 });
 after(async () => {
   gw?.kill();
