@@ -118,6 +118,7 @@ export class CrlThread {
 
   private idle(worker: Worker): void {
     worker.unref();
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       if (this.worker !== worker || this.waiting.size > 0) return;
       this.worker = null;
