@@ -70,7 +70,7 @@ test('the bundle worker hands the compiled CRL over as a SerialTable (no serial 
   assert.ok(table.has(serial.toLowerCase().replace(/^0+/, '')));
 });
 
-test(`a reload to a bundle with a compiled CRL of ${ENTRIES.toLocaleString('en')} entries keeps /live answering within 250 ms; it then revokes`, async (t) => {
+test(`a reload to a bundle with a compiled CRL of ${ENTRIES.toLocaleString('en')} entries keeps /live answering within 500 ms; it then revokes`, async (t) => {
   const serial = new X509Certificate(readFileSync(join(pki.dir, 'revoked.pem'))).serialNumber;
   const small = await bundleWith('small', 10, []);
   const big = await bundleWith('big', ENTRIES, [serial]);
@@ -100,7 +100,7 @@ test(`a reload to a bundle with a compiled CRL of ${ENTRIES.toLocaleString('en')
     await new Promise((r) => setTimeout(r, 50));
   }
   t.diagnostic(`big bundle (${big.length} bytes) loaded after ${Date.now() - started} ms; slowest /live + /health ${Math.round(slowest)} ms`);
-  assert.ok(slowest < 250, `slowest /live + /health while the bundle reloaded: ${Math.round(slowest)} ms`);
+  assert.ok(slowest < 500, `slowest /live + /health while the bundle reloaded: ${Math.round(slowest)} ms`);
   assert.equal(await answer('revoked'), 'mtls.cert_revoked');
   assert.equal(await answer('good'), 'admitted');
 });
