@@ -23,11 +23,11 @@ export const CRL_THREAD_IDLE_MS = 30_000;
 
 export type CrlJob =
   /**
-   * A CRL to take: `crl` as fetched (PEM or DER), handed back in the reply; `cas`: DER of the CA
+   * A CRL to take: `crl` as fetched (PEM or DER, in blocks end to end), handed back joined in the reply; `cas`: DER of the CA
    * bound to the URL, then of the other trusted CAs (one whose subject is the CRL's issuer and
    * whose signature verifies it is named in the message).
    */
-  | { kind: 'read'; crl: Uint8Array; cas: Uint8Array[] }
+  | { kind: 'read'; crl: Uint8Array[]; cas: Uint8Array[] }
   /**
    * A CRL a cluster worker took, as the IPC channel carries it (base64: decoding 64 MiB is
    * ~80 ms, done there too): its signature by `ca` and its header, no entry walked
@@ -144,19 +144,27 @@ export class CrlThread {
 /** The process's one CRL thread (the fetcher's and the primary's). */
 export const crlThread = new CrlThread();
 
-/** Reads `crl` (PEM or DER; its buffer moves to the thread and comes back in a 'read' reply) in the CRL thread. */
-export function readCrlInWorker(crl: Uint8Array, cas: readonly Uint8Array[], thread: CrlThread = crlThread): Promise<CrlWorkerReply> {
-  const own = ownBuffer(crl);
-  return thread.ask({ kind: 'read', crl: own, cas: cas.map((c) => new Uint8Array(c)) }, [own.buffer as ArrayBuffer]);
+/**
+ * Reads the CRL in `blocks` (PEM or DER, end to end) in the CRL thread. The blocks' buffers move
+ * to the thread (readBlocks in runtime/capped-read.ts makes blocks that own theirs; others are
+ * copied first), and the joined CRL comes back in a 'read' reply.
+ */
+export function readCrlInWorker(blocks: readonly Uint8Array[], cas: readonly Uint8Array[], thread: CrlThread = crlThread): Promise<CrlWorkerReply> {
+  const own = blocks.map(ownBuffer);
+  return thread.ask({ kind: 'read', crl: own, cas: cas.map((c) => new Uint8Array(c)) }, [...new Set(own.map((b) => b.buffer as ArrayBuffer))]);
+}
+
+/**
+ * `block` itself when it views its ArrayBuffer from the start and node's Buffer pool does not
+ * share that buffer with other Buffers (it can move without a copy), else a copy.
+ */
+function ownBuffer(block: Uint8Array): Uint8Array {
+  const pooled = block.buffer.byteLength === Buffer.poolSize && block.byteLength < Buffer.poolSize;
+  if (block.byteOffset === 0 && block.buffer instanceof ArrayBuffer && !pooled) return block;
+  return new Uint8Array(block);
 }
 
 /** The signature by `ca` (DER) and the header of the CRL in `base64`, checked in the CRL thread. */
 export function crlFloorInWorker(base64: string, ca: Uint8Array, thread: CrlThread = crlThread): Promise<CrlWorkerReply> {
   return thread.ask({ kind: 'floor', base64, ca: new Uint8Array(ca) }, []);
-}
-
-/** `crl` itself when it is its ArrayBuffer's whole (it can move without a copy), else a copy. */
-export function ownBuffer(crl: Uint8Array): Uint8Array {
-  if (crl.byteOffset === 0 && crl.byteLength === crl.buffer.byteLength && crl.buffer instanceof ArrayBuffer) return crl;
-  return new Uint8Array(crl);
 }

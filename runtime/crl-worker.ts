@@ -13,6 +13,7 @@ import type { CrlJob, CrlWorkerAnswer, CrlWorkerMessage, CrlWorkerReply } from '
 import { SerialTableBuilder } from './serial-table.ts';
 
 const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+const ownsBuffer = (b: Uint8Array) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
 
 function handle(job: CrlJob): { reply: CrlWorkerReply; transfer: ArrayBuffer[] } {
   try {
@@ -20,7 +21,8 @@ function handle(job: CrlJob): { reply: CrlWorkerReply; transfer: ArrayBuffer[] }
       const floor = crlFloorOf(Buffer.from(job.base64, 'base64'), new X509Certificate(asBuffer(job.ca)));
       return { reply: typeof floor === 'string' ? { status: 'refused', message: floor } : { status: 'floor', ...floor }, transfer: [] };
     }
-    const signed = signedCrl(asBuffer(job.crl));
+    const joined = Buffer.concat(job.crl.map(asBuffer));
+    const signed = signedCrl(joined);
     // The signature first, the entries only once the bound CA's verifies (as on the main thread).
     // Another CA is tried for the message only when its subject is the CRL's issuer.
     const cas = job.cas.map((raw) => new X509Certificate(asBuffer(raw)));
@@ -39,10 +41,11 @@ function handle(job: CrlJob): { reply: CrlWorkerReply; transfer: ArrayBuffer[] }
         nextUpdate: crl.nextUpdate?.getTime() ?? null,
         number: crl.number,
         serials: arrays,
-        crl: job.crl,
+        crl: joined,
       },
-      // The CRL's bytes go back as they came (the caller reports them to the primary): moved, not copied.
-      transfer: [arrays.hex.buffer, arrays.ends.buffer, arrays.slots.buffer, job.crl.buffer].map((b) => b as ArrayBuffer),
+      // The CRL's bytes go back joined (the caller reports them to the primary): moved when
+      // alone in their buffer (a short list's concat is in node's pool: cloned).
+      transfer: [arrays.hex.buffer, arrays.ends.buffer, arrays.slots.buffer, ...(ownsBuffer(joined) ? [joined.buffer] : [])].map((b) => b as ArrayBuffer),
     };
   } catch (err) {
     return { reply: { status: 'refused', message: (err as Error).message }, transfer: [] };
