@@ -240,6 +240,22 @@ const HASH_OF: Record<string, string | null> = {
   '1.3.101.113': null, // Ed448
 };
 
+/**
+ * What a floor is made of (runtime/cluster/verify-taken.ts): the thisUpdate (ms) and cRLNumber
+ * of the CRL `bytes` (PEM or DER) if `ca` signed it, else why not. The signature before the
+ * header; no entry walked.
+ */
+export function crlFloorOf(bytes: Buffer, ca: X509Certificate): { thisUpdate: number; number: string | null } | string {
+  try {
+    const signed = signedCrl(bytes);
+    if (!crlSignedBy(signed, ca)) return 'its signature does not verify against the CA certificate sent with it';
+    const header = walkCrl(signed.der, null);
+    return { thisUpdate: header.thisUpdate.getTime(), number: header.number };
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 /** Does `ca` sign this CRL (a CA certificate whose key verifies the signature)? */
 export function crlSignedBy(crl: Pick<Crl, 'tbs' | 'algorithm' | 'signature'>, ca: X509Certificate): boolean {
   if (!(crl.algorithm in HASH_OF) || !ca.ca) return false;

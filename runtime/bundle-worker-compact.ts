@@ -9,8 +9,9 @@
 // (runtime/hash-slots.ts) so that every lookup is O(1). The small parts (APIs, CAs, routes,
 // the interned sessions) travel as plain objects. runtime/compact-keys.ts reads it.
 import { hexAt, hexCount } from '../bundle/wire.ts';
-import type { BundleApi, BundleCa, BundleContent, BundleSession, WireContent } from '../bundle/types.ts';
+import type { BundleApi, BundleCa, BundleContent, BundleRevocation, BundleSession, WireContent } from '../bundle/types.ts';
 import { buildSlots, findInSlots, hashHex, hashHexBytes, hashString } from './hash-slots.ts';
+import { type SerialArrays, SerialTable, SerialTableBuilder } from './serial-table.ts';
 
 export interface CompactBundle {
   digest: string;
@@ -25,7 +26,10 @@ export interface CompactBundle {
   routes: BundleContent['index']['routes'];
   /** certificate_match rules by key id (kept whole: the snapshot indexes them at load). */
   matches: BundleContent['index']['matches'];
+  /** The compiled CRLs, each one's `serials` emptied: they are in `crlTables`. */
   revocation: BundleContent['revocation'];
+  /** CA fingerprint -> the serials of its compiled CRL, as a SerialTable's arrays (transferred: compactCrls). */
+  crlTables: Record<string, SerialArrays>;
   sessions: BundleSession[];
   /** Key id -> expiry, and the inactive key ids (both sparse). */
   expires: Record<string, string>;
@@ -143,7 +147,7 @@ export function compactWire(w: WireContent, digest: string, signature: string | 
     cas: w.cas,
     routes: w.routes,
     matches: w.matches,
-    revocation: w.revocation,
+    ...compactCrls(w.revocation),
     sessions: w.sessions,
     expires: w.keys.expires,
     inactive: w.keys.inactive,
@@ -167,6 +171,32 @@ export function compactWire(w: WireContent, digest: string, signature: string | 
   };
 }
 
+/**
+ * The compiled CRLs' serials as SerialTables' arrays, built here (in the worker on reload) and
+ * transferred. Before, a bundle with a compiled CRL of 1,000,000 entries handed the main thread
+ * 1,000,000 strings to clone and then to put in a Set, on the thread serving requests. The
+ * lists themselves are emptied (runtime/compact-keys.ts puts them back for toWire).
+ */
+function compactCrls(r: BundleRevocation): { revocation: BundleRevocation; crlTables: Record<string, SerialArrays> } {
+  const crls: BundleRevocation['crls'] = {};
+  const crlTables: Record<string, SerialArrays> = {};
+  for (const [fp, crl] of Object.entries(r.crls)) {
+    const table = new SerialTableBuilder(crl.serials.length * 40);
+    for (const serial of crl.serials) table.addHex(serial);
+    crlTables[fp] = table.finish();
+    crls[fp] = { ...crl, serials: [] };
+  }
+  return { revocation: { ...r, crls }, crlTables };
+}
+
+/** The compiled CRLs of `c` with their serials back in their lists. */
+export function expandedRevocation(c: Pick<CompactBundle, 'revocation' | 'crlTables'>): BundleRevocation {
+  const crls: BundleRevocation['crls'] = {};
+  for (const [fp, crl] of Object.entries(c.revocation.crls))
+    crls[fp] = { ...crl, serials: fp in c.crlTables ? new SerialTable(c.crlTables[fp]).list() : crl.serials };
+  return { ...c.revocation, crls };
+}
+
 /** The buffers a postMessage of `c` can transfer rather than copy. */
 export function transferables(c: CompactBundle): ArrayBuffer[] {
   const arrays = [
@@ -185,6 +215,7 @@ export function transferables(c: CompactBundle): ArrayBuffer[] {
     c.tokenKeys,
     c.expiryOrder,
     c.expiryTimes,
+    ...Object.values(c.crlTables).flatMap((t) => [t.hex, t.ends, t.slots]),
   ];
   // Arrays in a SharedArrayBuffer (a shard's tables the routing reads: runtime/shard-set.ts) are shared by posting, not transferred.
   return arrays.filter((a) => !(a.buffer instanceof SharedArrayBuffer)).map((a) => a.buffer as ArrayBuffer);

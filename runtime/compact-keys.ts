@@ -3,7 +3,7 @@
 // on demand from its columns and its interned session (shared objects, nothing copied).
 import { BUNDLE_FORMAT, type Bundle, type BundleKey, type WireContent } from '../bundle/types.ts';
 import { expandContent, sessionKey } from '../bundle/wire.ts';
-import type { CompactBundle } from './bundle-worker-compact.ts';
+import { type CompactBundle, expandedRevocation } from './bundle-worker-compact.ts';
 import { findInSlots, hashHex, hashString } from './hash-slots.ts';
 
 const HEX64 = 64;
@@ -108,7 +108,7 @@ export class CompactKeys {
     const wire: WireContent = {
       apis: c.apis,
       cas: c.cas,
-      revocation: c.revocation,
+      revocation: expandedRevocation(c),
       routes: c.routes,
       matches: c.matches,
       sessions: c.sessions,

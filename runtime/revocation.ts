@@ -9,7 +9,7 @@ import { type ClientIdentity, signedBy, type TrustedCa } from './identity.ts';
 import { normaliseSerial } from '../bundle/crl.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
 import type { X509Certificate } from 'node:crypto';
-import type { SerialLookup } from './serial-table.ts';
+import { type SerialArrays, type SerialLookup, SerialTable } from './serial-table.ts';
 
 /** What to do with certificates of a CA whose crl_url CRL is stale and cannot be refreshed. */
 export type StalePolicy = 'open' | 'closed';
@@ -129,7 +129,7 @@ export class RevocationView {
   /** The CAs and CRL-issuing intermediates of the bundle that are on the deny list themselves. */
   private readonly deniedCas: readonly TrustedCa[];
   /** CA (or CRL-issuing intermediate) -> revoked serials, from the bundle's CRL files. */
-  private readonly compiled: { ca: TrustedCa; serials: ReadonlySet<string> }[] = [];
+  private readonly compiled: { ca: TrustedCa; serials: SerialLookup }[] = [];
   /** Nothing to check at all: the request path skips this stage's work. */
   readonly empty: boolean;
 
@@ -138,12 +138,14 @@ export class RevocationView {
     /** The trusted CAs and the intermediates named as CRL issuers: a CRL revokes what its signer signed. */
     private readonly cas: ReadonlyMap<string, TrustedCa>,
     private readonly store: CrlStore,
+    /** CA -> its compiled CRL's serials as built in the bundle worker (runtime/bundle-worker-compact.ts), used as they are. */
+    tables: Readonly<Record<string, SerialArrays>> = {},
   ) {
     this.denied = new Set(revocation.denied);
     this.deniedCas = [...cas.values()].filter((ca) => this.denied.has(ca.fingerprint));
     for (const [fp, crl] of Object.entries(revocation.crls)) {
       const ca = cas.get(fp);
-      if (ca !== undefined) this.compiled.push({ ca, serials: new Set(crl.serials) });
+      if (ca !== undefined) this.compiled.push({ ca, serials: Object.hasOwn(tables, fp) ? new SerialTable(tables[fp]) : new Set(crl.serials) });
     }
     this.empty = this.denied.size === 0 && this.compiled.length === 0 && revocation.crl_urls.length === 0;
   }

@@ -58,6 +58,15 @@ export class SerialTableBuilder {
     this.ends[this.count++] = at;
   }
 
+  /** Adds a serial already normalised (lowercase hex, no leading zeros: a bundle's compiled CRL). */
+  addHex(serial: string): void {
+    if (this.used + serial.length > this.hex.length) this.hex = grow(this.hex, this.used + serial.length);
+    if (this.count === this.ends.length) this.ends = grow(this.ends, this.count + 1);
+    for (let i = 0; i < serial.length; i++) this.hex[this.used + i] = serial.charCodeAt(i);
+    this.used += serial.length;
+    this.ends[this.count++] = this.used;
+  }
+
   /** The finished arrays (trimmed copies: they are transferred whole). */
   finish(): SerialArrays {
     const hex = this.hex.slice(0, this.used);
@@ -104,6 +113,14 @@ export class SerialTable implements SerialLookup {
   /** Bytes the table holds (its three arrays). */
   get byteLength(): number {
     return this.hex.byteLength + this.ends.byteLength + this.slots.byteLength;
+  }
+
+  /** The serials in the order they were added (a bundle's file form again: runtime/compact-keys.ts). */
+  list(): string[] {
+    const out: string[] = new Array(this.ends.length);
+    const text = Buffer.from(this.hex.buffer, this.hex.byteOffset, this.hex.byteLength).toString('latin1');
+    for (let k = 0; k < out.length; k++) out[k] = text.slice(k === 0 ? 0 : this.ends[k - 1], this.ends[k]);
+    return out;
   }
 
   has(serial: string): boolean {

@@ -16,6 +16,7 @@ import { MatchIndex, type PreparedMatch, prepareMatch } from './match-index.ts';
 import { keyIdHeadersOf, type PreparedApi, prepareApi } from './prepared-api.ts';
 import { type KeySource, ParsedKeys, type PreparedKey, prepareKey } from './prepared-key.ts';
 import { crlStore, RevocationView } from './revocation.ts';
+import type { SerialArrays } from './serial-table.ts';
 import type { RouteTables } from './route.ts';
 import { crlUrlIssuers, trustedCa, withCrlIssuers } from './trusted-cas.ts';
 import { markOriginsInUse } from './upstreams.ts';
@@ -147,6 +148,8 @@ interface SnapshotParts {
   routes: BundleContent['index']['routes'];
   matches: BundleContent['index']['matches'];
   revocation: BundleContent['revocation'];
+  /** The compiled CRLs' serials as the bundle worker built them (a compact bundle's). */
+  crlTables?: Record<string, SerialArrays>;
 }
 
 /** Throws Error with a message naming the record it cannot use (APIs first, then `checkKeys`). */
@@ -205,7 +208,7 @@ function assemble(parts: SnapshotParts, keys: KeySource, bundleOf: () => Bundle,
     chains,
     patterns,
     keyRules.length === 0 ? null : new MatchIndex(keyRules),
-    new RevocationView(parts.revocation, crlSigners, crlStore),
+    new RevocationView(parts.revocation, crlSigners, crlStore, parts.crlTables),
     expiry,
     apiNames,
     crlSigners,

@@ -10,8 +10,10 @@ import { after, test } from 'node:test';
 import { parseCrl } from '../bundle/crl.ts';
 import { createCa, issueCert } from '../cli/pki.ts';
 import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
+import { CrlThread } from '../runtime/crl-worker-client.ts';
 import { CrlStore } from '../runtime/revocation.ts';
 import { SerialTable, SerialTableBuilder } from '../runtime/serial-table.ts';
+import { askedFetcher } from './helpers/crl-fetcher.ts';
 import { createCrl } from './helpers/demo-crl.ts';
 
 const servers: Server[] = [];
@@ -90,5 +92,34 @@ test('taken through the worker (workerMinBytes 0): the same serials as on the ma
     assert.equal(fetchers[0].store.generation, generation);
   } finally {
     for (const { fetcher } of fetchers) fetcher.stop();
+  }
+});
+
+test('N large CRLs taken at once start one CRL thread, which is ended once idle and started again for the next', async () => {
+  const ca = await createCa('Pool CA');
+  const leaves = await Promise.all(['a', 'b', 'c', 'd'].map((n) => issueCert(ca, n)));
+  const crls = await Promise.all(leaves.map((leaf) => createCrl(ca, [leaf])));
+  const urls = await Promise.all(crls.map((crl) => serve(() => Buffer.from(crl))));
+  const thread = new CrlThread(300);
+  // workerMinBytes 0: every list is "large" (each takes the thread path).
+  const { store, fetcher, errors } = askedFetcher(urls, ca, { workerMinBytes: 0, thread });
+  try {
+    await fetcher.refreshAll();
+    assert.deepEqual(errors, []);
+    for (const url of urls) assert.ok(store.byUrl.get(url)!.serials instanceof SerialTable, url);
+    assert.equal(thread.started, 1, `${urls.length} large CRLs, one thread`);
+    assert.equal(thread.running, true, 'kept for the next list a while');
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(thread.running, false, 'ended once idle');
+    fetcher.offer(urls[0], Buffer.from(crls[0]));
+    await new Promise((r) => setTimeout(r, 100));
+    await new Promise<void>((resolve) => {
+      const wait = () => (thread.running ? setTimeout(wait, 20) : resolve());
+      setTimeout(wait, 20);
+    });
+    assert.equal(thread.started, 2, 'started again for the next list');
+  } finally {
+    fetcher.stop();
+    await thread.stop();
   }
 });

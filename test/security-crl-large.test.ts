@@ -6,14 +6,14 @@
 // and curl through the gateway with a revoked and a good client certificate after.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { HealthReport } from '../runtime/admin.ts';
 import { bigCrl } from './helpers/big-crl.ts';
-import { crlBundle } from './helpers/crl-workers.ts';
+import { crlBundle, issueInto } from './helpers/crl-workers.ts';
 import { listenPort, spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { startEcho, type EchoUpstream } from './helpers/gateway-fixtures.ts';
 import { createOpensslCa, type OpensslCa } from './helpers/openssl-pki.ts';
@@ -32,11 +32,7 @@ before(async () => {
   pki = await demoPki(tmp.dir);
   echo = await startEcho();
   ca = createOpensslCa('Big List CA');
-  for (const name of ['revoked', 'good']) {
-    const leaf = ca.issue(name, `/CN=${name}`);
-    copyFileSync(leaf.cert, join(pki.dir, `${name}.pem`));
-    copyFileSync(leaf.key, join(pki.dir, `${name}-key.pem`));
-  }
+  issueInto(ca, pki, ['revoked', 'good']);
 });
 after(async () => {
   gw?.kill();

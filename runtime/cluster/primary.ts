@@ -108,18 +108,21 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       else if (msg.type === 'mtlsgate:taken') {
         // A floor refuses in every worker, every replacement and (--state-dir) after a restart:
         // only what the bundle signer or the CA signed becomes one, never a number a worker states.
-        const verified = verifyTaken(msg, cfg.bundlePublicKey);
-        if (typeof verified === 'string') return refuse(w, `mtlsgate:taken: ${verified}`, 'its floor does not verify');
-        // A verified CRL of a URL nobody configured is still bytes to keep: within a bound (section 49).
-        const over = verified.crl === undefined ? null : taken.crlRefusal(verified.crl);
-        if (over !== null) return refuse(w, `mtlsgate:taken: ${over}`, 'over what the primary keeps of CRLs');
-        if (verified.bundle) state?.bundleTaken(verified.bundle);
-        if (verified.crl) state?.crlTaken(verified.crl.url, verified.crl.floor);
-        taken.add(verified);
-        // Every worker follows the bundle source and the crl_urls itself: told what one took, the
-        // others refuse anything older at once, not only after they have read it themselves. A
-        // worker that has not said hello yet gets it in its start message instead.
-        for (const other of live()) if (other.id !== w.id && greeted.has(other.id)) send(other, { ...verified, type: 'mtlsgate:floor' });
+        // A large CRL is verified in the CRL thread: what follows runs once it is (floors only
+        // rise, so two reports verified out of order end where they would have in order).
+        void verifyTaken(msg, cfg.bundlePublicKey).then((verified) => {
+          if (typeof verified === 'string') return refuse(w, `mtlsgate:taken: ${verified}`, 'its floor does not verify');
+          // A verified CRL of a URL nobody configured is still bytes to keep: within a bound (section 49).
+          const over = verified.crl === undefined ? null : taken.crlRefusal(verified.crl);
+          if (over !== null) return refuse(w, `mtlsgate:taken: ${over}`, 'over what the primary keeps of CRLs');
+          if (verified.bundle) state?.bundleTaken(verified.bundle);
+          if (verified.crl) state?.crlTaken(verified.crl.url, verified.crl.floor);
+          taken.add(verified);
+          // Every worker follows the bundle source and the crl_urls itself: told what one took, the
+          // others refuse anything older at once, not only after they have read it themselves. A
+          // worker that has not said hello yet gets it in its start message instead.
+          for (const other of live()) if (other.id !== w.id && greeted.has(other.id)) send(other, { ...verified, type: 'mtlsgate:floor' });
+        });
       } else if (msg.type === 'mtlsgate:hello') {
         // Before it reads anything: a worker started after the others took something (a
         // replacement for one that died) orders its first bundle and CRLs against it.

@@ -41,14 +41,20 @@ export function crlWorkersSetup(name: string, caName: string): CrlWorkersSetup {
   return setup;
 }
 
-/** Issues `stolen` and `lost` into the demo PKI's directory; `base` revokes stolen, `full` both (signed later). */
-export function stolenAndLost(ca: OpensslCa, pki: DemoPki): { base: string; full: string } {
+/** Issues a client certificate `/CN=NAME` per name, copied beside the demo PKI's as NAME.pem and NAME-key.pem (what `curl` there presents). */
+export function issueInto(ca: OpensslCa, pki: DemoPki, names: string[]): Record<string, OpensslLeaf> {
   const leaf: Record<string, OpensslLeaf> = {};
-  for (const name of ['stolen', 'lost']) {
+  for (const name of names) {
     leaf[name] = ca.issue(name, `/CN=${name}`);
     copyFileSync(leaf[name].cert, join(pki.dir, `${name}.pem`));
     copyFileSync(leaf[name].key, join(pki.dir, `${name}-key.pem`));
   }
+  return leaf;
+}
+
+/** Issues `stolen` and `lost` into the demo PKI's directory; `base` revokes stolen, `full` both (signed later). */
+export function stolenAndLost(ca: OpensslCa, pki: DemoPki): { base: string; full: string } {
+  const leaf = issueInto(ca, pki, ['stolen', 'lost']);
   ca.revoke(leaf.stolen);
   const base = ca.gencrl();
   ca.revoke(leaf.lost);
