@@ -40,6 +40,9 @@ interface Entry {
   key: PortalKey | null;
 }
 
+/** readChanged: the index holds the file as it is (or it is gone, and dropped). */
+const UNCHANGED = Symbol('unchanged');
+
 const yieldToRequests = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class PortalKeyIndex {
@@ -149,23 +152,12 @@ export class PortalKeyIndex {
     const owned: PortalKey[] = [];
     let sliceFrom = performance.now();
     for (const id of this.listIds()) {
-      const path = `${this.prefix}${id}.yaml`;
-      let stamp: string;
-      let text: string;
-      try {
-        const st = statSync(path);
-        stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-        const entry = this.entries.get(id);
-        if (entry?.stamp === stamp) {
-          if (entry.key?.owner === owner) owned.push(entry.key);
-          continue;
-        }
-        text = readKeyFileText(path);
-      } catch {
-        continue; // removed since the listing (or not a regular file): no key
-      }
-      if (text.includes(owner) || text.includes('\\')) {
-        const key = this.take(id, stamp, text);
+      const read = this.readChanged(id, false, `${this.prefix}${id}.yaml`);
+      if (read === UNCHANGED) {
+        const key = this.entries.get(id)?.key;
+        if (key?.owner === owner) owned.push(key);
+      } else if (read.text.includes(owner) || read.text.includes('\\')) {
+        const key = this.take(id, read.stamp, read.text);
         if (key?.owner === owner) owned.push(key);
       }
       if (performance.now() - sliceFrom >= LOAD_SLICE_MS) {
@@ -292,19 +284,25 @@ export class PortalKeyIndex {
 
   /** Reads the file again if its stamp changed, it is new, or `force`; drops it when it is gone. */
   private reread(keyId: string, force: boolean, path = `${this.prefix}${keyId}.yaml`): void {
-    let stamp: string;
-    let text: string;
+    const read = this.readChanged(keyId, force, path);
+    if (read !== UNCHANGED) this.take(keyId, read.stamp, read.text);
+  }
+
+  /**
+   * The file's text and stamp when it is new or its stamp changed (or `force`); UNCHANGED when
+   * the index holds it as it is, or it is gone (then it is dropped).
+   */
+  private readChanged(keyId: string, force: boolean, path: string): { stamp: string; text: string } | typeof UNCHANGED {
     this.work.stats++;
     try {
       const st = statSync(path);
-      stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-      if (!force && this.entries.get(keyId)?.stamp === stamp) return;
-      text = readKeyFileText(path);
+      const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      if (!force && this.entries.get(keyId)?.stamp === stamp) return UNCHANGED;
+      return { stamp, text: readKeyFileText(path) };
     } catch {
       this.drop(keyId); // removed since the listing or the event (or not a regular file: no key)
-      return;
+      return UNCHANGED;
     }
-    this.take(keyId, stamp, text);
   }
 
   /** Files the text of `keyId` (read at `stamp`) in place of what the index held of it. */

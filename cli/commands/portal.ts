@@ -81,8 +81,10 @@ Options:
 At start the portal listens at once, then recompiles the bundle from DIR (in a worker thread;
 the bundle is rewritten only if its bytes differ). The request form shows the catalog as soon
 as the policies are compiled (before the keys); a key request sent meanwhile waits for the
-compile (at most 32 wait; more answer 503). Until the compile is done, the key pages answer
-503 "starting: compiling the config (N files)"; sign-in and the static files answer meanwhile.
+compile (at most 32 wait, each at most --startup-wait; more answer 503). Until the compile is
+done, the key pages (My keys, a key, the admin page, a key's status by its receipt) answer from
+the key files, and their buttons 503 "starting: compiling the config (N files)"; sign-in and the
+static files answer meanwhile.
 Exit status: 0 after SIGINT/SIGTERM, 2 for bad flags, when the port cannot be opened, or when
 DIR cannot be read or OUT written at start.`;
 
