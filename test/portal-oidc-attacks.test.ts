@@ -39,19 +39,13 @@ async function keysWith(session: string): Promise<number> {
   return res.status;
 }
 
-/** A fresh browser at the provider's login form for the portal, then signed in as `login`; the callback's answer. */
-async function signInExpectingCallback(
-  login: string,
-  rewrite?: (callback: URL) => void,
-): Promise<{ context: BrowserContext; page: Page; status: number; text: string }> {
+/**
+ * A fresh browser at the provider's login form for the portal, then signed in as `login`; the
+ * callback's answer (the provider's redirect to it rewritten by `p.idp.rewriteCallback`).
+ */
+async function signInExpectingCallback(login: string): Promise<{ context: BrowserContext; page: Page; status: number; text: string }> {
   const context = await p.browser.newContext();
   const page = await context.newPage();
-  if (rewrite)
-    await page.route(`${p.base}/auth/callback?**`, (route) => {
-      const url = new URL(route.request().url());
-      rewrite(url);
-      return route.continue({ url: url.href });
-    });
   await page.goto(`${p.base}/auth/login?return=/keys`);
   await page.locator('input[name="login"]').fill(login);
   await page.locator('input[name="password"]').fill('any password');
@@ -165,7 +159,8 @@ test('the issuer mix-up: a callback naming another issuer (RFC 9207 iss), or non
     ['no issuer', (u: URL) => u.searchParams.delete('iss')],
   ] as const) {
     const exchanges = p.idp.tokenRequests;
-    const { context, status, text } = await signInExpectingCallback('nina', rewrite);
+    p.idp.rewriteCallback = rewrite;
+    const { context, status, text } = await signInExpectingCallback('nina').finally(() => (p.idp.rewriteCallback = null));
     assert.equal(status, 400, name);
     assert.match(text, /The sign-in could not be completed/, name);
     assert.equal(await sessionOf(context), '', name);

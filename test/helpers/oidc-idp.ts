@@ -28,6 +28,8 @@ export interface TestIdp {
   readonly tokenRequests: number;
   /** With `bindIdp(users, { tamperable: true })`: the rewrite of the next ID tokens (null: as issued). */
   tamperIdToken: IdTokenTamper | null;
+  /** Rewrites the provider's redirect back to the portal's callback (its query: code, state, iss) on its way to the browser; null: as sent. */
+  rewriteCallback: ((callback: URL) => void) | null;
   /** Starts answering, with one confidential client allowed to redirect to `redirectUri`. */
   start(client: { clientId: string; clientSecret: string; redirectUri: string }): void;
   close(): Promise<void>;
@@ -69,8 +71,21 @@ export async function bindIdp(users: Record<string, TestUser> = {}, opts: { tamp
   const jwks = signing ? { keys: [{ ...signing.export({ format: 'jwk' }), kid: 'test-idp', alg: 'RS256', use: 'sig' }] } : undefined;
   /** The provider itself, behind the listener (tamperable only): the token answers are rewritten on their way out. */
   let inner: Server | null = null;
+  let callbackUri = '';
   const server: Server = createServer((req, res) => {
     if (req.url?.startsWith('/token')) tokenRequests++;
+    const rewrite = idp.rewriteCallback;
+    if (rewrite !== null) {
+      const setHeader = res.setHeader.bind(res);
+      res.setHeader = (name, value) => {
+        if (name.toLowerCase() === 'location' && typeof value === 'string' && value.startsWith(`${callbackUri}?`)) {
+          const url = new URL(value);
+          rewrite(url);
+          return setHeader(name, url.href);
+        }
+        return setHeader(name, value);
+      };
+    }
     if (handler === null) res.writeHead(503).end('not started');
     else if (inner !== null && req.url?.startsWith('/token')) void tamperedToken(req, res);
     else handler(req, res);
@@ -83,6 +98,7 @@ export async function bindIdp(users: Record<string, TestUser> = {}, opts: { tamp
       return tokenRequests;
     },
     tamperIdToken: null,
+    rewriteCallback: null,
     start,
     close: async () => {
       if (inner !== null) await new Promise<void>((r) => (inner!.close(() => r()), inner!.closeAllConnections()));
@@ -110,6 +126,7 @@ export async function bindIdp(users: Record<string, TestUser> = {}, opts: { tamp
     res.writeHead(answer.status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   }
   function start({ clientId, clientSecret, redirectUri }: { clientId: string; clientSecret: string; redirectUri: string }): void {
+    callbackUri = redirectUri;
     const provider = new Provider(issuer, {
       ...(jwks ? { jwks } : {}),
       clients: [
