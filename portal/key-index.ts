@@ -62,6 +62,9 @@ export class PortalKeyIndex {
   private sweeping: Promise<void> | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly loadProgress = { read: 0, total: 0, done: false };
+  /** Owner scans running (scanFor), and the read's resumption waiting for them to end. */
+  private scanning = 0;
+  private readonly afterScans: (() => void)[] = [];
   /** What the index has done so far: files stat'ed, files parsed, listings, full sweeps (tests and the bench read it). */
   readonly work = { stats: 0, parses: 0, listings: 0, sweeps: 0, scans: 0 };
 
@@ -149,23 +152,29 @@ export class PortalKeyIndex {
    */
   private async scanFor(owner: string): Promise<PortalKey[]> {
     this.work.scans++;
-    const owned: PortalKey[] = [];
-    let sliceFrom = performance.now();
-    for (const id of this.listIds()) {
-      const read = this.readChanged(id, false, `${this.prefix}${id}.yaml`);
-      if (read === UNCHANGED) {
-        const key = this.entries.get(id)?.key;
-        if (key?.owner === owner) owned.push(key);
-      } else if (read.text.includes(owner) || read.text.includes('\\')) {
-        const key = this.take(id, read.stamp, read.text);
-        if (key?.owner === owner) owned.push(key);
+    this.scanning++;
+    try {
+      const mayOwn = mayNameOwner(owner);
+      const owned: PortalKey[] = [];
+      let sliceFrom = performance.now();
+      for (const id of this.listIds()) {
+        const read = this.readChanged(id, false, `${this.prefix}${id}.yaml`);
+        if (read === UNCHANGED) {
+          const key = this.entries.get(id)?.key;
+          if (key?.owner === owner) owned.push(key);
+        } else if (mayOwn.test(read.text) || read.text.includes('\\')) {
+          const key = this.take(id, read.stamp, read.text);
+          if (key?.owner === owner) owned.push(key);
+        }
+        if (performance.now() - sliceFrom >= LOAD_SLICE_MS) {
+          await yieldToRequests();
+          sliceFrom = performance.now();
+        }
       }
-      if (performance.now() - sliceFrom >= LOAD_SLICE_MS) {
-        await yieldToRequests();
-        sliceFrom = performance.now();
-      }
+      return owned.sort(newestFirst);
+    } finally {
+      if (--this.scanning === 0) for (const resume of this.afterScans.splice(0)) resume();
     }
-    return owned.sort(newestFirst);
   }
 
   /**
@@ -277,6 +286,8 @@ export class PortalKeyIndex {
       if (!progress.done) progress.read++;
       if (performance.now() - sliceFrom >= LOAD_SLICE_MS) {
         await yieldToRequests();
+        // A developer waits for "My keys" (scanFor): its reads go first, this read resumes after.
+        while (this.scanning > 0) await new Promise<void>((resume) => this.afterScans.push(resume));
         sliceFrom = performance.now();
       }
     }
@@ -342,6 +353,15 @@ export class PortalKeyIndex {
  */
 function scannableOwner(owner: string): boolean {
   return /^[\x21-\x26\x28-\x7e]+$/.test(owner);
+}
+
+/**
+ * Where a file's text may write `owner` (scannableOwner) as a whole scalar: its characters
+ * between what can stand before a scalar (a space or line break, a quote, a flow indicator, the
+ * `:` of a JSON-like key) and what can end one; `dev-70` does not name `dev-7`.
+ */
+function mayNameOwner(owner: string): RegExp {
+  return new RegExp(`(?:^|[\\s"'\\[{,:])${owner.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:$|[\\s"',:\\]}])`, 'm');
 }
 
 function inodeOf(stamp: string | null): string | null {
