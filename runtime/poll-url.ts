@@ -4,7 +4,7 @@
 // next poll tries again. HTTPS verifies the server against Node's CA store, which
 // NODE_EXTRA_CA_CERTS extends for a private CA.
 import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
-import { readCapped, TooLarge } from './capped-read.ts';
+import { type ByteBudget, readCapped, TooLarge } from './capped-read.ts';
 import { oneAtATime } from './one-at-a-time.ts';
 import { outboundGet } from './outbound-get.ts';
 import { redactUrl, redactUrlsIn } from './redact.ts';
@@ -24,17 +24,34 @@ class BundleFetchError extends Error {
  */
 export const DOWNLOAD_DEADLINE_FACTOR = 10;
 
-/** One conditional GET. Throws BundleFetchError with the URL and the reason (a body over `maxBytes` is one, a download over its deadline another). */
+/**
+ * What the downloads of one sharded set share (runtime/shard-set.ts): one deadline and one byte
+ * ceiling for all its shards, not one per shard (docs/security.md section 54).
+ */
+export interface SharedDownload {
+  /** Aborted at the set's deadline, or when another of its downloads failed. */
+  signal: AbortSignal;
+  /** Why the signal aborted, for messages. */
+  aborted: () => string;
+  bytes: ByteBudget;
+}
+
+/**
+ * One conditional GET. Throws BundleFetchError with the URL and the reason (a body over
+ * `maxBytes` is one, a download over its deadline another). With `share`, its signal and byte
+ * budget bound this download together with the others of its set.
+ */
 export async function fetchBundle(
   url: string,
   etag: string | null,
   timeoutMs: number,
   maxBytes = MAX_BUNDLE_BYTES,
   deadlineMs = timeoutMs * DOWNLOAD_DEADLINE_FACTOR,
+  share?: SharedDownload,
 ): Promise<FetchResult> {
-  const signal = AbortSignal.timeout(deadlineMs);
+  const signal = share?.signal ?? AbortSignal.timeout(deadlineMs);
   const overDeadline = (err: unknown): string =>
-    signal.aborted ? `the download took longer than ${deadlineMs / 1000} s` : redactUrlsIn((err as Error).message);
+    signal.aborted ? (share?.aborted() ?? `the download took longer than ${deadlineMs / 1000} s`) : redactUrlsIn((err as Error).message);
   let res;
   try {
     // No redirect is followed: a 3xx fails the poll (section 29). Userinfo goes out as Basic (section 49).
@@ -57,17 +74,27 @@ export async function fetchBundle(
   }
   if (res.statusCode !== 200) {
     await res.body.dump();
-    throw new BundleFetchError(`cannot fetch bundle from ${redactUrl(url)}: HTTP ${res.statusCode}`);
+    throw new BundleFetchError(`cannot fetch bundle from ${redactUrl(url)}: HTTP ${res.statusCode}${redirectNote(res.statusCode, res.headers.location)}`);
   }
   let bytes: Buffer;
   try {
-    bytes = await readCapped(res.body, maxBytes);
+    bytes = await readCapped(res.body, maxBytes, share?.bytes);
   } catch (err) {
     if (err instanceof TooLarge) throw new BundleFetchError(`bundle from ${redactUrl(url)} refused: ${err.message}`);
     throw new BundleFetchError(`bundle download from ${redactUrl(url)} broke off: ${overDeadline(err)}`);
   }
   const header = res.headers.etag;
   return { status: 'modified', bytes, etag: typeof header === 'string' ? header : null };
+}
+
+/**
+ * A redirect is not followed from a bundle URL or a shard's (section 29): the bundle is served
+ * from where --bundle points, and a shard server cannot send the gateway elsewhere. Says so, and
+ * where it led, rather than a bare status.
+ */
+function redirectNote(status: number, location: string | string[] | undefined): string {
+  if (status < 300 || status > 399 || typeof location !== 'string') return '';
+  return ` (a redirect to ${JSON.stringify(redactUrl(location).slice(0, 200))}: not followed; a bundle and its shards are read only from the URL --bundle names)`;
 }
 
 interface UrlPollOptions {

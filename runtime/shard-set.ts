@@ -2,7 +2,7 @@
 // CAs, routes, pins; no keys), every shard compacted on its own (runtime/bundle-worker-compact.ts),
 // and the routing from fingerprints and token hashes to shards (runtime/shard-routing.ts).
 //
-// `loadShardSet` reads only the shards whose digest is not held already: on a reload the
+// `loadShardSet` reads only the shards the serving set does not hold at the same index: on a reload the
 // gateway passes what its serving set holds, so a change to one key reads, verifies and compacts
 // one or two shards, and updates the routing with what changed (runtime/shard-routing.ts). It
 // runs in the reload worker (runtime/bundle-worker.ts) and, at start-up, on the main thread: the
@@ -16,6 +16,8 @@ import { errnoMessage } from '../common/errno.ts';
 import { readRegularFileAsync } from '../common/regular-file.ts';
 import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
 import { type CompactBundle, compactWire } from './bundle-worker-compact.ts';
+import { ByteBudget } from './capped-read.ts';
+import type { SharedDownload } from './poll-url.ts';
 import { buildRouting, type RoutingSource, type ShardRouting, updateRouting } from './shard-routing.ts';
 
 /** Where a manifest's shards are: `shards/<hex>.json` beside the manifest file, or under the manifest's URL. */
@@ -48,21 +50,58 @@ export function routingSource(c: CompactBundle): RoutingSource {
   return { certFingerprints: c.certFingerprints, tokenHashes: c.tokenHashes };
 }
 
-async function readShardBytes(location: ShardLocation, digest: string): Promise<Buffer> {
+/**
+ * What one load of a set may take. Each shard used to get the single-file bundle's allowance
+ * (512 MiB, 300 s), eight at a time, batch after batch: a shard server that never ended its
+ * answers held 4 GiB in memory, and one that sent a byte every few seconds held every reload
+ * for 300 s a batch (32 batches at 256 shards), the gateway silent on its old set. Now the
+ * shards a load reads share one deadline and one byte ceiling (docs/security.md section 54).
+ */
+export interface SetLimits {
+  /** Each wait for a shard's headers or its next bytes. */
+  readTimeoutMs: number;
+  /** All the shards of one load read within this. */
+  deadlineMs: number;
+  /** All the shards of one load together at most this many bytes. */
+  maxBytes: number;
+}
+
+/** A single-file bundle's allowance (runtime/poll-url.ts: 30 s a read, 10 times that for the download), for the whole set. */
+export const SHARD_SET_LIMITS: SetLimits = { readTimeoutMs: 30_000, deadlineMs: 300_000, maxBytes: MAX_BUNDLE_BYTES };
+
+/** The deadline and byte budget one load's shard reads share; `stop` cuts the others short once one failed. */
+function sharedDownload(limits: SetLimits, count: number): SharedDownload & { stop: () => void } {
+  const failed = new AbortController();
+  const deadline = AbortSignal.timeout(limits.deadlineMs);
+  return {
+    signal: AbortSignal.any([deadline, failed.signal]),
+    aborted: () =>
+      deadline.aborted
+        ? `the ${count} shards to read were not all read within ${limits.deadlineMs / 1000} s (one deadline for the whole set)`
+        : 'stopped: another shard of the set failed',
+    bytes: new ByteBudget(limits.maxBytes, `the ${count} shards to read are larger than ${limits.maxBytes} bytes together (the ceiling of a whole bundle)`),
+    stop: () => failed.abort(),
+  };
+}
+
+async function readShardBytes(location: ShardLocation, digest: string, limits: SetLimits, share: SharedDownload): Promise<Buffer> {
   const name = shardFile(digest.slice('sha256:'.length));
   if (location.kind === 'file') {
     // A regular file of at most MAX_BUNDLE_BYTES (a named pipe is refused, not waited on).
+    let bytes: Buffer;
     try {
-      return await readRegularFileAsync(join(location.dir, name), MAX_BUNDLE_BYTES);
+      bytes = await readRegularFileAsync(join(location.dir, name), limits.maxBytes);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw new BundleError(`shard ${name} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${errnoMessage(err)})`}; the manifest names it`);
     }
+    if (!share.bytes.take(bytes.length)) throw new BundleError(`shard ${name} refused: ${share.bytes.refusal}`);
+    return bytes;
   }
   // Imported here, not at the top: it brings undici (~1 MB of the worker's 1.4 MB), which a
   // bundle read from files never needs, and the reload worker's start loads what is at the top.
   const { fetchBundle } = await import('./poll-url.ts');
-  const r = await fetchBundle(shardUrl(location.manifestUrl, name), null, 30_000);
+  const r = await fetchBundle(shardUrl(location.manifestUrl, name), null, limits.readTimeoutMs, limits.maxBytes, limits.deadlineMs, share);
   if (r.status !== 'modified') throw new BundleError(`shard ${name}: the server answered 304 to an unconditional request`);
   return r.bytes;
 }
@@ -85,7 +124,8 @@ function compactShard(shard: ShardContent, digest: string): CompactBundle {
 const PARALLEL = 8;
 
 /**
- * Verifies `manifestBytes` and loads the shards it names that `held` does not hold (by digest).
+ * Verifies `manifestBytes` and loads the shards it names that `held` does not hold (by digest,
+ * at the index `serving` had it).
  * Throws BundleError (or a fetch error) for anything missing, tampered or inconsistent.
  */
 /** What a reload knows of the set serving: its digests, its shards' routing sources (by index) and its routing. */
@@ -101,26 +141,41 @@ export async function loadShardSet(
   location: ShardLocation,
   held: ReadonlyMap<string, RoutingSource>,
   serving: ServingRouting | null = null,
+  limits: SetLimits = SHARD_SET_LIMITS,
 ): Promise<LoadedShards> {
   const { digest, signature, manifest } = loadManifest(manifestBytes);
   const base = compactWire(manifest, digest, signature, bytesSha256, null);
   const digests = manifest.shards;
   const fresh = new Map<number, CompactBundle>();
   const byDigest = new Map<string, CompactBundle>();
-  const wanted = digests.map((d, i) => [d, i] as const).filter(([d]) => !held.has(d));
-  for (let at = 0; at < wanted.length; at += PARALLEL) {
-    const batch = wanted.slice(at, at + PARALLEL);
-    const bytes = await Promise.all(batch.map(([d]) => (byDigest.has(d) ? null : readShardBytes(location, d))));
-    batch.forEach(([d, i], j) => {
-      let c = byDigest.get(d);
-      if (c === undefined) {
-        c = compactShard(loadShard(bytes[j]!, manifest, i), d);
-        byDigest.set(d, c);
-      }
-      fresh.set(i, c);
-    });
+  // A held shard is kept only where the serving set had it: at the same index of a set of as
+  // many shards. Its keys were checked against that index when it was read (loadShard); the
+  // same bytes named at another index put keys where no lookup by id finds them, and were taken
+  // unchecked (docs/security.md section 54). Reading it again costs a reshard what it costs
+  // anyway. (Without `serving`, as tests call it, `held` is taken by digest.)
+  const servingDigests = serving !== null && serving.digests.length === digests.length ? serving.digests : [];
+  const keeps = (d: string, i: number) => held.has(d) && (serving === null || servingDigests[i] === d);
+  const wanted = digests.map((d, i) => [d, i] as const).filter(([d, i]) => !keeps(d, i));
+  const share = sharedDownload(limits, new Set(wanted.map(([d]) => d)).size);
+  try {
+    for (let at = 0; at < wanted.length; at += PARALLEL) {
+      const batch = wanted.slice(at, at + PARALLEL);
+      const bytes = await Promise.all(batch.map(([d]) => (byDigest.has(d) ? null : readShardBytes(location, d, limits, share))));
+      batch.forEach(([d, i], j) => {
+        let c = byDigest.get(d);
+        if (c === undefined) {
+          c = compactShard(loadShard(bytes[j]!, manifest, i), d);
+          byDigest.set(d, c);
+        }
+        fresh.set(i, c);
+      });
+    }
+  } catch (err) {
+    // The batch's other downloads stop now rather than at their end.
+    share.stop();
+    throw err;
   }
-  const sources = digests.map((d, i) => held.get(d) ?? routingSource(fresh.get(i)!));
+  const sources = digests.map((d, i) => (fresh.has(i) ? routingSource(fresh.get(i)!) : held.get(d)!));
   const changed = serving ? digests.flatMap((d, i) => (serving.digests[i] === d ? [] : [i])) : [];
   const routing =
     serving && serving.digests.length === digests.length ? updateRouting(serving.routing, serving.shards, sources, changed) : buildRouting(sources);

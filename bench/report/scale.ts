@@ -127,11 +127,12 @@ function compileCacheSection(rows: NonNullable<CompileResult['cache']>): string 
     '### `compile --cache`: cold, warm, one key file changed (1,000 APIs, each key its own certificate file)\n',
     'Each step is the CLI in a child process (`--timings`), pinned to the server core. After each change an uncached compile of the same config is the reference: "same bytes" compares the SHA-256 of both outputs.\n',
     table(
-      ['keys', 'step', 'wall s', 'CPU s', 'peak RSS MiB', 'same bytes as uncached', 'uncached wall s', 'cache MiB', 'stages'],
+      ['keys', 'step', 'load avg (1 min) at start', 'wall s', 'CPU s', 'peak RSS MiB', 'same bytes as uncached', 'uncached wall s', 'cache MiB', 'stages'],
       rows.flatMap((r) =>
         r.steps.map((st) => [
           r.keys,
           st.step,
+          st.loadAverage ?? '?',
           st.wallS,
           st.cpuS ?? '?',
           st.peakRssMiB ?? '?',

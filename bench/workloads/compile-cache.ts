@@ -14,6 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createCa, issueCert } from '../../cli/pki.ts';
 import type { BenchContext } from '../lib/context.ts';
@@ -33,6 +34,8 @@ export interface CacheStep {
   uncachedWallS?: number;
   identical?: boolean;
   exitCode: number | null;
+  /** The 1-minute load average when the step started (other work on this shared machine). */
+  loadAverage: number;
   error?: string;
 }
 
@@ -77,7 +80,12 @@ export async function runCompileCacheBench(ctx: BenchContext, configDir: string,
     return runPinned(SERVER_CORE, process.execPath, args, 900_000);
   };
   const row: CacheRow = { apis, keys, cacheMiB: 0, steps: [] };
+  // Every cache entry and the snapshot name the build that wrote them (key-cache.ts
+  // compilerCode): a rebuild of dist/ during the run (`npm run build` in the same checkout)
+  // makes the next step a cold compile. Such a step is marked void, not reported as a figure.
+  const build = sha256(cli);
   const record = async (step: CacheStep['step']) => {
+    const loadAverage = round(loadavg()[0], 2);
     const r = await compile(step, out, true);
     const s: CacheStep = {
       step,
@@ -87,10 +95,12 @@ export async function runCompileCacheBench(ctx: BenchContext, configDir: string,
       timings: /^timings: (.*)$/m.exec(r.stderr)?.[1] ?? '',
       sha256: r.code === 0 ? sha256(out) : '',
       exitCode: r.code,
+      loadAverage,
     };
     const cacheLine = /^cache: .*$/m.exec(r.stderr)?.[0];
     if (cacheLine) s.timings += `; ${cacheLine}`;
     if (r.code !== 0) s.error = (r.stderr || r.stdout).trim().split('\n').slice(0, 8).join('\n');
+    else if (sha256(cli) !== build) s.error = `void: ${cli} was rebuilt during the run, so the cache this step read was another build's`;
     row.steps.push(s);
     return s;
   };
