@@ -38,6 +38,13 @@ const SEALED = /^[A-Za-z0-9_-]{40,2000}$/;
 const MAX_CLAIM_CHARS = 200;
 
 const ANOTHER_ATTEMPT = 'This sign-in attempt expired or was started in another browser. Sign in again.';
+const USED_ATTEMPT = 'This sign-in attempt was already used (the page was reloaded, or its address sent again). Sign in again.';
+/**
+ * Attempts whose callback arrived, kept until they expire, so each is answered once. Only a
+ * callback with the state of its own sealed cookie adds one; beyond the cap the oldest is
+ * forgotten (its code is still single-use at the provider).
+ */
+const MAX_USED_ATTEMPTS = 100_000;
 
 export class SignInError extends Error {
   override name = 'SignInError';
@@ -53,6 +60,8 @@ export class OidcSignIn {
   /** Seals login attempts into their cookie; never leaves the process (a restart voids attempts in progress). */
   private readonly txKey = randomBytes(32);
   private readonly admins: Set<string>;
+  /** The state of each attempt whose callback arrived, with its expiry (insertion order: oldest first). */
+  private readonly used = new Map<string, number>();
   readonly cookieName: string;
 
   constructor(
@@ -126,12 +135,28 @@ export class OidcSignIn {
     }
   }
 
+  /** Records the attempt as answered; false when it already was. */
+  private firstUse(tx: LoginTx): boolean {
+    const now = Date.now();
+    if ((this.used.get(tx.state) ?? 0) > now) return false;
+    for (const [state, expiresAt] of this.used) {
+      if (expiresAt > now && this.used.size < MAX_USED_ATTEMPTS) break;
+      this.used.delete(state);
+    }
+    this.used.set(tx.state, tx.expiresAt);
+    return true;
+  }
+
+  /** The Set-Cookie value that ends this browser's attempt (sent with every answer of the callback). */
+  clearCookie(): string {
+    return this.cookie('', 0);
+  }
+
   /**
    * Completes a sign-in at the callback URL (as the browser reached it: its origin and path are
    * the redirect_uri sent at the start); throws SignInError with a message for the page.
    */
-  async finish(req: IncomingMessage, callbackUrl: URL): Promise<{ user: User; returnTo: string; clearCookie: string }> {
-    const clearCookie = this.cookie('', 0);
+  async finish(req: IncomingMessage, callbackUrl: URL): Promise<{ user: User; returnTo: string }> {
     const tx = this.unseal(cookieValue(req, this.cookieName));
     if (tx === null || tx.expiresAt <= Date.now()) {
       throw new SignInError(ANOTHER_ATTEMPT);
@@ -142,6 +167,9 @@ export class OidcSignIn {
     if (callbackUrl.searchParams.get('state') !== tx.state) {
       throw new SignInError(ANOTHER_ATTEMPT);
     }
+    // One answer per attempt (its state and nonce with it), whatever it is: a callback replayed
+    // with the same cookie, before or after the provider's code was spent, starts nothing.
+    if (!this.firstUse(tx)) throw new SignInError(USED_ATTEMPT);
     const error = callbackUrl.searchParams.get('error');
     if (error !== null) {
       const code = /^[a-z0-9_.-]{1,64}$/i.test(error) ? ` (${error})` : '';
@@ -167,6 +195,6 @@ export class OidcSignIn {
     const groups = Array.isArray(info.groups) ? info.groups.filter((g): g is string => typeof g === 'string') : [];
     const admin = (email !== '' && this.admins.has(email.toLowerCase())) || (this.opts.adminGroup !== undefined && groups.includes(this.opts.adminGroup));
     const name = (typeof info.name === 'string' && info.name !== '' ? info.name : claimed || claims.sub).slice(0, MAX_CLAIM_CHARS);
-    return { user: { sub: claims.sub, email, name, admin }, returnTo: tx.returnTo, clearCookie };
+    return { user: { sub: claims.sub, email, name, admin }, returnTo: tx.returnTo };
   }
 }

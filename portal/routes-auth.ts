@@ -27,9 +27,13 @@ export async function login(ctx: PortalContext, ex: Exchange): Promise<void> {
 export async function callback(ctx: PortalContext, ex: Exchange): Promise<void> {
   // The URL the provider redirected to, as the browser reached it (its path and query).
   const url = new URL(ex.url.pathname + ex.url.search, callbackUrl(ctx));
+  // The attempt ends here, whatever the answer: its cookie goes.
+  ex.cookies.push(ctx.oidc!.clearCookie());
   try {
-    const { user, returnTo, clearCookie } = await ctx.oidc!.finish(ex.req, url);
-    ex.cookies.push(clearCookie, ctx.sessions!.create(user).setCookie);
+    const { user, returnTo } = await ctx.oidc!.finish(ex.req, url);
+    // A session this browser had before (another account, or one planted in it) ends: one browser, one session.
+    if (ex.session !== null) ctx.sessions!.destroy(ex.session);
+    ex.cookies.push(ctx.sessions!.create(user).setCookie);
     // A new CSRF cookie with the new session: nothing handed out before the sign-in is accepted after it.
     ex.rotateCsrfCookie();
     ctx.logger?.info({ user: user.sub, email: user.email, name: user.name, admin: user.admin }, 'portal sign-in');

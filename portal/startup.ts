@@ -11,8 +11,10 @@
 //   never against a part of it. At most MAX_WAITING_REQUESTS wait at once (each holds its body);
 //   one more is refused (503 "starting") before anything is read or written. Each waits at most
 //   START_WAIT_DEADLINE_MS: then it is answered 503 "starting" (Retry-After) and never runs;
-// - every other page that needs the keys answers 503 "starting" (HTML that reloads itself, or
-//   JSON), never a key list of its own making.
+// - the pages that show keys (signed in: My keys, a key, the admin page; loopback-only: a key's
+//   status by its receipt) answer from the key files, the bundle the gateway reads and that
+//   catalog; until the catalog is compiled they, and every other page that needs it, answer 503
+//   "starting" (HTML that reloads itself, or JSON), never a key list of its own making.
 // A portal stopped meanwhile ends the compile (CompileStopped): `started` then never settles.
 import { CompileStopped } from '../compiler/full-compile-client.ts';
 import { type CatalogEntry, loadCatalog } from './catalog.ts';
@@ -35,6 +37,8 @@ export const MAX_WAITING_REQUESTS = 32;
  * 20,000 key files on a busy 2-core machine (5-12 s, docs/portal.md).
  */
 export const START_WAIT_DEADLINE_MS = 30_000;
+/** The longest `--startup-wait`: an hour (a request held longer has long been given up by any client). */
+export const MAX_START_WAIT_MS = 3_600_000;
 
 /** A waiting key request's deadline passed before the start-up compile was done: nothing was read further or written. */
 export class StartupWaitExpired extends Error {
@@ -143,6 +147,12 @@ export class StartupCompile {
 const SIGNED_IN_KEY_PAGES = /^\/(?:keys(?:\/[^/]+)?|admin)$/;
 
 /**
+ * A loopback-only portal's status page (a key by its receipt) and the form that asks for one:
+ * the key's one file, the bundle the gateway reads and the catalog, as the signed-in key pages.
+ */
+const RECEIPT_PAGES = /^\/requests(?:\/[^/]+)?$/;
+
+/**
  * What the early catalog answers while the compile runs: the request form, the signed-in key
  * pages (their forms wait for the compile: 503 "starting"), and a key request (it waits for the
  * compile).
@@ -151,6 +161,7 @@ function answeredMeanwhile(startup: StartupCompile, ex: Exchange): boolean {
   const path = ex.url.pathname;
   if (path === '/' && ex.readOnly) return startup.catalog !== null;
   if (ex.readOnly && ex.session !== null && SIGNED_IN_KEY_PAGES.test(path)) return startup.catalog !== null;
+  if (ex.readOnly && !ex.oidc && RECEIPT_PAGES.test(path)) return startup.catalog !== null;
   if (path === '/requests' && ex.method === 'POST') return startup.admit(ex);
   return false;
 }

@@ -241,3 +241,45 @@ test('a key request that waited for the start-up compile past its deadline is an
     await p.close();
   }
 });
+
+test('mtlsgate portal --startup-wait SECONDS is the deadline of a key request waiting for the start-up compile; a bad value is a usage error (exit 2)', async () => {
+  const { t, pki, config, bundle } = await portalDir('portal-queue-startup-wait');
+  // 10,000 key files: a start-up compile of seconds, far beyond the 0.3 s wait given.
+  mkdirSync(join(config, 'keys', 'many'));
+  for (let i = 0; i < 10_000; i++) {
+    const token = createHash('sha256').update(`token-${i}`).digest('hex');
+    writeFileSync(join(config, 'keys', 'many', `k${i}.yaml`), `kind: key\nid: k-${i}\ntoken_sha256: ${token}\napply_policies: [internal]\n`);
+  }
+  const args = [CLI, 'portal', '--config', config, '-o', bundle, '--listen', '127.0.0.1:0'];
+  for (const bad of ['0', '-1', 'soon', '1e3', '3601', '']) {
+    const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const c = spawn(process.execPath, [...args, `--startup-wait=${bad}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      c.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      c.once('exit', (code) => resolve({ code, err }));
+    });
+    assert.equal(r.code, 2, `${bad}: ${r.err}`);
+    assert.match(r.err, /--startup-wait must be a number of seconds, more than 0 and at most 3600/, bad);
+  }
+  const child = spawn(process.execPath, [...args, '--startup-wait', '0.3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  try {
+    await waitFor('the portal to listen', () => /mtlsgate portal listening/.test(out), 30_000);
+    assert.match(out, /"startup_wait_s":0\.3/);
+    const base = /"url":"(http:\/\/[^"]+?)\/?"/.exec(out)![1]!;
+    const client = await freshClient(pki, t.dir, 'gil');
+    // The form answers from the early catalog once the policies are compiled.
+    await waitFor('the form with its catalog', async () => (await fetch(`${base}/`)).status === 200, 30_000, 50);
+    const answer = await (await signedRequest(base, client.keyFile, client.certPem))();
+    assert.ok(!/start-up compile is done/.test(out), 'answered while the compile ran');
+    assert.equal(answer.status, 503, JSON.stringify(answer.body));
+    const error = (answer.body.errors as { code: string; message: string }[])[0]!;
+    assert.equal(error.code, 'starting');
+    assert.match(error.message, /not done after 0\.3 s of waiting, so this request was not processed/);
+  } finally {
+    child.kill('SIGKILL');
+    t.cleanup();
+  }
+});

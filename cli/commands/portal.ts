@@ -11,7 +11,7 @@ import { bundleOut, CONFIG_OUT_OPTIONS, parseCommandLine } from '../flags.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { parseHostPort } from '../flags.ts';
 import { createPortal } from '../../portal/server.ts';
-import { StartupCompile } from '../../portal/startup.ts';
+import { MAX_START_WAIT_MS, START_WAIT_DEADLINE_MS, StartupCompile } from '../../portal/startup.ts';
 import { DEFAULT_DEVELOPER_KEY_LIMIT } from '../../portal/key-limit.ts';
 import { compilerFor, type CompileFn } from '../../portal/compile.ts';
 import { readSigningKeyFile } from '../../bundle/sign.ts';
@@ -23,7 +23,7 @@ import { warn } from '../output.ts';
 const usage = `usage: mtlsgate portal --config DIR -o OUT [--listen HOST:PORT] [--gateway-url URL]
          [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE
           [--admins EMAIL,...] [--admin-group GROUP] [--public-url URL] [--developer-key-limit N|off]]
-         [--submission-limit N]
+         [--submission-limit N] [--startup-wait SECONDS]
          [--sign KEYFILE] [--cache DIR]
 
 Serves the self-serve developer portal. Policies with a \`portal:\` block are offered as plans,
@@ -64,6 +64,12 @@ Options:
                         switched off and expired alike, until an admin removes the file. Admins
                         are capped too. A request beyond it is refused (403, code key_limit)
   --submission-limit N  certificate submissions per client and hour (default 30, burst 10)
+  --startup-wait SECONDS
+                        how long a key request sent during the start-up compile waits for it
+                        (default 30, at most 3600): then it is answered 503 "starting" with
+                        Retry-After and never runs. Shorter than a proxy's timeout in front of
+                        the portal; longer when the start-up compile takes longer (far beyond
+                        20,000 key files, a slow disk)
   --sign KEYFILE        sign every bundle the portal writes with this Ed25519 private key
                         (\`mtlsgate keygen\`), for gateways started with --bundle-public-key
   --cache DIR           compile cache (as \`compile --cache\`) for the full compiles (at start, and
@@ -75,8 +81,10 @@ Options:
 At start the portal listens at once, then recompiles the bundle from DIR (in a worker thread;
 the bundle is rewritten only if its bytes differ). The request form shows the catalog as soon
 as the policies are compiled (before the keys); a key request sent meanwhile waits for the
-compile (at most 32 wait; more answer 503). Until the compile is done, the key pages answer
-503 "starting: compiling the config (N files)"; sign-in and the static files answer meanwhile.
+compile (at most 32 wait, each at most --startup-wait; more answer 503). Until the compile is
+done, the key pages (My keys, a key, the admin page, a key's status by its receipt) answer from
+the key files, and their buttons 503 "starting: compiling the config (N files)"; sign-in and the
+static files answer meanwhile.
 Exit status: 0 after SIGINT/SIGTERM, 2 for bad flags, when the port cannot be opened, or when
 DIR cannot be read or OUT written at start.`;
 
@@ -106,6 +114,7 @@ export const command: Command = {
       'public-url': { type: 'string' },
       'submission-limit': { type: 'string' },
       'developer-key-limit': { type: 'string' },
+      'startup-wait': { type: 'string' },
       sign: { type: 'string' },
       cache: { type: 'string' },
     });
@@ -157,7 +166,8 @@ export const command: Command = {
       console.error(`mtlsgate portal: ${values.config} is not a directory`);
       return 2;
     }
-    const startup = new StartupCompile();
+    const startupWaitMs = parseStartupWait(values['startup-wait']);
+    const startup = new StartupCompile(startupWaitMs);
     let compile: CompileFn;
     try {
       compile = compilerFor({
@@ -210,6 +220,7 @@ export const command: Command = {
         sign_in: oidc ? oidc.issuer : 'none (loopback only)',
         callback: oidc ? `${publicUrl ?? `http://${host}:${address.port}`}/auth/callback` : undefined,
         developer_key_limit: oidc ? (developerKeyLimit ?? 'off') : undefined,
+        startup_wait_s: startupWaitMs / 1000,
       },
       'mtlsgate portal listening',
     );
@@ -261,6 +272,15 @@ function parseKeyLimit(value: string | undefined, signedIn: boolean): number | n
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
     throw new UsageError(`--developer-key-limit must be a positive whole number or off, not ${JSON.stringify(value)}`);
   return n;
+}
+
+/** --startup-wait: seconds (a decimal number, more than 0, at most MAX_START_WAIT_MS) as milliseconds; the default when not given. */
+function parseStartupWait(value: string | undefined): number {
+  if (value === undefined) return START_WAIT_DEADLINE_MS;
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(seconds > 0) || seconds * 1000 > MAX_START_WAIT_MS)
+    throw new UsageError(`--startup-wait must be a number of seconds, more than 0 and at most ${MAX_START_WAIT_MS / 1000}, not ${JSON.stringify(value)}`);
+  return Math.round(seconds * 1000);
 }
 
 type Flags = Record<string, string | boolean | undefined>;

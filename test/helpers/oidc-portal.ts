@@ -32,6 +32,8 @@ export interface OidcPortalOptions {
   admins: string[];
   /** Writes into the config (key files) before its first compile. */
   seed?: (config: string, pki: DemoPki) => Promise<void>;
+  /** The provider signs with a key the test holds and its ID tokens can be rewritten (TestIdp.tamperIdToken). */
+  tamperable?: boolean;
   /** More portal options (a key index on `config`, a logger, a submission limit). */
   portal?: (config: string) => Partial<PortalOptions>;
 }
@@ -43,7 +45,7 @@ export async function startOidcPortal(dir: string, opts: OidcPortalOptions): Pro
   await opts.seed?.(config, pki);
   const bundlePath = join(dir, 'bundle.json');
   assert.equal((await syncBundle(config, bundlePath)).errorCount, 0);
-  const idp = await bindIdp(opts.users);
+  const idp = await bindIdp(opts.users, { tamperable: opts.tamperable });
   let portal: Portal | undefined;
   let browser: Browser | undefined;
   const close = async () => {

@@ -1,0 +1,84 @@
+// A signed-in portal in this process whose key index parses slowly (100 ms a file while
+// `slow`), so that the background read of its key files after a start lasts long enough to be
+// seen; a real OpenID provider and Chromium. Shared by test/portal-key-load.test.ts and
+// test/portal-key-scan.test.ts.
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { closeServer, listen } from '../../common/listen.ts';
+import { syncBundle } from '../../portal/issue-key.ts';
+import { parsePortalKey } from '../../portal/key-file.ts';
+import { PortalKeyIndex } from '../../portal/key-index.ts';
+import { createPortal, type Portal } from '../../portal/server.ts';
+import { launchChromium } from './chromium.ts';
+import { bindIdp, portalOidc, startIdpForPortal, type TestIdp } from './oidc-idp.ts';
+import { portalKeyText, writePortalConfig } from './portal-fixtures.ts';
+import { demoPki } from './serve-fixtures.ts';
+
+export interface SlowIndexPortal {
+  portal: Portal;
+  keyIndex: PortalKeyIndex;
+  base: string;
+  idp: TestIdp;
+  browser: Browser;
+  /** Files the index has parsed so far; and how many when the portal was made. */
+  parses(): number;
+  parsedWhenCreated: number;
+  /** false: parses at full speed from now on. */
+  slow: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * `others` key files of dev-0, dev-1, ... (ids from portal-00001000) and `owned` of `owner`
+ * (who can sign in, bo@example.com, an admin), each as the portal writes it unless `edit`
+ * rewrites its text; requested a minute apart.
+ */
+export async function slowIndexPortal(
+  dir: string,
+  opts: { others: number; owned: string[]; owner: string; edit?: (keyId: string, i: number, text: string) => string },
+): Promise<SlowIndexPortal> {
+  const pki = await demoPki(dir);
+  const config = writePortalConfig(dir, 'http://127.0.0.1:9', pki);
+  mkdirSync(join(config, 'keys', 'portal'), { recursive: true });
+  const ids = [...Array.from({ length: opts.others }, (_, i) => `portal-${(0x1000 + i).toString(16).padStart(8, '0')}`), ...opts.owned];
+  for (const [i, keyId] of ids.entries()) {
+    const owner = opts.owned.includes(keyId) ? opts.owner : `dev-${i}`;
+    const text = await portalKeyText(pki, dir, keyId, owner, false, new Date(Date.UTC(2026, 0, 1, 0, i)));
+    writeFileSync(join(config, 'keys', 'portal', `${keyId}.yaml`), opts.edit?.(keyId, i, text) ?? text);
+  }
+  const bundlePath = join(dir, 'bundle.json');
+  assert.equal((await syncBundle(config, bundlePath)).errorCount, 0);
+  const idp = await bindIdp({ [opts.owner]: { email: 'bo@example.com', name: 'Bo' } });
+  let parses = 0;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const made = {} as SlowIndexPortal;
+  made.slow = true;
+  const keyIndex = new PortalKeyIndex(config, (text, keyId) => {
+    parses++;
+    if (made.slow) Atomics.wait(pause, 0, 0, 100);
+    return parsePortalKey(text, keyId);
+  });
+  const portal = createPortal({ configDir: config, bundlePath, gatewayUrl: 'https://gw.example.test', oidc: portalOidc(idp, ['bo@example.com']), keyIndex });
+  const parsedWhenCreated = parses;
+  const base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
+  startIdpForPortal(idp, base);
+  const browser = await launchChromium();
+  return Object.assign(made, {
+    portal,
+    keyIndex,
+    base,
+    idp,
+    browser,
+    parses: () => parses,
+    parsedWhenCreated,
+    close: async () => {
+      made.slow = false;
+      await browser.close();
+      keyIndex.close();
+      await closeServer(portal.server);
+      await idp.close();
+    },
+  });
+}
