@@ -8,7 +8,7 @@ import { ptr } from './report.ts';
 import { isUnset, obj, str, type JsonObject } from './values.ts';
 
 const WIDER =
-  'the imported API answers every path under its listen path to the keys granted it (wider than in Tyk): list the allowed paths in the policies\' or keys\' allowed_urls (url and methods)';
+  "the imported API answers every path under its listen path to the keys granted it (wider than in Tyk): list the allowed paths in the policies' or keys' allowed_urls (url and methods)";
 
 const REASONS: Record<string, string> = {
   white_list: `an allow list of paths for every client (Tyk refused any other path); ${WIDER}`,

@@ -18,7 +18,19 @@ const OFF_WHEN_NEGATIVE = ['throttle_interval', 'throttle_retry_limit', 'max_que
  * Fields of a Tyk policy a policies.json entry may hold without access_rights (a policy of
  * limits only, or one a partition restricts): Tyk's own policies.json fixtures have such entries.
  */
-const POLICY_FIELDS = ['access_rights', 'partitions', 'rate', 'per', 'quota_max', 'quota_renewal_rate', 'key_expires_in', 'is_inactive', 'tags', 'throttle_interval', 'max_query_depth'];
+const POLICY_FIELDS = [
+  'access_rights',
+  'partitions',
+  'rate',
+  'per',
+  'quota_max',
+  'quota_renewal_rate',
+  'key_expires_in',
+  'is_inactive',
+  'tags',
+  'throttle_interval',
+  'max_query_depth',
+];
 
 /**
  * A policies.json map (policy id -> policy): every entry an object with a policy field, and one
