@@ -24,6 +24,7 @@ const REASONS: Record<string, string> = {
   transform: 'body transforms are not supported',
   transform_response: 'body transforms are not supported',
   transform_jq: 'body transforms are not supported',
+  transform_jq_response: 'body transforms are not supported',
   transform_headers: 'header transforms are not supported',
   transform_response_headers: 'header transforms are not supported',
   hard_timeouts: 'per-path timeouts are not supported: serve --upstream-timeout applies to every path',
