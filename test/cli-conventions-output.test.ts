@@ -59,3 +59,21 @@ test('output is the same on a terminal as in a pipe, and never coloured (NO_COLO
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('habits from other tools get the flag this CLI uses: --output json, -json, -format, --no-color (before: "unknown flag --output", "unknown flag -j")', () => {
+  const cases: [string[], RegExp][] = [
+    [['check', '.', '--output', 'json'], /^mtlsgate check: unknown flag --output \(the output format is --format text\|json\|\.\.\.\)$/m],
+    [['compile', '.', '--output=json'], /unknown flag --output \(the output format is --format text\|json\|\.\.\.; -o\/--out names the file it writes\)$/m],
+    [['demo', '--output', 'x.json'], /^mtlsgate demo: unknown flag --output \(did you mean --out\?\)$/m],
+    [['check', '.', '-json'], /^mtlsgate check: unknown flag -json \(did you mean --json\?\)$/m],
+    [['who', '--bundle', 'b.json', 'api', '-format', 'csv'], /^mtlsgate who: unknown flag -format \(did you mean --format\?\)$/m],
+    [['check', '.', '--no-color'], /^mtlsgate check: unknown flag --no-color \(mtlsgate never colours its output: nothing to turn off\)$/m],
+  ];
+  for (const [args, expected] of cases) {
+    const r = mtlsgate(args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.stderr, expected);
+  }
+  // A short flag stays a short flag: no guess from a single letter.
+  assert.match(mtlsgate(['check', '.', '-x']).stderr, /^mtlsgate check: unknown flag -x\n/);
+});
