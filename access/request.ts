@@ -13,10 +13,14 @@ export interface RequestSpec {
   headers: Record<string, string>;
 }
 
-function splitUrl(url: string): { host: string; path: string } {
+/**
+ * Host and path of a described request's URL, or why it has none: a path, or http(s)://HOST
+ * followed by a path (the schema of kind: test and explain's arguments take the same shape).
+ */
+export function splitUrl(url: string): { host: string; path: string } | { problem: string } {
   if (url.startsWith('/')) return { host: '', path: url };
   const m = /^https?:\/\/([^/?#]+)([^#]*)/i.exec(url);
-  if (!m) throw new Error(`url ${JSON.stringify(url)} is neither a path nor an http(s) URL`);
+  if (!m) return { problem: `url ${JSON.stringify(url)} is neither a path (/...) nor an http(s) URL with a host (https://HOST/...)` };
   return { host: m[1], path: m[2] === '' ? '/' : m[2] };
 }
 
@@ -25,11 +29,14 @@ function splitUrl(url: string): { host: string; path: string } {
  * token). `apiHeader` names the auth header of the API the request routes to (for `token`).
  */
 export function describe(bundle: Bundle, spec: RequestSpec, apiHeader: string | null): DescribedRequest | { problem: string } {
-  const { host, path } = splitUrl(spec.url);
+  const url = splitUrl(spec.url);
+  if ('problem' in url) return url;
+  const { host, path } = url;
   const headers: Record<string, string> = { ...spec.headers };
   const req: DescribedRequest = { method: spec.method, host, path, headers };
   if (spec.asKey !== null) {
-    const key = bundle.content.keys[spec.asKey];
+    // Own entries only: as_key "constructor" names no key (an inherited member is not one).
+    const key = Object.hasOwn(bundle.content.keys, spec.asKey) ? bundle.content.keys[spec.asKey] : undefined;
     if (key === undefined) return { problem: `as_key names key "${spec.asKey}", which is not in the bundle` };
     if (key.token_sha256 === null) return { problem: `as_key "${spec.asKey}": that key has no token (give its certificate instead)` };
     req.tokenSha256 = key.token_sha256;

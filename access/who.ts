@@ -96,7 +96,8 @@ export function whoCanReach(
   apiId: string,
   opts: { method: string; path: string | null; now: number; certs: readonly GivenCert[] },
 ): WhoAnswer {
-  const api = bundle.content.apis[apiId];
+  // Own entries only: "constructor" or "toString" names no API (an inherited member is not one).
+  const api = Object.hasOwn(bundle.content.apis, apiId) ? bundle.content.apis[apiId] : undefined;
   if (api === undefined) throw new Error(`no API "${apiId}" in the bundle (it has ${Object.keys(bundle.content.apis).sort().join(', ')})`);
   let path = api.listen_path;
   if (opts.path !== null)

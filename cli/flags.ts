@@ -34,8 +34,26 @@ export function flagsOf(cmd: Pick<Command, 'usage'>): string[] {
 /** " (did you mean --format?)" or "". */
 function suggestFlag(flag: string, cmd: Pick<Command, 'usage'>): string {
   const name = flag.replace(/=.*$/, '');
-  const best = closest(name, [...flagsOf(cmd), ...GLOBAL_FLAGS]);
+  const flags = flagsOf(cmd);
+  // Habits from other tools, where spelling distance finds nothing: kubectl's --output json,
+  // terraform's -json, a --no-color that has nothing to turn off here.
+  if ((name === '--output' || name === '-output') && flags.includes('--format'))
+    return ` (the output format is --format text|json|...${flags.includes('--out') ? '; -o/--out names the file it writes' : ''})`;
+  if ((name === '--output' || name === '-output') && flags.includes('--out')) return ' (did you mean --out?)';
+  if (/^--?(no-)?colou?r$/.test(name)) return ' (mtlsgate never colours its output: nothing to turn off)';
+  // "-json" typed with one dash is asked about as "--json"; "-x" stays a short flag.
+  const best = closest(/^-[^-]{2,}/.test(name) ? `-${name}` : name, [...flags, ...GLOBAL_FLAGS]);
   return best && best !== name ? ` (did you mean ${best}?)` : '';
+}
+
+/**
+ * The flag as the user typed it: node:util names "-j" for "-json" (a run of short flags), and
+ * "-json" is the terraform habit the suggestion should answer.
+ */
+function typedFlag(quoted: string, argv: readonly string[]): string {
+  if (!/^-[^-]$/.test(quoted)) return quoted;
+  const word = argv.find((a) => a.startsWith(quoted) && /^-[a-z][a-z0-9-]+(=.*)?$/i.test(a));
+  return word === undefined ? quoted : word.replace(/=.*$/, '');
 }
 
 /**
@@ -43,13 +61,15 @@ function suggestFlag(flag: string, cmd: Pick<Command, 'usage'>): string {
  * specify a positional argument starting with a '-', ..."). This turns them into one short line.
  * Returns null for an error that is not a parse error.
  */
-export function explainParseError(err: unknown, cmd: Pick<Command, 'usage'>): string | null {
+export function explainParseError(err: unknown, cmd: Pick<Command, 'usage'>, argv: readonly string[] = []): string | null {
   const e = err as NodeJS.ErrnoException;
   if (typeof e?.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS')) return null;
   const quoted = /'([^']*)'/.exec(e.message)?.[1] ?? '';
   switch (e.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown flag ${quoted}${suggestFlag(quoted, cmd)}`;
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const typed = typedFlag(quoted, argv);
+      return `unknown flag ${typed}${suggestFlag(typed, cmd)}`;
+    }
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument ${JSON.stringify(quoted)}`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {

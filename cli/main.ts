@@ -66,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (err) {
-    const parse = explainParseError(err, cmd);
+    const parse = explainParseError(err, cmd, rest);
     if (parse !== null) return usageError(cmd, parse, rest);
     if (err instanceof UsageError) return usageError(cmd, err.message, rest);
     if (wantsJson(rest)) process.stdout.write(envelope(cmd.name, false, {}, [{ code: 'io', message: (err as Error).message }]));

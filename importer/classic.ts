@@ -7,6 +7,7 @@ import type { ApiSpec } from '../compiler/model.ts';
 import { clientCertificates, domain, listenPath, upstreamTarget } from './api-parts.ts';
 import type { ImportContext } from './context.ts';
 import { reportLeftovers } from './leftovers.ts';
+import { reportPathLists } from './path-lists.ts';
 import { FatalImportError, ptr } from './report.ts';
 import { bool, isObject, isUnset, obj, str, type JsonObject } from './values.ts';
 
@@ -106,7 +107,10 @@ function reportVersions(ctx: ImportContext, def: JsonObject, file: string, base:
   for (const [name, raw] of Object.entries(versions)) {
     const v = obj(raw);
     const at = ptr(base, 'version_data', 'versions', name);
-    reportLeftovers(ctx.report, file, at, v, new Set(['name', 'use_extended_paths', 'expires']));
+    reportLeftovers(ctx.report, file, at, v, new Set(['name', 'use_extended_paths', 'expires', 'extended_paths', 'paths']));
+    // Tyk applies extended_paths when use_extended_paths is true, else the older paths: the other had no effect.
+    const lists = bool(v.use_extended_paths) ? 'extended_paths' : 'paths';
+    reportPathLists(ctx.report, file, ptr(at, lists), obj(v[lists]));
     if (str(v.expires)) ctx.report.drop(file, ptr(at, 'expires'), 'expires not converted: API version expiry is not supported');
   }
 }

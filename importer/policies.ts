@@ -9,10 +9,41 @@ import { FatalImportError, ptr } from './report.ts';
 import { convertLimits, convertRights } from './rights.ts';
 import { bool, isObject, num, str, type JsonObject } from './values.ts';
 
-const HANDLED = new Set(['id', '_id', 'name', 'access_rights', 'rate', 'per', 'quota_max', 'quota_renewal_rate', 'active', 'is_inactive']);
-const SILENT = new Set(['org_id', 'last_updated']);
+const HANDLED = new Set(['id', '_id', 'name', 'access_rights', 'rate', 'per', 'quota_max', 'quota_renewal_rate', 'active', 'is_inactive', 'state']);
+const SILENT = new Set(['org_id', 'last_updated', 'quota_renews']);
 /** Tyk writes -1 for "off" in these. */
 const OFF_WHEN_NEGATIVE = ['throttle_interval', 'throttle_retry_limit', 'max_query_depth', 'key_expires_in'];
+
+/**
+ * Fields of a Tyk policy a policies.json entry may hold without access_rights (a policy of
+ * limits only, or one a partition restricts): Tyk's own policies.json fixtures have such entries.
+ */
+const POLICY_FIELDS = [
+  'access_rights',
+  'partitions',
+  'rate',
+  'per',
+  'quota_max',
+  'quota_renewal_rate',
+  'key_expires_in',
+  'is_inactive',
+  'tags',
+  'throttle_interval',
+  'max_query_depth',
+];
+
+/**
+ * A policies.json map (policy id -> policy): every entry an object with a policy field, and one
+ * at least with access_rights (so a map of something else is not taken for policies).
+ */
+export function isPolicyMap(o: JsonObject): boolean {
+  const entries = Object.values(o);
+  return (
+    entries.length > 0 &&
+    entries.every((v) => isObject(v) && POLICY_FIELDS.some((f) => f in v)) &&
+    entries.some((v) => isObject(v) && isObject(v.access_rights))
+  );
+}
 
 export function isPolicy(o: JsonObject): boolean {
   return isObject(o.access_rights) && ('partitions' in o || 'key_expires_in' in o || '_id' in o || ('id' in o && !('apply_policies' in o)));
@@ -37,6 +68,12 @@ export function convertPolicy(ctx: ImportContext, index: PolicyIndex, p: JsonObj
   if (bool(p.is_inactive)) {
     index.inactive.add(id);
     ctx.report.note(file, ptr(base, 'is_inactive'), 'the policy is inactive: keys that apply it are written with is_inactive: true');
+  }
+  // The Dashboard's policy state: "deny" refuses the keys that apply it; a draft is not applied. Both fail closed here.
+  const state = str(p.state);
+  if (state !== undefined && state !== 'active') {
+    index.inactive.add(id);
+    ctx.report.note(file, ptr(base, 'state'), `the policy's state is ${JSON.stringify(state)}: keys that apply it are written with is_inactive: true`);
   }
   if (p.active === false) ctx.report.note(file, ptr(base, 'active'), 'the policy is not active in Tyk (active: false); imported anyway');
   const silent = new Set(SILENT);

@@ -49,6 +49,11 @@ export function convertRights(ctx: ImportContext, file: string, base: string, ri
     }
     reportLeftovers(ctx.report, file, at, right, RIGHT_FIELDS);
     const urls = right.allowed_urls;
+    if (urls !== undefined && urls !== null && !Array.isArray(urls)) {
+      // Granting the whole API here would be wider than Tyk, which cannot load such a right at all.
+      ctx.report.drop(file, ptr(at, 'allowed_urls'), `allowed_urls is not a list (Tyk cannot load it): API ${JSON.stringify(tykApiId)} is not granted`);
+      continue;
+    }
     if (!Array.isArray(urls) || urls.length === 0) {
       out[api.spec.id] = {};
       continue;

@@ -13,7 +13,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isClassicApi } from './classic.ts';
 import { isKeyWrapper, isSession } from './keys.ts';
 import { isOasApi } from './oas.ts';
-import { isPolicy } from './policies.ts';
+import { isPolicy, isPolicyMap } from './policies.ts';
 import { FatalImportError, ptr } from './report.ts';
 import { isObject, str, type Json, type JsonObject } from './values.ts';
 import { errnoMessage } from '../common/errno.ts';
@@ -121,9 +121,8 @@ function classify(value: Json, file: string, pointer: string, out: Item[], mapKe
   else if (Array.isArray(value.apis)) return classify(value.apis, file, ptr(pointer, 'apis'), out);
   else {
     // policies.json: policy id -> policy
-    const entries = Object.entries(value);
-    if (entries.length === 0 || !entries.every(([, v]) => isObject(v) && isObject(v.access_rights))) return false;
-    for (const [k, v] of entries) out.push({ kind: 'policy', file, pointer: ptr(pointer, k), value: v as JsonObject, mapKey: k });
+    if (!isPolicyMap(value)) return false;
+    for (const [k, v] of Object.entries(value)) out.push({ kind: 'policy', file, pointer: ptr(pointer, k), value: v as JsonObject, mapKey: k });
   }
   return true;
 }

@@ -192,7 +192,7 @@ test('every field that is not converted is reported with its file and JSON point
     'apps/partner-reports.json#/global_rate_limit',
     'apps/partner-reports.json#/tags',
     'apps/partner-reports.json#/upstream_certificates',
-    'apps/partner-reports.json#/version_data/versions/Default/extended_paths',
+    'apps/partner-reports.json#/version_data/versions/Default/extended_paths/white_list',
     'apps/profile.json#/version_data',
     'keys/4f3e2d1c0b0a99887766554433221100.json#',
     'keys/4f3e2d1c0b0a99887766554433221100.json#/apply_policies/1',

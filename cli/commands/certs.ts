@@ -20,6 +20,7 @@ mode 0600):
   other-ca    a CA nobody trusts
   stranger    a client certificate issued by other-ca
 No openssl needed. These are for demos and tests: keep the -key.pem files out of version control.
+Exit status: 0 written, 2 usage or I/O (a file it would overwrite without --force: exists).
 
 Options:
   --host NAME    a DNS name or IP address the server certificate names (repeatable; its SANs,

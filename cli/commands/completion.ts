@@ -9,7 +9,8 @@ const usage = `usage: mtlsgate completion bash|zsh
 
 Prints a shell completion script for commands, flags and flag values. Load it with:
   bash:  source <(mtlsgate completion bash)      (or save it in /etc/bash_completion.d/mtlsgate)
-  zsh:   source <(mtlsgate completion zsh)       (after compinit; or save it as _mtlsgate on $fpath)`;
+  zsh:   source <(mtlsgate completion zsh)       (after compinit; or save it as _mtlsgate on $fpath)
+Exit status: 0 printed, 2 usage (a shell other than bash or zsh).`;
 
 /** "--format text|json|github" in a usage text: the values a flag takes, when they are a fixed set. */
 function flagValues(cmd: Pick<Command, 'usage'>): Map<string, string[]> {

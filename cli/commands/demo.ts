@@ -30,6 +30,7 @@ The whole thing on your machine, in one command (npm start):
   4. the gateway on --listen (default 127.0.0.1:8443), admin on --admin (default 127.0.0.1:9901)
   5. curl commands to paste, each with the answer it gets
 Edit a YAML file in DIR and save: it is recompiled and the gateway reloads it.
+Exit status: 0 stopped (Ctrl-C), 1 the config does not compile, 2 usage or start-up errors.
 
 Options:
   --config DIR        config directory (default examples)

@@ -5,6 +5,7 @@ import { containsPrivateKey } from '../../cert/private-key.ts';
 import { errnoMessage } from '../../common/errno.ts';
 import { explainRequest, formatExplanation } from '../../access/explain.ts';
 import { identityFromPem } from '../../access/identity.ts';
+import { splitUrl } from '../../access/request.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
 import { parseAt, parseCommandLine } from '../flags.ts';
@@ -50,7 +51,8 @@ async function run(argv: string[]): Promise<number> {
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('give [METHOD] URL');
   const [method, url] = positionals.length === 2 ? positionals : ['GET', positionals[0]];
   if (!/^[A-Za-z]+$/.test(method)) throw new UsageError(`method ${JSON.stringify(method)} is not an HTTP method`);
-  if (!url.startsWith('/') && !/^https?:\/\//i.test(url)) throw new UsageError(`URL must be a path (/...) or an http(s) URL, got ${JSON.stringify(url)}`);
+  const parsedUrl = splitUrl(url);
+  if ('problem' in parsedUrl) throw new UsageError(parsedUrl.problem);
   const now = parseAt(values.at);
   const report = new Reporter('explain', format);
   const fail = (code: string, message: string) => {

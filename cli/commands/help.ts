@@ -6,7 +6,8 @@ import { commandNames, findCommand, loadCommands } from '../registry.ts';
 const usage = `usage: mtlsgate help [COMMAND]
 
 Without COMMAND, lists the commands; with one, prints its usage (the same as
-mtlsgate COMMAND --help).`;
+mtlsgate COMMAND --help).
+Exit status: 0 printed, 2 an unknown command.`;
 
 /** The top-level help: commands, the flags every command shares, exit statuses. */
 export async function overview(): Promise<string> {

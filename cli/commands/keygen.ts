@@ -18,6 +18,7 @@ Writes an Ed25519 key pair for signing bundles:
 Sign with \`mtlsgate compile DIR -o bundle.json --sign NAME.key\`; make the gateway refuse
 anything else with \`mtlsgate serve --bundle-public-key NAME.pub ...\`.
 Refuses to overwrite existing files (exit 2).
+Exit status: 0 written, 2 usage or I/O (a file it would overwrite: exists).
 
 Options:
   --format text|json|github   json: the envelope of docs/cli-conventions.md with "key" and

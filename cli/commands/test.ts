@@ -2,17 +2,20 @@
 // case and `N passed, N failed` at the end; exit 1 when any failed. The cases are decided by the
 // gateway's own stages on the compiled bundle (access/run.ts); `check` runs the same cases.
 import { runAccessTests } from '../../access/run.ts';
-import { compileDir, ConfigDirError, describeFailure, displayPath, formatDiagnostics } from '../../compiler/index.ts';
+import { compileDir, compileText, ConfigDirError, describeFailure, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { UsageError, type Command } from '../command.ts';
 import { missingCertsHint } from '../missing-certs.ts';
 import { envelope, FORMAT_OPTIONS, parseFormat, Reporter } from '../report.ts';
 import { parseCommandLine } from '../flags.ts';
+import { readInput, STDIO } from '../io.ts';
+import { MAX_CONFIG_FILE_BYTES } from '../../compiler/source.ts';
+import { errnoMessage } from '../../common/errno.ts';
 import { visibleLines } from '../../common/visible-text.ts';
 
-const usage = `usage: mtlsgate test DIR [--format text|json|github] [--allow-outside PATH]
+const usage = `usage: mtlsgate test DIR|- [--format text|json|github] [--allow-outside PATH]
 
-Runs the access tests (kind: test documents) of the config directory DIR against the bundle
-it compiles to, with the gateway's own request stages, and prints one line per case and
+Runs the access tests (kind: test documents) of the config directory DIR ("-": one YAML
+stream on standard input, as for mtlsgate check -) against the bundle it compiles to, with the gateway's own request stages, and prints one line per case and
 "N passed, N failed". --format github annotates failing cases on a pull request; --format
 json writes the envelope of docs/cli-conventions.md with passed, failed and every case.
 A config without kind: test documents gets a warning: nothing was tested.
@@ -26,16 +29,28 @@ async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, { ...FORMAT_OPTIONS, 'allow-outside': { type: 'string', multiple: true } });
   const format = parseFormat(values);
   if (positionals.length !== 1) throw new UsageError('give the config directory');
-  const dir = positionals[0];
+  const given = positionals[0];
+  // "-": one YAML stream on standard input, as `check -` reads it (its diagnostics name <stdin>).
+  const dir = given === STDIO ? '.' : given;
+  const ioError = (message: string) => {
+    if (format === 'json') process.stdout.write(envelope('test', false, {}, [{ code: 'io', message }]));
+    console.error(`mtlsgate test: ${message}`);
+    return 2;
+  };
+  const opts = { accessTests: runAccessTests, allowOutside: values['allow-outside'] ?? [] };
   let result;
   try {
-    result = await compileDir(dir, { accessTests: runAccessTests, allowOutside: values['allow-outside'] ?? [] });
+    if (given === STDIO) {
+      let text: string;
+      try {
+        text = readInput(STDIO, MAX_CONFIG_FILE_BYTES).toString('utf8');
+      } catch (err) {
+        return ioError(`standard input is not read: ${errnoMessage(err)}`);
+      }
+      result = await compileText(text, '<stdin>', process.cwd(), opts);
+    } else result = await compileDir(dir, opts);
   } catch (err) {
-    if (err instanceof ConfigDirError) {
-      if (format === 'json') process.stdout.write(envelope('test', false, {}, [{ code: 'io', message: err.message }]));
-      console.error(`mtlsgate test: ${err.message}`);
-      return 2;
-    }
+    if (err instanceof ConfigDirError) return ioError(err.message);
     throw err;
   }
   const configErrors = result.diagnostics.filter((d) => d.severity === 'error' && d.code !== 'E_ACCESS_TEST');
@@ -66,7 +81,8 @@ async function run(argv: string[]): Promise<number> {
   // "0 passed, 0 failed" alone reads as a pass: a CI job pointed at the wrong directory, or a
   // config whose tests were never written, is told so.
   const report = new Reporter('test', format);
-  if (cases.length === 0) report.warning('no_tests', `no access tests (kind: test documents) in ${dir}: nothing was tested`);
+  if (cases.length === 0)
+    report.warning('no_tests', `no access tests (kind: test documents) in ${given === STDIO ? 'standard input' : dir}: nothing was tested`);
   if (format === 'json') {
     const json = results.map(({ c, o }) => ({
       test: c.suite,

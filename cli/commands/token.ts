@@ -13,6 +13,7 @@ bare token, in the API's auth header) before it looks the key up.
 
 Put ONLY the token_sha256 line into the key's YAML; give the token to the client over a secure
 channel. mtlsgate never stores the token: lose it and you make a new one.
+Exit status: 0 printed, 2 usage.
 
 Options:
   --format text|json|github

@@ -8,7 +8,8 @@ import { VERSION } from '../../runtime/version.ts';
 const usage = `usage: mtlsgate version [--format text|json|github]
 
 Prints the mtlsgate version (also: mtlsgate --version). --format json: the envelope of
-docs/cli-conventions.md with "version" and "node"; github prints the text.`;
+docs/cli-conventions.md with "version" and "node"; github prints the text.
+Exit status: 0 printed, 2 usage.`;
 
 export const command: Command = {
   name: 'version',

@@ -24,6 +24,8 @@ the bundle), marked not checked (csv: checked=no; json: "checked": false) with w
 state and access rights are judged, the certificate itself is not. A grant refused whatever
 the certificate (key inactive or expired, path not allowed, pin revoked) is a note (with
 --format csv, the notes go to stderr).
+Exit status: 0 the answer is listed ("nobody" included), 2 usage or I/O (no such API, a
+bundle that cannot be read).
 
 Options:
   --bundle FILE   the bundle to ask (- reads it from standard input)
