@@ -85,3 +85,60 @@ describe('a certificate with a negative serial is revoked by the CRL that lists 
     ]);
   });
 });
+
+describe('YAML files built to exhaust the compiler', () => {
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const configDir = (files: Record<string, string>): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-yaml-bound-'));
+    dirs.push(dir);
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(join(dir, name, '..'), { recursive: true });
+      writeFileSync(join(dir, name), text);
+    }
+    return dir;
+  };
+  const API = 'kind: api\nid: a\nproxy:\n  listen_path: /a/\n  target_url: http://127.0.0.1:1\nuse_keyless: true\n---\n';
+
+  it('one key written 50,000 times: 1,000 diagnostics kept, one more counts the rest and stays an error', async () => {
+    const dir = configDir({ 'api.yaml': API, 'dup.yaml': `kind: policy\nid: p\naccess_rights:\n${'  a: {}\n'.repeat(50_000)}` });
+    const r = await compileDir(dir);
+    const ofFile = r.diagnostics.filter((d) => d.file === 'dup.yaml');
+    assert.equal(ofFile.length, 1_001);
+    const rest = ofFile.find((d) => /not shown/.test(d.message));
+    assert.ok(rest, 'one diagnostic counts those not shown');
+    assert.equal(rest.severity, 'error');
+    assert.match(
+      rest.message,
+      /^48999 more errors and 0 more warnings in this file are not shown \(at most 1000 a file are kept\); the first here: E_YAML_DUPLICATE_KEY duplicate key "a"/,
+    );
+    assert.equal(r.bundle, null);
+  });
+
+  it('a document of a million values is refused where it starts, in bounded time and memory', async () => {
+    const block = `kind: policy\nid: p\naccess_rights:\n${Array.from({ length: 1_000_000 }, (_, i) => `  k${i}: {}\n`).join('')}`;
+    const flowList = `kind: policy\nid: q\nv: [${'1,'.repeat(1_000_000)}]\n`;
+    const started = performance.now();
+    const r = await compileDir(configDir({ 'api.yaml': API, 'block.yaml': block, 'list.yaml': flowList }));
+    const ms = performance.now() - started;
+    const tooLarge = r.diagnostics.filter((d) => d.code === 'E_YAML_TOO_LARGE').map((d) => `${d.file}:${d.line}:${d.col}`);
+    assert.deepEqual(tooLarge.sort(), ['block.yaml:1:1', 'list.yaml:3:4']);
+    // Before: both were read whole (1,000,000 values each), then checked by the schema.
+    assert.ok(ms < 5_000, `${ms} ms`);
+  });
+
+  it('a file outside the fast subset past 4 MiB is refused at 1:1 before the full YAML parser holds it', async () => {
+    const flowMap = `kind: policy\nid: p\naccess_rights: {${Array.from({ length: 400_000 }, (_, i) => `k${i}: {}`).join(', ')}}\n`;
+    assert.ok(flowMap.length > 4 * 1024 * 1024);
+    const started = performance.now();
+    const r = await compileDir(configDir({ 'api.yaml': API, 'flow.yaml': flowMap }));
+    const ms = performance.now() - started;
+    const d = r.diagnostics.find((x) => x.file === 'flow.yaml');
+    assert.deepEqual([d?.code, d?.line, d?.col], ['E_YAML_TOO_LARGE', 1, 1]);
+    assert.match(d!.message, /outside the plain subset .* at most 4194304 \(4 MiB\) a file; write it in block style or split it/);
+    // Before: the yaml library read it (about 15 s and 1.5 GB on the session-16 machine).
+    assert.ok(ms < 3_000, `${ms} ms`);
+  });
+});
