@@ -253,9 +253,30 @@ export function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): Yaml
   return roots;
 }
 
+/** Control characters YAML forbids in a file (c-printable admits tab, LF and CR only), and a CR not followed by LF. */
+const FORBIDDEN = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)/;
+
+/**
+ * The first byte YAML forbids, said as such. The `yaml` library's own message for them was
+ * about something else ("Implicit map keys need to be followed by map values" for a NUL,
+ * "Nested mappings are not allowed in compact mappings" for old Mac line endings).
+ */
+function forbiddenCharacter(file: SourceFile, log: DiagnosticLog): boolean {
+  const m = FORBIDDEN.exec(file.text);
+  if (m === null) return false;
+  const code = m[0].charCodeAt(0);
+  const why =
+    m[0] === '\r'
+      ? 'a carriage return not followed by a line feed (old Mac line endings): re-save the file with LF or CRLF line endings'
+      : `control character U+${code.toString(16).toUpperCase().padStart(4, '0')} is not allowed in a YAML file (of the control characters only tab, LF and CR are; a binary file?); in a double-quoted string write it as an escape (\\u${code.toString(16).padStart(4, '0')})`;
+  log.report('E_YAML_SYNTAX', { file, offset: m.index }, why);
+  return true;
+}
+
 export function parseSources(files: SourceFile[], log: DiagnosticLog): SourceDoc[] {
   const out: SourceDoc[] = [];
   for (const file of files) {
+    if (forbiddenCharacter(file, log)) continue;
     let roots: YamlNode[];
     try {
       roots = parseFast(file.text) ?? parseWithYamlLibrary(file, log);

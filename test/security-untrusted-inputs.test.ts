@@ -141,4 +141,18 @@ describe('YAML files built to exhaust the compiler', () => {
     // Before: the yaml library read it (about 15 s and 1.5 GB on the session-16 machine).
     assert.ok(ms < 3_000, `${ms} ms`);
   });
+  it('a NUL or another control byte, and old Mac line endings, are named where they stand', async () => {
+    const r = await compileDir(
+      configDir({
+        'api.yaml': API,
+        'nul.yaml': 'kind: policy\nid: p\n\u0000\n',
+        'esc.yaml': 'kind: policy\nid: p\nname: a\u001b[31mb\n',
+        'cr.yaml': 'kind: policy\rid: p\r',
+      }),
+    );
+    const said = Object.fromEntries(r.diagnostics.map((d) => [d.file, `${d.code} ${d.line}:${d.col} ${d.message}`]));
+    assert.match(said['nul.yaml'], /^E_YAML_SYNTAX 3:1 control character U\+0000 is not allowed in a YAML file/);
+    assert.match(said['esc.yaml'], /^E_YAML_SYNTAX 3:8 control character U\+001B is not allowed/);
+    assert.match(said['cr.yaml'], /^E_YAML_SYNTAX 1:13 a carriage return not followed by a line feed \(old Mac line endings\)/);
+  });
 });
