@@ -82,10 +82,7 @@ class FastParser {
 
   parseAll(): YamlNode[] {
     const docs: YamlNode[] = [];
-    const raw = this.text.split('\n');
-    // The text after a final newline is not a line (it would be a blank line to block scalars).
-    if (raw.length > 1 && raw[raw.length - 1] === '') raw.pop();
-    let offset = 0;
+    const text = this.text;
     let current: Line[] = [];
     const flush = () => {
       this.lines = current;
@@ -98,7 +95,13 @@ class FastParser {
       }
       current = [];
     };
-    for (const orig of raw) {
+    // Line by line, never the whole file split at once (a 64 MiB file is millions of lines).
+    // The text after a final newline is not a line (it would be a blank line to block scalars).
+    let offset = 0;
+    do {
+      let newline = text.indexOf('\n', offset);
+      if (newline === -1) newline = text.length;
+      const orig = text.slice(offset, newline);
       const r = orig.endsWith('\r') ? orig.slice(0, -1) : orig;
       if (r.startsWith('---') && (r.length === 3 || r[3] === ' ')) {
         if (r.slice(3).trim() !== '' && !r.slice(3).trim().startsWith('#')) bail();
@@ -112,8 +115,8 @@ class FastParser {
         if (current.length === MAX_DOCUMENT_NODES) throw new DocumentTooLarge(current[0].start);
         current.push({ start: offset + indent, indent, content: r.slice(indent) });
       }
-      offset += orig.length + 1;
-    }
+      offset = newline + 1;
+    } while (offset < text.length);
     flush();
     return docs;
   }
