@@ -125,8 +125,8 @@ describe('YAML files built to exhaust the compiler', () => {
     const ms = performance.now() - started;
     const tooLarge = r.diagnostics.filter((d) => d.code === 'E_YAML_TOO_LARGE').map((d) => `${d.file}:${d.line}:${d.col}`);
     assert.deepEqual(tooLarge.sort(), ['block.yaml:1:1', 'list.yaml:3:4']);
-    // Before: both were read whole (1,000,000 values each), then checked by the schema.
-    assert.ok(ms < 5_000, `${ms} ms`);
+    // Before: both were read whole (1,000,000 values each) and checked by the schema: not done in 150 s on main.
+    assert.ok(ms < 15_000, `${ms} ms`);
   });
 
   it('a file outside the fast subset past 4 MiB is refused at 1:1 before the full YAML parser holds it', async () => {
@@ -138,8 +138,8 @@ describe('YAML files built to exhaust the compiler', () => {
     const d = r.diagnostics.find((x) => x.file === 'flow.yaml');
     assert.deepEqual([d?.code, d?.line, d?.col], ['E_YAML_TOO_LARGE', 1, 1]);
     assert.match(d!.message, /outside the plain subset .* at most 4194304 \(4 MiB\) a file; write it in block style or split it/);
-    // Before: the yaml library read it (about 15 s and 1.5 GB on the session-16 machine).
-    assert.ok(ms < 3_000, `${ms} ms`);
+    // Before: the yaml library read it: not done in 150 s on main (session 16, a shared 2-core machine).
+    assert.ok(ms < 10_000, `${ms} ms`);
   });
   it('a NUL or another control byte, and old Mac line endings, are named where they stand', async () => {
     const r = await compileDir(
