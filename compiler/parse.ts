@@ -254,6 +254,7 @@ export function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): Yaml
 }
 
 /** Control characters YAML forbids in a file (c-printable admits tab, LF and CR only), and a CR not followed by LF. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern finds
 const FORBIDDEN = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)/;
 
 /**
