@@ -86,6 +86,24 @@ export function normaliseSerial(hex: string): string {
   return s === '' ? '0' : s;
 }
 
+/**
+ * A certificate's serial (node:crypto's `serialNumber`) as a CRL entry's serial is written: the
+ * hex of the INTEGER's content bytes, normalised. For a positive serial that is the hex node
+ * gives; a negative one (RFC 5280 forbids them, OpenSSL issues and accepts them) node writes as
+ * `-05`, while its DER content, and so the CRL's entry, is two's complement `fb`. Without this a
+ * revoked certificate with a negative serial passed every CRL. (Two's complement makes -5 and
+ * 251 both `fb`: a CRL revoking one refuses the other too, closed rather than open.)
+ */
+export function certificateSerial(serialNumber: string): string {
+  if (!serialNumber.startsWith('-')) return normaliseSerial(serialNumber);
+  const magnitude = BigInt(`0x${serialNumber.slice(1) || '0'}`);
+  if (magnitude === 0n) return '0';
+  // The fewest bytes whose signed range holds -magnitude, then the value modulo 256^bytes.
+  let bytes = 1n;
+  while (magnitude > 1n << (8n * bytes - 1n)) bytes++;
+  return normaliseSerial(((1n << (8n * bytes)) - magnitude).toString(16));
+}
+
 // OpenSSL writes X509 CRL; some libraries (@peculiar/x509 among them) write plain CRL.
 const PEM_CRL_BEGIN = ['-----BEGIN X509 CRL-----', '-----BEGIN CRL-----'];
 const PEM_CRL_END = ['-----END X509 CRL-----', '-----END CRL-----'];

@@ -31,6 +31,10 @@ export const CODES = {
     'YAML aliases expand too far',
     'Use fewer or less nested aliases (*name): a document may expand at most 1,000 aliases and 100,000 nodes; write the values out instead.',
   ),
+  E_YAML_TOO_LARGE: error(
+    'YAML document or file too large to read',
+    'Split a document of more than 200,000 lines or values (one document per key), and write a file of more than 4 MiB in block style (the plain subset every generator writes) or split it.',
+  ),
   E_EMPTY_CONFIG: error(
     'no YAML documents in the config directory',
     'Add *.yaml files with kind: api, policy or key documents (check the path and .mtlsgateignore), or pass --allow-empty if an empty bundle is what you mean.',

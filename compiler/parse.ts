@@ -5,7 +5,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YNode } from 'yaml';
 import type { DiagnosticLog } from './diagnostics.ts';
 import { excerpt } from './excerpt.ts';
-import { parseFast } from './yaml-fast.ts';
+import { DOCUMENT_TOO_LARGE, DocumentTooLarge, MAX_DOCUMENT_NODES, parseFast } from './yaml-fast.ts';
 import type { SourceDoc, SourceFile, YamlNode } from './source.ts';
 
 class NonStringKey extends Error {
@@ -33,6 +33,14 @@ class Refused extends Error {
     super(why);
   }
 }
+
+/**
+ * A file outside the fast parser's subset goes to the `yaml` library, which holds ~200 bytes
+ * of objects per byte of a flow mapping: a 64 MiB `{k0: v, k1: v, ...}` ran into the 4 GB heap
+ * and was killed after 3 minutes. At most 4 MiB of such YAML (a second or two, under 1 GB);
+ * block style, which every generator and the bench write, is read up to the 64 MiB file bound.
+ */
+export const MAX_FULL_YAML_CHARS = 4 * 1024 * 1024;
 
 /** Collections nested deeper than this are refused (config documents nest a handful of levels). */
 const MAX_DEPTH = 100;
@@ -70,6 +78,8 @@ class Converter {
   private expanded = 0;
   /** > 0 while expanding an alias: nested aliases were charged with the outer one. */
   private inside = 0;
+  /** Nodes made so far (aliases' copies included): at most MAX_DOCUMENT_NODES, as the fast parser. */
+  private nodes = 0;
   /** Expanded size (nodes, aliases counted as what they expand to) of each node seen, computed once. */
   private readonly sizes = new Map<unknown, { nodes: number; aliases: number }>();
 
@@ -132,6 +142,7 @@ class Converter {
 
   private expand(node: unknown, fallbackOffset: number, depth: number): YamlNode {
     if (depth > MAX_DEPTH) throw new Refused(fallbackOffset, TOO_DEEP);
+    if (++this.nodes > MAX_DOCUMENT_NODES) throw new DocumentTooLarge(this.doc.range?.[0] ?? fallbackOffset);
     if (isAlias(node)) return this.convert(node, fallbackOffset, depth);
     if (isMap(node) || isSeq(node) || isScalar(node)) checkTag(node, fallbackOffset);
     if (isMap(node)) {
@@ -203,6 +214,14 @@ function reportDuplicateKeys(file: SourceFile, node: YamlNode, log: DiagnosticLo
 }
 
 export function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): YamlNode[] {
+  if (file.text.length > MAX_FULL_YAML_CHARS) {
+    log.report(
+      'E_YAML_TOO_LARGE',
+      { file, offset: 0 },
+      `${file.text.length} characters of YAML outside the plain subset (flow mappings, anchors, tags, multi-line scalars, odd indentation or a syntax error): the full YAML parser reads at most ${MAX_FULL_YAML_CHARS} (4 MiB) a file; write it in block style or split it`,
+    );
+    return [];
+  }
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(file.text, { lineCounter, uniqueKeys: false, prettyErrors: false, strict: true });
   const roots: YamlNode[] = [];
@@ -225,6 +244,7 @@ export function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): Yaml
     } catch (err) {
       if (err instanceof AliasBound) log.report('E_YAML_ALIAS_BOUND', { file, offset: err.offset }, err.why);
       else if (err instanceof Refused) log.report('E_YAML_SYNTAX', { file, offset: err.offset }, err.why);
+      else if (err instanceof DocumentTooLarge) log.report('E_YAML_TOO_LARGE', { file, offset: err.offset }, DOCUMENT_TOO_LARGE);
       else if (err instanceof NonStringKey)
         log.report('E_YAML_SYNTAX', { file, offset: err.offset }, 'mapping keys must be plain strings (no lists, maps or alias loops as keys)');
       else throw err;
@@ -233,10 +253,39 @@ export function parseWithYamlLibrary(file: SourceFile, log: DiagnosticLog): Yaml
   return roots;
 }
 
+/** Control characters YAML forbids in a file (c-printable admits tab, LF and CR only), and a CR not followed by LF. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern finds
+const FORBIDDEN = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)/;
+
+/**
+ * The first byte YAML forbids, said as such. The `yaml` library's own message for them was
+ * about something else ("Implicit map keys need to be followed by map values" for a NUL,
+ * "Nested mappings are not allowed in compact mappings" for old Mac line endings).
+ */
+function forbiddenCharacter(file: SourceFile, log: DiagnosticLog): boolean {
+  const m = FORBIDDEN.exec(file.text);
+  if (m === null) return false;
+  const code = m[0].charCodeAt(0);
+  const why =
+    m[0] === '\r'
+      ? 'a carriage return not followed by a line feed (old Mac line endings): re-save the file with LF or CRLF line endings'
+      : `control character U+${code.toString(16).toUpperCase().padStart(4, '0')} is not allowed in a YAML file (of the control characters only tab, LF and CR are; a binary file?); in a double-quoted string write it as an escape (\\u${code.toString(16).padStart(4, '0')})`;
+  log.report('E_YAML_SYNTAX', { file, offset: m.index }, why);
+  return true;
+}
+
 export function parseSources(files: SourceFile[], log: DiagnosticLog): SourceDoc[] {
   const out: SourceDoc[] = [];
   for (const file of files) {
-    const roots = parseFast(file.text) ?? parseWithYamlLibrary(file, log);
+    if (forbiddenCharacter(file, log)) continue;
+    let roots: YamlNode[];
+    try {
+      roots = parseFast(file.text) ?? parseWithYamlLibrary(file, log);
+    } catch (err) {
+      if (!(err instanceof DocumentTooLarge)) throw err;
+      log.report('E_YAML_TOO_LARGE', { file, offset: err.offset }, DOCUMENT_TOO_LARGE);
+      continue;
+    }
     for (const root of roots) {
       reportDuplicateKeys(file, root, log);
       out.push({ file, root, value: toValue(root) });

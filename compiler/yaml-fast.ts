@@ -11,6 +11,21 @@
 import type { YamlMap, YamlNode, YamlScalar, YamlSeq } from './source.ts';
 
 class Unsupported extends Error {}
+
+/**
+ * A config document holds a few dozen nodes (the biggest real ones: access_rights over a few
+ * thousand APIs). One of millions (a 64 MiB mapping of 5,000,000 keys) held `check` for 90 s
+ * and 2.7 GB, and its duplicate keys ended it out of memory: refused while it is read.
+ */
+export const MAX_DOCUMENT_NODES = 200_000;
+export const DOCUMENT_TOO_LARGE = `a YAML document may hold at most ${MAX_DOCUMENT_NODES} lines or values (config documents hold dozens; split a list of keys into one document per key)`;
+
+/** A document past MAX_DOCUMENT_NODES: reported at `offset` (where the document starts). */
+export class DocumentTooLarge extends Error {
+  constructor(readonly offset: number) {
+    super(DOCUMENT_TOO_LARGE);
+  }
+}
 const bail = (): never => {
   throw new Unsupported();
 };
@@ -67,10 +82,7 @@ class FastParser {
 
   parseAll(): YamlNode[] {
     const docs: YamlNode[] = [];
-    const raw = this.text.split('\n');
-    // The text after a final newline is not a line (it would be a blank line to block scalars).
-    if (raw.length > 1 && raw[raw.length - 1] === '') raw.pop();
-    let offset = 0;
+    const text = this.text;
     let current: Line[] = [];
     const flush = () => {
       this.lines = current;
@@ -83,7 +95,13 @@ class FastParser {
       }
       current = [];
     };
-    for (const orig of raw) {
+    // Line by line, never the whole file split at once (a 64 MiB file is millions of lines).
+    // The text after a final newline is not a line (it would be a blank line to block scalars).
+    let offset = 0;
+    do {
+      let newline = text.indexOf('\n', offset);
+      if (newline === -1) newline = text.length;
+      const orig = text.slice(offset, newline);
       const r = orig.endsWith('\r') ? orig.slice(0, -1) : orig;
       if (r.startsWith('---') && (r.length === 3 || r[3] === ' ')) {
         if (r.slice(3).trim() !== '' && !r.slice(3).trim().startsWith('#')) bail();
@@ -94,10 +112,11 @@ class FastParser {
         let indent = 0;
         while (r.charCodeAt(indent) === 32) indent++;
         if (r.charCodeAt(indent) === 9) bail(); // tabs in indentation (even on a blank line): yaml's call
+        if (current.length === MAX_DOCUMENT_NODES) throw new DocumentTooLarge(current[0].start);
         current.push({ start: offset + indent, indent, content: r.slice(indent) });
       }
-      offset += orig.length + 1;
-    }
+      offset = newline + 1;
+    } while (offset < text.length);
     flush();
     return docs;
   }
@@ -216,7 +235,8 @@ class FastParser {
     if (/[[\]{}#"'&*!|>%@`]/.test(inner)) bail();
     const items: YamlScalar[] = [];
     let at = 1;
-    const parts = inner.split(',');
+    const parts = inner.split(',', MAX_DOCUMENT_NODES + 1);
+    if (parts.length > MAX_DOCUMENT_NODES) throw new DocumentTooLarge(offset);
     parts.forEach((part, idx) => {
       const lead = part.length - part.trimStart().length;
       const s = part.trim();

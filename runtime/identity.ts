@@ -6,6 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { XfccField } from '../bundle/types.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
+import { certificateSerial } from '../bundle/crl.ts';
 import { allowsClientAuth, type CertFacts, certFacts, issuerDefect } from '../cert/cert-facts.ts';
 import { nameConstraintViolation } from '../cert/name-constraints.ts';
 import { xfccValue } from './forward-identity.ts';
@@ -141,8 +142,7 @@ export class ClientIdentity {
 
   /** Serial number: lowercase hex, no leading zeros (as CRLs in the bundle write it). */
   serial(): string {
-    const s = this.leaf.serialNumber.toLowerCase().replace(/^0+/, '');
-    return s === '' ? '0' : s;
+    return certificateSerial(this.leaf.serialNumber);
   }
 
   /**

@@ -6,7 +6,7 @@
 // is decided against the new list.
 import type { BundleRevocation } from '../bundle/types.ts';
 import { type ClientIdentity, signedBy, type TrustedCa } from './identity.ts';
-import { normaliseSerial } from '../bundle/crl.ts';
+import { certificateSerial } from '../bundle/crl.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
 import type { X509Certificate } from 'node:crypto';
 import { type SerialArrays, type SerialLookup, SerialTable } from './serial-table.ts';
@@ -119,7 +119,7 @@ type RevocationVerdict = 'revoked' | 'unknown' | null;
  * looked up, so a CA revoking a compromised intermediate changed nothing for what it issued.
  */
 function revokedAbove(above: readonly X509Certificate[], ca: TrustedCa, serials: SerialLookup): boolean {
-  for (const cert of above) if (serials.has(normaliseSerial(cert.serialNumber)) && signedBy(cert, ca.cert)) return true;
+  for (const cert of above) if (serials.has(certificateSerial(cert.serialNumber)) && signedBy(cert, ca.cert)) return true;
   return false;
 }
 

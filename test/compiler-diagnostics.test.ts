@@ -79,6 +79,12 @@ export const CASES: Case[] = [
     at: { file: 'a.yaml', line: 5, col: 29 },
     message: /alias \*w expands to 1101 nodes/,
   },
+  {
+    code: 'E_YAML_TOO_LARGE',
+    files: { 'a.yaml': `kind: policy\nid: p\n---\nkind: policy\nid: q\nv: [${'1,'.repeat(200_001)}]\n` },
+    at: { file: 'a.yaml', line: 6, col: 4 },
+    message: /at most 200000 lines or values/,
+  },
   { code: 'E_EMPTY_CONFIG', files: { 'README.md': 'no yaml here' }, at: { file: '.', line: 1, col: 1 }, message: /--allow-empty/ },
   { code: 'W_NO_APIS', files: { 'k.yaml': `kind: key\nid: k\ntoken_sha256: ${TOKEN_A}\n` }, at: { file: '.', line: 1, col: 1 }, message: /routes nothing/ },
   { code: 'E_KIND', files: { 'a.yaml': 'kind: apii\nid: x\n' }, at: { file: 'a.yaml', line: 1, col: 7 }, message: /did you mean "api"/ },
