@@ -222,9 +222,67 @@ export function clientHeaders(upstream: IncomingHttpHeaders): Record<string, str
   return headerObject(clientHeaderList(upstream));
 }
 
-function headerObject(list: HeaderList): Record<string, string | string[]> {
+/**
+ * The fields node:http2 sends one value of (Node 20's kSingleValueHeaders, the pseudo-headers
+ * aside): it throws on an array for any of them.
+ */
+const ONE_VALUE_OVER_HTTP2 = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
+/**
+ * clientHeaders for an HTTP/2 client (docs/security.md section 51). An upstream that sends one
+ * of node:http2's single-valued fields twice (two `X-Content-Type-Options: nosniff`, one added by
+ * the application and one by its server) had the answer refused (502, node:http2 throws on the
+ * array) where an HTTP/1.1 client got both copies. Such a field is given as an HTTP/1.1 browser
+ * reads the copies (Fetch's "get" joins them with ", "): identical copies as one, others joined.
+ * Costs one type test per field; Set-Cookie stays one field per cookie.
+ */
+export function http2ClientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
+  return headerObject(clientHeaderList(upstream), true);
+}
+
+function headerObject(list: HeaderList, oneValueOverHttp2 = false): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1];
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    const value = list[i + 1];
+    if (oneValueOverHttp2 && typeof value !== 'string' && ONE_VALUE_OVER_HTTP2.has(name)) out[name] = value.every((v) => v === value[0]) ? value[0] : value.join(', ');
+    else out[name] = value;
+  }
   return out;
 }
 
