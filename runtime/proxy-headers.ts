@@ -280,7 +280,8 @@ function headerObject(list: HeaderList, oneValueOverHttp2 = false): Record<strin
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i] as string;
     const value = list[i + 1];
-    if (oneValueOverHttp2 && typeof value !== 'string' && ONE_VALUE_OVER_HTTP2.has(name)) out[name] = value.every((v) => v === value[0]) ? value[0] : value.join(', ');
+    if (oneValueOverHttp2 && typeof value !== 'string' && ONE_VALUE_OVER_HTTP2.has(name))
+      out[name] = value.every((v) => v === value[0]) ? value[0] : value.join(', ');
     else out[name] = value;
   }
   return out;

@@ -14,7 +14,14 @@ import { makePki, startTestGateway, type TestGateway, type TestPki } from './hel
 
 /** The answer the upstream writes for each path, lines joined with CRLF. */
 const ANSWERS: Record<string, string[]> = {
-  '/cookies': ['HTTP/1.1 200 OK', 'Content-Length: 2', 'Set-Cookie: a=1; Path=/; HttpOnly', 'Set-Cookie: b=2, c=3; Expires=Wed, 21 Oct 2026 07:28:00 GMT', '', 'ok'],
+  '/cookies': [
+    'HTTP/1.1 200 OK',
+    'Content-Length: 2',
+    'Set-Cookie: a=1; Path=/; HttpOnly',
+    'Set-Cookie: b=2, c=3; Expires=Wed, 21 Oct 2026 07:28:00 GMT',
+    '',
+    'ok',
+  ],
   '/hop-by-hop': [
     'HTTP/1.1 200 OK',
     'Transfer-Encoding: chunked',
