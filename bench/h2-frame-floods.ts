@@ -13,9 +13,9 @@
 //   --mode none           no attacker: the other client's latency alone
 //
 //   node --import tsx bench/h2-frame-floods.ts [--mode ping] [--seconds 5] [--cli DIST/mtlsgate.mjs]
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { createServer } from 'node:http';
-import { connect } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -76,7 +76,17 @@ async function attack(c: RawH2, authority: string, until: number): Promise<{ bat
   return { batches: i, livedMs: Date.now() - start };
 }
 
-const upstream = createServer((_req, res) => res.end('ok'));
+let requestsAtUpstream = 0;
+const upstream = createServer((_req, res) => {
+  requestsAtUpstream++;
+  res.end('ok');
+});
+
+/** The process's CPU time so far (user + system), in ms, from /proc. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
 await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
 const t = tempDir('h2-frames');
 const pki = await demoPki(t.dir);
@@ -86,38 +96,49 @@ const serve = spawnServe(demoServeArgs(bundle, pki), process.env, values.cli);
 try {
   const port = listenPort(await serve.serving());
   const authority = `localhost:${port}`;
-  const other = connect(`https://localhost:${port}`, { ca: pki.ca.certPem });
-  other.on('error', () => {});
-  const latencies: number[] = [];
-  let failures = 0;
+  // The other client runs on its own thread: the attacker's loop does not delay its requests.
+  const victimCode = `
+    const { connect } = require('node:http2');
+    const { workerData, parentPort } = require('node:worker_threads');
+    const other = connect('https://localhost:' + workerData.port, { ca: workerData.ca });
+    other.on('error', () => {});
+    const latencies = [];
+    let failures = 0;
+    (async () => {
+      while (Date.now() < workerData.until) {
+        const t0 = performance.now();
+        const ok = await new Promise((resolve) => {
+          const req = other.request({ ':path': '/other' });
+          req.setTimeout(5000, () => req.close());
+          req.resume();
+          req.on('end', () => resolve(true));
+          req.on('error', () => resolve(false));
+          req.on('close', () => resolve(false));
+        });
+        if (ok) latencies.push(performance.now() - t0);
+        else failures++;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      other.close();
+      parentPort.postMessage({ latencies, failures });
+    })();`;
   const until = Date.now() + seconds * 1000;
-  const victim = (async () => {
-    while (Date.now() < until) {
-      const t0 = performance.now();
-      const ok = await new Promise<boolean>((resolve) => {
-        const req = other.request({ ':path': '/other' });
-        req.setTimeout(5000, () => req.close());
-        req.on('response', () => {});
-        req.resume();
-        req.on('end', () => resolve(true));
-        req.on('error', () => resolve(false));
-        req.on('close', () => resolve(false));
-      });
-      if (ok) latencies.push(performance.now() - t0);
-      else failures++;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  })();
+  const victim = new Promise<{ latencies: number[]; failures: number }>((resolve) =>
+    new Worker(victimCode, { eval: true, workerData: { port, ca: pki.ca.certPem, until } }).once('message', resolve),
+  );
+  const cpuBefore = cpuMs(serve.child.pid!);
   const attacker = mode === 'none' ? null : await rawH2({ port, ca: pki.ca.certPem });
   const result = attacker === null ? null : await attack(attacker, authority, until);
-  await victim;
-  other.close();
+  const { latencies, failures } = await victim;
+  const gatewayCpuMs = cpuMs(serve.child.pid!) - cpuBefore;
   latencies.sort((a, b) => a - b);
   const q = (p: number) => +(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN).toFixed(2);
   console.log(
     JSON.stringify({
       mode,
       cli: values.cli,
+      gatewayCpuMs,
+      requestsAtUpstream,
       attacker:
         attacker === null
           ? null
@@ -131,3 +152,4 @@ try {
   upstream.close();
   t.cleanup();
 }
+process.exit(0);

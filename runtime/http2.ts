@@ -110,6 +110,17 @@ export function authorityOf(authority: string | undefined, host: string | undefi
 export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits = { maxStreams: DEFAULT_HTTP2_MAX_STREAMS }): Http2Transport {
   const server = createServer({
     settings: { enablePush: false, maxConcurrentStreams: limits.maxStreams, maxHeaderListSize: MAX_HEADER_LIST_SIZE },
+    // node:http2's own flood limits, at Node 20.20's defaults, pinned here because docs/security.md
+    // (sections 31 and 51) and test/security-http2-floods.test.ts rely on them: invalid frames
+    // (empty DATA frames without END_STREAM count) and streams refused per connection before it
+    // is closed, fields per header list, SETTINGS entries per frame, unanswered PINGs the gateway
+    // may send, nghttp2's memory per connection (MB).
+    maxSessionInvalidFrames: 1000,
+    maxSessionRejectedStreams: 100,
+    maxHeaderListPairs: 128,
+    maxSettings: 32,
+    maxOutstandingPings: 10,
+    maxSessionMemory: 10,
   });
   const sessions = new Map<ServerHttp2Session, SessionState>();
   const maxResets = limits.maxResets ?? DEFAULT_HTTP2_MAX_RESETS;
