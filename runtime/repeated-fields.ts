@@ -82,7 +82,18 @@ function sameName(name: string, lower: string): boolean {
   return true;
 }
 
-/** HTTP/1.1: whether a SINGLE field came more than once (node:http joined the copies). */
+/**
+ * Scratch of repeatedSingleField: per slot, the index in the raw list of the first field there
+ * (meaningful only where that call's `seen` has the slot's bit). Module-level: the call is
+ * synchronous and allocates nothing.
+ */
+const FIRST_AT = new Int32Array(SLOTS);
+
+/**
+ * HTTP/1.1: whether a SINGLE field came more than once (node:http joined the copies). Names are
+ * compared only at a second field in a slot: User-Agent, on nearly every request, is not
+ * compared letter by letter (that compare was most of the walk's cost, section 51).
+ */
 export function repeatedSingleField(raw: readonly string[]): boolean {
   let seen = 0;
   for (let i = 0; i < raw.length; i += 2) {
@@ -91,9 +102,16 @@ export function repeatedSingleField(raw: readonly string[]): boolean {
     if (((LENGTHS >>> name.length) & 1) === 0 || name.length > LONGEST) continue;
     const slot = slotOf(name);
     const bit = SLOT_BIT[slot];
-    if (bit === 0 || !sameName(name, SLOT_NAME[slot]!)) continue;
-    if ((seen & bit) !== 0) return true;
-    seen |= bit;
+    if (bit === 0) continue;
+    if ((seen & bit) === 0) {
+      seen |= bit;
+      FIRST_AT[slot] = i;
+      continue;
+    }
+    const lower = SLOT_NAME[slot]!;
+    if (!sameName(name, lower)) continue;
+    if (sameName(raw[FIRST_AT[slot]], lower)) return true;
+    FIRST_AT[slot] = i; // the first was another name of this slot: this one is the first
   }
   return false;
 }
@@ -105,7 +123,12 @@ export function repeatedSingleField(raw: readonly string[]): boolean {
  */
 export function joinRepeatedFields(headers: IncomingHttpHeaders, raw: readonly string[]): boolean {
   let seen = 0;
-  for (let i = 0; i < raw.length; i += 2) {
+  // The pseudo-headers come first (RFC 9113 8.3; nghttp2 refuses one after a field) and are
+  // none of these: skipped on their first character, not hashed (:method and :authority have
+  // the lengths of referer and user-agent).
+  let start = 0;
+  while (start < raw.length && raw[start].charCodeAt(0) === 58) start += 2;
+  for (let i = start; i < raw.length; i += 2) {
     const name = raw[i];
     if (((LENGTHS >>> name.length) & 1) === 0 || name.length > LONGEST) continue;
     const slot = slotOf(name);
