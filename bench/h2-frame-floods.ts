@@ -115,8 +115,11 @@ try {
           req.on('error', () => resolve(false));
           req.on('close', () => resolve(false));
         });
-        if (ok) latencies.push(performance.now() - t0);
-        else failures++;
+        const took = performance.now() - t0;
+        if (!ok) failures++;
+        else latencies.push(took);
+        // Where in the run a slow one started (ms from the attack's start).
+        if (took > 500) console.error('slow request: started at', Math.round(Date.now() - took - workerData.start), 'ms, took', Math.round(took), 'ms');
         await new Promise((r) => setTimeout(r, 10));
       }
       other.close();
@@ -124,7 +127,7 @@ try {
     })();`;
   const until = Date.now() + seconds * 1000;
   const victim = new Promise<{ latencies: number[]; failures: number }>((resolve) =>
-    new Worker(victimCode, { eval: true, workerData: { port, ca: pki.ca.certPem, until } }).once('message', resolve),
+    new Worker(victimCode, { eval: true, workerData: { port, ca: pki.ca.certPem, until, start: Date.now() } }).once('message', resolve),
   );
   const cpuBefore = cpuMs(serve.child.pid!);
   const attacker = mode === 'none' ? null : await rawH2({ port, ca: pki.ca.certPem });

@@ -1,8 +1,8 @@
 // HTTP/2 frame floods (docs/security.md section 51) written frame by frame over real TLS
 // (test/helpers/raw-h2.ts): what node:http2 and nghttp2 (Node 20.20, nghttp2 1.61) refuse by
 // themselves, with the limits runtime/http2.ts pins, while another client on its own connection
-// keeps being answered. These held before; they are here so that a Node upgrade or a changed
-// server option that loses one of them fails a test. bench/h2-frame-floods.ts measures the other
+// keeps being answered. These held before (but the rapid reset in one write); they are here so
+// that a Node upgrade or a changed server option that loses one of them fails a test. bench/h2-frame-floods.ts measures the other
 // client's latency under each flood.
 import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
@@ -87,6 +87,26 @@ test('SETTINGS and PING floods from a client that reads nothing back: the gatewa
     assert.ok(grewMiB < 100, `the gateway's process grew ${grewMiB.toFixed(0)} MiB`);
     await otherClientServed();
   }
+});
+
+test('rapid reset in one write (3,000 HEADERS + RST_STREAM pairs): the reset that spends the budget stops the read, the streams after it are refused, not decided (before: 330 decided, every stream of a read before the resets were counted)', async () => {
+  const before = gw.records.length;
+  const c = await rawH2({ port: gw.port, ca: pki.ca.certPem });
+  const pairs: Buffer[] = [];
+  const cancel = Buffer.from([0, 0, 0, H2_ERROR.CANCEL]);
+  for (let i = 0; i < 3000; i++) {
+    const id = 2 * i + 1;
+    pairs.push(frame(FRAME.HEADERS, END_HEADERS, id, requestBlock('POST', `/rr/${i}`, `localhost:${gw.port}`)), frame(FRAME.RST_STREAM, 0, id, cancel));
+  }
+  c.socket.write(Buffer.concat(pairs));
+  await waitFor('GOAWAY', () => c.goaway !== null || c.closed, 15_000);
+  assert.equal(c.goaway, H2_ERROR.ENHANCE_YOUR_CALM);
+  await waitFor('nothing in flight', () => gw.gateway.inFlight() === 0, 15_000);
+  await new Promise((r) => setTimeout(r, 200));
+  const decided = gw.records.length - before;
+  assert.ok(decided <= 150, `${decided} of 3,000 reset streams were decided (the budget is 100)`);
+  c.close();
+  await otherClientServed();
 });
 
 test('held: frames on a stream the client reset (a WINDOW_UPDATE, DATA) do not cost the connection: a client cancelling requests keeps it', async () => {
