@@ -4,6 +4,7 @@
 // kept only from a trusted proxy.
 import { type IncomingHttpHeaders, validateHeaderName, validateHeaderValue } from 'node:http';
 import { clientCertChainField, clientCertField } from './forward-identity.ts';
+import { ONE_VALUE_OVER_HTTP2 } from './repeated-fields.ts';
 import type { ForwardRequest } from './proxy.ts';
 
 // RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
@@ -221,47 +222,6 @@ export function clientTrailers(trailers: IncomingHttpHeaders): Record<string, st
 export function clientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
   return headerObject(clientHeaderList(upstream));
 }
-
-/**
- * The fields node:http2 sends one value of (Node 20's kSingleValueHeaders, the pseudo-headers
- * aside): it throws on an array for any of them.
- */
-const ONE_VALUE_OVER_HTTP2 = new Set([
-  'access-control-allow-credentials',
-  'access-control-max-age',
-  'access-control-request-method',
-  'age',
-  'authorization',
-  'content-encoding',
-  'content-language',
-  'content-length',
-  'content-location',
-  'content-md5',
-  'content-range',
-  'content-type',
-  'date',
-  'dnt',
-  'etag',
-  'expires',
-  'from',
-  'host',
-  'if-match',
-  'if-modified-since',
-  'if-none-match',
-  'if-range',
-  'if-unmodified-since',
-  'last-modified',
-  'location',
-  'max-forwards',
-  'proxy-authorization',
-  'range',
-  'referer',
-  'retry-after',
-  'tk',
-  'upgrade-insecure-requests',
-  'user-agent',
-  'x-content-type-options',
-]);
 
 /**
  * clientHeaders for an HTTP/2 client (docs/security.md section 51). An upstream that sends one

@@ -52,6 +52,13 @@ const SINGLE = [
 /** Fields node:http2 keeps the first copy of, joined with ", " as node:http joins them. */
 const JOINED_OVER_HTTP2 = ['authorization', 'proxy-authorization', 'if-match', 'if-none-match', 'content-encoding', 'content-language'] as const;
 
+/**
+ * node:http2's single-valued fields (Node 20's kSingleValueHeaders, the pseudo-headers aside):
+ * those above and the two nghttp2 refuses twice itself. Answers use it too
+ * (runtime/proxy-headers.ts): node:http2 throws on an array for any of them.
+ */
+export const ONE_VALUE_OVER_HTTP2: ReadonlySet<string> = new Set([...SINGLE, ...JOINED_OVER_HTTP2, 'content-length', 'host']);
+
 const SLOTS = 64;
 /** The longest name of the sets (access-control-allow-credentials). */
 const LONGEST = 32;
