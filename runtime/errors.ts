@@ -60,7 +60,7 @@ export const ERROR_TABLE = [
     code: 'request.field_repeated',
     status: 400,
     message: 'A header field that holds one value was sent twice',
-    fix: 'The request carried two `Content-Type`, `Range`, `If-Range`, `If-Modified-Since`, `If-Unmodified-Since` or `Max-Forwards` fields with different values (over HTTP/1.1 or HTTP/2). Each holds one value (RFC 9110 5.3): which one counts would depend on the reader (HTTP/2 readers take the first, HTTP/1.1 ones join them). Send the field once.',
+    fix: 'The request carried two copies of a field that holds one value, not a list (over HTTP/1.1 or HTTP/2): `Content-Type`, `Range`, `If-Range`, `If-Modified-Since`, `If-Unmodified-Since`, `Max-Forwards`, `User-Agent`, `Referer`, `From`, `Date`, `Content-Range`, `Content-Location`, `Access-Control-Request-Method` and the others of docs/security.md section 51. RFC 9110 5.3 forbids sending one twice: which copy counts would depend on the reader (HTTP/2 readers take the first, HTTP/1.1 ones join them). Send the field once.',
   },
   {
     code: 'request.untrusted_proxy',

@@ -53,6 +53,11 @@ export interface GatewayOptions {
    */
   clientIdleTimeoutMs?: number;
   /**
+   * An open WebSocket tunnel through which no byte went either way for this long is closed
+   * (docs/security.md section 51). Default 300000 (Envoy's stream idle timeout); 0: never.
+   */
+  websocketIdleTimeoutMs?: number;
+  /**
    * A request body slower than this over the last grace period, once the first has passed, is
    * cut (408 client.body_too_slow) and its upstream request aborted. Default 240 bytes/s over
    * 5 s (Kestrel's MinRequestBodyDataRate, over a window); null: no minimum.
@@ -96,6 +101,7 @@ export interface Gateway {
 
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
 const DEFAULT_CLIENT_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MIN_BODY_RATE: MinBodyRate = Object.freeze({ bytesPerSecond: 240, graceMs: 5_000 });
 
 /** What a transport asks of the gateway for each request. */
@@ -180,7 +186,7 @@ class Core implements GatewayCore {
 
 export function createGateway(opts: GatewayOptions): Gateway {
   const core = new Core(opts);
-  const websockets = new WebSockets();
+  const websockets = new WebSockets(opts.websocketIdleTimeoutMs ?? DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS);
   const onUpgrade =
     (plain: boolean) =>
     (req: IncomingMessage, socket: Duplex, head: Buffer): void => {

@@ -82,6 +82,8 @@ interface SessionState {
   resetBudget: number;
   /** performance.now() when the budget was last brought up to date. */
   budgetAt: number;
+  /** Closed for rapid reset: streams still parsed from its last read are refused, not decided. */
+  tripped: boolean;
 }
 
 /** A session's state, kept on the session: the request handler's one lookup. */
@@ -110,6 +112,17 @@ export function authorityOf(authority: string | undefined, host: string | undefi
 export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits = { maxStreams: DEFAULT_HTTP2_MAX_STREAMS }): Http2Transport {
   const server = createServer({
     settings: { enablePush: false, maxConcurrentStreams: limits.maxStreams, maxHeaderListSize: MAX_HEADER_LIST_SIZE },
+    // node:http2's own flood limits, at Node 20.20's defaults, pinned here because docs/security.md
+    // (sections 31 and 51) and test/security-http2-floods.test.ts rely on them: invalid frames
+    // (empty DATA frames without END_STREAM count) and streams refused per connection before it
+    // is closed, fields per header list, SETTINGS entries per frame, unanswered PINGs the gateway
+    // may send, nghttp2's memory per connection (MB).
+    maxSessionInvalidFrames: 1000,
+    maxSessionRejectedStreams: 100,
+    maxHeaderListPairs: 128,
+    maxSettings: 32,
+    maxOutstandingPings: 10,
+    maxSessionMemory: 10,
   });
   const sessions = new Map<ServerHttp2Session, SessionState>();
   const maxResets = limits.maxResets ?? DEFAULT_HTTP2_MAX_RESETS;
@@ -126,37 +139,49 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
 
   /**
    * A stream closed (its 'close' listener, shared by every stream: no closure or once() wrapper
-   * per stream): counts it off, and charges a rapid reset to its session.
+   * per stream): counts it off; a draining session whose last stream ended goes.
    */
   function streamClosed(this: ServerHttp2Stream): void {
-    const marks = this as unknown as StreamMarks;
-    const state = marks[STREAM_SESSION];
+    const state = (this as unknown as StreamMarks)[STREAM_SESSION];
     const session = state.session;
     if (!sessions.has(session)) return;
     state.open--;
-    if (session.destroyed) return; // its streams close with it: no reset of the client's
-    // Reset (not ended) before any answer: the client's reset, or nghttp2's for its malformed
-    // request. The gateway resets streams only once it has answered (runtime/stream-reset.ts).
-    if (this.rstCode !== constants.NGHTTP2_NO_ERROR && !this.headersSent) {
-      const now = performance.now();
-      if (now - marks[OPENED_AT] < RAPID_RESET_MS && !spendResetBudget(state, now)) {
-        limits.onRapidReset?.();
-        sessions.delete(session);
-        // GOAWAY first, on its own: destroy() alone sometimes closes the socket before its
-        // GOAWAY is out. nghttp2 takes no new stream once it sent one.
-        session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-        setImmediate(() => session.destroy(RAPID_RESET, constants.NGHTTP2_ENHANCE_YOUR_CALM));
-        return;
-      }
-    }
+    if (session.destroyed) return;
     // Draining: a session whose last stream just ended goes now, not at its idle timeout.
     if (state.open === 0 && gateway.draining) session.close();
+  }
+
+  /**
+   * The client reset a stream before it was answered: charges a rapid reset to its session. Its
+   * 'aborted' listener: node:http2 emits it synchronously while nghttp2 reads the RST_STREAM, where
+   * 'close' comes only after the whole read was parsed (section 51). So the budget stops a flood
+   * at the reset that spends it, and the streams later in the same read (a 64 KB read holds over
+   * 1,000 HEADERS + RST_STREAM pairs) are not all made requests first, each decided by the
+   * stages, with the event loop held for that whole read.
+   */
+  function streamAborted(this: ServerHttp2Stream): void {
+    const marks = this as unknown as StreamMarks;
+    const state = marks[STREAM_SESSION];
+    const session = state.session;
+    if (!sessions.has(session) || session.destroyed) return; // its streams close with it: no reset of the client's
+    // Reset (not ended) before any answer: the client's reset, or nghttp2's for its malformed
+    // request. The gateway resets streams only once it has answered (runtime/stream-reset.ts).
+    if (this.rstCode === constants.NGHTTP2_NO_ERROR || this.headersSent) return;
+    const now = performance.now();
+    if (now - marks[OPENED_AT] >= RAPID_RESET_MS || spendResetBudget(state, now)) return;
+    limits.onRapidReset?.();
+    state.tripped = true;
+    sessions.delete(session);
+    // GOAWAY first, on its own: destroy() alone sometimes closes the socket before its GOAWAY is
+    // out. nghttp2 takes no new stream once it sent one.
+    session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    setImmediate(() => session.destroy(RAPID_RESET, constants.NGHTTP2_ENHANCE_YOUR_CALM));
   }
 
   server.on('session', (session: ServerHttp2Session) => {
     // session.socket is a Proxy: read through it here, once, not per request.
     const socket = session.socket as TLSSocket;
-    const state: SessionState = { session, facts: ConnectionFacts.of(socket), open: 0, resetBudget: maxResets, budgetAt: performance.now() };
+    const state: SessionState = { session, facts: ConnectionFacts.of(socket), open: 0, resetBudget: maxResets, budgetAt: performance.now(), tripped: false };
     (session as StateHolder)[STATE] = state;
     sessions.set(session, state);
     session.once('close', () => sessions.delete(session));
@@ -166,6 +191,7 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
       marks[STREAM_SESSION] = state;
       marks[OPENED_AT] = performance.now();
       stream.on('close', streamClosed);
+      stream.on('aborted', streamAborted);
     });
     session.on('error', () => {}); // a client's protocol error concerns its session only
     session.setTimeout(SESSION_IDLE_MS, () => session.close());
@@ -179,7 +205,11 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
     if (repeated) ex.refusedAtArrival ??= refusal('request.field_repeated');
     return ex;
   };
-  server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => startExchange(exchangeFor(req, res)));
+  server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+    // A stream parsed after its connection spent its rapid-reset budget, from the same read.
+    if ((req.stream.session as StateHolder | undefined)?.[STATE]?.tripped === true) return void req.stream.close(constants.NGHTTP2_REFUSED_STREAM);
+    startExchange(exchangeFor(req, res));
+  });
   // CONNECT without :protocol (nghttp2 resets one with it: extended CONNECT is not offered):
   // node:http2 would answer a bare 405 itself, unlogged; the error table's row instead.
   server.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) => {

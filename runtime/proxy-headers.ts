@@ -4,6 +4,7 @@
 // kept only from a trusted proxy.
 import { type IncomingHttpHeaders, validateHeaderName, validateHeaderValue } from 'node:http';
 import { clientCertChainField, clientCertField } from './forward-identity.ts';
+import { ONE_VALUE_OVER_HTTP2 } from './repeated-fields.ts';
 import type { ForwardRequest } from './proxy.ts';
 
 // RFC 9110 7.6.1: connection-specific fields are not forwarded (plus those Connection names).
@@ -222,9 +223,27 @@ export function clientHeaders(upstream: IncomingHttpHeaders): Record<string, str
   return headerObject(clientHeaderList(upstream));
 }
 
-function headerObject(list: HeaderList): Record<string, string | string[]> {
+/**
+ * clientHeaders for an HTTP/2 client (docs/security.md section 51). An upstream that sends one
+ * of node:http2's single-valued fields twice (two `X-Content-Type-Options: nosniff`, one added by
+ * the application and one by its server) had the answer refused (502, node:http2 throws on the
+ * array) where an HTTP/1.1 client got both copies. Such a field is given as an HTTP/1.1 browser
+ * reads the copies (Fetch's "get" joins them with ", "): identical copies as one, others joined.
+ * Costs one type test per field; Set-Cookie stays one field per cookie.
+ */
+export function http2ClientHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
+  return headerObject(clientHeaderList(upstream), true);
+}
+
+function headerObject(list: HeaderList, oneValueOverHttp2 = false): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1];
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    const value = list[i + 1];
+    if (oneValueOverHttp2 && typeof value !== 'string' && ONE_VALUE_OVER_HTTP2.has(name))
+      out[name] = value.every((v) => v === value[0]) ? value[0] : value.join(', ');
+    else out[name] = value;
+  }
   return out;
 }
 

@@ -11,7 +11,7 @@ import type { ClientIdentity } from './identity.ts';
 import { answerSlowClient, BodyWatch, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
 import { GrpcFraming } from './grpc.ts';
 import { lingerAfterAnswer } from './lingering-close.ts';
-import { checkHeaders, clientHeaderList, clientHeaders, clientTrailers, upstreamHeaderList } from './proxy-headers.ts';
+import { checkHeaders, clientHeaderList, clientTrailers, http2ClientHeaders, upstreamHeaderList } from './proxy-headers.ts';
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './prepared-api.ts';
 import { cutAnswer } from './stream-reset.ts';
@@ -181,7 +181,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       // A drain that began while this request was upstream: the answer closes its connection.
       if (this.f.outcome.draining) res.setHeader('connection', 'close');
       if (this.f.http2) {
-        const out = clientHeaders(headers);
+        const out = http2ClientHeaders(headers);
         // RFC 9110 8.6: no Content-Length on a 204. HTTP/1.1 clients ignore one; an HTTP/2 client
         // reads it as content promised and never sent, and resets the stream (section 45).
         if (statusCode === 204) delete out['content-length'];

@@ -56,6 +56,8 @@ export interface RuntimeConfig {
   upstreamTimeoutMs?: number;
   /** `--client-idle-timeout` (default 30000): a stalled request body or unread answer is cut. */
   clientIdleTimeoutMs?: number;
+  /** `--websocket-idle-timeout` (default 300000): a tunnel idle both ways this long is closed. */
+  websocketIdleTimeoutMs?: number;
   /** `--min-body-rate` with `--min-body-rate-grace` (default 240 bytes/s after 5 s; null: off). */
   minBodyRate?: MinBodyRate | null;
   drainTimeoutMs: number;
@@ -257,6 +259,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     snapshot: () => store.current(),
     upstreamTimeoutMs: cfg.upstreamTimeoutMs,
     clientIdleTimeoutMs: cfg.clientIdleTimeoutMs,
+    websocketIdleTimeoutMs: cfg.websocketIdleTimeoutMs,
     minBodyRate: cfg.minBodyRate,
     limiter,
     onRequest,

@@ -10,6 +10,7 @@
 // An open tunnel was admitted under the bundle current at its upgrade. Like every request still
 // open, it is decided again while it lasts (runtime/open-requests.ts); one now refused is closed
 // (its Forwarding's cut()).
+import { createHash } from 'node:crypto';
 import { type ClientRequest, ServerResponse, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -41,8 +42,32 @@ export function declaresBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0);
 }
 
+/** RFC 6455 1.3: the GUID the server appends to Sec-WebSocket-Key before hashing it. */
+const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/**
+ * Whether the upstream's 101 is a WebSocket server's answer to this handshake (RFC 6455 4.2.2):
+ * `Upgrade: websocket` and the Sec-WebSocket-Accept derived from the client's key. Anything else
+ * (a server that switches to another protocol, or answers 101 to whatever it is sent) would make
+ * the tunnel a raw connection to the upstream that the client, not a WebSocket peer, drives, past
+ * every stage (docs/security.md section 51). One SHA-1 per upgrade.
+ */
+export function isWebSocketAccept(key: string | string[] | undefined, answer: IncomingMessage): boolean {
+  const upgrade = answer.headers.upgrade;
+  if (typeof key !== 'string' || typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket') return false;
+  return (
+    answer.headers['sec-websocket-accept'] ===
+    createHash('sha1')
+      .update(key + ACCEPT_GUID)
+      .digest('base64')
+  );
+}
+
 export class WebSockets {
   private readonly open = new Set<Tunnel>();
+
+  /** `idleMs`: `--websocket-idle-timeout`, a tunnel with no byte either way this long is closed (0: never). */
+  constructor(private readonly idleMs: number) {}
 
   /**
    * A response bound to the upgrade's socket (node:http hands an upgrade over without one),
@@ -121,6 +146,11 @@ export class WebSockets {
       req.on('error', fail);
       req.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
         if (ended) return void upstream.destroy();
+        if (!isWebSocketAccept(ex.req.headers['sec-websocket-key'], res)) {
+          // 502 proxy.upstream_error, as for any answer the gateway cannot relay.
+          upstream.destroy();
+          return fail(new Error('not a WebSocket accept'));
+        }
         upstream.setTimeout(0);
         // The upstream's 101 as it sent it, then the bytes both ways.
         const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`];
@@ -131,6 +161,13 @@ export class WebSockets {
         ex.proxied(101, null);
         upstream.pipe(client);
         client.pipe(upstream);
+        // The client's socket carries both directions: its idle timer is the tunnel's. Envoy
+        // closes an idle upgraded stream after its stream idle timeout (5 min), NGINX after
+        // proxy_read_timeout (60 s); an open tunnel otherwise holds two sockets for good.
+        if (this.idleMs > 0) {
+          (client as Socket).setTimeout(this.idleMs);
+          client.once('timeout', close);
+        }
       });
       req.on('response', (res: IncomingMessage) =>
         this.relay(ex, res, () => {

@@ -106,3 +106,55 @@ test('held: one copy of each passes on both transports, and fields of other name
   assert.equal(overH1.status, 200, overH1.body);
   for (const answer of [overH2.body, overH1.body]) assert.equal(JSON.parse(answer).headers['content-type'], 'application/json');
 });
+
+// node:http2's single-valued fields (Node 20's kSingleValueHeaders, lib/internal/http2/util.js)
+// but the pseudo-headers and `content-length` and `host`, which nghttp2 refuses itself: it keeps
+// the first copy of each and drops the rest, where HTTP/1.1 joins them. Section 51.
+const REFUSED_WHEN_REPEATED = [
+  'user-agent',
+  'referer',
+  'from',
+  'date',
+  'content-location',
+  'content-range',
+  'content-md5',
+  'access-control-request-method',
+  'dnt',
+  'upgrade-insecure-requests',
+  'age',
+  'etag',
+  'expires',
+  'last-modified',
+  'location',
+  'retry-after',
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'tk',
+  'x-content-type-options',
+];
+
+test('every other field node:http2 keeps one copy of (user-agent, referer, date, ...) is 400 request.field_repeated over HTTP/1.1 and HTTP/2 (before: HTTP/2 forwarded the first copy, HTTP/1.1 "a, b")', async () => {
+  seen.length = 0;
+  const failures: string[] = [];
+  for (const name of REFUSED_WHEN_REPEATED) {
+    const overH2 = await h2([
+      [name, 'one'],
+      [name, 'two'],
+    ]);
+    if (overH2.status !== 400 || codeOf(overH2.body) !== 'request.field_repeated') failures.push(`HTTP/2 ${name}: ${overH2.status}`);
+    const overH1 = await http1Once(setup.pki, setup.gw.port, '/x', `Host: localhost\r\n${name}: one\r\n${name.toUpperCase()}: two\r\n`);
+    if (overH1.status !== 400 || codeOf(overH1.body) !== 'request.field_repeated') failures.push(`HTTP/1.1 ${name}: ${overH1.status}`);
+  }
+  assert.deepEqual(failures, []);
+  assert.deepEqual(seen, []);
+  // One copy of each passes, as sent.
+  const once = REFUSED_WHEN_REPEATED.map((name): [string, string] => [name, `v-${name}`]);
+  const overH2 = await h2(once);
+  assert.equal(overH2.status, 200, JSON.stringify(overH2));
+  const overH1 = await http1Once(setup.pki, setup.gw.port, '/x', `Host: localhost\r\n${once.map(([n, v]) => `${n}: ${v}\r\n`).join('')}`);
+  assert.equal(overH1.status, 200, overH1.body);
+  for (const answer of [overH2.body, overH1.body]) {
+    const headers = JSON.parse(answer).headers as Record<string, string>;
+    for (const name of ['user-agent', 'referer', 'date', 'etag']) assert.equal(headers[name], `v-${name}`, name);
+  }
+});

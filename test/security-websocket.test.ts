@@ -2,9 +2,10 @@
 // when the upstream accepts the upgrade, talks to the upstream as every other request does
 // (proxy.upstream_tls), and is decided again while it is open, not only on a bundle reload.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -231,5 +232,131 @@ describe('WebSocket: an open tunnel is decided again without a bundle reload', (
     // No reload happens: the key's expiry alone must end the tunnel.
     await waitFor('the tunnel to close after the key expired', () => closed, 20_000);
     assert.equal(gw.gateway.openWebSockets(), 0);
+  });
+});
+
+describe("WebSocket: the upstream's 101 must accept this handshake (section 51)", () => {
+  let pki: TestPki;
+  let cleanup: () => void;
+  let gw: TestGateway;
+  let upstream: NetServer;
+  /** What the upstream got after its 101, per connection. */
+  const afterSwitch: string[] = [];
+  /** The 101 the upstream writes: `accept` computed from the key unless `wrongAccept`. */
+  let answer: { upgrade: string; wrongAccept: boolean } = { upgrade: 'websocket', wrongAccept: true };
+
+  before(async () => {
+    ({ pki, cleanup } = await makePki());
+    // A server that answers 101 to any upgrade and then reads HTTP requests off the socket: the
+    // kind of upstream a tunnel would hand an attacker as a raw connection.
+    upstream = createNetServer((socket) => {
+      let got = '';
+      let switched = false;
+      socket.on('data', (chunk: Buffer) => {
+        got += chunk.toString('latin1');
+        if (switched) return void (afterSwitch[afterSwitch.length - 1] = got);
+        const end = got.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const key = /sec-websocket-key: (.+)\r\n/i.exec(got)?.[1] ?? '';
+        const accept = answer.wrongAccept ? 'not-the-accept=' : createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${answer.upgrade}\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        switched = true;
+        got = got.slice(end + 4);
+        afterSwitch.push(got);
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const target = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/public`;
+    gw = await startTestGateway(pki, buildBundle([{ id: 'public', listen_path: '/public/', target_url: target, use_keyless: true }]));
+  });
+  after(async () => {
+    await gw.close();
+    upstream.close();
+    cleanup();
+  });
+
+  for (const case_ of [
+    { upgrade: 'websocket', wrongAccept: true, what: 'a wrong Sec-WebSocket-Accept' },
+    { upgrade: 'h2c', wrongAccept: false, what: 'Upgrade: h2c (another protocol)' },
+  ]) {
+    it(`a 101 with ${case_.what}: 502 proxy.upstream_error, no tunnel, later bytes never reach the upstream (before: the 101 and a raw tunnel)`, async () => {
+      answer = case_;
+      afterSwitch.length = 0;
+      const c = await rawTlsClient(pki, gw.port);
+      c.socket.write(UPGRADE);
+      await waitFor('the answer', () => c.received().includes('\r\n\r\n'), 15_000);
+      if (!c.closed()) c.socket.write(SMUGGLED);
+      await waitFor('the connection to close', c.closed, 15_000);
+      assert.match(c.received(), /^HTTP\/1\.1 502 /, c.received());
+      assert.match(c.received(), /"code":"proxy\.upstream_error"/);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(!afterSwitch.some((got) => got.includes('admin/secret')), JSON.stringify(afterSwitch));
+      assert.equal(gw.gateway.openWebSockets(), 0);
+      await waitFor('the record', () => gw.records.some((r) => r.path === '/public/chat' && r.code === 'proxy.upstream_error'), 15_000);
+    });
+  }
+
+  it('held: a 101 that accepts this handshake opens the tunnel', async () => {
+    answer = { upgrade: 'websocket', wrongAccept: false };
+    afterSwitch.length = 0;
+    const c = await rawTlsClient(pki, gw.port);
+    c.socket.write(UPGRADE);
+    await waitFor('the 101', () => c.received().includes('\r\n\r\n'), 15_000);
+    assert.match(c.received(), /^HTTP\/1\.1 101 /);
+    c.socket.write('frame bytes');
+    await waitFor('the bytes through the tunnel', () => afterSwitch.at(-1) === 'frame bytes', 15_000);
+    c.socket.destroy();
+  });
+});
+
+describe('WebSocket: an idle tunnel is closed (--websocket-idle-timeout, section 51)', () => {
+  let pki: TestPki;
+  let cleanup: () => void;
+  let wss: WebSocketServer;
+  let gw: TestGateway;
+
+  before(async () => {
+    ({ pki, cleanup } = await makePki());
+    wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    wss.on('connection', (socket) => {
+      socket.send('hello');
+      socket.on('message', (m) => socket.send(m));
+    });
+    const target = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+    gw = await startTestGateway(pki, buildBundle([{ id: 'ws', listen_path: '/ws/', target_url: target, use_keyless: true }]), { websocketIdleTimeoutMs: 800 });
+  });
+  after(async () => {
+    await gw.close();
+    wss.close();
+    cleanup();
+  });
+
+  it('a tunnel with no byte either way for the timeout is closed; one that talks stays open (before: an idle tunnel stayed open for good)', async () => {
+    const open = async () => {
+      const ws = new WebSocket(`wss://localhost:${gw.port}/ws/chat`, { ca: pki.ca.certPem });
+      await new Promise((resolve, reject) => {
+        ws.once('message', resolve);
+        ws.once('error', reject);
+      });
+      return ws;
+    };
+    const idle = await open();
+    const talking = await open();
+    let idleClosedAt = 0;
+    idle.once('close', () => (idleClosedAt = Date.now()));
+    const startedAt = Date.now();
+    const chat = setInterval(() => talking.send('ping'), 200);
+    try {
+      await waitFor('the idle tunnel to close', () => idleClosedAt > 0, 10_000);
+      assert.ok(idleClosedAt - startedAt >= 500, `closed after ${idleClosedAt - startedAt} ms`);
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.equal(talking.readyState, WebSocket.OPEN, 'a tunnel in use is not idle');
+      assert.equal(gw.gateway.openWebSockets(), 1);
+    } finally {
+      clearInterval(chat);
+      talking.close();
+    }
   });
 });

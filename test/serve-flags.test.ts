@@ -180,6 +180,7 @@ test('bad flag values exit 2 and name the flag', async () => {
     [['--upstream-timeout', '0'], /--upstream-timeout\b.*"0"/],
     [['--upstream-timeout', '2y'], /--upstream-timeout\b.*"2y"/], // 2s, 500ms, 1m30s are durations (issue 16)
     [['--client-idle-timeout', 'soon'], /--client-idle-timeout\b.*"soon"/],
+    [['--websocket-idle-timeout', '0'], /--websocket-idle-timeout\b.*"0"/],
     [['--poll-interval=-5'], /--poll-interval\b.*"-5"/],
     [['--redis-timeout', '1.5'], /--redis-timeout\b.*"1\.5"/],
     [['--drain-timeout', 'soon'], /--drain-timeout\b.*"soon"/],

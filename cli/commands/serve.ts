@@ -64,6 +64,8 @@ Options (each also from the environment variable shown; a flag wins over its var
                              reads nothing of, for this long: 408 client.idle_timeout (or the
                              stream cut), the upstream request aborted (default 30s)
                                                                       MTLSGATE_CLIENT_IDLE_TIMEOUT
+  --websocket-idle-timeout DURATION  an open WebSocket tunnel with no byte either way for this
+                             long is closed (default 5m)              MTLSGATE_WEBSOCKET_IDLE_TIMEOUT
   --min-body-rate BYTES|off  a request body slower than this many bytes per second over the
                              last grace period: 408 client.body_too_slow (or the stream cut),
                              the upstream request aborted (default 240; gRPC exempt)
@@ -125,6 +127,7 @@ const OPTIONS = {
   'listen-plain': { type: 'string' },
   'upstream-timeout': { type: 'string' },
   'client-idle-timeout': { type: 'string' },
+  'websocket-idle-timeout': { type: 'string' },
   'min-body-rate': { type: 'string' },
   'min-body-rate-grace': { type: 'string' },
   'drain-timeout': { type: 'string' },
@@ -214,6 +217,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       admin: admin?.value.trim() === 'off' ? null : hostPort(admin, '127.0.0.1:9901', true),
       upstreamTimeoutMs: parseMs(v['upstream-timeout'], 30_000),
       clientIdleTimeoutMs: parseMs(v['client-idle-timeout'], 30_000),
+      websocketIdleTimeoutMs: parseMs(v['websocket-idle-timeout'], 300_000),
       minBodyRate: parseMinBodyRate(v['min-body-rate'], v['min-body-rate-grace']),
       drainTimeoutMs: parseMs(v['drain-timeout'], 10_000),
       maxConnections: parseCount(v['max-connections'], 10_000),

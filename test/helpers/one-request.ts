@@ -38,7 +38,7 @@ export async function http2Once(pki: TestPki, port: number, headers: Record<stri
  * One HTTP/2 request on an open session (node:http2 sends the values' characters as latin1
  * bytes). The session's own errors are the caller's to listen to.
  */
-function http2On(session: ClientHttp2Session, headers: Record<string, string | string[]>): Promise<OneAnswer> {
+export function http2On(session: ClientHttp2Session, headers: Record<string, string | string[]>): Promise<OneAnswer> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers);
     let status = 0;

@@ -12,15 +12,16 @@ import { connect, type TLSSocket } from 'node:tls';
 import type { TestPki } from './gateway-fixtures.ts';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8 } as const;
-const END_STREAM = 0x1;
-const END_HEADERS = 0x4;
+export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+export const END_STREAM = 0x1;
+export const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const ACK = 0x1;
 /** RFC 9113 7: error codes. */
 export const H2_ERROR = { NO_ERROR: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, REFUSED_STREAM: 7, CANCEL: 8, ENHANCE_YOUR_CALM: 11 } as const;
 
-function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+/** One frame (RFC 9113 4.1): the floods of test/security-http2-floods.test.ts write them directly. */
+export function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
   const head = Buffer.alloc(9);
   head.writeUIntBE(payload.length, 0, 3);
   head[3] = type;
@@ -104,7 +105,7 @@ function statusOf(block: Buffer): number {
 }
 
 /** :method, :scheme https, :path, :authority: static-table indices 2/3, 7, 4 (name), 1 (name). */
-function requestBlock(method: 'GET' | 'POST', path: string, authority: string): Buffer {
+export function requestBlock(method: 'GET' | 'POST', path: string, authority: string): Buffer {
   return Buffer.concat([
     Buffer.from([method === 'GET' ? 0x82 : 0x83, 0x87]),
     Buffer.from([0x04]), // literal without indexing, name :path
