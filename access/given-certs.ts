@@ -1,10 +1,10 @@
 // The client certificates `mtlsgate who --certs DIR` puts through the stages: the bundle knows
 // certificates by fingerprint only, and the stages judge a certificate by more than that, so
 // each is read from its PEM file into the runtime's own ClientIdentity.
-import { readdirSync, realpathSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { MAX_CERT_FILE_BYTES } from '../cert/read.ts';
 import { oneLineName } from '../cert/subject.ts';
+import { filesUnder } from '../common/files-under.ts';
 import { readRegularFile } from '../common/regular-file.ts';
 import type { ClientIdentity } from '../runtime/identity.ts';
 import { identityFromPem } from './identity.ts';
@@ -21,29 +21,17 @@ export interface GivenCert {
 export function certsFrom(dir: string): GivenCert[] {
   const out: GivenCert[] = [];
   const seen = new Set<string>();
-  // Each real directory once: a link back to a directory above (two links to ".") would
-  // otherwise walk until the kernel's ELOOP ended the command.
-  const dirsSeen = new Set<string>();
-  const walk = (d: string) => {
-    const real = realpathSync(d);
-    if (dirsSeen.has(real)) return;
-    dirsSeen.add(real);
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.pem') || name.endsWith('.crt')) {
-        let identity: ClientIdentity;
-        try {
-          identity = identityFromPem(readRegularFile(p, MAX_CERT_FILE_BYTES).toString('latin1'));
-        } catch {
-          continue; // a private key or something else: no certificate to present
-        }
-        if (seen.has(identity.fingerprint)) continue;
-        seen.add(identity.fingerprint);
-        out.push({ file: relative(dir, p), identity, subject: oneLineName(identity.leaf.subject), expires: new Date(identity.notAfter).toISOString() });
-      }
+  for (const p of filesUnder(dir, { skipHidden: false })) {
+    if (!p.endsWith('.pem') && !p.endsWith('.crt')) continue;
+    let identity: ClientIdentity;
+    try {
+      identity = identityFromPem(readRegularFile(p, MAX_CERT_FILE_BYTES).toString('latin1'));
+    } catch {
+      continue; // a private key or something else: no certificate to present
     }
-  };
-  walk(dir);
+    if (seen.has(identity.fingerprint)) continue;
+    seen.add(identity.fingerprint);
+    out.push({ file: relative(dir, p), identity, subject: oneLineName(identity.leaf.subject), expires: new Date(identity.notAfter).toISOString() });
+  }
   return out;
 }
