@@ -5,6 +5,7 @@
 //
 // `buildKeyTable` also finds what makes groups interact (a key id, certificate or token in two
 // groups): the caller then compiles on one thread, which reports it as it always has.
+import { lastAtOrBelow } from '../common/sorted.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { compareAt, HASH_BYTES, hashOrder, isHashHex } from './hash-order.ts';
 import type { KeyColumns } from './key-file.ts';
@@ -56,16 +57,7 @@ export function buildKeyTable(groups: readonly KeyColumns[]): KeyTable | { resta
     if (!isHashHex(g.certs) || !isHashHex(g.tokens)) return { restart: 'a fingerprint or token hash is not lowercase hex' };
   }
   const rows = ids.length;
-  const groupOf = (row: number) => {
-    let lo = 0;
-    let hi = start.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (start[mid] <= row) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  };
+  const groupOf = (row: number) => lastAtOrBelow(start, row);
 
   const session = new Int32Array(rows);
   const sessions: Session[] = [];

@@ -1,23 +1,21 @@
 // A listen_path the gateway can route to. The gateway routes on the request's normalised path
-// (runtime/route.ts: unreserved escapes decoded, other escapes upper-cased, slashes merged,
-// dot segments resolved, raw non-ASCII and spaces never seen raw) and compares it with the
+// (common/path-normalise.ts: unreserved escapes decoded, other escapes upper-cased, slashes
+// merged, dot segments resolved, raw non-ASCII and spaces never seen raw) and compares it with the
 // listen paths as the bundle holds them. A listen path that is not itself in that form, such as
 // "/café/", "/%7euser/", "/a//b/", can never match a request: the API would answer 404 for
 // ever and nothing would say why. The compiler says so, and shows the form that matches.
-// test/compiler-listen-path checks this verdict against the runtime's normaliser.
+// The escapes are judged by that same normaliser; test/compiler-listen-path checks this
+// verdict against the runtime's router.
 
-import { isLookalike } from '../common/path-lookalikes.ts';
+import { hexValue, isLookalike } from '../common/path-lookalikes.ts';
+import { normaliseEscapes, onlyDotsAndSpaces, type PathFault, withoutTrailingDotsAndSpaces } from '../common/path-normalise.ts';
 
 export type ListenPathVerdict = { ok: true } | { ok: false; reason: string; write?: string };
-
-/** RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~". */
-const UNRESERVED = /^[A-Za-z0-9._~-]$/;
 
 const REFUSED_RAW: Record<string, string> = {
   ';': '";" (path parameters)',
   '\\': '"\\"',
   '#': '"#"',
-  '?': '"?" (a query string)',
 };
 
 function hex(byte: number): string {
@@ -35,82 +33,68 @@ function encodeRaw(path: string): string | undefined {
   return out;
 }
 
-/** The escapes of `path` decoded where unreserved and upper-cased otherwise, or why the gateway refuses every path holding them. */
-function normalEscapes(path: string): { text: string } | { refused: string } {
-  let text = '';
-  let utf8: number[] = [];
-  const endRun = (): string | undefined => {
-    if (utf8.length === 0) return undefined;
-    try {
-      new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(utf8));
-    } catch {
-      return `the escapes ${utf8.map(hex).join('')} are not UTF-8`;
+/** What the normaliser refused in `path`, in words: the character, the escape, or the run of escaped bytes. */
+function described(path: string, { fault, at }: PathFault): string {
+  const escaped = `%${path.slice(at + 1, at + 3).toUpperCase()}`;
+  switch (fault) {
+    case 'raw': {
+      const code = path.charCodeAt(at);
+      return code < 0x20 || code === 0x7f ? 'a control character' : (REFUSED_RAW[path[at]] ?? `a raw "${path[at]}"`);
     }
-    const lookalike = lookalikeIn(utf8);
-    if (lookalike !== undefined)
-      return `the escapes ${utf8.map(hex).join('')} (U+${lookalike.toString(16).toUpperCase().padStart(4, '0')}, read as punctuation by a folding reader)`;
-    text += utf8.map(hex).join('');
-    utf8 = [];
-    return undefined;
-  };
-  for (let i = 0; i < path.length; i++) {
-    const ch = path[i];
-    if (ch !== '%') {
-      const bad = endRun();
-      if (bad) return { refused: bad };
-      const code = ch.charCodeAt(0);
-      if (code < 0x20 || code === 0x7f) return { refused: 'a control character' };
-      if (REFUSED_RAW[ch]) return { refused: REFUSED_RAW[ch] };
-      text += ch;
-      continue;
+    case 'malformed-escape':
+      return `a malformed escape "${path.slice(at, at + 3)}"`;
+    case 'escaped':
+      return escaped === '%2F' || escaped === '%5C'
+        ? `an escaped "${String.fromCharCode(Number.parseInt(escaped.slice(1), 16))}" (${escaped})`
+        : `an escaped control character (${escaped})`;
+    case 'not-utf8':
+      return `the escapes ${escapedRun(path, at).map(hex).join('')} are not UTF-8`;
+    case 'lookalike': {
+      const run = escapedRun(path, at);
+      const cp = [...new TextDecoder().decode(Uint8Array.from(run))].map((ch) => ch.codePointAt(0) as number).find(isLookalike) ?? 0;
+      return `the escapes ${run.map(hex).join('')} (U+${cp.toString(16).toUpperCase().padStart(4, '0')}, read as punctuation by a folding reader)`;
     }
-    const pair = path.slice(i + 1, i + 3);
-    if (!/^[0-9A-Fa-f]{2}$/.test(pair)) return { refused: `a malformed escape "${path.slice(i, i + 3)}"` };
-    const byte = Number.parseInt(pair, 16);
-    i += 2;
-    if (byte >= 0x80) {
-      utf8.push(byte);
-      continue;
-    }
-    const bad = endRun();
-    if (bad) return { refused: bad };
-    if (byte < 0x20 || byte === 0x7f) return { refused: `an escaped control character (${hex(byte)})` };
-    if (byte === 0x2f || byte === 0x5c) return { refused: `an escaped "${String.fromCharCode(byte)}" (${hex(byte)})` };
-    const decoded = String.fromCharCode(byte);
-    text += UNRESERVED.test(decoded) ? decoded : hex(byte);
+    default:
+      return fault;
   }
-  const bad = endRun();
-  return bad ? { refused: bad } : { text };
 }
 
-/** A code point a folding reader takes for punctuation, a space or a control: refused in every path (common/path-lookalikes.ts). */
-function lookalikeIn(bytes: number[]): number | undefined {
-  for (const ch of new TextDecoder().decode(Uint8Array.from(bytes))) {
-    const cp = ch.codePointAt(0) as number;
-    if (isLookalike(cp)) return cp;
-  }
-  return undefined;
+/** The bytes of the run of escapes beyond ASCII ("%C3%A9%E2%82%AC") that holds the escape at `at`. */
+function escapedRun(path: string, at: number): number[] {
+  const byteAt = (i: number): number => {
+    const hi = path[i] === '%' ? hexValue(path.charCodeAt(i + 1)) : -1;
+    const lo = hexValue(path.charCodeAt(i + 2));
+    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+  };
+  let first = at;
+  while (first >= 3 && byteAt(first - 3) >= 0x80) first -= 3;
+  const run: number[] = [];
+  for (let i = first; byteAt(i) >= 0x80; i += 3) run.push(byteAt(i));
+  return run;
 }
 
 /** Whether requests can ever reach an API on `listenPath` (which starts with "/"), and the form that would. */
 export function listenPathVerdict(listenPath: string): ListenPathVerdict {
   const encoded = encodeRaw(listenPath);
   if (encoded === undefined) return { ok: false, reason: 'holds a lone surrogate, which no request path can carry' };
-  const escapes = normalEscapes(encoded);
-  if ('refused' in escapes) {
-    return { ok: false, reason: `holds ${escapes.refused}, which the gateway refuses in every request path (400 request.bad_path)` };
+  // A "?" starts the query string, which is not routed: what stands before it is judged first.
+  const query = encoded.indexOf('?');
+  const escapes = normaliseEscapes(query === -1 ? encoded : encoded.slice(0, query));
+  if (typeof escapes !== 'string') {
+    return { ok: false, reason: `holds ${described(encoded, escapes)}, which the gateway refuses in every request path (400 request.bad_path)` };
   }
+  if (query !== -1) return { ok: false, reason: 'holds "?" (a query string), which the gateway refuses in every request path (400 request.bad_path)' };
   const segments: string[] = [];
-  for (const segment of escapes.text.split('/')) {
+  for (const segment of escapes.split('/')) {
     if (segment === '' || segment === '.') continue;
     if (segment === '..') return { ok: false, reason: 'holds a ".." segment, which the gateway resolves before routing' };
-    if (/^(\.|%20)+$/.test(segment)) {
+    if (onlyDotsAndSpaces(segment)) {
       return {
         ok: false,
         reason: `holds the segment "${segment}" of only dots and spaces, which the gateway refuses in every request path (400 request.bad_path)`,
       };
     }
-    if (/(\.|%20)$/.test(segment)) {
+    if (withoutTrailingDotsAndSpaces(segment) !== segment) {
       return {
         ok: false,
         reason: `holds the segment "${segment}" ending in a dot or a space, which the gateway refuses in a request path when the path without them names no API or another (a reader that drops them, as Windows does, sees another path)`,

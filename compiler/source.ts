@@ -2,6 +2,7 @@
 // subset parser and the full `yaml` library) produce this tree, so every later stage maps a
 // value back to a line:col the same way, and a node costs a few fields, not a CST.
 import { readRegularFile } from '../common/regular-file.ts';
+import { lastAtOrBelow } from '../common/sorted.ts';
 
 /** A config file's text without its UTF-8 byte order mark (editors on Windows write one; YAML positions count from after it). */
 export function withoutBom(text: string): string {
@@ -72,15 +73,8 @@ export function positionOf(file: SourceFile, offset: number): { line: number; co
     for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
     file.lineStarts = starts;
   }
-  const starts = file.lineStarts;
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (starts[mid] <= offset) lo = mid;
-    else hi = mid - 1;
-  }
-  return { line: lo + 1, col: offset - starts[lo] + 1 };
+  const line = lastAtOrBelow(file.lineStarts, offset);
+  return { line: line + 1, col: offset - file.lineStarts[line] + 1 };
 }
 
 function entryOf(map: YamlMap, key: string): YamlEntry | undefined {

@@ -8,8 +8,8 @@
 //   key session              {"access_rights"|"apply_policies"|"certificate", ...} named by its
 //                            file (<key id>.json); a Dashboard key {"key_id", "key_hash", "data"}
 //   gateway config           tyk.conf: hash_keys, http_server_options.enable_path_*_matching
-import { readdirSync, realpathSync, statSync } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { basename, dirname, extname, resolve } from 'node:path';
 import { isClassicApi } from './classic.ts';
 import { isKeyWrapper, isSession } from './keys.ts';
 import { isOasApi } from './oas.ts';
@@ -17,6 +17,7 @@ import { isPolicy, isPolicyMap } from './policies.ts';
 import { FatalImportError, ptr } from './report.ts';
 import { isObject, str, type Json, type JsonObject } from './values.ts';
 import { errnoMessage } from '../common/errno.ts';
+import { filesUnder } from '../common/files-under.ts';
 import { readRegularFile } from '../common/regular-file.ts';
 
 /**
@@ -58,20 +59,7 @@ function nestedDeeperThan(value: Json, max: number): boolean {
 
 function listInputs(paths: string[]): string[] {
   const out: string[] = [];
-  // Each real directory once: symlinks are followed, and two links to "." would otherwise
-  // branch the walk at every level (2^40 paths before the kernel's ELOOP).
-  const seen = new Set<string>();
-  const walk = (dir: string) => {
-    const real = realpathSync(dir);
-    if (seen.has(real)) return;
-    seen.add(real);
-    for (const name of readdirSync(dir).sort()) {
-      if (name.startsWith('.')) continue;
-      const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (extname(name) === '.json' || name === 'tyk.conf') out.push(p);
-    }
-  };
+  const walked = new Set<string>();
   for (const p of paths) {
     let st;
     try {
@@ -79,7 +67,7 @@ function listInputs(paths: string[]): string[] {
     } catch (err) {
       throw new FatalImportError(p, '', `cannot read: ${errnoMessage(err)}`);
     }
-    if (st.isDirectory()) walk(p);
+    if (st.isDirectory()) out.push(...filesUnder(p, { skipHidden: true, walked }).filter((f) => extname(f) === '.json' || basename(f) === 'tyk.conf'));
     else out.push(p);
   }
   return out;

@@ -117,16 +117,20 @@ function switchOffSection(model: KeyPageModel): Html {
 </section>`;
 }
 
+/** A curl command per API the key's plan offers, or a line saying it offers none. */
+export function curlCommands(apis: CatalogEntry['apis'], gatewayUrl: string): Html | Html[] {
+  return apis.length === 0
+    ? html`<p class="empty">This key's plan offers no dynamic-mTLS API any more.</p>`
+    : apis.map(
+        (a) =>
+          html`<h3>${a.name}</h3><pre class="command" aria-label="curl command for ${a.name}">curl --cert your-cert.pem --key your-key.pem ${apiUrl(gatewayUrl, a)}</pre>`,
+      );
+}
+
 export function keyPage(model: KeyPageModel): string {
   const { key, catalog, own } = model;
   const apis = catalog.filter((e) => key.policies.includes(e.policy)).flatMap((e) => e.apis);
-  const commands =
-    apis.length === 0
-      ? html`<p class="empty">This key's plan offers no dynamic-mTLS API any more.</p>`
-      : apis.map(
-          (a) =>
-            html`<h3>${a.name}</h3><pre class="command" aria-label="curl command for ${a.name}">curl --cert your-cert.pem --key your-key.pem ${apiUrl(model.gatewayUrl, a)}</pre>`,
-        );
+  const commands = curlCommands(apis, model.gatewayUrl);
   const open = own && key.status !== 'switched_off';
   return layout(
     `${model.errors.length > 0 ? 'Error: ' : ''}Key ${key.keyId}`,

@@ -1,10 +1,10 @@
 // Pages of a loopback-only portal (no sign-in): a key's status page, reached only with the
 // secret receipt handed out when the key was issued, and the form that asks for a receipt.
 // Nothing is listed by a name someone types: a name proves nothing.
-import { apiUrl, type CatalogEntry } from './catalog.ts';
+import type { CatalogEntry } from './catalog.ts';
 import { html } from './html.ts';
 import type { KeyView } from './key-status.ts';
-import { statusBadge } from './page-keys.ts';
+import { curlCommands, statusBadge } from './page-keys.ts';
 import { type Chrome, layout, when } from './page.ts';
 
 export interface StatusPageModel {
@@ -28,13 +28,7 @@ export function statusPage(model: StatusPageModel): string {
         : key.status === 'active'
           ? html`<div class="banner banner-ok" role="status"><h1>${model.justIssued ? 'Your key is ready' : 'Your key is active'}</h1><p>The gateway recognises your certificate${model.justIssued ? ' within a couple of seconds' : ''}. Call the API with it.</p></div>`
           : html`<div class="banner banner-wait" role="status"><h1>This key is ${key.status === 'expired' ? 'expired' : 'switched off'}</h1></div>`;
-  const commands =
-    apis.length === 0
-      ? html`<p class="empty">This key's plan offers no dynamic-mTLS API any more.</p>`
-      : apis.map(
-          (a) =>
-            html`<h3>${a.name}</h3><pre class="command" aria-label="curl command for ${a.name}">curl --cert your-cert.pem --key your-key.pem ${apiUrl(model.gatewayUrl, a)}</pre>`,
-        );
+  const commands = curlCommands(apis, model.gatewayUrl);
   return layout(
     `Key ${key.keyId}`,
     null,

@@ -2,9 +2,12 @@
 // written and the socket destroyed in the same tick. On a TLS socket that loses the answer more
 // often than not under load: the destroy drops what TLS has not flushed yet, and closing with
 // the client's unread bytes in the kernel sends a reset, so curl reads an empty reply instead
-// of 431. Here the answer ends the connection gracefully (close_notify, FIN) and the rest of the
-// client's bytes are read and dropped until it closes, or for at most a second.
+// of 431. Here the answer ends the connection with a lingering close (runtime/lingering-close.ts:
+// close_notify and FIN, then the rest of the client's bytes read and dropped until it closes,
+// for at most a second or LINGER_BYTES).
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { lingeringClose } from './lingering-close.ts';
 
 const CLOSE = 'Connection: close\r\nContent-Length: 0\r\n\r\n';
 const ANSWERS: Record<string, string> = {
@@ -14,10 +17,13 @@ const ANSWERS: Record<string, string> = {
 };
 const BAD_REQUEST = `HTTP/1.1 400 Bad Request\r\n${CLOSE}`;
 
-/** How long a client that keeps sending after the answer is read before the connection is cut. */
-const LINGER_MS = 1_000;
+/**
+ * How long a client that keeps sending after the answer is read before the connection is cut:
+ * shorter than after an early answer (LINGER_MS), as nothing of its request was taken.
+ */
+const CLIENT_ERROR_LINGER_MS = 1_000;
 
-/** Sockets already answered: the parser reports every later chunk as an error again. */
+/** Sockets already answered: a second report (the request timeout's, or the rest of a chunk the parser held) gets no second answer. */
 const answered = new WeakSet<Duplex>();
 
 /** The server's 'clientError' handler. */
@@ -30,8 +36,6 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
     socket.destroy();
     return;
   }
-  socket.end(ANSWERS[err.code ?? ''] ?? BAD_REQUEST);
-  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
-  linger.unref();
-  socket.once('close', () => clearTimeout(linger));
+  socket.write(ANSWERS[err.code ?? ''] ?? BAD_REQUEST);
+  lingeringClose(socket as Socket, CLIENT_ERROR_LINGER_MS);
 }

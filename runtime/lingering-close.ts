@@ -1,16 +1,18 @@
-// Lingering close (docs/security.md section 45b): an HTTP/1.1 connection that ends with an
-// answer sent before the whole request body (an early 413 or 401, runtime/proxy.ts) is not
-// closed at once. Closing a TCP socket with unread bytes in its receive buffer sends a reset,
-// and a client still sending its body (curl, a client that writes its request before it reads)
-// gets EPIPE or ECONNRESET and never reads the answer. As NGINX's lingering_close and Apache's
-// lingering close do, the gateway sends the answer and its end (close_notify, FIN), then reads
-// and drops what the client still sends, and closes when the client does, or at the bound.
+// Lingering close (docs/security.md sections 45b and 50): an HTTP/1.1 connection that ends with
+// an answer the client may not be reading yet (an early 413 or 401 before the whole request
+// body, runtime/proxy.ts; node:http's own 431 or 400, runtime/client-error.ts) is not closed at
+// once. Closing a TCP socket with unread bytes in its receive buffer sends a reset, and a client
+// still sending (curl, a client that writes its request before it reads) gets EPIPE or
+// ECONNRESET and never reads the answer. As NGINX's lingering_close and Apache's lingering close
+// do, the gateway sends the answer and its end (close_notify, FIN), then reads and drops what
+// the client still sends, and closes when the client does, or at a bound: a time, and
+// LINGER_BYTES read, whichever comes first.
 import type { Socket } from 'node:net';
 
 /**
- * The bound on how long a connection lingers: NGINX's lingering_timeout (5 s without a byte
- * ends it) applied to the whole linger, so a slow sender costs a connection for 5 s at most,
- * as a connection idle in its request head costs one for node:http's headersTimeout.
+ * The time bound after an early answer: NGINX's lingering_timeout (5 s without a byte ends it)
+ * applied to the whole linger, so a slow sender costs a connection for 5 s at most, as a
+ * connection idle in its request head costs one for node:http's headersTimeout.
  */
 export const LINGER_MS = 5_000;
 /**
@@ -32,34 +34,42 @@ interface ServedSocket extends Socket {
  * answer that came before the whole body.
  */
 export function lingerAfterAnswer(socket: Socket): void {
-  socket.destroySoon = lingeringClose;
+  socket.destroySoon = lingerOnDestroySoon;
 }
 
-function lingeringClose(this: ServedSocket): void {
-  // The answer is written: take the socket from node:http's parser (which reads a TLS socket's
-  // handle itself) so that what follows is read here, not parsed as the rest of a body or a
-  // next request.
-  const parser = this.parser;
+function lingerOnDestroySoon(this: ServedSocket): void {
+  lingeringClose(this, LINGER_MS);
+}
+
+/**
+ * Ends the connection after what is written on it (the answer), then reads and drops what the
+ * client still sends until it closes, `ms` pass or LINGER_BYTES are read.
+ */
+export function lingeringClose(socket: ServedSocket, ms: number): void {
+  // Take the socket from node:http's parser (which reads a TLS socket's handle itself) so that
+  // what follows is read here, not parsed as the rest of a body, a next request or (after a
+  // parse error) an error again.
+  const parser = socket.parser;
   if (parser?._consumed === true) {
     parser.unconsume?.();
     parser._consumed = false;
   }
-  this.removeAllListeners('data');
-  this.removeAllListeners('end');
+  socket.removeAllListeners('data');
+  socket.removeAllListeners('end');
   let read = 0;
   const close = (): void => {
     clearTimeout(timer);
-    this.destroy();
+    socket.destroy();
   };
-  const timer = setTimeout(close, LINGER_MS);
+  const timer = setTimeout(close, ms);
   timer.unref();
-  this.on('data', (chunk: Buffer) => {
+  socket.on('data', (chunk: Buffer) => {
     read += chunk.length;
     if (read > LINGER_BYTES) close();
   });
-  this.once('end', close);
-  this.once('close', () => clearTimeout(timer));
+  socket.once('end', close);
+  socket.once('close', () => clearTimeout(timer));
   // The answer's end: close_notify and FIN once the answer is flushed; reading goes on.
-  this.end();
-  this.resume();
+  socket.end();
+  socket.resume();
 }

@@ -3,32 +3,20 @@
 // Map probe per path segment, whatever the number of APIs.
 //
 // Normalisation (before routing; the normalised path is what allowed_urls see and what is
-// forwarded, so the gateway and the upstream agree on the API). Envoy's normalize_path,
-// merge_slashes and path_with_escaped_slashes_action=REJECT are the reference:
-//   - percent-encoded unreserved characters (ALPHA DIGIT - . _ ~) are decoded, other escapes
-//     kept with upper-case hex (RFC 3986 6.2.2); a malformed escape is refused;
-//   - runs of "/" are merged into one;
-//   - "." and ".." segments are resolved (RFC 3986 5.2.4).
-// Refused with 400 request.bad_path, because an upstream could read them otherwise:
-//   - an encoded "/" or "\" (%2F, %5C) and a literal "\";
-//   - ";" (path parameters: "/admin;x/y" is "/admin/y" to some servers);
-//   - "#" anywhere in the target, the query string too (a URL parser ends the path there);
-//   - a control character, encoded (%00-%1F, %7F: a C backend stops at NUL, CR/LF split log
-//     lines) or raw, a raw space, and a raw byte beyond ASCII (HTTP/2 carries them);
-//   - percent-encoded bytes that are not UTF-8 ("%C0%AE": an overlong "." to an old decoder);
-//   - ".." climbing above the root, or out of the API that the path before it names;
-//   - a segment of only dots and spaces other than "." and ".." ("..%20", "..."): trimmed,
-//     it is "", "." or "..", depending on the reader;
+// forwarded, so the gateway and the upstream agree on the API): common/path-normalise.ts, the
+// one normaliser, which the compiler's listen_path check uses too; what it refuses is listed
+// there. Refused here too, with 400 request.bad_path, because an upstream could read them otherwise:
+//   - "#" anywhere in the target, the query string too (pathEnd keeps it in the path);
+//   - ".." leaving the API that the path before it names;
 //   - a segment with trailing dots or spaces ("/admin./x", "/admin%20/x": Windows drops
 //     both) when the path without them names another API;
 //   - a path whose case-folded form names a more specific API than the path itself
 //     ("/ADMIN/x" when "/admin/" exists): listen paths match case-sensitively (RFC 3986 paths
 //     are), and a backend that ignores case must not be reachable through a more open API;
-//   - an escaped code point that is a look-alike of punctuation, space or a control to a
-//     reader folding Unicode compatibility forms (NFKC) or mapping to a Windows code page
-//     ("%EF%BC%8F" fullwidth "/", "%E2%88%95" division slash, "%C2%A0", C1 controls), and one
-//     folding to letters (NFKC, or Windows' best fit: "%C4%81" a with macron, "%C4%B1" dotless
-//     i) when the folded path names a more specific API ("/%EF%BD%81dmin/x", "/adm%C4%B1n/x").
+//   - an escaped code point folding to letters (NFKC, or Windows' best fit: "%C4%81" a with
+//     macron, "%C4%B1" dotless i) when the folded path names a more specific API
+//     ("/%EF%BD%81dmin/x", "/adm%C4%B1n/x"); look-alikes of punctuation ("%EF%BC%8F"
+//     fullwidth "/", "%E2%88%95" division slash, "%C2%A0", C1 controls) the normaliser refuses.
 // Most paths need none of this: one scan finds them plain and they are used as they are.
 
 /** listen_path (starts and ends with "/") -> value, per host. */
@@ -48,7 +36,8 @@ export const BAD_PATH = 'bad' as const;
 
 // The host half of a route (runtime/host.ts), exported here with the path half.
 export { BAD_HOST, hostOf, withoutRootDot } from './host.ts';
-import { compatibilityFolded, hexValue, isLookalike } from '../common/path-lookalikes.ts';
+import { compatibilityFolded } from '../common/path-lookalikes.ts';
+import { normalisePath, withoutTrailingDotsAndSpaces } from '../common/path-normalise.ts';
 
 function longestPrefix<A>(table: ReadonlyMap<string, A>, path: string): A | undefined {
   if (table.size === 0) return undefined;
@@ -79,11 +68,6 @@ function lookupRoute<A>(tables: RouteTables<A>, host: string, path: string): A |
     if (api !== undefined) return api;
   }
   return longestPrefix(tables.anyHost, path);
-}
-
-/** RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~". */
-function isUnreserved(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126;
 }
 
 /** How isPlainPath treats each ASCII character: plain, not plain, or look at the next one. */
@@ -121,104 +105,6 @@ export function isPlainPath(path: string): boolean {
     } else if (next === 47 || i + 1 === n) return false;
   }
   return true;
-}
-
-/**
- * Decodes unreserved escapes, upper-cases the others, merges slashes, resolves dot segments.
- * Returns BAD_PATH for what an upstream could read otherwise (the list at the top of this file:
- * separators, ";", "#", controls, raw non-ASCII, escapes that are not UTF-8 or are look-alikes
- * of punctuation, a segment of only dots and spaces), and `firstDot`: the number of segments before the first dot segment (-1: none).
- */
-export function normalisePath(raw: string): { path: string; firstDot: number; before: string } | typeof BAD_PATH {
-  let decoded = '';
-  // The UTF-8 sequence the escaped bytes are in: continuation bytes still expected, and the
-  // range the next one must fall in (narrower after E0, ED, F0, F4: no overlong form, no
-  // surrogate, nothing above U+10FFFF; Unicode 15 table 3-7).
-  let need = 0;
-  let low = 0x80;
-  let high = 0xbf;
-  /** The code point the sequence makes, so far. */
-  let cp = 0;
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw.charCodeAt(i);
-    if (c !== 37 /* % */) {
-      if (need !== 0 || c <= 0x20 || c >= 0x7f || c === 92 /* \\ */ || c === 59 /* ; */ || c === 35 /* # */) return BAD_PATH;
-      decoded += raw[i];
-      continue;
-    }
-    const hi = hexValue(raw.charCodeAt(i + 1));
-    const lo = hexValue(raw.charCodeAt(i + 2));
-    if (hi < 0 || lo < 0) return BAD_PATH;
-    const byte = hi * 16 + lo;
-    if (need !== 0) {
-      if (byte < low || byte > high) return BAD_PATH;
-      cp = (cp << 6) | (byte & 0x3f);
-      need--;
-      low = 0x80;
-      high = 0xbf;
-      // Here, before dot segments are resolved: "/x/%EF%BC%8F/../admin" is "/x///../admin" to a folding reader.
-      if (need === 0 && isLookalike(cp)) return BAD_PATH;
-    } else if (byte >= 0x80) {
-      if (byte >= 0xc2 && byte <= 0xdf) {
-        need = 1;
-        cp = byte & 0x1f;
-      } else if (byte >= 0xe0 && byte <= 0xef) {
-        need = 2;
-        cp = byte & 0x0f;
-        if (byte === 0xe0) low = 0xa0;
-        else if (byte === 0xed) high = 0x9f;
-      } else if (byte >= 0xf0 && byte <= 0xf4) {
-        need = 3;
-        cp = byte & 0x07;
-        if (byte === 0xf0) low = 0x90;
-        else if (byte === 0xf4) high = 0x8f;
-      } else return BAD_PATH; // a continuation byte alone, C0/C1 (overlong ASCII), F5-FF
-    } else if (byte < 0x20 || byte === 0x7f || byte === 0x2f || byte === 0x5c) return BAD_PATH;
-    decoded += isUnreserved(byte) ? String.fromCharCode(byte) : `%${raw.slice(i + 1, i + 3).toUpperCase()}`;
-    i += 2;
-  }
-  if (need !== 0) return BAD_PATH;
-  const segments = decoded.split('/');
-  const out: string[] = [];
-  let firstDot = -1;
-  let before = '/';
-  for (let i = 1; i < segments.length; i++) {
-    const seg = segments[i];
-    const last = i === segments.length - 1;
-    if (seg === '' && !last) continue; // merged slashes
-    if (seg === '.' || seg === '..') {
-      if (firstDot === -1) {
-        firstDot = out.length;
-        before = '/' + out.join('/') + (out.length > 0 ? '/' : '');
-      }
-      if (seg === '..') {
-        if (out.length === 0) return BAD_PATH;
-        out.pop();
-      }
-      // "/a/b/.." is the directory "/a/": keep the trailing slash.
-      if (last) out.push('');
-      continue;
-    }
-    if (onlyDotsAndSpaces(seg)) return BAD_PATH;
-    out.push(seg);
-  }
-  return { path: '/' + out.join('/'), firstDot, before };
-}
-
-/** "...", "..%20", "%20": trimmed as Windows trims, nothing is left, or "." / ".." is. */
-function onlyDotsAndSpaces(seg: string): boolean {
-  if (seg === '') return false;
-  for (let i = 0; i < seg.length; ) {
-    if (seg.charCodeAt(i) === 46 /* . */) i++;
-    else if (seg.startsWith('%20', i)) i += 3;
-    else return false;
-  }
-  return true;
-}
-
-/** The path with trailing dots and spaces removed from every segment ("/admin.%20/x" -> "/admin/x"). */
-function withoutTrailingDotsAndSpaces(path: string): string {
-  return path.replace(/(?:\.|%20)+(?=\/|$)/g, '');
 }
 
 /** Length of the listen path an API was found under, for the "more specific" comparison. */
@@ -260,7 +146,7 @@ export function routeRequest<A>(tables: RouteTables<A>, host: string, rawPath: s
     return api === undefined ? undefined : { api, path: rawPath };
   }
   const n = normalisePath(rawPath);
-  if (n === BAD_PATH) return BAD_PATH;
+  if ('fault' in n) return BAD_PATH;
   const path = n.path;
   const api = lookupRoute(tables, host, path);
   // ".." must not leave the API that the path before it names.

@@ -3,7 +3,9 @@
 // real client certificates from DIR (the bundle holds fingerprints, the stages need certificates;
 // without them each grant is listed as not checked).
 import { errnoMessage } from '../../common/errno.ts';
-import { certsFrom, formatWho, whoCanReach } from '../../access/who.ts';
+import { certsFrom } from '../../access/given-certs.ts';
+import { whoCanReach } from '../../access/who.ts';
+import { formatWho } from '../../access/who-format.ts';
 import { buildSnapshot } from '../../runtime/snapshot.ts';
 import { UsageError, type Command } from '../command.ts';
 import { parseAt, parseCommandLine } from '../flags.ts';

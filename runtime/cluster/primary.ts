@@ -243,18 +243,22 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     for (const w of live()) if (greeted.has(w.id)) send(w, { type: 'mtlsgate:reload' });
   };
   process.on('SIGHUP', onHup);
-  // Start-up: every worker listening, or the first failure stops them all (exit 2).
-  // The state file is read (and proven writable) before any worker starts: a bad one is one message.
-  let state: StateWriter | null = null;
-  try {
-    state = (await startState(cfg.stateDir, undefined, undefined, (error) => log.error({ error }, 'state not saved'))).writer;
-  } catch (err) {
+  /** A start-up that failed, said once in the log and on stderr: exit status 2. */
+  const cannotStart = (err: unknown): number => {
     authority?.stop();
     log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
     log.flush();
     console.error(`mtlsgate serve: ${(err as Error).message}`);
     process.off('SIGHUP', onHup);
     return 2;
+  };
+  // Start-up: every worker listening, or the first failure stops them all (exit 2).
+  // The state file is read (and proven writable) before any worker starts: a bad one is one message.
+  let state: StateWriter | null = null;
+  try {
+    state = (await startState(cfg.stateDir, undefined, undefined, (error) => log.error({ error }, 'state not saved'))).writer;
+  } catch (err) {
+    return cannotStart(err);
   }
   const started = new Promise<void>((resolve, reject) => (startup = { resolve, reject }));
   for (let i = 0; i < cfg.workers; i++) fork();
@@ -265,12 +269,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     startup = null;
     for (const w of live()) w.process.kill('SIGKILL');
     await allExited();
-    authority?.stop();
-    log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
-    log.flush();
-    console.error(`mtlsgate serve: ${(err as Error).message}`);
-    process.off('SIGHUP', onHup);
-    return 2;
+    return cannotStart(err);
   }
   startup = null;
 
