@@ -100,6 +100,11 @@ export class LiveCompiler {
     return this.resultOf(next, 'incremental', { live: Math.round(performance.now() - started) });
   }
 
+  /** Calls `listener` as each change is seen (a path; null: the watch was lost): `compile --watch` recompiles then. */
+  onChange(listener: (path: string | null) => void): void {
+    this.journal.onEvent(listener);
+  }
+
   /** Stops watching (the portal closing). */
   close(): void {
     this.journal.close();
