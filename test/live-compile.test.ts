@@ -13,6 +13,7 @@ import { generateCompileConfig } from '../bench/gen-config.ts';
 import { createCa, issueCert, type Issued } from '../cli/pki.ts';
 import { compileDir, type CompileOptions } from '../compiler/index.ts';
 import { LiveCompiler, type LiveMode } from '../compiler/live-compile.ts';
+import { createCrl } from './helpers/demo-crl.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 
 const t = tempDir('live-compile');
@@ -161,6 +162,35 @@ test('live compile: a broken policy is reported as a full compile reports it, an
     await step(live, dir, 'unchanged');
     await portalKey(dir, 'portal-00000001', 'self-serve').catch(() => mkdirSync(join(dir, 'keys', 'portal')));
     await portalKey(dir, 'portal-00000001', 'self-serve');
+    await step(live, dir, 'incremental');
+  } finally {
+    live.close();
+  }
+});
+
+test('live compile with a revocation document: a key file change is incremental, a CRL change compiles everything', async () => {
+  // Revocations depend on the CAs, their CRL files and the clock, never on keys: a new key keeps them.
+  const dir = workspace('revocation');
+  mkdirSync(join(dir, 'keys', 'portal'));
+  mkdirSync(join(dir, 'trust'));
+  const nextUpdate = new Date(Math.floor(NOW.getTime() / 1000) * 1000 + 72 * 3_600_000);
+  const crl = join(dir, 'trust', 'root.crl');
+  writeFileSync(join(dir, 'trust', 'ca.pem'), ca.certPem);
+  writeFileSync(crl, await createCrl(ca, ['01'], { nextUpdate }));
+  writeFileSync(
+    join(dir, 'trust', 'trust.yaml'),
+    'kind: api\nid: trusted\nproxy:\n  listen_path: /trusted/\n  target_url: http://127.0.0.1:9000\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n---\nkind: revocation\nid: root\ncrl: [root.crl]\n',
+  );
+  const live = new LiveCompiler(dir, { now: NOW });
+  try {
+    await step(live, dir, 'full');
+    await portalKey(dir, 'portal-0000000a', 'self-serve');
+    await step(live, dir, 'incremental');
+    // The CRL file is not a key file's: everything is compiled again, and the new serial is in.
+    writeFileSync(crl, await createCrl(ca, ['01', '02'], { nextUpdate }));
+    const revoked = await step(live, dir, 'full');
+    assert.deepEqual(Object.values(revoked.wire!.revocation.crls)[0]!.serials, ['1', '2']);
+    await portalKey(dir, 'portal-0000000b', 'self-serve');
     await step(live, dir, 'incremental');
   } finally {
     live.close();
