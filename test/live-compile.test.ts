@@ -112,6 +112,16 @@ for (const cacheDir of [undefined, 'cache']) {
       const token = createHash('sha256').update('live-compile-token').digest('hex');
       docs[5] = `${docs[5]!.trimEnd()}\ntoken_sha256: ${token}\n`;
       writeFileSync(part, [...docs.slice(0, 3), ...docs.slice(4)].join('---\n'));
+      const patchedBefore = live.emits.patched;
+      await step(live, dir, 'incremental');
+      // Two keys of the 100 changed: only they are taken out and put in (the content patched).
+      assert.equal(live.emits.patched, patchedBefore + 1, JSON.stringify(live.emits));
+      // Every key of a file switched off, then on again: more than 64 keys, built again.
+      const part1 = join(dir, 'keys/part-1.yaml');
+      const part1Text = readFileSync(part1, 'utf8');
+      writeFileSync(part1, part1Text.replace(/^id: .*$/gm, '$&\nis_inactive: true'));
+      await step(live, dir, 'incremental');
+      writeFileSync(part1, part1Text);
       await step(live, dir, 'incremental');
 
       // A certificate file a key reads, replaced by another certificate.
@@ -138,7 +148,7 @@ for (const cacheDir of [undefined, 'cache']) {
       await portalKey(dir, 'portal-0000000f', 'self-serve');
       await step(live, dir, 'incremental');
       assert.ok(live.counts.incremental >= 10, JSON.stringify(live.counts));
-      // Portal keys patch the kept content; the 100-key file edits build it again.
+      // Portal keys and a few keys of a file patch the kept content; edits of more than 64 keys build it again.
       assert.ok(live.emits.patched >= 7 && live.emits.rebuilt >= 2, JSON.stringify(live.emits));
     } finally {
       live.close();
