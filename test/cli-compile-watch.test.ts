@@ -92,7 +92,7 @@ test('compile --watch: a key file edit, a bad edit, a certificate rewritten in p
     // A change that does not compile: diagnostics with file:line:col, OUT as it was.
     before = edited;
     writeFileSync(join(dir, 'keys/alice.yaml'), 'kind: key\nid: alice\ncertificate: ../certs/alice.pem\naccess_rights:\n  nosuchapi: {}\n');
-    const failed = await w.next(/\d+ errors? in \d+ ms; .*bundle\.json left as it was\n[^]*?\d+ errors?[^\n]*\n/);
+    const failed = await w.next(/\d+ errors? in \d+ ms; .*bundle\.json left as it was\n[\s\S]*?\d+ errors?[^\n]*\n/);
     assert.match(failed, /keys\/alice\.yaml changed: 1 error/);
     assert.match(failed, /keys\/alice\.yaml:5:3: error E_\w+/);
     assert.ok(readFileSync(out).equals(before), 'a failed change leaves OUT as it was');
