@@ -57,9 +57,10 @@ export async function watchCompile(p: WatchParams): Promise<number> {
     try {
       result = await live.compile();
     } catch (err) {
-      if (!(err instanceof ConfigDirError)) throw err;
-      process.stderr.write(`${PREFIX} ${err.message}; ${p.out} left as it was\n`);
       if (first) throw err;
+      // The last good OUT stays, and the process keeps watching: the next change compiles again.
+      const message = err instanceof ConfigDirError ? err.message : `internal error: ${(err as Error).stack ?? err}`;
+      process.stderr.write(`${PREFIX} ${message}; ${p.out} left as it was\n`);
       return;
     }
     const what = first ? `compiled ${p.dir}` : `${describeChange(paths, wasLost)} changed`;
