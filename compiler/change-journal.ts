@@ -15,6 +15,13 @@ export class ChangeJournal {
   private readonly watchers = new Map<string, FSWatcher>();
   private paths = new Set<string>();
   private lost = false;
+  /** Told of every event as it arrives (null: the journal was lost), for a caller that recompiles on change (`compile --watch`). */
+  private listener: ((path: string | null) => void) | null = null;
+
+  /** Calls `listener` on each event from now on (the paths are still collected for take). */
+  onEvent(listener: (path: string | null) => void): void {
+    this.listener = listener;
+  }
 
   /** Whether `dir` is watched now. */
   watches(dir: string): boolean {
@@ -30,11 +37,13 @@ export class ChangeJournal {
         const w = watch(dir, { persistent: false }, (_event, name) => {
           if (name === null || name === undefined) this.lost = true;
           else this.paths.add(join(dir, name.toString()));
+          this.listener?.(name === null || name === undefined ? null : join(dir, name.toString()));
         });
         w.on('error', () => {
           this.lost = true;
           w.close();
           this.watchers.delete(dir);
+          this.listener?.(null);
         });
         this.watchers.set(dir, w);
       } catch {

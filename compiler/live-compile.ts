@@ -15,8 +15,11 @@
 // the window in which every time-dependent result holds, a lost watch, and a config with
 // symlinks (a watch on the link's directory does not see its target change).
 //
-// A config with revocation or test documents is not updated in place (what their results depend
-// on is not tracked per file): any change compiles everything. With nothing changed, the last full
+// Revocation documents depend on the APIs' CAs, their CRL and certificate files and the clock,
+// never on keys (compiler/check-revocation.ts takes no key): a key file's change keeps their
+// result, and a change to one of their files is a non-key change (a full compile). A config with
+// test documents is not updated in place (a test's outcome depends on every key, and what its
+// result depends on is not tracked per file): any change compiles everything. With nothing changed, the last full
 // result answers 'unchanged' as for any other config, within the same time window (a CRL's
 // nextUpdate bounds it too), every file it read having been watched before it was read.
 import { lstatSync, readdirSync } from 'node:fs';
@@ -98,6 +101,11 @@ export class LiveCompiler {
     const next = this.update(state, changed, now);
     if (next === null) return this.full(paths);
     return this.resultOf(next, 'incremental', { live: Math.round(performance.now() - started) });
+  }
+
+  /** Calls `listener` as each change is seen (a path; null: the watch was lost): `compile --watch` recompiles then. */
+  onChange(listener: (path: string | null) => void): void {
+    this.journal.onEvent(listener);
   }
 
   /** Stops watching (the portal closing). */
@@ -232,9 +240,15 @@ export class LiveCompiler {
     const notAfter = new Map<string, number>();
     const next: LiveState = { ...state, perFile: new Map(state.perFile), byPath: new Map(state.byPath) };
     for (const [abs, r] of fresh) {
-      const old = state.perFile.get(abs);
-      if (old) removed.push(...old.keys);
-      if (r) added.push(...r.keys);
+      // Only the keys whose record changed are taken out and put in: one key edited in a file of
+      // 1,000 patches one key, not 2,000 (a record is plain JSON data: the same text is the same key).
+      const before = new Map((state.perFile.get(abs)?.keys ?? []).map((k) => [k.id, k]));
+      for (const k of r?.keys ?? []) {
+        const was = before.get(k.id);
+        if (was !== undefined && JSON.stringify(was) === JSON.stringify(k)) before.delete(k.id);
+        else added.push(k);
+      }
+      removed.push(...before.values());
     }
     const ids = new Set<string>();
     const fps = new Set<string>();
@@ -343,7 +357,7 @@ export class LiveCompiler {
     // Kept only when every file it read was watched from before its read; the next full compile is.
     // Access tests run without `at:` decide at the compile's clock in ways not bounded here: not kept.
     const testsAtNow = this.opts.accessTests !== undefined && result.tests.cases.some((c) => c.request.at === null);
-    const incremental = capture.revocations === 0 && capture.tests === 0;
+    const incremental = capture.tests === 0;
     this.state = watchedBefore && !testsAtNow ? buildState(capture, this.opts.expiryWarningDays ?? 30, incremental) : null;
     return result;
   }

@@ -55,7 +55,7 @@ export interface LiveState extends LiveCapture {
   validFrom: number;
   nonKeyValidUntil: number;
   /**
-   * False for a config with revocation or test documents: their inputs are not tracked per
+   * False for a config with test documents: their inputs (every key) are not tracked per
    * file, so any change compiles everything; only "nothing changed" answers from the state.
    */
   incremental: boolean;

@@ -13,6 +13,7 @@ import { generateCompileConfig } from '../bench/gen-config.ts';
 import { createCa, issueCert, type Issued } from '../cli/pki.ts';
 import { compileDir, type CompileOptions } from '../compiler/index.ts';
 import { LiveCompiler, type LiveMode } from '../compiler/live-compile.ts';
+import { createCrl } from './helpers/demo-crl.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 
 const t = tempDir('live-compile');
@@ -111,6 +112,16 @@ for (const cacheDir of [undefined, 'cache']) {
       const token = createHash('sha256').update('live-compile-token').digest('hex');
       docs[5] = `${docs[5]!.trimEnd()}\ntoken_sha256: ${token}\n`;
       writeFileSync(part, [...docs.slice(0, 3), ...docs.slice(4)].join('---\n'));
+      const patchedBefore = live.emits.patched;
+      await step(live, dir, 'incremental');
+      // Two keys of the 100 changed: only they are taken out and put in (the content patched).
+      assert.equal(live.emits.patched, patchedBefore + 1, JSON.stringify(live.emits));
+      // Every key of a file switched off, then on again: more than 64 keys, built again.
+      const part1 = join(dir, 'keys/part-1.yaml');
+      const part1Text = readFileSync(part1, 'utf8');
+      writeFileSync(part1, part1Text.replace(/^id: .*$/gm, '$&\nis_inactive: true'));
+      await step(live, dir, 'incremental');
+      writeFileSync(part1, part1Text);
       await step(live, dir, 'incremental');
 
       // A certificate file a key reads, replaced by another certificate.
@@ -137,7 +148,7 @@ for (const cacheDir of [undefined, 'cache']) {
       await portalKey(dir, 'portal-0000000f', 'self-serve');
       await step(live, dir, 'incremental');
       assert.ok(live.counts.incremental >= 10, JSON.stringify(live.counts));
-      // Portal keys patch the kept content; the 100-key file edits build it again.
+      // Portal keys and a few keys of a file patch the kept content; edits of more than 64 keys build it again.
       assert.ok(live.emits.patched >= 7 && live.emits.rebuilt >= 2, JSON.stringify(live.emits));
     } finally {
       live.close();
@@ -161,6 +172,35 @@ test('live compile: a broken policy is reported as a full compile reports it, an
     await step(live, dir, 'unchanged');
     await portalKey(dir, 'portal-00000001', 'self-serve').catch(() => mkdirSync(join(dir, 'keys', 'portal')));
     await portalKey(dir, 'portal-00000001', 'self-serve');
+    await step(live, dir, 'incremental');
+  } finally {
+    live.close();
+  }
+});
+
+test('live compile with a revocation document: a key file change is incremental, a CRL change compiles everything', async () => {
+  // Revocations depend on the CAs, their CRL files and the clock, never on keys: a new key keeps them.
+  const dir = workspace('revocation');
+  mkdirSync(join(dir, 'keys', 'portal'));
+  mkdirSync(join(dir, 'trust'));
+  const nextUpdate = new Date(Math.floor(NOW.getTime() / 1000) * 1000 + 72 * 3_600_000);
+  const crl = join(dir, 'trust', 'root.crl');
+  writeFileSync(join(dir, 'trust', 'ca.pem'), ca.certPem);
+  writeFileSync(crl, await createCrl(ca, ['01'], { nextUpdate }));
+  writeFileSync(
+    join(dir, 'trust', 'trust.yaml'),
+    'kind: api\nid: trusted\nproxy:\n  listen_path: /trusted/\n  target_url: http://127.0.0.1:9000\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n---\nkind: revocation\nid: root\ncrl: [root.crl]\n',
+  );
+  const live = new LiveCompiler(dir, { now: NOW });
+  try {
+    await step(live, dir, 'full');
+    await portalKey(dir, 'portal-0000000a', 'self-serve');
+    await step(live, dir, 'incremental');
+    // The CRL file is not a key file's: everything is compiled again, and the new serial is in.
+    writeFileSync(crl, await createCrl(ca, ['01', '02'], { nextUpdate }));
+    const revoked = await step(live, dir, 'full');
+    assert.deepEqual(Object.values(revoked.wire!.revocation.crls)[0]!.serials, ['1', '2']);
+    await portalKey(dir, 'portal-0000000b', 'self-serve');
     await step(live, dir, 'incremental');
   } finally {
     live.close();

@@ -21,6 +21,7 @@ export function compileSection(res: BenchResults): string {
   if (c.error) s.push('\n```\n' + c.error + '\n```');
   s.push('');
   if (c.cache?.length) s.push(compileCacheSection(c.cache));
+  if (c.watch?.length) s.push(compileWatchSection(c.watch));
   return s.join('\n');
 }
 
@@ -146,4 +147,26 @@ function compileCacheSection(rows: NonNullable<CompileResult['cache']>): string 
     '',
   ];
   return out.join('\n');
+}
+
+/** `compile --watch`: from a key file renamed into place to the line saying OUT was rewritten. */
+function compileWatchSection(rows: NonNullable<CompileResult['watch']>): string {
+  const s = ['### `compile --watch`: one key file changed, to OUT rewritten\n'];
+  s.push(
+    'The CLI watching the same config (pinned to the server core); `start` is spawn to watching (the first full compile, no cache). A change is one key file written beside and renamed over: a key appended (`added`), then one key given another certificate file (`swap`). The line is what the CLI printed; `identical`: OUT has the SHA-256 of an uncached `compile` of the same config.\n',
+  );
+  const body = rows.flatMap((r) =>
+    r.steps.map((st) => [
+      r.keys,
+      st.step,
+      st.wallMs,
+      /in (\d+ ms \(\w+\))/.exec(st.line)?.[1] ?? '',
+      st.identical === undefined ? '–' : st.identical ? 'yes' : 'NO',
+      st.loadAverage,
+      st.error ?? '',
+    ]),
+  );
+  s.push(table(['keys', 'step', 'wall ms', 'its line', 'identical', 'load average', 'error'], body));
+  s.push('');
+  return s.join('\n');
 }

@@ -51,10 +51,10 @@ const KEY_FILE = join('keys', 'keys-000.yaml');
 const ASIDE = `${KEY_FILE}.bench-original`;
 const NEW_CERTS = join('certs', 'bench-cache');
 
-const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+export const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** Replaces `rel` in `dir` by a new file (never writing into the existing inode). */
-function replaceFile(dir: string, rel: string, text: string): void {
+export function replaceFile(dir: string, rel: string, text: string): void {
   writeFileSync(join(dir, `${rel}.bench-tmp`), text);
   renameSync(join(dir, `${rel}.bench-tmp`), join(dir, rel));
 }

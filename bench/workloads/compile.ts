@@ -8,6 +8,7 @@ import type { BenchContext } from '../lib/context.ts';
 import { runPinned, SERVER_CORE } from '../lib/proc.ts';
 import { SCALE_APIS } from './scale.ts';
 import { type CacheRow, runCompileCacheBench } from './compile-cache.ts';
+import { runCompileWatchBench, type WatchRow } from './compile-watch.ts';
 import { round } from './load.ts';
 
 export interface CompileResult {
@@ -26,6 +27,8 @@ export interface CompileResult {
   error?: string;
   /** `compile --cache` at each --scale-keys size: cold, warm, one key file changed (compile-cache.ts). */
   cache?: CacheRow[];
+  /** `compile --watch` at each --scale-keys size: one key file changed to OUT rewritten (compile-watch.ts). */
+  watch?: WatchRow[];
 }
 
 export async function runCompileBench(ctx: BenchContext): Promise<CompileResult> {
@@ -62,9 +65,11 @@ export async function runCompileBench(ctx: BenchContext): Promise<CompileResult>
   };
   if (r.code !== 0) result.error = (r.stderr || r.stdout).trim().split('\n').slice(0, 8).join('\n');
   result.cache = [];
+  result.watch = [];
   for (const n of ctx.opts.scaleKeys) {
     const config = await generateCompileConfig(ctx.dir('compile', `config-${SCALE_APIS}-${n}`), { apis: SCALE_APIS, keys: n }, ctx.log);
     result.cache.push(await runCompileCacheBench(ctx, config.dir, SCALE_APIS, n));
+    result.watch.push(await runCompileWatchBench(ctx, config.dir, n));
   }
   return result;
 }

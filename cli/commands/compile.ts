@@ -19,6 +19,7 @@ import { diagnosticProblems, envelope, FORMAT_OPTIONS, parseFormat } from '../re
 import { runAccessTests } from '../../access/run.ts';
 import { errnoMessage } from '../../common/errno.ts';
 import { parseCommandLine } from '../flags.ts';
+import { watchCompile } from './compile-watch.ts';
 
 export const sharedFlags = `  --format text|json|github   output format (default text; github = Actions annotations,
                               json = the envelope in docs/cli-conventions.md, on stdout)
@@ -33,7 +34,7 @@ export const sharedFlags = `  --format text|json|github   output format (default
                               by default every config file, certificate and CRL path must
                               resolve, symlinks followed, inside DIR`;
 
-const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--shards N|auto] [--sign KEYFILE] [--cache DIR] [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN] [--allow-outside PATH]
+const usage = `usage: mtlsgate compile DIR|- -o FILE|- [--watch] [--shards N|auto] [--sign KEYFILE] [--cache DIR] [--format text|json|github] [--strict] [--allow-empty] [--exclude PATTERN] [--allow-outside PATH]
 
 Validates the config directory DIR (every *.yaml / *.yml, recursively, except what
 DIR/.mtlsgateignore or --exclude names; "-" reads one YAML stream from standard input) and
@@ -43,6 +44,13 @@ Exit status: 0 ok (warnings allowed), 1 config errors, 2 usage or I/O errors.
 
 Options:
   -o, --out FILE|-            where to write the bundle ("-": standard output)
+  --watch                     compile, write FILE, then keep watching DIR (and the certificate
+                              files the config reads): each change recompiles only what changed
+                              and rewrites FILE with the bytes a fresh compile gives, printing one
+                              line (what changed, ms, the summary); a change with errors prints
+                              its diagnostics and leaves FILE as it was. Runs until SIGINT or
+                              SIGTERM (exit 0). Not with DIR "-", -o -, --shards or --format
+                              json|github (docs/scale.md)
   --shards N|auto             write a sharded bundle into the directory -o names: manifest.json
                               and shards/<digest>.json, keys split by a hash of their id into
                               N shards (auto: ~4,000 keys a shard, 1 to 256), so that a gateway
@@ -76,6 +84,7 @@ export const compileOptions = {
   sign: { type: 'string' },
   cache: { type: 'string' },
   shards: { type: 'string' },
+  watch: { type: 'boolean', default: false },
 } as const;
 
 /** Counts for the summary line and the JSON envelope. */
@@ -128,6 +137,13 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     process.stderr.write(`mtlsgate ${name}: ${message}\n`);
     return 2;
   };
+  if (values.watch) {
+    if (!write) throw new UsageError('--watch is an option of compile (check writes nothing to rewrite)');
+    if (dir === STDIO) throw new UsageError('--watch watches a config directory; give DIR, not -');
+    if (out === STDIO) throw new UsageError('--watch rewrites a bundle file on each change; give it with -o FILE, not -o -');
+    if (values.shards !== undefined) throw new UsageError('--watch writes a single bundle file; --shards is not supported with it');
+    if (format !== 'text') throw new UsageError(`--watch prints one text line per recompile; --format ${format} is not supported with it`);
+  }
   if (!write && values.cache !== undefined) throw new UsageError('--cache is an option of compile (check writes nothing)');
   if (!write && values.sign !== undefined) throw new UsageError('check does not write a bundle to sign; use compile -o FILE --sign KEYFILE');
   // The signing key is read before compiling: a bad key is found before any work.
@@ -162,6 +178,7 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     ...(values.cache === undefined ? {} : { cacheDir: values.cache }),
     ...(write ? {} : { accessTests: runAccessTests }),
   };
+  if (values.watch) return watchCompile({ dir, out: out!, opts, signingKey, summary: (result) => summaryOf(result, signingKey) });
   let stdinText: string | undefined;
   if (dir === STDIO) {
     try {
@@ -248,9 +265,7 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
   if (!ok) return 1;
   if (format === 'json' && !write) return 0;
 
-  const signed = signingKey ? `, signed by key ${keyId(signingKey)}` : '';
-  const ran = result.tests.outcomes !== null && result.tests.cases.length > 0 ? `, ${count(result.tests.cases.length, 'access test')} passed` : '';
-  const summary = `${count(counts.apis, 'API')}, ${count(counts.keys, 'key')}, ${count(counts.certificates, 'certificate')}, digest ${digest}${ran}${signed}`;
+  const summary = summaryOf(result, signingKey, digest);
   if (!write) {
     info(`mtlsgate check: ${dir === STDIO ? 'standard input' : dir} ok: ${summary}`);
     return 0;
@@ -266,6 +281,14 @@ export async function runCompiler(argv: string[], write: boolean): Promise<numbe
     return 0;
   }
   return writeBundle(out!, result.bundle!, () => info(`mtlsgate compile: wrote ${describePath(out!, 'out')}: ${summary}`), sameBytes);
+}
+
+/** "1 API, 2 keys, 2 certificates, digest sha256:...", and the tests run and the signing key. */
+function summaryOf(result: CompileResult, signingKey: KeyObject | undefined, digest = digestOf(result.bundle)): string {
+  const counts = countsOf(result);
+  const signed = signingKey ? `, signed by key ${keyId(signingKey)}` : '';
+  const ran = result.tests.outcomes !== null && result.tests.cases.length > 0 ? `, ${count(result.tests.cases.length, 'access test')} passed` : '';
+  return `${count(counts.apis, 'API')}, ${count(counts.keys, 'key')}, ${count(counts.certificates, 'certificate')}, digest ${digest}${ran}${signed}`;
 }
 
 /**
