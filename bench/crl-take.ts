@@ -9,12 +9,12 @@ import { X509Certificate } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startCrlFetcher } from '../runtime/crl-fetcher.ts';
 import { CrlStore } from '../runtime/revocation.ts';
 import { SerialTable } from '../runtime/serial-table.ts';
 import { bigCrl } from '../test/helpers/big-crl.ts';
 import { createOpensslCa } from '../test/helpers/openssl-pki.ts';
+import { watchLoop } from './lib/loop-block.ts';
 
 const entries = Number(process.argv[2] ?? 1_000_000);
 const mode = process.argv[3] === 'thread' ? 'thread' : 'worker';
@@ -34,15 +34,7 @@ const held = () => {
   return { rss: m.rss, heap: m.heapUsed + m.arrayBuffers };
 };
 const before = held();
-let worstLate = 0;
-let last = performance.now();
-const ticker = setInterval(() => {
-  const now = performance.now();
-  worstLate = Math.max(worstLate, now - last - 1);
-  last = now;
-}, 1);
-const delay = monitorEventLoopDelay({ resolution: 5 });
-delay.enable();
+const loop = watchLoop();
 const t0 = performance.now();
 const fetcher = startCrlFetcher({
   snapshot: () => ({ revocationCas: () => trusted }) as never,
@@ -53,10 +45,7 @@ const fetcher = startCrlFetcher({
 });
 await fetcher.refreshAll();
 const took = performance.now() - t0;
-// The timers see a block only once the loop is free again: let them run before reading them.
-await new Promise((r) => setTimeout(r, 50));
-delay.disable();
-clearInterval(ticker);
+const { worst: worstLate, perfMax } = await loop.stop();
 fetcher.stop();
 const taken = store.byUrl.get(url)!;
 if (taken.serials.size !== entries + 1) throw new Error(`taken ${taken.serials.size} entries: ${taken.lastError}`);
@@ -78,7 +67,7 @@ taken.serials = new Set();
 globalThis.gc?.();
 const after = held();
 console.log(
-  `${mode}: ${crl.length} bytes, ${entries + 1} entries; fetch to adoption ${took.toFixed(0)} ms; longest event-loop block ${worstLate.toFixed(0)} ms (perf_hooks max ${(delay.max / 1e6).toFixed(0)} ms); list holds ${((holding.heap - after.heap) / 1048576).toFixed(0)} MiB (heap + array buffers)${tableMiB}, RSS ${(holding.rss / 1048576).toFixed(0)} MiB (${(before.rss / 1048576).toFixed(0)} before the fetch); lookups ${lookups.join(', ')}`,
+  `${mode}: ${crl.length} bytes, ${entries + 1} entries; fetch to adoption ${took.toFixed(0)} ms; longest event-loop block ${worstLate.toFixed(0)} ms (perf_hooks max ${perfMax.toFixed(0)} ms); list holds ${((holding.heap - after.heap) / 1048576).toFixed(0)} MiB (heap + array buffers)${tableMiB}, RSS ${(holding.rss / 1048576).toFixed(0)} MiB (${(before.rss / 1048576).toFixed(0)} before the fetch); lookups ${lookups.join(', ')}`,
 );
 server.close();
 ca.cleanup();
