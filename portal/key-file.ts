@@ -169,9 +169,17 @@ export function parsePortalKey(text: string, keyId: string): PortalKey | null {
   };
 }
 
-/** Newest request first, then by id: the order the portal's pages show keys in. */
+/**
+ * Newest request first, then by id: the order the portal's pages show keys in. Compared by code
+ * unit (ISO times sort the same as by locale): the key index bounds request times read from
+ * unparsed texts in the same order (portal/key-text.ts).
+ */
 export function newestFirst(a: PortalKey, b: PortalKey): number {
-  return b.requestedAt.localeCompare(a.requestedAt) || a.keyId.localeCompare(b.keyId);
+  return compareText(b.requestedAt, a.requestedAt) || compareText(a.keyId, b.keyId);
+}
+
+export function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
