@@ -93,10 +93,10 @@ export class PortalKeyIndex {
   /** What the index has done so far: files stat'ed, files parsed, listings, full sweeps (tests and the bench read it). */
   readonly work = { stats: 0, parses: 0, listings: 0, sweeps: 0, scans: 0 };
 
-  /** Reads nothing yet: `load()` (a signed-in portal's start) or the first query reads every file once. */
   private readonly readText: (path: string) => string;
   private readonly pageWaitMs: number;
 
+  /** Reads nothing yet: `load()` (a signed-in portal's start) or the first query reads every file once. */
   constructor(
     private readonly configDir: string,
     private readonly parse: ParseKey = parsePortalKey,
