@@ -183,6 +183,18 @@ export function compareText(a: string, b: string): number {
 }
 
 /**
+ * Puts `key` into `top`, the newest-first window of at most `size` keys, if it is newer than
+ * its last: the newest keys of many without sorting them all.
+ */
+export function enterNewest(top: PortalKey[], key: PortalKey, size: number): void {
+  if (top.length === size && newestFirst(key, top[size - 1]!) >= 0) return;
+  let at = top.length;
+  while (at > 0 && newestFirst(key, top[at - 1]!) < 0) at--;
+  top.splice(at, 0, key);
+  if (top.length > size) top.pop();
+}
+
+/**
  * Every portal key in the config directory, newest request first, read and parsed now (every
  * file). The portal's pages read its PortalKeyIndex (portal/key-index.ts) instead.
  */

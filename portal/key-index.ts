@@ -25,11 +25,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { ChangeJournal } from '../compiler/change-journal.ts';
-import { compareText, keyFilePath, newestFirst, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey, readKeyFileText } from './key-file.ts';
+import { KeyEntries, type ParseKey } from './key-entries.ts';
+import { compareText, enterNewest, keyFilePath, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey, readKeyFileText } from './key-file.ts';
 import { type KeyText, keyText, mayBeOwnedBy } from './key-text.ts';
-
-/** The parse the index uses; tests pass a counting (or slow) one to check what a page view parses. */
-type ParseKey = (text: string, keyId: string) => PortalKey | null;
 
 /** How long the background read holds the event loop before it lets requests in. */
 const LOAD_SLICE_MS = 10;
@@ -44,13 +42,6 @@ export const PAGE_WAIT_MS = 3000;
 export const SWEEP_EVERY_MS = 60_000;
 const KEY_FILE = /^(portal-[0-9a-f]{8})\.yaml$/;
 
-interface Entry {
-  /** inode, size and mtime of the file when it was parsed. */
-  stamp: string;
-  /** null: not (yet) a key declaration; read again when the file changes. */
-  key: PortalKey | null;
-}
-
 /** readChanged: the index holds the file as it is (or it is gone, and dropped). */
 const UNCHANGED = Symbol('unchanged');
 
@@ -64,13 +55,8 @@ export interface KeyIndexOptions {
 }
 
 export class PortalKeyIndex {
-  private readonly entries = new Map<string, Entry>();
-  /** Files read by a sweep but not parsed yet, by id: the first read reads every text before it parses them. */
-  private readonly unparsed = new Map<string, KeyText>();
-  /** Parsed keys by owner ('' for keys without one), by id. */
-  private readonly byOwner = new Map<string, Map<string, PortalKey>>();
-  /** Ids of the keys waiting for approval. */
-  private readonly pendingIds = new Set<string>();
+  /** What the index holds of each file (parsed, or read and not parsed yet). */
+  private readonly held: KeyEntries;
   /** DIR/keys/portal */
   private readonly dir: string;
   /** DIR/keys/portal/ : a listed id's file is this plus `<id>.yaml` (cheaper than keyFilePath's check per file). */
@@ -99,10 +85,11 @@ export class PortalKeyIndex {
   /** Reads nothing yet: `load()` (a signed-in portal's start) or the first query reads every file once. */
   constructor(
     private readonly configDir: string,
-    private readonly parse: ParseKey = parsePortalKey,
+    parse: ParseKey = parsePortalKey,
     private readonly sweepEveryMs = SWEEP_EVERY_MS,
     options: KeyIndexOptions = {},
   ) {
+    this.held = new KeyEntries(parse, this.work);
     this.dir = join(configDir, PORTAL_KEYS_DIR);
     this.prefix = this.dir + sep;
     this.readText = options.readText ?? readKeyFileText;
@@ -131,7 +118,7 @@ export class PortalKeyIndex {
   get loading(): { read: number; parsed: number; total: number } | null {
     if (this.firstLoad === null || this.loadProgress.done) return null;
     const { read, total } = this.loadProgress;
-    return { read, parsed: Math.min(total, this.entries.size), total };
+    return { read, parsed: Math.min(total, this.held.parsedCount), total };
   }
 
   /**
@@ -139,7 +126,7 @@ export class PortalKeyIndex {
    * `waitMs` for it. A page that gets false says "loading" (503) rather than hold the browser.
    */
   async answersWithin(waitMs = this.pageWaitMs): Promise<boolean> {
-    if (this.loading === null || this.loading.read === this.loading.total) return true;
+    if (this.textsAllRead()) return true;
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)));
     try {
@@ -147,6 +134,12 @@ export class PortalKeyIndex {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Whether every file's text is read: no first read runs, or its texts are in. */
+  private textsAllRead(): boolean {
+    const loading = this.loading;
+    return loading === null || loading.read === loading.total;
   }
 
   /**
@@ -191,14 +184,14 @@ export class PortalKeyIndex {
   async count(owner: string): Promise<number> {
     const mayOwn = mayBeOwnedBy(owner);
     await this.exactFor((raw) => mayOwn(raw.text));
-    return this.byOwner.get(owner)?.size ?? 0;
+    return this.held.countOf(owner);
   }
 
   /** The keys of `owner`, newest request first. */
   async ownedBy(owner: string): Promise<PortalKey[]> {
     const mayOwn = mayBeOwnedBy(owner);
     await this.exactFor((raw) => mayOwn(raw.text));
-    return [...(this.byOwner.get(owner)?.values() ?? [])].sort(newestFirst);
+    return this.held.ownedBy(owner);
   }
 
   /**
@@ -210,8 +203,8 @@ export class PortalKeyIndex {
    * matter (portal/key-text.ts), so the answer is the one a finished read gives.
    */
   private async exactFor(mayMatter: (raw: KeyText) => boolean): Promise<void> {
-    if (this.loading === null) return this.fresh();
-    await this.textsIn;
+    // (A read that failed and was started again by another query has a new textsIn.)
+    while (!this.textsAllRead()) await this.textsIn;
     if (this.loading === null || !(await this.takeChanges(false))) return this.fresh();
     await this.parseWhere(([, raw]) => mayMatter(raw));
   }
@@ -222,8 +215,8 @@ export class PortalKeyIndex {
     this.scanning++;
     try {
       let sliceFrom = performance.now();
-      for (const [id, raw] of [...this.unparsed].filter(wanted)) {
-        if (this.unparsed.get(id) === raw) this.take(id, raw.stamp, raw.text);
+      for (const [id, raw] of [...this.held.unparsed].filter(wanted)) {
+        this.held.takeRead(id, raw);
         if (performance.now() - sliceFrom >= LOAD_SLICE_MS) {
           await yieldToRequests();
           sliceFrom = performance.now();
@@ -242,18 +235,11 @@ export class PortalKeyIndex {
    */
   async forAdmin(asked: number, pageSize: number, recent: number): Promise<{ pending: PortalKey[]; page: number; pendingTotal: number; recent: PortalKey[] }> {
     await this.exactFor((raw) => raw.mayBePending);
-    if (this.unparsed.size > 0) this.parseNewest(recent);
-    const waiting = [...this.pendingIds].map((id) => this.entries.get(id)!.key!).sort(newestFirst);
+    if (this.held.unparsed.size > 0) this.parseNewest(recent);
+    const waiting = this.held.waiting();
     const page = Math.max(0, Math.min(asked, Math.ceil(waiting.length / pageSize) - 1));
     const pending = waiting.slice(page * pageSize, (page + 1) * pageSize);
-    return { pending, page, pendingTotal: waiting.length, recent: this.newest(recent) };
-  }
-
-  /** The `recent` newest parsed keys, without sorting them all: a sorted window, entered only by a key newer than its last. */
-  private newest(recent: number): PortalKey[] {
-    const top: PortalKey[] = [];
-    for (const { key } of this.entries.values()) if (key !== null) enterNewest(top, key, recent);
-    return top;
+    return { pending, page, pendingTotal: waiting.length, recent: this.held.newest(recent) };
   }
 
   /**
@@ -262,28 +248,28 @@ export class PortalKeyIndex {
    * `recent` parsed. A file the portal wrote is bounded by its own request time: ~`recent` parses.
    */
   private parseNewest(recent: number): void {
-    const top = this.newest(recent);
+    const top = this.held.newest(recent);
     const floor = () => (top.length === recent ? top[recent - 1]!.requestedAt : '');
     const above = floor();
-    const candidates = [...this.unparsed].filter(([, raw]) => compareText(raw.newestBound, above) >= 0);
+    const candidates = [...this.held.unparsed].filter(([, raw]) => compareText(raw.newestBound, above) >= 0);
     candidates.sort(([, a], [, b]) => compareText(b.newestBound, a.newestBound));
     for (const [id, raw] of candidates) {
       if (top.length === recent && compareText(raw.newestBound, floor()) < 0) break;
-      const key = this.take(id, raw.stamp, raw.text);
-      if (key !== null) enterNewest(top, key, recent);
+      const key = this.held.takeRead(id, raw);
+      if (key) enterNewest(top, key, recent);
     }
   }
 
   /** The portal wrote or changed the key file `keyId`: read it now (a stat and one parse). */
   written(keyId: string): void {
-    this.drop(keyId); // parsed again even if its stamp looks the same
+    this.held.drop(keyId); // parsed again even if its stamp looks the same
     this.reread(keyId, false, keyFilePath(this.configDir, keyId));
     this.ownChange();
   }
 
   /** The portal removed the key file `keyId`. */
   removed(keyId: string): void {
-    this.drop(keyId);
+    this.held.drop(keyId);
     this.ownChange();
   }
 
@@ -328,7 +314,7 @@ export class PortalKeyIndex {
     const listed = this.listIds();
     this.dropUnlisted(listed);
     // (A file read but not parsed yet is parsed by the read, or a page that needs it.)
-    for (const id of listed) if (!this.entries.has(id) && !this.unparsed.has(id)) this.reread(id, false);
+    for (const id of listed) if (!this.held.holds(id)) this.reread(id, false);
     this.listedStamp = stamp;
   }
 
@@ -359,7 +345,7 @@ export class PortalKeyIndex {
     let sliceFrom = performance.now();
     for (const id of listed) {
       const read = this.readChanged(id, false, `${this.prefix}${id}.yaml`);
-      if (read !== UNCHANGED) this.unparsed.set(id, keyText(read.stamp, read.text));
+      if (read !== UNCHANGED) this.held.unparsed.set(id, keyText(read.stamp, read.text));
       if (!progress.done) progress.read++;
       if (performance.now() - sliceFrom >= LOAD_SLICE_MS) {
         await yieldToRequests();
@@ -368,8 +354,8 @@ export class PortalKeyIndex {
     }
     this.textsRead?.();
     this.textsRead = null;
-    for (const [id, raw] of this.unparsed) {
-      this.take(id, raw.stamp, raw.text);
+    for (const [id, raw] of this.held.unparsed) {
+      this.held.take(id, raw.stamp, raw.text);
       if (performance.now() - sliceFrom >= LOAD_SLICE_MS) {
         await yieldToRequests();
         // A page waits for what it parses (exactFor): its parses go first, this read resumes after.
@@ -381,13 +367,13 @@ export class PortalKeyIndex {
 
   /** Drops every file, parsed or not, that `listed` no longer holds. */
   private dropUnlisted(listed: Set<string>): void {
-    for (const id of [...this.entries.keys(), ...this.unparsed.keys()]) if (!listed.has(id)) this.drop(id);
+    for (const id of this.held.ids()) if (!listed.has(id)) this.held.drop(id);
   }
 
   /** Reads the file again if its stamp changed, it is new, or `force`; drops it when it is gone. */
   private reread(keyId: string, force: boolean, path = `${this.prefix}${keyId}.yaml`): void {
     const read = this.readChanged(keyId, force, path);
-    if (read !== UNCHANGED) this.take(keyId, read.stamp, read.text);
+    if (read !== UNCHANGED) this.held.take(keyId, read.stamp, read.text);
   }
 
   /**
@@ -399,50 +385,13 @@ export class PortalKeyIndex {
     try {
       const st = statSync(path);
       const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-      if (!force && this.entries.get(keyId)?.stamp === stamp) return UNCHANGED;
+      if (!force && this.held.parsedStamp(keyId) === stamp) return UNCHANGED;
       return { stamp, text: this.readText(path) };
     } catch {
-      this.drop(keyId); // removed since the listing or the event (or not a regular file: no key)
+      this.held.drop(keyId); // removed since the listing or the event (or not a regular file: no key)
       return UNCHANGED;
     }
   }
-
-  /** Files the text of `keyId` (read at `stamp`) in place of what the index held of it. */
-  private take(keyId: string, stamp: string, text: string): PortalKey | null {
-    this.drop(keyId);
-    // A file that is not (yet) a key declaration, e.g. one being written by hand, is kept as
-    // such and parsed again once it changes; the compile refuses it meanwhile.
-    this.work.parses++;
-    const key = this.parse(text, keyId);
-    this.entries.set(keyId, { stamp, key });
-    if (key === null) return null;
-    let owned = this.byOwner.get(key.owner);
-    if (owned === undefined) this.byOwner.set(key.owner, (owned = new Map()));
-    owned.set(keyId, key);
-    if (key.pending) this.pendingIds.add(keyId);
-    return key;
-  }
-
-  private drop(keyId: string): void {
-    this.unparsed.delete(keyId);
-    const entry = this.entries.get(keyId);
-    if (entry === undefined) return;
-    this.entries.delete(keyId);
-    if (entry.key === null) return;
-    const owned = this.byOwner.get(entry.key.owner);
-    owned?.delete(keyId);
-    if (owned?.size === 0) this.byOwner.delete(entry.key.owner);
-    this.pendingIds.delete(keyId);
-  }
-}
-
-/** Puts `key` into the newest-first window `top` of at most `size` keys if it is newer than its last. */
-function enterNewest(top: PortalKey[], key: PortalKey, size: number): void {
-  if (top.length === size && newestFirst(key, top[size - 1]!) >= 0) return;
-  let at = top.length;
-  while (at > 0 && newestFirst(key, top[at - 1]!) < 0) at--;
-  top.splice(at, 0, key);
-  if (top.length > size) top.pop();
 }
 
 function inodeOf(stamp: string | null): string | null {
