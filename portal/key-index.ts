@@ -27,7 +27,7 @@ import { basename, dirname, join, sep } from 'node:path';
 import { ChangeJournal } from '../compiler/change-journal.ts';
 import { KeyEntries, type ParseKey } from './key-entries.ts';
 import { compareText, enterNewest, keyFilePath, PORTAL_KEYS_DIR, parsePortalKey, type PortalKey, readKeyFileText } from './key-file.ts';
-import { type KeyText, keyText, mayBeOwnedBy } from './key-text.ts';
+import { KeyText, mayBeOwnedBy } from './key-text.ts';
 
 /** How long the background read holds the event loop before it lets requests in. */
 const LOAD_SLICE_MS = 10;
@@ -345,7 +345,7 @@ export class PortalKeyIndex {
     let sliceFrom = performance.now();
     for (const id of listed) {
       const read = this.readChanged(id, false, `${this.prefix}${id}.yaml`);
-      if (read !== UNCHANGED) this.held.unparsed.set(id, keyText(read.stamp, read.text));
+      if (read !== UNCHANGED) this.held.unparsed.set(id, new KeyText(read.stamp, read.text));
       if (!progress.done) progress.read++;
       if (performance.now() - sliceFrom >= LOAD_SLICE_MS) {
         await yieldToRequests();

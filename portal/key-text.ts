@@ -10,19 +10,28 @@
 // scalar written elsewhere in the same file; comments are kept verbatim.
 import { compareText } from './key-file.ts';
 
-/** The parts of a file's text the index keeps while it is not parsed yet. */
-export interface KeyText {
-  /** inode, size and mtime of the file when it was read. */
-  stamp: string;
-  text: string;
-  /** Whether the file may hold a key waiting for approval (mayBePending). */
-  mayBePending: boolean;
-  /** No key of the file was requested later than this (newestBound). */
-  newestBound: string;
-}
+/** A file's text the index keeps while it is not parsed yet; what it says is worked out when first asked (the read itself asks nothing). */
+export class KeyText {
+  private pending: boolean | undefined;
+  private bound: string | undefined;
 
-export function keyText(stamp: string, text: string): KeyText {
-  return { stamp, text, mayBePending: mayBePending(text), newestBound: newestBound(text) };
+  constructor(
+    /** inode, size and mtime of the file when it was read. */
+    readonly stamp: string,
+    readonly text: string,
+  ) {}
+
+  /** Whether the file may hold a key waiting for approval (mayBePending). */
+  get mayBePending(): boolean {
+    this.pending ??= mayBePending(this.text);
+    return this.pending;
+  }
+
+  /** No key of the file was requested later than this (newestBound). */
+  get newestBound(): string {
+    this.bound ??= newestBound(this.text);
+    return this.bound;
+  }
 }
 
 /**
