@@ -6,6 +6,7 @@
 import type { ApiSpec } from '../compiler/model.ts';
 import { clientCertificates, domain, listenPath, upstreamTarget } from './api-parts.ts';
 import type { ImportContext } from './context.ts';
+import { skipDuplicateApi } from './duplicates.ts';
 import { reportLeftovers } from './leftovers.ts';
 import { reportPathLists } from './path-lists.ts';
 import { FatalImportError, ptr } from './report.ts';
@@ -101,6 +102,7 @@ function reportVersions(ctx: ImportContext, def: JsonObject, file: string, base:
       file,
       ptr(base, 'version_data'),
       `version_data not converted: API versions are not supported; only the listen path and target are imported`,
+      'wider',
     );
     return;
   }
@@ -111,13 +113,15 @@ function reportVersions(ctx: ImportContext, def: JsonObject, file: string, base:
     // Tyk applies extended_paths when use_extended_paths is true, else the older paths: the other had no effect.
     const lists = bool(v.use_extended_paths) ? 'extended_paths' : 'paths';
     reportPathLists(ctx.report, file, ptr(at, lists), obj(v[lists]));
-    if (str(v.expires)) ctx.report.drop(file, ptr(at, 'expires'), 'expires not converted: API version expiry is not supported');
+    if (str(v.expires)) ctx.report.drop(file, ptr(at, 'expires'), 'expires not converted: API version expiry is not supported', 'wider');
   }
 }
 
 export function convertClassic(ctx: ImportContext, def: JsonObject, file: string, base: string): void {
-  const tykId = str(def.api_id) || str(def.slug) || str(def.name);
+  const idField = str(def.api_id) ? 'api_id' : str(def.slug) ? 'slug' : 'name';
+  const tykId = str(def[idField]);
   if (!tykId) throw new FatalImportError(file, base, 'API definition has no api_id');
+  if (skipDuplicateApi(ctx, tykId, file, ptr(base, idField))) return;
   const id = ctx.apiIds.add(tykId, file, ptr(base, 'api_id'));
   if (id !== tykId) ctx.report.note(file, ptr(base, 'api_id'), `API ${JSON.stringify(tykId)} is "${id}" in mtlsgate`);
   const proxy = obj(def.proxy);
@@ -153,7 +157,7 @@ export function convertClassic(ctx: ImportContext, def: JsonObject, file: string
     }
     if (bool(authToken.disable_header)) ctx.report.drop(file, ptr(at, 'disable_header'), 'disable_header not converted: mtlsgate always reads the auth header');
     if (bool(authToken.validate_signature))
-      ctx.report.drop(file, ptr(at, 'validate_signature'), 'validate_signature not converted: token signatures are not supported');
+      ctx.report.drop(file, ptr(at, 'validate_signature'), 'validate_signature not converted: token signatures are not supported', 'wider');
   }
   if (keyless && bool(authToken.use_certificate))
     ctx.report.drop(file, ptr(base, 'auth_configs', 'authToken', 'use_certificate'), 'use_certificate not converted: Tyk ignores it on a keyless API');

@@ -35,6 +35,8 @@ export class ImportContext {
   readonly keyIds = new IdMap('key');
   /** Tyk API id -> the imported API (policies and keys read its listen path). */
   readonly apis = new Map<string, Imported<ApiSpec>>();
+  /** Tyk API id -> where its id is (file and JSON pointer): a second definition of it is skipped (importer/duplicates.ts). */
+  readonly apiIdSites = new Map<string, { file: string; pointer: string }>();
   readonly policies: Imported<PolicySpec>[] = [];
   readonly keys: Imported<KeySpec>[] = [];
   pathMatching: PathMatching = { prefix: false, suffix: false };

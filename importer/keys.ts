@@ -95,7 +95,7 @@ export function convertKey(
     const e = certEntry(cert);
     if ('pin' in e) spec.certificate = e.pin;
     else if ('path' in e) spec.certificate = isAbsolute(e.path) ? relocatedCertPath(ctx, e.path, file, ptr(base, 'certificate')) : e.path;
-    else ctx.report.drop(file, ptr(base, 'certificate'), `certificate ${JSON.stringify(cert)} not converted: not a Tyk certificate id`);
+    else ctx.report.drop(file, ptr(base, 'certificate'), `certificate ${JSON.stringify(cert)} not converted: not a Tyk certificate id`, 'wider');
   }
 
   let tokenProblem: string | undefined;

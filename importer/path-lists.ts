@@ -10,6 +10,9 @@ import { isUnset, obj, str, type JsonObject } from './values.ts';
 const WIDER =
   "the imported API answers every path under its listen path to the keys granted it (wider than in Tyk): list the allowed paths in the policies' or keys' allowed_urls (url and methods)";
 
+/** Lists whose loss lets through what Tyk refused (or answered more often than Tyk allowed). */
+const WIDER_LISTS = new Set(['white_list', 'black_list', 'internal', 'rate_limit']);
+
 const REASONS: Record<string, string> = {
   white_list: `an allow list of paths for every client (Tyk refused any other path); ${WIDER}`,
   black_list: `a block list of paths for every client (Tyk refused these); ${WIDER}, or leave the blocked paths out of them`,
@@ -59,6 +62,6 @@ export function reportPathLists(report: ImportReport, file: string, base: string
   for (const [field, value] of Object.entries(paths)) {
     if (isUnset(value)) continue;
     const why = REASONS[field] ?? 'per-path middleware is not supported';
-    report.drop(file, ptr(base, field), `${field}${pathsOf(value)} not converted: ${why}`);
+    report.drop(file, ptr(base, field), `${field}${pathsOf(value)} not converted: ${why}`, WIDER_LISTS.has(field) ? 'wider' : undefined);
   }
 }

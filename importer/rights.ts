@@ -104,6 +104,7 @@ export function convertLimits(ctx: ImportContext, file: string, base: string, o:
       file,
       ptr(base, 'rate'),
       `rate ${shown(o.rate)} per ${shown(o.per)} not converted: rate and per must both be numbers above 0; no rate limit was written`,
+      'wider',
     );
   }
   const max = num(o.quota_max);
@@ -115,7 +116,7 @@ export function convertLimits(ctx: ImportContext, file: string, base: string, o:
       out.quota_renewal_rate = renewal;
     } else ctx.report.drop(file, ptr(base, 'quota_max'), 'quota_max not converted: without a quota_renewal_rate Tyk does not enforce it');
   } else if (!unlimited(o.quota_max)) {
-    ctx.report.drop(file, ptr(base, 'quota_max'), `quota_max ${shown(o.quota_max)} not converted: it must be a number above 0, or -1; no quota was written`);
+    ctx.report.drop(file, ptr(base, 'quota_max'), `quota_max ${shown(o.quota_max)} not converted: it must be a number above 0, or -1; no quota was written`, 'wider');
   }
   return out;
 }
