@@ -9,6 +9,7 @@ import type { ImportContext } from './context.ts';
 import { skipDuplicateApi } from './duplicates.ts';
 import { reportLeftovers } from './leftovers.ts';
 import { reportPathLists } from './path-lists.ts';
+import { takeWhiteList } from './white-lists.ts';
 import { FatalImportError, ptr } from './report.ts';
 import { bool, isObject, isUnset, obj, str, type JsonObject } from './values.ts';
 
@@ -92,7 +93,7 @@ export function isClassicApi(o: JsonObject): boolean {
 }
 
 /** Versions: one unnamed default version with nothing in it is what an unversioned API exports. */
-function reportVersions(ctx: ImportContext, def: JsonObject, file: string, base: string): void {
+function reportVersions(ctx: ImportContext, spec: ApiSpec, def: JsonObject, file: string, base: string): void {
   const vd = obj(def.version_data);
   const versions = obj(vd.versions);
   const notVersioned = vd.not_versioned !== false;
@@ -106,13 +107,15 @@ function reportVersions(ctx: ImportContext, def: JsonObject, file: string, base:
     );
     return;
   }
+  const only = Object.keys(versions).length === 1;
   for (const [name, raw] of Object.entries(versions)) {
     const v = obj(raw);
     const at = ptr(base, 'version_data', 'versions', name);
     reportLeftovers(ctx.report, file, at, v, new Set(['name', 'use_extended_paths', 'expires', 'extended_paths', 'paths']));
     // Tyk applies extended_paths when use_extended_paths is true, else the older paths: the other had no effect.
     const lists = bool(v.use_extended_paths) ? 'extended_paths' : 'paths';
-    reportPathLists(ctx.report, file, ptr(at, lists), obj(v[lists]));
+    const converted = takeWhiteList(ctx, spec, file, at, v, only) ? 'white_list' : undefined;
+    reportPathLists(ctx.report, file, ptr(at, lists), obj(v[lists]), converted);
     if (str(v.expires)) ctx.report.drop(file, ptr(at, 'expires'), 'expires not converted: API version expiry is not supported', 'wider');
   }
 }
@@ -177,7 +180,7 @@ export function convertClassic(ctx: ImportContext, def: JsonObject, file: string
     );
   if (bool(obj(def.cache_options).cache_all_safe_requests))
     ctx.report.drop(file, ptr(base, 'cache_options'), 'cache_options not converted: response caching is not supported');
-  reportVersions(ctx, def, file, base);
+  reportVersions(ctx, spec, def, file, base);
 
   // A mode's settings go with its flag: the flag's drop (when on) says the whole mode is gone.
   const silent = new Set(SILENT);

@@ -12,6 +12,7 @@ import { inputDirs, readInputs } from './sources.ts';
 import { pairOasCompanions } from './companions.ts';
 import { bool, obj } from './values.ts';
 import { renderAll, type OutFile } from './yaml-out.ts';
+import { whiteListTests } from './white-list-tests.ts';
 
 export { FatalImportError, formatFindings, type Finding } from './report.ts';
 export type { OutFile } from './yaml-out.ts';
@@ -23,7 +24,7 @@ export interface ImportResult {
   skipped: Finding[];
   notes: Finding[];
   /** certificates: files copied into certs/ (importer/cert-files.ts). */
-  counts: { apis: number; policies: number; keys: number; inactiveKeys: number; certificates: number };
+  counts: { apis: number; policies: number; keys: number; inactiveKeys: number; certificates: number; tests: number };
 }
 
 export interface ImportOptions {
@@ -36,6 +37,7 @@ export interface ImportOptions {
 /** Throws FatalImportError (nothing to write) for inputs that cannot be imported. */
 export function importTyk(paths: string[], options: ImportOptions = {}): ImportResult {
   const ctx = new ImportContext(new CertReadRoots(inputDirs(paths), options.allowOutside ?? []));
+  ctx.convertWhiteLists = options.convertWhiteLists === true;
   const items = pairOasCompanions(readInputs(paths), ctx.report);
   for (const item of items) {
     if (item.kind !== 'tykconf') continue;
@@ -60,8 +62,9 @@ export function importTyk(paths: string[], options: ImportOptions = {}): ImportR
   for (const item of items) if (item.kind === 'key') convertKey(ctx, policies, item.value, item.file, item.pointer, item.keyRef);
   const apis = [...ctx.apis.values()];
   const certificates = ctx.certCopies.files();
+  const tests = whiteListTests(ctx);
   return {
-    files: [...renderAll(apis, ctx.policies, ctx.keys), ...certificates],
+    files: [...renderAll(apis, ctx.policies, ctx.keys), ...tests, ...certificates],
     drops: ctx.report.drops,
     skipped: ctx.report.skipped,
     notes: ctx.report.notes,
@@ -71,6 +74,7 @@ export function importTyk(paths: string[], options: ImportOptions = {}): ImportR
       keys: ctx.keys.length,
       inactiveKeys: ctx.keys.filter((k) => k.disabledBecause).length,
       certificates: certificates.length,
+      tests: tests.length,
     },
   };
 }

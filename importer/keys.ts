@@ -131,7 +131,7 @@ export function convertKey(
     // copies are derived values, not configuration.
     if (applied.length > 0) spec.apply_policies = applied;
   } else {
-    const rights = convertRights(ctx, file, ptr(base, 'access_rights'), session.access_rights);
+    const rights = convertRights(ctx, file, ptr(base, 'access_rights'), session.access_rights, { kind: 'key', id });
     if (rights) spec.access_rights = rights;
     Object.assign(spec, convertLimits(ctx, file, base, session));
   }

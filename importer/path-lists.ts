@@ -57,10 +57,10 @@ function pathsOf(list: unknown): string {
   return ` (${shown.join(', ')}${list.length > 5 ? `, and ${list.length - 5} more` : ''})`;
 }
 
-/** Reports each set list of `paths` (a version's extended_paths or paths), `base` its pointer. */
-export function reportPathLists(report: ImportReport, file: string, base: string, paths: JsonObject): void {
+/** Reports each set list of `paths` (a version's extended_paths or paths), `base` its pointer; `converted`: a list carried over (white-lists.ts). */
+export function reportPathLists(report: ImportReport, file: string, base: string, paths: JsonObject, converted?: string): void {
   for (const [field, value] of Object.entries(paths)) {
-    if (isUnset(value)) continue;
+    if (isUnset(value) || field === converted) continue;
     const why = REASONS[field] ?? 'per-path middleware is not supported';
     report.drop(file, ptr(base, field), `${field}${pathsOf(value)} not converted: ${why}`, WIDER_LISTS.has(field) ? 'wider' : undefined);
   }

@@ -140,7 +140,7 @@ async function run(argv: string[]): Promise<number> {
     const body = {
       out,
       strict,
-      counts: { apis: c.apis, policies: c.policies, keys: c.keys, inactive_keys: c.inactiveKeys, certificate_files: c.certificates },
+      counts: { apis: c.apis, policies: c.policies, keys: c.keys, inactive_keys: c.inactiveKeys, certificate_files: c.certificates, test_files: c.tests },
       skipped: result.skipped.map(findingJson),
       not_converted: result.drops.map(findingJson),
       notes: result.notes.map(findingJson),
@@ -152,7 +152,8 @@ async function run(argv: string[]): Promise<number> {
   }
 
   const pending = c.inactiveKeys > 0 ? ` (${c.inactiveKeys} commented out: ${c.inactiveKeys === 1 ? 'it needs' : 'they need'} a new token)` : '';
-  const copied = c.certificates > 0 ? `, ${count(c.certificates, 'certificate file')} (certs/)` : '';
+  const copied =
+    (c.certificates > 0 ? `, ${count(c.certificates, 'certificate file')} (certs/)` : '') + (c.tests > 0 ? `, ${count(c.tests, 'access test file')} (tests/)` : '');
   const lines = [
     `mtlsgate import tyk: wrote ${count(c.apis, 'API')}, ${count(c.policies, 'policy', 'policies')}, ${count(c.keys, 'key')}${pending}${copied} to ${out}`,
   ];
