@@ -77,13 +77,16 @@ function endpointMethods(e: JsonObject): string[] | null | { refused: string } {
  * converted (the caller then does not report it as dropped); otherwise a note says why not.
  */
 export function takeWhiteList(ctx: ImportContext, api: ApiSpec, file: string, at: string, version: JsonObject, only: boolean): boolean {
-  const lists = obj(version.extended_paths);
+  if (!ctx.convertWhiteLists) return false;
+  const form = bool(version.use_extended_paths) ? 'extended_paths' : 'paths';
+  const lists = obj(version[form]);
   const list = lists.white_list;
-  if (!ctx.convertWhiteLists || !bool(version.use_extended_paths) || !Array.isArray(list) || list.length === 0) return false;
+  if (!Array.isArray(list) || list.length === 0) return false;
   const refuse = (why: string) => {
-    ctx.report.note(file, ptr(at, 'extended_paths', 'white_list'), `white_list not converted (--convert-white-lists): ${why}`);
+    ctx.report.note(file, ptr(at, form, 'white_list'), `white_list not converted (--convert-white-lists): ${why}`);
     return false;
   };
+  if (form === 'paths') return refuse('the older paths form (use_extended_paths is false) is not converted');
   if (!only) return refuse('the API has more than one version');
   if (api.use_keyless) return refuse('the API is keyless: no policy or key carries allowed_urls for it');
   const beside = CHECKED_WITH_IT.filter((f) => enabled(lists[f]).length > 0);

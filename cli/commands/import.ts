@@ -21,15 +21,15 @@ A DIR is searched for *.json (and tyk.conf, for hash_keys and path matching).
 OUT_DIR must not exist or be empty. Nothing is written when an input cannot be imported.
 Exit status: 0 imported and checked ok, 1 the output has config errors or the import is
 incomplete (a second definition of an API id was skipped), or under --strict a Tyk setting
-that narrowed access was not converted (or check warned), 2 usage, I/O or an input that
-cannot be imported.
+that narrowed access was not converted, 2 usage, I/O or an input that cannot be imported.
 
 Options:
   -o, --out OUT_DIR   where to write the YAML
   --strict            exit 1 when anything that narrowed access in Tyk was not converted
-                      (listed under "not converted, access wider than in Tyk": path lists,
-                      IP lists, internal APIs, versions, limits, ...) and when check warns
-                      (as check --strict): CI fails instead of importing a wider config
+                      (marked [access wider than in Tyk] in the report: path lists, IP
+                      lists, internal APIs, versions, limits, ...): CI fails instead of
+                      importing a wider config. The check's warnings stay warnings
+                      (mtlsgate check --strict OUT_DIR for those)
   --convert-white-lists  a version's extended_paths.white_list becomes allowed_urls on every
                       policy and key that grants the API (intersected with their own); each
                       converted list comes with a kind: test document (tests/) proving the
@@ -128,12 +128,12 @@ async function run(argv: string[]): Promise<number> {
   const strict = values.strict === true;
   const checked = await compileDir(out);
   const wider = result.drops.filter((d) => d.wider);
-  // The import's own verdict: a skipped definition always fails it; a widening drop or a check warning only under --strict.
+  // The import's own verdict: a skipped definition always fails it; a widening drop only under --strict.
   const failures: Problem[] = [
     ...result.skipped.map((f) => findingProblem('skipped', f)),
     ...(strict ? wider.map((f) => findingProblem('wider_than_tyk', f)) : []),
   ];
-  const failed1 = checked.errorCount > 0 || failures.length > 0 || (strict && checked.warningCount > 0);
+  const failed1 = checked.errorCount > 0 || failures.length > 0;
   if (format === 'json') {
     const problems = (severity: 'error' | 'warning') =>
       checked.diagnostics
@@ -148,8 +148,7 @@ async function run(argv: string[]): Promise<number> {
       notes: result.notes.map(findingJson),
       diagnostics: JSON.parse(formatDiagnostics(checked, 'json', out)).diagnostics,
     };
-    const errors = [...failures, ...problems('error'), ...(strict ? problems('warning') : [])];
-    process.stdout.write(envelope('import', !failed1, body, errors, strict ? [] : problems('warning')));
+    process.stdout.write(envelope('import', !failed1, body, [...failures, ...problems('error')], problems('warning')));
     return failed1 ? 1 : 0;
   }
 
@@ -185,7 +184,6 @@ async function run(argv: string[]): Promise<number> {
   else console.error(`mtlsgate check: ${out} ok (${count(checked.warningCount, 'warning')})`);
   if (result.skipped.length > 0) console.error(`mtlsgate import: incomplete: ${count(result.skipped.length, 'definition')} skipped`);
   if (strict && wider.length > 0) console.error(`mtlsgate import: --strict: ${count(wider.length, 'Tyk setting')} that narrowed access not converted`);
-  if (strict && checked.warningCount > 0 && checked.errorCount === 0) console.error(`mtlsgate import: --strict: check warned`);
   return failed1 ? 1 : 0;
 }
 
