@@ -121,7 +121,12 @@ function reportVersions(ctx: ImportContext, spec: ApiSpec, def: JsonObject, file
     const year = Number(/^(\d{4})-/.exec(expires ?? '')?.[1]);
     const far = year >= new Date().getUTCFullYear() + 100;
     if (expires)
-      ctx.report.drop(file, ptr(at, 'expires'), `expires not converted: API version expiry is not supported${far ? ' (a century away or more)' : ''}`, far ? undefined : 'wider');
+      ctx.report.drop(
+        file,
+        ptr(at, 'expires'),
+        `expires not converted: API version expiry is not supported${far ? ' (a century away or more)' : ''}`,
+        far ? undefined : 'wider',
+      );
   }
 }
 

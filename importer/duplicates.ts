@@ -19,8 +19,7 @@ function position(file: string, pointer: string): { line: number; col: number } 
   }
 }
 
-const at = (file: string, pointer: string, pos: { line: number; col: number } | undefined) =>
-  pos ? `${file}:${pos.line}:${pos.col}` : `${file}#${pointer}`;
+const at = (file: string, pointer: string, pos: { line: number; col: number } | undefined) => (pos ? `${file}:${pos.line}:${pos.col}` : `${file}#${pointer}`);
 
 /**
  * Whether an API with this Tyk id was imported already; if so, reports this definition as

@@ -102,7 +102,12 @@ export function convertLimits(ctx: ImportContext, file: string, base: string, o:
       out.quota_renewal_rate = renewal;
     } else ctx.report.drop(file, ptr(base, 'quota_max'), 'quota_max not converted: without a quota_renewal_rate Tyk does not enforce it');
   } else if (!unlimited(o.quota_max)) {
-    ctx.report.drop(file, ptr(base, 'quota_max'), `quota_max ${shown(o.quota_max)} not converted: it must be a number above 0, or -1; no quota was written`, 'wider');
+    ctx.report.drop(
+      file,
+      ptr(base, 'quota_max'),
+      `quota_max ${shown(o.quota_max)} not converted: it must be a number above 0, or -1; no quota was written`,
+      'wider',
+    );
   }
   return out;
 }

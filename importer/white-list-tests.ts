@@ -39,8 +39,7 @@ function tykLetsThrough(ctx: ImportContext, wl: ConvertedWhiteList, right: Limit
   const listed = wl.endpoints.some((e) => test(e.path, [rest, fullPath]) && (e.methods === null || e.methods.includes(method)));
   // allowed_urls: on the whole path (with prefix matching, also after the listen path).
   const own =
-    right.own.length === 0 ||
-    right.own.some((u) => test(u.url, ctx.pathMatching.prefix ? [rest, fullPath] : [fullPath]) && u.methods.includes(method));
+    right.own.length === 0 || right.own.some((u) => test(u.url, ctx.pathMatching.prefix ? [rest, fullPath] : [fullPath]) && u.methods.includes(method));
   return listed && own;
 }
 
@@ -107,7 +106,11 @@ export function whiteListTests(ctx: ImportContext): OutFile[] {
       ...untested.map((u) => `# Not tested: ${u}.`),
     ];
     if (kept.length === 0) {
-      ctx.report.note(wl.file, wl.pointer, `no access test written for API "${api.id}"'s converted white_list: ${untested.join('; ') || 'no right carries it'}`);
+      ctx.report.note(
+        wl.file,
+        wl.pointer,
+        `no access test written for API "${api.id}"'s converted white_list: ${untested.join('; ') || 'no right carries it'}`,
+      );
       continue;
     }
     const spec: TestSpec = { kind: 'test', id: `tyk-white-list-${api.id}`, cases: kept };

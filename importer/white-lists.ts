@@ -62,7 +62,8 @@ function endpointMethods(e: JsonObject): string[] | null | { refused: string } {
     const methods: string[] = [];
     for (const [m, action] of Object.entries(obj(e.method_actions))) {
       const a = str(obj(action).action);
-      if (a !== 'no_action') return { refused: `it answers ${m} with the action ${JSON.stringify(a ?? null)} (a mock reply, or a refusal that ends Tyk's search)` };
+      if (a !== 'no_action')
+        return { refused: `it answers ${m} with the action ${JSON.stringify(a ?? null)} (a mock reply, or a refusal that ends Tyk's search)` };
       if (m === m.toUpperCase()) methods.push(m);
     }
     return methods;
@@ -91,7 +92,9 @@ export function takeWhiteList(ctx: ImportContext, api: ApiSpec, file: string, at
   if (api.use_keyless) return refuse('the API is keyless: no policy or key carries allowed_urls for it');
   const beside = CHECKED_WITH_IT.filter((f) => enabled(lists[f]).length > 0);
   if (beside.length > 0)
-    return refuse(`${beside.join(', ')} ${beside.length === 1 ? 'is' : 'are'} set too: Tyk weighs them against the white list path by path, which allowed_urls cannot express`);
+    return refuse(
+      `${beside.join(', ')} ${beside.length === 1 ? 'is' : 'are'} set too: Tyk weighs them against the white list path by path, which allowed_urls cannot express`,
+    );
   if (bool(version.ignore_endpoint_case)) return refuse('ignore_endpoint_case: Tyk matches the paths ignoring case, allowed_urls do not');
   const endpoints: TykEndpoint[] = [];
   for (const [i, raw] of list.entries()) {
@@ -108,7 +111,8 @@ export function takeWhiteList(ctx: ImportContext, api: ApiSpec, file: string, at
   const allowed: AllowedUrlSpec[] = [];
   for (const e of endpoints) {
     const url = convertUrlPattern(e.path, api.proxy.listen_path, ctx.pathMatching);
-    if (!allowed.some((a) => a.url === url && sameMethods(a.methods, e.methods ?? undefined))) allowed.push({ url, ...(e.methods ? { methods: e.methods } : {}) });
+    if (!allowed.some((a) => a.url === url && sameMethods(a.methods, e.methods ?? undefined)))
+      allowed.push({ url, ...(e.methods ? { methods: e.methods } : {}) });
   }
   ctx.whiteLists.set(api.id, { api, file, pointer: ptr(at, 'extended_paths', 'white_list'), endpoints, allowed });
   ctx.report.note(
@@ -186,7 +190,11 @@ export function withWhiteList(
         if (r !== null && !result.some((x) => x.url === r.url && sameMethods(x.methods, r.methods))) result.push(r);
       }
   if (result.length === 0) {
-    ctx.report.note(file, at, `no request passes both API "${apiId}"'s white_list and this right's allowed_urls (Tyk let none through): the API is not granted`);
+    ctx.report.note(
+      file,
+      at,
+      `no request passes both API "${apiId}"'s white_list and this right's allowed_urls (Tyk let none through): the API is not granted`,
+    );
     return 'none';
   }
   ctx.limitedRights.push({ apiId, owner, own });

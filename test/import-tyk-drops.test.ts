@@ -98,10 +98,13 @@ test('--strict: a drop that leaves access wider than in Tyk (an IP allow list) e
   assert.match(strict.stderr, /--strict: 2 Tyk settings that narrowed access not converted/);
   const j = JSON.parse(mtlsgate(dir, 'import', 'tyk', 'in', '-o', 'strict-json', '--strict', '--json').stdout);
   assert.equal(j.ok, false);
-  assert.deepEqual(j.errors.map((e: { code: string; message: string }) => [e.code, e.message.split(':')[0]]), [
-    ['wider_than_tyk', '/enable_ip_whitelisting'],
-    ['wider_than_tyk', '/allowed_ips'],
-  ]);
+  assert.deepEqual(
+    j.errors.map((e: { code: string; message: string }) => [e.code, e.message.split(':')[0]]),
+    [
+      ['wider_than_tyk', '/enable_ip_whitelisting'],
+      ['wider_than_tyk', '/allowed_ips'],
+    ],
+  );
   assert.equal(j.not_converted.find((f: { pointer: string }) => f.pointer === '/enable_batch_request_support').wider, undefined);
   // Nothing narrowing dropped: --strict passes.
   const clean = inputs({ 'reports.json': reports({}, { enable_batch_request_support: true }) });
@@ -115,7 +118,7 @@ function whiteListCase(files: Record<string, unknown>) {
   return { ...c, r, yaml };
 }
 
-test('--convert-white-lists: the white_list becomes allowed_urls on a whole-API policy, and is intersected with a policy\'s own; the generated access test passes, and fails once a policy is widened by hand (before: reported only)', () => {
+test("--convert-white-lists: the white_list becomes allowed_urls on a whole-API policy, and is intersected with a policy's own; the generated access test passes, and fails once a policy is widened by hand (before: reported only)", () => {
   const { dir, out, r, yaml } = whiteListCase({
     'reports.json': reports(WHITE_LIST),
     'policies.json': {
@@ -160,7 +163,10 @@ test('--convert-white-lists keeps reporting what it cannot express: a black_list
   });
   assert.equal(blocked.r.code, 0, blocked.r.stderr);
   assert.match(blocked.r.stdout, /white_list not converted \(--convert-white-lists\): black_list is set too/);
-  assert.match(blocked.r.stdout, /extended_paths\/white_list: white_list \(GET \/daily, GET,HEAD \/monthly\/\{id\}\) not converted: .*\[access wider than in Tyk\]/);
+  assert.match(
+    blocked.r.stdout,
+    /extended_paths\/white_list: white_list \(GET \/daily, GET,HEAD \/monthly\/\{id\}\) not converted: .*\[access wider than in Tyk\]/,
+  );
   assert.equal(blocked.yaml('policies/readers.yaml').access_rights.reports.allowed_urls, undefined);
 
   const regex = whiteListCase({

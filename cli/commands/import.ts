@@ -154,12 +154,12 @@ async function run(argv: string[]): Promise<number> {
 
   const pending = c.inactiveKeys > 0 ? ` (${c.inactiveKeys} commented out: ${c.inactiveKeys === 1 ? 'it needs' : 'they need'} a new token)` : '';
   const copied =
-    (c.certificates > 0 ? `, ${count(c.certificates, 'certificate file')} (certs/)` : '') + (c.tests > 0 ? `, ${count(c.tests, 'access test file')} (tests/)` : '');
+    (c.certificates > 0 ? `, ${count(c.certificates, 'certificate file')} (certs/)` : '') +
+    (c.tests > 0 ? `, ${count(c.tests, 'access test file')} (tests/)` : '');
   const lines = [
     `mtlsgate import tyk: wrote ${count(c.apis, 'API')}, ${count(c.policies, 'policy', 'policies')}, ${count(c.keys, 'key')}${pending}${copied} to ${out}`,
   ];
-  if (result.skipped.length > 0)
-    lines.push(`skipped, the import is incomplete (${result.skipped.length}):`, formatFindings(result.skipped).trimEnd());
+  if (result.skipped.length > 0) lines.push(`skipped, the import is incomplete (${result.skipped.length}):`, formatFindings(result.skipped).trimEnd());
   if (result.drops.length > 0) {
     // Each drop that leaves access wider than in Tyk says so at its end (what --strict fails on).
     const marked = result.drops.map((d) => (d.wider ? { ...d, message: `${d.message} [${WIDER_MARK}]` } : d));
