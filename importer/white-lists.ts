@@ -17,7 +17,7 @@
 import type { AllowedUrlSpec, ApiSpec } from '../compiler/model.ts';
 import type { ImportContext } from './context.ts';
 import { ptr } from './report.ts';
-import { convertUrlPattern } from './url-patterns.ts';
+import { convertUrlPattern, tykPathRegex } from './url-patterns.ts';
 import { bool, obj, str, type JsonObject } from './values.ts';
 
 export interface RightsOwner {
@@ -103,6 +103,7 @@ export function takeWhiteList(ctx: ImportContext, api: ApiSpec, file: string, at
     const path = str(e.path);
     if (!path) return refuse(`entry ${i} has no path`);
     if (bool(e.ignore_case)) return refuse(`entry ${i} (${path}) ignores case; allowed_urls do not`);
+    if (matches(tykPathRegex(path, ctx.pathMatching), '/') === undefined) return refuse(`entry ${i} (${path}) is not a regex the import can read`);
     const methods = endpointMethods(e);
     if (methods !== null && !Array.isArray(methods)) return refuse(`entry ${i} (${path}): ${methods.refused}`);
     if (methods === null || methods.length > 0) endpoints.push({ path, methods });

@@ -169,6 +169,13 @@ test('--convert-white-lists keeps reporting what it cannot express: a black_list
   );
   assert.equal(blocked.yaml('policies/readers.yaml').access_rights.reports.allowed_urls, undefined);
 
+  // Go regex syntax JavaScript does not read: reported, not a stack trace.
+  const goRegex = whiteListCase({
+    'reports.json': reports({ white_list: [{ path: '(?i)/daily', method: 'GET' }] }),
+    'policies.json': { readers: { access_rights: right() } },
+  });
+  assert.match(goRegex.r.stdout, /white_list not converted \(--convert-white-lists\): entry 0 \(\(\?i\)\/daily\) is not a regex the import can read/);
+
   const regex = whiteListCase({
     'reports.json': reports(WHITE_LIST),
     'policies.json': { partial: { access_rights: right([{ url: '/month.*', methods: ['GET'] }]) } },
