@@ -87,6 +87,9 @@ export class TunnelRelay {
   start(upstreamHead: Buffer, clientHead: Buffer): void {
     if (upstreamHead.length > 0) this.toClient.take(upstreamHead);
     if (clientHead.length > 0) this.toUpstream.take(clientHead);
+    // The upstream socket's own listeners went with node:http's client at the 101: an error
+    // (a reset) ends the tunnel instead of reaching the process unheard.
+    this.upstream.on('error', this.destroy);
     this.upstream.on('data', (chunk: Buffer) => this.toClient.take(chunk));
     this.client.on('data', (chunk: Buffer) => this.toUpstream.take(chunk));
     // A side that ends its half ends the other's, as pipe() does (a close handshake the peers do themselves).

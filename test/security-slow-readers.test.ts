@@ -11,6 +11,7 @@ import { connect as connectH2, constants as h2constants } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { serveConfig } from '../cli/commands/serve.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
 import { curl, makePki, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
@@ -173,5 +174,26 @@ describe('slow readers: --min-answer-rate', { concurrency: true }, () => {
       assert.equal(r.status, 200);
       assert.equal(r.body, String(8 * 1024 * 1024));
     }
+  });
+});
+
+describe('serve flags', () => {
+  const base = ['--bundle', 'b.json', '--tls-cert', 'c.pem', '--tls-key', 'k.pem'];
+  it('--min-answer-rate BYTES|off and --min-answer-rate-grace DURATION (or their variables); bad values name the flag', () => {
+    assert.deepEqual(serveConfig(base, {}).config.minAnswerRate, { bytesPerSecond: 4096, graceMs: 5_000 });
+    assert.deepEqual(serveConfig([...base, '--min-answer-rate', '1000', '--min-answer-rate-grace', '2s'], {}).config.minAnswerRate, {
+      bytesPerSecond: 1000,
+      graceMs: 2_000,
+    });
+    assert.equal(serveConfig([...base, '--min-answer-rate', 'off'], {}).config.minAnswerRate, null);
+    assert.deepEqual(serveConfig(base, { MTLSGATE_MIN_ANSWER_RATE: '500', MTLSGATE_MIN_ANSWER_RATE_GRACE: '10s' }).config.minAnswerRate, {
+      bytesPerSecond: 500,
+      graceMs: 10_000,
+    });
+    // The body's flags stay their own.
+    assert.deepEqual(serveConfig([...base, '--min-answer-rate', 'off'], {}).config.minBodyRate, { bytesPerSecond: 240, graceMs: 5_000 });
+    assert.throws(() => serveConfig([...base, '--min-answer-rate', '4k'], {}), /--min-answer-rate must be a number of bytes per second .* not "4k"/);
+    assert.throws(() => serveConfig([...base, '--min-answer-rate', '0'], {}), /--min-answer-rate\b.*"0"/);
+    assert.throws(() => serveConfig(base, { MTLSGATE_MIN_ANSWER_RATE_GRACE: 'soon' }), /MTLSGATE_MIN_ANSWER_RATE_GRACE\b.*"soon"/);
   });
 });
