@@ -9,11 +9,10 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as connectH2, constants as h2constants } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { serveConfig } from '../cli/commands/serve.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
-import { curl, makePki, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
+import { curl, makePki, rawTlsClient, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
 
 /** The reader takes this many bytes per tick... */
@@ -71,13 +70,6 @@ async function startUpstream(): Promise<{ answers: Map<string, Answer>; url: str
   };
 }
 
-function tls(pki: TestPki, port: number): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = connectTls({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.certPem, ALPNProtocols: ['http/1.1'] }, () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
 describe('slow readers: --min-answer-rate', { concurrency: true }, () => {
   let pki: TestPki;
   let cleanup: () => void;
@@ -116,8 +108,7 @@ describe('slow readers: --min-answer-rate', { concurrency: true }, () => {
   }
 
   it('HTTP/1.1: a client that takes 32 KiB every 500 ms is cut, the upstream answer abandoned, client.answer_too_slow', async () => {
-    const socket = await tls(pki, gw.port);
-    socket.on('error', () => {});
+    const { socket } = await rawTlsClient(pki, gw.port);
     socket.write('GET /big/h1 HTTP/1.1\r\nHost: localhost\r\n\r\n');
     const reader = pacedReader(socket);
     try {
