@@ -6,7 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import type { VerifiedSignature } from '../bundle/sign.ts';
 import type { AddressInfo } from 'node:net';
 import { healthReport, startAdmin, type AdminServer, type HealthReport } from './admin.ts';
-import type { MinBodyRate } from './body-watch.ts';
+import type { MinAnswerRate, MinBodyRate } from './body-watch.ts';
 import { followBundle, readInitialBundle, type BundleSource, type InitialBundle } from './bundle-source.ts';
 import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
 import { createLimiter, type Limiter } from './limits/index.ts';
@@ -60,6 +60,8 @@ export interface RuntimeConfig {
   websocketIdleTimeoutMs?: number;
   /** `--min-body-rate` with `--min-body-rate-grace` (default 240 bytes/s after 5 s; null: off). */
   minBodyRate?: MinBodyRate | null;
+  /** `--min-answer-rate` with `--min-answer-rate-grace` (default 4,096 bytes/s after 5 s; null: off). */
+  minAnswerRate?: MinAnswerRate | null;
   drainTimeoutMs: number;
   pollIntervalMs: number;
   redisUrl?: string;
@@ -261,6 +263,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     clientIdleTimeoutMs: cfg.clientIdleTimeoutMs,
     websocketIdleTimeoutMs: cfg.websocketIdleTimeoutMs,
     minBodyRate: cfg.minBodyRate,
+    minAnswerRate: cfg.minAnswerRate,
     limiter,
     onRequest,
     maxConnections: cfg.maxConnections,
