@@ -88,8 +88,9 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     console.error(`mtlsgate serve: cannot make the directory workers hand CRLs over in: ${(err as Error).message}`);
     return 2;
   }
+  /** Removes the hand-off file of a report not kept; never one a kept CRL is in (a report may name it again). */
   const dropFile = (crl: { file?: { name: string } } | undefined) => {
-    if (crl?.file !== undefined) dropHandedFile(crlDir, crl.file.name);
+    if (crl?.file !== undefined && !taken.holdsFile(crl.file.name)) dropHandedFile(crlDir, crl.file.name);
   };
 
   function send(w: Worker | undefined, m: ToWorker): void {

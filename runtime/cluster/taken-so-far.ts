@@ -67,6 +67,12 @@ export class TakenSoFar {
     return { kept: true, displaced };
   }
 
+  /** A CRL kept is in the hand-off file `name` (a report naming it again must not have it removed). */
+  holdsFile(name: string): boolean {
+    for (const crl of this.crls.values()) if (crl.file?.name === name) return true;
+    return false;
+  }
+
   messages(): PeerFloorMessage[] {
     const out: PeerFloorMessage[] = [];
     if (this.bundle !== undefined) out.push({ type: 'mtlsgate:floor', bundle: this.bundle });
