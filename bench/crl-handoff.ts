@@ -1,18 +1,19 @@
 // What a large CRL handed between the processes of `serve --workers 2` costs the primary's event
 // loop (docs/security.md section 58):
-//   npm run build && node --import tsx bench/crl-handoff.ts [ENTRIES] [RUNS] [CLI]
-// (CLI: another build's mtlsgate.mjs, e.g. main's copied to bench/.work/, to measure before a change.)
+//   npm run build && node --import tsx bench/crl-handoff.ts [ENTRIES] [RUNS] [CLI,CLI...]
+// (CLI: a build's mtlsgate.mjs, default dist's; several, comma-separated, e.g. main's copied to
+// bench/.work/ to measure before a change: each run alternates between them.)
 // Per run: a real `serve --workers 2` (dist/mtlsgate.mjs) whose crl_url answers a small list,
 // then a CA-signed list of ENTRIES (default 1,000,000) made-up serials, with an ETag (once,
 // then 304). Both workers fetch it, each reports it to the primary, which verifies it and hands
 // it to the other. Meanwhile `/ready`, which the primary answers alone (it asks no worker), is
 // asked back to back; its slowest answer is the primary's longest event-loop block as a client
 // of the admin listener sees it (a lease request waits the same way). The window ends 3 s after
-// both workers logged the big list taken. This process's own loop is watched too (its HTTP
-// server writes the list twice): a block here would show up as a slow /ready.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdirSync } from 'node:fs';
+// both workers logged the big list taken. The crl_url is answered by a child process (writing
+// 39 MB twice held this one's loop up to 275 ms); this process's own loop is watched too: a
+// block here would show up as a slow /ready.
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { bigCrl } from '../test/helpers/big-crl.ts';
@@ -26,25 +27,41 @@ import { watchLoop } from './lib/loop-block.ts';
 
 const entries = Number(process.argv[2] ?? 1_000_000);
 const runs = Number(process.argv[3] ?? 3);
-const cli = process.argv[4] ?? CLI;
+const clis = (process.argv[4] ?? CLI).split(',');
 const tmp = tempDir('crl-handoff');
 const pki = await demoPki(tmp.dir);
 const echo = await startEcho();
 const ca = createOpensslCa('Handoff Bench CA');
 const key = join(ca.dir, 'ca-key.pem');
-let served = { body: bigCrl(ca.caCert, key, 10), etag: '"small"' };
-const server = createServer((req, res) => {
-  const { body, etag } = served;
+// The crl_url: a child process answering the file named on its stdin's last line, its name as ETag.
+const server = spawn(
+  process.execPath,
+  [
+    '-e',
+    `const fs = require('node:fs'); let file = null;
+require('node:readline').createInterface({ input: process.stdin }).on('line', (l) => (file = l));
+const s = require('node:http').createServer((req, res) => {
+  const body = fs.readFileSync(file); const etag = JSON.stringify(file);
   if (req.headers['if-none-match'] === etag) res.writeHead(304, { etag }).end();
   else res.writeHead(200, { etag, 'content-length': body.length }).end(body);
-});
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/big.crl`;
+}).listen(0, '127.0.0.1', () => console.log(s.address().port));`,
+  ],
+  { stdio: ['pipe', 'pipe', 'inherit'] },
+);
+const port = await new Promise<string>((r) => server.stdout.once('data', (d: Buffer) => r(d.toString().trim())));
+const url = `http://127.0.0.1:${port}/big.crl`;
+/** The crl_url answers `body` from now on (under a new ETag). */
+const serve = (name: string, body: Buffer) => {
+  const file = join(tmp.dir, name);
+  writeFileSync(file, body);
+  server.stdin.write(`${file}\n`);
+};
 mkdirSync(join(tmp.dir, 'cfg'));
 const bundle = await crlBundle(join(tmp.dir, 'cfg'), ca, echo.url, url);
 
-for (let run = 1; run <= runs; run++) {
-  served = { body: bigCrl(ca.caCert, key, 10), etag: `"small-${run}"` };
+for (let run = 1; run <= runs * clis.length; run++) {
+  const cli = clis[(run - 1) % clis.length];
+  serve(`small-${run}.crl`, bigCrl(ca.caCert, key, 10));
   const gw = spawnServe(
     demoServeArgs(bundle, pki, { admin: 'loopback', extra: ['--workers', '2', '--crl-stale', 'open', '--crl-refresh', '1s'] }),
     process.env,
@@ -56,7 +73,7 @@ for (let run = 1; run <= runs; run++) {
   const load = loadavg()[0].toFixed(2);
   const big = bigCrl(ca.caCert, key, entries);
   const loop = watchLoop();
-  served = { body: big, etag: `"big-${run}"` };
+  serve(`big-${run}.crl`, big);
   const started = performance.now();
   let slowest = 0;
   let asked = 0;
@@ -76,7 +93,7 @@ for (let run = 1; run <= runs; run++) {
   gw.kill();
   await gw.exited;
 }
-server.close();
+server.kill();
 await echo.close();
 ca.cleanup();
 tmp.cleanup();
