@@ -72,10 +72,10 @@ if (cluster.isWorker) {
       assert.equal(found.length, 1, `one hand-off directory in ${tmpdir}: ${found.join(', ')}`);
       return join(tmpdir, found[0]);
     },
-    /** Worker 1 sends `messages`. */
-    lie: async (messages: unknown[]) => {
+    /** Worker `worker` (1 or 2) sends `messages`. */
+    lie: async (messages: unknown[], worker = 1) => {
       writeFileSync(forged, JSON.stringify(messages));
-      process.kill(((await gw.serving()).pids as number[])[0], 'SIGUSR2');
+      process.kill(((await gw.serving()).pids as number[])[worker - 1], 'SIGUSR2');
     },
   };
 }
@@ -120,8 +120,6 @@ test('a CRL of 1 MiB one worker fetched reaches the other as a file: no message 
   const { gw, largest, handoffDir } = serveRecorded('first', bundle);
   await waitFor('both workers hold the older list', async () => (await answers(gw, 'stolen', 2)).every((a) => a === 'mtls.cert_revoked'));
   assert.deepEqual(await answers(gw, 'lost', 2), ['admitted', 'admitted']);
-  const dir = handoffDir();
-  assert.equal(statSync(dir).mode & 0o777, 0o700, 'the hand-off directory is mode 0700');
 
   newerOnce = true;
   await waitFor('the newer list fetched by one worker', () => newerServed);
@@ -136,6 +134,8 @@ test('a CRL of 1 MiB one worker fetched reaches the other as a file: no message 
   const biggest = largest(TYPES);
   assert.ok(biggest > 0, 'the messages were recorded');
   assert.ok(biggest < 4_096, `the largest CRL message on the channel: ${biggest} bytes`);
+  const dir = handoffDir();
+  assert.equal(statSync(dir).mode & 0o777, 0o700, 'the hand-off directory is mode 0700');
   assert.deepEqual(
     readdirSync(dir).map((n) => statSync(join(dir, n)).size),
     [lists.full.length],
@@ -172,14 +172,14 @@ test('a worker naming a file outside the directory, a symbolic link, a file larg
   const forged = Buffer.from(lists.full);
   forged[forged.length - 200] ^= 1;
   writeFileSync(join(dir, changed), forged);
-  await lie([
-    message('../outside.crl', lists.full.length, sha256(lists.full)),
-    message(link, lists.full.length, sha256(lists.full)),
-    message(longer, lists.full.length, sha256(lists.full)),
-    message(changed, lists.full.length, sha256(lists.full)),
-  ]);
+  // Two from each worker: the primary logs a worker's 1st, 2nd, 4th, 8th, ... refusal.
   const dropped = () => gw.lines().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('message from a worker dropped'));
+  await lie([message('../outside.crl', lists.full.length, sha256(lists.full)), message(link, lists.full.length, sha256(lists.full))], 1);
+  await waitFor("worker 1's two dropped and logged", () => dropped().length >= 2);
+  await lie([message(longer, lists.full.length, sha256(lists.full)), message(changed, lists.full.length, sha256(lists.full))], 2);
   await waitFor('all four dropped and logged', () => dropped().length >= 4);
+  const admin = `http://${(await gw.serving()).admin}`;
+  assert.match(await (await fetch(`${admin}/metrics`)).text(), /mtlsgate_worker_messages_refused_total 4\b/);
   const errors = dropped().map((l) => String(l.error));
   assert.ok(
     errors.some((e) => /crl\.file\.name is not 32 hex digits/.test(e)),
