@@ -16,6 +16,7 @@ import { makeHandoffDir, removeHandoffDir } from '../runtime/cluster/crl-files.t
 import { reportCrl } from '../runtime/cluster/crl-report.ts';
 import { checkToPrimary } from '../runtime/cluster/ipc-check.ts';
 import type { TakenMessage } from '../runtime/cluster/lease-protocol.ts';
+import { TakenSoFar } from '../runtime/cluster/taken-so-far.ts';
 import { verifyTaken } from '../runtime/cluster/verify-taken.ts';
 import { CrlThread } from '../runtime/crl-worker-client.ts';
 import { bigCrl } from './helpers/big-crl.ts';
@@ -115,4 +116,25 @@ test('a worker naming a file outside the directory, a symbolic link, a FIFO, a f
   // The real one still verifies; the directory holds nothing the primary did not expect to read.
   assert.equal(await verdict(message), 'verified');
   assert.ok(readdirSync(dir).length >= 1);
+});
+
+test('the primary keeps the file of the newest list per URL and CA: a report no newer is not kept (its file may go), a newer one displaces it', () => {
+  const taken = new TakenSoFar();
+  const file = (c: string) => ({ name: `${c.repeat(32)}.crl`, bytes: der.length, sha256: 'ab'.repeat(32) });
+  const crl = (c: string, thisUpdate: number) => ({ url: 'http://crl.example/big.crl', floor: { ...floor, thisUpdate }, file: file(c) });
+  assert.deepEqual(taken.add({ crl: crl('a', floor.thisUpdate) }), { kept: true, displaced: undefined });
+  // The same list reported again (by the other worker, or the same message replayed): not kept, and the kept file is not its to remove.
+  assert.deepEqual(taken.add({ crl: crl('b', floor.thisUpdate) }), { kept: false });
+  assert.equal(taken.holdsFile(file('a').name), true);
+  assert.equal(taken.holdsFile(file('b').name), false);
+  const newer = taken.add({ crl: crl('c', floor.thisUpdate + 1_000) });
+  assert.equal(newer.kept, true);
+  assert.equal(newer.displaced?.file?.name, file('a').name);
+  assert.equal(taken.holdsFile(file('a').name), false);
+  // Counted against the bytes the primary keeps as the file's size (section 49's bound).
+  assert.equal(new TakenSoFar(64, der.length - 1).crlRefusal(crl('d', floor.thisUpdate))?.includes('more than'), true);
+  assert.deepEqual(
+    taken.messages().map((m) => m.crl?.file?.name),
+    [file('c').name],
+  );
 });

@@ -81,5 +81,5 @@ export class TakenSoFar {
   }
 }
 
-/** The CRL's size as held (base64, as the IPC message carried it). */
-const derBytes = (crl: TakenCrl | undefined): number => crl?.der?.length ?? 0;
+/** The CRL's size as held: base64, as the IPC channel carried a small one; a large one's file. */
+const derBytes = (crl: TakenCrl | undefined): number => crl?.der?.length ?? crl?.file?.bytes ?? 0;
