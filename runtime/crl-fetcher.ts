@@ -84,6 +84,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
    * use, and not reported again (the worker that fetched them did). A CRL of `workerMinBytes` or
    * more is verified and walked in a worker thread (a promise then; it rejects with why not):
    * 1,000,000 entries held this thread, and every request, for seconds.
+   * A peer's hand-off file (`blocks` names it) is read there too, checked against its size and digest.
    */
   function take(crl: FetchedCrl, blocks: readonly Uint8Array[] | HandedCrlPath, etag: string | null, fromPeer: boolean): Promise<void> | undefined {
     // Verified against the one CA the bundle binds to this URL: any other trusted CA's CRL
