@@ -130,7 +130,7 @@ for (let run = 1; run <= runs * clis.length; run++) {
         .slice(0, 3)
         .map(([ms, ran]) => `${ms} ms (main thread ran ${ran})`)
         .join(', ') || 'none over 2 ms'
-    }, longest while its main thread ran >= 10 ms: ${Math.max(0, ...blocks.filter(([, ran]) => ran >= 10).map(([ms]) => ms))} ms; slowest /ready ${slowest.toFixed(0)} ms of ${asked}; this process's own longest block ${own.worst.toFixed(0)} ms`,
+    }; most main-thread CPU within one late timer: ${Math.max(0, ...blocks.map(([, ran]) => ran))} ms; slowest /ready ${slowest.toFixed(0)} ms of ${asked}; this process's own longest block ${own.worst.toFixed(0)} ms`,
   );
   gw.kill();
   await gw.exited;
