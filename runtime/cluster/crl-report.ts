@@ -3,7 +3,7 @@
 // CRL_WORKER_MIN_BYTES travels in the message as base64, as before (1 MiB is ~1.4 MB of JSON:
 // a few ms to parse); a larger one as a file in the primary's hand-off directory, written by
 // this worker's CRL thread with its SHA-256 (crl-files.ts), so the message is a few hundred
-// bytes and neither this worker's event loop nor the primary's encodes, parses or copies the list.
+// bytes (under 1 KiB) and neither this worker's event loop nor the primary's encodes, parses or copies the list.
 import { CRL_WORKER_MIN_BYTES, type CrlThread, crlThread, handCrlInWorker } from '../crl-worker-client.ts';
 import type { CrlFloor } from '../revocation.ts';
 import type { TakenMessage } from './lease-protocol.ts';
