@@ -94,6 +94,8 @@ export interface RuntimeConfig {
   stateRecorder?: StateRecorder;
   /** A cluster worker: what the other workers took before it started (its floors from the start). */
   peerTaken?: readonly PeerTaken[];
+  /** A cluster worker: the primary's directory large CRLs are handed over in (runtime/cluster/crl-files.ts). */
+  crlDir?: string;
 }
 
 /** A start-up failure the user can fix (bad bundle, unreadable TLS file, busy port): exit 2. */
@@ -230,7 +232,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     },
   });
   // Synchronously, before this worker's own first fetch can answer (and before it listens).
-  offerPeerCrls(cfg.peerTaken, crls);
+  offerPeerCrls(cfg.peerTaken, crls, cfg.crlDir);
 
   let limiter: Limiter;
   try {
@@ -374,7 +376,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     metrics,
     health: () => healthReport(healthSources),
     expiring: healthSources.expiring,
-    raiseFloors: (taken) => applyPeerFloors(taken, { store, crls, reloadBundle: () => source.reloadNow() }),
+    raiseFloors: (taken) => applyPeerFloors(taken, { store, crls, reloadBundle: () => source.reloadNow(), crlDir: cfg.crlDir }),
     async reload() {
       log.info({}, 'reload requested (SIGHUP): server certificate and bundle');
       await tlsFollower.reload();
