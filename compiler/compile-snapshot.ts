@@ -18,7 +18,7 @@
 // compile takes the per-file path). It holds fingerprints, token SHA-256s, diagnostics and the
 // bundle: never a private key or a token.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { documentDigest } from '../bundle/write.ts';
 import { type FileIdentity, type SameBytesFile, writeFileAtomic } from '../common/atomic-write.ts';
@@ -153,21 +153,39 @@ export function readSnapshotState(cacheDir: string): SnapshotState | null {
 /** The witness table, or null when its files do not have the digests the state names. */
 export function readWitnesses(cacheDir: string, state: SnapshotState): WitnessTable | null {
   try {
-    const text = readFileSync(join(dirOf(cacheDir), 'certs.txt'));
-    const bin = readFileSync(join(dirOf(cacheDir), 'certs.bin'));
+    // Read into shared memory, where the witness check's worker threads read them (no copy for them).
+    const text = readShared(join(dirOf(cacheDir), 'certs.txt'));
+    const bin = readShared(join(dirOf(cacheDir), 'certs.bin'));
     if (sha256Hex(text) !== state.paths || sha256Hex(bin) !== state.witnesses) return null;
     const lines = bin.length / (8 * WITNESS_FIELDS);
     if (!Number.isInteger(lines) || (lines === 0) !== (text.length === 0)) return null;
     const starts = lineStarts(text, lines);
     // Exactly `lines` lines: the last one starts inside the text and holds no newline.
     if (lines > 0 && (starts[lines - 1]! > text.length || text.indexOf(10, starts[lines - 1]) !== -1)) return null;
-    // A copy: the read buffer need not be 8-byte aligned.
-    const stats = new Float64Array(lines * WITNESS_FIELDS);
-    new Uint8Array(stats.buffer).set(bin);
+    // (A SharedArrayBuffer starts 8-byte aligned: the Float64s are read in place.)
+    const stats = new Float64Array(bin.buffer, 0, lines * WITNESS_FIELDS);
     for (const f of state.files) if (!(f.certs[0] >= 0 && f.certs[0] <= f.certs[1] && f.certs[1] <= lines)) return null;
     return { text, stats, starts, root: state.root };
   } catch {
     return null;
+  }
+}
+
+/** A file's bytes in a SharedArrayBuffer of exactly its size (read until its end, should it grow meanwhile: then refused by its digest). */
+function readShared(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const bytes = Buffer.from(new SharedArrayBuffer(size));
+    let at = 0;
+    while (at < size) {
+      const n = readSync(fd, bytes, at, size - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    return at === size ? bytes : bytes.subarray(0, at);
+  } finally {
+    closeSync(fd);
   }
 }
 

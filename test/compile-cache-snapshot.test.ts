@@ -251,5 +251,24 @@ test('the witness check finds the same changed files on this thread and in worke
       changed,
       `each reported (${workers} workers)`,
     );
+    // The workers stat through Node's fs binding (no Stats object), and find exactly what statSync finds.
+    if (workers > 0) assert.equal(findings.fastStat, true, `the workers took the binding's stat (${workers} workers)`);
+  }
+
+  // A path holding a NUL byte: statSync refuses it (the witness then holds only as "could not be
+  // stat'ed"), where the binding would stat the path cut at the NUL, an existing file: the
+  // workers use statSync for such a table, and the answer is the same on every thread.
+  const cut = paths[20]!;
+  const nulText = Buffer.concat([text, Buffer.from(`\n${cut}\0.old`)]);
+  const nulStats = new Float64Array(stats.length + WITNESS_FIELDS);
+  nulStats.set(stats);
+  nulStats[stats.length] = -1;
+  const nulTable = { root: dir, text: nulText, stats: nulStats, starts: lineStarts(nulText, paths.length + 1) };
+  const nulRanges: WitnessRange[] = [...ranges.map((r) => ({ ...r })), { start: paths.length, end: paths.length + 1 }];
+  for (const workers of [0, 2]) {
+    const findings = new WitnessFindings();
+    const changed = [...(await changedWitnesses(nulTable, nulRanges, workers, undefined, findings))].sort((a, b) => a - b);
+    assert.deepEqual(changed, [1, 2, 4, 9], `the NUL path's witness ("not stat'ed") holds (${workers} workers)`);
+    if (workers > 0) assert.equal(findings.fastStat, false, 'statSync for a table with a NUL byte');
   }
 });
