@@ -19,11 +19,11 @@
 // compile takes the per-file path). It holds fingerprints, token SHA-256s, diagnostics and the
 // bundle: never a private key or a token.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { documentDigest } from '../bundle/write.ts';
 import { type FileIdentity, type SameBytesFile, writeFileAtomic } from '../common/atomic-write.ts';
-import { type FileWitness, sha256Hex } from './certs.ts';
+import type { FileWitness } from './certs.ts';
 import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { compilerCode } from './key-cache.ts';
