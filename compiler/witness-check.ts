@@ -81,13 +81,17 @@ function slowStat(path) {
 // statSync makes a Stats object and four Dates for each file: at 1,000,000 files that is ~1 s of
 // CPU (a third of this loop's), for four numbers. Node's fs binding (the call statSync itself
 // makes) fills one shared Float64Array instead. Taken only where it is the binding statSync uses:
-// process.binding is a deprecated API (so not when deprecations are shown or thrown), its answer
-// must be statSync's own for a file both stat (field by field, the times as statSync computes
-// them), and no path holds a NUL byte (statSync refuses one; the binding would cut the path there).
-// Otherwise, and on any surprise, statSync.
+// process.binding is a deprecated API (so not when deprecations are shown or thrown); statSync's
+// own source must make this very call (binding.stat(path, bigint, undefined, throwIfNoEntry):
+// Node 20.20; older builds took an error context there); its answer must be statSync's for a file
+// both stat (field by field, the times as statSync computes them); and no path may hold a NUL
+// byte (statSync refuses one; the binding would cut the path there). Otherwise, and on any
+// surprise, statSync.
 function fastStat(bytes) {
+  const SAME_CALL = /binding\\.stat\\(\\s*pathModule\\.toNamespacedPath\\(path\\),\\s*options\\.bigint,\\s*undefined,\\s*options\\.throwIfNoEntry,?\\s*\\)/;
   const flags = process.execArgv.join(' ') + ' ' + (process.env.NODE_OPTIONS || '');
   if (/deprecation/.test(flags) || process.env.NODE_PENDING_DEPRECATION === '1' || bytes.indexOf(0) !== -1) return slowStat;
+  if (!SAME_CALL.test(statSync.toString())) return slowStat;
   try {
     const binding = process.binding('fs');
     const fast = (path) => {
