@@ -46,12 +46,15 @@ export function chunkWrites(k: number, files: number, rows: number, bytes: Chunk
   };
 }
 
-/** Chunk files beyond the `count` chunks a snapshot names (it had more before): removed (best effort). */
+/**
+ * Chunk files beyond the `count` chunks a snapshot names (it had more before), and the one-file
+ * tables of format v6 (certs.txt, certs.bin, ids.txt: 68 MB at 1,000,000 keys): removed (best effort).
+ */
 export function removeChunksFrom(dir: string, count: number): void {
   try {
     for (const name of readdirSync(dir)) {
-      const m = /^(?:certs|ids)-(\d+)\.(?:txt|bin)$/.exec(name);
-      if (m && Number(m[1]) >= count) rmSync(join(dir, name), { force: true });
+      const m = /^(?:certs|ids)(?:-(\d+))?\.(?:txt|bin)$/.exec(name);
+      if (m && (m[1] === undefined || Number(m[1]) >= count)) rmSync(join(dir, name), { force: true });
     }
   } catch {}
 }

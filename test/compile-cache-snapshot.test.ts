@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { compileDir, type CompileResult } from '../compiler/index.ts';
@@ -291,7 +291,15 @@ test('the witness and id tables in chunks: one key file changed rewrites its chu
       .filter((f) => /^(certs|ids)-\d+\./.test(f))
       .sort();
   const identity = () => new Map(chunkFiles().map((f) => [f, `${statSync(join(snapDir, f)).ino}:${statSync(join(snapDir, f)).mtimeMs}`]));
+  // A cache of format v6 (one file a table) before: the cold compile removes its tables.
+  mkdirSync(snapDir, { recursive: true });
+  for (const old of ['certs.txt', 'certs.bin', 'ids.txt']) writeFileSync(join(snapDir, old), 'v6');
   assert.equal(cacheStats(await same(dir, cache)).patched, undefined, 'cold');
+  assert.deepEqual(
+    readdirSync(snapDir).filter((f) => /^(certs|ids)\./.test(f)),
+    [],
+    'the v6 tables removed',
+  );
   assert.deepEqual(chunkFiles(), [
     'certs-0.bin',
     'certs-0.txt',
