@@ -6,11 +6,14 @@
 // is curl with its own leaf; every verdict on a name constraint is also `openssl verify`'s.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BundleError } from '../bundle/bundle-error.ts';
+import { certFacts } from '../cert/cert-facts.ts';
+import { compileDir } from '../compiler/index.ts';
 import { CONTENT_MARK } from '../bundle/header.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { bundleOfContentBytes, serializeBundle } from '../bundle/write.ts';
@@ -24,6 +27,12 @@ const CA_EXTENSIONS = 'basicConstraints = critical, CA:true\nkeyUsage = critical
 const TRUST_DOMAIN = `${CA_EXTENSIONS}\nnameConstraints = critical, permitted;DNS:corp.example, permitted;URI:corp.example, permitted;URI:.corp.example`;
 /** Constrained for DNS names only: RFC 5280 leaves URIs unbounded (a constraint binds its own form). */
 const DNS_ONLY = `${CA_EXTENSIONS}\nnameConstraints = critical, permitted;DNS:corp.example`;
+/**
+ * Made once with openssl (valid for 100 years): a P-256 root; under it an intermediate with an
+ * RSA key of 16,384 bits; under that a P-256 leaf (and its key); and a self-signed RSA-16384 root.
+ * Only the leaf's key is kept: generating a 16,384-bit key takes minutes.
+ */
+const BIG_KEYS = join(import.meta.dirname, 'fixtures', 'big-keys');
 const LEAF = 'basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth';
 
 interface Client {
@@ -96,12 +105,18 @@ describe('subject identities an attacker writes; name constraints on an intermed
       client(name);
     }
 
+    copyFileSync(join(BIG_KEYS, 'root.pem'), join(dir, 'big-root.pem'));
+    writeFileSync(join(dir, 'big-leaf-chain.pem'), ['leaf.pem', 'intermediate-rsa16384.pem'].map((f) => readFileSync(join(BIG_KEYS, f), 'utf8')).join(''));
+    clients['big-intermediate'] = { cert: join(dir, 'big-leaf-chain.pem'), key: join(BIG_KEYS, 'leaf-key.pem'), opensslOk: true };
+
     const matchKey = (id: string, field: string) => `kind: key\nid: ${id}\ncertificate_match:\n  issuer: ca.pem\n  ${field}\naccess_rights:\n  dyn: {}\n---\n`;
     writeFileSync(
       join(dir, 'config.yaml'),
       [
         `kind: api\nid: dyn\nproxy:\n  listen_path: /dyn/\n  target_url: ${echo.url}\nauth:\n  use_certificate: true\n---\n`,
         `kind: api\nid: ca\nproxy:\n  listen_path: /ca/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [ca.pem]\n---\n`,
+        `kind: api\nid: big\nproxy:\n  listen_path: /big/\n  target_url: ${echo.url}\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [big-root.pem]\n---\n`,
+        `kind: key\nid: big-subject\ncertificate_match:\n  issuer: big-root.pem\n  subject_cn: leaf below RSA-16384\naccess_rights:\n  dyn: {}\n---\n`,
         matchKey('pay', 'san_uri: spiffe://corp.example/ns/pay/sa/api'),
         matchKey('other', 'san_uri: spiffe://other/ns/pay/sa/api'),
         matchKey('other-dns', 'san_dns: evil.other'),
@@ -145,6 +160,15 @@ describe('subject identities an attacker writes; name constraints on an intermed
     }
   });
 
+  it('an intermediate whose RSA key has more than 8,192 bits issues nothing: its signatures are never checked', async () => {
+    const big = await curl(pki, gw.port, '/big/x', { client: clients['big-intermediate'] });
+    assert.deepEqual([big.status, big.json.code], [403, 'mtls.cert_not_allowed']);
+    assert.equal(await who('big-intermediate'), '401 auth.cert_not_found');
+    const intermediate = new X509Certificate(readFileSync(join(BIG_KEYS, 'intermediate-rsa16384.pem')));
+    assert.equal(certFacts(intermediate.raw).keyBits, 16384);
+    assert.equal(intermediate.publicKey.asymmetricKeyDetails?.modulusLength, 16384);
+  });
+
   it('a DNS-only constraint leaves URIs unbounded, as RFC 5280 and OpenSSL do', async () => {
     assert.equal(clients['dns-only-uri'].opensslOk, true);
     assert.equal(await who('dns-only-uri'), 'key other');
@@ -160,6 +184,17 @@ describe('subject identities an attacker writes; name constraints on an intermed
       assert.equal(await who(name), '401 auth.cert_not_found', name);
     }
   });
+});
+
+it('compile: a CA whose RSA key has more than 8,192 bits is E_CA_UNUSABLE at the entry, saying its size', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-big-ca-'));
+  copyFileSync(join(BIG_KEYS, 'root-rsa16384.pem'), join(dir, 'root.pem'));
+  writeFileSync(join(dir, 'api.yaml'), 'kind: api\nid: a\nproxy:\n  listen_path: /a/\n  target_url: http://127.0.0.1:9\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [root.pem]\n');
+  const r = await compileDir(dir);
+  const found = r.diagnostics.filter((d) => d.code === 'E_CA_UNUSABLE');
+  assert.equal(found.length, 1, JSON.stringify(r.diagnostics));
+  assert.match(found[0].message, /its public key has 16384 bits, more than 8192/);
+  assert.equal(`${found[0].line}:${found[0].col}`, '7:23');
 });
 
 describe("a bundle's JSON: names that are Object.prototype's", () => {
