@@ -5,7 +5,6 @@
 // DNS:corp.example and URI:corp.example), and one constrained for DNS names only. Every client
 // is curl with its own leaf; every verdict on a name constraint is also `openssl verify`'s.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +19,7 @@ import { bundleOfContentBytes, serializeBundle } from '../bundle/write.ts';
 import { bundleContent } from './helpers/bundle-builder.ts';
 import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { closeGatewayTest, gatewayOnConfig, startPkiAndEcho } from './helpers/config-gateway.ts';
-import { opensslIssue, opensslRootCa } from './helpers/openssl-pki.ts';
+import { type OpensslClient, opensslClient, opensslIssue, opensslRootCa } from './helpers/openssl-pki.ts';
 
 const CA_EXTENSIONS = 'basicConstraints = critical, CA:true\nkeyUsage = critical, keyCertSign, cRLSign';
 /** The trust domain corp.example: DNS names in it and below it, URIs whose host is it or below it. */
@@ -35,19 +34,13 @@ const DNS_ONLY = `${CA_EXTENSIONS}\nnameConstraints = critical, permitted;DNS:co
 const BIG_KEYS = join(import.meta.dirname, 'fixtures', 'big-keys');
 const LEAF = 'basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth';
 
-interface Client {
-  cert: string;
-  key: string;
-  opensslOk: boolean;
-}
-
 describe('subject identities an attacker writes; name constraints on an intermediate for san identity', () => {
   let pki: TestPki;
   let cleanup: () => void;
   let echo: EchoUpstream;
   let gw: TestGateway;
   let dir: string;
-  const clients: Record<string, Client> = {};
+  const clients: Record<string, OpensslClient> = {};
 
   before(async () => {
     ({ pki, cleanup, echo } = await startPkiAndEcho());
@@ -57,12 +50,7 @@ describe('subject identities an attacker writes; name constraints on an intermed
     const issue = (name: string, issuer: string, extensions: string, san?: string) =>
       opensslIssue(dir, name, issuer, `/CN=${name}`, san === undefined ? extensions : `${extensions}\nsubjectAltName = ${san}`, ++serial);
     const client = (name: string, ...above: string[]) => {
-      const chain = [name, ...above].map((n) => readFileSync(join(dir, `${n}.pem`), 'utf8')).join('');
-      const cert = join(dir, `${name}-chain.pem`);
-      writeFileSync(cert, chain);
-      const untrusted = above.length > 0 ? ['-untrusted', join(dir, `${above[0]}.pem`)] : [];
-      const verify = spawnSync('openssl', ['verify', '-purpose', 'sslclient', '-CAfile', join(dir, 'ca.pem'), ...untrusted, join(dir, `${name}.pem`)]);
-      clients[name] = { cert, key: join(dir, `${name}-key.pem`), opensslOk: verify.status === 0 };
+      clients[name] = opensslClient(dir, name, ...above);
     };
     issue('domain-ca', 'ca', TRUST_DOMAIN);
     issue('dns-only-ca', 'ca', DNS_ONLY);
@@ -79,17 +67,20 @@ describe('subject identities an attacker writes; name constraints on an intermed
       // WHATWG URL (what an upstream reading XFCC's URI= may use) reads the host as evil.other.
       'backslash-host': 'URI:https://evil.other\\\\.corp.example/x',
     };
-    for (const [name, san] of Object.entries(underDomain)) {
-      issue(name, 'domain-ca', LEAF, san);
-      client(name, 'domain-ca');
-    }
+    /** Leaves by name and subjectAltName, issued by `issuer` and sent with the certificates `above`. */
+    const leaves = (names: Record<string, string>, issuer: string, ...above: string[]) => {
+      for (const [name, san] of Object.entries(names)) {
+        issue(name, issuer, LEAF, san);
+        client(name, ...above);
+      }
+    };
+    leaves(underDomain, 'domain-ca', 'domain-ca');
     // A NUL inside a DNS name (openssl's config cannot write one: the SAN as DER). A C string ends at it.
     const nulName = Buffer.from('evil.other\0.corp.example', 'latin1');
     const nulSan = Buffer.concat([Buffer.from([0x30, nulName.length + 2, 0x82, nulName.length]), nulName]).toString('hex');
     issue('nul-dns', 'domain-ca', `${LEAF}\n2.5.29.17 = DER:${nulSan}`);
     client('nul-dns', 'domain-ca');
-    issue('dns-only-uri', 'dns-only-ca', LEAF, 'URI:spiffe://other/ns/pay/sa/api');
-    client('dns-only-uri', 'dns-only-ca');
+    leaves({ 'dns-only-uri': 'URI:spiffe://other/ns/pay/sa/api' }, 'dns-only-ca', 'dns-only-ca');
     // Straight under the root: names the root's CA issues as asked.
     const underRoot: Record<string, string> = {
       'two-uris': 'URI:spiffe://corp.example/ns/pay/sa/api, URI:https://evil.example/x',
@@ -100,10 +91,7 @@ describe('subject identities an attacker writes; name constraints on an intermed
       'pct-segment': 'URI:spiffe://corp.example/ns/pay%2Fments/sa/web',
       'root-userinfo': 'URI:spiffe://evil@corp.example/ns/pay/sa/api',
     };
-    for (const [name, san] of Object.entries(underRoot)) {
-      issue(name, 'ca', LEAF, san);
-      client(name);
-    }
+    leaves(underRoot, 'ca');
 
     copyFileSync(join(BIG_KEYS, 'root.pem'), join(dir, 'big-root.pem'));
     writeFileSync(join(dir, 'big-leaf-chain.pem'), ['leaf.pem', 'intermediate-rsa16384.pem'].map((f) => readFileSync(join(BIG_KEYS, f), 'utf8')).join(''));
@@ -189,7 +177,10 @@ describe('subject identities an attacker writes; name constraints on an intermed
 it('compile: a CA whose RSA key has more than 8,192 bits is E_CA_UNUSABLE at the entry, saying its size', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtlsgate-big-ca-'));
   copyFileSync(join(BIG_KEYS, 'root-rsa16384.pem'), join(dir, 'root.pem'));
-  writeFileSync(join(dir, 'api.yaml'), 'kind: api\nid: a\nproxy:\n  listen_path: /a/\n  target_url: http://127.0.0.1:9\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [root.pem]\n');
+  writeFileSync(
+    join(dir, 'api.yaml'),
+    'kind: api\nid: a\nproxy:\n  listen_path: /a/\n  target_url: http://127.0.0.1:9\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [root.pem]\n',
+  );
   const r = await compileDir(dir);
   const found = r.diagnostics.filter((d) => d.code === 'E_CA_UNUSABLE');
   assert.equal(found.length, 1, JSON.stringify(r.diagnostics));
