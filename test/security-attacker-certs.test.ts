@@ -185,7 +185,7 @@ it('compile: a CA whose RSA key has more than 8,192 bits is E_CA_UNUSABLE at the
   const found = r.diagnostics.filter((d) => d.code === 'E_CA_UNUSABLE');
   assert.equal(found.length, 1, JSON.stringify(r.diagnostics));
   assert.match(found[0].message, /its public key has 16384 bits, more than 8192/);
-  assert.equal(`${found[0].line}:${found[0].col}`, '7:23');
+  assert.equal(`${found[0].line}:${found[0].col}`, '8:23');
 });
 
 describe("a bundle's JSON: names that are Object.prototype's", () => {
