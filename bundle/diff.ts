@@ -168,8 +168,8 @@ function keyChange(a: BundleKey, b: BundleKey): FieldChange[] {
   const fields: FieldChange[] = COMPARED_KEY_FIELDS.filter((f) => !sameJson(a[f], b[f])).map((f) => ({ field: f, old: a[f], new: b[f] }));
   const apis = [...new Set([...Object.keys(a.access_rights), ...Object.keys(b.access_rights)])].sort();
   for (const api of apis) {
-    const before = a.access_rights[api];
-    const after = b.access_rights[api];
+    const before = Object.hasOwn(a.access_rights, api) ? a.access_rights[api] : undefined;
+    const after = Object.hasOwn(b.access_rights, api) ? b.access_rights[api] : undefined;
     if (!sameJson(before, after)) fields.push({ field: `access_rights.${api}`, old: before, new: after });
   }
   return fields;

@@ -154,7 +154,7 @@ export function verifyShape(c: unknown): asserts c is WireContent {
   record(CONTENT_SHAPE)(c, 'content');
   const { apis, cas, revocation, routes, not_after } = c as WireContent;
   const knownCa = (fp: string, path: string) => {
-    if (!isObj(cas[fp])) fail(path, `names CA ${fp} missing from content.cas`);
+    if (!entryOf(cas, fp)) fail(path, `names CA ${fp} missing from content.cas`);
   };
   for (const id in apis) {
     const p = `content.apis.${id}`;
@@ -165,15 +165,15 @@ export function verifyShape(c: unknown): asserts c is WireContent {
   for (const fp in not_after) if (!HEX64.test(fp)) fail('content.not_after', 'keys must be fingerprints');
   const crlIssuers = revocation.crl_issuers ?? {};
   for (const fp in crlIssuers) knownCa(crlIssuers[fp].ca, `content.revocation.crl_issuers.${fp}.ca`);
-  for (const fp in revocation.crls) if (!isObj(crlIssuers[fp])) knownCa(fp, `content.revocation.crls.${fp}`);
+  for (const fp in revocation.crls) if (!entryOf(crlIssuers, fp)) knownCa(fp, `content.revocation.crls.${fp}`);
   const urlIssuers = revocation.crl_url_issuers ?? {};
   for (const url in urlIssuers) {
     if (!revocation.crl_urls.includes(url)) fail('content.revocation.crl_url_issuers', `names ${JSON.stringify(url)}, which is not among crl_urls`);
-    if (!isObj(crlIssuers[urlIssuers[url]])) knownCa(urlIssuers[url], 'content.revocation.crl_url_issuers');
+    if (!entryOf(crlIssuers, urlIssuers[url])) knownCa(urlIssuers[url], 'content.revocation.crl_url_issuers');
   }
   for (const host in routes) {
     const paths = routes[host];
-    for (const lp in paths) if (!isObj(apis[paths[lp]])) fail(`content.routes.${host}.${lp}`, 'names an API missing from content.apis');
+    for (const lp in paths) if (!entryOf(apis, paths[lp])) fail(`content.routes.${host}.${lp}`, 'names an API missing from content.apis');
   }
   checkKeyParts(c as WireContent, apis, cas);
 }
@@ -188,7 +188,7 @@ export function verifyKeyParts(c: unknown, apis: Record<string, BundleApi>, cas:
 function checkKeyParts(c: ShardContent, apis: Record<string, BundleApi>, cas: Record<string, BundleCa>): void {
   const { matches, sessions, keys, certs, tokens } = c;
   const knownCa = (fp: string, path: string) => {
-    if (!isObj(cas[fp])) fail(path, `names CA ${fp} missing from content.cas`);
+    if (!entryOf(cas, fp)) fail(path, `names CA ${fp} missing from content.cas`);
   };
   const knownKey = (id: string, path: string) => {
     if (keyRow(keys.ids, id) < 0) fail(path, `names key ${JSON.stringify(id)} missing from content.keys.ids`);
@@ -210,7 +210,7 @@ function checkKeyParts(c: ShardContent, apis: Record<string, BundleApi>, cas: Re
   for (const fp in certs.apis) {
     const p = `content.certs.apis.${fp}`;
     if (!HEX64.test(fp) || !hexIncludes(certs.hex, fp)) fail(p, 'must name a fingerprint of content.certs.hex');
-    for (const api of certs.apis[fp]) if (!isObj(apis[api])) fail(p, `names API ${JSON.stringify(api)} missing from content.apis`);
+    for (const api of certs.apis[fp]) if (!entryOf(apis, api)) fail(p, `names API ${JSON.stringify(api)} missing from content.apis`);
   }
   const hashes = hexCount(tokens.hex);
   if (tokens.key.length !== hashes) fail('content.tokens.key', `must have one entry per token hash (${hashes})`);
@@ -220,6 +220,16 @@ function checkKeyParts(c: ShardContent, apis: Record<string, BundleApi>, cas: Re
     if (k < 0 || k >= rows) fail(`content.tokens.key[${i}]`, 'names no row of content.keys.ids');
     if (hasToken[k]++ > 0) fail(`content.tokens.key[${i}]`, `gives key ${JSON.stringify(keys.ids[k])} a second token`);
   }
+}
+
+/**
+ * `map` holds an entry named `name` of its own: a name another part of the bundle refers to by
+ * (an API id, a CA fingerprint) is looked up in the map's own entries only, so `__proto__` or
+ * `constructor` names no entry (map[name] would find Object.prototype, and the reference would
+ * pass here and fail later, or be read as an empty API).
+ */
+function entryOf(map: Record<string, unknown>, name: string): boolean {
+  return Object.hasOwn(map, name) && isObj(map[name]);
 }
 
 function hexIncludes(hex: string, value: string): boolean {

@@ -121,9 +121,10 @@ export function mergeShards(manifest: ManifestBase, shards: ShardContent[]): Wir
     }
     return g;
   });
-  const expires: Record<string, string> = {};
+  // No prototype: a shard's own "__proto__" entry is copied as an entry, never taken as a prototype.
+  const expires: Record<string, string> = Object.create(null);
   const inactive: string[] = [];
-  const matches: WireContent['matches'] = {};
+  const matches: WireContent['matches'] = Object.create(null);
   for (const sh of shards) {
     Object.assign(expires, sh.keys.expires);
     inactive.push(...sh.keys.inactive);

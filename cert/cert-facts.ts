@@ -25,6 +25,8 @@ export interface CertFacts {
   names: ConstrainedNames;
   /** nameConstraints (a CA's), or null. */
   nameConstraints: NameConstraints | null;
+  /** Size of the public key: an RSA modulus in bits; any other key, the bits of its subjectPublicKey. */
+  keyBits: number;
   /**
    * Why path validation must refuse this certificate whatever else holds, or null: a critical
    * extension it does not process, or an extension given twice (RFC 5280 4.2: a verifier MUST
@@ -78,6 +80,7 @@ export function certFacts(der: Uint8Array): CertFacts {
     names,
     nameConstraints: null,
     unprocessable: null,
+    keyBits: 0,
   };
   const decode = (t: Tlv) => text(der, t);
   const cert = readTlv(der, 0, der.length);
@@ -93,6 +96,7 @@ export function certFacts(der: Uint8Array): CertFacts {
     }
   }
   addSubjectNames(names, canonicalRdns(der, subject, decode), facts.subject);
+  facts.keyBits = publicKeyBits(der, fields[i + 1]);
   const exts = fields.find((f) => f.tag === 0xa3);
   if (exts === undefined) return facts;
   const seen = new Set<string>();
@@ -143,6 +147,27 @@ export function certFacts(der: Uint8Array): CertFacts {
   return facts;
 }
 
+const RSA_KEY_OIDS = new Set(['1.2.840.113549.1.1.1', '1.2.840.113549.1.1.10']); // rsaEncryption, RSASSA-PSS
+
+/** The size of a SubjectPublicKeyInfo's key: an RSA modulus's bits (RSAPublicKey's first INTEGER), else the key's own bits. */
+function publicKeyBits(der: Uint8Array, spki: Tlv): number {
+  const [algorithm, key] = childrenOf(der, spki);
+  const bits = (key.end - key.start - 1) * 8; // a BIT STRING's first byte counts unused bits
+  if (!RSA_KEY_OIDS.has(oidText(der, childrenOf(der, algorithm)[0]))) return bits;
+  const modulus = childrenOf(der, readTlv(der, key.start + 1, key.end))[0];
+  let at = modulus.start;
+  while (at < modulus.end && der[at] === 0) at++;
+  return at === modulus.end ? 0 : (modulus.end - at) * 8 - Math.clz32(der[at]) + 24;
+}
+
+/**
+ * The largest key a CA in a client's path may have: verifying a signature of an RSA key of
+ * 16,384 bits costs ~1.6 ms (60 times a 2,048-bit one), and a client can send a chain of such
+ * certificates it made once and reuses on every connection. Go's crypto/tls refuses RSA keys
+ * over 8,192 bits for the same reason (CVE-2023-29409).
+ */
+export const MAX_ISSUER_KEY_BITS = 8192;
+
 /** extendedKeyUsage admits TLS client authentication: none, or one naming clientAuth (or any). */
 function ekuAllowsClientAuth(f: CertFacts): boolean {
   return f.eku === null || f.eku.includes(EKU_CLIENT_AUTH) || f.eku.includes(EKU_ANY);
@@ -150,7 +175,7 @@ function ekuAllowsClientAuth(f: CertFacts): boolean {
 
 /** Why a certificate cannot stand above a client's leaf, by kind (the compiler reports some kinds with their own codes). */
 export type IssuerDefect = {
-  kind: 'not_yet_valid' | 'expired' | 'unreadable' | 'unprocessable' | 'eku' | 'key_usage' | 'name_constraints';
+  kind: 'not_yet_valid' | 'expired' | 'unreadable' | 'unprocessable' | 'eku' | 'key_usage' | 'name_constraints' | 'key_size';
   problem: string;
 };
 
@@ -169,6 +194,12 @@ export function issuerDefect(f: CertFacts | null, notBefore: number, notAfter: n
   if (f === null) return { kind: 'unreadable', problem: 'its DER has a structure this reader does not understand' };
   if (now < notBefore) return { kind: 'not_yet_valid', problem: `it is not valid before ${new Date(notBefore).toISOString()} (its notBefore)` };
   if (now > notAfter) return { kind: 'expired', problem: `it expired on ${new Date(notAfter).toISOString()}` };
+  // Before anything a signature check would cost: mayIssue (runtime/identity.ts) asks this of a sent intermediate before verifying with its key.
+  if (f.keyBits > MAX_ISSUER_KEY_BITS)
+    return {
+      kind: 'key_size',
+      problem: `its public key has ${f.keyBits} bits, more than ${MAX_ISSUER_KEY_BITS}: every signature it makes costs a verifier too much (reissue it with a key of at most ${MAX_ISSUER_KEY_BITS} bits)`,
+    };
   if (f.unprocessable !== null)
     return { kind: 'unprocessable', problem: `it carries a ${f.unprocessable.replace(/^extension (.*) given twice$/, 'duplicate extension $1')}` };
   if (!ekuAllowsClientAuth(f))

@@ -136,15 +136,26 @@ function emailWithin(email: string, base: string): boolean | null {
   return domain === base;
 }
 
-/** The host of an absolute URI with an authority; null when there is none (or it has userinfo or an IP literal). */
+/**
+ * The host of an absolute URI with an authority; null when there is none, when it has userinfo
+ * or an IP literal, or when the host is not a host name (letters, digits, ".", "-", "_"): a
+ * `\`, a `%` or another byte that parsers read differently (WHATWG URL reads
+ * `https://evil.other\.corp.example/` as host evil.other; a decoder reads `%2F` as "/") is
+ * no name a constraint can vouch for, so under a URI constraint it fails (OpenSSL compares the
+ * text up to a ":" or "/" and passes it).
+ */
 export function uriHost(uri: string): string | null {
   const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(uri);
   if (m === null) return null;
   const authority = m[1];
   if (authority.includes('@') || authority.startsWith('[')) return null;
   const host = authority.replace(/:\d*$/, '');
-  return host === '' ? null : host.toLowerCase();
+  return HOST_NAME.test(host) ? host.toLowerCase() : null;
 }
+
+const HOST_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?$/;
+/** A DNS name as a certificate may carry it: host name labels, a "*" label (a wildcard certificate). */
+const DNS_NAME = /^[A-Za-z0-9*_-]+(?:\.[A-Za-z0-9*_-]+)*\.?$/;
 
 function ipWithin(ip: Buffer, base: Buffer): boolean {
   if (base.length !== ip.length * 2) return false;
@@ -161,7 +172,9 @@ function within(form: NameForm, name: string | Buffer | string[], subtree: Subtr
   const base = subtree.value;
   switch (form) {
     case 'dns':
-      return dnsWithin(name as string, base as string, false);
+      // A NUL, "/" or a backslash in a DNS name is read another way by whoever decodes it (a C string
+      // ends at the NUL): no name a constraint can vouch for.
+      return DNS_NAME.test(name as string) ? dnsWithin(name as string, base as string, false) : null;
     case 'email':
       return emailWithin(name as string, base as string);
     case 'uri': {

@@ -127,7 +127,7 @@ export const CODES = {
   ),
   E_CA_UNUSABLE: error(
     'a trusted CA that can issue no client certificate',
-    'Every certificate below this CA would be refused at runtime (and by `openssl verify -purpose sslclient`): trust a CA with keyUsage keyCertSign, an extendedKeyUsage (if any) with clientAuth, no unknown critical extension, and that is valid now; or remove the entry.',
+    'Every certificate below this CA would be refused at runtime (and by `openssl verify -purpose sslclient`): trust a CA with keyUsage keyCertSign, an extendedKeyUsage (if any) with clientAuth, no unknown critical extension, a key of at most 8,192 bits, and that is valid now; or remove the entry.',
   ),
   W_CA_NAME_FORMS: warning(
     'a trusted CA constrains name forms mtlsgate does not evaluate',

@@ -8,8 +8,13 @@ import type { CertMatch } from '../bundle/types.ts';
 import { type CertFacts, commonNames } from '../cert/cert-facts.ts';
 import { AMBIGUOUS, type ClientIdentity, type TrustedCa } from './identity.ts';
 
-/** One field's test: an exact string or an anchored pattern. */
-type FieldTest = { exact: string } | { pattern: RegExp };
+/**
+ * One field's test: an exact string or an anchored pattern. `svid`: the value is a SPIFFE ID,
+ * which only an X.509-SVID carries, and an X.509-SVID has exactly one URI SAN (the SPIFFE
+ * X509-SVID spec; go-spiffe and Envoy's SPIFFE validator refuse a leaf with two): a leaf
+ * carrying a second URI beside the ID is not that workload's.
+ */
+type FieldTest = ({ exact: string } | { pattern: RegExp }) & { svid: boolean };
 
 export interface PreparedMatch {
   readonly ca: TrustedCa;
@@ -19,7 +24,8 @@ export interface PreparedMatch {
 }
 
 function fieldTest(field: MatchField, value: string): FieldTest {
-  return value.includes('*') ? { pattern: fieldPattern(field, value) } : { exact: value };
+  const svid = field === 'san_uri' && value.startsWith('spiffe://');
+  return value.includes('*') ? { pattern: fieldPattern(field, value), svid } : { exact: value, svid };
 }
 
 export function prepareMatch(match: CertMatch, ca: TrustedCa, key: string | null): PreparedMatch {
@@ -49,6 +55,7 @@ function valuesOf(facts: CertFacts, field: MatchField): string[] {
 }
 
 function passes(test: FieldTest, values: readonly string[]): boolean {
+  if (test.svid && values.length !== 1) return false;
   if ('exact' in test) return values.includes(test.exact);
   return values.some((v) => test.pattern.test(v));
 }

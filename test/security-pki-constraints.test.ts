@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,7 +19,7 @@ import { createCa, signingAlgorithm } from '../cli/pki.ts';
 import { ClientIdentity } from '../runtime/identity.ts';
 import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { closeGatewayTest, gatewayOnConfig, startPkiAndEcho } from './helpers/config-gateway.ts';
-import { opensslIssue, opensslRootCa } from './helpers/openssl-pki.ts';
+import { type OpensslClient, opensslClient, opensslIssue, opensslRootCa } from './helpers/openssl-pki.ts';
 
 const CA_EXTENSIONS = 'basicConstraints = critical, CA:true\nkeyUsage = critical, keyCertSign, cRLSign';
 const TENANT_B = `${CA_EXTENSIONS}
@@ -28,20 +28,13 @@ const SERVER_ONLY = `${CA_EXTENSIONS}\nextendedKeyUsage = serverAuth`;
 const LEAF = 'basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth';
 const UNKNOWN_CRITICAL = `${LEAF}\n1.3.6.1.4.1.55555.1 = critical, ASN1:UTF8String:must be understood`;
 
-/** One client: its chain file (leaf first), key file, and what `openssl verify -purpose sslclient` says. */
-interface Client {
-  cert: string;
-  key: string;
-  opensslOk: boolean;
-}
-
 describe('path validation: name constraints, critical extensions, the purpose of every CA', () => {
   let pki: TestPki;
   let cleanup: () => void;
   let echo: EchoUpstream;
   let gw: TestGateway;
   let dir: string;
-  const clients: Record<string, Client> = {};
+  const clients: Record<string, OpensslClient> = {};
 
   before(async () => {
     ({ pki, cleanup, echo } = await startPkiAndEcho());
@@ -50,14 +43,8 @@ describe('path validation: name constraints, critical extensions, the purpose of
     let serial = 4096;
     const issue = (name: string, issuer: string, extensions: string, subject: string, san?: string) =>
       opensslIssue(dir, name, issuer, subject, san === undefined ? extensions : `${extensions}\nsubjectAltName = ${san}`, ++serial);
-    /** The client `name`: its chain as sent (leaf, then `above`), and OpenSSL's verdict on it. */
     const client = (name: string, ...above: string[]) => {
-      const chain = [name, ...above].map((n) => readFileSync(join(dir, `${n}.pem`), 'utf8')).join('');
-      const cert = join(dir, `${name}-chain.pem`);
-      writeFileSync(cert, chain);
-      const untrusted = above.length > 0 ? ['-untrusted', join(dir, `${above[0]}.pem`)] : [];
-      const verify = spawnSync('openssl', ['verify', '-purpose', 'sslclient', '-CAfile', join(dir, 'ca.pem'), ...untrusted, join(dir, `${name}.pem`)]);
-      clients[name] = { cert, key: join(dir, `${name}-key.pem`), opensslOk: verify.status === 0 };
+      clients[name] = opensslClient(dir, name, ...above);
     };
     issue('tenant-b', 'ca', TENANT_B, '/CN=Tenant B issuing CA');
     issue('server-only', 'ca', SERVER_ONLY, '/CN=Servers only CA');

@@ -1,7 +1,7 @@
 // A PKI made with the openssl CLI, as an operator would make one: a CA run by `openssl ca`
 // (index.txt, serials), leaves with subject alternative names (SPIFFE URI, DNS, email),
 // revocation with `openssl ca -revoke` and CRLs with `openssl ca -gencrl`.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,4 +167,20 @@ export function opensslSelfSigned(dir: string, name: string, subject: string, ex
  */
 export function opensslRootCa(dir: string, commonName: string, days: number): void {
   opensslSelfSigned(dir, 'ca', commonName, 'basicConstraints = critical, CA:true\nkeyUsage = critical, keyCertSign, cRLSign', days);
+}
+
+/** A client of `dir`: its chain file as sent (leaf first), its key file, and `openssl verify -purpose sslclient`'s verdict against `dir`/ca.pem. */
+export interface OpensslClient {
+  cert: string;
+  key: string;
+  opensslOk: boolean;
+}
+
+/** The client `name` of `dir` (NAME.pem, NAME-key.pem) sending the certificates `above` behind its leaf (writes NAME-chain.pem). */
+export function opensslClient(dir: string, name: string, ...above: string[]): OpensslClient {
+  const cert = join(dir, `${name}-chain.pem`);
+  writeFileSync(cert, [name, ...above].map((n) => readFileSync(join(dir, `${n}.pem`), 'utf8')).join(''));
+  const untrusted = above.length > 0 ? ['-untrusted', join(dir, `${above[0]}.pem`)] : [];
+  const verify = spawnSync('openssl', ['verify', '-purpose', 'sslclient', '-CAfile', join(dir, 'ca.pem'), ...untrusted, join(dir, `${name}.pem`)]);
+  return { cert, key: join(dir, `${name}-key.pem`), opensslOk: verify.status === 0 };
 }
