@@ -1,6 +1,7 @@
 // Runs every test/**/*.test.ts with node:test through tsx, one process per file, four files at a
 // time. Extra arguments filter files by substring; `--times` prints every file's wall time at the
-// end (the ten slowest are always printed); `--write-times` records them in
+// end (the ten slowest are always printed), with the CPU seconds of each file's process tree
+// where /usr/bin/time is installed; `--write-times` records the wall times in
 // scripts/test-times.json.
 //
 // Four at a time: most of a test's wall time is waiting (TLS peers, timeouts, child processes),
@@ -13,7 +14,8 @@
 // while the other slots are idle. A file not recorded yet starts among the long ones. Node 20's
 // own `--test` sorts its files by name, so this runner starts each file itself.
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const TIMES_FILE = join(import.meta.dirname, 'test-times.json');
@@ -53,6 +55,10 @@ const known = Object.values(recorded).sort((a, b) => b - a);
 const guess = known.length > 0 ? known[Math.floor(known.length / 10)] : 0;
 const order = [...files].sort((a, b) => (recorded[b] ?? guess) - (recorded[a] ?? guess));
 
+// GNU time reports the user and system seconds of the file's process and every child it waited
+// for (CLI runs, servers, Chromium): what the file costs a machine whose cores are all busy.
+const cpuDir = showTimes && existsSync('/usr/bin/time') ? mkdtempSync(join(tmpdir(), 'mtlsgate-test-cpu-')) : null;
+const cpu = {};
 const counts = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 const wall = {};
 const failed = [];
@@ -62,15 +68,20 @@ const started = Date.now();
 function runFile(file) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test-reporter=tap', file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const argv = [process.execPath, '--import', 'tsx', '--test-reporter=tap', file];
+    const cpuFile = cpuDir === null ? null : join(cpuDir, file.replace(/\W/g, '_'));
+    if (cpuFile !== null) argv.unshift('/usr/bin/time', '-f', '%U %S', '-o', cpuFile);
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks = [];
     child.stdout.on('data', (c) => chunks.push(c));
     child.stderr.on('data', (c) => chunks.push(c));
     child.on('close', (code, signal) => {
       const seconds = (Date.now() - t0) / 1000;
       wall[file] = seconds;
+      if (cpuFile !== null && existsSync(cpuFile)) {
+        const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+        cpu[file] = user + sys;
+      }
       const out = Buffer.concat(chunks).toString('utf8');
       const tally = {};
       for (const key of Object.keys(counts)) {
@@ -100,7 +111,15 @@ const total = (Date.now() - started) / 1000;
 const byTime = Object.entries(wall).sort((a, b) => b[1] - a[1]);
 const listed = showTimes ? byTime : byTime.slice(0, 10);
 console.log(`# ${showTimes ? 'wall time of every file' : 'slowest files'}:`);
-for (const [file, s] of listed) console.log(`#   ${s.toFixed(1).padStart(6)} s  ${file}`);
+for (const [file, s] of listed) {
+  const used = cpu[file] === undefined ? '' : `  (${cpu[file].toFixed(1)} s CPU)`;
+  console.log(`#   ${s.toFixed(1).padStart(6)} s  ${file}${used}`);
+}
+if (cpuDir !== null) {
+  const sum = Object.values(cpu).reduce((a, b) => a + b, 0);
+  console.log(`# CPU of all files: ${sum.toFixed(0)} s (${(sum / ((Date.now() - started) / 1000)).toFixed(2)} cores busy on average)`);
+  rmSync(cpuDir, { recursive: true, force: true });
+}
 for (const [key, n] of Object.entries(counts)) console.log(`# ${key} ${n}`);
 console.log(`# files ${files.length}, ${concurrency} at a time, ${total.toFixed(1)} s`);
 if (failed.length > 0) console.log(`# failed files:\n${failed.map((f) => `#   ${f}`).join('\n')}`);
