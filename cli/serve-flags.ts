@@ -14,10 +14,13 @@ import { UsageError } from './command.ts';
 import { envName, parseCount, parseHostPort, parseMs, type Sourced } from './flags.ts';
 import { verbosity } from './output.ts';
 
-/** --min-body-rate (bytes per second, or off) with --min-body-rate-grace; Kestrel's 240 after 5 s by default. */
-export function parseMinBodyRate(rate: Sourced | undefined, grace: Sourced | undefined): MinBodyRate | null {
-  const graceMs = parseMs(grace, DEFAULT_MIN_BODY_RATE.graceMs);
-  if (rate === undefined) return { bytesPerSecond: DEFAULT_MIN_BODY_RATE.bytesPerSecond, graceMs };
+/**
+ * --min-body-rate (bytes per second, or off) with --min-body-rate-grace (Kestrel's 240 after 5 s
+ * by default); --min-answer-rate with --min-answer-rate-grace, the same shape with its own default.
+ */
+export function parseMinBodyRate(rate: Sourced | undefined, grace: Sourced | undefined, fallback: MinBodyRate = DEFAULT_MIN_BODY_RATE): MinBodyRate | null {
+  const graceMs = parseMs(grace, fallback.graceMs);
+  if (rate === undefined) return { bytesPerSecond: fallback.bytesPerSecond, graceMs };
   const text = rate.value.trim();
   if (text === 'off') return null;
   const n = Number(text);

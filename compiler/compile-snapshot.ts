@@ -4,16 +4,17 @@
 // (compiler/snapshot-compile.ts) instead of merging 1,000 per-file entries and building the
 // bundle's indexes from 1,000,000 records again (compiler/key-cache.ts is that slower path).
 //
-// Four files, written to temporary names and renamed, state.json last:
+// Its files, written to temporary names and renamed, state.json last:
 // - state.json: a SHA-256 line, then JSON: format, compiler build, the keys-stage context digest
 //   (APIs, policies, options: cached-keys.ts `keysContext`), the frame digest (what the bundle's
 //   other parts take from the APIs' certificate files: snapshot-frame.ts), the bundle's document digest, the
 //   SHA-256 of the other files, and per key file its path, text SHA-256, documents, validity window, diagnostics, key
 //   ids and the range of its certificate files in the witness table;
 // - bundle.json: the bundle file the compile wrote (serializeWire of its content);
-// - certs.txt / certs.bin: every certificate file a key file read (one path a line, relative to
-//   the config directory when inside it) and its
-//   witness (size, mtimeMs, ctimeMs, ino; size -1: it could not be stat'ed), Float64 columns.
+// - certs-K.txt / certs-K.bin / ids-K.txt, a chunk of key files each (snapshot-chunks.ts): every
+//   certificate file a key file read (one path a line, relative to the config directory when
+//   inside it) and its witness (size, mtimeMs, ctimeMs, ino; size -1: it could not be stat'ed),
+//   Float64 columns; and the key ids.
 // Nothing is trusted unless every digest matches: a torn or edited snapshot is ignored (the
 // compile takes the per-file path). It holds fingerprints, token SHA-256s, diagnostics and the
 // bundle: never a private key or a token.
@@ -22,14 +23,15 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { documentDigest } from '../bundle/write.ts';
 import { type FileIdentity, type SameBytesFile, writeFileAtomic } from '../common/atomic-write.ts';
-import { type FileWitness, sha256Hex } from './certs.ts';
+import type { FileWitness } from './certs.ts';
 import { readDigestedJson, writeDigestedJson } from './digested-json.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { compilerCode } from './key-cache.ts';
-import { lineStarts, WITNESS_FIELDS, type WitnessTable } from './witness-check.ts';
+import { CHUNK_FILES, type ChunkBytes, type ChunkDigest, chunkWrites, readChunkedIds, readChunkedWitnesses, removeChunksFrom } from './snapshot-chunks.ts';
+import { WITNESS_FIELDS, type WitnessTable } from './witness-check.ts';
 
-// v6: witnesses hold the ctime too (WITNESS_FIELDS).
-const FORMAT = 'mtlsgate.compile-snapshot/v6';
+// v6: witnesses hold the ctime too (WITNESS_FIELDS); v7: the tables in chunks (snapshot-chunks.ts).
+const FORMAT = 'mtlsgate.compile-snapshot/v7';
 
 export interface SnapshotFile {
   path: string;
@@ -60,10 +62,8 @@ export interface SnapshotState {
   root: string;
   /** bundle.json's document digest ("sha256:<hex>" of its content bytes). */
   bundle: string;
-  paths: string;
-  witnesses: string;
-  /** SHA-256 of ids.txt. */
-  ids: string;
+  /** The witness and id tables' chunks, in order (CHUNK_FILES key files each). */
+  chunks: ChunkDigest[];
   files: SnapshotFile[];
 }
 
@@ -115,19 +115,15 @@ export function witnessColumns(witnesses: readonly (readonly [string, FileWitnes
   return { count: witnesses.length, paths: paths.join('\n'), stats, ...(racyAny ? { racy } : {}) };
 }
 
-/** The previous snapshot's ids.txt, or null when it does not have the digest the state names. */
+/** The previous snapshot's key ids (its chunks one after another), or null when a chunk does not have the digest the state names. */
 export function readSnapshotIds(cacheDir: string, state: SnapshotState): Buffer | null {
-  try {
-    const bytes = readFileSync(join(dirOf(cacheDir), 'ids.txt'));
-    if (sha256Hex(bytes) !== state.ids) return null;
-    for (const f of state.files) if (!(f.ids[0] >= 0 && f.ids[0] <= f.ids[1] && f.ids[1] <= bytes.length)) return null;
-    return bytes;
-  } catch {
-    return null;
-  }
+  const bytes = readChunkedIds(dirOf(cacheDir), state.chunks);
+  if (bytes === null) return null;
+  for (const f of state.files) if (!(f.ids[0] >= 0 && f.ids[0] <= f.ids[1] && f.ids[1] <= bytes.length)) return null;
+  return bytes;
 }
 
-/** A file's key ids from ids.txt. */
+/** A file's key ids from the id table. */
 export function idsOf(ids: Buffer, file: SnapshotFile): string[] {
   if (file.ids[1] === file.ids[0]) return [];
   return ids.toString('utf8', file.ids[0], file.ids[1] - 1).split('\n');
@@ -144,7 +140,9 @@ export function readSnapshotState(cacheDir: string): SnapshotState | null {
     state.code !== compilerCode() ||
     typeof state.root !== 'string' ||
     typeof state.frame !== 'string' ||
-    !Array.isArray(state.files)
+    !Array.isArray(state.files) ||
+    !Array.isArray(state.chunks) ||
+    state.chunks.reduce((n, c) => n + c.files, 0) !== state.files.length
   )
     return null;
   return state;
@@ -152,23 +150,11 @@ export function readSnapshotState(cacheDir: string): SnapshotState | null {
 
 /** The witness table, or null when its files do not have the digests the state names. */
 export function readWitnesses(cacheDir: string, state: SnapshotState): WitnessTable | null {
-  try {
-    const text = readFileSync(join(dirOf(cacheDir), 'certs.txt'));
-    const bin = readFileSync(join(dirOf(cacheDir), 'certs.bin'));
-    if (sha256Hex(text) !== state.paths || sha256Hex(bin) !== state.witnesses) return null;
-    const lines = bin.length / (8 * WITNESS_FIELDS);
-    if (!Number.isInteger(lines) || (lines === 0) !== (text.length === 0)) return null;
-    const starts = lineStarts(text, lines);
-    // Exactly `lines` lines: the last one starts inside the text and holds no newline.
-    if (lines > 0 && (starts[lines - 1]! > text.length || text.indexOf(10, starts[lines - 1]) !== -1)) return null;
-    // A copy: the read buffer need not be 8-byte aligned.
-    const stats = new Float64Array(lines * WITNESS_FIELDS);
-    new Uint8Array(stats.buffer).set(bin);
-    for (const f of state.files) if (!(f.certs[0] >= 0 && f.certs[0] <= f.certs[1] && f.certs[1] <= lines)) return null;
-    return { text, stats, starts, root: state.root };
-  } catch {
-    return null;
-  }
+  const table = readChunkedWitnesses(dirOf(cacheDir), state.chunks, state.root);
+  if (table === null) return null;
+  const lines = table.stats.length / WITNESS_FIELDS;
+  for (const f of state.files) if (!(f.certs[0] >= 0 && f.certs[0] <= f.certs[1] && f.certs[1] <= lines)) return null;
+  return table;
 }
 
 const BUNDLE_HEAD = /^\{"format":"[a-z0-9./]+","digest":"(sha256:[0-9a-f]{64})","content":/;
@@ -209,65 +195,43 @@ export function writeSnapshot(
   previous?: PreviousSnapshot,
 ): SameBytesFile | null {
   const dir = dirOf(cacheDir);
-  let count = 0;
-  for (const f of files) count += 'witnesses' in f ? f.witnesses.count : f.previous.certs[1] - f.previous.certs[0];
-  const stats = new Float64Array(count * WITNESS_FIELDS);
-  const segments: Uint8Array[] = [];
-  const idParts: Uint8Array[] = [];
+  if (files.some((f) => 'previous' in f) && (!previous || previous.table.root !== root)) return null;
   const out: SnapshotFile[] = [];
+  const chunks: ChunkDigest[] = [];
+  const writes: [string, Uint8Array][] = [];
   let at = 0;
   let idAt = 0;
-  // Every file kept, in the same order: the witness table and ids.txt are the previous ones.
-  let same = previous !== undefined && files.length === previous.state.files.length;
-  for (const f of files) {
-    const racy: Record<string, string> = {};
-    const start = at;
-    const idStart = idAt;
-    if ('witnesses' in f) {
-      same = false;
-      const w = f.witnesses;
-      if (w.count > 0) segments.push(Buffer.from(w.paths, 'utf8'));
-      stats.set(w.stats, at * WITNESS_FIELDS);
-      for (const [i, sha] of Object.entries(w.racy ?? {})) racy[at + Number(i)] = sha;
-      at += w.count;
-      const block = Buffer.from(f.ids === '' ? '' : `${f.ids}\n`, 'utf8');
-      idParts.push(block);
-      idAt += block.length;
-      const { witnesses: _, ids: _i, ...rest } = f;
-      out.push({ ...rest, ids: [idStart, idAt], certs: [start, at], ...(Object.keys(racy).length > 0 ? { racy } : {}) });
+  for (let from = 0, k = 0; from < files.length; from += CHUNK_FILES, k++) {
+    const chunk = files.slice(from, from + CHUNK_FILES);
+    // The previous snapshot's same files at the same places: the chunk's files stay as they are.
+    const was = previous?.state.chunks[k];
+    if (was && was.files === chunk.length && chunk.every((f, i) => 'previous' in f && f.previous === previous!.state.files[from + i])) {
+      const first = previous!.state.files[from]!;
+      const last = previous!.state.files[from + chunk.length - 1]!;
+      const [row0, id0] = [first.certs[0], first.ids[0]];
+      for (const f of chunk as Extract<SnapshotInputFile, { previous: SnapshotFile }>[]) {
+        const { certs, ids, racy } = f.previous;
+        const moved: Record<string, string> = {};
+        for (const [i, sha] of Object.entries(racy ?? {})) moved[at + Number(i) - row0] = sha;
+        const { previous: _, ...rest } = f;
+        out.push({
+          ...rest,
+          ids: [idAt + ids[0] - id0, idAt + ids[1] - id0],
+          certs: [at + certs[0] - row0, at + certs[1] - row0],
+          ...(racy ? { racy: moved } : {}),
+        });
+      }
+      at += last.certs[1] - row0;
+      idAt += last.ids[1] - id0;
+      chunks.push(was);
       continue;
     }
-    // A kept file: its rows of the previous table and its ids, copied as they are (nothing decoded).
-    const { certs, ids } = f.previous;
-    if (!previous || previous.table.root !== root) return null;
-    const { table } = previous;
-    if (certs[0] !== start || ids[0] !== idStart) same = false;
-    const n = certs[1] - certs[0];
-    if (n > 0) segments.push(table.text.subarray(table.starts[certs[0]]!, table.starts[certs[1]]! - 1));
-    stats.set(table.stats.subarray(certs[0] * WITNESS_FIELDS, certs[1] * WITNESS_FIELDS), at * WITNESS_FIELDS);
-    for (const [i, sha] of Object.entries(f.previous.racy ?? {})) racy[at + Number(i) - certs[0]] = sha;
-    at += n;
-    idParts.push(previous.ids.subarray(ids[0], ids[1]));
-    idAt += ids[1] - ids[0];
-    const { previous: _, ...rest } = f;
-    out.push({ ...rest, ids: [idStart, idAt], certs: [start, at], ...(Object.keys(racy).length > 0 ? { racy } : {}) });
-  }
-  if (same && (at !== previous!.table.stats.length / WITNESS_FIELDS || idAt !== previous!.ids.length)) same = false;
-  const writes: [string, Uint8Array][] = [];
-  let digests: Pick<SnapshotState, 'paths' | 'witnesses' | 'ids'>;
-  if (same) digests = { paths: previous!.state.paths, witnesses: previous!.state.witnesses, ids: previous!.state.ids };
-  else {
-    const parts: Uint8Array[] = [];
-    const newline = Buffer.from('\n');
-    for (const seg of segments) {
-      if (parts.length > 0) parts.push(newline);
-      parts.push(seg);
-    }
-    const text = Buffer.concat(parts);
-    const bin = Buffer.from(stats.buffer, stats.byteOffset, stats.byteLength);
-    const idText = Buffer.concat(idParts);
-    digests = { paths: sha256Hex(text), witnesses: sha256Hex(bin), ids: sha256Hex(idText) };
-    writes.push(['certs.txt', text], ['certs.bin', bin], ['ids.txt', idText]);
+    const built = buildChunk(chunk, previous, at, idAt, out);
+    const { digest, writes: more } = chunkWrites(k, chunk.length, built.rows, built.bytes);
+    chunks.push(digest);
+    writes.push(...more);
+    at += built.rows;
+    idAt += built.bytes.ids.length;
   }
   const sameBundle = previous?.sameBundle === true;
   if (!sameBundle) writes.push(['bundle.json', bundle]);
@@ -278,7 +242,7 @@ export function writeSnapshot(
     frame,
     root,
     bundle: documentDigest(bundle),
-    ...digests,
+    chunks,
     files: out,
   };
   const bundleFile = join(dir, 'bundle.json');
@@ -293,8 +257,66 @@ export function writeSnapshot(
       if (name === 'bundle.json') written = identity;
     }
     writeDigestedJson(join(dir, 'state.json'), state);
+    if (!previous || previous.state.chunks.length > chunks.length) removeChunksFrom(dir, chunks.length);
     return written ? { path: bundleFile, dev: written.dev, ino: written.ino, size: written.size } : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * The bytes of a chunk whose key files are not all the previous snapshot's same ones: the kept
+ * files' rows and ids copied from the previous tables as they are (nothing decoded), the others'
+ * from their columns. Appends each file's entry (ranges from `at` and `idAt`) to `out`.
+ */
+function buildChunk(
+  files: readonly SnapshotInputFile[],
+  previous: PreviousSnapshot | undefined,
+  at: number,
+  idAt: number,
+  out: SnapshotFile[],
+): { rows: number; bytes: ChunkBytes } {
+  let rows = 0;
+  for (const f of files) rows += 'witnesses' in f ? f.witnesses.count : f.previous.certs[1] - f.previous.certs[0];
+  const stats = new Float64Array(rows * WITNESS_FIELDS);
+  const segments: Uint8Array[] = [];
+  const idParts: Uint8Array[] = [];
+  let row = 0;
+  let idBytes = 0;
+  for (const f of files) {
+    const racy: Record<string, string> = {};
+    const start = row;
+    const idStart = idBytes;
+    if ('witnesses' in f) {
+      const w = f.witnesses;
+      if (w.count > 0) segments.push(Buffer.from(w.paths, 'utf8'));
+      stats.set(w.stats, row * WITNESS_FIELDS);
+      for (const [i, sha] of Object.entries(w.racy ?? {})) racy[at + row + Number(i)] = sha;
+      row += w.count;
+      const block = Buffer.from(f.ids === '' ? '' : `${f.ids}\n`, 'utf8');
+      idParts.push(block);
+      idBytes += block.length;
+      const { witnesses: _, ids: _i, ...rest } = f;
+      out.push({ ...rest, ids: [idAt + idStart, idAt + idBytes], certs: [at + start, at + row], ...(Object.keys(racy).length > 0 ? { racy } : {}) });
+      continue;
+    }
+    const { table, ids: idTable } = previous!;
+    const { certs, ids } = f.previous;
+    const n = certs[1] - certs[0];
+    if (n > 0) segments.push(table.text.subarray(table.starts[certs[0]]!, table.starts[certs[1]]! - 1));
+    stats.set(table.stats.subarray(certs[0] * WITNESS_FIELDS, certs[1] * WITNESS_FIELDS), row * WITNESS_FIELDS);
+    for (const [i, sha] of Object.entries(f.previous.racy ?? {})) racy[at + row + Number(i) - certs[0]] = sha;
+    row += n;
+    idParts.push(idTable.subarray(ids[0], ids[1]));
+    idBytes += ids[1] - ids[0];
+    const { previous: _, ...rest } = f;
+    out.push({ ...rest, ids: [idAt + idStart, idAt + idBytes], certs: [at + start, at + row], ...(Object.keys(racy).length > 0 ? { racy } : {}) });
+  }
+  const parts: Uint8Array[] = [];
+  const newline = Buffer.from('\n');
+  for (const seg of segments) {
+    if (parts.length > 0) parts.push(newline);
+    parts.push(seg);
+  }
+  return { rows, bytes: { text: Buffer.concat(parts), bin: Buffer.from(stats.buffer, stats.byteOffset, stats.byteLength), ids: Buffer.concat(idParts) } };
 }

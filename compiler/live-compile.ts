@@ -270,11 +270,13 @@ export class LiveCompiler {
       for (const [fp, ms] of r?.notAfter ?? []) notAfter.set(fp, ms);
     }
 
-    // The emit: the kept content patched (a few keys), or built again from the merged keys (many
-    // keys, or a certificate an API pins too: patchWire refuses what it does not handle).
+    // The emit: the kept content patched (a few keys; a certificate an API pins moves between the
+    // key and the pin, given the APIs' facts), or built again from the merged keys (many keys, or
+    // what patchWire does not handle: it refuses).
     let wire;
     try {
-      wire = removed.length + added.length <= PATCH_KEYS ? patchWire(state.wire, removed, added, notAfter) : null;
+      const facts = { apiNotAfter: state.apis.notAfter, cas: state.apis.cas };
+      wire = removed.length + added.length <= PATCH_KEYS ? patchWire(state.wire, removed, added, notAfter, facts) : null;
     } catch (err) {
       if (!(err instanceof PatchRefused)) throw err;
       wire = null;

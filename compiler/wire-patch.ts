@@ -6,8 +6,12 @@
 // - sessions interned by value, numbered in the order of the first row (by id) using each;
 // - certs.hex / tokens.hex ascending 64-hex values with the row of their key (rows shift when a
 //   key is put in or taken out before them), certs.not_after the notAfter (seconds) of each.
-// Anything beyond that (a fingerprint also pinned by an API or known as a CA, a certificate_match
-// key) throws PatchRefused: the caller then builds the whole content with `buildWire`.
+// Given the APIs' facts (`frame`), a certificate an API pins moves between a key and the pin alone
+// as encodeParts places it (compiler/section-patch.ts does the same on bytes): a key taken out
+// leaves the entry without a key (row -1, the API's notAfter), a key put in takes the entry.
+// Anything beyond that (a pinned fingerprint without the frame, a certificate the APIs name
+// otherwise or a CA, a certificate_match key) throws PatchRefused: the caller then builds the
+// whole content with `buildWire`.
 import type { BundleKey, BundleSession, WireContent } from '../bundle/types.ts';
 
 export class PatchRefused extends Error {
@@ -62,6 +66,21 @@ export function internSession(key: BundleKey, sessions: BundleSession[], known: 
   return s;
 }
 
+/** The table without its entry `at`. */
+function removeAt(table: Table, at: number): void {
+  table.hex = table.hex.slice(0, at * HEX) + table.hex.slice((at + 1) * HEX);
+  table.rows.splice(at, 1);
+  table.notAfter?.splice(at, 1);
+}
+
+/** `value` put in at its place (not in the table yet). */
+function insertAt(table: Table, value: string, row: number, notAfter: number | null): void {
+  const at = -searchHex(table.hex, value) - 1;
+  table.hex = table.hex.slice(0, at * HEX) + value + table.hex.slice(at * HEX);
+  table.rows.splice(at, 0, row);
+  table.notAfter?.splice(at, 0, notAfter);
+}
+
 interface Table {
   /** The values as the file holds them: one string of 64-hex values (edited in place: no list of 100,000 strings). */
   hex: string;
@@ -69,11 +88,25 @@ interface Table {
   notAfter?: (number | null)[];
 }
 
+/** What the APIs of the compile name (check-apis.ts `ResolvedApis`): with it a patch may move a pinned certificate. */
+export interface ApiFacts {
+  /** notAfter (ms) of every certificate the APIs name by PEM. */
+  apiNotAfter: ReadonlyMap<string, number>;
+  /** The CAs' fingerprints. */
+  cas: { has(fp: string): boolean };
+}
+
 /**
  * `wire` without the keys `removed` (records as they were compiled) and with the keys `added`;
  * `notAfterMs`: notAfter (ms) of the added keys' certificates given as PEMs. `wire` is not changed.
  */
-export function patchWire(wire: WireContent, removed: readonly BundleKey[], added: readonly BundleKey[], notAfterMs: ReadonlyMap<string, number>): WireContent {
+export function patchWire(
+  wire: WireContent,
+  removed: readonly BundleKey[],
+  added: readonly BundleKey[],
+  notAfterMs: ReadonlyMap<string, number>,
+  frame?: ApiFacts,
+): WireContent {
   const ids = wire.keys.ids.slice();
   const session = wire.keys.session.slice();
   const inactive = wire.keys.inactive.slice();
@@ -86,22 +119,26 @@ export function patchWire(wire: WireContent, removed: readonly BundleKey[], adde
     const rows = table.rows;
     for (let i = 0; i < rows.length; i++) if (rows[i]! >= from) rows[i]! += by;
   };
+  // Pinned certificates a removed key held: their entry goes back as the pin alone unless an added key takes it.
+  const freed = new Set<string>();
+  const pinned = (value: string) => wire.certs.apis[value] !== undefined;
   const dropValue = (table: Table, value: string, row: number) => {
     const at = searchHex(table.hex, value);
     if (at < 0 || table.rows[at] !== row) throw new PatchRefused(`${value} is not the entry of row ${row}`);
-    if (wire.certs.apis[value] !== undefined) throw new PatchRefused(`${value} is also pinned by an API`);
-    table.hex = table.hex.slice(0, at * HEX) + table.hex.slice((at + 1) * HEX);
-    table.rows.splice(at, 1);
-    table.notAfter?.splice(at, 1);
+    if (table === certs && pinned(value)) {
+      if (!frame) throw new PatchRefused(`${value} is also pinned by an API`);
+      freed.add(value);
+    } else if (table === certs && frame && (frame.apiNotAfter.has(value) || frame.cas.has(value)))
+      // Without its key it would be one of the APIs' other certificates (not_after): not handled here.
+      throw new PatchRefused(`${value} is also named by an API`);
+    else if (pinned(value)) throw new PatchRefused(`${value} is also pinned by an API`);
+    removeAt(table, at);
   };
   const addValue = (table: Table, value: string, row: number, notAfter: number | null) => {
-    const at = searchHex(table.hex, value);
-    if (at >= 0) throw new PatchRefused(`${value} is in the table already`);
+    if (searchHex(table.hex, value) >= 0) throw new PatchRefused(`${value} is in the table already`);
     if (wire.not_after[value] !== undefined) throw new PatchRefused(`${value} is a known CA or pin`);
     if (!/^[0-9a-f]{64}$/.test(value)) throw new PatchRefused(`${value} is not 64 lowercase hex digits`);
-    table.hex = table.hex.slice(0, (-at - 1) * HEX) + value + table.hex.slice((-at - 1) * HEX);
-    table.rows.splice(-at - 1, 0, row);
-    table.notAfter?.splice(-at - 1, 0, notAfter);
+    insertAt(table, value, row, notAfter);
   };
   const listRemove = (list: string[], value: string) => {
     const at = search(list, value);
@@ -138,12 +175,24 @@ export function patchWire(wire: WireContent, removed: readonly BundleKey[], adde
     ids.splice(row, 0, key.id);
     session.splice(row, 0, s);
     for (const fp of key.certificates) {
-      const ms = notAfterMs.get(fp);
+      if (frame && pinned(fp) && !freed.delete(fp)) {
+        // A pin no key held: its entry (row -1) is taken out, and put in again with this key's row.
+        const at = searchHex(certs.hex, fp);
+        if (at < 0 || certs.rows[at] !== -1) throw new PatchRefused(`${fp} is pinned and held by another key`);
+        removeAt(certs, at);
+      }
+      const ms = notAfterMs.get(fp) ?? frame?.apiNotAfter.get(fp);
       addValue(certs, fp, row, ms === undefined ? null : Math.floor(ms / 1000));
     }
     if (key.token_sha256 !== null) addValue(tokens, key.token_sha256, row, null);
     if (key.is_inactive) listAdd(inactive, key.id);
     if (key.expires !== null) expires[key.id] = key.expires;
+  }
+
+  // Pins no key holds any more: the same entry again, without a key, with the API's notAfter.
+  for (const fp of freed) {
+    const ms = frame!.apiNotAfter.get(fp);
+    insertAt(certs, fp, -1, ms === undefined ? null : Math.floor(ms / 1000));
   }
 
   // Sessions numbered by their first row again; a session no key uses any more is dropped.

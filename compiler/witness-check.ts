@@ -44,9 +44,11 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { statSync, readFileSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const { text, starts, stats, ranges, next, root, found } = workerData;
+const NO_THROW = { throwIfNoEntry: false };
 // Buffer's UTF-8 slice over the shared bytes: no view per path (TextDecoder wants one).
 const bytes = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
 const bad = [];
+const statOf = fastStat(bytes);
 // The key files are taken one at a time from a shared counter: a worker the machine runs less
 // checks fewer of them, and none waits idle for another's half.
 for (let r = Atomics.add(next, 0, 1); r < ranges.length; r = Atomics.add(next, 0, 1)) {
@@ -58,7 +60,7 @@ for (let r = Atomics.add(next, 0, 1); r < ranges.length; r = Atomics.add(next, 0
     const w = i * ${WITNESS_FIELDS};
     try {
       // No exception for a missing file (one a key file names but that was not there).
-      const st = statSync(path, { throwIfNoEntry: false });
+      const st = statOf(path);
       if (st === undefined) ok = stats[w] === -1;
       else {
         ok = stats[w] === st.size && stats[w + 1] === st.mtimeMs && stats[w + 2] === st.ctimeMs && stats[w + 3] === st.ino;
@@ -70,7 +72,43 @@ for (let r = Atomics.add(next, 0, 1); r < ranges.length; r = Atomics.add(next, 0
     if (!ok) { bad.push(ranges[r].file); found.postMessage(ranges[r].file); break; }
   }
 }
-parentPort.postMessage(bad);
+parentPort.postMessage({ bad, fast: statOf !== slowStat });
+
+function slowStat(path) {
+  return statSync(path, NO_THROW);
+}
+
+// statSync makes a Stats object and four Dates for each file: at 1,000,000 files that is ~1 s of
+// CPU (a third of this loop's), for four numbers. Node's fs binding (the call statSync itself
+// makes) fills one shared Float64Array instead. Taken only where it is the binding statSync uses:
+// process.binding is a deprecated API (so not when deprecations are shown or thrown); statSync's
+// own source must make this very call (binding.stat(path, bigint, undefined, throwIfNoEntry):
+// Node 20.20; older builds took an error context there); its answer must be statSync's for a file
+// both stat (field by field, the times as statSync computes them); and no path may hold a NUL
+// byte (statSync refuses one; the binding would cut the path there). Otherwise, and on any
+// surprise, statSync.
+function fastStat(bytes) {
+  const SAME_CALL = /binding\\.stat\\(\\s*pathModule\\.toNamespacedPath\\(path\\),\\s*options\\.bigint,\\s*undefined,\\s*options\\.throwIfNoEntry,?\\s*\\)/;
+  const flags = process.execArgv.join(' ') + ' ' + (process.env.NODE_OPTIONS || '');
+  if (/deprecation/.test(flags) || process.env.NODE_PENDING_DEPRECATION === '1' || bytes.indexOf(0) !== -1) return slowStat;
+  if (!SAME_CALL.test(statSync.toString())) return slowStat;
+  try {
+    const binding = process.binding('fs');
+    const fast = (path) => {
+      const v = binding.stat(path, false, undefined, false);
+      if (v === undefined) return undefined;
+      return { size: v[8], ino: v[7], mtimeMs: v[12] * 1e3 + v[13] / 1e6, ctimeMs: v[14] * 1e3 + v[15] / 1e6 };
+    };
+    const probe = process.execPath;
+    const a = statSync(probe);
+    const b = fast(probe);
+    if (b === undefined || a.size !== b.size || a.ino !== b.ino || a.mtimeMs !== b.mtimeMs || a.ctimeMs !== b.ctimeMs) return slowStat;
+    if (fast(probe + '.mtlsgate-absent-' + process.pid) !== undefined) return slowStat;
+    return fast;
+  } catch {
+    return slowStat;
+  }
+}
 `;
 
 /** Line start offsets of `text` (one more than the lines: the last is text.length + 1), in shared memory. */
@@ -91,6 +129,8 @@ export function lineStarts(text: Uint8Array, lines: number): Uint32Array | Float
 export class WitnessFindings {
   private readonly found = new Set<number>();
   private readonly ports: MessagePort[] = [];
+  /** Whether every worker took stat from Node's fs binding (the worker's fastStat), not statSync: for tests and --timings. */
+  fastStat = true;
 
   add(file: number): void {
     this.found.add(file);
@@ -160,10 +200,16 @@ export async function changedWitnesses(
     });
     return out;
   }
-  const text = new Uint8Array(new SharedArrayBuffer(table.text.length));
-  text.set(table.text);
-  const stats = new Float64Array(new SharedArrayBuffer(table.stats.byteLength));
-  stats.set(table.stats);
+  // Shared with the workers as they are when already in shared memory (compile-snapshot.ts reads them there).
+  let { text, stats } = table;
+  if (!(text.buffer instanceof SharedArrayBuffer)) {
+    text = new Uint8Array(new SharedArrayBuffer(table.text.length));
+    text.set(table.text);
+  }
+  if (!(stats.buffer instanceof SharedArrayBuffer)) {
+    stats = new Float64Array(new SharedArrayBuffer(table.stats.byteLength));
+    stats.set(table.stats);
+  }
   // Every worker takes the next key file's range from one shared counter until none is left.
   const all = ranges.map((range, file) => ({ file, range }));
   const next = new Int32Array(new SharedArrayBuffer(4));
@@ -183,7 +229,8 @@ export async function changedWitnesses(
           };
           if (signal?.aborted) stop();
           signal?.addEventListener('abort', stop, { once: true });
-          w.once('message', (bad: number[]) => {
+          w.once('message', ({ bad, fast }: { bad: number[]; fast: boolean }) => {
+            if (findings) findings.fastStat &&= fast;
             signal?.removeEventListener('abort', stop);
             for (const f of bad) {
               out.add(f);

@@ -6,8 +6,10 @@
 import type { ApiSpec } from '../compiler/model.ts';
 import { clientCertificates, domain, listenPath, upstreamTarget } from './api-parts.ts';
 import type { ImportContext } from './context.ts';
+import { skipDuplicateApi } from './duplicates.ts';
 import { reportLeftovers } from './leftovers.ts';
 import { reportPathLists } from './path-lists.ts';
+import { takeWhiteList } from './white-lists.ts';
 import { FatalImportError, ptr } from './report.ts';
 import { bool, isObject, isUnset, obj, str, type JsonObject } from './values.ts';
 
@@ -91,7 +93,7 @@ export function isClassicApi(o: JsonObject): boolean {
 }
 
 /** Versions: one unnamed default version with nothing in it is what an unversioned API exports. */
-function reportVersions(ctx: ImportContext, def: JsonObject, file: string, base: string): void {
+function reportVersions(ctx: ImportContext, spec: ApiSpec, def: JsonObject, file: string, base: string): void {
   const vd = obj(def.version_data);
   const versions = obj(vd.versions);
   const notVersioned = vd.not_versioned !== false;
@@ -101,23 +103,38 @@ function reportVersions(ctx: ImportContext, def: JsonObject, file: string, base:
       file,
       ptr(base, 'version_data'),
       `version_data not converted: API versions are not supported; only the listen path and target are imported`,
+      'wider',
     );
     return;
   }
+  const only = Object.keys(versions).length === 1;
   for (const [name, raw] of Object.entries(versions)) {
     const v = obj(raw);
     const at = ptr(base, 'version_data', 'versions', name);
     reportLeftovers(ctx.report, file, at, v, new Set(['name', 'use_extended_paths', 'expires', 'extended_paths', 'paths']));
     // Tyk applies extended_paths when use_extended_paths is true, else the older paths: the other had no effect.
     const lists = bool(v.use_extended_paths) ? 'extended_paths' : 'paths';
-    reportPathLists(ctx.report, file, ptr(at, lists), obj(v[lists]));
-    if (str(v.expires)) ctx.report.drop(file, ptr(at, 'expires'), 'expires not converted: API version expiry is not supported');
+    const converted = takeWhiteList(ctx, spec, file, at, v, only) ? 'white_list' : undefined;
+    reportPathLists(ctx.report, file, ptr(at, lists), obj(v[lists]), converted);
+    const expires = str(v.expires);
+    // Tyk's samples expire in the year 3000: a date a century away narrows nothing a migration cares about.
+    const year = Number(/^(\d{4})-/.exec(expires ?? '')?.[1]);
+    const far = year >= new Date().getUTCFullYear() + 100;
+    if (expires)
+      ctx.report.drop(
+        file,
+        ptr(at, 'expires'),
+        `expires not converted: API version expiry is not supported${far ? ' (a century away or more)' : ''}`,
+        far ? undefined : 'wider',
+      );
   }
 }
 
 export function convertClassic(ctx: ImportContext, def: JsonObject, file: string, base: string): void {
-  const tykId = str(def.api_id) || str(def.slug) || str(def.name);
+  const idField = str(def.api_id) ? 'api_id' : str(def.slug) ? 'slug' : 'name';
+  const tykId = str(def[idField]);
   if (!tykId) throw new FatalImportError(file, base, 'API definition has no api_id');
+  if (skipDuplicateApi(ctx, tykId, file, ptr(base, idField))) return;
   const id = ctx.apiIds.add(tykId, file, ptr(base, 'api_id'));
   if (id !== tykId) ctx.report.note(file, ptr(base, 'api_id'), `API ${JSON.stringify(tykId)} is "${id}" in mtlsgate`);
   const proxy = obj(def.proxy);
@@ -153,7 +170,7 @@ export function convertClassic(ctx: ImportContext, def: JsonObject, file: string
     }
     if (bool(authToken.disable_header)) ctx.report.drop(file, ptr(at, 'disable_header'), 'disable_header not converted: mtlsgate always reads the auth header');
     if (bool(authToken.validate_signature))
-      ctx.report.drop(file, ptr(at, 'validate_signature'), 'validate_signature not converted: token signatures are not supported');
+      ctx.report.drop(file, ptr(at, 'validate_signature'), 'validate_signature not converted: token signatures are not supported', 'wider');
   }
   if (keyless && bool(authToken.use_certificate))
     ctx.report.drop(file, ptr(base, 'auth_configs', 'authToken', 'use_certificate'), 'use_certificate not converted: Tyk ignores it on a keyless API');
@@ -173,7 +190,7 @@ export function convertClassic(ctx: ImportContext, def: JsonObject, file: string
     );
   if (bool(obj(def.cache_options).cache_all_safe_requests))
     ctx.report.drop(file, ptr(base, 'cache_options'), 'cache_options not converted: response caching is not supported');
-  reportVersions(ctx, def, file, base);
+  reportVersions(ctx, spec, def, file, base);
 
   // A mode's settings go with its flag: the flag's drop (when on) says the whole mode is gone.
   const silent = new Set(SILENT);

@@ -4,6 +4,7 @@ import type { ApiSpec, KeySpec, PolicySpec } from '../compiler/model.ts';
 import { CertCopies, type CertReadRoots } from './cert-files.ts';
 import { IdMap } from './ids.ts';
 import { ImportReport } from './report.ts';
+import type { ConvertedWhiteList, LimitedRight } from './white-lists.ts';
 
 export interface Imported<S> {
   spec: S;
@@ -35,6 +36,8 @@ export class ImportContext {
   readonly keyIds = new IdMap('key');
   /** Tyk API id -> the imported API (policies and keys read its listen path). */
   readonly apis = new Map<string, Imported<ApiSpec>>();
+  /** Tyk API id -> where its id is (file and JSON pointer): a second definition of it is skipped (importer/duplicates.ts). */
+  readonly apiIdSites = new Map<string, { file: string; pointer: string }>();
   readonly policies: Imported<PolicySpec>[] = [];
   readonly keys: Imported<KeySpec>[] = [];
   pathMatching: PathMatching = { prefix: false, suffix: false };
@@ -43,4 +46,10 @@ export class ImportContext {
    * themselves (false). undefined = no tyk.conf given: ids are taken as hashes (Tyk's default).
    */
   hashKeys: boolean | undefined;
+  /** --convert-white-lists (importer/white-lists.ts). */
+  convertWhiteLists = false;
+  /** mtlsgate API id -> its converted white list. */
+  readonly whiteLists = new Map<string, ConvertedWhiteList>();
+  /** The rights a white list was applied to (the generated access tests prove them). */
+  readonly limitedRights: LimitedRight[] = [];
 }

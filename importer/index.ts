@@ -12,6 +12,7 @@ import { inputDirs, readInputs } from './sources.ts';
 import { pairOasCompanions } from './companions.ts';
 import { bool, obj } from './values.ts';
 import { renderAll, type OutFile } from './yaml-out.ts';
+import { whiteListTests } from './white-list-tests.ts';
 
 export { FatalImportError, formatFindings, type Finding } from './report.ts';
 export type { OutFile } from './yaml-out.ts';
@@ -19,19 +20,24 @@ export type { OutFile } from './yaml-out.ts';
 export interface ImportResult {
   files: OutFile[];
   drops: Finding[];
+  /** Definitions left out whole (a second definition of an API id): the import is incomplete. */
+  skipped: Finding[];
   notes: Finding[];
   /** certificates: files copied into certs/ (importer/cert-files.ts). */
-  counts: { apis: number; policies: number; keys: number; inactiveKeys: number; certificates: number };
+  counts: { apis: number; policies: number; keys: number; inactiveKeys: number; certificates: number; tests: number };
 }
 
 export interface ImportOptions {
   /** Files or directories outside the inputs' directories whose certificate files may be read (--allow-outside). */
   allowOutside?: readonly string[];
+  /** --convert-white-lists: a version's white_list becomes allowed_urls on the rights granting its API (importer/white-lists.ts). */
+  convertWhiteLists?: boolean;
 }
 
 /** Throws FatalImportError (nothing to write) for inputs that cannot be imported. */
 export function importTyk(paths: string[], options: ImportOptions = {}): ImportResult {
   const ctx = new ImportContext(new CertReadRoots(inputDirs(paths), options.allowOutside ?? []));
+  ctx.convertWhiteLists = options.convertWhiteLists === true;
   const items = pairOasCompanions(readInputs(paths), ctx.report);
   for (const item of items) {
     if (item.kind !== 'tykconf') continue;
@@ -47,16 +53,20 @@ export function importTyk(paths: string[], options: ImportOptions = {}): ImportR
       );
   }
   // APIs first: policies and keys need their ids and listen paths.
-  for (const item of items) if (item.kind === 'classic') convertClassic(ctx, item.value, item.file, item.pointer);
-  for (const item of items) if (item.kind === 'oas') convertOas(ctx, item.value, item.file);
+  // In input order, classic and OAS alike: of two definitions of one API id the first is kept (importer/duplicates.ts).
+  for (const item of items)
+    if (item.kind === 'classic') convertClassic(ctx, item.value, item.file, item.pointer);
+    else if (item.kind === 'oas') convertOas(ctx, item.value, item.file, item.pointer);
   const policies: PolicyIndex = { ids: new Map(), inactive: new Set() };
   for (const item of items) if (item.kind === 'policy') convertPolicy(ctx, policies, item.value, item.file, item.pointer, item.mapKey);
   for (const item of items) if (item.kind === 'key') convertKey(ctx, policies, item.value, item.file, item.pointer, item.keyRef);
   const apis = [...ctx.apis.values()];
   const certificates = ctx.certCopies.files();
+  const tests = whiteListTests(ctx);
   return {
-    files: [...renderAll(apis, ctx.policies, ctx.keys), ...certificates],
+    files: [...renderAll(apis, ctx.policies, ctx.keys), ...tests, ...certificates],
     drops: ctx.report.drops,
+    skipped: ctx.report.skipped,
     notes: ctx.report.notes,
     counts: {
       apis: apis.length,
@@ -64,6 +74,7 @@ export function importTyk(paths: string[], options: ImportOptions = {}): ImportR
       keys: ctx.keys.length,
       inactiveKeys: ctx.keys.filter((k) => k.disabledBecause).length,
       certificates: certificates.length,
+      tests: tests.length,
     },
   };
 }

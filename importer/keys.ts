@@ -95,7 +95,7 @@ export function convertKey(
     const e = certEntry(cert);
     if ('pin' in e) spec.certificate = e.pin;
     else if ('path' in e) spec.certificate = isAbsolute(e.path) ? relocatedCertPath(ctx, e.path, file, ptr(base, 'certificate')) : e.path;
-    else ctx.report.drop(file, ptr(base, 'certificate'), `certificate ${JSON.stringify(cert)} not converted: not a Tyk certificate id`);
+    else ctx.report.drop(file, ptr(base, 'certificate'), `certificate ${JSON.stringify(cert)} not converted: not a Tyk certificate id`, 'wider');
   }
 
   let tokenProblem: string | undefined;
@@ -131,7 +131,7 @@ export function convertKey(
     // copies are derived values, not configuration.
     if (applied.length > 0) spec.apply_policies = applied;
   } else {
-    const rights = convertRights(ctx, file, ptr(base, 'access_rights'), session.access_rights);
+    const rights = convertRights(ctx, file, ptr(base, 'access_rights'), session.access_rights, { kind: 'key', id });
     if (rights) spec.access_rights = rights;
     Object.assign(spec, convertLimits(ctx, file, base, session));
   }

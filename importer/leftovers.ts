@@ -136,6 +136,45 @@ const REASONS: Record<string, string> = {
   allowance_scope: 'per-API limits are not supported',
 };
 
+/**
+ * Fields that narrowed access in Tyk (who may call, which paths, until when, how often): dropped,
+ * they leave the imported config granting more than Tyk did. `mtlsgate import tyk --strict`
+ * fails on them; the others (analytics, transforms, an auth mode imported as token auth, which
+ * fails closed) do not widen access.
+ */
+export const WIDER_FIELDS = new Set([
+  'enable_ip_whitelisting',
+  'allowed_ips',
+  'enable_ip_blacklisting',
+  'blacklisted_ips',
+  'ipAccessControl',
+  'internal',
+  'expiration',
+  'version_data',
+  'versioning',
+  'global_rate_limit',
+  'rateLimit',
+  'session_lifetime',
+  'extended_paths',
+  'allow',
+  'block',
+  'key_expires_in',
+  'partitions',
+  'mtls_static_certificate_bindings',
+  'limit',
+  'endpoints',
+  'graphql_access_rights',
+  'restricted_types',
+  'allowed_types',
+  'field_access_rights',
+  'disable_introspection',
+  'json_rpc_methods',
+  'json_rpc_methods_access_rights',
+  'mcp_primitives',
+  'mcp_access_rights',
+  'allowance_scope',
+]);
+
 function reasonFor(field: string): string {
   return REASONS[field] ?? GENERIC;
 }
@@ -154,6 +193,6 @@ export function reportLeftovers(
 ): void {
   for (const [field, value] of Object.entries(o)) {
     if (handled.has(field) || silent.has(field) || isUnset(value)) continue;
-    report.drop(file, ptr(base, field), `${field} not converted: ${reasonFor(field)}`);
+    report.drop(file, ptr(base, field), `${field} not converted: ${reasonFor(field)}`, WIDER_FIELDS.has(field) ? 'wider' : undefined);
   }
 }

@@ -7,6 +7,7 @@
 import type { ApiSpec } from '../compiler/model.ts';
 import { clientCertificates, domain, listenPath, upstreamTarget } from './api-parts.ts';
 import type { ImportContext } from './context.ts';
+import { skipDuplicateApi } from './duplicates.ts';
 import { reportLeftovers } from './leftovers.ts';
 import { FatalImportError, ptr } from './report.ts';
 import { bool, isObject, isUnset, obj, str, type JsonObject } from './values.ts';
@@ -68,7 +69,7 @@ function convertAuth(ctx: ImportContext, doc: JsonObject, spec: ApiSpec, file: s
     for (const f of ['query', 'cookie'])
       if (bool(obj(s[f]).enabled)) ctx.report.drop(file, ptr(at, f), `${f} not converted: mtlsgate reads the token from a header`);
     if (bool(obj(s.signatureValidation).enabled))
-      ctx.report.drop(file, ptr(at, 'signatureValidation'), 'signatureValidation not converted: token signatures are not supported');
+      ctx.report.drop(file, ptr(at, 'signatureValidation'), 'signatureValidation not converted: token signatures are not supported', 'wider');
     // Tyk's old contract: enableClientCertificate counts only when certificateAuth is absent.
     if (bool(s.enableClientCertificate) && !isObject(auth.certificateAuth)) spec.auth.use_certificate = true;
   }
@@ -87,7 +88,8 @@ function convertAuth(ctx: ImportContext, doc: JsonObject, spec: ApiSpec, file: s
   );
 }
 
-export function convertOas(ctx: ImportContext, doc: JsonObject, file: string): void {
+/** `docPointer`: where the OAS document is in its file ("" or a Dashboard export's "/oas"); the report's pointers are the document's own. */
+export function convertOas(ctx: ImportContext, doc: JsonObject, file: string, docPointer = ''): void {
   const x = obj(doc[X]);
   const base = `/${X}`;
   const info = obj(x.info);
@@ -96,6 +98,7 @@ export function convertOas(ctx: ImportContext, doc: JsonObject, file: string): v
   const tykId = str(info.id) || str(info.name) || str(obj(doc.info).title);
   if (!tykId) throw new FatalImportError(file, ptr(base, 'info', 'id'), 'Tyk OAS API definition has no info.id');
   const idAt = ptr(base, 'info', 'id');
+  if (skipDuplicateApi(ctx, tykId, file, docPointer + (str(info.id) ? idAt : str(info.name) ? ptr(base, 'info', 'name') : '/info/title'))) return;
   const id = ctx.apiIds.add(tykId, file, idAt);
   if (id !== tykId) ctx.report.note(file, idAt, `API ${JSON.stringify(tykId)} is "${id}" in mtlsgate`);
   const name = str(info.name) || str(obj(doc.info).title);
@@ -135,6 +138,7 @@ export function convertOas(ctx: ImportContext, doc: JsonObject, file: string): v
       file,
       ptr(base, 'info', 'state', 'internal'),
       'internal not converted: internal (looping-only) APIs are not supported: the API is reachable from outside in mtlsgate',
+      'wider',
     );
   reportLeftovers(ctx.report, file, ptr(base, 'info'), info, new Set(['id', 'name', 'state']), new Set(['dbId', 'orgId']));
   reportLeftovers(ctx.report, file, ptr(base, 'upstream'), upstream, new Set(['url']));

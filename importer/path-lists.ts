@@ -10,6 +10,9 @@ import { isUnset, obj, str, type JsonObject } from './values.ts';
 const WIDER =
   "the imported API answers every path under its listen path to the keys granted it (wider than in Tyk): list the allowed paths in the policies' or keys' allowed_urls (url and methods)";
 
+/** Lists whose loss lets through what Tyk refused (or answered more often than Tyk allowed). */
+const WIDER_LISTS = new Set(['white_list', 'black_list', 'internal', 'rate_limit']);
+
 const REASONS: Record<string, string> = {
   white_list: `an allow list of paths for every client (Tyk refused any other path); ${WIDER}`,
   black_list: `a block list of paths for every client (Tyk refused these); ${WIDER}, or leave the blocked paths out of them`,
@@ -54,11 +57,11 @@ function pathsOf(list: unknown): string {
   return ` (${shown.join(', ')}${list.length > 5 ? `, and ${list.length - 5} more` : ''})`;
 }
 
-/** Reports each set list of `paths` (a version's extended_paths or paths), `base` its pointer. */
-export function reportPathLists(report: ImportReport, file: string, base: string, paths: JsonObject): void {
+/** Reports each set list of `paths` (a version's extended_paths or paths), `base` its pointer; `converted`: a list carried over (white-lists.ts). */
+export function reportPathLists(report: ImportReport, file: string, base: string, paths: JsonObject, converted?: string): void {
   for (const [field, value] of Object.entries(paths)) {
-    if (isUnset(value)) continue;
+    if (isUnset(value) || field === converted) continue;
     const why = REASONS[field] ?? 'per-path middleware is not supported';
-    report.drop(file, ptr(base, field), `${field}${pathsOf(value)} not converted: ${why}`);
+    report.drop(file, ptr(base, field), `${field}${pathsOf(value)} not converted: ${why}`, WIDER_LISTS.has(field) ? 'wider' : undefined);
   }
 }

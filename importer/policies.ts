@@ -62,7 +62,7 @@ export function convertPolicy(ctx: ImportContext, index: PolicyIndex, p: JsonObj
   for (const alias of [tykId, str(p.id), str(p._id), mapKey]) if (alias) index.ids.set(alias, id);
   if (id !== tykId) ctx.report.note(file, base, `policy ${JSON.stringify(tykId)} is "${id}" in mtlsgate`);
   const spec: PolicySpec = { kind: 'policy', id };
-  const rights = convertRights(ctx, file, ptr(base, 'access_rights'), p.access_rights);
+  const rights = convertRights(ctx, file, ptr(base, 'access_rights'), p.access_rights, { kind: 'policy', id });
   if (rights) spec.access_rights = rights;
   Object.assign(spec, convertLimits(ctx, file, base, p));
   if (bool(p.is_inactive)) {

@@ -9,6 +9,11 @@ export interface Finding {
   /** JSON pointer into that file ("" = the whole document). */
   pointer: string;
   message: string;
+  /** Where the pointer lands in the file (1-based), for findings that name a place to edit (a skipped duplicate). */
+  line?: number;
+  col?: number;
+  /** Something that narrowed access in Tyk was not carried over: the imported config grants more (--strict fails on it). */
+  wider?: true;
 }
 
 /** Thrown for an input that cannot be imported at all; the CLI writes nothing and exits 2. */
@@ -26,8 +31,10 @@ export class FatalImportError extends Error {
 export class ImportReport {
   readonly drops: Finding[] = [];
   readonly notes: Finding[] = [];
-  drop(file: string, pointer: string, message: string): void {
-    this.drops.push({ file, pointer, message });
+  /** Whole definitions left out (a second definition of an API id): the import is incomplete. */
+  readonly skipped: Finding[] = [];
+  drop(file: string, pointer: string, message: string, access?: 'wider'): void {
+    this.drops.push({ file, pointer, message, ...(access === 'wider' ? { wider: true as const } : {}) });
   }
   note(file: string, pointer: string, message: string): void {
     this.notes.push({ file, pointer, message });
@@ -41,9 +48,9 @@ export function ptr(base: string, ...segments: (string | number)[]): string {
   return out;
 }
 
-/** "file#/pointer": where a finding points (the pointer after "#", as in a URI fragment). */
+/** "file#/pointer" (the pointer after "#", as in a URI fragment), or "file:line:col" when the finding has a position. */
 export function where(f: Finding): string {
-  return `${f.file}#${f.pointer}`;
+  return f.line !== undefined ? `${f.file}:${f.line}:${f.col}` : `${f.file}#${f.pointer}`;
 }
 
 /** One line per finding, sorted by file then pointer: `file#/pointer: message`. */

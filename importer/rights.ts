@@ -4,39 +4,17 @@
 // starts with the API's listen path loses it, mux templates become regexes as Tyk makes them,
 // and the gateway's prefix/suffix matching becomes ^ and $.
 import type { AccessRightsSpec, AllowedUrlSpec, LimitsSpec } from '../compiler/model.ts';
-import type { ImportContext, PathMatching } from './context.ts';
+import type { ImportContext } from './context.ts';
 import { reportLeftovers } from './leftovers.ts';
 import { ptr } from './report.ts';
+import { convertUrlPattern } from './url-patterns.ts';
+import { withWhiteList, type RightsOwner, type TykAllowedUrl } from './white-lists.ts';
 import { isObject, num, obj, str, type JsonObject } from './values.ts';
-
-const MUX_PARAM = /{([^}]+)}/g;
-
-function isMuxTemplate(p: string): boolean {
-  const open = p.split('{').length - 1;
-  return open > 0 && open === p.split('}').length - 1;
-}
-
-/** A Tyk allowed_urls pattern as a regex on the path after `listenPath`. */
-function convertUrlPattern(pattern: string, listenPath: string, matching: PathMatching): string {
-  let p = pattern;
-  if (isMuxTemplate(p)) p = p.replace(MUX_PARAM, '([^/]+)');
-  if (p.includes('/*')) p = p.replaceAll('/*/', '/[^/]+/').replaceAll('/*', '/.*');
-  if (matching.prefix && p.startsWith('/')) p = `^${p}`;
-  if (matching.suffix && !p.endsWith('$')) p = `${p}$`;
-  const anchored = p.startsWith('^');
-  let body = anchored ? p.slice(1) : p;
-  const lp = listenPath.replace(/\/+$/, '');
-  if (lp !== '' && body.startsWith(lp) && (body.length === lp.length || body[lp.length] === '/' || body[lp.length] === '$')) {
-    body = body.slice(lp.length);
-    if (!body.startsWith('/')) body = `/${body}`;
-  }
-  return (anchored ? '^' : '') + body;
-}
 
 const RIGHT_FIELDS = new Set(['api_id', 'api_name', 'versions', 'allowed_urls']);
 
 /** Tyk access_rights (API id -> definition) as mtlsgate access_rights; undefined when none survive. */
-export function convertRights(ctx: ImportContext, file: string, base: string, rights: unknown): AccessRightsSpec | undefined {
+export function convertRights(ctx: ImportContext, file: string, base: string, rights: unknown, owner: RightsOwner): AccessRightsSpec | undefined {
   if (!isObject(rights)) return undefined;
   const out: AccessRightsSpec = {};
   for (const [tykApiId, rawRight] of Object.entries(rights)) {
@@ -55,9 +33,11 @@ export function convertRights(ctx: ImportContext, file: string, base: string, ri
       continue;
     }
     if (!Array.isArray(urls) || urls.length === 0) {
-      out[api.spec.id] = {};
+      const limited = withWhiteList(ctx, api.spec.id, undefined, [], file, at, owner);
+      if (limited !== 'none') out[api.spec.id] = limited === undefined ? {} : { allowed_urls: limited };
       continue;
     }
+    const own: TykAllowedUrl[] = [];
     const allowed: AllowedUrlSpec[] = [];
     urls.forEach((raw, i) => {
       const u = obj(raw);
@@ -72,11 +52,17 @@ export function convertRights(ctx: ImportContext, file: string, base: string, ri
         ctx.report.drop(file, ptr(at, 'allowed_urls', i), 'allowed_urls entry with no methods not converted: in Tyk it allows nothing');
         return;
       }
-      allowed.push({ url: convertUrlPattern(url, api.spec.proxy.listen_path, ctx.pathMatching), methods: [...new Set(methods.map((m) => m.toUpperCase()))] });
+      const upper = [...new Set(methods.map((m) => m.toUpperCase()))];
+      allowed.push({ url: convertUrlPattern(url, api.spec.proxy.listen_path, ctx.pathMatching), methods: upper });
+      own.push({ url, methods: upper });
     });
     // Every entry dropped: Tyk allowed nothing on this API, so grant nothing.
-    if (allowed.length === 0) ctx.report.drop(file, ptr(at, 'allowed_urls'), `no allowed_urls entry survives: API ${JSON.stringify(tykApiId)} is not granted`);
-    else out[api.spec.id] = { allowed_urls: allowed };
+    if (allowed.length === 0) {
+      ctx.report.drop(file, ptr(at, 'allowed_urls'), `no allowed_urls entry survives: API ${JSON.stringify(tykApiId)} is not granted`);
+      continue;
+    }
+    const limited = withWhiteList(ctx, api.spec.id, allowed, own, file, at, owner);
+    if (limited !== 'none') out[api.spec.id] = { allowed_urls: limited ?? allowed };
   }
   return Object.keys(out).length > 0 ? out : undefined;
 }
@@ -104,6 +90,7 @@ export function convertLimits(ctx: ImportContext, file: string, base: string, o:
       file,
       ptr(base, 'rate'),
       `rate ${shown(o.rate)} per ${shown(o.per)} not converted: rate and per must both be numbers above 0; no rate limit was written`,
+      'wider',
     );
   }
   const max = num(o.quota_max);
@@ -115,7 +102,12 @@ export function convertLimits(ctx: ImportContext, file: string, base: string, o:
       out.quota_renewal_rate = renewal;
     } else ctx.report.drop(file, ptr(base, 'quota_max'), 'quota_max not converted: without a quota_renewal_rate Tyk does not enforce it');
   } else if (!unlimited(o.quota_max)) {
-    ctx.report.drop(file, ptr(base, 'quota_max'), `quota_max ${shown(o.quota_max)} not converted: it must be a number above 0, or -1; no quota was written`);
+    ctx.report.drop(
+      file,
+      ptr(base, 'quota_max'),
+      `quota_max ${shown(o.quota_max)} not converted: it must be a number above 0, or -1; no quota was written`,
+      'wider',
+    );
   }
   return out;
 }

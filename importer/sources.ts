@@ -26,7 +26,7 @@ import { readRegularFile } from '../common/regular-file.ts';
  * listing of a million sessions. A bound at all keeps /dev/zero or a log from being read until
  * memory runs out.
  */
-const MAX_TYK_FILE_BYTES = 256 * 1024 * 1024;
+export const MAX_TYK_FILE_BYTES = 256 * 1024 * 1024;
 
 export type Item =
   | { kind: 'classic' | 'oas' | 'tykconf'; file: string; pointer: string; value: JsonObject }

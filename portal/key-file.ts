@@ -169,9 +169,29 @@ export function parsePortalKey(text: string, keyId: string): PortalKey | null {
   };
 }
 
-/** Newest request first, then by id: the order the portal's pages show keys in. */
+/**
+ * Newest request first, then by id: the order the portal's pages show keys in. Compared by code
+ * unit (ISO times sort the same as by locale): the key index bounds request times read from
+ * unparsed texts in the same order (portal/key-text.ts).
+ */
 export function newestFirst(a: PortalKey, b: PortalKey): number {
-  return b.requestedAt.localeCompare(a.requestedAt) || a.keyId.localeCompare(b.keyId);
+  return compareText(b.requestedAt, a.requestedAt) || compareText(a.keyId, b.keyId);
+}
+
+export function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Puts `key` into `top`, the newest-first window of at most `size` keys, if it is newer than
+ * its last: the newest keys of many without sorting them all.
+ */
+export function enterNewest(top: PortalKey[], key: PortalKey, size: number): void {
+  if (top.length === size && newestFirst(key, top[size - 1]!) >= 0) return;
+  let at = top.length;
+  while (at > 0 && newestFirst(key, top[at - 1]!) < 0) at--;
+  top.splice(at, 0, key);
+  if (top.length > size) top.pop();
 }
 
 /**

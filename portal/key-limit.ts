@@ -9,7 +9,8 @@
 //
 // The count is kept in memory, in the portal's index of its key files (PortalKeyIndex,
 // portal/key-index.ts, which the "My keys" and admin pages read too): every portal key file is
-// read once, in the background after the portal starts (a new key waits for that read); after
+// read once, in the background after the portal starts (a new key meanwhile waits for every
+// file's text, then counts exactly from the texts that may be the developer's); after
 // that a new key reads again only the files a watch on DIR/keys/portal named since the last
 // look (written by another portal process, or by hand). A file removed (a denied key, a file an
 // admin deleted) frees its place at once. The issuer asks and writes

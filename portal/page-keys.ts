@@ -169,6 +169,8 @@ export interface AdminPageModel {
   errors: FormError[];
   /** StartupCompile.actionsNotice while the portal starts. */
   starting: string | null;
+  /** The key index's first read, while it runs (portal/key-index.ts): the lists are complete, the parses go on. */
+  reading: { parsed: number; total: number } | null;
 }
 
 /** "Keys 201-400 of 950 waiting" with links to the newer and older pages; nothing when one page holds them all. */
@@ -203,7 +205,7 @@ export function adminPage(model: AdminPageModel): string {
     'admin',
     html`${model.notice ? html`<div class="banner banner-ok" role="status" id="notice"><p>${model.notice}</p></div>` : ''}${errorSummary(model.errors)}
 <h1>Admin</h1>
-<p class="lede">Each action edits the key's file in the config directory, recompiles the bundle and is logged with your name.</p>${startingNote(model.starting)}
+<p class="lede">Each action edits the key's file in the config directory, recompiles the bundle and is logged with your name.</p>${startingNote(model.starting)}${readingNote(model.reading)}
 <section class="card" aria-labelledby="pending-title"><h2 id="pending-title">Waiting for approval</h2>${pendingPager(model.pendingPage)}${pending}</section>
 <section class="card" aria-labelledby="recent-title"><h2 id="recent-title">Recent keys</h2>${
       model.recent.length === 0 ? html`<p class="empty">No portal key yet.</p>` : keysTable(model.recent, catalog, 'The 50 newest portal keys', true)
@@ -211,6 +213,12 @@ export function adminPage(model: AdminPageModel): string {
 <section class="card" aria-labelledby="plans-title"><h2 id="plans-title">Plan catalog</h2>${plans}</section>`,
     chrome,
   );
+}
+
+/** While the key index parses its files after a start: how far, and that the admin page's lists are whole all the same. */
+function readingNote(reading: AdminPageModel['reading']): Html | string {
+  if (reading === null) return '';
+  return html`<p class="hint" id="reading">The portal has just started and is still reading its key files (${reading.parsed.toLocaleString('en-US')} of ${reading.total.toLocaleString('en-US')} parsed). The lists below are complete all the same: every file that may be waiting for approval or among the newest was read for this page.</p>`;
 }
 
 /**

@@ -44,13 +44,14 @@ async function render(ctx: PortalContext, ex: Exchange, status: number, notice: 
       notice,
       errors,
       starting: ctx.startup?.actionsNotice ?? null,
+      reading: ctx.issuer.keyCounts.loading,
     }),
   );
 }
 
 export async function showAdmin(ctx: PortalContext, ex: Exchange): Promise<void> {
   if (!ex.session?.user.admin) return forbidden(ex);
-  if (answeredLoading(ctx, ex, 'admin')) return;
+  if (await answeredLoading(ctx, ex, 'admin')) return;
   await render(ctx, ex, 200, NOTICES[ex.url.searchParams.get('done') ?? ''] ?? null, []);
 }
 

@@ -44,20 +44,21 @@ function visibleKey(ctx: PortalContext, ex: Exchange, keyId: string): PortalKey 
 const LOADING_RETRY_SECONDS = 2;
 
 /**
- * Answers 503 with a page saying so while the key index reads its files after a start (a part
- * of the list is never shown); false once it has read them all.
+ * Answers 503 with a page saying so while the key index has not read every file's text after a
+ * start, PAGE_WAIT_MS after the page was asked (portal/key-index.ts: a part of the list is never
+ * shown); false once the page can answer.
  */
-export function answeredLoading(ctx: PortalContext, ex: Exchange, nav: 'keys' | 'admin'): boolean {
-  const loading = ctx.issuer.keyCounts.loading;
-  if (loading === null) return false;
+export async function answeredLoading(ctx: PortalContext, ex: Exchange, nav: 'keys' | 'admin'): Promise<boolean> {
+  if (await ctx.issuer.keyCounts.answersWithin()) return false;
+  const loading = ctx.issuer.keyCounts.loading ?? { read: 0, total: 0 };
   ex.html(503, keysLoadingPage(ex.chrome(), nav, loading, LOADING_RETRY_SECONDS), { 'retry-after': String(LOADING_RETRY_SECONDS) });
   return true;
 }
 
 export async function myKeys(ctx: PortalContext, ex: Exchange): Promise<void> {
   const sub = ex.session!.user.sub;
-  // While the key files are read after a start, the index finds this developer's own at once (most subjects).
-  if (!ctx.issuer.keyCounts.answersDuringLoad(sub) && answeredLoading(ctx, ex, 'keys')) return;
+  // While the key files are read after a start, the index finds this developer's own once every file's text is in.
+  if (await answeredLoading(ctx, ex, 'keys')) return;
   const view = keyViewer(ctx.bundlePath);
   // From the index: the files the directory watch named since the last view are read again.
   const keys = (await ctx.issuer.keyCounts.ownedBy(sub)).map(view);

@@ -29,7 +29,10 @@ export interface MinBodyRate {
   graceMs: number;
 }
 
-export type SlowBodyCode = 'client.idle_timeout' | 'client.body_too_slow';
+/** `--min-answer-rate` with `--min-answer-rate-grace`: the same shape, for the answer (runtime/proxy.ts). */
+export type MinAnswerRate = MinBodyRate;
+
+export type SlowBodyCode = 'client.idle_timeout' | 'client.body_too_slow' | 'client.answer_too_slow';
 
 /** The longest time between two checks (Kestrel's heartbeat). */
 const MAX_TICK_MS = 1_000;

@@ -12,6 +12,7 @@ import { CRL_ACCEPT_ENCODING, readDecoded } from './capped-read.ts';
 import { MAX_REDIRECTS, outboundGet } from './outbound-get.ts';
 import { crlFloorKey, crlStateKey, newerCrl } from './state-file.ts';
 import { CRL_WORKER_MIN_BYTES, type CrlThread, crlThread, readCrlInWorker } from './crl-worker-client.ts';
+import type { HandedCrlPath } from './cluster/crl-files.ts';
 import type { TrustedCa } from './identity.ts';
 import { type CrlFloor, type CrlStore, crlStore, type FetchedCrl } from './revocation.ts';
 import { type SerialLookup, SerialTable } from './serial-table.ts';
@@ -54,9 +55,10 @@ export interface CrlFetcher {
   /**
    * The CRL another worker fetched from `url` (the URL itself, not as it is shown:
    * runtime/peer-floors.ts): verified and taken as a fetched one would be, when newer than the
-   * list in use.
+   * list in use. A hand-off file (runtime/cluster/crl-files.ts: a large list) is read, and its
+   * size and digest checked, in the CRL thread.
    */
-  offer(url: string, bytes: Buffer): void;
+  offer(url: string, bytes: Buffer | HandedCrlPath): void;
   stop(): void;
 }
 
@@ -82,8 +84,9 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
    * use, and not reported again (the worker that fetched them did). A CRL of `workerMinBytes` or
    * more is verified and walked in a worker thread (a promise then; it rejects with why not):
    * 1,000,000 entries held this thread, and every request, for seconds.
+   * A peer's hand-off file (`blocks` names it) is read there too, checked against its size and digest.
    */
-  function take(crl: FetchedCrl, blocks: readonly Uint8Array[], etag: string | null, fromPeer: boolean): Promise<void> | undefined {
+  function take(crl: FetchedCrl, blocks: readonly Uint8Array[] | HandedCrlPath, etag: string | null, fromPeer: boolean): Promise<void> | undefined {
     // Verified against the one CA the bundle binds to this URL: any other trusted CA's CRL
     // verifies too, and taken (even as the first list after a start) it would un-revoke what
     // the right CA revoked. The signature first, the entries only once it verifies: whoever
@@ -96,8 +99,8 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
     // signature's hash included (39 MB: ~100 ms to join, 64 MiB: ~80 ms to hash here before); its
     // bytes move to the thread and come back, joined, with the verdict.
     let size = 0;
-    for (const b of blocks) size += b.byteLength;
-    if (size >= workerMinBytes)
+    if (Array.isArray(blocks)) for (const b of blocks) size += b.byteLength;
+    if (!Array.isArray(blocks) || size >= workerMinBytes)
       return readCrlInWorker(blocks, [bound.cert.raw, ...others.map((ca) => ca.cert.raw)], thread).then((read) => {
         if (read.status === 'refused') throw new RefusedCrl(read.message);
         if (read.status === 'unsigned') throw new RefusedCrl(notSignedBy(bound, read.signer < 1 ? undefined : others[read.signer - 1]));
@@ -106,7 +109,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
         const returned = Buffer.from(read.crl.buffer, read.crl.byteOffset, read.crl.byteLength);
         adopt(crl, bound, header, new SerialTable(read.serials), returned, etag, fromPeer);
       });
-    const bytes = Buffer.concat(blocks, size);
+    const bytes = Buffer.concat(blocks as readonly Uint8Array[], size);
     let signed: SignedCrl;
     try {
       signed = signedCrl(bytes);
@@ -259,7 +262,7 @@ export function startCrlFetcher(opts: CrlFetcherOptions): CrlFetcher {
         // moved past it): its own fetches decide, as before.
         const notTaken = (err: Error) => opts.onEvent?.({ url: crl.url, result: 'error', detail: `another worker's copy: ${err.message}`, fromPeer: true });
         try {
-          take(crl, [bytes], null, true)?.catch(notTaken);
+          take(crl, Buffer.isBuffer(bytes) ? [bytes] : bytes, null, true)?.catch(notTaken);
         } catch (err) {
           notTaken(err as Error);
         }

@@ -9,6 +9,7 @@
 // entry is done here.
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../common/worker-thread.ts';
+import type { HandedCrl, HandedCrlPath } from './cluster/crl-files.ts';
 import type { SerialArrays } from './serial-table.ts';
 
 /**
@@ -25,19 +26,25 @@ export type CrlJob =
   /**
    * A CRL to take: `crl` as fetched (PEM or DER, in blocks end to end), handed back joined in the reply; `cas`: DER of the CA
    * bound to the URL, then of the other trusted CAs (one whose subject is the CRL's issuer and
-   * whose signature verifies it is named in the message).
+   * whose signature verifies it is named in the message). Or `crl` is a file another process of
+   * a cluster handed over (runtime/cluster/crl-files.ts), read and checked here.
    */
-  | { kind: 'read'; crl: Uint8Array[]; cas: Uint8Array[] }
+  | { kind: 'read'; crl: Uint8Array[] | HandedCrlPath; cas: Uint8Array[] }
   /**
    * A CRL a cluster worker took, as the IPC channel carries it (base64: decoding 64 MiB is
    * ~80 ms, done there too): its signature by `ca` and its header, no entry walked
    * (runtime/cluster/verify-taken.ts).
    */
-  | { kind: 'floor'; base64: string; ca: Uint8Array };
+  | { kind: 'floor'; base64: string; ca: Uint8Array }
+  /** The same, of a CRL a cluster worker handed over as a file (runtime/cluster/crl-files.ts): read and checked here. */
+  | { kind: 'floor'; file: HandedCrlPath; ca: Uint8Array }
+  /** A CRL this cluster worker took, written to a file in the hand-off directory `dir` for the primary. */
+  | { kind: 'hand'; crl: Uint8Array; dir: string };
 
 export type CrlWorkerReply =
   | { status: 'read'; thisUpdate: number; nextUpdate: number | null; number: string | null; serials: SerialArrays; crl: Uint8Array }
   | { status: 'floor'; thisUpdate: number; number: string | null }
+  | { status: 'handed'; file: HandedCrl }
   /** The bound CA's signature does not verify; `signer`: the index in `cas` of the CA whose does, or -1. */
   | { status: 'unsigned'; signer: number }
   | { status: 'refused'; message: string };
@@ -149,7 +156,12 @@ export const crlThread = new CrlThread();
  * to the thread (readBlocks in runtime/capped-read.ts makes blocks that own theirs; others are
  * copied first), and the joined CRL comes back in a 'read' reply.
  */
-export function readCrlInWorker(blocks: readonly Uint8Array[], cas: readonly Uint8Array[], thread: CrlThread = crlThread): Promise<CrlWorkerReply> {
+export function readCrlInWorker(
+  blocks: readonly Uint8Array[] | HandedCrlPath,
+  cas: readonly Uint8Array[],
+  thread: CrlThread = crlThread,
+): Promise<CrlWorkerReply> {
+  if (!Array.isArray(blocks)) return thread.ask({ kind: 'read', crl: blocks as HandedCrlPath, cas: cas.map((c) => new Uint8Array(c)) }, []);
   const own = blocks.map(ownBuffer);
   return thread.ask({ kind: 'read', crl: own, cas: cas.map((c) => new Uint8Array(c)) }, [...new Set(own.map((b) => b.buffer as ArrayBuffer))]);
 }
@@ -164,7 +176,14 @@ function ownBuffer(block: Uint8Array): Uint8Array {
   return new Uint8Array(block);
 }
 
-/** The signature by `ca` (DER) and the header of the CRL in `base64`, checked in the CRL thread. */
-export function crlFloorInWorker(base64: string, ca: Uint8Array, thread: CrlThread = crlThread): Promise<CrlWorkerReply> {
-  return thread.ask({ kind: 'floor', base64, ca: new Uint8Array(ca) }, []);
+/** The signature by `ca` (DER) and the header of the CRL in `base64` or in a hand-off file, checked in the CRL thread. */
+export function crlFloorInWorker(crl: string | HandedCrlPath, ca: Uint8Array, thread: CrlThread = crlThread): Promise<CrlWorkerReply> {
+  const job: CrlJob = typeof crl === 'string' ? { kind: 'floor', base64: crl, ca: new Uint8Array(ca) } : { kind: 'floor', file: crl, ca: new Uint8Array(ca) };
+  return thread.ask(job, []);
+}
+
+/** Writes `crl` to a new hand-off file in `dir` in the CRL thread (its buffer moves there when it owns it). */
+export function handCrlInWorker(crl: Uint8Array, dir: string, thread: CrlThread = crlThread): Promise<CrlWorkerReply> {
+  const own = ownBuffer(crl);
+  return thread.ask({ kind: 'hand', crl: own, dir }, [own.buffer as ArrayBuffer]);
 }

@@ -9,6 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { crlFloorOf, crlSignedBy, signedCrl, walkCrl } from '../bundle/crl.ts';
 import { subjectNameDer } from '../cert/der.ts';
+import { handCrlFile, readHandedFile } from './cluster/crl-files.ts';
 import type { CrlJob, CrlWorkerAnswer, CrlWorkerMessage, CrlWorkerReply } from './crl-worker-client.ts';
 import { SerialTableBuilder } from './serial-table.ts';
 
@@ -17,11 +18,15 @@ const ownsBuffer = (b: Uint8Array) => b.byteOffset === 0 && b.byteLength === b.b
 
 function handle(job: CrlJob): { reply: CrlWorkerReply; transfer: ArrayBuffer[] } {
   try {
+    if (job.kind === 'hand') return { reply: { status: 'handed', file: handCrlFile(job.dir, job.crl) }, transfer: [] };
     if (job.kind === 'floor') {
-      const floor = crlFloorOf(Buffer.from(job.base64, 'base64'), new X509Certificate(asBuffer(job.ca)));
+      const bytes = 'file' in job ? readHandedFile(job.file) : Buffer.from(job.base64, 'base64');
+      if (typeof bytes === 'string') return { reply: { status: 'refused', message: bytes }, transfer: [] };
+      const floor = crlFloorOf(bytes, new X509Certificate(asBuffer(job.ca)));
       return { reply: typeof floor === 'string' ? { status: 'refused', message: floor } : { status: 'floor', ...floor }, transfer: [] };
     }
-    const joined = Buffer.concat(job.crl.map(asBuffer));
+    const joined = Array.isArray(job.crl) ? Buffer.concat(job.crl.map(asBuffer)) : readHandedFile(job.crl);
+    if (typeof joined === 'string') return { reply: { status: 'refused', message: joined }, transfer: [] };
     const signed = signedCrl(joined);
     // The signature first, the entries only once the bound CA's verifies (as on the main thread).
     // Another CA is tried for the message only when its subject is the CRL's issuer.

@@ -63,6 +63,12 @@ export const ERROR_TABLE = [
     fix: 'The request carried two copies of a field that holds one value, not a list (over HTTP/1.1 or HTTP/2): `Content-Type`, `Range`, `If-Range`, `If-Modified-Since`, `If-Unmodified-Since`, `Max-Forwards`, `User-Agent`, `Referer`, `From`, `Date`, `Content-Range`, `Content-Location`, `Access-Control-Request-Method` and the others of docs/security.md section 51. RFC 9110 5.3 forbids sending one twice: which copy counts would depend on the reader (HTTP/2 readers take the first, HTTP/1.1 ones join them). Send the field once.',
   },
   {
+    code: 'request.too_many_fields',
+    status: 431,
+    message: 'Too many header fields',
+    fix: 'The request carried more than 128 header fields (HTTP/2: pseudo-header fields such as `:path` not counted), over HTTP/1.1 or HTTP/2 alike (docs/security.md section 57). Browsers and API clients send a few dozen; send fewer, or join the values of a list field into one line.',
+  },
+  {
     code: 'request.untrusted_proxy',
     status: 403,
     message: 'Plain HTTP is accepted from a trusted proxy only',
@@ -223,6 +229,12 @@ export const ERROR_TABLE = [
     status: 408,
     message: 'Request body too slow',
     fix: 'The request body arrived slower than `--min-body-rate` (default 240 bytes/s, measured over the last `--min-body-rate-grace` (default 5s) once the first has passed, time in which the upstream read nothing not counted): the request was cut and its upstream request aborted (when the answer had started, the connection or stream is reset instead). Send the body as fast as it can go, without pauses longer than the grace period; gRPC calls are not held to the rate.',
+  },
+  {
+    code: 'client.answer_too_slow',
+    status: 408,
+    message: 'Answer read too slowly',
+    fix: "Logged for an answer whose client took the bytes waiting for it (the connection's send buffer over HTTP/1.1, the stream's flow-control window over HTTP/2) slower than `--min-answer-rate` (default 4096 bytes/s, plus `--min-answer-rate-grace`, default 5s, for each stretch of waiting): the connection (HTTP/1.1) or that stream (HTTP/2, RST_STREAM CANCEL) was cut and the upstream request aborted; the status logged is the upstream's, already sent. Read answers as they come, or download large files over a link faster than the rate; an operator serving slow links lowers the rate or turns it `off`.",
   },
 ] as const satisfies readonly ErrorRow[];
 

@@ -15,7 +15,7 @@ import { endGrpcWithError, isGrpc, sendGrpcError } from './grpc.ts';
 import { arrivalIdentity } from './client-cert-header.ts';
 import { type ClientIdentity, identityOf } from './identity.ts';
 import type { OpenRequest } from './open-requests.ts';
-import type { MinBodyRate } from './body-watch.ts';
+import type { MinAnswerRate, MinBodyRate } from './body-watch.ts';
 import { forward, type ForwardRequest, type Forwarding, type ProxyOutcome } from './proxy.ts';
 import { crlStore } from './revocation.ts';
 import { hostOf, pathEnd } from './route.ts';
@@ -89,6 +89,9 @@ export class HttpExchange extends RequestContext implements OpenRequest {
   }
   get minBodyRate(): MinBodyRate | null {
     return this.gateway.minBodyRate;
+  }
+  get minAnswerRate(): MinAnswerRate | null {
+    return this.gateway.minAnswerRate;
   }
   get outcome(): ProxyOutcome {
     return this;
@@ -178,7 +181,7 @@ export class HttpExchange extends RequestContext implements OpenRequest {
   revoked(refusal: Refusal): void {
     const res = this.res;
     if (this.forwarding === null || res.writableEnded || this.clientGone()) return;
-    this.forwarding.cut();
+    this.forwarding.cut(refusal.code);
     this.code = 'access.revoked_in_flight';
     if (this.upgrade !== null) {
       // The tunnel is closed both ways (runtime/websocket.ts); a 101 already sent stays its status.

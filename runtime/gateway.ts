@@ -5,7 +5,7 @@
 // drain on close.
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { listen } from '../common/listen.ts';
-import type { MinBodyRate } from './body-watch.ts';
+import type { MinAnswerRate, MinBodyRate } from './body-watch.ts';
 import type { CertHeaderReader } from './client-cert-header.ts';
 import { reportFault } from './faults.ts';
 import { refusal } from './errors.ts';
@@ -63,6 +63,13 @@ export interface GatewayOptions {
    * 5 s (Kestrel's MinRequestBodyDataRate, over a window); null: no minimum.
    */
   minBodyRate?: MinBodyRate | null;
+  /**
+   * An answer whose client takes the bytes waiting for it slower than this is cut
+   * (client.answer_too_slow) and its upstream request aborted: once backpressure holds W bytes,
+   * they must be taken within the grace plus W at this rate (docs/security.md section 57).
+   * Default DEFAULT_MIN_ANSWER_RATE; null: no minimum.
+   */
+  minAnswerRate?: MinAnswerRate | null;
   limiter?: Limiter;
   /** Called once per finished request (logging + metrics). */
   onRequest?: (r: RequestRecord) => void;
@@ -103,6 +110,13 @@ const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
 const DEFAULT_CLIENT_IDLE_TIMEOUT_MS = 30_000;
 export const DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MIN_BODY_RATE: MinBodyRate = Object.freeze({ bytesPerSecond: 240, graceMs: 5_000 });
+/**
+ * `--min-answer-rate` default: Kestrel's MinResponseDataRate grace (5 s) but not its 240 bytes/s.
+ * A backpressured answer holds at least node's 16 KiB high-water mark, which --client-idle-timeout
+ * (30 s) already asks to be taken within 30 s (546 bytes/s): a floor below that would never
+ * fire first (docs/security.md section 57).
+ */
+export const DEFAULT_MIN_ANSWER_RATE: MinAnswerRate = Object.freeze({ bytesPerSecond: 4_096, graceMs: 5_000 });
 
 /** What a transport asks of the gateway for each request. */
 export interface GatewayCore {
@@ -114,6 +128,8 @@ export interface GatewayCore {
   readonly clientIdleTimeoutMs: number;
   /** --min-body-rate: a request body trickling below it is cut (null: no minimum). */
   readonly minBodyRate: MinBodyRate | null;
+  /** --min-answer-rate: an answer taken slower than this while it waits is cut (null: no minimum). */
+  readonly minAnswerRate: MinAnswerRate | null;
   /** Reads client certificates from a trusted proxy's header; null (the default): handshake certificates only. */
   readonly certHeader: CertHeaderReader | null;
   /** Closing: answers carry `Connection: close`. */
@@ -135,6 +151,7 @@ class Core implements GatewayCore {
   readonly upstreamTimeoutMs: number;
   readonly clientIdleTimeoutMs: number;
   readonly minBodyRate: MinBodyRate | null;
+  readonly minAnswerRate: MinAnswerRate | null;
   readonly certHeader: CertHeaderReader | null;
   readonly open: OpenRequests;
   /** Set once the transport exists: lets a connection that just went idle close during a drain. */
@@ -149,6 +166,7 @@ class Core implements GatewayCore {
     this.upstreamTimeoutMs = opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
     this.clientIdleTimeoutMs = opts.clientIdleTimeoutMs ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS;
     this.minBodyRate = opts.minBodyRate === undefined ? DEFAULT_MIN_BODY_RATE : opts.minBodyRate;
+    this.minAnswerRate = opts.minAnswerRate === undefined ? DEFAULT_MIN_ANSWER_RATE : opts.minAnswerRate;
     this.certHeader = opts.certHeader ?? null;
     this.open = new OpenRequests(opts.snapshot);
   }
@@ -261,6 +279,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
 
   async function drain(drainTimeoutMs: number): Promise<void> {
     core.draining = true;
+    websockets.goingAway();
     const stopped = Promise.all(
       [front.server, plainFront].map(
         (server) =>

@@ -10,6 +10,7 @@ import { answerClientError } from './client-error.ts';
 import { refusal } from './errors.ts';
 import { arrivingExchange, type HttpExchange, socketFacts, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
+import { HTTP1_PARSER_FIELDS, tooManyHttp1Fields } from './field-count.ts';
 import { repeatedSingleField } from './repeated-fields.ts';
 import { WebSockets } from './websocket.ts';
 
@@ -23,7 +24,9 @@ export interface Http1Transport {
 /** Builds the exchange for a request; shared with the Upgrade path. `plain`: it came in on --listen-plain. */
 export function http1Exchange(gateway: GatewayCore, req: IncomingMessage, res: ServerResponse, plain = false): HttpExchange {
   const ex = arrivingExchange(gateway, req, res, false, socketFacts(req.socket as TLSSocket), req.headers.host, plain);
-  if (repeatedSingleField(req.rawHeaders)) ex.refusedAtArrival ??= refusal('request.field_repeated');
+  // Over the field limit, the fields past node:http's count are gone: nothing more is read of them.
+  if (tooManyHttp1Fields(req.rawHeaders)) ex.refusedAtArrival ??= refusal('request.too_many_fields');
+  else if (repeatedSingleField(req.rawHeaders)) ex.refusedAtArrival ??= refusal('request.field_repeated');
   return ex;
 }
 
@@ -39,6 +42,9 @@ export function createHttp1Transport(
   // 400), where the first was routed while a proxy in front may have read the last (section 40).
   // node:http joins as it builds req.headers anyway: nothing more per request.
   const server: Server = createServer({ keepAliveTimeout: 65_000, joinDuplicateHeaders: true });
+  // One field more than the limit is kept (node:http's default, 2,000, dropped the rest unseen):
+  // such a request is refused with 431 (runtime/field-count.ts).
+  server.maxHeadersCount = HTTP1_PARSER_FIELDS;
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (gateway.draining) res.setHeader('connection', 'close');
     startExchange(http1Exchange(gateway, req, res, plain));

@@ -14,6 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { refusal } from './errors.ts';
 import { arrivingExchange, ConnectionFacts, type HttpExchange, NO_CONNECTION, startExchange } from './exchange.ts';
 import type { GatewayCore } from './gateway.ts';
+import { HTTP2_PARSER_FIELDS, tooManyHttp2Fields } from './field-count.ts';
 import { joinRepeatedFields } from './repeated-fields.ts';
 
 /** An idle HTTP/2 connection is closed after this long, like an idle HTTP/1.1 keep-alive one. */
@@ -115,11 +116,12 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
     // node:http2's own flood limits, at Node 20.20's defaults, pinned here because docs/security.md
     // (sections 31 and 51) and test/security-http2-floods.test.ts rely on them: invalid frames
     // (empty DATA frames without END_STREAM count) and streams refused per connection before it
-    // is closed, fields per header list, SETTINGS entries per frame, unanswered PINGs the gateway
-    // may send, nghttp2's memory per connection (MB).
+    // is closed, SETTINGS entries per frame, unanswered PINGs the gateway may send, nghttp2's
+    // memory per connection (MB). Fields per header list: above what 16 KiB can hold, so the
+    // exchange answers a request over the field limit with 431 (runtime/field-count.ts, section 57).
     maxSessionInvalidFrames: 1000,
     maxSessionRejectedStreams: 100,
-    maxHeaderListPairs: 128,
+    maxHeaderListPairs: HTTP2_PARSER_FIELDS,
     maxSettings: 32,
     maxOutstandingPings: 10,
     maxSessionMemory: 10,
@@ -200,9 +202,11 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
 
   const exchangeFor = (req: Http2ServerRequest, res: Http2ServerResponse): HttpExchange => {
     const facts = (req.stream.session as StateHolder | undefined)?.[STATE]?.facts ?? NO_CONNECTION;
+    const tooMany = tooManyHttp2Fields(req.rawHeaders);
     const repeated = joinRepeatedFields(req.headers, req.rawHeaders);
     const ex = arrivingExchange(gateway, req, res, true, facts, authorityOf(req.headers[':authority'], req.headers.host), false);
-    if (repeated) ex.refusedAtArrival ??= refusal('request.field_repeated');
+    if (tooMany) ex.refusedAtArrival ??= refusal('request.too_many_fields');
+    else if (repeated) ex.refusedAtArrival ??= refusal('request.field_repeated');
     return ex;
   };
   server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {

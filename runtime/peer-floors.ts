@@ -8,14 +8,19 @@
 // verify and take the same CRL bytes as if they had fetched them.
 import { type BundleFloor, higherFloor } from './bundle-floor.ts';
 import type { CrlFetcher } from './crl-fetcher.ts';
+import { type HandedCrl, handedPath } from './cluster/crl-files.ts';
 import type { CrlFloor } from './revocation.ts';
 import { type BundleRecord, crlStateKey, raiseCrlFloor } from './state-file.ts';
 import type { BundleStore } from './store.ts';
 
 export interface PeerTaken {
   bundle?: BundleRecord;
-  /** `der`: the CRL's bytes, base64 (the IPC channel carries JSON); `issuer`: the certificate (DER, base64) of the CA that signed it. */
-  crl?: { url: string; floor: CrlFloor; der?: string; issuer?: string };
+  /**
+   * `der`: the CRL's bytes, base64 (the IPC channel carries JSON), for a list under 1 MiB; `file`:
+   * a larger one's hand-off file (runtime/cluster/crl-files.ts); `issuer`: the certificate (DER,
+   * base64) of the CA that signed it.
+   */
+  crl?: { url: string; floor: CrlFloor; der?: string; file?: HandedCrl; issuer?: string };
 }
 
 export interface PeerFloorTargets {
@@ -23,6 +28,8 @@ export interface PeerFloorTargets {
   crls: Pick<CrlFetcher, 'offer'>;
   /** Re-reads the bundle source (the serving bundle was signed before the one a peer took). */
   reloadBundle(): Promise<void>;
+  /** The primary's hand-off directory, where a large CRL's file is (runtime/cluster/crl-files.ts). */
+  crlDir?: string;
 }
 
 export function applyPeerFloors(taken: PeerTaken, to: PeerFloorTargets): void {
@@ -30,7 +37,7 @@ export function applyPeerFloors(taken: PeerTaken, to: PeerFloorTargets): void {
     const { signedAt, digest } = taken.bundle;
     if (to.store.raiseFloor({ signedAt, digest, from: 'the bundle another worker took' })) void to.reloadBundle();
   }
-  if (taken.crl?.der !== undefined) to.crls.offer(taken.crl.url, Buffer.from(taken.crl.der, 'base64'));
+  offerPeerCrls([taken], to.crls, to.crlDir);
 }
 
 /**
@@ -51,6 +58,11 @@ export function withPeerFloors<T extends { floor: BundleFloor | null; crlFloors:
 }
 
 /** The CRLs the other workers took before this one started, taken (verified) before its own first fetch answers. */
-export function offerPeerCrls(taken: readonly PeerTaken[] = [], crls: Pick<CrlFetcher, 'offer'>): void {
-  for (const t of taken) if (t.crl?.der !== undefined) crls.offer(t.crl.url, Buffer.from(t.crl.der, 'base64'));
+export function offerPeerCrls(taken: readonly PeerTaken[] = [], crls: Pick<CrlFetcher, 'offer'>, crlDir?: string): void {
+  for (const { crl } of taken) {
+    if (crl?.der !== undefined) crls.offer(crl.url, Buffer.from(crl.der, 'base64'));
+    // Read and checked against the size and digest the primary sent, in the CRL thread.
+    const file = crl?.file === undefined || crlDir === undefined ? null : handedPath(crlDir, crl.file);
+    if (crl !== undefined && file !== null) crls.offer(crl.url, file);
+  }
 }

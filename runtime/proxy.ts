@@ -8,7 +8,7 @@ import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
 import type { ClientIdentity } from './identity.ts';
-import { answerSlowClient, BodyWatch, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
+import { answerSlowClient, BodyWatch, type MinAnswerRate, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
 import { GrpcFraming } from './grpc.ts';
 import { lingerAfterAnswer } from './lingering-close.ts';
 import { checkHeaders, clientHeaderList, clientTrailers, http2ClientHeaders, upstreamHeaderList } from './proxy-headers.ts';
@@ -48,6 +48,8 @@ export interface ForwardRequest {
   clientIdleMs: number;
   /** --min-body-rate (null: off): a request body trickling below it is cut (runtime/body-watch.ts). */
   minBodyRate: MinBodyRate | null;
+  /** --min-answer-rate (null: off): an answer whose waiting bytes the client takes slower than this is cut. */
+  minAnswerRate: MinAnswerRate | null;
   /** Extra response headers (rate-limit headers), or null. */
   responseHeaders: Record<string, string> | null;
   /** Drop X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override (methods were restricted). */
@@ -70,8 +72,9 @@ export interface Forwarding {
   /**
    * The request was decided again and refused (runtime/open-requests.ts): stop the upstream
    * side and report no outcome; the exchange answers the client and records the cut.
+   * `reason`: the refusal's code (a WebSocket tunnel's close frame says it).
    */
-  cut(): void;
+  cut(reason?: ErrorCode): void;
   /** A gRPC answer to an HTTP/2 client: its message framing as written so far (else absent or null). */
   readonly grpcAnswer?: GrpcFraming | null;
 }
@@ -92,6 +95,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   private answerTimer: NodeJS.Timeout | null = null;
   /** Paused on backpressure since this time (performance.now()), or -1 while the client reads. */
   private pausedAt = -1;
+  /**
+   * With --min-answer-rate: how long this backpressure may last, from pausedAt (ms): the grace
+   * plus the bytes then waiting for the client at the minimum rate (Kestrel's MinResponseDataRate).
+   */
+  private pauseAllowedMs = Number.POSITIVE_INFINITY;
+  /** The answer's timer is pending (it stops between two backpressures). */
+  private ticking = false;
   /** The request body's idle timeout and minimum rate, while it goes upstream. */
   private bodyWatch: BodyWatch | null = null;
   readonly grpcAnswer: GrpcFraming | null;
@@ -107,14 +117,22 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
 
   /**
    * The answer's timer fired: idle if the client has read nothing since the last backpressure
-   * for the whole timeout. (One timer, refreshed: a drain only notes the time.)
+   * for the whole timeout; too slow if the bytes waiting then are still not all taken after the
+   * time --min-answer-rate allows them. (One timer, refreshed: a drain only notes the time.)
    */
   private checkAnswer(): void {
-    if (this.finished || this.pausedAt < 0 || performance.now() - this.pausedAt < this.f.clientIdleMs) {
-      if (!this.finished) this.answerTimer?.refresh();
+    if (this.finished) return;
+    if (this.pausedAt >= 0) {
+      const paused = performance.now() - this.pausedAt;
+      const idleMs = this.f.clientIdleMs;
+      if (idleMs > 0 && paused >= idleMs) return this.slowClient('client.idle_timeout');
+      if (paused >= this.pauseAllowedMs) return this.slowClient('client.answer_too_slow');
+      this.answerTimer?.refresh();
       return;
     }
-    this.slowClient('client.idle_timeout');
+    // The client took all that waited: no tick until the next backpressure (a fast client's
+    // download is backpressured often and briefly).
+    this.ticking = false;
   }
 
   /**
@@ -212,21 +230,29 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.grpcAnswer?.add(chunk);
-    if ((this.f.res as ServerResponse).write(chunk)) return;
+    const res = this.f.res as ServerResponse;
+    if (res.write(chunk)) return;
     controller.pause();
     this.pausedAt = performance.now();
+    const rate = this.f.minAnswerRate;
+    // What waits for the client now (HTTP/1.1: the socket's buffer; HTTP/2: the stream's, held
+    // by flow control) must be taken before the next 'drain' within this (section 57).
+    if (rate !== null) this.pauseAllowedMs = rate.graceMs + (res.writableLength * 1000) / rate.bytesPerSecond;
     if (this.onClientDrain === null) {
       // First backpressure of this answer (most answers never get here): from now on the
-      // client must read something every --client-idle-timeout, or it is cut. Its own timer,
-      // not the transport's: node:http2 refreshes a stream's timer while anything at all is
-      // sent on the session (a PING's ACK), so a client pinging away would never time out.
+      // client must read something every --client-idle-timeout, and take what waits at
+      // --min-answer-rate, or it is cut. Its own timer, not the transport's: node:http2
+      // refreshes a stream's timer while anything at all is sent on the session (a PING's
+      // ACK), so a client pinging away would never time out.
       this.onClientDrain = () => {
         this.pausedAt = -1;
         controller.resume();
       };
-      if (this.f.clientIdleMs > 0) this.answerTimer = setTimeout(() => this.checkAnswer(), this.f.clientIdleMs).unref();
-    }
-    this.f.res.once('drain', this.onClientDrain);
+      const tick = answerTick(this.f.clientIdleMs, rate);
+      if (tick > 0) this.answerTimer = setTimeout(() => this.checkAnswer(), tick).unref();
+    } else if (!this.ticking) this.answerTimer?.refresh();
+    this.ticking = this.answerTimer !== null;
+    res.once('drain', this.onClientDrain);
   }
 
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
@@ -263,6 +289,20 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     sendError(res, code, undefined, this.responseHeaders ?? undefined);
     this.finish(code === 'proxy.upstream_timeout' ? 504 : 502, code);
   }
+}
+
+/** The longest time between two checks of a backpressured answer's rate (Kestrel's heartbeat, as for bodies). */
+const MAX_ANSWER_TICK_MS = 1_000;
+
+/**
+ * How often a backpressured answer is looked at (ms; 0: never): every --client-idle-timeout, or
+ * with --min-answer-rate every second (or the grace, when shorter), so a cut comes at most a
+ * tick after its deadline.
+ */
+export function answerTick(idleMs: number, rate: MinAnswerRate | null): number {
+  if (rate === null) return idleMs;
+  const tick = Math.min(MAX_ANSWER_TICK_MS, rate.graceMs);
+  return idleMs > 0 ? Math.min(idleMs, tick) : tick;
 }
 
 /**

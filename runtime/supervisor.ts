@@ -6,7 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import type { VerifiedSignature } from '../bundle/sign.ts';
 import type { AddressInfo } from 'node:net';
 import { healthReport, startAdmin, type AdminServer, type HealthReport } from './admin.ts';
-import type { MinBodyRate } from './body-watch.ts';
+import type { MinAnswerRate, MinBodyRate } from './body-watch.ts';
 import { followBundle, readInitialBundle, type BundleSource, type InitialBundle } from './bundle-source.ts';
 import { createGateway, type Gateway, type RequestRecord } from './gateway.ts';
 import { createLimiter, type Limiter } from './limits/index.ts';
@@ -60,6 +60,8 @@ export interface RuntimeConfig {
   websocketIdleTimeoutMs?: number;
   /** `--min-body-rate` with `--min-body-rate-grace` (default 240 bytes/s after 5 s; null: off). */
   minBodyRate?: MinBodyRate | null;
+  /** `--min-answer-rate` with `--min-answer-rate-grace` (default 4,096 bytes/s after 5 s; null: off). */
+  minAnswerRate?: MinAnswerRate | null;
   drainTimeoutMs: number;
   pollIntervalMs: number;
   redisUrl?: string;
@@ -92,6 +94,8 @@ export interface RuntimeConfig {
   stateRecorder?: StateRecorder;
   /** A cluster worker: what the other workers took before it started (its floors from the start). */
   peerTaken?: readonly PeerTaken[];
+  /** A cluster worker: the primary's directory large CRLs are handed over in (runtime/cluster/crl-files.ts). */
+  crlDir?: string;
 }
 
 /** A start-up failure the user can fix (bad bundle, unreadable TLS file, busy port): exit 2. */
@@ -228,7 +232,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     },
   });
   // Synchronously, before this worker's own first fetch can answer (and before it listens).
-  offerPeerCrls(cfg.peerTaken, crls);
+  offerPeerCrls(cfg.peerTaken, crls, cfg.crlDir);
 
   let limiter: Limiter;
   try {
@@ -261,6 +265,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     clientIdleTimeoutMs: cfg.clientIdleTimeoutMs,
     websocketIdleTimeoutMs: cfg.websocketIdleTimeoutMs,
     minBodyRate: cfg.minBodyRate,
+    minAnswerRate: cfg.minAnswerRate,
     limiter,
     onRequest,
     maxConnections: cfg.maxConnections,
@@ -371,7 +376,7 @@ export async function startGateway(cfg: RuntimeConfig): Promise<RunningGateway> 
     metrics,
     health: () => healthReport(healthSources),
     expiring: healthSources.expiring,
-    raiseFloors: (taken) => applyPeerFloors(taken, { store, crls, reloadBundle: () => source.reloadNow() }),
+    raiseFloors: (taken) => applyPeerFloors(taken, { store, crls, reloadBundle: () => source.reloadNow(), crlDir: cfg.crlDir }),
     async reload() {
       log.info({}, 'reload requested (SIGHUP): server certificate and bundle');
       await tlsFollower.reload();

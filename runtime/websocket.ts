@@ -9,7 +9,8 @@
 //
 // An open tunnel was admitted under the bundle current at its upgrade. Like every request still
 // open, it is decided again while it lasts (runtime/open-requests.ts); one now refused is closed
-// (its Forwarding's cut()).
+// (its Forwarding's cut()). A tunnel the gateway closes itself (refused now, idle, a drain) ends
+// with a close frame to each side (runtime/websocket-tunnel.ts, docs/security.md section 57).
 import { createHash } from 'node:crypto';
 import { type ClientRequest, ServerResponse, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -19,11 +20,15 @@ import type { HttpExchange } from './exchange.ts';
 import { reportFault } from './faults.ts';
 import { type Forwarding, type ForwardRequest, TIMEOUT_ERRORS } from './proxy.ts';
 import { checkHeaders, clientHeaders, upstreamHeaders } from './proxy-headers.ts';
+import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from './websocket-frames.ts';
+import { TunnelRelay } from './websocket-tunnel.ts';
 
 interface Tunnel {
   client: Duplex;
   /** The upstream connection, once made. */
   upstream: Socket | null;
+  /** The bytes both ways, once the upstream accepted the handshake. */
+  relay: TunnelRelay | null;
 }
 
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -88,15 +93,22 @@ export class WebSockets {
   /** Called for an admitted upgrade: connects upstream, and copies both ways once it answers 101. */
   tunnel(ex: HttpExchange, client: Duplex, head: Buffer): Forwarding {
     const api = ex.api!;
-    const t: Tunnel = { client, upstream: null };
+    const t: Tunnel = { client, upstream: null, relay: null };
     this.open.add(t);
     let ended = false;
     const close = (): void => {
       if (ended) return;
       ended = true;
       this.open.delete(t);
+      t.relay?.ended();
       t.upstream?.destroy();
       client.destroy();
+    };
+    // One side closed: the tunnel ends, unless the gateway is closing it and the other side's
+    // close frame is still on its way (that side ends itself, or at the bound).
+    const sideClosed = (): void => {
+      if (t.relay?.closingGracefully === true && !(client.destroyed && t.upstream?.destroyed !== false)) return;
+      close();
     };
     const fail = (err: Error): void => {
       if (ended) return;
@@ -109,7 +121,7 @@ export class WebSockets {
       sendError(ex.res, code); // its response ends the client's connection (responseFor)
     };
     client.on('error', close);
-    client.on('close', close);
+    client.on('close', sideClosed);
 
     const rest = ex.path.length > api.stripLength ? ex.path.slice(api.stripLength) : '/';
     // The same header rules as every proxied request, from the exchange itself (a copy of its
@@ -127,7 +139,7 @@ export class WebSockets {
       if (err !== null) return fail(err);
       if (ended) return void socket.destroy();
       t.upstream = socket;
-      socket.on('close', close);
+      socket.on('close', sideClosed);
       let req: ClientRequest;
       try {
         req = httpRequest({
@@ -156,17 +168,20 @@ export class WebSockets {
         const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`];
         for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
         client.write(`${lines.join('\r\n')}\r\n\r\n`);
-        if (upstreamHead.length > 0) client.write(upstreamHead);
-        if (head.length > 0) upstream.write(head);
         ex.proxied(101, null);
-        upstream.pipe(client);
-        client.pipe(upstream);
+        const relay = (t.relay = new TunnelRelay(client, upstream, close));
+        relay.start(upstreamHead, head);
         // The client's socket carries both directions: its idle timer is the tunnel's. Envoy
         // closes an idle upgraded stream after its stream idle timeout (5 min), NGINX after
         // proxy_read_timeout (60 s); an open tunnel otherwise holds two sockets for good.
+        // 1001 (going away): the gateway leaves a conversation that may well resume on a new
+        // connection, as AWS API Gateway closes its idle WebSockets; 1000 would say it is over.
         if (this.idleMs > 0) {
           (client as Socket).setTimeout(this.idleMs);
-          client.once('timeout', close);
+          client.once('timeout', () => {
+            (client as Socket).setTimeout(0);
+            relay.close(CLOSE_GOING_AWAY, 'idle timeout');
+          });
         }
       });
       req.on('response', (res: IncomingMessage) =>
@@ -179,8 +194,12 @@ export class WebSockets {
       );
       req.end();
     });
-    // The client's leaving is seen on its socket ('close' above); refused while open, the tunnel closes.
-    return { clientClosed() {}, cut: close };
+    // The client's leaving is seen on its socket ('close' above). Refused while open, the tunnel
+    // closes with 1008 (policy violation) and the refusal's code as the reason; before the 101, at once.
+    return {
+      clientClosed() {},
+      cut: (reason) => (t.relay === null ? close() : t.relay.close(CLOSE_POLICY_VIOLATION, reason ?? 'access.revoked_in_flight')),
+    };
   }
 
   /** The upstream refused the upgrade: its answer goes to the client as a plain response, then the connection ends. */
@@ -205,9 +224,18 @@ export class WebSockets {
     out.once('finish', done);
   }
 
+  /**
+   * A drain began: every open tunnel gets 1001 (going away) at its next frame boundaries, so
+   * clients reconnect elsewhere now instead of being cut at the end of --drain-timeout.
+   */
+  goingAway(): void {
+    for (const t of this.open) t.relay?.close(CLOSE_GOING_AWAY, 'server draining');
+  }
+
   /** Closes every tunnel (gateway shutdown). */
   closeAll(): void {
     for (const t of this.open) {
+      t.relay?.ended();
       t.upstream?.destroy();
       t.client.destroy();
     }

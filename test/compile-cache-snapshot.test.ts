@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { compileDir, type CompileResult } from '../compiler/index.ts';
@@ -170,7 +170,7 @@ test('a corrupt, torn or missing snapshot is never trusted', async () => {
   writeFileSync(snap('bundle.json'), bundle.replace(/"key-000299"/, '"key-000298"'));
   assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0 });
   change();
-  truncateSync(snap('certs.bin'), 24);
+  truncateSync(snap('certs-0.bin'), 24);
   assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0 });
   change();
   const state = readFileSync(snap('state.json'), 'utf8');
@@ -178,8 +178,8 @@ test('a corrupt, torn or missing snapshot is never trusted', async () => {
   writeFileSync(snap('state.json'), state.replace('"docs":100', '"docs":99'));
   assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0 });
   change();
-  const ids = readFileSync(snap('ids.txt'), 'utf8');
-  writeFileSync(snap('ids.txt'), ids.replace('key-000150\n', 'key-000151\n'));
+  const ids = readFileSync(snap('ids-0.txt'), 'utf8');
+  writeFileSync(snap('ids-0.txt'), ids.replace('key-000150\n', 'key-000151\n'));
   assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 2, stale: 0 });
   change();
   rmSync(join(cache, 'snapshot'), { recursive: true });
@@ -251,5 +251,94 @@ test('the witness check finds the same changed files on this thread and in worke
       changed,
       `each reported (${workers} workers)`,
     );
+    // The workers stat through Node's fs binding (no Stats object), and find exactly what statSync finds.
+    if (workers > 0) assert.equal(findings.fastStat, true, `the workers took the binding's stat (${workers} workers)`);
   }
+
+  // A path holding a NUL byte: statSync refuses it (the witness then holds only as "could not be
+  // stat'ed"), where the binding would stat the path cut at the NUL, an existing file: the
+  // workers use statSync for such a table, and the answer is the same on every thread.
+  const cut = paths[20]!;
+  const nulText = Buffer.concat([text, Buffer.from(`\n${cut}\0.old`)]);
+  const nulStats = new Float64Array(stats.length + WITNESS_FIELDS);
+  nulStats.set(stats);
+  nulStats[stats.length] = -1;
+  const nulTable = { root: dir, text: nulText, stats: nulStats, starts: lineStarts(nulText, paths.length + 1) };
+  const nulRanges: WitnessRange[] = [...ranges.map((r) => ({ ...r })), { start: paths.length, end: paths.length + 1 }];
+  for (const workers of [0, 2]) {
+    const findings = new WitnessFindings();
+    const changed = [...(await changedWitnesses(nulTable, nulRanges, workers, undefined, findings))].sort((a, b) => a - b);
+    assert.deepEqual(changed, [1, 2, 4, 9], `the NUL path's witness ("not stat'ed") holds (${workers} workers)`);
+    if (workers > 0) assert.equal(findings.fastStat, false, 'statSync for a table with a NUL byte');
+  }
+});
+
+test('the witness and id tables in chunks: one key file changed rewrites its chunk alone; files added and removed move the chunks; the same bytes', async () => {
+  // 150 key files of two keys each (the config's 300 keys): three chunks of CHUNK_FILES (64) key files.
+  const { dir, cache } = suite.copy('chunks');
+  const docs = readdirSync(join(dir, 'keys'))
+    .sort()
+    .flatMap((f) => {
+      const text = readFileSync(join(dir, 'keys', f), 'utf8');
+      rmSync(join(dir, 'keys', f));
+      return text.split(/^---\n/m);
+    });
+  const name = (i: number) => join(dir, 'keys', `k-${String(i).padStart(3, '0')}.yaml`);
+  for (let i = 0; i < docs.length / 2; i++) writeFileSync(name(i), docs.slice(2 * i, 2 * i + 2).join('---\n'));
+  const snapDir = join(cache, 'snapshot');
+  const chunkFiles = () =>
+    readdirSync(snapDir)
+      .filter((f) => /^(certs|ids)-\d+\./.test(f))
+      .sort();
+  const identity = () => new Map(chunkFiles().map((f) => [f, `${statSync(join(snapDir, f)).ino}:${statSync(join(snapDir, f)).mtimeMs}`]));
+  // A cache of format v6 (one file a table) before: the cold compile removes its tables.
+  mkdirSync(snapDir, { recursive: true });
+  for (const old of ['certs.txt', 'certs.bin', 'ids.txt']) writeFileSync(join(snapDir, old), 'v6');
+  assert.equal(cacheStats(await same(dir, cache)).patched, undefined, 'cold');
+  assert.deepEqual(
+    readdirSync(snapDir).filter((f) => /^(certs|ids)\./.test(f)),
+    [],
+    'the v6 tables removed',
+  );
+  assert.deepEqual(chunkFiles(), [
+    'certs-0.bin',
+    'certs-0.txt',
+    'certs-1.bin',
+    'certs-1.txt',
+    'certs-2.bin',
+    'certs-2.txt',
+    'ids-0.txt',
+    'ids-1.txt',
+    'ids-2.txt',
+  ]);
+  let before = identity();
+  // A key of file 70 (chunk 1) edited: chunk 1 written again, chunks 0 and 2 not touched.
+  edit(name(70), (s) => s.replace(/apply_policies: \[policy-\d+\]/, 'apply_policies: [policy-042, policy-007]'));
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 149, stale: 0, patched: 1 });
+  let after = identity();
+  const changedChunks = () => [...after].filter(([f, id]) => before.get(f) !== id).map(([f]) => f);
+  assert.deepEqual(changedChunks(), ['certs-1.bin', 'certs-1.txt', 'ids-1.txt'], 'only the changed file chunk is written');
+  // A key of file 3 given another certificate file: chunk 0 (its witnesses) written again.
+  before = after;
+  const other = join(dir, 'certs', 'other.pem');
+  writeFileSync(other, readFileSync(join(dir, 'certs/000/key-000299.pem')));
+  rmSync(join(dir, 'certs/000/key-000299.pem'));
+  const holder = docs.findIndex((d) => d.includes('key-000299.pem'));
+  edit(name(Math.floor(holder / 2)), (s) => s.replace('../certs/000/key-000299.pem', '../certs/other.pem'));
+  assert.equal(cacheStats(await same(dir, cache)).patched, 1);
+  after = identity();
+  const chunkOf = Math.floor(Math.floor(holder / 2) / 64);
+  assert.deepEqual(changedChunks(), [`certs-${chunkOf}.bin`, `certs-${chunkOf}.txt`, `ids-${chunkOf}.txt`]);
+  // A new file sorting first: every file moves one place, every chunk written again, still the same bytes.
+  writeFileSync(join(dir, 'keys', 'a-first.yaml'), readFileSync(name(149)));
+  rmSync(name(149));
+  assert.equal(cacheStats(await same(dir, cache)).patched, 1);
+  // Files removed down to two chunks: the third chunk's files are gone, and nothing changed compiles from the two.
+  for (let i = 100; i < 149; i++) rmSync(name(i));
+  assert.equal(cacheStats(await same(dir, cache)).patched, 0);
+  assert.deepEqual(chunkFiles(), ['certs-0.bin', 'certs-0.txt', 'certs-1.bin', 'certs-1.txt', 'ids-0.txt', 'ids-1.txt']);
+  before = identity();
+  assert.deepEqual(cacheStats(await same(dir, cache)), { hits: 101, stale: 0, patched: 0 });
+  after = identity();
+  assert.deepEqual(changedChunks(), [], 'nothing changed: no chunk written');
 });

@@ -6,10 +6,11 @@
 // On a generated config (bench/gen-config.ts) of 300 keys in 3 key files, plus a catalog plan.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateCompileConfig } from '../bench/gen-config.ts';
+import { fingerprintOf } from '../cert/fingerprint.ts';
 import { createCa, issueCert, type Issued } from '../cli/pki.ts';
 import { compileDir, type CompileOptions } from '../compiler/index.ts';
 import { LiveCompiler, type LiveMode } from '../compiler/live-compile.ts';
@@ -155,6 +156,41 @@ for (const cacheDir of [undefined, 'cache']) {
     }
   });
 }
+
+test('live compile: the certificate of a key an API pins, swapped, put back, the key removed and put back: patched, never built again', async () => {
+  const dir = workspace('pinned');
+  const live = new LiveCompiler(dir, { now: NOW });
+  try {
+    await step(live, dir, 'full');
+    // The generated static API pins the first ten keys' certificates (bench/gen-config.ts).
+    const apis = readdirSync(join(dir, 'apis'))
+      .map((f) => readFileSync(join(dir, 'apis', f), 'utf8'))
+      .join('\n');
+    const certFile = join(dir, 'certs/000/key-000003.pem');
+    const original = readFileSync(certFile, 'utf8');
+    assert.ok(apis.includes(`sha256:${fingerprintOf(new X509Certificate(original).raw)}`), 'key-000003 holds a pinned certificate');
+    const { patched, rebuilt } = live.emits;
+    // Swapped: the pin stays in the table alone (no key), the key takes its new certificate.
+    writeFileSync(certFile, (await issueCert(ca, 'pinned-swap')).certPem);
+    await step(live, dir, 'incremental');
+    // Put back: the key takes the pinned entry again.
+    writeFileSync(certFile, original);
+    await step(live, dir, 'incremental');
+    // The key taken out of its file (the pin alone again), then put back.
+    const part = join(dir, 'keys/part-0.yaml');
+    const text = readFileSync(part, 'utf8');
+    const docs = text.split(/^---\n/m);
+    const at = docs.findIndex((d) => /^id: key-000003$/m.test(d));
+    assert.ok(at >= 0);
+    writeFileSync(part, docs.filter((_, i) => i !== at).join('---\n'));
+    await step(live, dir, 'incremental');
+    writeFileSync(part, text);
+    await step(live, dir, 'incremental');
+    assert.deepEqual(live.emits, { patched: patched + 4, rebuilt }, 'each change patched the kept content');
+  } finally {
+    live.close();
+  }
+});
 
 test('live compile: a broken policy is reported as a full compile reports it, and the fix is seen', async () => {
   const dir = workspace('broken');

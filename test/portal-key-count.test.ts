@@ -5,7 +5,6 @@
 // portal processes: each keeps its own count and sees the other's files only on disk).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, sign } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DemoPki } from '../cli/pki.ts';
@@ -13,9 +12,8 @@ import { compileConfig } from '../portal/compile.ts';
 import { editPortalKey } from '../portal/edit-key.ts';
 import { type IssueOutcome, Issuer, syncBundle } from '../portal/issue-key.ts';
 import { listPortalKeys, renderKeyFile } from '../portal/key-file.ts';
-import { CHALLENGE_PREFIX } from '../portal/proof.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
-import { freshClient, writePortalConfig } from './helpers/portal-fixtures.ts';
+import { freshClient, issueAs, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
 
 const t = tempDir('portal-key-count');
@@ -39,19 +37,7 @@ function portalIssuer(limit: number): Issuer {
 }
 
 /** `owner` asks `issuer` for a key with a fresh certificate and a valid proof of its private key. */
-async function requestKey(issuer: Issuer, owner: string): Promise<IssueOutcome> {
-  const client = await freshClient(pki, t.dir, `${owner}-${++serial}`);
-  const challenge = CHALLENGE_PREFIX + randomBytes(24).toString('base64url');
-  const signature = sign('sha256', Buffer.from(challenge), client.keyPem).toString('base64');
-  return issuer.issue({
-    policy: 'profile-self-serve',
-    developer: `${owner}@example.com`,
-    certificate: Buffer.from(client.certPem),
-    proof: { challenge, signature },
-    consumeChallenge: () => true,
-    owner,
-  });
-}
+const requestKey = (issuer: Issuer, owner: string): Promise<IssueOutcome> => issueAs(issuer, pki, t.dir, owner, `${owner}-${++serial}`);
 
 const ownedBy = (owner: string) => listPortalKeys(config).filter((k) => k.owner === owner);
 const statuses = (outcomes: IssueOutcome[]) => outcomes.map((o) => (o.ok ? 201 : o.status)).sort();

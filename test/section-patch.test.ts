@@ -165,6 +165,7 @@ test('with the APIs facts (PatchFrame): pinned certificates move between keys an
   const revocationB = { crl_urls: ['https://crl.example/x.crl'], crls: {}, denied: [hex('denied')] };
   let patched = 0;
   let moved = 0;
+  let livePinned = 0;
   for (let seed = 1; seed <= 80; seed++) {
     const r = rng(1000 + seed);
     const n = 1 + Math.floor(r() * 40);
@@ -228,6 +229,14 @@ test('with the APIs facts (PatchFrame): pinned certificates move between keys an
     }
     const frame = { apiNotAfter, cas: new Set([ca]), revocation: Buffer.from(canonicalJson(revocation)) };
     const actual = attempt(() => new SectionedWire(locateSections(bytes)!).patch(removed, added, addedNa, frame));
+    // The live compile's patch (patchWire) given the same facts: the same verdict and bytes (it keeps the revocation part it holds).
+    const previous = JSON.parse(bytes.toString()).content as WireContent;
+    const live = attempt(() => serializeWire({ ...patchWire(previous, removed, added, addedNa, frame), revocation }));
+    assert.equal(live === 'refused', actual === 'refused', `seed ${seed}: patchWire and the byte patch agree on refusing`);
+    if (live !== 'refused' && actual !== 'refused') {
+      assert.equal(live.toString(), actual.bytes.toString(), `seed ${seed}: patchWire's bytes`);
+      if ([...removed, ...added].some((k) => k.certificates.some((fp) => pinned.has(fp)))) livePinned++;
+    }
     if (actual === 'refused') {
       const notHandled = added.some((k) => k.certificates.includes(ca));
       assert.ok(expected === 'invalid' || notHandled, `seed ${seed}: refused a change the patch handles`);
@@ -239,4 +248,5 @@ test('with the APIs facts (PatchFrame): pinned certificates move between keys an
     if ([...removed, ...added].some((k) => k.certificates.some((fp) => pinned.has(fp)))) moved++;
   }
   assert.ok(patched > 30 && moved > 10, `patched ${patched}, with a pinned certificate ${moved}`);
+  assert.equal(livePinned, moved, 'patchWire moved every pinned certificate the byte patch moved');
 });

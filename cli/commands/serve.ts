@@ -10,6 +10,7 @@ import { parseNotBefore } from '../../runtime/bundle-floor.ts';
 import { runPrimary } from '../../runtime/cluster/primary.ts';
 import { runWorker } from '../../runtime/cluster/worker.ts';
 import { DEFAULT_HTTP2_MAX_STREAMS, HTTP2_MAX_STREAMS_LIMIT } from '../../runtime/http2.ts';
+import { DEFAULT_MIN_ANSWER_RATE } from '../../runtime/gateway.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../runtime/log.ts';
 import { credentialsRefusal } from '../../runtime/outbound-get.ts';
 import { redactUrl } from '../../runtime/redact.ts';
@@ -72,6 +73,12 @@ Options (each also from the environment variable shown; a flag wins over its var
                                                                       MTLSGATE_MIN_BODY_RATE
   --min-body-rate-grace DURATION  the rate is checked from this long after the body starts, over
                              windows this long (default 5s)           MTLSGATE_MIN_BODY_RATE_GRACE
+  --min-answer-rate BYTES|off  an answer whose client, once bytes wait for it, takes them slower
+                             than this many bytes per second (after the grace): its connection
+                             (HTTP/2: stream) cut, the upstream request aborted, logged
+                             client.answer_too_slow (default 4096)   MTLSGATE_MIN_ANSWER_RATE
+  --min-answer-rate-grace DURATION  time added to what the waiting bytes take at that rate
+                             (default 5s)                             MTLSGATE_MIN_ANSWER_RATE_GRACE
   --max-connections N        open connections at most; more are closed at accept (default 10000)
                                                                       MTLSGATE_MAX_CONNECTIONS
   --max-connections-per-address N  per client address (default 256)   MTLSGATE_MAX_CONNECTIONS_PER_ADDRESS
@@ -130,6 +137,8 @@ const OPTIONS = {
   'websocket-idle-timeout': { type: 'string' },
   'min-body-rate': { type: 'string' },
   'min-body-rate-grace': { type: 'string' },
+  'min-answer-rate': { type: 'string' },
+  'min-answer-rate-grace': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'max-connections': { type: 'string' },
   'max-connections-per-address': { type: 'string' },
@@ -219,6 +228,7 @@ export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): { config: O
       clientIdleTimeoutMs: parseMs(v['client-idle-timeout'], 30_000),
       websocketIdleTimeoutMs: parseMs(v['websocket-idle-timeout'], 300_000),
       minBodyRate: parseMinBodyRate(v['min-body-rate'], v['min-body-rate-grace']),
+      minAnswerRate: parseMinBodyRate(v['min-answer-rate'], v['min-answer-rate-grace'], DEFAULT_MIN_ANSWER_RATE),
       drainTimeoutMs: parseMs(v['drain-timeout'], 10_000),
       maxConnections: parseCount(v['max-connections'], 10_000),
       maxConnectionsPerAddress: parseCount(v['max-connections-per-address'], 256),

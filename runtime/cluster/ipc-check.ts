@@ -8,6 +8,8 @@
 // checks the evidence (the signature, the CRL's own bytes against its CA: section 42).
 import { MAX_SIGNED_AHEAD_MS } from '../bundle-floor.ts';
 import { MAX_CRL_BYTES } from '../../common/size-limits.ts';
+import { CRL_WORKER_MIN_BYTES } from '../crl-worker-client.ts';
+import { HANDED_NAME } from './crl-files.ts';
 import { MAX_LEASE, type ToPrimary } from './lease-protocol.ts';
 
 type Fields = Record<string, unknown>;
@@ -40,7 +42,15 @@ function crlProblem(c: unknown, now: number): string | null {
   if (!isObject(f) || typeof f.ca !== 'string' || !/^[0-9a-f]{64}$/.test(f.ca)) return 'crl.floor.ca is not a SHA-256 fingerprint';
   if (!isTime(f.thisUpdate, now)) return 'crl.floor.thisUpdate is not a time in ms up to five minutes ahead';
   if (!(f.number === null || (typeof f.number === 'string' && /^[0-9a-f]{1,128}$/.test(f.number)))) return 'crl.floor.number is neither null nor hex';
-  if (c.der !== undefined && !isBase64(c.der, MAX_CRL_BYTES)) return 'crl.der is not base64 of a CRL';
+  // A list of 1 MiB and more crosses as a file (crl-files.ts): base64 of one would be parsed on the primary's loop.
+  if (c.der !== undefined && !isBase64(c.der, CRL_WORKER_MIN_BYTES)) return 'crl.der is not base64 of a CRL under 1 MiB';
+  const file = c.file;
+  if (file !== undefined) {
+    if (c.der !== undefined) return 'crl has both der and file';
+    if (!isObject(file) || typeof file.name !== 'string' || !HANDED_NAME.test(file.name)) return 'crl.file.name is not 32 hex digits and .crl';
+    if (!isInt(file.bytes, 1, MAX_CRL_BYTES)) return 'crl.file.bytes is not a size up to the CRL ceiling';
+    if (typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256)) return 'crl.file.sha256 is not 64 hex digits';
+  }
   return c.issuer === undefined || isBase64(c.issuer, MAX_CERTIFICATE_BYTES) ? null : 'crl.issuer is not base64 of a certificate';
 }
 

@@ -131,7 +131,8 @@ export type ControlMessage = { type: 'mtlsgate:reload' } | { type: 'mtlsgate:sto
  * bundle or a CRL; floors taken later follow as PeerFloorMessages.
  */
 export type HelloMessage = { type: 'mtlsgate:hello' };
-export type StartMessage = { type: 'mtlsgate:start'; taken: PeerTaken[] };
+/** `crlDir`: the primary's hand-off directory, where large CRLs cross between the processes (crl-files.ts). */
+export type StartMessage = { type: 'mtlsgate:start'; taken: PeerTaken[]; crlDir: string };
 
 /** Worker -> primary: listening (or not: the start-up error). */
 export type StartedMessage = { type: 'mtlsgate:ready'; listen: string; digest: string } | { type: 'mtlsgate:failed'; error: string };

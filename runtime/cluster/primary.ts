@@ -16,11 +16,13 @@ import { startState, type StateWriter } from '../state-file.ts';
 import { VERSION } from '../version.ts';
 import { ClusterMetrics } from './cluster-metrics.ts';
 import { checkToPrimary } from './ipc-check.ts';
+import { dropHandedFile, makeHandoffDir, removeHandoffDir } from './crl-files.ts';
 import { guardHandoffs } from './handoff-guard.ts';
 import { LeaseAuthority } from './lease-authority.ts';
 import { TakenSoFar } from './taken-so-far.ts';
 import { verifyTaken } from './verify-taken.ts';
 import { isOurs, type AnswerMessage, type QueryMessage, type ToWorker } from './lease-protocol.ts';
+import type { PeerTaken } from '../peer-floors.ts';
 
 export interface PrimaryConfig {
   workers: number;
@@ -41,6 +43,11 @@ export interface PrimaryConfig {
 const RESTART_DELAY_MS = 1_000;
 /** A replacement that cannot start (its bundle refused, a file unreadable) is tried again, each time waiting twice as long, up to this (ms). */
 const MAX_RESTART_DELAY_MS = 30_000;
+/**
+ * A hand-off file no longer kept (a newer list of its URL and CA came) is removed this long after:
+ * a worker handed it a moment ago may still be reading it (ms).
+ */
+const DISPLACED_FILE_MS = 60_000;
 /** A worker answers a health query within this or counts as down (ms). */
 const QUERY_TIMEOUT_MS = 2_000;
 
@@ -69,6 +76,22 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   const metrics = new ClusterMetrics();
   /** Malformed messages per worker: logged at the 1st, 2nd, 4th, 8th, ... (a worker sending them without end cannot flood the log). */
   const refusals = new Map<number, number>();
+  /**
+   * Where the workers hand over large CRLs (mode 0700, made here, removed at exit): a file named in
+   * a message, read by the CRL thread, never 52 MB of JSON on this loop (crl-files.ts).
+   */
+  let crlDir: string;
+  try {
+    crlDir = makeHandoffDir();
+  } catch (err) {
+    log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
+    console.error(`mtlsgate serve: cannot make the directory workers hand CRLs over in: ${(err as Error).message}`);
+    return 2;
+  }
+  /** Removes the hand-off file of a report not kept; never one a kept CRL is in (a report may name it again). */
+  const dropFile = (crl: { file?: { name: string } } | undefined) => {
+    if (crl?.file !== undefined && !taken.holdsFile(crl.file.name)) dropHandedFile(crlDir, crl.file.name);
+  };
 
   function send(w: Worker | undefined, m: ToWorker): void {
     // A worker killed a moment ago can still look connected: its channel's error goes to this
@@ -110,24 +133,35 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         // only what the bundle signer or the CA signed becomes one, never a number a worker states.
         // A large CRL is verified in the CRL thread: what follows runs once it is (floors only
         // rise, so two reports verified out of order end where they would have in order).
-        void verifyTaken(msg, cfg.bundlePublicKey).then((verified) => {
-          if (typeof verified === 'string') return refuse(w, `mtlsgate:taken: ${verified}`, 'its floor does not verify');
+        void verifyTaken(msg, cfg.bundlePublicKey, undefined, undefined, crlDir).then((verified) => {
+          if (typeof verified === 'string') {
+            dropFile(msg.crl);
+            return refuse(w, `mtlsgate:taken: ${verified}`, 'its floor does not verify');
+          }
           // A verified CRL of a URL nobody configured is still bytes to keep: within a bound (section 49).
           const over = verified.crl === undefined ? null : taken.crlRefusal(verified.crl);
-          if (over !== null) return refuse(w, `mtlsgate:taken: ${over}`, 'over what the primary keeps of CRLs');
+          if (over !== null) {
+            dropFile(msg.crl);
+            return refuse(w, `mtlsgate:taken: ${over}`, 'over what the primary keeps of CRLs');
+          }
           if (verified.bundle) state?.bundleTaken(verified.bundle);
           if (verified.crl) state?.crlTaken(verified.crl.url, verified.crl.floor);
-          taken.add(verified);
+          const { kept, displaced } = taken.add(verified);
+          if (displaced?.file !== undefined) setTimeout(() => dropFile(displaced), DISPLACED_FILE_MS).unref();
+          // A CRL no newer than the one kept of its URL and CA reached the others already, as that one.
+          if (verified.crl !== undefined && !kept) dropFile(verified.crl);
+          const news: PeerTaken = { bundle: verified.bundle, crl: kept ? verified.crl : undefined };
+          if (news.bundle === undefined && news.crl === undefined) return;
           // Every worker follows the bundle source and the crl_urls itself: told what one took, the
           // others refuse anything older at once, not only after they have read it themselves. A
           // worker that has not said hello yet gets it in its start message instead.
-          for (const other of live()) if (other.id !== w.id && greeted.has(other.id)) send(other, { ...verified, type: 'mtlsgate:floor' });
+          for (const other of live()) if (other.id !== w.id && greeted.has(other.id)) send(other, { ...news, type: 'mtlsgate:floor' });
         });
       } else if (msg.type === 'mtlsgate:hello') {
         // Before it reads anything: a worker started after the others took something (a
         // replacement for one that died) orders its first bundle and CRLs against it.
         greeted.add(w.id);
-        send(w, { type: 'mtlsgate:start', taken: taken.messages() });
+        send(w, { type: 'mtlsgate:start', taken: taken.messages(), crlDir });
       } else if (msg.type === 'mtlsgate:ready') {
         failedStarts = 0;
         ready.add(w.id);
@@ -250,6 +284,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     log.flush();
     console.error(`mtlsgate serve: ${(err as Error).message}`);
     process.off('SIGHUP', onHup);
+    removeHandoffDir(crlDir);
     return 2;
   };
   // Start-up: every worker listening, or the first failure stops them all (exit 2).
@@ -300,6 +335,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       log.fatal({ error: message }, 'mtlsgate cannot start');
       console.error(`mtlsgate serve: ${message}`);
       process.off('SIGHUP', onHup);
+      removeHandoffDir(crlDir);
       return 2;
     }
   }
@@ -321,6 +357,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         log.warn({ signal }, 'second stop signal: stopping the workers without waiting for the drain');
         for (const w of live()) w.process.kill('SIGKILL');
         log.flush();
+        removeHandoffDir(crlDir);
         process.exit(1);
       }
       stopping = true;
@@ -338,6 +375,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         authority?.stop();
         await admin?.close();
         await state?.flushed();
+        removeHandoffDir(crlDir);
         log.info({ reason: signal }, 'mtlsgate stopped');
         resolveExit(0);
       });

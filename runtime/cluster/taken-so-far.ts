@@ -1,6 +1,6 @@
 // What the workers of `serve --workers N` took, as the primary keeps it to hand each worker it
 // forks later (runtime/peer-floors.ts): the newest signed bundle and, per crl_url and CA, the
-// newest CRL with its bytes.
+// newest CRL with its bytes (a large one's as its hand-off file: runtime/cluster/crl-files.ts).
 //
 // The primary holds no bundle, so it cannot tell which crl_urls are configured: a worker (a bug,
 // or one taken over through its request path) can report a CRL, signed by a CA of its own, for a
@@ -47,18 +47,30 @@ export class TakenSoFar {
     return null;
   }
 
-  add(m: PeerTaken): void {
+  /**
+   * Keeps what `m` raises. `kept`: its CRL is now the newest of its URL and CA (a CRL that is
+   * not reached the other workers before, as the one kept); `displaced`: the CRL it replaced.
+   */
+  add(m: PeerTaken): { kept: boolean; displaced?: TakenCrl } {
     if (m.bundle !== undefined && (this.bundle === undefined || m.bundle.signedAt > this.bundle.signedAt)) this.bundle = m.bundle;
     const crl = m.crl;
-    if (crl?.der === undefined) return;
+    if (crl === undefined || (crl.der === undefined && crl.file === undefined)) return { kept: false };
     // Per CA: the primary holds no bundle, so it cannot tell which CA the URL is bound to; a CRL
     // of a worker's own CA then keeps its own place and never takes the real CA's.
     const key = crlStateKey(crl.url);
-    if (!raiseCrlFloor(this.floors, key, crl.floor)) return;
+    if (!raiseCrlFloor(this.floors, key, crl.floor)) return { kept: false };
     const at = crlFloorKey(key, crl.floor.ca);
-    this.bytes += derBytes(crl) - derBytes(this.crls.get(at));
+    const displaced = this.crls.get(at);
+    this.bytes += derBytes(crl) - derBytes(displaced);
     this.crls.set(at, crl);
     this.urls.add(key);
+    return { kept: true, displaced };
+  }
+
+  /** A CRL kept is in the hand-off file `name` (a report naming it again must not have it removed). */
+  holdsFile(name: string): boolean {
+    for (const crl of this.crls.values()) if (crl.file?.name === name) return true;
+    return false;
   }
 
   messages(): PeerFloorMessage[] {
@@ -69,5 +81,5 @@ export class TakenSoFar {
   }
 }
 
-/** The CRL's size as held (base64, as the IPC message carried it). */
-const derBytes = (crl: TakenCrl | undefined): number => crl?.der?.length ?? 0;
+/** The CRL's size as held: base64, as the IPC channel carried a small one; a large one's file. */
+const derBytes = (crl: TakenCrl | undefined): number => crl?.der?.length ?? crl?.file?.bytes ?? 0;

@@ -8,16 +8,18 @@
 // its request path) can then raise a floor only to what the bundle signer or the CA signed.
 // Once per bundle or CRL taken, never per request: one Ed25519 check, and a CRL's signature
 // check and its header (the floor is its thisUpdate and cRLNumber): its entries are not walked.
-// A large CRL's base64 decoding and signature check (1,000,000 entries: ~170 ms together) run
-// in the CRL thread (runtime/crl-worker-client.ts), not on the primary's event loop, which
-// answers the workers' lease requests and /health.
+// A large CRL's reading and signature check (1,000,000 entries: ~170 ms together) run in the
+// CRL thread (runtime/crl-worker-client.ts), not on the primary's event loop, which answers the
+// workers' lease requests and /health. A large CRL comes as a file in the hand-off directory
+// (crl-files.ts): the thread reads it and checks its size and digest before the signature.
 import { type KeyObject, X509Certificate } from 'node:crypto';
 import { crlFloorOf } from '../../bundle/crl.ts';
-import { CRL_WORKER_MIN_BYTES, type CrlThread, crlFloorInWorker, crlThread } from '../crl-worker-client.ts';
+import { CRL_WORKER_MIN_BYTES, type CrlThread, type CrlWorkerReply, crlFloorInWorker, crlThread } from '../crl-worker-client.ts';
 import { verifySignedDigest } from '../../bundle/sign.ts';
 import { fingerprintOf } from '../../cert/fingerprint.ts';
 import { MAX_SIGNED_AHEAD_MS } from '../bundle-floor.ts';
 import type { PeerTaken } from '../peer-floors.ts';
+import { handedPath, readHandedFile } from './crl-files.ts';
 import type { CrlFloor } from '../revocation.ts';
 import type { BundleRecord } from '../state-file.ts';
 
@@ -27,6 +29,7 @@ export async function verifyTaken(
   publicKey: KeyObject | undefined,
   now = Date.now(),
   thread: CrlThread = crlThread,
+  crlDir?: string,
 ): Promise<PeerTaken | string> {
   const out: PeerTaken = {};
   if (m.bundle !== undefined) {
@@ -35,7 +38,7 @@ export async function verifyTaken(
     out.bundle = bundle;
   }
   if (m.crl !== undefined) {
-    const floor = await verifiedCrlFloor(m.crl, now, thread);
+    const floor = await verifiedCrlFloor(m.crl, now, thread, crlDir);
     if (typeof floor === 'string') return `CRL of ${m.crl.url}: ${floor}`;
     out.crl = { ...m.crl, floor };
   }
@@ -57,11 +60,14 @@ function verifiedBundle(b: BundleRecord, publicKey: KeyObject | undefined): Bund
   return { signedAt: verified.signedAt, digest: verified.digest, keyId: verified.keyId, signature: verified.signature };
 }
 
+const threadVerdict = (reply: CrlWorkerReply): ReturnType<typeof crlFloorOf> =>
+  reply.status === 'floor' ? reply : reply.status === 'refused' ? reply.message : `internal error: the CRL thread answered ${reply.status}`;
+
 /** Base64 of this many characters and more (a CRL of CRL_WORKER_MIN_BYTES) is verified in the CRL thread. */
 const THREAD_MIN_BASE64 = Math.ceil(CRL_WORKER_MIN_BYTES / 3) * 4;
 
-async function verifiedCrlFloor(c: NonNullable<PeerTaken['crl']>, now: number, thread: CrlThread): Promise<CrlFloor | string> {
-  if (c.der === undefined || c.issuer === undefined) return 'the CRL and its CA certificate were not sent with it';
+async function verifiedCrlFloor(c: NonNullable<PeerTaken['crl']>, now: number, thread: CrlThread, crlDir: string | undefined): Promise<CrlFloor | string> {
+  if ((c.der === undefined && c.file === undefined) || c.issuer === undefined) return 'the CRL and its CA certificate were not sent with it';
   let ca: X509Certificate;
   try {
     ca = new X509Certificate(Buffer.from(c.issuer, 'base64'));
@@ -70,10 +76,18 @@ async function verifiedCrlFloor(c: NonNullable<PeerTaken['crl']>, now: number, t
   }
   // The signature before the header (as the fetcher: runtime/crl-fetcher.ts).
   let crl: ReturnType<typeof crlFloorOf>;
-  if (c.der.length >= THREAD_MIN_BASE64) {
+  if (c.file !== undefined) {
+    const file = crlDir === undefined ? null : handedPath(crlDir, c.file);
+    if (file === null) return `its file ${JSON.stringify(c.file.name.slice(0, 64))} is not one in the hand-off directory`;
+    crl = await crlFloorInWorker(file, ca.raw, thread).then(threadVerdict, () => {
+      const bytes = readHandedFile(file);
+      return typeof bytes === 'string' ? bytes : crlFloorOf(bytes, ca);
+    });
+  } else if (c.der === undefined) return 'the CRL was not sent with it';
+  else if (c.der.length >= THREAD_MIN_BASE64) {
     const der = c.der;
     crl = await crlFloorInWorker(der, ca.raw, thread).then(
-      (reply) => (reply.status === 'floor' ? reply : reply.status === 'refused' ? reply.message : `internal error: the CRL thread answered ${reply.status}`),
+      threadVerdict,
       // The thread could not run (resources, a missing build file): verified here, slower but correct.
       () => crlFloorOf(Buffer.from(der, 'base64'), ca),
     );

@@ -12,6 +12,8 @@ import { isOurs, type PeerFloorMessage, type ToPrimary, type ToWorker } from './
 import type { CrlFloor } from '../revocation.ts';
 import type { BundleRecord } from '../state-file.ts';
 import type { PeerTaken } from '../peer-floors.ts';
+import { reportCrl } from './crl-report.ts';
+import { redactUrl } from '../redact.ts';
 
 function toPrimary(m: ToPrimary): void {
   if (process.connected) process.send!(m);
@@ -28,7 +30,7 @@ export async function runWorker(
   const early: PeerFloorMessage[] = [];
   let reloadEarly = false;
   let stopped: () => void = () => {};
-  let started: (taken: PeerTaken[]) => void = () => {};
+  let started: (start: { taken: PeerTaken[]; crlDir: string }) => void = () => {};
   const stop = (reason: string) => {
     if (running !== null) {
       void running.stop(reason).then(() => stopped());
@@ -50,7 +52,7 @@ export async function runWorker(
     const msg = m as ToWorker;
     if (msg.type === 'mtlsgate:grant') leases?.onGrant(msg);
     else if (msg.type === 'mtlsgate:recall') leases?.onRecall(msg.key);
-    else if (msg.type === 'mtlsgate:start') started(msg.taken);
+    else if (msg.type === 'mtlsgate:start') started(msg);
     else if (msg.type === 'mtlsgate:reload') reload();
     else if (msg.type === 'mtlsgate:stop') stop(msg.reason);
     else if (msg.type === 'mtlsgate:floor') {
@@ -76,7 +78,7 @@ export async function runWorker(
 
   // What the other workers took so far, before this one reads a bundle or a CRL: a worker
   // replacing one that died never orders against less than the set has taken (peer-floors.ts).
-  const peerTaken = await new Promise<PeerTaken[]>((resolve) => {
+  const { taken: peerTaken, crlDir } = await new Promise<{ taken: PeerTaken[]; crlDir: string }>((resolve) => {
     started = resolve;
     toPrimary({ type: 'mtlsgate:hello' });
   });
@@ -85,9 +87,11 @@ export async function runWorker(
     const stateRecorder = {
       bundleTaken: (bundle: BundleRecord) => toPrimary({ type: 'mtlsgate:taken', bundle }),
       crlTaken: (url: string, floor: CrlFloor, bytes?: Buffer, issuer?: Buffer) =>
-        toPrimary({ type: 'mtlsgate:taken', crl: { url, floor, der: bytes?.toString('base64'), issuer: issuer?.toString('base64') } }),
+        void reportCrl({ url, floor, bytes, issuer }, crlDir, toPrimary).catch((err: Error) =>
+          logger.warn({ crl_url: redactUrl(url), error: err.message }, 'CRL not reported to the primary: the other workers fetch it themselves'),
+        ),
     };
-    running = await startGateway({ ...cfg, admin: null, worker: id, limiter: leases ?? undefined, logger, stateRecorder, peerTaken });
+    running = await startGateway({ ...cfg, admin: null, worker: id, limiter: leases ?? undefined, logger, stateRecorder, peerTaken, crlDir });
   } catch (err) {
     const message = err instanceof StartupError ? err.message : ((err as Error).stack ?? String(err));
     logger.fatal({ error: message }, 'mtlsgate worker cannot start');

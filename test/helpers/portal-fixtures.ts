@@ -2,12 +2,15 @@
 // certificates on disk, the portal (in-process or `dist/mtlsgate.mjs portal`), its form
 // (CSRF cookie and token) and curl through the gateway with a given certificate.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, sign } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import { issueCert, type DemoPki, type Issued, type KeyAlg } from '../../cli/pki.ts';
+import type { IssueOutcome, Issuer } from '../../portal/issue-key.ts';
 import { renderKeyFile } from '../../portal/key-file.ts';
+import { CHALLENGE_PREFIX } from '../../portal/proof.ts';
 import { CLI, run } from './serve-fixtures.ts';
 import { waitFor } from './ops-fixtures.ts';
 
@@ -77,6 +80,21 @@ export async function portalKeyText(pki: DemoPki, dir: string, keyId: string, ow
     certificatePem: client.certPem,
     requireApproval,
     requestedAt,
+  });
+}
+
+/** `owner` asks `issuer` (in this process) for a key with a fresh certificate (`name`) and a valid proof of its private key. */
+export async function issueAs(issuer: Issuer, pki: DemoPki, dir: string, owner: string, name: string): Promise<IssueOutcome> {
+  const client = await freshClient(pki, dir, name);
+  const challenge = CHALLENGE_PREFIX + randomBytes(24).toString('base64url');
+  const signature = sign('sha256', Buffer.from(challenge), client.keyPem).toString('base64');
+  return issuer.issue({
+    policy: 'profile-self-serve',
+    developer: `${owner}@example.com`,
+    certificate: Buffer.from(client.certPem),
+    proof: { challenge, signature },
+    consumeChallenge: () => true,
+    owner,
   });
 }
 

@@ -1,14 +1,15 @@
 // A signed-in portal in this process whose key index parses slowly (100 ms a file while
-// `slow`), so that the background read of its key files after a start lasts long enough to be
-// seen; a real OpenID provider and Chromium. Shared by test/portal-key-load.test.ts and
-// test/portal-key-scan.test.ts.
+// `slow`; and reads each file's text slowly too with `readMs`), so that the background read of
+// its key files after a start lasts long enough to be seen; a real OpenID provider and
+// Chromium. Shared by test/portal-key-load.test.ts and test/portal-key-scan.test.ts.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { closeServer, listen } from '../../common/listen.ts';
 import { syncBundle } from '../../portal/issue-key.ts';
-import { parsePortalKey } from '../../portal/key-file.ts';
+import type { DemoPki } from '../../cli/pki.ts';
+import { parsePortalKey, readKeyFileText } from '../../portal/key-file.ts';
 import { PortalKeyIndex } from '../../portal/key-index.ts';
 import { createPortal, type Portal } from '../../portal/server.ts';
 import { launchChromium } from './chromium.ts';
@@ -18,6 +19,9 @@ import { demoPki } from './serve-fixtures.ts';
 
 export interface SlowIndexPortal {
   portal: Portal;
+  pki: DemoPki;
+  /** The config directory (its keys/portal holds the files). */
+  config: string;
   keyIndex: PortalKeyIndex;
   base: string;
   idp: TestIdp;
@@ -37,7 +41,17 @@ export interface SlowIndexPortal {
  */
 export async function slowIndexPortal(
   dir: string,
-  opts: { others: number; owned: string[]; owner: string; edit?: (keyId: string, i: number, text: string) => string },
+  opts: {
+    others: number;
+    owned: string[];
+    owner: string;
+    edit?: (keyId: string, i: number, text: string) => string;
+    /** While `slow`: each file's text is read this much slower (0: at full speed). */
+    readMs?: number;
+    /** The index's PAGE_WAIT_MS (portal/key-index.ts). */
+    pageWaitMs?: number;
+    developerKeyLimit?: number;
+  },
 ): Promise<SlowIndexPortal> {
   // Chromium starts while the key files are made, and is up before the portal starts its held
   // read: that read blocks this process 100 ms a file, which would slow each launch message.
@@ -71,17 +85,31 @@ async function makeSlowIndexPortal(dir: string, opts: Parameters<typeof slowInde
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const made = {} as SlowIndexPortal;
   made.slow = true;
-  const keyIndex = new PortalKeyIndex(config, (text, keyId) => {
+  const readText = (path: string) => {
+    if (made.slow && opts.readMs) Atomics.wait(pause, 0, 0, opts.readMs);
+    return readKeyFileText(path);
+  };
+  const slowParse = (text: string, keyId: string) => {
     parses++;
     if (made.slow) Atomics.wait(pause, 0, 0, 100);
     return parsePortalKey(text, keyId);
+  };
+  const keyIndex = new PortalKeyIndex(config, slowParse, undefined, { readText, pageWaitMs: opts.pageWaitMs });
+  const portal = createPortal({
+    configDir: config,
+    bundlePath,
+    gatewayUrl: 'https://gw.example.test',
+    oidc: portalOidc(idp, ['bo@example.com']),
+    keyIndex,
+    developerKeyLimit: opts.developerKeyLimit,
   });
-  const portal = createPortal({ configDir: config, bundlePath, gatewayUrl: 'https://gw.example.test', oidc: portalOidc(idp, ['bo@example.com']), keyIndex });
   const parsedWhenCreated = parses;
   const base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
   startIdpForPortal(idp, base);
   return Object.assign(made, {
     portal,
+    pki,
+    config,
     keyIndex,
     base,
     idp,
