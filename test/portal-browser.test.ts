@@ -9,7 +9,7 @@ import type { Browser } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
-import { ARTIFACTS, launchChromium } from './helpers/chromium.ts';
+import { ARTIFACTS, closeLaunched, launchChromium } from './helpers/chromium.ts';
 import { spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
 import { curlWith, freshClient, runSignCommand, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
@@ -24,8 +24,10 @@ let gateway: ReturnType<typeof spawnDemoGateway>;
 let gatewayBase: string;
 let gatewayAdmin: string;
 let browser: Browser;
+let launching: Promise<Browser> | undefined;
 
 before(async () => {
+  launching = launchChromium(); // awaited last: it starts while the rest is set up
   pki = await demoPki(t.dir);
   upstream = await startUpstream();
   config = writePortalConfig(t.dir, upstream.url, pki);
@@ -36,12 +38,12 @@ before(async () => {
   const serving = await gateway.serving();
   gatewayBase = `https://${String(serving.listen)}`;
   gatewayAdmin = `http://${String(serving.admin)}`;
-  browser = await launchChromium();
+  browser = await launching;
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
 after(async () => {
-  await browser?.close();
+  await closeLaunched(launching);
   portal?.kill();
   gateway?.kill();
   await upstream?.close();

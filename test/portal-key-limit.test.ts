@@ -8,7 +8,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'playwright-core';
 import type { DemoPki } from '../cli/pki.ts';
-import { launchChromium } from './helpers/chromium.ts';
+import { closeLaunched, launchChromium } from './helpers/chromium.ts';
 import { mtlsgate } from './helpers/cli.ts';
 import { bindIdp, portalOidcFlags, signInAt, startIdpForPortal, writePortalClientSecret, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
@@ -20,6 +20,7 @@ let pki: DemoPki;
 let config: string;
 let idp: TestIdp;
 let browser: Browser;
+let launching: Promise<Browser> | undefined;
 let portal: Awaited<ReturnType<typeof spawnPortal>>;
 let secretFile: string;
 const portalDir = () => join(config, 'keys', 'portal');
@@ -36,6 +37,7 @@ async function ownedKeyFile(keyId: string, owner: string): Promise<void> {
 }
 
 before(async () => {
+  launching = launchChromium(); // awaited last: it starts while the rest is set up
   pki = await demoPki(t.dir);
   config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
   mkdirSync(portalDir(), { recursive: true });
@@ -47,11 +49,11 @@ before(async () => {
   secretFile = writePortalClientSecret(t.dir);
   portal = await startPortal(0, ['--admins', 'ada@example.com', '--developer-key-limit', '2']);
   startIdpForPortal(idp, portal.url);
-  browser = await launchChromium();
+  browser = await launching;
 });
 
 after(async () => {
-  await browser?.close();
+  await closeLaunched(launching);
   portal?.kill();
   await idp?.close();
   t.cleanup();

@@ -9,7 +9,7 @@ import type { Browser } from 'playwright-core';
 import { closeServer, listen } from '../common/listen.ts';
 import { syncBundle } from '../portal/issue-key.ts';
 import { createPortal, type Portal } from '../portal/server.ts';
-import { launchChromium } from './helpers/chromium.ts';
+import { closeLaunched, launchChromium } from './helpers/chromium.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 import { snapshotDir, writePortalConfig } from './helpers/portal-fixtures.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
@@ -19,19 +19,21 @@ let config: string;
 let portal: Portal;
 let base: string;
 let browser: Browser;
+let launching: Promise<Browser> | undefined;
 
 before(async () => {
+  launching = launchChromium(); // awaited last: it starts while the rest is set up
   const pki = await demoPki(t.dir);
   config = writePortalConfig(t.dir, 'http://127.0.0.1:9', pki);
   const bundlePath = join(t.dir, 'bundle.json');
   assert.equal((await syncBundle(config, bundlePath)).errorCount, 0);
   portal = createPortal({ configDir: config, bundlePath, gatewayUrl: 'https://gw.example.test' });
   base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
-  browser = await launchChromium();
+  browser = await launching;
 });
 
 after(async () => {
-  await browser?.close();
+  await closeLaunched(launching);
   if (portal) await closeServer(portal.server);
   t.cleanup();
 });

@@ -13,7 +13,7 @@ import type { DemoPki } from '../cli/pki.ts';
 import { bindIdp, portalOidcFlags, signInAt, startIdpForPortal, writePortalClientSecret, type TestIdp } from './helpers/oidc-idp.ts';
 import { tempDir, waitFor } from './helpers/ops-fixtures.ts';
 import { curlWith, freshClient, runSignCommand, snapshotDir, spawnPortal, startUpstream, writePortalConfig } from './helpers/portal-fixtures.ts';
-import { ARTIFACTS, launchChromium } from './helpers/chromium.ts';
+import { ARTIFACTS, closeLaunched, launchChromium } from './helpers/chromium.ts';
 import { spawnDemoGateway } from './helpers/demo-gateway.ts';
 import { demoPki } from './helpers/serve-fixtures.ts';
 
@@ -26,9 +26,11 @@ let portal: Awaited<ReturnType<typeof spawnPortal>>;
 let gateway: ReturnType<typeof spawnDemoGateway>;
 let gatewayBase: string;
 let browser: Browser;
+let launching: Promise<Browser> | undefined;
 type Client = Awaited<ReturnType<typeof freshClient>>;
 
 before(async () => {
+  launching = launchChromium(); // awaited last: it starts while the rest is set up
   pki = await demoPki(t.dir);
   upstream = await startUpstream();
   config = writePortalConfig(t.dir, upstream.url, pki);
@@ -51,12 +53,12 @@ before(async () => {
   startIdpForPortal(idp, portal.url);
   gateway = spawnDemoGateway(bundle, pki);
   gatewayBase = `https://${String((await gateway.serving()).listen)}`;
-  browser = await launchChromium();
+  browser = await launching;
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
 after(async () => {
-  await browser?.close();
+  await closeLaunched(launching);
   portal?.kill();
   gateway?.kill();
   await idp?.close();

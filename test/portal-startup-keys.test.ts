@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { keyFilePath } from '../portal/key-file.ts';
-import { launchChromium } from './helpers/chromium.ts';
+import { closeLaunched, launchChromium } from './helpers/chromium.ts';
 import { heldPortal, type HeldPortal } from './helpers/held-portal.ts';
 import { bindIdp, portalOidc, signInAt, startIdpForPortal, type TestIdp } from './helpers/oidc-idp.ts';
 import { portalKeyText } from './helpers/portal-fixtures.ts';
@@ -19,9 +19,11 @@ const ACTIVE = 'portal-0000b001';
 const PENDING = 'portal-0000b002';
 let idp: TestIdp;
 let browser: Browser;
+let launching: Promise<Browser> | undefined;
 let p: HeldPortal;
 
 before(async () => {
+  launching = launchChromium(); // awaited last: it starts while the rest is set up
   idp = await bindIdp();
   p = await heldPortal('portal-startup-keys', {
     oidc: portalOidc(idp, ['ada@example.com']),
@@ -34,11 +36,11 @@ before(async () => {
   });
   startIdpForPortal(idp, p.base);
   await p.portal.issuer.keyCounts.load();
-  browser = await launchChromium();
+  browser = await launching;
 });
 
 after(async () => {
-  await browser?.close();
+  await closeLaunched(launching);
   p?.portal.issuer.keyCounts.close();
   await p?.close();
   await idp?.close();

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { connect } from 'node:http2';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { buildBundle } from './helpers/bundle-builder.ts';
@@ -56,10 +56,14 @@ const ANSWERS: Record<string, string[]> = {
 let pki: TestPki;
 let cleanup: () => void;
 let upstream: Server;
+/** The gateway's connections to the upstream: its pool would hold them (and this file's process) 60 s after the last test. */
+const upstreamSockets = new Set<Socket>();
 let gw: TestGateway;
 before(async () => {
   ({ pki, cleanup } = await makePki());
   upstream = createServer((socket) => {
+    upstreamSockets.add(socket);
+    socket.once('close', () => upstreamSockets.delete(socket));
     let got = '';
     socket.on('data', (chunk: Buffer) => {
       got += chunk.toString('latin1');
@@ -77,6 +81,7 @@ before(async () => {
 after(async () => {
   await gw.close();
   upstream.close();
+  for (const socket of upstreamSockets) socket.destroy();
   cleanup();
 });
 

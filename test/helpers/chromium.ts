@@ -23,3 +23,15 @@ export function launchChromium(): Promise<Browser> {
     ],
   });
 }
+
+/**
+ * Closes the browser a `launchChromium()` gave or will give. A before() starts the launch first
+ * and awaits it last (the launch takes seconds on a loaded machine); if a step between fails,
+ * its after() still leaves no Chromium behind.
+ */
+export async function closeLaunched(launching: Promise<Browser> | undefined): Promise<void> {
+  await launching?.then(
+    (browser) => browser.close(),
+    () => {},
+  );
+}

@@ -40,6 +40,17 @@ export interface OidcPortalOptions {
 
 /** Starts it all in DIR; the portal's key index has read DIR/config/keys/portal when it resolves. */
 export async function startOidcPortal(dir: string, opts: OidcPortalOptions): Promise<OidcPortal> {
+  // Chromium starts while the rest is set up (a launch is seconds on a loaded machine).
+  const launching = launchChromium();
+  try {
+    return await startWith(dir, opts, launching);
+  } catch (err) {
+    await launching.then((b) => b.close()).catch(() => {});
+    throw err;
+  }
+}
+
+async function startWith(dir: string, opts: OidcPortalOptions, launching: Promise<Browser>): Promise<OidcPortal> {
   const pki = await demoPki(dir);
   const config = writePortalConfig(dir, 'http://127.0.0.1:9', pki);
   await opts.seed?.(config, pki);
@@ -65,7 +76,7 @@ export async function startOidcPortal(dir: string, opts: OidcPortalOptions): Pro
     const base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
     await portal.issuer.keyCounts.load();
     startIdpForPortal(idp, base);
-    browser = await launchChromium();
+    browser = await launching;
     return { pki, config, idp, portal, base, browser, close };
   } catch (err) {
     await close();

@@ -53,18 +53,34 @@ export async function slowIndexPortal(
     developerKeyLimit?: number;
   },
 ): Promise<SlowIndexPortal> {
+  // Chromium starts while the key files are made, and is up before the portal starts its held
+  // read: that read blocks this process 100 ms a file, which would slow each launch message.
+  const launching = launchChromium();
+  try {
+    return await makeSlowIndexPortal(dir, opts, launching);
+  } catch (err) {
+    await launching.then((b) => b.close()).catch(() => {});
+    throw err;
+  }
+}
+
+async function makeSlowIndexPortal(dir: string, opts: Parameters<typeof slowIndexPortal>[1], launching: Promise<Browser>): Promise<SlowIndexPortal> {
   const pki = await demoPki(dir);
   const config = writePortalConfig(dir, 'http://127.0.0.1:9', pki);
   mkdirSync(join(config, 'keys', 'portal'), { recursive: true });
   const ids = [...Array.from({ length: opts.others }, (_, i) => `portal-${(0x1000 + i).toString(16).padStart(8, '0')}`), ...opts.owned];
-  for (const [i, keyId] of ids.entries()) {
-    const owner = opts.owned.includes(keyId) ? opts.owner : `dev-${i}`;
-    const text = await portalKeyText(pki, dir, keyId, owner, false, new Date(Date.UTC(2026, 0, 1, 0, i)));
-    writeFileSync(join(config, 'keys', 'portal', `${keyId}.yaml`), opts.edit?.(keyId, i, text) ?? text);
-  }
+  // All at once: WebCrypto's key generation and signing run on libuv's threads.
+  await Promise.all(
+    ids.map(async (keyId, i) => {
+      const owner = opts.owned.includes(keyId) ? opts.owner : `dev-${i}`;
+      const text = await portalKeyText(pki, dir, keyId, owner, false, new Date(Date.UTC(2026, 0, 1, 0, i)));
+      writeFileSync(join(config, 'keys', 'portal', `${keyId}.yaml`), opts.edit?.(keyId, i, text) ?? text);
+    }),
+  );
   const bundlePath = join(dir, 'bundle.json');
   assert.equal((await syncBundle(config, bundlePath)).errorCount, 0);
   const idp = await bindIdp({ [opts.owner]: { email: 'bo@example.com', name: 'Bo' } });
+  const browser = await launching;
   let parses = 0;
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const made = {} as SlowIndexPortal;
@@ -90,7 +106,6 @@ export async function slowIndexPortal(
   const parsedWhenCreated = parses;
   const base = `http://127.0.0.1:${(await listen(portal.server, 0, '127.0.0.1')).port}`;
   startIdpForPortal(idp, base);
-  const browser = await launchChromium();
   return Object.assign(made, {
     portal,
     pki,
