@@ -17,6 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { errnoMessage } from '../../common/errno.ts';
 import { MAX_CRL_BYTES } from '../../common/size-limits.ts';
 
 /** A CRL handed over as a file: its name in the hand-off directory, its size and its SHA-256 (hex). */
@@ -80,8 +81,9 @@ export function readHandedFile(file: HandedCrlPath, maxBytes = MAX_CRL_BYTES): B
   try {
     fd = openSync(file.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    return e.code === 'ELOOP' ? 'the file named is a symbolic link: not followed' : `the file named cannot be opened (${e.code ?? e.message})`;
+    return (err as NodeJS.ErrnoException).code === 'ELOOP'
+      ? 'the file named is a symbolic link: not followed'
+      : `the file named cannot be opened (${errnoMessage(err)})`;
   }
   try {
     const st = fstatSync(fd);
