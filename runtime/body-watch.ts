@@ -159,5 +159,12 @@ export class BodyWatch {
 export function answerSlowClient(res: ClientResponse, http2: boolean, code: SlowBodyCode): void {
   if (!http2) res.setHeader('connection', 'close');
   sendError(res, code);
-  if (http2) (res as Http2ServerResponse).stream.close();
+  if (!http2) return;
+  const stream = (res as Http2ServerResponse).stream;
+  stream.close();
+  // The request body was piped upstream and unpiped when that stream was cancelled, which left it
+  // paused: node:http2 ends a closed stream's readable side only once what it holds is read, so a
+  // trickle already received would keep the stream (and the exchange's record) open until the
+  // client's session ends. What is left of the body is read and dropped.
+  stream.resume();
 }
