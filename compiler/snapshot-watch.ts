@@ -68,8 +68,9 @@ export class SnapshotWatchCompiler {
       this.walk = !this.journal.watch(dirs);
     }
     const result = (await compileDir(this.dir, this.opts)) as SnapshotWatchResult;
-    const fromSnapshot = result.cache?.patched !== undefined;
-    const same = fromSnapshot && result.cache!.patched === 0 && this.last !== null && result.bundle !== null && result.bundle.equals(this.last);
+    const patched = result.cache?.patched;
+    const fromSnapshot = patched !== undefined;
+    const same = patched === 0 && this.last !== null && result.bundle?.equals(this.last) === true;
     result.live = same ? 'unchanged' : fromSnapshot ? 'snapshot' : 'full';
     this.counts[result.live]++;
     if (result.bundle !== null) this.last = result.bundle;

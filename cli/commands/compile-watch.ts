@@ -46,7 +46,9 @@ export async function watchCompile(p: WatchParams): Promise<number> {
   // their events are not changes to compile (with --cache each would be a compile).
   const outTemp = `.${basename(outAbs)}.`;
   const ownWrite = (path: string) =>
-    path === outAbs || (cacheAbs !== null && (path === cacheAbs || path.startsWith(cacheAbs + sep))) || (dirname(path) === dirname(outAbs) && basename(path).startsWith(outTemp) && path.endsWith('.tmp'));
+    path === outAbs ||
+    (cacheAbs !== null && (path === cacheAbs || path.startsWith(cacheAbs + sep))) ||
+    (dirname(path) === dirname(outAbs) && basename(path).startsWith(outTemp) && path.endsWith('.tmp'));
   // Changed paths since the last recompile; null: a watch was lost (everything is compiled).
   let changed = new Set<string>();
   let lost = false;
