@@ -59,6 +59,17 @@ class Watcher {
   }
 }
 
+/** Two APIs, alice and bob in a key file each (alice reaches profile). */
+async function twoKeysConfig(): Promise<string> {
+  return writeConfig({
+    ...(await certFiles()),
+    'apis/profile.yaml': api('profile', 'auth:\n  use_certificate: true\n'),
+    'apis/orders.yaml': api('orders', 'auth:\n  use_certificate: true\n'),
+    'keys/alice.yaml': ALICE,
+    'keys/bob.yaml': 'kind: key\nid: bob\ncertificate: ../certs/bob.pem\naccess_rights:\n  profile: {}\n',
+  });
+}
+
 function compileRef(dir: string): Buffer {
   const ref = join(outDir, `ref-${Math.random().toString(36).slice(2)}.json`);
   const r = spawnSync(process.execPath, [CLI, 'compile', dir, '-o', ref], { encoding: 'utf8', timeout: 60_000 });
@@ -68,13 +79,7 @@ function compileRef(dir: string): Buffer {
 
 test('compile --watch: a key file edit, a bad edit, a certificate rewritten in place', async () => {
   const pki = await testPki();
-  const dir = writeConfig({
-    ...(await certFiles()),
-    'apis/profile.yaml': api('profile', 'auth:\n  use_certificate: true\n'),
-    'apis/orders.yaml': api('orders', 'auth:\n  use_certificate: true\n'),
-    'keys/alice.yaml': ALICE,
-    'keys/bob.yaml': 'kind: key\nid: bob\ncertificate: ../certs/bob.pem\naccess_rights:\n  profile: {}\n',
-  });
+  const dir = await twoKeysConfig();
   const out = join(outDir, 'bundle.json');
   const w = new Watcher([dir, '-o', out]);
   try {
@@ -118,13 +123,7 @@ test('compile --watch: a key file edit, a bad edit, a certificate rewritten in p
 });
 
 test('compile --watch --cache: starts from the snapshot, writes it back; a stale one falls back to a full compile', async () => {
-  const dir = writeConfig({
-    ...(await certFiles()),
-    'apis/profile.yaml': api('profile', 'auth:\n  use_certificate: true\n'),
-    'apis/orders.yaml': api('orders', 'auth:\n  use_certificate: true\n'),
-    'keys/alice.yaml': ALICE,
-    'keys/bob.yaml': 'kind: key\nid: bob\ncertificate: ../certs/bob.pem\naccess_rights:\n  profile: {}\n',
-  });
+  const dir = await twoKeysConfig();
   const cache = join(outDir, 'cache');
   const out = join(outDir, 'cached.json');
   const primed = spawnSync(process.execPath, [CLI, 'compile', dir, '-o', out, '--cache', cache], { encoding: 'utf8', timeout: 60_000 });
