@@ -4,6 +4,7 @@ import type { ApiSpec, KeySpec, PolicySpec } from '../compiler/model.ts';
 import { CertCopies, type CertReadRoots } from './cert-files.ts';
 import { IdMap } from './ids.ts';
 import { ImportReport } from './report.ts';
+import type { JsonObject } from './values.ts';
 import type { ConvertedWhiteList, LimitedRight } from './white-lists.ts';
 
 export interface Imported<S> {
@@ -37,7 +38,7 @@ export class ImportContext {
   /** Tyk API id -> the imported API (policies and keys read its listen path). */
   readonly apis = new Map<string, Imported<ApiSpec>>();
   /** Tyk API id -> where its id is (file and JSON pointer): a second definition of it is skipped (importer/duplicates.ts). */
-  readonly apiIdSites = new Map<string, { file: string; pointer: string }>();
+  readonly apiIdSites = new Map<string, { file: string; pointer: string; definition: JsonObject; format: 'classic' | 'oas' }>();
   readonly policies: Imported<PolicySpec>[] = [];
   readonly keys: Imported<KeySpec>[] = [];
   pathMatching: PathMatching = { prefix: false, suffix: false };
