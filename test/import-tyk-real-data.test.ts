@@ -141,3 +141,14 @@ test('a policy state other than "active" (Dashboard: deny, draft) makes its keys
   assert.match(r.notes.find((x) => x.pointer === '/0/state')!.message, /state is "deny": keys that apply it are written with is_inactive: true/);
   assert.equal([...r.drops, ...r.notes].filter((x) => x.pointer === '/1/state').length, 0);
 });
+
+test('two definitions of one api_id: the skip says they are identical when only unset fields differ, else the fields that differ (before: not examined)', () => {
+  const one = api({ Default: { name: 'Default', use_extended_paths: true, extended_paths: {} } });
+  const same = importFiles({ 'a.json': one, 'b.json': { ...one, tags: [], enable_batch_request_support: false } }).r;
+  assert.match(same.skipped[0].message, /; the two definitions are identical \(fields left unset count as equal\): either can go\. Remove one/);
+  const other = importFiles({ 'a.json': one, 'b.json': { ...one, use_keyless: true, last_updated: '2026-01-01', proxy: { ...one.proxy, listen_path: '/r2/' } } }).r;
+  assert.match(
+    other.skipped[0].message,
+    /; they differ in 3 fields: \/use_keyless \(unset imported, true here\), \/proxy\/listen_path \("\/reports\/" imported, "\/r2\/" here\), \/last_updated \(unset imported, "2026-01-01" here\)\. Remove one/,
+  );
+});
