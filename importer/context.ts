@@ -2,6 +2,7 @@
 // and what policies and keys need to know about the imported APIs.
 import type { ApiSpec, KeySpec, PolicySpec } from '../compiler/model.ts';
 import { CertCopies, type CertReadRoots } from './cert-files.ts';
+import type { CertMaterial } from './cert-material.ts';
 import { IdMap } from './ids.ts';
 import { ImportReport } from './report.ts';
 import type { JsonObject } from './values.ts';
@@ -29,6 +30,8 @@ export class ImportContext {
   constructor(
     /** Where a certificate path named by a definition may be read (importer/cert-files.ts). */
     readonly certReadRoots: CertReadRoots,
+    /** Certificates held as PEM (--certs DIR, copied files): what the mTLS access tests present (importer/mtls-tests.ts). */
+    readonly certMaterial: CertMaterial,
   ) {}
   /** Certificate files named by absolute path, copied into OUT/certs/ (importer/cert-files.ts). */
   readonly certCopies = new CertCopies();

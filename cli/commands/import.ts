@@ -12,7 +12,7 @@ import { refuseStdout } from '../io.ts';
 import { envelope, FORMAT_OPTIONS, githubLine, parseFormat, type Problem } from '../report.ts';
 import { parseCommandLine } from '../flags.ts';
 
-const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR [--strict] [--convert-white-lists] [--allow-outside PATH] [--format text|json|github]
+const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR [--strict] [--convert-white-lists] [--certs DIR] [--allow-outside PATH] [--format text|json|github]
 
 Converts Tyk API definitions (classic JSON and Tyk OAS with x-tyk-api-gateway), policies
 and key sessions into mtlsgate YAML under OUT_DIR (apis/, policies/, keys/), prints every
@@ -35,6 +35,11 @@ Options:
                       converted list comes with a kind: test document (tests/) proving the
                       listed paths get Tyk's answers. Where it cannot be expressed, it stays
                       reported (docs/import-tyk.md)
+  --certs DIR         the PEM files of the client certificates Tyk names by id (any file
+                      names under DIR: each is matched by its SHA-256, the hex a Tyk
+                      certificate id ends with). Each mTLS API's tests/mtls-<api>.yaml then
+                      presents the pinned and key certificates; without it, only the
+                      refusals are tested and the report names the ids to supply
   --allow-outside PATH  a certificate file (or a directory of them) outside the inputs'
                       directories that may be read and copied into OUT_DIR/certs/
                       (repeatable; a definition naming /etc/tyk/certs/a.pem needs
@@ -85,6 +90,7 @@ async function run(argv: string[]): Promise<number> {
     'allow-outside': { type: 'string', multiple: true },
     strict: { type: 'boolean' },
     'convert-white-lists': { type: 'boolean' },
+    certs: { type: 'string' },
     ...FORMAT_OPTIONS,
   });
   const format = parseFormat(values);
@@ -110,7 +116,9 @@ async function run(argv: string[]): Promise<number> {
 
   let result;
   try {
-    result = importTyk(inputs, { allowOutside: values['allow-outside'] ?? [], convertWhiteLists: values['convert-white-lists'] === true });
+    result = importTyk(inputs, { allowOutside: values['allow-outside'] ?? [], convertWhiteLists: values['convert-white-lists'] === true,
+      ...(values.certs !== undefined ? { certs: values.certs } : {}),
+    });
   } catch (err) {
     if (err instanceof FatalImportError)
       return failed(
