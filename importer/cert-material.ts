@@ -71,17 +71,29 @@ export class CertMaterial {
     return undefined;
   }
 
-  /** Why the certificate cannot be presented at `ms` (expired, not yet valid, unreadable), or undefined when it can. */
-  invalidAt(fingerprint: string, ms: number): string | undefined {
+  /**
+   * When a test presenting the certificate may be decided: `keyAt` (a key's last good instant),
+   * moved before the certificate's notAfter when that comes first; now when there is no key
+   * expiry. Or why no instant will do (expired, not valid yet, unreadable).
+   */
+  instant(fingerprint: string, keyAt?: number): { at?: number } | { why: string } {
     let cert: X509Certificate;
     try {
       cert = new X509Certificate(this.byFingerprint.get(fingerprint)!.pem);
     } catch {
-      return 'node cannot read it as a certificate';
+      return { why: 'node cannot read it as a certificate' };
     }
-    if (ms < Date.parse(cert.validFrom)) return `it is not valid before ${new Date(cert.validFrom).toISOString()}`;
-    if (ms > Date.parse(cert.validTo)) return `it expired on ${new Date(cert.validTo).toISOString()}`;
-    return undefined;
+    const from = Date.parse(cert.validFrom);
+    const to = Date.parse(cert.validTo);
+    if (keyAt === undefined) {
+      const now = Date.now();
+      if (now < from) return { why: `it is not valid before ${new Date(from).toISOString()}` };
+      if (now > to) return { why: `it expired on ${new Date(to).toISOString()} (Tyk refuses it too)` };
+      return {};
+    }
+    const at = Math.min(keyAt, to - 3_600_000);
+    if (at < from) return { why: `the key expires before the certificate is valid (${new Date(from).toISOString()})` };
+    return { at };
   }
 
   /** Every fingerprint held, in the order found. */

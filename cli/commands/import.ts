@@ -3,6 +3,7 @@
 // is fatal; the files are staged beside OUT_DIR and renamed into place in one step.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { runAccessTests } from '../../access/run.ts';
 import { compileDir, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { FatalImportError, type Finding, formatFindings, importTyk, type OutFile } from '../../importer/index.ts';
 import { count } from '../../common/count.ts';
@@ -134,7 +135,8 @@ async function run(argv: string[]): Promise<number> {
   }
   const c = result.counts;
   const strict = values.strict === true;
-  const checked = await compileDir(out);
+  // As `check` does: the generated access tests (tests/) run, and a case that fails is an error.
+  const checked = await compileDir(out, { accessTests: runAccessTests });
   const wider = result.drops.filter((d) => d.wider);
   // The import's own verdict: a skipped definition always fails it; a widening drop only under --strict.
   const failures: Problem[] = [
