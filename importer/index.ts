@@ -61,7 +61,7 @@ export function importTyk(paths: string[], options: ImportOptions = {}): ImportR
   for (const item of items)
     if (item.kind === 'classic') convertClassic(ctx, item.value, item.file, item.pointer);
     else if (item.kind === 'oas') convertOas(ctx, item.value, item.file, item.pointer);
-  const policies: PolicyIndex = { ids: new Map(), inactive: new Set() };
+  const policies: PolicyIndex = { ids: new Map(), inactive: new Set(), facts: new Map() };
   for (const item of items) if (item.kind === 'policy') convertPolicy(ctx, policies, item.value, item.file, item.pointer, item.mapKey);
   for (const item of items) if (item.kind === 'key') convertKey(ctx, policies, item.value, item.file, item.pointer, item.keyRef);
   const apis = [...ctx.apis.values()];
