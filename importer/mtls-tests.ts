@@ -32,7 +32,10 @@ function fingerprintOf(ctx: ImportContext, entry: unknown): string | undefined {
 
 /** How a key is granted the API: its own right or an applied policy's; 'whole' when one of them is the whole API. */
 function grantOn(ctx: ImportContext, key: KeySpec, apiId: string): 'whole' | 'paths' | undefined {
-  const rights = [key.access_rights?.[apiId], ...(key.apply_policies ?? []).map((id) => ctx.policies.find((p) => p.spec.id === id)?.spec.access_rights?.[apiId])];
+  const rights = [
+    key.access_rights?.[apiId],
+    ...(key.apply_policies ?? []).map((id) => ctx.policies.find((p) => p.spec.id === id)?.spec.access_rights?.[apiId]),
+  ];
   const given = rights.filter((r) => r !== undefined);
   if (given.length === 0) return undefined;
   return given.some((r) => r.allowed_urls === undefined) ? 'whole' : 'paths';
@@ -83,7 +86,8 @@ function casesFor(ctx: ImportContext, api: Imported<ApiSpec>, missing: string[],
   ];
   // One more refusal with a real certificate of the migration (another partner's), when --certs gave one.
   const other = ctx.certMaterial.fingerprints().find((fp) => !pins.has(fp) && !keyCerts.has(fp) && !unusable(ctx.certMaterial.instant(fp)));
-  if (other !== undefined) cases.push({ name: `GET ${url} with ${cert(other)}, which the API does not admit: refused`, request: { url, certificate: cert(other) }, expect: stranger });
+  if (other !== undefined)
+    cases.push({ name: `GET ${url} with ${cert(other)}, which the API does not admit: refused`, request: { url, certificate: cert(other) }, expect: stranger });
 
   for (const fp of pins) {
     if (!ctx.certMaterial.has(fp)) {
@@ -102,9 +106,15 @@ function casesFor(ctx: ImportContext, api: Imported<ApiSpec>, missing: string[],
     }
     if (!dynamic)
       // Past the certificate check, the token is asked for: the refusal comes from the next stage.
-      cases.push({ name: `GET ${url} with pinned ${cert(fp)} and no token: the certificate passes, the key is asked for`, request: base, expect: { status: 401, code: 'auth.auth_field_missing' } });
+      cases.push({
+        name: `GET ${url} with pinned ${cert(fp)} and no token: the certificate passes, the key is asked for`,
+        request: base,
+        expect: { status: 401, code: 'auth.auth_field_missing' },
+      });
     // With a token: a key granted the whole API whose own certificate (if any) is this one.
-    const k = keys.find(({ key, grant }) => grant === 'whole' && key.spec.token_sha256 && (key.spec.certificate === undefined || fingerprintOf(ctx, key.spec.certificate) === fp));
+    const k = keys.find(
+      ({ key, grant }) => grant === 'whole' && key.spec.token_sha256 && (key.spec.certificate === undefined || fingerprintOf(ctx, key.spec.certificate) === fp),
+    );
     const when = k && !dynamic ? ctx.certMaterial.instant(fp, k.at) : undefined;
     if (k && when && !('why' in when))
       cases.push({
@@ -129,7 +139,11 @@ function casesFor(ctx: ImportContext, api: Imported<ApiSpec>, missing: string[],
       }
       const request = { url, certificate: cert(fp), ...iso(when.at) };
       if (staticMtls && !pins.has(fp))
-        cases.push({ name: `GET ${url} with key ${key.spec.id}'s certificate, which the API does not pin: refused`, request, expect: { status: 403, code: 'mtls.cert_not_allowed' } });
+        cases.push({
+          name: `GET ${url} with key ${key.spec.id}'s certificate, which the API does not pin: refused`,
+          request,
+          expect: { status: 403, code: 'mtls.cert_not_allowed' },
+        });
       else
         cases.push({
           name: `GET ${url} with key ${key.spec.id}'s certificate: identifies the key${grant === 'whole' ? ', let through' : ''}`,

@@ -50,7 +50,9 @@ export function partitionsOf(p: JsonObject): Partitions {
   const quota = bool(o.quota);
   const partitioned = acl || rate || quota || bool(o.complexity);
   // Not partitioned: the policy applies whole.
-  return partitioned ? { acl, rate, quota, perApi: bool(o.per_api), partitioned } : { acl: true, rate: true, quota: true, perApi: bool(o.per_api), partitioned };
+  return partitioned
+    ? { acl, rate, quota, perApi: bool(o.per_api), partitioned }
+    : { acl: true, rate: true, quota: true, perApi: bool(o.per_api), partitioned };
 }
 
 /**
@@ -74,7 +76,9 @@ export function reportPartitions(ctx: ImportContext, file: string, base: string,
   }
   if (!part.partitioned) return undefined;
   const off = [
-    !part.acl && isObject(p.access_rights) && Object.keys(p.access_rights).length > 0 ? 'access_rights (no acl partition: it grants no API; keys get their APIs from other policies)' : '',
+    !part.acl && isObject(p.access_rights) && Object.keys(p.access_rights).length > 0
+      ? 'access_rights (no acl partition: it grants no API; keys get their APIs from other policies)'
+      : '',
     !part.rate && typeof p.rate === 'number' && p.rate > 0 ? 'rate and per (no rate_limit partition)' : '',
     !part.quota && typeof p.quota_max === 'number' && p.quota_max !== 0 ? 'quota (no quota partition)' : '',
   ].filter((s) => s !== '');

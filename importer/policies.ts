@@ -10,7 +10,20 @@ import { convertLimits, convertRights } from './rights.ts';
 import { partitionsOf, reportPartitions, type PolicyFacts } from './partitions.ts';
 import { bool, isObject, num, str, type JsonObject } from './values.ts';
 
-const HANDLED = new Set(['id', '_id', 'name', 'access_rights', 'rate', 'per', 'quota_max', 'quota_renewal_rate', 'active', 'is_inactive', 'state', 'partitions']);
+const HANDLED = new Set([
+  'id',
+  '_id',
+  'name',
+  'access_rights',
+  'rate',
+  'per',
+  'quota_max',
+  'quota_renewal_rate',
+  'active',
+  'is_inactive',
+  'state',
+  'partitions',
+]);
 const SILENT = new Set(['org_id', 'last_updated', 'quota_renews']);
 /** Tyk writes -1 for "off" in these. */
 const OFF_WHEN_NEGATIVE = ['throttle_interval', 'throttle_retry_limit', 'max_query_depth', 'key_expires_in'];
@@ -77,7 +90,15 @@ export function convertPolicy(ctx: ImportContext, index: PolicyIndex, p: JsonObj
   Object.assign(spec, limits);
   const tykRights = isObject(p.access_rights) ? p.access_rights : {};
   const limitApis = new Set(Object.keys(tykRights).flatMap((k) => ctx.apis.get(k)?.spec.id ?? []));
-  index.facts.set(id, { tykId, partitions, rights, limits, limitApis, hasTykRights: Object.keys(tykRights).length > 0, ...(refusedBecause ? { refusedBecause } : {}) });
+  index.facts.set(id, {
+    tykId,
+    partitions,
+    rights,
+    limits,
+    limitApis,
+    hasTykRights: Object.keys(tykRights).length > 0,
+    ...(refusedBecause ? { refusedBecause } : {}),
+  });
   if (bool(p.is_inactive)) {
     index.inactive.add(id);
     ctx.report.note(file, ptr(base, 'is_inactive'), 'the policy is inactive: keys that apply it are written with is_inactive: true');

@@ -74,7 +74,10 @@ test("Tyk's own apps/ and ci/tests/tracing/apps/ (three api_ids defined twice): 
     r.stdout,
     /^ci\/tests\/tracing\/apps\/test\.json:3:15: .*; they differ in 3 fields: \/proxy\/listen_path \("\/quickstart\/" imported, "\/test\/" here\), \/name \("Tyk Test API" imported, "TestAPI" here\), \/detailed_tracing \(unset imported, true here\)\. Remove one/m,
   );
-  assert.match(r.stdout, /^apps\/jq\.json:3:15: .*; they differ in 16 fields: \/auth\/auth_header_name .*\/use_keyless \(unset imported, true here\), \/enable_coprocess_auth \(true imported, unset here\), .*, and 10 more\./m);
+  assert.match(
+    r.stdout,
+    /^apps\/jq\.json:3:15: .*; they differ in 16 fields: \/auth\/auth_header_name .*\/use_keyless \(unset imported, true here\), \/enable_coprocess_auth \(true imported, unset here\), .*, and 10 more\./m,
+  );
   assert.match(r.stderr, /mtlsgate import: incomplete: 3 definitions skipped/);
   // The kept definitions are the first given: apps/ before ci/.
   assert.equal(parse(readFileSync(join(out, 'apis/1.yaml'), 'utf8')).proxy.listen_path, '/tyk-api-test/');

@@ -35,7 +35,10 @@ test('a certificate named by absolute path on the Tyk host is copied into certs/
   const api = yamlOf(absOut, 'apis/b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70.yaml');
   assert.deepEqual(api.client_certificates, ['../certs/partner_b.pem']);
   // The copied file is the material of the API's mTLS access test (session 18): its pin passes, and the check ran it.
-  assert.match(readFileSync(join(absOut, 'tests', 'mtls-b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70.yaml'), 'utf8'), /with pinned \.\.\/certs\/partner_b\.pem: let through \(keyless API\)/);
+  assert.match(
+    readFileSync(join(absOut, 'tests', 'mtls-b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70.yaml'), 'utf8'),
+    /with pinned \.\.\/certs\/partner_b\.pem: let through \(keyless API\)/,
+  );
   const copied = readFileSync(join(absOut, 'certs', 'partner_b.pem'), 'utf8');
   assert.doesNotMatch(copied, /PRIVATE KEY/);
   assert.equal(new X509Certificate(copied).fingerprint256, new X509Certificate(readFileSync(join(pki.dir, 'partner-a.pem'))).fingerprint256);

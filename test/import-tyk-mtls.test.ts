@@ -38,7 +38,13 @@ async function importAndCheck(files: Record<string, unknown>, options: ImportOpt
 test('mTLS APIs get tests/mtls-<api>.yaml: pinned and key certificates (from --certs, matched by SHA-256) get through, no certificate and an unlisted one are refused; all pass, and fail once the pin is dropped by hand (before: no test)', async () => {
   const pki = await demoPki(join(tmp, 'pki'));
   const fp = (name: string) => new X509Certificate(readFileSync(join(pki.dir, `${name}.pem`))).fingerprint256.replaceAll(':', '').toLowerCase();
-  const api = (id: string, extra: object) => ({ api_id: id, name: id, org_id: ORG, proxy: { listen_path: `/${id}/`, target_url: 'http://127.0.0.1:9', strip_listen_path: true }, ...extra });
+  const api = (id: string, extra: object) => ({
+    api_id: id,
+    name: id,
+    org_id: ORG,
+    proxy: { listen_path: `/${id}/`, target_url: 'http://127.0.0.1:9', strip_listen_path: true },
+    ...extra,
+  });
   const inputs = {
     'reports.json': api('reports', { use_standard_auth: true, use_mutual_tls_auth: true, client_certificates: [ORG + fp('partner-a'), ORG + 'ab'.repeat(32)] }),
     'profile.json': api('profile', { use_standard_auth: true, auth_configs: { authToken: { use_certificate: true } } }),
@@ -50,7 +56,10 @@ test('mTLS APIs get tests/mtls-<api>.yaml: pinned and key certificates (from --c
   assert.equal(r.counts.tests, 2);
   const expects = (api: string) => Object.fromEntries(cases(api).map((c) => [c.name, c.expect]));
   const reports = expects('reports');
-  assert.deepEqual(reports['GET /reports/ without a client certificate: refused (Tyk: client certificate required)'], { status: 403, code: 'mtls.cert_required' });
+  assert.deepEqual(reports['GET /reports/ without a client certificate: refused (Tyk: client certificate required)'], {
+    status: 403,
+    code: 'mtls.cert_required',
+  });
   assert.deepEqual(reports['GET /reports/ with a certificate no Tyk definition names: refused'], { status: 403, code: 'mtls.cert_not_allowed' });
   const pinned = Object.keys(reports).filter((k) => k.includes('with pinned'));
   assert.equal(pinned.length, 2, Object.keys(reports).join('\n'));
@@ -64,7 +73,10 @@ test('mTLS APIs get tests/mtls-<api>.yaml: pinned and key certificates (from --c
   assert.match(note?.message ?? '', new RegExp(`no case for pinned sha256:${'ab'.repeat(32)}: .*holds none of them.*cert-raw-<certificate id>`));
   // Certificates only were copied (the presented ones), never a private key.
   const copied = r.files.filter((f) => f.path.startsWith('certs/'));
-  assert.deepEqual(copied.map((f) => f.path).sort(), ['certs/bob.pem', 'certs/partner-a.pem', ...copied.map((f) => f.path).filter((p) => !/bob|partner-a/.test(p))].sort());
+  assert.deepEqual(
+    copied.map((f) => f.path).sort(),
+    ['certs/bob.pem', 'certs/partner-a.pem', ...copied.map((f) => f.path).filter((p) => !/bob|partner-a/.test(p))].sort(),
+  );
   for (const f of copied) assert.doesNotMatch(f.text, /PRIVATE KEY/);
 
   const checked = await check();
@@ -96,7 +108,10 @@ test('without --certs, an mTLS API still gets its refusals tested, and the repor
       { status: 403, code: 'mtls.cert_not_allowed' },
     ],
   );
-  assert.match(r.notes.map((f) => f.message).join('\n'), /no case for pinned sha256:(cd){32}: the import has no PEM for it\. Give the certificates with --certs DIR/);
+  assert.match(
+    r.notes.map((f) => f.message).join('\n'),
+    /no case for pinned sha256:(cd){32}: the import has no PEM for it\. Give the certificates with --certs DIR/,
+  );
   const checked = await check();
   assert.equal(checked.errorCount, 0, JSON.stringify(checked.diagnostics));
   assert.equal(checked.tests.outcomes?.filter((o) => o.pass).length, 2);

@@ -117,7 +117,9 @@ async function run(argv: string[]): Promise<number> {
 
   let result;
   try {
-    result = importTyk(inputs, { allowOutside: values['allow-outside'] ?? [], convertWhiteLists: values['convert-white-lists'] === true,
+    result = importTyk(inputs, {
+      allowOutside: values['allow-outside'] ?? [],
+      convertWhiteLists: values['convert-white-lists'] === true,
       ...(values.certs !== undefined ? { certs: values.certs } : {}),
     });
   } catch (err) {
