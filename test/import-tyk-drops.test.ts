@@ -139,6 +139,8 @@ test("--convert-white-lists: the white_list becomes allowed_urls on a whole-API 
   });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /1 access test file \(tests\/\)/);
+  // The import's closing check ran them (session 18; before: it compiled without the test runner).
+  assert.match(r.stderr, /^mtlsgate check: access tests: \d+ passed, 0 failed$/m);
   assert.doesNotMatch(r.stdout, /white_list .*not converted/);
   assert.deepEqual(yaml('policies/readers.yaml').access_rights.reports.allowed_urls, [
     { url: '/daily', methods: ['GET'] },

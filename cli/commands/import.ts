@@ -194,6 +194,10 @@ async function run(argv: string[]): Promise<number> {
   else process.stderr.write(formatDiagnostics(checked, 'text', out));
   if (checked.errorCount > 0) console.error(`mtlsgate check: ${out}: ${count(checked.errorCount, 'error')}`);
   else console.error(`mtlsgate check: ${out} ok (${count(checked.warningCount, 'warning')})`);
+  // The generated tests (tests/) ran: say so, a failed case is an E_ACCESS_TEST error above.
+  const ran = checked.tests.outcomes;
+  if (ran !== null && ran.length > 0)
+    console.error(`mtlsgate check: access tests: ${ran.filter((o) => o.pass).length} passed, ${ran.filter((o) => !o.pass).length} failed`);
   if (result.skipped.length > 0) console.error(`mtlsgate import: incomplete: ${count(result.skipped.length, 'definition')} skipped`);
   if (strict && wider.length > 0) console.error(`mtlsgate import: --strict: ${count(wider.length, 'Tyk setting')} that narrowed access not converted`);
   return failed1 ? 1 : 0;
