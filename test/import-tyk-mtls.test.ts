@@ -3,15 +3,16 @@
 // Real certificates (the demo PKI), matched to Tyk's certificate ids by SHA-256 through --certs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { runAccessTests } from '../access/run.ts';
 import { compileDir } from '../compiler/index.ts';
 import { importTyk, type ImportOptions } from '../importer/index.ts';
 import { importTmpDir } from './helpers/import-tyk.ts';
-import { demoPki } from './helpers/serve-fixtures.ts';
+import { CLI, demoPki } from './helpers/serve-fixtures.ts';
 
 const tmp = importTmpDir();
 const ORG = '5e9d9544a1dcd60001d0ed20';
@@ -115,4 +116,14 @@ test('without --certs, an mTLS API still gets its refusals tested, and the repor
   const checked = await check();
   assert.equal(checked.errorCount, 0, JSON.stringify(checked.diagnostics));
   assert.equal(checked.tests.outcomes?.filter((o) => o.pass).length, 2);
+});
+
+test('the CLI passes --certs DIR to the import: a directory that cannot be read is fatal, named, nothing written', () => {
+  const dir = join(tmp, 'cli');
+  mkdirSync(join(dir, 'in'), { recursive: true });
+  writeFileSync(join(dir, 'in', 'a.json'), JSON.stringify({ api_id: 'a', use_keyless: true, proxy: { listen_path: '/a/', target_url: 'http://127.0.0.1:9' } }));
+  const r = spawnSync(process.execPath, [CLI, 'import', 'tyk', 'in', '-o', 'out', '--certs', 'no-such-dir'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /^no-such-dir#: fatal: --certs: cannot read: .*\nmtlsgate import: nothing written$/m);
+  assert.equal(existsSync(join(dir, 'out')), false);
 });
