@@ -106,7 +106,8 @@ export class CertMaterial {
     const held = this.byFingerprint.get(fingerprint)!;
     if (held.outPath === undefined) {
       const entry = copies.name(held.source);
-      if (entry.first) copies.set(held.source, held.pem);
+      // A file a definition also names but that could not be read there: the --certs copy fills it.
+      if (entry.text === null) copies.set(held.source, held.pem);
       held.outPath = `certs/${entry.name}`;
     }
     return held.outPath;
