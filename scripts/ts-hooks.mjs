@@ -5,15 +5,17 @@
 // per module, but loading tsx itself costs ~0.3 CPU-s per process, paid by each of the ~200
 // test files (scripts/run-tests.mjs).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(import.meta.dirname, '..');
 // Bumped when the transform's options change, so older entries are not used.
 const VERSION = 1;
 export const CACHE_DIR = join(tmpdir(), `mtlsgate-ts-cache-${process.getuid?.() ?? 'user'}`);
+/** An entry no run has used for this long is removed (each edit of a module leaves one behind). */
+const KEEP_UNUSED_MS = 14 * 24 * 3600 * 1000;
 const TSCONFIG = readFileSync(join(ROOT, 'tsconfig.json'), 'utf8');
 // The running Node's own syntax: node20 alone would drop import attributes (`with { type: 'json' }`).
 const TARGET = `node${process.versions.node}`;
@@ -29,12 +31,8 @@ function cachePath(path, source) {
   return join(CACHE_DIR, `${key.slice(0, 40)}.mjs`);
 }
 
-/** The JavaScript for the TypeScript file `path` (contents `source`), from the cache or esbuild. */
-export async function transformed(path, source) {
-  const cached = cachePath(path, source);
-  try {
-    return readFileSync(cached, 'utf8');
-  } catch {}
+/** esbuild's transform of `source` (the file `path`), written to the cache entry `cached`. */
+async function transformInto(cached, path, source) {
   const { transform } = await loadEsbuild();
   const out = await transform(source, { loader: 'ts', format: 'esm', target: TARGET, sourcemap: 'inline', sourcefile: path, tsconfigRaw: TSCONFIG });
   // Written beside and renamed: processes started together may transform the same module.
@@ -45,9 +43,42 @@ export async function transformed(path, source) {
   return out.code;
 }
 
-/** Fills the cache for these TypeScript files at once (the test runner, before its first file). */
+/** The JavaScript for the TypeScript file `path` (contents `source`), from the cache or esbuild. */
+export async function transformed(path, source) {
+  const cached = cachePath(path, source);
+  try {
+    return readFileSync(cached, 'utf8');
+  } catch {}
+  return transformInto(cached, path, source);
+}
+
+/**
+ * Fills the cache for these TypeScript files at once (the test runner, before its first file),
+ * marks their entries used now, and removes entries no run has used for KEEP_UNUSED_MS.
+ */
 export async function warm(paths) {
-  await Promise.all(paths.map((path) => transformed(path, readFileSync(path, 'utf8'))));
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const now = new Date();
+  const used = new Set();
+  await Promise.all(
+    paths.map(async (path) => {
+      const source = readFileSync(path, 'utf8');
+      const cached = cachePath(path, source);
+      used.add(basename(cached));
+      try {
+        utimesSync(cached, now, now);
+      } catch {
+        await transformInto(cached, path, source);
+      }
+    }),
+  );
+  for (const name of readdirSync(CACHE_DIR)) {
+    if (used.has(name)) continue;
+    try {
+      const entry = join(CACHE_DIR, name);
+      if (now.getTime() - statSync(entry).mtimeMs > KEEP_UNUSED_MS) rmSync(entry, { force: true });
+    } catch {}
+  }
 }
 
 export async function load(url, context, nextLoad) {
