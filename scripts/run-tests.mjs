@@ -1,9 +1,9 @@
 // Runs every test/**/*.test.ts with node:test, one process per file, five files at a time, from
 // source through scripts/ts-loader.mjs (esbuild's transform of each module, cached; tsx's own
-// start-up cost 0.3 CPU-s a file, a minute of CPU a run). Extra arguments filter files by substring; `--times` prints every file's wall time at the
-// end (the ten slowest are always printed), with the CPU seconds of each file's process tree
-// where /usr/bin/time is installed; `--write-times` records the wall times in
-// scripts/test-times.json.
+// start-up cost 0.3 CPU-s a file, a minute of CPU a run). Extra arguments filter files by
+// substring; `--times` prints every file's wall time at the end (the ten slowest are always
+// printed), with the CPU seconds of each file's process tree where /usr/bin/time is installed;
+// `--write-times` records the wall times in scripts/test-times.json.
 //
 // Five at a time: most of a test's wall time is waiting (TLS peers, timeouts, child processes),
 // so on this 2-core machine the suite took 500 s at two and 431 s at three, with 1.5 cores busy
