@@ -1,8 +1,9 @@
 // How mtlsgate starts its worker threads (the runtime's bundle and large-CRL readers, the compiler's keys
 // stage, the portal's full compiles): one place that knows where a worker's code is. From
-// source (tests, benches: tsx) it is the .ts module beside the caller, loaded through tsx's
-// loader, since workers do not inherit --import; in the build it is NAME.mjs beside
-// dist/mtlsgate.mjs (scripts/build.mjs builds every entry there).
+// source (tests, benches) it is the .ts module beside the caller, loaded through the repository's
+// TypeScript loader (scripts/ts-loader.mjs: what the test runner starts files with; tsx would cost
+// each worker 0.3 CPU-s more to start), since workers do not inherit --import; in the build it is
+// NAME.mjs beside dist/mtlsgate.mjs (scripts/build.mjs builds every entry there).
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
@@ -12,7 +13,8 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 export function startWorker(callerUrl: string, name: string, options: WorkerOptions = {}): Worker {
   if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`./${name}.mjs`, callerUrl), options);
   const source = new URL(`./${name}.ts`, callerUrl);
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source.href)}); })`;
+  const loader = new URL('../scripts/ts-loader.mjs', import.meta.url);
+  const boot = `import(${JSON.stringify(loader.href)}).then(() => import(${JSON.stringify(source.href)}))`;
   return new Worker(boot, { ...options, eval: true });
 }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { RedisServer } from './helpers/redis.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
+import { TS_LOADER } from './helpers/cli.ts';
 
 let server: RedisServer;
 before(async () => {
@@ -15,7 +16,7 @@ before(async () => {
 after(() => server?.close());
 
 test('a process that closed its Redis limiter after Redis went down exits at once, not 2 s later', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'limiter-close.ts'), server.url], {
+  const child = spawn(process.execPath, ['--import', TS_LOADER, join(import.meta.dirname, 'helpers', 'limiter-close.ts'), server.url], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

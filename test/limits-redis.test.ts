@@ -11,6 +11,7 @@ import { createLimiter, type Limiter } from '../runtime/limits/index.ts';
 import type { RedisLimiter } from '../runtime/limits/redis.ts';
 import { waitFor as waitUntil } from './helpers/ops-fixtures.ts';
 import { commandCalls, redisCommand, RedisServer, roundTripsBetween } from './helpers/redis.ts';
+import { TS_LOADER } from './helpers/cli.ts';
 
 const waitFor = <T>(what: string, check: () => T | Promise<T>, timeoutMs = 20_000) => waitUntil(what, check, timeoutMs, 50);
 
@@ -149,7 +150,7 @@ describe('Redis limiter', () => {
     const worker = fileURLToPath(new URL('./helpers/limits-worker.ts', import.meta.url));
     const run = () =>
       new Promise<number>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', worker, redis.url, k.id, '100', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, ['--import', TS_LOADER, worker, redis.url, k.id, '100', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         let err = '';
         child.stdout.on('data', (d) => (out += d));

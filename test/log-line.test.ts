@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import pino from 'pino';
 import type { RequestRecord } from '../runtime/gateway.ts';
 import { createLogger, logRequest } from '../runtime/log.ts';
+import { TS_LOADER } from './helpers/cli.ts';
 
 function capture(): { stream: PassThrough; lines: string[] } {
   const stream = new PassThrough();
@@ -240,7 +241,9 @@ test('through the production destination (the batch arena, to a file) the lines 
   writeFileSync(recordsFile, JSON.stringify(records));
   const fd = openSync(file, 'w');
   const code = await new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', recordsScript(recordsFile)], { stdio: ['ignore', fd, 'inherit'] });
+    const child = spawn(process.execPath, ['--import', TS_LOADER, '--input-type=module', '-e', recordsScript(recordsFile)], {
+      stdio: ['ignore', fd, 'inherit'],
+    });
     child.on('close', resolve);
   });
   closeSync(fd);
@@ -271,7 +274,7 @@ const childScript = (logFile: string, lines: number) => `
 
 function runChild(stdout: 'pipe' | number, logFile: string, lines: number): Promise<{ out: string; err: string; code: number | null }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', childScript(logFile, lines)], {
+    const child = spawn(process.execPath, ['--import', TS_LOADER, '--input-type=module', '-e', childScript(logFile, lines)], {
       stdio: ['ignore', stdout, 'pipe'],
     });
     let out = '';
@@ -327,7 +330,7 @@ test('the lines of a quiet gateway reach the file within the flush interval, bat
   `;
   const fd = openSync(file, 'w');
   const err = await new Promise<string>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', fd, 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TS_LOADER, '--input-type=module', '-e', script], { stdio: ['ignore', fd, 'pipe'] });
     let text = '';
     child.stderr!.on('data', (d: Buffer) => (text += d));
     child.on('close', () => resolve(text));
@@ -367,7 +370,7 @@ const fullPipeExitScript = (sharedStdout: boolean) => `
 for (const sharedStdout of [false, true])
   test(`lines gathered at exit reach a full non-blocking pipe (${sharedStdout ? 'workers' : 'one process'})`, async () => {
     const r = await new Promise<{ out: string; err: string; code: number | null }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', fullPipeExitScript(sharedStdout)], {
+      const child = spawn(process.execPath, ['--import', TS_LOADER, '--input-type=module', '-e', fullPipeExitScript(sharedStdout)], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';

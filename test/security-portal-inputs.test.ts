@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './helpers/cli.ts';
+import { ROOT, TS_LOADER } from './helpers/cli.ts';
 import { tempDir } from './helpers/ops-fixtures.ts';
 import { writePortalConfig } from './helpers/portal-fixtures.ts';
 import { CLI, demoPki, run } from './helpers/serve-fixtures.ts';
@@ -36,7 +36,7 @@ test('a named pipe as the portal bundle (-o), as a key file for approve or for t
       process.execPath,
       [
         '--import',
-        'tsx',
+        TS_LOADER,
         '--input-type=module',
         '-e',
         `import { readPortalKey } from ${JSON.stringify(join(ROOT, 'portal', 'key-file.ts'))};\nconsole.log(JSON.stringify(readPortalKey(${JSON.stringify(withPipeKey)}, 'portal-0000abcd')));`,

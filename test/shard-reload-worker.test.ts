@@ -48,8 +48,8 @@ test("the reload worker's code does not load the HTTP client (undici) at start: 
   // The worker entry from source, as runtime/bundle-worker-client.ts starts it in tests; then a
   // look at the global undici's first load sets (lib/global.js: the global dispatcher).
   const entry = new URL('../runtime/bundle-worker.ts', import.meta.url).href;
-  const code = `import('tsx/esm/api').then(async (tsx) => {
-    tsx.register();
+  const loader = new URL('../scripts/ts-loader.mjs', import.meta.url).href;
+  const code = `import(${JSON.stringify(loader)}).then(async () => {
     await import(${JSON.stringify(entry)});
     const { parentPort } = await import('node:worker_threads');
     parentPort.postMessage(Object.getOwnPropertySymbols(globalThis).map(String).filter((s) => s.includes('undici')));
