@@ -1,16 +1,14 @@
-// Runs every test/**/*.test.ts with node:test, one process per file, five files at a time, from
+// Runs every test/**/*.test.ts with node:test, one process per file, four files at a time, from
 // source through scripts/ts-loader.mjs (esbuild's transform of each module, cached; tsx's own
 // start-up cost 0.3 CPU-s a file, a minute of CPU a run). Extra arguments filter files by
 // substring; `--times` prints every file's wall time at the end (the ten slowest are always
 // printed), with the CPU seconds of each file's process tree where /usr/bin/time is installed;
 // `--write-times` records the wall times in scripts/test-times.json.
 //
-// Five at a time: most of a test's wall time is waiting (TLS peers, timeouts, child processes),
+// Four at a time: most of a test's wall time is waiting (TLS peers, timeouts, child processes),
 // so on this 2-core machine the suite took 500 s at two and 431 s at three, with 1.5 cores busy
 // on average (session 13); at 1,087 tests, 626 s at three and 507 s at four, all passing
-// (session 16); with the loader (session 18, 1.5 of 2 cores busy on average), a quarter of the
-// files (every fourth, longest first) took 164 s at four, 128 s at five, 126 s at six, at the same
-// CPU; TEST_CONCURRENCY overrides it.
+// (session 16); TEST_CONCURRENCY overrides it.
 //
 // Longest first: files start in the order of their last recorded wall time
 // (scripts/test-times.json), longest first, so the run does not end with one long file alone
@@ -56,7 +54,7 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const concurrency = Number(process.env.TEST_CONCURRENCY ?? 5);
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 4);
 // The run's time includes the warm-up below.
 const started = Date.now();
 // Every module transformed once here, in one esbuild service, rather than by the first four
