@@ -6,14 +6,16 @@
 // test files (scripts/run-tests.mjs).
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(import.meta.dirname, '..');
 // Bumped when the transform's options change, so older entries are not used.
 const VERSION = 1;
-export const CACHE_DIR = join(tmpdir(), `mtlsgate-ts-cache-${process.getuid?.() ?? 'user'}`);
+// In the checkout (node_modules/.cache, where babel and others keep theirs), not in the shared
+// tmp directory: another local user could create a name there first and fill it with modules
+// this would run (the names are predictable: a hash of path and contents).
+export const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'mtlsgate-ts');
 /** An entry no run has used for this long is removed (each edit of a module leaves one behind). */
 const KEEP_UNUSED_MS = 14 * 24 * 3600 * 1000;
 const TSCONFIG = readFileSync(join(ROOT, 'tsconfig.json'), 'utf8');
@@ -36,7 +38,7 @@ async function transformInto(cached, path, source) {
   const { transform } = await loadEsbuild();
   const out = await transform(source, { loader: 'ts', format: 'esm', target: TARGET, sourcemap: 'inline', sourcefile: path, tsconfigRaw: TSCONFIG });
   // Written beside and renamed: processes started together may transform the same module.
-  mkdirSync(CACHE_DIR, { recursive: true });
+  mkdirSync(CACHE_DIR, { recursive: true, mode: 0o700 });
   const tmp = `${cached}.${process.pid}.${Math.random().toString(36).slice(2)}`;
   writeFileSync(tmp, out.code);
   renameSync(tmp, cached);
@@ -57,7 +59,7 @@ export async function transformed(path, source) {
  * marks their entries used now, and removes entries no run has used for KEEP_UNUSED_MS.
  */
 export async function warm(paths) {
-  mkdirSync(CACHE_DIR, { recursive: true });
+  mkdirSync(CACHE_DIR, { recursive: true, mode: 0o700 });
   const now = new Date();
   const used = new Set();
   await Promise.all(
