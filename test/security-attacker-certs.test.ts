@@ -15,6 +15,9 @@ import { certFacts } from '../cert/cert-facts.ts';
 import { compileDir } from '../compiler/index.ts';
 import { CONTENT_MARK } from '../bundle/header.ts';
 import { loadBundle } from '../bundle/read.ts';
+import { KEY_ID, MAX_KEY_ID_LENGTH } from '../bundle/shape-checks.ts';
+import { buildCompactSnapshot, buildSnapshot } from '../runtime/snapshot.ts';
+import { BundleStore } from '../runtime/store.ts';
 import { bundleOfContentBytes, serializeBundle } from '../bundle/write.ts';
 import { bundleContent } from './helpers/bundle-builder.ts';
 import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
@@ -202,6 +205,32 @@ describe("a bundle's JSON: names that are Object.prototype's", () => {
     assert.notEqual(edited, content, 'the edit applies');
     return bundleOfContentBytes([Buffer.from(edited, 'utf8')]).bytes;
   };
+
+  it('a key id the compiler never writes is refused at load and at a reload, naming it; the last good bundle serves on', async () => {
+    const good = bundleEdited((c) => c.replace('"ids":["k"]', '"ids":["k2"]'));
+    const store = BundleStore.create(good, 'f', buildSnapshot);
+    const viaWorker = BundleStore.create(good, 'f', buildSnapshot, { workerMinBytes: 0, buildCompact: buildCompactSnapshot });
+    const cases: [string, string, RegExp][] = [
+      ['empty', '', /content\.keys\.ids\[0\] is not a key id \(""\): one is 1 to 256 of a-z 0-9 \. _ -/],
+      ['huge', 'k'.repeat(100_000), /content\.keys\.ids\[0\] is not a key id \(100000 characters, more than 256\)/],
+      ['a control character', 'k\u001b[2J', /content\.keys\.ids\[0\] is not a key id \("k\\u001b\[2J"\)/],
+      ['__proto__', '__proto__', /content\.keys\.ids\[0\] is not a key id \("__proto__"\)/],
+      ['upper case', 'K', /content\.keys\.ids\[0\] is not a key id \("K"\)/],
+    ];
+    for (const [what, id, message] of cases) {
+      const bad = bundleEdited((c) => c.replace('"ids":["k"]', `"ids":${JSON.stringify([id])}`));
+      const r = store.reload(bad, 'f');
+      assert.match(r.status === 'failed' ? r.error.message : JSON.stringify(r), message, what);
+      const w = await viaWorker.reloadAsync(bad, 'f');
+      assert.match(w.status === 'failed' ? w.error.message : JSON.stringify(w), message, `${what} (the reload worker)`);
+      assert.ok(store.current().key('k2') && viaWorker.current().key('k2'), `${what}: the last good bundle serves on`);
+    }
+  });
+
+  it('the key id the shape check takes is the one the schema takes', () => {
+    const id = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'schema', 'policy.schema.json'), 'utf8')).$defs.id;
+    assert.deepEqual([id.pattern, id.maxLength], [KEY_ID.source, MAX_KEY_ID_LENGTH]);
+  });
 
   it('__proto__ as the API a route names, or the CA an API trusts, is missing, said as such at load', () => {
     const cases: [string, (c: string) => string, RegExp][] = [
