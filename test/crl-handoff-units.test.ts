@@ -5,14 +5,15 @@
 // CA's signature (section 49's promise). The cluster test is test/workers-crl-handoff.test.ts.
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseCrl } from '../bundle/crl.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
-import { makeHandoffDir, removeHandoffDir } from '../runtime/cluster/crl-files.ts';
+import { handoffDirPrefix, makeHandoffDir, removeHandoffDir, sweepStaleHandoffDirs } from '../runtime/cluster/crl-files.ts';
+import { jsonSizeOver, MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, sizeBound } from '../runtime/cluster/ipc-budget.ts';
 import { reportCrl } from '../runtime/cluster/crl-report.ts';
 import { checkToPrimary } from '../runtime/cluster/ipc-check.ts';
 import type { TakenMessage } from '../runtime/cluster/lease-protocol.ts';
@@ -137,4 +138,44 @@ test('the primary keeps the file of the newest list per URL and CA: a report no 
     taken.messages().map((m) => m.crl?.file?.name),
     [file('c').name],
   );
+});
+
+test('at start the primary removes the hand-off directories of dead primaries of this host and this user, never following a link', () => {
+  const parent = mkdtempSync(join(elsewhere, 'tmp-'));
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const stale = mkdtempSync(join(parent, handoffDirPrefix(dead)));
+  writeFileSync(join(stale, `${'d'.repeat(32)}.crl`), 'old list');
+  // A link inside the stale directory: removed as a link, what it points to stays.
+  const target = mkdtempSync(join(parent, 'target-'));
+  writeFileSync(join(target, 'keep'), 'x');
+  symlinkSync(target, join(stale, 'link'));
+  const live = mkdtempSync(join(parent, handoffDirPrefix(process.ppid)));
+  const linkNamed = join(parent, `${handoffDirPrefix(dead)}Lnk123`);
+  symlinkSync(target, linkNamed);
+  const fileNamed = join(parent, `${handoffDirPrefix(dead)}File12`);
+  writeFileSync(fileNamed, 'x');
+  const otherHost = mkdtempSync(join(parent, `mtlsgate-crl-00000000-${dead}-`));
+  // Another user's (made here only as root, who can give it away).
+  const otherUser = mkdtempSync(join(parent, handoffDirPrefix(dead)));
+  if (process.getuid?.() === 0) chownSync(otherUser, 4242, 4242);
+  const mine = makeHandoffDir(parent);
+
+  const removed = sweepStaleHandoffDirs(parent);
+  assert.ok(removed.includes(stale.slice(parent.length + 1)));
+  assert.ok(!existsSync(stale));
+  assert.deepEqual(readdirSync(target), ['keep'], 'a link inside is not followed');
+  for (const kept of [live, linkNamed, fileNamed, otherHost, ...(process.getuid?.() === 0 ? [otherUser] : []), mine])
+    assert.ok(lstatSync(kept, { throwIfNoEntry: false }), kept);
+  assert.equal(lstatSync(linkNamed).isSymbolicLink(), true);
+});
+
+test('the size of a worker message is walked up to its bound and no further, however deep it nests', () => {
+  assert.equal(jsonSizeOver({ type: 'mtlsgate:acquire', key: 'k'.repeat(100), closes: [1, 2, 3] }, MAX_MESSAGE_BYTES), false);
+  assert.equal(jsonSizeOver({ type: 'mtlsgate:answer', pad: 'x'.repeat(MAX_MESSAGE_BYTES) }, MAX_MESSAGE_BYTES), true);
+  assert.equal(jsonSizeOver({ type: 'mtlsgate:answer', many: new Array(MAX_MESSAGE_BYTES).fill(0) }, MAX_MESSAGE_BYTES), true);
+  assert.equal(sizeBound('mtlsgate:answer'), MAX_ANSWER_BYTES);
+  // 1,000,000 levels: JSON.parse takes it (V8's parser does not recurse); the walk does not recurse either.
+  const deep = JSON.parse(`${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`);
+  assert.equal(jsonSizeOver({ type: 'mtlsgate:x', deep }, 1_000), true);
+  assert.equal(jsonSizeOver({ type: 'mtlsgate:x', deep }, 4_000_000), false);
 });

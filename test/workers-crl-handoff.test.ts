@@ -8,11 +8,13 @@
 // (section 42's liar): on SIGUSR2 it sends the primary the messages the test wrote to a file.
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseCrl } from '../bundle/crl.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
+import { handoffDirPrefix } from '../runtime/cluster/crl-files.ts';
 import { bigCrl } from './helpers/big-crl.ts';
 import { crlBundle, crlWorkersSetup, issueInto, serveBodies } from './helpers/crl-workers.ts';
 import { demoServeArgs, listenPort } from './helpers/demo-gateway.ts';
@@ -150,9 +152,18 @@ test('a worker naming a file outside the directory, a symbolic link, a file larg
   const bundle = join(tmp.dir, 'cfg', 'crl-bundle.json');
   // The URL keeps answering the older list: the newer one comes from a worker, or not at all.
   newerOnce = false;
+  // A hand-off directory a primary killed with SIGKILL left, the CRL still in it: removed at this start.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  mkdirSync(join(tmp.dir, 'liar', 'tmp'), { recursive: true });
+  const left = mkdtempSync(join(tmp.dir, 'liar', 'tmp', handoffDirPrefix(dead)));
+  writeFileSync(join(left, `${'e'.repeat(32)}.crl`), lists.full);
   const { gw, handoffDir, lie } = serveRecorded('liar', bundle);
   await waitFor('both workers hold the older list', async () => (await answers(gw, 'stolen', 2)).every((a) => a === 'mtls.cert_revoked'));
   const dir = handoffDir();
+  assert.ok(!existsSync(left), "the dead primary's directory is gone");
+  assert.deepEqual(gw.lines().find((l) => l.msg === 'hand-off directories of primaries no longer running removed')?.removed, [
+    left.slice(left.lastIndexOf('/') + 1),
+  ]);
   const real = parseCrl(lists.full);
   const caCert = new X509Certificate(setup.ca.caPem);
   const floor = { ca: fingerprintOf(caCert.raw), thisUpdate: real.thisUpdate.getTime(), number: real.number };
@@ -205,4 +216,23 @@ test('a worker naming a file outside the directory, a symbolic link, a file larg
   // The refused files are removed (the link itself, not what it points to).
   assert.deepEqual(readdirSync(dir), []);
   assert.ok(existsSync(outside), 'the target of the link is untouched');
+
+  // A message over the size (its JSON parsed already: node:cluster parses before any of our
+  // code), then a flood: each sender is killed and replaced, named in the log; the others serve on.
+  const restarted = () => gw.lines().filter((l) => l.msg === 'worker restarted: it sent what no mtlsgate worker sends');
+  const [first, second] = (await gw.serving()).pids as number[];
+  await lie([{ type: 'mtlsgate:answer', id: 1, health: { pad: 'x'.repeat(17 * 1024 * 1024) } }], 1);
+  await waitFor('the worker that sent 17 MiB restarted', () => restarted().length === 1);
+  assert.deepEqual([restarted()[0].pid, restarted()[0].error], [first, 'a message of type "mtlsgate:answer" over 16777216 bytes']);
+  await lie(
+    Array.from({ length: 300_000 }, (_, i) => ({ type: 'flood', i })),
+    2,
+  );
+  await waitFor('the flooding worker restarted', () => restarted().length === 2);
+  assert.deepEqual([restarted()[1].pid, restarted()[1].error], [second, 'more than 50000 messages in a second']);
+  await waitFor('both replacements serve', async () => {
+    const h = (await (await fetch(`${admin}/health`)).json()) as { status: string; workers: { pid: number }[] };
+    return h.status === 'ok' && h.workers.every((w) => w.pid !== first && w.pid !== second);
+  });
+  assert.deepEqual(await answers(gw, 'stolen', 4), Array(4).fill('mtls.cert_revoked'));
 });
