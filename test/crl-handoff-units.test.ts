@@ -13,7 +13,7 @@ import { after, test } from 'node:test';
 import { parseCrl } from '../bundle/crl.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
 import { handoffDirPrefix, makeHandoffDir, removeHandoffDir, sweepStaleHandoffDirs } from '../runtime/cluster/crl-files.ts';
-import { jsonSizeOver, MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, sizeBound } from '../runtime/cluster/ipc-budget.ts';
+import { ANSWER_BOUND, boundOf, MESSAGE_BOUND, measure, PER_SECOND, WorkerMessageBudget } from '../runtime/cluster/ipc-budget.ts';
 import { reportCrl } from '../runtime/cluster/crl-report.ts';
 import { checkToPrimary } from '../runtime/cluster/ipc-check.ts';
 import type { TakenMessage } from '../runtime/cluster/lease-protocol.ts';
@@ -169,13 +169,32 @@ test('at start the primary removes the hand-off directories of dead primaries of
   assert.equal(lstatSync(linkNamed).isSymbolicLink(), true);
 });
 
-test('the size of a worker message is walked up to its bound and no further, however deep it nests', () => {
-  assert.equal(jsonSizeOver({ type: 'mtlsgate:acquire', key: 'k'.repeat(100), closes: [1, 2, 3] }, MAX_MESSAGE_BYTES), false);
-  assert.equal(jsonSizeOver({ type: 'mtlsgate:answer', pad: 'x'.repeat(MAX_MESSAGE_BYTES) }, MAX_MESSAGE_BYTES), true);
-  assert.equal(jsonSizeOver({ type: 'mtlsgate:answer', many: new Array(MAX_MESSAGE_BYTES).fill(0) }, MAX_MESSAGE_BYTES), true);
-  assert.equal(sizeBound('mtlsgate:answer'), MAX_ANSWER_BYTES);
+test('the size of a worker message is walked up to its bound and no further, however deep it nests; a second holds a budget', () => {
+  assert.deepEqual(measure({ type: 'mtlsgate:acquire', closes: [1, 2] }, MESSAGE_BOUND), { bytes: 2 + 8 + 18 + 10 + 4 + 16, values: 5 });
+  assert.equal(measure({ type: 'mtlsgate:taken', pad: 'x'.repeat(MESSAGE_BOUND.bytes) }, MESSAGE_BOUND), null);
+  // 40,000 values in 0.2 MB: the parse's cost is in its values.
+  assert.equal(measure({ type: 'mtlsgate:return', closes: new Array(40_000).fill(0) }, MESSAGE_BOUND), null);
+  assert.equal(measure({ type: 'mtlsgate:x', o: Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i])) }, MESSAGE_BOUND), null);
+  // An answer the primary asked for may be larger.
+  assert.equal(boundOf('mtlsgate:answer', true), ANSWER_BOUND);
+  assert.equal(boundOf('mtlsgate:answer', false), MESSAGE_BOUND);
+  assert.ok(measure({ type: 'mtlsgate:answer', metrics: new Array(40_000).fill({ value: 1 }) }, ANSWER_BOUND));
   // 1,000,000 levels: JSON.parse takes it (V8's parser does not recurse); the walk does not recurse either.
   const deep = JSON.parse(`${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`);
-  assert.equal(jsonSizeOver({ type: 'mtlsgate:x', deep }, 1_000), true);
-  assert.equal(jsonSizeOver({ type: 'mtlsgate:x', deep }, 4_000_000), false);
+  assert.equal(measure({ type: 'mtlsgate:x', deep }, MESSAGE_BOUND), null);
+  assert.equal(measure({ type: 'mtlsgate:x', deep }, ANSWER_BOUND)?.values, 1_000_002);
+
+  const budget = new WorkerMessageBudget();
+  try {
+    const small = { bytes: 150, values: 15 };
+    let over: string | null = null;
+    let n = 0;
+    while (over === null && n < 1_000_000) (over = budget.spend(1, small)), n++;
+    assert.deepEqual([n, over], [PER_SECOND.values / 15 + 1, `more than ${PER_SECOND.values} values in a second`]);
+    assert.equal(budget.spend(2, small), null, "another worker's budget is its own");
+    for (let i = 0; i < 16; i++) assert.equal(budget.admitTaken(2), true);
+    assert.equal(budget.admitTaken(2), false);
+  } finally {
+    budget.stop();
+  }
 });

@@ -5,6 +5,7 @@
 // DNS:corp.example and URI:corp.example), and one constrained for DNS names only. Every client
 // is curl with its own leaf; every verdict on a name constraint is also `openssl verify`'s.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,6 +97,35 @@ describe('subject identities an attacker writes; name constraints on an intermed
     };
     leaves(underRoot, 'ca');
 
+    // A leaf of an RSA key of 8,200 bits (its key made once: a fixture), under the root.
+    copyFileSync(join(BIG_KEYS, 'leaf-rsa8200-key.pem'), join(dir, 'big-leaf-key.pem'));
+    writeFileSync(join(dir, 'big-leaf.ext'), `[ext]\n${LEAF}\nsubjectAltName = URI:spiffe://corp.example/ns/big/sa/api\n`);
+    execFileSync('openssl', ['req', '-new', '-key', 'big-leaf-key.pem', '-subj', '/CN=big-leaf', '-out', 'big-leaf.csr'], { cwd: dir });
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        'big-leaf.csr',
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca-key.pem',
+        '-out',
+        'big-leaf.pem',
+        '-days',
+        '10',
+        '-extfile',
+        'big-leaf.ext',
+        '-extensions',
+        'ext',
+        '-set_serial',
+        '7',
+      ],
+      { cwd: dir },
+    );
+    client('big-leaf');
     copyFileSync(join(BIG_KEYS, 'root.pem'), join(dir, 'big-root.pem'));
     writeFileSync(join(dir, 'big-leaf-chain.pem'), ['leaf.pem', 'intermediate-rsa16384.pem'].map((f) => readFileSync(join(BIG_KEYS, f), 'utf8')).join(''));
     clients['big-intermediate'] = { cert: join(dir, 'big-leaf-chain.pem'), key: join(BIG_KEYS, 'leaf-key.pem'), opensslOk: true };
@@ -113,6 +143,7 @@ describe('subject identities an attacker writes; name constraints on an intermed
         matchKey('other-dns', 'san_dns: evil.other'),
         matchKey('web', 'san_uri: spiffe://corp.example/ns/*/sa/web'),
         matchKey('apps', 'san_dns: "*.apps.corp.example"'),
+        matchKey('big-leaf', 'san_uri: spiffe://corp.example/ns/big/sa/api'),
       ].join(''),
     );
     gw = await gatewayOnConfig(pki, dir);
@@ -158,6 +189,13 @@ describe('subject identities an attacker writes; name constraints on an intermed
     const intermediate = new X509Certificate(readFileSync(join(BIG_KEYS, 'intermediate-rsa16384.pem')));
     assert.equal(certFacts(intermediate.raw).keyBits, 16384);
     assert.equal(intermediate.publicKey.asymmetricKeyDetails?.modulusLength, 16384);
+  });
+
+  it('a leaf whose RSA key has more than 8,192 bits is refused, on a CA entry and by a certificate_match rule, saying why', async () => {
+    assert.equal(clients['big-leaf'].opensslOk, true, 'openssl verify takes it');
+    assert.equal(await onCaEntry('big-leaf'), '403 mtls.cert_key_too_large');
+    assert.equal(await who('big-leaf'), '403 mtls.cert_key_too_large');
+    assert.equal(await who('in-domain'), 'key pay');
   });
 
   it('a DNS-only constraint leaves URIs unbounded, as RFC 5280 and OpenSSL do', async () => {

@@ -9,20 +9,30 @@
 // deserializes them. Neither has a limit or a hook before the parse, so switching gains no
 // bound (and v8.deserialize of what a hostile worker wrote is more surface than JSON.parse).
 // What can be bounded is what follows: a message over the size is acted on by nothing (not
-// checked field by field, not kept, not spread into /health), and its sender is killed, so the
-// cost it can impose is one parse per worker life, plus the replacement's start. Measured:
-// JSON.parse of a 16 MiB line costs the primary's loop ~40-80 ms (docs/security.md section 64).
+// checked field by field, not kept, not spread into /health), and its sender is killed, so
+// the cost a worker can impose is what it sends within the per-second budget, plus one message
+// over it, per worker life. What a parse costs is mostly the count of values (JSON.parse of
+// 16.6 MiB of small objects: ~350 ms; of one 16 MiB string: ~25 ms), so both are bounded.
 import type { ToPrimary } from './lease-protocol.ts';
 
-/** An answer to the primary's query (/metrics: every series of a worker's registries) may be this large (bytes of JSON, roughly). */
-export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
-/** Any other message: a CRL under 1 MiB as base64 with its CA (crl-report.ts) is the largest, ~1.5 MB. */
-export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024;
+export interface MessageBound {
+  /** Bytes of its JSON, roughly (strings, keys, 8 a number). */
+  bytes: number;
+  /** Values in it: strings, numbers, objects, arrays, ... */
+  values: number;
+}
+
+/** Any message but an answer the primary asked for: a CRL under 1 MiB as base64 (crl-report.ts) is the largest, ~1.5 MB; a lease request's closes (2 * MAX_LEASE numbers) the most values. */
+export const MESSAGE_BOUND: MessageBound = { bytes: 2 * 1024 * 1024, values: 10_000 };
+/** An answer to a query the primary sent (/metrics: every series of a worker's registries). */
+export const ANSWER_BOUND: MessageBound = { bytes: 16 * 1024 * 1024, values: 2_000_000 };
 /**
- * Messages a worker may send in one second. A worker sends a lease request per key whose lease
- * ran out: at ~20,000 requests a second (one core's most), each of a new key, it sends ~20,000.
+ * What a worker may send in one second, answers the primary asked for aside. A worker sends a
+ * lease request per key whose lease ran out: at ~20,000 requests a second (one core's most),
+ * each of a new key, ~20,000 messages of ~15 values and ~150 bytes: 300,000 values, 3 MB.
+ * The bytes leave room for ~40 CRLs under 1 MiB reported in one second.
  */
-export const MAX_MESSAGES_PER_SECOND = 50_000;
+export const PER_SECOND: MessageBound = { bytes: 64 * 1024 * 1024, values: 600_000 };
 /**
  * Reports of a bundle or CRL taken, per second: each costs the primary a signature check, a CRL's
  * a file read and a hash of up to the CRL ceiling. Over it they are dropped: every worker follows
@@ -33,69 +43,67 @@ export const MAX_TAKEN_PER_SECOND = 16;
 export const MAX_MALFORMED = 16;
 
 /**
- * Whether `m`, written as JSON, would take more than `limit` bytes, give or take the separators:
- * walked with a stack of its own (a message nested 1,000,000 deep recurses nowhere) and given up
- * as soon as the count passes `limit`, so it costs at most `limit`'s worth of work, never the message's.
+ * The size of `m` as JSON (MessageBound), or null once it passes `bound`: walked with a stack of
+ * its own (a message nested 1,000,000 deep recurses nowhere) and given up as soon as a count
+ * passes, so it costs at most the bound's worth of work, never the message's.
  */
-export function jsonSizeOver(m: unknown, limit: number): boolean {
-  let size = 0;
+export function measure(m: unknown, bound: MessageBound): MessageBound | null {
+  let bytes = 0;
+  let values = 0;
   const stack: unknown[] = [m];
   while (stack.length > 0) {
     const v = stack.pop();
-    if (typeof v === 'string') size += v.length + 2;
-    else if (v === null || typeof v !== 'object') size += 8;
+    values++;
+    if (typeof v === 'string') bytes += v.length + 2;
+    else if (v === null || typeof v !== 'object') bytes += 8;
     else if (Array.isArray(v)) {
-      size += 2 + v.length;
-      for (let i = 0; i < v.length && size <= limit; i++) stack.push(v[i]);
+      bytes += 2 + v.length;
+      if (values + v.length > bound.values) return null;
+      for (let i = 0; i < v.length; i++) stack.push(v[i]);
     } else {
-      size += 2;
+      bytes += 2;
       for (const k in v) {
-        size += k.length + 4;
+        bytes += k.length + 4;
+        if (values + stack.length > bound.values || bytes > bound.bytes) return null;
         stack.push((v as Record<string, unknown>)[k]);
-        if (size > limit) break;
       }
     }
-    if (size > limit) return true;
+    if (bytes > bound.bytes || values > bound.values) return null;
   }
-  return false;
-}
-
-/** The largest message of `type` the primary acts on. */
-export function sizeBound(type: string): number {
-  return type === ('mtlsgate:answer' satisfies ToPrimary['type']) ? MAX_ANSWER_BYTES : MAX_MESSAGE_BYTES;
+  return { bytes, values };
 }
 
 /** Per worker, what it sent in the current second (counts cleared each second by one timer). */
 export class WorkerMessageBudget {
-  private messages = new Map<number, number>();
-  private taken = new Map<number, number>();
+  private sent = new Map<number, MessageBound & { taken: number }>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(
-    private readonly perSecond = MAX_MESSAGES_PER_SECOND,
-    private readonly takenPerSecond = MAX_TAKEN_PER_SECOND,
-  ) {
-    this.timer = setInterval(() => {
-      this.messages.clear();
-      this.taken.clear();
-    }, 1_000).unref();
+  constructor(private readonly perSecond = PER_SECOND) {
+    this.timer = setInterval(() => this.sent.clear(), 1_000).unref();
   }
 
-  /** Counts a message of worker `id`: false once it sent more than its share this second. */
-  admit(id: number): boolean {
-    const n = (this.messages.get(id) ?? 0) + 1;
-    this.messages.set(id, n);
-    return n <= this.perSecond;
+  /** Counts a message of worker `id` of `size`: what it went over this second, or null. */
+  spend(id: number, size: MessageBound): string | null {
+    let s = this.sent.get(id);
+    if (s === undefined) this.sent.set(id, (s = { bytes: 0, values: 0, taken: 0 }));
+    s.bytes += size.bytes;
+    s.values += size.values;
+    if (s.values > this.perSecond.values) return `more than ${this.perSecond.values} values in a second`;
+    return s.bytes > this.perSecond.bytes ? `more than ${this.perSecond.bytes} bytes in a second` : null;
   }
 
-  /** Counts a report of worker `id`: false once it sent more than its share this second. */
+  /** Counts a report of worker `id`: false once it sent more than MAX_TAKEN_PER_SECOND this second. */
   admitTaken(id: number): boolean {
-    const n = (this.taken.get(id) ?? 0) + 1;
-    this.taken.set(id, n);
-    return n <= this.takenPerSecond;
+    const s = this.sent.get(id);
+    return s === undefined || ++s.taken <= MAX_TAKEN_PER_SECOND;
   }
 
   stop(): void {
     clearInterval(this.timer);
   }
+}
+
+/** The bound of a message of `type`: an answer's when it answers a query the primary is waiting on. */
+export function boundOf(type: string, solicited: boolean): MessageBound {
+  return type === ('mtlsgate:answer' satisfies ToPrimary['type']) && solicited ? ANSWER_BOUND : MESSAGE_BOUND;
 }

@@ -16,7 +16,7 @@ import { startState, type StateWriter } from '../state-file.ts';
 import { VERSION } from '../version.ts';
 import { ClusterMetrics } from './cluster-metrics.ts';
 import { checkToPrimary } from './ipc-check.ts';
-import { jsonSizeOver, MAX_MALFORMED, MAX_MESSAGES_PER_SECOND, sizeBound, WorkerMessageBudget } from './ipc-budget.ts';
+import { boundOf, MAX_MALFORMED, measure, WorkerMessageBudget } from './ipc-budget.ts';
 import { dropHandedFile, makeHandoffDir, removeHandoffDir, sweepStaleHandoffDirs } from './crl-files.ts';
 import { guardHandoffs } from './handoff-guard.ts';
 import { LeaseAuthority } from './lease-authority.ts';
@@ -83,6 +83,8 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   const malformed = new Map<number, number>();
   /** Workers killed for what they sent: what they still send is ignored. */
   const killed = new Set<number>();
+  /** Queries sent to each worker not answered yet (an answer after its timeout too): as many answers may be large. */
+  const owed = new Map<number, number>();
   /**
    * Where the workers hand over large CRLs (mode 0700, made here, removed at exit): a file named in
    * a message, read by the CRL thread, never 52 MB of JSON on this loop (crl-files.ts).
@@ -143,12 +145,23 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     // The channel's errors (a message to a worker that just died) are not the primary's end: without a listener, one would throw here.
     w.on('error', (err: Error) => log.warn({ worker: w.id, error: err.message }, 'worker channel error'));
     w.on('message', (m: unknown) => {
-      // Counted before anything else, whatever it is: past the rate nothing of it is looked at.
+      // Measured before anything else, whatever it is: over the bounds nothing of it is looked at.
       if (killed.has(w.id)) return;
-      if (!budget.admit(w.id)) return restartMisbehaving(w, `more than ${MAX_MESSAGES_PER_SECOND} messages in a second`);
+      const type = isOurs(m) ? m.type : null;
+      const solicited = type === 'mtlsgate:answer' && (owed.get(w.id) ?? 0) > 0;
+      const bound = boundOf(type ?? '', solicited);
+      const size = measure(m, bound);
+      if (size === null)
+        return restartMisbehaving(
+          w,
+          `a message ${type === null ? '' : `of type ${JSON.stringify(type.slice(0, 64))} `}over ${bound.bytes} bytes or ${bound.values} values`,
+        );
+      if (solicited) owed.set(w.id, owed.get(w.id)! - 1);
+      else {
+        const over = budget.spend(w.id, size);
+        if (over !== null) return restartMisbehaving(w, over);
+      }
       if (!isOurs(m)) return;
-      const bound = sizeBound(m.type);
-      if (jsonSizeOver(m, bound)) return restartMisbehaving(w, `a message of type ${JSON.stringify(m.type.slice(0, 64))} over ${bound} bytes`);
       const msg = checkToPrimary(m);
       if (typeof msg === 'string') {
         const n = (malformed.get(w.id) ?? 0) + 1;
@@ -214,6 +227,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       refusals.delete(w.id);
       malformed.delete(w.id);
       killed.delete(w.id);
+      owed.delete(w.id);
       metrics.gone(w.id);
       const startError = startErrors.get(w.id);
       startErrors.delete(w.id);
@@ -254,6 +268,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
                 answers.delete(id);
                 resolve({ worker, answer });
               });
+              owed.set(worker.id, (owed.get(worker.id) ?? 0) + 1);
               send(worker, build(id));
             }),
         ),
