@@ -98,26 +98,26 @@ describe('subject identities an attacker writes; name constraints on an intermed
     leaves(underRoot, 'ca');
 
     // A leaf of an RSA key of 8,200 bits (its key made once: a fixture), under the root.
-    copyFileSync(join(BIG_KEYS, 'leaf-rsa8200-key.pem'), join(dir, 'big-leaf-key.pem'));
-    writeFileSync(join(dir, 'big-leaf.ext'), `[ext]\n${LEAF}\nsubjectAltName = URI:spiffe://corp.example/ns/big/sa/api\n`);
-    execFileSync('openssl', ['req', '-new', '-key', 'big-leaf-key.pem', '-subj', '/CN=big-leaf', '-out', 'big-leaf.csr'], { cwd: dir });
+    copyFileSync(join(BIG_KEYS, 'leaf-rsa8200-key.pem'), join(dir, 'huge-key-key.pem'));
+    writeFileSync(join(dir, 'huge-key.ext'), `[ext]\n${LEAF}\nsubjectAltName = URI:spiffe://corp.example/ns/big/sa/api\n`);
+    execFileSync('openssl', ['req', '-new', '-key', 'huge-key-key.pem', '-subj', '/CN=huge-key', '-out', 'huge-key.csr'], { cwd: dir });
     execFileSync(
       'openssl',
       [
         'x509',
         '-req',
         '-in',
-        'big-leaf.csr',
+        'huge-key.csr',
         '-CA',
         'ca.pem',
         '-CAkey',
         'ca-key.pem',
         '-out',
-        'big-leaf.pem',
+        'huge-key.pem',
         '-days',
         '10',
         '-extfile',
-        'big-leaf.ext',
+        'huge-key.ext',
         '-extensions',
         'ext',
         '-set_serial',
@@ -125,7 +125,7 @@ describe('subject identities an attacker writes; name constraints on an intermed
       ],
       { cwd: dir },
     );
-    client('big-leaf');
+    client('huge-key');
     copyFileSync(join(BIG_KEYS, 'root.pem'), join(dir, 'big-root.pem'));
     writeFileSync(join(dir, 'big-leaf-chain.pem'), ['leaf.pem', 'intermediate-rsa16384.pem'].map((f) => readFileSync(join(BIG_KEYS, f), 'utf8')).join(''));
     clients['big-intermediate'] = { cert: join(dir, 'big-leaf-chain.pem'), key: join(BIG_KEYS, 'leaf-key.pem'), opensslOk: true };
@@ -143,7 +143,7 @@ describe('subject identities an attacker writes; name constraints on an intermed
         matchKey('other-dns', 'san_dns: evil.other'),
         matchKey('web', 'san_uri: spiffe://corp.example/ns/*/sa/web'),
         matchKey('apps', 'san_dns: "*.apps.corp.example"'),
-        matchKey('big-leaf', 'san_uri: spiffe://corp.example/ns/big/sa/api'),
+        matchKey('huge-key', 'san_uri: spiffe://corp.example/ns/big/sa/api'),
       ].join(''),
     );
     gw = await gatewayOnConfig(pki, dir);
@@ -192,9 +192,9 @@ describe('subject identities an attacker writes; name constraints on an intermed
   });
 
   it('a leaf whose RSA key has more than 8,192 bits is refused, on a CA entry and by a certificate_match rule, saying why', async () => {
-    assert.equal(clients['big-leaf'].opensslOk, true, 'openssl verify takes it');
-    assert.equal(await onCaEntry('big-leaf'), '403 mtls.cert_key_too_large');
-    assert.equal(await who('big-leaf'), '403 mtls.cert_key_too_large');
+    assert.equal(clients['huge-key'].opensslOk, true, 'openssl verify takes it');
+    assert.equal(await onCaEntry('huge-key'), '403 mtls.cert_key_too_large');
+    assert.equal(await who('huge-key'), '403 mtls.cert_key_too_large');
     assert.equal(await who('in-domain'), 'key pay');
   });
 
