@@ -13,7 +13,7 @@ import { after, test } from 'node:test';
 import { parseCrl } from '../bundle/crl.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
 import { handoffDirPrefix, makeHandoffDir, removeHandoffDir, sweepStaleHandoffDirs } from '../runtime/cluster/crl-files.ts';
-import { ANSWER_BOUND, boundOf, MESSAGE_BOUND, measure, PER_SECOND, WorkerMessageBudget } from '../runtime/cluster/ipc-budget.ts';
+import { ANSWER_BOUND, boundOf, MAX_TAKEN_PER_SECOND, MESSAGE_BOUND, measure, PER_SECOND, WorkerMessageBudget } from '../runtime/cluster/ipc-budget.ts';
 import { reportCrl } from '../runtime/cluster/crl-report.ts';
 import { checkToPrimary } from '../runtime/cluster/ipc-check.ts';
 import type { TakenMessage } from '../runtime/cluster/lease-protocol.ts';
@@ -192,7 +192,7 @@ test('the size of a worker message is walked up to its bound and no further, how
     while (over === null && n < 1_000_000) (over = budget.spend(1, small)), n++;
     assert.deepEqual([n, over], [PER_SECOND.values / 15 + 1, `more than ${PER_SECOND.values} values in a second`]);
     assert.equal(budget.spend(2, small), null, "another worker's budget is its own");
-    for (let i = 0; i < 16; i++) assert.equal(budget.admitTaken(2), true);
+    for (let i = 0; i < MAX_TAKEN_PER_SECOND; i++) assert.equal(budget.admitTaken(2), true);
     assert.equal(budget.admitTaken(2), false);
   } finally {
     budget.stop();

@@ -35,10 +35,11 @@ export const ANSWER_BOUND: MessageBound = { bytes: 16 * 1024 * 1024, values: 2_0
 export const PER_SECOND: MessageBound = { bytes: 64 * 1024 * 1024, values: 600_000 };
 /**
  * Reports of a bundle or CRL taken, per second: each costs the primary a signature check, a CRL's
- * a file read and a hash of up to the CRL ceiling. Over it they are dropped: every worker follows
+ * a file read and a hash of up to the CRL ceiling. Twice the CRL URLs the primary keeps (64,
+ * section 49): a worker reporting every list it holds at once stays under it. Over it they are dropped: every worker follows
  * the bundle source and the crl_urls itself, so a dropped report only delays the others' floor.
  */
-export const MAX_TAKEN_PER_SECOND = 16;
+export const MAX_TAKEN_PER_SECOND = 128;
 /** Malformed messages (ipc-check.ts) a worker may send in its life before it is restarted: mtlsgate's own worker sends none. */
 export const MAX_MALFORMED = 16;
 
