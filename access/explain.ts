@@ -51,6 +51,7 @@ const CERT_PROBLEMS: Record<string, string> = {
   'mtls.cert_expired': 'but it has expired',
   'mtls.cert_not_yet_valid': 'but it is not valid yet (notBefore)',
   'mtls.cert_not_client': 'but its extendedKeyUsage does not allow client authentication',
+  'mtls.cert_key_too_large': 'but its key has more than 8,192 bits',
 };
 
 function certificateLine(identity: ClientIdentity): string {

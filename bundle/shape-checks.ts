@@ -128,3 +128,24 @@ export function ascendingStrings(v: unknown, path: string): void {
   strArray(v, path);
   for (let i = 1; i < v.length; i++) if (!(v[i - 1] < v[i])) fail(path, `must be strictly ascending (${JSON.stringify(v[i])} is not)`);
 }
+
+/**
+ * A key id as the compiler writes one (schema/policy.schema.json `$defs/id`: its pattern and
+ * maxLength; test/security-bundle-integrity checks they are these). A bundle written by hand or
+ * altered on the way could hold anything else: "", a megabyte, control characters for the log,
+ * "__proto__", which a merge into a plain object takes as a prototype.
+ */
+export const KEY_ID = /^[a-z0-9][a-z0-9._-]*$/;
+export const MAX_KEY_ID_LENGTH = 256;
+
+/** content.keys.ids: strictly ascending key ids the compiler could have written. */
+export function keyIds(v: unknown, path: string): void {
+  ascendingStrings(v, path);
+  const ids = v as string[];
+  for (let i = 0; i < ids.length; i++)
+    if (ids[i].length > MAX_KEY_ID_LENGTH || !KEY_ID.test(ids[i]))
+      fail(
+        `${path}[${i}]`,
+        `is not a key id (${ids[i].length > MAX_KEY_ID_LENGTH ? `${ids[i].length} characters, more than ${MAX_KEY_ID_LENGTH}` : JSON.stringify(ids[i].slice(0, 64))}): one is 1 to ${MAX_KEY_ID_LENGTH} of a-z 0-9 . _ -, starting with a letter or digit`,
+      );
+}

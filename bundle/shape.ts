@@ -38,6 +38,7 @@ import {
   httpUrls,
   intArray,
   isObj,
+  keyIds,
   listenPath,
   mapOf,
   notAfters,
@@ -121,7 +122,7 @@ function sessionsOf(v: unknown, path: string): void {
   for (let i = 0; i < v.length; i++) record(SESSION_SHAPE)(v[i], `${path}[${i}]`);
 }
 
-const WIRE_KEYS_SHAPE = { ids: ascendingStrings, session: intArray, expires: mapOf(str), inactive: ascendingStrings } satisfies Record<keyof WireKeys, Check>;
+const WIRE_KEYS_SHAPE = { ids: keyIds, session: intArray, expires: mapOf(str), inactive: ascendingStrings } satisfies Record<keyof WireKeys, Check>;
 const HEX_TABLE_SHAPE = { hex: hexTable, key: intArray } satisfies Record<keyof WireHexTable, Check>;
 const CERTS_SHAPE = { ...HEX_TABLE_SHAPE, not_after: notAfters, apis: mapOf(strArray) } satisfies Record<keyof WireCerts, Check>;
 

@@ -11,6 +11,7 @@
 //
 // `splitWire` and `mergeShards` are exact inverses (test/bundle-shards.test.ts): a sharded
 // bundle says exactly what the single-file bundle of the same config says.
+import { BundleError } from './bundle-error.ts';
 import type { BundleSession, ManifestContent, ShardContent, WireContent } from './types.ts';
 import { hexAt, hexCount } from './wire.ts';
 import { shardOf } from './shard-of.ts';
@@ -99,6 +100,18 @@ interface HexEntry {
   index: number;
 }
 
+/**
+ * Throws when a value of `sorted` is in two parts: each shard's table is strictly ascending
+ * (shape.ts), but two shards could hold the same certificate (the runtime refuses that too:
+ * runtime/shard-set.ts), which would give one certificate two keys.
+ */
+function refuseTwice(sorted: HexEntry[], what: string): void {
+  const part = (s: number) => (s < 0 ? 'the manifest' : `shard ${s}`);
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i].hex === sorted[i - 1].hex)
+      throw new BundleError(`bundle shape: ${what} ${sorted[i].hex} is in ${part(sorted[i - 1].shard)} and in ${part(sorted[i].shard)}: it identifies one key`);
+}
+
 /** The single `WireContent` a manifest and its (verified) shards stand for. */
 export function mergeShards(manifest: ManifestBase, shards: ShardContent[]): WireContent {
   const rows: { id: string; shard: number; local: number }[] = [];
@@ -139,6 +152,7 @@ export function mergeShards(manifest: ManifestBase, shards: ShardContent[]): Wir
   addCerts(manifest.certs.hex, -1);
   shards.forEach((sh, s) => addCerts(sh.certs.hex, s));
   certEntries.sort((a, b) => (a.hex < b.hex ? -1 : 1));
+  refuseTwice(certEntries, 'certificate');
   const certs: WireContent['certs'] = { hex: certEntries.map((e) => e.hex).join(''), key: [], not_after: [], apis: {} };
   const apis: Record<string, string[]> = {};
   for (const e of certEntries) {
@@ -154,6 +168,7 @@ export function mergeShards(manifest: ManifestBase, shards: ShardContent[]): Wir
     for (let i = 0; i < hexCount(sh.tokens.hex); i++) tokenEntries.push({ hex: hexAt(sh.tokens.hex, i), shard: s, index: i });
   });
   tokenEntries.sort((a, b) => (a.hex < b.hex ? -1 : 1));
+  refuseTwice(tokenEntries, 'token hash');
   return {
     apis: manifest.apis,
     cas: manifest.cas,

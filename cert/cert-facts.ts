@@ -4,7 +4,7 @@
 // into one string whose commas are ambiguous) and the subject's attributes with their raw
 // values (for CN matching and RFC 2253 escaping). Read from the DER once per certificate.
 
-import { childrenOf, oidText, readTlv, type Tlv } from './der.ts';
+import { childrenOf, MAX_KEY_BITS, oidText, publicKeyBits, readTlv, type Tlv } from './der.ts';
 import { addSubjectNames, canonicalRdns, type ConstrainedNames, type NameConstraints, parseNameConstraints } from './name-constraints.ts';
 
 export interface CertFacts {
@@ -147,26 +147,11 @@ export function certFacts(der: Uint8Array): CertFacts {
   return facts;
 }
 
-const RSA_KEY_OIDS = new Set(['1.2.840.113549.1.1.1', '1.2.840.113549.1.1.10']); // rsaEncryption, RSASSA-PSS
-
-/** The size of a SubjectPublicKeyInfo's key: an RSA modulus's bits (RSAPublicKey's first INTEGER), else the key's own bits. */
-function publicKeyBits(der: Uint8Array, spki: Tlv): number {
-  const [algorithm, key] = childrenOf(der, spki);
-  const bits = (key.end - key.start - 1) * 8; // a BIT STRING's first byte counts unused bits
-  if (!RSA_KEY_OIDS.has(oidText(der, childrenOf(der, algorithm)[0]))) return bits;
-  const modulus = childrenOf(der, readTlv(der, key.start + 1, key.end))[0];
-  let at = modulus.start;
-  while (at < modulus.end && der[at] === 0) at++;
-  return at === modulus.end ? 0 : (modulus.end - at) * 8 - Math.clz32(der[at]) + 24;
-}
-
 /**
- * The largest key a CA in a client's path may have: verifying a signature of an RSA key of
- * 16,384 bits costs ~1.6 ms (60 times a 2,048-bit one), and a client can send a chain of such
- * certificates it made once and reuses on every connection. Go's crypto/tls refuses RSA keys
- * over 8,192 bits for the same reason (CVE-2023-29409).
+ * The largest key a CA in a client's path may have (der.ts MAX_KEY_BITS, a leaf's bound too): a
+ * client can send a chain of such certificates it made once and reuses on every connection.
  */
-export const MAX_ISSUER_KEY_BITS = 8192;
+export const MAX_ISSUER_KEY_BITS = MAX_KEY_BITS;
 
 /** extendedKeyUsage admits TLS client authentication: none, or one naming clientAuth (or any). */
 function ekuAllowsClientAuth(f: CertFacts): boolean {

@@ -10,6 +10,8 @@ export interface CertFacts {
   isCa: boolean;
   /** keyUsage holds keyCertSign (false without a keyUsage): with isCa false, a pin that looks meant as a CA. */
   keyCertSign: boolean;
+  /** The public key's bits (an RSA modulus's) when its SubjectPublicKeyInfo is large enough to hold more than MAX_KEY_BITS, else 0. */
+  bigKeyBits: number;
 }
 
 /** One DER tag-length-value: the one reader bundle/crl.ts and cert/cert-facts.ts use too. */
@@ -161,11 +163,13 @@ export function readCertFacts(der: Uint8Array): CertFacts | null {
     const validity = readTlv(der, (at = t.end), tbs.end);
     if (validity.tag !== 0x30) return null;
     const notBefore = readTlv(der, validity.start, validity.end);
-    const facts: CertFacts = { notAfter: parseTime(der, readTlv(der, notBefore.end, validity.end)), isCa: false, keyCertSign: false };
+    const facts: CertFacts = { notAfter: parseTime(der, readTlv(der, notBefore.end, validity.end)), isCa: false, keyCertSign: false, bigKeyBits: 0 };
     t = readTlv(der, (at = validity.end), tbs.end); // subject
     if (t.tag !== 0x30) return null;
     t = readTlv(der, (at = t.end), tbs.end); // subjectPublicKeyInfo
     if (t.tag !== 0x30) return null;
+    // The modulus is read only when the key's BIT STRING could hold one over the bound (~2 µs a certificate stays so).
+    if (t.end - t.start > MAX_KEY_BITS / 8) facts.bigKeyBits = publicKeyBits(der, t);
     for (at = t.end; at < tbs.end; at = t.end) {
       t = readTlv(der, at, tbs.end);
       if (t.tag !== 0xa3) continue; // issuerUniqueID / subjectUniqueID
@@ -200,3 +204,23 @@ export function readCertFacts(der: Uint8Array): CertFacts | null {
     return null;
   }
 }
+
+const RSA_KEY_OIDS = new Set(['1.2.840.113549.1.1.1', '1.2.840.113549.1.1.10']); // rsaEncryption, RSASSA-PSS
+
+/** The size of a SubjectPublicKeyInfo's key: an RSA modulus's bits (RSAPublicKey's first INTEGER), else the key's own bits. */
+export function publicKeyBits(der: Uint8Array, spki: Tlv): number {
+  const [algorithm, key] = childrenOf(der, spki);
+  const bits = (key.end - key.start - 1) * 8; // a BIT STRING's first byte counts unused bits
+  if (!RSA_KEY_OIDS.has(oidText(der, childrenOf(der, algorithm)[0]))) return bits;
+  const modulus = childrenOf(der, readTlv(der, key.start + 1, key.end))[0];
+  let at = modulus.start;
+  while (at < modulus.end && der[at] === 0) at++;
+  return at === modulus.end ? 0 : (modulus.end - at) * 8 - Math.clz32(der[at]) + 24;
+}
+
+/**
+ * The largest public key a certificate in a client's path may have, a CA's or a leaf's: verifying
+ * a signature of an RSA key of 16,384 bits costs ~1.6 ms (60 times a 2,048-bit one). Go's
+ * crypto/tls refuses RSA keys over 8,192 bits for the same reason (CVE-2023-29409).
+ */
+export const MAX_KEY_BITS = 8192;

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
-import { readCertFacts, writtenBackAsIs } from '../cert/der.ts';
+import { MAX_KEY_BITS, readCertFacts, writtenBackAsIs } from '../cert/der.ts';
 import { fingerprintOf, formatPin } from '../cert/fingerprint.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { derToPem, isPem, MAX_CERT_FILE_BYTES, notExactlyOneCertificate, pemBlocks } from '../cert/read.ts';
@@ -33,7 +33,9 @@ export interface CertInfo {
 }
 
 /** What one file or inline PEM holds, or why it cannot be used (`problem` follows the name it was given as). */
-type PemContents = { certs: CertInfo[]; privateKey: boolean } | { code: 'E_CERT_READ' | 'E_CERT_NOT_PEM' | 'E_CERT_PARSE' | 'E_PATH_OUTSIDE'; problem: string };
+type PemContents =
+  | { certs: CertInfo[]; privateKey: boolean }
+  | { code: 'E_CERT_READ' | 'E_CERT_NOT_PEM' | 'E_CERT_PARSE' | 'E_CERT_KEY_SIZE' | 'E_PATH_OUTSIDE'; problem: string };
 
 const DAY_MS = 86_400_000;
 
@@ -41,7 +43,7 @@ export function isInlinePem(entry: string): boolean {
   return isPem(entry);
 }
 
-function certFromDer(der: Buffer): CertInfo | { code: 'E_CERT_PARSE'; problem: string } {
+function certFromDer(der: Buffer): CertInfo | { code: 'E_CERT_PARSE' | 'E_CERT_KEY_SIZE'; problem: string } {
   let facts = writtenBackAsIs(der) ? readCertFacts(der) : null;
   if (!facts) {
     // Not the common DER layout: let OpenSSL decide whether it is a certificate at all.
@@ -60,8 +62,15 @@ function certFromDer(der: Buffer): CertInfo | { code: 'E_CERT_PARSE'; problem: s
         problem: `${inexact.problem}${key}; the gateway sees this certificate as sha256:${fingerprintOf(x.raw)}, which these bytes are not. Write the certificate alone: openssl x509 -in FILE -out FILE.pem`,
       };
     }
-    facts = { notAfter: new Date(x.validTo), isCa: x.ca, keyCertSign: false };
+    facts = { notAfter: new Date(x.validTo), isCa: x.ca, keyCertSign: false, bigKeyBits: x.publicKey.asymmetricKeyDetails?.modulusLength ?? 0 };
   }
+  // A CA's key is judged where it is trusted (E_CA_UNUSABLE, check-ca.ts); a leaf's here: a
+  // client that holds it makes the gateway verify its handshake signature with it, every connection.
+  if (!facts.isCa && facts.bigKeyBits > MAX_KEY_BITS)
+    return {
+      code: 'E_CERT_KEY_SIZE',
+      problem: `has a public key of ${facts.bigKeyBits} bits, more than ${MAX_KEY_BITS}: verifying its every handshake costs the gateway too much (reissue it with a key of at most ${MAX_KEY_BITS} bits, or an EC key)`,
+    };
   return { fingerprint: fingerprintOf(der), der, isCa: facts.isCa, keyCertSign: facts.keyCertSign, notAfter: facts.notAfter };
 }
 

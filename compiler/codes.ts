@@ -111,6 +111,10 @@ export const CODES = {
   E_CERT_NOT_PEM: error('not a PEM certificate', 'Give a PEM file holding -----BEGIN CERTIFICATE-----, inline PEM, or sha256:<64 hex>.'),
   E_CERT_PARSE: error('certificate cannot be parsed', 'The PEM block is not a valid X.509 certificate; re-export it.'),
   E_CERT_EXPIRED: error('certificate has expired', 'Replace the certificate with a renewed one.'),
+  E_CERT_KEY_SIZE: error(
+    'client certificate key over 8,192 bits',
+    'Reissue the certificate with an RSA key of at most 8,192 bits (2,048 or 3,072 is usual) or an EC key: the gateway verifies a signature of this key on every connection that presents it.',
+  ),
   W_CERT_EXPIRING: warning('certificate expires soon', 'Renew the certificate before it expires (threshold: --expiry-warning-days).'),
   E_KEY_CERT_CA: error(
     "a CA certificate as a key's certificate",

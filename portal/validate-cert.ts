@@ -3,6 +3,7 @@
 // anywhere in the config, and no private key anywhere in the input. (That the submitter holds
 // its private key is proof.ts's part.) Every refusal carries a message written for the developer.
 import { X509Certificate } from 'node:crypto';
+import { MAX_KEY_BITS } from '../cert/der.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
 import { containsPrivateKey } from '../cert/private-key.ts';
 import { certificateDers, notExactlyOneCertificate } from '../cert/read.ts';
@@ -24,6 +25,7 @@ export type CertProblem =
   | 'several'
   | 'unparseable'
   | 'ca'
+  | 'key_size'
   | 'expired'
   | 'not_yet_valid'
   | 'bound'
@@ -103,6 +105,14 @@ export function validateCertificate(input: Buffer, used: CertificateLookup, now:
   }
   if (cert.ca) {
     return refuse('ca', 'This is a CA certificate (basicConstraints CA:TRUE). Submit the client certificate your CA issued to you, not the CA itself.');
+  }
+  // The compiler refuses it (E_CERT_KEY_SIZE): the gateway would verify a signature of this key on every connection.
+  const bits = cert.publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits > MAX_KEY_BITS) {
+    return refuse(
+      'key_size',
+      `This certificate's RSA key has ${bits} bits; the gateway accepts at most ${MAX_KEY_BITS}. Make a new key pair of 2,048 or 3,072 bits (or an EC key) and a certificate for it, and submit that.`,
+    );
   }
   const notAfter = new Date(cert.validTo);
   const notBefore = new Date(cert.validFrom);

@@ -111,6 +111,12 @@ export const ERROR_TABLE = [
     fix: 'The certificate has an extendedKeyUsage without clientAuth (a server certificate, say). Issue a client certificate (extendedKeyUsage clientAuth, or none).',
   },
   {
+    code: 'mtls.cert_key_too_large',
+    status: 403,
+    message: 'Certificate key is larger than 8192 bits',
+    fix: 'The client certificate has an RSA key of more than 8,192 bits, which the compiler and the portal refuse too (E_CERT_KEY_SIZE). Issue one with a key of at most 8,192 bits (2,048 or 3,072 is usual) or an EC key.',
+  },
+  {
     code: 'mtls.cert_revoked',
     status: 403,
     message: 'Certificate has been revoked',

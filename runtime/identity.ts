@@ -8,6 +8,7 @@ import type { XfccField } from '../bundle/types.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
 import { certificateSerial } from '../bundle/crl.ts';
 import { allowsClientAuth, type CertFacts, certFacts, issuerDefect } from '../cert/cert-facts.ts';
+import { MAX_KEY_BITS } from '../cert/der.ts';
 import { nameConstraintViolation } from '../cert/name-constraints.ts';
 import { xfccValue } from './forward-identity.ts';
 import type { TLSSocket } from 'node:tls';
@@ -100,6 +101,15 @@ export class ClientIdentity {
   clientAuth(): boolean {
     const f = this.facts();
     return f !== null && allowsClientAuth(f);
+  }
+
+  /**
+   * The leaf's key is over MAX_KEY_BITS: no key may be bound to it (E_CERT_KEY_SIZE, the portal),
+   * and a certificate_match rule may not admit it either. (The handshake already verified its
+   * signature with it: that cost is OpenSSL's, before any code here runs.)
+   */
+  keyTooLarge(): boolean {
+    return (this.facts()?.keyBits ?? 0) > MAX_KEY_BITS;
   }
 
   /** True when the leaf chains to `ca` through certificates the client sent (or directly), by RFC 5280 path validation. */

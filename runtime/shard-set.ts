@@ -18,7 +18,8 @@ import { MAX_BUNDLE_BYTES } from '../common/size-limits.ts';
 import { type CompactBundle, compactWire } from './bundle-worker-compact.ts';
 import { ByteBudget } from './capped-read.ts';
 import type { SharedDownload } from './poll-url.ts';
-import { buildRouting, type RoutingSource, type ShardRouting, updateRouting } from './shard-routing.ts';
+import { hashHexBytes } from './hash-slots.ts';
+import { buildRouting, entryIndex, entryShard, findInRouting, type RoutingSource, type ShardRouting, updateRouting } from './shard-routing.ts';
 
 /** Where a manifest's shards are: `shards/<hex>.json` beside the manifest file, or under the manifest's URL. */
 export type ShardLocation = { kind: 'file'; dir: string } | { kind: 'url'; manifestUrl: string };
@@ -179,7 +180,35 @@ export async function loadShardSet(
   const changed = serving ? digests.flatMap((d, i) => (serving.digests[i] === d ? [] : [i])) : [];
   const routing =
     serving && serving.digests.length === digests.length ? updateRouting(serving.routing, serving.shards, sources, changed) : buildRouting(sources);
+  for (const i of fresh.keys()) refuseSharedValues(routing, sources, i);
   return { base, digests, fresh, routing };
+}
+
+/**
+ * Throws when a certificate (or token hash) of shard `i` is in another shard too. The compiler
+ * never writes one (E_DUPLICATE_CERT, E_DUPLICATE_TOKEN); a set written by hand or tampered with
+ * could, and a lookup would take whichever shard the routing probes first: the key a connection
+ * is would depend on table order. One O(1) probe per value of a shard read now (the others were
+ * checked when they were read).
+ */
+function refuseSharedValues(routing: ShardRouting, sources: RoutingSource[], i: number): void {
+  for (const [table, what, of] of [
+    ['cert', 'certificate', (r: RoutingSource) => r.certFingerprints],
+    ['token', 'token hash', (r: RoutingSource) => r.tokenHashes],
+  ] as const) {
+    const mine = of(sources[i]);
+    for (let at = 0; at < mine.length; at += 64) {
+      const e = findInRouting(routing, table, hashHexBytes(mine, at), (x) => {
+        const s = entryShard(x);
+        const k = entryIndex(x) * 64;
+        return s !== i && Buffer.compare(of(sources[s]).subarray(k, k + 64), mine.subarray(at, at + 64)) === 0;
+      });
+      if (e >= 0)
+        throw new BundleError(
+          `bundle shape: ${what} ${Buffer.from(mine.subarray(at, at + 64)).toString('latin1')} is in shard ${i} and in shard ${entryShard(e)}: it identifies one key`,
+        );
+    }
+  }
 }
 
 /**

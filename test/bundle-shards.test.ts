@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadBundle } from '../bundle/read.ts';
 import { mergeShards, splitWire } from '../bundle/shards.ts';
 import type { BundleContent, WireContent } from '../bundle/types.ts';
-import { encodeContent } from '../bundle/wire.ts';
+import { encodeContent, hexAt, hexCount } from '../bundle/wire.ts';
 import { documentDigest, serializeManifest, serializeShard, serializeWire } from '../bundle/write.ts';
 import { writeShardedBundle } from '../compiler/write-sharded.ts';
 import { loadShardSet, routingSource, type ShardLocation } from '../runtime/shard-set.ts';
@@ -261,4 +261,37 @@ test('serve finds a sharded bundle from its directory or its manifest.json, and 
   writeFileSync(single, serializeWire(encodeContent(sampleContent(20))));
   assert.equal((await readInitialBundle(single)).shards, null);
   await assert.rejects(readInitialBundle(t.dir), /is a directory: serve takes a compiled bundle/);
+});
+
+/** `certs` with one more entry, `fp` bound to row `row`, in its sorted place (the shard stays well-formed on its own). */
+function withCert(certs: WireContent['certs'], fp: string, row: number): WireContent['certs'] {
+  const rows = Array.from({ length: hexCount(certs.hex) }, (_, i) => ({ hex: hexAt(certs.hex, i), key: certs.key[i], notAfter: certs.not_after[i] }));
+  rows.push({ hex: fp, key: row, notAfter: null });
+  rows.sort((a, b) => (a.hex < b.hex ? -1 : 1));
+  return { hex: rows.map((r) => r.hex).join(''), key: rows.map((r) => r.key), not_after: rows.map((r) => r.notAfter), apis: certs.apis };
+}
+
+test('a certificate in two shards is refused: at a start, at a reload (the previous set serves on), by the tools', async () => {
+  const dir = join(t.dir, 'cert-twice');
+  const wire = encodeContent(sampleContent());
+  writeShardedBundle(dir, wire, 16);
+  const manifest1 = readFileSync(join(dir, 'manifest.json'));
+  const store = await BundleStore.createSharded(manifest1, dir, here(dir), buildSnapshot, { buildSharded: buildShardedSnapshot });
+  // Shard 1 also holds shard 0's first certificate, bound to its own first key: each shard is well-formed, each digest is right.
+  const { base, shards } = splitWire(wire, 16);
+  const fp = hexAt(shards[0].certs.hex, 0);
+  const owner = store.current().namesOf(fp).key;
+  assert.ok(owner);
+  shards[1] = { ...shards[1], certs: withCert(shards[1].certs, fp, 0) };
+  const files = shards.map(serializeShard);
+  const digests = files.map(documentDigest);
+  writeFileSync(join(dir, 'shards', `${digests[1].slice(7)}.json`), files[1]);
+  const manifest2 = serializeManifest({ ...base, shards: digests });
+  const twice = new RegExp(`certificate ${fp} is in shard (1 and in shard 0|0 and in shard 1): it identifies one key`);
+
+  const r = await store.reloadAsync(manifest2, dir);
+  assert.match(r.status === 'failed' ? r.error.message : JSON.stringify(r), twice);
+  assert.equal(store.current().namesOf(fp).key, owner, 'the previous set serves on');
+  await assert.rejects(loadShardSet(manifest2, sha256(manifest2), here(dir), new Map()), twice);
+  assert.throws(() => mergeShards(base, shards), twice);
 });

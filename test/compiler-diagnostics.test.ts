@@ -2,7 +2,7 @@
 // (and, where the position of another place matters, the related position).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runAccessTests } from '../access/run.ts';
 import { CODES, type CompileOptions, type Diagnostic } from '../compiler/index.ts';
@@ -210,6 +210,15 @@ export const CASES: Case[] = [
     at: { file: 'k.yaml', line: 3, col: 14 },
   },
   { code: 'E_CERT_EXPIRED', certs: true, files: { 'k.yaml': key('certs/expired.pem') }, at: { file: 'k.yaml', line: 3, col: 14 }, message: /CN=expired/ },
+  {
+    code: 'E_CERT_KEY_SIZE',
+    files: {
+      'k.yaml': key('certs/big.pem'),
+      'certs/big.pem': readFileSync(join(import.meta.dirname, 'fixtures', 'big-keys', 'leaf-rsa16384.pem'), 'utf8'),
+    },
+    at: { file: 'k.yaml', line: 3, col: 14 },
+    message: /certs\/big\.pem" has a public key of 16384 bits, more than 8192/,
+  },
   { code: 'W_CERT_EXPIRING', certs: true, files: { 'k.yaml': key('certs/expiring.pem') }, at: { file: 'k.yaml', line: 3, col: 14 }, message: /in [45] days/ },
   {
     code: 'E_TARGET_URL',

@@ -5,14 +5,15 @@
 // CA's signature (section 49's promise). The cluster test is test/workers-crl-handoff.test.ts.
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseCrl } from '../bundle/crl.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
-import { makeHandoffDir, removeHandoffDir } from '../runtime/cluster/crl-files.ts';
+import { handoffDirPrefix, makeHandoffDir, removeHandoffDir, sweepStaleHandoffDirs } from '../runtime/cluster/crl-files.ts';
+import { ANSWER_BOUND, boundOf, MAX_TAKEN_PER_SECOND, MESSAGE_BOUND, measure, PER_SECOND, WorkerMessageBudget } from '../runtime/cluster/ipc-budget.ts';
 import { reportCrl } from '../runtime/cluster/crl-report.ts';
 import { checkToPrimary } from '../runtime/cluster/ipc-check.ts';
 import type { TakenMessage } from '../runtime/cluster/lease-protocol.ts';
@@ -137,4 +138,63 @@ test('the primary keeps the file of the newest list per URL and CA: a report no 
     taken.messages().map((m) => m.crl?.file?.name),
     [file('c').name],
   );
+});
+
+test('at start the primary removes the hand-off directories of dead primaries of this host and this user, never following a link', () => {
+  const parent = mkdtempSync(join(elsewhere, 'tmp-'));
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const stale = mkdtempSync(join(parent, handoffDirPrefix(dead)));
+  writeFileSync(join(stale, `${'d'.repeat(32)}.crl`), 'old list');
+  // A link inside the stale directory: removed as a link, what it points to stays.
+  const target = mkdtempSync(join(parent, 'target-'));
+  writeFileSync(join(target, 'keep'), 'x');
+  symlinkSync(target, join(stale, 'link'));
+  const live = mkdtempSync(join(parent, handoffDirPrefix(process.ppid)));
+  const linkNamed = join(parent, `${handoffDirPrefix(dead)}Lnk123`);
+  symlinkSync(target, linkNamed);
+  const fileNamed = join(parent, `${handoffDirPrefix(dead)}File12`);
+  writeFileSync(fileNamed, 'x');
+  const otherHost = mkdtempSync(join(parent, `mtlsgate-crl-00000000-${dead}-`));
+  // Another user's (made here only as root, who can give it away).
+  const otherUser = mkdtempSync(join(parent, handoffDirPrefix(dead)));
+  if (process.getuid?.() === 0) chownSync(otherUser, 4242, 4242);
+  const mine = makeHandoffDir(parent);
+
+  const removed = sweepStaleHandoffDirs(parent);
+  assert.ok(removed.includes(stale.slice(parent.length + 1)));
+  assert.ok(!existsSync(stale));
+  assert.deepEqual(readdirSync(target), ['keep'], 'a link inside is not followed');
+  for (const kept of [live, linkNamed, fileNamed, otherHost, ...(process.getuid?.() === 0 ? [otherUser] : []), mine])
+    assert.ok(lstatSync(kept, { throwIfNoEntry: false }), kept);
+  assert.equal(lstatSync(linkNamed).isSymbolicLink(), true);
+});
+
+test('the size of a worker message is walked up to its bound and no further, however deep it nests; a second holds a budget', () => {
+  assert.deepEqual(measure({ type: 'mtlsgate:acquire', closes: [1, 2] }, MESSAGE_BOUND), { bytes: 2 + 8 + 18 + 10 + 4 + 16, values: 5 });
+  assert.equal(measure({ type: 'mtlsgate:taken', pad: 'x'.repeat(MESSAGE_BOUND.bytes) }, MESSAGE_BOUND), null);
+  // 40,000 values in 0.2 MB: the parse's cost is in its values.
+  assert.equal(measure({ type: 'mtlsgate:return', closes: new Array(40_000).fill(0) }, MESSAGE_BOUND), null);
+  assert.equal(measure({ type: 'mtlsgate:x', o: Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i])) }, MESSAGE_BOUND), null);
+  // An answer the primary asked for may be larger.
+  assert.equal(boundOf('mtlsgate:answer', true), ANSWER_BOUND);
+  assert.equal(boundOf('mtlsgate:answer', false), MESSAGE_BOUND);
+  assert.ok(measure({ type: 'mtlsgate:answer', metrics: new Array(40_000).fill({ value: 1 }) }, ANSWER_BOUND));
+  // 1,000,000 levels: JSON.parse takes it (V8's parser does not recurse); the walk does not recurse either.
+  const deep = JSON.parse(`${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`);
+  assert.equal(measure({ type: 'mtlsgate:x', deep }, MESSAGE_BOUND), null);
+  assert.equal(measure({ type: 'mtlsgate:x', deep }, ANSWER_BOUND)?.values, 1_000_002);
+
+  const budget = new WorkerMessageBudget();
+  try {
+    const small = { bytes: 150, values: 15 };
+    let over: string | null = null;
+    let n = 0;
+    while (over === null && n < 1_000_000) (over = budget.spend(1, small)), n++;
+    assert.deepEqual([n, over], [PER_SECOND.values / 15 + 1, `more than ${PER_SECOND.values} values in a second`]);
+    assert.equal(budget.spend(2, small), null, "another worker's budget is its own");
+    for (let i = 0; i < MAX_TAKEN_PER_SECOND; i++) assert.equal(budget.admitTaken(2), true);
+    assert.equal(budget.admitTaken(2), false);
+  } finally {
+    budget.stop();
+  }
 });

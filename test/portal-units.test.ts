@@ -2,7 +2,7 @@
 // tokens, the catalog filter, the key file (render, read back, approve), the form parser.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { createCa, issueCert, type Issued } from '../cli/pki.ts';
@@ -67,6 +67,12 @@ test('validateCertificate refuses each problem with its own message', async () =
     [Buffer.from(leaf.certPem + ca.certPem), empty(), 'several', /Found 2 certificates/],
     [Buffer.from(leaf.certPem.replace(/\n[A-Za-z0-9+/]{20}/, '\n!!!!')), empty(), 'unparseable', /could not be parsed/],
     [Buffer.from(ca.certPem), empty(), 'ca', /CA certificate/],
+    [
+      readFileSync(join(import.meta.dirname, 'fixtures', 'big-keys', 'leaf-rsa16384.pem')),
+      empty(),
+      'key_size',
+      /RSA key has 16384 bits; the gateway accepts at most 8192/,
+    ],
     [Buffer.from(expired.certPem), empty(), 'expired', /expired on/],
     [Buffer.from(future.certPem), empty(), 'not_yet_valid', /not valid before/],
     [Buffer.from(leaf.certPem), bound, 'bound', /already bound to a key\./],

@@ -5,6 +5,7 @@
 // DNS:corp.example and URI:corp.example), and one constrained for DNS names only. Every client
 // is curl with its own leaf; every verdict on a name constraint is also `openssl verify`'s.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,9 @@ import { certFacts } from '../cert/cert-facts.ts';
 import { compileDir } from '../compiler/index.ts';
 import { CONTENT_MARK } from '../bundle/header.ts';
 import { loadBundle } from '../bundle/read.ts';
+import { KEY_ID, MAX_KEY_ID_LENGTH } from '../bundle/shape-checks.ts';
+import { buildCompactSnapshot, buildSnapshot } from '../runtime/snapshot.ts';
+import { BundleStore } from '../runtime/store.ts';
 import { bundleOfContentBytes, serializeBundle } from '../bundle/write.ts';
 import { bundleContent } from './helpers/bundle-builder.ts';
 import { curl, type EchoUpstream, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
@@ -93,6 +97,35 @@ describe('subject identities an attacker writes; name constraints on an intermed
     };
     leaves(underRoot, 'ca');
 
+    // A leaf of an RSA key of 8,200 bits (its key made once: a fixture), under the root.
+    copyFileSync(join(BIG_KEYS, 'leaf-rsa8200-key.pem'), join(dir, 'huge-key-key.pem'));
+    writeFileSync(join(dir, 'huge-key.ext'), `[ext]\n${LEAF}\nsubjectAltName = URI:spiffe://corp.example/ns/big/sa/api\n`);
+    execFileSync('openssl', ['req', '-new', '-key', 'huge-key-key.pem', '-subj', '/CN=huge-key', '-out', 'huge-key.csr'], { cwd: dir });
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        'huge-key.csr',
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca-key.pem',
+        '-out',
+        'huge-key.pem',
+        '-days',
+        '10',
+        '-extfile',
+        'huge-key.ext',
+        '-extensions',
+        'ext',
+        '-set_serial',
+        '7',
+      ],
+      { cwd: dir },
+    );
+    client('huge-key');
     copyFileSync(join(BIG_KEYS, 'root.pem'), join(dir, 'big-root.pem'));
     writeFileSync(join(dir, 'big-leaf-chain.pem'), ['leaf.pem', 'intermediate-rsa16384.pem'].map((f) => readFileSync(join(BIG_KEYS, f), 'utf8')).join(''));
     clients['big-intermediate'] = { cert: join(dir, 'big-leaf-chain.pem'), key: join(BIG_KEYS, 'leaf-key.pem'), opensslOk: true };
@@ -110,6 +143,7 @@ describe('subject identities an attacker writes; name constraints on an intermed
         matchKey('other-dns', 'san_dns: evil.other'),
         matchKey('web', 'san_uri: spiffe://corp.example/ns/*/sa/web'),
         matchKey('apps', 'san_dns: "*.apps.corp.example"'),
+        matchKey('huge-key', 'san_uri: spiffe://corp.example/ns/big/sa/api'),
       ].join(''),
     );
     gw = await gatewayOnConfig(pki, dir);
@@ -157,6 +191,13 @@ describe('subject identities an attacker writes; name constraints on an intermed
     assert.equal(intermediate.publicKey.asymmetricKeyDetails?.modulusLength, 16384);
   });
 
+  it('a leaf whose RSA key has more than 8,192 bits is refused, on a CA entry and by a certificate_match rule, saying why', async () => {
+    assert.equal(clients['huge-key'].opensslOk, true, 'openssl verify takes it');
+    assert.equal(await onCaEntry('huge-key'), '403 mtls.cert_key_too_large');
+    assert.equal(await who('huge-key'), '403 mtls.cert_key_too_large');
+    assert.equal(await who('in-domain'), 'key pay');
+  });
+
   it('a DNS-only constraint leaves URIs unbounded, as RFC 5280 and OpenSSL do', async () => {
     assert.equal(clients['dns-only-uri'].opensslOk, true);
     assert.equal(await who('dns-only-uri'), 'key other');
@@ -202,6 +243,32 @@ describe("a bundle's JSON: names that are Object.prototype's", () => {
     assert.notEqual(edited, content, 'the edit applies');
     return bundleOfContentBytes([Buffer.from(edited, 'utf8')]).bytes;
   };
+
+  it('a key id the compiler never writes is refused at load and at a reload, naming it; the last good bundle serves on', async () => {
+    const good = bundleEdited((c) => c.replace('"ids":["k"]', '"ids":["k2"]'));
+    const store = BundleStore.create(good, 'f', buildSnapshot);
+    const viaWorker = BundleStore.create(good, 'f', buildSnapshot, { workerMinBytes: 0, buildCompact: buildCompactSnapshot });
+    const cases: [string, string, RegExp][] = [
+      ['empty', '', /content\.keys\.ids\[0\] is not a key id \(""\): one is 1 to 256 of a-z 0-9 \. _ -/],
+      ['huge', 'k'.repeat(100_000), /content\.keys\.ids\[0\] is not a key id \(100000 characters, more than 256\)/],
+      ['a control character', 'k\u001b[2J', /content\.keys\.ids\[0\] is not a key id \("k\\u001b\[2J"\)/],
+      ['__proto__', '__proto__', /content\.keys\.ids\[0\] is not a key id \("__proto__"\)/],
+      ['upper case', 'K', /content\.keys\.ids\[0\] is not a key id \("K"\)/],
+    ];
+    for (const [what, id, message] of cases) {
+      const bad = bundleEdited((c) => c.replace('"ids":["k"]', `"ids":${JSON.stringify([id])}`));
+      const r = store.reload(bad, 'f');
+      assert.match(r.status === 'failed' ? r.error.message : JSON.stringify(r), message, what);
+      const w = await viaWorker.reloadAsync(bad, 'f');
+      assert.match(w.status === 'failed' ? w.error.message : JSON.stringify(w), message, `${what} (the reload worker)`);
+      assert.ok(store.current().key('k2') && viaWorker.current().key('k2'), `${what}: the last good bundle serves on`);
+    }
+  });
+
+  it('the key id the shape check takes is the one the schema takes', () => {
+    const id = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'schema', 'policy.schema.json'), 'utf8')).$defs.id;
+    assert.deepEqual([id.pattern, id.maxLength], [KEY_ID.source, MAX_KEY_ID_LENGTH]);
+  });
 
   it('__proto__ as the API a route names, or the CA an API trusts, is missing, said as such at load', () => {
     const cases: [string, (c: string) => string, RegExp][] = [

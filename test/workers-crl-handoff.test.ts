@@ -8,11 +8,13 @@
 // (section 42's liar): on SIGUSR2 it sends the primary the messages the test wrote to a file.
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseCrl } from '../bundle/crl.ts';
 import { fingerprintOf } from '../cert/fingerprint.ts';
+import { handoffDirPrefix } from '../runtime/cluster/crl-files.ts';
 import { bigCrl } from './helpers/big-crl.ts';
 import { crlBundle, crlWorkersSetup, issueInto, serveBodies } from './helpers/crl-workers.ts';
 import { demoServeArgs, listenPort } from './helpers/demo-gateway.ts';
@@ -150,9 +152,18 @@ test('a worker naming a file outside the directory, a symbolic link, a file larg
   const bundle = join(tmp.dir, 'cfg', 'crl-bundle.json');
   // The URL keeps answering the older list: the newer one comes from a worker, or not at all.
   newerOnce = false;
+  // A hand-off directory a primary killed with SIGKILL left, the CRL still in it: removed at this start.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  mkdirSync(join(tmp.dir, 'liar', 'tmp'), { recursive: true });
+  const left = mkdtempSync(join(tmp.dir, 'liar', 'tmp', handoffDirPrefix(dead)));
+  writeFileSync(join(left, `${'e'.repeat(32)}.crl`), lists.full);
   const { gw, handoffDir, lie } = serveRecorded('liar', bundle);
   await waitFor('both workers hold the older list', async () => (await answers(gw, 'stolen', 2)).every((a) => a === 'mtls.cert_revoked'));
   const dir = handoffDir();
+  assert.ok(!existsSync(left), "the dead primary's directory is gone");
+  assert.deepEqual(gw.lines().find((l) => l.msg === 'hand-off directories of primaries no longer running removed')?.removed, [
+    left.slice(left.lastIndexOf('/') + 1),
+  ]);
   const real = parseCrl(lists.full);
   const caCert = new X509Certificate(setup.ca.caPem);
   const floor = { ca: fingerprintOf(caCert.raw), thisUpdate: real.thisUpdate.getTime(), number: real.number };
@@ -205,4 +216,30 @@ test('a worker naming a file outside the directory, a symbolic link, a file larg
   // The refused files are removed (the link itself, not what it points to).
   assert.deepEqual(readdirSync(dir), []);
   assert.ok(existsSync(outside), 'the target of the link is untouched');
+
+  // A message over the size (its JSON parsed already: node:cluster parses before any of our
+  // code), then a flood: each sender is killed and replaced, named in the log; the other serves
+  // on meanwhile. (One at a time: with both gone at once node:cluster closes the listener, and
+  // this test's port 0 would come back as another port.)
+  const restarted = () => gw.lines().filter((l) => l.msg === 'worker restarted: it sent what no mtlsgate worker sends');
+  const pids = (await gw.serving()).pids as number[];
+  const replaced = (gone: number[]) =>
+    waitFor(`worker ${gone.join(', ')} replaced and serving`, async () => {
+      const h = (await (await fetch(`${admin}/health`)).json()) as { status: string; workers: { pid: number }[] };
+      return h.status === 'ok' && h.workers.length === 2 && h.workers.every((w) => !gone.includes(w.pid));
+    });
+  await lie([{ type: 'mtlsgate:answer', id: 1, health: { pad: 'x'.repeat(17 * 1024 * 1024) } }], 1);
+  await waitFor('the worker that sent 17 MiB restarted', () => restarted().length === 1);
+  assert.deepEqual([restarted()[0].pid, restarted()[0].error], [pids[0], 'a message of type "mtlsgate:answer" over 2097152 bytes or 10000 values']);
+  assert.deepEqual(await answers(gw, 'stolen', 2), Array(2).fill('mtls.cert_revoked'), 'the other worker serves meanwhile');
+  await replaced([pids[0]]);
+  // Each message under the bound (9,000 values), 200 of them at once.
+  await lie(
+    Array.from({ length: 200 }, (_, i) => ({ type: 'flood', i, pad: new Array(9_000).fill(0) })),
+    2,
+  );
+  await waitFor('the flooding worker restarted', () => restarted().length === 2);
+  assert.deepEqual([restarted()[1].pid, restarted()[1].error], [pids[1], 'more than 600000 values in a second']);
+  await replaced(pids);
+  assert.deepEqual(await answers(gw, 'stolen', 4), Array(4).fill('mtls.cert_revoked'));
 });

@@ -14,8 +14,8 @@
 // exactly the size stated (at most MAX_CRL_BYTES), and its bytes must have the digest stated.
 // The other workers read the primary's copy the same way, against the digest the primary sends.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, fstatSync, lstatSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errnoMessage } from '../../common/errno.ts';
 import { MAX_CRL_BYTES } from '../../common/size-limits.ts';
@@ -37,9 +37,70 @@ export interface HandedCrlPath {
 /** What a hand-off file may be named: what handCrlFile writes. */
 export const HANDED_NAME = /^[0-9a-f]{32}\.crl$/;
 
+/**
+ * What a hand-off directory is named: this host (8 hex digits of its name's SHA-256: a temp
+ * directory shared between containers holds other hosts' primaries, whose pids say nothing
+ * here), the primary's pid, and mkdtemp's six random characters.
+ */
+const HANDOFF_DIR = /^mtlsgate-crl-([0-9a-f]{8})-([1-9][0-9]{0,9})-[A-Za-z0-9]{6}$/;
+
+const hostTag = () => createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+export function handoffDirPrefix(pid = process.pid): string {
+  return `mtlsgate-crl-${hostTag()}-${pid}-`;
+}
+
 /** The primary's private hand-off directory (mode 0700, a fresh random name under the temp directory). */
-export function makeHandoffDir(): string {
-  return mkdtempSync(join(tmpdir(), 'mtlsgate-crl-'));
+export function makeHandoffDir(parent = tmpdir()): string {
+  return mkdtempSync(join(parent, handoffDirPrefix()));
+}
+
+/** Whether process `pid` runs (EPERM: it does, as another user's). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the hand-off directories a primary of this host left when it was killed (SIGKILL, the
+ * OOM killer, a power cut: its exit handler never ran), with the CRLs in them: those named as
+ * makeHandoffDir names them, of a pid that no longer runs, directories themselves (lstat: a
+ * symbolic link of that name is left alone, not followed) owned by this user. rmSync removes
+ * what is inside without following a link. In a sticky temp directory (/tmp) no other user can
+ * rename or replace an entry this user owns, so what was checked is what is removed. A pid
+ * reused by another process since keeps its directory (left, not wrongly removed). The names of
+ * those removed.
+ */
+export function sweepStaleHandoffDirs(parent = tmpdir()): string[] {
+  const host = hostTag();
+  const uid = process.getuid?.();
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = HANDOFF_DIR.exec(name);
+    if (m === null || m[1] !== host) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid || running(pid)) continue;
+    const path = join(parent, name);
+    try {
+      const st = lstatSync(path);
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      rmSync(path, { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // Gone meanwhile, or not ours to remove: left.
+    }
+  }
+  return removed;
 }
 
 export function removeHandoffDir(dir: string): void {

@@ -16,7 +16,8 @@ import { startState, type StateWriter } from '../state-file.ts';
 import { VERSION } from '../version.ts';
 import { ClusterMetrics } from './cluster-metrics.ts';
 import { checkToPrimary } from './ipc-check.ts';
-import { dropHandedFile, makeHandoffDir, removeHandoffDir } from './crl-files.ts';
+import { boundOf, MAX_MALFORMED, measure, WorkerMessageBudget } from './ipc-budget.ts';
+import { dropHandedFile, makeHandoffDir, removeHandoffDir, sweepStaleHandoffDirs } from './crl-files.ts';
 import { guardHandoffs } from './handoff-guard.ts';
 import { LeaseAuthority } from './lease-authority.ts';
 import { TakenSoFar } from './taken-so-far.ts';
@@ -76,12 +77,22 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   const metrics = new ClusterMetrics();
   /** Malformed messages per worker: logged at the 1st, 2nd, 4th, 8th, ... (a worker sending them without end cannot flood the log). */
   const refusals = new Map<number, number>();
+  /** What each worker sent this second (ipc-budget.ts). */
+  const budget = new WorkerMessageBudget();
+  /** Malformed messages per worker in its life: past MAX_MALFORMED it is restarted. */
+  const malformed = new Map<number, number>();
+  /** Workers killed for what they sent: what they still send is ignored. */
+  const killed = new Set<number>();
+  /** Queries sent to each worker not answered yet (an answer after its timeout too): as many answers may be large. */
+  const owed = new Map<number, number>();
   /**
    * Where the workers hand over large CRLs (mode 0700, made here, removed at exit): a file named in
    * a message, read by the CRL thread, never 52 MB of JSON on this loop (crl-files.ts).
    */
   let crlDir: string;
   try {
+    const stale = sweepStaleHandoffDirs();
+    if (stale.length > 0) log.info({ removed: stale }, 'hand-off directories of primaries no longer running removed');
     crlDir = makeHandoffDir();
   } catch (err) {
     log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
@@ -107,6 +118,19 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     if ((n & (n - 1)) === 0) log.warn({ worker: w.id, pid: w.process.pid, error, refused: n }, `message from a worker dropped: ${why}`);
   }
 
+  /**
+   * A worker that sent what mtlsgate's own worker never sends (a message over the size, more than
+   * the rate, malformed messages past a few) is buggy or taken over: it is killed, and the exit
+   * handler starts another as for any worker that stopped. Said once, naming the worker.
+   */
+  function restartMisbehaving(w: Worker, error: string): void {
+    if (killed.has(w.id)) return;
+    killed.add(w.id);
+    metrics.refusedMessages.inc();
+    log.error({ worker: w.id, pid: w.process.pid, error }, 'worker restarted: it sent what no mtlsgate worker sends');
+    w.process.kill('SIGKILL');
+  }
+
   function fork(): Worker {
     const w = cluster.fork();
     // A connection node:cluster was handing to this worker as it died goes to another worker (or is closed), not left open for good.
@@ -121,9 +145,33 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
     // The channel's errors (a message to a worker that just died) are not the primary's end: without a listener, one would throw here.
     w.on('error', (err: Error) => log.warn({ worker: w.id, error: err.message }, 'worker channel error'));
     w.on('message', (m: unknown) => {
+      // Measured before anything else, whatever it is: over the bounds nothing of it is looked at.
+      if (killed.has(w.id)) return;
+      const type = isOurs(m) ? m.type : null;
+      const solicited = type === 'mtlsgate:answer' && (owed.get(w.id) ?? 0) > 0;
+      const bound = boundOf(type ?? '', solicited);
+      const size = measure(m, bound);
+      if (size === null)
+        return restartMisbehaving(
+          w,
+          `a message ${type === null ? '' : `of type ${JSON.stringify(type.slice(0, 64))} `}over ${bound.bytes} bytes or ${bound.values} values`,
+        );
+      if (solicited) owed.set(w.id, owed.get(w.id)! - 1);
+      else {
+        const over = budget.spend(w.id, size);
+        if (over !== null) return restartMisbehaving(w, over);
+      }
       if (!isOurs(m)) return;
       const msg = checkToPrimary(m);
-      if (typeof msg === 'string') return refuse(w, msg, 'malformed');
+      if (typeof msg === 'string') {
+        const n = (malformed.get(w.id) ?? 0) + 1;
+        malformed.set(w.id, n);
+        return n > MAX_MALFORMED ? restartMisbehaving(w, `${n} malformed messages, the last: ${msg}`) : refuse(w, msg, 'malformed');
+      }
+      if (msg.type === 'mtlsgate:taken' && !budget.admitTaken(w.id)) {
+        dropFile(msg.crl);
+        return refuse(w, 'mtlsgate:taken: more reports in a second than the primary checks', 'over the rate of reports');
+      }
       if (msg.type === 'mtlsgate:acquire')
         authority?.acquire(w.id, msg).catch((err: Error) => log.error({ worker: w.id, error: err.message }, 'lease request failed'));
       else if (msg.type === 'mtlsgate:return') authority?.giveBack(w.id, msg.key, msg.closes);
@@ -177,6 +225,9 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
       const wasReady = ready.delete(w.id);
       greeted.delete(w.id);
       refusals.delete(w.id);
+      malformed.delete(w.id);
+      killed.delete(w.id);
+      owed.delete(w.id);
       metrics.gone(w.id);
       const startError = startErrors.get(w.id);
       startErrors.delete(w.id);
@@ -217,6 +268,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
                 answers.delete(id);
                 resolve({ worker, answer });
               });
+              owed.set(worker.id, (owed.get(worker.id) ?? 0) + 1);
               send(worker, build(id));
             }),
         ),
@@ -280,6 +332,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
   /** A start-up that failed, said once in the log and on stderr: exit status 2. */
   const cannotStart = (err: unknown): number => {
     authority?.stop();
+    budget.stop();
     log.fatal({ error: (err as Error).message }, 'mtlsgate cannot start');
     log.flush();
     console.error(`mtlsgate serve: ${(err as Error).message}`);
@@ -373,6 +426,7 @@ export async function runPrimary(cfg: PrimaryConfig): Promise<number> {
         process.off('SIGTERM', onStop);
         process.off('SIGINT', onStop);
         authority?.stop();
+        budget.stop();
         await admin?.close();
         await state?.flushed();
         removeHandoffDir(crlDir);

@@ -22,6 +22,7 @@ export function certificateUsable(identity: RequestContext['identity'] & object,
   if (identity.expired(now)) return refusal('mtls.cert_expired');
   if (identity.notYetValid(now)) return refusal('mtls.cert_not_yet_valid');
   if (!identity.clientAuth()) return refusal('mtls.cert_not_client');
+  if (identity.keyTooLarge()) return refusal('mtls.cert_key_too_large');
   return GO;
 }
 
