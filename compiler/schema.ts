@@ -185,7 +185,10 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
       const described = typeof parentSchema.description === 'string' ? `: ${parentSchema.description}` : '';
       // Every rule the value breaks, in one message (target_url "host:8080" fails format and
       // pattern), sorted: ajv's order differs between its compiled and standalone validators.
-      const rules = [err, ...sameValue].map((e) => e.message).sort().join('; ');
+      const rules = [err, ...sameValue]
+        .map((e) => e.message)
+        .sort()
+        .join('; ');
       log.report('E_FIELD_VALUE', site(path), `${field} ${excerpt(err.data)} is not valid (${rules})${described}`);
     }
   }
