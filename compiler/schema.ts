@@ -135,7 +135,7 @@ function nestedFields(schema: Record<string, unknown>): Map<string, string> {
   return out;
 }
 
-function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog): void {
+function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog, sameValue: ErrorObject[] = []): void {
   const path = pointerToPath(err.instancePath);
   const field = fieldName(path);
   const parentSchema = (err.parentSchema ?? {}) as Record<string, unknown>;
@@ -183,7 +183,13 @@ function report(doc: SourceDoc, kind: Kind, err: ErrorObject, log: DiagnosticLog
       return;
     default: {
       const described = typeof parentSchema.description === 'string' ? `: ${parentSchema.description}` : '';
-      log.report('E_FIELD_VALUE', site(path), `${field} ${excerpt(err.data)} is not valid (${err.message})${described}`);
+      // Every rule the value breaks, in one message (target_url "host:8080" fails format and
+      // pattern), sorted: ajv's order differs between its compiled and standalone validators.
+      const rules = [err, ...sameValue]
+        .map((e) => e.message)
+        .sort()
+        .join('; ');
+      log.report('E_FIELD_VALUE', site(path), `${field} ${excerpt(err.data)} is not valid (${rules})${described}`);
     }
   }
 }
@@ -193,6 +199,32 @@ function withoutAnyOfBranches(errors: ErrorObject[]): ErrorObject[] {
   const anyOf = errors.filter((e) => e.keyword === 'anyOf');
   if (anyOf.length === 0) return errors;
   return errors.filter((e) => !anyOf.some((a) => e.instancePath === a.instancePath && e.schemaPath.startsWith(`${a.schemaPath}/`)));
+}
+
+/** Keywords report() words on their own; every other keyword is a rule on the value (pattern, format, minimum, ...). */
+const OWN_MESSAGE = new Set(['additionalProperties', 'required', 'dependentRequired', 'anyOf', 'type', 'const']);
+
+/**
+ * Each error with the other value rules broken by the same value: one diagnostic per value, not
+ * one per rule at the same line:col.
+ */
+function valueRulesTogether(errors: ErrorObject[]): [ErrorObject, ErrorObject[]][] {
+  const out: [ErrorObject, ErrorObject[]][] = [];
+  const byValue = new Map<string, ErrorObject[]>();
+  for (const err of errors) {
+    if (OWN_MESSAGE.has(err.keyword)) {
+      out.push([err, []]);
+      continue;
+    }
+    const others = byValue.get(err.instancePath);
+    if (others !== undefined) others.push(err);
+    else {
+      const sameValue: ErrorObject[] = [];
+      byValue.set(err.instancePath, sameValue);
+      out.push([err, sameValue]);
+    }
+  }
+  return out;
 }
 
 /** Validates every document; returns the valid ones, typed and grouped by kind. */
@@ -238,7 +270,7 @@ export function validateDocs(docs: SourceDoc[], log: DiagnosticLog): TypedDocs {
     normaliseSeconds(kind, value as Record<string, unknown>);
     if (!validate(value)) {
       const errors = withoutAnyOfBranches(validate.errors ?? []);
-      for (const err of errors) report(doc, kind as Kind, err, log);
+      for (const [err, sameValue] of valueRulesTogether(errors)) report(doc, kind as Kind, err, log, sameValue);
       // Unknown fields alone (typos, mostly) leave every known field well-typed: keep checking
       // the document, so its other problems show in this run too. The errors stop the bundle.
       if (!errors.every((e) => e.keyword === 'additionalProperties')) {

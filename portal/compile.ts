@@ -126,10 +126,19 @@ function compiledView(result: CompileResult, configDir: string, signingKey?: Key
  * config files a compile read.
  */
 export function compilerFor(
-  opts: { signingKey?: KeyObject; cacheDir?: string; live?: boolean; offThread?: boolean | { hold: Int32Array }; onLoaded?: (files: number) => void } = {},
+  opts: {
+    signingKey?: KeyObject;
+    cacheDir?: string;
+    allowOutside?: readonly string[];
+    live?: boolean;
+    offThread?: boolean | { hold: Int32Array };
+    onLoaded?: (files: number) => void;
+  } = {},
 ): CompileFn {
   const compileOptions: CompileOptions = {
     ...(opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir }),
+    // The paths outside the config directory it may read, as `compile --allow-outside` (a pki/ beside it).
+    ...(opts.allowOutside === undefined ? {} : { allowOutside: opts.allowOutside }),
     ...(opts.onLoaded === undefined ? {} : { onLoaded: opts.onLoaded }),
   };
   const worker = opts.offThread ? new CompileWorker(opts.offThread === true ? {} : { hold: opts.offThread.hold }) : undefined;

@@ -216,7 +216,7 @@ export const ERROR_TABLE = [
     code: 'proxy.upstream_error',
     status: 502,
     message: 'There was a problem proxying the request',
-    fix: 'The upstream refused or reset the connection. Check that `proxy.target_url` is up and reachable from the gateway.',
+    fix: 'The upstream could not be reached or broke off its answer: connection refused or reset, a host name that does not resolve, or a failed TLS handshake with an https upstream. The request log line has the code, not the cause: from the gateway host, `curl` the `proxy.target_url` to see which.',
   },
   {
     code: 'proxy.upstream_timeout',

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keyId } from '../bundle/sign.ts';
 import { renderKeyFile } from '../portal/key-file.ts';
@@ -171,6 +171,17 @@ test('approve --format json: approved, already active, no such key; a config tha
   const github = mtlsgate(['approve', 'portal-0000000b', '--config', 'config', '--format', 'github'], { cwd: t.dir });
   assert.equal(github.code, 1);
   assert.match(github.stdout, /^::error file=config\/policies\/broken\.yaml,line=\d+,col=\d+,title=E_/m);
+
+  // A config naming a pki/ directory beside it (docs/quickstart.md): approve takes --allow-outside as check and compile do.
+  rmSync(join(config, 'policies', 'broken.yaml'));
+  writeFileSync(
+    join(config, 'apis', 'orders.yaml'),
+    'kind: api\nid: orders\nuse_keyless: true\nuse_mutual_tls_auth: true\nclient_certificates: [../../certs/ca.pem]\nproxy: { listen_path: /orders/, target_url: http://127.0.0.1:9 }\n',
+  );
+  const confined = json(['approve', 'portal-0000000b', '--config', 'config'], t.dir);
+  assert.equal(confined.envelope.errors[0].code, 'E_PATH_OUTSIDE', JSON.stringify(confined.envelope.errors));
+  const allowed = json(['approve', 'portal-0000000b', '--config', 'config', '--allow-outside', 'certs'], t.dir);
+  assert.equal(allowed.envelope.outcome, 'approved', JSON.stringify(allowed.envelope));
 });
 
 test('completion offers --format and its values for keygen, certs and approve', () => {

@@ -142,3 +142,13 @@ test('"quote it" quotes the value as written, not the number YAML read (a 64-dig
   assert.ok(messages.includes('name must be a string, got number 1.1 (quote it: "1.10")'), messages.join('\n'));
   assert.ok(messages.includes('id must be a string, got number 31 (quote it: "0x1F")'), messages.join('\n'));
 });
+
+test('a value that breaks several rules is one diagnostic naming them all (target_url without a scheme: format and pattern)', async () => {
+  const dir = writeConfig({
+    'api.yaml': 'kind: api\nid: a\nuse_keyless: true\nproxy: { listen_path: /a/, target_url: 127.0.0.1:8080 }\n',
+  });
+  const messages = (await compileDir(dir)).diagnostics.map((d) => `${d.file}:${d.line}:${d.col} ${d.code} ${d.message}`);
+  assert.deepEqual(messages, [
+    'api.yaml:4:40 E_FIELD_VALUE proxy.target_url "127.0.0.1:8080" is not valid (must match format "uri"; must match pattern "^https?://"): Upstream base URL (http or https).',
+  ]);
+});

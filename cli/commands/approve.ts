@@ -8,7 +8,7 @@ import { compilerFor, type CompileFn } from '../../portal/compile.ts';
 import { readSigningKeyFile } from '../../bundle/sign.ts';
 import { formatDiagnostics } from '../../compiler/index.ts';
 
-const usage = `usage: mtlsgate approve KEY_ID --config DIR [-o OUT] [--sign KEYFILE] [--format text|json|github]
+const usage = `usage: mtlsgate approve KEY_ID --config DIR [-o OUT] [--sign KEYFILE] [--allow-outside PATH] [--format text|json|github]
 
 Approves a key requested in the portal for a plan with require_approval: true: sets
 is_inactive: false in DIR/keys/portal/KEY_ID.yaml (comments kept), recompiles DIR and, with
@@ -19,6 +19,9 @@ Options:
   --config DIR     the config directory holding keys/portal/KEY_ID.yaml
   -o, --out OUT    the bundle to rewrite (--bundle OUT, the old spelling, still works)
   --sign KEYFILE   sign the bundle with this Ed25519 private key (as compile --sign)
+  --allow-outside PATH
+                   a file or directory outside DIR that may be read (repeatable; as
+                   compile --allow-outside)
   --format text|json|github
                    json: the envelope of docs/cli-conventions.md with "key_id", "config",
                    "out", "outcome" (approved, already_active, or why not: bad_id,
@@ -40,6 +43,7 @@ export const command: Command = {
     const { values, positionals } = parseCommandLine(argv, {
       ...CONFIG_OUT_OPTIONS,
       sign: { type: 'string' },
+      'allow-outside': { type: 'string', multiple: true },
       ...FORMAT_OPTIONS,
     });
     const format = parseFormat(values);
@@ -57,7 +61,10 @@ export const command: Command = {
     if (!statSync(values.config, { throwIfNoEntry: false })?.isDirectory()) return ioError(`${values.config} is not a directory`);
     let compile: CompileFn;
     try {
-      compile = compilerFor({ signingKey: values.sign === undefined ? undefined : readSigningKeyFile(values.sign) });
+      compile = compilerFor({
+        signingKey: values.sign === undefined ? undefined : readSigningKeyFile(values.sign),
+        allowOutside: values['allow-outside'] ?? [],
+      });
     } catch (err) {
       return ioError((err as Error).message);
     }

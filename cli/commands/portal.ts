@@ -24,7 +24,7 @@ const usage = `usage: mtlsgate portal --config DIR -o OUT [--listen HOST:PORT] [
          [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE
           [--admins EMAIL,...] [--admin-group GROUP] [--public-url URL] [--developer-key-limit N|off]]
          [--submission-limit N] [--startup-wait SECONDS]
-         [--sign KEYFILE] [--cache DIR]
+         [--sign KEYFILE] [--cache DIR] [--allow-outside PATH]
 
 Serves the self-serve developer portal. Policies with a \`portal:\` block are offered as plans,
 for the APIs they grant that use dynamic mTLS (auth.use_certificate). A developer pastes a
@@ -77,6 +77,8 @@ Options:
                         directory. Either way the portal keeps its last compile in memory, so a
                         new key recompiles only its own file; the bundle bytes stay those of a
                         full compile
+  --allow-outside PATH  a file or directory outside DIR that may be read (repeatable; as
+                        \`compile --allow-outside\`: a pki/ directory beside the config)
 
 At start the portal listens at once, then recompiles the bundle from DIR (in a worker thread;
 the bundle is rewritten only if its bytes differ). The request form shows the catalog as soon
@@ -117,6 +119,7 @@ export const command: Command = {
       'startup-wait': { type: 'string' },
       sign: { type: 'string' },
       cache: { type: 'string' },
+      'allow-outside': { type: 'string', multiple: true },
     });
     values.bundle = bundleOut(values);
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (the directory goes after --config)`);
@@ -173,6 +176,7 @@ export const command: Command = {
       compile = compilerFor({
         signingKey: values.sign === undefined ? undefined : readSigningKeyFile(values.sign),
         cacheDir: values.cache,
+        allowOutside: values['allow-outside'] ?? [],
         // The portal keeps its last compile in memory: a new key recompiles its own file (compiler/live-compile.ts).
         live: true,
         // Its full compiles (the start-up one first) run in a worker thread: the portal answers meanwhile.
@@ -283,7 +287,7 @@ function parseStartupWait(value: string | undefined): number {
   return Math.round(seconds * 1000);
 }
 
-type Flags = Record<string, string | boolean | undefined>;
+type Flags = Record<string, string | string[] | boolean | undefined>;
 
 /** The OIDC settings from the flags; undefined without --oidc-issuer. */
 function oidcOptions(values: Flags): OidcOptions | undefined {
