@@ -205,7 +205,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     controller.pause();
     // From the first backpressure on (most answers never get here), the client must keep taking
     // what waits for it (runtime/answer-watch.ts).
-    this.answerWatch ??= new AnswerWatch(res, this.f.clientIdleMs, this.f.minAnswerRate, (code) => this.slowClient(code), () => controller.resume());
+    this.answerWatch ??= new AnswerWatch(
+      res,
+      this.f.clientIdleMs,
+      this.f.minAnswerRate,
+      (code) => this.slowClient(code),
+      () => controller.resume(),
+    );
     this.answerWatch.backpressured();
   }
 
