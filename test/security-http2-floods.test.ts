@@ -159,18 +159,22 @@ test('PING, SETTINGS and PRIORITY floods from a client that reads its answers: G
   await otherClientServed();
 });
 
-test('held: a client that pings as it receives (gRPC BDP pings: one per DATA frame of answer, over 1,000) and a few SETTINGS keeps its connection', async () => {
+test('held: a client that pings as it receives (gRPC BDP pings: one per round trip while the answer comes, over 1,300) and a few SETTINGS keeps its connection', async () => {
   const session = connect(`https://localhost:${gw.port}`, { ca: pki.ca.certPem, maxOutstandingPings: 5_000 });
   session.on('error', () => {});
   try {
     const stream = session.request({ ':method': 'POST', ':path': '/bdp' });
-    stream.end(Buffer.alloc(24 * 1024 * 1024, 97));
-    // One PING per DATA frame received, more than grpc-go's one per round trip: over 1,000 in a
-    // second or so, past the budget's burst, each after answer bytes.
+    stream.end(Buffer.alloc(56 * 1024 * 1024, 97));
+    // As grpc-go's BDP estimator: a PING when DATA comes and none is outstanding, one per round
+    // trip while the answer flows: over 1,300 in a second or two, past the budget (1,000 and 100 a second), each
+    // after answer bytes.
     let pings = 0;
+    let outstanding = false;
     stream.on('data', () => {
+      if (outstanding) return;
+      outstanding = true;
       pings++;
-      session.ping(() => {});
+      session.ping(() => (outstanding = false));
     });
     for (let i = 0; i < 5; i++) session.settings({ initialWindowSize: 65_535 + i });
     const status = await new Promise<number>((resolve) => stream.once('response', (h) => resolve(Number(h[':status']))));
@@ -179,7 +183,7 @@ test('held: a client that pings as it receives (gRPC BDP pings: one per DATA fra
       stream.once('error', reject);
     });
     assert.equal(status, 200);
-    assert.ok(pings > 1_000, `${pings} pings`);
+    assert.ok(pings > 1_300, `${pings} pings`);
     assert.equal((await http2On(session, { ':path': '/after-pings' })).status, 200);
   } finally {
     session.close();
