@@ -1,10 +1,13 @@
 // Checks the compile snapshot's certificate witnesses (compiler/compile-snapshot.ts): which key
 // files read a certificate file that is no longer what it was (size, mtimeMs, ctimeMs, ino; the
-// SHA-256 of a racily clean one). At 1,000,000 certificate files that is 1,000,000 stat calls,
-// ~3.3 s on one thread here (2.2 s of it in the kernel, ~1 s making Stats objects and their
-// Dates); fs.promises.stat is slower still (~13 s: one thread-pool round trip each). So big
-// tables are shared out, a key file at a time, to worker threads that call statSync, while the
-// main thread resolves the changed key files and reads the previous bundle. The paths and witnesses are handed over in SharedArrayBuffers (no copy per worker).
+// SHA-256 of a racily clean one). At 1,000,000 certificate files that is 1,000,000 statSync calls,
+// ~3.1 s on one thread here (2.2 s of it in the kernel); fs.promises.stat is ~4.5x that (one
+// thread-pool round trip each, 14-16 s with 64 or 256 in flight). So big tables are shared out,
+// a key file at a time, to worker threads that call statSync, while the main thread resolves the
+// changed key files and reads the previous bundle. The paths and witnesses are handed over in
+// SharedArrayBuffers (no copy per worker). (Session 17's workers took the stat from Node's
+// deprecated process.binding('fs'), no Stats object: 18-26% less for the loop alone, ~9% of a
+// recompile with nothing changed; session 18 went back to statSync: docs/scale.md.)
 // A file found changed is reported at once (WitnessFindings), not only with the rest at the end:
 // the caller resolves it again while the workers still stat the other files, so a rewritten
 // certificate costs about what an edited key file costs instead of coming after the whole check.
@@ -48,7 +51,6 @@ const NO_THROW = { throwIfNoEntry: false };
 // Buffer's UTF-8 slice over the shared bytes: no view per path (TextDecoder wants one).
 const bytes = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
 const bad = [];
-const statOf = fastStat(bytes);
 // The key files are taken one at a time from a shared counter: a worker the machine runs less
 // checks fewer of them, and none waits idle for another's half.
 for (let r = Atomics.add(next, 0, 1); r < ranges.length; r = Atomics.add(next, 0, 1)) {
@@ -60,7 +62,7 @@ for (let r = Atomics.add(next, 0, 1); r < ranges.length; r = Atomics.add(next, 0
     const w = i * ${WITNESS_FIELDS};
     try {
       // No exception for a missing file (one a key file names but that was not there).
-      const st = statOf(path);
+      const st = statSync(path, NO_THROW);
       if (st === undefined) ok = stats[w] === -1;
       else {
         ok = stats[w] === st.size && stats[w + 1] === st.mtimeMs && stats[w + 2] === st.ctimeMs && stats[w + 3] === st.ino;
@@ -72,43 +74,7 @@ for (let r = Atomics.add(next, 0, 1); r < ranges.length; r = Atomics.add(next, 0
     if (!ok) { bad.push(ranges[r].file); found.postMessage(ranges[r].file); break; }
   }
 }
-parentPort.postMessage({ bad, fast: statOf !== slowStat });
-
-function slowStat(path) {
-  return statSync(path, NO_THROW);
-}
-
-// statSync makes a Stats object and four Dates for each file: at 1,000,000 files that is ~1 s of
-// CPU (a third of this loop's), for four numbers. Node's fs binding (the call statSync itself
-// makes) fills one shared Float64Array instead. Taken only where it is the binding statSync uses:
-// process.binding is a deprecated API (so not when deprecations are shown or thrown); statSync's
-// own source must make this very call (binding.stat(path, bigint, undefined, throwIfNoEntry):
-// Node 20.20; older builds took an error context there); its answer must be statSync's for a file
-// both stat (field by field, the times as statSync computes them); and no path may hold a NUL
-// byte (statSync refuses one; the binding would cut the path there). Otherwise, and on any
-// surprise, statSync.
-function fastStat(bytes) {
-  const SAME_CALL = /binding\\.stat\\(\\s*pathModule\\.toNamespacedPath\\(path\\),\\s*options\\.bigint,\\s*undefined,\\s*options\\.throwIfNoEntry,?\\s*\\)/;
-  const flags = process.execArgv.join(' ') + ' ' + (process.env.NODE_OPTIONS || '');
-  if (/deprecation/.test(flags) || process.env.NODE_PENDING_DEPRECATION === '1' || bytes.indexOf(0) !== -1) return slowStat;
-  if (!SAME_CALL.test(statSync.toString())) return slowStat;
-  try {
-    const binding = process.binding('fs');
-    const fast = (path) => {
-      const v = binding.stat(path, false, undefined, false);
-      if (v === undefined) return undefined;
-      return { size: v[8], ino: v[7], mtimeMs: v[12] * 1e3 + v[13] / 1e6, ctimeMs: v[14] * 1e3 + v[15] / 1e6 };
-    };
-    const probe = process.execPath;
-    const a = statSync(probe);
-    const b = fast(probe);
-    if (b === undefined || a.size !== b.size || a.ino !== b.ino || a.mtimeMs !== b.mtimeMs || a.ctimeMs !== b.ctimeMs) return slowStat;
-    if (fast(probe + '.mtlsgate-absent-' + process.pid) !== undefined) return slowStat;
-    return fast;
-  } catch {
-    return slowStat;
-  }
-}
+parentPort.postMessage({ bad });
 `;
 
 /** Line start offsets of `text` (one more than the lines: the last is text.length + 1), in shared memory. */
@@ -129,8 +95,6 @@ export function lineStarts(text: Uint8Array, lines: number): Uint32Array | Float
 export class WitnessFindings {
   private readonly found = new Set<number>();
   private readonly ports: MessagePort[] = [];
-  /** Whether every worker took stat from Node's fs binding (the worker's fastStat), not statSync: for tests and --timings. */
-  fastStat = true;
 
   add(file: number): void {
     this.found.add(file);
@@ -229,8 +193,7 @@ export async function changedWitnesses(
           };
           if (signal?.aborted) stop();
           signal?.addEventListener('abort', stop, { once: true });
-          w.once('message', ({ bad, fast }: { bad: number[]; fast: boolean }) => {
-            if (findings) findings.fastStat &&= fast;
+          w.once('message', ({ bad }: { bad: number[] }) => {
             signal?.removeEventListener('abort', stop);
             for (const f of bad) {
               out.add(f);

@@ -111,6 +111,7 @@ export function relocatedCertPath(ctx: ImportContext, abs: string, file: string,
     return relative;
   }
   ctx.certCopies.set(abs, `${blocks.join('\n')}\n`);
+  ctx.certMaterial.addCopied(`certs/${entry.name}`, `${blocks.join('\n')}\n`);
   const key = containsPrivateKey(pem) ? '; the private key in that file was NOT copied' : '';
   ctx.report.note(
     file,

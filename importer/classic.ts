@@ -134,7 +134,7 @@ export function convertClassic(ctx: ImportContext, def: JsonObject, file: string
   const idField = str(def.api_id) ? 'api_id' : str(def.slug) ? 'slug' : 'name';
   const tykId = str(def[idField]);
   if (!tykId) throw new FatalImportError(file, base, 'API definition has no api_id');
-  if (skipDuplicateApi(ctx, tykId, file, ptr(base, idField))) return;
+  if (skipDuplicateApi(ctx, tykId, file, ptr(base, idField), def, 'classic')) return;
   const id = ctx.apiIds.add(tykId, file, ptr(base, 'api_id'));
   if (id !== tykId) ctx.report.note(file, ptr(base, 'api_id'), `API ${JSON.stringify(tykId)} is "${id}" in mtlsgate`);
   const proxy = obj(def.proxy);

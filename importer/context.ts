@@ -2,8 +2,10 @@
 // and what policies and keys need to know about the imported APIs.
 import type { ApiSpec, KeySpec, PolicySpec } from '../compiler/model.ts';
 import { CertCopies, type CertReadRoots } from './cert-files.ts';
+import type { CertMaterial } from './cert-material.ts';
 import { IdMap } from './ids.ts';
 import { ImportReport } from './report.ts';
+import type { JsonObject } from './values.ts';
 import type { ConvertedWhiteList, LimitedRight } from './white-lists.ts';
 
 export interface Imported<S> {
@@ -28,6 +30,8 @@ export class ImportContext {
   constructor(
     /** Where a certificate path named by a definition may be read (importer/cert-files.ts). */
     readonly certReadRoots: CertReadRoots,
+    /** Certificates held as PEM (--certs DIR, copied files): what the mTLS access tests present (importer/mtls-tests.ts). */
+    readonly certMaterial: CertMaterial,
   ) {}
   /** Certificate files named by absolute path, copied into OUT/certs/ (importer/cert-files.ts). */
   readonly certCopies = new CertCopies();
@@ -37,7 +41,7 @@ export class ImportContext {
   /** Tyk API id -> the imported API (policies and keys read its listen path). */
   readonly apis = new Map<string, Imported<ApiSpec>>();
   /** Tyk API id -> where its id is (file and JSON pointer): a second definition of it is skipped (importer/duplicates.ts). */
-  readonly apiIdSites = new Map<string, { file: string; pointer: string }>();
+  readonly apiIdSites = new Map<string, { file: string; pointer: string; definition: JsonObject; format: 'classic' | 'oas' }>();
   readonly policies: Imported<PolicySpec>[] = [];
   readonly keys: Imported<KeySpec>[] = [];
   pathMatching: PathMatching = { prefix: false, suffix: false };

@@ -3,6 +3,7 @@
 // writes them (only when nothing was fatal) and runs check on the result.
 import { convertClassic } from './classic.ts';
 import { CertReadRoots } from './cert-files.ts';
+import { CertMaterial } from './cert-material.ts';
 import { ImportContext } from './context.ts';
 import { convertKey } from './keys.ts';
 import { convertOas } from './oas.ts';
@@ -13,6 +14,7 @@ import { pairOasCompanions } from './companions.ts';
 import { bool, obj } from './values.ts';
 import { renderAll, type OutFile } from './yaml-out.ts';
 import { whiteListTests } from './white-list-tests.ts';
+import { mtlsTests } from './mtls-tests.ts';
 
 export { FatalImportError, formatFindings, type Finding } from './report.ts';
 export type { OutFile } from './yaml-out.ts';
@@ -32,11 +34,13 @@ export interface ImportOptions {
   allowOutside?: readonly string[];
   /** --convert-white-lists: a version's white_list becomes allowed_urls on the rights granting its API (importer/white-lists.ts). */
   convertWhiteLists?: boolean;
+  /** --certs DIR: the PEM files of the certificates Tyk names by id, for the mTLS access tests (importer/mtls-tests.ts). */
+  certs?: string;
 }
 
 /** Throws FatalImportError (nothing to write) for inputs that cannot be imported. */
 export function importTyk(paths: string[], options: ImportOptions = {}): ImportResult {
-  const ctx = new ImportContext(new CertReadRoots(inputDirs(paths), options.allowOutside ?? []));
+  const ctx = new ImportContext(new CertReadRoots(inputDirs(paths), options.allowOutside ?? []), new CertMaterial(options.certs));
   ctx.convertWhiteLists = options.convertWhiteLists === true;
   const items = pairOasCompanions(readInputs(paths), ctx.report);
   for (const item of items) {
@@ -57,12 +61,13 @@ export function importTyk(paths: string[], options: ImportOptions = {}): ImportR
   for (const item of items)
     if (item.kind === 'classic') convertClassic(ctx, item.value, item.file, item.pointer);
     else if (item.kind === 'oas') convertOas(ctx, item.value, item.file, item.pointer);
-  const policies: PolicyIndex = { ids: new Map(), inactive: new Set() };
+  const policies: PolicyIndex = { ids: new Map(), inactive: new Set(), facts: new Map() };
   for (const item of items) if (item.kind === 'policy') convertPolicy(ctx, policies, item.value, item.file, item.pointer, item.mapKey);
   for (const item of items) if (item.kind === 'key') convertKey(ctx, policies, item.value, item.file, item.pointer, item.keyRef);
   const apis = [...ctx.apis.values()];
+  // Tests first: the mTLS tests copy the certificates they present into certs/.
+  const tests = [...whiteListTests(ctx), ...mtlsTests(ctx)];
   const certificates = ctx.certCopies.files();
-  const tests = whiteListTests(ctx);
   return {
     files: [...renderAll(apis, ctx.policies, ctx.keys), ...tests, ...certificates],
     drops: ctx.report.drops,

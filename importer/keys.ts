@@ -13,6 +13,7 @@ import { relocatedCertPath } from './cert-files.ts';
 import type { ImportContext } from './context.ts';
 import { reportLeftovers } from './leftovers.ts';
 import type { PolicyIndex } from './policies.ts';
+import { checkCombination } from './partitions.ts';
 import { ptr } from './report.ts';
 import { convertLimits, convertRights } from './rights.ts';
 import { bool, isObject, isUnset, num, str, type JsonObject } from './values.ts';
@@ -147,10 +148,20 @@ export function convertKey(
     ctx.report.drop(file, ptr(base, 'expires'), `key not activated: ${why}. Written commented out`);
     disabledBecause ??= why;
   }
+  // How Tyk combines the key's policies: what it refuses the key for, and what mtlsgate's merge grants more (importer/partitions.ts).
+  const refusedBecause = checkCombination(
+    ctx,
+    applied.map((p) => policies.facts.get(p)!),
+    file,
+    ptr(base, 'apply_policies'),
+  );
   if (bool(session.is_inactive)) spec.is_inactive = true;
   else if (applied.some((p) => policies.inactive.has(p))) {
     spec.is_inactive = true;
     ctx.report.note(file, ptr(base, 'apply_policies'), 'written with is_inactive: true: it applies an inactive Tyk policy');
+  } else if (refusedBecause !== undefined) {
+    spec.is_inactive = true;
+    ctx.report.note(file, ptr(base, 'apply_policies'), `written with is_inactive: true: ${refusedBecause}`);
   }
   const silent = new Set(SILENT);
   for (const f of OFF_WHEN_NEGATIVE) if ((num(session[f]) ?? 0) <= 0) silent.add(f);

@@ -98,7 +98,7 @@ export function convertOas(ctx: ImportContext, doc: JsonObject, file: string, do
   const tykId = str(info.id) || str(info.name) || str(obj(doc.info).title);
   if (!tykId) throw new FatalImportError(file, ptr(base, 'info', 'id'), 'Tyk OAS API definition has no info.id');
   const idAt = ptr(base, 'info', 'id');
-  if (skipDuplicateApi(ctx, tykId, file, docPointer + (str(info.id) ? idAt : str(info.name) ? ptr(base, 'info', 'name') : '/info/title'))) return;
+  if (skipDuplicateApi(ctx, tykId, file, docPointer + (str(info.id) ? idAt : str(info.name) ? ptr(base, 'info', 'name') : '/info/title'), doc, 'oas')) return;
   const id = ctx.apiIds.add(tykId, file, idAt);
   if (id !== tykId) ctx.report.note(file, idAt, `API ${JSON.stringify(tykId)} is "${id}" in mtlsgate`);
   const name = str(info.name) || str(obj(doc.info).title);

@@ -7,9 +7,23 @@ import type { ImportContext } from './context.ts';
 import { reportLeftovers } from './leftovers.ts';
 import { FatalImportError, ptr } from './report.ts';
 import { convertLimits, convertRights } from './rights.ts';
+import { partitionsOf, reportPartitions, type PolicyFacts } from './partitions.ts';
 import { bool, isObject, num, str, type JsonObject } from './values.ts';
 
-const HANDLED = new Set(['id', '_id', 'name', 'access_rights', 'rate', 'per', 'quota_max', 'quota_renewal_rate', 'active', 'is_inactive', 'state']);
+const HANDLED = new Set([
+  'id',
+  '_id',
+  'name',
+  'access_rights',
+  'rate',
+  'per',
+  'quota_max',
+  'quota_renewal_rate',
+  'active',
+  'is_inactive',
+  'state',
+  'partitions',
+]);
 const SILENT = new Set(['org_id', 'last_updated', 'quota_renews']);
 /** Tyk writes -1 for "off" in these. */
 const OFF_WHEN_NEGATIVE = ['throttle_interval', 'throttle_retry_limit', 'max_query_depth', 'key_expires_in'];
@@ -49,10 +63,11 @@ export function isPolicy(o: JsonObject): boolean {
   return isObject(o.access_rights) && ('partitions' in o || 'key_expires_in' in o || '_id' in o || ('id' in o && !('apply_policies' in o)));
 }
 
-/** Tyk policy ids (id and _id) -> mtlsgate policy id; inactive policies. */
+/** Tyk policy ids (id and _id) -> mtlsgate policy id; inactive policies; what keys' checks need of each (importer/partitions.ts). */
 export interface PolicyIndex {
   ids: Map<string, string>;
   inactive: Set<string>;
+  facts: Map<string, PolicyFacts>;
 }
 
 export function convertPolicy(ctx: ImportContext, index: PolicyIndex, p: JsonObject, file: string, base: string, mapKey?: string): void {
@@ -62,9 +77,28 @@ export function convertPolicy(ctx: ImportContext, index: PolicyIndex, p: JsonObj
   for (const alias of [tykId, str(p.id), str(p._id), mapKey]) if (alias) index.ids.set(alias, id);
   if (id !== tykId) ctx.report.note(file, base, `policy ${JSON.stringify(tykId)} is "${id}" in mtlsgate`);
   const spec: PolicySpec = { kind: 'policy', id };
-  const rights = convertRights(ctx, file, ptr(base, 'access_rights'), p.access_rights, { kind: 'policy', id });
+  // A partitioned policy contributes only its partitions in Tyk: what it leaves out is not written.
+  const partitions = partitionsOf(p);
+  const refusedBecause = reportPartitions(ctx, file, base, p, partitions, tykId);
+  const rights = partitions.acl ? convertRights(ctx, file, ptr(base, 'access_rights'), p.access_rights, { kind: 'policy', id }) : undefined;
   if (rights) spec.access_rights = rights;
-  Object.assign(spec, convertLimits(ctx, file, base, p));
+  const { rate, per, quota_max, quota_renewal_rate } = convertLimits(ctx, file, base, p);
+  const limits = {
+    ...(partitions.rate && rate !== undefined ? { rate, per } : {}),
+    ...(partitions.quota && quota_max !== undefined ? { quota_max, ...(quota_renewal_rate !== undefined ? { quota_renewal_rate } : {}) } : {}),
+  };
+  Object.assign(spec, limits);
+  const tykRights = isObject(p.access_rights) ? p.access_rights : {};
+  const limitApis = new Set(Object.keys(tykRights).flatMap((k) => ctx.apis.get(k)?.spec.id ?? []));
+  index.facts.set(id, {
+    tykId,
+    partitions,
+    rights,
+    limits,
+    limitApis,
+    hasTykRights: Object.keys(tykRights).length > 0,
+    ...(refusedBecause ? { refusedBecause } : {}),
+  });
   if (bool(p.is_inactive)) {
     index.inactive.add(id);
     ctx.report.note(file, ptr(base, 'is_inactive'), 'the policy is inactive: keys that apply it are written with is_inactive: true');

@@ -19,7 +19,6 @@
 // ticks, kept in a small ring made at the first tick: most bodies end before it). A transport
 // timer (node's socket or stream timeout) would not do: every byte refreshes it, so a trickle
 // never lets it fire.
-import type { Http2ServerResponse } from 'node:http2';
 import { sendError } from './errors.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
 
@@ -154,17 +153,9 @@ export class BodyWatch {
  * Answers a request whose body was cut before anything was answered (its upstream request is
  * already aborted): 408 with the code, without waiting for the rest of the body (HTTP/1.1: the
  * connection ends with the answer; HTTP/2: the stream is reset with NO_ERROR once the answer is
- * out, RFC 9113 8.1).
+ * out, RFC 9113 8.1, by runtime/stream-reset.ts dropUnreadBodyAfterAnswer).
  */
 export function answerSlowClient(res: ClientResponse, http2: boolean, code: SlowBodyCode): void {
   if (!http2) res.setHeader('connection', 'close');
   sendError(res, code);
-  if (!http2) return;
-  const stream = (res as Http2ServerResponse).stream;
-  stream.close();
-  // The request body was piped upstream and unpiped when that stream was cancelled, which left it
-  // paused: node:http2 ends a closed stream's readable side only once what it holds is read, so a
-  // trickle already received would keep the stream (and the exchange's record) open until the
-  // client's session ends. What is left of the body is read and dropped.
-  stream.resume();
 }

@@ -19,7 +19,7 @@ import type { MinAnswerRate, MinBodyRate } from './body-watch.ts';
 import { forward, type ForwardRequest, type Forwarding, type ProxyOutcome } from './proxy.ts';
 import { crlStore } from './revocation.ts';
 import { hostOf, pathEnd } from './route.ts';
-import { cutAnswer } from './stream-reset.ts';
+import { cutAnswer, dropUnreadBodyAfterAnswer } from './stream-reset.ts';
 import { RequestContext } from './stages/context.ts';
 import { STAGES } from './stages/index.ts';
 import { runStages } from './stages/run.ts';
@@ -190,11 +190,10 @@ export class HttpExchange extends RequestContext implements OpenRequest {
     }
     if (!res.headersSent) {
       this.status = errorStatus(refusal.code);
-      const bodyComing = bodyStillComing(this.req, this.http2);
-      if (bodyComing && !this.http2) res.setHeader('connection', 'close');
+      // HTTP/1.1, a body not all received (what arrived says it, not what was read): the
+      // connection ends with the answer. HTTP/2: the stream does (runtime/stream-reset.ts dropUnreadBodyAfterAnswer).
+      if (!this.http2 && !(this.req as IncomingMessage).complete) res.setHeader('connection', 'close');
       this.sendRefusal(refusal.code, refusal.message, refusal.headers);
-      // HTTP/2: RST_STREAM(NO_ERROR) once the answer is out, so the stream ends though the body did not (RFC 9113 8.1).
-      if (bodyComing && this.http2) (res as Http2ServerResponse).stream.close();
       return;
     }
     this.status = res.statusCode;
@@ -233,17 +232,6 @@ export class HttpExchange extends RequestContext implements OpenRequest {
       remote: this.remote,
     });
   }
-}
-
-/**
- * The client has not sent its whole request body yet. What was received says it, not what was
- * read: a body nobody read never emits 'end'. (The body watch, runtime/body-watch.ts, cannot
- * answer this: it exists only while a body goes upstream with a timeout or minimum rate on,
- * and it counts what was read.)
- */
-function bodyStillComing(req: ClientRequest, http2: boolean): boolean {
-  if (!http2) return !(req as IncomingMessage).complete;
-  return !(req as Http2ServerRequest).stream.endAfterHeaders && !req.readableEnded;
 }
 
 /**
@@ -333,6 +321,7 @@ export function startExchange(ex: HttpExchange): void {
   ex.gateway.started();
   (ex.res as unknown as Record<symbol, HttpExchange>)[EXCHANGE] = ex;
   (ex.res as ServerResponse).on('close', onResponseClose);
+  if (ex.http2 && !(ex.req as Http2ServerRequest).stream.endAfterHeaders) dropUnreadBodyAfterAnswer(ex.req as Http2ServerRequest);
   try {
     ex.decide();
   } catch (err) {

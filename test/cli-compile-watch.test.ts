@@ -2,7 +2,9 @@
 // each change rewrites OUT with the bytes `compile` gives for the same tree (a key file edited,
 // a certificate file rewritten in place), only the changed key file resolved again (the line
 // says "incremental"); a change with errors prints file:line:col diagnostics and leaves OUT as
-// it was; SIGINT and SIGTERM end it with exit 0.
+// it was; SIGINT and SIGTERM end it with exit 0. With --cache it starts from the snapshot a
+// previous compile left (the line says how many key files were resolved again), falls back to a
+// full compile with a one-line note when the snapshot is stale, and writes the snapshot back.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -57,6 +59,17 @@ class Watcher {
   }
 }
 
+/** Two APIs, alice and bob in a key file each (alice reaches profile). */
+async function twoKeysConfig(): Promise<string> {
+  return writeConfig({
+    ...(await certFiles()),
+    'apis/profile.yaml': api('profile', 'auth:\n  use_certificate: true\n'),
+    'apis/orders.yaml': api('orders', 'auth:\n  use_certificate: true\n'),
+    'keys/alice.yaml': ALICE,
+    'keys/bob.yaml': 'kind: key\nid: bob\ncertificate: ../certs/bob.pem\naccess_rights:\n  profile: {}\n',
+  });
+}
+
 function compileRef(dir: string): Buffer {
   const ref = join(outDir, `ref-${Math.random().toString(36).slice(2)}.json`);
   const r = spawnSync(process.execPath, [CLI, 'compile', dir, '-o', ref], { encoding: 'utf8', timeout: 60_000 });
@@ -66,13 +79,7 @@ function compileRef(dir: string): Buffer {
 
 test('compile --watch: a key file edit, a bad edit, a certificate rewritten in place', async () => {
   const pki = await testPki();
-  const dir = writeConfig({
-    ...(await certFiles()),
-    'apis/profile.yaml': api('profile', 'auth:\n  use_certificate: true\n'),
-    'apis/orders.yaml': api('orders', 'auth:\n  use_certificate: true\n'),
-    'keys/alice.yaml': ALICE,
-    'keys/bob.yaml': 'kind: key\nid: bob\ncertificate: ../certs/bob.pem\naccess_rights:\n  profile: {}\n',
-  });
+  const dir = await twoKeysConfig();
   const out = join(outDir, 'bundle.json');
   const w = new Watcher([dir, '-o', out]);
   try {
@@ -113,6 +120,48 @@ test('compile --watch: a key file edit, a bad edit, a certificate rewritten in p
   } finally {
     w.child.kill('SIGKILL');
   }
+});
+
+test('compile --watch --cache: starts from the snapshot, writes it back; a stale one falls back to a full compile', async () => {
+  const dir = await twoKeysConfig();
+  const cache = join(outDir, 'cache');
+  const out = join(outDir, 'cached.json');
+  const primed = spawnSync(process.execPath, [CLI, 'compile', dir, '-o', out, '--cache', cache], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(primed.status, 0, primed.stderr);
+  const compiled = readFileSync(out);
+  const run = async (steps: (w: Watcher) => Promise<void>) => {
+    const w = new Watcher([dir, '-o', out, '--cache', cache]);
+    try {
+      await steps(w);
+      w.child.kill('SIGTERM');
+      assert.equal(await w.exited, 0);
+    } finally {
+      w.child.kill('SIGKILL');
+    }
+  };
+  await run(async (w) => {
+    // Both key files taken from the snapshot: nothing compiled from scratch.
+    const first = await w.next(/watching .*\n/);
+    assert.doesNotMatch(first, /not used/);
+    assert.match(first, /compiled .*: wrote .*cached\.json in \d+ ms \(snapshot: 0 key files resolved again, 2 kept\): 2 APIs, 2 keys/);
+    assert.ok(readFileSync(out).equals(compiled), 'the first bundle is what compile writes');
+    writeFileSync(join(dir, 'keys/alice.yaml'), `${ALICE}  orders: {}\n`);
+    const line = await w.next(/keys\/alice\.yaml changed: wrote .*\n/);
+    assert.match(line, /\(snapshot: 1 key file resolved again, 1 kept\)/);
+    assert.ok(readFileSync(out).equals(compileRef(dir)), 'OUT is the bytes of a fresh compile of the same tree');
+  });
+  // Stale: an API changed while nothing watched. One line says so; then everything is compiled.
+  writeFileSync(join(dir, 'apis/orders.yaml'), api('orders', 'auth:\n  use_certificate: true\n', '/orders-v2/'));
+  await run(async (w) => {
+    const first = await w.next(/watching .*\n/);
+    assert.match(first, /the snapshot in .*cache was not used \(APIs, policies or options changed\): compiled everything\n/);
+    assert.match(first, /\(full: snapshot not used: APIs, policies or options changed\): 2 APIs, 2 keys/);
+    // The full compile wrote the snapshot back: the next change patches it.
+    writeFileSync(join(dir, 'keys/bob.yaml'), 'kind: key\nid: bob\ncertificate: ../certs/bob.pem\naccess_rights:\n  orders: {}\n');
+    const line = await w.next(/keys\/bob\.yaml changed: wrote .*\n/);
+    assert.match(line, /\(snapshot: 1 key file resolved again, 1 kept\)/);
+    assert.ok(readFileSync(out).equals(compileRef(dir)));
+  });
 });
 
 test('compile --watch: SIGTERM exits 0; a config with errors at the start writes nothing and keeps watching', async () => {

@@ -69,6 +69,15 @@ test("Tyk's own apps/ and ci/tests/tracing/apps/ (three api_ids defined twice): 
   );
   assert.match(r.stdout, /^ci\/tests\/tracing\/apps\/test-auth\.json:3:15: API "1" is defined twice: imported from apps\/app_sample\.json:3:15/m);
   assert.match(r.stdout, /^ci\/tests\/tracing\/apps\/test\.json:3:15: API "3" is defined twice: imported from apps\/quickstart\.json:3:15/m);
+  // Which fields differ, routing and admission first, with both values (session 18; before: not examined).
+  assert.match(
+    r.stdout,
+    /^ci\/tests\/tracing\/apps\/test\.json:3:15: .*; they differ in 3 fields: \/proxy\/listen_path \("\/quickstart\/" imported, "\/test\/" here\), \/name \("Tyk Test API" imported, "TestAPI" here\), \/detailed_tracing \(unset imported, true here\)\. Remove one/m,
+  );
+  assert.match(
+    r.stdout,
+    /^apps\/jq\.json:3:15: .*; they differ in 16 fields: \/auth\/auth_header_name .*\/use_keyless \(unset imported, true here\), \/enable_coprocess_auth \(true imported, unset here\), .*, and 10 more\./m,
+  );
   assert.match(r.stderr, /mtlsgate import: incomplete: 3 definitions skipped/);
   // The kept definitions are the first given: apps/ before ci/.
   assert.equal(parse(readFileSync(join(out, 'apis/1.yaml'), 'utf8')).proxy.listen_path, '/tyk-api-test/');
@@ -130,6 +139,8 @@ test("--convert-white-lists: the white_list becomes allowed_urls on a whole-API 
   });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /1 access test file \(tests\/\)/);
+  // The import's closing check ran them (session 18; before: it compiled without the test runner).
+  assert.match(r.stderr, /^mtlsgate check: access tests: \d+ passed, 0 failed$/m);
   assert.doesNotMatch(r.stdout, /white_list .*not converted/);
   assert.deepEqual(yaml('policies/readers.yaml').access_rights.reports.allowed_urls, [
     { url: '/daily', methods: ['GET'] },

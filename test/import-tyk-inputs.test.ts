@@ -27,13 +27,18 @@ test('a certificate named by absolute path on the Tyk host is copied into certs/
   // Outside the input directory: read only when --allow-outside names it (docs/security.md section 41).
   const r = importTyk(absOut, input, '--allow-outside', host);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /wrote 1 API, 0 policies, 0 keys, 1 certificate file \(certs\/\) to /);
+  assert.match(r.stdout, /wrote 1 API, 0 policies, 0 keys, 1 certificate file \(certs\/\), 1 access test file \(tests\/\) to /);
   assert.match(
     r.stdout,
     /client_certificates\/0: certificate file ".*partner b\.pem" copied to certs\/partner_b\.pem and named as "\.\.\/certs\/partner_b\.pem": .*; the private key in that file was NOT copied/,
   );
   const api = yamlOf(absOut, 'apis/b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70.yaml');
   assert.deepEqual(api.client_certificates, ['../certs/partner_b.pem']);
+  // The copied file is the material of the API's mTLS access test (session 18): its pin passes, and the check ran it.
+  assert.match(
+    readFileSync(join(absOut, 'tests', 'mtls-b7d1e3a2f4c64c0e9a1f2b3c4d5e6f70.yaml'), 'utf8'),
+    /with pinned \.\.\/certs\/partner_b\.pem: let through \(keyless API\)/,
+  );
   const copied = readFileSync(join(absOut, 'certs', 'partner_b.pem'), 'utf8');
   assert.doesNotMatch(copied, /PRIVATE KEY/);
   assert.equal(new X509Certificate(copied).fingerprint256, new X509Certificate(readFileSync(join(pki.dir, 'partner-a.pem'))).fingerprint256);

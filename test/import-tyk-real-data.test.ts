@@ -13,7 +13,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parse } from 'yaml';
 import { importTyk, type ImportResult } from '../importer/index.ts';
 
@@ -58,7 +58,8 @@ test('policies.json entries without access_rights (a limits-only policy, a parti
     ['policies/read-reports.yaml', 'policies/rate3.yaml', 'policies/difforg.yaml'],
   );
   assert.deepEqual(parse(fileOf(r, 'policies/rate3.yaml')), { kind: 'policy', id: 'rate3', rate: 4, per: 4 });
-  assert.match(dropsAt(r, '/rate3/partitions')[0].message, /policy partitions are not supported/);
+  // Partitions are applied as Tyk applies them (session 18): a rate_limit partition is the rate, nothing is left unconverted.
+  assert.deepEqual(dropsAt(r, '/rate3/partitions'), []);
 });
 
 test('a map of other objects is still not taken for policies', () => {
@@ -140,4 +141,81 @@ test('a policy state other than "active" (Dashboard: deny, draft) makes its keys
   assert.equal(parse(fine!.text).is_inactive, undefined);
   assert.match(r.notes.find((x) => x.pointer === '/0/state')!.message, /state is "deny": keys that apply it are written with is_inactive: true/);
   assert.equal([...r.drops, ...r.notes].filter((x) => x.pointer === '/1/state').length, 0);
+});
+
+test('two definitions of one api_id: the skip says they are identical when only unset fields differ, else the fields that differ (before: not examined)', () => {
+  const one = api({ Default: { name: 'Default', use_extended_paths: true, extended_paths: {} } });
+  const same = importFiles({ 'a.json': one, 'b.json': { ...one, tags: [], enable_batch_request_support: false } }).r;
+  assert.match(same.skipped[0].message, /; the two definitions are identical \(fields left unset count as equal\): either can go\. Remove one/);
+  const other = importFiles({
+    'a.json': one,
+    'b.json': { ...one, use_keyless: true, last_updated: '2026-01-01', proxy: { ...one.proxy, listen_path: '/r2/' } },
+  }).r;
+  assert.match(
+    other.skipped[0].message,
+    /; they differ in 3 fields: \/use_keyless \(unset imported, true here\), \/proxy\/listen_path \("\/reports\/" imported, "\/r2\/" here\), \/last_updated \(unset imported, "2026-01-01" here\)\. Remove one/,
+  );
+});
+
+// Tyk's own policies (internal/policy/testdata/policies.json, copied unchanged) applied together
+// as Tyk's internal/policy/apply_test.go applies them, to keys of APIs a..e.
+test("several policies on one key, as Tyk's apply_test.go combines them: partitions applied, the keys Tyk refuses written inactive, what mtlsgate's merge widens reported at the key (before: partitions unsupported, every policy applied whole)", () => {
+  const POLICIES = join(import.meta.dirname, 'fixtures', 'tyk-repo', 'internal', 'policy', 'testdata', 'policies.json');
+  const dir = join(tmp, 'partitions');
+  mkdirSync(dir);
+  for (const id of ['a', 'b', 'c', 'd', 'e'])
+    writeFileSync(
+      join(dir, `${id}.json`),
+      JSON.stringify({ api_id: id, use_standard_auth: true, proxy: { listen_path: `/${id}/`, target_url: 'http://127.0.0.1:9' } }),
+    );
+  const keys: Record<string, string[]> = {
+    mixed: ['per_api_with_api_d', 'quota1'],
+    'mixed-other-order': ['rate1', 'per_api_with_api_d'],
+    'per-api-and-partitions': ['per_api_and_partitions'],
+    'per-api-only': ['per_api_and_no_other_partitions', 'per_api_with_api_d'],
+    'quota-and-acl': ['quota4', 'nonpart1'],
+    'per-path': ['per-path2', 'per-path1'],
+    'whole-and-paths': ['nonpart1', 'per-path2'],
+    'rates-per-api': ['acl-for-a-b', 'rate-for-a', 'rate-for-b'],
+  };
+  Object.entries(keys).forEach(([alias, apply], i) =>
+    writeFileSync(join(dir, `${String(i).repeat(64)}.json`), JSON.stringify({ alias, apply_policies: apply })),
+  );
+  const r = importTyk([POLICIES, dir]);
+  const yaml = (path: string) => parse(fileOf(r, path));
+  // Partitions: what a partition leaves out is not written (Tyk does not apply it).
+  assert.deepEqual(yaml('policies/rate-for-a.yaml'), { kind: 'policy', id: 'rate-for-a', rate: 4, per: 1 });
+  assert.deepEqual(yaml('policies/acl1.yaml'), { kind: 'policy', id: 'acl1', access_rights: { a: {} } });
+  assert.equal(yaml('policies/acl_with_allowed_url.yaml').rate, undefined);
+  assert.match(
+    r.notes.find((f) => f.pointer === '/quota4/partitions')?.message ?? '',
+    /not written, as Tyk does not apply them: access_rights \(no acl partition: it grants no API/,
+  );
+  // Tyk refuses these keys ("key not found"): written inactive, with Tyk's reason.
+  const noteAt = (alias: string) =>
+    r.notes.find((f) => basename(f.file).startsWith(String(Object.keys(keys).indexOf(alias))) && f.pointer === '/apply_policies')?.message ?? '';
+  for (const alias of ['mixed', 'mixed-other-order', 'per-api-and-partitions']) assert.equal(yaml(`keys/${alias}.yaml`).is_inactive, true, alias);
+  assert.match(
+    noteAt('mixed'),
+    /Tyk refuses this key: it applies per_api and partitioned policies together .*cannot apply multiple policies when some have per_api set and some are partitioned/,
+  );
+  assert.match(noteAt('mixed-other-order'), /Tyk refuses this key/);
+  assert.match(noteAt('per-api-and-partitions'), /policy "per_api_and_partitions": it sets per_api together with other partitions/);
+  for (const alias of ['per-api-only', 'quota-and-acl', 'per-path', 'whole-and-paths', 'rates-per-api'])
+    assert.equal(yaml(`keys/${alias}.yaml`).is_inactive, undefined, alias);
+  // What mtlsgate's merge grants more than Tyk's, at the key, marked wider.
+  const dropsOf = (alias: string) => r.drops.filter((f) => f.file.includes(dir) && basename(f.file).startsWith(String(Object.keys(keys).indexOf(alias))));
+  const [whole] = dropsOf('whole-and-paths');
+  assert.equal(whole?.wider, true);
+  assert.match(
+    whole.message,
+    /^API "a": Tyk merges the rights of policies p1, per_path_2 into the allowed_urls of per_path_2 only .*mtlsgate grants it the whole API/,
+  );
+  const [rate] = dropsOf('rates-per-api');
+  assert.equal(rate?.wider, true);
+  assert.match(
+    rate.message,
+    /^API "b": Tyk limits this key to 2 per 1 s there \(the most generous of rate-for-b\); mtlsgate applies the key's most generous rate, 4 per 1 s, on every API$/,
+  );
+  for (const alias of ['per-path', 'quota-and-acl', 'per-api-only']) assert.deepEqual(dropsOf(alias), [], alias);
 });

@@ -166,7 +166,7 @@ test('keys: sha256 key hashes become token_sha256, certificate ids become sha256
   assert.match(frank, /^# NOT ACTIVE: Tyk stored this key's token hashed with murmur128/m);
   assert.equal(parse(frank), null, 'no active document');
   assert.deepEqual(parse(frank.replace(/^# (?!NOT|Uncomment|Imported|Source)/gm, '')), { kind: 'key', id: 'frank', apply_policies: ['partner-standard'] });
-  assert.match(all.stdout, /wrote 7 APIs, 4 policies, 4 keys \(1 commented out: it needs a new token\) to /);
+  assert.match(all.stdout, /wrote 7 APIs, 4 policies, 4 keys \(1 commented out: it needs a new token\), 5 access test files \(tests\/\) to /);
 });
 
 test('every field that is not converted is reported with its file and JSON pointer', () => {

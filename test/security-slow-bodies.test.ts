@@ -10,7 +10,7 @@ import { serveConfig } from '../cli/commands/serve.ts';
 import { buildBundle } from './helpers/bundle-builder.ts';
 import { makePki, startTestGateway, type TestGateway, type TestPki } from './helpers/gateway-fixtures.ts';
 import { waitFor } from './helpers/ops-fixtures.ts';
-import { recorder, type Seen, startUpstreams, upload } from './helpers/slow-uploads.ts';
+import { recorder, resetter, type Seen, startUpstreams, upload } from './helpers/slow-uploads.ts';
 
 const RATE = 1_000;
 const GRACE_MS = 2_000;
@@ -25,23 +25,35 @@ describe('slow request bodies: the minimum body rate and the idle timeout', () =
   let cleanup: () => void;
   const seen: Seen[] = [];
   let upstreams: Awaited<ReturnType<typeof startUpstreams>>;
+  /** Upstreams that read the first chunk of a body and then nothing for a minute. */
+  let holding: Awaited<ReturnType<typeof startUpstreams>>;
+  /** Upstreams that read the first chunk of a body and fail the request half a second later. */
+  let failing: Awaited<ReturnType<typeof startUpstreams>>;
   let gw: TestGateway;
 
   before(async () => {
     ({ pki, cleanup } = await makePki());
     upstreams = await startUpstreams(recorder(seen));
+    holding = await startUpstreams(recorder([], 60_000));
+    failing = await startUpstreams(resetter([], 500));
+    const both = (id: string, u: typeof upstreams) => [
+      { id: `${id}-pool`, listen_path: `/${id}-pool/`, strip_listen_path: false, target_url: u.h1Url, use_keyless: true },
+      { id: `${id}-h2`, listen_path: `/${id}-h2/`, strip_listen_path: false, target_url: u.h2cUrl, upstream_http2: true, use_keyless: true },
+    ];
     gw = await startTestGateway(
       pki,
       buildBundle([
         { id: 'pool', listen_path: '/pool/', strip_listen_path: false, target_url: upstreams.h1Url, use_keyless: true },
         { id: 'h2', listen_path: '/h2/', strip_listen_path: false, target_url: upstreams.h2cUrl, upstream_http2: true, use_keyless: true },
+        ...both('held', holding),
+        ...both('fail', failing),
       ]),
       { clientIdleTimeoutMs: IDLE_MS, minBodyRate: { bytesPerSecond: RATE, graceMs: GRACE_MS } },
     );
   });
   after(async () => {
     await gw.close();
-    upstreams.close();
+    for (const u of [upstreams, holding, failing]) u.close();
     cleanup();
   });
 
@@ -65,6 +77,37 @@ describe('slow request bodies: the minimum body rate and the idle timeout', () =
         assert.equal(s.ended, false, path);
         const record = await recordOf(path);
         assert.deepEqual([record.status, record.code], [408, 'client.body_too_slow'], path);
+      }
+    } finally {
+      for (const u of uploads) u.stop();
+    }
+  });
+
+  it('a body the gateway still holds unread when it answers (the idle timeout while the upstream reads nothing; the upstream failing mid-body) ends the exchange at once: its record is written, for HTTP/1.1 and HTTP/2 clients on both upstream paths', async () => {
+    // 200 KB at once, then nothing: the upstream takes the first chunk only, so the rest backs
+    // up in the gateway. Before: an HTTP/2 client's stream stayed open after the 408 or 502,
+    // its unread body paused, and the exchange went unlogged until the client's session ended.
+    const cases = [
+      ['/held-pool/h1', 408],
+      ['/held-pool/h2', 408],
+      ['/held-h2/h1', 408],
+      ['/held-h2/h2', 408],
+      ['/fail-pool/h1', 502],
+      ['/fail-pool/h2', 502],
+      ['/fail-h2/h1', 502],
+      ['/fail-h2/h2', 502],
+    ] as const;
+    const uploads = cases.map(([path]) =>
+      upload(gw.port, pki, path, path.endsWith('h2'), { total: 1_000_000, chunk: 1, everyMs: 1_000, burst: 200_000, stallAfter: 200_000 }),
+    );
+    try {
+      for (const [i, [path, status]] of cases.entries()) {
+        const u = uploads[i];
+        await waitFor(`an answer to ${path}`, () => u.status !== null, IDLE_MS + TICK_MS + SLACK_MS + 10_000);
+        assert.equal(u.status, status, `${path}: ${u.body}`);
+        // Seconds after the answer, the client still connected and silent: only the gateway can end the exchange.
+        const record = await waitFor(`the log record of ${path}`, () => gw.records.find((r) => r.path === path), 2 * SLACK_MS);
+        assert.equal(record.status, status, path);
       }
     } finally {
       for (const u of uploads) u.stop();

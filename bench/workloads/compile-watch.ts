@@ -5,6 +5,8 @@
 // renamed over), and the time from the rename to the line saying OUT was rewritten is measured.
 // Each rewritten OUT is compared with an uncached `compile` of the same config (`identical`).
 // The original key file is put back at the end, as the compile-cache bench does.
+// With a cache directory the CLI runs `compile --watch --cache DIR` (primed by the caller: it starts
+// from the snapshot there), and each step also records the process's peak RSS so far (VmHWM).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -23,11 +25,14 @@ export interface WatchStep {
   line: string;
   identical?: boolean;
   loadAverage: number;
+  /** The watching process's peak RSS so far (/proc/PID/status VmHWM), KiB. */
+  peakKiB?: number;
   error?: string;
 }
 
 export interface WatchRow {
   keys: number;
+  cache?: string;
   steps: WatchStep[];
 }
 
@@ -35,7 +40,7 @@ const KEY_FILE = join('keys', 'keys-000.yaml');
 const ASIDE = `${KEY_FILE}.bench-watch-original`;
 const NEW_CERTS = join('certs', 'bench-watch');
 
-export async function runCompileWatchBench(ctx: BenchContext, configDir: string, keys: number): Promise<WatchRow> {
+export async function runCompileWatchBench(ctx: BenchContext, configDir: string, keys: number, cacheDir?: string): Promise<WatchRow> {
   const work = ctx.dir('compile', `watch-${keys}`);
   const out = join(work, 'watched.json');
   const ref = join(work, 'uncached.json');
@@ -48,8 +53,8 @@ export async function runCompileWatchBench(ctx: BenchContext, configDir: string,
   mkdirSync(join(configDir, NEW_CERTS), { recursive: true });
   for (const name of ['added', 'swapped'])
     writeFileSync(join(configDir, NEW_CERTS, `${name}.pem`), (await issueCert(ca, `bench-watch-${name}`, { alg: 'ec' })).certPem);
-  const row: WatchRow = { keys, steps: [] };
-  const [cmd, args] = pinned(SERVER_CORE, process.execPath, [cli, 'compile', configDir, '-o', out, '--watch']);
+  const row: WatchRow = { keys, ...(cacheDir ? { cache: cacheDir } : {}), steps: [] };
+  const [cmd, args] = pinned(SERVER_CORE, process.execPath, [cli, 'compile', configDir, '-o', out, '--watch', ...(cacheDir ? ['--cache', cacheDir] : [])]);
   ctx.log(`compile watch ${keys}: start`);
   let startedAt = Date.now();
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -76,7 +81,7 @@ export async function runCompileWatchBench(ctx: BenchContext, configDir: string,
   try {
     const loadAverage = round(loadavg()[0], 2);
     const first = await lineAfter(/^.*watching .*$/m, 900_000);
-    row.steps.push({ step: 'start', wallMs: Date.now() - startedAt, line: first.split('\n')[0], loadAverage });
+    row.steps.push({ step: 'start', wallMs: Date.now() - startedAt, line: first.split('\n')[0], loadAverage, ...peakOf(child) });
     const original = readFileSync(join(configDir, KEY_FILE), 'utf8');
     renameSync(join(configDir, KEY_FILE), join(configDir, ASIDE));
     const added = `${original}---\nkind: key\nid: bench-watch-added\ncertificate: ../${NEW_CERTS}/added.pem\napply_policies: [policy-000]\n`;
@@ -92,7 +97,7 @@ export async function runCompileWatchBench(ctx: BenchContext, configDir: string,
       startedAt = Date.now();
       replaceFile(configDir, KEY_FILE, content);
       const line = await lineAfter(/^.*keys-000\.yaml.* changed: .*$/m, 300_000);
-      const s: WatchStep = { step, wallMs: Date.now() - startedAt, line, loadAverage };
+      const s: WatchStep = { step, wallMs: Date.now() - startedAt, line, loadAverage, ...peakOf(child) };
       if (!/ wrote /.test(line)) s.error = line;
       else await compare(s);
       row.steps.push(s);
@@ -103,4 +108,14 @@ export async function runCompileWatchBench(ctx: BenchContext, configDir: string,
     rmSync(join(configDir, NEW_CERTS), { recursive: true, force: true });
   }
   return row;
+}
+
+/** The process's peak RSS so far (taskset execs node: the same PID), or nothing where /proc has no status. */
+function peakOf(child: ChildProcess): { peakKiB?: number } {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+    return m ? { peakKiB: Number(m[1]) } : {};
+  } catch {
+    return {};
+  }
 }

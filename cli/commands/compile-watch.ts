@@ -5,12 +5,16 @@
 // stat of the other certificate and key files (what `compile --cache` spends most of its time on
 // at 1,000,000 keys). Its bytes are a full compile's. A change that does not compile prints its
 // diagnostics and leaves OUT as it was: a gateway watching OUT keeps serving the last good bundle.
+// With --cache every compile is `compile --cache`'s instead (compiler/snapshot-watch.ts): the
+// first one starts from the snapshot a previous compile left in the cache (when its checks
+// hold; otherwise one line says why not and everything is compiled), and each writes it back.
 import type { KeyObject } from 'node:crypto';
-import { relative, resolve, sep } from 'node:path';
+import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { signBundle } from '../../bundle/sign.ts';
 import { type CompileOptions, ConfigDirError, formatDiagnostics } from '../../compiler/index.ts';
 import type { Diagnostic } from '../../compiler/diagnostics.ts';
 import { LiveCompiler } from '../../compiler/live-compile.ts';
+import { SnapshotWatchCompiler } from '../../compiler/snapshot-watch.ts';
 import { oneAtATime } from '../../runtime/one-at-a-time.ts';
 import { errnoMessage } from '../../common/errno.ts';
 import { writeOutput } from '../io.ts';
@@ -22,7 +26,7 @@ export interface WatchParams {
   opts: CompileOptions;
   signingKey?: KeyObject;
   /** "1 API, 2 keys, ..., digest sha256:..." for a compiled bundle (cli/commands/compile.ts). */
-  summary(result: Awaited<ReturnType<LiveCompiler['compile']>>): string;
+  summary(result: Awaited<ReturnType<LiveCompiler['compile'] | SnapshotWatchCompiler['compile']>>): string;
 }
 
 /** Quiet time after the last event before a recompile: an editor's save is several events. */
@@ -37,7 +41,14 @@ export async function watchCompile(p: WatchParams): Promise<number> {
   const root = resolve(p.dir);
   const outAbs = resolve(p.out);
   const cacheAbs = p.opts.cacheDir === undefined ? null : resolve(p.opts.cacheDir);
-  const live = new LiveCompiler(p.dir, p.opts);
+  const live = cacheAbs === null ? new LiveCompiler(p.dir, p.opts) : new SnapshotWatchCompiler(p.dir, { ...p.opts, cacheDir: p.opts.cacheDir! });
+  // OUT, its temporary file (common/atomic-write.ts) and the cache are written by this process:
+  // their events are not changes to compile (with --cache each would be a compile).
+  const outTemp = `.${basename(outAbs)}.`;
+  const ownWrite = (path: string) =>
+    path === outAbs ||
+    (cacheAbs !== null && (path === cacheAbs || path.startsWith(cacheAbs + sep))) ||
+    (dirname(path) === dirname(outAbs) && basename(path).startsWith(outTemp) && path.endsWith('.tmp'));
   // Changed paths since the last recompile; null: a watch was lost (everything is compiled).
   let changed = new Set<string>();
   let lost = false;
@@ -64,6 +75,9 @@ export async function watchCompile(p: WatchParams): Promise<number> {
       return;
     }
     const what = first ? `compiled ${p.dir}` : `${describeChange(paths, wasLost)} changed`;
+    // The snapshot not used at the start: one line says why (the compile was a full one).
+    const miss = result.cache?.snapshotMiss;
+    if (first && miss !== undefined) info(`${PREFIX} the snapshot in ${p.opts.cacheDir} was not used (${miss}): compiled everything`);
     const isFirst = first;
     first = false;
     const ok = result.errorCount === 0 && result.bundle !== null;
@@ -81,7 +95,8 @@ export async function watchCompile(p: WatchParams): Promise<number> {
     failed = false;
     const bundle = p.signingKey ? signBundle(result.bundle!, p.signingKey) : result.bundle!;
     try {
-      writeOutput(p.out, bundle);
+      // Unsigned, the bundle is the bytes the cache just wrote: OUT is a link to them (as compile --cache).
+      writeOutput(p.out, bundle, p.signingKey ? undefined : result.bundleFile);
     } catch (err) {
       const message = (err as Error).name === 'UnsafeTargetError' ? (err as Error).message : `cannot write ${p.out}: ${errnoMessage(err)}`;
       process.stderr.write(`${PREFIX} ${what}: ${message}\n`);
@@ -89,7 +104,7 @@ export async function watchCompile(p: WatchParams): Promise<number> {
     }
     written = result.bundle!;
     const ms = Math.round(performance.now() - started);
-    info(`${PREFIX} ${what}: wrote ${p.out} in ${ms} ms (${result.live}): ${p.summary(result)}`);
+    info(`${PREFIX} ${what}: wrote ${p.out} in ${ms} ms (${modeOf(result)}): ${p.summary(result)}`);
     // Warnings in full on the first compile; afterwards only those the change brought.
     const fresh = isFirst ? result.diagnostics : result.diagnostics.filter((d) => !shown.has(diagnosticKey(d)));
     if (fresh.length > 0) process.stderr.write(formatDiagnostics({ diagnostics: fresh, errorCount: 0, warningCount: fresh.length }, 'text', p.dir));
@@ -108,6 +123,7 @@ export async function watchCompile(p: WatchParams): Promise<number> {
   };
 
   live.onChange((path) => {
+    if (path !== null && ownWrite(path)) return;
     if (path === null) lost = true;
     else changed.add(path);
     if (timer) clearTimeout(timer);
@@ -143,6 +159,14 @@ export async function watchCompile(p: WatchParams): Promise<number> {
   await recompile.idle();
   clearInterval(keepAlive);
   return 0;
+}
+
+/** The line's "(mode)": with --cache, how much the snapshot spared ("snapshot: 1 key file resolved again, 999 kept"). */
+function modeOf(result: Awaited<ReturnType<LiveCompiler['compile'] | SnapshotWatchCompiler['compile']>>): string {
+  const c = result.cache;
+  if (result.live === 'snapshot' && c?.patched !== undefined) return `snapshot: ${count(c.patched, 'key file')} resolved again, ${c.hits} kept`;
+  if (result.live === 'full' && c?.snapshotMiss !== undefined) return `full: snapshot not used: ${c.snapshotMiss}`;
+  return result.live;
 }
 
 function diagnosticKey(d: Diagnostic): string {

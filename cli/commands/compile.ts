@@ -49,8 +49,12 @@ Options:
                               and rewrites FILE with the bytes a fresh compile gives, printing one
                               line (what changed, ms, the summary); a change with errors prints
                               its diagnostics and leaves FILE as it was. Runs until SIGINT or
-                              SIGTERM (exit 0). Not with DIR "-", -o -, --shards or --format
-                              json|github (docs/scale.md)
+                              SIGTERM (exit 0). With --cache every compile is compile --cache's:
+                              the first starts from the snapshot a previous compile left in the
+                              cache when its checks hold (a line says why not when they do not:
+                              then everything is compiled), and each writes the snapshot back.
+                              Not with DIR "-", -o -, --shards or --format json|github
+                              (docs/scale.md)
   --shards N|auto             write a sharded bundle into the directory -o names: manifest.json
                               and shards/<digest>.json, keys split by a hash of their id into
                               N shards (auto: ~4,000 keys a shard, 1 to 256), so that a gateway

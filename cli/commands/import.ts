@@ -3,6 +3,7 @@
 // is fatal; the files are staged beside OUT_DIR and renamed into place in one step.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { runAccessTests } from '../../access/run.ts';
 import { compileDir, displayPath, formatDiagnostics } from '../../compiler/index.ts';
 import { FatalImportError, type Finding, formatFindings, importTyk, type OutFile } from '../../importer/index.ts';
 import { count } from '../../common/count.ts';
@@ -12,7 +13,7 @@ import { refuseStdout } from '../io.ts';
 import { envelope, FORMAT_OPTIONS, githubLine, parseFormat, type Problem } from '../report.ts';
 import { parseCommandLine } from '../flags.ts';
 
-const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR [--strict] [--convert-white-lists] [--allow-outside PATH] [--format text|json|github]
+const usage = `usage: mtlsgate import tyk FILE|DIR... -o OUT_DIR [--strict] [--convert-white-lists] [--certs DIR] [--allow-outside PATH] [--format text|json|github]
 
 Converts Tyk API definitions (classic JSON and Tyk OAS with x-tyk-api-gateway), policies
 and key sessions into mtlsgate YAML under OUT_DIR (apis/, policies/, keys/), prints every
@@ -35,6 +36,11 @@ Options:
                       converted list comes with a kind: test document (tests/) proving the
                       listed paths get Tyk's answers. Where it cannot be expressed, it stays
                       reported (docs/import-tyk.md)
+  --certs DIR         the PEM files of the client certificates Tyk names by id (any file
+                      names under DIR: each is matched by its SHA-256, the hex a Tyk
+                      certificate id ends with). Each mTLS API's tests/mtls-<api>.yaml then
+                      presents the pinned and key certificates; without it, only the
+                      refusals are tested and the report names the ids to supply
   --allow-outside PATH  a certificate file (or a directory of them) outside the inputs'
                       directories that may be read and copied into OUT_DIR/certs/
                       (repeatable; a definition naming /etc/tyk/certs/a.pem needs
@@ -85,6 +91,7 @@ async function run(argv: string[]): Promise<number> {
     'allow-outside': { type: 'string', multiple: true },
     strict: { type: 'boolean' },
     'convert-white-lists': { type: 'boolean' },
+    certs: { type: 'string' },
     ...FORMAT_OPTIONS,
   });
   const format = parseFormat(values);
@@ -110,7 +117,11 @@ async function run(argv: string[]): Promise<number> {
 
   let result;
   try {
-    result = importTyk(inputs, { allowOutside: values['allow-outside'] ?? [], convertWhiteLists: values['convert-white-lists'] === true });
+    result = importTyk(inputs, {
+      allowOutside: values['allow-outside'] ?? [],
+      convertWhiteLists: values['convert-white-lists'] === true,
+      ...(values.certs !== undefined ? { certs: values.certs } : {}),
+    });
   } catch (err) {
     if (err instanceof FatalImportError)
       return failed(
@@ -126,7 +137,8 @@ async function run(argv: string[]): Promise<number> {
   }
   const c = result.counts;
   const strict = values.strict === true;
-  const checked = await compileDir(out);
+  // As `check` does: the generated access tests (tests/) run, and a case that fails is an error.
+  const checked = await compileDir(out, { accessTests: runAccessTests });
   const wider = result.drops.filter((d) => d.wider);
   // The import's own verdict: a skipped definition always fails it; a widening drop only under --strict.
   const failures: Problem[] = [
@@ -182,6 +194,10 @@ async function run(argv: string[]): Promise<number> {
   else process.stderr.write(formatDiagnostics(checked, 'text', out));
   if (checked.errorCount > 0) console.error(`mtlsgate check: ${out}: ${count(checked.errorCount, 'error')}`);
   else console.error(`mtlsgate check: ${out} ok (${count(checked.warningCount, 'warning')})`);
+  // The generated tests (tests/) ran: say so, a failed case is an E_ACCESS_TEST error above.
+  const ran = checked.tests.outcomes;
+  if (ran !== null && ran.length > 0)
+    console.error(`mtlsgate check: access tests: ${ran.filter((o) => o.pass).length} passed, ${ran.filter((o) => !o.pass).length} failed`);
   if (result.skipped.length > 0) console.error(`mtlsgate import: incomplete: ${count(result.skipped.length, 'definition')} skipped`);
   if (strict && wider.length > 0) console.error(`mtlsgate import: --strict: ${count(wider.length, 'Tyk setting')} that narrowed access not converted`);
   return failed1 ? 1 : 0;

@@ -3,6 +3,7 @@
 import { createServer as createH1Server, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import {
   connect as connectH2,
+  constants as h2constants,
   createServer as createH2cServer,
   type Http2Server,
   type Http2ServerRequest,
@@ -21,12 +22,15 @@ export interface Seen {
   abandoned: boolean;
 }
 
+/** One handler for both upstreams. */
+type Handler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
+
 /**
  * Records every request and answers `got N` once its body ended; the same handler for HTTP/1.1
  * and h2c. `stallMs`: after the first chunk, reads nothing for that long (the gateway's writes
  * back up: backpressure), then reads the rest.
  */
-export function recorder(seen: Seen[], stallMs = 0) {
+export function recorder(seen: Seen[], stallMs = 0): Handler {
   return (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
     const s: Seen = { path: req.url ?? '', bytes: 0, ended: false, abandoned: false };
     seen.push(s);
@@ -51,8 +55,29 @@ export function recorder(seen: Seen[], stallMs = 0) {
   };
 }
 
+/**
+ * Records every request, reads its first chunk and nothing more, and after `afterMs` fails it:
+ * HTTP/1.1 closes the connection, h2c resets the stream with INTERNAL_ERROR. What the client
+ * sent beyond the first chunk stays in the gateway's hands, unread.
+ */
+export function resetter(seen: Seen[], afterMs: number): Handler {
+  return (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+    const s: Seen = { path: req.url ?? '', bytes: 0, ended: false, abandoned: false };
+    seen.push(s);
+    req.once('data', (c: Buffer) => {
+      req.pause();
+      s.bytes += c.length;
+      setTimeout(() => {
+        s.abandoned = true;
+        if ('stream' in res) res.stream.close(h2constants.NGHTTP2_INTERNAL_ERROR);
+        else res.socket?.destroy();
+      }, afterMs);
+    });
+  };
+}
+
 /** An HTTP/1.1 and an h2c upstream with the same handler; close() ends them and the gateway's sessions. */
-export async function startUpstreams(handler: ReturnType<typeof recorder>): Promise<{ h1Url: string; h2cUrl: string; close(): void }> {
+export async function startUpstreams(handler: Handler): Promise<{ h1Url: string; h2cUrl: string; close(): void }> {
   const h1: Server = createH1Server(handler);
   const h2c: Http2Server = createH2cServer(handler);
   /** The gateway's sessions to the h2c upstream (closed at the end: the server waits for them). */
