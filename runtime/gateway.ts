@@ -229,6 +229,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     maxResets: opts.http2MaxResets,
     resetPeriodMs: opts.http2ResetPeriodMs,
     onRapidReset: () => opts.onConnectionRefused?.('http2_rapid_reset'),
+    onControlFlood: () => opts.onConnectionRefused?.('http2_control_flood'),
   });
   // --listen-plain: its own HTTP/1.1 transport, fed by a plain TCP listener (made on first use).
   const plainHttp = opts.certHeader === undefined ? null : createHttp1Transport(core, onUpgrade(true), true);

@@ -9,6 +9,8 @@
 // client acknowledged the SETTINGS, GOAWAY after), header lists of HTTP/1.1's size, and a
 // budget of streams the client resets before they are answered ("rapid reset",
 // CVE-2023-44487): a connection that spends it gets GOAWAY(ENHANCE_YOUR_CALM) and is closed.
+// So does one that sends PING, SETTINGS and PRIORITY frames faster than their own budget allows
+// (section 62).
 import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { refusal } from './errors.ts';
@@ -54,6 +56,20 @@ export const DEFAULT_HTTP2_RESET_PERIOD_MS = 60_000;
  */
 export const HTTP2_MIN_RESET_PERIOD_MS = RAPID_RESET_MS;
 
+/**
+ * PING, SETTINGS and PRIORITY frames a connection may send (section 62): a burst of 1,000, then
+ * 100 a second. Browsers send a few of each per connection (Firefox a few PRIORITY frames per
+ * page); gRPC clients ping for keepalive (seconds apart at the least) and to measure the
+ * bandwidth-delay product while they receive (grpc-go: one per round trip while data comes), so a
+ * PING that follows bytes the gateway wrote since the previous one costs nothing, as gRPC C-core
+ * servers only count pings "without data". A flood (nghttp2 answers 260,000 a second, in C++,
+ * while the other clients wait) spends it within milliseconds.
+ */
+const CONTROL_FRAME_BURST = 1_000;
+const CONTROL_FRAMES_PER_MS = 100 / 1_000;
+/** A PING's ACK, written for the one before (9-byte header, 8 bytes of payload): not bytes of an answer. */
+const PING_ACK_BYTES = 17;
+
 export interface Http2Limits {
   /** Streams open at once per connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
   maxStreams: number;
@@ -63,6 +79,8 @@ export interface Http2Limits {
   resetPeriodMs?: number;
   /** A connection closed for resetting streams too fast (for /metrics). */
   onRapidReset?: () => void;
+  /** A connection closed for spending its PING, SETTINGS and PRIORITY budget (for /metrics). */
+  onControlFlood?: () => void;
 }
 
 export interface Http2Transport {
@@ -78,11 +96,19 @@ export interface Http2Transport {
  */
 interface SessionState {
   readonly session: ServerHttp2Session;
+  readonly socket: TLSSocket;
   readonly facts: ConnectionFacts;
   open: number;
   resetBudget: number;
   /** performance.now() when the budget was last brought up to date. */
   budgetAt: number;
+  /** The PING, SETTINGS and PRIORITY frames left (section 62), and when that was brought up to date. */
+  controlBudget: number;
+  controlAt: number;
+  /** The socket's bytesWritten at the last PING: a PING after an answer's bytes is free. */
+  writtenAtPing: number;
+  /** performance.now() when its latest stream opened (its idle time, once a control frame refreshed node's timer). */
+  lastStreamAt: number;
   /** Closed for rapid reset: streams still parsed from its last read are refused, not decided. */
   tripped: boolean;
 }
@@ -95,8 +121,9 @@ const OPENED_AT = Symbol('mtlsgate.streamOpenedAt');
 type StateHolder = { [STATE]?: SessionState };
 type StreamMarks = { [STREAM_SESSION]: SessionState; [OPENED_AT]: number };
 
-/** The session error of a connection closed for rapid reset (its 'error' listener ignores it). */
+/** The session errors of a connection closed for rapid reset or a control-frame flood (its 'error' listener ignores them). */
 const RAPID_RESET = new Error('HTTP/2 streams reset too fast');
+const CONTROL_FLOOD = new Error('HTTP/2 PING, SETTINGS or PRIORITY frames sent too fast');
 
 /**
  * The host header of an HTTP/2 request: :authority, else Host. Both, naming different hosts, are
@@ -172,18 +199,68 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
     const now = performance.now();
     if (now - marks[OPENED_AT] >= RAPID_RESET_MS || spendResetBudget(state, now)) return;
     limits.onRapidReset?.();
+    enhanceYourCalm(state, RAPID_RESET);
+  }
+
+  /** Closes a session that spent a budget: GOAWAY(ENHANCE_YOUR_CALM), then the socket. */
+  function enhanceYourCalm(state: SessionState, error: Error): void {
+    const session = state.session;
     state.tripped = true;
     sessions.delete(session);
     // GOAWAY first, on its own: destroy() alone sometimes closes the socket before its GOAWAY is
     // out. nghttp2 takes no new stream once it sent one.
     session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-    setImmediate(() => session.destroy(RAPID_RESET, constants.NGHTTP2_ENHANCE_YOUR_CALM));
+    setImmediate(() => session.destroy(error, constants.NGHTTP2_ENHANCE_YOUR_CALM));
+  }
+
+  /**
+   * A PING, SETTINGS or PRIORITY frame came (section 62): one from the session's budget. Also
+   * the session's idle timeout: node:http2 refreshes its timer at each such frame now that the
+   * gateway listens for them, so a session with no stream open, whose last stream opened
+   * SESSION_IDLE_MS ago, is closed here, as its timer would have closed it.
+   */
+  function controlFrame(state: SessionState): void {
+    if (state.tripped) return;
+    const now = performance.now();
+    state.controlBudget = Math.min(CONTROL_FRAME_BURST, state.controlBudget + (now - state.controlAt) * CONTROL_FRAMES_PER_MS);
+    state.controlAt = now;
+    if (--state.controlBudget < 0) {
+      limits.onControlFlood?.();
+      return enhanceYourCalm(state, CONTROL_FLOOD);
+    }
+    if (state.open === 0 && now - state.lastStreamAt >= SESSION_IDLE_MS) state.session.close();
+  }
+
+  /** A PING: free when the gateway wrote more than ACKs since the previous one (gRPC's BDP pings while it receives). */
+  function pingFrame(state: SessionState): void {
+    const written = state.socket.bytesWritten;
+    const answered = written - state.writtenAtPing > PING_ACK_BYTES;
+    state.writtenAtPing = written;
+    if (!answered || state.open === 0) controlFrame(state);
+  }
+
+  /** A PRIORITY frame on an open stream: node:http2 emits it on the stream, not the session (a shared listener, no closure per stream). */
+  function streamPriority(this: ServerHttp2Stream): void {
+    controlFrame((this as unknown as StreamMarks)[STREAM_SESSION]);
   }
 
   server.on('session', (session: ServerHttp2Session) => {
     // session.socket is a Proxy: read through it here, once, not per request.
     const socket = session.socket as TLSSocket;
-    const state: SessionState = { session, facts: ConnectionFacts.of(socket), open: 0, resetBudget: maxResets, budgetAt: performance.now(), tripped: false };
+    const now = performance.now();
+    const state: SessionState = {
+      session,
+      socket,
+      facts: ConnectionFacts.of(socket),
+      open: 0,
+      resetBudget: maxResets,
+      budgetAt: now,
+      controlBudget: CONTROL_FRAME_BURST,
+      controlAt: now,
+      writtenAtPing: 0,
+      lastStreamAt: now,
+      tripped: false,
+    };
     (session as StateHolder)[STATE] = state;
     sessions.set(session, state);
     session.once('close', () => sessions.delete(session));
@@ -191,10 +268,16 @@ export function createHttp2Transport(gateway: GatewayCore, limits: Http2Limits =
       state.open++;
       const marks = stream as unknown as StreamMarks;
       marks[STREAM_SESSION] = state;
-      marks[OPENED_AT] = performance.now();
+      state.lastStreamAt = marks[OPENED_AT] = performance.now();
       stream.on('close', streamClosed);
       stream.on('aborted', streamAborted);
+      stream.on('priority', streamPriority);
     });
+    // Listening makes node:http2 call in for each of these frames (without, nghttp2 answers them
+    // in C++ unseen): the budget's count. PRIORITY on a stream not open comes to the session.
+    session.on('ping', () => pingFrame(state));
+    session.on('remoteSettings', () => controlFrame(state));
+    session.on('priority', () => controlFrame(state));
     session.on('error', () => {}); // a client's protocol error concerns its session only
     session.setTimeout(SESSION_IDLE_MS, () => session.close());
     if (gateway.draining) session.close();

@@ -102,11 +102,11 @@ export class GatewayMetrics {
     this.reloads.labels('failed').inc(0);
     this.refusedConnections = new Counter({
       name: 'mtlsgate_connections_refused_total',
-      help: 'Connections closed by a limit: max_connections, max_connections_per_address, handshake_deadline (no complete TLS handshake in time), http2_rapid_reset (HTTP/2 streams reset too fast)',
+      help: 'Connections closed by a limit: max_connections, max_connections_per_address, handshake_deadline (no complete TLS handshake in time), http2_rapid_reset (HTTP/2 streams reset too fast), http2_control_flood (HTTP/2 PING, SETTINGS or PRIORITY frames sent too fast)',
       labelNames: ['reason'],
       registers,
     });
-    for (const reason of ['max_connections', 'max_connections_per_address', 'handshake_deadline', 'http2_rapid_reset'])
+    for (const reason of ['max_connections', 'max_connections_per_address', 'handshake_deadline', 'http2_rapid_reset', 'http2_control_flood'])
       this.refusedConnections.labels(reason).inc(0);
     this.bundleInfo = new Gauge({
       name: 'mtlsgate_bundle_info',

@@ -8,6 +8,7 @@
 // ended as if it were whole.
 import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
 import type { ServerResponse } from 'node:http';
+import { AnswerWatch } from './answer-watch.ts';
 import { answerSlowClient, type BodyWatch, type SlowBodyCode } from './body-watch.ts';
 import { type ErrorCode, sendError } from './errors.ts';
 import { type GrpcFraming, sendGrpcError } from './grpc.ts';
@@ -22,6 +23,8 @@ class Http2Forwarding implements Forwarding {
   private trailers: IncomingHttpHeaders | null = null;
   /** The request body's idle timeout and minimum rate, while it goes upstream. */
   private bodyWatch: BodyWatch | null = null;
+  /** The answer's (runtime/answer-watch.ts): made at its first backpressure. */
+  private answerWatch: AnswerWatch | null = null;
   readonly grpcAnswer: GrpcFraming | null;
 
   constructor(
@@ -41,6 +44,7 @@ class Http2Forwarding implements Forwarding {
     if (this.finished) return;
     this.finished = true;
     this.bodyWatch?.stop();
+    this.answerWatch?.stop();
     this.drop();
   }
 
@@ -58,6 +62,7 @@ class Http2Forwarding implements Forwarding {
     if (this.finished) return;
     this.finished = true;
     this.bodyWatch?.stop();
+    this.answerWatch?.stop();
     this.f.outcome.proxied(status, code);
   }
 
@@ -70,6 +75,22 @@ class Http2Forwarding implements Forwarding {
     this.drop();
     if (!answered) answerSlowClient(res, this.f.http2, code);
     else if (!res.writableFinished) cutAnswer(res, this.f.http2, true);
+  }
+
+  /**
+   * The client must take the answer as the undici path's must (sections 57 and 62): the pipe
+   * pauses the upstream stream when the client's response refuses a write, which this listener,
+   * after the pipe's, sees as the stream no longer flowing. One test per chunk; the pipe resumes
+   * the stream itself at the 'drain'.
+   */
+  private watchAnswer(res: ServerResponse): void {
+    const { stream, f } = this;
+    if (f.clientIdleMs <= 0 && f.minAnswerRate === null) return;
+    stream.on('data', () => {
+      if (stream.readableFlowing !== false || this.finished) return;
+      this.answerWatch ??= new AnswerWatch(res, f.clientIdleMs, f.minAnswerRate, (code) => this.slowClient(code), null);
+      this.answerWatch.backpressured();
+    });
   }
 
   start(hasBody: boolean): void {
@@ -94,6 +115,7 @@ class Http2Forwarding implements Forwarding {
         return;
       }
       stream.pipe(res, { end: false });
+      this.watchAnswer(res);
       // Beside the pipe, which writes each chunk to the client as it is emitted.
       const framing = this.grpcAnswer;
       if (framing !== null) stream.on('data', (chunk: Buffer) => framing.add(chunk));

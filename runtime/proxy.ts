@@ -8,6 +8,7 @@ import { sendError, type ErrorCode } from './errors.ts';
 import { reportFault } from './faults.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
 import type { ClientIdentity } from './identity.ts';
+import { AnswerWatch } from './answer-watch.ts';
 import { answerSlowClient, BodyWatch, type MinAnswerRate, type MinBodyRate, type SlowBodyCode } from './body-watch.ts';
 import { GrpcFraming } from './grpc.ts';
 import { lingerAfterAnswer } from './lingering-close.ts';
@@ -86,22 +87,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   private controller: Dispatcher.DispatchController | null = null;
   private status = 0;
   private finished = false;
-  /** Bound on the first backpressure pause only: most responses fit the socket buffer. */
-  private onClientDrain: (() => void) | null = null;
 
   /** Extra headers for the client (rate-limit headers), dropped if node:http refuses them. */
   private responseHeaders: Record<string, string> | null;
-  /** The client idle timeout's timer for the answer: made at its first backpressure (most answers have none). */
-  private answerTimer: NodeJS.Timeout | null = null;
-  /** Paused on backpressure since this time (performance.now()), or -1 while the client reads. */
-  private pausedAt = -1;
-  /**
-   * With --min-answer-rate: how long this backpressure may last, from pausedAt (ms): the grace
-   * plus the bytes then waiting for the client at the minimum rate (Kestrel's MinResponseDataRate).
-   */
-  private pauseAllowedMs = Number.POSITIVE_INFINITY;
-  /** The answer's timer is pending (it stops between two backpressures). */
-  private ticking = false;
+  /** The client idle timeout and minimum rate of the answer: made at its first backpressure (most answers have none). */
+  private answerWatch: AnswerWatch | null = null;
   /** The request body's idle timeout and minimum rate, while it goes upstream. */
   private bodyWatch: BodyWatch | null = null;
   readonly grpcAnswer: GrpcFraming | null;
@@ -113,26 +103,6 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   ) {
     this.responseHeaders = f.responseHeaders;
     this.grpcAnswer = grpcFramingFor(f);
-  }
-
-  /**
-   * The answer's timer fired: idle if the client has read nothing since the last backpressure
-   * for the whole timeout; too slow if the bytes waiting then are still not all taken after the
-   * time --min-answer-rate allows them. (One timer, refreshed: a drain only notes the time.)
-   */
-  private checkAnswer(): void {
-    if (this.finished) return;
-    if (this.pausedAt >= 0) {
-      const paused = performance.now() - this.pausedAt;
-      const idleMs = this.f.clientIdleMs;
-      if (idleMs > 0 && paused >= idleMs) return this.slowClient('client.idle_timeout');
-      if (paused >= this.pauseAllowedMs) return this.slowClient('client.answer_too_slow');
-      this.answerTimer?.refresh();
-      return;
-    }
-    // The client took all that waited: no tick until the next backpressure (a fast client's
-    // download is backpressured often and briefly).
-    this.ticking = false;
   }
 
   /**
@@ -171,7 +141,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
   private stop(): boolean {
     if (this.finished) return false;
     this.finished = true;
-    if (this.answerTimer !== null) clearTimeout(this.answerTimer);
+    this.answerWatch?.stop();
     this.bodyWatch?.stop();
     return true;
   }
@@ -233,26 +203,16 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     const res = this.f.res as ServerResponse;
     if (res.write(chunk)) return;
     controller.pause();
-    this.pausedAt = performance.now();
-    const rate = this.f.minAnswerRate;
-    // What waits for the client now (HTTP/1.1: the socket's buffer; HTTP/2: the stream's, held
-    // by flow control) must be taken before the next 'drain' within this (section 57).
-    if (rate !== null) this.pauseAllowedMs = rate.graceMs + (res.writableLength * 1000) / rate.bytesPerSecond;
-    if (this.onClientDrain === null) {
-      // First backpressure of this answer (most answers never get here): from now on the
-      // client must read something every --client-idle-timeout, and take what waits at
-      // --min-answer-rate, or it is cut. Its own timer, not the transport's: node:http2
-      // refreshes a stream's timer while anything at all is sent on the session (a PING's
-      // ACK), so a client pinging away would never time out.
-      this.onClientDrain = () => {
-        this.pausedAt = -1;
-        controller.resume();
-      };
-      const tick = answerTick(this.f.clientIdleMs, rate);
-      if (tick > 0) this.answerTimer = setTimeout(() => this.checkAnswer(), tick).unref();
-    } else if (!this.ticking) this.answerTimer?.refresh();
-    this.ticking = this.answerTimer !== null;
-    res.once('drain', this.onClientDrain);
+    // From the first backpressure on (most answers never get here), the client must keep taking
+    // what waits for it (runtime/answer-watch.ts).
+    this.answerWatch ??= new AnswerWatch(
+      res,
+      this.f.clientIdleMs,
+      this.f.minAnswerRate,
+      (code) => this.slowClient(code),
+      () => controller.resume(),
+    );
+    this.answerWatch.backpressured();
   }
 
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
@@ -289,20 +249,6 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     sendError(res, code, undefined, this.responseHeaders ?? undefined);
     this.finish(code === 'proxy.upstream_timeout' ? 504 : 502, code);
   }
-}
-
-/** The longest time between two checks of a backpressured answer's rate (Kestrel's heartbeat, as for bodies). */
-const MAX_ANSWER_TICK_MS = 1_000;
-
-/**
- * How often a backpressured answer is looked at (ms; 0: never): every --client-idle-timeout, or
- * with --min-answer-rate every second (or the grace, when shorter), so a cut comes at most a
- * tick after its deadline.
- */
-export function answerTick(idleMs: number, rate: MinAnswerRate | null): number {
-  if (rate === null) return idleMs;
-  const tick = Math.min(MAX_ANSWER_TICK_MS, rate.graceMs);
-  return idleMs > 0 ? Math.min(idleMs, tick) : tick;
 }
 
 /**

@@ -22,8 +22,8 @@ interface TlsFrontOptions {
   onRefused?: (reason: RefusedReason) => void;
 }
 
-/** Why a connection was closed by a limit; http2_rapid_reset: runtime/http2.ts, after the handshake. */
-export type RefusedReason = 'max_connections' | 'max_connections_per_address' | 'handshake_deadline' | 'http2_rapid_reset';
+/** Why a connection was closed by a limit; http2_rapid_reset and http2_control_flood: runtime/http2.ts, after the handshake. */
+export type RefusedReason = 'max_connections' | 'max_connections_per_address' | 'handshake_deadline' | 'http2_rapid_reset' | 'http2_control_flood';
 
 /** Set on an accepted socket: ends its handshake deadline. */
 const HANDSHAKE_DONE = Symbol('handshakeDone');

@@ -7,7 +7,8 @@
 // node:http2, each reading on a timer; curl for a reader that keeps up.
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect as connectH2, constants as h2constants } from 'node:http2';
+import { connect as connectH2, createServer as createH2cServer, constants as h2constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { closeAllUpstreams } from '../runtime/upstreams.ts';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { serveConfig } from '../cli/commands/serve.ts';
@@ -34,10 +35,10 @@ interface Answer {
   finished: boolean;
 }
 
-/** /big/...: 256 MiB written with backpressure; the answer's fate is kept by path. */
-async function startUpstream(): Promise<{ answers: Map<string, Answer>; url: string; close(): Promise<void> }> {
+/** /big/...: 256 MiB written with backpressure; the answer's fate is kept by path. The same over h2c, for a `proxy.http2` API. */
+async function startUpstream(): Promise<{ answers: Map<string, Answer>; url: string; h2url: string; close(): Promise<void> }> {
   const answers = new Map<string, Answer>();
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
     const a: Answer = { written: 0, abandoned: false, finished: false };
     answers.set(req.url ?? '', a);
     res.on('close', () => {
@@ -58,13 +59,20 @@ async function startUpstream(): Promise<{ answers: Map<string, Answer>; url: str
     };
     req.resume();
     pump();
-  });
+  };
+  const server: Server = createServer(answer);
+  // node:http2's compat request and response have the shape the handler uses.
+  const h2server = createH2cServer(answer as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => h2server.listen(0, '127.0.0.1', resolve));
   return {
     answers,
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    h2url: `http://127.0.0.1:${(h2server.address() as AddressInfo).port}`,
     close: async () => {
       server.closeAllConnections();
+      await closeAllUpstreams();
+      h2server.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
@@ -79,7 +87,11 @@ describe('slow readers: --min-answer-rate', { concurrency: true }, () => {
   before(async () => {
     ({ pki, cleanup } = await makePki());
     upstream = await startUpstream();
-    gw = await startTestGateway(pki, buildBundle([{ id: 'open', listen_path: '/', target_url: upstream.url, use_keyless: true }]), {
+    const apis = [
+      { id: 'h2up', listen_path: '/h2up/', target_url: upstream.h2url, upstream_http2: true, use_keyless: true },
+      { id: 'open', listen_path: '/', target_url: upstream.url, use_keyless: true },
+    ];
+    gw = await startTestGateway(pki, buildBundle(apis), {
       clientIdleTimeoutMs: IDLE_MS,
       minAnswerRate: MIN_ANSWER_RATE,
     });
@@ -90,7 +102,8 @@ describe('slow readers: --min-answer-rate', { concurrency: true }, () => {
     cleanup();
   });
 
-  const answerOf = (path: string) => waitFor(`the upstream to answer ${path}`, () => upstream.answers.get(path), 15_000);
+  /** By the path's end: a `proxy.http2` API's upstream sees the path with or without its listen path. */
+  const answerOf = (path: string) => waitFor(`the upstream to answer ${path}`, () => [...upstream.answers].find(([url]) => url.endsWith(path))?.[1], 15_000);
 
   /** Reads `from` at READ_BYTES per READ_EVERY_MS: paused once it has that tick's share, resumed at the next tick. */
   function pacedReader(from: { on(e: 'data', f: (c: Buffer) => void): unknown; pause(): unknown; resume(): unknown }): { read(): number; stop(): void } {
@@ -153,6 +166,47 @@ describe('slow readers: --min-answer-rate', { concurrency: true }, () => {
     } finally {
       reader.stop();
       session.destroy();
+    }
+  });
+
+  // Section 62: a client that stops reading altogether (its stream's window 0: node:http2's
+  // initialWindowSize), on both upstream paths, and an HTTP/1.1 client that reads nothing from a
+  // `proxy.http2` upstream's answer. Cut within the grace plus 64 KiB at 512 KiB/s (a second or two).
+  for (const [name, path] of [
+    ['the undici pool (held)', '/big/h2-window0'],
+    ['a proxy.http2 upstream', '/h2up/big/h2up-window0'],
+  ]) {
+    it(`HTTP/2, ${name}: a client whose stream window stays 0 is reset (CANCEL), the upstream answer abandoned, client.answer_too_slow`, async () => {
+      const session = connectH2(`https://localhost:${gw.port}`, { ca: pki.ca.certPem, settings: { initialWindowSize: 0 } });
+      session.on('error', () => {});
+      const stream = session.request({ ':path': path });
+      stream.on('error', () => {});
+      const closed = new Promise<number>((resolve) => stream.once('close', () => resolve(stream.rstCode ?? -1)));
+      try {
+        const a = await answerOf(path.slice(path.lastIndexOf('/')));
+        // Before, on a proxy.http2 upstream: held until --upstream-timeout (30 s), recorded as the upstream's fault.
+        const code = await Promise.race([closed, new Promise<string>((resolve) => setTimeout(() => resolve('not cut in 8 s'), 8_000))]);
+        assert.equal(code, h2constants.NGHTTP2_CANCEL);
+        await waitFor('the upstream answer to be abandoned', () => a.abandoned, 10_000);
+        const record = await waitFor(() => gw.records.find((r) => r.path === path), 10_000);
+        assert.equal(record.code, 'client.answer_too_slow');
+      } finally {
+        session.destroy();
+      }
+    });
+  }
+
+  it('HTTP/1.1, a proxy.http2 upstream: a client that reads nothing is cut, the upstream stream cancelled, client.answer_too_slow', async () => {
+    const { socket } = await rawTlsClient(pki, gw.port);
+    socket.pause();
+    socket.write('GET /h2up/big/h1-unread HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    try {
+      const a = await answerOf('/h1-unread');
+      await waitFor(`the upstream answer to be abandoned (${a.written} written)`, () => a.abandoned, 8_000);
+      const record = await waitFor(() => gw.records.find((r) => r.path === '/h2up/big/h1-unread'), 10_000);
+      assert.equal(record.code, 'client.answer_too_slow');
+    } finally {
+      socket.destroy();
     }
   });
 
