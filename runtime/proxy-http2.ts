@@ -148,12 +148,14 @@ class Http2Forwarding implements Forwarding {
 
   /**
    * A stream error's cause: the upstream's RST_STREAM code by name (node reports every reset as
-   * ERR_HTTP2_STREAM_ERROR), else the error's code (ECONNREFUSED, a TLS code: the session's
-   * error, which node passes to each of its streams).
+   * ERR_HTTP2_STREAM_ERROR); for a stream the failed session took with it (ERR_HTTP2_STREAM_CANCEL),
+   * the session's error (ECONNREFUSED, a TLS code), which node gives as its cause; else the
+   * error's own code.
    */
   private errorCause(err: NodeJS.ErrnoException): string {
     const rst = this.stream.rstCode;
     if (err.code === 'ERR_HTTP2_STREAM_ERROR' && rst !== undefined && rst !== 0) return resetCause(rst);
+    if (err.code === 'ERR_HTTP2_STREAM_CANCEL' && err.cause !== undefined) return upstreamCause(err.cause);
     return upstreamCause(err);
   }
 
