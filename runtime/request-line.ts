@@ -101,9 +101,7 @@ const MIDDLE = new SegmentCache(
  * From the client's address to the end of the line; a failed upstream exchange's cause
  * (runtime/upstream-cause.ts) rides in it, so the line of a request without one costs nothing more.
  */
-const END = new SegmentCache(
-  (remote, cause) => `,"remote":${str(remote)}${cause === null ? '' : `,"upstream_error":${str(cause)}`},"msg":"request"}\n`,
-);
+const END = new SegmentCache((remote, cause) => `,"remote":${str(remote)}${cause === null ? '' : `,"upstream_error":${str(cause)}`},"msg":"request"}\n`);
 /** TypedArray.prototype.set, looked up once (see encodeRequestLine). */
 const setBytes = Uint8Array.prototype.set;
 /** The path's closing quote and the next field's name. */

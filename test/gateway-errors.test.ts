@@ -141,9 +141,30 @@ describe('gateway error table', () => {
       opts: bearer('narrow-token'),
       why: 'path outside allowed_urls',
     },
-    { code: 'proxy.upstream_error', status: 502, error: 'There was a problem proxying the request', path: '/dead/x', why: 'upstream refuses connections', cause: 'ECONNREFUSED' },
-    { code: 'proxy.upstream_error', status: 502, error: 'There was a problem proxying the request', path: '/reset/x', why: 'upstream resets the connection', cause: 'ECONNRESET' },
-    { code: 'proxy.upstream_timeout', status: 504, error: 'Upstream timed out', path: '/slow/x', why: 'upstream slower than the timeout', cause: 'UND_ERR_HEADERS_TIMEOUT' },
+    {
+      code: 'proxy.upstream_error',
+      status: 502,
+      error: 'There was a problem proxying the request',
+      path: '/dead/x',
+      why: 'upstream refuses connections',
+      cause: 'ECONNREFUSED',
+    },
+    {
+      code: 'proxy.upstream_error',
+      status: 502,
+      error: 'There was a problem proxying the request',
+      path: '/reset/x',
+      why: 'upstream resets the connection',
+      cause: 'ECONNRESET',
+    },
+    {
+      code: 'proxy.upstream_timeout',
+      status: 504,
+      error: 'Upstream timed out',
+      path: '/slow/x',
+      why: 'upstream slower than the timeout',
+      cause: 'UND_ERR_HEADERS_TIMEOUT',
+    },
   ];
 
   for (const c of cases) {
@@ -175,7 +196,7 @@ describe('gateway error table', () => {
     const own = await curl(pki, gw.port, '/pinned-token/x', { client: 'alice', ...bearer('alice-token') });
     assert.equal(own.status, 200, own.body);
     // A request the upstream answered: its record has no upstream_error, not even an undefined one.
-    const answered = gw.records.findLast((x) => x.path === '/pinned-token/x' && x.status === 200);
+    const answered = [...gw.records].reverse().find((x) => x.path === '/pinned-token/x' && x.status === 200);
     assert.ok(answered !== undefined && !('upstreamError' in answered), JSON.stringify(answered));
     // A token-only key works behind any pinned certificate; a certificate naming another key does not.
     assert.equal((await curl(pki, gw.port, '/pinned-token/x', { client: 'partner-a', ...bearer('tok-token') })).status, 200);

@@ -184,7 +184,13 @@ describe('gRPC calls through the gateway: streaming both ways, refusal statuses'
 
   const upstreamFailures = [
     // cause: the record's upstream_error, from the proxy.http2 path (runtime/proxy-http2.ts).
-    { what: 'a dead upstream (502)', service: 'Dead', code: 'proxy.upstream_error', message: 'There was a problem proxying the request', cause: 'ECONNREFUSED' },
+    {
+      what: 'a dead upstream (502)',
+      service: 'Dead',
+      code: 'proxy.upstream_error',
+      message: 'There was a problem proxying the request',
+      cause: 'ECONNREFUSED',
+    },
     { what: 'an upstream timeout (504)', service: 'Slow', code: 'proxy.upstream_timeout', message: 'Upstream timed out', cause: 'STREAM_TIMEOUT' },
   ];
   for (const f of upstreamFailures) {

@@ -215,7 +215,7 @@ test('a proxy.http2 upstream that resets the stream: 502 without the cause, whic
   assert.equal(odd.status, 502);
   assert.equal(odd.body, early.body, 'the same answer whatever the cause');
   assert.equal(ok.status, 200);
-  const record = (path: string) => gw.records.findLast((r) => r.path === path);
+  const record = (path: string) => [...gw.records].reverse().find((r) => r.path === path);
   assert.equal(record('/h2/reset')?.upstreamError, 'NGHTTP2_INTERNAL_ERROR');
   assert.equal(record('/h2/reset-odd')?.upstreamError, 'rst 153');
   assert.ok(!('upstreamError' in record('/h2/fine')!), 'an answered request has no cause');
