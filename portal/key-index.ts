@@ -76,8 +76,12 @@ export class PortalKeyIndex {
   /** Pages parsing what they need during the first read (exactFor), and the read's resumption waiting for them to end. */
   private scanning = 0;
   private readonly afterScans: (() => void)[] = [];
-  /** What the index has done so far: files stat'ed, files parsed, listings, full sweeps (tests and the bench read it). */
-  readonly work = { stats: 0, parses: 0, listings: 0, sweeps: 0, scans: 0 };
+  /**
+   * What the index has done so far: files stat'ed, files parsed, listings, full sweeps (tests and
+   * the bench read it); pageParses: the parses a page or count made itself during the first read
+   * (the read's own, which go on meanwhile, are not among them).
+   */
+  readonly work = { stats: 0, parses: 0, listings: 0, sweeps: 0, scans: 0, pageParses: 0 };
 
   private readonly readText: (path: string) => string;
   private readonly pageWaitMs: number;
@@ -217,6 +221,7 @@ export class PortalKeyIndex {
       let sliceFrom = performance.now();
       for (const [id, raw] of [...this.held.unparsed].filter(wanted)) {
         this.held.takeRead(id, raw);
+        this.work.pageParses++;
         if (performance.now() - sliceFrom >= LOAD_SLICE_MS) {
           await yieldToRequests();
           sliceFrom = performance.now();
@@ -256,6 +261,7 @@ export class PortalKeyIndex {
     for (const [id, raw] of candidates) {
       if (top.length === recent && compareText(raw.newestBound, floor()) < 0) break;
       const key = this.held.takeRead(id, raw);
+      this.work.pageParses++;
       if (key) enterNewest(top, key, recent);
     }
   }

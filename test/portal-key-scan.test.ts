@@ -71,18 +71,20 @@ test('"My keys" and the admin page answer while the key files are still read, ex
   const { keyIndex, base } = s;
   const { context, page } = await signInAt(s.browser, base, s.idp, BO);
   assert.ok(keyIndex.loading !== null, 'still reading');
-  const parsedBefore = s.parses();
+  const parsedBefore = keyIndex.work.pageParses;
   const keys = await page.goto(`${base}/keys`);
   // Before session 16: 503 "loading" until all 404 files were parsed (40 s here).
   assert.equal(keys?.status(), 200);
   assert.deepEqual((await rowsOf(page, '')).sort(), BOS);
   assert.ok(keyIndex.loading !== null, 'answered while the files were being read');
   // Parsed for the view: bo's four, the one that names bo in a comment, the escaped one's backslash; not the 300 others.
-  assert.ok(s.parses() - parsedBefore <= 6 + 30, `parsed ${s.parses() - parsedBefore} files for the view`);
+  // (The view's own parses: the read's, which go on meanwhile at 100 ms a file, grow with the machine's load.)
+  const forView = keyIndex.work.pageParses - parsedBefore;
+  assert.ok(forView <= 6, `parsed ${forView} files for the view`);
 
   // The admin page (bo is an admin): before session 17, 503 until every file was parsed.
   const admin = await context.newPage();
-  const parsedBeforeAdmin = s.parses();
+  const parsedBeforeAdmin = keyIndex.work.pageParses;
   const adminAnswer = await admin.goto(`${base}/admin`);
   assert.equal(adminAnswer?.status(), 200);
   assert.ok(keyIndex.loading !== null, 'the admin page answered while the files were being read');
@@ -94,8 +96,11 @@ test('"My keys" and the admin page answer while the key files are still read, ex
   assert.deepEqual((await rowsOf(admin, '#pending')).sort(), WAITING);
   const newest = all.slice(0, 50).map((k) => k.keyId);
   assert.deepEqual(await rowsOf(admin, 'section[aria-labelledby="recent-title"]'), newest, 'the 50 newest, in order');
-  // Parsed for the page: the two waiting, the escaped one's backslash, the 50 newest; not every file (and the read's own parses meanwhile).
-  assert.ok(s.parses() - parsedBeforeAdmin <= 53 + 30, `parsed ${s.parses() - parsedBeforeAdmin} files for the admin page`);
+  // Parsed for the page: the two waiting, the escaped one's backslash, the 50 newest (a few more
+  // whose bound ties); not every file. Before session 18 this counted the read's own parses too,
+  // with 30 of slack for them: a loaded CI machine made 32.
+  const forAdmin = keyIndex.work.pageParses - parsedBeforeAdmin;
+  assert.ok(forAdmin <= 53 + 5, `parsed ${forAdmin} files for the admin page`);
 
   s.slow = false;
   await keyIndex.load();

@@ -42,7 +42,8 @@ export function recorder(seen: Seen[], stallMs = 0): Handler {
     req.on('data', (c: Buffer) => {
       if (s.bytes === 0 && stallMs > 0) {
         req.pause();
-        setTimeout(() => req.resume(), stallMs);
+        // Unref'd: a long stall must not keep the test's process alive after its last test.
+        setTimeout(() => req.resume(), stallMs).unref();
       }
       s.bytes += c.length;
     });
