@@ -216,13 +216,13 @@ export const ERROR_TABLE = [
     code: 'proxy.upstream_error',
     status: 502,
     message: 'There was a problem proxying the request',
-    fix: 'The upstream could not be reached or broke off its answer: connection refused or reset, a host name that does not resolve, or a failed TLS handshake with an https upstream. The request log line has the code, not the cause: from the gateway host, `curl` the `proxy.target_url` to see which.',
+    fix: "The upstream could not be reached or broke off its answer. The request log line's `upstream_error` says why: `ECONNREFUSED` (nothing listens on `proxy.target_url`), `ENOTFOUND` (its host name does not resolve), `ECONNRESET` or `UND_ERR_SOCKET` (the upstream closed the connection), a TLS code for an https upstream (`CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID`: fix `proxy.upstream_tls.server_name`; `SELF_SIGNED_CERT_IN_CHAIN`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`: set `proxy.upstream_tls.ca`; `CERT_NOT_PINNED`), or an HTTP/2 upstream's stream reset (`NGHTTP2_REFUSED_STREAM`, `rst N`). The client is never told.",
   },
   {
     code: 'proxy.upstream_timeout',
     status: 504,
     message: 'Upstream timed out',
-    fix: "The upstream did not answer within the gateway's upstream timeout (`--upstream-timeout`).",
+    fix: "The upstream did not answer within the gateway's upstream timeout (`--upstream-timeout`). The request log line's `upstream_error` says which wait ran out: `UND_ERR_HEADERS_TIMEOUT` (no answer head), `UND_ERR_BODY_TIMEOUT` (the body stalled), `UND_ERR_CONNECT_TIMEOUT` (no connection), `STREAM_TIMEOUT` (an HTTP/2 upstream's stream was idle).",
   },
   {
     code: 'client.idle_timeout',

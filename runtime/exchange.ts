@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { errorStatus, sendError, type ErrorCode, type Refusal } from './errors.ts';
 import { reportFault } from './faults.ts';
-import type { GatewayCore } from './gateway.ts';
+import type { GatewayCore, RequestRecord } from './gateway.ts';
 import { endGrpcWithError, isGrpc, sendGrpcError } from './grpc.ts';
 import { arrivalIdentity } from './client-cert-header.ts';
 import { type ClientIdentity, identityOf } from './identity.ts';
@@ -36,6 +36,11 @@ export class HttpExchange extends RequestContext implements OpenRequest {
   declare readonly identity: ClientIdentity | null;
   status = 0;
   code: ErrorCode | null = null;
+  /**
+   * Why the upstream exchange failed (runtime/upstream-cause.ts). Declared, not initialised: set
+   * on failures only, so an exchange that succeeds writes nothing for it.
+   */
+  declare upstreamError?: string;
   forwarding: Forwarding | null = null;
   /** Refused before the stages run (runtime/client-cert-header.ts: an untrusted plain-HTTP peer, a bad certificate header). */
   refusedAtArrival: Refusal | null = null;
@@ -209,10 +214,11 @@ export class HttpExchange extends RequestContext implements OpenRequest {
     return !this.http2 && this.gateway.draining;
   }
 
-  /** ProxyOutcome: what the upstream answered (or the error sent instead). */
-  proxied(status: number, code: ErrorCode | null): void {
+  /** ProxyOutcome: what the upstream answered (or the error sent instead, and why). */
+  proxied(status: number, code: ErrorCode | null, upstreamError?: string): void {
     this.status = status;
     this.code = code;
+    if (upstreamError !== undefined) this.upstreamError = upstreamError;
   }
 
   closed(): void {
@@ -220,7 +226,7 @@ export class HttpExchange extends RequestContext implements OpenRequest {
     this.forwarding?.clientClosed();
     // A tunnel's record has the upstream's status (101): its end is not the client leaving early.
     if (!this.res.writableFinished && this.code === null && (this.upgrade === null || this.status === 0)) this.status = CLIENT_CLOSED;
-    this.gateway.finished({
+    const record: RequestRecord = {
       api: this.api?.id ?? null,
       key: this.key?.id ?? null,
       cert: this.identity?.fingerprint ?? null,
@@ -230,7 +236,11 @@ export class HttpExchange extends RequestContext implements OpenRequest {
       path: this.req.url ?? '',
       durationMs: performance.now() - this.started,
       remote: this.remote,
-    });
+    };
+    // Only a failed upstream exchange has a cause: a request answered (or refused) is tested
+    // for a code, which it has in hand, and its record keeps the shape it always had.
+    if (this.code !== null && this.upstreamError !== undefined) record.upstreamError = this.upstreamError;
+    this.gateway.finished(record);
   }
 }
 

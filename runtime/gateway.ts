@@ -35,6 +35,12 @@ export interface RequestRecord {
   path: string;
   durationMs: number;
   remote: string;
+  /**
+   * Why the upstream exchange failed (ECONNREFUSED, CERT_HAS_EXPIRED, NGHTTP2_INTERNAL_ERROR,
+   * `other`: runtime/upstream-cause.ts), on a 502/504 proxy.upstream_* only: absent otherwise,
+   * so a record that has none is built and logged as before.
+   */
+  upstreamError?: string;
 }
 
 export interface GatewayOptions {

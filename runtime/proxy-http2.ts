@@ -16,6 +16,10 @@ import { reportFault } from './faults.ts';
 import { closeIfBodyUnread, type ForwardRequest, type Forwarding, grpcFramingFor, NOT_FORWARDED, watchBody } from './proxy.ts';
 import { checkHeaders, clientHeaders, clientTrailers, upstreamHeaders } from './proxy-headers.ts';
 import { cancelStream, cutAnswer } from './stream-reset.ts';
+import { OTHER_CAUSE, resetCause, upstreamCause } from './upstream-cause.ts';
+
+/** The cause recorded when the upstream stream moved nothing for --upstream-timeout. */
+const STREAM_TIMEOUT = 'STREAM_TIMEOUT';
 
 class Http2Forwarding implements Forwarding {
   private status = 0;
@@ -58,12 +62,12 @@ class Http2Forwarding implements Forwarding {
     this.cancel();
   }
 
-  private finish(status: number, code: ErrorCode | null = null): void {
+  private finish(status: number, code: ErrorCode | null = null, upstreamError?: string): void {
     if (this.finished) return;
     this.finished = true;
     this.bodyWatch?.stop();
     this.answerWatch?.stop();
-    this.f.outcome.proxied(status, code);
+    this.f.outcome.proxied(status, code, upstreamError);
   }
 
   /** The request body stopped or trickled (runtime/body-watch.ts): the upstream stream is cancelled. */
@@ -96,7 +100,7 @@ class Http2Forwarding implements Forwarding {
   start(hasBody: boolean): void {
     const { stream, f } = this;
     const res = f.res as ServerResponse;
-    stream.setTimeout(f.timeoutMs, () => this.fail(true));
+    stream.setTimeout(f.timeoutMs, () => this.fail(true, STREAM_TIMEOUT));
     stream.on('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
       const status = Number(headers[':status']);
       if (status < 200) return;
@@ -111,7 +115,7 @@ class Http2Forwarding implements Forwarding {
         this.status = status;
       } catch (err) {
         reportFault('response headers', err);
-        this.fail(false);
+        this.fail(false, upstreamCause(err));
         return;
       }
       stream.pipe(res, { end: false });
@@ -124,14 +128,17 @@ class Http2Forwarding implements Forwarding {
     // 'close' comes after both the body's end and the trailers, in whichever order those came.
     stream.once('close', () => {
       if (this.finished) return;
-      if (this.status === 0 || (stream.rstCode !== undefined && stream.rstCode !== 0 && !stream.readableEnded)) return this.fail(false);
+      const rst = stream.rstCode;
+      if (this.status === 0 || (rst !== undefined && rst !== 0 && !stream.readableEnded)) {
+        return this.fail(false, rst !== undefined && rst !== 0 ? resetCause(rst) : OTHER_CAUSE);
+      }
       const trailers = this.trailers;
       const out = trailers === null ? null : clientTrailers(trailers);
       if (out !== null) res.addTrailers(out);
       res.end();
       this.finish(this.status);
     });
-    stream.on('error', () => this.fail(false));
+    stream.on('error', (err: NodeJS.ErrnoException) => this.fail(false, this.errorCause(err)));
     if (hasBody) {
       // Watched from the same tick the pipe starts the body flowing: every chunk is counted.
       this.bodyWatch = watchBody(f, (code) => this.slowClient(code));
@@ -139,19 +146,33 @@ class Http2Forwarding implements Forwarding {
     }
   }
 
-  private fail(timeout: boolean): void {
+  /**
+   * A stream error's cause: the upstream's RST_STREAM code by name (node reports every reset as
+   * ERR_HTTP2_STREAM_ERROR); for a stream the failed session took with it (ERR_HTTP2_STREAM_CANCEL),
+   * the session's error (ECONNREFUSED, a TLS code), which node gives as its cause; else the
+   * error's own code.
+   */
+  private errorCause(err: NodeJS.ErrnoException): string {
+    const rst = this.stream.rstCode;
+    if (err.code === 'ERR_HTTP2_STREAM_ERROR' && rst !== undefined && rst !== 0) return resetCause(rst);
+    if (err.code === 'ERR_HTTP2_STREAM_CANCEL' && err.cause !== undefined) return upstreamCause(err.cause);
+    return upstreamCause(err);
+  }
+
+  /** `cause`: why, for the record (runtime/upstream-cause.ts); read before cancel() resets the stream itself. */
+  private fail(timeout: boolean, cause: string): void {
     if (this.finished) return;
     const res = this.f.res;
     this.cancel();
     if (res.headersSent) {
       cutAnswer(res, this.f.http2, false);
-      this.finish(502, 'proxy.upstream_error');
+      this.finish(502, 'proxy.upstream_error', cause);
       return;
     }
     const code = timeout ? 'proxy.upstream_timeout' : 'proxy.upstream_error';
     // A gRPC client reads grpc-status and grpc-message, not the HTTP status (runtime/grpc.ts).
     (this.f.grpc ? sendGrpcError : sendError)(res, code, undefined, this.f.responseHeaders ?? undefined);
-    this.finish(timeout ? 504 : 502, code);
+    this.finish(timeout ? 504 : 502, code, cause);
   }
 }
 
@@ -165,7 +186,7 @@ export function forwardHttp2(f: ForwardRequest, path: string, hasBody: boolean):
   } catch (err) {
     reportFault('upstream http2', err);
     (f.grpc ? sendGrpcError : sendError)(f.res, 'proxy.upstream_error');
-    f.outcome.proxied(502, 'proxy.upstream_error');
+    f.outcome.proxied(502, 'proxy.upstream_error', upstreamCause(err));
     return NOT_FORWARDED;
   }
   const forwarding = new Http2Forwarding(f, stream);

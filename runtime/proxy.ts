@@ -16,6 +16,7 @@ import { checkHeaders, clientHeaderList, clientTrailers, http2ClientHeaders, ups
 import { forwardHttp2 } from './proxy-http2.ts';
 import type { PreparedApi } from './prepared-api.ts';
 import { cutAnswer } from './stream-reset.ts';
+import { upstreamCause } from './upstream-cause.ts';
 
 export const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -60,8 +61,11 @@ export interface ForwardRequest {
 }
 
 export interface ProxyOutcome {
-  /** The upstream's status, or the error row sent instead (499: the client left first). */
-  proxied(status: number, code: ErrorCode | null): void;
+  /**
+   * The upstream's status, or the error row sent instead (499: the client left first).
+   * `upstreamError`: why the upstream exchange failed (runtime/upstream-cause.ts), given only then.
+   */
+  proxied(status: number, code: ErrorCode | null, upstreamError?: string): void;
   /** The gateway is draining: the answer, once it starts, ends its connection. */
   readonly draining: boolean;
 }
@@ -133,8 +137,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
     // No controller yet (waiting for a connection): onRequestStart aborts it, as it is finished.
   }
 
-  private finish(status: number, code: ErrorCode | null): void {
-    if (this.stop()) this.f.outcome.proxied(status, code);
+  private finish(status: number, code: ErrorCode | null, upstreamError?: string): void {
+    if (this.stop()) this.f.outcome.proxied(status, code, upstreamError);
   }
 
   /** Marks the exchange finished: false if it already was. */
@@ -241,13 +245,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler, Forwarding {
       }
       // Mid-body: the status is out; all that is left is to cut the response short.
       cutAnswer(res, this.f.http2, false);
-      this.finish(502, 'proxy.upstream_error');
+      this.finish(502, 'proxy.upstream_error', upstreamCause(error));
       return;
     }
     const code: ErrorCode = TIMEOUT_ERRORS.has((error as { code?: string }).code ?? '') ? 'proxy.upstream_timeout' : 'proxy.upstream_error';
     if (this.f.outcome.draining && !res.headersSent) res.setHeader('connection', 'close');
+    // The client's answer says only the code; the cause goes to the operator's log line.
     sendError(res, code, undefined, this.responseHeaders ?? undefined);
-    this.finish(code === 'proxy.upstream_timeout' ? 504 : 502, code);
+    this.finish(code === 'proxy.upstream_timeout' ? 504 : 502, code, upstreamCause(error));
   }
 }
 

@@ -16,6 +16,8 @@
 //   "<path up to ?>                                               byte by byte when plain ASCII
 //   ","duration_ms":<ms to the µs>                                digits from an integer
 //   ,"remote":<remote>,"msg":"request"}\n                         END, one per client address
+//     (,"upstream_error":<cause> after <remote> on a failed       and a failed upstream's cause
+//     upstream exchange: runtime/upstream-cause.ts)
 //
 // A value that needs JSON escaping, or is not ASCII, goes through JSON.stringify and a UTF-8
 // write instead (the same bytes pino writes): the rare path.
@@ -95,8 +97,11 @@ const MIDDLE = new SegmentCache(
   (cert, api, key, status, code, method) =>
     `${str(api)},"key":${str(key)},"cert_sha256":${str(cert)},"status":${status},"code":${str(code)},"method":${str(method)},"path":`,
 );
-/** From the client's address to the end of the line. */
-const END = new SegmentCache((remote) => `,"remote":${str(remote)},"msg":"request"}\n`);
+/**
+ * From the client's address to the end of the line; a failed upstream exchange's cause
+ * (runtime/upstream-cause.ts) rides in it, so the line of a request without one costs nothing more.
+ */
+const END = new SegmentCache((remote, cause) => `,"remote":${str(remote)}${cause === null ? '' : `,"upstream_error":${str(cause)}`},"msg":"request"}\n`);
 /** TypedArray.prototype.set, looked up once (see encodeRequestLine). */
 const setBytes = Uint8Array.prototype.set;
 /** The path's closing quote and the next field's name. */
@@ -152,7 +157,8 @@ function headNow(): Uint8Array {
 export function encodeRequestLine(buf: Uint8Array, at: number, room: number, r: RequestRecord): number {
   const head = headNow();
   const middle = MIDDLE.of(r.cert, r.api, r.key, r.status, r.code, r.method);
-  const end = END.of(r.remote, null, null, null, null, null);
+  // The cause is read only for a line with a code: most lines have none.
+  const end = END.of(r.remote, r.code === null ? null : (r.upstreamError ?? null), null, null, null, null);
   const path = r.path;
   // The path at 6 bytes a character at most (`\uXXXX`); 64 for the duration and its label.
   const need = head.length + middle.length + end.length + path.length * 6 + 64;

@@ -62,12 +62,17 @@ export function loadUpstreamTls(apiId: string, tls: UpstreamTls): UpstreamTlsSet
   return { ca: tls.ca_pem ?? undefined, cert, key, servername: tls.server_name ?? undefined, pins: new Set(tls.pinned_sha256), id };
 }
 
+/** The cause a request's record gives for an upstream whose leaf is not pinned. */
+export const CERT_NOT_PINNED = 'CERT_NOT_PINNED';
+
 /** The pinned-leaf check, once the TLS handshake with the upstream is done. */
 export function checkPins(socket: TLSSocket, pins: ReadonlySet<string>): Error | null {
   if (pins.size === 0) return null;
   const peer = socket.getPeerX509Certificate();
   const fingerprint = peer === undefined ? '' : fingerprintOf(peer.raw);
-  return pins.has(fingerprint) ? null : new Error(`upstream certificate sha256:${fingerprint} is not in proxy.upstream_tls.pinned_sha256`);
+  if (pins.has(fingerprint)) return null;
+  // The code is what the request's record says (upstream_error, runtime/upstream-cause.ts).
+  return Object.assign(new Error(`upstream certificate sha256:${fingerprint} is not in proxy.upstream_tls.pinned_sha256`), { code: CERT_NOT_PINNED });
 }
 
 /**

@@ -83,7 +83,8 @@ export class Upstream {
     session.on('error', () => {}); // each stream reports its own failure
     if (tls !== null && tls.pins.size > 0) {
       session.once('connect', () => {
-        if (checkPins(session.socket as import('node:tls').TLSSocket, tls.pins) !== null) session.destroy(new Error('upstream certificate not pinned'));
+        const pinError = checkPins(session.socket as import('node:tls').TLSSocket, tls.pins);
+        if (pinError !== null) session.destroy(pinError);
       });
     }
     const forget = () => {

@@ -22,6 +22,7 @@ import { type Forwarding, type ForwardRequest, TIMEOUT_ERRORS } from './proxy.ts
 import { checkHeaders, clientHeaders, upstreamHeaders } from './proxy-headers.ts';
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from './websocket-frames.ts';
 import { TunnelRelay } from './websocket-tunnel.ts';
+import { upstreamCause } from './upstream-cause.ts';
 
 interface Tunnel {
   client: Duplex;
@@ -114,7 +115,7 @@ export class WebSockets {
       if (ended) return;
       if (ex.res.headersSent) return close();
       const code = TIMEOUT_ERRORS.has((err as { code?: string }).code ?? '') ? 'proxy.upstream_timeout' : 'proxy.upstream_error';
-      ex.proxied(code === 'proxy.upstream_timeout' ? 504 : 502, code);
+      ex.proxied(code === 'proxy.upstream_timeout' ? 504 : 502, code, upstreamCause(err));
       this.open.delete(t);
       ended = true;
       t.upstream?.destroy();
@@ -213,7 +214,7 @@ export class WebSockets {
       reportFault('response headers', err);
       res.destroy();
       out.statusMessage = ''; // a reason phrase writeHead refused would make the 502 throw too
-      ex.proxied(502, 'proxy.upstream_error');
+      ex.proxied(502, 'proxy.upstream_error', upstreamCause(err));
       sendError(out, 'proxy.upstream_error');
       done();
       return;

@@ -83,7 +83,8 @@ describe('gateway error table', () => {
   const bearer = (token: string): CurlOptions => ({ headers: { authorization: `Bearer ${token}` } });
   // Status and message written out here, not read from ERROR_TABLE: the test checks the table.
   // error null: the message names the client's certificate (built in the test).
-  const cases: Array<{ code: string; status: number; error: string | null; path: string; opts?: CurlOptions; why: string }> = [
+  // cause: the record's upstream_error (runtime/upstream-cause.ts), absent on every other row.
+  const cases: Array<{ code: string; status: number; error: string | null; path: string; opts?: CurlOptions; why: string; cause?: string }> = [
     { code: 'route.not_found', status: 404, error: 'Not found', path: '/nowhere/x', why: 'no API on this path' },
     { code: 'request.bad_path', status: 400, error: 'Bad request', path: '/tokens/../static/x', why: '.. leaves the API' },
     { code: 'mtls.cert_required', status: 403, error: 'Client TLS certificate is required', path: '/static/x', why: 'static mTLS without a certificate' },
@@ -140,9 +141,30 @@ describe('gateway error table', () => {
       opts: bearer('narrow-token'),
       why: 'path outside allowed_urls',
     },
-    { code: 'proxy.upstream_error', status: 502, error: 'There was a problem proxying the request', path: '/dead/x', why: 'upstream refuses connections' },
-    { code: 'proxy.upstream_error', status: 502, error: 'There was a problem proxying the request', path: '/reset/x', why: 'upstream resets the connection' },
-    { code: 'proxy.upstream_timeout', status: 504, error: 'Upstream timed out', path: '/slow/x', why: 'upstream slower than the timeout' },
+    {
+      code: 'proxy.upstream_error',
+      status: 502,
+      error: 'There was a problem proxying the request',
+      path: '/dead/x',
+      why: 'upstream refuses connections',
+      cause: 'ECONNREFUSED',
+    },
+    {
+      code: 'proxy.upstream_error',
+      status: 502,
+      error: 'There was a problem proxying the request',
+      path: '/reset/x',
+      why: 'upstream resets the connection',
+      cause: 'ECONNRESET',
+    },
+    {
+      code: 'proxy.upstream_timeout',
+      status: 504,
+      error: 'Upstream timed out',
+      path: '/slow/x',
+      why: 'upstream slower than the timeout',
+      cause: 'UND_ERR_HEADERS_TIMEOUT',
+    },
   ];
 
   for (const c of cases) {
@@ -155,6 +177,8 @@ describe('gateway error table', () => {
       const record = [...gw.records].reverse().find((x) => x.path === c.path);
       assert.equal(record?.code, c.code);
       assert.equal(record?.status, c.status);
+      assert.equal(record?.upstreamError, c.cause);
+      if (c.cause === undefined) assert.ok(!('upstreamError' in record!), 'a record without a cause has no such property');
     });
   }
 
@@ -171,6 +195,9 @@ describe('gateway error table', () => {
     assert.equal(stolen.json.code, 'auth.cert_required');
     const own = await curl(pki, gw.port, '/pinned-token/x', { client: 'alice', ...bearer('alice-token') });
     assert.equal(own.status, 200, own.body);
+    // A request the upstream answered: its record has no upstream_error, not even an undefined one.
+    const answered = [...gw.records].reverse().find((x) => x.path === '/pinned-token/x' && x.status === 200);
+    assert.ok(answered !== undefined && !('upstreamError' in answered), JSON.stringify(answered));
     // A token-only key works behind any pinned certificate; a certificate naming another key does not.
     assert.equal((await curl(pki, gw.port, '/pinned-token/x', { client: 'partner-a', ...bearer('tok-token') })).status, 200);
     const mismatch = await curl(pki, gw.port, '/pinned-token/x', { client: 'alice', ...bearer('tok-token') });

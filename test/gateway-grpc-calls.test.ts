@@ -183,8 +183,15 @@ describe('gRPC calls through the gateway: streaming both ways, refusal statuses'
   }
 
   const upstreamFailures = [
-    { what: 'a dead upstream (502)', service: 'Dead', code: 'proxy.upstream_error', message: 'There was a problem proxying the request' },
-    { what: 'an upstream timeout (504)', service: 'Slow', code: 'proxy.upstream_timeout', message: 'Upstream timed out' },
+    // cause: the record's upstream_error, from the proxy.http2 path (runtime/proxy-http2.ts).
+    {
+      what: 'a dead upstream (502)',
+      service: 'Dead',
+      code: 'proxy.upstream_error',
+      message: 'There was a problem proxying the request',
+      cause: 'ECONNREFUSED',
+    },
+    { what: 'an upstream timeout (504)', service: 'Slow', code: 'proxy.upstream_timeout', message: 'Upstream timed out', cause: 'STREAM_TIMEOUT' },
   ];
   for (const f of upstreamFailures) {
     it(`${f.what} ends the call with UNAVAILABLE and the message`, async () => {
@@ -194,6 +201,7 @@ describe('gRPC calls through the gateway: streaming both ways, refusal statuses'
       assert.deepEqual(status.metadata.get('x-mtlsgate-code'), [f.code]);
       const record = gw.records.find((x) => x.path === `/demo.${f.service}/Hello`);
       assert.equal(record?.code, f.code);
+      assert.equal(record?.upstreamError, f.cause);
     });
   }
 });

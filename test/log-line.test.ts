@@ -42,6 +42,7 @@ function pinoReference(): { lines: string[]; log: (r: RequestRecord) => void } {
         path: q === -1 ? r.path : r.path.slice(0, q),
         duration_ms: Math.round(r.durationMs * 1000) / 1000,
         remote: r.remote,
+        ...(r.upstreamError === undefined ? {} : { upstream_error: r.upstreamError }),
       },
       'request',
     );
@@ -71,7 +72,7 @@ async function assertLinesAsPino(records: RequestRecord[]): Promise<string[]> {
 
 test('the hand-written request line is what pino writes for the same fields, for any strings', async () => {
   const field = fc.option(fc.string({ unit: 'binary' }), { nil: null });
-  const records = fc.sample(
+  const records: RequestRecord[] = fc.sample(
     fc.record({
       api: field,
       key: field,
@@ -99,7 +100,19 @@ test('the hand-written request line is what pino writes for the same fields, for
   // Repeated values (the quoted form of a field is reused while it does not change), then changes.
   const last = records[records.length - 1];
   records.push({ ...last }, { ...last, key: null, cert: 'ab'.repeat(32) }, { ...last, key: null, cert: 'ab'.repeat(32) }, { ...last, api: null }, { ...last });
+  // A failed upstream exchange's cause (upstream_error, after remote), from the same client as
+  // lines without one: each line has its own.
+  const failed: RequestRecord = { ...last, status: 502, code: 'proxy.upstream_error', upstreamError: 'ECONNREFUSED' };
+  records.push(
+    failed,
+    { ...failed },
+    { ...last },
+    { ...failed, upstreamError: 'rst 153' },
+    { ...failed, status: 504, code: 'proxy.upstream_timeout' },
+    { ...last },
+  );
   const lines = await assertLinesAsPino(records);
+  assert.ok(lines.at(-2)?.endsWith(',"remote":"::1","upstream_error":"ECONNREFUSED","msg":"request"}'), lines.at(-2));
   assert.ok(!lines.join('\n').includes('SECRET'));
 });
 

@@ -4,7 +4,7 @@
 // answers byte for byte; the clients are raw TLS sockets, node:http2 and curl.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { connect, createServer as createHttp2Server, type Http2Server } from 'node:http2';
+import { connect, constants as h2, createServer as createHttp2Server, type Http2Server } from 'node:http2';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -31,7 +31,11 @@ const ANSWERS: Record<string, { text: string; close?: boolean }> = {
 let pki: TestPki;
 let cleanup: () => void;
 let upstream: Server;
-/** An HTTP/2 (h2c) upstream behind /h2/ (proxy.http2): /h2/early is 413 at once, the rest 200 "ok". */
+/**
+ * An HTTP/2 (h2c) upstream behind /h2/ (proxy.http2): /h2/early is 413 at once, /h2/reset resets
+ * the stream before any answer (INTERNAL_ERROR), /h2/reset-odd too, with a code RFC 9113 does
+ * not name (0x99), the rest 200 "ok".
+ */
 let h2Upstream: Http2Server;
 let gw: TestGateway;
 
@@ -55,6 +59,8 @@ before(async () => {
   h2Upstream = createHttp2Server();
   h2Upstream.on('stream', (stream, headers) => {
     stream.on('error', () => {});
+    if (headers[':path'] === '/reset') return stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+    if (headers[':path'] === '/reset-odd') return stream.close(0x99);
     stream.respond({ ':status': headers[':path'] === '/early' ? 413 : 200 });
     stream.end(headers[':path'] === '/early' ? 'no' : 'ok');
   });
@@ -197,6 +203,22 @@ test('held: an answer cut short looks cut short: HTTP/1.1 without the last chunk
     assert.equal(r.body, 'hi');
     assert.notEqual(r.reset, 0, path);
   }
+  // The record says why (upstream_error): undici's code for the closed upstream connection.
+  const cut = gw.records.filter((r) => r.path === '/cut-length' || r.path === '/cut-chunked');
+  assert.deepEqual(new Set(cut.map((r) => `${r.code} ${r.upstreamError}`)), new Set(['proxy.upstream_error UND_ERR_SOCKET']));
+});
+
+test('a proxy.http2 upstream that resets the stream: 502 without the cause, which the record names (upstream_error)', async () => {
+  const [early, odd, ok] = await Promise.all([curl(pki, gw.port, '/h2/reset'), h2Get('/h2/reset-odd'), curl(pki, gw.port, '/h2/fine')]);
+  assert.equal(early.status, 502);
+  assert.deepEqual(early.json, { error: 'There was a problem proxying the request', code: 'proxy.upstream_error' });
+  assert.equal(odd.status, 502);
+  assert.equal(odd.body, early.body, 'the same answer whatever the cause');
+  assert.equal(ok.status, 200);
+  const record = (path: string) => [...gw.records].reverse().find((r) => r.path === path);
+  assert.equal(record('/h2/reset')?.upstreamError, 'NGHTTP2_INTERNAL_ERROR');
+  assert.equal(record('/h2/reset-odd')?.upstreamError, 'rst 153');
+  assert.ok(!('upstreamError' in record('/h2/fine')!), 'an answered request has no cause');
 });
 
 /**

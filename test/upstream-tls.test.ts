@@ -94,20 +94,28 @@ ${tls
     }
   });
 
-  it('a wrong server_name, or an upstream not on the pin list, is a 502', async () => {
-    for (const tls of [
-      `ca: certs/upstream-ca.pem\nserver_name: other.internal\nclient_certificate: ${gatewayClientCert}\nclient_key_file: ${gatewayClientKey}`,
-      `ca: certs/upstream-ca.pem\nserver_name: backend.internal\npinned_sha256: ["sha256:${'0'.repeat(64)}"]\nclient_certificate: ${gatewayClientCert}\nclient_key_file: ${gatewayClientKey}`,
-    ]) {
-      const gw = await startTestGateway(pki, await compiled(tls));
-      try {
-        const r = await curl(pki, gw.port, '/backend/x');
-        assert.equal(r.status, 502, r.body);
-        assert.equal(r.json.code, 'proxy.upstream_error');
-      } finally {
-        await gw.close();
-      }
-    }
+  it('a wrong server_name, an untrusted upstream, or one not on the pin list, is a 502; the record says which', async () => {
+    const client = `client_certificate: ${gatewayClientCert}\nclient_key_file: ${gatewayClientKey}`;
+    const cases = [
+      { tls: `ca: certs/upstream-ca.pem\nserver_name: other.internal\n${client}`, cause: 'ERR_TLS_CERT_ALTNAME_INVALID' },
+      // No ca: the system roots, which do not know the test CA the upstream sends with its leaf.
+      { tls: `server_name: backend.internal\n${client}`, cause: 'SELF_SIGNED_CERT_IN_CHAIN' },
+      { tls: `ca: certs/upstream-ca.pem\nserver_name: backend.internal\npinned_sha256: ["sha256:${'0'.repeat(64)}"]\n${client}`, cause: 'CERT_NOT_PINNED' },
+    ];
+    await Promise.all(
+      cases.map(async ({ tls, cause }) => {
+        const gw = await startTestGateway(pki, await compiled(tls));
+        try {
+          const r = await curl(pki, gw.port, '/backend/x');
+          assert.equal(r.status, 502, r.body);
+          // The client is told the code only, never the cause.
+          assert.deepEqual(r.json, { error: 'There was a problem proxying the request', code: 'proxy.upstream_error' });
+          assert.equal(gw.records.at(-1)?.upstreamError, cause);
+        } finally {
+          await gw.close();
+        }
+      }),
+    );
   });
 
   it('a pin alone authenticates a self-signed upstream', async () => {
