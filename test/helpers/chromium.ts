@@ -35,3 +35,17 @@ export async function closeLaunched(launching: Promise<Browser> | undefined): Pr
     () => {},
   );
 }
+
+/**
+ * Runs `start` with Chromium launching beside it (the launch takes seconds on a loaded machine,
+ * so it overlaps the set-up); if `start` fails, the browser is closed, not left behind.
+ */
+export async function withChromiumLaunching<T>(start: (launching: Promise<Browser>) => Promise<T>): Promise<T> {
+  const launching = launchChromium();
+  try {
+    return await start(launching);
+  } catch (err) {
+    await closeLaunched(launching);
+    throw err;
+  }
+}

@@ -8,7 +8,7 @@ import type { DemoPki } from '../../cli/pki.ts';
 import { closeServer, listen } from '../../common/listen.ts';
 import { syncBundle } from '../../portal/issue-key.ts';
 import { createPortal, type Portal, type PortalOptions } from '../../portal/server.ts';
-import { launchChromium } from './chromium.ts';
+import { withChromiumLaunching } from './chromium.ts';
 import { bindIdp, portalOidc, startIdpForPortal, type TestIdp, type TestUser } from './oidc-idp.ts';
 import { writePortalConfig } from './portal-fixtures.ts';
 import { demoPki } from './serve-fixtures.ts';
@@ -40,14 +40,8 @@ export interface OidcPortalOptions {
 
 /** Starts it all in DIR; the portal's key index has read DIR/config/keys/portal when it resolves. */
 export async function startOidcPortal(dir: string, opts: OidcPortalOptions): Promise<OidcPortal> {
-  // Chromium starts while the rest is set up (a launch is seconds on a loaded machine).
-  const launching = launchChromium();
-  try {
-    return await startWith(dir, opts, launching);
-  } catch (err) {
-    await launching.then((b) => b.close()).catch(() => {});
-    throw err;
-  }
+  // Chromium starts while the rest is set up.
+  return withChromiumLaunching((launching) => startWith(dir, opts, launching));
 }
 
 async function startWith(dir: string, opts: OidcPortalOptions, launching: Promise<Browser>): Promise<OidcPortal> {

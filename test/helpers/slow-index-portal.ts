@@ -12,7 +12,7 @@ import type { DemoPki } from '../../cli/pki.ts';
 import { parsePortalKey, readKeyFileText } from '../../portal/key-file.ts';
 import { PortalKeyIndex } from '../../portal/key-index.ts';
 import { createPortal, type Portal } from '../../portal/server.ts';
-import { launchChromium } from './chromium.ts';
+import { withChromiumLaunching } from './chromium.ts';
 import { bindIdp, portalOidc, startIdpForPortal, type TestIdp } from './oidc-idp.ts';
 import { portalKeyText, writePortalConfig } from './portal-fixtures.ts';
 import { demoPki } from './serve-fixtures.ts';
@@ -55,13 +55,7 @@ export async function slowIndexPortal(
 ): Promise<SlowIndexPortal> {
   // Chromium starts while the key files are made, and is up before the portal starts its held
   // read: that read blocks this process 100 ms a file, which would slow each launch message.
-  const launching = launchChromium();
-  try {
-    return await makeSlowIndexPortal(dir, opts, launching);
-  } catch (err) {
-    await launching.then((b) => b.close()).catch(() => {});
-    throw err;
-  }
+  return withChromiumLaunching((launching) => makeSlowIndexPortal(dir, opts, launching));
 }
 
 async function makeSlowIndexPortal(dir: string, opts: Parameters<typeof slowIndexPortal>[1], launching: Promise<Browser>): Promise<SlowIndexPortal> {
